@@ -1,0 +1,56 @@
+"""Model families by class and name, as the original tool names them (``--model-class``, ``--model``)."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from ..errors import UserError
+from . import default, layers, lottery
+
+MODEL_CLASSES: dict[str, dict] = {
+    "default": {"fc": default.fc, "conv": default.conv},
+    "lottery": lottery.MODELS,
+}
+#: classes the original tool has that prunelab does not build yet
+PLANNED_CLASSES = ("tinyimagenet", "imagenet")
+
+
+def classes_with(model: str) -> list[str]:
+    return [cls for cls, models in MODEL_CLASSES.items() if model in models]
+
+
+def model_names() -> list[str]:
+    return sorted({name for models in MODEL_CLASSES.values() for name in models})
+
+
+def build_model(model: str, model_class: str, input_shape, num_classes: int,
+                dense_classifier: bool = False) -> nn.Module:
+    """Build ``model`` of ``model_class`` for inputs of ``input_shape`` (C, H, W) and ``num_classes``."""
+    if model_class in PLANNED_CLASSES:
+        raise UserError(f"model class '{model_class}' is not available in prunelab yet; "
+                        f"use one of: {', '.join(MODEL_CLASSES)}.")
+    if model_class not in MODEL_CLASSES:
+        raise UserError(f"unknown model class '{model_class}'; choose one of: {', '.join(MODEL_CLASSES)}.")
+    family = MODEL_CLASSES[model_class]
+    if model not in family:
+        owners = classes_with(model)
+        if owners:
+            raise UserError(f"model '{model}' is not in model class '{model_class}'; it is in "
+                            f"{', '.join(repr(c) for c in owners)} (use --model-class {owners[0]}).")
+        raise UserError(f"unknown model '{model}'; models are: {', '.join(model_names())}.")
+    net = family[model](tuple(input_shape), num_classes, dense_classifier=dense_classifier)
+    net.prunelab_init = "lottery" if model_class == "lottery" else "default"
+    return net
+
+
+def reinitialize(model: nn.Module) -> None:
+    """Draw fresh initial weights the way the model's class does (masks are left as they are)."""
+    if getattr(model, "prunelab_init", "default") == "lottery":
+        lottery.initialize_lottery(model)
+        return
+    for module in model.modules():
+        if module is not model and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+
+
+__all__ = ["build_model", "reinitialize", "layers", "MODEL_CLASSES", "classes_with", "model_names"]
