@@ -23,9 +23,8 @@ def model_names() -> list[str]:
     return sorted({name for models in MODEL_CLASSES.values() for name in models})
 
 
-def build_model(model: str, model_class: str, input_shape, num_classes: int,
-                dense_classifier: bool = False) -> nn.Module:
-    """Build ``model`` of ``model_class`` for inputs of ``input_shape`` (C, H, W) and ``num_classes``."""
+def build_model_check(model: str, model_class: str) -> None:
+    """Raise :class:`UserError` unless ``model`` exists in ``model_class``."""
     if model_class in PLANNED_CLASSES:
         raise UserError(f"model class '{model_class}' is not available in prunelab yet; "
                         f"use one of: {', '.join(MODEL_CLASSES)}.")
@@ -38,7 +37,13 @@ def build_model(model: str, model_class: str, input_shape, num_classes: int,
             raise UserError(f"model '{model}' is not in model class '{model_class}'; it is in "
                             f"{', '.join(repr(c) for c in owners)} (use --model-class {owners[0]}).")
         raise UserError(f"unknown model '{model}'; models are: {', '.join(model_names())}.")
-    net = family[model](tuple(input_shape), num_classes, dense_classifier=dense_classifier)
+
+
+def build_model(model: str, model_class: str, input_shape, num_classes: int,
+                dense_classifier: bool = False) -> nn.Module:
+    """Build ``model`` of ``model_class`` for inputs of ``input_shape`` (C, H, W) and ``num_classes``."""
+    build_model_check(model, model_class)
+    net = MODEL_CLASSES[model_class][model](tuple(input_shape), num_classes, dense_classifier=dense_classifier)
     net.prunelab_init = "lottery" if model_class == "lottery" else "default"
     return net
 
@@ -53,4 +58,4 @@ def reinitialize(model: nn.Module) -> None:
             module.reset_parameters()
 
 
-__all__ = ["build_model", "reinitialize", "layers", "MODEL_CLASSES", "classes_with", "model_names"]
+__all__ = ["build_model", "build_model_check", "reinitialize", "layers", "MODEL_CLASSES", "classes_with", "model_names"]

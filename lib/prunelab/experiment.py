@@ -1,0 +1,206 @@
+"""A single-shot run end to end: data, model, pre-train, prune, post-train, one result record."""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .config import RunConfig
+from .data import DATASETS, DeviceLoader, load_data, prune_batches
+from .errors import UserError
+from .measure import count_flops, layer_summary, summary_totals
+from .models import build_model
+from .models.layers import keep_pruned_at_zero, masked_parameters, trainable_parameters
+from .pruners import PruneResult, PruneSettings, keep_count, prune
+from .store import (
+    RunRecord,
+    check_writable,
+    csv_writer,
+    find_record,
+    json_writer,
+    load_record,
+    record_path,
+    torch_writer,
+    write_record,
+)
+from .train import TrainingDiverged, epochs_frame, make_optimizer, resolve_device, train_eval_loop
+
+
+def prune_settings(config: RunConfig) -> PruneSettings:
+    return PruneSettings(
+        pruner=config.pruner, compression=config.compression, rounds=config.prune_epochs,
+        schedule=config.compression_schedule, scope=config.mask_scope, prune_bias=config.prune_bias,
+        prune_batchnorm=config.prune_batchnorm, prune_residual=config.prune_residual,
+        reinitialize=config.reinitialize, shuffle=config.shuffle, invert=config.invert,
+        train_mode=config.prune_train_mode)
+
+
+def uses_convolutions(model: torch.nn.Module) -> bool:
+    """Conv networks train in channels-last memory format: 1.8x faster on a 2-core CPU for ResNet20."""
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device, data_source: str) -> dict:
+    env = {"prunelab": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
+           "platform": platform.platform(), "cpu": cpu_model(), "device": str(device),
+           "device_name": cpu_model(), "data_source": data_source, "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        env.update(device_name=props.name, cuda=torch.version.cuda,
+                   gpu_memory_gb=round(props.total_memory / 2**30, 1))
+    return env
+
+
+def _existing(config: RunConfig, log) -> RunRecord | None:
+    record = find_record(config.result_dir, config.experiment, config.record_name)
+    if record is None or config.force:
+        return None
+    if record.summary.get("config_hash") != config.config_hash():
+        raise UserError(f"{record.path} already holds a different run; pass --force to replace it, "
+                        "or choose another --expid.")
+    log(f"Reusing the complete record at {record.path} (pass --force to recompute).")
+    return record
+
+
+def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
+    """Run one single-shot experiment and return its record; reuse a complete record unless forced.
+
+    Anything a person can get wrong raises :class:`UserError` before a file is written, and the record
+    appears only once it is complete.
+    """
+    config.validate()
+    existing = _existing(config, log)
+    if existing is not None:
+        return existing
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.gpu, config.no_cuda)
+    info = DATASETS[config.dataset]
+    model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
+                        config.dense_classifier).to(device)
+    settings = prune_settings(config)
+    settings.validate()
+    total = sum(t.mask.numel() for t in masked_parameters(model, settings.prune_bias,
+                                                         settings.prune_batchnorm, settings.prune_residual))
+    keep_count(total, config.compression)  # an impossible compression fails now, not after training
+    check_writable(config.result_dir)
+    _announce_later_features(config, log)
+
+    log(f"Loading {config.dataset} dataset ({config.data_source}).")
+    data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
+                     test_subset=config.test_subset, seed=config.seed)
+    log(f"Created {config.model} model ({config.model_class}) on {device}.")
+
+    optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay)
+    keep_pruned_at_zero(optimizer, model)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_drops,
+                                                     gamma=config.lr_drop_rate)
+    channels_last = uses_convolutions(model)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    train_loader = DeviceLoader(data.train, info, config.train_batch_size, device, shuffle=True,
+                                augment=info.augment, seed=config.seed, channels_last=channels_last)
+    test_loader = DeviceLoader(data.test, info, config.test_batch_size, device, channels_last=channels_last)
+    loop = dict(device=device, verbose=config.verbose, show_progress=progress)
+
+    rows: list[dict] = []
+    result: PruneResult | None = None
+    status, message = "complete", ""
+    try:
+        log(f"Pre-train for {config.pre_epochs} epochs.")
+        train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.pre_epochs,
+                        phase="pre", rows=rows, **loop)
+        log(f"Pruning with {config.pruner} to compression {config.compression} "
+            f"({settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}).")
+        batches = prune_batches(data, config.prune_dataset_ratio, config.prune_batch_size, device, config.seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # collapse and vanished scores are reported below and recorded
+            result = prune(model, settings, batches, progress=progress)
+        for name in result.collapsed:
+            log(f"WARNING: layer collapse: {name} kept no weights.")
+        if result.vanished:
+            log(f"WARNING: scores vanished in {', '.join(result.vanished)}.")
+        log(f"Post-train for {config.post_epochs} epochs.")
+        train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.post_epochs,
+                        phase="post", rows=rows, **loop)
+    except TrainingDiverged as err:
+        status, message = "diverged", f"{err} (phase {'post' if result else 'pre'}, after {len(rows)} rows)"
+        log(f"STOPPED: {message}.")
+
+    layers = layer_summary(model, count_flops(model, info.input_shape, device), result.scores if result else {})
+    epochs = epochs_frame(rows)
+    summary = _summary(config, data, epochs, layers, result, status, message)
+    masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
+    final = record_path(config.result_dir, config.experiment, config.record_name)
+    write_record(final, {
+        "config.json": json_writer(config.to_dict()),
+        "summary.json": json_writer(summary),
+        "env.json": json_writer(environment(device, data.source)),
+        "epochs.csv": csv_writer(epochs),
+        "layers.csv": csv_writer(layers),
+        "masks.pt": torch_writer(masks),
+        "model.pt": torch_writer({k: v.detach().cpu() for k, v in model.state_dict().items()}),
+    })
+    record = load_record(final)
+    _report(summary, record.path, data.stand_in, log)
+    return record
+
+
+def _summary(config, data, epochs, layers, result, status, message) -> dict:
+    totals = summary_totals(layers)
+    final = epochs.iloc[-1] if len(epochs) else None
+    labels = data.test.labels
+    majority = 100.0 * torch.bincount(labels).max().item() / len(labels) if len(labels) else math.nan
+    def value(column):
+        return float(final[column]) if final is not None else math.nan
+    return {
+        "status": status, "message": message, "config_hash": config.config_hash(),
+        "data_source": data.source, "stand_in": data.stand_in,
+        "train_examples": len(data.train), "test_examples": len(data.test),
+        "top1": value("top1"), "top5": value("top5"), "test_loss": value("test_loss"),
+        "inference_s": value("inference_s"), "train_s": float(epochs["train_s"].sum()) if len(epochs) else 0.0,
+        "epochs_done": int((epochs["epoch"] > 0).sum()) if len(epochs) else 0,
+        "majority_class_top1": majority,
+        "rounds": result.rounds if result else 0,
+        "kept": result.kept if result else None, "prunable": result.total if result else None,
+        "prunable_density": result.density if result else 1.0,
+        "collapsed_layers": result.collapsed if result else [],
+        "vanished_layers": result.vanished if result else [],
+        "param_density": totals["param_density"], "params_kept": totals["params_kept"],
+        "params_total": totals["params_total"], "flop_density": totals["flop_density"],
+        "flops": totals["flops_kept"], "flops_total": totals["flops_total"],
+    }
+
+
+def _announce_later_features(config: RunConfig, log) -> None:
+    if config.save_trace:
+        log("NOTE: --save-trace is accepted, but tracing is not built yet: this run saves no trace.")
+    if config.quantization:
+        log("NOTE: --quantization is accepted, but mixed precision is not built yet: this run is fp32.")
+
+
+def _report(summary: dict, path: Path, stand_in: bool, log) -> None:
+    if stand_in:
+        log("WARNING: these results come from SYNTHETIC stand-in data, not the real data set.")
+    log(f"Parameter density: {summary['params_kept']:,}/{summary['params_total']:,} "
+        f"({summary['param_density']:.4f})   FLOPs: {summary['flops']:,}/{summary['flops_total']:,} "
+        f"({summary['flop_density']:.4f})")
+    log(f"Test top-1 {summary['top1']:.2f}%  top-5 {summary['top5']:.2f}%  loss {summary['test_loss']:.4f}  "
+        f"inference over the test set {summary['inference_s']:.3f} s  [{summary['status']}]")
+    log(f"Record: {path}")

@@ -1,0 +1,164 @@
+"""Results on disk: one folder per run, written atomically, read back as one tidy table.
+
+Layout: ``<result_dir>/<experiment>/<expid or config hash>/`` holding ``config.json``, ``epochs.csv``,
+``layers.csv``, ``env.json``, ``summary.json``, ``masks.pt``, ``model.pt`` and, written last, the
+completion marker ``COMPLETE``. A record is assembled in a hidden temporary folder beside its final
+place and renamed into place only when every file is written, so a run killed at any moment leaves a
+complete record or none (at worst a hidden ``.tmp-*`` folder, which readers ignore).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .errors import UserError
+
+MARKER = "COMPLETE"
+TMP_PREFIX = ".tmp-"
+
+
+@dataclass
+class RunRecord:
+    """A complete run read back from disk."""
+
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    env: dict[str, Any]
+
+    @property
+    def epochs(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / "epochs.csv")
+
+    @property
+    def layers(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / "layers.csv")
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+
+    def masks(self) -> dict[str, torch.Tensor]:
+        return torch.load(self.path / "masks.pt", map_location="cpu", weights_only=True)
+
+
+def record_path(result_dir: str | os.PathLike, experiment: str, name: str) -> Path:
+    return Path(result_dir) / experiment / name
+
+
+def is_complete(path: Path) -> bool:
+    return (path / MARKER).is_file()
+
+
+def load_record(path: str | os.PathLike) -> RunRecord:
+    path = Path(path)
+    if not is_complete(path):
+        raise FileNotFoundError(f"{path} holds no complete record")
+    read = lambda name: json.loads((path / name).read_text())  # noqa: E731
+    return RunRecord(path, read("config.json"), read("summary.json"), read("env.json"))
+
+
+def find_record(result_dir, experiment: str, name: str) -> RunRecord | None:
+    path = record_path(result_dir, experiment, name)
+    return load_record(path) if is_complete(path) else None
+
+
+def check_writable(result_dir: str | os.PathLike) -> None:
+    """Raise :class:`UserError` unless records can be written under ``result_dir`` (creates nothing new
+    beyond the folder itself)."""
+    path = Path(result_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise UserError(f"cannot write results to {path}: {err.strerror or err}.") from None
+
+
+Writer = Callable[[Path], None]
+
+
+def write_record(final: Path, files: dict[str, Writer]) -> Path:
+    """Write ``files`` (name -> function writing that file) as one record at ``final``, atomically.
+
+    An existing record at ``final`` is replaced only after the new one is complete.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name, writer in files.items():
+            writer(tmp / name)
+        _fsync_dir_files(tmp)
+        (tmp / MARKER).write_text("complete\n")
+        if final.exists():
+            old = final.parent / f"{TMP_PREFIX}{final.name}-old-{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _fsync_dir_files(folder: Path) -> None:
+    for item in folder.iterdir():
+        with open(item, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def json_writer(data: Any) -> Writer:
+    def write(path: Path) -> None:
+        path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    return write
+
+
+def csv_writer(frame: pd.DataFrame) -> Writer:
+    return lambda path: frame.to_csv(path, index=False)
+
+
+def torch_writer(obj: Any) -> Writer:
+    return lambda path: torch.save(obj, path)
+
+
+def iter_records(result_dir: str | os.PathLike):
+    """Every complete record under ``result_dir`` (any experiment), in a stable order."""
+    root = Path(result_dir)
+    for marker in sorted(root.glob(f"*/*/{MARKER}")):
+        if not marker.parent.name.startswith(TMP_PREFIX):
+            yield load_record(marker.parent)
+
+
+def incomplete_folders(result_dir: str | os.PathLike) -> list[Path]:
+    """Run folders without a completion marker (a crashed writer, or one still running)."""
+    root = Path(result_dir)
+    return sorted(p for p in root.glob("*/*") if p.is_dir() and not is_complete(p)
+                  and not p.name.startswith(TMP_PREFIX))
+
+
+def load_table(result_dir: str | os.PathLike = "results") -> pd.DataFrame:
+    """One row per complete record: its configuration, final metrics, densities, FLOPs and provenance.
+
+    This is the table the notebooks read; every number they show comes from here.
+    """
+    rows = []
+    for record in iter_records(result_dir):
+        row = {**record.config, **record.summary}
+        row["record"] = record.path.name
+        row["path"] = str(record.path)
+        row["device"] = record.env.get("device")
+        rows.append(row)
+    return pd.DataFrame(rows)
