@@ -131,9 +131,9 @@ def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, schedule
         rows.append({"phase": phase, "epoch": epoch, "train_loss": train_loss, "test_loss": ev.loss,
                      "top1": ev.top1, "top5": ev.top5, "inference_s": ev.inference_s, "train_s": train_s,
                      "lr": optimizer.param_groups[0]["lr"]})
-        if verbose:
-            print(f"[{phase} {epoch:3d}] train loss {train_loss:.4f}  test loss {ev.loss:.4f}  "
-                  f"top1 {ev.top1:.2f}%  top5 {ev.top5:.2f}%  inference {ev.inference_s:.3f}s", flush=True)
+        if verbose:  # tqdm.write keeps the line clear of an active progress bar
+            tqdm.write(f"[{phase} {epoch:3d}] train loss {train_loss:.4f}  test loss {ev.loss:.4f}  "
+                  f"top1 {ev.top1:.2f}%  top5 {ev.top5:.2f}%  inference {ev.inference_s:.3f}s")
 
     record(0, math.nan, 0.0)
     if epochs == 0:
