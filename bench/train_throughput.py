@@ -26,13 +26,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
 from prunelab.data import DATASETS, DeviceLoader, Split
 from prunelab.models import build_model
 from prunelab.models.layers import keep_pruned_at_zero, set_mask_in_forward, trainable_parameters
 from prunelab.pruners import PruneSettings, prune
 from prunelab.train import resolve_device, synchronize
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
 
 
 class PilImages(Dataset):

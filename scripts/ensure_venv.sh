@@ -12,5 +12,7 @@ fi
 echo "Setting up $venv (first use, or pyproject.toml changed) ..." >&2
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -e ".[dev]"
+"$venv/bin/python" -m pip install --quiet -e ".[dev,lab]"
+# a named kernel inside the venv: papermill and JupyterLab run the notebooks with prunelab importable
+"$venv/bin/python" -m ipykernel install --sys-prefix --name prunelab --display-name "Python (prunelab)" >/dev/null
 echo "$want" > "$stamp"

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from prunelab.cli import build_parser, configs_from_args, main
 from prunelab.store import incomplete_folders, load_table
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import torchvision.datasets
 import torchvision.datasets.cifar
 import torchvision.datasets.mnist
+
 from prunelab.data import (
     DATA_SOURCES,
     DATASETS,

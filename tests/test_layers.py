@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from prunelab.models import build_model
 from prunelab.models import layers as L
 

@@ -1,5 +1,6 @@
 import torch
 import torch.nn as nn
+
 from prunelab.measure import (
     SUMMARY_COLUMNS,
     count_flops,

@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn as nn
+
 from prunelab.errors import UserError
 from prunelab.models import MODEL_CLASSES, build_model, layers
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+
 from prunelab.errors import UserError
 from prunelab.models import build_model, default
 from prunelab.models import layers as L

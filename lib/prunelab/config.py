@@ -88,10 +88,19 @@ class RunConfig:
             raise UserError(f"unknown configuration field(s): {', '.join(unknown)}.")
         return cls(**values)
 
+    @property
+    def resolved_prune_epochs(self) -> int:
+        """Scoring rounds: ``prune_epochs``, or 100 for SynFlow and 1 for the others when it is None."""
+        if self.prune_epochs is not None:
+            return self.prune_epochs
+        return 100 if self.pruner == "synflow" else 1
+
     def hashed_fields(self) -> dict[str, Any]:
+        """What the hash covers: no runtime fields, and the rounds resolved (None and the default are one run)."""
         values = self.to_dict()
         for name in RUNTIME_FIELDS:
             values.pop(name)
+        values["prune_epochs"] = self.resolved_prune_epochs
         return values
 
     def config_hash(self) -> str:

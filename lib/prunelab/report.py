@@ -1,0 +1,399 @@
+"""Tables, figures and findings the notebooks show, all computed from result records.
+
+Nothing here knows a number in advance: every table is a pivot of the records' summaries, every
+sentence of the findings is formatted from those tables.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from .store import RunRecord
+from .workbook import PRUNER_NAMES, PRUNER_ORDER
+
+#: a run whose accuracy is within this many points of always predicting the most frequent class
+CONSTANT_PREDICTION_MARGIN = 1.0
+PALETTE = {"Rand": "#7f7f7f", "Mag": "#1f77b4", "SNIP": "#2ca02c", "GraSP": "#d62728",
+           "SynFlow (1 round)": "#ff7f0e", "SynFlow (100 rounds)": "#9467bd", "SynFlow": "#9467bd"}
+
+
+def use_style() -> None:
+    """One look across the workbook: readable fonts, light grid, no top/right spines."""
+    plt.rcParams.update({
+        "figure.dpi": 110, "savefig.dpi": 110, "font.size": 10, "axes.titlesize": 11,
+        "axes.labelsize": 10, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+        "axes.spines.right": False, "legend.frameon": False, "figure.constrained_layout.use": True,
+    })
+
+
+def column_order(labels) -> list[str]:
+    """Pruner columns in the user's order: Rand, Mag, SNIP, GraSP, SynFlow (1 round), SynFlow (100 rounds)."""
+    def key(label: str):
+        base = label.split(" (")[0]
+        names = [PRUNER_NAMES[p] for p in PRUNER_ORDER]
+        rounds = int(label.split("(")[1].split()[0]) if "(" in label else 0
+        return (names.index(base) if base in names else len(names), rounds)
+    return sorted(set(labels), key=key)
+
+
+# ------------------------------------------------------------------------------------------ banner
+
+
+def stand_in_banner(table: pd.DataFrame) -> str | None:
+    """An unmissable HTML banner when any result came from synthetic stand-in data, else None."""
+    if table.empty or not table["stand_in"].any():
+        return None
+    n, total = int(table["stand_in"].sum()), len(table)
+    datasets = ", ".join(sorted(table.loc[table["stand_in"], "dataset"].unique()))
+    return (
+        '<div style="border:4px solid #c00;background:#fee;padding:12px 16px;margin:8px 0;'
+        'font-size:1.15em;color:#600"><b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS.</b> '
+        f"{n} of {total} runs in this notebook used generated stand-in images in place of {datasets}, "
+        "because the real data set was not available. Every table and figure below is built from them: "
+        "the numbers exercise the pipeline and must not be read or quoted as accuracies on the real "
+        "data set.</div>")
+
+
+def settings_markdown(params, table: pd.DataFrame) -> str:
+    """The settings a reader needs first: profile, data, epochs, hardware, library versions."""
+    sources = ", ".join(f"{d}: {s}" for d, s in sorted(set(zip(table["dataset"], table["data_source"]))))
+    devices = ", ".join(sorted(set(table["device_name"].dropna()))) or "not recorded"
+    subsets = (f"first {params.train_subset} training / {params.test_subset} test examples"
+               if params.train_subset or params.test_subset else "full training and test sets")
+    lines = [
+        "| setting | value |", "| --- | --- |",
+        f"| profile | `{params.profile}` |",
+        f"| data source | {sources} |",
+        f"| data used | {subsets} |",
+        f"| post-pruning epochs | {params.post_epochs} (Mag pre-trained for {params.pre_epochs_mag} first) |",
+        f"| optimizer | Adam, lr 0.001, batch 256, no weight decay, seed {params.seed} |",
+        f"| pruning | global scope, exponential schedule, 10 examples per class; SynFlow rounds "
+        f"{', '.join(map(str, params.synflow_rounds))} |",
+        f"| hardware | {devices} |",
+        f"| libraries | prunelab {__version__}, torch {torch.__version__}, pandas {pd.__version__}, "
+        f"matplotlib {matplotlib.__version__} |",
+        f"| runs | {len(table)} records in `{params.result_dir}` |",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def metric_table(table: pd.DataFrame, metric: str, index: str = "compression") -> pd.DataFrame:
+    """``metric`` with a row per ``index`` value and a column per pruner, like the user's tables."""
+    pivot = table.pivot_table(index=index, columns="label", values=metric, aggfunc="first")
+    pivot = pivot[column_order(pivot.columns)]
+    pivot.columns.name = None
+    return pivot
+
+
+def table_a(table: pd.DataFrame, compression: float = 1.0) -> pd.DataFrame:
+    """Top-1 at one compression: a row per data set / architecture, a column per pruner."""
+    rows = table[np.isclose(table["compression"], compression)]
+    result = metric_table(rows, "top1", index="setup")
+    result.index.name = "Data / Arch"
+    return result
+
+
+def by_compression(table: pd.DataFrame, metric: str, setup: str = "CIFAR-10 / ResNet20") -> pd.DataFrame:
+    result = metric_table(table[table["setup"] == setup], metric)
+    result.index.name = "Compression"
+    return result
+
+
+FORMATS = {"top1": "{:.2f}", "inference_s": "{:.4f}", "flops": "{:,.0f}", "density": "{:.6f}"}
+
+
+def styled(frame: pd.DataFrame, metric: str, caption: str):
+    """A pandas Styler with the metric's number format and a caption (renders in HTML exports)."""
+    fmt = FORMATS.get(metric, "{:.4g}")
+    return frame.style.format(fmt, na_rep="–").set_caption(caption).set_table_styles(
+        [{"selector": "caption", "props": "caption-side: top; font-weight: bold; text-align: left;"}])
+
+
+def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Runs that collapsed: a layer kept no weights, or accuracy at the level of a constant prediction."""
+    rows = []
+    for row in table.itertuples(index=False):
+        layers = list(row.collapsed_layers or [])
+        constant = row.top1 <= row.majority_class_top1 + CONSTANT_PREDICTION_MARGIN
+        if layers or constant:
+            rows.append({"Data / Arch": row.setup, "pruner": row.label, "compression": row.compression,
+                         "top-1 (%)": row.top1, "most frequent class (%)": row.majority_class_top1,
+                         "layers with no weights": ", ".join(layers) or "none",
+                         "verdict": _verdict(layers, constant)})
+    return pd.DataFrame(rows)
+
+
+def _verdict(layers: list[str], constant: bool) -> str:
+    if layers and constant:
+        return "layer collapse: no signal reaches the output, so it predicts one class"
+    if layers:
+        return "layer collapse, though accuracy is above a constant prediction (the bias path still carries signal)"
+    return "predicts no better than the most frequent class (no layer emptied: under-trained or diverged)"
+
+
+# ----------------------------------------------------------------------------------------- figures
+
+
+def plot_against_compression(table: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20"):
+    """Top-1, inference time and FLOPs against compression, a line per pruner, in one figure."""
+    use_style()
+    rows = table[table["setup"] == setup]
+    panels = [("top1", "test top-1 accuracy (%)"), ("inference_s", "inference over the test set (s)"),
+              ("flops", "FLOPs of the pruned model")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (metric, label) in zip(axes, panels):
+        pivot = metric_table(rows, metric)
+        for column in pivot.columns:
+            ax.plot(pivot.index, pivot[column], marker="o", label=column, color=PALETTE.get(column))
+        ax.set_xlabel("compression (kept fraction 10^-c)")
+        ax.set_ylabel(label)
+        ax.set_xticks(list(pivot.index))
+    axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{setup}: accuracy, inference time and FLOPs against compression")
+    return fig
+
+
+def record_weights(record: RunRecord, kept_only: bool = True) -> dict[str, np.ndarray]:
+    """Weight values of every conv / linear layer of a stored model (kept entries only, by default)."""
+    state, masks = record.state_dict(), record.masks()
+    out = {}
+    for key, mask in masks.items():
+        name = key.removesuffix("_mask")
+        if not name.endswith(".weight") or state[name].dim() not in (2, 4):
+            continue  # linear and conv weights only (residual scales are (C, 1, 1))
+        values = state[name].float().reshape(-1)
+        if kept_only:
+            values = values[mask.reshape(-1) != 0]
+        out[name] = values.numpy()
+    return out
+
+
+def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
+    """A panel per layer; each pruner's kept weights as a step histogram in that panel."""
+    use_style()
+    layers = list(next(iter(weights_by_label.values())))
+    cols = 6
+    rows = math.ceil(len(layers) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows), squeeze=False)
+    for ax, layer in zip(axes.flat, layers):
+        for label, weights in weights_by_label.items():
+            values = weights.get(layer, np.zeros(0))
+            if values.size:
+                ax.hist(values, bins=bins, histtype="step", label=label, color=PALETTE.get(label))
+        ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.grid(False)
+    for ax in axes.flat[len(layers):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if len(weights_by_label) > 1:
+        fig.legend(handles, labels, loc="lower right", fontsize=8)
+    fig.supxlabel("weight value")
+    fig.supylabel("count of kept weights")
+    fig.suptitle(title)
+    return fig
+
+
+def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
+    """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner)."""
+    frames = []
+    for label, record in records.items():
+        layers = record.layers
+        layers = layers[layers["prunable"]].copy()
+        layers["label"] = label
+        layers["layer"] = layers["module"]
+        layers["kept_flops"] = layers["density"] * layers["flops"]
+        frames.append(layers)
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_density_and_flops(layers: pd.DataFrame, compression: float):
+    """Per-layer density and kept FLOPs, a line per pruner, layers in network order."""
+    use_style()
+    order = list(dict.fromkeys(layers["layer"]))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True)
+    for label in column_order(layers["label"]):
+        part = layers[layers["label"] == label].set_index("layer").reindex(order)
+        top.plot(range(len(order)), part["density"], marker="o", label=label, color=PALETTE.get(label))
+        bottom.plot(range(len(order)), part["kept_flops"], marker="o", label=label, color=PALETTE.get(label))
+    dense = layers.drop_duplicates("layer").set_index("layer").reindex(order)["flops"]
+    bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
+    top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
+    top.set_ylabel("density (kept fraction)")
+    bottom.set_ylabel("FLOPs per layer")
+    bottom.set_yscale("log")
+    bottom.set_xticks(range(len(order)), order, rotation=70, fontsize=7)
+    top.legend(fontsize=8, ncol=4)
+    fig.suptitle(f"Per-layer density and FLOPs at compression {compression}")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------- findings
+
+
+def tuning_findings(table: pd.DataFrame) -> str:
+    """Markdown findings for Task 1, every figure taken from ``table``."""
+    lines = []
+    cifar = table[table["setup"] == "CIFAR-10 / ResNet20"]
+    if not cifar.empty:
+        acc = metric_table(cifar, "top1")
+        for compression, row in acc.iterrows():
+            best, worst = row.idxmax(), row.idxmin()
+            lines.append(f"- At compression {compression:g} (kept {10 ** -compression:.1%}) **{best}** is best at "
+                         f"{row[best]:.2f}% top-1 and {worst} worst at {row[worst]:.2f}%.")
+        if len(acc) > 1:
+            change = (acc.iloc[-1] - acc.iloc[0]).sort_values()
+            lines.append(f"- From compression {acc.index[0]:g} to {acc.index[-1]:g} top-1 changes by "
+                         f"{change.iloc[0]:+.2f} points for {change.index[0]} (the largest loss) and by "
+                         f"{change.iloc[-1]:+.2f} points for {change.index[-1]}.")
+            flops = metric_table(cifar, "flops")
+            time = metric_table(cifar, "inference_s")
+            flop_fall = 1 - flops.iloc[-1].mean() / flops.iloc[0].mean()
+            spread = (time.max().max() - time.min().min()) / time.mean().mean()
+            lines.append(f"- FLOPs fall by {flop_fall:.0%} on average between those compressions, and the pruner "
+                         f"that keeps most FLOPs at {flops.index[-1]:g} is {flops.iloc[-1].idxmax()} "
+                         f"({flops.iloc[-1].max():,.0f}) against {flops.iloc[-1].idxmin()} "
+                         f"({flops.iloc[-1].min():,.0f}): pruners differ in which layers they thin, and "
+                         "early layers, applied at full resolution, carry most FLOPs per weight.")
+            lines.append(f"- Inference time over the test set varies by {spread:.0%} across all runs while FLOPs "
+                         f"fall by {flop_fall:.0%}: pruned weights are zeros inside dense tensors, so the dense "
+                         "kernels do the same work. Unstructured sparsity saves FLOPs on paper, not time, "
+                         "unless a sparse kernel or structured pruning is used.")
+    collapsed = collapse_table(table)
+    if collapsed.empty:
+        lines.append("- No run collapsed: every layer kept weights and every accuracy is above a constant "
+                     "prediction.")
+    else:
+        structural = collapsed[collapsed["layers with no weights"] != "none"]
+        for row in structural.to_dict("records"):
+            lines.append(f"- **Collapse**: {row['pruner']} on {row['Data / Arch']} at compression "
+                         f"{row['compression']:g} emptied `{row['layers with no weights']}` and scored "
+                         f"{row['top-1 (%)']:.2f}% (a constant prediction scores "
+                         f"{row['most frequent class (%)']:.2f}%).")
+        constant_only = len(collapsed) - len(structural)
+        if constant_only:
+            lines.append(f"- {constant_only} further run(s) predict no better than the most frequent class "
+                         "without an emptied layer: too little training for this profile, not a pruning "
+                         "failure.")
+        if (structural["pruner"] == "SynFlow (1 round)").any():
+            lines.append("- SynFlow's paper prunes over 100 rounds; with one round the largest layer (the first) "
+                         "gets the smallest scores per weight and is emptied. Compare the 100-round column.")
+    return "\n".join(lines)
+
+
+def compression_findings(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> str:
+    """Markdown findings for Task 3 from the per-layer table."""
+    target = 10 ** -compression
+    lines = [f"- The overall target keeps {target:.4f} of the prunable weights (compression {compression:g})."]
+    for label in column_order(layers["label"]):
+        part = layers[layers["label"] == label]
+        hi = part.loc[part["density"].idxmax()]
+        lo = part.loc[part["density"].idxmin()]
+        total = (part["density"] * part["size"]).sum() / part["size"].sum()
+        lines.append(f"- **{label}**: overall {total:.4f}; densest `{hi['layer']}` ({hi['density']:.3f}), "
+                     f"sparsest `{lo['layer']}` ({lo['density']:.3f}); kept FLOPs "
+                     f"{part['kept_flops'].sum():,.0f} of {part['flops'].sum():,.0f}.")
+    part = layers[layers["label"] == focus]
+    if not part.empty:
+        small = part[part["size"] <= part["size"].median()]["density"].mean()
+        large = part[part["size"] > part["size"].median()]["density"].mean()
+        lines.append(f"- Under {focus}, layers with fewer weights keep on average {small:.3f} and larger ones "
+                     f"{large:.3f}: a global threshold does not prune every layer equally.")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- index
+
+
+def notebook_failed(notebook: dict) -> bool:
+    """Whether an executed notebook stopped on an error (papermill marks it, and error outputs show it)."""
+    if (notebook.get("metadata", {}).get("papermill") or {}).get("exception"):
+        return True
+    return any(o.get("output_type") == "error" for c in notebook["cells"] for o in c.get("outputs", []))
+
+
+def build_index(out_dir: str | Path, profile: str) -> Path:
+    """``index.html``: the write-up's front page, from the executed notebooks in ``out_dir``.
+
+    For each notebook: a link to its rendered HTML, whether it ran cleanly, and the HTML outputs of its
+    cells tagged ``banner``, ``settings`` and ``key-table``.
+    """
+    out_dir = Path(out_dir)
+    executed = sorted(p for p in out_dir.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = {p.stem: json.loads(p.read_text()) for p in executed}
+    failed = [name for name, nb in notebooks.items() if notebook_failed(nb)]
+    parts = [f"<h1>prunelab workbook — profile <code>{html.escape(profile)}</code></h1>"]
+    if failed:
+        parts.append('<p style="color:#a00"><b>Failed:</b> ' + ", ".join(html.escape(f) for f in failed) +
+                     " (each is still rendered, with its error).</p>")
+    for name, nb in notebooks.items():
+        status = "failed" if name in failed else "ok"
+        title = next(("".join(c["source"]).splitlines()[0].lstrip("# ") for c in nb["cells"]
+                      if c["cell_type"] == "markdown" and c["source"]), name)
+        parts.append(f'<h2><a href="{name}.html">{html.escape(title)}</a> <small>[{status}]</small></h2>')
+        parts.extend(_tagged_outputs(nb, ("banner", "settings", "key-table")))
+    body = "\n".join(parts)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>prunelab workbook ({html.escape(profile)})"
+            "</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+            "text-align:right}caption{font-weight:bold;text-align:left}</style></head>"
+            f"<body>{body}</body></html>")
+    path = out_dir / "index.html"
+    path.write_text(page)
+    return path
+
+
+def _tagged_outputs(notebook: dict, tags: tuple[str, ...]) -> list[str]:
+    cells = notebook["cells"]
+    pieces = []
+    for cell in cells:
+        if not set(cell.get("metadata", {}).get("tags", [])) & set(tags):
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data:
+                pieces.append("".join(data["text/html"]))
+            elif "text/markdown" in data:
+                pieces.append(_markdown_table_to_html("".join(data["text/markdown"])))
+    return pieces
+
+
+def _markdown_table_to_html(text: str) -> str:
+    """Just enough Markdown for the settings table; anything else is shown as preformatted text."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines or not all(line.startswith("|") for line in lines):
+        return f"<pre>{html.escape(text)}</pre>"
+    rows = [[html.escape(c.strip().strip("`")) for c in line.strip("|").split("|")] for line in lines]
+    head, body = rows[0], [r for r in rows[2:]]
+    out = "<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"
+    out += "".join("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in r) + "</tr>" for r in body)
+    return out + "</table>"
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write index.html for a folder of executed notebooks.")
+    parser.add_argument("out_dir")
+    parser.add_argument("--profile", required=True)
+    args = parser.parse_args(argv)
+    print(build_index(args.out_dir, args.profile))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -1,0 +1,135 @@
+"""The runs each notebook needs, built from its papermill parameters, and running what is missing.
+
+Notebooks that share settings build identical configurations here, so a run made for one notebook is
+found in the result store by the next (same configuration, same hash, same record).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .config import RunConfig
+from .store import RunRecord, find_record
+
+PRUNER_ORDER = ("rand", "mag", "snip", "grasp", "synflow")
+PRUNER_NAMES = {"rand": "Rand", "mag": "Mag", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow"}
+SETUPS = {  # the two rows of the user's Table A
+    "cifar": dict(dataset="cifar10", model="resnet20", model_class="lottery", label="CIFAR-10 / ResNet20"),
+    "mnist": dict(dataset="mnist", model="fc", model_class="default", label="MNIST / FC"),
+}
+
+
+@dataclass
+class WorkbookParams:
+    """The parameters every workbook notebook shares (each notebook's ``parameters`` cell sets them)."""
+
+    profile: str = "smoke"
+    result_dir: str = "results"
+    data_source: str = "synthetic"
+    train_subset: int | None = 256
+    test_subset: int | None = 128
+    post_epochs: int = 1
+    pre_epochs_mag: int = 1
+    compressions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
+    pruners: list[str] = field(default_factory=lambda: list(PRUNER_ORDER))
+    synflow_rounds: list[int] = field(default_factory=lambda: [1, 100])
+    seed: int = 1
+
+    @classmethod
+    def from_namespace(cls, values: dict) -> WorkbookParams:
+        """Pick the known names out of a notebook's globals (papermill injects them there)."""
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def run_config(params: WorkbookParams, setup: str, pruner: str, compression: float,
+               rounds: int | None = None) -> RunConfig:
+    """One single-shot run of the workbook: Mag is pre-trained first, as in the user's notes."""
+    s = SETUPS[setup]
+    return RunConfig(
+        dataset=s["dataset"], model=s["model"], model_class=s["model_class"], pruner=pruner,
+        compression=float(compression), prune_epochs=rounds,
+        pre_epochs=params.pre_epochs_mag if pruner == "mag" else 0, post_epochs=params.post_epochs,
+        data_source=params.data_source, train_subset=params.train_subset, test_subset=params.test_subset,
+        seed=params.seed, result_dir=params.result_dir)
+
+
+def pruner_variants(params: WorkbookParams) -> list[tuple[str, int | None]]:
+    """(pruner, rounds) pairs: SynFlow once per entry of ``synflow_rounds``, the others with their default."""
+    variants = []
+    for pruner in params.pruners:
+        if pruner == "synflow":
+            variants += [("synflow", r) for r in params.synflow_rounds]
+        else:
+            variants.append((pruner, None))
+    return variants
+
+
+def tuning_grid(params: WorkbookParams) -> list[RunConfig]:
+    """Task 1: CIFAR-10/ResNet20 at every compression, MNIST/FC at compression 1."""
+    configs = [run_config(params, "cifar", p, c, r) for c in params.compressions for p, r in pruner_variants(params)]
+    configs += [run_config(params, "mnist", p, 1.0, r) for p, r in pruner_variants(params)]
+    return configs
+
+
+def compression_grid(params: WorkbookParams, compression: float = 0.5) -> list[RunConfig]:
+    """Task 3: the five pruners (SynFlow with its default rounds) on CIFAR-10/ResNet20 at one compression."""
+    return [run_config(params, "cifar", p, compression) for p in params.pruners]
+
+
+def pruner_label(pruner: str, rounds: int | None) -> str:
+    name = PRUNER_NAMES.get(pruner, pruner)
+    if pruner != "synflow":
+        return name
+    resolved = 100 if rounds is None else rounds
+    return f"{name} ({resolved} round{'s' if resolved != 1 else ''})"
+
+
+def describe(config: RunConfig) -> str:
+    return (f"{config.dataset}/{config.model} {pruner_label(config.pruner, config.prune_epochs)} "
+            f"c={config.compression:g}")
+
+
+def ensure_runs(configs: Iterable[RunConfig], progress: bool = True) -> list[RunRecord]:
+    """Records for ``configs``: reused from the store when complete, otherwise run now.
+
+    With ``progress`` it prints a line as each missing run finishes (readable in a notebook, in its
+    rendered HTML and in a terminal alike), then how many runs were computed and how many reused.
+    """
+    from .experiment import run
+
+    configs = list(configs)
+    missing = [c for c in configs if find_record(c.result_dir, c.experiment, c.record_name) is None]
+    if progress and missing:
+        print(f"{len(missing)} of {len(configs)} runs are not in the result store yet; computing them.", flush=True)
+    records = []
+    for config in configs:
+        record = find_record(config.result_dir, config.experiment, config.record_name)
+        if record is None:
+            start = time.perf_counter()
+            record = run(config, progress=False, log=lambda _message: None)
+            if progress:
+                print(f"  [{missing.index(config) + 1}/{len(missing)}] {describe(config)}: top-1 "
+                      f"{record.summary['top1']:.2f}% in {time.perf_counter() - start:.1f} s", flush=True)
+        records.append(record)
+    print(f"{len(records)} runs: {len(missing)} computed now, {len(records) - len(missing)} reused from the "
+          "result store.")
+    return records
+
+
+def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """The tidy table of just these records (the store's table, limited to one notebook's runs)."""
+    rows = []
+    for record in records:
+        row = {**record.config, **record.summary, "record": record.path.name, "path": str(record.path),
+               "device_name": record.env.get("device_name"), "torch": record.env.get("torch")}
+        row["label"] = pruner_label(row["pruner"], row["prune_epochs"])
+        row["setup"] = next((s["label"] for s in SETUPS.values()
+                             if s["dataset"] == row["dataset"] and s["model"] == row["model"]),
+                            f"{row['dataset']} / {row['model']}")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The main job: execute every workbook notebook for one profile with papermill, render each to HTML
+# (code hidden, figures inline) and write the front page rendered/<profile>/index.html.
+#
+#   ./run_all.sh [--profile smoke|quick|full] [--only NAME] [--out DIR] [--result-dir DIR] [--params DIR]
+#
+# --out defaults to rendered/<profile>, --params to params/<profile> (one YAML file per notebook).
+# One notebook failing does not stop the others; the failed one is still rendered with its error, and
+# the script ends non-zero naming it. Runs already in the result store are reused, never recomputed.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+profile=quick only="" out="" result_dir="" params_dir=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) profile="${2:-}"; shift 2 ;;
+    --only) only="${2:-}"; shift 2 ;;
+    --out) out="${2:-}"; shift 2 ;;
+    --result-dir) result_dir="${2:-}"; shift 2 ;;
+    --params) params_dir="${2:-}"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run_all.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+params_dir="${params_dir:-params/$profile}"
+if [ ! -d "$params_dir" ]; then
+  echo "run_all.sh: no parameter folder $params_dir; profiles are: $(ls params | tr '\n' ' ')" >&2
+  exit 2
+fi
+
+bash scripts/ensure_venv.sh || { echo "run_all.sh: could not set up .venv" >&2; exit 1; }
+py=.venv/bin/python
+out="${out:-rendered/$profile}"
+mkdir -p "$out"
+
+ran=() failed=()
+for nb in notebooks/[0-9][0-9]_*.ipynb; do
+  name="$(basename "$nb" .ipynb)"
+  if [ -n "$only" ] && [[ "$name" != *"$only"* ]]; then continue; fi
+  params="$params_dir/$name.yaml"
+  if [ ! -f "$params" ]; then
+    echo "== $name: no $params, skipped"
+    continue
+  fi
+  overrides=()
+  [ -n "$result_dir" ] && overrides=(-p result_dir "$result_dir")
+  echo "== $name (profile $profile)"
+  ran+=("$name")
+  if ! "$py" -m papermill "$nb" "$out/$name.ipynb" -f "$params" "${overrides[@]}" -k prunelab --cwd . \
+       --progress-bar; then
+    failed+=("$name")
+  fi
+  if [ -f "$out/$name.ipynb" ]; then
+    "$py" -m nbconvert --to html --no-input --log-level WARN "$out/$name.ipynb" --output-dir "$out" \
+      || failed+=("$name(render)")
+  fi
+done
+
+if [ ${#ran[@]} -eq 0 ]; then
+  echo "run_all.sh: no notebook matches --only '$only'" >&2
+  exit 2
+fi
+"$py" -m prunelab.report "$out" --profile "$profile" >/dev/null || failed+=("index.html")
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "run_all.sh: FAILED: ${failed[*]} (rendered with their errors in $out/)" >&2
+  exit 1
+fi
+echo "run_all.sh: rendered ${ran[*]} into $out/ (open $out/index.html)"
