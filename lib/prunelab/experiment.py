@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-import platform
-import sys
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from . import __version__
 from .config import RunConfig
 from .data import DATASETS, DeviceLoader, load_data, prune_batches
 from .errors import UserError
+from .hardware import hardware_info
 from .measure import count_flops, layer_summary, summary_totals
 from .models import build_model
 from .models.layers import keep_pruned_at_zero, masked_parameters, trainable_parameters
@@ -32,6 +32,9 @@ from .store import (
 )
 from .train import TrainingDiverged, epochs_frame, make_optimizer, resolve_device, train_eval_loop
 
+#: warm-up steps before the profiled inference step (the original tool's choice)
+TRACE_WARMUP = 5
+
 
 def prune_settings(config: RunConfig) -> PruneSettings:
     return PruneSettings(
@@ -47,25 +50,8 @@ def uses_convolutions(model: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment(device: torch.device, data_source: str) -> dict:
-    env = {"prunelab": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
-           "platform": platform.platform(), "cpu": cpu_model(), "device": str(device),
-           "device_name": cpu_model(), "data_source": data_source, "threads": torch.get_num_threads()}
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        env.update(device_name=props.name, cuda=torch.version.cuda,
-                   gpu_memory_gb=round(props.total_memory / 2**30, 1))
-    return env
+    return {**hardware_info(device), "data_source": data_source}
 
 
 def _existing(config: RunConfig, log) -> RunRecord | None:
@@ -148,6 +134,40 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
     summary = _summary(config, data, epochs, layers, result, status, message)
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
     final = record_path(config.result_dir, config.experiment, config.record_name)
+    with tempfile.TemporaryDirectory(dir=config.result_dir, prefix=".tmp-trace-") as scratch:
+        extra = _trace_files(config, model, test_loader, Path(scratch), summary, log) if config.save_trace else {}
+        _write(final, config, summary, device, data, epochs, layers, masks, model, extra)
+    record = load_record(final)
+    if config.save_trace:
+        log(f"Saved the PyTorch trace of one inference step: {record.path / 'trace.json'} "
+            "(open it in chrome://tracing or ui.perfetto.dev).")
+    _report(summary, record.path, data.stand_in, log)
+    return record
+
+
+def _trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: dict, log) -> dict:
+    """Trace one inference step on a test batch, ours and the original design; add the analysis to
+    ``summary`` and return the record's extra files."""
+    from .trace import compare_designs
+
+    log(f"Tracing one inference step on a test batch after {TRACE_WARMUP} warm-up steps.")
+    inputs, _ = next(iter(test_loader))
+    comparison = compare_designs(model, inputs, scratch, warmup=TRACE_WARMUP)
+    summary["trace"] = {**comparison.ours.summary(), "batch": int(inputs.shape[0]), "warmup": TRACE_WARMUP,
+                        "outputs_equal_to_original_design": comparison.outputs_equal,
+                        "original_design": comparison.original.summary()}
+    return {"trace.json": _copy_writer(scratch / "trace.json"),
+            "trace_original_design.json": _copy_writer(scratch / "trace_original_design.json"),
+            "trace_conv_layers.csv": csv_writer(comparison.ours.conv_layers()),
+            "trace_breakdown.csv": csv_writer(comparison.ours.breakdown()),
+            "trace_designs.csv": csv_writer(comparison.table())}
+
+
+def _copy_writer(source: Path):
+    return lambda path: shutil.copyfile(source, path)
+
+
+def _write(final, config, summary, device, data, epochs, layers, masks, model, extra) -> None:
     write_record(final, {
         "config.json": json_writer(config.to_dict()),
         "summary.json": json_writer(summary),
@@ -156,10 +176,8 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
         "layers.csv": csv_writer(layers),
         "masks.pt": torch_writer(masks),
         "model.pt": torch_writer({k: v.detach().cpu() for k, v in model.state_dict().items()}),
+        **extra,
     })
-    record = load_record(final)
-    _report(summary, record.path, data.stand_in, log)
-    return record
 
 
 def _summary(config, data, epochs, layers, result, status, message) -> dict:
@@ -189,8 +207,6 @@ def _summary(config, data, epochs, layers, result, status, message) -> dict:
 
 
 def _announce_later_features(config: RunConfig, log) -> None:
-    if config.save_trace:
-        log("NOTE: --save-trace is accepted, but tracing is not built yet: this run saves no trace.")
     if config.quantization:
         log("NOTE: --quantization is accepted, but mixed precision is not built yet: this run is fp32.")
 

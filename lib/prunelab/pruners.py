@@ -335,7 +335,7 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
     vanished: set[str] = set()
     iterator = range(rounds)
     if progress and rounds > 1:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
         iterator = tqdm(iterator, desc=f"{settings.pruner} rounds", leave=False)
     scores: dict[str, Tensor] = {}
     for r in iterator:

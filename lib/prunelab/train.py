@@ -122,7 +122,7 @@ def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, schedule
     Row 0 is the evaluation before training. Rows are appended to ``rows`` as they are made, so a
     caller still has the finished epochs when :class:`TrainingDiverged` is raised.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     rows = [] if rows is None else rows
 

@@ -81,6 +81,11 @@ def compression_grid(params: WorkbookParams, compression: float = 0.5) -> list[R
     return [run_config(params, "cifar", p, compression) for p in params.pruners]
 
 
+def trace_config(params: WorkbookParams, pruner: str = "snip", compression: float = 1.0) -> RunConfig:
+    """Task 2: one CIFAR-10/ResNet20 run, trained briefly, with one inference step traced."""
+    return run_config(params, "cifar", pruner, compression).replace(save_trace=True)
+
+
 def pruner_label(pruner: str, rounds: int | None) -> str:
     name = PRUNER_NAMES.get(pruner, pruner)
     if pruner != "synflow":
