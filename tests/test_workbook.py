@@ -19,7 +19,7 @@ PRUNER_COLUMNS = ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow 
 
 
 def test_notebooks_in_git_carry_no_outputs_and_one_parameters_cell():
-    assert {"01_tuning.ipynb", "03_compression.ipynb"} <= {p.name for p in NOTEBOOKS}
+    assert {"01_tuning.ipynb", "02_tracing.ipynb", "03_compression.ipynb"} <= {p.name for p in NOTEBOOKS}
     for path in NOTEBOOKS:
         cells = json.loads(path.read_text())["cells"]
         code = [c for c in cells if c["cell_type"] == "code"]
@@ -76,14 +76,15 @@ def _rows(table_html: str) -> list[str]:
 def test_run_all_smoke_renders_every_notebook_and_an_index(smoke):
     proc, out, _ = smoke
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("01_tuning", "03_compression"):
+    for name in ("01_tuning", "02_tracing", "03_compression"):
         page = (out / f"{name}.html").read_text()
         assert "data:image/png;base64," in page, name  # figures inline
         assert "SYNTHETIC STAND-IN DATA" in page
         assert "import prunelab" not in page and "from prunelab import" not in page  # code hidden
     index = (out / "index.html").read_text()
-    assert 'href="01_tuning.html"' in index and 'href="03_compression.html"' in index
-    assert "Table A" in index and "Table E" in index and "SYNTHETIC STAND-IN DATA" in index
+    for name in ("01_tuning", "02_tracing", "03_compression"):
+        assert f'href="{name}.html"' in index
+    assert "Table A" in index and "Table E" in index and "Table G" in index and "SYNTHETIC STAND-IN DATA" in index
     assert "[failed]" not in index
 
 
@@ -120,6 +121,23 @@ def test_compression_notebook_tables_and_figures(smoke):
     assert re.search(r"`blocks.0.conv1` keeps 0\.\d{6}", text)
 
 
+def test_tracing_notebook_tables_and_figures(smoke):
+    _, out, results = smoke
+    nb = out / "02_tracing.ipynb"
+    tables = _html_tables(nb)
+    table_g = next(v for k, v in tables.items() if k.startswith("Table G"))
+    assert len(_rows(table_g)) == 21 and table_g.count("blocks.") == 20  # stem, 18 in blocks, 2 shortcuts
+    breakdown = next(v for k, v in tables.items() if k.startswith("Table H"))
+    assert "convolution" in breakdown
+    designs = next(v for k, v in tables.items() if k.startswith("Table I"))
+    assert "original" in designs and "folded" in designs
+    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) == 2  # two timelines
+    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+    assert "The main time sink is" in text and "The outputs are identical" in text
+    (trace_record,) = [p.parent for p in Path(results).glob("singleshot/*/trace.json")]
+    assert json.loads((trace_record / "trace.json").read_text())["traceEvents"]
+
+
 def test_re_execution_reuses_the_stored_runs(smoke, tmp_path):
     _, out, results = smoke
     before = {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")}
@@ -142,7 +160,7 @@ def test_a_failing_notebook_is_rendered_with_its_error_and_named(smoke, tmp_path
     proc = _run_all("--profile", "smoke", "--params", params, "--out", out, "--result-dir", results)
     assert proc.returncode == 1 and "FAILED: 01_tuning" in proc.stderr
     assert "unknown pruner" in (out / "01_tuning.html").read_text()
-    assert (out / "03_compression.html").exists()
+    assert (out / "02_tracing.html").exists() and (out / "03_compression.html").exists()
     assert "[failed]" in (out / "index.html").read_text()
 
 

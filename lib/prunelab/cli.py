@@ -6,6 +6,7 @@ Bad input ends in one line on stderr and exit code 2, with nothing written.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 
@@ -127,8 +128,20 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
     return configs
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler's preemption, ``timeout``, ``kill``) stops training at the next step; the
+    run's last epoch checkpoint stays, and the same command resumes it."""
+    from .train import stop_requested
+
+    def handler(signum, frame):
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _stop_on_sigterm()
     try:
         configs = configs_from_args(args)
         for config in configs:
@@ -144,8 +157,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("prunelab: interrupted; no partial record was written.", file=sys.stderr)
+        print("prunelab: interrupted; no partial record was written (run the same command to resume).",
+              file=sys.stderr)
         return 130
+    except Exception as err:
+        from .train import Preempted
+
+        if not isinstance(err, Preempted):
+            raise
+        print("prunelab: stopped by SIGTERM; the last finished epoch is checkpointed, run the same command "
+              "to resume.", file=sys.stderr)
+        return 143
     return 0
 
 

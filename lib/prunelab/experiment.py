@@ -11,13 +11,14 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import RunCheckpoint
 from .config import RunConfig
 from .data import DATASETS, DeviceLoader, load_data, prune_batches
 from .errors import UserError
 from .hardware import hardware_info
 from .measure import count_flops, layer_summary, summary_totals
 from .models import build_model
-from .models.layers import keep_pruned_at_zero, masked_parameters, trainable_parameters
+from .models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
 from .pruners import PruneResult, PruneSettings, keep_count, prune
 from .store import (
     RunRecord,
@@ -69,7 +70,8 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
     """Run one single-shot experiment and return its record; reuse a complete record unless forced.
 
     Anything a person can get wrong raises :class:`UserError` before a file is written, and the record
-    appears only once it is complete.
+    appears only once it is complete. The run checkpoints after every epoch and, started again after
+    being killed, resumes from its last finished epoch and ends with the same record.
     """
     config.validate()
     existing = _existing(config, log)
@@ -87,12 +89,20 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
     keep_count(total, config.compression)  # an impossible compression fails now, not after training
     check_writable(config.result_dir)
     _announce_later_features(config, log)
-
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
                      test_subset=config.test_subset, seed=config.seed)
-    log(f"Created {config.model} model ({config.model_class}) on {device}.")
+    checkpoint = RunCheckpoint(config.result_dir, config.experiment, config.record_name, config.config_hash())
+    checkpoint.acquire()
+    try:
+        return _run(config, checkpoint, model, settings, device, info, data, progress, log)
+    finally:
+        checkpoint.release()
+        checkpoint.discard_if_empty()
 
+
+def _run(config, checkpoint, model, settings, device, info, data, progress, log) -> RunRecord:
+    log(f"Created {config.model} model ({config.model_class}) on {device}.")
     optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay)
     keep_pruned_at_zero(optimizer, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_drops,
@@ -107,24 +117,27 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
 
     rows: list[dict] = []
     result: PruneResult | None = None
+    phase, done = "pre", -1
+    state = checkpoint.load()
+    if state is not None:
+        phase, done, rows, result = _restore(state, model, optimizer, scheduler, train_loader, settings)
+        log(f"Resuming from the checkpoint after {phase}-training epoch {max(done, 0)}.")
+
+    def save(now_phase: str, epoch: int) -> None:
+        checkpoint.save(_state(model, optimizer, scheduler, train_loader, rows, now_phase, epoch, result))
+
     status, message = "complete", ""
     try:
-        log(f"Pre-train for {config.pre_epochs} epochs.")
-        train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.pre_epochs,
-                        phase="pre", rows=rows, **loop)
-        log(f"Pruning with {config.pruner} to compression {config.compression} "
-            f"({settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}).")
-        batches = prune_batches(data, config.prune_dataset_ratio, config.prune_batch_size, device, config.seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # collapse and vanished scores are reported below and recorded
-            result = prune(model, settings, batches, progress=progress)
-        for name in result.collapsed:
-            log(f"WARNING: layer collapse: {name} kept no weights.")
-        if result.vanished:
-            log(f"WARNING: scores vanished in {', '.join(result.vanished)}.")
+        if phase == "pre":
+            log(f"Pre-train for {config.pre_epochs} epochs.")
+            train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.pre_epochs,
+                            phase="pre", rows=rows, done=done, after_epoch=lambda e: save("pre", e), **loop)
+            result = _prune(config, settings, model, data, device, progress, log)
+            save("post", -1)
+            done = -1
         log(f"Post-train for {config.post_epochs} epochs.")
         train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.post_epochs,
-                        phase="post", rows=rows, **loop)
+                        phase="post", rows=rows, done=done, after_epoch=lambda e: save("post", e), **loop)
     except TrainingDiverged as err:
         status, message = "diverged", f"{err} (phase {'post' if result else 'pre'}, after {len(rows)} rows)"
         log(f"STOPPED: {message}.")
@@ -137,12 +150,57 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
     with tempfile.TemporaryDirectory(dir=config.result_dir, prefix=".tmp-trace-") as scratch:
         extra = _trace_files(config, model, test_loader, Path(scratch), summary, log) if config.save_trace else {}
         _write(final, config, summary, device, data, epochs, layers, masks, model, extra)
+    checkpoint.remove()
     record = load_record(final)
     if config.save_trace:
         log(f"Saved the PyTorch trace of one inference step: {record.path / 'trace.json'} "
             "(open it in chrome://tracing or ui.perfetto.dev).")
     _report(summary, record.path, data.stand_in, log)
     return record
+
+
+def _prune(config, settings, model, data, device, progress, log) -> PruneResult:
+    log(f"Pruning with {config.pruner} to compression {config.compression} "
+        f"({settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}).")
+    batches = prune_batches(data, config.prune_dataset_ratio, config.prune_batch_size, device, config.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collapse and vanished scores are reported below and recorded
+        result = prune(model, settings, batches, progress=progress)
+    for name in result.collapsed:
+        log(f"WARNING: layer collapse: {name} kept no weights.")
+    if result.vanished:
+        log(f"WARNING: scores vanished in {', '.join(result.vanished)}.")
+    return result
+
+
+def _state(model, optimizer, scheduler, train_loader, rows, phase, done, result) -> dict:
+    """Everything needed to continue bit for bit: weights, masks, optimizer, schedule, RNG, data order."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch, "rows": rows,
+             "phase": phase, "done": done, "prune": None}
+    if torch.cuda.is_available():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    if result is not None:
+        state["prune"] = {"rounds": result.rounds, "kept": result.kept, "total": result.total,
+                          "scores": result.scores, "collapsed": result.collapsed, "vanished": result.vanished}
+    return state
+
+
+def _restore(state, model, optimizer, scheduler, train_loader, settings):
+    model.load_state_dict(state["model"])
+    apply_masks(model)  # refresh which masks prune something (the optimizer hooks read it)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_cpu"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    train_loader.epoch = state["loader_epoch"]
+    result = None
+    if state["prune"] is not None:
+        p = state["prune"]
+        result = PruneResult(settings, p["rounds"], p["kept"], p["total"], p["scores"], p["collapsed"],
+                             p["vanished"])
+    return state["phase"], state["done"], list(state["rows"]), result
 
 
 def _trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: dict, log) -> dict:

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,31 +135,50 @@ def torch_writer(obj: Any) -> Writer:
     return lambda path: torch.save(obj, path)
 
 
-def iter_records(result_dir: str | os.PathLike):
-    """Every complete record under ``result_dir`` (any experiment), in a stable order."""
+def iter_records(result_dir: str | os.PathLike, unreadable: list[Path] | None = None):
+    """Every complete record under ``result_dir`` (any experiment), in a stable order.
+
+    A folder whose files cannot be read is skipped and, when ``unreadable`` is given, appended to it.
+    """
     root = Path(result_dir)
     for marker in sorted(root.glob(f"*/*/{MARKER}")):
-        if not marker.parent.name.startswith(TMP_PREFIX):
+        if marker.parent.name.startswith("."):
+            continue
+        try:
             yield load_record(marker.parent)
+        except (OSError, ValueError) as err:
+            if unreadable is None:
+                raise
+            unreadable.append(marker.parent)
+            del err
 
 
 def incomplete_folders(result_dir: str | os.PathLike) -> list[Path]:
     """Run folders without a completion marker (a crashed writer, or one still running)."""
     root = Path(result_dir)
     return sorted(p for p in root.glob("*/*") if p.is_dir() and not is_complete(p)
-                  and not p.name.startswith(TMP_PREFIX))
+                  and not p.name.startswith("."))
 
 
 def load_table(result_dir: str | os.PathLike = "results") -> pd.DataFrame:
     """One row per complete record: its configuration, final metrics, densities, FLOPs and provenance.
 
-    This is the table the notebooks read; every number they show comes from here.
+    This is the table the notebooks read. Folders that hold no complete record (a run in progress, a
+    crashed writer, an unreadable file) never make it fail: they are listed in
+    ``table.attrs["incomplete"]`` and named in a warning.
     """
-    rows = []
-    for record in iter_records(result_dir):
+    rows, unreadable = [], []
+    for record in iter_records(result_dir, unreadable):
         row = {**record.config, **record.summary}
         row["record"] = record.path.name
         row["path"] = str(record.path)
         row["device"] = record.env.get("device")
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    incomplete = sorted(set(incomplete_folders(result_dir)) | set(unreadable)) if Path(result_dir).exists() else []
+    table.attrs["incomplete"] = [str(p) for p in incomplete]
+    if incomplete:
+        warnings.warn(f"{len(incomplete)} folder(s) in {result_dir} hold no complete record: "
+                      f"{', '.join(p.name for p in incomplete[:5])}{' ...' if len(incomplete) > 5 else ''}",
+                      stacklevel=2)
+    return table

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import pandas as pd
@@ -92,17 +94,38 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: 
                       100.0 * correct5.item() / count, elapsed)
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, device, progress=None) -> float:
-    """One pass over ``loader``; returns the mean training loss. Raises :class:`TrainingDiverged` on NaN."""
+class Preempted(RuntimeError):
+    """A stop was requested (SIGTERM, preemption) between two training steps."""
+
+
+#: set by a signal handler to stop training at the next step; the last epoch checkpoint stays
+stop_requested = threading.Event()
+
+
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, device, progress=None,
+                autocast: Callable[[], AbstractContextManager] = nullcontext, scaler=None) -> float:
+    """One pass over ``loader``; returns the mean training loss.
+
+    Raises :class:`TrainingDiverged` on a NaN loss and :class:`Preempted` when a stop was requested.
+    ``autocast`` and ``scaler`` (a ``torch.amp.GradScaler``) switch on mixed precision.
+    """
     model.train()
     total = torch.zeros((), device=device, dtype=torch.float64)
     count = 0
     for step, (x, y) in enumerate(loader):
+        if stop_requested.is_set():
+            raise Preempted("stop requested")
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * y.shape[0]
+        with autocast():
+            loss = F.cross_entropy(model(x), y)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        total += loss.detach().float() * y.shape[0]
         count += y.shape[0]
         if progress is not None:
             progress.update(1)
@@ -116,11 +139,14 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, devi
 
 def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, train_loader, test_loader,
                     device, epochs: int, phase: str, verbose: bool = False, show_progress: bool = True,
-                    rows: list[dict] | None = None) -> list[dict]:
+                    rows: list[dict] | None = None, done: int = -1,
+                    after_epoch: Callable[[int], None] | None = None, **amp) -> list[dict]:
     """Evaluate, then train ``epochs`` epochs evaluating after each, as the original tool does.
 
     Row 0 is the evaluation before training. Rows are appended to ``rows`` as they are made, so a
-    caller still has the finished epochs when :class:`TrainingDiverged` is raised.
+    caller still has the finished epochs when :class:`TrainingDiverged` is raised. ``done`` is the last
+    epoch already finished (-1: not even row 0), for resuming; ``after_epoch(epoch)`` runs after each row
+    (a checkpoint). ``amp`` goes to :func:`train_epoch` (``autocast``, ``scaler``).
     """
     from tqdm import tqdm
 
@@ -133,18 +159,22 @@ def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, schedule
                      "lr": optimizer.param_groups[0]["lr"]})
         if verbose:  # tqdm.write keeps the line clear of an active progress bar
             tqdm.write(f"[{phase} {epoch:3d}] train loss {train_loss:.4f}  test loss {ev.loss:.4f}  "
-                  f"top1 {ev.top1:.2f}%  top5 {ev.top5:.2f}%  inference {ev.inference_s:.3f}s")
+                       f"top1 {ev.top1:.2f}%  top5 {ev.top5:.2f}%  inference {ev.inference_s:.3f}s")
+        if after_epoch is not None:
+            after_epoch(epoch)
 
-    record(0, math.nan, 0.0)
-    if epochs == 0:
+    if done < 0:
+        record(0, math.nan, 0.0)
+        done = 0
+    if epochs <= done:
         return rows
-    bar = tqdm(total=epochs * len(train_loader), desc=f"{phase}-train", unit="batch",
+    bar = tqdm(total=(epochs - done) * len(train_loader), desc=f"{phase}-train", unit="batch",
                disable=not show_progress, leave=False)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(done + 1, epochs + 1):
             synchronize(device)
             start = time.perf_counter()
-            loss = train_epoch(model, optimizer, train_loader, device, bar)
+            loss = train_epoch(model, optimizer, train_loader, device, bar, **amp)
             synchronize(device)
             train_s = time.perf_counter() - start
             scheduler.step()
