@@ -63,7 +63,8 @@ def _cuda_trace(path):
         # kernels: conv's two kernels overlap on streams 7 and 8 ([10,30] and [20,40] -> 30 us, not 40)
         dict(ph="X", cat="kernel", name="implicit_convolve_sgemm", pid=0, tid=7, ts=10, dur=20,
              args={"correlation": 1, "stream": 7}),
-        dict(ph="X", cat="kernel", name="winograd_fwd", pid=0, tid=8, ts=20, dur=20, args={"correlation": 2, "stream": 8}),
+        dict(ph="X", cat="kernel", name="winograd_fwd", pid=0, tid=8, ts=20, dur=20,
+             args={"correlation": 2, "stream": 8}),
         dict(ph="X", cat="kernel", name="bn_fw_inf", pid=0, tid=7, ts=45, dur=5, args={"correlation": 3, "stream": 7}),
         dict(ph="X", cat="kernel", name="elementwise_mul", pid=0, tid=7, ts=60, dur=4,
              args={"correlation": 4, "stream": 7}),

@@ -139,7 +139,55 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def sweep_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="prunelab sweep", description="Run a grid of runs here, in local processes or on Slurm.")
+    p.add_argument("grid", help="grid file (YAML: base, grid, overrides, expid, executor, workers, slurm)")
+    p.add_argument("--executor", choices=["local", "processes", "slurm"], help="override the grid file's executor")
+    p.add_argument("--workers", type=int, help="worker processes for --executor processes")
+    p.add_argument("--partition", help="Slurm partition")
+    p.add_argument("--time", type=int, help="Slurm time limit per run, in minutes")
+    p.add_argument("--gpus", type=int, help="GPUs per run on Slurm")
+    p.add_argument("--cpus", type=int, help="CPUs per run on Slurm")
+    p.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE", help="any further sbatch option")
+    p.add_argument("--no-wait", action="store_true", help="submit to Slurm and return; results land in the store")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and what would be skipped, run nothing")
+    return p
+
+
+def sweep_main(argv: list[str]) -> int:
+    from .store import find_record
+    from .sweep import load_grid, report, run_sweep
+
+    args = sweep_parser().parse_args(argv)
+    grid = load_grid(args.grid)
+    for name in ("partition", "time", "gpus", "cpus"):
+        if getattr(args, name) is not None:
+            setattr(grid.slurm, name, getattr(args, name))
+    for item in args.sbatch:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}.")
+        grid.slurm.sbatch[key] = value
+    executor = args.executor or grid.executor
+    if args.dry_run:
+        for c in grid.configs:
+            done = find_record(c.result_dir, c.experiment, c.record_name) is not None
+            print(f"{'complete' if done else 'to run  '}  {c.record_name}  {c.dataset}/{c.model} {c.pruner} "
+                  f"c={c.compression:g}")
+        return 0
+    outcomes = run_sweep(grid.configs, executor, args.workers or grid.workers, grid.slurm, wait=not args.no_wait)
+    print(report(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sweep"]:
+        try:
+            return sweep_main(argv[1:])
+        except UserError as err:
+            print(f"prunelab: error: {err}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     _stop_on_sigterm()
     try:

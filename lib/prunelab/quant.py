@@ -16,33 +16,35 @@ step and the pruned weight re-zeroed after it, both in fp32).
 
 int8 quantization path: :func:`quantize_int8` uses PyTorch's eager-mode static post-training
 quantization (``torch.ao.quantization``: fuse, ``QuantWrapper``, ``prepare``, calibrate, ``convert``)
-on the ``x86`` engine (fbgemm/oneDNN kernels). What torch 2.14.1 offers, as measured on this 2-core
-x86 CPU (AVX-512 VNNI) for ``default.conv``-style nets on 8x8 inputs:
+on the ``x86`` engine (fbgemm/oneDNN kernels). What torch 2.14.1 offers, as measured on a 2-core
+x86 CPU (AVX-512 VNNI) for ``default.conv`` nets on 8x8 inputs:
 
 * ``torch.ao.quantization`` eager mode: present and working, but marked deprecated ("will be removed
-  in 2.10", a ``DeprecationWarning`` on every ``prepare``/``convert``), and quantized tensors
-  themselves now warn once per process that their creation functions are deprecated. Needs no
-  compiler and no new package, runs at any batch size, and was the fastest: about 1.4x fp32 at batch
-  360 and 2.5x or more at batch 2880 for a width-32 net.
+  in 2.10", a ``DeprecationWarning`` on every ``prepare``/``convert``), and quantized tensors warn
+  once per process that their creation functions (``torch.quantize_per_tensor``...) are deprecated.
+  It needs no compiler and no extra package, runs at any batch size, and was the fastest: for width
+  64 (bench/quant.py) 3x fp32 at batch 64 and 5x at batch 360; at width 16 only 1.2x to 1.6x.
 * ``torch.ao.quantization.quantize_fx`` (FX graph mode): present, deprecated the same way, runs, but
-  was slower than eager mode here (~1.45x against ~2.6x at batch 2880): it dequantizes around
+  was slower than eager mode (1.45x fp32 against 2.6x on one width-32 net): it dequantizes around
   ``nn.Flatten`` and requantizes before the classifier.
 * PT2E (``prepare_pt2e``/``convert_pt2e`` with ``X86InductorQuantizer``) is no longer in torch; it
   lives in the ``torchao`` package (0.18.0 installs and imports with torch 2.14.1). The converted
   graph only runs int8 kernels after ``torch.compile`` with inductor freezing, which needs a C++
   compiler at run time and 3-35 s of compilation per input shape; uncompiled it is slower than fp32,
-  and a recompilation for a second batch size failed inside inductor's quantized-conv lowering
-  (a stride assertion), so it needs ``dynamic=False``. Compiled, it reached about the speed of the
-  eager path. torchao's eager ``quantize_`` configs quantize ``nn.Linear`` only, not convolutions.
+  and recompiling for a second batch size failed inside inductor's quantized-conv lowering (a stride
+  assertion), so it needs ``dynamic=False``. Compiled, it was 1.3x to 4x compiled fp32 but never
+  faster than the eager path. torchao's eager ``quantize_`` configs quantize ``nn.Linear`` only.
 
-So the eager path is the one that really runs everywhere here and is fastest; :func:`quantize_int8`
-silences its two deprecation messages (they are recorded in this docstring instead). It quantizes
-sequential conv/linear models (``default.fc``, ``default.conv``); a model with residual additions
-(the lottery ResNets) would need ``FloatFunctional`` adds and is refused with a :class:`UserError`.
+So the eager path is the one that really runs here and is fastest; :func:`quantize_int8` silences its
+two deprecation messages (they are recorded here instead). If a later torch removes it, PT2E through
+torchao is the replacement. It quantizes sequential conv/linear models (``default.fc``,
+``default.conv``); a model with residual additions (the lottery ResNets) would need ``FloatFunctional``
+adds and is refused with a :class:`UserError`.
 
 Weights use symmetric per-channel int8 (zero point 0), so a pruned (zero) weight dequantizes to
-exactly 0; activations use PyTorch's default x86 histogram observer with ``reduce_range=True`` (7-bit
-activations, safe on CPUs without VNNI, where full-range int8 products can saturate).
+exactly 0 (batchnorm folding scales whole output channels, so zeros stay zero). Activations use
+PyTorch's default x86 histogram observer with a reduced range, [0, 127] (7-bit activations, safe on
+CPUs without VNNI, where full-range int8 products can saturate).
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ def iter_records(result_dir: str | os.PathLike, unreadable: list[Path] | None = 
     """
     root = Path(result_dir)
     for marker in sorted(root.glob(f"*/*/{MARKER}")):
-        if marker.parent.name.startswith("."):
+        if _hidden(marker.parent):
             continue
         try:
             yield load_record(marker.parent)
@@ -156,8 +156,12 @@ def iter_records(result_dir: str | os.PathLike, unreadable: list[Path] | None = 
 def incomplete_folders(result_dir: str | os.PathLike) -> list[Path]:
     """Run folders without a completion marker (a crashed writer, or one still running)."""
     root = Path(result_dir)
-    return sorted(p for p in root.glob("*/*") if p.is_dir() and not is_complete(p)
-                  and not p.name.startswith("."))
+    return sorted(p for p in root.glob("*/*") if p.is_dir() and not is_complete(p) and not _hidden(p))
+
+
+def _hidden(folder: Path) -> bool:
+    """Temporary, checkpoint and sweep-log folders start with a dot, at either level."""
+    return folder.name.startswith(".") or folder.parent.name.startswith(".")
 
 
 def load_table(result_dir: str | os.PathLike = "results") -> pd.DataFrame:

@@ -6,7 +6,6 @@ found in the result store by the next (same configuration, same hash, same recor
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -38,6 +37,10 @@ class WorkbookParams:
     pruners: list[str] = field(default_factory=lambda: list(PRUNER_ORDER))
     synflow_rounds: list[int] = field(default_factory=lambda: [1, 100])
     seed: int = 1
+    executor: str = "local"  # local | processes | slurm: where missing runs are computed
+    workers: int = 1  # processes for the "processes" executor
+    slurm: dict = field(default_factory=dict)  # partition, time, gpus, cpus, sbatch (see prunelab.sweep)
+    wait: bool = True  # False: submit to Slurm and stop; re-run the notebook when the runs have landed
 
     @classmethod
     def from_namespace(cls, values: dict) -> WorkbookParams:
@@ -94,36 +97,46 @@ def pruner_label(pruner: str, rounds: int | None) -> str:
     return f"{name} ({resolved} round{'s' if resolved != 1 else ''})"
 
 
-def describe(config: RunConfig) -> str:
-    return (f"{config.dataset}/{config.model} {pruner_label(config.pruner, config.prune_epochs)} "
-            f"c={config.compression:g}")
+class RunsPending(RuntimeError):
+    """Runs were submitted to a cluster and have not landed in the result store yet."""
 
 
-def ensure_runs(configs: Iterable[RunConfig], progress: bool = True) -> list[RunRecord]:
-    """Records for ``configs``: reused from the store when complete, otherwise run now.
+def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: WorkbookParams | None = None
+                ) -> list[RunRecord]:
+    """Records for ``configs``: reused from the store when complete, otherwise computed now.
 
-    With ``progress`` it prints a line as each missing run finishes (readable in a notebook, in its
-    rendered HTML and in a terminal alike), then how many runs were computed and how many reused.
+    Missing runs are computed here (a line per finished run), in worker processes, or on Slurm, as
+    ``params.executor`` says. With ``params.wait`` false, runs are submitted to Slurm and
+    :class:`RunsPending` says to re-run the notebook once they have landed.
     """
-    from .experiment import run
+    from .sweep import SlurmOptions, report, run_sweep
 
     configs = list(configs)
     missing = [c for c in configs if find_record(c.result_dir, c.experiment, c.record_name) is None]
-    if progress and missing:
-        print(f"{len(missing)} of {len(configs)} runs are not in the result store yet; computing them.", flush=True)
-    records = []
-    for config in configs:
-        record = find_record(config.result_dir, config.experiment, config.record_name)
-        if record is None:
-            start = time.perf_counter()
-            record = run(config, progress=False, log=lambda _message: None)
-            if progress:
-                print(f"  [{missing.index(config) + 1}/{len(missing)}] {describe(config)}: top-1 "
-                      f"{record.summary['top1']:.2f}% in {time.perf_counter() - start:.1f} s", flush=True)
-        records.append(record)
+    executor = params.executor if params else "local"
+    if missing and progress:
+        print(f"{len(missing)} of {len(configs)} runs are not in the result store yet; computing them ({executor}).",
+              flush=True)
+    if missing:
+        outcomes = run_sweep(missing, executor, params.workers if params else 1,
+                             SlurmOptions.from_dict(params.slurm if params else None),
+                             wait=params.wait if params else True, log=_progress_log(progress))
+        failed = [o for o in outcomes if o.status == "failed"]
+        if failed:
+            raise RuntimeError(report(outcomes))
+        if any(o.status == "submitted" for o in outcomes):
+            raise RunsPending(report(outcomes) + "\nRe-run this notebook when the jobs have finished.")
+    records = [find_record(c.result_dir, c.experiment, c.record_name) for c in configs]
     print(f"{len(records)} runs: {len(missing)} computed now, {len(records) - len(missing)} reused from the "
           "result store.")
     return records
+
+
+def _progress_log(progress: bool):
+    def log(message: str) -> None:
+        if progress and message.startswith("  ["):
+            print(message, flush=True)
+    return log
 
 
 def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
