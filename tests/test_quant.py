@@ -140,14 +140,27 @@ def test_bf16_autocast_training_keeps_pruned_weights_exactly_zero():
         assert not torch.equal(t.param[t.mask == 1], before[t.name][t.mask == 1]), t.name  # kept ones train
 
 
+PEAK_SCRIPT = """
+import torch
+from prunelab import quant
+with quant.PeakMemory("cpu") as mem:
+    block = torch.ones(256 * 2**20 // 4)  # 256 MB, touched
+    del block
+print(mem.kind, mem.block_only, mem.start_mb, mem.peak_mb)
+"""
+
+
 def test_peak_memory_on_cpu_sees_an_allocation_in_the_block():
-    with quant.PeakMemory("cpu") as mem:
-        block = torch.ones(64 * 2**20 // 4)  # 64 MB, touched
-        del block
-    assert mem.kind == "cpu_peak_rss"
-    assert mem.peak_mb >= 64
-    if mem.block_only:  # the high-water mark was reset on entry
-        assert mem.peak_mb >= mem.start_mb + 60
+    # a fresh interpreter: in a long test session the allocator may reuse memory already resident
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, timeout=120)
+    kind, block_only, start_mb, peak_mb = out.stdout.split()
+    assert kind == "cpu_peak_rss"
+    assert float(peak_mb) >= 256
+    if block_only == "True":  # the high-water mark was reset on entry
+        assert float(peak_mb) >= float(start_mb) + 240
 
 
 # ------------------------------------------------------------------------------------------ to_plain
