@@ -23,7 +23,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from . import layers
-from .tinyimagenet import RESNET_PLANS, VGG_PLANS, make_features
+from .tinyimagenet import RESNET_PLANS, VGG_PLANS, initialize_vgg, make_features
 
 VGG_POOLED = 7  # the adaptive pool's output side, so the classifier's input is 512 * 7 * 7
 VGG_HIDDEN = 4096
@@ -47,18 +47,7 @@ class VGG(nn.Module):
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
-        """Convs Kaiming-normal (fan out), linears N(0, 0.01), biases zero, batchnorm scale 1 and shift 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        initialize_vgg(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.avgpool(self.features(x)).flatten(1))

@@ -52,6 +52,21 @@ def make_features(plan: list, in_channels: int, batchnorm: bool) -> nn.Sequentia
     return nn.Sequential(*modules)
 
 
+def initialize_vgg(model: nn.Module) -> None:
+    """Convs Kaiming-normal (fan out), linears N(0, 0.01), biases zero, batchnorm scale 1 and shift 0."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, 0.01)
+            nn.init.zeros_(module.bias)
+
+
 class VGG(nn.Module):
     def __init__(self, plan: list, input_shape, num_classes: int, dense_classifier: bool, batchnorm: bool) -> None:
         super().__init__()
@@ -71,18 +86,7 @@ class VGG(nn.Module):
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
-        """Convs Kaiming-normal (fan out), linears N(0, 0.01), biases zero, batchnorm scale 1 and shift 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        initialize_vgg(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x).flatten(1))
