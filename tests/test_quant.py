@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from prunelab import quant
 from prunelab.data import DeviceLoader, load_data
 from prunelab.errors import UserError
+from prunelab.inference import strip_masks
 from prunelab.models import build_model, default
 from prunelab.models import layers as L
 from prunelab.pruners import PruneSettings, prune
@@ -163,7 +164,7 @@ def test_peak_memory_on_cpu_sees_an_allocation_in_the_block():
         assert float(peak_mb) >= float(start_mb) + 240
 
 
-# ------------------------------------------------------------------------------------------ to_plain
+# strip_masks (prunelab.inference)
 
 
 def _bn_net():
@@ -177,7 +178,7 @@ def test_to_plain_gives_standard_layers_with_the_same_function():
     prune(model, PruneSettings("rand", 0.5), [(x, torch.randint(0, 10, (16,)))])
     model(x)  # move the batchnorm running statistics
     model.eval()
-    plain = quant.to_plain(model)
+    plain = strip_masks(model)
     assert [type(m) for m in plain] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Flatten, nn.Linear]
     assert not any(name.endswith("_mask") for name in plain.state_dict())
     assert not plain.training
@@ -191,7 +192,7 @@ def test_to_plain_zeroes_pruned_weights_in_the_original_designs_mode():
     with torch.no_grad():
         model[0].weight_mask[:3] = 0  # masks multiplied in the forward; the weights themselves not zeroed
     assert torch.count_nonzero(model[0].weight[:3]) > 0
-    plain = quant.to_plain(model)
+    plain = strip_masks(model)
     assert torch.all(plain[0].weight[:3] == 0)
     x = torch.randn(4, 1, 8, 8)
     torch.testing.assert_close(plain(x), model(x))
@@ -295,7 +296,7 @@ def test_sparse_state_dict_round_trips(compression):
         # pointers (68 bytes) cost more than its whole bitmask (18 bytes)
         assert counts["csr_layers"] == 2 and counts["bitmask_layers"] == 1
     dense = quant.dense_from_sparse(sparse)
-    plain = quant.to_plain(model).state_dict()
+    plain = strip_masks(model).state_dict()
     assert dense.keys() == plain.keys()
     for key, value in plain.items():
         assert torch.equal(dense[key], value), key

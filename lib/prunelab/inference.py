@@ -23,38 +23,66 @@ from .models import layers as L
 from .train import synchronize
 
 
-def _plain_twin(module: nn.Module) -> nn.Module | None:
-    """A plain nn module with the same configuration and weights as a masked one (None: not masked)."""
+def _plain_conv(m: nn.Conv2d) -> nn.Conv2d:
+    return nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
+                     m.bias is not None, m.padding_mode, device=m.weight.device, dtype=m.weight.dtype)
+
+
+def _plain_linear(m: nn.Linear) -> nn.Linear:
+    return nn.Linear(m.in_features, m.out_features, m.bias is not None, device=m.weight.device,
+                     dtype=m.weight.dtype)
+
+
+def _plain_batchnorm(m: nn.modules.batchnorm._BatchNorm) -> nn.Module:
+    cls = nn.BatchNorm1d if isinstance(m, nn.BatchNorm1d) else nn.BatchNorm2d
+    return cls(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+
+
+@torch.no_grad()
+def _plain_copy(module: L.MaskedMixin) -> nn.Module:
+    """A standard nn layer with the masked layer's values, pruned entries zeroed (in either mask mode)."""
+    if isinstance(module, L.IDENTITY_TYPES):
+        if bool(torch.all(module.weight * module.mask_of("weight") == 1)):
+            return nn.Identity()
+        return copy.deepcopy(module)  # a real per-channel scale: kept as it is
     if isinstance(module, L.Conv2d):
-        twin = nn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride,
-                         module.padding, module.dilation, module.groups, module.bias is not None)
+        plain = _plain_conv(module)
     elif isinstance(module, L.Linear):
-        twin = nn.Linear(module.in_features, module.out_features, module.bias is not None)
-    elif isinstance(module, L.BatchNorm2d):
-        twin = nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                              module.track_running_stats)
-    elif isinstance(module, L.BatchNorm1d):
-        twin = nn.BatchNorm1d(module.num_features, module.eps, module.momentum, module.affine,
-                              module.track_running_stats)
-    elif isinstance(module, L.IDENTITY_TYPES):
-        return nn.Identity() if module.scale_is_one else None
+        plain = _plain_linear(module)
     else:
-        return None
-    state = {k: v for k, v in module.state_dict().items() if not k.endswith("_mask")}
-    twin.load_state_dict(state)
-    return twin.to(next(module.parameters()).device)
+        plain = _plain_batchnorm(module)
+    masked = set(module.masked_names())
+    state = {}
+    for name, value in module.state_dict().items():
+        if name.endswith("_mask"):
+            continue
+        state[name] = value * module.mask_of(name) if name in masked else value
+    plain.load_state_dict(state)
+    plain.to(device=next(iter(state.values())).device)
+    plain.train(module.training)
+    return plain
 
 
 def strip_masks(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose masked layers are plain ``nn`` layers (pruned weights stay zero)."""
-    L.apply_masks(model)
+    """A copy of ``model`` whose masked layers are standard ``nn`` layers without mask buffers.
+
+    Weights are multiplied by their masks, so pruned entries are zero even in the original design's
+    mode (``mask_in_forward``); ``model`` itself is not changed. This is the reference for "masks cost
+    nothing at inference", and quantization flows need it because they match layers by exact type.
+    """
     plain = copy.deepcopy(model)
-    for name, module in list(plain.named_modules()):
-        twin = _plain_twin(module)
-        if twin is not None and name:
-            parent_name, _, child = name.rpartition(".")
-            setattr(plain.get_submodule(parent_name) if parent_name else plain, child, twin)
-    return plain.train(model.training)
+    if isinstance(plain, L.MaskedMixin):
+        return _plain_copy(plain)
+    _replace_masked(plain)
+    return plain
+
+
+def _replace_masked(parent: nn.Module) -> None:
+    for name, child in parent.named_children():
+        if isinstance(child, L.MaskedMixin):
+            setattr(parent, name, _plain_copy(child))
+        else:
+            _replace_masked(child)
 
 
 CONV_BN_PAIRS = (("conv", "bn"), ("conv1", "bn1"), ("conv2", "bn2"))
@@ -81,8 +109,8 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
 
 
 def _fused(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    plain = _plain_twin(conv) if isinstance(conv, L.Conv2d) else conv
-    plain_bn = _plain_twin(bn) if isinstance(bn, L.BatchNorm2d) else bn
+    plain = _plain_copy(conv) if isinstance(conv, L.Conv2d) else conv
+    plain_bn = _plain_copy(bn) if isinstance(bn, L.BatchNorm2d) else bn
     return fuse_conv_bn_eval(plain.eval(), plain_bn.eval())
 
 

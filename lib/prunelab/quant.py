@@ -68,6 +68,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .errors import UserError
+from .inference import strip_masks
 from .models import layers
 from .train import synchronize
 
@@ -200,70 +201,6 @@ def _ru_maxrss_kb() -> int:
     return value // 1024 if sys.platform == "darwin" else value
 
 
-# ------------------------------------------------------------------------------------- plain modules
-
-
-def _plain_conv(m: nn.Conv2d) -> nn.Conv2d:
-    return nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
-                     m.bias is not None, m.padding_mode, device=m.weight.device, dtype=m.weight.dtype)
-
-
-def _plain_linear(m: nn.Linear) -> nn.Linear:
-    return nn.Linear(m.in_features, m.out_features, m.bias is not None, device=m.weight.device,
-                     dtype=m.weight.dtype)
-
-
-def _plain_batchnorm(m: nn.modules.batchnorm._BatchNorm) -> nn.Module:
-    cls = nn.BatchNorm1d if isinstance(m, nn.BatchNorm1d) else nn.BatchNorm2d
-    return cls(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
-
-
-@torch.no_grad()
-def _plain_copy(module: layers.MaskedMixin) -> nn.Module:
-    """A standard nn layer with the masked layer's values, pruned entries zeroed (in either mask mode)."""
-    if isinstance(module, layers.IDENTITY_TYPES):
-        if bool(torch.all(module.weight * module.mask_of("weight") == 1)):
-            return nn.Identity()
-        return copy.deepcopy(module)  # a real per-channel scale: kept as it is
-    if isinstance(module, layers.Conv2d):
-        plain = _plain_conv(module)
-    elif isinstance(module, layers.Linear):
-        plain = _plain_linear(module)
-    else:
-        plain = _plain_batchnorm(module)
-    masked = set(module.masked_names())
-    state = {}
-    for name, value in module.state_dict().items():
-        if name.endswith("_mask"):
-            continue
-        state[name] = value * module.mask_of(name) if name in masked else value
-    plain.load_state_dict(state)
-    plain.to(device=next(iter(state.values())).device)
-    plain.train(module.training)
-    return plain
-
-
-def to_plain(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose masked layers are standard ``nn`` layers without mask buffers.
-
-    Weights are multiplied by their masks, so pruned entries are zero even in the original design's
-    mode (``mask_in_forward``). Quantization flows match layers by exact type, which is why they need this.
-    """
-    plain = copy.deepcopy(model)
-    if isinstance(plain, layers.MaskedMixin):
-        return _plain_copy(plain)
-    _replace_masked(plain)
-    return plain
-
-
-def _replace_masked(parent: nn.Module) -> None:
-    for name, child in parent.named_children():
-        if isinstance(child, layers.MaskedMixin):
-            setattr(parent, name, _plain_copy(child))
-        else:
-            _replace_masked(child)
-
-
 # ------------------------------------------------------------------------------------------ int8 PTQ
 
 QUANT_ENGINE = "x86"
@@ -330,7 +267,7 @@ def quantize_int8(model: nn.Module, calibration_batches: Iterable, example_input
     from torch.ao.quantization import QuantWrapper, convert, fuse_modules, prepare
 
     torch.backends.quantized.engine = QUANT_ENGINE
-    plain = to_plain(model).cpu().eval()
+    plain = strip_masks(model).cpu().eval()
     with warnings.catch_warnings():
         for message in _DEPRECATION_MESSAGES:
             warnings.filterwarnings("ignore", message=message)
@@ -473,7 +410,7 @@ def sparse_state_dict(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, in
     Everything else (biases, batchnorm) stays dense.
     """
     masks = weight_masks(model)
-    state = to_plain(model).state_dict()
+    state = strip_masks(model).state_dict()
     out: dict[str, Tensor] = {}
     counts = dict(values=0, index=0, dense=0, shape=0, bitmask_layers=0, csr_layers=0)
     for key, value in state.items():
@@ -535,7 +472,7 @@ def model_sizes(model_fp32_pruned: nn.Module, qmodel: nn.Module) -> dict[str, in
     """Bytes on disk (``torch.save`` to memory) of three encodings of a pruned model, with the counts
     that make the sums checkable.
 
-    * ``fp32_dense_bytes``: the plain state dict (:func:`to_plain`, masks dropped); raw data
+    * ``fp32_dense_bytes``: the plain state dict (:func:`strip_masks`, masks dropped); raw data
       ``fp32_dense_raw_bytes`` (``4 * num_params`` plus any buffers).
     * ``fp32_sparse_bytes``: :func:`sparse_state_dict`; raw data ``fp32_sparse_raw_bytes`` is
       ``sparse_values_bytes + sparse_index_bytes + sparse_shape_bytes + sparse_dense_bytes``.
@@ -547,7 +484,7 @@ def model_sizes(model_fp32_pruned: nn.Module, qmodel: nn.Module) -> dict[str, in
     ``SAVE_OVERHEAD_BASE + SAVE_OVERHEAD_PER_TENSOR * *_tensors``.
     """
     masks = weight_masks(model_fp32_pruned)
-    dense_state = to_plain(model_fp32_pruned).state_dict()
+    dense_state = strip_masks(model_fp32_pruned).state_dict()
     dense_raw, dense_tensors = raw_bytes(dense_state)
     sparse, counts = sparse_state_dict(model_fp32_pruned)
     sparse_raw, sparse_tensors = raw_bytes(sparse)
