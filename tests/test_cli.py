@@ -93,6 +93,8 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),
     (["--level-list", "1", "2"], "multishot"),
     (["--experiment", "multishot"], "not available"),
+    (["--amp-dtype", "bf16"], "add --quantization"),
+    (["--quantization", "--amp-dtype", "fp16"], "fp16 autocast is not supported on the CPU"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, needle):
     subsets = [] if "--train-subset" in args else ["--train-subset", "8", "--test-subset", "8"]

@@ -93,8 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--seed", type=int, default=d.seed, help="random seed (default: 1)")
     flag("--verbose", action="store_true", help="print statistics after every epoch and the layer table")
     flag("--save-trace", action="store_true", help="trace one inference step after training")
-    flag("--quantization", action="store_true", help="train with mixed precision")
+    flag("--quantization", action="store_true",
+         help="train with mixed precision (autocast; a gradient scaler for fp16 on CUDA)")
     # prunelab's own
+    flag("--amp-dtype", default=None, choices=["fp16", "bf16"],
+         help="mixed precision dtype with --quantization (default: fp16 on CUDA, bf16 on the CPU)")
     flag("--data-source", default="real", choices=["real", "synthetic", "auto"],
          help="real data (default), a synthetic stand-in, or auto: real when available, else the stand-in")
     flag("--train-subset", type=int, default=None, help="use only the first N training examples")

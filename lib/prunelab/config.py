@@ -67,7 +67,8 @@ class RunConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     save_trace: bool = False
-    quantization: bool = False
+    quantization: bool = False  # the original's name for mixed precision training
+    amp_dtype: str | None = None  # fp16 | bf16 | None: the device's default (CUDA fp16, CPU bf16)
     # runtime only (not hashed)
     expid: str = ""
     result_dir: str = "results"
@@ -101,6 +102,8 @@ class RunConfig:
         for name in RUNTIME_FIELDS:
             values.pop(name)
         values["prune_epochs"] = self.resolved_prune_epochs
+        if values["amp_dtype"] is None:  # keeps the hashes of runs recorded before the field existed
+            values.pop("amp_dtype")
         return values
 
     def config_hash(self) -> str:
@@ -139,6 +142,11 @@ class RunConfig:
         choose(self.compression_schedule, SCHEDULES, "compression schedule")
         choose(self.mask_scope, SCOPES, "mask scope")
         build_model_check(self.model, self.model_class)
+        if self.amp_dtype is not None:
+            choose(self.amp_dtype, ("fp16", "bf16"), "AMP dtype")
+            if not self.quantization:
+                raise UserError(f"--amp-dtype {self.amp_dtype} only applies to mixed precision training; "
+                                "add --quantization.")
         if self.pretrained:
             raise UserError("--pretrained: prunelab ships no pretrained weights; pre-train with "
                             "--pre-epochs instead.")

@@ -20,6 +20,8 @@ from .measure import count_flops, layer_summary, summary_totals
 from .models import build_model
 from .models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
 from .pruners import PruneResult, PruneSettings, keep_count, prune
+from .quant import AmpSettings, PeakMemory, amp_name, amp_settings, make_scaler
+from .quant import autocast as amp_autocast
 from .store import (
     RunRecord,
     check_writable,
@@ -79,6 +81,7 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
         return existing
     torch.manual_seed(config.seed)
     device = resolve_device(config.gpu, config.no_cuda)
+    amp = amp_settings(device, config.quantization, config.amp_dtype)
     info = DATASETS[config.dataset]
     model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
                         config.dense_classifier).to(device)
@@ -88,20 +91,20 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
                                                          settings.prune_batchnorm, settings.prune_residual))
     keep_count(total, config.compression)  # an impossible compression fails now, not after training
     check_writable(config.result_dir)
-    _announce_later_features(config, log)
+    _announce_amp(amp, device, log)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
                      test_subset=config.test_subset, seed=config.seed)
     checkpoint = RunCheckpoint(config.result_dir, config.experiment, config.record_name, config.config_hash())
     checkpoint.acquire()
     try:
-        return _run(config, checkpoint, model, settings, device, info, data, progress, log)
+        return _run(config, checkpoint, model, settings, device, amp, info, data, progress, log)
     finally:
         checkpoint.release()
         checkpoint.discard_if_empty()
 
 
-def _run(config, checkpoint, model, settings, device, info, data, progress, log) -> RunRecord:
+def _run(config, checkpoint, model, settings, device, amp, info, data, progress, log) -> RunRecord:
     log(f"Created {config.model} model ({config.model_class}) on {device}.")
     optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay)
     keep_pruned_at_zero(optimizer, model)
@@ -113,31 +116,36 @@ def _run(config, checkpoint, model, settings, device, info, data, progress, log)
     train_loader = DeviceLoader(data.train, info, config.train_batch_size, device, shuffle=True,
                                 augment=info.augment, seed=config.seed, channels_last=channels_last)
     test_loader = DeviceLoader(data.test, info, config.test_batch_size, device, channels_last=channels_last)
-    loop = dict(device=device, verbose=config.verbose, show_progress=progress)
+    scaler = make_scaler(amp, device)
+    loop = dict(device=device, verbose=config.verbose, show_progress=progress, scaler=scaler,
+                autocast=lambda: amp_autocast(amp, device))
 
     rows: list[dict] = []
     result: PruneResult | None = None
     phase, done = "pre", -1
     state = checkpoint.load()
     if state is not None:
-        phase, done, rows, result = _restore(state, model, optimizer, scheduler, train_loader, settings)
+        phase, done, rows, result = _restore(state, model, optimizer, scheduler, scaler, train_loader, settings)
         log(f"Resuming from the checkpoint after {phase}-training epoch {max(done, 0)}.")
 
     def save(now_phase: str, epoch: int) -> None:
-        checkpoint.save(_state(model, optimizer, scheduler, train_loader, rows, now_phase, epoch, result))
+        checkpoint.save(_state(model, optimizer, scheduler, scaler, train_loader, rows, now_phase, epoch, result))
 
     status, message = "complete", ""
+    peaks: list[PeakMemory] = []
     try:
         if phase == "pre":
             log(f"Pre-train for {config.pre_epochs} epochs.")
-            train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.pre_epochs,
-                            phase="pre", rows=rows, done=done, after_epoch=lambda e: save("pre", e), **loop)
+            with _peak_memory(device, peaks):
+                train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.pre_epochs,
+                                phase="pre", rows=rows, done=done, after_epoch=lambda e: save("pre", e), **loop)
             result = _prune(config, settings, model, data, device, progress, log)
             save("post", -1)
             done = -1
         log(f"Post-train for {config.post_epochs} epochs.")
-        train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.post_epochs,
-                        phase="post", rows=rows, done=done, after_epoch=lambda e: save("post", e), **loop)
+        with _peak_memory(device, peaks):
+            train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.post_epochs,
+                            phase="post", rows=rows, done=done, after_epoch=lambda e: save("post", e), **loop)
     except TrainingDiverged as err:
         status, message = "diverged", f"{err} (phase {'post' if result else 'pre'}, after {len(rows)} rows)"
         log(f"STOPPED: {message}.")
@@ -145,6 +153,7 @@ def _run(config, checkpoint, model, settings, device, info, data, progress, log)
     layers = layer_summary(model, count_flops(model, info.input_shape, device), result.scores if result else {})
     epochs = epochs_frame(rows)
     summary = _summary(config, data, epochs, layers, result, status, message)
+    summary.update(_precision_summary(amp, scaler, peaks, state is not None))
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
     final = record_path(config.result_dir, config.experiment, config.record_name)
     with tempfile.TemporaryDirectory(dir=config.result_dir, prefix=".tmp-trace-") as scratch:
@@ -173,9 +182,11 @@ def _prune(config, settings, model, data, device, progress, log) -> PruneResult:
     return result
 
 
-def _state(model, optimizer, scheduler, train_loader, rows, phase, done, result) -> dict:
-    """Everything needed to continue bit for bit: weights, masks, optimizer, schedule, RNG, data order."""
+def _state(model, optimizer, scheduler, scaler, train_loader, rows, phase, done, result) -> dict:
+    """Everything needed to continue bit for bit: weights, masks, optimizer, schedule, gradient scale, RNG,
+    data order."""
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "scaler": scaler.state_dict(),
              "rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch, "rows": rows,
              "phase": phase, "done": done, "prune": None}
     if torch.cuda.is_available():
@@ -186,11 +197,13 @@ def _state(model, optimizer, scheduler, train_loader, rows, phase, done, result)
     return state
 
 
-def _restore(state, model, optimizer, scheduler, train_loader, settings):
+def _restore(state, model, optimizer, scheduler, scaler, train_loader, settings):
     model.load_state_dict(state["model"])
     apply_masks(model)  # refresh which masks prune something (the optimizer hooks read it)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):  # an empty dict: the scaler was disabled
+        scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["rng_cpu"])
     if "rng_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -251,6 +264,7 @@ def _summary(config, data, epochs, layers, result, status, message) -> dict:
         "train_examples": len(data.train), "test_examples": len(data.test),
         "top1": value("top1"), "top5": value("top5"), "test_loss": value("test_loss"),
         "inference_s": value("inference_s"), "train_s": float(epochs["train_s"].sum()) if len(epochs) else 0.0,
+        "train_s_per_epoch": float(epochs.loc[epochs["epoch"] > 0, "train_s"].mean()) if len(epochs) else math.nan,
         "epochs_done": int((epochs["epoch"] > 0).sum()) if len(epochs) else 0,
         "majority_class_top1": majority,
         "rounds": result.rounds if result else 0,
@@ -264,9 +278,29 @@ def _summary(config, data, epochs, layers, result, status, message) -> dict:
     }
 
 
-def _announce_later_features(config: RunConfig, log) -> None:
-    if config.quantization:
-        log("NOTE: --quantization is accepted, but mixed precision is not built yet: this run is fp32.")
+def _peak_memory(device, peaks: list[PeakMemory]) -> PeakMemory:
+    """A ``PeakMemory`` for one training phase, kept in ``peaks`` (pruning in between is not counted)."""
+    peaks.append(PeakMemory(device))
+    return peaks[-1]
+
+
+def _precision_summary(amp: AmpSettings, scaler, peaks: list[PeakMemory], resumed: bool) -> dict:
+    """How the run was computed and what training cost: precision, peak memory, time per epoch."""
+    measured = [p.peak_mb for p in peaks if math.isfinite(p.peak_mb)]
+    return {
+        "amp": amp.enabled, "amp_dtype": amp_name(amp),
+        "grad_scaler": scaler.is_enabled(),
+        "peak_memory_mb": max(measured) if measured else math.nan,
+        "peak_memory_kind": peaks[0].kind if peaks else "",
+        "peak_memory_block_only": all(p.block_only for p in peaks) if peaks else False,
+        "peak_memory_since_resume": resumed,
+    }
+
+
+def _announce_amp(amp: AmpSettings, device, log) -> None:
+    if amp.enabled:
+        scaler = "with" if make_scaler(amp, device).is_enabled() else "without"
+        log(f"Mixed precision: {amp_name(amp)} autocast on {device.type}, {scaler} a gradient scaler.")
 
 
 def _report(summary: dict, path: Path, stand_in: bool, log) -> None:

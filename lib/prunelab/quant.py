@@ -106,6 +106,13 @@ def amp_settings(device: torch.device | str, enabled: bool, amp_dtype: str | Non
     raise UserError(f"Mixed precision is available on cuda, cpu and mps devices, not on {kind!r}.")
 
 
+def amp_name(settings: AmpSettings) -> str:
+    """"fp16", "bf16", or "fp32" when mixed precision is off (the names the flags use)."""
+    if not settings.enabled:
+        return "fp32"
+    return next(name for name, dtype in AMP_DTYPES.items() if dtype == settings.dtype)
+
+
 def autocast(settings: AmpSettings, device: torch.device | str) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for the forward pass and loss when enabled, else a no-op context."""
     if not settings.enabled:

@@ -64,12 +64,12 @@ class Evaluation:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device | str
-             ) -> Evaluation:
+def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device | str,
+             autocast: Callable[[], AbstractContextManager] = nullcontext) -> Evaluation:
     """Test loss, top-1 and top-5 accuracy (percent), and the wall time of inference over the whole set.
 
     The clock starts and stops after synchronising the device; accuracy is accumulated on the device
-    so the loop itself never waits for a result.
+    so the loop itself never waits for a result. ``autocast`` runs the forward in mixed precision.
     """
     model.eval()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -79,7 +79,8 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: 
     synchronize(device)
     start = time.perf_counter()
     for x, y in loader:
-        out = model(x)
+        with autocast():
+            out = model(x)
         loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
         top = out.topk(min(5, out.shape[1]), dim=1).indices
         hits = top == y[:, None]
@@ -140,20 +141,21 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, devi
 def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, train_loader, test_loader,
                     device, epochs: int, phase: str, verbose: bool = False, show_progress: bool = True,
                     rows: list[dict] | None = None, done: int = -1,
-                    after_epoch: Callable[[int], None] | None = None, **amp) -> list[dict]:
+                    after_epoch: Callable[[int], None] | None = None,
+                    autocast: Callable[[], AbstractContextManager] = nullcontext, scaler=None) -> list[dict]:
     """Evaluate, then train ``epochs`` epochs evaluating after each, as the original tool does.
 
     Row 0 is the evaluation before training. Rows are appended to ``rows`` as they are made, so a
     caller still has the finished epochs when :class:`TrainingDiverged` is raised. ``done`` is the last
     epoch already finished (-1: not even row 0), for resuming; ``after_epoch(epoch)`` runs after each row
-    (a checkpoint). ``amp`` goes to :func:`train_epoch` (``autocast``, ``scaler``).
+    (a checkpoint). ``autocast`` (training and evaluation) and ``scaler`` switch on mixed precision.
     """
     from tqdm import tqdm
 
     rows = [] if rows is None else rows
 
     def record(epoch: int, train_loss: float, train_s: float) -> None:
-        ev = evaluate(model, test_loader, device)
+        ev = evaluate(model, test_loader, device, autocast)
         rows.append({"phase": phase, "epoch": epoch, "train_loss": train_loss, "test_loss": ev.loss,
                      "top1": ev.top1, "top5": ev.top5, "inference_s": ev.inference_s, "train_s": train_s,
                      "lr": optimizer.param_groups[0]["lr"]})
@@ -174,7 +176,7 @@ def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, schedule
         for epoch in range(done + 1, epochs + 1):
             synchronize(device)
             start = time.perf_counter()
-            loss = train_epoch(model, optimizer, train_loader, device, bar, **amp)
+            loss = train_epoch(model, optimizer, train_loader, device, bar, autocast, scaler)
             synchronize(device)
             train_s = time.perf_counter() - start
             scheduler.step()

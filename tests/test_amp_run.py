@@ -1,0 +1,59 @@
+"""Mixed precision training through a whole run: what it records, and that the masks stay exact."""
+
+import math
+
+import pytest
+import torch
+
+from prunelab.config import RunConfig
+from prunelab.experiment import run
+
+TINY = dict(dataset="cifar10", model="resnet20", model_class="lottery", data_source="synthetic", train_subset=128,
+            test_subset=64, post_epochs=2, train_batch_size=64, pruner="rand", compression=1.0)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    result_dir = str(tmp_path_factory.mktemp("amp"))
+    fp32 = run(RunConfig(**TINY, result_dir=result_dir), progress=False, log=lambda _: None)
+    amp = run(RunConfig(**TINY, quantization=True, result_dir=result_dir), progress=False, log=lambda _: None)
+    return fp32, amp
+
+
+def test_amp_run_records_precision_time_and_memory(records):
+    fp32, amp = records
+    assert fp32.summary["amp"] is False and fp32.summary["amp_dtype"] == "fp32"
+    assert amp.summary["amp"] is True and amp.summary["amp_dtype"] == "bf16"  # the CPU's default
+    assert amp.summary["grad_scaler"] is False  # bf16 needs no loss scaling
+    for record in records:
+        s = record.summary
+        assert s["status"] == "complete" and s["epochs_done"] == 2
+        assert s["train_s"] > 0 and math.isclose(s["train_s_per_epoch"], s["train_s"] / 2)
+        assert s["peak_memory_kind"] == "cpu_peak_rss"  # labelled: on the CPU it is the process's resident peak
+        assert s["peak_memory_mb"] > 50
+        assert 0 <= s["top1"] <= 100
+        assert len(record.epochs[record.epochs["epoch"] > 0]) == 2 and (record.epochs["train_s"] >= 0).all()
+    assert amp.config["quantization"] and amp.summary["config_hash"] != fp32.summary["config_hash"]
+
+
+def test_amp_training_keeps_pruned_weights_exactly_zero(records):
+    _, amp = records
+    state, masks = amp.state_dict(), amp.masks()
+    pruned = 0
+    for name, mask in masks.items():
+        weight = state[name.removesuffix("_mask")]
+        assert weight.dtype == torch.float32  # the optimizer owns fp32 weights; autocast only casts copies
+        assert torch.all(weight[mask == 0] == 0), name
+        pruned += int((mask == 0).sum())
+    assert pruned > 0.8 * amp.summary["prunable"]  # compression 1 prunes 90% of the prunable weights
+
+
+def test_amp_dtype_without_amp_is_refused_and_none_keeps_old_hashes():
+    from prunelab.errors import UserError
+
+    with pytest.raises(UserError, match="add --quantization"):
+        RunConfig(amp_dtype="bf16").validate()
+    with pytest.raises(UserError, match="unknown AMP dtype"):
+        RunConfig(quantization=True, amp_dtype="int4").validate()
+    assert "amp_dtype" not in RunConfig().hashed_fields()
+    assert RunConfig(quantization=True, amp_dtype="bf16").config_hash() != RunConfig(quantization=True).config_hash()
