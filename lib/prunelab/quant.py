@@ -50,7 +50,6 @@ CPUs without VNNI, where full-range int8 products can saturate).
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import math
 import statistics
