@@ -57,3 +57,26 @@ def test_amp_dtype_without_amp_is_refused_and_none_keeps_old_hashes():
         RunConfig(quantization=True, amp_dtype="int4").validate()
     assert "amp_dtype" not in RunConfig().hashed_fields()
     assert RunConfig(quantization=True, amp_dtype="bf16").config_hash() != RunConfig(quantization=True).config_hash()
+
+
+def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
+    from prunelab.int8_runs import Int8Settings, int8_path, quantize_record
+    from prunelab.report import int8_table
+
+    source = run(RunConfig(dataset="digits", model="conv", pruner="rand", compression=0.5, post_epochs=8,
+                           result_dir=str(tmp_path)), progress=False, log=lambda _: None)
+    settings = Int8Settings(calibration_batches=4, repeats=1)
+    record = quantize_record(source, settings, log=lambda _: None)
+    assert record.path == int8_path(source, settings) and record.path.parent.name == "int8"
+    s = record.summary
+    assert s["pruned_weights_zero"] and all(s["pruned_weights_zero_by_layer"].values())
+    assert s["fp32_top1"] > 80 and abs(s["top1_drop"]) <= 2.0  # real data, trained 8 epochs
+    assert s["fp32_top1"] == source.summary["top1"]  # the same model on the same test set as the run itself
+    assert s["int8_bytes"] < s["fp32_dense_bytes"] and s["fp32_sparse_bytes"] < s["fp32_dense_bytes"]
+    assert s["stand_in"] is False and s["speedup"] > 0
+    marker = record.path / "COMPLETE"
+    before = marker.stat().st_mtime_ns
+    again = quantize_record(source, settings, log=lambda _: None)
+    assert again.path == record.path and marker.stat().st_mtime_ns == before  # reused, not recomputed
+    table = int8_table({0.5: record})
+    assert table.loc[0.5, "int8 top-1 (%)"] == s["int8_top1"] and bool(table.loc[0.5, "pruned weights zero in int8"])

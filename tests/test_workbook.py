@@ -19,7 +19,8 @@ PRUNER_COLUMNS = ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow 
 
 
 def test_notebooks_in_git_carry_no_outputs_and_one_parameters_cell():
-    assert {"01_tuning.ipynb", "02_tracing.ipynb", "03_compression.ipynb"} <= {p.name for p in NOTEBOOKS}
+    assert {"01_tuning.ipynb", "02_tracing.ipynb", "03_compression.ipynb", "04_quantization.ipynb"} <= \
+        {p.name for p in NOTEBOOKS}
     for path in NOTEBOOKS:
         cells = json.loads(path.read_text())["cells"]
         code = [c for c in cells if c["cell_type"] == "code"]
@@ -76,15 +77,15 @@ def _rows(table_html: str) -> list[str]:
 def test_run_all_smoke_renders_every_notebook_and_an_index(smoke):
     proc, out, _ = smoke
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("01_tuning", "02_tracing", "03_compression"):
+    for name in ("01_tuning", "02_tracing", "03_compression", "04_quantization"):
         page = (out / f"{name}.html").read_text()
         assert "data:image/png;base64," in page, name  # figures inline
         assert "SYNTHETIC STAND-IN DATA" in page
         assert "import prunelab" not in page and "from prunelab import" not in page  # code hidden
     index = (out / "index.html").read_text()
-    for name in ("01_tuning", "02_tracing", "03_compression"):
+    for name in ("01_tuning", "02_tracing", "03_compression", "04_quantization"):
         assert f'href="{name}.html"' in index
-    assert "Table A" in index and "Table E" in index and "Table G" in index and "SYNTHETIC STAND-IN DATA" in index
+    assert all(f"Table {letter}" in index for letter in "AEGJ") and "SYNTHETIC STAND-IN DATA" in index
     assert "[failed]" not in index
 
 
@@ -137,6 +138,28 @@ def test_tracing_notebook_tables_and_figures(smoke):
     assert "The main time sink is" in text and "The outputs are identical" in text
     (trace_record,) = [p.parent for p in Path(results).glob("singleshot/*/trace.json")]
     assert json.loads((trace_record / "trace.json").read_text())["traceEvents"]
+
+
+def test_quantization_notebook_tables_and_figures(smoke):
+    _, out, results = smoke
+    nb = out / "04_quantization.ipynb"
+    tables = _html_tables(nb)
+    table_j = next(v for k, v in tables.items() if k.startswith("Table J"))
+    assert [float(r) for r in _rows(table_j)] == [0.2, 0.5, 1.0]
+    headings = _columns(table_j)
+    for metric in ("Peak memory (MB)", "Training time (s)", "Top-1 (%)"):
+        assert f">{metric}</th>" in table_j  # the upper heading row, spanning both precisions
+    assert headings.count("AMP bf16") == 3 and headings.count("fp32") == 3  # with and without, per metric
+    table_l = next(v for k, v in tables.items() if k.startswith("Table L"))
+    assert [float(r) for r in _rows(table_l)] == [0.2, 0.5, 1.0] and "int8 top-1 (%)" in _columns(table_l)
+    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 1
+    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+    assert "the fp32 time and peak memory was" in text and "every pruned weight stayed exactly zero" in text
+    # Table J's numbers are the store's: the AMP run's training time at compression 0.2
+    store = load_table(results)
+    amp = store[(store["experiment"] == "singleshot") & store["quantization"] & (store["compression"] == 0.2)]
+    assert f"{amp['train_s'].item():.2f}" in table_j
+    assert len(list(Path(results).glob("int8/*/COMPLETE"))) == 3
 
 
 def test_re_execution_reuses_the_stored_runs(smoke, tmp_path):

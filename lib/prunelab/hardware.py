@@ -22,6 +22,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: CPU flags of native bf16 arithmetic (oneDNN runs bf16 convolutions on them; without them bf16 is emulated)
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_bf16_flags() -> list[str]:
+    """Which of :data:`BF16_CPU_FLAGS` this CPU has (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [f for f in BF16_CPU_FLAGS if f in flags]
+
+
 def nvidia_driver() -> str | None:
     """The NVIDIA driver version from nvidia-smi, or None where there is none."""
     try:
@@ -37,7 +51,7 @@ def hardware_info(device: torch.device | str) -> dict:
     device = torch.device(device)
     info = {"prunelab": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
             "platform": platform.platform(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
-            "device": str(device), "device_name": cpu_model()}
+            "device": str(device), "device_name": cpu_model(), "cpu_bf16": cpu_bf16_flags()}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(device_name=props.name, gpu=props.name, cuda=torch.version.cuda, driver=nvidia_driver(),

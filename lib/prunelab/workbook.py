@@ -19,6 +19,8 @@ PRUNER_NAMES = {"rand": "Rand", "mag": "Mag", "snip": "SNIP", "grasp": "GraSP", 
 SETUPS = {  # the two rows of the user's Table A
     "cifar": dict(dataset="cifar10", model="resnet20", model_class="lottery", label="CIFAR-10 / ResNet20"),
     "mnist": dict(dataset="mnist", model="fc", model_class="default", label="MNIST / FC"),
+    # int8 needs a network without residual additions; digits is real data that needs no download
+    "digits": dict(dataset="digits", model="conv", model_class="default", label="digits / Conv"),
 }
 
 
@@ -89,6 +91,24 @@ def trace_config(params: WorkbookParams, pruner: str = "snip", compression: floa
     return run_config(params, "cifar", pruner, compression).replace(save_trace=True)
 
 
+def amp_grid(params: WorkbookParams, compressions: Iterable[float], pruner: str = "rand",
+             amp_dtype: str | None = None) -> list[RunConfig]:
+    """Task 4: CIFAR-10/ResNet20 at each compression, once in fp32 and once with mixed precision.
+
+    The fp32 runs are Task 1's runs where the compressions coincide, so they are reused from the store.
+    """
+    return [run_config(params, "cifar", pruner, c).replace(quantization=amp, amp_dtype=amp_dtype if amp else None)
+            for c in compressions for amp in (False, True)]
+
+
+def int8_grid(params: WorkbookParams, compressions: Iterable[float], pruner: str = "rand", epochs: int = 20
+              ) -> list[RunConfig]:
+    """Task 4's int8 part: ``default.conv`` on the real digits set (whole set, ``epochs`` epochs) per compression."""
+    return [run_config(params, "digits", pruner, c).replace(data_source="real", train_subset=None, test_subset=None,
+                                                            post_epochs=epochs)
+            for c in compressions]
+
+
 def pruner_label(pruner: str, rounds: int | None) -> str:
     name = PRUNER_NAMES.get(pruner, pruner)
     if pruner != "synflow":
@@ -144,7 +164,8 @@ def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     rows = []
     for record in records:
         row = {**record.config, **record.summary, "record": record.path.name, "path": str(record.path),
-               "device_name": record.env.get("device_name"), "torch": record.env.get("torch")}
+               "device_name": record.env.get("device_name"), "torch": record.env.get("torch"),
+               "cpu_bf16": record.env.get("cpu_bf16")}
         row["label"] = pruner_label(row["pruner"], row["prune_epochs"])
         row["setup"] = next((s["label"] for s in SETUPS.values()
                              if s["dataset"] == row["dataset"] and s["model"] == row["model"]),

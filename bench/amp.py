@@ -1,0 +1,111 @@
+"""Mixed precision against fp32 training of ResNet20 (pruned, Rand at compression 1), side by side.
+
+Time: the two precisions take turns, ``--steps`` training steps each, ``--repeats`` times, in one
+process; the median per-step time of each is reported with their ratio. Memory: each precision trains
+``--steps`` steps in a fresh interpreter (a process's allocator keeps what it once held, so one process
+cannot measure both) and reports :class:`prunelab.quant.PeakMemory` over its steps: the peak of CUDA
+tensors on a GPU, the process's peak resident set on a CPU.
+
+No target: this bench records what mixed precision buys on the machine it runs on (on a CPU it depends
+on native bf16 units, see ``prunelab.hardware.cpu_bf16_flags``).
+
+Run: ``.venv/bin/python bench/amp.py [--batch 128] [--steps 5] [--repeats 5] [--device cpu|cuda]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from prunelab.hardware import cpu_bf16_flags, cpu_model
+from prunelab.models import build_model
+from prunelab.models.layers import keep_pruned_at_zero
+from prunelab.pruners import PruneSettings, prune
+from prunelab.quant import PeakMemory, amp_name, amp_settings, autocast, make_scaler
+from prunelab.train import synchronize
+
+
+def setup(device: torch.device, batch: int, amp_on: bool, seed: int = 0):
+    torch.manual_seed(seed)
+    model = build_model("resnet20", "lottery", (3, 32, 32), 10).to(device)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    prune(model, PruneSettings("rand", 1.0), [(x, y)])
+    model.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    keep_pruned_at_zero(optimizer, model)
+    amp = amp_settings(device, amp_on, None)
+    scaler = make_scaler(amp, device)
+
+    def steps(n: int) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(n):
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(amp, device):
+                loss = F.cross_entropy(model(x), y)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        synchronize(device)
+        return (time.perf_counter() - start) / n
+
+    return amp, steps
+
+
+def memory_child(device: str, batch: int, amp_on: bool, steps: int) -> None:
+    _, run = setup(torch.device(device), batch, amp_on)
+    run(1)
+    with PeakMemory(device) as memory:
+        run(steps)
+    print(json.dumps({"peak_mb": memory.peak_mb, "kind": memory.kind, "start_mb": memory.start_mb}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--memory-child", choices=["fp32", "amp"], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.memory_child:
+        memory_child(args.device, args.batch, args.memory_child == "amp", args.steps)
+        return
+    device = torch.device(args.device)
+    variants = {"fp32": setup(device, args.batch, False), "amp": setup(device, args.batch, True)}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _, run in variants.values():
+        run(1)  # warm-up: kernel selection, first allocations
+    for r in range(args.repeats):
+        order = list(variants) if r % 2 == 0 else list(reversed(variants))
+        for name in order:
+            times[name].append(variants[name][1](args.steps))
+    name = amp_name(variants["amp"][0])
+    print(f"machine: {cpu_model()}, bf16 CPU flags {cpu_bf16_flags() or 'none'}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {device}")
+    print(f"ResNet20 (Rand, compression 1), batch {args.batch}, channels-last, median of {args.repeats} x "
+          f"{args.steps} alternating steps")
+    fp32, amp = statistics.median(times["fp32"]), statistics.median(times["amp"])
+    print(f"time per step: fp32 {1e3 * fp32:.1f} ms, {name} autocast {1e3 * amp:.1f} ms -> AMP/fp32 {amp / fp32:.2f}"
+          f" ({fp32 / amp:.2f}x faster)")
+    peaks = {}
+    for variant in ("fp32", "amp"):
+        out = subprocess.run([sys.executable, __file__, "--memory-child", variant, "--device", args.device,
+                              "--batch", str(args.batch), "--steps", str(args.steps)],
+                             capture_output=True, text=True, check=True)
+        peaks[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"peak memory ({peaks['fp32']['kind']}): fp32 {peaks['fp32']['peak_mb']:.0f} MB, {name} "
+          f"{peaks['amp']['peak_mb']:.0f} MB -> AMP/fp32 {peaks['amp']['peak_mb'] / peaks['fp32']['peak_mb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
