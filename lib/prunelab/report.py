@@ -363,6 +363,7 @@ def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------------------ quantization
 
+MEMORY_KINDS = {"cpu_peak_rss": "the process's peak resident set, CPU", "cuda_max_allocated": "peak of CUDA tensors"}
 AMP_METRICS = {"peak_memory_mb": "Peak memory (MB)", "train_s": "Training time (s)", "top1": "Top-1 (%)"}
 
 
@@ -408,8 +409,8 @@ def plot_amp(table: pd.DataFrame):
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
         ax.set_xlabel("compression (kept fraction 10^-c)")
         ax.set_ylabel(name)
-    axes[0].legend()
-    kind = ", ".join(sorted(set(table["peak_memory_kind"])))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
+    kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
     fig.suptitle(f"Mixed precision against fp32 (peak memory: {kind})")
     return fig
 
