@@ -136,3 +136,19 @@ def test_models_take_other_input_channels():
     assert out.shape == (1, 5)
     out = _forward(imagenet.MODELS["resnet18"]((1, 64, 64), 5), (1, 64, 64))
     assert out.shape == (1, 5)
+
+
+@pytest.mark.parametrize("model_class,name,shape", [("tinyimagenet", "vgg11-bn", (3, 64, 64)),
+                                                     ("imagenet", "resnet18", (3, 224, 224))])
+def test_registered_under_the_original_class_names_and_reinitialized_their_way(model_class, name, shape):
+    from prunelab.models import build_model, build_model_check, reinitialize
+
+    build_model_check(name, model_class)
+    net = build_model(name, model_class, shape, 7)
+    assert _forward(net, shape).shape == (1, 7)
+    conv = next(m for m in net.modules() if isinstance(m, layers.Conv2d))
+    conv.weight_mask[0].zero_()
+    layers.apply_masks(net)
+    before = conv.weight.detach().clone()
+    reinitialize(net)
+    assert not torch.equal(before, conv.weight) and torch.all(conv.weight_mask[0] == 0)

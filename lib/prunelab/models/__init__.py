@@ -5,14 +5,17 @@ from __future__ import annotations
 import torch.nn as nn
 
 from ..errors import UserError
-from . import default, layers, lottery
+from . import default, imagenet, layers, lottery, tinyimagenet
 
 MODEL_CLASSES: dict[str, dict] = {
     "default": {"fc": default.fc, "conv": default.conv},
     "lottery": lottery.MODELS,
+    "tinyimagenet": tinyimagenet.MODELS,
+    "imagenet": imagenet.MODELS,
 }
-#: classes the original tool has that prunelab does not build yet
-PLANNED_CLASSES = ("tinyimagenet", "imagenet")
+#: how each class draws initial weights (None: PyTorch's default per layer, as the original's default class)
+INITIALIZERS = {"lottery": lottery.initialize_lottery, "tinyimagenet": tinyimagenet.initialize,
+                "imagenet": imagenet.initialize}
 
 
 def classes_with(model: str) -> list[str]:
@@ -25,9 +28,6 @@ def model_names() -> list[str]:
 
 def build_model_check(model: str, model_class: str) -> None:
     """Raise :class:`UserError` unless ``model`` exists in ``model_class``."""
-    if model_class in PLANNED_CLASSES:
-        raise UserError(f"model class '{model_class}' is not available in prunelab yet; "
-                        f"use one of: {', '.join(MODEL_CLASSES)}.")
     if model_class not in MODEL_CLASSES:
         raise UserError(f"unknown model class '{model_class}'; choose one of: {', '.join(MODEL_CLASSES)}.")
     family = MODEL_CLASSES[model_class]
@@ -44,14 +44,15 @@ def build_model(model: str, model_class: str, input_shape, num_classes: int,
     """Build ``model`` of ``model_class`` for inputs of ``input_shape`` (C, H, W) and ``num_classes``."""
     build_model_check(model, model_class)
     net = MODEL_CLASSES[model_class][model](tuple(input_shape), num_classes, dense_classifier=dense_classifier)
-    net.prunelab_init = "lottery" if model_class == "lottery" else "default"
+    net.prunelab_init = model_class
     return net
 
 
 def reinitialize(model: nn.Module) -> None:
     """Draw fresh initial weights the way the model's class does (masks are left as they are)."""
-    if getattr(model, "prunelab_init", "default") == "lottery":
-        lottery.initialize_lottery(model)
+    initializer = INITIALIZERS.get(getattr(model, "prunelab_init", "default"))
+    if initializer is not None:
+        initializer(model)
         return
     for module in model.modules():
         if module is not model and hasattr(module, "reset_parameters"):
