@@ -120,7 +120,7 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise :class:`UserError` (one sentence) for anything a person can get wrong; return self."""
-        from .data import DATA_SOURCES, DATASETS
+        from .data import DATA_SOURCES
         from .models import build_model_check
         from .pruners import PRUNERS, SCHEDULES, SCOPES
 
@@ -132,10 +132,7 @@ class RunConfig:
             raise UserError(f"--experiment {self.experiment} is not available in prunelab yet; "
                             "use --experiment singleshot.")
         choose(self.experiment, EXPERIMENTS, "experiment")
-        if self.dataset in ("tiny-imagenet", "imagenet"):
-            raise UserError(f"the {self.dataset} data set is not available in prunelab yet; "
-                            f"use one of: {', '.join(DATASETS)}.")
-        choose(self.dataset, tuple(DATASETS), "dataset")
+        choose(self.dataset, DATASET_NAMES, "dataset")
         choose(self.data_source, DATA_SOURCES, "data source")
         choose(self.optimizer, OPTIMIZERS, "optimizer")
         choose(self.pruner, PRUNERS, "pruner")

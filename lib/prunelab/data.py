@@ -133,7 +133,7 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
     info = DATASETS[name]
 
     if source == "synthetic":
-        return _synthetic(info, train_subset, test_subset, seed)
+        return synthetic_data(info, train_subset, test_subset, seed)
     if name == "digits":
         train, test = _load_digits()
         return Data(info, "real", train.head(train_subset), test.head(test_subset))
@@ -147,7 +147,7 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
             raise
         warnings.warn(f"{_TITLES[name]} is not in {folder.resolve()}, so results come from synthetic "
                       "stand-in data, not the real dataset.", StandInDataWarning, stacklevel=2)
-        return _synthetic(info, train_subset, test_subset, seed)
+        return synthetic_data(info, train_subset, test_subset, seed)
 
 
 class _MissingData(UserError):
@@ -232,7 +232,7 @@ def _generator(*seeds: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def _synthetic(info: DatasetInfo, train_subset: int | None, test_subset: int | None, seed: int) -> Data:
+def synthetic_data(info: DatasetInfo, train_subset: int | None, test_subset: int | None, seed: int) -> Data:
     """A learnable stand-in: each class is a fixed random smooth template, each image template plus noise.
 
     Pixels are drawn around the dataset's per-channel mean and std so that normalisation behaves as on the

@@ -13,7 +13,6 @@ import torch
 
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
-from .data import DATASETS, DeviceLoader, load_data, prune_batches
 from .errors import UserError
 from .hardware import hardware_info
 from .measure import count_flops, layer_summary, summary_totals
@@ -22,6 +21,7 @@ from .models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, 
 from .pruners import PruneResult, PruneSettings, keep_count, prune
 from .quant import AmpSettings, PeakMemory, amp_name, amp_settings, make_scaler
 from .quant import autocast as amp_autocast
+from .run_data import RunData, dataset_info, run_data
 from .store import (
     RunRecord,
     check_writable,
@@ -82,7 +82,7 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
     torch.manual_seed(config.seed)
     device = resolve_device(config.gpu, config.no_cuda)
     amp = amp_settings(device, config.quantization, config.amp_dtype)
-    info = DATASETS[config.dataset]
+    info = dataset_info(config.dataset)
     model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
                         config.dense_classifier).to(device)
     settings = prune_settings(config)
@@ -93,29 +93,27 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
     check_writable(config.result_dir)
     _announce_amp(amp, device, log)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
-    data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
-                     test_subset=config.test_subset, seed=config.seed)
+    channels_last = uses_convolutions(model)
+    data = run_data(config, device, channels_last)
     checkpoint = RunCheckpoint(config.result_dir, config.experiment, config.record_name, config.config_hash())
     checkpoint.acquire()
     try:
-        return _run(config, checkpoint, model, settings, device, amp, info, data, progress, log)
+        return _run(config, checkpoint, model, settings, device, amp, info, data, channels_last, progress, log)
     finally:
         checkpoint.release()
         checkpoint.discard_if_empty()
 
 
-def _run(config, checkpoint, model, settings, device, amp, info, data, progress, log) -> RunRecord:
+def _run(config, checkpoint, model, settings, device, amp, info, data: RunData, channels_last, progress, log
+         ) -> RunRecord:
     log(f"Created {config.model} model ({config.model_class}) on {device}.")
     optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay)
     keep_pruned_at_zero(optimizer, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_drops,
                                                      gamma=config.lr_drop_rate)
-    channels_last = uses_convolutions(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    train_loader = DeviceLoader(data.train, info, config.train_batch_size, device, shuffle=True,
-                                augment=info.augment, seed=config.seed, channels_last=channels_last)
-    test_loader = DeviceLoader(data.test, info, config.test_batch_size, device, channels_last=channels_last)
+    train_loader, test_loader = data.train, data.test
     scaler = make_scaler(amp, device)
     loop = dict(device=device, verbose=config.verbose, show_progress=progress, scaler=scaler,
                 autocast=lambda: amp_autocast(amp, device))
@@ -139,7 +137,7 @@ def _run(config, checkpoint, model, settings, device, amp, info, data, progress,
             with _peak_memory(device, peaks):
                 train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.pre_epochs,
                                 phase="pre", rows=rows, done=done, after_epoch=lambda e: save("pre", e), **loop)
-            result = _prune(config, settings, model, data, device, progress, log)
+            result = _prune(config, settings, model, data, progress, log)
             save("post", -1)
             done = -1
         log(f"Post-train for {config.post_epochs} epochs.")
@@ -168,10 +166,10 @@ def _run(config, checkpoint, model, settings, device, amp, info, data, progress,
     return record
 
 
-def _prune(config, settings, model, data, device, progress, log) -> PruneResult:
+def _prune(config, settings, model, data: RunData, progress, log) -> PruneResult:
     log(f"Pruning with {config.pruner} to compression {config.compression} "
         f"({settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}).")
-    batches = prune_batches(data, config.prune_dataset_ratio, config.prune_batch_size, device, config.seed)
+    batches = data.prune_batches()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collapse and vanished scores are reported below and recorded
         result = prune(model, settings, batches, progress=progress)
@@ -254,19 +252,17 @@ def _write(final, config, summary, device, data, epochs, layers, masks, model, e
 def _summary(config, data, epochs, layers, result, status, message) -> dict:
     totals = summary_totals(layers)
     final = epochs.iloc[-1] if len(epochs) else None
-    labels = data.test.labels
-    majority = 100.0 * torch.bincount(labels).max().item() / len(labels) if len(labels) else math.nan
     def value(column):
         return float(final[column]) if final is not None else math.nan
     return {
         "status": status, "message": message, "config_hash": config.config_hash(),
         "data_source": data.source, "stand_in": data.stand_in,
-        "train_examples": len(data.train), "test_examples": len(data.test),
+        "train_examples": data.train_examples, "test_examples": data.test_examples,
         "top1": value("top1"), "top5": value("top5"), "test_loss": value("test_loss"),
         "inference_s": value("inference_s"), "train_s": float(epochs["train_s"].sum()) if len(epochs) else 0.0,
         "train_s_per_epoch": float(epochs.loc[epochs["epoch"] > 0, "train_s"].mean()) if len(epochs) else math.nan,
         "epochs_done": int((epochs["epoch"] > 0).sum()) if len(epochs) else 0,
-        "majority_class_top1": majority,
+        "majority_class_top1": data.majority_class_top1,
         "rounds": result.rounds if result else 0,
         "kept": result.kept if result else None, "prunable": result.total if result else None,
         "prunable_density": result.density if result else 1.0,

@@ -19,12 +19,13 @@ import torch
 import torch.nn as nn
 
 from .config import RunConfig
-from .data import DATASETS, DeviceLoader, load_data
+from .data import DeviceLoader, load_data
 from .errors import UserError
 from .hardware import hardware_info
 from .models import build_model
 from .models.layers import apply_masks
 from .quant import compare_inference, model_sizes, pruned_weights_zero, quantize_int8
+from .run_data import dataset_info
 from .store import RunRecord, is_complete, json_writer, load_record, record_path, write_record
 
 EXPERIMENT = "int8"
@@ -47,7 +48,7 @@ class Int8Settings:
 def model_from_record(record: RunRecord, device: torch.device | str = "cpu") -> nn.Module:
     """The trained, pruned model of a record, rebuilt from its configuration and weights, in eval mode."""
     config = RunConfig.from_dict(record.config)
-    info = DATASETS[config.dataset]
+    info = dataset_info(config.dataset)
     model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
                         config.dense_classifier)
     model.load_state_dict(record.state_dict())
@@ -67,10 +68,10 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     if is_complete(final) and not force:
         return load_record(final)
     config = RunConfig.from_dict(record.config)
-    info = DATASETS[config.dataset]
     data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
                      test_subset=config.test_subset, seed=config.seed)
     model = model_from_record(record).to(memory_format=torch.channels_last)  # the faster fp32 CPU layout
+    info = data.info
     train = DeviceLoader(data.train, info, settings.calibration_batch_size, shuffle=True, seed=config.seed,
                          channels_last=True)
     calibration = [x for _, (x, _) in zip(range(settings.calibration_batches), train)]
