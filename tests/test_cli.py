@@ -92,7 +92,9 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--frobnicate"], "unrecognized arguments"),
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),
     (["--level-list", "1", "2"], "multishot"),
-    (["--experiment", "multishot"], "not available"),
+    (["--experiment", "multishot"], "needs --level-list"),
+    (["--experiment", "schedule-conservation", "--pruner-list", "snip"], "SynFlow only"),
+    (["--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet"], "tiny-imagenet-200/"),
     (["--amp-dtype", "bf16"], "add --quantization"),
     (["--quantization", "--amp-dtype", "fp16"], "fp16 autocast is not supported on the CPU"),
 ])

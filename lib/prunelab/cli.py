@@ -10,7 +10,7 @@ import signal
 import sys
 import warnings
 
-from .config import DATASET_NAMES, EXPERIMENTS, OPTIMIZERS, PLANNED_EXPERIMENTS, RunConfig
+from .config import DATASET_NAMES, EXPERIMENTS, OPTIMIZERS, RunConfig
 from .errors import UserError
 
 BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
          help="run every compression in the list (one record each)")
     flag("--level-list", type=int, nargs="*", default=[], help="prune-train cycles (multishot only)")
     # experiment
-    flag("--experiment", default="singleshot", choices=EXPERIMENTS + PLANNED_EXPERIMENTS,
+    flag("--experiment", default="singleshot", choices=EXPERIMENTS,
          help="experiment (default: singleshot)")
     flag("--expid", default="", help="name of the result record (default: the configuration's hash)")
     flag("--result-dir", default=d.result_dir, help="folder of result records (default: results)")
@@ -110,24 +110,43 @@ LIST_FLAGS = ("pruner_list", "prune_epoch_list", "compression_list", "level_list
 
 
 def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
-    """One configuration, or one per pruner x compression when the list flags are given (the original
-    ignored them in single-shot; here they are honoured, each run its own record)."""
+    """One configuration per run the list flags ask for, each its own record (the original ignored them in
+    single-shot; here they are honoured wherever they mean something, and refused where they do not).
+
+    * ``--pruner-list`` (with ``--prune-epoch-list``: rounds per pruner) x ``--compression-list``, and for
+      multishot x ``--level-list``;
+    * imp-conservation: ``--compression-list`` x ``--level-list``;
+    * schedule-conservation: ``--compression-list`` x ``--prune-epoch-list`` (SynFlow's rounds).
+    """
     values = {k: v for k, v in vars(args).items() if k not in LIST_FLAGS}
     base = RunConfig.from_dict(values)
-    if args.level_list:
-        raise UserError("--level-list is for --experiment multishot, which prunelab does not run yet.")
-    if args.prune_epoch_list and len(args.prune_epoch_list) != len(args.pruner_list):
-        raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list.")
-    if not (args.pruner_list or args.compression_list):
-        return [base]
-    pruners = args.pruner_list or [base.pruner]
-    rounds = args.prune_epoch_list or [base.prune_epochs] * len(pruners)
+    experiment = base.experiment
+    if args.level_list and experiment not in ("multishot", "imp-conservation"):
+        raise UserError(f"--level-list is for --experiment multishot or imp-conservation, not {experiment}.")
+    if experiment == "schedule-conservation":
+        if args.pruner_list:
+            raise UserError("schedule-conservation scores with SynFlow only; drop --pruner-list.")
+        pairs = [("synflow", r) for r in (args.prune_epoch_list or [base.prune_epochs])]
+    else:
+        if args.prune_epoch_list and len(args.prune_epoch_list) != len(args.pruner_list):
+            raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list.")
+        pruners = args.pruner_list or [base.pruner]
+        if args.pruner_list and experiment == "imp-conservation":
+            raise UserError("imp-conservation prunes by magnitude only; drop --pruner-list.")
+        pairs = list(zip(pruners, args.prune_epoch_list or [base.prune_epochs] * len(pruners)))
     compressions = args.compression_list or [base.compression]
+    levels = args.level_list or [None]
+    listed = any(getattr(args, name) for name in LIST_FLAGS)
     configs = []
     for compression in compressions:
-        for pruner, r in zip(pruners, rounds):
-            expid = f"{base.expid}-{pruner}-{compression:g}" if base.expid else ""
-            configs.append(base.replace(pruner=pruner, prune_epochs=r, compression=compression, expid=expid))
+        for pruner, rounds in pairs:
+            for level in levels:
+                parts = [pruner, f"{compression:g}"]
+                parts += [f"r{rounds}"] if experiment == "schedule-conservation" and rounds is not None else []
+                parts += [f"L{level}"] if level is not None else []
+                expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
+                configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
+                                            levels=level, expid=expid))
     return configs
 
 

@@ -12,10 +12,9 @@ from typing import Any
 from .errors import UserError
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rms")
-EXPERIMENTS = ("singleshot",)
-#: experiments of the original tool that prunelab does not run yet
-PLANNED_EXPERIMENTS = ("example", "multishot", "unit-conservation", "layer-conservation",
-                       "imp-conservation", "schedule-conservation")
+#: the SynFlow paper's theory experiments (prunelab.conservation_runs): no train-prune-train, one table each
+CONSERVATION_EXPERIMENTS = ("unit-conservation", "layer-conservation", "imp-conservation", "schedule-conservation")
+EXPERIMENTS = ("singleshot", "multishot", *CONSERVATION_EXPERIMENTS)
 DATASET_NAMES = ("mnist", "cifar10", "cifar100", "digits", "tiny-imagenet", "imagenet")
 
 #: fields that say where and how loudly a run happens, not what it computes: left out of the hash
@@ -67,6 +66,7 @@ class RunConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     save_trace: bool = False
+    levels: int | None = None  # prune-train cycles (multishot, imp-conservation): one value of --level-list
     quantization: bool = False  # the original's name for mixed precision training
     amp_dtype: str | None = None  # fp16 | bf16 | None: the device's default (CUDA fp16, CPU bf16)
     # runtime only (not hashed)
@@ -90,6 +90,11 @@ class RunConfig:
         return cls(**values)
 
     @property
+    def cycles(self) -> int:
+        """Prune-train cycles of the run: ``levels`` for multishot, one for everything else."""
+        return self.levels if self.experiment == "multishot" and self.levels else 1
+
+    @property
     def resolved_prune_epochs(self) -> int:
         """Scoring rounds: ``prune_epochs``, or 100 for SynFlow and 1 for the others when it is None."""
         if self.prune_epochs is not None:
@@ -102,8 +107,9 @@ class RunConfig:
         for name in RUNTIME_FIELDS:
             values.pop(name)
         values["prune_epochs"] = self.resolved_prune_epochs
-        if values["amp_dtype"] is None:  # keeps the hashes of runs recorded before the field existed
-            values.pop("amp_dtype")
+        for name in ("amp_dtype", "levels"):  # unset: the hashes of runs recorded before these fields existed
+            if values[name] is None:
+                values.pop(name)
         return values
 
     def config_hash(self) -> str:
@@ -128,10 +134,13 @@ class RunConfig:
             if value not in options:
                 raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(options)}.")
 
-        if self.experiment in PLANNED_EXPERIMENTS:
-            raise UserError(f"--experiment {self.experiment} is not available in prunelab yet; "
-                            "use --experiment singleshot.")
         choose(self.experiment, EXPERIMENTS, "experiment")
+        if self.experiment in ("multishot", "imp-conservation"):
+            if self.levels is None or self.levels < 1:
+                raise UserError(f"--experiment {self.experiment} needs --level-list with prune-train cycle counts "
+                                f"of at least 1 (e.g. --level-list 1 2 3), not {self.levels}.")
+        elif self.levels is not None:
+            raise UserError(f"--level-list is for --experiment multishot and imp-conservation, not {self.experiment}.")
         choose(self.dataset, DATASET_NAMES, "dataset")
         choose(self.data_source, DATA_SOURCES, "data source")
         choose(self.optimizer, OPTIMIZERS, "optimizer")

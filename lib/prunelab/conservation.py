@@ -219,22 +219,38 @@ def _layer_rows(model: nn.Module, scores: dict[str, Tensor]) -> list[dict]:
         size = sum(scores[n].numel() for n in names)
         total = float(sum(scores[n].double().sum() for n in names))
         rows.append({"layer": layer, "size": size, "inv_size": 1.0 / size, "score_sum": total,
-                     "average_score": abs(total) / size})
+                     "weight_sum": float(scores[f"{layer}.weight"].double().sum()), "average_score": abs(total) / size})
     return rows
+
+
+def chain_gap(frame: pd.DataFrame, total: str = "score_sum", weights: str = "weight_sum") -> float:
+    """How far a chain of layers is from the layer-wise law, relative to the largest layer total.
+
+    By the unit-wise law, the weights of layer ``l + 1`` carry what flows into layer ``l``'s units: its
+    weights *and* biases. So ``weights[l + 1] == total[l]`` for consecutive rows of ``frame`` (one group of
+    layers in order); without biases that is the paper's "every layer carries the same". Returns
+    ``max |weights[l + 1] - total[l]| / max |total|`` (0 for fewer than two layers).
+    """
+    if len(frame) < 2:
+        return 0.0
+    t, w = frame[total].to_numpy(), frame[weights].to_numpy()
+    scale = float(np.abs(t).max())
+    return float(np.abs(w[1:] - t[:-1]).max() / scale) if scale > 0 else 0.0
 
 
 def layer_conservation(model: nn.Module, pruner: str | Sequence[str], batches: Batches,
                        loss_fn: LossFn = F.cross_entropy, train_mode: bool = False) -> pd.DataFrame:
     """Per masked layer: its total score (the "flux" through it) and the average score per parameter.
 
-    Columns ``pruner``, ``layer``, ``size`` (weights plus bias), ``inv_size``, ``score_sum``,
-    ``average_score`` (``|score_sum| / size``, the original's figure 4 quantity).
+    Columns ``pruner``, ``layer``, ``size`` (weights plus bias), ``inv_size``, ``score_sum``, ``weight_sum``
+    (the weights' part of it), ``average_score`` (``|score_sum| / size``, the original's figure 4 quantity).
     """
     rows = []
     for name in _as_list(pruner):
         scores = score_parameters(model, name, batches, loss_fn, train_mode)
         rows += [{"pruner": name, **row} for row in _layer_rows(model, scores)]
-    return pd.DataFrame(rows, columns=["pruner", "layer", "size", "inv_size", "score_sum", "average_score"])
+    return pd.DataFrame(rows, columns=["pruner", "layer", "size", "inv_size", "score_sum", "weight_sum",
+                                       "average_score"])
 
 
 def _log_axes(ax) -> None:
@@ -305,12 +321,14 @@ def imp_conservation(model: nn.Module, batches: Batches, levels: int = 3, compre
 
     Phases: train the dense copy ``epochs`` passes over ``batches``, prune by magnitude to compression
     ``compression * (k + 1) / levels`` (the original multishot's schedule), rewind the kept weights to their
-    initial values when ``rewind``, and repeat; after the last prune one more training phase. ``model`` is not
-    changed. One row per (``level``, ``epoch``, ``layer``): ``size``, ``inv_size``, ``density``, ``score_sum``
-    (Σθ²), ``average_score``, ``delta_sum`` (change of Σθ² since the phase began), ``average_delta``.
+    initial values when ``rewind``, and repeat; after the last prune one more training phase (``levels=0``:
+    one training phase and no pruning, the original tool's experiment). ``model`` is not changed. One row
+    per (``level``, ``epoch``, ``layer``): ``size``, ``inv_size``, ``density``, ``score_sum`` (Σθ²),
+    ``weight_sum`` (the weights' part), ``average_score``, ``delta_sum`` (change of Σθ² since the phase
+    began), ``delta_weight_sum`` (the weights' part), ``average_delta``.
     """
-    if levels < 1 or epochs < 0:
-        raise ValueError("levels must be at least 1 and epochs at least 0")
+    if levels < 0 or epochs < 0:
+        raise ValueError("levels and epochs must be at least 0")
     work = copy.deepcopy(model)
     initial = copy.deepcopy(work.state_dict())
     rows: list[dict] = []
@@ -326,6 +344,7 @@ def imp_conservation(model: nn.Module, batches: Batches, levels: int = 3, compre
             for row, first in zip(now, start):
                 delta = row["score_sum"] - first["score_sum"]
                 rows.append({"level": level, "epoch": epoch, **row, "delta_sum": delta,
+                             "delta_weight_sum": row["weight_sum"] - first["weight_sum"],
                              "average_delta": delta / row["size"]})
         if level == levels:
             break
@@ -335,8 +354,8 @@ def imp_conservation(model: nn.Module, batches: Batches, levels: int = 3, compre
             masks = {k: v for k, v in work.state_dict().items() if k.endswith("_mask")}
             work.load_state_dict({**initial, **masks})
             apply_masks(work)
-    columns = ["level", "epoch", "layer", "size", "inv_size", "density", "score_sum", "average_score",
-               "delta_sum", "average_delta"]
+    columns = ["level", "epoch", "layer", "size", "inv_size", "density", "score_sum", "weight_sum",
+               "average_score", "delta_sum", "delta_weight_sum", "average_delta"]
     return pd.DataFrame(rows, columns=columns)
 
 

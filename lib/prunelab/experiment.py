@@ -1,7 +1,15 @@
-"""A single-shot run end to end: data, model, pre-train, prune, post-train, one result record."""
+"""A run end to end: data, model, pre-train, prune, post-train, one result record.
+
+Single-shot prunes once. Multishot (``levels`` cycles, the lottery-ticket procedure) pre-trains, prunes
+to ``compression * (cycle + 1) / levels``, rewinds the kept weights to their initial values and resets the
+optimizer, ``levels`` times, then post-trains; the original tool's rewind filtered the saved weights on
+``requires_grad``, which a state dict never has, so it kept the trained weights. The conservation
+experiments are passed on to :mod:`prunelab.conservation_runs`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import tempfile
@@ -12,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import RunCheckpoint
-from .config import RunConfig
+from .config import CONSERVATION_EXPERIMENTS, RunConfig
 from .errors import UserError
 from .hardware import hardware_info
 from .measure import count_flops, layer_summary, summary_totals
@@ -76,6 +84,10 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
     being killed, resumes from its last finished epoch and ends with the same record.
     """
     config.validate()
+    if config.experiment in CONSERVATION_EXPERIMENTS:
+        from .conservation_runs import run_conservation
+
+        return run_conservation(config, progress, log)
     existing = _existing(config, log)
     if existing is not None:
         return existing
@@ -107,45 +119,56 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
 def _run(config, checkpoint, model, settings, device, amp, info, data: RunData, channels_last, progress, log
          ) -> RunRecord:
     log(f"Created {config.model} model ({config.model_class}) on {device}.")
-    optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay)
-    keep_pruned_at_zero(optimizer, model)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_drops,
-                                                     gamma=config.lr_drop_rate)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    optimizer, scheduler = _fresh_optimizer(config, model)
     train_loader, test_loader = data.train, data.test
     scaler = make_scaler(amp, device)
     loop = dict(device=device, verbose=config.verbose, show_progress=progress, scaler=scaler,
                 autocast=lambda: amp_autocast(amp, device))
+    cycles, multishot = config.cycles, config.experiment == "multishot"
+    # multishot rewinds to these after every prune (the lottery-ticket procedure; the original meant to)
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if multishot else None
 
     rows: list[dict] = []
     result: PruneResult | None = None
-    phase, done = "pre", -1
+    phase, cycle, done = "pre", 0, -1
     state = checkpoint.load()
     if state is not None:
-        phase, done, rows, result = _restore(state, model, optimizer, scheduler, scaler, train_loader, settings)
+        phase, cycle, done, rows, result, initial = _restore(state, model, optimizer, scheduler, scaler,
+                                                             train_loader, settings, initial)
         log(f"Resuming from the checkpoint after {phase}-training epoch {max(done, 0)}.")
 
-    def save(now_phase: str, epoch: int) -> None:
-        checkpoint.save(_state(model, optimizer, scheduler, scaler, train_loader, rows, now_phase, epoch, result))
+    def save(now_phase: str, now_cycle: int, epoch: int) -> None:
+        checkpoint.save(_state(model, optimizer, scheduler, scaler, train_loader, rows, now_phase, now_cycle, epoch,
+                               result, initial))
 
     status, message = "complete", ""
     peaks: list[PeakMemory] = []
     try:
-        if phase == "pre":
-            log(f"Pre-train for {config.pre_epochs} epochs.")
+        while phase == "pre":
+            label = f"pre{cycle + 1}" if multishot else "pre"
+            log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
+                                                                else "."))
             with _peak_memory(device, peaks):
                 train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.pre_epochs,
-                                phase="pre", rows=rows, done=done, after_epoch=lambda e: save("pre", e), **loop)
-            result = _prune(config, settings, model, data, progress, log)
-            save("post", -1)
-            done = -1
+                                phase=label, rows=rows, done=done,
+                                after_epoch=lambda e, c=cycle: save("pre", c, e), **loop)
+            cycle_settings = dataclasses.replace(settings, compression=config.compression * (cycle + 1) / cycles)
+            result = _prune(config, cycle_settings, model, data, progress, log)
+            if initial is not None:
+                _rewind(model, initial)
+                optimizer, scheduler = _fresh_optimizer(config, model)
+                loop["scaler"] = scaler = make_scaler(amp, device)
+            cycle, done = cycle + 1, -1
+            phase = "pre" if cycle < cycles else "post"
+            save(phase, cycle, -1)
         log(f"Post-train for {config.post_epochs} epochs.")
         with _peak_memory(device, peaks):
             train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.post_epochs,
-                            phase="post", rows=rows, done=done, after_epoch=lambda e: save("post", e), **loop)
+                            phase="post", rows=rows, done=done, after_epoch=lambda e: save("post", cycle, e), **loop)
     except TrainingDiverged as err:
-        status, message = "diverged", f"{err} (phase {'post' if result else 'pre'}, after {len(rows)} rows)"
+        status, message = "diverged", f"{err} (phase {phase}, after {len(rows)} rows)"
         log(f"STOPPED: {message}.")
 
     layers = layer_summary(model, count_flops(model, info.input_shape, device), result.scores if result else {})
@@ -166,8 +189,24 @@ def _run(config, checkpoint, model, settings, device, amp, info, data: RunData, 
     return record
 
 
+def _fresh_optimizer(config: RunConfig, model) -> tuple[torch.optim.Optimizer, object]:
+    """The run's optimizer and learning-rate schedule, as at the start (pruned weights held at zero)."""
+    optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay)
+    keep_pruned_at_zero(optimizer, model)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_drops,
+                                                     gamma=config.lr_drop_rate)
+    return optimizer, scheduler
+
+
+@torch.no_grad()
+def _rewind(model, initial: dict) -> None:
+    """Initial weights and batchnorm statistics back, the masks as pruned, pruned weights zero."""
+    model.load_state_dict({k: v for k, v in initial.items() if not k.endswith("_mask")}, strict=False)
+    apply_masks(model)
+
+
 def _prune(config, settings, model, data: RunData, progress, log) -> PruneResult:
-    log(f"Pruning with {config.pruner} to compression {config.compression} "
+    log(f"Pruning with {config.pruner} to compression {settings.compression:g} "
         f"({settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}).")
     batches = data.prune_batches()
     with warnings.catch_warnings():
@@ -180,13 +219,13 @@ def _prune(config, settings, model, data: RunData, progress, log) -> PruneResult
     return result
 
 
-def _state(model, optimizer, scheduler, scaler, train_loader, rows, phase, done, result) -> dict:
+def _state(model, optimizer, scheduler, scaler, train_loader, rows, phase, cycle, done, result, initial) -> dict:
     """Everything needed to continue bit for bit: weights, masks, optimizer, schedule, gradient scale, RNG,
     data order."""
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "scaler": scaler.state_dict(),
              "rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch, "rows": rows,
-             "phase": phase, "done": done, "prune": None}
+             "phase": phase, "cycle": cycle, "done": done, "prune": None, "initial": initial}
     if torch.cuda.is_available():
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
     if result is not None:
@@ -195,7 +234,7 @@ def _state(model, optimizer, scheduler, scaler, train_loader, rows, phase, done,
     return state
 
 
-def _restore(state, model, optimizer, scheduler, scaler, train_loader, settings):
+def _restore(state, model, optimizer, scheduler, scaler, train_loader, settings, initial):
     model.load_state_dict(state["model"])
     apply_masks(model)  # refresh which masks prune something (the optimizer hooks read it)
     optimizer.load_state_dict(state["optimizer"])
@@ -211,7 +250,8 @@ def _restore(state, model, optimizer, scheduler, scaler, train_loader, settings)
         p = state["prune"]
         result = PruneResult(settings, p["rounds"], p["kept"], p["total"], p["scores"], p["collapsed"],
                              p["vanished"])
-    return state["phase"], state["done"], list(state["rows"]), result
+    return (state["phase"], state.get("cycle", 0), state["done"], list(state["rows"]), result,
+            state.get("initial", initial))
 
 
 def _trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: dict, log) -> dict:

@@ -491,6 +491,40 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------------------- multishot
+
+
+def multishot_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Multishot records (``load_table``'s rows): test top-1 against the fraction of prunable weights
+    remaining, a column per pruner and number of prune-train cycles."""
+    rows = table[table["experiment"] == "multishot"]
+    if rows.empty:
+        return pd.DataFrame()
+    levels = rows["levels"].astype(int)
+    column = [f"{PRUNER_NAMES.get(p, p)}, {n} cycle{'s' if n != 1 else ''}" for p, n in zip(rows["pruner"], levels)]
+    frame = rows.assign(column=column, remaining=rows["prunable_density"].round(6))
+    pivot = frame.pivot_table(index="remaining", columns="column", values="top1", aggfunc="first")
+    pivot.index.name, pivot.columns.name = "weights remaining", None
+    return pivot.sort_index(ascending=False)
+
+
+def plot_multishot(table: pd.DataFrame):
+    """Top-1 against weights remaining (log scale, fewest on the right), a line per pruner and cycle count."""
+    use_style()
+    pivot = multishot_table(table)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for column in pivot.columns:
+        series = pivot[column].dropna()
+        ax.plot(series.index, series.values, marker="o", label=column,
+                linestyle="-" if column.endswith(" 1 cycle") else "--")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set(xlabel="fraction of prunable weights remaining", ylabel="test top-1 (%)",
+           title="Multishot: accuracy against weights remaining")
+    ax.legend(fontsize=8)
+    return fig
+
+
 # ------------------------------------------------------------------------------------------- index
 
 
