@@ -78,5 +78,6 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     before = marker.stat().st_mtime_ns
     again = quantize_record(source, settings, log=lambda _: None)
     assert again.path == record.path and marker.stat().st_mtime_ns == before  # reused, not recomputed
-    table = int8_table({0.5: record})
-    assert table.loc[0.5, "int8 top-1 (%)"] == s["int8_top1"] and bool(table.loc[0.5, "pruned weights zero in int8"])
+    table = int8_table([record])
+    row = table.loc[("digits / Conv", 0.5)]
+    assert row["int8 top-1 (%)"] == s["int8_top1"] and bool(row["pruned weights zero in int8"])

@@ -245,11 +245,21 @@ def test_quantize_int8_leaves_the_model_alone_and_needs_calibration(trained):
         assert torch.equal(value, state[key]), key
 
 
-def test_quantize_int8_refuses_residual_models():
-    model = build_model("resnet20", "lottery", (3, 8, 8), 10).eval()
-    x = torch.randn(4, 3, 8, 8)
-    with pytest.raises(UserError, match="sequential conv/linear models"):
-        quant.quantize_int8(model, [x], x)
+def test_residual_models_go_through_fx_and_keep_pruned_weights_zero():
+    torch.manual_seed(0)
+    model = build_model("resnet20", "lottery", (3, 16, 16), 10)
+    x = torch.randn(32, 3, 16, 16)
+    prune(model, PruneSettings("rand", 1.0), [(x, torch.randint(0, 10, (32,)))])
+    model.eval()
+    with pytest.raises(UserError, match="try method='fx'"):  # eager mode has no int8 residual add
+        quant.quantize_int8(model, [x], x, method="eager")
+    qmodel = quant.quantize_int8(model, [x[:16], x[16:]], x)  # auto: a ResNet is not a Sequential: FX
+    zero = quant.pruned_weights_zero(model, qmodel)
+    assert len(zero) == 22 and all(zero.values())  # 21 convolutions and the classifier
+    with torch.no_grad():
+        reference, out = model(x), qmodel(x)
+    # the same function up to int8 rounding (accuracy bounds on trained models: the digits tests above)
+    assert F.cosine_similarity(out.flatten(), reference.flatten(), dim=0) > 0.95
 
 
 # ------------------------------------------------------------------------------------------- sizes

@@ -151,15 +151,16 @@ def test_quantization_notebook_tables_and_figures(smoke):
         assert f">{metric}</th>" in table_j  # the upper heading row, spanning both precisions
     assert headings.count("AMP bf16") == 3 and headings.count("fp32") == 3  # with and without, per metric
     table_l = next(v for k, v in tables.items() if k.startswith("Table L"))
-    assert [float(r) for r in _rows(table_l)] == [0.2, 0.5, 1.0] and "int8 top-1 (%)" in _columns(table_l)
+    assert "int8 top-1 (%)" in _columns(table_l)
+    assert "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)" in table_l and "digits / Conv<" in table_l  # digits: real
     assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 1
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
-    assert "the fp32 time and peak memory was" in text and "every pruned weight stayed exactly zero" in text
+    assert "the fp32 time and peak memory was" in text and "pruned weight stayed exactly zero" in text
     # Table J's numbers are the store's: the AMP run's training time at compression 0.2
     store = load_table(results)
     amp = store[(store["experiment"] == "singleshot") & store["quantization"] & (store["compression"] == 0.2)]
     assert f"{amp['train_s'].item():.2f}" in table_j
-    assert len(list(Path(results).glob("int8/*/COMPLETE"))) == 3
+    assert len(list(Path(results).glob("int8/*/COMPLETE"))) == 6  # digits and ResNet20 at three compressions
 
 
 def test_re_execution_reuses_the_stored_runs(smoke, tmp_path):

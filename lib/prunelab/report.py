@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +20,7 @@ import torch
 
 from . import __version__
 from .store import RunRecord
-from .workbook import PRUNER_NAMES, PRUNER_ORDER
+from .workbook import PRUNER_NAMES, PRUNER_ORDER, setup_label
 
 #: a run whose accuracy is within this many points of always predicting the most frequent class
 CONSTANT_PREDICTION_MARGIN = 1.0
@@ -415,25 +416,29 @@ def plot_amp(table: pd.DataFrame):
     return fig
 
 
-def int8_table(records: dict[float, RunRecord]) -> pd.DataFrame:
-    """The int8 records by compression: accuracy, test-set inference time and size on disk against fp32."""
+def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """int8 records by setup and compression: accuracy, test-set inference time and size on disk against fp32.
+
+    A setup measured on synthetic stand-in data says so in its label."""
     rows = []
-    for compression, record in records.items():
-        s = record.summary
+    for record in records:
+        s, config = record.summary, record.config
+        setup = setup_label(config["dataset"], config["model"]) + (" (SYNTHETIC stand-in)" if s["stand_in"] else "")
         rows.append({
-            "compression": compression, "kept weights": s["kept_weights"] / s["total_weights"],
+            "setup": setup, "compression": config["compression"],
+            "kept weights": s["kept_weights"] / s["total_weights"],
             "fp32 top-1 (%)": s["fp32_top1"], "int8 top-1 (%)": s["int8_top1"], "drop (points)": s["top1_drop"],
             "fp32 inference (ms)": 1e3 * s["fp32_inference_s"], "int8 inference (ms)": 1e3 * s["int8_inference_s"],
             "speedup": s["speedup"], "fp32 dense (KB)": s["fp32_dense_bytes"] / 1024,
             "fp32 sparse (KB)": s["fp32_sparse_bytes"] / 1024, "int8 (KB)": s["int8_bytes"] / 1024,
             "pruned weights zero in int8": s["pruned_weights_zero"],
         })
-    return pd.DataFrame(rows).set_index("compression")
+    return pd.DataFrame(rows).set_index(["setup", "compression"]).sort_index()
 
 
 def _span(values: pd.Series, fmt: str) -> str:
     """"a to b" of a series' smallest and largest value, or one value when they print the same."""
-    low, high = fmt.format(values.min()), fmt.format(values.max())
+    low, high = fmt.format(values.min() + 0.0), fmt.format(values.max() + 0.0)  # + 0.0: no "-0.00"
     return low if low == high else f"{low} to {high}"
 
 
@@ -478,20 +483,20 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame) -> str:
             "libraries, the data set held in memory), not of tensors alone, so halving activations barely moves "
             "it. Run this notebook on a GPU for the memory of CUDA tensors and fp16 with tensor cores.")
     if not int8.empty:
-        drop = int8["drop (points)"]
+        per_setup = "; ".join(
+            f"{setup}: **{_span(part['speedup'], '{:.2f}x')}** faster, top-1 changed by "
+            f"{_span(-part['drop (points)'], '{:+.2f}')} points" for setup, part in int8.groupby(level="setup"))
         lines.append(
-            f"- int8 post-training quantization made test-set inference **{_span(int8['speedup'], '{:.2f}x')}** "
-            f"faster than fp32 on the CPU, changing top-1 by {_span(-drop, '{:+.2f}')} points; every pruned weight "
-            + ("stayed exactly zero." if int8["pruned weights zero in int8"].all()
-               else "did NOT stay zero: investigate.")
-        )
+            f"- int8 post-training quantization against fp32 test-set inference on the CPU: {per_setup}. Every "
+            "pruned weight " + ("stayed exactly zero." if int8["pruned weights zero in int8"].all()
+                                else "did NOT stay zero: investigate."))
         dense, sparse, q = int8["fp32 dense (KB)"], int8["fp32 sparse (KB)"], int8["int8 (KB)"]
-        smaller = [f"{c:g}" for c in int8.index if sparse[c] < q[c]]
+        smaller = [f"{setup} at {c:g}" for setup, c in int8.index if sparse[(setup, c)] < q[(setup, c)]]
         lines.append(
-            f"- On disk int8 is {(dense / q).mean():.1f}x smaller than dense fp32 at every compression (one byte "
-            "per weight, pruned ones included); storing only kept fp32 weights and their positions shrinks with "
-            "compression instead, and is smaller than int8 "
-            + (f"at compression {', '.join(smaller)}." if smaller else "at none of these compressions.")
+            f"- On disk int8 is {_span(dense / q, '{:.1f}x')} smaller than dense fp32 (one byte per weight, pruned "
+            "ones included, whatever the compression); storing only the kept fp32 weights and their positions "
+            "shrinks with compression instead, and is smaller than int8 "
+            + (f"for {', '.join(smaller)}." if smaller else "in none of these runs.")
             + " Both together (sparse int8) would compound the savings; PyTorch has no kernel that runs it.")
     return "\n".join(lines)
 

@@ -159,6 +159,12 @@ def _progress_log(progress: bool):
     return log
 
 
+def setup_label(dataset: str, model: str) -> str:
+    """The workbook's name of a data set and model pair ("CIFAR-10 / ResNet20"), else "dataset / model"."""
+    return next((s["label"] for s in SETUPS.values() if s["dataset"] == dataset and s["model"] == model),
+                f"{dataset} / {model}")
+
+
 def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     """The tidy table of just these records (the store's table, limited to one notebook's runs)."""
     rows = []
@@ -167,8 +173,6 @@ def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
                "device_name": record.env.get("device_name"), "torch": record.env.get("torch"),
                "cpu_bf16": record.env.get("cpu_bf16")}
         row["label"] = pruner_label(row["pruner"], row["prune_epochs"])
-        row["setup"] = next((s["label"] for s in SETUPS.values()
-                             if s["dataset"] == row["dataset"] and s["model"] == row["model"]),
-                            f"{row['dataset']} / {row['model']}")
+        row["setup"] = setup_label(row["dataset"], row["model"])
         rows.append(row)
     return pd.DataFrame(rows)
