@@ -78,6 +78,35 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     before = marker.stat().st_mtime_ns
     again = quantize_record(source, settings, log=lambda _: None)
     assert again.path == record.path and marker.stat().st_mtime_ns == before  # reused, not recomputed
+    source_again = run(RunConfig.from_dict({**source.config, "force": True}), progress=False,
+                       log=lambda _: None)  # the source recomputed: its int8 record is stale
+    assert quantize_record(source_again, settings, log=lambda _: None).summary["source_completed"] != \
+        s["source_completed"]
     table = int8_table([record])
     row = table.loc[("digits / Conv", 0.5)]
     assert row["int8 top-1 (%)"] == s["int8_top1"] and bool(row["pruned weights zero in int8"])
+
+
+def test_amp_reuse_refuses_a_record_of_another_devices_dtype(records, monkeypatch):
+    import prunelab.experiment as experiment
+    from prunelab.errors import UserError
+
+    _, amp = records
+    monkeypatch.setattr(experiment, "_device_amp_name", lambda config: "fp16")  # as on a CUDA machine
+    with pytest.raises(UserError, match="--amp-dtype bf16 to reuse it"):
+        run(RunConfig(**TINY, quantization=True, result_dir=str(amp.path.parents[1])), progress=False,
+            log=lambda _: None)
+
+
+def test_notebooks_recompute_records_that_lack_a_required_measurement(tmp_path):
+    import json
+
+    from prunelab.workbook import ensure_runs
+
+    config = RunConfig(**{**TINY, "post_epochs": 1}, result_dir=str(tmp_path))
+    record = run(config, progress=False, log=lambda _: None)
+    summary = json.loads((record.path / "summary.json").read_text())
+    del summary["peak_memory_mb"]  # as written before prunelab measured memory
+    (record.path / "summary.json").write_text(json.dumps(summary))
+    (again,) = ensure_runs([config], progress=False, require=("peak_memory_mb",))
+    assert again.summary["peak_memory_mb"] > 0

@@ -76,6 +76,9 @@ def test_list_flags_are_honoured_not_ignored(tmp_path):
         ("rand", 0.5, "sweep-rand-0.5"), ("mag", 0.5, "sweep-mag-0.5"),
         ("rand", 1.0, "sweep-rand-1"), ("mag", 1.0, "sweep-mag-1")]
     assert [c.prune_epochs for c in _configs("--pruner-list synflow snip --prune-epoch-list 10 1")] == [10, 1]
+    # one pruner with two round counts: two records, two names
+    same = _configs("--pruner-list synflow synflow --prune-epoch-list 1 100 --expid s")
+    assert [c.expid for c in same] == ["s-synflow-1-r1", "s-synflow-1-r100"]
 
 
 def _run_cli(*args, cwd=None, timeout=120):
@@ -93,7 +96,9 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),
     (["--level-list", "1", "2"], "multishot"),
     (["--experiment", "multishot"], "needs --level-list"),
-    (["--experiment", "schedule-conservation", "--pruner-list", "snip"], "SynFlow only"),
+    (["--experiment", "schedule-conservation", "--pruner-list", "snip"], "synflow only"),
+    (["--experiment", "imp-conservation", "--pruner", "snip"], "mag only"),
+    (["--experiment", "unit-conservation", "--quantization"], "does not apply"),
     (["--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet"], "tiny-imagenet-200/"),
     (["--amp-dtype", "bf16"], "add --quantization"),
     (["--quantization", "--amp-dtype", "fp16"], "fp16 autocast is not supported on the CPU"),

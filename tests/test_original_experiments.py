@@ -16,6 +16,7 @@ from prunelab.config import RunConfig
 from prunelab.conservation_runs import conservation_frame
 from prunelab.experiment import run
 from prunelab.models import build_model
+from prunelab.pruners import schedule_keep_counts
 from prunelab.report import multishot_table, plot_multishot
 from prunelab.store import load_record, load_table
 
@@ -52,6 +53,27 @@ def test_multishot_writes_a_record_per_level_with_the_density_and_rewound_weight
     assert records[0].summary["config_hash"] != records[1].summary["config_hash"]
     # the two cycles pruned to compression 0.5 then 1: different masks from a single prune to 1
     assert any(not torch.equal(records[0].masks()[k], records[1].masks()[k]) for k in records[0].masks())
+
+
+def test_multishot_with_iterative_pruning_goes_on_from_the_last_cycles_density(tmp_path):
+    # SynFlow's rounds in cycle 2 start from cycle 1's density (10^-0.5), never asking for more than is left
+    record = run(RunConfig(**{**MULTISHOT, "pruner": "synflow", "pre_epochs": 0}, prune_epochs=5, levels=2,
+                           post_epochs=0, result_dir=str(tmp_path)), **QUIET)
+    assert record.summary["status"] == "complete" and record.summary["rounds"] == 5
+    assert record.summary["prunable_density"] == pytest.approx(0.1, abs=1e-4)
+    assert schedule_keep_counts(1000, 1.0, 3, "exponential", alive=316) == [215, 147, 100]
+    assert schedule_keep_counts(1000, 0.2, 2, "linear", alive=316) == [316, 316]  # cannot un-prune
+
+
+def test_multishot_reinitialize_draws_fresh_weights_instead_of_rewinding(tmp_path):
+    record = run(RunConfig(**MULTISHOT, levels=1, post_epochs=0, reinitialize=True, result_dir=str(tmp_path)),
+                 **QUIET)
+    torch.manual_seed(1)
+    initial = build_model("fc", "default", (1, 28, 28), 10).state_dict()
+    state, masks = record.state_dict(), record.masks()
+    weights = [k.removesuffix("_mask") for k in masks if k.endswith("weight_mask") and masks[k].any()]
+    assert weights and not any(torch.equal(state[w], initial[w] * masks[f"{w}_mask"]) for w in weights)
+    assert all(torch.all(state[w][masks[f"{w}_mask"] == 0] == 0) for w in weights)
 
 
 def test_multishot_killed_in_its_second_cycle_resumes_to_the_same_record(tmp_path):
@@ -93,14 +115,14 @@ def test_multishot_list_flags_expand_and_the_table_is_ready_for_a_notebook(tmp_p
 @pytest.mark.parametrize("experiment,pruner,tolerance", [
     ("unit-conservation", "synflow", SYNFLOW_RTOL),
     ("layer-conservation", "synflow", SYNFLOW_RTOL),
-    ("imp-conservation", "mag", IMP_RTOL),
+    ("imp-conservation", "mag", IMP_RTOL),  # without --level-list: training only, as the original
     ("schedule-conservation", "synflow", 0),  # violations: none
 ])
 def test_conservation_experiments_write_records_that_obey_their_law(tmp_path, experiment, pruner, tolerance):
     # the fc network on the real digits: positively homogeneous between layers (ReLU), biases included
     config = RunConfig(experiment=experiment, dataset="digits", model="fc", pruner=pruner, compression=0.5,
                        post_epochs=3, prune_epochs=10 if experiment == "schedule-conservation" else None,
-                       levels=1 if experiment == "imp-conservation" else None, result_dir=str(tmp_path))
+                       result_dir=str(tmp_path))
     record = run(config, **QUIET)
     assert record.path.parent.name == experiment and record.summary["stand_in"] is False
     assert record.summary["law_gap"] <= tolerance, record.summary

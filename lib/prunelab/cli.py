@@ -123,16 +123,15 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
     experiment = base.experiment
     if args.level_list and experiment not in ("multishot", "imp-conservation"):
         raise UserError(f"--level-list is for --experiment multishot or imp-conservation, not {experiment}.")
+    fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(experiment)
+    if fixed and (args.pruner_list or base.pruner not in (RunConfig.pruner, fixed)):
+        raise UserError(f"--experiment {experiment} scores with {fixed} only; drop --pruner and --pruner-list.")
     if experiment == "schedule-conservation":
-        if args.pruner_list:
-            raise UserError("schedule-conservation scores with SynFlow only; drop --pruner-list.")
-        pairs = [("synflow", r) for r in (args.prune_epoch_list or [base.prune_epochs])]
+        pairs = [(fixed, r) for r in (args.prune_epoch_list or [base.prune_epochs])]
     else:
         if args.prune_epoch_list and len(args.prune_epoch_list) != len(args.pruner_list):
             raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list.")
-        pruners = args.pruner_list or [base.pruner]
-        if args.pruner_list and experiment == "imp-conservation":
-            raise UserError("imp-conservation prunes by magnitude only; drop --pruner-list.")
+        pruners = args.pruner_list or [fixed or base.pruner]
         pairs = list(zip(pruners, args.prune_epoch_list or [base.prune_epochs] * len(pruners)))
     compressions = args.compression_list or [base.compression]
     levels = args.level_list or [None]
@@ -142,7 +141,7 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
         for pruner, rounds in pairs:
             for level in levels:
                 parts = [pruner, f"{compression:g}"]
-                parts += [f"r{rounds}"] if experiment == "schedule-conservation" and rounds is not None else []
+                parts += [f"r{rounds}"] if args.prune_epoch_list else []  # one pruner may come with two counts
                 parts += [f"L{level}"] if level is not None else []
                 expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
                 configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,

@@ -124,6 +124,19 @@ class RunConfig:
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
+    def _validate_conservation(self) -> None:
+        """The theory experiments neither pre-train, trace nor train in mixed precision, and each scores one
+        fixed way: refuse what they would otherwise ignore."""
+        if self.experiment not in CONSERVATION_EXPERIMENTS:
+            return
+        for name, value in (("--quantization", self.quantization), ("--save-trace", self.save_trace),
+                            ("--pre-epochs", self.pre_epochs > 0)):
+            if value:
+                raise UserError(f"{name} does not apply to --experiment {self.experiment}.")
+        fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(self.experiment)
+        if fixed and self.pruner != fixed:
+            raise UserError(f"--experiment {self.experiment} scores with {fixed} only, not {self.pruner}.")
+
     def validate(self) -> RunConfig:
         """Raise :class:`UserError` (one sentence) for anything a person can get wrong; return self."""
         from .data import DATA_SOURCES
@@ -135,12 +148,17 @@ class RunConfig:
                 raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(options)}.")
 
         choose(self.experiment, EXPERIMENTS, "experiment")
-        if self.experiment in ("multishot", "imp-conservation"):
+        if self.experiment == "multishot":
             if self.levels is None or self.levels < 1:
-                raise UserError(f"--experiment {self.experiment} needs --level-list with prune-train cycle counts "
-                                f"of at least 1 (e.g. --level-list 1 2 3), not {self.levels}.")
+                raise UserError("--experiment multishot needs --level-list with prune-train cycle counts of at least "
+                                f"1 (e.g. --level-list 1 2 3), not {self.levels}.")
+        elif self.experiment == "imp-conservation":
+            if self.levels is not None and self.levels < 0:
+                raise UserError(f"--level-list for imp-conservation counts pruning rounds: 0 or more, not "
+                                f"{self.levels}.")
         elif self.levels is not None:
             raise UserError(f"--level-list is for --experiment multishot and imp-conservation, not {self.experiment}.")
+        self._validate_conservation()
         choose(self.dataset, DATASET_NAMES, "dataset")
         choose(self.data_source, DATA_SOURCES, "data source")
         choose(self.optimizer, OPTIMIZERS, "optimizer")

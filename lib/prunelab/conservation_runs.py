@@ -113,7 +113,8 @@ def _imp(config, model, batches, input_shape, settings, progress):
                                epochs=config.post_epochs, lr=config.lr)
     ends = frame[frame["epoch"] == frame["epoch"].max()]
     gaps = [C.chain_gap(part, "delta_sum", "delta_weight_sum") for _, part in ends.groupby("level", sort=True)]
-    return frame, {"law": "change of Σθ² of layer l+1's weights = that of layer l", "law_gap": max(gaps),
+    return frame, {"law": "change of Σθ² of layer l+1's weights = that of layer l",
+                   "law_gap": max(gaps) if gaps else math.nan,
                    "phases": len(gaps)}
 
 

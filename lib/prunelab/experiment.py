@@ -72,8 +72,17 @@ def _existing(config: RunConfig, log) -> RunRecord | None:
     if record.summary.get("config_hash") != config.config_hash():
         raise UserError(f"{record.path} already holds a different run; pass --force to replace it, "
                         "or choose another --expid.")
+    recorded = record.summary.get("amp_dtype")
+    if config.quantization and config.amp_dtype is None and recorded not in (None, _device_amp_name(config)):
+        raise UserError(f"{record.path} holds a {recorded} mixed-precision run, and this device would train in "
+                        f"{_device_amp_name(config)}; pass --amp-dtype {recorded} to reuse it, --force to replace "
+                        "it, or another --expid.")
     log(f"Reusing the complete record at {record.path} (pass --force to recompute).")
     return record
+
+
+def _device_amp_name(config: RunConfig) -> str:
+    return amp_name(amp_settings(resolve_device(config.gpu, config.no_cuda), True, None))
 
 
 def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
@@ -156,7 +165,7 @@ def _run(config, checkpoint, model, settings, device, amp, info, data: RunData, 
                                 after_epoch=lambda e, c=cycle: save("pre", c, e), **loop)
             cycle_settings = dataclasses.replace(settings, compression=config.compression * (cycle + 1) / cycles)
             result = _prune(config, cycle_settings, model, data, progress, log)
-            if initial is not None:
+            if initial is not None and not settings.reinitialize:  # --reinitialize: fresh weights, no ticket
                 _rewind(model, initial)
                 optimizer, scheduler = _fresh_optimizer(config, model)
                 loop["scaler"] = scaler = make_scaler(amp, device)
@@ -327,6 +336,8 @@ def _precision_summary(amp: AmpSettings, scaler, peaks: list[PeakMemory], resume
         "amp": amp.enabled, "amp_dtype": amp_name(amp),
         "grad_scaler": scaler.is_enabled(),
         "peak_memory_mb": max(measured) if measured else math.nan,
+        # what was already held when training began (on a GPU: the model and the data split on the device)
+        "peak_memory_start_mb": peaks[0].start_mb if peaks else math.nan,
         "peak_memory_kind": peaks[0].kind if peaks else "",
         "peak_memory_block_only": all(p.block_only for p in peaks) if peaks else False,
         "peak_memory_since_resume": resumed,

@@ -19,14 +19,14 @@ import torch
 import torch.nn as nn
 
 from .config import RunConfig
-from .data import DeviceLoader, load_data
+from .data import DATASETS, DeviceLoader, load_data
 from .errors import UserError
 from .hardware import hardware_info
 from .models import build_model
 from .models.layers import apply_masks
 from .quant import compare_inference, model_sizes, pruned_weights_zero, quantize_int8
 from .run_data import dataset_info
-from .store import RunRecord, is_complete, json_writer, load_record, record_path, write_record
+from .store import MARKER, RunRecord, is_complete, json_writer, load_record, record_path, write_record
 
 EXPERIMENT = "int8"
 
@@ -65,9 +65,15 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     are refused with a :class:`UserError` (see :func:`prunelab.quant.quantize_int8`).
     """
     final = int8_path(record, settings)
+    completed = (record.path / MARKER).stat().st_mtime_ns  # a source recomputed with --force is a new source
     if is_complete(final) and not force:
-        return load_record(final)
+        existing = load_record(final)
+        if existing.summary.get("source_completed") == completed:
+            return existing
     config = RunConfig.from_dict(record.config)
+    if config.dataset not in DATASETS:
+        raise UserError(f"int8 records are made for the in-memory data sets ({', '.join(DATASETS)}), "
+                        f"not {config.dataset}.")
     data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
                      test_subset=config.test_subset, seed=config.seed)
     model = model_from_record(record).to(memory_format=torch.channels_last)  # the faster fp32 CPU layout
@@ -85,6 +91,7 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     zero = pruned_weights_zero(model, qmodel)
     summary = {
         "source_record": str(record.path), "source_hash": record.summary.get("config_hash"),
+        "source_completed": completed,
         "stand_in": data.stand_in, "data_source": data.source, "test_examples": len(data.test),
         "threads": torch.get_num_threads(), "engine": torch.backends.quantized.engine,
         "fp32_top1": comparison.fp32.top1, "int8_top1": comparison.int8.top1, "top1_drop": comparison.top1_drop,

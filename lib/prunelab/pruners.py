@@ -111,18 +111,25 @@ def keep_count(total: int, compression: float) -> int:
     return keep
 
 
-def schedule_keep_counts(total: int, compression: float, rounds: int, schedule: str) -> list[int]:
-    """The kept count after each round; the last is exactly :func:`keep_count`."""
-    density = 10.0 ** (-compression)
+def schedule_keep_counts(total: int, compression: float, rounds: int, schedule: str,
+                         alive: int | None = None) -> list[int]:
+    """The kept count after each round; the last is exactly :func:`keep_count`.
+
+    ``alive``: weights still unpruned when this pruning starts (default ``total``). A model pruned before
+    (a multishot cycle) goes on from its density to the target over the rounds, never asking to keep
+    more than is left; a target above the current density keeps what is left.
+    """
+    alive = total if alive is None else alive
+    start, density = alive / total, 10.0 ** (-compression)
     counts = []
     for r in range(1, rounds + 1):
         if schedule == "exponential":
-            d = density ** (r / rounds)
+            d = start * (density / start) ** (r / rounds)
         else:
-            d = 1.0 - (1.0 - density) * (r / rounds)
+            d = start - (start - density) * (r / rounds)
         counts.append(round(total * d))
     counts[-1] = keep_count(total, compression)
-    return counts
+    return [min(count, alive) for count in counts]
 
 
 # ----------------------------------------------------------------------------------------- scores
@@ -331,7 +338,8 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
         raise UserError("this model has no prunable parameters.")
     total = sum(t.mask.numel() for t in targets)
     rounds = settings.resolved_rounds
-    counts = schedule_keep_counts(total, settings.compression, rounds, settings.schedule)
+    alive = int(sum(t.mask.sum().item() for t in targets))
+    counts = schedule_keep_counts(total, settings.compression, rounds, settings.schedule, alive)
     vanished: set[str] = set()
     iterator = range(rounds)
     if progress and rounds > 1:

@@ -121,18 +121,20 @@ class RunsPending(RuntimeError):
     """Runs were submitted to a cluster and have not landed in the result store yet."""
 
 
-def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: WorkbookParams | None = None
-                ) -> list[RunRecord]:
+def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: WorkbookParams | None = None,
+                require: tuple[str, ...] = ()) -> list[RunRecord]:
     """Records for ``configs``: reused from the store when complete, otherwise computed now.
 
+    ``require`` names summary fields a notebook needs: a record made before prunelab measured them
+    (peak memory, say) is recomputed.
     Missing runs are computed here (a line per finished run), in worker processes, or on Slurm, as
     ``params.executor`` says. With ``params.wait`` false, runs are submitted to Slurm and
     :class:`RunsPending` says to re-run the notebook once they have landed.
     """
     from .sweep import SlurmOptions, report, run_sweep
 
-    configs = list(configs)
-    missing = [c for c in configs if find_record(c.result_dir, c.experiment, c.record_name) is None]
+    configs = [_forced_if_lacking(c, require) for c in configs]
+    missing = [c for c in configs if c.force or find_record(c.result_dir, c.experiment, c.record_name) is None]
     executor = params.executor if params else "local"
     if missing and progress:
         print(f"{len(missing)} of {len(configs)} runs are not in the result store yet; computing them ({executor}).",
@@ -150,6 +152,13 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
     print(f"{len(records)} runs: {len(missing)} computed now, {len(records) - len(missing)} reused from the "
           "result store.")
     return records
+
+
+def _forced_if_lacking(config: RunConfig, require: tuple[str, ...]) -> RunConfig:
+    record = find_record(config.result_dir, config.experiment, config.record_name) if require else None
+    if record is not None and any(name not in record.summary for name in require):
+        return config.replace(force=True)
+    return config
 
 
 def _progress_log(progress: bool):
@@ -174,5 +183,7 @@ def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
                "cpu_bf16": record.env.get("cpu_bf16")}
         row["label"] = pruner_label(row["pruner"], row["prune_epochs"])
         row["setup"] = setup_label(row["dataset"], row["model"])
+        row.setdefault("amp", False)  # records made before mixed precision existed were fp32
+        row.setdefault("amp_dtype", "fp32")
         rows.append(row)
     return pd.DataFrame(rows)
