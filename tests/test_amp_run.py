@@ -110,3 +110,20 @@ def test_notebooks_recompute_records_that_lack_a_required_measurement(tmp_path):
     (record.path / "summary.json").write_text(json.dumps(summary))
     (again,) = ensure_runs([config], progress=False, require=("peak_memory_mb",))
     assert again.summary["peak_memory_mb"] > 0
+
+
+def test_task4_findings_read_the_cuda_memory_kind_from_the_records():
+    import pandas as pd
+
+    from prunelab import report
+
+    rows = [dict(compression=c, amp=amp, amp_dtype="fp16" if amp else "fp32", peak_memory_mb=500.0 if amp else 700.0,
+                 train_s=10.0 if amp else 12.0, top1=90.0, peak_memory_kind="cuda_max_allocated", device_name="GPU",
+                 model="resnet20", params_total=272_714, peak_memory_start_mb=200.0, cpu_bf16=[])
+            for c in (0.2, 0.5) for amp in (False, True)]
+    table = pd.DataFrame(rows)
+    text = report.quantization_findings(table, pd.DataFrame())
+    assert "**0.83x** the fp32 time and peak memory was 0.71x" in text and "(200 MB held before" in text
+    frame = report.amp_table(table)
+    assert list(frame.columns) == [(m, p) for m in report.AMP_METRICS.values() for p in ("AMP fp16", "fp32")]
+    assert frame.loc[0.2, ("Peak memory (MB)", "AMP fp16")] == 500.0

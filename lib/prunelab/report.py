@@ -454,19 +454,21 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame) -> str:
     acc = ratios["top-1 AMP - fp32 (points)"]
     lines = [f"- With mixed precision ({dtype} on {devices}) training took **{_span(times, '{:.2f}x')}** the "
              f"fp32 time and peak memory was {_span(memory, '{:.2f}x')} fp32's, across compressions "
-             f"{', '.join(f'{c:g}' for c in ratios.index)}; top-1 moved by {_span(acc, '{:+.2f}')} points (bf16 "
+             f"{', '.join(f'{c:g}' for c in ratios.index)}; top-1 moved by {_span(acc, '{:+.2f}')} points ({dtype} "
              "rounding sends the two trainings down different paths: with one seed per cell, a difference in "
              "top-1 says little until more seeds repeat it)."]
     gain = times.max() < 0.9
     if on_cuda:
         lines.append(
-            "- " + ("Mixed precision paid off in time: " if gain else "The time gain is small: ")
+            "- " + ("Mixed precision paid off in time, though far less than tensor cores' peak rate suggests: " if gain
+               else "The time gain is small: ")
             + f"{model} has {params / 1e6:.2f} M parameters, so each of its layers is a short kernel. Tensor cores "
             "speed up only the convolutions' arithmetic; batchnorm, ReLU, the residual "
             "additions, the casts autocast inserts and the optimizer's updates are memory-bound, and at this "
             "size launch overhead and those layers take much of every step. Peak memory falls "
-            "less than half because weights, gradients and Adam's two moments stay fp32; only activations "
-            "saved for the backward pass shrink.")
+            "less than half because weights, gradients and Adam's two moments stay fp32, and the data set "
+            f"prunelab keeps on the device ({table['peak_memory_start_mb'].mean():.0f} MB held before training "
+            "began, with the model) does not shrink at all; only activations saved for the backward pass do.")
     else:
         flags = sorted({f for value in table["cpu_bf16"].dropna() for f in value})
         units = f"native bf16 units ({', '.join(flags)})" if flags else "no native bf16 units"
