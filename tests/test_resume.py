@@ -22,7 +22,8 @@ ARGS = ["--model", "conv", "--model-class", "default", "--dataset", "mnist", "--
         "--post-epochs", "3", "--train-batch-size", "64", "--expid", "run"]
 TIMING = ["inference_s", "train_s"]
 #: summary fields measured rather than computed: they differ between two runs of the same configuration
-MEASURED = (*TIMING, "train_s_per_epoch", "peak_memory_mb", "peak_memory_block_only", "peak_memory_since_resume")
+MEASURED = (*TIMING, "train_s_per_epoch", "peak_memory_mb", "peak_memory_start_mb", "peak_memory_block_only",
+            "peak_memory_since_resume")
 
 
 def _cli(result_dir, *extra, env=None, **kw):
