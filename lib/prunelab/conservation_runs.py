@@ -27,15 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from . import conservation as C
 from .config import RunConfig
 from .errors import UserError
-from .models import build_model
-from .models.layers import masked_parameters
-from .pruners import SCHEDULES, keep_count, prune
-from .run_data import dataset_info, run_data
+from .pruners import SCHEDULES, prune
+from .run_data import run_data
 from .store import (
     RunRecord,
     check_writable,
@@ -46,27 +43,17 @@ from .store import (
     record_path,
     write_record,
 )
-from .train import resolve_device
 
 
 def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
     """Run one conservation experiment and return its record (reused when complete, unless forced)."""
-    from .experiment import _existing, environment, prune_settings
+    from .experiment import _existing, environment, prepare
 
     config.validate()
     existing = _existing(config, log)
     if existing is not None:
         return existing
-    torch.manual_seed(config.seed)
-    device = resolve_device(config.gpu, config.no_cuda)
-    info = dataset_info(config.dataset)
-    model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
-                        config.dense_classifier).to(device)
-    settings = prune_settings(config)
-    settings.validate()
-    if config.compression > 0:
-        targets = masked_parameters(model, settings.prune_bias, settings.prune_batchnorm, settings.prune_residual)
-        keep_count(sum(t.mask.numel() for t in targets), config.compression)
+    device, info, model, settings = prepare(config)
     check_writable(config.result_dir)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     data = run_data(config, device)

@@ -21,6 +21,7 @@ import torch
 
 from .checkpoint import RunCheckpoint
 from .config import CONSERVATION_EXPERIMENTS, RunConfig
+from .data import DatasetInfo
 from .errors import UserError
 from .hardware import hardware_info
 from .measure import count_flops, layer_summary, summary_totals
@@ -85,8 +86,24 @@ def _device_amp_name(config: RunConfig) -> str:
     return amp_name(amp_settings(resolve_device(config.gpu, config.no_cuda), True, None))
 
 
+def prepare(config: RunConfig) -> tuple[torch.device, DatasetInfo, torch.nn.Module, PruneSettings]:
+    """Seed, device, data set facts, the initial model and the prune settings, with an impossible
+    compression refused now rather than after training (every kind of run starts here)."""
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.gpu, config.no_cuda)
+    info = dataset_info(config.dataset)
+    model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
+                        config.dense_classifier).to(device)
+    settings = prune_settings(config)
+    settings.validate()
+    total = sum(t.mask.numel() for t in masked_parameters(model, settings.prune_bias,
+                                                         settings.prune_batchnorm, settings.prune_residual))
+    keep_count(total, config.compression)
+    return device, info, model, settings
+
+
 def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
-    """Run one single-shot experiment and return its record; reuse a complete record unless forced.
+    """Run one experiment and return its record; reuse a complete record unless forced.
 
     Anything a person can get wrong raises :class:`UserError` before a file is written, and the record
     appears only once it is complete. The run checkpoints after every epoch and, started again after
@@ -100,17 +117,8 @@ def run(config: RunConfig, progress: bool = True, log: Callable[[str], None] = p
     existing = _existing(config, log)
     if existing is not None:
         return existing
-    torch.manual_seed(config.seed)
-    device = resolve_device(config.gpu, config.no_cuda)
+    device, info, model, settings = prepare(config)
     amp = amp_settings(device, config.quantization, config.amp_dtype)
-    info = dataset_info(config.dataset)
-    model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
-                        config.dense_classifier).to(device)
-    settings = prune_settings(config)
-    settings.validate()
-    total = sum(t.mask.numel() for t in masked_parameters(model, settings.prune_bias,
-                                                         settings.prune_batchnorm, settings.prune_residual))
-    keep_count(total, config.compression)  # an impossible compression fails now, not after training
     check_writable(config.result_dir)
     _announce_amp(amp, device, log)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")

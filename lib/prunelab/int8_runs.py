@@ -61,8 +61,8 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     """The int8 record of ``record``'s model: reused when it exists (unless ``force``), else measured now.
 
     The model is calibrated on training batches of the run's own data (same source, subsets and seed)
-    and compared with its fp32 self on the run's test set, on the CPU. Models with residual additions
-    are refused with a :class:`UserError` (see :func:`prunelab.quant.quantize_int8`).
+    and compared with its fp32 self on the run's test set, on the CPU, through
+    :func:`prunelab.quant.quantize_int8` (eager mode for ``nn.Sequential`` nets, FX for the rest).
     """
     final = int8_path(record, settings)
     completed = (record.path / MARKER).stat().st_mtime_ns  # a source recomputed with --force is a new source
