@@ -6,3 +6,4 @@ test: venv
 	.venv/bin/python -m pytest -q
 lint: venv
 	.venv/bin/ruff check lib tests bench
+	.venv/bin/lint-imports

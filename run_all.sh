@@ -60,7 +60,7 @@ if [ ${#ran[@]} -eq 0 ]; then
   echo "run_all.sh: no notebook matches --only '$only'" >&2
   exit 2
 fi
-"$py" -m prunelab.report "$out" --profile "$profile" >/dev/null || failed+=("index.html")
+"$py" -m prunelab.workbook.index "$out" --profile "$profile" >/dev/null || failed+=("index.html")
 if [ ${#failed[@]} -gt 0 ]; then
   echo "run_all.sh: FAILED: ${failed[*]} (rendered with their errors in $out/)" >&2
   exit 1

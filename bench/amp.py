@@ -3,11 +3,11 @@
 Time: the two precisions take turns, ``--steps`` training steps each, ``--repeats`` times, in one
 process; the median per-step time of each is reported with their ratio. Memory: each precision trains
 ``--steps`` steps in a fresh interpreter (a process's allocator keeps what it once held, so one process
-cannot measure both) and reports :class:`prunelab.quant.PeakMemory` over its steps: the peak of CUDA
+cannot measure both) and reports :class:`prunelab.precision.memory.PeakMemory` over its steps: the peak of CUDA
 tensors on a GPU, the process's peak resident set on a CPU.
 
 No target: this bench records what mixed precision buys on the machine it runs on (on a CPU it depends
-on native bf16 units, see ``prunelab.hardware.cpu_bf16_flags``).
+on native bf16 units, see ``prunelab.core.hardware.cpu_bf16_flags``).
 
 Run: ``.venv/bin/python bench/amp.py [--batch 128] [--steps 5] [--repeats 5] [--device cpu|cuda]``.
 """
@@ -24,12 +24,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from prunelab.hardware import cpu_bf16_flags, cpu_model
-from prunelab.models import build_model
+from prunelab.core.hardware import cpu_bf16_flags, cpu_model
+from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.train import synchronize
 from prunelab.models.layers import keep_pruned_at_zero
-from prunelab.pruners import PruneSettings, prune
-from prunelab.quant import PeakMemory, amp_name, amp_settings, autocast, make_scaler
-from prunelab.train import synchronize
+from prunelab.models.registry import build_model
+from prunelab.precision.amp import amp_name, amp_settings, autocast, make_scaler
+from prunelab.precision.memory import PeakMemory
 
 
 def setup(device: torch.device, batch: int, amp_on: bool, seed: int = 0):

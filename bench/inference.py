@@ -5,7 +5,7 @@ Variants (same weights; SNIP at compression 1):
 * original design: the mask multiplied into each weight in every forward (the original tool's layers),
   in PyTorch's default NCHW layout, as the original runs it;
 * prunelab as it runs test-set inference: masks folded into the weights once, plain convolutions, and
-  the channels-last layout that ``prunelab.experiment`` gives every conv network and its batches;
+  the channels-last layout that ``prunelab.runs.singleshot`` gives every conv network and its batches;
 * no masks at all in the same layout: the network built from plain ``nn`` layers (the floor for "masks
   cost nothing");
 * the two parts of the gain apart: masks folded in NCHW (the fold alone), and no masks in NCHW;
@@ -32,11 +32,11 @@ import warnings
 
 import torch
 
-from prunelab.inference import fuse_conv_bn, strip_masks
-from prunelab.models import build_model
-from prunelab.pruners import PruneSettings, prune
-from prunelab.trace import original_design
-from prunelab.train import resolve_device, synchronize
+from prunelab.core.inference import fuse_conv_bn, strip_masks
+from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.trace import original_design
+from prunelab.core.train import resolve_device, synchronize
+from prunelab.models.registry import build_model
 
 ORIGINAL = "original design (mask in forward, NCHW)"
 OURS = "prunelab (masks folded, channels-last)"

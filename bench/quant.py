@@ -2,7 +2,7 @@
 
 One run trains ``default.conv`` (3x3 same-padded convolutions, then a linear classifier) on
 scikit-learn's 8x8 digits after pruning it (magnitude, compression 0.3: half the weights kept),
-quantizes it to int8 with :func:`prunelab.quant.quantize_int8`, then times both over the test set
+quantizes it to int8 with :func:`prunelab.precision.int8.quantize_int8`, then times both over the test set
 tiled ``--copies`` times (the same 360 images, so accuracy is that of the test set), taking turns for
 ``--repeats`` passes and reporting the median pass, at each batch size of ``--batch-sizes``. It prints
 images per second, the speedup, top-1 accuracy and its drop, and the model sizes on disk.
@@ -31,11 +31,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from prunelab import quant
-from prunelab.data import DeviceLoader, Split, load_data
+from prunelab.core.pruners import PruneSettings, prune
+from prunelab.data.in_memory import DeviceLoader, Split, load_data
 from prunelab.models import default
 from prunelab.models.layers import keep_pruned_at_zero
-from prunelab.pruners import PruneSettings, prune
+from prunelab.precision.int8 import compare_inference, pruned_weights_zero, quantize_int8
+from prunelab.precision.sizes import model_sizes
 
 TARGET_SPEEDUP = 1.5
 TARGET_MAX_DROP = 1.0
@@ -81,9 +82,9 @@ def main() -> None:
 
     start = time.perf_counter()
     calibration = list(train)[:args.calibration_batches]
-    qmodel = quant.quantize_int8(model, calibration, calibration[0][0])
+    qmodel = quantize_int8(model, calibration, calibration[0][0])
     quantize_s = time.perf_counter() - start
-    zeros_exact = all(quant.pruned_weights_zero(model, qmodel).values())
+    zeros_exact = all(pruned_weights_zero(model, qmodel).values())
 
     tiled = Split(data.test.images.repeat(args.copies, 1, 1, 1), data.test.labels.repeat(args.copies))
     if args.channels_last:
@@ -100,13 +101,13 @@ def main() -> None:
           f"median of {args.repeats} alternating passes")
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
         test = DeviceLoader(tiled, data.info, batch_size, channels_last=args.channels_last)
-        cmp = quant.compare_inference(model, qmodel, test, repeats=args.repeats)
+        cmp = compare_inference(model, qmodel, test, repeats=args.repeats)
         met = cmp.speedup >= TARGET_SPEEDUP and cmp.top1_drop <= TARGET_MAX_DROP
         print(f"batch {batch_size:4d}: fp32 {cmp.fp32.images_per_s:7.0f} images/s top-1 {cmp.fp32.top1:.2f}% | "
               f"int8 {cmp.int8.images_per_s:7.0f} images/s top-1 {cmp.int8.top1:.2f}% | "
               f"speedup {cmp.speedup:.2f}x, top-1 drop {cmp.top1_drop:+.2f} points "
               f"(targets >= {TARGET_SPEEDUP}x, <= {TARGET_MAX_DROP}): {'met' if met else 'NOT met'}")
-    sizes = quant.model_sizes(model, qmodel)
+    sizes = model_sizes(model, qmodel)
     kb = 1024
     print(f"sizes: fp32 dense {sizes['fp32_dense_bytes'] / kb:.1f} KB, fp32 sparse "
           f"{sizes['fp32_sparse_bytes'] / kb:.1f} KB ({sizes['sparse_bitmask_layers']} bitmask + "

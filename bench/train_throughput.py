@@ -29,11 +29,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from prunelab.data import DATASETS, DeviceLoader, Split
-from prunelab.models import build_model
+from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.train import resolve_device, synchronize
+from prunelab.data.catalog import DATASETS
+from prunelab.data.in_memory import DeviceLoader, Split
 from prunelab.models.layers import keep_pruned_at_zero, set_mask_in_forward, trainable_parameters
-from prunelab.pruners import PruneSettings, prune
-from prunelab.train import resolve_device, synchronize
+from prunelab.models.registry import build_model
 
 
 class PilImages(Dataset):

@@ -13,7 +13,7 @@ def _seed_and_threads():
 
 @pytest.fixture
 def no_pruning_warnings():
-    from prunelab.pruners import PruningWarning
+    from prunelab.core.pruners import PruningWarning
     with warnings.catch_warnings():
         warnings.simplefilter("error", PruningWarning)
         yield

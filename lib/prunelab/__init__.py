@@ -1,10 +1,12 @@
 """prunelab: pruning-at-initialization experiments as a library, a command line and a workbook."""
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__", "run"]
 
 
 def run(config, progress: bool = True, log=print):
-    """Run one single-shot experiment (the same as the command line); see :func:`prunelab.experiment.run`."""
-    from .experiment import run as _run
+    """Run one experiment (the same as the command line); see :func:`prunelab.runs.registry.run`."""
+    from .runs.registry import run as _run
 
     return _run(config, progress=progress, log=log)

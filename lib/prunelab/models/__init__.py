@@ -1,62 +1,8 @@
-"""Model families by class and name, as the original tool names them (``--model-class``, ``--model``)."""
+"""Models: masked layers (:mod:`.layers`) and the original tool's model classes, built by name through
+:mod:`.registry`.
 
-from __future__ import annotations
+This file holds no torch import, so the command line can list the model classes without loading torch.
+"""
 
-import torch.nn as nn
-
-from ..errors import UserError
-from . import default, imagenet, layers, lottery, tinyimagenet
-
-MODEL_CLASSES: dict[str, dict] = {
-    "default": {"fc": default.fc, "conv": default.conv},
-    "lottery": lottery.MODELS,
-    "tinyimagenet": tinyimagenet.MODELS,
-    "imagenet": imagenet.MODELS,
-}
-#: how each class draws initial weights (None: PyTorch's default per layer, as the original's default class)
-INITIALIZERS = {"lottery": lottery.initialize_lottery, "tinyimagenet": tinyimagenet.initialize,
-                "imagenet": imagenet.initialize}
-
-
-def classes_with(model: str) -> list[str]:
-    return [cls for cls, models in MODEL_CLASSES.items() if model in models]
-
-
-def model_names() -> list[str]:
-    return sorted({name for models in MODEL_CLASSES.values() for name in models})
-
-
-def build_model_check(model: str, model_class: str) -> None:
-    """Raise :class:`UserError` unless ``model`` exists in ``model_class``."""
-    if model_class not in MODEL_CLASSES:
-        raise UserError(f"unknown model class '{model_class}'; choose one of: {', '.join(MODEL_CLASSES)}.")
-    family = MODEL_CLASSES[model_class]
-    if model not in family:
-        owners = classes_with(model)
-        if owners:
-            raise UserError(f"model '{model}' is not in model class '{model_class}'; it is in "
-                            f"{', '.join(repr(c) for c in owners)} (use --model-class {owners[0]}).")
-        raise UserError(f"unknown model '{model}'; models are: {', '.join(model_names())}.")
-
-
-def build_model(model: str, model_class: str, input_shape, num_classes: int,
-                dense_classifier: bool = False) -> nn.Module:
-    """Build ``model`` of ``model_class`` for inputs of ``input_shape`` (C, H, W) and ``num_classes``."""
-    build_model_check(model, model_class)
-    net = MODEL_CLASSES[model_class][model](tuple(input_shape), num_classes, dense_classifier=dense_classifier)
-    net.prunelab_init = model_class
-    return net
-
-
-def reinitialize(model: nn.Module) -> None:
-    """Draw fresh initial weights the way the model's class does (masks are left as they are)."""
-    initializer = INITIALIZERS.get(getattr(model, "prunelab_init", "default"))
-    if initializer is not None:
-        initializer(model)
-        return
-    for module in model.modules():
-        if module is not model and hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-
-
-__all__ = ["build_model", "build_model_check", "reinitialize", "layers", "MODEL_CLASSES", "classes_with", "model_names"]
+#: the original tool's ``--model-class`` values, in its order (:mod:`.registry` maps each to its models)
+MODEL_CLASS_NAMES = ("default", "lottery", "tinyimagenet", "imagenet")

@@ -23,7 +23,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from . import layers
-from .tinyimagenet import RESNET_PLANS, VGG_PLANS, initialize_vgg, make_features
+from .families import family_models, initialize_vgg, make_features
 
 VGG_POOLED = 7  # the adaptive pool's output side, so the classifier's input is 512 * 7 * 7
 VGG_HIDDEN = 4096
@@ -34,10 +34,10 @@ def _linear(in_features: int, out_features: int, dense: bool) -> nn.Linear:
 
 
 class VGG(nn.Module):
-    def __init__(self, plan: list, in_channels: int, num_classes: int, dense_classifier: bool,
+    def __init__(self, plan: list, input_shape, num_classes: int, dense_classifier: bool,
                  batchnorm: bool) -> None:
         super().__init__()
-        self.features = make_features(plan, in_channels, batchnorm)
+        self.features = make_features(plan, input_shape[0], batchnorm)
         self.avgpool = nn.AdaptiveAvgPool2d((VGG_POOLED, VGG_POOLED))
         self.classifier = nn.Sequential(
             _linear(plan[-2] * VGG_POOLED * VGG_POOLED, VGG_HIDDEN, False), nn.ReLU(inplace=True), nn.Dropout(),
@@ -157,30 +157,5 @@ class ResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-def initialize(model: nn.Module) -> None:
-    """Draw fresh initial weights the way this class's constructor does (masks are left as they are)."""
-    model.initialize_weights()
-
-
-def _vgg(depth: int, batchnorm: bool):
-    def build(input_shape, num_classes: int, dense_classifier: bool = False) -> VGG:
-        return VGG(VGG_PLANS[depth], input_shape[0], num_classes, dense_classifier, batchnorm)
-    return build
-
-
-def _resnet(depth: int, base_width: int):
-    kind, counts = RESNET_PLANS[depth]
-
-    def build(input_shape, num_classes: int, dense_classifier: bool = False) -> ResNet:
-        return ResNet(BLOCKS[kind], counts, base_width, input_shape[0], num_classes, dense_classifier)
-    return build
-
-
-MODELS = {
-    **{f"vgg{d}": _vgg(d, False) for d in VGG_PLANS},
-    **{f"vgg{d}-bn": _vgg(d, True) for d in VGG_PLANS},
-    **{f"resnet{d}": _resnet(d, 64) for d in RESNET_PLANS},
-    # torchvision's wide_resnet50_2 / wide_resnet101_2: bottlenecks twice as wide; there are no wide 18/34/152
-    "wide-resnet50": _resnet(50, 128),
-    "wide-resnet101": _resnet(101, 128),
-}
+# torchvision's wide_resnet50_2 / wide_resnet101_2: bottlenecks twice as wide; there are no wide 18/34/152
+MODELS = family_models(VGG, ResNet, BLOCKS, wide_depths=(50, 101))

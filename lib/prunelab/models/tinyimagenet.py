@@ -19,54 +19,9 @@ import torch.nn as nn
 from torch import Tensor
 
 from . import layers
+from .families import RESNET_PLANS, family_models, initialize_vgg, make_features
 
-VGG_PLANS: dict[int, list] = {
-    11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
-}
 VGG_HIDDEN = 1024  # the original's dim // 2 with dim = 512 * 4
-RESNET_PLANS: dict[int, tuple[str, list[int]]] = {
-    18: ("basic", [2, 2, 2, 2]),
-    34: ("basic", [3, 4, 6, 3]),
-    50: ("bottleneck", [3, 4, 6, 3]),
-    101: ("bottleneck", [3, 4, 23, 3]),
-    152: ("bottleneck", [3, 8, 36, 3]),
-}
-
-
-def make_features(plan: list, in_channels: int, batchnorm: bool) -> nn.Sequential:
-    """The VGG feature extractor as one flat ``nn.Sequential`` (so the indices match the original's names)."""
-    modules: list[nn.Module] = []
-    channels = in_channels
-    for spec in plan:
-        if spec == "M":
-            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
-            continue
-        modules.append(layers.Conv2d(channels, spec, kernel_size=3, padding=1))
-        if batchnorm:
-            modules.append(layers.BatchNorm2d(spec))
-        modules.append(nn.ReLU(inplace=True))
-        channels = spec
-    return nn.Sequential(*modules)
-
-
-def initialize_vgg(model: nn.Module) -> None:
-    """Convs Kaiming-normal (fan out), linears N(0, 0.01), biases zero, batchnorm scale 1 and shift 0."""
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0.0, 0.01)
-            nn.init.zeros_(module.bias)
-
-
 class VGG(nn.Module):
     def __init__(self, plan: list, input_shape, num_classes: int, dense_classifier: bool, batchnorm: bool) -> None:
         super().__init__()
@@ -186,28 +141,4 @@ class ResNet(nn.Module):
         return self.fc(self.avg_pool(out).flatten(1))
 
 
-def initialize(model: nn.Module) -> None:
-    """Draw fresh initial weights the way this class's constructor does (masks are left as they are)."""
-    model.initialize_weights()
-
-
-def _vgg(depth: int, batchnorm: bool):
-    def build(input_shape, num_classes: int, dense_classifier: bool = False) -> VGG:
-        return VGG(VGG_PLANS[depth], tuple(input_shape), num_classes, dense_classifier, batchnorm)
-    return build
-
-
-def _resnet(depth: int, base_width: int):
-    kind, counts = RESNET_PLANS[depth]
-
-    def build(input_shape, num_classes: int, dense_classifier: bool = False) -> ResNet:
-        return ResNet(BLOCKS[kind], counts, base_width, input_shape[0], num_classes, dense_classifier)
-    return build
-
-
-MODELS = {
-    **{f"vgg{d}": _vgg(d, False) for d in VGG_PLANS},
-    **{f"vgg{d}-bn": _vgg(d, True) for d in VGG_PLANS},
-    **{f"resnet{d}": _resnet(d, 64) for d in RESNET_PLANS},
-    **{f"wide-resnet{d}": _resnet(d, 128) for d in RESNET_PLANS},
-}
+MODELS = family_models(VGG, ResNet, BLOCKS, wide_depths=RESNET_PLANS)

@@ -1,0 +1,366 @@
+"""Scoring (rand, mag, snip, grasp, synflow) and masking (global / local, exponential / linear rounds).
+
+Scores follow the SynFlow paper's reference code:
+
+* ``rand``: a standard normal draw per weight; ``mag``: ``|w|``.
+* ``snip``: ``|dL/dm * 1|`` for a mask ``m`` multiplied into the weights, i.e. ``|g * w|`` with the
+  gradient summed over the pruning batches, normalised to sum to one.
+* ``grasp``: ``(H g) * w`` with logits divided by a temperature of 200, normalised by ``|sum| + 1e-10``.
+* ``synflow``: ``|dR/dw * w|`` where ``R`` is the sum of the outputs of the network with every parameter
+  and buffer replaced by its absolute value, for an all-ones input. It is computed on a float64 copy of
+  the model so that deep networks neither overflow nor underflow; the model itself is never touched.
+
+Masking improves on the original in three ways: the kept count is exactly
+``round(total * 10**-compression)`` (ties are broken, not kept together), a weight once pruned never
+returns in a later round, and a layer left with no weights, or whose scores all vanished, is reported.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import UserError
+from ..models.layers import MaskedParam, apply_masks, masked_parameters
+from ..models.registry import reinitialize
+from .choices import PRUNERS, SCHEDULES, SCOPES, default_rounds
+
+GRASP_TEMPERATURE = 200.0
+GRASP_EPS = 1e-10
+
+Batches = Sequence[tuple[Tensor, Tensor]]
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+class PruningWarning(UserWarning):
+    """A pruned network that will not train well: a collapsed layer, or scores that vanished."""
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """How to prune; the defaults are the original tool's (``rounds=None`` picks per pruner)."""
+
+    pruner: str
+    compression: float
+    rounds: int | None = None
+    schedule: str = "exponential"
+    scope: str = "global"
+    prune_bias: bool = False
+    prune_batchnorm: bool = False
+    prune_residual: bool = False
+    reinitialize: bool = False
+    shuffle: bool = False
+    invert: bool = False
+    train_mode: bool = False
+
+    @property
+    def resolved_rounds(self) -> int:
+        """The rounds asked for, else :func:`default_rounds`."""
+        return default_rounds(self.pruner) if self.rounds is None else self.rounds
+
+    def validate(self) -> None:
+        if self.pruner not in PRUNERS:
+            raise UserError(f"unknown pruner '{self.pruner}'; choose one of: {', '.join(PRUNERS)}.")
+        if self.scope not in SCOPES:
+            raise UserError(f"unknown mask scope '{self.scope}'; choose global or local.")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"unknown compression schedule '{self.schedule}'; choose exponential or linear.")
+        if not math.isfinite(self.compression) or self.compression < 0:
+            raise UserError(f"compression must be a number >= 0 (kept fraction 10^-compression), "
+                            f"not {self.compression}.")
+        if self.resolved_rounds < 1:
+            raise UserError(f"the number of pruning rounds must be at least 1, not {self.resolved_rounds}.")
+
+
+@dataclass
+class PruneResult:
+    """What pruning did. ``scores`` are the last round's, keyed by parameter name, on the CPU."""
+
+    settings: PruneSettings
+    rounds: int
+    kept: int
+    total: int
+    scores: dict[str, Tensor]
+    collapsed: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+
+    @property
+    def density(self) -> float:
+        return self.kept / self.total
+
+
+def keep_count(total: int, compression: float) -> int:
+    """Weights kept out of ``total`` at ``compression``: ``round(total * 10**-compression)``, at least 1."""
+    keep = round(total * 10.0 ** (-compression))
+    if keep < 1:
+        raise UserError(f"compression {compression} keeps {total * 10.0 ** (-compression):.3g} of "
+                        f"{total} prunable weights, less than one; use a compression below "
+                        f"{math.log10(2 * total):.2f}.")
+    return keep
+
+
+def schedule_keep_counts(total: int, compression: float, rounds: int, schedule: str,
+                         alive: int | None = None) -> list[int]:
+    """The kept count after each round; the last is exactly :func:`keep_count`.
+
+    ``alive``: weights still unpruned when this pruning starts (default ``total``). A model pruned before
+    (a multishot cycle) goes on from its density to the target over the rounds, never asking to keep
+    more than is left; a target above the current density keeps what is left.
+    """
+    alive = total if alive is None else alive
+    start, density = alive / total, 10.0 ** (-compression)
+    counts = []
+    for r in range(1, rounds + 1):
+        if schedule == "exponential":
+            d = start * (density / start) ** (r / rounds)
+        else:
+            d = start - (start - density) * (r / rounds)
+        counts.append(round(total * d))
+    counts[-1] = keep_count(total, compression)
+    return [min(count, alive) for count in counts]
+
+
+# ----------------------------------------------------------------------------------------- scores
+
+
+def _zero_grads(model: nn.Module) -> None:
+    for p in model.parameters():
+        p.grad = None
+
+
+def score_rand(model, targets, batches, loss_fn):
+    return {t.name: torch.randn_like(t.param) for t in targets}
+
+
+def score_mag(model, targets, batches, loss_fn):
+    return {t.name: t.param.detach().abs().clone() for t in targets}
+
+
+def score_snip(model, targets, batches, loss_fn):
+    _zero_grads(model)
+    for x, y in batches:
+        loss_fn(model(x), y).backward()
+    scores = {t.name: (t.param.grad * t.param).detach().abs() if t.param.grad is not None
+              else torch.zeros_like(t.param) for t in targets}
+    _zero_grads(model)
+    norm = sum(s.sum() for s in scores.values())
+    return {k: s / norm for k, s in scores.items()}
+
+
+def score_grasp(model, targets, batches, loss_fn):
+    params = [t.param for t in targets]
+    masks = [t.mask.to(t.param.dtype) for t in targets]
+
+    def masked_grads(x, y, create_graph):
+        loss = loss_fn(model(x) / GRASP_TEMPERATURE, y)
+        grads = torch.autograd.grad(loss, params, create_graph=create_graph, allow_unused=True)
+        # gradients as the original design sees them: d/dw of a masked weight is masked
+        return torch.cat([(torch.zeros_like(p) if g is None else g * m).reshape(-1)
+                          for g, p, m in zip(grads, params, masks)])
+
+    _zero_grads(model)
+    stopped = sum(masked_grads(x, y, False).detach() for x, y in batches)
+    for x, y in batches:
+        (stopped * masked_grads(x, y, True)).sum().backward()
+    scores = {t.name: (t.param.grad * t.param).detach() if t.param.grad is not None
+              else torch.zeros_like(t.param) for t in targets}
+    _zero_grads(model)
+    norm = torch.abs(sum(s.sum() for s in scores.values())) + GRASP_EPS
+    return {k: s / norm for k, s in scores.items()}
+
+
+def score_synflow(model, targets, batches, loss_fn):
+    device = targets[0].param.device
+    work_device = torch.device("cpu") if device.type == "mps" else device  # MPS has no float64
+    twin = copy.deepcopy(model).to(device=work_device, dtype=torch.float64)
+    twin.train(model.training)
+    with torch.no_grad():
+        for tensor in twin.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.abs_()
+    twin_params = dict(twin.named_parameters())
+    x = batches[0][0]
+    ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=work_device)
+    twin(ones).sum().backward()
+    scores = {}
+    for t in targets:
+        p = twin_params[t.name]
+        grad = p.grad if p.grad is not None else torch.zeros_like(p)
+        scores[t.name] = (grad * p).detach().abs().to(device)
+    return scores
+
+
+SCORERS = {"rand": score_rand, "mag": score_mag, "snip": score_snip, "grasp": score_grasp,
+           "synflow": score_synflow}
+
+
+class _FrozenBatchnormStats:
+    """Restores every batchnorm running statistic on exit: scoring must not change them."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self):
+        self.saved = [(m, {k: v.clone() for k, v in m.named_buffers(recurse=False) if v is not None})
+                      for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.training = self.model.training
+        return self
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            for module, buffers in self.saved:
+                for name, value in buffers.items():
+                    getattr(module, name).copy_(value)
+        self.model.train(self.training)
+        return False
+
+
+def compute_scores(model: nn.Module, settings: PruneSettings, targets: list[MaskedParam],
+                   batches: Batches, loss_fn: LossFn = F.cross_entropy) -> dict[str, Tensor]:
+    """One round of scores for ``targets`` (eval mode unless ``train_mode``; batchnorm stats kept)."""
+    with _FrozenBatchnormStats(model):
+        model.train(settings.train_mode)
+        return SCORERS[settings.pruner](model, targets, batches, loss_fn)
+
+
+# ---------------------------------------------------------------------------------------- masking
+
+
+def _ranking_keys(scores: dict[str, Tensor], targets: list[MaskedParam], invert: bool) -> list[Tensor]:
+    """Flat float64 keys per target: higher is kept first; pruned or NaN entries can never be kept."""
+    keys = []
+    for t in targets:
+        key = scores[t.name].detach().to(torch.float64).reshape(-1)
+        if invert:
+            key = 1.0 / key  # the original's inversion: rank by the reciprocal score
+        key = torch.nan_to_num(key, nan=-math.inf)
+        key = key.masked_fill(t.mask.reshape(-1) == 0, -math.inf)
+        keys.append(key)
+    return keys
+
+
+def _topk_mask(key: Tensor, k: int) -> Tensor:
+    mask = torch.zeros_like(key, dtype=torch.float32)
+    if k > 0:
+        mask[torch.topk(key, k, sorted=False).indices] = 1.0
+    return mask
+
+
+def local_quotas(sizes: list[int], alive: list[int], keep: int) -> list[int]:
+    """Split ``keep`` over layers in proportion to their size, summing exactly to ``keep``.
+
+    Largest-remainder rounding; no layer is given more than it has alive (so nothing returns).
+    """
+    if keep > sum(alive):
+        raise ValueError(f"cannot keep {keep} weights, only {sum(alive)} are left")
+    total = sum(sizes)
+    exact = [n * keep / total for n in sizes]
+    quotas = [min(math.floor(e), a) for e, a in zip(exact, alive)]
+    order = sorted(range(len(sizes)), key=lambda i: exact[i] - math.floor(exact[i]), reverse=True)
+    left = keep - sum(quotas)
+    while left > 0:
+        progressed = False
+        for i in order:
+            if left and quotas[i] < alive[i]:
+                quotas[i] += 1
+                left -= 1
+                progressed = True
+        if not progressed:  # pragma: no cover - excluded by the check above
+            raise ValueError("cannot apportion the kept weights")
+    return quotas
+
+
+@torch.no_grad()
+def update_masks(targets: list[MaskedParam], scores: dict[str, Tensor], keep: int, scope: str,
+                 invert: bool = False) -> None:
+    """Keep exactly ``keep`` of the highest-scoring, still-alive weights (globally or per layer)."""
+    keys = _ranking_keys(scores, targets, invert)
+    alive = [int(t.mask.sum().item()) for t in targets]
+    if keep > sum(alive):
+        raise ValueError(f"cannot keep {keep} weights, only {sum(alive)} are left")
+    if scope == "global":
+        flat = _topk_mask(torch.cat(keys), keep)
+        new_masks = torch.split(flat, [k.numel() for k in keys])
+    else:
+        quotas = local_quotas([t.mask.numel() for t in targets], alive, keep)
+        new_masks = [_topk_mask(key, q) for key, q in zip(keys, quotas)]
+    for t, new in zip(targets, new_masks):
+        t.mask.copy_(new.view_as(t.mask))
+
+
+@torch.no_grad()
+def shuffle_masks(targets: list[MaskedParam], generator: torch.Generator | None = None) -> None:
+    """Permute each mask within its own layer (the layer keeps its count, loses its pattern)."""
+    for t in targets:
+        flat = t.mask.reshape(-1)
+        perm = torch.randperm(flat.numel(), generator=generator).to(flat.device)
+        t.mask.copy_(flat[perm].view_as(t.mask))
+
+
+def find_collapsed(targets: list[MaskedParam]) -> list[str]:
+    """Names of prunable parameters with no weight left: nothing flows through that layer."""
+    return [t.name for t in targets if not bool(t.mask.any())]
+
+
+def find_vanished(scores: dict[str, Tensor], targets: list[MaskedParam]) -> list[str]:
+    """Names of parameters whose alive weights all scored exactly zero (vanishing gradients)."""
+    names = []
+    for t in targets:
+        alive = t.mask.reshape(-1) != 0
+        s = scores[t.name].reshape(-1)[alive]
+        if s.numel() and not bool(torch.any(s != 0)):
+            names.append(t.name)
+    return names
+
+
+def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: LossFn = F.cross_entropy,
+          progress: bool = False) -> PruneResult:
+    """Score and mask ``model`` in place, then zero the pruned weights in the parameters.
+
+    ``batches`` is a re-iterable sequence of ``(inputs, targets)`` on the model's device (GraSP reads it
+    twice per round). Collapsed layers and vanished scores are warned about and recorded.
+    """
+    settings.validate()
+    targets = masked_parameters(model, settings.prune_bias, settings.prune_batchnorm, settings.prune_residual)
+    if not targets:
+        raise UserError("this model has no prunable parameters.")
+    total = sum(t.mask.numel() for t in targets)
+    rounds = settings.resolved_rounds
+    alive = int(sum(t.mask.sum().item() for t in targets))
+    counts = schedule_keep_counts(total, settings.compression, rounds, settings.schedule, alive)
+    vanished: set[str] = set()
+    iterator = range(rounds)
+    if progress and rounds > 1:
+        from tqdm import tqdm
+        iterator = tqdm(iterator, desc=f"{settings.pruner} rounds", leave=False)
+    scores: dict[str, Tensor] = {}
+    for r in iterator:
+        apply_masks(model)
+        scores = compute_scores(model, settings, targets, batches, loss_fn)
+        vanished.update(find_vanished(scores, targets))
+        update_masks(targets, scores, counts[r], settings.scope, settings.invert)
+    if settings.reinitialize:
+        reinitialize(model)
+    if settings.shuffle:
+        shuffle_masks(targets)
+    apply_masks(model)
+    kept = int(sum(t.mask.sum().item() for t in targets))
+    collapsed = find_collapsed(targets)
+    if collapsed:
+        warnings.warn(f"layer collapse: {', '.join(collapsed)} kept no weights; the network cannot pass "
+                      f"signal through {'it' if len(collapsed) == 1 else 'them'}.", PruningWarning,
+                      stacklevel=2)
+    if vanished:
+        warnings.warn(f"{settings.pruner} scores vanished (all zero) in {', '.join(sorted(vanished))}; "
+                      "those layers were pruned at random among ties.", PruningWarning, stacklevel=2)
+    ordered_vanished = [t.name for t in targets if t.name in vanished]
+    return PruneResult(settings, rounds, kept, total, {k: v.detach().cpu() for k, v in scores.items()},
+                       collapsed, ordered_vanished)

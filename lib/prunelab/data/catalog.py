@@ -1,0 +1,75 @@
+"""Every data set prunelab knows, as plain facts: shapes, classes, statistics, sizes, names for people.
+
+No torch here, so the command line can list the choices without loading it. The in-memory sets
+(:mod:`prunelab.data.in_memory`) and the image-folder sets (:mod:`prunelab.data.folders`) read their
+facts from this one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UserError
+
+DATA_SOURCES = ("real", "synthetic", "auto")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and a loader need to know about a dataset."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    mean: tuple[float, ...]  # per channel, in [0, 1] pixel units
+    std: tuple[float, ...]
+    augment: bool  # random crop (padding 4) and horizontal flip for training
+    train_size: int
+    test_size: int
+    expected_files: str  # what torchvision expects on disk, for error messages
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(
+        "mnist", (1, 28, 28), 10, (0.1307,), (0.3081,), False, 60_000, 10_000,
+        "MNIST/raw/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        "t10k-labels-idx1-ubyte)",
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10", (3, 32, 32), 10, (0.491, 0.482, 0.447), (0.247, 0.243, 0.262), True, 50_000, 10_000,
+        "cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta)",
+    ),
+    "cifar100": DatasetInfo(
+        "cifar100", (3, 32, 32), 100, (0.507, 0.487, 0.441), (0.267, 0.256, 0.276), True, 50_000, 10_000,
+        "cifar-100-python/ (train, test, meta)",
+    ),
+    # Mean and std measured once on all 1797 images after scaling 0..16 to 0..255.
+    "digits": DatasetInfo(
+        "digits", (1, 8, 8), 10, (0.3053,), (0.3759,), False, 1437, 360,
+        "nothing: scikit-learn bundles the digits data",
+    ),
+}
+
+FOLDER_DATASETS: dict[str, DatasetInfo] = {
+
+    "tiny-imagenet": DatasetInfo(
+        "tiny-imagenet", (3, 64, 64), 200, (0.480, 0.448, 0.397), (0.276, 0.269, 0.282), True, 100_000, 10_000,
+        "tiny-imagenet-200/ with train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_annotations.txt "
+        "(or val/<wnid>/*.JPEG)",
+    ),
+    "imagenet": DatasetInfo(
+        "imagenet", (3, 224, 224), 1000, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), True, 1_281_167, 50_000,
+        "imagenet/ with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (torchvision's ImageFolder layout)",
+    ),
+}
+#: every data set, in the order the command line lists them
+ALL_DATASETS: dict[str, DatasetInfo] = {**DATASETS, **FOLDER_DATASETS}
+TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "digits",
+          "tiny-imagenet": "Tiny ImageNet", "imagenet": "ImageNet"}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    info = ALL_DATASETS.get(name)
+    if info is None:
+        raise UserError(f"unknown dataset '{name}'; choose one of: {', '.join(ALL_DATASETS)}.")
+    return info

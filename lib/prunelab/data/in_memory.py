@@ -1,0 +1,320 @@
+"""Datasets as whole uint8 tensors; batching, normalisation and augmentation done per batch on the device.
+
+There is no DataLoader and no per-image Python in the training loop: a split is moved to the device once and
+every batch is an index, a float conversion, an optional vectorised crop/flip and a normalisation.
+
+Real MNIST/CIFAR come from torchvision's own dataset classes and are cached once, converted, under
+``<root>/prunelab-cache``. Where they are missing, ``source="synthetic"`` (or ``"auto"``, which falls back
+with a warning) gives a deterministic, learnable stand-in of the same shape so code paths can run offline.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import UserError
+from .catalog import DATA_SOURCES, DATASETS, TITLES, DatasetInfo
+
+_TORCHVISION_CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+_CACHE_DIR = "prunelab-cache"
+_SYNTHETIC_CHUNK = 1024  # examples per independently seeded chunk, so a subset is a prefix of the full set
+
+
+class StandInDataWarning(UserWarning):
+    """Results come from synthetic stand-in data, not the real dataset."""
+
+
+@dataclass
+class Split:
+    """One split as whole tensors: images uint8 [N, C, H, W], labels int64 [N]."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"images must be uint8 [N, C, H, W], got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
+        if self.labels.dim() != 1 or len(self.labels) != len(self.images):
+            raise ValueError(f"labels must be [N] with N = {len(self.images)}, "
+                             f"got {tuple(self.labels.shape)}")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def head(self, n: int | None) -> Split:
+        """The first ``n`` examples (all when ``n`` is None), copied so a large parent can be freed."""
+        if n is None or n >= len(self):
+            return self
+        return Split(self.images[:n].clone(), self.labels[:n].clone())
+
+
+@dataclass
+class Data:
+    info: DatasetInfo
+    source: str  # what was actually used: "real" or "synthetic"
+    train: Split
+    test: Split
+
+    @property
+    def stand_in(self) -> bool:
+        return self.source == "synthetic"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """``root``, else ``$PRUNELAB_DATA``, else ``./data``."""
+    if root is None:
+        root = os.environ.get("PRUNELAB_DATA") or "data"
+    return Path(root).expanduser()
+
+
+def load_data(name: str, source: str = "real", root: str | os.PathLike | None = None,
+              train_subset: int | None = None, test_subset: int | None = None, seed: int = 0,
+              download: bool = True) -> Data:
+    """Load a dataset as whole uint8 tensors; subsets are the first N examples of each split."""
+    if name not in DATASETS:
+        raise UserError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    if source not in DATA_SOURCES:
+        raise UserError(f"Unknown data source {source!r}; choose one of {', '.join(DATA_SOURCES)}.")
+    for label, subset in (("train", train_subset), ("test", test_subset)):
+        if subset is not None and subset < 1:
+            raise UserError(f"The {label} subset must be at least 1 example, got {subset}.")
+    info = DATASETS[name]
+
+    if source == "synthetic":
+        return synthetic_data(info, train_subset, test_subset, seed)
+    if name == "digits":
+        train, test = _load_digits()
+        return Data(info, "real", train.head(train_subset), test.head(test_subset))
+    folder = data_root(root)
+    try:
+        train = _load_real_split(info, folder, True, download).head(train_subset)
+        test = _load_real_split(info, folder, False, download).head(test_subset)
+        return Data(info, "real", train, test)
+    except _MissingData:
+        if source == "real":
+            raise
+        warnings.warn(f"{TITLES[name]} is not in {folder.resolve()}, so results come from synthetic "
+                      "stand-in data, not the real dataset.", StandInDataWarning, stacklevel=2)
+        return synthetic_data(info, train_subset, test_subset, seed)
+
+
+class _MissingData(UserError):
+    """The real files are absent and could not be downloaded (``auto`` falls back on this one only)."""
+
+
+def _cache_path(folder: Path, name: str, train: bool) -> Path:
+    return folder / _CACHE_DIR / f"{name}-{'train' if train else 'test'}.pt"
+
+
+def _load_real_split(info: DatasetInfo, folder: Path, train: bool, download: bool) -> Split:
+    path = _cache_path(folder, info.name, train)
+    cached = _read_cache(path)
+    if cached is not None:
+        return cached
+    split = _from_torchvision(info, folder, train, download)
+    _write_cache(path, split)
+    return split
+
+
+def _from_torchvision(info: DatasetInfo, folder: Path, train: bool, download: bool) -> Split:
+    import torchvision.datasets  # looked up at call time, so tests can replace the classes
+
+    dataset_class = getattr(torchvision.datasets, _TORCHVISION_CLASSES[info.name])
+    try:
+        dataset = dataset_class(str(folder), train=train, download=download)
+    except (RuntimeError, OSError) as error:  # URLError is an OSError
+        why = "could not be downloaded" if download else "downloading is off"
+        raise _MissingData(
+            f"{TITLES[info.name]} is not in {folder.resolve()} and {why}; put {info.expected_files} there, "
+            "or use --data-source synthetic/auto."
+        ) from error
+    images = torch.as_tensor(dataset.data, dtype=torch.uint8)  # MNIST: tensor NHW; CIFAR: numpy NHWC
+    images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+    labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
+    return Split(images.contiguous(), labels)
+
+
+def _read_cache(path: Path) -> Split | None:
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, weights_only=True)
+        return Split(saved["images"], saved["labels"])
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, AttributeError,
+            pickle.UnpicklingError):
+        return None  # unreadable or foreign: rebuild it from the torchvision files
+
+
+def _write_cache(path: Path, split: Split) -> None:
+    """Write atomically (temp file in the same folder, then rename); a read-only data folder just means no
+    cache."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save({"images": split.images, "labels": split.labels}, file)
+        os.replace(temp, path)
+    except OSError:
+        Path(temp).unlink(missing_ok=True)
+
+
+def _load_digits() -> tuple[Split, Split]:
+    """scikit-learn's 1797 8x8 handwritten digits, 0..16 scaled to 0..255, in one fixed shuffled order."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.from_numpy(np.round(digits.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(digits.target.astype(np.int64))
+    order = torch.from_numpy(np.random.RandomState(0).permutation(len(labels)))
+    n_train = DATASETS["digits"].train_size
+    return (Split(images[order[:n_train]], labels[order[:n_train]]),
+            Split(images[order[n_train:]], labels[order[n_train:]]))
+
+
+def _generator(*seeds: int) -> torch.Generator:
+    """A CPU generator seeded from several integers mixed together (so seed 1 epoch 0 != seed 0 epoch 1)."""
+    state = np.random.SeedSequence([s % 2**32 for s in seeds]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def synthetic_data(info: DatasetInfo, train_subset: int | None, test_subset: int | None, seed: int) -> Data:
+    """A learnable stand-in: each class is a fixed random smooth template, each image template plus noise.
+
+    Pixels are drawn around the dataset's per-channel mean and std so that normalisation behaves as on the
+    real data. Examples are generated in seeded chunks, so a subset equals the start of the full split.
+    """
+    channels, height, width = info.input_shape
+    low = max(3, height // 4)
+    coarse = torch.randn(info.num_classes, channels, low, low, generator=_generator(seed, 0))
+    templates = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+    templates = templates - templates.mean(dim=(2, 3), keepdim=True)
+    templates = templates / templates.std(dim=(2, 3), keepdim=True)
+    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
+    std = torch.tensor(info.std).view(1, -1, 1, 1)
+    # Strong enough that the tool's own models learn it within a few epochs of a few thousand examples
+    # (ResNet20 ~75% after 6 epochs of 2,000), so a smoke or quick workbook shows real differences
+    # between pruners; noise keeps it from being solved in one step.
+    signal = 0.6
+
+    def split(which: int, size: int, subset: int | None) -> Split:
+        n = size if subset is None else min(subset, size)
+        images, labels = [], []
+        for chunk, start in enumerate(range(0, n, _SYNTHETIC_CHUNK)):
+            count = min(_SYNTHETIC_CHUNK, n - start)
+            g = _generator(seed, which, chunk)  # always drawn for a whole chunk, then cut
+            y = torch.randint(0, info.num_classes, (_SYNTHETIC_CHUNK,), generator=g)[:count]
+            noise = torch.randn(_SYNTHETIC_CHUNK, channels, height, width, generator=g)[:count]
+            z = signal * templates[y] + math.sqrt(1 - signal**2) * noise  # unit variance per pixel
+            images.append((255 * (mean + std * z)).round_().clamp_(0, 255).to(torch.uint8))
+            labels.append(y)
+        return Split(torch.cat(images), torch.cat(labels))
+
+    train = split(1, info.train_size, train_subset)
+    return Data(info, "synthetic", train, split(2, info.test_size, test_subset))
+
+
+def _stats(info: DatasetInfo, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(info.std, dtype=torch.float32).view(1, -1, 1, 1)
+    return mean.to(device), std.to(device)
+
+
+def normalize(x: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
+    """(x - mean) / std per channel, for x float in [0, 1] with shape [B, C, H, W]."""
+    mean, std = _stats(info, x.device)
+    return (x - mean.to(x.dtype)) / std.to(x.dtype)
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """torchvision's RandomCrop(size, padding) then RandomHorizontalFlip(), each image its own draw.
+
+    ``x`` is float [B, C, H, W] in [0, 1] (padding is 0, i.e. black, as on a PIL image before ToTensor).
+    The draws come from the CPU ``generator`` and only the index grids move to ``x.device``.
+    """
+    batch, channels, height, width = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    dy = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator).to(x.device)
+    flip = (torch.rand(batch, 1, generator=generator) < 0.5).to(x.device)
+    across = torch.arange(width, device=x.device)
+    rows = dy + torch.arange(height, device=x.device)  # [B, H]
+    cols = dx + torch.where(flip, width - 1 - across, across)  # [B, W], reversed for flipped images
+    b = torch.arange(batch, device=x.device).view(-1, 1, 1, 1)
+    c = torch.arange(channels, device=x.device).view(1, -1, 1, 1)
+    return padded[b, c, rows.view(batch, 1, height, 1), cols.view(batch, 1, 1, width)]
+
+
+class DeviceLoader:
+    """Iterates (inputs float32 normalised [B,C,H,W], labels int64 [B]) on `device`.
+
+    The whole split is moved to the device once; batches are cut, augmented and normalised there.
+    Each ``iter()`` starts a new epoch: its shuffle and augmentation draws come from a generator seeded by
+    ``seed`` and the epoch number, so epochs differ but the whole sequence is fixed by the seed.
+    """
+
+    def __init__(self, split: Split, info: DatasetInfo, batch_size: int, device: torch.device | str = "cpu",
+                 shuffle: bool = False, augment: bool = False, seed: int = 0, drop_last: bool = False,
+                 channels_last: bool = False):
+        if batch_size < 1:
+            raise UserError(f"The batch size must be at least 1, got {batch_size}.")
+        self.device = torch.device(device)
+        self.images = split.images.to(self.device)
+        self.labels = split.labels.to(self.device)
+        self.mean, self.std = _stats(info, self.device)
+        self.batch_size = batch_size
+        self.shuffle, self.augment, self.seed, self.drop_last = shuffle, augment, seed, drop_last
+        # channels-last batches for channels-last convolutions (much faster on CPUs and tensor cores)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = _generator(self.seed, self.epoch)
+        self.epoch += 1
+        return self._batches(generator)
+
+    def _batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        if self.shuffle:
+            order = torch.randperm(n, generator=generator).to(self.device)
+        else:
+            order = torch.arange(n, device=self.device)
+        for i in range(len(self)):
+            index = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = self.images[index].float().div_(255)
+            if self.augment:
+                x = random_crop_flip(x, generator)
+            x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+            yield x, self.labels[index]
+
+
+def prune_batches(data: Data, ratio: int, batch_size: int, device: torch.device | str = "cpu",
+                  seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The pruning set: ``ratio * num_classes`` random training examples (capped at the train size), with
+    the training augmentation, materialised once as a list of batches as pruners iterate it more than once."""
+    if ratio < 1:
+        raise UserError(f"The pruning data ratio must be at least 1 example per class, got {ratio}.")
+    n = min(ratio * data.info.num_classes, len(data.train))
+    chosen = torch.randperm(len(data.train), generator=_generator(seed, 1_000))[:n]
+    subset = Split(data.train.images[chosen], data.train.labels[chosen])
+    loader = DeviceLoader(subset, data.info, batch_size, device, augment=data.info.augment, seed=seed)
+    return list(loader)

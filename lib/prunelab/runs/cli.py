@@ -1,0 +1,220 @@
+"""``prunelab``: the original ``main.py`` flags, same names, defaults and meanings, over config + experiment.
+
+Bad input ends in one line on stderr and exit code 2, with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import typing
+import warnings
+from dataclasses import dataclass
+
+from ..core.choices import PRUNERS
+from ..errors import UserError
+from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, option
+
+BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def parse_bool(text: str) -> bool:
+    """The original declares these flags ``type=bool``, so ``--prune-bias False`` meant True there.
+    Here ``--flag``, ``--flag True`` and ``--flag False`` all mean what they say."""
+    try:
+        return BOOL_WORDS[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected True or False, not {text!r}") from None
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence, exit code 2, no usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+@dataclass
+class RunLists:
+    """The original's list flags: every combination of their values is one run with its own record."""
+
+    pruner_list: list[str] = option([], "run every pruner in the list (one record each)", choices=PRUNERS, style=LIST,
+                                    default_text="")
+    prune_epoch_list: list[int] = option([], "rounds for each pruner in --pruner-list", style=LIST, default_text="")
+    compression_list: list[float] = option([], "run every compression in the list (one record each)", style=LIST,
+                                           default_text="")
+    level_list: list[int] = option([], "prune-train cycles (multishot) or magnitude rounds (imp-conservation)",
+                                   style=LIST, default_text="")
+
+
+LIST_FLAGS = tuple(f.name for f in dataclasses.fields(RunLists))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, generated from the fields of :class:`RunConfig` and :class:`RunLists`."""
+    parser = OneLineParser(prog="prunelab", description="Pruning at initialization: the original tool's flags.")
+    for cls in (RunConfig, RunLists):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.metadata["style"] != NO_FLAG:
+                parser.add_argument("--" + f.name.replace("_", "-"), **_argument(f, hints[f.name]))
+    return parser
+
+
+def _argument(f: dataclasses.Field, hint) -> dict:
+    """``add_argument`` keywords for one field: its type, spelling, default, choices and help."""
+    meta = f.metadata
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    shown = meta["default_text"] if meta["default_text"] is not None else default
+    help_text = meta["help"] + (f" (default: {shown})" if shown != "" else "")
+    style = meta["style"]
+    if style == ON:
+        return {"action": "store_true", "help": meta["help"]}
+    if style == SWITCH:
+        return {"type": parse_bool, "nargs": "?", "const": True, "default": default, "help": help_text}
+    # int | None -> int; list[float] -> float; str -> str
+    kind = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+    keywords = {"default": default, "help": help_text, "choices": meta["choices"]}
+    if kind is not str:
+        keywords["type"] = kind
+    if style == LIST:
+        keywords["nargs"] = "*"
+    return keywords
+
+
+def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
+    """One configuration per run the list flags ask for, each its own record (the original ignored them in
+    single-shot; here they are honoured wherever they mean something, and refused where they do not).
+
+    * ``--pruner-list`` (with ``--prune-epoch-list``: rounds per pruner) x ``--compression-list``, and for
+      multishot x ``--level-list``;
+    * imp-conservation: ``--compression-list`` x ``--level-list``;
+    * schedule-conservation: ``--compression-list`` x ``--prune-epoch-list`` (SynFlow's rounds).
+    """
+    values = {k: v for k, v in vars(args).items() if k not in LIST_FLAGS}
+    base = RunConfig.from_dict(values)
+    experiment = base.experiment
+    if args.level_list and experiment not in ("multishot", "imp-conservation"):
+        raise UserError(f"--level-list is for --experiment multishot or imp-conservation, not {experiment}.")
+    fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(experiment)
+    if fixed and (args.pruner_list or base.pruner not in (RunConfig.pruner, fixed)):
+        raise UserError(f"--experiment {experiment} scores with {fixed} only; drop --pruner and --pruner-list.")
+    if experiment == "schedule-conservation":
+        pairs = [(fixed, r) for r in (args.prune_epoch_list or [base.prune_epochs])]
+    else:
+        if args.prune_epoch_list and len(args.prune_epoch_list) != len(args.pruner_list):
+            raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list.")
+        pruners = args.pruner_list or [fixed or base.pruner]
+        pairs = list(zip(pruners, args.prune_epoch_list or [base.prune_epochs] * len(pruners)))
+    compressions = args.compression_list or [base.compression]
+    levels = args.level_list or [None]
+    listed = any(getattr(args, name) for name in LIST_FLAGS)
+    configs = []
+    for compression in compressions:
+        for pruner, rounds in pairs:
+            for level in levels:
+                parts = [pruner, f"{compression:g}"]
+                parts += [f"r{rounds}"] if args.prune_epoch_list else []  # one pruner may come with two counts
+                parts += [f"L{level}"] if level is not None else []
+                expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
+                configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
+                                            levels=level, expid=expid))
+    return configs
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler's preemption, ``timeout``, ``kill``) stops training at the next step; the
+    run's last epoch checkpoint stays, and the same command resumes it."""
+    from ..core.train import stop_requested
+
+    def handler(signum, frame):
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def sweep_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="prunelab sweep", description="Run a grid of runs here, in local processes or on Slurm.")
+    p.add_argument("grid", help="grid file (YAML: base, grid, overrides, expid, executor, workers, slurm)")
+    p.add_argument("--executor", choices=["local", "processes", "slurm"], help="override the grid file's executor")
+    p.add_argument("--workers", type=int, help="worker processes for --executor processes")
+    p.add_argument("--partition", help="Slurm partition")
+    p.add_argument("--time", type=int, help="Slurm time limit per run, in minutes")
+    p.add_argument("--gpus", type=int, help="GPUs per run on Slurm")
+    p.add_argument("--cpus", type=int, help="CPUs per run on Slurm")
+    p.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE", help="any further sbatch option")
+    p.add_argument("--no-wait", action="store_true", help="submit to Slurm and return; results land in the store")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and what would be skipped, run nothing")
+    return p
+
+
+def sweep_main(argv: list[str]) -> int:
+    from .store import RecordConflict, usable_record
+    from .sweep import load_grid, report, run_sweep
+
+    args = sweep_parser().parse_args(argv)
+    grid = load_grid(args.grid)
+    for name in ("partition", "time", "gpus", "cpus"):
+        if getattr(args, name) is not None:
+            setattr(grid.slurm, name, getattr(args, name))
+    for item in args.sbatch:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}.")
+        grid.slurm.sbatch[key] = value
+    executor = args.executor or grid.executor
+    if args.dry_run:
+        for c in grid.configs:
+            try:
+                state = "complete" if usable_record(c) is not None else "to run  "
+            except RecordConflict:
+                state = "conflict"
+            print(f"{state}  {c.record_name}  {c.dataset}/{c.model} {c.pruner} "
+                  f"c={c.compression:g}")
+        return 0
+    outcomes = run_sweep(grid.configs, executor, args.workers or grid.workers, grid.slurm, wait=not args.no_wait)
+    print(report(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sweep"]:
+        try:
+            return sweep_main(argv[1:])
+        except UserError as err:
+            print(f"prunelab: error: {err}", file=sys.stderr)
+            return 2
+    args = build_parser().parse_args(argv)
+    _stop_on_sigterm()
+    try:
+        configs = configs_from_args(args)
+        for config in configs:
+            config.validate()
+        from .registry import run  # imported late: --help and bad flags stay instant
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.formatwarning = lambda msg, cat, *a, **k: f"WARNING: {msg}\n"
+            for config in configs:
+                run(config)
+    except UserError as err:
+        print(f"prunelab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("prunelab: interrupted; no partial record was written (run the same command to resume).",
+              file=sys.stderr)
+        return 130
+    except Exception as err:
+        from ..core.train import Preempted
+
+        if not isinstance(err, Preempted):
+            raise
+        print("prunelab: stopped by SIGTERM; the last finished epoch is checkpointed, run the same command "
+              "to resume.", file=sys.stderr)
+        return 143
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""What every kind of run does first: seed, device, data set facts, the initial model, the prune settings,
+the data request, and the environment a record keeps. Training runs and conservation runs share it."""
+
+from __future__ import annotations
+
+import torch
+
+from ..core.hardware import hardware_info
+from ..core.pruners import PruneSettings, keep_count
+from ..core.train import resolve_device
+from ..data.catalog import DatasetInfo, dataset_info
+from ..data.run_data import DataRequest
+from ..models.layers import masked_parameters
+from ..models.registry import build_model
+from .config import RunConfig
+
+
+def prune_settings(config: RunConfig) -> PruneSettings:
+    return PruneSettings(
+        pruner=config.pruner, compression=config.compression, rounds=config.prune_epochs,
+        schedule=config.compression_schedule, scope=config.mask_scope, prune_bias=config.prune_bias,
+        prune_batchnorm=config.prune_batchnorm, prune_residual=config.prune_residual,
+        reinitialize=config.reinitialize, shuffle=config.shuffle, invert=config.invert,
+        train_mode=config.prune_train_mode)
+
+
+def data_request(config: RunConfig) -> DataRequest:
+    return DataRequest(
+        dataset=config.dataset, source=config.data_source, train_subset=config.train_subset,
+        test_subset=config.test_subset, seed=config.seed, train_batch_size=config.train_batch_size,
+        test_batch_size=config.test_batch_size, prune_dataset_ratio=config.prune_dataset_ratio,
+        prune_batch_size=config.prune_batch_size, workers=config.workers)
+
+
+def environment(device: torch.device, data_source: str) -> dict:
+    return {**hardware_info(device), "data_source": data_source}
+
+
+def prepare(config: RunConfig) -> tuple[torch.device, DatasetInfo, torch.nn.Module, PruneSettings]:
+    """Seed, device, data set facts, the initial model and the prune settings, with an impossible
+    compression refused now rather than after training (every kind of run starts here)."""
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.gpu, config.no_cuda)
+    info = dataset_info(config.dataset)
+    model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
+                        config.dense_classifier).to(device)
+    settings = prune_settings(config)
+    settings.validate()
+    total = sum(t.mask.numel() for t in masked_parameters(model, settings.prune_bias,
+                                                         settings.prune_batchnorm, settings.prune_residual))
+    keep_count(total, config.compression)
+    return device, info, model, settings

@@ -1,0 +1,269 @@
+"""Grids of runs: expanded from one YAML file, run here, in N local processes, or on Slurm via submitit.
+
+A grid file::
+
+    base:                      # any run setting (the command line's names, with - or _)
+      model: resnet20
+      model-class: lottery
+      dataset: cifar10
+      post-epochs: 100
+    grid:                      # every combination of these lists is one run
+      pruner: [rand, mag, snip, grasp, synflow]
+      compression: [0.25, 0.5, 1.0]
+    overrides:                 # settings for the runs that match
+      - when: {pruner: mag}
+        set: {pre-epochs: 200}
+    expid: "{dataset}-{pruner}-c{compression}"   # optional record names (default: the config hash)
+    executor: slurm            # local | processes | slurm (the command line can override)
+    workers: 2                 # for processes
+    slurm: {partition: gpu, time: 120, gpus: 1, cpus: 8, sbatch: {account: mylab}}
+
+Runs that already have a complete record are skipped. Every run checkpoints each epoch, so a Slurm task
+that is preempted or times out is requeued by submitit and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import UserError
+from .config import RunConfig
+from .store import RecordConflict, load_record, usable_record
+
+EXECUTORS = ("local", "processes", "slurm")
+
+
+@dataclass
+class SlurmOptions:
+    partition: str | None = None
+    time: int = 60  # minutes per run
+    gpus: int = 0
+    cpus: int = 2
+    mem_gb: float | None = None
+    parallelism: int = 64  # array tasks running at once
+    sbatch: dict[str, Any] = field(default_factory=dict)  # any further sbatch option
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> SlurmOptions:
+        values = {k.replace("-", "_"): v for k, v in (values or {}).items()}
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(sorted(unknown))}.")
+        return cls(**values)
+
+
+@dataclass
+class Grid:
+    configs: list[RunConfig]
+    executor: str = "local"
+    workers: int = 1
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+
+
+def _keys(values: dict) -> dict:
+    return {str(k).replace("-", "_"): v for k, v in (values or {}).items()}
+
+
+def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = None,
+           expid: str | None = None) -> list[RunConfig]:
+    """Every combination of ``grid`` on top of ``base``, then matching ``overrides``; each validated."""
+    base, grid = _keys(base), _keys(grid or {})
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise UserError(f"grid entry '{name}' must be a non-empty list.")
+    configs = []
+    for combo in itertools.product(*grid.values()):
+        values = {**base, **dict(zip(grid, combo))}
+        for rule in overrides or []:
+            when = _keys(rule.get("when", {}))
+            if all(values.get(k) == v for k, v in when.items()):
+                values.update(_keys(rule.get("set", {})))
+        if expid:
+            try:
+                values["expid"] = expid.format(**values)
+            except KeyError as err:
+                raise UserError(f"the expid template names {err}, which is not a setting.") from None
+        configs.append(RunConfig.from_dict(values).validate())
+    names = [c.record_name for c in configs]
+    if len(set(names)) != len(names):
+        raise UserError("the grid gives two runs the same record name; make the expid template tell them apart.")
+    return configs
+
+
+def load_grid(path: str | os.PathLike) -> Grid:
+    try:
+        spec = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as err:
+        raise UserError(f"cannot read the grid file {path}: {err.strerror}.") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"the grid file {path} is not valid YAML: {str(err).splitlines()[0]}.") from None
+    unknown = set(spec) - {"base", "grid", "overrides", "expid", "executor", "workers", "slurm"}
+    if unknown:
+        raise UserError(f"unknown section(s) in the grid file: {', '.join(sorted(unknown))}.")
+    configs = expand(spec.get("base", {}), spec.get("grid"), spec.get("overrides"), spec.get("expid"))
+    return Grid(configs, spec.get("executor", "local"), int(spec.get("workers", 1)),
+                SlurmOptions.from_dict(spec.get("slurm")))
+
+
+@dataclass
+class Outcome:
+    config: RunConfig
+    status: str  # reused | finished | failed | submitted
+    detail: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.config.record_name
+
+
+class SweepTask:
+    """One run as a picklable callable (worker processes, submitit). On Slurm it is checkpointable:
+    a preempted or timed-out task is requeued with the same call, and the run resumes from its last epoch."""
+
+    def __call__(self, values: dict, threads: int | None = None) -> str:
+        import torch
+
+        from .registry import run
+
+        if threads:
+            torch.set_num_threads(threads)
+        record = run(RunConfig.from_dict(values), progress=False, log=lambda message: print(message, flush=True))
+        return str(record.path)
+
+    def checkpoint(self, *args, **kwargs):
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+def _describe(error: BaseException) -> str:
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    return last.splitlines()[0][:300]
+
+
+def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 1,
+              slurm: SlurmOptions | None = None, wait: bool = True, log=print) -> list[Outcome]:
+    """Run the configurations that have no complete record yet; return what happened to each."""
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}.")
+    outcomes: dict[str, Outcome] = {}
+    todo = []
+    for config in configs:
+        if _reusable(config):
+            outcomes[config.record_name] = Outcome(config, "reused")
+        else:
+            todo.append(config)
+    log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor}).")
+    if todo:
+        runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
+        for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log):
+            outcomes[outcome.name] = outcome
+    return [outcomes[c.record_name] for c in configs]
+
+
+def _reusable(config: RunConfig) -> bool:
+    try:
+        return usable_record(config) is not None
+    except RecordConflict:
+        return False  # the run itself then fails with the conflict's message, reported with the others
+
+
+def describe(config: RunConfig) -> str:
+    rounds = f" x{config.resolved_prune_epochs}" if config.pruner == "synflow" else ""
+    return f"{config.dataset}/{config.model} {config.pruner}{rounds} c={config.compression:g} ({config.record_name})"
+
+
+def _finished(config: RunConfig, path: str, seconds: float | None = None) -> str:
+    top1 = load_record(path).summary.get("top1")
+    top1 = f"top-1 {top1:.2f}%" if top1 is not None else "done"
+    took = f" in {seconds:.0f} s" if seconds is not None else ""
+    return f"{describe(config)}: {top1}{took}"
+
+
+def _run_here(todo, log, **_):
+    task = SweepTask()
+    for i, config in enumerate(todo, 1):
+        start = time.perf_counter()
+        try:
+            path = task(config.to_dict())
+            yield Outcome(config, "finished", path)
+            log(f"  [{i}/{len(todo)}] {_finished(config, path, time.perf_counter() - start)}")
+        except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
+            yield Outcome(config, "failed", _describe(err))
+            log(f"  [{i}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
+
+
+def _run_processes(todo, workers, log, **_):
+    """N worker processes (spawned: each imports torch afresh), the CPU threads shared out between them."""
+    import multiprocessing
+
+    workers = max(1, min(workers, len(todo)))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(SweepTask(), c.to_dict(), threads): c for c in todo}
+        for done, future in enumerate(as_completed(futures), 1):
+            config = futures[future]
+            try:
+                path = future.result()
+                yield Outcome(config, "finished", path)
+                log(f"  [{done}/{len(todo)}] {_finished(config, path)}")
+            except Exception as err:  # noqa: BLE001
+                yield Outcome(config, "failed", _describe(err))
+                log(f"  [{done}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
+
+
+def slurm_executor(options: SlurmOptions, folder: Path):
+    """A submitit executor for Slurm job arrays, one run per array task, logs in ``folder``."""
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    params: dict[str, Any] = {"timeout_min": options.time, "cpus_per_task": options.cpus, "tasks_per_node": 1,
+                              "nodes": 1, "slurm_array_parallelism": options.parallelism,
+                              "name": "prunelab", "slurm_additional_parameters": dict(options.sbatch)}
+    if options.partition:
+        params["slurm_partition"] = options.partition
+    if options.gpus:
+        params["gpus_per_node"] = options.gpus
+    if options.mem_gb:
+        params["mem_gb"] = options.mem_gb
+    executor.update_parameters(**params)
+    return executor
+
+
+def _run_slurm(todo, slurm, wait, log, **_):
+    result_dir = Path(todo[0].result_dir)
+    folder = result_dir / ".sweeps" / time.strftime("%Y%m%d-%H%M%S")
+    executor = slurm_executor(slurm, folder)
+    jobs = executor.map_array(SweepTask(), [c.to_dict() for c in todo])
+    log(f"Submitted {len(jobs)} runs to Slurm as array {jobs[0].job_id.split('_')[0]}; logs in {folder}.")
+    if not wait:
+        for config, job in zip(todo, jobs):
+            yield Outcome(config, "submitted", job.job_id)
+        return
+    for i, (config, job) in enumerate(zip(todo, jobs), 1):
+        try:
+            path = job.result()
+            yield Outcome(config, "finished", path)
+            log(f"  [{i}/{len(todo)}] {_finished(config, path)}")
+        except Exception as err:  # noqa: BLE001 - submitit re-raises the task's error, or a failed job
+            yield Outcome(config, "failed", f"job {job.job_id}: {_describe(err)}")
+
+
+def report(outcomes: list[Outcome]) -> str:
+    """One line per status, and one per failed run with its reason."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    lines = ["sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
+    lines += [f"  failed {o.name}: {o.detail}" for o in outcomes if o.status == "failed"]
+    lines += [f"  submitted {o.name} as job {o.detail}" for o in outcomes if o.status == "submitted"]
+    return "\n".join(lines)

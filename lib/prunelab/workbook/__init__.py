@@ -1,0 +1,70 @@
+"""What the notebooks show, and the one API they call.
+
+The package is split by concern: :mod:`.style` (pruner names, order, colours, plot style), :mod:`.grids`
+(the runs each notebook needs, computed when missing), :mod:`.tables`, :mod:`.findings` (sentences
+formatted from the tables), :mod:`.figures` and :mod:`.conservation_figures`, and :mod:`.index` (the HTML
+front page). A notebook imports this package alone and calls the names below, so moving a function
+between those modules never touches a notebook.
+"""
+
+from ..core.trace import analyze_trace
+from ..runs.int8 import Int8Settings, quantize_record
+from .conservation_figures import (
+    plot_imp_conservation,
+    plot_layer_conservation,
+    plot_schedule_conservation,
+    plot_unit_conservation,
+)
+from .figures import (
+    plot_against_compression,
+    plot_amp,
+    plot_density_and_flops,
+    plot_multishot,
+    plot_timeline,
+    plot_weight_histograms,
+)
+from .findings import compression_findings, quantization_findings, trace_findings, tuning_findings
+from .grids import (
+    SETUPS,
+    RunsPending,
+    WorkbookParams,
+    amp_grid,
+    compression_grid,
+    ensure_runs,
+    int8_grid,
+    pruner_variants,
+    records_table,
+    run_config,
+    setup_label,
+    trace_config,
+    tuning_grid,
+)
+from .style import PALETTE, PRUNER_NAMES, column_order, pruner_label, use_style
+from .tables import (
+    amp_ratios,
+    amp_table,
+    by_compression,
+    collapse_table,
+    hardware_markdown,
+    int8_table,
+    layer_frame,
+    metric_table,
+    multishot_table,
+    record_weights,
+    settings_markdown,
+    stand_in_banner,
+    styled,
+    table_a,
+)
+
+__all__ = [
+    "Int8Settings", "PALETTE", "PRUNER_NAMES", "RunsPending", "SETUPS", "WorkbookParams", "amp_grid", "amp_ratios",
+    "amp_table", "analyze_trace", "by_compression", "collapse_table", "column_order", "compression_findings",
+    "compression_grid", "ensure_runs", "hardware_markdown", "int8_grid", "int8_table", "layer_frame",
+    "metric_table", "multishot_table", "plot_against_compression", "plot_amp", "plot_density_and_flops",
+    "plot_imp_conservation", "plot_layer_conservation", "plot_multishot", "plot_schedule_conservation",
+    "plot_timeline", "plot_unit_conservation", "plot_weight_histograms", "pruner_label", "pruner_variants",
+    "quantization_findings", "quantize_record", "record_weights", "records_table", "run_config",
+    "settings_markdown", "setup_label", "stand_in_banner", "styled", "table_a", "trace_config",
+    "trace_findings", "tuning_findings", "tuning_grid", "use_style",
+]

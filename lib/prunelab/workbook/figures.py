@@ -1,0 +1,144 @@
+"""The figures the notebooks show, each drawn from a table of records."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
+from .style import KIND_COLORS, PALETTE, column_order, use_style
+from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, metric_table, multishot_table
+
+
+def plot_against_compression(table: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20"):
+    """Top-1, inference time and FLOPs against compression, a line per pruner, in one figure."""
+    use_style()
+    rows = table[table["setup"] == setup]
+    panels = [("top1", "test top-1 accuracy (%)"), ("inference_s", "inference over the test set (s)"),
+              ("flops", "FLOPs of the pruned model")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (metric, label) in zip(axes, panels):
+        pivot = metric_table(rows, metric)
+        for column in pivot.columns:
+            ax.plot(pivot.index, pivot[column], marker="o", label=column, color=PALETTE.get(column))
+        ax.set_xlabel("compression (kept fraction 10^-c)")
+        ax.set_ylabel(label)
+        ax.set_xticks(list(pivot.index))
+    axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{setup}: accuracy, inference time and FLOPs against compression")
+    return fig
+
+
+def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
+    """A panel per layer; each pruner's kept weights as a step histogram in that panel."""
+    use_style()
+    layers = list(next(iter(weights_by_label.values())))
+    cols = 6
+    rows = math.ceil(len(layers) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows), squeeze=False)
+    for ax, layer in zip(axes.flat, layers):
+        for label, weights in weights_by_label.items():
+            values = weights.get(layer, np.zeros(0))
+            if values.size:
+                ax.hist(values, bins=bins, histtype="step", label=label, color=PALETTE.get(label))
+        ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.grid(False)
+    for ax in axes.flat[len(layers):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if len(weights_by_label) > 1:
+        fig.legend(handles, labels, loc="lower right", fontsize=8)
+    fig.supxlabel("weight value")
+    fig.supylabel("count of kept weights")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_density_and_flops(layers: pd.DataFrame, compression: float):
+    """Per-layer density and kept FLOPs, a line per pruner, layers in network order."""
+    use_style()
+    order = list(dict.fromkeys(layers["layer"]))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True)
+    for label in column_order(layers["label"]):
+        part = layers[layers["label"] == label].set_index("layer").reindex(order)
+        top.plot(range(len(order)), part["density"], marker="o", label=label, color=PALETTE.get(label))
+        bottom.plot(range(len(order)), part["kept_flops"], marker="o", label=label, color=PALETTE.get(label))
+    dense = layers.drop_duplicates("layer").set_index("layer").reindex(order)["flops"]
+    bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
+    top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
+    top.set_ylabel("density (kept fraction)")
+    bottom.set_ylabel("FLOPs per layer")
+    bottom.set_yscale("log")
+    bottom.set_xticks(range(len(order)), order, rotation=70, fontsize=7)
+    top.legend(fontsize=8, ncol=4)
+    fig.suptitle(f"Per-layer density and FLOPs at compression {compression}")
+    return fig
+
+
+def plot_amp(table: pd.DataFrame):
+    """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side."""
+    use_style()
+    frame = amp_table(table)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    x = np.arange(len(frame.index))
+    for ax, name in zip(axes, AMP_METRICS.values()):
+        precisions = [p for m, p in frame.columns if m == name]
+        width = 0.8 / max(len(precisions), 1)
+        for i, precision in enumerate(precisions):
+            ax.bar(x + (i - (len(precisions) - 1) / 2) * width, frame[(name, precision)], width, label=precision,
+                   color="#1f77b4" if precision == "fp32" else "#ff7f0e")
+        ax.set_xticks(x, [f"{c:g}" for c in frame.index])
+        ax.set_xlabel("compression (kept fraction 10^-c)")
+        ax.set_ylabel(name)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
+    kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
+    fig.suptitle(f"Mixed precision against fp32 (peak memory: {kind})")
+    return fig
+
+
+def plot_multishot(table: pd.DataFrame):
+    """Top-1 against weights remaining (log scale, fewest on the right), a line per pruner and cycle count."""
+    use_style()
+    pivot = multishot_table(table)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for column in pivot.columns:
+        series = pivot[column].dropna()
+        ax.plot(series.index, series.values, marker="o", label=column,
+                linestyle="-" if column.endswith(" 1 cycle") else "--")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set(xlabel="fraction of prunable weights remaining", ylabel="test top-1 (%)",
+           title="Multishot: accuracy against weights remaining")
+    ax.legend(fontsize=8)
+    return fig
+
+
+
+def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax=None):
+    """chrome://tracing in miniature: host module ranges, host ops, and one row per GPU stream."""
+    use_style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(13, 2.6 + 0.35 * len({u.row for u in analysis.units})))
+    t0 = analysis.step_start if analysis.device == "cpu" else min(u.start for u in analysis.units)
+    rows = ["host modules"] + sorted({u.row for u in analysis.units}, key=lambda r: (r != "host ops", r))
+    leaf = [r for r in analysis.host_ranges if not any(o is not r and r[2] <= o[2] and o[3] <= r[3]
+                                                        for o in analysis.host_ranges)]
+    for _name, mtype, start, end in leaf:
+        kind = "convolution" if mtype in CONV_TYPES else "batchnorm" if "BatchNorm" in mtype else "other"
+        ax.barh(0, (end - start) / 1e3, left=(start - t0) / 1e3, color=KIND_COLORS[kind], height=0.6,
+                edgecolor="white", linewidth=0.3)
+    for u in analysis.units:
+        ax.barh(rows.index(u.row), (u.end - u.start) / 1e3, left=(u.start - t0) / 1e3, height=0.6,
+                color=KIND_COLORS[u.kind], edgecolor="white", linewidth=0.3)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.invert_yaxis()
+    ax.set_xlabel("time since the step started (ms)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=KIND_COLORS[k]) for k in KINDS]
+    ax.legend(handles, KINDS, ncol=len(KINDS), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+    ax.set_title(title)
+    return ax.figure

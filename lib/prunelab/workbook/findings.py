@@ -1,0 +1,171 @@
+"""The findings under each notebook: Markdown sentences formatted from the tables, never written in advance."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..core.choices import SYNFLOW_ROUNDS
+from .style import column_order
+from .tables import amp_ratios, collapse_table, metric_table
+
+
+def tuning_findings(table: pd.DataFrame) -> str:
+    """Markdown findings for Task 1, every figure taken from ``table``."""
+    lines = []
+    cifar = table[table["setup"] == "CIFAR-10 / ResNet20"]
+    if not cifar.empty:
+        acc = metric_table(cifar, "top1")
+        for compression, row in acc.iterrows():
+            best, worst = row.idxmax(), row.idxmin()
+            lines.append(f"- At compression {compression:g} (kept {10 ** -compression:.1%}) **{best}** is best at "
+                         f"{row[best]:.2f}% top-1 and {worst} worst at {row[worst]:.2f}%.")
+        if len(acc) > 1:
+            change = (acc.iloc[-1] - acc.iloc[0]).sort_values()
+            lines.append(f"- From compression {acc.index[0]:g} to {acc.index[-1]:g} top-1 changes by "
+                         f"{change.iloc[0]:+.2f} points for {change.index[0]} (the largest loss) and by "
+                         f"{change.iloc[-1]:+.2f} points for {change.index[-1]}.")
+            flops = metric_table(cifar, "flops")
+            time = metric_table(cifar, "inference_s")
+            flop_fall = 1 - flops.iloc[-1].mean() / flops.iloc[0].mean()
+            spread = (time.max().max() - time.min().min()) / time.mean().mean()
+            lines.append(f"- FLOPs fall by {flop_fall:.0%} on average between those compressions, and the pruner "
+                         f"that keeps most FLOPs at {flops.index[-1]:g} is {flops.iloc[-1].idxmax()} "
+                         f"({flops.iloc[-1].max():,.0f}) against {flops.iloc[-1].idxmin()} "
+                         f"({flops.iloc[-1].min():,.0f}): pruners differ in which layers they thin, and "
+                         "early layers, applied at full resolution, carry most FLOPs per weight.")
+            lines.append(f"- Inference time over the test set varies by {spread:.0%} across all runs while FLOPs "
+                         f"fall by {flop_fall:.0%}: pruned weights are zeros inside dense tensors, so the dense "
+                         "kernels do the same work. Unstructured sparsity saves FLOPs on paper, not time, "
+                         "unless a sparse kernel or structured pruning is used.")
+    collapsed = collapse_table(table)
+    if collapsed.empty:
+        lines.append("- No run collapsed: every layer kept weights and every accuracy is above a constant "
+                     "prediction.")
+    else:
+        structural = collapsed[collapsed["layers with no weights"] != "none"]
+        for row in structural.to_dict("records"):
+            lines.append(f"- **Collapse**: {row['pruner']} on {row['Data / Arch']} at compression "
+                         f"{row['compression']:g} emptied `{row['layers with no weights']}` and scored "
+                         f"{row['top-1 (%)']:.2f}% (a constant prediction scores "
+                         f"{row['most frequent class (%)']:.2f}%).")
+        constant_only = len(collapsed) - len(structural)
+        if constant_only:
+            lines.append(f"- {constant_only} further run(s) predict no better than the most frequent class "
+                         "without an emptied layer: too little training for this profile, not a pruning "
+                         "failure.")
+        if (structural["pruner"] == "SynFlow (1 round)").any():
+            lines.append(f"- SynFlow's paper prunes over {SYNFLOW_ROUNDS} rounds; with one round the largest layer "
+                         "(the first) gets the smallest scores per weight and is emptied. Compare the "
+                         f"{SYNFLOW_ROUNDS}-round column.")
+    return "\n".join(lines)
+
+
+def compression_findings(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> str:
+    """Markdown findings for Task 3 from the per-layer table."""
+    target = 10 ** -compression
+    lines = [f"- The overall target keeps {target:.4f} of the prunable weights (compression {compression:g})."]
+    for label in column_order(layers["label"]):
+        part = layers[layers["label"] == label]
+        hi = part.loc[part["density"].idxmax()]
+        lo = part.loc[part["density"].idxmin()]
+        total = (part["density"] * part["size"]).sum() / part["size"].sum()
+        lines.append(f"- **{label}**: overall {total:.4f}; densest `{hi['layer']}` ({hi['density']:.3f}), "
+                     f"sparsest `{lo['layer']}` ({lo['density']:.3f}); kept FLOPs "
+                     f"{part['kept_flops'].sum():,.0f} of {part['flops'].sum():,.0f}.")
+    part = layers[layers["label"] == focus]
+    if not part.empty:
+        small = part[part["size"] <= part["size"].median()]["density"].mean()
+        large = part[part["size"] > part["size"].median()]["density"].mean()
+        lines.append(f"- Under {focus}, layers with fewer weights keep on average {small:.3f} and larger ones "
+                     f"{large:.3f}: a global threshold does not prune every layer equally.")
+    return "\n".join(lines)
+
+
+def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
+    """Markdown findings for Task 2 from a record's trace summary and its design comparison."""
+    unit = "kernels" if trace["device"] == "cuda" else "top-level ops"
+    original, ours = designs.iloc[0], designs.iloc[1]
+    lines = [
+        f"- The step took {trace['step_span_ms']:.3f} ms from first to last {unit[:-1]} "
+        f"({trace['step_busy_ms']:.3f} ms busy). Its {trace['conv_layers']} convolution layers account for "
+        f"{trace['conv_ms']:.3f} ms, **{trace['conv_share']:.1%}** of the busy time.",
+        f"- The main time sink is **{trace['main_sink']}**."
+        + (" Convolutions dominate; with pruned weights still stored densely, a sparse or structured kernel "
+           "(or channel pruning) is what would cut this time, not more unstructured sparsity."
+           if trace["main_sink"] == "convolution" else
+           " It is not the convolutions: per-op overhead dominates this small network, which kernel fusion "
+           "(conv + batchnorm folding, torch.compile) or CUDA graphs attack."),
+        f"- The original design multiplies every mask in every forward: {int(original['units'])} {unit} against "
+        f"{int(ours['units'])}, {original['mask multiply share']:.1%} of its busy time in mask multiplies, "
+        f"{original['busy (ms)']:.3f} ms busy against {ours['busy (ms)']:.3f} ms with the masks folded into "
+        f"the weights ({original['busy (ms)'] / ours['busy (ms)']:.2f}x). The outputs are "
+        + ("identical." if trace.get("outputs_equal_to_original_design") else "NOT identical: investigate."),
+    ]
+    return "\n".join(lines)
+
+
+def _span(values: pd.Series, fmt: str) -> str:
+    """"a to b" of a series' smallest and largest value, or one value when they print the same."""
+    low, high = fmt.format(values.min() + 0.0), fmt.format(values.max() + 0.0)  # + 0.0: no "-0.00"
+    return low if low == high else f"{low} to {high}"
+
+
+def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame) -> str:
+    """Markdown discussion of Task 4: each sentence formatted from the AMP records and the int8 table."""
+    ratios = amp_ratios(table)
+    amp_rows = table[table["amp"]]
+    dtype = ", ".join(sorted(set(amp_rows["amp_dtype"])))
+    devices = ", ".join(sorted(set(table["device_name"].dropna())))
+    on_cuda = bool(table["peak_memory_kind"].eq("cuda_max_allocated").all())
+    model, params = table["model"].iloc[0], table["params_total"].iloc[0]
+    times, memory = ratios["time AMP / fp32"], ratios["memory AMP / fp32"]
+    acc = ratios["top-1 AMP - fp32 (points)"]
+    lines = [f"- With mixed precision ({dtype} on {devices}) training took **{_span(times, '{:.2f}x')}** the "
+             f"fp32 time and peak memory was {_span(memory, '{:.2f}x')} fp32's, across compressions "
+             f"{', '.join(f'{c:g}' for c in ratios.index)}; top-1 moved by {_span(acc, '{:+.2f}')} points ({dtype} "
+             "rounding sends the two trainings down different paths: with one seed per cell, a difference in "
+             "top-1 says little until more seeds repeat it)."]
+    gain = times.max() < 0.9
+    if on_cuda:
+        lines.append(
+            "- " + ("Mixed precision paid off in time, though far less than tensor cores' peak rate suggests: " if gain
+               else "The time gain is small: ")
+            + f"{model} has {params / 1e6:.2f} M parameters, so each of its layers is a short kernel. Tensor cores "
+            "speed up only the convolutions' arithmetic; batchnorm, ReLU, the residual "
+            "additions, the casts autocast inserts and the optimizer's updates are memory-bound, and at this "
+            "size launch overhead and those layers take much of every step. Peak memory falls "
+            "less than half because weights, gradients and Adam's two moments stay fp32, and the data set "
+            f"prunelab keeps on the device ({table['peak_memory_start_mb'].mean():.0f} MB held before training "
+            "began, with the model) does not shrink at all; only activations saved for the backward pass do.")
+    else:
+        flags = sorted({f for value in table["cpu_bf16"].dropna() for f in value})
+        units = f"native bf16 units ({', '.join(flags)})" if flags else "no native bf16 units"
+        lines.append(
+            f"- This CPU has {units}. " + (
+                "oneDNN runs bf16 convolutions on them at a multiple of fp32's rate, which outweighs the casts "
+                "autocast inserts before each convolution: mixed precision pays off in time even on a CPU. "
+                if gain else
+                "Autocast casts every weight and activation to bf16 before each convolution and back where fp32 "
+                "is needed, and " + ("with these units the convolutions of so small a network gain too little "
+                                     "to pay for that. " if flags else "without them bf16 arithmetic is emulated, "
+                                     "so there is nothing to gain. "))
+            + "The memory column is the peak resident set of the whole process (the Python runtime, the PyTorch "
+            "libraries, the data set held in memory), not of tensors alone, so halving activations barely moves "
+            "it. Run this notebook on a GPU for the memory of CUDA tensors and fp16 with tensor cores.")
+    if not int8.empty:
+        per_setup = "; ".join(
+            f"{setup}: **{_span(part['speedup'], '{:.2f}x')}** faster, top-1 changed by "
+            f"{_span(-part['drop (points)'], '{:+.2f}')} points" for setup, part in int8.groupby(level="setup"))
+        lines.append(
+            f"- int8 post-training quantization against fp32 test-set inference on the CPU: {per_setup}. Every "
+            "pruned weight " + ("stayed exactly zero." if int8["pruned weights zero in int8"].all()
+                                else "did NOT stay zero: investigate."))
+        dense, sparse, q = int8["fp32 dense (KB)"], int8["fp32 sparse (KB)"], int8["int8 (KB)"]
+        smaller = [f"{setup} at {c:g}" for setup, c in int8.index if sparse[(setup, c)] < q[(setup, c)]]
+        lines.append(
+            f"- On disk int8 is {_span(dense / q, '{:.1f}x')} smaller than dense fp32 (one byte per weight, pruned "
+            "ones included, whatever the compression); storing only the kept fp32 weights and their positions "
+            "shrinks with compression instead, and is smaller than int8 "
+            + (f"for {', '.join(smaller)}." if smaller else "in none of these runs.")
+            + " Both together (sparse int8) would compound the savings; PyTorch has no kernel that runs it.")
+    return "\n".join(lines)

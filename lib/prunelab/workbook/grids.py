@@ -1,0 +1,178 @@
+"""The runs each notebook needs, built from its papermill parameters, and running what is missing.
+
+Notebooks that share settings build identical configurations here, so a run made for one notebook is
+found in the result store by the next (same configuration, same hash, same record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..core.choices import PRUNERS, SYNFLOW_ROUNDS
+from ..runs.config import RunConfig
+from ..runs.store import RunRecord, usable_record
+from ..runs.sweep import SlurmOptions, report, run_sweep
+from .style import pruner_label
+
+SETUPS = {  # the two rows of the user's Table A
+    "cifar": dict(dataset="cifar10", model="resnet20", model_class="lottery", label="CIFAR-10 / ResNet20"),
+    "mnist": dict(dataset="mnist", model="fc", model_class="default", label="MNIST / FC"),
+    # int8 needs a network without residual additions; digits is real data that needs no download
+    "digits": dict(dataset="digits", model="conv", model_class="default", label="digits / Conv"),
+}
+
+
+@dataclass
+class WorkbookParams:
+    """The parameters every workbook notebook shares (each notebook's ``parameters`` cell sets them)."""
+
+    profile: str = "smoke"
+    result_dir: str = "results"
+    data_source: str = "synthetic"
+    train_subset: int | None = 256
+    test_subset: int | None = 128
+    post_epochs: int = 1
+    pre_epochs_mag: int = 1
+    compressions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
+    pruners: list[str] = field(default_factory=lambda: list(PRUNERS))
+    synflow_rounds: list[int] = field(default_factory=lambda: [1, SYNFLOW_ROUNDS])
+    seed: int = 1
+    executor: str = "local"  # local | processes | slurm: where missing runs are computed
+    workers: int = 1  # processes for the "processes" executor
+    slurm: dict = field(default_factory=dict)  # partition, time, gpus, cpus, sbatch (see prunelab.runs.sweep)
+    wait: bool = True  # False: submit to Slurm and stop; re-run the notebook when the runs have landed
+
+    @classmethod
+    def from_namespace(cls, values: dict) -> WorkbookParams:
+        """Pick the known names out of a notebook's globals (papermill injects them there)."""
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def run_config(params: WorkbookParams, setup: str, pruner: str, compression: float,
+               rounds: int | None = None) -> RunConfig:
+    """One single-shot run of the workbook: Mag is pre-trained first, as in the user's notes."""
+    s = SETUPS[setup]
+    return RunConfig(
+        dataset=s["dataset"], model=s["model"], model_class=s["model_class"], pruner=pruner,
+        compression=float(compression), prune_epochs=rounds,
+        pre_epochs=params.pre_epochs_mag if pruner == "mag" else 0, post_epochs=params.post_epochs,
+        data_source=params.data_source, train_subset=params.train_subset, test_subset=params.test_subset,
+        seed=params.seed, result_dir=params.result_dir)
+
+
+def pruner_variants(params: WorkbookParams) -> list[tuple[str, int | None]]:
+    """(pruner, rounds) pairs: SynFlow once per entry of ``synflow_rounds``, the others with their default."""
+    variants = []
+    for pruner in params.pruners:
+        if pruner == "synflow":
+            variants += [("synflow", r) for r in params.synflow_rounds]
+        else:
+            variants.append((pruner, None))
+    return variants
+
+
+def tuning_grid(params: WorkbookParams) -> list[RunConfig]:
+    """Task 1: CIFAR-10/ResNet20 at every compression, MNIST/FC at compression 1."""
+    configs = [run_config(params, "cifar", p, c, r) for c in params.compressions for p, r in pruner_variants(params)]
+    configs += [run_config(params, "mnist", p, 1.0, r) for p, r in pruner_variants(params)]
+    return configs
+
+
+def compression_grid(params: WorkbookParams, compression: float = 0.5) -> list[RunConfig]:
+    """Task 3: the five pruners (SynFlow with its default rounds) on CIFAR-10/ResNet20 at one compression."""
+    return [run_config(params, "cifar", p, compression) for p in params.pruners]
+
+
+def trace_config(params: WorkbookParams, pruner: str = "snip", compression: float = 1.0) -> RunConfig:
+    """Task 2: one CIFAR-10/ResNet20 run, trained briefly, with one inference step traced."""
+    return run_config(params, "cifar", pruner, compression).replace(save_trace=True)
+
+
+def amp_grid(params: WorkbookParams, compressions: Iterable[float], pruner: str = "rand",
+             amp_dtype: str | None = None) -> list[RunConfig]:
+    """Task 4: CIFAR-10/ResNet20 at each compression, once in fp32 and once with mixed precision.
+
+    The fp32 runs are Task 1's runs where the compressions coincide, so they are reused from the store.
+    """
+    return [run_config(params, "cifar", pruner, c).replace(quantization=amp, amp_dtype=amp_dtype if amp else None)
+            for c in compressions for amp in (False, True)]
+
+
+def int8_grid(params: WorkbookParams, compressions: Iterable[float], pruner: str = "rand", epochs: int = 20
+              ) -> list[RunConfig]:
+    """Task 4's int8 part: ``default.conv`` on the real digits set (whole set, ``epochs`` epochs) per compression."""
+    return [run_config(params, "digits", pruner, c).replace(data_source="real", train_subset=None, test_subset=None,
+                                                            post_epochs=epochs)
+            for c in compressions]
+
+
+class RunsPending(RuntimeError):
+    """Runs were submitted to a cluster and have not landed in the result store yet."""
+
+
+def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: WorkbookParams | None = None,
+                require: tuple[str, ...] = ()) -> list[RunRecord]:
+    """Records for ``configs``: reused from the store when complete, otherwise computed now.
+
+    ``require`` names summary fields a notebook needs: a record made before prunelab measured them
+    (peak memory, say) is recomputed.
+    Missing runs are computed here (a line per finished run), in worker processes, or on Slurm, as
+    ``params.executor`` says. With ``params.wait`` false, runs are submitted to Slurm and
+    :class:`RunsPending` says to re-run the notebook once they have landed.
+    """
+    configs = list(configs)
+    missing = [_replacing_if_lacking(c) for c in configs if usable_record(c, require) is None]
+    executor = params.executor if params else "local"
+    if missing and progress:
+        print(f"{len(missing)} of {len(configs)} runs are not in the result store yet; computing them ({executor}).",
+              flush=True)
+    if missing:
+        outcomes = run_sweep(missing, executor, params.workers if params else 1,
+                             SlurmOptions.from_dict(params.slurm if params else None),
+                             wait=params.wait if params else True, log=_progress_log(progress))
+        failed = [o for o in outcomes if o.status == "failed"]
+        if failed:
+            raise RuntimeError(report(outcomes))
+        if any(o.status == "submitted" for o in outcomes):
+            raise RunsPending(report(outcomes) + "\nRe-run this notebook when the jobs have finished.")
+    records = [usable_record(c.replace(force=False)) for c in configs]
+    print(f"{len(records)} runs: {len(missing)} computed now, {len(records) - len(missing)} reused from the "
+          "result store.")
+    return records
+
+
+def _replacing_if_lacking(config: RunConfig) -> RunConfig:
+    """A run whose record lacks a field the notebook needs is recomputed: forced, or it would be reused."""
+    return config.replace(force=True) if usable_record(config) is not None else config
+
+
+def _progress_log(progress: bool):
+    def log(message: str) -> None:
+        if progress and message.startswith("  ["):
+            print(message, flush=True)
+    return log
+
+
+def setup_label(dataset: str, model: str) -> str:
+    """The workbook's name of a data set and model pair ("CIFAR-10 / ResNet20"), else "dataset / model"."""
+    return next((s["label"] for s in SETUPS.values() if s["dataset"] == dataset and s["model"] == model),
+                f"{dataset} / {model}")
+
+
+def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """The tidy table of just these records (the store's table, limited to one notebook's runs)."""
+    rows = []
+    for record in records:
+        row = {**record.config, **record.summary, "record": record.path.name, "path": str(record.path),
+               "device_name": record.env.get("device_name"), "torch": record.env.get("torch"),
+               "cpu_bf16": record.env.get("cpu_bf16")}
+        row["label"] = pruner_label(row["pruner"], row["prune_epochs"])
+        row["setup"] = setup_label(row["dataset"], row["model"])
+        row.setdefault("amp", False)  # records made before mixed precision existed were fp32
+        row.setdefault("amp_dtype", "fp32")
+        rows.append(row)
+    return pd.DataFrame(rows)

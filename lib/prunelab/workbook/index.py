@@ -1,0 +1,87 @@
+"""The workbook's front page: index.html, from the executed notebooks of one profile."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+
+def notebook_failed(notebook: dict) -> bool:
+    """Whether an executed notebook stopped on an error (papermill marks it, and error outputs show it)."""
+    if (notebook.get("metadata", {}).get("papermill") or {}).get("exception"):
+        return True
+    return any(o.get("output_type") == "error" for c in notebook["cells"] for o in c.get("outputs", []))
+
+
+def build_index(out_dir: str | Path, profile: str) -> Path:
+    """``index.html``: the write-up's front page, from the executed notebooks in ``out_dir``.
+
+    For each notebook: a link to its rendered HTML, whether it ran cleanly, and the HTML outputs of its
+    cells tagged ``banner``, ``settings`` and ``key-table``.
+    """
+    out_dir = Path(out_dir)
+    executed = sorted(p for p in out_dir.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = {p.stem: json.loads(p.read_text()) for p in executed}
+    failed = [name for name, nb in notebooks.items() if notebook_failed(nb)]
+    parts = [f"<h1>prunelab workbook — profile <code>{html.escape(profile)}</code></h1>"]
+    if failed:
+        parts.append('<p style="color:#a00"><b>Failed:</b> ' + ", ".join(html.escape(f) for f in failed) +
+                     " (each is still rendered, with its error).</p>")
+    for name, nb in notebooks.items():
+        status = "failed" if name in failed else "ok"
+        title = next(("".join(c["source"]).splitlines()[0].lstrip("# ") for c in nb["cells"]
+                      if c["cell_type"] == "markdown" and c["source"]), name)
+        parts.append(f'<h2><a href="{name}.html">{html.escape(title)}</a> <small>[{status}]</small></h2>')
+        parts.extend(_tagged_outputs(nb, ("banner", "settings", "key-table")))
+    body = "\n".join(parts)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>prunelab workbook ({html.escape(profile)})"
+            "</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+            "text-align:right}caption{font-weight:bold;text-align:left}</style></head>"
+            f"<body>{body}</body></html>")
+    path = out_dir / "index.html"
+    path.write_text(page)
+    return path
+
+
+def _tagged_outputs(notebook: dict, tags: tuple[str, ...]) -> list[str]:
+    cells = notebook["cells"]
+    pieces = []
+    for cell in cells:
+        if not set(cell.get("metadata", {}).get("tags", [])) & set(tags):
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data:
+                pieces.append("".join(data["text/html"]))
+            elif "text/markdown" in data:
+                pieces.append(_markdown_table_to_html("".join(data["text/markdown"])))
+    return pieces
+
+
+def _markdown_table_to_html(text: str) -> str:
+    """Just enough Markdown for the settings table; anything else is shown as preformatted text."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines or not all(line.startswith("|") for line in lines):
+        return f"<pre>{html.escape(text)}</pre>"
+    rows = [[html.escape(c.strip().strip("`")) for c in line.strip("|").split("|")] for line in lines]
+    head, body = rows[0], [r for r in rows[2:]]
+    out = "<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"
+    out += "".join("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in r) + "</tr>" for r in body)
+    return out + "</table>"
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write index.html for a folder of executed notebooks.")
+    parser.add_argument("out_dir")
+    parser.add_argument("--profile", required=True)
+    args = parser.parse_args(argv)
+    print(build_index(args.out_dir, args.profile))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

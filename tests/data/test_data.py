@@ -1,0 +1,333 @@
+import pickle
+import struct
+import warnings
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision.datasets
+import torchvision.datasets.cifar
+import torchvision.datasets.mnist
+
+from prunelab.data.catalog import DATA_SOURCES, DATASETS
+from prunelab.data.in_memory import Data, DeviceLoader, Split, StandInDataWarning, data_root, load_data, normalize, prune_batches, random_crop_flip
+from prunelab.errors import UserError
+
+
+def _no_network(*args, **kwargs):
+    raise URLError("no network in tests")
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """The real torchvision classes, with downloads impossible and CIFAR's md5 checks reduced to "file
+    exists" (our stand-in files cannot have the real checksums). MNIST only checks that files exist."""
+    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", _no_network)
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", _no_network)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity",
+                        lambda path, md5=None: Path(path).is_file())
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """MNIST's idx format: big-endian magic 0x0000080N (uint8 data, N dims), the dims, then the bytes."""
+    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def _write_mnist(root: Path, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    written = {}
+    for split, prefix, n in (("train", "train", 7), ("test", "t10k", 5)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+        written[split] = (images[:, None], labels)
+    return written
+
+
+def _pickle(path: Path, entry: dict) -> None:
+    # The real files are Python 2 pickles whose byte-string keys torchvision reads back (encoding="latin1")
+    # as str keys such as "data"; str keys give exactly what torchvision indexes.
+    with open(path, "wb") as file:
+        pickle.dump(entry, file, protocol=2)
+
+
+def _cifar_batch(rng: np.random.Generator, n: int, classes: int, label_key: str):
+    rows = rng.integers(0, 256, (n, 3072), dtype=np.uint8)  # 1024 red, 1024 green, 1024 blue, row-major
+    labels = rng.integers(0, classes, n).tolist()
+    return {"data": rows, label_key: labels}, rows.reshape(n, 3, 32, 32), np.array(labels)
+
+
+def _write_cifar10(root: Path, rng: np.random.Generator):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    train_images, train_labels = [], []
+    for i in range(1, 6):
+        entry, images, labels = _cifar_batch(rng, 2, 10, "labels")
+        _pickle(folder / f"data_batch_{i}", entry)
+        train_images.append(images)
+        train_labels.append(labels)
+    entry, test_images, test_labels = _cifar_batch(rng, 3, 10, "labels")
+    _pickle(folder / "test_batch", entry)
+    _pickle(folder / "batches.meta", {"label_names": [f"class{i}" for i in range(10)]})
+    return {"train": (np.concatenate(train_images), np.concatenate(train_labels)),
+            "test": (test_images, test_labels)}
+
+
+def _write_cifar100(root: Path, rng: np.random.Generator):
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    written = {}
+    for split, n in (("train", 6), ("test", 4)):
+        entry, images, labels = _cifar_batch(rng, n, 100, "fine_labels")
+        entry["coarse_labels"] = [label // 5 for label in entry["fine_labels"]]
+        _pickle(folder / split, entry)
+        written[split] = (images, labels)
+    _pickle(folder / "meta", {"fine_label_names": [f"fine{i}" for i in range(100)],
+                              "coarse_label_names": [f"coarse{i}" for i in range(20)]})
+    return written
+
+
+_WRITERS = {"mnist": _write_mnist, "cifar10": _write_cifar10, "cifar100": _write_cifar100}
+_CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
+def test_real_files_load_through_torchvision_and_then_from_the_cache(name, tmp_path, offline, monkeypatch):
+    written = _WRITERS[name](tmp_path, np.random.default_rng(1))
+
+    data = load_data(name, "real", root=tmp_path)  # download=True: torchvision must find the files and stop
+    assert data.source == "real" and not data.stand_in
+    for split in ("train", "test"):
+        images, labels = written[split]
+        got = getattr(data, split)
+        assert got.images.dtype == torch.uint8 and got.labels.dtype == torch.int64
+        assert got.images.shape == (len(images), *DATASETS[name].input_shape)
+        assert torch.equal(got.images, torch.from_numpy(images))
+        assert torch.equal(got.labels, torch.from_numpy(labels.astype(np.int64)))
+    cache = tmp_path / "prunelab-cache"
+    assert sorted(p.name for p in cache.iterdir()) == [f"{name}-test.pt", f"{name}-train.pt"]  # no temp files
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("torchvision was used although the cache exists")
+
+    monkeypatch.setattr(torchvision.datasets, _CLASSES[name], not_again)
+    again = load_data(name, "real", root=tmp_path, train_subset=3)
+    assert torch.equal(again.train.images, data.train.images[:3])
+    assert torch.equal(again.test.labels, data.test.labels)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
+@pytest.mark.parametrize("download", [True, False])
+def test_missing_real_data_is_a_one_line_user_error(name, download, tmp_path, offline):
+    with pytest.raises(UserError) as caught:
+        load_data(name, "real", root=tmp_path / "empty", download=download)
+    message = str(caught.value)
+    assert str((tmp_path / "empty").resolve()) in message
+    assert DATASETS[name].expected_files in message and "\n" not in message
+
+
+def test_auto_falls_back_to_synthetic_with_a_warning(tmp_path, offline):
+    with pytest.warns(StandInDataWarning, match="synthetic stand-in"):
+        data = load_data("cifar10", "auto", root=tmp_path, train_subset=20, test_subset=10)
+    assert data.source == "synthetic" and data.stand_in
+    assert data.train.images.shape == (20, 3, 32, 32) and len(data.test) == 10
+
+
+def test_auto_uses_real_data_when_present(tmp_path, offline):
+    _write_mnist(tmp_path, np.random.default_rng(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StandInDataWarning)
+        data = load_data("mnist", "auto", root=tmp_path)
+    assert data.source == "real" and len(data.train) == 7
+
+
+def test_data_root_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("PRUNELAB_DATA", str(tmp_path / "env"))
+    assert data_root(tmp_path / "given") == tmp_path / "given"
+    assert data_root() == tmp_path / "env"
+    monkeypatch.delenv("PRUNELAB_DATA")
+    assert data_root() == Path("data")
+
+
+def _candidates(image: torch.Tensor, padding: int = 4) -> torch.Tensor:
+    """Every crop of the zero-padded image, unflipped and flipped: [(2p+1)^2 * 2, C, H, W]."""
+    _, height, width = image.shape
+    padded = F.pad(image, (padding,) * 4)
+    crops = [padded[:, dy:dy + height, dx:dx + width]
+             for dy in range(2 * padding + 1) for dx in range(2 * padding + 1)]
+    crops += [crop.flip(-1) for crop in crops]
+    return torch.stack(crops)
+
+
+def test_random_crop_flip_really_crops_and_flips():
+    # Every pixel distinct and non-zero, so a crop is identified exactly and zeros can only be padding.
+    image = (torch.arange(3 * 32 * 32, dtype=torch.float32).view(3, 32, 32) + 1) / (3 * 32 * 32 + 1)
+    out = random_crop_flip(image.expand(300, -1, -1, -1), torch.Generator().manual_seed(0))
+    assert out.shape == (300, 3, 32, 32)
+
+    candidates = _candidates(image)
+    matches = (out[:, None] == candidates[None]).flatten(2).all(-1)  # [300, 162]
+    assert (matches.sum(1) == 1).all()  # each output is exactly one crop, maybe flipped
+    which = matches.float().argmax(1)
+    flipped, offset = which >= 81, which % 81
+    assert 100 < flipped.sum() < 200
+    assert len(offset.unique()) > 60  # offsets spread over the 9 x 9 grid
+    assert (out == 0).flatten(1).any(1).float().mean() > 0.7  # shifted: padding rows/columns show
+    assert ((offset == 40) & flipped).any()  # centred and flipped: exactly the mirror image
+    assert torch.equal(out[((offset == 40) & flipped).nonzero()[0, 0]], image.flip(-1))
+
+
+def test_random_crop_flip_is_deterministic_under_a_seed():
+    x = torch.rand(16, 3, 32, 32)
+    first = random_crop_flip(x, torch.Generator().manual_seed(5))
+    assert torch.equal(first, random_crop_flip(x, torch.Generator().manual_seed(5)))
+    assert not torch.equal(first, random_crop_flip(x, torch.Generator().manual_seed(6)))
+
+
+def _split(n: int = 103) -> Split:
+    generator = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    return Split(images, torch.arange(n))
+
+
+def test_device_loader_covers_each_example_once_per_epoch_in_a_new_order():
+    info = DATASETS["cifar10"]
+    loader = DeviceLoader(_split(), info, batch_size=16, shuffle=True, augment=True, seed=1)
+    assert len(loader) == 7
+    orders = []
+    for _ in range(2):
+        batches = list(loader)
+        assert len(batches) == 7 and [len(y) for _, y in batches] == [16] * 6 + [7]
+        for x, y in batches:
+            assert x.dtype == torch.float32 and x.shape[1:] == (3, 32, 32) and y.dtype == torch.int64
+        labels = torch.cat([y for _, y in batches])
+        assert torch.equal(labels.sort().values, torch.arange(103))
+        orders.append(labels)
+    assert not torch.equal(orders[0], orders[1])
+
+    same = DeviceLoader(_split(), info, batch_size=16, shuffle=True, augment=True, seed=1)
+    other = DeviceLoader(_split(), info, batch_size=16, shuffle=True, augment=True, seed=2)
+    for epoch in range(2):
+        a, b = list(same), list(other)
+        assert torch.equal(torch.cat([y for _, y in a]), orders[epoch])
+        assert not torch.equal(torch.cat([y for _, y in b]), orders[epoch])
+    fresh = DeviceLoader(_split(), info, batch_size=16, shuffle=True, augment=True, seed=1)
+    loader.epoch = 0  # the same seed and epoch give the same batches, augmentation included
+    assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(loader, fresh))
+
+
+def test_device_loader_normalises_and_drops_last():
+    info, split = DATASETS["cifar10"], _split()
+    batches = list(DeviceLoader(split, info, batch_size=50))
+    x = torch.cat([x for x, _ in batches])
+    mean, std = torch.tensor(info.mean).view(1, 3, 1, 1), torch.tensor(info.std).view(1, 3, 1, 1)
+    expected = (split.images.float() / 255 - mean) / std
+    torch.testing.assert_close(x, expected)
+    torch.testing.assert_close(normalize(split.images.float() / 255, info), expected)
+    assert torch.equal(torch.cat([y for _, y in batches]), split.labels)  # no shuffle: in order
+
+    dropping = DeviceLoader(split, info, batch_size=50, drop_last=True)
+    assert len(dropping) == 2 and [len(y) for _, y in dropping] == [50, 50]
+    with pytest.raises(UserError):
+        DeviceLoader(split, info, batch_size=0)
+
+
+def test_digits_are_the_real_sklearn_digits():
+    data = load_data("digits", "real")
+    assert data.source == "real" and not data.stand_in
+    assert (len(data.train), len(data.test)) == (1437, 360)
+    assert data.train.images.shape[1:] == (1, 8, 8) and data.train.images.dtype == torch.uint8
+    assert data.train.images.max() == 255 and len(data.train.labels.unique()) == 10
+    assert torch.equal(load_data("digits", "auto", seed=7).train.images, data.train.images)
+    small = load_data("digits", train_subset=100, test_subset=10_000)
+    assert torch.equal(small.train.images, data.train.images[:100]) and len(small.test) == 360
+    stand_in = load_data("digits", "synthetic", train_subset=50)
+    assert stand_in.stand_in and stand_in.train.images.shape == (50, 1, 8, 8)
+
+
+def test_synthetic_data_is_deterministic_and_shaped_like_the_real_set():
+    a = load_data("cifar100", "synthetic", train_subset=1500, test_subset=40, seed=3)
+    assert a.source == "synthetic" and a.stand_in and a.info.num_classes == 100
+    assert a.train.images.shape == (1500, 3, 32, 32) and a.train.images.dtype == torch.uint8
+    same = load_data("cifar100", "synthetic", train_subset=1500, seed=3)
+    assert torch.equal(a.train.images, same.train.images)
+    seed_0 = load_data("cifar100", "synthetic", train_subset=40).train.images
+    assert not torch.equal(a.train.images[:40], seed_0)
+    assert not torch.equal(a.train.images[:40], a.test.images)
+    small = load_data("cifar100", "synthetic", train_subset=30, seed=3)
+    assert torch.equal(small.train.images, a.train.images[:30])  # a subset is the start of a larger set
+    full = load_data("mnist", "synthetic", test_subset=10**6)
+    assert (len(full.train), len(full.test)) == (60_000, 10_000)
+    counts = torch.bincount(full.train.labels, minlength=10)
+    assert counts.min() > 5500 and counts.max() < 6500
+
+
+def test_synthetic_data_is_learnable():
+    data = load_data("cifar10", "synthetic", train_subset=500, test_subset=500)
+    x, y = next(iter(DeviceLoader(data.train, data.info, batch_size=500)))
+    x_test, y_test = next(iter(DeviceLoader(data.test, data.info, batch_size=500)))
+    model = torch.nn.Linear(3 * 32 * 32, 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    for _ in range(30):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x.flatten(1)), y).backward()
+        optimizer.step()
+    accuracy = (model(x_test.flatten(1)).argmax(1) == y_test).float().mean().item()
+    assert accuracy > 0.2
+
+
+def test_prune_batches_are_a_fixed_random_training_subset():
+    data = load_data("mnist", "synthetic", train_subset=300, test_subset=1)
+    batches = prune_batches(data, ratio=5, batch_size=16, seed=4)
+    assert isinstance(batches, list) and [len(y) for _, y in batches] == [16, 16, 16, 2]
+    x = torch.cat([x for x, _ in batches])
+    train = normalize(data.train.images.float() / 255, data.info)
+    match = (x[:, None] == train[None]).flatten(2).all(-1)  # mnist has no augmentation: exact rows
+    assert (match.sum(1) >= 1).all() and len(match.float().argmax(1).unique()) == 50
+
+    again = prune_batches(data, ratio=5, batch_size=16, seed=4)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(batches, again))
+    other = torch.cat([x for x, _ in prune_batches(data, ratio=5, batch_size=16, seed=5)])
+    assert not torch.equal(x, other)
+    assert sum(len(y) for _, y in prune_batches(data, ratio=100, batch_size=64)) == 300
+    with pytest.raises(UserError):
+        prune_batches(data, ratio=0, batch_size=16)
+
+    cifar = load_data("cifar10", "synthetic", train_subset=40, test_subset=1)
+    augmented = prune_batches(cifar, ratio=2, batch_size=8, seed=1)
+    assert [tuple(x.shape) for x, _ in augmented] == [(8, 3, 32, 32)] * 2 + [(4, 3, 32, 32)]
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(augmented, prune_batches(cifar, 2, 8, seed=1)))
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"name": "imagenet"}, "mnist, cifar10, cifar100, digits"),
+    ({"name": "mnist", "source": "fake"}, ", ".join(DATA_SOURCES)),
+    ({"name": "digits", "train_subset": 0}, "at least 1"),
+    ({"name": "digits", "test_subset": -3}, "at least 1"),
+])
+def test_bad_choices_are_user_errors(kwargs, words):
+    with pytest.raises(UserError, match=words):
+        load_data(**kwargs)
+
+
+def test_data_holds_its_parts():
+    data = load_data("digits", "synthetic", train_subset=5, test_subset=5)
+    assert isinstance(data, Data) and data.info is DATASETS["digits"]
+    with pytest.raises(ValueError):
+        Split(torch.zeros(3, 1, 8, 8), torch.zeros(3))
+
+
+def test_a_broken_cache_is_rebuilt_from_the_files(tmp_path, offline):
+    written = _write_mnist(tmp_path, np.random.default_rng(3))
+    cache = tmp_path / "prunelab-cache"
+    cache.mkdir()
+    (cache / "mnist-train.pt").write_bytes(b"half a file")
+    data = load_data("mnist", "real", root=tmp_path)
+    assert torch.equal(data.train.images, torch.from_numpy(written["train"][0]))
+    assert len(load_data("mnist", "real", root=tmp_path, download=False).train) == 7

@@ -1,0 +1,131 @@
+"""Mixed precision training through a whole run: what it records, and that the masks stay exact."""
+
+import math
+
+import pytest
+import torch
+
+from prunelab.runs.config import RunConfig
+from prunelab.runs.registry import run
+from prunelab.workbook.findings import quantization_findings
+from prunelab.workbook.tables import AMP_METRICS, amp_table
+
+TINY = dict(dataset="cifar10", model="resnet20", model_class="lottery", data_source="synthetic", train_subset=128,
+            test_subset=64, post_epochs=2, train_batch_size=64, pruner="rand", compression=1.0)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    result_dir = str(tmp_path_factory.mktemp("amp"))
+    fp32 = run(RunConfig(**TINY, result_dir=result_dir), progress=False, log=lambda _: None)
+    amp = run(RunConfig(**TINY, quantization=True, result_dir=result_dir), progress=False, log=lambda _: None)
+    return fp32, amp
+
+
+def test_amp_run_records_precision_time_and_memory(records):
+    fp32, amp = records
+    assert fp32.summary["amp"] is False and fp32.summary["amp_dtype"] == "fp32"
+    assert amp.summary["amp"] is True and amp.summary["amp_dtype"] == "bf16"  # the CPU's default
+    assert amp.summary["grad_scaler"] is False  # bf16 needs no loss scaling
+    for record in records:
+        s = record.summary
+        assert s["status"] == "complete" and s["epochs_done"] == 2
+        assert s["train_s"] > 0 and math.isclose(s["train_s_per_epoch"], s["train_s"] / 2)
+        assert s["peak_memory_kind"] == "cpu_peak_rss"  # labelled: on the CPU it is the process's resident peak
+        assert s["peak_memory_mb"] > 50
+        assert 0 <= s["top1"] <= 100
+        assert len(record.epochs[record.epochs["epoch"] > 0]) == 2 and (record.epochs["train_s"] >= 0).all()
+    assert amp.config["quantization"] and amp.summary["config_hash"] != fp32.summary["config_hash"]
+
+
+def test_amp_training_keeps_pruned_weights_exactly_zero(records):
+    _, amp = records
+    state, masks = amp.state_dict(), amp.masks()
+    pruned = 0
+    for name, mask in masks.items():
+        weight = state[name.removesuffix("_mask")]
+        assert weight.dtype == torch.float32  # the optimizer owns fp32 weights; autocast only casts copies
+        assert torch.all(weight[mask == 0] == 0), name
+        pruned += int((mask == 0).sum())
+    assert pruned > 0.8 * amp.summary["prunable"]  # compression 1 prunes 90% of the prunable weights
+
+
+def test_amp_dtype_without_amp_is_refused_and_none_keeps_old_hashes():
+    from prunelab.errors import UserError
+
+    with pytest.raises(UserError, match="add --quantization"):
+        RunConfig(amp_dtype="bf16").validate()
+    with pytest.raises(UserError, match="unknown AMP dtype"):
+        RunConfig(quantization=True, amp_dtype="int4").validate()
+    assert "amp_dtype" not in RunConfig().hashed_fields()
+    assert RunConfig(quantization=True, amp_dtype="bf16").config_hash() != RunConfig(quantization=True).config_hash()
+
+
+def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
+    from prunelab.runs.int8 import Int8Settings, int8_path, quantize_record
+    from prunelab.workbook.tables import int8_table
+
+    source = run(RunConfig(dataset="digits", model="conv", pruner="rand", compression=0.5, post_epochs=8,
+                           result_dir=str(tmp_path)), progress=False, log=lambda _: None)
+    settings = Int8Settings(calibration_batches=4, repeats=1)
+    record = quantize_record(source, settings, log=lambda _: None)
+    assert record.path == int8_path(source, settings) and record.path.parent.name == "int8"
+    s = record.summary
+    assert s["pruned_weights_zero"] and all(s["pruned_weights_zero_by_layer"].values())
+    assert s["fp32_top1"] > 80 and abs(s["top1_drop"]) <= 2.0  # real data, trained 8 epochs
+    assert s["fp32_top1"] == source.summary["top1"]  # the same model on the same test set as the run itself
+    assert s["int8_bytes"] < s["fp32_dense_bytes"] and s["fp32_sparse_bytes"] < s["fp32_dense_bytes"]
+    assert s["stand_in"] is False and s["speedup"] > 0
+    marker = record.path / "COMPLETE"
+    before = marker.stat().st_mtime_ns
+    again = quantize_record(source, settings, log=lambda _: None)
+    assert again.path == record.path and marker.stat().st_mtime_ns == before  # reused, not recomputed
+    source_again = run(RunConfig.from_dict({**source.config, "force": True}), progress=False,
+                       log=lambda _: None)  # the source recomputed: its int8 record is stale
+    assert quantize_record(source_again, settings, log=lambda _: None).summary["source_completed"] != \
+        s["source_completed"]
+    table = int8_table([record])
+    row = table.loc[("digits / Conv", 0.5)]
+    assert row["int8 top-1 (%)"] == s["int8_top1"] and bool(row["pruned weights zero in int8"])
+
+
+def test_amp_reuse_refuses_a_record_of_another_devices_dtype(records, monkeypatch):
+    import prunelab.runs.store as store
+    from prunelab.errors import UserError
+
+    _, amp = records
+    monkeypatch.setattr(store, "_device_amp_name", lambda config: "fp16")  # as on a CUDA machine
+    with pytest.raises(UserError, match="--amp-dtype bf16 to reuse it"):
+        run(RunConfig(**TINY, quantization=True, result_dir=str(amp.path.parents[1])), progress=False,
+            log=lambda _: None)
+
+
+def test_notebooks_recompute_records_that_lack_a_required_measurement(tmp_path):
+    import json
+
+    from prunelab.workbook.grids import ensure_runs
+
+    config = RunConfig(**{**TINY, "post_epochs": 1}, result_dir=str(tmp_path))
+    record = run(config, progress=False, log=lambda _: None)
+    summary = json.loads((record.path / "summary.json").read_text())
+    del summary["peak_memory_mb"]  # as written before prunelab measured memory
+    (record.path / "summary.json").write_text(json.dumps(summary))
+    (again,) = ensure_runs([config], progress=False, require=("peak_memory_mb",))
+    assert again.summary["peak_memory_mb"] > 0
+
+
+def test_task4_findings_read_the_cuda_memory_kind_from_the_records():
+    import pandas as pd
+
+
+
+    rows = [dict(compression=c, amp=amp, amp_dtype="fp16" if amp else "fp32", peak_memory_mb=500.0 if amp else 700.0,
+                 train_s=10.0 if amp else 12.0, top1=90.0, peak_memory_kind="cuda_max_allocated", device_name="GPU",
+                 model="resnet20", params_total=272_714, peak_memory_start_mb=200.0, cpu_bf16=[])
+            for c in (0.2, 0.5) for amp in (False, True)]
+    table = pd.DataFrame(rows)
+    text = quantization_findings(table, pd.DataFrame())
+    assert "**0.83x** the fp32 time and peak memory was 0.71x" in text and "(200 MB held before" in text
+    frame = amp_table(table)
+    assert list(frame.columns) == [(m, p) for m in AMP_METRICS.values() for p in ("AMP fp16", "fp32")]
+    assert frame.loc[0.2, ("Peak memory (MB)", "AMP fp16")] == 500.0

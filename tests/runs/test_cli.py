@@ -1,0 +1,188 @@
+"""The command line: the user's own commands, bad input, records, reuse and interruption."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prunelab.runs.cli import build_parser, configs_from_args, main
+from prunelab.runs.store import incomplete_folders, load_table
+
+# The commands from the user's lab notes, as they will type them again (``python main.py`` dropped).
+SEED_COMMANDS = [
+    "--model resnet20 --model-class lottery --dataset cifar10 --experiment singleshot --pruner rand "
+    "--compression 1 --post-epochs 100 --expid cifar_rand_comp1_post100",
+    "--model resnet20 --model-class lottery --dataset cifar10 --experiment singleshot --pruner mag "
+    "--pre-epochs 200 --compression 1 --post-epochs 100 --expid cifar_mag_comp1_post100",
+    "--model resnet20 --model-class lottery --dataset cifar10 --experiment singleshot --pruner snip "
+    "--compression 1 --post-epochs 100 --expid cifar_snip_comp1_post100",
+    "--model resnet20 --model-class lottery --dataset cifar10 --experiment singleshot --pruner grasp "
+    "--compression 1 --post-epochs 100 --expid cifar_grasp_comp1_post100",
+    "--model resnet20 --model-class lottery --dataset cifar10 --experiment singleshot --pruner synflow "
+    "--compression 1 --post-epochs 100 --expid cifar_synflow_comp1_post100",
+    "--model fc --model-class default --dataset mnist --experiment singleshot --pruner rand "
+    "--compression 1 --post-epochs 100 --expid mnist_rand_comp1_post100",
+    "--model resnet20 --model-class lottery --dataset cifar10 --experiment singleshot --pruner rand "
+    "--compression 0.25 --post-epochs 100 --expid cifar_rand_post100_comp025",
+    "--model resnet20 --model-class lottery --dataset cifar10 --experiment singleshot --pruner snip "
+    "--compression 1.0 --save-trace --expid save_trace_snip",
+    "--model resnet20 --model-class lottery --dataset cifar10 --experiment singleshot --pruner rand "
+    "--compression 0.2 --post-epochs 100 --quantization --verbose --expid quant-02",
+]
+TINY = "--data-source synthetic --train-subset 64 --test-subset 32 --pre-epochs 0 --post-epochs 1"
+
+
+def _configs(command: str):
+    return configs_from_args(build_parser().parse_args(shlex.split(command)))
+
+
+@pytest.mark.parametrize("command", SEED_COMMANDS)
+def test_every_seed_command_parses_with_the_original_meaning(command):
+    (config,) = _configs(command)
+    config.validate()
+    assert config.experiment == "singleshot" and config.expid and config.model in ("resnet20", "fc")
+    assert (config.optimizer, config.lr, config.train_batch_size, config.seed) == ("adam", 0.001, 256, 1)
+    assert config.mask_scope == "global" and config.compression_schedule == "exponential"
+    assert config.data_source == "real"  # the default: real data or a clear error
+    (tiny,) = _configs(command + " " + TINY)
+    assert tiny.post_epochs == 1 and tiny.data_source == "synthetic"
+
+
+def test_two_seed_commands_run_end_to_end_on_synthetic_data(tmp_path, capsys):
+    for command in (SEED_COMMANDS[5], SEED_COMMANDS[2]):
+        assert main(shlex.split(f"{command} {TINY} --result-dir {tmp_path}")) == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "Record:" in out
+    table = load_table(tmp_path)
+    assert sorted(table["record"]) == ["cifar_snip_comp1_post100", "mnist_rand_comp1_post100"]
+    assert table["stand_in"].all() and (table["data_source"] == "synthetic").all()
+    snip = table.set_index("record").loc["cifar_snip_comp1_post100"]
+    assert snip["kept"] == round(snip["prunable"] / 10)
+    assert 0 <= snip["top1"] <= 100 and snip["inference_s"] > 0 and snip["flops"] < snip["flops_total"]
+    folder = tmp_path / "singleshot" / "cifar_snip_comp1_post100"
+    for name in ("config.json", "epochs.csv", "layers.csv", "env.json", "masks.pt", "model.pt", "COMPLETE"):
+        assert (folder / name).is_file(), name
+
+
+def test_list_flags_are_honoured_not_ignored(tmp_path):
+    configs = _configs(f"--pruner-list rand mag --compression-list 0.5 1 --expid sweep {TINY}")
+    assert [(c.pruner, c.compression, c.expid) for c in configs] == [
+        ("rand", 0.5, "sweep-rand-0.5"), ("mag", 0.5, "sweep-mag-0.5"),
+        ("rand", 1.0, "sweep-rand-1"), ("mag", 1.0, "sweep-mag-1")]
+    assert [c.prune_epochs for c in _configs("--pruner-list synflow snip --prune-epoch-list 10 1")] == [10, 1]
+    # one pruner with two round counts: two records, two names
+    same = _configs("--pruner-list synflow synflow --prune-epoch-list 1 100 --expid s")
+    assert [c.expid for c in same] == ["s-synflow-1-r1", "s-synflow-1-r100"]
+
+
+def _run_cli(*args, cwd=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "prunelab", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--pruner", "lamp"], "invalid choice"),
+    (["--post-epochs", "-1"], "--post-epochs must be 0 or more"),
+    (["--model", "resnet20", "--model-class", "default"], "is in 'lottery'"),
+    (["--compression", "9", "--data-source", "synthetic"], "less than one"),
+    (["--train-subset", "0"], "at least 1"),
+    (["--frobnicate"], "unrecognized arguments"),
+    (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),
+    (["--level-list", "1", "2"], "multishot"),
+    (["--experiment", "multishot"], "needs --level-list"),
+    (["--experiment", "schedule-conservation", "--pruner-list", "snip"], "synflow only"),
+    (["--experiment", "imp-conservation", "--pruner", "snip"], "mag only"),
+    (["--experiment", "unit-conservation", "--quantization"], "does not apply"),
+    (["--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet"], "tiny-imagenet-200/"),
+    (["--amp-dtype", "bf16"], "add --quantization"),
+    (["--quantization", "--amp-dtype", "fp16"], "fp16 autocast is not supported on the CPU"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, needle):
+    subsets = [] if "--train-subset" in args else ["--train-subset", "8", "--test-subset", "8"]
+    result = _run_cli(*args, *subsets, "--result-dir", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert not (tmp_path / "results" / "singleshot").exists()
+
+
+def test_missing_real_data_and_unwritable_result_dir_are_one_line_errors(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = _run_cli("--data-source", "synthetic", "--train-subset", "8", "--test-subset", "8",
+                      "--result-dir", str(blocker / "results"), cwd=tmp_path)
+    assert result.returncode == 2 and "cannot write results" in result.stderr
+    env = {**os.environ, "PRUNELAB_DATA": str(tmp_path / "nodata")}
+    result = subprocess.run([sys.executable, "-m", "prunelab", "--dataset", "cifar10", "--model", "resnet20",
+                             "--model-class", "lottery", "--result-dir", str(tmp_path / "r")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert str(tmp_path / "nodata") in result.stderr
+    assert not (tmp_path / "r" / "singleshot").exists()
+
+
+def test_a_complete_record_is_reused_unless_forced(tmp_path, capsys):
+    args = shlex.split(f"{TINY} --result-dir {tmp_path} --expid again")
+    assert main(args) == 0
+    marker = tmp_path / "singleshot" / "again" / "COMPLETE"
+    first = marker.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "Reusing" in capsys.readouterr().out and marker.stat().st_mtime_ns == first
+    assert main(args + ["--force"]) == 0
+    assert marker.stat().st_mtime_ns != first
+    # the same expid with a different configuration is refused, not silently overwritten
+    assert main(args + ["--pruner", "mag"]) == 2
+
+
+def test_a_run_killed_midway_leaves_no_partial_record(tmp_path):
+    cmd = [sys.executable, "-m", "prunelab", *shlex.split(TINY), "--post-epochs", "500",
+           "--result-dir", str(tmp_path), "--expid", "killed"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    for line in proc.stdout:
+        if line.startswith("Post-train") or time.time() > deadline:
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (tmp_path / "singleshot" / "killed").exists()
+    assert load_table(tmp_path).empty and incomplete_folders(tmp_path) == []
+
+
+def test_nan_loss_stops_the_run_with_a_clear_status(tmp_path, monkeypatch):
+    import prunelab.core.train as T
+
+    real = T.F.cross_entropy
+
+    class NanF:
+        @staticmethod
+        def cross_entropy(out, y, **kw):
+            return real(out, y, **kw) * float("nan")
+
+    monkeypatch.setattr(T, "F", NanF)
+    assert main(shlex.split(f"{TINY} --post-epochs 3 --result-dir {tmp_path} --expid nan")) == 0
+    summary = json.loads((tmp_path / "singleshot" / "nan" / "summary.json").read_text())
+    assert summary["status"] == "diverged" and "NaN" in summary["message"]
+    assert summary["epochs_done"] == 0
+
+
+def test_python_call_is_the_same_run(tmp_path):
+    import prunelab
+    from prunelab.runs.config import RunConfig
+
+    config = RunConfig(data_source="synthetic", train_subset=64, test_subset=32, post_epochs=1,
+                       result_dir=str(tmp_path))
+    record = prunelab.run(config, progress=False)
+    assert record.path == Path(tmp_path) / "singleshot" / config.config_hash()
+    assert record.config["pruner"] == "rand"
+    assert list(record.epochs["phase"]) == ["pre", "post", "post"]  # dense eval, pruned eval, epoch 1
+    state = record.state_dict()
+    masks = record.masks()
+    assert masks and all(bool((state[k.removesuffix("_mask")][masks[k] == 0] == 0).all()) for k in masks)

@@ -1,0 +1,84 @@
+"""Grids of runs: expansion, skipping finished runs, worker processes, submitit, the sweep command."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from prunelab.errors import UserError
+from prunelab.runs.store import load_table
+from prunelab.runs.sweep import SweepTask, expand, load_grid, run_sweep
+
+TINY = {"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128, "test-subset": 64,
+        "post-epochs": 1}
+
+
+def test_a_grid_expands_to_every_combination_with_overrides_and_names(tmp_path):
+    configs = expand({**TINY, "result-dir": str(tmp_path)},
+                     {"pruner": ["rand", "mag", "synflow"], "compression": [0.5, 1.0], "quantization": [False, True]},
+                     [{"when": {"pruner": "mag"}, "set": {"pre-epochs": 3}}], "{pruner}-c{compression}-q{quantization}")
+    assert len(configs) == 12
+    assert {c.pre_epochs for c in configs if c.pruner == "mag"} == {3}
+    assert {c.pre_epochs for c in configs if c.pruner != "mag"} == {0}
+    assert configs[0].expid == "rand-c0.5-qFalse" and configs[0].result_dir == str(tmp_path)
+    assert len({c.record_name for c in configs}) == 12
+
+
+@pytest.mark.parametrize("base,grid,expid,needle", [
+    (TINY, {"pruner": ["rand", "mag"]}, "same", "same record name"),
+    (TINY, {"pruner": "rand"}, None, "non-empty list"),
+    ({**TINY, "frobnicate": 1}, {}, None, "unknown configuration field"),
+    (TINY, {"pruner": ["lamp"]}, None, "unknown pruner"),
+    (TINY, {"pruner": ["rand"]}, "{nope}", "not a setting"),
+])
+def test_bad_grids_are_user_errors(base, grid, expid, needle):
+    with pytest.raises(UserError, match=needle):
+        expand(base, grid, None, expid)
+
+
+def test_finished_runs_are_skipped_and_failures_reported(tmp_path):
+    configs = expand({**TINY, "result-dir": str(tmp_path)}, {"pruner": ["rand", "snip"]})
+    first = run_sweep(configs, "local", log=lambda m: None)
+    assert [o.status for o in first] == ["finished", "finished"]
+    bad = configs[0].replace(compression=30.0, expid="impossible")
+    again = run_sweep(configs + [bad], "local", log=lambda m: None)
+    assert [o.status for o in again] == ["reused", "reused", "failed"]
+    assert "less than one" in again[2].detail
+    assert len(load_table(tmp_path)) == 2
+
+
+def test_worker_processes_run_a_grid(tmp_path):
+    configs = expand({**TINY, "result-dir": str(tmp_path)}, {"seed": [1, 2, 3]})
+    outcomes = run_sweep(configs, "processes", workers=2, log=lambda m: None)
+    assert [o.status for o in outcomes] == ["finished"] * 3
+    assert sorted(load_table(tmp_path)["seed"]) == [1, 2, 3]
+
+
+def test_submitit_local_executor_runs_a_three_run_array(tmp_path):
+    submitit = pytest.importorskip("submitit")
+    configs = expand({**TINY, "result-dir": str(tmp_path / "results")}, {"seed": [1, 2, 3]})
+    executor = submitit.LocalExecutor(folder=tmp_path / "logs")
+    executor.update_parameters(timeout_min=10)
+    jobs = executor.map_array(SweepTask(), [c.to_dict() for c in configs])
+    paths = [job.result() for job in jobs]
+    assert len(set(paths)) == 3
+    assert len(load_table(tmp_path / "results")) == 3
+
+
+def test_the_sweep_command(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {**TINY, "result-dir": str(tmp_path / "r")},
+                                    "grid": {"pruner": ["rand", "mag"]}, "expid": "{pruner}"}))
+    assert [c.expid for c in load_grid(grid).configs] == ["rand", "mag"]
+    run = lambda *a: subprocess.run([sys.executable, "-m", "prunelab", "sweep", *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=300)
+    dry = run(grid, "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.count("to run") == 2
+    done = run(grid)
+    assert done.returncode == 0, done.stderr
+    assert "sweep: 2 finished" in done.stdout
+    assert run(grid, "--dry-run").stdout.count("complete") == 2
+    (tmp_path / "bad.yaml").write_text("base: {pruner: lamp}\n")
+    bad = run(tmp_path / "bad.yaml")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "unknown pruner" in bad.stderr

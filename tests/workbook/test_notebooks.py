@@ -1,0 +1,220 @@
+"""The workbook: papermill runs the notebooks on the smoke profile, run_all.sh renders them."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from prunelab.runs.store import load_table
+from prunelab.workbook.findings import tuning_findings
+from prunelab.workbook.style import column_order
+from prunelab.workbook.tables import collapse_table, stand_in_banner
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PRUNER_COLUMNS = ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow (100 rounds)"]
+
+
+def test_notebooks_in_git_carry_no_outputs_and_one_parameters_cell():
+    assert {"01_tuning.ipynb", "02_tracing.ipynb", "03_compression.ipynb", "04_quantization.ipynb"} <= \
+        {p.name for p in NOTEBOOKS}
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert all(not c["outputs"] and c["execution_count"] is None for c in code), path.name
+        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, path.name
+
+
+def test_every_profile_has_parameters_for_every_notebook():
+    for profile in ("smoke", "quick", "full"):
+        for path in NOTEBOOKS:
+            params = yaml.safe_load((REPO / "params" / profile / f"{path.stem}.yaml").read_text())
+            assert params["profile"] == profile
+    assert yaml.safe_load((REPO / "params/full/01_tuning.yaml").read_text())["post_epochs"] == 100
+    assert yaml.safe_load((REPO / "params/smoke/01_tuning.yaml").read_text())["data_source"] == "synthetic"
+
+
+def _run_all(*args, timeout=900):
+    return subprocess.run(["bash", str(REPO / "run_all.sh"), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("smoke")
+    out, results = tmp / "rendered", tmp / "results"
+    proc = _run_all("--profile", "smoke", "--out", out, "--result-dir", results)
+    return proc, out, results
+
+
+def _outputs(notebook: Path) -> list[dict]:
+    return [o for c in json.loads(notebook.read_text())["cells"] for o in c.get("outputs", [])]
+
+
+def _html_tables(notebook: Path) -> dict[str, str]:
+    """Caption -> table HTML for every styled table in an executed notebook."""
+    tables = {}
+    for o in _outputs(notebook):
+        text = "".join(o.get("data", {}).get("text/html", ""))
+        match = re.search(r"<caption>(.*?)</caption>", text)
+        if match:
+            tables[match.group(1)] = text
+    return tables
+
+
+def _columns(table_html: str) -> list[str]:
+    return re.findall(r'class="col_heading[^"]*" >(.*?)</th>', table_html)
+
+
+def _rows(table_html: str) -> list[str]:
+    return re.findall(r'class="row_heading[^"]*" >(.*?)</th>', table_html)
+
+
+def test_run_all_smoke_renders_every_notebook_and_an_index(smoke):
+    proc, out, _ = smoke
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("01_tuning", "02_tracing", "03_compression", "04_quantization"):
+        page = (out / f"{name}.html").read_text()
+        assert "data:image/png;base64," in page, name  # figures inline
+        assert "SYNTHETIC STAND-IN DATA" in page
+        assert "import prunelab" not in page and "from prunelab import" not in page  # code hidden
+    index = (out / "index.html").read_text()
+    for name in ("01_tuning", "02_tracing", "03_compression", "04_quantization"):
+        assert f'href="{name}.html"' in index
+    assert all(f"Table {letter}" in index for letter in "AEGJ") and "SYNTHETIC STAND-IN DATA" in index
+    assert "[failed]" not in index
+
+
+def test_tuning_notebook_tables_and_figures(smoke):
+    _, out, results = smoke
+    nb = out / "01_tuning.ipynb"
+    tables = _html_tables(nb)
+    table_a = next(v for k, v in tables.items() if k.startswith("Table A"))
+    assert _columns(table_a) == PRUNER_COLUMNS
+    assert _rows(table_a) == ["CIFAR-10 / ResNet20", "MNIST / FC"]
+    for letter in "BCD":
+        table = next(v for k, v in tables.items() if k.startswith(f"Table {letter}"))
+        assert _columns(table) == PRUNER_COLUMNS
+        assert [float(r) for r in _rows(table)] == [0.25, 0.5, 1.0]
+    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 1
+    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+    assert "is best at" in text and "Inference time over the test set varies" in text
+    # the numbers in Table B are the store's
+    store = load_table(results)
+    snip = store[(store["pruner"] == "snip") & (store["compression"] == 1.0) & (store["dataset"] == "cifar10")
+                 & ~store["save_trace"]]
+    assert f"{snip['top1'].item():.2f}" in next(v for k, v in tables.items() if k.startswith("Table B"))
+
+
+def test_compression_notebook_tables_and_figures(smoke):
+    _, out, _ = smoke
+    nb = out / "03_compression.ipynb"
+    tables = _html_tables(nb)
+    table_e = next(v for k, v in tables.items() if k.startswith("Table E"))
+    assert table_e.count("blocks.") >= 20 and "fc" in table_e
+    table_f = next(v for k, v in tables.items() if k.startswith("Table F"))
+    assert _columns(table_f) == ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (100 rounds)"]
+    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 3
+    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+    assert re.search(r"`blocks.0.conv1` keeps 0\.\d{6}", text)
+
+
+def test_tracing_notebook_tables_and_figures(smoke):
+    _, out, results = smoke
+    nb = out / "02_tracing.ipynb"
+    tables = _html_tables(nb)
+    table_g = next(v for k, v in tables.items() if k.startswith("Table G"))
+    assert len(_rows(table_g)) == 21 and table_g.count("blocks.") == 20  # stem, 18 in blocks, 2 shortcuts
+    breakdown = next(v for k, v in tables.items() if k.startswith("Table H"))
+    assert "convolution" in breakdown
+    designs = next(v for k, v in tables.items() if k.startswith("Table I"))
+    assert "original" in designs and "folded" in designs
+    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) == 2  # two timelines
+    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+    assert "The main time sink is" in text and "The outputs are identical" in text
+    (trace_record,) = [p.parent for p in Path(results).glob("singleshot/*/trace.json")]
+    assert json.loads((trace_record / "trace.json").read_text())["traceEvents"]
+
+
+def test_quantization_notebook_tables_and_figures(smoke):
+    _, out, results = smoke
+    nb = out / "04_quantization.ipynb"
+    tables = _html_tables(nb)
+    table_j = next(v for k, v in tables.items() if k.startswith("Table J"))
+    assert [float(r) for r in _rows(table_j)] == [0.2, 0.5, 1.0]
+    headings = _columns(table_j)
+    for metric in ("Peak memory (MB)", "Training time (s)", "Top-1 (%)"):
+        assert f">{metric}</th>" in table_j  # the upper heading row, spanning both precisions
+    assert headings.count("AMP bf16") == 3 and headings.count("fp32") == 3  # with and without, per metric
+    table_l = next(v for k, v in tables.items() if k.startswith("Table L"))
+    assert "int8 top-1 (%)" in _columns(table_l)
+    assert "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)" in table_l and "digits / Conv<" in table_l  # digits: real
+    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 1
+    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+    assert "the fp32 time and peak memory was" in text and "pruned weight stayed exactly zero" in text
+    # Table J's numbers are the store's: the AMP run's training time at compression 0.2
+    store = load_table(results)
+    amp = store[(store["experiment"] == "singleshot") & store["quantization"] & (store["compression"] == 0.2)]
+    assert f"{amp['train_s'].item():.2f}" in table_j
+    assert len(list(Path(results).glob("int8/*/COMPLETE"))) == 6  # digits and ResNet20 at three compressions
+
+
+def test_re_execution_reuses_the_stored_runs(smoke, tmp_path):
+    _, out, results = smoke
+    before = {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")}
+    assert len(before) >= 24
+    proc = _run_all("--profile", "smoke", "--only", "01", "--out", tmp_path, "--result-dir", results)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    streams = "".join("".join(o.get("text", "")) for o in _outputs(tmp_path / "01_tuning.ipynb"))
+    assert "0 computed now, 24 reused" in streams
+    assert {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")} == before
+
+
+def test_a_failing_notebook_is_rendered_with_its_error_and_named(smoke, tmp_path):
+    _, _, results = smoke
+    params = tmp_path / "params"
+    shutil.copytree(REPO / "params" / "smoke", params)
+    broken = yaml.safe_load((params / "01_tuning.yaml").read_text())
+    broken["pruners"] = ["lamp"]
+    (params / "01_tuning.yaml").write_text(yaml.safe_dump(broken))
+    out = tmp_path / "out"
+    proc = _run_all("--profile", "smoke", "--params", params, "--out", out, "--result-dir", results)
+    assert proc.returncode == 1 and "FAILED: 01_tuning" in proc.stderr
+    assert "unknown pruner" in (out / "01_tuning.html").read_text()
+    assert (out / "02_tracing.html").exists() and (out / "03_compression.html").exists()
+    assert "[failed]" in (out / "index.html").read_text()
+
+
+def test_run_all_refuses_an_unknown_profile_or_option():
+    assert _run_all("--profile", "nope").returncode == 2
+    assert _run_all("--frobnicate").returncode == 2
+
+
+def _row(**kw):
+    base = dict(setup="MNIST / FC", label="SynFlow (1 round)", compression=1.0, top1=11.35,
+                majority_class_top1=11.35, collapsed_layers=["1.weight"], stand_in=False, dataset="mnist")
+    return {**base, **kw}
+
+
+def test_collapse_detection_and_its_explanation():
+    table = pd.DataFrame([_row(), _row(label="Rand", top1=95.96, collapsed_layers=[]),
+                          _row(label="SNIP", top1=11.9, collapsed_layers=[])])
+    found = collapse_table(table)
+    assert list(found["pruner"]) == ["SynFlow (1 round)", "SNIP"]
+    assert found.iloc[0]["layers with no weights"] == "1.weight"
+    assert "layer collapse" in found.iloc[0]["verdict"] and "most frequent" in found.iloc[1]["verdict"]
+    text = tuning_findings(table)
+    assert "emptied `1.weight`" in text and "100 rounds" in text and "1 further run" in text
+    assert stand_in_banner(table) is None
+    assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True))
+
+
+def test_pruner_columns_follow_the_users_order():
+    labels = ["SynFlow (100 rounds)", "GraSP", "Rand", "SynFlow (1 round)", "SNIP", "Mag"]
+    assert column_order(labels) == PRUNER_COLUMNS
