@@ -3,6 +3,7 @@
 # (code hidden, figures inline) and write the front page rendered/<profile>/index.html.
 #
 #   ./run_all.sh [--profile smoke|quick|full] [--only NAME] [--out DIR] [--result-dir DIR] [--params DIR]
+#   ./run_all.sh --profile full --estimate     (runs, epochs, measured time per epoch, expected total; no training)
 #
 # --out defaults to rendered/<profile>, --params to params/<profile> (one YAML file per notebook).
 # One notebook failing does not stop the others; the failed one is still rendered with its error, and
@@ -10,7 +11,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-profile=quick only="" out="" result_dir="" params_dir=""
+profile=quick only="" out="" result_dir="" params_dir="" estimate=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="${2:-}"; shift 2 ;;
@@ -18,7 +19,8 @@ while [ $# -gt 0 ]; do
     --out) out="${2:-}"; shift 2 ;;
     --result-dir) result_dir="${2:-}"; shift 2 ;;
     --params) params_dir="${2:-}"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --estimate) estimate=1; shift ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +32,10 @@ fi
 
 bash scripts/ensure_venv.sh || { echo "run_all.sh: could not set up .venv" >&2; exit 1; }
 py=.venv/bin/python
+if [ "$estimate" = 1 ]; then
+  exec "$py" -m prunelab.workbook.estimate --profile "$profile" --params "$params_dir" \
+    ${result_dir:+--result-dir "$result_dir"}
+fi
 out="${out:-rendered/$profile}"
 mkdir -p "$out"
 

@@ -1,20 +1,26 @@
 """int8 against fp32 inference of a pruned conv net trained on the real digits data, on this CPU.
 
 One run trains ``default.conv`` (3x3 same-padded convolutions, then a linear classifier) on
-scikit-learn's 8x8 digits after pruning it (magnitude, compression 0.3: half the weights kept),
-quantizes it to int8 with :func:`prunelab.precision.int8.quantize_int8`, then times both over the test set
-tiled ``--copies`` times (the same 360 images, so accuracy is that of the test set), taking turns for
-``--repeats`` passes and reporting the median pass, at each batch size of ``--batch-sizes``. It prints
-images per second, the speedup, top-1 accuracy and its drop, and the model sizes on disk.
+scikit-learn's 8x8 digits after pruning it (magnitude, compression 0.3: half the weights kept) and
+quantizes it to int8 three ways with :func:`prunelab.precision.int8.quantize_int8`: torchao's PT2E path
+(the maintained one, compiled by torch.compile), and the deprecated torch.ao eager and FX paths. It also
+trains the same net unpruned (dense) and quantizes it with PT2E, to see whether sparsity buys int8 any
+speed. All models are timed in one process over the test set tiled ``--copies`` times (the same 360
+images, so accuracy is that of the test set), taking turns for ``--repeats`` passes (the order rotated
+each pass) and reporting the median pass and the spread of the passes, at each batch size of
+``--batch-sizes``. It prints images per second, the speedup over fp32, top-1 accuracy and its drop, the
+compile times of the PT2E path, and the model sizes on disk (int8 dense, and int8 with a bitmask).
 
-Targets: int8 at least 1.5x faster than fp32, at most 1 top-1 point lost.
+Targets, for the maintained path (PT2E, or the fallback auto picks where PT2E cannot run): int8 at least
+1.5x faster than fp32, at most 1 top-1 point lost.
 
 Why width 64: convolutions on 8x8 images are small, and at width 16 a pass is dominated by per-layer
 overhead (quantizing the input, dispatch), which int8 does not shrink; int8 pays off when the
-convolution arithmetic dominates. Both a small batch (64) and the whole test set per batch (360) are
-measured, because fp32 is faster per image at 64 and int8 at 360: the 360 line alone would flatter
-int8. The fp32 model runs in channels-last memory format (the project's faster CPU layout; pass
---no-channels-last to compare).
+convolution arithmetic dominates, and only on CPUs with VNNI (AVX-512 VNNI, AVX-VNNI) or AMX: without
+them oneDNN's int8 convolution is no faster than its fp32 one. Both a small batch (64) and the whole
+test set per batch (360) are measured, because fp32 is faster per image at 64 and int8 at 360: the 360
+line alone would flatter int8. The fp32 model runs in channels-last memory format (the project's faster
+CPU layout; pass --no-channels-last to compare).
 
 Threads default to 1: on a 2-core machine shared with other processes, two OpenMP threads wait on
 each other at every barrier and timings become noise (training steps 100x slower were measured).
@@ -29,13 +35,14 @@ import os
 import time
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.data.in_memory import DeviceLoader, Split, load_data
 from prunelab.models import default
 from prunelab.models.layers import keep_pruned_at_zero
-from prunelab.precision.int8 import compare_inference, pruned_weights_zero, quantize_int8
+from prunelab.precision.int8 import compare_models, int8_path_of, pruned_weights_zero, quantize_int8
 from prunelab.precision.sizes import model_sizes
 
 TARGET_SPEEDUP = 1.5
@@ -56,18 +63,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--calibration-batches", type=int, default=8, help="training batches of 64")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    parser.add_argument("--no-dense", dest="dense", action="store_false",
+                        help="skip the unpruned net (int8 without sparsity)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
-    torch.set_num_threads(args.threads)
+def train_model(args: argparse.Namespace, data, train: DeviceLoader, compression: float | None) -> tuple:
+    """``default.conv`` pruned at ``compression`` (None: dense) and trained; (model, kept, total, seconds)."""
     torch.manual_seed(args.seed)
-    data = load_data("digits")
-    train = DeviceLoader(data.train, data.info, 64, shuffle=True, seed=args.seed)
     model = default.conv(data.info.input_shape, data.info.num_classes, depth=args.depth, width=args.width)
-    result = prune(model, PruneSettings(args.pruner, args.compression), list(train)[:2])
+    kept = total = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    if compression is not None:
+        result = prune(model, PruneSettings(args.pruner, compression), list(train)[:2])
+        kept, total = result.kept, result.total
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     keep_pruned_at_zero(optimizer, model)
     start = time.perf_counter()
@@ -77,42 +86,83 @@ def main() -> None:
             optimizer.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), y).backward()
             optimizer.step()
-    train_s = time.perf_counter() - start
-    model.eval()
+    return model.eval(), kept, total, time.perf_counter() - start
 
+
+def timed_quantize(model: nn.Module, calibration: list, method: str) -> tuple[nn.Module, float]:
     start = time.perf_counter()
+    qmodel = quantize_int8(model, calibration, calibration[0][0], method=method)
+    return qmodel, time.perf_counter() - start
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_data("digits")
+    train = DeviceLoader(data.train, data.info, 64, shuffle=True, seed=args.seed)
+    model, kept, total, train_s = train_model(args, data, train, args.compression)
     calibration = list(train)[:args.calibration_batches]
-    qmodel = quantize_int8(model, calibration, calibration[0][0])
-    quantize_s = time.perf_counter() - start
-    zeros_exact = all(pruned_weights_zero(model, qmodel).values())
+
+    # the maintained path (auto: PT2E where it runs), then the deprecated ones it replaces
+    qmodel, quantize_s = timed_quantize(model, calibration, "auto")
+    path = int8_path_of(qmodel)
+    int8 = {f"int8 {path.method}": qmodel}
+    for method in ("eager", "fx"):
+        if method != path.method:
+            int8[f"int8 {method}"] = timed_quantize(model, calibration, method)[0]
+    zeros_exact = {name: all(pruned_weights_zero(model, q).values()) for name, q in int8.items()}
+    fp32 = {"fp32": model}
+    reference = {name: "fp32" for name in int8}  # the fp32 model each int8 one is compared with
+    dense_note = ""
+    if args.dense and path.method == "pt2e":
+        dense, _, _, dense_train_s = train_model(args, data, train, None)
+        fp32["fp32 dense"] = dense
+        int8["int8 pt2e dense"], dense_quantize_s = timed_quantize(dense, calibration, "pt2e")
+        reference["int8 pt2e dense"] = "fp32 dense"
+        dense_note = f"; the unpruned net: {dense_train_s:.1f} s training, PT2E in {dense_quantize_s:.1f} s"
 
     tiled = Split(data.test.images.repeat(args.copies, 1, 1, 1), data.test.labels.repeat(args.copies))
     if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        fp32 = {name: m.to(memory_format=torch.channels_last) for name, m in fp32.items()}
     layout = "channels-last" if args.channels_last else "contiguous"
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s), "
-          f"engine {torch.backends.quantized.engine}, load average {load}")
+    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, {args.threads} thread(s), load average {load}")
     print(f"model: default.conv depth {args.depth} width {args.width}, {args.pruner} pruning at compression "
-          f"{args.compression} ({result.kept} of {result.total} weights kept), {args.epochs} epochs in "
-          f"{train_s:.1f} s, int8 calibration and conversion in {quantize_s:.1f} s, "
-          f"pruned weights exactly zero in int8: {zeros_exact}")
+          f"{args.compression} ({kept} of {total} weights kept), {args.epochs} epochs in {train_s:.1f} s")
+    print(f"int8 path (auto): {path}; quantized in {quantize_s:.1f} s (PT2E: export, calibration, conversion "
+          f"and the compilation for one input shape){dense_note}")
+    print("pruned weights exactly zero in int8: " + ", ".join(f"{n.removeprefix('int8 ')} {ok}"
+                                                               for n, ok in zeros_exact.items()))
     print(f"timing: {len(tiled)} images per pass ({args.copies} x the 360-image test set), fp32 {layout}, "
-          f"median of {args.repeats} alternating passes")
+          f"median of {args.repeats} passes taking turns (spread: slowest minus fastest pass)")
+    maintained = f"int8 {path.method}"
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
         test = DeviceLoader(tiled, data.info, batch_size, channels_last=args.channels_last)
-        cmp = compare_inference(model, qmodel, test, repeats=args.repeats)
-        met = cmp.speedup >= TARGET_SPEEDUP and cmp.top1_drop <= TARGET_MAX_DROP
-        print(f"batch {batch_size:4d}: fp32 {cmp.fp32.images_per_s:7.0f} images/s top-1 {cmp.fp32.top1:.2f}% | "
-              f"int8 {cmp.int8.images_per_s:7.0f} images/s top-1 {cmp.int8.top1:.2f}% | "
-              f"speedup {cmp.speedup:.2f}x, top-1 drop {cmp.top1_drop:+.2f} points "
+        results = compare_models({**fp32, **int8}, test, repeats=args.repeats)
+        for name, r in results.items():
+            ref = results[reference.get(name, name)]
+            compile_note = f", first calls {r.warmup:.1f} s" if r.warmup >= 0.5 else ""
+            print(f"batch {batch_size:4d} {name:16s} {r.images_per_s:7.0f} images/s (spread "
+                  f"{100 * r.spread / r.seconds:4.1f}%) top-1 {r.top1:.2f}% | {ref.seconds / r.seconds:.2f}x "
+                  f"{reference.get(name, name)}, top-1 drop {ref.top1 - r.top1:+.2f}{compile_note}")
+        base = results["fp32"]
+        speedup, drop = base.seconds / results[maintained].seconds, base.top1 - results[maintained].top1
+        met = speedup >= TARGET_SPEEDUP and drop <= TARGET_MAX_DROP
+        print(f"batch {batch_size:4d} target, {maintained}: {speedup:.2f}x fp32, top-1 drop {drop:+.2f} points "
               f"(targets >= {TARGET_SPEEDUP}x, <= {TARGET_MAX_DROP}): {'met' if met else 'NOT met'}")
-    sizes = model_sizes(model, qmodel)
+        if "int8 pt2e dense" in results:
+            print(f"batch {batch_size:4d} sparsity: pruned PT2E int8 is "
+                  f"{results['int8 pt2e dense'].seconds / results['int8 pt2e'].seconds:.2f}x the unpruned net's "
+                  f"PT2E int8 speed (dense int8 kernels multiply the zeros too)")
+    sizes = model_sizes(fp32["fp32"], qmodel)
     kb = 1024
     print(f"sizes: fp32 dense {sizes['fp32_dense_bytes'] / kb:.1f} KB, fp32 sparse "
           f"{sizes['fp32_sparse_bytes'] / kb:.1f} KB ({sizes['sparse_bitmask_layers']} bitmask + "
-          f"{sizes['sparse_csr_layers']} CSR layers), int8 {sizes['int8_bytes'] / kb:.1f} KB "
-          f"(dense int8, pruned entries stored as 0)")
+          f"{sizes['sparse_csr_layers']} CSR layers), int8 ({path.method}) {sizes['int8_bytes'] / kb:.1f} KB "
+          f"(dense int8, pruned entries stored as 0; raw data {sizes['int8_raw_bytes'] / kb:.1f} KB), int8 with a "
+          f"bitmask {sizes['int8_sparse_raw_bytes'] / kb:.1f} KB raw (computed: 1 bit per weight, 1 byte per kept one)")
+
 
 if __name__ == "__main__":
     main()

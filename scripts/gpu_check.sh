@@ -7,10 +7,14 @@
 #   1. the device and library versions;
 #   2. the tests that take CUDA paths where there is one (the gradient scaler, peak CUDA memory, the
 #      trace analysis, the store's AMP-dtype rule);
-#   3. bench/train_throughput.py: training throughput against the original design;
-#   4. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
+#   3. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
+#   4. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
 #   5. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
-#   6. Task 4: the AMP table, fp32 against fp16 and against bf16, from three recorded runs.
+#   6. Task 4: the AMP table, fp32 against fp16 and against bf16, from three recorded runs;
+#   7. bench/train_throughput.py: training throughput against the original design;
+#   8. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
+#   9. bench/quant.py on the host's CPU (int8 needs an x86 CPU; this one may have VNNI where the dev box has not),
+#      where torchao is importable (carry it as a wheel where it is not installed).
 # Without CUDA it writes a one-line summary saying so and exits 0, so CI can call it.
 # Python: $PYTHON, else .venv/bin/python, else python3; prunelab is imported from lib/.
 set -uo pipefail
@@ -49,10 +53,12 @@ tiny="--model resnet20 --model-class lottery --dataset cifar10 --data-source syn
 
 section "Device" 60 bash -c "nvidia-smi -L; $py -c 'import torch; print(\"torch\", torch.__version__, \
 \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))'"
-section "Tests that take CUDA paths" 150 "$py" -m pytest -q -p no:cacheprovider tests/precision \
-  tests/core/test_trace.py tests/runs/test_store.py tests/runs/test_config.py
-section "bench/train_throughput.py" 90 "$py" bench/train_throughput.py --device cuda
-section "bench/inference.py (bf16, CUDA graphs)" 90 "$py" bench/inference.py --device cuda --no-compile
+section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
+  tests/core/test_trace.py tests/runs/test_store.py tests/runs/test_config.py tests/precision/test_precision.py \
+  -k "not int8 and not residual and not model_sizes and not sparse_state"
+section "bench/sparse.py on CUDA" 90 "$py" bench/sparse.py --device cuda --repeats 5 --calibration-repeats 3
+section "1 against 4 ResNet20 trainings at once (bench/parallel_runs.py)" 150 "$py" bench/parallel_runs.py --runs 4 \
+  --epochs 4 --train-subset 25000
 section "Task 2: one traced inference step on CUDA" 90 bash -c "$py -m prunelab $tiny --pruner snip \
 --compression 1 --post-epochs 1 --save-trace --expid trace >/dev/null 2>&1 && $py - <<'PY'
 import pandas as pd
@@ -76,9 +82,12 @@ t['amp_dtype'] = t['amp_dtype'].fillna('fp32')
 print(amp_table(t).round(2).to_string())
 print(t[['amp_dtype', 'train_s_per_epoch', 'peak_memory_mb', 'peak_memory_kind']].round(3).to_string(index=False))
 PY"
-
-{ echo; echo "## Not in this check yet"; echo
-  echo "- the sparse-kernel bench and 1 against 4 ResNet20 trainings at once (issue 15: not built yet)."; } >> "$summary"
+section "bench/train_throughput.py" 90 "$py" bench/train_throughput.py --device cuda
+section "bench/inference.py (bf16, CUDA graphs)" 90 "$py" bench/inference.py --device cuda --no-compile
+if "$py" -c "import torchao" 2>/dev/null; then
+  section "int8 on this host's CPU (bench/quant.py)" 150 bash -c "grep -m1 -o -w -E 'avx512_vnni|amx_int8' \
+/proc/cpuinfo | sort -u | tr '\n' ' '; echo; $py bench/quant.py --batch-sizes 360 --repeats 5"
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "gpu_check: FAILED: ${failed[*]} (see $summary)" >&2
   exit 1

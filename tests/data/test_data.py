@@ -13,7 +13,17 @@ import torchvision.datasets.cifar
 import torchvision.datasets.mnist
 
 from prunelab.data.catalog import DATA_SOURCES, DATASETS
-from prunelab.data.in_memory import Data, DeviceLoader, Split, StandInDataWarning, data_root, load_data, normalize, prune_batches, random_crop_flip
+from prunelab.data.in_memory import (
+    Data,
+    DeviceLoader,
+    Split,
+    StandInDataWarning,
+    data_root,
+    load_data,
+    normalize,
+    prune_batches,
+    random_crop_flip,
+)
 from prunelab.errors import UserError
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from prunelab.errors import UserError
 from prunelab.data.catalog import FOLDER_DATASETS
 from prunelab.data.folders import find_samples, folder_loaders, folder_prune_batches
+from prunelab.errors import UserError
 
 WNIDS = ["n02", "n01", "n03"]  # deliberately unsorted: class indices are the sorted names
 COLOURS = {"n01": (200, 30, 30), "n02": (30, 200, 30), "n03": (30, 30, 200)}  # one solid colour per class

@@ -14,13 +14,20 @@ import torch.nn.functional as F
 
 from prunelab.core.inference import strip_masks, weight_masks
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.data.in_memory import DeviceLoader, load_data
 from prunelab.errors import UserError
 from prunelab.models import default
 from prunelab.models import layers as L
 from prunelab.models.registry import build_model
 from prunelab.precision.amp import AmpSettings, amp_settings, autocast, make_scaler
-from prunelab.precision.int8 import compare_inference, int8_weight_zero_fraction, pruned_weights_zero, quantize_int8
+from prunelab.precision.int8 import (
+    Int8Path,
+    compare_inference,
+    int8_path_of,
+    int8_weight_zero_fraction,
+    legacy_method,
+    pruned_weights_zero,
+    quantize_int8,
+)
 from prunelab.precision.sizes import (
     SAVE_OVERHEAD_BASE,
     SAVE_OVERHEAD_PER_TENSOR,
@@ -44,28 +51,14 @@ def _one_thread(_seed_and_threads):
 
 
 @pytest.fixture(scope="module")
-def trained():
-    """A pruned (half the weights, by magnitude) conv net trained on digits, and its int8 version."""
+def trained(trained_fp32):
+    """The shared pruned digits net (conftest) and its int8 version on the old torch.ao path (eager mode,
+    the fallback); the PT2E path has its own tests in test_pt2e.py."""
+    model, calibration, test = trained_fp32
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
     try:
-        data = load_data("digits")
-        train = DeviceLoader(data.train, data.info, 64, shuffle=True)
-        test = DeviceLoader(data.test, data.info, 120)
-        model = default.conv(data.info.input_shape, data.info.num_classes, depth=3, width=16)
-        prune(model, PruneSettings("mag", 0.3), list(train)[:2])
-        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-        L.keep_pruned_at_zero(optimizer, model)
-        for _ in range(6):
-            model.train()
-            for x, y in train:
-                optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(model(x), y).backward()
-                optimizer.step()
-        model.eval()
-        qmodel = quantize_int8(model, list(train)[:8], next(iter(test))[0])
-        yield model, qmodel, test
+        yield model, quantize_int8(model, calibration, next(iter(test))[0], method="eager"), test
     finally:
         torch.set_num_threads(threads)
 
@@ -242,7 +235,7 @@ def test_int8_with_batchnorm_folded_keeps_pruned_weights_zero():
     for x, _ in batches:
         model(x)
     model.eval()
-    qmodel = quantize_int8(model, batches, batches[0][0])
+    qmodel = quantize_int8(model, batches, batches[0][0], method="eager")  # PT2E's folding: test_pt2e.py
     assert all(pruned_weights_zero(model, qmodel).values())
     x = batches[0][0]
     assert (qmodel(x) - model(x)).abs().max() < 0.1 * model(x).abs().max()
@@ -258,7 +251,7 @@ def test_quantize_int8_leaves_the_model_alone_and_needs_calibration(trained):
         assert torch.equal(value, state[key]), key
 
 
-def test_residual_models_go_through_fx_and_keep_pruned_weights_zero():
+def test_residual_models_on_the_old_path_go_through_fx_and_keep_pruned_weights_zero():
     torch.manual_seed(0)
     model = build_model("resnet20", "lottery", (3, 16, 16), 10)
     x = torch.randn(32, 3, 16, 16)
@@ -266,7 +259,9 @@ def test_residual_models_go_through_fx_and_keep_pruned_weights_zero():
     model.eval()
     with pytest.raises(UserError, match="try method='fx'"):  # eager mode has no int8 residual add
         quantize_int8(model, [x], x, method="eager")
-    qmodel = quantize_int8(model, [x[:16], x[16:]], x)  # auto: a ResNet is not a Sequential: FX
+    qmodel = quantize_int8(model, [x[:16], x[16:]], x, method="fx")
+    assert legacy_method(model) == "fx"  # the old path's choice for a model that is not a Sequential
+    assert int8_path_of(qmodel) == Int8Path("fx")  # named, not a fallback
     zero = pruned_weights_zero(model, qmodel)
     assert len(zero) == 22 and all(zero.values())  # 21 convolutions and the classifier
     with torch.no_grad():
@@ -308,6 +303,9 @@ def test_model_sizes_add_up(trained):
     assert s["int8_raw_bytes"] == s["int8_weight_bytes"] + s["int8_qparam_bytes"] + s["int8_other_bytes"]
     assert _within_save_overhead(s["int8_bytes"], s["int8_raw_bytes"], s["int8_tensors"])
     assert s["int8_bytes"] < s["fp32_sparse_bytes"] < s["fp32_dense_bytes"]
+    # int8 with sparsity: each dense int8 weight replaced by its bitmask and kept int8 values
+    bitmasks = sum((m.numel() + 7) // 8 for m in weight_masks(model).values())
+    assert s["int8_sparse_raw_bytes"] == s["int8_raw_bytes"] - total + bitmasks + kept
 
 
 @pytest.mark.parametrize("compression", [0.3, 2.0])

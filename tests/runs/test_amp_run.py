@@ -76,6 +76,15 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     assert s["fp32_top1"] == source.summary["top1"]  # the same model on the same test set as the run itself
     assert s["int8_bytes"] < s["fp32_dense_bytes"] and s["fp32_sparse_bytes"] < s["fp32_dense_bytes"]
     assert s["stand_in"] is False and s["speedup"] > 0
+    from prunelab.precision.pt2e import pt2e_unavailable
+
+    if pt2e_unavailable() is None:  # PT2E ran, and the old path it replaces was timed beside it
+        assert s["int8_path"] == s["int8_method"] == "pt2e" and s["int8_fallback"] is None
+        assert s["legacy_path"] == "eager" and abs(s["fp32_top1"] - s["legacy_top1"]) <= 2.0  # a Sequential
+        assert s["legacy_inference_s"] > 0 and s["legacy_speedup"] > 0 and s["int8_warmup_s"] > 0
+    else:  # the fallback, named with its reason
+        assert s["int8_path"].startswith("eager (fallback: ") and s["legacy_path"] is None
+    assert s["int8_inference_spread_s"] >= 0 and s["fp32_inference_spread_s"] >= 0
     marker = record.path / "COMPLETE"
     before = marker.stat().st_mtime_ns
     again = quantize_record(source, settings, log=lambda _: None)
@@ -87,6 +96,7 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     table = int8_table([record])
     row = table.loc[("digits / Conv", 0.5)]
     assert row["int8 top-1 (%)"] == s["int8_top1"] and bool(row["pruned weights zero in int8"])
+    assert row["int8 path"] == s["int8_path"]
 
 
 def test_amp_reuse_refuses_a_record_of_another_devices_dtype(records, monkeypatch):

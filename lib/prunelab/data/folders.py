@@ -36,9 +36,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import UserError
 from .catalog import FOLDER_DATASETS, TITLES, DatasetInfo
 from .in_memory import data_root
-from ..errors import UserError
 
 #: folder names looked for under the data root, first one preferred (and named in errors)
 FOLDER_NAMES: dict[str, tuple[str, ...]] = {"tiny-imagenet": ("tiny-imagenet-200",),

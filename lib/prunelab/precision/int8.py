@@ -1,43 +1,38 @@
 """int8 post-training quantization of a pruned model for CPU inference, and its timing against fp32.
 
-:func:`quantize_int8` uses PyTorch's eager-mode static post-training
-quantization (``torch.ao.quantization``: fuse, ``QuantWrapper``, ``prepare``, calibrate, ``convert``)
-on the ``x86`` engine (fbgemm/oneDNN kernels). What torch 2.14.1 offers, as measured on a 2-core
-x86 CPU (AVX-512 VNNI) for ``default.conv`` nets on 8x8 inputs:
+:func:`quantize_int8` takes one of three paths and records which on the result (:func:`int8_path_of`):
 
-* ``torch.ao.quantization`` eager mode: present and working, but marked deprecated ("will be removed
-  in 2.10", a ``DeprecationWarning`` on every ``prepare``/``convert``), and quantized tensors warn
-  once per process that their creation functions (``torch.quantize_per_tensor``...) are deprecated.
-  It needs no compiler and no extra package, runs at any batch size, and was the fastest: for width
-  64 (bench/quant.py) 3x fp32 at batch 64 and 5x at batch 360; at width 16 only 1.2x to 1.6x.
-* ``torch.ao.quantization.quantize_fx`` (FX graph mode): present, deprecated the same way, runs. On
-  sequential nets it was slower than eager mode (1.45x fp32 against 2.6x on one width-32 net): it
-  dequantizes around ``nn.Flatten`` and requantizes before the classifier. It is the path for models
-  with residual additions, which it turns into int8 adds: a pruned ResNet20 ran 9x faster than fp32 on
-  one thread (batch 256, 32x32).
-* PT2E (``prepare_pt2e``/``convert_pt2e`` with ``X86InductorQuantizer``) is no longer in torch; it
-  lives in the ``torchao`` package (0.18.0 installs and imports with torch 2.14.1). The converted
-  graph only runs int8 kernels after ``torch.compile`` with inductor freezing, which needs a C++
-  compiler at run time and 3-35 s of compilation per input shape; uncompiled it is slower than fp32,
-  and recompiling for a second batch size failed inside inductor's quantized-conv lowering (a stride
-  assertion), so it needs ``dynamic=False``. Compiled, it was 1.3x to 4x compiled fp32 but never
-  faster than the eager path. torchao's eager ``quantize_`` configs quantize ``nn.Linear`` only.
+* ``"pt2e"``, the maintained one (:mod:`prunelab.precision.pt2e`): torchao's PT2E flow (``torch.export``,
+  ``X86InductorQuantizer``, ``prepare_pt2e``/``convert_pt2e``) compiled by ``torch.compile``. It needs
+  the ``torchao`` package, an x86 CPU and a C++ compiler at run time, and compiles once per input shape.
+* ``"eager"`` and ``"fx"``, the fallback: PyTorch's own ``torch.ao.quantization`` (eager mode for
+  ``nn.Sequential`` models, FX graph mode for the rest), deprecated with its removal announced ("will
+  be removed in 2.10", a ``DeprecationWarning`` on every ``prepare``/``convert``; quantized tensors warn
+  once per process that ``torch.quantize_per_tensor``... are deprecated). These messages are silenced
+  on the fallback path only.
 
-So :func:`quantize_int8` takes the eager path for ``nn.Sequential`` models (``default.fc``,
-``default.conv``) and FX graph mode for the rest (the lottery VGGs and ResNets), and silences their
-deprecation messages (they are recorded here instead). If a later torch removes both, PT2E through
-torchao is the replacement.
+``method="auto"`` (the default) runs PT2E where torchao imports and the converted model compiles and
+runs on the example input; otherwise it takes the old path (eager for a ``nn.Sequential``, else FX) and
+records why PT2E did not run. Naming a method runs only that one.
 
-Weights use symmetric per-channel int8 (zero point 0), so a pruned (zero) weight dequantizes to
-exactly 0 (batchnorm folding scales whole output channels, so zeros stay zero). Activations use
-PyTorch's default x86 histogram observer with a reduced range, [0, 127] (7-bit activations, safe on
-CPUs without VNNI, where full-range int8 products can saturate).
+Measured before PT2E (torch 2.14.1, a 2-core x86 CPU with AVX-512 VNNI, ``default.conv`` nets on 8x8
+inputs): eager mode was the fastest old path, 3x fp32 at width 64 and batch 64, 5x at batch 360, 1.2x to
+1.6x at width 16; FX was slower on sequential nets (1.45x against 2.6x on one width-32 net: it
+dequantizes around ``nn.Flatten``) but turns residual additions into int8 adds (a pruned ResNet20 ran 9x
+faster than fp32 on one thread, batch 256, 32x32). PT2E, compiled, was 1.3x to 4x compiled fp32 on
+that machine but never faster than eager mode. Measured on a 2-core AMD EPYC without VNNI (AVX2 only),
+all paths in one process: PT2E 0.9x-1.3x fp32, eager and FX 0.6x-1.0x; without VNNI, int8 convolutions
+are no faster than fp32 ones (see :mod:`prunelab.precision.pt2e`), so the 1.5x target of
+``bench/quant.py`` is out of reach of every path there.
+
+Weights use symmetric per-channel int8 (zero point 0) on every path, so a pruned (zero) weight
+dequantizes to exactly 0 (batchnorm folding scales whole output channels, so zeros stay zero).
+Activations are uint8 with a reduced range, [0, 127], by default (7-bit activations, safe on CPUs
+without VNNI, where full-range uint8 x int8 products can saturate in 16 bits).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,10 +43,16 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..core.inference import strip_masks, weight_masks
-from ..core.train import synchronize
 from ..errors import UserError
+from .pt2e import PT2EInt8, calibrate, dequantized, first_line, pt2e_int8, pt2e_int8_weights, pt2e_unavailable
+from .timing import InferenceComparison, InferenceResult, compare_inference, compare_models
+
+__all__ = ["QUANT_ENGINE", "METHODS", "Int8Path", "InferenceComparison", "InferenceResult", "compare_inference",
+           "compare_models", "fusion_groups", "int8_path_of", "int8_qconfig", "int8_weight_zero_fraction",
+           "int8_weights", "legacy_method", "pruned_weights_zero", "quantize_int8"]
 
 QUANT_ENGINE = "x86"
+METHODS = ("auto", "pt2e", "eager", "fx")
 #: messages of the eager path's deprecation warnings (see the module docstring), silenced in quantize_int8
 _DEPRECATION_MESSAGES = (r"torch\.ao\.quantization is deprecated", r"torch\.quantize_per_tensor, torch\.quantize_per")
 
@@ -96,8 +97,29 @@ def fusion_groups(model: nn.Module) -> list[list[str]]:
     return groups
 
 
-def _first_tensor(batch) -> Tensor:
-    return batch[0] if isinstance(batch, (tuple, list)) else batch
+@dataclass(frozen=True)
+class Int8Path:
+    """Which path quantized a model: ``method`` is "pt2e", "eager" or "fx"; ``fallback`` says why PT2E did
+    not run when ``method="auto"`` fell back to the old path (None when it ran, or when a path was named)."""
+
+    method: str
+    fallback: str | None = None
+
+    def __str__(self) -> str:
+        return self.method if self.fallback is None else f"{self.method} (fallback: {self.fallback})"
+
+
+def int8_path_of(qmodel: nn.Module) -> Int8Path:
+    """The path recorded on a result of :func:`quantize_int8`."""
+    path = getattr(qmodel, "int8_path", None)
+    if isinstance(path, Int8Path):
+        return path
+    return Int8Path("pt2e") if isinstance(qmodel, PT2EInt8) else Int8Path("unknown")
+
+
+def legacy_method(model: nn.Module) -> str:
+    """The old path's choice for ``model``: eager mode for a ``nn.Sequential``, else FX graph mode."""
+    return "eager" if isinstance(model, nn.Sequential) else "fx"
 
 
 @torch.no_grad()
@@ -107,42 +129,58 @@ def quantize_int8(model: nn.Module, calibration_batches: Iterable, example_input
 
     ``calibration_batches`` yields inputs or ``(inputs, labels)`` (training batches, say); activation
     ranges are observed on them. ``example_input`` is run through the result to check that every layer
-    has an int8 kernel. ``method``: "eager" (``nn.Sequential`` models), "fx" (any traceable model,
-    residual additions included), or "auto": eager for a ``nn.Sequential``, else FX. ``model`` is not
-    changed. Returns a CPU module taking and returning fp32 tensors.
+    has an int8 kernel (on the PT2E path this compiles for its shape, so pass a batch of the shape the
+    model will see). ``method``: "pt2e" (torchao), "eager" (``nn.Sequential`` models), "fx" (any
+    traceable model, residual additions included), or "auto": PT2E where it runs, else the old path's
+    choice (:func:`legacy_method`). ``model`` is not changed. Returns a CPU module taking and returning
+    fp32 tensors, with the path taken in its ``int8_path`` attribute (:class:`Int8Path`).
     """
-    if QUANT_ENGINE not in torch.backends.quantized.supported_engines:
-        raise UserError(f"This PyTorch build has no {QUANT_ENGINE} quantized engine, so int8 inference is "
-                        "not available here.")
-    if method not in ("auto", "eager", "fx"):
-        raise UserError(f"Unknown int8 method {method!r}; choose auto, eager or fx.")
-    torch.backends.quantized.engine = QUANT_ENGINE
+    if method not in METHODS:
+        raise UserError(f"Unknown int8 method {method!r}; choose {', '.join(METHODS)}.")
     plain = strip_masks(model).cpu().eval()
-    if method == "auto":
-        method = "eager" if isinstance(plain, nn.Sequential) else "fx"
     example = example_input.detach().float().cpu()
+    calibration = list(calibration_batches)  # read twice when PT2E falls back
+    if not calibration:
+        raise UserError("int8 calibration needs at least one batch of inputs.")
+    fallback = None
+    if method in ("auto", "pt2e"):
+        fallback = pt2e_unavailable()
+        if fallback is None:
+            try:
+                quantized = pt2e_int8(plain, calibration, example, reduce_range)
+                quantized(example)  # compiles for this shape
+                quantized.int8_path = Int8Path("pt2e")
+                return quantized
+            except UserError:
+                raise
+            except Exception as error:  # noqa: BLE001 - export, conversion or compilation: fall back, saying why
+                fallback = f"PT2E failed: {first_line(error)}"
+        if method == "pt2e":
+            raise UserError(f"The PT2E int8 path cannot run here: {fallback}.")
+        method = legacy_method(plain)
+    quantized = _legacy_int8(plain, calibration, example, reduce_range, method)
+    quantized.int8_path = Int8Path(method, fallback)
+    return quantized
+
+
+def _legacy_int8(plain: nn.Module, calibration: list, example: Tensor, reduce_range: bool, method: str) -> nn.Module:
+    """The deprecated torch.ao paths (eager or FX), their deprecation messages silenced."""
+    if QUANT_ENGINE not in torch.backends.quantized.supported_engines:
+        raise UserError(f"This PyTorch build has no {QUANT_ENGINE} quantized engine, so int8 inference ({method}) "
+                        "is not available here.")
+    torch.backends.quantized.engine = QUANT_ENGINE
     with warnings.catch_warnings():
         for message in _DEPRECATION_MESSAGES:
             warnings.filterwarnings("ignore", message=message)
-        quantized = (_eager_int8 if method == "eager" else _fx_int8)(plain, calibration_batches, example,
+        quantized = (_eager_int8 if method == "eager" else _fx_int8)(plain, calibration, example,
                                                                      int8_qconfig(reduce_range))
         try:
             quantized(example)
         except (NotImplementedError, RuntimeError) as error:
-            detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
             hint = " (try method='fx')" if method == "eager" else ""
             raise UserError(f"int8 quantization ({method}) left an operation without an int8 kernel in this "
-                            f"model{hint}: {detail}") from error
+                            f"model{hint}: {first_line(error)}") from error
     return quantized
-
-
-def _calibrate(prepared: nn.Module, calibration_batches: Iterable) -> None:
-    seen = 0
-    for batch in calibration_batches:
-        prepared(_first_tensor(batch).detach().float().cpu())
-        seen += 1
-    if seen == 0:
-        raise UserError("int8 calibration needs at least one batch of inputs.")
 
 
 def _eager_int8(plain: nn.Module, calibration_batches: Iterable, example: Tensor, qconfig) -> nn.Module:
@@ -155,7 +193,7 @@ def _eager_int8(plain: nn.Module, calibration_batches: Iterable, example: Tensor
     wrapped = QuantWrapper(plain).eval()
     wrapped.qconfig = qconfig
     prepare(wrapped, inplace=True)
-    _calibrate(wrapped, calibration_batches)
+    calibrate(wrapped, calibration_batches)
     convert(wrapped, inplace=True)
     return wrapped
 
@@ -168,9 +206,8 @@ def _fx_int8(plain: nn.Module, calibration_batches: Iterable, example: Tensor, q
     try:
         prepared = prepare_fx(plain, QConfigMapping().set_global(qconfig), (example,))
     except Exception as error:  # noqa: BLE001 - any tracing failure means the same thing to the user
-        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(f"int8 quantization could not trace this model with torch.fx: {detail}") from error
-    _calibrate(prepared, calibration_batches)
+        raise UserError(f"int8 quantization could not trace this model with torch.fx: {first_line(error)}") from error
+    calibrate(prepared, calibration_batches)
     return convert_fx(prepared)
 
 
@@ -180,11 +217,20 @@ def _strip_wrapper(name: str) -> str:
 
 
 def int8_weights(qmodel: nn.Module) -> dict[str, Tensor]:
-    """The dequantized weight of every quantized conv/linear, keyed by the original model's layer name.
+    """The dequantized weight of every int8 conv/linear, keyed by the original model's layer name, on any path
+    (PT2E: read from the converted graph's int8 tensors, scales and zero points).
 
     Raises ``ValueError`` if a weight has a non-zero zero point (zero would then not be exact).
     """
     found = {}
+    if isinstance(qmodel, PT2EInt8):
+        for name, (q, scale, zero_point) in pt2e_int8_weights(qmodel).items():
+            if q.dtype != torch.int8:
+                raise ValueError(f"weight {name} is {q.dtype} in the converted graph, not int8")
+            if bool(torch.any(zero_point != 0)):
+                raise ValueError(f"int8 weight {name} has a non-zero zero point, so 0 is not exact")
+            found[name] = dequantized(q, scale, zero_point)
+        return found
     for name, module in qmodel.named_modules():
         if not isinstance(module, (nnq.Conv2d, nnq.Linear)):
             continue
@@ -215,92 +261,3 @@ def pruned_weights_zero(model: nn.Module, qmodel: nn.Module) -> dict[str, bool]:
     return result
 
 
-# ----------------------------------------------------------------------------------------- inference
-
-
-@dataclass
-class InferenceResult:
-    """Top-1 accuracy (percent) and the median seconds of one timed pass over the batches."""
-
-    top1: float
-    seconds: float
-    images: int
-    repeats: int
-
-    @property
-    def images_per_s(self) -> float:
-        return self.images / self.seconds
-
-
-@dataclass
-class InferenceComparison:
-    fp32: InferenceResult
-    int8: InferenceResult
-
-    @property
-    def speedup(self) -> float:
-        """How many times faster int8 is (fp32 seconds / int8 seconds)."""
-        return self.fp32.seconds / self.int8.seconds
-
-    @property
-    def top1_drop(self) -> float:
-        """Accuracy points lost by int8 (negative when int8 is more accurate)."""
-        return self.fp32.top1 - self.int8.top1
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    tensor = next(iter(model.parameters()), None)
-    return torch.device("cpu") if tensor is None else tensor.device
-
-
-class _Timed:
-    """One model and its batches (already on its device): ``correct()`` counts hits, ``run()`` times a pass."""
-
-    def __init__(self, model: nn.Module, batches: list[tuple[Tensor, Tensor]], device: torch.device) -> None:
-        self.model, self.device = model.eval(), device
-        self.batches = [(x.to(device), y.to(device)) for x, y in batches]
-
-    def warm_up(self) -> None:
-        self.model(self.batches[0][0])
-        synchronize(self.device)
-
-    def run(self) -> tuple[float, int]:
-        correct = torch.zeros((), dtype=torch.long, device=self.device)
-        synchronize(self.device)
-        start = time.perf_counter()
-        for x, y in self.batches:
-            correct += (self.model(x).argmax(dim=1) == y).sum()
-        synchronize(self.device)
-        return time.perf_counter() - start, int(correct)
-
-
-@torch.no_grad()
-def compare_inference(model_fp32: nn.Module, qmodel: nn.Module, loader: Iterable[tuple[Tensor, Tensor]],
-                      repeats: int = 1) -> InferenceComparison:
-    """Top-1 accuracy and test-set inference time of the fp32 model (on its device) and the int8 one (CPU).
-
-    The loader's batches are materialised first, so only the models are timed (eval mode, no_grad, one
-    warm-up batch each). With ``repeats`` > 1 the two models take turns, alternating which goes first,
-    and each reports the median pass; pass-to-pass drift then hits both alike.
-    """
-    if repeats < 1:
-        raise UserError(f"The number of timing repeats must be at least 1, got {repeats}.")
-    batches = [(x, y) for x, y in loader]
-    if not batches:
-        raise UserError("compare_inference needs at least one batch.")
-    images = sum(len(y) for _, y in batches)
-    fp32 = _Timed(model_fp32, batches, _model_device(model_fp32))
-    int8 = _Timed(qmodel, batches, torch.device("cpu"))
-    fp32.warm_up()
-    int8.warm_up()
-    times: dict[str, list[float]] = {"fp32": [], "int8": []}
-    hits: dict[str, int] = {}
-    for r in range(repeats):
-        order = (("fp32", fp32), ("int8", int8)) if r % 2 == 0 else (("int8", int8), ("fp32", fp32))
-        for name, timed in order:
-            seconds, correct = timed.run()
-            times[name].append(seconds)
-            hits.setdefault(name, correct)
-    return InferenceComparison(
-        *(InferenceResult(100.0 * hits[n] / images, statistics.median(times[n]), images, repeats)
-          for n in ("fp32", "int8")))

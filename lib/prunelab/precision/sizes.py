@@ -1,4 +1,5 @@
-"""Bytes on disk of a pruned model: fp32 dense, fp32 sparse (bitmask or CSR per layer), and int8."""
+"""Bytes on disk of a pruned model: fp32 dense, fp32 sparse (bitmask or CSR per layer), and int8 (dense,
+and with its pruned entries left out)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..core.inference import strip_masks, weight_masks
+from .pt2e import PT2EInt8, pt2e_int8_weights
 
 #: torch.save's zip format costs about 1.3 KB per file plus about 240 B per stored tensor (record
 #: headers, pickle, 64-byte alignment of each storage), measured on torch 2.14; bounds with headroom:
@@ -140,7 +142,11 @@ def model_sizes(model_fp32_pruned: nn.Module, qmodel: nn.Module) -> dict[str, in
       ``sparse_values_bytes + sparse_index_bytes + sparse_shape_bytes + sparse_dense_bytes``.
     * ``int8_bytes``: the quantized model's state dict; raw data ``int8_raw_bytes`` is
       ``int8_weight_bytes`` (1 byte per conv/linear weight) + ``int8_qparam_bytes`` (per-channel
-      float64 scale and int64 zero point) + ``int8_other_bytes`` (fp32 biases, activation scales).
+      float64 scale and int64 zero point; on the PT2E path a float32 scale and an int64 zero point) +
+      ``int8_other_bytes`` (fp32 biases; on the old paths also activation scales).
+    * ``int8_sparse_raw_bytes``: the raw data of the int8 model with each pruned layer's dense int8 weight
+      replaced by a bitmask (1 bit per entry) and its kept int8 values (1 byte each): int8 and sparsity
+      combined, computed rather than saved.
 
     Each ``*_bytes`` exceeds its ``*_raw_bytes`` by torch.save's overhead, at most
     ``SAVE_OVERHEAD_BASE + SAVE_OVERHEAD_PER_TENSOR * *_tensors``.
@@ -152,9 +158,17 @@ def model_sizes(model_fp32_pruned: nn.Module, qmodel: nn.Module) -> dict[str, in
     sparse_raw, sparse_tensors = raw_bytes(sparse)
     qstate = qmodel.state_dict()
     int8_raw, int8_tensors = raw_bytes(qstate)
-    qweights = [m.weight() for m in qmodel.modules() if isinstance(m, (nnq.Conv2d, nnq.Linear))]
+    if isinstance(qmodel, PT2EInt8):  # int8 tensors with separate per-channel scale and zero point tensors
+        found = pt2e_int8_weights(qmodel).values()
+        qweights = [q for q, _, _ in found]
+        int8_qparams = sum(raw_bytes([scale, zero_point])[0] for _, scale, zero_point in found)
+    else:  # quantized tensors holding float64 scales and int64 zero points
+        qweights = [m.weight() for m in qmodel.modules() if isinstance(m, (nnq.Conv2d, nnq.Linear))]
+        int8_qparams = sum(raw_bytes(w)[0] - w.untyped_storage().nbytes() for w in qweights)
     int8_weight = sum(w.untyped_storage().nbytes() for w in qweights)
-    int8_qparams = sum(raw_bytes(w)[0] - w.untyped_storage().nbytes() for w in qweights)
+    # int8 with sparsity: a bitmask per pruned layer plus 1 byte per kept weight, in place of its dense int8
+    int8_sparse_raw = int8_raw - sum(m.numel() for m in masks.values()) \
+        + sum(math.ceil(m.numel() / 8) + int(m.sum()) for m in masks.values())
     return {
         "total_weights": sum(m.numel() for m in masks.values()),
         "kept_weights": sum(int(m.sum()) for m in masks.values()),
@@ -177,4 +191,5 @@ def model_sizes(model_fp32_pruned: nn.Module, qmodel: nn.Module) -> dict[str, in
         "int8_weight_bytes": int8_weight,
         "int8_qparam_bytes": int8_qparams,
         "int8_other_bytes": int8_raw - int8_weight - int8_qparams,
+        "int8_sparse_raw_bytes": int8_sparse_raw,
     }

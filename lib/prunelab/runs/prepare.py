@@ -1,5 +1,6 @@
 """What every kind of run does first: seed, device, data set facts, the initial model, the prune settings,
-the data request, and the environment a record keeps. Training runs and conservation runs share it."""
+the data request, and the environment a record keeps; and a finished run's model rebuilt from its record.
+Training, conservation, int8 and sparse runs share it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from ..core.pruners import PruneSettings, keep_count
 from ..core.train import resolve_device
 from ..data.catalog import DatasetInfo, dataset_info
 from ..data.run_data import DataRequest
-from ..models.layers import masked_parameters
+from ..models.layers import apply_masks, masked_parameters
 from ..models.registry import build_model
 from .config import RunConfig
+from .store import RunRecord
 
 
 def prune_settings(config: RunConfig) -> PruneSettings:
@@ -50,3 +52,14 @@ def prepare(config: RunConfig) -> tuple[torch.device, DatasetInfo, torch.nn.Modu
                                                          settings.prune_batchnorm, settings.prune_residual))
     keep_count(total, config.compression)
     return device, info, model, settings
+
+
+def model_from_record(record: RunRecord, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The trained, pruned model of a record, rebuilt from its configuration and weights, in eval mode."""
+    config = RunConfig.from_dict(record.config)
+    info = dataset_info(config.dataset)
+    model = build_model(config.model, config.model_class, info.input_shape, info.num_classes,
+                        config.dense_classifier)
+    model.load_state_dict(record.state_dict())
+    apply_masks(model)
+    return model.to(device).eval()

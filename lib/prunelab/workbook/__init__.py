@@ -9,6 +9,7 @@ between those modules never touches a notebook.
 
 from ..core.trace import analyze_trace
 from ..runs.int8 import Int8Settings, quantize_record
+from ..runs.sparse import SparseSettings, sparse_record
 from .conservation_figures import (
     plot_imp_conservation,
     plot_layer_conservation,
@@ -20,10 +21,17 @@ from .figures import (
     plot_amp,
     plot_density_and_flops,
     plot_multishot,
+    plot_sparse_inference,
     plot_timeline,
     plot_weight_histograms,
 )
-from .findings import compression_findings, quantization_findings, trace_findings, tuning_findings
+from .findings import (
+    compression_findings,
+    quantization_findings,
+    sparse_findings,
+    trace_findings,
+    tuning_findings,
+)
 from .grids import (
     SETUPS,
     RunsPending,
@@ -52,19 +60,23 @@ from .tables import (
     multishot_table,
     record_weights,
     settings_markdown,
+    sparse_layer_frame,
+    sparse_table,
     stand_in_banner,
     styled,
     table_a,
+    table_c,
 )
 
 __all__ = [
-    "Int8Settings", "PALETTE", "PRUNER_NAMES", "RunsPending", "SETUPS", "WorkbookParams", "amp_grid", "amp_ratios",
-    "amp_table", "analyze_trace", "by_compression", "collapse_table", "column_order", "compression_findings",
-    "compression_grid", "ensure_runs", "hardware_markdown", "int8_grid", "int8_table", "layer_frame",
-    "metric_table", "multishot_table", "plot_against_compression", "plot_amp", "plot_density_and_flops",
-    "plot_imp_conservation", "plot_layer_conservation", "plot_multishot", "plot_schedule_conservation",
-    "plot_timeline", "plot_unit_conservation", "plot_weight_histograms", "pruner_label", "pruner_variants",
-    "quantization_findings", "quantize_record", "record_weights", "records_table", "run_config",
-    "settings_markdown", "setup_label", "stand_in_banner", "styled", "table_a", "trace_config",
-    "trace_findings", "tuning_findings", "tuning_grid", "use_style",
+    "Int8Settings", "PALETTE", "PRUNER_NAMES", "RunsPending", "SETUPS", "SparseSettings", "WorkbookParams",
+    "amp_grid", "amp_ratios", "amp_table", "analyze_trace", "by_compression", "collapse_table", "column_order",
+    "compression_findings", "compression_grid", "ensure_runs", "hardware_markdown", "int8_grid", "int8_table",
+    "layer_frame", "metric_table", "multishot_table", "plot_against_compression", "plot_amp",
+    "plot_density_and_flops", "plot_imp_conservation", "plot_layer_conservation", "plot_multishot",
+    "plot_schedule_conservation", "plot_sparse_inference", "plot_timeline", "plot_unit_conservation",
+    "plot_weight_histograms", "pruner_label", "pruner_variants", "quantization_findings", "quantize_record",
+    "record_weights", "records_table", "run_config", "settings_markdown", "setup_label", "sparse_findings",
+    "sparse_layer_frame", "sparse_record", "sparse_table", "stand_in_banner", "styled", "table_a", "table_c",
+    "trace_config", "trace_findings", "tuning_findings", "tuning_grid", "use_style",
 ]

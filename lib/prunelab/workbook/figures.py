@@ -142,3 +142,36 @@ def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax
     ax.legend(handles, KINDS, ncol=len(KINDS), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35))
     ax.set_title(title)
     return ax.figure
+
+
+def plot_sparse_inference(sparse: pd.DataFrame):
+    """Test-set inference time against the kept fraction of weights, a panel per setup: dense kernels,
+    the sparse kernels chosen per layer, and the FLOP-proportional ideal (dense time x kept FLOPs), each the
+    median over pruners at a compression; the crossover, where sparse kernels start to pay, is marked."""
+    use_style()
+    setups = list(dict.fromkeys(sparse["setup"]))
+    fig, axes = plt.subplots(1, len(setups), figsize=(6.2 * len(setups), 3.8), squeeze=False)
+    for ax, setup in zip(axes.flat, setups):
+        rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
+        per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
+                                           "speedup"]].median().sort_values("kept")
+        ax.plot(per["kept"], per["dense_inference_s"], "o-", color="#1f77b4", label="dense kernels")
+        ax.plot(per["kept"], per["sparse_inference_s"], "s-", color="#d62728",
+                label="sparse kernels (chosen per layer)")
+        ax.plot(per["kept"], per["ideal"], "--", color="#7f7f7f", label="FLOP-proportional ideal")
+        ax.scatter(rows["kept"], rows["sparse_inference_s"], s=10, color="#d62728", alpha=0.35)
+        paying = per[per["speedup"] >= 1.05]
+        if len(paying):
+            cross = paying["kept"].max()
+            ax.axvline(cross, color="k", lw=0.8, ls=":")
+            ax.annotate(f"sparse pays at ≤ {cross:.3g} kept", (cross, ax.get_ylim()[1]), fontsize=8, ha="right",
+                        va="top")
+        else:
+            ax.text(0.02, 0.02, "no crossover: dense is as fast at every kept fraction here", transform=ax.transAxes,
+                    fontsize=8)
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (s)", title=setup)
+        ax.legend(fontsize=7)
+    fig.suptitle("Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
+    return fig

@@ -169,3 +169,38 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame) -> str:
             + (f"for {', '.join(smaller)}." if smaller else "in none of these runs.")
             + " Both together (sparse int8) would compound the savings; PyTorch has no kernel that runs it.")
     return "\n".join(lines)
+
+
+def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
+    """Markdown findings on sparse kernels, from the sparse records: how much faster, which layers switched
+    and why, and whether a difference is larger than the passes' own spread."""
+    lines = []
+    for setup, rows in sparse.groupby("setup", sort=False):
+        noise = rows[["dense_inference_spread_s", "sparse_inference_spread_s"]].max(axis=1)
+        real = (rows["dense_inference_s"] - rows["sparse_inference_s"]).abs() > noise
+        lines.append(
+            f"- {setup}: on sparse kernels the test set ran **{_span(rows['speedup'], '{:.2f}x')}** as fast as on "
+            f"dense kernels (kept fraction {_span(rows['kept'], '{:.3g}')}; medians of "
+            f"{int(rows['timing_repeats'].min())} passes taken in turn); {int(real.sum())} of {len(rows)} runs differ "
+            "by more than the passes' spread, the rest are the same speed within noise.")
+        part = layers[layers["setup"] == setup]
+        switched = part[part["kernel"] != "dense"]
+        dead = int(rows["dead_units"].sum())
+        if len(switched):
+            kinds = ", ".join(f"{k} ({n})" for k, n in switched["kernel"].value_counts().items())
+            lines.append(
+                f"  {len(switched)} layer choices switched ({kinds}); those layers kept "
+                f"{_span(switched['density'], '{:.3g}')} of their weights, against "
+                f"{_span(part.loc[part['kernel'] == 'dense', 'density'], '{:.3g}')} in the layers that stayed dense: "
+                "a sparse kernel skips the zeros but reads an index per weight and runs far below the dense kernels' "
+                "rate, so it wins only where few weights are left.")
+        else:
+            lines.append(
+                f"  No layer switched: at these densities ({_span(part['density'], '{:.3g}')} of each layer's weights "
+                "kept) every dense kernel was at least as fast as its sparse candidates, which pay only at much "
+                "lower density (see `bench/sparse.py`).")
+        if dead:
+            lines.append(f"  {dead} dead units (neurons or channels with no kept weight in or out) were removed, which "
+                         "narrows the dense layers themselves; where a run is faster without a switched layer, that "
+                         "is where its time went.")
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ from ..core.choices import PRUNERS, default_rounds
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
-from .style import PRUNER_NAMES, column_order
+from .style import PRUNER_NAMES, column_order, pruner_label
 
 #: a run whose accuracy is within this many points of always predicting the most frequent class
 CONSTANT_PREDICTION_MARGIN = 1.0
@@ -207,7 +207,8 @@ def amp_ratios(table: pd.DataFrame) -> pd.DataFrame:
 def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     """int8 records by setup and compression: accuracy, test-set inference time and size on disk against fp32.
 
-    A setup measured on synthetic stand-in data says so in its label."""
+    A setup measured on synthetic stand-in data says so in its label; "int8 path" names the quantization
+    path that made the int8 model (torchao's PT2E, or the deprecated torch.ao fallback and why)."""
     rows = []
     for record in records:
         s, config = record.summary, record.config
@@ -215,6 +216,7 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
         rows.append({
             "setup": setup, "compression": config["compression"],
             "kept weights": s["kept_weights"] / s["total_weights"],
+            "int8 path": s.get("int8_path", "torch.ao (recorded before PT2E)"),
             "fp32 top-1 (%)": s["fp32_top1"], "int8 top-1 (%)": s["int8_top1"], "drop (points)": s["top1_drop"],
             "fp32 inference (ms)": 1e3 * s["fp32_inference_s"], "int8 inference (ms)": 1e3 * s["int8_inference_s"],
             "speedup": s["speedup"], "fp32 dense (KB)": s["fp32_dense_bytes"] / 1024,
@@ -239,3 +241,49 @@ def multishot_table(table: pd.DataFrame) -> pd.DataFrame:
     pivot = frame.pivot_table(index="remaining", columns="column", values="top1", aggfunc="first")
     pivot.index.name, pivot.columns.name = "weights remaining", None
     return pivot.sort_index(ascending=False)
+
+
+# ------------------------------------------------------------------------------------ sparse kernels
+
+SPARSE_COLUMNS = {"dense_inference_s": "dense kernels", "sparse_inference_s": "sparse kernels"}
+
+
+def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
+    """A row per run: its pruner label and compression, the kept fraction of weights and of FLOPs, and the
+    dense and sparse-kernel test-set times (medians with their spreads) of its sparse record."""
+    rows = []
+    for record, sparse in zip(records, sparse_records, strict=True):
+        s, config = sparse.summary, record.config
+        rows.append({
+            "setup": setup_label(config["dataset"], config["model"]), "compression": config["compression"],
+            "label": pruner_label(config["pruner"], config.get("prune_epochs")),
+            "kept": record.summary["prunable_density"], "flop_density": record.summary["flop_density"],
+            **{k: s[k] for k in ("dense_inference_s", "dense_inference_spread_s", "sparse_inference_s",
+                                 "sparse_inference_spread_s", "speedup", "dead_units", "layers", "timing_repeats")},
+            "switched": len(s["switched_layers"]), "stand_in": s["stand_in"], "device": s["device"],
+        })
+    return pd.DataFrame(rows)
+
+
+def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
+    """Every layer's kernel choice in every sparse record, with the run's setup, pruner and compression."""
+    frames = []
+    for record, sparse in zip(records, sparse_records, strict=True):
+        layers = pd.read_csv(sparse.path / "layers.csv")
+        config = record.config
+        frames.append(layers.assign(setup=setup_label(config["dataset"], config["model"]),
+                                    label=pruner_label(config["pruner"], config.get("prune_epochs")),
+                                    compression=config["compression"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def table_c(sparse: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20") -> pd.DataFrame:
+    """Table C: test-set inference time per compression and pruner, on dense kernels and on the sparse
+    kernels chosen per layer (both medians of passes taken in turn, so comparable cell by cell)."""
+    rows = sparse[sparse["setup"] == setup]
+    pivot = rows.pivot_table(index="compression", columns="label", values=list(SPARSE_COLUMNS), aggfunc="first")
+    columns = [(metric, label) for label in column_order(rows["label"]) for metric in SPARSE_COLUMNS]
+    frame = pivot[columns]
+    frame.columns = pd.MultiIndex.from_tuples([(label, SPARSE_COLUMNS[metric]) for metric, label in columns])
+    frame.index.name = "Compression"
+    return frame

@@ -1,0 +1,132 @@
+"""Accuracy and test-set inference time of several models of one task, measured side by side.
+
+:func:`compare_models` times any number of models (fp32, the int8 paths...) over the same batches in
+one process, taking turns: each repeat runs every model once, in an order rotated by one per repeat,
+so drift of a shared machine's speed hits all alike. Each model reports the median pass, the spread of
+its passes, and the seconds of its warm-up (one batch of each input shape: where a model is compiled
+per input shape, that is its compilation). :func:`compare_inference` is the two-model form (fp32
+against int8) used by the int8 tools.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from ..core.train import synchronize
+from ..errors import UserError
+
+
+@dataclass
+class InferenceResult:
+    """Top-1 accuracy (percent), the median seconds of one timed pass over the batches, and the spread
+    (slowest minus fastest pass) of the ``repeats`` passes; ``warmup`` is the seconds of the untimed
+    first call on each input shape (compilation, for a compiled model)."""
+
+    top1: float
+    seconds: float
+    images: int
+    repeats: int
+    spread: float = 0.0
+    warmup: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds
+
+
+@dataclass
+class InferenceComparison:
+    fp32: InferenceResult
+    int8: InferenceResult
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster int8 is (fp32 seconds / int8 seconds)."""
+        return self.fp32.seconds / self.int8.seconds
+
+    @property
+    def top1_drop(self) -> float:
+        """Accuracy points lost by int8 (negative when int8 is more accurate)."""
+        return self.fp32.top1 - self.int8.top1
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    tensor = next(iter(model.parameters()), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
+class _Timed:
+    """One model and its batches (already on its device): ``run()`` times a pass and counts hits."""
+
+    def __init__(self, model: nn.Module, batches: list[tuple[Tensor, Tensor]], device: torch.device) -> None:
+        self.model, self.device = model.eval(), device
+        self.batches = [(x.to(device), y.to(device)) for x, y in batches]
+
+    def warm_up(self) -> float:
+        """One call per distinct input shape (a model compiled per shape compiles here); its seconds."""
+        shapes: dict[tuple[int, ...], Tensor] = {}
+        for x, _ in self.batches:
+            shapes.setdefault(tuple(x.shape), x)
+        synchronize(self.device)
+        start = time.perf_counter()
+        for x in shapes.values():
+            self.model(x)
+        synchronize(self.device)
+        return time.perf_counter() - start
+
+    def run(self) -> tuple[float, int]:
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        synchronize(self.device)
+        start = time.perf_counter()
+        for x, y in self.batches:
+            correct += (self.model(x).argmax(dim=1) == y).sum()
+        synchronize(self.device)
+        return time.perf_counter() - start, int(correct)
+
+
+@torch.no_grad()
+def compare_models(models: Mapping[str, nn.Module], loader: Iterable[tuple[Tensor, Tensor]],
+                   repeats: int = 1) -> dict[str, InferenceResult]:
+    """Top-1 accuracy and test-set inference time of each model (each on the device of its parameters;
+    a model without parameters, such as a quantized one, on the CPU), keyed as ``models``.
+
+    The loader's batches are materialised first, so only the models are timed (eval mode, no_grad,
+    warmed up on every input shape). Repeat ``r`` runs the models in their given order rotated by ``r``,
+    so with ``repeats`` >= the number of models each goes first once; each reports the median pass.
+    """
+    if repeats < 1:
+        raise UserError(f"The number of timing repeats must be at least 1, got {repeats}.")
+    if not models:
+        raise UserError("compare_models needs at least one model.")
+    batches = [(x, y) for x, y in loader]
+    if not batches:
+        raise UserError("compare_models needs at least one batch.")
+    images = sum(len(y) for _, y in batches)
+    timed = {name: _Timed(model, batches, _model_device(model)) for name, model in models.items()}
+    warmup = {name: t.warm_up() for name, t in timed.items()}
+    names = list(timed)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    hits: dict[str, int] = {}
+    for r in range(repeats):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds, correct = timed[name].run()
+            times[name].append(seconds)
+            hits.setdefault(name, correct)
+    return {name: InferenceResult(100.0 * hits[name] / images, statistics.median(times[name]), images, repeats,
+                                  max(times[name]) - min(times[name]), warmup[name]) for name in names}
+
+
+def compare_inference(model_fp32: nn.Module, qmodel: nn.Module, loader: Iterable[tuple[Tensor, Tensor]],
+                      repeats: int = 1) -> InferenceComparison:
+    """Top-1 accuracy and test-set inference time of the fp32 model (on its device) and the int8 one (CPU),
+    taking turns as in :func:`compare_models` (two models: the first to run alternates)."""
+    results = compare_models({"fp32": model_fp32, "int8": qmodel}, loader, repeats)
+    return InferenceComparison(results["fp32"], results["int8"])

@@ -1,0 +1,112 @@
+"""A trained run's inference on sparse kernels, measured against dense and written back as its own record.
+
+:func:`sparse_record` rebuilds the run's pruned model, builds its sparse inference copy
+(:func:`prunelab.core.sparse.sparse_inference_model`: dead units removed, each layer on the kernel timed
+fastest for it, never one slower than dense), and times dense against sparse over the run's test set,
+taking turns, the median of the passes with its spread (slowest minus fastest pass). The record lands under
+``<result_dir>/sparse/<run>-<settings hash>``, with the per-layer choices in ``layers.csv``, so a notebook
+reads the sparse column of Table C from the store like every other number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..core.hardware import hardware_info
+from ..core.inference import strip_masks
+from ..core.sparse import DENSE, sparse_inference_model
+from ..core.train import resolve_device
+from ..data.catalog import DATASETS
+from ..data.in_memory import DeviceLoader, load_data
+from ..errors import UserError
+from ..precision.timing import compare_models
+from .config import RunConfig
+from .prepare import model_from_record
+from .store import MARKER, RunRecord, csv_writer, is_complete, json_writer, load_record, record_path, write_record
+
+EXPERIMENT = "sparse"
+
+
+@dataclass(frozen=True)
+class SparseSettings:
+    """How the kernels are chosen and the two models timed.
+
+    ``kernels`` are the sparse candidates tried per layer. im2col + CSR for convolutions is left out by
+    default: it copies each input nine times, wins only where a convolution keeps a handful of weights
+    (compression 3 in ``bench/sparse.py``), and takes seconds per layer to time on a CPU.
+    """
+
+    kernels: tuple[str, ...] = ("compact", "csr", "csr_t", "bsr", "semi24")
+    layer_repeats: int = 3  # interleaved timing rounds per layer when choosing its kernel
+    repeats: int = 5  # timed passes over the test set per model, taking turns
+
+    def key(self) -> str:
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+def sparse_path(record: RunRecord, settings: SparseSettings = SparseSettings()) -> Path:
+    """Where the sparse record of ``record`` is (or will be) written."""
+    return record_path(record.path.parents[1], EXPERIMENT, f"{record.path.name}-{settings.key()}")
+
+
+def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings(), force: bool = False,
+                  log: Callable[[str], None] = print) -> RunRecord:
+    """The sparse-kernel record of ``record``'s model: reused when made from this very source (unless
+    ``force``), else measured now on this machine's default device."""
+    final = sparse_path(record, settings)
+    completed = (record.path / MARKER).stat().st_mtime_ns  # a source recomputed with --force is a new source
+    if is_complete(final) and not force:
+        existing = load_record(final)
+        if existing.summary.get("source_completed") == completed:
+            return existing
+    config = RunConfig.from_dict(record.config)
+    if config.dataset not in DATASETS:
+        raise UserError(f"sparse records are made for the in-memory data sets ({', '.join(DATASETS)}), "
+                        f"not {config.dataset}.")
+    device = resolve_device(config.gpu, config.no_cuda)
+    data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
+                     test_subset=config.test_subset, seed=config.seed)
+    dense = strip_masks(model_from_record(record, device))
+    channels_last = any(isinstance(m, torch.nn.Conv2d) for m in dense.modules())  # as the run itself ran
+    if channels_last:
+        dense = dense.to(memory_format=torch.channels_last)
+    batches = list(DeviceLoader(data.test, data.info, config.test_batch_size, device, channels_last=channels_last))
+    start = time.perf_counter()
+    sparse = sparse_inference_model(dense, batches[0][0], repeats=settings.layer_repeats, kernels=settings.kernels)
+    choose_s = time.perf_counter() - start
+    results = compare_models({"dense": dense, "sparse": sparse}, batches, repeats=settings.repeats)
+    choices = sparse.choices
+    switched = choices[choices["kernel"] != DENSE]
+    speedup = results["dense"].seconds / results["sparse"].seconds
+    log(f"sparse: {record.path.name}: {len(switched)} of {len(choices)} layers on sparse kernels, "
+        f"{int(choices['dead_units'].sum())} dead units removed; {speedup:.2f}x dense over the test set "
+        f"(choices timed in {choose_s:.1f} s).")
+    summary = {
+        "source_record": record.path.name, "source_hash": record.summary.get("config_hash"),
+        "source_completed": completed, "stand_in": data.stand_in, "data_source": data.source,
+        "device": device.type, "threads": torch.get_num_threads(), "test_examples": len(data.test),
+        "dense_top1": results["dense"].top1, "sparse_top1": results["sparse"].top1,
+        "dense_inference_s": results["dense"].seconds, "dense_inference_spread_s": results["dense"].spread,
+        "sparse_inference_s": results["sparse"].seconds, "sparse_inference_spread_s": results["sparse"].spread,
+        "speedup": speedup, "timing_repeats": settings.repeats,
+        "layers": len(choices), "switched_layers": switched["layer"].tolist(),
+        "switched_kernels": switched["kernel"].tolist(), "dead_units": int(choices["dead_units"].sum()),
+        "choose_s": choose_s, "prunable_density": record.summary.get("prunable_density"),
+        "flop_density": record.summary.get("flop_density"),
+    }
+    write_record(final, {
+        "config.json": json_writer({**record.config, "experiment": EXPERIMENT, "sparse": dataclasses.asdict(settings)}),
+        "summary.json": json_writer(summary),
+        "env.json": json_writer({**hardware_info(device), "data_source": data.source}),
+        "layers.csv": csv_writer(choices),
+    })
+    return load_record(final)

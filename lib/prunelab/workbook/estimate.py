@@ -1,0 +1,200 @@
+"""What a profile costs before it runs: the runs its notebooks need, their epochs, a measured time per epoch
+of each set-up on this device, and the expected total.
+
+``./run_all.sh --profile full --estimate`` prints it without training anything. Each set-up (data set,
+model, batch size, data size, precision) is timed once: a few training steps and evaluation batches on
+synthetic data of the right shape, after a warm-up, median of the steps. An epoch is then its steps times
+the step time plus its evaluation pass; a run is its epochs (pre- and post-pruning, each followed by an
+evaluation) plus one training step per pruning round (SynFlow's 100 rounds score one batch each).
+Runs already in the result store cost nothing. Loading real data, checkpoints and writing records are not
+counted, so read the total as a floor within some tens of percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import yaml
+
+from ..core.train import make_optimizer, resolve_device, synchronize
+from ..data.catalog import dataset_info
+from ..data.in_memory import DeviceLoader, synthetic_data
+from ..models.registry import build_model
+from ..precision.amp import amp_settings, autocast
+from ..runs.config import RunConfig
+from ..runs.store import RecordConflict, usable_record
+from .grids import WorkbookParams, amp_grid, compression_grid, int8_grid, trace_config, tuning_grid
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What sets the time of one epoch."""
+
+    dataset: str
+    model: str
+    model_class: str
+    train_examples: int
+    test_examples: int
+    batch_size: int
+    test_batch_size: int
+    amp: bool
+    amp_dtype: str | None
+
+    @classmethod
+    def of(cls, config: RunConfig) -> Setup:
+        info = dataset_info(config.dataset)
+        return cls(config.dataset, config.model, config.model_class, config.train_subset or info.train_size,
+                   config.test_subset or info.test_size, config.train_batch_size, config.test_batch_size,
+                   config.quantization, config.amp_dtype)
+
+    @property
+    def label(self) -> str:
+        precision = f", AMP {self.amp_dtype or 'default'}" if self.amp else ""
+        return (f"{self.dataset} / {self.model}, {self.train_examples:,} training images, batch "
+                f"{self.batch_size}{precision}")
+
+
+def notebook_configs(notebook: str, values: dict) -> list[RunConfig]:
+    """The runs one notebook asks for, given its parameter file's values (as its code cell builds them)."""
+    params = WorkbookParams.from_namespace(values)
+    if notebook.startswith("01_"):
+        return tuning_grid(params)
+    if notebook.startswith("02_"):
+        return [trace_config(params, values.get("pruner", "snip"), values.get("compression", 1.0))]
+    if notebook.startswith("03_"):
+        return compression_grid(params, values.get("compression", 0.5))
+    if notebook.startswith("04_"):
+        compressions = values.get("amp_compressions", [0.2, 0.5, 1.0])
+        return (amp_grid(params, compressions, values.get("amp_pruner", "rand"), values.get("amp_dtype"))
+                + int8_grid(params, compressions, values.get("amp_pruner", "rand"), values.get("int8_epochs", 20)))
+    return []
+
+
+def profile_configs(params_dir: str | Path, result_dir: str | None = None) -> list[RunConfig]:
+    """Every distinct run of a profile's notebooks (a run two notebooks share is counted once)."""
+    runs: dict[tuple[str, str], RunConfig] = {}
+    for path in sorted(Path(params_dir).glob("[0-9][0-9]_*.yaml")):
+        values = yaml.safe_load(path.read_text()) or {}
+        if result_dir is not None:
+            values["result_dir"] = result_dir
+        for config in notebook_configs(path.stem, values):
+            runs.setdefault((config.experiment, config.record_name), config)
+    return list(runs.values())
+
+
+def _stored(config: RunConfig) -> bool:
+    try:
+        return usable_record(config) is not None
+    except RecordConflict:
+        return False
+
+
+@torch.no_grad()
+def _eval_step_seconds(model, batches, device, amp) -> float:
+    model.eval()
+    times = []
+    for x, _ in batches:
+        synchronize(device)
+        start = time.perf_counter()
+        with autocast(amp, device):
+            model(x)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:] or times)
+
+
+def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: int = 2) -> dict:
+    """Seconds per training step and per evaluation batch of ``setup`` on ``device`` (median of ``steps``)."""
+    info = dataset_info(setup.dataset)
+    model = build_model(setup.model, setup.model_class, info.input_shape, info.num_classes).to(device)
+    channels_last = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    n = setup.batch_size * (steps + warmup)
+    data = synthetic_data(info, n, setup.test_batch_size * (steps + 1), seed=0)
+    train = DeviceLoader(data.train, info, setup.batch_size, device, shuffle=True, augment=info.augment,
+                         channels_last=channels_last)
+    test = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
+    amp = amp_settings(device, setup.amp, setup.amp_dtype)
+    optimizer = make_optimizer("adam", model.parameters(), 1e-3, 0.0)
+    model.train()
+    times = []
+    for x, y in train:
+        synchronize(device)
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(amp, device):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    step_s = statistics.median(times[warmup:] or times)
+    eval_s = _eval_step_seconds(model, list(test), device, amp)
+    train_steps = math.ceil(setup.train_examples / setup.batch_size)
+    eval_steps = math.ceil(setup.test_examples / setup.test_batch_size)
+    return {"step_s": step_s, "epoch_s": train_steps * step_s + eval_steps * eval_s, "eval_s": eval_steps * eval_s}
+
+
+def estimate(params_dir: str | Path, result_dir: str | None = None, device: str | None = None,
+             steps: int = 5) -> pd.DataFrame:
+    """A row per set-up: runs to compute (stored ones excluded), their epochs, the measured seconds per epoch
+    and the expected seconds. ``frame.attrs`` holds the total and the counts."""
+    dev = torch.device(device) if device else resolve_device()
+    configs = profile_configs(params_dir, result_dir)
+    todo = [c for c in configs if not _stored(c)]
+    groups: dict[Setup, list[RunConfig]] = {}
+    for config in todo:
+        groups.setdefault(Setup.of(config), []).append(config)
+    rows = []
+    for setup, runs in groups.items():
+        timing = measure_setup(setup, dev, steps)
+        epochs = sum(c.pre_epochs + c.post_epochs for c in runs)
+        evaluations = sum(2 if c.pre_epochs else 1 for c in runs)  # the evaluation before each training phase
+        rounds = sum(c.resolved_prune_epochs * c.cycles for c in runs)
+        seconds = epochs * timing["epoch_s"] + evaluations * timing["eval_s"] + rounds * timing["step_s"]
+        rows.append({"set-up": setup.label, "runs": len(runs), "epochs": epochs,
+                     "s per epoch (measured)": timing["epoch_s"], "expected (h)": seconds / 3600})
+    frame = pd.DataFrame(rows, columns=["set-up", "runs", "epochs", "s per epoch (measured)", "expected (h)"])
+    frame.attrs.update(total_h=float(frame["expected (h)"].sum()), runs=len(configs), stored=len(configs) - len(todo),
+                       device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type)
+    return frame
+
+
+def report(frame: pd.DataFrame, profile: str) -> str:
+    a = frame.attrs
+    lines = [f"Estimate for profile {profile} on {a['device']}: {a['runs']} runs, {a['stored']} already in the "
+             f"result store, {a['runs'] - a['stored']} to compute.", ""]
+    if len(frame):
+        lines.append(frame.to_string(index=False, formatters={"s per epoch (measured)": "{:.3g}".format,
+                                                              "expected (h)": "{:.3g}".format}))
+        lines.append("")
+    lines.append(f"Expected total: {a['total_h']:.3g} h ({a['total_h'] * 60:.3g} min) of training and evaluation "
+                 "on this device, one run at a time (data loading, checkpoints and records not counted).")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Estimate a profile's cost without training.")
+    parser.add_argument("--profile", required=True)
+    parser.add_argument("--params", help="parameter folder (default: params/<profile>)")
+    parser.add_argument("--result-dir", help="result store to skip stored runs from (default: the profile's)")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when there is one)")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps per set-up")
+    args = parser.parse_args(argv)
+    frame = estimate(args.params or f"params/{args.profile}", args.result_dir, args.device, args.steps)
+    print(report(frame, args.profile))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""What a profile costs, printed before anything trains: ``run_all.sh --estimate``."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from prunelab.runs.store import json_writer, record_path, write_record
+from prunelab.workbook.estimate import Setup, estimate, profile_configs, report
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_full_profile_lists_each_distinct_run_once():
+    configs = profile_configs(REPO / "params" / "full")
+    names = [(c.experiment, c.record_name) for c in configs]
+    assert len(names) == len(set(names))
+    # Task 1: 3 compressions x 6 variants of CIFAR + 6 of MNIST; Task 3 and Task 2 share some of them
+    assert sum(c.dataset == "mnist" for c in configs) == 6
+    assert all(c.post_epochs == 100 for c in configs if c.dataset == "cifar10" and not c.save_trace)
+    assert Setup.of(configs[0]).train_examples == 50_000  # no subset: the whole CIFAR-10 training set
+
+
+def test_estimate_measures_each_setup_and_prints_a_total(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "prunelab.workbook.estimate", "--profile", "smoke", "--params",
+                             str(REPO / "params" / "smoke"), "--result-dir", str(tmp_path), "--device", "cpu",
+                             "--steps", "1"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "0 already in the result store" in out and "Expected total:" in out
+    assert "cifar10 / resnet20, 256 training images, batch 256" in out and "AMP default" in out
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def _store_every_run(result_dir) -> list:
+    configs = profile_configs(REPO / "params" / "smoke", str(result_dir))
+    for c in configs:  # every run already has a usable record
+        write_record(record_path(c.result_dir, c.experiment, c.record_name),
+                     {"config.json": json_writer(c.to_dict()), "env.json": json_writer({}),
+                      "summary.json": json_writer({"config_hash": c.config_hash(), "amp_dtype": "bf16"})})
+    return configs
+
+
+def test_stored_runs_cost_nothing(tmp_path):
+    configs = _store_every_run(tmp_path)
+    frame = estimate(REPO / "params" / "smoke", str(tmp_path), device="cpu", steps=1)
+    assert frame.empty and frame.attrs["stored"] == frame.attrs["runs"] == len(configs) and frame.attrs["total_h"] == 0
+    assert "Expected total: 0 h" in report(frame, "smoke")
+
+
+def test_run_all_estimate_is_the_estimate(tmp_path):
+    _store_every_run(tmp_path)
+    result = subprocess.run(["bash", str(REPO / "run_all.sh"), "--profile", "smoke", "--estimate",
+                             "--result-dir", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Estimate for profile smoke" in result.stdout and "Expected total: 0 h" in result.stdout
