@@ -44,12 +44,6 @@ MAX_INT8_TOP1_DROP = 2.0
 MIN_FP32_TOP1 = 85.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_seed_and_threads):
-    torch.set_num_threads(1)
-    yield
-
-
 @pytest.fixture(scope="module")
 def trained(trained_fp32):
     """The shared pruned digits net (conftest) and its int8 version on the old torch.ao path (eager mode,

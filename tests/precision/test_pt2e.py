@@ -39,12 +39,6 @@ UNAVAILABLE = pt2e_unavailable()
 needs_pt2e = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"PT2E cannot run here: {UNAVAILABLE}")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_seed_and_threads):
-    torch.set_num_threads(1)
-    yield
-
-
 @pytest.fixture(scope="module")
 def pt2e_model(trained_fp32):
     """The shared pruned digits net and its int8 model from ``method="auto"``, compiled for batches of 120."""

@@ -34,7 +34,7 @@ from ..core.pruners import prune
 from ..data.run_data import run_data
 from ..errors import UserError
 from .config import RunConfig
-from .prepare import data_request, environment, prepare
+from .prepare import data_request, environment, prepare, reused_record
 from .store import (
     RunRecord,
     check_writable,
@@ -43,7 +43,6 @@ from .store import (
     json_writer,
     load_record,
     record_path,
-    usable_record,
     write_record,
 )
 
@@ -51,9 +50,8 @@ from .store import (
 def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
     """Run one conservation experiment and return its record (reused when complete, unless forced)."""
     config.validate()
-    existing = usable_record(config)
+    existing = reused_record(config, log)
     if existing is not None:
-        log(f"Reusing the complete record at {existing.path} (pass --force to recompute).")
         return existing
     device, info, model, settings = prepare(config)
     check_writable(config.result_dir)

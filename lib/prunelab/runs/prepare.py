@@ -4,6 +4,8 @@ Training, conservation, int8 and sparse runs share it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..core.hardware import hardware_info
@@ -14,7 +16,15 @@ from ..data.run_data import DataRequest
 from ..models.layers import apply_masks, masked_parameters
 from ..models.registry import build_model
 from .config import RunConfig
-from .store import RunRecord
+from .store import RunRecord, usable_record
+
+
+def reused_record(config: RunConfig, log: Callable[[str], None]) -> RunRecord | None:
+    """The stored record a run reuses instead of running (:func:`~prunelab.runs.store.usable_record`), said so."""
+    existing = usable_record(config)
+    if existing is not None:
+        log(f"Reusing the complete record at {existing.path} (pass --force to recompute).")
+    return existing
 
 
 def prune_settings(config: RunConfig) -> PruneSettings:

@@ -30,7 +30,7 @@ from ..precision.amp import autocast as amp_autocast
 from ..precision.memory import PeakMemory
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
-from .prepare import data_request, environment, prepare
+from .prepare import data_request, environment, prepare, reused_record
 from .store import (
     RunRecord,
     check_writable,
@@ -39,7 +39,6 @@ from .store import (
     load_record,
     record_path,
     torch_writer,
-    usable_record,
     write_record,
 )
 
@@ -78,9 +77,8 @@ def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], 
     being killed, resumes from its last finished epoch and ends with the same record.
     """
     config.validate()
-    existing = usable_record(config)
+    existing = reused_record(config, log)
     if existing is not None:
-        log(f"Reusing the complete record at {existing.path} (pass --force to recompute).")
         return existing
     device, info, model, settings = prepare(config)
     amp = amp_settings(device, config.quantization, config.amp_dtype)
