@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from prunelab.core.pruners import PruneSettings, prune
@@ -45,3 +46,16 @@ def trained_fp32():
         yield model, list(train)[:8], test
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def pruned_bn_net():
+    """(model, batches): conv, batchnorm (its running statistics set), ReLU, linear; half the weights pruned
+    at random; in eval mode, so quantization folds the batchnorm into the convolution."""
+    model = nn.Sequential(L.Conv2d(1, 6, 3, padding=1), L.BatchNorm2d(6), nn.ReLU(), nn.Flatten(),
+                          L.Linear(6 * 8 * 8, 10))
+    batches = [(torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))) for _ in range(3)]
+    prune(model, PruneSettings("rand", 0.5), batches[:1])
+    for x, _ in batches:
+        model(x)
+    return model.eval(), batches

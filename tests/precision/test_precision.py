@@ -222,13 +222,8 @@ def test_int8_keeps_pruned_weights_exactly_zero(trained):
         assert fractions[name] >= pruned, name
 
 
-def test_int8_with_batchnorm_folded_keeps_pruned_weights_zero():
-    model = _bn_net()
-    batches = [(torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))) for _ in range(3)]
-    prune(model, PruneSettings("rand", 0.5), batches[:1])
-    for x, _ in batches:
-        model(x)
-    model.eval()
+def test_int8_with_batchnorm_folded_keeps_pruned_weights_zero(pruned_bn_net):
+    model, batches = pruned_bn_net
     qmodel = quantize_int8(model, batches, batches[0][0], method="eager")  # PT2E's folding: test_pt2e.py
     assert all(pruned_weights_zero(model, qmodel).values())
     x = batches[0][0]

@@ -18,7 +18,6 @@ import prunelab.precision.int8 as int8_module
 from prunelab.core.inference import strip_masks, weight_masks
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.errors import UserError
-from prunelab.models import layers as L
 from prunelab.models.registry import build_model
 from prunelab.precision.int8 import (
     Int8Path,
@@ -107,19 +106,9 @@ def test_pt2e_model_sizes_count_int8_weights_and_float32_scales(pt2e_model):
     assert s["int8_sparse_raw_bytes"] == s["int8_raw_bytes"] - total + bitmasks + kept < s["int8_raw_bytes"]
 
 
-def _bn_net():
-    return nn.Sequential(L.Conv2d(1, 6, 3, padding=1), L.BatchNorm2d(6), nn.ReLU(), nn.Flatten(),
-                         L.Linear(6 * 8 * 8, 10))
-
-
 @needs_pt2e
-def test_pt2e_folds_batchnorm_and_keeps_pruned_weights_zero():
-    model = _bn_net()
-    batches = [(torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))) for _ in range(3)]
-    prune(model, PruneSettings("rand", 0.5), batches[:1])
-    for x, _ in batches:
-        model(x)
-    model.eval()
+def test_pt2e_folds_batchnorm_and_keeps_pruned_weights_zero(pruned_bn_net):
+    model, batches = pruned_bn_net
     qmodel = pt2e_int8(strip_masks(model).eval(), batches, batches[0][0], reduce_range=True)  # not compiled
     zero = pruned_weights_zero(model, qmodel)
     assert set(zero) == {"0", "4"} and all(zero.values())  # the convolution, its batchnorm folded in
