@@ -11,6 +11,7 @@ from prunelab.core.pruners import PruneSettings, prune
 from prunelab.data.in_memory import DeviceLoader, load_data
 from prunelab.models import default
 from prunelab.models import layers as L
+from prunelab.models.registry import build_model
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +60,13 @@ def pruned_bn_net():
     for x, _ in batches:
         model(x)
     return model.eval(), batches
+
+
+@pytest.fixture
+def pruned_resnet():
+    """(model, inputs): a ResNet20 for 16x16 inputs, 90% of its weights pruned at random, in eval mode."""
+    torch.manual_seed(0)
+    model = build_model("resnet20", "lottery", (3, 16, 16), 10)
+    x = torch.randn(32, 3, 16, 16)
+    prune(model, PruneSettings("rand", 1.0), [(x, torch.randint(0, 10, (32,)))])
+    return model.eval(), x

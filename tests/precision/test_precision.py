@@ -17,7 +17,6 @@ from prunelab.core.pruners import PruneSettings, prune
 from prunelab.errors import UserError
 from prunelab.models import default
 from prunelab.models import layers as L
-from prunelab.models.registry import build_model
 from prunelab.precision.amp import AmpSettings, amp_settings, autocast, make_scaler
 from prunelab.precision.int8 import (
     Int8Path,
@@ -240,12 +239,8 @@ def test_quantize_int8_leaves_the_model_alone_and_needs_calibration(trained):
         assert torch.equal(value, state[key]), key
 
 
-def test_residual_models_on_the_old_path_go_through_fx_and_keep_pruned_weights_zero():
-    torch.manual_seed(0)
-    model = build_model("resnet20", "lottery", (3, 16, 16), 10)
-    x = torch.randn(32, 3, 16, 16)
-    prune(model, PruneSettings("rand", 1.0), [(x, torch.randint(0, 10, (32,)))])
-    model.eval()
+def test_residual_models_on_the_old_path_go_through_fx_and_keep_pruned_weights_zero(pruned_resnet):
+    model, x = pruned_resnet
     with pytest.raises(UserError, match="try method='fx'"):  # eager mode has no int8 residual add
         quantize_int8(model, [x], x, method="eager")
     qmodel = quantize_int8(model, [x[:16], x[16:]], x, method="fx")

@@ -16,9 +16,7 @@ import torch.nn.functional as F
 
 import prunelab.precision.int8 as int8_module
 from prunelab.core.inference import strip_masks, weight_masks
-from prunelab.core.pruners import PruneSettings, prune
 from prunelab.errors import UserError
-from prunelab.models.registry import build_model
 from prunelab.precision.int8 import (
     Int8Path,
     compare_models,
@@ -119,12 +117,8 @@ def test_pt2e_folds_batchnorm_and_keeps_pruned_weights_zero(pruned_bn_net):
 
 
 @needs_pt2e
-def test_pt2e_residual_model_keeps_pruned_weights_zero():
-    torch.manual_seed(0)
-    model = build_model("resnet20", "lottery", (3, 16, 16), 10)
-    x = torch.randn(32, 3, 16, 16)
-    prune(model, PruneSettings("rand", 1.0), [(x, torch.randint(0, 10, (32,)))])
-    model.eval()
+def test_pt2e_residual_model_keeps_pruned_weights_zero(pruned_resnet):
+    model, x = pruned_resnet
     qmodel = pt2e_int8(strip_masks(model).eval(), [x[:16], x[16:]], x, reduce_range=True)
     zero = pruned_weights_zero(model, qmodel)
     assert len(zero) == 22 and all(zero.values())  # 21 convolutions and the classifier

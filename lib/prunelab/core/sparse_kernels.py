@@ -54,6 +54,22 @@ def _live(nonzero: Tensor, dim: int) -> Tensor:
     return nonzero.transpose(0, dim).flatten(1).any(1).nonzero().flatten()
 
 
+def _register_live(module: nn.Module, layer: nn.Linear | nn.Conv2d) -> None:
+    """Give ``module`` the live part of ``layer``: ``live_in`` / ``live_out`` indices (columns or input
+    channels, rows or filters holding any non-zero), ``weight`` cut to them, ``bias`` and ``live_bias``, and
+    whether inputs must be gathered and outputs scattered at all."""
+    weight = layer.weight.detach()
+    nonzero = weight != 0
+    live_in, live_out = _live(nonzero, 1), _live(nonzero, 0)
+    module.gather, module.scatter = len(live_in) < weight.shape[1], len(live_out) < weight.shape[0]
+    bias = _bias_or_zeros(layer, weight.shape[0])
+    module.register_buffer("live_in", live_in)
+    module.register_buffer("live_out", live_out)
+    module.register_buffer("weight", weight[live_out][:, live_in].contiguous())
+    module.register_buffer("bias", bias)
+    module.register_buffer("live_bias", bias[live_out].contiguous())
+
+
 def _bias_or_zeros(layer: nn.Module, size: int) -> Tensor:
     weight = layer.weight
     if layer.bias is None:
@@ -109,16 +125,7 @@ class CompactLinear(nn.Module):
 
     def __init__(self, layer: nn.Linear) -> None:
         super().__init__()
-        weight = layer.weight.detach()
-        nonzero = weight != 0
-        live_in, live_out = _live(nonzero, 1), _live(nonzero, 0)
-        self.gather, self.scatter = len(live_in) < weight.shape[1], len(live_out) < weight.shape[0]
-        bias = _bias_or_zeros(layer, weight.shape[0])
-        self.register_buffer("live_in", live_in)
-        self.register_buffer("live_out", live_out)
-        self.register_buffer("weight", weight[live_out][:, live_in].contiguous())
-        self.register_buffer("bias", bias)
-        self.register_buffer("live_bias", bias[live_out].contiguous())
+        _register_live(self, layer)
 
     def forward(self, x: Tensor) -> Tensor:
         lead, x = x.shape[:-1], x.reshape(-1, x.shape[-1])
@@ -210,20 +217,11 @@ class _ChannelCompacted(nn.Module):
 
     def __init__(self, layer: nn.Conv2d) -> None:
         super().__init__()
-        weight = layer.weight.detach()
-        nonzero = weight != 0
-        live_in, live_out = _live(nonzero, 1), _live(nonzero, 0)
-        self.out_channels = weight.shape[0]
-        self.gather, self.scatter = len(live_in) < weight.shape[1], len(live_out) < weight.shape[0]
+        _register_live(self, layer)
+        self.out_channels = layer.weight.shape[0]
         self.conv_args = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation)
         self.kernel_size, self.stride = layer.kernel_size, layer.stride
         self.padding, self.dilation = layer.padding, layer.dilation
-        bias = _bias_or_zeros(layer, weight.shape[0])
-        self.register_buffer("live_in", live_in)
-        self.register_buffer("live_out", live_out)
-        self.register_buffer("bias", bias)
-        self.register_buffer("live_bias", bias[live_out].contiguous())
-        self.register_buffer("weight", weight[live_out][:, live_in].contiguous())
 
     def _inputs(self, x: Tensor) -> Tensor:
         return x.index_select(1, self.live_in) if self.gather else x
