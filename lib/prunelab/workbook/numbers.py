@@ -1,0 +1,111 @@
+"""How the workbook shows a number a reader may quote, and when it may call two numbers different.
+
+Accuracies are means over seeds with their standard deviation and count ("97.1 ± 0.3 (n=3)"). Times are
+medians of repeated passes with half their range ("0.612 ± 0.008 s"). Two accuracies differ only when
+Welch's t-test says so at :data:`ALPHA`; two times differ only when the gap exceeds the larger spread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+#: the significance level of every "better than" in the findings
+ALPHA = 0.05
+#: what a cell shows for a spread that one value cannot have
+NO_SPREAD = "–"
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits, without an exponent for everyday sizes (0.000612, 1110)."""
+    if value is None or not math.isfinite(value):
+        return NO_SPREAD
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    rounded = round(value, decimals)
+    return f"{rounded:,.{decimals}f}"
+
+
+def compression_text(compression: float) -> str:
+    """0.25, 0.5, 1 and 2, never 0.250000."""
+    return f"{compression:g}"
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (NaN for one value) and count of the finite ``values``."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(finite)
+    if n == 0:
+        return math.nan, math.nan, 0
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if n > 1 else math.nan, n
+
+
+def accuracy_cell(values: Sequence[float]) -> str:
+    """"97.1 ± 0.3 (n=3)": the mean over seeds to one decimal, its sd and the number of seeds."""
+    mean, sd, n = mean_sd(values)
+    if n == 0:
+        return NO_SPREAD
+    spread = f"{sd:.1f}" if n > 1 else NO_SPREAD
+    return f"{mean:.1f} ± {spread} (n={n})"
+
+
+def time_cell(median: float, spread: float | None, unit: str = "s") -> str:
+    """"0.612 ± 0.008 s": a median of repeats and half the range of those repeats, 3 significant digits."""
+    half = NO_SPREAD if spread is None or not math.isfinite(spread) else significant(spread / 2)
+    return f"{significant(median)} ± {half}{' ' + unit if unit else ''}"
+
+
+@dataclass(frozen=True)
+class MeanComparison:
+    """Two groups of per-seed values compared by Welch's t-test."""
+
+    difference: float  # mean of a minus mean of b
+    p_value: float  # NaN when a group has fewer than two values
+    n_a: int
+    n_b: int
+
+    @property
+    def testable(self) -> bool:
+        return self.n_a >= 2 and self.n_b >= 2 and math.isfinite(self.p_value)
+
+    @property
+    def significant(self) -> bool:
+        return self.testable and self.p_value < ALPHA
+
+
+def compare_means(a: Sequence[float], b: Sequence[float]) -> MeanComparison:
+    """Welch's t-test (unequal variances) of ``a`` against ``b``. Equal values in both groups give p = 1
+    when the means are equal and p = 0 when they are not (the test's statistic is undefined there)."""
+    mean_a, sd_a, n_a = mean_sd(a)
+    mean_b, sd_b, n_b = mean_sd(b)
+    difference = mean_a - mean_b
+    if n_a < 2 or n_b < 2:
+        return MeanComparison(difference, math.nan, n_a, n_b)
+    if sd_a == 0 and sd_b == 0:
+        return MeanComparison(difference, 1.0 if difference == 0 else 0.0, n_a, n_b)
+    p = float(stats.ttest_ind(list(a), list(b), equal_var=False).pvalue)
+    return MeanComparison(difference, p, n_a, n_b)
+
+
+def comparison_words(name_a: str, name_b: str, comparison: MeanComparison, unit: str = "points") -> str:
+    """A sentence that claims a difference only when Welch's test finds one at :data:`ALPHA`."""
+    gap = f"{abs(comparison.difference):.1f} {unit}"
+    if not comparison.testable:
+        return (f"{name_a} and {name_b} cannot be told apart at this n (n={comparison.n_a} and "
+                f"n={comparison.n_b}: a test needs at least two seeds each; the means differ by {gap}).")
+    if not comparison.significant:
+        return (f"{name_a} and {name_b} cannot be told apart at this n ({gap} apart, Welch's t-test "
+                f"p = {comparison.p_value:.2f}, n={comparison.n_a} and n={comparison.n_b}).")
+    better, worse = (name_a, name_b) if comparison.difference > 0 else (name_b, name_a)
+    return (f"{better} is better than {worse} by {gap} (Welch's t-test p = {comparison.p_value:.3f}, "
+            f"n={comparison.n_a} and n={comparison.n_b}).")
+
+
+def times_differ(median_a: float, spread_a: float, median_b: float, spread_b: float) -> bool:
+    """A timing difference is real only when it exceeds the larger of the two spreads (ranges of repeats)."""
+    return abs(median_a - median_b) > max(spread_a, spread_b)
