@@ -56,7 +56,7 @@ def accuracy_cell(values: Sequence[float]) -> str:
 
 def time_cell(median: float, spread: float | None, unit: str = "s") -> str:
     """"0.612 ± 0.008 s": a median of repeats and half the range of those repeats, 3 significant digits."""
-    half = NO_SPREAD if spread is None or not math.isfinite(spread) else significant(spread / 2)
+    half = NO_SPREAD if spread is None or not math.isfinite(spread) else significant(spread / 2, 2)
     return f"{significant(median)} ± {half}{' ' + unit if unit else ''}"
 
 
@@ -102,7 +102,8 @@ def comparison_words(name_a: str, name_b: str, comparison: MeanComparison, unit:
         return (f"{name_a} and {name_b} cannot be told apart at this n ({gap} apart, Welch's t-test "
                 f"p = {comparison.p_value:.2f}, n={comparison.n_a} and n={comparison.n_b}).")
     better, worse = (name_a, name_b) if comparison.difference > 0 else (name_b, name_a)
-    return (f"{better} is better than {worse} by {gap} (Welch's t-test p = {comparison.p_value:.3f}, "
+    p = "p < 0.001" if comparison.p_value < 0.001 else f"p = {comparison.p_value:.3f}"
+    return (f"{better} is better than {worse} by {gap} (Welch's t-test {p}, "
             f"n={comparison.n_a} and n={comparison.n_b}).")
 
 
