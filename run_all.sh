@@ -52,10 +52,16 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
   [ -n "$result_dir" ] && overrides=(-p result_dir "$result_dir")
   echo "== $name (profile $profile)"
   ran+=("$name")
-  if ! "$py" -m papermill "$nb" "$out/$name.ipynb" -f "$params" "${overrides[@]}" -k prunelab --cwd . \
-       --progress-bar; then
+  # the notebook appends a line per finished run to this file (its page shows one summary line); print it
+  # as it grows, so a long cell shows progress here
+  progress="$(mktemp)"
+  tail -n +1 -f "$progress" &
+  tailer=$!
+  if ! PRUNELAB_PROGRESS_FILE="$progress" "$py" -m papermill "$nb" "$out/$name.ipynb" -f "$params" \
+       "${overrides[@]}" -k prunelab --cwd . --no-progress-bar --log-level WARNING; then
     failed+=("$name")
   fi
+  sleep 0.3; kill "$tailer" 2>/dev/null; wait "$tailer" 2>/dev/null; rm -f "$progress"
   if [ -f "$out/$name.ipynb" ]; then
     "$py" -m nbconvert --to html --no-input --log-level WARN "$out/$name.ipynb" --output-dir "$out" \
       || failed+=("$name(render)")

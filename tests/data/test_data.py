@@ -1,8 +1,6 @@
 import pickle
-import struct
 import warnings
 from pathlib import Path
-from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -25,39 +23,6 @@ from prunelab.data.in_memory import (
     random_crop_flip,
 )
 from prunelab.errors import UserError
-
-
-def _no_network(*args, **kwargs):
-    raise URLError("no network in tests")
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """The real torchvision classes, with downloads impossible and CIFAR's md5 checks reduced to "file
-    exists" (our stand-in files cannot have the real checksums). MNIST only checks that files exist."""
-    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", _no_network)
-    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", _no_network)
-    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity",
-                        lambda path, md5=None: Path(path).is_file())
-
-
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    """MNIST's idx format: big-endian magic 0x0000080N (uint8 data, N dims), the dims, then the bytes."""
-    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def _write_mnist(root: Path, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    written = {}
-    for split, prefix, n in (("train", "train", 7), ("test", "t10k", 5)):
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, n, dtype=np.uint8)
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
-        written[split] = (images[:, None], labels)
-    return written
 
 
 def _pickle(path: Path, entry: dict) -> None:
@@ -103,13 +68,14 @@ def _write_cifar100(root: Path, rng: np.random.Generator):
     return written
 
 
-_WRITERS = {"mnist": _write_mnist, "cifar10": _write_cifar10, "cifar100": _write_cifar100}
+_WRITERS = {"cifar10": _write_cifar10, "cifar100": _write_cifar100}
 _CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
-def test_real_files_load_through_torchvision_and_then_from_the_cache(name, tmp_path, offline, monkeypatch):
-    written = _WRITERS[name](tmp_path, np.random.default_rng(1))
+def test_real_files_load_through_torchvision_and_then_from_the_cache(name, tmp_path, offline, monkeypatch,
+                                                                     write_mnist):
+    written = {**_WRITERS, "mnist": write_mnist}[name](tmp_path, np.random.default_rng(1))
 
     data = load_data(name, "real", root=tmp_path)  # download=True: torchvision must find the files and stop
     assert data.source == "real" and not data.stand_in
@@ -149,8 +115,8 @@ def test_auto_falls_back_to_synthetic_with_a_warning(tmp_path, offline):
     assert data.train.images.shape == (20, 3, 32, 32) and len(data.test) == 10
 
 
-def test_auto_uses_real_data_when_present(tmp_path, offline):
-    _write_mnist(tmp_path, np.random.default_rng(2))
+def test_auto_uses_real_data_when_present(tmp_path, offline, write_mnist):
+    write_mnist(tmp_path, np.random.default_rng(2))
     with warnings.catch_warnings():
         warnings.simplefilter("error", StandInDataWarning)
         data = load_data("mnist", "auto", root=tmp_path)
@@ -333,8 +299,8 @@ def test_data_holds_its_parts():
         Split(torch.zeros(3, 1, 8, 8), torch.zeros(3))
 
 
-def test_a_broken_cache_is_rebuilt_from_the_files(tmp_path, offline):
-    written = _write_mnist(tmp_path, np.random.default_rng(3))
+def test_a_broken_cache_is_rebuilt_from_the_files(tmp_path, offline, write_mnist):
+    written = write_mnist(tmp_path, np.random.default_rng(3))
     cache = tmp_path / "prunelab-cache"
     cache.mkdir()
     (cache / "mnist-train.pt").write_bytes(b"half a file")

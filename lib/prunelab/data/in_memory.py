@@ -4,8 +4,10 @@ There is no DataLoader and no per-image Python in the training loop: a split is 
 every batch is an index, a float conversion, an optional vectorised crop/flip and a normalisation.
 
 Real MNIST/CIFAR come from torchvision's own dataset classes and are cached once, converted, under
-``<root>/prunelab-cache``. Where they are missing, ``source="synthetic"`` (or ``"auto"``, which falls back
-with a warning) gives a deterministic, learnable stand-in of the same shape so code paths can run offline.
+``<root>/prunelab-cache``. ``source="bundled"`` reads a real subset that an installed package ships
+(:mod:`prunelab.data.bundled`) through the same classes. ``source="synthetic"`` gives a deterministic,
+learnable stand-in of the same shape so code paths can run offline; ``"auto"`` takes the first of real,
+bundled and synthetic that can be had (warning when it ends at the stand-in).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from .bundled import bundled_available, bundled_folder
 from .catalog import DATA_SOURCES, DATASETS, TITLES, DatasetInfo
 
 _TORCHVISION_CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
@@ -64,7 +67,7 @@ class Split:
 @dataclass
 class Data:
     info: DatasetInfo
-    source: str  # what was actually used: "real" or "synthetic"
+    source: str  # what was actually used: "real", "bundled" or "synthetic"
     train: Split
     test: Split
 
@@ -95,10 +98,12 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
 
     if source == "synthetic":
         return synthetic_data(info, train_subset, test_subset, seed)
-    if name == "digits":
+    if name == "digits":  # scikit-learn ships the whole set: real whichever source is asked for
         train, test = _load_digits()
         return Data(info, "real", train.head(train_subset), test.head(test_subset))
     folder = data_root(root)
+    if source == "bundled":
+        return _bundled_data(info, folder, train_subset, test_subset)
     try:
         train = _load_real_split(info, folder, True, download).head(train_subset)
         test = _load_real_split(info, folder, False, download).head(test_subset)
@@ -106,9 +111,19 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
     except _MissingData:
         if source == "real":
             raise
-        warnings.warn(f"{TITLES[name]} is not in {folder.resolve()}, so results come from synthetic "
+        if bundled_available(name):  # auto: the real subset an installed package ships comes next
+            return _bundled_data(info, folder, train_subset, test_subset)
+        warnings.warn(f"{TITLES[name]} is not in the data folder, so results come from synthetic "
                       "stand-in data, not the real dataset.", StandInDataWarning, stacklevel=2)
         return synthetic_data(info, train_subset, test_subset, seed)
+
+
+def _bundled_data(info: DatasetInfo, folder: Path, train_subset: int | None, test_subset: int | None) -> Data:
+    """The bundled real subset, read by torchvision's own dataset class from the files written for it."""
+    torchvision_root = bundled_folder(folder, info.name)
+    train = _load_real_split(info, torchvision_root, True, download=False).head(train_subset)
+    test = _load_real_split(info, torchvision_root, False, download=False).head(test_subset)
+    return Data(info, "bundled", train, test)
 
 
 class _MissingData(UserError):

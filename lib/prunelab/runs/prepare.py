@@ -4,7 +4,10 @@ Training, conservation, int8 and sparse runs share it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 
@@ -17,6 +20,31 @@ from ..models.layers import apply_masks, masked_parameters
 from ..models.registry import build_model
 from .config import RunConfig
 from .store import RunRecord, usable_record
+
+
+class RunLog:
+    """A run's messages: each passed on to the caller's ``echo`` (print on the command line, nothing in a
+    notebook) and kept for the record's ``log.txt``."""
+
+    def __init__(self, echo: Callable[[str], None] = print) -> None:
+        self.echo = echo
+        self.lines: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        self.lines.append(message)
+        self.echo(message)
+
+    def write(self, path: Path) -> None:
+        path.write_text("".join(f"{line}\n" for line in self.lines))
+
+    @contextlib.contextmanager
+    def warnings(self) -> Iterator[None]:
+        """Warnings raised meanwhile become log lines (and so lines of ``log.txt``), not stderr output."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = lambda message, category, *_args, **_kw: self(
+                f"warning ({category.__name__}): {message}")
+            yield
 
 
 def reused_record(config: RunConfig, log: Callable[[str], None]) -> RunRecord | None:

