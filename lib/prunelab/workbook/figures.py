@@ -33,7 +33,9 @@ def plot_against_compression(table: pd.DataFrame, setup: str = "CIFAR-10 / ResNe
     axes[0].legend(fontsize=8, title=None)
     seeds = rows.groupby(["label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
-    fig.suptitle(f"{setup}: accuracy, inference time and FLOPs against compression (mean ± sd over seeds, {n})")
+    data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
+    fig.suptitle(f"{setup} ({data}): accuracy, inference time and FLOPs against compression "
+                 f"(mean ± sd over seeds, {n})")
     return fig
 
 
@@ -175,7 +177,9 @@ def plot_sparse_inference(sparse: pd.DataFrame):
                     fontsize=8)
         ax.set_xscale("log")
         ax.invert_xaxis()
-        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (s)", title=setup)
+        data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
+        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (s)",
+               title=f"{setup}\n({data})" if data else setup)
         ax.legend(fontsize=7)
     fig.suptitle("Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
     return fig

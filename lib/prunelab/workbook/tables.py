@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from ..core.choices import PRUNERS, default_rounds
+from ..data.catalog import source_words
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
@@ -328,6 +329,7 @@ def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecor
             **{k: s[k] for k in ("dense_inference_s", "dense_inference_spread_s", "sparse_inference_s",
                                  "sparse_inference_spread_s", "speedup", "dead_units", "layers", "timing_repeats")},
             "switched": len(s["switched_layers"]), "stand_in": s["stand_in"], "device": s["device"],
+            "data": source_words(config["dataset"], s["data_source"]),
         })
     return pd.DataFrame(rows)
 
