@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.choices import SYNFLOW_ROUNDS
-from .numbers import ALPHA, accuracy_cell, compare_means, compression_text
+from .numbers import ALPHA, accuracy_cell, compare_means, compression_text, times_differ
 from .style import column_order
 from .tables import amp_ratios, collapse_table
 
@@ -236,8 +236,8 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     and why, and whether a difference is larger than the passes' own spread."""
     lines = []
     for setup, rows in sparse.groupby("setup", sort=False):
-        noise = rows[["dense_inference_spread_s", "sparse_inference_spread_s"]].max(axis=1)
-        real = (rows["dense_inference_s"] - rows["sparse_inference_s"]).abs() > noise
+        columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
+        real = pd.Series([times_differ(*values) for values in rows[columns].itertuples(index=False)])
         lines.append(
             f"- {setup}: on sparse kernels the test set ran **{_span(rows['speedup'], '{:.2f}x')}** as fast as on "
             f"dense kernels (kept fraction {_span(rows['kept'], '{:.3g}')}; medians of "
