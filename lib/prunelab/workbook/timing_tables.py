@@ -22,10 +22,11 @@ TIME_CAPTION = "times: median of n passes ± half their range"
 SAME = "within the spread (noise)"
 
 
-def captioned(frame: pd.DataFrame, caption: str):
+def captioned(frame: pd.DataFrame, caption: str, index: bool = True):
     """A Styler of an already formatted table with its caption on top (renders in the HTML export)."""
-    return frame.style.set_caption(caption).set_table_styles(
+    style = frame.style.set_caption(caption).set_table_styles(
         [{"selector": "caption", "props": "caption-side: top; font-weight: bold; text-align: left;"}])
+    return style if index else style.hide(axis="index")
 
 
 def percent(value: float) -> str:
