@@ -39,8 +39,8 @@ def test_the_library_is_one_folder_per_layer():
 
 def test_every_experiment_name_has_its_run_function():
     assert EXPERIMENTS == (*TRAINING_EXPERIMENTS, *CONSERVATION_EXPERIMENTS)
-    assert set(REGISTRY) == {*EXPERIMENTS, "int8", "sparse"}
-    assert [e.name for e in REGISTRY.values() if e.from_record] == ["int8", "sparse"]
+    assert set(REGISTRY) == {*EXPERIMENTS, "int8", "sparse", "amp-timing"}
+    assert [e.name for e in REGISTRY.values() if e.from_record] == ["int8", "sparse", "amp-timing"]
 
 
 def test_pruner_names_order_and_rounds_come_from_one_place():

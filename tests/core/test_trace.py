@@ -122,3 +122,13 @@ def test_inference_variants_compute_the_same_function(pruned_resnet20):
     # pruned weights are still zero after folding the batchnorm into the conv
     mask = pruned_resnet20.blocks[0].conv1.weight_mask
     assert torch.all(fused.blocks[0].conv1.weight[mask == 0] == 0)
+
+
+def test_the_designs_are_timed_over_repeated_steps_taken_in_turn(pruned_resnet20, tmp_path):
+    comparison = compare_designs(pruned_resnet20, torch.randn(4, 3, 32, 32), tmp_path, warmup=1, repeats=5)
+    assert set(comparison.timing) == {"original", "ours"}
+    table = comparison.table()
+    assert list(table["timed steps"]) == [5, 5] and (table["step spread (ms)"] >= 0).all()
+    summary = comparison.timing_summary()
+    assert summary["ours_step_repeats"] == 5 and summary["original_step_s"] > 0
+    assert "original_step_spread_s" in summary

@@ -139,3 +139,28 @@ def test_task4_findings_read_the_cuda_memory_kind_from_the_records():
     frame = amp_table(table)
     assert list(frame.columns) == [(m, p) for m in AMP_METRICS.values() for p in ("AMP fp16", "fp32")]
     assert frame.loc[0.2, ("Peak memory (MB)", "AMP fp16")] == 500.0
+
+
+def test_records_time_inference_apart_and_epochs_as_medians_with_spreads(records):
+    for record in records:
+        s = record.summary
+        assert s["inference_repeats"] >= 5 and s["inference_spread_s"] >= 0 and s["inference_s"] > 0
+        # two epochs: the first is the warm-up, so one is timed and it has no spread
+        assert s["epoch_train_repeats"] == 1 and math.isnan(s["epoch_train_spread_s"])
+        assert math.isclose(s["epoch_train_s"], record.epochs.loc[record.epochs["epoch"] == 2, "train_s"].item())
+
+
+def test_amp_timing_record_takes_fp32_and_amp_steps_in_turn(records):
+    from prunelab.runs.amp_timing import EXPERIMENT, AmpTimingSettings, amp_timing_record
+    from prunelab.runs.registry import EXPERIMENTS
+
+    fp32, _ = records
+    settings = AmpTimingSettings(batches=1, batch_size=4)
+    timing = amp_timing_record(fp32, settings, log=lambda _: None)
+    s = timing.summary
+    assert timing.path.parent.name == EXPERIMENT and EXPERIMENTS[EXPERIMENT].from_record
+    assert s["amp_dtype"] == "bf16" and s["batches"] == 1 and s["batch_size"] == 4
+    for name in ("fp32", "amp"):
+        assert s[f"{name}_train_repeats"] == 5 and len(s[f"{name}_samples_s"]) == 5
+        assert math.isclose(s[f"{name}_train_spread_s"], max(s[f"{name}_samples_s"]) - min(s[f"{name}_samples_s"]))
+    assert amp_timing_record(fp32, settings, log=lambda _: None).path == timing.path  # reused, not re-measured

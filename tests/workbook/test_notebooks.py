@@ -151,9 +151,11 @@ def test_tracing_notebook_tables_and_figures(smoke):
     assert "convolution" in breakdown
     designs = next(v for k, v in tables.items() if k.startswith("Table I"))
     assert "original" in designs and "folded" in designs
+    assert "step time (ms)" in designs and " ± " in designs  # repeated steps: median ± half their range
     assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) == 2  # two timelines
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
     assert "The main time sink is" in text and "The outputs are identical" in text
+    assert "over 10 steps of each taken in turn" in text
     (trace_record,) = [p.parent for p in Path(results).glob("singleshot/*/trace.json")]
     assert json.loads((trace_record / "trace.json").read_text())["traceEvents"]
 
@@ -173,11 +175,16 @@ def test_quantization_notebook_tables_and_figures(smoke):
     assert "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)" in table_l and "digits / Conv<" in table_l  # digits: real
     assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 1
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
-    assert "the fp32 time and peak memory was" in text and "pruned weight stayed exactly zero" in text
-    # Table J's numbers are the store's: the AMP run's training time at compression 0.2
+    assert "taken in turn" in text and "Against fp32, peak memory was" in text
+    assert "pruned weight stayed exactly zero" in text
+    # Table J's times are the amp-timing records': fp32 and AMP steps taken in turn, median ± half range
+    timings = [json.loads(p.read_text()) for p in Path(results).glob("amp-timing/*/summary.json")]
+    (amp,) = [t for t in timings if t["compression"] == 0.2]
+    assert amp["amp_train_repeats"] >= 5 and amp["fp32_train_repeats"] >= 5
+    assert time_cell(amp["amp_train_s"], amp["amp_train_spread_s"]) in table_j
     store = load_table(results)
-    amp = store[(store["experiment"] == "singleshot") & store["quantization"] & (store["compression"] == 0.2)]
-    assert f"{amp['train_s'].item():.2f}" in table_j
+    run = store[(store["experiment"] == "singleshot") & store["quantization"] & (store["compression"] == 0.2)]
+    assert f"{run['top1'].item():.1f}" in table_j  # accuracy to one decimal
     assert len(list(Path(results).glob("int8/*/COMPLETE"))) == 6  # digits and ResNet20 at three compressions
 
 

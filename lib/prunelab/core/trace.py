@@ -29,6 +29,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..models import layers as L
+from .timing import MIN_REPEATS, Timing, interleaved
+from .train import synchronize
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # keep the profiler library's own chatter off the console
 
@@ -317,15 +319,27 @@ class DesignComparison:
     original: TraceAnalysis
     outputs_equal: bool
     max_abs_difference: float
+    timing: dict[str, Timing] = field(default_factory=dict)  # "original" and "ours": repeated steps in turn
 
     def table(self) -> pd.DataFrame:
+        """A row per design: the traced step's units, span, busy and convolution time and mask share, and,
+        when timed, the median step (ms) of the repeated steps with its spread (slowest minus fastest)."""
         rows = []
-        for design, a in (("original: mask multiplied in every forward", self.original),
-                          ("prunelab: masks folded into the weights", self.ours)):
-            rows.append({"design": design, "units": a.unit_count, "step span (ms)": a.step_span_us / 1e3,
-                         "busy (ms)": a.step_busy_us / 1e3, "convolution (ms)": a.conv_total_us / 1e3,
-                         "mask multiply share": a.summary()["mask_multiply_share"]})
+        for key, design, a in (("original", "original: mask multiplied in every forward", self.original),
+                               ("ours", "prunelab: masks folded into the weights", self.ours)):
+            row = {"design": design, "units": a.unit_count, "step span (ms)": a.step_span_us / 1e3,
+                   "busy (ms)": a.step_busy_us / 1e3, "convolution (ms)": a.conv_total_us / 1e3,
+                   "mask multiply share": a.summary()["mask_multiply_share"]}
+            if key in self.timing:
+                t = self.timing[key]
+                row.update({"step median (ms)": 1e3 * t.median, "step spread (ms)": 1e3 * t.spread,
+                            "timed steps": t.repeats})
+            rows.append(row)
         return pd.DataFrame(rows)
+
+    def timing_summary(self) -> dict:
+        """The repeated steps for a record: ``{design}_step_s``, ``_spread_s`` and ``_repeats`` per design."""
+        return {k: v for key, t in self.timing.items() for k, v in t.summary(f"{key}_step").items()}
 
 
 def original_design(model: nn.Module) -> nn.Module:
@@ -335,9 +349,26 @@ def original_design(model: nn.Module) -> nn.Module:
     return twin
 
 
-def compare_designs(model: nn.Module, inputs: Tensor, folder: str | Path, warmup: int = 5) -> DesignComparison:
+def time_designs(ours: nn.Module, original: nn.Module, inputs: Tensor, repeats: int = MIN_REPEATS,
+                 warmup: int = 5) -> dict[str, Timing]:
+    """One inference step of each design on ``inputs``, ``repeats`` times in turn after ``warmup`` each."""
+    def step(model: nn.Module):
+        def run() -> None:
+            with torch.no_grad():
+                model(inputs)
+            synchronize(inputs.device)
+        return run
+
+    ours.eval()
+    original.eval()
+    return interleaved({"original": step(original), "ours": step(ours)}, repeats, warmup)
+
+
+def compare_designs(model: nn.Module, inputs: Tensor, folder: str | Path, warmup: int = 5,
+                    repeats: int = 0) -> DesignComparison:
     """Trace ``model`` as it is and in the original design; writes ``trace.json`` and
-    ``trace_original_design.json`` into ``folder`` and checks that both give the same outputs."""
+    ``trace_original_design.json`` into ``folder`` and checks that both give the same outputs. With
+    ``repeats``, also times that many steps of each design in turn (:func:`time_designs`)."""
     folder = Path(folder)
     original = original_design(model)
     with torch.no_grad():
@@ -347,6 +378,7 @@ def compare_designs(model: nn.Module, inputs: Tensor, folder: str | Path, warmup
     diff = float((ours_out - original_out).abs().max())
     capture_inference_trace(model, inputs, folder / "trace.json", warmup)
     capture_inference_trace(original, inputs, folder / "trace_original_design.json", warmup)
+    timing = time_designs(model, original, inputs, repeats, warmup=1) if repeats else {}  # warm from tracing
     return DesignComparison(analyze_trace(folder / "trace.json"),
                             analyze_trace(folder / "trace_original_design.json"),
-                            bool(torch.allclose(ours_out, original_out, rtol=1e-4, atol=1e-5)), diff)
+                            bool(torch.allclose(ours_out, original_out, rtol=1e-4, atol=1e-5)), diff, timing)

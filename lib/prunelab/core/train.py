@@ -15,6 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .timing import MIN_REPEATS, Timing, repeat_timed
+
 EPOCH_COLUMNS = ["phase", "epoch", "train_loss", "test_loss", "top1", "top5", "inference_s", "train_s", "lr"]
 
 
@@ -93,6 +95,35 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: 
         return Evaluation(math.nan, math.nan, math.nan, elapsed)
     return Evaluation(loss_sum.item() / count, 100.0 * correct1.item() / count,
                       100.0 * correct5.item() / count, elapsed)
+
+
+@torch.no_grad()
+def inference_pass(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device | str,
+                   autocast: Callable[[], AbstractContextManager] = nullcontext) -> None:
+    """One forward pass over the whole ``loader`` in eval mode, waiting for the device at the end."""
+    model.eval()
+    for x, _ in loader:
+        with autocast():
+            model(x)
+    synchronize(device)
+
+
+def time_inference(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device | str,
+                   autocast: Callable[[], AbstractContextManager] = nullcontext, repeats: int = MIN_REPEATS,
+                   warmup: int = 1) -> Timing:
+    """Test-set inference time apart from the accuracy pass: ``warmup`` untimed passes over ``loader``,
+    then the median and spread of ``repeats`` timed ones."""
+    synchronize(device)
+    return repeat_timed(lambda: inference_pass(model, loader, device, autocast), repeats, warmup)
+
+
+def epoch_timing(epochs: pd.DataFrame) -> Timing:
+    """Training seconds per epoch from a run's epoch table: the post-pruning epochs (all training epochs
+    when there are none), the first left out as warm-up when there are at least two."""
+    trained = epochs[epochs["epoch"] > 0]
+    post = trained[trained["phase"] == "post"]
+    seconds = list((post if len(post) else trained)["train_s"])
+    return Timing.of(seconds[1:] if len(seconds) >= 2 else seconds)
 
 
 class Preempted(RuntimeError):

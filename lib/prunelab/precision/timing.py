@@ -5,22 +5,26 @@ one process, taking turns: each repeat runs every model once, in an order rotate
 so drift of a shared machine's speed hits all alike. Each model reports the median pass, the spread of
 its passes, and the seconds of its warm-up (one batch of each input shape: where a model is compiled
 per input shape, that is its compilation). :func:`compare_inference` is the two-model form (fp32
-against int8) used by the int8 tools.
+against int8) used by the int8 tools. :func:`compare_training` times fp32 against mixed precision
+training steps of one model the same way (copies of it, the same batches, taking turns).
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..core.train import synchronize
+from ..core.timing import MIN_REPEATS, Timing, interleaved
+from ..core.train import synchronize, train_epoch
 from ..errors import UserError
+from .amp import AmpSettings, autocast, make_scaler
 
 
 @dataclass
@@ -130,3 +134,26 @@ def compare_inference(model_fp32: nn.Module, qmodel: nn.Module, loader: Iterable
     taking turns as in :func:`compare_models` (two models: the first to run alternates)."""
     results = compare_models({"fp32": model_fp32, "int8": qmodel}, loader, repeats)
     return InferenceComparison(results["fp32"], results["int8"])
+
+
+def compare_training(model: nn.Module, batches: list[tuple[Tensor, Tensor]], device: torch.device | str,
+                     amp: AmpSettings, make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+                     repeats: int = MIN_REPEATS, warmup: int = 1) -> dict[str, Timing]:
+    """fp32 against mixed precision training, interleaved in this process: ``"fp32"`` and ``"amp"`` each
+    train their own copy of ``model`` (own optimizer from ``make_optimizer``, own gradient scaler) on the
+    same ``batches``; one repeat is one pass over them (a few training steps), the two taking turns (fp32
+    AMP, AMP fp32, ...) after ``warmup`` untimed passes each. Returns each one's median and spread."""
+    if not batches:
+        raise UserError("compare_training needs at least one batch.")
+    fp32 = AmpSettings(False, None)
+
+    def steps(settings: AmpSettings) -> Callable[[], None]:
+        twin = copy.deepcopy(model)
+        optimizer, scaler = make_optimizer(twin), make_scaler(settings, device)
+
+        def run() -> None:
+            train_epoch(twin, optimizer, batches, device, autocast=lambda: autocast(settings, device), scaler=scaler)
+            synchronize(device)
+        return run
+
+    return interleaved({"fp32": steps(fp32), "amp": steps(amp)}, repeats, warmup)

@@ -44,7 +44,7 @@ class Int8Settings:
 
     calibration_batches: int = 8
     calibration_batch_size: int = 64
-    repeats: int = 3
+    repeats: int = 5  # at least 5: a time is the median of repeats with their spread beside it
 
     def key(self) -> str:
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -2,7 +2,8 @@
 
 An experiment runs either from a configuration (``run(config, progress, log)``: the two training
 experiments and the SynFlow paper's four conservation experiments) or from a finished run's record
-(``run(record, log=log)``: int8 quantization, sparse-kernel inference). The names come from
+(``run(record, log=log)``: int8 quantization, sparse-kernel inference, fp32 against mixed precision
+training time). The names come from
 :mod:`prunelab.runs.config`, which the command line and validation read; a test checks that every name
 has its run function here.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import conservation, int8, singleshot, sparse
+from . import amp_timing, conservation, int8, singleshot, sparse
 from .config import CONSERVATION_EXPERIMENTS, TRAINING_EXPERIMENTS, RunConfig
 from .store import RunRecord
 
@@ -29,6 +30,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     **{name: Experiment(name, conservation.run_conservation) for name in CONSERVATION_EXPERIMENTS},
     int8.EXPERIMENT: Experiment(int8.EXPERIMENT, int8.quantize_record, from_record=True),
     sparse.EXPERIMENT: Experiment(sparse.EXPERIMENT, sparse.sparse_record, from_record=True),
+    amp_timing.EXPERIMENT: Experiment(amp_timing.EXPERIMENT, amp_timing.amp_timing_record, from_record=True),
 }
 
 

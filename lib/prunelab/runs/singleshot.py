@@ -21,7 +21,15 @@ import torch
 
 from ..core.measure import count_flops, layer_summary, summary_totals
 from ..core.pruners import PruneResult, PruneSettings, prune
-from ..core.train import TrainingDiverged, epochs_frame, make_optimizer, train_eval_loop
+from ..core.timing import MIN_REPEATS
+from ..core.train import (
+    TrainingDiverged,
+    epoch_timing,
+    epochs_frame,
+    make_optimizer,
+    time_inference,
+    train_eval_loop,
+)
 from ..data.catalog import DatasetInfo, source_words
 from ..data.run_data import RunData, run_data
 from ..models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
@@ -44,6 +52,10 @@ from .store import (
 
 #: warm-up steps before the profiled inference step (the original tool's choice)
 TRACE_WARMUP = 5
+#: timed passes over the test set for a record's inference time (after one warm-up pass)
+INFERENCE_REPEATS = MIN_REPEATS
+#: timed steps of each design, taken in turn, for the traced before / after numbers
+TRACE_REPEATS = 10
 
 
 @dataclass
@@ -166,6 +178,7 @@ def _run(run: RunState) -> RunRecord:
     epochs = epochs_frame(rows)
     summary = _summary(config, data, epochs, layers, result, status, message)
     summary.update(_precision_summary(amp, scaler, peaks, state is not None))
+    summary.update(_timing_summary(model, test_loader, device, loop["autocast"], epochs, log))
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
     final = record_path(config.result_dir, config.experiment, config.record_name)
     with tempfile.TemporaryDirectory(dir=config.result_dir, prefix=".tmp-trace-") as scratch:
@@ -251,12 +264,14 @@ def _trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: 
     ``summary`` and return the record's extra files."""
     from ..core.trace import compare_designs
 
-    log(f"Tracing one inference step on a test batch after {TRACE_WARMUP} warm-up steps.")
+    log(f"Tracing one inference step on a test batch after {TRACE_WARMUP} warm-up steps; timing "
+        f"{TRACE_REPEATS} steps of each design in turn.")
     inputs, _ = next(iter(test_loader))
-    comparison = compare_designs(model, inputs, scratch, warmup=TRACE_WARMUP)
+    comparison = compare_designs(model, inputs, scratch, warmup=TRACE_WARMUP, repeats=TRACE_REPEATS)
     summary["trace"] = {**comparison.ours.summary(), "batch": int(inputs.shape[0]), "warmup": TRACE_WARMUP,
                         "outputs_equal_to_original_design": comparison.outputs_equal,
                         "original_design": comparison.original.summary()}
+    summary["design_timing"] = comparison.timing_summary()
     return {"trace.json": _copy_writer(scratch / "trace.json"),
             "trace_original_design.json": _copy_writer(scratch / "trace_original_design.json"),
             "trace_conv_layers.csv": csv_writer(comparison.ours.conv_layers()),
@@ -304,6 +319,14 @@ def _summary(config, data, epochs, layers, result, status, message) -> dict:
         "params_total": totals["params_total"], "flop_density": totals["flop_density"],
         "flops": totals["flops_kept"], "flops_total": totals["flops_total"],
     }
+
+
+def _timing_summary(model, test_loader, device, autocast, epochs, log) -> dict:
+    """Test-set inference timed apart from the accuracy pass (median of repeated passes after a warm-up)
+    and training seconds per epoch, each with its spread (slowest minus fastest) and count."""
+    log(f"Timing inference over the test set: {INFERENCE_REPEATS} passes after a warm-up pass.")
+    return {**time_inference(model, test_loader, device, autocast, INFERENCE_REPEATS).summary("inference"),
+            **epoch_timing(epochs).summary("epoch_train")}
 
 
 def _peak_memory(device, peaks: list[PeakMemory]) -> PeakMemory:

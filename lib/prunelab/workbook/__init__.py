@@ -8,6 +8,7 @@ between those modules never touches a notebook.
 """
 
 from ..core.trace import analyze_trace
+from ..runs.amp_timing import AmpTimingSettings, amp_timing_record
 from ..runs.int8 import Int8Settings, quantize_record
 from ..runs.sparse import SparseSettings, sparse_record
 from .conservation_figures import (
@@ -26,7 +27,9 @@ from .figures import (
     plot_weight_histograms,
 )
 from .findings import (
+    amp_time_words,
     compression_findings,
+    design_speed_words,
     quantization_findings,
     sparse_findings,
     trace_findings,
@@ -48,6 +51,7 @@ from .grids import (
     trace_config,
     tuning_grid,
 )
+from .numbers import significant, time_cell, times_differ
 from .style import PALETTE, PRUNER_NAMES, column_order, pruner_label, use_style
 from .tables import (
     amp_ratios,
@@ -68,8 +72,22 @@ from .tables import (
     table_a,
     table_c,
 )
+from .timing_tables import (
+    amp_timing_frame,
+    captioned,
+    difference_text,
+    table_g,
+    table_h,
+    table_i,
+    table_j,
+    table_k,
+    table_l,
+)
 
 __all__ = [
+    "AmpTimingSettings", "amp_time_words", "amp_timing_frame", "amp_timing_record", "captioned", "design_speed_words",
+    "difference_text", "significant", "table_g", "table_h", "table_i", "table_j", "table_k", "table_l", "time_cell",
+    "times_differ",
     "Int8Settings", "PALETTE", "PRUNER_NAMES", "RunsPending", "SETUPS", "SparseSettings", "WorkbookParams",
     "amp_grid", "amp_ratios", "amp_table", "analyze_trace", "by_compression", "collapse_table", "column_order",
     "compression_findings", "compression_grid", "ensure_runs", "hardware_markdown", "int8_grid", "int8_table",

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.choices import SYNFLOW_ROUNDS
-from .numbers import ALPHA, accuracy_cell, compare_means, compression_text, times_differ
+from .numbers import ALPHA, accuracy_cell, compare_means, compression_text, significant, time_cell, times_differ
 from .style import column_order
 from .tables import amp_ratios, collapse_table
 
@@ -146,9 +146,10 @@ def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
     unit = "kernels" if trace["device"] == "cuda" else "top-level ops"
     original, ours = designs.iloc[0], designs.iloc[1]
     lines = [
-        f"- The step took {trace['step_span_ms']:.3f} ms from first to last {unit[:-1]} "
-        f"({trace['step_busy_ms']:.3f} ms busy). Its {trace['conv_layers']} convolution layers account for "
-        f"{trace['conv_ms']:.3f} ms, **{trace['conv_share']:.1%}** of the busy time.",
+        f"- The traced step took {significant(trace['step_span_ms'])} ms from first to last {unit[:-1]} "
+        f"({significant(trace['step_busy_ms'])} ms busy). Its {trace['conv_layers']} convolution layers account "
+        f"for {significant(trace['conv_ms'])} ms, **{trace['conv_share']:.1%}** of the busy time (one step: the "
+        "shares are what the picture shows, not a timing to compare).",
         f"- The main time sink is **{trace['main_sink']}**."
         + (" Convolutions dominate; with pruned weights still stored densely, a sparse or structured kernel "
            "(or channel pruning) is what would cut this time, not more unstructured sparsity."
@@ -156,12 +157,57 @@ def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
            " It is not the convolutions: per-op overhead dominates this small network, which kernel fusion "
            "(conv + batchnorm folding, torch.compile) or CUDA graphs attack."),
         f"- The original design multiplies every mask in every forward: {int(original['units'])} {unit} against "
-        f"{int(ours['units'])}, {original['mask multiply share']:.1%} of its busy time in mask multiplies, "
-        f"{original['busy (ms)']:.3f} ms busy against {ours['busy (ms)']:.3f} ms with the masks folded into "
-        f"the weights ({original['busy (ms)'] / ours['busy (ms)']:.2f}x). The outputs are "
+        f"{int(ours['units'])} in the traced step, {original['mask multiply share']:.1%} of its busy time in mask "
+        "multiplies. The outputs are "
         + ("identical." if trace.get("outputs_equal_to_original_design") else "NOT identical: investigate."),
+        "- " + design_speed_words(designs),
     ]
     return "\n".join(lines)
+
+
+def design_speed_words(designs: pd.DataFrame) -> str:
+    """Which design is faster, from the repeated interleaved steps, claimed only beyond their spread."""
+    if "step median (ms)" not in designs:
+        return ("One traced step cannot tell which design is faster (one step's time is noise); this record "
+                "has no repeated steps.")
+    original, ours = designs.iloc[0], designs.iloc[1]
+    a, b = original["step median (ms)"], ours["step median (ms)"]
+    spread_a, spread_b = original["step spread (ms)"], ours["step spread (ms)"]
+    n = int(min(original["timed steps"], ours["timed steps"]))
+    cells = f"{time_cell(a, spread_a, 'ms')} in the original design against {time_cell(b, spread_b, 'ms')} folded"
+    how = f"over {n} steps of each taken in turn (median ± half the range)"
+    if not times_differ(a, spread_a, b, spread_b):
+        return (f"Step time {how}: {cells}; the {abs(a - b):.3g} ms gap is within the spread of the repeats "
+                "(noise), so neither design is measurably faster on this batch and device.")
+    faster = "folded masks" if b < a else "the original design"
+    return (f"Step time {how}: {cells}; **{faster}** is faster ({max(a, b) / min(a, b):.2f}x), a gap larger "
+            "than the spread of the repeats.")
+
+
+def amp_time_words(timing: pd.DataFrame) -> str:
+    """Mixed precision against fp32 training time per compression, from passes taken in turn."""
+    parts = []
+    for compression, r in timing.iterrows():
+        ratio = r["amp_train_s"] / r["fp32_train_s"]
+        if times_differ(r["amp_train_s"], r["amp_train_spread_s"], r["fp32_train_s"], r["fp32_train_spread_s"]):
+            verdict = f"**{ratio:.2f}x** fp32's time ({'faster' if ratio < 1 else 'slower'}, beyond the spread)"
+        else:
+            verdict = f"{ratio:.2f}x fp32's time, within the spread (noise: no measurable difference)"
+        parts.append(f"at compression {compression:g} {time_cell(r['amp_train_s'], r['amp_train_spread_s'])} "
+                     f"against {time_cell(r['fp32_train_s'], r['fp32_train_spread_s'])}, {verdict}")
+    first = timing.iloc[0]
+    return (f"Mixed precision ({first['amp_dtype']}) against fp32 training, {int(first['batches'])} batch(es) of "
+            f"{int(first['batch_size'])} per pass, the median of {int(timing['fp32_train_repeats'].min())} passes "
+            f"of each taken in turn ± half their range: {'; '.join(parts)}.")
+
+
+def int8_beyond_spread(part: pd.DataFrame) -> str:
+    """"k of n runs differ beyond the spread" for rows of the int8 table (old records: no spread)."""
+    if "fp32 inference spread (ms)" not in part or part["fp32 inference spread (ms)"].isna().any():
+        return "no spread recorded, so no difference is claimed"
+    real = sum(times_differ(r["int8 inference (ms)"], r["int8 inference spread (ms)"], r["fp32 inference (ms)"],
+                            r["fp32 inference spread (ms)"]) for _, r in part.iterrows())
+    return f"{real} of {len(part)} runs differing by more than the spread (the rest: noise)"
 
 
 def _span(values: pd.Series, fmt: str) -> str:
@@ -170,8 +216,10 @@ def _span(values: pd.Series, fmt: str) -> str:
     return low if low == high else f"{low} to {high}"
 
 
-def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame) -> str:
-    """Markdown discussion of Task 4: each sentence formatted from the AMP records and the int8 table."""
+def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.DataFrame | None = None) -> str:
+    """Markdown discussion of Task 4: each sentence formatted from the AMP records, their interleaved
+    training times (``timing``: :func:`.timing_tables.amp_timing_frame`) and the int8 table. A time
+    difference is called one only when it exceeds the larger spread of the repeats."""
     ratios = amp_ratios(table)
     amp_rows = table[table["amp"]]
     dtype = ", ".join(sorted(set(amp_rows["amp_dtype"])))
@@ -180,12 +228,21 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame) -> str:
     model, params = table["model"].iloc[0], table["params_total"].iloc[0]
     times, memory = ratios["time AMP / fp32"], ratios["memory AMP / fp32"]
     acc = ratios["top-1 AMP - fp32 (points)"]
-    lines = [f"- With mixed precision ({dtype} on {devices}) training took **{_span(times, '{:.2f}x')}** the "
-             f"fp32 time and peak memory was {_span(memory, '{:.2f}x')} fp32's, across compressions "
-             f"{', '.join(f'{c:g}' for c in ratios.index)}; top-1 moved by {_span(acc, '{:+.2f}')} points ({dtype} "
-             "rounding sends the two trainings down different paths: with one seed per cell, a difference in "
-             "top-1 says little until more seeds repeat it)."]
-    gain = times.max() < 0.9
+    memory_words = (f"peak memory was {_span(memory, '{:.2f}x')} fp32's, across compressions "
+                    f"{', '.join(f'{c:g}' for c in ratios.index)}; top-1 moved by {_span(acc, '{:+.1f}')} points "
+                    f"({dtype} rounding sends the two trainings down different paths: with one seed per cell, a "
+                    "difference in top-1 says little until more seeds repeat it).")
+    if timing is not None and not timing.empty:
+        lines = ["- " + amp_time_words(timing) + " Against fp32, " + memory_words]
+        real = [times_differ(r.amp_train_s, r.amp_train_spread_s, r.fp32_train_s, r.fp32_train_spread_s)
+                for r in timing.itertuples()]
+        ratio = timing["amp_train_s"] / timing["fp32_train_s"]
+        gain = bool(all(real) and (ratio < 0.9).all())
+    else:
+        lines = [f"- With mixed precision ({dtype} on {devices}) training took **{_span(times, '{:.2f}x')}** the "
+                 "fp32 time and " + memory_words + " Those times are totals of separate runs, not timed in turn, "
+                 "so they are not a measured difference."]
+        gain = times.max() < 0.9
     if on_cuda:
         lines.append(
             "- " + ("Mixed precision paid off in time, though far less than tensor cores' peak rate suggests: " if gain
@@ -214,12 +271,13 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame) -> str:
             "it. Run this notebook on a GPU for the memory of CUDA tensors and fp16 with tensor cores.")
     if not int8.empty:
         per_setup = "; ".join(
-            f"{setup}: **{_span(part['speedup'], '{:.2f}x')}** faster, top-1 changed by "
-            f"{_span(-part['drop (points)'], '{:+.2f}')} points" for setup, part in int8.groupby(level="setup"))
+            f"{setup}: **{_span(part['speedup'], '{:.2f}x')}** as fast, {int8_beyond_spread(part)}, top-1 changed "
+            f"by {_span(-part['drop (points)'], '{:+.1f}')} points" for setup, part in int8.groupby(level="setup"))
         lines.append(
-            f"- int8 post-training quantization against fp32 test-set inference on the CPU: {per_setup}. Every "
-            "pruned weight " + ("stayed exactly zero." if int8["pruned weights zero in int8"].all()
-                                else "did NOT stay zero: investigate."))
+            f"- int8 post-training quantization against fp32 test-set inference on the CPU (medians of passes "
+            f"taken in turn): {per_setup}. Every pruned weight "
+            + ("stayed exactly zero." if int8["pruned weights zero in int8"].all()
+               else "did NOT stay zero: investigate."))
         dense, sparse, q = int8["fp32 dense (KB)"], int8["fp32 sparse (KB)"], int8["int8 (KB)"]
         smaller = [f"{setup} at {c:g}" for setup, c in int8.index if sparse[(setup, c)] < q[(setup, c)]]
         lines.append(

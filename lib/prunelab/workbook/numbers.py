@@ -26,9 +26,11 @@ def significant(value: float, digits: int = 3) -> str:
         return NO_SPREAD
     if value == 0:
         return "0"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    rounded = round(value, decimals)
-    return f"{rounded:,.{decimals}f}"
+    places = digits - 1 - math.floor(math.log10(abs(value)))  # negative: round to tens, hundreds...
+    rounded = round(value, places)
+    if rounded and math.floor(math.log10(abs(rounded))) > math.floor(math.log10(abs(value))):
+        places -= 1  # 99.96 rounds up to 100: one place fewer keeps 3 significant digits
+    return f"{round(value, places):,.{max(0, places)}f}"
 
 
 def compression_text(compression: float) -> str:

@@ -1,0 +1,80 @@
+"""Times that hold: the median of repeats after a warm-up, with the spread of those repeats beside it.
+
+:func:`repeat_timed` times one thing ``repeats`` times after ``warmup`` untimed calls. :func:`interleaved`
+times several things in one process taking turns (A B A B ..., the order rotated by one each repeat so
+each goes first as often), so a drift of a shared machine's speed hits all alike. Both report a
+:class:`Timing`: the median, the spread (slowest minus fastest repeat), the count and every sample.
+The caller synchronises an asynchronous device inside the timed function (see ``core.train.synchronize``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+#: the fewest repeats a reported time is the median of
+MIN_REPEATS = 5
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The median seconds of ``repeats`` timed calls, their spread (slowest minus fastest; NaN for one
+    call) and the samples in the order they were taken."""
+
+    median: float
+    spread: float
+    repeats: int
+    samples: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, samples) -> Timing:
+        samples = tuple(float(s) for s in samples)
+        if not samples:
+            return cls(math.nan, math.nan, 0, ())
+        spread = max(samples) - min(samples) if len(samples) > 1 else math.nan
+        return cls(statistics.median(samples), spread, len(samples), samples)
+
+    def summary(self, prefix: str) -> dict:
+        """``{prefix}_s``, ``{prefix}_spread_s`` and ``{prefix}_repeats`` for a record's summary."""
+        return {f"{prefix}_s": self.median, f"{prefix}_spread_s": self.spread, f"{prefix}_repeats": self.repeats}
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def repeat_timed(fn: Callable[[], object], repeats: int = MIN_REPEATS, warmup: int = 1) -> Timing:
+    """``fn`` called ``warmup`` times untimed, then timed ``repeats`` times."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    for _ in range(warmup):
+        fn()
+    return Timing.of(_seconds(fn) for _ in range(repeats))
+
+
+def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = MIN_REPEATS, warmup: int = 1
+                ) -> dict[str, Timing]:
+    """Each function of ``fns`` timed ``repeats`` times, taking turns in one process.
+
+    Every function is called ``warmup`` times first (in turn, untimed). Repeat ``r`` then calls them in
+    their given order rotated by ``r``: with two, A B, B A, A B, ...; each reports its median and spread.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    if not fns:
+        raise ValueError("interleaved needs at least one function")
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(_seconds(fns[name]))
+    return {name: Timing.of(samples[name]) for name in names}

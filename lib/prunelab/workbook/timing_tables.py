@@ -1,0 +1,180 @@
+"""Tables G–L as a reader sees them: times to 3 significant digits (medians ± half the range of their
+repeats), compressions as 0.25, accuracies to one decimal, and a time difference called real only when
+it exceeds the spread (:func:`prunelab.workbook.numbers.times_differ`).
+
+The numeric tables (:func:`.tables.int8_table`, the trace's design table, the AMP timing records) stay
+numeric for the findings; the functions here turn them into the text cells the notebooks display.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from ..runs.store import RunRecord
+from .numbers import compression_text, significant, time_cell, times_differ
+from .tables import precision_label
+
+#: the caption's words for a time cell
+TIME_CAPTION = "times: median of n passes ± half their range"
+SAME = "within the spread (noise)"
+
+
+def captioned(frame: pd.DataFrame, caption: str, index: bool = True):
+    """A Styler of an already formatted table with its caption on top (renders in the HTML export)."""
+    style = frame.style.set_caption(caption).set_table_styles(
+        [{"selector": "caption", "props": "caption-side: top; font-weight: bold; text-align: left;"}])
+    return style if index else style.hide(axis="index")
+
+
+def percent(value: float) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def one_decimal(value: float) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.1f}"
+
+
+def ratio_text(value: float) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{significant(value)}x"
+
+
+def difference_text(median_a: float, spread_a: float, median_b: float, spread_b: float) -> str:
+    """"a is 1.52x b" only when the gap exceeds the larger spread, else "within the spread (noise)"."""
+    if not all(math.isfinite(v) for v in (median_a, median_b)) or any(
+            s is None or not math.isfinite(s) for s in (spread_a, spread_b)):
+        return "no spread: not comparable"
+    if not times_differ(median_a, spread_a, median_b, spread_b):
+        return SAME
+    return "slower" if median_a > median_b else "faster"
+
+
+# ---------------------------------------------------------------------------------------------- Task 2
+
+
+def table_g(analysis) -> pd.DataFrame:
+    """Table G: each convolution layer of the one traced step, its time (µs) and shares of the step."""
+    conv = analysis.conv_layers()
+    return pd.DataFrame({"module": conv["module"], "type": conv["type"],
+                         "time (µs)": conv["time_us"].map(significant),
+                         "share of busy": conv["share_of_busy"].map(percent),
+                         "share of span": conv["share_of_span"].map(percent)}, index=conv.index)
+
+
+def table_h(analysis) -> pd.DataFrame:
+    """Table H: the traced step by kind of work."""
+    b = analysis.breakdown()
+    return pd.DataFrame({"kind": b["kind"], "time (µs)": b["time_us"].map(significant), "units": b["units"],
+                         "share of busy": b["share_of_busy"].map(percent)})
+
+
+def table_i(designs: pd.DataFrame) -> pd.DataFrame:
+    """Table I: the two designs, the traced step's units, busy time and mask share (one step: the
+    picture), and the step time measured over repeated steps taken in turn (median ± half range)."""
+    rows = []
+    timed = "step median (ms)" in designs
+    folded = designs.iloc[-1]
+    for _, row in designs.iterrows():
+        cells = {"design": row["design"], "units (traced step)": int(row["units"]),
+                 "busy in traced step (ms)": significant(row["busy (ms)"]),
+                 "mask multiply share (traced step)": percent(row["mask multiply share"])}
+        if timed:
+            cells["step time (ms)"] = time_cell(row["step median (ms)"], row["step spread (ms)"], "ms")
+            cells["timed steps"] = int(row["timed steps"])
+            ratio = row["step median (ms)"] / folded["step median (ms)"]
+            verdict = difference_text(row["step median (ms)"], row["step spread (ms)"], folded["step median (ms)"],
+                                      folded["step spread (ms)"])
+            cells["against folded"] = "–" if row["design"] == folded["design"] else f"{ratio_text(ratio)}, {verdict}"
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- Task 4
+
+
+def amp_timing_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
+    """The interleaved fp32 / AMP training times of ``amp-timing`` records, a row per compression."""
+    rows = [{"compression": r.summary["compression"], **{k: r.summary[k] for k in (
+        "amp_dtype", "batches", "batch_size", "fp32_train_s", "fp32_train_spread_s", "fp32_train_repeats",
+        "amp_train_s", "amp_train_spread_s", "amp_train_repeats")}} for r in records]
+    columns = ["compression", "amp_dtype", "batches", "batch_size", "fp32_train_s", "fp32_train_spread_s",
+               "fp32_train_repeats", "amp_train_s", "amp_train_spread_s", "amp_train_repeats"]
+    return pd.DataFrame(rows, columns=columns).set_index("compression").sort_index()
+
+
+def _runs_by_compression(table: pd.DataFrame) -> dict[float, dict[str, pd.Series]]:
+    out: dict[float, dict[str, pd.Series]] = {}
+    for _, row in table.iterrows():
+        out.setdefault(row["compression"], {})["fp32" if not row["amp"] else "amp"] = row
+    return out
+
+
+def table_j(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+    """Table J: per compression, peak memory and top-1 of the two runs, and the training time of a few
+    steps measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`)."""
+    runs = _runs_by_compression(table)
+    amp_name = next((precision_label(r) for c in runs.values() for k, r in c.items() if k == "amp"), "AMP")
+    rows = []
+    for compression, pair in sorted(runs.items()):
+        t = timing.loc[compression] if compression in timing.index else None
+        cells = {"compression": compression_text(compression)}
+        for key, name in (("amp", amp_name), ("fp32", "fp32")):
+            run = pair.get(key)
+            cells[("Peak memory (MB)", name)] = significant(run["peak_memory_mb"]) if run is not None else "–"
+        for key, name in (("amp", amp_name), ("fp32", "fp32")):
+            cells[("Training time (s)", name)] = "–" if t is None else time_cell(t[f"{key}_train_s"],
+                                                                                  t[f"{key}_train_spread_s"])
+        for key, name in (("amp", amp_name), ("fp32", "fp32")):
+            run = pair.get(key)
+            cells[("Top-1 (%)", name)] = one_decimal(run["top1"]) if run is not None else "–"
+        rows.append(cells)
+    frame = pd.DataFrame(rows).set_index("compression")
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def table_k(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+    """Table K: AMP relative to fp32 per compression; the time ratio is of the interleaved medians, and
+    "time difference" says whether the gap exceeds the larger spread."""
+    runs = _runs_by_compression(table)
+    rows = []
+    for compression, pair in sorted(runs.items()):
+        amp, fp32 = pair.get("amp"), pair.get("fp32")
+        row = {"compression": compression_text(compression),
+               "memory AMP / fp32": ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"])
+               if amp is not None and fp32 is not None else "–",
+               "time AMP / fp32": "–", "time difference": "not measured",
+               "top-1 AMP - fp32 (points)": f"{amp['top1'] - fp32['top1']:+.1f}"
+               if amp is not None and fp32 is not None else "–"}
+        if compression in timing.index:
+            t = timing.loc[compression]
+            row["time AMP / fp32"] = ratio_text(t["amp_train_s"] / t["fp32_train_s"])
+            row["time difference"] = difference_text(t["amp_train_s"], t["amp_train_spread_s"], t["fp32_train_s"],
+                                                     t["fp32_train_spread_s"])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("compression")
+
+
+def table_l(int8: pd.DataFrame) -> pd.DataFrame:
+    """Table L: :func:`.tables.int8_table` with times as medians ± half range, sizes and ratios to 3
+    significant digits, accuracies to one decimal and compressions as 0.25."""
+    rows = []
+    for (setup, compression), r in int8.iterrows():
+        rows.append({
+            "setup": setup, "compression": compression_text(compression),
+            "kept weights": significant(r["kept weights"]), "int8 path": r["int8 path"],
+            "fp32 top-1 (%)": one_decimal(r["fp32 top-1 (%)"]), "int8 top-1 (%)": one_decimal(r["int8 top-1 (%)"]),
+            "drop (points)": f"{r['drop (points)']:+.1f}",
+            "fp32 inference": time_cell(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"], "ms"),
+            "int8 inference": time_cell(r["int8 inference (ms)"], r["int8 inference spread (ms)"], "ms"),
+            "speedup": ratio_text(r["speedup"]),
+            "time difference": difference_text(r["int8 inference (ms)"], r["int8 inference spread (ms)"],
+                                               r["fp32 inference (ms)"], r["fp32 inference spread (ms)"]),
+            "passes": r["timing repeats"],
+            "fp32 dense (KB)": significant(r["fp32 dense (KB)"]),
+            "fp32 sparse (KB)": significant(r["fp32 sparse (KB)"]),
+            "int8 (KB)": significant(r["int8 (KB)"]), "pruned weights zero in int8": r["pruned weights zero in int8"],
+        })
+    return pd.DataFrame(rows).set_index(["setup", "compression"])

@@ -1,0 +1,52 @@
+"""Timings that hold: medians of at least five repeats after a warm-up, with their spread, taken in turn."""
+
+import math
+
+import pandas as pd
+import torch
+
+from prunelab.core.timing import MIN_REPEATS, Timing, interleaved, repeat_timed
+from prunelab.core.train import epoch_timing, time_inference
+
+
+def test_a_timing_stores_the_median_and_the_spread_of_its_repeats():
+    t = Timing.of([0.5, 0.1, 0.3, 0.2, 0.4])
+    assert t.median == 0.3 and math.isclose(t.spread, 0.4) and t.repeats == 5
+    assert t.summary("inference") == {"inference_s": 0.3, "inference_spread_s": t.spread, "inference_repeats": 5}
+    assert math.isnan(Timing.of([1.0]).spread)  # one value has no spread
+
+
+def test_repeat_timed_warms_up_then_times_at_least_five_calls():
+    calls = []
+    t = repeat_timed(lambda: calls.append(1))
+    assert MIN_REPEATS == 5 and t.repeats == 5 and len(t.samples) == 5 and len(calls) == 6  # one warm-up
+    assert t.spread >= 0 and min(t.samples) <= t.median <= max(t.samples)
+
+
+def test_interleaved_takes_turns_and_rotates_who_goes_first():
+    order = []
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    a.register_forward_hook(lambda *_: order.append("A"))
+    b.register_forward_hook(lambda *_: order.append("B"))
+    x = torch.randn(1, 2)
+    timings = interleaved({"A": lambda: a(x), "B": lambda: b(x)}, repeats=5, warmup=1)
+    assert order == ["A", "B"] + ["A", "B", "B", "A", "A", "B", "B", "A", "A", "B"]
+    assert {k: t.repeats for k, t in timings.items()} == {"A": 5, "B": 5}
+    assert all(t.spread >= 0 for t in timings.values())
+
+
+def test_inference_is_timed_in_passes_of_its_own_after_a_warm_up():
+    model, batches = torch.nn.Linear(4, 3), [(torch.randn(8, 4), torch.zeros(8, dtype=torch.long))] * 2
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    t = time_inference(model, batches, "cpu")
+    assert t.repeats == 5 and len(calls) == 2 * 6 and t.spread >= 0 and t.median > 0
+
+
+def test_epoch_time_is_the_median_of_the_post_pruning_epochs_after_the_first():
+    epochs = pd.DataFrame({"phase": ["pre", "pre", "post", "post", "post", "post"], "epoch": [0, 1, 0, 1, 2, 3],
+                           "train_s": [0.0, 99.0, 0.0, 84.0, 20.0, 22.0]})
+    t = epoch_timing(epochs)
+    assert t.repeats == 2 and t.median == 21.0 and t.spread == 2.0  # 84 s (the first, warm-up) left out
+    one = epoch_timing(epochs.iloc[:4])
+    assert one.repeats == 1 and one.median == 84.0 and math.isnan(one.spread)
