@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
 from prunelab.runs.store import load_table
@@ -44,14 +43,6 @@ def test_every_profile_has_parameters_for_every_notebook():
 def _run_all(*args, timeout=900):
     return subprocess.run(["bash", str(REPO / "run_all.sh"), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("smoke")
-    out, results = tmp / "rendered", tmp / "results"
-    proc = _run_all("--profile", "smoke", "--out", out, "--result-dir", results)
-    return proc, out, results
 
 
 def _outputs(notebook: Path) -> list[dict]:

@@ -1,0 +1,212 @@
+"""The rendered smoke pages as a reader sees them: every page and the index opened in headless Chromium.
+
+Playwright (sync API) drives Debian's ``chromium`` through ``executable_path``: no separate driver binary,
+auto-waiting on load, and the DOM (``naturalWidth``, captions, attributes) read with one ``evaluate``.
+Requests to the network are aborted, so the pages are checked as the self-contained files they must be.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium")
+PAGES = ["index", "01_tuning", "02_tracing", "03_compression", "04_quantization"]
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no `chromium` binary on PATH: the browser test needs "
+                                "Debian's chromium (`apt-get install chromium`; .ci/run installs it as root)")
+
+# What nbconvert renders for stderr streams and for errors (their tracebacks): its lab template (nbconvert 7)
+# marks both output areas with the stderr MIME type (stdout is text/plain); the classic template uses
+# output_stderr / output_error.
+STDERR_OR_ERROR = '[data-mime-type="application/vnd.jupyter.stderr"], .output_stderr, .output_error'
+
+# Lines a logger, a progress bar or the warnings module writes, never the report's own prose.
+LOG_LINE = re.compile(
+    r"^\s*(Loading\s|Epoch\b|Pruning\b|Pruned\b|Training\b|Train Epoch|Test set:|Downloading\b|Extracting\b"
+    r"|(\[\w+\]\s*)?(WARNING|INFO|DEBUG|ERROR|CRITICAL)\b|Warning\b|\w*Warning:|Traceback\b"
+    r"|\[(IPKernelApp|NbConvertApp|I|W|E) )"
+    r"|\d+%\|"  # tqdm: " 40%|████      | 4/10 [00:01<00:02, 2.9it/s]"
+    r"|\|\s*\d+/\d+\s*\[\d+:\d+"
+    r"|\d+(\.\d+)?\s*(it|s|cell)/s\]"
+)
+
+
+def absolute_path() -> re.Pattern:
+    """An absolute path of this machine: the checkout itself, or a home, root, work or temporary folder."""
+    checkout = sorted({str(REPO), str(REPO.resolve())}, key=len, reverse=True)
+    folders = [r"/home/", r"/tmp/", r"/root/", r"/work/", r"/Users/", r"/var/folders/", r"/private/var/",
+               r"(?<![A-Za-z])[A-Z]:\\{1,2}[A-Za-z]"]  # C:\Users, also JSON-escaped C:\\Users
+    return re.compile("|".join([*map(re.escape, checkout), *folders]))
+
+
+# The report's key tables, found by their caption: each cell must look like `cell` (a regex, full match).
+ACCURACY = r"\d+\.\d ± (\d+\.\d|–) \(n=\d+\)"  # mean ± sd (n=seeds); "–" when n=1
+
+
+@dataclass(frozen=True)
+class KeyTable:
+    caption: str  # the caption's start, e.g. "Table A."
+    rows: list[str]  # the row headings, in order
+    cell: str  # a regex each data cell matches in full
+
+
+def key_tables() -> dict[str, list[KeyTable]]:
+    """Page -> the key tables it must show. The index shows Table A as well."""
+    smoke = yaml.safe_load((REPO / "params/smoke/01_tuning.yaml").read_text())
+    compressions = [str(c) for c in smoke["compressions"]]
+    table_a = KeyTable("Table A.", ["CIFAR-10 / ResNet20", "MNIST / FC"], ACCURACY)
+    return {
+        "01_tuning": [table_a, KeyTable("Table B.", compressions, ACCURACY),
+                      KeyTable("Table C.", compressions, r".*±.*")],
+        "index": [table_a],
+    }
+
+
+# Every captioned table of the page: caption -> {"rows": [row headings], "cells": [[data cell texts]]}.
+TABLES_JS = """() => Object.fromEntries([...document.querySelectorAll('table')]
+  .filter(t => t.caption)
+  .map(t => [t.caption.innerText.trim(), {
+     rows: [...t.tBodies].flatMap(b => [...b.rows]).map(r => [...r.querySelectorAll('th')]
+             .map(th => th.innerText.trim()).filter(s => s).join(' / ')),
+     cells: [...t.tBodies].flatMap(b => [...b.rows]).map(r => [...r.querySelectorAll('td')]
+             .map(td => td.innerText.trim())),
+  }]))"""
+
+IMAGES_JS = """() => [...document.images].map(i => ({
+  src: i.getAttribute('src').slice(0, 80), complete: i.complete, width: i.naturalWidth}))"""
+
+ATTRIBUTES_JS = """() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
+  .filter(a => !a.value.startsWith('data:image/'))
+  .map(a => `<${e.tagName.toLowerCase()} ${a.name}="${a.value}">`))"""
+
+LINKS_JS = "() => [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))"
+
+
+def _same_heading(shown: str, expected: str) -> bool:
+    """A row heading as expected: the same text, or the same number ("1.00" for "1.0")."""
+    try:
+        return shown == expected or float(shown) == float(expected)
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def rendered(smoke) -> Path:
+    proc, out, _ = smoke
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def open_page(browser, path: Path, fragment: str = ""):
+    """``path`` opened in a fresh tab, fully loaded, with the network cut off (the report must stand alone)."""
+    assert path.is_file(), f"{path.name} was not rendered"
+    page = browser.new_page()
+    page.route(re.compile(r"^(https?|wss?)://"), lambda route: route.abort())
+    page.goto(path.as_uri() + (f"#{fragment}" if fragment else ""), wait_until="load")
+    return page
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_shows_no_stderr_or_error_output(browser, rendered, name):
+    page = open_page(browser, rendered / f"{name}.html")
+    blocks = [b.inner_text()[:300] for b in page.locator(STDERR_OR_ERROR).all() if b.is_visible()]
+    page.close()
+    assert not blocks, f"{name}.html shows stderr or error output: {blocks}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_shows_no_log_line(browser, rendered, name):
+    page = open_page(browser, rendered / f"{name}.html")
+    logs = [line.strip() for line in page.inner_text("body").splitlines() if LOG_LINE.search(line)]
+    page.close()
+    assert not logs, f"{name}.html shows log lines: {logs[:10]}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_image_loads(browser, rendered, name):
+    page = open_page(browser, rendered / f"{name}.html")
+    images = page.evaluate(IMAGES_JS)
+    page.close()
+    broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
+    assert not broken, f"{name}.html: images that did not load: {broken}"
+    if name != "index":
+        assert images, f"{name}.html shows no figure"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_holds_no_absolute_path(browser, rendered, name):
+    """Not in the text a reader sees, not in an attribute, not anywhere in the file (inline images aside)."""
+    page = open_page(browser, rendered / f"{name}.html")
+    text, attributes = page.inner_text("body"), page.evaluate(ATTRIBUTES_JS)
+    page.close()
+    source = re.sub(r"data:image/[^\"')\s]+", "data:image/…", (rendered / f"{name}.html").read_text())
+    path = absolute_path()
+    found = [f"text: {line.strip()[:200]}" for line in text.splitlines() if path.search(line)]
+    found += [f"attribute: {a[:200]}" for a in attributes if path.search(a)]
+    found += [f"source: …{source[max(m.start() - 60, 0):m.end() + 60]}…" for m in path.finditer(source)]
+    assert not found, f"{name}.html holds absolute paths:\n" + "\n".join(dict.fromkeys(found))
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_local_link_resolves(browser, rendered, name):
+    """Every link of a page that is not to the web: its file exists and loads, its #anchor exists."""
+    page = open_page(browser, rendered / f"{name}.html")
+    hrefs = page.evaluate(LINKS_JS)
+    page.close()
+    bad = [f"no link to {p}.html" for p in PAGES if name == "index" and p != "index" and f"{p}.html" not in hrefs]
+    for href in dict.fromkeys(hrefs):
+        url = urlparse(href)
+        if url.scheme in ("http", "https", "mailto"):
+            continue
+        if url.scheme not in ("", "file"):
+            bad.append(f"{href} (scheme {url.scheme})")
+            continue
+        target = rendered / f"{name}.html" if not url.path else (rendered / unquote(url.path)).resolve()
+        if not target.is_file():
+            bad.append(f"{href} (no file {target.name})")
+            continue
+        other = open_page(browser, target, url.fragment)
+        if url.fragment and not other.evaluate("() => !!document.querySelector(':target')"):
+            bad.append(f"{href} (no element it scrolls to)")  # the browser's own matching of #fragment to id
+        if not other.inner_text("body").strip():
+            bad.append(f"{href} (an empty page)")
+        other.close()
+    assert not bad, f"{name}.html has links that do not resolve: {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(key_tables()))
+def test_key_tables_have_their_rows_and_spreads(browser, rendered, name):
+    page = open_page(browser, rendered / f"{name}.html")
+    tables = page.evaluate(TABLES_JS)
+    page.close()
+    problems = []
+    for key in key_tables()[name]:
+        found = [t for caption, t in tables.items() if caption.startswith(key.caption)]
+        if len(found) != 1:
+            problems.append(f"{key.caption}: {len(found)} tables with this caption (captions: {list(tables)})")
+            continue
+        rows = [r for r, cells in zip(found[0]["rows"], found[0]["cells"]) if cells]  # data rows only
+        if len(rows) != len(key.rows) or not all(map(_same_heading, rows, key.rows)):
+            problems.append(f"{key.caption}: rows {rows}, expected {key.rows}")
+        bad = [c for cells in found[0]["cells"] for c in cells if not re.fullmatch(key.cell, c)]
+        if bad or not any(found[0]["cells"]):
+            problems.append(f"{key.caption}: cells not like {key.cell!r}: {bad[:6]}")
+    assert not problems, f"{name}.html:\n" + "\n".join(problems)
