@@ -34,7 +34,6 @@ from .findings import (
     sparse_findings,
     trace_findings,
     tuning_findings,
-    tuning_key_result,
 )
 from .grids import (
     SETUPS,
@@ -51,6 +50,7 @@ from .grids import (
     trace_config,
     tuning_grid,
 )
+from .key_results import quantization_key_result, trace_key_result, tuning_key_result
 from .numbers import significant, time_cell, times_differ
 from .style import PALETTE, PRUNER_NAMES, column_order, pruner_label, use_style
 from .tables import (
@@ -97,5 +97,6 @@ __all__ = [
     "plot_weight_histograms", "pruner_label", "pruner_variants", "quantization_findings", "quantize_record",
     "record_weights", "records_table", "run_config", "settings_markdown", "setup_label", "sparse_findings",
     "sparse_layer_frame", "sparse_record", "sparse_table", "stand_in_banner", "styled", "table_a", "table_c",
-    "trace_config", "trace_findings", "tuning_findings", "tuning_grid", "tuning_key_result", "use_style",
+    "trace_config", "trace_findings", "trace_key_result", "quantization_key_result", "tuning_findings", "tuning_grid",
+    "tuning_key_result", "use_style",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ..core.choices import SYNFLOW_ROUNDS
@@ -24,38 +23,6 @@ def tuning_findings(table: pd.DataFrame) -> str:
             lines.append(_pruner_ranking(setup, at["data"].iloc[0], compression, at))
     lines += _collapse_lines(table)
     return "\n".join(lines)
-
-
-def tuning_key_result(table: pd.DataFrame, compression: float = 1.0) -> str:
-    """Task 1's result in one paragraph for the front page: per set-up on real data, the best pruner at
-    ``compression`` and whether the runner-up can be told apart from it, and any collapse."""
-    parts = []
-    for setup, rows in table.groupby("setup", sort=False):
-        rows = rows[np.isclose(rows["compression"], compression)]
-        if rows.empty or rows["stand_in"].any():
-            continue
-        seeds = {label: list(group["top1"]) for label, group in rows.groupby("label")}
-        ranked = sorted(seeds, key=lambda label: -sum(seeds[label]) / len(seeds[label]))
-        best = ranked[0]
-        text = (f"**{setup}** ({rows['data'].iloc[0]}), compression {compression_text(compression)}: best mean "
-                f"top-1 {best}, {accuracy_cell(seeds[best])}")
-        if len(ranked) > 1:
-            second = ranked[1]
-            comparison = compare_means(seeds[best], seeds[second])
-            text += (f", ahead of {second} ({accuracy_cell(seeds[second])})" if comparison.significant else
-                     f", not told apart from {second} ({accuracy_cell(seeds[second])}) at this n")
-        collapsed = collapse_table(rows)
-        collapsed = collapsed[collapsed["layers with no weights"] != "none"]
-        if not collapsed.empty:
-            text += "; collapsed (a layer emptied): " + ", ".join(
-                f"{r['pruner']} at {r['top-1 (%)']}" for r in collapsed.to_dict("records"))
-        parts.append(text + ".")
-    if not parts:
-        return "Every run here used synthetic stand-in data: a pipeline check, with no result to quote."
-    stand_in = sorted(set(table.loc[table["stand_in"], "setup"]))
-    if stand_in:
-        parts.append(f"{', '.join(stand_in)}: synthetic stand-in data, a pipeline check only.")
-    return " ".join(parts)
 
 
 def _pruner_ranking(setup: str, data: str, compression: float, rows: pd.DataFrame) -> str:
