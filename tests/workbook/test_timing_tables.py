@@ -82,3 +82,16 @@ def test_table_l_formats_times_with_spreads_and_compressions_plainly():
     assert row["fp32 inference"] == "1,110 ± 10 ms" and row["int8 inference"] == "29.3 ± 0.50 ms"
     assert row["fp32 top-1 (%)"] == "97.2" and row["speedup"] == "37.9x" and row["time difference"] == "faster"
     assert row["kept weights"] == "0.562" and row["passes"] == 5
+
+
+def test_the_front_pages_key_results_carry_their_data_and_spreads():
+    from prunelab.workbook.key_results import quantization_key_result, trace_key_result
+
+    runs = _runs().assign(data="synthetic stand-in for CIFAR-10")
+    text = quantization_key_result(runs, _timing())
+    assert text.startswith("Mixed precision (synthetic stand-in for CIFAR-10): peak memory 0.901 to 0.910x fp32's.")
+    assert "within the spread" in text and "**9.00x** fp32's time (slower" in text
+    trace = dict(conv_layers=21, conv_ms=2.271, step_busy_ms=7.975, conv_share=0.285, main_sink="convolution")
+    assert trace_key_result(trace, "real CIFAR-10") == (
+        "One traced inference step (real CIFAR-10): its 21 convolution layers take 2.27 ms of 7.97 ms busy time "
+        "(**28.5%**); the main time sink is convolution.")
