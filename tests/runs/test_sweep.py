@@ -28,7 +28,7 @@ def test_a_grid_expands_to_every_combination_with_overrides_and_names(tmp_path):
 @pytest.mark.parametrize("base,grid,expid,needle", [
     (TINY, {"pruner": ["rand", "mag"]}, "same", "same record name"),
     (TINY, {"pruner": "rand"}, None, "non-empty list"),
-    ({**TINY, "frobnicate": 1}, {}, None, "unknown configuration field"),
+    ({**TINY, "frobnicate": 1}, {}, None, "base.frobnicate: unknown setting"),
     (TINY, {"pruner": ["lamp"]}, None, "unknown pruner"),
     (TINY, {"pruner": ["rand"]}, "{nope}", "not a setting"),
 ])

@@ -162,7 +162,9 @@ def sweep_main(argv: list[str]) -> int:
         if not sep:
             raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}.")
         grid.slurm.sbatch[key] = value
-    executor = args.executor or grid.executor
+    grid.executor = args.executor or grid.executor
+    grid.workers = grid.workers if args.workers is None else args.workers
+    executor = grid.check().executor
     if args.dry_run:
         for c in grid.configs:
             try:
@@ -172,7 +174,7 @@ def sweep_main(argv: list[str]) -> int:
             print(f"{state}  {c.record_name}  {c.dataset}/{c.model} {c.pruner} "
                   f"c={c.compression:g}")
         return 0
-    outcomes = run_sweep(grid.configs, executor, args.workers or grid.workers, grid.slurm, wait=not args.no_wait)
+    outcomes = run_sweep(grid.configs, executor, grid.workers, grid.slurm, wait=not args.no_wait)
     print(report(outcomes))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 

@@ -18,101 +18,28 @@ A grid file::
     workers: 2                 # for processes
     slurm: {partition: gpu, time: 120, gpus: 1, cpus: 8, sbatch: {account: mylab}}
 
-Runs that already have a complete record are skipped. Every run checkpoints each epoch, so a Slurm task
+Each setting's value has the type of its flag, and a grid makes at most 10,000 runs; the expid template
+names settings only (the checks are in :mod:`prunelab.runs.gridfile`). Runs that already have a complete
+record are skipped. Every run checkpoints each epoch, so a Slurm task
 that is preempted or times out is requeued by submitit and resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import UserError
 from .config import RunConfig
+from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
 from .store import RecordConflict, load_record, usable_record
 
-EXECUTORS = ("local", "processes", "slurm")
-
-
-@dataclass
-class SlurmOptions:
-    partition: str | None = None
-    time: int = 60  # minutes per run
-    gpus: int = 0
-    cpus: int = 2
-    mem_gb: float | None = None
-    parallelism: int = 64  # array tasks running at once
-    sbatch: dict[str, Any] = field(default_factory=dict)  # any further sbatch option
-
-    @classmethod
-    def from_dict(cls, values: dict | None) -> SlurmOptions:
-        values = {k.replace("-", "_"): v for k, v in (values or {}).items()}
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(sorted(unknown))}.")
-        return cls(**values)
-
-
-@dataclass
-class Grid:
-    configs: list[RunConfig]
-    executor: str = "local"
-    workers: int = 1
-    slurm: SlurmOptions = field(default_factory=SlurmOptions)
-
-
-def _keys(values: dict) -> dict:
-    return {str(k).replace("-", "_"): v for k, v in (values or {}).items()}
-
-
-def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = None,
-           expid: str | None = None) -> list[RunConfig]:
-    """Every combination of ``grid`` on top of ``base``, then matching ``overrides``; each validated."""
-    base, grid = _keys(base), _keys(grid or {})
-    for name, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise UserError(f"grid entry '{name}' must be a non-empty list.")
-    configs = []
-    for combo in itertools.product(*grid.values()):
-        values = {**base, **dict(zip(grid, combo))}
-        for rule in overrides or []:
-            when = _keys(rule.get("when", {}))
-            if all(values.get(k) == v for k, v in when.items()):
-                values.update(_keys(rule.get("set", {})))
-        if expid:
-            try:
-                values["expid"] = expid.format(**values)
-            except KeyError as err:
-                raise UserError(f"the expid template names {err}, which is not a setting.") from None
-        configs.append(RunConfig.from_dict(values).validate())
-    names = [c.record_name for c in configs]
-    if len(set(names)) != len(names):
-        raise UserError("the grid gives two runs the same record name; make the expid template tell them apart.")
-    return configs
-
-
-def load_grid(path: str | os.PathLike) -> Grid:
-    try:
-        spec = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as err:
-        raise UserError(f"cannot read the grid file {path}: {err.strerror}.") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"the grid file {path} is not valid YAML: {str(err).splitlines()[0]}.") from None
-    unknown = set(spec) - {"base", "grid", "overrides", "expid", "executor", "workers", "slurm"}
-    if unknown:
-        raise UserError(f"unknown section(s) in the grid file: {', '.join(sorted(unknown))}.")
-    configs = expand(spec.get("base", {}), spec.get("grid"), spec.get("overrides"), spec.get("expid"))
-    return Grid(configs, spec.get("executor", "local"), int(spec.get("workers", 1)),
-                SlurmOptions.from_dict(spec.get("slurm")))
-
+__all__ = ["Grid", "SlurmOptions", "expand", "load_grid", "run_sweep", "report"]  # the grid file: gridfile
 
 @dataclass
 class Outcome:
