@@ -151,7 +151,7 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 def sweep_main(argv: list[str]) -> int:
     from .store import RecordConflict, usable_record
-    from .sweep import load_grid, report, run_sweep
+    from .sweep import DONE, load_grid, report, run_sweep
 
     args = sweep_parser().parse_args(argv)
     grid = load_grid(args.grid)
@@ -177,7 +177,7 @@ def sweep_main(argv: list[str]) -> int:
         return 0
     outcomes = run_sweep(grid.configs, executor, grid.workers, grid.slurm, wait=not args.no_wait)
     print(report(outcomes))
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return 0 if all(o.status in (*DONE, "submitted") for o in outcomes) else 1
 
 
 def verify_parser() -> argparse.ArgumentParser:

@@ -35,16 +35,23 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .checkpoint import RunInProgress
 from .config import RunConfig
 from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
+from .prepare import run_checkpoint
 from .store import RecordConflict, load_record, usable_record
 
 __all__ = ["Grid", "SlurmOptions", "expand", "load_grid", "run_sweep", "report"]  # the grid file: gridfile
+#: what a task returns for a run another process holds the lock of (another sweep of the same grid)
+ELSEWHERE = "running elsewhere"
+#: statuses of runs that end with a complete record
+DONE = ("reused", "finished", "done elsewhere")
+
 
 @dataclass
 class Outcome:
     config: RunConfig
-    status: str  # reused | finished | failed | submitted
+    status: str  # reused | finished | done elsewhere | failed | submitted (| running elsewhere, until waited for)
     detail: str = ""
 
     @property
@@ -63,7 +70,10 @@ class SweepTask:
 
         if threads:
             torch.set_num_threads(threads)
-        record = run(RunConfig.from_dict(values), progress=False, log=lambda message: print(message, flush=True))
+        try:
+            record = run(RunConfig.from_dict(values), progress=False, log=lambda message: print(message, flush=True))
+        except RunInProgress:  # another process (another sweep of this grid) holds it: not a failure
+            return ELSEWHERE
         return str(record.path)
 
     def checkpoint(self, *args, **kwargs):
@@ -94,7 +104,26 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
         runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
         for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log):
             outcomes[outcome.name] = outcome
+        for outcome in [o for o in outcomes.values() if o.status == ELSEWHERE]:
+            outcomes[outcome.name] = _wait_for(outcome.config, log)
     return [outcomes[c.record_name] for c in configs]
+
+
+def _wait_for(config: RunConfig, log) -> Outcome:
+    """Wait until no other process holds the run, then take its record, or run it here when the other
+    process left none (it failed or was killed: the run resumes from its checkpoint)."""
+    while True:
+        log(f"  {describe(config)}: running in another process; waiting for it.")
+        run_checkpoint(config, "").wait_until_free()
+        try:
+            record = usable_record(config)
+        except RecordConflict as err:
+            return Outcome(config, "failed", _describe(err))
+        if record is not None:
+            return Outcome(config, "done elsewhere", str(record.path))
+        (outcome,) = _run_here([config], log)
+        if outcome.status != ELSEWHERE:
+            return outcome
 
 
 def _reusable(config: RunConfig) -> bool:
@@ -116,14 +145,22 @@ def _finished(config: RunConfig, path: str, seconds: float | None = None) -> str
     return f"{describe(config)}: {top1}{took}"
 
 
+def _ended(config: RunConfig, path: str, log, step: str, seconds: float | None = None) -> Outcome:
+    """The outcome of a task that returned ``path`` (or :data:`ELSEWHERE`), said to ``log``."""
+    if path == ELSEWHERE:
+        log(f"  {step} {describe(config)}: running in another process; waited for at the end.")
+        return Outcome(config, ELSEWHERE)
+    log(f"  {step} {_finished(config, path, seconds)}")
+    return Outcome(config, "finished", path)
+
+
 def _run_here(todo, log, **_):
     task = SweepTask()
     for i, config in enumerate(todo, 1):
         start = time.perf_counter()
         try:
             path = task(config.to_dict())
-            yield Outcome(config, "finished", path)
-            log(f"  [{i}/{len(todo)}] {_finished(config, path, time.perf_counter() - start)}")
+            yield _ended(config, path, log, f"[{i}/{len(todo)}]", time.perf_counter() - start)
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
             yield Outcome(config, "failed", _describe(err))
             log(f"  [{i}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
@@ -140,9 +177,7 @@ def _run_processes(todo, workers, log, **_):
         for done, future in enumerate(as_completed(futures), 1):
             config = futures[future]
             try:
-                path = future.result()
-                yield Outcome(config, "finished", path)
-                log(f"  [{done}/{len(todo)}] {_finished(config, path)}")
+                yield _ended(config, future.result(), log, f"[{done}/{len(todo)}]")
             except Exception as err:  # noqa: BLE001
                 yield Outcome(config, "failed", _describe(err))
                 log(f"  [{done}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
@@ -178,9 +213,7 @@ def _run_slurm(todo, slurm, wait, log, **_):
         return
     for i, (config, job) in enumerate(zip(todo, jobs), 1):
         try:
-            path = job.result()
-            yield Outcome(config, "finished", path)
-            log(f"  [{i}/{len(todo)}] {_finished(config, path)}")
+            yield _ended(config, job.result(), log, f"[{i}/{len(todo)}]")
         except Exception as err:  # noqa: BLE001 - submitit re-raises the task's error, or a failed job
             yield Outcome(config, "failed", f"job {job.job_id}: {_describe(err)}")
 
