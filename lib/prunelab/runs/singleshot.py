@@ -99,6 +99,7 @@ def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], 
         else:
             existing = usable_record(config)  # finished by another process since the look above
             if existing is not None:
+                checkpoint.remove()  # whatever state is left beside a complete record is stale
                 return existing
         return _run(RunState(config, checkpoint, model, settings, device, amp, info, data, channels_last, progress,
                              log))
