@@ -28,7 +28,7 @@ def test_a_grid_expands_to_every_combination_with_overrides_and_names(tmp_path):
 @pytest.mark.parametrize("base,grid,expid,needle", [
     (TINY, {"pruner": ["rand", "mag"]}, "same", "same record name"),
     (TINY, {"pruner": "rand"}, None, "non-empty list"),
-    ({**TINY, "frobnicate": 1}, {}, None, "unknown configuration field"),
+    ({**TINY, "frobnicate": 1}, {}, None, "base.frobnicate: unknown setting"),
     (TINY, {"pruner": ["lamp"]}, None, "unknown pruner"),
     (TINY, {"pruner": ["rand"]}, "{nope}", "not a setting"),
 ])
@@ -82,3 +82,48 @@ def test_the_sweep_command(tmp_path):
     (tmp_path / "bad.yaml").write_text("base: {pruner: lamp}\n")
     bad = run(tmp_path / "bad.yaml")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "unknown pruner" in bad.stderr
+
+
+def test_a_run_held_by_another_process_is_waited_for_not_failed(tmp_path):
+    import threading
+
+    from prunelab.runs.prepare import run_checkpoint
+
+    configs = expand({**TINY, "result-dir": str(tmp_path)}, {"pruner": ["rand", "mag"]})
+    held, release = threading.Event(), threading.Event()
+
+    def other_process():  # a second open file description: its flock conflicts as another process's would
+        lock = run_checkpoint(configs[0], "")
+        lock.acquire()
+        held.set()
+        release.wait(120)
+        lock.release()
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    held.wait(60)
+    lines = []
+
+    def log(message):
+        lines.append(message)
+        if "waiting for it" in message:
+            release.set()
+
+    outcomes = run_sweep(configs, "local", log=log)
+    holder.join()
+    assert [o.status for o in outcomes] == ["finished", "finished"]
+    assert any("rand" in line and "running in another process" in line for line in lines)
+    assert sorted(load_table(tmp_path)["pruner"]) == ["mag", "rand"]
+
+
+def test_two_sweeps_of_one_grid_at_once_both_exit_0(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {**TINY, "train-subset": 1024, "post-epochs": 3,
+                                             "result-dir": str(tmp_path / "r")},
+                                    "grid": {"pruner": ["rand", "mag", "snip"]}, "expid": "{pruner}"}))
+    cmd = [sys.executable, "-m", "prunelab", "sweep", str(grid)]
+    sweeps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in sweeps]
+    assert [p.returncode for p in sweeps] == [0, 0], outputs
+    assert not any("failed" in out.lower() for out in outputs), outputs
+    assert sorted(load_table(tmp_path / "r")["record"]) == ["mag", "rand", "snip"]

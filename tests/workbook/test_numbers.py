@@ -16,8 +16,8 @@ from prunelab.workbook.numbers import (
 )
 
 
-@pytest.mark.parametrize("value,text", [(1109.499023, "1,110"), (99.96, "100"), (29.3, "29.3"), (0.000612345, "0.000612"),
-                                        (0.6123, "0.612"), (0, "0"), (float("nan"), "–")])
+@pytest.mark.parametrize("value,text", [(1109.499023, "1,110"), (99.96, "100"), (29.3, "29.3"),
+                                        (0.000612345, "0.000612"), (0.6123, "0.612"), (0, "0"), (float("nan"), "–")])
 def test_three_significant_digits(value, text):
     assert significant(value) == text
 

@@ -21,7 +21,8 @@ EPOCH_COLUMNS = ["phase", "epoch", "train_loss", "test_loss", "top1", "top5", "i
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite: the run stops instead of training on garbage."""
+    """The training loss, the test loss or a weight became NaN or infinite: the run stops instead of training
+    on garbage."""
 
 
 def resolve_device(gpu: int = 0, no_cuda: bool = False) -> torch.device:
@@ -169,6 +170,18 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, devi
     return mean
 
 
+def check_finite(model: nn.Module, ev: Evaluation) -> None:
+    """Raise :class:`TrainingDiverged` when a weight or the test loss is NaN or infinite: the training loss
+    alone can stay finite while the last step's update ruins the weights."""
+    values = [p.detach() for p in model.parameters()] + [b for b in model.buffers() if b.is_floating_point()]
+    if values and not bool(torch.stack([v.isfinite().all() for v in values]).all()):
+        raise TrainingDiverged("the weights became NaN or infinite")
+    if math.isnan(ev.top1):  # an empty test set: nothing was evaluated
+        return
+    if not math.isfinite(ev.loss):
+        raise TrainingDiverged("the test loss became NaN or infinite")
+
+
 def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, train_loader, test_loader,
                     device, epochs: int, phase: str, verbose: bool = False, show_progress: bool = True,
                     rows: list[dict] | None = None, done: int = -1,
@@ -193,6 +206,7 @@ def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, schedule
         if verbose:  # tqdm.write keeps the line clear of an active progress bar
             tqdm.write(f"[{phase} {epoch:3d}] train loss {train_loss:.4f}  test loss {ev.loss:.4f}  "
                        f"top1 {ev.top1:.2f}%  top5 {ev.top5:.2f}%  inference {ev.inference_s:.3f}s")
+        check_finite(model, ev)
         if after_epoch is not None:
             after_epoch(epoch)
 

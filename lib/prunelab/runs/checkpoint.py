@@ -3,7 +3,11 @@
 A run's checkpoint lives beside its future record, in the hidden folder
 ``<result_dir>/<experiment>/.ckpt-<name>/``: ``state.pt`` (replaced atomically after every epoch) and
 ``lock`` (held with ``flock`` while a process works on the run, released by the kernel even on SIGKILL).
-The folder is removed once the record is complete.
+The folder is removed once the record is complete; one left by a run killed after writing its record is
+stale and removed when found (:meth:`RunCheckpoint.discard_unless_held`).
+
+A checkpoint is keyed by what the run computes: its configuration's hash and the data source it really
+uses (``auto`` resolves to real data or a stand-in), so a run never resumes onto other data.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import fcntl
 import os
 import shutil
 import signal
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -23,10 +28,14 @@ CHECKPOINT_PREFIX = ".ckpt-"
 KILL_AFTER_ENV = "PRUNELAB_TEST_KILL_AFTER_CHECKPOINT"
 
 
+class RunInProgress(UserError):
+    """Another live process holds the run's lock."""
+
+
 class RunCheckpoint:
-    def __init__(self, result_dir: str | os.PathLike, experiment: str, name: str, config_hash: str) -> None:
+    def __init__(self, result_dir: str | os.PathLike, experiment: str, name: str, key: str) -> None:
         self.folder = Path(result_dir) / experiment / f"{CHECKPOINT_PREFIX}{name}"
-        self.config_hash = config_hash
+        self.key = key
         self._lock = None
         self._saves = 0
 
@@ -35,16 +44,36 @@ class RunCheckpoint:
         return self.folder / "state.pt"
 
     def acquire(self) -> None:
-        """Take the run's lock; :class:`UserError` when another live process holds it."""
+        """Take the run's lock; :class:`RunInProgress` when another live process holds it."""
         self.folder.mkdir(parents=True, exist_ok=True)
         handle = open(self.folder / "lock", "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise UserError(f"this run is already in progress in another process (lock {self.folder / 'lock'}); "
-                            "wait for it or stop it first.") from None
+            raise RunInProgress(f"this run is already in progress in another process (lock {self.folder / 'lock'});"
+                                " wait for it or stop it first.") from None
         self._lock = handle
+
+    def wait_until_free(self) -> None:
+        """Block while another process holds the run's lock (returns at once when there is none)."""
+        try:
+            handle = open(self.folder / "lock")
+        except OSError:
+            return
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+
+    def discard_unless_held(self) -> None:
+        """Remove the checkpoint unless a live process is working on the run (a stale one: its record is
+        complete, or ``--force`` asks for a fresh start)."""
+        if not self.folder.exists():
+            return
+        try:
+            self.acquire()
+        except RunInProgress:
+            return
+        self.remove()
 
     def release(self) -> None:
         if self._lock is not None:
@@ -52,25 +81,32 @@ class RunCheckpoint:
             self._lock.close()
             self._lock = None
 
-    def load(self) -> dict | None:
-        """The saved state, or None when there is none or it belongs to another configuration."""
+    def load(self, required: Iterable[str] = ()) -> dict | None:
+        """The saved state, or None when there is none, it is unreadable, it belongs to another key, or it
+        lacks one of the ``required`` entries (the run then starts over)."""
         if not self.path.is_file():
             return None
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - an unreadable checkpoint is no checkpoint: start over
             return None
-        return state if state.get("config_hash") == self.config_hash else None
+        if not isinstance(state, dict) or state.get("key") != self.key:
+            return None
+        return state if all(name in state for name in required) else None
 
     def save(self, state: dict) -> None:
         tmp = self.folder / f".state-{os.getpid()}.pt"
-        torch.save({**state, "config_hash": self.config_hash}, tmp)
+        torch.save({**state, "key": self.key}, tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
         self._saves += 1
         if os.environ.get(KILL_AFTER_ENV) == str(self._saves):
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def discard_state(self) -> None:
+        """Forget the saved state (the lock stays held)."""
+        self.path.unlink(missing_ok=True)
 
     def discard_if_empty(self) -> None:
         """Remove the folder (and an experiment folder left empty) when no state was ever saved."""

@@ -12,6 +12,7 @@ import sys
 import typing
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..core.choices import PRUNERS
 from ..errors import UserError
@@ -150,7 +151,7 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 def sweep_main(argv: list[str]) -> int:
     from .store import RecordConflict, usable_record
-    from .sweep import load_grid, report, run_sweep
+    from .sweep import DONE, load_grid, report, run_sweep
 
     args = sweep_parser().parse_args(argv)
     grid = load_grid(args.grid)
@@ -162,26 +163,49 @@ def sweep_main(argv: list[str]) -> int:
         if not sep:
             raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}.")
         grid.slurm.sbatch[key] = value
-    executor = args.executor or grid.executor
+    grid.executor = args.executor or grid.executor
+    grid.workers = grid.workers if args.workers is None else args.workers
+    executor = grid.check().executor
     if args.dry_run:
         for c in grid.configs:
             try:
-                state = "complete" if usable_record(c) is not None else "to run  "
+                state = "complete" if usable_record(c, log=print) is not None else "to run  "
             except RecordConflict:
                 state = "conflict"
             print(f"{state}  {c.record_name}  {c.dataset}/{c.model} {c.pruner} "
                   f"c={c.compression:g}")
         return 0
-    outcomes = run_sweep(grid.configs, executor, args.workers or grid.workers, grid.slurm, wait=not args.no_wait)
+    outcomes = run_sweep(grid.configs, executor, grid.workers, grid.slurm, wait=not args.no_wait)
     print(report(outcomes))
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return 0 if all(o.status in (*DONE, "submitted") for o in outcomes) else 1
+
+
+def verify_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="prunelab verify", description="Check every record of a result store against its "
+                      "manifest; list each folder with its state.")
+    p.add_argument("result_dir", help="the result store (the runs' --result-dir)")
+    p.add_argument("--repair", action="store_true", help="settle killed writes, remove stale checkpoints, and "
+                   "move bad records into RESULT_DIR/.quarantine/")
+    return p
+
+
+def verify_main(argv: list[str]) -> int:
+    from .verify import verify
+
+    args = verify_parser().parse_args(argv)
+    if not Path(args.result_dir).is_dir():
+        raise UserError(f"{args.result_dir} is not a folder of results.")
+    return verify(args.result_dir, fix=args.repair)
+
+
+SUBCOMMANDS = {"sweep": sweep_main, "verify": verify_main}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["sweep"]:
+    if argv[:1] and argv[0] in SUBCOMMANDS:
         try:
-            return sweep_main(argv[1:])
+            return SUBCOMMANDS[argv[0]](argv[1:])
         except UserError as err:
             print(f"prunelab: error: {err}", file=sys.stderr)
             return 2

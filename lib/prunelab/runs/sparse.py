@@ -30,7 +30,7 @@ from ..errors import UserError
 from ..precision.timing import compare_models
 from .config import RunConfig
 from .prepare import model_from_record
-from .store import MARKER, RunRecord, csv_writer, is_complete, json_writer, load_record, record_path, write_record
+from .store import MARKER, RunRecord, csv_writer, json_writer, load_record, record_path, valid_record, write_record
 
 EXPERIMENT = "sparse"
 
@@ -64,8 +64,8 @@ def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings()
     ``force``), else measured now on this machine's default device."""
     final = sparse_path(record, settings)
     completed = (record.path / MARKER).stat().st_mtime_ns  # a source recomputed with --force is a new source
-    if is_complete(final) and not force:
-        existing = load_record(final)
+    existing = None if force else valid_record(final, log)  # a record failing verification is measured again
+    if existing is not None:
         if existing.summary.get("source_completed") == completed:
             return existing
     config = RunConfig.from_dict(record.config)

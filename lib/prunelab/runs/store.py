@@ -1,19 +1,20 @@
 """Results on disk: one folder per run, written atomically, read back as one tidy table.
 
 Layout: ``<result_dir>/<experiment>/<expid or config hash>/`` holding ``config.json``, ``epochs.csv``,
-``layers.csv``, ``env.json``, ``summary.json``, ``masks.pt``, ``model.pt`` and, written last, the
-completion marker ``COMPLETE``. A record is assembled in a hidden temporary folder beside its final
-place and renamed into place only when every file is written, so a run killed at any moment leaves a
-complete record or none (at worst a hidden ``.tmp-*`` folder, which readers ignore).
+``layers.csv``, ``env.json``, ``summary.json``, ``masks.pt``, ``model.pt`` (and whatever else a run
+adds), the manifest of their sizes and checksums and, written last, the completion marker ``COMPLETE``
+(:mod:`prunelab.runs.integrity`). A record is assembled in a hidden stage beside its final place and
+renamed into place only when complete (:mod:`prunelab.runs.atomic`), so a run killed at any moment
+leaves a complete record or none, and the next write or lookup in that folder settles what it left.
+
+Every read verifies: a record whose files do not match its manifest is never loaded, reused or listed as
+a result; :func:`load_table` names it with the reason, and a rerun recomputes it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,10 +27,15 @@ import torch
 from ..core.train import resolve_device
 from ..errors import UserError
 from ..precision.amp import amp_name, amp_settings
+from .atomic import TMP_PREFIX, Writer, recover, write_record
 from .config import RunConfig
+from .integrity import MARKER, problem
 
-MARKER = "COMPLETE"
-TMP_PREFIX = ".tmp-"
+__all__ = ["MARKER", "TMP_PREFIX", "Writer", "write_record"]  # re-exported: the store is where records are
+
+
+class InvalidRecord(ValueError):
+    """A complete record whose files do not prove themselves (see :func:`prunelab.runs.integrity.problem`)."""
 
 
 @dataclass
@@ -65,33 +71,55 @@ def is_complete(path: Path) -> bool:
 
 
 def load_record(path: str | os.PathLike) -> RunRecord:
+    """The verified record at ``path``; :class:`FileNotFoundError` when it is incomplete, :class:`InvalidRecord`
+    when its files do not match its manifest."""
     path = Path(path)
     if not is_complete(path):
         raise FileNotFoundError(f"{path} holds no complete record")
+    reason = problem(path)
+    if reason is not None:
+        raise InvalidRecord(f"{path}: {reason}")
     read = lambda name: json.loads((path / name).read_text())  # noqa: E731
     return RunRecord(path, read("config.json"), read("summary.json"), read("env.json"))
 
 
+def valid_record(path: str | os.PathLike, log: Callable[[str], None] | None = None) -> RunRecord | None:
+    """The verified record at ``path``, or None when there is none or it fails verification (said to ``log``)."""
+    path = Path(path)
+    recover(path.parent)  # a write killed midway is settled first
+    if not is_complete(path):
+        return None
+    try:
+        return load_record(path)
+    except (InvalidRecord, OSError) as err:
+        if log is not None:
+            log(f"The record {err} fails verification; it is recomputed.")
+        return None
+
+
 def find_record(result_dir, experiment: str, name: str) -> RunRecord | None:
-    path = record_path(result_dir, experiment, name)
-    return load_record(path) if is_complete(path) else None
+    return valid_record(record_path(result_dir, experiment, name))
 
 
 class RecordConflict(UserError):
     """The record under a run's name holds another run (another configuration, or another AMP dtype)."""
 
 
-def usable_record(config: RunConfig, require: Iterable[str] = ()) -> RunRecord | None:
+def usable_record(config: RunConfig, require: Iterable[str] = (),
+                  log: Callable[[str], None] | None = None) -> RunRecord | None:
     """The one rule for "this configuration already has a record to reuse"; every caller asks here.
 
     Returns the record when it is complete, was made from this configuration (same hash), in the
     mixed-precision dtype this configuration would train in on this device, and holds every summary
     field in ``require`` (a record made before prunelab measured something lacks it). Returns None when
-    there is none, when ``config.force`` asks for a fresh one, or when a required field is missing.
-    Raises :class:`RecordConflict` when the name holds a different run.
+    there is none, when it fails verification (said to ``log``), when ``config.force`` asks for a fresh
+    one, or when a required field is missing. Raises :class:`RecordConflict` when the name holds a
+    different run.
     """
-    record = find_record(config.result_dir, config.experiment, config.record_name)
-    if record is None or config.force:
+    if config.force:
+        return None
+    record = valid_record(record_path(config.result_dir, config.experiment, config.record_name), log)
+    if record is None:
         return None
     if record.summary.get("config_hash") != config.config_hash():
         raise RecordConflict(f"{record.path} already holds a different run; pass --force to replace it, "
@@ -114,50 +142,14 @@ def _device_amp_name(config: RunConfig) -> str:
 
 
 def check_writable(result_dir: str | os.PathLike) -> None:
-    """Raise :class:`UserError` unless records can be written under ``result_dir`` (creates nothing new
-    beyond the folder itself)."""
-    path = Path(result_dir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise UserError(f"cannot write results to {path}: {err.strerror or err}.") from None
-
-
-Writer = Callable[[Path], None]
-
-
-def write_record(final: Path, files: dict[str, Writer]) -> Path:
-    """Write ``files`` (name -> function writing that file) as one record at ``final``, atomically.
-
-    An existing record at ``final`` is replaced only after the new one is complete.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        for name, writer in files.items():
-            writer(tmp / name)
-        _fsync_dir_files(tmp)
-        (tmp / MARKER).write_text("complete\n")
-        if final.exists():
-            old = final.parent / f"{TMP_PREFIX}{final.name}-old-{uuid.uuid4().hex[:8]}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
-
-
-def _fsync_dir_files(folder: Path) -> None:
-    for item in folder.iterdir():
-        with open(item, "rb") as handle:
-            os.fsync(handle.fileno())
+    """Raise :class:`UserError` unless records can be written under ``result_dir``; creates nothing (a run
+    that fails before its first checkpoint leaves no folder behind)."""
+    path = Path(result_dir).absolute()
+    existing = next(p for p in (path, *path.parents) if os.path.lexists(p))
+    if not existing.is_dir():
+        raise UserError(f"cannot write results to {result_dir}: {existing} is not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write results to {result_dir}: {existing} is not writable.")
 
 
 def json_writer(data: Any) -> Writer:
@@ -174,10 +166,11 @@ def torch_writer(obj: Any) -> Writer:
     return lambda path: torch.save(obj, path)
 
 
-def iter_records(result_dir: str | os.PathLike, unreadable: list[Path] | None = None):
-    """Every complete record under ``result_dir`` (any experiment), in a stable order.
+def iter_records(result_dir: str | os.PathLike, invalid: dict[Path, str] | None = None):
+    """Every complete, verified record under ``result_dir`` (any experiment), in a stable order.
 
-    A folder whose files cannot be read is skipped and, when ``unreadable`` is given, appended to it.
+    A record that fails verification raises :class:`InvalidRecord`, or when ``invalid`` is given, is skipped
+    and entered there with the reason.
     """
     root = Path(result_dir)
     for marker in sorted(root.glob(f"*/*/{MARKER}")):
@@ -186,10 +179,9 @@ def iter_records(result_dir: str | os.PathLike, unreadable: list[Path] | None = 
         try:
             yield load_record(marker.parent)
         except (OSError, ValueError) as err:
-            if unreadable is None:
+            if invalid is None:
                 raise
-            unreadable.append(marker.parent)
-            del err
+            invalid[marker.parent] = str(err).removeprefix(f"{marker.parent}: ")
 
 
 def incomplete_folders(result_dir: str | os.PathLike) -> list[Path]:
@@ -206,22 +198,23 @@ def _hidden(folder: Path) -> bool:
 def load_table(result_dir: str | os.PathLike = "results") -> pd.DataFrame:
     """One row per complete record: its configuration, final metrics, densities, FLOPs and provenance.
 
-    This is the table the notebooks read. Folders that hold no complete record (a run in progress, a
-    crashed writer, an unreadable file) never make it fail: they are listed in
-    ``table.attrs["incomplete"]`` and named in a warning.
+    This is the table the notebooks read. Folders that hold no good record (a crashed writer, a record
+    that fails verification) never make it fail: they are listed in ``table.attrs["incomplete"]``, those
+    that fail verification also in ``table.attrs["invalid"]`` (path -> reason), and named in a warning.
     """
-    rows, unreadable = [], []
-    for record in iter_records(result_dir, unreadable):
+    rows, invalid = [], {}
+    for record in iter_records(result_dir, invalid):
         row = {**record.config, **record.summary}
         row["record"] = record.path.name
         row["path"] = str(record.path)
         row["device"] = record.env.get("device")
         rows.append(row)
     table = pd.DataFrame(rows)
-    incomplete = sorted(set(incomplete_folders(result_dir)) | set(unreadable)) if Path(result_dir).exists() else []
+    incomplete = sorted(set(incomplete_folders(result_dir)) | set(invalid)) if Path(result_dir).exists() else []
     table.attrs["incomplete"] = [str(p) for p in incomplete]
+    table.attrs["invalid"] = {str(p): reason for p, reason in invalid.items()}
     if incomplete:
+        named = [p.name + (f" ({invalid[p]})" if p in invalid else "") for p in incomplete[:5]]
         warnings.warn(f"{len(incomplete)} folder(s) in {result_dir} hold no complete record: "
-                      f"{', '.join(p.name for p in incomplete[:5])}{' ...' if len(incomplete) > 5 else ''}",
-                      stacklevel=2)
+                      f"{', '.join(named)}{' ...' if len(incomplete) > 5 else ''}", stacklevel=2)
     return table

@@ -18,106 +18,40 @@ A grid file::
     workers: 2                 # for processes
     slurm: {partition: gpu, time: 120, gpus: 1, cpus: 8, sbatch: {account: mylab}}
 
-Runs that already have a complete record are skipped. Every run checkpoints each epoch, so a Slurm task
+Each setting's value has the type of its flag, and a grid makes at most 10,000 runs; the expid template
+names settings only (the checks are in :mod:`prunelab.runs.gridfile`). Runs that already have a complete
+record are skipped. Every run checkpoints each epoch, so a Slurm task
 that is preempted or times out is requeued by submitit and resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import UserError
+from .checkpoint import RunInProgress
 from .config import RunConfig
+from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
+from .prepare import run_checkpoint
 from .store import RecordConflict, load_record, usable_record
 
-EXECUTORS = ("local", "processes", "slurm")
-
-
-@dataclass
-class SlurmOptions:
-    partition: str | None = None
-    time: int = 60  # minutes per run
-    gpus: int = 0
-    cpus: int = 2
-    mem_gb: float | None = None
-    parallelism: int = 64  # array tasks running at once
-    sbatch: dict[str, Any] = field(default_factory=dict)  # any further sbatch option
-
-    @classmethod
-    def from_dict(cls, values: dict | None) -> SlurmOptions:
-        values = {k.replace("-", "_"): v for k, v in (values or {}).items()}
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(sorted(unknown))}.")
-        return cls(**values)
-
-
-@dataclass
-class Grid:
-    configs: list[RunConfig]
-    executor: str = "local"
-    workers: int = 1
-    slurm: SlurmOptions = field(default_factory=SlurmOptions)
-
-
-def _keys(values: dict) -> dict:
-    return {str(k).replace("-", "_"): v for k, v in (values or {}).items()}
-
-
-def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = None,
-           expid: str | None = None) -> list[RunConfig]:
-    """Every combination of ``grid`` on top of ``base``, then matching ``overrides``; each validated."""
-    base, grid = _keys(base), _keys(grid or {})
-    for name, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise UserError(f"grid entry '{name}' must be a non-empty list.")
-    configs = []
-    for combo in itertools.product(*grid.values()):
-        values = {**base, **dict(zip(grid, combo))}
-        for rule in overrides or []:
-            when = _keys(rule.get("when", {}))
-            if all(values.get(k) == v for k, v in when.items()):
-                values.update(_keys(rule.get("set", {})))
-        if expid:
-            try:
-                values["expid"] = expid.format(**values)
-            except KeyError as err:
-                raise UserError(f"the expid template names {err}, which is not a setting.") from None
-        configs.append(RunConfig.from_dict(values).validate())
-    names = [c.record_name for c in configs]
-    if len(set(names)) != len(names):
-        raise UserError("the grid gives two runs the same record name; make the expid template tell them apart.")
-    return configs
-
-
-def load_grid(path: str | os.PathLike) -> Grid:
-    try:
-        spec = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as err:
-        raise UserError(f"cannot read the grid file {path}: {err.strerror}.") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"the grid file {path} is not valid YAML: {str(err).splitlines()[0]}.") from None
-    unknown = set(spec) - {"base", "grid", "overrides", "expid", "executor", "workers", "slurm"}
-    if unknown:
-        raise UserError(f"unknown section(s) in the grid file: {', '.join(sorted(unknown))}.")
-    configs = expand(spec.get("base", {}), spec.get("grid"), spec.get("overrides"), spec.get("expid"))
-    return Grid(configs, spec.get("executor", "local"), int(spec.get("workers", 1)),
-                SlurmOptions.from_dict(spec.get("slurm")))
+__all__ = ["Grid", "SlurmOptions", "expand", "load_grid", "run_sweep", "report"]  # the grid file: gridfile
+#: what a task returns for a run another process holds the lock of (another sweep of the same grid)
+ELSEWHERE = "running elsewhere"
+#: statuses of runs that end with a complete record
+DONE = ("reused", "finished", "done elsewhere")
 
 
 @dataclass
 class Outcome:
     config: RunConfig
-    status: str  # reused | finished | failed | submitted
+    status: str  # reused | finished | done elsewhere | failed | submitted (| running elsewhere, until waited for)
     detail: str = ""
 
     @property
@@ -141,7 +75,10 @@ class SweepTask:
         if threads:
             torch.set_num_threads(threads)
         say = (lambda message: print(message, flush=True)) if self.echo else (lambda message: None)
-        record = run(RunConfig.from_dict(values), progress=False, log=say)
+        try:
+            record = run(RunConfig.from_dict(values), progress=False, log=say)
+        except RunInProgress:  # another process (another sweep of this grid) holds it: not a failure
+            return ELSEWHERE
         return str(record.path)
 
     def checkpoint(self, *args, **kwargs):
@@ -174,7 +111,26 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
         for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log,
                               task=SweepTask(echo)):
             outcomes[outcome.name] = outcome
+        for outcome in [o for o in outcomes.values() if o.status == ELSEWHERE]:
+            outcomes[outcome.name] = _wait_for(outcome.config, log)
     return [outcomes[c.record_name] for c in configs]
+
+
+def _wait_for(config: RunConfig, log) -> Outcome:
+    """Wait until no other process holds the run, then take its record, or run it here when the other
+    process left none (it failed or was killed: the run resumes from its checkpoint)."""
+    while True:
+        log(f"  {describe(config)}: running in another process; waiting for it.")
+        run_checkpoint(config, "").wait_until_free()
+        try:
+            record = usable_record(config)
+        except RecordConflict as err:
+            return Outcome(config, "failed", _describe(err))
+        if record is not None:
+            return Outcome(config, "done elsewhere", str(record.path))
+        (outcome,) = _run_here([config], log)
+        if outcome.status != ELSEWHERE:
+            return outcome
 
 
 def _reusable(config: RunConfig) -> bool:
@@ -196,13 +152,21 @@ def _finished(config: RunConfig, path: str, seconds: float | None = None) -> str
     return f"{describe(config)}: {top1}{took}"
 
 
+def _ended(config: RunConfig, path: str, log, step: str, seconds: float | None = None) -> Outcome:
+    """The outcome of a task that returned ``path`` (or :data:`ELSEWHERE`), said to ``log``."""
+    if path == ELSEWHERE:
+        log(f"  {step} {describe(config)}: running in another process; waited for at the end.")
+        return Outcome(config, ELSEWHERE)
+    log(f"  {step} {_finished(config, path, seconds)}")
+    return Outcome(config, "finished", path)
+
+
 def _run_here(todo, log, task, **_):
     for i, config in enumerate(todo, 1):
         start = time.perf_counter()
         try:
             path = task(config.to_dict())
-            yield Outcome(config, "finished", path)
-            log(f"  [{i}/{len(todo)}] {_finished(config, path, time.perf_counter() - start)}")
+            yield _ended(config, path, log, f"[{i}/{len(todo)}]", time.perf_counter() - start)
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
             yield Outcome(config, "failed", _describe(err))
             log(f"  [{i}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
@@ -219,9 +183,7 @@ def _run_processes(todo, workers, log, task, **_):
         for done, future in enumerate(as_completed(futures), 1):
             config = futures[future]
             try:
-                path = future.result()
-                yield Outcome(config, "finished", path)
-                log(f"  [{done}/{len(todo)}] {_finished(config, path)}")
+                yield _ended(config, future.result(), log, f"[{done}/{len(todo)}]")
             except Exception as err:  # noqa: BLE001
                 yield Outcome(config, "failed", _describe(err))
                 log(f"  [{done}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
@@ -257,9 +219,7 @@ def _run_slurm(todo, slurm, wait, log, task, **_):
         return
     for i, (config, job) in enumerate(zip(todo, jobs), 1):
         try:
-            path = job.result()
-            yield Outcome(config, "finished", path)
-            log(f"  [{i}/{len(todo)}] {_finished(config, path)}")
+            yield _ended(config, job.result(), log, f"[{i}/{len(todo)}]")
         except Exception as err:  # noqa: BLE001 - submitit re-raises the task's error, or a failed job
             yield Outcome(config, "failed", f"job {job.job_id}: {_describe(err)}")
 

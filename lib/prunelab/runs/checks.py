@@ -1,0 +1,109 @@
+"""The input rules every run and grid file is held to before anything is written: value types, numeric
+ranges, record names. Torch-free, so the command line stays instant.
+
+Each check raises :class:`~prunelab.errors.UserError` with one line naming the setting and what it should be.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UserError
+
+#: record names: the characters below, at most this long (every derived name, such as ``.ckpt-<name>`` or
+#: ``<name>-<6 hex>``, then stays far below the 255-byte limit of common file systems, and 143 of eCryptfs)
+EXPID_MAX = 128
+EXPID_CHARACTERS = "letters, digits and . _ - + = ,"
+_EXPID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+=,-]*", re.ASCII)
+
+
+def check_expid(expid: str) -> None:
+    """A record name is 1 to :data:`EXPID_MAX` ASCII characters from :data:`EXPID_CHARACTERS`, starting with a
+    letter, a digit or ``_`` (a leading dot would hide the record; ``/`` and control characters break paths)."""
+    if expid == "":  # no expid: the record is named by the configuration's hash
+        return
+    rule = (f"use 1 to {EXPID_MAX} characters from {EXPID_CHARACTERS}, starting with a letter, digit or _")
+    if len(expid) > EXPID_MAX:
+        raise UserError(f"--expid is {len(expid)} characters long; {rule}.")
+    if _EXPID.fullmatch(expid):
+        return
+    bad = next((c for c in expid if not _EXPID.fullmatch("a" + c)), None)
+    if bad is not None:
+        what = "a control character" if ord(bad) < 32 or ord(bad) == 127 else f"the character {ascii(bad)}"
+    else:
+        what = "a leading dot" if expid[0] == "." else f"a leading {ascii(expid[0])}"
+    raise UserError(f"--expid {ascii(expid)} holds {what}; {rule}.")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Closed bounds of a numeric setting (``low_open``: the lower bound itself is excluded)."""
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+
+    def check(self, flag: str, value) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{flag} must be a finite number, not {value}.")
+        if value <= self.low if self.low_open else value < self.low:
+            floor = "positive" if self.low_open and self.low == 0 else (
+                "0 or more" if self.low == 0 else f"at least {self.low:g}")
+            raise UserError(f"{flag} must be {floor}, not {value}.")
+        if value > self.high:
+            raise UserError(f"{flag} must be at most {self.high:,}, not {value}.")
+
+
+def type_name(hint) -> str:
+    """How a setting's type is said in an error: ``an integer``, ``a list of numbers``, ..."""
+    options = [t for t in typing.get_args(hint) if t is not type(None)] if _is_optional(hint) else [hint]
+    base = options[0]
+    if typing.get_origin(base) is list:
+        (item,) = typing.get_args(base)
+        text = f"a list of {_NAMES[item][1]}"
+    elif typing.get_origin(base) is dict or base is dict:
+        text = "a mapping"
+    else:
+        text = _NAMES[base][0]
+    return text + (" or null" if _is_optional(hint) else "")
+
+
+_NAMES = {bool: ("true or false", "booleans"), int: ("an integer", "integers"), float: ("a number", "numbers"),
+          str: ("a string", "strings"), list: ("a list", "lists")}
+
+
+def _is_optional(hint) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def matches(value: Any, hint) -> bool:
+    """``value`` has the type ``hint`` names (``bool`` is not an integer here; an integer is a number)."""
+    if _is_optional(hint):
+        return value is None or any(matches(value, t) for t in typing.get_args(hint) if t is not type(None))
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(matches(v, item) for v in value)
+    if typing.get_origin(hint) is dict:
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def check_type(key: str, value: Any, hint) -> None:
+    if not matches(value, hint):
+        raise UserError(f"{key}: expected {type_name(hint)}, got {describe_value(value)}.")
+
+
+def describe_value(value: Any) -> str:
+    text = ascii(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"

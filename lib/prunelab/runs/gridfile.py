@@ -1,0 +1,212 @@
+"""Grid files read and checked against their schema before a single run is made (the format is in
+:mod:`prunelab.runs.sweep`).
+
+Every mistake is one line naming the key and what it should be: a file that is not UTF-8 YAML, an empty
+file, a top level that is not a mapping, an unknown section or setting, a value of the wrong type, a
+malformed expid template, or a grid of more than :data:`MAX_RUNS` runs (counted without expanding it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import string
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import UserError
+from .checks import Range, check_type, describe_value
+from .config import FIELD_TYPES, RunConfig
+
+EXECUTORS = ("local", "processes", "slurm")
+#: the most runs one grid file may ask for: far more than any sweep here, far fewer than exhaust memory
+MAX_RUNS = 10_000
+#: the largest grid file read (a grid is a few lines; a bigger file is a mistake)
+MAX_BYTES = 1 << 20
+WORKERS = Range(1, 1024)
+SECTIONS: dict[str, Any] = {"base": dict, "grid": dict, "overrides": list, "expid": str, "executor": str,
+                            "workers": int, "slurm": dict}
+
+
+@dataclass
+class SlurmOptions:
+    partition: str | None = None
+    time: int = 60  # minutes per run
+    gpus: int = 0
+    cpus: int = 2
+    mem_gb: float | None = None
+    parallelism: int = 64  # array tasks running at once
+    sbatch: dict[str, Any] = field(default_factory=dict)  # any further sbatch option
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> SlurmOptions:
+        values = {str(k).replace("-", "_"): v for k, v in (values or {}).items()}
+        hints = typing.get_type_hints(cls)
+        unknown = set(values) - set(hints)
+        if unknown:
+            raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(sorted(unknown))}.")
+        for name, value in values.items():
+            check_type(f"slurm.{name}", value, hints[name])
+        return cls(**values).check()
+
+    def check(self) -> SlurmOptions:
+        for name, bounds in SLURM_BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None:
+                bounds.check(f"slurm {name}", value)
+        return self
+
+
+SLURM_BOUNDS = {"time": Range(1, 10**6), "gpus": Range(0, 1024), "cpus": Range(1, 4096),
+                "parallelism": Range(1, 10**5), "mem_gb": Range(0, low_open=True)}
+
+
+@dataclass
+class Grid:
+    configs: list[RunConfig]
+    executor: str = "local"
+    workers: int = 1
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+
+    def check(self) -> Grid:
+        """The executor and its options (again after the command line has changed them)."""
+        if self.executor not in EXECUTORS:
+            raise UserError(f"unknown executor '{self.executor}'; choose one of: {', '.join(EXECUTORS)}.")
+        WORKERS.check("workers", self.workers)
+        self.slurm.check()
+        return self
+
+
+def _name(key: Any, where: str) -> str:
+    if not isinstance(key, str):
+        raise UserError(f"{where}: keys must be setting names, not {describe_value(key)}.")
+    return key.replace("-", "_")
+
+
+def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]:
+    """A mapping of settings, each checked against its field's type (``lists``: a non-empty list of such)."""
+    check_type(where, values, dict)
+    checked = {}
+    for key, value in values.items():
+        name = _name(key, where)
+        if name not in FIELD_TYPES:
+            raise UserError(f"{where}.{key}: unknown setting; see prunelab --help for the settings.")
+        if lists:
+            if not isinstance(value, list) or not value:
+                raise UserError(f"grid entry '{key}' must be a non-empty list.")
+            for i, item in enumerate(value):
+                check_type(f"{where}.{key}[{i}]", item, FIELD_TYPES[name])
+        else:
+            check_type(f"{where}.{key}", value, FIELD_TYPES[name])
+        checked[name] = value
+    return checked
+
+
+def _overrides(rules: Any) -> list[tuple[dict, dict]]:
+    check_type("overrides", rules, list)
+    checked = []
+    for i, rule in enumerate(rules):
+        where = f"overrides[{i}]"
+        check_type(where, rule, dict)
+        unknown = set(rule) - {"when", "set"}
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; use when and set.")
+        checked.append((_settings(rule.get("when", {}), f"{where}.when"), _settings(rule.get("set", {}),
+                                                                                    f"{where}.set")))
+    return checked
+
+
+def check_template(expid: str) -> None:
+    """An expid template names settings only (``{pruner}``, ``{compression:g}``), each in braces."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(expid) if name is not None]
+    except ValueError as err:
+        raise UserError(f"expid: the template {ascii(expid)} is malformed ({err}).") from None
+    for name in fields:
+        if name not in FIELD_TYPES:
+            raise UserError(f"expid: the template names {{{name}}}, which is not a setting; use names such as "
+                            "{pruner} or {post_epochs}.")
+
+
+def _format(expid: str, values: dict) -> str:
+    try:
+        return expid.format(**values)
+    except (KeyError, ValueError, IndexError, AttributeError) as err:
+        raise UserError(f"expid: the template {ascii(expid)} cannot be filled in: {err}.") from None
+
+
+def run_count(grid: dict[str, list]) -> int:
+    """How many runs ``grid`` makes, without making them."""
+    return math.prod(len(values) for values in grid.values())
+
+
+def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = None,
+           expid: str | None = None) -> list[RunConfig]:
+    """Every combination of ``grid`` on top of ``base``, then matching ``overrides``; each checked and validated."""
+    base = _settings(base or {}, "base")
+    grid = _settings(grid or {}, "grid", lists=True)
+    rules = _overrides(overrides or [])
+    if expid is not None:
+        check_type("expid", expid, str)
+        check_template(expid)
+    count = run_count(grid)
+    if count > MAX_RUNS:
+        sizes = " x ".join(str(len(v)) for v in grid.values())
+        raise UserError(f"the grid makes {count:,} runs ({sizes}), more than the {MAX_RUNS:,} one sweep takes; "
+                        "split it into several grid files.")
+    configs = []
+    for combo in itertools.product(*grid.values()):
+        values = {**base, **dict(zip(grid, combo))}
+        for when, changes in rules:
+            if all(values.get(k) == v for k, v in when.items()):
+                values.update(changes)
+        if expid:
+            values["expid"] = _format(expid, values)
+        configs.append(RunConfig.from_dict(values).validate())
+    names = [c.record_name for c in configs]
+    if len(set(names)) != len(names):
+        raise UserError("the grid gives two runs the same record name; make the expid template tell them apart.")
+    return configs
+
+
+def read_grid_file(path: str | os.PathLike) -> dict:
+    """The grid file as a mapping of sections: UTF-8 YAML, not empty, at most :data:`MAX_BYTES`."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_BYTES:
+            raise UserError(f"the grid file {path} is {size:,} bytes; a grid file is at most {MAX_BYTES:,}.")
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as err:
+        raise UserError(f"cannot read the grid file {path}: {err.strerror}.") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"the grid file {path} is not UTF-8 text (byte {err.start}).") from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UserError(f"the grid file {path} is not valid YAML: {str(err).splitlines()[0]}.") from None
+    if spec is None:
+        raise UserError(f"the grid file {path} is empty; give at least a base or a grid section.")
+    if not isinstance(spec, dict):
+        raise UserError(f"the grid file {path} must be a mapping of sections ({', '.join(SECTIONS)}), "
+                        f"not {describe_value(spec)}.")
+    return spec
+
+
+def load_grid(path: str | os.PathLike) -> Grid:
+    spec = read_grid_file(path)
+    unknown = [str(k) for k in spec if k not in SECTIONS]
+    if unknown:
+        raise UserError(f"unknown section(s) in the grid file: {', '.join(sorted(unknown))}.")
+    if "base" not in spec and "grid" not in spec:
+        raise UserError(f"the grid file {path} names no runs; give at least a base or a grid section.")
+    for name, kind in SECTIONS.items():
+        if name in spec:
+            check_type(name, spec[name], kind)
+    configs = expand(spec.get("base"), spec.get("grid"), spec.get("overrides"), spec.get("expid"))
+    return Grid(configs, spec.get("executor", "local"), spec.get("workers", 1),
+                SlurmOptions.from_dict(spec.get("slurm"))).check()
