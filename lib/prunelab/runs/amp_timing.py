@@ -24,13 +24,13 @@ from ..core.hardware import hardware_info
 from ..core.timing import MIN_REPEATS
 from ..core.train import make_optimizer, resolve_device
 from ..data.catalog import DATASETS
-from ..data.in_memory import DeviceLoader, load_data
+from ..data.in_memory import DeviceLoader
 from ..errors import UserError
 from ..models.layers import keep_pruned_at_zero, trainable_parameters
 from ..precision.amp import amp_name, amp_settings
 from ..precision.timing import compare_training
 from .config import RunConfig
-from .prepare import model_from_record
+from .prepare import model_from_record, record_data
 from .store import MARKER, RunRecord, is_complete, json_writer, load_record, record_path, write_record
 
 EXPERIMENT = "amp-timing"
@@ -76,8 +76,7 @@ def amp_timing_record(record: RunRecord, settings: AmpTimingSettings = AmpTiming
                         f"not {config.dataset}.")
     device = resolve_device(config.gpu, config.no_cuda)
     amp = amp_settings(device, True, settings.amp_dtype)
-    data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
-                     test_subset=config.test_subset, seed=config.seed)
+    data = record_data(record)
     model = model_from_record(record, device)
     channels_last = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())  # as the run itself trained
     if channels_last:

@@ -26,12 +26,12 @@ import torch
 
 from ..core.hardware import hardware_info
 from ..data.catalog import DATASETS
-from ..data.in_memory import DeviceLoader, load_data
+from ..data.in_memory import DeviceLoader
 from ..errors import UserError
 from ..precision.int8 import compare_models, int8_path_of, legacy_method, pruned_weights_zero, quantize_int8
 from ..precision.sizes import model_sizes
 from .config import RunConfig
-from .prepare import model_from_record
+from .prepare import model_from_record, record_data
 from .store import MARKER, RunRecord, json_writer, load_record, record_path, valid_record, write_record
 
 EXPERIMENT = "int8"
@@ -71,8 +71,7 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     if config.dataset not in DATASETS:
         raise UserError(f"int8 records are made for the in-memory data sets ({', '.join(DATASETS)}), "
                         f"not {config.dataset}.")
-    data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
-                     test_subset=config.test_subset, seed=config.seed)
+    data = record_data(record)
     model = model_from_record(record).to(memory_format=torch.channels_last)  # the faster fp32 CPU layout
     info = data.info
     train = DeviceLoader(data.train, info, settings.calibration_batch_size, shuffle=True, seed=config.seed,

@@ -16,7 +16,7 @@ from ..core.hardware import hardware_info
 from ..core.pruners import PruneSettings, keep_count
 from ..core.train import resolve_device
 from ..data.catalog import DatasetInfo, dataset_info
-from ..data.in_memory import data_root
+from ..data.in_memory import Data, data_root, load_data
 from ..data.run_data import DataRequest, RunData, run_data
 from ..errors import UserError
 from ..models.layers import apply_masks, masked_parameters
@@ -80,6 +80,15 @@ def load_run_data(config: RunConfig, device: torch.device, channels_last: bool =
             for made in [root] if before is None else sorted(set(root.iterdir()) - before):
                 _remove_empty_folders(made)
         raise
+
+
+def record_data(record: RunRecord) -> Data:
+    """The in-memory data a finished run used, for the records made from it (int8, sparse, AMP timing): the
+    source it resolved to, so an ``auto`` run is measured on the same images without a second fallback."""
+    config = RunConfig.from_dict(record.config)
+    source = record.summary.get("data_source") or config.data_source
+    return load_data(config.dataset, source, train_subset=config.train_subset, test_subset=config.test_subset,
+                     seed=config.seed)
 
 
 def _remove_empty_folders(top: Path) -> None:

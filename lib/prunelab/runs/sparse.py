@@ -25,11 +25,11 @@ from ..core.inference import strip_masks
 from ..core.sparse import DENSE, sparse_inference_model
 from ..core.train import resolve_device
 from ..data.catalog import DATASETS
-from ..data.in_memory import DeviceLoader, load_data
+from ..data.in_memory import DeviceLoader
 from ..errors import UserError
 from ..precision.timing import compare_models
 from .config import RunConfig
-from .prepare import model_from_record
+from .prepare import model_from_record, record_data
 from .store import MARKER, RunRecord, csv_writer, json_writer, load_record, record_path, valid_record, write_record
 
 EXPERIMENT = "sparse"
@@ -73,8 +73,7 @@ def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings()
         raise UserError(f"sparse records are made for the in-memory data sets ({', '.join(DATASETS)}), "
                         f"not {config.dataset}.")
     device = resolve_device(config.gpu, config.no_cuda)
-    data = load_data(config.dataset, config.data_source, train_subset=config.train_subset,
-                     test_subset=config.test_subset, seed=config.seed)
+    data = record_data(record)
     dense = strip_masks(model_from_record(record, device))
     channels_last = any(isinstance(m, torch.nn.Conv2d) for m in dense.modules())  # as the run itself ran
     if channels_last:
