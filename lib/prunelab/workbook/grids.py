@@ -167,7 +167,8 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
         if any(o.status == "submitted" for o in outcomes):
             raise RunsPending(report(outcomes) + "\nRe-run this notebook when the jobs have finished.")
     records = [usable_record(c.replace(force=False)) for c in configs]
-    print(f"{len(records)} runs: {len(missing)} computed, {len(records) - len(missing)} reused from the result store.")
+    print(f"{len(records)} run{'s' if len(records) != 1 else ''}: {len(missing)} computed, "
+          f"{len(records) - len(missing)} reused from the result store.")
     return records
 
 

@@ -93,7 +93,8 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         *([f"| precision | {', '.join(sorted(set(table['amp_dtype'].dropna())))} |"] if "amp_dtype" in table else []),
         f"| libraries | prunelab {__version__}, torch {torch.__version__}, pandas {pd.__version__}, "
         f"matplotlib {matplotlib.__version__} |",
-        f"| runs | {len(table)} records in the result store `{Path(params.result_dir).name}` |",
+        f"| runs | {len(table)} record{'s' if len(table) != 1 else ''} in the result store "
+        f"`{Path(params.result_dir).name}` |",
     ]
     return "\n".join(lines)
 
