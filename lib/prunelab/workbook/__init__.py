@@ -41,6 +41,7 @@ from .grids import (
     WorkbookParams,
     amp_grid,
     compression_grid,
+    dense_grid,
     ensure_runs,
     int8_grid,
     pruner_variants,
@@ -52,7 +53,7 @@ from .grids import (
 )
 from .key_results import quantization_key_result, trace_key_result, tuning_key_result
 from .numbers import significant, time_cell, times_differ
-from .style import PALETTE, PRUNER_NAMES, column_order, pruner_label, use_style
+from .style import DENSE_LABEL, PALETTE, PRUNER_NAMES, column_order, pruner_label, use_style
 from .tables import (
     amp_ratios,
     amp_table,
@@ -88,9 +89,11 @@ __all__ = [
     "AmpTimingSettings", "amp_time_words", "amp_timing_frame", "amp_timing_record", "captioned", "design_speed_words",
     "difference_text", "significant", "table_g", "table_h", "table_i", "table_j", "table_k", "table_l", "time_cell",
     "times_differ",
-    "Int8Settings", "PALETTE", "PRUNER_NAMES", "RunsPending", "SETUPS", "SparseSettings", "WorkbookParams",
+    "DENSE_LABEL", "Int8Settings", "PALETTE", "PRUNER_NAMES", "RunsPending", "SETUPS", "SparseSettings",
+    "WorkbookParams",
     "amp_grid", "amp_ratios", "amp_table", "analyze_trace", "by_compression", "collapse_table", "column_order",
-    "compression_findings", "compression_grid", "ensure_runs", "hardware_markdown", "int8_grid", "int8_table",
+    "compression_findings", "compression_grid", "dense_grid", "ensure_runs", "hardware_markdown", "int8_grid",
+    "int8_table",
     "layer_frame", "metric_table", "multishot_table", "plot_against_compression", "plot_amp",
     "plot_density_and_flops", "plot_imp_conservation", "plot_layer_conservation", "plot_multishot",
     "plot_schedule_conservation", "plot_sparse_inference", "plot_timeline", "plot_unit_conservation",

@@ -10,10 +10,16 @@ from .style import column_order
 from .tables import amp_ratios, collapse_table
 
 
-def tuning_findings(table: pd.DataFrame) -> str:
-    """Markdown findings for Task 1, every figure taken from ``table``; a pruner is called better than
-    another only where Welch's t-test over seeds says so, and stand-in set-ups give no conclusions."""
+def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> str:
+    """Markdown findings for Task 1, every figure taken from ``table`` (and the unpruned reference runs in
+    ``dense``); a pruner is called better than another only where Welch's t-test over seeds says so, and
+    stand-in set-ups give no conclusions."""
     lines = []
+    for setup, rows in (dense.groupby("setup", sort=False) if dense is not None and not dense.empty else []):
+        if not rows["stand_in"].any():
+            lines.append(f"- Unpruned, {setup} reaches {accuracy_cell(list(rows['top1']))} top-1 "
+                         f"({rows['data'].iloc[0]}, {int(rows['post_epochs'].iloc[0])} epochs): the reference "
+                         "every pruner below is measured against.")
     for setup, rows in table.groupby("setup", sort=False):
         if rows["stand_in"].any():
             lines.append(f"- {setup} ran on synthetic stand-in data: a pipeline check. Its numbers show the code "

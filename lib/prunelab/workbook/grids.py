@@ -18,7 +18,7 @@ from ..data.run_data import resolved_source
 from ..runs.config import RunConfig
 from ..runs.store import RunRecord, usable_record
 from ..runs.sweep import SlurmOptions, report, run_sweep
-from .style import pruner_label
+from .style import DENSE_LABEL, pruner_label
 
 SETUPS = {  # the two rows of the user's Table A
     "cifar": dict(dataset="cifar10", model="resnet20", model_class="lottery", label="CIFAR-10 / ResNet20"),
@@ -106,6 +106,12 @@ def tuning_grid(params: WorkbookParams) -> list[RunConfig]:
     configs += [run_config(params, "mnist", p, 1.0, r, seed) for seed in seeds_for(params, "mnist")
                 for p, r in pruner_variants(params)]
     return configs
+
+
+def dense_grid(params: WorkbookParams, setups: tuple[str, ...] = ("cifar", "mnist")) -> list[RunConfig]:
+    """Task 1's reference: each set-up trained unpruned (compression 0 keeps every weight), over its seeds,
+    so a reader sees what pruning costs."""
+    return [run_config(params, setup, "rand", 0.0, None, seed) for setup in setups for seed in seeds_for(params, setup)]
 
 
 def compression_grid(params: WorkbookParams, compression: float = 0.5) -> list[RunConfig]:
@@ -208,7 +214,7 @@ def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
         row = {**record.config, **record.summary, "record": record.path.name, "path": str(record.path),
                "device_name": record.env.get("device_name"), "torch": record.env.get("torch"),
                "cpu_bf16": record.env.get("cpu_bf16")}
-        row["label"] = pruner_label(row["pruner"], row["prune_epochs"])
+        row["label"] = DENSE_LABEL if row["compression"] == 0 else pruner_label(row["pruner"], row["prune_epochs"])
         row["setup"] = setup_label(row["dataset"], row["model"])
         row["data"] = source_words(row["dataset"], row["data_source"])
         row.setdefault("amp", False)  # records made before mixed precision existed were fp32

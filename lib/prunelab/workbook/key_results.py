@@ -11,10 +11,12 @@ from .numbers import accuracy_cell, compare_means, compression_text, significant
 from .tables import amp_ratios, collapse_table
 
 
-def tuning_key_result(table: pd.DataFrame, compression: float = 1.0) -> str:
-    """Task 1's result in one paragraph for the front page: per set-up on real data, the best pruner at
-    ``compression`` and whether the runner-up can be told apart from it, and any collapse."""
+def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> str:
+    """Task 1's result in one paragraph for the front page: per set-up on real data, the unpruned reference
+    (from ``dense``), the best pruner at ``compression`` and whether the runner-up can be told apart from
+    it, and any collapse."""
     parts = []
+    references = {setup: list(rows["top1"]) for setup, rows in dense.groupby("setup")} if dense is not None else {}
     for setup, rows in table.groupby("setup", sort=False):
         rows = rows[np.isclose(rows["compression"], compression)]
         if rows.empty or rows["stand_in"].any():
@@ -22,8 +24,11 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0) -> str:
         seeds = {label: list(group["top1"]) for label, group in rows.groupby("label")}
         ranked = sorted(seeds, key=lambda label: -sum(seeds[label]) / len(seeds[label]))
         best = ranked[0]
-        text = (f"**{setup}** ({rows['data'].iloc[0]}), compression {compression_text(compression)}: best mean "
-                f"top-1 {best}, {accuracy_cell(seeds[best])}")
+        text = f"**{setup}** ({rows['data'].iloc[0]})"
+        if setup in references:
+            text += f": unpruned {accuracy_cell(references[setup])} top-1"
+        text += (f"; at compression {compression_text(compression)} the best mean top-1 is {best}'s, "
+                 f"{accuracy_cell(seeds[best])}")
         if len(ranked) > 1:
             second = ranked[1]
             comparison = compare_means(seeds[best], seeds[second])

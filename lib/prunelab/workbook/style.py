@@ -40,11 +40,18 @@ PALETTE = {"Rand": "#7f7f7f", "Mag": "#1f77b4", "SNIP": "#2ca02c", "GraSP": "#d6
            pruner_label("synflow", 1): "#ff7f0e", pruner_label("synflow", None): "#9467bd", "SynFlow": "#9467bd"}
 
 
+#: the column of the unpruned reference runs (compression 0: every weight kept)
+DENSE_LABEL = "Dense (no pruning)"
+
+
 def column_order(labels) -> list[str]:
-    """Pruner columns in the user's order: Rand, Mag, SNIP, GraSP, SynFlow (1 round), SynFlow (100 rounds)."""
+    """Pruner columns in the user's order: Rand, Mag, SNIP, GraSP, SynFlow (1 round), SynFlow (100 rounds);
+    the dense reference, where present, first."""
     names = [PRUNER_NAMES[p] for p in PRUNERS]
 
     def key(label: str):
+        if label == DENSE_LABEL:
+            return (-1, 0)
         base = label.split(" (")[0]
         rounds = int(label.split("(")[1].split()[0]) if "(" in label else 0
         return (names.index(base) if base in names else len(names), rounds)

@@ -141,9 +141,12 @@ def setup_row_label(setup: str, data_source: str, data: str) -> str:
     return f"{setup} ({data})"
 
 
-def table_a(table: pd.DataFrame, compression: float = 1.0) -> pd.DataFrame:
-    """Top-1 at one compression over seeds: a row per data set / architecture, a column per pruner."""
+def table_a(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Top-1 at one compression over seeds: a row per data set / architecture, a column per pruner, and
+    first the unpruned reference where ``dense`` (its runs' table) is given."""
     rows = table[np.isclose(table["compression"], compression)]
+    if dense is not None and not dense.empty:
+        rows = pd.concat([dense, rows], ignore_index=True)
     rows = rows.assign(row=[setup_row_label(*v) for v in zip(rows["setup"], rows["data_source"], rows["data"])])
     result = accuracy_table(rows, index="row")
     result.index.name = "Data / Arch"
