@@ -77,6 +77,11 @@ def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+# inductor imports torch.utils.cpp_extension while compiling, which warns "No CUDA runtime is found" on a
+# CUDA build of torch without a GPU: nothing a reader of an int8 table needs, so only errors are let through
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+
+
 @contextlib.contextmanager
 def _quiet_pytree_log() -> Iterator[None]:
     log = logging.getLogger("torch.utils._pytree")
