@@ -12,8 +12,6 @@ lands under ``<result_dir>/amp-timing/<run>-<settings hash>``; Tables J and K re
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +28,8 @@ from ..models.layers import keep_pruned_at_zero, trainable_parameters
 from ..precision.amp import amp_name, amp_settings
 from ..precision.timing import compare_training
 from .config import RunConfig
-from .prepare import model_from_record, record_data
-from .store import MARKER, RunRecord, is_complete, json_writer, load_record, record_path, write_record
+from .prepare import derived_path, model_from_record, record_data, reusable_derived, settings_key, source_completed
+from .store import RunRecord, json_writer, load_record, write_record
 
 EXPERIMENT = "amp-timing"
 
@@ -49,13 +47,12 @@ class AmpTimingSettings:
     warmup: int = 1
 
     def key(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:6]
+        return settings_key(self)
 
 
 def amp_timing_path(record: RunRecord, settings: AmpTimingSettings = AmpTimingSettings()) -> Path:
     """Where the AMP timing record of ``record`` is (or will be) written."""
-    return record_path(record.path.parents[1], EXPERIMENT, f"{record.path.name}-{settings.key()}")
+    return derived_path(record, EXPERIMENT, settings)
 
 
 def amp_timing_record(record: RunRecord, settings: AmpTimingSettings = AmpTimingSettings(), force: bool = False,
@@ -65,11 +62,10 @@ def amp_timing_record(record: RunRecord, settings: AmpTimingSettings = AmpTiming
     if settings.repeats < 1 or settings.batches < 1:
         raise UserError(f"AMP timing needs at least one repeat and one batch, got {settings}.")
     final = amp_timing_path(record, settings)
-    completed = (record.path / MARKER).stat().st_mtime_ns  # a source recomputed with --force is a new source
-    if is_complete(final) and not force:
-        existing = load_record(final)
-        if existing.summary.get("source_completed") == completed:
-            return existing
+    completed = source_completed(record)
+    existing = reusable_derived(final, record, force, log)
+    if existing is not None:
+        return existing
     config = RunConfig.from_dict(record.config)
     if config.dataset not in DATASETS:
         raise UserError(f"AMP timing records are made for the in-memory data sets ({', '.join(DATASETS)}), "

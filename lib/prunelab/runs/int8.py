@@ -15,8 +15,6 @@ of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spr
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +29,8 @@ from ..errors import UserError
 from ..precision.int8 import compare_models, int8_path_of, legacy_method, pruned_weights_zero, quantize_int8
 from ..precision.sizes import model_sizes
 from .config import RunConfig
-from .prepare import model_from_record, record_data
-from .store import MARKER, RunRecord, json_writer, load_record, record_path, valid_record, write_record
+from .prepare import derived_path, model_from_record, record_data, reusable_derived, settings_key, source_completed
+from .store import RunRecord, json_writer, load_record, write_record
 
 EXPERIMENT = "int8"
 
@@ -47,8 +45,7 @@ class Int8Settings:
     repeats: int = 5  # at least 5: a time is the median of repeats with their spread beside it
 
     def key(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:6]
+        return settings_key(self)
 
 
 def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), force: bool = False,
@@ -62,11 +59,10 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     (no ``int8_path``) is measured again.
     """
     final = int8_path(record, settings)
-    completed = (record.path / MARKER).stat().st_mtime_ns  # a source recomputed with --force is a new source
-    existing = None if force else valid_record(final, log)  # a record failing verification is measured again
-    if existing is not None:
-        if existing.summary.get("source_completed") == completed and "int8_path" in existing.summary:
-            return existing
+    completed = source_completed(record)
+    existing = reusable_derived(final, record, force, log)
+    if existing is not None and "int8_path" in existing.summary:
+        return existing
     config = RunConfig.from_dict(record.config)
     if config.dataset not in DATASETS:
         raise UserError(f"int8 records are made for the in-memory data sets ({', '.join(DATASETS)}), "
@@ -127,4 +123,4 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
 
 def int8_path(record: RunRecord, settings: Int8Settings = Int8Settings()) -> Path:
     """Where the int8 record of ``record`` is (or will be) written."""
-    return record_path(record.path.parents[1], EXPERIMENT, f"{record.path.name}-{settings.key()}")
+    return derived_path(record, EXPERIMENT, settings)

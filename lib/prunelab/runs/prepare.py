@@ -5,6 +5,9 @@ Training, conservation, int8 and sparse runs share it."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import json
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,7 +26,7 @@ from ..models.layers import apply_masks, masked_parameters
 from ..models.registry import build_model
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
-from .store import RunRecord, usable_record
+from .store import MARKER, RunRecord, record_path, usable_record, valid_record
 
 
 class RunLog:
@@ -80,6 +83,31 @@ def load_run_data(config: RunConfig, device: torch.device, channels_last: bool =
             for made in [root] if before is None else sorted(set(root.iterdir()) - before):
                 _remove_empty_folders(made)
         raise
+
+
+def settings_key(settings) -> str:
+    """Six hex digits naming the settings (a dataclass) of a record made from a run: int8, sparse, AMP timing."""
+    text = json.dumps(dataclasses.asdict(settings), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+def derived_path(record: RunRecord, experiment: str, settings) -> Path:
+    """Where the ``experiment`` record made from ``record`` with ``settings`` is (or will be) written."""
+    return record_path(record.path.parents[1], experiment, f"{record.path.name}-{settings_key(settings)}")
+
+
+def source_completed(record: RunRecord) -> int:
+    """When ``record`` was completed: a source recomputed with --force is a new source."""
+    return (record.path / MARKER).stat().st_mtime_ns
+
+
+def reusable_derived(final: Path, record: RunRecord, force: bool, log: Callable[[str], None]) -> RunRecord | None:
+    """The verified record at ``final`` made from this very ``record`` (unless ``force``); one failing
+    verification, or made from an earlier version of the source, is measured again."""
+    existing = None if force else valid_record(final, log)
+    if existing is not None and existing.summary.get("source_completed") == source_completed(record):
+        return existing
+    return None
 
 
 def record_data(record: RunRecord) -> Data:

@@ -11,8 +11,6 @@ reads the sparse column of Table C from the store like every other number.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,8 +27,8 @@ from ..data.in_memory import DeviceLoader
 from ..errors import UserError
 from ..precision.timing import compare_models
 from .config import RunConfig
-from .prepare import model_from_record, record_data
-from .store import MARKER, RunRecord, csv_writer, json_writer, load_record, record_path, valid_record, write_record
+from .prepare import derived_path, model_from_record, record_data, reusable_derived, settings_key, source_completed
+from .store import RunRecord, csv_writer, json_writer, load_record, write_record
 
 EXPERIMENT = "sparse"
 
@@ -49,13 +47,12 @@ class SparseSettings:
     repeats: int = 5  # timed passes over the test set per model, taking turns
 
     def key(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:6]
+        return settings_key(self)
 
 
 def sparse_path(record: RunRecord, settings: SparseSettings = SparseSettings()) -> Path:
     """Where the sparse record of ``record`` is (or will be) written."""
-    return record_path(record.path.parents[1], EXPERIMENT, f"{record.path.name}-{settings.key()}")
+    return derived_path(record, EXPERIMENT, settings)
 
 
 def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings(), force: bool = False,
@@ -63,11 +60,10 @@ def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings()
     """The sparse-kernel record of ``record``'s model: reused when made from this very source (unless
     ``force``), else measured now on this machine's default device."""
     final = sparse_path(record, settings)
-    completed = (record.path / MARKER).stat().st_mtime_ns  # a source recomputed with --force is a new source
-    existing = None if force else valid_record(final, log)  # a record failing verification is measured again
+    completed = source_completed(record)
+    existing = reusable_derived(final, record, force, log)
     if existing is not None:
-        if existing.summary.get("source_completed") == completed:
-            return existing
+        return existing
     config = RunConfig.from_dict(record.config)
     if config.dataset not in DATASETS:
         raise UserError(f"sparse records are made for the in-memory data sets ({', '.join(DATASETS)}), "
