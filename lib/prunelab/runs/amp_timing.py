@@ -21,7 +21,6 @@ import torch
 from ..core.hardware import hardware_info
 from ..core.timing import MIN_REPEATS
 from ..core.train import make_optimizer, resolve_device
-from ..data.catalog import DATASETS
 from ..data.in_memory import DeviceLoader
 from ..errors import UserError
 from ..models.layers import keep_pruned_at_zero, trainable_parameters
@@ -67,12 +66,9 @@ def amp_timing_record(record: RunRecord, settings: AmpTimingSettings = AmpTiming
     if existing is not None:
         return existing
     config = RunConfig.from_dict(record.config)
-    if config.dataset not in DATASETS:
-        raise UserError(f"AMP timing records are made for the in-memory data sets ({', '.join(DATASETS)}), "
-                        f"not {config.dataset}.")
     device = resolve_device(config.gpu, config.no_cuda)
     amp = amp_settings(device, True, settings.amp_dtype)
-    data = record_data(record)
+    data = record_data(record, "AMP timing")
     model = model_from_record(record, device)
     channels_last = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())  # as the run itself trained
     if channels_last:

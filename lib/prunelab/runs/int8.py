@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 
 from ..core.hardware import hardware_info
-from ..data.catalog import DATASETS
 from ..data.in_memory import DeviceLoader
 from ..errors import UserError
 from ..precision.int8 import compare_models, int8_path_of, legacy_method, pruned_weights_zero, quantize_int8
@@ -64,10 +63,7 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     if existing is not None and "int8_path" in existing.summary:
         return existing
     config = RunConfig.from_dict(record.config)
-    if config.dataset not in DATASETS:
-        raise UserError(f"int8 records are made for the in-memory data sets ({', '.join(DATASETS)}), "
-                        f"not {config.dataset}.")
-    data = record_data(record)
+    data = record_data(record, "int8")
     model = model_from_record(record).to(memory_format=torch.channels_last)  # the faster fp32 CPU layout
     info = data.info
     train = DeviceLoader(data.train, info, settings.calibration_batch_size, shuffle=True, seed=config.seed,

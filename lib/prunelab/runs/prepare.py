@@ -18,7 +18,7 @@ import torch
 from ..core.hardware import hardware_info
 from ..core.pruners import PruneSettings, keep_count
 from ..core.train import resolve_device
-from ..data.catalog import DatasetInfo, dataset_info
+from ..data.catalog import DATASETS, DatasetInfo, dataset_info
 from ..data.in_memory import Data, data_root, load_data
 from ..data.run_data import DataRequest, RunData, run_data
 from ..errors import UserError
@@ -110,10 +110,14 @@ def reusable_derived(final: Path, record: RunRecord, force: bool, log: Callable[
     return None
 
 
-def record_data(record: RunRecord) -> Data:
-    """The in-memory data a finished run used, for the records made from it (int8, sparse, AMP timing): the
-    source it resolved to, so an ``auto`` run is measured on the same images without a second fallback."""
+def record_data(record: RunRecord, kind: str) -> Data:
+    """The in-memory data a finished run used, for the ``kind`` records made from it (int8, sparse, AMP
+    timing): the source it resolved to, so an ``auto`` run is measured on the same images without a second
+    fallback. The image-folder sets are refused: those records time whole in-memory test sets."""
     config = RunConfig.from_dict(record.config)
+    if config.dataset not in DATASETS:
+        raise UserError(f"{kind} records are made for the in-memory data sets ({', '.join(DATASETS)}), "
+                        f"not {config.dataset}.")
     source = record.summary.get("data_source") or config.data_source
     return load_data(config.dataset, source, train_subset=config.train_subset, test_subset=config.test_subset,
                      seed=config.seed)

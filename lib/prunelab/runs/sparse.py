@@ -22,9 +22,7 @@ from ..core.hardware import hardware_info
 from ..core.inference import strip_masks
 from ..core.sparse import DENSE, sparse_inference_model
 from ..core.train import resolve_device
-from ..data.catalog import DATASETS
 from ..data.in_memory import DeviceLoader
-from ..errors import UserError
 from ..precision.timing import compare_models
 from .config import RunConfig
 from .prepare import derived_path, model_from_record, record_data, reusable_derived, settings_key, source_completed
@@ -65,11 +63,8 @@ def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings()
     if existing is not None:
         return existing
     config = RunConfig.from_dict(record.config)
-    if config.dataset not in DATASETS:
-        raise UserError(f"sparse records are made for the in-memory data sets ({', '.join(DATASETS)}), "
-                        f"not {config.dataset}.")
     device = resolve_device(config.gpu, config.no_cuda)
-    data = record_data(record)
+    data = record_data(record, "sparse")
     dense = strip_masks(model_from_record(record, device))
     channels_last = any(isinstance(m, torch.nn.Conv2d) for m in dense.modules())  # as the run itself ran
     if channels_last:
