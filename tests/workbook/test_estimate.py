@@ -15,8 +15,10 @@ def test_the_full_profile_lists_each_distinct_run_once():
     configs = profile_configs(REPO / "params" / "full")
     names = [(c.experiment, c.record_name) for c in configs]
     assert len(names) == len(set(names))
-    # Task 1: 3 compressions x 6 variants of CIFAR + 6 of MNIST; Task 3 and Task 2 share some of them
-    assert sum(c.dataset == "mnist" for c in configs) == 6
+    # Task 1: 3 compressions x 6 variants of CIFAR + 6 of MNIST and the unpruned reference of each, over 3
+    # seeds; Task 3 and Task 2 share some of them
+    assert sum(c.dataset == "mnist" for c in configs) == (6 + 1) * 3
+    assert sorted({c.seed for c in configs if c.dataset == "mnist"}) == [1, 2, 3]
     assert all(c.post_epochs == 100 for c in configs if c.dataset == "cifar10" and not c.save_trace)
     assert Setup.of(configs[0]).train_examples == 50_000  # no subset: the whole CIFAR-10 training set
 

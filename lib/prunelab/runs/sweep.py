@@ -108,15 +108,15 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
     log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor}).")
     if todo:
         runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
-        for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log,
-                              task=SweepTask(echo)):
+        task = SweepTask(echo)
+        for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log, task=task):
             outcomes[outcome.name] = outcome
         for outcome in [o for o in outcomes.values() if o.status == ELSEWHERE]:
-            outcomes[outcome.name] = _wait_for(outcome.config, log)
+            outcomes[outcome.name] = _wait_for(outcome.config, log, task)
     return [outcomes[c.record_name] for c in configs]
 
 
-def _wait_for(config: RunConfig, log) -> Outcome:
+def _wait_for(config: RunConfig, log, task: SweepTask) -> Outcome:
     """Wait until no other process holds the run, then take its record, or run it here when the other
     process left none (it failed or was killed: the run resumes from its checkpoint)."""
     while True:
@@ -128,7 +128,7 @@ def _wait_for(config: RunConfig, log) -> Outcome:
             return Outcome(config, "failed", _describe(err))
         if record is not None:
             return Outcome(config, "done elsewhere", str(record.path))
-        (outcome,) = _run_here([config], log)
+        (outcome,) = _run_here([config], log, task)
         if outcome.status != ELSEWHERE:
             return outcome
 

@@ -32,7 +32,7 @@ from ..models.registry import build_model
 from ..precision.amp import amp_settings, autocast
 from ..runs.config import RunConfig
 from ..runs.store import RecordConflict, usable_record
-from .grids import WorkbookParams, amp_grid, compression_grid, int8_grid, trace_config, tuning_grid
+from .grids import WorkbookParams, amp_grid, compression_grid, dense_grid, int8_grid, trace_config, tuning_grid
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def notebook_configs(notebook: str, values: dict) -> list[RunConfig]:
     """The runs one notebook asks for, given its parameter file's values (as its code cell builds them)."""
     params = WorkbookParams.from_namespace(values)
     if notebook.startswith("01_"):
-        return tuning_grid(params)
+        return tuning_grid(params) + dense_grid(params)
     if notebook.startswith("02_"):
         return [trace_config(params, values.get("pruner", "snip"), values.get("compression", 1.0))]
     if notebook.startswith("03_"):
