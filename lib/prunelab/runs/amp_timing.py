@@ -27,7 +27,7 @@ from ..models.layers import keep_pruned_at_zero, trainable_parameters
 from ..precision.amp import amp_name, amp_settings
 from ..precision.timing import compare_training
 from .config import RunConfig
-from .prepare import derived_path, model_from_record, record_data, reusable_derived, settings_key, source_completed
+from .prepare import derived_path, model_from_record, record_data, reusable_derived, source_completed
 from .store import RunRecord, json_writer, load_record, write_record
 
 EXPERIMENT = "amp-timing"
@@ -44,9 +44,6 @@ class AmpTimingSettings:
     batch_size: int | None = None
     repeats: int = MIN_REPEATS
     warmup: int = 1
-
-    def key(self) -> str:
-        return settings_key(self)
 
 
 def amp_timing_path(record: RunRecord, settings: AmpTimingSettings = AmpTimingSettings()) -> Path:

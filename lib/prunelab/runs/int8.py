@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..precision.int8 import compare_models, int8_path_of, legacy_method, pruned_weights_zero, quantize_int8
 from ..precision.sizes import model_sizes
 from .config import RunConfig
-from .prepare import derived_path, model_from_record, record_data, reusable_derived, settings_key, source_completed
+from .prepare import derived_path, model_from_record, record_data, reusable_derived, source_completed
 from .store import RunRecord, json_writer, load_record, write_record
 
 EXPERIMENT = "int8"
@@ -42,9 +42,6 @@ class Int8Settings:
     calibration_batches: int = 8
     calibration_batch_size: int = 64
     repeats: int = 5  # at least 5: a time is the median of repeats with their spread beside it
-
-    def key(self) -> str:
-        return settings_key(self)
 
 
 def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), force: bool = False,

@@ -25,7 +25,7 @@ from ..core.train import resolve_device
 from ..data.in_memory import DeviceLoader
 from ..precision.timing import compare_models
 from .config import RunConfig
-from .prepare import derived_path, model_from_record, record_data, reusable_derived, settings_key, source_completed
+from .prepare import derived_path, model_from_record, record_data, reusable_derived, source_completed
 from .store import RunRecord, csv_writer, json_writer, load_record, write_record
 
 EXPERIMENT = "sparse"
@@ -43,9 +43,6 @@ class SparseSettings:
     kernels: tuple[str, ...] = ("compact", "csr", "csr_t", "bsr", "semi24")
     layer_repeats: int = 3  # interleaved timing rounds per layer when choosing its kernel
     repeats: int = 5  # timed passes over the test set per model, taking turns
-
-    def key(self) -> str:
-        return settings_key(self)
 
 
 def sparse_path(record: RunRecord, settings: SparseSettings = SparseSettings()) -> Path:
