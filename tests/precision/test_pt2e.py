@@ -158,6 +158,22 @@ def test_auto_falls_back_when_pt2e_fails_and_says_how(trained_fp32, monkeypatch)
         quantize_int8(model, calibration[:2], next(iter(test))[0], method="onnx")
 
 
+@needs_pt2e
+def test_a_quantizer_that_matches_nothing_is_caught_and_auto_falls_back(trained_fp32, monkeypatch):
+    """Under torch 2.11 the x86 quantizer matched no layer of a non-strict export: convert_pt2e then returns an
+    fp32 graph without error. That must not pass for int8."""
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
+
+    model, calibration, test = trained_fp32
+    monkeypatch.setattr(X86InductorQuantizer, "annotate", lambda self, graph_module: graph_module)
+    with pytest.raises(RuntimeError, match=r"left 3 of 3 conv/linear layers in fp32 under torch"):
+        pt2e_int8(strip_masks(model).eval(), calibration[:1], next(iter(test))[0], reduce_range=True)
+    qmodel = quantize_int8(model, calibration[:2], next(iter(test))[0])
+    path = int8_path_of(qmodel)
+    assert path.method == "eager" and "x86 quantizer left 3 of 3 conv/linear layers in fp32" in path.fallback
+    assert all(pruned_weights_zero(model, qmodel).values())
+
+
 # -------------------------------------------------------------------------------------------- timing
 
 

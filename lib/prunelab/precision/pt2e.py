@@ -166,16 +166,51 @@ def pt2e_int8(plain: nn.Module, calibration_batches: Iterable, example: Tensor, 
     fp32 CPU model without masks); nothing is compiled until the result is first called."""
     prepare_pt2e, convert_pt2e, x86 = _torchao()
     batch = torch.export.Dim.AUTO
-    exported = torch.export.export(plain, (example,), dynamic_shapes=({0: batch},)).module()
+    # strict (dynamo) export: it records each op's source module type (``source_fn_stack``), which the x86
+    # quantizer's pattern matching reads. Non-strict export, the default since torch 2.9, leaves it out, and
+    # under torch 2.11 the quantizer then annotated nothing and the "int8" graph stayed fp32 (torch 2.14's
+    # matcher also reads the non-strict metadata)
+    exported = torch.export.export(plain, (example,), dynamic_shapes=({0: batch},), strict=True).module()
     config = x86.get_default_x86_inductor_quantization_config(reduce_range=reduce_range)
     prepared = prepare_pt2e(exported, x86.X86InductorQuantizer().set_global(config))
     calibrate(prepared, calibration_batches)
     converted = convert_pt2e(prepared)
     _drop_unused_attributes(converted)
+    _require_int8_weights(converted)
     return PT2EInt8(converted)
 
 
+def _require_int8_weights(graph_module: torch.fx.GraphModule) -> None:
+    """Raise unless every convolution and linear layer of a converted graph reads an int8 weight: a quantizer
+    that matches nothing converts without error into a graph that is still fp32."""
+    weighted = [node for node in graph_module.graph.nodes if _is_weighted(node)]
+    fp32 = [node.name for node in weighted if _dequantized_weight(node) is None]
+    if fp32:
+        import torchao
+
+        raise RuntimeError(f"torchao {torchao.__version__}'s x86 quantizer left {len(fp32)} of {len(weighted)} "
+                           f"conv/linear layers in fp32 under torch {torch.__version__} ({', '.join(fp32[:3])})")
+
+
 # ------------------------------------------------------------------------------------ reading weights
+
+
+def _weighted_ops() -> set:
+    ops = torch.ops.aten
+    return {ops.conv1d.default, ops.conv2d.default, ops.conv3d.default, ops.linear.default, ops.convolution.default}
+
+
+def _is_weighted(node: torch.fx.Node) -> bool:
+    """A convolution or linear call (its weight is argument 1)."""
+    return node.op == "call_function" and node.target in _weighted_ops() and len(node.args) >= 2
+
+
+def _dequantized_weight(node: torch.fx.Node) -> torch.fx.Node | None:
+    """The dequantize node that feeds a weighted call its weight, or None where the weight is not int8."""
+    dequantize = torch.ops.quantized_decomposed
+    weight = node.args[1]
+    dequantizers = {dequantize.dequantize_per_channel.default, dequantize.dequantize_per_tensor.default}
+    return weight if isinstance(weight, torch.fx.Node) and weight.target in dequantizers else None
 
 
 def _module_name(node: torch.fx.Node) -> str | None:
@@ -196,17 +231,10 @@ def pt2e_int8_weights(qmodel: PT2EInt8) -> dict[str, tuple[Tensor, Tensor, Tenso
     """``(int8 weight, scale, zero point)`` of every convolution and linear layer whose weight is int8 in the
     converted graph, keyed by the original model's layer name (from the export's module stack)."""
     gm = qmodel.graph_module
-    ops = torch.ops.aten
-    weighted = {ops.conv1d.default, ops.conv2d.default, ops.conv3d.default, ops.linear.default,
-                ops.convolution.default}
-    dequantize = torch.ops.quantized_decomposed
-    dequantizers = {dequantize.dequantize_per_channel.default, dequantize.dequantize_per_tensor.default}
     found = {}
     for node in gm.graph.nodes:
-        if node.op != "call_function" or node.target not in weighted or len(node.args) < 2:
-            continue
-        weight = node.args[1]
-        if not isinstance(weight, torch.fx.Node) or weight.target not in dequantizers:
+        weight = _dequantized_weight(node) if _is_weighted(node) else None
+        if weight is None:
             continue
         name = _module_name(node)
         if name is None:
