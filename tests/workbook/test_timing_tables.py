@@ -95,3 +95,22 @@ def test_the_front_pages_key_results_carry_their_data_and_spreads():
     assert trace_key_result(trace, "real CIFAR-10") == (
         "One traced inference step (real CIFAR-10): its 21 convolution layers take 2.27 ms of 7.97 ms busy time "
         "(**28.5%**); the main time sink is convolution.")
+
+
+def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from prunelab.workbook.figures import plot_amp
+
+    fig = plot_amp(_runs(), _timing())
+    memory, time, top1 = fig.axes[:3]
+    heights = sorted(round(bar.get_height(), 6) for bar in time.patches)
+    assert heights == [1.0, 1.0, 1.1, 9.0]  # the medians of the passes, not train_s (84, 90, 20, 200)
+    whiskers = sorted(round(float(seg[1][1] - seg[0][1]), 6) for c in time.collections for seg in c.get_segments())
+    assert whiskers == [0.05, 0.2, 0.3, 0.5]  # whole whisker = the range: half of it either side
+    assert sorted(round(b.get_height(), 2) for b in top1.patches) == [29.25, 29.3, 30.0, 31.0]
+    assert "1 batch(es) of 32" in time.get_ylabel()
+    plt.close(fig)

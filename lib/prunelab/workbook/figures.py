@@ -86,21 +86,39 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     return fig
 
 
-def plot_amp(table: pd.DataFrame):
-    """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side."""
+def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
+    """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side.
+
+    Memory and top-1 are those of the two runs (``table``); training time is the interleaved measurement
+    (``timing``: :func:`~prunelab.workbook.timing_tables.amp_timing_frame`), its bar the median pass and its
+    whisker half the range of the passes, as Table J prints it. The two runs' own epoch times are not drawn:
+    they were taken minutes apart on a machine whose speed drifts.
+    """
     use_style()
     frame = amp_table(table)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     x = np.arange(len(frame.index))
-    for ax, name in zip(axes, AMP_METRICS.values()):
+    amp_name = next((p for _, p in frame.columns if p != "fp32"), "AMP")
+    for ax, (metric, name) in zip(axes, AMP_METRICS.items()):
         precisions = [p for m, p in frame.columns if m == name]
         width = 0.8 / max(len(precisions), 1)
         for i, precision in enumerate(precisions):
-            ax.bar(x + (i - (len(precisions) - 1) / 2) * width, frame[(name, precision)], width, label=precision,
-                   color="#1f77b4" if precision == "fp32" else "#ff7f0e")
+            offset = x + (i - (len(precisions) - 1) / 2) * width
+            color = "#1f77b4" if precision == "fp32" else "#ff7f0e"
+            if metric == "train_s":
+                key = "fp32" if precision == "fp32" else "amp"
+                rows = timing.reindex(frame.index)
+                ax.bar(offset, rows[f"{key}_train_s"], width, yerr=rows[f"{key}_train_spread_s"] / 2, capsize=3,
+                       label=precision, color=color)
+            else:
+                ax.bar(offset, frame[(name, precision)], width, label=precision, color=color)
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
         ax.set_xlabel("compression (kept fraction 10^-c)")
         ax.set_ylabel(name)
+    if len(timing):
+        first = timing.iloc[0]
+        axes[1].set_ylabel(f"training time of {int(first['batches'])} batch(es) of {int(first['batch_size'])} (s)")
+        axes[1].set_title(f"fp32 and {amp_name} in turn: median ± half range", fontsize=9)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
     kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
     fig.suptitle(f"Mixed precision against fp32 (peak memory: {kind})")
