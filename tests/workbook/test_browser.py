@@ -82,7 +82,7 @@ TABLES_JS = """() => Object.fromEntries([...document.querySelectorAll('table')]
   }]))"""
 
 IMAGES_JS = """() => [...document.images].map(i => ({
-  src: i.getAttribute('src').slice(0, 80), complete: i.complete, width: i.naturalWidth}))"""
+  src: i.getAttribute('src').slice(0, 80), complete: i.complete, width: i.naturalWidth, alt: i.alt}))"""
 
 ATTRIBUTES_JS = """() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
   .filter(a => !a.value.startsWith('data:image/'))
@@ -150,6 +150,9 @@ def test_every_image_loads(browser, rendered, name):
     assert not broken, f"{name}.html: images that did not load: {broken}"
     if name != "index":
         assert images, f"{name}.html shows no figure"
+    # a screen reader reads each figure's own description, not nbconvert's stand-in
+    undescribed = [i["src"] for i in images if len(i["alt"]) < 40 or i["alt"].startswith("No description")]
+    assert not undescribed, f"{name}.html: figures without a description: {undescribed}"
 
 
 @pytest.mark.parametrize("name", PAGES)

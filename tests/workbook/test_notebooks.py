@@ -60,6 +60,11 @@ def _html_tables(notebook: Path) -> dict[str, str]:
     return tables
 
 
+def _figures(nb) -> int:
+    """Figures in a notebook's outputs: each an ``<img>`` with its alternative text (workbook.show_figure)."""
+    return sum(str(o.get("data", {}).get("text/html", "")).startswith("<img alt=") for o in _outputs(nb))
+
+
 def _columns(table_html: str) -> list[str]:
     return re.findall(r'class="col_heading[^"]*" >(.*?)</th>', table_html)
 
@@ -74,8 +79,10 @@ def test_run_all_smoke_renders_every_notebook_and_an_index(smoke):
     for name in ("01_tuning", "02_tracing", "03_compression", "04_quantization"):
         page = (out / f"{name}.html").read_text()
         assert "data:image/png;base64," in page, name  # figures inline
+        assert "No description has been provided" not in page, name  # nbconvert's stand-in alternative text
         assert "SYNTHETIC STAND-IN DATA" in page
         assert "import prunelab" not in page and "from prunelab import" not in page  # code hidden
+    assert "Alternative text is missing" not in proc.stdout + proc.stderr
     index = (out / "index.html").read_text()
     for name in ("01_tuning", "02_tracing", "03_compression", "04_quantization"):
         assert f'href="{name}.html"' in index
@@ -108,7 +115,7 @@ def test_tuning_notebook_tables_and_figures(smoke):
     assert (sparse["dense_top1"] == sparse["sparse_top1"]).all()  # the same predictions, faster or not
     some = sparse[sparse["dataset"] == "cifar10"].iloc[0]
     assert time_cell(some["sparse_inference_s"], some["sparse_inference_spread_s"], unit="") in table_c
-    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 1
+    assert _figures(nb) >= 1
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
     assert "ran on synthetic stand-in data: a pipeline check" in text and "is better than" not in text
     assert "on sparse kernels the test set ran" in text and "MNIST / FC" in text
@@ -127,7 +134,7 @@ def test_compression_notebook_tables_and_figures(smoke):
     assert table_e.count("blocks.") >= 20 and "fc" in table_e
     table_f = next(v for k, v in tables.items() if k.startswith("Table F"))
     assert _columns(table_f) == ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (100 rounds)"]
-    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 3
+    assert _figures(nb) >= 3
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
     assert re.search(r"`blocks.0.conv1` keeps 0\.\d{6}", text)
 
@@ -143,7 +150,7 @@ def test_tracing_notebook_tables_and_figures(smoke):
     designs = next(v for k, v in tables.items() if k.startswith("Table I"))
     assert "original" in designs and "folded" in designs
     assert "step time (ms)" in designs and " ± " in designs  # repeated steps: median ± half their range
-    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) == 2  # two timelines
+    assert _figures(nb) == 2  # two timelines
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
     assert "The main time sink is" in text and "The outputs are identical" in text
     assert "over 10 steps of each taken in turn" in text
@@ -164,7 +171,7 @@ def test_quantization_notebook_tables_and_figures(smoke):
     table_l = next(v for k, v in tables.items() if k.startswith("Table L"))
     assert "int8 top-1 (%)" in _columns(table_l)
     assert "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)" in table_l and "digits / Conv<" in table_l  # digits: real
-    assert sum("image/png" in o.get("data", {}) for o in _outputs(nb)) >= 1
+    assert _figures(nb) >= 1
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
     assert "taken in turn" in text and "Against fp32, peak memory was" in text
     assert "pruned weight stayed exactly zero" in text

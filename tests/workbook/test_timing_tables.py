@@ -114,3 +114,26 @@ def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
     assert sorted(round(b.get_height(), 2) for b in top1.patches) == [29.25, 29.3, 30.0, 31.0]
     assert "1 batch(es) of 32" in time.get_ylabel()
     plt.close(fig)
+
+
+def test_a_shown_figure_is_an_img_whose_alternative_text_is_read_off_the_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from prunelab.workbook.figures import plot_amp, show_figure
+
+    fig = plot_amp(_runs(), _timing())
+    shown = show_figure(fig)
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend will not show it twice
+    alt = shown.alt
+    assert alt.startswith("Mixed precision against fp32 (peak memory: ") and "3 panels" in alt
+    assert ". panel 2, fp32 and AMP bf16 in turn: median ± half range: training time of 1 batch(es) of 32 (s) " \
+           "against compression (kept fraction 10^-c). panel 3, Top-1 (%) against" in alt
+    assert alt.endswith("series in every panel: AMP bf16, fp32.")
+    page = shown._repr_html_()
+    assert page.startswith('<img alt="Mixed precision') and "data:image/png;base64,iVBOR" in page
+    assert repr(shown).startswith("[figure: Mixed precision")
+    assert show_figure(plt.figure(), alt='a "quoted" figure')._repr_html_().startswith(
+        '<img alt="a &quot;quoted&quot; figure"')

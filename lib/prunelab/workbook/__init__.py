@@ -18,6 +18,7 @@ from .conservation_figures import (
     plot_unit_conservation,
 )
 from .figures import (
+    figure_alt,
     plot_against_compression,
     plot_amp,
     plot_density_and_flops,
@@ -25,6 +26,7 @@ from .figures import (
     plot_sparse_inference,
     plot_timeline,
     plot_weight_histograms,
+    show_figure,
 )
 from .findings import (
     amp_time_words,
@@ -93,7 +95,8 @@ __all__ = [
     "DENSE_LABEL", "Int8Settings", "PALETTE", "PRUNER_NAMES", "RunsPending", "SETUPS", "SparseSettings",
     "WorkbookParams",
     "amp_grid", "amp_ratios", "amp_table", "analyze_trace", "by_compression", "collapse_table", "column_order",
-    "compression_findings", "compression_grid", "dense_grid", "ensure_runs", "hardware_markdown", "int8_grid",
+    "compression_findings", "compression_grid", "dense_grid", "ensure_runs", "figure_alt", "hardware_markdown",
+    "int8_grid",
     "int8_table",
     "layer_frame", "metric_table", "multishot_table", "plot_against_compression", "plot_amp",
     "plot_density_and_flops", "plot_imp_conservation", "plot_layer_conservation", "plot_multishot",
@@ -101,7 +104,8 @@ __all__ = [
     "plot_weight_histograms", "progress_line", "pruner_label", "pruner_variants", "quantization_findings",
     "quantize_record",
     "record_weights", "records_table", "run_config", "settings_markdown", "setup_label", "sparse_findings",
-    "sparse_layer_frame", "sparse_record", "sparse_table", "stand_in_banner", "styled", "table_a", "table_c",
+    "show_figure", "sparse_layer_frame", "sparse_record", "sparse_table", "stand_in_banner", "styled", "table_a",
+    "table_c",
     "trace_config", "trace_findings", "trace_key_result", "quantization_key_result", "tuning_findings", "tuning_grid",
     "tuning_key_result", "use_style",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import math
 
 import matplotlib.pyplot as plt
@@ -12,6 +15,75 @@ import seaborn as sns
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
 from .style import KIND_COLORS, PALETTE, column_order, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
+
+#: panels an alternative text names one by one; the rest are counted
+_ALT_PANELS = 6
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _panel_words(ax) -> str:
+    """One panel: its title, what it plots against what, and its series."""
+    y, x = _one_line(ax.get_ylabel()), _one_line(ax.get_xlabel())
+    what = f"{y} against {x}" if y and x else y or x
+    legend = ax.get_legend()
+    series = ", ".join(t.get_text() for t in legend.get_texts()) if legend else ""
+    title = _one_line(ax.get_title())
+    words = "; ".join(w for w in (what, f"series: {series}" if series else "") if w)
+    return f"{title}: {words}" if title and words else title or words
+
+
+def _figure_text(fig, which: str) -> str:
+    """The figure's ``suptitle``, ``supxlabel`` or ``supylabel`` ("" where unset or matplotlib is older than 3.10)."""
+    getter = getattr(fig, f"get_{which}", None)
+    return _one_line(getter()) if getter else ""
+
+
+def figure_alt(fig) -> str:
+    """A figure in words for its alternative text, read off the figure itself: the title, then each panel's
+    title, axes and series (a panel per layer is summarised after the first few)."""
+    panels = [ax for ax in fig.axes if ax.get_visible() and (ax.has_data() or ax.get_title())]
+    title, y, x = (_figure_text(fig, which) for which in ("suptitle", "supylabel", "supxlabel"))
+    if not title and len(panels) == 1:
+        title, panels = _panel_words(panels[0]), []
+    words = [title or "A figure"]
+    if panels:
+        words.append(f"{len(panels)} panels" + (f", each {y} against {x}" if y and x else ""))
+        words += [f"panel {i}, {_panel_words(ax)}" for i, ax in enumerate(panels[:_ALT_PANELS], 1)]
+    if len(panels) > _ALT_PANELS:
+        rest = [_one_line(ax.get_title()) for ax in panels[_ALT_PANELS:]]
+        words.append(f"and {len(rest)} more panels like them" + (f": {', '.join(rest)}" if all(rest) else ""))
+    shared = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    if shared:
+        words.append(f"series in every panel: {', '.join(shared)}")
+    return ". ".join(words) + "."
+
+
+class FigureHTML:
+    """A rendered figure as an ``<img>`` with its alternative text (``_repr_html_`` for notebooks)."""
+
+    def __init__(self, png: bytes, alt: str) -> None:
+        self.png, self.alt = png, alt
+
+    def __repr__(self) -> str:  # what a viewer without HTML shows
+        return f"[figure: {self.alt}]"
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.png).decode("ascii")
+        return f'<img alt="{html.escape(self.alt)}" src="data:image/png;base64,{data}">'
+
+
+def show_figure(fig, alt: str | None = None) -> FigureHTML:
+    """``fig`` as a PNG ``<img>`` carrying an alternative text (``alt``, else :func:`figure_alt`), and closed,
+    so that the notebook's inline backend does not show it a second time. Notebooks end a cell with it: a
+    plain figure output would reach the rendered page with no description for screen readers."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    text = alt if alt is not None else figure_alt(fig)
+    plt.close(fig)
+    return FigureHTML(buffer.getvalue(), text)
 
 
 def plot_against_compression(table: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20"):
@@ -79,6 +151,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
     top.set_ylabel("density (kept fraction)")
     bottom.set_ylabel("FLOPs per layer")
+    bottom.set_xlabel("layer")
     bottom.set_yscale("log")
     bottom.set_xticks(range(len(order)), order, rotation=70, fontsize=7)
     top.legend(fontsize=8, ncol=4)
