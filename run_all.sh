@@ -2,7 +2,7 @@
 # The main job: execute every workbook notebook for one profile with papermill, render each to HTML
 # (code hidden, figures inline) and write the front page rendered/<profile>/index.html.
 #
-#   ./run_all.sh [--profile smoke|quick|full] [--only NAME] [--out DIR] [--result-dir DIR] [--params DIR]
+#   ./run_all.sh [--profile smoke|quick|full] [--only NAME[,NAME...]] [--out DIR] [--result-dir DIR] [--params DIR]
 #   ./run_all.sh --profile full --estimate     (runs, epochs, measured time per epoch, expected total; no training)
 #
 # --out defaults to rendered/<profile>, --params to params/<profile> (one YAML file per notebook).
@@ -42,14 +42,19 @@ mkdir -p "$out"
 ran=() failed=()
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
   name="$(basename "$nb" .ipynb)"
-  if [ -n "$only" ] && [[ "$name" != *"$only"* ]]; then continue; fi
+  if [ -n "$only" ]; then  # --only 01,03: the notebooks whose names contain any of the comma-separated parts
+    match=0
+    IFS=, read -ra parts <<< "$only"
+    for part in "${parts[@]}"; do [ -n "$part" ] && [[ "$name" == *"$part"* ]] && match=1; done
+    [ "$match" = 1 ] || continue
+  fi
   params="$params_dir/$name.yaml"
   if [ ! -f "$params" ]; then
     echo "== $name: no $params, skipped"
     continue
   fi
   overrides=()
-  [ -n "$result_dir" ] && overrides=(-p result_dir "$result_dir")
+  [ -n "$result_dir" ] && overrides=(--result-dir "$result_dir")
   echo "== $name (profile $profile)"
   ran+=("$name")
   # the notebook appends a line per finished run to this file (its page shows one summary line); print it
@@ -57,8 +62,9 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
   progress="$(mktemp)"
   tail -n +1 -f "$progress" &
   tailer=$!
-  if ! PRUNELAB_PROGRESS_FILE="$progress" "$py" -m papermill "$nb" "$out/$name.ipynb" -f "$params" \
-       "${overrides[@]}" -k prunelab --cwd . --no-progress-bar --log-level WARNING; then
+  # papermill, with the kernel's connection encrypted (see lib/prunelab/workbook/execute.py)
+  if ! PRUNELAB_PROGRESS_FILE="$progress" "$py" -m prunelab.workbook.execute "$nb" "$out/$name.ipynb" \
+       --params "$params" "${overrides[@]}"; then
     failed+=("$name")
   fi
   sleep 0.3; kill "$tailer" 2>/dev/null; wait "$tailer" 2>/dev/null; rm -f "$progress"

@@ -10,8 +10,8 @@ from prunelab.runs.registry import run
 from prunelab.workbook.findings import quantization_findings
 from prunelab.workbook.tables import AMP_METRICS, amp_table
 
-TINY = dict(dataset="cifar10", model="resnet20", model_class="lottery", data_source="synthetic", train_subset=128,
-            test_subset=64, post_epochs=2, train_batch_size=64, pruner="rand", compression=1.0)
+TINY = dict(dataset="cifar10", model="resnet20", model_class="lottery", data_source="synthetic", train_subset=64,
+            test_subset=32, post_epochs=2, train_batch_size=32, pruner="rand", compression=1.0)
 
 
 @pytest.fixture(scope="module")
