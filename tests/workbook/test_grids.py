@@ -41,3 +41,15 @@ def test_a_notebook_shows_one_summary_line_and_the_runs_report_to_the_progress_f
     assert all((r.path / "log.txt").read_text().startswith("Loading digits dataset") for r in records)
     ensure_runs(configs, params=params)
     assert capsys.readouterr().out == "2 runs: 0 computed, 2 reused from the result store.\n"
+
+
+def test_a_bad_parameter_stops_the_notebook_in_one_line_before_any_run(tmp_path):
+    import pytest
+
+    from prunelab.errors import UserError
+
+    params = WorkbookParams(result_dir=str(tmp_path / "results"))
+    good = run_config(params, "digits", "rand", 0.5).replace(train_subset=64, test_subset=32)
+    with pytest.raises(UserError, match=r"^unknown pruner 'lamp'; choose one of: rand, mag"):
+        ensure_runs([good, good.replace(pruner="lamp")], params=params)
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*"))  # the good one too

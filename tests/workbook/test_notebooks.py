@@ -209,7 +209,10 @@ def test_a_failing_notebook_is_rendered_with_its_error_and_named(smoke, tmp_path
     out = tmp_path / "out"
     proc = _run_all("--profile", "smoke", "--params", params, "--only", "01,03", "--out", out, "--result-dir", results)
     assert proc.returncode == 1 and "FAILED: 01_tuning" in proc.stderr
-    assert re.search(r"01_tuning.ipynb: cell \d+ failed: RuntimeError: sweep: \d+ failed", proc.stderr)  # one line
+    # one line names the bad parameter, raised before any run started: nothing of it is in the store
+    assert re.search(r"01_tuning.ipynb: cell \d+ failed: UserError: unknown pruner 'lamp'; choose one of: rand, mag,",
+                     proc.stderr)
+    assert "lamp" not in load_table(results)["pruner"].tolist() and "sweep" not in proc.stderr
     assert "unknown pruner" in (out / "01_tuning.html").read_text()
     assert (out / "03_compression.html").exists()  # the next notebook still ran
     assert not (out / "02_tracing.html").exists()  # --only took 01 and 03

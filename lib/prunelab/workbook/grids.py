@@ -158,6 +158,8 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
     to Slurm and :class:`RunsPending` says to re-run the notebook once they have landed.
     """
     configs = list(configs)
+    for config in configs:  # a bad parameter stops the notebook in one line before any run starts
+        config.validate()
     missing = [_replacing_if_lacking(c) for c in configs if usable_record(c, require) is None]
     executor = params.executor if params else "local"
     if missing:
