@@ -172,6 +172,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     x = np.arange(len(frame.index))
     amp_name = next((p for _, p in frame.columns if p != "fp32"), "AMP")
+    times = timing.reindex(frame.index)
     for ax, (metric, name) in zip(axes, AMP_METRICS.items()):
         precisions = [p for m, p in frame.columns if m == name]
         width = 0.8 / max(len(precisions), 1)
@@ -180,8 +181,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
             color = "#1f77b4" if precision == "fp32" else "#ff7f0e"
             if metric == "train_s":
                 key = "fp32" if precision == "fp32" else "amp"
-                rows = timing.reindex(frame.index)
-                ax.bar(offset, rows[f"{key}_train_s"], width, yerr=rows[f"{key}_train_spread_s"] / 2, capsize=3,
+                ax.bar(offset, times[f"{key}_train_s"], width, yerr=times[f"{key}_train_spread_s"] / 2, capsize=3,
                        label=precision, color=color)
             else:
                 ax.bar(offset, frame[(name, precision)], width, label=precision, color=color)
