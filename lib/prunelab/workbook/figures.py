@@ -36,7 +36,8 @@ def _panel_words(ax) -> str:
 
 
 def _figure_text(fig, which: str) -> str:
-    """The figure's ``suptitle``, ``supxlabel`` or ``supylabel`` ("" where unset or matplotlib is older than 3.10)."""
+    """The figure's ``suptitle``, ``supxlabel`` or ``supylabel`` ("" where unset, or where this matplotlib has no
+    getter for it: the pins allow versions older than the getters)."""
     getter = getattr(fig, f"get_{which}", None)
     return _one_line(getter()) if getter else ""
 
