@@ -9,6 +9,8 @@ import torch.nn.functional as F
 import torchvision.datasets
 import torchvision.datasets.cifar
 import torchvision.datasets.mnist
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from prunelab.data.catalog import DATA_SOURCES, DATASETS
 from prunelab.data.in_memory import (
@@ -16,6 +18,7 @@ from prunelab.data.in_memory import (
     DeviceLoader,
     Split,
     StandInDataWarning,
+    _generator,
     data_root,
     load_data,
     normalize,
@@ -164,6 +167,47 @@ def test_random_crop_flip_is_deterministic_under_a_seed():
     first = random_crop_flip(x, torch.Generator().manual_seed(5))
     assert torch.equal(first, random_crop_flip(x, torch.Generator().manual_seed(5)))
     assert not torch.equal(first, random_crop_flip(x, torch.Generator().manual_seed(6)))
+
+
+class _HostToDeviceCopies(TorchDispatchMode):
+    """Counts the ops that take a CPU tensor and return one on another device (a CPU-to-GPU copy on CUDA)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        if any(t.device.type == "cpu" for t in inputs) and any(t.device.type != "cpu" for t in outputs):
+            self.count += 1
+        return out
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_device_loader_copies_to_the_device_per_epoch_not_per_batch(shuffle):
+    # A CPU-to-GPU copy waits for the GPU's queue, so one per batch would serialise the CPU and the GPU.
+    # The "meta" device stands in for a GPU: the same ops run, nothing is computed.
+    copies = []
+    for n in (32, 160):  # 2 and 10 batches
+        loader = DeviceLoader(_split(n), DATASETS["cifar10"], 16, device="meta", shuffle=shuffle, augment=True)
+        counter = _HostToDeviceCopies()
+        with counter:
+            batches = list(loader)
+        assert len(batches) == n // 16 and batches[0][0].device.type == "meta"
+        copies.append(counter.count)
+    assert copies[0] == copies[1] <= 4, copies
+
+
+def test_device_loader_augments_each_batch_as_random_crop_flip_would_with_the_epoch_generator():
+    split, info = _split(40), DATASETS["cifar10"]
+    loader = DeviceLoader(split, info, 16, shuffle=False, augment=True, seed=2)
+    generator = _generator(2, 0)  # the first epoch's generator
+    for (x, y), start in zip(loader, range(0, 40, 16), strict=True):
+        plain = split.images[start:start + 16].float().div(255)
+        assert torch.equal(x, normalize(random_crop_flip(plain, generator), info))
+        assert torch.equal(y, split.labels[start:start + 16])
 
 
 def _split(n: int = 103) -> Split:

@@ -230,6 +230,12 @@ def set_mask_in_forward(model: nn.Module, enabled: bool) -> None:
         module.mask_in_forward = enabled
 
 
+def _multiply_in_place(tensors: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
+    """``tensor *= mask`` for each pair (the mask cast to the tensor's dtype), as one foreach call."""
+    if tensors:
+        torch._foreach_mul_(tensors, [mask.to(t.dtype) for t, mask in zip(tensors, masks)])
+
+
 def keep_pruned_at_zero(optimizer: torch.optim.Optimizer, model: nn.Module):
     """Hook ``optimizer`` so that pruned entries get no gradient and stay exactly zero.
 
@@ -246,14 +252,15 @@ def keep_pruned_at_zero(optimizer: torch.optim.Optimizer, model: nn.Module):
             for name in module.pruned_names:
                 yield getattr(module, name), module.mask_of(name)
 
+    # One foreach multiply per hook instead of one multiply per layer: on a GPU each multiply is a kernel
+    # launch, and a ResNet20 step would otherwise launch about 40 of them for the masks alone.
     def before_step(opt, args, kwargs):
-        for param, mask in active():
-            if param.grad is not None:
-                param.grad.mul_(mask.to(param.grad.dtype))
+        pairs = [(param.grad, mask) for param, mask in active() if param.grad is not None]
+        _multiply_in_place([grad for grad, _ in pairs], [mask for _, mask in pairs])
 
     def after_step(opt, args, kwargs):
+        pairs = list(active())
         with torch.no_grad():
-            for param, mask in active():
-                param.mul_(mask.to(param.dtype))
+            _multiply_in_place([param for param, _ in pairs], [mask for _, mask in pairs])
 
     return (optimizer.register_step_pre_hook(before_step), optimizer.register_step_post_hook(after_step))
