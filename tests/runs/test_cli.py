@@ -112,6 +112,16 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, need
     assert not (tmp_path / "results" / "singleshot").exists()
 
 
+@pytest.mark.parametrize("args", [["--post-epochs", "-1"], ["--experiment", "multishot"], ["--amp-dtype", "bf16"]])
+def test_flags_wrong_on_their_face_are_refused_before_torch_is_imported(tmp_path, args):
+    # torch takes seconds to import; a typo should be answered at once
+    code = ("import sys; from prunelab.runs.cli import main; rc = main(sys.argv[1:]); "
+            "sys.exit(rc if 'torch' not in sys.modules else 99)")
+    result = subprocess.run([sys.executable, "-c", code, *args, "--result-dir", str(tmp_path / "r")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+
+
 def test_missing_real_data_and_unwritable_result_dir_are_one_line_errors(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -210,12 +210,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"prunelab: error: {err}", file=sys.stderr)
             return 2
     args = build_parser().parse_args(argv)
-    _stop_on_sigterm()
     try:
         configs = configs_from_args(args)
         for config in configs:
             config.validate()
-        from .registry import run  # imported late: --help and bad flags stay instant
+        # torch is imported only from here on, so --help and bad flags answer in a fraction of a second
+        _stop_on_sigterm()
+        from .registry import run
 
         with warnings.catch_warnings():
             warnings.simplefilter("always")

@@ -198,8 +198,6 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise :class:`UserError` (one sentence) for anything a person can get wrong; return self."""
-        from ..models.registry import build_model_check  # imports torch: only once a run is asked for
-
         self.check_values()
 
         def choose(value: str, options, what: str) -> None:
@@ -220,7 +218,6 @@ class RunConfig:
         choose(self.pruner, PRUNERS, "pruner")
         choose(self.compression_schedule, SCHEDULES, "compression schedule")
         choose(self.mask_scope, SCOPES, "mask scope")
-        build_model_check(self.model, self.model_class)
         if self.amp_dtype is not None:
             choose(self.amp_dtype, AMP_DTYPE_NAMES, "AMP dtype")
             if not self.quantization:
@@ -229,6 +226,9 @@ class RunConfig:
         if self.pretrained:
             raise UserError("--pretrained: prunelab ships no pretrained weights; pre-train with "
                             "--pre-epochs instead.")
+        from ..models.registry import build_model_check  # imports torch: the checks above answer without it
+
+        build_model_check(self.model, self.model_class)
         return self
 
 
