@@ -6,8 +6,10 @@ in this one process, and print images per second and their ratio:
 * original: PIL images through torchvision transforms (random crop with padding 4, flip, to-tensor,
   normalise) in a DataLoader with worker processes, the mask multiplied into the weights in every
   forward, contiguous (NCHW) tensors.
-* prunelab: whole uint8 tensors on the device, crop / flip / normalise per batch with tensor ops, masks
-  folded into the weights once, channels-last memory format for the convolutions.
+* prunelab: whole uint8 tensors on the device, crop / flip / normalise per batch with tensor ops (the
+  epoch's random draws copied to the device once, so no step waits for a CPU-to-GPU copy), masks folded
+  into the weights once and kept at zero by two foreach multiplies per step, channels-last memory format
+  for the convolutions.
 
 Run: ``.venv/bin/python bench/train_throughput.py [--steps 5 --blocks 5] [--batch-size 256] [--device cpu]``.
 Targets: at least 1.5x on a 2-core CPU, at least 5x on a GPU. Data is synthetic (throughput does not
