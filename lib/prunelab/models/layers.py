@@ -230,10 +230,10 @@ def set_mask_in_forward(model: nn.Module, enabled: bool) -> None:
         module.mask_in_forward = enabled
 
 
-def _multiply_in_place(tensors: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
-    """``tensor *= mask`` for each pair (the mask cast to the tensor's dtype), as one foreach call."""
-    if tensors:
-        torch._foreach_mul_(tensors, [mask.to(t.dtype) for t, mask in zip(tensors, masks)])
+def _multiply_in_place(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """``tensor *= mask`` for each (tensor, mask) pair, the mask cast to the tensor's dtype, in one foreach call."""
+    if pairs:
+        torch._foreach_mul_([t for t, _ in pairs], [mask.to(t.dtype) for t, mask in pairs])
 
 
 def keep_pruned_at_zero(optimizer: torch.optim.Optimizer, model: nn.Module):
@@ -255,12 +255,10 @@ def keep_pruned_at_zero(optimizer: torch.optim.Optimizer, model: nn.Module):
     # One foreach multiply per hook instead of one multiply per layer: on a GPU each multiply is a kernel
     # launch, and a ResNet20 step would otherwise launch about 40 of them for the masks alone.
     def before_step(opt, args, kwargs):
-        pairs = [(param.grad, mask) for param, mask in active() if param.grad is not None]
-        _multiply_in_place([grad for grad, _ in pairs], [mask for _, mask in pairs])
+        _multiply_in_place([(param.grad, mask) for param, mask in active() if param.grad is not None])
 
     def after_step(opt, args, kwargs):
-        pairs = list(active())
         with torch.no_grad():
-            _multiply_in_place([param for param, _ in pairs], [mask for _, mask in pairs])
+            _multiply_in_place(list(active()))
 
     return (optimizer.register_step_pre_hook(before_step), optimizer.register_step_post_hook(after_step))
