@@ -256,43 +256,24 @@ def normalize(x: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
     return (x - mean.to(x.dtype)) / std.to(x.dtype)
 
 
-@dataclass(frozen=True)
-class CropFlipDraws:
-    """Per-image draws of :func:`random_crop_flip`: crop offsets ``dy``, ``dx`` in [0, 2 * padding] and
-    ``flip`` (bool), each [B, 1]."""
-
-    dy: torch.Tensor
-    dx: torch.Tensor
-    flip: torch.Tensor
-
-    def to(self, device: torch.device) -> CropFlipDraws:
-        return CropFlipDraws(self.dy.to(device), self.dx.to(device), self.flip.to(device))
-
-    def __getitem__(self, rows: slice) -> CropFlipDraws:
-        return CropFlipDraws(self.dy[rows], self.dx[rows], self.flip[rows])
-
-    @staticmethod
-    def concat(parts: list[CropFlipDraws]) -> CropFlipDraws:
-        return CropFlipDraws(torch.cat([p.dy for p in parts]), torch.cat([p.dx for p in parts]),
-                             torch.cat([p.flip for p in parts]))
-
-
-def draw_crop_flip(batch: int, generator: torch.Generator, padding: int = 4) -> CropFlipDraws:
-    """Draw a batch's crop offsets and flips from the CPU ``generator``, in the order the batch always has."""
+def draw_crop_flip(batch: int, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """A batch's crop offsets and flips from the CPU ``generator``, in the order the batch always draws them:
+    int64 [B, 3] whose columns are the row offset and column offset in [0, 2 * padding] and flip (0 or 1)."""
     dy = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (batch, 1), generator=generator)
     flip = torch.rand(batch, 1, generator=generator) < 0.5
-    return CropFlipDraws(dy, dx, flip)
+    return torch.cat([dy, dx, flip.long()], dim=1)
 
 
-def crop_flip(x: torch.Tensor, draws: CropFlipDraws, padding: int = 4) -> torch.Tensor:
-    """Crop (after zero padding) and flip each image of float ``x`` [B, C, H, W] as ``draws`` say, with
-    index tensors on ``x.device`` (``draws`` must be there too: a CPU-to-GPU copy here would wait for the GPU)."""
+def crop_flip(x: torch.Tensor, draws: torch.Tensor, padding: int = 4) -> torch.Tensor:
+    """Crop (after zero padding) and flip each image of float ``x`` [B, C, H, W] as ``draws`` (from
+    :func:`draw_crop_flip`) say. ``draws`` must be on ``x.device``: a CPU-to-GPU copy here would wait for the GPU."""
     batch, channels, height, width = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
+    dy, dx, flip = draws[:, 0:1], draws[:, 1:2], draws[:, 2:3].bool()
     across = torch.arange(width, device=x.device)
-    rows = draws.dy + torch.arange(height, device=x.device)  # [B, H]
-    cols = draws.dx + torch.where(draws.flip, width - 1 - across, across)  # [B, W], reversed for flipped images
+    rows = dy + torch.arange(height, device=x.device)  # [B, H]
+    cols = dx + torch.where(flip, width - 1 - across, across)  # [B, W], reversed for flipped images
     b = torch.arange(batch, device=x.device).view(-1, 1, 1, 1)
     c = torch.arange(channels, device=x.device).view(1, -1, 1, 1)
     return padded[b, c, rows.view(batch, 1, height, 1), cols.view(batch, 1, 1, width)]
@@ -344,17 +325,16 @@ class DeviceLoader:
         n = len(self.labels)
         batches = [slice(i * self.batch_size, min((i + 1) * self.batch_size, n)) for i in range(len(self))]
         # Everything random for the epoch is drawn here, on the CPU generator and in the order the batches
-        # use it, then moved to the device in one copy per tensor. A CPU-to-GPU copy waits for the GPU to
-        # finish its queue, so copies per batch would keep the CPU from queueing the next step while the
-        # GPU runs this one.
+        # use it, then moved to the device once (the order, and the crops and flips). A CPU-to-GPU copy
+        # waits for the GPU to finish its queue, so copies per batch would keep the CPU from queueing the
+        # next step while the GPU runs this one.
         if self.shuffle:
             order = torch.randperm(n, generator=generator).to(self.device)
         else:
             order = torch.arange(n, device=self.device)
         draws = None
         if self.augment and batches:
-            draws = CropFlipDraws.concat([draw_crop_flip(rows.stop - rows.start, generator) for rows in batches])
-            draws = draws.to(self.device)
+            draws = torch.cat([draw_crop_flip(rows.stop - rows.start, generator) for rows in batches]).to(self.device)
         for rows in batches:
             index = order[rows]
             x = self.images[index].float().div_(255)
