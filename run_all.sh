@@ -69,8 +69,7 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
   fi
   sleep 0.3; kill "$tailer" 2>/dev/null; wait "$tailer" 2>/dev/null; rm -f "$progress"
   if [ -f "$out/$name.ipynb" ]; then
-    "$py" -m nbconvert --to html --no-input --log-level WARN "$out/$name.ipynb" --output-dir "$out" \
-      || failed+=("$name(render)")
+    "$py" -m prunelab.workbook.render "$out/$name.ipynb" --output-dir "$out" || failed+=("$name(render)")
   fi
 done
 

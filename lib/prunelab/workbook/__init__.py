@@ -7,105 +7,56 @@ front page). A notebook imports this package alone and calls the names below, so
 between those modules never touches a notebook.
 """
 
-from ..core.trace import analyze_trace
-from ..runs.amp_timing import AmpTimingSettings, amp_timing_record
-from ..runs.int8 import Int8Settings, quantize_record
-from ..runs.sparse import SparseSettings, sparse_record
-from .conservation_figures import (
-    plot_imp_conservation,
-    plot_layer_conservation,
-    plot_schedule_conservation,
-    plot_unit_conservation,
-)
-from .figures import (
-    figure_alt,
-    plot_against_compression,
-    plot_amp,
-    plot_density_and_flops,
-    plot_multishot,
-    plot_sparse_inference,
-    plot_timeline,
-    plot_weight_histograms,
-    show_figure,
-)
-from .findings import (
-    amp_time_words,
-    compression_findings,
-    design_speed_words,
-    quantization_findings,
-    sparse_findings,
-    trace_findings,
-    tuning_findings,
-)
-from .grids import (
-    SETUPS,
-    RunsPending,
-    WorkbookParams,
-    amp_grid,
-    compression_grid,
-    dense_grid,
-    ensure_runs,
-    int8_grid,
-    progress_line,
-    pruner_variants,
-    records_table,
-    run_config,
-    setup_label,
-    trace_config,
-    tuning_grid,
-)
-from .key_results import quantization_key_result, trace_key_result, tuning_key_result
-from .numbers import significant, time_cell, times_differ
-from .style import DENSE_LABEL, PALETTE, PRUNER_NAMES, column_order, pruner_label, use_style
-from .tables import (
-    amp_ratios,
-    amp_table,
-    by_compression,
-    collapse_table,
-    hardware_markdown,
-    int8_table,
-    layer_frame,
-    metric_table,
-    multishot_table,
-    record_weights,
-    settings_markdown,
-    sparse_layer_frame,
-    sparse_table,
-    stand_in_banner,
-    styled,
-    table_a,
-    table_c,
-)
-from .timing_tables import (
-    amp_timing_frame,
-    captioned,
-    difference_text,
-    table_g,
-    table_h,
-    table_i,
-    table_j,
-    table_k,
-    table_l,
-)
+# The names are loaded on first use (PEP 562), not when the package is imported: ``python -m
+# prunelab.workbook.execute`` and ``.index`` run once per notebook in run_all.sh, and importing every
+# module below (torch, seaborn, scipy) cost each of them about 4 s before it did anything.
+from importlib import import_module
 
-__all__ = [
-    "AmpTimingSettings", "amp_time_words", "amp_timing_frame", "amp_timing_record", "captioned", "design_speed_words",
-    "difference_text", "significant", "table_g", "table_h", "table_i", "table_j", "table_k", "table_l", "time_cell",
-    "times_differ",
-    "DENSE_LABEL", "Int8Settings", "PALETTE", "PRUNER_NAMES", "RunsPending", "SETUPS", "SparseSettings",
-    "WorkbookParams",
-    "amp_grid", "amp_ratios", "amp_table", "analyze_trace", "by_compression", "collapse_table", "column_order",
-    "compression_findings", "compression_grid", "dense_grid", "ensure_runs", "figure_alt", "hardware_markdown",
-    "int8_grid",
-    "int8_table",
-    "layer_frame", "metric_table", "multishot_table", "plot_against_compression", "plot_amp",
-    "plot_density_and_flops", "plot_imp_conservation", "plot_layer_conservation", "plot_multishot",
-    "plot_schedule_conservation", "plot_sparse_inference", "plot_timeline", "plot_unit_conservation",
-    "plot_weight_histograms", "progress_line", "pruner_label", "pruner_variants", "quantization_findings",
-    "quantize_record",
-    "record_weights", "records_table", "run_config", "settings_markdown", "setup_label", "sparse_findings",
-    "show_figure", "sparse_layer_frame", "sparse_record", "sparse_table", "stand_in_banner", "styled", "table_a",
-    "table_c",
-    "trace_config", "trace_findings", "trace_key_result", "quantization_key_result", "tuning_findings", "tuning_grid",
-    "tuning_key_result", "use_style",
-]
+_API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the names the notebooks call from it
+    "..core.trace": ("analyze_trace",),
+    "..runs.amp_timing": ("AmpTimingSettings", "amp_timing_record"),
+    "..runs.int8": ("Int8Settings", "quantize_record"),
+    "..runs.sparse": ("SparseSettings", "sparse_record"),
+    ".conservation_figures": (
+        "plot_imp_conservation", "plot_layer_conservation", "plot_schedule_conservation", "plot_unit_conservation",
+    ),
+    ".figures": (
+        "figure_alt", "plot_against_compression", "plot_amp", "plot_density_and_flops", "plot_multishot",
+        "plot_sparse_inference", "plot_timeline", "plot_weight_histograms", "show_figure",
+    ),
+    ".findings": (
+        "amp_time_words", "compression_findings", "design_speed_words", "quantization_findings", "sparse_findings",
+        "trace_findings", "tuning_findings",
+    ),
+    ".grids": (
+        "SETUPS", "RunsPending", "WorkbookParams", "amp_grid", "compression_grid", "dense_grid", "ensure_runs",
+        "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config", "setup_label",
+        "trace_config", "tuning_grid",
+    ),
+    ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),
+    ".numbers": ("significant", "time_cell", "times_differ"),
+    ".style": ("DENSE_LABEL", "PALETTE", "PRUNER_NAMES", "column_order", "pruner_label", "use_style"),
+    ".tables": (
+        "amp_ratios", "amp_table", "by_compression", "collapse_table", "hardware_markdown", "int8_table",
+        "layer_frame", "metric_table", "multishot_table", "record_weights", "settings_markdown",
+        "sparse_layer_frame", "sparse_table", "stand_in_banner", "styled", "table_a", "table_c",
+    ),
+    ".timing_tables": (
+        "amp_timing_frame", "captioned", "difference_text", "table_g", "table_h", "table_i", "table_j", "table_k",
+        "table_l",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _API.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULE_OF[name], __name__), name)
+    globals()[name] = value  # later lookups find it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

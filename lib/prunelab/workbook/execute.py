@@ -16,6 +16,8 @@ import sys
 
 import yaml
 
+from .startup import skip_unused_iri_grammar
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -26,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", default="prunelab")
     args = parser.parse_args(argv)
 
+    skip_unused_iri_grammar()
     import papermill
     from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config

@@ -6,7 +6,7 @@ import html
 import json
 from pathlib import Path
 
-from nbconvert.filters.markdown import markdown2html
+from .startup import skip_unused_iri_grammar
 
 
 def notebook_failed(notebook: dict) -> bool:
@@ -61,6 +61,8 @@ def _title(notebook: dict, name: str) -> str:
 
 
 def _tagged_outputs(notebook: dict, tags: tuple[str, ...]) -> list[str]:
+    from nbconvert.filters.markdown import markdown2html  # here, not at the top: _main skips a grammar first
+
     cells = notebook["cells"]
     pieces = []
     for cell in cells:
@@ -95,6 +97,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir")
     parser.add_argument("--profile", required=True)
     args = parser.parse_args(argv)
+    skip_unused_iri_grammar()
     print(build_index(args.out_dir, args.profile))
     return 0
 
