@@ -34,16 +34,6 @@ MODELS = {"fc": ("fc", "default", (1, 28, 28)), "conv": ("conv", "default", (1, 
 FAST = dict(repeats=1, warmup=1, sample_s=1e-6)  # one call per kernel: these tests check values, not speed
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a 2-core machine shared with other processes two OpenMP threads wait on each
-    other at every barrier and a ResNet test takes several times as long (this also runs the CPU-clock path)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def pruned(name: str, compression: float, pruner: str = "rand") -> nn.Module:
     arch, model_class, shape = MODELS[name]
     model = build_model(arch, model_class, shape, 10)

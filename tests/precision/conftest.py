@@ -14,13 +14,6 @@ from prunelab.models import layers as L
 from prunelab.models.registry import build_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_seed_and_threads):
-    """int8 kernels and their timings on one thread, as bench/quant.py measures them."""
-    torch.set_num_threads(1)
-    yield
-
-
 @pytest.fixture(scope="session")
 def trained_fp32():
     """(model, calibration batches, test loader): ``default.conv`` width 16, half its weights pruned by

@@ -1,18 +1,84 @@
-"""One render of the smoke profile per test session, shared by test_notebooks.py and test_browser.py."""
+"""One render of the smoke profile per test session, shared by test_notebooks.py and test_browser.py.
 
+The render takes about six minutes. It starts in the background as soon as collection finds a test that
+needs it, so it runs on the second core while the tests collected before the workbook's run on the
+first; the ``smoke`` fixture waits for it to end.
+"""
+
+import os
+import shutil
 import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+RENDER_TIMEOUT_S = 900
+
+
+@dataclass
+class _Render:
+    """The background ``run_all.sh --profile smoke``: its process, folders and output files."""
+
+    proc: subprocess.Popen
+    started: float
+    tmp: Path
+
+    @property
+    def out(self) -> Path:
+        return self.tmp / "rendered"
+
+    @property
+    def results(self) -> Path:
+        return self.tmp / "results"
+
+
+_render: _Render | None = None
+
+
+def _start_render() -> _Render:
+    tmp = Path(tempfile.mkdtemp(prefix="prunelab-smoke-"))
+    args = ["bash", str(REPO / "run_all.sh"), "--profile", "smoke", "--out", str(tmp / "rendered"),
+            "--result-dir", str(tmp / "results")]
+    # output to files, not pipes: nobody reads a pipe while the other tests run, and a full one would block it
+    with open(tmp / "stdout.txt", "w") as stdout, open(tmp / "stderr.txt", "w") as stderr:
+        proc = subprocess.Popen(args, stdout=stdout, stderr=stderr, text=True, cwd=REPO, start_new_session=True)
+    return _Render(proc, time.monotonic(), tmp)
+
+
+def pytest_collection_finish(session):
+    global _render
+    if _render is None and any("smoke" in getattr(item, "fixturenames", ()) for item in session.items):
+        _render = _start_render()
+
+
+def pytest_sessionfinish(session):
+    """Stop a render still running (the session was interrupted or failed early) and remove its folder."""
+    global _render
+    if _render is None:
+        return
+    if _render.proc.poll() is None:
+        os.killpg(_render.proc.pid, 9)  # its own session: the notebook kernels it started go with it
+        _render.proc.wait()
+    shutil.rmtree(_render.tmp, ignore_errors=True)
+    _render = None
 
 
 @pytest.fixture(scope="session")
-def smoke(tmp_path_factory):
+def smoke():
     """(process, rendered folder, result store) of ``run_all.sh --profile smoke``, rendered once per session."""
-    tmp = tmp_path_factory.mktemp("smoke")
-    out, results = tmp / "rendered", tmp / "results"
-    proc = subprocess.run(["bash", str(REPO / "run_all.sh"), "--profile", "smoke", "--out", str(out),
-                           "--result-dir", str(results)], capture_output=True, text=True, timeout=900, cwd=REPO)
-    return proc, out, results
+    global _render
+    if _render is None:  # collected without the hook seeing it (e.g. a plugin added the test later)
+        _render = _start_render()
+    left = RENDER_TIMEOUT_S - (time.monotonic() - _render.started)
+    try:
+        _render.proc.wait(timeout=max(left, 1))
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"run_all.sh --profile smoke ran over {RENDER_TIMEOUT_S} s")
+    proc = subprocess.CompletedProcess(_render.proc.args, _render.proc.returncode,
+                                       (_render.tmp / "stdout.txt").read_text(),
+                                       (_render.tmp / "stderr.txt").read_text())
+    return proc, _render.out, _render.results
