@@ -4,10 +4,10 @@ import warnings
 import pytest
 import torch
 
-# One intra-op thread in this process and in every process a test starts (they inherit the variable). The
-# smoke render runs in the background beside the other tests (tests/workbook/conftest.py), so two
-# processes share the 2 cores; with two OpenMP threads each, a thread waits at every barrier for one the
-# scheduler has parked, and a ResNet-1202 forward pass took 80 s instead of 2 s.
+# One intra-op thread in every test (the fixture below) and in every process a test starts (they inherit
+# the variable). The smoke render runs in the background beside the other tests
+# (tests/workbook/conftest.py), so two processes share the 2 cores; with two OpenMP threads each, a thread
+# waits at every barrier for one the scheduler has parked, and a ResNet-1202 forward pass took 80 s, not 2 s.
 os.environ["OMP_NUM_THREADS"] = "1"
 
 

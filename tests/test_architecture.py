@@ -61,3 +61,24 @@ def test_the_command_line_lists_choices_without_importing_torch():
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_workbook_api_resolves_every_name_and_importing_it_loads_no_module_behind_it():
+    """The notebooks' API is loaded name by name on first use: a name misspelt in its table would
+    otherwise fail only in the notebook that calls it, and importing the package must stay cheap for the
+    processes run_all.sh starts per notebook."""
+    code = "import sys; import prunelab.workbook; print('torch' in sys.modules, 'nbformat' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False False", result.stderr
+    from prunelab import workbook
+
+    assert len(workbook.__all__) == len(set(workbook.__all__)) > 0
+    for name in workbook.__all__:
+        assert getattr(workbook, name) is not None, name
+        assert name in dir(workbook), name
+    try:
+        workbook.no_such_name  # noqa: B018
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("an unknown name resolved")

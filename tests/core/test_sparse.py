@@ -248,3 +248,15 @@ def test_a_hopeless_kernel_is_timed_in_the_first_round_only():
     inner = slow.calls - 1  # one warm-up call, then one round of `inner` calls
     assert dense.calls == 1 + 1 + 5 * inner  # warm-up, the call that sizes a round, five rounds
     assert seconds["slow"] > 3 * seconds[DENSE] and choose_kernel(seconds) == DENSE
+
+
+def test_kernels_are_timed_on_the_threads_cpu_clock_only_with_one_thread():
+    """The tests run one intra-op thread; the wall-clock branch (several threads) is checked here."""
+    cpu = torch.device("cpu")
+    assert sparse_module.layer_clock(cpu) is time.thread_time
+    torch.set_num_threads(2)
+    try:
+        assert sparse_module.layer_clock(cpu) is time.perf_counter
+    finally:
+        torch.set_num_threads(1)
+    assert sparse_module.layer_clock(torch.device("meta")) is time.perf_counter

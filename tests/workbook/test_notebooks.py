@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -217,6 +218,27 @@ def test_a_failing_notebook_is_rendered_with_its_error_and_named(smoke, tmp_path
     assert (out / "03_compression.html").exists()  # the next notebook still ran
     assert not (out / "02_tracing.html").exists()  # --only took 01 and 03
     assert "[failed]" in (out / "index.html").read_text()
+
+
+def test_the_html_render_reports_what_nbconvert_reports(tmp_path):
+    """prunelab.workbook.render is nbconvert's command line: its warnings reach stderr, a failure exits
+    non-zero (run_all.sh names the notebook then)."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("plot()")
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png})]  # no alternative text
+    notebook.cells = [cell]
+    nbformat.write(notebook, tmp_path / "plot.ipynb")
+    render = [sys.executable, "-m", "prunelab.workbook.render"]
+    done = subprocess.run([*render, tmp_path / "plot.ipynb", "--output-dir", tmp_path], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and (tmp_path / "plot.html").exists(), done.stderr[-2000:]
+    assert "Alternative text is missing on 1 image(s)" in done.stderr
+    missing = subprocess.run([*render, tmp_path / "absent.ipynb", "--output-dir", tmp_path], capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode != 0
 
 
 def test_run_all_refuses_an_unknown_profile_or_option():

@@ -11,6 +11,22 @@ between those modules never touches a notebook.
 # prunelab.workbook.execute`` and ``.index`` run once per notebook in run_all.sh, and importing every
 # module below (torch, seaborn, scipy) cost each of them about 4 s before it did anything.
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for type checkers and import-linter
+    from ..core import trace  # noqa: F401
+    from ..runs import amp_timing, int8, sparse  # noqa: F401
+    from . import (  # noqa: F401
+        conservation_figures,
+        figures,
+        findings,
+        grids,
+        key_results,
+        numbers,
+        style,
+        tables,
+        timing_tables,
+    )
 
 _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the names the notebooks call from it
     "..core.trace": ("analyze_trace",),

@@ -22,10 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     skip_unused_iri_grammar()
     from nbconvert.nbconvertapp import NbConvertApp
 
-    app = NbConvertApp()
-    app.initialize(["--to", "html", "--no-input", "--log-level", "WARN", args.notebook,
-                    "--output-dir", args.output_dir])
-    app.start()
+    # launch_instance, as nbconvert's own entry point: the app is the traitlets singleton, so the exporter's
+    # warnings (an image without alternative text) reach stderr; a failed conversion exits non-zero
+    NbConvertApp.launch_instance(["--to", "html", "--no-input", "--log-level", "WARN", args.notebook,
+                                  "--output-dir", args.output_dir])
     return 0
 
 
