@@ -1,6 +1,7 @@
 """The layout's rules: imports run downward only (import-linter), no module over 400 lines, every
 experiment name has its run function, and each fact has one source."""
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,12 @@ def test_the_workbook_api_resolves_every_name_and_importing_it_loads_no_module_b
     for name in workbook.__all__:
         assert getattr(workbook, name) is not None, name
         assert name in dir(workbook), name
+    # import-linter sees the modules behind the names only through the package's TYPE_CHECKING imports
+    tree = ast.parse(Path(workbook.__file__).read_text())
+    guard = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    named = {"." * i.level + (f"{i.module}." if i.module else "") + a.name
+             for i in guard.body if isinstance(i, ast.ImportFrom) for a in i.names}
+    assert named == set(workbook._API)
     try:
         workbook.no_such_name  # noqa: B018
     except AttributeError as error:
