@@ -19,27 +19,22 @@ def trained_fp32():
     """(model, calibration batches, test loader): ``default.conv`` width 16, half its weights pruned by
     magnitude, trained 6 epochs on one thread; the test loader's batches of 120 split the 360 test images
     evenly, so a model compiled per input shape compiles once."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    try:
-        data = load_data("digits")
-        train = DeviceLoader(data.train, data.info, 64, shuffle=True)
-        test = DeviceLoader(data.test, data.info, 120)
-        model = default.conv(data.info.input_shape, data.info.num_classes, depth=3, width=16)
-        prune(model, PruneSettings("mag", 0.3), list(train)[:2])
-        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-        L.keep_pruned_at_zero(optimizer, model)
-        for _ in range(6):
-            model.train()
-            for x, y in train:
-                optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(model(x), y).backward()
-                optimizer.step()
-        model.eval()
-        yield model, list(train)[:8], test
-    finally:
-        torch.set_num_threads(threads)
+    torch.manual_seed(0)  # one thread: tests/conftest.py
+    data = load_data("digits")
+    train = DeviceLoader(data.train, data.info, 64, shuffle=True)
+    test = DeviceLoader(data.test, data.info, 120)
+    model = default.conv(data.info.input_shape, data.info.num_classes, depth=3, width=16)
+    prune(model, PruneSettings("mag", 0.3), list(train)[:2])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    L.keep_pruned_at_zero(optimizer, model)
+    for _ in range(6):
+        model.train()
+        for x, y in train:
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    model.eval()
+    return model, list(train)[:8], test
 
 
 @pytest.fixture

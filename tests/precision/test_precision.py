@@ -48,12 +48,7 @@ def trained(trained_fp32):
     """The shared pruned digits net (conftest) and its int8 version on the old torch.ao path (eager mode,
     the fallback); the PT2E path has its own tests in test_pt2e.py."""
     model, calibration, test = trained_fp32
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield model, quantize_int8(model, calibration, next(iter(test))[0], method="eager"), test
-    finally:
-        torch.set_num_threads(threads)
+    return model, quantize_int8(model, calibration, next(iter(test))[0], method="eager"), test
 
 
 # ------------------------------------------------------------------------------------- mixed precision

@@ -42,12 +42,7 @@ def pt2e_model(trained_fp32):
     if UNAVAILABLE is not None:
         pytest.skip(f"PT2E cannot run here: {UNAVAILABLE}")
     model, calibration, test = trained_fp32
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield model, quantize_int8(model, calibration, next(iter(test))[0]), test
-    finally:
-        torch.set_num_threads(threads)
+    return model, quantize_int8(model, calibration, next(iter(test))[0]), test
 
 
 def test_auto_picks_pt2e_where_torchao_runs(pt2e_model):
