@@ -9,7 +9,7 @@ in this one process, and print images per second and their ratio:
 * prunelab: whole uint8 tensors on the device, crop / flip / normalise per batch with tensor ops (the
   epoch's random draws copied to the device once, so no step waits for a CPU-to-GPU copy), masks folded
   into the weights once and kept at zero by two foreach multiplies per step, channels-last memory format
-  for the convolutions.
+  for the convolutions, and on CUDA the whole step replayed as one CUDA graph (as runs train there).
 
 Run: ``.venv/bin/python bench/train_throughput.py [--steps 5 --blocks 5] [--batch-size 256] [--device cpu]``.
 Targets: at least 1.5x on a 2-core CPU, at least 5x on a GPU. Data is synthetic (throughput does not
@@ -26,13 +26,19 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.train import resolve_device, synchronize
+from prunelab.core.train import (
+    GRAPH_WARMUP_STEPS,
+    make_optimizer,
+    ordinary_step,
+    resolve_device,
+    synchronize,
+    train_step,
+)
 from prunelab.data.catalog import DATASETS
 from prunelab.data.in_memory import DeviceLoader, Split
 from prunelab.models.layers import keep_pruned_at_zero, set_mask_in_forward, trainable_parameters
@@ -53,10 +59,10 @@ class PilImages(Dataset):
 
 
 class Trainer:
-    """A model, its optimizer and an endless batch stream; ``block(steps)`` times that many steps."""
+    """A training step, its model and an endless batch stream; ``block(steps)`` times that many steps."""
 
-    def __init__(self, model, optimizer, batches, device) -> None:
-        self.model, self.optimizer, self.batches, self.device = model, optimizer, batches, device
+    def __init__(self, model, step, batches, device) -> None:
+        self.model, self.step, self.batches, self.device = model, step, batches, device
 
     def block(self, steps: int) -> float:
         self.model.train()
@@ -64,10 +70,7 @@ class Trainer:
         start = time.perf_counter()
         for _ in range(steps):
             x, y = next(self.batches)
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            self.optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(self.model(x), y).backward()
-            self.optimizer.step()
+            self.step(x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True))
         synchronize(self.device)
         return time.perf_counter() - start
 
@@ -81,7 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
     parser.add_argument("--blocks", type=int, default=5, help="timed blocks per variant, alternating")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=GRAPH_WARMUP_STEPS + 2,
+                        help="untimed steps per variant (a CUDA graph is captured after its warm-up steps)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                         help="DataLoader workers of the original design (the original default is 4)")
@@ -106,16 +110,21 @@ def main() -> None:
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
                         pin_memory=device.type == "cuda", drop_last=True, persistent_workers=args.workers > 0)
     opt = torch.optim.Adam(trainable_parameters(original), lr=1e-3)
-    trainers = {"original": Trainer(original, opt, endless(loader), device)}
+    trainers = {"original": Trainer(original, ordinary_step(original, opt), endless(loader), device)}
 
-    for fmt_name, channels_last in (("prunelab", True), ("prunelab-nchw", False)):
+    # prunelab's step as runs take it (a CUDA graph on CUDA), then without the graph and without
+    # channels-last, for attribution
+    for name, channels_last, graph in (("prunelab", True, True), ("prunelab-ordinary", True, False),
+                                       ("prunelab-nchw", False, False)):
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         ours = copy.deepcopy(base).to(device, memory_format=fmt)
-        opt = torch.optim.Adam(trainable_parameters(ours), lr=1e-3)
+        opt = make_optimizer("adam", trainable_parameters(ours), 1e-3, 0.0, capturable=graph and device.type == "cuda")
         keep_pruned_at_zero(opt, ours)
         ours_loader = DeviceLoader(Split(images, labels), info, args.batch_size, device, shuffle=True,
                                    augment=True, drop_last=True, channels_last=channels_last)
-        trainers[fmt_name] = Trainer(ours, opt, endless(ours_loader), device)
+        step = train_step(ours, opt, device, cuda_graph=graph)
+        trainers[name] = Trainer(ours, step, endless(ours_loader), device)
+    graphed = type(trainers["prunelab"].step).__name__ == "GraphedTrainStep"
 
     # warm up, then time the variants in alternating blocks (machine drift hits all alike); report the
     # median block of each
@@ -131,8 +140,11 @@ def main() -> None:
           f"{args.steps} steps each")
     print(f"original design (DataLoader x{args.workers} + transforms, mask in forward): "
           f"{ips['original']:8.1f} images/s")
-    print(f"prunelab (device batches, folded masks, channels-last):           {ips['prunelab']:8.1f} images/s")
-    print(f"  prunelab with contiguous NCHW tensors, for attribution:         {ips['prunelab-nchw']:8.1f} images/s")
+    step_words = "CUDA graph of the step" if graphed else "ordinary steps: no CUDA here"
+    print(f"prunelab (device batches, folded masks, channels-last, {step_words}): "
+          f"{ips['prunelab']:8.1f} images/s")
+    print(f"  prunelab with ordinary steps (no CUDA graph), for attribution:  {ips['prunelab-ordinary']:8.1f} images/s")
+    print(f"  ... and with contiguous NCHW tensors, for attribution:          {ips['prunelab-nchw']:8.1f} images/s")
     print(f"ratio prunelab / original: {ips['prunelab'] / ips['original']:.2f}x")
 
 

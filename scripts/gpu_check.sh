@@ -5,8 +5,8 @@
 #
 # Sections, each under its own time limit so the whole stays under 8 minutes on one GPU:
 #   1. the device and library versions;
-#   2. the tests that take CUDA paths where there is one (the gradient scaler, peak CUDA memory, the
-#      trace analysis, the store's AMP-dtype rule);
+#   2. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
+#      peak CUDA memory, the trace analysis, the store's AMP-dtype rule);
 #   3. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
 #   4. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
 #   5. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
@@ -54,7 +54,7 @@ tiny="--model resnet20 --model-class lottery --dataset cifar10 --data-source syn
 section "Device" 60 bash -c "nvidia-smi -L; $py -c 'import torch; print(\"torch\", torch.__version__, \
 \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))'"
 section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
-  tests/core/test_trace.py tests/runs/test_store.py tests/runs/test_config.py tests/precision/test_precision.py \
+  tests/core/test_train_step.py tests/core/test_trace.py tests/runs/test_store.py tests/runs/test_config.py tests/precision/test_precision.py \
   -k "not int8 and not residual and not model_sizes and not sparse_state"
 section "bench/sparse.py on CUDA" 90 "$py" bench/sparse.py --device cuda --repeats 5 --calibration-repeats 3
 section "1 against 4 ResNet20 trainings at once (bench/parallel_runs.py)" 150 "$py" bench/parallel_runs.py --runs 4 \
@@ -80,7 +80,8 @@ t = load_table('$work/results')
 t = t[t['pruner'] == 'rand']  # the three AMP runs, not the traced SNIP run
 t['amp_dtype'] = t['amp_dtype'].fillna('fp32')
 print(amp_table(t).round(2).to_string())
-print(t[['amp_dtype', 'train_s_per_epoch', 'peak_memory_mb', 'peak_memory_kind']].round(3).to_string(index=False))
+print(t[['amp_dtype', 'train_step', 'train_s_per_epoch', 'peak_memory_mb', 'peak_memory_kind']].round(3)
+      .to_string(index=False))
 PY"
 section "bench/train_throughput.py" 90 "$py" bench/train_throughput.py --device cuda
 section "bench/inference.py (bf16, CUDA graphs)" 90 "$py" bench/inference.py --device cuda --no-compile

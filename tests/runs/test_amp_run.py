@@ -27,6 +27,7 @@ def test_amp_run_records_precision_time_and_memory(records):
     assert fp32.summary["amp"] is False and fp32.summary["amp_dtype"] == "fp32"
     assert amp.summary["amp"] is True and amp.summary["amp_dtype"] == "bf16"  # the CPU's default
     assert amp.summary["grad_scaler"] is False  # bf16 needs no loss scaling
+    assert fp32.summary["train_step"] == amp.summary["train_step"] == "ordinary"  # CUDA graphs need CUDA
     for record in records:
         s = record.summary
         assert s["status"] == "complete" and s["epochs_done"] == 2

@@ -25,7 +25,8 @@ FLAGS_AND_DEFAULTS = {
     "--prune-train-mode": False, "--reinitialize": False, "--shuffle": False, "--invert": False,
     "--pruner-list": [], "--prune-epoch-list": [], "--compression-list": [], "--level-list": [],
     "--experiment": "singleshot", "--expid": "", "--result-dir": "results", "--gpu": 0, "--workers": 4,
-    "--no-cuda": False, "--seed": 1, "--verbose": False, "--save-trace": False, "--quantization": False,
+    "--no-cuda": False, "--no-cuda-graphs": False, "--seed": 1, "--verbose": False, "--save-trace": False,
+    "--quantization": False,
     "--amp-dtype": None, "--data-source": "real", "--train-subset": None, "--test-subset": None, "--force": False,
 }
 
@@ -41,8 +42,10 @@ def test_record_hashes_are_pinned():
 
 def test_runtime_fields_and_the_default_rounds_do_not_change_the_hash():
     base = RunConfig(pruner="synflow", **TINY)
-    assert set(RUNTIME_FIELDS) == {"expid", "result_dir", "gpu", "workers", "no_cuda", "verbose", "force"}
-    moved = base.replace(expid="x", result_dir="elsewhere", gpu=1, workers=1, no_cuda=True, verbose=True, force=True)
+    assert set(RUNTIME_FIELDS) == {"expid", "result_dir", "gpu", "workers", "no_cuda", "no_cuda_graphs", "verbose",
+                                   "force"}
+    moved = base.replace(expid="x", result_dir="elsewhere", gpu=1, workers=1, no_cuda=True, no_cuda_graphs=True,
+                         verbose=True, force=True)
     assert moved.config_hash() == base.config_hash()
     assert base.replace(prune_epochs=SYNFLOW_ROUNDS).config_hash() == base.config_hash()
     assert base.replace(prune_epochs=1).config_hash() != base.config_hash()

@@ -132,6 +132,18 @@ def test_quantization_findings_on_a_cpu_without_bf16_units():
     assert "no native bf16 units" in text and "emulated" in text
 
 
+def test_fp32_runs_that_replayed_a_cuda_graph_are_named_so_in_the_amp_table_and_findings():
+    table = _amp_table().assign(train_step=lambda t: ["cuda graph", "ordinary"] * 2)
+    assert list(amp_table(table).columns.get_level_values(1)) == ["AMP bf16", "fp32, CUDA graph"] * 3
+    text = quantization_findings(table, pd.DataFrame())
+    assert "replayed a CUDA graph" in text and "compares step designs as well as precisions" in text
+    assert "The time ratio, too" in text
+    # runs recorded before train_step existed, or on the CPU, read as before
+    assert "CUDA graph" not in quantization_findings(_amp_table(), pd.DataFrame())
+    plain = _amp_table().assign(train_step="ordinary")
+    assert "CUDA graph" not in quantization_findings(plain, pd.DataFrame())
+
+
 def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     assert pruner_label("synflow", None) == "SynFlow (100 rounds)" and pruner_label("synflow", 1) == "SynFlow (1 round)"
     assert [pruner_label(p, None) for p in PRUNER_NAMES if p != "synflow"] == ["Rand", "Mag", "SNIP", "GraSP"]

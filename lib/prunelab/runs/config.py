@@ -122,6 +122,8 @@ class RunConfig:
     workers: int = option(4, "loader processes for the image-folder data sets (tiny-imagenet, imagenet)",
                           runtime=True, bounds=Range(0, 1024))
     no_cuda: bool = option(False, "run on the CPU even when a GPU is there", style=ON, runtime=True)
+    no_cuda_graphs: bool = option(False, "on CUDA, train with one kernel launch per operation instead of replaying "
+                                  "a CUDA graph of the fp32 training step", style=ON, runtime=True)
     verbose: bool = option(False, "print statistics after every epoch and the layer table", style=ON, runtime=True)
     force: bool = option(False, "recompute a run that already has a complete record", style=ON, runtime=True)
 

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from ..core.train import (
     TrainingDiverged,
     epoch_timing,
     epochs_frame,
+    graph_obstacle,
+    load_optimizer_state,
     make_optimizer,
     time_inference,
     train_eval_loop,
@@ -135,11 +138,17 @@ def _run(run: RunState) -> RunRecord:
     log(f"Created {config.model} model ({config.model_class}) on {device}.")
     if run.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer, scheduler = _fresh_optimizer(config, model)
+    capturable = _wants_graph(config, device)
+    optimizer, scheduler = _fresh_optimizer(config, model, capturable)
     train_loader, test_loader = data.train, data.test
     scaler = make_scaler(amp, device)
+    graph_note = graph_obstacle(device, optimizer, amp.enabled) if capturable else None
     loop = dict(device=device, verbose=config.verbose, show_progress=progress, scaler=scaler,
-                autocast=lambda: amp_autocast(amp, device))
+                autocast=(lambda: amp_autocast(amp, device)) if amp.enabled else nullcontext,
+                cuda_graph=capturable and graph_note is None)
+    if capturable:
+        log("Training steps replay a CUDA graph of the step (--no-cuda-graphs: ordinary steps)." if graph_note is None
+            else f"Training steps are ordinary steps: {graph_note}.")
     cycles, multishot = config.cycles, config.experiment == "multishot"
     # multishot rewinds to these after every prune (the lottery-ticket procedure; the original meant to)
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if multishot else None
@@ -172,7 +181,7 @@ def _run(run: RunState) -> RunRecord:
             result = _prune(config, cycle_settings, model, data, progress, log)
             if initial is not None and not settings.reinitialize:  # --reinitialize: fresh weights, no ticket
                 _rewind(model, initial)
-                optimizer, scheduler = _fresh_optimizer(config, model)
+                optimizer, scheduler = _fresh_optimizer(config, model, capturable)
                 loop["scaler"] = scaler = make_scaler(amp, device)
             cycle, done = cycle + 1, -1
             phase = "pre" if cycle < cycles else "post"
@@ -189,6 +198,7 @@ def _run(run: RunState) -> RunRecord:
     epochs = epochs_frame(rows)
     summary = _summary(config, data, epochs, layers, result, status, message)
     summary.update(_precision_summary(amp, scaler, peaks, state is not None))
+    summary["train_step"] = "cuda graph" if loop["cuda_graph"] else "ordinary"
     summary.update(_timing_summary(model, test_loader, device, loop["autocast"], epochs, log))
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
     final = record_path(config.result_dir, config.experiment, config.record_name)
@@ -205,9 +215,16 @@ def _run(run: RunState) -> RunRecord:
     return record
 
 
-def _fresh_optimizer(config: RunConfig, model) -> tuple[torch.optim.Optimizer, object]:
-    """The run's optimizer and learning-rate schedule, as at the start (pruned weights held at zero)."""
-    optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay)
+def _wants_graph(config: RunConfig, device: torch.device) -> bool:
+    """Whether this run asks for CUDA-graph training steps: on CUDA unless --no-cuda-graphs."""
+    return device.type == "cuda" and not config.no_cuda_graphs
+
+
+def _fresh_optimizer(config: RunConfig, model, capturable: bool = False) -> tuple[torch.optim.Optimizer, object]:
+    """The run's optimizer and learning-rate schedule, as at the start (pruned weights held at zero);
+    ``capturable`` for CUDA-graph training steps."""
+    optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay,
+                               capturable)
     keep_pruned_at_zero(optimizer, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_drops,
                                                      gamma=config.lr_drop_rate)
@@ -253,7 +270,7 @@ def _state(model, optimizer, scheduler, scaler, train_loader, rows, phase, cycle
 def _restore(state, model, optimizer, scheduler, scaler, train_loader, settings, initial):
     model.load_state_dict(state["model"])
     apply_masks(model)  # refresh which masks prune something (the optimizer hooks read it)
-    optimizer.load_state_dict(state["optimizer"])
+    load_optimizer_state(optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     if state.get("scaler"):  # an empty dict: the scaler was disabled
         scaler.load_state_dict(state["scaler"])

@@ -17,15 +17,15 @@ import math
 import statistics
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 import yaml
 
-from ..core.train import make_optimizer, resolve_device, synchronize
+from ..core.train import GRAPH_WARMUP_STEPS, make_optimizer, resolve_device, synchronize, train_step
 from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
 from ..models.registry import build_model
@@ -119,23 +119,25 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
     channels_last = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    amp = amp_settings(device, setup.amp, setup.amp_dtype)
+    # the step a run of this set-up takes: a CUDA graph of it on CUDA in fp32 (runs' default), else ordinary
+    graph = device.type == "cuda" and not amp.enabled
+    if graph:
+        warmup += GRAPH_WARMUP_STEPS + 1  # the capture's warm-up steps and the capture itself are not timed
     n = setup.batch_size * (steps + warmup)
     data = synthetic_data(info, n, setup.test_batch_size * (steps + 1), seed=0)
     train = DeviceLoader(data.train, info, setup.batch_size, device, shuffle=True, augment=info.augment,
                          channels_last=channels_last)
     test = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
-    amp = amp_settings(device, setup.amp, setup.amp_dtype)
-    optimizer = make_optimizer("adam", model.parameters(), 1e-3, 0.0)
+    optimizer = make_optimizer("adam", model.parameters(), 1e-3, 0.0, capturable=graph)
+    step = train_step(model, optimizer, device, (lambda: autocast(amp, device)) if amp.enabled else nullcontext,
+                      cuda_graph=graph)
     model.train()
     times = []
     for x, y in train:
         synchronize(device)
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(amp, device):
-            loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
+        step(x, y)
         synchronize(device)
         times.append(time.perf_counter() - start)
     step_s = statistics.median(times[warmup:] or times)

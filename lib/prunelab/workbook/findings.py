@@ -201,7 +201,12 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     model, params = table["model"].iloc[0], table["params_total"].iloc[0]
     times, memory = ratios["time AMP / fp32"], ratios["memory AMP / fp32"]
     acc = ratios["top-1 AMP - fp32 (points)"]
-    memory_words = (f"peak memory was {_span(memory, '{:.2f}x')} fp32's, across compressions "
+    graphed = "train_step" in table and bool(table.loc[~table["amp"], "train_step"].eq("cuda graph").any())
+    memory_words = (f"peak memory was {_span(memory, '{:.2f}x')} fp32's"
+                    + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
+                       "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
+                       "compares step designs as well as precisions)" if graphed else "")
+                    + ", across compressions "
                     f"{', '.join(f'{c:g}' for c in ratios.index)}; top-1 moved by {_span(acc, '{:+.1f}')} points "
                     f"({dtype} rounding sends the two trainings down different paths: with one seed per cell, a "
                     "difference in top-1 says little until more seeds repeat it).")
@@ -215,6 +220,8 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
         lines = [f"- With mixed precision ({dtype} on {devices}) training took **{_span(times, '{:.2f}x')}** the "
                  "fp32 time and " + memory_words + " Those times are totals of separate runs, not timed in turn, "
                  "so they are not a measured difference."]
+        if graphed:
+            lines[-1] += " The time ratio, too, compares step designs as well as precisions."
         gain = times.max() < 0.9
     if on_cuda:
         lines.append(

@@ -1,0 +1,143 @@
+"""Training steps: the ordinary step, the CUDA-graph step and the choice between them.
+
+The CUDA tests run where there is a GPU (scripts/gpu_check.sh runs them); the choice and the optimizer
+state handling are checked everywhere.
+"""
+
+import copy
+
+import pytest
+import torch
+
+from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.train import (
+    GRAPH_WARMUP_STEPS,
+    GraphedTrainStep,
+    graph_obstacle,
+    load_optimizer_state,
+    make_optimizer,
+    ordinary_step,
+    train_epoch,
+    train_step,
+)
+from prunelab.models.layers import keep_pruned_at_zero, masked_parameters, trainable_parameters
+from prunelab.models.registry import build_model
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+
+
+def _pruned_resnet(device) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model("resnet20", "lottery", (3, 32, 32), 10)
+    prune(model, PruneSettings("rand", 1.0), [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))])
+    return model.to(device, memory_format=torch.channels_last)
+
+
+def _batches(device, sizes) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(1)
+    return [(torch.randn(n, 3, 32, 32, generator=gen).to(device, memory_format=torch.channels_last),
+             torch.randint(0, 10, (n,), generator=gen).to(device)) for n in sizes]
+
+
+def test_the_graph_is_asked_for_only_where_it_can_run():
+    model = torch.nn.Linear(3, 2)
+    adam = make_optimizer("adam", model.parameters(), 1e-3, 0.0)
+    capturable = make_optimizer("adam", model.parameters(), 1e-3, 0.0, capturable=True)
+    sgd = make_optimizer("momentum", model.parameters(), 1e-3, 0.0)
+    assert "CUDA device" in graph_obstacle("cpu", capturable, False)
+    assert "mixed precision" in graph_obstacle("cuda", capturable, True)
+    assert "capturable" in graph_obstacle("cuda", adam, False)
+    assert graph_obstacle("cuda", capturable, False) is None
+    assert graph_obstacle("cuda:0", sgd, False) is None  # SGD keeps no step count
+    # on the CPU a graph is never made, whatever is asked
+    assert not isinstance(train_step(model, capturable, "cpu", cuda_graph=True), GraphedTrainStep)
+
+
+def test_an_explicit_ordinary_step_trains_as_the_default_one():
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    b = copy.deepcopy(a)
+    batches = [(x.contiguous(), y) for x, y in _batches("cpu", [4, 4, 3])]
+    opt_a, opt_b = (make_optimizer("adam", m.parameters(), 1e-2, 0.0) for m in (a, b))
+    loss_a = train_epoch(a, opt_a, batches, "cpu")
+    loss_b = train_epoch(b, opt_b, batches, "cpu", step=train_step(b, opt_b, "cpu", cuda_graph=True))
+    assert loss_a == loss_b
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_a_checkpoint_keeps_the_loading_optimizers_capturable_setting():
+    model = torch.nn.Linear(3, 2)
+    made = make_optimizer("adam", model.parameters(), 1e-3, 0.0)
+    model(torch.randn(4, 3)).sum().backward()
+    made.step()
+    state = made.state_dict()
+    state["param_groups"][0]["capturable"] = True  # as written by a CUDA run with graphs
+    fresh = make_optimizer("adam", model.parameters(), 1e-3, 0.0)
+    load_optimizer_state(fresh, state)
+    assert fresh.param_groups[0]["capturable"] is False
+    steps = [fresh.state[p]["step"] for p in model.parameters()]
+    assert all(s.device.type == "cpu" and float(s) == 1.0 for s in steps)
+    fresh.step()  # a CPU optimizer that is not capturable steps with its counts on the CPU
+    assert float(fresh.state[next(model.parameters())]["step"]) == 2.0
+
+
+@torch.no_grad()
+def _copy_training_state(source, source_opt, target, target_opt) -> None:
+    """``target`` and its optimizer take ``source``'s weights, buffers and optimizer state, in place (a CUDA
+    graph reads them where they are)."""
+    for t, s in zip(target.state_dict().values(), source.state_dict().values()):
+        t.copy_(s)
+    for t, s in zip(trainable_parameters(target), trainable_parameters(source)):
+        for key, value in source_opt.state.get(s, {}).items():
+            target_opt.state[t][key].copy_(value)
+
+
+@cuda
+@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+def test_each_replay_trains_as_an_ordinary_step_from_the_same_state(optimizer, monkeypatch):
+    # Each step starts both models from the same state, so float noise cannot grow over steps; cuDNN's
+    # deterministic algorithms make the two steps' gradients comparable to rounding.
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    device = torch.device("cuda")
+    ours = _pruned_resnet(device)
+    twin = copy.deepcopy(ours)
+    opts, schedules = [], []
+    for model in (ours, twin):
+        opt = make_optimizer(optimizer, trainable_parameters(model), 1e-2, 1e-4, capturable=True)
+        keep_pruned_at_zero(opt, model)
+        opts.append(opt)
+        schedules.append(torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1], gamma=0.1))
+    graphed, ordinary = train_step(ours, opts[0], device, cuda_graph=True), ordinary_step(twin, opts[1])
+    assert isinstance(graphed, GraphedTrainStep)
+    epoch = _batches(device, [32] * (GRAPH_WARMUP_STEPS + 4) + [8])  # a short last batch takes an ordinary step
+    ours.train()
+    twin.train()
+    for _ in range(2):  # the rate drops after the first epoch: the graph is captured again
+        for i, (x, y) in enumerate(epoch):
+            _copy_training_state(twin, opts[1], ours, opts[0])
+            torch.testing.assert_close(graphed(x, y), ordinary(x, y), rtol=1e-5, atol=1e-6)
+            for (name, p), q in zip(ours.state_dict().items(), twin.state_dict().values()):
+                torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=lambda m, n=name, i=i: f"step {i}, {n}: {m}")
+        for schedule in schedules:
+            schedule.step()
+    assert graphed.captures == 2
+    # first epoch: the warm-up steps, then a capture and 4 replays; second: a capture and 7 replays
+    assert graphed.replays == 4 + 7
+    for t in masked_parameters(ours, True, True, True):
+        assert not t.param[t.mask == 0].any(), f"{t.module_name}.{t.param_name}: a pruned weight moved"
+
+
+@cuda
+def test_a_cpu_checkpoint_resumes_into_a_capturable_optimizer_that_a_graph_can_step():
+    device = torch.device("cuda")
+    model = _pruned_resnet(device)
+    plain = make_optimizer("adam", trainable_parameters(model), 1e-3, 0.0)
+    train_epoch(model, plain, _batches(device, [16]), device)
+    fresh = make_optimizer("adam", trainable_parameters(model), 1e-3, 0.0, capturable=True)
+    load_optimizer_state(fresh, plain.state_dict())
+    assert all(s["step"].device.type == "cuda" for s in fresh.state.values())
+    step = train_step(model, fresh, device, cuda_graph=True)
+    train_epoch(model, fresh, _batches(device, [16] * (GRAPH_WARMUP_STEPS + 2)), device, step=step)
+    assert step.replays == 2
+    assert all(float(s["step"]) == GRAPH_WARMUP_STEPS + 3 for s in fresh.state.values())
