@@ -157,9 +157,9 @@ stop_requested = threading.Event()
 
 
 #: ordinary steps before a training step is captured as a CUDA graph: the optimizer's state and cuDNN's choice
-#: of algorithms must exist first. They run on the current stream: PyTorch's notes warm up on a side stream,
-#: which on an H200 raised ResNet20's peak memory by about 65 MiB per warm-up step (a stream's cached blocks
-#: serve that stream alone), for nothing that a single-GPU step needs.
+#: of algorithms must exist first. They run on the current stream. PyTorch's notes warm up on a side stream;
+#: a first version here did so on a fresh stream per step, and on an H200 ResNet20's peak memory then rose by
+#: about 65 MiB per warm-up step, while on the current stream it did not rise at all.
 GRAPH_WARMUP_STEPS = 3
 
 TrainStep = Callable[[Tensor, Tensor], Tensor]
@@ -209,7 +209,8 @@ class GraphedTrainStep:
     :data:`GRAPH_WARMUP_STEPS` batches take ordinary steps, then the step is captured. The graph holds each
     learning rate as a constant, so a changed rate (the schedule, between epochs) is captured again; a batch
     of another shape (a short last batch) takes an ordinary step. The graph keeps the step's activations in
-    memory of its own: on an H200, ResNet20's peak rose from 261 to 328 MiB at batch 128.
+    memory of its own: on an H200, the memory a ResNet20 step needs above the model's rose from a peak of
+    261 MiB to 328 MiB at batch 128.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
