@@ -33,6 +33,7 @@ from torchvision import transforms
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.train import (
     GRAPH_WARMUP_STEPS,
+    GraphedTrainStep,
     make_optimizer,
     ordinary_step,
     resolve_device,
@@ -124,7 +125,7 @@ def main() -> None:
                                    augment=True, drop_last=True, channels_last=channels_last)
         step = train_step(ours, opt, device, cuda_graph=graph)
         trainers[name] = Trainer(ours, step, endless(ours_loader), device)
-    graphed = type(trainers["prunelab"].step).__name__ == "GraphedTrainStep"
+    graphed = isinstance(trainers["prunelab"].step, GraphedTrainStep)
 
     # warm up, then time the variants in alternating blocks (machine drift hits all alike); report the
     # median block of each
