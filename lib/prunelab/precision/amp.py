@@ -18,6 +18,7 @@ step and the pruned weight re-zeroed after it, both in fp32).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -68,6 +69,16 @@ def autocast(settings: AmpSettings, device: torch.device | str) -> contextlib.Ab
     if not settings.enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=settings.dtype)
+
+
+def autocast_factory(settings: AmpSettings, device: torch.device | str
+                     ) -> Callable[[], contextlib.AbstractContextManager]:
+    """What the training loops take as ``autocast``: ``contextlib.nullcontext`` itself when mixed precision
+    is off (so ``core.train.train_step`` knows the step can be a CUDA graph), else a maker of
+    :func:`autocast` contexts."""
+    if not settings.enabled:
+        return contextlib.nullcontext
+    return lambda: autocast(settings, device)
 
 
 def make_scaler(settings: AmpSettings, device: torch.device | str) -> torch.amp.GradScaler:

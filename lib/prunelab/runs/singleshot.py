@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +35,7 @@ from ..core.train import (
 from ..data.catalog import DatasetInfo, source_words
 from ..data.run_data import RunData
 from ..models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
-from ..precision.amp import AmpSettings, amp_name, amp_settings, make_scaler
-from ..precision.amp import autocast as amp_autocast
+from ..precision.amp import AmpSettings, amp_name, amp_settings, autocast_factory, make_scaler
 from ..precision.memory import PeakMemory
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
@@ -144,7 +142,7 @@ def _run(run: RunState) -> RunRecord:
     scaler = make_scaler(amp, device)
     graph_note = graph_obstacle(device, optimizer, amp.enabled) if capturable else None
     loop = dict(device=device, verbose=config.verbose, show_progress=progress, scaler=scaler,
-                autocast=(lambda: amp_autocast(amp, device)) if amp.enabled else nullcontext,
+                autocast=autocast_factory(amp, device),
                 cuda_graph=capturable and graph_note is None)
     if capturable:
         log("Training steps replay a CUDA graph of the step (--no-cuda-graphs: ordinary steps)." if graph_note is None

@@ -17,7 +17,6 @@ import math
 import statistics
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from ..core.train import GRAPH_WARMUP_STEPS, make_optimizer, resolve_device, syn
 from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
 from ..models.registry import build_model
-from ..precision.amp import amp_settings, autocast
+from ..precision.amp import amp_settings, autocast, autocast_factory
 from ..runs.config import RunConfig
 from ..runs.store import RecordConflict, usable_record
 from .grids import WorkbookParams, amp_grid, compression_grid, dense_grid, int8_grid, trace_config, tuning_grid
@@ -130,8 +129,7 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
                          channels_last=channels_last)
     test = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
     optimizer = make_optimizer("adam", model.parameters(), 1e-3, 0.0, capturable=graph)
-    step = train_step(model, optimizer, device, (lambda: autocast(amp, device)) if amp.enabled else nullcontext,
-                      cuda_graph=graph)
+    step = train_step(model, optimizer, device, autocast_factory(amp, device), cuda_graph=graph)
     model.train()
     times = []
     for x, y in train:
