@@ -1,5 +1,9 @@
 """The runs a notebook asks for: seeds per set-up, per set-up overrides, and what a page shows while they run."""
 
+from pathlib import Path
+
+import yaml
+
 from prunelab.workbook.grids import (
     PROGRESS_FILE,
     WorkbookParams,
@@ -13,8 +17,8 @@ from prunelab.workbook.grids import (
 
 def test_real_data_runs_every_seed_and_the_stand_in_only_the_first(monkeypatch):
     monkeypatch.setenv("PRUNELAB_DATA", "/nonexistent-prunelab-data")  # no real set: auto gives bundled MNIST
-    params = WorkbookParams(data_source="auto", seeds=[1, 2, 3], pruners=["rand"], compressions=[1.0],
-                            overrides={"mnist": {"post_epochs": 30, "train_subset": 4000}})
+    params = WorkbookParams(data_source="auto", seeds=[1, 2, 3], pruners=["rand"], compressions=[1.0], post_epochs=1,
+                            train_subset=256, overrides={"mnist": {"post_epochs": 30, "train_subset": 4000}})
     assert seeds_for(params, "mnist") == [1, 2, 3] and seeds_for(params, "cifar") == [1]
     grid = tuning_grid(params)
     mnist = [c for c in grid if c.dataset == "mnist"]
@@ -53,3 +57,20 @@ def test_a_bad_parameter_stops_the_notebook_in_one_line_before_any_run(tmp_path)
     with pytest.raises(UserError, match=r"^unknown pruner 'lamp'; choose one of: rand, mag"):
         ensure_runs([good, good.replace(pruner="lamp")], params=params)
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*"))  # the good one too
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_quick_studies_real_mnist_at_seven_compressions_for_six_variants_over_three_seeds(monkeypatch):
+    monkeypatch.setenv("PRUNELAB_DATA", "/nonexistent-prunelab-data")  # auto: bundled real MNIST, the stand-in CIFAR
+    values = yaml.safe_load((REPO / "params/quick/01_tuning.yaml").read_text())
+    grid = tuning_grid(WorkbookParams.from_namespace(values))
+    mnist = [c for c in grid if c.dataset == "mnist"]
+    cells = {(c.compression, c.pruner, c.prune_epochs, c.seed) for c in mnist}
+    assert len(mnist) == len(cells) == 7 * 6 * 3
+    assert sorted({c.compression for c in mnist}) == [0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
+    assert len({(c.pruner, c.prune_epochs) for c in mnist}) == 6 and {c.seed for c in mnist} == {1, 2, 3}
+    assert {(c.post_epochs, c.train_subset) for c in mnist} == {(30, 4000)}
+    cifar = [c for c in grid if c.dataset == "cifar10"]  # the stand-in: Task 1's compressions, first seed
+    assert sorted({c.compression for c in cifar}) == [0.25, 0.5, 1.0] and {c.seed for c in cifar} == {1}

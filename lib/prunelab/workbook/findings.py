@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from ..core.choices import SYNFLOW_ROUNDS
 from .numbers import ALPHA, accuracy_cell, compare_means, compression_text, significant, time_cell, times_differ
-from .style import column_order
-from .tables import amp_ratios, collapse_table
+from .style import column_order, pruner_label
+from .tables import CONSTANT_PREDICTION_MARGIN, amp_ratios, collapse_table
 
 
 def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> str:
@@ -169,9 +171,20 @@ def amp_time_words(timing: pd.DataFrame) -> str:
         parts.append(f"at compression {compression:g} {time_cell(r['amp_train_s'], r['amp_train_spread_s'])} "
                      f"against {time_cell(r['fp32_train_s'], r['fp32_train_spread_s'])}, {verdict}")
     first = timing.iloc[0]
-    return (f"Mixed precision ({first['amp_dtype']}) against fp32 training, {int(first['batches'])} batch(es) of "
-            f"{int(first['batch_size'])} per pass, the median of {int(timing['fp32_train_repeats'].min())} passes "
-            f"of each taken in turn ± half their range: {'; '.join(parts)}.")
+    steps = f"{int(first['batches'])} training step{'s' if int(first['batches']) != 1 else ''}"
+    return (f"Mixed precision ({first['amp_dtype']}) against fp32 training, {steps} of {int(first['batch_size'])} "
+            f"images per pass, the median of {int(timing['fp32_train_repeats'].min())} passes of each taken in turn "
+            f"± half their range: {'; '.join(parts)}.")
+
+
+def amp_time_summary(timing: pd.DataFrame) -> str:
+    """One clause for the front page: the range of AMP / fp32 time ratios and at how many compressions the
+    difference exceeds the spread (the per-compression figures are in the findings)."""
+    ratios = timing["amp_train_s"] / timing["fp32_train_s"]
+    beyond = sum(times_differ(r["amp_train_s"], r["amp_train_spread_s"], r["fp32_train_s"], r["fp32_train_spread_s"])
+                 for _, r in timing.iterrows())
+    return (f"training time {_span(ratios, '{:.2f}')}x fp32's, beyond the spread of passes taken in turn at "
+            f"{beyond} of {len(timing)} compressions")
 
 
 def int8_beyond_spread(part: pd.DataFrame) -> str:
@@ -191,7 +204,7 @@ def _span(values: pd.Series, fmt: str) -> str:
 
 def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.DataFrame | None = None) -> str:
     """Markdown discussion of Task 4: each sentence formatted from the AMP records, their interleaved
-    training times (``timing``: :func:`.timing_tables.amp_timing_frame`) and the int8 table. A time
+    training times (``timing``: :func:`.measurement_tables.amp_timing_frame`) and the int8 table. A time
     difference is called one only when it exceeds the larger spread of the repeats."""
     ratios = amp_ratios(table)
     amp_rows = table[table["amp"]]
@@ -302,3 +315,119 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                          "narrows the dense layers themselves; where a run is faster without a switched layer, that "
                          "is where its time went.")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ where pruners collapse
+
+
+@dataclass(frozen=True)
+class Survival:
+    """How far one pruner goes on one set-up before its networks stop learning.
+
+    ``survives_to``: the highest studied compression up to which (inclusive) every seed's top-1 stays above
+    chance at every studied compression (None: already at chance at the lowest). ``first_at_chance``: the
+    lowest compression where a seed falls to chance. ``first_emptied``: the lowest compression where a seed's
+    pruned network has a layer with no weight left (layer collapse). Chance is always answering the most
+    frequent test class, plus :data:`CONSTANT_PREDICTION_MARGIN` points.
+    """
+
+    setup: str
+    label: str
+    survives_to: float | None
+    first_at_chance: float | None
+    first_emptied: float | None
+
+
+def collapse_study(table: pd.DataFrame) -> list[Survival]:
+    """A :class:`Survival` per set-up on real data and pruner label, set-ups and pruners in table order."""
+    real = table[~table["stand_in"].astype(bool)]
+    survivals = []
+    for (setup, label), rows in real.groupby(["setup", "label"], sort=False):
+        above, emptied = {}, {}
+        for compression, at in rows.groupby("compression"):
+            chance = at["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN
+            above[compression] = bool((at["top1"] > chance).all())
+            emptied[compression] = any(bool(layers) for layers in at["collapsed_layers"] if layers is not None)
+        ordered = sorted(above)
+        failing = [c for c in ordered if not above[c]]
+        first_at_chance = failing[0] if failing else None
+        survives = [c for c in ordered if first_at_chance is None or c < first_at_chance]
+        survivals.append(Survival(setup, label, survives[-1] if survives else None, first_at_chance,
+                                  next((c for c in ordered if emptied[c]), None)))
+    return survivals
+
+
+@dataclass(frozen=True)
+class SynflowClaim:
+    """The SynFlow paper's claim on one set-up: iterative SynFlow avoids layer collapse up to the highest
+    compression, while SNIP and GraSP collapse earlier. ``synflow_survives``: SynFlow with its paper's rounds
+    stays above chance at every studied compression, up to ``highest``; ``earlier``: the gradient pruners that
+    fall to chance at a lower compression than SynFlow does; ``not_earlier``: those that do not."""
+
+    setup: str
+    highest: float
+    synflow_survives: bool
+    earlier: tuple[str, ...]
+    not_earlier: tuple[str, ...]
+
+    @property
+    def agrees(self) -> bool:
+        return self.synflow_survives and not self.not_earlier
+
+
+def synflow_claim(table: pd.DataFrame, survivals: list[Survival]) -> list[SynflowClaim]:
+    """Check the claim on each real set-up that ran SynFlow with its paper's rounds and SNIP or GraSP."""
+    synflow, gradient = pruner_label("synflow", None), [pruner_label(p, None) for p in ("snip", "grasp")]
+    claims = []
+    for setup in dict.fromkeys(s.setup for s in survivals):
+        by_label = {s.label: s for s in survivals if s.setup == setup}
+        if synflow not in by_label or not any(g in by_label for g in gradient):
+            continue
+        highest = float(table.loc[table["setup"] == setup, "compression"].max())
+        reach = by_label[synflow].first_at_chance  # None: SynFlow never reaches chance
+        earlier = tuple(g for g in gradient if g in by_label and by_label[g].first_at_chance is not None
+                        and (reach is None or by_label[g].first_at_chance < reach))
+        not_earlier = tuple(g for g in gradient if g in by_label and g not in earlier)
+        claims.append(SynflowClaim(setup, highest, reach is None, earlier, not_earlier))
+    return claims
+
+
+def collapse_study_findings(table: pd.DataFrame) -> str:
+    """Markdown: per real set-up studied at several compressions, how far each pruner stays above chance and
+    where a layer first empties, then whether the data agree with the SynFlow paper's claim."""
+    table = table[table.groupby("setup")["compression"].transform("nunique") > 1]
+    survivals = collapse_study(table)
+    if not survivals:
+        return "- No set-up on real data was run at more than one compression: nothing to say about collapse."
+    claims = synflow_claim(table, survivals)
+    return "\n".join([_survival_line(s) for s in survivals] + [_claim_line(c) for c in claims])
+
+
+def _survival_line(s: Survival) -> str:
+    if s.survives_to is None:
+        reach = f"is at chance already at compression {compression_text(s.first_at_chance)}"
+    elif s.first_at_chance is None:
+        reach = (f"stays above chance on every seed at every compression studied, up to "
+                 f"{compression_text(s.survives_to)} ({10 ** -s.survives_to:.2%} of the weights kept)")
+    else:
+        reach = (f"stays above chance on every seed up to compression {compression_text(s.survives_to)} and "
+                 f"falls to chance at {compression_text(s.first_at_chance)}")
+    emptied = ("; no layer empties" if s.first_emptied is None else
+               f"; a layer first empties at {compression_text(s.first_emptied)}")
+    return f"- **{s.label}** on {s.setup} {reach}{emptied}."
+
+
+def _claim_line(c: SynflowClaim) -> str:
+    synflow = pruner_label("synflow", None)
+    head = f"- **The SynFlow paper's claim on {c.setup}**: "
+    if c.agrees:
+        return head + (f"the data agree. {synflow} stays above chance up to compression {compression_text(c.highest)}, "
+                       f"while {' and '.join(c.earlier)} fall to chance earlier.")
+    reach = (f"stays above chance up to compression {compression_text(c.highest)}" if c.synflow_survives
+             else "itself falls to chance within the studied range")
+    parts = [f"{synflow} {reach}"]
+    if c.earlier:
+        parts.append(f"{' and '.join(c.earlier)} fall to chance before it does")
+    if c.not_earlier:
+        parts.append(f"{' and '.join(c.not_earlier)} do not fall to chance before it does")
+    return head + "the data do not fully agree: " + "; ".join(parts) + "."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -28,24 +29,57 @@ SETUPS = {  # the two rows of the user's Table A
 }
 
 
+#: the environment variables that name the result store and the data folder wherever a notebook runs
+RESULTS_ENV, DATA_ENV = "PRUNELAB_RESULTS", "PRUNELAB_DATA"
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The prunelab checkout that holds ``start`` (default: the working directory): the nearest folder at or
+    above it with ``run_all.sh`` and ``notebooks/``, or None outside a checkout."""
+    here = (start or Path.cwd()).resolve()
+    return next((folder for folder in (here, *here.parents)
+                 if (folder / "run_all.sh").is_file() and (folder / "notebooks").is_dir()), None)
+
+
+def store_path(result_dir: str) -> str:
+    """Where a notebook's result store is: ``result_dir`` itself when absolute, else ``$PRUNELAB_RESULTS`` when
+    set, else ``result_dir`` under the project root. A notebook opened in JupyterLab runs in ``notebooks/``;
+    resolving against the root makes it share run_all.sh's store instead of growing ``notebooks/results/``."""
+    if Path(result_dir).is_absolute():
+        return result_dir
+    if os.environ.get(RESULTS_ENV):
+        return os.environ[RESULTS_ENV]
+    root = project_root()
+    return str(root / result_dir) if root else result_dir
+
+
+def use_project_data() -> None:
+    """Point ``$PRUNELAB_DATA`` at the project's ``data/`` when it is unset and a checkout holds the working
+    directory, so runs started from ``notebooks/`` (and their worker processes) read the same data folder."""
+    root = project_root()
+    if root and not os.environ.get(DATA_ENV):
+        os.environ[DATA_ENV] = str(root / "data")
+
+
 @dataclass
 class WorkbookParams:
-    """The parameters every workbook notebook shares (each notebook's ``parameters`` cell sets them)."""
+    """The parameters every workbook notebook shares (each notebook's ``parameters`` cell sets them; the
+    defaults are the quick profile's Task 1 values)."""
 
-    profile: str = "smoke"
+    profile: str = "quick"
     result_dir: str = "results"
-    data_source: str = "synthetic"
-    train_subset: int | None = 256
-    test_subset: int | None = 128
-    post_epochs: int = 1
-    pre_epochs_mag: int = 1
+    data_source: str = "auto"
+    train_subset: int | None = 1000
+    test_subset: int | None = 500
+    post_epochs: int = 3
+    pre_epochs_mag: int = 3
     compressions: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
     pruners: list[str] = field(default_factory=lambda: list(PRUNERS))
     synflow_rounds: list[int] = field(default_factory=lambda: [1, SYNFLOW_ROUNDS])
     #: every accuracy is a mean over these seeds; a set-up on synthetic stand-in data (a pipeline check)
     #: runs the first only
-    seeds: list[int] = field(default_factory=lambda: [1])
-    #: per set-up changes of the settings above, e.g. {"mnist": {"post_epochs": 30, "train_subset": None}}
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    #: per set-up changes of the settings above, e.g. {"mnist": {"post_epochs": 30, "compressions": [1.0]}}
     overrides: dict = field(default_factory=dict)
     executor: str = "local"  # local | processes | slurm: where missing runs are computed
     workers: int = 1  # processes for the "processes" executor
@@ -55,12 +89,16 @@ class WorkbookParams:
     @classmethod
     def from_namespace(cls, values: dict) -> WorkbookParams:
         """Pick the known names out of a notebook's globals (papermill injects them there); a single
-        ``seed`` (older parameter files) means ``seeds: [seed]``."""
+        ``seed`` (older parameter files) means ``seeds: [seed]``. The result store and the data folder are
+        the project's wherever the notebook runs (:func:`store_path`, :func:`use_project_data`)."""
         names = {f for f in cls.__dataclass_fields__}
         chosen = {k: v for k, v in values.items() if k in names}
         if "seeds" not in chosen and "seed" in values:
             chosen["seeds"] = [values["seed"]]
-        return cls(**chosen)
+        params = cls(**chosen)
+        params.result_dir = store_path(params.result_dir)
+        use_project_data()
+        return params
 
     def setting(self, setup: str, name: str):
         """A setting for one set-up: its override when the parameters give one, else the shared value."""
@@ -100,12 +138,11 @@ def pruner_variants(params: WorkbookParams) -> list[tuple[str, int | None]]:
 
 
 def tuning_grid(params: WorkbookParams) -> list[RunConfig]:
-    """Task 1: CIFAR-10/ResNet20 at every compression, MNIST/FC at compression 1, each over its seeds."""
-    configs = [run_config(params, "cifar", p, c, r, seed) for seed in seeds_for(params, "cifar")
-               for c in params.compressions for p, r in pruner_variants(params)]
-    configs += [run_config(params, "mnist", p, 1.0, r, seed) for seed in seeds_for(params, "mnist")
-                for p, r in pruner_variants(params)]
-    return configs
+    """Task 1: CIFAR-10/ResNet20 and MNIST/FC, each at its compressions (``compressions``, or a set-up's
+    override of it: the quick profile studies MNIST/FC from 0.25 to 3), every pruner variant, over its seeds."""
+    return [run_config(params, setup, p, c, r, seed) for setup in ("cifar", "mnist")
+            for seed in seeds_for(params, setup) for c in params.setting(setup, "compressions")
+            for p, r in pruner_variants(params)]
 
 
 def dense_grid(params: WorkbookParams, setups: tuple[str, ...] = ("cifar", "mnist")) -> list[RunConfig]:
@@ -164,11 +201,10 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
     executor = params.executor if params else "local"
     if missing:
         progress_line(f"{len(missing)} of {len(configs)} runs to compute ({executor}).", progress)
-        outcomes = run_sweep(missing, executor, params.workers if params else 1,
-                             SlurmOptions.from_dict(params.slurm if params else None),
-                             wait=params.wait if params else True,
-                             log=lambda message: progress_line(message.strip(), progress and message.startswith("  [")),
-                             echo=False)
+        with RunProgress(len(missing), progress) as shown:
+            outcomes = run_sweep(missing, executor, params.workers if params else 1,
+                                 SlurmOptions.from_dict(params.slurm if params else None),
+                                 wait=params.wait if params else True, log=shown.log, echo=False)
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:
             raise RuntimeError(report(outcomes))
@@ -196,6 +232,37 @@ def progress_line(message: str, show: bool = True) -> None:
             file.write(message + "\n")
     else:
         print(message, flush=True)
+
+
+class RunProgress:
+    """Progress over the runs a notebook computes: in a batch job (``$PRUNELAB_PROGRESS_FILE`` set by
+    run_all.sh) a line per finished run to that file, the page keeping its one summary line; in an
+    interactive kernel a ``tqdm.auto`` bar (a widget in JupyterLab) that advances as each run finishes."""
+
+    def __init__(self, total: int, show: bool = True) -> None:
+        self.show, self.bar = show, None
+        if show and not os.environ.get(PROGRESS_FILE):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="runs", unit="run")
+
+    def __enter__(self) -> RunProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def log(self, message: str) -> None:
+        """A sweep's log line: a finished run's line ("  [k/n] ...") advances the bar, or is written to the
+        batch job's progress file; other lines stay in the records' logs."""
+        finished = message.startswith("  [")
+        if self.bar is not None:
+            if finished:
+                self.bar.set_postfix_str(message.strip()[:60], refresh=False)
+                self.bar.update(1)
+            return
+        progress_line(message.strip(), self.show and finished)
 
 
 def _replacing_if_lacking(config: RunConfig) -> RunConfig:

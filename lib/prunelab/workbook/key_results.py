@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .findings import amp_time_words
+from .findings import amp_time_summary
 from .numbers import accuracy_cell, compare_means, compression_text, significant
 from .tables import amp_ratios, collapse_table
 
@@ -62,4 +62,6 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame) -> str:
     data = "; ".join(sorted(set(table["data"])))
     low, high = significant(memory.min()), significant(memory.max())
     span = low if low == high else f"{low} to {high}"
-    return f"Mixed precision ({data}): peak memory {span}x fp32's. " + amp_time_words(timing)
+    dtype = ", ".join(sorted(set(table.loc[table["amp"], "amp_dtype"])))
+    time = f"; {amp_time_summary(timing)}" if len(timing) else ""
+    return f"Mixed precision ({dtype}; {data}): peak memory {span}x fp32's{time}."

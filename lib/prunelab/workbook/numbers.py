@@ -49,12 +49,12 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float, int]:
 
 
 def accuracy_cell(values: Sequence[float]) -> str:
-    """"97.1 ± 0.3 (n=3)": the mean over seeds to one decimal, its sd and the number of seeds."""
+    """"97.1 ± 0.3 (n=3)": the mean over seeds to one decimal, its sd and the number of seeds; one seed has no
+    spread to show, "9.6 (n=1)"."""
     mean, sd, n = mean_sd(values)
     if n == 0:
         return NO_SPREAD
-    spread = f"{sd:.1f}" if n > 1 else NO_SPREAD
-    return f"{mean:.1f} ± {spread} (n={n})"
+    return f"{mean:.1f} ± {sd:.1f} (n={n})" if n > 1 else f"{mean:.1f} (n=1)"
 
 
 def time_cell(median: float, spread: float | None, unit: str = "s") -> str:

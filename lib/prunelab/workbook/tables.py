@@ -141,7 +141,8 @@ def setup_row_label(setup: str, data_source: str, data: str) -> str:
     return f"{setup} ({data})"
 
 
-def table_a(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> pd.DataFrame:
+def accuracy_at_compression(table: pd.DataFrame, compression: float = 1.0,
+                            dense: pd.DataFrame | None = None) -> pd.DataFrame:
     """Top-1 at one compression over seeds: a row per data set / architecture, a column per pruner, and
     first the unpruned reference where ``dense`` (its runs' table) is given."""
     rows = table[np.isclose(table["compression"], compression)]
@@ -153,13 +154,18 @@ def table_a(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame |
     return result
 
 
-def by_compression(table: pd.DataFrame, metric: str, setup: str = "CIFAR-10 / ResNet20") -> pd.DataFrame:
-    """``metric`` per compression and pruner for one set-up: accuracy as mean ± sd (n) cells, other metrics
-    as means over seeds."""
-    rows = table[table["setup"] == setup]
-    result = accuracy_table(rows, metric=metric) if metric == "top1" else metric_table(rows, metric)
-    result.index.name = "Compression"
-    return result
+def by_compression(table: pd.DataFrame, metric: str, setup: str | None = None) -> pd.DataFrame:
+    """``metric`` per compression and pruner, a block of rows per set-up (all set-ups unless ``setup`` names
+    one), each block named with its data: accuracy as mean ± sd (n) cells, other metrics as means over seeds."""
+    rows = table if setup is None else table[table["setup"] == setup]
+    names = [setup_row_label(*v) for v in zip(rows["setup"], rows["data_source"], rows["data"])]
+    blocks = []
+    for name, part in rows.groupby(pd.Series(names, index=rows.index), sort=False):
+        block = accuracy_table(part, metric=metric) if metric == "top1" else metric_table(part, metric)
+        block.index = pd.MultiIndex.from_product([[name], block.index], names=["Data / Arch", "Compression"])
+        blocks.append(block)
+    result = pd.concat(blocks)
+    return result[column_order(result.columns)]
 
 
 FORMATS = {"top1": "{:.1f}", "flops": "{:,.0f}", "density": "{:.3g}"}
@@ -358,7 +364,7 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def table_c(sparse: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20") -> pd.DataFrame:
+def inference_time_table(sparse: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20") -> pd.DataFrame:
     """Table C: test-set inference time (s) per compression and pruner, on dense kernels and on the sparse
     kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
     comparable cell by cell)."""

@@ -15,7 +15,8 @@ import pandas as pd
 
 from ..runs.store import RunRecord
 from .numbers import compression_text, significant, time_cell, times_differ
-from .tables import precision_label
+from .style import pruner_label
+from .tables import MEMORY_KINDS, precision_label
 
 #: the caption's words for a time cell
 TIME_CAPTION = "times: median of n passes ± half their range"
@@ -54,7 +55,7 @@ def difference_text(median_a: float, spread_a: float, median_b: float, spread_b:
 # ---------------------------------------------------------------------------------------------- Task 2
 
 
-def table_g(analysis) -> pd.DataFrame:
+def conv_layer_table(analysis) -> pd.DataFrame:
     """Table G: each convolution layer of the one traced step, its time (µs) and shares of the step."""
     conv = analysis.conv_layers()
     return pd.DataFrame({"module": conv["module"], "type": conv["type"],
@@ -63,14 +64,14 @@ def table_g(analysis) -> pd.DataFrame:
                          "share of span": conv["share_of_span"].map(percent)}, index=conv.index)
 
 
-def table_h(analysis) -> pd.DataFrame:
+def step_kind_table(analysis) -> pd.DataFrame:
     """Table H: the traced step by kind of work."""
     b = analysis.breakdown()
     return pd.DataFrame({"kind": b["kind"], "time (µs)": b["time_us"].map(significant), "units": b["units"],
                          "share of busy": b["share_of_busy"].map(percent)})
 
 
-def table_i(designs: pd.DataFrame) -> pd.DataFrame:
+def design_comparison_table(designs: pd.DataFrame) -> pd.DataFrame:
     """Table I: the two designs, the traced step's units, busy time and mask share (one step: the
     picture), and the step time measured over repeated steps taken in turn (median ± half range)."""
     rows = []
@@ -111,7 +112,7 @@ def _runs_by_compression(table: pd.DataFrame) -> dict[float, dict[str, pd.Series
     return out
 
 
-def table_j(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table J: per compression, peak memory and top-1 of the two runs, and the training time of a few
     steps measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`)."""
     runs = _runs_by_compression(table)
@@ -135,7 +136,17 @@ def table_j(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def table_k(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str) -> str:
+    """Table J's caption in a reader's words: the pruner, what the peak memory measures and how much training
+    each timed pass holds."""
+    memory = ", ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(set(table["peak_memory_kind"])))
+    batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
+    steps = f"{batches} training step{'s' if batches != 1 else ''} of {size} images"
+    return (f"Table J. {pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "
+            f"(peak memory: {memory}; training time: {steps} per pass, median of n passes ± half their range)")
+
+
+def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table K: AMP relative to fp32 per compression; the time ratio is of the interleaved medians, and
     "time difference" says whether the gap exceeds the larger spread."""
     runs = _runs_by_compression(table)
@@ -157,7 +168,7 @@ def table_k(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("compression")
 
 
-def table_l(int8: pd.DataFrame) -> pd.DataFrame:
+def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
     """Table L: :func:`.tables.int8_table` with times as medians ± half range, sizes and ratios to 3
     significant digits, accuracies to one decimal and compressions as 0.25."""
     rows = []

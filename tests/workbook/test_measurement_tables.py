@@ -3,7 +3,13 @@
 import pandas as pd
 
 from prunelab.workbook.findings import amp_time_words, design_speed_words, quantization_findings
-from prunelab.workbook.timing_tables import difference_text, table_i, table_j, table_k, table_l
+from prunelab.workbook.measurement_tables import (
+    amp_relative_table,
+    amp_training_table,
+    design_comparison_table,
+    difference_text,
+    int8_comparison_table,
+)
 
 
 def _designs(original_ms, original_spread, ours_ms, ours_spread):
@@ -26,7 +32,7 @@ def test_a_gap_inside_the_spread_is_noise_and_outside_it_a_difference():
 
 
 def test_table_i_shows_the_repeated_step_with_its_half_range():
-    frame = table_i(_designs(0.96, 0.2, 1.0, 0.1))  # the user's 0.96x: inside the spread
+    frame = design_comparison_table(_designs(0.96, 0.2, 1.0, 0.1))  # the user's 0.96x: inside the spread
     assert list(frame["step time (ms)"]) == ["0.960 ± 0.10 ms", "1.00 ± 0.050 ms"]
     assert frame["against folded"].iloc[0] == "0.960x, within the spread (noise)"
     assert frame["busy in traced step (ms)"].iloc[0] == "8.00"
@@ -52,11 +58,11 @@ def _timing():
 
 
 def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences():
-    j = table_j(_runs(), _timing())
+    j = amp_training_table(_runs(), _timing())
     assert list(j.index) == ["0.25", "0.5"]
     assert j.loc["0.25", ("Peak memory (MB)", "fp32")] == "1,110" and j.loc["0.25", ("Top-1 (%)", "fp32")] == "29.3"
     assert j.loc["0.25", ("Training time (s)", "AMP bf16")] == "1.10 ± 0.15 s"
-    k = table_k(_runs(), _timing())
+    k = amp_relative_table(_runs(), _timing())
     assert k.loc["0.25", "time difference"] == "within the spread (noise)"
     assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", "time AMP / fp32"] == "9.00x"
 
@@ -77,8 +83,8 @@ def test_table_l_formats_times_with_spreads_and_compressions_plainly():
         "int8 inference (ms)": 29.3, "fp32 inference spread (ms)": 20.0, "int8 inference spread (ms)": 1.0,
         "timing repeats": 5, "speedup": 37.867, "fp32 dense (KB)": 100.0, "fp32 sparse (KB)": 60.0, "int8 (KB)": 30.0,
         "pruned weights zero in int8": True}]).set_index(["setup", "compression"])
-    row = table_l(int8).iloc[0]
-    assert table_l(int8).index[0] == ("digits / Conv", "0.25")
+    row = int8_comparison_table(int8).iloc[0]
+    assert int8_comparison_table(int8).index[0] == ("digits / Conv", "0.25")
     assert row["fp32 inference"] == "1,110 ± 10 ms" and row["int8 inference"] == "29.3 ± 0.50 ms"
     assert row["fp32 top-1 (%)"] == "97.2" and row["speedup"] == "37.9x" and row["time difference"] == "faster"
     assert row["kept weights"] == "0.562" and row["passes"] == 5
@@ -89,8 +95,9 @@ def test_the_front_pages_key_results_carry_their_data_and_spreads():
 
     runs = _runs().assign(data="synthetic stand-in for CIFAR-10")
     text = quantization_key_result(runs, _timing())
-    assert text.startswith("Mixed precision (synthetic stand-in for CIFAR-10): peak memory 0.901 to 0.910x fp32's.")
-    assert "within the spread" in text and "**9.00x** fp32's time (slower" in text
+    assert "synthetic stand-in for CIFAR-10" in text and "0.901 to 0.910x" in text  # memory ratios, both compressions
+    assert "1.10 to 9.00x" in text and "1 of 2 compressions" in text  # time ratios; one beyond the spread
+    assert text.count("Mixed precision") == 1  # one clause per quantity: the per-compression detail is in findings
     trace = dict(conv_layers=21, conv_ms=2.271, step_busy_ms=7.975, conv_share=0.285, main_sink="convolution")
     assert trace_key_result(trace, "real CIFAR-10") == (
         "One traced inference step (real CIFAR-10): its 21 convolution layers take 2.27 ms of 7.97 ms busy time "
