@@ -16,8 +16,11 @@ def test_the_full_profile_lists_each_distinct_run_once():
     names = [(c.experiment, c.record_name) for c in configs]
     assert len(names) == len(set(names))
     # Task 1: 3 compressions x 6 variants of CIFAR + 6 of MNIST and the unpruned reference of each, over 3
-    # seeds; Task 3 and Task 2 share some of them
-    assert sum(c.dataset == "mnist" for c in configs) == (6 + 1) * 3
+    # seeds; Task 3 and Task 2 share some of them. The sanity checks: 4 pruners x 2 compressions x 3 seeds, as
+    # scored and with 3 ablations, of which the runs as scored at compression 1 are Task 1's
+    assert sum(c.dataset == "mnist" for c in configs) == (6 + 1) * 3 + 4 * 2 * 3 * 4 - 4 * 3
+    ablated = [c for c in configs if c.shuffle or c.reinitialize or c.invert]
+    assert len(ablated) == 3 * 4 * 2 * 3 * 2  # both set-ups: the full profile has real CIFAR-10
     assert sorted({c.seed for c in configs if c.dataset == "mnist"}) == [1, 2, 3]
     assert all(c.post_epochs == 100 for c in configs if c.dataset == "cifar10" and not c.save_trace)
     assert Setup.of(configs[0]).train_examples == 50_000  # no subset: the whole CIFAR-10 training set

@@ -51,3 +51,10 @@ def test_significance_wording_follows_the_table(a, b, words):
 def test_a_timing_difference_is_real_only_beyond_the_spread():
     assert not times_differ(0.60, 0.05, 0.63, 0.02)
     assert times_differ(0.60, 0.01, 0.63, 0.02)
+
+
+def test_counts_carry_the_noun_in_the_number_they_need():
+    from prunelab.workbook.numbers import counted
+
+    assert counted(1, "epoch") == "1 epoch" and counted([30], "epoch") == "30 epochs"
+    assert counted([30, 1, 30], "epoch") == "1, 30 epochs" and counted([1], "batch", "batches") == "1 batch"

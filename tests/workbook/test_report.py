@@ -166,6 +166,6 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
                            "test_examples": 128, "amp_dtype": "fp32", "data": source_words(c.dataset, "synthetic"),
                            "setup": setup_label(c.dataset, c.model)} for c in grid])
     text = settings_markdown(params, table)
-    assert "SynFlow with 1 and 100 round(s)" in text and "Rand, Mag, SNIP, GraSP, SynFlow at compression" in text
+    assert "SynFlow with 1 and 100 rounds" in text and "Rand, Mag, SNIP, GraSP, SynFlow at compression" in text
     assert "| seeds | 1 for CIFAR-10 / ResNet20; 1 for MNIST / FC |" in text
     assert "synthetic stand-in for CIFAR-10; synthetic stand-in for MNIST" in text

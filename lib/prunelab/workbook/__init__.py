@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
     from ..core import trace  # noqa: F401
     from ..runs import amp_timing, int8, sparse  # noqa: F401
     from . import (  # noqa: F401
+        ablations,
         conservation_figures,
         figures,
         findings,
@@ -33,6 +34,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     "..runs.amp_timing": ("AmpTimingSettings", "amp_timing_record"),
     "..runs.int8": ("Int8Settings", "quantize_record"),
     "..runs.sparse": ("SparseSettings", "sparse_record"),
+    ".ablations": ("ABLATIONS", "ablation_findings", "ablation_study", "ablation_table"),
     ".conservation_figures": (
         "plot_imp_conservation", "plot_layer_conservation", "plot_schedule_conservation", "plot_unit_conservation",
     ),
@@ -45,9 +47,9 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "quantization_findings", "sparse_findings", "synflow_claim", "trace_findings", "tuning_findings",
     ),
     ".grids": (
-        "SETUPS", "RunsPending", "WorkbookParams", "amp_grid", "compression_grid", "dense_grid", "ensure_runs",
-        "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config", "setup_label",
-        "trace_config", "tuning_grid",
+        "ABLATION_FLAGS", "SETUPS", "RunsPending", "WorkbookParams", "ablation_grid", "amp_grid", "compression_grid",
+        "dense_grid", "ensure_runs", "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config",
+        "setup_label", "trace_config", "tuning_grid",
     ),
     ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),
     ".numbers": ("significant", "time_cell", "times_differ"),

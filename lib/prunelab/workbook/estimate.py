@@ -31,7 +31,16 @@ from ..models.registry import build_model
 from ..precision.amp import amp_settings, autocast, autocast_factory
 from ..runs.config import RunConfig
 from ..runs.store import RecordConflict, usable_record
-from .grids import WorkbookParams, amp_grid, compression_grid, dense_grid, int8_grid, trace_config, tuning_grid
+from .grids import (
+    WorkbookParams,
+    ablation_grid,
+    amp_grid,
+    compression_grid,
+    dense_grid,
+    int8_grid,
+    trace_config,
+    tuning_grid,
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,8 @@ def notebook_configs(notebook: str, values: dict) -> list[RunConfig]:
         return [trace_config(params, values.get("pruner", "snip"), values.get("compression", 1.0))]
     if notebook.startswith("03_"):
         return compression_grid(params, values.get("compression", 0.5))
+    if notebook.startswith("05_"):
+        return ablation_grid(params)
     if notebook.startswith("04_"):
         compressions = values.get("amp_compressions", [0.2, 0.5, 1.0])
         return (amp_grid(params, compressions, values.get("amp_pruner", "rand"), values.get("amp_dtype"))

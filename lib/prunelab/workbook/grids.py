@@ -156,6 +156,27 @@ def compression_grid(params: WorkbookParams, compression: float = 0.5) -> list[R
     return [run_config(params, "cifar", p, compression) for p in params.pruners]
 
 
+#: the sanity checks of notebook 05, as RunConfig's flags: each changes one thing about a pruner's masks or weights
+ABLATION_FLAGS = ("shuffle", "reinitialize", "invert")
+
+
+def ablation_grid(params: WorkbookParams) -> list[RunConfig]:
+    """Notebook 05: every pruner of ``params.pruners`` but Rand (a random mask has no ranking to ablate), at each
+    set-up's compressions, as scored and with each ablation alone, over the set-up's seeds. MNIST / FC always runs
+    (on the bundled real subset where the profile says ``auto``); CIFAR-10 / ResNet20 only where its real data are
+    found. The runs as scored are Task 1's where the settings match, so the store reuses them."""
+    setups = ["mnist"] + (["cifar"] if resolved_source("cifar10", params.setting("cifar", "data_source")) == "real"
+                          else [])
+    configs = []
+    for setup in setups:
+        for seed in seeds_for(params, setup):
+            for c in params.setting(setup, "compressions"):
+                for pruner in (p for p in params.pruners if p != "rand"):
+                    scored = run_config(params, setup, pruner, c, seed=seed)
+                    configs += [scored] + [scored.replace(**{flag: True}) for flag in ABLATION_FLAGS]
+    return configs
+
+
 def trace_config(params: WorkbookParams, pruner: str = "snip", compression: float = 1.0) -> RunConfig:
     """Task 2: one CIFAR-10/ResNet20 run, trained briefly, with one inference step traced."""
     return run_config(params, "cifar", pruner, compression).replace(save_trace=True)

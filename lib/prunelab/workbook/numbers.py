@@ -34,6 +34,13 @@ def significant(value: float, digits: int = 3) -> str:
     return f"{round(value, places):,.{max(0, places)}f}"
 
 
+def counted(values, noun: str, plural: str | None = None) -> str:
+    """"1 epoch", "3 epochs", "1, 30 epochs": one or several counts with the noun in the number they need."""
+    values = sorted(set(int(v) for v in ([values] if isinstance(values, int | float) else values)))
+    word = noun if values == [1] else plural or f"{noun}s"
+    return f"{', '.join(str(v) for v in values)} {word}"
+
+
 def compression_text(compression: float) -> str:
     """0.25, 0.5, 1 and 2, never 0.250000."""
     return f"{compression:g}"

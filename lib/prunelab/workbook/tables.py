@@ -19,7 +19,7 @@ from ..data.catalog import source_words
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
-from .numbers import accuracy_cell, compression_text, significant, time_cell
+from .numbers import accuracy_cell, compression_text, counted, significant, time_cell
 from .style import PRUNER_NAMES, column_order, pruner_label
 
 #: a run whose accuracy is within this many points of always predicting the most frequent class
@@ -71,11 +71,11 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
     used = "; ".join(f"{d}: {tr:,} training / {te:,} test examples" for d, tr, te in sizes)
     pruners = [PRUNER_NAMES.get(p, p) for p in PRUNERS if p in set(table["pruner"])]
     compressions = ", ".join(f"{c:g}" for c in sorted(set(table["compression"])))
-    training = f"{', '.join(str(e) for e in sorted(set(table['post_epochs'])))} epoch(s) after pruning"
+    training = f"{counted(table['post_epochs'], 'epoch')} after pruning"
     if (table["pre_epochs"] > 0).any():
         pre = table[table["pre_epochs"] > 0]
         training += f"; {', '.join(PRUNER_NAMES.get(p, p) for p in sorted(set(pre['pruner'])))} pre-trained " \
-                    f"{', '.join(str(e) for e in sorted(set(pre['pre_epochs'])))} epoch(s) first"
+                    f"{counted(pre['pre_epochs'], 'epoch')} first"
     synflow = table[table["pruner"] == "synflow"]
     rounds = sorted({default_rounds("synflow") if pd.isna(r) else int(r) for r in synflow["prune_epochs"]})
     lines = [
@@ -88,7 +88,7 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         f"| seeds | {_seeds_text(table)} |",
         f"| pruning | {', '.join(pruners)} at compression {compressions}; {table['mask_scope'].iloc[0]} scope, "
         f"{table['compression_schedule'].iloc[0]} schedule, {table['prune_dataset_ratio'].iloc[0]} examples per "
-        f"class" + (f"; SynFlow with {' and '.join(map(str, rounds))} round(s)" if rounds else "") + " |",
+        f"class" + (f"; SynFlow with {counted(rounds, 'round').replace(', ', ' and ')}" if rounds else "") + " |",
         f"| hardware | {devices} |",
         *([f"| precision | {', '.join(sorted(set(table['amp_dtype'].dropna())))} |"] if "amp_dtype" in table else []),
         f"| libraries | prunelab {__version__}, torch {torch.__version__}, pandas {pd.__version__}, "

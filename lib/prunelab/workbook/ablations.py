@@ -1,0 +1,127 @@
+"""Notebook 05: are the pruners finding anything? The sanity checks of Frankle et al. (ICLR 2021) as a table
+and findings, from records of runs that differ from the pruner's own run in one flag only.
+
+An ablation keeps the pruner's per-layer densities and changes one thing: ``shuffle`` permutes each layer's mask,
+``reinitialize`` draws fresh weights for the kept positions, ``invert`` keeps the lowest scores instead of the
+highest. If accuracy does not move, what the pruner found was a density per layer, not which weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .numbers import MeanComparison, accuracy_cell, compare_means, compression_text
+from .style import column_order
+
+#: the ablations, as RunConfig's flag and a reader's name, in table order
+ABLATIONS = {"shuffle": "layerwise shuffle", "reinitialize": "re-initialised", "invert": "inverted scores"}
+#: the column of the unmodified pruner
+AS_SCORED = "as scored"
+
+
+def ablation_of(row) -> str:
+    """A record's ablation: the reader's name of the one flag it sets, or :data:`AS_SCORED`."""
+    chosen = [name for flag, name in ABLATIONS.items() if bool(row.get(flag, False))]
+    if len(chosen) > 1:
+        raise ValueError(f"a run sets several ablations at once ({', '.join(chosen)}); the table compares one")
+    return chosen[0] if chosen else AS_SCORED
+
+
+def _with_ablation(table: pd.DataFrame) -> pd.DataFrame:
+    return table.assign(ablation=[ablation_of(row) for row in table.to_dict("records")])
+
+
+def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Top-1 as "mean ± sd (n)" per set-up, pruner and compression (rows) and ablation (columns), each
+    ablation's cell followed by Welch's p against the pruner as scored."""
+    table = _with_ablation(table)
+    rows = []
+    for (setup, label, compression), group in _groups(table):
+        scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
+        row = {"Data / Arch": setup, "pruner": label, "compression": compression_text(compression),
+               AS_SCORED: accuracy_cell(scored)}
+        for name in ABLATIONS.values():
+            values = list(group.loc[group["ablation"] == name, "top1"])
+            comparison = compare_means(values, scored)
+            row[name] = accuracy_cell(values)
+            row[f"{name}: p"] = _p_text(comparison)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["Data / Arch", "pruner", "compression"])
+
+
+def _groups(table: pd.DataFrame):
+    """(set-up, pruner label, compression) groups, set-ups in table order and pruners in the workbook's order."""
+    order = {label: i for i, label in enumerate(column_order(table["label"]))}
+    keys = sorted(table.groupby(["setup", "label", "compression"], sort=False).groups,
+                  key=lambda k: (list(dict.fromkeys(table["setup"])).index(k[0]), order[k[1]], k[2]))
+    grouped = table.groupby(["setup", "label", "compression"], sort=False)
+    return [(key, grouped.get_group(key)) for key in keys]
+
+
+def _p_text(comparison: MeanComparison) -> str:
+    if not comparison.testable:
+        return "–"
+    return "< 0.001" if comparison.p_value < 0.001 else f"{comparison.p_value:.3f}"
+
+
+@dataclass(frozen=True)
+class AblationVerdict:
+    """One ablation of one pruner at one compression against the pruner as scored: the difference of mean top-1
+    (ablation minus as scored, points), Welch's p, and whether it can be told apart at this n."""
+
+    setup: str
+    pruner: str
+    compression: float
+    ablation: str
+    difference: float
+    p_value: float
+    testable: bool
+    told_apart: bool
+
+
+def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
+    """An :class:`AblationVerdict` per set-up on real data, pruner, compression and ablation that ran."""
+    table = _with_ablation(table[~table["stand_in"].astype(bool)])
+    verdicts = []
+    for (setup, label, compression), group in _groups(table):
+        scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
+        for name in ABLATIONS.values():
+            values = list(group.loc[group["ablation"] == name, "top1"])
+            if not values or not scored:
+                continue
+            c = compare_means(values, scored)
+            verdicts.append(AblationVerdict(setup, label, compression, name, c.difference, c.p_value, c.testable,
+                                            c.significant))
+    return verdicts
+
+
+def ablation_findings(table: pd.DataFrame) -> str:
+    """Markdown: per set-up and pruner, which ablations can be told apart from the pruner as scored at this n, and
+    by how much; a pruner none of whose ablations can be told apart found a per-layer density, not weights."""
+    verdicts = ablation_study(table)
+    if not verdicts:
+        return "- Every set-up here ran on synthetic stand-in data: a pipeline check, with nothing to conclude."
+    lines = []
+    for (setup, pruner), group in pd.DataFrame(verdicts).groupby(["setup", "pruner"], sort=False):
+        apart = group[group["told_apart"]]
+        same = group[~group["told_apart"] & group["testable"]]
+        parts = []
+        if len(apart):
+            parts.append("told apart from " + "; ".join(
+                f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, "
+                f"p {_p_words(r.p_value)})" for r in apart.itertuples()))
+        if len(same):
+            parts.append("not told apart from " + "; ".join(
+                f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, p = {r.p_value:.2f})"
+                for r in same.itertuples()))
+        if not len(apart):
+            parts.append("nothing it found beyond each layer's density shows at this n" if len(same) else
+                         "fewer than two seeds: no ablation can be tested")
+        lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
+def _p_words(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"

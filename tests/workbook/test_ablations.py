@@ -1,0 +1,69 @@
+"""Notebook 05's table and findings from hand-made records: which ablations can be told apart from their pruner."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from prunelab.data.catalog import source_words
+from prunelab.workbook.ablations import AS_SCORED, ablation_findings, ablation_of, ablation_study, ablation_table
+from prunelab.workbook.grids import WorkbookParams, ablation_grid
+
+
+def _table(stand_in: bool = False) -> pd.DataFrame:
+    """SNIP: inverting its scores costs 30 points, shuffling and re-initialising nothing (a density, not weights);
+    GraSP: every ablation within a point of it, seeds scattered."""
+    rows = []
+    for label, levels in (("SNIP", {"": 90, "shuffle": 90, "reinitialize": 90, "invert": 60}),
+                          ("GraSP", {"": 85, "shuffle": 85.5, "reinitialize": 84.5, "invert": 85})):
+        for flag, level in levels.items():
+            for seed, offset in ((1, -1.0), (2, 0.0), (3, 1.2)):
+                rows.append(dict(setup="MNIST / FC", label=label, compression=1.0, seed=seed, top1=level + offset,
+                                 shuffle=flag == "shuffle", reinitialize=flag == "reinitialize",
+                                 invert=flag == "invert", stand_in=stand_in, dataset="mnist", data_source="bundled",
+                                 data=source_words("mnist", "bundled")))
+    return pd.DataFrame(rows)
+
+
+def test_the_table_has_a_row_per_pruner_and_a_column_per_ablation_with_welchs_p():
+    table = ablation_table(_table())
+    assert list(table.index.get_level_values("pruner")) == ["SNIP", "GraSP"]  # the workbook's pruner order
+    assert list(table.columns) == [AS_SCORED, "layerwise shuffle", "layerwise shuffle: p", "re-initialised",
+                                   "re-initialised: p", "inverted scores", "inverted scores: p"]
+    snip = table.xs("SNIP", level="pruner").iloc[0]
+    assert snip[AS_SCORED] == "90.1 ± 1.1 (n=3)" and snip["inverted scores"] == "60.1 ± 1.1 (n=3)"
+    assert snip["inverted scores: p"] == "< 0.001" and float(snip["layerwise shuffle: p"]) == 1.0
+
+
+def test_the_study_tells_apart_only_what_welch_does():
+    verdicts = {(v.pruner, v.ablation): v for v in ablation_study(_table())}
+    assert len(verdicts) == 6
+    invert = verdicts[("SNIP", "inverted scores")]
+    assert invert.told_apart and math.isclose(invert.difference, -30.0) and invert.p_value < 0.001
+    assert not any(v.told_apart for key, v in verdicts.items() if key != ("SNIP", "inverted scores"))
+    assert all(v.testable for v in verdicts.values())
+    assert ablation_study(_table(stand_in=True)) == []  # a stand-in is a pipeline check
+
+
+def test_the_words_name_each_pruners_verdicts():
+    lines = ablation_findings(_table()).splitlines()
+    assert len(lines) == 2 and lines[0].startswith("- **SNIP**") and lines[1].startswith("- **GraSP**")
+    assert "-30.0" in lines[0] and "< 0.001" in lines[0]
+    assert "-30.0" not in lines[1] and "+0.5" in lines[1]
+
+
+def test_a_run_with_two_ablations_at_once_is_refused():
+    assert ablation_of({"shuffle": True}) == "layerwise shuffle" and ablation_of({}) == AS_SCORED
+    with pytest.raises(ValueError, match="several ablations"):
+        ablation_of({"shuffle": True, "invert": True})
+
+
+def test_the_grid_ablates_every_pruner_but_rand_and_shares_its_runs_as_scored(monkeypatch):
+    monkeypatch.setenv("PRUNELAB_DATA", "/nonexistent-prunelab-data")  # auto: bundled MNIST, no real CIFAR-10
+    params = WorkbookParams(data_source="auto", compressions=[1.0, 2.0], seeds=[1, 2, 3])
+    grid = ablation_grid(params)
+    assert {c.dataset for c in grid} == {"mnist"}  # CIFAR-10 joins only with its real data
+    assert len(grid) == 4 * 2 * 3 * 4 and "rand" not in {c.pruner for c in grid}
+    assert all(sum((c.shuffle, c.reinitialize, c.invert)) <= 1 for c in grid)
+    scored = [c for c in grid if not (c.shuffle or c.reinitialize or c.invert)]
+    assert len(scored) == 4 * 2 * 3
