@@ -5,7 +5,10 @@ On a GPU a small network such as ResNet20 leaves most of the device idle (short 
 so several trainings side by side finish in little more time than one: the aggregate throughput is what
 decides how many runs to put on one GPU, and so what the full profile costs. Each side runs the same
 configuration (different seeds, so different records) from scratch in a fresh result store; process
-start and CUDA initialisation are counted on both sides alike.
+start and CUDA initialisation are counted on both sides alike. Each side is timed once, one after the
+other, not interleaved as :mod:`prunelab.core.timing` does: a side is whole sweeps lasting minutes, and
+the gain sought is a multiple, not the few percent a drift of the machine's speed could fake. Figures are
+kept in ``bench/RESULTS.md``.
 
 Run: ``.venv/bin/python bench/parallel_runs.py [--runs 4] [--epochs 2] [--train-subset 10000]``.
 """
@@ -18,6 +21,7 @@ import time
 
 import torch
 
+from prunelab.core.hardware import machine_line
 from prunelab.runs.config import RunConfig
 from prunelab.runs.sweep import run_sweep
 
@@ -48,10 +52,11 @@ def main() -> None:
     parser.add_argument("--test-subset", type=int, default=2_000)
     parser.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is there")
     args = parser.parse_args()
-    device = "cpu" if args.cpu or not torch.cuda.is_available() else torch.cuda.get_device_name(0)
+    device = "cpu" if args.cpu or not torch.cuda.is_available() else "cuda"
     one = timed(1, args)
     many = timed(args.runs, args)
-    print(f"device: {device}; ResNet20 on {args.train_subset:,} synthetic CIFAR-10 images, {args.epochs} epoch(s) "
+    print(f"machine: {machine_line(device)}")
+    print(f"device {device}; ResNet20 on {args.train_subset:,} synthetic CIFAR-10 images, {args.epochs} epoch(s) "
           "after pruning, each run in its own process")
     print(f"1 run alone:             {one:7.1f} s")
     print(f"{args.runs} runs at once:         {many:7.1f} s  ({many / one:.2f}x the time of one)")

@@ -6,13 +6,14 @@ quantizes it to int8 three ways with :func:`prunelab.precision.int8.quantize_int
 (the maintained one, compiled by torch.compile), and the deprecated torch.ao eager and FX paths. It also
 trains the same net unpruned (dense) and quantizes it with PT2E, to see whether sparsity buys int8 any
 speed. All models are timed in one process over the test set tiled ``--copies`` times (the same 360
-images, so accuracy is that of the test set), taking turns for ``--repeats`` passes (the order rotated
-each pass) and reporting the median pass and the spread of the passes, at each batch size of
-``--batch-sizes``. It prints images per second, the speedup over fp32, top-1 accuracy and its drop, the
-compile times of the PT2E path, and the model sizes on disk (int8 dense, and int8 with a bitmask).
+images, so accuracy is that of the test set) by :func:`prunelab.precision.timing.compare_models`, as the
+int8 records are: ``--repeats`` passes taking turns (:func:`prunelab.core.timing.interleaved`), each model's
+median pass ± half the range of its passes, at each batch size of ``--batch-sizes``. It prints images per
+second, the speedup over fp32, top-1 accuracy and its drop, the compile times of the PT2E path, and the
+model sizes on disk (int8 dense, and int8 with a bitmask).
 
 Targets, for the maintained path (PT2E, or the fallback auto picks where PT2E cannot run): int8 at least
-1.5x faster than fp32, at most 1 top-1 point lost.
+1.5x faster than fp32, at most 1 top-1 point lost. Figures per machine are kept in ``bench/RESULTS.md``.
 
 Why width 64: convolutions on 8x8 images are small, and at width 16 a pass is dominated by per-layer
 overhead (quantizing the input, dispatch), which int8 does not shrink; int8 pays off when the
@@ -23,7 +24,7 @@ line alone would flatter int8. The fp32 model runs in channels-last memory forma
 CPU layout; pass --no-channels-last to compare).
 
 Threads default to 1: on a 2-core machine shared with other processes, two OpenMP threads wait on
-each other at every barrier and timings become noise (training steps 100x slower were measured).
+each other at every barrier and timings become noise.
 
 Run: ``.venv/bin/python bench/quant.py [--width 64] [--batch-sizes 64,360] [--repeats 9] [--threads 1]``.
 """
@@ -38,12 +39,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from prunelab.core.hardware import machine_line
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.data.in_memory import DeviceLoader, Split, load_data
 from prunelab.models import default
 from prunelab.models.layers import keep_pruned_at_zero
 from prunelab.precision.int8 import compare_models, int8_path_of, pruned_weights_zero, quantize_int8
 from prunelab.precision.sizes import model_sizes
+from prunelab.workbook.numbers import time_cell
 
 TARGET_SPEEDUP = 1.5
 TARGET_MAX_DROP = 1.0
@@ -126,8 +129,7 @@ def main() -> None:
         fp32 = {name: m.to(memory_format=torch.channels_last) for name, m in fp32.items()}
     layout = "channels-last" if args.channels_last else "contiguous"
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}, {args.threads} thread(s), load average {load}")
+    print(f"machine: {machine_line('cpu')}, load average {load}")
     print(f"model: default.conv depth {args.depth} width {args.width}, {args.pruner} pruning at compression "
           f"{args.compression} ({kept} of {total} weights kept), {args.epochs} epochs in {train_s:.1f} s")
     print(f"int8 path (auto): {path}; quantized in {quantize_s:.1f} s (PT2E: export, calibration, conversion "
@@ -135,7 +137,7 @@ def main() -> None:
     print("pruned weights exactly zero in int8: " + ", ".join(f"{n.removeprefix('int8 ')} {ok}"
                                                                for n, ok in zeros_exact.items()))
     print(f"timing: {len(tiled)} images per pass ({args.copies} x the 360-image test set), fp32 {layout}, "
-          f"median of {args.repeats} passes taking turns (spread: slowest minus fastest pass)")
+          f"median pass ± half the range of {args.repeats} passes taking turns")
     maintained = f"int8 {path.method}"
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
         test = DeviceLoader(tiled, data.info, batch_size, channels_last=args.channels_last)
@@ -143,9 +145,10 @@ def main() -> None:
         for name, r in results.items():
             ref = results[reference.get(name, name)]
             compile_note = f", first calls {r.warmup:.1f} s" if r.warmup >= 0.5 else ""
-            print(f"batch {batch_size:4d} {name:16s} {r.images_per_s:7.0f} images/s (spread "
-                  f"{100 * r.spread / r.seconds:4.1f}%) top-1 {r.top1:.2f}% | {ref.seconds / r.seconds:.2f}x "
-                  f"{reference.get(name, name)}, top-1 drop {ref.top1 - r.top1:+.2f}{compile_note}")
+            pass_cell = time_cell(r.seconds * 1e3, r.spread * 1e3, "ms")
+            print(f"batch {batch_size:4d} {name:16s} {r.images_per_s:7.0f} images/s (pass {pass_cell}) top-1 "
+                  f"{r.top1:.2f}% | {ref.seconds / r.seconds:.2f}x {reference.get(name, name)}, top-1 drop "
+                  f"{ref.top1 - r.top1:+.2f}{compile_note}")
         base = results["fp32"]
         speedup, drop = base.seconds / results[maintained].seconds, base.top1 - results[maintained].top1
         met = speedup >= TARGET_SPEEDUP and drop <= TARGET_MAX_DROP

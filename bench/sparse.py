@@ -4,42 +4,46 @@ For each model and compression: a fresh model is pruned on one random batch (``-
 ``rand``: every layer keeps about the same fraction, the neutral pattern; no training is needed for a
 timing), the dense reference is :func:`prunelab.core.inference.strip_masks` and the sparse model is
 :func:`prunelab.core.sparse.sparse_inference_model` calibrated on one batch of the timed size. Both
-outputs are compared first. Then the two take turns (ABBA: dense first on even repeats, sparse first on
-odd ones, so drift and bursts of load from other processes hit both alike), one pass over ``--batches``
-random batches each, ``--repeats`` times after ``--warmup`` passes; the line reports the median ms per
-batch with the interquartile range, the speedup dense / sparse with the IQR of the per-repeat ratios, and
-the ratio of the medians of process CPU time (on a CPU shared with other processes wall time also counts
-the slices the scheduler gives them; CPU time does not, so it is the steadier reading of the same passes;
-on a GPU it only measures the launching thread). The line after it lists the layers that switched kernel
-or lost dead units, and the whole-model check of the calibration batch.
+outputs are compared first. Then the two take turns through :func:`prunelab.core.timing.interleaved`, one
+pass over ``--batches`` random batches each, ``--repeats`` times after ``--warmup`` passes, as Table C's
+records are timed; the line reports each median ms per batch ± half the range of the passes, and calls the
+speedup (dense / sparse medians) real only beyond the larger spread, the workbook's rule. The line after
+it lists the layers that switched kernel or lost dead units, and the whole-model check of the calibration
+batch.
+
+``--clock cpu`` times the same passes in process CPU time instead of wall time: on a CPU shared with other
+processes it leaves out the slices the scheduler gives them (with one thread, the steadier reading; on a
+GPU it only counts the launching thread).
 
 Models: ``fc`` (MNIST, the default class's 6-layer MLP of width 100, input 1x28x28), ``conv`` (MNIST, the
 default class's conv net) and ``resnet20`` (CIFAR, the lottery class, input 3x32x32).
 
 Targets on a 2-core CPU: fc at compression 2 at least 2x faster than dense, and never slower than dense at
-any compression (within the printed spread).
+any compression (within the printed spread). Figures are kept in ``bench/RESULTS.md``.
 
 Threads default to 1: on a 2-core machine shared with other processes, two OpenMP threads wait on each
 other at every barrier and per-layer timings turn into noise (the kernel choice then is noise too).
 
 Run: ``.venv/bin/python bench/sparse.py [--models fc,resnet20] [--compressions 0.5,1,2,3] [--repeats 9]
-[--batch-size 256] [--device cpu] [--threads 1]``.
+[--batch-size 256] [--device cpu] [--threads 1] [--clock wall|cpu]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 import warnings
 
 import torch
 
+from prunelab.core.hardware import machine_line
 from prunelab.core.inference import strip_masks
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.sparse import SparseModel, sparse_inference_model
+from prunelab.core.timing import MIN_REPEATS, interleaved
 from prunelab.core.train import resolve_device, synchronize
 from prunelab.models.registry import build_model
+from prunelab.workbook.numbers import time_cell, times_differ
 
 #: name -> (model, model class, input shape, batches per timed pass)
 MODELS = {
@@ -47,6 +51,8 @@ MODELS = {
     "conv": ("conv", "default", (1, 28, 28), 2),
     "resnet20": ("resnet20", "lottery", (3, 32, 32), 2),
 }
+#: --clock: what a timed pass is measured in
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,12 +61,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--compressions", default="0.5,1,2,3")
     parser.add_argument("--pruner", default="rand")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the best available)")
-    parser.add_argument("--repeats", type=int, default=9, help="timed passes of each model (at least 5)")
+    parser.add_argument("--repeats", type=int, default=9, help=f"timed passes of each model (at least {MIN_REPEATS})")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--batches", type=int, default=None, help="batches per timed pass (default: per model)")
     parser.add_argument("--calibration-repeats", type=int, default=7, help="rounds timing each layer's kernels")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time (as records are timed) or process CPU time")
     return parser.parse_args()
 
 
@@ -74,29 +82,13 @@ def pruned_model(name: str, compression: float, pruner: str, device: torch.devic
     return model.eval()
 
 
-def interleaved(models: dict[str, torch.nn.Module], batches: list[torch.Tensor], repeats: int, warmup: int,
-                device: torch.device) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Wall and process CPU seconds per pass of each model, taking turns (ABBA) after ``warmup`` passes."""
-    names = list(models)
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    with torch.no_grad():
-        for r in range(warmup + repeats):
-            for name in (names if r % 2 == 0 else names[::-1]):
-                synchronize(device)
-                start, start_cpu = time.perf_counter(), time.process_time()
-                for x in batches:
-                    models[name](x)
-                synchronize(device)
-                if r >= warmup:
-                    wall[name].append(time.perf_counter() - start)
-                    cpu[name].append(time.process_time() - start_cpu)
-    return wall, cpu
-
-
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, median, q3
+def one_pass(model: torch.nn.Module, batches: list[torch.Tensor], device: torch.device):
+    """A timed pass: ``model`` over every batch, ending when the device has finished."""
+    def run() -> None:
+        for x in batches:
+            model(x)
+        synchronize(device)
+    return run
 
 
 def switched_line(sparse: SparseModel) -> str:
@@ -127,15 +119,14 @@ def bench_one(name: str, compression: float, args: argparse.Namespace, device: t
     calibration = time.perf_counter() - start
     with torch.no_grad():
         diff = float((dense(batches[0]) - sparse(batches[0])).abs().max())
-    times, cpu = interleaved({"dense": dense, "sparse": sparse}, batches, args.repeats, args.warmup, device)
-    per_batch = {k: [t / len(batches) * 1e3 for t in v] for k, v in times.items()}
-    cpu_ratio = statistics.median(cpu["dense"]) / statistics.median(cpu["sparse"])
-    ratios = [d / s for d, s in zip(times["dense"], times["sparse"], strict=True)]
-    (d1, dm, d3), (s1, sm, s3), (r1, _, r3) = (quartiles(per_batch["dense"]), quartiles(per_batch["sparse"]),
-                                               quartiles(ratios))
-    print(f"{name:8s} c={compression:<4g} dense {dm:8.3f} ms [{d1:.3f}-{d3:.3f}]  sparse {sm:8.3f} ms "
-          f"[{s1:.3f}-{s3:.3f}]  speedup {dm / sm:5.2f}x (IQR of ratios {r1:.2f}-{r3:.2f})  "
-          f"CPU-time speedup {cpu_ratio:.2f}x  max |diff| {diff:.1e}  calibration {calibration:.1f} s")
+        timings = interleaved({"dense": one_pass(dense, batches, device), "sparse": one_pass(sparse, batches, device)},
+                              args.repeats, args.warmup, CLOCKS[args.clock])
+    per_batch = 1e3 / len(batches)  # seconds per pass -> ms per batch
+    d, sp = timings["dense"], timings["sparse"]
+    noise = "beyond the spread" if times_differ(d.median, d.spread, sp.median, sp.spread) else "within the spread"
+    print(f"{name:8s} c={compression:<4g} dense {time_cell(d.median * per_batch, d.spread * per_batch, 'ms')}  "
+          f"sparse {time_cell(sp.median * per_batch, sp.spread * per_batch, 'ms')}  speedup "
+          f"{d.median / sp.median:5.2f}x ({noise})  max |diff| {diff:.1e}  calibration {calibration:.1f} s")
     print(switched_line(sparse))
 
 
@@ -144,9 +135,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else resolve_device()
     torch.manual_seed(0)
-    label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {label}; torch {torch.__version__}; pruner {args.pruner}; batch {args.batch_size}; "
-          f"median [IQR] ms per batch of {args.repeats} interleaved passes after {args.warmup} warm-up")
+    print(f"machine: {machine_line(device)}")
+    print(f"device {device}; pruner {args.pruner}; batch {args.batch_size}; {args.clock} time, median ms per batch "
+          f"± half the range of {args.repeats} interleaved passes after {args.warmup} warm-up")
     for name in args.models.split(","):
         for compression in (float(c) for c in args.compressions.split(",")):
             bench_one(name, compression, args, device)

@@ -11,9 +11,15 @@ in this one process, and print images per second and their ratio:
   into the weights once and kept at zero by two foreach multiplies per step, channels-last memory format
   for the convolutions, and on CUDA the whole step replayed as one CUDA graph (as runs train there).
 
+The two prunelab variants after it (ordinary steps; then also contiguous NCHW tensors) attribute the gain.
+Every variant takes ``--warmup`` untimed steps (a CUDA graph is captured after its own warm-up), then the
+variants take turns through :func:`prunelab.core.timing.interleaved`, a block of ``--steps`` steps at a
+time, the order rotated each block; images per second come from each median block, printed beside the
+median ± half the range of the blocks (the workbook's statistic).
+
 Run: ``.venv/bin/python bench/train_throughput.py [--steps 5 --blocks 5] [--batch-size 256] [--device cpu]``.
 Targets: at least 1.5x on a 2-core CPU, at least 5x on a GPU. Data is synthetic (throughput does not
-depend on pixel values).
+depend on pixel values). Figures are kept in ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -21,8 +27,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -30,7 +34,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from prunelab.core.hardware import machine_line
 from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.timing import MIN_REPEATS, interleaved
 from prunelab.core.train import (
     GRAPH_WARMUP_STEPS,
     GraphedTrainStep,
@@ -44,6 +50,7 @@ from prunelab.data.catalog import DATASETS
 from prunelab.data.in_memory import DeviceLoader, Split
 from prunelab.models.layers import keep_pruned_at_zero, set_mask_in_forward, trainable_parameters
 from prunelab.models.registry import build_model
+from prunelab.workbook.numbers import time_cell
 
 
 class PilImages(Dataset):
@@ -60,20 +67,18 @@ class PilImages(Dataset):
 
 
 class Trainer:
-    """A training step, its model and an endless batch stream; ``block(steps)`` times that many steps."""
+    """A training step, its model and an endless batch stream; ``run(steps)`` takes that many steps and
+    returns when the device has finished them."""
 
     def __init__(self, model, step, batches, device) -> None:
         self.model, self.step, self.batches, self.device = model, step, batches, device
 
-    def block(self, steps: int) -> float:
+    def run(self, steps: int) -> None:
         self.model.train()
-        synchronize(self.device)
-        start = time.perf_counter()
         for _ in range(steps):
             x, y = next(self.batches)
             self.step(x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True))
         synchronize(self.device)
-        return time.perf_counter() - start
 
 
 def endless(loader):
@@ -84,7 +89,7 @@ def endless(loader):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
-    parser.add_argument("--blocks", type=int, default=5, help="timed blocks per variant, alternating")
+    parser.add_argument("--blocks", type=int, default=MIN_REPEATS, help="timed blocks per variant, taking turns")
     parser.add_argument("--warmup", type=int, default=GRAPH_WARMUP_STEPS + 2,
                         help="untimed steps per variant (a CUDA graph is captured after its warm-up steps)")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -127,25 +132,24 @@ def main() -> None:
         trainers[name] = Trainer(ours, step, endless(ours_loader), device)
     graphed = isinstance(trainers["prunelab"].step, GraphedTrainStep)
 
-    # warm up, then time the variants in alternating blocks (machine drift hits all alike); report the
-    # median block of each
     for trainer in trainers.values():
-        trainer.block(args.warmup)
-    times: dict[str, list[float]] = {k: [] for k in trainers}
-    for _ in range(args.blocks):
-        for key, trainer in trainers.items():
-            times[key].append(trainer.block(args.steps))
-    ips = {k: args.steps * args.batch_size / statistics.median(v) for k, v in times.items()}
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; ResNet20, batch {args.batch_size}; median of {args.blocks} blocks of "
-          f"{args.steps} steps each")
+        trainer.run(args.warmup)
+    timings = interleaved({k: (lambda t=trainer: t.run(args.steps)) for k, trainer in trainers.items()},
+                          args.blocks, warmup=0)
+    ips = {k: args.steps * args.batch_size / t.median for k, t in timings.items()}
+    cells = {k: time_cell(t.median, t.spread) for k, t in timings.items()}
+    print(f"machine: {machine_line(device)}")
+    print(f"device {device}; ResNet20, batch {args.batch_size}; median of {args.blocks} interleaved blocks of "
+          f"{args.steps} steps each (block time ± half the range)")
     print(f"original design (DataLoader x{args.workers} + transforms, mask in forward): "
-          f"{ips['original']:8.1f} images/s")
+          f"{ips['original']:8.1f} images/s ({cells['original']})")
     step_words = "CUDA graph of the step" if graphed else "ordinary steps: no CUDA here"
     print(f"prunelab (device batches, folded masks, channels-last, {step_words}): "
-          f"{ips['prunelab']:8.1f} images/s")
-    print(f"  prunelab with ordinary steps (no CUDA graph), for attribution:  {ips['prunelab-ordinary']:8.1f} images/s")
-    print(f"  ... and with contiguous NCHW tensors, for attribution:          {ips['prunelab-nchw']:8.1f} images/s")
+          f"{ips['prunelab']:8.1f} images/s ({cells['prunelab']})")
+    print(f"  prunelab with ordinary steps (no CUDA graph), for attribution:  {ips['prunelab-ordinary']:8.1f} images/s "
+          f"({cells['prunelab-ordinary']})")
+    print(f"  ... and with contiguous NCHW tensors, for attribution:          {ips['prunelab-nchw']:8.1f} images/s "
+          f"({cells['prunelab-nchw']})")
     print(f"ratio prunelab / original: {ips['prunelab'] / ips['original']:.2f}x")
 
 

@@ -35,6 +35,22 @@ def test_interleaved_takes_turns_and_rotates_who_goes_first():
     assert all(t.spread >= 0 for t in timings.values())
 
 
+def test_interleaved_reads_the_clock_it_is_given():
+    now = [0.0]  # a clock that moves only when the timed functions say so
+    cost = {"A": 1.0, "B": 3.0}
+
+    def advance(name):
+        def fn():
+            now[0] += cost[name]
+            cost[name] += 0.5 if name == "B" else 0.0  # B slows by 0.5 s a call: a spread of its own
+        return fn
+
+    timings = interleaved({name: advance(name) for name in cost}, repeats=5, warmup=1, clock=lambda: now[0])
+    assert timings["A"].samples == (1.0,) * 5 and timings["A"].spread == 0.0
+    assert timings["B"].samples == (3.5, 4.0, 4.5, 5.0, 5.5)  # the warm-up call took 3.0, untimed
+    assert timings["B"].median == 4.5 and timings["B"].spread == 2.0
+
+
 def test_inference_is_timed_in_passes_of_its_own_after_a_warm_up():
     model, batches = torch.nn.Linear(4, 3), [(torch.randn(8, 4), torch.zeros(8, dtype=torch.long))] * 2
     calls = []

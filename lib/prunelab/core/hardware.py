@@ -1,7 +1,9 @@
-"""What the numbers were measured on: CPU model always; GPU name, driver and CUDA version when present."""
+"""What the numbers were measured on: CPU model and vector units always; GPU name, driver and CUDA version
+when present."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from ..version import __version__
 
 
 def cpu_model() -> str:
+    """The CPU's model name from Linux /proc/cpuinfo, else what :mod:`platform` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -22,18 +25,45 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags() -> list[str]:
+    """The CPU's feature flags from Linux /proc/cpuinfo (``Features`` on ARM); empty elsewhere."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+    return next((line.split(":", 1)[1].split() for line in lines if line.startswith(("flags", "Features"))), [])
+
+
 #: CPU flags of native bf16 arithmetic (oneDNN runs bf16 convolutions on them; without them bf16 is emulated)
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+#: the vector units that decide how fast fp32, int8 and bf16 kernels run (int8 pays only with VNNI or AMX),
+#: so that a CPU timing can be read: x86 (AVX2 to AMX), then ARM (NEON, SVE)
+VECTOR_UNIT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16",
+                     "amx_int8", "asimd", "sve", "sve2")
 
 
 def cpu_bf16_flags() -> list[str]:
-    """Which of :data:`BF16_CPU_FLAGS` this CPU has (Linux /proc/cpuinfo; empty elsewhere)."""
-    try:
-        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), [])
-    except OSError:
-        return []
+    """Which of :data:`BF16_CPU_FLAGS` this CPU has (empty where the flags cannot be read)."""
+    flags = cpu_flags()
     return [f for f in BF16_CPU_FLAGS if f in flags]
+
+
+def cpu_vector_units() -> list[str]:
+    """Which of :data:`VECTOR_UNIT_FLAGS` this CPU has, in that order (empty where the flags cannot be read)."""
+    flags = cpu_flags()
+    return [f for f in VECTOR_UNIT_FLAGS if f in flags]
+
+
+def machine_line(device: torch.device | str) -> str:
+    """One line naming what a bench's figures were measured on: CPU model, vector units, cores, torch
+    and its intra-op threads, and the GPU when ``device`` is one (RESULTS.md rows quote it)."""
+    device = torch.device(device)
+    units = " ".join(cpu_vector_units()) or "none listed"
+    line = (f"CPU {cpu_model()} (vector units: {units}; {os.cpu_count()} cores), torch {torch.__version__}, "
+            f"{torch.get_num_threads()} thread(s)")
+    if device.type == "cuda":
+        line += f", GPU {torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    return line
 
 
 def nvidia_driver() -> str | None:

@@ -1,18 +1,16 @@
-"""Inference-time variants of a trained pruned model, and timing them fairly.
+"""Inference-time variants of a trained pruned model, each computing what the masked model computes.
 
 * :func:`strip_masks`: the same network with plain ``nn`` layers and no masks at all (the reference
   for "masks cost nothing at inference").
 * :func:`fuse_conv_bn`: every convolution followed by a batchnorm folded into one convolution (eval only).
-* :func:`time_inference`: wall time of a pass over a list of batches, device synchronised, median of
-  repeats after a warm-up.
+* :func:`weight_masks`: the keep-mask of every conv / linear weight, of a masked or a plain model.
+
+Timing them is :mod:`prunelab.core.timing`'s job (``core.train.time_inference`` for a test-set pass).
 """
 
 from __future__ import annotations
 
 import copy
-import statistics
-import time
-from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -20,7 +18,6 @@ from torch import Tensor
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..models import layers as L
-from .train import synchronize
 
 
 def _plain_conv(m: nn.Conv2d) -> nn.Conv2d:
@@ -112,23 +109,6 @@ def _fused(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     plain = _plain_copy(conv) if isinstance(conv, L.Conv2d) else conv
     plain_bn = _plain_copy(bn) if isinstance(bn, L.BatchNorm2d) else bn
     return fuse_conv_bn_eval(plain.eval(), plain_bn.eval())
-
-
-def time_inference(model: Callable[[Tensor], Tensor], batches: Sequence[Tensor], device, repeats: int = 5,
-                   warmup: int = 1) -> float:
-    """Median seconds of one pass of ``model`` over ``batches`` (no grad, device synchronised)."""
-    times = []
-    with torch.no_grad():
-        for _ in range(warmup):
-            model(batches[0])
-        for _ in range(repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            for x in batches:
-                model(x)
-            synchronize(device)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def weight_masks(model: nn.Module) -> dict[str, Tensor]:

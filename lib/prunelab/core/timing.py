@@ -4,6 +4,7 @@
 times several things in one process taking turns (A B A B ..., the order rotated by one each repeat so
 each goes first as often), so a drift of a shared machine's speed hits all alike. Both report a
 :class:`Timing`: the median, the spread (slowest minus fastest repeat), the count and every sample.
+Records, pages and ``bench/`` all time through these two, so every reported time is the same statistic.
 The caller synchronises an asynchronous device inside the timed function (see ``core.train.synchronize``).
 """
 
@@ -42,10 +43,10 @@ class Timing:
         return {f"{prefix}_s": self.median, f"{prefix}_spread_s": self.spread, f"{prefix}_repeats": self.repeats}
 
 
-def _seconds(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _seconds(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def repeat_timed(fn: Callable[[], object], repeats: int = MIN_REPEATS, warmup: int = 1) -> Timing:
@@ -57,12 +58,14 @@ def repeat_timed(fn: Callable[[], object], repeats: int = MIN_REPEATS, warmup: i
     return Timing.of(_seconds(fn) for _ in range(repeats))
 
 
-def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = MIN_REPEATS, warmup: int = 1
-                ) -> dict[str, Timing]:
+def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = MIN_REPEATS, warmup: int = 1,
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, Timing]:
     """Each function of ``fns`` timed ``repeats`` times, taking turns in one process.
 
     Every function is called ``warmup`` times first (in turn, untimed). Repeat ``r`` then calls them in
     their given order rotated by ``r``: with two, A B, B A, A B, ...; each reports its median and spread.
+    ``clock`` reads seconds: wall time by default; ``time.process_time`` leaves out the slices a shared
+    CPU gives other processes, a steadier reading where all the work runs in this process's threads.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
@@ -76,5 +79,5 @@ def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = MIN_REPE
     for r in range(repeats):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            samples[name].append(_seconds(fns[name]))
+            samples[name].append(_seconds(fns[name], clock))
     return {name: Timing.of(samples[name]) for name in names}

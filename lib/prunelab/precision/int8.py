@@ -1,34 +1,23 @@
-"""int8 post-training quantization of a pruned model for CPU inference, and its timing against fp32.
+"""int8 post-training quantization of a pruned model for CPU inference.
 
 :func:`quantize_int8` takes one of three paths and records which on the result (:func:`int8_path_of`):
 
-* ``"pt2e"``, the maintained one (:mod:`prunelab.precision.pt2e`): torchao's PT2E flow (``torch.export``,
-  ``X86InductorQuantizer``, ``prepare_pt2e``/``convert_pt2e``) compiled by ``torch.compile``. It needs
-  the ``torchao`` package, an x86 CPU and a C++ compiler at run time, and compiles once per input shape.
+* ``"pt2e"``, the maintained one (:mod:`prunelab.precision.pt2e`): torchao's PT2E flow compiled by
+  ``torch.compile``. It needs torchao, an x86 CPU and a C++ compiler at run time.
 * ``"eager"`` and ``"fx"``, the fallback: PyTorch's own ``torch.ao.quantization`` (eager mode for
-  ``nn.Sequential`` models, FX graph mode for the rest), deprecated with its removal announced ("will
-  be removed in 2.10", a ``DeprecationWarning`` on every ``prepare``/``convert``; quantized tensors warn
-  once per process that ``torch.quantize_per_tensor``... are deprecated). These messages are silenced
-  on the fallback path only.
+  ``nn.Sequential`` models, FX graph mode for the rest, which turns residual additions into int8 adds).
+  It is deprecated and warns on every ``prepare`` / ``convert``; those warnings are silenced on this path
+  only, since choosing it is already reported in the path.
 
-``method="auto"`` (the default) runs PT2E where torchao imports and the converted model compiles and
-runs on the example input; otherwise it takes the old path (eager for a ``nn.Sequential``, else FX) and
-records why PT2E did not run. Naming a method runs only that one.
+``method="auto"`` (the default) runs PT2E where torchao imports and the converted model compiles and runs
+on the example input; otherwise it takes the old path and records why PT2E did not run, so a table can say
+which int8 it shows. Naming a method runs only that one.
 
-Measured before PT2E (torch 2.14.1, a 2-core x86 CPU with AVX-512 VNNI, ``default.conv`` nets on 8x8
-inputs): eager mode was the fastest old path, 3x fp32 at width 64 and batch 64, 5x at batch 360, 1.2x to
-1.6x at width 16; FX was slower on sequential nets (1.45x against 2.6x on one width-32 net: it
-dequantizes around ``nn.Flatten``) but turns residual additions into int8 adds (a pruned ResNet20 ran 9x
-faster than fp32 on one thread, batch 256, 32x32). PT2E, compiled, was 1.3x to 4x compiled fp32 on
-that machine but never faster than eager mode. Measured on a 2-core AMD EPYC without VNNI (AVX2 only),
-all paths in one process: PT2E 0.9x-1.3x fp32, eager and FX 0.6x-1.0x; without VNNI, int8 convolutions
-are no faster than fp32 ones (see :mod:`prunelab.precision.pt2e`), so the 1.5x target of
-``bench/quant.py`` is out of reach of every path there.
-
-Weights use symmetric per-channel int8 (zero point 0) on every path, so a pruned (zero) weight
-dequantizes to exactly 0 (batchnorm folding scales whole output channels, so zeros stay zero).
-Activations are uint8 with a reduced range, [0, 127], by default (7-bit activations, safe on CPUs
-without VNNI, where full-range uint8 x int8 products can saturate in 16 bits).
+Weights are symmetric per-channel int8 (zero point 0) on every path, so a pruned (zero) weight dequantizes
+to exactly 0 (batchnorm folding scales whole output channels, so zeros stay zero); :func:`pruned_weights_zero`
+checks it on the result. Activations are uint8 with a reduced range, [0, 127], by default: 7-bit
+activations are safe on CPUs without VNNI, where full-range uint8 x int8 products can saturate in 16 bits.
+Which path is fastest depends on the CPU's vector units: figures per machine are in ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations

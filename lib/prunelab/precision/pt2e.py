@@ -1,47 +1,28 @@
 """int8 through torchao's PT2E flow: the maintained replacement for ``torch.ao.quantization``.
 
-:func:`pt2e_int8` exports the plain model with ``torch.export`` (batch dimension dynamic), annotates it
-with torchao's ``X86InductorQuantizer`` and its default config (``get_default_x86_inductor_quantization_config``:
-histogram-observed uint8 activations, symmetric per-channel int8 weights), observes the calibration
-batches (``prepare_pt2e``), converts (``convert_pt2e``: weights folded to int8 tensors with their scales
-and zero points, activations as quantize/dequantize pairs) and wraps the result in :class:`PT2EInt8`,
-which runs it through ``torch.compile`` (inductor, ``dynamic=False``, freezing on: the pattern passes
-that torchao registers with inductor turn each dequantize-conv-quantize into one oneDNN int8 kernel).
+:func:`pt2e_int8` exports the plain model with ``torch.export`` (strict, batch dimension dynamic), annotates
+it with torchao's ``X86InductorQuantizer`` and its default config (histogram-observed uint8 activations,
+symmetric per-channel int8 weights), observes the calibration batches (``prepare_pt2e``), converts
+(``convert_pt2e``: weights folded to int8 tensors with their scales and zero points, activations as
+quantize/dequantize pairs) and wraps the result in :class:`PT2EInt8`, which runs it through
+``torch.compile`` (inductor, ``dynamic=False``, freezing on: the pattern passes that torchao registers with
+inductor turn each dequantize-conv-quantize into one oneDNN int8 kernel).
 
-Measured with torch 2.14.1 and torchao 0.18.0 on a shared 2-core AMD EPYC (AVX2, no AVX-512 or VNNI),
-one thread, ``default.conv`` depth 3 on digits:
+What it needs and promises:
 
-* Install: ``pip install torchao`` (0.18.0, a pure-Python wheel that needs nothing but torch, so
-  ``--no-deps`` keeps the installed torch). Importing it logs one warning from torch's pytree registry
-  (``KernelPreference`` is an Enum subclass), silenced here.
-* Compilation needs a C++ compiler (gcc) at run time and happens per input shape, on the first call
-  with that shape: 10-25 s for the first shape in a fresh process with an empty inductor cache (a
-  ResNet20 14 s), 1-5 s for each later shape and for a first shape once the cache in
-  ``/tmp/torchinductor_<user>`` is warm. Export, calibration and conversion take about 1 s. Without
-  ``freezing`` the weight-packing pass fails (``onednn.qconv_prepack`` has no fake kernel); passing
-  ``options={"freezing": True}`` to ``torch.compile`` failed the same way, so each call patches
-  ``torch._inductor.config`` instead. Recompiling for a second batch size, and for channels-last
-  inputs, worked; past dynamo's recompile limit (8 shapes) a model would run uncompiled, right but slow.
-* Speed: the int8 kernels are oneDNN's ``qconv_pointwise``/``qlinear_pointwise``; on this CPU they
-  take as long as the fp32 convolution (profiled: 1.30 s against 1.36 s for 40 convolutions), so the
-  whole pass was 0.9x-1.3x eager fp32 (width 64, batches of 64 and 360, several runs on a loaded
-  machine, pass-to-pass spreads up to 50%), ahead of the eager and FX ``torch.ao`` paths (0.6x-1.0x)
-  in the same runs. int8 pays where the CPU has VNNI (AVX-512 VNNI or AVX-VNNI) or AMX; without them
-  uint8 x int8 products go through 16-bit intermediates. Sparsity adds no int8 speed: the kernels are
-  dense, and a pruned net's int8 model ran as fast as the unpruned net's, within the noise.
-* Accuracy: the same top-1 as fp32 on the digits test set in these runs.
-* torch 2.11 (checked here in a second virtual environment, torchao 0.17 and 0.18): with the non-strict
-  export that is torch's default, the quantizer annotated no layer and the converted graph stayed fp32,
-  so the export is strict; ``bench/quant.py`` then gave the same picture as under 2.14 (PT2E 1.05x fp32 at
-  batch 360, no top-1 lost, pruned weights exactly zero).
-* Importing ``torchao.quantization.pt2e.quantizer.x86_inductor_quantizer`` sets inductor's global
-  ``pre_grad_custom_pass`` (torchao's ``quant_lift_up``) and registers its weight-packing pass, for the
-  whole process: so this module imports torchao only when PT2E is tried (:func:`pt2e_unavailable`).
+* torchao, an x86 CPU and a C++ compiler at run time; :func:`pt2e_unavailable` says which is missing.
+  Compilation happens on the first call with each input shape, so time a model only after that call.
+* Pruned weights stay exactly zero: weights are symmetric per-channel int8 (zero point 0) and batchnorm
+  folding scales whole output channels. :func:`pt2e_int8_weights` reads the int8 tensors, scales and zero
+  points out of the converted graph to check it, and a graph whose conv / linear weights are not all int8
+  raises instead of passing as int8 (a quantizer that matches nothing converts without error).
+* Unused fp32 copies of the weights are dropped from the converted graph, so its ``state_dict`` is what an
+  int8 model stores.
+* torchao is imported only when PT2E is tried (:func:`pt2e_unavailable`): importing its x86 quantizer sets
+  inductor's global ``pre_grad_custom_pass`` and registers its weight-packing pass for the whole process.
 
-Pruned weights stay exactly zero: the weights are symmetric per-channel int8 (zero point 0), batchnorm
-folding scales whole output channels, and :func:`pt2e_int8_weights` reads the int8 tensors, scales and
-zero points out of the converted graph to check it. Unused fp32 copies of the weights are dropped from
-the converted graph, so its ``state_dict`` is what an int8 model stores.
+int8 pays on CPUs with VNNI or AMX; without them oneDNN's int8 convolutions are no faster than its fp32
+ones. Measured figures per machine and torch version are in ``bench/RESULTS.md`` (``bench/quant.py``).
 """
 
 from __future__ import annotations
@@ -88,6 +69,8 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 @contextlib.contextmanager
 def _quiet_pytree_log() -> Iterator[None]:
+    """Importing torchao logs a warning from torch's pytree registry about one of torchao's own enums:
+    nothing a user can act on, so that logger shows only errors for the import."""
     log = logging.getLogger("torch.utils._pytree")
     level = log.level
     log.setLevel(logging.ERROR)
@@ -147,6 +130,9 @@ class PT2EInt8(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         import torch._inductor.config as inductor_config
 
+        # freezing is patched into inductor's config around the call: the weight-packing pass fails without
+        # it, and torch.compile(options={"freezing": True}) did not reach that pass
+
         with torch.no_grad(), warnings.catch_warnings(), inductor_config.patch(freezing=True):
             for message in _COMPILE_NOISE:
                 warnings.filterwarnings("ignore", message=message)
@@ -171,9 +157,7 @@ def pt2e_int8(plain: nn.Module, calibration_batches: Iterable, example: Tensor, 
     prepare_pt2e, convert_pt2e, x86 = _torchao()
     batch = torch.export.Dim.AUTO
     # strict (dynamo) export: it records each op's source module type (``source_fn_stack``), which the x86
-    # quantizer's pattern matching reads. Non-strict export, the default since torch 2.9, leaves it out, and
-    # under torch 2.11 the quantizer then annotated nothing and the "int8" graph stayed fp32 (torch 2.14's
-    # matcher also reads the non-strict metadata)
+    # quantizer's pattern matching reads; without it some torch versions annotate nothing (bench/RESULTS.md)
     exported = torch.export.export(plain, (example,), dynamic_shapes=({0: batch},), strict=True).module()
     config = x86.get_default_x86_inductor_quantization_config(reduce_range=reduce_range)
     prepared = prepare_pt2e(exported, x86.X86InductorQuantizer().set_global(config))

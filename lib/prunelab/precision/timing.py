@@ -1,18 +1,17 @@
 """Accuracy and test-set inference time of several models of one task, measured side by side.
 
 :func:`compare_models` times any number of models (fp32, the int8 paths...) over the same batches in
-one process, taking turns: each repeat runs every model once, in an order rotated by one per repeat,
-so drift of a shared machine's speed hits all alike. Each model reports the median pass, the spread of
-its passes, and the seconds of its warm-up (one batch of each input shape: where a model is compiled
-per input shape, that is its compilation). :func:`compare_inference` is the two-model form (fp32
-against int8) used by the int8 tools. :func:`compare_training` times fp32 against mixed precision
-training steps of one model the same way (copies of it, the same batches, taking turns).
+one process, taking turns through :func:`prunelab.core.timing.interleaved`, so drift of a shared
+machine's speed hits all alike and each time is the statistic every other timing reports: the median
+pass with the spread of the passes. It also reports the seconds of each model's warm-up (one batch of
+each input shape: where a model is compiled per input shape, that is its compilation).
+:func:`compare_inference` is the two-model form (fp32 against int8). :func:`compare_training` times fp32
+against mixed precision training steps of one model the same way (copies of it, the same batches).
 """
 
 from __future__ import annotations
 
 import copy
-import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,8 +29,8 @@ from .amp import AmpSettings, autocast, make_scaler
 @dataclass
 class InferenceResult:
     """Top-1 accuracy (percent), the median seconds of one timed pass over the batches, and the spread
-    (slowest minus fastest pass) of the ``repeats`` passes; ``warmup`` is the seconds of the untimed
-    first call on each input shape (compilation, for a compiled model)."""
+    (slowest minus fastest pass; NaN for one pass) of the ``repeats`` passes; ``warmup`` is the seconds
+    of the untimed first call on each input shape (compilation, for a compiled model)."""
 
     top1: float
     seconds: float
@@ -67,11 +66,12 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 class _Timed:
-    """One model and its batches (already on its device): ``run()`` times a pass and counts hits."""
+    """One model and its batches (already on its device): ``run()`` is one pass, counting correct answers."""
 
     def __init__(self, model: nn.Module, batches: list[tuple[Tensor, Tensor]], device: torch.device) -> None:
         self.model, self.device = model.eval(), device
         self.batches = [(x.to(device), y.to(device)) for x, y in batches]
+        self.correct = torch.zeros((), dtype=torch.long)
 
     def warm_up(self) -> float:
         """One call per distinct input shape (a model compiled per shape compiles here); its seconds."""
@@ -85,25 +85,24 @@ class _Timed:
         synchronize(self.device)
         return time.perf_counter() - start
 
-    def run(self) -> tuple[float, int]:
+    def run(self) -> None:
         correct = torch.zeros((), dtype=torch.long, device=self.device)
-        synchronize(self.device)
-        start = time.perf_counter()
         for x, y in self.batches:
             correct += (self.model(x).argmax(dim=1) == y).sum()
         synchronize(self.device)
-        return time.perf_counter() - start, int(correct)
+        self.correct = correct  # read after the timing: reading a CUDA scalar waits on the device
 
 
 @torch.no_grad()
 def compare_models(models: Mapping[str, nn.Module], loader: Iterable[tuple[Tensor, Tensor]],
-                   repeats: int = 1) -> dict[str, InferenceResult]:
+                   repeats: int = MIN_REPEATS) -> dict[str, InferenceResult]:
     """Top-1 accuracy and test-set inference time of each model (each on the device of its parameters;
     a model without parameters, such as a quantized one, on the CPU), keyed as ``models``.
 
     The loader's batches are materialised first, so only the models are timed (eval mode, no_grad,
-    warmed up on every input shape). Repeat ``r`` runs the models in their given order rotated by ``r``,
-    so with ``repeats`` >= the number of models each goes first once; each reports the median pass.
+    warmed up on every input shape). The passes take turns as :func:`~prunelab.core.timing.interleaved`
+    orders them (rotated by one each repeat), so with ``repeats`` >= the number of models each goes first
+    once; each reports the median pass and the spread of its passes.
     """
     if repeats < 1:
         raise UserError(f"The number of timing repeats must be at least 1, got {repeats}.")
@@ -115,21 +114,13 @@ def compare_models(models: Mapping[str, nn.Module], loader: Iterable[tuple[Tenso
     images = sum(len(y) for _, y in batches)
     timed = {name: _Timed(model, batches, _model_device(model)) for name, model in models.items()}
     warmup = {name: t.warm_up() for name, t in timed.items()}
-    names = list(timed)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    hits: dict[str, int] = {}
-    for r in range(repeats):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
-            seconds, correct = timed[name].run()
-            times[name].append(seconds)
-            hits.setdefault(name, correct)
-    return {name: InferenceResult(100.0 * hits[name] / images, statistics.median(times[name]), images, repeats,
-                                  max(times[name]) - min(times[name]), warmup[name]) for name in names}
+    timings = interleaved({name: t.run for name, t in timed.items()}, repeats, warmup=0)
+    return {name: InferenceResult(100.0 * int(t.correct) / images, timings[name].median, images, repeats,
+                                  timings[name].spread, warmup[name]) for name, t in timed.items()}
 
 
 def compare_inference(model_fp32: nn.Module, qmodel: nn.Module, loader: Iterable[tuple[Tensor, Tensor]],
-                      repeats: int = 1) -> InferenceComparison:
+                      repeats: int = MIN_REPEATS) -> InferenceComparison:
     """Top-1 accuracy and test-set inference time of the fp32 model (on its device) and the int8 one (CPU),
     taking turns as in :func:`compare_models` (two models: the first to run alternates)."""
     results = compare_models({"fp32": model_fp32, "int8": qmodel}, loader, repeats)
