@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job: execute every workbook notebook for one profile with papermill, render each to HTML
-# (code hidden, figures inline) and write the front page rendered/<profile>/index.html.
+# (code hidden, figures inline), write the front page rendered/<profile>/index.html and the hand-in PDF
+# rendered/<profile>/prunelab-<profile>.pdf (skipped, saying so, where no Chromium is installed).
 #
 #   ./run_all.sh [--profile smoke|quick|full] [--only NAME[,NAME...]] [--out DIR] [--result-dir DIR] [--params DIR]
 #   ./run_all.sh --profile full --estimate     (runs, epochs, measured time per epoch, expected total; no training)
+#   .venv/bin/python -m prunelab.workbook.pdf rendered/quick [--paper letter]   (the PDF again, A4 by default)
 #
 # --out defaults to rendered/<profile>, --params to params/<profile> (one YAML file per notebook).
 # One notebook failing does not stop the others; the failed one is still rendered with its error, and
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
     --result-dir) result_dir="${2:-}"; shift 2 ;;
     --params) params_dir="${2:-}"; shift 2 ;;
     --estimate) estimate=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,8 +80,16 @@ if [ ${#ran[@]} -eq 0 ]; then
   exit 2
 fi
 "$py" -m prunelab.workbook.index "$out" --profile "$profile" >/dev/null || failed+=("index.html")
+# the hand-in PDF; exit code 3 is "no Chromium here": said in one line, not a failure
+pdf="$("$py" -m prunelab.workbook.pdf "$out" 2>&1)"
+case $? in
+  0) ;;
+  3) echo "run_all.sh: $pdf"; pdf="" ;;
+  *) echo "$pdf" >&2; pdf=""; failed+=("pdf") ;;
+esac
 if [ ${#failed[@]} -gt 0 ]; then
   echo "run_all.sh: FAILED: ${failed[*]} (rendered with their errors in $out/)" >&2
   exit 1
 fi
 echo "run_all.sh: rendered ${ran[*]} into $out/ (open $out/index.html)"
+if [ -n "$pdf" ]; then echo "run_all.sh: the hand-in PDF is $pdf"; fi

@@ -31,17 +31,17 @@ def build_index(out_dir: str | Path, profile: str) -> Path:
     if failed:
         parts.append('<p style="color:#a00"><b>Failed:</b> ' + ", ".join(html.escape(f) for f in failed) +
                      " (each is still rendered, with its error).</p>")
-    titles = {name: _title(nb, name) for name, nb in notebooks.items()}
+    titles = {name: notebook_title(nb, name) for name, nb in notebooks.items()}
     parts.append("<h2>Key results</h2><ul>")
     for name, nb in notebooks.items():
-        result = "".join(_tagged_outputs(nb, ("key-result",))) or "<p>(no key result: see the page)</p>"
+        result = "".join(tagged_outputs(nb, ("key-result",))) or "<p>(no key result: see the page)</p>"
         parts.append(f'<li><a href="{name}.html">{html.escape(titles[name])}</a>{result}</li>')
     parts.append("</ul>")
     for name, nb in notebooks.items():
         status = "failed" if name in failed else "ok"
         parts.append(f'<h2><a href="{name}.html">{html.escape(titles[name])}</a> <small>[{status}]</small></h2>')
-        parts.extend(_tagged_outputs(nb, ("banner", "key-table")))
-        settings = _tagged_outputs(nb, ("settings",))
+        parts.extend(tagged_outputs(nb, ("banner", "key-table")))
+        settings = tagged_outputs(nb, ("settings",))
         if settings:
             parts.append("<details><summary>Settings</summary>" + "".join(settings) + "</details>")
     body = "\n".join(parts)
@@ -55,27 +55,30 @@ def build_index(out_dir: str | Path, profile: str) -> Path:
     return path
 
 
-def _title(notebook: dict, name: str) -> str:
+def notebook_title(notebook: dict, name: str) -> str:
+    """The notebook's first Markdown line without its ``#`` (its heading), else ``name``."""
     return next(("".join(c["source"]).splitlines()[0].lstrip("# ") for c in notebook["cells"]
                  if c["cell_type"] == "markdown" and c["source"]), name)
 
 
-def _tagged_outputs(notebook: dict, tags: tuple[str, ...]) -> list[str]:
+def tagged_outputs(notebook: dict, tags: tuple[str, ...]) -> list[str]:
+    """The HTML of the outputs of the cells carrying any of ``tags``, in order (see :func:`output_html`)."""
+    return [piece for cell in notebook["cells"] if set(cell.get("metadata", {}).get("tags", [])) & set(tags)
+            for output in cell.get("outputs", []) if (piece := output_html(output)) is not None]
+
+
+def output_html(output: dict) -> str | None:
+    """A display output as HTML: its ``text/html``, else its ``text/markdown`` rendered; None for the rest
+    (streams, errors, plain text, a bare image), which the front page never shows."""
     from nbconvert.filters.markdown import markdown2html  # here, not at the top: _main skips a grammar first
 
-    cells = notebook["cells"]
-    pieces = []
-    for cell in cells:
-        if not set(cell.get("metadata", {}).get("tags", [])) & set(tags):
-            continue
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if "text/html" in data:
-                pieces.append("".join(data["text/html"]))
-            elif "text/markdown" in data:
-                text = "".join(data["text/markdown"])
-                pieces.append(_markdown_table_to_html(text) if text.lstrip().startswith("|") else markdown2html(text))
-    return pieces
+    data = output.get("data", {})
+    if "text/html" in data:
+        return "".join(data["text/html"])
+    if "text/markdown" in data:
+        text = "".join(data["text/markdown"])
+        return _markdown_table_to_html(text) if text.lstrip().startswith("|") else markdown2html(text)
+    return None
 
 
 def _markdown_table_to_html(text: str) -> str:

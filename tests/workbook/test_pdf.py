@@ -1,0 +1,303 @@
+"""The hand-in PDF (prunelab.workbook.pdf), read back with pypdf.
+
+The smoke render's PDF (run_all.sh makes it) against its own HTML pages: contents whose page numbers are
+where each task begins, every table and figure caption, every figure, nothing a reader must not see. A
+hand-made notebook, printed here, covers what the smoke pages lack: a failed cell, a stream, a table wider
+than the page, a sixth notebook the module was never told about, US Letter paper, and no Chromium at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from prunelab.workbook import pdf as handin
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no `chromium` binary on PATH: printing the PDF "
+                                    "needs Debian's chromium (`apt-get install chromium`)")
+PAGES = ["01_tuning", "02_tracing", "03_compression", "04_quantization"]
+FIGURE_CAPTION = re.compile(r"Figure \d+[a-z]?[.:]")
+A4_PT, LETTER_PT = (595, 842), (612, 792)  # in points; Chromium rounds A4 up to whole CSS pixels (595.92 x 842.88)
+
+
+def compact(text: str) -> str:
+    """Text without whitespace: pypdf breaks lines (and spaces) where the printed lines break."""
+    return re.sub(r"\s+", "", text)
+
+
+def spaced(text: str) -> str:
+    """A regex of ``text`` that allows any whitespace, or none, between its characters."""
+    return r"\s*".join(map(re.escape, compact(text)))
+
+
+class _PageParts(HTMLParser):
+    """A rendered page's ``<h1>`` headings, ``<caption>`` texts, "Figure N." paragraphs and ``<img>`` count."""
+
+    def __init__(self):
+        super().__init__()
+        self.h1, self.captions, self.figure_captions, self.images = [], [], [], 0
+        self._open: list[str] = []  # the tags whose text is being collected, innermost last
+        self._text: list[str] = []
+        self._hidden = 0  # inside nbconvert's pilcrow link after a heading
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images += 1
+        elif tag == "a" and ("class", "anchor-link") in attrs:
+            self._hidden += 1
+        elif tag in ("h1", "caption", "p") and not self._open:
+            self._open.append(tag)
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._hidden:
+            self._hidden -= 1
+        elif self._open and tag == self._open[-1]:
+            self._open.pop()
+            text = " ".join("".join(self._text).split())
+            if tag == "h1":
+                self.h1.append(text)
+            elif tag == "caption":
+                self.captions.append(text)
+            elif FIGURE_CAPTION.match(text):
+                self.figure_captions.append(text)
+
+    def handle_data(self, data):
+        if self._open and not self._hidden:
+            self._text.append(data)
+
+
+def page_parts(path: Path) -> _PageParts:
+    parser = _PageParts()
+    parser.feed(path.read_text())
+    return parser
+
+
+def read_pdf(path: Path):
+    from pypdf import PdfReader
+
+    return PdfReader(path)
+
+
+# ------------------------------------------------------------------------------------------ the smoke render
+
+
+@pytest.fixture(scope="module")
+def smoke_pdf(smoke):
+    proc, out, _ = smoke
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    path = out / "prunelab-smoke.pdf"
+    assert path.is_file(), f"run_all.sh wrote no PDF; its output ends:\n{proc.stdout[-1500:]}"
+    assert f"the hand-in PDF is {path}" in proc.stdout
+    reader = read_pdf(path)
+    return out, reader, [page.extract_text() for page in reader.pages]
+
+
+def _contents_pages(texts: list[str], titles: list[str]) -> dict[str, int]:
+    """Title -> the page number the contents give it (the contents: the first page that starts so)."""
+    contents = next(t for t in texts if t.lstrip().startswith("Contents"))
+    pages = {}
+    for title in titles:
+        match = re.search(spaced(title) + r"\s*(\d+)(?!\d)", contents)
+        assert match, f"the contents do not list {title!r} with a page number: {contents[:600]}"
+        pages[title] = int(match[1])
+    return pages
+
+
+@needs_chromium
+def test_contents_give_each_task_the_page_it_begins_on(smoke_pdf):
+    out, reader, texts = smoke_pdf
+    titles = [page_parts(out / f"{name}.html").h1[0] for name in PAGES]
+    pages = _contents_pages(texts, [*titles, "Appendix: settings"])
+    starts = [pages[t] for t in titles] + [pages["Appendix: settings"]]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts), f"tasks out of order: {pages}"
+    assert starts[-1] <= len(reader.pages)
+    for title, first, after in zip(titles, starts, starts[1:]):
+        assert after - first >= 1, f"{title} has no page of its own"
+        assert compact(texts[first - 1]).startswith(compact(title)), \
+            f"page {first} does not begin with {title!r}: {texts[first - 1][:300]!r}"
+    assert compact(texts[starts[-1] - 1]).startswith("Appendix:settings")
+
+
+@needs_chromium
+def test_pdf_holds_every_table_title_and_figure_caption(smoke_pdf):
+    out, _, texts = smoke_pdf
+    text = compact("".join(texts))
+    parts = [page_parts(out / f"{name}.html") for name in PAGES]
+    captions = [c for p in parts for c in p.captions]
+    figures = [c for p in parts for c in p.figure_captions]
+    assert len(captions) >= 10 and len(figures) >= 5  # the pages have them: the test sees what it compares
+    missing = [c for c in captions + figures if compact(c) not in text]
+    assert not missing, f"the PDF lacks: {missing}"
+
+
+@needs_chromium
+def test_pdf_embeds_at_least_every_figure_of_the_pages(smoke_pdf):
+    out, reader, _ = smoke_pdf
+    figures = sum(page_parts(out / f"{name}.html").images for name in PAGES)
+    assert figures >= len(PAGES)
+    assert sum(len(page.images) for page in reader.pages) >= figures
+
+
+@needs_chromium
+def test_pdf_shows_no_path_of_this_machine_code_stream_or_traceback(smoke_pdf):
+    out, _, texts = smoke_pdf
+    folders = ["/work", "/tmp", "/root", "/home", str(Path.home()), str(REPO)]
+    for number, text in enumerate(texts, 1):
+        found = [f for f in folders if f in text]
+        assert not found, f"page {number} shows {found}: {text[:300]!r}"
+        assert "Traceback" not in text and "\x1b[" not in text, f"page {number} shows an error's traceback"
+    cells = [c for name in PAGES for c in nbformat.read(out / f"{name}.ipynb", as_version=4).cells]
+    code = [line for c in cells if c.cell_type == "code" for line in c.source.splitlines() if len(line) > 15]
+    streams = [line for c in cells for o in c.get("outputs", []) if o.output_type == "stream"
+               for line in o.text.splitlines() if line.strip()]
+    assert len(code) > 20 and streams  # the notebooks have both: the test sees what it looks for
+    text = compact("".join(texts))
+    shown = [line for line in code + streams if compact(line) in text]
+    assert not shown, f"the PDF shows code or stream lines: {shown[:5]}"
+
+
+@needs_chromium
+def test_cover_names_profile_commit_hardware_and_flags_stand_in_data(smoke_pdf):
+    _, _, texts = smoke_pdf
+    cover = " ".join(texts[0].split())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    assert "Profile smoke" in cover
+    assert f"Commit {commit.stdout.strip() if commit.returncode == 0 else 'unknown'}" in cover
+    assert re.search(r"Executed \d{4}-\d\d-\d\d", cover)
+    assert "Hardware not recorded" not in cover and "device: cpu" in cover
+    assert "synthetic stand-in for CIFAR-10" in cover and "SYNTHETIC STAND-IN DATA, NOT REAL RESULTS" in cover
+
+
+# ------------------------------------------------------------------------------------------ a hand-made notebook
+
+WIDE_COLUMNS = 30
+
+
+def _png() -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "red").save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def write_notebook(folder: Path) -> None:
+    """``05_extra.ipynb``: a figure after its caption, a stream, a table wider than any page, a settings
+    output, and a cell that failed with a coloured traceback."""
+    figure = f'<img alt="A red rectangle, the test figure" src="data:image/png;base64,{_png()}">'
+    wide = ("<table><caption>Table Z. Thirty columns</caption><tr>"
+            + "".join(f"<th>column number {i}</th>" for i in range(WIDE_COLUMNS)) + "</tr><tr>"
+            + "".join(f"<td>cell{i}value</td>" for i in range(WIDE_COLUMNS)) + "</tr></table>")
+    settings = new_code_cell("show_settings()", outputs=[new_output(
+        "display_data", data={"text/markdown": "| setting | value |\n| --- | --- |\n| hardware | Test CPU |\n"
+                              "| data source | synthetic stand-in for MNIST |"})])
+    settings.metadata["tags"] = ["settings"]
+    cells = [
+        new_markdown_cell("# Task 5 — An extra task\n\nWhat it is for.\n\n## A section\n\n"
+                          "Figure 9. A red rectangle."),
+        new_code_cell("draw_the_figure()", outputs=[new_output("execute_result", execution_count=1,
+                                                                data={"text/html": figure, "text/plain": "fig"})]),
+        new_code_cell("train()", outputs=[new_output("stream", name="stderr", text=" 40%|####  | 4/10 [00:01<00:02]\n"),
+                                          new_output("display_data", data={"text/html": wide})]),
+        settings,
+        new_code_cell("fail()", outputs=[new_output("error", ename="ValueError", evalue="bad value",
+                                                    traceback=["\x1b[31mTraceback (most recent call last)\x1b[0m"])]),
+    ]
+    notebook = new_notebook(cells=cells, metadata={"papermill": {"parameters": {"profile": "extra"},
+                                                                 "end_time": "2025-01-02T03:04:05"}})
+    nbformat.write(notebook, folder / "05_extra.ipynb")
+
+
+@pytest.fixture(scope="module")
+def extra(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("rendered")
+    write_notebook(folder)
+    return folder
+
+
+def paper_is(page, size: tuple[int, int]) -> bool:
+    """Whether ``page`` is ``size`` (width, height in points) to within a point."""
+    return all(abs(float(have) - want) < 1 for have, want in zip((page.mediabox.width, page.mediabox.height), size))
+
+
+def _text_positions(page) -> list[tuple[str, float]]:
+    """(text, x in points) of every piece of text drawn on ``page``."""
+    drawn = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            drawn.append((text.strip(), tm[4] * cm[0] + tm[5] * cm[2] + cm[4]))
+
+    page.extract_text(visitor_text=visit)
+    return drawn
+
+
+@needs_chromium
+def test_a_notebook_the_module_never_heard_of_is_printed_as_a_task(extra):
+    path = handin.write_pdf(extra)
+    assert path == extra / "prunelab-extra.pdf"
+    reader = read_pdf(path)
+    texts = [page.extract_text() for page in reader.pages]
+    assert all(paper_is(page, A4_PT) for page in reader.pages)
+    first = _contents_pages(texts, ["Task 5 — An extra task"])["Task 5 — An extra task"]
+    task = texts[first - 1]
+    assert compact(task).startswith(compact("Task 5 — An extra task"))
+    assert "Figure 9. A red rectangle." in task and len(reader.pages[first - 1].images) == 1  # caption with figure
+    assert "cell failed (ValueError)" in task
+    whole = "".join(texts)
+    assert "Traceback" not in whole and "40%" not in whole and "draw_the_figure" not in whole
+    assert "Test CPU" not in task and "Test CPU" in texts[-2] + texts[-1]  # settings: in the appendix only
+    assert "Profile extra" in " ".join(texts[0].split()) and "Test CPU" in texts[0]  # and the cover
+
+
+@needs_chromium
+def test_a_table_wider_than_the_page_is_scaled_to_fit(extra):
+    reader = read_pdf(handin.write_pdf(extra))
+    for page in reader.pages:
+        width = float(page.mediabox.width)
+        outside = [(t, round(x)) for t, x in _text_positions(page) if not 0 <= x < width]
+        assert not outside, f"text drawn off the page: {outside[:5]}"
+    cells = {t for page in reader.pages for t, _ in _text_positions(page)}
+    assert {f"cell{i}value" for i in range(WIDE_COLUMNS)} <= cells
+
+
+@needs_chromium
+def test_letter_paper_is_8_5_by_11_inches(extra, tmp_path):
+    path = handin.write_pdf(extra, "letter", tmp_path / "letter.pdf")
+    assert all(paper_is(page, LETTER_PT) and not paper_is(page, A4_PT) for page in read_pdf(path).pages)
+
+
+@pytest.mark.parametrize("chromium", ["/nowhere/chromium", None])
+def test_no_chromium_is_one_line_and_exit_code_3(extra, tmp_path, chromium):
+    env = {**os.environ, "PATH": str(tmp_path)}  # a folder without any browser in it
+    env.pop("PRUNELAB_CHROMIUM", None)
+    if chromium:
+        env["PRUNELAB_CHROMIUM"] = chromium
+    proc = subprocess.run([sys.executable, "-m", "prunelab.workbook.pdf", str(extra), "--output",
+                           str(tmp_path / "x.pdf")], capture_output=True, text=True, env=env, timeout=120)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert proc.returncode == 3 and len(lines) == 1, proc.stdout + proc.stderr
+    assert lines[0].startswith("PDF skipped: no Chromium found (") and "apt-get install chromium" in lines[0]
+    assert "PRUNELAB_CHROMIUM" in lines[0] and not (tmp_path / "x.pdf").exists()
+
+
+def test_a_missing_or_empty_folder_is_one_line_and_exit_code_2(tmp_path, capsys):
+    for folder in (tmp_path / "nowhere", tmp_path):
+        assert handin.main([str(folder)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.splitlines()) == 1 and str(folder) in err
+    assert list(tmp_path.iterdir()) == []
