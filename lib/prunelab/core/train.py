@@ -183,9 +183,8 @@ stop_requested = threading.Event()
 
 
 #: ordinary steps before a training step is captured as a CUDA graph: the optimizer's state and cuDNN's choice
-#: of algorithms must exist first. They run on the current stream. PyTorch's notes warm up on a side stream;
-#: a first version here did so on a fresh stream per step, and on an H200 ResNet20's peak memory then rose by
-#: about 65 MiB per warm-up step, while on the current stream it did not rise at all.
+#: of algorithms must exist first. They run on the current stream: a fresh side stream per warm-up step (as
+#: PyTorch's notes warm up) raised the peak memory with each step.
 GRAPH_WARMUP_STEPS = 3
 
 TrainStep = Callable[[Tensor, Tensor], Tensor]
@@ -236,8 +235,7 @@ class GraphedTrainStep:
     :data:`GRAPH_WARMUP_STEPS` batches take ordinary steps, then the step is captured. The graph holds each
     learning rate as a constant, so a changed rate (the schedule, between epochs) is captured again; a batch
     of another shape (a short last batch) takes an ordinary step. The graph keeps the step's activations in
-    memory of its own: on an H200, the memory a ResNet20 step needs above the model's rose from a peak of
-    261 MiB to 328 MiB at batch 128.
+    memory of its own, so training peaks higher than with ordinary steps.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
