@@ -22,14 +22,13 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 from prunelab.core.hardware import cpu_bf16_flags, cpu_model
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.train import synchronize
+from prunelab.core.train import ordinary_step, synchronize
 from prunelab.models.layers import keep_pruned_at_zero
 from prunelab.models.registry import build_model
-from prunelab.precision.amp import amp_name, amp_settings, autocast, make_scaler
+from prunelab.precision.amp import amp_name, amp_settings, make_scaler
 from prunelab.precision.memory import PeakMemory
 
 
@@ -44,18 +43,14 @@ def setup(device: torch.device, batch: int, amp_on: bool, seed: int = 0):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     keep_pruned_at_zero(optimizer, model)
     amp = amp_settings(device, amp_on, None)
-    scaler = make_scaler(amp, device)
+    # the library's ordinary step in both precisions (fp32 CUDA graphs are bench/train_throughput.py's)
+    step = ordinary_step(model, optimizer, amp, make_scaler(amp, device))
 
     def steps(n: int) -> float:
         synchronize(device)
         start = time.perf_counter()
         for _ in range(n):
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(amp, device):
-                loss = F.cross_entropy(model(x), y)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            step(x, y)
         synchronize(device)
         return (time.perf_counter() - start) / n
 

@@ -1,23 +1,31 @@
-"""Training steps: the ordinary step, the CUDA-graph step and the choice between them.
+"""Training steps: the ordinary step, the CUDA-graph step and the choice between them; the loop's precision
+and resume point.
 
 The CUDA tests run where there is a GPU (scripts/gpu_check.sh runs them); the choice and the optimizer
 state handling are checked everywhere.
 """
 
 import copy
+import io
 
 import pytest
 import torch
 
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.train import (
+    FP32,
     GRAPH_WARMUP_STEPS,
     GraphedTrainStep,
+    Learner,
+    LoopOptions,
+    Precision,
+    evaluate,
     graph_obstacle,
     load_optimizer_state,
     make_optimizer,
     ordinary_step,
     train_epoch,
+    train_eval_loop,
     train_step,
 )
 from prunelab.models.layers import keep_pruned_at_zero, masked_parameters, trainable_parameters
@@ -53,14 +61,86 @@ def test_the_graph_is_asked_for_only_where_it_can_run():
     assert not isinstance(train_step(model, capturable, "cpu", cuda_graph=True), GraphedTrainStep)
 
 
+def test_the_precision_decides_whether_a_cuda_step_may_be_a_graph():
+    # made, not run: choosing a step touches no device
+    model = torch.nn.Linear(3, 2)
+    capturable = make_optimizer("adam", model.parameters(), 1e-3, 0.0, capturable=True)
+    assert isinstance(train_step(model, capturable, "cuda", FP32, cuda_graph=True), GraphedTrainStep)
+    for dtype in (torch.float16, torch.bfloat16):
+        step = train_step(model, capturable, "cuda", Precision(dtype), cuda_graph=True)
+        assert not isinstance(step, GraphedTrainStep), dtype
+    assert not isinstance(train_step(model, capturable, "cuda", FP32), GraphedTrainStep)  # not asked for
+
+
+def _autocast_log(model: torch.nn.Module) -> list[bool]:
+    """Whether each forward of ``model`` from now on runs under CPU autocast."""
+    log: list[bool] = []
+    model.register_forward_hook(lambda *_: log.append(torch.is_autocast_enabled("cpu")))
+    return log
+
+
+def test_steps_and_evaluation_autocast_exactly_when_the_precision_is_mixed():
+    batches = [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))] * 2
+    for precision, expected in ((FP32, False), (Precision(torch.bfloat16), True)):
+        model = torch.nn.Linear(3, 2)
+        log = _autocast_log(model)
+        step = ordinary_step(model, torch.optim.SGD(model.parameters(), lr=0.1), precision)
+        train_epoch(model, step, batches, "cpu")
+        evaluate(model, batches, "cpu", precision)
+        assert log == [expected] * 4, precision
+
+
+def _learner(model: torch.nn.Module) -> Learner:
+    optimizer = make_optimizer("momentum", model.parameters(), 0.1, 0.0)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1], gamma=0.5)
+    return Learner(model, optimizer, scheduler, torch.amp.GradScaler("cpu", enabled=False))
+
+
+def test_the_loop_trains_in_its_options_precision_and_resumes_after_the_last_row():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    log = _autocast_log(model)
+    batches = [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))] * 3
+    learner = _learner(model)
+    options = LoopOptions(torch.device("cpu"), Precision(torch.bfloat16), show_progress=False)
+    saved: list[int] = []
+    rows = train_eval_loop(learner, batches, batches[:1], 2, "post", options, after_epoch=saved.append)
+    assert [r["epoch"] for r in rows] == saved == [0, 1, 2]
+    assert [r["lr"] for r in rows] == [0.1, 0.05, 0.05]  # each row after the epoch's schedule step
+    assert log == [True] * len(log) and len(log) == 1 + 2 * (3 + 1)  # the evaluations and the steps
+    # resuming after epoch 2: neither the evaluation before training nor a finished epoch again
+    train_eval_loop(learner, batches, batches[:1], 3, "post", options, rows=rows, done=2, after_epoch=saved.append)
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3] and saved[-1] == 3
+    train_eval_loop(learner, batches, batches[:1], 3, "post", options, rows=rows, done=3)  # nothing left
+    assert len(rows) == 4
+
+
+def test_a_learners_state_continues_training_as_the_learner_itself():
+    torch.manual_seed(0)
+    batches = [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))] * 2
+    first = _learner(torch.nn.Linear(3, 2))
+    for _ in range(2):
+        train_epoch(first.model, ordinary_step(first.model, first.optimizer), batches, "cpu")
+        first.scheduler.step()
+    saved = io.BytesIO()  # through a file, as a checkpoint: the state dict's tensors are the learner's own
+    torch.save(first.state_dict(), saved)
+    saved.seek(0)
+    second = _learner(torch.nn.Linear(3, 2))
+    second.load_state_dict(torch.load(saved, weights_only=True))
+    for learner in (first, second):
+        train_epoch(learner.model, ordinary_step(learner.model, learner.optimizer), batches, "cpu")
+    assert second.optimizer.param_groups[0]["lr"] == first.optimizer.param_groups[0]["lr"] == 0.05
+    assert all(torch.equal(p, q) for p, q in zip(first.model.parameters(), second.model.parameters()))
+
+
 def test_an_explicit_ordinary_step_trains_as_the_default_one():
     torch.manual_seed(0)
     a = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
     b = copy.deepcopy(a)
     batches = [(x.contiguous(), y) for x, y in _batches("cpu", [4, 4, 3])]
     opt_a, opt_b = (make_optimizer("adam", m.parameters(), 1e-2, 0.0) for m in (a, b))
-    loss_a = train_epoch(a, opt_a, batches, "cpu")
-    loss_b = train_epoch(b, opt_b, batches, "cpu", step=train_step(b, opt_b, "cpu", cuda_graph=True))
+    loss_a = train_epoch(a, ordinary_step(a, opt_a), batches, "cpu")
+    loss_b = train_epoch(b, train_step(b, opt_b, "cpu", cuda_graph=True), batches, "cpu")
     assert loss_a == loss_b
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
@@ -133,11 +213,11 @@ def test_a_cpu_checkpoint_resumes_into_a_capturable_optimizer_that_a_graph_can_s
     device = torch.device("cuda")
     model = _pruned_resnet(device)
     plain = make_optimizer("adam", trainable_parameters(model), 1e-3, 0.0)
-    train_epoch(model, plain, _batches(device, [16]), device)
+    train_epoch(model, ordinary_step(model, plain), _batches(device, [16]), device)
     fresh = make_optimizer("adam", trainable_parameters(model), 1e-3, 0.0, capturable=True)
     load_optimizer_state(fresh, plain.state_dict())
     assert all(s["step"].device.type == "cuda" for s in fresh.state.values())
     step = train_step(model, fresh, device, cuda_graph=True)
-    train_epoch(model, fresh, _batches(device, [16] * (GRAPH_WARMUP_STEPS + 2)), device, step=step)
+    train_epoch(model, step, _batches(device, [16] * (GRAPH_WARMUP_STEPS + 2)), device)
     assert step.replays == 2
     assert all(float(s["step"]) == GRAPH_WARMUP_STEPS + 3 for s in fresh.state.values())

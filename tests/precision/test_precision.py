@@ -14,10 +14,11 @@ import torch.nn.functional as F
 
 from prunelab.core.inference import strip_masks, weight_masks
 from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.train import FP32, Precision, ordinary_step
 from prunelab.errors import UserError
 from prunelab.models import default
 from prunelab.models import layers as L
-from prunelab.precision.amp import AmpSettings, amp_settings, autocast, make_scaler
+from prunelab.precision.amp import amp_settings, make_scaler
 from prunelab.precision.int8 import (
     Int8Path,
     compare_inference,
@@ -55,13 +56,13 @@ def trained(trained_fp32):
 
 
 def test_amp_settings_defaults_per_device():
-    assert amp_settings("cpu", True, None) == AmpSettings(True, torch.bfloat16)
+    assert amp_settings("cpu", True, None) == Precision(torch.bfloat16)
     assert amp_settings("cpu", True, "bf16").dtype == torch.bfloat16
-    assert amp_settings("cuda", True, None) == AmpSettings(True, torch.float16)
+    assert amp_settings("cuda", True, None) == Precision(torch.float16)
     assert amp_settings("cuda", True, "fp16").dtype == torch.float16
     assert amp_settings("mps", True, None).dtype == torch.float16
-    assert amp_settings("cpu", False, None) == AmpSettings(False, None)
-    assert amp_settings("cuda", False, "bf16") == AmpSettings(False, None)
+    assert amp_settings("cpu", False, None) == FP32 and not FP32.mixed
+    assert amp_settings("cuda", False, "bf16") == FP32
 
 
 def test_amp_settings_cuda_bf16_follows_device_support(monkeypatch):
@@ -90,14 +91,14 @@ def test_autocast_and_scaler_on_cpu():
     off = amp_settings("cpu", False, None)
     linear = nn.Linear(4, 3)
     x = torch.randn(2, 4)
-    with autocast(on, "cpu"):
+    with on.autocast("cpu"):
         assert linear(x).dtype == torch.bfloat16
-    with autocast(off, "cpu"):
+    with off.autocast("cpu"):
         assert linear(x).dtype == torch.float32
     assert not make_scaler(on, "cpu").is_enabled()
     assert not make_scaler(off, "cpu").is_enabled()
     # fp16 on CUDA is the one case that scales; bf16 on CUDA does not
-    assert not make_scaler(AmpSettings(True, torch.bfloat16), "cuda").is_enabled()
+    assert not make_scaler(Precision(torch.bfloat16), "cuda").is_enabled()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -116,17 +117,13 @@ def test_bf16_autocast_training_keeps_pruned_weights_exactly_zero():
     prune(model, PruneSettings("rand", 0.5), [(x, y)])
     L.keep_pruned_at_zero(optimizer, model)
     amp = amp_settings("cpu", True, None)
-    scaler = make_scaler(amp, "cpu")
+    step = ordinary_step(model, optimizer, amp, make_scaler(amp, "cpu"))
+    outputs = []
+    model.register_forward_hook(lambda module, inputs, out: outputs.append(out.dtype))
     before = {t.name: t.param.detach().clone() for t in L.masked_parameters(model)}
     for _ in range(4):
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(amp, "cpu"):
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-        assert out.dtype == torch.bfloat16
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        step(x, y)
+    assert outputs == [torch.bfloat16] * 4
     for t in L.masked_parameters(model):
         assert t.param.dtype == torch.float32  # the optimizer still owns fp32 weights
         assert torch.all(t.param[t.mask == 0] == 0), t.name

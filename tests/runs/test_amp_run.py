@@ -100,15 +100,18 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     assert row["int8 path"] == s["int8_path"]
 
 
-def test_amp_reuse_refuses_a_record_of_another_devices_dtype(records, monkeypatch):
-    import prunelab.runs.store as store
+def test_amp_reuse_refuses_a_record_of_another_devices_dtype(records, tmp_path):
     from prunelab.errors import UserError
+    from prunelab.runs.store import json_writer, record_path, write_record
 
     _, amp = records
-    monkeypatch.setattr(store, "_device_amp_name", lambda config: "fp16")  # as on a CUDA machine
-    with pytest.raises(UserError, match="--amp-dtype bf16 to reuse it"):
-        run(RunConfig(**TINY, quantization=True, result_dir=str(amp.path.parents[1])), progress=False,
-            log=lambda _: None)
+    config = RunConfig(**TINY, quantization=True, no_cuda=True, result_dir=str(tmp_path))  # bf16 here
+    # the same run as a CUDA machine records it, trained in fp16 (the default there)
+    write_record(record_path(tmp_path, config.experiment, config.record_name),
+                 {"config.json": json_writer(config.to_dict()), "env.json": json_writer({}),
+                  "summary.json": json_writer({**amp.summary, "amp_dtype": "fp16"})})
+    with pytest.raises(UserError, match="--amp-dtype fp16 to reuse it"):
+        run(config, progress=False, log=lambda _: None)
 
 
 def test_notebooks_recompute_records_that_lack_a_required_measurement(tmp_path):

@@ -1,6 +1,7 @@
 """Runs that survive being killed: per-epoch checkpoints, resume, SIGTERM, many writers."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,7 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from prunelab.runs.checkpoint import KILL_AFTER_ENV
+from prunelab.core.train import epochs_frame
+from prunelab.runs.checkpoint import KILL_AFTER_ENV, RunCheckpoint
+from prunelab.runs.singleshot import CHECKPOINT_KEYS, TrainingProgress
 from prunelab.runs.store import load_record, load_table
 
 # rand pruning after two pre-training epochs: the scores come from the global RNG, so resuming must
@@ -90,11 +93,35 @@ def test_sigterm_leaves_a_checkpoint_and_exits_cleanly(reference, tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1].startswith("prunelab: stopped by SIGTERM") and "Traceback" not in err
-    state = torch.load(_checkpoint(tmp_path), weights_only=True)
-    assert state["phase"] in ("pre", "post") and state["rows"]
+    progress = TrainingProgress.from_checkpoint(torch.load(_checkpoint(tmp_path), weights_only=True)["progress"])
+    assert progress.phase in ("pre", "post") and progress.rows
     assert not (tmp_path / "singleshot" / "run").exists()
     assert _cli(tmp_path).returncode == 0
     assert_same_record(load_record(tmp_path / "singleshot" / "run"), reference)
+
+
+def test_training_progress_round_trips_through_a_checkpoint_file(tmp_path):
+    checkpoint = RunCheckpoint(tmp_path, "multishot", "run", "key")
+    checkpoint.acquire()
+    row = dict(phase="pre2", epoch=0, train_loss=math.nan, test_loss=2.3, top1=10.0, top5=50.0, inference_s=0.01,
+               train_s=0.0, lr=0.1)
+    rows = [{"phase": "pre1", "epoch": 1, **{k: v for k, v in row.items() if k not in ("phase", "epoch")}}, row]
+    progress = TrainingProgress("pre", 1, 0, rows)
+    checkpoint.save({"progress": progress.to_checkpoint()})
+    back = TrainingProgress.from_checkpoint(checkpoint.load(["progress"])["progress"])
+    assert (back.phase, back.cycle, back.epochs_done) == ("pre", 1, 0)
+    pd.testing.assert_frame_equal(epochs_frame(back.rows), epochs_frame(rows))  # NaN included
+    back.next_cycle(3)  # the second of three cycles pruned: the third's phase has not begun
+    checkpoint.save({"progress": back.to_checkpoint()})
+    again = TrainingProgress.from_checkpoint(checkpoint.load(["progress"])["progress"])
+    assert (again.phase, again.cycle, again.epochs_done, len(again.rows)) == ("pre", 2, None, 2)
+    again.next_cycle(3)
+    assert (again.phase, again.cycle, again.epochs_done) == ("post", 3, None)
+    # a checkpoint of the former layout (progress in loose entries) is not resumed from: the run starts over
+    checkpoint.save({"model": {}, "optimizer": {}, "scheduler": {}, "scaler": {}, "rng_cpu": torch.get_rng_state(),
+                     "loader_epoch": 1, "rows": rows, "phase": "post", "done": 1, "prune": None})
+    assert checkpoint.load(CHECKPOINT_KEYS) is None
+    checkpoint.remove()
 
 
 def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path):

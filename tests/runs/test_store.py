@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-import prunelab.runs.store as store
 from prunelab.runs.config import RunConfig
 from prunelab.runs.store import (
     RecordConflict,
@@ -56,13 +55,12 @@ def test_a_record_lacking_a_required_measurement_is_not_usable(config):
     assert usable_record(config, require=("peak_memory_mb",)) is None
 
 
-def test_an_amp_record_of_another_devices_dtype_is_a_conflict(config, monkeypatch):
-    amp = config.replace(quantization=True)
+def test_an_amp_record_of_another_devices_dtype_is_a_conflict(config):
+    amp = config.replace(quantization=True, no_cuda=True)  # on the CPU: bf16, its default
     _write(amp, amp_dtype="bf16")
-    monkeypatch.setattr(store, "_device_amp_name", lambda c: "bf16")
     assert usable_record(amp) is not None
-    monkeypatch.setattr(store, "_device_amp_name", lambda c: "fp16")  # as on a CUDA machine
-    with pytest.raises(RecordConflict, match="--amp-dtype bf16 to reuse it"):
+    _write(amp, amp_dtype="fp16")  # as a CUDA machine records it
+    with pytest.raises(RecordConflict, match="--amp-dtype fp16 to reuse it"):
         usable_record(amp)
 
 

@@ -1,4 +1,9 @@
-"""Training and evaluation loops, devices, and timing that waits for asynchronous devices."""
+"""Training and evaluation loops, devices, and timing that waits for asynchronous devices.
+
+Precision is explicit: every step and evaluation takes a :class:`Precision` and makes its autocast context
+from it, and a training step becomes a CUDA graph only in fp32. :class:`Learner` holds what training
+changes (what a checkpoint saves) and :class:`LoopOptions` how a run trains (the same in all its phases).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..models.layers import apply_masks
 from .timing import MIN_REPEATS, Timing, repeat_timed
 
 EPOCH_COLUMNS = ["phase", "epoch", "train_loss", "test_loss", "top1", "top5", "inference_s", "train_s", "lr"]
@@ -79,6 +85,27 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
                 optimizer.state[param]["step"] = step.to(device=device, dtype=torch.float32)
 
 
+@dataclass(frozen=True)
+class Precision:
+    """How training and evaluation compute: fp32 when ``dtype`` is None, else mixed precision, autocasting
+    to ``dtype`` (the optimizer keeps fp32 weights). Resolved per device by ``precision.amp.amp_settings``."""
+
+    dtype: torch.dtype | None = None
+
+    @property
+    def mixed(self) -> bool:
+        return self.dtype is not None
+
+    def autocast(self, device: torch.device | str) -> AbstractContextManager:
+        """The context a forward pass and its loss run in on ``device``: ``torch.autocast`` when mixed."""
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=torch.device(device).type, dtype=self.dtype)
+
+
+FP32 = Precision()
+
+
 @dataclass
 class Evaluation:
     loss: float
@@ -89,11 +116,11 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device | str,
-             autocast: Callable[[], AbstractContextManager] = nullcontext) -> Evaluation:
+             precision: Precision = FP32) -> Evaluation:
     """Test loss, top-1 and top-5 accuracy (percent), and the wall time of inference over the whole set.
 
     The clock starts and stops after synchronising the device; accuracy is accumulated on the device
-    so the loop itself never waits for a result. ``autocast`` runs the forward in mixed precision.
+    so the loop itself never waits for a result. The forward runs in ``precision``.
     """
     model.eval()
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -103,7 +130,7 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: 
     synchronize(device)
     start = time.perf_counter()
     for x, y in loader:
-        with autocast():
+        with precision.autocast(device):
             out = model(x)
         loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
         top = out.topk(min(5, out.shape[1]), dim=1).indices
@@ -121,22 +148,21 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: 
 
 @torch.no_grad()
 def inference_pass(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device | str,
-                   autocast: Callable[[], AbstractContextManager] = nullcontext) -> None:
+                   precision: Precision = FP32) -> None:
     """One forward pass over the whole ``loader`` in eval mode, waiting for the device at the end."""
     model.eval()
     for x, _ in loader:
-        with autocast():
+        with precision.autocast(device):
             model(x)
     synchronize(device)
 
 
 def time_inference(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: torch.device | str,
-                   autocast: Callable[[], AbstractContextManager] = nullcontext, repeats: int = MIN_REPEATS,
-                   warmup: int = 1) -> Timing:
+                   precision: Precision = FP32, repeats: int = MIN_REPEATS, warmup: int = 1) -> Timing:
     """Test-set inference time apart from the accuracy pass: ``warmup`` untimed passes over ``loader``,
     then the median and spread of ``repeats`` timed ones."""
     synchronize(device)
-    return repeat_timed(lambda: inference_pass(model, loader, device, autocast), repeats, warmup)
+    return repeat_timed(lambda: inference_pass(model, loader, device, precision), repeats, warmup)
 
 
 def epoch_timing(epochs: pd.DataFrame) -> Timing:
@@ -157,22 +183,22 @@ stop_requested = threading.Event()
 
 
 #: ordinary steps before a training step is captured as a CUDA graph: the optimizer's state and cuDNN's choice
-#: of algorithms must exist first. They run on the current stream. PyTorch's notes warm up on a side stream;
-#: a first version here did so on a fresh stream per step, and on an H200 ResNet20's peak memory then rose by
-#: about 65 MiB per warm-up step, while on the current stream it did not rise at all.
+#: of algorithms must exist first. They run on the current stream: a fresh side stream per warm-up step (as
+#: PyTorch's notes warm up) raised the peak memory with each step.
 GRAPH_WARMUP_STEPS = 3
 
 TrainStep = Callable[[Tensor, Tensor], Tensor]
 
 
-def ordinary_step(model: nn.Module, optimizer: torch.optim.Optimizer,
-                  autocast: Callable[[], AbstractContextManager] = nullcontext, scaler=None) -> TrainStep:
+def ordinary_step(model: nn.Module, optimizer: torch.optim.Optimizer, precision: Precision = FP32,
+                  scaler: torch.amp.GradScaler | None = None) -> TrainStep:
     """A training step of one kernel launch per operation: ``step(x, y)`` trains on the batch and returns the
-    loss, detached. ``autocast`` and ``scaler`` (a ``torch.amp.GradScaler``) switch on mixed precision."""
+    loss, detached. The forward and loss run in ``precision`` on the batch's device; ``scaler`` scales the
+    loss (fp16 on CUDA needs it; a disabled one passes the step through)."""
 
     def step(x: Tensor, y: Tensor) -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        with autocast():
+        with precision.autocast(x.device):
             loss = F.cross_entropy(model(x), y)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -201,16 +227,15 @@ def graph_obstacle(device: torch.device | str, optimizer: torch.optim.Optimizer,
 
 
 class GraphedTrainStep:
-    """A training step (forward, loss, backward, the optimizer's step with its mask hooks) captured once as a
-    CUDA graph and replayed for each batch: one launch instead of several hundred kernel launches, which is
-    what bounds a small network such as ResNet20 on a GPU (bench/train_throughput.py).
+    """A training step (forward, loss, backward, the optimizer's step with its mask hooks) in fp32, captured
+    once as a CUDA graph and replayed for each batch: one launch instead of several hundred kernel launches,
+    which is what bounds a small network such as ResNet20 on a GPU (bench/train_throughput.py).
 
     Each replay computes what an ordinary step computes, with the same kernels. The first
     :data:`GRAPH_WARMUP_STEPS` batches take ordinary steps, then the step is captured. The graph holds each
     learning rate as a constant, so a changed rate (the schedule, between epochs) is captured again; a batch
     of another shape (a short last batch) takes an ordinary step. The graph keeps the step's activations in
-    memory of its own: on an H200, the memory a ResNet20 step needs above the model's rose from a peak of
-    261 MiB to 328 MiB at batch 128.
+    memory of its own, so training peaks higher than with ordinary steps.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -256,29 +281,23 @@ class GraphedTrainStep:
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device | str,
-               autocast: Callable[[], AbstractContextManager] = nullcontext, scaler=None,
+               precision: Precision = FP32, scaler: torch.amp.GradScaler | None = None,
                cuda_graph: bool = False) -> TrainStep:
     """The training step to use: a :class:`GraphedTrainStep` when ``cuda_graph`` is asked for and nothing
-    stands in its way (:func:`graph_obstacle`; mixed precision is on when ``scaler`` is enabled or
-    ``autocast`` is not ``nullcontext``), else an ordinary step."""
-    mixed = autocast is not nullcontext or (scaler is not None and scaler.is_enabled())
-    if cuda_graph and graph_obstacle(device, optimizer, mixed) is None:
+    stands in its way (:func:`graph_obstacle`, told whether ``precision`` is mixed), else an ordinary step
+    in ``precision`` with ``scaler``."""
+    if cuda_graph and graph_obstacle(device, optimizer, precision.mixed) is None:
         return GraphedTrainStep(model, optimizer)
-    return ordinary_step(model, optimizer, autocast, scaler)
+    return ordinary_step(model, optimizer, precision, scaler)
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader, device, progress=None,
-                autocast: Callable[[], AbstractContextManager] = nullcontext, scaler=None,
-                step: TrainStep | None = None) -> float:
-    """One pass over ``loader``; returns the mean training loss.
+def train_epoch(model: nn.Module, step: TrainStep, loader, device, progress=None) -> float:
+    """One pass over ``loader`` taking ``step`` (from :func:`train_step`) on each batch; returns the mean
+    training loss.
 
     Raises :class:`TrainingDiverged` on a NaN loss and :class:`Preempted` when a stop was requested.
-    ``autocast`` and ``scaler`` (a ``torch.amp.GradScaler``) switch on mixed precision; ``step`` (from
-    :func:`train_step`) replaces the ordinary step they make.
     """
     model.train()
-    if step is None:
-        step = ordinary_step(model, optimizer, autocast, scaler)
     total = torch.zeros((), device=device, dtype=torch.float64)
     count = 0
     for index, (x, y) in enumerate(loader):
@@ -309,52 +328,88 @@ def check_finite(model: nn.Module, ev: Evaluation) -> None:
         raise TrainingDiverged("the test loss became NaN or infinite")
 
 
-def train_eval_loop(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, train_loader, test_loader,
-                    device, epochs: int, phase: str, verbose: bool = False, show_progress: bool = True,
-                    rows: list[dict] | None = None, done: int = -1,
-                    after_epoch: Callable[[int], None] | None = None,
-                    autocast: Callable[[], AbstractContextManager] = nullcontext, scaler=None,
-                    cuda_graph: bool = False) -> list[dict]:
-    """Evaluate, then train ``epochs`` epochs evaluating after each, as the original tool does.
+@dataclass
+class Learner:
+    """What training changes, kept together: the model, its optimizer, the learning-rate schedule and the
+    gradient scaler (a disabled one unless fp16 on CUDA). Its state dict is what a checkpoint needs of them."""
 
-    Row 0 is the evaluation before training. Rows are appended to ``rows`` as they are made, so a
-    caller still has the finished epochs when :class:`TrainingDiverged` is raised. ``done`` is the last
-    epoch already finished (-1: not even row 0), for resuming; ``after_epoch(epoch)`` runs after each row
-    (a checkpoint). ``autocast`` (training and evaluation) and ``scaler`` switch on mixed precision;
-    ``cuda_graph`` replays the training step as a CUDA graph where :func:`train_step` can.
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state``: weights and masks, the optimizer (keeping its own ``capturable``, see
+        :func:`load_optimizer_state`), the schedule and the gradient scale."""
+        self.model.load_state_dict(state["model"])
+        apply_masks(self.model)  # refresh which masks prune something (the optimizer hooks read it)
+        load_optimizer_state(self.optimizer, state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state["scaler"]:  # an empty dict: the scaler was disabled
+            self.scaler.load_state_dict(state["scaler"])
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """How a run's training loops train and report, the same in each of its phases: on ``device``, in
+    ``precision``, replaying the step as a CUDA graph where :func:`train_step` can (``cuda_graph``), with a
+    line per epoch (``verbose``) and a progress bar (``show_progress``)."""
+
+    device: torch.device
+    precision: Precision = FP32
+    cuda_graph: bool = False
+    verbose: bool = False
+    show_progress: bool = True
+
+
+def train_eval_loop(learner: Learner, train_loader, test_loader, epochs: int, phase: str, options: LoopOptions,
+                    *, rows: list[dict] | None = None, done: int | None = None,
+                    after_epoch: Callable[[int], None] | None = None) -> list[dict]:
+    """Evaluate, then train ``epochs`` epochs evaluating after each, as the original tool does; the rows'
+    ``phase`` column is ``phase``.
+
+    Row 0 is the evaluation before training. Rows are appended to ``rows`` as they are made, so a caller
+    still has the finished epochs when :class:`TrainingDiverged` is raised. To resume, ``done`` is the
+    epoch of the phase's last row already made (0: only the evaluation before training); None begins the
+    phase. ``after_epoch(epoch)`` runs after each row that passed :func:`check_finite` (a checkpoint).
     """
     from tqdm import tqdm
 
     rows = [] if rows is None else rows
+    model, device = learner.model, options.device
 
     def record(epoch: int, train_loss: float, train_s: float) -> None:
-        ev = evaluate(model, test_loader, device, autocast)
+        ev = evaluate(model, test_loader, device, options.precision)
         rows.append({"phase": phase, "epoch": epoch, "train_loss": train_loss, "test_loss": ev.loss,
                      "top1": ev.top1, "top5": ev.top5, "inference_s": ev.inference_s, "train_s": train_s,
-                     "lr": optimizer.param_groups[0]["lr"]})
-        if verbose:  # tqdm.write keeps the line clear of an active progress bar
+                     "lr": learner.optimizer.param_groups[0]["lr"]})
+        if options.verbose:  # tqdm.write keeps the line clear of an active progress bar
             tqdm.write(f"[{phase} {epoch:3d}] train loss {train_loss:.4f}  test loss {ev.loss:.4f}  "
                        f"top1 {ev.top1:.2f}%  top5 {ev.top5:.2f}%  inference {ev.inference_s:.3f}s")
         check_finite(model, ev)
         if after_epoch is not None:
             after_epoch(epoch)
 
-    if done < 0:
+    if done is None:
         record(0, math.nan, 0.0)
         done = 0
     if epochs <= done:
         return rows
-    step = train_step(model, optimizer, device, autocast, scaler, cuda_graph)
+    step = train_step(model, learner.optimizer, device, options.precision, learner.scaler, options.cuda_graph)
     bar = tqdm(total=(epochs - done) * len(train_loader), desc=f"{phase}-train", unit="batch",
-               disable=not show_progress, leave=False)
+               disable=not options.show_progress, leave=False)
     try:
         for epoch in range(done + 1, epochs + 1):
             synchronize(device)
             start = time.perf_counter()
-            loss = train_epoch(model, optimizer, train_loader, device, bar, step=step)
+            loss = train_epoch(model, step, train_loader, device, bar)
             synchronize(device)
             train_s = time.perf_counter() - start
-            scheduler.step()
+            learner.scheduler.step()
             record(epoch, loss, train_s)
             bar.set_postfix(top1=f"{rows[-1]['top1']:.1f}%")
     finally:

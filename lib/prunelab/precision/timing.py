@@ -21,9 +21,9 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..core.timing import MIN_REPEATS, Timing, interleaved
-from ..core.train import synchronize, train_epoch
+from ..core.train import FP32, Precision, ordinary_step, synchronize, train_epoch
 from ..errors import UserError
-from .amp import AmpSettings, autocast, make_scaler
+from .amp import make_scaler
 
 
 @dataclass
@@ -128,7 +128,7 @@ def compare_inference(model_fp32: nn.Module, qmodel: nn.Module, loader: Iterable
 
 
 def compare_training(model: nn.Module, batches: list[tuple[Tensor, Tensor]], device: torch.device | str,
-                     amp: AmpSettings, make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+                     amp: Precision, make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
                      repeats: int = MIN_REPEATS, warmup: int = 1) -> dict[str, Timing]:
     """fp32 against mixed precision training, interleaved in this process: ``"fp32"`` and ``"amp"`` each
     train their own copy of ``model`` (own optimizer from ``make_optimizer``, own gradient scaler) on the
@@ -136,15 +136,14 @@ def compare_training(model: nn.Module, batches: list[tuple[Tensor, Tensor]], dev
     AMP, AMP fp32, ...) after ``warmup`` untimed passes each. Returns each one's median and spread."""
     if not batches:
         raise UserError("compare_training needs at least one batch.")
-    fp32 = AmpSettings(False, None)
 
-    def steps(settings: AmpSettings) -> Callable[[], None]:
+    def steps(precision: Precision) -> Callable[[], None]:
         twin = copy.deepcopy(model)
-        optimizer, scaler = make_optimizer(twin), make_scaler(settings, device)
+        step = ordinary_step(twin, make_optimizer(twin), precision, make_scaler(precision, device))
 
         def run() -> None:
-            train_epoch(twin, optimizer, batches, device, autocast=lambda: autocast(settings, device), scaler=scaler)
+            train_epoch(twin, step, batches, device)
             synchronize(device)
         return run
 
-    return interleaved({"fp32": steps(fp32), "amp": steps(amp)}, repeats, warmup)
+    return interleaved({"fp32": steps(FP32), "amp": steps(amp)}, repeats, warmup)

@@ -4,6 +4,10 @@ Single-shot prunes once. Multishot (``levels`` cycles, the lottery-ticket proced
 to ``compression * (cycle + 1) / levels``, rewinds the kept weights to their initial values and resets the
 optimizer, ``levels`` times, then post-trains; the original tool's rewind filtered the saved weights on
 ``requires_grad``, which a state dict never has, so it kept the trained weights.
+
+After every epoch and every pruning the run checkpoints its :class:`TrainingProgress` beside the learner's
+state, the random state and the data order, so a killed run started again ends with the same record, bit
+for bit.
 """
 
 from __future__ import annotations
@@ -14,20 +18,23 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from ..core.measure import count_flops, layer_summary, summary_totals
 from ..core.pruners import PruneResult, PruneSettings, prune
 from ..core.timing import MIN_REPEATS
 from ..core.train import (
+    Learner,
+    LoopOptions,
+    Precision,
     TrainingDiverged,
     epoch_timing,
     epochs_frame,
     graph_obstacle,
-    load_optimizer_state,
     make_optimizer,
     time_inference,
     train_eval_loop,
@@ -35,13 +42,14 @@ from ..core.train import (
 from ..data.catalog import DatasetInfo, source_words
 from ..data.run_data import RunData
 from ..models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
-from ..precision.amp import AmpSettings, amp_name, amp_settings, autocast_factory, make_scaler
+from ..precision.amp import amp_name, amp_settings, make_scaler
 from ..precision.memory import PeakMemory
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
 from .prepare import RunLog, environment, load_run_data, prepare, reused_record, run_checkpoint
 from .store import (
     RunRecord,
+    Writer,
     check_writable,
     csv_writer,
     json_writer,
@@ -59,8 +67,48 @@ INFERENCE_REPEATS = MIN_REPEATS
 #: timed steps of each design, taken in turn, for the traced before / after numbers
 TRACE_REPEATS = 10
 #: what a checkpoint must hold to be resumed from (one without them is ignored and the run starts over)
-CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng_cpu", "loader_epoch", "rows", "phase", "done",
-                   "prune")
+CHECKPOINT_KEYS = ("progress", "learner", "rng_cpu", "loader_epoch", "prune", "initial")
+
+
+@dataclass
+class TrainingProgress:
+    """Where a run's training stands, what a resumed run continues from: the ``phase`` ("pre" or "post"), the
+    pre-train-and-prune cycles finished (``cycle``), the ``epochs_done`` in the phase (None until its
+    evaluation before training, row 0, is made) and the epoch rows so far (the record's epochs.csv; the
+    training loop appends to them).
+
+    A checkpoint keeps it beside what it does not describe: the learner's state, the random state and data
+    order, the last pruning's result and multishot's initial weights.
+    """
+
+    phase: str = "pre"
+    cycle: int = 0
+    epochs_done: int | None = None
+    rows: list[dict] = field(default_factory=list)
+
+    def next_cycle(self, cycles: int) -> None:
+        """A pre-training cycle ended in pruning: the next cycle begins, or post-training after the last."""
+        self.cycle += 1
+        self.phase = "pre" if self.cycle < cycles else "post"
+        self.epochs_done = None
+
+    def to_checkpoint(self) -> dict:
+        return {"phase": self.phase, "cycle": self.cycle, "epochs_done": self.epochs_done, "rows": self.rows}
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> TrainingProgress:
+        return cls(saved["phase"], saved["cycle"], saved["epochs_done"], list(saved["rows"]))
+
+
+@dataclass
+class RunOutcome:
+    """What a finished (or diverged) run puts in its record besides the model: its summary, its epoch and
+    layer tables, and the masks."""
+
+    summary: dict
+    epochs: pd.DataFrame
+    layers: pd.DataFrame
+    masks: dict[str, torch.Tensor]
 
 
 @dataclass
@@ -73,16 +121,16 @@ class RunState:
     model: torch.nn.Module
     settings: PruneSettings
     device: torch.device
-    amp: AmpSettings
+    amp: Precision  # fp32 unless --quantization
     info: DatasetInfo
     data: RunData
     channels_last: bool
-    progress: bool
+    show_progress: bool
     log: RunLog  # its lines become the record's log.txt
 
 
 def uses_convolutions(model: torch.nn.Module) -> bool:
-    """Conv networks train in channels-last memory format: 1.8x faster on a 2-core CPU for ResNet20."""
+    """Conv networks train in channels-last memory format: their convolutions run faster in it."""
     return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
 
 
@@ -130,81 +178,74 @@ def _start(config: RunConfig, progress: bool, log: RunLog) -> RunRecord:
 
 
 def _run(run: RunState) -> RunRecord:
-    config, checkpoint, model, settings, device, amp = (run.config, run.checkpoint, run.model, run.settings,
-                                                        run.device, run.amp)
-    data, progress, log = run.data, run.progress, run.log
+    config, model, device, data, log = run.config, run.model, run.device, run.data, run.log
     log(f"Created {config.model} model ({config.model_class}) on {device}.")
     if run.channels_last:
         model.to(memory_format=torch.channels_last)
     capturable = _wants_graph(config, device)
-    optimizer, scheduler = _fresh_optimizer(config, model, capturable)
-    train_loader, test_loader = data.train, data.test
-    scaler = make_scaler(amp, device)
-    graph_note = graph_obstacle(device, optimizer, amp.enabled) if capturable else None
-    loop = dict(device=device, verbose=config.verbose, show_progress=progress, scaler=scaler,
-                autocast=autocast_factory(amp, device),
-                cuda_graph=capturable and graph_note is None)
-    if capturable:
-        log("Training steps replay a CUDA graph of the step (--no-cuda-graphs: ordinary steps)." if graph_note is None
-            else f"Training steps are ordinary steps: {graph_note}.")
+    learner = _fresh_learner(run, capturable)
+    options = _loop_options(run, learner, capturable)
     cycles, multishot = config.cycles, config.experiment == "multishot"
     # multishot rewinds to these after every prune (the lottery-ticket procedure; the original meant to)
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if multishot else None
 
-    rows: list[dict] = []
-    result: PruneResult | None = None
-    phase, cycle, done = "pre", 0, -1
-    state = checkpoint.load(CHECKPOINT_KEYS)
+    progress, result = TrainingProgress(), None
+    state = run.checkpoint.load(CHECKPOINT_KEYS)
     if state is not None:
-        phase, cycle, done, rows, result, initial = _restore(state, model, optimizer, scheduler, scaler,
-                                                             train_loader, settings, initial)
-        log(f"Resuming from the checkpoint after {phase}-training epoch {max(done, 0)}.")
+        learner.load_state_dict(state["learner"])
+        _set_random_state(state, data.train)
+        progress = TrainingProgress.from_checkpoint(state["progress"])
+        result, initial = _prune_result(state["prune"], run.settings), state["initial"]
+        log(f"Resuming from the checkpoint after {progress.phase}-training epoch {progress.epochs_done or 0}.")
 
-    def save(now_phase: str, now_cycle: int, epoch: int) -> None:
-        checkpoint.save(_state(model, optimizer, scheduler, scaler, train_loader, rows, now_phase, now_cycle, epoch,
-                               result, initial))
+    def save() -> None:  # reads the learner, progress and result current when it is called
+        run.checkpoint.save({"progress": progress.to_checkpoint(), "learner": learner.state_dict(),
+                             **_random_state(data.train), "prune": _prune_state(result), "initial": initial})
+
+    def after_epoch(epoch: int) -> None:
+        progress.epochs_done = epoch
+        save()
 
     status, message = "complete", ""
     peaks: list[PeakMemory] = []
     try:
-        while phase == "pre":
-            label = f"pre{cycle + 1}" if multishot else "pre"
+        while progress.phase == "pre":
+            cycle = progress.cycle
             log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
                                                                 else "."))
             with _peak_memory(device, peaks):
-                train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.pre_epochs,
-                                phase=label, rows=rows, done=done,
-                                after_epoch=lambda e, c=cycle: save("pre", c, e), **loop)
-            cycle_settings = dataclasses.replace(settings, compression=config.compression * (cycle + 1) / cycles)
-            result = _prune(config, cycle_settings, model, data, progress, log)
-            if initial is not None and not settings.reinitialize:  # --reinitialize: fresh weights, no ticket
+                train_eval_loop(learner, data.train, data.test, config.pre_epochs,
+                                f"pre{cycle + 1}" if multishot else "pre", options, rows=progress.rows,
+                                done=progress.epochs_done, after_epoch=after_epoch)
+            cycle_settings = dataclasses.replace(run.settings, compression=config.compression * (cycle + 1) / cycles)
+            result = _prune(config, cycle_settings, model, data, run.show_progress, log)
+            if initial is not None and not run.settings.reinitialize:  # --reinitialize: fresh weights, no ticket
                 _rewind(model, initial)
-                optimizer, scheduler = _fresh_optimizer(config, model, capturable)
-                loop["scaler"] = scaler = make_scaler(amp, device)
-            cycle, done = cycle + 1, -1
-            phase = "pre" if cycle < cycles else "post"
-            save(phase, cycle, -1)
+                learner = _fresh_learner(run, capturable)
+            progress.next_cycle(cycles)
+            save()
         log(f"Post-train for {config.post_epochs} epochs.")
         with _peak_memory(device, peaks):
-            train_eval_loop(model, optimizer, scheduler, train_loader, test_loader, epochs=config.post_epochs,
-                            phase="post", rows=rows, done=done, after_epoch=lambda e: save("post", cycle, e), **loop)
+            train_eval_loop(learner, data.train, data.test, config.post_epochs, "post", options, rows=progress.rows,
+                            done=progress.epochs_done, after_epoch=after_epoch)
     except TrainingDiverged as err:
-        status, message = "diverged", f"{err} (phase {phase}, after {len(rows)} rows)"
+        status, message = "diverged", f"{err} (phase {progress.phase}, after {len(progress.rows)} rows)"
         log(f"STOPPED: {message}.")
 
     layers = layer_summary(model, count_flops(model, run.info.input_shape, device), result.scores if result else {})
-    epochs = epochs_frame(rows)
+    epochs = epochs_frame(progress.rows)
     summary = _summary(config, data, epochs, layers, result, status, message)
-    summary.update(_precision_summary(amp, scaler, peaks, state is not None))
-    summary["train_step"] = "cuda graph" if loop["cuda_graph"] else "ordinary"
-    summary.update(_timing_summary(model, test_loader, device, loop["autocast"], epochs, log))
+    summary.update(_precision_summary(run.amp, learner.scaler, peaks, state is not None))
+    summary["train_step"] = "cuda graph" if options.cuda_graph else "ordinary"
+    summary.update(_timing_summary(run, epochs))
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
+    outcome = RunOutcome(summary, epochs, layers, masks)
     final = record_path(config.result_dir, config.experiment, config.record_name)
     with tempfile.TemporaryDirectory(prefix="prunelab-trace-") as scratch:  # outside the results: nothing left there
-        extra = _trace_files(config, model, test_loader, Path(scratch), summary, log) if config.save_trace else {}
+        extra = _trace_files(config, model, data.test, Path(scratch), summary, log) if config.save_trace else {}
         log(f"Test top-1 {summary['top1']:.2f}% [{status}]; writing the record.")
-        _write(final, config, summary, device, data, epochs, layers, masks, model, {**extra, "log.txt": log.write})
-    checkpoint.remove()
+        write_record(final, {**_record_files(run, outcome), **extra, "log.txt": log.write})
+    run.checkpoint.remove()
     record = load_record(final)
     if config.save_trace:
         log(f"Saved the PyTorch trace of one inference step: {record.path / 'trace.json'} "
@@ -218,15 +259,26 @@ def _wants_graph(config: RunConfig, device: torch.device) -> bool:
     return device.type == "cuda" and not config.no_cuda_graphs
 
 
-def _fresh_optimizer(config: RunConfig, model, capturable: bool = False) -> tuple[torch.optim.Optimizer, object]:
-    """The run's optimizer and learning-rate schedule, as at the start (pruned weights held at zero);
-    ``capturable`` for CUDA-graph training steps."""
+def _fresh_learner(run: RunState, capturable: bool) -> Learner:
+    """The run's optimizer, learning-rate schedule and gradient scaler as at the start (pruned weights held at
+    zero); ``capturable`` for CUDA-graph training steps."""
+    config, model = run.config, run.model
     optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay,
                                capturable)
     keep_pruned_at_zero(optimizer, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_drops,
                                                      gamma=config.lr_drop_rate)
-    return optimizer, scheduler
+    return Learner(model, optimizer, scheduler, make_scaler(run.amp, run.device))
+
+
+def _loop_options(run: RunState, learner: Learner, capturable: bool) -> LoopOptions:
+    """How the run's loops train; a run that asks for CUDA-graph steps is told whether it gets them."""
+    obstacle = graph_obstacle(run.device, learner.optimizer, run.amp.mixed) if capturable else None
+    if capturable:
+        run.log("Training steps replay a CUDA graph of the step (--no-cuda-graphs: ordinary steps)."
+                if obstacle is None else f"Training steps are ordinary steps: {obstacle}.")
+    return LoopOptions(run.device, run.amp, cuda_graph=capturable and obstacle is None,
+                       verbose=run.config.verbose, show_progress=run.show_progress)
 
 
 @torch.no_grad()
@@ -250,39 +302,35 @@ def _prune(config, settings, model, data: RunData, progress, log) -> PruneResult
     return result
 
 
-def _state(model, optimizer, scheduler, scaler, train_loader, rows, phase, cycle, done, result, initial) -> dict:
-    """Everything needed to continue bit for bit: weights, masks, optimizer, schedule, gradient scale, RNG,
-    data order."""
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "scaler": scaler.state_dict(),
-             "rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch, "rows": rows,
-             "phase": phase, "cycle": cycle, "done": done, "prune": None, "initial": initial}
+def _random_state(train_loader) -> dict:
+    """The random generators' states and the data order's epoch: with them, a resumed run draws the same
+    batches, augmentations and random scores as the uninterrupted one."""
+    state = {"rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch}
     if torch.cuda.is_available():
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
-    if result is not None:
-        state["prune"] = {"rounds": result.rounds, "kept": result.kept, "total": result.total,
-                          "scores": result.scores, "collapsed": result.collapsed, "vanished": result.vanished}
     return state
 
 
-def _restore(state, model, optimizer, scheduler, scaler, train_loader, settings, initial):
-    model.load_state_dict(state["model"])
-    apply_masks(model)  # refresh which masks prune something (the optimizer hooks read it)
-    load_optimizer_state(optimizer, state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    if state.get("scaler"):  # an empty dict: the scaler was disabled
-        scaler.load_state_dict(state["scaler"])
+def _set_random_state(state: dict, train_loader) -> None:
     torch.set_rng_state(state["rng_cpu"])
     if "rng_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
     train_loader.epoch = state["loader_epoch"]
-    result = None
-    if state["prune"] is not None:
-        p = state["prune"]
-        result = PruneResult(settings, p["rounds"], p["kept"], p["total"], p["scores"], p["collapsed"],
-                             p["vanished"])
-    return (state["phase"], state.get("cycle", 0), state["done"], list(state["rows"]), result,
-            state.get("initial", initial))
+
+
+def _prune_state(result: PruneResult | None) -> dict | None:
+    """The last pruning's result for a checkpoint (its settings are the run's, rebuilt on resume)."""
+    if result is None:
+        return None
+    return {"rounds": result.rounds, "kept": result.kept, "total": result.total, "scores": result.scores,
+            "collapsed": result.collapsed, "vanished": result.vanished}
+
+
+def _prune_result(saved: dict | None, settings: PruneSettings) -> PruneResult | None:
+    if saved is None:
+        return None
+    return PruneResult(settings, saved["rounds"], saved["kept"], saved["total"], saved["scores"], saved["collapsed"],
+                       saved["vanished"])
 
 
 def _trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: dict, log) -> dict:
@@ -309,17 +357,17 @@ def _copy_writer(source: Path):
     return lambda path: shutil.copyfile(source, path)
 
 
-def _write(final, config, summary, device, data, epochs, layers, masks, model, extra) -> None:
-    write_record(final, {
-        "config.json": json_writer(config.to_dict()),
-        "summary.json": json_writer(summary),
-        "env.json": json_writer(environment(device, data.source)),
-        "epochs.csv": csv_writer(epochs),
-        "layers.csv": csv_writer(layers),
-        "masks.pt": torch_writer(masks),
-        "model.pt": torch_writer({k: v.detach().cpu() for k, v in model.state_dict().items()}),
-        **extra,
-    })
+def _record_files(run: RunState, outcome: RunOutcome) -> dict[str, Writer]:
+    """The record's files of every run: its configuration, outcome, environment and trained model."""
+    return {
+        "config.json": json_writer(run.config.to_dict()),
+        "summary.json": json_writer(outcome.summary),
+        "env.json": json_writer(environment(run.device, run.data.source)),
+        "epochs.csv": csv_writer(outcome.epochs),
+        "layers.csv": csv_writer(outcome.layers),
+        "masks.pt": torch_writer(outcome.masks),
+        "model.pt": torch_writer({k: v.detach().cpu() for k, v in run.model.state_dict().items()}),
+    }
 
 
 def _summary(config, data, epochs, layers, result, status, message) -> dict:
@@ -347,12 +395,12 @@ def _summary(config, data, epochs, layers, result, status, message) -> dict:
     }
 
 
-def _timing_summary(model, test_loader, device, autocast, epochs, log) -> dict:
+def _timing_summary(run: RunState, epochs: pd.DataFrame) -> dict:
     """Test-set inference timed apart from the accuracy pass (median of repeated passes after a warm-up)
     and training seconds per epoch, each with its spread (slowest minus fastest) and count."""
-    log(f"Timing inference over the test set: {INFERENCE_REPEATS} passes after a warm-up pass.")
-    return {**time_inference(model, test_loader, device, autocast, INFERENCE_REPEATS).summary("inference"),
-            **epoch_timing(epochs).summary("epoch_train")}
+    run.log(f"Timing inference over the test set: {INFERENCE_REPEATS} passes after a warm-up pass.")
+    inference = time_inference(run.model, run.data.test, run.device, run.amp, INFERENCE_REPEATS)
+    return {**inference.summary("inference"), **epoch_timing(epochs).summary("epoch_train")}
 
 
 def _peak_memory(device, peaks: list[PeakMemory]) -> PeakMemory:
@@ -361,11 +409,11 @@ def _peak_memory(device, peaks: list[PeakMemory]) -> PeakMemory:
     return peaks[-1]
 
 
-def _precision_summary(amp: AmpSettings, scaler, peaks: list[PeakMemory], resumed: bool) -> dict:
+def _precision_summary(amp: Precision, scaler, peaks: list[PeakMemory], resumed: bool) -> dict:
     """How the run was computed and what training cost: precision, peak memory, time per epoch."""
     measured = [p.peak_mb for p in peaks if math.isfinite(p.peak_mb)]
     return {
-        "amp": amp.enabled, "amp_dtype": amp_name(amp),
+        "amp": amp.mixed, "amp_dtype": amp_name(amp),
         "grad_scaler": scaler.is_enabled(),
         "peak_memory_mb": max(measured) if measured else math.nan,
         # what was already held when training began (on a GPU: the model and the data split on the device)
@@ -376,8 +424,8 @@ def _precision_summary(amp: AmpSettings, scaler, peaks: list[PeakMemory], resume
     }
 
 
-def _announce_amp(amp: AmpSettings, device, log) -> None:
-    if amp.enabled:
+def _announce_amp(amp: Precision, device, log) -> None:
+    if amp.mixed:
         scaler = "with" if make_scaler(amp, device).is_enabled() else "without"
         log(f"Mixed precision: {amp_name(amp)} autocast on {device.type}, {scaler} a gradient scaler.")
 

@@ -24,11 +24,19 @@ import pandas as pd
 import torch
 import yaml
 
-from ..core.train import GRAPH_WARMUP_STEPS, make_optimizer, resolve_device, synchronize, train_step
+from ..core.train import (
+    GRAPH_WARMUP_STEPS,
+    GraphedTrainStep,
+    Precision,
+    make_optimizer,
+    resolve_device,
+    synchronize,
+    train_step,
+)
 from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
 from ..models.registry import build_model
-from ..precision.amp import amp_settings, autocast, autocast_factory
+from ..precision.amp import amp_settings, make_scaler
 from ..runs.config import RunConfig
 from ..runs.store import RecordConflict, usable_record
 from .grids import (
@@ -109,13 +117,13 @@ def _stored(config: RunConfig) -> bool:
 
 
 @torch.no_grad()
-def _eval_step_seconds(model, batches, device, amp) -> float:
+def _eval_step_seconds(model, batches, device, precision: Precision) -> float:
     model.eval()
     times = []
     for x, _ in batches:
         synchronize(device)
         start = time.perf_counter()
-        with autocast(amp, device):
+        with precision.autocast(device):
             model(x)
         synchronize(device)
         times.append(time.perf_counter() - start)
@@ -129,18 +137,17 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
     channels_last = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    amp = amp_settings(device, setup.amp, setup.amp_dtype)
-    # the step a run of this set-up takes: a CUDA graph of it on CUDA in fp32 (runs' default), else ordinary
-    graph = device.type == "cuda" and not amp.enabled
-    if graph:
+    precision = amp_settings(device, setup.amp, setup.amp_dtype)
+    # the step a run of this set-up takes (runs' default): a CUDA graph of it on CUDA in fp32, else ordinary
+    optimizer = make_optimizer("adam", model.parameters(), 1e-3, 0.0, capturable=device.type == "cuda")
+    step = train_step(model, optimizer, device, precision, make_scaler(precision, device), cuda_graph=True)
+    if isinstance(step, GraphedTrainStep):
         warmup += GRAPH_WARMUP_STEPS + 1  # the capture's warm-up steps and the capture itself are not timed
     n = setup.batch_size * (steps + warmup)
     data = synthetic_data(info, n, setup.test_batch_size * (steps + 1), seed=0)
     train = DeviceLoader(data.train, info, setup.batch_size, device, shuffle=True, augment=info.augment,
                          channels_last=channels_last)
     test = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
-    optimizer = make_optimizer("adam", model.parameters(), 1e-3, 0.0, capturable=graph)
-    step = train_step(model, optimizer, device, autocast_factory(amp, device), cuda_graph=graph)
     model.train()
     times = []
     for x, y in train:
@@ -150,7 +157,7 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
         synchronize(device)
         times.append(time.perf_counter() - start)
     step_s = statistics.median(times[warmup:] or times)
-    eval_s = _eval_step_seconds(model, list(test), device, amp)
+    eval_s = _eval_step_seconds(model, list(test), device, precision)
     train_steps = math.ceil(setup.train_examples / setup.batch_size)
     eval_steps = math.ceil(setup.test_examples / setup.test_batch_size)
     return {"step_s": step_s, "epoch_s": train_steps * step_s + eval_steps * eval_s, "eval_s": eval_steps * eval_s}
