@@ -1,8 +1,9 @@
 """prunelab: pruning-at-initialization experiments as a library, a command line and a workbook."""
 
+from .core.registry import register_pruner
 from .version import __version__
 
-__all__ = ["__version__", "run"]
+__all__ = ["__version__", "register_pruner", "run"]
 
 
 def run(config, progress: bool = True, log=print):

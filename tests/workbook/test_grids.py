@@ -62,15 +62,16 @@ def test_a_bad_parameter_stops_the_notebook_in_one_line_before_any_run(tmp_path)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_quick_studies_real_mnist_at_seven_compressions_for_six_variants_over_three_seeds(monkeypatch):
+def test_quick_studies_real_mnist_at_seven_compressions_for_seven_variants_over_three_seeds(monkeypatch):
     monkeypatch.setenv("PRUNELAB_DATA", "/nonexistent-prunelab-data")  # auto: bundled real MNIST, the stand-in CIFAR
     values = yaml.safe_load((REPO / "params/quick/01_tuning.yaml").read_text())
     grid = tuning_grid(WorkbookParams.from_namespace(values))
     mnist = [c for c in grid if c.dataset == "mnist"]
     cells = {(c.compression, c.pruner, c.prune_epochs, c.seed) for c in mnist}
-    assert len(mnist) == len(cells) == 7 * 6 * 3
+    assert len(mnist) == len(cells) == 7 * 7 * 3
     assert sorted({c.compression for c in mnist}) == [0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
-    assert len({(c.pruner, c.prune_epochs) for c in mnist}) == 6 and {c.seed for c in mnist} == {1, 2, 3}
+    assert len({(c.pruner, c.prune_epochs) for c in mnist}) == 7 and {c.seed for c in mnist} == {1, 2, 3}
+    assert {c.pruner for c in mnist} - {c.pruner for c in grid if c.dataset == "cifar10"} == {"prospr"}
     assert {(c.post_epochs, c.train_subset) for c in mnist} == {(30, 4000)}
     cifar = [c for c in grid if c.dataset == "cifar10"]  # the stand-in: Task 1's compressions, first seed
     assert sorted({c.compression for c in cifar}) == [0.25, 0.5, 1.0] and {c.seed for c in cifar} == {1}

@@ -4,10 +4,11 @@ import math
 
 import pandas as pd
 
+from prunelab.core.choices import PRUNERS
 from prunelab.data.catalog import source_words
 from prunelab.workbook.findings import compression_findings, quantization_findings, tuning_findings
 from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
-from prunelab.workbook.style import PRUNER_NAMES, pruner_label
+from prunelab.workbook.style import pruner_label
 from prunelab.workbook.tables import (
     accuracy_at_compression,
     amp_ratios,
@@ -158,9 +159,9 @@ def test_fp32_runs_that_replayed_a_cuda_graph_are_named_so_in_the_amp_table_and_
 
 def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     assert pruner_label("synflow", None) == "SynFlow (100 rounds)" and pruner_label("synflow", 1) == "SynFlow (1 round)"
-    assert [pruner_label(p, None) for p in PRUNER_NAMES if p != "synflow"] == ["Rand", "Mag", "SNIP", "GraSP"]
+    assert [pruner_label(p, None) for p in PRUNERS if p != "synflow"] == ["Rand", "Mag", "SNIP", "GraSP"]
     params = WorkbookParams(data_source="synthetic", seeds=[1])
-    assert pruner_variants(params)[-2:] == [("synflow", 1), ("synflow", 100)]
+    assert pruner_variants(params, "cifar")[-2:] == [("synflow", 1), ("synflow", 100)]
     grid = tuning_grid(params)
     table = pd.DataFrame([{**c.to_dict(), "data_source": "synthetic", "device_name": "cpu", "train_examples": 256,
                            "test_examples": 128, "amp_dtype": "fp32", "data": source_words(c.dataset, "synthetic"),

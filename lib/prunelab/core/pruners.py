@@ -1,6 +1,8 @@
-"""Scoring (rand, mag, snip, grasp, synflow) and masking (global / local, exponential / linear rounds).
+"""The five built-in scores (rand, mag, snip, grasp, synflow) and masking (global / local, exponential /
+linear rounds) for any registered pruner.
 
-Scores follow the SynFlow paper's reference code:
+The built-in scores register through :func:`prunelab.core.registry.register_pruner`, as any other pruner
+does; docs/pruners.md gives each formula and why. They follow the SynFlow paper's reference code:
 
 * ``rand``: a standard normal draw per weight; ``mag``: ``|w|``.
 * ``snip``: ``|dL/dm * 1|`` for a mask ``m`` multiplied into the weights, i.e. ``|g * w|`` with the
@@ -32,6 +34,7 @@ from ..errors import UserError
 from ..models.layers import MaskedParam, apply_masks, masked_parameters
 from ..models.registry import reinitialize
 from .choices import PRUNERS, SCHEDULES, SCOPES, default_rounds
+from .registry import get_pruner, pruner_rounds, register_pruner
 
 GRASP_TEMPERATURE = 200.0
 GRASP_EPS = 1e-10
@@ -63,12 +66,11 @@ class PruneSettings:
 
     @property
     def resolved_rounds(self) -> int:
-        """The rounds asked for, else :func:`default_rounds`."""
-        return default_rounds(self.pruner) if self.rounds is None else self.rounds
+        """The rounds asked for, else the pruner's own (:func:`~prunelab.core.registry.pruner_rounds`)."""
+        return pruner_rounds(self.pruner) if self.rounds is None else self.rounds
 
     def validate(self) -> None:
-        if self.pruner not in PRUNERS:
-            raise UserError(f"unknown pruner '{self.pruner}'; choose one of: {', '.join(PRUNERS)}.")
+        get_pruner(self.pruner)  # an unknown name: one line listing the registered ones
         if self.scope not in SCOPES:
             raise UserError(f"unknown mask scope '{self.scope}'; choose global or local.")
         if self.schedule not in SCHEDULES:
@@ -198,8 +200,17 @@ def score_synflow(model, targets, batches, loss_fn):
     return scores
 
 
-SCORERS = {"rand": score_rand, "mag": score_mag, "snip": score_snip, "grasp": score_grasp,
-           "synflow": score_synflow}
+def _register_built_ins() -> None:
+    """The five built-in pruners, through the call every pruner registers with: their labels, and tab10's
+    grey, blue, green, red and purple."""
+    scores = (score_rand, score_mag, score_snip, score_grasp, score_synflow)
+    labels = ("Rand", "Mag", "SNIP", "GraSP", "SynFlow")
+    colours = ("#7f7f7f", "#1f77b4", "#2ca02c", "#d62728", "#9467bd")
+    for name, score, label, colour in zip(PRUNERS, scores, labels, colours, strict=True):
+        register_pruner(name, score, label=label, colour=colour, rounds=default_rounds(name))
+
+
+_register_built_ins()
 
 
 class _FrozenBatchnormStats:
@@ -228,7 +239,7 @@ def compute_scores(model: nn.Module, settings: PruneSettings, targets: list[Mask
     """One round of scores for ``targets`` (eval mode unless ``train_mode``; batchnorm stats kept)."""
     with _FrozenBatchnormStats(model):
         model.train(settings.train_mode)
-        return SCORERS[settings.pruner](model, targets, batches, loss_fn)
+        return get_pruner(settings.pruner).score(model, targets, batches, loss_fn)
 
 
 # ---------------------------------------------------------------------------------------- masking

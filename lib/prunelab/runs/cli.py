@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.choices import PRUNERS
+from ..core.registry import pruner_names
 from ..errors import UserError
 from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, option
 
@@ -39,8 +39,8 @@ class OneLineParser(argparse.ArgumentParser):
 class RunLists:
     """The original's list flags: every combination of their values is one run with its own record."""
 
-    pruner_list: list[str] = option([], "run every pruner in the list (one record each)", choices=PRUNERS, style=LIST,
-                                    default_text="")
+    pruner_list: list[str] = option([], "run every pruner in the list (one record each)", choices=pruner_names,
+                                    style=LIST, default_text="")
     prune_epoch_list: list[int] = option([], "rounds for each pruner in --pruner-list", style=LIST, default_text="")
     compression_list: list[float] = option([], "run every compression in the list (one record each)", style=LIST,
                                            default_text="")
@@ -75,7 +75,8 @@ def _argument(f: dataclasses.Field, hint) -> dict:
         return {"type": parse_bool, "nargs": "?", "const": True, "default": default, "help": help_text}
     # int | None -> int; list[float] -> float; str -> str
     kind = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
-    keywords = {"default": default, "help": help_text, "choices": meta["choices"]}
+    choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+    keywords = {"default": default, "help": help_text, "choices": choices}
     if kind is not str:
         keywords["type"] = kind
     if style == LIST:

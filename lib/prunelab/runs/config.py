@@ -11,10 +11,12 @@ import dataclasses
 import hashlib
 import json
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.choices import OPTIMIZERS, PRUNERS, SCHEDULES, SCOPES, SYNFLOW_ROUNDS, default_rounds
+from ..core.registry import check_pruner_name, find_pruner, pruner_names, pruner_rounds
 from ..data.catalog import ALL_DATASETS, DATA_SOURCES
 from ..errors import UserError
 from ..models import MODEL_CLASS_NAMES
@@ -42,11 +44,13 @@ POSITIVE = Range(0, low_open=True)
 NOT_NEGATIVE = Range(0)
 
 
-def option(default: Any, help: str, *, choices: tuple | None = None, style: str = VALUE, runtime: bool = False,
-           default_text: str | None = None, bounds: Range | None = None):
+def option(default: Any, help: str, *, choices: tuple | Callable[[], tuple] | None = None, style: str = VALUE,
+           runtime: bool = False, default_text: str | None = None, bounds: Range | None = None):
     """A configuration field with its flag. ``runtime`` fields say where and how loudly a run happens, not what
     it computes, so the config hash leaves them out. ``default_text`` replaces the default shown in --help.
-    ``bounds``: the range a number (or each number of a list) must lie in; a float must also be finite."""
+    ``choices``: the values allowed, or a function listing them when the parser is built (the pruners: any
+    registered one). ``bounds``: the range a number (or each number of a list) must lie in; a float must also
+    be finite."""
     metadata = {"help": help, "choices": choices, "style": style, "runtime": runtime, "default_text": default_text,
                 "bounds": bounds}
     if isinstance(default, list):
@@ -80,11 +84,17 @@ class RunConfig:
     lr_drop_rate: float = option(0.1, "lr drop factor", bounds=POSITIVE)
     weight_decay: float = option(0.0, "weight decay", bounds=NOT_NEGATIVE)
     # pruning
-    pruner: str = option("rand", "pruning strategy", choices=PRUNERS)
+    pruner: str = option("rand", "pruning strategy", choices=pruner_names)
+    # a registered (not built-in) pruner's version and where its score function is defined, "module:name":
+    # filled in from the registry (to_dict), so a record, or a worker process given the run, names the
+    # function it was made with; the version is hashed, the origin is not
+    pruner_version: str | None = option(None, "version of a registered pruner", style=NO_FLAG)
+    pruner_origin: str | None = option(None, "module and name of a registered pruner's score", style=NO_FLAG)
     compression: float = option(1.0, "keep 10^-compression of the prunable weights", bounds=NOT_NEGATIVE)
     prune_epochs: int | None = option(
         None, "scoring rounds",
-        default_text=f"{SYNFLOW_ROUNDS} for synflow, its paper's method; {default_rounds('rand')} for the others",
+        default_text=f"{SYNFLOW_ROUNDS} for synflow, its paper's method; {default_rounds('rand')} for the other "
+                     "built-in pruners; a registered pruner's own",
         bounds=Range(1, MAX_EPOCHS))
     compression_schedule: str = option("exponential", "schedule over the rounds", choices=SCHEDULES)
     mask_scope: str = option("global", "masking scope", choices=SCOPES)
@@ -128,7 +138,17 @@ class RunConfig:
     force: bool = option(False, "recompute a run that already has a complete record", style=ON, runtime=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields; a registered pruner's version and origin filled in from the registry where unset, and
+        both left out for the built-in pruners (their records, and so their hashes, predate them)."""
+        values = dataclasses.asdict(self)
+        missing = [name for name in PRUNER_IDENTITY if values[name] is None]
+        pruner = find_pruner(self.pruner) if missing and self.pruner not in PRUNERS else None
+        for name in missing:
+            if pruner is None:
+                values.pop(name)
+            else:
+                values[name] = pruner.version if name == "pruner_version" else pruner.origin
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
@@ -146,13 +166,18 @@ class RunConfig:
     @property
     def resolved_prune_epochs(self) -> int:
         """Scoring rounds: ``prune_epochs``, or the pruner's default when it is None."""
-        return default_rounds(self.pruner) if self.prune_epochs is None else self.prune_epochs
+        return pruner_rounds(self.pruner) if self.prune_epochs is None else self.prune_epochs
 
     def hashed_fields(self) -> dict[str, Any]:
-        """What the hash covers: no runtime fields, and the rounds resolved (None and the default are one run)."""
+        """What the hash covers: no runtime fields, and the rounds resolved (None and the default are one run).
+
+        A registered pruner's version is covered (with its name, in ``pruner``), so a new version never reuses
+        the old one's records; its origin is not (a function moved to another module computes the same).
+        The built-in pruners have neither, and their hashes are those of the records made before either existed.
+        """
         values = self.to_dict()
-        for name in RUNTIME_FIELDS:
-            values.pop(name)
+        for name in (*RUNTIME_FIELDS, "pruner_origin"):
+            values.pop(name, None)
         values["prune_epochs"] = self.resolved_prune_epochs
         for name in ("amp_dtype", "levels"):  # unset: the hashes of runs recorded before these fields existed
             if values[name] is None:
@@ -183,6 +208,20 @@ class RunConfig:
         fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(self.experiment)
         if fixed and self.pruner != fixed:
             raise UserError(f"--experiment {self.experiment} scores with {fixed} only, not {self.pruner}.")
+
+    def _check_pruner_identity(self) -> None:
+        """A run handed over from elsewhere (a worker process, a grid file) names the pruner version and origin it
+        was set up with: refuse it where this process has registered another function or version by that name."""
+        given = {name: getattr(self, name) for name in PRUNER_IDENTITY if getattr(self, name) is not None}
+        if not given:
+            return
+        if self.pruner in PRUNERS:
+            raise UserError(f"--pruner {self.pruner} is built in and takes no {' or '.join(given)}")
+        here = {name: value for name, value in self.replace(pruner_version=None, pruner_origin=None).to_dict().items()
+                if name in given}
+        if here != given:
+            raise UserError(f"the run was set up with pruner '{self.pruner}' {_identity(given)}, and here it is "
+                            f"{_identity(here)}; register the same function and version")
 
     def check_values(self) -> RunConfig:
         """Every field of its type, every number finite and within its bounds, a safe record name (torch-free:
@@ -217,7 +256,8 @@ class RunConfig:
         choose(self.dataset, tuple(ALL_DATASETS), "dataset")
         choose(self.data_source, DATA_SOURCES, "data source")
         choose(self.optimizer, OPTIMIZERS, "optimizer")
-        choose(self.pruner, PRUNERS, "pruner")
+        check_pruner_name(self.pruner)
+        self._check_pruner_identity()
         choose(self.compression_schedule, SCHEDULES, "compression schedule")
         choose(self.mask_scope, SCOPES, "mask scope")
         if self.amp_dtype is not None:
@@ -232,6 +272,15 @@ class RunConfig:
 
         build_model_check(self.model, self.model_class)
         return self
+
+
+#: what names a registered pruner's function in its records (:meth:`RunConfig.to_dict`)
+PRUNER_IDENTITY = ("pruner_version", "pruner_origin")
+
+
+def _identity(values: dict[str, str]) -> str:
+    """A registered pruner's identity in words, e.g. ``version 2, origin mylab.scores:score``."""
+    return ", ".join(f"{name.removeprefix('pruner_')} {value}" for name, value in values.items())
 
 
 #: each field's type, for the checks (the annotations are strings under ``from __future__ import annotations``)

@@ -109,7 +109,8 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
                   log: Callable[[str], None] | None = None) -> RunRecord | None:
     """The one rule for "this configuration already has a record to reuse"; every caller asks here.
 
-    Returns the record when it is complete, was made from this configuration (same hash), in the
+    Returns the record when it is complete, was made from this configuration (same hash, and for a registered
+    pruner the same score function: two functions under one name and version never share a record), in the
     mixed-precision dtype this configuration would train in on this device, and holds every summary
     field in ``require`` (a record made before prunelab measured something lacks it). Returns None when
     there is none, when it fails verification (said to ``log``), when ``config.force`` asks for a fresh
@@ -124,6 +125,10 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
     if record.summary.get("config_hash") != config.config_hash():
         raise RecordConflict(f"{record.path} already holds a different run; pass --force to replace it, "
                              "or choose another --expid.")
+    made_by, here = record.config.get("pruner_origin"), config.to_dict().get("pruner_origin")
+    if made_by is not None and here is not None and made_by != here:
+        raise RecordConflict(f"{record.path} was made by pruner '{config.pruner}' from {made_by}, and that name and "
+                             f"version now score with {here}; register it with another version, or pass --force")
     recorded = record.summary.get("amp_dtype")
     if config.quantization and config.amp_dtype is None and recorded is not None:
         here = _device_amp_name(config)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.registry import Pruner, find_pruner, is_builtin, register_pruner
 from ..errors import UserError
 from .checkpoint import RunInProgress
 from .config import RunConfig
@@ -63,15 +64,20 @@ class Outcome:
 class SweepTask:
     """One run as a picklable callable (worker processes, submitit). On Slurm it is checkpointable:
     a preempted or timed-out task is requeued with the same call, and the run resumes from its last epoch.
-    ``echo``: print the run's log as it goes (it is always kept in the record's ``log.txt``)."""
+    ``echo``: print the run's log as it goes (it is always kept in the record's ``log.txt``). ``pruners``:
+    the registered pruners the runs use, registered again where the task runs (a worker process starts
+    with the built-in pruners and installed packages' only); their score functions travel by module and name."""
 
     echo: bool = True
+    pruners: tuple[Pruner, ...] = ()
 
     def __call__(self, values: dict, threads: int | None = None) -> str:
         import torch
 
         from .registry import run
 
+        for p in self.pruners:
+            register_pruner(p.name, p.score, label=p.label, colour=p.colour, rounds=p.rounds, version=p.version)
         if threads:
             torch.set_num_threads(threads)
         say = (lambda message: print(message, flush=True)) if self.echo else (lambda message: None)
@@ -108,12 +114,25 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
     log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor}).")
     if todo:
         runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
-        task = SweepTask(echo)
+        task = SweepTask(echo, _registered_pruners(todo, executor))
         for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log, task=task):
             outcomes[outcome.name] = outcome
         for outcome in [o for o in outcomes.values() if o.status == ELSEWHERE]:
             outcomes[outcome.name] = _wait_for(outcome.config, log, task)
     return [outcomes[c.record_name] for c in configs]
+
+
+def _registered_pruners(configs: list[RunConfig], executor: str) -> tuple[Pruner, ...]:
+    """The registered (not built-in) pruners ``configs`` use. Worker processes and Slurm jobs import a score
+    function by its module and name: one defined in ``__main__`` (a notebook, a script) or inside a function
+    cannot reach them, and is refused for those executors in one line; the local executor takes any."""
+    names = dict.fromkeys(c.pruner for c in configs if not is_builtin(c.pruner))
+    pruners = tuple(p for p in map(find_pruner, names) if p is not None)  # an unknown name fails its run
+    for p in pruners:
+        if executor != "local" and not p.importable:
+            raise UserError(f"pruner '{p.name}' scores with {p.origin}, which {executor} workers cannot import; "
+                            "define it in a module they can import, or use the local executor")
+    return pruners
 
 
 def _wait_for(config: RunConfig, log, task: SweepTask) -> Outcome:

@@ -53,7 +53,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ),
     ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),
     ".numbers": ("significant", "time_cell", "times_differ"),
-    ".style": ("DENSE_LABEL", "PALETTE", "PRUNER_NAMES", "column_order", "pruner_label", "use_style"),
+    ".style": ("DENSE_LABEL", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
     ".tables": (
         "accuracy_at_compression", "amp_ratios", "amp_table", "by_compression", "collapse_table", "hardware_markdown",
         "inference_time_table", "int8_table", "layer_frame", "metric_table", "multishot_table", "record_weights",

@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
-from .style import KIND_COLORS, PALETTE, column_order, use_style
+from .style import KIND_COLORS, column_order, palette, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
 
 #: panels an alternative text names one by one; the rest are counted
@@ -97,7 +97,7 @@ def plot_against_compression(table: pd.DataFrame, setup: str = "CIFAR-10 / ResNe
     order = column_order(rows["label"])
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, (metric, label) in zip(axes, panels):
-        sns.lineplot(data=rows, x="compression", y=metric, hue="label", hue_order=order, palette=PALETTE,
+        sns.lineplot(data=rows, x="compression", y=metric, hue="label", hue_order=order, palette=palette(order),
                      errorbar="sd", err_style="bars", marker="o", ax=ax, legend=ax is axes[0])
         ax.set_xlabel("compression (kept fraction 10^-c)")
         ax.set_ylabel(label)
@@ -123,7 +123,7 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
         for label, weights in weights_by_label.items():
             values = weights.get(layer, np.zeros(0))
             if values.size:
-                ax.hist(values, bins=bins, histtype="step", label=label, color=PALETTE.get(label))
+                ax.hist(values, bins=bins, histtype="step", label=label, color=palette([label])[label])
         ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=8)
         ax.tick_params(labelsize=6)
         ax.grid(False)
@@ -143,10 +143,11 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True)
+    colours = palette(layers["label"])
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label].set_index("layer").reindex(order)
-        top.plot(range(len(order)), part["density"], marker="o", label=label, color=PALETTE.get(label))
-        bottom.plot(range(len(order)), part["kept_flops"], marker="o", label=label, color=PALETTE.get(label))
+        top.plot(range(len(order)), part["density"], marker="o", label=label, color=colours[label])
+        bottom.plot(range(len(order)), part["kept_flops"], marker="o", label=label, color=colours[label])
     dense = layers.drop_duplicates("layer").set_index("layer").reindex(order)["flops"]
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")

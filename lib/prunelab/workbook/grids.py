@@ -126,23 +126,25 @@ def seeds_for(params: WorkbookParams, setup: str) -> list[int]:
     return list(params.seeds) if source != "synthetic" else list(params.seeds[:1])
 
 
-def pruner_variants(params: WorkbookParams) -> list[tuple[str, int | None]]:
-    """(pruner, rounds) pairs: SynFlow once per entry of ``synflow_rounds``, the others with their default."""
+def pruner_variants(params: WorkbookParams, setup: str) -> list[tuple[str, int | None]]:
+    """(pruner, rounds) pairs for one set-up (its ``pruners`` and ``synflow_rounds``, overridden or shared):
+    SynFlow once per entry of ``synflow_rounds``, the others with their default."""
     variants = []
-    for pruner in params.pruners:
+    for pruner in params.setting(setup, "pruners"):
         if pruner == "synflow":
-            variants += [("synflow", r) for r in params.synflow_rounds]
+            variants += [("synflow", r) for r in params.setting(setup, "synflow_rounds")]
         else:
             variants.append((pruner, None))
     return variants
 
 
 def tuning_grid(params: WorkbookParams) -> list[RunConfig]:
-    """Task 1: CIFAR-10/ResNet20 and MNIST/FC, each at its compressions (``compressions``, or a set-up's
-    override of it: the quick profile studies MNIST/FC from 0.25 to 3), every pruner variant, over its seeds."""
+    """Task 1: CIFAR-10/ResNet20 and MNIST/FC, each at its compressions and with its pruners (``compressions``
+    and ``pruners``, or a set-up's override of them: the quick profile studies MNIST/FC from 0.25 to 3 with
+    the ProsPr plugin as well), every pruner variant, over its seeds."""
     return [run_config(params, setup, p, c, r, seed) for setup in ("cifar", "mnist")
             for seed in seeds_for(params, setup) for c in params.setting(setup, "compressions")
-            for p, r in pruner_variants(params)]
+            for p, r in pruner_variants(params, setup)]
 
 
 def dense_grid(params: WorkbookParams, setups: tuple[str, ...] = ("cifar", "mnist")) -> list[RunConfig]:

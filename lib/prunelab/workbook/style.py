@@ -1,20 +1,21 @@
-"""One look for every page of the workbook: pruner names and their order, colours, and the plot style.
+"""One look for every page of the workbook: how pruners are named, ordered and coloured, and the plot style.
 
-The pruners themselves, their order and their default rounds are :mod:`prunelab.core.pruners`' facts;
-this module only says how a page shows them.
+The pruners' labels, colours, order and default rounds are the registry's (:mod:`prunelab.core.registry`):
+the five built-in pruners first, then every registered one in the order it was registered. A pruner a
+record names but this process has not registered is shown by its name, after the others, in a spare colour.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from ..core.choices import PRUNERS, default_rounds
+from ..core.registry import SPARE_COLOURS, find_pruner, pruner_rounds, registered_pruners
 
-#: how a page names each pruner (the user's spelling), in the pruners' own order
-PRUNER_NAMES = dict(zip(PRUNERS, ("Rand", "Mag", "SNIP", "GraSP", "SynFlow"), strict=True))
 #: colours of the kinds of work in a traced step (:data:`prunelab.core.trace.KINDS`)
 KIND_COLORS = {"convolution": "#1f77b4", "batchnorm": "#2ca02c", "activation and add": "#ff7f0e",
                "mask multiply": "#d62728", "linear": "#9467bd", "memory copies": "#8c564b", "other": "#7f7f7f"}
+#: SynFlow with one round, the original tool's setting, beside its default rounds in the registry's colour
+SYNFLOW_ONE_ROUND_COLOUR = "#ff7f0e"
 
 
 def use_style() -> None:
@@ -26,33 +27,60 @@ def use_style() -> None:
     })
 
 
+def pruner_name(pruner: str) -> str:
+    """How a page names a pruner: its registered label ("SNIP"), else the name a record gives."""
+    found = find_pruner(pruner)
+    return found.label if found is not None else pruner
+
+
 def pruner_label(pruner: str, rounds: int | None) -> str:
     """"SNIP"; SynFlow with its rounds, "SynFlow (100 rounds)", since one round and many differ so much."""
-    name = PRUNER_NAMES.get(pruner, pruner)
+    name = pruner_name(pruner)
     if pruner != "synflow":
         return name
-    resolved = default_rounds(pruner) if rounds is None else int(rounds)
+    resolved = pruner_rounds(pruner) if rounds is None else int(rounds)
     return f"{name} ({resolved} round{'s' if resolved != 1 else ''})"
-
-
-#: a colour per column label; SynFlow with one round and with its default rounds are told apart
-PALETTE = {"Rand": "#7f7f7f", "Mag": "#1f77b4", "SNIP": "#2ca02c", "GraSP": "#d62728",
-           pruner_label("synflow", 1): "#ff7f0e", pruner_label("synflow", None): "#9467bd", "SynFlow": "#9467bd"}
 
 
 #: the column of the unpruned reference runs (compression 0: every weight kept)
 DENSE_LABEL = "Dense (no pruning)"
 
 
+def _base_label(label: str, names: list[str]) -> str | None:
+    """The registered label a column label starts with ("SynFlow" for "SynFlow (1 round)"), or None."""
+    return next((name for name in sorted(names, key=len, reverse=True)
+                 if label == name or label.startswith(name + " (")), None)
+
+
 def column_order(labels) -> list[str]:
-    """Pruner columns in the user's order: Rand, Mag, SNIP, GraSP, SynFlow (1 round), SynFlow (100 rounds);
-    the dense reference, where present, first."""
-    names = [PRUNER_NAMES[p] for p in PRUNERS]
+    """Pruner columns in the registry's order: Rand, Mag, SNIP, GraSP, SynFlow (1 round), SynFlow (100 rounds),
+    then registered pruners in the order they were registered, then unknown ones by name; the dense
+    reference, where present, first."""
+    names = [p.label for p in registered_pruners()]
 
     def key(label: str):
         if label == DENSE_LABEL:
-            return (-1, 0)
-        base = label.split(" (")[0]
-        rounds = int(label.split("(")[1].split()[0]) if "(" in label else 0
-        return (names.index(base) if base in names else len(names), rounds)
+            return (-1, 0, label)
+        base = _base_label(label, names)
+        if base is None:
+            return (len(names), 0, label)
+        suffix = label[len(base):].strip(" ()").split()  # "(100 rounds)" -> ["100", "rounds"]
+        return (names.index(base), int(suffix[0]) if suffix and suffix[0].isdigit() else 0, label)
     return sorted(set(labels), key=key)
+
+
+def palette(labels) -> dict[str, str]:
+    """A colour for each column label: the pruner's registered colour (SynFlow with one round in its own),
+    a spare colour for a label no registered pruner gives."""
+    pruners = registered_pruners()
+    names = [p.label for p in pruners]
+    colours, spare = {}, (c for c in SPARE_COLOURS if c not in {p.colour for p in pruners})
+    for label in column_order(labels):
+        base = _base_label(label, names)
+        if label == pruner_label("synflow", 1):
+            colours[label] = SYNFLOW_ONE_ROUND_COLOUR
+        elif base is not None:
+            colours[label] = pruners[names.index(base)].colour
+        else:
+            colours[label] = next(spare, "#000000")
+    return colours

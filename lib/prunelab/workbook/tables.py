@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.choices import PRUNERS, default_rounds
+from ..core.registry import pruner_rounds
 from ..data.catalog import source_words
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
 from .numbers import accuracy_cell, compression_text, counted, significant, time_cell
-from .style import PRUNER_NAMES, column_order, pruner_label
+from .style import column_order, pruner_label, pruner_name
 
 #: a run whose accuracy is within this many points of always predicting the most frequent class
 CONSTANT_PREDICTION_MARGIN = 1.0
@@ -69,15 +69,15 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
     devices = ", ".join(sorted(set(table["device_name"].dropna()))) or "not recorded"
     sizes = sorted(set(zip(table["dataset"], table["train_examples"], table["test_examples"])))
     used = "; ".join(f"{d}: {tr:,} training / {te:,} test examples" for d, tr, te in sizes)
-    pruners = [PRUNER_NAMES.get(p, p) for p in PRUNERS if p in set(table["pruner"])]
+    pruners = column_order(pruner_name(p) for p in set(table["pruner"]))
     compressions = ", ".join(f"{c:g}" for c in sorted(set(table["compression"])))
     training = f"{counted(table['post_epochs'], 'epoch')} after pruning"
     if (table["pre_epochs"] > 0).any():
         pre = table[table["pre_epochs"] > 0]
-        training += f"; {', '.join(PRUNER_NAMES.get(p, p) for p in sorted(set(pre['pruner'])))} pre-trained " \
+        training += f"; {', '.join(pruner_name(p) for p in sorted(set(pre['pruner'])))} pre-trained " \
                     f"{counted(pre['pre_epochs'], 'epoch')} first"
     synflow = table[table["pruner"] == "synflow"]
-    rounds = sorted({default_rounds("synflow") if pd.isna(r) else int(r) for r in synflow["prune_epochs"]})
+    rounds = sorted({pruner_rounds("synflow") if pd.isna(r) else int(r) for r in synflow["prune_epochs"]})
     lines = [
         "| setting | value |", "| --- | --- |",
         f"| profile | `{params.profile}` |",
@@ -322,7 +322,7 @@ def multishot_table(table: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     levels = rows["levels"].astype(int)
-    column = [f"{PRUNER_NAMES.get(p, p)}, {n} cycle{'s' if n != 1 else ''}" for p, n in zip(rows["pruner"], levels)]
+    column = [f"{pruner_name(p)}, {n} cycle{'s' if n != 1 else ''}" for p, n in zip(rows["pruner"], levels)]
     frame = rows.assign(column=column, remaining=rows["prunable_density"].round(6))
     pivot = frame.pivot_table(index="remaining", columns="column", values="top1", aggfunc="first")
     pivot.index.name, pivot.columns.name = "weights remaining", None

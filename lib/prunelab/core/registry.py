@@ -1,0 +1,206 @@
+"""The pruners a run can choose: the five built in, and any registered by a notebook, a module or a package.
+
+:func:`register_pruner` makes a score function a pruner everywhere: the run configuration and ``--pruner``,
+sweeps, notebook parameters, and the workbook's tables, figures and findings (its label and colour, ordered
+after the built-in pruners in the order of registration). The built-in pruners register through the same
+call in :mod:`prunelab.core.pruners`.
+
+An installed package offers a pruner through an entry point of the group :data:`ENTRY_POINT_GROUP`, named
+like the pruner, whose value is the module that calls :func:`register_pruner` when imported::
+
+    [project.entry-points."prunelab.pruners"]
+    mypruner = "mypackage.mypruner"
+
+Nothing here imports torch or a plugin: names are listed from the built-in tuple, the registrations and the
+entry points' names, so ``prunelab --help`` stays instant. A pruner's module (the built-ins' included) is
+imported on the first lookup that needs its score function, label or colour.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from ..errors import UserError
+from .choices import PRUNERS, default_rounds
+
+#: the entry-point group an installed package registers its pruners through
+ENTRY_POINT_GROUP = "prunelab.pruners"
+#: the module whose import registers the built-in pruners
+BUILTIN_MODULE = "prunelab.core.pruners"
+#: colours of registered pruners that name none, the first unused in turn (the built-ins' are tab10's first
+#: five and its orange; the ProsPr plugin's is tab10's cyan, last here)
+SPARE_COLOURS = ("#e377c2", "#bcbd22", "#8c564b", "#393b79", "#637939", "#8c6d31", "#843c39", "#17becf")
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+@dataclass(frozen=True)
+class Pruner:
+    """A registered pruner. ``score(model, targets, batches, loss_fn)`` returns a score tensor per target's
+    name, shaped like its parameter; the highest scores are kept (see :mod:`prunelab.core.pruners`)."""
+
+    name: str
+    score: Callable
+    label: str  # how tables, figures and findings name it
+    colour: str  # its line and marker colour in the figures
+    rounds: int  # scoring rounds when a run gives none
+    version: str  # a change of results under one name needs a new version: it keys the records
+
+    @property
+    def origin(self) -> str:
+        """Where the score function is defined, ``module:qualified.name``: recorded with every run."""
+        return f"{self.score.__module__}:{self.score.__qualname__}"
+
+    @property
+    def importable(self) -> bool:
+        """Whether another process finds the score function by its module and name (worker processes and
+        Slurm jobs receive it that way): not for a function defined in ``__main__`` (a notebook, a script)
+        or inside another function."""
+        module = sys.modules.get(self.score.__module__)
+        if self.score.__module__ == "__main__" or module is None:
+            return False
+        found = module
+        for part in self.score.__qualname__.split("."):
+            found = getattr(found, part, None)
+        return found is self.score
+
+
+_REGISTERED: dict[str, Pruner] = {}
+
+
+def register_pruner(name: str, score: Callable, *, label: str, colour: str | None = None, rounds: int = 1,
+                    version: str = "1") -> Pruner:
+    """Make ``score`` the pruner ``name`` everywhere; return its record.
+
+    ``score(model, targets, batches, loss_fn)`` has the built-in scorers' signature. ``label`` names it in
+    tables and figures, ``colour`` (any matplotlib colour; default: the next spare one) draws it,
+    ``rounds`` is its scoring rounds when a run gives none. ``version`` enters the hash of every run with
+    this pruner, with its name: change it whenever the function's results change, or the store reuses
+    records made by the old function. Registering a name again with the same function (a notebook cell run
+    twice) replaces it; a different function under a registered name needs a different version, and the
+    five built-in names belong to :mod:`prunelab.core.pruners`.
+    """
+    _check_registration(name, score, label, colour, rounds, version)
+    previous = _REGISTERED.get(name)
+    origin = f"{score.__module__}:{score.__qualname__}"
+    if previous is not None and previous.origin != origin and previous.version == version:
+        raise UserError(f"pruner '{name}' is registered from {previous.origin} at version {version}; give "
+                        f"{origin} another version (records are keyed by name and version)")
+    taken = next((p.name for p in _REGISTERED.values() if p.label == label and p.name != name), None)
+    if taken is not None:
+        raise UserError(f"the label '{label}' already names pruner '{taken}'; choose another label")
+    if colour is None:
+        colour = previous.colour if previous is not None else _spare_colour()
+    pruner = Pruner(name, score, label, colour, rounds, version)
+    _REGISTERED[name] = pruner
+    return pruner
+
+
+def _check_registration(name, score, label, colour, rounds, version) -> None:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise UserError(f"a pruner's name is 1 to 32 lowercase letters, digits, _ or -, starting with a letter, "
+                        f"not {name!r}")
+    if name in PRUNERS and getattr(score, "__module__", None) != BUILTIN_MODULE:
+        raise UserError(f"'{name}' is a built-in pruner; register yours under another name")
+    if not inspect.isfunction(score):
+        raise UserError(f"the score of pruner '{name}' must be a function (its module and name are recorded), "
+                        f"not {type(score).__name__}")
+    try:
+        inspect.signature(score).bind(None, None, None, None)
+    except TypeError:
+        raise UserError(f"the score of pruner '{name}' must take (model, targets, batches, loss_fn)") from None
+    if not isinstance(label, str) or not label.strip():
+        raise UserError(f"pruner '{name}' needs a label, the name tables and figures show")
+    if colour is not None:
+        from matplotlib.colors import is_color_like  # only when a colour is given: a plain import stays light
+
+        if not is_color_like(colour):
+            raise UserError(f"the colour of pruner '{name}' must be a matplotlib colour, not {colour!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise UserError(f"the rounds of pruner '{name}' must be a whole number of at least 1, not {rounds!r}")
+    if not isinstance(version, str) or not version.strip():
+        raise UserError(f"the version of pruner '{name}' must be a non-empty string such as '2', not {version!r}")
+
+
+def _spare_colour() -> str:
+    used = {p.colour for p in _REGISTERED.values()}
+    return next((c for c in SPARE_COLOURS if c not in used), SPARE_COLOURS[len(_REGISTERED) % len(SPARE_COLOURS)])
+
+
+def _entry_points() -> dict:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def pruner_names() -> tuple[str, ...]:
+    """Every name a run may choose, in table order: the built-ins, the registered pruners in the order they
+    were registered, then installed packages' pruners not loaded yet (by name; nothing is imported)."""
+    registered = [name for name in _REGISTERED if name not in PRUNERS]
+    waiting = sorted(name for name in _entry_points() if name not in PRUNERS and name not in _REGISTERED)
+    return (*PRUNERS, *registered, *waiting)
+
+
+def is_builtin(name: str) -> bool:
+    return name in PRUNERS
+
+
+def check_pruner_name(name: str) -> None:
+    """Raise :class:`UserError` listing every name unless ``name`` is a pruner (torch-free for the built-ins
+    and the registered ones; an installed package's pruner is loaded)."""
+    if name not in PRUNERS and find_pruner(name) is None:
+        raise _unknown(name)
+
+
+def get_pruner(name: str) -> Pruner:
+    """The pruner ``name`` (its module imported if need be); :class:`UserError` listing the names if none."""
+    pruner = find_pruner(name)
+    if pruner is None:
+        raise _unknown(name)
+    return pruner
+
+
+def _unknown(name: str) -> UserError:
+    return UserError(f"unknown pruner '{name}'; choose one of: {', '.join(pruner_names())}")
+
+
+def find_pruner(name: str) -> Pruner | None:
+    """The pruner ``name``, or None: registered ones at once, built-ins and installed packages' pruners by
+    importing the module that registers them."""
+    if name not in _REGISTERED:
+        if name in PRUNERS:
+            importlib.import_module(BUILTIN_MODULE)
+        else:
+            _load_entry_point(name)
+    return _REGISTERED.get(name)
+
+
+def _load_entry_point(name: str) -> None:
+    entry = _entry_points().get(name)
+    if entry is None:
+        return
+    try:
+        entry.load()
+    except Exception as err:  # noqa: BLE001 - a broken plugin is the user's to fix: say which, in one line
+        raise UserError(f"the pruner '{name}' of entry point {entry.value} failed to load: "
+                        f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+    if name not in _REGISTERED:
+        raise UserError(f"entry point '{name}' = {entry.value} registered no pruner named '{name}'")
+
+
+def registered_pruners() -> list[Pruner]:
+    """Every pruner loaded in this process, in table order (the built-ins first)."""
+    importlib.import_module(BUILTIN_MODULE)
+    return [_REGISTERED[name] for name in PRUNERS] + [p for n, p in _REGISTERED.items() if n not in PRUNERS]
+
+
+def pruner_rounds(name: str) -> int:
+    """Scoring rounds when a run gives none: the built-ins' from :mod:`prunelab.core.choices` (torch-free),
+    a registered pruner's its own, 1 for an unknown name."""
+    if name in PRUNERS:
+        return default_rounds(name)
+    pruner = find_pruner(name)
+    return pruner.rounds if pruner is not None else 1

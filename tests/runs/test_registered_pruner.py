@@ -1,0 +1,112 @@
+"""A pruner registered in this test module runs wherever a built-in one does: the command line, a sweep
+(here and in a worker process), and the workbook's tables and figures; its records name the function they were
+made with."""
+
+import pytest
+import yaml
+from matplotlib.colors import to_hex
+
+from prunelab import register_pruner, run
+from prunelab.errors import UserError
+from prunelab.runs.cli import main
+from prunelab.runs.config import RunConfig
+from prunelab.runs.store import RecordConflict, load_table, usable_record
+from prunelab.runs.sweep import run_sweep
+from prunelab.workbook.figures import plot_against_compression
+from prunelab.workbook.grids import records_table
+from prunelab.workbook.style import palette
+from prunelab.workbook.tables import accuracy_table, settings_markdown
+
+TINY = {"dataset": "mnist", "model": "fc", "data_source": "synthetic", "train_subset": 64, "test_subset": 32,
+        "post_epochs": 1}
+FLAGS = ["--data-source", "synthetic", "--train-subset", "64", "--test-subset", "32", "--post-epochs", "1"]
+
+
+def score_smallest(model, targets, batches, loss_fn):
+    """Keep the smallest magnitudes."""
+    return {t.name: -t.param.detach().abs() for t in targets}
+
+
+def score_largest(model, targets, batches, loss_fn):
+    return {t.name: t.param.detach().abs() for t in targets}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def smallest():
+    return register_pruner("smallest-mag", score_smallest, label="Smallest magnitude", version="1")
+
+
+def test_the_command_line_runs_it_and_the_record_names_its_function(tmp_path):
+    assert main([*FLAGS, "--pruner", "smallest-mag", "--result-dir", str(tmp_path)]) == 0
+    (row,) = load_table(tmp_path).to_dict("records")
+    assert (row["pruner"], row["pruner_version"]) == ("smallest-mag", "1")
+    assert row["pruner_origin"] == f"{__name__}:score_smallest"
+    assert row["record"] == RunConfig(pruner="smallest-mag", **TINY).config_hash()  # verified on load
+
+
+def test_an_unknown_pruner_on_the_command_line_is_one_line_listing_the_registered_ones(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*FLAGS, "--pruner", "nonesuch", "--result-dir", str(tmp_path)])
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "nonesuch" in line and "smallest-mag" in line and "synflow" in line
+    assert not tmp_path.joinpath("singleshot").exists()
+
+
+def test_a_sweep_runs_it_here_and_in_a_worker_process(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {**TINY, "result_dir": str(tmp_path / "results")},
+                                    "grid": {"pruner": ["rand", "smallest-mag"]}}))
+    assert main(["sweep", str(grid)]) == 0
+    assert sorted(load_table(tmp_path / "results")["pruner"]) == ["rand", "smallest-mag"]
+    # a spawned worker starts with the built-in pruners only: the task registers this one, imported by module
+    config = RunConfig(pruner="smallest-mag", seed=2, result_dir=str(tmp_path / "results"), **TINY)
+    (outcome,) = run_sweep([config], "processes", workers=1, log=lambda m: None)
+    assert outcome.status == "finished", outcome.detail
+    assert usable_record(config).config["pruner_origin"] == f"{__name__}:score_smallest"
+
+
+def test_a_function_defined_in_main_runs_here_and_is_refused_for_worker_processes(tmp_path):
+    namespace = {"__name__": "__main__"}  # as a notebook cell or a script defines it
+    exec("def score(model, targets, batches, loss_fn):\n    return {t.name: t.param.detach().abs() for t in targets}",
+         namespace)
+    register_pruner("notebook-mag", namespace["score"], label="Notebook magnitude")
+    config = RunConfig(pruner="notebook-mag", result_dir=str(tmp_path), **TINY)
+    with pytest.raises(UserError, match="__main__:score, which processes workers cannot import"):
+        run_sweep([config], "processes", workers=1, log=lambda m: None)
+    (outcome,) = run_sweep([config], "local", log=lambda m: None)
+    assert outcome.status == "finished", outcome.detail
+
+
+def test_the_workbook_tables_show_it_after_the_built_ins_in_its_own_colour(tmp_path):
+    configs = [RunConfig(pruner=p, seed=s, result_dir=str(tmp_path), **TINY) for p in ("smallest-mag", "snip")
+               for s in (1, 2)]
+    table = records_table([run(c, progress=False, log=lambda m: None) for c in configs])
+    cells = accuracy_table(table)
+    assert list(cells.columns) == ["SNIP", "Smallest magnitude"]
+    assert all("(n=2)" in cell for cell in cells.iloc[0])
+    colours = palette(table["label"])
+    assert colours["Smallest magnitude"] not in {colours["SNIP"], "#000000"}
+    figure = plot_against_compression(table, setup=table["setup"].iloc[0])
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    assert labels == ["SNIP", "Smallest magnitude"]
+    assert [to_hex(h.get_color()) for h in handles] == [colours["SNIP"], colours["Smallest magnitude"]]
+
+    class Params:
+        profile, result_dir = "test", str(tmp_path)
+    assert "| pruning | SNIP, Smallest magnitude at compression 1;" in settings_markdown(
+        Params, table.assign(data_source="synthetic"))
+
+
+def test_two_functions_under_one_name_and_version_never_share_a_record(tmp_path):
+    register_pruner("moved", score_largest, label="Moved")
+    config = RunConfig(pruner="moved", result_dir=str(tmp_path), **{**TINY, "post_epochs": 0})
+    run(config, progress=False, log=lambda m: None)
+    assert usable_record(config) is not None
+    # another session registers another function under the same name and version (within one process the
+    # registry refuses that; here it goes through a second version and back)
+    register_pruner("moved", score_smallest, label="Moved", version="2")
+    assert usable_record(config) is None  # version 2: another hash, another record
+    register_pruner("moved", score_smallest, label="Moved", version="1")
+    with pytest.raises(RecordConflict, match="made by pruner 'moved' from .*score_largest"):
+        usable_record(config)
