@@ -39,8 +39,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "plot_imp_conservation", "plot_layer_conservation", "plot_schedule_conservation", "plot_unit_conservation",
     ),
     ".figures": (
-        "figure_alt", "plot_against_compression", "plot_amp", "plot_density_and_flops", "plot_multishot",
-        "plot_sparse_inference", "plot_timeline", "plot_weight_histograms", "show_figure",
+        "figure_alt", "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
+        "plot_multishot", "plot_sparse_inference", "plot_timeline", "plot_weight_histograms", "show_figure",
     ),
     ".findings": (
         "amp_time_words", "collapse_study", "collapse_study_findings", "compression_findings", "design_speed_words",

