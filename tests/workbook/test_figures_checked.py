@@ -325,7 +325,7 @@ def test_against_compression_draws_a_row_per_setup_with_the_seed_means():
     drawn = {line.get_color(): line for line in top1.lines if line.get_linestyle() == "-"}  # not the error bars
     assert len(drawn) == len(order)
     for label in order:
-        line = drawn[workbook.PALETTE[label]]
+        line = drawn[workbook.palette(order)[label]]
         assert list(line.get_xdata()) == STUDY[MNIST]
         assert list(line.get_ydata()) == pytest.approx(list(means[label]))
     plt.close(fig)
