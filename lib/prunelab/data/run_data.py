@@ -85,7 +85,7 @@ def run_data(request: DataRequest, device: torch.device, channels_last: bool = F
         except UserError as missing:
             if request.source == "real":
                 raise
-            warnings.warn(f"{missing} Results come from synthetic stand-in data instead.", StandInDataWarning,
+            warnings.warn(f"{missing}; results come from synthetic stand-in data instead", StandInDataWarning,
                           stacklevel=2)
     if request.dataset in FOLDER_DATASETS:
         train_n = request.train_subset or min(info.train_size, STAND_IN_CAP[0])

@@ -52,7 +52,7 @@ class RunCheckpoint:
         except BlockingIOError:
             handle.close()
             raise RunInProgress(f"this run is already in progress in another process (lock {self.folder / 'lock'});"
-                                " wait for it or stop it first.") from None
+                                " wait for it or stop it first") from None
         self._lock = handle
 
     def wait_until_free(self) -> None:

@@ -29,7 +29,7 @@ def check_expid(expid: str) -> None:
         return
     rule = (f"use 1 to {EXPID_MAX} characters from {EXPID_CHARACTERS}, starting with a letter, digit or _")
     if len(expid) > EXPID_MAX:
-        raise UserError(f"--expid is {len(expid)} characters long; {rule}.")
+        raise UserError(f"--expid is {len(expid)} characters long; {rule}")
     if _EXPID.fullmatch(expid):
         return
     bad = next((c for c in expid if not _EXPID.fullmatch("a" + c)), None)
@@ -37,7 +37,7 @@ def check_expid(expid: str) -> None:
         what = "a control character" if ord(bad) < 32 or ord(bad) == 127 else f"the character {ascii(bad)}"
     else:
         what = "a leading dot" if expid[0] == "." else f"a leading {ascii(expid[0])}"
-    raise UserError(f"--expid {ascii(expid)} holds {what}; {rule}.")
+    raise UserError(f"--expid {ascii(expid)} holds {what}; {rule}")
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ class Range:
 
     def check(self, flag: str, value) -> None:
         if isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f"{flag} must be a finite number, not {value}.")
+            raise UserError(f"{flag} must be a finite number, not {value}")
         if value <= self.low if self.low_open else value < self.low:
             floor = "positive" if self.low_open and self.low == 0 else (
                 "0 or more" if self.low == 0 else f"at least {self.low:g}")
-            raise UserError(f"{flag} must be {floor}, not {value}.")
+            raise UserError(f"{flag} must be {floor}, not {value}")
         if value > self.high:
-            raise UserError(f"{flag} must be at most {self.high:,}, not {value}.")
+            raise UserError(f"{flag} must be at most {self.high:,}, not {value}")
 
 
 def type_name(hint) -> str:
@@ -101,7 +101,7 @@ def matches(value: Any, hint) -> bool:
 
 def check_type(key: str, value: Any, hint) -> None:
     if not matches(value, hint):
-        raise UserError(f"{key}: expected {type_name(hint)}, got {describe_value(value)}.")
+        raise UserError(f"{key}: expected {type_name(hint)}, got {describe_value(value)}")
 
 
 def describe_value(value: Any) -> str:

@@ -96,15 +96,15 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
     base = RunConfig.from_dict(values)
     experiment = base.experiment
     if args.level_list and experiment not in ("multishot", "imp-conservation"):
-        raise UserError(f"--level-list is for --experiment multishot or imp-conservation, not {experiment}.")
+        raise UserError(f"--level-list is for --experiment multishot or imp-conservation, not {experiment}")
     fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(experiment)
     if fixed and (args.pruner_list or base.pruner not in (RunConfig.pruner, fixed)):
-        raise UserError(f"--experiment {experiment} scores with {fixed} only; drop --pruner and --pruner-list.")
+        raise UserError(f"--experiment {experiment} scores with {fixed} only; drop --pruner and --pruner-list")
     if experiment == "schedule-conservation":
         pairs = [(fixed, r) for r in (args.prune_epoch_list or [base.prune_epochs])]
     else:
         if args.prune_epoch_list and len(args.prune_epoch_list) != len(args.pruner_list):
-            raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list.")
+            raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list")
         pruners = args.pruner_list or [fixed or base.pruner]
         pairs = list(zip(pruners, args.prune_epoch_list or [base.prune_epochs] * len(pruners)))
     compressions = args.compression_list or [base.compression]
@@ -161,7 +161,7 @@ def sweep_main(argv: list[str]) -> int:
     for item in args.sbatch:
         key, sep, value = item.partition("=")
         if not sep:
-            raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}.")
+            raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}")
         grid.slurm.sbatch[key] = value
     grid.executor = args.executor or grid.executor
     grid.workers = grid.workers if args.workers is None else args.workers
@@ -194,7 +194,7 @@ def verify_main(argv: list[str]) -> int:
 
     args = verify_parser().parse_args(argv)
     if not Path(args.result_dir).is_dir():
-        raise UserError(f"{args.result_dir} is not a folder of results.")
+        raise UserError(f"{args.result_dir} is not a folder of results")
     return verify(args.result_dir, fix=args.repair)
 
 

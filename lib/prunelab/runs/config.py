@@ -135,7 +135,7 @@ class RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise UserError(f"unknown configuration field(s): {', '.join(unknown)}.")
+            raise UserError(f"unknown configuration field(s): {', '.join(unknown)}")
         return cls(**values)
 
     @property
@@ -179,10 +179,10 @@ class RunConfig:
         for name, value in (("--quantization", self.quantization), ("--save-trace", self.save_trace),
                             ("--pre-epochs", self.pre_epochs > 0)):
             if value:
-                raise UserError(f"{name} does not apply to --experiment {self.experiment}.")
+                raise UserError(f"{name} does not apply to --experiment {self.experiment}")
         fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(self.experiment)
         if fixed and self.pruner != fixed:
-            raise UserError(f"--experiment {self.experiment} scores with {fixed} only, not {self.pruner}.")
+            raise UserError(f"--experiment {self.experiment} scores with {fixed} only, not {self.pruner}")
 
     def check_values(self) -> RunConfig:
         """Every field of its type, every number finite and within its bounds, a safe record name (torch-free:
@@ -204,15 +204,15 @@ class RunConfig:
 
         def choose(value: str, options, what: str) -> None:
             if value not in options:
-                raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(options)}.")
+                raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(options)}")
 
         choose(self.experiment, EXPERIMENTS, "experiment")
         if self.experiment == "multishot":
             if self.levels is None or self.levels < 1:
                 raise UserError("--experiment multishot needs --level-list with prune-train cycle counts of at least "
-                                f"1 (e.g. --level-list 1 2 3), not {self.levels}.")
+                                f"1 (e.g. --level-list 1 2 3), not {self.levels}")
         elif self.experiment != "imp-conservation" and self.levels is not None:
-            raise UserError(f"--level-list is for --experiment multishot and imp-conservation, not {self.experiment}.")
+            raise UserError(f"--level-list is for --experiment multishot and imp-conservation, not {self.experiment}")
         self._validate_conservation()
         choose(self.dataset, tuple(ALL_DATASETS), "dataset")
         choose(self.data_source, DATA_SOURCES, "data source")
@@ -224,10 +224,10 @@ class RunConfig:
             choose(self.amp_dtype, AMP_DTYPE_NAMES, "AMP dtype")
             if not self.quantization:
                 raise UserError(f"--amp-dtype {self.amp_dtype} only applies to mixed precision training; "
-                                "add --quantization.")
+                                "add --quantization")
         if self.pretrained:
             raise UserError("--pretrained: prunelab ships no pretrained weights; pre-train with "
-                            "--pre-epochs instead.")
+                            "--pre-epochs instead")
         from ..models.registry import build_model_check  # imports torch: the checks above answer without it
 
         build_model_check(self.model, self.model_class)

@@ -123,14 +123,14 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
         return None
     if record.summary.get("config_hash") != config.config_hash():
         raise RecordConflict(f"{record.path} already holds a different run; pass --force to replace it, "
-                             "or choose another --expid.")
+                             "or choose another --expid")
     recorded = record.summary.get("amp_dtype")
     if config.quantization and config.amp_dtype is None and recorded is not None:
         here = _device_amp_name(config)
         if recorded != here:
             raise RecordConflict(f"{record.path} holds a {recorded} mixed-precision run, and this device would "
                                  f"train in {here}; pass --amp-dtype {recorded} to reuse it, --force to replace "
-                                 "it, or another --expid.")
+                                 "it, or another --expid")
     if any(name not in record.summary for name in require):
         return None
     return record
@@ -147,9 +147,9 @@ def check_writable(result_dir: str | os.PathLike) -> None:
     path = Path(result_dir).absolute()
     existing = next(p for p in (path, *path.parents) if os.path.lexists(p))
     if not existing.is_dir():
-        raise UserError(f"cannot write results to {result_dir}: {existing} is not a folder.")
+        raise UserError(f"cannot write results to {result_dir}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write results to {result_dir}: {existing} is not writable.")
+        raise UserError(f"cannot write results to {result_dir}: {existing} is not writable")
 
 
 def json_writer(data: Any) -> Writer:
