@@ -25,6 +25,8 @@ TRAINING_EXPERIMENTS = ("singleshot", "multishot")
 #: the SynFlow paper's theory experiments (prunelab.runs.conservation): no train-prune-train, one table each
 CONSERVATION_EXPERIMENTS = ("unit-conservation", "layer-conservation", "imp-conservation", "schedule-conservation")
 EXPERIMENTS = (*TRAINING_EXPERIMENTS, *CONSERVATION_EXPERIMENTS)
+#: the conservation experiments that score one fixed way (the original ignored --pruner for them)
+FIXED_PRUNERS = {"imp-conservation": "mag", "schedule-conservation": "synflow"}
 AMP_DTYPE_NAMES = ("fp16", "bf16")
 
 #: how a field is spelled on the command line
@@ -43,15 +45,22 @@ NOT_NEGATIVE = Range(0)
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, style: str = VALUE, runtime: bool = False,
-           default_text: str | None = None, bounds: Range | None = None):
+           default_text: str | None = None, bounds: Range | None = None, flag: str | None = None):
     """A configuration field with its flag. ``runtime`` fields say where and how loudly a run happens, not what
     it computes, so the config hash leaves them out. ``default_text`` replaces the default shown in --help.
-    ``bounds``: the range a number (or each number of a list) must lie in; a float must also be finite."""
+    ``bounds``: the range a number (or each number of a list) must lie in; a float must also be finite.
+    ``flag``: the flag's spelling where it is not the field's name (:func:`flag_of`)."""
     metadata = {"help": help, "choices": choices, "style": style, "runtime": runtime, "default_text": default_text,
-                "bounds": bounds}
+                "bounds": bounds, "flag": flag}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    """How a field is spelled on the command line and named in error messages: ``--result-dir`` for
+    ``result_dir`` unless the field says otherwise."""
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
 @dataclass
@@ -110,7 +119,7 @@ class RunConfig:
                                      bounds=Range(1, MAX_EXAMPLES))
     save_trace: bool = option(False, "trace one inference step after training", style=ON)
     # prune-train cycles (multishot, imp-conservation): one value of --level-list
-    levels: int | None = option(None, "prune-train cycles", style=NO_FLAG, bounds=Range(0, 1000))
+    levels: int | None = option(None, "prune-train cycles", style=NO_FLAG, bounds=Range(0, 1000), flag="--level-list")
     quantization: bool = option(False, "train with mixed precision (autocast; a gradient scaler for fp16 on CUDA)",
                                 style=ON)  # the original's name for mixed precision training
     amp_dtype: str | None = option(None, "mixed precision dtype with --quantization",
@@ -180,7 +189,7 @@ class RunConfig:
                             ("--pre-epochs", self.pre_epochs > 0)):
             if value:
                 raise UserError(f"{name} does not apply to --experiment {self.experiment}")
-        fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(self.experiment)
+        fixed = FIXED_PRUNERS.get(self.experiment)
         if fixed and self.pruner != fixed:
             raise UserError(f"--experiment {self.experiment} scores with {fixed} only, not {self.pruner}")
 
@@ -189,7 +198,7 @@ class RunConfig:
         a grid is checked this way before anything else happens); return self."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            flag = "--level-list" if f.name == "levels" else "--" + f.name.replace("_", "-")
+            flag = flag_of(f)
             check_type(flag, value, FIELD_TYPES[f.name])
             bounds = f.metadata["bounds"]
             if bounds is not None and value is not None:
@@ -238,3 +247,47 @@ class RunConfig:
 FIELD_TYPES = typing.get_type_hints(RunConfig)
 #: fields that say where and how loudly a run happens, not what it computes: left out of the hash
 RUNTIME_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["runtime"])
+
+
+@dataclass
+class RunLists:
+    """The original's list flags: every combination of their values is one run with its own record."""
+
+    pruner_list: list[str] = option([], "run every pruner in the list (one record each)", choices=PRUNERS, style=LIST,
+                                    default_text="")
+    prune_epoch_list: list[int] = option([], "rounds for each pruner in --pruner-list", style=LIST, default_text="")
+    compression_list: list[float] = option([], "run every compression in the list (one record each)", style=LIST,
+                                           default_text="")
+    level_list: list[int] = option([], "prune-train cycles (multishot) or magnitude rounds (imp-conservation)",
+                                   style=LIST, default_text="")
+
+    def configs(self, base: RunConfig) -> list[RunConfig]:
+        """One configuration per run the lists ask for on top of ``base``, each its own record (the original
+        ignored them in single-shot; here they are honoured, and :meth:`RunConfig.validate` refuses a run
+        they make that means nothing, such as a level for single-shot):
+
+        * ``--pruner-list`` (with ``--prune-epoch-list``: rounds per pruner) x ``--compression-list`` x
+          ``--level-list``; an experiment of :data:`FIXED_PRUNERS` scores with its own pruner when
+          ``--pruner`` is left at its default;
+        * schedule-conservation: ``--prune-epoch-list`` is SynFlow's round counts, each a run.
+        """
+        fixed = FIXED_PRUNERS.get(base.experiment)
+        pruners = self.pruner_list or [fixed if fixed and base.pruner == RunConfig.pruner else base.pruner]
+        if base.experiment == "schedule-conservation":
+            pairs = [(p, r) for p in pruners for r in (self.prune_epoch_list or [base.prune_epochs])]
+        else:
+            if self.prune_epoch_list and len(self.prune_epoch_list) != len(self.pruner_list):
+                raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list")
+            pairs = list(zip(pruners, self.prune_epoch_list or [base.prune_epochs] * len(pruners)))
+        listed = any(getattr(self, f.name) for f in dataclasses.fields(self))
+        configs = []
+        for compression in self.compression_list or [base.compression]:
+            for pruner, rounds in pairs:
+                for level in self.level_list or [None]:
+                    parts = [pruner, f"{compression:g}"]
+                    parts += [f"r{rounds}"] if self.prune_epoch_list else []  # one pruner may come with two counts
+                    parts += [f"L{level}"] if level is not None else []
+                    expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
+                    configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
+                                                levels=level, expid=expid))
+        return configs
