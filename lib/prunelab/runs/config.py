@@ -18,7 +18,7 @@ from ..core.choices import OPTIMIZERS, PRUNERS, SCHEDULES, SCOPES, SYNFLOW_ROUND
 from ..data.catalog import ALL_DATASETS, DATA_SOURCES
 from ..errors import UserError
 from ..models import MODEL_CLASS_NAMES
-from .checks import Range, check_expid, check_type
+from .checks import Range, check_data_folder, check_expid, check_type, check_writable
 
 #: experiments that train: prune once, or prune-train in cycles with a rewind (the lottery-ticket procedure)
 TRAINING_EXPERIMENTS = ("singleshot", "multishot")
@@ -127,6 +127,8 @@ class RunConfig:
     # runtime only (not hashed)
     expid: str = option("", "name of the result record", runtime=True, default_text="the configuration's hash")
     result_dir: str = option("results", "folder of result records", runtime=True)
+    data_dir: str | None = option(None, "folder of the data sets", runtime=True, flag="--data",
+                                  default_text="$PRUNELAB_DATA, else ./data")
     gpu: int = option(0, "CUDA device number", runtime=True, bounds=Range(0, 1023))
     workers: int = option(4, "loader processes for the image-folder data sets (tiny-imagenet, imagenet)",
                           runtime=True, bounds=Range(0, 1024))
@@ -208,7 +210,8 @@ class RunConfig:
         return self
 
     def validate(self) -> RunConfig:
-        """Raise :class:`UserError` (one sentence) for anything a person can get wrong; return self."""
+        """Raise :class:`UserError` (one sentence) for anything a person can get wrong, a result folder that
+        cannot be written or a data folder that cannot be made among them; return self."""
         self.check_values()
 
         def choose(value: str, options, what: str) -> None:
@@ -237,6 +240,9 @@ class RunConfig:
         if self.pretrained:
             raise UserError("--pretrained: prunelab ships no pretrained weights; pre-train with "
                             "--pre-epochs instead")
+        check_writable(self.result_dir)
+        if self.data_dir is not None:
+            check_data_folder(self.data_dir)
         from ..models.registry import build_model_check  # imports torch: the checks above answer without it
 
         build_model_check(self.model, self.model_class)

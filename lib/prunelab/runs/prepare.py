@@ -89,7 +89,7 @@ def run_checkpoint(config: RunConfig, data_source: str) -> RunCheckpoint:
 def load_run_data(config: RunConfig, device: torch.device, channels_last: bool = False) -> RunData:
     """The run's data. When it cannot be had, the empty folders the attempt made in the data root (torchvision
     makes them before it finds nothing to download) are removed again: a refused run leaves nothing."""
-    root = data_root()
+    root = data_root(config.data_dir)
     before = set(root.iterdir()) if root.is_dir() else None
     try:
         return run_data(data_request(config), device, channels_last)
@@ -197,7 +197,7 @@ def _source_run(record: RunRecord, kind: DerivedKind) -> SourceRun:
                         f"not {config.dataset}")
     device = torch.device("cpu") if kind.on_cpu else resolve_device(config.gpu, config.no_cuda)
     source = record.summary.get("data_source") or config.data_source
-    data = load_data(config.dataset, source, train_subset=config.train_subset,
+    data = load_data(config.dataset, source, root=config.data_dir, train_subset=config.train_subset,
                      test_subset=config.test_subset, seed=config.seed)
     return SourceRun(record, config, device, data, model_from_record(record, device))
 
@@ -224,7 +224,7 @@ def data_request(config: RunConfig) -> DataRequest:
         dataset=config.dataset, source=config.data_source, train_subset=config.train_subset,
         test_subset=config.test_subset, seed=config.seed, train_batch_size=config.train_batch_size,
         test_batch_size=config.test_batch_size, prune_dataset_ratio=config.prune_dataset_ratio,
-        prune_batch_size=config.prune_batch_size, workers=config.workers)
+        prune_batch_size=config.prune_batch_size, workers=config.workers, root=config.data_dir)
 
 
 def environment(device: torch.device, data_source: str) -> dict:
