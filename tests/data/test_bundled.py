@@ -70,7 +70,7 @@ def test_auto_takes_real_then_bundled_then_synthetic(data_dir, monkeypatch, offl
 
 
 def test_a_dataset_without_a_bundled_subset_is_refused(data_dir):
-    with pytest.raises(UserError, match="CIFAR-10 has no bundled subset"):
+    with pytest.raises(UserError, match="CIFAR-10 data set has no bundled subset"):
         load_data("cifar10", "bundled")
 
 

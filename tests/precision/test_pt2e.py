@@ -149,7 +149,7 @@ def test_auto_falls_back_when_pt2e_fails_and_says_how(trained_fp32, monkeypatch)
     monkeypatch.setattr(int8_module, "pt2e_int8", broken)
     qmodel = quantize_int8(model, iter(calibration[:2]), next(iter(test))[0])  # a one-pass iterable, read twice
     assert int8_path_of(qmodel) == Int8Path("eager", "PT2E failed: inductor could not lower a quantized convolution")
-    with pytest.raises(UserError, match="Unknown int8 method"):
+    with pytest.raises(UserError, match="int8 method 'onnx'"):
         quantize_int8(model, calibration[:2], next(iter(test))[0], method="onnx")
 
 

@@ -137,6 +137,54 @@ def test_missing_real_data_and_unwritable_result_dir_are_one_line_errors(tmp_pat
     assert not (tmp_path / "r" / "singleshot").exists()
 
 
+NO_PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no folder can be made")
+
+
+@pytest.mark.parametrize("flag,needle", [("--result-dir", "cannot write results"), ("--data", "data folder")])
+@pytest.mark.parametrize("where", [pytest.param("/proc/x", marks=NO_PROC), "file/x"])
+def test_a_folder_that_cannot_be_made_is_refused_in_one_line_before_torch(tmp_path, flag, needle, where):
+    # root passes every permission test, and still no folder can be made in /proc or through a file
+    (tmp_path / "file").write_text("not a folder")
+    folder = where if where.startswith("/") else str(tmp_path / where)
+    code = ("import sys; from prunelab.runs.cli import main; rc = main(sys.argv[1:]); "
+            "sys.exit(rc if 'torch' not in sys.modules else 99)")
+    result = subprocess.run([sys.executable, "-c", code, flag, folder], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and folder in lines[0] and needle in lines[0], result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]  # no results folder, no probe left behind
+
+
+def test_sweeps_and_python_runs_refuse_a_folder_that_cannot_be_made(tmp_path, capsys):
+    import yaml
+
+    import prunelab
+    from prunelab.errors import UserError
+    from prunelab.runs.config import RunConfig
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {"data-source": "synthetic", "result-dir": str(blocker / "r")}}))
+    assert main(["sweep", str(grid)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(blocker) in lines[0]
+    with pytest.raises(UserError, match="data folder"):
+        prunelab.run(RunConfig(data_source="synthetic", data_dir=str(blocker / "data"),
+                               result_dir=str(tmp_path / "results")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "grid.yaml"]
+
+
+def test_the_data_flag_names_the_folder_the_data_sets_are_read_from(tmp_path):
+    sets = tmp_path / "sets"
+    sets.mkdir()
+    result = _run_cli("--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet",
+                      "--data", str(sets), "--result-dir", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 2 and f"{sets.resolve()}: put tiny-imagenet-200/" in result.stderr, result.stderr
+    assert not (tmp_path / "results" / "singleshot").exists() and not any(sets.iterdir())
+
+
 def test_a_complete_record_is_reused_unless_forced(tmp_path, capsys):
     args = shlex.split(f"{TINY} --result-dir {tmp_path} --expid again")
     assert main(args) == 0

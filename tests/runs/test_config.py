@@ -8,8 +8,8 @@ import pytest
 
 from prunelab.core.choices import PRUNERS, SYNFLOW_ROUNDS
 from prunelab.errors import UserError
-from prunelab.runs.cli import RunLists, build_parser
-from prunelab.runs.config import RUNTIME_FIELDS, RunConfig
+from prunelab.runs.cli import build_parser
+from prunelab.runs.config import RUNTIME_FIELDS, RunConfig, RunLists
 
 TINY = dict(data_source="synthetic", train_subset=256, test_subset=128, post_epochs=0)
 
@@ -24,7 +24,7 @@ FLAGS_AND_DEFAULTS = {
     "--prune-batch-size": 256, "--prune-bias": False, "--prune-batchnorm": False, "--prune-residual": False,
     "--prune-train-mode": False, "--reinitialize": False, "--shuffle": False, "--invert": False,
     "--pruner-list": [], "--prune-epoch-list": [], "--compression-list": [], "--level-list": [],
-    "--experiment": "singleshot", "--expid": "", "--result-dir": "results", "--gpu": 0, "--workers": 4,
+    "--experiment": "singleshot", "--expid": "", "--result-dir": "results", "--data": None, "--gpu": 0, "--workers": 4,
     "--no-cuda": False, "--no-cuda-graphs": False, "--seed": 1, "--verbose": False, "--save-trace": False,
     "--quantization": False,
     "--amp-dtype": None, "--data-source": "real", "--train-subset": None, "--test-subset": None, "--force": False,
@@ -42,10 +42,10 @@ def test_record_hashes_are_pinned():
 
 def test_runtime_fields_and_the_default_rounds_do_not_change_the_hash():
     base = RunConfig(pruner="synflow", **TINY)
-    assert set(RUNTIME_FIELDS) == {"expid", "result_dir", "gpu", "workers", "no_cuda", "no_cuda_graphs", "verbose",
-                                   "force"}
-    moved = base.replace(expid="x", result_dir="elsewhere", gpu=1, workers=1, no_cuda=True, no_cuda_graphs=True,
-                         verbose=True, force=True)
+    assert set(RUNTIME_FIELDS) == {"expid", "result_dir", "data_dir", "gpu", "workers", "no_cuda", "no_cuda_graphs",
+                                   "verbose", "force"}
+    moved = base.replace(expid="x", result_dir="elsewhere", data_dir="elsewhere", gpu=1, workers=1, no_cuda=True,
+                         no_cuda_graphs=True, verbose=True, force=True)
     assert moved.config_hash() == base.config_hash()
     assert base.replace(prune_epochs=SYNFLOW_ROUNDS).config_hash() == base.config_hash()
     assert base.replace(prune_epochs=1).config_hash() != base.config_hash()

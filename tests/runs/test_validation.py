@@ -197,3 +197,40 @@ def test_the_run_count_is_the_product_of_the_axes(sizes):
     count = run_count(grid)
     if count <= 200:
         assert len(expand({**{k.replace("-", "_"): v for k, v in BASE.items()}}, grid)) == count
+
+
+# ---- one style for every message a person reads on a refusal: a lowercase sentence, no final period ----
+
+def _error_messages():
+    """(place, leading literal, trailing literal) of every message given to UserError, one of its subclasses
+    or an argparse ``parser.error`` in lib/ (a part that is a placeholder is None)."""
+    import ast
+    from pathlib import Path
+
+    import prunelab
+
+    lib = Path(prunelab.__file__).parent
+    trees = {path: ast.parse(path.read_text()) for path in sorted(lib.rglob("*.py"))}
+    errors = {"UserError"}
+    for tree in trees.values():  # subclasses, wherever they are defined (one level is all there is)
+        errors |= {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+                   and any(isinstance(b, ast.Name) and b.id == "UserError" for b in node.bases)}
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if name not in errors and not (name == "error" and "parser" in ast.unparse(node.func)):
+                continue
+            text = node.args[0]
+            parts = text.values if isinstance(text, ast.JoinedStr) else [text]
+            literal = [p.value if isinstance(p, ast.Constant) and isinstance(p.value, str) else None for p in parts]
+            yield f"{path.relative_to(lib)}:{node.lineno}", literal[0], literal[-1]
+
+
+def test_every_refusal_message_is_a_lowercase_sentence_without_a_final_period():
+    messages = list(_error_messages())
+    assert len(messages) > 60  # every raise site is seen, not none
+    capitalised = [place for place, first, _ in messages if first and first[0].isupper()]
+    period = [place for place, _, last in messages if last and last.rstrip().endswith(".")]
+    assert not capitalised and not period, (capitalised, period)

@@ -72,14 +72,14 @@ class PruneSettings:
     def validate(self) -> None:
         get_pruner(self.pruner)  # an unknown name: one line listing the registered ones
         if self.scope not in SCOPES:
-            raise UserError(f"unknown mask scope '{self.scope}'; choose global or local.")
+            raise UserError(f"unknown mask scope '{self.scope}'; choose global or local")
         if self.schedule not in SCHEDULES:
-            raise UserError(f"unknown compression schedule '{self.schedule}'; choose exponential or linear.")
+            raise UserError(f"unknown compression schedule '{self.schedule}'; choose exponential or linear")
         if not math.isfinite(self.compression) or self.compression < 0:
             raise UserError(f"compression must be a number >= 0 (kept fraction 10^-compression), "
-                            f"not {self.compression}.")
+                            f"not {self.compression}")
         if self.resolved_rounds < 1:
-            raise UserError(f"the number of pruning rounds must be at least 1, not {self.resolved_rounds}.")
+            raise UserError(f"the number of pruning rounds must be at least 1, not {self.resolved_rounds}")
 
 
 @dataclass
@@ -105,7 +105,7 @@ def keep_count(total: int, compression: float) -> int:
     if keep < 1:
         raise UserError(f"compression {compression} keeps {total * 10.0 ** (-compression):.3g} of "
                         f"{total} prunable weights, less than one; use a compression below "
-                        f"{math.log10(2 * total):.2f}.")
+                        f"{math.log10(2 * total):.2f}")
     return keep
 
 
@@ -342,7 +342,7 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
     settings.validate()
     targets = masked_parameters(model, settings.prune_bias, settings.prune_batchnorm, settings.prune_residual)
     if not targets:
-        raise UserError("this model has no prunable parameters.")
+        raise UserError("this model has no prunable parameters")
     total = sum(t.mask.numel() for t in targets)
     rounds = settings.resolved_rounds
     alive = int(sum(t.mask.sum().item() for t in targets))

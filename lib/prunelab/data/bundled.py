@@ -36,11 +36,11 @@ def bundled_folder(root: Path, dataset: str) -> Path:
     subset = BUNDLED.get(dataset)
     if subset is None:
         have = ", ".join(TITLES[d] for d in BUNDLED)
-        raise UserError(f"{TITLES.get(dataset, dataset)} has no bundled subset (bundled: {have}); use "
-                        "--data-source real, synthetic or auto.")
+        raise UserError(f"the {TITLES.get(dataset, dataset)} data set has no bundled subset (bundled: {have}); use "
+                        "--data-source real, synthetic or auto")
     if not bundled_available(dataset):
         raise UserError(f"the bundled {TITLES[dataset]} subset needs the Python package '{subset.package}'; "
-                        f"install it (pip install {subset.package}) or use --data-source synthetic.")
+                        f"install it (pip install {subset.package}) or use --data-source synthetic")
     folder = root / BUNDLED_FOLDER
     raw = folder / "MNIST" / "raw"
     if not all((raw / name).is_file() for name in _IDX_NAMES):

@@ -104,5 +104,5 @@ def source_words(dataset: str, source: str) -> str:
 def dataset_info(name: str) -> DatasetInfo:
     info = ALL_DATASETS.get(name)
     if info is None:
-        raise UserError(f"unknown dataset '{name}'; choose one of: {', '.join(ALL_DATASETS)}.")
+        raise UserError(f"unknown dataset '{name}'; choose one of: {', '.join(ALL_DATASETS)}")
     return info

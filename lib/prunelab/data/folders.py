@@ -60,13 +60,13 @@ def _mix(*numbers: int) -> int:
 
 def _missing(name: str, folder: Path) -> UserError:
     info = FOLDER_DATASETS[name]
-    return UserError(f"{TITLES[name]} is not in {folder.resolve()}: put {info.expected_files} there.")
+    return UserError(f"the {TITLES[name]} data set is not in {folder.resolve()}: put {info.expected_files} there")
 
 
 def dataset_folder(name: str, root: str | os.PathLike | None = None) -> Path:
     """The folder holding ``train/`` and ``val/``: ``<root>/<usual name>``, or ``root`` itself if it has them."""
     if name not in FOLDER_DATASETS:
-        raise UserError(f"Unknown folder dataset {name!r}; choose one of {', '.join(FOLDER_DATASETS)}.")
+        raise UserError(f"unknown folder dataset {name!r}; choose one of {', '.join(FOLDER_DATASETS)}")
     base = data_root(root)
     for candidate in (*(base / n for n in FOLDER_NAMES[name]), base):
         if (candidate / "train").is_dir() and (candidate / "val").is_dir():
@@ -173,9 +173,9 @@ class FolderLoader:
                  shuffle: bool = False, seed: int = 0, workers: int = 0, drop_last: bool = False,
                  channels_last: bool = False) -> None:
         if batch_size < 1:
-            raise UserError(f"The batch size must be at least 1, got {batch_size}.")
+            raise UserError(f"the batch size must be at least 1, got {batch_size}")
         if workers < 0:
-            raise UserError(f"The number of data loading workers must be at least 0, got {workers}.")
+            raise UserError(f"the number of data loading workers must be at least 0, got {workers}")
         self.dataset, self.info = dataset, info
         self.device = torch.device(device)
         self.batch_size, self.shuffle, self.seed, self.workers, self.drop_last = (
@@ -223,7 +223,7 @@ class _Found:
 def _find(name: str, root, train_subset: int | None, test_subset: int | None, seed: int) -> _Found:
     for label, subset in (("train", train_subset), ("test", test_subset)):
         if subset is not None and subset < 1:
-            raise UserError(f"The {label} subset must be at least 1 example, got {subset}.")
+            raise UserError(f"the {label} subset must be at least 1 example, got {subset}")
     train, test, _ = find_samples(name, root)
     return _Found(FOLDER_DATASETS[name], _subset(train, train_subset, seed, _SUBSET_STREAM),
                   _subset(test, test_subset, seed, _SUBSET_STREAM + 1))
@@ -248,10 +248,10 @@ def folder_prune_batches(name: str, root: str | os.PathLike | None, ratio: int, 
     """The pruning set: ``ratio * num_classes`` random training images with the training augmentation,
     materialised once as a list of batches (pruners read it more than once), as ``data.prune_batches`` does."""
     if ratio < 1:
-        raise UserError(f"The pruning data ratio must be at least 1 example per class, got {ratio}.")
+        raise UserError(f"the pruning data ratio must be at least 1 example per class, got {ratio}")
     info = FOLDER_DATASETS.get(name)
     if info is None:
-        raise UserError(f"Unknown folder dataset {name!r}; choose one of {', '.join(FOLDER_DATASETS)}.")
+        raise UserError(f"unknown folder dataset {name!r}; choose one of {', '.join(FOLDER_DATASETS)}")
     train, _, _ = find_samples(name, root)
     chosen = _subset(train, ratio * info.num_classes, seed, _PRUNE_STREAM)
     loader = FolderLoader(ImageSamples(chosen, image_transform(name, True), seed), info, batch_size, device,

@@ -88,12 +88,12 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
               download: bool = True) -> Data:
     """Load a dataset as whole uint8 tensors; subsets are the first N examples of each split."""
     if name not in DATASETS:
-        raise UserError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if source not in DATA_SOURCES:
-        raise UserError(f"Unknown data source {source!r}; choose one of {', '.join(DATA_SOURCES)}.")
+        raise UserError(f"unknown data source {source!r}; choose one of {', '.join(DATA_SOURCES)}")
     for label, subset in (("train", train_subset), ("test", test_subset)):
         if subset is not None and subset < 1:
-            raise UserError(f"The {label} subset must be at least 1 example, got {subset}.")
+            raise UserError(f"the {label} subset must be at least 1 example, got {subset}")
     info = DATASETS[name]
 
     if source == "synthetic":
@@ -153,8 +153,8 @@ def _from_torchvision(info: DatasetInfo, folder: Path, train: bool, download: bo
     except (RuntimeError, OSError) as error:  # URLError is an OSError
         why = "could not be downloaded" if download else "downloading is off"
         raise _MissingData(
-            f"{TITLES[info.name]} is not in {folder.resolve()} and {why}; put {info.expected_files} there, "
-            "or use --data-source synthetic/auto."
+            f"the {TITLES[info.name]} data set is not in {folder.resolve()} and {why}; "
+            f"put {info.expected_files} there, or use --data-source synthetic/auto"
         ) from error
     images = torch.as_tensor(dataset.data, dtype=torch.uint8)  # MNIST: tensor NHW; CIFAR: numpy NHWC
     images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
@@ -301,7 +301,7 @@ class DeviceLoader:
                  shuffle: bool = False, augment: bool = False, seed: int = 0, drop_last: bool = False,
                  channels_last: bool = False):
         if batch_size < 1:
-            raise UserError(f"The batch size must be at least 1, got {batch_size}.")
+            raise UserError(f"the batch size must be at least 1, got {batch_size}")
         self.device = torch.device(device)
         self.images = split.images.to(self.device)
         self.labels = split.labels.to(self.device)
@@ -349,7 +349,7 @@ def prune_batches(data: Data, ratio: int, batch_size: int, device: torch.device 
     """The pruning set: ``ratio * num_classes`` random training examples (capped at the train size), with
     the training augmentation, materialised once as a list of batches as pruners iterate it more than once."""
     if ratio < 1:
-        raise UserError(f"The pruning data ratio must be at least 1 example per class, got {ratio}.")
+        raise UserError(f"the pruning data ratio must be at least 1 example per class, got {ratio}")
     n = min(ratio * data.info.num_classes, len(data.train))
     chosen = torch.randperm(len(data.train), generator=_generator(seed, 1_000))[:n]
     subset = Split(data.train.images[chosen], data.train.labels[chosen])

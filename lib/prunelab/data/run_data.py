@@ -34,6 +34,7 @@ class DataRequest:
     prune_dataset_ratio: int  # pruning examples per class
     prune_batch_size: int
     workers: int  # loader processes for image folders
+    root: str | None = None  # the data folder (None: $PRUNELAB_DATA, else ./data)
 
 
 @dataclass
@@ -85,14 +86,14 @@ def run_data(request: DataRequest, device: torch.device, channels_last: bool = F
         except UserError as missing:
             if request.source == "real":
                 raise
-            warnings.warn(f"{missing} Results come from synthetic stand-in data instead.", StandInDataWarning,
+            warnings.warn(f"{missing}; results come from synthetic stand-in data instead", StandInDataWarning,
                           stacklevel=2)
     if request.dataset in FOLDER_DATASETS:
         train_n = request.train_subset or min(info.train_size, STAND_IN_CAP[0])
         test_n = request.test_subset or min(info.test_size, STAND_IN_CAP[1])
         data = synthetic_data(info, train_n, test_n, request.seed)
     else:
-        data = load_data(request.dataset, request.source, train_subset=request.train_subset,
+        data = load_data(request.dataset, request.source, request.root, train_subset=request.train_subset,
                          test_subset=request.test_subset, seed=request.seed)
     train = DeviceLoader(data.train, info, request.train_batch_size, device, shuffle=True, augment=info.augment,
                          seed=request.seed, channels_last=channels_last)
@@ -104,11 +105,11 @@ def run_data(request: DataRequest, device: torch.device, channels_last: bool = F
 
 
 def _folder_data(request: DataRequest, info: DatasetInfo, device: torch.device, channels_last: bool) -> RunData:
-    train, test = folder_loaders(request.dataset, None, request.train_batch_size, device, workers=request.workers,
-                                 train_subset=request.train_subset, test_subset=request.test_subset,
-                                 seed=request.seed, test_batch_size=request.test_batch_size,
-                                 channels_last=channels_last)
+    train, test = folder_loaders(request.dataset, request.root, request.train_batch_size, device,
+                                 workers=request.workers, train_subset=request.train_subset,
+                                 test_subset=request.test_subset, seed=request.seed,
+                                 test_batch_size=request.test_batch_size, channels_last=channels_last)
     labels = [label for _, label in test.dataset.samples]
     return RunData(info, "real", train, test, len(train.dataset), len(test.dataset), _majority(labels),
-                   lambda: folder_prune_batches(request.dataset, None, request.prune_dataset_ratio,
+                   lambda: folder_prune_batches(request.dataset, request.root, request.prune_dataset_ratio,
                                                 request.prune_batch_size, device, request.workers, request.seed))

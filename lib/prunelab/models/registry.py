@@ -25,14 +25,14 @@ def model_names() -> list[str]:
 def build_model_check(model: str, model_class: str) -> None:
     """Raise :class:`UserError` unless ``model`` exists in ``model_class``."""
     if model_class not in MODEL_CLASSES:
-        raise UserError(f"unknown model class '{model_class}'; choose one of: {', '.join(MODEL_CLASSES)}.")
+        raise UserError(f"unknown model class '{model_class}'; choose one of: {', '.join(MODEL_CLASSES)}")
     family = MODEL_CLASSES[model_class]
     if model not in family:
         owners = classes_with(model)
         if owners:
             raise UserError(f"model '{model}' is not in model class '{model_class}'; it is in "
-                            f"{', '.join(repr(c) for c in owners)} (use --model-class {owners[0]}).")
-        raise UserError(f"unknown model '{model}'; models are: {', '.join(model_names())}.")
+                            f"{', '.join(repr(c) for c in owners)} (use --model-class {owners[0]})")
+        raise UserError(f"unknown model '{model}'; models are: {', '.join(model_names())}")
 
 
 def build_model(model: str, model_class: str, input_shape, num_classes: int,

@@ -31,21 +31,21 @@ def amp_settings(device: torch.device | str, enabled: bool, amp_dtype: str | Non
     """Resolve the autocast dtype for ``device``: CUDA fp16 (bf16 on request where supported), CPU bf16,
     MPS fp16; fp32 when not ``enabled``. ``amp_dtype`` is "fp16", "bf16" or None (the device's default)."""
     if amp_dtype is not None and amp_dtype not in AMP_DTYPES:
-        raise UserError(f"Unknown AMP dtype {amp_dtype!r}; choose fp16 or bf16, or leave it unset.")
+        raise UserError(f"unknown AMP dtype {amp_dtype!r}; choose fp16 or bf16, or leave it unset")
     if not enabled:
         return FP32
     kind = torch.device(device).type
     if kind == "cuda":
         if amp_dtype == "bf16" and not torch.cuda.is_bf16_supported():
-            raise UserError("This CUDA device does not support bf16 autocast; use --amp-dtype fp16.")
+            raise UserError("this CUDA device does not support bf16 autocast; use --amp-dtype fp16")
         return Precision(AMP_DTYPES[amp_dtype or "fp16"])
     if kind == "cpu":
         if amp_dtype == "fp16":
-            raise UserError("fp16 autocast is not supported on the CPU; use --amp-dtype bf16 (the CPU default).")
+            raise UserError("fp16 autocast is not supported on the CPU; use --amp-dtype bf16 (the CPU default)")
         return Precision(torch.bfloat16)
     if kind == "mps":
         return Precision(AMP_DTYPES[amp_dtype or "fp16"])
-    raise UserError(f"Mixed precision is available on cuda, cpu and mps devices, not on {kind!r}.")
+    raise UserError(f"mixed precision is available on cuda, cpu and mps devices, not on {kind!r}")
 
 
 def amp_name(precision: Precision) -> str:

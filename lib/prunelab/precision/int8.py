@@ -125,12 +125,12 @@ def quantize_int8(model: nn.Module, calibration_batches: Iterable, example_input
     fp32 tensors, with the path taken in its ``int8_path`` attribute (:class:`Int8Path`).
     """
     if method not in METHODS:
-        raise UserError(f"Unknown int8 method {method!r}; choose {', '.join(METHODS)}.")
+        raise UserError(f"unknown int8 method {method!r}; choose {', '.join(METHODS)}")
     plain = strip_masks(model).cpu().eval()
     example = example_input.detach().float().cpu()
     calibration = list(calibration_batches)  # read twice when PT2E falls back
     if not calibration:
-        raise UserError("int8 calibration needs at least one batch of inputs.")
+        raise UserError("int8 calibration needs at least one batch of inputs")
     fallback = None
     if method in ("auto", "pt2e"):
         fallback = pt2e_unavailable()
@@ -145,7 +145,7 @@ def quantize_int8(model: nn.Module, calibration_batches: Iterable, example_input
             except Exception as error:  # noqa: BLE001 - export, conversion or compilation: fall back, saying why
                 fallback = f"PT2E failed: {first_line(error)}"
         if method == "pt2e":
-            raise UserError(f"The PT2E int8 path cannot run here: {fallback}.")
+            raise UserError(f"the PT2E int8 path cannot run here: {fallback}")
         method = legacy_method(plain)
     quantized = _legacy_int8(plain, calibration, example, reduce_range, method)
     quantized.int8_path = Int8Path(method, fallback)
@@ -155,8 +155,8 @@ def quantize_int8(model: nn.Module, calibration_batches: Iterable, example_input
 def _legacy_int8(plain: nn.Module, calibration: list, example: Tensor, reduce_range: bool, method: str) -> nn.Module:
     """The deprecated torch.ao paths (eager or FX), their deprecation messages silenced."""
     if QUANT_ENGINE not in torch.backends.quantized.supported_engines:
-        raise UserError(f"This PyTorch build has no {QUANT_ENGINE} quantized engine, so int8 inference ({method}) "
-                        "is not available here.")
+        raise UserError(f"this PyTorch build has no {QUANT_ENGINE} quantized engine, so int8 inference ({method}) "
+                        "is not available here")
     torch.backends.quantized.engine = QUANT_ENGINE
     with warnings.catch_warnings():
         for message in _DEPRECATION_MESSAGES:

@@ -55,7 +55,7 @@ def calibrate(prepared: nn.Module, calibration_batches: Iterable) -> None:
         prepared(first_tensor(batch).detach().float().cpu())
         seen += 1
     if seen == 0:
-        raise UserError("int8 calibration needs at least one batch of inputs.")
+        raise UserError("int8 calibration needs at least one batch of inputs")
 
 
 def first_line(error: BaseException) -> str:
@@ -123,7 +123,7 @@ class PT2EInt8(nn.Module):
 
     def train(self, mode: bool = True) -> PT2EInt8:
         if mode:
-            raise UserError("An int8 model is for inference only; it cannot be put in training mode.")
+            raise UserError("an int8 model is for inference only; it cannot be put in training mode")
         self.training = False
         return self
 

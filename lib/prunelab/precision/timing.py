@@ -105,12 +105,12 @@ def compare_models(models: Mapping[str, nn.Module], loader: Iterable[tuple[Tenso
     once; each reports the median pass and the spread of its passes.
     """
     if repeats < 1:
-        raise UserError(f"The number of timing repeats must be at least 1, got {repeats}.")
+        raise UserError(f"the number of timing repeats must be at least 1, got {repeats}")
     if not models:
-        raise UserError("compare_models needs at least one model.")
+        raise UserError("compare_models needs at least one model")
     batches = [(x, y) for x, y in loader]
     if not batches:
-        raise UserError("compare_models needs at least one batch.")
+        raise UserError("compare_models needs at least one batch")
     images = sum(len(y) for _, y in batches)
     timed = {name: _Timed(model, batches, _model_device(model)) for name, model in models.items()}
     warmup = {name: t.warm_up() for name, t in timed.items()}
@@ -135,7 +135,7 @@ def compare_training(model: nn.Module, batches: list[tuple[Tensor, Tensor]], dev
     same ``batches``; one repeat is one pass over them (a few training steps), the two taking turns (fp32
     AMP, AMP fp32, ...) after ``warmup`` untimed passes each. Returns each one's median and spread."""
     if not batches:
-        raise UserError("compare_training needs at least one batch.")
+        raise UserError("compare_training needs at least one batch")
 
     def steps(precision: Precision) -> Callable[[], None]:
         twin = copy.deepcopy(model)

@@ -45,14 +45,17 @@ class RunCheckpoint:
 
     def acquire(self) -> None:
         """Take the run's lock; :class:`RunInProgress` when another live process holds it."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle = open(self.folder / "lock", "a+")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / "lock", "a+")
+        except OSError as err:  # checked before the run began; this is what changed since, or what it missed
+            raise UserError(f"cannot write the run's checkpoint in {self.folder}: {err.strerror}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             raise RunInProgress(f"this run is already in progress in another process (lock {self.folder / 'lock'});"
-                                " wait for it or stop it first.") from None
+                                " wait for it or stop it first") from None
         self._lock = handle
 
     def wait_until_free(self) -> None:

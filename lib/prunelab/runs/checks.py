@@ -1,5 +1,5 @@
 """The input rules every run and grid file is held to before anything is written: value types, numeric
-ranges, record names. Torch-free, so the command line stays instant.
+ranges, record names, folders that can be written. Torch-free, so the command line stays instant.
 
 Each check raises :class:`~prunelab.errors.UserError` with one line naming the setting and what it should be.
 """
@@ -7,10 +7,13 @@ Each check raises :class:`~prunelab.errors.UserError` with one line naming the s
 from __future__ import annotations
 
 import math
+import os
 import re
+import tempfile
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
@@ -29,7 +32,7 @@ def check_expid(expid: str) -> None:
         return
     rule = (f"use 1 to {EXPID_MAX} characters from {EXPID_CHARACTERS}, starting with a letter, digit or _")
     if len(expid) > EXPID_MAX:
-        raise UserError(f"--expid is {len(expid)} characters long; {rule}.")
+        raise UserError(f"--expid is {len(expid)} characters long; {rule}")
     if _EXPID.fullmatch(expid):
         return
     bad = next((c for c in expid if not _EXPID.fullmatch("a" + c)), None)
@@ -37,7 +40,40 @@ def check_expid(expid: str) -> None:
         what = "a control character" if ord(bad) < 32 or ord(bad) == 127 else f"the character {ascii(bad)}"
     else:
         what = "a leading dot" if expid[0] == "." else f"a leading {ascii(expid[0])}"
-    raise UserError(f"--expid {ascii(expid)} holds {what}; {rule}.")
+    raise UserError(f"--expid {ascii(expid)} holds {what}; {rule}")
+
+
+def check_writable(result_dir: str | os.PathLike) -> None:
+    """Raise :class:`UserError` unless records can be written under ``result_dir``."""
+    problem = _cannot_make_folders(Path(result_dir))
+    if problem is not None:
+        raise UserError(f"cannot write results to {result_dir}: {problem}")
+
+
+def check_data_folder(data_dir: str | os.PathLike) -> None:
+    """Raise :class:`UserError` unless ``data_dir`` is a folder, or one can be made there for the data sets
+    to be downloaded into (an existing folder may be read-only: data already in place is only read)."""
+    if Path(data_dir).is_dir():
+        return
+    problem = _cannot_make_folders(Path(data_dir))
+    if problem is not None:
+        raise UserError(f"cannot use {data_dir} as the data folder (--data): {problem}")
+
+
+def _cannot_make_folders(folder: Path) -> str | None:
+    """Why nothing can be written at ``folder`` (None when it can): the nearest of it and its parents that
+    exists must be a folder in which this process can make one. Tried, not read from permission bits,
+    which root passes everywhere and ``/proc`` still refuses; the probe folder goes at once, so a refused
+    run leaves nothing behind."""
+    path = folder.absolute()
+    existing = next(p for p in (path, *path.parents) if os.path.lexists(p))
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".prunelab-probe-", dir=existing))
+    except OSError as err:
+        return f"no folder can be made in {existing} ({err.strerror})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,13 +86,13 @@ class Range:
 
     def check(self, flag: str, value) -> None:
         if isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f"{flag} must be a finite number, not {value}.")
+            raise UserError(f"{flag} must be a finite number, not {value}")
         if value <= self.low if self.low_open else value < self.low:
             floor = "positive" if self.low_open and self.low == 0 else (
                 "0 or more" if self.low == 0 else f"at least {self.low:g}")
-            raise UserError(f"{flag} must be {floor}, not {value}.")
+            raise UserError(f"{flag} must be {floor}, not {value}")
         if value > self.high:
-            raise UserError(f"{flag} must be at most {self.high:,}, not {value}.")
+            raise UserError(f"{flag} must be at most {self.high:,}, not {value}")
 
 
 def type_name(hint) -> str:
@@ -101,7 +137,7 @@ def matches(value: Any, hint) -> bool:
 
 def check_type(key: str, value: Any, hint) -> None:
     if not matches(value, hint):
-        raise UserError(f"{key}: expected {type_name(hint)}, got {describe_value(value)}.")
+        raise UserError(f"{key}: expected {type_name(hint)}, got {describe_value(value)}")
 
 
 def describe_value(value: Any) -> str:

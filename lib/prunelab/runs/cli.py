@@ -11,12 +11,10 @@ import signal
 import sys
 import typing
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.registry import pruner_names
 from ..errors import UserError
-from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, option
+from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, RunLists, flag_of
 
 BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -35,19 +33,6 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-@dataclass
-class RunLists:
-    """The original's list flags: every combination of their values is one run with its own record."""
-
-    pruner_list: list[str] = option([], "run every pruner in the list (one record each)", choices=pruner_names,
-                                    style=LIST, default_text="")
-    prune_epoch_list: list[int] = option([], "rounds for each pruner in --pruner-list", style=LIST, default_text="")
-    compression_list: list[float] = option([], "run every compression in the list (one record each)", style=LIST,
-                                           default_text="")
-    level_list: list[int] = option([], "prune-train cycles (multishot) or magnitude rounds (imp-conservation)",
-                                   style=LIST, default_text="")
-
-
 LIST_FLAGS = tuple(f.name for f in dataclasses.fields(RunLists))
 
 
@@ -58,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if f.metadata["style"] != NO_FLAG:
-                parser.add_argument("--" + f.name.replace("_", "-"), **_argument(f, hints[f.name]))
+                parser.add_argument(flag_of(f), dest=f.name, **_argument(f, hints[f.name]))
     return parser
 
 
@@ -85,43 +70,11 @@ def _argument(f: dataclasses.Field, hint) -> dict:
 
 
 def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
-    """One configuration per run the list flags ask for, each its own record (the original ignored them in
-    single-shot; here they are honoured wherever they mean something, and refused where they do not).
-
-    * ``--pruner-list`` (with ``--prune-epoch-list``: rounds per pruner) x ``--compression-list``, and for
-      multishot x ``--level-list``;
-    * imp-conservation: ``--compression-list`` x ``--level-list``;
-    * schedule-conservation: ``--compression-list`` x ``--prune-epoch-list`` (SynFlow's rounds).
-    """
-    values = {k: v for k, v in vars(args).items() if k not in LIST_FLAGS}
-    base = RunConfig.from_dict(values)
-    experiment = base.experiment
-    if args.level_list and experiment not in ("multishot", "imp-conservation"):
-        raise UserError(f"--level-list is for --experiment multishot or imp-conservation, not {experiment}.")
-    fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(experiment)
-    if fixed and (args.pruner_list or base.pruner not in (RunConfig.pruner, fixed)):
-        raise UserError(f"--experiment {experiment} scores with {fixed} only; drop --pruner and --pruner-list.")
-    if experiment == "schedule-conservation":
-        pairs = [(fixed, r) for r in (args.prune_epoch_list or [base.prune_epochs])]
-    else:
-        if args.prune_epoch_list and len(args.prune_epoch_list) != len(args.pruner_list):
-            raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list.")
-        pruners = args.pruner_list or [fixed or base.pruner]
-        pairs = list(zip(pruners, args.prune_epoch_list or [base.prune_epochs] * len(pruners)))
-    compressions = args.compression_list or [base.compression]
-    levels = args.level_list or [None]
-    listed = any(getattr(args, name) for name in LIST_FLAGS)
-    configs = []
-    for compression in compressions:
-        for pruner, rounds in pairs:
-            for level in levels:
-                parts = [pruner, f"{compression:g}"]
-                parts += [f"r{rounds}"] if args.prune_epoch_list else []  # one pruner may come with two counts
-                parts += [f"L{level}"] if level is not None else []
-                expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
-                configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
-                                            levels=level, expid=expid))
-    return configs
+    """One configuration per run the command line asks for (:meth:`~prunelab.runs.config.RunLists.configs`);
+    every check is the configuration's own, made when the caller validates them."""
+    values = vars(args)
+    lists = RunLists(**{name: values[name] for name in LIST_FLAGS})
+    return lists.configs(RunConfig.from_dict({k: v for k, v in values.items() if k not in LIST_FLAGS}))
 
 
 def _stop_on_sigterm() -> None:
@@ -162,7 +115,7 @@ def sweep_main(argv: list[str]) -> int:
     for item in args.sbatch:
         key, sep, value = item.partition("=")
         if not sep:
-            raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}.")
+            raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}")
         grid.slurm.sbatch[key] = value
     grid.executor = args.executor or grid.executor
     grid.workers = grid.workers if args.workers is None else args.workers
@@ -195,7 +148,7 @@ def verify_main(argv: list[str]) -> int:
 
     args = verify_parser().parse_args(argv)
     if not Path(args.result_dir).is_dir():
-        raise UserError(f"{args.result_dir} is not a folder of results.")
+        raise UserError(f"{args.result_dir} is not a folder of results")
     return verify(args.result_dir, fix=args.repair)
 
 

@@ -20,13 +20,15 @@ from ..core.registry import check_pruner_name, find_pruner, pruner_names, pruner
 from ..data.catalog import ALL_DATASETS, DATA_SOURCES
 from ..errors import UserError
 from ..models import MODEL_CLASS_NAMES
-from .checks import Range, check_expid, check_type
+from .checks import Range, check_data_folder, check_expid, check_type, check_writable
 
 #: experiments that train: prune once, or prune-train in cycles with a rewind (the lottery-ticket procedure)
 TRAINING_EXPERIMENTS = ("singleshot", "multishot")
 #: the SynFlow paper's theory experiments (prunelab.runs.conservation): no train-prune-train, one table each
 CONSERVATION_EXPERIMENTS = ("unit-conservation", "layer-conservation", "imp-conservation", "schedule-conservation")
 EXPERIMENTS = (*TRAINING_EXPERIMENTS, *CONSERVATION_EXPERIMENTS)
+#: the conservation experiments that score one fixed way (the original ignored --pruner for them)
+FIXED_PRUNERS = {"imp-conservation": "mag", "schedule-conservation": "synflow"}
 AMP_DTYPE_NAMES = ("fp16", "bf16")
 
 #: how a field is spelled on the command line
@@ -45,17 +47,24 @@ NOT_NEGATIVE = Range(0)
 
 
 def option(default: Any, help: str, *, choices: tuple | Callable[[], tuple] | None = None, style: str = VALUE,
-           runtime: bool = False, default_text: str | None = None, bounds: Range | None = None):
+           runtime: bool = False, default_text: str | None = None, bounds: Range | None = None,
+           flag: str | None = None):
     """A configuration field with its flag. ``runtime`` fields say where and how loudly a run happens, not what
     it computes, so the config hash leaves them out. ``default_text`` replaces the default shown in --help.
     ``choices``: the values allowed, or a function listing them when the parser is built (the pruners: any
     registered one). ``bounds``: the range a number (or each number of a list) must lie in; a float must also
-    be finite."""
+    be finite. ``flag``: the flag's spelling where it is not the field's name (:func:`flag_of`)."""
     metadata = {"help": help, "choices": choices, "style": style, "runtime": runtime, "default_text": default_text,
-                "bounds": bounds}
+                "bounds": bounds, "flag": flag}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    """How a field is spelled on the command line and named in error messages: ``--result-dir`` for
+    ``result_dir`` unless the field says otherwise."""
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
 @dataclass
@@ -120,7 +129,7 @@ class RunConfig:
                                      bounds=Range(1, MAX_EXAMPLES))
     save_trace: bool = option(False, "trace one inference step after training", style=ON)
     # prune-train cycles (multishot, imp-conservation): one value of --level-list
-    levels: int | None = option(None, "prune-train cycles", style=NO_FLAG, bounds=Range(0, 1000))
+    levels: int | None = option(None, "prune-train cycles", style=NO_FLAG, bounds=Range(0, 1000), flag="--level-list")
     quantization: bool = option(False, "train with mixed precision (autocast; a gradient scaler for fp16 on CUDA)",
                                 style=ON)  # the original's name for mixed precision training
     amp_dtype: str | None = option(None, "mixed precision dtype with --quantization",
@@ -128,6 +137,8 @@ class RunConfig:
     # runtime only (not hashed)
     expid: str = option("", "name of the result record", runtime=True, default_text="the configuration's hash")
     result_dir: str = option("results", "folder of result records", runtime=True)
+    data_dir: str | None = option(None, "folder of the data sets", runtime=True, flag="--data",
+                                  default_text="$PRUNELAB_DATA, else ./data")
     gpu: int = option(0, "CUDA device number", runtime=True, bounds=Range(0, 1023))
     workers: int = option(4, "loader processes for the image-folder data sets (tiny-imagenet, imagenet)",
                           runtime=True, bounds=Range(0, 1024))
@@ -155,7 +166,7 @@ class RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise UserError(f"unknown configuration field(s): {', '.join(unknown)}.")
+            raise UserError(f"unknown configuration field(s): {', '.join(unknown)}")
         return cls(**values)
 
     @property
@@ -204,10 +215,10 @@ class RunConfig:
         for name, value in (("--quantization", self.quantization), ("--save-trace", self.save_trace),
                             ("--pre-epochs", self.pre_epochs > 0)):
             if value:
-                raise UserError(f"{name} does not apply to --experiment {self.experiment}.")
-        fixed = {"imp-conservation": "mag", "schedule-conservation": "synflow"}.get(self.experiment)
+                raise UserError(f"{name} does not apply to --experiment {self.experiment}")
+        fixed = FIXED_PRUNERS.get(self.experiment)
         if fixed and self.pruner != fixed:
-            raise UserError(f"--experiment {self.experiment} scores with {fixed} only, not {self.pruner}.")
+            raise UserError(f"--experiment {self.experiment} scores with {fixed} only, not {self.pruner}")
 
     def _check_pruner_identity(self) -> None:
         """A run handed over from elsewhere (a worker process, a grid file) names the pruner version and origin it
@@ -228,7 +239,7 @@ class RunConfig:
         a grid is checked this way before anything else happens); return self."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            flag = "--level-list" if f.name == "levels" else "--" + f.name.replace("_", "-")
+            flag = flag_of(f)
             check_type(flag, value, FIELD_TYPES[f.name])
             bounds = f.metadata["bounds"]
             if bounds is not None and value is not None:
@@ -238,20 +249,21 @@ class RunConfig:
         return self
 
     def validate(self) -> RunConfig:
-        """Raise :class:`UserError` (one sentence) for anything a person can get wrong; return self."""
+        """Raise :class:`UserError` (one sentence) for anything a person can get wrong, a result folder that
+        cannot be written or a data folder that cannot be made among them; return self."""
         self.check_values()
 
         def choose(value: str, options, what: str) -> None:
             if value not in options:
-                raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(options)}.")
+                raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(options)}")
 
         choose(self.experiment, EXPERIMENTS, "experiment")
         if self.experiment == "multishot":
             if self.levels is None or self.levels < 1:
                 raise UserError("--experiment multishot needs --level-list with prune-train cycle counts of at least "
-                                f"1 (e.g. --level-list 1 2 3), not {self.levels}.")
+                                f"1 (e.g. --level-list 1 2 3), not {self.levels}")
         elif self.experiment != "imp-conservation" and self.levels is not None:
-            raise UserError(f"--level-list is for --experiment multishot and imp-conservation, not {self.experiment}.")
+            raise UserError(f"--level-list is for --experiment multishot and imp-conservation, not {self.experiment}")
         self._validate_conservation()
         choose(self.dataset, tuple(ALL_DATASETS), "dataset")
         choose(self.data_source, DATA_SOURCES, "data source")
@@ -264,10 +276,13 @@ class RunConfig:
             choose(self.amp_dtype, AMP_DTYPE_NAMES, "AMP dtype")
             if not self.quantization:
                 raise UserError(f"--amp-dtype {self.amp_dtype} only applies to mixed precision training; "
-                                "add --quantization.")
+                                "add --quantization")
         if self.pretrained:
             raise UserError("--pretrained: prunelab ships no pretrained weights; pre-train with "
-                            "--pre-epochs instead.")
+                            "--pre-epochs instead")
+        check_writable(self.result_dir)
+        if self.data_dir is not None:
+            check_data_folder(self.data_dir)
         from ..models.registry import build_model_check  # imports torch: the checks above answer without it
 
         build_model_check(self.model, self.model_class)
@@ -287,3 +302,47 @@ def _identity(values: dict[str, str]) -> str:
 FIELD_TYPES = typing.get_type_hints(RunConfig)
 #: fields that say where and how loudly a run happens, not what it computes: left out of the hash
 RUNTIME_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["runtime"])
+
+
+@dataclass
+class RunLists:
+    """The original's list flags: every combination of their values is one run with its own record."""
+
+    pruner_list: list[str] = option([], "run every pruner in the list (one record each)", choices=pruner_names,
+                                    style=LIST, default_text="")
+    prune_epoch_list: list[int] = option([], "rounds for each pruner in --pruner-list", style=LIST, default_text="")
+    compression_list: list[float] = option([], "run every compression in the list (one record each)", style=LIST,
+                                           default_text="")
+    level_list: list[int] = option([], "prune-train cycles (multishot) or magnitude rounds (imp-conservation)",
+                                   style=LIST, default_text="")
+
+    def configs(self, base: RunConfig) -> list[RunConfig]:
+        """One configuration per run the lists ask for on top of ``base``, each its own record (the original
+        ignored them in single-shot; here they are honoured, and :meth:`RunConfig.validate` refuses a run
+        they make that means nothing, such as a level for single-shot):
+
+        * ``--pruner-list`` (with ``--prune-epoch-list``: rounds per pruner) x ``--compression-list`` x
+          ``--level-list``; an experiment of :data:`FIXED_PRUNERS` scores with its own pruner when
+          ``--pruner`` is left at its default;
+        * schedule-conservation: ``--prune-epoch-list`` is SynFlow's round counts, each a run.
+        """
+        fixed = FIXED_PRUNERS.get(base.experiment)
+        pruners = self.pruner_list or [fixed if fixed and base.pruner == RunConfig.pruner else base.pruner]
+        if base.experiment == "schedule-conservation":
+            pairs = [(p, r) for p in pruners for r in (self.prune_epoch_list or [base.prune_epochs])]
+        else:
+            if self.prune_epoch_list and len(self.prune_epoch_list) != len(self.pruner_list):
+                raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list")
+            pairs = list(zip(pruners, self.prune_epoch_list or [base.prune_epochs] * len(pruners)))
+        listed = any(getattr(self, f.name) for f in dataclasses.fields(self))
+        configs = []
+        for compression in self.compression_list or [base.compression]:
+            for pruner, rounds in pairs:
+                for level in self.level_list or [None]:
+                    parts = [pruner, f"{compression:g}"]
+                    parts += [f"r{rounds}"] if self.prune_epoch_list else []  # one pruner may come with two counts
+                    parts += [f"L{level}"] if level is not None else []
+                    expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
+                    configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
+                                                levels=level, expid=expid))
+        return configs

@@ -120,7 +120,7 @@ def conservation_frame(result_dir: str | Path, experiment: str) -> pd.DataFrame:
     """Every complete record of ``experiment`` in ``result_dir``: their tables stacked, with the run's model,
     dataset, pruner, compression, rounds, levels and record name as columns (ready for the ``plot_*``)."""
     if experiment not in LAWS:
-        raise UserError(f"unknown conservation experiment '{experiment}'; choose one of: {', '.join(LAWS)}.")
+        raise UserError(f"unknown conservation experiment '{experiment}'; choose one of: {', '.join(LAWS)}")
     frames = []
     for record in iter_records(result_dir, invalid={}):  # records failing verification: load_table names them
         if record.config.get("experiment") != experiment:

@@ -49,7 +49,7 @@ class SlurmOptions:
         hints = typing.get_type_hints(cls)
         unknown = set(values) - set(hints)
         if unknown:
-            raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(sorted(unknown))}.")
+            raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(sorted(unknown))}")
         for name, value in values.items():
             check_type(f"slurm.{name}", value, hints[name])
         return cls(**values).check()
@@ -76,7 +76,7 @@ class Grid:
     def check(self) -> Grid:
         """The executor and its options (again after the command line has changed them)."""
         if self.executor not in EXECUTORS:
-            raise UserError(f"unknown executor '{self.executor}'; choose one of: {', '.join(EXECUTORS)}.")
+            raise UserError(f"unknown executor '{self.executor}'; choose one of: {', '.join(EXECUTORS)}")
         WORKERS.check("workers", self.workers)
         self.slurm.check()
         return self
@@ -84,7 +84,7 @@ class Grid:
 
 def _name(key: Any, where: str) -> str:
     if not isinstance(key, str):
-        raise UserError(f"{where}: keys must be setting names, not {describe_value(key)}.")
+        raise UserError(f"{where}: keys must be setting names, not {describe_value(key)}")
     return key.replace("-", "_")
 
 
@@ -95,10 +95,10 @@ def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]
     for key, value in values.items():
         name = _name(key, where)
         if name not in FIELD_TYPES:
-            raise UserError(f"{where}.{key}: unknown setting; see prunelab --help for the settings.")
+            raise UserError(f"{where}.{key}: unknown setting; see prunelab --help for the settings")
         if lists:
             if not isinstance(value, list) or not value:
-                raise UserError(f"grid entry '{key}' must be a non-empty list.")
+                raise UserError(f"grid entry '{key}' must be a non-empty list")
             for i, item in enumerate(value):
                 check_type(f"{where}.{key}[{i}]", item, FIELD_TYPES[name])
         else:
@@ -115,7 +115,7 @@ def _overrides(rules: Any) -> list[tuple[dict, dict]]:
         check_type(where, rule, dict)
         unknown = set(rule) - {"when", "set"}
         if unknown:
-            raise UserError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; use when and set.")
+            raise UserError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; use when and set")
         checked.append((_settings(rule.get("when", {}), f"{where}.when"), _settings(rule.get("set", {}),
                                                                                     f"{where}.set")))
     return checked
@@ -126,18 +126,18 @@ def check_template(expid: str) -> None:
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(expid) if name is not None]
     except ValueError as err:
-        raise UserError(f"expid: the template {ascii(expid)} is malformed ({err}).") from None
+        raise UserError(f"expid: the template {ascii(expid)} is malformed ({err})") from None
     for name in fields:
         if name not in FIELD_TYPES:
             raise UserError(f"expid: the template names {{{name}}}, which is not a setting; use names such as "
-                            "{pruner} or {post_epochs}.")
+                            "{pruner} or {post_epochs}")
 
 
 def _format(expid: str, values: dict) -> str:
     try:
         return expid.format(**values)
     except (KeyError, ValueError, IndexError, AttributeError) as err:
-        raise UserError(f"expid: the template {ascii(expid)} cannot be filled in: {err}.") from None
+        raise UserError(f"expid: the template {ascii(expid)} cannot be filled in: {err}") from None
 
 
 def run_count(grid: dict[str, list]) -> int:
@@ -158,7 +158,7 @@ def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = 
     if count > MAX_RUNS:
         sizes = " x ".join(str(len(v)) for v in grid.values())
         raise UserError(f"the grid makes {count:,} runs ({sizes}), more than the {MAX_RUNS:,} one sweep takes; "
-                        "split it into several grid files.")
+                        "split it into several grid files")
     configs = []
     for combo in itertools.product(*grid.values()):
         values = {**base, **dict(zip(grid, combo))}
@@ -170,7 +170,7 @@ def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = 
         configs.append(RunConfig.from_dict(values).validate())
     names = [c.record_name for c in configs]
     if len(set(names)) != len(names):
-        raise UserError("the grid gives two runs the same record name; make the expid template tell them apart.")
+        raise UserError("the grid gives two runs the same record name; make the expid template tell them apart")
     return configs
 
 
@@ -179,21 +179,21 @@ def read_grid_file(path: str | os.PathLike) -> dict:
     try:
         size = os.path.getsize(path)
         if size > MAX_BYTES:
-            raise UserError(f"the grid file {path} is {size:,} bytes; a grid file is at most {MAX_BYTES:,}.")
+            raise UserError(f"the grid file {path} is {size:,} bytes; a grid file is at most {MAX_BYTES:,}")
         text = Path(path).read_bytes().decode("utf-8")
     except OSError as err:
-        raise UserError(f"cannot read the grid file {path}: {err.strerror}.") from None
+        raise UserError(f"cannot read the grid file {path}: {err.strerror}") from None
     except UnicodeDecodeError as err:
-        raise UserError(f"the grid file {path} is not UTF-8 text (byte {err.start}).") from None
+        raise UserError(f"the grid file {path} is not UTF-8 text (byte {err.start})") from None
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise UserError(f"the grid file {path} is not valid YAML: {str(err).splitlines()[0]}.") from None
+        raise UserError(f"the grid file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if spec is None:
-        raise UserError(f"the grid file {path} is empty; give at least a base or a grid section.")
+        raise UserError(f"the grid file {path} is empty; give at least a base or a grid section")
     if not isinstance(spec, dict):
         raise UserError(f"the grid file {path} must be a mapping of sections ({', '.join(SECTIONS)}), "
-                        f"not {describe_value(spec)}.")
+                        f"not {describe_value(spec)}")
     return spec
 
 
@@ -201,9 +201,9 @@ def load_grid(path: str | os.PathLike) -> Grid:
     spec = read_grid_file(path)
     unknown = [str(k) for k in spec if k not in SECTIONS]
     if unknown:
-        raise UserError(f"unknown section(s) in the grid file: {', '.join(sorted(unknown))}.")
+        raise UserError(f"unknown section(s) in the grid file: {', '.join(sorted(unknown))}")
     if "base" not in spec and "grid" not in spec:
-        raise UserError(f"the grid file {path} names no runs; give at least a base or a grid section.")
+        raise UserError(f"the grid file {path} names no runs; give at least a base or a grid section")
     for name, kind in SECTIONS.items():
         if name in spec:
             check_type(name, spec[name], kind)

@@ -14,7 +14,6 @@ of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spr
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,14 +21,12 @@ from pathlib import Path
 
 import torch
 
-from ..core.hardware import hardware_info
 from ..data.in_memory import DeviceLoader
 from ..errors import UserError
 from ..precision.int8 import compare_models, int8_path_of, legacy_method, pruned_weights_zero, quantize_int8
 from ..precision.sizes import model_sizes
-from .config import RunConfig
-from .prepare import derived_path, model_from_record, record_data, reusable_derived, source_completed
-from .store import RunRecord, json_writer, load_record, write_record
+from .prepare import DerivedKind, Measured, SourceRun, derived_path, derived_record
+from .store import RunRecord
 
 EXPERIMENT = "int8"
 
@@ -46,31 +43,27 @@ class Int8Settings:
 
 def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), force: bool = False,
                     log: Callable[[str], None] = print) -> RunRecord:
-    """The int8 record of ``record``'s model: reused when it exists (unless ``force``), else measured now.
+    """The int8 record of ``record``'s model: reused when made from this very source (unless ``force``),
+    else measured now on the CPU (:func:`measure_int8`). A record written before the path was recorded
+    (no ``int8_path``) is measured again."""
+    return derived_record(record, INT8, settings, force, log)
 
-    The model is calibrated on training batches of the run's own data (same source, subsets and seed)
-    and compared with its fp32 self on the run's test set, on the CPU, through
-    :func:`prunelab.precision.int8.quantize_int8` (PT2E where torchao runs, else eager mode for
-    ``nn.Sequential`` nets and FX for the rest). A record written before the path was recorded
-    (no ``int8_path``) is measured again.
-    """
-    final = int8_path(record, settings)
-    completed = source_completed(record)
-    existing = reusable_derived(final, record, force, log)
-    if existing is not None and "int8_path" in existing.summary:
-        return existing
-    config = RunConfig.from_dict(record.config)
-    data = record_data(record, "int8")
-    model = model_from_record(record).to(memory_format=torch.channels_last)  # the faster fp32 CPU layout
-    info = data.info
-    train = DeviceLoader(data.train, info, settings.calibration_batch_size, shuffle=True, seed=config.seed,
+
+def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str], None]) -> Measured:
+    """The run's model calibrated on training batches of its own data and compared with its fp32 self on
+    its test set, through :func:`prunelab.precision.int8.quantize_int8` (PT2E where torchao runs, else
+    eager mode for ``nn.Sequential`` nets and FX for the rest). Both run channels-last, the faster fp32
+    layout on a CPU, whatever the network."""
+    config, data, name = source.config, source.data, source.record.path.name
+    model = source.model.to(memory_format=torch.channels_last)
+    train = DeviceLoader(data.train, data.info, settings.calibration_batch_size, shuffle=True, seed=config.seed,
                          channels_last=True)
     calibration = [x for _, (x, _) in zip(range(settings.calibration_batches), train)]
     if not calibration:
-        raise UserError(f"{record.path}: no training batches to calibrate int8 on.")
-    log(f"int8: quantizing {record.path.name} ({config.dataset}/{config.model}, {config.pruner} at compression "
+        raise UserError(f"{source.record.path}: no training batches to calibrate int8 on")
+    log(f"int8: quantizing {name} ({config.dataset}/{config.model}, {config.pruner} at compression "
         f"{config.compression:g}), calibrated on {len(calibration)} training batches.")
-    test = DeviceLoader(data.test, info, config.test_batch_size, channels_last=True)
+    test = DeviceLoader(data.test, data.info, config.test_batch_size, channels_last=True)
     example = next(iter(test))[0]  # PT2E compiles per input shape: the test batches' shape, not calibration's
     start = time.perf_counter()
     qmodel = quantize_int8(model, calibration, example)
@@ -87,11 +80,8 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
     fp32, int8 = results["fp32"], results["int8"]
     legacy = results.get("legacy")
     zero = pruned_weights_zero(model, qmodel)
-    summary = {
-        "source_record": str(record.path), "source_hash": record.summary.get("config_hash"),
-        "source_completed": completed,
-        "stand_in": data.stand_in, "data_source": data.source, "test_examples": len(data.test),
-        "threads": torch.get_num_threads(), "engine": torch.backends.quantized.engine,
+    return Measured({
+        "engine": torch.backends.quantized.engine,
         "int8_path": str(path), "int8_method": path.method, "int8_fallback": path.fallback,
         "int8_quantize_s": quantize_s, "int8_warmup_s": int8.warmup,
         "fp32_top1": fp32.top1, "int8_top1": int8.top1, "top1_drop": fp32.top1 - int8.top1,
@@ -105,13 +95,10 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
         "legacy_speedup": fp32.seconds / legacy.seconds if legacy is not None else None,
         "pruned_weights_zero": all(zero.values()),
         "pruned_weights_zero_by_layer": zero, **model_sizes(model, qmodel),
-    }
-    write_record(final, {
-        "config.json": json_writer({**record.config, "experiment": EXPERIMENT, "int8": dataclasses.asdict(settings)}),
-        "summary.json": json_writer(summary),
-        "env.json": json_writer({**hardware_info(torch.device("cpu")), "data_source": data.source}),
     })
-    return load_record(final)
+
+
+INT8 = DerivedKind(EXPERIMENT, measure_int8, on_cpu=True, require=("int8_path",))
 
 
 def int8_path(record: RunRecord, settings: Int8Settings = Int8Settings()) -> Path:

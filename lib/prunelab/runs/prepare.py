@@ -1,6 +1,8 @@
 """What every kind of run does first: seed, device, data set facts, the initial model, the prune settings,
 the data request, and the environment a record keeps; and a finished run's model rebuilt from its record.
-Training, conservation, int8 and sparse runs share it."""
+Training and conservation runs share it, and every record made from a finished run (int8, sparse, AMP
+timing) is made by :func:`derived_record`: reuse, provenance and the write here, only the measurement in
+its own module."""
 
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..core.hardware import hardware_info
+from ..core.layout import uses_channels_last
 from ..core.pruners import PruneSettings, keep_count
 from ..core.train import resolve_device
 from ..data.catalog import DATASETS, DatasetInfo, dataset_info
@@ -26,7 +31,17 @@ from ..models.layers import apply_masks, masked_parameters
 from ..models.registry import build_model
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
-from .store import MARKER, RunRecord, record_path, usable_record, valid_record
+from .store import (
+    MARKER,
+    RunRecord,
+    Writer,
+    json_writer,
+    load_record,
+    record_path,
+    usable_record,
+    valid_record,
+    write_record,
+)
 
 
 class RunLog:
@@ -74,7 +89,7 @@ def run_checkpoint(config: RunConfig, data_source: str) -> RunCheckpoint:
 def load_run_data(config: RunConfig, device: torch.device, channels_last: bool = False) -> RunData:
     """The run's data. When it cannot be had, the empty folders the attempt made in the data root (torchvision
     makes them before it finds nothing to download) are removed again: a refused run leaves nothing."""
-    root = data_root()
+    root = data_root(config.data_dir)
     before = set(root.iterdir()) if root.is_dir() else None
     try:
         return run_data(data_request(config), device, channels_last)
@@ -96,31 +111,95 @@ def derived_path(record: RunRecord, experiment: str, settings) -> Path:
     return record_path(record.path.parents[1], experiment, f"{record.path.name}-{settings_key(settings)}")
 
 
-def source_completed(record: RunRecord) -> int:
-    """When ``record`` was completed: a source recomputed with --force is a new source."""
-    return (record.path / MARKER).stat().st_mtime_ns
+@dataclass(frozen=True)
+class SourceRun:
+    """A finished run made ready to be measured again: its record and configuration, the device the
+    measurement runs on, the in-memory data the run used (the source it resolved to, so an ``auto`` run is
+    measured on the same images), and its trained, pruned model on that device in eval mode."""
+
+    record: RunRecord
+    config: RunConfig
+    device: torch.device
+    data: Data
+    model: torch.nn.Module
+
+    @property
+    def channels_last(self) -> bool:
+        """Whether the run's batches and model were channels-last (:func:`uses_channels_last`)."""
+        return uses_channels_last(self.model)
+
+    def in_run_layout(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` (the run's, or a copy made from it) in the memory format the run itself used."""
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
 
-def reusable_derived(final: Path, record: RunRecord, force: bool, log: Callable[[str], None]) -> RunRecord | None:
-    """The verified record at ``final`` made from this very ``record`` (unless ``force``); one failing
-    verification, or made from an earlier version of the source, is measured again."""
+@dataclass(frozen=True)
+class Measured:
+    """What a derived record's measurement found: its summary fields and the files written beside them."""
+
+    summary: dict[str, Any]
+    files: dict[str, Writer] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DerivedKind:
+    """One kind of record made from a finished run. ``measure(source, settings, log)`` is all a kind does;
+    the record lands under ``<result_dir>/<experiment>/`` with its settings in ``config.json`` under the
+    experiment's name (``amp-timing``: ``amp_timing``). ``on_cpu``: measured on the CPU whatever device
+    the run used. ``require``: summary fields a reusable record must hold (an older one lacking them is
+    measured again)."""
+
+    experiment: str
+    measure: Callable[[SourceRun, Any, Callable[[str], None]], Measured]
+    on_cpu: bool = False
+    require: tuple[str, ...] = ()
+
+
+def derived_record(record: RunRecord, kind: DerivedKind, settings, force: bool = False,
+                   log: Callable[[str], None] = print) -> RunRecord:
+    """The ``kind`` record of ``record`` with ``settings``: the stored one when it verifies, was made from
+    this very completion of the source (a source recomputed with --force is a new source) and holds
+    ``kind.require`` (unless ``force``); else measured now and written with the same provenance fields for
+    every kind (:func:`provenance`) and the environment it was measured in."""
+    final = derived_path(record, kind.experiment, settings)
+    completed = (record.path / MARKER).stat().st_mtime_ns
     existing = None if force else valid_record(final, log)
-    if existing is not None and existing.summary.get("source_completed") == source_completed(record):
+    if (existing is not None and existing.summary.get("source_completed") == completed
+            and all(name in existing.summary for name in kind.require)):
         return existing
-    return None
+    source = _source_run(record, kind)
+    measured = kind.measure(source, settings, log)
+    write_record(final, {
+        "config.json": json_writer({**record.config, "experiment": kind.experiment,
+                                    kind.experiment.replace("-", "_"): dataclasses.asdict(settings)}),
+        "summary.json": json_writer({**measured.summary, **provenance(source, completed)}),
+        "env.json": json_writer(environment(source.device, source.data.source)),
+        **measured.files,
+    })
+    return load_record(final)
 
 
-def record_data(record: RunRecord, kind: str) -> Data:
-    """The in-memory data a finished run used, for the ``kind`` records made from it (int8, sparse, AMP
-    timing): the source it resolved to, so an ``auto`` run is measured on the same images without a second
-    fallback. The image-folder sets are refused: those records time whole in-memory test sets."""
+def provenance(source: SourceRun, completed: int) -> dict[str, Any]:
+    """What every derived record says about where its numbers come from: the source record (its folder's
+    name), its hash and completion time, the data and how much of its test set, the device and threads."""
+    record, data = source.record, source.data
+    return {"source_record": record.path.name, "source_hash": record.summary.get("config_hash"),
+            "source_completed": completed, "stand_in": data.stand_in, "data_source": data.source,
+            "test_examples": len(data.test), "device": source.device.type, "threads": torch.get_num_threads()}
+
+
+def _source_run(record: RunRecord, kind: DerivedKind) -> SourceRun:
+    """The device, data and model of ``record`` for a ``kind`` measurement. The image-folder sets are
+    refused: derived records time whole in-memory test sets."""
     config = RunConfig.from_dict(record.config)
     if config.dataset not in DATASETS:
-        raise UserError(f"{kind} records are made for the in-memory data sets ({', '.join(DATASETS)}), "
-                        f"not {config.dataset}.")
+        raise UserError(f"{kind.experiment} records are made for the in-memory data sets ({', '.join(DATASETS)}), "
+                        f"not {config.dataset}")
+    device = torch.device("cpu") if kind.on_cpu else resolve_device(config.gpu, config.no_cuda)
     source = record.summary.get("data_source") or config.data_source
-    return load_data(config.dataset, source, train_subset=config.train_subset, test_subset=config.test_subset,
-                     seed=config.seed)
+    data = load_data(config.dataset, source, root=config.data_dir, train_subset=config.train_subset,
+                     test_subset=config.test_subset, seed=config.seed)
+    return SourceRun(record, config, device, data, model_from_record(record, device))
 
 
 def _remove_empty_folders(top: Path) -> None:
@@ -145,7 +224,7 @@ def data_request(config: RunConfig) -> DataRequest:
         dataset=config.dataset, source=config.data_source, train_subset=config.train_subset,
         test_subset=config.test_subset, seed=config.seed, train_batch_size=config.train_batch_size,
         test_batch_size=config.test_batch_size, prune_dataset_ratio=config.prune_dataset_ratio,
-        prune_batch_size=config.prune_batch_size, workers=config.workers)
+        prune_batch_size=config.prune_batch_size, workers=config.workers, root=config.data_dir)
 
 
 def environment(device: torch.device, data_source: str) -> dict:

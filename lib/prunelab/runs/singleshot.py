@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..core.layout import uses_channels_last
 from ..core.measure import count_flops, layer_summary, summary_totals
 from ..core.pruners import PruneResult, PruneSettings, prune
 from ..core.timing import MIN_REPEATS
@@ -129,11 +130,6 @@ class RunState:
     log: RunLog  # its lines become the record's log.txt
 
 
-def uses_convolutions(model: torch.nn.Module) -> bool:
-    """Conv networks train in channels-last memory format: their convolutions run faster in it."""
-    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-
-
 def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
     """Run one single-shot or multishot experiment and return its record; reuse a usable record unless forced.
 
@@ -156,7 +152,7 @@ def _start(config: RunConfig, progress: bool, log: RunLog) -> RunRecord:
     check_writable(config.result_dir)
     _announce_amp(amp, device, log)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
-    channels_last = uses_convolutions(model)
+    channels_last = uses_channels_last(model)
     data = load_run_data(config, device, channels_last)
     log(f"Data: {source_words(config.dataset, data.source)}, {data.train_examples:,} training and "
         f"{data.test_examples:,} test examples.")

@@ -10,23 +10,17 @@ reads the sparse column of Table C from the store like every other number.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from ..core.hardware import hardware_info
 from ..core.inference import strip_masks
 from ..core.sparse import DENSE, sparse_inference_model
-from ..core.train import resolve_device
 from ..data.in_memory import DeviceLoader
 from ..precision.timing import compare_models
-from .config import RunConfig
-from .prepare import derived_path, model_from_record, record_data, reusable_derived, source_completed
-from .store import RunRecord, csv_writer, json_writer, load_record, write_record
+from .prepare import DerivedKind, Measured, SourceRun, derived_path, derived_record
+from .store import RunRecord, csv_writer
 
 EXPERIMENT = "sparse"
 
@@ -53,20 +47,17 @@ def sparse_path(record: RunRecord, settings: SparseSettings = SparseSettings()) 
 def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings(), force: bool = False,
                   log: Callable[[str], None] = print) -> RunRecord:
     """The sparse-kernel record of ``record``'s model: reused when made from this very source (unless
-    ``force``), else measured now on this machine's default device."""
-    final = sparse_path(record, settings)
-    completed = source_completed(record)
-    existing = reusable_derived(final, record, force, log)
-    if existing is not None:
-        return existing
-    config = RunConfig.from_dict(record.config)
-    device = resolve_device(config.gpu, config.no_cuda)
-    data = record_data(record, "sparse")
-    dense = strip_masks(model_from_record(record, device))
-    channels_last = any(isinstance(m, torch.nn.Conv2d) for m in dense.modules())  # as the run itself ran
-    if channels_last:
-        dense = dense.to(memory_format=torch.channels_last)
-    batches = list(DeviceLoader(data.test, data.info, config.test_batch_size, device, channels_last=channels_last))
+    ``force``), else measured now on this machine's default device (:func:`measure_sparse`)."""
+    return derived_record(record, SPARSE, settings, force, log)
+
+
+def measure_sparse(source: SourceRun, settings: SparseSettings, log: Callable[[str], None]) -> Measured:
+    """Dense (masks stripped) against the sparse inference copy over the run's test set, both in the
+    memory layout the run itself used; the per-layer kernel choices go to ``layers.csv``."""
+    config, data, record = source.config, source.data, source.record
+    dense = source.in_run_layout(strip_masks(source.model))
+    batches = list(DeviceLoader(data.test, data.info, config.test_batch_size, source.device,
+                                channels_last=source.channels_last))
     start = time.perf_counter()
     sparse = sparse_inference_model(dense, batches[0][0], repeats=settings.layer_repeats, kernels=settings.kernels)
     choose_s = time.perf_counter() - start
@@ -77,10 +68,7 @@ def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings()
     log(f"sparse: {record.path.name}: {len(switched)} of {len(choices)} layers on sparse kernels, "
         f"{int(choices['dead_units'].sum())} dead units removed; {speedup:.2f}x dense over the test set "
         f"(choices timed in {choose_s:.1f} s).")
-    summary = {
-        "source_record": record.path.name, "source_hash": record.summary.get("config_hash"),
-        "source_completed": completed, "stand_in": data.stand_in, "data_source": data.source,
-        "device": device.type, "threads": torch.get_num_threads(), "test_examples": len(data.test),
+    return Measured({
         "dense_top1": results["dense"].top1, "sparse_top1": results["sparse"].top1,
         "dense_inference_s": results["dense"].seconds, "dense_inference_spread_s": results["dense"].spread,
         "sparse_inference_s": results["sparse"].seconds, "sparse_inference_spread_s": results["sparse"].spread,
@@ -89,11 +77,7 @@ def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings()
         "switched_kernels": switched["kernel"].tolist(), "dead_units": int(choices["dead_units"].sum()),
         "choose_s": choose_s, "prunable_density": record.summary.get("prunable_density"),
         "flop_density": record.summary.get("flop_density"),
-    }
-    write_record(final, {
-        "config.json": json_writer({**record.config, "experiment": EXPERIMENT, "sparse": dataclasses.asdict(settings)}),
-        "summary.json": json_writer(summary),
-        "env.json": json_writer({**hardware_info(device), "data_source": data.source}),
-        "layers.csv": csv_writer(choices),
-    })
-    return load_record(final)
+    }, {"layers.csv": csv_writer(choices)})
+
+
+SPARSE = DerivedKind(EXPERIMENT, measure_sparse)

@@ -28,10 +28,12 @@ from ..core.train import resolve_device
 from ..errors import UserError
 from ..precision.amp import amp_name, amp_settings
 from .atomic import TMP_PREFIX, Writer, recover, write_record
+from .checks import check_writable
 from .config import RunConfig
 from .integrity import MARKER, problem
 
-__all__ = ["MARKER", "TMP_PREFIX", "Writer", "write_record"]  # re-exported: the store is where records are
+# re-exported: the store is where records are, and where runs ask whether they can be written
+__all__ = ["MARKER", "TMP_PREFIX", "Writer", "check_writable", "write_record"]
 
 
 class InvalidRecord(ValueError):
@@ -124,7 +126,7 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
         return None
     if record.summary.get("config_hash") != config.config_hash():
         raise RecordConflict(f"{record.path} already holds a different run; pass --force to replace it, "
-                             "or choose another --expid.")
+                             "or choose another --expid")
     made_by, here = record.config.get("pruner_origin"), config.to_dict().get("pruner_origin")
     if made_by is not None and here is not None and made_by != here:
         raise RecordConflict(f"{record.path} was made by pruner '{config.pruner}' from {made_by}, and that name and "
@@ -135,7 +137,7 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
         if recorded != here:
             raise RecordConflict(f"{record.path} holds a {recorded} mixed-precision run, and this device would "
                                  f"train in {here}; pass --amp-dtype {recorded} to reuse it, --force to replace "
-                                 "it, or another --expid.")
+                                 "it, or another --expid")
     if any(name not in record.summary for name in require):
         return None
     return record
@@ -144,17 +146,6 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
 def _device_amp_name(config: RunConfig) -> str:
     """The dtype ``--quantization`` without ``--amp-dtype`` trains in on this machine."""
     return amp_name(amp_settings(resolve_device(config.gpu, config.no_cuda), True, None))
-
-
-def check_writable(result_dir: str | os.PathLike) -> None:
-    """Raise :class:`UserError` unless records can be written under ``result_dir``; creates nothing (a run
-    that fails before its first checkpoint leaves no folder behind)."""
-    path = Path(result_dir).absolute()
-    existing = next(p for p in (path, *path.parents) if os.path.lexists(p))
-    if not existing.is_dir():
-        raise UserError(f"cannot write results to {result_dir}: {existing} is not a folder.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write results to {result_dir}: {existing} is not writable.")
 
 
 def json_writer(data: Any) -> Writer:

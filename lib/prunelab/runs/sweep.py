@@ -103,7 +103,7 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
     """Run the configurations that have no complete record yet; return what happened to each. ``log``
     gets a line per finished run; ``echo`` false keeps the runs' own logs out of stdout (in their records)."""
     if executor not in EXECUTORS:
-        raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}.")
+        raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}")
     outcomes: dict[str, Outcome] = {}
     todo = []
     for config in configs:

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 import yaml
 
+from ..core.layout import uses_channels_last
 from ..core.train import (
     GRAPH_WARMUP_STEPS,
     GraphedTrainStep,
@@ -134,7 +135,7 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
     """Seconds per training step and per evaluation batch of ``setup`` on ``device`` (median of ``steps``)."""
     info = dataset_info(setup.dataset)
     model = build_model(setup.model, setup.model_class, info.input_shape, info.num_classes).to(device)
-    channels_last = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    channels_last = uses_channels_last(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     precision = amp_settings(device, setup.amp, setup.amp_dtype)
