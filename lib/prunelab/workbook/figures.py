@@ -118,8 +118,8 @@ def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
     setups = list(dict.fromkeys(table["setup"])) if setup is None else [setup]
     missing = [name for name in setups if not (table["setup"] == name).any()]
     if missing or not setups:
-        raise UserError(f"No runs of set-up {', '.join(missing) or '(any)'} to plot; the table has: "
-                        f"{', '.join(dict.fromkeys(table['setup'])) or 'no runs'}.")
+        raise UserError(f"no runs of set-up {', '.join(missing) or '(any)'} to plot; the table has: "
+                        f"{', '.join(dict.fromkeys(table['setup'])) or 'no runs'}")
     fig = plt.figure(figsize=(13, 4.1 * len(setups)), layout="constrained")
     for row, name in zip(fig.subfigures(len(setups), 1, squeeze=False)[:, 0], setups):
         _compression_row(row, table[table["setup"] == name], name)
@@ -186,7 +186,7 @@ def plot_collapse(table: pd.DataFrame):
     pruned = table[table["label"] != DENSE_LABEL]
     setups = list(dict.fromkeys(pruned["setup"]))
     if not setups:
-        raise UserError("No pruned runs to plot layer collapse for.")
+        raise UserError("no pruned runs to plot layer collapse for")
     fig, axes = plt.subplots(1, len(setups), figsize=(6.4 * len(setups), 4.8), squeeze=False)
     for ax, setup in zip(axes.flat, setups):
         rows = pruned[pruned["setup"] == setup]

@@ -84,16 +84,16 @@ class Document:
 def read_tasks(folder: Path) -> list[Task]:
     """The executed notebooks ``NN_*.ipynb`` of ``folder`` in file order; UserError when there are none."""
     if not folder.is_dir():
-        raise UserError(f"no rendered folder {folder}; run ./run_all.sh first, or name the folder it wrote.")
+        raise UserError(f"no rendered folder {folder}; run ./run_all.sh first, or name the folder it wrote")
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
-        raise UserError(f"{folder} holds no executed notebook (NN_name.ipynb); run ./run_all.sh first.")
+        raise UserError(f"{folder} holds no executed notebook (NN_name.ipynb); run ./run_all.sh first")
     tasks = []
     for path in paths:
         try:
             notebook = json.loads(path.read_text())
         except (OSError, ValueError) as error:
-            raise UserError(f"{path.name} in {folder} is not a readable notebook ({error}).") from None
+            raise UserError(f"{path.name} in {folder} is not a readable notebook ({error})") from None
         tasks.append(Task(path.stem, notebook_title(notebook, path.stem), notebook))
     return tasks
 
@@ -102,7 +102,7 @@ def profile_of(folder: Path, tasks: list[Task]) -> str:
     """The profile the notebooks ran with (papermill's parameters), else the folder's name."""
     profiles = {p for t in tasks if (p := _parameters(t).get("profile"))}
     if len(profiles) > 1:
-        raise UserError(f"{folder} mixes notebooks of profiles {', '.join(sorted(profiles))}; render one profile.")
+        raise UserError(f"{folder} mixes notebooks of profiles {', '.join(sorted(profiles))}; render one profile")
     return profiles.pop() if profiles else folder.resolve().name
 
 
@@ -381,7 +381,7 @@ def write_pdf(folder: Path, paper: str = "a4", output: Path | None = None) -> Pa
     profile = profile_of(folder, tasks)
     output = output or folder / f"prunelab-{profile}.pdf"
     if not output.parent.is_dir():
-        raise UserError(f"no folder {output.parent} to write {output.name} into.")
+        raise UserError(f"no folder {output.parent} to write {output.name} into")
     chromium = find_chromium()
     pdf = print_pdf(build_document(tasks, profile), chromium, paper)
     partial = output.with_name(f".{output.name}.partial")  # a failed write leaves no half PDF under the name
