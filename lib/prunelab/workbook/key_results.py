@@ -1,67 +1,126 @@
 """Each task's result in one paragraph, for the front page: what a reader would quote, with its spread and
-the data it came from, and nothing claimed that the numbers do not support."""
+the data it came from, and nothing claimed that the numbers do not support.
+
+As in :mod:`.findings`, each result is first a frozen dataclass of figures and verdicts
+(:func:`tuning_key`, :func:`.findings.trace_summary`, :func:`quantization_key`), then worded.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .findings import amp_time_summary
-from .numbers import accuracy_cell, compare_means, compression_text, significant
-from .tables import amp_ratios, collapse_table
+from .findings import (
+    AmpTimes,
+    EmptiedCell,
+    PrunerRanking,
+    Span,
+    amp_time_summary,
+    amp_times,
+    collapses,
+    pruner_ranking,
+    trace_summary,
+)
+from .numbers import accuracy_cell, compression_text, significant
+from .tables import amp_ratios
 
 
-def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> str:
-    """Task 1's result in one paragraph for the front page: per set-up on real data, the unpruned reference
-    (from ``dense``), the best pruner at ``compression`` and whether the runner-up can be told apart from
-    it, and any collapse."""
-    parts = []
-    references = {setup: list(rows["top1"]) for setup, rows in dense.groupby("setup")} if dense is not None else {}
+@dataclass(frozen=True)
+class SetupKey:
+    """One set-up on real data at the front page's compression: its pruners ranked, the unpruned network's
+    top-1 per seed (None when not run), and the pruners whose networks had a layer emptied there."""
+
+    ranking: PrunerRanking
+    reference: tuple[float, ...] | None
+    emptied: tuple[EmptiedCell, ...]
+
+
+@dataclass(frozen=True)
+class TuningKey:
+    """Task 1 on the front page: a :class:`SetupKey` per real set-up with runs at ``compression``, and the
+    set-ups on synthetic stand-in data (pipeline checks, nothing to quote)."""
+
+    compression: float
+    setups: tuple[SetupKey, ...]
+    stand_in: tuple[str, ...]
+
+
+def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> TuningKey:
+    """The :class:`TuningKey` of the pruned runs in ``table`` and the unpruned ones in ``dense``."""
+    references = ({setup: tuple(float(v) for v in rows["top1"]) for setup, rows in dense.groupby("setup")}
+                  if dense is not None else {})
+    setups = []
     for setup, rows in table.groupby("setup", sort=False):
         rows = rows[np.isclose(rows["compression"], compression)]
         if rows.empty or rows["stand_in"].any():
             continue
-        seeds = {label: list(group["top1"]) for label, group in rows.groupby("label")}
-        ranked = sorted(seeds, key=lambda label: -sum(seeds[label]) / len(seeds[label]))
-        best = ranked[0]
-        text = f"**{setup}** ({rows['data'].iloc[0]})"
-        if setup in references:
-            text += f": unpruned {accuracy_cell(references[setup])} top-1"
-        text += (f"; at compression {compression_text(compression)} the best mean top-1 is {best}'s, "
-                 f"{accuracy_cell(seeds[best])}")
-        if len(ranked) > 1:
-            second = ranked[1]
-            comparison = compare_means(seeds[best], seeds[second])
-            text += (f", ahead of {second} ({accuracy_cell(seeds[second])})" if comparison.significant else
-                     f", not told apart from {second} ({accuracy_cell(seeds[second])}) at this n")
-        collapsed = collapse_table(rows)
-        collapsed = collapsed[collapsed["layers with no weights"] != "none"]
-        if not collapsed.empty:
-            text += "; collapsed (a layer emptied): " + ", ".join(
-                f"{r['pruner']} at {r['top-1 (%)']}" for r in collapsed.to_dict("records"))
-        parts.append(text + ".")
-    if not parts:
-        return "Every run here used synthetic stand-in data: a pipeline check, with no result to quote."
-    stand_in = sorted(set(table.loc[table["stand_in"], "setup"]))
-    if stand_in:
-        parts.append(f"{', '.join(stand_in)}: synthetic stand-in data, a pipeline check only.")
+        setups.append(SetupKey(pruner_ranking(rows), references.get(setup), collapses(rows).emptied))
+    return TuningKey(compression, tuple(setups), tuple(sorted(set(table.loc[table["stand_in"], "setup"]))))
+
+
+def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> str:
+    """Task 1's result in one paragraph for the front page (:func:`tuning_key`): per set-up on real data, the
+    unpruned reference, the best pruner at ``compression`` and whether the runner-up can be told apart from
+    it (Welch's t-test), and any collapse."""
+    key = tuning_key(table, compression, dense)
+    if not key.setups:
+        if key.stand_in:
+            return "Every run here used synthetic stand-in data: a pipeline check, with no result to quote."
+        return f"No run on real data at compression {compression_text(compression)}: no result to quote."
+    parts = [_setup_words(s, compression) for s in key.setups]
+    if key.stand_in:
+        parts.append(f"{', '.join(key.stand_in)}: synthetic stand-in data, a pipeline check only.")
     return " ".join(parts)
 
 
+def _setup_words(s: SetupKey, compression: float) -> str:
+    r = s.ranking
+    text = f"**{r.setup}** ({r.data})"
+    if s.reference is not None:
+        text += f": unpruned {accuracy_cell(s.reference)} top-1"
+    text += (f"; at compression {compression_text(compression)} the best mean top-1 is {r.best.label}'s, "
+             f"{accuracy_cell(r.best.top1)}")
+    second = r.runner_up
+    if second is not None:
+        cell = f"{second.other.label} ({accuracy_cell(second.other.top1)})"
+        text += f", ahead of {cell}" if second.test.significant else f", not told apart from {cell} at this n"
+    if s.emptied:
+        text += "; collapsed (a layer emptied): " + ", ".join(f"{e.label} at {e.top1}" for e in s.emptied)
+    return text + "."
+
+
 def trace_key_result(trace: dict, data: str) -> str:
-    """Task 2: where the traced inference step's time goes."""
-    return (f"One traced inference step ({data}): its {trace['conv_layers']} convolution layers take "
-            f"{significant(trace['conv_ms'])} ms of {significant(trace['step_busy_ms'])} ms busy time "
-            f"(**{trace['conv_share']:.1%}**); the main time sink is {trace['main_sink']}.")
+    """Task 2: where the traced inference step's time goes (:func:`.findings.trace_summary`)."""
+    s = trace_summary(trace)
+    return (f"One traced inference step ({data}): its {s.conv_layers} convolution layers take "
+            f"{significant(s.conv_ms)} ms of {significant(s.busy_ms)} ms busy time "
+            f"(**{s.conv_share:.1%}**); the main time sink is {s.main_sink}.")
+
+
+@dataclass(frozen=True)
+class QuantizationKey:
+    """Task 4 on the front page: the mixed precision dtype, the data, AMP / fp32 peak memory over the
+    compressions, and the interleaved training times (None when not measured)."""
+
+    dtype: str
+    data: str
+    memory: Span
+    times: AmpTimes | None
+
+
+def quantization_key(table: pd.DataFrame, timing: pd.DataFrame) -> QuantizationKey:
+    """The :class:`QuantizationKey` of the AMP records and their interleaved times
+    (:func:`.measurement_tables.amp_timing_frame`)."""
+    return QuantizationKey(", ".join(sorted(set(table.loc[table["amp"], "amp_dtype"]))),
+                           "; ".join(sorted(set(table["data"]))), Span.of(amp_ratios(table)["memory AMP / fp32"]),
+                           amp_times(timing) if len(timing) else None)
 
 
 def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame) -> str:
-    """Task 4: what mixed precision does to peak memory and training time, the time judged against the
-    spread of passes taken in turn."""
-    memory = amp_ratios(table)["memory AMP / fp32"]
-    data = "; ".join(sorted(set(table["data"])))
-    low, high = significant(memory.min()), significant(memory.max())
-    span = low if low == high else f"{low} to {high}"
-    dtype = ", ".join(sorted(set(table.loc[table["amp"], "amp_dtype"])))
-    time = f"; {amp_time_summary(timing)}" if len(timing) else ""
-    return f"Mixed precision ({dtype}; {data}): peak memory {span}x fp32's{time}."
+    """Task 4 (:func:`quantization_key`): what mixed precision does to peak memory and training time, the time
+    judged against the spread of passes taken in turn."""
+    key = quantization_key(table, timing)
+    time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
+    return f"Mixed precision ({key.dtype}; {key.data}): peak memory {key.memory.words(significant)}x fp32's{time}."
