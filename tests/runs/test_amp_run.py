@@ -7,7 +7,7 @@ import torch
 
 from prunelab.runs.config import RunConfig
 from prunelab.runs.registry import run
-from prunelab.workbook.findings import quantization_findings
+from prunelab.workbook.speed_findings import quantization_findings
 from prunelab.workbook.tables import AMP_METRICS, amp_table
 
 TINY = dict(dataset="cifar10", model="resnet20", model_class="lottery", data_source="synthetic", train_subset=64,

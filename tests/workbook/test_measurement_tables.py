@@ -4,20 +4,9 @@ findings, on hand-made tables."""
 import pandas as pd
 import pytest
 
-from prunelab.workbook.findings import (
-    Span,
-    amp_time_words,
-    amp_times,
-    design_speed,
-    design_speed_words,
-    quantization_findings,
-    quantization_result,
-    sparse_findings,
-    sparse_result,
-    trace_findings,
-    trace_result,
-)
+from prunelab.workbook.findings import Span
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
+from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
     amp_relative_table,
     amp_training_table,
@@ -26,6 +15,16 @@ from prunelab.workbook.measurement_tables import (
     int8_comparison_table,
 )
 from prunelab.workbook.numbers import time_cell
+from prunelab.workbook.speed_findings import (
+    amp_time_words,
+    amp_times,
+    design_speed,
+    design_speed_words,
+    quantization_findings,
+    quantization_result,
+    trace_findings,
+    trace_result,
+)
 
 
 def _designs(original_ms, original_spread, ours_ms, ours_spread):

@@ -23,8 +23,10 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         findings,
         grids,
         key_results,
+        layer_findings,
         measurement_tables,
         numbers,
+        speed_findings,
         style,
         tables,
     )
@@ -42,10 +44,9 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "figure_alt", "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
         "plot_multishot", "plot_sparse_inference", "plot_timeline", "plot_weight_histograms", "show_figure",
     ),
-    ".findings": (
-        "amp_time_words", "collapse_study", "collapse_study_findings", "compression_findings", "design_speed_words",
-        "quantization_findings", "sparse_findings", "synflow_claim", "trace_findings", "tuning_findings",
-    ),
+    ".findings": ("collapse_study", "collapse_study_findings", "synflow_claim", "tuning_findings"),
+    ".layer_findings": ("compression_findings", "sparse_findings"),
+    ".speed_findings": ("amp_time_words", "design_speed_words", "quantization_findings", "trace_findings"),
     ".grids": (
         "ABLATION_FLAGS", "SETUPS", "RunsPending", "WorkbookParams", "ablation_grid", "amp_grid", "compression_grid",
         "dense_grid", "ensure_runs", "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config",

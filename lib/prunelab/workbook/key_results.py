@@ -2,7 +2,7 @@
 the data it came from, and nothing claimed that the numbers do not support.
 
 As in :mod:`.findings`, each result is first a frozen dataclass of figures and verdicts
-(:func:`tuning_key`, :func:`.findings.trace_summary`, :func:`quantization_key`), then worded.
+(:func:`tuning_key`, :func:`.speed_findings.trace_summary`, :func:`quantization_key`), then worded.
 """
 
 from __future__ import annotations
@@ -12,18 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .findings import (
-    AmpTimes,
-    EmptiedCell,
-    PrunerRanking,
-    Span,
-    amp_time_summary,
-    amp_times,
-    collapses,
-    pruner_ranking,
-    trace_summary,
-)
+from .findings import EmptiedCell, PrunerRanking, Span, collapses, pruner_ranking
 from .numbers import accuracy_cell, compression_text, significant
+from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios
 
 
@@ -92,7 +83,7 @@ def _setup_words(s: SetupKey, compression: float) -> str:
 
 
 def trace_key_result(trace: dict, data: str) -> str:
-    """Task 2: where the traced inference step's time goes (:func:`.findings.trace_summary`)."""
+    """Task 2: where the traced inference step's time goes (:func:`.speed_findings.trace_summary`)."""
     s = trace_summary(trace)
     return (f"One traced inference step ({data}): its {s.conv_layers} convolution layers take "
             f"{significant(s.conv_ms)} ms of {significant(s.busy_ms)} ms busy time "

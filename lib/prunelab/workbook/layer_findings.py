@@ -1,0 +1,166 @@
+"""Findings on how pruning lands per layer: the density each pruner leaves in each layer (Task 3), and the layers
+where sparse kernels pay (Task 1's inference times). Numbers and verdicts first, as frozen dataclasses; then words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .findings import Span
+from .numbers import (
+    times_differ,
+)
+from .style import column_order
+
+# ------------------------------------------------------------------------------ Task 3: density per layer
+
+
+@dataclass(frozen=True)
+class PrunerDensity:
+    """One pruner's kept fraction of all prunable weights, its densest and sparsest layer, and its FLOPs."""
+
+    label: str
+    overall: float
+    densest_layer: str
+    densest: float
+    sparsest_layer: str
+    sparsest: float
+    kept_flops: float
+    flops: float
+
+
+@dataclass(frozen=True)
+class SizeBias:
+    """Under one pruner, the mean density of the layers with at most the median number of weights
+    (``small``) and of the larger ones (``large``)."""
+
+    label: str
+    small: float
+    large: float
+
+
+@dataclass(frozen=True)
+class CompressionResult:
+    """Task 3 at one compression: each pruner's densities (column order) and the focus pruner's size bias
+    (None when it did not run)."""
+
+    compression: float
+    pruners: tuple[PrunerDensity, ...]
+    size_bias: SizeBias | None
+
+    @property
+    def target(self) -> float:
+        return 10 ** -self.compression
+
+
+def compression_result(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> CompressionResult:
+    """The :class:`CompressionResult` of the per-layer table (:func:`.tables.layer_frame`)."""
+    pruners = []
+    for label in column_order(layers["label"]):
+        part = layers[layers["label"] == label]
+        hi = part.loc[part["density"].idxmax()]
+        lo = part.loc[part["density"].idxmin()]
+        pruners.append(PrunerDensity(label, float((part["density"] * part["size"]).sum() / part["size"].sum()),
+                                     hi["layer"], float(hi["density"]), lo["layer"], float(lo["density"]),
+                                     float(part["kept_flops"].sum()), float(part["flops"].sum())))
+    part = layers[layers["label"] == focus]
+    bias = None
+    if not part.empty:
+        median = part["size"].median()
+        bias = SizeBias(focus, float(part.loc[part["size"] <= median, "density"].mean()),
+                        float(part.loc[part["size"] > median, "density"].mean()))
+    return CompressionResult(compression, tuple(pruners), bias)
+
+
+def compression_findings(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> str:
+    """Markdown findings for Task 3 (:func:`compression_result`)."""
+    result = compression_result(layers, compression, focus)
+    lines = [f"- The overall target keeps {result.target:.4f} of the prunable weights (compression "
+             f"{result.compression:g})."]
+    lines += [f"- **{p.label}**: overall {p.overall:.4f}; densest `{p.densest_layer}` ({p.densest:.3f}), "
+              f"sparsest `{p.sparsest_layer}` ({p.sparsest:.3f}); kept FLOPs {p.kept_flops:,.0f} of {p.flops:,.0f}."
+              for p in result.pruners]
+    if result.size_bias is not None:
+        b = result.size_bias
+        lines.append(f"- Under {b.label}, layers with fewer weights keep on average {b.small:.3f} and larger ones "
+                     f"{b.large:.3f}: a global threshold does not prune every layer equally.")
+    return "\n".join(lines)
+
+
+
+# ------------------------------------------------------------------------------ sparse kernels
+
+
+@dataclass(frozen=True)
+class SparseSetup:
+    """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones, the
+    kept fractions, the fewest timed passes, how many of ``runs`` differ beyond the passes' spread; the layers'
+    kernel choices (``switched``: kernel and layer count for the layers that left the dense kernel) with the
+    densities of the switched layers, of those that stayed dense and of all; dead units removed."""
+
+    setup: str
+    speedup: Span
+    kept: Span
+    repeats: int
+    beyond: int
+    runs: int
+    switched: tuple[tuple[str, int], ...]
+    switched_density: Span
+    dense_density: Span
+    density: Span
+    dead_units: int
+
+    @property
+    def switched_layers(self) -> int:
+        return sum(n for _, n in self.switched)
+
+
+def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSetup, ...]:
+    """A :class:`SparseSetup` per set-up of the sparse table (:func:`.tables.sparse_table`), with its layers'
+    choices (:func:`.tables.sparse_layer_frame`)."""
+    setups = []
+    columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
+    for setup, rows in sparse.groupby("setup", sort=False):
+        part = layers[layers["setup"] == setup]
+        switched = part[part["kernel"] != "dense"]
+        setups.append(SparseSetup(
+            setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
+            int(sum(times_differ(*values) for values in rows[columns].itertuples(index=False))), len(rows),
+            tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
+            Span.of(switched["density"]), Span.of(part.loc[part["kernel"] == "dense", "density"]),
+            Span.of(part["density"]), int(rows["dead_units"].sum())))
+    return tuple(setups)
+
+
+def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
+    """Markdown findings on sparse kernels (:func:`sparse_result`): how much faster, which layers switched
+    and why, and whether a difference is larger than the passes' own spread."""
+    lines = []
+    for s in sparse_result(sparse, layers):
+        lines.append(
+            f"- {s.setup}: on sparse kernels the test set ran **{s.speedup.words('{:.2f}x'.format)}** as fast as on "
+            f"dense kernels (kept fraction {s.kept.words('{:.3g}'.format)}; medians of {s.repeats} passes taken in "
+            f"turn); {s.beyond} of {s.runs} runs differ by more than the passes' spread, the rest are the same "
+            "speed within noise.")
+        if s.switched:
+            kinds = ", ".join(f"{k} ({n})" for k, n in s.switched)
+            lines.append(
+                f"  {s.switched_layers} layer choices switched ({kinds}); those layers kept "
+                f"{s.switched_density.words('{:.3g}'.format)} of their weights, against "
+                f"{s.dense_density.words('{:.3g}'.format)} in the layers that stayed dense: "
+                "a sparse kernel skips the zeros but reads an index per weight and runs far below the dense kernels' "
+                "rate, so it wins only where few weights are left.")
+        else:
+            lines.append(
+                f"  No layer switched: at these densities ({s.density.words('{:.3g}'.format)} of each layer's "
+                "weights kept) every dense kernel was at least as fast as its sparse candidates, which pay only at "
+                "much lower density (see `bench/sparse.py`).")
+        if s.dead_units:
+            lines.append(f"  {s.dead_units} dead units (neurons or channels with no kept weight in or out) were "
+                         "removed, which narrows the dense layers themselves; where a run is faster without a "
+                         "switched layer, that is where its time went.")
+    return "\n".join(lines)
+
+
