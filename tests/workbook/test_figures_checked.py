@@ -372,7 +372,7 @@ def test_weight_histograms_name_a_layer_no_pruner_kept_instead_of_an_empty_panel
 
 def test_a_shown_figure_is_150_dpi_and_its_alt_text_names_each_row():
     fig = figures.plot_against_compression(_runs(QUICK))
-    shown = figures.show_figure(fig)
+    shown = workbook.show_figure(fig)
     assert Image.open(io.BytesIO(shown.png)).info["dpi"] == pytest.approx((150, 150), abs=0.1)
     assert "6 panels" in shown.alt and CIFAR in shown.alt and MNIST in shown.alt
     assert all(label in shown.alt for label in LABELS)

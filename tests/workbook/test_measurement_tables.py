@@ -280,7 +280,8 @@ def test_a_shown_figure_is_an_img_whose_alternative_text_is_read_off_the_figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from prunelab.workbook.figures import plot_amp, show_figure
+    from prunelab.workbook.figure_output import show_figure
+    from prunelab.workbook.figures import plot_amp
 
     fig = plot_amp(_runs(), _timing())
     shown = show_figure(fig)

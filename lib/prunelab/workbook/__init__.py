@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
     from . import (  # noqa: F401
         ablations,
         conservation_figures,
+        figure_output,
         figures,
         findings,
         grids,
@@ -40,9 +41,10 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".conservation_figures": (
         "plot_imp_conservation", "plot_layer_conservation", "plot_schedule_conservation", "plot_unit_conservation",
     ),
+    ".figure_output": ("figure_alt", "show_figure"),
     ".figures": (
-        "figure_alt", "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
-        "plot_multishot", "plot_sparse_inference", "plot_timeline", "plot_weight_histograms", "show_figure",
+        "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops", "plot_multishot",
+        "plot_sparse_inference", "plot_timeline", "plot_weight_histograms",
     ),
     ".findings": ("collapse_study", "collapse_study_findings", "synflow_claim", "tuning_findings"),
     ".layer_findings": ("compression_findings", "sparse_findings"),

@@ -1,0 +1,298 @@
+"""The hand-in PDF's content as one HTML document: the cover, the contents (page numbers filled in from a first
+print), the key results, each executed notebook's text, tables and figures under their numbers and captions (no
+code, progress lines or tracebacks), and the settings as an appendix. :mod:`.pdf` prints it."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from ..errors import UserError
+from .index import notebook_failed, notebook_title, output_html, tagged_outputs
+
+PAPER_WIDTH_MM = {"a4": 210.0, "letter": 215.9}
+MARGIN_MM = {"top": 15, "bottom": 18, "left": 15, "right": 15}  # the bottom one holds the page number
+
+
+@dataclass(frozen=True)
+class Task:
+    """An executed notebook as the PDF shows it: file stem ("01_tuning"), first heading, nbformat JSON."""
+
+    name: str
+    title: str
+    notebook: dict
+
+    @property
+    def anchor(self) -> str:
+        return f"task-{self.name}"
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A contents entry: the id its heading carries, its text, and 1 (a part or task) or 2 (a section)."""
+
+    anchor: str
+    text: str
+    level: int
+
+
+@dataclass(frozen=True)
+class Document:
+    """The printable parts: the cover and body HTML, and the headings the contents list."""
+
+    title: str
+    cover: str
+    body: str
+    headings: list[Heading]
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def read_tasks(folder: Path) -> list[Task]:
+    """The executed notebooks ``NN_*.ipynb`` of ``folder`` in file order; UserError when there are none."""
+    if not folder.is_dir():
+        raise UserError(f"no rendered folder {folder}; run ./run_all.sh first, or name the folder it wrote")
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise UserError(f"{folder} holds no executed notebook (NN_name.ipynb); run ./run_all.sh first")
+    tasks = []
+    for path in paths:
+        try:
+            notebook = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise UserError(f"{path.name} in {folder} is not a readable notebook ({error})") from None
+        tasks.append(Task(path.stem, notebook_title(notebook, path.stem), notebook))
+    return tasks
+
+
+def profile_of(folder: Path, tasks: list[Task]) -> str:
+    """The profile the notebooks ran with (papermill's parameters), else the folder's name."""
+    profiles = {p for t in tasks if (p := _parameters(t).get("profile"))}
+    if len(profiles) > 1:
+        raise UserError(f"{folder} mixes notebooks of profiles {', '.join(sorted(profiles))}; render one profile")
+    return profiles.pop() if profiles else folder.resolve().name
+
+
+def _parameters(task: Task) -> dict:
+    return (task.notebook.get("metadata", {}).get("papermill") or {}).get("parameters") or {}
+
+
+def settings_rows(task: Task) -> dict[str, str]:
+    """The two-column rows of a task's ``settings`` Markdown tables ("hardware" -> "Intel ..."), first wins."""
+    rows: dict[str, str] = {}
+    for cell in task.notebook["cells"]:
+        if "settings" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            lines = "".join(output.get("data", {}).get("text/markdown", "")).strip().splitlines()
+            for line in lines[2:] if lines and lines[0].startswith("|") else []:
+                cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+                if len(cells) == 2:
+                    rows.setdefault(cells[0], cells[1])
+    return rows
+
+
+def commit() -> str:
+    """The short commit of the checkout this package runs from, or "unknown" outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def executed_on(tasks: list[Task]) -> str:
+    """The day the last notebook finished (papermill's end time), else today."""
+    ends = [end for t in tasks if (end := (t.notebook.get("metadata", {}).get("papermill") or {}).get("end_time"))]
+    return max(ends)[:10] if ends else date.today().isoformat()
+
+
+# ------------------------------------------------------------------------------------------ the HTML
+
+
+def build_document(tasks: list[Task], profile: str) -> Document:
+    """Cover, key results, the tasks and the settings appendix, with the headings the contents list."""
+    headings: list[Heading] = []
+    body = [_key_results(tasks, headings)]
+    for task in tasks:
+        body.append(_task_section(task, headings))
+    headings.append(Heading("appendix", "Appendix: settings", 1))
+    appendix = [f"<h2>{html.escape(t.title)}</h2>" + "".join(map(_block, tagged_outputs(t.notebook, ("settings",))))
+                for t in tasks]
+    body.append('<section class="part" id="appendix"><h1>Appendix: settings</h1>' + "".join(appendix) + "</section>")
+    title = f"prunelab workbook, profile {profile}"
+    return Document(title, _cover(tasks, profile), "\n".join(body), headings)
+
+
+def _cover(tasks: list[Task], profile: str) -> str:
+    rows = {t.name: settings_rows(t) for t in tasks}
+    machines = list(dict.fromkeys(r["hardware"] for r in rows.values() if r.get("hardware")))
+    devices = list(dict.fromkeys(r["device"] for r in rows.values() if r.get("device")))
+    hardware = "; ".join(machines) or "not recorded"
+    if devices:
+        hardware += f" (device: {', '.join(devices)})"
+    facts = [("Profile", profile), ("Executed", executed_on(tasks)), ("Commit", commit()), ("Hardware", hardware)]
+    data = "".join(
+        f"<tr><td>{html.escape(t.title)}</td><td>{html.escape(rows[t.name].get('data source', 'not recorded'))}</td>"
+        f"<td>{html.escape(rows[t.name].get('data used', ''))}</td></tr>" for t in tasks)
+    banners = "".join(f"<div class='banner'>{b}</div>" for t in tasks for b in tagged_outputs(t.notebook, ("banner",)))
+    return ('<section class="cover"><h1>prunelab: pruning at initialization</h1>'
+            f"<p class='subtitle'>The workbook, profile <b>{html.escape(profile)}</b></p><table class='facts'>"
+            + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in facts) + "</table>"
+            "<h2>Data each task used</h2><table class='facts'><tr><th>Task</th><th>Data</th><th>Examples</th></tr>"
+            f"{data}</table>{banners}</section>")
+
+
+def _key_results(tasks: list[Task], headings: list[Heading]) -> str:
+    headings.append(Heading("key-results", "Key results", 1))
+    parts = ['<section class="part" id="key-results"><h1>Key results</h1>']
+    for task in tasks:
+        results = tagged_outputs(task.notebook, ("key-result",)) or ["<p>(no key result: see the task)</p>"]
+        parts.append(f'<h3><a href="#{task.anchor}">{html.escape(task.title)}</a></h3>' + "".join(map(_block, results)))
+    return "".join(parts) + "</section>"
+
+
+def _task_section(task: Task, headings: list[Heading]) -> str:
+    """A task's markdown and display outputs in notebook order; a figure with the paragraph before it as its
+    caption; the settings left to the appendix."""
+    from nbconvert.filters.markdown import markdown2html
+
+    headings.append(Heading(task.anchor, task.title, 1))
+    parts = [f'<section class="task" id="{task.anchor}">']
+    cells = task.notebook["cells"]
+    caption = ""
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] == "markdown":
+            text = _with_anchors(markdown2html("".join(cell["source"])), task, headings)
+            if i + 1 < len(cells) and any(map(_is_figure, _display_pieces(cells[i + 1]))):
+                text, caption = _split_last_paragraph(text)
+            parts.append(text)
+            continue
+        if "settings" not in cell.get("metadata", {}).get("tags", []):
+            for piece in _display_pieces(cell):
+                if _is_figure(piece):
+                    parts.append(f"<figure>{caption and f'<figcaption>{caption}</figcaption>'}{piece}</figure>")
+                    caption = ""
+                else:
+                    parts.append(_block(piece))
+        if caption:  # this cell drew no figure after all
+            parts.append(f"<p>{caption}</p>")
+            caption = ""
+    if notebook_failed(task.notebook) and not any(o.get("output_type") == "error" for c in cells
+                                                  for o in c.get("outputs", [])):
+        parts.append(_FAILED.format(reason="this task did not finish running"))
+    return "".join(parts) + "</section>"
+
+
+def _display_pieces(cell: dict) -> list[str]:
+    """A cell's display outputs as HTML (see ``output_html``; a bare PNG as an image with its text as
+    alternative), an error as one line naming it; streams, tracebacks and plain text left out."""
+    pieces = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            pieces.append(_FAILED.format(reason=f"this cell failed ({html.escape(output.get('ename', 'an error'))})"))
+            continue
+        piece = output_html(output)
+        data = output.get("data", {})
+        if piece is None and "image/png" in data:
+            alt = html.escape("".join(data.get("text/plain", "")), quote=True)
+            piece = f'<img alt="{alt}" src="data:image/png;base64,{"".join(data["image/png"]).strip()}">'
+        if piece is not None:
+            pieces.append(_ANCHOR_LINK.sub("", piece))
+    return pieces
+
+
+def _is_figure(piece: str) -> bool:
+    return piece.lstrip().startswith("<img")
+
+
+def _block(piece: str) -> str:
+    """A table kept whole on one page where it fits; anything else as it is."""
+    return f'<div class="table">{piece}</div>' if "<table" in piece else piece
+
+
+_FAILED = "<p class='failed'>The task stopped here: {reason}.</p>"
+_ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">[^<]*</a>')  # nbconvert's pilcrow after headings
+_HEADING = re.compile(r'<h([1-6])(?: id="[^"]*")?>(.*?)</h\1>', re.S)
+_LAST_PARAGRAPH = re.compile(r"(.*)<p>(.*?)</p>\s*$", re.S)
+
+
+def _with_anchors(text: str, task: Task, headings: list[Heading]) -> str:
+    """Rendered markdown with nbconvert's heading ids and pilcrows replaced: each ``h2`` gets an id unique in
+    the document and a contents entry; the others none (the task's section carries its own)."""
+
+    def anchor(match: re.Match) -> str:
+        level, inner = match[1], _ANCHOR_LINK.sub("", match[2])
+        if level != "2":
+            return f"<h{level}>{inner}</h{level}>"
+        heading = Heading(f"{task.anchor}-{len(headings)}", html.unescape(re.sub(r"<[^>]+>", "", inner)).strip(), 2)
+        headings.append(heading)
+        return f'<h2 id="{heading.anchor}">{inner}</h2>'
+
+    return _HEADING.sub(anchor, text)
+
+
+def _split_last_paragraph(text: str) -> tuple[str, str]:
+    """(the HTML before its last paragraph, that paragraph's content), or (text, "") when it ends otherwise."""
+    match = _LAST_PARAGRAPH.fullmatch(text)
+    return (match[1], match[2]) if match else (text, "")
+
+
+def contents_html(headings: list[Heading], pages: dict[str, int]) -> str:
+    """The contents: a line per heading, linked to it, with its page (blank before the first print)."""
+    lines = "".join(
+        f'<li class="level{h.level}"><a href="#{h.anchor}">{html.escape(h.text)}</a>'
+        f'<span class="page">{pages.get(h.anchor, "")}</span></li>' for h in headings)
+    return f'<nav class="contents"><h1>Contents</h1><ul>{lines}</ul></nav>'
+
+
+STYLE = """
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 10pt; line-height: 1.35;
+       color: #111; margin: 0; font-variant-ligatures: none; }  /* copied text reads "fi", not one glyph */
+h1 { font-size: 17pt; margin: 0 0 .6em; } h2 { font-size: 13pt; margin: 1.2em 0 .4em; }
+h3 { font-size: 11pt; margin: 1em 0 .3em; } h1, h2, h3, h4 { break-after: avoid; }
+a { color: inherit; text-decoration: none; }
+section.part, section.task { break-before: page; }
+.cover, .contents { break-after: page; }
+.cover h1 { font-size: 24pt; margin-top: 30mm; } .cover .subtitle { font-size: 14pt; margin-bottom: 10mm; }
+.cover .banner { zoom: .8; }
+table.facts th { text-align: left; }
+table.facts td, table.facts th { text-align: left; vertical-align: top; }
+.contents ul { list-style: none; padding: 0; }
+.contents li { display: flex; gap: 1em; margin: .25em 0; }
+.contents li a { flex: 1; } .contents .page { min-width: 3em; text-align: right; }
+.contents li.level1 { font-weight: bold; margin-top: .7em; }
+.contents li.level2 { padding-left: 1.5em; font-size: 9pt; }
+figure { break-inside: avoid; margin: .8em 0; }
+figure img { display: block; max-width: 100%; max-height: 190mm; height: auto; margin: .3em auto 0; }
+figcaption { font-size: 9pt; }
+div.table { break-inside: avoid; margin: .8em 0; }
+table { border-collapse: collapse; font-size: 8pt; }
+tr { break-inside: avoid; }
+td, th { border: 1px solid #bbb; padding: 2px 5px; }
+caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
+pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
+.failed { color: #a00; font-weight: bold; }
+"""
+
+# Wider than the page: scaled down to fit whole (a table is never cut off at the margin).
+FIT_WIDE_TABLES = """() => { for (const t of document.querySelectorAll('table')) {
+  if (t.parentElement.closest('table')) continue;
+  const room = t.parentElement.clientWidth, need = t.scrollWidth;
+  if (need > room) t.style.zoom = room / need; } }"""
+
+FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;font-family:sans-serif">'
+          '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+
+
+def page_html(document: Document, pages: dict[str, int]) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(document.title)}</title>"
+            f"<style>{STYLE}</style></head><body>{document.cover}{contents_html(document.headings, pages)}"
+            f"{document.body}</body></html>")
