@@ -84,7 +84,8 @@ class PruneSettings:
 
 @dataclass
 class PruneResult:
-    """What pruning did. ``scores`` are the last round's, keyed by parameter name, on the CPU."""
+    """What pruning did. ``scores`` are the last round's, keyed by parameter name, on the CPU; ``layer_kept``
+    is each scored parameter's kept count as pruning left it (the per-layer target a mask audit checks)."""
 
     settings: PruneSettings
     rounds: int
@@ -93,6 +94,7 @@ class PruneResult:
     scores: dict[str, Tensor]
     collapsed: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
+    layer_kept: dict[str, int] = field(default_factory=dict)
 
     @property
     def density(self) -> float:
@@ -363,7 +365,8 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
     if settings.shuffle:
         shuffle_masks(targets)
     apply_masks(model)
-    kept = int(sum(t.mask.sum().item() for t in targets))
+    layer_kept = {t.name: int(t.mask.sum().item()) for t in targets}
+    kept = sum(layer_kept.values())
     collapsed = find_collapsed(targets)
     if collapsed:
         warnings.warn(f"layer collapse: {', '.join(collapsed)} kept no weights; the network cannot pass "
@@ -374,4 +377,4 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
                       "those layers were pruned at random among ties.", PruningWarning, stacklevel=2)
     ordered_vanished = [t.name for t in targets if t.name in vanished]
     return PruneResult(settings, rounds, kept, total, {k: v.detach().cpu() for k, v in scores.items()},
-                       collapsed, ordered_vanished)
+                       collapsed, ordered_vanished, layer_kept)

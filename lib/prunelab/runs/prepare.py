@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,6 +56,12 @@ class RunLog:
     def __call__(self, message: str) -> None:
         self.lines.append(message)
         self.echo(message)
+
+    def error(self, message: str) -> None:
+        """An error the run outlives (its record is still written): kept for ``log.txt`` and said on stderr,
+        which a terminal and a notebook's page both show."""
+        self.lines.append(message)
+        print(message, file=sys.stderr)
 
     def write(self, path: Path) -> None:
         path.write_text("".join(f"{line}\n" for line in self.lines))

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from ..core.audit import MaskAudit, audit_masks
 from ..core.layout import uses_channels_last
 from ..core.measure import count_flops, layer_summary, summary_totals
 from ..core.pruners import PruneResult, PruneSettings, prune
@@ -104,12 +105,13 @@ class TrainingProgress:
 @dataclass
 class RunOutcome:
     """What a finished (or diverged) run puts in its record besides the model: its summary, its epoch and
-    layer tables, and the masks."""
+    layer tables, the masks and their audit (one row per scored parameter)."""
 
     summary: dict
     epochs: pd.DataFrame
     layers: pd.DataFrame
     masks: dict[str, torch.Tensor]
+    audit: pd.DataFrame
 
 
 @dataclass
@@ -229,13 +231,15 @@ def _run(run: RunState) -> RunRecord:
         log(f"STOPPED: {message}.")
 
     layers = layer_summary(model, count_flops(model, run.info.input_shape, device), result.scores if result else {})
+    audit = _audit(run, result)
     epochs = epochs_frame(progress.rows)
     summary = _summary(config, data, epochs, layers, result, status, message)
+    summary.update(audit.summary())
     summary.update(_precision_summary(run.amp, learner.scaler, peaks, state is not None))
     summary["train_step"] = "cuda graph" if options.cuda_graph else "ordinary"
     summary.update(_timing_summary(run, epochs))
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
-    outcome = RunOutcome(summary, epochs, layers, masks)
+    outcome = RunOutcome(summary, epochs, layers, masks, audit.frame())
     final = record_path(config.result_dir, config.experiment, config.record_name)
     with tempfile.TemporaryDirectory(prefix="prunelab-trace-") as scratch:  # outside the results: nothing left there
         extra = _trace_files(config, model, data.test, Path(scratch), summary, log) if config.save_trace else {}
@@ -298,6 +302,18 @@ def _prune(config, settings, model, data: RunData, progress, log) -> PruneResult
     return result
 
 
+def _audit(run: RunState, result: PruneResult | None) -> MaskAudit:
+    """Audit the trained model's masks against the last pruning; drift is an error line (the record is still
+    written, so the evidence is kept)."""
+    s = run.settings
+    audit = audit_masks(masked_parameters(run.model, s.prune_bias, s.prune_batchnorm, s.prune_residual), result)
+    if audit.verdict == "drift":
+        run.log.error(f"ERROR: mask audit: {audit.report()}")
+    else:
+        run.log(f"Mask audit: {audit.report()}.")
+    return audit
+
+
 def _random_state(train_loader) -> dict:
     """The random generators' states and the data order's epoch: with them, a resumed run draws the same
     batches, augmentations and random scores as the uninterrupted one."""
@@ -319,14 +335,14 @@ def _prune_state(result: PruneResult | None) -> dict | None:
     if result is None:
         return None
     return {"rounds": result.rounds, "kept": result.kept, "total": result.total, "scores": result.scores,
-            "collapsed": result.collapsed, "vanished": result.vanished}
+            "collapsed": result.collapsed, "vanished": result.vanished, "layer_kept": result.layer_kept}
 
 
 def _prune_result(saved: dict | None, settings: PruneSettings) -> PruneResult | None:
     if saved is None:
         return None
     return PruneResult(settings, saved["rounds"], saved["kept"], saved["total"], saved["scores"], saved["collapsed"],
-                       saved["vanished"])
+                       saved["vanished"], saved.get("layer_kept", {}))  # none in a checkpoint from before the audit
 
 
 def _trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: dict, log) -> dict:
@@ -362,6 +378,7 @@ def _record_files(run: RunState, outcome: RunOutcome) -> dict[str, Writer]:
         "epochs.csv": csv_writer(outcome.epochs),
         "layers.csv": csv_writer(outcome.layers),
         "masks.pt": torch_writer(outcome.masks),
+        "mask_audit.csv": csv_writer(outcome.audit),
         "model.pt": torch_writer({k: v.detach().cpu() for k, v in run.model.state_dict().items()}),
     }
 

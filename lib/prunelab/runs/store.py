@@ -1,8 +1,9 @@
 """Results on disk: one folder per run, written atomically, read back as one tidy table.
 
 Layout: ``<result_dir>/<experiment>/<expid or config hash>/`` holding ``config.json``, ``epochs.csv``,
-``layers.csv``, ``env.json``, ``summary.json``, ``masks.pt``, ``model.pt`` (and whatever else a run
-adds), the manifest of their sizes and checksums and, written last, the completion marker ``COMPLETE``
+``layers.csv``, ``env.json``, ``summary.json``, ``masks.pt``, ``model.pt``, a training run's
+``mask_audit.csv`` (:mod:`prunelab.core.audit`; none in records made before it) and whatever else a run
+adds, the manifest of their sizes and checksums and, written last, the completion marker ``COMPLETE``
 (:mod:`prunelab.runs.integrity`). A record is assembled in a hidden stage beside its final place and
 renamed into place only when complete (:mod:`prunelab.runs.atomic`), so a run killed at any moment
 leaves a complete record or none, and the next write or lookup in that folder settles what it left.
@@ -56,6 +57,11 @@ class RunRecord:
     @property
     def layers(self) -> pd.DataFrame:
         return pd.read_csv(self.path / "layers.csv")
+
+    @property
+    def mask_audit(self) -> pd.DataFrame:
+        """The per-layer mask audit of a training run (:class:`FileNotFoundError` for a record made before it)."""
+        return pd.read_csv(self.path / "mask_audit.csv")
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)

@@ -9,29 +9,42 @@ resume from).
 ``--repair`` settles leftover stages (a record they hold goes in place), removes stale checkpoints, and
 moves corrupt and incomplete folders into ``RESULT_DIR/.quarantine/<experiment>/`` rather than deleting
 them; a rerun then recomputes those runs.
+
+A good training record's mask audit (:mod:`prunelab.core.audit`) is reported when it is not ok: ``drift``
+(pruned weights not zero, or kept counts off their target) is an error that makes the exit code 1 and that
+``--repair`` leaves alone, as evidence (``--force`` recomputes the run); ``collapsed`` is information, and so
+is a record made before the audit existed ("no audit (older record)").
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import TMP_PREFIX, recover
 from .checkpoint import CHECKPOINT_PREFIX, RunCheckpoint
+from .config import TRAINING_EXPERIMENTS
 from .integrity import MARKER, problem
 
 QUARANTINE = ".quarantine"
 #: states that --repair fixes; any of them left makes ``prunelab verify`` exit 1
 BAD = ("corrupt", "incomplete", "leftover", "stale")
+#: the ``audit`` of a good training record made before the mask audit existed
+NO_AUDIT = "none"
 
 
 @dataclass(frozen=True)
 class Finding:
+    """A folder's state, the reason for it (for a good record: what its mask audit found, when not ok), and
+    the audit's verdict (empty where there is none to report)."""
+
     path: Path
     state: str
     reason: str = ""
+    audit: str = ""
 
     def line(self, root: Path) -> str:
         where = self.path.relative_to(root)
@@ -51,9 +64,35 @@ def findings(result_dir: str | os.PathLike) -> list[Finding]:
             found.append(_checkpoint_finding(folder))
         elif not folder.name.startswith(".") and folder.is_dir():
             reason = problem(folder)
-            state = "ok" if reason is None else "corrupt" if (folder / MARKER).is_file() else "incomplete"
-            found.append(Finding(folder, state, reason or ""))
+            if reason is None:
+                found.append(_audit_finding(folder))
+            else:
+                found.append(Finding(folder, "corrupt" if (folder / MARKER).is_file() else "incomplete", reason))
     return found
+
+
+def _audit_finding(folder: Path) -> Finding:
+    """A good record, with its mask audit when that is not ok (only training records have one)."""
+    if json.loads((folder / "config.json").read_text()).get("experiment") not in TRAINING_EXPERIMENTS:
+        return Finding(folder, "ok")
+    summary = json.loads((folder / "summary.json").read_text())
+    verdict = summary.get("mask_audit")
+    if verdict is None:
+        return Finding(folder, "ok", "no audit (older record)", NO_AUDIT)
+    if verdict == "collapsed":
+        return Finding(folder, "ok", f"mask audit collapsed: {', '.join(summary['mask_audit_collapsed'])}",
+                       verdict)
+    if verdict != "drift":
+        return Finding(folder, "ok")
+    parts = []
+    if summary["mask_audit_drift"]:
+        parts.append(f"{summary['mask_audit_drift']:,} pruned weight(s) not zero")
+    if summary["mask_audit_off_target"]:
+        parts.append(f"kept counts changed in {', '.join(summary['mask_audit_off_target'])}")
+    if not parts:
+        parts.append(f"kept fraction {summary['mask_audit_kept_fraction']:.6g} where the target is "
+                     f"{summary['mask_audit_target_fraction']:.6g}")
+    return Finding(folder, "ok", f"mask audit drift: {'; '.join(parts)} (see its log.txt)", verdict)
 
 
 def _checkpoint_finding(folder: Path) -> Finding:
@@ -105,7 +144,8 @@ def quarantine(root: Path, folder: Path) -> Path:
 
 
 def verify(result_dir: str | os.PathLike, fix: bool = False, log=print) -> int:
-    """Print every finding (after repairing, with ``fix``); 0 when nothing bad is left, else 1."""
+    """Print every finding (after repairing, with ``fix``); 0 when nothing bad is left and no mask audit says
+    drift, else 1."""
     root = Path(result_dir)
     found = findings(root)
     if fix:
@@ -117,8 +157,14 @@ def verify(result_dir: str | os.PathLike, fix: bool = False, log=print) -> int:
     for finding in found:
         log(finding.line(root))
     counts: dict[str, int] = {}
+    audits: dict[str, int] = {}
     for finding in found:
         counts[finding.state] = counts.get(finding.state, 0) + 1
+        if finding.audit:
+            audits[finding.audit] = audits.get(finding.audit, 0) + 1
     log(f"verify: {len(found)} folder(s) in {root}" + (": " if counts else "") +
-        ", ".join(f"{n} {state}" for state, n in counts.items()))
-    return 1 if any(f.state in BAD for f in found) else 0
+        ", ".join(f"{n} {state}" for state, n in counts.items()) +
+        ("; mask audit: " if audits else "") +
+        ", ".join(f"{n} no audit (older record)" if audit == NO_AUDIT else f"{n} {audit}"
+                  for audit, n in audits.items()))
+    return 1 if any(f.state in BAD or f.audit == "drift" for f in found) else 0

@@ -193,8 +193,10 @@ def _index_text(value) -> str:
 
 def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
     """Set-ups, pruners and compressions where a run collapsed (a layer kept no weights, or accuracy at the
-    level of a constant prediction), with how many of their seeds did and the mean ± sd top-1 over them."""
-    t = table.assign(emptied=[list(v or []) for v in table["collapsed_layers"]],
+    level of a constant prediction), with how many of their seeds did and the mean ± sd top-1 over them.
+    The layers with no weights are those the record's mask audit found after training; a record made before
+    the audit existed has none, and its layers are those pruning reported."""
+    t = table.assign(emptied=_emptied_layers(table),
                      constant=table["top1"] <= table["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN)
     t = t.assign(collapsed=[bool(e) or c for e, c in zip(t["emptied"], t["constant"])])
     rows = []
@@ -211,6 +213,15 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
                      "verdict": _verdict(layers, bool(hit["constant"].all())),
                      "stand_in": bool(group["stand_in"].any())})
     return pd.DataFrame(rows)
+
+
+def _emptied_layers(table: pd.DataFrame) -> list[list[str]]:
+    """Per row, the layers left with no weight: the mask audit's where the record has one, else pruning's."""
+    if "mask_audit" not in table:
+        return [list(v or []) for v in table["collapsed_layers"]]
+    return [list(audited or []) if isinstance(verdict, str) else list(pruned or [])
+            for verdict, audited, pruned in zip(table["mask_audit"], table["mask_audit_collapsed"],
+                                                table["collapsed_layers"])]
 
 
 def _verdict(layers: list[str], constant: bool) -> str:

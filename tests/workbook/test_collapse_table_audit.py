@@ -1,0 +1,33 @@
+"""The collapse table reads each record's mask audit, and pruning's report for records made before it."""
+
+import math
+
+import pandas as pd
+
+from prunelab.workbook.tables import collapse_table
+
+
+def _row(label, **kw):
+    base = dict(setup="MNIST / FC", label=label, compression=3.0, top1=11.35, seed=1, majority_class_top1=11.35,
+                collapsed_layers=[], stand_in=False)
+    return {**base, **kw}
+
+
+def test_the_collapse_table_reads_the_audit_and_falls_back_for_older_records():
+    table = pd.DataFrame([
+        # audited after training: the audit's layers count, not pruning's
+        _row("SNIP", collapsed_layers=["1.weight"], mask_audit="collapsed",
+             mask_audit_collapsed=["1.weight", "3.weight"]),
+        # made before the audit: no mask_audit, pruning's report stands
+        _row("GraSP", collapsed_layers=["5.weight"], mask_audit=math.nan, mask_audit_collapsed=math.nan),
+        # audited ok at a good accuracy: pruning's stale report does not make it a collapse
+        _row("Rand", top1=90.0, collapsed_layers=["7.weight"], mask_audit="ok", mask_audit_collapsed=[]),
+    ])
+    found = collapse_table(table).set_index("pruner")["layers with no weights"].to_dict()
+    assert found == {"SNIP": "1.weight, 3.weight", "GraSP": "5.weight"}
+
+
+def test_a_table_of_older_records_only_reads_pruning_report():
+    table = pd.DataFrame([_row("SNIP", collapsed_layers=["1.weight"]), _row("Rand", top1=90.0)])
+    found = collapse_table(table)
+    assert list(found["pruner"]) == ["SNIP"] and found.iloc[0]["layers with no weights"] == "1.weight"
