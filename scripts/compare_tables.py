@@ -4,9 +4,11 @@
 
 A refactoring must not move a number a reader sees: this reads every captioned table of the executed notebooks
 (``NN_name.ipynb``) in both folders, keys each by its letter ("Table B") and each cell by its row and column
-headings, and prints the cells whose numbers differ. Columns and captions that hold times (seconds, ms, "time",
-"inference", "training time", "step") are skipped: they are measurements of the moment. Rows, columns or tables
-present in one folder only are listed separately. Exit code 1 when a shared cell differs, else 0.
+headings, and prints the cells whose numbers differ. Columns whose headings name a measurement of the moment
+(:data:`TIMING`: times, kernels' speeds, passes, spreads, shares of a step's time, peak memory) are skipped. A row
+of the first folder is found in the second by its heading, or by the end of a longer heading where a table gained
+a set-up level. Rows, columns or tables in one folder only are counted apart. Exit code 1 when a shared cell's
+numbers differ, else 0.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
-TIMING = re.compile(r"\btime\b|inference|\(s\)|\bms\b|\bstep\b|speed|passes|spread", re.IGNORECASE)
+#: column headings of measurements of the moment, left out
+TIMING = re.compile(r"\btime\b|inference|\(s\)|\bms\b|µs|\bstep\b|speed|passes|spread|share|kernels|memory",
+                    re.IGNORECASE)
 NUMBER = re.compile(r"[-+]?\d[\d,]*\.?\d*(?:e[-+]?\d+)?")
 
 
@@ -38,30 +42,36 @@ def tables(folder: Path) -> dict[str, dict[tuple[str, str], str]]:
 
 
 def _cells(table) -> dict[tuple[str, str], str]:
+    """{(row heading, column heading): text}: header rows expanded over their colspans and joined per column;
+    row headings that span several rows (a set-up over its compressions) carried down to each of them."""
     head = table.find("thead")
-    header_rows = head.find_all("tr") if head else []
     columns: list[str] = []
-    for row in header_rows:  # the last header row names the data columns; upper rows span them
-        texts = [" ".join(th.get_text().split()) for th in row.find_all("th")]
-        columns = texts if not columns else [f"{a} {b}".strip() for a, b in zip(_spread(row), texts)] or texts
-    body = table.find("tbody") or table
-    cells, last_row = {}, ""
-    for row in body.find_all("tr"):
-        headings = [" ".join(th.get_text().split()) for th in row.find_all("th")]
+    for row in head.find_all("tr") if head else []:
+        spread = [" ".join(th.get_text().split()) for th in row.find_all("th")
+                  for _ in range(int(th.get("colspan", 1)))]
+        columns = spread if not columns else [f"{a} {b}".strip() for a, b in zip(columns, spread)]
+    cells, carried = {}, []  # carried: [heading, rows left] of headings spanning rows
+    for row in (table.find("tbody") or table).find_all("tr"):
+        own = [" ".join(th.get_text().split()) for th in row.find_all("th")]
+        carried = [c for c in carried if c[1] > 0]
+        name = " / ".join([c[0] for c in carried] + [h for h in own if h])
+        for c in carried:
+            c[1] -= 1
+        carried += [[" ".join(th.get_text().split()), int(th["rowspan"]) - 1] for th in row.find_all("th")
+                    if int(th.get("rowspan", 1)) > 1]
         data = [" ".join(td.get_text().split()) for td in row.find_all("td")]
-        name = " / ".join(h for h in headings if h) or last_row
-        last_row = name
-        names = columns[-len(data):] if columns and len(columns) >= len(data) else [str(i) for i in range(len(data))]
+        names = columns[-len(data):] if data and len(columns) >= len(data) else [str(i) for i in range(len(data))]
         for column, text in zip(names, data):
             cells[(name, column)] = text
     return cells
 
 
-def _spread(row) -> list[str]:
-    out = []
-    for th in row.find_all("th"):
-        out += [" ".join(th.get_text().split())] * int(th.get("colspan", 1))
-    return out
+def _match(key: tuple[str, str], other: dict) -> tuple[str, str] | None:
+    """``key`` in ``other``, else the first row there whose heading ends with this row's heading (a table that
+    gained a set-up level: "0.5" is "CIFAR-10 / ResNet20 (...) / 0.5"), same column."""
+    if key in other:
+        return key
+    return next((k for k in other if k[1] == key[1] and k[0].endswith(" / " + key[0])), None)
 
 
 def numbers(text: str) -> list[str]:
@@ -76,14 +86,16 @@ def compare(before: Path, after: Path) -> int:
             print(f"{letter}: only {'after' if letter in new else 'before'}")
             continue
         a, b = old[letter], new[letter]
-        shared = [key for key in a if key in b and not TIMING.search(key[1])]
-        changed = [key for key in shared if numbers(a[key]) != numbers(b[key])]
+        pairs = {key: _match(key, b) for key in a if not TIMING.search(key[1])}
+        shared = {key: match for key, match in pairs.items() if match is not None}
+        changed = [key for key, match in shared.items() if numbers(a[key]) != numbers(b[match])]
         differing += len(changed)
-        extra = len(set(b) - set(a)), len(set(a) - set(b))
+        only_after = len(set(b) - set(shared.values()) - {k for k in b if TIMING.search(k[1])})
+        only_before = len([key for key, match in pairs.items() if match is None])
         print(f"{letter}: {len(shared)} cells compared, {len(changed)} differ"
-              + (f"; {extra[0]} cells only after, {extra[1]} only before" if any(extra) else ""))
+              + (f"; {only_after} cells only after, {only_before} only before" if only_after or only_before else ""))
         for key in changed:
-            print(f"    {key}: {a[key]!r} -> {b[key]!r}")
+            print(f"    {key}: {a[key]!r} -> {b[shared[key]]!r}")
     return 1 if differing else 0
 
 

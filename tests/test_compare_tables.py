@@ -31,6 +31,6 @@ def test_a_moved_number_fails_and_a_moved_time_or_an_added_row_does_not(tmp_path
     before = _folder(tmp_path, "before", "71.9 ± – (n=1)", "0.251")
     same = _compare(before, _folder(tmp_path, "same", "71.9 (n=1)", "0.377", extra_row=True))
     assert same.returncode == 0, same.stdout
-    assert "Table B: 1 cells compared, 0 differ; 2 cells only after" in same.stdout
+    assert "Table B: 1 cells compared, 0 differ; 1 cells only after" in same.stdout  # its time is left out
     moved = _compare(before, _folder(tmp_path, "moved", "72.0 (n=1)", "0.251"))
     assert moved.returncode == 1 and "71.9" in moved.stdout and "72.0" in moved.stdout

@@ -16,9 +16,11 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
+from prunelab.workbook.style import pruner_name
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
-PAGES = ["index", "01_tuning", "02_tracing", "03_compression", "04_quantization"]
+PAGES = ["index", "01_tuning", "02_tracing", "03_compression", "04_quantization", "05_ablations"]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no `chromium` binary on PATH: the browser test needs "
                                 "Debian's chromium (`apt-get install chromium`; .ci/run installs it as root)")
@@ -48,7 +50,7 @@ def absolute_path() -> re.Pattern:
 
 
 # The report's key tables, found by their caption: each cell must look like `cell` (a regex, full match).
-ACCURACY = r"\d+\.\d ± (\d+\.\d|–) \(n=\d+\)"  # mean ± sd (n=seeds); "–" when n=1
+ACCURACY = r"\d+\.\d ± \d+\.\d \(n=\d+\)|\d+\.\d \(n=1\)"  # mean ± sd (n=seeds); one seed has no sd
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,20 @@ class KeyTable:
 def key_tables() -> dict[str, list[KeyTable]]:
     """Page -> the key tables it must show. The index shows Table A as well."""
     smoke = yaml.safe_load((REPO / "params/smoke/01_tuning.yaml").read_text())
-    compressions = [str(c) for c in smoke["compressions"]]
-    table_a = KeyTable("Table A.", ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
-                                    "MNIST / FC (synthetic stand-in: pipeline check)"], ACCURACY)
+    compressions = [f"{c:g}" for c in smoke["compressions"]]
+    cifar = "CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)"
+    mnist = "MNIST / FC (synthetic stand-in: pipeline check)"
+    table_a = KeyTable("Table A.", [cifar, mnist], ACCURACY)
+    by_setup = [f"{cifar} / {compressions[0]}", *compressions[1:],  # a block of rows per set-up
+                *(f"{mnist} / {c:g}" for c in smoke["overrides"]["mnist"]["compressions"])]
+    ablated = yaml.safe_load((REPO / "params/smoke/05_ablations.yaml").read_text())
+    pruners = [p for p in ablated["pruners"] if p != "rand"]
+    table_m = [f"{mnist} / {pruner_name(pruners[0])} / {ablated['compressions'][0]:g}",
+               *(f"{pruner_name(p)} / {ablated['compressions'][0]:g}" for p in pruners[1:])]
     return {
-        "01_tuning": [table_a, KeyTable("Table B.", compressions, ACCURACY),
+        "01_tuning": [table_a, KeyTable("Table B.", by_setup, ACCURACY),
                       KeyTable("Table C.", compressions, r".*±.*")],
+        "05_ablations": [KeyTable("Table M.", table_m, rf"{ACCURACY}|< 0\.001|[01]\.\d{{3}}|–")],
         "index": [table_a],
     }
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .numbers import MeanComparison, accuracy_cell, compare_means, compression_text
 from .style import column_order
+from .tables import setup_row_label
 
 #: the ablations, as RunConfig's flag and a reader's name, in table order
 ABLATIONS = {"shuffle": "layerwise shuffle", "reinitialize": "re-initialised", "invert": "inverted scores"}
@@ -40,7 +41,8 @@ def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (setup, label, compression), group in _groups(table):
         scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
-        row = {"Data / Arch": setup, "pruner": label, "compression": compression_text(compression),
+        data = setup_row_label(setup, group["data_source"].iloc[0], group["data"].iloc[0])
+        row = {"Data / Arch": data, "pruner": label, "compression": compression_text(compression),
                AS_SCORED: accuracy_cell(scored)}
         for name in ABLATIONS.values():
             values = list(group.loc[group["ablation"] == name, "top1"])
