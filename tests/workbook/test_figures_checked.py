@@ -153,6 +153,15 @@ def _runs(compressions: dict[str, list[float]], seeds=SEEDS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ablated(compressions: dict[str, list[float]], seeds=SEEDS) -> pd.DataFrame:
+    """Notebook 05's run table by hand: each run of :func:`_runs` as scored, shuffled, re-initialised and
+    inverted (inverting costs 20 points)."""
+    runs = _runs(compressions, seeds).assign(shuffle=False, reinitialize=False, invert=False)
+    ablated = [runs.assign(**{flag: True}, top1=runs["top1"] - (20 if flag == "invert" else 0.5))
+               for flag in ("shuffle", "reinitialize", "invert")]
+    return pd.concat([runs, *ablated], ignore_index=True)
+
+
 def _sparse(compressions: dict[str, list[float]], pays: bool = True) -> pd.DataFrame:
     """sparse_table's rows by hand: sparse kernels pay below a tenth kept where ``pays``."""
     rows = []
@@ -246,6 +255,9 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
     "plot_sparse_inference": lambda: [figures.plot_sparse_inference(_sparse(QUICK)),
                                       figures.plot_sparse_inference(_sparse(STUDY, pays=False)),
                                       figures.plot_sparse_inference(_sparse({MNIST: [1.0]}))],
+    "plot_ablations": lambda: [figures.plot_ablations(_ablated({MNIST: [1.0, 2.0]})),
+                               figures.plot_ablations(_ablated({MNIST: [1.0]}, seeds=(1,))),
+                               figures.plot_ablations(_ablated({CIFAR: [1.0], MNIST: [1.0, 2.0]}))],
     "plot_collapse": lambda: [figures.plot_collapse(_runs(STUDY)), figures.plot_collapse(_runs(QUICK, seeds=(1,))),
                               figures.plot_collapse(_runs({MNIST: [1.0]}))],
     "plot_weight_histograms": lambda: [
@@ -268,7 +280,7 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
 }
 #: drawn in the smoke profile's notebooks, from its store
 SMOKE = {"plot_against_compression", "plot_sparse_inference", "plot_collapse", "plot_weight_histograms",
-         "plot_density_and_flops", "plot_amp", "plot_timeline"}
+         "plot_density_and_flops", "plot_amp", "plot_timeline", "plot_ablations"}
 #: no smoke notebook runs these experiments: drawn from small runs of their own
 OWN_RUNS = {"plot_multishot", "plot_unit_conservation", "plot_layer_conservation", "plot_imp_conservation",
             "plot_schedule_conservation"}
@@ -425,6 +437,9 @@ def _smoke_figures(results: Path) -> list[tuple[str, Figure]]:
     timing = workbook.amp_timing_frame(workbook.amp_timing_record(r, timing_settings, log=quiet) for r in records
                                        if not r.config["quantization"])
     made.append(("plot_amp", workbook.plot_amp(workbook.records_table(records), timing)))
+    values, params = _notebook_params("05_ablations", results)
+    records = workbook.ensure_runs(workbook.ablation_grid(params), progress=False, params=params)
+    made.append(("plot_ablations", workbook.plot_ablations(workbook.records_table(records))))
     return made
 
 

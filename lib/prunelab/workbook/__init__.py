@@ -43,8 +43,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ),
     ".figure_output": ("figure_alt", "show_figure"),
     ".figures": (
-        "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops", "plot_multishot",
-        "plot_sparse_inference", "plot_timeline", "plot_weight_histograms",
+        "plot_ablations", "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
+        "plot_multishot", "plot_sparse_inference", "plot_timeline", "plot_weight_histograms",
     ),
     ".findings": ("collapse_study", "collapse_study_findings", "synflow_claim", "tuning_findings"),
     ".layer_findings": ("compression_findings", "sparse_findings"),

@@ -15,6 +15,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
 from ..errors import UserError
+from .ablations import ABLATIONS, AS_SCORED, ablation_of
 from .style import DENSE_LABEL, KIND_COLORS, column_order, palette, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
 
@@ -331,4 +332,38 @@ def plot_sparse_inference(sparse: pd.DataFrame):
                title=f"{setup}\n({data})" if data else setup)
         ax.legend(fontsize=7, title=note, title_fontsize=7)  # the legend's place avoids the data; a note's not
     _suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
+    return fig
+
+
+#: a colour per column of notebook 05: the pruner as scored, then each ablation
+ABLATION_COLOURS = ("#333333", "#1f77b4", "#2ca02c", "#d62728")
+
+
+def plot_ablations(table: pd.DataFrame):
+    """Notebook 05: a panel per set-up and compression; per pruner, a bar of mean top-1 as scored and one per
+    ablation (one standard deviation either side over seeds), and the chance level where records carry it."""
+    use_style()
+    table = table.assign(ablation=[ablation_of(row) for row in table.to_dict("records")])
+    panels = list(dict.fromkeys(zip(table["setup"], table["compression"])))
+    columns = [AS_SCORED, *ABLATIONS.values()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 5.6 * len(panels)), 4.4), squeeze=False,
+                             layout="constrained")
+    for ax, (setup, compression) in zip(axes.flat, panels):
+        rows = table[(table["setup"] == setup) & (table["compression"] == compression)]
+        pruners = column_order(rows["label"])
+        width = 0.8 / len(columns)
+        for i, (name, colour) in enumerate(zip(columns, ABLATION_COLOURS)):
+            stats = rows[rows["ablation"] == name].groupby("label")["top1"].agg(["mean", "std"]).reindex(pruners)
+            x = np.arange(len(pruners)) + (i - (len(columns) - 1) / 2) * width
+            ax.bar(x, stats["mean"], width, yerr=stats["std"].fillna(0.0), color=colour, label=name, capsize=2)
+        if "majority_class_top1" in rows and rows["majority_class_top1"].notna().any():
+            ax.axhline(rows["majority_class_top1"].mean(), color="k", ls=":", lw=1.2,
+                       label="chance: most frequent class")
+        ax.set_xticks(np.arange(len(pruners)), [label.replace(" (", "\n(") for label in pruners], fontsize=8)
+        ax.set_ylabel("test top-1 (%)")
+        data = rows["data"].iloc[0] if "data" in rows else ""
+        ax.set_title(f"{setup}, compression {compression:g}" + (f"\n({data})" if data else ""), fontsize=9)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
+    _suptitle(fig, "Each pruner as scored and under each ablation: mean top-1 ± sd over seeds")
     return fig
