@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from ..core.train import Learner
+from .checkpoint import random_state, set_random_state
 from .config import RunConfig
 from .store import RunRecord, csv_writer, json_writer, record_path, torch_writer, valid_record, write_record
 
@@ -32,8 +35,6 @@ EXPERIMENT = "pretrain"
 PRETRAIN_FIELDS = ("dataset", "model", "model_class", "dense_classifier", "optimizer", "train_batch_size",
                    "test_batch_size", "pre_epochs", "lr", "lr_drops", "lr_drop_rate", "weight_decay", "seed",
                    "data_source", "train_subset", "test_subset", "quantization", "amp_dtype")
-#: what the record's state.pt holds
-STATE_KEYS = ("learner", "rng_cpu", "loader_epoch")
 
 
 def shares_pretraining(config: RunConfig) -> bool:
@@ -69,22 +70,30 @@ class SharedPretraining:
         return record if ours else None
 
     @staticmethod
-    def load(record: RunRecord) -> tuple[dict, list[dict]]:
-        """The state a run continues from (learner, random state, data order) and the pre-training's epoch rows."""
+    def resume(record: RunRecord, learner: Learner, rows: list[dict], train_loader) -> None:
+        """Continue a run from ``record``: its learner, random state and data order as the pre-training left
+        them, and the pre-training's epoch rows as its first ``rows``."""
         state = torch.load(Path(record.path) / "state.pt", map_location="cpu", weights_only=True)
-        return state, record_rows(record.epochs)
+        learner.load_state_dict(state["learner"])
+        set_random_state(state, train_loader)
+        rows[:] = record_rows(record.epochs)
 
-    def write(self, state: dict, rows: list[dict], summary: dict, env: dict, log_lines: list[str]) -> None:
-        """Write the record: ``state`` (:data:`STATE_KEYS`), the epoch ``rows``, and ``summary`` beside its key."""
-        frame = pd.DataFrame(rows, columns=list(rows[0])) if rows else pd.DataFrame()
+    def share(self, learner: Learner, rows: list[dict], train_loader, env: dict) -> None:
+        """Write the pre-training a run just finished (its ``learner``, the ``rows`` of its pre phase, the random
+        state and data order after it) as the record other runs continue from."""
+        pre = [row for row in rows if row["phase"] == "pre"]
+        summary = {"pretrain_key": self.key, "status": "complete", "epochs_done": self.config.pre_epochs,
+                   "data_source": self.settings["data_used"], "top1": pre[-1]["top1"] if pre else math.nan,
+                   "train_s": sum(row["train_s"] for row in pre), "made_by": self.config.config_hash()}
         write_record(self.path, {
             "config.json": json_writer(self.settings),
-            "summary.json": json_writer({**summary, "pretrain_key": self.key, "status": "complete",
-                                         "epochs_done": self.config.pre_epochs}),
+            "summary.json": json_writer(summary),
             "env.json": json_writer(env),
-            "epochs.csv": csv_writer(frame),
-            "state.pt": torch_writer(state),
-            "log.txt": lambda path: path.write_text("".join(f"{line}\n" for line in log_lines)),
+            "epochs.csv": csv_writer(pd.DataFrame(pre, columns=list(pre[0])) if pre else pd.DataFrame()),
+            "state.pt": torch_writer({"learner": learner.state_dict(), **random_state(train_loader)}),
+            "log.txt": lambda path: path.write_text(f"Pre-trained {self.config.pre_epochs} epochs for "
+                                                    f"{self.config.record_name}; shared by every run with these "
+                                                    "pre-training settings.\n"),
         })
 
 

@@ -45,7 +45,7 @@ from ..data.run_data import RunData
 from ..models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
 from ..precision.amp import amp_name, amp_settings, make_scaler
 from ..precision.memory import PeakMemory
-from .checkpoint import RunCheckpoint
+from .checkpoint import RunCheckpoint, random_state, set_random_state
 from .config import RunConfig
 from .prepare import RunLog, environment, load_run_data, prepare, reused_record, run_checkpoint
 from .pretrain import SharedPretraining, pretrain_key, shares_pretraining
@@ -243,7 +243,7 @@ class Training:
     def restore(self, run: RunState, state: dict) -> None:
         """Continue from checkpoint ``state``."""
         self.learner.load_state_dict(state["learner"])
-        _set_random_state(state, run.data.train)
+        set_random_state(state, run.data.train)
         self.progress = TrainingProgress.from_checkpoint(state["progress"])
         self.result, self.initial = _prune_result(state["prune"], run.settings), state["initial"]
         self.resumed = True
@@ -272,7 +272,7 @@ def checkpoint_state(run: RunState, training: Training, learner_state: dict | No
     group's part for this run)."""
     return {"progress": training.progress.to_checkpoint(),
             "learner": training.learner.state_dict() if learner_state is None else learner_state,
-            **_random_state(run.data.train), "prune": _prune_state(training.result), "initial": training.initial}
+            **random_state(run.data.train), "prune": _prune_state(training.result), "initial": training.initial}
 
 
 def after_epoch(run: RunState, training: Training, epoch: int) -> None:
@@ -291,13 +291,19 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
         log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
                                                             else "."))
         shared = SharedPretraining(config, run.data.source) if shares_pretraining(config) else None
-        if shared is None or not _continue_from(shared, run, training):
+        record = shared.record() if shared is not None and progress.epochs_done is None else None
+        if record is not None:  # the same pre-training was done by another run: continue from it
+            shared.resume(record, training.learner, progress.rows, run.data.train)
+            progress.epochs_done = config.pre_epochs
+            log(f"Continuing from the shared pre-training {record.path} (not trained again).")
+        else:
             with _peak_memory(run.device, training.peaks):
                 train_eval_loop(training.learner, run.data.train, run.data.test, config.pre_epochs,
                                 f"pre{cycle + 1}" if multishot else "pre", training.options, rows=progress.rows,
                                 done=progress.epochs_done, after_epoch=lambda epoch: after_epoch(run, training, epoch))
             if shared is not None and shared.record() is None:
-                _share(shared, run, training)
+                shared.share(training.learner, progress.rows, run.data.train, environment(run.device, run.data.source))
+                log(f"Wrote the shared pre-training {shared.path}.")
         cycle_settings = dataclasses.replace(run.settings, compression=config.compression * (cycle + 1) / cycles)
         training.result = _prune(config, cycle_settings, run.model, run.data, run.show_progress, log)
         if training.initial is not None and not run.settings.reinitialize:  # --reinitialize: no ticket
@@ -305,34 +311,6 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
             training.learner = fresh_learner(run, wants_graph(config, run.device))
         progress.next_cycle(cycles)
         run.checkpoint.save(checkpoint_state(run, training))
-
-
-def _continue_from(shared: SharedPretraining, run: RunState, training: Training) -> bool:
-    """Continue from the shared pre-training record when there is one (and this run has not begun its own
-    pre-training); return whether it did."""
-    record = shared.record() if training.progress.epochs_done is None else None
-    if record is None:
-        return False
-    state, rows = shared.load(record)
-    training.learner.load_state_dict(state["learner"])
-    _set_random_state(state, run.data.train)
-    training.progress.rows[:] = rows
-    training.progress.epochs_done = run.config.pre_epochs
-    run.log(f"Continuing from the shared pre-training {record.path} ({run.config.pre_epochs} epochs, not "
-            "trained again).")
-    return True
-
-
-def _share(shared: SharedPretraining, run: RunState, training: Training) -> None:
-    """Write the pre-training this run just finished as the shared record other runs continue from."""
-    rows = [row for row in training.progress.rows if row["phase"] == "pre"]
-    state = {"learner": training.learner.state_dict(), **_random_state(run.data.train)}
-    summary = {"data_source": run.data.source, "top1": rows[-1]["top1"] if rows else math.nan,
-               "train_s": sum(row["train_s"] for row in rows), "made_by": run.config.config_hash()}
-    shared.write(state, rows, summary, environment(run.device, run.data.source),
-                 [f"Pre-trained {run.config.pre_epochs} epochs for {run.config.record_name}; shared by every run "
-                  "with these pre-training settings."])
-    run.log(f"Wrote the shared pre-training {shared.path}.")
 
 
 def finish(run: RunState, training: Training) -> RunRecord:
@@ -411,22 +389,6 @@ def _prune(config, settings, model, data: RunData, progress, log) -> PruneResult
     if result.vanished:
         log(f"WARNING: scores vanished in {', '.join(result.vanished)}.")
     return result
-
-
-def _random_state(train_loader) -> dict:
-    """The random generators' states and the data order's epoch: with them, a resumed run draws the same
-    batches, augmentations and random scores as the uninterrupted one."""
-    state = {"rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch}
-    if torch.cuda.is_available():
-        state["rng_cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_random_state(state: dict, train_loader) -> None:
-    torch.set_rng_state(state["rng_cpu"])
-    if "rng_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng_cuda"])
-    train_loader.epoch = state["loader_epoch"]
 
 
 def _prune_state(result: PruneResult | None) -> dict | None:
