@@ -63,3 +63,17 @@ def test_run_all_estimate_is_the_estimate(tmp_path):
                              "--result-dir", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Estimate for profile smoke" in result.stdout and "Expected total: 0 h" in result.stdout
+
+
+def test_a_shared_pretraining_is_counted_once(tmp_path):
+    from prunelab.workbook.estimate import pretraining_epochs
+
+    configs = profile_configs(REPO / "params" / "full", str(tmp_path))
+    mag = [c for c in configs if c.pre_epochs]
+    assert mag and all(c.pruner == "mag" and c.pre_epochs == 200 for c in mag)
+    counted = pretraining_epochs(configs)
+    # every Mag run of one set-up and seed (each compression, each ablation) continues from one pre-training
+    trainings = {(c.dataset, c.seed) for c in mag}
+    assert len(trainings) == 2 * 3 and len(mag) > len(trainings)
+    assert sum(counted.values()) == 200 * len(trainings)
+    assert all(counted[id(c)] in (0, 200) for c in mag) and all(counted[id(c)] == 0 for c in configs if c not in mag)

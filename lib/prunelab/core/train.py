@@ -188,24 +188,32 @@ stop_requested = threading.Event()
 GRAPH_WARMUP_STEPS = 3
 
 TrainStep = Callable[[Tensor, Tensor], Tensor]
+#: ``criterion(outputs, labels)``: the loss of a batch, a scalar; or one per run of a fused group
+#: (``core.fused.fused_losses``), whose sum is differentiated
+Criterion = Callable[[Tensor, Tensor], Tensor]
+
+
+def _total(loss: Tensor) -> Tensor:
+    """What backward differentiates: the loss, or the sum of a fused group's losses."""
+    return loss if loss.dim() == 0 else loss.sum()
 
 
 def ordinary_step(model: nn.Module, optimizer: torch.optim.Optimizer, precision: Precision = FP32,
-                  scaler: torch.amp.GradScaler | None = None) -> TrainStep:
+                  scaler: torch.amp.GradScaler | None = None, criterion: Criterion = F.cross_entropy) -> TrainStep:
     """A training step of one kernel launch per operation: ``step(x, y)`` trains on the batch and returns the
-    loss, detached. The forward and loss run in ``precision`` on the batch's device; ``scaler`` scales the
-    loss (fp16 on CUDA needs it; a disabled one passes the step through)."""
+    loss (``criterion``'s), detached. The forward and loss run in ``precision`` on the batch's device;
+    ``scaler`` scales the loss (fp16 on CUDA needs it; a disabled one passes the step through)."""
 
     def step(x: Tensor, y: Tensor) -> Tensor:
         optimizer.zero_grad(set_to_none=True)
         with precision.autocast(x.device):
-            loss = F.cross_entropy(model(x), y)
+            loss = criterion(model(x), y)
         if scaler is not None:
-            scaler.scale(loss).backward()
+            scaler.scale(_total(loss)).backward()
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
+            _total(loss).backward()
             optimizer.step()
         # detached, so the autograd graph (with its per-parameter gradient accumulators, made on this step's
         # stream) dies now: a CUDA-graph capture after it must make its own on the capture stream
@@ -238,9 +246,10 @@ class GraphedTrainStep:
     memory of its own, so training peaks higher than with ordinary steps.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self.model, self.optimizer = model, optimizer
-        self.ordinary = ordinary_step(model, optimizer)
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 criterion: Criterion = F.cross_entropy) -> None:
+        self.model, self.optimizer, self.criterion = model, optimizer, criterion
+        self.ordinary = ordinary_step(model, optimizer, criterion=criterion)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.warm_steps = 0
         self.captures = 0
@@ -269,8 +278,8 @@ class GraphedTrainStep:
         self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated, and overwritten, by the graph
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            loss = F.cross_entropy(self.model(self.x), self.y)
-            loss.backward()
+            loss = self.criterion(self.model(self.x), self.y)
+            _total(loss).backward()
             self.optimizer.step()
         self.loss = loss.detach()  # each replay writes its loss here; the autograd graph is not kept
         # the gradients live in the graph's memory: held here so that an ordinary step (which sets them to
@@ -282,13 +291,13 @@ class GraphedTrainStep:
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device | str,
                precision: Precision = FP32, scaler: torch.amp.GradScaler | None = None,
-               cuda_graph: bool = False) -> TrainStep:
+               cuda_graph: bool = False, criterion: Criterion = F.cross_entropy) -> TrainStep:
     """The training step to use: a :class:`GraphedTrainStep` when ``cuda_graph`` is asked for and nothing
     stands in its way (:func:`graph_obstacle`, told whether ``precision`` is mixed), else an ordinary step
-    in ``precision`` with ``scaler``."""
+    in ``precision`` with ``scaler``; either computes ``criterion``'s loss."""
     if cuda_graph and graph_obstacle(device, optimizer, precision.mixed) is None:
-        return GraphedTrainStep(model, optimizer)
-    return ordinary_step(model, optimizer, precision, scaler)
+        return GraphedTrainStep(model, optimizer, criterion)
+    return ordinary_step(model, optimizer, precision, scaler, criterion)
 
 
 def train_epoch(model: nn.Module, step: TrainStep, loader, device, progress=None) -> float:

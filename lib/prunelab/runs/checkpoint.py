@@ -6,6 +6,11 @@ A run's checkpoint lives beside its future record, in the hidden folder
 The folder is removed once the record is complete; one left by a run killed after writing its record is
 stale and removed when found (:meth:`RunCheckpoint.discard_unless_held`).
 
+A fused group (:mod:`prunelab.runs.fused`) saves its runs' states in two steps, all staged before any is
+committed, and a commit keeps the state it replaces as ``previous.pt``: a kill between two runs' commits
+leaves each run either at the new epoch (its previous state the old one) or at the old one, so the group
+resumes together from the old one.
+
 A checkpoint is keyed by what the run computes: its configuration's hash and the data source it really
 uses (``auto`` resolves to real data or a stand-in), so a run never resumes onto other data.
 """
@@ -42,6 +47,11 @@ class RunCheckpoint:
     @property
     def path(self) -> Path:
         return self.folder / "state.pt"
+
+    @property
+    def previous_path(self) -> Path:
+        """The state a group commit replaced (:meth:`commit`)."""
+        return self.folder / "previous.pt"
 
     def acquire(self) -> None:
         """Take the run's lock; :class:`RunInProgress` when another live process holds it."""
@@ -84,13 +94,15 @@ class RunCheckpoint:
             self._lock.close()
             self._lock = None
 
-    def load(self, required: Iterable[str] = ()) -> dict | None:
-        """The saved state, or None when there is none, it is unreadable, it belongs to another key, or it
-        lacks one of the ``required`` entries (the run then starts over)."""
-        if not self.path.is_file():
+    def load(self, required: Iterable[str] = (), previous: bool = False) -> dict | None:
+        """The saved state (with ``previous``: the one a group commit replaced), or None when there is none, it
+        is unreadable, it belongs to another key, or it lacks one of the ``required`` entries (the run then
+        starts over)."""
+        path = self.previous_path if previous else self.path
+        if not path.is_file():
             return None
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 - an unreadable checkpoint is no checkpoint: start over
             return None
         if not isinstance(state, dict) or state.get("key") != self.key:
@@ -98,11 +110,25 @@ class RunCheckpoint:
         return state if all(name in state for name in required) else None
 
     def save(self, state: dict) -> None:
+        self.commit(self.stage(state), keep_previous=False)
+
+    def stage(self, state: dict) -> Path:
+        """Write ``state`` beside the current one, durably, without replacing it yet; :meth:`commit` does."""
         tmp = self.folder / f".state-{os.getpid()}.pt"
         torch.save({**state, "key": self.key}, tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        return tmp
+
+    def commit(self, staged: Path, keep_previous: bool = True) -> None:
+        """Make the ``staged`` state the current one; with ``keep_previous`` the state it replaces stays as
+        ``previous.pt`` (a hard link swapped in atomically, so a current state exists at every moment)."""
+        if keep_previous and self.path.is_file():
+            link = self.folder / f".previous-{os.getpid()}.pt"
+            link.unlink(missing_ok=True)
+            os.link(self.path, link)
+            os.replace(link, self.previous_path)
+        os.replace(staged, self.path)
         self._saves += 1
         if os.environ.get(KILL_AFTER_ENV) == str(self._saves):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -110,6 +136,7 @@ class RunCheckpoint:
     def discard_state(self) -> None:
         """Forget the saved state (the lock stays held)."""
         self.path.unlink(missing_ok=True)
+        self.previous_path.unlink(missing_ok=True)
 
     def discard_if_empty(self) -> None:
         """Remove the folder (and an experiment folder left empty) when no state was ever saved."""
@@ -123,3 +150,19 @@ class RunCheckpoint:
     def remove(self) -> None:
         self.release()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def random_state(train_loader) -> dict:
+    """The random generators' states and the data order's epoch: with them, a resumed run draws the same
+    batches, augmentations and random scores as the uninterrupted one."""
+    state = {"rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch}
+    if torch.cuda.is_available():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_random_state(state: dict, train_loader) -> None:
+    torch.set_rng_state(state["rng_cpu"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    train_loader.epoch = state["loader_epoch"]

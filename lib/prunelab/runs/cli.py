@@ -170,13 +170,12 @@ def main(argv: list[str] | None = None) -> int:
             config.validate()
         # torch is imported only from here on, so --help and bad flags answer in a fraction of a second
         _stop_on_sigterm()
-        from .registry import run
+        from .fused import run_configs
 
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.formatwarning = lambda msg, cat, *a, **k: f"WARNING: {msg}\n"
-            for config in configs:
-                run(config)
+            run_configs(configs)  # the listed runs of one set-up fused as --fuse says
     except UserError as err:
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2

@@ -30,6 +30,8 @@ EXPERIMENTS = (*TRAINING_EXPERIMENTS, *CONSERVATION_EXPERIMENTS)
 #: the conservation experiments that score one fixed way (the original ignored --pruner for them)
 FIXED_PRUNERS = {"imp-conservation": "mag", "schedule-conservation": "synflow"}
 AMP_DTYPE_NAMES = ("fp16", "bf16")
+#: --fuse: train runs of one set-up together as one network where measured faster, wherever possible, or never
+FUSE_CHOICES = ("auto", "on", "off")
 
 #: how a field is spelled on the command line
 VALUE = "value"  # --name VALUE (the type is the field's)
@@ -147,6 +149,9 @@ class RunConfig:
                                   "a CUDA graph of the fp32 training step", style=ON, runtime=True)
     verbose: bool = option(False, "print statistics after every epoch and the layer table", style=ON, runtime=True)
     force: bool = option(False, "recompute a run that already has a complete record", style=ON, runtime=True)
+    fuse: str = option("auto", "train the listed runs of one set-up together as one network (prunelab.runs.fused): "
+                       "auto where a fused step is measured faster here, on wherever possible, off never",
+                       choices=FUSE_CHOICES, runtime=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields; a registered pruner's version and origin filled in from the registry where unset, and
@@ -272,6 +277,7 @@ class RunConfig:
         self._check_pruner_identity()
         choose(self.compression_schedule, SCHEDULES, "compression schedule")
         choose(self.mask_scope, SCOPES, "mask scope")
+        choose(self.fuse, FUSE_CHOICES, "--fuse setting")
         if self.amp_dtype is not None:
             choose(self.amp_dtype, AMP_DTYPE_NAMES, "AMP dtype")
             if not self.quantization:

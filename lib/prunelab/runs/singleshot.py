@@ -12,12 +12,13 @@ for bit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,9 +47,10 @@ from ..data.run_data import RunData
 from ..models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
 from ..precision.amp import amp_name, amp_settings, make_scaler
 from ..precision.memory import PeakMemory
-from .checkpoint import RunCheckpoint
+from .checkpoint import RunCheckpoint, random_state, set_random_state
 from .config import RunConfig
 from .prepare import RunLog, environment, load_run_data, prepare, reused_record, run_checkpoint
+from .pretrain import SharedPretraining, pretrain_key, shares_pretraining
 from .store import (
     RunRecord,
     Writer,
@@ -149,6 +151,14 @@ def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], 
 
 
 def _start(config: RunConfig, progress: bool, log: RunLog) -> RunRecord:
+    with open_run(config, progress, log) as opened:
+        return opened if isinstance(opened, RunRecord) else _run(opened)
+
+
+@contextlib.contextmanager
+def open_run(config: RunConfig, progress: bool, log: RunLog) -> Iterator[RunState | RunRecord]:
+    """The run set up to train (its :class:`RunState`) with its checkpoint's lock held until the block ends,
+    or the complete record another process finished meanwhile."""
     device, info, model, settings = prepare(config)
     amp = amp_settings(device, config.quantization, config.amp_dtype)
     check_writable(config.result_dir)
@@ -167,80 +177,158 @@ def _start(config: RunConfig, progress: bool, log: RunLog) -> RunRecord:
             existing = usable_record(config)  # finished by another process since the look above
             if existing is not None:
                 checkpoint.remove()  # whatever state is left beside a complete record is stale
-                return existing
-        return _run(RunState(config, checkpoint, model, settings, device, amp, info, data, channels_last, progress,
-                             log))
+                yield existing
+                return
+        log(f"Created {config.model} model ({config.model_class}) on {device}.")
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        yield RunState(config, checkpoint, model, settings, device, amp, info, data, channels_last, progress, log)
     finally:
         checkpoint.release()
         checkpoint.discard_if_empty()
 
 
 def _run(run: RunState) -> RunRecord:
-    config, model, device, data, log = run.config, run.model, run.device, run.data, run.log
-    log(f"Created {config.model} model ({config.model_class}) on {device}.")
-    if run.channels_last:
-        model.to(memory_format=torch.channels_last)
-    capturable = _wants_graph(config, device)
-    learner = _fresh_learner(run, capturable)
-    options = _loop_options(run, learner, capturable)
-    cycles, multishot = config.cycles, config.experiment == "multishot"
-    # multishot rewinds to these after every prune (the lottery-ticket procedure; the original meant to)
-    initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if multishot else None
+    training = begin_training(run)
+    with diverging(run, training):
+        pre_train_and_prune(run, training)
+        post_train(run, training)
+    return finish(run, training)
 
-    progress, result = TrainingProgress(), None
+
+@contextlib.contextmanager
+def diverging(run: RunState, training: Training) -> Iterator[None]:
+    """A :class:`TrainingDiverged` raised in the block ends the run's training; its record is then written
+    with the rows so far."""
+    try:
+        yield
+    except TrainingDiverged as err:
+        training.stop(str(err))
+        run.log(f"STOPPED: {training.message}.")
+
+
+def post_train(run: RunState, training: Training) -> None:
+    """Train the pruned network its post-training epochs (continuing where its checkpoint stands)."""
+    run.log(f"Post-train for {run.config.post_epochs} epochs.")
+    with _peak_memory(run.device, training.peaks):
+        train_eval_loop(training.learner, run.data.train, run.data.test, run.config.post_epochs, "post",
+                        training.options, rows=training.progress.rows, done=training.progress.epochs_done,
+                        after_epoch=lambda epoch: after_epoch(run, training, epoch))
+
+
+@dataclass
+class Training:
+    """A run's training under way, from its start (or its checkpoint) to its record: the learner, how its
+    loops train, where it stands, the last pruning's result, multishot's initial weights, each training
+    phase's peak memory, whether it resumed, how it ended, and how its steps were taken (for the record)."""
+
+    learner: Learner
+    options: LoopOptions
+    progress: TrainingProgress
+    result: PruneResult | None
+    initial: dict | None
+    resumed: bool
+    train_step: str
+    peaks: list[PeakMemory] = field(default_factory=list)
+    status: str = "complete"
+    message: str = ""
+
+    def stop(self, reason: str) -> None:
+        """Training diverged (``reason``): the record is written with the rows so far."""
+        self.status = "diverged"
+        self.message = f"{reason} (phase {self.progress.phase}, after {len(self.progress.rows)} rows)"
+
+    def restore(self, run: RunState, state: dict) -> None:
+        """Continue from checkpoint ``state``."""
+        self.learner.load_state_dict(state["learner"])
+        set_random_state(state, run.data.train)
+        self.progress = TrainingProgress.from_checkpoint(state["progress"])
+        self.result, self.initial = _prune_result(state["prune"], run.settings), state["initial"]
+        self.resumed = True
+
+
+def begin_training(run: RunState) -> Training:
+    """The run's learner and loop options, continued from its checkpoint when it has one."""
+    capturable = wants_graph(run.config, run.device)
+    learner = fresh_learner(run, capturable)
+    options = _loop_options(run, learner, capturable)
+    # multishot rewinds to these after every prune (the lottery-ticket procedure; the original meant to)
+    initial = ({k: v.detach().clone() for k, v in run.model.state_dict().items()}
+               if run.config.experiment == "multishot" else None)
+    training = Training(learner, options, TrainingProgress(), None, initial, False,
+                        "cuda graph" if options.cuda_graph else "ordinary")
     state = run.checkpoint.load(CHECKPOINT_KEYS)
     if state is not None:
-        learner.load_state_dict(state["learner"])
-        _set_random_state(state, data.train)
-        progress = TrainingProgress.from_checkpoint(state["progress"])
-        result, initial = _prune_result(state["prune"], run.settings), state["initial"]
-        log(f"Resuming from the checkpoint after {progress.phase}-training epoch {progress.epochs_done or 0}.")
+        training.restore(run, state)
+        progress = training.progress
+        run.log(f"Resuming from the checkpoint after {progress.phase}-training epoch {progress.epochs_done or 0}.")
+    return training
 
-    def save() -> None:  # reads the learner, progress and result current when it is called
-        run.checkpoint.save({"progress": progress.to_checkpoint(), "learner": learner.state_dict(),
-                             **_random_state(data.train), "prune": _prune_state(result), "initial": initial})
 
-    def after_epoch(epoch: int) -> None:
-        progress.epochs_done = epoch
-        save()
+def checkpoint_state(run: RunState, training: Training, learner_state: dict | None = None) -> dict:
+    """What the run's checkpoint holds now; ``learner_state`` stands in for the learner's own (a fused
+    group's part for this run)."""
+    return {"progress": training.progress.to_checkpoint(),
+            "learner": training.learner.state_dict() if learner_state is None else learner_state,
+            **random_state(run.data.train), "prune": _prune_state(training.result), "initial": training.initial}
 
-    status, message = "complete", ""
-    peaks: list[PeakMemory] = []
-    try:
-        while progress.phase == "pre":
-            cycle = progress.cycle
-            log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
-                                                                else "."))
-            with _peak_memory(device, peaks):
-                train_eval_loop(learner, data.train, data.test, config.pre_epochs,
-                                f"pre{cycle + 1}" if multishot else "pre", options, rows=progress.rows,
-                                done=progress.epochs_done, after_epoch=after_epoch)
-            cycle_settings = dataclasses.replace(run.settings, compression=config.compression * (cycle + 1) / cycles)
-            result = _prune(config, cycle_settings, model, data, run.show_progress, log)
-            if initial is not None and not run.settings.reinitialize:  # --reinitialize: fresh weights, no ticket
-                _rewind(model, initial)
-                learner = _fresh_learner(run, capturable)
-            progress.next_cycle(cycles)
-            save()
-        log(f"Post-train for {config.post_epochs} epochs.")
-        with _peak_memory(device, peaks):
-            train_eval_loop(learner, data.train, data.test, config.post_epochs, "post", options, rows=progress.rows,
-                            done=progress.epochs_done, after_epoch=after_epoch)
-    except TrainingDiverged as err:
-        status, message = "diverged", f"{err} (phase {progress.phase}, after {len(progress.rows)} rows)"
-        log(f"STOPPED: {message}.")
 
-    layers = layer_summary(model, count_flops(model, run.info.input_shape, device), result.scores if result else {})
+def after_epoch(run: RunState, training: Training, epoch: int) -> None:
+    training.progress.epochs_done = epoch
+    run.checkpoint.save(checkpoint_state(run, training))
+
+
+def pre_train_and_prune(run: RunState, training: Training) -> None:
+    """Pre-train and prune, cycle by cycle, until the masks are fixed (the phase is then "post"); a single-shot
+    run's dense pre-training is shared with every run of the same pre-training settings
+    (:mod:`prunelab.runs.pretrain`)."""
+    config, progress, log = run.config, training.progress, run.log
+    cycles, multishot = config.cycles, config.experiment == "multishot"
+    while progress.phase == "pre":
+        cycle = progress.cycle
+        log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
+                                                            else "."))
+        shared = SharedPretraining(config, run.data.source) if shares_pretraining(config) else None
+        record = shared.record() if shared is not None and progress.epochs_done is None else None
+        if record is not None:  # the same pre-training was done by another run: continue from it
+            shared.resume(record, training.learner, progress.rows, run.data.train)
+            progress.epochs_done = config.pre_epochs
+            log(f"Continuing from the shared pre-training {record.path} (not trained again).")
+        else:
+            with _peak_memory(run.device, training.peaks):
+                train_eval_loop(training.learner, run.data.train, run.data.test, config.pre_epochs,
+                                f"pre{cycle + 1}" if multishot else "pre", training.options, rows=progress.rows,
+                                done=progress.epochs_done, after_epoch=lambda epoch: after_epoch(run, training, epoch))
+            if shared is not None and shared.record() is None:
+                shared.share(training.learner, progress.rows, run.data.train, environment(run.device, run.data.source))
+                log(f"Wrote the shared pre-training {shared.path}.")
+        cycle_settings = dataclasses.replace(run.settings, compression=config.compression * (cycle + 1) / cycles)
+        training.result = _prune(config, cycle_settings, run.model, run.data, run.show_progress, log)
+        if training.initial is not None and not run.settings.reinitialize:  # --reinitialize: no ticket
+            _rewind(run.model, training.initial)
+            training.learner = fresh_learner(run, wants_graph(config, run.device))
+        progress.next_cycle(cycles)
+        run.checkpoint.save(checkpoint_state(run, training))
+
+
+def finish(run: RunState, training: Training) -> RunRecord:
+    """Write the run's record from its trained model and rows, remove its checkpoint, and return the record."""
+    config, model, data, log, progress = run.config, run.model, run.data, run.log, training.progress
+    result = training.result
+    layers = layer_summary(model, count_flops(model, run.info.input_shape, run.device), result.scores if result else {})
     audit = _audit(run, result)
     epochs = epochs_frame(progress.rows)
-    summary = _summary(config, data, epochs, layers, result, status, message)
+    summary = _summary(config, data, epochs, layers, result, training.status, training.message)
     summary.update(audit.summary())
-    summary.update(_precision_summary(run.amp, learner.scaler, peaks, state is not None))
-    summary["train_step"] = "cuda graph" if options.cuda_graph else "ordinary"
+    summary.update(_precision_summary(run.amp, training.learner.scaler, training.peaks, training.resumed))
+    summary["train_step"] = training.train_step
+    if shares_pretraining(config):  # the shared pre-training it trained or continued from
+        summary["pretrain_record"] = pretrain_key(config, data.source)
     summary.update(_timing_summary(run, epochs))
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
     outcome = RunOutcome(summary, epochs, layers, masks, audit.frame())
     final = record_path(config.result_dir, config.experiment, config.record_name)
+    status = training.status
     with tempfile.TemporaryDirectory(prefix="prunelab-trace-") as scratch:  # outside the results: nothing left there
         extra = _trace_files(config, model, data.test, Path(scratch), summary, log) if config.save_trace else {}
         log(f"Test top-1 {summary['top1']:.2f}% [{status}]; writing the record.")
@@ -254,15 +342,16 @@ def _run(run: RunState) -> RunRecord:
     return record
 
 
-def _wants_graph(config: RunConfig, device: torch.device) -> bool:
+def wants_graph(config: RunConfig, device: torch.device) -> bool:
     """Whether this run asks for CUDA-graph training steps: on CUDA unless --no-cuda-graphs."""
     return device.type == "cuda" and not config.no_cuda_graphs
 
 
-def _fresh_learner(run: RunState, capturable: bool) -> Learner:
+def fresh_learner(run: RunState, capturable: bool, model: torch.nn.Module | None = None) -> Learner:
     """The run's optimizer, learning-rate schedule and gradient scaler as at the start (pruned weights held at
-    zero); ``capturable`` for CUDA-graph training steps."""
-    config, model = run.config, run.model
+    zero); ``capturable`` for CUDA-graph training steps. For ``model`` when given (a fused group's network)
+    instead of the run's."""
+    config, model = run.config, run.model if model is None else model
     optimizer = make_optimizer(config.optimizer, trainable_parameters(model), config.lr, config.weight_decay,
                                capturable)
     keep_pruned_at_zero(optimizer, model)
@@ -312,22 +401,6 @@ def _audit(run: RunState, result: PruneResult | None) -> MaskAudit:
     else:
         run.log(f"Mask audit: {audit.report()}.")
     return audit
-
-
-def _random_state(train_loader) -> dict:
-    """The random generators' states and the data order's epoch: with them, a resumed run draws the same
-    batches, augmentations and random scores as the uninterrupted one."""
-    state = {"rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch}
-    if torch.cuda.is_available():
-        state["rng_cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_random_state(state: dict, train_loader) -> None:
-    torch.set_rng_state(state["rng_cpu"])
-    if "rng_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng_cuda"])
-    train_loader.epoch = state["loader_epoch"]
 
 
 def _prune_state(result: PruneResult | None) -> dict | None:

@@ -6,7 +6,9 @@ model, batch size, data size, precision) is timed once: a few training steps and
 synthetic data of the right shape, after a warm-up, median of the steps. An epoch is then its steps times
 the step time plus its evaluation pass; a run is its epochs (pre- and post-pruning, each followed by an
 evaluation) plus one training step per pruning round (SynFlow's 100 rounds score one batch each).
-Runs already in the result store cost nothing. Loading real data, checkpoints and writing records are not
+Runs already in the result store cost nothing, and a dense pre-training that several runs share
+(:mod:`prunelab.runs.pretrain`: Mag at each compression) is counted once, or not at all when its record is
+stored. Loading real data, checkpoints and writing records are not
 counted, so read the total as a floor within some tens of percent.
 """
 
@@ -36,9 +38,11 @@ from ..core.train import (
 )
 from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
+from ..data.run_data import resolved_source
 from ..models.registry import build_model
 from ..precision.amp import amp_settings, make_scaler
 from ..runs.config import RunConfig
+from ..runs.pretrain import SharedPretraining, shares_pretraining
 from ..runs.store import RecordConflict, usable_record
 from .grids import (
     WorkbookParams,
@@ -117,6 +121,22 @@ def _stored(config: RunConfig) -> bool:
         return False
 
 
+def pretraining_epochs(configs: list[RunConfig]) -> dict[int, int]:
+    """The pre-training epochs each run will train itself (keyed by ``id(config)``): a shared pre-training
+    counts for the first run that needs it only, and for none when its record is already stored."""
+    counted: dict[int, int] = {}
+    seen: set[str] = set()
+    for config in configs:
+        if not shares_pretraining(config):
+            counted[id(config)] = config.pre_epochs
+            continue
+        shared = SharedPretraining(config, resolved_source(config.dataset, config.data_source))
+        first = shared.key not in seen and shared.record() is None
+        seen.add(shared.key)
+        counted[id(config)] = config.pre_epochs if first else 0
+    return counted
+
+
 @torch.no_grad()
 def _eval_step_seconds(model, batches, device, precision: Precision) -> float:
     model.eval()
@@ -174,17 +194,20 @@ def estimate(params_dir: str | Path, result_dir: str | None = None, device: str 
     groups: dict[Setup, list[RunConfig]] = {}
     for config in todo:
         groups.setdefault(Setup.of(config), []).append(config)
+    pre = pretraining_epochs(todo)
     rows = []
     for setup, runs in groups.items():
         timing = measure_setup(setup, dev, steps)
-        epochs = sum(c.pre_epochs + c.post_epochs for c in runs)
-        evaluations = sum(2 if c.pre_epochs else 1 for c in runs)  # the evaluation before each training phase
+        epochs = sum(pre[id(c)] + c.post_epochs for c in runs)
+        evaluations = sum(2 if pre[id(c)] else 1 for c in runs)  # the evaluation before each training phase
         rounds = sum(c.resolved_prune_epochs * c.cycles for c in runs)
         seconds = epochs * timing["epoch_s"] + evaluations * timing["eval_s"] + rounds * timing["step_s"]
         rows.append({"set-up": setup.label, "runs": len(runs), "epochs": epochs,
                      "s per epoch (measured)": timing["epoch_s"], "expected (h)": seconds / 3600})
     frame = pd.DataFrame(rows, columns=["set-up", "runs", "epochs", "s per epoch (measured)", "expected (h)"])
+    trained = sum(pre.values())
     frame.attrs.update(total_h=float(frame["expected (h)"].sum()), runs=len(configs), stored=len(configs) - len(todo),
+                       pre_epochs=trained, pre_epochs_shared=sum(c.pre_epochs for c in todo) - trained,
                        device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type)
     return frame
 
@@ -197,6 +220,9 @@ def report(frame: pd.DataFrame, profile: str) -> str:
         lines.append(frame.to_string(index=False, formatters={"s per epoch (measured)": "{:.3g}".format,
                                                               "expected (h)": "{:.3g}".format}))
         lines.append("")
+    if a["pre_epochs_shared"]:
+        lines.append(f"Shared pre-training: {a['pre_epochs']:,} pre-training epochs are trained, "
+                     f"{a['pre_epochs_shared']:,} more that other runs would repeat are not (runs.pretrain).")
     lines.append(f"Expected total: {a['total_h']:.3g} h ({a['total_h'] * 60:.3g} min) of training and evaluation "
                  "on this device, one run at a time (data loading, checkpoints and records not counted).")
     return "\n".join(lines)

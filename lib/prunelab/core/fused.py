@@ -1,0 +1,283 @@
+"""Runs of one set-up trained as one network: each keeps its own masks, weights, batches, losses and optimizer
+state, and the device takes one step for all of them.
+
+The route is widening. The fused network is a copy of the runs' network in which every layer with weights
+becomes its M-fold twin: a convolution of M*C_in to M*C_out channels with M times the groups, a batch norm
+and a residual scale of M*C channels, and a linear layer as M stacked matrices applied by one batched matrix
+product (:class:`StackedLinear`). Activations are [B, M*C, ...], run m's channels being block m, so every
+other operation of the model families' own forward code (activations, pooling, flattening, residual
+additions) runs unchanged, and batch norm's statistics, being per channel, are per run. Run m's batch is
+block m of the input and the loss is the sum of the runs' mean losses, so each run's gradients are its own;
+SGD, Adam and RMSprop are elementwise, so one optimizer over the widened tensors steps each run as its own
+optimizer would (a run's entries never meet another's).
+
+Why not ``torch.func.vmap`` over ``stack_module_state``: vmap lowers batched convolutions to the same
+grouped convolutions, but batch norm's running statistics need batched buffers updated in place under the
+transform, and every operation pays the transform's dispatch, which is what a small network's step is
+made of; widened layers are plain modules that the masks' optimizer hooks, CUDA graphs and autocast
+already handle.
+
+What differs from separate runs: the reductions' order (grouped convolutions, batched products, the loss's
+mean over the batch), so losses agree to about 1e-6 relative, not bit for bit. What cannot be fused:
+layers with weights of another kind, dropout (each run would need its own random stream), and forward
+code that mixes channels; :func:`check_fused` compares the fused network's outputs with each run's before
+any training, so such a network is refused, never trained wrongly. The loop that trains it is in
+:mod:`prunelab.core.fused_loop`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..models.layers import IDENTITY_TYPES, MaskedMixin, apply_masks, trainable_parameters
+from .train import Learner, load_optimizer_state
+
+#: layers without weights that a run would draw random numbers in: a fused step would share one stream
+RANDOM_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+
+
+class FusionRefused(ValueError):
+    """These runs cannot be trained as one network (the message says why); they train one after another."""
+
+
+class StackedLinear(MaskedMixin, nn.Module):
+    """M linear layers as one: ``weight`` [M, out, in] and ``bias`` [M, out], applied by one batched matrix
+    product to [B, M*in] or [B, M, in] (run m's features are block m, as everywhere in the fused network).
+    The output is [B, M, out], a view of the product's [M, B, out]: the next stacked layer takes it without a
+    copy, and an elementwise activation in between keeps that layout."""
+
+    def __init__(self, runs: int, in_features: int, out_features: int, bias: bool) -> None:
+        super().__init__()
+        self.runs, self.in_features, self.out_features = runs, in_features, out_features
+        self.weight = nn.Parameter(torch.empty(runs, out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(runs, out_features)) if bias else None
+        self._register_masks()
+
+    def forward(self, x: Tensor) -> Tensor:
+        per_run = x.reshape(x.shape[0], self.runs, self.in_features).transpose(0, 1)
+        weight = self.weight.transpose(1, 2)
+        out = (torch.bmm(per_run, weight) if self.bias is None
+               else torch.baddbmm(self.bias.unsqueeze(1), per_run, weight))
+        return out.transpose(0, 1)
+
+
+def _widened(leaf: nn.Module, runs: int) -> nn.Module:
+    """The M-fold twin of one layer, its tensors still to be filled by :meth:`FusedModel.load_runs`."""
+    if isinstance(leaf, nn.Linear):
+        return StackedLinear(runs, leaf.in_features, leaf.out_features, leaf.bias is not None)
+    if isinstance(leaf, RANDOM_LAYERS):
+        raise FusionRefused(f"{type(leaf).__name__} draws random numbers in every step")
+    twin = copy.copy(leaf)  # a shallow copy: its own attribute and tensor tables, filled below
+    twin._parameters, twin._buffers, twin._modules = dict(leaf._parameters), dict(leaf._buffers), {}
+    if isinstance(leaf, nn.Conv2d):
+        twin.in_channels, twin.out_channels, twin.groups = (leaf.in_channels * runs, leaf.out_channels * runs,
+                                                            leaf.groups * runs)
+    elif isinstance(leaf, (nn.modules.batchnorm._BatchNorm, *IDENTITY_TYPES)):
+        twin.num_features = leaf.num_features * runs
+    elif any(True for _ in leaf.parameters(recurse=False)) or any(True for _ in leaf.buffers(recurse=False)):
+        raise FusionRefused(f"{type(leaf).__name__} layers have no fused twin")
+    return twin
+
+
+class FusedModel(nn.Module):
+    """M runs' networks of one architecture as one widened network (see the module's docstring).
+
+    Its tensors are joined from the runs' (:meth:`load_runs`) and split back into per-run state dicts
+    (:meth:`run_states`): along a new first dimension for :class:`StackedLinear`, end to end along the
+    first dimension for every other layer; a 0-dimensional buffer (batch norm's step count) is one for all.
+    """
+
+    def __init__(self, models: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if len(models) < 2:
+            raise FusionRefused("fusing needs at least two runs")
+        self.runs = len(models)
+        self.net = copy.deepcopy(models[0])
+        self.run_keys = list(models[0].state_dict())  # a dense classifier's runs have no masks there; the twin has
+        for name, module in list(self.net.named_modules()):
+            if any(True for _ in module.children()):
+                if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(False)):
+                    raise FusionRefused(f"{type(module).__name__} holds weights beside its layers")
+                continue
+            if name:
+                parent, _, child = name.rpartition(".")
+                setattr(self.net.get_submodule(parent), child, _widened(module, self.runs))
+        self.net.to(_device_of(models[0]))
+        self.load_runs(models)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def _stacked(self, key: str) -> bool:
+        module = self.net.get_submodule(key.rpartition(".")[0])
+        return isinstance(module, StackedLinear)
+
+    def join(self, key: str, tensors: Sequence[Tensor]) -> Tensor:
+        """The fused tensor of state-dict entry ``key`` (of the runs' networks) from each run's."""
+        if tensors[0].dim() == 0:
+            if any(not torch.equal(t, tensors[0]) for t in tensors[1:]):
+                raise FusionRefused(f"the runs are at different points of training ({key} differs)")
+            return tensors[0].clone()
+        return torch.stack(list(tensors)) if self._stacked(key) else torch.cat(list(tensors))
+
+    def split(self, key: str, tensor: Tensor) -> list[Tensor]:
+        """Each run's part of the fused tensor of ``key``: the inverse of :meth:`join`."""
+        if tensor.dim() == 0:
+            return [tensor.clone() for _ in range(self.runs)]
+        parts = tensor.unbind(0) if self._stacked(key) else tensor.chunk(self.runs)
+        return [part.clone() for part in parts]
+
+    @torch.no_grad()
+    def load_runs(self, models: Sequence[nn.Module]) -> None:
+        """Fill the fused network's parameters and buffers with the runs' (each run's memory format kept)."""
+        states = [model.state_dict() for model in models]
+        for key in states[0]:
+            owner_name, _, name = key.rpartition(".")
+            owner = self.net.get_submodule(owner_name)
+            joined = self.join(key, [state[key] for state in states])
+            if name in owner._parameters:
+                old = owner._parameters[name]
+                owner._parameters[name] = nn.Parameter(_like(joined, old), requires_grad=old.requires_grad)
+            else:
+                owner._buffers[name] = _like(joined, owner._buffers[name])
+        apply_masks(self.net)
+
+    def run_states(self) -> list[dict[str, Tensor]]:
+        """Each run's state dict (its network's keys), split from the fused one."""
+        states: list[dict[str, Tensor]] = [{} for _ in range(self.runs)]
+        whole = self.net.state_dict()
+        for key in self.run_keys:
+            for state, part in zip(states, self.split(key, whole[key])):
+                state[key] = part
+        return states
+
+    def param_keys(self) -> list[str]:
+        """The state-dict key of each trainable parameter, in the order an optimizer over
+        :func:`trainable_parameters` holds them (the runs' optimizers hold theirs in the same order)."""
+        names = {id(p): name for name, p in self.net.named_parameters()}
+        return [names[id(p)] for p in trainable_parameters(self.net)]
+
+    @torch.no_grad()
+    def finite_runs(self) -> list[bool]:
+        """Whether each run's parameters and floating-point buffers are all finite."""
+        finite = torch.ones(self.runs, dtype=torch.bool, device=_device_of(self.net))
+        for tensor in self.net.state_dict().values():
+            if tensor.dim() and tensor.is_floating_point():
+                finite &= tensor.reshape(self.runs, -1).isfinite().all(dim=1)
+        return finite.tolist()
+
+
+def _like(tensor: Tensor, old: Tensor) -> Tensor:
+    """``tensor`` in channels-last layout where ``old`` was (4-d convolution weights), else contiguous."""
+    if old.dim() == 4 and old.is_contiguous(memory_format=torch.channels_last) and not old.is_contiguous():
+        return tensor.contiguous(memory_format=torch.channels_last)
+    return tensor.contiguous()
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+@torch.no_grad()
+def check_fused(fused: FusedModel, models: Sequence[nn.Module], example: Tensor) -> None:
+    """Raise :class:`FusionRefused` unless the fused network, in eval mode, gives each run's own outputs on
+    ``example`` (one input batch for every run): what catches forward code that mixes runs' channels."""
+    modes = [model.training for model in [fused, *models]]
+    fused.eval()
+    try:
+        joined = fused(stack_inputs([example] * fused.runs))
+        for index, model in enumerate(models):
+            model.eval()
+            own = model(example)
+            mine = run_outputs(joined, fused.runs)[:, index]
+            if mine.shape != own.shape or not torch.allclose(mine, own, rtol=1e-3, atol=1e-4 * (1 + own.abs().max())):
+                raise FusionRefused("the fused network's outputs differ from the runs' own: its forward code "
+                                    "mixes channels")
+    except RuntimeError as error:  # a shape the widened layers cannot take
+        raise FusionRefused(f"the fused network does not run: {str(error).splitlines()[0]}") from None
+    finally:
+        for model, mode in zip([fused, *models], modes):
+            model.train(mode)
+
+
+def stack_inputs(inputs: Sequence[Tensor]) -> Tensor:
+    """One fused batch from each run's batch [B, C, ...]: [B, M*C, ...], run m's channels block m."""
+    joined = torch.cat(list(inputs), dim=1)
+    if joined.dim() == 4 and inputs[0].is_contiguous(memory_format=torch.channels_last):
+        return joined.contiguous(memory_format=torch.channels_last)
+    return joined
+
+
+def run_outputs(out: Tensor, runs: int) -> Tensor:
+    """The fused network's output ([B, M*K], or [B, M, K] from a stacked linear layer) as [B, M, K]: run m's
+    logits at ``[:, m]``."""
+    return out.reshape(out.shape[0], runs, -1)
+
+
+def fused_losses(out: Tensor, labels: Tensor) -> Tensor:
+    """Each run's mean cross-entropy over its batch, [M], from the fused output [B, M*K] and labels [B, M].
+    Their sum is what a fused step differentiates: each run's gradient is then exactly its own loss's."""
+    logits = run_outputs(out, labels.shape[1])
+    return F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").mean(dim=0)
+
+
+def fuse_learners(learners: Sequence[Learner], fresh: Callable[[nn.Module], Learner]) -> Learner:
+    """One learner training every run of ``learners`` as a :class:`FusedModel`: ``fresh(model)`` makes its
+    optimizer (with the masks' hooks), schedule and gradient scaler as a run makes its own, and the runs'
+    states are joined into them. Raises :class:`FusionRefused` when the runs' schedules, optimizer settings
+    or step counts differ (they would not train alike)."""
+    fused = FusedModel([learner.model for learner in learners])
+    learner = fresh(fused)
+    states = [learner_.state_dict() for learner_ in learners]
+    for part in ("scheduler", "scaler"):
+        if any(state[part] != states[0][part] for state in states[1:]):
+            raise FusionRefused(f"the runs' {part} states differ")
+    groups = [[{k: v for k, v in g.items() if k != "params"} for g in s["optimizer"]["param_groups"]]
+              for s in states]
+    if any(g != groups[0] for g in groups[1:]):
+        raise FusionRefused("the runs' optimizer settings differ")
+    load_optimizer_state(learner.optimizer, _join_optimizer(fused, [s["optimizer"] for s in states],
+                                                            learner.optimizer))
+    learner.scheduler.load_state_dict(states[0]["scheduler"])
+    if states[0]["scaler"]:
+        learner.scaler.load_state_dict(states[0]["scaler"])
+    return learner
+
+
+def _join_optimizer(fused: FusedModel, states: list[dict], optimizer: torch.optim.Optimizer) -> dict:
+    keys = fused.param_keys()
+    if any(set(s["state"]) != set(states[0]["state"]) for s in states[1:]):
+        raise FusionRefused("some runs have optimizer state and some have none")
+    joined = {}
+    for index, per_param in states[0]["state"].items():
+        joined[index] = {name: (fused.join(keys[index], [s["state"][index][name] for s in states])
+                                if isinstance(value, Tensor) else value)
+                         for name, value in per_param.items()}
+    own = optimizer.state_dict()["param_groups"]
+    groups = [{**group, "params": mine["params"]} for group, mine in zip(states[0]["param_groups"], own)]
+    return {"state": joined, "param_groups": groups}
+
+
+def split_learner(learner: Learner) -> list[dict]:
+    """Each run's :meth:`Learner.state_dict` from a fused learner: what its own checkpoint holds, so a run
+    resumes alone or in a group alike."""
+    fused: FusedModel = learner.model
+    keys = fused.param_keys()
+    whole = learner.optimizer.state_dict()
+    optimizers = [{"state": {}, "param_groups": copy.deepcopy(whole["param_groups"])} for _ in range(fused.runs)]
+    for index, per_param in whole["state"].items():
+        parts = {name: (fused.split(keys[index], value) if isinstance(value, Tensor) else [value] * fused.runs)
+                 for name, value in per_param.items()}
+        for m, optimizer in enumerate(optimizers):
+            optimizer["state"][index] = {name: values[m] for name, values in parts.items()}
+    scheduler, scaler = learner.scheduler.state_dict(), learner.scaler.state_dict()
+    return [{"model": model, "optimizer": optimizer, "scheduler": copy.deepcopy(scheduler),
+             "scaler": copy.deepcopy(scaler)} for model, optimizer in zip(fused.run_states(), optimizers)]
+
+

@@ -1,0 +1,197 @@
+"""The training loop of a fused group (:mod:`prunelab.core.fused`): its stacked batches, its evaluation, its
+epochs with each run's rows and checks, and the timing that decides whether fusing pays on a device."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .fused import FusedModel, fused_losses, run_outputs, stack_inputs
+from .timing import interleaved
+from .train import Evaluation, Learner, LoopOptions, Preempted, stop_requested, synchronize, train_step
+
+
+class StackedLoader:
+    """Each epoch's fused batches from the runs' loaders: ``loaders`` are the distinct loaders (runs of one
+    seed draw the same batches, so share one) and ``of_run[m]`` the index of run m's. Each distinct loader
+    is iterated once per epoch; ``epoch`` reads and sets theirs (all alike)."""
+
+    def __init__(self, loaders: Sequence, of_run: Sequence[int]) -> None:
+        self.loaders, self.of_run = list(loaders), list(of_run)
+
+    def __len__(self) -> int:
+        return len(self.loaders[0])
+
+    @property
+    def epoch(self) -> int:
+        return self.loaders[0].epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        for loader in self.loaders:
+            loader.epoch = value
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for parts in zip(*self.loaders):
+            yield (stack_inputs([parts[i][0] for i in self.of_run]),
+                   torch.stack([parts[i][1] for i in self.of_run], dim=1))
+
+
+@torch.no_grad()
+def evaluate_fused(model: FusedModel, loader: Iterable[tuple[Tensor, Tensor]], options: LoopOptions
+                   ) -> list[Evaluation]:
+    """Each run's :class:`Evaluation` over its test batches, from one pass of the fused network; a run's
+    ``inference_s`` is its share of the pass (the wall time over the runs)."""
+    device, runs = options.device, model.runs
+    model.eval()
+    loss_sum = torch.zeros(runs, device=device, dtype=torch.float64)
+    correct1 = torch.zeros(runs, device=device, dtype=torch.long)
+    correct5 = torch.zeros(runs, device=device, dtype=torch.long)
+    count = 0
+    synchronize(device)
+    start = time.perf_counter()
+    for x, y in loader:
+        with options.precision.autocast(device):
+            logits = run_outputs(model(x), runs)
+        loss_sum += F.cross_entropy(logits.float().transpose(1, 2), y, reduction="none").sum(dim=0)
+        hits = logits.topk(min(5, logits.shape[2]), dim=2).indices == y[:, :, None]
+        correct1 += hits[:, :, 0].sum(dim=0)
+        correct5 += hits.any(dim=2).sum(dim=0)
+        count += y.shape[0]
+    synchronize(device)
+    share = (time.perf_counter() - start) / runs
+    if count == 0:
+        return [Evaluation(math.nan, math.nan, math.nan, share) for _ in range(runs)]
+    losses, top1, top5 = (loss_sum / count).tolist(), (100.0 * correct1 / count).tolist(), (
+        100.0 * correct5 / count).tolist()
+    return [Evaluation(losses[m], top1[m], top5[m], share) for m in range(runs)]
+
+
+def train_fused_epoch(model: FusedModel, step, loader: Iterable[tuple[Tensor, Tensor]], device,
+                      progress=None) -> list[float]:
+    """One pass over the fused batches taking ``step`` (from :func:`~prunelab.core.train.train_step` with
+    :func:`fused_losses`) on each; returns each run's mean training loss (NaN or infinite for a run that
+    diverged: the others train on, untouched by it). Raises :class:`Preempted` when a stop was requested."""
+    model.train()
+    total = torch.zeros(model.runs, device=device, dtype=torch.float64)
+    count = 0
+    for x, y in loader:
+        if stop_requested.is_set():
+            raise Preempted("stop requested")
+        losses = step(x, y)
+        total += losses.detach().double() * y.shape[0]
+        count += y.shape[0]
+        if progress is not None:
+            progress.update(1)
+    return (total / max(count, 1)).tolist()
+
+
+@dataclass
+class FusedRows:
+    """The epoch rows of each run of a fused loop (each run's list is its record's epochs.csv), and which runs
+    still train: a run that diverges stops getting rows, and ``diverged(m, reason)`` is told once."""
+
+    rows: list[list[dict]]
+    live: list[bool]
+    diverged: Callable[[int, str], None]
+
+    def stop(self, run: int, reason: str) -> None:
+        self.live[run] = False
+        self.diverged(run, reason)
+
+
+def fused_train_eval_loop(learner: Learner, train: StackedLoader, test: StackedLoader, epochs: int, phase: str,
+                          options: LoopOptions, runs: FusedRows, *, done: int | None = None,
+                          after_epoch: Callable[[int], None] | None = None) -> None:
+    """:func:`~prunelab.core.train.train_eval_loop` for a fused learner: evaluate, then train ``epochs``
+    epochs evaluating after each, appending each live run's rows to its list in ``runs``. A run's rows
+    and checks are those of its separate run (a training loss, test loss or weight gone NaN or infinite
+    stops it); ``done`` resumes as there, and ``after_epoch(epoch)`` runs after each evaluation."""
+    from tqdm import tqdm
+
+    model: FusedModel = learner.model
+    device = options.device
+
+    def record(epoch: int, losses: list[float], train_s: float) -> None:
+        evaluations = evaluate_fused(model, test, options)
+        finite = model.finite_runs()
+        for m, ev in enumerate(evaluations):
+            if not runs.live[m]:
+                continue
+            runs.rows[m].append({"phase": phase, "epoch": epoch, "train_loss": losses[m], "test_loss": ev.loss,
+                                 "top1": ev.top1, "top5": ev.top5, "inference_s": ev.inference_s,
+                                 "train_s": train_s, "lr": learner.optimizer.param_groups[0]["lr"]})
+            if not finite[m]:
+                runs.stop(m, "the weights became NaN or infinite")
+            elif not math.isnan(ev.top1) and not math.isfinite(ev.loss):
+                runs.stop(m, "the test loss became NaN or infinite")
+        if after_epoch is not None:
+            after_epoch(epoch)
+
+    if done is None:
+        record(0, [math.nan] * model.runs, 0.0)
+        done = 0
+    step = train_step(model, learner.optimizer, device, options.precision, learner.scaler, options.cuda_graph,
+                      criterion=fused_losses)
+    bar = tqdm(total=max(epochs - done, 0) * len(train), desc=f"{phase}-train (fused)", unit="batch",
+               disable=not options.show_progress, leave=False)
+    try:
+        for epoch in range(done + 1, epochs + 1):
+            if not any(runs.live):
+                break
+            synchronize(device)
+            start = time.perf_counter()
+            losses = train_fused_epoch(model, step, train, device, bar)
+            synchronize(device)
+            share = (time.perf_counter() - start) / model.runs  # each run's share of the fused epoch
+            learner.scheduler.step()
+            for m, loss in enumerate(losses):
+                if runs.live[m] and not math.isfinite(loss):
+                    runs.stop(m, "the training loss became NaN or infinite")
+            record(epoch, losses, share)
+    finally:
+        bar.close()
+
+
+@dataclass(frozen=True)
+class FusionTiming:
+    """One fused training step of ``runs`` runs against one step of one run, each the median of repeats."""
+
+    runs: int
+    fused_s: float
+    separate_s: float
+
+    @property
+    def speedup(self) -> float:
+        """How much faster the fused step trains the runs than their steps one after another (above 1: faster)."""
+        return self.runs * self.separate_s / self.fused_s
+
+
+def time_fusion(fused: Learner, single: Learner, batch: tuple[Tensor, Tensor], options: LoopOptions,
+                repeats: int = 3, warmup: int = 1) -> FusionTiming:
+    """Time training steps of the ``fused`` learner (every run fed ``batch``) and of the ``single`` one, taking
+    turns (:func:`~prunelab.core.timing.interleaved`): the steps each would take in training, CUDA graphs
+    included where ``options`` has them. Both learners train meanwhile: pass copies."""
+    model: FusedModel = fused.model
+    x, y = batch
+    joined = (stack_inputs([x] * model.runs), torch.stack([y] * model.runs, dim=1))
+    device = options.device
+    steps = {"fused": (train_step(model, fused.optimizer, device, options.precision, fused.scaler, options.cuda_graph,
+                                  criterion=fused_losses), joined),
+             "separate": (train_step(single.model, single.optimizer, device, options.precision, single.scaler,
+                                     options.cuda_graph), batch)}
+    model.train()
+    single.model.train()
+
+    def taking(name: str):
+        step, (inputs, labels) = steps[name]
+        return lambda: (step(inputs, labels), synchronize(device))
+
+    timings = interleaved({name: taking(name) for name in steps}, repeats, warmup)
+    return FusionTiming(model.runs, timings["fused"].median, timings["separate"].median)

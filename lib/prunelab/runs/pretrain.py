@@ -1,0 +1,103 @@
+"""Dense pre-training as a record of its own, shared by every run that starts from it.
+
+A single-shot run with ``--pre-epochs`` trains the dense network before it prunes (Mag: 200 epochs in the lab
+notes). That training depends on the network, the data, the seed, the optimizer, its schedule and the
+precision, never on the pruner or the compression, so it is done once: the first run to need it trains it
+and writes ``<result_dir>/pretrain/<key>/`` (the learner's state, the random state and data order after it,
+the epoch rows), and every run with the same key continues from that record instead of training again. The
+key hashes :data:`PRETRAIN_FIELDS` and the data source really used (``auto`` resolved). A run continuing from
+it computes what it would have computed alone, bit for bit on the CPU (tests/runs/test_pretrain.py).
+
+The run that trains it checkpoints each epoch in its own checkpoint, as any run does, and writes the record when
+the pre-training ends (unless another run wrote it meanwhile: two processes that start at once both train
+it, and either record is the same). Runs of one fused group (:mod:`prunelab.runs.fused`) begin one after
+another, so only the first trains it. Multishot's cycles pre-train networks rewound between cycles and keep
+training their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..core.train import Learner
+from .checkpoint import random_state, set_random_state
+from .config import RunConfig
+from .store import RunRecord, csv_writer, json_writer, record_path, torch_writer, valid_record, write_record
+
+EXPERIMENT = "pretrain"
+#: the settings dense pre-training depends on (every other field is about pruning, what follows it, or runtime)
+PRETRAIN_FIELDS = ("dataset", "model", "model_class", "dense_classifier", "optimizer", "train_batch_size",
+                   "test_batch_size", "pre_epochs", "lr", "lr_drops", "lr_drop_rate", "weight_decay", "seed",
+                   "data_source", "train_subset", "test_subset", "quantization", "amp_dtype")
+
+
+def shares_pretraining(config: RunConfig) -> bool:
+    """Whether ``config`` pre-trains a dense network that other runs can share: single-shot with pre-epochs."""
+    return config.experiment == "singleshot" and config.pre_epochs > 0
+
+
+def pretrain_settings(config: RunConfig, data_source: str) -> dict:
+    """The pre-training settings of ``config`` with the data source it really uses: the record's config.json."""
+    return {"experiment": EXPERIMENT, **{name: getattr(config, name) for name in PRETRAIN_FIELDS},
+            "data_used": data_source}
+
+
+def pretrain_key(config: RunConfig, data_source: str) -> str:
+    """The 12-hex-digit name of the pre-training ``config`` needs on ``data_source``."""
+    text = json.dumps(pretrain_settings(config, data_source), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class SharedPretraining:
+    """The shared pre-training record of one key: where it is, reading it, writing it."""
+
+    def __init__(self, config: RunConfig, data_source: str) -> None:
+        self.config, self.key = config, pretrain_key(config, data_source)
+        self.settings = pretrain_settings(config, data_source)
+        self.path = record_path(config.result_dir, EXPERIMENT, self.key)
+
+    def record(self) -> RunRecord | None:
+        """The complete, verified record of this pre-training, or None. (Its summary names its key as
+    ``pretrain_key``, not ``config_hash``: its config.json holds pre-training settings, not a run's.)"""
+        record = valid_record(self.path)
+        ours = record is not None and record.summary.get("pretrain_key") == self.key and record.config == self.settings
+        return record if ours else None
+
+    @staticmethod
+    def resume(record: RunRecord, learner: Learner, rows: list[dict], train_loader) -> None:
+        """Continue a run from ``record``: its learner, random state and data order as the pre-training left
+        them, and the pre-training's epoch rows as its first ``rows``."""
+        state = torch.load(Path(record.path) / "state.pt", map_location="cpu", weights_only=True)
+        learner.load_state_dict(state["learner"])
+        set_random_state(state, train_loader)
+        rows[:] = record_rows(record.epochs)
+
+    def share(self, learner: Learner, rows: list[dict], train_loader, env: dict) -> None:
+        """Write the pre-training a run just finished (its ``learner``, the ``rows`` of its pre phase, the random
+        state and data order after it) as the record other runs continue from."""
+        pre = [row for row in rows if row["phase"] == "pre"]
+        summary = {"pretrain_key": self.key, "status": "complete", "epochs_done": self.config.pre_epochs,
+                   "data_source": self.settings["data_used"], "top1": pre[-1]["top1"] if pre else math.nan,
+                   "train_s": sum(row["train_s"] for row in pre), "made_by": self.config.config_hash()}
+        write_record(self.path, {
+            "config.json": json_writer(self.settings),
+            "summary.json": json_writer(summary),
+            "env.json": json_writer(env),
+            "epochs.csv": csv_writer(pd.DataFrame(pre, columns=list(pre[0])) if pre else pd.DataFrame()),
+            "state.pt": torch_writer({"learner": learner.state_dict(), **random_state(train_loader)}),
+            "log.txt": lambda path: path.write_text(f"Pre-trained {self.config.pre_epochs} epochs for "
+                                                    f"{self.config.record_name}; shared by every run with these "
+                                                    "pre-training settings.\n"),
+        })
+
+
+def record_rows(frame: pd.DataFrame) -> list[dict]:
+    """Epoch rows as a training loop makes them (Python numbers), from an epochs.csv read back."""
+    return [{name: (value.item() if hasattr(value, "item") else value) for name, value in row.items()}
+            for row in frame.to_dict("records")]

@@ -1,0 +1,198 @@
+"""The fused network: the runs' networks widened into one, its tensors joined and split back, and what it
+refuses to fuse."""
+
+import copy
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from prunelab.core.fused import (
+    FusedModel,
+    FusionRefused,
+    check_fused,
+    fuse_learners,
+    fused_losses,
+    split_learner,
+    stack_inputs,
+)
+from prunelab.core.fused_loop import time_fusion
+from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.train import FP32, Learner, LoopOptions, make_optimizer
+from prunelab.models import layers
+from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
+from prunelab.models.registry import build_model
+
+SETUPS = {"fc": ("default", (1, 28, 28)), "conv": ("default", (1, 28, 28)), "resnet20": ("lottery", (3, 32, 32))}
+
+
+def _pruned(name: str, seed: int, compression: float) -> nn.Module:
+    model_class, shape = SETUPS[name]
+    torch.manual_seed(seed)
+    model = build_model(name, model_class, shape, 10)
+    batch = [(torch.randn(8, *shape), torch.randint(0, 10, (8,)))]
+    with warnings.catch_warnings():  # collapsed layers are welcome here: the residual scales pruned to zero
+        warnings.simplefilter("ignore")
+        prune(model, PruneSettings("snip", compression, prune_bias=True, prune_batchnorm=True, prune_residual=True),
+              batch)
+    return model.to(memory_format=torch.channels_last) if name != "fc" else model
+
+
+def _learner(model: nn.Module) -> Learner:
+    optimizer = make_optimizer("adam", trainable_parameters(model), 1e-2, 1e-4)
+    keep_pruned_at_zero(optimizer, model)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1], gamma=0.1)
+    return Learner(model, optimizer, scheduler, torch.amp.GradScaler("cpu", enabled=False))
+
+
+def _inputs(name: str, runs: int, batch: int = 16):
+    shape = SETUPS[name][1]
+    gen = torch.Generator().manual_seed(3)
+    xs = [torch.randn(batch, *shape, generator=gen) for _ in range(runs)]
+    xs = [x.contiguous(memory_format=torch.channels_last) for x in xs] if name != "fc" else xs
+    return xs, [torch.randint(0, 10, (batch,), generator=gen) for _ in range(runs)]
+
+
+@pytest.mark.parametrize("name", SETUPS)
+def test_a_fused_step_is_each_runs_own_step(name):
+    models = [_pruned(name, seed, c) for seed, c in ((1, 0.5), (2, 1.0), (3, 2.0))]
+    separate = [_learner(m) for m in models]
+    fused = fuse_learners([_learner(m) for m in models], _learner)
+    check_fused(fused.model, models, _inputs(name, 1, 2)[0][0])
+    xs, ys = _inputs(name, len(models))
+    for _ in range(2):  # two steps: the second with Adam's moments from the first
+        own = []
+        for learner, x, y in zip(separate, xs, ys):
+            learner.model.train()
+            learner.optimizer.zero_grad()
+            loss = F.cross_entropy(learner.model(x), y)
+            loss.backward()
+            learner.optimizer.step()
+            own.append(loss.item())
+        fused.model.train()
+        fused.optimizer.zero_grad()
+        losses = fused_losses(fused.model(stack_inputs(xs)), torch.stack(ys, dim=1))
+        losses.sum().backward()
+        fused.optimizer.step()
+        assert losses.tolist() == pytest.approx(own, rel=1e-5)
+    for learner, state in zip(separate, split_learner(fused)):
+        ours = learner.state_dict()
+        assert state["model"].keys() == ours["model"].keys()
+        for key, value in ours["model"].items():  # Adam's first steps are about lr in size: a loose bound
+            assert torch.allclose(state["model"][key].float(), value.float(), atol=5e-3), key
+        masks = [key for key in ours["model"] if key.endswith("_mask")]
+        assert all(torch.equal(state["model"][key], ours["model"][key]) for key in masks)
+        for key in masks:  # pruned weights stayed exactly zero
+            weight = state["model"][key.removesuffix("_mask")]
+            assert torch.all(weight[state["model"][key] == 0] == 0), key
+        assert state["optimizer"]["state"].keys() == ours["optimizer"]["state"].keys()
+        assert state["scheduler"] == ours["scheduler"]
+
+
+def _losses_over_steps(learners_or_fused, xs_steps, ys_steps) -> list[list[float]]:
+    """Each step's loss of each run, training as it goes: separate learners, or one fused learner."""
+    out = []
+    for xs, ys in zip(xs_steps, ys_steps):
+        if isinstance(learners_or_fused, list):
+            row = []
+            for learner, x, y in zip(learners_or_fused, xs, ys):
+                learner.optimizer.zero_grad()
+                loss = F.cross_entropy(learner.model(x), y)
+                loss.backward()
+                learner.optimizer.step()
+                row.append(loss.item())
+        else:
+            fused = learners_or_fused
+            fused.optimizer.zero_grad()
+            losses = fused_losses(fused.model(stack_inputs(xs)), torch.stack(ys, dim=1))
+            losses.sum().backward()
+            fused.optimizer.step()
+            row = losses.tolist()
+        out.append(row)
+    return out
+
+
+def test_resnet20_drifts_from_separate_runs_no_faster_than_any_change_of_rounding():
+    """ResNet20 trained from initialisation amplifies any change of rounding within a few steps; fusing is one
+    (its backward sums in another order), another memory layout is another. Over six steps the fused runs
+    stay as close to the separate runs as the separate runs in another layout do."""
+    models = [_pruned("resnet20", seed, 1.0) for seed in (1, 2)]
+    steps = [_inputs("resnet20", 2, 32) for _ in range(6)]
+    xs_steps = [[x + k for x in xs] for k, (xs, _) in enumerate(steps)]
+    ys_steps = [ys for _, ys in steps]
+    separate = _losses_over_steps([_learner(copy.deepcopy(m)) for m in models], xs_steps, ys_steps)
+    layout = _losses_over_steps([_learner(copy.deepcopy(m).to(memory_format=torch.contiguous_format)) for m in models],
+                                [[x.contiguous() for x in xs] for xs in xs_steps], ys_steps)
+    fused = _losses_over_steps(fuse_learners([_learner(copy.deepcopy(m)) for m in models], _learner), xs_steps,
+                               ys_steps)
+
+    def drift(other):
+        return max(abs(a - b) / abs(a) for row, other_row in zip(separate, other) for a, b in zip(row, other_row))
+
+    assert drift(layout) > 0  # rounding does move it
+    assert drift(fused) <= 10 * drift(layout) + 1e-6
+    assert drift(fused[:2]) < 1e-5  # the first steps agree as the records' test asks
+
+
+def test_split_undoes_join_and_a_run_resumes_from_its_part():
+    models = [_pruned("conv", seed, 1.0) for seed in (1, 2)]
+    learners = [_learner(m) for m in models]
+    xs, ys = _inputs("conv", 2)
+    for learner, x, y in zip(learners, xs, ys):  # some optimizer state to carry
+        F.cross_entropy(learner.model(x), y).backward()
+        learner.optimizer.step()
+    fused = fuse_learners(learners, _learner)
+    for learner, state in zip(learners, split_learner(fused)):
+        ours = learner.state_dict()
+        assert all(torch.equal(state["model"][k], v) for k, v in ours["model"].items())
+        for index, entries in ours["optimizer"]["state"].items():
+            assert all(torch.equal(state["optimizer"]["state"][index][k], v) for k, v in entries.items())
+        fresh = _learner(_pruned("conv", 9, 0.5))
+        fresh.load_state_dict(state)  # a run's own learner takes its part as its own checkpoint
+        assert all(torch.equal(fresh.model.state_dict()[k], v) for k, v in ours["model"].items())
+
+
+class _MixesChannels(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = layers.Conv2d(1, 4, 3, padding=1)
+        self.fc = layers.Linear(4, 10)
+
+    def forward(self, x):
+        out = self.conv(x)
+        out = out - out.mean(dim=1, keepdim=True)  # across all channels: in a fused network, across runs
+        return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+
+def test_forward_code_that_mixes_runs_is_refused_before_training():
+    models = [_MixesChannels() for _ in range(3)]
+    with pytest.raises(FusionRefused, match="mixes channels"):
+        check_fused(FusedModel(models), models, torch.randn(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize("layer", [nn.Dropout(0.5), nn.LayerNorm(10)])
+def test_layers_without_a_fused_twin_are_refused(layer):
+    models = [nn.Sequential(nn.Flatten(), layers.Linear(4, 10), layer) for _ in range(2)]
+    with pytest.raises(FusionRefused):
+        FusedModel(models)
+
+
+def test_runs_at_different_points_of_training_are_refused():
+    models = [_pruned("fc", seed, 1.0) for seed in (1, 2)]
+    learners = [_learner(m) for m in models]
+    learners[1].optimizer.step()
+    learners[1].scheduler.step()  # one run an epoch further on its schedule
+    with pytest.raises(FusionRefused, match="scheduler"):
+        fuse_learners(learners, _learner)
+
+
+def test_timing_a_fused_step_against_a_single_one():
+    models = [_pruned("fc", seed, 1.0) for seed in (1, 2, 3)]
+    fused = fuse_learners([_learner(m) for m in models], _learner)
+    xs, ys = _inputs("fc", 1, 64)
+    timing = time_fusion(fused, _learner(_pruned("fc", 4, 1.0)), (xs[0], ys[0]), LoopOptions(torch.device("cpu"), FP32),
+                         repeats=2)
+    assert timing.runs == 3 and timing.fused_s > 0 and timing.separate_s > 0
+    assert timing.speedup == pytest.approx(3 * timing.separate_s / timing.fused_s)

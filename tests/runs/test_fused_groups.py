@@ -1,0 +1,123 @@
+"""Fused groups of runs: records that agree with separate runs, resume after a kill, and set-ups never mixed."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from prunelab.core.fused import FusionRefused
+from prunelab.runs.checkpoint import KILL_AFTER_ENV
+from prunelab.runs.config import RunConfig
+from prunelab.runs.fused import plan, run_configs, run_group
+from prunelab.runs.pretrain import EXPERIMENT as PRETRAIN
+from prunelab.runs.store import load_record
+
+SETUPS = {"fc": dict(dataset="mnist", model="fc", model_class="default"),
+          "conv": dict(dataset="mnist", model="conv", model_class="default"),
+          "resnet20": dict(dataset="cifar10", model="resnet20", model_class="lottery")}
+TIMING = ["inference_s", "train_s"]
+#: summary fields measured rather than computed (as in test_resume), and how the steps were taken
+MEASURED = (*TIMING, "train_s_per_epoch", "peak_memory_mb", "peak_memory_start_mb", "peak_memory_block_only",
+            "peak_memory_since_resume", "inference_spread_s", "epoch_train_s", "epoch_train_spread_s")
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def _grid(result_dir, setup: str, fuse: str, **changes) -> list[RunConfig]:
+    """Two compressions and two seeds: four runs of one set-up (the tiny subsets keep ResNet20 quick)."""
+    settings = dict(data_source="synthetic", train_subset=96, test_subset=64, train_batch_size=32, test_batch_size=64,
+                    pruner="snip", post_epochs=2, result_dir=str(result_dir), fuse=fuse)
+    base = RunConfig(**SETUPS[setup], **{**settings, **changes})
+    return [base.replace(compression=c, seed=s) for s in (1, 2) for c in (0.5, 1.0)]
+
+
+#: ResNet20 trains one step per epoch here: its training from initialisation is chaotic, and after a few
+#: steps any change of rounding moves its losses by more than 1e-5 (a separate run against itself with
+#: another memory layout as much as fused against separate: tests/core/test_fused_network.py measures both)
+STEPS = {"fc": dict(post_epochs=2), "conv": dict(post_epochs=2), "resnet20": dict(post_epochs=1, train_subset=32)}
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_fused_runs_agree_with_separate_runs(tmp_path, setup):
+    result = run_group(_grid(tmp_path / "fused", setup, "on", **STEPS[setup]), progress=False, log=_quiet)
+    assert result.decision.startswith("fused: 4 runs")
+    separate = run_configs(_grid(tmp_path / "separate", setup, "off", **STEPS[setup]), progress=False, log=_quiet)
+    for path, alone in zip(result.paths, separate):
+        fused = load_record(path)
+        assert fused.path.name == alone.path.name  # the same configuration hash: --fuse is not hashed
+        assert fused.summary["train_step"] == "fused (4 runs)" and alone.summary["train_step"] == "ordinary"
+        assert all(torch.equal(v, alone.masks()[k]) for k, v in fused.masks().items())  # pruned alone, alike
+        a, b = fused.epochs, alone.epochs
+        assert list(a["phase"] + a["epoch"].astype(str)) == ["pre0", "post0", "post1", "post2"][:len(a)]
+        assert list(a["phase"]) == list(b["phase"]) and list(a["epoch"]) == list(b["epoch"])
+        for column in ("train_loss", "test_loss"):
+            pairs = [(x, y) for x, y in zip(a[column], b[column]) if not (math.isnan(x) and math.isnan(y))]
+            assert pairs and all(x == pytest.approx(y, rel=1e-5) for x, y in pairs), column
+        assert abs(fused.summary["top1"] - alone.summary["top1"]) <= 0.1
+        assert fused.summary["status"] == alone.summary["status"] == "complete"
+
+
+def test_a_mag_group_pretrains_once_then_trains_fused(tmp_path):
+    configs = [c.replace(pruner="mag", pre_epochs=1) for c in _grid(tmp_path, "fc", "on")]
+    result = run_group(configs, progress=False, log=_quiet)
+    records = [load_record(p) for p in result.paths]
+    assert len(list((tmp_path / PRETRAIN).iterdir())) == 2  # one per seed
+    assert all(r.summary["train_step"] == "fused (4 runs)" for r in records)
+    pre = [r.epochs[r.epochs["phase"] == "pre"].drop(columns=TIMING).reset_index(drop=True) for r in records]
+    pd.testing.assert_frame_equal(pre[0], pre[1])  # one seed, two compressions: one pre-training
+
+
+def test_runs_of_other_setups_are_split_never_fused(tmp_path):
+    fc = _grid(tmp_path, "fc", "auto")
+    conv = _grid(tmp_path, "conv", "auto")[:1]
+    faster = [fc[0].replace(lr=0.01)]
+    alone = [fc[0].replace(fuse="off", expid="alone"), fc[0].replace(experiment="multishot", levels=2),
+             fc[0].replace(save_trace=True, expid="traced")]
+    groups = plan(fc + conv + faster + alone)
+    assert [len(g) for g in groups] == [4, 1, 1, 1, 1, 1]
+    assert groups[0] == fc and groups[1] == conv and groups[2] == faster
+    for mixed in (fc[:1] + conv, fc[:1] + faster, fc[:1] + alone[:1]):
+        with pytest.raises(FusionRefused):
+            run_group(mixed, progress=False, log=_quiet)
+    assert not any(tmp_path.iterdir())  # refused before anything ran
+
+
+ARGS = ["--model", "fc", "--dataset", "mnist", "--data-source", "synthetic", "--train-subset", "256",
+        "--test-subset", "128", "--train-batch-size", "64", "--pruner-list", "rand", "snip", "--compression-list",
+        "0.5", "1", "--post-epochs", "3", "--fuse", "on", "--expid", "g"]
+NAMES = ["g-rand-0.5", "g-snip-0.5", "g-rand-1", "g-snip-1"]
+
+
+def _cli(result_dir, env=None):
+    return subprocess.run([sys.executable, "-m", "prunelab", *ARGS, "--result-dir", str(result_dir)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_a_killed_group_resumes_to_the_records_of_an_unkilled_one(tmp_path):
+    assert _cli(tmp_path / "reference").returncode == 0
+    killed = tmp_path / "killed"
+    # the first run dies right after committing its 3rd checkpoint (post-training epoch 1), before the
+    # others commit theirs; then, resumed, after its 2nd (epoch 2); the third start finishes
+    for kill_after in ("3", "2"):
+        result = _cli(killed, {KILL_AFTER_ENV: kill_after})
+        assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+        assert not any((killed / "singleshot" / name).exists() for name in NAMES)
+        assert (killed / "singleshot" / f".ckpt-{NAMES[0]}" / "previous.pt").exists()
+    final = _cli(killed)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert "a kill fell between the group's checkpoint commits" in final.stdout
+    for name in NAMES:
+        a, b = load_record(killed / "singleshot" / name), load_record(tmp_path / "reference" / "singleshot" / name)
+        pd.testing.assert_frame_equal(a.epochs.drop(columns=TIMING), b.epochs.drop(columns=TIMING))
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+        assert all(torch.equal(v, b.masks()[k]) for k, v in a.masks().items())
+        strip = lambda s: {k: v for k, v in s.items() if k not in MEASURED}  # noqa: E731
+        assert strip(a.summary) == strip(b.summary)
+        assert not (killed / "singleshot" / f".ckpt-{name}").exists()

@@ -1,0 +1,72 @@
+"""Shared dense pre-training: one record per pre-training setting, reused by every run that needs it, and a run
+that reuses it ends with the record it would have made alone, bit for bit on the CPU."""
+
+import pandas as pd
+import pytest
+import torch
+
+from prunelab.runs.config import RunConfig
+from prunelab.runs.pretrain import EXPERIMENT, pretrain_key
+from prunelab.runs.singleshot import run_training
+
+TIMING = ["inference_s", "train_s"]
+COMPRESSIONS = (0.5, 1.0, 2.0)
+
+
+def _mag(result_dir, compression: float, **changes) -> RunConfig:
+    return RunConfig(dataset="mnist", model="conv", data_source="synthetic", train_subset=256, test_subset=128,
+                     train_batch_size=64, pruner="mag", compression=compression, pre_epochs=2, post_epochs=1,
+                     lr_drops=[1, 2], result_dir=str(result_dir), **changes)
+
+
+def _run(config: RunConfig, lines: list[str] | None = None):
+    return run_training(config, progress=False, log=(lines.append if lines is not None else lambda _: None))
+
+
+def _assert_same(a, b) -> None:
+    pd.testing.assert_frame_equal(a.epochs.drop(columns=TIMING), b.epochs.drop(columns=TIMING))
+    pd.testing.assert_frame_equal(a.layers, b.layers)
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+    for key, value in a.masks().items():
+        assert torch.equal(value, b.masks()[key]), key
+
+
+def test_mag_runs_reuse_one_pretraining_and_match_separate_pretraining(tmp_path):
+    shared_dir = tmp_path / "shared"
+    logs = {c: [] for c in COMPRESSIONS}
+    shared = {c: _run(_mag(shared_dir, c), logs[c]) for c in COMPRESSIONS}
+    # each compression alone in its own store pre-trains for itself
+    alone = {c: _run(_mag(tmp_path / f"alone-{c}", c)) for c in COMPRESSIONS}
+    for c in COMPRESSIONS:
+        _assert_same(shared[c], alone[c])
+        assert shared[c].summary["top1"] == alone[c].summary["top1"]
+    # one record of the pre-training, written by the first run and reused by the other two
+    assert len(list((shared_dir / EXPERIMENT).iterdir())) == 1
+    reused = [c for c in COMPRESSIONS if any("Continuing from the shared pre-training" in line for line in logs[c])]
+    assert reused == list(COMPRESSIONS[1:])
+    pre = shared[COMPRESSIONS[0]].epochs
+    assert (pre["phase"] == "pre").sum() == 3 and (pre["phase"] == "post").sum() == 2
+    key = pretrain_key(_mag(shared_dir, 1.0), "synthetic")
+    assert {r.summary["pretrain_record"] for r in shared.values()} == {key}
+
+
+def test_the_key_holds_what_pretraining_depends_on_and_nothing_else(tmp_path):
+    base = _mag(tmp_path, 1.0)
+    key = pretrain_key(base, "synthetic")
+    for same in (dict(pruner="snip"), dict(compression=3.0), dict(post_epochs=9), dict(prune_epochs=5),
+                 dict(shuffle=True), dict(expid="x"), dict(no_cuda_graphs=True)):
+        assert pretrain_key(base.replace(**same), "synthetic") == key, same
+    for other in (dict(seed=2), dict(lr=0.01), dict(pre_epochs=3), dict(model="fc"), dict(train_subset=128),
+                  dict(optimizer="sgd"), dict(quantization=True)):
+        assert pretrain_key(base.replace(**other), "synthetic") != key, other
+    assert pretrain_key(base, "real") != key  # the data really used is part of it
+
+
+@pytest.mark.parametrize("changes", [dict(seed=2), dict(lr=0.002)])
+def test_runs_of_other_pretraining_settings_train_their_own(tmp_path, changes):
+    _run(_mag(tmp_path, 1.0))
+    lines: list[str] = []
+    _run(_mag(tmp_path, 1.0, **changes), lines)
+    assert not any("Continuing from the shared pre-training" in line for line in lines)
+    assert len(list((tmp_path / EXPERIMENT).iterdir())) == 2
