@@ -23,9 +23,10 @@ import time
 
 import torch
 
+from prunelab.core.evaluation import synchronize
 from prunelab.core.hardware import cpu_bf16_flags, cpu_model
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.train import ordinary_step, synchronize
+from prunelab.core.train import ordinary_step
 from prunelab.models.layers import keep_pruned_at_zero
 from prunelab.models.registry import build_model
 from prunelab.precision.amp import amp_name, amp_settings, make_scaler

@@ -35,12 +35,13 @@ import warnings
 
 import torch
 
+from prunelab.core.evaluation import synchronize
 from prunelab.core.hardware import machine_line
 from prunelab.core.inference import fuse_conv_bn, strip_masks
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.timing import MIN_REPEATS, interleaved
 from prunelab.core.trace import original_design
-from prunelab.core.train import resolve_device, synchronize
+from prunelab.core.train import resolve_device
 from prunelab.models.registry import build_model
 from prunelab.workbook.numbers import time_cell, times_differ
 

@@ -36,12 +36,13 @@ import warnings
 
 import torch
 
+from prunelab.core.evaluation import synchronize
 from prunelab.core.hardware import machine_line
 from prunelab.core.inference import strip_masks
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.sparse import SparseModel, sparse_inference_model
 from prunelab.core.timing import MIN_REPEATS, interleaved
-from prunelab.core.train import resolve_device, synchronize
+from prunelab.core.train import resolve_device
 from prunelab.models.registry import build_model
 from prunelab.workbook.numbers import time_cell, times_differ
 

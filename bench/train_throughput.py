@@ -34,6 +34,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from prunelab.core.evaluation import synchronize
 from prunelab.core.hardware import machine_line
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.timing import MIN_REPEATS, interleaved
@@ -43,7 +44,6 @@ from prunelab.core.train import (
     make_optimizer,
     ordinary_step,
     resolve_device,
-    synchronize,
     train_step,
 )
 from prunelab.data.catalog import DATASETS

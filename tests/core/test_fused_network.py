@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from prunelab.core.evaluation import FP32
 from prunelab.core.fused import (
     FusedModel,
     FusionRefused,
@@ -20,7 +21,7 @@ from prunelab.core.fused import (
 )
 from prunelab.core.fused_loop import time_fusion
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.train import FP32, Learner, LoopOptions, make_optimizer
+from prunelab.core.train import Learner, LoopOptions, make_optimizer
 from prunelab.models import layers
 from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
 from prunelab.models.registry import build_model

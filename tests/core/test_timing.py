@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import torch
 
+from prunelab.core.evaluation import epoch_timing, time_inference
 from prunelab.core.timing import MIN_REPEATS, Timing, interleaved, repeat_timed
-from prunelab.core.train import epoch_timing, time_inference
 
 
 def test_a_timing_stores_the_median_and_the_spread_of_its_repeats():

@@ -11,15 +11,13 @@ import io
 import pytest
 import torch
 
+from prunelab.core.evaluation import FP32, Precision, evaluate
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.train import (
-    FP32,
     GRAPH_WARMUP_STEPS,
     GraphedTrainStep,
     Learner,
     LoopOptions,
-    Precision,
-    evaluate,
     graph_obstacle,
     load_optimizer_state,
     make_optimizer,

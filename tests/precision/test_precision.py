@@ -12,9 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from prunelab.core.evaluation import FP32, Precision
 from prunelab.core.inference import strip_masks, weight_masks
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.train import FP32, Precision, ordinary_step
+from prunelab.core.train import ordinary_step
 from prunelab.errors import UserError
 from prunelab.models import default
 from prunelab.models import layers as L

@@ -12,9 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .evaluation import Evaluation, synchronize
 from .fused import FusedModel, fused_losses, run_outputs, stack_inputs
 from .timing import interleaved
-from .train import Evaluation, Learner, LoopOptions, Preempted, stop_requested, synchronize, train_step
+from .train import Learner, LoopOptions, Preempted, stop_requested, train_step
 
 
 class StackedLoader:

@@ -5,7 +5,7 @@
 * :func:`fuse_conv_bn`: every convolution followed by a batchnorm folded into one convolution (eval only).
 * :func:`weight_masks`: the keep-mask of every conv / linear weight, of a masked or a plain model.
 
-Timing them is :mod:`prunelab.core.timing`'s job (``core.train.time_inference`` for a test-set pass).
+Timing them is :mod:`prunelab.core.timing`'s job (``core.evaluation.time_inference`` for a test-set pass).
 """
 
 from __future__ import annotations

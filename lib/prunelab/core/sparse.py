@@ -37,9 +37,9 @@ import torch.nn as nn
 from torch import Tensor
 
 from .dead_units import remove_dead_units
+from .evaluation import synchronize
 from .inference import strip_masks
 from .sparse_kernels import HALF_TYPES, candidates
-from .train import synchronize
 
 DENSE = "dense"
 DEFAULT_MARGIN = 0.05

@@ -5,7 +5,7 @@ times several things in one process taking turns (A B A B ..., the order rotated
 each goes first as often), so a drift of a shared machine's speed hits all alike. Both report a
 :class:`Timing`: the median, the spread (slowest minus fastest repeat), the count and every sample.
 Records, pages and ``bench/`` all time through these two, so every reported time is the same statistic.
-The caller synchronises an asynchronous device inside the timed function (see ``core.train.synchronize``).
+The caller synchronises an asynchronous device inside the timed function (see ``core.evaluation.synchronize``).
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..models import layers as L
+from .evaluation import synchronize
 from .timing import MIN_REPEATS, Timing, interleaved
-from .train import synchronize
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # keep the profiler library's own chatter off the console
 

@@ -1,6 +1,6 @@
 """Mixed precision for training: the autocast dtype per device, and the gradient scaler.
 
-:func:`amp_settings` resolves a run's flags to a :class:`prunelab.core.train.Precision` for its device; the
+:func:`amp_settings` resolves a run's flags to a :class:`prunelab.core.evaluation.Precision` for its device; the
 training loops make their autocast context from it. Wired together by hand::
 
     precision = amp_settings(device, enabled=True, amp_dtype=None)
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.train import FP32, Precision
+from ..core.evaluation import FP32, Precision
 from ..errors import UserError
 
 AMP_DTYPES: dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": torch.bfloat16}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.train import synchronize
+from ..core.evaluation import synchronize
 
 _MB = 2**20
 

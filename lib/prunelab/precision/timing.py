@@ -20,8 +20,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..core.evaluation import FP32, Precision, synchronize
 from ..core.timing import MIN_REPEATS, Timing, interleaved
-from ..core.train import FP32, Precision, ordinary_step, synchronize, train_epoch
+from ..core.train import ordinary_step, train_epoch
 from ..errors import UserError
 from .amp import make_scaler
 

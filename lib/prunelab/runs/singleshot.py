@@ -14,124 +14,55 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from ..core.audit import MaskAudit, audit_masks
 from ..core.layout import uses_channels_last
-from ..core.measure import count_flops, layer_summary, summary_totals
+from ..core.measure import count_flops, layer_summary
 from ..core.pruners import PruneResult, PruneSettings, prune
-from ..core.timing import MIN_REPEATS
 from ..core.train import (
     Learner,
     LoopOptions,
-    Precision,
     TrainingDiverged,
-    epoch_timing,
     epochs_frame,
     graph_obstacle,
     make_optimizer,
-    time_inference,
     train_eval_loop,
 )
-from ..data.catalog import DatasetInfo, source_words
+from ..data.catalog import source_words
 from ..data.run_data import RunData
 from ..models.layers import apply_masks, keep_pruned_at_zero, masked_parameters, trainable_parameters
-from ..precision.amp import amp_name, amp_settings, make_scaler
+from ..precision.amp import amp_settings, make_scaler
 from ..precision.memory import PeakMemory
-from .checkpoint import RunCheckpoint, random_state, set_random_state
+from .checkpoint import random_state, set_random_state
 from .config import RunConfig
 from .prepare import RunLog, environment, load_run_data, prepare, reused_record, run_checkpoint
 from .pretrain import SharedPretraining, pretrain_key, shares_pretraining
+from .run_files import (
+    announce_amp,
+    precision_summary,
+    record_files,
+    report_run,
+    run_summary,
+    timing_summary,
+    trace_files,
+    tracking_peak_memory,
+)
+from .run_state import CHECKPOINT_KEYS, RunOutcome, RunState, TrainingProgress
 from .store import (
     RunRecord,
-    Writer,
     check_writable,
-    csv_writer,
-    json_writer,
     load_record,
     record_path,
-    torch_writer,
     usable_record,
     write_record,
 )
-
-#: warm-up steps before the profiled inference step (the original tool's choice)
-TRACE_WARMUP = 5
-#: timed passes over the test set for a record's inference time (after one warm-up pass)
-INFERENCE_REPEATS = MIN_REPEATS
-#: timed steps of each design, taken in turn, for the traced before / after numbers
-TRACE_REPEATS = 10
-#: what a checkpoint must hold to be resumed from (one without them is ignored and the run starts over)
-CHECKPOINT_KEYS = ("progress", "learner", "rng_cpu", "loader_epoch", "prune", "initial")
-
-
-@dataclass
-class TrainingProgress:
-    """Where a run's training stands, what a resumed run continues from: the ``phase`` ("pre" or "post"), the
-    pre-train-and-prune cycles finished (``cycle``), the ``epochs_done`` in the phase (None until its
-    evaluation before training, row 0, is made) and the epoch rows so far (the record's epochs.csv; the
-    training loop appends to them).
-
-    A checkpoint keeps it beside what it does not describe: the learner's state, the random state and data
-    order, the last pruning's result and multishot's initial weights.
-    """
-
-    phase: str = "pre"
-    cycle: int = 0
-    epochs_done: int | None = None
-    rows: list[dict] = field(default_factory=list)
-
-    def next_cycle(self, cycles: int) -> None:
-        """A pre-training cycle ended in pruning: the next cycle begins, or post-training after the last."""
-        self.cycle += 1
-        self.phase = "pre" if self.cycle < cycles else "post"
-        self.epochs_done = None
-
-    def to_checkpoint(self) -> dict:
-        return {"phase": self.phase, "cycle": self.cycle, "epochs_done": self.epochs_done, "rows": self.rows}
-
-    @classmethod
-    def from_checkpoint(cls, saved: dict) -> TrainingProgress:
-        return cls(saved["phase"], saved["cycle"], saved["epochs_done"], list(saved["rows"]))
-
-
-@dataclass
-class RunOutcome:
-    """What a finished (or diverged) run puts in its record besides the model: its summary, its epoch and
-    layer tables, the masks and their audit (one row per scored parameter)."""
-
-    summary: dict
-    epochs: pd.DataFrame
-    layers: pd.DataFrame
-    masks: dict[str, torch.Tensor]
-    audit: pd.DataFrame
-
-
-@dataclass
-class RunState:
-    """What a training run holds from its start to its record: the configuration, the model about to be
-    pruned, its data, where it runs and in which precision, its checkpoint, and how it reports."""
-
-    config: RunConfig
-    checkpoint: RunCheckpoint
-    model: torch.nn.Module
-    settings: PruneSettings
-    device: torch.device
-    amp: Precision  # fp32 unless --quantization
-    info: DatasetInfo
-    data: RunData
-    channels_last: bool
-    show_progress: bool
-    log: RunLog  # its lines become the record's log.txt
 
 
 def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
@@ -162,7 +93,7 @@ def open_run(config: RunConfig, progress: bool, log: RunLog) -> Iterator[RunStat
     device, info, model, settings = prepare(config)
     amp = amp_settings(device, config.quantization, config.amp_dtype)
     check_writable(config.result_dir)
-    _announce_amp(amp, device, log)
+    announce_amp(amp, device, log)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     channels_last = uses_channels_last(model)
     data = load_run_data(config, device, channels_last)
@@ -210,7 +141,7 @@ def diverging(run: RunState, training: Training) -> Iterator[None]:
 def post_train(run: RunState, training: Training) -> None:
     """Train the pruned network its post-training epochs (continuing where its checkpoint stands)."""
     run.log(f"Post-train for {run.config.post_epochs} epochs.")
-    with _peak_memory(run.device, training.peaks):
+    with tracking_peak_memory(run.device, training.peaks):
         train_eval_loop(training.learner, run.data.train, run.data.test, run.config.post_epochs, "post",
                         training.options, rows=training.progress.rows, done=training.progress.epochs_done,
                         after_epoch=lambda epoch: after_epoch(run, training, epoch))
@@ -295,7 +226,7 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
             progress.epochs_done = config.pre_epochs
             log(f"Continuing from the shared pre-training {record.path} (not trained again).")
         else:
-            with _peak_memory(run.device, training.peaks):
+            with tracking_peak_memory(run.device, training.peaks):
                 train_eval_loop(training.learner, run.data.train, run.data.test, config.pre_epochs,
                                 f"pre{cycle + 1}" if multishot else "pre", training.options, rows=progress.rows,
                                 done=progress.epochs_done, after_epoch=lambda epoch: after_epoch(run, training, epoch))
@@ -318,27 +249,27 @@ def finish(run: RunState, training: Training) -> RunRecord:
     layers = layer_summary(model, count_flops(model, run.info.input_shape, run.device), result.scores if result else {})
     audit = _audit(run, result)
     epochs = epochs_frame(progress.rows)
-    summary = _summary(config, data, epochs, layers, result, training.status, training.message)
+    summary = run_summary(config, data, epochs, layers, result, training.status, training.message)
     summary.update(audit.summary())
-    summary.update(_precision_summary(run.amp, training.learner.scaler, training.peaks, training.resumed))
+    summary.update(precision_summary(run.amp, training.learner.scaler, training.peaks, training.resumed))
     summary["train_step"] = training.train_step
     if shares_pretraining(config):  # the shared pre-training it trained or continued from
         summary["pretrain_record"] = pretrain_key(config, data.source)
-    summary.update(_timing_summary(run, epochs))
+    summary.update(timing_summary(run, epochs))
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
     outcome = RunOutcome(summary, epochs, layers, masks, audit.frame())
     final = record_path(config.result_dir, config.experiment, config.record_name)
     status = training.status
     with tempfile.TemporaryDirectory(prefix="prunelab-trace-") as scratch:  # outside the results: nothing left there
-        extra = _trace_files(config, model, data.test, Path(scratch), summary, log) if config.save_trace else {}
+        extra = trace_files(config, model, data.test, Path(scratch), summary, log) if config.save_trace else {}
         log(f"Test top-1 {summary['top1']:.2f}% [{status}]; writing the record.")
-        write_record(final, {**_record_files(run, outcome), **extra, "log.txt": log.write})
+        write_record(final, {**record_files(run, outcome), **extra, "log.txt": log.write})
     run.checkpoint.remove()
     record = load_record(final)
     if config.save_trace:
         log(f"Saved the PyTorch trace of one inference step: {record.path / 'trace.json'} "
             "(open it in chrome://tracing or ui.perfetto.dev).")
-    _report(summary, record.path, data.stand_in, log)
+    report_run(summary, record.path, data.stand_in, log)
     return record
 
 
@@ -416,112 +347,3 @@ def _prune_result(saved: dict | None, settings: PruneSettings) -> PruneResult | 
         return None
     return PruneResult(settings, saved["rounds"], saved["kept"], saved["total"], saved["scores"], saved["collapsed"],
                        saved["vanished"], saved.get("layer_kept", {}))  # none in a checkpoint from before the audit
-
-
-def _trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: dict, log) -> dict:
-    """Trace one inference step on a test batch, ours and the original design; add the analysis to
-    ``summary`` and return the record's extra files."""
-    from ..core.trace import compare_designs
-
-    log(f"Tracing one inference step on a test batch after {TRACE_WARMUP} warm-up steps; timing "
-        f"{TRACE_REPEATS} steps of each design in turn.")
-    inputs, _ = next(iter(test_loader))
-    comparison = compare_designs(model, inputs, scratch, warmup=TRACE_WARMUP, repeats=TRACE_REPEATS)
-    summary["trace"] = {**comparison.ours.summary(), "batch": int(inputs.shape[0]), "warmup": TRACE_WARMUP,
-                        "outputs_equal_to_original_design": comparison.outputs_equal,
-                        "original_design": comparison.original.summary()}
-    summary["design_timing"] = comparison.timing_summary()
-    return {"trace.json": _copy_writer(scratch / "trace.json"),
-            "trace_original_design.json": _copy_writer(scratch / "trace_original_design.json"),
-            "trace_conv_layers.csv": csv_writer(comparison.ours.conv_layers()),
-            "trace_breakdown.csv": csv_writer(comparison.ours.breakdown()),
-            "trace_designs.csv": csv_writer(comparison.table())}
-
-
-def _copy_writer(source: Path):
-    return lambda path: shutil.copyfile(source, path)
-
-
-def _record_files(run: RunState, outcome: RunOutcome) -> dict[str, Writer]:
-    """The record's files of every run: its configuration, outcome, environment and trained model."""
-    return {
-        "config.json": json_writer(run.config.to_dict()),
-        "summary.json": json_writer(outcome.summary),
-        "env.json": json_writer(environment(run.device, run.data.source)),
-        "epochs.csv": csv_writer(outcome.epochs),
-        "layers.csv": csv_writer(outcome.layers),
-        "masks.pt": torch_writer(outcome.masks),
-        "mask_audit.csv": csv_writer(outcome.audit),
-        "model.pt": torch_writer({k: v.detach().cpu() for k, v in run.model.state_dict().items()}),
-    }
-
-
-def _summary(config, data, epochs, layers, result, status, message) -> dict:
-    totals = summary_totals(layers)
-    final = epochs.iloc[-1] if len(epochs) else None
-    def value(column):
-        return float(final[column]) if final is not None else math.nan
-    return {
-        "status": status, "message": message, "config_hash": config.config_hash(),
-        "data_source": data.source, "stand_in": data.stand_in, "data": source_words(config.dataset, data.source),
-        "train_examples": data.train_examples, "test_examples": data.test_examples,
-        "top1": value("top1"), "top5": value("top5"), "test_loss": value("test_loss"),
-        "inference_s": value("inference_s"), "train_s": float(epochs["train_s"].sum()) if len(epochs) else 0.0,
-        "train_s_per_epoch": float(epochs.loc[epochs["epoch"] > 0, "train_s"].mean()) if len(epochs) else math.nan,
-        "epochs_done": int((epochs["epoch"] > 0).sum()) if len(epochs) else 0,
-        "majority_class_top1": data.majority_class_top1,
-        "rounds": result.rounds if result else 0,
-        "kept": result.kept if result else None, "prunable": result.total if result else None,
-        "prunable_density": result.density if result else 1.0,
-        "collapsed_layers": result.collapsed if result else [],
-        "vanished_layers": result.vanished if result else [],
-        "param_density": totals["param_density"], "params_kept": totals["params_kept"],
-        "params_total": totals["params_total"], "flop_density": totals["flop_density"],
-        "flops": totals["flops_kept"], "flops_total": totals["flops_total"],
-    }
-
-
-def _timing_summary(run: RunState, epochs: pd.DataFrame) -> dict:
-    """Test-set inference timed apart from the accuracy pass (median of repeated passes after a warm-up)
-    and training seconds per epoch, each with its spread (slowest minus fastest) and count."""
-    run.log(f"Timing inference over the test set: {INFERENCE_REPEATS} passes after a warm-up pass.")
-    inference = time_inference(run.model, run.data.test, run.device, run.amp, INFERENCE_REPEATS)
-    return {**inference.summary("inference"), **epoch_timing(epochs).summary("epoch_train")}
-
-
-def _peak_memory(device, peaks: list[PeakMemory]) -> PeakMemory:
-    """A ``PeakMemory`` for one training phase, kept in ``peaks`` (pruning in between is not counted)."""
-    peaks.append(PeakMemory(device))
-    return peaks[-1]
-
-
-def _precision_summary(amp: Precision, scaler, peaks: list[PeakMemory], resumed: bool) -> dict:
-    """How the run was computed and what training cost: precision, peak memory, time per epoch."""
-    measured = [p.peak_mb for p in peaks if math.isfinite(p.peak_mb)]
-    return {
-        "amp": amp.mixed, "amp_dtype": amp_name(amp),
-        "grad_scaler": scaler.is_enabled(),
-        "peak_memory_mb": max(measured) if measured else math.nan,
-        # what was already held when training began (on a GPU: the model and the data split on the device)
-        "peak_memory_start_mb": peaks[0].start_mb if peaks else math.nan,
-        "peak_memory_kind": peaks[0].kind if peaks else "",
-        "peak_memory_block_only": all(p.block_only for p in peaks) if peaks else False,
-        "peak_memory_since_resume": resumed,
-    }
-
-
-def _announce_amp(amp: Precision, device, log) -> None:
-    if amp.mixed:
-        scaler = "with" if make_scaler(amp, device).is_enabled() else "without"
-        log(f"Mixed precision: {amp_name(amp)} autocast on {device.type}, {scaler} a gradient scaler.")
-
-
-def _report(summary: dict, path: Path, stand_in: bool, log) -> None:
-    if stand_in:
-        log("WARNING: these results come from SYNTHETIC stand-in data, not the real data set.")
-    log(f"Parameter density: {summary['params_kept']:,}/{summary['params_total']:,} "
-        f"({summary['param_density']:.4f})   FLOPs: {summary['flops']:,}/{summary['flops_total']:,} "
-        f"({summary['flop_density']:.4f})")
-    log(f"Test top-1 {summary['top1']:.2f}%  top-5 {summary['top5']:.2f}%  loss {summary['test_loss']:.4f}  "
-        f"inference over the test set {summary['inference_s']:.3f} s  [{summary['status']}]")
-    log(f"Record: {path}")

@@ -26,16 +26,9 @@ import pandas as pd
 import torch
 import yaml
 
+from ..core.evaluation import Precision, synchronize
 from ..core.layout import uses_channels_last
-from ..core.train import (
-    GRAPH_WARMUP_STEPS,
-    GraphedTrainStep,
-    Precision,
-    make_optimizer,
-    resolve_device,
-    synchronize,
-    train_step,
-)
+from ..core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, make_optimizer, resolve_device, train_step
 from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
 from ..data.run_data import resolved_source
