@@ -215,10 +215,13 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     times, memory = ratios["time AMP / fp32"], ratios["memory AMP / fp32"]
     acc = ratios["top-1 AMP - fp32 (points)"]
     graphed = "train_step" in table and bool(table.loc[~table["amp"], "train_step"].eq("cuda graph").any())
+    fused = "train_step" in table and bool(table["train_step"].astype(str).str.startswith("fused").any())
     memory_words = (f"peak memory was {_span(memory, '{:.2f}x')} fp32's"
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
                        "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
                        "compares step designs as well as precisions)" if graphed else "")
+                    + (" (runs trained in a fused group, as the labels say, report their group's peak memory: "
+                       "this ratio compares group sizes as well as precisions)" if fused else "")
                     + ", across compressions "
                     f"{', '.join(f'{c:g}' for c in ratios.index)}; top-1 moved by {_span(acc, '{:+.1f}')} points "
                     f"({dtype} rounding sends the two trainings down different paths: with one seed per cell, a "

@@ -98,6 +98,8 @@ class WorkbookParams:
         chosen = {k: v for k, v in values.items() if k in names}
         if "seeds" not in chosen and "seed" in values:
             chosen["seeds"] = [values["seed"]]
+        if isinstance(chosen.get("fuse"), bool):  # YAML reads an unquoted on / off as true / false
+            chosen["fuse"] = "on" if chosen["fuse"] else "off"
         params = cls(**chosen)
         params.result_dir = store_path(params.result_dir)
         use_project_data()
