@@ -46,7 +46,7 @@ def test_every_profile_has_parameters_for_every_notebook():
 
 
 #: parameters that say where runs are computed, not what they compute: a profile may leave them at the default
-WHERE_TO_RUN = {"executor", "workers", "slurm", "wait"}
+WHERE_TO_RUN = {"executor", "workers", "slurm", "wait", "fuse"}
 
 
 def _cell_defaults(path: Path) -> dict:
@@ -131,6 +131,25 @@ def test_run_all_smoke_renders_every_notebook_and_an_index(smoke):
     assert all(f"Table {letter}" in index for letter in "AEGJ") and "SYNTHETIC STAND-IN DATA" in index
     assert index.index("Key results") < index.index("Table A") and "<details><summary>Settings" in index
     assert "[failed]" not in index
+
+
+def test_the_smoke_render_trains_fused_groups_and_shares_pretraining(smoke):
+    proc, _, results = smoke
+    decisions = re.findall(r"^(fused|separate): (\d+) runs?", proc.stdout, re.M)
+    fused_groups = [int(n) for kind, n in decisions if kind == "fused"]
+    assert fused_groups and all(n >= 2 for n in fused_groups), decisions  # the smoke profile asks for fuse: on
+    table = load_table(results)
+    runs = table[table["experiment"] == "singleshot"]
+    steps = runs["train_step"].value_counts().to_dict()
+    # every fused group's runs name it in their records, and nothing else claims to be fused
+    assert sum(n for step, n in steps.items() if step.startswith("fused")) == sum(fused_groups)
+    for step, n in steps.items():
+        if step.startswith("fused"):
+            assert n % int(re.match(r"fused \((\d+) runs\)", step).group(1)) == 0, steps
+    # Task 1's two Mag runs of CIFAR-10 / ResNet20 share one pre-training
+    mag = runs[(runs["pruner"] == "mag") & (runs["dataset"] == "cifar10")]
+    assert len(mag) >= 2 and mag["pretrain_record"].nunique() == 1
+    assert (results / "pretrain" / mag["pretrain_record"].iloc[0] / "COMPLETE").is_file()
 
 
 def test_tuning_notebook_tables_and_figures(smoke):
@@ -224,7 +243,9 @@ def test_quantization_notebook_tables_and_figures(smoke):
     headings = _columns(table_j)
     for metric in ("Peak memory (MB)", "Training time (s)", "Top-1 (%)"):
         assert f">{metric}</th>" in table_j  # the upper heading row, spanning both precisions
-    assert headings.count("AMP bf16") == 3 and headings.count("fp32") == 3  # with and without, per metric
+    # with and without, per metric; the smoke profile trains fused, and the labels say so
+    assert sum(h.startswith("AMP bf16") for h in headings) == 3 and sum(h.startswith("fp32") for h in headings) == 3
+    assert all(h.endswith("runs)") for h in headings if h.startswith(("AMP", "fp32")))
     table_l = next(v for k, v in tables.items() if k.startswith("Table L"))
     assert "int8 top-1 (%)" in _columns(table_l)
     assert "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)" in table_l and "digits / Conv<" in table_l  # digits: real

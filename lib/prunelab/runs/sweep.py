@@ -20,8 +20,12 @@ A grid file::
 
 Each setting's value has the type of its flag, and a grid makes at most 10,000 runs; the expid template
 names settings only (the checks are in :mod:`prunelab.runs.gridfile`). Runs that already have a complete
-record are skipped. Every run checkpoints each epoch, so a Slurm task
-that is preempted or times out is requeued by submitit and resumes where it stopped.
+record are skipped. The missing runs that can train fused (:func:`prunelab.runs.fused.plan`: one set-up,
+differing in pruner, compression, rounds, ablation flags or seed) go to one task each group, which fuses
+them or not as their ``fuse`` setting and its measurement decide and says which in a line of the log
+("fused: 18 runs in 1 group (...)", "separate: fusion measured slower here (...)"); on Slurm a group is one
+array task, so ``time`` is a group's. Every run checkpoints each epoch, so a Slurm task that is preempted
+or times out is requeued by submitit and resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from ..core.registry import Pruner, find_pruner, is_builtin, register_pruner
 from ..errors import UserError
 from .checkpoint import RunInProgress
 from .config import RunConfig
+from .fused import GroupResult, plan, plan_words, run_group
 from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
 from .prepare import run_checkpoint
 from .store import RecordConflict, load_record, usable_record
@@ -62,16 +67,18 @@ class Outcome:
 
 @dataclass
 class SweepTask:
-    """One run as a picklable callable (worker processes, submitit). On Slurm it is checkpointable:
-    a preempted or timed-out task is requeued with the same call, and the run resumes from its last epoch.
-    ``echo``: print the run's log as it goes (it is always kept in the record's ``log.txt``). ``pruners``:
-    the registered pruners the runs use, registered again where the task runs (a worker process starts
-    with the built-in pruners and installed packages' only); their score functions travel by module and name."""
+    """One run, or one group of runs that may train fused (a list), as a picklable callable (worker processes,
+    submitit). On Slurm it is checkpointable: a preempted or timed-out task is requeued with the same call,
+    and the runs resume from their last epoch. ``echo``: print the runs' logs as they go (they are always
+    kept in the records' ``log.txt``). ``pruners``: the registered pruners the runs use, registered again where
+    the task runs (a worker process starts with the built-in pruners and installed packages' only); their score
+    functions travel by module and name. A run returns its record's path (or :data:`ELSEWHERE`), a group its
+    :class:`~prunelab.runs.fused.GroupResult`."""
 
     echo: bool = True
     pruners: tuple[Pruner, ...] = ()
 
-    def __call__(self, values: dict, threads: int | None = None) -> str:
+    def __call__(self, values: dict | list[dict], threads: int | None = None) -> str | GroupResult:
         import torch
 
         from .registry import run
@@ -81,6 +88,8 @@ class SweepTask:
         if threads:
             torch.set_num_threads(threads)
         say = (lambda message: print(message, flush=True)) if self.echo else (lambda message: None)
+        if isinstance(values, list):
+            return run_group([RunConfig.from_dict(v) for v in values], progress=False, log=say)
         try:
             record = run(RunConfig.from_dict(values), progress=False, log=say)
         except RunInProgress:  # another process (another sweep of this grid) holds it: not a failure
@@ -113,9 +122,11 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
             todo.append(config)
     log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor}).")
     if todo:
+        groups = plan(todo)
+        log(f"  {plan_words(groups)}")
         runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
         task = SweepTask(echo, _registered_pruners(todo, executor))
-        for outcome in runner(todo, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log, task=task):
+        for outcome in runner(groups, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log, task=task):
             outcomes[outcome.name] = outcome
         for outcome in [o for o in outcomes.values() if o.status == ELSEWHERE]:
             outcomes[outcome.name] = _wait_for(outcome.config, log, task)
@@ -147,7 +158,7 @@ def _wait_for(config: RunConfig, log, task: SweepTask) -> Outcome:
             return Outcome(config, "failed", _describe(err))
         if record is not None:
             return Outcome(config, "done elsewhere", str(record.path))
-        (outcome,) = _run_here([config], log, task)
+        (outcome,) = _run_here([[config]], log, task)
         if outcome.status != ELSEWHERE:
             return outcome
 
@@ -180,32 +191,63 @@ def _ended(config: RunConfig, path: str, log, step: str, seconds: float | None =
     return Outcome(config, "finished", path)
 
 
-def _run_here(todo, log, task, **_):
-    for i, config in enumerate(todo, 1):
+def _payload(group: list[RunConfig]) -> dict | list[dict]:
+    """What a task is called with: a run's settings, or a group's list of them."""
+    return group[0].to_dict() if len(group) == 1 else [c.to_dict() for c in group]
+
+
+def _ended_group(group: list[RunConfig], returned: str | GroupResult, log, counter: list[int], total: int,
+                 seconds: float | None = None):
+    """The outcomes of a task that returned ``returned`` for ``group``, each said to ``log``; a group's decision
+    line first. ``counter`` holds the runs ended so far (the "[k/n]" of each line)."""
+    if isinstance(returned, GroupResult):
+        log(f"  {returned.decision}")
+        paths = [ELSEWHERE if path is None else path for path in returned.paths]
+    else:
+        paths = [returned]
+    share = None if seconds is None else seconds / len(group)
+    for config, path in zip(group, paths):
+        counter[0] += 1
+        yield _ended(config, path, log, f"[{counter[0]}/{total}]", share)
+
+
+def _failed_group(group: list[RunConfig], err: BaseException, log, counter: list[int], total: int, prefix: str = ""):
+    for config in group:
+        counter[0] += 1
+        yield Outcome(config, "failed", prefix + _describe(err))
+        log(f"  [{counter[0]}/{total}] {describe(config)}: FAILED: {prefix}{_describe(err)}")
+
+
+def _run_here(groups, log, task, **_):
+    total, counter = sum(len(g) for g in groups), [0]
+    for group in groups:
         start = time.perf_counter()
         try:
-            path = task(config.to_dict())
-            yield _ended(config, path, log, f"[{i}/{len(todo)}]", time.perf_counter() - start)
+            returned = task(_payload(group))
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
-            yield Outcome(config, "failed", _describe(err))
-            log(f"  [{i}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
+            yield from _failed_group(group, err, log, counter, total)
+            continue
+        yield from _ended_group(group, returned, log, counter, total, time.perf_counter() - start)
 
 
-def _run_processes(todo, workers, log, task, **_):
-    """N worker processes (spawned: each imports torch afresh), the CPU threads shared out between them."""
+def _run_processes(groups, workers, log, task, **_):
+    """N worker processes (spawned: each imports torch afresh), the CPU threads shared out between them; a
+    group of runs that may train fused is one task."""
     import multiprocessing
 
-    workers = max(1, min(workers, len(todo)))
+    workers = max(1, min(workers, len(groups)))
     threads = max(1, (os.cpu_count() or 1) // workers)
+    total, counter = sum(len(g) for g in groups), [0]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(task, c.to_dict(), threads): c for c in todo}
-        for done, future in enumerate(as_completed(futures), 1):
-            config = futures[future]
+        futures = {pool.submit(task, _payload(g), threads): g for g in groups}
+        for future in as_completed(futures):
+            group = futures[future]
             try:
-                yield _ended(config, future.result(), log, f"[{done}/{len(todo)}]")
+                returned = future.result()
             except Exception as err:  # noqa: BLE001
-                yield Outcome(config, "failed", _describe(err))
-                log(f"  [{done}/{len(todo)}] {describe(config)}: FAILED: {_describe(err)}")
+                yield from _failed_group(group, err, log, counter, total)
+                continue
+            yield from _ended_group(group, returned, log, counter, total)
 
 
 def slurm_executor(options: SlurmOptions, folder: Path):
@@ -226,21 +268,26 @@ def slurm_executor(options: SlurmOptions, folder: Path):
     return executor
 
 
-def _run_slurm(todo, slurm, wait, log, task, **_):
-    result_dir = Path(todo[0].result_dir)
+def _run_slurm(groups, slurm, wait, log, task, **_):
+    result_dir = Path(groups[0][0].result_dir)
     folder = result_dir / ".sweeps" / time.strftime("%Y%m%d-%H%M%S")
     executor = slurm_executor(slurm, folder)
-    jobs = executor.map_array(task, [c.to_dict() for c in todo])
-    log(f"Submitted {len(jobs)} runs to Slurm as array {jobs[0].job_id.split('_')[0]}; logs in {folder}.")
+    jobs = executor.map_array(task, [_payload(g) for g in groups])
+    log(f"Submitted {len(jobs)} tasks for {sum(len(g) for g in groups)} runs to Slurm as array "
+        f"{jobs[0].job_id.split('_')[0]}; logs in {folder}.")
     if not wait:
-        for config, job in zip(todo, jobs):
-            yield Outcome(config, "submitted", job.job_id)
+        for group, job in zip(groups, jobs):
+            for config in group:
+                yield Outcome(config, "submitted", job.job_id)
         return
-    for i, (config, job) in enumerate(zip(todo, jobs), 1):
+    total, counter = sum(len(g) for g in groups), [0]
+    for group, job in zip(groups, jobs):
         try:
-            yield _ended(config, job.result(), log, f"[{i}/{len(todo)}]")
+            returned = job.result()
         except Exception as err:  # noqa: BLE001 - submitit re-raises the task's error, or a failed job
-            yield Outcome(config, "failed", f"job {job.job_id}: {_describe(err)}")
+            yield from _failed_group(group, err, log, counter, total, prefix=f"job {job.job_id}: ")
+            continue
+        yield from _ended_group(group, returned, log, counter, total)
 
 
 def report(outcomes: list[Outcome]) -> str:

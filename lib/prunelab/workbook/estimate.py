@@ -8,8 +8,11 @@ the step time plus its evaluation pass; a run is its epochs (pre- and post-pruni
 evaluation) plus one training step per pruning round (SynFlow's 100 rounds score one batch each).
 Runs already in the result store cost nothing, and a dense pre-training that several runs share
 (:mod:`prunelab.runs.pretrain`: Mag at each compression) is counted once, or not at all when its record is
-stored. Loading real data, checkpoints and writing records are not
-counted, so read the total as a floor within some tens of percent.
+stored. Runs that train fused (:mod:`prunelab.runs.fused`) are costed as a fused step of their group,
+measured the same way, where that is faster (as ``--fuse auto`` decides); a group whose fused step would
+take more than :data:`FUSED_BUDGET_S` to measure is costed one run at a time, and says so. Loading real
+data, checkpoints and writing records are not counted, so read the total as a floor within some tens of
+percent.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 import yaml
 
 from ..core.evaluation import Precision, synchronize
+from ..core.fused import FusedModel, fused_losses, stack_inputs
 from ..core.layout import uses_channels_last
 from ..core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, make_optimizer, resolve_device, train_step
 from ..data.catalog import dataset_info
@@ -35,6 +39,7 @@ from ..data.run_data import resolved_source
 from ..models.registry import build_model
 from ..precision.amp import amp_settings, make_scaler
 from ..runs.config import RunConfig
+from ..runs.fused import plan
 from ..runs.pretrain import SharedPretraining, shares_pretraining
 from ..runs.store import RecordConflict, usable_record
 from .grids import (
@@ -144,6 +149,48 @@ def _eval_step_seconds(model, batches, device, precision: Precision) -> float:
     return statistics.median(times[1:] or times)
 
 
+#: the most seconds measuring one group's fused step may take (a large group of a slow set-up on a CPU)
+FUSED_BUDGET_S = 60.0
+
+
+def _median_step(step, batch, device: torch.device, steps: int, warmup: int) -> float:
+    times = []
+    for _ in range(steps + warmup):
+        synchronize(device)
+        start = time.perf_counter()
+        step(*batch)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[warmup:] or times)
+
+
+def measure_fused(setup: Setup, runs: int, device: torch.device, steps: int = 5, warmup: int = 2) -> dict:
+    """Seconds per fused training step and per fused evaluation batch of ``runs`` runs of ``setup`` on
+    ``device`` (median of ``steps``), each run fed a batch of the set-up's size."""
+    info = dataset_info(setup.dataset)
+    models = [build_model(setup.model, setup.model_class, info.input_shape, info.num_classes).to(device)
+              for _ in range(runs)]
+    channels_last = any(isinstance(m, torch.nn.Conv2d) for m in models[0].modules())
+    if channels_last:
+        models = [m.to(memory_format=torch.channels_last) for m in models]
+    fused = FusedModel(models)
+    del models
+    precision = amp_settings(device, setup.amp, setup.amp_dtype)
+    optimizer = make_optimizer("adam", fused.parameters(), 1e-3, 0.0, capturable=device.type == "cuda")
+    step = train_step(fused, optimizer, device, precision, make_scaler(precision, device), cuda_graph=True,
+                      criterion=fused_losses)
+    if isinstance(step, GraphedTrainStep):
+        warmup += GRAPH_WARMUP_STEPS + 1
+    data = synthetic_data(info, setup.batch_size, setup.test_batch_size, seed=0)
+    (x, y), = DeviceLoader(data.train, info, setup.batch_size, device, channels_last=channels_last)
+    (tx, _), = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
+    fused.train()
+    step_s = _median_step(step, (stack_inputs([x] * runs), torch.stack([y] * runs, dim=1)), device, steps, warmup)
+    joined_test = stack_inputs([tx] * runs)
+    eval_s = _eval_step_seconds(fused, [(joined_test, None)] * (steps + 1), device, precision)
+    return {"step_s": step_s, "eval_s": eval_s}
+
+
 def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: int = 2) -> dict:
     """Seconds per training step and per evaluation batch of ``setup`` on ``device`` (median of ``steps``)."""
     info = dataset_info(setup.dataset)
@@ -195,14 +242,53 @@ def estimate(params_dir: str | Path, result_dir: str | None = None, device: str 
         evaluations = sum(2 if pre[id(c)] else 1 for c in runs)  # the evaluation before each training phase
         rounds = sum(c.resolved_prune_epochs * c.cycles for c in runs)
         seconds = epochs * timing["epoch_s"] + evaluations * timing["eval_s"] + rounds * timing["step_s"]
+        saved, fused = _fusion_saving(setup, runs, timing, dev, steps)
         rows.append({"set-up": setup.label, "runs": len(runs), "epochs": epochs,
-                     "s per epoch (measured)": timing["epoch_s"], "expected (h)": seconds / 3600})
-    frame = pd.DataFrame(rows, columns=["set-up", "runs", "epochs", "s per epoch (measured)", "expected (h)"])
+                     "s per epoch (measured)": timing["epoch_s"], "fused": fused,
+                     "one at a time (h)": seconds / 3600, "expected (h)": (seconds - saved) / 3600})
+    frame = pd.DataFrame(rows, columns=["set-up", "runs", "epochs", "s per epoch (measured)", "fused",
+                                        "one at a time (h)", "expected (h)"])
     trained = sum(pre.values())
     frame.attrs.update(total_h=float(frame["expected (h)"].sum()), runs=len(configs), stored=len(configs) - len(todo),
+                       one_at_a_time_h=float(frame["one at a time (h)"].sum()),
                        pre_epochs=trained, pre_epochs_shared=sum(c.pre_epochs for c in todo) - trained,
                        device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type)
     return frame
+
+
+def _fusion_saving(setup: Setup, runs: list[RunConfig], timing: dict, device: torch.device, steps: int
+                   ) -> tuple[float, str]:
+    """Seconds that training the groups of ``runs`` fused saves over one at a time (each group's post-training:
+    a fused epoch against its runs' epochs), and the "fused" cell: "2 groups, 18 runs, 3.1x" or why none."""
+    groups = [g for g in plan(runs) if len(g) > 1]
+    if not groups:
+        return 0.0, "-"
+    precision = amp_settings(device, setup.amp, setup.amp_dtype)
+    if make_scaler(precision, device).is_enabled():
+        return 0.0, "no (fp16 with a gradient scaler)"
+    train_steps = math.ceil(setup.train_examples / setup.batch_size)
+    eval_batches = math.ceil(setup.test_examples / setup.test_batch_size)
+    saved, fused_runs, speedups = 0.0, 0, []
+    measured: dict[int, dict] = {}
+    for group in groups:
+        m = len(group)
+        if timing["step_s"] * m * (steps + 2) > FUSED_BUDGET_S:
+            return 0.0, f"not measured (a fused step of {m} runs would take over {FUSED_BUDGET_S:.0f} s to time)"
+        if m not in measured:
+            measured[m] = measure_fused(setup, m, device, steps)
+        fused = measured[m]
+        epochs = group[0].post_epochs
+        fused_s = epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"]) + eval_batches * fused[
+            "eval_s"]
+        separate_s = m * (epochs * timing["epoch_s"] + timing["eval_s"])
+        if fused_s < separate_s:  # what --fuse auto would choose
+            saved += separate_s - fused_s
+            fused_runs += m
+            speedups.append(separate_s / fused_s)
+    if not fused_runs:
+        return 0.0, "no (measured slower)"
+    return saved, (f"{len(speedups)} group{'s' if len(speedups) > 1 else ''}, {fused_runs} runs, "
+                   f"{min(speedups):.1f}x" + (f"-{max(speedups):.1f}x" if len(speedups) > 1 else ""))
 
 
 def report(frame: pd.DataFrame, profile: str) -> str:
@@ -211,13 +297,15 @@ def report(frame: pd.DataFrame, profile: str) -> str:
              f"result store, {a['runs'] - a['stored']} to compute.", ""]
     if len(frame):
         lines.append(frame.to_string(index=False, formatters={"s per epoch (measured)": "{:.3g}".format,
+                                                              "one at a time (h)": "{:.3g}".format,
                                                               "expected (h)": "{:.3g}".format}))
         lines.append("")
     if a["pre_epochs_shared"]:
         lines.append(f"Shared pre-training: {a['pre_epochs']:,} pre-training epochs are trained, "
                      f"{a['pre_epochs_shared']:,} more that other runs would repeat are not (runs.pretrain).")
     lines.append(f"Expected total: {a['total_h']:.3g} h ({a['total_h'] * 60:.3g} min) of training and evaluation "
-                 "on this device, one run at a time (data loading, checkpoints and records not counted).")
+                 f"on this device with shared pre-training and fused groups ({a['one_at_a_time_h']:.3g} h one run at "
+                 "a time; data loading, checkpoints and records not counted).")
     return "\n".join(lines)
 
 

@@ -85,6 +85,9 @@ class WorkbookParams:
     workers: int = 1  # processes for the "processes" executor
     slurm: dict = field(default_factory=dict)  # partition, time, gpus, cpus, sbatch (see prunelab.runs.sweep)
     wait: bool = True  # False: submit to Slurm and stop; re-run the notebook when the runs have landed
+    #: runs of one set-up trained together as one network where a fused step is measured faster here (auto),
+    #: wherever possible (on), or never (off): prunelab.runs.fused
+    fuse: str = "auto"
 
     @classmethod
     def from_namespace(cls, values: dict) -> WorkbookParams:
@@ -95,6 +98,8 @@ class WorkbookParams:
         chosen = {k: v for k, v in values.items() if k in names}
         if "seeds" not in chosen and "seed" in values:
             chosen["seeds"] = [values["seed"]]
+        if isinstance(chosen.get("fuse"), bool):  # YAML reads an unquoted on / off as true / false
+            chosen["fuse"] = "on" if chosen["fuse"] else "off"
         params = cls(**chosen)
         params.result_dir = store_path(params.result_dir)
         use_project_data()
@@ -116,7 +121,7 @@ def run_config(params: WorkbookParams, setup: str, pruner: str, compression: flo
         compression=float(compression), prune_epochs=rounds,
         pre_epochs=value("pre_epochs_mag") if pruner == "mag" else 0, post_epochs=value("post_epochs"),
         data_source=value("data_source"), train_subset=value("train_subset"), test_subset=value("test_subset"),
-        seed=params.seeds[0] if seed is None else seed, result_dir=params.result_dir)
+        seed=params.seeds[0] if seed is None else seed, result_dir=params.result_dir, fuse=params.fuse)
 
 
 def seeds_for(params: WorkbookParams, setup: str) -> list[int]:
@@ -257,6 +262,10 @@ def progress_line(message: str, show: bool = True) -> None:
         print(message, flush=True)
 
 
+#: how the lines of a group's fusion decision begin (prunelab.runs.fused.decide)
+FUSION_DECISIONS = ("fused:", "separate:")
+
+
 class RunProgress:
     """Progress over the runs a notebook computes: in a batch job (``$PRUNELAB_PROGRESS_FILE`` set by
     run_all.sh) a line per finished run to that file, the page keeping its one summary line; in an
@@ -278,7 +287,14 @@ class RunProgress:
 
     def log(self, message: str) -> None:
         """A sweep's log line: a finished run's line ("  [k/n] ...") advances the bar, or is written to the
-        batch job's progress file; other lines stay in the records' logs."""
+        batch job's progress file, and so is a group's fusion decision ("  fused: 18 runs in 1 group (...)",
+        "  separate: ..."); other lines stay in the records' logs."""
+        if message.lstrip().startswith(FUSION_DECISIONS):
+            if self.bar is not None:
+                self.bar.write(message.strip())
+            else:
+                progress_line(message.strip(), self.show)
+            return
         finished = message.startswith("  [")
         if self.bar is not None:
             if finished:

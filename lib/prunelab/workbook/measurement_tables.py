@@ -117,17 +117,21 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     steps measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`)."""
     runs = _runs_by_compression(table)
     amp_name = next((precision_label(r) for c in runs.values() for k, r in c.items() if k == "amp"), "AMP")
+    # "fp32", or how the fp32 runs were trained where that was fused (their peak memory is their group's)
+    fp32_name = next((precision_label(r) for c in runs.values() for k, r in c.items() if k == "fp32"
+                      and precision_label(r) != "fp32, CUDA graph"), "fp32")
+    names = (("amp", amp_name), ("fp32", fp32_name))
     rows = []
     for compression, pair in sorted(runs.items()):
         t = timing.loc[compression] if compression in timing.index else None
         cells = {"compression": compression_text(compression)}
-        for key, name in (("amp", amp_name), ("fp32", "fp32")):
+        for key, name in names:
             run = pair.get(key)
             cells[("Peak memory (MB)", name)] = significant(run["peak_memory_mb"]) if run is not None else "–"
-        for key, name in (("amp", amp_name), ("fp32", "fp32")):
+        for key, name in names:
             cells[("Training time (s)", name)] = "–" if t is None else time_cell(t[f"{key}_train_s"],
                                                                                   t[f"{key}_train_spread_s"])
-        for key, name in (("amp", amp_name), ("fp32", "fp32")):
+        for key, name in names:
             run = pair.get(key)
             cells[("Top-1 (%)", name)] = one_decimal(run["top1"]) if run is not None else "–"
         rows.append(cells)

@@ -271,7 +271,8 @@ def _int8_beyond(part: pd.DataFrame) -> int | None:
 class QuantizationResult:
     """Task 4 in figures. AMP against fp32 per compression (``compressions``): peak memory and training time
     of the separate runs and the top-1 change (points); ``timing``: the interleaved times, when measured.
-    ``graphed``: the fp32 runs replayed a CUDA graph of their step. ``gain``: mixed precision is faster by
+    ``graphed``: the fp32 runs replayed a CUDA graph of their step; ``fused``: some runs trained in a fused group
+    (their peak memory is the group's). ``gain``: mixed precision is faster by
     over 10% (at every compression beyond the spread, when timed in turn). ``start_mb``: CUDA memory held
     before training (on CUDA); ``cpu_bf16``: the CPU's native bf16 flags (off CUDA)."""
 
@@ -285,6 +286,7 @@ class QuantizationResult:
     time: Span
     top1_change: Span
     graphed: bool
+    fused: bool
     timing: AmpTimes | None
     gain: bool
     start_mb: float | None
@@ -309,6 +311,7 @@ def quantization_result(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Data
         compressions=tuple(float(c) for c in ratios.index), memory=Span.of(ratios["memory AMP / fp32"]),
         time=separate, top1_change=Span.of(ratios["top-1 AMP - fp32 (points)"]),
         graphed="train_step" in table and bool(table.loc[~table["amp"], "train_step"].eq("cuda graph").any()),
+        fused="train_step" in table and bool(table["train_step"].astype(str).str.startswith("fused").any()),
         timing=times, gain=bool(gain),
         start_mb=float(table["peak_memory_start_mb"].mean()) if on_cuda else None,
         cpu_bf16=() if on_cuda else tuple(sorted({f for value in table["cpu_bf16"].dropna() for f in value})),
@@ -323,6 +326,8 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
                        "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
                        "compares step designs as well as precisions)" if r.graphed else "")
+                    + (" (runs trained in a fused group, as the labels say, report their group's peak memory: "
+                       "this ratio compares group sizes as well as precisions)" if r.fused else "")
                     + ", across compressions "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}; top-1 moved by "
                     f"{r.top1_change.words('{:+.1f}'.format)} points ({r.dtype} rounding sends the two trainings "

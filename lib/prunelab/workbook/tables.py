@@ -268,10 +268,14 @@ AMP_METRICS = {"peak_memory_mb": "Peak memory (MB)", "train_s": "Training time (
 
 def precision_label(row) -> str:
     """"AMP bf16", "fp32", or "fp32, CUDA graph" for a run whose training steps replayed a CUDA graph (mixed
-    precision never does), so that a time column never passes two step designs off as two precisions."""
+    precision never does), so that a time column never passes two step designs off as two precisions; a run
+    trained in a fused group says so ("fp32, fused (18 runs)"): its peak memory is the group's."""
+    step = str(row.get("train_step") or "")
     if row["amp"]:
-        return f"AMP {row['amp_dtype']}"
-    return "fp32, CUDA graph" if row.get("train_step") == "cuda graph" else "fp32"
+        label = f"AMP {row['amp_dtype']}"
+    else:
+        label = "fp32, CUDA graph" if step == "cuda graph" else "fp32"
+    return f"{label}, {step.removesuffix(', cuda graph')}" if step.startswith("fused") else label
 
 
 def amp_table(table: pd.DataFrame) -> pd.DataFrame:
