@@ -5,5 +5,5 @@ venv:
 test: venv
 	.venv/bin/python -m pytest -q
 lint: venv
-	.venv/bin/ruff check lib tests bench
+	.venv/bin/ruff check lib tests bench scripts
 	.venv/bin/lint-imports

@@ -169,9 +169,10 @@ class FolderLoader:
     depend only on ``seed`` and ``e``).
     """
 
-    def __init__(self, dataset: ImageSamples, info: DatasetInfo, batch_size: int, device: torch.device | str = "cpu",
-                 shuffle: bool = False, seed: int = 0, workers: int = 0, drop_last: bool = False,
-                 channels_last: bool = False) -> None:
+    def __init__(  # noqa: PLR0913 - torch's DataLoader keywords, each a plain independent option
+            self, dataset: ImageSamples, info: DatasetInfo, batch_size: int, device: torch.device | str = "cpu",
+            shuffle: bool = False, seed: int = 0, workers: int = 0, drop_last: bool = False,
+            channels_last: bool = False) -> None:
         if batch_size < 1:
             raise UserError(f"the batch size must be at least 1, got {batch_size}")
         if workers < 0:
@@ -229,10 +230,10 @@ def _find(name: str, root, train_subset: int | None, test_subset: int | None, se
                   _subset(test, test_subset, seed, _SUBSET_STREAM + 1))
 
 
-def folder_loaders(name: str, root: str | os.PathLike | None, batch_size: int, device: torch.device | str = "cpu",
-                   workers: int = 0, train_subset: int | None = None, test_subset: int | None = None, seed: int = 0,
-                   *, test_batch_size: int | None = None, channels_last: bool = False
-                   ) -> tuple[FolderLoader, FolderLoader]:
+def folder_loaders(  # noqa: PLR0913 - the loader keywords of both splits, as load_data and DeviceLoader spell them
+        name: str, root: str | os.PathLike | None, batch_size: int, device: torch.device | str = "cpu",
+        workers: int = 0, train_subset: int | None = None, test_subset: int | None = None, seed: int = 0,
+        *, test_batch_size: int | None = None, channels_last: bool = False) -> tuple[FolderLoader, FolderLoader]:
     """(train loader: shuffled, augmented; test loader: in order, the test transform) for ``name``."""
     found = _find(name, root, train_subset, test_subset, seed)
     train = FolderLoader(ImageSamples(found.train, image_transform(name, True), seed), found.info, batch_size,

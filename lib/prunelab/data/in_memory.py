@@ -87,13 +87,7 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
               train_subset: int | None = None, test_subset: int | None = None, seed: int = 0,
               download: bool = True) -> Data:
     """Load a dataset as whole uint8 tensors; subsets are the first N examples of each split."""
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    if source not in DATA_SOURCES:
-        raise UserError(f"unknown data source {source!r}; choose one of {', '.join(DATA_SOURCES)}")
-    for label, subset in (("train", train_subset), ("test", test_subset)):
-        if subset is not None and subset < 1:
-            raise UserError(f"the {label} subset must be at least 1 example, got {subset}")
+    _check_request(name, source, train_subset, test_subset)
     info = DATASETS[name]
 
     if source == "synthetic":
@@ -116,6 +110,17 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
         warnings.warn(f"{TITLES[name]} is not in the data folder, so results come from synthetic "
                       "stand-in data, not the real dataset.", StandInDataWarning, stacklevel=2)
         return synthetic_data(info, train_subset, test_subset, seed)
+
+
+def _check_request(name: str, source: str, train_subset: int | None, test_subset: int | None) -> None:
+    """A known data set and source, and subsets of at least one example, or one line saying which is not."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if source not in DATA_SOURCES:
+        raise UserError(f"unknown data source {source!r}; choose one of {', '.join(DATA_SOURCES)}")
+    for label, subset in (("train", train_subset), ("test", test_subset)):
+        if subset is not None and subset < 1:
+            raise UserError(f"the {label} subset must be at least 1 example, got {subset}")
 
 
 def _bundled_data(info: DatasetInfo, folder: Path, train_subset: int | None, test_subset: int | None) -> Data:
@@ -297,9 +302,10 @@ class DeviceLoader:
     ``seed`` and the epoch number, so epochs differ but the whole sequence is fixed by the seed.
     """
 
-    def __init__(self, split: Split, info: DatasetInfo, batch_size: int, device: torch.device | str = "cpu",
-                 shuffle: bool = False, augment: bool = False, seed: int = 0, drop_last: bool = False,
-                 channels_last: bool = False):
+    def __init__(  # noqa: PLR0913 - torch's DataLoader keywords, each a plain independent option
+            self, split: Split, info: DatasetInfo, batch_size: int, device: torch.device | str = "cpu",
+            shuffle: bool = False, augment: bool = False, seed: int = 0, drop_last: bool = False,
+            channels_last: bool = False):
         if batch_size < 1:
             raise UserError(f"the batch size must be at least 1, got {batch_size}")
         self.device = torch.device(device)
