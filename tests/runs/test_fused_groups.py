@@ -74,6 +74,18 @@ def test_a_mag_group_pretrains_once_then_trains_fused(tmp_path):
     pd.testing.assert_frame_equal(pre[0], pre[1])  # one seed, two compressions: one pre-training
 
 
+def test_a_registered_pruner_groups_with_the_built_in_ones_after_a_worker_round_trip():
+    """A sweep task rebuilds each config from its dict, where a registered pruner's version and origin are filled
+    in: those belong to the run, like its pruner, and must not split or refuse the group."""
+    import prunelab.plugins.prospr  # noqa: F401 - registers the plugin pruner
+
+    base = RunConfig(**SETUPS["fc"], data_source="synthetic", train_subset=64, test_subset=32, post_epochs=1)
+    configs = [base.replace(pruner=p) for p in ("snip", "prospr")]
+    (group,) = plan(configs)
+    rebuilt = [RunConfig.from_dict(c.to_dict()) for c in group]
+    assert len(plan(rebuilt)) == 1 and len(plan(rebuilt)[0]) == 2
+
+
 def test_runs_of_other_setups_are_split_never_fused(tmp_path):
     fc = _grid(tmp_path, "fc", "auto")
     conv = _grid(tmp_path, "conv", "auto")[:1]

@@ -107,7 +107,8 @@ class FusedRows:
         self.diverged(run, reason)
 
 
-def fused_train_eval_loop(learner: Learner, train: StackedLoader, test: StackedLoader, epochs: int, phase: str,
+def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and steps, with each run's own rows
+        learner: Learner, train: StackedLoader, test: StackedLoader, epochs: int, phase: str,
                           options: LoopOptions, runs: FusedRows, *, done: int | None = None,
                           after_epoch: Callable[[int], None] | None = None) -> None:
     """:func:`~prunelab.core.train.train_eval_loop` for a fused learner: evaluate, then train ``epochs``

@@ -276,7 +276,8 @@ class LoopOptions:
     show_progress: bool = True
 
 
-def train_eval_loop(learner: Learner, train_loader, test_loader, epochs: int, phase: str, options: LoopOptions,
+def train_eval_loop(  # noqa: PLR0913 - what to train (five) apart from where a resumed run picks up (three)
+        learner: Learner, train_loader, test_loader, epochs: int, phase: str, options: LoopOptions,
                     *, rows: list[dict] | None = None, done: int | None = None,
                     after_epoch: Callable[[int], None] | None = None) -> list[dict]:
     """Evaluate, then train ``epochs`` epochs evaluating after each, as the original tool does; the rows'

@@ -59,7 +59,8 @@ from .store import RunRecord, load_record
 #: the settings in which the runs of one group may differ: what pruning and the seed choose, and the name
 PER_RUN_FIELDS = ("pruner", "compression", "prune_epochs", "compression_schedule", "mask_scope",
                   "prune_dataset_ratio", "prune_batch_size", "prune_bias", "prune_batchnorm", "prune_residual",
-                  "prune_train_mode", "reinitialize", "shuffle", "invert", "seed", "expid", "force", "verbose")
+                  "prune_train_mode", "reinitialize", "shuffle", "invert", "seed", "expid", "force", "verbose",
+                  "pruner_version", "pruner_origin")
 #: measuring may cost this share of the separate training it decides about (or MEASURE_FLOOR_S, if more)
 MEASURE_SHARE = 0.05
 MEASURE_FLOOR_S = 2.0
@@ -152,7 +153,8 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
                 records[config.record_name] = existing
                 continue
             try:
-                opened = stack.enter_context(open_run(config, progress, run_log))
+                with run_log.warnings():  # loading its data may warn (a stand-in): a line of its log, not stderr
+                    opened = stack.enter_context(open_run(config, progress, run_log))
             except RunInProgress:  # another process trains it: not this group's
                 records[config.record_name] = None
                 continue
@@ -286,7 +288,7 @@ def _align(members: list[Member]) -> None:
                            "group's checkpoint commits).")
 
 
-def _train_fused(members: list[Member]) -> None:
+def _train_fused(members: list[Member]) -> None:  # noqa: C901 - resume, divergence and checkpoints per run, in one loop
     """Post-train ``members`` as one fused network; each run's rows, checkpoints and final state its own."""
     first = members[0].run
     runs = len(members)
