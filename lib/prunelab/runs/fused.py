@@ -353,6 +353,6 @@ def run_configs(configs: list[RunConfig], progress: bool = True, log: Callable[[
         log(result.decision)
         for config, path in zip(group, result.paths):
             if path is None:
-                raise RunInProgress(f"{config.record_name} is in progress in another process; wait for it.")
+                raise RunInProgress(f"{config.record_name} is in progress in another process; wait for it")
             records[config.record_name] = load_record(path)
     return [records[c.record_name] for c in configs]
