@@ -3,7 +3,7 @@
 #
 #   scripts/gpu_check.sh [OUT_DIR]        (default: gpu_check/; the summary is OUT_DIR/summary.md)
 #
-# Sections, each under its own time limit so the whole stays under 8 minutes on one GPU:
+# Sections, each under its own time limit so the whole stays under 10 minutes on one GPU:
 #   1. the device and library versions;
 #   2. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
 #      peak CUDA memory, the trace analysis, the store's AMP-dtype rule);
@@ -13,7 +13,10 @@
 #   6. Task 4: the AMP table, fp32 against fp16 and against bf16, from three recorded runs;
 #   7. bench/train_throughput.py: training throughput against the original design;
 #   8. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
-#   9. bench/quant.py on the host's CPU (int8 needs an x86 CPU; this one may have VNNI where the dev box has not),
+#   9. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
+#      ResNet20), CUDA-graph steps on both sides;
+#  10. the full profile's estimate with shared pre-training and fused groups (nothing trained);
+#  11. bench/quant.py on the host's CPU (int8 needs an x86 CPU; this one may have VNNI where the dev box has not),
 #      where torchao is importable (carry it as a wheel where it is not installed).
 # Without CUDA it writes a one-line summary saying so and exits 0, so CI can call it.
 # Python: $PYTHON, else .venv/bin/python, else python3; prunelab is imported from lib/.
@@ -85,6 +88,10 @@ print(t[['amp_dtype', 'train_step', 'train_s_per_epoch', 'peak_memory_mb', 'peak
 PY"
 section "bench/train_throughput.py" 90 "$py" bench/train_throughput.py --device cuda
 section "bench/inference.py (bf16, CUDA graphs)" 90 "$py" bench/inference.py --device cuda --no-compile
+section "Fused training: M runs as one network against one after another (bench/fused.py)" 120 "$py" bench/fused.py \
+  loop --device cuda --runs 1 6 18 --steps 5
+section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
+  --profile full --result-dir "$work/empty" --device cuda
 if "$py" -c "import torchao" 2>/dev/null; then
   section "int8 on this host's CPU (bench/quant.py)" 150 bash -c "grep -m1 -o -w -E 'avx512_vnni|amx_int8' \
 /proc/cpuinfo | sort -u | tr '\n' ' '; echo; $py bench/quant.py --batch-sizes 360 --repeats 5"

@@ -197,3 +197,35 @@ def test_timing_a_fused_step_against_a_single_one():
                          repeats=2)
     assert timing.runs == 3 and timing.fused_s > 0 and timing.separate_s > 0
     assert timing.speedup == pytest.approx(3 * timing.separate_s / timing.fused_s)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize("name", ["fc", "resnet20"])
+def test_a_graphed_fused_step_trains_as_the_ordinary_fused_step(name):
+    """The fused step replayed as a CUDA graph (as fused groups train on a GPU) takes the steps the ordinary
+    fused step takes, from the same start."""
+    from prunelab.core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, ordinary_step, train_step
+
+    device = torch.device("cuda")
+    models = [_pruned(name, seed, 1.0).to(device) for seed in (1, 2)]
+
+    def learner(model):
+        optimizer = make_optimizer("adam", trainable_parameters(model), 1e-3, 0.0, capturable=True)
+        keep_pruned_at_zero(optimizer, model)
+        return Learner(model, optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, []),
+                       torch.amp.GradScaler("cuda", enabled=False))
+
+    graphed = fuse_learners([learner(copy.deepcopy(m)) for m in models], learner)
+    plain = fuse_learners([learner(copy.deepcopy(m)) for m in models], learner)
+    step = train_step(graphed.model, graphed.optimizer, device, cuda_graph=True, criterion=fused_losses)
+    assert isinstance(step, GraphedTrainStep)
+    reference = ordinary_step(plain.model, plain.optimizer, criterion=fused_losses)
+    graphed.model.train()
+    plain.model.train()
+    for _ in range(GRAPH_WARMUP_STEPS + 3):
+        xs, ys = _inputs(name, 2)
+        x, y = stack_inputs([v.to(device) for v in xs]), torch.stack(ys, dim=1).to(device)
+        torch.testing.assert_close(step(x, y), reference(x, y), rtol=1e-4, atol=1e-5)
+    assert step.replays > 0
+    for (key, ours), theirs in zip(graphed.model.state_dict().items(), plain.model.state_dict().values()):
+        torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-4, msg=lambda m, k=key: f"{k}: {m}")

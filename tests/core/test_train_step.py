@@ -219,3 +219,33 @@ def test_a_cpu_checkpoint_resumes_into_a_capturable_optimizer_that_a_graph_can_s
     train_epoch(model, step, _batches(device, [16] * (GRAPH_WARMUP_STEPS + 2)), device)
     assert step.replays == 2
     assert all(float(s["step"]) == GRAPH_WARMUP_STEPS + 3 for s in fresh.state.values())
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "rms"])
+def test_one_kernel_optimizers_step_as_the_per_tensor_ones(name):
+    """make_optimizer's fused Adam and SGD (foreach RMSprop) take the per-tensor implementation's steps, and an
+    old per-tensor checkpoint resumes into them with the fused setting kept."""
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(7, 5)), torch.nn.Parameter(torch.randn(5))]
+    twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    ours = make_optimizer(name, params, 1e-2, 1e-3)
+    group = ours.param_groups[0]
+    assert group.get("fused") or group.get("foreach")
+    options = {"sgd": {}, "momentum": {"momentum": 0.9, "nesterov": True}, "adam": {}, "rms": {}}[name]
+    kind = {"sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "adam": torch.optim.Adam, "rms": torch.optim.RMSprop}
+    plain = kind[name](twins, lr=1e-2, weight_decay=1e-3, foreach=False, **options)
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in params]
+        for p, q, g in zip(params, twins, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        ours.step()
+        plain.step()
+    for p, q in zip(params, twins):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    resumed = make_optimizer(name, params, 1e-2, 1e-3)
+    load_optimizer_state(resumed, plain.state_dict())
+    assert {k: resumed.param_groups[0].get(k) for k in ("fused", "foreach")} == {
+        k: group.get(k) for k in ("fused", "foreach")}
+    for p in params:
+        p.grad = torch.randn_like(p)
+    resumed.step()  # the resumed step counts sit where the fused kernel reads them

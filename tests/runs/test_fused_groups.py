@@ -133,3 +133,11 @@ def test_a_killed_group_resumes_to_the_records_of_an_unkilled_one(tmp_path):
         strip = lambda s: {k: v for k, v in s.items() if k not in MEASURED}  # noqa: E731
         assert strip(a.summary) == strip(b.summary)
         assert not (killed / "singleshot" / f".ckpt-{name}").exists()
+
+
+def test_auto_fuses_as_its_measurement_says_and_the_records_agree(tmp_path):
+    result = run_group(_grid(tmp_path, "fc", "auto"), progress=False, log=_quiet)
+    kind = result.decision.split(":")[0]
+    assert kind in ("fused", "separate") and "4 runs" in result.decision
+    steps = {load_record(path).summary["train_step"] for path in result.paths}
+    assert steps == ({"fused (4 runs)"} if kind == "fused" else {"ordinary"}), (result.decision, steps)

@@ -127,3 +127,14 @@ def test_two_sweeps_of_one_grid_at_once_both_exit_0(tmp_path):
     assert [p.returncode for p in sweeps] == [0, 0], outputs
     assert not any("failed" in out.lower() for out in outputs), outputs
     assert sorted(load_table(tmp_path / "r")["record"]) == ["mag", "rand", "snip"]
+
+
+@pytest.mark.parametrize("executor", ["local", "processes"])
+def test_a_fusable_grid_trains_as_one_group_through_each_executor(tmp_path, executor):
+    configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on"}, {"seed": [1, 2, 3]})
+    lines: list[str] = []
+    outcomes = run_sweep(configs, executor, workers=2, log=lines.append)
+    assert [o.status for o in outcomes] == ["finished"] * 3
+    table = load_table(tmp_path)
+    assert sorted(table["seed"]) == [1, 2, 3] and set(table["train_step"]) == {"fused (3 runs)"}
+    assert any(line.strip().startswith("fused: 3 runs") for line in lines), lines

@@ -95,8 +95,8 @@ class FusedModel(nn.Module):
 
     def __init__(self, models: Sequence[nn.Module]) -> None:
         super().__init__()
-        if len(models) < 2:
-            raise FusionRefused("fusing needs at least two runs")
+        if not models:  # one run is allowed: its fused form is what bench/fused.py weighs against the plain one
+            raise FusionRefused("fusing needs at least one run")
         self.runs = len(models)
         self.net = copy.deepcopy(models[0])
         self.run_keys = list(models[0].state_dict())  # a dense classifier's runs have no masks there; the twin has

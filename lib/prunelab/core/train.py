@@ -39,39 +39,47 @@ def resolve_device(gpu: int = 0, no_cuda: bool = False) -> torch.device:
     return torch.device("cpu")
 
 
+#: where make_optimizer takes the fused (one-kernel) Adam and SGD
+FUSED_OPTIMIZER_DEVICES = ("cpu", "cuda")
+
+
 def make_optimizer(name: str, params: Iterable[Tensor], lr: float, weight_decay: float, capturable: bool = False
                    ) -> torch.optim.Optimizer:
     """The original tool's optimizers: sgd, momentum (0.9, Nesterov), adam, rms.
 
     ``capturable`` keeps Adam's and RMSprop's step counts on the device, which a CUDA graph of the training
-    step needs (:class:`GraphedTrainStep`); SGD has no step count and needs nothing.
+    step needs (:class:`GraphedTrainStep`); SGD has no step count and needs nothing. Adam and SGD take
+    PyTorch's fused implementation (one kernel for all tensors) on the CPU and CUDA, RMSprop, which has none,
+    its foreach one: the same update, without a launch per tensor, which a small network's step is made of.
     """
     params = list(params)
+    fused = bool(params) and all(p.device.type in FUSED_OPTIMIZER_DEVICES for p in params)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, fused=fused)
     if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9, nesterov=True)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9, nesterov=True, fused=fused)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, capturable=capturable)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, capturable=capturable, fused=fused)
     if name == "rms":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay, capturable=capturable)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay, capturable=capturable, foreach=fused)
     raise ValueError(f"unknown optimizer {name!r}")
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """``optimizer.load_state_dict(state)``, keeping this optimizer's own ``capturable`` setting: a checkpoint
-    written on another device (or with CUDA graphs off) says otherwise, and its step counts move to where
-    that setting needs them (the parameter's device when capturable, the CPU when not)."""
-    wanted = [group.get("capturable") for group in optimizer.param_groups]
+    """``optimizer.load_state_dict(state)``, keeping this optimizer's own ``capturable`` and ``fused``
+    settings: a checkpoint written on another device, with CUDA graphs off or by an older version says
+    otherwise, and its step counts move to where those settings need them (the parameter's device when
+    capturable or fused, the CPU when neither)."""
+    kept = ("capturable", "fused", "foreach")
+    wanted = [{k: group[k] for k in kept if k in group} for group in optimizer.param_groups]
     optimizer.load_state_dict(state)
-    for group, capturable in zip(optimizer.param_groups, wanted):
-        if capturable is None:
-            continue
-        group["capturable"] = capturable
+    for group, own in zip(optimizer.param_groups, wanted):
+        group.update(own)
+        on_device = bool(own.get("capturable") or own.get("fused"))
         for param in group["params"]:
             step = optimizer.state.get(param, {}).get("step")
             if isinstance(step, Tensor):
-                device = param.device if capturable else torch.device("cpu")
+                device = param.device if on_device else torch.device("cpu")
                 optimizer.state[param]["step"] = step.to(device=device, dtype=torch.float32)
 
 

@@ -1,0 +1,183 @@
+"""Fused training against runs one after another: images per second of M runs, and the 18-run grid end to end.
+
+Two measurements, each printed with the machine it ran on:
+
+* ``loop`` (the default): for MNIST / FC and CIFAR-10 / ResNet20, M = 1, 6 and 18 pruned networks (SNIP at
+  compression 1, one seed each) train either as one fused network (:mod:`prunelab.core.fused`, each run fed
+  its own batch) or one after another, each with its own optimizer, the way runs train alone. Both take the
+  library's training step (a CUDA graph of it on CUDA, channels-last for convolutions, as runs train). A timed
+  block is ``--steps`` steps of every run; the two designs take turns (:func:`prunelab.core.timing.interleaved`)
+  and images per second come from the median block, beside the median ± half the range of the blocks.
+* ``grid``: the issue's CPU target, the 18-run MNIST / FC grid end to end (the quick profile's six pruner
+  variants × three seeds at compression 1, on the bundled real MNIST subset when it is there, 30 epochs),
+  every record written: ``run_configs`` with ``--fuse on`` against ``--fuse off``, each into a fresh result
+  folder, alternating which goes first. The wall time covers pre-training, pruning, training, checkpoints
+  and records.
+
+Run: ``.venv/bin/python bench/fused.py [loop|grid] [--device cpu] [--setups fc resnet20] [--runs 1 6 18]``.
+Targets: the grid at least 2x faster fused on a CPU; ResNet20 at M = 18 at least 5x over separate CUDA-graph
+steps on a GPU. Figures are kept in ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+import torch.nn as nn
+
+from prunelab.core.evaluation import FP32, synchronize
+from prunelab.core.fused import fuse_learners, fused_losses, stack_inputs
+from prunelab.core.hardware import machine_line
+from prunelab.core.layout import uses_channels_last
+from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.timing import MIN_REPEATS, interleaved
+from prunelab.core.train import GRAPH_WARMUP_STEPS, Learner, make_optimizer, resolve_device, train_step
+from prunelab.data.catalog import DATASETS
+from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
+from prunelab.models.registry import build_model
+from prunelab.workbook.numbers import time_cell
+
+#: the set-ups of the loop bench: (dataset, model, model class)
+SETUPS = {"fc": ("mnist", "fc", "default"), "resnet20": ("cifar10", "resnet20", "lottery")}
+
+
+def pruned_model(setup: str, seed: int, device: torch.device) -> nn.Module:
+    """A network of ``setup`` pruned by SNIP at compression 1 on a random batch, in the layout its run trains in."""
+    dataset, name, model_class = SETUPS[setup]
+    info = DATASETS[dataset]
+    torch.manual_seed(seed)
+    model = build_model(name, model_class, info.input_shape, info.num_classes)
+    batch = [(torch.randn(32, *info.input_shape), torch.randint(0, info.num_classes, (32,)))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a collapse warning does not matter for throughput
+        prune(model, PruneSettings("snip", 1.0), batch)
+    fmt = torch.channels_last if uses_channels_last(model) else torch.contiguous_format
+    return model.to(device, memory_format=fmt)
+
+
+def learner_for(device: torch.device) -> Callable[[nn.Module], Learner]:
+    """How each run (and the fused network) gets its optimizer: the runs' default Adam, pruned weights held at
+    zero, as ``prunelab.runs.singleshot.fresh_learner`` makes it."""
+    def make(model: nn.Module) -> Learner:
+        optimizer = make_optimizer("adam", trainable_parameters(model), 1e-3, 0.0, capturable=device.type == "cuda")
+        keep_pruned_at_zero(optimizer, model)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[])
+        return Learner(model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=False))
+    return make
+
+
+def batches(setup: str, runs: int, batch: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One batch per run, drawn apart (throughput does not depend on pixel values)."""
+    info = DATASETS[SETUPS[setup][0]]
+    out = []
+    for _ in range(runs):
+        x = torch.randn(batch, *info.input_shape, device=device)
+        if len(info.input_shape) == 3 and SETUPS[setup][1] != "fc":
+            x = x.contiguous(memory_format=torch.channels_last)
+        out.append((x, torch.randint(0, info.num_classes, (batch,), device=device)))
+    return out
+
+
+def loop_designs(setup: str, runs: int, batch: int, device: torch.device) -> dict[str, Callable[[int], None]]:
+    """``fused`` and ``separate``: each takes ``steps`` training steps of all ``runs`` runs when called."""
+    graph = device.type == "cuda"
+    make = learner_for(device)
+    models = [pruned_model(setup, seed, device) for seed in range(1, runs + 1)]
+    data = batches(setup, runs, batch, device)
+    separate = [make(copy.deepcopy(m)) for m in models]
+    separate_steps = [train_step(s.model, s.optimizer, device, FP32, s.scaler, graph) for s in separate]
+    fused = fuse_learners([make(m) for m in models], make)
+    fused_step = train_step(fused.model, fused.optimizer, device, FP32, fused.scaler, graph, criterion=fused_losses)
+    joined = (stack_inputs([x for x, _ in data]), torch.stack([y for _, y in data], dim=1))
+
+    def run_separate(steps: int) -> None:
+        for learner, step, (x, y) in zip(separate, separate_steps, data):
+            learner.model.train()
+            for _ in range(steps):
+                step(x, y)
+        synchronize(device)
+
+    def run_fused(steps: int) -> None:
+        fused.model.train()
+        for _ in range(steps):
+            fused_step(*joined)
+        synchronize(device)
+
+    return {"fused": run_fused, "separate": run_separate}
+
+
+def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
+    print(f"device {device}; Adam, batch {args.batch_size} per run, SNIP at compression 1; median of {args.blocks} "
+          f"interleaved blocks of {args.steps} steps of every run (block time ± half the range); "
+          f"{'CUDA-graph' if device.type == 'cuda' else 'ordinary'} training steps")
+    print(f"{'set-up':10} {'M':>3} {'fused img/s':>12} {'separate img/s':>15} {'fused/separate':>15}   block times")
+    for setup in args.setups:
+        for runs in args.runs:
+            designs = loop_designs(setup, runs, args.batch_size, device)
+            for design in designs.values():
+                design(args.warmup)
+            timings = interleaved({k: (lambda d=d: d(args.steps)) for k, d in designs.items()}, args.blocks, warmup=0)
+            images = runs * args.steps * args.batch_size
+            fused, separate = (images / timings[k].median for k in ("fused", "separate"))
+            print(f"{setup:10} {runs:3d} {fused:12.0f} {separate:15.0f} {fused / separate:14.2f}x   "
+                  f"fused {time_cell(timings['fused'].median, timings['fused'].spread)}, "
+                  f"separate {time_cell(timings['separate'].median, timings['separate'].spread)}")
+
+
+def grid_configs(result_dir: str, fuse: str, epochs: int) -> list:
+    """The quick profile's MNIST / FC variants (SynFlow with 1 and 100 rounds) × seeds 1-3 at compression 1."""
+    from prunelab.workbook.grids import WorkbookParams, pruner_variants, run_config
+
+    params = WorkbookParams(result_dir=result_dir, fuse=fuse, overrides={"mnist": {
+        "train_subset": 4000, "test_subset": 1000, "post_epochs": epochs, "pre_epochs_mag": epochs}})
+    return [replace(run_config(params, "mnist", p, 1.0, r, seed), verbose=False)
+            for seed in (1, 2, 3) for p, r in pruner_variants(params, "mnist")]
+
+
+def bench_grid(args: argparse.Namespace, device: torch.device) -> None:
+    from prunelab.runs.fused import run_configs
+
+    walls: dict[str, list[float]] = {"on": [], "off": []}
+    for repeat in range(args.grid_repeats):
+        for fuse in (("on", "off") if repeat % 2 == 0 else ("off", "on")):
+            with tempfile.TemporaryDirectory() as folder:
+                configs = grid_configs(folder, fuse, args.epochs)
+                start = time.perf_counter()
+                records = run_configs(configs, progress=False, log=lambda message: None)
+                walls[fuse].append(time.perf_counter() - start)
+                steps = {r.summary.get("train_step") for r in records}
+            print(f"  repeat {repeat + 1}, --fuse {fuse}: {len(records)} records in {walls[fuse][-1]:.1f} s "
+                  f"(train_step: {', '.join(sorted(map(str, steps)))})", flush=True)
+    on, off = (sorted(walls[k])[len(walls[k]) // 2] for k in ("on", "off"))
+    print(f"18-run MNIST / FC grid ({configs[0].data_source} data, {args.epochs} epochs), median of "
+          f"{args.grid_repeats}: fused {on:.1f} s, one after another {off:.1f} s: {off / on:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", nargs="?", choices=("loop", "grid"), default="loop")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--setups", nargs="+", choices=tuple(SETUPS), default=list(SETUPS))
+    parser.add_argument("--runs", nargs="+", type=int, default=[1, 6, 18], help="M: runs trained together")
+    parser.add_argument("--batch-size", type=int, default=256, help="per run (the runs' default)")
+    parser.add_argument("--steps", type=int, default=3, help="steps of every run per timed block")
+    parser.add_argument("--blocks", type=int, default=MIN_REPEATS, help="timed blocks per design, taking turns")
+    parser.add_argument("--warmup", type=int, default=GRAPH_WARMUP_STEPS + 2,
+                        help="untimed steps per design (a CUDA graph is captured after its warm-up steps)")
+    parser.add_argument("--epochs", type=int, default=30, help="grid: training epochs per run (quick: 30)")
+    parser.add_argument("--grid-repeats", type=int, default=2, help="grid: runs of each design, alternating")
+    args = parser.parse_args()
+    device = torch.device(args.device) if args.device else resolve_device()
+    print(f"machine: {machine_line(device)}")
+    (bench_loop if args.what == "loop" else bench_grid)(args, device)
+
+
+if __name__ == "__main__":
+    main()
