@@ -34,6 +34,8 @@ def test_notebooks_in_git_carry_no_outputs_and_one_parameters_cell():
         assert all(not c["outputs"] and c["execution_count"] is None for c in code), path.name
         tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, path.name
+        ids = [c.get("id") for c in cells]  # nbformat 4.5 cells need ids: else every run warns on stderr
+        assert all(ids) and len(set(ids)) == len(ids), path.name
 
 
 def test_every_profile_has_parameters_for_every_notebook():
