@@ -3,7 +3,14 @@
 import pandas as pd
 
 from prunelab.data.catalog import source_words
-from prunelab.workbook.findings import collapse_study, collapse_study_findings, synflow_claim
+from prunelab.workbook.findings import (
+    claim_verdict,
+    collapse_study,
+    collapse_study_findings,
+    studied_claims,
+    synflow_claim,
+)
+from prunelab.workbook.key_results import tuning_key_result
 
 COMPRESSIONS = (0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 CHANCE = 11.35  # always answering the most frequent test class
@@ -44,6 +51,7 @@ def test_the_claim_agrees_only_when_synflow_outlasts_both_gradient_pruners():
     table = _study({"SNIP": 2.0, "GraSP": 2.5, "SynFlow (100 rounds)": 2.5})
     (claim,) = synflow_claim(table, collapse_study(table))
     assert not claim.synflow_survives and claim.earlier == ("SNIP",) and not claim.agrees
+    assert claim.synflow_falls_at == 2.5
 
 
 def test_one_failing_seed_is_enough_to_fall_to_chance():
@@ -63,3 +71,10 @@ def test_the_words_render_each_kind_of_survival_and_skip_stand_in_and_single_com
     assert all("MNIST / FC" in line for line in lines)
     assert "1.5" in lines[0] and "2" in lines[0]  # SNIP: up to 1.5, chance and an empty layer at 2
     assert "0.25" in lines[1]  # GraSP: at chance from the lowest compression
+
+
+def test_the_front_page_gives_the_claims_verdict_where_the_fall_is():
+    table = _study({"SNIP": 2.0, "SynFlow (100 rounds)": 3.0})
+    (claim,) = studied_claims(table)
+    assert (claim.synflow_falls_at, claim.highest, claim.earlier) == (3.0, 3.0, ("SNIP",))
+    assert claim_verdict(claim) in tuning_key_result(table, 1.0)

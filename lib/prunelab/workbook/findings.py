@@ -298,6 +298,7 @@ class SynflowClaim:
     synflow_survives: bool
     earlier: tuple[str, ...]
     not_earlier: tuple[str, ...]
+    synflow_falls_at: float | None = None  # where SynFlow first falls to chance (None: never)
 
     @property
     def agrees(self) -> bool:
@@ -317,8 +318,14 @@ def synflow_claim(table: pd.DataFrame, survivals: list[Survival]) -> list[Synflo
         earlier = tuple(g for g in gradient if g in by_label and by_label[g].first_at_chance is not None
                         and (reach is None or by_label[g].first_at_chance < reach))
         not_earlier = tuple(g for g in gradient if g in by_label and g not in earlier)
-        claims.append(SynflowClaim(setup, highest, reach is None, earlier, not_earlier))
+        claims.append(SynflowClaim(setup, highest, reach is None, earlier, not_earlier, reach))
     return claims
+
+
+def studied_claims(table: pd.DataFrame) -> list[SynflowClaim]:
+    """:func:`synflow_claim` on the real set-ups of ``table`` run at more than one compression."""
+    table = table[table.groupby("setup")["compression"].transform("nunique") > 1]
+    return synflow_claim(table, collapse_study(table))
 
 
 def collapse_study_findings(table: pd.DataFrame) -> str:
@@ -329,7 +336,8 @@ def collapse_study_findings(table: pd.DataFrame) -> str:
     if not survivals:
         return "- No set-up on real data was run at more than one compression: nothing to say about collapse."
     claims = synflow_claim(table, survivals)
-    return "\n".join([_survival_line(s) for s in survivals] + [_claim_line(c) for c in claims])
+    claim_lines = [f"- **The SynFlow paper's claim on {c.setup}**: {claim_verdict(c)}" for c in claims]
+    return "\n".join([_survival_line(s) for s in survivals] + claim_lines)
 
 
 def _survival_line(s: Survival) -> str:
@@ -346,17 +354,20 @@ def _survival_line(s: Survival) -> str:
     return f"- **{s.label}** on {s.setup} {reach}{emptied}."
 
 
-def _claim_line(c: SynflowClaim) -> str:
+def claim_verdict(c: SynflowClaim) -> str:
+    """Whether the data agree with the SynFlow paper's claim on ``c.setup``, and where each side falls."""
     synflow = pruner_label("synflow", None)
-    head = f"- **The SynFlow paper's claim on {c.setup}**: "
     if c.agrees:
-        return head + (f"the data agree. {synflow} stays above chance up to compression {compression_text(c.highest)}, "
-                       f"while {' and '.join(c.earlier)} fall to chance earlier.")
-    reach = (f"stays above chance up to compression {compression_text(c.highest)}" if c.synflow_survives
-             else "itself falls to chance within the studied range")
+        return (f"the data agree. {synflow} stays above chance up to compression {compression_text(c.highest)}, "
+                f"while {' and '.join(c.earlier)} fall to chance earlier.")
+    if c.synflow_survives:
+        reach = f"stays above chance up to compression {compression_text(c.highest)}"
+    else:
+        highest = " (the highest studied)" if c.synflow_falls_at == c.highest else ""
+        reach = f"itself falls to chance at compression {compression_text(c.synflow_falls_at)}{highest}"
     parts = [f"{synflow} {reach}"]
     if c.earlier:
         parts.append(f"{' and '.join(c.earlier)} fall to chance before it does")
     if c.not_earlier:
         parts.append(f"{' and '.join(c.not_earlier)} do not fall to chance before it does")
-    return head + "the data do not fully agree: " + "; ".join(parts) + "."
+    return "the data do not fully agree: " + "; ".join(parts) + "."

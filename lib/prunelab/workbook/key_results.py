@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .findings import EmptiedCell, PrunerRanking, Span, collapses, pruner_ranking
+from .findings import EmptiedCell, PrunerRanking, Span, claim_verdict, collapses, pruner_ranking, studied_claims
 from .numbers import accuracy_cell, compression_text, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios
@@ -54,13 +54,15 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
 def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> str:
     """Task 1's result in one paragraph for the front page (:func:`tuning_key`): per set-up on real data, the
     unpruned reference, the best pruner at ``compression`` and whether the runner-up can be told apart from
-    it (Welch's t-test), and any collapse."""
+    it (Welch's t-test), any collapse, and the collapse study's verdict on the SynFlow paper's claim."""
     key = tuning_key(table, compression, dense)
     if not key.setups:
         if key.stand_in:
             return "Every run here used synthetic stand-in data: a pipeline check, with no result to quote."
         return f"No run on real data at compression {compression_text(compression)}: no result to quote."
     parts = [_setup_words(s, compression) for s in key.setups]
+    parts += [f"Collapse study, the SynFlow paper's claim on {claim.setup}: {claim_verdict(claim)}"
+              for claim in studied_claims(table)]
     if key.stand_in:
         parts.append(f"{', '.join(key.stand_in)}: synthetic stand-in data, a pipeline check only.")
     return " ".join(parts)
