@@ -1,28 +1,22 @@
 """Removing the neurons and channels that carry nothing, exactly.
 
-A unit (an output neuron of a linear layer, an output channel of a convolution) carries nothing when
+A unit (a linear layer's output neuron, a convolution's output channel) carries nothing when all its
+outgoing weights are pruned (nothing reads it), or all its incoming ones are (it outputs a constant, its bias
+through what follows elementwise; the next layer's ``c * sum(W[:, unit])`` is folded into that layer's bias
+before the unit goes). Pruning at initialisation leaves many such units at high compression, and removing
+them shrinks the dense layers on both sides, which speeds up every kernel.
 
-* all its outgoing weights are pruned: the next layer never reads it, so removing it changes nothing; or
-* all its incoming weights are pruned: it outputs a constant, its bias passed through what follows it
-  elementwise (``relu(b)``, or a batchnorm's affine map of ``b``). The next layer then adds the constant
-  ``c * sum(W[:, unit])`` to every output, which is folded into that layer's bias before the unit goes.
+Only what is provably exact is touched, on a plain model (:func:`prunelab.core.inference.strip_masks`) in
+eval mode:
 
-Pruning at initialisation leaves many such units at high compression (a 100-wide layer at 1% density
-keeps one weight per neuron on average), and removing them shrinks the dense layers on both sides, which
-speeds up every kernel, dense or sparse.
+* consecutive layers of an ``nn.Sequential`` with only elementwise modules and per-channel batchnorms
+  between them, and ``Conv2d -> ... -> Flatten -> Linear`` (a channel is ``H * W`` consecutive columns);
+* inside a CIFAR ResNet block, ``conv1 -> bn1 -> relu -> conv2`` (``conv2`` feeds a residual sum, so its
+  own channels stay).
 
-Only what is provably exact is touched, on a plain model (:func:`prunelab.core.inference.strip_masks`)
-in eval mode:
-
-* consecutive layers of an ``nn.Sequential`` with only elementwise modules (activations, eval dropout,
-  identity) and per-channel batchnorms between them, and ``Conv2d -> ... -> Flatten -> Linear`` (each
-  channel is a block of ``H * W`` consecutive input columns of the linear layer);
-* inside a CIFAR ResNet block (``prunelab.models.lottery.ResidualBlock``), ``conv1 -> bn1 -> relu ->
-  conv2``. ``conv2`` feeds a residual sum, so its own channels are kept.
-
-A constant channel is folded into a following convolution only when the constant is exactly zero or that
-convolution pads nothing: zero padding turns a constant image into one that is not constant at the
-borders. Grouped convolutions, other padding modes, residual sums and anything not listed stay as they are.
+A constant channel is folded into a following convolution only when the constant is zero or that
+convolution pads nothing (zero padding makes a constant image non-constant at the borders). Grouped
+convolutions, other padding modes and residual sums stay as they are.
 """
 
 from __future__ import annotations

@@ -1,28 +1,21 @@
 """Runs of one set-up trained as one network: each keeps its own masks, weights, batches, losses and optimizer
 state, and the device takes one step for all of them.
 
-The route is widening. The fused network is a copy of the runs' network in which every layer with weights
-becomes its M-fold twin: a convolution of M*C_in to M*C_out channels with M times the groups, a batch norm
-and a residual scale of M*C channels, and a linear layer as M stacked matrices applied by one batched matrix
-product (:class:`StackedLinear`). Activations are [B, M*C, ...], run m's channels being block m, so every
-other operation of the model families' own forward code (activations, pooling, flattening, residual
-additions) runs unchanged, and batch norm's statistics, being per channel, are per run. Run m's batch is
-block m of the input and the loss is the sum of the runs' mean losses, so each run's gradients are its own;
-SGD, Adam and RMSprop are elementwise, so one optimizer over the widened tensors steps each run as its own
-optimizer would (a run's entries never meet another's).
+The route is widening: every layer with weights becomes its M-fold twin (a convolution of M times the
+channels and groups, batch norm and residual scales of M*C channels, a linear layer as M stacked matrices
+applied by one batched product, :class:`StackedLinear`). Activations are [B, M*C, ...] with run m's channels
+as block m, so the model families' own forward code runs unchanged and batch norm's statistics stay per
+run. The loss is the sum of the runs' mean losses, so each run's gradients are its own, and SGD, Adam and
+RMSprop, being elementwise, step each run as its own optimizer would.
 
-Why not ``torch.func.vmap`` over ``stack_module_state``: vmap lowers batched convolutions to the same
-grouped convolutions, but batch norm's running statistics need batched buffers updated in place under the
-transform, and every operation pays the transform's dispatch, which is what a small network's step is
-made of; widened layers are plain modules that the masks' optimizer hooks, CUDA graphs and autocast
-already handle.
+Not ``torch.func.vmap`` over stacked state: batch norm's running statistics would need batched buffers
+updated in place under the transform, and every operation would pay its dispatch; widened layers are plain
+modules that the mask hooks, CUDA graphs and autocast already handle.
 
-What differs from separate runs: the reductions' order (grouped convolutions, batched products, the loss's
-mean over the batch), so losses agree to about 1e-6 relative, not bit for bit. What cannot be fused:
-layers with weights of another kind, dropout (each run would need its own random stream), and forward
-code that mixes channels; :func:`check_fused` compares the fused network's outputs with each run's before
-any training, so such a network is refused, never trained wrongly. The loop that trains it is in
-:mod:`prunelab.core.fused_loop`.
+What differs from separate runs is the order of reductions, so losses agree to about 1e-6 relative, not bit
+for bit. Layers of other kinds, dropout (a random stream per run) and forward code that mixes channels
+cannot be fused; :func:`check_fused` compares outputs with each run's before training, so such a network is
+refused, never trained wrongly. The training loop is in :mod:`prunelab.core.fused_loop`.
 """
 
 from __future__ import annotations

@@ -1,23 +1,17 @@
 """A sparse inference model: every conv and linear layer runs the kernel measured fastest for it.
 
-Whether a sparse kernel beats a dense one depends on the layer's density and shape, on the input's batch
-and spatial size, on the library (MKL, oneDNN, cuSPARSE) and on the device; a rule of thumb is wrong
-somewhere, and a wrong guess makes inference slower than dense. So the choice is measured, per layer and
-in place:
+Whether a sparse kernel beats a dense one depends on the layer's density and shape, the input, the library
+and the device, and a wrong guess makes inference slower than dense; so the choice is measured, in place:
 
-1. the masks are folded (:func:`~prunelab.core.inference.strip_masks`) and the units that carry nothing
-   are removed (:mod:`prunelab.core.dead_units`), which shrinks the dense layers themselves (kept where the
-   whole model, timed with and without, is faster by the margin: on a GPU odd widths can cost more);
+1. the masks are folded (:func:`~prunelab.core.inference.strip_masks`) and the units that carry nothing are
+   removed (:mod:`prunelab.core.dead_units`), kept only where the whole model is faster by the margin;
 2. a forward hook captures each layer's real input on a calibration batch;
 3. the dense layer and each exact candidate of :mod:`prunelab.core.sparse_kernels` (checked against the
-   dense output first) are timed on that input in interleaved rounds after a warm-up, so that a burst of
-   load from another process hits every kernel alike, and the median of the rounds is kept (on the clock
-   of :func:`layer_clock`);
-4. :func:`choose_kernel`, a pure function of the timing table, keeps dense unless a kernel is faster by
-   at least ``margin`` (5%): a layer never gets a kernel measured slower than dense, and a kernel merely
-   as fast does not replace dense on the strength of noise;
+   dense output first) are timed on it in interleaved rounds, the median kept (:func:`layer_clock`);
+4. :func:`choose_kernel`, a pure function of that table, keeps dense unless a kernel is faster by at least
+   ``margin`` (5%), so no layer gets a kernel measured slower, or merely as fast, as dense;
 5. the whole model is timed with the chosen kernels and with dense layers, and by the same rule the dense
-   layers come back unless the kernels pay as a whole (layers timed alone can mislead, see below).
+   layers come back unless the kernels pay as a whole (layers timed alone can mislead).
 
 The entry point is :func:`sparse_inference_model`; its result is an ``nn.Module`` with a ``choices`` table.
 """

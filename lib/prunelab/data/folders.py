@@ -1,27 +1,22 @@
 """Tiny ImageNet and ImageNet, streamed from image folders in the layouts their users already have.
 
-These do not fit in memory, so unlike :mod:`prunelab.data.in_memory` they are read image by image by a
-``torch.utils.data.DataLoader`` (with ``workers`` processes). The loaders still yield what
-:class:`prunelab.data.in_memory.DeviceLoader` yields: ``(inputs float32 normalised [B, C, H, W], labels int64 [B])`` on
-the device, a new epoch per ``iter()``, its order and augmentation fixed by ``seed`` and the epoch number.
-Workers decode and augment to uint8 tensors; the float conversion and normalisation happen on the device
-(the same arithmetic as torchvision's ``ToTensor`` + ``Normalize``, a quarter of the bytes to copy).
+Too large for memory, they are read image by image by a ``DataLoader`` with ``workers`` processes, which
+decode and augment to uint8; the loaders still yield what :class:`prunelab.data.in_memory.DeviceLoader`
+yields (normalised float32 inputs and int64 labels on the device, order and augmentation fixed by ``seed``
+and the epoch), the float conversion done on the device (a quarter of the bytes to copy).
 
-Layouts (``root`` is the data folder, else ``$PRUNELAB_DATA``, else ``./data``):
+Layouts under the data folder (``root``, else ``$PRUNELAB_DATA``, else ``./data``); nothing is downloaded
+or moved:
 
-* ``tiny-imagenet``: ``<root>/tiny-imagenet-200/`` as unzipped from the Stanford archive,
-  ``train/<wnid>/images/*.JPEG`` and ``val/images/*.JPEG`` labelled by ``val/val_annotations.txt``. The
-  original tool's setup script moved the validation images into ``val/<wnid>/``; that layout is read too,
-  and nothing is moved here.
-* ``imagenet``: ``<root>/imagenet/`` (or the original's ``<root>/imagenet_raw/``) in torchvision's
-  ``ImageFolder`` layout, ``train/<wnid>/*.JPEG`` and ``val/<wnid>/*.JPEG``.
+* ``tiny-imagenet-200/`` as unzipped from the Stanford archive (``val/images`` labelled by
+  ``val_annotations.txt``), or with the validation images in ``val/<wnid>/`` as the original tool's script
+  left them;
+* ``imagenet/`` (or the original's ``imagenet_raw/``) in ``ImageFolder`` layout.
 
-Class indices are the sorted training folder names (``ImageFolder``'s rule, so they match the original);
-validation labels use the same mapping. Augmentation is the original's: Tiny ImageNet trains on a random
-64x64 crop with padding 4 and a horizontal flip; ImageNet on ``RandomResizedCrop(224, scale=(0.2, 1))``,
-``RandomGrayscale(0.2)``, ``ColorJitter(0.4, 0.4, 0.4, 0.4)`` and a flip, and tests on ``Resize(256)`` +
-``CenterCrop(224)``. Subsets are seeded random draws (the original's ``randperm``), not the first files,
-which would all be of the first classes. Nothing is downloaded.
+Class indices are the sorted training folder names, as ``ImageFolder`` (and so the original) numbers them.
+Augmentation is the original's: Tiny ImageNet a padded random 64x64 crop and a flip; ImageNet
+``RandomResizedCrop(224, scale=(0.2, 1))``, grayscale, colour jitter and a flip, tested on ``Resize(256)``
++ ``CenterCrop(224)``. Subsets are seeded random draws, not the first files (all of the first classes).
 """
 
 from __future__ import annotations

@@ -1,28 +1,22 @@
 """int8 through torchao's PT2E flow: the maintained replacement for ``torch.ao.quantization``.
 
-:func:`pt2e_int8` exports the plain model with ``torch.export`` (strict, batch dimension dynamic), annotates
-it with torchao's ``X86InductorQuantizer`` and its default config (histogram-observed uint8 activations,
-symmetric per-channel int8 weights), observes the calibration batches (``prepare_pt2e``), converts
-(``convert_pt2e``: weights folded to int8 tensors with their scales and zero points, activations as
-quantize/dequantize pairs) and wraps the result in :class:`PT2EInt8`, which runs it through
-``torch.compile`` (inductor, ``dynamic=False``, freezing on: the pattern passes that torchao registers with
-inductor turn each dequantize-conv-quantize into one oneDNN int8 kernel).
+:func:`pt2e_int8` exports the plain model (``torch.export``, strict, batch dimension dynamic), annotates it
+with torchao's ``X86InductorQuantizer`` (histogram-observed uint8 activations, symmetric per-channel int8
+weights), calibrates, converts, and wraps the result in :class:`PT2EInt8`, which runs it through
+``torch.compile`` with freezing so that inductor fuses each dequantize-conv-quantize into one oneDNN int8
+kernel.
 
-What it needs and promises:
+It promises:
 
-* torchao, an x86 CPU and a C++ compiler at run time; :func:`pt2e_unavailable` says which is missing.
-  Compilation happens on the first call with each input shape, so time a model only after that call.
-* Pruned weights stay exactly zero: weights are symmetric per-channel int8 (zero point 0) and batchnorm
-  folding scales whole output channels. :func:`pt2e_int8_weights` reads the int8 tensors, scales and zero
-  points out of the converted graph to check it, and a graph whose conv / linear weights are not all int8
-  raises instead of passing as int8 (a quantizer that matches nothing converts without error).
-* Unused fp32 copies of the weights are dropped from the converted graph, so its ``state_dict`` is what an
-  int8 model stores.
-* torchao is imported only when PT2E is tried (:func:`pt2e_unavailable`): importing its x86 quantizer sets
-  inductor's global ``pre_grad_custom_pass`` and registers its weight-packing pass for the whole process.
+* pruned weights stay exactly zero (symmetric weights, zero point 0); :func:`pt2e_int8_weights` reads the
+  int8 tensors back, and a graph whose conv / linear weights are not all int8 raises rather than passing
+  as int8 (a quantizer that matches nothing converts without error);
+* the converted graph's ``state_dict`` is what an int8 model stores (unused fp32 copies are dropped);
+* torchao is imported only when PT2E is tried (:func:`pt2e_unavailable`, which also names a missing x86 CPU
+  or C++ compiler), because importing its quantizer changes inductor's passes for the whole process.
 
-int8 pays on CPUs with VNNI or AMX; without them oneDNN's int8 convolutions are no faster than its fp32
-ones. Measured figures per machine and torch version are in ``bench/RESULTS.md`` (``bench/quant.py``).
+Compilation happens on the first call per input shape: time a model only after it. Figures per machine
+are in ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations

@@ -1,24 +1,20 @@
 """Runs of one set-up trained together as one network, each ending in its own ordinary record.
 
-:func:`run_group` takes runs that differ only in what pruning and the seed choose (:data:`PER_RUN_FIELDS`) and
-does what each would do alone, one run after another, up to fixed masks: prepare, pre-train (a shared
-pre-training once, :mod:`prunelab.runs.pretrain`) and prune, each drawing its own random numbers. It then
-trains their post-pruning epochs as one widened network (:mod:`prunelab.core.fused`): each run keeps its
-masks, weights, data order (its seed's batches), evaluation, rows and checks; after every epoch each run's
-own checkpoint is saved, in the same format as a run alone (a group commit: all staged, then all committed,
-see :mod:`prunelab.runs.checkpoint`), so a group killed at any moment resumes together and a run can resume
-alone. Last, each run's record is written as it would be alone, with ``train_step: fused (M runs)``; its
-per-epoch ``train_s`` and ``inference_s`` are its share of the group's (the wall time over M), and its peak
-memory is the group's.
+:func:`run_group` takes runs that differ only in what pruning and the seed choose (:data:`PER_RUN_FIELDS`)
+and does what each would do alone up to fixed masks: prepare, pre-train (shared, :mod:`prunelab.runs.pretrain`)
+and prune, each with its own random numbers. Their post-pruning epochs then train as one widened network
+(:mod:`prunelab.core.fused`), each run keeping its masks, weights, data order, evaluation, rows and checks.
+After every epoch each run's checkpoint is saved as a run alone saves it, in a group commit
+(:mod:`prunelab.runs.checkpoint`), so a killed group resumes together and a run can resume alone. Each
+record is written as alone, with ``train_step: fused (M runs)``, its times its share of the group's (the
+wall time over M) and its peak memory the group's.
 
-``--fuse auto`` decides by measuring on this device: one fused step of the M runs against one step of one run,
-taking turns (``core.timing.interleaved``), on copies of the pruned networks; the group fuses when the fused
-step is faster than M steps. Measuring is skipped, and the runs train one after another, when it would cost
-more than a small share of their training. ``on`` fuses without measuring, ``off`` never. What is never
-fused: multishot (its cycles rewind each run), the conservation experiments (they do not train), a traced run
-(traced on its own network), the image-folder data sets (streamed by loader processes per run), fp16 with a
-gradient scaler (one scaler would skip every run's step when one run's gradients overflow), and networks
-:func:`~prunelab.core.fused.check_fused` refuses.
+``--fuse auto`` fuses when one fused step, measured on copies on this device against one step of one run
+(``core.timing.interleaved``), is faster than M steps; it does not measure, and trains run by run, when
+measuring would cost more than a small share of the training. ``on`` fuses unmeasured, ``off`` never.
+Never fused: multishot (its cycles rewind each run), the conservation experiments (no training), a traced
+run, image-folder data (streamed per run), fp16 with a gradient scaler (one run's overflow would skip every
+run's step), and networks :func:`~prunelab.core.fused.check_fused` refuses.
 """
 
 from __future__ import annotations

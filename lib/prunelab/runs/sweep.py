@@ -2,30 +2,20 @@
 
 A grid file::
 
-    base:                      # any run setting (the command line's names, with - or _)
-      model: resnet20
-      model-class: lottery
-      dataset: cifar10
-      post-epochs: 100
-    grid:                      # every combination of these lists is one run
-      pruner: [rand, mag, snip, grasp, synflow]
-      compression: [0.25, 0.5, 1.0]
-    overrides:                 # settings for the runs that match
-      - when: {pruner: mag}
-        set: {pre-epochs: 200}
+    base: {model: resnet20, model-class: lottery, dataset: cifar10, post-epochs: 100}   # any run setting
+    grid: {pruner: [rand, mag, snip, grasp, synflow], compression: [0.25, 0.5, 1.0]}  # every combination
+    overrides: [{when: {pruner: mag}, set: {pre-epochs: 200}}]   # settings for the runs that match
     expid: "{dataset}-{pruner}-c{compression}"   # optional record names (default: the config hash)
     executor: slurm            # local | processes | slurm (the command line can override)
     workers: 2                 # for processes
     slurm: {partition: gpu, time: 120, gpus: 1, cpus: 8, sbatch: {account: mylab}}
 
-Each setting's value has the type of its flag, and a grid makes at most 10,000 runs; the expid template
-names settings only (the checks are in :mod:`prunelab.runs.gridfile`). Runs that already have a complete
-record are skipped. The missing runs that can train fused (:func:`prunelab.runs.fused.plan`: one set-up,
-differing in pruner, compression, rounds, ablation flags or seed) go to one task each group, which fuses
-them or not as their ``fuse`` setting and its measurement decide and says which in a line of the log
-("fused: 18 runs in 1 group (...)", "separate: fusion measured slower here (...)"); on Slurm a group is one
-array task, so ``time`` is a group's. Every run checkpoints each epoch, so a Slurm task that is preempted
-or times out is requeued by submitit and resumes where it stopped.
+Values have their flag's type, a grid makes at most 10,000 runs, and the expid names settings only
+(:mod:`prunelab.runs.gridfile` checks it all). Runs with a complete record are skipped. The missing runs
+that can train fused (:func:`prunelab.runs.fused.plan`) go to one task per group, which fuses them or not
+as their ``fuse`` setting and its measurement decide, and says which in a log line; on Slurm a group is one
+array task, so ``time`` is a group's. Runs checkpoint each epoch, so a preempted or timed-out Slurm task is
+requeued by submitit and resumes where it stopped.
 """
 
 from __future__ import annotations
