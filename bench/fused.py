@@ -42,6 +42,7 @@ from prunelab.core.train import GRAPH_WARMUP_STEPS, Learner, make_optimizer, res
 from prunelab.data.catalog import DATASETS
 from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
 from prunelab.models.registry import build_model
+from prunelab.runs.config import RunConfig
 from prunelab.workbook.numbers import time_cell
 
 #: the set-ups of the loop bench: (dataset, model, model class)
@@ -73,16 +74,14 @@ def learner_for(device: torch.device) -> Callable[[nn.Module], Learner]:
     return make
 
 
-def batches(setup: str, runs: int, batch: int, device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """One batch per run, drawn apart (throughput does not depend on pixel values)."""
+def batches(setup: str, runs: int, batch: int, model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One batch per run, drawn apart (throughput does not depend on pixel values), on ``model``'s device and
+    in its layout."""
     info = DATASETS[SETUPS[setup][0]]
-    out = []
-    for _ in range(runs):
-        x = torch.randn(batch, *info.input_shape, device=device)
-        if len(info.input_shape) == 3 and SETUPS[setup][1] != "fc":
-            x = x.contiguous(memory_format=torch.channels_last)
-        out.append((x, torch.randint(0, info.num_classes, (batch,), device=device)))
-    return out
+    device = next(model.parameters()).device
+    fmt = torch.channels_last if uses_channels_last(model) else torch.contiguous_format
+    return [(torch.randn(batch, *info.input_shape, device=device).contiguous(memory_format=fmt),
+             torch.randint(0, info.num_classes, (batch,), device=device)) for _ in range(runs)]
 
 
 def loop_designs(setup: str, runs: int, batch: int, device: torch.device) -> dict[str, Callable[[int], None]]:
@@ -90,7 +89,7 @@ def loop_designs(setup: str, runs: int, batch: int, device: torch.device) -> dic
     graph = device.type == "cuda"
     make = learner_for(device)
     models = [pruned_model(setup, seed, device) for seed in range(1, runs + 1)]
-    data = batches(setup, runs, batch, device)
+    data = batches(setup, runs, batch, models[0])
     separate = [make(copy.deepcopy(m)) for m in models]
     separate_steps = [train_step(s.model, s.optimizer, device, FP32, s.scaler, graph) for s in separate]
     fused = fuse_learners([make(m) for m in models], make)
@@ -131,7 +130,7 @@ def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
                   f"separate {time_cell(timings['separate'].median, timings['separate'].spread)}")
 
 
-def grid_configs(result_dir: str, fuse: str, epochs: int) -> list:
+def grid_configs(result_dir: str, fuse: str, epochs: int) -> list[RunConfig]:
     """The quick profile's MNIST / FC variants (SynFlow with 1 and 100 rounds) × seeds 1-3 at compression 1."""
     from prunelab.workbook.grids import WorkbookParams, pruner_variants, run_config
 

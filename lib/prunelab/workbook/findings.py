@@ -295,10 +295,13 @@ class SynflowClaim:
 
     setup: str
     highest: float
-    synflow_survives: bool
+    synflow_falls_at: float | None  # where SynFlow first falls to chance (None: never)
     earlier: tuple[str, ...]
     not_earlier: tuple[str, ...]
-    synflow_falls_at: float | None = None  # where SynFlow first falls to chance (None: never)
+
+    @property
+    def synflow_survives(self) -> bool:
+        return self.synflow_falls_at is None
 
     @property
     def agrees(self) -> bool:
@@ -318,20 +321,25 @@ def synflow_claim(table: pd.DataFrame, survivals: list[Survival]) -> list[Synflo
         earlier = tuple(g for g in gradient if g in by_label and by_label[g].first_at_chance is not None
                         and (reach is None or by_label[g].first_at_chance < reach))
         not_earlier = tuple(g for g in gradient if g in by_label and g not in earlier)
-        claims.append(SynflowClaim(setup, highest, reach is None, earlier, not_earlier, reach))
+        claims.append(SynflowClaim(setup, highest, reach, earlier, not_earlier))
     return claims
+
+
+def _studied(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the set-ups run at more than one compression: those a collapse study speaks of."""
+    return table[table.groupby("setup")["compression"].transform("nunique") > 1]
 
 
 def studied_claims(table: pd.DataFrame) -> list[SynflowClaim]:
     """:func:`synflow_claim` on the real set-ups of ``table`` run at more than one compression."""
-    table = table[table.groupby("setup")["compression"].transform("nunique") > 1]
+    table = _studied(table)
     return synflow_claim(table, collapse_study(table))
 
 
 def collapse_study_findings(table: pd.DataFrame) -> str:
     """Markdown: per real set-up studied at several compressions, how far each pruner stays above chance and
     where a layer first empties, then whether the data agree with the SynFlow paper's claim."""
-    table = table[table.groupby("setup")["compression"].transform("nunique") > 1]
+    table = _studied(table)
     survivals = collapse_study(table)
     if not survivals:
         return "- No set-up on real data was run at more than one compression: nothing to say about collapse."
