@@ -229,3 +229,32 @@ def test_a_graphed_fused_step_trains_as_the_ordinary_fused_step(name):
     assert step.replays > 0
     for (key, ours), theirs in zip(graphed.model.state_dict().items(), plain.model.state_dict().values()):
         torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-4, msg=lambda m, k=key: f"{k}: {m}")
+
+
+@pytest.mark.parametrize("name", ["fc", "conv"])
+def test_runs_of_one_seed_reading_one_input_block_train_as_with_a_copy_each(name):
+    """Two seeds, two runs each: the first layer reading each seed's batch once trains as if every run got a copy."""
+    models = [_pruned(name, seed, c) for seed in (1, 2) for c in (0.5, 1.0)]
+    copied = fuse_learners([_learner(copy.deepcopy(m)) for m in models], _learner)
+    shared = fuse_learners([_learner(copy.deepcopy(m)) for m in models], _learner, shared=2)
+    assert (shared.model.inputs, copied.model.inputs) == (2, 4)
+    check_fused(shared.model, models, _inputs(name, 1, 2)[0][0])
+    xs, ys = _inputs(name, 2)
+    labels = torch.stack([ys[0], ys[0], ys[1], ys[1]], dim=1)
+    for _ in range(2):
+        rows = []
+        for learner, inputs in ((copied, [xs[0], xs[0], xs[1], xs[1]]), (shared, xs)):
+            learner.optimizer.zero_grad()
+            losses = fused_losses(learner.model(stack_inputs(inputs)), labels)
+            losses.sum().backward()
+            learner.optimizer.step()
+            rows.append(losses.tolist())
+        assert rows[1] == pytest.approx(rows[0], rel=1e-6)  # the products sum in another order
+    for ours, theirs in zip(split_learner(shared), split_learner(copied)):
+        for key, value in theirs["model"].items():
+            assert torch.allclose(ours["model"][key], value, atol=1e-4), key  # Adam: about lr per step
+
+
+def test_runs_that_do_not_divide_into_input_blocks_are_refused():
+    with pytest.raises(FusionRefused, match="blocks of 2"):
+        FusedModel([_pruned("fc", seed, 1.0) for seed in (1, 2, 3)], shared=2)

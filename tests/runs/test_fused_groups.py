@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -13,7 +14,7 @@ import torch
 from prunelab.core.fused import FusionRefused
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.config import RunConfig
-from prunelab.runs.fused import plan, run_configs, run_group
+from prunelab.runs.fused import by_seed, plan, run_configs, run_group
 from prunelab.runs.pretrain import EXPERIMENT as PRETRAIN
 from prunelab.runs.store import load_record
 
@@ -141,3 +142,16 @@ def test_auto_fuses_as_its_measurement_says_and_the_records_agree(tmp_path):
     assert kind in ("fused", "separate") and "4 runs" in result.decision
     steps = {load_record(path).summary["train_step"] for path in result.paths}
     assert steps == ({"fused (4 runs)"} if kind == "fused" else {"ordinary"}), (result.decision, steps)
+
+
+def _members(*seeds: int) -> list[SimpleNamespace]:
+    return [SimpleNamespace(run=SimpleNamespace(config=SimpleNamespace(seed=s, name=f"{s}-{i}")))
+            for i, s in enumerate(seeds)]
+
+
+def test_runs_are_ordered_by_seed_and_share_an_input_block_when_every_seed_has_as_many():
+    ordered, shared = by_seed(_members(2, 1, 2, 1, 2, 1))
+    assert [m.run.config.seed for m in ordered] == [2, 2, 2, 1, 1, 1] and shared == 3
+    assert [m.run.config.name for m in ordered][:3] == ["2-0", "2-2", "2-4"]  # the order within a seed kept
+    assert by_seed(_members(1, 1, 2))[1] == 1  # two runs of one seed, one of the other: a copy each
+    assert by_seed(_members(1, 2, 3))[1] == 1

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from prunelab.core.train import epochs_frame
-from prunelab.runs.checkpoint import KILL_AFTER_ENV, RunCheckpoint
+from prunelab.runs.checkpoint import KILL_AFTER_ENV, GroupWriter, RunCheckpoint
 from prunelab.runs.singleshot import CHECKPOINT_KEYS, TrainingProgress
 from prunelab.runs.store import load_record, load_table
 
@@ -164,3 +165,17 @@ def test_the_table_loader_lists_incomplete_folders_instead_of_failing(reference,
     assert list(table["record"]) == ["good"]
     assert sorted(Path(p).name for p in table.attrs["incomplete"]) == ["broken", "crashed"]
     assert json.loads((tmp_path / "singleshot" / "good" / "summary.json").read_text())["status"] == "complete"
+
+
+def test_a_group_writer_commits_in_order_and_raises_a_failed_write(tmp_path):
+    checkpoints = [RunCheckpoint(tmp_path, "singleshot", name, "key") for name in ("a", "b")]
+    for checkpoint in checkpoints:
+        checkpoint.folder.mkdir(parents=True)
+    with GroupWriter() as writer:
+        for epoch in (1, 2, 3):
+            writer.commit([(c, {"epoch": torch.tensor(epoch)}) for c in checkpoints])
+    for checkpoint in checkpoints:
+        assert checkpoint.load()["epoch"] == 3 and checkpoint.load(previous=True)["epoch"] == 2
+    with pytest.raises(TypeError, match="pickle"), GroupWriter() as writer:
+        writer.commit([(checkpoints[0], {"epoch": threading.Lock()})])
+    assert checkpoints[0].load()["epoch"] == 3  # the failed state never became the current one

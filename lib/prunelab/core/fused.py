@@ -8,9 +8,11 @@ as block m, so the model families' own forward code runs unchanged and batch nor
 run. The loss is the sum of the runs' mean losses, so each run's gradients are its own, and SGD, Adam and
 RMSprop, being elementwise, step each run as its own optimizer would.
 
-Not ``torch.func.vmap`` over stacked state: batch norm's running statistics would need batched buffers
-updated in place under the transform, and every operation would pay its dispatch; widened layers are plain
-modules that the mask hooks, CUDA graphs and autocast already handle.
+Runs of one seed draw the same batches. With ``shared`` = R, each R consecutive runs read one input block:
+the first layer takes the S = M / R distinct batches (a convolution of S groups, or S products of R runs'
+matrices side by side), so the batch is not copied R times into the fused input. Not ``torch.func.vmap``:
+batch norm's running statistics would need batched buffers updated in place under the transform, and every
+operation would pay its dispatch; widened layers are plain modules that mask hooks and CUDA graphs handle.
 
 What differs from separate runs is the order of reductions, so losses agree to about 1e-6 relative, not bit
 for bit. Layers of other kinds, dropout (a random stream per run) and forward code that mixes channels
@@ -43,34 +45,43 @@ class StackedLinear(MaskedMixin, nn.Module):
     """M linear layers as one: ``weight`` [M, out, in] and ``bias`` [M, out], applied by one batched matrix
     product to [B, M*in] or [B, M, in] (run m's features are block m, as everywhere in the fused network).
     The output is [B, M, out], a view of the product's [M, B, out]: the next stacked layer takes it without a
-    copy, and an elementwise activation in between keeps that layout."""
+    copy, and an elementwise activation in between keeps that layout.
 
-    def __init__(self, runs: int, in_features: int, out_features: int, bias: bool) -> None:
+    With ``shared`` = R the input is [B, (M/R)*in]: each R consecutive runs read one block, and each block
+    meets its R runs' matrices side by side in one product (the output is then copied into [B, M, out])."""
+
+    def __init__(self, runs: int, in_features: int, out_features: int, bias: bool, shared: int = 1) -> None:
         super().__init__()
-        self.runs, self.in_features, self.out_features = runs, in_features, out_features
+        self.runs, self.in_features, self.out_features, self.shared = runs, in_features, out_features, shared
         self.weight = nn.Parameter(torch.empty(runs, out_features, in_features))
         self.bias = nn.Parameter(torch.empty(runs, out_features)) if bias else None
         self._register_masks()
 
     def forward(self, x: Tensor) -> Tensor:
-        per_run = x.reshape(x.shape[0], self.runs, self.in_features).transpose(0, 1)
-        weight = self.weight.transpose(1, 2)
-        out = (torch.bmm(per_run, weight) if self.bias is None
-               else torch.baddbmm(self.bias.unsqueeze(1), per_run, weight))
-        return out.transpose(0, 1)
+        inputs = self.runs // self.shared
+        per_input = x.reshape(x.shape[0], inputs, self.in_features).transpose(0, 1)
+        weight = self.weight.view(inputs, self.shared * self.out_features, self.in_features).transpose(1, 2)
+        out = (torch.bmm(per_input, weight) if self.bias is None
+               else torch.baddbmm(self.bias.view(inputs, 1, -1), per_input, weight))
+        out = out.transpose(0, 1)
+        return out if self.shared == 1 else out.reshape(x.shape[0], self.runs, self.out_features)
 
 
-def _widened(leaf: nn.Module, runs: int) -> nn.Module:
-    """The M-fold twin of one layer, its tensors still to be filled by :meth:`FusedModel.load_runs`."""
+def _widened(leaf: nn.Module, runs: int, shared: int = 1) -> nn.Module:
+    """The M-fold twin of one layer, its tensors still to be filled by :meth:`FusedModel.load_runs`; with
+    ``shared`` > 1 it reads one input block per ``shared`` runs (the first layer only)."""
     if isinstance(leaf, nn.Linear):
-        return StackedLinear(runs, leaf.in_features, leaf.out_features, leaf.bias is not None)
+        return StackedLinear(runs, leaf.in_features, leaf.out_features, leaf.bias is not None, shared)
     if isinstance(leaf, RANDOM_LAYERS):
         raise FusionRefused(f"{type(leaf).__name__} draws random numbers in every step")
+    if shared > 1 and not (isinstance(leaf, nn.Conv2d) and leaf.groups == 1):
+        raise FusionRefused(f"a first {type(leaf).__name__} layer cannot read one input for several runs")
     twin = copy.copy(leaf)  # a shallow copy: its own attribute and tensor tables, filled below
     twin._parameters, twin._buffers, twin._modules = dict(leaf._parameters), dict(leaf._buffers), {}
-    if isinstance(leaf, nn.Conv2d):
-        twin.in_channels, twin.out_channels, twin.groups = (leaf.in_channels * runs, leaf.out_channels * runs,
-                                                            leaf.groups * runs)
+    if isinstance(leaf, nn.Conv2d):  # with shared inputs: S = M / R groups, each making R runs' channels
+        inputs = runs // shared
+        twin.in_channels, twin.out_channels, twin.groups = (leaf.in_channels * inputs, leaf.out_channels * runs,
+                                                            leaf.groups * inputs)
     elif isinstance(leaf, (nn.modules.batchnorm._BatchNorm, *IDENTITY_TYPES)):
         twin.num_features = leaf.num_features * runs
     elif any(True for _ in leaf.parameters(recurse=False)) or any(True for _ in leaf.buffers(recurse=False)):
@@ -84,13 +95,18 @@ class FusedModel(nn.Module):
     Its tensors are joined from the runs' (:meth:`load_runs`) and split back into per-run state dicts
     (:meth:`run_states`): along a new first dimension for :class:`StackedLinear`, end to end along the
     first dimension for every other layer; a 0-dimensional buffer (batch norm's step count) is one for all.
+    Its input holds :attr:`inputs` blocks, each read by ``shared`` consecutive runs (see the module).
     """
 
-    def __init__(self, models: Sequence[nn.Module]) -> None:
+    def __init__(self, models: Sequence[nn.Module], shared: int = 1) -> None:
         super().__init__()
         if not models:  # one run is allowed: its fused form is what bench/fused.py weighs against the plain one
             raise FusionRefused("fusing needs at least one run")
-        self.runs = len(models)
+        if shared < 1 or len(models) % shared:
+            raise FusionRefused(f"{len(models)} runs cannot read their inputs in blocks of {shared}")
+        self.runs, self.shared = len(models), shared
+        self.inputs = self.runs // shared
+        first = True  # the first layer with weights reads the shared inputs
         self.net = copy.deepcopy(models[0])
         self.run_keys = list(models[0].state_dict())  # a dense classifier's runs have no masks there; the twin has
         for name, module in list(self.net.named_modules()):
@@ -100,7 +116,10 @@ class FusedModel(nn.Module):
                 continue
             if name:
                 parent, _, child = name.rpartition(".")
-                setattr(self.net.get_submodule(parent), child, _widened(module, self.runs))
+                weighted = any(True for _ in module.parameters(recurse=False))
+                setattr(self.net.get_submodule(parent), child,
+                        _widened(module, self.runs, shared if first and weighted else 1))
+                first = first and not weighted
         self.net.to(_device_of(models[0]))
         self.load_runs(models)
 
@@ -184,7 +203,7 @@ def check_fused(fused: FusedModel, models: Sequence[nn.Module], example: Tensor)
     modes = [model.training for model in [fused, *models]]
     fused.eval()
     try:
-        joined = fused(stack_inputs([example] * fused.runs))
+        joined = fused(stack_inputs([example] * fused.inputs))
         for index, model in enumerate(models):
             model.eval()
             own = model(example)
@@ -220,12 +239,13 @@ def fused_losses(out: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.transpose(1, 2), labels, reduction="none").mean(dim=0)
 
 
-def fuse_learners(learners: Sequence[Learner], fresh: Callable[[nn.Module], Learner]) -> Learner:
-    """One learner training every run of ``learners`` as a :class:`FusedModel`: ``fresh(model)`` makes its
-    optimizer (with the masks' hooks), schedule and gradient scaler as a run makes its own, and the runs'
-    states are joined into them. Raises :class:`FusionRefused` when the runs' schedules, optimizer settings
-    or step counts differ (they would not train alike)."""
-    fused = FusedModel([learner.model for learner in learners])
+def fuse_learners(learners: Sequence[Learner], fresh: Callable[[nn.Module], Learner], shared: int = 1) -> Learner:
+    """One learner training every run of ``learners`` as a :class:`FusedModel` (its inputs ``shared`` by that
+    many consecutive runs): ``fresh(model)`` makes its optimizer (with the masks' hooks), schedule and
+    gradient scaler as a run makes its own, and the runs' states are joined into them. Raises
+    :class:`FusionRefused` when the runs' schedules, optimizer settings or step counts differ (they would
+    not train alike)."""
+    fused = FusedModel([learner.model for learner in learners], shared)
     learner = fresh(fused)
     states = [learner_.state_dict() for learner_ in learners]
     for part in ("scheduler", "scaler"):

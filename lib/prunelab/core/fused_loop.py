@@ -21,10 +21,15 @@ from .train import Learner, LoopOptions, Preempted, stop_requested, train_step
 class StackedLoader:
     """Each epoch's fused batches from the runs' loaders: ``loaders`` are the distinct loaders (runs of one
     seed draw the same batches, so share one) and ``of_run[m]`` the index of run m's. Each distinct loader
-    is iterated once per epoch; ``epoch`` reads and sets theirs (all alike)."""
+    is iterated once per epoch; ``epoch`` reads and sets theirs (all alike). With ``shared`` = R (a
+    :class:`~prunelab.core.fused.FusedModel`'s), each R consecutive runs read one loader, and the fused input
+    holds that loader's batch once; the labels are every run's, [B, M]."""
 
-    def __init__(self, loaders: Sequence, of_run: Sequence[int]) -> None:
+    def __init__(self, loaders: Sequence, of_run: Sequence[int], shared: int = 1) -> None:
         self.loaders, self.of_run = list(loaders), list(of_run)
+        self.of_input = self.of_run[::shared]
+        if self.of_run != [i for i in self.of_input for _ in range(shared)]:
+            raise ValueError(f"runs do not read their loaders in blocks of {shared}: {self.of_run}")
 
     def __len__(self) -> int:
         return len(self.loaders[0])
@@ -40,7 +45,7 @@ class StackedLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         for parts in zip(*self.loaders):
-            yield (stack_inputs([parts[i][0] for i in self.of_run]),
+            yield (stack_inputs([parts[i][0] for i in self.of_input]),
                    torch.stack([parts[i][1] for i in self.of_run], dim=1))
 
 
@@ -177,12 +182,12 @@ class FusionTiming:
 
 def time_fusion(fused: Learner, single: Learner, batch: tuple[Tensor, Tensor], options: LoopOptions,
                 repeats: int = 3, warmup: int = 1) -> FusionTiming:
-    """Time training steps of the ``fused`` learner (every run fed ``batch``) and of the ``single`` one, taking
-    turns (:func:`~prunelab.core.timing.interleaved`): the steps each would take in training, CUDA graphs
-    included where ``options`` has them. Both learners train meanwhile: pass copies."""
+    """Time training steps of the ``fused`` learner (each input block fed ``batch``) and of the ``single`` one,
+    taking turns (:func:`~prunelab.core.timing.interleaved`): the steps each would take in training, CUDA
+    graphs included where ``options`` has them. Both learners train meanwhile: pass copies."""
     model: FusedModel = fused.model
     x, y = batch
-    joined = (stack_inputs([x] * model.runs), torch.stack([y] * model.runs, dim=1))
+    joined = (stack_inputs([x] * model.inputs), torch.stack([y] * model.runs, dim=1))
     device = options.device
     steps = {"fused": (train_step(model, fused.optimizer, device, options.precision, fused.scaler, options.cuda_graph,
                                   criterion=fused_losses), joined),

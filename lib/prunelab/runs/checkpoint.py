@@ -9,7 +9,7 @@ stale and removed when found (:meth:`RunCheckpoint.discard_unless_held`).
 A fused group (:mod:`prunelab.runs.fused`) saves its runs' states in two steps, all staged before any is
 committed, and a commit keeps the state it replaces as ``previous.pt``: a kill between two runs' commits
 leaves each run either at the new epoch (its previous state the old one) or at the old one, so the group
-resumes together from the old one.
+resumes together from the old one. :class:`GroupWriter` writes those commits in a thread, in order.
 
 A checkpoint is keyed by what the run computes: its configuration's hash and the data source it really
 uses (``auto`` resolves to real data or a stand-in), so a run never resumes onto other data.
@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -166,3 +167,38 @@ def set_random_state(state: dict, train_loader) -> None:
     if "rng_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
     train_loader.epoch = state["loader_epoch"]
+
+
+class GroupWriter:
+    """Writes a group's checkpoints in a thread while the next epoch trains: each :meth:`commit` stages every
+    run's state, then makes them current (a group commit); it first waits for the one before, so at most
+    one is in flight and commits land in order. Leaving the ``with`` block waits for the last; a failed
+    write raises there or at the next commit."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
+        self._pending: Future | None = None
+
+    def commit(self, saved: list[tuple[RunCheckpoint, dict]]) -> None:
+        self._wait()
+        self._pending = self._pool.submit(_group_commit, saved)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> GroupWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown()
+
+
+def _group_commit(saved: list[tuple[RunCheckpoint, dict]]) -> None:
+    staged = [(checkpoint, checkpoint.stage(state)) for checkpoint, state in saved]
+    for checkpoint, path in staged:
+        checkpoint.commit(path)

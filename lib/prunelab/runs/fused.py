@@ -3,11 +3,13 @@
 :func:`run_group` takes runs that differ only in what pruning and the seed choose (:data:`PER_RUN_FIELDS`)
 and does what each would do alone up to fixed masks: prepare, pre-train (shared, :mod:`prunelab.runs.pretrain`)
 and prune, each with its own random numbers. Their post-pruning epochs then train as one widened network
-(:mod:`prunelab.core.fused`), each run keeping its masks, weights, data order, evaluation, rows and checks.
-After every epoch each run's checkpoint is saved as a run alone saves it, in a group commit
-(:mod:`prunelab.runs.checkpoint`), so a killed group resumes together and a run can resume alone. Each
-record is written as alone, with ``train_step: fused (M runs)``, its times its share of the group's (the
-wall time over M) and its peak memory the group's.
+(:mod:`prunelab.core.fused`), each run keeping its masks, weights, data order, evaluation, rows and checks;
+runs of one seed draw the same batches, so they are ordered by seed and the first layer reads each seed's
+batch once. After every epoch each run's checkpoint is saved as a run alone saves it, in a group commit
+written in a thread while the next epoch trains (:mod:`prunelab.runs.checkpoint`), so a killed group
+resumes together from its last commit and a run can resume alone. Each record is written as alone, with
+``train_step: fused (M runs)``, its times its share of the group's (the wall time over M) and its peak
+memory the group's.
 
 ``--fuse auto`` fuses when one fused step, measured on copies on this device against one step of one run
 (``core.timing.interleaved``), is faster than M steps; it does not measure, and trains run by run, when
@@ -21,7 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -32,7 +35,7 @@ from ..core.train import GRAPH_WARMUP_STEPS, LoopOptions
 from ..data.catalog import FOLDER_DATASETS
 from ..precision.amp import make_scaler
 from ..precision.memory import PeakMemory
-from .checkpoint import RunInProgress
+from .checkpoint import GroupWriter, RunInProgress
 from .config import RUNTIME_FIELDS, RunConfig
 from .prepare import RunLog, reused_record
 from .registry import run
@@ -180,10 +183,11 @@ def post_train_group(members: list[Member]) -> str:
         points.setdefault(_point(member.training), []).append(member)
     decisions = []
     for subgroup in points.values():
-        fuse, decision = decide(subgroup)
+        subgroup, shared = by_seed(subgroup)
+        fuse, decision = decide(subgroup, shared)
         decisions.append(decision)
         if fuse:
-            _train_fused(subgroup)
+            _train_fused(subgroup, shared)
             continue
         for member in subgroup:
             with member.run.log.warnings(), diverging(member.run, member.training):
@@ -191,8 +195,25 @@ def post_train_group(members: list[Member]) -> str:
     return "; ".join(decisions) if decisions else decide([])[1]
 
 
-def decide(members: list[Member]) -> tuple[bool, str]:
-    """Whether to fuse ``members``' post-training, and the line that says so (the progress line)."""
+def by_seed(members: list[Member]) -> tuple[list[Member], int]:
+    """``members`` ordered by seed (seeds in first-seen order), and how many consecutive runs share one input
+    block when fused (:func:`input_blocks`)."""
+    seeds = [m.run.config.seed for m in members]
+    first_seen = list(dict.fromkeys(seeds))
+    ordered = sorted(members, key=lambda m: first_seen.index(m.run.config.seed))
+    return ordered, input_blocks(seeds)
+
+
+def input_blocks(seeds: Sequence[int]) -> int:
+    """How many consecutive runs, ordered by seed, read one input block when runs of ``seeds`` train fused:
+    the runs per seed when every seed has as many, else 1 (each run's batch its own)."""
+    counts = set(Counter(seeds).values())
+    return len(seeds) // len(set(seeds)) if len(counts) == 1 else 1
+
+
+def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
+    """Whether to fuse ``members``' post-training (``shared`` runs to an input block), and the line that says
+    so (the progress line)."""
     runs = len(members)
     if runs < 2:
         return False, f"separate: {runs} run{'s' if runs != 1 else ''} to post-train, nothing to fuse"
@@ -201,7 +222,7 @@ def decide(members: list[Member]) -> tuple[bool, str]:
         return False, (f"separate: {runs} runs; fp16 with a gradient scaler is not fused (one scaler would skip "
                        "every run's step when one run overflows)")
     try:
-        learner = fuse_learners([m.training.learner for m in members], _fresh_for(first))
+        learner = fuse_learners([m.training.learner for m in members], _fresh_for(first), shared)
         check_fused(learner.model, [m.run.model for m in members], _example(first))
     except FusionRefused as why:
         return False, f"separate: {runs} runs; not fused: {why}"
@@ -284,11 +305,12 @@ def _align(members: list[Member]) -> None:
                            "group's checkpoint commits).")
 
 
-def _train_fused(members: list[Member]) -> None:  # noqa: C901 - resume, divergence and checkpoints per run, in one loop
-    """Post-train ``members`` as one fused network; each run's rows, checkpoints and final state its own."""
+def _train_fused(members: list[Member], shared: int) -> None:  # noqa: C901 - resume, divergence and checkpoints per run
+    """Post-train ``members`` (in :func:`by_seed`'s order) as one fused network, ``shared`` runs to an input
+    block; each run's rows, checkpoints and final state its own."""
     first = members[0].run
     runs = len(members)
-    learner = fuse_learners([m.training.learner for m in members], _fresh_for(first))
+    learner = fuse_learners([m.training.learner for m in members], _fresh_for(first), shared)
     options = _options(members)
     step_name = f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else "")
     owners: list[Member] = []  # runs of one seed draw the same batches: the first one's loaders serve them all
@@ -298,8 +320,8 @@ def _train_fused(members: list[Member]) -> None:  # noqa: C901 - resume, diverge
             loader_of[member.run.config.seed] = len(owners)
             owners.append(member)
     of_run = [loader_of[m.run.config.seed] for m in members]
-    train = StackedLoader([o.run.data.train for o in owners], of_run)
-    test = StackedLoader([o.run.data.test for o in owners], of_run)
+    train = StackedLoader([o.run.data.train for o in owners], of_run, shared)
+    test = StackedLoader([o.run.data.test for o in owners], of_run, shared)
 
     def diverged(index: int, reason: str) -> None:
         member = members[index]
@@ -309,24 +331,24 @@ def _train_fused(members: list[Member]) -> None:  # noqa: C901 - resume, diverge
 
     rows = FusedRows([m.training.progress.rows for m in members], [True] * runs, diverged)
 
+    writer = GroupWriter()
+
     def after_epoch(epoch: int) -> None:
         states = split_learner(learner)
-        staged = []
+        saved = []
         for index, member in enumerate(members):
             member.run.data.train.epoch = train.epoch
             if not rows.live[index]:
                 continue
             member.training.progress.epochs_done = epoch
-            staged.append((member.run.checkpoint,
-                           member.run.checkpoint.stage(checkpoint_state(member.run, member.training, states[index]))))
-        for checkpoint, path in staged:
-            checkpoint.commit(path)
+            saved.append((member.run.checkpoint, checkpoint_state(member.run, member.training, states[index])))
+        writer.commit(saved)
 
     for member in members:
         member.training.train_step = step_name
         member.run.log(f"Post-train for {member.run.config.post_epochs} epochs, fused with {runs - 1} other runs "
                        f"of this set-up (one network of {runs} runs).")
-    with PeakMemory(options.device) as peak:
+    with PeakMemory(options.device) as peak, writer:
         fused_train_eval_loop(learner, train, test, first.config.post_epochs, "post", options, rows,
                               done=members[0].training.progress.epochs_done, after_epoch=after_epoch)
     states = split_learner(learner)

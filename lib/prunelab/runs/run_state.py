@@ -44,7 +44,7 @@ class TrainingProgress:
         self.epochs_done = None
 
     def to_checkpoint(self) -> dict:
-        return {"phase": self.phase, "cycle": self.cycle, "epochs_done": self.epochs_done, "rows": self.rows}
+        return {"phase": self.phase, "cycle": self.cycle, "epochs_done": self.epochs_done, "rows": list(self.rows)}
 
     @classmethod
     def from_checkpoint(cls, saved: dict) -> TrainingProgress:

@@ -39,7 +39,7 @@ from ..data.run_data import resolved_source
 from ..models.registry import build_model
 from ..precision.amp import amp_settings, make_scaler
 from ..runs.config import RunConfig
-from ..runs.fused import plan
+from ..runs.fused import input_blocks, plan
 from ..runs.pretrain import SharedPretraining, shares_pretraining
 from ..runs.store import RecordConflict, usable_record
 from .grids import (
@@ -164,16 +164,18 @@ def _median_step(step, batch, device: torch.device, steps: int, warmup: int) -> 
     return statistics.median(times[warmup:] or times)
 
 
-def measure_fused(setup: Setup, runs: int, device: torch.device, steps: int = 5, warmup: int = 2) -> dict:
+def measure_fused(setup: Setup, runs: int, device: torch.device, steps: int = 5, warmup: int = 2,
+                  shared: int = 1) -> dict:
     """Seconds per fused training step and per fused evaluation batch of ``runs`` runs of ``setup`` on
-    ``device`` (median of ``steps``), each run fed a batch of the set-up's size."""
+    ``device`` (median of ``steps``), each run fed a batch of the set-up's size, ``shared`` runs to an
+    input block as a group of that many runs per seed trains."""
     info = dataset_info(setup.dataset)
     models = [build_model(setup.model, setup.model_class, info.input_shape, info.num_classes).to(device)
               for _ in range(runs)]
     channels_last = any(isinstance(m, torch.nn.Conv2d) for m in models[0].modules())
     if channels_last:
         models = [m.to(memory_format=torch.channels_last) for m in models]
-    fused = FusedModel(models)
+    fused = FusedModel(models, shared)
     del models
     precision = amp_settings(device, setup.amp, setup.amp_dtype)
     optimizer = make_optimizer("adam", fused.parameters(), 1e-3, 0.0, capturable=device.type == "cuda")
@@ -185,8 +187,9 @@ def measure_fused(setup: Setup, runs: int, device: torch.device, steps: int = 5,
     (x, y), = DeviceLoader(data.train, info, setup.batch_size, device, channels_last=channels_last)
     (tx, _), = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
     fused.train()
-    step_s = _median_step(step, (stack_inputs([x] * runs), torch.stack([y] * runs, dim=1)), device, steps, warmup)
-    joined_test = stack_inputs([tx] * runs)
+    step_s = _median_step(step, (stack_inputs([x] * fused.inputs), torch.stack([y] * runs, dim=1)), device, steps,
+                          warmup)
+    joined_test = stack_inputs([tx] * fused.inputs)
     eval_s = _eval_step_seconds(fused, [(joined_test, None)] * (steps + 1), device, precision)
     return {"step_s": step_s, "eval_s": eval_s}
 
@@ -269,14 +272,14 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], timing: dict, device: to
     train_steps = math.ceil(setup.train_examples / setup.batch_size)
     eval_batches = math.ceil(setup.test_examples / setup.test_batch_size)
     saved, fused_runs, speedups = 0.0, 0, []
-    measured: dict[int, dict] = {}
+    measured: dict[tuple[int, int], dict] = {}
     for group in groups:
-        m = len(group)
+        m, shared = len(group), input_blocks([config.seed for config in group])
         if timing["step_s"] * m * (steps + 2) > FUSED_BUDGET_S:
             return 0.0, f"not measured (a fused step of {m} runs would take over {FUSED_BUDGET_S:.0f} s to time)"
-        if m not in measured:
-            measured[m] = measure_fused(setup, m, device, steps)
-        fused = measured[m]
+        if (m, shared) not in measured:
+            measured[m, shared] = measure_fused(setup, m, device, steps, shared=shared)
+        fused = measured[m, shared]
         epochs = group[0].post_epochs
         fused_s = epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"]) + eval_batches * fused[
             "eval_s"]
