@@ -1,27 +1,22 @@
 """The SynFlow paper's conservation experiments (Tanaka et al. 2020, section 4 and figures 3, 4, 5b, 7).
 
 *Synaptic saliency* is any score of the form ``S(θ) = ∂R/∂θ ⊙ θ``. If ``R`` is unchanged when a hidden
-unit's incoming parameters (weights and bias) are multiplied by ``α > 0`` and its outgoing weights divided
-by ``α`` (true of any function of the network's output when the unit's activation is positively
-homogeneous: ReLU, max- or average-pooling, flatten), differentiating at ``α = 1`` gives the laws measured here:
+unit's incoming parameters are multiplied by ``α > 0`` and its outgoing weights divided by ``α`` (true when
+the unit's activation is positively homogeneous: ReLU, max- or average-pooling, flatten), differentiating
+at ``α = 1`` gives the laws measured here: unit-wise, the saliency flowing into a hidden unit equals the
+saliency flowing out; layer-wise, in a bias-free chain every layer's total saliency is the same, so the
+average score per parameter is proportional to the inverse layer size and large layers are pruned first
+(the paper's explanation of layer collapse).
 
-* unit-wise: the saliency flowing into a hidden unit equals the saliency flowing out of it;
-* layer-wise: in a bias-free chain, every layer's total saliency is the same (``<∂R/∂y, y>``); the
-  average score per parameter is then proportional to the inverse layer size, so large layers are pruned
-  first (the paper's explanation of layer collapse).
+``synflow`` is a synaptic saliency exactly, and so is the signed ``∂L/∂θ ⊙ θ`` (:data:`SALIENCY`, SNIP
+before its absolute value). ``snip`` takes ``|·|`` per parameter, so its sums obey the law only where all
+terms share a sign. ``grasp``'s ``R = g_stop · g(θ)`` depends on θ through the gradient too, so
+``S_in - S_out = ‖G_out‖² - ‖G_in‖²`` (then divided by GraSP's normaliser), not zero. Batchnorm and
+residual branches break the symmetry; the laws are for chains of masked linear / conv layers.
 
-Which prunelab scores are synaptic saliencies: ``synflow`` exactly (``R`` is the summed output of the
-network with absolute weights on an all-ones input, its scores are positive, the ``|·|`` changes nothing);
-the signed ``∂L/∂θ ⊙ θ`` (:data:`SALIENCY`, SNIP before its absolute value and normalisation). ``snip``
-itself takes ``|·|`` per parameter, so its sums obey the law only where all terms share a sign. ``grasp``'s
-``R = g_stop · g(θ)`` depends on θ through the gradient too, which is *not* invariant: rescaling divides the
-incoming gradients by α and multiplies the outgoing ones, so ``S_in - S_out = ‖G_out‖² - ‖G_in‖²`` (over the
-unit's parameters, then divided by GraSP's normaliser), not zero. Batchnorm and residual branches break
-the symmetry; the laws are for chains of masked linear / conv layers.
-
-The experiments score (or train) a *copy* or the model as it stands: prune it first with
-:func:`prunelab.core.pruners.prune` to study a pruned network. Every function returns a tidy DataFrame;
-its ``plot_*`` companion, in :mod:`prunelab.workbook.conservation_figures`, draws it for the notebooks.
+The experiments score (or train) a *copy* of the model as it stands: prune it first with
+:func:`prunelab.core.pruners.prune` to study a pruned network. Every function returns a tidy DataFrame,
+drawn by its ``plot_*`` companion in :mod:`prunelab.workbook.conservation_figures`.
 """
 
 from __future__ import annotations

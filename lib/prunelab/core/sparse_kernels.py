@@ -1,33 +1,19 @@
 """Exact sparse replacements for one pruned linear or conv layer, each a small ``nn.Module``.
 
-Every kernel here computes the function of the dense layer it replaces (up to float rounding). Which one
-is fastest depends on the device, the library behind it (MKL, oneDNN, cuSPARSE), the layer's shape and
-density and the input's batch and spatial size, and no rule of thumb predicts it across all of them, so
-:mod:`prunelab.core.sparse` times them in place and keeps the dense layer unless one clearly wins.
+Every kernel computes the function of the dense layer it replaces (up to float rounding). Which is fastest
+depends on the device, its library (MKL, oneDNN, cuSPARSE), the layer's shape and density and the input's
+size, and no rule of thumb predicts it, so :mod:`prunelab.core.sparse` times them in place and keeps the
+dense layer unless one clearly wins.
 
-Linear layers, ``y = x Wᵀ + b``:
+Linear layers, ``y = x Wᵀ + b``: ``compact`` (a dense GEMM over the live input columns and output rows: a
+global mask often empties whole columns or rows), ``csr`` (dense x sparseᵀ, for very sparse layers on
+MKL), ``csr_t`` (sparse x dense, better on MKL at moderate density), ``bsr`` (block-sparse rows, the
+largest of 8x8, 4x4, 2x2 blocks that divides the shape) and ``semi24`` (2:4 semi-structured, CUDA only,
+for fp16/bf16 weights whose mask already keeps at most two of every four, so nothing is dropped).
 
-* ``compact``: the dense GEMM restricted to the live input columns and live output rows. A global mask
-  often leaves whole columns or rows of a layer empty (structure hidden in an unstructured mask); a
-  gather, a small dense GEMM and a scatter then often beat the general sparse formats.
-* ``csr``: ``F.linear`` with the weight as ``torch.sparse_csr`` (dense x sparseᵀ); fastest for very
-  sparse layers on MKL.
-* ``csr_t``: ``W_csr @ xᵀ`` (sparse x dense), which MKL runs better than ``csr`` at moderate density.
-* ``bsr``: block-sparse rows (the largest of 8x8, 4x4, 2x2 blocks that divides the shape), for masks
-  whose non-zeros cluster.
-* ``semi24``: 2:4 semi-structured sparsity (``torch.sparse.to_sparse_semi_structured``), on CUDA only,
-  for fp16/bf16 weights whose mask already has at most two non-zeros in every four, so nothing is dropped.
-
-Conv layers (``groups == 1``, zero padding):
-
-* ``compact``: a dense convolution over the live input channels and live filters only, the better route
-  we found on CPUs: oneDNN's direct convolution does far more multiply-adds per second than a sparse
-  matmul, so removing what is provably zero (whole channels and filters, which high compression leaves
-  plenty of) usually beats exploiting scattered zeros, and it reads the input once instead of ``kh * kw``
-  times.
-* ``im2col_csr``: unfold (im2col) of the live input channels, then a CSR matmul. It pays for an input
-  copy ``kh * kw`` times the size of the input, so it can only win on very sparse layers over small
-  inputs; it is skipped where that copy would pass ``MAX_UNFOLD_ELEMENTS``.
+Conv layers (``groups == 1``, zero padding): ``compact`` (a dense convolution over the live input
+channels and filters only, usually the better route on CPUs) and ``im2col_csr`` (im2col of the live
+input channels, then a CSR matmul; skipped where the unfolded copy would pass ``MAX_UNFOLD_ELEMENTS``).
 """
 
 from __future__ import annotations
@@ -237,7 +223,10 @@ class _ChannelCompacted(nn.Module):
 
 
 class CompactConv2d(_ChannelCompacted):
-    """A dense convolution over the live input channels and filters only."""
+    """A dense convolution over the live input channels and filters only. On CPUs oneDNN's direct convolution
+    does far more multiply-adds per second than a sparse matmul, so removing what is provably zero (whole
+    channels and filters, which high compression leaves plenty of) usually beats exploiting scattered zeros,
+    and it reads the input once instead of ``kh * kw`` times."""
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = _out_size(self, x.shape[2], x.shape[3])
@@ -248,7 +237,9 @@ class CompactConv2d(_ChannelCompacted):
 
 
 class Im2colConv2d(_ChannelCompacted):
-    """Unfold the live input channels (im2col), multiply by the CSR filter matrix, fold back to NCHW."""
+    """Unfold the live input channels (im2col), multiply by the CSR filter matrix, fold back to NCHW. The
+    unfolded copy is ``kh * kw`` times the input, so this can only win on very sparse layers over small
+    inputs."""
 
     def __init__(self, layer: nn.Conv2d) -> None:
         super().__init__(layer)
