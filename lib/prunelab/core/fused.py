@@ -105,7 +105,6 @@ class FusedModel(nn.Module):
         if shared < 1 or len(models) % shared:
             raise FusionRefused(f"{len(models)} runs cannot read their inputs in blocks of {shared}")
         self.runs, self.shared = len(models), shared
-        self.inputs = self.runs // shared
         first = True  # the first layer with weights reads the shared inputs
         self.net = copy.deepcopy(models[0])
         self.run_keys = list(models[0].state_dict())  # a dense classifier's runs have no masks there; the twin has
@@ -122,6 +121,11 @@ class FusedModel(nn.Module):
                 first = first and not weighted
         self.net.to(_device_of(models[0]))
         self.load_runs(models)
+
+    @property
+    def inputs(self) -> int:
+        """How many input blocks the fused network reads (each by :attr:`shared` consecutive runs)."""
+        return self.runs // self.shared
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
