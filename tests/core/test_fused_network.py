@@ -13,6 +13,7 @@ from prunelab.core.evaluation import FP32
 from prunelab.core.fused import (
     FusedModel,
     FusionRefused,
+    StackedLinear,
     check_fused,
     fuse_learners,
     fused_losses,
@@ -258,3 +259,33 @@ def test_runs_of_one_seed_reading_one_input_block_train_as_with_a_copy_each(name
 def test_runs_that_do_not_divide_into_input_blocks_are_refused():
     with pytest.raises(FusionRefused, match="blocks of 2"):
         FusedModel([_pruned("fc", seed, 1.0) for seed in (1, 2, 3)], shared=2)
+
+
+def test_stacked_batches_keep_a_layout_the_first_layer_reads_without_a_copy():
+    one_channel = [torch.randn(4, 1, 28, 28) for _ in range(3)]  # both layouts at once: stacked contiguous
+    assert stack_inputs(one_channel).is_contiguous()
+    rgb = [torch.randn(4, 3, 8, 8).contiguous(memory_format=torch.channels_last) for _ in range(3)]
+    joined = stack_inputs(rgb)
+    assert joined.shape == (4, 9, 8, 8) and joined.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(joined[:, 3:6], rgb[1])
+
+
+@pytest.mark.parametrize("shared", [1, 3])
+def test_a_stacked_linear_layer_is_each_runs_linear_layer(shared):
+    """Run m's output block is its own layer's output on its input block (the S = M / R inputs read by R runs
+    each), and its weights' gradients are that layer's."""
+    runs, layers_ = 6, [nn.Linear(5, 4) for _ in range(6)]
+    stacked = StackedLinear(runs, 5, 4, bias=True, shared=shared)
+    with torch.no_grad():
+        stacked.weight.copy_(torch.stack([layer.weight for layer in layers_]))
+        stacked.bias.copy_(torch.stack([layer.bias for layer in layers_]))
+    xs = [torch.randn(7, 5) for _ in range(runs // shared)]
+    out = stacked(torch.cat(xs, dim=1))
+    assert out.shape == (7, runs, 4)
+    for m, layer in enumerate(layers_):
+        torch.testing.assert_close(out[:, m], layer(xs[m // shared]))
+    out.square().sum().backward()
+    for m, layer in enumerate(layers_):
+        layer(xs[m // shared]).square().sum().backward()
+        torch.testing.assert_close(stacked.weight.grad[m], layer.weight.grad)
+        torch.testing.assert_close(stacked.bias.grad[m], layer.bias.grad)

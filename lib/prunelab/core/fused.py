@@ -44,11 +44,14 @@ class FusionRefused(ValueError):
 class StackedLinear(MaskedMixin, nn.Module):
     """M linear layers as one: ``weight`` [M, out, in] and ``bias`` [M, out], applied by one batched matrix
     product to [B, M*in] or [B, M, in] (run m's features are block m, as everywhere in the fused network).
-    The output is [B, M, out], a view of the product's [M, B, out]: the next stacked layer takes it without a
-    copy, and an elementwise activation in between keeps that layout.
+
+    The product is taken batch-last, W [M, out, in] @ x [M, in, B], and the output [B, M, out] is a view of its
+    [M, out, B]: the next stacked layer reads it as [M, in, B] without a copy, an elementwise activation in
+    between keeps that layout, and the weight gradient comes out in the weight's own layout (a batch-first
+    product's would be transposed into it by a copy every step).
 
     With ``shared`` = R the input is [B, (M/R)*in]: each R consecutive runs read one block, and each block
-    meets its R runs' matrices side by side in one product (the output is then copied into [B, M, out])."""
+    meets its R runs' matrices stacked in one product."""
 
     def __init__(self, runs: int, in_features: int, out_features: int, bias: bool, shared: int = 1) -> None:
         super().__init__()
@@ -59,12 +62,11 @@ class StackedLinear(MaskedMixin, nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         inputs = self.runs // self.shared
-        per_input = x.reshape(x.shape[0], inputs, self.in_features).transpose(0, 1)
-        weight = self.weight.view(inputs, self.shared * self.out_features, self.in_features).transpose(1, 2)
-        out = (torch.bmm(per_input, weight) if self.bias is None
-               else torch.baddbmm(self.bias.view(inputs, 1, -1), per_input, weight))
-        out = out.transpose(0, 1)
-        return out if self.shared == 1 else out.reshape(x.shape[0], self.runs, self.out_features)
+        columns = x.reshape(x.shape[0], inputs, self.in_features).permute(1, 2, 0)  # [S, in, B]
+        weight = self.weight.view(inputs, self.shared * self.out_features, self.in_features)
+        out = (torch.bmm(weight, columns) if self.bias is None
+               else torch.baddbmm(self.bias.view(inputs, -1, 1), weight, columns))  # [S, R*out, B]
+        return out.permute(2, 0, 1).reshape(x.shape[0], self.runs, self.out_features)  # a view
 
 
 def _widened(leaf: nn.Module, runs: int, shared: int = 1) -> nn.Module:
@@ -223,9 +225,12 @@ def check_fused(fused: FusedModel, models: Sequence[nn.Module], example: Tensor)
 
 
 def stack_inputs(inputs: Sequence[Tensor]) -> Tensor:
-    """One fused batch from each run's batch [B, C, ...]: [B, M*C, ...], run m's channels block m."""
+    """One fused batch from each run's batch [B, C, ...]: [B, M*C, ...], run m's channels block m. Channels-last
+    batches give a channels-last one; a batch of one channel is both layouts, and gives a contiguous one (what a
+    fully connected network flattens without a copy)."""
     joined = torch.cat(list(inputs), dim=1)
-    if joined.dim() == 4 and inputs[0].is_contiguous(memory_format=torch.channels_last):
+    first = inputs[0]
+    if joined.dim() == 4 and first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous():
         return joined.contiguous(memory_format=torch.channels_last)
     return joined
 
