@@ -174,6 +174,16 @@ def test_forward_code_that_mixes_runs_is_refused_before_training():
         check_fused(FusedModel(models), models, torch.randn(2, 1, 8, 8))
 
 
+def test_runs_whose_outputs_are_not_finite_are_refused_for_that_reason():
+    """As ResNet1202's are at initialisation: no tolerance can compare them, so the check says why it refuses."""
+    models = [nn.Sequential(nn.Flatten(), layers.Linear(4, 3)) for _ in range(2)]
+    with torch.no_grad():
+        models[1][1].weight.fill_(float("inf"))
+        models[1][1].weight[0] = float("-inf")
+    with pytest.raises(FusionRefused, match="not finite"):
+        check_fused(FusedModel(models), models, torch.ones(2, 4))
+
+
 @pytest.mark.parametrize("layer", [nn.Dropout(0.5), nn.LayerNorm(10)])
 def test_layers_without_a_fused_twin_are_refused(layer):
     models = [nn.Sequential(nn.Flatten(), layers.Linear(4, 10), layer) for _ in range(2)]

@@ -213,6 +213,9 @@ def check_fused(fused: FusedModel, models: Sequence[nn.Module], example: Tensor)
         for index, model in enumerate(models):
             model.eval()
             own = model(example)
+            if not own.isfinite().all():
+                raise FusionRefused("a run's outputs are not finite before training, so the fused network's "
+                                    "cannot be checked against them")
             mine = run_outputs(joined, fused.runs)[:, index]
             if mine.shape != own.shape or not torch.allclose(mine, own, rtol=1e-3, atol=1e-4 * (1 + own.abs().max())):
                 raise FusionRefused("the fused network's outputs differ from the runs' own: its forward code "
