@@ -3,18 +3,21 @@
 Two measurements, each printed with the machine it ran on:
 
 * ``loop`` (the default): for MNIST / FC and CIFAR-10 / ResNet20, M = 1, 6 and 18 pruned networks (SNIP at
-  compression 1, one seed each) train either as one fused network (:mod:`prunelab.core.fused`, each run fed
-  its own batch) or one after another, each with its own optimizer, the way runs train alone. Both take the
-  library's training step (a CUDA graph of it on CUDA, channels-last for convolutions, as runs train). A timed
-  block is ``--steps`` steps of every run; the two designs take turns (:func:`prunelab.core.timing.interleaved`)
-  and images per second come from the median block, beside the median ± half the range of the blocks.
+  compression 1) train either as one fused network (:mod:`prunelab.core.fused`) or one after another, each
+  with its own optimizer, the way runs train alone. Each run is fed its own batch, or with ``--seeds S`` the
+  runs draw batches as S seeds would, as a grid's do (the fused network reads each seed's batch once). Both
+  take the library's training step (a CUDA graph of it on CUDA, channels-last for convolutions, as runs
+  train). A timed block is ``--steps`` steps of every run; the two designs take turns
+  (:func:`prunelab.core.timing.interleaved`) and images per second come from the median block, beside the
+  median ± half the range of the blocks.
 * ``grid``: the issue's CPU target, the 18-run MNIST / FC grid end to end (the quick profile's six pruner
   variants × three seeds at compression 1, on the bundled real MNIST subset when it is there, 30 epochs),
   every record written: ``run_configs`` with ``--fuse on`` against ``--fuse off``, each into a fresh result
   folder, alternating which goes first. The wall time covers pre-training, pruning, training, checkpoints
   and records.
 
-Run: ``.venv/bin/python bench/fused.py [loop|grid] [--device cpu] [--setups fc resnet20] [--runs 1 6 18]``.
+Run: ``.venv/bin/python bench/fused.py [loop|grid] [--device cpu] [--setups fc resnet20] [--runs 1 6 18]
+[--seeds 3]``.
 Targets: the grid at least 2x faster fused on a CPU; ResNet20 at M = 18 at least 5x over separate CUDA-graph
 steps on a GPU. Figures are kept in ``bench/RESULTS.md``.
 """
@@ -44,6 +47,7 @@ from prunelab.data.catalog import DATASETS
 from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
 from prunelab.models.registry import build_model
 from prunelab.runs.config import RunConfig
+from prunelab.runs.fused import input_blocks
 from prunelab.workbook.numbers import time_cell
 
 #: the set-ups of the loop bench: (dataset, model, model class)
@@ -85,20 +89,25 @@ def batches(setup: str, runs: int, batch: int, model: nn.Module) -> list[tuple[t
              torch.randint(0, info.num_classes, (batch,), device=device)) for _ in range(runs)]
 
 
-def loop_designs(setup: str, runs: int, batch: int, device: torch.device) -> dict[str, Callable[[int], None]]:
-    """``fused`` and ``separate``: each takes ``steps`` training steps of all ``runs`` runs when called."""
+def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.device
+                 ) -> dict[str, Callable[[int], None]]:
+    """``fused`` and ``separate``: each takes ``steps`` training steps of all ``runs`` runs when called. The runs
+    draw batches as ``seeds`` seeds would (:func:`input_blocks`): runs of one seed get the same batch, and
+    the fused network reads it once."""
     graph = device.type == "cuda"
     make = learner_for(device)
     models = [pruned_model(setup, seed, device) for seed in range(1, runs + 1)]
-    data = batches(setup, runs, batch, models[0])
+    shared = input_blocks([run * seeds // runs for run in range(runs)])
+    data = batches(setup, runs // shared, batch, models[0])
     separate = [make(copy.deepcopy(m)) for m in models]
     separate_steps = [train_step(s.model, s.optimizer, device, FP32, s.scaler, graph) for s in separate]
-    fused = fuse_learners([make(m) for m in models], make)
+    fused = fuse_learners([make(m) for m in models], make, shared)
     fused_step = train_step(fused.model, fused.optimizer, device, FP32, fused.scaler, graph, criterion=fused_losses)
-    joined = (stack_inputs([x for x, _ in data]), torch.stack([y for _, y in data], dim=1))
+    joined = (stack_inputs([x for x, _ in data]), torch.stack([data[run // shared][1] for run in range(runs)], dim=1))
 
     def run_separate(steps: int) -> None:
-        for learner, step, (x, y) in zip(separate, separate_steps, data):
+        for run, (learner, step) in enumerate(zip(separate, separate_steps)):
+            x, y = data[run // shared]
             learner.model.train()
             for _ in range(steps):
                 step(x, y)
@@ -114,13 +123,14 @@ def loop_designs(setup: str, runs: int, batch: int, device: torch.device) -> dic
 
 
 def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
-    print(f"device {device}; Adam, batch {args.batch_size} per run, SNIP at compression 1; median of {args.blocks} "
-          f"interleaved blocks of {args.steps} steps of every run (block time ± half the range); "
+    seeds = f"runs of {args.seeds} seeds, one seed's runs reading one input block" if args.seeds else "a seed per run"
+    print(f"device {device}; Adam, batch {args.batch_size} per run, SNIP at compression 1, {seeds}; median of "
+          f"{args.blocks} interleaved blocks of {args.steps} steps of every run (block time ± half the range); "
           f"{'CUDA-graph' if device.type == 'cuda' else 'ordinary'} training steps")
     print(f"{'set-up':10} {'M':>3} {'fused img/s':>12} {'separate img/s':>15} {'fused/separate':>15}   block times")
     for setup in args.setups:
         for runs in args.runs:
-            designs = loop_designs(setup, runs, args.batch_size, device)
+            designs = loop_designs(setup, runs, min(args.seeds or runs, runs), args.batch_size, device)
             for design in designs.values():
                 design(args.warmup)
             timings = interleaved({k: (lambda d=d: d(args.steps)) for k, d in designs.items()}, args.blocks, warmup=0)
@@ -168,6 +178,9 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--setups", nargs="+", choices=tuple(SETUPS), default=list(SETUPS))
     parser.add_argument("--runs", nargs="+", type=int, default=[1, 6, 18], help="M: runs trained together")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="loop: the runs' seeds, as in a grid (runs of one seed read one input block); default: "
+                             "a seed per run")
     parser.add_argument("--batch-size", type=int, default=256, help="per run (the runs' default)")
     parser.add_argument("--steps", type=int, default=3, help="steps of every run per timed block")
     parser.add_argument("--blocks", type=int, default=MIN_REPEATS, help="timed blocks per design, taking turns")
@@ -176,6 +189,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30, help="grid: training epochs per run (quick: 30)")
     parser.add_argument("--grid-repeats", type=int, default=3, help="grid: runs of each design, alternating")
     args = parser.parse_args()
+    for name in ("runs", "seeds", "batch_size", "steps", "blocks", "epochs", "grid_repeats", "warmup"):
+        values = getattr(args, name)
+        least = 0 if name == "warmup" else 1
+        if any(v < least for v in (values if isinstance(values, list) else [values] if values is not None else [])):
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {values}")
     device = torch.device(args.device) if args.device else resolve_device()
     print(f"machine: {machine_line(device)}")
     (bench_loop if args.what == "loop" else bench_grid)(args, device)

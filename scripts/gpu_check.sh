@@ -14,7 +14,7 @@
 #   7. bench/train_throughput.py: training throughput against the original design;
 #   8. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
 #   9. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
-#      ResNet20), CUDA-graph steps on both sides;
+#      ResNet20), CUDA-graph steps on both sides; then M = 6 and 18 as runs of 3 seeds (a grid's input blocks);
 #  10. the full profile's estimate with shared pre-training and fused groups (nothing trained);
 #  11. bench/quant.py on the host's CPU (int8 needs an x86 CPU; this one may have VNNI where the dev box has not),
 #      where torchao is importable (carry it as a wheel where it is not installed).
@@ -90,6 +90,8 @@ section "bench/train_throughput.py" 90 "$py" bench/train_throughput.py --device 
 section "bench/inference.py (bf16, CUDA graphs)" 90 "$py" bench/inference.py --device cuda --no-compile
 section "Fused training: M runs as one network against one after another (bench/fused.py)" 120 "$py" bench/fused.py \
   loop --device cuda --runs 1 6 18 --steps 5
+section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
+  loop --device cuda --runs 6 18 --seeds 3 --steps 5
 section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
   --profile full --result-dir "$work/empty" --device cuda
 if "$py" -c "import torchao" 2>/dev/null; then
