@@ -172,28 +172,33 @@ def bench_grid(args: argparse.Namespace, device: torch.device) -> None:
           f"{args.grid_repeats}: fused {on:.1f} s, one after another {off:.1f} s: {off / on:.2f}x")
 
 
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``least`` (else argparse's one-line error, exit 2)."""
+    def integer(text: str) -> int:
+        value = int(text)
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return integer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", nargs="?", choices=("loop", "grid"), default="loop")
     parser.add_argument("--device", default=None)
     parser.add_argument("--setups", nargs="+", choices=tuple(SETUPS), default=list(SETUPS))
-    parser.add_argument("--runs", nargs="+", type=int, default=[1, 6, 18], help="M: runs trained together")
-    parser.add_argument("--seeds", type=int, default=None,
+    parser.add_argument("--runs", nargs="+", type=at_least(1), default=[1, 6, 18], help="M: runs trained together")
+    parser.add_argument("--seeds", type=at_least(1), default=None,
                         help="loop: the runs' seeds, as in a grid (runs of one seed read one input block); default: "
                              "a seed per run")
-    parser.add_argument("--batch-size", type=int, default=256, help="per run (the runs' default)")
-    parser.add_argument("--steps", type=int, default=3, help="steps of every run per timed block")
-    parser.add_argument("--blocks", type=int, default=MIN_REPEATS, help="timed blocks per design, taking turns")
-    parser.add_argument("--warmup", type=int, default=GRAPH_WARMUP_STEPS + 2,
+    parser.add_argument("--batch-size", type=at_least(1), default=256, help="per run (the runs' default)")
+    parser.add_argument("--steps", type=at_least(1), default=3, help="steps of every run per timed block")
+    parser.add_argument("--blocks", type=at_least(1), default=MIN_REPEATS, help="timed blocks per design, taking turns")
+    parser.add_argument("--warmup", type=at_least(0), default=GRAPH_WARMUP_STEPS + 2,
                         help="untimed steps per design (a CUDA graph is captured after its warm-up steps)")
-    parser.add_argument("--epochs", type=int, default=30, help="grid: training epochs per run (quick: 30)")
-    parser.add_argument("--grid-repeats", type=int, default=3, help="grid: runs of each design, alternating")
+    parser.add_argument("--epochs", type=at_least(1), default=30, help="grid: training epochs per run (quick: 30)")
+    parser.add_argument("--grid-repeats", type=at_least(1), default=3, help="grid: runs of each design, alternating")
     args = parser.parse_args()
-    for name in ("runs", "seeds", "batch_size", "steps", "blocks", "epochs", "grid_repeats", "warmup"):
-        values = getattr(args, name)
-        least = 0 if name == "warmup" else 1
-        if any(v < least for v in (values if isinstance(values, list) else [values] if values is not None else [])):
-            parser.error(f"--{name.replace('_', '-')} must be at least {least}, got {values}")
     device = torch.device(args.device) if args.device else resolve_device()
     print(f"machine: {machine_line(device)}")
     (bench_loop if args.what == "loop" else bench_grid)(args, device)

@@ -172,7 +172,7 @@ def measure_fused(setup: Setup, runs: int, device: torch.device, steps: int = 5,
     info = dataset_info(setup.dataset)
     models = [build_model(setup.model, setup.model_class, info.input_shape, info.num_classes).to(device)
               for _ in range(runs)]
-    channels_last = any(isinstance(m, torch.nn.Conv2d) for m in models[0].modules())
+    channels_last = uses_channels_last(models[0])
     if channels_last:
         models = [m.to(memory_format=torch.channels_last) for m in models]
     fused = FusedModel(models, shared)
