@@ -29,6 +29,7 @@ FLAGS_AND_DEFAULTS = {
     "--quantization": False,
     "--amp-dtype": None, "--data-source": "real", "--train-subset": None, "--test-subset": None, "--force": False,
     "--fuse": "auto",
+    "--checkpoint-every": 30.0,
 }
 
 
@@ -44,9 +45,9 @@ def test_record_hashes_are_pinned():
 def test_runtime_fields_and_the_default_rounds_do_not_change_the_hash():
     base = RunConfig(pruner="synflow", **TINY)
     assert set(RUNTIME_FIELDS) == {"expid", "result_dir", "data_dir", "gpu", "workers", "no_cuda", "no_cuda_graphs",
-                                   "verbose", "force", "fuse"}
+                                   "verbose", "force", "fuse", "checkpoint_every"}
     moved = base.replace(expid="x", result_dir="elsewhere", data_dir="elsewhere", gpu=1, workers=1, no_cuda=True,
-                         no_cuda_graphs=True, verbose=True, force=True, fuse="off")
+                         no_cuda_graphs=True, verbose=True, force=True, fuse="off", checkpoint_every=0)
     assert moved.config_hash() == base.config_hash()
     assert base.replace(prune_epochs=SYNFLOW_ROUNDS).config_hash() == base.config_hash()
     assert base.replace(prune_epochs=1).config_hash() != base.config_hash()

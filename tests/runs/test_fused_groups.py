@@ -1,5 +1,6 @@
 """Fused groups of runs: records that agree with separate runs, resume after a kill, and set-ups never mixed."""
 
+import json
 import math
 import os
 import signal
@@ -75,6 +76,68 @@ def test_a_mag_group_pretrains_once_then_trains_fused(tmp_path):
     pd.testing.assert_frame_equal(pre[0], pre[1])  # one seed, two compressions: one pre-training
 
 
+def _pretrained(result_dir, fuse: str) -> list[RunConfig]:
+    """The grid with two pre-training epochs before Rand: its scores come from each run's own random state, so
+    equal masks show that a fused pre-training left every run's random state as its own would."""
+    return [c.replace(pruner="rand", pre_epochs=2) for c in _grid(result_dir, "fc", fuse)]
+
+
+def _pretrain_summaries(result_dir) -> list[dict]:
+    return [json.loads((folder / "summary.json").read_text()) for folder in sorted((result_dir / PRETRAIN).iterdir())]
+
+
+def test_the_seeds_pre_trainings_train_fused_and_agree_with_separate_ones(tmp_path):
+    result = run_group(_pretrained(tmp_path / "fused", "on"), progress=False, log=_quiet)
+    assert result.decision.startswith("fused: 2 runs' pre-training in 1 group")
+    separate = run_configs(_pretrained(tmp_path / "separate", "off"), progress=False, log=_quiet)
+    for path, alone in zip(result.paths, separate):
+        fused = load_record(path)
+        assert all(torch.equal(v, alone.masks()[k]) for k, v in fused.masks().items())
+        a, b = fused.epochs, alone.epochs
+        assert list(a["phase"]) == list(b["phase"]) == ["pre"] * 3 + ["post"] * 3
+        for column in ("train_loss", "test_loss"):
+            pairs = [(x, y) for x, y in zip(a[column], b[column]) if not (math.isnan(x) and math.isnan(y))]
+            assert pairs and all(x == pytest.approx(y, rel=1e-5) for x, y in pairs), column
+        assert abs(fused.summary["top1"] - alone.summary["top1"]) <= 0.1
+    assert [s["train_step"] for s in _pretrain_summaries(tmp_path / "fused")] == ["fused (2 runs)"] * 2
+    assert [s["train_step"] for s in _pretrain_summaries(tmp_path / "separate")] == ["ordinary"] * 2
+
+
+#: the pre-trained grid in a process of its own, for killing (the command line has no list of seeds)
+GRID_PROCESS = """
+import sys
+from prunelab.runs.config import RunConfig
+from prunelab.runs.fused import run_configs
+base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
+                 train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, fuse="on", checkpoint_every=0,
+                 result_dir=sys.argv[1])
+run_configs([base.replace(compression=c, seed=s) for s in (1, 2) for c in (0.5, 1.0)], progress=False,
+            log=lambda line: None)
+"""
+
+
+def test_a_group_killed_in_its_fused_pre_training_resumes_to_the_unkilled_records(tmp_path):
+    def grid(result_dir, env=None):
+        return subprocess.run([sys.executable, "-c", GRID_PROCESS, str(result_dir)], capture_output=True, text=True,
+                              timeout=300, env={**os.environ, **(env or {})})
+
+    assert grid(tmp_path / "reference").returncode == 0
+    killed = tmp_path / "killed"
+    # the first run dies right after committing its 2nd checkpoint (pre-training epoch 1)
+    result = grid(killed, {KILL_AFTER_ENV: "2"})
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert not (killed / PRETRAIN).exists()  # no pre-training record yet, and no run's record
+    assert all(folder.name.startswith(".ckpt-") for folder in (killed / "singleshot").iterdir())
+    assert grid(killed).returncode == 0
+    for a, b in zip(_pretrain_summaries(killed), _pretrain_summaries(tmp_path / "reference")):
+        assert a["pretrain_key"] == b["pretrain_key"] and a["top1"] == b["top1"]
+    for name in sorted(p.name for p in (tmp_path / "reference" / "singleshot").iterdir()):
+        a, b = load_record(killed / "singleshot" / name), load_record(tmp_path / "reference" / "singleshot" / name)
+        pd.testing.assert_frame_equal(a.epochs.drop(columns=TIMING), b.epochs.drop(columns=TIMING))
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+        assert all(torch.equal(v, b.masks()[k]) for k, v in a.masks().items())
+
+
 def test_a_registered_pruner_groups_with_the_built_in_ones_after_a_worker_round_trip():
     """A sweep task rebuilds each config from its dict, where a registered pruner's version and origin are filled
     in: those belong to the run, like its pruner, and must not split or refuse the group."""
@@ -104,12 +167,12 @@ def test_runs_of_other_setups_are_split_never_fused(tmp_path):
 
 ARGS = ["--model", "fc", "--dataset", "mnist", "--data-source", "synthetic", "--train-subset", "256",
         "--test-subset", "128", "--train-batch-size", "64", "--pruner-list", "rand", "snip", "--compression-list",
-        "0.5", "1", "--post-epochs", "3", "--fuse", "on", "--expid", "g"]
+        "0.5", "1", "--post-epochs", "3", "--fuse", "on", "--expid", "g", "--checkpoint-every", "0"]
 NAMES = ["g-rand-0.5", "g-snip-0.5", "g-rand-1", "g-snip-1"]
 
 
-def _cli(result_dir, env=None):
-    return subprocess.run([sys.executable, "-m", "prunelab", *ARGS, "--result-dir", str(result_dir)],
+def _cli(result_dir, env=None, *extra):
+    return subprocess.run([sys.executable, "-m", "prunelab", *ARGS, "--result-dir", str(result_dir), *extra],
                           capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
@@ -134,6 +197,13 @@ def test_a_killed_group_resumes_to_the_records_of_an_unkilled_one(tmp_path):
         strip = lambda s: {k: v for k, v in s.items() if k not in MEASURED}  # noqa: E731
         assert strip(a.summary) == strip(b.summary)
         assert not (killed / "singleshot" / f".ckpt-{name}").exists()
+
+
+def test_a_group_commits_as_its_cadence_says(tmp_path):
+    # an hour between commits: each run saves once, after pruning, so the kill after a 2nd save never comes
+    done = _cli(tmp_path, {KILL_AFTER_ENV: "2"}, "--checkpoint-every", "3600")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert all((tmp_path / "singleshot" / name).exists() for name in NAMES)
 
 
 def test_auto_fuses_as_its_measurement_says_and_the_records_agree(tmp_path):

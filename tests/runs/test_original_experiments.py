@@ -1,9 +1,11 @@
 """The rest of the original tool: multishot, the conservation experiments and the folder data sets as runs."""
 
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -85,7 +87,8 @@ def test_multishot_reinitialize_draws_fresh_weights_instead_of_rewinding(tmp_pat
 def test_multishot_killed_in_its_second_cycle_resumes_to_the_same_record(tmp_path):
     args = ["--experiment", "multishot", "--dataset", "mnist", "--data-source", "synthetic", "--train-subset", "256",
             "--test-subset", "64", "--model", "fc", "--pruner", "mag", "--compression", "1", "--pre-epochs", "2",
-            "--post-epochs", "1", "--train-batch-size", "64", "--level-list", "2", "--expid", "ms"]
+            "--post-epochs", "1", "--train-batch-size", "64", "--level-list", "2", "--expid", "ms",
+            "--checkpoint-every", "0"]
 
     def cli(result_dir, env=None):
         return subprocess.run([sys.executable, "-m", "prunelab", *args, "--result-dir", str(result_dir)],
@@ -146,10 +149,18 @@ def test_snip_scores_break_unit_conservation_as_the_paper_says(tmp_path):
     assert record.summary["law_gap"] > 0.01  # |dL/dθ ⊙ θ| per parameter is not a synaptic saliency
 
 
-def test_a_tiny_imagenet_run_streams_a_folder_tree(tmp_path, monkeypatch):
-    from test_folder_data import _tiny_tree
+def _folder_data_tests():
+    """tests/data/test_folder_data.py, loaded by its path (test folders are not packages, so a plain import
+    works only when pytest happened to collect that file first)."""
+    path = Path(__file__).parents[1] / "data" / "test_folder_data.py"
+    spec = importlib.util.spec_from_file_location("folder_data_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    _tiny_tree(tmp_path / "data")
+
+def test_a_tiny_imagenet_run_streams_a_folder_tree(tmp_path, monkeypatch):
+    _folder_data_tests()._tiny_tree(tmp_path / "data")
     monkeypatch.setenv("PRUNELAB_DATA", str(tmp_path / "data"))
     record = run(RunConfig(dataset="tiny-imagenet", model="vgg11", model_class="tinyimagenet", pruner="snip",
                            compression=1.0, post_epochs=1, train_batch_size=4, test_batch_size=4,

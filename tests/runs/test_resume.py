@@ -1,4 +1,4 @@
-"""Runs that survive being killed: per-epoch checkpoints, resume, SIGTERM, many writers."""
+"""Runs that survive being killed: checkpoints and their cadence, resume, SIGTERM, many writers."""
 
 import json
 import math
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from prunelab.core.train import epochs_frame
-from prunelab.runs.checkpoint import KILL_AFTER_ENV, GroupWriter, RunCheckpoint
+from prunelab.runs.checkpoint import KILL_AFTER_ENV, Cadence, GroupWriter, RunCheckpoint
 from prunelab.runs.singleshot import CHECKPOINT_KEYS, TrainingProgress
 from prunelab.runs.store import load_record, load_table
 
@@ -23,7 +23,7 @@ from prunelab.runs.store import load_record, load_table
 # restore it exactly; the conv model trains in channels-last format
 ARGS = ["--model", "conv", "--model-class", "default", "--dataset", "mnist", "--data-source", "synthetic",
         "--train-subset", "512", "--test-subset", "128", "--pruner", "rand", "--pre-epochs", "2",
-        "--post-epochs", "3", "--train-batch-size", "64", "--expid", "run"]
+        "--post-epochs", "3", "--train-batch-size", "64", "--checkpoint-every", "0", "--expid", "run"]
 TIMING = ["inference_s", "train_s"]
 #: summary fields measured rather than computed: they differ between two runs of the same configuration
 MEASURED = (*TIMING, "train_s_per_epoch", "peak_memory_mb", "peak_memory_start_mb", "peak_memory_block_only",
@@ -69,6 +69,23 @@ def test_killed_at_several_points_resumes_to_the_uninterrupted_record(reference,
     assert "Resuming from the checkpoint" in final.stdout
     assert not _checkpoint(tmp_path).parent.exists()  # the checkpoint goes once the record is complete
     assert_same_record(load_record(tmp_path / "singleshot" / "run"), reference)
+
+
+def test_a_run_saves_as_its_cadence_says(reference, tmp_path):
+    # an hour between saves: the run saves once, after pruning, so the kill after its 2nd save never comes
+    done = _cli(tmp_path, "--checkpoint-every", "3600", env={KILL_AFTER_ENV: "2"})
+    assert done.returncode == 0, done.stderr
+    assert_same_record(load_record(tmp_path / "singleshot" / "run"), reference)
+
+
+def test_a_cadence_is_due_once_its_seconds_have_passed():
+    assert Cadence(0).due()
+    cadence = Cadence(3600)
+    assert not cadence.due()
+    cadence.last -= 3600
+    assert cadence.due()
+    cadence.saved()
+    assert not cadence.due()
 
 
 def test_sigkill_from_outside_at_any_moment_then_resume(reference, tmp_path):

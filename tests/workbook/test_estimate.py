@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
+from prunelab.runs.config import RunConfig
 from prunelab.runs.store import json_writer, record_path, write_record
 from prunelab.workbook.estimate import Setup, estimate, profile_configs, report
 
@@ -77,3 +81,24 @@ def test_a_shared_pretraining_is_counted_once(tmp_path):
     assert len(trainings) == 2 * 3 and len(mag) > len(trainings)
     assert sum(counted.values()) == 200 * len(trainings)
     assert all(counted[id(c)] in (0, 200) for c in mag) and all(counted[id(c)] == 0 for c in configs if c not in mag)
+
+
+def test_a_groups_pre_trainings_are_costed_as_one_fused_group(monkeypatch, tmp_path):
+    from prunelab.workbook import estimate as est
+
+    base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=512, test_subset=256,
+                     pruner="mag", pre_epochs=4, post_epochs=10, result_dir=str(tmp_path))
+    configs = [base.replace(seed=s, compression=c) for s in (1, 2, 3) for c in (0.5, 1.0)]
+    pre = est.pretraining_epochs(configs)
+    assert sorted(pre.values()) == [0, 0, 0, 4, 4, 4]  # one pre-training per seed
+    # fixed timings (a measured step is what the other tests check): a fused step of M runs costs M/2 steps
+    timing = {"step_s": 0.01, "eval_s": 0.005, "epoch_s": 2 * 0.01 + 0.005}  # 2 training batches, 1 test batch
+    monkeypatch.setattr(est, "measure_fused", lambda setup, m, device, steps, shared=1: {"step_s": 0.005 * m,
+                                                                                        "eval_s": 0.0025 * m})
+    setup, cpu = est.Setup.of(base), torch.device("cpu")
+    post_only, _ = est._fusion_saving(setup, configs, dict.fromkeys(pre, 0), timing, cpu, 1)
+    both, _ = est._fusion_saving(setup, configs, pre, timing, cpu, 1)
+    # 6 runs of 10 epochs: 6 x (10 x 0.025 + 0.005) one at a time, 10 x (2 x 0.03 + 0.015) + 0.015 fused
+    assert post_only == pytest.approx(1.53 - 0.765)
+    # and 3 pre-trainings of 4 epochs: 3 x (4 x 0.025 + 0.005) against 4 x (2 x 0.015 + 0.0075) + 0.0075
+    assert both - post_only == pytest.approx(0.315 - 0.1575)

@@ -1,7 +1,8 @@
 """Per-epoch checkpoints of a run in progress, so a killed or preempted run resumes where it stopped.
 
 A run's checkpoint lives beside its future record, in the hidden folder
-``<result_dir>/<experiment>/.ckpt-<name>/``: ``state.pt`` (replaced atomically after every epoch) and
+``<result_dir>/<experiment>/.ckpt-<name>/``: ``state.pt`` (replaced atomically after each pruning and after an
+epoch once ``--checkpoint-every`` seconds have passed since the last save, :class:`Cadence`) and
 ``lock`` (held with ``flock`` while a process works on the run, released by the kernel even on SIGKILL).
 The folder is removed once the record is complete; one left by a run killed after writing its record is
 stale and removed when found (:meth:`RunCheckpoint.discard_unless_held`).
@@ -21,8 +22,10 @@ import fcntl
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -38,10 +41,29 @@ class RunInProgress(UserError):
     """Another live process holds the run's lock."""
 
 
+@dataclass
+class Cadence:
+    """Whether an epoch's end is due a checkpoint: once ``every_s`` seconds have passed since the last save
+    (:meth:`saved`), every epoch with 0. A save costs milliseconds per megabyte of state, and an epoch of a
+    small network (or of a fused group on a GPU) takes less, so saving every epoch would cost more than the
+    training it protects; a kill loses at most ``every_s`` seconds of training and the epoch under way."""
+
+    every_s: float
+    last: float = field(default_factory=time.monotonic)
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last >= self.every_s
+
+    def saved(self) -> None:
+        self.last = time.monotonic()
+
+
 class RunCheckpoint:
-    def __init__(self, result_dir: str | os.PathLike, experiment: str, name: str, key: str) -> None:
+    def __init__(self, result_dir: str | os.PathLike, experiment: str, name: str, key: str,
+                 every_s: float = 0.0) -> None:
         self.folder = Path(result_dir) / experiment / f"{CHECKPOINT_PREFIX}{name}"
         self.key = key
+        self.cadence = Cadence(every_s)
         self._lock = None
         self._saves = 0
 
@@ -130,6 +152,7 @@ class RunCheckpoint:
             os.link(self.path, link)
             os.replace(link, self.previous_path)
         os.replace(staged, self.path)
+        self.cadence.saved()
         self._saves += 1
         if os.environ.get(KILL_AFTER_ENV) == str(self._saves):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -153,19 +176,28 @@ class RunCheckpoint:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def random_state(train_loader) -> dict:
-    """The random generators' states and the data order's epoch: with them, a resumed run draws the same
-    batches, augmentations and random scores as the uninterrupted one."""
-    state = {"rng_cpu": torch.get_rng_state(), "loader_epoch": train_loader.epoch}
+def rng_state() -> dict:
+    """The random generators' states: the CPU's, and every GPU's where there is CUDA."""
+    state = {"rng_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def set_random_state(state: dict, train_loader) -> None:
+def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["rng_cpu"])
     if "rng_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+
+def random_state(train_loader) -> dict:
+    """The random generators' states and the data order's epoch: with them, a resumed run draws the same
+    batches, augmentations and random scores as the uninterrupted one."""
+    return {**rng_state(), "loader_epoch": train_loader.epoch}
+
+
+def set_random_state(state: dict, train_loader) -> None:
+    set_rng_state(state)
     train_loader.epoch = state["loader_epoch"]
 
 

@@ -79,7 +79,7 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
 
 def _stop_on_sigterm() -> None:
     """SIGTERM (a scheduler's preemption, ``timeout``, ``kill``) stops training at the next step; the
-    run's last epoch checkpoint stays, and the same command resumes it."""
+    run's last checkpoint stays, and the same command resumes it."""
     from ..core.train import stop_requested
 
     def handler(signum, frame):
@@ -188,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(err, Preempted):
             raise
-        print("prunelab: stopped by SIGTERM; the last finished epoch is checkpointed, run the same command "
-              "to resume.", file=sys.stderr)
+        print("prunelab: stopped by SIGTERM; the last checkpoint is kept (see --checkpoint-every), run the same "
+              "command to resume.", file=sys.stderr)
         return 143
     return 0
 

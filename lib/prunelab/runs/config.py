@@ -152,6 +152,9 @@ class RunConfig:
     fuse: str = option("auto", "train the listed runs of one set-up together as one network (prunelab.runs.fused): "
                        "auto where a fused step is measured faster here, on wherever possible, off never",
                        choices=FUSE_CHOICES, runtime=True)
+    checkpoint_every: float = option(30.0, "save a training run's checkpoint after an epoch once this many seconds "
+                                     "have passed since its last save (0: after every epoch); a kill loses at "
+                                     "most that much training", bounds=NOT_NEGATIVE, runtime=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields; a registered pruner's version and origin filled in from the registry where unset, and

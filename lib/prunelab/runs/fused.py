@@ -2,18 +2,16 @@
 
 :func:`run_group` takes runs that differ only in what pruning and the seed choose (:data:`PER_RUN_FIELDS`)
 and does what each would do alone up to fixed masks: prepare, pre-train (shared, :mod:`prunelab.runs.pretrain`)
-and prune, each with its own random numbers. Their post-pruning epochs then train as one widened network
-(:mod:`prunelab.core.fused`), each run keeping its masks, weights, data order, evaluation, rows and checks;
-runs of one seed draw the same batches, so they are ordered by seed and the first layer reads each seed's
-batch once. After every epoch each run's checkpoint is saved as a run alone saves it, in a group commit
+and prune, each with its own random numbers; the dense pre-trainings it would train (one per seed, Mag's)
+train fused first. Their post-pruning epochs then train as one widened network (:mod:`prunelab.core.fused`),
+each run keeping its masks, weights, data order, evaluation, rows and checks; runs of one seed draw the same
+batches, so they are ordered by seed and the first layer reads each seed's batch once. Where an epoch's end
+is due a checkpoint (``--checkpoint-every``), each run's is saved as a run alone saves it, in a group commit
 written in a thread while the next epoch trains (:mod:`prunelab.runs.checkpoint`), so a killed group
 resumes together from its last commit and a run can resume alone. Each record is written as alone, with
 ``train_step: fused (M runs)``, its times its share of the group's (the wall time over M) and its peak
-memory the group's.
+memory the group's. Whether to fuse is measured (:mod:`prunelab.runs.fused_decision`).
 
-``--fuse auto`` fuses when one fused step, measured on copies on this device against one step of one run
-(``core.timing.interleaved``), is faster than M steps; it does not measure, and trains run by run, when
-measuring would cost more than a small share of the training. ``on`` fuses unmeasured, ``off`` never.
 Never fused: multishot (its cycles rewind each run), the conservation experiments (no training), a traced
 run, image-folder data (streamed per run), fp16 with a gradient scaler (one run's overflow would skip every
 run's step), and networks :func:`~prunelab.core.fused.check_fused` refuses.
@@ -22,36 +20,30 @@ run's step), and networks :func:`~prunelab.core.fused.check_fused` refuses.
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
-import torch
-
-from ..core.fused import FusionRefused, check_fused, fuse_learners, split_learner
-from ..core.fused_loop import FusedRows, FusionTiming, StackedLoader, fused_train_eval_loop, time_fusion
-from ..core.train import GRAPH_WARMUP_STEPS, LoopOptions
+from ..core.fused import FusionRefused, fuse_learners, split_learner
+from ..core.fused_loop import FusedRows, StackedLoader, fused_train_eval_loop
 from ..data.catalog import FOLDER_DATASETS
-from ..precision.amp import make_scaler
 from ..precision.memory import PeakMemory
-from .checkpoint import GroupWriter, RunInProgress
+from .checkpoint import Cadence, GroupWriter, RunInProgress, rng_state, set_rng_state
 from .config import RUNTIME_FIELDS, RunConfig
+from .fused_decision import Member, decide, fresh_for, group_options, phase_epochs
 from .prepare import RunLog, reused_record
+from .pretrain import SharedPretraining, shares_pretraining
 from .registry import run
 from .singleshot import (
     CHECKPOINT_KEYS,
-    RunState,
     Training,
     begin_training,
     checkpoint_state,
     diverging,
     finish,
-    fresh_learner,
     open_run,
     post_train,
     pre_train_and_prune,
-    wants_graph,
 )
 from .store import RunRecord, load_record
 
@@ -60,11 +52,6 @@ PER_RUN_FIELDS = ("pruner", "compression", "prune_epochs", "compression_schedule
                   "prune_dataset_ratio", "prune_batch_size", "prune_bias", "prune_batchnorm", "prune_residual",
                   "prune_train_mode", "reinitialize", "shuffle", "invert", "seed", "expid", "force", "verbose",
                   "pruner_version", "pruner_origin")
-#: measuring may cost this share of the separate training it decides about (or MEASURE_FLOOR_S, if more)
-MEASURE_SHARE = 0.05
-MEASURE_FLOOR_S = 2.0
-#: timed steps of each kind when measuring (after the warm-up)
-MEASURE_REPEATS = 3
 
 
 def fusion_obstacle(config: RunConfig) -> str | None:
@@ -119,22 +106,14 @@ def plan_words(groups: list[list[RunConfig]]) -> str:
 @dataclass
 class GroupResult:
     """What a group's runs ended in: each run's record path, or None for a run another process holds; and
-    the fusion decision as one line ("fused: 18 runs in 1 group (...)", "separate: ...")."""
+    the fusion decisions as one line ("fused: 18 runs in 1 group (...)", "separate: ...")."""
 
     paths: list[str | None]
     decision: str
 
 
-@dataclass
-class Member:
-    """One run of a group: set up (:class:`RunState`) and trained up to fixed masks (:class:`Training`)."""
-
-    run: RunState
-    training: Training
-
-
 def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[str], None] = print) -> GroupResult:
-    """Run ``configs`` (one group of :func:`plan`), fused where the decision says, and return where each
+    """Run ``configs`` (one group of :func:`plan`), fused where the decisions say, and return where each
     run's record is. ``log`` gets every run's lines (each run's are also its record's log.txt); the decision
     line is in the result, for the caller to show."""
     for config in configs:
@@ -160,39 +139,71 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
             if isinstance(opened, RunRecord):
                 records[config.record_name] = opened
                 continue
-            member = Member(opened, begin_training(opened))
-            with run_log.warnings(), diverging(opened, member.training):
-                pre_train_and_prune(opened, member.training)
-            members.append(member)
-        decision = post_train_group(members)
+            members.append(Member(opened, begin_training(opened), rng_state()))
+        decisions = pre_train_group(members)
+        for member in members:
+            if member.training.status != "complete":  # diverged in a fused pre-training
+                continue
+            set_rng_state(member.rng)  # pruning draws from the run's own random state, as alone
+            with member.run.log.warnings(), diverging(member.run, member.training):
+                pre_train_and_prune(member.run, member.training)
+            member.rng = rng_state()
+        decisions.append(post_train_group(members))
         for member in members:
             with member.run.log.warnings():
                 records[member.run.config.record_name] = finish(member.run, member.training)
     paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
-    return GroupResult(paths, decision)
+    return GroupResult(paths, "; ".join(decisions))
+
+
+def pre_train_group(members: list[Member]) -> list[str]:
+    """Pre-train fused the runs that would each train a dense pre-training of their own (one run per shared
+    pre-training not yet recorded, :mod:`prunelab.runs.pretrain`), where :func:`decide` says. Each is left
+    as its own pre-training would leave it, for ``pre_train_and_prune`` to share and prune. Returns the
+    decision lines (none where fewer than two runs would pre-train)."""
+    pending: dict[str, Member] = {}
+    for member in members:
+        run = member.run
+        if shares_pretraining(run.config) and member.training.progress.phase == "pre":
+            shared = SharedPretraining(run.config, run.data.source)
+            if shared.record() is None:
+                pending.setdefault(shared.key, member)
+    decisions = []
+    for subgroup, shared in _subgroups(list(pending.values())):
+        if len(subgroup) > 1:
+            fuse, decision = decide(subgroup, shared, "pre")
+            decisions.append(decision)
+            if fuse:
+                _train_fused(subgroup, shared, "pre")
+    return decisions
 
 
 def post_train_group(members: list[Member]) -> str:
     """Post-train the group's runs that have not diverged: fused where :func:`decide` says, else one after
-    another. Runs resumed at different points of training (a kill between their checkpoint commits is set
-    right by :func:`_align`) train in one subgroup per point. Returns the decision line."""
-    live = [m for m in members if m.training.status == "complete"]
-    _align(live)
-    points: dict[int, list[Member]] = {}
-    for member in live:
-        points.setdefault(_point(member.training), []).append(member)
+    another. Returns the decision line."""
     decisions = []
-    for subgroup in points.values():
-        subgroup, shared = by_seed(subgroup)
+    for subgroup, shared in _subgroups(members):
         fuse, decision = decide(subgroup, shared)
         decisions.append(decision)
         if fuse:
-            _train_fused(subgroup, shared)
+            _train_fused(subgroup, shared, "post")
             continue
         for member in subgroup:
             with member.run.log.warnings(), diverging(member.run, member.training):
                 post_train(member.run, member.training)
     return "; ".join(decisions) if decisions else decide([])[1]
+
+
+def _subgroups(members: list[Member]) -> list[tuple[list[Member], int]]:
+    """The runs still training, in one subgroup per point of training they stand at (a kill between their
+    checkpoint commits is set right first, :func:`_align`), each ordered by seed with its runs per input
+    block (:func:`by_seed`)."""
+    live = [m for m in members if m.training.status == "complete"]
+    _align(live)
+    points: dict[int, list[Member]] = {}
+    for member in live:
+        points.setdefault(_point(member.training), []).append(member)
+    return [by_seed(subgroup) for subgroup in points.values()]
 
 
 def by_seed(members: list[Member]) -> tuple[list[Member], int]:
@@ -211,81 +222,8 @@ def input_blocks(seeds: Sequence[int]) -> int:
     return len(seeds) // len(set(seeds)) if len(counts) == 1 else 1
 
 
-def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
-    """Whether to fuse ``members``' post-training (``shared`` runs to an input block), and the line that says
-    so (the progress line)."""
-    runs = len(members)
-    if runs < 2:
-        return False, f"separate: {runs} run{'s' if runs != 1 else ''} to post-train, nothing to fuse"
-    first = members[0].run
-    if make_scaler(first.amp, first.device).is_enabled():
-        return False, (f"separate: {runs} runs; fp16 with a gradient scaler is not fused (one scaler would skip "
-                       "every run's step when one run overflows)")
-    try:
-        learner = fuse_learners([m.training.learner for m in members], _fresh_for(first), shared)
-        check_fused(learner.model, [m.run.model for m in members], _example(first))
-    except FusionRefused as why:
-        return False, f"separate: {runs} runs; not fused: {why}"
-    if first.config.fuse == "on":
-        return True, f"fused: {runs} runs in 1 group (--fuse on, not measured)"
-    timing = _measure(members, learner)
-    del learner
-    if timing is None:
-        return False, (f"separate: {runs} runs; fusion not measured (measuring would cost more than "
-                       f"{MEASURE_SHARE:.0%} of their training)")
-    if timing.speedup > 1:
-        return True, (f"fused: {runs} runs in 1 group (a fused step measured {timing.speedup:.2f}x the speed of "
-                      f"{runs} steps of one run)")
-    return False, f"separate: {runs} runs; fusion measured slower here ({timing.speedup:.2f}x)"
-
-
-def _fresh_for(run: RunState):
-    """How the group's learner is made: as ``run`` makes its own, for the fused network."""
-    return lambda model: fresh_learner(run, wants_graph(run.config, run.device), model)
-
-
-def _options(members: list[Member]) -> LoopOptions:
-    first = members[0].training.options
-    graph = all(m.training.options.cuda_graph for m in members)
-    return LoopOptions(first.device, first.precision, cuda_graph=graph, verbose=False,
-                       show_progress=first.show_progress)
-
-
-def _example(run: RunState) -> torch.Tensor:
-    """A small input batch for comparing outputs, drawn from its own generator (the runs' random state stays)."""
-    generator = torch.Generator().manual_seed(0)
-    example = torch.randn(2, *run.info.input_shape, generator=generator).to(run.device)
-    return example.contiguous(memory_format=torch.channels_last) if run.channels_last else example
-
-
-def _measure(members: list[Member], learner) -> FusionTiming | None:
-    """One fused step against one step of one run, on copies (the runs' own networks are untouched), or
-    None when measuring would cost more than its budget."""
-    first = members[0].run
-    options = _options(members)
-    single = fresh_learner(first, wants_graph(first.config, first.device), copy.deepcopy(first.model))
-    batch = _batch(first)
-    probe = time_fusion(learner, single, batch, options, repeats=1, warmup=0)  # what one step of each costs
-    steps = len(first.data.train) * sum(first.config.post_epochs - (m.training.progress.epochs_done or 0)
-                                        for m in members)
-    warmup = 1 + (GRAPH_WARMUP_STEPS + 1 if options.cuda_graph else 0)
-    cost = (warmup + MEASURE_REPEATS) * (probe.fused_s + probe.separate_s)
-    if cost > max(MEASURE_FLOOR_S, MEASURE_SHARE * steps * probe.separate_s):
-        return None
-    return time_fusion(learner, single, batch, options, repeats=MEASURE_REPEATS, warmup=warmup)
-
-
-def _batch(run: RunState) -> tuple[torch.Tensor, torch.Tensor]:
-    """A training batch of the run's shape, drawn from its own generator."""
-    generator = torch.Generator().manual_seed(1)
-    size = run.config.train_batch_size
-    x = torch.randn(size, *run.info.input_shape, generator=generator).to(run.device)
-    y = torch.randint(0, run.info.num_classes, (size,), generator=generator).to(run.device)
-    return (x.contiguous(memory_format=torch.channels_last) if run.channels_last else x), y
-
-
 def _point(training: Training) -> int:
-    """Where a run's post-training stands: the epoch of its last row (-1 before the first evaluation)."""
+    """Where a run's training in its phase stands: the epoch of its last row (-1 before the first evaluation)."""
     done = training.progress.epochs_done
     return -1 if done is None else done
 
@@ -293,7 +231,7 @@ def _point(training: Training) -> int:
 def _align(members: list[Member]) -> None:
     """Bring the runs to one point when a kill fell between their checkpoint commits: a run one epoch ahead
     goes back to the state its group commit kept (``previous.pt``), so the group resumes together."""
-    target = min(_point(m.training) for m in members)
+    target = min((_point(m.training) for m in members), default=None)
     for member in members:
         if _point(member.training) == target:
             continue
@@ -301,17 +239,18 @@ def _align(members: list[Member]) -> None:
         done = previous["progress"]["epochs_done"] if previous is not None else None
         if previous is not None and (-1 if done is None else done) == target:
             member.training.restore(member.run, previous)
-            member.run.log(f"Back to post-training epoch {target} with its group (a kill fell between the "
-                           "group's checkpoint commits).")
+            member.rng = rng_state()
+            member.run.log(f"Back to {member.training.progress.phase}-training epoch {target} with its group (a "
+                           "kill fell between the group's checkpoint commits).")
 
 
-def _train_fused(members: list[Member], shared: int) -> None:  # noqa: C901 - resume, divergence and checkpoints per run
-    """Post-train ``members`` (in :func:`by_seed`'s order) as one fused network, ``shared`` runs to an input
-    block; each run's rows, checkpoints and final state its own."""
+def _train_fused(members: list[Member], shared: int, phase: str) -> None:  # noqa: C901 - resume, divergence, checkpoints
+    """Train ``members`` (in :func:`by_seed`'s order) through ``phase`` ("pre" or "post") as one fused
+    network, ``shared`` runs to an input block; each run's rows, checkpoints and final state its own."""
     first = members[0].run
-    runs = len(members)
-    learner = fuse_learners([m.training.learner for m in members], _fresh_for(first), shared)
-    options = _options(members)
+    runs, epochs = len(members), phase_epochs(first.config, phase)
+    learner = fuse_learners([m.training.learner for m in members], fresh_for(first), shared)
+    options = group_options(members)
     step_name = f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else "")
     owners: list[Member] = []  # runs of one seed draw the same batches: the first one's loaders serve them all
     loader_of: dict[int, int] = {}
@@ -330,26 +269,29 @@ def _train_fused(members: list[Member], shared: int) -> None:  # noqa: C901 - re
         member.run.log(f"STOPPED: {member.training.message}.")
 
     rows = FusedRows([m.training.progress.rows for m in members], [True] * runs, diverged)
-
     writer = GroupWriter()
+    cadence = Cadence(first.config.checkpoint_every)
 
     def after_epoch(epoch: int) -> None:
-        states = split_learner(learner)
-        saved = []
         for index, member in enumerate(members):
             member.run.data.train.epoch = train.epoch
-            if not rows.live[index]:
-                continue
-            member.training.progress.epochs_done = epoch
-            saved.append((member.run.checkpoint, checkpoint_state(member.run, member.training, states[index])))
-        writer.commit(saved)
+            if rows.live[index]:
+                member.training.progress.epochs_done = epoch
+        if cadence.due():
+            states = split_learner(learner)
+            writer.commit([(m.run.checkpoint, {**checkpoint_state(m.run, m.training, states[index]), **m.rng})
+                           for index, m in enumerate(members) if rows.live[index]])
+            cadence.saved()
 
     for member in members:
-        member.training.train_step = step_name
-        member.run.log(f"Post-train for {member.run.config.post_epochs} epochs, fused with {runs - 1} other runs "
-                       f"of this set-up (one network of {runs} runs).")
+        if phase == "post":
+            member.training.train_step = step_name
+        else:
+            member.training.pretrain_step = step_name
+        member.run.log(f"{phase.capitalize()}-train for {epochs} epochs, fused with {runs - 1} other runs of this "
+                       f"set-up (one network of {runs} runs).")
     with PeakMemory(options.device) as peak, writer:
-        fused_train_eval_loop(learner, train, test, first.config.post_epochs, "post", options, rows,
+        fused_train_eval_loop(learner, train, test, epochs, phase, options, rows,
                               done=members[0].training.progress.epochs_done, after_epoch=after_epoch)
     states = split_learner(learner)
     for index, member in enumerate(members):

@@ -90,7 +90,7 @@ def run_checkpoint(config: RunConfig, data_source: str) -> RunCheckpoint:
     """The run's checkpoint, keyed by its configuration and the data source it really uses (``auto``
     resolved), so a run begun on a stand-in never resumes onto real data that appeared meanwhile."""
     return RunCheckpoint(config.result_dir, config.experiment, config.record_name,
-                         f"{config.config_hash()}:{data_source}")
+                         f"{config.config_hash()}:{data_source}", config.checkpoint_every)
 
 
 def load_run_data(config: RunConfig, device: torch.device, channels_last: bool = False) -> RunData:

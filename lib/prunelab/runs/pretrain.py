@@ -10,9 +10,9 @@ it computes what it would have computed alone, bit for bit on the CPU (tests/run
 
 The run that trains it checkpoints each epoch in its own checkpoint, as any run does, and writes the record when
 the pre-training ends (unless another run wrote it meanwhile: two processes that start at once both train
-it, and either record is the same). Runs of one fused group (:mod:`prunelab.runs.fused`) begin one after
-another, so only the first trains it. Multishot's cycles pre-train networks rewound between cycles and keep
-training their own.
+it, and either record is the same). In a fused group (:mod:`prunelab.runs.fused`) one run per key trains
+it, the keys' pre-trainings fused into one network, and the record names how (``train_step``).
+Multishot's cycles pre-train networks rewound between cycles and keep training their own.
 """
 
 from __future__ import annotations
@@ -78,13 +78,14 @@ class SharedPretraining:
         set_random_state(state, train_loader)
         rows[:] = record_rows(record.epochs)
 
-    def share(self, learner: Learner, rows: list[dict], train_loader, env: dict) -> None:
+    def share(self, learner: Learner, rows: list[dict], train_loader, env: dict, train_step: str) -> None:
         """Write the pre-training a run just finished (its ``learner``, the ``rows`` of its pre phase, the random
-        state and data order after it) as the record other runs continue from."""
+        state and data order after it, how its steps were taken) as the record other runs continue from."""
         pre = [row for row in rows if row["phase"] == "pre"]
         summary = {"pretrain_key": self.key, "status": "complete", "epochs_done": self.config.pre_epochs,
                    "data_source": self.settings["data_used"], "top1": pre[-1]["top1"] if pre else math.nan,
-                   "train_s": sum(row["train_s"] for row in pre), "made_by": self.config.config_hash()}
+                   "train_s": sum(row["train_s"] for row in pre), "made_by": self.config.config_hash(),
+                   "train_step": train_step}
         write_record(self.path, {
             "config.json": json_writer(self.settings),
             "summary.json": json_writer(summary),

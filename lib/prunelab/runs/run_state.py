@@ -1,5 +1,5 @@
 """What a training run carries from its start to its record: its prepared state (:class:`RunState`), its progress
-through the phases (:class:`TrainingProgress`, checkpointed after every epoch and pruning), and what it finally
+through the phases (:class:`TrainingProgress`, checkpointed after pruning and as its epochs end), and what it finally
 records besides the model (:class:`RunOutcome`)."""
 
 from __future__ import annotations

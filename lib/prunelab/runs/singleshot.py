@@ -5,9 +5,9 @@ to ``compression * (cycle + 1) / levels``, rewinds the kept weights to their ini
 optimizer, ``levels`` times, then post-trains; the original tool's rewind filtered the saved weights on
 ``requires_grad``, which a state dict never has, so it kept the trained weights.
 
-After every epoch and every pruning the run checkpoints its :class:`TrainingProgress` beside the learner's
-state, the random state and the data order, so a killed run started again ends with the same record, bit
-for bit.
+After every pruning, and after an epoch once ``--checkpoint-every`` seconds have passed since the last save,
+the run checkpoints its :class:`TrainingProgress` beside the learner's state, the random state and the data
+order, so a killed run started again ends with the same record, bit for bit.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], 
     """Run one single-shot or multishot experiment and return its record; reuse a usable record unless forced.
 
     Anything a person can get wrong raises :class:`UserError` before a file is written, and the record
-    appears only once it is complete. The run checkpoints after every epoch and, started again after
-    being killed, resumes from its last finished epoch and ends with the same record.
+    appears only once it is complete. The run checkpoints as it trains (``--checkpoint-every``) and,
+    started again after being killed, resumes from its last checkpoint and ends with the same record.
     """
     config.validate()
     existing = reused_record(config, log)
@@ -151,7 +151,8 @@ def post_train(run: RunState, training: Training) -> None:
 class Training:
     """A run's training under way, from its start (or its checkpoint) to its record: the learner, how its
     loops train, where it stands, the last pruning's result, multishot's initial weights, each training
-    phase's peak memory, whether it resumed, how it ended, and how its steps were taken (for the record)."""
+    phase's peak memory, whether it resumed, how it ended, and how its steps were taken (for the record;
+    ``pretrain_step`` where its dense pre-training was trained fused, for the shared pre-training's)."""
 
     learner: Learner
     options: LoopOptions
@@ -163,6 +164,7 @@ class Training:
     peaks: list[PeakMemory] = field(default_factory=list)
     status: str = "complete"
     message: str = ""
+    pretrain_step: str | None = None
 
     def stop(self, reason: str) -> None:
         """Training diverged (``reason``): the record is written with the rows so far."""
@@ -205,8 +207,10 @@ def checkpoint_state(run: RunState, training: Training, learner_state: dict | No
 
 
 def after_epoch(run: RunState, training: Training, epoch: int) -> None:
+    """An epoch is done: checkpoint it when its cadence says (``--checkpoint-every``)."""
     training.progress.epochs_done = epoch
-    run.checkpoint.save(checkpoint_state(run, training))
+    if run.checkpoint.cadence.due():
+        run.checkpoint.save(checkpoint_state(run, training))
 
 
 def pre_train_and_prune(run: RunState, training: Training) -> None:
@@ -231,7 +235,8 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
                                 f"pre{cycle + 1}" if multishot else "pre", training.options, rows=progress.rows,
                                 done=progress.epochs_done, after_epoch=lambda epoch: after_epoch(run, training, epoch))
             if shared is not None and shared.record() is None:
-                shared.share(training.learner, progress.rows, run.data.train, environment(run.device, run.data.source))
+                shared.share(training.learner, progress.rows, run.data.train,
+                             environment(run.device, run.data.source), training.pretrain_step or training.train_step)
                 log(f"Wrote the shared pre-training {shared.path}.")
         cycle_settings = dataclasses.replace(run.settings, compression=config.compression * (cycle + 1) / cycles)
         training.result = _prune(config, cycle_settings, run.model, run.data, run.show_progress, log)

@@ -8,8 +8,9 @@ the step time plus its evaluation pass; a run is its epochs (pre- and post-pruni
 evaluation) plus one training step per pruning round (SynFlow's 100 rounds score one batch each).
 Runs already in the result store cost nothing, and a dense pre-training that several runs share
 (:mod:`prunelab.runs.pretrain`: Mag at each compression) is counted once, or not at all when its record is
-stored. Runs that train fused (:mod:`prunelab.runs.fused`) are costed as a fused step of their group,
-measured the same way, where that is faster (as ``--fuse auto`` decides); a group whose fused step would
+stored. Runs that train fused (:mod:`prunelab.runs.fused`) are costed as a fused step of their group, and the
+dense pre-trainings a group trains (one per seed) as a fused step of theirs, measured the same way, where
+that is faster (as ``--fuse auto`` decides); a group whose fused step would
 take more than :data:`FUSED_BUDGET_S` to measure is costed one run at a time, and says so. Loading real
 data, checkpoints and writing records are not counted, so read the total as a floor within some tens of
 percent.
@@ -245,7 +246,7 @@ def estimate(params_dir: str | Path, result_dir: str | None = None, device: str 
         evaluations = sum(2 if pre[id(c)] else 1 for c in runs)  # the evaluation before each training phase
         rounds = sum(c.resolved_prune_epochs * c.cycles for c in runs)
         seconds = epochs * timing["epoch_s"] + evaluations * timing["eval_s"] + rounds * timing["step_s"]
-        saved, fused = _fusion_saving(setup, runs, timing, dev, steps)
+        saved, fused = _fusion_saving(setup, runs, pre, timing, dev, steps)
         rows.append({"set-up": setup.label, "runs": len(runs), "epochs": epochs,
                      "s per epoch (measured)": timing["epoch_s"], "fused": fused,
                      "one at a time (h)": seconds / 3600, "expected (h)": (seconds - saved) / 3600})
@@ -259,10 +260,11 @@ def estimate(params_dir: str | Path, result_dir: str | None = None, device: str 
     return frame
 
 
-def _fusion_saving(setup: Setup, runs: list[RunConfig], timing: dict, device: torch.device, steps: int
-                   ) -> tuple[float, str]:
-    """Seconds that training the groups of ``runs`` fused saves over one at a time (each group's post-training:
-    a fused epoch against its runs' epochs), and the "fused" cell: "2 groups, 18 runs, 3.1x" or why none."""
+def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], timing: dict,  # noqa: PLR0913
+                   device: torch.device, steps: int) -> tuple[float, str]:
+    """Seconds that training the groups of ``runs`` fused saves over one at a time (each group's post-training,
+    and the pre-trainings it trains, ``pre`` as :func:`pretraining_epochs` counts them: a fused epoch against
+    its runs' epochs), and the "fused" cell: "2 groups, 18 runs, 3.1x" or why none."""
     groups = [g for g in plan(runs) if len(g) > 1]
     if not groups:
         return 0.0, "-"
@@ -271,27 +273,32 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], timing: dict, device: to
         return 0.0, "no (fp16 with a gradient scaler)"
     train_steps = math.ceil(setup.train_examples / setup.batch_size)
     eval_batches = math.ceil(setup.test_examples / setup.test_batch_size)
-    saved, fused_runs, speedups = 0.0, 0, []
+    saved, fused_runs, speedups, pre_fused = 0.0, 0, [], False
     measured: dict[tuple[int, int], dict] = {}
     for group in groups:
-        m, shared = len(group), input_blocks([config.seed for config in group])
-        if timing["step_s"] * m * (steps + 2) > FUSED_BUDGET_S:
-            return 0.0, f"not measured (a fused step of {m} runs would take over {FUSED_BUDGET_S:.0f} s to time)"
-        if (m, shared) not in measured:
-            measured[m, shared] = measure_fused(setup, m, device, steps, shared=shared)
-        fused = measured[m, shared]
-        epochs = group[0].post_epochs
-        fused_s = epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"]) + eval_batches * fused[
-            "eval_s"]
-        separate_s = m * (epochs * timing["epoch_s"] + timing["eval_s"])
-        if fused_s < separate_s:  # what --fuse auto would choose
-            saved += separate_s - fused_s
-            fused_runs += m
-            speedups.append(separate_s / fused_s)
-    if not fused_runs:
+        pretraining = [config for config in group if pre[id(config)]]
+        phases = [(group, group[0].post_epochs)] + ([(pretraining, pretraining[0].pre_epochs)]
+                                                    if len(pretraining) > 1 else [])
+        for members, epochs in phases:
+            m, shared = len(members), input_blocks([config.seed for config in members])
+            if timing["step_s"] * m * (steps + 2) > FUSED_BUDGET_S:
+                return 0.0, f"not measured (a fused step of {m} runs would take over {FUSED_BUDGET_S:.0f} s to time)"
+            if (m, shared) not in measured:
+                measured[m, shared] = measure_fused(setup, m, device, steps, shared=shared)
+            fused = measured[m, shared]
+            fused_s = (epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"])
+                       + eval_batches * fused["eval_s"])
+            separate_s = m * (epochs * timing["epoch_s"] + timing["eval_s"])
+            if fused_s < separate_s:  # what --fuse auto would choose
+                saved += separate_s - fused_s
+                speedups.append(separate_s / fused_s)
+                fused_runs += m if members is group else 0
+                pre_fused = pre_fused or members is pretraining
+    if not speedups:
         return 0.0, "no (measured slower)"
-    return saved, (f"{len(speedups)} group{'s' if len(speedups) > 1 else ''}, {fused_runs} runs, "
-                   f"{min(speedups):.1f}x" + (f"-{max(speedups):.1f}x" if len(speedups) > 1 else ""))
+    return saved, (f"{len(speedups)} group{'s' if len(speedups) > 1 else ''}, {fused_runs} runs"
+                   + (" and their pre-training" if pre_fused else "") + f", {min(speedups):.1f}x"
+                   + (f"-{max(speedups):.1f}x" if len(speedups) > 1 else ""))
 
 
 def report(frame: pd.DataFrame, profile: str) -> str:

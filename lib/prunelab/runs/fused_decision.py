@@ -1,0 +1,121 @@
+"""Whether a group's runs train fused (:func:`decide`), and the line that says so.
+
+``--fuse auto`` fuses when one fused step, measured on copies on this device against one step of one run
+(``core.timing.interleaved``), is faster than M steps; it does not measure, and trains run by run, when
+measuring would cost more than a small share of the training. ``on`` fuses unmeasured, ``off`` never. fp16
+with a gradient scaler is not fused (one run's overflow would skip every run's step), nor a network that
+:func:`~prunelab.core.fused.check_fused` refuses.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..core.fused import FusionRefused, check_fused, fuse_learners
+from ..core.fused_loop import FusionTiming, time_fusion
+from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions
+from ..precision.amp import make_scaler
+from .config import RunConfig
+from .run_state import RunState
+from .singleshot import Training, fresh_learner, wants_graph
+
+#: measuring may cost this share of the separate training it decides about (or MEASURE_FLOOR_S, if more)
+MEASURE_SHARE = 0.05
+MEASURE_FLOOR_S = 2.0
+#: timed steps of each kind when measuring (after the warm-up)
+MEASURE_REPEATS = 3
+
+
+@dataclass
+class Member:
+    """One run of a group: set up (:class:`RunState`), its training where it stands (:class:`Training`), and
+    its own random state (``rng``, :func:`~prunelab.runs.checkpoint.rng_state`): the fused loops draw no
+    random numbers, so a run's state stays what its own training would leave, and its checkpoints keep it."""
+
+    run: RunState
+    training: Training
+    rng: dict
+
+
+def phase_epochs(config: RunConfig, phase: str) -> int:
+    """The epochs a run trains in ``phase`` ("pre": dense pre-training, "post": after pruning)."""
+    return config.pre_epochs if phase == "pre" else config.post_epochs
+
+
+def decide(members: list[Member], shared: int = 1, phase: str = "post") -> tuple[bool, str]:
+    """Whether to fuse ``members``' training in ``phase`` (``shared`` runs to an input block), and the line
+    that says so (the progress line)."""
+    runs = len(members)
+    what = f"{runs} runs" + ("' pre-training" if phase == "pre" else "")
+    if runs < 2:
+        return False, f"separate: {runs} run{'s' if runs != 1 else ''} to post-train, nothing to fuse"
+    first = members[0].run
+    if make_scaler(first.amp, first.device).is_enabled():
+        return False, (f"separate: {what}; fp16 with a gradient scaler is not fused (one scaler would skip "
+                       "every run's step when one run overflows)")
+    try:
+        learner = fuse_learners([m.training.learner for m in members], fresh_for(first), shared)
+        check_fused(learner.model, [m.run.model for m in members], _example(first))
+    except FusionRefused as why:
+        return False, f"separate: {what}; not fused: {why}"
+    if first.config.fuse == "on":
+        return True, f"fused: {what} in 1 group (--fuse on, not measured)"
+    timing = _measure(members, learner, phase)
+    del learner
+    if timing is None:
+        return False, (f"separate: {what}; fusion not measured (measuring would cost more than "
+                       f"{MEASURE_SHARE:.0%} of their training)")
+    if timing.speedup > 1:
+        return True, (f"fused: {what} in 1 group (a fused step measured {timing.speedup:.2f}x the speed of "
+                      f"{runs} steps of one run)")
+    return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x)"
+
+
+def fresh_for(run: RunState) -> Callable[[torch.nn.Module], Learner]:
+    """How the group's learner is made: as ``run`` makes its own, for the fused network."""
+    return lambda model: fresh_learner(run, wants_graph(run.config, run.device), model)
+
+
+def group_options(members: list[Member]) -> LoopOptions:
+    """How the group's loop trains: as its first run's, with CUDA-graph steps only where every run has them."""
+    first = members[0].training.options
+    graph = all(m.training.options.cuda_graph for m in members)
+    return LoopOptions(first.device, first.precision, cuda_graph=graph, verbose=False,
+                       show_progress=first.show_progress)
+
+
+def _example(run: RunState) -> torch.Tensor:
+    """A small input batch for comparing outputs, drawn from its own generator (the runs' random state stays)."""
+    generator = torch.Generator().manual_seed(0)
+    example = torch.randn(2, *run.info.input_shape, generator=generator).to(run.device)
+    return example.contiguous(memory_format=torch.channels_last) if run.channels_last else example
+
+
+def _measure(members: list[Member], learner: Learner, phase: str) -> FusionTiming | None:
+    """One fused step against one step of one run, on copies (the runs' own networks are untouched), or
+    None when measuring would cost more than its budget."""
+    first = members[0].run
+    options = group_options(members)
+    single = fresh_learner(first, wants_graph(first.config, first.device), copy.deepcopy(first.model))
+    batch = _batch(first)
+    probe = time_fusion(learner, single, batch, options, repeats=1, warmup=0)  # what one step of each costs
+    steps = len(first.data.train) * sum(phase_epochs(first.config, phase) - (m.training.progress.epochs_done or 0)
+                                        for m in members)
+    warmup = 1 + (GRAPH_WARMUP_STEPS + 1 if options.cuda_graph else 0)
+    cost = (warmup + MEASURE_REPEATS) * (probe.fused_s + probe.separate_s)
+    if cost > max(MEASURE_FLOOR_S, MEASURE_SHARE * steps * probe.separate_s):
+        return None
+    return time_fusion(learner, single, batch, options, repeats=MEASURE_REPEATS, warmup=warmup)
+
+
+def _batch(run: RunState) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch of the run's shape, drawn from its own generator."""
+    generator = torch.Generator().manual_seed(1)
+    size = run.config.train_batch_size
+    x = torch.randn(size, *run.info.input_shape, generator=generator).to(run.device)
+    y = torch.randint(0, run.info.num_classes, (size,), generator=generator).to(run.device)
+    return (x.contiguous(memory_format=torch.channels_last) if run.channels_last else x), y
