@@ -288,8 +288,8 @@ def _train_fused(members: list[Member], shared: int, phase: str) -> None:  # noq
             member.training.train_step = step_name
         else:
             member.training.pretrain_step = step_name
-        member.run.log(f"{phase.capitalize()}-train for {epochs} epochs, fused with {runs - 1} other runs of this "
-                       f"set-up (one network of {runs} runs).")
+        member.run.log(f"{phase.capitalize()}-train for {epochs} epochs, fused with {runs - 1} other "
+                       f"run{'s' if runs > 2 else ''} of this set-up (one network of {runs} runs).")
     with PeakMemory(options.device) as peak, writer:
         fused_train_eval_loop(learner, train, test, epochs, phase, options, rows,
                               done=members[0].training.progress.epochs_done, after_epoch=after_epoch)

@@ -221,8 +221,9 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
     cycles, multishot = config.cycles, config.experiment == "multishot"
     while progress.phase == "pre":
         cycle = progress.cycle
-        log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
-                                                            else "."))
+        if progress.epochs_done != config.pre_epochs:  # not trained already (a fused group's pre-training)
+            log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
+                                                                else "."))
         shared = SharedPretraining(config, run.data.source) if shares_pretraining(config) else None
         record = shared.record() if shared is not None and progress.epochs_done is None else None
         if record is not None:  # the same pre-training was done by another run: continue from it
