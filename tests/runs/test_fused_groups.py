@@ -103,39 +103,85 @@ def test_the_seeds_pre_trainings_train_fused_and_agree_with_separate_ones(tmp_pa
     assert [s["train_step"] for s in _pretrain_summaries(tmp_path / "separate")] == ["ordinary"] * 2
 
 
-#: the pre-trained grid in a process of its own, for killing (the command line has no list of seeds)
+#: the pre-trained grid in a process of its own, for killing (the command line has no list of seeds); with
+#: "separate-post", its post-training is decided separate (as --fuse auto may decide where it measures it
+#: slower), and with "kill" as well, the last run dies after its first post-training epoch
 GRID_PROCESS = """
-import sys
+import os, signal, sys
 from prunelab.runs.config import RunConfig
-from prunelab.runs.fused import run_configs
+from prunelab.runs import fused, singleshot
 base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
                  train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, fuse="on", checkpoint_every=0,
                  result_dir=sys.argv[1])
-run_configs([base.replace(compression=c, seed=s) for s in (1, 2) for c in (0.5, 1.0)], progress=False,
-            log=lambda line: None)
+configs = [base.replace(compression=c, seed=s) for s in (1, 2) for c in (0.5, 1.0)]
+if "separate-post" in sys.argv:
+    decide = fused.decide
+    fused.decide = lambda members, shared=1, phase="post": (
+        (False, "separate: decided so") if phase == "post" else decide(members, shared, phase))
+if "kill" in sys.argv:
+    after_epoch = singleshot.after_epoch
+    def dying(run, training, epoch):
+        after_epoch(run, training, epoch)
+        if run.config.record_name == configs[-1].record_name and training.progress.phase == "post" and epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+    singleshot.after_epoch = dying
+fused.run_configs(configs, progress=False, log=lambda line: None)
 """
 
 
-def test_a_group_killed_in_its_fused_pre_training_resumes_to_the_unkilled_records(tmp_path):
-    def grid(result_dir, env=None):
-        return subprocess.run([sys.executable, "-c", GRID_PROCESS, str(result_dir)], capture_output=True, text=True,
-                              timeout=300, env={**os.environ, **(env or {})})
+def _grid_process(result_dir, *how, env=None):
+    return subprocess.run([sys.executable, "-c", GRID_PROCESS, str(result_dir), *how], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
 
-    assert grid(tmp_path / "reference").returncode == 0
-    killed = tmp_path / "killed"
-    # the first run dies right after committing its 2nd checkpoint (pre-training epoch 1)
-    result = grid(killed, {KILL_AFTER_ENV: "2"})
-    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    assert not (killed / PRETRAIN).exists()  # no pre-training record yet, and no run's record
-    assert all(folder.name.startswith(".ckpt-") for folder in (killed / "singleshot").iterdir())
-    assert grid(killed).returncode == 0
-    for a, b in zip(_pretrain_summaries(killed), _pretrain_summaries(tmp_path / "reference")):
-        assert a["pretrain_key"] == b["pretrain_key"] and a["top1"] == b["top1"]
-    for name in sorted(p.name for p in (tmp_path / "reference" / "singleshot").iterdir()):
-        a, b = load_record(killed / "singleshot" / name), load_record(tmp_path / "reference" / "singleshot" / name)
+
+def _assert_same_records(result_dir, reference_dir):
+    for name in sorted(p.name for p in (reference_dir / "singleshot").iterdir()):
+        a, b = load_record(result_dir / "singleshot" / name), load_record(reference_dir / "singleshot" / name)
         pd.testing.assert_frame_equal(a.epochs.drop(columns=TIMING), b.epochs.drop(columns=TIMING))
         assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
         assert all(torch.equal(v, b.masks()[k]) for k, v in a.masks().items())
+
+
+def test_a_group_killed_in_its_fused_pre_training_resumes_to_the_unkilled_records(tmp_path):
+    assert _grid_process(tmp_path / "reference").returncode == 0
+    killed = tmp_path / "killed"
+    # the first run dies right after committing its 2nd checkpoint (pre-training epoch 1)
+    result = _grid_process(killed, env={KILL_AFTER_ENV: "2"})
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert not (killed / PRETRAIN).exists()  # no pre-training record yet, and no run's record
+    assert all(folder.name.startswith(".ckpt-") for folder in (killed / "singleshot").iterdir())
+    assert _grid_process(killed).returncode == 0
+    for a, b in zip(_pretrain_summaries(killed), _pretrain_summaries(tmp_path / "reference")):
+        assert a["pretrain_key"] == b["pretrain_key"] and a["top1"] == b["top1"]
+    _assert_same_records(killed, tmp_path / "reference")
+
+
+def test_a_run_killed_in_separate_post_training_after_a_fused_pre_training_resumes_to_its_record(tmp_path):
+    # the runs that trained the pre-trainings keep their last group commit (pre-training epoch 1) as
+    # previous.pt; lined up with the killed run's post-training epoch 1, they must not go back to it
+    assert _grid_process(tmp_path / "reference", "separate-post").returncode == 0
+    killed = tmp_path / "killed"
+    result = _grid_process(killed, "separate-post", "kill")
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(killed, "separate-post").returncode == 0
+    _assert_same_records(killed, tmp_path / "reference")
+
+
+def test_runs_of_a_group_trained_one_after_another_draw_their_own_random_numbers(tmp_path):
+    # VGG11 (tiny-imagenet class) has dropout, so the group is refused fusion and trains run by run: each run
+    # must draw its dropout masks from its own random state, as alone, not from where the last pruning left it
+    def grid(result_dir, fuse):
+        base = RunConfig(dataset="cifar10", model="vgg11", model_class="tinyimagenet", data_source="synthetic",
+                         train_subset=32, test_subset=16, train_batch_size=16, test_batch_size=16, pruner="snip",
+                         compression=0.5, post_epochs=1, result_dir=str(result_dir), fuse=fuse)
+        return [base.replace(seed=s) for s in (1, 2)]
+
+    result = run_group(grid(tmp_path / "group", "on"), progress=False, log=_quiet)
+    assert result.decision.startswith("separate: 2 runs; not fused")
+    alone = run_configs(grid(tmp_path / "alone", "off"), progress=False, log=_quiet)
+    for path, record in zip(result.paths, alone):
+        pd.testing.assert_frame_equal(load_record(path).epochs.drop(columns=TIMING),
+                                      record.epochs.drop(columns=TIMING))
 
 
 def test_a_registered_pruner_groups_with_the_built_in_ones_after_a_worker_round_trip():

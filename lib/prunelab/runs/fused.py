@@ -34,6 +34,7 @@ from .fused_decision import Member, decide, fresh_for, group_options, phase_epoc
 from .prepare import RunLog, reused_record
 from .pretrain import SharedPretraining, shares_pretraining
 from .registry import run
+from .run_state import TrainingProgress
 from .singleshot import (
     CHECKPOINT_KEYS,
     Training,
@@ -189,6 +190,7 @@ def post_train_group(members: list[Member]) -> str:
             _train_fused(subgroup, shared, "post")
             continue
         for member in subgroup:
+            set_rng_state(member.rng)  # a network that draws random numbers in training draws its own, as alone
             with member.run.log.warnings(), diverging(member.run, member.training):
                 post_train(member.run, member.training)
     return "; ".join(decisions) if decisions else decide([])[1]
@@ -224,20 +226,27 @@ def input_blocks(seeds: Sequence[int]) -> int:
 
 def _point(training: Training) -> int:
     """Where a run's training in its phase stands: the epoch of its last row (-1 before the first evaluation)."""
-    done = training.progress.epochs_done
-    return -1 if done is None else done
+    return _point_of(training.progress)
+
+
+def _point_of(progress: TrainingProgress) -> int:
+    return -1 if progress.epochs_done is None else progress.epochs_done
 
 
 def _align(members: list[Member]) -> None:
     """Bring the runs to one point when a kill fell between their checkpoint commits: a run one epoch ahead
-    goes back to the state its group commit kept (``previous.pt``), so the group resumes together."""
+    goes back to the state its group commit kept (``previous.pt``), so the group resumes together. Only to a
+    state of the phase and cycle it is in: a save alone (after pruning, or in separate training) leaves the
+    last group commit's ``previous.pt``, which may be from its pre-training."""
     target = min((_point(m.training) for m in members), default=None)
     for member in members:
         if _point(member.training) == target:
             continue
         previous = member.run.checkpoint.load(CHECKPOINT_KEYS, previous=True)
-        done = previous["progress"]["epochs_done"] if previous is not None else None
-        if previous is not None and (-1 if done is None else done) == target:
+        if previous is None:
+            continue
+        progress, now = TrainingProgress.from_checkpoint(previous["progress"]), member.training.progress
+        if (progress.phase, progress.cycle) == (now.phase, now.cycle) and _point_of(progress) == target:
             member.training.restore(member.run, previous)
             member.rng = rng_state()
             member.run.log(f"Back to {member.training.progress.phase}-training epoch {target} with its group (a "
