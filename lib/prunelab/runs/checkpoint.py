@@ -1,4 +1,4 @@
-"""Per-epoch checkpoints of a run in progress, so a killed or preempted run resumes where it stopped.
+"""Checkpoints of a run in progress, so a killed or preempted run resumes where it stopped.
 
 A run's checkpoint lives beside its future record, in the hidden folder
 ``<result_dir>/<experiment>/.ckpt-<name>/``: ``state.pt`` (replaced atomically after each pruning and after an

@@ -37,7 +37,6 @@ from .registry import run
 from .run_state import TrainingProgress
 from .singleshot import (
     CHECKPOINT_KEYS,
-    Training,
     begin_training,
     checkpoint_state,
     diverging,
@@ -204,7 +203,7 @@ def _subgroups(members: list[Member]) -> list[tuple[list[Member], int]]:
     _align(live)
     points: dict[int, list[Member]] = {}
     for member in live:
-        points.setdefault(_point(member.training), []).append(member)
+        points.setdefault(_point(member.training.progress), []).append(member)
     return [by_seed(subgroup) for subgroup in points.values()]
 
 
@@ -224,12 +223,8 @@ def input_blocks(seeds: Sequence[int]) -> int:
     return len(seeds) // len(set(seeds)) if len(counts) == 1 else 1
 
 
-def _point(training: Training) -> int:
+def _point(progress: TrainingProgress) -> int:
     """Where a run's training in its phase stands: the epoch of its last row (-1 before the first evaluation)."""
-    return _point_of(training.progress)
-
-
-def _point_of(progress: TrainingProgress) -> int:
     return -1 if progress.epochs_done is None else progress.epochs_done
 
 
@@ -238,15 +233,15 @@ def _align(members: list[Member]) -> None:
     goes back to the state its group commit kept (``previous.pt``), so the group resumes together. Only to a
     state of the phase and cycle it is in: a save alone (after pruning, or in separate training) leaves the
     last group commit's ``previous.pt``, which may be from its pre-training."""
-    target = min((_point(m.training) for m in members), default=None)
+    target = min((_point(m.training.progress) for m in members), default=None)
     for member in members:
-        if _point(member.training) == target:
+        if _point(member.training.progress) == target:
             continue
         previous = member.run.checkpoint.load(CHECKPOINT_KEYS, previous=True)
         if previous is None:
             continue
         progress, now = TrainingProgress.from_checkpoint(previous["progress"]), member.training.progress
-        if (progress.phase, progress.cycle) == (now.phase, now.cycle) and _point_of(progress) == target:
+        if (progress.phase, progress.cycle) == (now.phase, now.cycle) and _point(progress) == target:
             member.training.restore(member.run, previous)
             member.rng = rng_state()
             member.run.log(f"Back to {member.training.progress.phase}-training epoch {target} with its group (a "

@@ -277,9 +277,9 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
     measured: dict[tuple[int, int], dict] = {}
     for group in groups:
         pretraining = [config for config in group if pre[id(config)]]
-        phases = [(group, group[0].post_epochs)] + ([(pretraining, pretraining[0].pre_epochs)]
-                                                    if len(pretraining) > 1 else [])
-        for members, epochs in phases:
+        phases = [(group, group[0].post_epochs, False)] + ([(pretraining, pretraining[0].pre_epochs, True)]
+                                                           if len(pretraining) > 1 else [])
+        for members, epochs, pre_training in phases:
             m, shared = len(members), input_blocks([config.seed for config in members])
             if timing["step_s"] * m * (steps + 2) > FUSED_BUDGET_S:
                 return 0.0, f"not measured (a fused step of {m} runs would take over {FUSED_BUDGET_S:.0f} s to time)"
@@ -292,8 +292,8 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
             if fused_s < separate_s:  # what --fuse auto would choose
                 saved += separate_s - fused_s
                 speedups.append(separate_s / fused_s)
-                fused_runs += m if members is group else 0
-                pre_fused = pre_fused or members is pretraining
+                fused_runs += 0 if pre_training else m
+                pre_fused = pre_fused or pre_training
     if not speedups:
         return 0.0, "no (measured slower)"
     return saved, (f"{len(speedups)} group{'s' if len(speedups) > 1 else ''}, {fused_runs} runs"
