@@ -103,16 +103,17 @@ def test_the_seeds_pre_trainings_train_fused_and_agree_with_separate_ones(tmp_pa
     assert [s["train_step"] for s in _pretrain_summaries(tmp_path / "separate")] == ["ordinary"] * 2
 
 
-#: the pre-trained grid in a process of its own, for killing (the command line has no list of seeds); with
+#: the pre-trained grid in a process of its own, for killing, with hooks the command line has no flag for; with
 #: "separate-post", its post-training is decided separate (as --fuse auto may decide where it measures it
-#: slower), and with "kill" as well, the last run dies after its first post-training epoch
+#: slower), and with "kill" as well, the last run dies after its first post-training epoch; with "off", every
+#: run trains alone
 GRID_PROCESS = """
 import os, signal, sys
 from prunelab.runs.config import RunConfig
 from prunelab.runs import fused, singleshot
 base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
-                 train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, fuse="on", checkpoint_every=0,
-                 result_dir=sys.argv[1])
+                 train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, checkpoint_every=0,
+                 fuse="off" if "off" in sys.argv else "on", result_dir=sys.argv[1])
 configs = [base.replace(compression=c, seed=s) for s in (1, 2) for c in (0.5, 1.0)]
 if "separate-post" in sys.argv:
     decide = fused.decide
@@ -154,6 +155,18 @@ def test_a_group_killed_in_its_fused_pre_training_resumes_to_the_unkilled_record
     for a, b in zip(_pretrain_summaries(killed), _pretrain_summaries(tmp_path / "reference")):
         assert a["pretrain_key"] == b["pretrain_key"] and a["top1"] == b["top1"]
     _assert_same_records(killed, tmp_path / "reference")
+
+
+def test_a_shared_pre_training_names_how_its_last_epochs_trained_when_resumed_alone(tmp_path):
+    # killed as the group commits its last pre-training epoch: seed 1's pre-training run has saved it, seed 2's
+    # has not, so resumed alone (--fuse off) seed 1's shares at once and seed 2's trains its last epoch alone
+    result = _grid_process(tmp_path, env={KILL_AFTER_ENV: "3"})
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(tmp_path, "off").returncode == 0
+    folders = (tmp_path / PRETRAIN).iterdir()
+    steps = {json.loads((f / "config.json").read_text())["seed"]: json.loads((f / "summary.json").read_text())[
+        "train_step"] for f in folders}
+    assert steps == {1: "fused (2 runs)", 2: "ordinary"}
 
 
 def test_a_run_killed_in_separate_post_training_after_a_fused_pre_training_resumes_to_its_record(tmp_path):

@@ -152,7 +152,8 @@ class Training:
     """A run's training under way, from its start (or its checkpoint) to its record: the learner, how its
     loops train, where it stands, the last pruning's result, multishot's initial weights, each training
     phase's peak memory, whether it resumed, how it ended, and how its steps were taken (for the record;
-    ``pretrain_step`` where its dense pre-training was trained fused, for the shared pre-training's)."""
+    ``pretrain_step`` where its dense pre-training's last epochs were trained fused, for the shared
+    pre-training's; it is checkpointed)."""
 
     learner: Learner
     options: LoopOptions
@@ -177,6 +178,7 @@ class Training:
         set_random_state(state, run.data.train)
         self.progress = TrainingProgress.from_checkpoint(state["progress"])
         self.result, self.initial = _prune_result(state["prune"], run.settings), state["initial"]
+        self.pretrain_step = state.get("pretrain_step")  # absent from checkpoints of earlier versions
         self.resumed = True
 
 
@@ -203,7 +205,8 @@ def checkpoint_state(run: RunState, training: Training, learner_state: dict | No
     group's part for this run)."""
     return {"progress": training.progress.to_checkpoint(),
             "learner": training.learner.state_dict() if learner_state is None else learner_state,
-            **random_state(run.data.train), "prune": _prune_state(training.result), "initial": training.initial}
+            **random_state(run.data.train), "prune": _prune_state(training.result), "initial": training.initial,
+            "pretrain_step": training.pretrain_step}
 
 
 def after_epoch(run: RunState, training: Training, epoch: int) -> None:
@@ -222,6 +225,7 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
     while progress.phase == "pre":
         cycle = progress.cycle
         if progress.epochs_done != config.pre_epochs:  # not trained already (a fused group's pre-training)
+            training.pretrain_step = None  # its last epochs train alone: the shared record says so
             log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
                                                                 else "."))
         shared = SharedPretraining(config, run.data.source) if shares_pretraining(config) else None
