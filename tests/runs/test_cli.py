@@ -79,6 +79,9 @@ def test_list_flags_are_honoured_not_ignored(tmp_path):
     # one pruner with two round counts: two records, two names
     same = _configs("--pruner-list synflow synflow --prune-epoch-list 1 100 --expid s")
     assert [c.expid for c in same] == ["s-synflow-1-r1", "s-synflow-1-r100"]
+    seeds = _configs("--pruner-list rand mag --seed-list 3 4 --expid s")
+    assert [(c.seed, c.pruner, c.expid) for c in seeds] == [
+        (3, "rand", "s-rand-1-s3"), (3, "mag", "s-mag-1-s3"), (4, "rand", "s-rand-1-s4"), (4, "mag", "s-mag-1-s4")]
 
 
 def _run_cli(*args, cwd=None, timeout=120):

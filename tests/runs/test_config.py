@@ -24,6 +24,7 @@ FLAGS_AND_DEFAULTS = {
     "--prune-batch-size": 256, "--prune-bias": False, "--prune-batchnorm": False, "--prune-residual": False,
     "--prune-train-mode": False, "--reinitialize": False, "--shuffle": False, "--invert": False,
     "--pruner-list": [], "--prune-epoch-list": [], "--compression-list": [], "--level-list": [],
+    "--seed-list": [],
     "--experiment": "singleshot", "--expid": "", "--result-dir": "results", "--data": None, "--gpu": 0, "--workers": 4,
     "--no-cuda": False, "--no-cuda-graphs": False, "--seed": 1, "--verbose": False, "--save-trace": False,
     "--quantization": False,

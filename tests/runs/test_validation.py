@@ -42,6 +42,7 @@ def _refused(tmp_path, capsys, *args) -> str:
     (["--workers", "-2"], "--workers must be 0 or more"),
     (["--prune-epochs", "0"], "--prune-epochs must be at least 1"),
     (["--experiment", "multishot", "--level-list", "5000"], "--level-list must be at most 1,000"),
+    (["--seed-list", "2", "-1"], "--seed must be 0 or more"),
 ])
 def test_numeric_flags_must_be_finite_and_in_range(tmp_path, capsys, args, needle):
     assert needle in _refused(tmp_path, capsys, *args)

@@ -324,6 +324,8 @@ class RunLists:
                                            default_text="")
     level_list: list[int] = option([], "prune-train cycles (multishot) or magnitude rounds (imp-conservation)",
                                    style=LIST, default_text="")
+    seed_list: list[int] = option([], "run every seed in the list (one record each; not in the original)",
+                                  style=LIST, default_text="")
 
     def configs(self, base: RunConfig) -> list[RunConfig]:
         """One configuration per run the lists ask for on top of ``base``, each its own record (the original
@@ -331,7 +333,7 @@ class RunLists:
         they make that means nothing, such as a level for single-shot):
 
         * ``--pruner-list`` (with ``--prune-epoch-list``: rounds per pruner) x ``--compression-list`` x
-          ``--level-list``; an experiment of :data:`FIXED_PRUNERS` scores with its own pruner when
+          ``--level-list`` x ``--seed-list``; an experiment of :data:`FIXED_PRUNERS` scores with its own pruner when
           ``--pruner`` is left at its default;
         * schedule-conservation: ``--prune-epoch-list`` is SynFlow's round counts, each a run.
         """
@@ -345,13 +347,15 @@ class RunLists:
             pairs = list(zip(pruners, self.prune_epoch_list or [base.prune_epochs] * len(pruners)))
         listed = any(getattr(self, f.name) for f in dataclasses.fields(self))
         configs = []
-        for compression in self.compression_list or [base.compression]:
-            for pruner, rounds in pairs:
-                for level in self.level_list or [None]:
-                    parts = [pruner, f"{compression:g}"]
-                    parts += [f"r{rounds}"] if self.prune_epoch_list else []  # one pruner may come with two counts
-                    parts += [f"L{level}"] if level is not None else []
-                    expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
-                    configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
-                                                levels=level, expid=expid))
+        for seed in self.seed_list or [base.seed]:
+            for compression in self.compression_list or [base.compression]:
+                for pruner, rounds in pairs:
+                    for level in self.level_list or [None]:
+                        parts = [pruner, f"{compression:g}"]
+                        parts += [f"r{rounds}"] if self.prune_epoch_list else []  # one pruner, two counts
+                        parts += [f"L{level}"] if level is not None else []
+                        parts += [f"s{seed}"] if self.seed_list else []
+                        expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
+                        configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
+                                                    levels=level, seed=seed, expid=expid))
         return configs
