@@ -3,21 +3,22 @@
 #
 #   scripts/gpu_check.sh [OUT_DIR]        (default: gpu_check/; the summary is OUT_DIR/summary.md)
 #
-# Sections, each under its own time limit so the whole stays under 10 minutes on one GPU:
+# Sections, each under its own time limit, the open work's first (a device call may end before the last):
 #   1. the device and library versions;
-#   2. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
-#      peak CUDA memory, the trace analysis, the store's AMP-dtype rule);
-#   3. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
-#   4. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
-#   5. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
-#   6. Task 4: the AMP table, fp32 against fp16 and against bf16, from three recorded runs;
-#   7. bench/train_throughput.py: training throughput against the original design;
-#   8. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
-#   9. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
+#   2. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
 #      ResNet20), CUDA-graph steps on both sides; then M = 6 and 18 as runs of 3 seeds (a grid's input blocks);
-#  10. the full profile's estimate with shared pre-training and fused groups (nothing trained);
+#   3. the full profile's estimate with shared pre-training and fused groups (nothing trained);
+#   4. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
+#      peak CUDA memory, the trace analysis, the store's AMP-dtype rule);
+#   5. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
+#   6. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
+#   7. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
+#   8. Task 4: the AMP table, fp32 against fp16 and against bf16, from three recorded runs;
+#   9. bench/train_throughput.py: training throughput against the original design;
+#  10. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
 #  11. bench/quant.py on the host's CPU (int8 needs an x86 CPU; this one may have VNNI where the dev box has not),
 #      where torchao is importable (carry it as a wheel where it is not installed).
+# The summary is written section by section, so a call cut short keeps what finished.
 # Without CUDA it writes a one-line summary saying so and exits 0, so CI can call it.
 # Python: $PYTHON, else .venv/bin/python, else python3; prunelab is imported from lib/.
 set -uo pipefail
@@ -56,6 +57,12 @@ tiny="--model resnet20 --model-class lottery --dataset cifar10 --data-source syn
 
 section "Device" 60 bash -c "nvidia-smi -L; $py -c 'import torch; print(\"torch\", torch.__version__, \
 \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))'"
+section "Fused training: M runs as one network against one after another (bench/fused.py)" 120 "$py" bench/fused.py \
+  loop --device cuda --runs 1 6 18 --steps 5
+section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
+  loop --device cuda --runs 6 18 --seeds 3 --steps 5
+section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
+  --profile full --result-dir "$work/empty" --device cuda
 section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
   tests/core/test_train_step.py tests/core/test_trace.py tests/runs/test_store.py tests/runs/test_config.py tests/precision/test_precision.py \
   -k "not int8 and not residual and not model_sizes and not sparse_state"
@@ -88,12 +95,6 @@ print(t[['amp_dtype', 'train_step', 'train_s_per_epoch', 'peak_memory_mb', 'peak
 PY"
 section "bench/train_throughput.py" 90 "$py" bench/train_throughput.py --device cuda
 section "bench/inference.py (bf16, CUDA graphs)" 90 "$py" bench/inference.py --device cuda --no-compile
-section "Fused training: M runs as one network against one after another (bench/fused.py)" 120 "$py" bench/fused.py \
-  loop --device cuda --runs 1 6 18 --steps 5
-section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
-  loop --device cuda --runs 6 18 --seeds 3 --steps 5
-section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
-  --profile full --result-dir "$work/empty" --device cuda
 if "$py" -c "import torchao" 2>/dev/null; then
   section "int8 on this host's CPU (bench/quant.py)" 150 bash -c "grep -m1 -o -w -E 'avx512_vnni|amx_int8' \
 /proc/cpuinfo | sort -u | tr '\n' ' '; echo; $py bench/quant.py --batch-sizes 360 --repeats 5"
