@@ -106,7 +106,8 @@ def test_the_seeds_pre_trainings_train_fused_and_agree_with_separate_ones(tmp_pa
 #: the pre-trained grid in a process of its own, for killing, with hooks the command line has no flag for; with
 #: "separate-post", its post-training is decided separate (as --fuse auto may decide where it measures it
 #: slower), and with "kill" as well, the last run dies after its first post-training epoch; with "off", every
-#: run trains alone
+#: run trains alone; with "die=PHASE:EPOCH", the group's commit of that epoch is cut short: its first run commits,
+#: then the process dies before the others do
 GRID_PROCESS = """
 import os, signal, sys
 from prunelab.runs.config import RunConfig
@@ -126,6 +127,18 @@ if "kill" in sys.argv:
         if run.config.record_name == configs[-1].record_name and training.progress.phase == "post" and epoch == 1:
             os.kill(os.getpid(), signal.SIGKILL)
     singleshot.after_epoch = dying
+for how in sys.argv[2:]:
+    if how.startswith("die="):
+        from prunelab.runs import checkpoint
+        phase, epoch = how[4:].split(":")
+        group_commit = checkpoint._group_commit
+        def cut_short(saved):
+            first, state = saved[0]
+            if (state["progress"]["phase"], state["progress"]["epochs_done"]) == (phase, int(epoch)):
+                first.commit(first.stage(state))
+                os.kill(os.getpid(), signal.SIGKILL)
+            group_commit(saved)
+        checkpoint._group_commit = cut_short
 fused.run_configs(configs, progress=False, log=lambda line: None)
 """
 
@@ -143,30 +156,68 @@ def _assert_same_records(result_dir, reference_dir):
         assert all(torch.equal(v, b.masks()[k]) for k, v in a.masks().items())
 
 
-def test_a_group_killed_in_its_fused_pre_training_resumes_to_the_unkilled_records(tmp_path):
-    assert _grid_process(tmp_path / "reference").returncode == 0
-    killed = tmp_path / "killed"
-    # the first run dies right after committing its 2nd checkpoint (pre-training epoch 1)
-    result = _grid_process(killed, env={KILL_AFTER_ENV: "2"})
-    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    assert not (killed / PRETRAIN).exists()  # no pre-training record yet, and no run's record
-    assert all(folder.name.startswith(".ckpt-") for folder in (killed / "singleshot").iterdir())
-    assert _grid_process(killed).returncode == 0
-    for a, b in zip(_pretrain_summaries(killed), _pretrain_summaries(tmp_path / "reference")):
-        assert a["pretrain_key"] == b["pretrain_key"] and a["top1"] == b["top1"]
-    _assert_same_records(killed, tmp_path / "reference")
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The pre-trained grid trained fused, never killed."""
+    folder = tmp_path_factory.mktemp("reference")
+    assert _grid_process(folder).returncode == 0
+    return folder
 
 
-def test_a_shared_pre_training_names_how_its_last_epochs_trained_when_resumed_alone(tmp_path):
-    # killed as the group commits its last pre-training epoch: seed 1's pre-training run has saved it, seed 2's
-    # has not, so resumed alone (--fuse off) seed 1's shares at once and seed 2's trains its last epoch alone
+def _assert_as_unkilled(result_dir, reference_dir):
+    """The records and the shared pre-trainings' are those of the unkilled grid, trained as it was."""
+    for a, b in zip(_pretrain_summaries(result_dir), _pretrain_summaries(reference_dir), strict=True):
+        assert (a["pretrain_key"], a["top1"], a["train_step"]) == (b["pretrain_key"], b["top1"], b["train_step"])
+    _assert_same_records(result_dir, reference_dir)
+    for name in sorted(p.name for p in (reference_dir / "singleshot").iterdir()):
+        a, b = load_record(result_dir / "singleshot" / name), load_record(reference_dir / "singleshot" / name)
+        assert a.summary["train_step"] == b.summary["train_step"] == "fused (4 runs)"
+
+
+def test_a_group_killed_in_its_fused_pre_training_resumes_to_the_unkilled_records(tmp_path, reference):
+    # the first run dies right after committing its 3rd checkpoint (its start, pre-training epochs 0 and 1)
     result = _grid_process(tmp_path, env={KILL_AFTER_ENV: "3"})
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert not (tmp_path / PRETRAIN).exists()  # no pre-training record yet, and no run's record
+    assert all(folder.name.startswith(".ckpt-") for folder in (tmp_path / "singleshot").iterdir())
+    assert _grid_process(tmp_path).returncode == 0
+    _assert_as_unkilled(tmp_path, reference)
+
+
+@pytest.mark.parametrize("kills", [["die=pre:0"], ["die=pre:1", "die=pre:1"], ["die=post:0", "die=post:1"]])
+def test_a_group_whose_commits_are_cut_short_resumes_together_to_the_unkilled_records(tmp_path, reference, kills):
+    # a commit cut short leaves the first run an epoch ahead: at the group's first commit it has only its start
+    # to go back to, and killed again after going back, it must still find the group's point
+    for kill in kills:
+        result = _grid_process(tmp_path, kill)
+        assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(tmp_path).returncode == 0
+    _assert_as_unkilled(tmp_path, reference)
+
+
+def _steps(folder, experiment: str) -> dict[tuple, str]:
+    """Each record's ``train_step`` by its (seed, compression) (a pre-training's compression is None)."""
+    steps = {}
+    for record in (folder / experiment).iterdir():
+        config = json.loads((record / "config.json").read_text())
+        steps[config["seed"], config.get("compression")] = json.loads((record / "summary.json").read_text())[
+            "train_step"]
+    return steps
+
+
+@pytest.mark.parametrize("phase", ["pre", "post"])
+def test_records_name_how_their_last_epochs_trained_when_resumed_alone(tmp_path, phase):
+    # killed as the group commits its last epoch of the phase: the first run (seed 1, compression 0.5) has saved
+    # it and the others have not; resumed alone (--fuse off), it trains nothing more and they their last epoch
+    result = _grid_process(tmp_path, f"die={phase}:2")
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     assert _grid_process(tmp_path, "off").returncode == 0
-    folders = (tmp_path / PRETRAIN).iterdir()
-    steps = {json.loads((f / "config.json").read_text())["seed"]: json.loads((f / "summary.json").read_text())[
-        "train_step"] for f in folders}
-    assert steps == {1: "fused (2 runs)", 2: "ordinary"}
+    assert _steps(tmp_path, PRETRAIN) == {(1, None): "fused (2 runs)",
+                                          (2, None): "ordinary" if phase == "pre" else "fused (2 runs)"}
+    runs = {key: "ordinary" for key in ((1, 0.5), (1, 1.0), (2, 0.5), (2, 1.0))}
+    if phase == "post":
+        runs[1, 0.5] = "fused (4 runs)"
+    assert _steps(tmp_path, "singleshot") == runs
 
 
 def test_a_run_killed_in_separate_post_training_after_a_fused_pre_training_resumes_to_its_record(tmp_path):

@@ -230,7 +230,8 @@ def _point(progress: TrainingProgress) -> int:
 
 def _align(members: list[Member]) -> None:
     """Bring the runs to one point when a kill fell between their checkpoint commits: a run one epoch ahead
-    goes back to the state its group commit kept (``previous.pt``), so the group resumes together. Only to a
+    goes back to the state its group commit kept (``previous.pt``, its start before the first commit), and
+    that state is made its current one, so the group resumes together however often it is killed. Only to a
     state of the phase and cycle it is in: a save alone (after pruning, or in separate training) leaves the
     last group commit's ``previous.pt``, which may be from its pre-training."""
     target = min((_point(m.training.progress) for m in members), default=None)
@@ -243,6 +244,7 @@ def _align(members: list[Member]) -> None:
         progress, now = TrainingProgress.from_checkpoint(previous["progress"]), member.training.progress
         if (progress.phase, progress.cycle) == (now.phase, now.cycle) and _point(progress) == target:
             member.training.restore(member.run, previous)
+            member.run.checkpoint.save(previous)  # current on disk too, so the next commit keeps it as previous.pt
             member.rng = rng_state()
             member.run.log(f"Back to {member.training.progress.phase}-training epoch {target} with its group (a "
                            "kill fell between the group's checkpoint commits).")
@@ -272,6 +274,9 @@ def _train_fused(members: list[Member], shared: int, phase: str) -> None:  # noq
         member.training.stop(reason)
         member.run.log(f"STOPPED: {member.training.message}.")
 
+    for member in members:  # a kill within the group's first commit sends a run back to its start (_align)
+        if not member.run.checkpoint.path.is_file():
+            member.run.checkpoint.save({**checkpoint_state(member.run, member.training), **member.rng})
     rows = FusedRows([m.training.progress.rows for m in members], [True] * runs, diverged)
     writer = GroupWriter()
     cadence = Cadence(first.config.checkpoint_every)

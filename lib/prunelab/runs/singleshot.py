@@ -140,6 +140,8 @@ def diverging(run: RunState, training: Training) -> Iterator[None]:
 
 def post_train(run: RunState, training: Training) -> None:
     """Train the pruned network its post-training epochs (continuing where its checkpoint stands)."""
+    if training.progress.epochs_done != run.config.post_epochs:  # its last epochs train alone: the record says so
+        training.train_step = own_step(training.options)
     run.log(f"Post-train for {run.config.post_epochs} epochs.")
     with tracking_peak_memory(run.device, training.peaks):
         train_eval_loop(training.learner, run.data.train, run.data.test, run.config.post_epochs, "post",
@@ -153,7 +155,7 @@ class Training:
     loops train, where it stands, the last pruning's result, multishot's initial weights, each training
     phase's peak memory, whether it resumed, how it ended, and how its steps were taken (for the record;
     ``pretrain_step`` where its dense pre-training's last epochs were trained fused, for the shared
-    pre-training's; it is checkpointed)."""
+    pre-training's; both are checkpointed and name how the phase's last epochs trained)."""
 
     learner: Learner
     options: LoopOptions
@@ -178,7 +180,9 @@ class Training:
         set_random_state(state, run.data.train)
         self.progress = TrainingProgress.from_checkpoint(state["progress"])
         self.result, self.initial = _prune_result(state["prune"], run.settings), state["initial"]
-        self.pretrain_step = state.get("pretrain_step")  # absent from checkpoints of earlier versions
+        # how its steps were taken so far (absent from checkpoints of earlier versions)
+        self.train_step = state.get("train_step", self.train_step)
+        self.pretrain_step = state.get("pretrain_step")
         self.resumed = True
 
 
@@ -190,8 +194,7 @@ def begin_training(run: RunState) -> Training:
     # multishot rewinds to these after every prune (the lottery-ticket procedure; the original meant to)
     initial = ({k: v.detach().clone() for k, v in run.model.state_dict().items()}
                if run.config.experiment == "multishot" else None)
-    training = Training(learner, options, TrainingProgress(), None, initial, False,
-                        "cuda graph" if options.cuda_graph else "ordinary")
+    training = Training(learner, options, TrainingProgress(), None, initial, False, own_step(options))
     state = run.checkpoint.load(CHECKPOINT_KEYS)
     if state is not None:
         training.restore(run, state)
@@ -200,13 +203,18 @@ def begin_training(run: RunState) -> Training:
     return training
 
 
+def own_step(options: LoopOptions) -> str:
+    """How a run alone takes its training steps, as its record names them."""
+    return "cuda graph" if options.cuda_graph else "ordinary"
+
+
 def checkpoint_state(run: RunState, training: Training, learner_state: dict | None = None) -> dict:
     """What the run's checkpoint holds now; ``learner_state`` stands in for the learner's own (a fused
     group's part for this run)."""
     return {"progress": training.progress.to_checkpoint(),
             "learner": training.learner.state_dict() if learner_state is None else learner_state,
             **random_state(run.data.train), "prune": _prune_state(training.result), "initial": training.initial,
-            "pretrain_step": training.pretrain_step}
+            "train_step": training.train_step, "pretrain_step": training.pretrain_step}
 
 
 def after_epoch(run: RunState, training: Training, epoch: int) -> None:
