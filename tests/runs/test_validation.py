@@ -43,6 +43,8 @@ def _refused(tmp_path, capsys, *args) -> str:
     (["--prune-epochs", "0"], "--prune-epochs must be at least 1"),
     (["--experiment", "multishot", "--level-list", "5000"], "--level-list must be at most 1,000"),
     (["--seed-list", "2", "-1"], "--seed must be 0 or more"),
+    (["--seed-list", "2", "2"], "listed twice"),
+    (["--pruner-list", "snip", "snip", "--expid", "x"], "listed twice"),
 ])
 def test_numeric_flags_must_be_finite_and_in_range(tmp_path, capsys, args, needle):
     assert needle in _refused(tmp_path, capsys, *args)
