@@ -85,7 +85,16 @@ class Grid:
 def _name(key: Any, where: str) -> str:
     if not isinstance(key, str):
         raise UserError(f"{where}: keys must be setting names, not {describe_value(key)}")
+    if not key.isprintable():
+        raise UserError(f"{where}: keys must be setting names, not {_shown(key)}")
     return key.replace("-", "_")
+
+
+def _shown(key: Any) -> str:
+    """A key as an error message shows it: as written, or quoted with escapes where it has a line break or
+    another unprintable character (the message stays one line)."""
+    text = str(key)
+    return text if text.isprintable() else repr(text)
 
 
 def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]:
@@ -115,7 +124,7 @@ def _overrides(rules: Any) -> list[tuple[dict, dict]]:
         check_type(where, rule, dict)
         unknown = set(rule) - {"when", "set"}
         if unknown:
-            raise UserError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; use when and set")
+            raise UserError(f"{where}: unknown key(s) {', '.join(sorted(map(_shown, unknown)))}; use when and set")
         checked.append((_settings(rule.get("when", {}), f"{where}.when"), _settings(rule.get("set", {}),
                                                                                     f"{where}.set")))
     return checked
