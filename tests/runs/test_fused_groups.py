@@ -107,7 +107,8 @@ def test_the_seeds_pre_trainings_train_fused_and_agree_with_separate_ones(tmp_pa
 #: "separate-post", its post-training is decided separate (as --fuse auto may decide where it measures it
 #: slower), and with "kill" as well, the last run dies after its first post-training epoch; with "off", every
 #: run trains alone; with "die=PHASE:EPOCH", the group's commit of that epoch is cut short: its first run commits,
-#: then the process dies before the others do
+#: then the process dies before the others do; with "die-after-record", it dies once the first record is
+#: written; with "three-seeds", the grid has seeds 1 to 3
 GRID_PROCESS = """
 import os, signal, sys
 from prunelab.runs.config import RunConfig
@@ -115,7 +116,14 @@ from prunelab.runs import fused, singleshot
 base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
                  train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, checkpoint_every=0,
                  fuse="off" if "off" in sys.argv else "on", result_dir=sys.argv[1])
-configs = [base.replace(compression=c, seed=s) for s in (1, 2) for c in (0.5, 1.0)]
+seeds = (1, 2, 3) if "three-seeds" in sys.argv else (1, 2)
+configs = [base.replace(compression=c, seed=s) for s in seeds for c in (0.5, 1.0)]
+if "die-after-record" in sys.argv:
+    finish = fused.finish
+    def finish_and_die(run, training):
+        finish(run, training)
+        os.kill(os.getpid(), signal.SIGKILL)
+    fused.finish = finish_and_die
 if "separate-post" in sys.argv:
     decide = fused.decide
     fused.decide = lambda members, shared=1, phase="post": (
@@ -193,6 +201,23 @@ def test_a_group_whose_commits_are_cut_short_resumes_together_to_the_unkilled_re
         assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     assert _grid_process(tmp_path).returncode == 0
     _assert_as_unkilled(tmp_path, reference)
+
+
+def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference):
+    # killed once the first record is written, the other runs have trained to the end: resumed, they write
+    # their records without training, fused with no one
+    result = _grid_process(tmp_path, "die-after-record")
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(tmp_path).returncode == 0
+    _assert_as_unkilled(tmp_path, reference)
+    # three seeds, killed after seed 1's run pruned (its 5th save: its start, 3 pre-training epochs, pruning):
+    # seeds 2 and 3 have pre-trained fused, not yet shared, and share as they trained
+    three = tmp_path / "three"
+    result = _grid_process(three, "three-seeds", env={KILL_AFTER_ENV: "5"})
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(three, "three-seeds").returncode == 0
+    assert set(_steps(three, PRETRAIN).values()) == {"fused (3 runs)"}
+    assert set(_steps(three, "singleshot").values()) == {"fused (6 runs)"}
 
 
 def _steps(folder, experiment: str) -> dict[tuple, str]:

@@ -158,9 +158,9 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
 
 def pre_train_group(members: list[Member]) -> list[str]:
     """Pre-train fused the runs that would each train a dense pre-training of their own (one run per shared
-    pre-training not yet recorded, :mod:`prunelab.runs.pretrain`), where :func:`decide` says. Each is left
-    as its own pre-training would leave it, for ``pre_train_and_prune`` to share and prune. Returns the
-    decision lines (none where fewer than two runs would pre-train)."""
+    pre-training not yet recorded, :mod:`prunelab.runs.pretrain`, with epochs still to train), where
+    :func:`decide` says. Each is left as its own pre-training would leave it, for ``pre_train_and_prune``
+    to share and prune. Returns the decision lines (none where fewer than two runs would pre-train)."""
     pending: dict[str, Member] = {}
     for member in members:
         run = member.run
@@ -168,8 +168,9 @@ def pre_train_group(members: list[Member]) -> list[str]:
             shared = SharedPretraining(run.config, run.data.source)
             if shared.record() is None:
                 pending.setdefault(shared.key, member)
+    trainees = [m for m in pending.values() if m.training.progress.epochs_done != m.run.config.pre_epochs]
     decisions = []
-    for subgroup, shared in _subgroups(list(pending.values())):
+    for subgroup, shared in _subgroups(trainees):
         if len(subgroup) > 1:
             fuse, decision = decide(subgroup, shared, "pre")
             decisions.append(decision)
@@ -183,6 +184,8 @@ def post_train_group(members: list[Member]) -> str:
     another. Returns the decision line."""
     decisions = []
     for subgroup, shared in _subgroups(members):
+        if _point(subgroup[0].training.progress) == subgroup[0].run.config.post_epochs:
+            continue  # trained to the end already (killed as the records were written): each keeps its train_step
         fuse, decision = decide(subgroup, shared)
         decisions.append(decision)
         if fuse:
@@ -246,8 +249,9 @@ def _align(members: list[Member]) -> None:
             member.training.restore(member.run, previous)
             member.run.checkpoint.save(previous)  # current on disk too, so the next commit keeps it as previous.pt
             member.rng = rng_state()
-            member.run.log(f"Back to {member.training.progress.phase}-training epoch {target} with its group (a "
-                           "kill fell between the group's checkpoint commits).")
+            point = "its start" if target == -1 else f"epoch {target}"
+            member.run.log(f"Back to {member.training.progress.phase}-training {point} with its group (a kill fell "
+                           "between the group's checkpoint commits).")
 
 
 def _train_fused(members: list[Member], shared: int, phase: str) -> None:  # noqa: C901 - resume, divergence, checkpoints
