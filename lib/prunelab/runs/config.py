@@ -358,7 +358,12 @@ class RunLists:
                         expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
                         configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
                                                     levels=level, seed=seed, expid=expid))
-        names = [c.record_name for c in configs]
-        if len(set(names)) != len(names):
-            raise UserError("the lists give two runs the same record: a value is listed twice")
+        refuse_shared_records(configs, "the lists give two runs the same record: a value is listed twice")
         return configs
+
+
+def refuse_shared_records(configs: list[RunConfig], message: str) -> None:
+    """Raise :class:`UserError` with ``message`` when two of ``configs`` would write one record."""
+    names = [c.record_name for c in configs]
+    if len(set(names)) != len(names):
+        raise UserError(message)

@@ -59,7 +59,7 @@ def decide(members: list[Member], shared: int = 1, phase: str = "post") -> tuple
                        "every run's step when one run overflows)")
     try:
         learner = fuse_learners([m.training.learner for m in members], fresh_for(first), shared)
-        check_fused(learner.model, [m.run.model for m in members], _example(first))
+        check_fused(learner.model, [m.run.model for m in members], _batch(first, 2)[0])
     except FusionRefused as why:
         return False, f"separate: {what}; not fused: {why}"
     if first.config.fuse == "on":
@@ -88,20 +88,13 @@ def group_options(members: list[Member]) -> LoopOptions:
                        show_progress=first.show_progress)
 
 
-def _example(run: RunState) -> torch.Tensor:
-    """A small input batch for comparing outputs, drawn from its own generator (the runs' random state stays)."""
-    generator = torch.Generator().manual_seed(0)
-    example = torch.randn(2, *run.info.input_shape, generator=generator).to(run.device)
-    return example.contiguous(memory_format=torch.channels_last) if run.channels_last else example
-
-
 def _measure(members: list[Member], learner: Learner, phase: str) -> FusionTiming | None:
     """One fused step against one step of one run, on copies (the runs' own networks are untouched), or
     None when measuring would cost more than its budget."""
     first = members[0].run
     options = group_options(members)
     single = fresh_learner(first, wants_graph(first.config, first.device), copy.deepcopy(first.model))
-    batch = _batch(first)
+    batch = _batch(first, first.config.train_batch_size)
     probe = time_fusion(learner, single, batch, options, repeats=1, warmup=0)  # what one step of each costs
     steps = len(first.data.train) * sum(phase_epochs(first.config, phase) - (m.training.progress.epochs_done or 0)
                                         for m in members)
@@ -112,10 +105,10 @@ def _measure(members: list[Member], learner: Learner, phase: str) -> FusionTimin
     return time_fusion(learner, single, batch, options, repeats=MEASURE_REPEATS, warmup=warmup)
 
 
-def _batch(run: RunState) -> tuple[torch.Tensor, torch.Tensor]:
-    """A training batch of the run's shape, drawn from its own generator."""
+def _batch(run: RunState, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of ``size`` inputs and labels of the run's shape and layout, drawn from a generator of its own
+    (the runs' random state stays): for timing a step, and for comparing outputs."""
     generator = torch.Generator().manual_seed(1)
-    size = run.config.train_batch_size
     x = torch.randn(size, *run.info.input_shape, generator=generator).to(run.device)
     y = torch.randint(0, run.info.num_classes, (size,), generator=generator).to(run.device)
     return (x.contiguous(memory_format=torch.channels_last) if run.channels_last else x), y

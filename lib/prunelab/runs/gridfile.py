@@ -21,7 +21,7 @@ import yaml
 
 from ..errors import UserError
 from .checks import Range, check_type, describe_value
-from .config import FIELD_TYPES, RunConfig
+from .config import FIELD_TYPES, RunConfig, refuse_shared_records
 
 EXECUTORS = ("local", "processes", "slurm")
 #: the most runs one grid file may ask for: far more than any sweep here, far fewer than exhaust memory
@@ -177,9 +177,8 @@ def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = 
         if expid:
             values["expid"] = _format(expid, values)
         configs.append(RunConfig.from_dict(values).validate())
-    names = [c.record_name for c in configs]
-    if len(set(names)) != len(names):
-        raise UserError("the grid gives two runs the same record name; make the expid template tell them apart")
+    refuse_shared_records(configs, "the grid gives two runs the same record name; make the expid template tell "
+                          "them apart")
     return configs
 
 
