@@ -343,11 +343,12 @@ class DeviceLoader:
             draws = torch.cat([draw_crop_flip(rows.stop - rows.start, generator) for rows in batches]).to(self.device)
         for rows in batches:
             index = order[rows]
-            x = self.images[index].float().div_(255)
+            # index_select copies whole rows; indexing with a tensor copies element by element (10x slower on CPUs)
+            x = self.images.index_select(0, index).float().div_(255)
             if draws is not None:
                 x = crop_flip(x, draws[rows])
             x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
-            yield x, self.labels[index]
+            yield x, self.labels.index_select(0, index)
 
 
 def prune_batches(data: Data, ratio: int, batch_size: int, device: torch.device | str = "cpu",
