@@ -9,8 +9,8 @@ does; docs/pruners.md gives each formula and why. They follow the SynFlow paper'
   gradient summed over the pruning batches, normalised to sum to one.
 * ``grasp``: ``(H g) * w`` with logits divided by a temperature of 200, normalised by ``|sum| + 1e-10``.
 * ``synflow``: ``|dR/dw * w|`` where ``R`` is the sum of the outputs of the network with every parameter
-  and buffer replaced by its absolute value, for an all-ones input. It is computed on a float64 copy of
-  the model so that deep networks neither overflow nor underflow; the model itself is never touched.
+  and buffer replaced by its absolute value, for an all-ones input. It is computed on float64 copies of
+  the model's tensors so that deep networks neither overflow nor underflow; the model itself is never touched.
 
 Masking improves on the original in three ways: the kept count is exactly
 ``round(total * 10**-compression)`` (ties are broken, not kept together), a weight once pruned never
@@ -19,7 +19,6 @@ returns in a later round, and a layer left with no weights, or whose scores all 
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -184,22 +183,27 @@ def score_grasp(model, targets, batches, loss_fn):
 def score_synflow(model, targets, batches, loss_fn):
     device = targets[0].param.device
     work_device = torch.device("cpu") if device.type == "mps" else device  # MPS has no float64
-    twin = copy.deepcopy(model).to(device=work_device, dtype=torch.float64)
-    twin.train(model.training)
-    with torch.no_grad():
-        for tensor in twin.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.abs_()
-    twin_params = dict(twin.named_parameters())
+    # The network runs on positive float64 copies of its tensors (functional_call): cheaper than a deep copy
+    # of the module per round, and the model's own parameters and buffers are never touched.
+    state = {name: _positive_copy(t, work_device) for name, t in model.named_buffers()}
+    params = {name: _positive_copy(p, work_device).requires_grad_() for name, p in model.named_parameters()}
     x = batches[0][0]
     ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=work_device)
-    twin(ones).sum().backward()
+    torch.func.functional_call(model, {**state, **params}, (ones,)).sum().backward()
     scores = {}
     for t in targets:
-        p = twin_params[t.name]
+        p = params[t.name]
         grad = p.grad if p.grad is not None else torch.zeros_like(p)
         scores[t.name] = (grad * p).detach().abs().to(device)
     return scores
+
+
+@torch.no_grad()
+def _positive_copy(tensor: Tensor, device: torch.device) -> Tensor:
+    """A copy of ``tensor`` on ``device``: float64 and absolute where it is floating point, else as it is."""
+    if tensor.is_floating_point():
+        return tensor.to(device=device, dtype=torch.float64, copy=True).abs_()
+    return tensor.to(device=device, copy=True)
 
 
 def _register_built_ins() -> None:
@@ -263,7 +267,7 @@ def _ranking_keys(scores: dict[str, Tensor], targets: list[MaskedParam], invert:
 def _topk_mask(key: Tensor, k: int) -> Tensor:
     mask = torch.zeros_like(key, dtype=torch.float32)
     if k > 0:
-        mask[torch.topk(key, k, sorted=False).indices] = 1.0
+        mask.index_fill_(0, torch.topk(key, k, sorted=False).indices, 1.0)
     return mask
 
 
@@ -327,9 +331,8 @@ def find_vanished(scores: dict[str, Tensor], targets: list[MaskedParam]) -> list
     """Names of parameters whose alive weights all scored exactly zero (vanishing gradients)."""
     names = []
     for t in targets:
-        alive = t.mask.reshape(-1) != 0
-        s = scores[t.name].reshape(-1)[alive]
-        if s.numel() and not bool(torch.any(s != 0)):
+        alive = t.mask != 0
+        if bool(alive.any()) and not bool(((scores[t.name] != 0) & alive).any()):
             names.append(t.name)
     return names
 
