@@ -16,7 +16,7 @@ from prunelab.workbook.grids import records_table
 from prunelab.workbook.numbers import time_cell
 from prunelab.workbook.speed_findings import design_speed, trace_summary
 from prunelab.workbook.style import column_order
-from prunelab.workbook.tables import collapse_table, stand_in_banner
+from prunelab.workbook.tables import VERDICTS, collapse_table, stand_in_banner
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -343,7 +343,7 @@ def test_collapse_detection_and_its_explanation():
     assert list(found["pruner"]) == ["SynFlow (1 round)", "SNIP"]
     assert found.iloc[0]["layers with no weights"] == "1.weight" and found.iloc[0]["collapsed runs"] == "2 of 2"
     assert found.iloc[0]["top-1 (%)"] == "11.3 ± 0.0 (n=2)"
-    assert "layer collapse" in found.iloc[0]["verdict"] and "most frequent" in found.iloc[1]["verdict"]
+    assert list(found["verdict"]) == [VERDICTS["emptied, constant"], VERDICTS["constant"]]
     found = collapses(table)
     (cell,) = found.emptied
     assert (cell.label, cell.layers, cell.runs) == ("SynFlow (1 round)", ("1.weight",), "2 of 2")

@@ -224,12 +224,16 @@ def _emptied_layers(table: pd.DataFrame) -> list[list[str]]:
                                                 table["collapsed_layers"])]
 
 
+#: the collapse table's verdicts, short enough for a table column; Task 1's notebook explains them above it
+VERDICTS = {"emptied, constant": "layer collapse: predicts one class",
+            "emptied": "layer collapse: still above one class",
+            "constant": "predicts one class: no layer emptied"}
+
+
 def _verdict(layers: list[str], constant: bool) -> str:
-    if layers and constant:
-        return "layer collapse: no signal reaches the output, so it predicts one class"
     if layers:
-        return "layer collapse, though accuracy is above a constant prediction (the bias path still carries signal)"
-    return "predicts no better than the most frequent class (no layer emptied: under-trained or diverged)"
+        return VERDICTS["emptied, constant" if constant else "emptied"]
+    return VERDICTS["constant"]
 
 
 def record_weights(record: RunRecord, kept_only: bool = True) -> dict[str, np.ndarray]:
