@@ -1,6 +1,7 @@
 import pickle
 import warnings
 from pathlib import Path
+from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -351,3 +352,21 @@ def test_a_broken_cache_is_rebuilt_from_the_files(tmp_path, offline, write_mnist
     data = load_data("mnist", "real", root=tmp_path)
     assert torch.equal(data.train.images, torch.from_numpy(written["train"][0]))
     assert len(load_data("mnist", "real", root=tmp_path, download=False).train) == 7
+
+
+def test_a_failed_download_is_not_tried_again_but_files_that_appear_are_read(tmp_path, offline, monkeypatch,
+                                                                            write_mnist):
+    tries = []
+
+    def no_network(*args, **kwargs):
+        tries.append(args)
+        raise URLError("no network in tests")
+
+    monkeypatch.setattr(torchvision.datasets.mnist, "download_and_extract_archive", no_network)
+    assert load_data("mnist", "auto", root=tmp_path, train_subset=4, test_subset=4).source != "real"
+    tried_first = len(tries)  # torchvision tries each of its mirrors
+    runs = [load_data("mnist", "auto", root=tmp_path, train_subset=4, test_subset=4) for _ in range(3)]
+    assert all(data.source != "real" for data in runs)
+    assert tried_first > 0 and len(tries) == tried_first
+    write_mnist(tmp_path, np.random.default_rng(0))
+    assert load_data("mnist", "real", root=tmp_path).source == "real" and len(tries) == tried_first

@@ -149,13 +149,21 @@ def _load_real_split(info: DatasetInfo, folder: Path, train: bool, download: boo
     return split
 
 
+#: (data set, folder) pairs whose download failed in this process: a grid's other runs look for the files but
+#: do not try again (without a network, each try can wait on name resolution)
+_FAILED_DOWNLOADS: set[tuple[str, Path]] = set()
+
+
 def _from_torchvision(info: DatasetInfo, folder: Path, train: bool, download: bool) -> Split:
     import torchvision.datasets  # looked up at call time, so tests can replace the classes
 
     dataset_class = getattr(torchvision.datasets, _TORCHVISION_CLASSES[info.name])
+    failed_before = (info.name, folder.resolve()) in _FAILED_DOWNLOADS
     try:
-        dataset = dataset_class(str(folder), train=train, download=download)
+        dataset = dataset_class(str(folder), train=train, download=download and not failed_before)
     except (RuntimeError, OSError) as error:  # URLError is an OSError
+        if download:
+            _FAILED_DOWNLOADS.add((info.name, folder.resolve()))
         why = "could not be downloaded" if download else "downloading is off"
         raise _MissingData(
             f"the {TITLES[info.name]} data set is not in {folder.resolve()} and {why}; "
