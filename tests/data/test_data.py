@@ -354,8 +354,8 @@ def test_a_broken_cache_is_rebuilt_from_the_files(tmp_path, offline, write_mnist
     assert len(load_data("mnist", "real", root=tmp_path, download=False).train) == 7
 
 
-def test_a_failed_download_is_not_tried_again_but_files_that_appear_are_read(tmp_path, offline, monkeypatch,
-                                                                            write_mnist):
+def test_auto_does_not_retry_a_failed_download_but_reads_files_that_appear(tmp_path, offline, monkeypatch,
+                                                                         write_mnist):
     tries = []
 
     def no_network(*args, **kwargs):
@@ -368,5 +368,8 @@ def test_a_failed_download_is_not_tried_again_but_files_that_appear_are_read(tmp
     runs = [load_data("mnist", "auto", root=tmp_path, train_subset=4, test_subset=4) for _ in range(3)]
     assert all(data.source != "real" for data in runs)
     assert tried_first > 0 and len(tries) == tried_first
+    with pytest.raises(UserError):  # asked for the real data set, it tries again
+        load_data("mnist", "real", root=tmp_path)
+    assert len(tries) == 2 * tried_first
     write_mnist(tmp_path, np.random.default_rng(0))
-    assert load_data("mnist", "real", root=tmp_path).source == "real" and len(tries) == tried_first
+    assert load_data("mnist", "auto", root=tmp_path).source == "real" and len(tries) == 2 * tried_first

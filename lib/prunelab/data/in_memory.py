@@ -83,6 +83,11 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root).expanduser()
 
 
+#: (data set, folder) pairs whose download failed in this process: later ``auto`` loads look for the files but
+#: do not try again (without a network, each try can wait on name resolution); ``real`` ones always try
+_FAILED_DOWNLOADS: set[tuple[str, Path]] = set()
+
+
 def load_data(name: str, source: str = "real", root: str | os.PathLike | None = None,
               train_subset: int | None = None, test_subset: int | None = None, seed: int = 0,
               download: bool = True) -> Data:
@@ -98,11 +103,15 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
     folder = data_root(root)
     if source == "bundled":
         return _bundled_data(info, folder, train_subset, test_subset)
+    tried = (name, folder.resolve())
+    download = download and not (source == "auto" and tried in _FAILED_DOWNLOADS)  # "real" always tries
     try:
         train = _load_real_split(info, folder, True, download).head(train_subset)
         test = _load_real_split(info, folder, False, download).head(test_subset)
         return Data(info, "real", train, test)
     except _MissingData:
+        if download:
+            _FAILED_DOWNLOADS.add(tried)
         if source == "real":
             raise
         if bundled_available(name):  # auto: the real subset an installed package ships comes next
@@ -149,21 +158,13 @@ def _load_real_split(info: DatasetInfo, folder: Path, train: bool, download: boo
     return split
 
 
-#: (data set, folder) pairs whose download failed in this process: a grid's other runs look for the files but
-#: do not try again (without a network, each try can wait on name resolution)
-_FAILED_DOWNLOADS: set[tuple[str, Path]] = set()
-
-
 def _from_torchvision(info: DatasetInfo, folder: Path, train: bool, download: bool) -> Split:
     import torchvision.datasets  # looked up at call time, so tests can replace the classes
 
     dataset_class = getattr(torchvision.datasets, _TORCHVISION_CLASSES[info.name])
-    failed_before = (info.name, folder.resolve()) in _FAILED_DOWNLOADS
     try:
-        dataset = dataset_class(str(folder), train=train, download=download and not failed_before)
+        dataset = dataset_class(str(folder), train=train, download=download)
     except (RuntimeError, OSError) as error:  # URLError is an OSError
-        if download:
-            _FAILED_DOWNLOADS.add((info.name, folder.resolve()))
         why = "could not be downloaded" if download else "downloading is off"
         raise _MissingData(
             f"the {TITLES[info.name]} data set is not in {folder.resolve()} and {why}; "
