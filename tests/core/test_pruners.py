@@ -11,10 +11,12 @@ from prunelab.core.pruners import (
     GRASP_TEMPERATURE,
     PruneSettings,
     PruningWarning,
+    find_vanished,
     keep_count,
     local_quotas,
     prune,
     schedule_keep_counts,
+    score_synflow,
 )
 from prunelab.errors import UserError
 from prunelab.models import default
@@ -301,3 +303,22 @@ def test_bad_settings_are_user_errors():
         prune(model, PruneSettings("rand", -1.0), _batches((1, 8, 8)))
     assert keep_count(1000, 1.0) == 100
     assert math.isclose(sum(local_quotas([5, 7, 11], [5, 7, 11], 9)), 9)
+
+
+def test_vanished_scores_are_found_in_flat_scores_too():
+    model = default.fc((1, 4, 4), 10, depth=2, width=1)  # the classifier's weight is [10, 1]
+    targets = L.masked_parameters(model)
+    last = targets[-1]
+    last.mask.zero_()
+    last.mask[0, 0] = 1
+    scores = {t.name: torch.ones(t.param.numel()) for t in targets}  # a registered pruner's scores, flat
+    scores[last.name][0] = 0.0  # the one alive weight scores zero, pruned ones do not
+    assert find_vanished(scores, targets) == [last.name]
+
+
+def test_synflow_gives_a_frozen_parameter_no_score():
+    model = default.fc((1, 4, 4), 10, depth=2, width=3)
+    targets = L.masked_parameters(model)
+    targets[0].param.requires_grad_(False)
+    scores = score_synflow(model, targets, _batches((1, 4, 4)), None)
+    assert not scores[targets[0].name].any() and scores[targets[1].name].any()

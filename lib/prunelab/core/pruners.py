@@ -184,9 +184,11 @@ def score_synflow(model, targets, batches, loss_fn):
     device = targets[0].param.device
     work_device = torch.device("cpu") if device.type == "mps" else device  # MPS has no float64
     # The network runs on positive float64 copies of its tensors (functional_call): cheaper than a deep copy
-    # of the module per round, and the model's own parameters and buffers are never touched.
+    # of the module per round, and the model's own parameters and buffers are never touched (its forward
+    # hooks, which the built-in models have none of, do run, on the copies' outputs).
     state = {name: _positive_copy(t, work_device) for name, t in model.named_buffers()}
-    params = {name: _positive_copy(p, work_device).requires_grad_() for name, p in model.named_parameters()}
+    params = {name: _positive_copy(p, work_device).requires_grad_(p.requires_grad)
+              for name, p in model.named_parameters()}
     x = batches[0][0]
     ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=work_device)
     torch.func.functional_call(model, {**state, **params}, (ones,)).sum().backward()
@@ -331,8 +333,8 @@ def find_vanished(scores: dict[str, Tensor], targets: list[MaskedParam]) -> list
     """Names of parameters whose alive weights all scored exactly zero (vanishing gradients)."""
     names = []
     for t in targets:
-        alive = t.mask != 0
-        if bool(alive.any()) and not bool(((scores[t.name] != 0) & alive).any()):
+        alive = t.mask.reshape(-1) != 0
+        if bool(alive.any()) and not bool(((scores[t.name].reshape(-1) != 0) & alive).any()):
             names.append(t.name)
     return names
 
