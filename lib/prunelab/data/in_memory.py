@@ -103,15 +103,15 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
     folder = data_root(root)
     if source == "bundled":
         return _bundled_data(info, folder, train_subset, test_subset)
-    tried = (name, folder.resolve())
-    download = download and not (source == "auto" and tried in _FAILED_DOWNLOADS)  # "real" always tries
+    data_set_folder = (name, folder.resolve())
+    download = download and not (source == "auto" and data_set_folder in _FAILED_DOWNLOADS)  # "real" always tries
     try:
         train = _load_real_split(info, folder, True, download).head(train_subset)
         test = _load_real_split(info, folder, False, download).head(test_subset)
         return Data(info, "real", train, test)
     except _MissingData:
         if download:
-            _FAILED_DOWNLOADS.add(tried)
+            _FAILED_DOWNLOADS.add(data_set_folder)
         if source == "real":
             raise
         if bundled_available(name):  # auto: the real subset an installed package ships comes next
