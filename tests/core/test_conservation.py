@@ -33,6 +33,7 @@ from prunelab.core.conservation import (
     unit_conservation,
 )
 from prunelab.core.pruners import GRASP_TEMPERATURE, PruneSettings, prune
+from prunelab.errors import UserError
 from prunelab.models import layers
 from prunelab.workbook.conservation_figures import (
     plot_imp_conservation,
@@ -223,5 +224,5 @@ def test_every_experiment_has_a_figure():
 
 
 def test_unknown_score_is_refused():
-    with pytest.raises(ValueError, match="unknown score"):
+    with pytest.raises(UserError, match="'magnitude'"):
         unit_conservation(mlp(False), "magnitude", batches_for((10,)))

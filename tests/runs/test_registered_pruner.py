@@ -1,15 +1,19 @@
 """A pruner registered in this test module runs wherever a built-in one does: the command line, a sweep
-(here and in a worker process), and the workbook's tables and figures; its records name the function they were
-made with."""
+(here and in a worker process), the conservation experiments, and the workbook's tables and figures; its records
+name the function they were made with."""
 
 import pytest
+import torch
 import yaml
 from matplotlib.colors import to_hex
 
 from prunelab import register_pruner, run
+from prunelab.core.conservation import layer_conservation, weight_layers
 from prunelab.errors import UserError
+from prunelab.models.registry import build_model
 from prunelab.runs.cli import main
 from prunelab.runs.config import RunConfig
+from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.store import RecordConflict, load_table, usable_record
 from prunelab.runs.sweep import run_sweep
 from prunelab.workbook.figures import plot_against_compression
@@ -64,6 +68,21 @@ def test_a_sweep_runs_it_here_and_in_a_worker_process(tmp_path):
     (outcome,) = run_sweep([config], "processes", workers=1, log=lambda m: None)
     assert outcome.status == "finished", outcome.detail
     assert usable_record(config).config["pruner_origin"] == f"{__name__}:score_smallest"
+
+
+def test_the_conservation_experiments_score_it(tmp_path):
+    model = build_model("fc", "default", (1, 28, 28), 10)
+    batches = [(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,)))]
+    frame = layer_conservation(model, "smallest-mag", batches)
+    for total, (_, layer) in zip(frame["score_sum"], weight_layers(model), strict=True):  # its score: -|θ|
+        assert total == pytest.approx(-float(layer.weight.abs().sum() + layer.bias.abs().sum()), rel=1e-6)
+    for experiment in ("layer-conservation", "unit-conservation"):
+        assert main([*FLAGS, "--experiment", experiment, "--pruner", "smallest-mag", "--compression", "0",
+                     "--result-dir", str(tmp_path)]) == 0
+    layers = conservation_frame(tmp_path, "layer-conservation")
+    assert set(layers["pruner"]) == {"smallest-mag"} and (layers["score_sum"] < 0).all()
+    units = conservation_frame(tmp_path, "unit-conservation")
+    assert len(units) and (units["score_in"] < 0).all() and (units["score_out"] < 0).all()
 
 
 def test_a_function_defined_in_main_runs_here_and_is_refused_for_worker_processes(tmp_path):

@@ -31,6 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..errors import UserError
 from ..models.layers import (
     MaskedParam,
     apply_masks,
@@ -39,7 +40,6 @@ from ..models.layers import (
     trainable_parameters,
 )
 from .pruners import (
-    PRUNERS,
     SCHEDULES,
     Batches,
     LossFn,
@@ -49,10 +49,10 @@ from .pruners import (
     schedule_keep_counts,
     update_masks,
 )
+from .registry import find_pruner, pruner_names
 
 #: the signed synaptic saliency ∂L/∂θ ⊙ θ (SNIP's score before |·| and normalisation)
 SALIENCY = "saliency"
-SCORES = (*PRUNERS, SALIENCY)
 
 
 # ----------------------------------------------------------------------------------------------- scores
@@ -92,11 +92,12 @@ def score_parameters(model: nn.Module, pruner: str, batches: Batches, loss_fn: L
                      train_mode: bool = False) -> dict[str, Tensor]:
     """Scores of every masked linear / conv weight *and bias* (biases are part of a unit's incoming flow).
 
-    ``pruner`` is one of prunelab's pruners (scored by :func:`prunelab.core.pruners.compute_scores`, as pruning
-    would) or :data:`SALIENCY`. The model's weights, masks, mode and batchnorm statistics are unchanged.
+    ``pruner`` is any pruner, built in or registered (scored by :func:`prunelab.core.pruners.compute_scores`,
+    as pruning would), or :data:`SALIENCY`. The model's weights, masks, mode and batchnorm statistics are
+    unchanged. An unknown name raises :class:`~prunelab.errors.UserError` naming the choices.
     """
-    if pruner not in SCORES:
-        raise ValueError(f"unknown score {pruner!r}; choose one of {', '.join(SCORES)}")
+    if pruner != SALIENCY and find_pruner(pruner) is None:
+        raise UserError(f"unknown score '{pruner}'; choose one of: {', '.join((*pruner_names(), SALIENCY))}")
     targets = masked_parameters(model, bias=True)
     if pruner == SALIENCY:
         with _KeepState(model):
