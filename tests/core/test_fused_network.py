@@ -20,7 +20,7 @@ from prunelab.core.fused import (
     split_learner,
     stack_inputs,
 )
-from prunelab.core.fused_loop import time_fusion
+from prunelab.core.fused_loop import MEMORY_SHARE, device_room, fused_chunk, step_bytes, time_fusion
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.train import Learner, LoopOptions, make_optimizer
 from prunelab.models import layers
@@ -299,3 +299,33 @@ def test_a_stacked_linear_layer_is_each_runs_linear_layer(shared):
         layer(xs[m // shared]).square().sum().backward()
         torch.testing.assert_close(stacked.weight.grad[m], layer.weight.grad)
         torch.testing.assert_close(stacked.bias.grad[m], layer.bias.grad)
+
+
+@pytest.mark.parametrize("fits,chunk", [(40, (18, 6)), (18, (18, 6)), (17, (12, 6)), (6, (6, 6)), (5, (5, 5)),
+                                        (1, (1, 1)), (0, (1, 1))])
+def test_a_group_is_cut_into_whole_input_blocks_where_the_memory_holds_them(fits, chunk):
+    # 18 runs, 6 to an input block (3 seeds), each step 1 MB: the room holds `fits` of them
+    room = fits * 2**20 / MEMORY_SHARE + 1
+    assert fused_chunk(18, 6, 2**20, room, cuda_graph=False) == chunk
+    assert fused_chunk(18, 6, 2**20, 2 * room, cuda_graph=True) == chunk  # a CUDA graph's step counts twice
+    assert fused_chunk(18, 6, 2**20, None, cuda_graph=False) == (18, 6)  # off CUDA, memory does not bound it
+
+
+def test_step_memory_is_measured_on_cuda_only():
+    calls = []
+    assert step_bytes(lambda x, y: calls.append(1), (torch.zeros(1), torch.zeros(1)), torch.device("cpu")) == 0
+    assert calls == [] and device_room(torch.device("cpu")) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_steps_memory_is_what_its_activations_take():
+    device = torch.device("cuda")
+    weight = torch.randn(1024, 1024, device=device, requires_grad=True)
+
+    def step(x, y):
+        (x @ weight).relu().sum().backward()
+
+    x = torch.randn(4096, 1024, device=device)
+    need = step_bytes(step, (x, None), device)
+    assert 4096 * 1024 * 4 <= need <= 8 * 4096 * 1024 * 4  # the product's output at least, a few copies at most
+    assert device_room(device) > need

@@ -108,7 +108,8 @@ def test_the_seeds_pre_trainings_train_fused_and_agree_with_separate_ones(tmp_pa
 #: slower), and with "kill" as well, the last run dies after its first post-training epoch; with "off", every
 #: run trains alone; with "die=PHASE:EPOCH", the group's commit of that epoch is cut short: its first run commits,
 #: then the process dies before the others do; with "die-after-record", it dies once the first record is
-#: written; with "three-seeds", the grid has seeds 1 to 3
+#: written; with "three-seeds", the grid has seeds 1 to 3; with "die=PHASE:EPOCH:SEED", only a commit whose first
+#: run has that seed is cut short; with "fit=N", the device's memory holds a fused step of N runs (as CUDA's may)
 GRID_PROCESS = """
 import os, signal, sys
 from prunelab.runs.config import RunConfig
@@ -136,13 +137,20 @@ if "kill" in sys.argv:
             os.kill(os.getpid(), signal.SIGKILL)
     singleshot.after_epoch = dying
 for how in sys.argv[2:]:
+    if how.startswith("fit="):
+        from prunelab.core import fused_loop
+        from prunelab.runs import fused_decision
+        fused_decision.device_room = lambda device, runs=int(how[4:]): runs / fused_loop.MEMORY_SHARE
+        fused_decision.step_bytes = lambda step, batch, device: 1
     if how.startswith("die="):
         from prunelab.runs import checkpoint
-        phase, epoch = how[4:].split(":")
+        phase, epoch, *seed = how[4:].split(":")
+        names = [f".ckpt-{c.record_name}" for c in configs if not seed or c.seed == int(seed[0])]
         group_commit = checkpoint._group_commit
         def cut_short(saved):
             first, state = saved[0]
-            if (state["progress"]["phase"], state["progress"]["epochs_done"]) == (phase, int(epoch)):
+            if (state["progress"]["phase"], state["progress"]["epochs_done"]) == (phase, int(epoch)) and (
+                    first.folder.name in names):
                 first.commit(first.stage(state))
                 os.kill(os.getpid(), signal.SIGKILL)
             group_commit(saved)
@@ -218,6 +226,30 @@ def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference)
     assert _grid_process(three, "three-seeds").returncode == 0
     assert set(_steps(three, PRETRAIN).values()) == {"fused (3 runs)"}
     assert set(_steps(three, "singleshot").values()) == {"fused (6 runs)"}
+
+
+def test_a_group_the_device_cannot_hold_trains_in_parts_that_resume_as_they_trained(tmp_path):
+    # the device holds a fused step of 2 runs: the 3 seeds' pre-trainings train as one network of 2 and one
+    # alone, and their 6 runs as 3 networks of 2 (a seed's 2 compressions each), one after another
+    parts = tmp_path / "parts"
+    assert _grid_process(parts, "three-seeds", "fit=2").returncode == 0
+    assert _steps(parts, PRETRAIN) == {(1, None): "fused (2 runs)", (2, None): "fused (2 runs)", (3, None): "ordinary"}
+    assert set(_steps(parts, "singleshot").values()) == {"fused (2 runs)"}
+    whole = tmp_path / "whole"
+    assert _grid_process(whole, "three-seeds").returncode == 0
+    for name in sorted(p.name for p in (whole / "singleshot").iterdir()):
+        a, b = load_record(parts / "singleshot" / name), load_record(whole / "singleshot" / name)
+        assert a.epochs["train_loss"].dropna().to_list() == pytest.approx(b.epochs["train_loss"].dropna().to_list(),
+                                                                          rel=1e-5)
+        assert abs(a.summary["top1"] - b.summary["top1"]) <= 0.1
+    # killed as the second part (seed 2) commits its first epoch, after the first part trained to the end: the
+    # parts resume as they were cut, the first not sent back to line up with the second
+    killed = tmp_path / "killed"
+    result = _grid_process(killed, "three-seeds", "fit=2", "die=post:1:2")
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(killed, "three-seeds", "fit=2").returncode == 0
+    _assert_same_records(killed, parts)
+    assert set(_steps(killed, "singleshot").values()) == {"fused (2 runs)"}
 
 
 def _steps(folder, experiment: str) -> dict[tuple, str]:

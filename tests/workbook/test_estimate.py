@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from prunelab.core.fused_loop import MEMORY_SHARE
 from prunelab.runs.config import RunConfig
 from prunelab.runs.store import json_writer, record_path, write_record
 from prunelab.workbook.estimate import Setup, estimate, profile_configs, report
@@ -92,7 +93,8 @@ def test_a_groups_pre_trainings_are_costed_as_one_fused_group(monkeypatch, tmp_p
     pre = est.pretraining_epochs(configs)
     assert sorted(pre.values()) == [0, 0, 0, 4, 4, 4]  # one pre-training per seed
     # fixed timings (a measured step is what the other tests check): a fused step of M runs costs M/2 steps
-    timing = {"step_s": 0.01, "eval_s": 0.005, "epoch_s": 2 * 0.01 + 0.005}  # 2 training batches, 1 test batch
+    timing = {"step_s": 0.01, "eval_s": 0.005, "epoch_s": 2 * 0.01 + 0.005,  # 2 training batches, 1 test batch
+              "step_bytes": 2**20}
     monkeypatch.setattr(est, "measure_fused", lambda setup, m, device, steps, shared=1: {"step_s": 0.005 * m,
                                                                                         "eval_s": 0.0025 * m})
     setup, cpu = est.Setup.of(base), torch.device("cpu")
@@ -102,3 +104,13 @@ def test_a_groups_pre_trainings_are_costed_as_one_fused_group(monkeypatch, tmp_p
     assert post_only == pytest.approx(1.53 - 0.765)
     # and 3 pre-trainings of 4 epochs: 3 x (4 x 0.025 + 0.005) against 4 x (2 x 0.015 + 0.0075) + 0.0075
     assert both - post_only == pytest.approx(0.315 - 0.1575)
+    # a device whose memory holds a fused step of 2 runs: the 6 runs cost as 3 groups of one seed each (2 runs
+    # to an input block), the 3 pre-trainings as 3/2 of a group of 2 (an estimate: the third trains alone)
+    measured = []
+    monkeypatch.setattr(est, "measure_fused", lambda setup, m, device, steps, shared=1: measured.append((m, shared))
+                        or {"step_s": 0.005 * m, "eval_s": 0.0025 * m})
+    monkeypatch.setattr(est, "device_room", lambda device: 2 * 2**20 / MEMORY_SHARE + 1)
+    parts, _ = est._fusion_saving(setup, configs, pre, timing, cpu, 1)
+    assert measured == [(2, 2), (2, 1)]
+    # post-training 3 x (10 x (2 x 0.01 + 0.005) + 0.005) fused; pre-training 3/2 x (4 x (2 x 0.01 + 0.005) + 0.005)
+    assert parts == pytest.approx((1.53 - 3 * 0.255) + (0.315 - 1.5 * 0.105))

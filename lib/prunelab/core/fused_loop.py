@@ -202,3 +202,45 @@ def time_fusion(fused: Learner, single: Learner, batch: tuple[Tensor, Tensor], o
 
     timings = interleaved({name: taking(name) for name in steps}, repeats, warmup)
     return FusionTiming(model.runs, timings["fused"].median, timings["separate"].median)
+
+
+#: the share of a CUDA device's free memory a fused group may plan to fill (the rest: its evaluation, the
+#: allocator's fragmentation, what the other runs of the process hold)
+MEMORY_SHARE = 0.8
+
+
+def step_bytes(step: Callable[[Tensor, Tensor], Tensor], batch: tuple[Tensor, Tensor], device: torch.device) -> int:
+    """The CUDA memory one call of ``step`` on ``batch`` takes at its peak beyond what was allocated before
+    (activations, gradients, an optimizer's first state); 0 off CUDA. The step trains: pass a copy."""
+    if device.type != "cuda":
+        return 0
+    synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step(*batch)
+    synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - before
+
+
+def device_room(device: torch.device) -> int | None:
+    """The bytes a CUDA device can still give tensors (free, and cached by PyTorch but unused); None off CUDA,
+    where memory does not bound how many runs fuse."""
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
+def fused_chunk(runs: int, shared: int, step_bytes: int, room: int | None, cuda_graph: bool) -> tuple[int, int]:
+    """How many of ``runs`` runs (``shared`` to an input block) one fused network trains, and the runs to an
+    input block of the first such chunk: all of them where ``room`` (:func:`device_room`) holds their steps of
+    ``step_bytes`` each (a CUDA graph's counted twice: its memory is its own, beside its warm-up steps'), else as
+    many whole input blocks as it holds, else as many runs of one block. A chunk of 1 trains alone."""
+    if room is None:
+        return runs, shared
+    fits = int(MEMORY_SHARE * room // ((2 if cuda_graph else 1) * max(step_bytes, 1)))
+    if fits >= runs:
+        return runs, shared
+    if fits >= shared:
+        return fits // shared * shared, shared
+    return max(fits, 1), max(fits, 1)

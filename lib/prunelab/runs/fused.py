@@ -10,7 +10,8 @@ is due a checkpoint (``--checkpoint-every``), each run's is saved as a run alone
 written in a thread while the next epoch trains (:mod:`prunelab.runs.checkpoint`), so a killed group
 resumes together from its last commit and a run can resume alone. Each record is written as alone, with
 ``train_step: fused (M runs)``, its times its share of the group's (the wall time over M) and its peak
-memory the group's. Whether to fuse is measured (:mod:`prunelab.runs.fused_decision`).
+memory the group's. Whether to fuse is measured (:mod:`prunelab.runs.fused_decision`), and a group whose
+fused step the device's memory would not hold trains as several, one after another.
 
 Never fused: multishot (its cycles rewind each run), the conservation experiments (no training), a traced
 run, image-folder data (streamed per run), fp16 with a gradient scaler (one run's overflow would skip every
@@ -30,7 +31,7 @@ from ..data.catalog import FOLDER_DATASETS
 from ..precision.memory import PeakMemory
 from .checkpoint import Cadence, GroupWriter, RunInProgress, rng_state, set_rng_state
 from .config import RUNTIME_FIELDS, RunConfig
-from .fused_decision import Member, decide, fresh_for, group_options, phase_epochs
+from .fused_decision import Member, decide, fresh_for, group_options, memory_chunks, phase_epochs
 from .prepare import RunLog, reused_record
 from .pretrain import SharedPretraining, shares_pretraining
 from .registry import run
@@ -168,22 +169,26 @@ def pre_train_group(members: list[Member]) -> list[str]:
             shared = SharedPretraining(run.config, run.data.source)
             if shared.record() is None:
                 pending.setdefault(shared.key, member)
-    trainees = [m for m in pending.values() if m.training.progress.epochs_done != m.run.config.pre_epochs]
-    decisions = []
-    for subgroup, shared in _subgroups(trainees):
-        if len(subgroup) > 1:
-            fuse, decision = decide(subgroup, shared, "pre")
-            decisions.append(decision)
-            if fuse:
-                _train_fused(subgroup, shared, "pre")
+    chunks, line = memory_chunks(*by_seed(list(pending.values())))  # cut from them all: as it cut before a kill
+    decisions = [line] if line else []
+    for chunk in chunks:
+        trainees = [m for m in chunk if m.training.progress.epochs_done != m.run.config.pre_epochs]
+        for subgroup, shared in _subgroups(trainees):
+            if len(subgroup) > 1:
+                fuse, decision = decide(subgroup, shared, "pre")
+                decisions.append(decision)
+                if fuse:
+                    _train_fused(subgroup, shared, "pre")
     return decisions
 
 
 def post_train_group(members: list[Member]) -> str:
-    """Post-train the group's runs that have not diverged: fused where :func:`decide` says, else one after
-    another. Returns the decision line."""
-    decisions = []
-    for subgroup, shared in _subgroups(members):
+    """Post-train the group's runs that have not diverged, in the groups the device's memory holds
+    (:func:`memory_chunks`): fused where :func:`decide` says, else one after another. Returns the decision
+    line."""
+    chunks, line = memory_chunks(*by_seed(members))
+    decisions = [line] if line else []
+    for subgroup, shared in (pair for chunk in chunks for pair in _subgroups(chunk)):
         if _point(subgroup[0].training.progress) == subgroup[0].run.config.post_epochs:
             continue  # trained to the end already (killed as the records were written): each keeps its train_step
         fuse, decision = decide(subgroup, shared)
@@ -195,7 +200,7 @@ def post_train_group(members: list[Member]) -> str:
             set_rng_state(member.rng)  # a network that draws random numbers in training draws its own, as alone
             with member.run.log.warnings(), diverging(member.run, member.training):
                 post_train(member.run, member.training)
-    return "; ".join(decisions) if decisions else decide([])[1]
+    return "; ".join(dict.fromkeys(decisions)) if decisions else decide([])[1]
 
 
 def _subgroups(members: list[Member]) -> list[tuple[list[Member], int]]:

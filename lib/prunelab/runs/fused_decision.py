@@ -5,6 +5,9 @@
 measuring would cost more than a small share of the training. ``on`` fuses unmeasured, ``off`` never. fp16
 with a gradient scaler is not fused (one run's overflow would skip every run's step), nor a network that
 :func:`~prunelab.core.fused.check_fused` refuses.
+
+On CUDA a group first cuts itself into as many runs as the device's free memory holds a fused step of
+(:func:`memory_chunks`, judged from one step of one run); each such chunk then trains as a group of its own.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from ..core.fused import FusionRefused, check_fused, fuse_learners
-from ..core.fused_loop import FusionTiming, time_fusion
-from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions
+from ..core.fused_loop import FusionTiming, device_room, fused_chunk, step_bytes, time_fusion
+from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions, train_step
 from ..precision.amp import make_scaler
 from .config import RunConfig
 from .run_state import RunState
@@ -73,6 +76,33 @@ def decide(members: list[Member], shared: int = 1, phase: str = "post") -> tuple
         return True, (f"fused: {what} in 1 group (a fused step measured {timing.speedup:.2f}x the speed of "
                       f"{runs} steps of one run)")
     return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x)"
+
+
+def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]], str | None]:
+    """``members`` (ordered by seed, ``shared`` runs to an input block) cut in order into the groups the
+    device's memory holds a fused step of (:func:`~prunelab.core.fused_loop.fused_chunk`, from one training
+    step of a copy of the first run), and the line that says so (None when they are one group). Off CUDA they
+    are one group. Cut from every run of the group, trained or diverged, so a resumed group cuts as it did
+    while its device has as much memory free."""
+    first = members[0].run if members else None
+    if first is None or len(members) < 2 or device_room(first.device) is None:
+        return [members], None
+    options = group_options(members)
+    single = fresh_learner(first, False, copy.deepcopy(first.model))
+    single.model.train()
+    step = train_step(single.model, single.optimizer, first.device, options.precision, single.scaler)
+    need = step_bytes(step, _batch(first, first.config.train_batch_size), first.device)
+    del single, step
+    room = device_room(first.device)  # the copy's memory is cached now, so counted as room
+    size, _ = fused_chunk(len(members), shared, need, room, options.cuda_graph)
+    if size >= len(members):
+        return [members], None
+    chunks = [members[start:start + size] for start in range(0, len(members), size)]
+    free = f"{room / 2**30:.1f} GiB free"
+    if size == 1:
+        return chunks, f"separate: {len(members)} runs; a fused step of 2 would not fit in the {free}"
+    return chunks, (f"{len(members)} runs in {len(chunks)} groups of up to {size}, one after another (a fused step "
+                    f"of more would not fit in the {free})")
 
 
 def fresh_for(run: RunState) -> Callable[[torch.nn.Module], Learner]:

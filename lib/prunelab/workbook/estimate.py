@@ -10,7 +10,8 @@ Runs already in the result store cost nothing, and a dense pre-training that sev
 (:mod:`prunelab.runs.pretrain`: Mag at each compression) is counted once, or not at all when its record is
 stored. Runs that train fused (:mod:`prunelab.runs.fused`) are costed as a fused step of their group, and the
 dense pre-trainings a group trains (one per seed) as a fused step of theirs, measured the same way, where
-that is faster (as ``--fuse auto`` decides); a group whose fused step would
+that is faster (as ``--fuse auto`` decides), in the groups the device's memory holds a fused step of, as a
+run group cuts itself (:func:`prunelab.runs.fused_decision.memory_chunks`); a group whose fused step would
 take more than :data:`FUSED_BUDGET_S` to measure is costed one run at a time, and says so. Loading real
 data, checkpoints and writing records are not counted, so read the total as a floor within some tens of
 percent.
@@ -32,6 +33,7 @@ import yaml
 
 from ..core.evaluation import Precision, synchronize
 from ..core.fused import FusedModel, fused_losses, stack_inputs
+from ..core.fused_loop import device_room, fused_chunk, step_bytes
 from ..core.layout import uses_channels_last
 from ..core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, make_optimizer, resolve_device, train_step
 from ..data.catalog import dataset_info
@@ -214,6 +216,7 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
                          channels_last=channels_last)
     test = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
     model.train()
+    need = step_bytes(step, next(iter(train)), device)  # a step's memory (CUDA): how many runs a fused group holds
     times = []
     for x, y in train:
         synchronize(device)
@@ -225,7 +228,8 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
     eval_s = _eval_step_seconds(model, list(test), device, precision)
     train_steps = math.ceil(setup.train_examples / setup.batch_size)
     eval_steps = math.ceil(setup.test_examples / setup.test_batch_size)
-    return {"step_s": step_s, "epoch_s": train_steps * step_s + eval_steps * eval_s, "eval_s": eval_steps * eval_s}
+    return {"step_s": step_s, "epoch_s": train_steps * step_s + eval_steps * eval_s, "eval_s": eval_steps * eval_s,
+            "step_bytes": need}
 
 
 def estimate(params_dir: str | Path, result_dir: str | None = None, device: str | None = None,
@@ -275,19 +279,26 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
     eval_batches = math.ceil(setup.test_examples / setup.test_batch_size)
     saved, fused_runs, speedups, pre_fused = 0.0, 0, [], False
     measured: dict[tuple[int, int], dict] = {}
+    room = device_room(device)
     for group in groups:
         pretraining = [config for config in group if pre[id(config)]]
         phases = [(group, group[0].post_epochs, False)] + ([(pretraining, pretraining[0].pre_epochs, True)]
                                                            if len(pretraining) > 1 else [])
         for members, epochs, pre_training in phases:
-            m, shared = len(members), input_blocks([config.seed for config in members])
-            if timing["step_s"] * m * (steps + 2) > FUSED_BUDGET_S:
-                return 0.0, f"not measured (a fused step of {m} runs would take over {FUSED_BUDGET_S:.0f} s to time)"
-            if (m, shared) not in measured:
-                measured[m, shared] = measure_fused(setup, m, device, steps, shared=shared)
-            fused = measured[m, shared]
-            fused_s = (epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"])
-                       + eval_batches * fused["eval_s"])
+            m = len(members)
+            # the groups of runs the device's memory holds, as a run group cuts itself (runs.fused_decision)
+            chunk, shared = fused_chunk(m, input_blocks([config.seed for config in members]), timing["step_bytes"],
+                                        room, device.type == "cuda")
+            if chunk < 2:
+                continue  # a fused step of 2 runs does not fit: they train one at a time
+            if timing["step_s"] * chunk * (steps + 2) > FUSED_BUDGET_S:
+                return 0.0, (f"not measured (a fused step of {chunk} runs would take over {FUSED_BUDGET_S:.0f} s "
+                             "to time)")
+            if (chunk, shared) not in measured:
+                measured[chunk, shared] = measure_fused(setup, chunk, device, steps, shared=shared)
+            fused = measured[chunk, shared]
+            fused_s = m / chunk * (epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"])
+                                   + eval_batches * fused["eval_s"])
             separate_s = m * (epochs * timing["epoch_s"] + timing["eval_s"])
             if fused_s < separate_s:  # what --fuse auto would choose
                 saved += separate_s - fused_s
