@@ -64,7 +64,8 @@ section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seed
 section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
   --profile full --result-dir "$work/empty" --device cuda
 section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
-  tests/core/test_train_step.py tests/core/test_trace.py tests/runs/test_store.py tests/runs/test_config.py tests/precision/test_precision.py \
+  tests/core/test_train_step.py tests/core/test_fused_network.py tests/core/test_trace.py tests/runs/test_store.py \
+  tests/runs/test_config.py tests/precision/test_precision.py \
   -k "not int8 and not residual and not model_sizes and not sparse_state"
 section "bench/sparse.py on CUDA" 90 "$py" bench/sparse.py --device cuda --repeats 5 --calibration-repeats 3
 section "1 against 4 ResNet20 trainings at once (bench/parallel_runs.py)" 150 "$py" bench/parallel_runs.py --runs 4 \
