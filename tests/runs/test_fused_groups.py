@@ -242,12 +242,13 @@ def test_a_group_the_device_cannot_hold_trains_in_parts_that_resume_as_they_trai
         assert a.epochs["train_loss"].dropna().to_list() == pytest.approx(b.epochs["train_loss"].dropna().to_list(),
                                                                           rel=1e-5)
         assert abs(a.summary["top1"] - b.summary["top1"]) <= 0.1
-    # killed as the second part (seed 2) commits its first epoch, after the first part trained to the end: the
-    # parts resume as they were cut, the first not sent back to line up with the second
+    # killed as the second part (seed 2) commits its last epoch, after the first part trained to the end, and
+    # resumed where the device has room for 4: the parts resume as they were cut (cut anew, seeds 1 and 2 would
+    # make one part, and the first seed's runs would go back an epoch to line up with the second's)
     killed = tmp_path / "killed"
-    result = _grid_process(killed, "three-seeds", "fit=2", "die=post:1:2")
+    result = _grid_process(killed, "three-seeds", "fit=2", "die=post:2:2")
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    assert _grid_process(killed, "three-seeds", "fit=2").returncode == 0
+    assert _grid_process(killed, "three-seeds", "fit=4").returncode == 0
     _assert_same_records(killed, parts)
     assert set(_steps(killed, "singleshot").values()) == {"fused (2 runs)"}
 

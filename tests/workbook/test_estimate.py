@@ -94,7 +94,7 @@ def test_a_groups_pre_trainings_are_costed_as_one_fused_group(monkeypatch, tmp_p
     assert sorted(pre.values()) == [0, 0, 0, 4, 4, 4]  # one pre-training per seed
     # fixed timings (a measured step is what the other tests check): a fused step of M runs costs M/2 steps
     timing = {"step_s": 0.01, "eval_s": 0.005, "epoch_s": 2 * 0.01 + 0.005,  # 2 training batches, 1 test batch
-              "step_bytes": 2**20}
+              "step_bytes": 2**20, "cuda_graph": False}
     monkeypatch.setattr(est, "measure_fused", lambda setup, m, device, steps, shared=1: {"step_s": 0.005 * m,
                                                                                         "eval_s": 0.0025 * m})
     setup, cpu = est.Setup.of(base), torch.device("cpu")

@@ -211,7 +211,8 @@ MEMORY_SHARE = 0.8
 
 def step_bytes(step: Callable[[Tensor, Tensor], Tensor], batch: tuple[Tensor, Tensor], device: torch.device) -> int:
     """The CUDA memory one call of ``step`` on ``batch`` takes at its peak beyond what was allocated before
-    (activations, gradients, an optimizer's first state); 0 off CUDA. The step trains: pass a copy."""
+    (activations, gradients, an optimizer's first state); 0 off CUDA. The step trains: pass a copy. It resets
+    the device's peak-memory statistics, so it must not run inside a peak being measured (``PeakMemory``)."""
     if device.type != "cuda":
         return 0
     synchronize(device)

@@ -82,11 +82,27 @@ def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]
     """``members`` (ordered by seed, ``shared`` runs to an input block) cut in order into the groups the
     device's memory holds a fused step of (:func:`~prunelab.core.fused_loop.fused_chunk`, from one training
     step of a copy of the first run), and the line that says so (None when they are one group). Off CUDA they
-    are one group. Cut from every run of the group, trained or diverged, so a resumed group cuts as it did
-    while its device has as much memory free."""
+    are one group. The cut is cut from every run of the group, trained or diverged, and kept in their progress
+    (``group_runs``, saved with their checkpoints): a resumed group cuts as it did, whatever memory is free."""
     first = members[0].run if members else None
     if first is None or len(members) < 2 or device_room(first.device) is None:
         return [members], None
+    kept = [m.training.progress.group_runs for m in members if m.training.progress.group_runs is not None]
+    size, free = (min(kept), "kept from before the kill") if kept else _fitting_runs(members, shared)
+    for member in members:
+        member.training.progress.group_runs = size
+    if size >= len(members):
+        return [members], None
+    chunks = [members[start:start + size] for start in range(0, len(members), size)]
+    if size == 1:
+        return chunks, f"separate: {len(members)} runs; a fused step of 2 would not fit ({free})"
+    return chunks, (f"{len(members)} runs in {len(chunks)} groups of up to {size}, one after another (a fused step "
+                    f"of more would not fit: {free})")
+
+
+def _fitting_runs(members: list[Member], shared: int) -> tuple[int, str]:
+    """How many of ``members`` one fused network holds in the device's free memory, and that memory in words."""
+    first = members[0].run
     options = group_options(members)
     single = fresh_learner(first, False, copy.deepcopy(first.model))
     single.model.train()
@@ -95,14 +111,7 @@ def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]
     del single, step
     room = device_room(first.device)  # the copy's memory is cached now, so counted as room
     size, _ = fused_chunk(len(members), shared, need, room, options.cuda_graph)
-    if size >= len(members):
-        return [members], None
-    chunks = [members[start:start + size] for start in range(0, len(members), size)]
-    free = f"{room / 2**30:.1f} GiB free"
-    if size == 1:
-        return chunks, f"separate: {len(members)} runs; a fused step of 2 would not fit in the {free}"
-    return chunks, (f"{len(members)} runs in {len(chunks)} groups of up to {size}, one after another (a fused step "
-                    f"of more would not fit in the {free})")
+    return size, f"{room / 2**30:.1f} GiB free"
 
 
 def fresh_for(run: RunState) -> Callable[[torch.nn.Module], Learner]:

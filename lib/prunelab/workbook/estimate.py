@@ -229,7 +229,7 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
     train_steps = math.ceil(setup.train_examples / setup.batch_size)
     eval_steps = math.ceil(setup.test_examples / setup.test_batch_size)
     return {"step_s": step_s, "epoch_s": train_steps * step_s + eval_steps * eval_s, "eval_s": eval_steps * eval_s,
-            "step_bytes": need}
+            "step_bytes": need, "cuda_graph": isinstance(step, GraphedTrainStep)}
 
 
 def estimate(params_dir: str | Path, result_dir: str | None = None, device: str | None = None,
@@ -288,7 +288,7 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
             m = len(members)
             # the groups of runs the device's memory holds, as a run group cuts itself (runs.fused_decision)
             chunk, shared = fused_chunk(m, input_blocks([config.seed for config in members]), timing["step_bytes"],
-                                        room, device.type == "cuda")
+                                        room, timing["cuda_graph"])
             if chunk < 2:
                 continue  # a fused step of 2 runs does not fit: they train one at a time
             if timing["step_s"] * chunk * (steps + 2) > FUSED_BUDGET_S:
