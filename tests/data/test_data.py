@@ -25,6 +25,7 @@ from prunelab.data.in_memory import (
     normalize,
     prune_batches,
     random_crop_flip,
+    synthetic_data,
 )
 from prunelab.errors import UserError
 
@@ -373,3 +374,16 @@ def test_auto_does_not_retry_a_failed_download_but_reads_files_that_appear(tmp_p
     assert len(tries) == 2 * tried_first
     write_mnist(tmp_path, np.random.default_rng(0))
     assert load_data("mnist", "auto", root=tmp_path).source == "real" and len(tries) == 2 * tried_first
+
+
+def test_loaders_of_equal_data_share_one_accelerator_copy():
+    # the meta device stands in for a GPU (the copy is made the same way); a fused group of 112 CIFAR-10 runs
+    # would otherwise hold 112 copies of the data set before its first step
+    info = DATASETS["mnist"]
+    first, again, other = (synthetic_data(info, 64, 32, seed) for seed in (0, 0, 1))
+    a, b, c = (DeviceLoader(data.train, info, 32, "meta") for data in (first, again, other))
+    assert a.images is b.images and a.labels is b.labels  # equal data, loaded apart: one copy
+    assert a.images is not c.images  # other data: its own
+    assert a.images.device.type == "meta" and a.images.shape == first.train.images.shape
+    cpu = DeviceLoader(first.train, info, 32, "cpu")
+    assert cpu.images is first.train.images  # on the CPU the split's own tensor, as before
