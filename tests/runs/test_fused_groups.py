@@ -200,7 +200,8 @@ def test_a_group_killed_in_its_fused_pre_training_resumes_to_the_unkilled_record
     _assert_as_unkilled(tmp_path, reference)
 
 
-@pytest.mark.parametrize("kills", [["die=pre:0"], ["die=pre:1", "die=pre:1"], ["die=post:0", "die=post:1"]])
+@pytest.mark.parametrize("kills", [["die=pre:0"], ["die=pre:1", "die=pre:1"], ["die=pre:2"],
+                                   ["die=post:0", "die=post:1"]])
 def test_a_group_whose_commits_are_cut_short_resumes_together_to_the_unkilled_records(tmp_path, reference, kills):
     # a commit cut short leaves the first run an epoch ahead: at the group's first commit it has only its start
     # to go back to, and killed again after going back, it must still find the group's point

@@ -172,6 +172,7 @@ def pre_train_group(members: list[Member]) -> list[str]:
     chunks, line = memory_chunks(*by_seed(list(pending.values())))  # cut from them all: as it cut before a kill
     decisions = [line] if line else []
     for chunk in chunks:
+        _align([m for m in chunk if m.training.status == "complete"])  # before "finished": a commit cut short
         trainees = [m for m in chunk if m.training.progress.epochs_done != m.run.config.pre_epochs]
         for subgroup, shared in _subgroups(trainees):
             if len(subgroup) > 1:
