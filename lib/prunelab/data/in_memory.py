@@ -17,7 +17,6 @@ import os
 import pickle
 import tempfile
 import warnings
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from .bundled import bundled_available, bundled_folder
 from .catalog import DATA_SOURCES, DATASETS, TITLES, DatasetInfo
+from .device_copies import device_copy
 
 _TORCHVISION_CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 _CACHE_DIR = "prunelab-cache"
@@ -304,36 +304,6 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int =
     return crop_flip(x, draws, padding)
 
 
-class _DeviceCopy:
-    """A split's tensor on an accelerator, and the CPU tensor it was copied from (to compare others with)."""
-
-    def __init__(self, source: torch.Tensor, tensor: torch.Tensor) -> None:
-        self.source, self.tensor = source, tensor
-
-
-#: the accelerator copies the loaders of this process hold, by device, dtype, shape and a sample of the values;
-#: an entry lives while a loader holds it
-_DEVICE_COPIES: weakref.WeakValueDictionary[tuple, _DeviceCopy] = weakref.WeakValueDictionary()
-
-
-def _device_copy(tensor: torch.Tensor, device: torch.device) -> _DeviceCopy:
-    """``tensor`` on ``device``, one copy shared by every loader of the process whose tensor is equal (the
-    loaders never write to it). A fused group opens all its runs before training, and a copy per run of
-    CIFAR-10 (185 MB) would fill a GPU before its first step. On the CPU the tensor itself."""
-    if device.type == "cpu":
-        return _DeviceCopy(tensor, tensor)
-    flat = tensor.reshape(-1)
-    sample = flat[::max(1, flat.numel() // 4096)]
-    key = (str(device), tensor.dtype, tuple(tensor.shape), hash(sample.cpu().numpy().tobytes()))
-    found = _DEVICE_COPIES.get(key)
-    if found is not None and torch.equal(found.source, tensor):
-        return found
-    made = _DeviceCopy(tensor, tensor.to(device))
-    if found is None:
-        _DEVICE_COPIES[key] = made
-    return made
-
-
 class DeviceLoader:
     """Iterates (inputs float32 normalised [B,C,H,W], labels int64 [B]) on `device`.
 
@@ -349,7 +319,7 @@ class DeviceLoader:
         if batch_size < 1:
             raise UserError(f"the batch size must be at least 1, got {batch_size}")
         self.device = torch.device(device)
-        self._copies = (_device_copy(split.images, self.device), _device_copy(split.labels, self.device))
+        self._copies = (device_copy(split.images, self.device), device_copy(split.labels, self.device))
         self.images, self.labels = (copy.tensor for copy in self._copies)
         self.mean, self.std = _stats(info, self.device)
         self.batch_size = batch_size
