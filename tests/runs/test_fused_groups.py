@@ -200,11 +200,12 @@ def test_a_group_killed_in_its_fused_pre_training_resumes_to_the_unkilled_record
     _assert_as_unkilled(tmp_path, reference)
 
 
-@pytest.mark.parametrize("kills", [["die=pre:0"], ["die=pre:1", "die=pre:1"], ["die=pre:2"],
+@pytest.mark.parametrize("kills", [["die=pre:0"], ["die=pre:1", "die=pre:1", "die=pre:2"],
                                    ["die=post:0", "die=post:1"]])
 def test_a_group_whose_commits_are_cut_short_resumes_together_to_the_unkilled_records(tmp_path, reference, kills):
     # a commit cut short leaves the first run an epoch ahead: at the group's first commit it has only its start
-    # to go back to, and killed again after going back, it must still find the group's point
+    # to go back to, and killed again after going back, it must still find the group's point; cut short at the
+    # last pre-training epoch, the run that committed it is finished and must still line up
     for kill in kills:
         result = _grid_process(tmp_path, kill)
         assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
@@ -231,18 +232,12 @@ def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference)
 
 def test_a_group_the_device_cannot_hold_trains_in_parts_that_resume_as_they_trained(tmp_path):
     # the device holds a fused step of 2 runs: the 3 seeds' pre-trainings train as one network of 2 and one
-    # alone, and their 6 runs as 3 networks of 2 (a seed's 2 compressions each), one after another
+    # alone, and their 6 runs as 3 networks of 2 (a seed's 2 compressions each), one after another (each part is
+    # a fused group, so it agrees with separate runs as test_fused_runs_agree_with_separate_runs checks)
     parts = tmp_path / "parts"
     assert _grid_process(parts, "three-seeds", "fit=2").returncode == 0
     assert _steps(parts, PRETRAIN) == {(1, None): "fused (2 runs)", (2, None): "fused (2 runs)", (3, None): "ordinary"}
     assert set(_steps(parts, "singleshot").values()) == {"fused (2 runs)"}
-    whole = tmp_path / "whole"
-    assert _grid_process(whole, "three-seeds").returncode == 0
-    for name in sorted(p.name for p in (whole / "singleshot").iterdir()):
-        a, b = load_record(parts / "singleshot" / name), load_record(whole / "singleshot" / name)
-        assert a.epochs["train_loss"].dropna().to_list() == pytest.approx(b.epochs["train_loss"].dropna().to_list(),
-                                                                          rel=1e-5)
-        assert abs(a.summary["top1"] - b.summary["top1"]) <= 0.1
     # killed as the second part (seed 2) commits its last epoch, after the first part trained to the end, and
     # resumed where the device has room for 4: the parts resume as they were cut (cut anew, seeds 1 and 2 would
     # make one part, and the first seed's runs would go back an epoch to line up with the second's)
