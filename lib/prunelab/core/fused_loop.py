@@ -232,14 +232,15 @@ def device_room(device: torch.device) -> int | None:
     return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
-def fused_chunk(runs: int, shared: int, step_bytes: int, room: int | None, cuda_graph: bool) -> tuple[int, int]:
+def fused_chunk(runs: int, shared: int, run_bytes: int, room: int | None, cuda_graph: bool) -> tuple[int, int]:
     """How many of ``runs`` runs (``shared`` to an input block) one fused network trains, and the runs to an
     input block of the first such chunk: all of them where ``room`` (:func:`device_room`) holds their steps of
-    ``step_bytes`` each (a CUDA graph's counted twice: its memory is its own, beside its warm-up steps'), else as
-    many whole input blocks as it holds, else as many runs of one block. A chunk of 1 trains alone."""
+    ``run_bytes`` each (:func:`step_bytes`; a CUDA graph's counted twice: its memory is its own, beside its
+    warm-up steps'), else as many whole input blocks as it holds, else as many runs of one block. A chunk of 1
+    trains alone."""
     if room is None:
         return runs, shared
-    fits = int(MEMORY_SHARE * room // ((2 if cuda_graph else 1) * max(step_bytes, 1)))
+    fits = int(MEMORY_SHARE * room // ((2 if cuda_graph else 1) * max(run_bytes, 1)))
     if fits >= runs:
         return runs, shared
     if fits >= shared:

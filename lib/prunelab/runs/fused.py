@@ -171,15 +171,13 @@ def pre_train_group(members: list[Member]) -> list[str]:
                 pending.setdefault(shared.key, member)
     chunks, line = memory_chunks(*by_seed(list(pending.values())))  # cut from them all: as it cut before a kill
     decisions = [line] if line else []
-    for chunk in chunks:
-        _align([m for m in chunk if m.training.status == "complete"])  # before "finished": a commit cut short
-        trainees = [m for m in chunk if m.training.progress.epochs_done != m.run.config.pre_epochs]
-        for subgroup, shared in _subgroups(trainees):
-            if len(subgroup) > 1:
-                fuse, decision = decide(subgroup, shared, "pre")
-                decisions.append(decision)
-                if fuse:
-                    _train_fused(subgroup, shared, "pre")
+    for subgroup, shared in (pair for chunk in chunks for pair in _subgroups(chunk)):
+        if len(subgroup) < 2 or _point(subgroup[0].training.progress) == subgroup[0].run.config.pre_epochs:
+            continue  # alone, or pre-trained to the end (lined up first: a commit cut short)
+        fuse, decision = decide(subgroup, shared, "pre")
+        decisions.append(decision)
+        if fuse:
+            _train_fused(subgroup, shared, "pre")
     return decisions
 
 
