@@ -23,7 +23,8 @@ refused, never trained wrongly. The training loop is in :mod:`prunelab.core.fuse
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
@@ -202,17 +203,32 @@ def _device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
+@contextmanager
+def _without_tf32() -> Iterator[None]:
+    """CUDA's convolutions and products in full fp32 inside: TF32 (cuDNN's default for convolutions) rounds a
+    grouped and a single convolution about 1e-3 apart, which through ResNet20 exceeds the check's tolerance."""
+    convolutions, products = torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = convolutions
+        torch.set_float32_matmul_precision(products)
+
+
 @torch.no_grad()
 def check_fused(fused: FusedModel, models: Sequence[nn.Module], example: Tensor) -> None:
     """Raise :class:`FusionRefused` unless the fused network, in eval mode, gives each run's own outputs on
-    ``example`` (one input batch for every run): what catches forward code that mixes runs' channels."""
+    ``example`` (one input batch for every run): what catches forward code that mixes runs' channels. It
+    computes in full fp32, so that it tests the forward code, not TF32's rounding (which trains either way)."""
     modes = [model.training for model in [fused, *models]]
     fused.eval()
     try:
-        joined = fused(stack_inputs([example] * fused.inputs))
-        for index, model in enumerate(models):
-            model.eval()
-            own = model(example)
+        with _without_tf32():
+            joined = fused(stack_inputs([example] * fused.inputs))
+            owns = [model.eval()(example) for model in models]
+        for index, own in enumerate(owns):
             if not own.isfinite().all():
                 raise FusionRefused("a run's outputs are not finite before training, so the fused network's "
                                     "cannot be checked against them")
