@@ -6,17 +6,21 @@
 # Sections, each under its own time limit, the open work's first (a device call may end before the last):
 #   1. the device and library versions;
 #   2. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
-#      ResNet20), CUDA-graph steps on both sides; then M = 6 and 18 as runs of 3 seeds (a grid's input blocks);
+#      ResNet20), CUDA-graph steps on both sides;
 #   3. the full profile's estimate with shared pre-training and fused groups (nothing trained);
-#   4. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
-#      peak CUDA memory, the trace analysis, the store's AMP-dtype rule);
-#   5. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
-#   6. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
-#   7. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
-#   8. Task 4: the AMP table, fp32 against fp16 and against bf16, from three recorded runs;
-#   9. bench/train_throughput.py: training throughput against the original design;
-#  10. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
-#  11. bench/quant.py on the host's CPU (int8 needs an x86 CPU; this one may have VNNI where the dev box has not),
+#   4. fused groups on CUDA (tests/runs/test_fused_groups.py): records against separate runs, a Mag group, groups
+#      cut in parts, and a group cut to the memory a real card has left (most of it taken first);
+#   5. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
+#      peak CUDA memory, a fused step's memory, the trace analysis, the store's AMP-dtype rule);
+#   6. bench/fused.py again, M = 6 and 18 as runs of 3 seeds (a grid's input blocks), and the 18-run MNIST / FC
+#      grid end to end, fused against separate;
+#   7. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
+#   8. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
+#   9. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
+#  10. Task 4: the AMP table, fp32 against fp16 and against bf16, from three recorded runs;
+#  11. bench/train_throughput.py: training throughput against the original design;
+#  12. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
+#  13. bench/quant.py on the host's CPU (int8 needs an x86 CPU; this one may have VNNI where the dev box has not),
 #      where torchao is importable (carry it as a wheel where it is not installed).
 # The summary is written section by section, so a call cut short keeps what finished.
 # Without CUDA it writes a one-line summary saying so and exits 0, so CI can call it.
@@ -59,14 +63,18 @@ section "Device" 60 bash -c "nvidia-smi -L; $py -c 'import torch; print(\"torch\
 \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))'"
 section "Fused training: M runs as one network against one after another (bench/fused.py)" 120 "$py" bench/fused.py \
   loop --device cuda --runs 1 6 18 --steps 5
-section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
-  loop --device cuda --runs 6 18 --seeds 3 --steps 5
 section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
   --profile full --result-dir "$work/empty" --device cuda
+section "Fused groups on CUDA: records against separate runs, a Mag group, groups cut in parts" 180 "$py" -m pytest \
+  -q -rP -p no:cacheprovider tests/runs/test_fused_groups.py -k "agree or mag_group or parts or little_free"
 section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
   tests/core/test_train_step.py tests/core/test_fused_network.py tests/core/test_trace.py tests/runs/test_store.py \
   tests/runs/test_config.py tests/precision/test_precision.py \
   -k "not int8 and not residual and not model_sizes and not sparse_state"
+section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
+  loop --device cuda --runs 6 18 --seeds 3 --steps 5
+section "The 18-run MNIST / FC grid end to end on CUDA, fused against separate (bench/fused.py grid)" 120 \
+  "$py" bench/fused.py grid --device cuda --grid-repeats 1
 section "bench/sparse.py on CUDA" 90 "$py" bench/sparse.py --device cuda --repeats 5 --calibration-repeats 3
 section "1 against 4 ResNet20 trainings at once (bench/parallel_runs.py)" 150 "$py" bench/parallel_runs.py --runs 4 \
   --epochs 4 --train-subset 25000
