@@ -17,6 +17,7 @@ import os
 import pickle
 import tempfile
 import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,15 +178,31 @@ def _from_torchvision(info: DatasetInfo, folder: Path, train: bool, download: bo
     return Split(images.contiguous(), labels)
 
 
+#: the tensors of the cached splits this process has read, by file (path, inode, modification, size) and part; an
+#: entry lives while a run holds it: a fused group opens all its runs at once, and CIFAR-10's training split is
+#: 150 MB a copy
+_READ_TENSORS: weakref.WeakValueDictionary[tuple, torch.Tensor] = weakref.WeakValueDictionary()
+
+
 def _read_cache(path: Path) -> Split | None:
-    if not path.is_file():
+    """The split cached at ``path``, its tensors shared with every run of the process that read the same file
+    (the loaders never write to them); None where there is none or it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
         return None
+    key = (str(path.resolve()), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    images, labels = _READ_TENSORS.get((*key, "images")), _READ_TENSORS.get((*key, "labels"))
+    if images is not None and labels is not None:
+        return Split(images, labels)
     try:
         saved = torch.load(path, weights_only=True)
-        return Split(saved["images"], saved["labels"])
+        split = Split(saved["images"], saved["labels"])
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, AttributeError,
             pickle.UnpicklingError):
         return None  # unreadable or foreign: rebuild it from the torchvision files
+    _READ_TENSORS[(*key, "images")], _READ_TENSORS[(*key, "labels")] = split.images, split.labels
+    return split
 
 
 def _write_cache(path: Path, split: Split) -> None:
