@@ -42,7 +42,7 @@ def _refused(tmp_path, capsys, *args) -> str:
     (["--workers", "-2"], "--workers must be 0 or more"),
     (["--prune-epochs", "0"], "--prune-epochs must be at least 1"),
     (["--experiment", "multishot", "--level-list", "5000"], "--level-list must be at most 1,000"),
-    (["--seed-list", "2", "-1"], "--seed must be 0 or more"),
+    (["--seed-list", "2", "-1"], "--seed-list must be 0 or more"),
     (["--seed-list", "2", "2"], "listed twice"),
     (["--pruner-list", "snip", "snip", "--expid", "x"], "listed twice"),
 ])

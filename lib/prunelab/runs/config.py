@@ -337,6 +337,7 @@ class RunLists:
           ``--pruner`` is left at its default;
         * schedule-conservation: ``--prune-epoch-list`` is SynFlow's round counts, each a run.
         """
+        self._check_bounds()
         fixed = FIXED_PRUNERS.get(base.experiment)
         pruners = self.pruner_list or [fixed if fixed and base.pruner == RunConfig.pruner else base.pruner]
         if base.experiment == "schedule-conservation":
@@ -360,6 +361,15 @@ class RunLists:
                                                     levels=level, seed=seed, expid=expid))
         refuse_shared_records(configs, "the lists give two runs the same record: a value is listed twice")
         return configs
+
+    def _check_bounds(self) -> None:
+        """Each listed value within the bounds of the field it sets, named by its list's flag (``--seed-list``)."""
+        fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+        for name, setting in (("prune_epoch_list", "prune_epochs"), ("compression_list", "compression"),
+                              ("level_list", "levels"), ("seed_list", "seed")):
+            bounds = fields[setting].metadata["bounds"]
+            for value in getattr(self, name) if bounds is not None else []:
+                bounds.check("--" + name.replace("_", "-"), value)
 
 
 def refuse_shared_records(configs: list[RunConfig], message: str) -> None:
