@@ -169,7 +169,7 @@ def pre_train_group(members: list[Member]) -> list[str]:
             shared = SharedPretraining(run.config, run.data.source)
             if shared.record() is None:
                 pending.setdefault(shared.key, member)
-    chunks, line = memory_chunks(*by_seed(list(pending.values())))  # cut from them all: as it cut before a kill
+    chunks, line = memory_chunks(*by_seed(list(pending.values())), "pre")  # cut from all: as before a kill
     decisions = [line] if line else []
     for subgroup, shared in (pair for chunk in chunks for pair in _subgroups(chunk)):
         if len(subgroup) < 2 or _point(subgroup[0].training.progress) == subgroup[0].run.config.pre_epochs:

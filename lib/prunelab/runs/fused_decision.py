@@ -78,7 +78,8 @@ def decide(members: list[Member], shared: int = 1, phase: str = "post") -> tuple
     return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x)"
 
 
-def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]], str | None]:
+def memory_chunks(members: list[Member], shared: int, phase: str = "post"
+                  ) -> tuple[list[list[Member]], str | None]:
     """``members`` (ordered by seed, ``shared`` runs to an input block) cut in order into the groups the
     device's memory holds a fused step of (:func:`~prunelab.core.fused_loop.fused_chunk`, from one training
     step of a copy of the first run), and the line that says so (None when they are one group). Off CUDA they
@@ -94,10 +95,11 @@ def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]
     if size >= len(members):
         return [members], None
     chunks = [members[start:start + size] for start in range(0, len(members), size)]
+    what = f"{len(members)} runs" + ("' pre-training" if phase == "pre" else "")
     if size == 1:
-        return chunks, f"separate: {len(members)} runs; a fused step of 2 would not fit ({free})"
-    return chunks, (f"{len(members)} runs in {len(chunks)} groups of up to {size}, one after another (a fused step "
-                    f"of more would not fit: {free})")
+        return chunks, f"separate: {what}; a fused step of 2 would not fit ({free})"
+    return chunks, (f"{what} in {len(chunks)} groups of up to {size}, one after another (a fused step of more "
+                    f"would not fit: {free})")
 
 
 def _fitting_runs(members: list[Member], shared: int) -> tuple[int, str]:
