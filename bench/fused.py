@@ -7,9 +7,10 @@ Two measurements, each printed with the machine it ran on:
   with its own optimizer, the way runs train alone. Each run is fed its own batch, or with ``--seeds S`` the
   runs draw batches as S seeds would, as a grid's do (the fused network reads each seed's batch once). Both
   take the library's training step (a CUDA graph of it on CUDA, channels-last for convolutions, as runs
-  train). A timed block is ``--steps`` steps of every run; the two designs take turns
-  (:func:`prunelab.core.timing.interleaved`) and images per second come from the median block, beside the
-  median ± half the range of the blocks.
+  train). A third design, ``one network``, trains one run's network on M times the batch: the same images with
+  one run's kernels, a ceiling for any way of fusing M runs. A timed block is ``--steps`` steps of every run;
+  the designs take turns (:func:`prunelab.core.timing.interleaved`) and images per second come from the
+  median block, beside the median ± half the range of the blocks.
 * ``grid``: the issue's CPU target, the 18-run MNIST / FC grid end to end (the quick profile's six pruner
   variants × three seeds at compression 1, on the bundled real MNIST subset when it is there, 30 epochs),
   every record written: ``run_configs`` with ``--fuse on`` against ``--fuse off``, each into a fresh result
@@ -93,7 +94,8 @@ def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.de
                  ) -> dict[str, Callable[[int], None]]:
     """``fused`` and ``separate``: each takes ``steps`` training steps of all ``runs`` runs when called. The runs
     draw batches as ``seeds`` seeds would (:func:`input_blocks`): runs of one seed get the same batch, and
-    the fused network reads it once."""
+    the fused network reads it once. ``one network``: the same images as one run's network at ``runs`` times the
+    batch, the same work with the kernels of one run: a ceiling for any way of fusing the runs."""
     graph = device.type == "cuda"
     make = learner_for(device)
     models = [pruned_model(setup, seed, device) for seed in range(1, runs + 1)]
@@ -119,7 +121,17 @@ def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.de
             fused_step(*joined)
         synchronize(device)
 
-    return {"fused": run_fused, "separate": run_separate}
+    one = make(copy.deepcopy(models[0]))
+    one_step = train_step(one.model, one.optimizer, device, FP32, one.scaler, graph)
+    big = batches(setup, 1, batch * runs, models[0])[0]
+
+    def run_one(steps: int) -> None:
+        one.model.train()
+        for _ in range(steps):
+            one_step(*big)
+        synchronize(device)
+
+    return {"fused": run_fused, "separate": run_separate, "one network": run_one}
 
 
 def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
@@ -127,7 +139,8 @@ def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
     print(f"device {device}; Adam, batch {args.batch_size} per run, SNIP at compression 1, {seeds}; median of "
           f"{args.blocks} interleaved blocks of {args.steps} steps of every run (block time ± half the range); "
           f"{'CUDA-graph' if device.type == 'cuda' else 'ordinary'} training steps")
-    print(f"{'set-up':10} {'M':>3} {'fused img/s':>12} {'separate img/s':>15} {'fused/separate':>15}   block times")
+    print(f"{'set-up':10} {'M':>3} {'fused img/s':>12} {'separate img/s':>15} {'fused/separate':>15} "
+          f"{'one network img/s':>18} {'fused/one':>10}   block times")
     for setup in args.setups:
         for runs in args.runs:
             designs = loop_designs(setup, runs, min(args.seeds or runs, runs), args.batch_size, device)
@@ -135,10 +148,12 @@ def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
                 design(args.warmup)
             timings = interleaved({k: (lambda d=d: d(args.steps)) for k, d in designs.items()}, args.blocks, warmup=0)
             images = runs * args.steps * args.batch_size
-            fused, separate = (images / timings[k].median for k in ("fused", "separate"))
-            print(f"{setup:10} {runs:3d} {fused:12.0f} {separate:15.0f} {fused / separate:14.2f}x   "
+            fused, separate, one = (images / timings[k].median for k in ("fused", "separate", "one network"))
+            print(f"{setup:10} {runs:3d} {fused:12.0f} {separate:15.0f} {fused / separate:14.2f}x {one:18.0f} "
+                  f"{fused / one:9.2f}x   "
                   f"fused {time_cell(timings['fused'].median, timings['fused'].spread)}, "
-                  f"separate {time_cell(timings['separate'].median, timings['separate'].spread)}")
+                  f"separate {time_cell(timings['separate'].median, timings['separate'].spread)}, "
+                  f"one network {time_cell(timings['one network'].median, timings['one network'].spread)}")
 
 
 def grid_configs(result_dir: str, fuse: str, epochs: int) -> list[RunConfig]:

@@ -6,7 +6,7 @@
 # Sections, each under its own time limit, the open work's first (a device call may end before the last):
 #   1. the device and library versions;
 #   2. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
-#      ResNet20), CUDA-graph steps on both sides;
+#      ResNet20), CUDA-graph steps on both sides, and against one run's network on M times the batch (a ceiling);
 #   3. the full profile's estimate with shared pre-training and fused groups (nothing trained);
 #   4. fused groups on CUDA (tests/runs/test_fused_groups.py): records against separate runs, a Mag group, groups
 #      cut in parts, and a group cut to the memory a real card has left (most of it taken first);
