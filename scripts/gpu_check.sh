@@ -8,8 +8,8 @@
 #   2. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
 #      ResNet20), CUDA-graph steps on both sides, and against one run's network on M times the batch (a ceiling);
 #   3. the full profile's estimate with shared pre-training and fused groups (nothing trained);
-#   4. fused groups on CUDA (tests/runs/test_fused_groups.py): records against separate runs, a Mag group, groups
-#      cut in parts, and a group cut to the memory a real card has left (most of it taken first);
+#   4. fused groups on CUDA (tests/runs/test_fused_groups.py): a Mag group, the seeds' pre-trainings against
+#      separate ones, --fuse auto, and a group cut to the memory a real card has left (most of it taken first);
 #   5. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
 #      peak CUDA memory, a fused step's memory, the trace analysis, the store's AMP-dtype rule);
 #   6. bench/fused.py again, M = 6 and 18 as runs of 3 seeds (a grid's input blocks), and the 18-run MNIST / FC
@@ -65,8 +65,9 @@ section "Fused training: M runs as one network against one after another (bench/
   loop --device cuda --runs 1 6 18 --steps 5
 section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
   --profile full --result-dir "$work/empty" --device cuda
-section "Fused groups on CUDA: records against separate runs, a Mag group, groups cut in parts" 180 "$py" -m pytest \
-  -q -rP -p no:cacheprovider tests/runs/test_fused_groups.py -k "agree or mag_group or parts or little_free"
+section "Fused groups on CUDA: a Mag group, the seeds' pre-trainings, auto, a group cut to the card's memory" 150 \
+  "$py" -m pytest -q -rP -p no:cacheprovider tests/runs/test_fused_groups.py \
+  -k "mag_group or pre_trainings_train_fused or auto_fuses or little_free"
 section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
   tests/core/test_train_step.py tests/core/test_fused_network.py tests/core/test_trace.py tests/runs/test_store.py \
   tests/runs/test_config.py tests/precision/test_precision.py \
