@@ -36,6 +36,7 @@ from dataclasses import replace
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from prunelab.core.evaluation import FP32, synchronize
 from prunelab.core.fused import fuse_learners, fused_losses, stack_inputs
@@ -43,7 +44,14 @@ from prunelab.core.hardware import machine_line
 from prunelab.core.layout import uses_channels_last
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.timing import MIN_REPEATS, interleaved
-from prunelab.core.train import GRAPH_WARMUP_STEPS, Learner, make_optimizer, resolve_device, train_step
+from prunelab.core.train import (
+    GRAPH_WARMUP_STEPS,
+    Learner,
+    make_optimizer,
+    ordinary_step,
+    resolve_device,
+    train_step,
+)
 from prunelab.data.catalog import DATASETS
 from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
 from prunelab.models.registry import build_model
@@ -134,6 +142,47 @@ def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.de
     return {"fused": run_fused, "separate": run_separate, "one network": run_one}
 
 
+def streams_design(setup: str, runs: int, seeds: int, batch: int, device: torch.device) -> Callable[[int], None]:
+    """``streams`` (CUDA only): the runs of :func:`loop_designs`, each with its own network and optimizer, their
+    whole training steps captured as one CUDA graph in which each run's step is a branch on a stream of its
+    own. Another route to training runs together: each keeps its own kernels, and the branches run side by
+    side as M processes' would, with one launch and one context."""
+    make = learner_for(device)
+    learners = [make(pruned_model(setup, seed, device)) for seed in range(1, runs + 1)]
+    shared = input_blocks([run * seeds // runs for run in range(runs)])
+    data = batches(setup, runs // shared, batch, learners[0].model)
+    inputs = [data[run // shared] for run in range(runs)]
+    streams = [torch.cuda.Stream(device) for _ in learners]
+    for learner in learners:
+        learner.model.train()
+    main = torch.cuda.current_stream(device)
+    for _ in range(GRAPH_WARMUP_STEPS):  # ordinary steps first, each on its stream (autograd, cuBLAS handles)
+        for stream, learner, (x, y) in zip(streams, learners, inputs):
+            stream.wait_stream(main)
+            with torch.cuda.stream(stream):
+                ordinary_step(learner.model, learner.optimizer)(x, y)
+            main.wait_stream(stream)
+    for learner in learners:
+        learner.optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients and overwrites them
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        capture = torch.cuda.current_stream(device)
+        for stream, learner, (x, y) in zip(streams, learners, inputs):
+            stream.wait_stream(capture)
+            with torch.cuda.stream(stream):
+                F.cross_entropy(learner.model(x), y).backward()
+                learner.optimizer.step()
+        for stream in streams:  # every branch joins the capture stream before the capture ends
+            capture.wait_stream(stream)
+
+    def run_streams(steps: int) -> None:
+        for _ in range(steps):
+            graph.replay()
+        synchronize(device)
+
+    return run_streams
+
+
 def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
     seeds = f"runs of {args.seeds} seeds, one seed's runs reading one input block" if args.seeds else "a seed per run"
     print(f"device {device}; Adam, batch {args.batch_size} per run, SNIP at compression 1, {seeds}; median of "
@@ -143,7 +192,10 @@ def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
           f"{'one network img/s':>18} {'fused/one':>10}   block times")
     for setup in args.setups:
         for runs in args.runs:
-            designs = loop_designs(setup, runs, min(args.seeds or runs, runs), args.batch_size, device)
+            seeds = min(args.seeds or runs, runs)
+            designs = loop_designs(setup, runs, seeds, args.batch_size, device)
+            if args.streams:
+                designs["streams"] = streams_design(setup, runs, seeds, args.batch_size, device)
             for design in designs.values():
                 design(args.warmup)
             timings = interleaved({k: (lambda d=d: d(args.steps)) for k, d in designs.items()}, args.blocks, warmup=0)
@@ -154,6 +206,11 @@ def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
                   f"fused {time_cell(timings['fused'].median, timings['fused'].spread)}, "
                   f"separate {time_cell(timings['separate'].median, timings['separate'].spread)}, "
                   f"one network {time_cell(timings['one network'].median, timings['one network'].spread)}")
+            if args.streams:
+                streams = images / timings["streams"].median
+                print(f"{'':14} streams (one graph, a branch per run): {streams:.0f} img/s, {streams / separate:.2f}x "
+                      f"separate, fused/streams {fused / streams:.2f}x; block "
+                      f"{time_cell(timings['streams'].median, timings['streams'].spread)}")
 
 
 def grid_configs(result_dir: str, fuse: str, epochs: int) -> list[RunConfig]:
@@ -206,6 +263,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=at_least(1), default=None,
                         help="loop: the runs' seeds, as in a grid (runs of one seed read one input block); default: "
                              "a seed per run")
+    parser.add_argument("--streams", action="store_true",
+                        help="loop, CUDA only: also time the runs as branches of one CUDA graph, a stream each")
     parser.add_argument("--batch-size", type=at_least(1), default=256, help="per run (the runs' default)")
     parser.add_argument("--steps", type=at_least(1), default=3, help="steps of every run per timed block")
     parser.add_argument("--blocks", type=at_least(1), default=MIN_REPEATS, help="timed blocks per design, taking turns")
@@ -215,6 +274,8 @@ def main() -> None:
     parser.add_argument("--grid-repeats", type=at_least(1), default=3, help="grid: runs of each design, alternating")
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else resolve_device()
+    if args.streams and device.type != "cuda":
+        parser.error(f"--streams needs a CUDA device, not {device}")
     print(f"machine: {machine_line(device)}")
     (bench_loop if args.what == "loop" else bench_grid)(args, device)
 

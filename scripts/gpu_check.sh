@@ -12,8 +12,8 @@
 #      separate ones, --fuse auto, and a group cut to the memory a real card has left (most of it taken first);
 #   5. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
 #      peak CUDA memory, a fused step's memory, the trace analysis, the store's AMP-dtype rule);
-#   6. bench/fused.py again, M = 6 and 18 as runs of 3 seeds (a grid's input blocks), and the 18-run MNIST / FC
-#      grid end to end, fused against separate;
+#   6. bench/fused.py again: ResNet20 runs as branches of one CUDA graph (--streams, another route), M = 6 and 18
+#      as runs of 3 seeds (a grid's input blocks), and the 18-run MNIST / FC grid end to end;
 #   7. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
 #   8. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
 #   9. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
@@ -72,6 +72,8 @@ section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider 
   tests/core/test_train_step.py tests/core/test_fused_network.py tests/core/test_trace.py tests/runs/test_store.py \
   tests/runs/test_config.py tests/precision/test_precision.py \
   -k "not int8 and not residual and not model_sizes and not sparse_state"
+section "ResNet20 runs as branches of one CUDA graph, a stream each (bench/fused.py --streams)" 120 "$py" \
+  bench/fused.py loop --device cuda --setups resnet20 --runs 6 18 --steps 5 --streams
 section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
   loop --device cuda --runs 6 18 --seeds 3 --steps 5
 section "The 18-run MNIST / FC grid end to end on CUDA, fused against separate (bench/fused.py grid)" 120 \
