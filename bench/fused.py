@@ -165,7 +165,7 @@ def streams_design(setup: str, runs: int, seeds: int, batch: int, device: torch.
     for learner in learners:
         learner.optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients and overwrites them
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    with torch.cuda.device(device), torch.cuda.graph(graph):  # the capture stream on the runs' device
         capture = torch.cuda.current_stream(device)
         for stream, learner, (x, y) in zip(streams, learners, inputs):
             stream.wait_stream(capture)
@@ -175,7 +175,10 @@ def streams_design(setup: str, runs: int, seeds: int, batch: int, device: torch.
         for stream in streams:  # every branch joins the capture stream before the capture ends
             capture.wait_stream(stream)
 
+    held = (learners, data, streams)  # the graph reads and writes their memory: it must outlive this function
+
     def run_streams(steps: int) -> None:
+        assert held
         for _ in range(steps):
             graph.replay()
         synchronize(device)
