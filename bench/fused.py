@@ -98,6 +98,13 @@ def batches(setup: str, runs: int, batch: int, model: nn.Module) -> list[tuple[t
              torch.randint(0, info.num_classes, (batch,), device=device)) for _ in range(runs)]
 
 
+def seed_batches(setup: str, runs: int, seeds: int, batch: int, model: nn.Module
+                 ) -> tuple[int, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The runs per input block as ``runs`` runs of ``seeds`` seeds share them (:func:`input_blocks`), and one
+    batch per block (run ``r`` reads block ``r // shared``)."""
+    shared = input_blocks([run * seeds // runs for run in range(runs)])
+    return shared, batches(setup, runs // shared, batch, model)
+
 def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.device
                  ) -> dict[str, Callable[[int], None]]:
     """``fused`` and ``separate``: each takes ``steps`` training steps of all ``runs`` runs when called. The runs
@@ -107,8 +114,7 @@ def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.de
     graph = device.type == "cuda"
     make = learner_for(device)
     models = [pruned_model(setup, seed, device) for seed in range(1, runs + 1)]
-    shared = input_blocks([run * seeds // runs for run in range(runs)])
-    data = batches(setup, runs // shared, batch, models[0])
+    shared, data = seed_batches(setup, runs, seeds, batch, models[0])
     separate = [make(copy.deepcopy(m)) for m in models]
     separate_steps = [train_step(s.model, s.optimizer, device, FP32, s.scaler, graph) for s in separate]
     fused = fuse_learners([make(m) for m in models], make, shared)
@@ -149,18 +155,18 @@ def streams_design(setup: str, runs: int, seeds: int, batch: int, device: torch.
     side as M processes' would, with one launch and one context."""
     make = learner_for(device)
     learners = [make(pruned_model(setup, seed, device)) for seed in range(1, runs + 1)]
-    shared = input_blocks([run * seeds // runs for run in range(runs)])
-    data = batches(setup, runs // shared, batch, learners[0].model)
+    shared, data = seed_batches(setup, runs, seeds, batch, learners[0].model)
     inputs = [data[run // shared] for run in range(runs)]
     streams = [torch.cuda.Stream(device) for _ in learners]
     for learner in learners:
         learner.model.train()
     main = torch.cuda.current_stream(device)
+    warm_steps = [ordinary_step(learner.model, learner.optimizer) for learner in learners]
     for _ in range(GRAPH_WARMUP_STEPS):  # ordinary steps first, each on its stream (autograd, cuBLAS handles)
-        for stream, learner, (x, y) in zip(streams, learners, inputs):
+        for stream, step, (x, y) in zip(streams, warm_steps, inputs):
             stream.wait_stream(main)
             with torch.cuda.stream(stream):
-                ordinary_step(learner.model, learner.optimizer)(x, y)
+                step(x, y)
             main.wait_stream(stream)
     for learner in learners:
         learner.optimizer.zero_grad(set_to_none=True)  # the graph allocates the gradients and overwrites them
