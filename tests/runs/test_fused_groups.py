@@ -4,13 +4,12 @@ import json
 import math
 import os
 import signal
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 import torch
+from forked_processes import cli, run_forked
 
 from prunelab.core.fused import FusionRefused
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
@@ -114,65 +113,68 @@ def test_the_seeds_pre_trainings_train_fused_and_agree_with_separate_ones(tmp_pa
     assert [s["train_step"] for s in _pretrain_summaries(tmp_path / "separate")] == [_named("ordinary")] * 2
 
 
-#: the pre-trained grid in a process of its own, for killing, with hooks the command line has no flag for; with
-#: "separate-post", its post-training is decided separate (as --fuse auto may decide where it measures it
-#: slower), and with "kill" as well, the last run dies after its first post-training epoch; with "off", every
-#: run trains alone; with "die=PHASE:EPOCH", the group's commit of that epoch is cut short: its first run commits,
-#: then the process dies before the others do; with "die-after-record", it dies once the first record is
-#: written; with "three-seeds", the grid has seeds 1 to 3; with "die=PHASE:EPOCH:SEED", only a commit whose first
-#: run has that seed is cut short; with "fit=N", the device's memory holds a fused step of N runs (as CUDA's may)
-GRID_PROCESS = """
-import os, signal, sys
-from prunelab.runs.config import RunConfig
-from prunelab.runs import fused, singleshot
-base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
-                 train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, checkpoint_every=0, no_cuda=True,
-                 fuse="off" if "off" in sys.argv else "on", result_dir=sys.argv[1])
-seeds = (1, 2, 3) if "three-seeds" in sys.argv else (1, 2)
-configs = [base.replace(compression=c, seed=s) for s in seeds for c in (0.5, 1.0)]
-if "die-after-record" in sys.argv:
-    finish = fused.finish
-    def finish_and_die(run, training):
-        finish(run, training)
-        os.kill(os.getpid(), signal.SIGKILL)
-    fused.finish = finish_and_die
-if "separate-post" in sys.argv:
-    decide = fused.decide
-    fused.decide = lambda members, shared=1, phase="post": (
-        (False, "separate: decided so") if phase == "post" else decide(members, shared, phase))
-if "kill" in sys.argv:
-    after_epoch = singleshot.after_epoch
-    def dying(run, training, epoch):
-        after_epoch(run, training, epoch)
-        if run.config.record_name == configs[-1].record_name and training.progress.phase == "post" and epoch == 1:
-            os.kill(os.getpid(), signal.SIGKILL)
-    singleshot.after_epoch = dying
-for how in sys.argv[2:]:
-    if how.startswith("fit="):
-        from prunelab.core import fused_loop
-        from prunelab.runs import fused_decision
-        fused_decision.device_room = lambda device, runs=int(how[4:]): runs / fused_loop.MEMORY_SHARE
+def grid_process(result_dir, *how: str) -> None:
+    """The pre-trained grid, run in a process of its own (:func:`_grid_process`) for killing, with hooks the
+    command line has no flag for. ``how``: "separate-post", its post-training is decided separate (as --fuse
+    auto may decide where it measures it slower), and with "kill" as well, the last run dies after its first
+    post-training epoch; "off", every run trains alone; "die=PHASE:EPOCH", the group's commit of that epoch is
+    cut short: its first run commits, then the process dies before the others do; "die=PHASE:EPOCH:SEED", only a
+    commit whose first run has that seed; "die-after-record", it dies once the first record is written;
+    "three-seeds", the grid has seeds 1 to 3; "fit=N", the device's memory holds a fused step of N runs (as
+    CUDA's may)."""
+    from prunelab.runs import fused, singleshot
+
+    base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
+                     train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, checkpoint_every=0,
+                     no_cuda=True, fuse="off" if "off" in how else "on", result_dir=str(result_dir))
+    seeds = (1, 2, 3) if "three-seeds" in how else (1, 2)
+    configs = [base.replace(compression=c, seed=s) for s in seeds for c in (0.5, 1.0)]
+    die = lambda: os.kill(os.getpid(), signal.SIGKILL)  # noqa: E731
+    if "die-after-record" in how:
+        finish = fused.finish
+        fused.finish = lambda run, training: (finish(run, training), die())
+    if "separate-post" in how:
+        decide = fused.decide
+        fused.decide = lambda members, shared=1, phase="post": (
+            (False, "separate: decided so") if phase == "post" else decide(members, shared, phase))
+    if "kill" in how:
+        after_epoch = singleshot.after_epoch
+
+        def dying(run, training, epoch):
+            after_epoch(run, training, epoch)
+            if run.config.record_name == configs[-1].record_name and training.progress.phase == "post" and epoch == 1:
+                die()
+        singleshot.after_epoch = dying
+    for option in how:
+        _hook(option, configs, die)
+    fused.run_configs(configs, progress=False, log=lambda line: None)
+
+
+def _hook(option: str, configs: list[RunConfig], die) -> None:
+    """:func:`grid_process`'s "fit=N" and "die=PHASE:EPOCH[:SEED]"."""
+    from prunelab.core import fused_loop
+    from prunelab.runs import checkpoint, fused_decision
+
+    if option.startswith("fit="):
+        fused_decision.device_room = lambda device, runs=int(option[4:]): runs / fused_loop.MEMORY_SHARE
         fused_decision.step_bytes = lambda step, batch, device: 1
-    if how.startswith("die="):
-        from prunelab.runs import checkpoint
-        phase, epoch, *seed = how[4:].split(":")
+    if option.startswith("die="):
+        phase, epoch, *seed = option[4:].split(":")
         names = [f".ckpt-{c.record_name}" for c in configs if not seed or c.seed == int(seed[0])]
         group_commit = checkpoint._group_commit
+
         def cut_short(saved):
             first, state = saved[0]
             if (state["progress"]["phase"], state["progress"]["epochs_done"]) == (phase, int(epoch)) and (
                     first.folder.name in names):
                 first.commit(first.stage(state))
-                os.kill(os.getpid(), signal.SIGKILL)
+                die()
             group_commit(saved)
         checkpoint._group_commit = cut_short
-fused.run_configs(configs, progress=False, log=lambda line: None)
-"""
 
 
 def _grid_process(result_dir, *how, env=None):
-    return subprocess.run([sys.executable, "-c", GRID_PROCESS, str(result_dir), *how], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})})
+    return run_forked(grid_process, result_dir, *how, env=env)
 
 
 def _assert_same_records(result_dir, reference_dir):
@@ -367,8 +369,7 @@ NAMES = ["g-rand-0.5", "g-snip-0.5", "g-rand-1", "g-snip-1"]
 
 
 def _cli(result_dir, env=None, *extra):
-    return subprocess.run([sys.executable, "-m", "prunelab", *ARGS, "--result-dir", str(result_dir), *extra],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    return run_forked(cli, [*ARGS, "--result-dir", str(result_dir), *extra], env=env)
 
 
 def test_a_killed_group_resumes_to_the_records_of_an_unkilled_one(tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from forked_processes import cli, run_forked
 
 from prunelab.runs.atomic import KILL_AT_ENV, STAGES, TMP_PREFIX, write_record
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
@@ -112,8 +113,7 @@ def test_a_stage_a_live_writer_holds_is_left_alone(tmp_path):
 # ---- whole runs, killed in a subprocess ----------------------------------------------------------------
 
 def _cli(result_dir, *extra, env=None):
-    return subprocess.run([sys.executable, "-m", "prunelab", *TINY, "--result-dir", str(result_dir), *extra],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    return run_forked(cli, [*TINY, "--result-dir", str(result_dir), *extra], env=env)
 
 
 def test_a_run_killed_after_its_record_leaves_nothing_after_a_rerun_and_force_recomputes(tmp_path):

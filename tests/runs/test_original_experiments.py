@@ -1,15 +1,13 @@
 """The rest of the original tool: multishot, the conservation experiments and the folder data sets as runs."""
 
 import importlib.util
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
+from forked_processes import cli, run_forked
 
 from prunelab.core.pruners import schedule_keep_counts
 from prunelab.models.registry import build_model
@@ -90,14 +88,13 @@ def test_multishot_killed_in_its_second_cycle_resumes_to_the_same_record(tmp_pat
             "--post-epochs", "1", "--train-batch-size", "64", "--level-list", "2", "--expid", "ms",
             "--checkpoint-every", "0"]
 
-    def cli(result_dir, env=None):
-        return subprocess.run([sys.executable, "-m", "prunelab", *args, "--result-dir", str(result_dir)],
-                              capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    def run_cli(result_dir, env=None):
+        return run_forked(cli, [*args, "--result-dir", str(result_dir)], env=env)
 
-    assert cli(tmp_path / "reference").returncode == 0
-    killed = cli(tmp_path / "resumed", {KILL_AFTER_ENV: "5"})  # pre1 0..2 and the prune: 4 saves; die in pre2
+    assert run_cli(tmp_path / "reference").returncode == 0
+    killed = run_cli(tmp_path / "resumed", {KILL_AFTER_ENV: "5"})  # pre1 0..2 and the prune: 4 saves; die in pre2
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert cli(tmp_path / "resumed").returncode == 0
+    assert run_cli(tmp_path / "resumed").returncode == 0
     a = load_record(tmp_path / "reference" / "multishot" / "ms-mag-1-L2")
     b = load_record(tmp_path / "resumed" / "multishot" / "ms-mag-1-L2")
     assert a.epochs[["phase", "epoch", "top1"]].equals(b.epochs[["phase", "epoch", "top1"]])

@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from forked_processes import cli, run_forked
 
 from prunelab.core.train import epochs_frame
 from prunelab.runs.checkpoint import KILL_AFTER_ENV, Cadence, GroupWriter, RunCheckpoint
@@ -30,9 +30,10 @@ MEASURED = (*TIMING, "train_s_per_epoch", "peak_memory_mb", "peak_memory_start_m
             "peak_memory_since_resume", "inference_spread_s", "epoch_train_s", "epoch_train_spread_s")
 
 
-def _cli(result_dir, *extra, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "prunelab", *ARGS, "--result-dir", str(result_dir), *extra],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}, **kw)
+def _cli(result_dir, *extra, env=None):
+    """The command in a process of its own (forked, :mod:`forked_processes`); the tests that signal a process
+    from outside start ``python -m prunelab`` itself."""
+    return run_forked(cli, [*ARGS, "--result-dir", str(result_dir), *extra], env=env)
 
 
 @pytest.fixture(scope="module")
