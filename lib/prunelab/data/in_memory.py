@@ -116,7 +116,7 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
             _FAILED_DOWNLOADS.add(data_set_folder)
         if source == "real":
             raise
-        if bundled_available(name):  # auto: the real subset an installed package ships comes next
+        if bundled_available(name, folder):  # auto: the real subset an installed package ships comes next
             return _bundled_data(info, folder, train_subset, test_subset)
         warnings.warn(f"{TITLES[name]} is not in the data folder, so results come from synthetic "
                       "stand-in data, not the real dataset.", StandInDataWarning, stacklevel=2)
