@@ -3,8 +3,10 @@ prunelab once: a process of its own as ``python -c`` would start it, without pay
 (torch, and torch._dynamo, which the first optimizer of a process imports) every time. The kill-and-resume
 tests start about thirty such processes.
 
-Forked from a server that has run no tensor operation, so no OpenMP threads are copied half-alive; the server
-inherits this process's environment (``OMP_NUM_THREADS=1`` from conftest.py) and ``sys.path``.
+Forked from a server that has run no tensor operation, so no OpenMP threads are copied half-alive. The server
+starts with this process's ``sys.path`` and environment (``OMP_NUM_THREADS=1`` from conftest.py, read as torch
+is imported); each process then takes the environment and working folder of the test that starts it, as
+``subprocess.run`` would give them, not those the server was started with.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ class Finished:
 
 def run_forked(target: Callable[..., object], *args, env: dict[str, str] | None = None,
                timeout: float = 300) -> Finished:
-    """Run ``target(*args)`` in a process of its own with ``env`` added to its environment; wait for it to end."""
+    """Run ``target(*args)`` in a process of its own, in this process's environment with ``env`` added and in
+    its working folder; wait for it to end."""
     with tempfile.TemporaryDirectory() as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-        process = _CONTEXT.Process(target=_child, args=(target, args, env or {}, str(out), str(err)))
+        where = _Surroundings({**os.environ, **(env or {})}, os.getcwd(), str(out), str(err))
+        process = _CONTEXT.Process(target=_child, args=(target, args, where))
         process.start()
         process.join(timeout)
         if process.exitcode is None:
@@ -54,9 +58,22 @@ def cli(argv: list[str]) -> None:
     sys.exit(main(argv))
 
 
-def _child(target: Callable[..., object], args: tuple, env: dict[str, str], out: str, err: str) -> None:
-    os.environ.update(env)
-    for fd, path in ((1, out), (2, err)):
+@dataclass(frozen=True)
+class _Surroundings:
+    """What a forked process takes from the test that starts it: environment, working folder, and the files its
+    standard output and error go to."""
+
+    env: dict[str, str]
+    cwd: str
+    stdout: str
+    stderr: str
+
+
+def _child(target: Callable[..., object], args: tuple, where: _Surroundings) -> None:
+    os.environ.clear()
+    os.environ.update(where.env)
+    os.chdir(where.cwd)
+    for fd, path in ((1, where.stdout), (2, where.stderr)):
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(handle, fd)
         os.close(handle)
