@@ -105,6 +105,7 @@ def seed_batches(setup: str, runs: int, seeds: int, batch: int, model: nn.Module
     shared = input_blocks([run * seeds // runs for run in range(runs)])
     return shared, batches(setup, runs // shared, batch, model)
 
+
 def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.device
                  ) -> dict[str, Callable[[int], None]]:
     """``fused`` and ``separate``: each takes ``steps`` training steps of all ``runs`` runs when called. The runs

@@ -103,7 +103,6 @@ def test_real_files_load_through_torchvision_and_then_from_the_cache(name, tmp_p
     assert torch.equal(again.test.labels, data.test.labels)
 
 
-
 def test_runs_of_one_process_share_the_tensors_of_a_cached_split(tmp_path, offline, write_mnist):
     """A fused group opens all its runs at once: one host copy of the split, not one per run."""
     write_mnist(tmp_path, np.random.default_rng(2))
@@ -116,6 +115,7 @@ def test_runs_of_one_process_share_the_tensors_of_a_cached_split(tmp_path, offli
     cached = tmp_path / "prunelab-cache" / "mnist-train.pt"
     torch.save({"images": torch.zeros(2, 1, 28, 28, dtype=torch.uint8), "labels": torch.zeros(2)}, cached)
     assert len(load_data("mnist", "real", root=tmp_path).train) == 2  # a file written again is read again
+
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
 @pytest.mark.parametrize("download", [True, False])

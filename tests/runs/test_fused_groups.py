@@ -129,10 +129,9 @@ def grid_process(result_dir, *how: str) -> None:
                      no_cuda=True, fuse="off" if "off" in how else "on", result_dir=str(result_dir))
     seeds = (1, 2, 3) if "three-seeds" in how else (1, 2)
     configs = [base.replace(compression=c, seed=s) for s in seeds for c in (0.5, 1.0)]
-    die = lambda: os.kill(os.getpid(), signal.SIGKILL)  # noqa: E731
     if "die-after-record" in how:
         finish = fused.finish
-        fused.finish = lambda run, training: (finish(run, training), die())
+        fused.finish = lambda run, training: (finish(run, training), _die())
     if "separate-post" in how:
         decide = fused.decide
         fused.decide = lambda members, shared=1, phase="post": (
@@ -143,14 +142,18 @@ def grid_process(result_dir, *how: str) -> None:
         def dying(run, training, epoch):
             after_epoch(run, training, epoch)
             if run.config.record_name == configs[-1].record_name and training.progress.phase == "post" and epoch == 1:
-                die()
+                _die()
         singleshot.after_epoch = dying
     for option in how:
-        _hook(option, configs, die)
+        _hook(option, configs)
     fused.run_configs(configs, progress=False, log=lambda line: None)
 
 
-def _hook(option: str, configs: list[RunConfig], die) -> None:
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _hook(option: str, configs: list[RunConfig]) -> None:
     """:func:`grid_process`'s "fit=N" and "die=PHASE:EPOCH[:SEED]"."""
     from prunelab.core import fused_loop
     from prunelab.runs import checkpoint, fused_decision
@@ -168,7 +171,7 @@ def _hook(option: str, configs: list[RunConfig], die) -> None:
             if (state["progress"]["phase"], state["progress"]["epochs_done"]) == (phase, int(epoch)) and (
                     first.folder.name in names):
                 first.commit(first.stage(state))
-                die()
+                _die()
             group_commit(saved)
         checkpoint._group_commit = cut_short
 

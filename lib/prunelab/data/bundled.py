@@ -30,7 +30,7 @@ def bundled_available(dataset: str, root: Path) -> bool:
     already, or the package that ships it installed (a machine without the package can read files copied
     from one with it)."""
     subset = BUNDLED.get(dataset)
-    return subset is not None and (_written(root) or importlib.util.find_spec(subset.package) is not None)
+    return subset is not None and (_written(root) or _installed(subset.package))
 
 
 def bundled_folder(root: Path, dataset: str) -> Path:
@@ -40,12 +40,16 @@ def bundled_folder(root: Path, dataset: str) -> Path:
         have = ", ".join(TITLES[d] for d in BUNDLED)
         raise UserError(f"the {TITLES.get(dataset, dataset)} data set has no bundled subset (bundled: {have}); use "
                         "--data-source real, synthetic or auto")
-    if not bundled_available(dataset, root):
-        raise UserError(f"the bundled {TITLES[dataset]} subset needs the Python package '{subset.package}'; "
-                        f"install it (pip install {subset.package}) or use --data-source synthetic")
     if not _written(root):
+        if not _installed(subset.package):
+            raise UserError(f"the bundled {TITLES[dataset]} subset needs the Python package '{subset.package}'; "
+                            f"install it (pip install {subset.package}) or use --data-source synthetic")
         _write_mnist(root / BUNDLED_FOLDER / "MNIST" / "raw")
     return root / BUNDLED_FOLDER
+
+
+def _installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
 
 
 def _written(root: Path) -> bool:
