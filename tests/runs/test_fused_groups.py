@@ -113,6 +113,37 @@ def test_the_seeds_pre_trainings_train_fused_and_agree_with_separate_ones(tmp_pa
     assert [s["train_step"] for s in _pretrain_summaries(tmp_path / "separate")] == [_named("ordinary")] * 2
 
 
+def _mixed(result_dir, fuse: str, pre_epochs: int) -> list[RunConfig]:
+    """Two seeds of Mag (pre-trained ``pre_epochs``) and of SNIP at two compressions, which does not pre-train."""
+    runs = [("mag", 0.75, pre_epochs), ("snip", 0.5, 0), ("snip", 1.0, 0)]
+    return [c.replace(pruner=p, compression=x, pre_epochs=e, seed=s) for s in (1, 2) for p, x, e in runs
+            for c in _grid(result_dir, "fc", fuse)[:1]]
+
+
+@pytest.mark.parametrize("pre_epochs", [1, 2, 3])
+def test_a_pre_training_trains_fused_with_the_other_runs_post_training_and_agrees(tmp_path, pre_epochs):
+    # Mag's pre-training and SNIP's post-training both start from a fresh optimizer: one network of 6 runs
+    # trains until the shorter phase ends (2 post-training epochs), then the runs left train on
+    result = run_group(_mixed(tmp_path / "fused", "on", pre_epochs), progress=False, log=_quiet)
+    assert result.decision.startswith("fused: 6 runs (2 pre-training) in 1 group"), result.decision
+    separate = run_configs(_mixed(tmp_path / "separate", "off", pre_epochs), progress=False, log=_quiet)
+    for path, alone in zip(result.paths, separate):
+        fused = load_record(path)
+        assert all(torch.equal(v, alone.masks()[k]) for k, v in fused.masks().items())
+        a, b = fused.epochs, alone.epochs
+        assert list(a["phase"] + a["epoch"].astype(str)) == list(b["phase"] + b["epoch"].astype(str))
+        for column in ("train_loss", "test_loss"):
+            pairs = [(x, y) for x, y in zip(a[column], b[column]) if not (math.isnan(x) and math.isnan(y))]
+            assert pairs and all(x == pytest.approx(y, rel=1e-5) for x, y in pairs), column
+        assert abs(fused.summary["top1"] - alone.summary["top1"]) <= 0.1
+    # how each record's last epochs trained: SNIP's 6 runs to the end unless the pre-trainings ended first
+    snip = "fused (6 runs)" if pre_epochs >= 2 else "fused (4 runs)"
+    assert _steps(tmp_path / "fused", "singleshot") == {(s, x): "fused (2 runs)" if x == 0.75 else snip
+                                                         for s in (1, 2) for x in (0.75, 0.5, 1.0)}
+    pre = "fused (6 runs)" if pre_epochs <= 2 else "fused (2 runs)"
+    assert set(_steps(tmp_path / "fused", PRETRAIN).values()) == {pre}
+
+
 def grid_process(result_dir, *how: str) -> None:
     """The pre-trained grid, run in a process of its own (:func:`_grid_process`) for killing, with hooks the
     command line has no flag for. ``how``: "separate-post", its post-training is decided separate (as --fuse
@@ -120,22 +151,25 @@ def grid_process(result_dir, *how: str) -> None:
     post-training epoch; "off", every run trains alone; "die=PHASE:EPOCH", the group's commit of that epoch is
     cut short: its first run commits, then the process dies before the others do; "die=PHASE:EPOCH:SEED", only a
     commit whose first run has that seed; "die-after-record", it dies once the first record is written;
-    "three-seeds", the grid has seeds 1 to 3; "fit=N", the device's memory holds a fused step of N runs (as
-    CUDA's may)."""
+    "three-seeds", the grid has seeds 1 to 3; "mixed", the runs at compression 1 do not pre-train (so the
+    pre-trainings train fused with their post-training); "fit=N", the device's memory holds a fused step of N
+    runs (as CUDA's may)."""
     from prunelab.runs import fused, singleshot
 
     base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
                      train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, checkpoint_every=0,
                      no_cuda=True, fuse="off" if "off" in how else "on", result_dir=str(result_dir))
     seeds = (1, 2, 3) if "three-seeds" in how else (1, 2)
-    configs = [base.replace(compression=c, seed=s) for s in seeds for c in (0.5, 1.0)]
+    configs = [base.replace(compression=c, seed=s, pre_epochs=0 if "mixed" in how and c == 1.0 else 2)
+               for s in seeds for c in (0.5, 1.0)]
     if "die-after-record" in how:
         finish = fused.finish
         fused.finish = lambda run, training: (finish(run, training), _die())
     if "separate-post" in how:
         decide = fused.decide
-        fused.decide = lambda members, shared=1, phase="post": (
-            (False, "separate: decided so") if phase == "post" else decide(members, shared, phase))
+        fused.decide = lambda members, shared=1: (
+            (False, "separate: decided so") if members and members[0].training.progress.phase == "post"
+            else decide(members, shared))
     if "kill" in how:
         after_epoch = singleshot.after_epoch
 
@@ -227,6 +261,29 @@ def test_a_group_whose_commits_are_cut_short_resumes_together_to_the_unkilled_re
         assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     assert _grid_process(tmp_path).returncode == 0
     _assert_as_unkilled(tmp_path, reference)
+
+
+@pytest.fixture(scope="module")
+def mixed_reference(tmp_path_factory):
+    """The grid whose pre-trainings train fused with the other runs' post-training, never killed."""
+    folder = tmp_path_factory.mktemp("mixed")
+    assert _grid_process(folder, "mixed").returncode == 0
+    return folder
+
+
+@pytest.mark.parametrize("kills", [["die=pre:1"], ["die=pre:2", "die=post:1"]])
+def test_a_group_killed_as_its_pre_trainings_train_with_post_trainings_resumes_to_the_unkilled_records(
+        tmp_path, mixed_reference, kills):
+    # seed 1's pre-training leads each commit of the network of 4 runs (2 pre-training): cut short, it is an
+    # epoch ahead of the other runs, the post-trainings among them, and goes back to line up with them
+    for kill in kills:
+        result = _grid_process(tmp_path, "mixed", kill)
+        assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(tmp_path, "mixed").returncode == 0
+    _assert_same_records(tmp_path, mixed_reference)
+    assert _steps(tmp_path, "singleshot") == _steps(mixed_reference, "singleshot") == {
+        (1, 0.5): "fused (2 runs)", (2, 0.5): "fused (2 runs)", (1, 1.0): "fused (4 runs)", (2, 1.0): "fused (4 runs)"}
+    assert set(_steps(tmp_path, PRETRAIN).values()) == {"fused (4 runs)"}
 
 
 def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference):

@@ -111,6 +111,24 @@ def test_a_groups_pre_trainings_are_costed_as_one_fused_group(monkeypatch, tmp_p
                         or {"step_s": 0.005 * m, "eval_s": 0.0025 * m})
     monkeypatch.setattr(est, "device_room", lambda device: 2 * 2**20 / MEMORY_SHARE + 1)
     parts, _ = est._fusion_saving(setup, configs, pre, timing, cpu, 1)
-    assert measured == [(2, 2), (2, 1)]
+    assert measured == [(2, 1), (2, 2)]  # the pre-trainings first, as they train
     # post-training 3 x (10 x (2 x 0.01 + 0.005) + 0.005) fused; pre-training 3/2 x (4 x (2 x 0.01 + 0.005) + 0.005)
     assert parts == pytest.approx((1.53 - 3 * 0.255) + (0.315 - 1.5 * 0.105))
+
+
+@pytest.mark.parametrize("pre_epochs, stages", [
+    (30, [(18, 30, True), (3, 30, False)]),  # the quick profile: one network of 18, then Mag's post-training
+    (200, [(18, 100, True), (3, 100, True), (9, 100, False)]),  # the full profile's lengths
+    (10, [(18, 10, True), (15, 90, False), (9, 100, False)])])
+def test_the_stages_of_a_group_are_those_it_trains(tmp_path, pre_epochs, stages):
+    from prunelab.workbook import estimate as est
+
+    base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", post_epochs=100 if pre_epochs != 30 else 30,
+                     result_dir=str(tmp_path))
+    mag = [base.replace(pruner="mag", pre_epochs=pre_epochs, seed=s, compression=c)
+           for s in (1, 2, 3) for c in ((1.0,) if pre_epochs == 30 else (0.5, 1.0, 2.0))]
+    variants = [("rand", 1), ("snip", 1), ("grasp", 1), ("synflow", 1), ("synflow", 100)]  # none pre-trains
+    configs = mag + [base.replace(pruner=p, prune_epochs=r, seed=s) for s in (1, 2, 3) for p, r in variants]
+    pre = est.pretraining_epochs(configs)
+    found = [(len(runs), epochs, pre_training) for runs, epochs, pre_training in est.group_stages(configs, pre)]
+    assert found == stages

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -135,19 +136,33 @@ def test_run_all_smoke_renders_every_notebook_and_an_index(smoke):
     assert "[failed]" not in index
 
 
+def _fused_networks(stdout: str) -> list[tuple[int, int]]:
+    """Each fused network the progress lines announce, as (runs, of them pre-training)."""
+    found = re.findall(r"(?:^|; )fused: (\d+) runs('|(?: \((\d+) pre-training\)))?", stdout, re.M)
+    return [(int(n), int(n) if mark == "'" else int(pre or 0)) for n, mark, pre in found]
+
+
+def _fused_size(step: str) -> int | None:
+    match = re.match(r"fused \((\d+) runs\)", str(step))
+    return int(match.group(1)) if match else None
+
+
 def test_the_smoke_render_trains_fused_groups_and_shares_pretraining(smoke):
     proc, _, results = smoke
-    decisions = re.findall(r"^(fused|separate): (\d+) runs?", proc.stdout, re.M)
-    fused_groups = [int(n) for kind, n in decisions if kind == "fused"]
-    assert fused_groups and all(n >= 2 for n in fused_groups), decisions  # the smoke profile asks for fuse: on
-    table = load_table(results)
-    runs = table[table["experiment"] == "singleshot"]
-    steps = runs["train_step"].value_counts().to_dict()
-    # every fused group's runs name it in their records, and nothing else claims to be fused
-    assert sum(n for step, n in steps.items() if step.startswith("fused")) == sum(fused_groups)
-    for step, n in steps.items():
-        if step.startswith("fused"):
-            assert n % int(re.match(r"fused \((\d+) runs\)", step).group(1)) == 0, steps
+    networks = _fused_networks(proc.stdout)
+    assert networks and all(n >= 2 for n, _ in networks), networks  # the smoke profile asks for fuse: on
+    assert any(0 < pre < n for n, pre in networks), networks  # Mag's pre-trainings beside other runs' training
+    runs = load_table(results)
+    runs = runs[runs["experiment"] == "singleshot"]
+    # every fused network's runs name it in their records (the pre-trainings' in theirs), and nothing else claims
+    # to be fused (in the smoke profile every phase a network trains ends with it)
+    post, pre = Counter(), Counter()
+    for n, pretraining in networks:
+        post[n] += n - pretraining
+        pre[n] += pretraining
+    assert Counter(s for s in map(_fused_size, runs["train_step"]) if s) == +post
+    shared = [json.loads(path.read_text())["train_step"] for path in (results / "pretrain").glob("*/summary.json")]
+    assert Counter(s for s in map(_fused_size, shared) if s) == +pre
     # Task 1's two Mag runs of CIFAR-10 / ResNet20 share one pre-training
     mag = runs[(runs["pruner"] == "mag") & (runs["dataset"] == "cifar10")]
     assert len(mag) >= 2 and mag["pretrain_record"].nunique() == 1

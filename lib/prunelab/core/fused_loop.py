@@ -100,10 +100,13 @@ def train_fused_epoch(model: FusedModel, step, loader: Iterable[tuple[Tensor, Te
 
 @dataclass
 class FusedRows:
-    """The epoch rows of each run of a fused loop (each run's list is its record's epochs.csv), and which runs
-    still train: a run that diverges stops getting rows, and ``diverged(m, reason)`` is told once."""
+    """The epoch rows of each run of a fused loop (each run's list is its record's epochs.csv), the phase each
+    run's rows are of ("pre" or "post": a dense pre-training may train fused with other runs' post-training),
+    and which runs still train: a run that diverges stops getting rows, and ``diverged(m, reason)`` is told
+    once."""
 
     rows: list[list[dict]]
+    phases: list[str]
     live: list[bool]
     diverged: Callable[[int, str], None]
 
@@ -113,12 +116,11 @@ class FusedRows:
 
 
 def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and steps, with each run's own rows
-        learner: Learner, train: StackedLoader, test: StackedLoader, epochs: int, phase: str,
-                          options: LoopOptions, runs: FusedRows, *, done: int | None = None,
-                          after_epoch: Callable[[int], None] | None = None) -> None:
+        learner: Learner, train: StackedLoader, test: StackedLoader, epochs: int, options: LoopOptions,
+        runs: FusedRows, *, done: int | None = None, after_epoch: Callable[[int], None] | None = None) -> None:
     """:func:`~prunelab.core.train.train_eval_loop` for a fused learner: evaluate, then train ``epochs``
-    epochs evaluating after each, appending each live run's rows to its list in ``runs``. A run's rows
-    and checks are those of its separate run (a training loss, test loss or weight gone NaN or infinite
+    epochs evaluating after each, appending each live run's rows (of its phase) to its list in ``runs``. A
+    run's rows and checks are those of its separate run (a training loss, test loss or weight gone NaN or infinite
     stops it); ``done`` resumes as there, and ``after_epoch(epoch)`` runs after each evaluation."""
     from tqdm import tqdm
 
@@ -131,7 +133,7 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
         for m, ev in enumerate(evaluations):
             if not runs.live[m]:
                 continue
-            runs.rows[m].append({"phase": phase, "epoch": epoch, "train_loss": losses[m], "test_loss": ev.loss,
+            runs.rows[m].append({"phase": runs.phases[m], "epoch": epoch, "train_loss": losses[m], "test_loss": ev.loss,
                                  "top1": ev.top1, "top5": ev.top5, "inference_s": ev.inference_s,
                                  "train_s": train_s, "lr": learner.optimizer.param_groups[0]["lr"]})
             if not finite[m]:
@@ -146,7 +148,8 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
         done = 0
     step = train_step(model, learner.optimizer, device, options.precision, learner.scaler, options.cuda_graph,
                       criterion=fused_losses)
-    bar = tqdm(total=max(epochs - done, 0) * len(train), desc=f"{phase}-train (fused)", unit="batch",
+    phases = "-".join(dict.fromkeys(runs.phases))  # "pre", "post" or, training both, "pre-post"
+    bar = tqdm(total=max(epochs - done, 0) * len(train), desc=f"{phases}-train (fused)", unit="batch",
                disable=not options.show_progress, leave=False)
     try:
         for epoch in range(done + 1, epochs + 1):

@@ -2,9 +2,11 @@
 
 :func:`run_group` takes runs that differ only in what pruning and the seed choose (:data:`PER_RUN_FIELDS`)
 and does what each would do alone up to fixed masks: prepare, pre-train (shared, :mod:`prunelab.runs.pretrain`)
-and prune, each with its own random numbers; the dense pre-trainings it would train (one per seed, Mag's)
-train fused first. Their post-pruning epochs then train as one widened network (:mod:`prunelab.core.fused`),
-each run keeping its masks, weights, data order, evaluation, rows and checks; runs of one seed draw the same
+and prune, each with its own random numbers. Their post-pruning epochs train as one widened network
+(:mod:`prunelab.core.fused`); the dense pre-trainings the group would train (one per seed, Mag's) train in it
+too, beside the other runs' post-training: both start from a fresh optimizer, so they are steps of one network
+until the shorter phase ends (Mag's post-training, after its pruning, then trains as a network of its own). Each
+run keeps its masks, weights, data order, evaluation, rows and checks; runs of one seed draw the same
 batches, so they are ordered by seed and the first layer reads each seed's batch once. Where an epoch's end
 is due a checkpoint (``--checkpoint-every``), each run's is saved as a run alone saves it, in a group commit
 written in a thread while the next epoch trains (:mod:`prunelab.runs.checkpoint`), so a killed group
@@ -31,7 +33,7 @@ from ..data.catalog import FOLDER_DATASETS
 from ..precision.memory import PeakMemory
 from .checkpoint import Cadence, GroupWriter, RunInProgress, rng_state, set_rng_state
 from .config import RUNTIME_FIELDS, RunConfig
-from .fused_decision import Member, decide, fresh_for, group_options, memory_chunks, phase_epochs
+from .fused_decision import Member, decide, fresh_for, group_options, memory_chunks, phase_end
 from .prepare import RunLog, reused_record
 from .pretrain import SharedPretraining, shares_pretraining
 from .registry import run
@@ -48,8 +50,9 @@ from .singleshot import (
 )
 from .store import RunRecord, load_record
 
-#: the settings in which the runs of one group may differ: what pruning and the seed choose, and the name
-PER_RUN_FIELDS = ("pruner", "compression", "prune_epochs", "compression_schedule", "mask_scope",
+#: the settings in which the runs of one group may differ: what pruning and the seed choose, the dense
+#: pre-training's epochs (Mag's; runs of one history train together, :func:`_subgroups`), and the name
+PER_RUN_FIELDS = ("pruner", "compression", "pre_epochs", "prune_epochs", "compression_schedule", "mask_scope",
                   "prune_dataset_ratio", "prune_batch_size", "prune_bias", "prune_batchnorm", "prune_residual",
                   "prune_train_mode", "reinitialize", "shuffle", "invert", "seed", "expid", "force", "verbose",
                   "pruner_version", "pruner_origin")
@@ -107,7 +110,8 @@ def plan_words(groups: list[list[RunConfig]]) -> str:
 @dataclass
 class GroupResult:
     """What a group's runs ended in: each run's record path, or None for a run another process holds; and
-    the fusion decisions as one line ("fused: 18 runs in 1 group (...)", "separate: ...")."""
+    the fusion decisions as one line, one per network or set of runs decided ("fused: 18 runs (3
+    pre-training) in 1 group (...); fused: 3 runs in 1 group (...)", "separate: ...")."""
 
     paths: list[str | None]
     decision: str
@@ -141,76 +145,106 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
                 records[config.record_name] = opened
                 continue
             members.append(Member(opened, begin_training(opened), rng_state()))
-        decisions = pre_train_group(members)
-        for member in members:
-            if member.training.status != "complete":  # diverged in a fused pre-training
-                continue
-            set_rng_state(member.rng)  # pruning draws from the run's own random state, as alone
-            with member.run.log.warnings(), diverging(member.run, member.training):
-                pre_train_and_prune(member.run, member.training)
-            member.rng = rng_state()
-        decisions.append(post_train_group(members))
+        decisions = train_group(members)
         for member in members:
             with member.run.log.warnings():
                 records[member.run.config.record_name] = finish(member.run, member.training)
     paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
-    return GroupResult(paths, "; ".join(decisions))
+    return GroupResult(paths, "; ".join(decisions) if decisions else decide([])[1])  # a line per network
 
 
-def pre_train_group(members: list[Member]) -> list[str]:
-    """Pre-train fused the runs that would each train a dense pre-training of their own (one run per shared
-    pre-training not yet recorded, :mod:`prunelab.runs.pretrain`, with epochs still to train), where
-    :func:`decide` says. Each is left as its own pre-training would leave it, for ``pre_train_and_prune``
-    to share and prune. Returns the decision lines (none where fewer than two runs would pre-train)."""
-    pending: dict[str, Member] = {}
-    for member in members:
-        run = member.run
-        if shares_pretraining(run.config) and member.training.progress.phase == "pre":
-            shared = SharedPretraining(run.config, run.data.source)
-            if shared.record() is None:
-                pending.setdefault(shared.key, member)
-    chunks, line = memory_chunks(*by_seed(list(pending.values())), "pre")  # cut from all: as before a kill
-    decisions = [line] if line else []
-    for subgroup, shared in (pair for chunk in chunks for pair in _subgroups(chunk)):
-        if len(subgroup) < 2 or _point(subgroup[0].training.progress) == subgroup[0].run.config.pre_epochs:
-            continue  # alone, or pre-trained to the end (lined up first: a commit cut short)
-        fuse, decision = decide(subgroup, shared, "pre")
-        decisions.append(decision)
-        if fuse:
-            _train_fused(subgroup, shared, "pre")
-    return decisions
-
-
-def post_train_group(members: list[Member]) -> str:
-    """Post-train the group's runs that have not diverged, in the groups the device's memory holds
-    (:func:`memory_chunks`): fused where :func:`decide` says, else one after another. Returns the decision
-    line."""
-    chunks, line = memory_chunks(*by_seed(members))
-    decisions = [line] if line else []
-    for subgroup, shared in (pair for chunk in chunks for pair in _subgroups(chunk)):
-        if _point(subgroup[0].training.progress) == subgroup[0].run.config.post_epochs:
-            continue  # trained to the end already (killed as the records were written): each keeps its train_step
-        fuse, decision = decide(subgroup, shared)
-        decisions.append(decision)
-        if fuse:
-            _train_fused(subgroup, shared, "post")
-            continue
-        for member in subgroup:
+def train_group(members: list[Member]) -> list[str]:
+    """Train the group's runs to their records' end, fused where :func:`decide` says, and return the decision
+    lines. The dense pre-trainings the runs would each train (one run per shared pre-training not yet recorded,
+    :mod:`prunelab.runs.pretrain`) train fused with the runs that need none, once those are pruned: Mag's
+    pre-training and the other pruners' post-training are steps of one network from a fresh optimizer. Every
+    run is then pruned (the others of a shared pre-training continue from its record), and the post-trainings
+    left train fused; what no fused network trained, a run trains alone."""
+    pending = [m for m in members if m.training.status == "complete" and _pretraining_pending(m)]
+    trainers: dict[str, Member] = {}
+    for member in pending:
+        trainers.setdefault(_pretraining(member).key, member)  # the first run of each key trains it
+    _prune_each([m for m in members if m not in pending])
+    decisions = _train_stage([*trainers.values(), *_post(members)], pre_only=True) if trainers else []
+    _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
+    decisions += _train_stage(_post(members), pre_only=False)
+    for member in _post(members):
+        if _point(member.training.progress) < phase_end(member):
             set_rng_state(member.rng)  # a network that draws random numbers in training draws its own, as alone
             with member.run.log.warnings(), diverging(member.run, member.training):
                 post_train(member.run, member.training)
-    return "; ".join(dict.fromkeys(decisions)) if decisions else decide([])[1]
+    return decisions
+
+
+def _pretraining(member: Member) -> SharedPretraining:
+    return SharedPretraining(member.run.config, member.run.data.source)
+
+
+def _pretraining_pending(member: Member) -> bool:
+    """Whether the run still has to pre-train a shared pre-training that no record holds yet."""
+    config = member.run.config
+    return shares_pretraining(config) and member.training.progress.phase == "pre" and (
+        _pretraining(member).record() is None)
+
+
+def _post(members: list[Member]) -> list[Member]:
+    """The runs pruned for good and still training (not diverged)."""
+    return [m for m in members if m.training.status == "complete" and m.training.progress.phase == "post"]
+
+
+def _prune_each(members: list[Member]) -> None:
+    """Pre-train (what is left to train alone) and prune each run not yet pruned, from its own random state."""
+    for member in members:
+        if member.training.status != "complete" or member.training.progress.phase != "pre":
+            continue
+        set_rng_state(member.rng)  # pruning draws from the run's own random state, as alone
+        with member.run.log.warnings(), diverging(member.run, member.training):
+            pre_train_and_prune(member.run, member.training)
+        member.rng = rng_state()
+
+
+def _train_stage(members: list[Member], pre_only: bool) -> list[str]:
+    """Train ``members``, each in its phase, fused where :func:`decide` says: in the groups the device's memory
+    holds (:func:`memory_chunks`), and within each, the runs that stand at one point of one training history
+    (:func:`_subgroups`) as one network until the first of their phases ends, then the runs left likewise; with
+    ``pre_only``, only such subgroups as hold a pre-training (the others wait for the rest of the group). A run
+    this leaves with epochs to train trains them alone after. Returns the decision lines."""
+    live = [m for m in members if m.training.status == "complete"]
+    if len(live) < 2:
+        return []
+    chunks, line = memory_chunks(*by_seed(live))  # cut from all: as before a kill
+    decisions = [line] if line else []
+    for chunk in chunks:
+        alone: list[Member] = []
+        while True:
+            subgroups = [(runs, shared) for runs, shared in _subgroups([m for m in chunk if m not in alone])
+                         if len(runs) > 1 and (not pre_only or "pre" in _phases(runs))]
+            if not subgroups:
+                break
+            for subgroup, shared in subgroups:
+                fuse, decision = decide(subgroup, shared)
+                decisions.append(decision)
+                if fuse:
+                    _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup))
+                else:
+                    alone.extend(subgroup)
+    return decisions
+
+
+def _phases(members: list[Member]) -> list[str]:
+    return [m.training.progress.phase for m in members]
 
 
 def _subgroups(members: list[Member]) -> list[tuple[list[Member], int]]:
-    """The runs still training, in one subgroup per point of training they stand at (a kill between their
-    checkpoint commits is set right first, :func:`_align`), each ordered by seed with its runs per input
-    block (:func:`by_seed`)."""
+    """The runs with epochs left in their phase, in one subgroup per point of training and training history they
+    stand at (their optimizers' step counts and schedules then agree), after a kill between their checkpoint
+    commits is set right (:func:`_align`); each ordered by seed with its runs per input block (:func:`by_seed`)."""
     live = [m for m in members if m.training.status == "complete"]
     _align(live)
-    points: dict[int, list[Member]] = {}
+    points: dict[tuple[int, int], list[Member]] = {}
     for member in live:
-        points.setdefault(_point(member.training.progress), []).append(member)
+        if _point(member.training.progress) < phase_end(member):
+            points.setdefault((_history(member), _point(member.training.progress)), []).append(member)
     return [by_seed(subgroup) for subgroup in points.values()]
 
 
@@ -235,34 +269,52 @@ def _point(progress: TrainingProgress) -> int:
     return -1 if progress.epochs_done is None else progress.epochs_done
 
 
+def _history(member: Member) -> int:
+    """The epochs the run trained before its phase began (a Mag run's pre-training, in its post-training): runs
+    of one history that stand at one point have taken as many steps and drawn as many epochs of data."""
+    return member.run.data.train.epoch - max(_point(member.training.progress), 0)
+
+
 def _align(members: list[Member]) -> None:
-    """Bring the runs to one point when a kill fell between their checkpoint commits: a run one epoch ahead
-    goes back to the state its group commit kept (``previous.pt``, its start before the first commit), and
-    that state is made its current one, so the group resumes together however often it is killed. Only to a
-    state of the phase and cycle it is in: a save alone (after pruning, or in separate training) leaves the
-    last group commit's ``previous.pt``, which may be from its pre-training."""
-    target = min((_point(m.training.progress) for m in members), default=None)
+    """Bring the runs of each training history to one point when a kill fell between their checkpoint commits: a
+    run one epoch ahead goes back to the state its group commit kept (``previous.pt``, its start before the first
+    commit), and that state is made its current one, so the group resumes together however often it is killed.
+    The point is the earliest of the runs that still train in their phase (a run at its phase's end may be ahead);
+    a run goes back only to a state of the phase and cycle it is in: a save alone (after pruning, or in separate
+    training) leaves the last group commit's ``previous.pt``, which may be from its pre-training."""
+    histories: dict[int, list[Member]] = {}
     for member in members:
-        if _point(member.training.progress) == target:
-            continue
-        previous = member.run.checkpoint.load(CHECKPOINT_KEYS, previous=True)
-        if previous is None:
-            continue
-        progress, now = TrainingProgress.from_checkpoint(previous["progress"]), member.training.progress
-        if (progress.phase, progress.cycle) == (now.phase, now.cycle) and _point(progress) == target:
-            member.training.restore(member.run, previous)
-            member.run.checkpoint.save(previous)  # current on disk too, so the next commit keeps it as previous.pt
-            member.rng = rng_state()
-            point = "its start" if target == -1 else f"epoch {target}"
-            member.run.log(f"Back to {member.training.progress.phase}-training {point} with its group (a kill fell "
-                           "between the group's checkpoint commits).")
+        histories.setdefault(_history(member), []).append(member)
+    for runs in histories.values():
+        target = min((_point(m.training.progress) for m in runs if _point(m.training.progress) < phase_end(m)),
+                     default=None)
+        for member in runs:
+            if target is not None and _point(member.training.progress) != target:
+                _go_back(member, target)
 
 
-def _train_fused(members: list[Member], shared: int, phase: str) -> None:  # noqa: C901 - resume, divergence, checkpoints
-    """Train ``members`` (in :func:`by_seed`'s order) through ``phase`` ("pre" or "post") as one fused
-    network, ``shared`` runs to an input block; each run's rows, checkpoints and final state its own."""
+def _go_back(member: Member, target: int) -> None:
+    """Make the run's state the one its last group commit replaced, when that state stands at ``target`` of the
+    phase and cycle the run is in."""
+    previous = member.run.checkpoint.load(CHECKPOINT_KEYS, previous=True)
+    if previous is None:
+        return
+    progress, now = TrainingProgress.from_checkpoint(previous["progress"]), member.training.progress
+    if (progress.phase, progress.cycle) == (now.phase, now.cycle) and _point(progress) == target:
+        member.training.restore(member.run, previous)
+        member.run.checkpoint.save(previous)  # current on disk too, so the next commit keeps it as previous.pt
+        member.rng = rng_state()
+        point = "its start" if target == -1 else f"epoch {target}"
+        member.run.log(f"Back to {member.training.progress.phase}-training {point} with its group (a kill fell "
+                       "between the group's checkpoint commits).")
+
+
+def _train_fused(members: list[Member], shared: int, epochs: int) -> None:  # noqa: C901 - resume, divergence, checkpoints
+    """Train ``members`` (in :func:`by_seed`'s order, each in its phase: dense pre-training or post-training)
+    to epoch ``epochs`` as one fused network, ``shared`` runs to an input block; each run's rows, checkpoints
+    and final state its own."""
     first = members[0].run
-    runs, epochs = len(members), phase_epochs(first.config, phase)
+    runs, phases = len(members), _phases(members)
     learner = fuse_learners([m.training.learner for m in members], fresh_for(first), shared)
     options = group_options(members)
     step_name = f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else "")
@@ -285,7 +337,7 @@ def _train_fused(members: list[Member], shared: int, phase: str) -> None:  # noq
     for member in members:  # a kill within the group's first commit sends a run back to its start (_align)
         if not member.run.checkpoint.path.is_file():
             member.run.checkpoint.save({**checkpoint_state(member.run, member.training), **member.rng})
-    rows = FusedRows([m.training.progress.rows for m in members], [True] * runs, diverged)
+    rows = FusedRows([m.training.progress.rows for m in members], phases, [True] * runs, diverged)
     writer = GroupWriter()
     cadence = Cadence(first.config.checkpoint_every)
 
@@ -300,15 +352,19 @@ def _train_fused(members: list[Member], shared: int, phase: str) -> None:  # noq
                            for index, m in enumerate(members) if rows.live[index]])
             cadence.saved()
 
-    for member in members:
+    network = f"one network of {runs} runs" + (f", {phases.count('pre')} of them pre-training"
+                                               if "pre" in phases and "post" in phases else "")
+    for member, phase in zip(members, phases):
         if phase == "post":
             member.training.train_step = step_name
         else:
             member.training.pretrain_step = step_name
-        member.run.log(f"{phase.capitalize()}-train for {epochs} epochs, fused with {runs - 1} other "
-                       f"run{'s' if runs > 2 else ''} of this set-up (one network of {runs} runs).")
+        end = phase_end(member)
+        span = f"for {end} epochs" if epochs == end else f"to epoch {epochs} of {end}"
+        member.run.log(f"{phase.capitalize()}-train {span}, fused with {runs - 1} other run{'s' if runs > 2 else ''} "
+                       f"of this set-up ({network}).")
     with PeakMemory(options.device) as peak, writer:
-        fused_train_eval_loop(learner, train, test, epochs, phase, options, rows,
+        fused_train_eval_loop(learner, train, test, epochs, options, rows,
                               done=members[0].training.progress.epochs_done, after_epoch=after_epoch)
     states = split_learner(learner)
     for index, member in enumerate(members):

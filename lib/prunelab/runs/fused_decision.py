@@ -22,7 +22,6 @@ from ..core.fused import FusionRefused, check_fused, fuse_learners
 from ..core.fused_loop import FusionTiming, device_room, fused_chunk, step_bytes, time_fusion
 from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions, train_step
 from ..precision.amp import make_scaler
-from .config import RunConfig
 from .run_state import RunState
 from .singleshot import Training, fresh_learner, wants_graph
 
@@ -33,27 +32,37 @@ MEASURE_FLOOR_S = 2.0
 MEASURE_REPEATS = 3
 
 
-@dataclass
+@dataclass(eq=False)
 class Member:
     """One run of a group: set up (:class:`RunState`), its training where it stands (:class:`Training`), and
     its own random state (``rng``, :func:`~prunelab.runs.checkpoint.rng_state`): the fused loops draw no
-    random numbers, so a run's state stays what its own training would leave, and its checkpoints keep it."""
+    random numbers, so a run's state stays what its own training would leave, and its checkpoints keep it.
+    Members are compared by identity (a run is itself, whatever its state)."""
 
     run: RunState
     training: Training
     rng: dict
 
 
-def phase_epochs(config: RunConfig, phase: str) -> int:
-    """The epochs a run trains in ``phase`` ("pre": dense pre-training, "post": after pruning)."""
-    return config.pre_epochs if phase == "pre" else config.post_epochs
+def phase_end(member: Member) -> int:
+    """The epoch the run's phase ends at: its pre-training epochs in "pre" (dense), else its post-training's."""
+    config = member.run.config
+    return config.pre_epochs if member.training.progress.phase == "pre" else config.post_epochs
 
 
-def decide(members: list[Member], shared: int = 1, phase: str = "post") -> tuple[bool, str]:
-    """Whether to fuse ``members``' training in ``phase`` (``shared`` runs to an input block), and the line
-    that says so (the progress line)."""
+def what_trains(members: list[Member]) -> str:
+    """The runs in words, with their phases: "6 runs", "3 runs' pre-training", "18 runs (3 pre-training)"."""
+    runs, pre = len(members), sum(m.training.progress.phase == "pre" for m in members)
+    if pre and pre == runs:
+        return f"{runs} runs' pre-training"
+    return f"{runs} runs" + (f" ({pre} pre-training)" if pre else "")
+
+
+def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
+    """Whether to fuse ``members``' training, each in its phase (``shared`` runs to an input block), and the
+    line that says so (the progress line)."""
     runs = len(members)
-    what = f"{runs} runs" + ("' pre-training" if phase == "pre" else "")
+    what = what_trains(members)
     if runs < 2:
         return False, f"separate: {runs} run{'s' if runs != 1 else ''} to post-train, nothing to fuse"
     first = members[0].run
@@ -67,7 +76,7 @@ def decide(members: list[Member], shared: int = 1, phase: str = "post") -> tuple
         return False, f"separate: {what}; not fused: {why}"
     if first.config.fuse == "on":
         return True, f"fused: {what} in 1 group (--fuse on, not measured)"
-    timing = _measure(members, learner, phase)
+    timing = _measure(members, learner)
     del learner
     if timing is None:
         return False, (f"separate: {what}; fusion not measured (measuring would cost more than "
@@ -78,8 +87,7 @@ def decide(members: list[Member], shared: int = 1, phase: str = "post") -> tuple
     return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x)"
 
 
-def memory_chunks(members: list[Member], shared: int, phase: str = "post"
-                  ) -> tuple[list[list[Member]], str | None]:
+def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]], str | None]:
     """``members`` (ordered by seed, ``shared`` runs to an input block) cut in order into the groups the
     device's memory holds a fused step of (:func:`~prunelab.core.fused_loop.fused_chunk`, from one training
     step of a copy of the first run), and the line that says so (None when they are one group). Off CUDA they
@@ -95,7 +103,7 @@ def memory_chunks(members: list[Member], shared: int, phase: str = "post"
     if size >= len(members):
         return [members], None
     chunks = [members[start:start + size] for start in range(0, len(members), size)]
-    what = f"{len(members)} runs" + ("' pre-training" if phase == "pre" else "")
+    what = what_trains(members)
     if size == 1:
         return chunks, f"separate: {what}; a fused step of 2 would not fit ({free})"
     return chunks, (f"{what} in {len(chunks)} groups of up to {size}, one after another (a fused step of more "
@@ -129,7 +137,7 @@ def group_options(members: list[Member]) -> LoopOptions:
                        show_progress=first.show_progress)
 
 
-def _measure(members: list[Member], learner: Learner, phase: str) -> FusionTiming | None:
+def _measure(members: list[Member], learner: Learner) -> FusionTiming | None:
     """One fused step against one step of one run, on copies (the runs' own networks are untouched), or
     None when measuring would cost more than its budget."""
     first = members[0].run
@@ -137,8 +145,7 @@ def _measure(members: list[Member], learner: Learner, phase: str) -> FusionTimin
     single = fresh_learner(first, wants_graph(first.config, first.device), copy.deepcopy(first.model))
     batch = _batch(first, first.config.train_batch_size)
     probe = time_fusion(learner, single, batch, options, repeats=1, warmup=0)  # what one step of each costs
-    steps = len(first.data.train) * sum(phase_epochs(first.config, phase) - (m.training.progress.epochs_done or 0)
-                                        for m in members)
+    steps = len(first.data.train) * sum(phase_end(m) - (m.training.progress.epochs_done or 0) for m in members)
     warmup = 1 + (GRAPH_WARMUP_STEPS + 1 if options.cuda_graph else 0)
     cost = (warmup + MEASURE_REPEATS) * (probe.fused_s + probe.separate_s)
     if cost > max(MEASURE_FLOOR_S, MEASURE_SHARE * steps * probe.separate_s):

@@ -11,7 +11,8 @@ it computes what it would have computed alone, bit for bit on the CPU (tests/run
 The run that trains it checkpoints each epoch in its own checkpoint, as any run does, and writes the record when
 the pre-training ends (unless another run wrote it meanwhile: two processes that start at once both train
 it, and either record is the same). In a fused group (:mod:`prunelab.runs.fused`) one run per key trains
-it, the keys' pre-trainings fused into one network, and the record names how (``train_step``).
+it, in the group's network beside the post-training of the runs that need none, and the record names how
+(``train_step``).
 Multishot's cycles pre-train networks rewound between cycles and keep training their own.
 """
 

@@ -8,9 +8,10 @@ the step time plus its evaluation pass; a run is its epochs (pre- and post-pruni
 evaluation) plus one training step per pruning round (SynFlow's 100 rounds score one batch each).
 Runs already in the result store cost nothing, and a dense pre-training that several runs share
 (:mod:`prunelab.runs.pretrain`: Mag at each compression) is counted once, or not at all when its record is
-stored. Runs that train fused (:mod:`prunelab.runs.fused`) are costed as a fused step of their group, and the
-dense pre-trainings a group trains (one per seed) as a fused step of theirs, measured the same way, where
-that is faster (as ``--fuse auto`` decides), in the groups the device's memory holds a fused step of, as a
+stored. Runs that train fused (:mod:`prunelab.runs.fused`) are costed as the fused networks their group
+trains (:func:`group_stages`: the pre-trainings beside the post-training of the runs that need none, then
+what is left), each as a fused step of its runs, measured, where that is faster (as ``--fuse auto``
+decides), in the groups the device's memory holds a fused step of, as a
 run group cuts itself (:func:`prunelab.runs.fused_decision.memory_chunks`); a group whose fused step would
 take more than :data:`FUSED_BUDGET_S` to measure is costed one run at a time, and says so. Loading real
 data, checkpoints and writing records are not counted, so read the total as a floor within some tens of
@@ -264,6 +265,26 @@ def estimate(params_dir: str | Path, result_dir: str | None = None, device: str 
     return frame
 
 
+def group_stages(group: list[RunConfig], pre: dict[int, int]) -> list[tuple[list[RunConfig], int, bool]]:
+    """The fused networks a group of :func:`~prunelab.runs.fused.plan` trains, in order, as (runs, epochs, whether
+    a pre-training is among them), ``pre`` as :func:`pretraining_epochs` counts it: the pre-trainings with the
+    post-trainings of the runs that need none, until the shorter phase ends, then the runs left; then the
+    post-training of the runs that pre-trained (or continue from a pre-training), a network per pre-training
+    length (runs.fused.train_group). A "network" of one run trains alone, so is left out."""
+    trainers = [c for c in group if pre[id(c)]]
+    first = trainers + ([c for c in group if not c.pre_epochs] if trainers else [])
+    left = {id(c): pre[id(c)] or c.post_epochs for c in first}
+    stages = []
+    while live := [c for c in first if left[id(c)] > 0]:
+        epochs = min(left[id(c)] for c in live)
+        stages.append((live, epochs, any(pre[id(c)] for c in live)))
+        left.update({id(c): left[id(c)] - epochs for c in live})
+    later = [c for c in group if c.pre_epochs or not trainers]
+    for length in dict.fromkeys(c.pre_epochs for c in later):
+        stages.append(([c for c in later if c.pre_epochs == length], group[0].post_epochs, False))
+    return [stage for stage in stages if len(stage[0]) > 1]
+
+
 def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], timing: dict,  # noqa: PLR0913
                    device: torch.device, steps: int) -> tuple[float, str]:
     """Seconds that training the groups of ``runs`` fused saves over one at a time (each group's post-training,
@@ -277,14 +298,11 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
         return 0.0, "no (fp16 with a gradient scaler)"
     train_steps = math.ceil(setup.train_examples / setup.batch_size)
     eval_batches = math.ceil(setup.test_examples / setup.test_batch_size)
-    saved, fused_runs, speedups, pre_fused = 0.0, 0, [], False
+    saved, fused_runs, speedups, pre_fused = 0.0, set(), [], False
     measured: dict[tuple[int, int], dict] = {}
     room = device_room(device)
     for group in groups:
-        pretraining = [config for config in group if pre[id(config)]]
-        phases = [(group, group[0].post_epochs, False)] + ([(pretraining, pretraining[0].pre_epochs, True)]
-                                                           if len(pretraining) > 1 else [])
-        for members, epochs, pre_training in phases:
+        for members, epochs, pre_training in group_stages(group, pre):
             m = len(members)
             # the groups of runs the device's memory holds, as a run group cuts itself (runs.fused_decision)
             chunk, shared = fused_chunk(m, input_blocks([config.seed for config in members]), timing["step_bytes"],
@@ -303,11 +321,11 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
             if fused_s < separate_s:  # what --fuse auto would choose
                 saved += separate_s - fused_s
                 speedups.append(separate_s / fused_s)
-                fused_runs += 0 if pre_training else m
+                fused_runs.update(id(config) for config in members)
                 pre_fused = pre_fused or pre_training
     if not speedups:
         return 0.0, "no (measured slower)"
-    return saved, (f"{len(speedups)} group{'s' if len(speedups) > 1 else ''}, {fused_runs} runs"
+    return saved, (f"{len(speedups)} group{'s' if len(speedups) > 1 else ''}, {len(fused_runs)} runs"
                    + (" and their pre-training" if pre_fused else "") + f", {min(speedups):.1f}x"
                    + (f"-{max(speedups):.1f}x" if len(speedups) > 1 else ""))
 
