@@ -152,15 +152,16 @@ def grid_process(result_dir, *how: str) -> None:
     cut short: its first run commits, then the process dies before the others do; "die=PHASE:EPOCH:SEED", only a
     commit whose first run has that seed; "die-after-record", it dies once the first record is written;
     "three-seeds", the grid has seeds 1 to 3; "mixed", the runs at compression 1 do not pre-train (so the
-    pre-trainings train fused with their post-training); "fit=N", the device's memory holds a fused step of N
-    runs (as CUDA's may)."""
+    pre-trainings train fused with their post-training); "long-pre", the pre-trainings take 3 epochs; "fit=N",
+    the device's memory holds a fused step of N runs (as CUDA's may)."""
     from prunelab.runs import fused, singleshot
 
     base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
                      train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, checkpoint_every=0,
                      no_cuda=True, fuse="off" if "off" in how else "on", result_dir=str(result_dir))
     seeds = (1, 2, 3) if "three-seeds" in how else (1, 2)
-    configs = [base.replace(compression=c, seed=s, pre_epochs=0 if "mixed" in how and c == 1.0 else 2)
+    pre_epochs = 3 if "long-pre" in how else 2
+    configs = [base.replace(compression=c, seed=s, pre_epochs=0 if "mixed" in how and c == 1.0 else pre_epochs)
                for s in seeds for c in (0.5, 1.0)]
     if "die-after-record" in how:
         finish = fused.finish
@@ -284,6 +285,17 @@ def test_a_group_killed_as_its_pre_trainings_train_with_post_trainings_resumes_t
     assert _steps(tmp_path, "singleshot") == _steps(mixed_reference, "singleshot") == {
         (1, 0.5): "fused (2 runs)", (2, 0.5): "fused (2 runs)", (1, 1.0): "fused (4 runs)", (2, 1.0): "fused (4 runs)"}
     assert set(_steps(tmp_path, PRETRAIN).values()) == {"fused (4 runs)"}
+
+
+def test_pre_trainings_cut_into_parts_beside_post_trainings_finish_together(tmp_path):
+    # the device holds a fused step of 2 runs: each seed's pre-training trains beside its other run's
+    # post-training (2 epochs), and what the pre-trainings have left (1 epoch) trains cut anew, 2 of them fused
+    assert _grid_process(tmp_path, "three-seeds", "mixed", "long-pre", "fit=2").returncode == 0
+    assert _steps(tmp_path, PRETRAIN) == {(1, None): "fused (2 runs)", (2, None): "fused (2 runs)",
+                                          (3, None): "ordinary"}
+    assert _steps(tmp_path, "singleshot") == {(1, 0.5): "fused (2 runs)", (2, 0.5): "fused (2 runs)",
+                                              (3, 0.5): "ordinary", (1, 1.0): "fused (2 runs)",
+                                              (2, 1.0): "fused (2 runs)", (3, 1.0): "fused (2 runs)"}
 
 
 def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference):

@@ -150,7 +150,14 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
             with member.run.log.warnings():
                 records[member.run.config.record_name] = finish(member.run, member.training)
     paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
-    return GroupResult(paths, "; ".join(decisions) if decisions else decide([])[1])  # a line per network
+    return GroupResult(paths, "; ".join(decisions) if decisions else _nothing_fused(members))  # a line per network
+
+
+def _nothing_fused(members: list[Member]) -> str:
+    """The decision line of a group that trained no network: nothing to fuse, or nothing left to train."""
+    if len(members) < 2:
+        return decide(members)[1]
+    return f"separate: {len(members)} runs, none left to train together"
 
 
 def train_group(members: list[Member]) -> list[str]:
@@ -165,11 +172,17 @@ def train_group(members: list[Member]) -> list[str]:
     for member in pending:
         trainers.setdefault(_pretraining(member).key, member)  # the first run of each key trains it
     _prune_each([m for m in members if m not in pending])
-    decisions = _train_stage([*trainers.values(), *_post(members)], pre_only=True) if trainers else []
+    decisions = []
+    if trainers:
+        decisions += _train_stage([*trainers.values(), *_post(members)], pre_only=True)
+        # what the pre-trainings have left once the post-trainings beside them ended (the full profile's 200
+        # epochs against 100), or all of it where the runs beside them were not fused: the pre-trainings alone,
+        # cut anew (on a GPU short of memory each may have trained in a part of its own)
+        decisions += _train_stage(list(trainers.values()), pre_only=True)
     _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
     decisions += _train_stage(_post(members), pre_only=False)
     for member in _post(members):
-        if _point(member.training.progress) < phase_end(member):
+        if member.training.status == "complete" and _point(member.training.progress) < phase_end(member):
             set_rng_state(member.rng)  # a network that draws random numbers in training draws its own, as alone
             with member.run.log.warnings(), diverging(member.run, member.training):
                 post_train(member.run, member.training)
@@ -188,8 +201,8 @@ def _pretraining_pending(member: Member) -> bool:
 
 
 def _post(members: list[Member]) -> list[Member]:
-    """The runs pruned for good and still training (not diverged)."""
-    return [m for m in members if m.training.status == "complete" and m.training.progress.phase == "post"]
+    """The runs pruned for good, trained or diverged (a group cuts itself from every run, :func:`_train_stage`)."""
+    return [m for m in members if m.training.progress.phase == "post"]
 
 
 def _prune_each(members: list[Member]) -> None:
@@ -204,31 +217,42 @@ def _prune_each(members: list[Member]) -> None:
 
 
 def _train_stage(members: list[Member], pre_only: bool) -> list[str]:
-    """Train ``members``, each in its phase, fused where :func:`decide` says: in the groups the device's memory
-    holds (:func:`memory_chunks`), and within each, the runs that stand at one point of one training history
+    """Train ``members``, each in its phase, fused where :func:`decide` says: the runs of each training history
+    (:func:`_history`) in the groups the device's memory holds (:func:`memory_chunks`, cut from every run of
+    the history, trained or diverged, as after a kill), and within each, the runs that stand at one point
     (:func:`_subgroups`) as one network until the first of their phases ends, then the runs left likewise; with
-    ``pre_only``, only such subgroups as hold a pre-training (the others wait for the rest of the group). A run
-    this leaves with epochs to train trains them alone after. Returns the decision lines."""
-    live = [m for m in members if m.training.status == "complete"]
-    if len(live) < 2:
-        return []
-    chunks, line = memory_chunks(*by_seed(live))  # cut from all: as before a kill
-    decisions = [line] if line else []
-    for chunk in chunks:
-        alone: list[Member] = []
-        while True:
-            subgroups = [(runs, shared) for runs, shared in _subgroups([m for m in chunk if m not in alone])
-                         if len(runs) > 1 and (not pre_only or "pre" in _phases(runs))]
-            if not subgroups:
-                break
-            for subgroup, shared in subgroups:
-                fuse, decision = decide(subgroup, shared)
-                decisions.append(decision)
-                if fuse:
-                    _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup))
-                else:
-                    alone.extend(subgroup)
+    ``pre_only``, only such subgroups as hold a pre-training (the others wait for a later stage). Returns the
+    decision lines."""
+    histories: dict[int, list[Member]] = {}
+    for member in members:
+        histories.setdefault(_history(member), []).append(member)
+    decisions = []
+    for runs in histories.values():
+        if sum(m.training.status == "complete" for m in runs) < 2:
+            continue
+        chunks, line = memory_chunks(*by_seed(runs))
+        decisions += [line] if line else []
+        for chunk in chunks:
+            decisions += _train_chunk(chunk, pre_only)
     return decisions
+
+
+def _train_chunk(chunk: list[Member], pre_only: bool) -> list[str]:
+    """:func:`_train_stage` within one memory group: its subgroups, round after round."""
+    decisions: list[str] = []
+    alone: list[Member] = []
+    while True:
+        subgroups = [(runs, shared) for runs, shared in _subgroups([m for m in chunk if m not in alone])
+                     if len(runs) > 1 and (not pre_only or "pre" in _phases(runs))]
+        if not subgroups:
+            return decisions
+        for subgroup, shared in subgroups:
+            fuse, decision = decide(subgroup, shared)
+            decisions.append(decision)
+            if fuse:
+                _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup))
+            else:
+                alone.extend(subgroup)
 
 
 def _phases(members: list[Member]) -> list[str]:

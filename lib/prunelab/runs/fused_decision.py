@@ -64,7 +64,7 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
     runs = len(members)
     what = what_trains(members)
     if runs < 2:
-        return False, f"separate: {runs} run{'s' if runs != 1 else ''} to post-train, nothing to fuse"
+        return False, f"separate: {runs} run{'s' if runs != 1 else ''} to train, nothing to fuse"
     first = members[0].run
     if make_scaler(first.amp, first.device).is_enabled():
         return False, (f"separate: {what}; fp16 with a gradient scaler is not fused (one scaler would skip "
@@ -91,8 +91,8 @@ def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]
     """``members`` (ordered by seed, ``shared`` runs to an input block) cut in order into the groups the
     device's memory holds a fused step of (:func:`~prunelab.core.fused_loop.fused_chunk`, from one training
     step of a copy of the first run), and the line that says so (None when they are one group). Off CUDA they
-    are one group. The cut is cut from every run of the group, trained or diverged, and kept in their progress
-    (``group_runs``, saved with their checkpoints): a resumed group cuts as it did, whatever memory is free."""
+    are one group. The size is kept in the runs' progress (``group_runs``, saved with their checkpoints): a
+    resumed group cuts as it did, whatever memory is free (the caller passes every run, trained or diverged)."""
     first = members[0].run if members else None
     if first is None or len(members) < 2 or device_room(first.device) is None:
         return [members], None
