@@ -34,12 +34,11 @@ from ..precision.memory import PeakMemory
 from .checkpoint import Cadence, GroupWriter, RunInProgress, rng_state, set_rng_state
 from .config import RUNTIME_FIELDS, RunConfig
 from .fused_decision import Member, decide, fresh_for, group_options, memory_chunks, phase_end
+from .fused_points import align, history, point
 from .prepare import RunLog, reused_record
 from .pretrain import SharedPretraining, shares_pretraining
 from .registry import run
-from .run_state import TrainingProgress
 from .singleshot import (
-    CHECKPOINT_KEYS,
     begin_training,
     checkpoint_state,
     diverging,
@@ -182,7 +181,7 @@ def train_group(members: list[Member]) -> list[str]:
     _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
     decisions += _train_stage(_post(members), pre_only=False)
     for member in _post(members):
-        if member.training.status == "complete" and _point(member.training.progress) < phase_end(member):
+        if member.training.status == "complete" and point(member.training.progress) < phase_end(member):
             set_rng_state(member.rng)  # a network that draws random numbers in training draws its own, as alone
             with member.run.log.warnings(), diverging(member.run, member.training):
                 post_train(member.run, member.training)
@@ -218,14 +217,14 @@ def _prune_each(members: list[Member]) -> None:
 
 def _train_stage(members: list[Member], pre_only: bool) -> list[str]:
     """Train ``members``, each in its phase, fused where :func:`decide` says: the runs of each training history
-    (:func:`_history`) in the groups the device's memory holds (:func:`memory_chunks`, cut from every run of
-    the history, trained or diverged, as after a kill), and within each, the runs that stand at one point
-    (:func:`_subgroups`) as one network until the first of their phases ends, then the runs left likewise; with
-    ``pre_only``, only such subgroups as hold a pre-training (the others wait for a later stage). Returns the
-    decision lines."""
+    (:func:`~prunelab.runs.fused_points.history`) in the groups the device's memory holds
+    (:func:`memory_chunks`, cut from every run of the history, trained or diverged, as after a kill), and
+    within each, the runs that stand at one point (:func:`_subgroups`) as one network until the first of their
+    phases ends, then the runs left likewise; with ``pre_only``, only such subgroups as hold a pre-training (the
+    others wait for a later stage). Returns the decision lines."""
     histories: dict[int, list[Member]] = {}
     for member in members:
-        histories.setdefault(_history(member), []).append(member)
+        histories.setdefault(history(member), []).append(member)
     decisions = []
     for runs in histories.values():
         if sum(m.training.status == "complete" for m in runs) < 2:
@@ -262,13 +261,14 @@ def _phases(members: list[Member]) -> list[str]:
 def _subgroups(members: list[Member]) -> list[tuple[list[Member], int]]:
     """The runs with epochs left in their phase, in one subgroup per point of training and training history they
     stand at (their optimizers' step counts and schedules then agree), after a kill between their checkpoint
-    commits is set right (:func:`_align`); each ordered by seed with its runs per input block (:func:`by_seed`)."""
+    commits is set right (:func:`~prunelab.runs.fused_points.align`); each ordered by seed with its runs per
+    input block (:func:`by_seed`)."""
     live = [m for m in members if m.training.status == "complete"]
-    _align(live)
+    align(live)
     points: dict[tuple[int, int], list[Member]] = {}
     for member in live:
-        if _point(member.training.progress) < phase_end(member):
-            points.setdefault((_history(member), _point(member.training.progress)), []).append(member)
+        if point(member.training.progress) < phase_end(member):
+            points.setdefault((history(member), point(member.training.progress)), []).append(member)
     return [by_seed(subgroup) for subgroup in points.values()]
 
 
@@ -286,51 +286,6 @@ def input_blocks(seeds: Sequence[int]) -> int:
     the runs per seed when every seed has as many, else 1 (each run's batch its own)."""
     counts = set(Counter(seeds).values())
     return len(seeds) // len(set(seeds)) if len(counts) == 1 else 1
-
-
-def _point(progress: TrainingProgress) -> int:
-    """Where a run's training in its phase stands: the epoch of its last row (-1 before the first evaluation)."""
-    return -1 if progress.epochs_done is None else progress.epochs_done
-
-
-def _history(member: Member) -> int:
-    """The epochs the run trained before its phase began (a Mag run's pre-training, in its post-training): runs
-    of one history that stand at one point have taken as many steps and drawn as many epochs of data."""
-    return member.run.data.train.epoch - max(_point(member.training.progress), 0)
-
-
-def _align(members: list[Member]) -> None:
-    """Bring the runs of each training history to one point when a kill fell between their checkpoint commits: a
-    run one epoch ahead goes back to the state its group commit kept (``previous.pt``, its start before the first
-    commit), and that state is made its current one, so the group resumes together however often it is killed.
-    The point is the earliest of the runs that still train in their phase (a run at its phase's end may be ahead);
-    a run goes back only to a state of the phase and cycle it is in: a save alone (after pruning, or in separate
-    training) leaves the last group commit's ``previous.pt``, which may be from its pre-training."""
-    histories: dict[int, list[Member]] = {}
-    for member in members:
-        histories.setdefault(_history(member), []).append(member)
-    for runs in histories.values():
-        target = min((_point(m.training.progress) for m in runs if _point(m.training.progress) < phase_end(m)),
-                     default=None)
-        for member in runs:
-            if target is not None and _point(member.training.progress) != target:
-                _go_back(member, target)
-
-
-def _go_back(member: Member, target: int) -> None:
-    """Make the run's state the one its last group commit replaced, when that state stands at ``target`` of the
-    phase and cycle the run is in."""
-    previous = member.run.checkpoint.load(CHECKPOINT_KEYS, previous=True)
-    if previous is None:
-        return
-    progress, now = TrainingProgress.from_checkpoint(previous["progress"]), member.training.progress
-    if (progress.phase, progress.cycle) == (now.phase, now.cycle) and _point(progress) == target:
-        member.training.restore(member.run, previous)
-        member.run.checkpoint.save(previous)  # current on disk too, so the next commit keeps it as previous.pt
-        member.rng = rng_state()
-        point = "its start" if target == -1 else f"epoch {target}"
-        member.run.log(f"Back to {member.training.progress.phase}-training {point} with its group (a kill fell "
-                       "between the group's checkpoint commits).")
 
 
 def _train_fused(members: list[Member], shared: int, epochs: int) -> None:  # noqa: C901 - resume, divergence, checkpoints
@@ -358,7 +313,7 @@ def _train_fused(members: list[Member], shared: int, epochs: int) -> None:  # no
         member.training.stop(reason)
         member.run.log(f"STOPPED: {member.training.message}.")
 
-    for member in members:  # a kill within the group's first commit sends a run back to its start (_align)
+    for member in members:  # a kill within the group's first commit sends a run back to its start (align)
         if not member.run.checkpoint.path.is_file():
             member.run.checkpoint.save({**checkpoint_state(member.run, member.training), **member.rng})
     rows = FusedRows([m.training.progress.rows for m in members], phases, [True] * runs, diverged)
