@@ -259,16 +259,16 @@ def _phases(members: list[Member]) -> list[str]:
 
 
 def _subgroups(members: list[Member]) -> list[tuple[list[Member], int]]:
-    """The runs with epochs left in their phase, in one subgroup per point of training and training history they
-    stand at (their optimizers' step counts and schedules then agree), after a kill between their checkpoint
-    commits is set right (:func:`~prunelab.runs.fused_points.align`); each ordered by seed with its runs per
-    input block (:func:`by_seed`)."""
+    """The runs (of one training history, as :func:`_train_stage` cuts them) with epochs left in their phase, in
+    one subgroup per point of training they stand at (their optimizers' step counts and schedules then agree),
+    after a kill between their checkpoint commits is set right (:func:`~prunelab.runs.fused_points.align`);
+    each ordered by seed with its runs per input block (:func:`by_seed`)."""
     live = [m for m in members if m.training.status == "complete"]
     align(live)
-    points: dict[tuple[int, int], list[Member]] = {}
+    points: dict[int, list[Member]] = {}
     for member in live:
         if point(member.training.progress) < phase_end(member):
-            points.setdefault((history(member), point(member.training.progress)), []).append(member)
+            points.setdefault(point(member.training.progress), []).append(member)
     return [by_seed(subgroup) for subgroup in points.values()]
 
 

@@ -21,24 +21,21 @@ def history(member: Member) -> int:
 
 
 def align(members: list[Member]) -> None:
-    """Bring the runs of each training history to one point when a kill fell between their checkpoint commits: a
-    run one epoch ahead goes back to the state its group commit kept (``previous.pt``, its start before the first
-    commit), and that state is made its current one, so the group resumes together however often it is killed.
-    The point is the earliest of the runs that still train in their phase (a run at its phase's end may be ahead);
-    a run goes back only to a state of the phase and cycle it is in: a save alone (after pruning, or in separate
-    training) leaves the last group commit's ``previous.pt``, which may be from its pre-training."""
-    histories: dict[int, list[Member]] = {}
+    """Bring runs of one training history (a stage of :mod:`prunelab.runs.fused` cuts its runs by history) to
+    one point when a kill fell between their checkpoint commits: a run one epoch ahead goes back to the state
+    its group commit kept (``previous.pt``, its start before the first commit), and that state is made its
+    current one, so the group resumes together however often it is killed. The point is the earliest of the
+    runs that still train in their phase (a run at its phase's end may be ahead); a run goes back only to a
+    state of the phase and cycle it is in: a save alone (after pruning, or in separate training) leaves the last
+    group commit's ``previous.pt``, which may be from its pre-training."""
+    target = min((point(m.training.progress) for m in members if point(m.training.progress) < phase_end(m)),
+                 default=None)
     for member in members:
-        histories.setdefault(history(member), []).append(member)
-    for runs in histories.values():
-        target = min((point(m.training.progress) for m in runs if point(m.training.progress) < phase_end(m)),
-                     default=None)
-        for member in runs:
-            if target is not None and point(member.training.progress) != target:
-                go_back(member, target)
+        if target is not None and point(member.training.progress) != target:
+            _go_back(member, target)
 
 
-def go_back(member: Member, target: int) -> None:
+def _go_back(member: Member, target: int) -> None:
     """Make the run's state the one its last group commit replaced, when that state stands at ``target`` of the
     phase and cycle the run is in."""
     previous = member.run.checkpoint.load(CHECKPOINT_KEYS, previous=True)
