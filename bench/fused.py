@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import statistics
 import tempfile
 import time
@@ -126,7 +127,7 @@ def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.de
     fused_step = train_step(fused.model, fused.optimizer, device, FP32, fused.scaler, graph, criterion=fused_losses)
     joined = (stack_inputs([x for x, _ in data]), torch.stack([data[run // shared][1] for run in range(runs)], dim=1))
 
-    turn = iter(range(10**9))
+    turn = itertools.count()  # which run takes the next block
 
     def run_separate(steps: int) -> None:
         # one run takes all the block's steps in a row, the runs taking blocks in turn: in a grid a run trains
