@@ -7,13 +7,14 @@
 #   1. the device and library versions;
 #   2. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
 #      ResNet20), CUDA-graph steps on both sides, and against one run's network on M times the batch (a ceiling);
-#   3. the full profile's estimate with shared pre-training and fused groups (nothing trained);
-#   4. fused groups on CUDA (tests/runs/test_fused_groups.py): a Mag group, the seeds' pre-trainings against
-#      separate ones, --fuse auto, and a group cut to the memory a real card has left (most of it taken first);
-#   5. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
+#   3. bench/fused.py again: ResNet20 runs as branches of one CUDA graph (--streams, another route), M = 6 and 18;
+#   4. fused groups on CUDA (tests/runs/test_fused_groups.py): a Mag group (its pre-training fused beside the
+#      others' post-training), the seeds' pre-trainings against separate ones, --fuse auto, and a group cut to the
+#      memory a real card has left (most of it taken first);
+#   5. the full profile's estimate with shared pre-training and fused groups (nothing trained); the 18-run
+#      MNIST / FC grid end to end; bench/fused.py with M = 6 and 18 as runs of 3 seeds (a grid's input blocks);
+#   6. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
 #      peak CUDA memory, a fused step's memory, the trace analysis, the store's AMP-dtype rule);
-#   6. bench/fused.py again: ResNet20 runs as branches of one CUDA graph (--streams, another route), M = 6 and 18
-#      as runs of 3 seeds (a grid's input blocks), and the 18-run MNIST / FC grid end to end;
 #   7. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
 #   8. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
 #   9. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
@@ -65,21 +66,21 @@ section "Device" 60 bash -c "nvidia-smi -L; $py -c 'import torch; print(\"torch\
 \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))'"
 section "Fused training: M runs as one network against one after another (bench/fused.py)" 120 "$py" bench/fused.py \
   loop --device cuda --runs 1 6 18 --steps 5
-section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
-  --profile full --result-dir "$work/empty" --device cuda
+section "ResNet20 runs as branches of one CUDA graph, a stream each (bench/fused.py --streams)" 120 "$py" \
+  bench/fused.py loop --device cuda --setups resnet20 --runs 6 18 --steps 5 --streams
 section "Fused groups on CUDA: a Mag group, the seeds' pre-trainings, auto, a group cut to the card's memory" 150 \
   "$py" -m pytest -q -rP -p no:cacheprovider tests/runs/test_fused_groups.py \
   -k "mag_group or pre_trainings_train_fused or auto_fuses or little_free"
+section "Full-profile estimate with shared pre-training and fused groups" 90 "$py" -m prunelab.workbook.estimate \
+  --profile full --result-dir "$work/empty" --device cuda
+section "The 18-run MNIST / FC grid end to end on CUDA, fused against separate (bench/fused.py grid)" 120 \
+  "$py" bench/fused.py grid --device cuda --grid-repeats 1
+section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
+  loop --device cuda --runs 6 18 --seeds 3 --steps 5
 section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
   tests/core/test_train_step.py tests/core/test_fused_network.py tests/core/test_trace.py tests/runs/test_store.py \
   tests/runs/test_config.py tests/precision/test_precision.py \
   -k "not int8 and not residual and not model_sizes and not sparse_state"
-section "ResNet20 runs as branches of one CUDA graph, a stream each (bench/fused.py --streams)" 120 "$py" \
-  bench/fused.py loop --device cuda --setups resnet20 --runs 6 18 --steps 5 --streams
-section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
-  loop --device cuda --runs 6 18 --seeds 3 --steps 5
-section "The 18-run MNIST / FC grid end to end on CUDA, fused against separate (bench/fused.py grid)" 120 \
-  "$py" bench/fused.py grid --device cuda --grid-repeats 1
 section "bench/sparse.py on CUDA" 90 "$py" bench/sparse.py --device cuda --repeats 5 --calibration-repeats 3
 section "1 against 4 ResNet20 trainings at once (bench/parallel_runs.py)" 150 "$py" bench/parallel_runs.py --runs 4 \
   --epochs 4 --train-subset 25000
