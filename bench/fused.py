@@ -59,7 +59,7 @@ from prunelab.data.catalog import DATASETS
 from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
 from prunelab.models.registry import build_model
 from prunelab.runs.config import RunConfig
-from prunelab.runs.fused import input_blocks
+from prunelab.runs.fused_plan import input_blocks
 from prunelab.workbook.numbers import time_cell
 
 #: the set-ups of the loop bench: (dataset, model, model class)

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import signal
 from types import SimpleNamespace
 
@@ -14,7 +15,8 @@ from forked_processes import cli, run_forked
 from prunelab.core.fused import FusionRefused
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.config import RunConfig
-from prunelab.runs.fused import by_seed, plan, run_configs, run_group
+from prunelab.runs.fused import by_seed, run_configs, run_group
+from prunelab.runs.fused_plan import plan
 from prunelab.runs.pretrain import EXPERIMENT as PRETRAIN
 from prunelab.runs.store import load_record
 
@@ -493,3 +495,35 @@ def test_runs_are_ordered_by_seed_and_share_an_input_block_when_every_seed_has_a
     assert [m.run.config.name for m in ordered][:3] == ["2-0", "2-2", "2-4"]  # the order within a seed kept
     assert by_seed(_members(1, 1, 2))[1] == 1  # two runs of one seed, one of the other: a copy each
     assert by_seed(_members(1, 2, 3))[1] == 1
+
+
+def test_a_long_fused_network_says_where_it_stands(tmp_path, monkeypatch):
+    from prunelab.runs import fused
+
+    monkeypatch.setattr(fused, "STANDING_EVERY_S", 0.0)  # a line at every epoch's end but the last
+    told: dict[str, list] = {"decided": [], "standing": [], "ended": []}
+    watch = fused.GroupWatch(told["decided"].append, told["standing"].append, told["ended"].append)
+    result = run_group(_grid(tmp_path, "fc", "on", post_epochs=3), progress=False, log=_quiet, watch=watch)
+    assert told["decided"] == [result.decision] and result.decision.startswith("fused: 4 runs")
+    assert [re.findall(r"\d+", line)[-2:] for line in told["standing"]] == [["1", "3"], ["2", "3"]]  # of 4 runs
+    assert [sorted(str(path) for _, path in runs) for runs in told["ended"]] == [sorted(result.paths)]
+
+
+def test_runs_decided_alone_are_not_decided_again_in_a_later_stage(tmp_path, monkeypatch):
+    # told to train apart, the first stage's network (Mag's 2 pre-trainings and SNIP's 4 post-trainings) is not
+    # weighed again for SNIP's runs once Mag is pruned; Mag's post-training, a network not yet weighed, is
+    from prunelab.runs import fused
+
+    weighed: list[int] = []
+
+    def separate(members, shared=1):
+        weighed.append(len(members))
+        return False, f"separate: {len(members)} runs; test"
+
+    monkeypatch.setattr(fused, "decide", separate)
+    result = run_group(_mixed(tmp_path / "group", "auto", 1), progress=False, log=_quiet)
+    assert weighed == [6, 2], result.decision
+    alone = run_configs(_mixed(tmp_path / "alone", "off", 1), progress=False, log=_quiet)
+    for path, record in zip(result.paths, alone):
+        assert load_record(path).summary["train_step"] == record.summary["train_step"]
+        pd.testing.assert_frame_equal(load_record(path).epochs.drop(columns=TIMING), record.epochs.drop(columns=TIMING))

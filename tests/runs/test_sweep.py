@@ -138,3 +138,22 @@ def test_a_fusable_grid_trains_as_one_group_through_each_executor(tmp_path, exec
     table = load_table(tmp_path)
     assert sorted(table["seed"]) == [1, 2, 3] and set(table["train_step"]) == {"fused (3 runs)"}
     assert any(line.strip().startswith("fused: 3 runs") for line in lines), lines
+
+
+def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(tmp_path, monkeypatch):
+    # a group whose runs train one after another (the decision forced: which way it goes is measured, and
+    # measured elsewhere) says each run's line as that run ends, not all of them when the group ends
+    from prunelab.runs import fused
+
+    monkeypatch.setattr(fused, "decide", lambda members, shared=1: (False, f"separate: {len(members)} runs; test"))
+    configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "auto"}, {"seed": [1, 2, 3]})
+    seen: list[tuple[str, int]] = []  # each line with the records written when it was said
+
+    def log(line: str) -> None:
+        seen.append((line.strip(), len(list(tmp_path.glob("singleshot/*/summary.json")))))
+
+    outcomes = run_sweep(configs, "local", log=log)
+    assert [o.status for o in outcomes] == ["finished"] * 3
+    said = [(line.split(" ")[0], records) for line, records in seen if line.startswith(("separate:", "["))]
+    assert said[0] == ("separate:", 0)
+    assert [(k, n) for k, n in said if k.startswith("[")] == [("[1/3]", 1), ("[2/3]", 2), ("[3/3]", 3)]

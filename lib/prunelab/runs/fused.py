@@ -1,6 +1,6 @@
 """Runs of one set-up trained together as one network, each ending in its own ordinary record.
 
-:func:`run_group` takes runs that differ only in what pruning and the seed choose (:data:`PER_RUN_FIELDS`)
+:func:`run_group` takes runs that differ only in what pruning and the seed choose (:mod:`~prunelab.runs.fused_plan`)
 and does what each would do alone up to fixed masks: prepare, pre-train (shared, :mod:`prunelab.runs.pretrain`)
 and prune, each with its own random numbers. Their post-pruning epochs train as one widened network
 (:mod:`prunelab.core.fused`); the dense pre-trainings the group would train (one per seed, Mag's) train in it
@@ -23,17 +23,16 @@ run's step), and networks :func:`~prunelab.core.fused.check_fused` refuses.
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from ..core.fused import FusionRefused, fuse_learners, split_learner
 from ..core.fused_loop import FusedRows, StackedLoader, fused_train_eval_loop
-from ..data.catalog import FOLDER_DATASETS
 from ..precision.memory import PeakMemory
 from .checkpoint import Cadence, GroupWriter, RunInProgress, rng_state, set_rng_state
-from .config import RUNTIME_FIELDS, RunConfig
+from .config import RunConfig
 from .fused_decision import Member, decide, fresh_for, group_options, memory_chunks, phase_end
+from .fused_plan import fusion_obstacle, group_key, input_blocks, plan
 from .fused_points import align, history, point
 from .prepare import RunLog, reused_record
 from .pretrain import SharedPretraining, shares_pretraining
@@ -49,62 +48,8 @@ from .singleshot import (
 )
 from .store import RunRecord, load_record
 
-#: the settings in which the runs of one group may differ: what pruning and the seed choose, the dense
-#: pre-training's epochs (Mag's; runs of one history train together, :func:`_subgroups`), and the name
-PER_RUN_FIELDS = ("pruner", "compression", "pre_epochs", "prune_epochs", "compression_schedule", "mask_scope",
-                  "prune_dataset_ratio", "prune_batch_size", "prune_bias", "prune_batchnorm", "prune_residual",
-                  "prune_train_mode", "reinitialize", "shuffle", "invert", "seed", "expid", "force", "verbose",
-                  "pruner_version", "pruner_origin")
-
-
-def fusion_obstacle(config: RunConfig) -> str | None:
-    """Why ``config`` trains alone whatever its group, or None when it can be fused."""
-    if config.fuse == "off":
-        return "--fuse off"
-    if config.experiment != "singleshot":
-        return f"{config.experiment} runs train one at a time"
-    if config.save_trace:
-        return "a traced run is traced on its own network"
-    if config.dataset in FOLDER_DATASETS:
-        return "image-folder data sets are streamed by loader processes per run"
-    return None
-
-
-def group_key(config: RunConfig) -> tuple:
-    """What every run of one group shares: every setting but :data:`PER_RUN_FIELDS` and the runtime settings
-    that do not choose where it trains."""
-    where = ("gpu", "no_cuda", "no_cuda_graphs", "result_dir", "fuse")
-    left_out = set(PER_RUN_FIELDS) | (set(RUNTIME_FIELDS) - set(where))
-    return tuple((f.name, _hashable(getattr(config, f.name))) for f in fields(config) if f.name not in left_out)
-
-
-def _hashable(value):
-    return tuple(value) if isinstance(value, list) else value
-
-
-def plan(configs: list[RunConfig]) -> list[list[RunConfig]]:
-    """The runs split into groups that may train fused (in first-seen order); a run that cannot be fused, or
-    has no partner, is a group of one."""
-    groups: dict[tuple, list[RunConfig]] = {}
-    alone: list[list[RunConfig]] = []
-    for config in configs:
-        if fusion_obstacle(config) is not None:
-            alone.append([config])
-        else:
-            groups.setdefault(group_key(config), []).append(config)
-    return [group for group in groups.values()] + alone
-
-
-def plan_words(groups: list[list[RunConfig]]) -> str:
-    """The plan in a few words: "fusable: 2 groups (11 and 6 runs), 4 runs alone"."""
-    sizes = [len(g) for g in groups if len(g) > 1]
-    alone = sum(len(g) for g in groups if len(g) == 1)
-    if not sizes:
-        return f"no runs to fuse, {alone} alone"
-    counted = " and ".join(str(n) for n in sizes) if len(sizes) < 4 else f"{sum(sizes)} in all"
-    return (f"fusable: {len(sizes)} group{'s' if len(sizes) > 1 else ''} ({counted} runs)"
-            + (f", {alone} alone" if alone else ""))
-
+#: how often a fused network says which epoch it stands at (seconds), for a person watching a long group
+STANDING_EVERY_S = 60.0
 
 @dataclass
 class GroupResult:
@@ -116,10 +61,27 @@ class GroupResult:
     decision: str
 
 
-def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[str], None] = print) -> GroupResult:
+@dataclass
+class GroupWatch:
+    """Who watches a group as it trains (a sweep's progress lines, the local executor): ``decided`` gets each
+    fusion decision as it is made, ``standing`` where a long fused network stands (about once a minute), and
+    ``ended`` the runs whose records were just written, with their paths: the runs a fused network trained to
+    their end, together, or a run trained alone."""
+
+    decided: Callable[[str], None]
+    standing: Callable[[str], None]
+    ended: Callable[[list[tuple[RunConfig, str]]], None]
+
+
+#: a group nobody watches
+UNWATCHED = GroupWatch(lambda line: None, lambda line: None, lambda runs: None)
+
+
+def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[str], None] = print,
+              watch: GroupWatch = UNWATCHED) -> GroupResult:
     """Run ``configs`` (one group of :func:`plan`), fused where the decisions say, and return where each
     run's record is. ``log`` gets every run's lines (each run's are also its record's log.txt); the decision
-    line is in the result, for the caller to show."""
+    line is in the result, for the caller to show, and ``watch`` is told as the group goes."""
     for config in configs:
         config.validate()
     keys = {group_key(c) for c in configs}
@@ -127,29 +89,62 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
         raise FusionRefused("these runs do not share one set-up and training settings: plan() splits them")
     records: dict[str, RunRecord | None] = {}
     with contextlib.ExitStack() as stack:
-        members = []
-        for config in configs:
-            run_log = RunLog(log)
-            existing = reused_record(config, run_log)
-            if existing is not None:
-                records[config.record_name] = existing
-                continue
-            try:
-                with run_log.warnings():  # loading its data may warn (a stand-in): a line of its log, not stderr
-                    opened = stack.enter_context(open_run(config, progress, run_log))
-            except RunInProgress:  # another process trains it: not this group's
-                records[config.record_name] = None
-                continue
-            if isinstance(opened, RunRecord):
-                records[config.record_name] = opened
-                continue
-            members.append(Member(opened, begin_training(opened), rng_state()))
-        decisions = train_group(members)
-        for member in members:
-            with member.run.log.warnings():
-                records[member.run.config.record_name] = finish(member.run, member.training)
+        members = _open_each(configs, stack, records, progress, log)
+        decisions: list[str] = []
+
+        def decided(line: str) -> None:
+            decisions.append(line)
+            watch.decided(line)
+
+        train_group(members, replace(watch, decided=decided))
+        if not decisions:
+            decided(_nothing_fused(members))
+        left = [m for m in members if _left_to_train(m)]
+        _finish_each([m for m in members if m not in left], records, watch)  # what the fused networks ended
+        for member in left:  # what no fused network trained, each run alone
+            set_rng_state(member.rng)  # a network that draws random numbers in training draws its own, as alone
+            with member.run.log.warnings(), diverging(member.run, member.training):
+                post_train(member.run, member.training)
+            _finish_each([member], records, watch)
     paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
-    return GroupResult(paths, "; ".join(decisions) if decisions else _nothing_fused(members))  # a line per network
+    return GroupResult(paths, "; ".join(decisions))  # a line per network
+
+
+def _open_each(configs: list[RunConfig], stack: contextlib.ExitStack, records: dict[str, RunRecord | None],
+               progress: bool, log: Callable[[str], None]) -> list[Member]:
+    """Open each run that is left to train (held open until ``stack`` closes) as a member of the group; a run
+    with a record, or held by another process (None), goes to ``records`` instead."""
+    members = []
+    for config in configs:
+        run_log = RunLog(log)
+        existing = reused_record(config, run_log)
+        if existing is not None:
+            records[config.record_name] = existing
+            continue
+        try:
+            with run_log.warnings():  # loading its data may warn (a stand-in): a line of its log, not stderr
+                opened = stack.enter_context(open_run(config, progress, run_log))
+        except RunInProgress:  # another process trains it: not this group's
+            records[config.record_name] = None
+            continue
+        if isinstance(opened, RunRecord):
+            records[config.record_name] = opened
+            continue
+        members.append(Member(opened, begin_training(opened), rng_state()))
+    return members
+
+
+def _left_to_train(member: Member) -> bool:
+    return member.training.status == "complete" and point(member.training.progress) < phase_end(member)
+
+
+def _finish_each(members: list[Member], records: dict[str, RunRecord | None], watch: GroupWatch) -> None:
+    """Write each run's record and tell ``watch`` they ended."""
+    for member in members:
+        with member.run.log.warnings():
+            records[member.run.config.record_name] = finish(member.run, member.training)
+    if members:
+        watch.ended([(m.run.config, str(records[m.run.config.record_name].path)) for m in members])
 
 
 def _nothing_fused(members: list[Member]) -> str:
@@ -159,33 +154,26 @@ def _nothing_fused(members: list[Member]) -> str:
     return f"separate: {len(members)} runs, none left to train together"
 
 
-def train_group(members: list[Member]) -> list[str]:
-    """Train the group's runs to their records' end, fused where :func:`decide` says, and return the decision
-    lines. The dense pre-trainings the runs would each train (one run per shared pre-training not yet recorded,
+def train_group(members: list[Member], watch: GroupWatch) -> None:
+    """Train the group's runs, fused where :func:`decide` says (each decision told to ``watch``). The dense
+    pre-trainings the runs would each train (one run per shared pre-training not yet recorded,
     :mod:`prunelab.runs.pretrain`) train fused with the runs that need none, once those are pruned: Mag's
     pre-training and the other pruners' post-training are steps of one network from a fresh optimizer. Every
     run is then pruned (the others of a shared pre-training continue from its record), and the post-trainings
-    left train fused; what no fused network trained, a run trains alone."""
+    left train fused; what no fused network trained, :func:`run_group` trains run by run."""
     pending = [m for m in members if m.training.status == "complete" and _pretraining_pending(m)]
     trainers: dict[str, Member] = {}
     for member in pending:
         trainers.setdefault(_pretraining(member).key, member)  # the first run of each key trains it
     _prune_each([m for m in members if m not in pending])
-    decisions = []
     if trainers:
-        decisions += _train_stage([*trainers.values(), *_post(members)], pre_only=True)
+        _train_stage([*trainers.values(), *_post(members)], True, watch)
         # what the pre-trainings have left once the post-trainings beside them ended (the full profile's 200
         # epochs against 100), or all of it where the runs beside them were not fused: the pre-trainings alone,
         # cut anew (on a GPU short of memory each may have trained in a part of its own)
-        decisions += _train_stage(list(trainers.values()), pre_only=True)
+        _train_stage(list(trainers.values()), True, watch)
     _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
-    decisions += _train_stage(_post(members), pre_only=False)
-    for member in _post(members):
-        if member.training.status == "complete" and point(member.training.progress) < phase_end(member):
-            set_rng_state(member.rng)  # a network that draws random numbers in training draws its own, as alone
-            with member.run.log.warnings(), diverging(member.run, member.training):
-                post_train(member.run, member.training)
-    return decisions
+    _train_stage(_post(members), False, watch)
 
 
 def _pretraining(member: Member) -> SharedPretraining:
@@ -215,43 +203,43 @@ def _prune_each(members: list[Member]) -> None:
         member.rng = rng_state()
 
 
-def _train_stage(members: list[Member], pre_only: bool) -> list[str]:
+def _train_stage(members: list[Member], pre_only: bool, watch: GroupWatch) -> None:
     """Train ``members``, each in its phase, fused where :func:`decide` says: the runs of each training history
     (:func:`~prunelab.runs.fused_points.history`) in the groups the device's memory holds
     (:func:`memory_chunks`, cut from every run of the history, trained or diverged, as after a kill), and
     within each, the runs that stand at one point (:func:`_subgroups`) as one network until the first of their
     phases ends, then the runs left likewise; with ``pre_only``, only such subgroups as hold a pre-training (the
-    others wait for a later stage). Returns the decision lines."""
+    others wait for a later stage). Each decision is told to ``watch``."""
     histories: dict[int, list[Member]] = {}
     for member in members:
         histories.setdefault(history(member), []).append(member)
-    decisions = []
     for runs in histories.values():
         if sum(m.training.status == "complete" for m in runs) < 2:
             continue
         chunks, line = memory_chunks(*by_seed(runs))
-        decisions += [line] if line else []
+        if line:
+            watch.decided(line)
         for chunk in chunks:
-            decisions += _train_chunk(chunk, pre_only)
-    return decisions
+            _train_chunk(chunk, pre_only, watch)
 
 
-def _train_chunk(chunk: list[Member], pre_only: bool) -> list[str]:
-    """:func:`_train_stage` within one memory group: its subgroups, round after round."""
-    decisions: list[str] = []
-    alone: list[Member] = []
+def _train_chunk(chunk: list[Member], pre_only: bool, watch: GroupWatch) -> None:
+    """:func:`_train_stage` within one memory group: its subgroups, round after round; a run decided alone in
+    its phase (here or in an earlier stage) is left to train by itself."""
     while True:
-        subgroups = [(runs, shared) for runs, shared in _subgroups([m for m in chunk if m not in alone])
+        undecided = [m for m in chunk if m.alone_in != m.training.progress.phase]
+        subgroups = [(runs, shared) for runs, shared in _subgroups(undecided)
                      if len(runs) > 1 and (not pre_only or "pre" in _phases(runs))]
         if not subgroups:
-            return decisions
+            return
         for subgroup, shared in subgroups:
             fuse, decision = decide(subgroup, shared)
-            decisions.append(decision)
+            watch.decided(decision)
             if fuse:
-                _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup))
+                _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup), watch.standing)
             else:
-                alone.extend(subgroup)
+                for member in subgroup:
+                    member.alone_in = member.training.progress.phase
 
 
 def _phases(members: list[Member]) -> list[str]:
@@ -281,17 +269,12 @@ def by_seed(members: list[Member]) -> tuple[list[Member], int]:
     return ordered, input_blocks(seeds)
 
 
-def input_blocks(seeds: Sequence[int]) -> int:
-    """How many consecutive runs, ordered by seed, read one input block when runs of ``seeds`` train fused:
-    the runs per seed when every seed has as many, else 1 (each run's batch its own)."""
-    counts = set(Counter(seeds).values())
-    return len(seeds) // len(set(seeds)) if len(counts) == 1 else 1
-
-
-def _train_fused(members: list[Member], shared: int, epochs: int) -> None:  # noqa: C901 - resume, divergence, checkpoints
+def _train_fused(members: list[Member], shared: int, epochs: int,  # noqa: C901 - resume, divergence, checkpoints
+                 standing: Callable[[str], None]) -> None:
     """Train ``members`` (in :func:`by_seed`'s order, each in its phase: dense pre-training or post-training)
     to epoch ``epochs`` as one fused network, ``shared`` runs to an input block; each run's rows, checkpoints
-    and final state its own."""
+    and final state its own. ``standing`` gets the epoch it stands at once a minute (a long network's progress
+    line)."""
     first = members[0].run
     runs, phases = len(members), _phases(members)
     learner = fuse_learners([m.training.learner for m in members], fresh_for(first), shared)
@@ -318,7 +301,9 @@ def _train_fused(members: list[Member], shared: int, epochs: int) -> None:  # no
             member.run.checkpoint.save({**checkpoint_state(member.run, member.training), **member.rng})
     rows = FusedRows([m.training.progress.rows for m in members], phases, [True] * runs, diverged)
     writer = GroupWriter()
-    cadence = Cadence(first.config.checkpoint_every)
+    cadence, said = Cadence(first.config.checkpoint_every), Cadence(STANDING_EVERY_S)
+    network = f"one network of {runs} runs" + (f", {phases.count('pre')} of them pre-training"
+                                               if "pre" in phases and "post" in phases else "")
 
     def after_epoch(epoch: int) -> None:
         for index, member in enumerate(members):
@@ -330,9 +315,12 @@ def _train_fused(members: list[Member], shared: int, epochs: int) -> None:  # no
             writer.commit([(m.run.checkpoint, {**checkpoint_state(m.run, m.training, states[index]), **m.rng})
                            for index, m in enumerate(members) if rows.live[index]])
             cadence.saved()
+        if said.due() and 0 < epoch < epochs:
+            stopped = runs - sum(rows.live)
+            standing(f"fused: {network}: {epoch} of {epochs} epochs trained"
+                     + (f", {stopped} run{'s' if stopped > 1 else ''} stopped" if stopped else ""))
+            said.saved()
 
-    network = f"one network of {runs} runs" + (f", {phases.count('pre')} of them pre-training"
-                                               if "pre" in phases and "post" in phases else "")
     for member, phase in zip(members, phases):
         if phase == "post":
             member.training.train_step = step_name
@@ -361,8 +349,7 @@ def run_configs(configs: list[RunConfig], progress: bool = True, log: Callable[[
         if len(group) == 1:
             records[group[0].record_name] = run(group[0], progress, log)
             continue
-        result = run_group(group, progress, log)
-        log(result.decision)
+        result = run_group(group, progress, log, GroupWatch(log, log, lambda runs: None))  # decisions as made
         for config, path in zip(group, result.paths):
             if path is None:
                 raise RunInProgress(f"{config.record_name} is in progress in another process; wait for it")

@@ -37,11 +37,14 @@ class Member:
     """One run of a group: set up (:class:`RunState`), its training where it stands (:class:`Training`), and
     its own random state (``rng``, :func:`~prunelab.runs.checkpoint.rng_state`): the fused loops draw no
     random numbers, so a run's state stays what its own training would leave, and its checkpoints keep it.
+    ``alone_in``: the phase :func:`decide` said to train it by itself in (the decision holds for the group's later
+    stages, so it is not measured again).
     Members are compared by identity (a run is itself, whatever its state)."""
 
     run: RunState
     training: Training
     rng: dict
+    alone_in: str | None = None
 
 
 def phase_end(member: Member) -> int:
@@ -106,8 +109,8 @@ def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]
     what = what_trains(members)
     if size == 1:
         return chunks, f"separate: {what}; a fused step of 2 would not fit ({free})"
-    return chunks, (f"{what} in {len(chunks)} groups of up to {size}, one after another (a fused step of more "
-                    f"would not fit: {free})")
+    return chunks, (f"fused: {what} in {len(chunks)} groups of up to {size}, one after another (a fused step of "
+                    f"more would not fit: {free})")
 
 
 def _fitting_runs(members: list[Member], shared: int) -> tuple[int, str]:

@@ -12,7 +12,7 @@ A grid file::
 
 Values have their flag's type, a grid makes at most 10,000 runs, and the expid names settings only
 (:mod:`prunelab.runs.gridfile` checks it all). Runs with a complete record are skipped. The missing runs
-that can train fused (:func:`prunelab.runs.fused.plan`) go to one task per group, which fuses them or not
+that can train fused (:func:`prunelab.runs.fused_plan.plan`) go to one task per group, which fuses them or not
 as their ``fuse`` setting and its measurement decide, and says which in a log line; on Slurm a group is one
 array task, so ``time`` is a group's. Runs checkpoint each epoch, so a preempted or timed-out Slurm task is
 requeued by submitit and resumes where it stopped.
@@ -32,7 +32,8 @@ from ..core.registry import Pruner, find_pruner, is_builtin, register_pruner
 from ..errors import UserError
 from .checkpoint import RunInProgress
 from .config import RunConfig
-from .fused import GroupResult, plan, plan_words, run_group
+from .fused import UNWATCHED, GroupResult, GroupWatch, run_group
+from .fused_plan import plan, plan_words
 from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
 from .prepare import run_checkpoint
 from .store import RecordConflict, load_record, usable_record
@@ -63,12 +64,13 @@ class SweepTask:
     kept in the records' ``log.txt``). ``pruners``: the registered pruners the runs use, registered again where
     the task runs (a worker process starts with the built-in pruners and installed packages' only); their score
     functions travel by module and name. A run returns its record's path (or :data:`ELSEWHERE`), a group its
-    :class:`~prunelab.runs.fused.GroupResult`."""
+    :class:`~prunelab.runs.fused.GroupResult`; a group run in this process tells ``watch`` as it goes."""
 
     echo: bool = True
     pruners: tuple[Pruner, ...] = ()
 
-    def __call__(self, values: dict | list[dict], threads: int | None = None) -> str | GroupResult:
+    def __call__(self, values: dict | list[dict], threads: int | None = None, watch: GroupWatch | None = None
+                 ) -> str | GroupResult:
         import torch
 
         from .registry import run
@@ -79,7 +81,8 @@ class SweepTask:
             torch.set_num_threads(threads)
         say = (lambda message: print(message, flush=True)) if self.echo else (lambda message: None)
         if isinstance(values, list):
-            return run_group([RunConfig.from_dict(v) for v in values], progress=False, log=say)
+            configs = [RunConfig.from_dict(v) for v in values]
+            return run_group(configs, progress=False, log=say, watch=watch or UNWATCHED)
         try:
             record = run(RunConfig.from_dict(values), progress=False, log=say)
         except RunInProgress:  # another process (another sweep of this grid) holds it: not a failure
@@ -187,18 +190,51 @@ def _payload(group: list[RunConfig]) -> dict | list[dict]:
 
 
 def _ended_group(group: list[RunConfig], returned: str | GroupResult, log, counter: list[int], total: int,
-                 seconds: float | None = None):
+                 seconds: float | None = None, live: LiveGroup | None = None):
     """The outcomes of a task that returned ``returned`` for ``group``, each said to ``log``; a group's decision
-    line first. ``counter`` holds the runs ended so far (the "[k/n]" of each line)."""
+    line first. ``counter`` holds the runs ended so far (the "[k/n]" of each line). What ``live`` said as the
+    group went is not said again."""
+    said = live.outcomes if live else {}
     if isinstance(returned, GroupResult):
-        log(f"  {returned.decision}")
+        if not (live and live.decided):
+            log(f"  {returned.decision}")
         paths = [ELSEWHERE if path is None else path for path in returned.paths]
     else:
         paths = [returned]
     share = None if seconds is None else seconds / len(group)
     for config, path in zip(group, paths):
+        if config.record_name in said:
+            yield said[config.record_name]
+            continue
         counter[0] += 1
         yield _ended(config, path, log, f"[{counter[0]}/{total}]", share)
+
+
+class LiveGroup:
+    """A group's progress lines said as it trains (the local executor runs it in this process): each fusion
+    decision and where a long fused network stands, and a "[k/n]" line per run as its record is written, each
+    run's time its share of the time since the runs before it ended."""
+
+    def __init__(self, log, counter: list[int], total: int) -> None:
+        self.log, self.counter, self.total = log, counter, total
+        self.decided = False
+        self.outcomes: dict[str, Outcome] = {}
+        self.mark = time.perf_counter()
+
+    def watch(self) -> GroupWatch:
+        return GroupWatch(self._decided, lambda line: self.log(f"  {line}"), self._runs_ended)
+
+    def _decided(self, line: str) -> None:
+        self.decided = True
+        self.log(f"  {line}")
+
+    def _runs_ended(self, runs: list[tuple[RunConfig, str]]) -> None:
+        now = time.perf_counter()
+        share, self.mark = (now - self.mark) / len(runs), now
+        for config, path in runs:
+            self.counter[0] += 1
+            self.outcomes[config.record_name] = _ended(config, path, self.log, f"[{self.counter[0]}/{self.total}]",
+                                                       share)
 
 
 def _failed_group(group: list[RunConfig], err: BaseException, log, counter: list[int], total: int, prefix: str = ""):
@@ -209,15 +245,18 @@ def _failed_group(group: list[RunConfig], err: BaseException, log, counter: list
 
 
 def _run_here(groups, log, task, **_):
+    """Each group in this process, one after another, its progress said as it goes (:class:`LiveGroup`)."""
     total, counter = sum(len(g) for g in groups), [0]
     for group in groups:
-        start = time.perf_counter()
+        start, live = time.perf_counter(), LiveGroup(log, counter, total)
         try:
-            returned = task(_payload(group))
+            returned = task(_payload(group), watch=live.watch() if len(group) > 1 else None)
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
-            yield from _failed_group(group, err, log, counter, total)
+            yield from live.outcomes.values()  # the runs that ended before the failure have their records
+            yield from _failed_group([c for c in group if c.record_name not in live.outcomes], err, log, counter,
+                                     total)
             continue
-        yield from _ended_group(group, returned, log, counter, total, time.perf_counter() - start)
+        yield from _ended_group(group, returned, log, counter, total, time.perf_counter() - start, live)
 
 
 def _run_processes(groups, workers, log, task, **_):

@@ -43,7 +43,7 @@ from ..data.run_data import resolved_source
 from ..models.registry import build_model
 from ..precision.amp import amp_settings, make_scaler
 from ..runs.config import RunConfig
-from ..runs.fused import input_blocks, plan
+from ..runs.fused_plan import input_blocks, plan
 from ..runs.pretrain import SharedPretraining, shares_pretraining
 from ..runs.store import RecordConflict, usable_record
 from .grids import (
@@ -266,7 +266,7 @@ def estimate(params_dir: str | Path, result_dir: str | None = None, device: str 
 
 
 def group_stages(group: list[RunConfig], pre: dict[int, int]) -> list[tuple[list[RunConfig], int, bool]]:
-    """The fused networks a group of :func:`~prunelab.runs.fused.plan` trains, in order, as (runs, epochs, whether
+    """The fused networks a group of :func:`~prunelab.runs.fused_plan.plan` trains, in order, as (runs, epochs, whether
     a pre-training is among them), ``pre`` as :func:`pretraining_epochs` counts it: the pre-trainings with the
     post-trainings of the runs that need none, until the shorter phase ends, then the runs left; then the
     post-training of the runs that pre-trained (or continue from a pre-training), a network per pre-training

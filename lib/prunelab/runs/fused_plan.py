@@ -1,0 +1,74 @@
+"""Which runs of a sweep may train as one fused network (:mod:`prunelab.runs.fused`): the groups of runs that
+share a set-up and every training setting, and how many of a group's runs read one input block."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import fields
+
+from ..data.catalog import FOLDER_DATASETS
+from .config import RUNTIME_FIELDS, RunConfig
+
+#: the settings in which the runs of one group may differ: what pruning and the seed choose, the dense
+#: pre-training's epochs (Mag's: a group trains each training history's runs together), and the name
+PER_RUN_FIELDS = ("pruner", "compression", "pre_epochs", "prune_epochs", "compression_schedule", "mask_scope",
+                  "prune_dataset_ratio", "prune_batch_size", "prune_bias", "prune_batchnorm", "prune_residual",
+                  "prune_train_mode", "reinitialize", "shuffle", "invert", "seed", "expid", "force", "verbose",
+                  "pruner_version", "pruner_origin")
+
+
+def fusion_obstacle(config: RunConfig) -> str | None:
+    """Why ``config`` trains alone whatever its group, or None when it can be fused."""
+    if config.fuse == "off":
+        return "--fuse off"
+    if config.experiment != "singleshot":
+        return f"{config.experiment} runs train one at a time"
+    if config.save_trace:
+        return "a traced run is traced on its own network"
+    if config.dataset in FOLDER_DATASETS:
+        return "image-folder data sets are streamed by loader processes per run"
+    return None
+
+
+def group_key(config: RunConfig) -> tuple:
+    """What every run of one group shares: every setting but :data:`PER_RUN_FIELDS` and the runtime settings
+    that do not choose where it trains."""
+    where = ("gpu", "no_cuda", "no_cuda_graphs", "result_dir", "fuse")
+    left_out = set(PER_RUN_FIELDS) | (set(RUNTIME_FIELDS) - set(where))
+    return tuple((f.name, _hashable(getattr(config, f.name))) for f in fields(config) if f.name not in left_out)
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def plan(configs: list[RunConfig]) -> list[list[RunConfig]]:
+    """The runs split into groups that may train fused (in first-seen order); a run that cannot be fused, or
+    has no partner, is a group of one."""
+    groups: dict[tuple, list[RunConfig]] = {}
+    alone: list[list[RunConfig]] = []
+    for config in configs:
+        if fusion_obstacle(config) is not None:
+            alone.append([config])
+        else:
+            groups.setdefault(group_key(config), []).append(config)
+    return [group for group in groups.values()] + alone
+
+
+def plan_words(groups: list[list[RunConfig]]) -> str:
+    """The plan in a few words: "fusable: 2 groups (11 and 6 runs), 4 runs alone"."""
+    sizes = [len(g) for g in groups if len(g) > 1]
+    alone = sum(len(g) for g in groups if len(g) == 1)
+    if not sizes:
+        return f"no runs to fuse, {alone} alone"
+    counted = " and ".join(str(n) for n in sizes) if len(sizes) < 4 else f"{sum(sizes)} in all"
+    return (f"fusable: {len(sizes)} group{'s' if len(sizes) > 1 else ''} ({counted} runs)"
+            + (f", {alone} alone" if alone else ""))
+
+
+def input_blocks(seeds: Sequence[int]) -> int:
+    """How many consecutive runs, ordered by seed, read one input block when runs of ``seeds`` train fused:
+    the runs per seed when every seed has as many, else 1 (each run's batch its own)."""
+    counts = set(Counter(seeds).values())
+    return len(seeds) // len(set(seeds)) if len(counts) == 1 else 1
