@@ -527,3 +527,14 @@ def test_runs_decided_alone_are_not_decided_again_in_a_later_stage(tmp_path, mon
     for path, record in zip(result.paths, alone):
         assert load_record(path).summary["train_step"] == record.summary["train_step"]
         pd.testing.assert_frame_equal(load_record(path).epochs.drop(columns=TIMING), record.epochs.drop(columns=TIMING))
+
+
+def test_runs_end_as_their_fused_network_ends_their_post_training(tmp_path):
+    # SNIP's 4 post-trainings end with the first network (2 epochs, beside Mag's 3-epoch pre-trainings): their
+    # records are written then, before Mag's pre-trainings train on and its post-training trains
+    from prunelab.runs import fused
+
+    ended: list[list[str]] = []
+    watch = fused.GroupWatch(_quiet, _quiet, lambda runs: ended.append([config.pruner for config, _ in runs]))
+    result = run_group(_mixed(tmp_path, "on", 3), progress=False, log=_quiet, watch=watch)
+    assert ended == [["snip"] * 4, ["mag"] * 2], result.decision

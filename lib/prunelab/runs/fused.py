@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 from ..core.fused import FusionRefused, fuse_learners, split_learner
 from ..core.fused_loop import FusedRows, StackedLoader, fused_train_eval_loop
@@ -65,8 +65,8 @@ class GroupResult:
 class GroupWatch:
     """Who watches a group as it trains (a sweep's progress lines, the local executor): ``decided`` gets each
     fusion decision as it is made, ``standing`` where a long fused network stands (about once a minute), and
-    ``ended`` the runs whose records were just written, with their paths: the runs a fused network trained to
-    their end, together, or a run trained alone."""
+    ``ended`` the runs whose records were just written, with their paths: the runs whose post-training a fused
+    network ended, together, or a run trained alone."""
 
     decided: Callable[[str], None]
     standing: Callable[[str], None]
@@ -87,27 +87,47 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
     keys = {group_key(c) for c in configs}
     if len(keys) > 1 or any(fusion_obstacle(c) for c in configs):
         raise FusionRefused("these runs do not share one set-up and training settings: plan() splits them")
-    records: dict[str, RunRecord | None] = {}
+    group = _GroupRun(watch, {})
     with contextlib.ExitStack() as stack:
-        members = _open_each(configs, stack, records, progress, log)
-        decisions: list[str] = []
-
-        def decided(line: str) -> None:
-            decisions.append(line)
-            watch.decided(line)
-
-        train_group(members, replace(watch, decided=decided))
-        if not decisions:
-            decided(_nothing_fused(members))
+        members = _open_each(configs, stack, group.records, progress, log)
+        train_group(members, group)
+        if not group.decisions:
+            group.decided(_nothing_fused(members))
         left = [m for m in members if _left_to_train(m)]
-        _finish_each([m for m in members if m not in left], records, watch)  # what the fused networks ended
+        group.finish([m for m in members if m not in left])
         for member in left:  # what no fused network trained, each run alone
             set_rng_state(member.rng)  # a network that draws random numbers in training draws its own, as alone
             with member.run.log.warnings(), diverging(member.run, member.training):
                 post_train(member.run, member.training)
-            _finish_each([member], records, watch)
+            group.finish([member])
+    records = group.records
     paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
-    return GroupResult(paths, "; ".join(decisions))  # a line per network
+    return GroupResult(paths, "; ".join(group.decisions))  # a line per network
+
+
+@dataclass
+class _GroupRun:
+    """A group as it trains: who watches it, the decisions so far, and the records its runs ended in (a run
+    held by another process: None); each run's record is written as soon as its training ends."""
+
+    watch: GroupWatch
+    records: dict[str, RunRecord | None]
+    decisions: list[str] = field(default_factory=list)
+    finished: list[Member] = field(default_factory=list)
+
+    def decided(self, line: str) -> None:
+        self.decisions.append(line)
+        self.watch.decided(line)
+
+    def finish(self, members: list[Member]) -> None:
+        """Write the record of each of ``members`` not yet finished, and tell the watch they ended."""
+        members = [m for m in members if m not in self.finished]
+        for member in members:
+            with member.run.log.warnings():
+                self.records[member.run.config.record_name] = finish(member.run, member.training)
+            self.finished.append(member)
+        if members:
+            self.watch.ended([(m.run.config, str(self.records[m.run.config.record_name].path)) for m in members])
 
 
 def _open_each(configs: list[RunConfig], stack: contextlib.ExitStack, records: dict[str, RunRecord | None],
@@ -135,16 +155,8 @@ def _open_each(configs: list[RunConfig], stack: contextlib.ExitStack, records: d
 
 
 def _left_to_train(member: Member) -> bool:
+    """Whether the run, neither diverged nor stopped, has epochs left in its phase."""
     return member.training.status == "complete" and point(member.training.progress) < phase_end(member)
-
-
-def _finish_each(members: list[Member], records: dict[str, RunRecord | None], watch: GroupWatch) -> None:
-    """Write each run's record and tell ``watch`` they ended."""
-    for member in members:
-        with member.run.log.warnings():
-            records[member.run.config.record_name] = finish(member.run, member.training)
-    if members:
-        watch.ended([(m.run.config, str(records[m.run.config.record_name].path)) for m in members])
 
 
 def _nothing_fused(members: list[Member]) -> str:
@@ -154,8 +166,9 @@ def _nothing_fused(members: list[Member]) -> str:
     return f"separate: {len(members)} runs, none left to train together"
 
 
-def train_group(members: list[Member], watch: GroupWatch) -> None:
-    """Train the group's runs, fused where :func:`decide` says (each decision told to ``watch``). The dense
+def train_group(members: list[Member], group: _GroupRun) -> None:
+    """Train the group's runs, fused where :func:`decide` says (each decision told to ``group``, and each run
+    finished there as a fused network ends its post-training). The dense
     pre-trainings the runs would each train (one run per shared pre-training not yet recorded,
     :mod:`prunelab.runs.pretrain`) train fused with the runs that need none, once those are pruned: Mag's
     pre-training and the other pruners' post-training are steps of one network from a fresh optimizer. Every
@@ -167,13 +180,13 @@ def train_group(members: list[Member], watch: GroupWatch) -> None:
         trainers.setdefault(_pretraining(member).key, member)  # the first run of each key trains it
     _prune_each([m for m in members if m not in pending])
     if trainers:
-        _train_stage([*trainers.values(), *_post(members)], True, watch)
+        _train_stage([*trainers.values(), *_post(members)], True, group)
         # what the pre-trainings have left once the post-trainings beside them ended (the full profile's 200
-        # epochs against 100), or all of it where the runs beside them were not fused: the pre-trainings alone,
-        # cut anew (on a GPU short of memory each may have trained in a part of its own)
-        _train_stage(list(trainers.values()), True, watch)
+        # epochs against 100): the pre-trainings alone, cut anew (on a GPU short of memory each may have trained
+        # in a part of its own); where the network beside them was decided against, they stay apart
+        _train_stage(list(trainers.values()), True, group)
     _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
-    _train_stage(_post(members), False, watch)
+    _train_stage(_post(members), False, group)
 
 
 def _pretraining(member: Member) -> SharedPretraining:
@@ -203,13 +216,13 @@ def _prune_each(members: list[Member]) -> None:
         member.rng = rng_state()
 
 
-def _train_stage(members: list[Member], pre_only: bool, watch: GroupWatch) -> None:
+def _train_stage(members: list[Member], pre_only: bool, group: _GroupRun) -> None:
     """Train ``members``, each in its phase, fused where :func:`decide` says: the runs of each training history
     (:func:`~prunelab.runs.fused_points.history`) in the groups the device's memory holds
     (:func:`memory_chunks`, cut from every run of the history, trained or diverged, as after a kill), and
     within each, the runs that stand at one point (:func:`_subgroups`) as one network until the first of their
     phases ends, then the runs left likewise; with ``pre_only``, only such subgroups as hold a pre-training (the
-    others wait for a later stage). Each decision is told to ``watch``."""
+    others wait for a later stage). Each decision is told to ``group``."""
     histories: dict[int, list[Member]] = {}
     for member in members:
         histories.setdefault(history(member), []).append(member)
@@ -218,14 +231,15 @@ def _train_stage(members: list[Member], pre_only: bool, watch: GroupWatch) -> No
             continue
         chunks, line = memory_chunks(*by_seed(runs))
         if line:
-            watch.decided(line)
+            group.decided(line)
         for chunk in chunks:
-            _train_chunk(chunk, pre_only, watch)
+            _train_chunk(chunk, pre_only, group)
 
 
-def _train_chunk(chunk: list[Member], pre_only: bool, watch: GroupWatch) -> None:
-    """:func:`_train_stage` within one memory group: its subgroups, round after round; a run decided alone in
-    its phase (here or in an earlier stage) is left to train by itself."""
+def _train_chunk(chunk: list[Member], pre_only: bool, group: _GroupRun) -> None:
+    """:func:`_train_stage` within one memory group: its subgroups, round after round, each run finished as its
+    post-training ends. A decision to train runs apart holds for any later network of some of them in the same
+    phase (here or in a later stage: fewer runs gain less from fusing), so it is not measured again."""
     while True:
         undecided = [m for m in chunk if m.alone_in != m.training.progress.phase]
         subgroups = [(runs, shared) for runs, shared in _subgroups(undecided)
@@ -234,9 +248,10 @@ def _train_chunk(chunk: list[Member], pre_only: bool, watch: GroupWatch) -> None
             return
         for subgroup, shared in subgroups:
             fuse, decision = decide(subgroup, shared)
-            watch.decided(decision)
+            group.decided(decision)
             if fuse:
-                _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup), watch.standing)
+                _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup), group.watch.standing)
+                group.finish([m for m in subgroup if m.training.progress.phase == "post" and not _left_to_train(m)])
             else:
                 for member in subgroup:
                     member.alone_in = member.training.progress.phase

@@ -232,9 +232,9 @@ class LiveGroup:
         now = time.perf_counter()
         share, self.mark = (now - self.mark) / len(runs), now
         for config, path in runs:
-            self.counter[0] += 1
-            self.outcomes[config.record_name] = _ended(config, path, self.log, f"[{self.counter[0]}/{self.total}]",
-                                                       share)
+            outcome = _ended(config, path, self.log, f"[{self.counter[0] + 1}/{self.total}]", share)
+            self.counter[0] += 1  # counted once said: a run whose line failed is counted with the group's failure
+            self.outcomes[config.record_name] = outcome
 
 
 def _failed_group(group: list[RunConfig], err: BaseException, log, counter: list[int], total: int, prefix: str = ""):
