@@ -51,6 +51,7 @@ from .store import RunRecord, load_record
 #: how often a fused network says which epoch it stands at (seconds), for a person watching a long group
 STANDING_EVERY_S = 60.0
 
+
 @dataclass
 class GroupResult:
     """What a group's runs ended in: each run's record path, or None for a run another process holds; and
@@ -113,7 +114,6 @@ class _GroupRun:
     watch: GroupWatch
     records: dict[str, RunRecord | None]
     decisions: list[str] = field(default_factory=list)
-    finished: list[Member] = field(default_factory=list)
 
     def decided(self, line: str) -> None:
         self.decisions.append(line)
@@ -121,11 +121,10 @@ class _GroupRun:
 
     def finish(self, members: list[Member]) -> None:
         """Write the record of each of ``members`` not yet finished, and tell the watch they ended."""
-        members = [m for m in members if m not in self.finished]
+        members = [m for m in members if m.run.config.record_name not in self.records]
         for member in members:
             with member.run.log.warnings():
                 self.records[member.run.config.record_name] = finish(member.run, member.training)
-            self.finished.append(member)
         if members:
             self.watch.ended([(m.run.config, str(self.records[m.run.config.record_name].path)) for m in members])
 
@@ -168,12 +167,12 @@ def _nothing_fused(members: list[Member]) -> str:
 
 def train_group(members: list[Member], group: _GroupRun) -> None:
     """Train the group's runs, fused where :func:`decide` says (each decision told to ``group``, and each run
-    finished there as a fused network ends its post-training). The dense
-    pre-trainings the runs would each train (one run per shared pre-training not yet recorded,
-    :mod:`prunelab.runs.pretrain`) train fused with the runs that need none, once those are pruned: Mag's
-    pre-training and the other pruners' post-training are steps of one network from a fresh optimizer. Every
-    run is then pruned (the others of a shared pre-training continue from its record), and the post-trainings
-    left train fused; what no fused network trained, :func:`run_group` trains run by run."""
+    finished there as a fused network ends its post-training). The dense pre-trainings the runs would each
+    train (one run per shared pre-training not yet recorded, :mod:`prunelab.runs.pretrain`) train fused with
+    the runs that need none, once those are pruned: Mag's pre-training and the other pruners' post-training
+    are steps of one network from a fresh optimizer. Every run is then pruned (the others of a shared
+    pre-training continue from its record), and the post-trainings left train fused; what no fused network
+    trained, :func:`run_group` trains run by run."""
     pending = [m for m in members if m.training.status == "complete" and _pretraining_pending(m)]
     trainers: dict[str, Member] = {}
     for member in pending:

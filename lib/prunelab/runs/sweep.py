@@ -196,7 +196,7 @@ def _ended_group(group: list[RunConfig], returned: str | GroupResult, log, count
     group went is not said again."""
     said = live.outcomes if live else {}
     if isinstance(returned, GroupResult):
-        if not (live and live.decided):
+        if live is None:  # a group run here said its decisions as it made them
             log(f"  {returned.decision}")
         paths = [ELSEWHERE if path is None else path for path in returned.paths]
     else:
@@ -217,15 +217,13 @@ class LiveGroup:
 
     def __init__(self, log, counter: list[int], total: int) -> None:
         self.log, self.counter, self.total = log, counter, total
-        self.decided = False
         self.outcomes: dict[str, Outcome] = {}
         self.mark = time.perf_counter()
 
     def watch(self) -> GroupWatch:
-        return GroupWatch(self._decided, lambda line: self.log(f"  {line}"), self._runs_ended)
+        return GroupWatch(self._say, self._say, self._runs_ended)
 
-    def _decided(self, line: str) -> None:
-        self.decided = True
+    def _say(self, line: str) -> None:
         self.log(f"  {line}")
 
     def _runs_ended(self, runs: list[tuple[RunConfig, str]]) -> None:
