@@ -283,26 +283,15 @@ def by_seed(members: list[Member]) -> tuple[list[Member], int]:
     return ordered, input_blocks(seeds)
 
 
-def _train_fused(members: list[Member], shared: int, epochs: int,  # noqa: C901 - resume, divergence, checkpoints
-                 standing: Callable[[str], None]) -> None:
+def _train_fused(members: list[Member], shared: int, epochs: int, standing: Callable[[str], None]) -> None:
     """Train ``members`` (in :func:`by_seed`'s order, each in its phase: dense pre-training or post-training)
     to epoch ``epochs`` as one fused network, ``shared`` runs to an input block; each run's rows, checkpoints
     and final state its own. ``standing`` gets the epoch it stands at once a minute (a long network's progress
     line)."""
-    first = members[0].run
-    runs, phases = len(members), _phases(members)
-    learner = fuse_learners([m.training.learner for m in members], fresh_for(first), shared)
+    runs = len(members)
+    learner = fuse_learners([m.training.learner for m in members], fresh_for(members[0].run), shared)
     options = group_options(members)
-    step_name = f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else "")
-    owners: list[Member] = []  # runs of one seed draw the same batches: the first one's loaders serve them all
-    loader_of: dict[int, int] = {}
-    for member in members:
-        if member.run.config.seed not in loader_of:
-            loader_of[member.run.config.seed] = len(owners)
-            owners.append(member)
-    of_run = [loader_of[m.run.config.seed] for m in members]
-    train = StackedLoader([o.run.data.train for o in owners], of_run, shared)
-    test = StackedLoader([o.run.data.test for o in owners], of_run, shared)
+    network = _announce(members, epochs, f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else ""))
 
     def diverged(index: int, reason: str) -> None:
         member = members[index]
@@ -310,14 +299,11 @@ def _train_fused(members: list[Member], shared: int, epochs: int,  # noqa: C901 
         member.training.stop(reason)
         member.run.log(f"STOPPED: {member.training.message}.")
 
-    for member in members:  # a kill within the group's first commit sends a run back to its start (align)
-        if not member.run.checkpoint.path.is_file():
-            member.run.checkpoint.save({**checkpoint_state(member.run, member.training), **member.rng})
-    rows = FusedRows([m.training.progress.rows for m in members], phases, [True] * runs, diverged)
+    _save_starts(members)
+    rows = FusedRows([m.training.progress.rows for m in members], _phases(members), [True] * runs, diverged)
     writer = GroupWriter()
-    cadence, said = Cadence(first.config.checkpoint_every), Cadence(STANDING_EVERY_S)
-    network = f"one network of {runs} runs" + (f", {phases.count('pre')} of them pre-training"
-                                               if "pre" in phases and "post" in phases else "")
+    cadence, said = Cadence(members[0].run.config.checkpoint_every), Cadence(STANDING_EVERY_S)
+    train, test = _stacked_loaders(members, shared)
 
     def after_epoch(epoch: int) -> None:
         for index, member in enumerate(members):
@@ -335,6 +321,30 @@ def _train_fused(members: list[Member], shared: int, epochs: int,  # noqa: C901 
                      + (f", {stopped} run{'s' if stopped > 1 else ''} stopped" if stopped else ""))
             said.saved()
 
+    with PeakMemory(options.device) as peak, writer:
+        fused_train_eval_loop(learner, train, test, epochs, options, rows,
+                              done=members[0].training.progress.epochs_done, after_epoch=after_epoch)
+    states = split_learner(learner)
+    for index, member in enumerate(members):
+        member.training.peaks.append(peak)
+        if rows.live[index]:
+            member.training.learner.load_state_dict(states[index])
+
+
+def _save_starts(members: list[Member]) -> None:
+    """Save the start of each run that has no checkpoint yet: a kill within the group's first commit then sends
+    a run back to its start (:func:`~prunelab.runs.fused_points.align`)."""
+    for member in members:
+        if not member.run.checkpoint.path.is_file():
+            member.run.checkpoint.save({**checkpoint_state(member.run, member.training), **member.rng})
+
+
+def _announce(members: list[Member], epochs: int, step_name: str) -> str:
+    """Name the fused network in each run's record (``step_name``) and log; returns its name for progress lines
+    ("one network of 18 runs, 3 of them pre-training")."""
+    runs, phases = len(members), _phases(members)
+    network = f"one network of {runs} runs" + (f", {phases.count('pre')} of them pre-training"
+                                               if "pre" in phases and "post" in phases else "")
     for member, phase in zip(members, phases):
         if phase == "post":
             member.training.train_step = step_name
@@ -344,14 +354,21 @@ def _train_fused(members: list[Member], shared: int, epochs: int,  # noqa: C901 
         span = f"for {end} epochs" if epochs == end else f"to epoch {epochs} of {end}"
         member.run.log(f"{phase.capitalize()}-train {span}, fused with {runs - 1} other run{'s' if runs > 2 else ''} "
                        f"of this set-up ({network}).")
-    with PeakMemory(options.device) as peak, writer:
-        fused_train_eval_loop(learner, train, test, epochs, options, rows,
-                              done=members[0].training.progress.epochs_done, after_epoch=after_epoch)
-    states = split_learner(learner)
-    for index, member in enumerate(members):
-        member.training.peaks.append(peak)
-        if rows.live[index]:
-            member.training.learner.load_state_dict(states[index])
+    return network
+
+
+def _stacked_loaders(members: list[Member], shared: int) -> tuple[StackedLoader, StackedLoader]:
+    """The fused network's training and test batches: runs of one seed draw the same batches, so the first
+    such run's loaders serve them all."""
+    owners: list[Member] = []
+    loader_of: dict[int, int] = {}
+    for member in members:
+        if member.run.config.seed not in loader_of:
+            loader_of[member.run.config.seed] = len(owners)
+            owners.append(member)
+    of_run = [loader_of[m.run.config.seed] for m in members]
+    return (StackedLoader([o.run.data.train for o in owners], of_run, shared),
+            StackedLoader([o.run.data.test for o in owners], of_run, shared))
 
 
 def run_configs(configs: list[RunConfig], progress: bool = True, log: Callable[[str], None] = print
