@@ -35,13 +35,13 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from prunelab.core.evaluation import FP32, synchronize
+from prunelab.core.evaluation import Precision, synchronize
 from prunelab.core.fused import fuse_learners, fused_losses, stack_inputs
 from prunelab.core.hardware import machine_line
 from prunelab.core.layout import uses_channels_last
@@ -56,8 +56,10 @@ from prunelab.core.train import (
     train_step,
 )
 from prunelab.data.catalog import DATASETS
+from prunelab.errors import UserError
 from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
 from prunelab.models.registry import build_model
+from prunelab.precision.amp import AMP_DTYPES, amp_name, amp_settings, make_scaler
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused_plan import input_blocks
 from prunelab.workbook.numbers import time_cell
@@ -80,14 +82,14 @@ def pruned_model(setup: str, seed: int, device: torch.device) -> nn.Module:
     return model.to(device, memory_format=fmt)
 
 
-def learner_for(device: torch.device) -> Callable[[nn.Module], Learner]:
+def learner_for(device: torch.device, precision: Precision) -> Callable[[nn.Module], Learner]:
     """How each run (and the fused network) gets its optimizer: the runs' default Adam, pruned weights held at
-    zero, as ``prunelab.runs.singleshot.fresh_learner`` makes it."""
+    zero, and the gradient scaler ``precision`` needs, as ``prunelab.runs.singleshot.fresh_learner`` makes it."""
     def make(model: nn.Module) -> Learner:
         optimizer = make_optimizer("adam", trainable_parameters(model), 1e-3, 0.0, capturable=device.type == "cuda")
         keep_pruned_at_zero(optimizer, model)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[])
-        return Learner(model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=False))
+        return Learner(model, optimizer, scheduler, make_scaler(precision, device))
     return make
 
 
@@ -109,22 +111,40 @@ def seed_batches(setup: str, runs: int, seeds: int, batch: int, model: nn.Module
     return shared, batches(setup, runs // shared, batch, model)
 
 
-def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.device
-                 ) -> dict[str, Callable[[int], None]]:
+@dataclass(frozen=True)
+class LoopCase:
+    """One row of the loop bench: ``runs`` networks of ``setup`` drawing batches of ``batch`` images as
+    ``seeds`` seeds would, trained on ``device`` in ``precision``."""
+
+    setup: str
+    runs: int
+    seeds: int
+    batch: int
+    device: torch.device
+    precision: Precision
+
+    def steps_of(self, learner: Learner, criterion: Callable = F.cross_entropy):
+        """The library's training step for ``learner``: a CUDA graph of it on CUDA in fp32, as runs train;
+        mixed precision takes ordinary steps (:func:`prunelab.core.train.graph_obstacle`)."""
+        return train_step(learner.model, learner.optimizer, self.device, self.precision, learner.scaler,
+                          self.device.type == "cuda", criterion=criterion)
+
+
+def loop_designs(case: LoopCase) -> dict[str, Callable[[int], None]]:
     """``fused`` and ``separate``: each takes ``steps`` training steps of all ``runs`` runs' worth when called,
     ``separate`` as the runs train one after another (one run's ``runs * steps`` steps in a row, the runs
     taking turns from call to call). The runs draw batches as ``seeds`` seeds would (:func:`input_blocks`):
     runs of one seed get the same batch, and the fused network reads it once. ``one network``: the same images
     as one run's network at ``runs`` times the batch, the same work with the kernels of one run: a ceiling for
     any way of fusing the runs."""
-    graph = device.type == "cuda"
-    make = learner_for(device)
+    setup, runs, device = case.setup, case.runs, case.device
+    make = learner_for(device, case.precision)
     models = [pruned_model(setup, seed, device) for seed in range(1, runs + 1)]
-    shared, data = seed_batches(setup, runs, seeds, batch, models[0])
+    shared, data = seed_batches(setup, runs, case.seeds, case.batch, models[0])
     separate = [make(copy.deepcopy(m)) for m in models]
-    separate_steps = [train_step(s.model, s.optimizer, device, FP32, s.scaler, graph) for s in separate]
+    separate_steps = [case.steps_of(s) for s in separate]
     fused = fuse_learners([make(m) for m in models], make, shared)
-    fused_step = train_step(fused.model, fused.optimizer, device, FP32, fused.scaler, graph, criterion=fused_losses)
+    fused_step = case.steps_of(fused, criterion=fused_losses)
     joined = (stack_inputs([x for x, _ in data]), torch.stack([data[run // shared][1] for run in range(runs)], dim=1))
 
     turn = itertools.count()  # which run takes the next block
@@ -148,8 +168,8 @@ def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.de
         synchronize(device)
 
     one = make(copy.deepcopy(models[0]))
-    one_step = train_step(one.model, one.optimizer, device, FP32, one.scaler, graph)
-    big = batches(setup, 1, batch * runs, models[0])[0]
+    one_step = case.steps_of(one)
+    big = batches(setup, 1, case.batch * runs, models[0])[0]
 
     def run_one(steps: int) -> None:
         one.model.train()
@@ -160,15 +180,16 @@ def loop_designs(setup: str, runs: int, seeds: int, batch: int, device: torch.de
     return {"fused": run_fused, "separate": run_separate, "one network": run_one}
 
 
-def streams_design(setup: str, runs: int, seeds: int, batch: int, device: torch.device) -> Callable[[int], None]:
-    """``streams`` (CUDA only): the runs of :func:`loop_designs`, each with its own network and optimizer, their
+def streams_design(case: LoopCase) -> Callable[[int], None]:
+    """``streams`` (CUDA, fp32 only): the runs of :func:`loop_designs`, each with its own network and optimizer, their
     whole training steps captured as one CUDA graph in which each run's step is a branch on a stream of its
     own. Another route to training runs together: each keeps its own kernels, and the branches run side by
     side as M processes' would, with one launch and one context."""
-    make = learner_for(device)
-    learners = [make(pruned_model(setup, seed, device)) for seed in range(1, runs + 1)]
-    shared, data = seed_batches(setup, runs, seeds, batch, learners[0].model)
-    inputs = [data[run // shared] for run in range(runs)]
+    device = case.device
+    make = learner_for(device, case.precision)
+    learners = [make(pruned_model(case.setup, seed, device)) for seed in range(1, case.runs + 1)]
+    shared, data = seed_batches(case.setup, case.runs, case.seeds, case.batch, learners[0].model)
+    inputs = [data[run // shared] for run in range(case.runs)]
     streams = [torch.cuda.Stream(device) for _ in learners]
     for learner in learners:
         learner.model.train()
@@ -204,19 +225,20 @@ def streams_design(setup: str, runs: int, seeds: int, batch: int, device: torch.
     return run_streams
 
 
-def bench_loop(args: argparse.Namespace, device: torch.device) -> None:
+def bench_loop(args: argparse.Namespace, device: torch.device, precision: Precision) -> None:
     seeds = f"runs of {args.seeds} seeds, one seed's runs reading one input block" if args.seeds else "a seed per run"
+    graphed = device.type == "cuda" and not precision.mixed
     print(f"device {device}; Adam, batch {args.batch_size} per run, SNIP at compression 1, {seeds}; median of "
           f"{args.blocks} interleaved blocks of {args.steps} steps of every run (block time ± half the range); "
-          f"{'CUDA-graph' if device.type == 'cuda' else 'ordinary'} training steps")
+          f"{amp_name(precision)}, {'CUDA-graph' if graphed else 'ordinary'} training steps")
     print(f"{'set-up':10} {'M':>3} {'fused img/s':>12} {'separate img/s':>15} {'fused/separate':>15} "
           f"{'one network img/s':>18} {'fused/one':>10}   block times")
     for setup in args.setups:
         for runs in args.runs:
-            seeds = min(args.seeds or runs, runs)
-            designs = loop_designs(setup, runs, seeds, args.batch_size, device)
+            case = LoopCase(setup, runs, min(args.seeds or runs, runs), args.batch_size, device, precision)
+            designs = loop_designs(case)
             if args.streams:
-                designs["streams"] = streams_design(setup, runs, seeds, args.batch_size, device)
+                designs["streams"] = streams_design(case)
             for design in designs.values():
                 design(args.warmup)
             timings = interleaved({k: (lambda d=d: d(args.steps)) for k, d in designs.items()}, args.blocks, warmup=0)
@@ -286,6 +308,9 @@ def main() -> None:
                              "a seed per run")
     parser.add_argument("--streams", action="store_true",
                         help="loop, CUDA only: also time the runs as branches of one CUDA graph, a stream each")
+    parser.add_argument("--precision", choices=("fp32", *AMP_DTYPES), default="fp32",
+                        help="loop: fp32 (the runs' default), or autocast to fp16 or bf16 as --amp runs train "
+                             "(ordinary steps: mixed precision takes no CUDA graph)")
     parser.add_argument("--batch-size", type=at_least(1), default=256, help="per run (the runs' default)")
     parser.add_argument("--steps", type=at_least(1), default=3, help="steps of every run per timed block")
     parser.add_argument("--blocks", type=at_least(1), default=MIN_REPEATS, help="timed blocks per design, taking turns")
@@ -297,8 +322,17 @@ def main() -> None:
     device = torch.device(args.device) if args.device else resolve_device()
     if args.streams and device.type != "cuda":
         parser.error(f"--streams needs a CUDA device, not {device}")
+    if args.streams and args.precision != "fp32":
+        parser.error("--streams times fp32 CUDA graphs; leave --precision at fp32")
+    try:
+        precision = amp_settings(device, args.precision != "fp32", None if args.precision == "fp32" else args.precision)
+    except UserError as err:
+        parser.error(f"--precision {args.precision} on {device.type}: {err}")
     print(f"machine: {machine_line(device)}")
-    (bench_loop if args.what == "loop" else bench_grid)(args, device)
+    if args.what == "loop":
+        bench_loop(args, device, precision)
+    else:
+        bench_grid(args, device)
 
 
 if __name__ == "__main__":

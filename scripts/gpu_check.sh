@@ -8,6 +8,7 @@
 #   2. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
 #      ResNet20), CUDA-graph steps on both sides, and against one run's network on M times the batch (a ceiling);
 #   3. bench/fused.py again: ResNet20 runs as branches of one CUDA graph (--streams, another route), M = 6 and 18;
+#      then ResNet20 fused under bf16 autocast (--precision bf16: ordinary steps both ways, as AMP runs train);
 #   4. fused groups on CUDA (tests/runs/test_fused_groups.py): a Mag group (its pre-training fused beside the
 #      others' post-training), the seeds' pre-trainings against separate ones, --fuse auto, and a group cut to the
 #      memory a real card has left (most of it taken first);
@@ -68,6 +69,8 @@ section "Fused training: M runs as one network against one after another (bench/
   loop --device cuda --runs 1 6 18 --steps 5
 section "ResNet20 runs as branches of one CUDA graph, a stream each (bench/fused.py --streams)" 120 "$py" \
   bench/fused.py loop --device cuda --setups resnet20 --runs 6 18 --steps 5 --streams
+section "ResNet20 fused under bf16 autocast, ordinary steps both ways (bench/fused.py --precision bf16)" 90 "$py" \
+  bench/fused.py loop --device cuda --setups resnet20 --runs 6 18 --steps 5 --precision bf16
 section "Fused groups on CUDA: a Mag group, the seeds' pre-trainings, auto, a group cut to the card's memory" 150 \
   "$py" -m pytest -q -rP -p no:cacheprovider tests/runs/test_fused_groups.py \
   -k "mag_group or pre_trainings_train_fused or auto_fuses or little_free"
