@@ -21,7 +21,7 @@ from .train import Learner, LoopOptions, Preempted, stop_requested, train_step
 class StackedLoader:
     """Each epoch's fused batches from the runs' loaders: ``loaders`` are the distinct loaders (runs of one
     seed draw the same batches, so share one) and ``of_run[m]`` the index of run m's. Each distinct loader
-    is iterated once per epoch; ``epoch`` reads and sets theirs (all alike). With ``shared`` = R (a
+    is iterated once per epoch; ``epoch`` reads theirs (all alike). With ``shared`` = R (a
     :class:`~prunelab.core.fused.FusedModel`'s), each R consecutive runs read one loader, and the fused input
     holds that loader's batch once; the labels are every run's, [B, M]."""
 
@@ -37,11 +37,6 @@ class StackedLoader:
     @property
     def epoch(self) -> int:
         return self.loaders[0].epoch
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        for loader in self.loaders:
-            loader.epoch = value
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         for parts in zip(*self.loaders):

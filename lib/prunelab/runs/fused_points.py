@@ -22,12 +22,12 @@ def history(member: Member) -> int:
 
 def align(members: list[Member]) -> None:
     """Bring runs of one training history (a stage of :mod:`prunelab.runs.fused` cuts its runs by history) to
-    one point when a kill fell between their checkpoint commits: a run one epoch ahead goes back to the state
-    its group commit kept (``previous.pt``, its start before the first commit), and that state is made its
-    current one, so the group resumes together however often it is killed. The point is the earliest of the
-    runs that still train in their phase (a run at its phase's end may be ahead); a run goes back only to a
-    state of the phase and cycle it is in: a save alone (after pruning, or in separate training) leaves the last
-    group commit's ``previous.pt``, which may be from its pre-training."""
+    one point when a kill fell between their checkpoint commits: a run a commit ahead (an epoch, or more with
+    ``--checkpoint-every``) goes back to the state its group commit kept (``previous.pt``, its start before the
+    first commit), and that state is made its current one, so the group resumes together however often it is
+    killed. The point is the earliest of the runs that still train in their phase (a run at its phase's end may
+    be ahead); a run goes back only to a state of the phase and cycle it is in: a save alone (after pruning, or
+    in separate training) leaves the last group commit's ``previous.pt``, which may be from its pre-training."""
     target = min((point(m.training.progress) for m in members if point(m.training.progress) < phase_end(m)),
                  default=None)
     for member in members:
