@@ -219,10 +219,15 @@ def _grid_process(result_dir, *how, env=None):
 
 def _assert_same_records(result_dir, reference_dir):
     for name in sorted(p.name for p in (reference_dir / "singleshot").iterdir()):
-        a, b = load_record(result_dir / "singleshot" / name), load_record(reference_dir / "singleshot" / name)
-        pd.testing.assert_frame_equal(a.epochs.drop(columns=TIMING), b.epochs.drop(columns=TIMING))
-        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
-        assert all(torch.equal(v, b.masks()[k]) for k, v in a.masks().items())
+        _assert_same_run(result_dir / "singleshot" / name, reference_dir / "singleshot" / name)
+
+
+def _assert_same_run(path, reference_path):
+    """The record at ``path`` has the rows, weights and masks of the one at ``reference_path``, bit for bit."""
+    a, b = load_record(path), load_record(reference_path)
+    pd.testing.assert_frame_equal(a.epochs.drop(columns=TIMING), b.epochs.drop(columns=TIMING))
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert all(torch.equal(v, b.masks()[k]) for k, v in a.masks().items())
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +303,16 @@ def test_pre_trainings_cut_into_parts_beside_post_trainings_finish_together(tmp_
     assert _steps(tmp_path, "singleshot") == {(1, 0.5): "fused (2 runs)", (2, 0.5): "fused (2 runs)",
                                               (3, 0.5): "ordinary", (1, 1.0): "fused (2 runs)",
                                               (2, 1.0): "fused (2 runs)", (3, 1.0): "fused (2 runs)"}
+    # killed as the second part (seed 2's pre-training and post-training) commits its pre-training's epoch 1:
+    # seed 1's post-training has its record, its pre-training trains on later; resumed, the parts are those cut
+    # before the kill (cut again from the runs left, seed 1's pre-training would take seed 2's place beside it)
+    killed = tmp_path / "killed"
+    result = _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2", "die=pre:1:2")
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2").returncode == 0
+    _assert_same_records(killed, tmp_path)
+    assert _steps(killed, "singleshot") == _steps(tmp_path, "singleshot")
+    assert _steps(killed, PRETRAIN) == _steps(tmp_path, PRETRAIN)
 
 
 def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference):
@@ -538,3 +553,32 @@ def test_runs_end_as_their_fused_network_ends_their_post_training(tmp_path):
     watch = fused.GroupWatch(_quiet, _quiet, lambda runs: ended.append([config.pruner for config, _ in runs]))
     result = run_group(_mixed(tmp_path, "on", 3), progress=False, log=_quiet, watch=watch)
     assert ended == [["snip"] * 4, ["mag"] * 2], result.decision
+
+
+def test_a_run_that_diverges_in_a_fused_network_stops_alone_and_ends_with_its_network(tmp_path, monkeypatch):
+    # seed 1's Mag pre-training (the network's first run) has a weight ruined after epoch 1 of the network it
+    # trains in beside SNIP's 4 post-trainings: it stops there as diverged, its record written as that network
+    # ends; SNIP's runs train on as if nothing happened, bit for bit
+    from prunelab.core import fused_loop
+    from prunelab.runs import fused
+
+    reference = run_group(_mixed(tmp_path / "reference", "on", 3), progress=False, log=_quiet)
+    real, epochs = fused_loop.train_fused_epoch, []
+
+    def ruined_after_the_first_epoch(model, *args, **kwargs):
+        losses = real(model, *args, **kwargs)
+        epochs.append(1)
+        if len(epochs) == 1:
+            with torch.no_grad():
+                next(model.parameters()).view(-1)[0] = float("inf")  # the first run's first weight
+        return losses
+
+    monkeypatch.setattr(fused_loop, "train_fused_epoch", ruined_after_the_first_epoch)
+    ended: list[list[tuple[str, int]]] = []
+    watch = fused.GroupWatch(_quiet, _quiet, lambda runs: ended.append([(c.pruner, c.seed) for c, _ in runs]))
+    result = run_group(_mixed(tmp_path / "ruined", "on", 3), progress=False, log=_quiet, watch=watch)
+    assert ended == [[("mag", 1), ("snip", 1), ("snip", 1), ("snip", 2), ("snip", 2)], [("mag", 2)]], result.decision
+    summary = load_record(result.paths[0]).summary
+    assert (summary["status"], summary["epochs_done"]) == ("diverged", 1) and "weights" in summary["message"]
+    for index in (1, 2, 4, 5):  # SNIP's runs
+        _assert_same_run(result.paths[index], reference.paths[index])

@@ -1,5 +1,6 @@
 """Grids of runs: expansion, skipping finished runs, worker processes, submitit, the sweep command."""
 
+import re
 import subprocess
 import sys
 
@@ -157,3 +158,26 @@ def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(t
     said = [(line.split(" ")[0], records) for line, records in seen if line.startswith(("separate:", "["))]
     assert said[0] == ("separate:", 0)
     assert [(k, n) for k, n in said if k.startswith("[")] == [("[1/3]", 1), ("[2/3]", 2), ("[3/3]", 3)]
+
+
+def test_a_record_written_before_its_group_fails_counts_as_finished(tmp_path, monkeypatch):
+    # the group's 3 runs train fused, then writing the second record fails: the first record is on disk and
+    # is said as finished, the two others as failed, and each is counted once
+    from prunelab.runs import fused
+
+    real, written = fused.finish, []
+
+    def fails_on_the_second(run, training):
+        if written:
+            raise OSError("disk full")
+        written.append(run.config.record_name)
+        return real(run, training)
+
+    monkeypatch.setattr(fused, "finish", fails_on_the_second)
+    configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on"}, {"seed": [1, 2, 3]})
+    lines: list[str] = []
+    outcomes = run_sweep(configs, "local", log=lines.append)
+    assert sorted(o.status for o in outcomes) == ["failed", "failed", "finished"], lines
+    finished = next(o for o in outcomes if o.status == "finished")
+    assert finished.config.record_name == written[0] and (tmp_path / "singleshot").is_dir()
+    assert sorted(re.findall(r"\[(\d)/3\]", " ".join(lines))) == ["1", "2", "3"]

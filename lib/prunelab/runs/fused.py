@@ -50,6 +50,9 @@ from .store import RunRecord, load_record
 
 #: how often a fused network says which epoch it stands at (seconds), for a person watching a long group
 STANDING_EVERY_S = 60.0
+#: the stages of a group (:func:`train_group`), each cut to the device's memory on its own: the pre-trainings
+#: beside the other runs' post-training, the pre-trainings left once those ended, and the post-trainings
+BESIDE_POST, PRE_LEFT, POST = "pre-training beside post-training", "pre-training left", "post-training"
 
 
 @dataclass
@@ -120,13 +123,17 @@ class _GroupRun:
         self.watch.decided(line)
 
     def finish(self, members: list[Member]) -> None:
-        """Write the record of each of ``members`` not yet finished, and tell the watch they ended."""
-        members = [m for m in members if m.run.config.record_name not in self.records]
-        for member in members:
-            with member.run.log.warnings():
-                self.records[member.run.config.record_name] = finish(member.run, member.training)
-        if members:
-            self.watch.ended([(m.run.config, str(self.records[m.run.config.record_name].path)) for m in members])
+        """Write the record of each of ``members`` not yet finished, and tell the watch they ended (those written,
+        should a later one fail)."""
+        written: list[tuple[RunConfig, str]] = []
+        try:
+            for member in [m for m in members if m.run.config.record_name not in self.records]:
+                with member.run.log.warnings():
+                    record = self.records[member.run.config.record_name] = finish(member.run, member.training)
+                written.append((member.run.config, str(record.path)))
+        finally:
+            if written:
+                self.watch.ended(written)
 
 
 def _open_each(configs: list[RunConfig], stack: contextlib.ExitStack, records: dict[str, RunRecord | None],
@@ -179,13 +186,13 @@ def train_group(members: list[Member], group: _GroupRun) -> None:
         trainers.setdefault(_pretraining(member).key, member)  # the first run of each key trains it
     _prune_each([m for m in members if m not in pending])
     if trainers:
-        _train_stage([*trainers.values(), *_post(members)], True, group)
+        _train_stage([*trainers.values(), *_post(members)], BESIDE_POST, group)
         # what the pre-trainings have left once the post-trainings beside them ended (the full profile's 200
         # epochs against 100): the pre-trainings alone, cut anew (on a GPU short of memory each may have trained
         # in a part of its own); where the network beside them was decided against, they stay apart
-        _train_stage(list(trainers.values()), True, group)
+        _train_stage(list(trainers.values()), PRE_LEFT, group)
     _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
-    _train_stage(_post(members), False, group)
+    _train_stage(_post(members), POST, group)
 
 
 def _pretraining(member: Member) -> SharedPretraining:
@@ -215,20 +222,22 @@ def _prune_each(members: list[Member]) -> None:
         member.rng = rng_state()
 
 
-def _train_stage(members: list[Member], pre_only: bool, group: _GroupRun) -> None:
+def _train_stage(members: list[Member], stage: str, group: _GroupRun) -> None:
     """Train ``members``, each in its phase, fused where :func:`decide` says: the runs of each training history
-    (:func:`~prunelab.runs.fused_points.history`) in the groups the device's memory holds
-    (:func:`memory_chunks`, cut from every run of the history, trained or diverged, as after a kill), and
+    (:func:`~prunelab.runs.fused_points.history`) with a run left to train in ``stage``, in the groups the
+    device's memory holds (:func:`memory_chunks`, from every run of the history, trained or diverged), and
     within each, the runs that stand at one point (:func:`_subgroups`) as one network until the first of their
-    phases ends, then the runs left likewise; with ``pre_only``, only such subgroups as hold a pre-training (the
-    others wait for a later stage). Each decision is told to ``group``."""
+    phases ends, then the runs left likewise; in a pre-training stage, only such subgroups as hold a
+    pre-training (the others wait for a later stage). Each decision is told to ``group``."""
+    pre_only = stage != POST
     histories: dict[int, list[Member]] = {}
     for member in members:
         histories.setdefault(history(member), []).append(member)
     for runs in histories.values():
-        if sum(m.training.status == "complete" for m in runs) < 2:
+        left = [m for m in runs if _left_to_train(m) and (not pre_only or m.training.progress.phase == "pre")]
+        if sum(m.training.status == "complete" for m in runs) < 2 or not left:
             continue
-        chunks, line = memory_chunks(*by_seed(runs))
+        chunks, line = memory_chunks(*by_seed(runs), stage)
         if line:
             group.decided(line)
         for chunk in chunks:
@@ -250,7 +259,8 @@ def _train_chunk(chunk: list[Member], pre_only: bool, group: _GroupRun) -> None:
             group.decided(decision)
             if fuse:
                 _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup), group.watch.standing)
-                group.finish([m for m in subgroup if m.training.progress.phase == "post" and not _left_to_train(m)])
+                group.finish([m for m in subgroup if not _left_to_train(m) and (
+                    m.training.status != "complete" or m.training.progress.phase == "post")])
             else:
                 for member in subgroup:
                     member.alone_in = member.training.progress.phase
