@@ -20,7 +20,7 @@ from prunelab.core.fused import (
     split_learner,
     stack_inputs,
 )
-from prunelab.core.fused_loop import MEMORY_SHARE, device_room, fused_chunk, step_bytes, time_fusion
+from prunelab.core.fused_loop import MEMORY_SHARE, device_room, fused_chunk, held_bytes, step_bytes, time_fusion
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.core.train import Learner, LoopOptions, make_optimizer
 from prunelab.models import layers
@@ -365,3 +365,31 @@ def test_a_steps_memory_is_what_its_activations_take():
     need = step_bytes(step, (x, None), device)
     assert 4096 * 1024 * 4 <= need <= 8 * 4096 * 1024 * 4  # the product's output at least, a few copies at most
     assert device_room(device) > need
+
+
+def test_a_run_holds_no_device_memory_beyond_its_step_off_cuda():
+    assert held_bytes(_pruned("fc", 1, 1.0)) == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_fused_group_takes_no_more_than_its_runs_planned_memory():
+    # what a fused network of 4 ResNet20 runs allocates (its state, a step, a checkpoint commit's copies of
+    # each run's state) stays within what a group plans for 4 runs: one run's step and held bytes each, with
+    # the share of the room it leaves for what no plan counts (the fused step's workspace, fragmentation)
+    from prunelab.core.train import ordinary_step
+
+    device, runs = torch.device("cuda"), 4
+    models = [_pruned("resnet20", seed, 1.0).to(device) for seed in range(1, runs + 1)]
+    single = _learner(_pruned("resnet20", 9, 1.0).to(device))
+    xs, ys = _inputs("resnet20", runs, 64)
+    xs, ys = [x.to(device) for x in xs], [y.to(device) for y in ys]
+    plan = step_bytes(ordinary_step(single.model, single.optimizer), (xs[0], ys[0]), device) + held_bytes(single.model)
+    del single
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fused = fuse_learners([_learner(m) for m in models], _learner)
+    ordinary_step(fused.model, fused.optimizer, criterion=fused_losses)(stack_inputs(xs), torch.stack(ys, dim=1))
+    states = split_learner(fused)
+    torch.cuda.synchronize(device)
+    assert states and torch.cuda.max_memory_allocated(device) - before <= runs * plan / MEMORY_SHARE

@@ -221,6 +221,16 @@ def step_bytes(step: Callable[[Tensor, Tensor], Tensor], batch: tuple[Tensor, Te
     return torch.cuda.max_memory_allocated(device) - before
 
 
+def held_bytes(model: torch.nn.Module) -> int:
+    """The CUDA memory a run adds to a fused group beyond its step's (:func:`step_bytes`, which finds the
+    run's own state already allocated): its state (weights, masks, buffers) in the fused network, and the
+    copies of that state and of Adam's two moments that a checkpoint commit holds while its thread writes
+    them; 0 off CUDA."""
+    state = sum(t.numel() * t.element_size() for t in model.state_dict().values() if t.is_cuda)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters() if p.is_cuda)
+    return 2 * state + 2 * weights
+
+
 def device_room(device: torch.device) -> int | None:
     """The bytes a CUDA device can still give tensors (free, and cached by PyTorch but unused); None off CUDA,
     where memory does not bound how many runs fuse."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.fused import FusionRefused, check_fused, fuse_learners
-from ..core.fused_loop import FusionTiming, device_room, fused_chunk, step_bytes, time_fusion
+from ..core.fused_loop import FusionTiming, device_room, fused_chunk, held_bytes, step_bytes, time_fusion
 from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions, train_step
 from ..precision.amp import make_scaler
 from .run_state import RunState
@@ -131,7 +131,7 @@ def _fitting_runs(members: list[Member], shared: int) -> tuple[int, str]:
     single = fresh_learner(first, False, copy.deepcopy(first.model))
     single.model.train()
     step = train_step(single.model, single.optimizer, first.device, options.precision, single.scaler)
-    need = step_bytes(step, _batch(first, first.config.train_batch_size), first.device)
+    need = step_bytes(step, _batch(first, first.config.train_batch_size), first.device) + held_bytes(single.model)
     del single, step
     room = device_room(first.device)  # the copy's memory is cached now, so counted as room
     size, _ = fused_chunk(len(members), shared, need, room, options.cuda_graph)

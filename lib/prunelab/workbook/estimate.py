@@ -34,7 +34,7 @@ import yaml
 
 from ..core.evaluation import Precision, synchronize
 from ..core.fused import FusedModel, fused_losses, stack_inputs
-from ..core.fused_loop import device_room, fused_chunk, step_bytes
+from ..core.fused_loop import device_room, fused_chunk, held_bytes, step_bytes
 from ..core.layout import uses_channels_last
 from ..core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, make_optimizer, resolve_device, train_step
 from ..data.catalog import dataset_info
@@ -217,7 +217,8 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
                          channels_last=channels_last)
     test = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
     model.train()
-    need = step_bytes(step, next(iter(train)), device)  # a step's memory (CUDA): how many runs a fused group holds
+    # a run's memory in a fused group (CUDA): how many runs one holds
+    need = step_bytes(step, next(iter(train)), device) + held_bytes(model)
     times = []
     for x, y in train:
         synchronize(device)
