@@ -143,10 +143,15 @@ def test_a_fusable_grid_trains_as_one_group_through_each_executor(tmp_path, exec
 
 def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(tmp_path, monkeypatch):
     # a group whose runs train one after another (the decision forced: which way it goes is measured, and
-    # measured elsewhere) says each run's line as that run ends, not all of them when the group ends
+    # measured elsewhere) says each run's line as that run ends, not all of them when the group ends; the
+    # pruning of all 3 runs (made 1 s each here) is said with the decision, not as the first run's time
+    import time
+
     from prunelab.runs import fused
 
     monkeypatch.setattr(fused, "decide", lambda members, shared=1: (False, f"separate: {len(members)} runs; test"))
+    prune = fused.pre_train_and_prune
+    monkeypatch.setattr(fused, "pre_train_and_prune", lambda run, training: (time.sleep(1), prune(run, training)))
     configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "auto"}, {"seed": [1, 2, 3]})
     seen: list[tuple[str, int]] = []  # each line with the records written when it was said
 
@@ -158,6 +163,10 @@ def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(t
     said = [(line.split(" ")[0], records) for line, records in seen if line.startswith(("separate:", "["))]
     assert said[0] == ("separate:", 0)
     assert [(k, n) for k, n in said if k.startswith("[")] == [("[1/3]", 1), ("[2/3]", 2), ("[3/3]", 3)]
+    lines = [line for line, _ in seen]
+    decision = next(line for line in lines if line.startswith("separate:"))
+    assert int(re.search(r"(\d+) s\b", decision).group(1)) >= 3
+    assert all(int(re.search(r"(\d+) s$", line).group(1)) < 3 for line in lines if line.startswith("["))
 
 
 def test_a_record_written_before_its_group_fails_counts_as_finished(tmp_path, monkeypatch):

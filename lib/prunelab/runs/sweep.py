@@ -213,18 +213,27 @@ def _ended_group(group: list[RunConfig], returned: str | GroupResult, log, count
 class LiveGroup:
     """A group's progress lines said as it trains (the local executor runs it in this process): each fusion
     decision and where a long fused network stands, and a "[k/n]" line per run as its record is written, each
-    run's time its share of the time since the runs before it ended."""
+    run's time its share of the time since the runs before it ended. The first decision says how long opening
+    and pruning the group's runs took, so that time is not counted as the first run's."""
 
     def __init__(self, log, counter: list[int], total: int) -> None:
         self.log, self.counter, self.total = log, counter, total
         self.outcomes: dict[str, Outcome] = {}
         self.mark = time.perf_counter()
+        self.decided = False
 
     def watch(self) -> GroupWatch:
-        return GroupWatch(self._say, self._say, self._runs_ended)
+        return GroupWatch(self._decision, self._say, self._runs_ended)
 
     def _say(self, line: str) -> None:
         self.log(f"  {line}")
+
+    def _decision(self, line: str) -> None:
+        if not self.decided:  # made once the runs are opened and pruned (but those a pre-training waits for)
+            now = time.perf_counter()
+            line = f"{line} [the group's first {now - self.mark:.0f} s: opening and pruning runs]"
+            self.mark, self.decided = now, True
+        self._say(line)
 
     def _runs_ended(self, runs: list[tuple[RunConfig, str]]) -> None:
         now = time.perf_counter()
