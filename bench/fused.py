@@ -59,7 +59,7 @@ from prunelab.data.catalog import DATASETS
 from prunelab.errors import UserError
 from prunelab.models.layers import keep_pruned_at_zero, trainable_parameters
 from prunelab.models.registry import build_model
-from prunelab.precision.amp import AMP_DTYPES, amp_name, amp_settings, make_scaler
+from prunelab.precision.amp import amp_name, amp_settings, make_scaler
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused_plan import input_blocks
 from prunelab.workbook.numbers import time_cell
@@ -308,9 +308,10 @@ def main() -> None:
                              "a seed per run")
     parser.add_argument("--streams", action="store_true",
                         help="loop, CUDA only: also time the runs as branches of one CUDA graph, a stream each")
-    parser.add_argument("--precision", choices=("fp32", *AMP_DTYPES), default="fp32",
-                        help="loop: fp32 (the runs' default), or autocast to fp16 or bf16 as --amp runs train "
-                             "(ordinary steps: mixed precision takes no CUDA graph)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="loop: fp32 (the runs' default), or autocast to bf16 as --amp-dtype bf16 runs train "
+                             "(ordinary steps: mixed precision takes no CUDA graph; fp16's gradient scaler is "
+                             "never fused, so it has no fused design to time)")
     parser.add_argument("--batch-size", type=at_least(1), default=256, help="per run (the runs' default)")
     parser.add_argument("--steps", type=at_least(1), default=3, help="steps of every run per timed block")
     parser.add_argument("--blocks", type=at_least(1), default=MIN_REPEATS, help="timed blocks per design, taking turns")
@@ -322,6 +323,8 @@ def main() -> None:
     device = torch.device(args.device) if args.device else resolve_device()
     if args.streams and device.type != "cuda":
         parser.error(f"--streams needs a CUDA device, not {device}")
+    if args.what == "grid" and args.precision != "fp32":
+        parser.error("--precision is the loop's; the grid trains as the quick profile's runs do (fp32)")
     if args.streams and args.precision != "fp32":
         parser.error("--streams times fp32 CUDA graphs; leave --precision at fp32")
     try:

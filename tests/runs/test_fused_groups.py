@@ -303,16 +303,6 @@ def test_pre_trainings_cut_into_parts_beside_post_trainings_finish_together(tmp_
     assert _steps(tmp_path, "singleshot") == {(1, 0.5): "fused (2 runs)", (2, 0.5): "fused (2 runs)",
                                               (3, 0.5): "ordinary", (1, 1.0): "fused (2 runs)",
                                               (2, 1.0): "fused (2 runs)", (3, 1.0): "fused (2 runs)"}
-    # killed as the second part (seed 2's pre-training and post-training) commits its pre-training's epoch 1:
-    # seed 1's post-training has its record, its pre-training trains on later; resumed, the parts are those cut
-    # before the kill (cut again from the runs left, seed 1's pre-training would take seed 2's place beside it)
-    killed = tmp_path / "killed"
-    result = _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2", "die=pre:1:2")
-    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    assert _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2").returncode == 0
-    _assert_same_records(killed, tmp_path)
-    assert _steps(killed, "singleshot") == _steps(tmp_path, "singleshot")
-    assert _steps(killed, PRETRAIN) == _steps(tmp_path, PRETRAIN)
 
 
 def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference):

@@ -224,11 +224,12 @@ def step_bytes(step: Callable[[Tensor, Tensor], Tensor], batch: tuple[Tensor, Te
 def held_bytes(model: torch.nn.Module) -> int:
     """The CUDA memory a run adds to a fused group beyond its step's (:func:`step_bytes`, which finds the
     run's own state already allocated): its state (weights, masks, buffers) in the fused network, and the
-    copies of that state and of Adam's two moments that a checkpoint commit holds while its thread writes
-    them; 0 off CUDA."""
+    copies of that state and of Adam's two moments that checkpoint commits hold while their thread writes
+    them (two at once: an epoch's copies are made before the previous commit's write is waited for); 0 off
+    CUDA."""
     state = sum(t.numel() * t.element_size() for t in model.state_dict().values() if t.is_cuda)
     weights = sum(p.numel() * p.element_size() for p in model.parameters() if p.is_cuda)
-    return 2 * state + 2 * weights
+    return state + 2 * (state + 2 * weights)
 
 
 def device_room(device: torch.device) -> int | None:

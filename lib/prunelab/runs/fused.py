@@ -50,9 +50,6 @@ from .store import RunRecord, load_record
 
 #: how often a fused network says which epoch it stands at (seconds), for a person watching a long group
 STANDING_EVERY_S = 60.0
-#: the stages of a group (:func:`train_group`), each cut to the device's memory on its own: the pre-trainings
-#: beside the other runs' post-training, the pre-trainings left once those ended, and the post-trainings
-BESIDE_POST, PRE_LEFT, POST = "pre-training beside post-training", "pre-training left", "post-training"
 
 
 @dataclass
@@ -186,13 +183,13 @@ def train_group(members: list[Member], group: _GroupRun) -> None:
         trainers.setdefault(_pretraining(member).key, member)  # the first run of each key trains it
     _prune_each([m for m in members if m not in pending])
     if trainers:
-        _train_stage([*trainers.values(), *_post(members)], BESIDE_POST, group)
+        _train_stage([*trainers.values(), *_post(members)], True, group)
         # what the pre-trainings have left once the post-trainings beside them ended (the full profile's 200
         # epochs against 100): the pre-trainings alone, cut anew (on a GPU short of memory each may have trained
         # in a part of its own); where the network beside them was decided against, they stay apart
-        _train_stage(list(trainers.values()), PRE_LEFT, group)
+        _train_stage(list(trainers.values()), True, group)
     _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
-    _train_stage(_post(members), POST, group)
+    _train_stage(_post(members), False, group)
 
 
 def _pretraining(member: Member) -> SharedPretraining:
@@ -222,14 +219,13 @@ def _prune_each(members: list[Member]) -> None:
         member.rng = rng_state()
 
 
-def _train_stage(members: list[Member], stage: str, group: _GroupRun) -> None:
+def _train_stage(members: list[Member], pre_only: bool, group: _GroupRun) -> None:
     """Train ``members``, each in its phase, fused where :func:`decide` says: the runs of each training history
-    (:func:`~prunelab.runs.fused_points.history`) with a run left to train in ``stage``, in the groups the
-    device's memory holds (:func:`memory_chunks`, from every run of the history, trained or diverged), and
+    (:func:`~prunelab.runs.fused_points.history`) with a run left to train in this stage, in the groups the
+    device's memory holds (:func:`memory_chunks`, cut from every run of the history, trained or diverged), and
     within each, the runs that stand at one point (:func:`_subgroups`) as one network until the first of their
-    phases ends, then the runs left likewise; in a pre-training stage, only such subgroups as hold a
-    pre-training (the others wait for a later stage). Each decision is told to ``group``."""
-    pre_only = stage != POST
+    phases ends, then the runs left likewise; with ``pre_only``, only such subgroups as hold a pre-training (the
+    others wait for a later stage). Each decision is told to ``group``."""
     histories: dict[int, list[Member]] = {}
     for member in members:
         histories.setdefault(history(member), []).append(member)
@@ -237,7 +233,7 @@ def _train_stage(members: list[Member], stage: str, group: _GroupRun) -> None:
         left = [m for m in runs if _left_to_train(m) and (not pre_only or m.training.progress.phase == "pre")]
         if sum(m.training.status == "complete" for m in runs) < 2 or not left:
             continue
-        chunks, line = memory_chunks(*by_seed(runs), stage)
+        chunks, line = memory_chunks(*by_seed(runs))
         if line:
             group.decided(line)
         for chunk in chunks:
@@ -301,7 +297,6 @@ def _train_fused(members: list[Member], shared: int, epochs: int, standing: Call
     runs = len(members)
     learner = fuse_learners([m.training.learner for m in members], fresh_for(members[0].run), shared)
     options = group_options(members)
-    network = _announce(members, epochs, f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else ""))
 
     def diverged(index: int, reason: str) -> None:
         member = members[index]
@@ -310,6 +305,7 @@ def _train_fused(members: list[Member], shared: int, epochs: int, standing: Call
         member.run.log(f"STOPPED: {member.training.message}.")
 
     _save_starts(members)
+    network = _announce(members, epochs, f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else ""))
     rows = FusedRows([m.training.progress.rows for m in members], _phases(members), [True] * runs, diverged)
     writer = GroupWriter()
     cadence, said = Cadence(members[0].run.config.checkpoint_every), Cadence(STANDING_EVERY_S)

@@ -90,33 +90,23 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
     return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x)"
 
 
-def memory_chunks(members: list[Member], shared: int, stage: str) -> tuple[list[list[Member]], str | None]:
+def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]], str | None]:
     """``members`` (ordered by seed, ``shared`` runs to an input block) cut in order into the groups the
     device's memory holds a fused step of (:func:`~prunelab.core.fused_loop.fused_chunk`, from one training
-    step of a copy of the first run), and the line that says so (None when they are one group). Off CUDA they
-    are one group. The size and each run's part in the group's ``stage`` are kept in its progress (saved with
-    its checkpoints), so a resumed group trains in the parts it was cut into, whichever of their runs have
-    ended since; runs with no part kept for ``stage`` (a new stage, or never saved) are cut in order."""
+    step of a copy of the first run, and what a run holds beside it), and the line that says so (None when
+    they are one group). Off CUDA they are one group. The size is kept in the runs' progress (``group_runs``,
+    saved with their checkpoints): a resumed group cuts as it did, whatever memory is free (the caller passes
+    every run, trained or diverged)."""
     first = members[0].run if members else None
     if first is None or len(members) < 2 or device_room(first.device) is None:
         return [members], None
     kept = [m.training.progress.group_runs for m in members if m.training.progress.group_runs is not None]
     size, free = (min(kept), "as measured when the group was first cut") if kept else _fitting_runs(members, shared)
-    parts: dict[int, list[Member]] = {}
     for member in members:
-        part = member.training.progress.group_part
-        if part is not None and part[0] == stage:
-            parts.setdefault(part[1], []).append(member)
-    uncut = [m for m in members if not any(m in part for part in parts.values())]
-    number = max(parts, default=-1) + 1
-    for start in range(0, len(uncut), size):
-        parts[number + start // size] = uncut[start:start + size]
-    chunks = [parts[number] for number in sorted(parts)]
-    for number, chunk in zip(sorted(parts), chunks):
-        for member in chunk:
-            member.training.progress.group_runs, member.training.progress.group_part = size, (stage, number)
-    if len(chunks) == 1:
-        return chunks, None
+        member.training.progress.group_runs = size
+    if size >= len(members):
+        return [members], None
+    chunks = [members[start:start + size] for start in range(0, len(members), size)]
     what = what_trains(members)
     if size == 1:
         return chunks, f"separate: {what}; a fused step of 2 would not fit ({free})"

@@ -27,8 +27,7 @@ class TrainingProgress:
     pre-train-and-prune cycles finished (``cycle``), the ``epochs_done`` in the phase (None until its
     evaluation before training, row 0, is made), the epoch rows so far (the record's epochs.csv; the
     training loop appends to them) and, in a fused group cut to fit a GPU, the most runs its fused networks
-    hold in this phase (``group_runs``) and the part the run trains in (``group_part``: the stage of the
-    group and the part's number, :func:`~prunelab.runs.fused_decision.memory_chunks`), kept so that a
+    hold in this phase (``group_runs``, :func:`~prunelab.runs.fused_decision.memory_chunks`), kept so that a
     resumed group cuts as it did.
 
     A checkpoint keeps it beside what it does not describe: the learner's state, the random state and data
@@ -40,24 +39,21 @@ class TrainingProgress:
     epochs_done: int | None = None
     rows: list[dict] = field(default_factory=list)
     group_runs: int | None = None
-    group_part: tuple[str, int] | None = None
 
     def next_cycle(self, cycles: int) -> None:
         """A pre-training cycle ended in pruning: the next cycle begins, or post-training after the last."""
         self.cycle += 1
         self.phase = "pre" if self.cycle < cycles else "post"
         self.epochs_done = None
-        self.group_runs = self.group_part = None
+        self.group_runs = None
 
     def to_checkpoint(self) -> dict:
         return {"phase": self.phase, "cycle": self.cycle, "epochs_done": self.epochs_done, "rows": list(self.rows),
-                "group_runs": self.group_runs, "group_part": self.group_part}
+                "group_runs": self.group_runs}
 
     @classmethod
     def from_checkpoint(cls, saved: dict) -> TrainingProgress:
-        part = saved.get("group_part")
-        return cls(saved["phase"], saved["cycle"], saved["epochs_done"], list(saved["rows"]), saved.get("group_runs"),
-                   None if part is None else (str(part[0]), int(part[1])))
+        return cls(saved["phase"], saved["cycle"], saved["epochs_done"], list(saved["rows"]), saved.get("group_runs"))
 
 
 @dataclass
