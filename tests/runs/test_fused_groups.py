@@ -303,6 +303,15 @@ def test_pre_trainings_cut_into_parts_beside_post_trainings_finish_together(tmp_
     assert _steps(tmp_path, "singleshot") == {(1, 0.5): "fused (2 runs)", (2, 0.5): "fused (2 runs)",
                                               (3, 0.5): "ordinary", (1, 1.0): "fused (2 runs)",
                                               (2, 1.0): "fused (2 runs)", (3, 1.0): "fused (2 runs)"}
+    # killed as the first part commits its first epoch (seed 1's post-training's commit cut short, its other
+    # run not yet committed), the group resumes in the parts it was cut into, to the unkilled records
+    killed = tmp_path / "killed"
+    result = _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2", "die=post:0:1")
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2").returncode == 0
+    _assert_same_records(killed, tmp_path)
+    assert (_steps(killed, "singleshot"), _steps(killed, PRETRAIN)) == (_steps(tmp_path, "singleshot"),
+                                                                          _steps(tmp_path, PRETRAIN))
 
 
 def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference):
