@@ -230,8 +230,8 @@ def _train_stage(members: list[Member], pre_only: bool, group: _GroupRun) -> Non
     for member in members:
         histories.setdefault(history(member), []).append(member)
     for runs in histories.values():
-        left = [m for m in runs if _left_to_train(m) and (not pre_only or m.training.progress.phase == "pre")]
-        if sum(m.training.status == "complete" for m in runs) < 2 or not left:
+        if sum(m.training.status == "complete" for m in runs) < 2 or not any(
+                _left_to_train(m) and (not pre_only or m.training.progress.phase == "pre") for m in runs):
             continue
         chunks, line = memory_chunks(*by_seed(runs))
         if line:
