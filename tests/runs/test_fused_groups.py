@@ -153,15 +153,15 @@ def grid_process(result_dir, *how: str) -> None:
     post-training epoch; "off", every run trains alone; "die=PHASE:EPOCH", the group's commit of that epoch is
     cut short: its first run commits, then the process dies before the others do; "die=PHASE:EPOCH:SEED", only a
     commit whose first run has that seed; "die-after-record", it dies once the first record is written;
-    "three-seeds", the grid has seeds 1 to 3; "mixed", the runs at compression 1 do not pre-train (so the
-    pre-trainings train fused with their post-training); "long-pre", the pre-trainings take 3 epochs; "fit=N",
-    the device's memory holds a fused step of N runs (as CUDA's may)."""
+    "three-seeds", the grid has seeds 1 to 3, "one-seed" seed 1 alone; "mixed", the runs at compression 1 do
+    not pre-train (so the pre-trainings train fused with their post-training); "long-pre", the pre-trainings take
+    3 epochs; "fit=N", the device's memory holds a fused step of N runs (as CUDA's may)."""
     from prunelab.runs import fused, singleshot
 
     base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
                      train_batch_size=32, pruner="rand", pre_epochs=2, post_epochs=2, checkpoint_every=0,
                      no_cuda=True, fuse="off" if "off" in how else "on", result_dir=str(result_dir))
-    seeds = (1, 2, 3) if "three-seeds" in how else (1, 2)
+    seeds = (1, 2, 3) if "three-seeds" in how else (1,) if "one-seed" in how else (1, 2)
     pre_epochs = 3 if "long-pre" in how else 2
     configs = [base.replace(compression=c, seed=s, pre_epochs=0 if "mixed" in how and c == 1.0 else pre_epochs)
                for s in seeds for c in (0.5, 1.0)]
@@ -292,6 +292,20 @@ def test_a_group_killed_as_its_pre_trainings_train_with_post_trainings_resumes_t
     assert _steps(tmp_path, "singleshot") == _steps(mixed_reference, "singleshot") == {
         (1, 0.5): "fused (2 runs)", (2, 0.5): "fused (2 runs)", (1, 1.0): "fused (4 runs)", (2, 1.0): "fused (4 runs)"}
     assert set(_steps(tmp_path, PRETRAIN).values()) == {"fused (4 runs)"}
+
+
+def test_a_pre_training_a_commit_ahead_at_its_end_goes_back_to_train_beside_its_partner(tmp_path):
+    # one seed: the pre-training (2 epochs) trains beside the other run's post-training (2 epochs) and leads
+    # each commit; the commit of the last epoch cut short, the pre-training has ended a commit ahead of its
+    # partner: resumed, it goes back an epoch and trains it again beside the partner (not the partner alone)
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert _grid_process(reference, "one-seed", "mixed").returncode == 0
+    result = _grid_process(killed, "one-seed", "mixed", "die=pre:2")
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert _grid_process(killed, "one-seed", "mixed").returncode == 0
+    _assert_same_records(killed, reference)
+    assert _steps(killed, "singleshot") == _steps(reference, "singleshot") == {
+        (1, 0.5): "ordinary", (1, 1.0): "fused (2 runs)"}
 
 
 def test_pre_trainings_cut_into_parts_beside_post_trainings_finish_together(tmp_path):

@@ -221,35 +221,41 @@ def _prune_each(members: list[Member]) -> None:
 
 def _train_stage(members: list[Member], pre_only: bool, group: _GroupRun) -> None:
     """Train ``members``, each in its phase, fused where :func:`decide` says: the runs of each training history
-    (:func:`~prunelab.runs.fused_points.history`) with a run left to train in this stage, in the groups the
-    device's memory holds (:func:`memory_chunks`, cut from every run of the history, trained or diverged), and
-    within each, the runs that stand at one point (:func:`_subgroups`) as one network until the first of their
-    phases ends, then the runs left likewise; with ``pre_only``, only such subgroups as hold a pre-training (the
-    others wait for a later stage). Each decision is told to ``group``."""
+    (:func:`~prunelab.runs.fused_points.history`) with a run left to train, in the groups the device's memory
+    holds (:func:`memory_chunks`, cut from every run of the history, trained or diverged), and within each, the
+    runs that stand at one point (:func:`_next_round`) as one network until the first of their phases ends,
+    then the runs left likewise; with ``pre_only``, only such networks as hold a pre-training (the others wait
+    for a later stage). Each decision is told to ``group`` (a cut's only where a part of it trains here)."""
     histories: dict[int, list[Member]] = {}
     for member in members:
         histories.setdefault(history(member), []).append(member)
     for runs in histories.values():
-        if sum(m.training.status == "complete" for m in runs) < 2 or not any(
-                _left_to_train(m) and (not pre_only or m.training.progress.phase == "pre") for m in runs):
+        # a pre-training at its phase's end may be a commit ahead of the runs beside it, so it counts here
+        if sum(m.training.status == "complete" for m in runs) < 2 or not any(map(_left_to_train, runs)) or (
+                pre_only and "pre" not in _phases(runs)):
             continue
         chunks, line = memory_chunks(*by_seed(runs))
-        if line:
+        busy = [chunk for chunk in chunks if _next_round(chunk, pre_only)]
+        if busy and line:
             group.decided(line)
-        for chunk in chunks:
+        for chunk in busy:
             _train_chunk(chunk, pre_only, group)
 
 
+def _next_round(chunk: list[Member], pre_only: bool) -> list[tuple[list[Member], int]]:
+    """The networks ``chunk`` (one memory group) trains next, with their runs to an input block: its runs not
+    decided apart in their phase, in subgroups of two or more by point (:func:`_subgroups`, which lines them up
+    first), with ``pre_only`` only those holding a pre-training."""
+    undecided = [m for m in chunk if m.alone_in != m.training.progress.phase]
+    return [(runs, shared) for runs, shared in _subgroups(undecided)
+            if len(runs) > 1 and (not pre_only or "pre" in _phases(runs))]
+
+
 def _train_chunk(chunk: list[Member], pre_only: bool, group: _GroupRun) -> None:
-    """:func:`_train_stage` within one memory group: its subgroups, round after round, each run finished as its
+    """:func:`_train_stage` within one memory group: its networks, round after round, each run finished as its
     post-training ends. A decision to train runs apart holds for any later network of some of them in the same
     phase (here or in a later stage: fewer runs gain less from fusing), so it is not measured again."""
-    while True:
-        undecided = [m for m in chunk if m.alone_in != m.training.progress.phase]
-        subgroups = [(runs, shared) for runs, shared in _subgroups(undecided)
-                     if len(runs) > 1 and (not pre_only or "pre" in _phases(runs))]
-        if not subgroups:
-            return
+    while subgroups := _next_round(chunk, pre_only):
         for subgroup, shared in subgroups:
             fuse, decision = decide(subgroup, shared)
             group.decided(decision)
