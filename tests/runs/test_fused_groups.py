@@ -4,6 +4,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from prunelab.core.fused import FusionRefused
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import by_seed, run_configs, run_group
+from prunelab.runs.fused_parts import PARTS_PREFIX
 from prunelab.runs.fused_plan import plan
 from prunelab.runs.pretrain import EXPERIMENT as PRETRAIN
 from prunelab.runs.store import load_record
@@ -318,14 +320,38 @@ def test_pre_trainings_cut_into_parts_beside_post_trainings_finish_together(tmp_
                                               (3, 0.5): "ordinary", (1, 1.0): "fused (2 runs)",
                                               (2, 1.0): "fused (2 runs)", (3, 1.0): "fused (2 runs)"}
     # killed as the first part commits its first epoch (seed 1's post-training's commit cut short, its other
-    # run not yet committed), the group resumes in the parts it was cut into, to the unkilled records
-    killed = tmp_path / "killed"
-    result = _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2", "die=post:0:1")
+    # run not yet committed), the group resumes in the parts it was cut into, to the unkilled records; and killed
+    # as seed 2's part commits its pre-training's epoch 1 (seed 1's part trained, its post-training recorded),
+    # the runs left resume in the parts kept for them, not cut anew (seed 1's pre-training would pair with seed
+    # 2's, and seed 3's post-training would train alone)
+    for kill, folder in (("die=post:0:1", "killed"), ("die=pre:1:2", "killed-later")):
+        killed = tmp_path / folder
+        result = _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2", kill)
+        assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+        assert list((killed / "singleshot").glob(f"{PARTS_PREFIX}*"))  # the cut, kept before its parts trained
+        assert _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2").returncode == 0
+        _assert_same_records(killed, tmp_path)
+        assert (_steps(killed, "singleshot"), _steps(killed, PRETRAIN)) == (_steps(tmp_path, "singleshot"),
+                                                                              _steps(tmp_path, PRETRAIN))
+        assert not list((killed / "singleshot").glob(f"{PARTS_PREFIX}*"))  # gone with the group's last record
+
+
+def test_a_group_started_afresh_cuts_anew_whatever_cut_was_kept(tmp_path):
+    # killed in its first part, the group has kept its cut; with every checkpoint then gone (and the kept cut
+    # made one of single runs), the group starts afresh and cuts anew, as an unkilled group does
+    result = _grid_process(tmp_path, "three-seeds", "fit=2", "die=pre:0")
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
-    assert _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2").returncode == 0
-    _assert_same_records(killed, tmp_path)
-    assert (_steps(killed, "singleshot"), _steps(killed, PRETRAIN)) == (_steps(tmp_path, "singleshot"),
-                                                                          _steps(tmp_path, PRETRAIN))
+    [book] = (tmp_path / "singleshot").glob(f"{PARTS_PREFIX}*")
+    kept = json.loads(book.read_text())
+    assert len(kept["beside:0"]) == 2  # seeds 1 and 2's pre-trainings, and seed 3's
+    singles = {stage: [[name] for part in parts for name in part] for stage, parts in kept.items()}
+    for folder in (tmp_path / "singleshot").glob(".ckpt-*"):
+        shutil.rmtree(folder)
+    book.write_text(json.dumps(singles))
+    assert _grid_process(tmp_path, "three-seeds", "fit=2").returncode == 0
+    assert _steps(tmp_path, PRETRAIN) == {(1, None): "fused (2 runs)", (2, None): "fused (2 runs)",
+                                          (3, None): "ordinary"}
+    assert not list((tmp_path / "singleshot").glob(f"{PARTS_PREFIX}*"))
 
 
 def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference):
@@ -526,9 +552,9 @@ def test_runs_are_ordered_by_seed_and_share_an_input_block_when_every_seed_has_a
 
 
 def test_a_long_fused_network_says_where_it_stands(tmp_path, monkeypatch):
-    from prunelab.runs import fused
+    from prunelab.runs import fused, fused_network
 
-    monkeypatch.setattr(fused, "STANDING_EVERY_S", 0.0)  # a line at every epoch's end but the last
+    monkeypatch.setattr(fused_network, "STANDING_EVERY_S", 0.0)  # a line at every epoch's end but the last
     told: dict[str, list] = {"decided": [], "standing": [], "ended": []}
     watch = fused.GroupWatch(told["decided"].append, told["standing"].append, told["ended"].append)
     result = run_group(_grid(tmp_path, "fc", "on", post_epochs=3), progress=False, log=_quiet, watch=watch)

@@ -26,12 +26,12 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..core.fused import FusionRefused, fuse_learners, split_learner
-from ..core.fused_loop import FusedRows, StackedLoader, fused_train_eval_loop
-from ..precision.memory import PeakMemory
-from .checkpoint import Cadence, GroupWriter, RunInProgress, rng_state, set_rng_state
+from ..core.fused import FusionRefused
+from .checkpoint import RunInProgress, rng_state, set_rng_state
 from .config import RunConfig
-from .fused_decision import Member, decide, fresh_for, group_options, memory_chunks, phase_end
+from .fused_decision import Member, decide, memory_chunks, phase_end, phases
+from .fused_network import train_network
+from .fused_parts import PartsBook
 from .fused_plan import fusion_obstacle, group_key, input_blocks, plan
 from .fused_points import align, history, point
 from .prepare import RunLog, reused_record
@@ -39,7 +39,6 @@ from .pretrain import SharedPretraining, shares_pretraining
 from .registry import run
 from .singleshot import (
     begin_training,
-    checkpoint_state,
     diverging,
     finish,
     open_run,
@@ -48,8 +47,9 @@ from .singleshot import (
 )
 from .store import RunRecord, load_record
 
-#: how often a fused network says which epoch it stands at (seconds), for a person watching a long group
-STANDING_EVERY_S = 60.0
+#: the stages of :func:`train_group`: pre-trainings beside the post-trainings that need none, what the
+#: pre-trainings have left, and the post-trainings left
+BESIDE, PRE_LEFT, POST = "beside", "pre-left", "post"
 
 
 @dataclass
@@ -88,9 +88,11 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
     keys = {group_key(c) for c in configs}
     if len(keys) > 1 or any(fusion_obstacle(c) for c in configs):
         raise FusionRefused("these runs do not share one set-up and training settings: plan() splits them")
-    group = _GroupRun(watch, {})
+    group = _GroupRun(watch, {}, PartsBook.of_group(configs))
     with contextlib.ExitStack() as stack:
         members = _open_each(configs, stack, group.records, progress, log)
+        if not group.records and not any(m.training.resumed for m in members):
+            group.parts.clear()  # the group starts afresh: a cut kept from before is not its
         train_group(members, group)
         if not group.decisions:
             group.decided(_nothing_fused(members))
@@ -102,17 +104,21 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
                 post_train(member.run, member.training)
             group.finish([member])
     records = group.records
+    if all(records[c.record_name] is not None for c in configs):
+        group.parts.clear()  # every run has its record: no resume left to cut
     paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
     return GroupResult(paths, "; ".join(group.decisions))  # a line per network
 
 
 @dataclass
 class _GroupRun:
-    """A group as it trains: who watches it, the decisions so far, and the records its runs ended in (a run
-    held by another process: None); each run's record is written as soon as its training ends."""
+    """A group as it trains: who watches it, the decisions so far, the records its runs ended in (a run
+    held by another process: None; each run's record is written as soon as its training ends), and the parts
+    it was cut into for the device's memory (kept for a resume)."""
 
     watch: GroupWatch
     records: dict[str, RunRecord | None]
+    parts: PartsBook
     decisions: list[str] = field(default_factory=list)
 
     def decided(self, line: str) -> None:
@@ -183,13 +189,13 @@ def train_group(members: list[Member], group: _GroupRun) -> None:
         trainers.setdefault(_pretraining(member).key, member)  # the first run of each key trains it
     _prune_each([m for m in members if m not in pending])
     if trainers:
-        _train_stage([*trainers.values(), *_post(members)], True, group)
+        _train_stage([*trainers.values(), *_post(members)], BESIDE, group)
         # what the pre-trainings have left once the post-trainings beside them ended (the full profile's 200
         # epochs against 100): the pre-trainings alone, cut anew (on a GPU short of memory each may have trained
         # in a part of its own); where the network beside them was decided against, they stay apart
-        _train_stage(list(trainers.values()), True, group)
+        _train_stage(list(trainers.values()), PRE_LEFT, group)
     _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
-    _train_stage(_post(members), False, group)
+    _train_stage(_post(members), POST, group)
 
 
 def _pretraining(member: Member) -> SharedPretraining:
@@ -219,22 +225,24 @@ def _prune_each(members: list[Member]) -> None:
         member.rng = rng_state()
 
 
-def _train_stage(members: list[Member], pre_only: bool, group: _GroupRun) -> None:
+def _train_stage(members: list[Member], stage: str, group: _GroupRun) -> None:
     """Train ``members``, each in its phase, fused where :func:`decide` says: the runs of each training history
     (:func:`~prunelab.runs.fused_points.history`) with a run left to train, in the groups the device's memory
     holds (:func:`memory_chunks`, cut from every run of the history, trained or diverged), and within each, the
     runs that stand at one point (:func:`_next_round`) as one network until the first of their phases ends,
-    then the runs left likewise; with ``pre_only``, only such networks as hold a pre-training (the others wait
-    for a later stage). Each decision is told to ``group`` (a cut's only where a part of it trains here)."""
+    then the runs left likewise; in the stages before :data:`POST`, only such networks as hold a pre-training
+    (the others wait for a later stage). Each decision is told to ``group`` (a cut's only where a part of it
+    trains here), and each cut kept in its book of parts under the stage and history."""
+    pre_only = stage != POST
     histories: dict[int, list[Member]] = {}
     for member in members:
         histories.setdefault(history(member), []).append(member)
-    for runs in histories.values():
+    for past, runs in histories.items():
         # a pre-training at its phase's end may be a commit ahead of the runs beside it, so it counts here
         if sum(m.training.status == "complete" for m in runs) < 2 or not any(map(_left_to_train, runs)) or (
-                pre_only and "pre" not in _phases(runs)):
+                pre_only and "pre" not in phases(runs)):
             continue
-        chunks, line = memory_chunks(*by_seed(runs))
+        chunks, line = memory_chunks(*by_seed(runs), group.parts, f"{stage}:{past}")
         busy = [chunk for chunk in chunks if _next_round(chunk, pre_only)]
         if busy and line:
             group.decided(line)
@@ -248,7 +256,7 @@ def _next_round(chunk: list[Member], pre_only: bool) -> list[tuple[list[Member],
     first), with ``pre_only`` only those holding a pre-training."""
     undecided = [m for m in chunk if m.alone_in != m.training.progress.phase]
     return [(runs, shared) for runs, shared in _subgroups(undecided)
-            if len(runs) > 1 and (not pre_only or "pre" in _phases(runs))]
+            if len(runs) > 1 and (not pre_only or "pre" in phases(runs))]
 
 
 def _train_chunk(chunk: list[Member], pre_only: bool, group: _GroupRun) -> None:
@@ -260,16 +268,12 @@ def _train_chunk(chunk: list[Member], pre_only: bool, group: _GroupRun) -> None:
             fuse, decision = decide(subgroup, shared)
             group.decided(decision)
             if fuse:
-                _train_fused(subgroup, shared, min(phase_end(m) for m in subgroup), group.watch.standing)
+                train_network(subgroup, shared, min(phase_end(m) for m in subgroup), group.watch.standing)
                 group.finish([m for m in subgroup if not _left_to_train(m) and (
                     m.training.status != "complete" or m.training.progress.phase == "post")])
             else:
                 for member in subgroup:
                     member.alone_in = member.training.progress.phase
-
-
-def _phases(members: list[Member]) -> list[str]:
-    return [m.training.progress.phase for m in members]
 
 
 def _subgroups(members: list[Member]) -> list[tuple[list[Member], int]]:
@@ -293,94 +297,6 @@ def by_seed(members: list[Member]) -> tuple[list[Member], int]:
     first_seen = list(dict.fromkeys(seeds))
     ordered = sorted(members, key=lambda m: first_seen.index(m.run.config.seed))
     return ordered, input_blocks(seeds)
-
-
-def _train_fused(members: list[Member], shared: int, epochs: int, standing: Callable[[str], None]) -> None:
-    """Train ``members`` (in :func:`by_seed`'s order, each in its phase: dense pre-training or post-training)
-    to epoch ``epochs`` as one fused network, ``shared`` runs to an input block; each run's rows, checkpoints
-    and final state its own. ``standing`` gets the epoch it stands at once a minute (a long network's progress
-    line)."""
-    runs = len(members)
-    learner = fuse_learners([m.training.learner for m in members], fresh_for(members[0].run), shared)
-    options = group_options(members)
-
-    def diverged(index: int, reason: str) -> None:
-        member = members[index]
-        member.training.learner.load_state_dict(split_learner(learner)[index])  # its weights as they went wrong
-        member.training.stop(reason)
-        member.run.log(f"STOPPED: {member.training.message}.")
-
-    _save_starts(members)
-    network = _announce(members, epochs, f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else ""))
-    rows = FusedRows([m.training.progress.rows for m in members], _phases(members), [True] * runs, diverged)
-    writer = GroupWriter()
-    cadence, said = Cadence(members[0].run.config.checkpoint_every), Cadence(STANDING_EVERY_S)
-    train, test = _stacked_loaders(members, shared)
-
-    def after_epoch(epoch: int) -> None:
-        for index, member in enumerate(members):
-            member.run.data.train.epoch = train.epoch
-            if rows.live[index]:
-                member.training.progress.epochs_done = epoch
-        if cadence.due():
-            states = split_learner(learner)
-            writer.commit([(m.run.checkpoint, {**checkpoint_state(m.run, m.training, states[index]), **m.rng})
-                           for index, m in enumerate(members) if rows.live[index]])
-            cadence.saved()
-        if said.due() and 0 < epoch < epochs:
-            stopped = runs - sum(rows.live)
-            standing(f"fused: {network}: {epoch} of {epochs} epochs trained"
-                     + (f", {stopped} run{'s' if stopped > 1 else ''} stopped" if stopped else ""))
-            said.saved()
-
-    with PeakMemory(options.device) as peak, writer:
-        fused_train_eval_loop(learner, train, test, epochs, options, rows,
-                              done=members[0].training.progress.epochs_done, after_epoch=after_epoch)
-    states = split_learner(learner)
-    for index, member in enumerate(members):
-        member.training.peaks.append(peak)
-        if rows.live[index]:
-            member.training.learner.load_state_dict(states[index])
-
-
-def _save_starts(members: list[Member]) -> None:
-    """Save the start of each run that has no checkpoint yet: a kill within the group's first commit then sends
-    a run back to its start (:func:`~prunelab.runs.fused_points.align`)."""
-    for member in members:
-        if not member.run.checkpoint.path.is_file():
-            member.run.checkpoint.save({**checkpoint_state(member.run, member.training), **member.rng})
-
-
-def _announce(members: list[Member], epochs: int, step_name: str) -> str:
-    """Name the fused network in each run's record (``step_name``) and log; returns its name for progress lines
-    ("one network of 18 runs, 3 of them pre-training")."""
-    runs, phases = len(members), _phases(members)
-    network = f"one network of {runs} runs" + (f", {phases.count('pre')} of them pre-training"
-                                               if "pre" in phases and "post" in phases else "")
-    for member, phase in zip(members, phases):
-        if phase == "post":
-            member.training.train_step = step_name
-        else:
-            member.training.pretrain_step = step_name
-        end = phase_end(member)
-        span = f"for {end} epochs" if epochs == end else f"to epoch {epochs} of {end}"
-        member.run.log(f"{phase.capitalize()}-train {span}, fused with {runs - 1} other run{'s' if runs > 2 else ''} "
-                       f"of this set-up ({network}).")
-    return network
-
-
-def _stacked_loaders(members: list[Member], shared: int) -> tuple[StackedLoader, StackedLoader]:
-    """The fused network's training and test batches: runs of one seed draw the same batches, so the first
-    such run's loaders serve them all."""
-    owners: list[Member] = []
-    loader_of: dict[int, int] = {}
-    for member in members:
-        if member.run.config.seed not in loader_of:
-            loader_of[member.run.config.seed] = len(owners)
-            owners.append(member)
-    of_run = [loader_of[m.run.config.seed] for m in members]
-    return (StackedLoader([o.run.data.train for o in owners], of_run, shared),
-            StackedLoader([o.run.data.test for o in owners], of_run, shared))
 
 
 def run_configs(configs: list[RunConfig], progress: bool = True, log: Callable[[str], None] = print

@@ -22,6 +22,7 @@ from ..core.fused import FusionRefused, check_fused, fuse_learners
 from ..core.fused_loop import FusionTiming, device_room, fused_chunk, held_bytes, step_bytes, time_fusion
 from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions, train_step
 from ..precision.amp import make_scaler
+from .fused_parts import PartsBook
 from .run_state import RunState
 from .singleshot import Training, fresh_learner, wants_graph
 
@@ -51,6 +52,11 @@ def phase_end(member: Member) -> int:
     """The epoch the run's phase ends at: its pre-training epochs in "pre" (dense), else its post-training's."""
     config = member.run.config
     return config.pre_epochs if member.training.progress.phase == "pre" else config.post_epochs
+
+
+def phases(members: list[Member]) -> list[str]:
+    """Each run's phase: "pre" (dense pre-training) or "post"."""
+    return [m.training.progress.phase for m in members]
 
 
 def what_trains(members: list[Member]) -> str:
@@ -90,28 +96,46 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
     return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x)"
 
 
-def memory_chunks(members: list[Member], shared: int) -> tuple[list[list[Member]], str | None]:
+def memory_chunks(members: list[Member], shared: int, book: PartsBook, stage: str
+                  ) -> tuple[list[list[Member]], str | None]:
     """``members`` (ordered by seed, ``shared`` runs to an input block) cut in order into the groups the
     device's memory holds a fused step of (:func:`~prunelab.core.fused_loop.fused_chunk`, from one training
     step of a copy of the first run, and what a run holds beside it), and the line that says so (None when
     they are one group). Off CUDA they are one group. The size is kept in the runs' progress (``group_runs``,
-    saved with their checkpoints): a resumed group cuts as it did, whatever memory is free (the caller passes
-    every run, trained or diverged)."""
+    saved with their checkpoints), and the cut in ``book`` under ``stage``: a resumed group cuts as it did,
+    whatever memory is free and whichever runs have finished since (the caller passes every run it has,
+    trained or diverged)."""
     first = members[0].run if members else None
     if first is None or len(members) < 2 or device_room(first.device) is None:
         return [members], None
     kept = [m.training.progress.group_runs for m in members if m.training.progress.group_runs is not None]
+    if stage in book.cuts:
+        kept.append(max(len(part) for part in book.cuts[stage]))
     size, free = (min(kept), "as measured when the group was first cut") if kept else _fitting_runs(members, shared)
     for member in members:
         member.training.progress.group_runs = size
-    if size >= len(members):
-        return [members], None
-    chunks = [members[start:start + size] for start in range(0, len(members), size)]
+    if stage in book.cuts:
+        chunks = _as_cut(members, book.cuts[stage], size)
+    else:
+        chunks = [members[start:start + size] for start in range(0, len(members), size)]
+        if len(chunks) > 1:
+            book.keep(stage, [[m.run.config.record_name for m in chunk] for chunk in chunks])
+    if len(chunks) == 1:
+        return chunks, None
     what = what_trains(members)
     if size == 1:
         return chunks, f"separate: {what}; a fused step of 2 would not fit ({free})"
     return chunks, (f"fused: {what} in {len(chunks)} groups of up to {size}, one after another (a fused step of "
                     f"more would not fit: {free})")
+
+
+def _as_cut(members: list[Member], parts: list[list[str]], size: int) -> list[list[Member]]:
+    """``members`` in the kept ``parts`` (a run since finished is not among them); a run no part names, cut by
+    ``size`` after them."""
+    chunks = [[m for m in members if m.run.config.record_name in part] for part in parts]
+    named = {name for part in parts for name in part}
+    rest = [m for m in members if m.run.config.record_name not in named]
+    return [c for c in chunks if c] + [rest[start:start + size] for start in range(0, len(rest), size)]
 
 
 def _fitting_runs(members: list[Member], shared: int) -> tuple[int, str]:
