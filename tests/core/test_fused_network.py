@@ -91,6 +91,11 @@ def test_a_fused_step_is_each_runs_own_step(name):
             assert torch.all(weight[state["model"][key] == 0] == 0), key
         assert state["optimizer"]["state"].keys() == ours["optimizer"]["state"].keys()
         assert state["scheduler"] == ours["scheduler"]
+    [last] = split_learner(fused, [len(separate) - 1])  # one run's state alone: the same as split from all
+    every = split_learner(fused)[-1]
+    assert all(torch.equal(last["model"][k], v) for k, v in every["model"].items())
+    assert all(torch.equal(last["optimizer"]["state"][i][n], v) for i, moments in every["optimizer"]["state"].items()
+               for n, v in moments.items())
 
 
 def _losses_over_steps(learners_or_fused, xs_steps, ys_steps) -> list[list[float]]:

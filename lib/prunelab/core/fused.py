@@ -147,12 +147,14 @@ class FusedModel(nn.Module):
             return tensors[0].clone()
         return torch.stack(list(tensors)) if self._stacked(key) else torch.cat(list(tensors))
 
-    def split(self, key: str, tensor: Tensor) -> list[Tensor]:
-        """Each run's part of the fused tensor of ``key``: the inverse of :meth:`join`."""
+    def split(self, key: str, tensor: Tensor, runs: Sequence[int] | None = None) -> list[Tensor]:
+        """Each run's part (a copy) of the fused tensor of ``key``, or only the parts of ``runs`` (indices): the
+        inverse of :meth:`join`."""
+        runs = range(self.runs) if runs is None else runs
         if tensor.dim() == 0:
-            return [tensor.clone() for _ in range(self.runs)]
+            return [tensor.clone() for _ in runs]
         parts = tensor.unbind(0) if self._stacked(key) else tensor.chunk(self.runs)
-        return [part.clone() for part in parts]
+        return [parts[run].clone() for run in runs]
 
     @torch.no_grad()
     def load_runs(self, models: Sequence[nn.Module]) -> None:
@@ -169,12 +171,13 @@ class FusedModel(nn.Module):
                 owner._buffers[name] = _like(joined, owner._buffers[name])
         apply_masks(self.net)
 
-    def run_states(self) -> list[dict[str, Tensor]]:
-        """Each run's state dict (its network's keys), split from the fused one."""
-        states: list[dict[str, Tensor]] = [{} for _ in range(self.runs)]
+    def run_states(self, runs: Sequence[int] | None = None) -> list[dict[str, Tensor]]:
+        """Each run's state dict (its network's keys), split from the fused one, or only those of ``runs``."""
+        runs = range(self.runs) if runs is None else runs
+        states: list[dict[str, Tensor]] = [{} for _ in runs]
         whole = self.net.state_dict()
         for key in self.run_keys:
-            for state, part in zip(states, self.split(key, whole[key])):
+            for state, part in zip(states, self.split(key, whole[key], runs)):
                 state[key] = part
         return states
 
@@ -307,20 +310,21 @@ def _join_optimizer(fused: FusedModel, states: list[dict], optimizer: torch.opti
     return {"state": joined, "param_groups": groups}
 
 
-def split_learner(learner: Learner) -> list[dict]:
-    """Each run's :meth:`Learner.state_dict` from a fused learner: what its own checkpoint holds, so a run
-    resumes alone or in a group alike."""
+def split_learner(learner: Learner, runs: Sequence[int] | None = None) -> list[dict]:
+    """Each run's :meth:`Learner.state_dict` from a fused learner, or only those of ``runs`` (indices; one run's
+    alone copies no other's): what its own checkpoint holds, so a run resumes alone or in a group alike."""
     fused: FusedModel = learner.model
+    runs = range(fused.runs) if runs is None else runs
     keys = fused.param_keys()
     whole = learner.optimizer.state_dict()
-    optimizers = [{"state": {}, "param_groups": copy.deepcopy(whole["param_groups"])} for _ in range(fused.runs)]
+    optimizers = [{"state": {}, "param_groups": copy.deepcopy(whole["param_groups"])} for _ in runs]
     for index, per_param in whole["state"].items():
-        parts = {name: (fused.split(keys[index], value) if isinstance(value, Tensor) else [value] * fused.runs)
+        parts = {name: (fused.split(keys[index], value, runs) if isinstance(value, Tensor) else [value] * len(runs))
                  for name, value in per_param.items()}
         for m, optimizer in enumerate(optimizers):
             optimizer["state"][index] = {name: values[m] for name, values in parts.items()}
     scheduler, scaler = learner.scheduler.state_dict(), learner.scaler.state_dict()
     return [{"model": model, "optimizer": optimizer, "scheduler": copy.deepcopy(scheduler),
-             "scaler": copy.deepcopy(scaler)} for model, optimizer in zip(fused.run_states(), optimizers)]
+             "scaler": copy.deepcopy(scaler)} for model, optimizer in zip(fused.run_states(runs), optimizers)]
 
 

@@ -28,7 +28,7 @@ def train_network(members: list[Member], shared: int, epochs: int, standing: Cal
 
     def diverged(index: int, reason: str) -> None:
         member = members[index]
-        member.training.learner.load_state_dict(split_learner(learner)[index])  # its weights as they went wrong
+        member.training.learner.load_state_dict(split_learner(learner, [index])[0])  # its weights as they went wrong
         member.training.stop(reason)
         member.run.log(f"STOPPED: {member.training.message}.")
 
