@@ -72,6 +72,7 @@ class _Surroundings:
 def _child(target: Callable[..., object], args: tuple, where: _Surroundings) -> None:
     os.environ.clear()
     os.environ.update(where.env)
+    tempfile.tempdir = None  # the temporary folder as the environment says (TMPDIR), not as the server found it
     os.chdir(where.cwd)
     for fd, path in ((1, where.stdout), (2, where.stderr)):
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)

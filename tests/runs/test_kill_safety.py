@@ -125,9 +125,13 @@ def test_a_run_killed_after_its_record_leaves_nothing_after_a_rerun_and_force_re
     assert forced.returncode == 0, forced.stderr
     assert "Resuming" not in forced.stdout and "Post-train" in forced.stdout
     assert _leftovers(tmp_path / "singleshot") == []
-    # killed while its record was being written: the rerun finds the complete record, cleans up
-    killed = _cli(tmp_path, "--expid", "run2", env={KILL_AT_ENV: "marker"})
+    # killed while its record was being written: the rerun finds the complete record, cleans up (and an
+    # untraced run made no scratch folder for a trace, so none is left in the temporary folder)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    killed = _cli(tmp_path, "--expid", "run2", env={KILL_AT_ENV: "marker", "TMPDIR": str(scratch)})
     assert killed.returncode == -signal.SIGKILL
+    assert list(scratch.iterdir()) == []
     rerun = _cli(tmp_path, "--expid", "run2")
     assert rerun.returncode == 0 and "Reusing" in rerun.stdout, rerun.stderr
     assert _leftovers(tmp_path / "singleshot") == []

@@ -278,8 +278,11 @@ def finish(run: RunState, training: Training) -> RunRecord:
     outcome = RunOutcome(summary, epochs, layers, masks, audit.frame())
     final = record_path(config.result_dir, config.experiment, config.record_name)
     status = training.status
-    with tempfile.TemporaryDirectory(prefix="prunelab-trace-") as scratch:  # outside the results: nothing left there
-        extra = trace_files(config, model, data.test, Path(scratch), summary, log) if config.save_trace else {}
+    with contextlib.ExitStack() as stack:  # a traced run's scratch, outside the results: nothing left there
+        extra = {}
+        if config.save_trace:
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="prunelab-trace-")))
+            extra = trace_files(config, model, data.test, scratch, summary, log)
         log(f"Test top-1 {summary['top1']:.2f}% [{status}]; writing the record.")
         write_record(final, {**record_files(run, outcome), **extra, "log.txt": log.write})
     run.checkpoint.remove()
