@@ -17,8 +17,9 @@ from prunelab.core.fused import FusionRefused
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import by_seed, run_configs, run_group
-from prunelab.runs.fused_parts import PARTS_PREFIX
+from prunelab.runs.fused_parts import PARTS_PREFIX, PartsBook
 from prunelab.runs.fused_plan import plan
+from prunelab.runs.integrity import MARKER
 from prunelab.runs.pretrain import EXPERIMENT as PRETRAIN
 from prunelab.runs.store import load_record
 
@@ -157,7 +158,8 @@ def grid_process(result_dir, *how: str) -> None:
     commit whose first run has that seed; "die-after-record", it dies once the first record is written;
     "three-seeds", the grid has seeds 1 to 3, "one-seed" seed 1 alone; "mixed", the runs at compression 1 do
     not pre-train (so the pre-trainings train fused with their post-training); "long-pre", the pre-trainings take
-    3 epochs; "fit=N", the device's memory holds a fused step of N runs (as CUDA's may)."""
+    3 epochs; "fit=N", the device's memory holds a fused step of N runs (as CUDA's may); "sweep", the grid runs
+    through :func:`~prunelab.runs.sweep.run_sweep`."""
     from prunelab.runs import fused, singleshot
 
     base = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=96, test_subset=64,
@@ -185,6 +187,11 @@ def grid_process(result_dir, *how: str) -> None:
         singleshot.after_epoch = dying
     for option in how:
         _hook(option, configs)
+    if "sweep" in how:  # as `prunelab sweep` and the workbook run a grid: the runs with a record are not passed on
+        from prunelab.runs.sweep import run_sweep
+
+        assert all(o.status != "failed" for o in run_sweep(configs, log=lambda line: None, echo=False))
+        return
     fused.run_configs(configs, progress=False, log=lambda line: None)
 
 
@@ -324,12 +331,13 @@ def test_pre_trainings_cut_into_parts_beside_post_trainings_finish_together(tmp_
     # as seed 2's part commits its pre-training's epoch 1 (seed 1's part trained, its post-training recorded),
     # the runs left resume in the parts kept for them, not cut anew (seed 1's pre-training would pair with seed
     # 2's, and seed 3's post-training would train alone)
-    for kill, folder in (("die=post:0:1", "killed"), ("die=pre:1:2", "killed-later")):
+    # (run as a sweep runs it, which passes only the runs left: seed 1's post-training has its record)
+    for kill, folder, how in (("die=post:0:1", "killed", ()), ("die=pre:1:2", "killed-later", ("sweep",))):
         killed = tmp_path / folder
-        result = _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2", kill)
+        result = _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2", kill, *how)
         assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
         assert list((killed / "singleshot").glob(f"{PARTS_PREFIX}*"))  # the cut, kept before its parts trained
-        assert _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2").returncode == 0
+        assert _grid_process(killed, "three-seeds", "mixed", "long-pre", "fit=2", *how).returncode == 0
         _assert_same_records(killed, tmp_path)
         assert (_steps(killed, "singleshot"), _steps(killed, PRETRAIN)) == (_steps(tmp_path, "singleshot"),
                                                                               _steps(tmp_path, PRETRAIN))
@@ -343,15 +351,40 @@ def test_a_group_started_afresh_cuts_anew_whatever_cut_was_kept(tmp_path):
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     [book] = (tmp_path / "singleshot").glob(f"{PARTS_PREFIX}*")
     kept = json.loads(book.read_text())
-    assert len(kept["beside:0"]) == 2  # seeds 1 and 2's pre-trainings, and seed 3's
-    singles = {stage: [[name] for part in parts for name in part] for stage, parts in kept.items()}
+    assert kept["stage"] == "beside:0" and len(kept["parts"]) == 2  # seeds 1 and 2's pre-trainings, and seed 3's
     for folder in (tmp_path / "singleshot").glob(".ckpt-*"):
         shutil.rmtree(folder)
-    book.write_text(json.dumps(singles))
+    book.write_text(json.dumps({**kept, "parts": [[name] for part in kept["parts"] for name in part]}))
     assert _grid_process(tmp_path, "three-seeds", "fit=2").returncode == 0
     assert _steps(tmp_path, PRETRAIN) == {(1, None): "fused (2 runs)", (2, None): "fused (2 runs)",
                                           (3, None): "ordinary"}
     assert not list((tmp_path / "singleshot").glob(f"{PARTS_PREFIX}*"))
+
+
+def test_a_kept_cut_is_found_by_its_stage_and_runs_and_goes_with_their_records(tmp_path):
+    book = PartsBook(tmp_path)
+    book.keep("post:0", [["a", "b"], ["c"]])
+    (tmp_path / f"{PARTS_PREFIX}empty.json").write_text('{"stage": "post:0", "parts": [[]]}')  # passed over
+    (tmp_path / f"{PARTS_PREFIX}torn.json").write_text('{"stage": "po')
+    assert book.kept("post:0", ["b", "c"]) == [["a", "b"], ["c"]]  # runs since finished need not be there
+    assert book.kept("post:0", ["b", "d"]) is None and book.kept("post:3", ["a"]) is None
+    before = set(tmp_path.iterdir())
+    book.keep("post:0", [["a"], ["b", "c"], ["d"]])  # a later cut naming the runs is the one found
+    [later] = set(tmp_path.iterdir()) - before
+    os.utime(later, ns=(later.stat().st_atime_ns, later.stat().st_mtime_ns + 10**9))
+    assert book.kept("post:0", ["a", "b"]) == [["a"], ["b", "c"], ["d"]]
+    book.keep("post:0", [["d"], ["a", "b", "c"]])  # the same runs cut again: it replaces their cut
+    assert book.kept("post:0", ["a", "b"]) == [["d"], ["a", "b", "c"]]
+    kept = lambda: sorted(p.name for p in tmp_path.glob(f"{PARTS_PREFIX}*"))  # noqa: E731
+    malformed = [f"{PARTS_PREFIX}empty.json", f"{PARTS_PREFIX}torn.json"]
+    assert len(kept()) == 4
+    for names, left in ((("a", "b"), 4), (("c",), 3), (("d",), 2)):  # as the runs' records are written
+        for name in names:
+            (tmp_path / name).mkdir()
+            (tmp_path / name / MARKER).touch()
+        book.tidy()  # a cut goes once every run it names has its record
+        assert len(kept()) == left
+    assert kept() == malformed
 
 
 def test_a_group_killed_after_training_keeps_how_it_trained(tmp_path, reference):

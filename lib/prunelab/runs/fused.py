@@ -88,11 +88,11 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
     keys = {group_key(c) for c in configs}
     if len(keys) > 1 or any(fusion_obstacle(c) for c in configs):
         raise FusionRefused("these runs do not share one set-up and training settings: plan() splits them")
-    group = _GroupRun(watch, {}, PartsBook.of_group(configs))
+    group = _GroupRun(watch, {}, PartsBook.beside(configs[0]))
     with contextlib.ExitStack() as stack:
         members = _open_each(configs, stack, group.records, progress, log)
-        if not group.records and not any(m.training.resumed for m in members):
-            group.parts.clear()  # the group starts afresh: a cut kept from before is not its
+        if not group.records and not any(m.training.resumed for m in members):  # a fresh group: no cut is its yet
+            group.parts.drop([m.run.config.record_name for m in members])
         train_group(members, group)
         if not group.decisions:
             group.decided(_nothing_fused(members))
@@ -104,8 +104,7 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
                 post_train(member.run, member.training)
             group.finish([member])
     records = group.records
-    if all(records[c.record_name] is not None for c in configs):
-        group.parts.clear()  # every run has its record: no resume left to cut
+    group.parts.tidy()  # the cuts whose runs all have their records (here or elsewhere)
     paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
     return GroupResult(paths, "; ".join(group.decisions))  # a line per network
 

@@ -102,20 +102,21 @@ def memory_chunks(members: list[Member], shared: int, book: PartsBook, stage: st
     device's memory holds a fused step of (:func:`~prunelab.core.fused_loop.fused_chunk`, from one training
     step of a copy of the first run, and what a run holds beside it), and the line that says so (None when
     they are one group). Off CUDA they are one group. The size is kept in the runs' progress (``group_runs``,
-    saved with their checkpoints), and the cut in ``book`` under ``stage``: a resumed group cuts as it did,
-    whatever memory is free and whichever runs have finished since (the caller passes every run it has,
-    trained or diverged)."""
+    saved with their checkpoints), and the cut in ``book`` under ``stage`` (``"<stage>:<training history>"``): a
+    resumed group cuts as it did, whatever memory is free and whichever runs have finished since (the caller
+    passes every run it has, trained or diverged)."""
     first = members[0].run if members else None
     if first is None or len(members) < 2 or device_room(first.device) is None:
         return [members], None
     kept = [m.training.progress.group_runs for m in members if m.training.progress.group_runs is not None]
-    if stage in book.cuts:
-        kept.append(max(len(part) for part in book.cuts[stage]))
+    parts = book.kept(stage, [m.run.config.record_name for m in members])
+    if parts is not None:
+        kept.append(max(len(part) for part in parts))
     size, free = (min(kept), "as measured when the group was first cut") if kept else _fitting_runs(members, shared)
     for member in members:
         member.training.progress.group_runs = size
-    if stage in book.cuts:
-        chunks = _as_cut(members, book.cuts[stage], size)
+    if parts is not None:
+        chunks = _as_cut(members, parts, size)
     else:
         chunks = [members[start:start + size] for start in range(0, len(members), size)]
         if len(chunks) > 1:

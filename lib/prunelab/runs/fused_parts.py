@@ -2,12 +2,14 @@
 
 A group short of device memory trains each stage's runs in parts, cut in order from the stage's runs
 (:func:`~prunelab.runs.fused_decision.memory_chunks`). A run whose record was written before a kill is not
-opened again, so the runs left, cut anew, would pair otherwise than the unkilled group's: a run would train
-with other partners, or alone, and its record would differ from the unkilled one (within the agreement bounds,
-not bit for bit). So each cut is kept, before its parts train, in one small file per group
-(``<result_dir>/<experiment>/.fused-parts-<hash of the runs' names>.json``), replaced whole: a kill leaves the
-cuts kept before it or the cuts with the new one, never a part of a cut. The file goes once every run of the
-group has its record.
+opened again (a sweep does not even pass it), so the runs left, cut anew, would pair otherwise than the
+unkilled group's: a run would train with other partners, or alone, and its record would differ from the
+unkilled one (within the agreement bounds, not bit for bit). So each cut is kept, before its parts train, in a
+small file of its own beside the records (``.fused-parts-<hash>.json``: its stage and its parts, by the runs'
+record names), written whole and renamed into place, so a kill leaves the cut or nothing. A resumed stage
+takes the newest cut of its stage that names every run it has. A cut goes once every run it names has its
+record, or when its runs start afresh (``--force``, or their checkpoints gone), looked at as a group opens and
+ends.
 """
 
 from __future__ import annotations
@@ -16,50 +18,79 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RunConfig
+from .store import is_complete, record_path
 
 PARTS_PREFIX = ".fused-parts-"
 
+Parts = list[list[str]]
 
-@dataclass
+
+@dataclass(frozen=True)
 class PartsBook:
-    """The cuts a group made, by stage (``"<stage>:<training history>"``): each a list of parts, each part its
-    runs' record names, in training order."""
+    """The cuts kept in ``folder`` (an experiment's folder of records)."""
 
-    path: Path
-    cuts: dict[str, list[list[str]]] = field(default_factory=dict)
+    folder: Path
 
     @classmethod
-    def of_group(cls, configs: list[RunConfig]) -> PartsBook:
-        """The book of the group of ``configs`` (all its runs, recorded or not), with the cuts kept so far."""
-        names = sorted(c.record_name for c in configs)
-        digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]
-        first = configs[0]
-        book = cls(Path(first.result_dir) / first.experiment / f"{PARTS_PREFIX}{digest}.json")
-        try:
-            book.cuts = json.loads(book.path.read_text())
-        except (OSError, ValueError):  # none kept yet (or unreadable: then cut anew, as a fresh group would)
-            book.cuts = {}
-        return book
+    def beside(cls, config: RunConfig) -> PartsBook:
+        """The book of the folder ``config``'s record goes to."""
+        return cls(record_path(config.result_dir, config.experiment, config.record_name).parent)
 
-    def keep(self, stage: str, parts: list[list[str]]) -> None:
-        """Keep the cut of ``stage`` (written whole before its parts train)."""
-        self.cuts[stage] = parts
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".part")
+    def kept(self, stage: str, names: list[str]) -> Parts | None:
+        """The parts of the newest cut kept for ``stage`` (``"<stage>:<training history>"``) that names every one
+        of ``names``, or None."""
+        for _, saved, _ in sorted(self._cuts(), key=lambda cut: cut[2], reverse=True):
+            if saved["stage"] == stage and set(names) <= _names(saved["parts"]):
+                return saved["parts"]
+        return None
+
+    def keep(self, stage: str, parts: Parts) -> None:
+        """Keep the cut of ``stage`` into ``parts`` (written whole before its parts train)."""
+        digest = hashlib.sha256(json.dumps([stage, sorted(_names(parts))]).encode()).hexdigest()[:12]
+        path = self.folder / f"{PARTS_PREFIX}{digest}.json"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=self.folder, prefix=path.name, suffix=".part")
         try:
             with os.fdopen(handle, "w") as file:
-                json.dump(self.cuts, file)
-            os.replace(temp, self.path)
+                json.dump({"stage": stage, "parts": parts}, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(temp, 0o644)
+            os.replace(temp, path)
         finally:
             Path(temp).unlink(missing_ok=True)
 
-    def clear(self) -> None:
-        """Forget every cut (the group's runs are done, or start afresh), and a write a kill cut short."""
-        self.cuts = {}
-        self.path.unlink(missing_ok=True)
-        for leftover in self.path.parent.glob(f"{self.path.name}*.part"):
-            leftover.unlink(missing_ok=True)
+    def drop(self, names: list[str]) -> None:
+        """Remove every cut that names one of ``names`` (runs that start afresh)."""
+        for path, saved, _ in self._cuts():
+            if _names(saved["parts"]) & set(names):
+                path.unlink(missing_ok=True)
+
+    def tidy(self) -> None:
+        """Remove every cut whose runs all have their records."""
+        for path, saved, _ in self._cuts():
+            if all(is_complete(self.folder / name) for name in _names(saved["parts"])):
+                path.unlink(missing_ok=True)
+
+    def _cuts(self) -> list[tuple[Path, dict, int]]:
+        """Each readable cut kept here, with its path and when it was written (one unreadable or malformed, or
+        removed meanwhile, is passed over)."""
+        cuts = []
+        for path in self.folder.glob(f"{PARTS_PREFIX}*.json"):
+            try:
+                saved, written = json.loads(path.read_text()), path.stat().st_mtime_ns
+                valid = isinstance(saved["stage"], str) and saved["parts"] and all(
+                    part and all(isinstance(name, str) for name in part) for part in saved["parts"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if valid:
+                cuts.append((path, saved, written))
+        return cuts
+
+
+def _names(parts: Parts) -> set[str]:
+    return {name for part in parts for name in part}
