@@ -22,7 +22,7 @@ from ..core.fused import FusionRefused, check_fused, fuse_learners
 from ..core.fused_loop import FusionTiming, device_room, fused_chunk, held_bytes, step_bytes, time_fusion
 from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions, train_step
 from ..precision.amp import make_scaler
-from .fused_parts import PartsBook
+from .fused_parts import PartsBook, named_runs
 from .run_state import RunState
 from .singleshot import Training, fresh_learner, wants_graph
 
@@ -61,7 +61,7 @@ def phases(members: list[Member]) -> list[str]:
 
 def what_trains(members: list[Member]) -> str:
     """The runs in words, with their phases: "6 runs", "3 runs' pre-training", "18 runs (3 pre-training)"."""
-    runs, pre = len(members), sum(m.training.progress.phase == "pre" for m in members)
+    runs, pre = len(members), phases(members).count("pre")
     if pre and pre == runs:
         return f"{runs} runs' pre-training"
     return f"{runs} runs" + (f" ({pre} pre-training)" if pre else "")
@@ -134,7 +134,7 @@ def _as_cut(members: list[Member], parts: list[list[str]], size: int) -> list[li
     """``members`` in the kept ``parts`` (a run since finished is not among them); a run no part names, cut by
     ``size`` after them."""
     chunks = [[m for m in members if m.run.config.record_name in part] for part in parts]
-    named = {name for part in parts for name in part}
+    named = named_runs(parts)
     rest = [m for m in members if m.run.config.record_name not in named]
     return [c for c in chunks if c] + [rest[start:start + size] for start in range(0, len(rest), size)]
 

@@ -18,10 +18,10 @@ STANDING_EVERY_S = 60.0
 
 
 def train_network(members: list[Member], shared: int, epochs: int, standing: Callable[[str], None]) -> None:
-    """Train ``members`` (in :func:`by_seed`'s order, each in its phase: dense pre-training or post-training)
-    to epoch ``epochs`` as one fused network, ``shared`` runs to an input block; each run's rows, checkpoints
-    and final state its own. ``standing`` gets the epoch it stands at once a minute (a long network's progress
-    line)."""
+    """Train ``members`` (in :func:`~prunelab.runs.fused.by_seed`'s order, each in its phase: dense pre-training
+    or post-training) to epoch ``epochs`` as one fused network, ``shared`` runs to an input block; each run's
+    rows, checkpoints and final state its own. ``standing`` gets the epoch it stands at once a minute (a long
+    network's progress line)."""
     runs = len(members)
     learner = fuse_learners([m.training.learner for m in members], fresh_for(members[0].run), shared)
     options = group_options(members)

@@ -44,13 +44,13 @@ class PartsBook:
         """The parts of the newest cut kept for ``stage`` (``"<stage>:<training history>"``) that names every one
         of ``names``, or None."""
         for _, saved, _ in sorted(self._cuts(), key=lambda cut: cut[2], reverse=True):
-            if saved["stage"] == stage and set(names) <= _names(saved["parts"]):
+            if saved["stage"] == stage and set(names) <= named_runs(saved["parts"]):
                 return saved["parts"]
         return None
 
     def keep(self, stage: str, parts: Parts) -> None:
         """Keep the cut of ``stage`` into ``parts`` (written whole before its parts train)."""
-        digest = hashlib.sha256(json.dumps([stage, sorted(_names(parts))]).encode()).hexdigest()[:12]
+        digest = hashlib.sha256(json.dumps([stage, sorted(named_runs(parts))]).encode()).hexdigest()[:12]
         path = self.folder / f"{PARTS_PREFIX}{digest}.json"
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=self.folder, prefix=path.name, suffix=".part")
@@ -67,13 +67,13 @@ class PartsBook:
     def drop(self, names: list[str]) -> None:
         """Remove every cut that names one of ``names`` (runs that start afresh)."""
         for path, saved, _ in self._cuts():
-            if _names(saved["parts"]) & set(names):
+            if named_runs(saved["parts"]) & set(names):
                 path.unlink(missing_ok=True)
 
     def tidy(self) -> None:
         """Remove every cut whose runs all have their records."""
         for path, saved, _ in self._cuts():
-            if all(is_complete(self.folder / name) for name in _names(saved["parts"])):
+            if all(is_complete(self.folder / name) for name in named_runs(saved["parts"])):
                 path.unlink(missing_ok=True)
 
     def _cuts(self) -> list[tuple[Path, dict, int]]:
@@ -92,5 +92,6 @@ class PartsBook:
         return cuts
 
 
-def _names(parts: Parts) -> set[str]:
+def named_runs(parts: Parts) -> set[str]:
+    """Every run's record name in ``parts``."""
     return {name for part in parts for name in part}
