@@ -635,17 +635,7 @@ def test_a_run_that_diverges_in_a_fused_network_stops_alone_and_ends_with_its_ne
     from prunelab.runs import fused
 
     reference = run_group(_mixed(tmp_path / "reference", "on", 3), progress=False, log=_quiet)
-    real, epochs = fused_loop.train_fused_epoch, []
-
-    def ruined_after_the_first_epoch(model, *args, **kwargs):
-        losses = real(model, *args, **kwargs)
-        epochs.append(1)
-        if len(epochs) == 1:
-            with torch.no_grad():
-                next(model.parameters()).view(-1)[0] = float("inf")  # the first run's first weight
-        return losses
-
-    monkeypatch.setattr(fused_loop, "train_fused_epoch", ruined_after_the_first_epoch)
+    monkeypatch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(fused_loop.train_fused_epoch))
     ended: list[list[tuple[str, int]]] = []
     watch = fused.GroupWatch(_quiet, _quiet, lambda runs: ended.append([(c.pruner, c.seed) for c, _ in runs]))
     result = run_group(_mixed(tmp_path / "ruined", "on", 3), progress=False, log=_quiet, watch=watch)
@@ -654,3 +644,57 @@ def test_a_run_that_diverges_in_a_fused_network_stops_alone_and_ends_with_its_ne
     assert (summary["status"], summary["epochs_done"]) == ("diverged", 1) and "weights" in summary["message"]
     for index in (1, 2, 4, 5):  # SNIP's runs
         _assert_same_run(result.paths[index], reference.paths[index])
+
+
+def _ruined_after_the_first_epoch(real):
+    """``train_fused_epoch`` that sets the first run's first weight infinite after the first epoch it trains."""
+    epochs = []
+
+    def ruined(model, *args, **kwargs):
+        losses = real(model, *args, **kwargs)
+        epochs.append(1)
+        if len(epochs) == 1:
+            with torch.no_grad():
+                next(model.parameters()).view(-1)[0] = float("inf")
+        return losses
+
+    return ruined
+
+
+@pytest.mark.parametrize("resume", ["group", "alone"])
+def test_a_run_that_diverged_in_a_fused_network_resumes_stopped_after_a_kill(tmp_path, monkeypatch, resume):
+    # as above, with a commit each epoch, killed after the network's last commit and before its records: seed 1's
+    # Mag pre-training, checkpointed as it stopped, resumes stopped (not trained again from its last commit, in a
+    # network of its own, nothing ruined this time), in the group or each run alone (--fuse off), and every
+    # record is the never-killed group's, bit for bit
+    from prunelab.core import fused_loop
+    from prunelab.runs import fused_network
+
+    class Killed(Exception):
+        pass
+
+    def killed_at_its_end(*args, **kwargs):
+        real_loop(*args, **kwargs)
+        raise Killed
+
+    def grid(folder, fuse="on"):
+        return [c.replace(checkpoint_every=0) for c in _mixed(folder, fuse, 3)]
+
+    real_epoch, real_loop = fused_loop.train_fused_epoch, fused_network.fused_train_eval_loop
+    monkeypatch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(real_epoch))
+    reference = run_group(grid(tmp_path / "reference"), progress=False, log=_quiet)
+    monkeypatch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(real_epoch))
+    monkeypatch.setattr(fused_network, "fused_train_eval_loop", killed_at_its_end)
+    with pytest.raises(Killed):
+        run_group(grid(tmp_path / "killed"), progress=False, log=_quiet)
+    monkeypatch.undo()
+    if resume == "group":
+        paths = run_group(grid(tmp_path / "killed"), progress=False, log=_quiet).paths
+    else:
+        paths = [r.path for r in run_configs(grid(tmp_path / "killed", "off"), progress=False, log=_quiet)]
+    for path, reference_path in zip(paths, reference.paths):
+        summary, expected = load_record(path).summary, load_record(reference_path).summary
+        assert [summary[k] for k in ("status", "epochs_done", "train_step")] == [
+            expected[k] for k in ("status", "epochs_done", "train_step")], path
+        _assert_same_run(path, reference_path)
+    assert load_record(paths[0]).summary["status"] == "diverged"

@@ -25,17 +25,20 @@ def train_network(members: list[Member], shared: int, epochs: int, standing: Cal
     runs = len(members)
     learner = fuse_learners([m.training.learner for m in members], fresh_for(members[0].run), shared)
     options = group_options(members)
+    writer = GroupWriter()
 
     def diverged(index: int, reason: str) -> None:
+        """The run stops with its weights as they went wrong, checkpointed so at once (after the commits
+        before): a kill before the network ends resumes it stopped, its record as if not killed."""
         member = members[index]
-        member.training.learner.load_state_dict(split_learner(learner, [index])[0])  # its weights as they went wrong
+        member.training.learner.load_state_dict(split_learner(learner, [index])[0])
         member.training.stop(reason)
         member.run.log(f"STOPPED: {member.training.message}.")
+        writer.commit([(member.run.checkpoint, {**checkpoint_state(member.run, member.training), **member.rng})])
 
     _save_starts(members)
     network = _announce(members, epochs, f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else ""))
     rows = FusedRows([m.training.progress.rows for m in members], phases(members), [True] * runs, diverged)
-    writer = GroupWriter()
     cadence, said = Cadence(members[0].run.config.checkpoint_every), Cadence(STANDING_EVERY_S)
     train, test = _stacked_loaders(members, shared)
 

@@ -121,9 +121,10 @@ def open_run(config: RunConfig, progress: bool, log: RunLog) -> Iterator[RunStat
 
 def _run(run: RunState) -> RunRecord:
     training = begin_training(run)
-    with diverging(run, training):
-        pre_train_and_prune(run, training)
-        post_train(run, training)
+    if training.status == "complete":  # not stopped already (a fused network's run that diverged)
+        with diverging(run, training):
+            pre_train_and_prune(run, training)
+            post_train(run, training)
     return finish(run, training)
 
 
@@ -183,6 +184,8 @@ class Training:
         # how its steps were taken so far (absent from checkpoints of earlier versions)
         self.train_step = state.get("train_step", self.train_step)
         self.pretrain_step = state.get("pretrain_step")
+        # a run stopped in a fused network is checkpointed stopped as it stops (absent before this version)
+        self.status, self.message = state.get("status", "complete"), state.get("message", "")
         self.resumed = True
 
 
@@ -199,7 +202,8 @@ def begin_training(run: RunState) -> Training:
     if state is not None:
         training.restore(run, state)
         progress = training.progress
-        run.log(f"Resuming from the checkpoint after {progress.phase}-training epoch {progress.epochs_done or 0}.")
+        run.log(f"Resuming from the checkpoint after {progress.phase}-training epoch {progress.epochs_done or 0}"
+                + (f": training stopped there, {training.message}." if training.status != "complete" else "."))
     return training
 
 
@@ -214,7 +218,8 @@ def checkpoint_state(run: RunState, training: Training, learner_state: dict | No
     return {"progress": training.progress.to_checkpoint(),
             "learner": training.learner.state_dict() if learner_state is None else learner_state,
             **random_state(run.data.train), "prune": _prune_state(training.result), "initial": training.initial,
-            "train_step": training.train_step, "pretrain_step": training.pretrain_step}
+            "train_step": training.train_step, "pretrain_step": training.pretrain_step,
+            "status": training.status, "message": training.message}
 
 
 def after_epoch(run: RunState, training: Training, epoch: int) -> None:
