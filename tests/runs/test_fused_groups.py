@@ -361,6 +361,17 @@ def test_a_group_started_afresh_cuts_anew_whatever_cut_was_kept(tmp_path):
     assert not list((tmp_path / "singleshot").glob(f"{PARTS_PREFIX}*"))
 
 
+def test_a_kept_cut_goes_with_its_runs_records_when_they_resume_each_alone(tmp_path):
+    # killed in its first part, the group has kept its cut; resumed with --fuse off, its runs end each alone, and
+    # the last of their records takes the cut with it (no group opens to look)
+    result = _grid_process(tmp_path, "three-seeds", "fit=2", "die=pre:0")
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert list((tmp_path / "singleshot").glob(f"{PARTS_PREFIX}*"))
+    assert _grid_process(tmp_path, "three-seeds", "fit=2", "off").returncode == 0
+    assert len(list((tmp_path / "singleshot").iterdir())) == 6  # the records, and nothing else
+    assert all(load_record(p).summary["status"] == "complete" for p in (tmp_path / "singleshot").iterdir())
+
+
 def test_a_kept_cut_is_found_by_its_stage_and_runs_and_goes_with_their_records(tmp_path):
     book = PartsBook(tmp_path)
     book.keep("post:0", [["a", "b"], ["c"]])

@@ -104,7 +104,6 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
                 post_train(member.run, member.training)
             group.finish([member])
     records = group.records
-    group.parts.tidy()  # the cuts whose runs all have their records (here or elsewhere)
     paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
     return GroupResult(paths, "; ".join(group.decisions))  # a line per network
 

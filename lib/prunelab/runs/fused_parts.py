@@ -7,9 +7,9 @@ unkilled group's: a run would train with other partners, or alone, and its recor
 unkilled one (within the agreement bounds, not bit for bit). So each cut is kept, before its parts train, in a
 small file of its own beside the records (``.fused-parts-<hash>.json``: its stage and its parts, by the runs'
 record names), written whole and renamed into place, so a kill leaves the cut or nothing. A resumed stage
-takes the newest cut of its stage that names every run it has. A cut goes once every run it names has its
-record, or when its runs start afresh (``--force``, or their checkpoints gone), looked at as a group opens and
-ends.
+takes the newest cut of its stage that names every run it has. A cut goes with the last record of the runs it
+names, however they ended (in the group, or resumed each alone), or when its runs start afresh (``--force``, or
+their checkpoints gone) as a group opens.
 """
 
 from __future__ import annotations

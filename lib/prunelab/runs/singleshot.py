@@ -42,6 +42,7 @@ from ..precision.amp import amp_settings, make_scaler
 from ..precision.memory import PeakMemory
 from .checkpoint import random_state, set_random_state
 from .config import RunConfig
+from .fused_parts import PartsBook
 from .prepare import RunLog, environment, load_run_data, prepare, reused_record, run_checkpoint
 from .pretrain import SharedPretraining, pretrain_key, shares_pretraining
 from .run_files import (
@@ -291,6 +292,7 @@ def finish(run: RunState, training: Training) -> RunRecord:
         log(f"Test top-1 {summary['top1']:.2f}% [{status}]; writing the record.")
         write_record(final, {**record_files(run, outcome), **extra, "log.txt": log.write})
     run.checkpoint.remove()
+    PartsBook.beside(config).tidy()  # a fused group's cut goes with the last of its runs' records
     record = load_record(final)
     if config.save_trace:
         log(f"Saved the PyTorch trace of one inference step: {record.path / 'trace.json'} "
