@@ -237,6 +237,7 @@ def test_timing_a_fused_step_against_a_single_one():
                          repeats=2)
     assert timing.runs == 3 and timing.fused_s > 0 and timing.separate_s > 0
     assert timing.speedup == pytest.approx(3 * timing.separate_s / timing.fused_s)
+    assert len(timing.turns) == 2 and min(timing.turns) <= timing.speedup <= max(timing.turns)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")

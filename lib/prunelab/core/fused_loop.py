@@ -166,11 +166,14 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
 
 @dataclass(frozen=True)
 class FusionTiming:
-    """One fused training step of ``runs`` runs against one step of one run, each the median of repeats."""
+    """One fused training step of ``runs`` runs against one step of one run, each the median of repeats, and
+    the speedup each turn measured (its fused step against its single one, timed one after the other): their
+    range says how far a shared machine moved the median."""
 
     runs: int
     fused_s: float
     separate_s: float
+    turns: tuple[float, ...] = ()
 
     @property
     def speedup(self) -> float:
@@ -199,7 +202,9 @@ def time_fusion(fused: Learner, single: Learner, batch: tuple[Tensor, Tensor], o
         return lambda: (step(inputs, labels), synchronize(device))
 
     timings = interleaved({name: taking(name) for name in steps}, repeats, warmup)
-    return FusionTiming(model.runs, timings["fused"].median, timings["separate"].median)
+    fused_s, separate_s = timings["fused"], timings["separate"]
+    turns = tuple(model.runs * s / f for f, s in zip(fused_s.samples, separate_s.samples))
+    return FusionTiming(model.runs, fused_s.median, separate_s.median, turns)
 
 
 #: the share of a CUDA device's free memory a fused group may plan to fill (the rest: its evaluation, the

@@ -90,10 +90,19 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
     if timing is None:
         return False, (f"separate: {what}; fusion not measured (measuring would cost more than "
                        f"{MEASURE_SHARE:.0%} of their training)")
+    turns = _turns_words(timing.turns)
     if timing.speedup > 1:
         return True, (f"fused: {what} in 1 group (a fused step measured {timing.speedup:.2f}x the speed of "
-                      f"{runs} steps of one run)")
-    return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x)"
+                      f"{runs} steps of one run{turns})")
+    return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x{turns})"
+
+
+def _turns_words(turns: tuple[float, ...]) -> str:
+    """The range of the turns' speedups where they differ ("; 1.91x to 2.20x in 3 turns"), else nothing."""
+    low, high = (min(turns), max(turns)) if turns else (0.0, 0.0)
+    if f"{low:.2f}" == f"{high:.2f}":
+        return ""
+    return f"; {low:.2f}x to {high:.2f}x in {len(turns)} turns"
 
 
 def memory_chunks(members: list[Member], shared: int, book: PartsBook, stage: str
