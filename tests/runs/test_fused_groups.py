@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -657,19 +658,64 @@ def test_a_run_that_diverges_in_a_fused_network_stops_alone_and_ends_with_its_ne
         _assert_same_run(result.paths[index], reference.paths[index])
 
 
-def _ruined_after_the_first_epoch(real):
-    """``train_fused_epoch`` that sets the first run's first weight infinite after the first epoch it trains."""
+def _ruined_after_the_first_epoch(real, runs=(0,)):
+    """``train_fused_epoch`` that sets a bias of each of ``runs`` (indices in the network) infinite after the first
+    epoch it trains."""
     epochs = []
 
     def ruined(model, *args, **kwargs):
         losses = real(model, *args, **kwargs)
         epochs.append(1)
         if len(epochs) == 1:
+            bias = next(p for name, p in model.named_parameters() if name.endswith("bias"))
             with torch.no_grad():
-                next(model.parameters()).view(-1)[0] = float("inf")
+                bias.view(model.runs, -1)[list(runs), 0] = float("inf")
         return losses
 
     return ruined
+
+
+class _Killed(Exception):
+    """A kill: raised after a fused network's last commit, before its records are written."""
+
+
+def _ruined_killed_and_resumed(tmp_path, monkeypatch, grid, runs=(0,), resume="group"):
+    """``grid(folder, fuse)`` trained with :func:`_ruined_after_the_first_epoch` (``runs`` ruined) never killed, and
+    killed after its first fused network's last commit, then resumed with nothing ruined (``resume``: "group", or
+    "alone" with --fuse off): the two runs' record paths, never killed and resumed."""
+    from prunelab.core import fused_loop
+    from prunelab.runs import fused_network
+
+    real_epoch, real_loop = fused_loop.train_fused_epoch, fused_network.fused_train_eval_loop
+
+    def killed_at_its_end(*args, **kwargs):
+        real_loop(*args, **kwargs)
+        raise _Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(real_epoch, runs))
+        reference = run_group(grid(tmp_path / "reference", "on"), progress=False, log=_quiet).paths
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(real_epoch, runs))
+        patch.setattr(fused_network, "fused_train_eval_loop", killed_at_its_end)
+        with pytest.raises(_Killed):
+            run_group(grid(tmp_path / "killed", "on"), progress=False, log=_quiet)
+    if resume == "group":
+        return reference, run_group(grid(tmp_path / "killed", "on"), progress=False, log=_quiet).paths
+    return reference, [str(r.path) for r in run_configs(grid(tmp_path / "killed", "off"), progress=False, log=_quiet)]
+
+
+def _assert_as_never_killed(paths, reference):
+    """Each record (and shared pre-training) says what the never-killed group's says, and holds its rows, weights
+    and masks, bit for bit."""
+    for path, reference_path in zip(paths, reference, strict=True):
+        summary, expected = load_record(path).summary, load_record(reference_path).summary
+        assert [summary[k] for k in ("status", "epochs_done", "train_step")] == [
+            expected[k] for k in ("status", "epochs_done", "train_step")], path
+        _assert_same_run(path, reference_path)
+    resumed, never = (Path(p).parents[1] for p in (paths[0], reference[0]))  # the result folders
+    if (never / PRETRAIN).exists():
+        assert _steps(resumed, PRETRAIN) == _steps(never, PRETRAIN)
 
 
 @pytest.mark.parametrize("resume", ["group", "alone"])
@@ -678,34 +724,40 @@ def test_a_run_that_diverged_in_a_fused_network_resumes_stopped_after_a_kill(tmp
     # Mag pre-training, checkpointed as it stopped, resumes stopped (not trained again from its last commit, in a
     # network of its own, nothing ruined this time), in the group or each run alone (--fuse off), and every
     # record is the never-killed group's, bit for bit
-    from prunelab.core import fused_loop
-    from prunelab.runs import fused_network
-
-    class Killed(Exception):
-        pass
-
-    def killed_at_its_end(*args, **kwargs):
-        real_loop(*args, **kwargs)
-        raise Killed
-
-    def grid(folder, fuse="on"):
+    def grid(folder, fuse):
         return [c.replace(checkpoint_every=0) for c in _mixed(folder, fuse, 3)]
 
-    real_epoch, real_loop = fused_loop.train_fused_epoch, fused_network.fused_train_eval_loop
-    monkeypatch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(real_epoch))
-    reference = run_group(grid(tmp_path / "reference"), progress=False, log=_quiet)
-    monkeypatch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(real_epoch))
-    monkeypatch.setattr(fused_network, "fused_train_eval_loop", killed_at_its_end)
-    with pytest.raises(Killed):
-        run_group(grid(tmp_path / "killed"), progress=False, log=_quiet)
-    monkeypatch.undo()
-    if resume == "group":
-        paths = run_group(grid(tmp_path / "killed"), progress=False, log=_quiet).paths
-    else:
-        paths = [r.path for r in run_configs(grid(tmp_path / "killed", "off"), progress=False, log=_quiet)]
-    for path, reference_path in zip(paths, reference.paths):
-        summary, expected = load_record(path).summary, load_record(reference_path).summary
-        assert [summary[k] for k in ("status", "epochs_done", "train_step")] == [
-            expected[k] for k in ("status", "epochs_done", "train_step")], path
-        _assert_same_run(path, reference_path)
+    reference, paths = _ruined_killed_and_resumed(tmp_path, monkeypatch, grid, resume=resume)
+    _assert_as_never_killed(paths, reference)
     assert load_record(paths[0]).summary["status"] == "diverged"
+
+
+def test_pre_trainings_stopped_in_a_fused_network_leave_their_sharers_alone_after_a_kill(tmp_path, monkeypatch):
+    # Mag at two compressions and two seeds: each seed's first run trains the pre-training both share, the two
+    # fused; both stop there. Never killed, the other runs then pre-train alone; killed and resumed, a stopped run
+    # still holds its pre-training, so they do the same (not fused in its place)
+    def grid(folder, fuse):
+        base = _grid(folder, "fc", fuse, pre_epochs=2, checkpoint_every=0)[0]
+        return [base.replace(pruner="mag", compression=x, seed=s) for s in (1, 2) for x in (0.5, 0.75)]
+
+    reference, paths = _ruined_killed_and_resumed(tmp_path, monkeypatch, grid, runs=(0, 1))
+    _assert_as_never_killed(paths, reference)
+    assert set(_steps(tmp_path / "killed", PRETRAIN).values()) == {"ordinary"}
+
+
+def test_a_run_stopped_in_a_fused_network_keeps_its_place_in_a_memory_cut_after_a_kill(tmp_path, monkeypatch):
+    # the device holds a fused step of 2 runs; seed 1's first SNIP run stops in the first network. Its seed's
+    # loader draws on for the others, but the stopped run keeps the training history it stopped with, so the
+    # later stages cut the runs alike, never killed or killed and resumed
+    from prunelab.core import fused_loop
+    from prunelab.runs import fused_decision
+
+    monkeypatch.setattr(fused_decision, "device_room", lambda device: 2 / fused_loop.MEMORY_SHARE)
+    monkeypatch.setattr(fused_decision, "step_bytes", lambda step, batch, device: 1)
+
+    def grid(folder, fuse):
+        return [c.replace(checkpoint_every=0) for c in _mixed(folder, fuse, 1)]
+
+    reference, paths = _ruined_killed_and_resumed(tmp_path, monkeypatch, grid, runs=(1,))
+    _assert_as_never_killed(paths, reference)
+    assert [load_record(p).summary["status"] for p in paths].count("diverged") == 1

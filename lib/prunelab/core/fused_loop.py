@@ -202,9 +202,9 @@ def time_fusion(fused: Learner, single: Learner, batch: tuple[Tensor, Tensor], o
         return lambda: (step(inputs, labels), synchronize(device))
 
     timings = interleaved({name: taking(name) for name in steps}, repeats, warmup)
-    fused_s, separate_s = timings["fused"], timings["separate"]
-    turns = tuple(model.runs * s / f for f, s in zip(fused_s.samples, separate_s.samples))
-    return FusionTiming(model.runs, fused_s.median, separate_s.median, turns)
+    fused_time, separate_time = timings["fused"], timings["separate"]
+    turns = tuple(model.runs * s / f for f, s in zip(fused_time.samples, separate_time.samples))
+    return FusionTiming(model.runs, fused_time.median, separate_time.median, turns)
 
 
 #: the share of a CUDA device's free memory a fused group may plan to fill (the rest: its evaluation, the

@@ -181,10 +181,10 @@ def train_group(members: list[Member], group: _GroupRun) -> None:
     are steps of one network from a fresh optimizer. Every run is then pruned (the others of a shared
     pre-training continue from its record), and the post-trainings left train fused; what no fused network
     trained, :func:`run_group` trains run by run."""
-    pending = [m for m in members if m.training.status == "complete" and _pretraining_pending(m)]
+    pending = [m for m in members if _pretraining_pending(m)]
     trainers: dict[str, Member] = {}
-    for member in pending:
-        trainers.setdefault(_pretraining(member).key, member)  # the first run of each key trains it
+    for member in pending:  # the first run of each key trains it; stopped there (resumed so), it still holds
+        trainers.setdefault(_pretraining(member).key, member)  # it: the others then pre-train alone, as it stopped
     _prune_each([m for m in members if m not in pending])
     if trainers:
         _train_stage([*trainers.values(), *_post(members)], BESIDE, group)

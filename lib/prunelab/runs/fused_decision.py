@@ -39,13 +39,16 @@ class Member:
     its own random state (``rng``, :func:`~prunelab.runs.checkpoint.rng_state`): the fused loops draw no
     random numbers, so a run's state stays what its own training would leave, and its checkpoints keep it.
     ``alone_in``: the phase :func:`decide` said to train it by itself in (the decision holds for the group's later
-    stages, so it is not measured again).
+    stages, so it is not measured again). ``stopped_history``: the training history a run stopped in a fused
+    network had as it stopped (:func:`~prunelab.runs.fused_points.history`; the loader of its seed draws on for
+    the others, but it keeps the history its checkpoint resumes it with).
     Members are compared by identity (a run is itself, whatever its state)."""
 
     run: RunState
     training: Training
     rng: dict
     alone_in: str | None = None
+    stopped_history: int | None = None
 
 
 def phase_end(member: Member) -> int:
@@ -99,9 +102,9 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
 
 def _turns_words(turns: tuple[float, ...]) -> str:
     """The range of the turns' speedups where they differ ("; 1.91x to 2.20x in 3 turns"), else nothing."""
-    low, high = (min(turns), max(turns)) if turns else (0.0, 0.0)
-    if f"{low:.2f}" == f"{high:.2f}":
+    if not turns or f"{min(turns):.2f}" == f"{max(turns):.2f}":
         return ""
+    low, high = min(turns), max(turns)
     return f"; {low:.2f}x to {high:.2f}x in {len(turns)} turns"
 
 

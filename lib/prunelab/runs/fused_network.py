@@ -11,6 +11,7 @@ from ..core.fused_loop import FusedRows, StackedLoader, fused_train_eval_loop
 from ..precision.memory import PeakMemory
 from .checkpoint import Cadence, GroupWriter
 from .fused_decision import Member, fresh_for, group_options, phase_end, phases
+from .fused_points import history
 from .singleshot import checkpoint_state
 
 #: how often a fused network says which epoch it stands at (seconds), for a person watching a long group
@@ -33,6 +34,7 @@ def train_network(members: list[Member], shared: int, epochs: int, standing: Cal
         member = members[index]
         member.training.learner.load_state_dict(split_learner(learner, [index])[0])
         member.training.stop(reason)
+        member.stopped_history = history(member)  # as its checkpoint resumes it
         member.run.log(f"STOPPED: {member.training.message}.")
         writer.commit([(member.run.checkpoint, {**checkpoint_state(member.run, member.training), **member.rng})])
 

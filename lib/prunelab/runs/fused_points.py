@@ -16,7 +16,10 @@ def point(progress: TrainingProgress) -> int:
 
 def history(member: Member) -> int:
     """The epochs the run trained before its phase began (a Mag run's pre-training, in its post-training): runs
-    of one history that stand at one point have taken as many steps and drawn as many epochs of data."""
+    of one history that stand at one point have taken as many steps and drawn as many epochs of data; a run
+    stopped in a fused network keeps the history it stopped with."""
+    if member.stopped_history is not None:
+        return member.stopped_history
     return member.run.data.train.epoch - max(point(member.training.progress), 0)
 
 
