@@ -183,8 +183,10 @@ def train_group(members: list[Member], group: _GroupRun) -> None:
     trained, :func:`run_group` trains run by run."""
     pending = [m for m in members if _pretraining_pending(m)]
     trainers: dict[str, Member] = {}
-    for member in pending:  # the first run of each key trains it; stopped there (resumed so), it still holds
-        trainers.setdefault(_pretraining(member).key, member)  # it: the others then pre-train alone, as it stopped
+    # the first run of each key trains it; one stopped there (resumed so) still holds it, and the others then
+    # pre-train alone, as they did when it stopped
+    for member in pending:
+        trainers.setdefault(_pretraining(member).key, member)
     _prune_each([m for m in members if m not in pending])
     if trainers:
         _train_stage([*trainers.values(), *_post(members)], BESIDE, group)

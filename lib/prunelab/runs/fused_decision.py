@@ -102,10 +102,8 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
 
 def _turns_words(turns: tuple[float, ...]) -> str:
     """The range of the turns' speedups where they differ ("; 1.91x to 2.20x in 3 turns"), else nothing."""
-    if not turns or f"{min(turns):.2f}" == f"{max(turns):.2f}":
-        return ""
-    low, high = min(turns), max(turns)
-    return f"; {low:.2f}x to {high:.2f}x in {len(turns)} turns"
+    low, high = f"{min(turns, default=0):.2f}", f"{max(turns, default=0):.2f}"
+    return f"; {low}x to {high}x in {len(turns)} turns" if low != high else ""
 
 
 def memory_chunks(members: list[Member], shared: int, book: PartsBook, stage: str

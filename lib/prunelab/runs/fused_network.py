@@ -36,7 +36,7 @@ def train_network(members: list[Member], shared: int, epochs: int, standing: Cal
         member.training.stop(reason)
         member.stopped_history = history(member)  # as its checkpoint resumes it
         member.run.log(f"STOPPED: {member.training.message}.")
-        writer.commit([(member.run.checkpoint, {**checkpoint_state(member.run, member.training), **member.rng})])
+        writer.commit([(member.run.checkpoint, _saved(member))])
 
     _save_starts(members)
     network = _announce(members, epochs, f"fused ({runs} runs)" + (", cuda graph" if options.cuda_graph else ""))
@@ -51,8 +51,8 @@ def train_network(members: list[Member], shared: int, epochs: int, standing: Cal
                 member.training.progress.epochs_done = epoch
         if cadence.due():
             states = split_learner(learner)
-            writer.commit([(m.run.checkpoint, {**checkpoint_state(m.run, m.training, states[index]), **m.rng})
-                           for index, m in enumerate(members) if rows.live[index]])
+            writer.commit([(m.run.checkpoint, _saved(m, states[index])) for index, m in enumerate(members)
+                           if rows.live[index]])
             cadence.saved()
         if said.due() and 0 < epoch < epochs:
             stopped = runs - sum(rows.live)
@@ -75,7 +75,13 @@ def _save_starts(members: list[Member]) -> None:
     a run back to its start (:func:`~prunelab.runs.fused_points.align`)."""
     for member in members:
         if not member.run.checkpoint.path.is_file():
-            member.run.checkpoint.save({**checkpoint_state(member.run, member.training), **member.rng})
+            member.run.checkpoint.save(_saved(member))
+
+
+def _saved(member: Member, learner_state: dict | None = None) -> dict:
+    """What the run's checkpoint holds (:func:`~prunelab.runs.singleshot.checkpoint_state`, ``learner_state`` its
+    part of the fused learner where given), with its own random state."""
+    return {**checkpoint_state(member.run, member.training, learner_state), **member.rng}
 
 
 def _announce(members: list[Member], epochs: int, step_name: str) -> str:
