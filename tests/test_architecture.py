@@ -46,7 +46,8 @@ def test_no_module_is_longer_than_the_limit():
 
 def test_the_library_is_one_folder_per_layer():
     top = {p.name for p in LIB.iterdir() if not p.name.startswith("__")}
-    assert top == {"models", "core", "data", "precision", "runs", "workbook", "plugins", "errors.py", "version.py"}
+    assert top == {"models", "core", "data", "precision", "runs", "workbook", "plugins", "errors.py", "version.py",
+                   "files.py"}
 
 
 def test_every_experiment_name_has_its_run_function():

@@ -10,14 +10,13 @@ torchvision's MNIST class: the same code path as the full set.
 from __future__ import annotations
 
 import importlib.util
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..files import write_whole
 from .catalog import BUNDLED, TITLES
 
 #: the folder (inside the data root) that holds the bundled subsets in torchvision's layout
@@ -90,13 +89,6 @@ def _write_mnist(raw: Path) -> None:
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
     """MNIST's idx format (big-endian magic 0x0000080N for uint8 data of N dimensions, the dimensions, the
-    bytes), written to a temporary file and renamed, so a killed writer leaves no half file."""
+    bytes), written whole or not at all."""
     header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".idx-")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_whole(path, lambda file: file.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import pickle
-import tempfile
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from ..files import write_whole
 from .bundled import bundled_available, bundled_folder
 from .catalog import DATA_SOURCES, DATASETS, TITLES, DatasetInfo
 from .device_copies import device_copy
@@ -206,19 +206,12 @@ def _read_cache(path: Path) -> Split | None:
 
 
 def _write_cache(path: Path, split: Split) -> None:
-    """Write atomically (temp file in the same folder, then rename); a read-only data folder just means no
-    cache."""
+    """Write the cache whole or not at all; a read-only data folder just means no cache."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        write_whole(path, lambda file: torch.save({"images": split.images, "labels": split.labels}, file))
     except OSError:
-        return
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save({"images": split.images, "labels": split.labels}, file)
-        os.replace(temp, path)
-    except OSError:
-        Path(temp).unlink(missing_ok=True)
+        pass
 
 
 def _load_digits() -> tuple[Split, Split]:

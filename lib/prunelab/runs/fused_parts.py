@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import write_whole
 from .config import RunConfig
 from .store import is_complete, record_path
 
@@ -53,16 +52,7 @@ class PartsBook:
         digest = hashlib.sha256(json.dumps([stage, sorted(named_runs(parts))]).encode()).hexdigest()[:12]
         path = self.folder / f"{PARTS_PREFIX}{digest}.json"
         self.folder.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=self.folder, prefix=path.name, suffix=".part")
-        try:
-            with os.fdopen(handle, "w") as file:
-                json.dump({"stage": stage, "parts": parts}, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temp, 0o644)
-            os.replace(temp, path)
-        finally:
-            Path(temp).unlink(missing_ok=True)
+        write_whole(path, lambda file: file.write(json.dumps({"stage": stage, "parts": parts}).encode()))
 
     def drop(self, names: list[str]) -> None:
         """Remove every cut that names one of ``names`` (runs that start afresh)."""
