@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from prunelab.errors import UserError
+from prunelab.runs.fused_parts import PARTS_PREFIX, PartsBook
 from prunelab.runs.store import load_table
 from prunelab.runs.sweep import SweepTask, expand, load_grid, run_sweep
 
@@ -42,9 +43,12 @@ def test_finished_runs_are_skipped_and_failures_reported(tmp_path):
     configs = expand({**TINY, "result-dir": str(tmp_path)}, {"pruner": ["rand", "snip"]})
     first = run_sweep(configs, "local", log=lambda m: None)
     assert [o.status for o in first] == ["finished", "finished"]
+    book = PartsBook.beside(configs[0])  # a cut left by a kill between a group's last record and its tidy
+    book.keep("post:0", [[c.record_name for c in configs]])
     bad = configs[0].replace(compression=30.0, expid="impossible")
     again = run_sweep(configs + [bad], "local", log=lambda m: None)
     assert [o.status for o in again] == ["reused", "reused", "failed"]
+    assert not list(book.folder.glob(f"{PARTS_PREFIX}*"))  # its runs all have records: it goes
     assert "less than one" in again[2].detail
     assert len(load_table(tmp_path)) == 2
 

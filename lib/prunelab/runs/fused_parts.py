@@ -8,8 +8,8 @@ unkilled one (within the agreement bounds, not bit for bit). So each cut is kept
 small file of its own beside the records (``.fused-parts-<hash>.json``: its stage and its parts, by the runs'
 record names), written whole and renamed into place, so a kill leaves the cut or nothing. A resumed stage
 takes the newest cut of its stage that names every run it has. A cut goes with the last record of the runs it
-names, however they ended (in the group, or resumed each alone), or when its runs start afresh (``--force``, or
-their checkpoints gone) as a group opens.
+names, however they ended (in the group, or resumed each alone; a sweep removes one that a kill left just after
+that record), or when its runs start afresh (``--force``, or their checkpoints gone) as a group opens.
 """
 
 from __future__ import annotations

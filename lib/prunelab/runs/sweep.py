@@ -33,6 +33,7 @@ from ..errors import UserError
 from .checkpoint import RunInProgress
 from .config import RunConfig
 from .fused import UNWATCHED, GroupResult, GroupWatch, run_group
+from .fused_parts import PartsBook
 from .fused_plan import plan, plan_words
 from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
 from .prepare import run_checkpoint
@@ -106,6 +107,8 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
     gets a line per finished run; ``echo`` false keeps the runs' own logs out of stdout (in their records)."""
     if executor not in EXECUTORS:
         raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}")
+    for book in dict.fromkeys(PartsBook.beside(c) for c in configs):
+        book.tidy()  # a cut whose runs all have records (a kill came between the last one and its tidy)
     outcomes: dict[str, Outcome] = {}
     todo = []
     for config in configs:
