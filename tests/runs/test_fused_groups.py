@@ -524,12 +524,13 @@ def test_runs_of_other_setups_are_split_never_fused(tmp_path):
     fc = _grid(tmp_path, "fc", "auto")
     conv = _grid(tmp_path, "conv", "auto")[:1]
     faster = [fc[0].replace(lr=0.01)]
+    other_data = [fc[1].replace(data_dir=str(tmp_path.parent / f"{tmp_path.name}-data"))]  # another --data
     alone = [fc[0].replace(fuse="off", expid="alone"), fc[0].replace(experiment="multishot", levels=2),
              fc[0].replace(save_trace=True, expid="traced")]
-    groups = plan(fc + conv + faster + alone)
-    assert [len(g) for g in groups] == [4, 1, 1, 1, 1, 1]
-    assert groups[0] == fc and groups[1] == conv and groups[2] == faster
-    for mixed in (fc[:1] + conv, fc[:1] + faster, fc[:1] + alone[:1]):
+    groups = plan(fc + conv + faster + other_data + alone)
+    assert [len(g) for g in groups] == [4, 1, 1, 1, 1, 1, 1]
+    assert groups[0] == fc and groups[1] == conv and groups[2] == faster and groups[3] == other_data
+    for mixed in (fc[:1] + conv, fc[:1] + faster, fc[:1] + other_data, fc[:1] + alone[:1]):
         with pytest.raises(FusionRefused):
             run_group(mixed, progress=False, log=_quiet)
     assert not any(tmp_path.iterdir())  # refused before anything ran

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from ..data.catalog import FOLDER_DATASETS
+from ..data.in_memory import data_root
 from .config import RUNTIME_FIELDS, RunConfig
 
 #: the settings in which the runs of one group may differ: what pruning and the seed choose, the dense
@@ -33,10 +34,12 @@ def fusion_obstacle(config: RunConfig) -> str | None:
 
 def group_key(config: RunConfig) -> tuple:
     """What every run of one group shares: every setting but :data:`PER_RUN_FIELDS` and the runtime settings
-    that do not choose where it trains."""
+    that do not choose where it trains, and the folder its data come from (the runs of a seed read one batch:
+    runs whose ``--data`` differs may read other images, or another source under ``auto``)."""
     where = ("gpu", "no_cuda", "no_cuda_graphs", "result_dir", "fuse")
     left_out = set(PER_RUN_FIELDS) | (set(RUNTIME_FIELDS) - set(where))
-    return tuple((f.name, _hashable(getattr(config, f.name))) for f in fields(config) if f.name not in left_out)
+    settings = tuple((f.name, _hashable(getattr(config, f.name))) for f in fields(config) if f.name not in left_out)
+    return (*settings, ("data folder", str(data_root(config.data_dir).resolve())))
 
 
 def _hashable(value):
