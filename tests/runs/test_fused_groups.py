@@ -530,7 +530,8 @@ def test_runs_of_other_setups_are_split_never_fused(tmp_path):
     groups = plan(fc + conv + faster + other_data + alone)
     assert [len(g) for g in groups] == [4, 1, 1, 1, 1, 1, 1]
     assert groups[0] == fc and groups[1] == conv and groups[2] == faster and groups[3] == other_data
-    for mixed in (fc[:1] + conv, fc[:1] + faster, fc[:1] + other_data, fc[:1] + alone[:1]):
+    assert plan(fc[:2] + fc[:1]) == [fc[:2], fc[:1]]  # a run listed again reuses the first's record, alone
+    for mixed in (fc[:1] + conv, fc[:1] + faster, fc[:1] + other_data, fc[:1] + alone[:1], fc[:2] + fc[:1]):
         with pytest.raises(FusionRefused):
             run_group(mixed, progress=False, log=_quiet)
     assert not any(tmp_path.iterdir())  # refused before anything ran

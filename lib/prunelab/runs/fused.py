@@ -88,6 +88,8 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
     keys = {group_key(c) for c in configs}
     if len(keys) > 1 or any(fusion_obstacle(c) for c in configs):
         raise FusionRefused("these runs do not share one set-up and training settings: plan() splits them")
+    if len({c.record_name for c in configs}) < len(configs):
+        raise FusionRefused("a run is listed twice in this group: plan() runs the repeat alone")
     group = _GroupRun(watch, {}, PartsBook.beside(configs[0]))
     with contextlib.ExitStack() as stack:
         members = _open_each(configs, stack, group.records, progress, log)

@@ -48,14 +48,16 @@ def _hashable(value):
 
 def plan(configs: list[RunConfig]) -> list[list[RunConfig]]:
     """The runs split into groups that may train fused (in first-seen order); a run that cannot be fused, or
-    has no partner, is a group of one."""
+    has no partner, is a group of one, and so is a run listed again (after its first: it reuses that record)."""
     groups: dict[tuple, list[RunConfig]] = {}
     alone: list[list[RunConfig]] = []
+    seen: set[str] = set()
     for config in configs:
-        if fusion_obstacle(config) is not None:
+        if fusion_obstacle(config) is not None or config.record_name in seen:
             alone.append([config])
         else:
             groups.setdefault(group_key(config), []).append(config)
+        seen.add(config.record_name)
     return [group for group in groups.values()] + alone
 
 
