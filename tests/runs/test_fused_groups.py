@@ -82,6 +82,21 @@ def test_fused_runs_agree_with_separate_runs(tmp_path, setup):
         assert fused.summary["status"] == alone.summary["status"] == "complete"
 
 
+@pytest.mark.parametrize("source", ["synthetic", "bundled"])
+def test_fused_runs_agree_with_separate_runs_under_bf16_autocast(tmp_path, source):
+    # bf16 rounds a product's output to 8 bits, so a logit gradient one bit apart can move a weight by a bf16 step:
+    # the fused loss gives each run's logits the gradients its own loss gives them, bit for bit
+    settings = dict(quantization=True, amp_dtype="bf16", data_source=source, train_subset=1000, test_subset=500,
+                    post_epochs=3, train_batch_size=128, no_cuda=True)
+    fused = run_configs(_grid(tmp_path / "fused", "fc", "on", **settings), progress=False, log=_quiet)
+    separate = run_configs(_grid(tmp_path / "separate", "fc", "off", **settings), progress=False, log=_quiet)
+    for run, alone in zip(fused, separate):
+        assert run.summary["train_step"] == "fused (4 runs)"
+        for column in ("train_loss", "test_loss"):
+            assert list(run.epochs[column]) == pytest.approx(list(alone.epochs[column]), rel=1e-5, nan_ok=True), column
+        assert list(run.epochs["top1"]) == list(alone.epochs["top1"])
+
+
 def test_a_mag_group_pretrains_once_then_trains_fused(tmp_path):
     configs = [c.replace(pruner="mag", pre_epochs=1) for c in _grid(tmp_path, "fc", "on")]
     result = run_group(configs, progress=False, log=_quiet)

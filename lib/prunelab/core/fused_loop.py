@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .evaluation import Evaluation, synchronize
-from .fused import FusedModel, fused_losses, run_outputs, stack_inputs
+from .fused import FusedModel, fused_losses, run_outputs, sample_losses, stack_inputs
 from .timing import interleaved
 from .train import Learner, LoopOptions, Preempted, stop_requested, train_step
 
@@ -60,7 +59,7 @@ def evaluate_fused(model: FusedModel, loader: Iterable[tuple[Tensor, Tensor]], o
     for x, y in loader:
         with options.precision.autocast(device):
             logits = run_outputs(model(x), runs)
-        loss_sum += F.cross_entropy(logits.float().transpose(1, 2), y, reduction="none").sum(dim=0)
+        loss_sum += sample_losses(logits.float(), y).sum(dim=0)
         hits = logits.topk(min(5, logits.shape[2]), dim=2).indices == y[:, :, None]
         correct1 += hits[:, :, 0].sum(dim=0)
         correct5 += hits.any(dim=2).sum(dim=0)
@@ -69,8 +68,8 @@ def evaluate_fused(model: FusedModel, loader: Iterable[tuple[Tensor, Tensor]], o
     share = (time.perf_counter() - start) / runs
     if count == 0:
         return [Evaluation(math.nan, math.nan, math.nan, share) for _ in range(runs)]
-    losses, top1, top5 = (loss_sum / count).tolist(), (100.0 * correct1 / count).tolist(), (
-        100.0 * correct5 / count).tolist()
+    losses = (loss_sum / count).tolist()
+    top1, top5 = ([100.0 * n / count for n in hits.tolist()] for hits in (correct1, correct5))  # as a run counts
     return [Evaluation(losses[m], top1[m], top5[m], share) for m in range(runs)]
 
 
