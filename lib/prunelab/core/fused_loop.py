@@ -69,7 +69,7 @@ def evaluate_fused(model: FusedModel, loader: Iterable[tuple[Tensor, Tensor]], o
     if count == 0:
         return [Evaluation(math.nan, math.nan, math.nan, share) for _ in range(runs)]
     losses = (loss_sum / count).tolist()
-    top1, top5 = ([100.0 * n / count for n in hits.tolist()] for hits in (correct1, correct5))  # as a run counts
+    top1, top5 = ([100.0 * n / count for n in correct.tolist()] for correct in (correct1, correct5))  # as a run counts
     return [Evaluation(losses[m], top1[m], top5[m], share) for m in range(runs)]
 
 
