@@ -778,3 +778,26 @@ def test_a_run_stopped_in_a_fused_network_keeps_its_place_in_a_memory_cut_after_
     reference, paths = _ruined_killed_and_resumed(tmp_path, monkeypatch, grid, runs=(1,))
     _assert_as_never_killed(paths, reference)
     assert [load_record(p).summary["status"] for p in paths].count("diverged") == 1
+
+
+EPOCH_LINE = re.compile(r"^(.+ )?\[(pre|post) +(\d+)\] train loss (\S+)  test loss (\S+)  top1 (\S+)%")
+
+
+@pytest.mark.parametrize("fuse", ["on", "off"])
+def test_verbose_runs_print_each_epoch_row_once_fused_or_not(tmp_path, capsys, fuse):
+    configs = _grid(tmp_path, "fc", fuse, verbose=True)
+    records = run_configs(configs, progress=False, log=_quiet)
+    printed = [EPOCH_LINE.match(line) for line in capsys.readouterr().out.splitlines()]
+    printed = [match for match in printed if match]
+    assert len(printed) == sum(len(record.epochs) for record in records)
+    for config, record in zip(configs, records):
+        if fuse == "on":  # the rows its fused network made (its post-training) name the run: the runs' interleave
+            mine = [m for m in printed if m[1] and m[1].endswith(f"({config.record_name}) ")]
+            rows = record.epochs[record.epochs["phase"] == "post"]
+        else:  # a run's rows come as it trains
+            mine = printed[len(record.epochs) * configs.index(config):][:len(record.epochs)]
+            rows = record.epochs
+        assert [(m[2], int(m[3])) for m in mine] == list(zip(rows["phase"], rows["epoch"]))
+        for m, (_, row) in zip(mine, rows.iterrows()):
+            assert float(m[5]) == pytest.approx(row["test_loss"], abs=6e-5)
+            assert float(m[6]) == pytest.approx(row["top1"], abs=6e-3)

@@ -307,8 +307,7 @@ def train_eval_loop(  # noqa: PLR0913 - what to train (five) apart from where a 
                      "top1": ev.top1, "top5": ev.top5, "inference_s": ev.inference_s, "train_s": train_s,
                      "lr": learner.optimizer.param_groups[0]["lr"]})
         if options.verbose:  # tqdm.write keeps the line clear of an active progress bar
-            tqdm.write(f"[{phase} {epoch:3d}] train loss {train_loss:.4f}  test loss {ev.loss:.4f}  "
-                       f"top1 {ev.top1:.2f}%  top5 {ev.top5:.2f}%  inference {ev.inference_s:.3f}s")
+            tqdm.write(epoch_line(rows[-1]))
         check_finite(model, ev)
         if after_epoch is not None:
             after_epoch(epoch)
@@ -334,6 +333,12 @@ def train_eval_loop(  # noqa: PLR0913 - what to train (five) apart from where a 
     finally:
         bar.close()
     return rows
+
+
+def epoch_line(row: dict) -> str:
+    """An epoch row as ``--verbose`` prints it."""
+    return (f"[{row['phase']} {row['epoch']:3d}] train loss {row['train_loss']:.4f}  test loss {row['test_loss']:.4f}  "
+            f"top1 {row['top1']:.2f}%  top5 {row['top5']:.2f}%  inference {row['inference_s']:.3f}s")
 
 
 def epochs_frame(rows: list[dict]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ..core.fused import fuse_learners, split_learner
 from ..core.fused_loop import FusedRows, StackedLoader, fused_train_eval_loop
+from ..core.train import epoch_line
 from ..precision.memory import PeakMemory
 from .checkpoint import Cadence, GroupWriter
 from .fused_decision import Member, fresh_for, group_options, phase_end, phases
@@ -23,6 +24,8 @@ def train_network(members: list[Member], shared: int, epochs: int, standing: Cal
     or post-training) to epoch ``epochs`` as one fused network, ``shared`` runs to an input block; each run's
     rows, checkpoints and final state its own. ``standing`` gets the epoch it stands at once a minute (a long
     network's progress line)."""
+    from tqdm import tqdm
+
     runs = len(members)
     learner = fuse_learners([m.training.learner for m in members], fresh_for(members[0].run), shared)
     options = group_options(members)
@@ -47,6 +50,9 @@ def train_network(members: list[Member], shared: int, epochs: int, standing: Cal
     def after_epoch(epoch: int) -> None:
         for index, member in enumerate(members):
             member.run.data.train.epoch = train.epoch
+            made = rows.rows[index]
+            if member.run.config.verbose and made and made[-1]["epoch"] == epoch:  # its row of this epoch
+                tqdm.write(f"{_name(member)} {epoch_line(made[-1])}")
             if rows.live[index]:
                 member.training.progress.epochs_done = epoch
         if cadence.due():
@@ -68,6 +74,12 @@ def train_network(members: list[Member], shared: int, epochs: int, standing: Cal
         member.training.peaks.append(peak)
         if rows.live[index]:
             member.training.learner.load_state_dict(states[index])
+
+
+def _name(member: Member) -> str:
+    """Which run a line of the network is about (the runs' lines interleave)."""
+    config = member.run.config
+    return f"{config.pruner} c={config.compression:g} seed {config.seed} ({config.record_name})"
 
 
 def _save_starts(members: list[Member]) -> None:
