@@ -450,6 +450,23 @@ def test_a_group_the_device_cannot_hold_trains_in_parts_that_resume_as_they_trai
     assert set(_steps(killed, "singleshot").values()) == {"fused (2 runs)"}
 
 
+@pytest.mark.parametrize("mixed", [False, True], ids=["post", "pre-and-post"])
+def test_a_device_that_holds_one_run_trains_each_alone_and_says_why_per_network(tmp_path, monkeypatch, mixed):
+    # the device's memory holds a fused step of one run: every run trains alone, and the progress line says why,
+    # once a network (mixed: SNIP's post-trainings, and Mag's after its pre-training), whichever stages saw the cut
+    from prunelab.core import fused_loop
+    from prunelab.runs import fused_decision
+
+    monkeypatch.setattr(fused_decision, "device_room", lambda device: 1 / fused_loop.MEMORY_SHARE)
+    monkeypatch.setattr(fused_decision, "step_bytes", lambda step, batch, device: 1)
+    configs = _mixed(tmp_path, "on", 2) if mixed else _grid(tmp_path, "fc", "on")
+    result = run_group(configs, progress=False, log=_quiet)
+    networks = 2 if mixed else 1
+    assert result.decision.count("separate:") == networks, result.decision
+    assert result.decision.count("a fused step of 2 would not fit") == networks, result.decision
+    assert {load_record(path).summary["train_step"] for path in result.paths} == {"ordinary"}
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_a_card_with_little_free_memory_a_group_trains_in_parts(tmp_path):
     # all but 5 GiB of the card taken: ResNet20 at batch 256 needs about 0.4 GiB a run (twice that with a CUDA

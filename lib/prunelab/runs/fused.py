@@ -246,7 +246,8 @@ def _train_stage(members: list[Member], stage: str, group: _GroupRun) -> None:
             continue
         chunks, line = memory_chunks(*by_seed(runs), group.parts, f"{stage}:{past}")
         busy = [chunk for chunk in chunks if _next_round(chunk, pre_only)]
-        if busy and line:
+        # a cut into single runs fuses nothing: said once, in the last stage, where every run left trains
+        if line and (busy or (not pre_only and all(len(chunk) == 1 for chunk in chunks))):
             group.decided(line)
         for chunk in busy:
             _train_chunk(chunk, pre_only, group)
