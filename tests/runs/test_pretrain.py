@@ -1,13 +1,19 @@
 """Shared dense pre-training: one record per pre-training setting, reused by every run that needs it, and a run
 that reuses it ends with the record it would have made alone, bit for bit on the CPU."""
 
+import fcntl
+import threading
+import time
+
 import pandas as pd
 import pytest
 import torch
+from forked_processes import run_forked
 
 from prunelab.runs.config import RunConfig
-from prunelab.runs.pretrain import EXPERIMENT, pretrain_key
+from prunelab.runs.pretrain import EXPERIMENT, LOCKS, pretrain_key
 from prunelab.runs.singleshot import run_training
+from prunelab.runs.store import load_record
 
 TIMING = ["inference_s", "train_s"]
 COMPRESSIONS = (0.5, 1.0, 2.0)
@@ -49,6 +55,43 @@ def test_mag_runs_reuse_one_pretraining_and_match_separate_pretraining(tmp_path)
     assert (pre["phase"] == "pre").sum() == 3 and (pre["phase"] == "post").sum() == 2
     key = pretrain_key(_mag(shared_dir, 1.0), "synthetic")
     assert {r.summary["pretrain_record"] for r in shared.values()} == {key}
+
+
+def mag_process(result_dir, compression: float, log_path) -> None:
+    """A Mag run in a process of its own (:func:`run_forked`), its log lines written to ``log_path`` as they come."""
+    with open(log_path, "a", buffering=1) as lines:
+        run_training(_mag(result_dir, compression), progress=False, log=lambda line: lines.write(f"{line}\n"))
+
+
+def test_runs_of_one_pretraining_in_two_processes_train_it_once(tmp_path):
+    # another process holds the key's lock (as the first of two sweep workers does while it pre-trains): both Mag
+    # runs wait for it; once it is free, one trains the pre-training and the other continues from its record
+    key = pretrain_key(_mag(tmp_path, 1.0), "synthetic")
+    (tmp_path / LOCKS).mkdir()
+    logs = {c: tmp_path / f"log-{c}.txt" for c in (0.5, 1.0)}
+    ended = {}
+    with open(tmp_path / LOCKS / f"{EXPERIMENT}-{key}", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        threads = [threading.Thread(target=lambda c=c: ended.__setitem__(c, run_forked(
+            mag_process, tmp_path, c, logs[c]))) for c in logs]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 120
+        while not all(_says(logs[c], "Waiting for the shared pre-training") for c in logs):
+            assert any(t.is_alive() for t in threads) and time.monotonic() < deadline, ended
+            time.sleep(0.1)
+    for thread in threads:
+        thread.join()
+    assert all(finished.returncode == 0 for finished in ended.values()), ended
+    trained = [c for c in logs if _says(logs[c], "Wrote the shared pre-training")]
+    reused = [c for c in logs if _says(logs[c], "Continuing from the shared pre-training")]
+    assert len(trained) == 1 and len(reused) == 1 and trained != reused, (trained, reused)
+    records = {c: load_record(tmp_path / "singleshot" / _mag(tmp_path, c).record_name) for c in logs}
+    _assert_same(records[reused[0]], _run(_mag(tmp_path / "alone", reused[0])))
+
+
+def _says(path, words: str) -> bool:
+    return path.exists() and words in path.read_text()
 
 
 def test_the_key_holds_what_pretraining_depends_on_and_nothing_else(tmp_path):

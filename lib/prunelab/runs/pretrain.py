@@ -9,8 +9,9 @@ key hashes :data:`PRETRAIN_FIELDS` and the data source really used (``auto`` res
 it computes what it would have computed alone, bit for bit on the CPU (tests/runs/test_pretrain.py).
 
 The run that trains it checkpoints each epoch in its own checkpoint, as any run does, and writes the record when
-the pre-training ends (unless another run wrote it meanwhile: two processes that start at once both train
-it, and either record is the same). In a fused group (:mod:`prunelab.runs.fused`) one run per key trains
+the pre-training ends. It holds the key's lock (:meth:`SharedPretraining.held`) meanwhile, so a run of the same
+key in another process (a sweep's worker, a Slurm task) waits for the record instead of training it again. In
+a fused group (:mod:`prunelab.runs.fused`) one run per key trains
 it, in the group's network beside the post-training of the runs that need none, and the record names how
 (``train_step``).
 Multishot's cycles pre-train networks rewound between cycles and keep training their own.
@@ -18,9 +19,12 @@ Multishot's cycles pre-train networks rewound between cycles and keep training t
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +36,8 @@ from .config import RunConfig
 from .store import RunRecord, csv_writer, json_writer, record_path, torch_writer, valid_record, write_record
 
 EXPERIMENT = "pretrain"
+#: where the pre-trainings' locks are, under the result folder (hidden: not an experiment's records)
+LOCKS = ".locks"
 #: the settings dense pre-training depends on (every other field is about pruning, what follows it, or runtime)
 PRETRAIN_FIELDS = ("dataset", "model", "model_class", "dense_classifier", "optimizer", "train_batch_size",
                    "test_batch_size", "pre_epochs", "lr", "lr_drops", "lr_drop_rate", "weight_decay", "seed",
@@ -69,6 +75,21 @@ class SharedPretraining:
         record = valid_record(self.path)
         ours = record is not None and record.summary.get("pretrain_key") == self.key and record.config == self.settings
         return record if ours else None
+
+    @contextlib.contextmanager
+    def held(self, log: Callable[[str], None]) -> Iterator[None]:
+        """Hold this pre-training's lock (``flock``: the kernel drops it when its holder dies, even by SIGKILL),
+        waiting while another process holds it, which it does while it trains the pre-training; on entry, check
+        :meth:`record` again."""
+        folder = Path(self.config.result_dir) / LOCKS
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{EXPERIMENT}-{self.key}", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"Waiting for the shared pre-training {self.path}: another process trains it.")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     @staticmethod
     def resume(record: RunRecord, learner: Learner, rows: list[dict], train_loader) -> None:

@@ -243,20 +243,8 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
             log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
                                                                 else "."))
         shared = SharedPretraining(config, run.data.source) if shares_pretraining(config) else None
-        record = shared.record() if shared is not None and progress.epochs_done is None else None
-        if record is not None:  # the same pre-training was done by another run: continue from it
-            shared.resume(record, training.learner, progress.rows, run.data.train)
-            progress.epochs_done = config.pre_epochs
-            log(f"Continuing from the shared pre-training {record.path} (not trained again).")
-        else:
-            with tracking_peak_memory(run.device, training.peaks):
-                train_eval_loop(training.learner, run.data.train, run.data.test, config.pre_epochs,
-                                f"pre{cycle + 1}" if multishot else "pre", training.options, rows=progress.rows,
-                                done=progress.epochs_done, after_epoch=lambda epoch: after_epoch(run, training, epoch))
-            if shared is not None and shared.record() is None:
-                shared.share(training.learner, progress.rows, run.data.train,
-                             environment(run.device, run.data.source), training.pretrain_step or training.train_step)
-                log(f"Wrote the shared pre-training {shared.path}.")
+        with shared.held(log) if shared is not None else contextlib.nullcontext():
+            _pre_train(run, training, shared)
         cycle_settings = dataclasses.replace(run.settings, compression=config.compression * (cycle + 1) / cycles)
         training.result = _prune(config, cycle_settings, run.model, run.data, run.show_progress, log)
         if training.initial is not None and not run.settings.reinitialize:  # --reinitialize: no ticket
@@ -264,6 +252,27 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
             training.learner = fresh_learner(run, wants_graph(config, run.device))
         progress.next_cycle(cycles)
         run.checkpoint.save(checkpoint_state(run, training))
+
+
+def _pre_train(run: RunState, training: Training, shared: SharedPretraining | None) -> None:
+    """Train the dense network of the current cycle, or continue from the ``shared`` pre-training's record (a
+    run that has not begun its own), and write that record when this run trained it."""
+    config, progress, log = run.config, training.progress, run.log
+    record = shared.record() if shared is not None and progress.epochs_done is None else None
+    if record is not None:  # the same pre-training was done by another run: continue from it
+        shared.resume(record, training.learner, progress.rows, run.data.train)
+        progress.epochs_done = config.pre_epochs
+        log(f"Continuing from the shared pre-training {record.path} (not trained again).")
+        return
+    multishot = config.experiment == "multishot"
+    with tracking_peak_memory(run.device, training.peaks):
+        train_eval_loop(training.learner, run.data.train, run.data.test, config.pre_epochs,
+                        f"pre{progress.cycle + 1}" if multishot else "pre", training.options, rows=progress.rows,
+                        done=progress.epochs_done, after_epoch=lambda epoch: after_epoch(run, training, epoch))
+    if shared is not None and shared.record() is None:
+        shared.share(training.learner, progress.rows, run.data.train,
+                     environment(run.device, run.data.source), training.pretrain_step or training.train_step)
+        log(f"Wrote the shared pre-training {shared.path}.")
 
 
 def finish(run: RunState, training: Training) -> RunRecord:
