@@ -11,9 +11,8 @@ it computes what it would have computed alone, bit for bit on the CPU (tests/run
 The run that trains it checkpoints each epoch in its own checkpoint, as any run does, and writes the record when
 the pre-training ends. It holds the key's lock (:meth:`SharedPretraining.held`) meanwhile, so a run of the same
 key in another process (a sweep's worker, a Slurm task) waits for the record instead of training it again. In
-a fused group (:mod:`prunelab.runs.fused`) one run per key trains
-it, in the group's network beside the post-training of the runs that need none, and the record names how
-(``train_step``).
+a fused group (:mod:`prunelab.runs.fused`) one run per key trains it, in the group's network beside the
+post-training of the runs that need none, and the record names how (``train_step``).
 Multishot's cycles pre-train networks rewound between cycles and keep training their own.
 """
 
