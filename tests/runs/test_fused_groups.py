@@ -779,6 +779,39 @@ def test_pre_trainings_stopped_in_a_fused_network_leave_their_sharers_alone_afte
     assert set(_steps(tmp_path / "killed", PRETRAIN).values()) == {"ordinary"}
 
 
+def test_a_pre_training_killed_as_it_trains_alone_resumes_alone(tmp_path, monkeypatch):
+    # Mag pre-trains 3 epochs at two compressions and two seeds, beside SNIP's 2 post-training epochs. Seed 1's
+    # pre-training stops in that network; seed 2's trains on alone after it, and seed 1's other Mag run pre-trains
+    # again, alone. Killed after its second epoch, it stands where seed 2's does: resumed, the two must finish
+    # alone, as they would have unkilled, not as a network of two
+    from prunelab.core import fused_loop
+    from prunelab.runs import singleshot
+
+    def grid(folder):
+        base = _grid(folder, "fc", "on", checkpoint_every=0)[0]
+        runs = [("mag", 0.5, 3), ("mag", 0.75, 3), ("snip", 0.5, 0)]
+        return [base.replace(pruner=p, compression=x, pre_epochs=e, seed=s) for s in (1, 2) for p, x, e in runs]
+
+    real_epoch, real_after = fused_loop.train_fused_epoch, singleshot.after_epoch
+    sibling = grid(tmp_path / "killed")[1].record_name
+
+    def killed_after_its_second_alone_epoch(run, training, epoch):
+        real_after(run, training, epoch)
+        if run.config.record_name == sibling and training.progress.phase == "pre" and epoch == 2:
+            raise _Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(real_epoch))
+        reference = run_group(grid(tmp_path / "reference"), progress=False, log=_quiet).paths
+    with monkeypatch.context() as patch:
+        patch.setattr(fused_loop, "train_fused_epoch", _ruined_after_the_first_epoch(real_epoch))
+        patch.setattr(singleshot, "after_epoch", killed_after_its_second_alone_epoch)
+        with pytest.raises(_Killed):
+            run_group(grid(tmp_path / "killed"), progress=False, log=_quiet)
+    paths = run_group(grid(tmp_path / "killed"), progress=False, log=_quiet).paths
+    _assert_as_never_killed(paths, reference)
+
+
 def test_a_run_stopped_in_a_fused_network_keeps_its_place_in_a_memory_cut_after_a_kill(tmp_path, monkeypatch):
     # the device holds a fused step of 2 runs; seed 1's first SNIP run stops in the first network. Its seed's
     # loader draws on for the others, but the stopped run keeps the training history it stopped with, so the

@@ -38,6 +38,7 @@ from .prepare import RunLog, reused_record
 from .pretrain import SharedPretraining, shares_pretraining
 from .registry import run
 from .singleshot import (
+    Training,
     begin_training,
     diverging,
     finish,
@@ -159,8 +160,20 @@ def _open_each(configs: list[RunConfig], stack: contextlib.ExitStack, records: d
         if isinstance(opened, RunRecord):
             records[config.record_name] = opened
             continue
-        members.append(Member(opened, begin_training(opened), rng_state()))
+        training = begin_training(opened)
+        members.append(Member(opened, training, rng_state(), alone_in=_resumed_alone(training)))
     return members
+
+
+def _resumed_alone(training: Training) -> str | None:
+    """The phase a resumed run stands partway through having trained its last epochs alone (its checkpoint's
+    step name is no fused network's), or None. A run that trains a phase alone trains it to its end, so the
+    group leaves it alone there, as it would have unkilled."""
+    progress = training.progress
+    if not training.resumed or training.status != "complete" or not progress.epochs_done:
+        return None
+    step = training.pretrain_step if progress.phase == "pre" else training.train_step
+    return progress.phase if step is None or not step.startswith("fused") else None
 
 
 def _left_to_train(member: Member) -> bool:
