@@ -2,8 +2,8 @@
 that reuses it ends with the record it would have made alone, bit for bit on the CPU."""
 
 import fcntl
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
@@ -69,20 +69,16 @@ def test_runs_of_one_pretraining_in_two_processes_train_it_once(tmp_path):
     key = pretrain_key(_mag(tmp_path, 1.0), "synthetic")
     (tmp_path / LOCKS).mkdir()
     logs = {c: tmp_path / f"log-{c}.txt" for c in (0.5, 1.0)}
-    ended = {}
-    with open(tmp_path / LOCKS / f"{EXPERIMENT}-{key}", "a+") as held:
+    with ThreadPoolExecutor(len(logs)) as pool, open(tmp_path / LOCKS / f"{EXPERIMENT}-{key}", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        threads = [threading.Thread(target=lambda c=c: ended.__setitem__(c, run_forked(
-            mag_process, tmp_path, c, logs[c]))) for c in logs]
-        for thread in threads:
-            thread.start()
+        runs = [pool.submit(run_forked, mag_process, tmp_path, c, logs[c]) for c in logs]
         deadline = time.monotonic() + 120
         while not all(_says(logs[c], "Waiting for the shared pre-training") for c in logs):
-            assert any(t.is_alive() for t in threads) and time.monotonic() < deadline, ended
+            assert not all(r.done() for r in runs) and time.monotonic() < deadline, [r.result() for r in runs]
             time.sleep(0.1)
-    for thread in threads:
-        thread.join()
-    assert all(finished.returncode == 0 for finished in ended.values()), ended
+        fcntl.flock(held, fcntl.LOCK_UN)
+        ended = [r.result() for r in runs]
+    assert all(finished.returncode == 0 for finished in ended), ended
     made_by = load_record(tmp_path / EXPERIMENT / key).summary["made_by"]
     (reused,) = [c for c in logs if _mag(tmp_path, c).config_hash() != made_by]
     record = load_record(tmp_path / "singleshot" / _mag(tmp_path, reused).record_name)
