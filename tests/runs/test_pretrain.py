@@ -2,6 +2,7 @@
 that reuses it ends with the record it would have made alone, bit for bit on the CPU."""
 
 import fcntl
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +11,9 @@ import pytest
 import torch
 from forked_processes import run_forked
 
+from prunelab.runs import pretrain, singleshot
 from prunelab.runs.config import RunConfig
-from prunelab.runs.pretrain import EXPERIMENT, LOCKS, pretrain_key
+from prunelab.runs.pretrain import EXPERIMENT, LOCKS, SharedPretraining, pretrain_key
 from prunelab.runs.singleshot import run_training
 from prunelab.runs.store import load_record
 
@@ -89,6 +91,62 @@ def test_runs_of_one_pretraining_in_two_processes_train_it_once(tmp_path):
 
 def _says(path, words: str) -> bool:
     return path.exists() and words in path.read_text()
+
+
+def _enter(shared: SharedPretraining, lines: list[str]) -> bool:
+    with shared.held(lines.append):
+        return True
+
+
+def test_a_run_waiting_for_a_pretraining_says_again_and_again_who_trains_it_and_its_epoch(tmp_path, monkeypatch):
+    # a lock is the open file's, so a second open in this process waits for it as another process would
+    monkeypatch.setattr(pretrain, "WAIT_REPORT_S", 0.05)
+    trainer, waiter = (SharedPretraining(_mag(tmp_path, c), "synthetic") for c in (0.5, 1.0))
+    lines: list[str] = []
+    with ThreadPoolExecutor(1) as pool, trainer.held(lambda _: None) as epoch_done:
+        epoch_done(1)
+        waiting = pool.submit(_enter, waiter, lines)
+        deadline = time.monotonic() + 30
+        while len(lines) < 3:
+            assert not waiting.done() and time.monotonic() < deadline, lines
+            time.sleep(0.01)
+        epoch_done(2)
+        seen = len(lines)
+        while not any("2 of 2" in line for line in lines[seen:]):
+            assert not waiting.done() and time.monotonic() < deadline, lines
+            time.sleep(0.01)
+    assert waiting.result(timeout=30)
+    assert all(trainer.config.record_name in line and str(os.getpid()) in line for line in lines), lines
+    assert "1 of 2" in lines[0]
+    assert (tmp_path / LOCKS / f"{EXPERIMENT}-{trainer.key}").read_text() == ""  # no holder once it is free
+
+
+class _Killed(Exception):
+    """A kill after a run's first pre-training epoch."""
+
+
+def test_a_run_stopped_in_its_pretraining_continues_from_the_record_another_run_wrote(tmp_path, monkeypatch):
+    # Mag at 0.5 is killed after its first pre-training epoch; Mag at 1.0 then trains the pre-training and writes
+    # its record; resumed, the first continues from that record instead of training the second epoch again, and
+    # ends with the record it would have made alone
+    real_after = singleshot.after_epoch
+
+    def killed_after_the_first_epoch(run, training, epoch):
+        real_after(run, training, epoch)
+        raise _Killed
+
+    stopped = _mag(tmp_path, 0.5, checkpoint_every=0)
+    with monkeypatch.context() as patch:
+        patch.setattr(singleshot, "after_epoch", killed_after_the_first_epoch)
+        with pytest.raises(_Killed):
+            _run(stopped)
+    _run(_mag(tmp_path, 1.0))
+    record = _run(stopped)
+    shared = load_record(tmp_path / EXPERIMENT / pretrain_key(stopped, "synthetic"))
+    assert shared.summary["made_by"] == _mag(tmp_path, 1.0).config_hash()
+    pre = record.epochs[record.epochs["phase"] == "pre"]  # the record's rows, timings and all: not trained again
+    pd.testing.assert_frame_equal(pre.reset_index(drop=True), shared.epochs)
+    _assert_same(record, _run(_mag(tmp_path / "alone", 0.5)))
 
 
 def test_the_key_holds_what_pretraining_depends_on_and_nothing_else(tmp_path):

@@ -23,6 +23,8 @@ import fcntl
 import hashlib
 import json
 import math
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,6 +39,8 @@ from .store import RunRecord, csv_writer, json_writer, record_path, torch_writer
 EXPERIMENT = "pretrain"
 #: where the pre-trainings' locks are, under the result folder (hidden: not an experiment's records)
 LOCKS = ".locks"
+#: how often a run waiting for another process's pre-training says so again, and where that one stands (s)
+WAIT_REPORT_S = 60.0
 #: the settings dense pre-training depends on (every other field is about pruning, what follows it, or runtime)
 PRETRAIN_FIELDS = ("dataset", "model", "model_class", "dense_classifier", "optimizer", "train_batch_size",
                    "test_batch_size", "pre_epochs", "lr", "lr_drops", "lr_drop_rate", "weight_decay", "seed",
@@ -76,19 +80,23 @@ class SharedPretraining:
         return record if ours else None
 
     @contextlib.contextmanager
-    def held(self, log: Callable[[str], None]) -> Iterator[None]:
+    def held(self, log: Callable[[str], None]) -> Iterator[Callable[[int], None]]:
         """Hold this pre-training's lock (``flock``: the kernel drops it when its holder dies, even by SIGKILL),
         waiting while another process holds it, which it does while it trains the pre-training; on entry, check
-        :meth:`record` again."""
+        :meth:`record` again. Yields ``epoch_done(epoch)``, which the holder calls as it trains: the lock file
+        names the holder and its last epoch, and a run waiting says so each :data:`WAIT_REPORT_S`."""
         folder = Path(self.config.result_dir) / LOCKS
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"{EXPERIMENT}-{self.key}", "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log(f"Waiting for the shared pre-training {self.path}: another process trains it.")
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+            _wait_for_lock(handle, self.path, log)
+            holder = f"run {self.config.record_name} (process {os.getpid()}"
+
+            def epoch_done(epoch: int) -> None:
+                _rewrite(handle, f"{holder}, at epoch {epoch} of {self.config.pre_epochs})")
+
+            _rewrite(handle, f"{holder})")
+            yield epoch_done
+            _rewrite(handle, "")
 
     @staticmethod
     def resume(record: RunRecord, learner: Learner, rows: list[dict], train_loader) -> None:
@@ -117,6 +125,33 @@ class SharedPretraining:
                                                     f"{self.config.record_name}; shared by every run with these "
                                                     "pre-training settings.\n"),
         })
+
+
+def _wait_for_lock(handle, path: Path, log: Callable[[str], None]) -> None:
+    """Take the lock on ``handle``, and while another process holds it, say who it is and where it stands, at
+    once and every :data:`WAIT_REPORT_S` (polled: a blocking ``flock`` would say nothing while it waits)."""
+    start, said = time.monotonic(), None
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            waited = time.monotonic() - start
+            if said is None or waited - said >= WAIT_REPORT_S:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                log(f"Waiting for the shared pre-training {path}: {holder} trains it"
+                    + (f" ({waited / 60:.0f} min so far)." if said is not None else "."))
+                said = waited
+            time.sleep(min(0.5, WAIT_REPORT_S))
+
+
+def _rewrite(handle, text: str) -> None:
+    """Replace what the lock file ``handle`` says (read by a run waiting for it; no fsync: it is not a record)."""
+    handle.seek(0)
+    handle.truncate()
+    handle.write(text)
+    handle.flush()
 
 
 def record_rows(frame: pd.DataFrame) -> list[dict]:

@@ -243,8 +243,8 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
             log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
                                                                 else "."))
         shared = SharedPretraining(config, run.data.source) if shares_pretraining(config) else None
-        with shared.held(log) if shared is not None else contextlib.nullcontext():
-            _pre_train(run, training, shared)
+        with shared.held(log) if shared is not None else contextlib.nullcontext() as tell_epoch:
+            _pre_train(run, training, shared, tell_epoch)
         cycle_settings = dataclasses.replace(run.settings, compression=config.compression * (cycle + 1) / cycles)
         training.result = _prune(config, cycle_settings, run.model, run.data, run.show_progress, log)
         if training.initial is not None and not run.settings.reinitialize:  # --reinitialize: no ticket
@@ -254,21 +254,31 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
         run.checkpoint.save(checkpoint_state(run, training))
 
 
-def _pre_train(run: RunState, training: Training, shared: SharedPretraining | None) -> None:
-    """Train the dense network of the current cycle, or continue from the ``shared`` pre-training's record (a
-    run that has not begun its own), and write that record when this run trained it."""
+def _pre_train(run: RunState, training: Training, shared: SharedPretraining | None,
+               tell_epoch: Callable[[int], None] | None) -> None:
+    """Train the dense network of the current cycle, or continue from the ``shared`` pre-training's record (where
+    another run finished it first, even one this run began and was stopped in), and write that record when this
+    run trained it, telling ``tell_epoch`` each epoch (a run of another process waiting for it shows it)."""
     config, progress, log = run.config, training.progress, run.log
-    record = shared.record() if shared is not None and progress.epochs_done is None else None
+    begun = progress.epochs_done or 0
+    record = shared.record() if shared is not None and begun < config.pre_epochs else None
     if record is not None:  # the same pre-training was done by another run: continue from it
         shared.resume(record, training.learner, progress.rows, run.data.train)
         progress.epochs_done = config.pre_epochs
-        log(f"Continuing from the shared pre-training {record.path} (not trained again).")
+        log(f"Continuing from the shared pre-training {record.path} (not trained again"
+            + (f"; this run's own {begun} epochs of it set aside)." if begun else ")."))
         return
+
+    def epoch_done(epoch: int) -> None:
+        after_epoch(run, training, epoch)
+        if tell_epoch is not None:
+            tell_epoch(epoch)
+
     multishot = config.experiment == "multishot"
     with tracking_peak_memory(run.device, training.peaks):
         train_eval_loop(training.learner, run.data.train, run.data.test, config.pre_epochs,
                         f"pre{progress.cycle + 1}" if multishot else "pre", training.options, rows=progress.rows,
-                        done=progress.epochs_done, after_epoch=lambda epoch: after_epoch(run, training, epoch))
+                        done=progress.epochs_done, after_epoch=epoch_done)
     if shared is not None and shared.record() is None:
         shared.share(training.learner, progress.rows, run.data.train,
                      environment(run.device, run.data.source), training.pretrain_step or training.train_step)
