@@ -163,6 +163,11 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
         bar.close()
 
 
+#: how much less time a fused step must measure than the runs' own steps to be chosen (:meth:`FusionTiming.pays`),
+#: as the sparse kernels' margin: a difference within a shared machine's noise keeps the runs' ordinary steps
+FUSE_MARGIN = 0.05
+
+
 @dataclass(frozen=True)
 class FusionTiming:
     """One fused training step of ``runs`` runs against one step of one run, each the median of repeats, and
@@ -178,6 +183,10 @@ class FusionTiming:
     def speedup(self) -> float:
         """How much faster the fused step trains the runs than their steps one after another (above 1: faster)."""
         return self.runs * self.separate_s / self.fused_s
+
+    def pays(self) -> bool:
+        """Whether fusing is worth it: the fused step takes at most ``1 - FUSE_MARGIN`` of the runs' steps."""
+        return self.fused_s <= (1 - FUSE_MARGIN) * self.runs * self.separate_s
 
 
 def time_fusion(fused: Learner, single: Learner, batch: tuple[Tensor, Tensor], options: LoopOptions,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.fused import FusionRefused, check_fused, fuse_learners
-from ..core.fused_loop import FusionTiming, device_room, fused_chunk, held_bytes, step_bytes, time_fusion
+from ..core.fused_loop import FUSE_MARGIN, FusionTiming, device_room, fused_chunk, held_bytes, step_bytes, time_fusion
 from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions, train_step
 from ..precision.amp import make_scaler
 from .fused_parts import PartsBook, named_runs
@@ -94,10 +94,11 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
         return False, (f"separate: {what}; fusion not measured (measuring would cost more than "
                        f"{MEASURE_SHARE:.0%} of their training)")
     turns = _turns_words(timing.turns)
-    if timing.speedup > 1:
+    if timing.pays():
         return True, (f"fused: {what} in 1 group (a fused step measured {timing.speedup:.2f}x the speed of "
                       f"{runs} steps of one run{turns})")
-    return False, f"separate: {what}; fusion measured slower here ({timing.speedup:.2f}x{turns})"
+    return False, (f"separate: {what}; fusion measured no faster here ({timing.speedup:.2f}x, where "
+                   f"{1 / (1 - FUSE_MARGIN):.2f}x would pay{turns})")
 
 
 def _turns_words(turns: tuple[float, ...]) -> str:

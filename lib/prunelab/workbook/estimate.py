@@ -34,7 +34,7 @@ import yaml
 
 from ..core.evaluation import Precision, synchronize
 from ..core.fused import FusedModel, fused_losses, stack_inputs
-from ..core.fused_loop import device_room, fused_chunk, held_bytes, step_bytes
+from ..core.fused_loop import FUSE_MARGIN, device_room, fused_chunk, held_bytes, step_bytes
 from ..core.layout import uses_channels_last
 from ..core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, make_optimizer, resolve_device, train_step
 from ..data.catalog import dataset_info
@@ -319,13 +319,13 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
             fused_s = m / chunk * (epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"])
                                    + eval_batches * fused["eval_s"])
             separate_s = m * (epochs * timing["epoch_s"] + timing["eval_s"])
-            if fused_s < separate_s:  # what --fuse auto would choose
+            if fused_s <= (1 - FUSE_MARGIN) * separate_s:  # what --fuse auto would choose
                 saved += separate_s - fused_s
                 speedups.append(separate_s / fused_s)
                 fused_runs.update(id(config) for config in members)
                 pre_fused = pre_fused or pre_training
     if not speedups:
-        return 0.0, "no (measured slower)"
+        return 0.0, "no (measured no faster)"
     return saved, (f"{len(speedups)} group{'s' if len(speedups) > 1 else ''}, {len(fused_runs)} runs"
                    + (" and their pre-training" if pre_fused else "") + f", {min(speedups):.1f}x"
                    + (f"-{max(speedups):.1f}x" if len(speedups) > 1 else ""))
