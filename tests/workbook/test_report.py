@@ -2,6 +2,7 @@
 compute, and that their words carry those numbers."""
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -295,3 +296,30 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     assert "SynFlow with 1 and 100 rounds" in text and "Rand, Mag, SNIP, GraSP, SynFlow at compression" in text
     assert "| seeds | 1 for CIFAR-10 / ResNet20; 1 for MNIST / FC |" in text
     assert "synthetic stand-in for CIFAR-10; synthetic stand-in for MNIST" in text
+
+
+def _at_chance(labels: list[str]) -> pd.DataFrame:
+    """MNIST / FC at compression 1 with the pruners in ``labels`` at 10.0% top-1 on every seed."""
+    table = _noisy_mnist().query("label != 'SynFlow (1 round)'").copy()
+    table.loc[table["label"].isin(labels), "top1"] = 10.0
+    return table
+
+
+def test_pruners_tied_for_the_best_mean_are_named_together_and_none_ranked_where_all_are():
+    others = [label for label in LABELS if label != "SynFlow (1 round)"]
+    (everyone,) = tuning_result(_at_chance(others)).rankings
+    assert everyone.all_tied and len(everyone.joint_best) == len(others) - 1
+    for text in (tuning_findings(_at_chance(others)), tuning_key_result(_at_chance(others), 1.0)):
+        assert accuracy_cell((10.0, 10.0, 10.0)) in text
+        assert not any(label in text for label in others), text  # no pruner named the best of a tie
+    # lower every pruner but SNIP and Mag to chance and raise those two to one level: they share the lead
+    table = _noisy_mnist().query("label != 'SynFlow (1 round)'").copy()
+    table.loc[~table["label"].isin(["SNIP", "Mag"]), "top1"] = 10.0
+    table.loc[table["label"].isin(["SNIP", "Mag"]), "top1"] = 90.0
+    (pair,) = tuning_result(table).rankings
+    assert not pair.all_tied and [s.label for s in (pair.best, *pair.joint_best)] == ["Mag", "SNIP"]
+    for text in (tuning_findings(table), tuning_key_result(table, 1.0)):
+        clause = next(part for part in re.split(r"[.;] ", text) if "90.0" in part)  # where the best's figure is
+        assert "Mag" in clause and "SNIP" in clause, text
+    (alone,) = tuning_result(_noisy_mnist()).rankings
+    assert alone.joint_best == () and not alone.all_tied

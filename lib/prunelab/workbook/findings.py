@@ -9,6 +9,7 @@ structure to Markdown. Tests check the structures; the words only carry their nu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -84,6 +85,18 @@ class PrunerRanking:
     @property
     def kept(self) -> float:
         return 10 ** -self.compression
+
+    @property
+    def joint_best(self) -> tuple[Seeds, ...]:
+        """The other pruners whose mean top-1 equals the best's: a tie for first (all at chance, say), named as
+        one, not ranked by label."""
+        return tuple(c.other for c in self.better_than + self.tied + self.untestable
+                     if math.isclose(c.other.mean, self.best.mean, rel_tol=1e-12))
+
+    @property
+    def all_tied(self) -> bool:
+        """Whether every pruner of the cell has the best's mean top-1: none ranks above another."""
+        return 0 < len(self.joint_best) == len(self.better_than + self.tied + self.untestable)
 
     @property
     def runner_up(self) -> Comparison | None:
@@ -206,16 +219,29 @@ def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> s
 
 
 def _ranking_line(r: PrunerRanking) -> str:
-    parts = [f"- **{r.setup}** at compression {compression_text(r.compression)} (kept {r.kept:.1%}; {r.data}): "
-             f"{r.best.label} has the highest mean top-1, {accuracy_cell(r.best.top1)}."]
+    cell = f"- **{r.setup}** at compression {compression_text(r.compression)} (kept {r.kept:.1%}; {r.data}): "
+    if r.all_tied:
+        return cell + f"every pruner has the same mean top-1, {accuracy_cell(r.best.top1)}: none ranks above another."
+    if r.joint_best:
+        leaders = listed([r.best.label, *(s.label for s in r.joint_best)])
+        parts = [cell + f"{leaders} share the highest mean top-1, {accuracy_cell(r.best.top1)}."]
+    else:
+        parts = [cell + f"{r.best.label} has the highest mean top-1, {accuracy_cell(r.best.top1)}."]
+    subject = r.best.label if r.joint_best else "It"
     if r.better_than:
-        parts.append(f" It is better than {_compared(r.better_than)} by Welch's t-test at the {ALPHA:g} level.")
+        parts.append(f" {subject} is better than {_compared(r.better_than)} by Welch's t-test at the {ALPHA:g} "
+                     "level.")
     if r.tied:
-        parts.append(f" It cannot be told apart from {_compared(r.tied)} at this n.")
+        parts.append(f" {subject} cannot be told apart from {_compared(r.tied)} at this n.")
     if r.untestable:
         parts.append(f" With fewer than two seeds, {', '.join(c.other.label for c in r.untestable)} cannot be told "
                      "apart from it at this n.")
     return "".join(parts)
+
+
+def listed(names: list[str]) -> str:
+    """Names in words: "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _compared(comparisons: tuple[Comparison, ...]) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .findings import EmptiedCell, PrunerRanking, Span, claim_verdict, collapses, pruner_ranking, studied_claims
+from .findings import EmptiedCell, PrunerRanking, Span, claim_verdict, collapses, listed, pruner_ranking, studied_claims
 from .numbers import accuracy_cell, compression_text, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios
@@ -73,10 +73,16 @@ def _setup_words(s: SetupKey, compression: float) -> str:
     text = f"**{r.setup}** ({r.data})"
     if s.reference is not None:
         text += f": unpruned {accuracy_cell(s.reference)} top-1"
-    text += (f"; at compression {compression_text(compression)} the best mean top-1 is {r.best.label}'s, "
-             f"{accuracy_cell(r.best.top1)}")
+    at, best = f"; at compression {compression_text(compression)}", accuracy_cell(r.best.top1)
     second = r.runner_up
-    if second is not None:
+    if r.all_tied:
+        text += f"{at} every pruner has the same mean top-1, {best}"
+    elif r.joint_best:
+        leaders = listed([r.best.label, *(s.label for s in r.joint_best)])
+        text += f"{at} the best mean top-1, {best}, is shared by {leaders}"
+    else:
+        text += f"{at} the best mean top-1 is {r.best.label}'s, {best}"
+    if second is not None and not r.joint_best:
         cell = f"{second.other.label} ({accuracy_cell(second.other.top1)})"
         text += f", ahead of {cell}" if second.test.significant else f", not told apart from {cell} at this n"
     if s.emptied:
