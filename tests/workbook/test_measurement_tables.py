@@ -4,7 +4,6 @@ findings, on hand-made tables."""
 import pandas as pd
 import pytest
 
-from prunelab.workbook.findings import Span
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
@@ -14,7 +13,7 @@ from prunelab.workbook.measurement_tables import (
     difference_text,
     int8_comparison_table,
 )
-from prunelab.workbook.numbers import time_cell
+from prunelab.workbook.numbers import Span, time_cell
 from prunelab.workbook.speed_findings import (
     amp_time_words,
     amp_times,

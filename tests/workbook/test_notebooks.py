@@ -12,9 +12,9 @@ import pandas as pd
 import yaml
 
 from prunelab.runs.store import iter_records, load_table
-from prunelab.workbook.findings import Span, collapses, tuning_result
+from prunelab.workbook.findings import collapses, tuning_result
 from prunelab.workbook.grids import records_table
-from prunelab.workbook.numbers import time_cell
+from prunelab.workbook.numbers import Span, time_cell
 from prunelab.workbook.speed_findings import design_speed, trace_summary
 from prunelab.workbook.style import column_order
 from prunelab.workbook.tables import VERDICTS, collapse_table, stand_in_banner

@@ -9,11 +9,11 @@ import pytest
 
 from prunelab.core.choices import PRUNERS
 from prunelab.data.catalog import source_words
-from prunelab.workbook.findings import Span, tuning_findings, tuning_result
+from prunelab.workbook.findings import tuning_findings, tuning_result
 from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
 from prunelab.workbook.key_results import tuning_key, tuning_key_result
 from prunelab.workbook.layer_findings import compression_findings, compression_result
-from prunelab.workbook.numbers import accuracy_cell
+from prunelab.workbook.numbers import Span, accuracy_cell
 from prunelab.workbook.speed_findings import quantization_findings, quantization_result
 from prunelab.workbook.style import pruner_label
 from prunelab.workbook.tables import (

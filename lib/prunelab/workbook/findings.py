@@ -10,7 +10,6 @@ structure to Markdown. Tests check the structures; the words only carry their nu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,28 +21,10 @@ from .numbers import (
     accuracy_cell,
     compare_means,
     compression_text,
+    listed,
 )
 from .style import column_order, pruner_label
 from .tables import CONSTANT_PREDICTION_MARGIN, collapse_table
-
-
-@dataclass(frozen=True)
-class Span:
-    """The smallest and largest of some values (NaN for none), quoted as "a to b"."""
-
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Span:
-        series = pd.Series(list(values), dtype=float)
-        return cls(float(series.min()), float(series.max()))
-
-    def words(self, form: Callable[[float], str]) -> str:
-        """"a to b" in ``form``, or one value when both print the same."""
-        low, high = form(self.low + 0.0), form(self.high + 0.0)  # + 0.0: no "-0.00"
-        return low if low == high else f"{low} to {high}"
-
 
 # ------------------------------------------------------------------------------ Task 1: pruners compared
 
@@ -237,11 +218,6 @@ def _ranking_line(r: PrunerRanking) -> str:
         parts.append(f" With fewer than two seeds, {', '.join(c.other.label for c in r.untestable)} cannot be told "
                      "apart from it at this n.")
     return "".join(parts)
-
-
-def listed(names: list[str]) -> str:
-    """Names in words: "A", "A and B", "A, B and C"."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _compared(comparisons: tuple[Comparison, ...]) -> str:

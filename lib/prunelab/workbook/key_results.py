@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .findings import EmptiedCell, PrunerRanking, Span, claim_verdict, collapses, listed, pruner_ranking, studied_claims
-from .numbers import accuracy_cell, compression_text, significant
+from .findings import EmptiedCell, PrunerRanking, claim_verdict, collapses, pruner_ranking, studied_claims
+from .numbers import Span, accuracy_cell, compression_text, listed, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .findings import Span
 from .numbers import (
+    Span,
     times_differ,
 )
 from .style import column_order

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 #: the significance level of every "better than" in the findings
@@ -44,6 +45,11 @@ def counted(values, noun: str, plural: str | None = None) -> str:
 def compression_text(compression: float) -> str:
     """0.25, 0.5, 1 and 2, never 0.250000."""
     return f"{compression:g}"
+
+
+def listed(names: list[str]) -> str:
+    """Names in words: "A", "A and B", "A, B and C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float, int]:
@@ -122,3 +128,21 @@ def comparison_words(name_a: str, name_b: str, comparison: MeanComparison, unit:
 def times_differ(median_a: float, spread_a: float, median_b: float, spread_b: float) -> bool:
     """A timing difference is real only when it exceeds the larger of the two spreads (ranges of repeats)."""
     return abs(median_a - median_b) > max(spread_a, spread_b)
+
+
+@dataclass(frozen=True)
+class Span:
+    """The smallest and largest of some values (NaN for none), quoted as "a to b"."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Span:
+        series = pd.Series(list(values), dtype=float)
+        return cls(float(series.min()), float(series.max()))
+
+    def words(self, form: Callable[[float], str]) -> str:
+        """"a to b" in ``form``, or one value when both print the same."""
+        low, high = form(self.low + 0.0), form(self.high + 0.0)  # + 0.0: no "-0.00"
+        return low if low == high else f"{low} to {high}"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .findings import Span
 from .numbers import (
+    Span,
     significant,
     time_cell,
     times_differ,
