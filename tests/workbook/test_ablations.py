@@ -67,3 +67,20 @@ def test_the_grid_ablates_every_pruner_but_rand_and_shares_its_runs_as_scored(mo
     assert all(sum((c.shuffle, c.reinitialize, c.invert)) <= 1 for c in grid)
     scored = [c for c in grid if not (c.shuffle or c.reinitialize or c.invert)]
     assert len(scored) == 4 * 2 * 3
+
+
+def test_an_ablation_at_chance_beside_its_pruner_at_chance_is_not_compared():
+    # at compression 2 SNIP and its ablations all answer the most frequent class (10%), but shuffling its masks
+    # lifts GraSP's collapsed runs above it: that one stays a comparison
+    at_two = _table().assign(compression=2.0, top1=10.0)
+    grasp_shuffle = (at_two["label"] == "GraSP") & at_two["shuffle"]
+    at_two.loc[grasp_shuffle, "top1"] = 40.0 + at_two.loc[grasp_shuffle, "seed"]
+    table = pd.concat([_table(), at_two]).assign(majority_class_top1=10.0)
+    verdicts = {(v.pruner, v.compression, v.ablation): v for v in ablation_study(table)}
+    chance = {key for key, v in verdicts.items() if v.at_chance}
+    assert chance == {key for key in verdicts if key[1] == 2.0} - {("GraSP", 2.0, "layerwise shuffle")}
+    assert verdicts[("GraSP", 2.0, "layerwise shuffle")].told_apart
+    assert not any(v.at_chance for v in ablation_study(_table()))  # no majority class known: every cell compared
+    lines = ablation_findings(table).splitlines()
+    assert "at 2 (" not in lines[0]  # no SNIP cell at 2 ("… at 2 (+0.0 points, p = 1.00)") listed as a tie
+    assert "+32.0" in lines[1]  # GraSP's shuffle at 2: 41, 42 and 43 against 10

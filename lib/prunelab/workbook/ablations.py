@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .numbers import MeanComparison, accuracy_cell, compare_means, compression_text
+from .numbers import MeanComparison, accuracy_cell, compare_means, compression_text, listed
 from .style import column_order
-from .tables import setup_row_label
+from .tables import CONSTANT_PREDICTION_MARGIN, setup_row_label
 
 #: the ablations, as RunConfig's flag and a reader's name, in table order
 ABLATIONS = {"shuffle": "layerwise shuffle", "reinitialize": "re-initialised", "invert": "inverted scores"}
@@ -71,7 +71,8 @@ def _p_text(comparison: MeanComparison) -> str:
 @dataclass(frozen=True)
 class AblationVerdict:
     """One ablation of one pruner at one compression against the pruner as scored: the difference of mean top-1
-    (ablation minus as scored, points), Welch's p, and whether it can be told apart at this n."""
+    (ablation minus as scored, points), Welch's p, and whether it can be told apart at this n. ``at_chance``:
+    every run of both predicts no better than the most frequent class, so there is nothing to tell apart."""
 
     setup: str
     pruner: str
@@ -81,6 +82,7 @@ class AblationVerdict:
     p_value: float
     testable: bool
     told_apart: bool
+    at_chance: bool = False
 
 
 def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
@@ -89,14 +91,23 @@ def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
     verdicts = []
     for (setup, label, compression), group in _groups(table):
         scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
+        constant = _at_chance(group)
         for name in ABLATIONS.values():
             values = list(group.loc[group["ablation"] == name, "top1"])
             if not values or not scored:
                 continue
             c = compare_means(values, scored)
+            both = constant[group["ablation"].isin([AS_SCORED, name])].all()
             verdicts.append(AblationVerdict(setup, label, compression, name, c.difference, c.p_value, c.testable,
-                                            c.significant))
+                                            c.significant, bool(both)))
     return verdicts
+
+
+def _at_chance(group: pd.DataFrame) -> pd.Series:
+    """Per run, whether it predicts no better than the most frequent test class (as the collapse table says)."""
+    if "majority_class_top1" not in group:
+        return pd.Series(False, index=group.index)
+    return group["top1"] <= group["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN
 
 
 def ablation_findings(table: pd.DataFrame) -> str:
@@ -106,9 +117,11 @@ def ablation_findings(table: pd.DataFrame) -> str:
     if not verdicts:
         return "- Every set-up here ran on synthetic stand-in data: a pipeline check, with nothing to conclude."
     lines = []
-    for (setup, pruner), group in pd.DataFrame(verdicts).groupby(["setup", "pruner"], sort=False):
+    for (setup, pruner), verdicts_of in pd.DataFrame(verdicts).groupby(["setup", "pruner"], sort=False):
+        group = verdicts_of[~verdicts_of["at_chance"]]
         apart = group[group["told_apart"]]
         same = group[~group["told_apart"] & group["testable"]]
+        chance = verdicts_of[verdicts_of["at_chance"]].groupby("compression", sort=False)["ablation"]
         parts = []
         if len(apart):
             parts.append("told apart from " + "; ".join(
@@ -118,9 +131,11 @@ def ablation_findings(table: pd.DataFrame) -> str:
             parts.append("not told apart from " + "; ".join(
                 f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, p = {r.p_value:.2f})"
                 for r in same.itertuples()))
-        if not len(apart):
+        if not len(apart) and (len(same) or not chance.ngroups):
             parts.append("nothing it found beyond each layer's density shows at this n" if len(same) else
                          "fewer than two seeds: no ablation can be tested")
+        parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
+                  "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
         lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
 
