@@ -95,8 +95,10 @@ class SharedPretraining:
                 _rewrite(handle, f"{holder}, at epoch {epoch} of {self.config.pre_epochs})")
 
             _rewrite(handle, f"{holder})")
-            yield epoch_done
-            _rewrite(handle, "")
+            try:
+                yield epoch_done
+            finally:
+                _rewrite(handle, "")
 
     @staticmethod
     def resume(record: RunRecord, learner: Learner, rows: list[dict], train_loader) -> None:

@@ -131,9 +131,10 @@ def ablation_findings(table: pd.DataFrame) -> str:
             parts.append("not told apart from " + "; ".join(
                 f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, p = {r.p_value:.2f})"
                 for r in same.itertuples()))
-        if not len(apart) and (len(same) or not chance.ngroups):
-            parts.append("nothing it found beyond each layer's density shows at this n" if len(same) else
-                         "fewer than two seeds: no ablation can be tested")
+        if not len(apart) and len(same):
+            parts.append("nothing it found beyond each layer's density shows at this n")
+        elif not len(apart) and not group["testable"].all():
+            parts.append("fewer than two seeds: no ablation can be tested")
         parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
                   "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
         lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
