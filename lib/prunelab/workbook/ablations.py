@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .numbers import MeanComparison, accuracy_cell, compare_means, compression_text, listed
+from .numbers import MeanComparison, accuracy_cell, at_chance, compare_means, compression_text, listed
 from .style import column_order
-from .tables import CONSTANT_PREDICTION_MARGIN, setup_row_label
+from .tables import setup_row_label
 
 #: the ablations, as RunConfig's flag and a reader's name, in table order
 ABLATIONS = {"shuffle": "layerwise shuffle", "reinitialize": "re-initialised", "invert": "inverted scores"}
@@ -91,7 +91,7 @@ def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
     verdicts = []
     for (setup, label, compression), group in _groups(table):
         scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
-        constant = _at_chance(group)
+        constant = at_chance(group)
         for name in ABLATIONS.values():
             values = list(group.loc[group["ablation"] == name, "top1"])
             if not values or not scored:
@@ -101,13 +101,6 @@ def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
             verdicts.append(AblationVerdict(setup, label, compression, name, c.difference, c.p_value, c.testable,
                                             c.significant, bool(both)))
     return verdicts
-
-
-def _at_chance(group: pd.DataFrame) -> pd.Series:
-    """Per run, whether it predicts no better than the most frequent test class (as the collapse table says)."""
-    if "majority_class_top1" not in group:
-        return pd.Series(False, index=group.index)
-    return group["top1"] <= group["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN
 
 
 def ablation_findings(table: pd.DataFrame) -> str:

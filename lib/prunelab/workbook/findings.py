@@ -17,6 +17,7 @@ import pandas as pd
 from ..core.choices import SYNFLOW_ROUNDS
 from .numbers import (
     ALPHA,
+    CONSTANT_PREDICTION_MARGIN,
     MeanComparison,
     accuracy_cell,
     compare_means,
@@ -24,7 +25,7 @@ from .numbers import (
     listed,
 )
 from .style import column_order, pruner_label
-from .tables import CONSTANT_PREDICTION_MARGIN, collapse_table
+from .tables import collapse_table
 
 # ------------------------------------------------------------------------------ Task 1: pruners compared
 
@@ -68,22 +69,30 @@ class PrunerRanking:
         return 10 ** -self.compression
 
     @property
+    def others(self) -> tuple[Comparison, ...]:
+        """Every other pruner of the cell against the best."""
+        return self.better_than + self.tied + self.untestable
+
+    @property
     def joint_best(self) -> tuple[Seeds, ...]:
         """The other pruners whose mean top-1 equals the best's: a tie for first (all at chance, say), named as
         one, not ranked by label."""
-        return tuple(c.other for c in self.better_than + self.tied + self.untestable
-                     if math.isclose(c.other.mean, self.best.mean, rel_tol=1e-12))
+        return tuple(c.other for c in self.others if math.isclose(c.other.mean, self.best.mean, rel_tol=1e-12))
+
+    @property
+    def leaders(self) -> str:
+        """The best and those tied with it, in words ("Mag", "Mag and SNIP")."""
+        return listed([self.best.label, *(s.label for s in self.joint_best)])
 
     @property
     def all_tied(self) -> bool:
         """Whether every pruner of the cell has the best's mean top-1: none ranks above another."""
-        return 0 < len(self.joint_best) == len(self.better_than + self.tied + self.untestable)
+        return 0 < len(self.joint_best) == len(self.others)
 
     @property
     def runner_up(self) -> Comparison | None:
         """The other pruner with the highest mean top-1 (equal means: the first label in sorted order)."""
-        return min(self.better_than + self.tied + self.untestable, key=lambda c: (-c.other.mean, c.other.label),
-                   default=None)
+        return min(self.others, key=lambda c: (-c.other.mean, c.other.label), default=None)
 
 
 def pruner_ranking(rows: pd.DataFrame) -> PrunerRanking:
@@ -203,11 +212,8 @@ def _ranking_line(r: PrunerRanking) -> str:
     cell = f"- **{r.setup}** at compression {compression_text(r.compression)} (kept {r.kept:.1%}; {r.data}): "
     if r.all_tied:
         return cell + f"every pruner has the same mean top-1, {accuracy_cell(r.best.top1)}: none ranks above another."
-    if r.joint_best:
-        leaders = listed([r.best.label, *(s.label for s in r.joint_best)])
-        parts = [cell + f"{leaders} share the highest mean top-1, {accuracy_cell(r.best.top1)}."]
-    else:
-        parts = [cell + f"{r.best.label} has the highest mean top-1, {accuracy_cell(r.best.top1)}."]
+    verb = "share" if r.joint_best else "has"
+    parts = [cell + f"{r.leaders} {verb} the highest mean top-1, {accuracy_cell(r.best.top1)}."]
     subject = r.best.label if r.joint_best else "It"
     if r.better_than:
         parts.append(f" {subject} is better than {_compared(r.better_than)} by Welch's t-test at the {ALPHA:g} "

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .findings import EmptiedCell, PrunerRanking, claim_verdict, collapses, pruner_ranking, studied_claims
-from .numbers import Span, accuracy_cell, compression_text, listed, significant
+from .numbers import Span, accuracy_cell, compression_text, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios
 
@@ -78,8 +78,7 @@ def _setup_words(s: SetupKey, compression: float) -> str:
     if r.all_tied:
         text += f"{at} every pruner has the same mean top-1, {best}"
     elif r.joint_best:
-        leaders = listed([r.best.label, *(s.label for s in r.joint_best)])
-        text += f"{at} the best mean top-1, {best}, is shared by {leaders}"
+        text += f"{at} the best mean top-1, {best}, is shared by {r.leaders}"
     else:
         text += f"{at} the best mean top-1 is {r.best.label}'s, {best}"
     if second is not None and not r.joint_best:

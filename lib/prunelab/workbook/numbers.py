@@ -20,6 +20,8 @@ from scipy import stats
 ALPHA = 0.05
 #: what a cell shows for a spread that one value cannot have
 NO_SPREAD = "–"
+#: a run whose accuracy is within this many points of always predicting the most frequent class
+CONSTANT_PREDICTION_MARGIN = 1.0
 
 
 def significant(value: float, digits: int = 3) -> str:
@@ -50,6 +52,14 @@ def compression_text(compression: float) -> str:
 def listed(names: list[str]) -> str:
     """Names in words: "A", "A and B", "A, B and C"."""
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def at_chance(rows: pd.DataFrame) -> pd.Series:
+    """Per run, whether its top-1 is no better than always answering the most frequent test class (plus
+    :data:`CONSTANT_PREDICTION_MARGIN` points); False throughout where the rows lack that class's share."""
+    if "majority_class_top1" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["top1"] <= rows["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float, int]:

@@ -19,12 +19,8 @@ from ..data.catalog import source_words
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
-from .numbers import accuracy_cell, compression_text, counted, significant, time_cell
+from .numbers import accuracy_cell, at_chance, compression_text, counted, significant, time_cell
 from .style import column_order, pruner_label, pruner_name
-
-#: a run whose accuracy is within this many points of always predicting the most frequent class
-CONSTANT_PREDICTION_MARGIN = 1.0
-
 
 # ------------------------------------------------------------------------------------------ banner
 
@@ -196,8 +192,7 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
     level of a constant prediction), with how many of their seeds did and the mean ± sd top-1 over them.
     The layers with no weights are those the record's mask audit found after training; a record made before
     the audit existed has none, and its layers are those pruning reported."""
-    t = table.assign(emptied=_emptied_layers(table),
-                     constant=table["top1"] <= table["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN)
+    t = table.assign(emptied=_emptied_layers(table), constant=at_chance(table))
     t = t.assign(collapsed=[bool(e) or c for e, c in zip(t["emptied"], t["constant"])])
     rows = []
     for (setup, label, compression), group in t.groupby(["setup", "label", "compression"], sort=False):
