@@ -61,6 +61,22 @@ def test_one_failing_seed_is_enough_to_fall_to_chance():
     assert (grasp.survives_to, grasp.first_at_chance, grasp.first_emptied) == (2.0, 2.5, None)
 
 
+def test_the_study_calls_a_run_at_chance_exactly_where_the_collapse_table_does():
+    table = _study({"SNIP": 2.0})
+    # at 2 one seed's most frequent class share is unknown: the collapse table does not call that run
+    # constant, so the study may not count it as fallen to chance either
+    unknown = (table["label"] == "SNIP") & (table["compression"] == 2.0) & (table["seed"] == 1)
+    table.loc[unknown, "majority_class_top1"] = float("nan")
+    table.loc[(table["label"] == "SNIP") & (table["compression"] == 2.0) & (table["seed"] > 1), "top1"] = 90.0
+    snip = next(s for s in collapse_study(table) if s.label == "SNIP")
+    assert (snip.survives_to, snip.first_at_chance) == (2.0, 2.5)
+    # a run exactly at the margin above chance is at chance in both
+    table = _study({})
+    table.loc[(table["label"] == "GraSP") & (table["compression"] == 3.0) & (table["seed"] == 3), "top1"] = CHANCE + 1
+    grasp = next(s for s in collapse_study(table) if s.label == "GraSP")
+    assert grasp.first_at_chance == 3.0
+
+
 def test_the_words_render_each_kind_of_survival_and_skip_stand_in_and_single_compression_setups():
     table = _study({"SNIP": 2.0, "GraSP": 0.25})
     single = table[table["compression"] == 1.0].assign(setup="CIFAR-10 / ResNet20")

@@ -17,9 +17,9 @@ import pandas as pd
 from ..core.choices import SYNFLOW_ROUNDS
 from .numbers import (
     ALPHA,
-    CONSTANT_PREDICTION_MARGIN,
     MeanComparison,
     accuracy_cell,
+    at_chance,
     compare_means,
     compression_text,
     listed,
@@ -264,8 +264,8 @@ class Survival:
     ``survives_to``: the highest studied compression up to which (inclusive) every seed's top-1 stays above
     chance at every studied compression (None: already at chance at the lowest). ``first_at_chance``: the
     lowest compression where a seed falls to chance. ``first_emptied``: the lowest compression where a seed's
-    pruned network has a layer with no weight left (layer collapse). Chance is always answering the most
-    frequent test class, plus :data:`CONSTANT_PREDICTION_MARGIN` points.
+    pruned network has a layer with no weight left (layer collapse). Chance is the collapse table's rule,
+    :func:`~prunelab.workbook.numbers.at_chance`.
     """
 
     setup: str
@@ -282,8 +282,7 @@ def collapse_study(table: pd.DataFrame) -> list[Survival]:
     for (setup, label), rows in real.groupby(["setup", "label"], sort=False):
         above, emptied = {}, {}
         for compression, at in rows.groupby("compression"):
-            chance = at["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN
-            above[compression] = bool((at["top1"] > chance).all())
+            above[compression] = not at_chance(at).any()
             emptied[compression] = any(bool(layers) for layers in at["collapsed_layers"] if layers is not None)
         ordered = sorted(above)
         failing = [c for c in ordered if not above[c]]
