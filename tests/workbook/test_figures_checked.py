@@ -9,6 +9,7 @@ store, as the notebooks build their tables, and for the figures no notebook of t
 
 import inspect
 import io
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -297,7 +298,10 @@ def test_every_plot_function_is_checked_from_hand_made_tables_and_from_records()
 
 @pytest.mark.parametrize("name", sorted(HAND_MADE))
 def test_every_figure_from_hand_made_tables_reads_cleanly(name):
-    for fig in HAND_MADE[name]():
+    with warnings.catch_warnings():  # a warning would print under the figure in the rendered notebook
+        warnings.simplefilter("error")
+        drawn = HAND_MADE[name]()
+    for fig in drawn:
         assert _problems(fig) == []
 
 
@@ -340,6 +344,12 @@ def test_against_compression_draws_a_row_per_setup_with_the_seed_means():
         line = drawn[workbook.palette(order)[label]]
         assert list(line.get_xdata()) == STUDY[MNIST]
         assert list(line.get_ydata()) == pytest.approx(list(means[label]))
+    sds = table[table["setup"] == MNIST].groupby(["label", "compression"])["top1"].std()  # sample sd, ddof 1
+    bars = {bar.lines[0].get_color(): bar for bar in top1.containers}  # (line, caps, bars)
+    for label in order:
+        (segments,) = (collection.get_segments() for collection in bars[workbook.palette(order)[label]].lines[2])
+        assert [end for (_, lo), (_, hi) in segments for end in (lo, hi)] == pytest.approx(
+            [end for m, sd in zip(means[label], sds[label]) for end in (m - sd, m + sd)])
     plt.close(fig)
     only = figures.plot_against_compression(table, setup=MNIST)
     assert len(only.axes) == 3 and {_row_of(ax).split(" (")[0] for ax in only.axes} == {MNIST}

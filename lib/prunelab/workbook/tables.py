@@ -143,7 +143,8 @@ def accuracy_at_compression(table: pd.DataFrame, compression: float = 1.0,
     first the unpruned reference where ``dense`` (its runs' table) is given."""
     rows = table[np.isclose(table["compression"], compression)]
     if dense is not None and not dense.empty:
-        rows = pd.concat([dense, rows], ignore_index=True)
+        used = ["setup", "data_source", "data", "label", "top1"]  # only these: pandas 2 warns on all-NA columns
+        rows = pd.concat([dense[used], rows[used]], ignore_index=True)
     rows = rows.assign(row=[setup_row_label(*v) for v in zip(rows["setup"], rows["data_source"], rows["data"])])
     result = accuracy_table(rows, index="row")
     result.index.name = "Data / Arch"
