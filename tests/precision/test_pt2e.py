@@ -7,6 +7,7 @@ residual checks read the converted graph and run it uncompiled, which needs no c
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import pytest
@@ -26,7 +27,13 @@ from prunelab.precision.int8 import (
     pruned_weights_zero,
     quantize_int8,
 )
-from prunelab.precision.pt2e import PT2EInt8, pt2e_int8, pt2e_int8_weights, pt2e_unavailable
+from prunelab.precision.pt2e import (
+    PT2EInt8,
+    pt2e_int8,
+    pt2e_int8_weights,
+    pt2e_unavailable,
+    quiet_import_logs,
+)
 from prunelab.precision.sizes import SAVE_OVERHEAD_BASE, SAVE_OVERHEAD_PER_TENSOR, model_sizes
 
 #: the bench's target: int8 may cost at most this many top-1 points against fp32 on the digits test set
@@ -195,3 +202,17 @@ def test_compare_models_takes_turns_and_reports_spread():
         assert r.images == 6 and r.repeats == 3 and r.top1 == 100.0 and r.spread >= 0 and r.warmup >= 0
     with pytest.raises(UserError, match="at least one model"):
         compare_models({}, batches)
+
+
+def test_torchaos_import_warnings_are_held_back_and_its_errors_let_through(caplog):
+    # torchao 0.18 on torch 2.4 warns "Skipping import of cpp extensions ..." through its logger as it
+    # imports, and the quantization notebook printed it four times above its int8 table
+    with caplog.at_level(logging.WARNING), quiet_import_logs():
+        logging.getLogger("torchao").warning("skipping cpp extensions")
+        logging.getLogger("torch.utils._pytree").warning("an enum registered twice")
+        logging.getLogger("torchao").error("a real failure")
+    assert [r.getMessage() for r in caplog.records] == ["a real failure"]
+    caplog.clear()
+    logging.getLogger("torchao").warning("after the import")  # the levels are restored
+    assert [r.getMessage() for r in caplog.records] == ["after the import"]
+

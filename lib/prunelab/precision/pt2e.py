@@ -61,22 +61,29 @@ def first_line(error: BaseException) -> str:
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
+#: loggers that warn while torchao imports: torch's pytree registry about one of torchao's own enums, and
+#: torchao itself about a torch older than its C++ extensions need (then PT2E's reason is recorded anyway)
+IMPORT_LOGGERS = ("torch.utils._pytree", "torchao")
+
+
 @contextlib.contextmanager
-def _quiet_pytree_log() -> Iterator[None]:
-    """Importing torchao logs a warning from torch's pytree registry about one of torchao's own enums:
-    nothing a user can act on, so that logger shows only errors for the import."""
-    log = logging.getLogger("torch.utils._pytree")
-    level = log.level
-    log.setLevel(logging.ERROR)
+def quiet_import_logs() -> Iterator[None]:
+    """While torchao imports, :data:`IMPORT_LOGGERS` show only errors: their warnings are nothing a user
+    can act on, and a notebook would print them under its int8 table."""
+    logs = [logging.getLogger(name) for name in IMPORT_LOGGERS]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        log.setLevel(level)
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
 
 
 def _torchao():
     """torchao's PT2E entry points (imported on first use: the import changes inductor's global config)."""
-    with _quiet_pytree_log():
+    with quiet_import_logs():
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
     return prepare_pt2e, convert_pt2e, x86
