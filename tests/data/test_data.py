@@ -258,6 +258,26 @@ def test_device_loader_covers_each_example_once_per_epoch_in_a_new_order():
     assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(loader, fresh))
 
 
+def test_batches_of_a_split_normalised_once_are_bit_for_bit_those_normalised_per_batch():
+    # a split that is not augmented is converted and normalised once, as a whole: a batch must hold the very
+    # bits the per-batch conversion gives (stored runs resume and verify on them), and loaders of equal data
+    # share the one normalised tensor (a fused group opens all its runs at once)
+    info, n = DATASETS["mnist"], 75
+    generator = torch.Generator().manual_seed(5)
+    split = Split(torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=generator), torch.arange(n))
+    loader = DeviceLoader(split, info, 16, shuffle=True, seed=4)
+    order = torch.randperm(n, generator=_generator(4, 0))  # the first epoch's shuffle
+    for (x, y), start in zip(loader, range(0, n, 16), strict=True):
+        index = order[start:start + 16]
+        assert torch.equal(x, normalize(split.images[index].float().div(255), info))
+        assert torch.equal(y, split.labels[index])
+    again = DeviceLoader(Split(split.images.clone(), split.labels.clone()), info, 8)
+    assert again.inputs is loader.inputs  # equal data, loaded apart: normalised once
+    other = DeviceLoader(_split(n), DATASETS["cifar10"], 8)
+    assert other.inputs is not loader.inputs and other.inputs.shape == (n, 3, 32, 32)
+    assert DeviceLoader(_split(n), DATASETS["cifar10"], 8, augment=True).inputs is None  # augmented per batch
+
+
 def test_device_loader_normalises_and_drops_last():
     info, split = DATASETS["cifar10"], _split()
     batches = list(DeviceLoader(split, info, batch_size=50))
