@@ -161,7 +161,7 @@ def _fitting_runs(members: list[Member], shared: int) -> tuple[int, str]:
     del single, step
     room = device_room(first.device)  # the copy's memory is cached now, so counted as room
     size, _ = fused_chunk(len(members), shared, need, room, options.cuda_graph)
-    return size, f"{room / 2**30:.1f} GiB free"
+    return size, (f"{room / 2**30:.1f} GiB free" if room >= 2**30 else f"{room / 2**20:.0f} MiB free")
 
 
 def fresh_for(run: RunState) -> Callable[[torch.nn.Module], Learner]:
