@@ -209,6 +209,7 @@ def test_schedule_conservation_cut_ratios():
     assert rows.loc[("exponential", 2.0, 1), "max_cut_ratio"] == pytest.approx(cut / flow, rel=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
 def test_every_experiment_has_a_figure():
     model = mlp(False)
     batches = batches_for((10,))

@@ -33,6 +33,7 @@ def _kept(model, **flags):
     return int(sum(t.mask.sum().item() for t in L.masked_parameters(model, **flags)))
 
 
+@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
 @pytest.mark.parametrize("scope", ["global", "local"])
 @pytest.mark.parametrize("pruner", PRUNERS)
 def test_each_pruner_keeps_exactly_the_requested_count(pruner, scope):
@@ -56,6 +57,7 @@ def test_exact_count_holds_with_ties_where_the_original_drifts():
     assert result.kept == round(100 * 10 ** -0.3) == 50
 
 
+@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
 @pytest.mark.parametrize("schedule", ["exponential", "linear"])
 @pytest.mark.parametrize("pruner", ["rand", "snip", "mag"])
 def test_rounds_follow_the_schedule_and_pruned_weights_never_return(pruner, schedule, monkeypatch):
@@ -88,6 +90,7 @@ def test_default_rounds_are_100_for_synflow_and_1_otherwise():
     assert PruneSettings("snip", 1, rounds=5).resolved_rounds == 5
 
 
+@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
 def test_mag_keeps_the_largest_weights():
     model = default.fc((1, 8, 8), 10, depth=3, width=16)
     prune(model, PruneSettings("mag", 1.0), _batches((1, 8, 8)))
@@ -222,6 +225,7 @@ def test_synflow_on_a_deep_narrow_fc_at_high_compression():
     assert iterative.collapsed == [] and iterative.kept == round(iterative.total / 100)
 
 
+@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
 def test_vanished_scores_are_reported():
     model = default.fc((1, 8, 8), 10, depth=4, width=8)
     with torch.no_grad():
@@ -280,6 +284,7 @@ def test_reinitialize_draws_new_weights_but_keeps_the_masks():
     assert not torch.equal(again.conv.weight, plain.conv.weight)
 
 
+@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
 @pytest.mark.parametrize("train_mode", [False, True])
 @pytest.mark.parametrize("pruner", ["snip", "grasp", "synflow"])
 def test_scoring_leaves_batchnorm_statistics_and_mode_alone(pruner, train_mode):
