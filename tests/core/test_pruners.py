@@ -29,11 +29,15 @@ def _batches(shape=(3, 32, 32), n=16, classes=10, seed=0):
     return [(torch.randn(n, *shape, generator=gen), torch.randint(0, classes, (n,), generator=gen))]
 
 
+#: for tests whose pruning empties a layer on the way to what they check: that warning is not theirs
+collapse_is_incidental = pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")
+
+
 def _kept(model, **flags):
     return int(sum(t.mask.sum().item() for t in L.masked_parameters(model, **flags)))
 
 
-@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
+@collapse_is_incidental
 @pytest.mark.parametrize("scope", ["global", "local"])
 @pytest.mark.parametrize("pruner", PRUNERS)
 def test_each_pruner_keeps_exactly_the_requested_count(pruner, scope):
@@ -57,7 +61,7 @@ def test_exact_count_holds_with_ties_where_the_original_drifts():
     assert result.kept == round(100 * 10 ** -0.3) == 50
 
 
-@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
+@collapse_is_incidental
 @pytest.mark.parametrize("schedule", ["exponential", "linear"])
 @pytest.mark.parametrize("pruner", ["rand", "snip", "mag"])
 def test_rounds_follow_the_schedule_and_pruned_weights_never_return(pruner, schedule, monkeypatch):
@@ -90,7 +94,7 @@ def test_default_rounds_are_100_for_synflow_and_1_otherwise():
     assert PruneSettings("snip", 1, rounds=5).resolved_rounds == 5
 
 
-@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
+@collapse_is_incidental
 def test_mag_keeps_the_largest_weights():
     model = default.fc((1, 8, 8), 10, depth=3, width=16)
     prune(model, PruneSettings("mag", 1.0), _batches((1, 8, 8)))
@@ -225,7 +229,7 @@ def test_synflow_on_a_deep_narrow_fc_at_high_compression():
     assert iterative.collapsed == [] and iterative.kept == round(iterative.total / 100)
 
 
-@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
+@collapse_is_incidental
 def test_vanished_scores_are_reported():
     model = default.fc((1, 8, 8), 10, depth=4, width=8)
     with torch.no_grad():
@@ -284,7 +288,7 @@ def test_reinitialize_draws_new_weights_but_keeps_the_masks():
     assert not torch.equal(again.conv.weight, plain.conv.weight)
 
 
-@pytest.mark.filterwarnings("ignore:layer collapse:prunelab.core.pruners.PruningWarning")  # incidental here
+@collapse_is_incidental
 @pytest.mark.parametrize("train_mode", [False, True])
 @pytest.mark.parametrize("pruner", ["snip", "grasp", "synflow"])
 def test_scoring_leaves_batchnorm_statistics_and_mode_alone(pruner, train_mode):
