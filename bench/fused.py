@@ -143,6 +143,10 @@ def loop_designs(case: LoopCase) -> dict[str, Callable[[int], None]]:
     shared, data = seed_batches(setup, runs, case.seeds, case.batch, models[0])
     separate = [make(copy.deepcopy(m)) for m in models]
     separate_steps = [case.steps_of(s) for s in separate]
+    for run, (learner, step) in enumerate(zip(separate, separate_steps)):
+        learner.model.train()
+        for _ in range(GRAPH_WARMUP_STEPS + 1):  # every run's warm-up (and its graph's capture) before any timing
+            step(*data[run // shared])
     fused = fuse_learners([make(m) for m in models], make, shared)
     fused_step = case.steps_of(fused, criterion=fused_losses)
     joined = (stack_inputs([x for x, _ in data]), torch.stack([data[run // shared][1] for run in range(runs)], dim=1))
