@@ -29,7 +29,8 @@ from prunelab.runs.sweep import run_sweep
 def configs(result_dir: str, runs: int, args) -> list[RunConfig]:
     return [RunConfig(dataset="cifar10", model="resnet20", model_class="lottery", pruner="rand", compression=1.0,
                       data_source="synthetic", train_subset=args.train_subset, test_subset=args.test_subset,
-                      post_epochs=args.epochs, seed=seed, result_dir=result_dir, no_cuda=args.cpu)
+                      post_epochs=args.epochs, seed=seed, result_dir=result_dir, no_cuda=args.cpu,
+                      fuse="off")  # N processes, not one fused group
             for seed in range(1, runs + 1)]
 
 
