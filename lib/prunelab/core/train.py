@@ -186,7 +186,9 @@ class GraphedTrainStep:
         self.x, self.y = x.clone(), y.clone()  # the graph's inputs: each replay reads the batch copied here
         self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated, and overwritten, by the graph
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: a fused group's checkpoint writer may be copying states to the host in its thread
+        # (after an lr drop, a capture can meet a commit), which the default "global" mode would refuse
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             loss = self.criterion(self.model(self.x), self.y)
             _total(loss).backward()
             self.optimizer.step()
