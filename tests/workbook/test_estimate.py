@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,28 @@ def test_the_stages_of_a_group_are_those_it_trains(tmp_path, pre_epochs, stages)
     pre = est.pretraining_epochs(configs)
     found = [(len(runs), epochs, pre_training) for runs, epochs, pre_training in est.group_stages(configs, pre)]
     assert found == stages
+
+
+def test_a_setup_is_timed_after_its_warm_up_however_few_its_batches(monkeypatch):
+    """digits has 5 full batches of 256: the warm-up a CUDA graph needs (6 steps) and the timed steps must come
+    round again, not time the warm-up."""
+    from prunelab.workbook import estimate as est
+
+    base = est.train_step
+    calls = []
+
+    def slow_warm_up(*args, **kwargs):
+        step = base(*args, **kwargs)
+
+        def timed(x, y):
+            calls.append(len(y))
+            if len(calls) <= 6:  # the warm-up (a capture on CUDA) is slow
+                time.sleep(0.05)
+            return step(x, y)
+        return timed
+
+    monkeypatch.setattr(est, "train_step", slow_warm_up)
+    setup = est.Setup.of(RunConfig(dataset="digits", model="fc", data_source="auto"))
+    timing = est.measure_setup(setup, torch.device("cpu"), steps=5, warmup=6)
+    assert calls == [256] * 11  # full batches only (digits' last is short), the first 5 again
+    assert timing["step_s"] < 0.04
