@@ -1,15 +1,19 @@
 """Grids of runs: expansion, skipping finished runs, worker processes, submitit, the sweep command."""
 
 import re
+import signal
 import subprocess
 import sys
 
 import pytest
 import yaml
+from forked_processes import run_forked
 
 from prunelab.errors import UserError
+from prunelab.runs.checkpoint import KILL_AFTER_ENV
+from prunelab.runs.config import RunConfig
 from prunelab.runs.fused_parts import PARTS_PREFIX, PartsBook
-from prunelab.runs.store import load_table
+from prunelab.runs.store import load_record, load_table
 from prunelab.runs.sweep import SweepTask, expand, load_grid, run_sweep
 
 TINY = {"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128, "test-subset": 64,
@@ -194,3 +198,20 @@ def test_a_record_written_before_its_group_fails_counts_as_finished(tmp_path, mo
     finished = next(o for o in outcomes if o.status == "finished")
     assert finished.config.record_name == written[0] and (tmp_path / "singleshot").is_dir()
     assert sorted(re.findall(r"\[(\d)/3\]", " ".join(lines))) == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_a_forced_task_requeued_by_submitit_resumes_and_does_not_start_over(tmp_path, grouped):
+    config = RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=128, test_subset=64,
+                       post_epochs=3, checkpoint_every=0, force=True, result_dir=str(tmp_path), expid="forced")
+    payload = [config.to_dict(), config.replace(seed=2, expid="forced-2").to_dict()] if grouped else config.to_dict()
+    task = SweepTask(echo=False)
+    # the task is preempted (killed here) once its checkpoints are under way, then requeued as submitit does
+    killed = run_forked(task, payload, env={KILL_AFTER_ENV: "3"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    requeued = task.checkpoint(payload)
+    returned = requeued.function(*requeued.args, **requeued.kwargs)
+    paths = returned.paths if grouped else [returned]
+    assert len(paths) == (2 if grouped else 1)
+    assert all(load_record(path).summary["peak_memory_since_resume"] for path in paths)  # resumed, every run
+

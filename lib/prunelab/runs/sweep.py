@@ -90,10 +90,13 @@ class SweepTask:
             return ELSEWHERE
         return str(record.path)
 
-    def checkpoint(self, *args, **kwargs):
+    def checkpoint(self, values: dict | list[dict], *args, **kwargs):
+        """submitit's requeue of a preempted or timed-out task: the same call, except that a run asked to start
+        afresh (``force``) has done so by now, so the requeued one resumes from its checkpoint."""
         from submitit.helpers import DelayedSubmission
 
-        return DelayedSubmission(self, *args, **kwargs)
+        unforced = [{**v, "force": False} for v in values] if isinstance(values, list) else {**values, "force": False}
+        return DelayedSubmission(self, unforced, *args, **kwargs)
 
 
 def _describe(error: BaseException) -> str:
