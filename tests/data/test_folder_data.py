@@ -1,7 +1,13 @@
 """Tiny ImageNet and ImageNet from image folders: small stand-in trees in each layout, read by the real code."""
 
+import multiprocessing
+import os
+import signal
+import time
+
 import pytest
 import torch
+from forked_processes import run_forked
 from PIL import Image
 
 from prunelab.data.catalog import FOLDER_DATASETS
@@ -102,6 +108,33 @@ def test_loaders_are_seeded_per_epoch_and_independent_of_workers(tmp_path):
     resumed, _ = folder_loaders("tiny-imagenet", tmp_path, batch_size=4, seed=7)
     resumed.epoch = 1
     assert torch.equal(_all(resumed)[0], epoch1[0])
+
+
+def _iterate_while_the_job_is_signalled(root, heard):
+    """A run's process (its own process group, as a Slurm job's) that takes the stop signals, iterating a loader
+    with 2 workers while the whole group is signalled, as Slurm signals every process of a job."""
+    os.setpgrp()
+    multiprocessing.set_start_method("fork", force=True)  # as a run's `python` starts its workers on Linux
+    for stop in (signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(stop, lambda *_: os.write(os.open(heard, os.O_WRONLY | os.O_APPEND | os.O_CREAT),
+                                                f"{os.getpid()}\n".encode()))
+    train, _ = folder_loaders("tiny-imagenet", root, batch_size=2, seed=7, workers=2)
+    for index, _ in enumerate(train):
+        if index == 0:
+            time.sleep(0.5)  # both workers have started
+            for stop in (signal.SIGTERM, signal.SIGUSR2):
+                os.killpg(0, stop)
+            time.sleep(0.5)
+    os.write(os.open(heard, os.O_WRONLY | os.O_APPEND), f"run {os.getpid()}\n".encode())
+
+
+def test_loader_workers_leave_the_stop_signals_to_the_run(tmp_path):
+    _tiny_tree(tmp_path)
+    heard = tmp_path / "heard"
+    done = run_forked(_iterate_while_the_job_is_signalled, tmp_path, str(heard))
+    assert done.returncode == 0, done.stderr[-2000:]
+    *handled, last = heard.read_text().split("\n")[:-1]
+    assert last.startswith("run ") and handled == [last.split()[1]] * 2  # the run heard both; no worker did
 
 
 def test_subsets_are_seeded_random_draws(tmp_path):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,7 +192,7 @@ class FolderLoader:
         generator = torch.Generator().manual_seed(_mix(self.seed, epoch))
         loader = DataLoader(self.dataset.at_epoch(epoch), batch_size=self.batch_size, shuffle=self.shuffle,
                             generator=generator, num_workers=self.workers, drop_last=self.drop_last,
-                            pin_memory=self.device.type == "cuda")
+                            pin_memory=self.device.type == "cuda", worker_init_fn=_leave_stops_to_the_run)
         return self._batches(loader)
 
     def _batches(self, loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -199,6 +200,14 @@ class FolderLoader:
             x = images.to(self.device, non_blocking=True).float().div_(255)
             x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
             yield x, labels.to(self.device, non_blocking=True)
+
+
+def _leave_stops_to_the_run(worker: int) -> None:
+    """In a loader's worker process: ignore the signals that ask the run to stop. Slurm signals every process
+    of a job (SIGUSR2 before its time limit, SIGTERM on preemption); a worker that took one would crash the
+    loader before the run checkpoints, or run submitit's requeue handler once per worker."""
+    for stop in (signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(stop, signal.SIG_IGN)
 
 
 def _subset(samples: list[Sample], n: int | None, seed: int, stream: int) -> list[Sample]:
