@@ -37,7 +37,7 @@ from .fused_parts import PartsBook
 from .fused_plan import plan, plan_words
 from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
 from .prepare import run_checkpoint
-from .store import RecordConflict, load_record, usable_record
+from .store import RecordConflict, RunRecord, load_record, usable_record
 
 __all__ = ["Grid", "SlurmOptions", "expand", "load_grid", "run_sweep", "report"]  # the grid file: gridfile
 #: what a task returns for a run another process holds the lock of (another sweep of the same grid)
@@ -115,7 +115,7 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
     outcomes: dict[str, Outcome] = {}
     todo = []
     for config in configs:
-        if _reusable(config):
+        if _reusable(config) is not None:
             outcomes[config.record_name] = Outcome(config, "reused")
         else:
             todo.append(config)
@@ -162,11 +162,12 @@ def _wait_for(config: RunConfig, log, task: SweepTask) -> Outcome:
             return outcome
 
 
-def _reusable(config: RunConfig) -> bool:
+def _reusable(config: RunConfig) -> RunRecord | None:
+    """The run's record to reuse (:func:`~prunelab.runs.store.usable_record`; none for a forced run), or None."""
     try:
-        return usable_record(config) is not None
+        return usable_record(config)
     except RecordConflict:
-        return False  # the run itself then fails with the conflict's message, reported with the others
+        return None  # the run itself then fails with the conflict's message, reported with the others
 
 
 def describe(config: RunConfig) -> str:
@@ -251,8 +252,14 @@ class LiveGroup:
 
 
 def _failed_group(group: list[RunConfig], err: BaseException, log, counter: list[int], total: int, prefix: str = ""):
+    """The outcomes of a task that raised ``err`` (in a worker, or a Slurm job that failed): a run whose record
+    the task wrote before it failed is finished (a forced run's record may be the old one: failed)."""
     for config in group:
         counter[0] += 1
+        record = _reusable(config)
+        if record is not None:
+            yield _ended(config, str(record.path), log, f"[{counter[0]}/{total}]")
+            continue
         yield Outcome(config, "failed", prefix + _describe(err))
         log(f"  [{counter[0]}/{total}] {describe(config)}: FAILED: {prefix}{_describe(err)}")
 
