@@ -94,9 +94,10 @@ def sweep_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "processes", "slurm"], help="override the grid file's executor")
     p.add_argument("--workers", type=int, help="worker processes for --executor processes")
     p.add_argument("--partition", help="Slurm partition")
-    p.add_argument("--time", type=int, help="Slurm time limit per run, in minutes")
-    p.add_argument("--gpus", type=int, help="GPUs per run on Slurm")
-    p.add_argument("--cpus", type=int, help="CPUs per run on Slurm")
+    p.add_argument("--time", type=int, help="Slurm time limit per task (a run, or a group of runs that may train "
+                   "fused), in minutes")
+    p.add_argument("--gpus", type=int, help="GPUs per task on Slurm")
+    p.add_argument("--cpus", type=int, help="CPUs per task on Slurm")
     p.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE", help="any further sbatch option")
     p.add_argument("--no-wait", action="store_true", help="submit to Slurm and return; results land in the store")
     p.add_argument("--dry-run", action="store_true", help="list the runs and what would be skipped, run nothing")

@@ -36,7 +36,7 @@ SECTIONS: dict[str, Any] = {"base": dict, "grid": dict, "overrides": list, "expi
 @dataclass
 class SlurmOptions:
     partition: str | None = None
-    time: int = 60  # minutes per run
+    time: int = 60  # minutes per task: a run, or a group of runs that may train fused
     gpus: int = 0
     cpus: int = 2
     mem_gb: float | None = None

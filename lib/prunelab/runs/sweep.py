@@ -300,7 +300,7 @@ def _run_processes(groups, workers, log, task, **_):
 
 
 def slurm_executor(options: SlurmOptions, folder: Path):
-    """A submitit executor for Slurm job arrays, one run per array task, logs in ``folder``."""
+    """A submitit executor for Slurm job arrays, one run or group of runs per array task, logs in ``folder``."""
     import submitit
 
     executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
