@@ -149,3 +149,20 @@ def test_names_and_the_built_ins_rounds_come_without_importing_torch():
             "'torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["True", "100", "False"], result.stderr
+
+
+@pytest.mark.parametrize("score, needle", [
+    (lambda model, targets, batches, loss_fn: {t.name: t.param.detach().abs().T.contiguous() for t in targets},
+     "shape (3, 2) for layer"),  # as many elements, transposed: would rank the wrong weights
+    (lambda model, targets, batches, loss_fn: {t.name: t.param.detach().abs().sum() for t in targets}, "shape ()"),
+    (lambda model, targets, batches, loss_fn: {}, "no score for layer"),
+    (lambda model, targets, batches, loss_fn: {t.name: t.param.detach().numpy() for t in targets}, "a ndarray"),
+    (lambda model, targets, batches, loss_fn: {t.name: t.param.detach() * 1j for t in targets}, "complex64"),
+    (lambda model, targets, batches, loss_fn: None, "a NoneType, not a dict"),
+])
+def test_a_score_that_is_not_one_real_tensor_per_weight_is_a_one_line_user_error(score, needle):
+    register_pruner("badscore", score, label="Bad score", version=str(id(score)))
+    model = nn.Sequential(L.Linear(3, 2, bias=False))
+    with pytest.raises(UserError, match=r"pruner 'badscore' returned") as caught:
+        prune(model, PruneSettings("badscore", 0.3), [(torch.ones(1, 3), torch.zeros(1, dtype=torch.long))])
+    assert needle in str(caught.value) and "\n" not in str(caught.value)

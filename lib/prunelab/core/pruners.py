@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..models.layers import MaskedParam, apply_masks, masked_parameters
 from ..models.registry import reinitialize
 from .choices import PRUNERS, SCHEDULES, SCOPES, default_rounds
-from .registry import get_pruner, pruner_rounds, register_pruner
+from .registry import checked_scores, get_pruner, pruner_rounds, register_pruner
 
 GRASP_TEMPERATURE = 200.0
 GRASP_EPS = 1e-10
@@ -247,7 +247,8 @@ def compute_scores(model: nn.Module, settings: PruneSettings, targets: list[Mask
     """One round of scores for ``targets`` (eval mode unless ``train_mode``; batchnorm stats kept)."""
     with _FrozenBatchnormStats(model):
         model.train(settings.train_mode)
-        return get_pruner(settings.pruner).score(model, targets, batches, loss_fn)
+        pruner = get_pruner(settings.pruner)
+        return checked_scores(pruner, pruner.score(model, targets, batches, loss_fn), targets)
 
 
 # ---------------------------------------------------------------------------------------- masking

@@ -22,7 +22,7 @@ import importlib
 import inspect
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -68,6 +68,25 @@ class Pruner:
         for part in self.score.__qualname__.split("."):
             found = getattr(found, part, None)
         return found is self.score
+
+
+def checked_scores(pruner: Pruner, scores, targets) -> dict:
+    """``scores`` when they are what :class:`Pruner` says a score function returns (a real tensor shaped like
+    each target's parameter, under its name), else a one-line :class:`UserError` naming the pruner and the layer:
+    a transposed or summed score would otherwise rank the wrong weights without a word."""
+    if not isinstance(scores, Mapping):
+        raise UserError(f"pruner '{pruner.name}' returned a {type(scores).__name__}, not a dict of a score tensor "
+                        "per layer's name")
+    for target in targets:
+        score, shape = scores.get(target.name), tuple(target.param.shape)
+        tensor = callable(getattr(score, "is_complex", None))  # a torch tensor (torch is not imported here)
+        if tensor and score.shape == target.param.shape and not score.is_complex():
+            continue
+        got = (f"a {score.dtype} tensor of shape {tuple(score.shape)}" if tensor
+               else "no score" if score is None else f"a {type(score).__name__}")
+        raise UserError(f"pruner '{pruner.name}' returned {got} for layer {target.name}; a score is a real "
+                        f"tensor shaped like the layer's weight, {shape}")
+    return scores
 
 
 _REGISTERED: dict[str, Pruner] = {}
