@@ -54,6 +54,8 @@ def test_a_registered_score_prunes_by_name_and_keeps_what_it_scores_highest():
     ("partial", print, {}, "must be a function"),
     ("twoargs", lambda model, targets: {}, {}, "(model, targets, batches, loss_fn)"),
     ("nolabel", score_largest, {"label": " "}, "needs a label"),
+    ("barlabel", score_largest, {"label": "|grad|"}, "'|grad|'"),
+    ("twolines", score_largest, {"label": "a\nb"}, "'a\\nb'"),
     ("badcolour", score_largest, {"colour": "no-such-colour"}, "matplotlib colour"),
     ("zerorounds", score_largest, {"rounds": 0}, "at least 1"),
     ("intversion", score_largest, {"version": 2}, "non-empty string"),

@@ -135,6 +135,9 @@ def _check_registration(name, score, label, colour, rounds, version) -> None:
         raise UserError(f"the score of pruner '{name}' must take (model, targets, batches, loss_fn)") from None
     if not isinstance(label, str) or not label.strip():
         raise UserError(f"pruner '{name}' needs a label, the name tables and figures show")
+    if "|" in label or not label.isprintable():  # a table's cell: a bar would split it, a newline end its row
+        raise UserError(f"the label of pruner '{name}' must be one line without '|' (it fills table cells), "
+                        f"not {label!r}")
     if colour is not None:
         from matplotlib.colors import is_color_like  # only when a colour is given: a plain import stays light
 
