@@ -229,3 +229,12 @@ def test_a_group_task_that_failed_after_writing_records_counts_them_finished(tmp
     assert [o.config for o in outcomes] == configs and len(lines) == 3
     forced = list(_failed_group([configs[0].replace(force=True)], RuntimeError("lost"), lines.append, [0], 1))
     assert [o.status for o in forced] == ["failed"]  # its record may be the one it was asked to replace
+
+
+def test_an_unquoted_on_or_off_in_a_grid_file_is_the_fuse_setting(tmp_path):
+    grid = tmp_path / "grid.yaml"  # YAML reads on / off as true / false
+    grid.write_text("base: {dataset: mnist, model: fc, fuse: off}\ngrid: {pruner: [rand, mag]}\n"
+                    "overrides: [{when: {pruner: mag}, set: {fuse: on}}]\n")
+    assert [c.fuse for c in load_grid(grid).configs] == ["off", "on"]
+    grid.write_text("base: {dataset: mnist, model: fc}\ngrid: {fuse: [on, off, auto]}\nexpid: 'f-{fuse}'\n")
+    assert [c.fuse for c in load_grid(grid).configs] == ["on", "off", "auto"]

@@ -33,6 +33,12 @@ AMP_DTYPE_NAMES = ("fp16", "bf16")
 #: --fuse: train runs of one set-up together as one network where measured faster, wherever possible, or never
 FUSE_CHOICES = ("auto", "on", "off")
 
+
+def fuse_word(value):
+    """``fuse`` as a YAML file gives it (grid and parameter files): YAML reads an unquoted on / off as true /
+    false."""
+    return ("on" if value else "off") if isinstance(value, bool) else value
+
 #: how a field is spelled on the command line
 VALUE = "value"  # --name VALUE (the type is the field's)
 SWITCH = "switch"  # --name, --name True or --name False (the original declared these type=bool)

@@ -21,7 +21,7 @@ import yaml
 
 from ..errors import UserError
 from .checks import Range, check_type, describe_value
-from .config import FIELD_TYPES, RunConfig, refuse_shared_records
+from .config import FIELD_TYPES, RunConfig, fuse_word, refuse_shared_records
 
 EXECUTORS = ("local", "processes", "slurm")
 #: the most runs one grid file may ask for: far more than any sweep here, far fewer than exhaust memory
@@ -105,6 +105,8 @@ def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]
         name = _name(key, where)
         if name not in FIELD_TYPES:
             raise UserError(f"{where}.{key}: unknown setting; see prunelab --help for the settings")
+        if name == "fuse":
+            value = [fuse_word(v) for v in value] if isinstance(value, list) else fuse_word(value)
         if lists:
             if not isinstance(value, list) or not value:
                 raise UserError(f"grid entry '{key}' must be a non-empty list")

@@ -16,7 +16,7 @@ import pandas as pd
 from ..core.choices import PRUNERS, SYNFLOW_ROUNDS
 from ..data.catalog import source_words
 from ..data.run_data import resolved_source
-from ..runs.config import RunConfig
+from ..runs.config import RunConfig, fuse_word
 from ..runs.store import RunRecord, usable_record
 from ..runs.sweep import SlurmOptions, report, run_sweep
 from .style import DENSE_LABEL, pruner_label
@@ -98,8 +98,8 @@ class WorkbookParams:
         chosen = {k: v for k, v in values.items() if k in names}
         if "seeds" not in chosen and "seed" in values:
             chosen["seeds"] = [values["seed"]]
-        if isinstance(chosen.get("fuse"), bool):  # YAML reads an unquoted on / off as true / false
-            chosen["fuse"] = "on" if chosen["fuse"] else "off"
+        if "fuse" in chosen:
+            chosen["fuse"] = fuse_word(chosen["fuse"])
         params = cls(**chosen)
         params.result_dir = store_path(params.result_dir)
         use_project_data()
