@@ -133,6 +133,15 @@ def _check_registration(name, score, label, colour, rounds, version) -> None:
         inspect.signature(score).bind(None, None, None, None)
     except TypeError:
         raise UserError(f"the score of pruner '{name}' must take (model, targets, batches, loss_fn)") from None
+    _check_looks(name, label, colour)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise UserError(f"the rounds of pruner '{name}' must be a whole number of at least 1, not {rounds!r}")
+    if not isinstance(version, str) or not version.strip():
+        raise UserError(f"the version of pruner '{name}' must be a non-empty string such as '2', not {version!r}")
+
+
+def _check_looks(name: str, label, colour) -> None:
+    """How tables and figures will show the pruner: a one-line label, a colour matplotlib knows."""
     if not isinstance(label, str) or not label.strip():
         raise UserError(f"pruner '{name}' needs a label, the name tables and figures show")
     if "|" in label or not label.isprintable():  # a table's cell: a bar would split it, a newline end its row
@@ -143,10 +152,6 @@ def _check_registration(name, score, label, colour, rounds, version) -> None:
 
         if not is_color_like(colour):
             raise UserError(f"the colour of pruner '{name}' must be a matplotlib colour, not {colour!r}")
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise UserError(f"the rounds of pruner '{name}' must be a whole number of at least 1, not {rounds!r}")
-    if not isinstance(version, str) or not version.strip():
-        raise UserError(f"the version of pruner '{name}' must be a non-empty string such as '2', not {version!r}")
 
 
 def _spare_colour() -> str:
