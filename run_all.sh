@@ -16,16 +16,22 @@ cd "$(dirname "$0")"
 profile=quick only="" out="" result_dir="" params_dir="" estimate=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --profile) profile="${2:-}"; shift 2 ;;
-    --only) only="${2:-}"; shift 2 ;;
-    --out) out="${2:-}"; shift 2 ;;
-    --result-dir) result_dir="${2:-}"; shift 2 ;;
-    --params) params_dir="${2:-}"; shift 2 ;;
+    --profile|--only|--out|--result-dir|--params)
+      if [ $# -lt 2 ] || [ -z "$2" ]; then echo "run_all.sh: $1 needs a value (see --help)" >&2; exit 2; fi
+      case "$1" in
+        --profile) profile="$2" ;; --only) only="$2" ;; --out) out="$2" ;; --result-dir) result_dir="$2" ;;
+        --params) params_dir="$2" ;;
+      esac
+      shift 2 ;;
     --estimate) estimate=1; shift ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+if [[ ! "$profile" =~ ^[A-Za-z0-9_-]+$ ]]; then
+  echo "run_all.sh: '$profile' is not a profile; profiles are: $(ls params | tr '\n' ' ')" >&2
+  exit 2
+fi
 params_dir="${params_dir:-params/$profile}"
 if [ ! -d "$params_dir" ]; then
   echo "run_all.sh: no parameter folder $params_dir; profiles are: $(ls params | tr '\n' ' ')" >&2
@@ -38,10 +44,7 @@ if [ "$estimate" = 1 ]; then
   exec "$py" -m prunelab.workbook.estimate --profile "$profile" --params "$params_dir" \
     ${result_dir:+--result-dir "$result_dir"}
 fi
-out="${out:-rendered/$profile}"
-mkdir -p "$out"
-
-ran=() failed=()
+notebooks=()
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
   name="$(basename "$nb" .ipynb)"
   if [ -n "$only" ]; then  # --only 01,03: the notebooks whose names contain any of the comma-separated parts
@@ -50,6 +53,18 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
     for part in "${parts[@]}"; do [ -n "$part" ] && [[ "$name" == *"$part"* ]] && match=1; done
     [ "$match" = 1 ] || continue
   fi
+  notebooks+=("$nb")
+done
+if [ ${#notebooks[@]} -eq 0 ]; then
+  echo "run_all.sh: no notebook matches --only '$only'" >&2
+  exit 2
+fi
+out="${out:-rendered/$profile}"
+mkdir -p "$out"
+
+ran=() failed=()
+for nb in "${notebooks[@]}"; do
+  name="$(basename "$nb" .ipynb)"
   params="$params_dir/$name.yaml"
   if [ ! -f "$params" ]; then
     echo "== $name: no $params, skipped"
@@ -76,7 +91,7 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
 done
 
 if [ ${#ran[@]} -eq 0 ]; then
-  echo "run_all.sh: no notebook matches --only '$only'" >&2
+  echo "run_all.sh: no notebook ran: $params_dir holds none of their parameter files" >&2
   exit 2
 fi
 "$py" -m prunelab.workbook.index "$out" --profile "$profile" >/dev/null || failed+=("index.html")

@@ -339,9 +339,14 @@ def test_the_html_render_reports_what_nbconvert_reports(tmp_path):
     assert missing.returncode != 0
 
 
-def test_run_all_refuses_an_unknown_profile_or_option():
+def test_run_all_refuses_an_unknown_profile_or_option(tmp_path):
     assert _run_all("--profile", "nope").returncode == 2
     assert _run_all("--frobnicate").returncode == 2
+    assert _run_all("--profile", "..").returncode == 2  # params/.. is a folder, not a profile
+    for flag in ("--profile", "--only", "--out", "--result-dir", "--params"):  # a value missing: no endless loop
+        assert _run_all(flag, timeout=30).returncode == 2 and _run_all("--estimate", flag, timeout=30).returncode == 2
+    out = tmp_path / "out"
+    assert _run_all("--only", "zzz", "--out", out).returncode == 2 and not out.exists()  # nothing written
 
 
 def _row(**kw):
