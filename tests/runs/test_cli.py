@@ -105,6 +105,9 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet"], "tiny-imagenet-200/"),
     (["--amp-dtype", "bf16"], "add --quantization"),
     (["--quantization", "--amp-dtype", "fp16"], "fp16 autocast is not supported on the CPU"),
+    (["--model", "vgg16", "--model-class", "lottery", "--dataset", "digits", "--data-source", "synthetic"],
+     "1x8x8 images"),  # its pools leave nothing of an 8x8 image
+    (["--model", "vgg11", "--model-class", "tinyimagenet", "--data-source", "synthetic"], "1x28x28 images"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, needle):
     subsets = [] if "--train-subset" in args else ["--train-subset", "8", "--test-subset", "8"]

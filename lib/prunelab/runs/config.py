@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core.choices import OPTIMIZERS, PRUNERS, SCHEDULES, SCOPES, SYNFLOW_ROUNDS, default_rounds
 from ..core.registry import check_pruner_name, find_pruner, pruner_names, pruner_rounds
-from ..data.catalog import ALL_DATASETS, DATA_SOURCES
+from ..data.catalog import ALL_DATASETS, DATA_SOURCES, dataset_info
 from ..errors import UserError
 from ..models import MODEL_CLASS_NAMES
 from .checks import Range, check_data_folder, check_expid, check_type, check_writable
@@ -298,9 +298,10 @@ class RunConfig:
         check_writable(self.result_dir)
         if self.data_dir is not None:
             check_data_folder(self.data_dir)
-        from ..models.registry import build_model_check  # imports torch: the checks above answer without it
+        from ..models.registry import check_model_fits  # imports torch: the checks above answer without it
 
-        build_model_check(self.model, self.model_class)
+        info = dataset_info(self.dataset)
+        check_model_fits(self.model, self.model_class, tuple(info.input_shape), info.num_classes)
         return self
 
 
