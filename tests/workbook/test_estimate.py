@@ -158,3 +158,20 @@ def test_a_setup_is_timed_after_its_warm_up_however_few_its_batches(monkeypatch)
     timing = est.measure_setup(setup, torch.device("cpu"), steps=5, warmup=6)
     assert calls == [256] * 11  # full batches only (digits' last is short), the first 5 again
     assert timing["step_s"] < 0.04
+
+
+@pytest.mark.parametrize("args", [["--profile", "nope"], ["--params", "{empty}"], ["--params", "{listed}"],
+                                  ["--device", "nope"], ["--steps", "0"], ["--frobnicate"]])
+def test_bad_estimate_input_exits_2_in_one_line(tmp_path, capsys, args):
+    from prunelab.workbook.estimate import main
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "listed").mkdir()
+    (tmp_path / "listed" / "01_tuning.yaml").write_text("- a list, not a mapping\n")
+    args = [a.format(empty=tmp_path / "empty", listed=tmp_path / "listed") for a in args]
+    base = [] if "--profile" in args else ["--profile", "smoke"]
+    try:
+        code = main([*base, *args])
+    except SystemExit as exit_:  # argparse's own refusals
+        code = exit_.code
+    assert code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1

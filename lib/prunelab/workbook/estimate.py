@@ -20,7 +20,6 @@ percent.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -40,8 +39,10 @@ from ..core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, make_optimizer, r
 from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
 from ..data.run_data import resolved_source
+from ..errors import UserError
 from ..models.registry import build_model
 from ..precision.amp import amp_settings, make_scaler
+from ..runs.cli import OneLineParser
 from ..runs.config import RunConfig
 from ..runs.fused_plan import input_blocks, plan
 from ..runs.pretrain import SharedPretraining, shares_pretraining
@@ -107,8 +108,16 @@ def notebook_configs(notebook: str, values: dict) -> list[RunConfig]:
 def profile_configs(params_dir: str | Path, result_dir: str | None = None) -> list[RunConfig]:
     """Every distinct run of a profile's notebooks (a run two notebooks share is counted once)."""
     runs: dict[tuple[str, str], RunConfig] = {}
-    for path in sorted(Path(params_dir).glob("[0-9][0-9]_*.yaml")):
-        values = yaml.safe_load(path.read_text()) or {}
+    paths = sorted(Path(params_dir).glob("[0-9][0-9]_*.yaml"))
+    if not paths:
+        raise UserError(f"{params_dir} holds no notebook parameter files (01_tuning.yaml, ...)")
+    for path in paths:
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise UserError(f"{path} is not UTF-8 YAML: {str(err).splitlines()[0]}") from None
+        if not isinstance(values, dict):
+            raise UserError(f"{path} must map parameter names to values, not hold a {type(values).__name__}")
         if result_dir is not None:
             values["result_dir"] = result_dir
         for config in notebook_configs(path.stem, values):
@@ -241,7 +250,9 @@ def estimate(params_dir: str | Path, result_dir: str | None = None, device: str 
              steps: int = 5) -> pd.DataFrame:
     """A row per set-up: runs to compute (stored ones excluded), their epochs, the measured seconds per epoch
     and the expected seconds. ``frame.attrs`` holds the total and the counts."""
-    dev = torch.device(device) if device else resolve_device()
+    if steps < 1:
+        raise UserError(f"--steps must be at least 1, not {steps}")
+    dev = _device(device) if device else resolve_device()
     configs = profile_configs(params_dir, result_dir)
     todo = [c for c in configs if not _stored(c)]
     groups: dict[Setup, list[RunConfig]] = {}
@@ -352,15 +363,29 @@ def report(frame: pd.DataFrame, profile: str) -> str:
     return "\n".join(lines)
 
 
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {name!r} is not a device; say cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: this machine has no CUDA device")
+    return device
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Estimate a profile's cost without training.")
+    parser = OneLineParser(prog="estimate", description="Estimate a profile's cost without training.")
     parser.add_argument("--profile", required=True)
     parser.add_argument("--params", help="parameter folder (default: params/<profile>)")
     parser.add_argument("--result-dir", help="result store to skip stored runs from (default: the profile's)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: CUDA when there is one)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per set-up")
     args = parser.parse_args(argv)
-    frame = estimate(args.params or f"params/{args.profile}", args.result_dir, args.device, args.steps)
+    try:
+        frame = estimate(args.params or f"params/{args.profile}", args.result_dir, args.device, args.steps)
+    except UserError as err:
+        print(f"estimate: error: {err}", file=sys.stderr)
+        return 2
     print(report(frame, args.profile))
     return 0
 
