@@ -20,7 +20,10 @@ requeued by submitit and resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -321,7 +324,15 @@ def _run_slurm(groups, slurm, wait, log, task, **_):
     result_dir = Path(groups[0][0].result_dir)
     folder = result_dir / ".sweeps" / time.strftime("%Y%m%d-%H%M%S")
     executor = slurm_executor(slurm, folder)
-    jobs = executor.map_array(task, [_payload(g) for g in groups])
+    try:  # sbatch's complaints come back in the error (submitit also echoes them to stderr: kept out)
+        with contextlib.redirect_stderr(io.StringIO()):
+            jobs = executor.map_array(task, [_payload(g) for g in groups])
+    except Exception as err:  # noqa: BLE001 - sbatch's refusal (a partition, an account): the user's to fix
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # .sweeps/, when this submission was its only one
+        said = [line.strip() for line in str(err).splitlines() if "error" in line.lower()] or [_describe(err)]
+        raise UserError(f"Slurm refused the submission: {said[0]}") from None
     log(f"Submitted {len(jobs)} tasks for {sum(len(g) for g in groups)} runs to Slurm as array "
         f"{jobs[0].job_id.split('_')[0]}; logs in {folder}.")
     if not wait:
