@@ -94,6 +94,7 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--post-epochs", "-1"], "--post-epochs must be 0 or more"),
     (["--model", "resnet20", "--model-class", "default"], "is in 'lottery'"),
     (["--compression", "9", "--data-source", "synthetic"], "less than one"),
+    (["--compression-list", "1", "9", "--data-source", "synthetic"], "less than one"),
     (["--train-subset", "0"], "at least 1"),
     (["--frobnicate"], "unrecognized arguments"),
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),
@@ -115,7 +116,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, need
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], result.stderr
-    assert not (tmp_path / "results" / "singleshot").exists()
+    assert not (tmp_path / "results").exists()  # not even the result folder
 
 
 @pytest.mark.parametrize("args", [["--post-epochs", "-1"], ["--experiment", "multishot"], ["--amp-dtype", "bf16"]])
@@ -188,7 +189,7 @@ def test_the_data_flag_names_the_folder_the_data_sets_are_read_from(tmp_path):
     result = _run_cli("--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet",
                       "--data", str(sets), "--result-dir", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 2 and f"{sets.resolve()}: put tiny-imagenet-200/" in result.stderr, result.stderr
-    assert not (tmp_path / "results" / "singleshot").exists() and not any(sets.iterdir())
+    assert not (tmp_path / "results").exists()  # not even the result folder and not any(sets.iterdir())
 
 
 def test_a_complete_record_is_reused_unless_forced(tmp_path, capsys):

@@ -37,6 +37,7 @@ def test_a_grid_expands_to_every_combination_with_overrides_and_names(tmp_path):
     ({**TINY, "frobnicate": 1}, {}, None, "base.frobnicate: unknown setting"),
     (TINY, {"pruner": ["lamp"]}, None, "unknown pruner"),
     (TINY, {"pruner": ["rand"]}, "{nope}", "not a setting"),
+    (TINY, {"compression": [1, 50]}, "c{compression}", "less than one"),  # refused before its partner trains
 ])
 def test_bad_grids_are_user_errors(base, grid, expid, needle):
     with pytest.raises(UserError, match=needle):

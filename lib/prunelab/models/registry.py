@@ -39,26 +39,29 @@ def build_model_check(model: str, model_class: str) -> None:
 
 
 @functools.cache
-def check_model_fits(model: str, model_class: str, input_shape: tuple[int, int, int], num_classes: int) -> None:
+def check_model_fits(model: str, model_class: str, input_shape: tuple[int, int, int], num_classes: int,
+                     dense_classifier: bool = False) -> nn.Module | None:
     """Raise :class:`UserError` when ``model`` cannot take images of ``input_shape`` (a VGG's pools leave an
     8x8 image nothing): built and run once on the meta device (no memory, no arithmetic), so a run is refused
-    before it writes anything, not after its data loads. A model the meta device cannot build is let through."""
+    before it writes anything, not after its data loads. Returns that meta model (its masks count what a
+    compression keeps; shared, never to be changed), or None for one the meta device cannot build."""
     build_model_check(model, model_class)
     shown = "x".join(map(str, input_shape))
     try:
         with torch.device("meta"):
-            net = MODEL_CLASSES[model_class][model](input_shape, num_classes)
+            net = MODEL_CLASSES[model_class][model](input_shape, num_classes, dense_classifier=dense_classifier)
     except ValueError as err:  # the model's own rule (tinyimagenet VGGs need 32x32)
         raise UserError(f"model '{model}' ({model_class}) cannot take {shown} images: {err}") from None
     except Exception:  # noqa: BLE001 - the meta device lacks something: the run finds out as it did
-        return
+        return None
     try:
         net.eval()(torch.empty(1, *input_shape, device="meta"))
     except RuntimeError as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(f"model '{model}' ({model_class}) cannot take {shown} images: {first}") from None
     except Exception:  # noqa: BLE001 - as above
-        return
+        return None
+    return net
 
 
 def build_model(model: str, model_class: str, input_shape, num_classes: int,

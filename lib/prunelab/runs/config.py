@@ -298,11 +298,22 @@ class RunConfig:
         check_writable(self.result_dir)
         if self.data_dir is not None:
             check_data_folder(self.data_dir)
-        from ..models.registry import check_model_fits  # imports torch: the checks above answer without it
+        self._check_model()
+        return self
+
+    def _check_model(self) -> None:
+        """The model exists in its class, takes the data's images, and keeps a weight at this compression."""
+        from ..models.registry import check_model_fits  # imports torch: the checks before answer without it
 
         info = dataset_info(self.dataset)
-        check_model_fits(self.model, self.model_class, tuple(info.input_shape), info.num_classes)
-        return self
+        net = check_model_fits(self.model, self.model_class, tuple(info.input_shape), info.num_classes,
+                               self.dense_classifier)
+        if net is not None:  # a compression that keeps less than one weight: refused before anything is written
+            from ..core.pruners import keep_count
+            from ..models.layers import masked_parameters
+
+            targets = masked_parameters(net, self.prune_bias, self.prune_batchnorm, self.prune_residual)
+            keep_count(sum(t.mask.numel() for t in targets), self.compression)
 
 
 #: what names a registered pruner's function in its records (:meth:`RunConfig.to_dict`)
