@@ -332,7 +332,7 @@ def _run_slurm(groups, slurm, wait, log, task, **_):
         with contextlib.suppress(OSError):
             folder.parent.rmdir()  # .sweeps/, when this submission was its only one
         said = [line.strip() for line in str(err).splitlines() if "error" in line.lower()] or [_describe(err)]
-        raise UserError(f"Slurm refused the submission: {said[0]}") from None
+        raise UserError(f"the Slurm cluster refused the submission: {said[0]}") from None
     log(f"Submitted {len(jobs)} tasks for {sum(len(g) for g in groups)} runs to Slurm as array "
         f"{jobs[0].job_id.split('_')[0]}; logs in {folder}.")
     if not wait:
