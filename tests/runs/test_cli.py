@@ -95,6 +95,7 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--model", "resnet20", "--model-class", "default"], "is in 'lottery'"),
     (["--compression", "9", "--data-source", "synthetic"], "less than one"),
     (["--compression-list", "1", "9", "--data-source", "synthetic"], "less than one"),
+    (["--data", "", "--data-source", "synthetic"], "(--data) is empty"),
     (["--train-subset", "0"], "at least 1"),
     (["--frobnicate"], "unrecognized arguments"),
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),

@@ -45,6 +45,8 @@ def check_expid(expid: str) -> None:
 
 def check_writable(result_dir: str | os.PathLike) -> None:
     """Raise :class:`UserError` unless records can be written under ``result_dir``."""
+    if not str(result_dir).strip():  # Path("") is the working folder: records would land wherever one stands
+        raise UserError("the result folder (--result-dir) is empty; name a folder, '.' for this one")
     problem = _cannot_make_folders(Path(result_dir))
     if problem is not None:
         raise UserError(f"cannot write results to {result_dir}: {problem}")
@@ -53,6 +55,8 @@ def check_writable(result_dir: str | os.PathLike) -> None:
 def check_data_folder(data_dir: str | os.PathLike) -> None:
     """Raise :class:`UserError` unless ``data_dir`` is a folder, or one can be made there for the data sets
     to be downloaded into (an existing folder may be read-only: data already in place is only read)."""
+    if not str(data_dir).strip():
+        raise UserError("the data folder (--data) is empty; name a folder, '.' for this one")
     if Path(data_dir).is_dir():
         return
     problem = _cannot_make_folders(Path(data_dir))
