@@ -96,6 +96,8 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--compression", "9", "--data-source", "synthetic"], "less than one"),
     (["--compression-list", "1", "9", "--data-source", "synthetic"], "less than one"),
     (["--data", "", "--data-source", "synthetic"], "(--data) is empty"),
+    (["--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet", "--data-source", "bundled"],
+     "no bundled subset"),  # not the synthetic stand-in, quietly
     (["--train-subset", "0"], "at least 1"),
     (["--frobnicate"], "unrecognized arguments"),
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),

