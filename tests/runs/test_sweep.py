@@ -239,3 +239,12 @@ def test_an_unquoted_on_or_off_in_a_grid_file_is_the_fuse_setting(tmp_path):
     assert [c.fuse for c in load_grid(grid).configs] == ["off", "on"]
     grid.write_text("base: {dataset: mnist, model: fc}\ngrid: {fuse: [on, off, auto]}\nexpid: 'f-{fuse}'\n")
     assert [c.fuse for c in load_grid(grid).configs] == ["on", "off", "auto"]
+
+
+@pytest.mark.parametrize("text", ["base: {dataset: mnist}\ngrid: {pruner: [snip], pruner: [rand]}\n",
+                                  "grid: {pruner: [snip]}\ngrid: {pruner: [rand]}\n"])
+def test_a_key_given_twice_in_a_grid_file_is_refused_not_overwritten(tmp_path, text):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(text)
+    with pytest.raises(UserError, match="'(pruner|grid)' is given twice"):
+        load_grid(grid)
