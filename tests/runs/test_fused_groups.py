@@ -724,8 +724,9 @@ def _ruined_after_the_first_epoch(real, runs=(0,)):
     return ruined
 
 
-class _Killed(Exception):
-    """A kill: raised after a fused network's last commit, before its records are written."""
+class _Killed(BaseException):
+    """A kill: raised after a fused network's last commit, before its records are written (as no handler catches a
+    kill, no ``except Exception`` catches this)."""
 
 
 def _ruined_killed_and_resumed(tmp_path, monkeypatch, grid, runs=(0,), resume="group"):

@@ -2,6 +2,8 @@
 (here and in a worker process), the conservation experiments, and the workbook's tables and figures; its records
 name the function they were made with."""
 
+import re
+
 import pytest
 import torch
 import yaml
@@ -35,8 +37,25 @@ def score_largest(model, targets, batches, loss_fn):
     return {t.name: t.param.detach().abs() for t in targets}
 
 
+class ScoringFailed(Exception):
+    """A researcher's own error, which pickling cannot rebuild (its constructor takes two arguments)."""
+
+    def __init__(self, layer, why):
+        super().__init__(f"{layer}: {why}")
+
+
+def score_failing(model, targets, batches, loss_fn):
+    raise ScoringFailed(targets[0].name, "a division by zero")
+
+
+def score_summed(model, targets, batches, loss_fn):
+    return {t.name: t.param.detach().abs().sum() for t in targets}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def smallest():
+    register_pruner("failing", score_failing, label="Failing")
+    register_pruner("summed", score_summed, label="Summed")
     return register_pruner("smallest-mag", score_smallest, label="Smallest magnitude", version="1")
 
 
@@ -68,6 +87,30 @@ def test_a_sweep_runs_it_here_and_in_a_worker_process(tmp_path):
     (outcome,) = run_sweep([config], "processes", workers=1, log=lambda m: None)
     assert outcome.status == "finished", outcome.detail
     assert usable_record(config).config["pruner_origin"] == f"{__name__}:score_smallest"
+
+
+@pytest.mark.parametrize("executor", ["local", "processes"])
+def test_a_pruner_that_raises_fails_its_own_runs_and_the_others_of_their_group_train_fused(tmp_path, executor):
+    configs = [RunConfig(pruner=p, seed=s, fuse="on", result_dir=str(tmp_path), **TINY)
+               for p in ("failing", "rand") for s in (1, 2)]
+    lines: list[str] = []
+    outcomes = run_sweep(configs, executor, workers=1, log=lines.append, echo=False)
+    assert [o.status for o in outcomes] == ["failed", "failed", "finished", "finished"], lines
+    assert all("ScoringFailed" in o.detail and "a division by zero" in o.detail for o in outcomes[:2])
+    assert [usable_record(c) for c in configs[:2]] == [None, None]
+    table = load_table(tmp_path)
+    assert sorted(table["seed"]) == [1, 2] and set(table["train_step"]) == {"fused (2 runs)"}
+    assert sorted(re.findall(r"\[(\d)/4\]", " ".join(lines))) == ["1", "2", "3", "4"]  # each run said once
+
+
+def test_on_the_command_line_a_group_writes_the_others_records_then_refuses_in_one_line(tmp_path, capsys):
+    code = main([*FLAGS, "--pruner-list", "rand", "summed", "--fuse", "on", "--result-dir", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err  # beside the progress bars of the run that trained
+    assert err.count("prunelab: error:") == 1
+    line = err.strip().splitlines()[-1].split("prunelab: error:")[-1]
+    assert "summed" in line and "shape ()" in line
+    assert list(load_table(tmp_path)["pruner"]) == ["rand"]
 
 
 def test_the_conservation_experiments_score_it(tmp_path):

@@ -13,7 +13,7 @@ from prunelab.errors import UserError
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused_parts import PARTS_PREFIX, PartsBook
-from prunelab.runs.store import load_record, load_table
+from prunelab.runs.store import RecordConflict, load_record, load_table
 from prunelab.runs.sweep import SweepTask, expand, load_grid, run_sweep
 
 TINY = {"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128, "test-subset": 64,
@@ -199,6 +199,34 @@ def test_a_record_written_before_its_group_fails_counts_as_finished(tmp_path, mo
     finished = next(o for o in outcomes if o.status == "finished")
     assert finished.config.record_name == written[0] and (tmp_path / "singleshot").is_dir()
     assert sorted(re.findall(r"\[(\d)/3\]", " ".join(lines))) == ["1", "2", "3"]
+
+
+def test_a_run_that_fails_to_open_fails_alone_and_a_stop_asked_for_stops_the_group(tmp_path, monkeypatch):
+    # one run of a fused group meets a record of another run under its name: it fails by itself, with the
+    # conflict's message, and the two others train fused; a stop asked for while a run prunes stops them all
+    from prunelab.core.train import Preempted
+    from prunelab.runs import fused
+
+    configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on"}, {"seed": [1, 2, 3]})
+    real = fused.reused_record
+
+    def conflicting(config, log):
+        if config.seed == 2:
+            raise RecordConflict(f"{config.record_name} holds another run")
+        return real(config, log)
+
+    monkeypatch.setattr(fused, "reused_record", conflicting)
+    outcomes = run_sweep(configs, "local", log=lambda line: None, echo=False)
+    assert [o.status for o in outcomes] == ["finished", "failed", "finished"]
+    assert outcomes[1].detail.endswith(f"RecordConflict: {configs[1].record_name} holds another run")
+    assert set(load_table(tmp_path)["train_step"]) == {"fused (2 runs)"}
+
+    def preempted(run, training):
+        raise Preempted("SIGTERM")
+
+    monkeypatch.setattr(fused, "pre_train_and_prune", preempted)
+    with pytest.raises(Preempted):
+        fused.run_group([c.replace(seed=c.seed + 10) for c in configs], progress=False, log=lambda line: None)
 
 
 @pytest.mark.parametrize("grouped", [False, True])

@@ -23,10 +23,12 @@ run's step), and networks :func:`~prunelab.core.fused.check_fused` refuses.
 from __future__ import annotations
 
 import contextlib
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.fused import FusionRefused
+from ..core.train import Preempted
 from .checkpoint import RunInProgress, rng_state, set_rng_state
 from .config import RunConfig
 from .fused_decision import Member, decide, memory_chunks, phase_end, phases
@@ -55,12 +57,14 @@ BESIDE, PRE_LEFT, POST = "beside", "pre-left", "post"
 
 @dataclass
 class GroupResult:
-    """What a group's runs ended in: each run's record path, or None for a run another process holds; and
-    the fusion decisions as one line, one per network or set of runs decided ("fused: 18 runs (3
-    pre-training) in 1 group (...); fused: 3 runs in 1 group (...)", "separate: ...")."""
+    """What a group's runs ended in: each run's record path, or None for a run another process holds or one
+    that failed; the fusion decisions as one line, one per network or set of runs decided ("fused: 18 runs (3
+    pre-training) in 1 group (...); fused: 3 runs in 1 group (...)", "separate: ..."); and the error of each run
+    that failed by itself (in opening or pruning, before its training joins the others'), by record name."""
 
     paths: list[str | None]
     decision: str
+    failures: dict[str, BaseException] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,11 +72,12 @@ class GroupWatch:
     """Who watches a group as it trains (a sweep's progress lines, the local executor): ``decided`` gets each
     fusion decision as it is made, ``standing`` where a long fused network stands (about once a minute), and
     ``ended`` the runs whose records were just written, with their paths: the runs whose post-training a fused
-    network ended, together, or a run trained alone."""
+    network ended, together, or a run trained alone; ``failed`` a run that failed by itself, with its error."""
 
     decided: Callable[[str], None]
     standing: Callable[[str], None]
     ended: Callable[[list[tuple[RunConfig, str]]], None]
+    failed: Callable[[RunConfig, BaseException], None] = lambda config, error: None
 
 
 #: a group nobody watches
@@ -83,7 +88,8 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
               watch: GroupWatch = UNWATCHED) -> GroupResult:
     """Run ``configs`` (one group of :func:`plan`), fused where the decisions say, and return where each
     run's record is. ``log`` gets every run's lines (each run's are also its record's log.txt); the decision
-    line is in the result, for the caller to show, and ``watch`` is told as the group goes."""
+    line is in the result, for the caller to show, and ``watch`` is told as the group goes. A run that fails in
+    opening or pruning fails alone, as it would outside the group: the others train on without it."""
     for config in configs:
         config.validate()
     keys = {group_key(c) for c in configs}
@@ -93,10 +99,11 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
         raise FusionRefused("a run is listed twice in this group: plan() runs the repeat alone")
     group = _GroupRun(watch, {}, PartsBook.beside(configs[0]))
     with contextlib.ExitStack() as stack:
-        members = _open_each(configs, stack, group.records, progress, log)
+        members = _open_each(configs, stack, group, progress, log)
         if not group.records and not any(m.training.resumed for m in members):  # a fresh group: no cut is its yet
             group.parts.drop([m.run.config.record_name for m in members])
         train_group(members, group)
+        members = group.alive(members)
         if not group.decisions:
             group.decided(_nothing_fused(members))
         left = [m for m in members if _left_to_train(m)]
@@ -106,21 +113,44 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
             with member.run.log.warnings(), diverging(member.run, member.training):
                 post_train(member.run, member.training)
             group.finish([member])
-    records = group.records
-    paths = [str(records[c.record_name].path) if records[c.record_name] is not None else None for c in configs]
-    return GroupResult(paths, "; ".join(group.decisions))  # a line per network
+    records = {name: str(record.path) for name, record in group.records.items() if record is not None}
+    failures = {name: _portable(error) for name, error in group.failures.items()}
+    return GroupResult([records.get(c.record_name) for c in configs], "; ".join(group.decisions), failures)
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` itself where it survives pickling (a group run in a worker process or a Slurm job returns it),
+    else a RuntimeError that names it."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 - any failure to pickle: an error raised by a user's own pruner
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
 
 
 @dataclass
 class _GroupRun:
     """A group as it trains: who watches it, the decisions so far, the records its runs ended in (a run
     held by another process: None; each run's record is written as soon as its training ends), and the parts
-    it was cut into for the device's memory (kept for a resume)."""
+    it was cut into for the device's memory (kept for a resume), and the runs that failed by themselves."""
 
     watch: GroupWatch
     records: dict[str, RunRecord | None]
     parts: PartsBook
     decisions: list[str] = field(default_factory=list)
+    failures: dict[str, BaseException] = field(default_factory=dict)
+
+    def failed(self, config: RunConfig, error: BaseException, log: RunLog) -> None:
+        """``config``'s run failed by itself (a stop asked for, :class:`Preempted`, stops the group instead)."""
+        if isinstance(error, Preempted):
+            raise error
+        log(f"FAILED: {type(error).__name__}: {error}; the group's other runs go on without this one.")
+        self.failures[config.record_name] = error
+        self.watch.failed(config, error)
+
+    def alive(self, members: list[Member]) -> list[Member]:
+        """``members`` but the runs that failed."""
+        return [m for m in members if m.run.config.record_name not in self.failures]
 
     def decided(self, line: str) -> None:
         self.decisions.append(line)
@@ -140,29 +170,40 @@ class _GroupRun:
                 self.watch.ended(written)
 
 
-def _open_each(configs: list[RunConfig], stack: contextlib.ExitStack, records: dict[str, RunRecord | None],
-               progress: bool, log: Callable[[str], None]) -> list[Member]:
+def _open_each(configs: list[RunConfig], stack: contextlib.ExitStack, group: _GroupRun, progress: bool,
+               log: Callable[[str], None]) -> list[Member]:
     """Open each run that is left to train (held open until ``stack`` closes) as a member of the group; a run
-    with a record, or held by another process (None), goes to ``records`` instead."""
+    with a record, or held by another process (None), goes to the group's records instead, and one that fails
+    to open to its failures."""
     members = []
     for config in configs:
         run_log = RunLog(log)
-        existing = reused_record(config, run_log)
-        if existing is not None:
-            records[config.record_name] = existing
-            continue
         try:
-            with run_log.warnings():  # loading its data may warn (a stand-in): a line of its log, not stderr
-                opened = stack.enter_context(open_run(config, progress, run_log))
+            member = _open_member(config, stack, progress, run_log)
         except RunInProgress:  # another process trains it: not this group's
-            records[config.record_name] = None
-            continue
-        if isinstance(opened, RunRecord):
-            records[config.record_name] = opened
-            continue
-        training = begin_training(opened)
-        members.append(Member(opened, training, rng_state(), alone_in=_resumed_alone(training)))
+            group.records[config.record_name] = None
+        except Exception as error:  # noqa: BLE001 - its own record's conflict, its checkpoint: this run's alone
+            group.failed(config, error, run_log)
+        else:
+            if isinstance(member, RunRecord):
+                group.records[config.record_name] = member
+            else:
+                members.append(member)
     return members
+
+
+def _open_member(config: RunConfig, stack: contextlib.ExitStack, progress: bool, run_log: RunLog
+                 ) -> Member | RunRecord:
+    """The run as a member of the group, or its record where it has one to reuse."""
+    existing = reused_record(config, run_log)
+    if existing is not None:
+        return existing
+    with run_log.warnings():  # loading its data may warn (a stand-in): a line of its log, not stderr
+        opened = stack.enter_context(open_run(config, progress, run_log))
+    if isinstance(opened, RunRecord):
+        return opened
+    training = begin_training(opened)
+    return Member(opened, training, rng_state(), alone_in=_resumed_alone(training))
 
 
 def _resumed_alone(training: Training) -> str | None:
@@ -202,15 +243,16 @@ def train_group(members: list[Member], group: _GroupRun) -> None:
     # pre-train alone, as they did when it stopped
     for member in pending:
         trainers.setdefault(_pretraining(member).key, member)
-    _prune_each([m for m in members if m not in pending])
+    _prune_each([m for m in members if m not in pending], group)
+    members = group.alive(members)
     if trainers:
         _train_stage([*trainers.values(), *_post(members)], BESIDE, group)
         # what the pre-trainings have left once the post-trainings beside them ended (the full profile's 200
         # epochs against 100): the pre-trainings alone, cut anew (on a GPU short of memory each may have trained
         # in a part of its own); where the network beside them was decided against, they stay apart
         _train_stage(list(trainers.values()), PRE_LEFT, group)
-    _prune_each(members)  # a pre-training left unfused trains alone here, and is shared
-    _train_stage(_post(members), POST, group)
+    _prune_each(members, group)  # a pre-training left unfused trains alone here, and is shared
+    _train_stage(_post(group.alive(members)), POST, group)
 
 
 def _pretraining(member: Member) -> SharedPretraining:
@@ -229,14 +271,18 @@ def _post(members: list[Member]) -> list[Member]:
     return [m for m in members if m.training.progress.phase == "post"]
 
 
-def _prune_each(members: list[Member]) -> None:
-    """Pre-train (what is left to train alone) and prune each run not yet pruned, from its own random state."""
+def _prune_each(members: list[Member], group: _GroupRun) -> None:
+    """Pre-train (what is left to train alone) and prune each run not yet pruned, from its own random state; a
+    run whose pruning fails goes to the group's failures."""
     for member in members:
         if member.training.status != "complete" or member.training.progress.phase != "pre":
             continue
         set_rng_state(member.rng)  # pruning draws from the run's own random state, as alone
-        with member.run.log.warnings(), diverging(member.run, member.training):
-            pre_train_and_prune(member.run, member.training)
+        try:
+            with member.run.log.warnings(), diverging(member.run, member.training):
+                pre_train_and_prune(member.run, member.training)
+        except Exception as error:  # noqa: BLE001 - a researcher's pruner that raises fails its own runs only
+            group.failed(member.run.config, error, member.run.log)
         member.rng = rng_state()
 
 
@@ -318,13 +364,16 @@ def by_seed(members: list[Member]) -> tuple[list[Member], int]:
 def run_configs(configs: list[RunConfig], progress: bool = True, log: Callable[[str], None] = print
                 ) -> list[RunRecord]:
     """Run every configuration (the command line's list flags): the groups of :func:`plan` fused as their
-    decision says, the rest one by one; a run held by another process raises its ``RunInProgress``."""
+    decision says, the rest one by one; a run held by another process raises its ``RunInProgress``, and a run
+    that fails its error (in a group, once the others' records are written)."""
     records: dict[str, RunRecord] = {}
     for group in plan(configs):
         if len(group) == 1:
             records[group[0].record_name] = run(group[0], progress, log)
             continue
         result = run_group(group, progress, log, GroupWatch(log, log, lambda runs: None))  # decisions as made
+        if result.failures:  # the others' records are written: the first failure stops the command, as alone
+            raise next(iter(result.failures.values()))
         for config, path in zip(group, result.paths):
             if path is None:
                 raise RunInProgress(f"{config.record_name} is in progress in another process; wait for it")

@@ -211,13 +211,23 @@ def _ended_group(group: list[RunConfig], returned: str | GroupResult, log, count
         paths = [ELSEWHERE if path is None else path for path in returned.paths]
     else:
         paths = [returned]
+    failures = returned.failures if isinstance(returned, GroupResult) else {}
     share = None if seconds is None else seconds / len(group)
     for config, path in zip(group, paths):
         if config.record_name in said:
             yield said[config.record_name]
             continue
         counter[0] += 1
+        if config.record_name in failures:
+            yield _failed(config, failures[config.record_name], log, f"[{counter[0]}/{total}]")
+            continue
         yield _ended(config, path, log, f"[{counter[0]}/{total}]", share)
+
+
+def _failed(config: RunConfig, error: BaseException, log, step: str, prefix: str = "") -> Outcome:
+    """The outcome of a run that failed with ``error``, said to ``log``."""
+    log(f"  {step} {describe(config)}: FAILED: {prefix}{_describe(error)}")
+    return Outcome(config, "failed", prefix + _describe(error))
 
 
 class LiveGroup:
@@ -233,7 +243,7 @@ class LiveGroup:
         self.decided = False
 
     def watch(self) -> GroupWatch:
-        return GroupWatch(self._decision, self._say, self._runs_ended)
+        return GroupWatch(self._decision, self._say, self._runs_ended, self._run_failed)
 
     def _say(self, line: str) -> None:
         self.log(f"  {line}")
@@ -253,6 +263,10 @@ class LiveGroup:
             self.counter[0] += 1  # counted once said: a run whose line failed is counted with the group's failure
             self.outcomes[config.record_name] = outcome
 
+    def _run_failed(self, config: RunConfig, error: BaseException) -> None:
+        self.counter[0] += 1
+        self.outcomes[config.record_name] = _failed(config, error, self.log, f"[{self.counter[0]}/{self.total}]")
+
 
 def _failed_group(group: list[RunConfig], err: BaseException, log, counter: list[int], total: int, prefix: str = ""):
     """The outcomes of a task that raised ``err`` (in a worker, or a Slurm job that failed): a run whose record
@@ -263,8 +277,7 @@ def _failed_group(group: list[RunConfig], err: BaseException, log, counter: list
         if record is not None:
             yield _ended(config, str(record.path), log, f"[{counter[0]}/{total}]")
             continue
-        yield Outcome(config, "failed", prefix + _describe(err))
-        log(f"  [{counter[0]}/{total}] {describe(config)}: FAILED: {prefix}{_describe(err)}")
+        yield _failed(config, err, log, f"[{counter[0]}/{total}]", prefix)
 
 
 def _run_here(groups, log, task, **_):
