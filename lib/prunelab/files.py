@@ -1,17 +1,20 @@
-"""One file written whole or not at all: the bottom layer's single way to replace a file.
+"""Files as every layer writes and reads them: one file written whole or not at all, and YAML as people write it.
 
-Record folders have their own staged writer (:mod:`prunelab.runs.atomic`); this is for single files beside
-them (a data cache, an idx file, a fused group's kept cut), which a kill must leave either as they were or
-complete, never half written.
+Record folders have their own staged writer (:mod:`prunelab.runs.atomic`); :func:`write_whole` is for single files
+beside them (a data cache, an idx file, a fused group's kept cut), which a kill must leave either as they were or
+complete, never half written. :func:`read_yaml` reads the files people write (grid files, notebook parameters).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+import yaml
 
 
 def write_whole(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -28,3 +31,24 @@ def write_whole(path: Path, write: Callable[[BinaryIO], None]) -> None:
         os.replace(temp, path)
     finally:
         Path(temp).unlink(missing_ok=True)
+
+
+class _AsWritten(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (plain YAML keeps the last, silently), and
+    reading ``1e-3`` as the number it is (YAML 1.1 wants ``1.0e-3``; YAML 1.2 and Python take both)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=True) for key, _ in node.value]
+        twice = next((key for index, key in enumerate(keys) if key in keys[:index]), None)
+        if twice is not None:
+            raise yaml.constructor.ConstructorError(None, None, f"{twice!r} is given twice", node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+_AsWritten.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+                                                                        r"[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    """The value ``text`` holds as YAML, read safely (:class:`_AsWritten`); a mistake raises ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=_AsWritten)

@@ -276,3 +276,9 @@ def test_a_key_given_twice_in_a_grid_file_is_refused_not_overwritten(tmp_path, t
     grid.write_text(text)
     with pytest.raises(UserError, match="'(pruner|grid)' is given twice"):
         load_grid(grid)
+
+
+def test_a_number_in_scientific_notation_in_a_grid_file_is_a_number(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: {dataset: mnist, model: fc, lr: 1e-3, weight-decay: 5E-4}\ngrid: {lr: [1e-2, 2.5e-3]}\n")
+    assert [(c.lr, c.weight_decay) for c in load_grid(grid).configs] == [(0.01, 0.0005), (0.0025, 0.0005)]

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..files import read_yaml
 from .checks import Range, check_type, describe_value
 from .config import FIELD_TYPES, RunConfig, fuse_word, refuse_shared_records
 
@@ -184,17 +185,6 @@ def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = 
     return configs
 
 
-class _OnceEachKey(yaml.SafeLoader):
-    """YAML's safe loader, refusing a mapping that names a key twice (plain YAML keeps the last, silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=True) for key, _ in node.value]
-        twice = next((key for index, key in enumerate(keys) if key in keys[:index]), None)
-        if twice is not None:
-            raise yaml.constructor.ConstructorError(None, None, f"{twice!r} is given twice", node.start_mark)
-        return super().construct_mapping(node, deep)
-
-
 def read_grid_file(path: str | os.PathLike) -> dict:
     """The grid file as a mapping of sections: UTF-8 YAML, not empty, at most :data:`MAX_BYTES`."""
     try:
@@ -207,7 +197,7 @@ def read_grid_file(path: str | os.PathLike) -> dict:
     except UnicodeDecodeError as err:
         raise UserError(f"the grid file {path} is not UTF-8 text (byte {err.start})") from None
     try:
-        spec = yaml.load(text, Loader=_OnceEachKey)
+        spec = read_yaml(text)
     except yaml.YAMLError as err:
         raise UserError(f"the grid file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if spec is None:

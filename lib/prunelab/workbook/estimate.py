@@ -40,6 +40,7 @@ from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
 from ..data.run_data import resolved_source
 from ..errors import UserError
+from ..files import read_yaml
 from ..models.registry import build_model
 from ..precision.amp import amp_settings, make_scaler
 from ..runs.cli import OneLineParser
@@ -113,7 +114,7 @@ def profile_configs(params_dir: str | Path, result_dir: str | None = None) -> li
         raise UserError(f"{params_dir} holds no notebook parameter files (01_tuning.yaml, ...)")
     for path in paths:
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            values = read_yaml(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as err:
             raise UserError(f"{path} is not UTF-8 YAML: {str(err).splitlines()[0]}") from None
         if not isinstance(values, dict):
