@@ -41,6 +41,7 @@ fi
 bash scripts/ensure_venv.sh || { echo "run_all.sh: could not set up .venv" >&2; exit 1; }
 py=.venv/bin/python
 if [ "$estimate" = 1 ]; then
+  "$py" -m prunelab.workbook.params "$params_dir" notebooks/[0-9][0-9]_*.ipynb || exit 2
   exec "$py" -m prunelab.workbook.estimate --profile "$profile" --params "$params_dir" \
     ${result_dir:+--result-dir "$result_dir"}
 fi
@@ -59,6 +60,8 @@ if [ ${#notebooks[@]} -eq 0 ]; then
   echo "run_all.sh: no notebook matches --only '$only'" >&2
   exit 2
 fi
+# every parameter file is checked against its notebook before anything runs or is written
+"$py" -m prunelab.workbook.params "$params_dir" "${notebooks[@]}" || exit 2
 out="${out:-rendered/$profile}"
 mkdir -p "$out"
 

@@ -6,16 +6,18 @@ It is papermill's own ``execute_notebook`` with one difference from its command 
 connection is encrypted (CurveZMQ keys provisioned by jupyter_client, where the kernel and jupyter_client
 support it). Over plain TCP every kernel started warns that its traffic is readable by anyone on the
 machine; the workbook runs on shared machines, so the traffic is encrypted rather than the warning hidden.
-A failing cell is rendered into OUTPUT with its error, and this exits 1 with one line naming the error.
+A failing cell is rendered into OUTPUT with its error, and this exits 1 with one line naming the error; a
+parameter file the notebook cannot take (:mod:`prunelab.workbook.params`) exits 2 before anything runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-import yaml
-
+from ..errors import UserError
+from .params import read_params
 from .startup import skip_unused_iri_grammar
 
 
@@ -33,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config
 
-    with open(args.params) as handle:
-        parameters = yaml.safe_load(handle) or {}
+    try:
+        parameters = read_params(Path(args.params), Path(args.notebook))
+    except UserError as err:
+        print(f"prunelab: error: {err}", file=sys.stderr)
+        return 2
     if args.result_dir:
         parameters["result_dir"] = args.result_dir
     # "auto": encrypt where the kernelspec declares CurveZMQ support (ipykernel's does); older
