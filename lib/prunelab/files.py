@@ -8,7 +8,6 @@ complete, never half written. :func:`read_yaml` reads the files people write (gr
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,22 +32,20 @@ def write_whole(path: Path, write: Callable[[BinaryIO], None]) -> None:
         Path(temp).unlink(missing_ok=True)
 
 
-class _AsWritten(yaml.SafeLoader):
-    """YAML's safe loader, refusing a mapping that names a key twice (plain YAML keeps the last, silently), and
-    reading ``1e-3`` as the number it is (YAML 1.1 wants ``1.0e-3``; YAML 1.2 and Python take both)."""
+class _OnceEachKey(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (plain YAML keeps the last, silently); a key
+    a merge (``<<: *defaults``) brings in may be set again, as YAML means it to be."""
 
     def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=True) for key, _ in node.value]
-        twice = next((key for index, key in enumerate(keys) if key in keys[:index]), None)
+        own = [self.construct_object(key, deep=True) for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge"]
+        twice = next((key for index, key in enumerate(own) if key in own[:index]), None)
         if twice is not None:
             raise yaml.constructor.ConstructorError(None, None, f"{twice!r} is given twice", node.start_mark)
         return super().construct_mapping(node, deep)
 
 
-_AsWritten.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-                                                                        r"[eE][-+]?[0-9]+$"), list("-+0123456789."))
-
-
 def read_yaml(text: str):
-    """The value ``text`` holds as YAML, read safely (:class:`_AsWritten`); a mistake raises ``yaml.YAMLError``."""
-    return yaml.load(text, Loader=_AsWritten)
+    """The value ``text`` holds as YAML, read safely, each mapping's keys once; a mistake raises
+    ``yaml.YAMLError``. Numbers are YAML 1.1's: ``1e-3`` is a string here, which a setting that takes a number
+    reads as one (:func:`prunelab.runs.checks.read_as`)."""
+    return yaml.load(text, Loader=_OnceEachKey)

@@ -111,6 +111,11 @@ def test_on_the_command_line_a_group_writes_the_others_records_then_refuses_in_o
     line = err.strip().splitlines()[-1].split("prunelab: error:")[-1]
     assert "summed" in line and "shape ()" in line
     assert list(load_table(tmp_path)["pruner"]) == ["rand"]
+    # any other error is the pruner's own, raised as run alone (its traceback reaches the function)
+    with pytest.raises(ScoringFailed) as raised:
+        main([*FLAGS, "--pruner-list", "rand", "failing", "--seed", "2", "--fuse", "on", "--result-dir", str(tmp_path)])
+    assert raised.traceback[-1].name == "score_failing"
+    assert sorted(load_table(tmp_path)["seed"]) == [1, 2]  # rand at the default seed, then at 2
 
 
 def test_the_conservation_experiments_score_it(tmp_path):

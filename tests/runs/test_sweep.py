@@ -220,6 +220,10 @@ def test_a_run_that_fails_to_open_fails_alone_and_a_stop_asked_for_stops_the_gro
     assert [o.status for o in outcomes] == ["finished", "failed", "finished"]
     assert outcomes[1].detail.endswith(f"RecordConflict: {configs[1].record_name} holds another run")
     assert set(load_table(tmp_path)["train_step"]) == {"fused (2 runs)"}
+    # a run that its own validation refuses (a pruner no one registered) likewise
+    unknown = [c.replace(seed=c.seed + 3, pruner="nosuch" if c.seed == 1 else c.pruner) for c in configs]
+    outcomes = run_sweep(unknown, "local", log=lambda line: None, echo=False)
+    assert [o.status for o in outcomes] == ["failed", "finished", "finished"] and "nosuch" in outcomes[0].detail
 
     def preempted(run, training):
         raise Preempted("SIGTERM")
@@ -282,3 +286,5 @@ def test_a_number_in_scientific_notation_in_a_grid_file_is_a_number(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("base: {dataset: mnist, model: fc, lr: 1e-3, weight-decay: 5E-4}\ngrid: {lr: [1e-2, 2.5e-3]}\n")
     assert [(c.lr, c.weight_decay) for c in load_grid(grid).configs] == [(0.01, 0.0005), (0.0025, 0.0005)]
+    grid.write_text("base: {dataset: mnist, model: fc, expid: 1e3}\n")  # a string where a string is wanted
+    assert [c.expid for c in load_grid(grid).configs] == ["1e3"]

@@ -18,11 +18,15 @@ def test_every_profiles_files_fit_their_notebooks():
         assert values and values["profile"] == params.parent.name
 
 
-def test_numbers_as_people_write_them_and_null_are_taken(tmp_path):
+def test_what_the_notebooks_take_is_taken_as_they_take_it(tmp_path):
     path = tmp_path / "03_compression.yaml"
-    path.write_text("compressions: [1e-1, 5E-1, 1]\ncompression: 2.5e-1\ntrain_subset: null\n")
-    assert read_params(path, COMPRESSION) == {"compressions": [0.1, 0.5, 1], "compression": 0.25,
-                                               "train_subset": None}
+    path.write_text("compressions: [1e-1, 5E-1, 1]\ncompression: 2.5e-1\ntrain_subset: null\nfuse: on\nseed: 2\n"
+                    "profile: 1e3\noverrides:\n  cifar: &common {post_epochs: 10, pre_epochs_mag: 5}\n"
+                    "  mnist: {<<: *common, post_epochs: 30}\n")
+    assert read_params(path, COMPRESSION) == {
+        "compressions": [0.1, 0.5, 1], "compression": 0.25, "train_subset": None, "fuse": "on", "seed": 2,
+        "profile": "1e3", "overrides": {"cifar": {"post_epochs": 10, "pre_epochs_mag": 5},
+                                        "mnist": {"post_epochs": 30, "pre_epochs_mag": 5}}}
     assert notebook_defaults(COMPRESSION)["post_epochs"] == 3
 
 
@@ -31,6 +35,8 @@ def test_numbers_as_people_write_them_and_null_are_taken(tmp_path):
     ("post_epochs: '100'\n", ["'post_epochs'", "'100'"]),
     ("post_epochs: 2.5\n", ["'post_epochs'", "2.5"]),
     ("wait: 1\n", ["'wait'"]),
+    ("post_epochs: null\n", ["'post_epochs'"]),
+    ("compressions: [0.5, 1e]\n", ["'compressions'", "'1e'"]),
     ("compression: true\n", ["'compression'", "True"]),
     ("pruners: snip\n", ["'pruners'", "'snip'"]),
     ("seeds: [1]\nseeds: [2]\n", ["'seeds'"]),

@@ -23,7 +23,7 @@ run's step), and networks :func:`~prunelab.core.fused.check_fused` refuses.
 from __future__ import annotations
 
 import contextlib
-import pickle
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,7 +60,8 @@ class GroupResult:
     """What a group's runs ended in: each run's record path, or None for a run another process holds or one
     that failed; the fusion decisions as one line, one per network or set of runs decided ("fused: 18 runs (3
     pre-training) in 1 group (...); fused: 3 runs in 1 group (...)", "separate: ..."); and the error of each run
-    that failed by itself (in opening or pruning, before its training joins the others'), by record name."""
+    that failed by itself (in opening or pruning, before its training joins the others'), by record name (a
+    sweep's task returns each as one that pickles)."""
 
     paths: list[str | None]
     decision: str
@@ -90,8 +91,6 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
     run's record is. ``log`` gets every run's lines (each run's are also its record's log.txt); the decision
     line is in the result, for the caller to show, and ``watch`` is told as the group goes. A run that fails in
     opening or pruning fails alone, as it would outside the group: the others train on without it."""
-    for config in configs:
-        config.validate()
     keys = {group_key(c) for c in configs}
     if len(keys) > 1 or any(fusion_obstacle(c) for c in configs):
         raise FusionRefused("these runs do not share one set-up and training settings: plan() splits them")
@@ -114,18 +113,7 @@ def run_group(configs: list[RunConfig], progress: bool = True, log: Callable[[st
                 post_train(member.run, member.training)
             group.finish([member])
     records = {name: str(record.path) for name, record in group.records.items() if record is not None}
-    failures = {name: _portable(error) for name, error in group.failures.items()}
-    return GroupResult([records.get(c.record_name) for c in configs], "; ".join(group.decisions), failures)
-
-
-def _portable(error: BaseException) -> BaseException:
-    """``error`` itself where it survives pickling (a group run in a worker process or a Slurm job returns it),
-    else a RuntimeError that names it."""
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:  # noqa: BLE001 - any failure to pickle: an error raised by a user's own pruner
-        return RuntimeError(f"{type(error).__name__}: {error}")
-    return error
+    return GroupResult([records.get(c.record_name) for c in configs], "; ".join(group.decisions), group.failures)
 
 
 @dataclass
@@ -145,6 +133,7 @@ class _GroupRun:
         if isinstance(error, Preempted):
             raise error
         log(f"FAILED: {type(error).__name__}: {error}; the group's other runs go on without this one.")
+        traceback.clear_frames(error.__traceback__)  # its lines stay; the tensors its frames held go (a GPU's)
         self.failures[config.record_name] = error
         self.watch.failed(config, error)
 
@@ -195,6 +184,7 @@ def _open_each(configs: list[RunConfig], stack: contextlib.ExitStack, group: _Gr
 def _open_member(config: RunConfig, stack: contextlib.ExitStack, progress: bool, run_log: RunLog
                  ) -> Member | RunRecord:
     """The run as a member of the group, or its record where it has one to reuse."""
+    config.validate()
     existing = reused_record(config, run_log)
     if existing is not None:
         return existing

@@ -21,7 +21,7 @@ import yaml
 
 from ..errors import UserError
 from ..files import read_yaml
-from .checks import Range, check_type, describe_value
+from .checks import Range, check_type, describe_value, read_as
 from .config import FIELD_TYPES, RunConfig, fuse_word, refuse_shared_records
 
 EXECUTORS = ("local", "processes", "slurm")
@@ -111,9 +111,11 @@ def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]
         if lists:
             if not isinstance(value, list) or not value:
                 raise UserError(f"grid entry '{key}' must be a non-empty list")
+            value = [read_as(item, FIELD_TYPES[name]) for item in value]
             for i, item in enumerate(value):
                 check_type(f"{where}.{key}[{i}]", item, FIELD_TYPES[name])
         else:
+            value = read_as(value, FIELD_TYPES[name])
             check_type(f"{where}.{key}", value, FIELD_TYPES[name])
         checked[name] = value
     return checked

@@ -21,8 +21,10 @@ requeued by submitit and resumes where it stopped.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
+import pickle
 import shutil
 import time
 import traceback
@@ -86,7 +88,8 @@ class SweepTask:
         say = (lambda message: print(message, flush=True)) if self.echo else (lambda message: None)
         if isinstance(values, list):
             configs = [RunConfig.from_dict(v) for v in values]
-            return run_group(configs, progress=False, log=say, watch=watch or UNWATCHED)
+            result = run_group(configs, progress=False, log=say, watch=watch or UNWATCHED)
+            return dataclasses.replace(result, failures={n: _portable(e) for n, e in result.failures.items()})
         try:
             record = run(RunConfig.from_dict(values), progress=False, log=say)
         except RunInProgress:  # another process (another sweep of this grid) holds it: not a failure
@@ -100,6 +103,16 @@ class SweepTask:
 
         unforced = [{**v, "force": False} for v in values] if isinstance(values, list) else {**values, "force": False}
         return DelayedSubmission(self, unforced, *args, **kwargs)
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` itself where it survives pickling (a task run in a worker process or a Slurm job returns it),
+    else a RuntimeError that names it."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 - any failure to pickle: an error a user's own pruner defined
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
 
 
 def _describe(error: BaseException) -> str:

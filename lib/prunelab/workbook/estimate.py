@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 
 from ..core.evaluation import Precision, synchronize
 from ..core.fused import FusedModel, fused_losses, stack_inputs
@@ -40,7 +39,6 @@ from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
 from ..data.run_data import resolved_source
 from ..errors import UserError
-from ..files import read_yaml
 from ..models.registry import build_model
 from ..precision.amp import amp_settings, make_scaler
 from ..runs.cli import OneLineParser
@@ -55,9 +53,11 @@ from .grids import (
     compression_grid,
     dense_grid,
     int8_grid,
+    project_root,
     trace_config,
     tuning_grid,
 )
+from .params import read_params
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,10 @@ def profile_configs(params_dir: str | Path, result_dir: str | None = None) -> li
     paths = sorted(Path(params_dir).glob("[0-9][0-9]_*.yaml"))
     if not paths:
         raise UserError(f"{params_dir} holds no notebook parameter files (01_tuning.yaml, ...)")
+    root = project_root(Path(params_dir)) or project_root()  # the checkout whose notebooks the files are for
     for path in paths:
-        try:
-            values = read_yaml(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise UserError(f"{path} is not UTF-8 YAML: {str(err).splitlines()[0]}") from None
-        if not isinstance(values, dict):
-            raise UserError(f"{path} must map parameter names to values, not hold a {type(values).__name__}")
+        notebook = root / "notebooks" / f"{path.stem}.ipynb" if root else None
+        values = read_params(path, notebook if notebook and notebook.is_file() else None)
         if result_dir is not None:
             values["result_dir"] = result_dir
         for config in notebook_configs(path.stem, values):

@@ -14,22 +14,41 @@ import argparse
 import ast
 import difflib
 import sys
+import typing
 from pathlib import Path
 
 import yaml
 
 from ..errors import UserError
 from ..files import read_yaml
-from ..runs.checks import describe_value
-
-#: what a parameter whose default is of the key's type takes, in words (a None default takes anything)
-KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", list: "a list",
-         dict: "a mapping"}
+from ..runs.checks import describe_value, matches, read_as, type_name
+from ..runs.config import fuse_word
+from .grids import WorkbookParams
 
 
-def read_params(path: Path, notebook: Path) -> dict:
-    """The parameters ``path`` gives ``notebook``: UTF-8 YAML mapping names the notebook's parameters cell sets
-    to values of their defaults' kind (or null), else a one-line :class:`UserError`."""
+def read_params(path: Path, notebook: Path | None) -> dict:
+    """The parameters ``path`` gives ``notebook``, each of the kind the notebook takes (``fuse: on`` its word,
+    ``1e-3`` a number), else a one-line :class:`UserError`: UTF-8 YAML mapping the names the notebook's
+    parameters cell sets, or that every notebook takes (:class:`~prunelab.workbook.grids.WorkbookParams`,
+    ``seed``), to values. Without ``notebook`` only the shared names' kinds are checked."""
+    values = _mapping(path)
+    kinds = parameter_kinds(notebook)
+    read = {}
+    for name, value in values.items():
+        if notebook is not None and name not in kinds:
+            close = difflib.get_close_matches(str(name), list(kinds), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UserError(f"{path}: {notebook.name} has no parameter '{name}'{hint}; its parameters are "
+                            f"{', '.join(kinds)}")
+        kind = kinds.get(name)
+        value = fuse_word(value) if name == "fuse" else read_as(value, kind) if kind is not None else value
+        if kind is not None and not matches(value, kind):
+            raise UserError(f"{path}: '{name}' is {describe_value(value)}; the notebooks take {type_name(kind)}")
+        read[name] = value
+    return read
+
+
+def _mapping(path: Path) -> dict:
     try:
         values = read_yaml(path.read_bytes().decode("utf-8"))
     except OSError as err:
@@ -42,18 +61,17 @@ def read_params(path: Path, notebook: Path) -> dict:
     if not isinstance(values, dict):
         raise UserError(f"the parameter file {path} must map parameter names to values, not hold "
                         f"{describe_value(values)}")
-    defaults = notebook_defaults(notebook)
-    for name, value in values.items():
-        if name not in defaults:
-            close = difflib.get_close_matches(str(name), list(defaults), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UserError(f"{path}: {notebook.name} has no parameter '{name}'{hint}; its parameters are "
-                            f"{', '.join(defaults)}")
-        kind = type(defaults[name])
-        if value is not None and kind in KINDS and not _fits(value, kind):
-            raise UserError(f"{path}: '{name}' is {describe_value(value)}; {notebook.name} takes {KINDS[kind]} "
-                            "(or null)")
     return values
+
+
+def parameter_kinds(notebook: Path | None) -> dict:
+    """Each name ``notebook`` takes, with its type: the shared parameters' declared ones, the notebook's own
+    taken from their defaults (None: any value, where the default is None or no literal)."""
+    shared = {**typing.get_type_hints(WorkbookParams), "seed": int}
+    if notebook is None:
+        return shared
+    own = {name: _kind(default) for name, default in notebook_defaults(notebook).items()}
+    return {**own, **shared}
 
 
 def notebook_defaults(notebook: Path) -> dict:
@@ -71,10 +89,15 @@ def _literal(source: str):
         return None
 
 
-def _fits(value, kind: type) -> bool:
-    if isinstance(value, bool) != (kind is bool):
-        return False
-    return isinstance(value, (int, float) if kind is float else kind)
+def _kind(default):
+    """The type a notebook's own parameter takes, from its default: the default's type or null (a list of numbers:
+    of integers where all are, else of numbers), anything where the default is None."""
+    if default is None:
+        return None
+    kind = type(default)
+    if isinstance(default, list) and default and all(matches(item, float) for item in default):
+        kind = list[int] if all(matches(item, int) for item in default) else list[float]
+    return kind | None
 
 
 def main(argv: list[str] | None = None) -> int:
