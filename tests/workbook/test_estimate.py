@@ -175,3 +175,11 @@ def test_bad_estimate_input_exits_2_in_one_line(tmp_path, capsys, args):
     except SystemExit as exit_:  # argparse's own refusals
         code = exit_.code
     assert code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_what_a_parameter_file_leaves_out_is_the_notebooks_default(tmp_path):
+    # as papermill leaves it: 01_tuning's parameters cell trains MNIST / FC 30 epochs on 4,000 images
+    (tmp_path / "01_tuning.yaml").write_text("profile: mine\ndata_source: synthetic\n")
+    configs = profile_configs(tmp_path, str(tmp_path / "results"))
+    mnist = {(c.post_epochs, c.train_subset) for c in configs if c.dataset == "mnist"}
+    assert mnist == {(30, 4000)}

@@ -24,10 +24,13 @@ def test_what_the_notebooks_take_is_taken_as_they_take_it(tmp_path):
                     "profile: 1e3\noverrides:\n  cifar: &common {post_epochs: 10, pre_epochs_mag: 5}\n"
                     "  mnist: {<<: *common, post_epochs: 30}\n")
     assert read_params(path, COMPRESSION) == {
-        "compressions": [0.1, 0.5, 1], "compression": 0.25, "train_subset": None, "fuse": "on", "seed": 2,
+        "compressions": [0.1, 0.5, 1.0], "compression": 0.25, "train_subset": None, "fuse": "on", "seeds": [2],
         "profile": "1e3", "overrides": {"cifar": {"post_epochs": 10, "pre_epochs_mag": 5},
                                         "mnist": {"post_epochs": 30, "pre_epochs_mag": 5}}}
     assert notebook_defaults(COMPRESSION)["post_epochs"] == 3
+    path.write_text("overrides: {mnist: {compressions: [1e-1, 2], train_subset: null}}\n")
+    assert read_params(path, COMPRESSION) == {"overrides": {"mnist": {"compressions": [0.1, 2.0],
+                                                                       "train_subset": None}}}
 
 
 @pytest.mark.parametrize("text, names", [
@@ -36,6 +39,13 @@ def test_what_the_notebooks_take_is_taken_as_they_take_it(tmp_path):
     ("post_epochs: 2.5\n", ["'post_epochs'", "2.5"]),
     ("wait: 1\n", ["'wait'"]),
     ("post_epochs: null\n", ["'post_epochs'"]),
+    ("compression: null\n", ["'compression'"]),  # the notebook's own: null only where its comment says so
+    ("seed: 2\nseeds: [3]\n", ["seeds", "seed"]),
+    ("amp_pruner: mag\n", ["'amp_pruner'"]),  # another notebook's parameter
+    ("overrides: {mnist: {post_epoch: 30}}\n", ["overrides.mnist", "'post_epoch'"]),
+    ("overrides: {mnist: {train_subset: '4e3'}}\n", ["overrides.mnist.train_subset", "'4e3'"]),
+    ("overrides: {svhn: {post_epochs: 3}}\n", ["'svhn'"]),
+    ("overrides: {mnist: 30}\n", ["overrides.mnist"]),
     ("compressions: [0.5, 1e]\n", ["'compressions'", "'1e'"]),
     ("compression: true\n", ["'compression'", "True"]),
     ("pruners: snip\n", ["'pruners'", "'snip'"]),

@@ -46,13 +46,17 @@ class SlurmOptions:
 
     @classmethod
     def from_dict(cls, values: dict | None) -> SlurmOptions:
-        values = {str(k).replace("-", "_"): v for k, v in (values or {}).items()}
+        given = values or {}
+        values = {str(k).replace("-", "_"): v for k, v in given.items()}
+        if len(values) < len(given):
+            raise UserError("a slurm option is given twice in the grid file (with dashes and with underscores)")
         hints = typing.get_type_hints(cls)
         unknown = set(values) - set(hints)
         if unknown:
             raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(sorted(unknown))}")
         for name, value in values.items():
-            check_type(f"slurm.{name}", value, hints[name])
+            values[name] = read_as(value, hints[name])
+            check_type(f"slurm.{name}", values[name], hints[name])
         return cls(**values).check()
 
     def check(self) -> SlurmOptions:
@@ -106,6 +110,8 @@ def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]
         name = _name(key, where)
         if name not in FIELD_TYPES:
             raise UserError(f"{where}.{key}: unknown setting; see prunelab --help for the settings")
+        if name in checked:  # weight-decay and weight_decay: one setting
+            raise UserError(f"{where}.{key}: the setting {name} is given twice")
         if name == "fuse":
             value = [fuse_word(v) for v in value] if isinstance(value, list) else fuse_word(value)
         if lists:

@@ -57,7 +57,7 @@ from .grids import (
     trace_config,
     tuning_grid,
 )
-from .params import read_params
+from .params import notebook_defaults, read_params
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,9 @@ def profile_configs(params_dir: str | Path, result_dir: str | None = None) -> li
     root = project_root(Path(params_dir)) or project_root()  # the checkout whose notebooks the files are for
     for path in paths:
         notebook = root / "notebooks" / f"{path.stem}.ipynb" if root else None
-        values = read_params(path, notebook if notebook and notebook.is_file() else None)
+        notebook = notebook if notebook and notebook.is_file() else None
+        # what the file leaves out is the notebook's default, as papermill leaves it
+        values = {**(notebook_defaults(notebook) if notebook else {}), **read_params(path, notebook)}
         if result_dir is not None:
             values["result_dir"] = result_dir
         for config in notebook_configs(path.stem, values):

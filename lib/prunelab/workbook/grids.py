@@ -106,8 +106,14 @@ class WorkbookParams:
         return params
 
     def setting(self, setup: str, name: str):
-        """A setting for one set-up: its override when the parameters give one, else the shared value."""
+        """A setting for one set-up (one of :data:`PER_SETUP`): its override when the parameters give one, else
+        the shared value."""
         return self.overrides.get(setup, {}).get(name, getattr(self, name))
+
+
+#: the settings ``overrides`` may change for one set-up (what :meth:`WorkbookParams.setting` is asked for)
+PER_SETUP = ("data_source", "train_subset", "test_subset", "post_epochs", "pre_epochs_mag", "compressions", "pruners",
+             "synflow_rounds")
 
 
 def run_config(params: WorkbookParams, setup: str, pruner: str, compression: float,

@@ -23,15 +23,19 @@ from ..errors import UserError
 from ..files import read_yaml
 from ..runs.checks import describe_value, matches, read_as, type_name
 from ..runs.config import fuse_word
-from .grids import WorkbookParams
+from .grids import PER_SETUP, SETUPS, WorkbookParams
 
 
 def read_params(path: Path, notebook: Path | None) -> dict:
     """The parameters ``path`` gives ``notebook``, each of the kind the notebook takes (``fuse: on`` its word,
-    ``1e-3`` a number), else a one-line :class:`UserError`: UTF-8 YAML mapping the names the notebook's
-    parameters cell sets, or that every notebook takes (:class:`~prunelab.workbook.grids.WorkbookParams`,
-    ``seed``), to values. Without ``notebook`` only the shared names' kinds are checked."""
+    ``1e-3`` a number, ``seed: 2`` of older files ``seeds: [2]``), else a one-line :class:`UserError`: UTF-8 YAML
+    mapping names the notebook's parameters cell sets, or ``overrides`` (per set-up settings, checked likewise),
+    to values. Without ``notebook``, only the shared parameters' kinds are checked."""
     values = _mapping(path)
+    if "seed" in values:
+        if "seeds" in values:
+            raise UserError(f"{path}: give seeds or seed (older files: one seed), not both")
+        values = {("seeds" if k == "seed" else k): ([v] if k == "seed" else v) for k, v in values.items()}
     kinds = parameter_kinds(notebook)
     read = {}
     for name, value in values.items():
@@ -40,11 +44,33 @@ def read_params(path: Path, notebook: Path | None) -> dict:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise UserError(f"{path}: {notebook.name} has no parameter '{name}'{hint}; its parameters are "
                             f"{', '.join(kinds)}")
-        kind = kinds.get(name)
-        value = fuse_word(value) if name == "fuse" else read_as(value, kind) if kind is not None else value
-        if kind is not None and not matches(value, kind):
-            raise UserError(f"{path}: '{name}' is {describe_value(value)}; the notebooks take {type_name(kind)}")
-        read[name] = value
+        read[name] = _read(f"{path}: '{name}'", name, value, kinds.get(name))
+    if isinstance(read.get("overrides"), dict):
+        read["overrides"] = {setup: _setup_overrides(f"{path}: overrides.{setup}", setup, changes)
+                             for setup, changes in read["overrides"].items()}
+    return read
+
+
+def _read(where: str, name: str, value, kind):
+    """``value`` for the parameter ``name`` of type ``kind`` (None: any), read as the notebooks read it."""
+    value = fuse_word(value) if name == "fuse" else read_as(value, kind) if kind is not None else value
+    if kind is not None and not matches(value, kind):
+        raise UserError(f"{where} is {describe_value(value)}; the notebooks take {type_name(kind)}")
+    return value
+
+
+def _setup_overrides(where: str, setup, changes) -> dict:
+    """One set-up's ``overrides``: settings of :data:`~prunelab.workbook.grids.PER_SETUP`, each of its kind."""
+    if setup not in SETUPS:
+        raise UserError(f"{where}: no set-up is called {setup!r}; the set-ups are {', '.join(SETUPS)}")
+    if not isinstance(changes, dict):
+        raise UserError(f"{where} is {describe_value(changes)}; give a mapping of settings to values")
+    shared = typing.get_type_hints(WorkbookParams)
+    read = {}
+    for name, value in changes.items():
+        if name not in PER_SETUP:
+            raise UserError(f"{where}: '{name}' is no per set-up setting; those are {', '.join(PER_SETUP)}")
+        read[name] = _read(f"{where}.{name}", name, value, shared[name])
     return read
 
 
@@ -65,21 +91,27 @@ def _mapping(path: Path) -> dict:
 
 
 def parameter_kinds(notebook: Path | None) -> dict:
-    """Each name ``notebook`` takes, with its type: the shared parameters' declared ones, the notebook's own
-    taken from their defaults (None: any value, where the default is None or no literal)."""
-    shared = {**typing.get_type_hints(WorkbookParams), "seed": int}
+    """Each name ``notebook`` takes, with its type: the names its parameters cell sets and ``overrides``, the
+    shared parameters' types as declared, the notebook's own from their defaults (None: any value, where the
+    default is None or no literal). Without ``notebook``: every shared parameter."""
+    shared = typing.get_type_hints(WorkbookParams)
     if notebook is None:
         return shared
-    own = {name: _kind(default) for name, default in notebook_defaults(notebook).items()}
-    return {**own, **shared}
+    own = {name: shared.get(name, _kind(default, comment)) for name, (default, comment) in _cell(notebook).items()}
+    return {**own, "overrides": shared["overrides"]}
 
 
 def notebook_defaults(notebook: Path) -> dict:
     """Each parameter the notebook's parameters cell sets, with its default (None where it is no literal)."""
+    return {name: default for name, (default, _) in _cell(notebook).items()}
+
+
+def _cell(notebook: Path) -> dict:
+    """Each parameter of the notebook's parameters cell: its default and its line's comment."""
     import papermill
 
     found = papermill.inspect_notebook(str(notebook))
-    return {name: _literal(spec["default"]) for name, spec in found.items()}
+    return {name: (_literal(spec["default"]), spec["help"]) for name, spec in found.items()}
 
 
 def _literal(source: str):
@@ -89,15 +121,15 @@ def _literal(source: str):
         return None
 
 
-def _kind(default):
-    """The type a notebook's own parameter takes, from its default: the default's type or null (a list of numbers:
-    of integers where all are, else of numbers), anything where the default is None."""
+def _kind(default, comment: str):
+    """The type a notebook's own parameter takes, from its default (a list of numbers: of integers where all are,
+    else of numbers), or null where its comment says what None means; anything where the default is None."""
     if default is None:
         return None
     kind = type(default)
     if isinstance(default, list) and default and all(matches(item, float) for item in default):
         kind = list[int] if all(matches(item, int) for item in default) else list[float]
-    return kind | None
+    return kind | None if "None" in comment else kind
 
 
 def main(argv: list[str] | None = None) -> int:
