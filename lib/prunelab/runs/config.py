@@ -20,7 +20,7 @@ from ..core.registry import check_pruner_name, find_pruner, pruner_names, pruner
 from ..data.catalog import ALL_DATASETS, DATA_SOURCES, dataset_info
 from ..errors import UserError
 from ..models import MODEL_CLASS_NAMES
-from .checks import Range, check_data_folder, check_expid, check_type, check_writable, read_as
+from .checks import Range, check_data_folder, check_expid, check_type, check_writable
 
 #: experiments that train: prune once, or prune-train in cycles with a rewind (the lottery-ticket procedure)
 TRAINING_EXPERIMENTS = ("singleshot", "multishot")
@@ -199,9 +199,8 @@ class RunConfig:
         A registered pruner's version is covered (with its name, in ``pruner``), so a new version never reuses
         the old one's records; its origin is not (a function moved to another module computes the same).
         The built-in pruners have neither, and their hashes are those of the records made before either existed.
-        A whole number where a number is taken counts as the float (``compression=1`` is ``--compression 1``).
         """
-        values = {name: read_as(value, FIELD_TYPES[name]) for name, value in self.to_dict().items()}
+        values = self.to_dict()
         for name in (*RUNTIME_FIELDS, "pruner_origin"):
             values.pop(name, None)
         values["prune_epochs"] = self.resolved_prune_epochs
