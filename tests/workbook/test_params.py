@@ -24,12 +24,12 @@ def test_what_the_notebooks_take_is_taken_as_they_take_it(tmp_path):
                     "profile: 1e3\noverrides:\n  cifar: &common {post_epochs: 10, pre_epochs_mag: 5}\n"
                     "  mnist: {<<: *common, post_epochs: 30}\n")
     assert read_params(path, COMPRESSION) == {
-        "compressions": [0.1, 0.5, 1.0], "compression": 0.25, "train_subset": None, "fuse": "on", "seeds": [2],
+        "compressions": [0.1, 0.5, 1], "compression": 0.25, "train_subset": None, "fuse": "on", "seeds": [2],
         "profile": "1e3", "overrides": {"cifar": {"post_epochs": 10, "pre_epochs_mag": 5},
                                         "mnist": {"post_epochs": 30, "pre_epochs_mag": 5}}}
     assert notebook_defaults(COMPRESSION)["post_epochs"] == 3
     path.write_text("overrides: {mnist: {compressions: [1e-1, 2], train_subset: null}}\n")
-    assert read_params(path, COMPRESSION) == {"overrides": {"mnist": {"compressions": [0.1, 2.0],
+    assert read_params(path, COMPRESSION) == {"overrides": {"mnist": {"compressions": [0.1, 2],
                                                                        "train_subset": None}}}
 
 

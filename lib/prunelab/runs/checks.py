@@ -143,10 +143,10 @@ _SCIENTIFIC = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+"
 
 
 def read_as(value: Any, hint) -> Any:
-    """``value`` as a file gives it for a setting of type ``hint``. Where ``hint`` takes a number (in a list too), an
-    integer is the float it says (``compression: 1`` names the run ``--compression 1`` does), and so is a number
-    in scientific notation that YAML 1.1 (PyYAML) leaves a string (``1e-3``; it wants ``1.0e-3``); a string
-    elsewhere stays one (an expid ``1e3``). Anything else is :func:`check_type`'s to judge."""
+    """``value`` as a file gives it for a setting of type ``hint``: a number in scientific notation that YAML 1.1
+    (PyYAML) leaves a string (``1e-3``; it wants ``1.0e-3``) is the float it says where ``hint`` takes a number,
+    in a list too; a string elsewhere stays one (an expid ``1e3``). Anything else is :func:`check_type`'s to judge.
+    An integer stays one: a run given ``compression: 1`` has been recorded under that value's hash."""
     options = [t for t in typing.get_args(hint) if t is not type(None)] if _is_optional(hint) else [hint]
     hint = options[0] if len(options) == 1 else hint
     if typing.get_origin(hint) is list and isinstance(value, list):
@@ -154,7 +154,7 @@ def read_as(value: Any, hint) -> Any:
         return [read_as(v, item) for v in value]
     if hint is float and isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
         return float(value)
-    return float(value) if hint is float and matches(value, int) else value
+    return value
 
 
 def check_type(key: str, value: Any, hint) -> None:
