@@ -15,6 +15,7 @@ from torch.utils._pytree import tree_leaves
 
 from prunelab.data.catalog import DATA_SOURCES, DATASETS
 from prunelab.data.in_memory import (
+    ChannelStats,
     Data,
     DeviceLoader,
     Split,
@@ -22,7 +23,6 @@ from prunelab.data.in_memory import (
     _generator,
     data_root,
     load_data,
-    normalize,
     prune_batches,
     random_crop_flip,
     synthetic_data,
@@ -75,6 +75,11 @@ def _write_cifar100(root: Path, rng: np.random.Generator):
 
 _WRITERS = {"cifar10": _write_cifar10, "cifar100": _write_cifar100}
 _CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+
+
+def normalize(x, info):
+    """``x`` normalised as a loader of ``info``'s data normalises it."""
+    return ChannelStats.of(info, x.device).normalize(x)
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])

@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..errors import UserError
 from .catalog import FOLDER_DATASETS, TITLES, DatasetInfo
-from .in_memory import data_root
+from .in_memory import ChannelStats, data_root
 
 #: folder names looked for under the data root, first one preferred (and named in errors)
 FOLDER_NAMES: dict[str, tuple[str, ...]] = {"tiny-imagenet": ("tiny-imagenet-200",),
@@ -178,8 +178,7 @@ class FolderLoader:
         self.batch_size, self.shuffle, self.seed, self.workers, self.drop_last = (
             batch_size, shuffle, seed, workers, drop_last)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.mean = torch.tensor(info.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(info.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self.stats = ChannelStats.of(info, self.device)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -198,7 +197,7 @@ class FolderLoader:
     def _batches(self, loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in loader:
             x = images.to(self.device, non_blocking=True).float().div_(255)
-            x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+            x = self.stats.normalize(x).contiguous(memory_format=self.memory_format)
             yield x, labels.to(self.device, non_blocking=True)
 
 

@@ -270,16 +270,22 @@ def synthetic_data(info: DatasetInfo, train_subset: int | None, test_subset: int
     return Data(info, "synthetic", train, split(2, info.test_size, test_subset))
 
 
-def _stats(info: DatasetInfo, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = torch.tensor(info.mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(info.std, dtype=torch.float32).view(1, -1, 1, 1)
-    return mean.to(device), std.to(device)
+@dataclass(frozen=True)
+class ChannelStats:
+    """A data set's per-channel mean and std, [1, C, 1, 1] float32 on one device: every loader normalises so."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
 
-def normalize(x: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
-    """(x - mean) / std per channel, for x float in [0, 1] with shape [B, C, H, W]."""
-    mean, std = _stats(info, x.device)
-    return (x - mean.to(x.dtype)) / std.to(x.dtype)
+    @classmethod
+    def of(cls, info: DatasetInfo, device: torch.device | str) -> ChannelStats:
+        mean, std = (torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1).to(device)
+                     for values in (info.mean, info.std))
+        return cls(mean, std)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - mean) / std per channel, for x float32 in [0, 1] with shape [B, C, H, W]."""
+        return (x - self.mean) / self.std
 
 
 def draw_crop_flip(batch: int, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
@@ -333,12 +339,12 @@ class DeviceLoader:
         self.device = torch.device(device)
         self._copies = (device_copy(split.images, self.device), device_copy(split.labels, self.device))
         self.images, self.labels = (copy.tensor for copy in self._copies)
-        self.mean, self.std = _stats(info, self.device)
+        self.stats = ChannelStats.of(info, self.device)
         # without augmentation a batch is rows of the split normalised once, by the operations a batch would
         # take (so to the same bits), shared by the loaders of equal data: one gather a batch instead of five
         # passes over it (bench/RESULTS.md, the fused grid of 2026-12-05)
         self.inputs = None if augment else self._copies[0].derived(
-            ("inputs", info.mean, info.std), lambda images: self._normalized(images.float().div_(255)))
+            ("inputs", info.mean, info.std), lambda images: self.stats.normalize(images.float().div_(255)))
         self.batch_size = batch_size
         self.shuffle, self.augment, self.seed, self.drop_last = shuffle, augment, seed, drop_last
         # channels-last batches for channels-last convolutions (much faster on CPUs and tensor cores)
@@ -377,12 +383,8 @@ class DeviceLoader:
                 x = self.images.index_select(0, index).float().div_(255)
                 if draws is not None:
                     x = crop_flip(x, draws[rows])
-                x = self._normalized(x)
+                x = self.stats.normalize(x)
             yield x.contiguous(memory_format=self.memory_format), self.labels.index_select(0, index)
-
-    def _normalized(self, x: torch.Tensor) -> torch.Tensor:
-        """(x - mean) / std per channel, for x float in [0, 1] with shape [B, C, H, W]."""
-        return (x - self.mean) / self.std
 
 
 def prune_batches(data: Data, ratio: int, batch_size: int, device: torch.device | str = "cpu",
