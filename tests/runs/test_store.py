@@ -43,20 +43,6 @@ def test_a_complete_record_of_the_same_configuration_is_reused(config):
     assert usable_record(config.replace(force=True)) is None  # --force asks for a fresh one
 
 
-def test_a_run_written_with_a_whole_number_the_other_way_reuses_its_record(config):
-    # a grid file writes compression: 1 and weight_decay: 0 (integers, hashed as such), the command line 1.0 and 0.0
-    made = config.replace(compression=1, weight_decay=0)
-    _write(made)
-    for twin in (config.replace(compression=1.0), config.replace(compression=1.0, weight_decay=0),
-                 config.replace(compression=1, weight_decay=0.0)):
-        assert twin.record_name != made.record_name
-        assert usable_record(twin).path.name == made.record_name
-    assert usable_record(config.replace(compression=2.0)) is None  # another run is not a twin
-    assert usable_record(config.replace(compression=1.0, expid="mine")) is None  # an expid names one run only
-    _write(config.replace(compression=1.0))  # a run's own record comes first
-    assert usable_record(config.replace(compression=1.0)).path.name == config.replace(compression=1.0).record_name
-
-
 def test_a_different_run_under_the_same_name_is_a_conflict(config):
     _write(config.replace(expid="mine"))
     with pytest.raises(RecordConflict, match="already holds a different run"):

@@ -123,13 +123,12 @@ def sweep_main(argv: list[str]) -> int:
     executor = grid.check().executor
     if args.dry_run:
         for c in grid.configs:
-            name = c.record_name
             try:
-                record = usable_record(c, log=print)
-                state, name = ("complete", record.path.name) if record is not None else ("to run  ", name)
+                state = "complete" if usable_record(c, log=print) is not None else "to run  "
             except RecordConflict:
                 state = "conflict"
-            print(f"{state}  {name}  {c.dataset}/{c.model} {c.pruner} c={c.compression:g}")
+            print(f"{state}  {c.record_name}  {c.dataset}/{c.model} {c.pruner} "
+                  f"c={c.compression:g}")
         return 0
     outcomes = run_sweep(grid.configs, executor, grid.workers, grid.slurm, wait=not args.no_wait)
     print(report(outcomes))

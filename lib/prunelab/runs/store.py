@@ -14,7 +14,6 @@ a result; :func:`load_table` names it with the reason, and a rerun recomputes it
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import warnings
@@ -31,7 +30,7 @@ from ..errors import UserError
 from ..precision.amp import amp_name, amp_settings
 from .atomic import TMP_PREFIX, Writer, recover, write_record
 from .checks import check_writable
-from .config import FIELD_TYPES, RUNTIME_FIELDS, RunConfig
+from .config import RunConfig
 from .integrity import MARKER, problem
 
 # re-exported: the store is where records are, and where runs ask whether they can be written
@@ -110,10 +109,6 @@ def find_record(result_dir, experiment: str, name: str) -> RunRecord | None:
     return valid_record(record_path(result_dir, experiment, name))
 
 
-#: the settings that take a number (not an integer) and enter the hash
-NUMBER_FIELDS = tuple(name for name, kind in FIELD_TYPES.items() if kind is float and name not in RUNTIME_FIELDS)
-
-
 class RecordConflict(UserError):
     """The record under a run's name holds another run (another configuration, or another AMP dtype)."""
 
@@ -132,7 +127,6 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
     """
     if config.force:
         return None
-    config = _stored_twin(config)
     record = valid_record(record_path(config.result_dir, config.experiment, config.record_name), log)
     if record is None:
         return None
@@ -153,25 +147,6 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
     if any(name not in record.summary for name in require):
         return None
     return record
-
-
-def _stored_twin(config: RunConfig) -> RunConfig:
-    """``config``, or where it has no record folder, the same run written with a whole number the other way (1
-    and 1.0 of a number setting hash apart: a grid file's ``compression: 1`` and ``--compression 1``) whose record
-    folder is there; a run named by its expid is itself only."""
-    if config.expid or record_path(config.result_dir, config.experiment, config.record_name).exists():
-        return config
-    whole = [name for name in NUMBER_FIELDS if float(getattr(config, name)).is_integer()]
-    for flips in itertools.product((False, True), repeat=len(whole)):
-        changes = {name: _written_otherwise(getattr(config, name)) for name, flip in zip(whole, flips) if flip}
-        twin = config.replace(**changes)
-        if changes and record_path(twin.result_dir, twin.experiment, twin.record_name).exists():
-            return twin
-    return config
-
-
-def _written_otherwise(number: int | float) -> int | float:
-    return float(number) if isinstance(number, int) else int(number)
 
 
 def _device_amp_name(config: RunConfig) -> str:
