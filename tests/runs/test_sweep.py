@@ -292,6 +292,15 @@ def test_a_number_in_scientific_notation_in_a_grid_file_is_a_number(tmp_path):
     assert load_grid(grid).slurm.mem_gb == 16.0
 
 
+def test_one_run_written_twice_with_a_whole_number_is_refused(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: {dataset: mnist, model: fc}\ngrid: {compression: [1, 1.0, 2]}\n")
+    with pytest.raises(UserError, match="twice"):
+        load_grid(grid)
+    grid.write_text("base: {dataset: mnist, model: fc}\ngrid: {compression: [1, 2]}\n")  # each once, either way
+    assert [c.compression for c in load_grid(grid).configs] == [1, 2]
+
+
 @pytest.mark.parametrize("text", ["base: {dataset: mnist, weight-decay: 0.1, weight_decay: 0.5}\n",
                                   "base: {dataset: mnist}\nslurm: {mem-gb: 4, mem_gb: 8}\n"])
 def test_a_setting_spelt_two_ways_in_one_mapping_is_refused(tmp_path, text):
