@@ -1,6 +1,7 @@
 """The collapse table reads each record's mask audit, and pruning's report for records made before it."""
 
 import math
+import re
 
 import pandas as pd
 
@@ -31,3 +32,16 @@ def test_a_table_of_older_records_only_reads_pruning_report():
     table = pd.DataFrame([_row("SNIP", collapsed_layers=["1.weight"]), _row("Rand", top1=90.0)])
     found = collapse_table(table)
     assert list(found["pruner"]) == ["SNIP"] and found.iloc[0]["layers with no weights"] == "1.weight"
+
+
+def test_shown_it_names_each_compression_as_run_and_flags_a_stand_in():
+    from prunelab.workbook.tables import styled
+
+    table = pd.DataFrame([_row("SNIP", compression=0.25, collapsed_layers=["1.weight"]),
+                          _row("SNIP", setup="CIFAR-10 / ResNet20", compression=0.25, collapsed_layers=["1.weight"],
+                               stand_in=True)])
+    found = collapse_table(table)
+    html = styled(found.drop(columns="stand_in"), "top1", "Runs that collapsed").to_html()
+    cells = re.findall(r'class="data row\d col2" >([^<]*)<', html)  # the compression column
+    assert cells == ["0.25", "0.25"]
+    assert [bool(re.search("stand-in", name)) for name in found["Data / Arch"]] == [False, True]

@@ -180,7 +180,10 @@ def styled(frame: pd.DataFrame, metric: str, caption: str):
             return "–"
         return fmt.format(value) if fmt else significant(float(value))
 
-    return frame.style.format(number).format_index(_index_text).set_caption(caption).set_table_styles(
+    styler = frame.style.format(number)
+    if "compression" in frame.columns:  # a column of compressions reads 0.25, whatever the metric's format
+        styler = styler.format(compression_text, subset=["compression"])
+    return styler.format_index(_index_text).set_caption(caption).set_table_styles(
         [{"selector": "caption", "props": "caption-side: top; font-weight: bold; text-align: left;"}])
 
 
@@ -201,13 +204,14 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
         if hit.empty:
             continue
         layers = sorted({layer for emptied in hit["emptied"] for layer in emptied})
-        rows.append({"Data / Arch": setup, "pruner": label, "compression": compression,
+        stand_in = bool(group["stand_in"].any())
+        rows.append({"Data / Arch": setup + (" (synthetic stand-in: pipeline check)" if stand_in else ""),
+                     "pruner": label, "compression": compression,
                      "collapsed runs": f"{len(hit)} of {len(group)}",
                      "top-1 (%)": accuracy_cell(list(hit["top1"])),
                      "most frequent class (%)": round(float(hit["majority_class_top1"].mean()), 1),
                      "layers with no weights": ", ".join(layers) or "none",
-                     "verdict": _verdict(layers, bool(hit["constant"].all())),
-                     "stand_in": bool(group["stand_in"].any())})
+                     "verdict": _verdict(layers, bool(hit["constant"].all())), "stand_in": stand_in})
     return pd.DataFrame(rows)
 
 
