@@ -357,13 +357,13 @@ def collapse_study_findings(table: pd.DataFrame) -> str:
 
 def _survival_line(s: Survival) -> str:
     if s.survives_to is None:
-        reach = f"is at chance already at compression {compression_text(s.first_at_chance)}"
+        reach = f"has a seed at chance already at compression {compression_text(s.first_at_chance)}"
     elif s.first_at_chance is None:
         reach = (f"stays above chance on every seed at every compression studied, up to "
                  f"{compression_text(s.survives_to)} ({10 ** -s.survives_to:.2%} of the weights kept)")
     else:
-        reach = (f"stays above chance on every seed up to compression {compression_text(s.survives_to)} and "
-                 f"falls to chance at {compression_text(s.first_at_chance)}")
+        reach = (f"stays above chance on every seed up to compression {compression_text(s.survives_to)}; a seed "
+                 f"first falls to chance at {compression_text(s.first_at_chance)}")
     emptied = ("; no layer empties" if s.first_emptied is None else
                f"; a layer first empties at {compression_text(s.first_emptied)}")
     return f"- **{s.label}** on {s.setup} {reach}{emptied}."
