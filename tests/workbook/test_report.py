@@ -263,7 +263,7 @@ def test_quantization_result_on_a_cpu_without_bf16_units():
     result = quantization_result(_amp_table(), pd.DataFrame())
     assert (result.dtype, result.devices, result.compressions) == ("bf16", "cpu x", (0.2, 1.0))
     assert (result.time, result.memory, result.top1_change) == (Span(1.5, 1.5), Span(0.9, 0.9), Span(-1.0, -1.0))
-    assert not result.on_cuda and result.cpu_bf16 == () and result.start_mb is None
+    assert not result.on_cuda and result.cpu_bf16 == () and result.starts_mb == (500.0, 500.0)
     assert not result.gain and not result.graphed  # 1.5x slower; fp32 took ordinary steps
     assert result.timing is None and result.int8 is None  # separate runs' totals only
     with_units = quantization_result(_amp_table().assign(cpu_bf16=[["avx512_bf16", "amx_bf16"]] * 4), pd.DataFrame())
@@ -271,7 +271,12 @@ def test_quantization_result_on_a_cpu_without_bf16_units():
     fast = quantization_result(_amp_table().assign(train_s=[100.0, 50.0] * 2), pd.DataFrame())
     assert fast.time == Span(0.5, 0.5) and fast.gain
     cuda = quantization_result(_amp_table().assign(peak_memory_kind="cuda_max_allocated"), pd.DataFrame())
-    assert cuda.on_cuda and cuda.start_mb == 500.0 and cuda.params == 270_000
+    assert cuda.on_cuda and cuda.starts_mb == (500.0, 500.0) and cuda.params == 270_000
+    # on a CPU the runs share a process: what it held as each precision's runs began is said with the ratio
+    grown = _amp_table().assign(peak_memory_start_mb=[1100.0, 1700.0] * 2)
+    assert quantization_result(grown, pd.DataFrame()).starts_mb == (1100.0, 1700.0)
+    assert "1100 MB" in quantization_findings(grown, pd.DataFrame()) and "1700 MB" in quantization_findings(
+        grown, pd.DataFrame())
 
 
 def test_quantization_findings_words_carry_the_ratios():
@@ -280,7 +285,7 @@ def test_quantization_findings_words_carry_the_ratios():
         assert f"**{result.time.high:.2f}x**" in text and f"{result.memory.high:.2f}x fp32's" in text
         assert f"{result.top1_change.high:+.1f} points" in text and "0.2, 1" in text
         if result.on_cuda:  # the model's size and the memory held before training explain the small gain
-            assert f"{result.params / 1e6:.2f} M" in text and f"{result.start_mb:.0f} MB" in text
+            assert f"{result.params / 1e6:.2f} M" in text and f"{result.starts_mb[0]:.0f} MB" in text
     assert len(text.splitlines()) == 2  # AMP, then the device's explanation; no int8 table
 
 

@@ -121,4 +121,7 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame) -> str:
     judged against the spread of passes taken in turn."""
     key = quantization_key(table, timing)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
-    return f"Mixed precision ({key.dtype}; {key.data}): peak memory {key.memory.words(significant)}x fp32's{time}."
+    shared = "" if table["peak_memory_kind"].eq("cuda_max_allocated").all() else (
+        " (the resident set of one process the runs share, not the precisions' own)")
+    return (f"Mixed precision ({key.dtype}; {key.data}): peak memory {key.memory.words(significant)}x fp32's"
+            f"{shared}{time}.")

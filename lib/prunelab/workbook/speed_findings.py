@@ -273,8 +273,8 @@ class QuantizationResult:
     of the separate runs and the top-1 change (points); ``timing``: the interleaved times, when measured.
     ``graphed``: the fp32 runs replayed a CUDA graph of their step; ``fused``: some runs trained in a fused group
     (their peak memory is the group's). ``gain``: mixed precision is faster by
-    over 10% (at every compression beyond the spread, when timed in turn). ``start_mb``: CUDA memory held
-    before training (on CUDA); ``cpu_bf16``: the CPU's native bf16 flags (off CUDA)."""
+    over 10% (at every compression beyond the spread, when timed in turn). ``starts_mb``: the memory held as
+    training began (fp32's, AMP's; on a CPU the process's); ``cpu_bf16``: the CPU's native bf16 flags (off CUDA)."""
 
     dtype: str
     devices: str
@@ -289,7 +289,7 @@ class QuantizationResult:
     fused: bool
     timing: AmpTimes | None
     gain: bool
-    start_mb: float | None
+    starts_mb: tuple[float, float]
     cpu_bf16: tuple[str, ...]
     int8: Int8Result | None
 
@@ -313,7 +313,8 @@ def quantization_result(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Data
         graphed="train_step" in table and bool(table.loc[~table["amp"], "train_step"].eq("cuda graph").any()),
         fused="train_step" in table and bool(table["train_step"].astype(str).str.startswith("fused").any()),
         timing=times, gain=bool(gain),
-        start_mb=float(table["peak_memory_start_mb"].mean()) if on_cuda else None,
+        starts_mb=(float(table.loc[~table["amp"], "peak_memory_start_mb"].mean()),
+                   float(table.loc[table["amp"], "peak_memory_start_mb"].mean())),
         cpu_bf16=() if on_cuda else tuple(sorted({f for value in table["cpu_bf16"].dropna() for f in value})),
         int8=None if int8.empty else _int8_result(int8))
 
@@ -323,6 +324,7 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     it exceeds the larger spread of the repeats."""
     r = quantization_result(table, int8, timing)
     memory_words = (f"peak memory was {r.memory.words('{:.2f}x'.format)} fp32's"
+                    + ("" if r.on_cuda else " (the resident set of a process the runs share: see below)")
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
                        "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
                        "compares step designs as well as precisions)" if r.graphed else "")
@@ -355,7 +357,7 @@ def _cuda_words(r: QuantizationResult) -> str:
             "additions, the casts autocast inserts and the optimizer's updates are memory-bound, and at this "
             "size launch overhead and those layers take much of every step. Peak memory falls "
             "less than half because weights, gradients and Adam's two moments stay fp32, and the data set "
-            f"prunelab keeps on the device ({r.start_mb:.0f} MB held before training "
+            f"prunelab keeps on the device ({r.starts_mb[0]:.0f} MB held before training "
             "began, with the model) does not shrink at all; only activations saved for the backward pass do.")
 
 
@@ -370,8 +372,11 @@ def _cpu_words(r: QuantizationResult) -> str:
                              "to pay for that. " if r.cpu_bf16 else "without them bf16 arithmetic is emulated, "
                              "so there is nothing to gain. "))
         + "The memory column is the peak resident set of the whole process (the Python runtime, the PyTorch "
-        "libraries, the data set held in memory), not of tensors alone, so halving activations barely moves "
-        "it. Run this notebook on a GPU for the memory of CUDA tensors and fp16 with tensor cores.")
+        "libraries, the data set held in memory), not of tensors alone, and the runs share that process: it held "
+        f"{r.starts_mb[0]:.0f} MB as the fp32 runs began and {r.starts_mb[1]:.0f} MB as the mixed-precision ones "
+        "did (what earlier runs freed stays with the allocator), so the memory ratio compares what the process "
+        "had grown to, not the two precisions. Run this notebook on a GPU for the memory of CUDA tensors and "
+        "fp16 with tensor cores.")
 
 
 def _int8_lines(r: Int8Result) -> list[str]:
