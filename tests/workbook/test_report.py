@@ -287,6 +287,9 @@ def test_quantization_findings_words_carry_the_ratios():
         if result.on_cuda:  # the model's size and the memory held before training explain the small gain
             assert f"{result.params / 1e6:.2f} M" in text and f"{result.starts_mb[0]:.0f} MB" in text
     assert len(text.splitlines()) == 2  # AMP, then the device's explanation; no int8 table
+    # runs that all predict one class: their top-1 change is no finding about the precisions
+    constant = _amp_table().assign(majority_class_top1=[80.0, 79.0] * 2)
+    assert "rounding" in text and "rounding" not in quantization_findings(constant, pd.DataFrame())
 
 
 def test_fp32_runs_that_replayed_a_cuda_graph_are_named_so_in_the_amp_table_and_findings():

@@ -242,8 +242,9 @@ def _collapse_lines(c: Collapses) -> list[str]:
              f"class scores {e.majority_top1:.1f}%)." for e in c.emptied]
     if c.constant_only:
         lines.append(f"- {c.constant_only} further pruner and compression cell(s) predict no better than the most "
-                     "frequent class without an emptied layer: too little training for this profile, not a "
-                     "pruning failure.")
+                     "frequent class without an emptied layer: the kept weights may still leave no path from input "
+                     "to output (units with no kept weight in or out), or the training may be too short; these "
+                     "runs do not tell which.")
     if any(e.label == pruner_label("synflow", 1) for e in c.emptied):
         lines.append(f"- SynFlow's paper prunes over {SYNFLOW_ROUNDS} rounds; with one round the largest layer "
                      "(the first) gets the smallest scores per weight and is emptied. Compare the "

@@ -9,12 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .numbers import (
-    Span,
-    significant,
-    time_cell,
-    times_differ,
-)
+from .numbers import Span, at_chance, significant, time_cell, times_differ
 from .tables import amp_ratios
 
 # ------------------------------------------------------------------------------ Task 2: the traced step
@@ -332,9 +327,11 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
                        "this ratio compares group sizes as well as precisions)" if r.fused else "")
                     + ", across compressions "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}; top-1 moved by "
-                    f"{r.top1_change.words('{:+.1f}'.format)} points ({r.dtype} rounding sends the two trainings "
-                    "down different paths: with one seed per cell, a difference in top-1 says little until more "
-                    "seeds repeat it).")
+                    f"{r.top1_change.words('{:+.1f}'.format)} points " + (
+                        "(every run, in either precision, predicts no better than the most frequent class, so "
+                        "top-1 cannot tell the precisions apart here)." if at_chance(table).all() else
+                        f"({r.dtype} rounding sends the two trainings down different paths: with one seed per "
+                        "cell, a difference in top-1 says little until more seeds repeat it)."))
     if r.timing is not None:
         lines = ["- " + _amp_words(r.timing) + " Against fp32, " + memory_words]
     else:
