@@ -343,3 +343,11 @@ def test_pruners_tied_for_the_best_mean_are_named_together_and_none_ranked_where
         assert "Mag" in clause and "SNIP" in clause, text
     (alone,) = tuning_result(_noisy_mnist()).rankings
     assert alone.joint_best == () and not alone.all_tied
+
+
+def test_a_caption_flags_the_set_ups_on_stand_in_data():
+    from prunelab.workbook.grids import stand_in_note
+
+    table = pd.DataFrame({"setup": ["CIFAR-10 / ResNet20", "MNIST / FC"], "data_source": ["synthetic", "bundled"]})
+    assert "CIFAR-10 / ResNet20" in stand_in_note(table) and "MNIST" not in stand_in_note(table)
+    assert stand_in_note(table[table["data_source"] != "synthetic"]) == "" == stand_in_note(table.iloc[:0])

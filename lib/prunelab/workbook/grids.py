@@ -335,3 +335,10 @@ def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
         row.setdefault("amp_dtype", "fp32")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stand_in_note(table: pd.DataFrame) -> str:
+    """What a caption adds for rows of ``table`` (:func:`records_table`) on synthetic stand-in data: a flag naming
+    those set-ups as pipeline checks, or nothing where every row used real data."""
+    fake = sorted(set(table.loc[table["data_source"] == "synthetic", "setup"])) if len(table) else []
+    return f" ({', '.join(fake)}: SYNTHETIC stand-in data, a pipeline check)" if fake else ""
