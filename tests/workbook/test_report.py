@@ -351,3 +351,15 @@ def test_a_caption_flags_the_set_ups_on_stand_in_data():
     table = pd.DataFrame({"setup": ["CIFAR-10 / ResNet20", "MNIST / FC"], "data_source": ["synthetic", "bundled"]})
     assert "CIFAR-10 / ResNet20" in stand_in_note(table) and "MNIST" not in stand_in_note(table)
     assert stand_in_note(table[table["data_source"] != "synthetic"]) == "" == stand_in_note(table.iloc[:0])
+
+
+def test_a_best_pruner_that_pre_trained_is_said_to_have_had_that_budget():
+    table = _tuning_table().assign(pre_epochs=0)
+    mag_first = table.assign(top1=table["top1"] + 50 * (table["label"] == "Mag"),
+                             pre_epochs=30 * (table["label"] == "Mag"))
+    (mnist,) = tuning_key(mag_first, 1.0).setups
+    assert mnist.ranking.best.label == "Mag" and mnist.pre_epochs == {"Mag": 30}
+    assert "30 epochs" in tuning_key_result(mag_first, 1.0)
+    (plain,) = tuning_key(table.assign(pre_epochs=30 * (table["label"] == "Mag")), 1.0).setups
+    assert plain.ranking.best.label != "Mag" and "30 epochs" not in tuning_key_result(
+        table.assign(pre_epochs=30 * (table["label"] == "Mag")), 1.0)

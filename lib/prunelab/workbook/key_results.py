@@ -21,11 +21,13 @@ from .tables import amp_ratios
 @dataclass(frozen=True)
 class SetupKey:
     """One set-up on real data at the front page's compression: its pruners ranked, the unpruned network's
-    top-1 per seed (None when not run), and the pruners whose networks had a layer emptied there."""
+    top-1 per seed (None when not run), the pruners whose networks had a layer emptied there, and the dense
+    pre-training epochs of each pruner that had any (Mag's, as the lab notes prescribe)."""
 
     ranking: PrunerRanking
     reference: tuple[float, ...] | None
     emptied: tuple[EmptiedCell, ...]
+    pre_epochs: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
         rows = rows[np.isclose(rows["compression"], compression)]
         if rows.empty or rows["stand_in"].any():
             continue
-        setups.append(SetupKey(pruner_ranking(rows), references.get(setup), collapses(rows).emptied))
+        pre = rows[rows["pre_epochs"] > 0].groupby("label")["pre_epochs"].max() if "pre_epochs" in rows else {}
+        setups.append(SetupKey(pruner_ranking(rows), references.get(setup), collapses(rows).emptied,
+                               {label: int(epochs) for label, epochs in dict(pre).items()}))
     return TuningKey(compression, tuple(setups), tuple(sorted(set(table.loc[table["stand_in"], "setup"]))))
 
 
@@ -81,6 +85,9 @@ def _setup_words(s: SetupKey, compression: float) -> str:
         text += f"{at} the best mean top-1, {best}, is shared by {r.leaders}"
     else:
         text += f"{at} the best mean top-1 is {r.best.label}'s, {best}"
+        if r.best.label in s.pre_epochs:  # a budget the others did not have: said where it could explain the lead
+            text += (f" (after {s.pre_epochs[r.best.label]} epochs of dense pre-training, which the pruners that "
+                     "score at initialisation do not get)")
     if second is not None and not r.joint_best:
         cell = f"{second.other.label} ({accuracy_cell(second.other.top1)})"
         text += f", ahead of {cell}" if second.test.significant else f", not told apart from {cell} at this n"
