@@ -363,3 +363,14 @@ def test_a_best_pruner_that_pre_trained_is_said_to_have_had_that_budget():
     (plain,) = tuning_key(table.assign(pre_epochs=30 * (table["label"] == "Mag")), 1.0).setups
     assert plain.ranking.best.label != "Mag" and "30 epochs" not in tuning_key_result(
         table.assign(pre_epochs=30 * (table["label"] == "Mag")), 1.0)
+
+
+def test_the_hardware_table_names_the_cpus_vector_units_where_the_record_has_them():
+    from prunelab.core.hardware import hardware_info
+    from prunelab.workbook.tables import hardware_markdown
+
+    env = hardware_info("cpu")
+    units = env["cpu_vector_units"]
+    assert ("CPU vector units" in hardware_markdown(env)) == bool(units)
+    assert all(unit in hardware_markdown(env) for unit in units)
+    assert "vector units" not in hardware_markdown({k: v for k, v in env.items() if k != "cpu_vector_units"})

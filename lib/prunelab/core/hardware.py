@@ -81,7 +81,8 @@ def hardware_info(device: torch.device | str) -> dict:
     device = torch.device(device)
     info = {"prunelab": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
             "platform": platform.platform(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
-            "device": str(device), "device_name": cpu_model(), "cpu_bf16": cpu_bf16_flags()}
+            "device": str(device), "device_name": cpu_model(), "cpu_bf16": cpu_bf16_flags(),
+            "cpu_vector_units": cpu_vector_units()}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(device_name=props.name, gpu=props.name, cuda=torch.version.cuda, driver=nvidia_driver(),

@@ -103,9 +103,10 @@ def _seeds_text(table: pd.DataFrame) -> str:
 
 def hardware_markdown(env: dict) -> str:
     """The machine a record was measured on, as a two-column Markdown table."""
+    units = " ".join(env.get("cpu_vector_units") or []) or None  # records made before they were kept: none
     rows = [("device", env.get("device")), ("device name", env.get("device_name")), ("GPU driver", env.get("driver")),
-            ("CUDA", env.get("cuda")), ("CPU", env.get("cpu")), ("CPU threads", env.get("threads")),
-            ("torch", env.get("torch")), ("prunelab", env.get("prunelab"))]
+            ("CUDA", env.get("cuda")), ("CPU", env.get("cpu")), ("CPU vector units", units),
+            ("CPU threads", env.get("threads")), ("torch", env.get("torch")), ("prunelab", env.get("prunelab"))]
     return "\n".join(["| hardware | |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in rows if v is not None])
 
 
