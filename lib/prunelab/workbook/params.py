@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import functools
 import sys
 import typing
 from pathlib import Path
@@ -106,6 +107,7 @@ def notebook_defaults(notebook: Path) -> dict:
     return {name: default for name, (default, _) in _cell(notebook).items()}
 
 
+@functools.cache  # the estimate asks for a notebook's kinds and its defaults: papermill reads it once
 def _cell(notebook: Path) -> dict:
     """Each parameter of the notebook's parameters cell: its default and its line's comment."""
     import papermill

@@ -206,7 +206,7 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
             continue
         layers = sorted({layer for emptied in hit["emptied"] for layer in emptied})
         stand_in = bool(group["stand_in"].any())
-        rows.append({"Data / Arch": setup + (" (synthetic stand-in: pipeline check)" if stand_in else ""),
+        rows.append({"Data / Arch": setup_row_label(setup, "synthetic", "") if stand_in else setup,
                      "pruner": label, "compression": compression,
                      "collapsed runs": f"{len(hit)} of {len(group)}",
                      "top-1 (%)": accuracy_cell(list(hit["top1"])),
