@@ -45,6 +45,25 @@ def test_the_study_tells_apart_only_what_welch_does():
     assert ablation_study(_table(stand_in=True)) == []  # a stand-in is a pipeline check
 
 
+def test_a_pruners_ablations_are_holm_adjusted_together():
+    """Each GraSP ablation 3 points below it at sd 1 (Welch alone p = 0.021, told apart three times); over the
+    three ablations of one row Holm triples the smallest, so none is told apart, in the table and the study."""
+    from scipy import stats
+
+    table = _table()
+    grasp = table["label"] == "GraSP"
+    ablated = grasp & (table["shuffle"] | table["reinitialize"] | table["invert"])
+    table.loc[grasp, "top1"] = 85.0 + table.loc[grasp, "seed"].map({1: -1.0, 2: 0.0, 3: 1.0})
+    table.loc[ablated, "top1"] -= 3.0
+    raw = stats.ttest_ind([81.0, 82.0, 83.0], [84.0, 85.0, 86.0], equal_var=False).pvalue
+    assert raw < 0.05
+    grasp_verdicts = [v for v in ablation_study(table) if v.pruner == "GraSP"]
+    assert len(grasp_verdicts) == 3 and not any(v.told_apart for v in grasp_verdicts)
+    assert all(v.p_value == pytest.approx(3 * raw) for v in grasp_verdicts)
+    row = ablation_table(table).xs("GraSP", level="pruner").iloc[0]
+    assert float(row["layerwise shuffle: p"]) == pytest.approx(3 * raw, abs=0.0005)
+
+
 def test_the_words_name_each_pruners_verdicts():
     lines = ablation_findings(_table()).splitlines()
     assert len(lines) == 2 and lines[0].startswith("- **SNIP**") and lines[1].startswith("- **GraSP**")

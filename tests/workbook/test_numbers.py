@@ -1,14 +1,15 @@
 """How numbers are shown and when two may be called different."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from prunelab.workbook.numbers import (
     accuracy_cell,
     compare_means,
-    comparison_words,
     compression_text,
+    holm,
     mean_sd,
     significant,
     time_cell,
@@ -31,21 +32,47 @@ def test_cells_for_people():
     assert (mean, n) == (2.0, 2) and math.isclose(sd, math.sqrt(2))
 
 
-# a hand-made table: (group a, group b, expected words)
-WORDING = [
-    ([97.0, 97.2, 97.1], [96.0, 96.1, 95.9], "Mag is better than Rand by 1.1 points (Welch's t-test p < 0.001"),
-    ([96.0, 96.1, 95.9], [97.0, 97.2, 97.1], "Rand is better than Mag by 1.1 points"),
-    ([97.0, 96.2, 97.1], [96.8, 96.1, 97.0], "Mag and Rand cannot be told apart at this n (0.1 points apart, "
-                                             "Welch's t-test p = 0.75"),
-    ([97.0], [96.0], "Mag and Rand cannot be told apart at this n (n=1 and n=1: a test needs at least two seeds"),
-    ([90.0, 90.0], [90.0, 90.0], "cannot be told apart"),
-    ([91.0, 91.0], [90.0, 90.0], "Mag is better than Rand by 1.0 points"),
+# a hand-made table: (group a, group b, difference, testable, significant)
+VERDICTS = [
+    ([97.0, 97.2, 97.1], [96.0, 96.1, 95.9], 1.1, True, True),
+    ([96.0, 96.1, 95.9], [97.0, 97.2, 97.1], -1.1, True, True),
+    ([97.0, 96.2, 97.1], [96.8, 96.1, 97.0], 0.1, True, False),
+    ([97.0], [96.0], 1.0, False, False),
+    ([90.0, 90.0], [90.0, 90.0], 0.0, True, False),
+    ([91.0, 91.0], [90.0, 90.0], 1.0, True, True),
 ]
 
 
-@pytest.mark.parametrize("a,b,words", WORDING)
-def test_significance_wording_follows_the_table(a, b, words):
-    assert words in comparison_words("Mag", "Rand", compare_means(a, b))
+@pytest.mark.parametrize("a,b,difference,testable,significant", VERDICTS)
+def test_a_difference_is_claimed_only_where_welch_finds_it(a, b, difference, testable, significant):
+    comparison = compare_means(a, b)
+    assert math.isclose(comparison.difference, difference, abs_tol=0.05)
+    assert (comparison.testable, comparison.significant) == (testable, significant)
+
+
+def test_welch_p_value_matches_scipy():
+    from scipy import stats
+
+    a, b = [97.0, 96.2, 97.1], [96.8, 96.1, 97.0]
+    assert math.isclose(compare_means(a, b).p_value, stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def test_holm_adjusts_a_family_step_down():
+    # p-values 0.01, 0.04, 0.03 and one untestable: m = 3, so 0.01 * 3, then max(0.03, 0.03 * 2), then 0.04 * 1
+    made = [compare_means([2.0, 2.1], [1.0, 1.1]) for _ in range(4)]
+    family = [replace(made[0], p_value=0.01), replace(made[1], p_value=0.04), replace(made[2], p_value=0.03),
+              replace(made[3], p_value=math.nan)]
+    adjusted = holm(family)
+    assert [round(c.p_value, 9) for c in adjusted[:3]] == [0.03, 0.06, 0.06]
+    assert math.isnan(adjusted[3].p_value) and adjusted[3].family == 1
+    assert [c.family for c in adjusted[:3]] == [3, 3, 3]
+    assert [c.significant for c in adjusted[:3]] == [True, False, False]  # 0.04 and 0.03 alone would pass
+    assert holm([family[1]])[0].p_value == 0.04  # a family of one is the test itself
+
+
+def test_holm_never_exceeds_one():
+    made = compare_means([2.0, 2.1], [1.0, 1.1])
+    assert [c.p_value for c in holm([replace(made, p_value=0.6), replace(made, p_value=0.7)])] == [1.0, 1.0]
 
 
 def test_a_timing_difference_is_real_only_beyond_the_spread():

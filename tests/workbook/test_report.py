@@ -151,6 +151,24 @@ def test_pruners_that_welch_cannot_separate_are_tied_and_single_seeds_untestable
     assert one_seed.better_than == () and one_seed.tied == ()
 
 
+def test_a_cells_comparisons_are_holm_adjusted_so_two_modest_gaps_are_not_called_real():
+    """SNIP and GraSP each 2 points below the best with sd 0.6: Welch alone gives p = 0.026 for both, which
+    would call both worse; over the cell's five comparisons Holm doubles the larger pair (0.052), so neither is."""
+    from scipy import stats
+
+    table = _noisy_mnist()
+    for label in ("SNIP", "GraSP"):
+        chosen = table["label"] == label
+        table.loc[chosen, "top1"] = 73.0 + table.loc[chosen, "seed"].map({1: -0.6, 2: 0.0, 3: 0.6})
+    (ranking,) = tuning_result(table).rankings
+    raw = stats.ttest_ind([74.9, 75.0, 75.1], [72.4, 73.0, 73.6], equal_var=False).pvalue
+    assert raw < 0.05
+    assert [c.other.label for c in ranking.tied] == ["SNIP", "GraSP"]
+    assert all(c.test.p_value == pytest.approx(2 * raw) and c.test.family == 5 for c in ranking.tied)
+    assert [c.other.label for c in ranking.better_than] == ["Rand", "Mag", "SynFlow (1 round)"]
+    assert "Holm-adjusted over the cell's 5 comparisons" in tuning_findings(table)
+
+
 def test_tuning_findings_words_carry_every_figure_of_the_result():
     table = _tuning_table()
     noisy = _noisy_mnist()

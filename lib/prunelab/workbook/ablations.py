@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .numbers import MeanComparison, accuracy_cell, at_chance, compare_means, compression_text, listed
+from .numbers import MeanComparison, accuracy_cell, at_chance, compare_means, compression_text, holm, listed
 from .style import column_order
 from .tables import setup_row_label
 
@@ -36,7 +36,8 @@ def _with_ablation(table: pd.DataFrame) -> pd.DataFrame:
 
 def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
     """Top-1 as "mean ± sd (n)" per set-up, pruner and compression (rows) and ablation (columns), each
-    ablation's cell followed by Welch's p against the pruner as scored."""
+    ablation's cell followed by Welch's p against the pruner as scored, Holm-adjusted over the row's ablations
+    (:func:`.numbers.holm`)."""
     table = _with_ablation(table)
     rows = []
     for (setup, label, compression), group in _groups(table):
@@ -44,10 +45,10 @@ def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
         data = setup_row_label(setup, group["data_source"].iloc[0], group["data"].iloc[0])
         row = {"Data / Arch": data, "pruner": label, "compression": compression_text(compression),
                AS_SCORED: accuracy_cell(scored)}
-        for name in ABLATIONS.values():
-            values = list(group.loc[group["ablation"] == name, "top1"])
-            comparison = compare_means(values, scored)
-            row[name] = accuracy_cell(values)
+        values = {name: list(group.loc[group["ablation"] == name, "top1"]) for name in ABLATIONS.values()}
+        tests = holm([compare_means(values[name], scored) for name in ABLATIONS.values()])
+        for name, comparison in zip(ABLATIONS.values(), tests):
+            row[name] = accuracy_cell(values[name])
             row[f"{name}: p"] = _p_text(comparison)
         rows.append(row)
     return pd.DataFrame(rows).set_index(["Data / Arch", "pruner", "compression"])
@@ -71,7 +72,8 @@ def _p_text(comparison: MeanComparison) -> str:
 @dataclass(frozen=True)
 class AblationVerdict:
     """One ablation of one pruner at one compression against the pruner as scored: the difference of mean top-1
-    (ablation minus as scored, points), Welch's p, and whether it can be told apart at this n. ``at_chance``:
+    (ablation minus as scored, points), Welch's p Holm-adjusted over the ablations of that pruner and
+    compression, and whether it can be told apart at this n. ``at_chance``:
     every run of both predicts no better than the most frequent class, so there is nothing to tell apart."""
 
     setup: str
@@ -92,11 +94,9 @@ def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
     for (setup, label, compression), group in _groups(table):
         scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
         constant = at_chance(group)
-        for name in ABLATIONS.values():
-            values = list(group.loc[group["ablation"] == name, "top1"])
-            if not values or not scored:
-                continue
-            c = compare_means(values, scored)
+        ran = {name: list(group.loc[group["ablation"] == name, "top1"]) for name in ABLATIONS.values()}
+        ran = {name: values for name, values in ran.items() if values and scored}
+        for name, c in zip(ran, holm([compare_means(values, scored) for values in ran.values()])):
             both = constant[group["ablation"].isin([AS_SCORED, name])].all()
             verdicts.append(AblationVerdict(setup, label, compression, name, c.difference, c.p_value, c.testable,
                                             c.significant, bool(both)))

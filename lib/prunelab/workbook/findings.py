@@ -22,6 +22,7 @@ from .numbers import (
     at_chance,
     compare_means,
     compression_text,
+    holm,
     listed,
 )
 from .style import column_order, pruner_label
@@ -44,7 +45,8 @@ class Seeds:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Another pruner against the best of its cell: its seeds, and Welch's t-test of the best's against them."""
+    """Another pruner against the best of its cell: its seeds, and Welch's t-test of the best's against them,
+    Holm-adjusted over the cell's comparisons."""
 
     other: Seeds
     test: MeanComparison
@@ -53,7 +55,8 @@ class Comparison:
 @dataclass(frozen=True)
 class PrunerRanking:
     """The pruner with the highest mean top-1 in one set-up at one compression, and each other one against it
-    (in column order): ``better_than`` where Welch's t-test at :data:`.numbers.ALPHA` finds the best ahead,
+    (in column order): ``better_than`` where Welch's t-test at :data:`.numbers.ALPHA`, Holm-adjusted over the
+    cell's comparisons (:func:`.numbers.holm`), finds the best ahead,
     ``tied`` where the test runs and finds no difference, ``untestable`` where a side has fewer than two seeds."""
 
     setup: str
@@ -100,8 +103,9 @@ def pruner_ranking(rows: pd.DataFrame) -> PrunerRanking:
     first label in sorted order is the best)."""
     seeds = {label: Seeds(label, tuple(float(v) for v in group["top1"])) for label, group in rows.groupby("label")}
     best = max(seeds.values(), key=lambda s: s.mean)
-    comparisons = [Comparison(seeds[label], compare_means(best.top1, seeds[label].top1))
-                   for label in column_order(seeds) if label != best.label]
+    others = [seeds[label] for label in column_order(seeds) if label != best.label]
+    tests = holm([compare_means(best.top1, other.top1) for other in others])
+    comparisons = [Comparison(other, test) for other, test in zip(others, tests)]
     return PrunerRanking(
         rows["setup"].iloc[0], rows["data"].iloc[0], float(rows["compression"].iloc[0]), best,
         better_than=tuple(c for c in comparisons if c.test.significant),
@@ -223,6 +227,9 @@ def _ranking_line(r: PrunerRanking) -> str:
     if r.untestable:
         parts.append(f" With fewer than two seeds, {', '.join(c.other.label for c in r.untestable)} cannot be told "
                      "apart from it at this n.")
+    family = max((c.test.family for c in r.others), default=1)
+    if family > 1:
+        parts.append(f" The p-values are Holm-adjusted over the cell's {family} comparisons.")
     return "".join(parts)
 
 

@@ -2,7 +2,8 @@
 
 Accuracies are means over seeds with their standard deviation and count ("97.1 ± 0.3 (n=3)"). Times are
 medians of repeated passes with half their range ("0.612 ± 0.008 s"). Two accuracies differ only when
-Welch's t-test says so at :data:`ALPHA`; two times differ only when the gap exceeds the larger spread.
+Welch's t-test says so at :data:`ALPHA`, its p-values Holm-adjusted over the comparisons a finding makes at
+once (:func:`holm`); two times differ only when the gap exceeds the larger spread.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -88,12 +89,14 @@ def time_cell(median: float, spread: float | None, unit: str = "s") -> str:
 
 @dataclass(frozen=True)
 class MeanComparison:
-    """Two groups of per-seed values compared by Welch's t-test."""
+    """Two groups of per-seed values compared by Welch's t-test. ``family``: how many comparisons its p-value
+    was Holm-adjusted over (:func:`holm`; 1 as the test gives it)."""
 
     difference: float  # mean of a minus mean of b
     p_value: float  # NaN when a group has fewer than two values
     n_a: int
     n_b: int
+    family: int = 1
 
     @property
     def testable(self) -> bool:
@@ -120,19 +123,17 @@ def compare_means(a: Sequence[float], b: Sequence[float]) -> MeanComparison:
     return MeanComparison(difference, p, n_a, n_b)
 
 
-def comparison_words(name_a: str, name_b: str, comparison: MeanComparison, unit: str = "points") -> str:
-    """A sentence that claims a difference only when Welch's test finds one at :data:`ALPHA`."""
-    gap = f"{abs(comparison.difference):.1f} {unit}"
-    if not comparison.testable:
-        return (f"{name_a} and {name_b} cannot be told apart at this n (n={comparison.n_a} and "
-                f"n={comparison.n_b}: a test needs at least two seeds each; the means differ by {gap}).")
-    if not comparison.significant:
-        return (f"{name_a} and {name_b} cannot be told apart at this n ({gap} apart, Welch's t-test "
-                f"p = {comparison.p_value:.2f}, n={comparison.n_a} and n={comparison.n_b}).")
-    better, worse = (name_a, name_b) if comparison.difference > 0 else (name_b, name_a)
-    p = "p < 0.001" if comparison.p_value < 0.001 else f"p = {comparison.p_value:.3f}"
-    return (f"{better} is better than {worse} by {gap} (Welch's t-test {p}, "
-            f"n={comparison.n_a} and n={comparison.n_b}).")
+def holm(comparisons: Sequence[MeanComparison]) -> list[MeanComparison]:
+    """``comparisons``, one finding's family, with Holm's step-down adjusted p-values (Holm, 1979): the k-th
+    smallest of m testable p-values times m - k + 1, never below an earlier one, at most 1. Then the chance
+    that any of the family's differences is claimed where there is none stays at :data:`ALPHA`, however many
+    pruners or ablations a finding compares at once. Untestable comparisons are left as they are."""
+    order = sorted((i for i, c in enumerate(comparisons) if c.testable), key=lambda i: comparisons[i].p_value)
+    adjusted, floor = list(comparisons), 0.0
+    for rank, i in enumerate(order):
+        floor = max(floor, min(1.0, (len(order) - rank) * comparisons[i].p_value))
+        adjusted[i] = replace(comparisons[i], p_value=floor, family=len(order))
+    return adjusted
 
 
 def times_differ(median_a: float, spread_a: float, median_b: float, spread_b: float) -> bool:
