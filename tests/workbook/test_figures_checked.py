@@ -194,13 +194,15 @@ def _layers() -> pd.DataFrame:
         flops = 2.4e6 if "conv" in layer else 6e2
         for rank, label in enumerate(("Rand", "Mag", "SNIP", "GraSP", "SynFlow (100 rounds)")):
             density = min(1.0, 0.316 * (1 + 0.1 * ((i + rank) % 5)))
-            rows.append(dict(layer=layer, label=label, density=density, flops=flops, kept_flops=density * flops))
+            rows.append(dict(layer=layer, label=label, density=density, flops=flops, kept_flops=density * flops,
+                             setup="CIFAR-10 / ResNet20", data_source="bundled"))
     return pd.DataFrame(rows)
 
 
 def _amp() -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = pd.DataFrame([dict(compression=c, amp=a, amp_dtype="bf16" if a else "fp32", peak_memory_mb=m, top1=t,
-                              train_s=9.0, peak_memory_kind="cpu_peak_rss")
+                              train_s=9.0, peak_memory_kind="cpu_peak_rss", setup="CIFAR-10 / ResNet20",
+                              data_source="real")
                          for c, a, m, t in [(0.2, False, 1100.0, 60.0), (0.2, True, 1000.0, 59.0),
                                             (1.0, False, 1090.0, 40.0), (1.0, True, 990.0, 41.0)]])
     timing = pd.DataFrame([dict(compression=c, batches=1, batch_size=32, fp32_train_s=1.0, fp32_train_spread_s=0.2,

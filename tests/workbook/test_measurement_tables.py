@@ -100,7 +100,8 @@ def test_table_i_shows_the_repeated_step_with_its_half_range():
 def _runs():
     return pd.DataFrame([dict(compression=c, amp=a, amp_dtype="bf16" if a else "fp32", peak_memory_mb=m,
                               top1=t, train_s=s, peak_memory_kind="cpu_peak_rss", device_name="cpu x",
-                              model="resnet20", params_total=270_000, cpu_bf16=[], peak_memory_start_mb=500.0)
+                              model="resnet20", params_total=270_000, cpu_bf16=[], peak_memory_start_mb=500.0,
+                              setup="CIFAR-10 / ResNet20", data_source="real")
                          for c, a, m, t, s in [(0.25, False, 1109.499023, 29.3, 84.0),
                                                (0.25, True, 1000.0, 29.25, 90.0), (0.5, False, 1100.0, 30.0, 20.0),
                                                (0.5, True, 1001.0, 31.0, 200.0)]])
@@ -295,3 +296,23 @@ def test_a_shown_figure_is_an_img_whose_alternative_text_is_read_off_the_figure(
     assert repr(shown).startswith("[figure: Mixed precision")
     assert show_figure(plt.figure(), alt='a "quoted" figure')._repr_html_().startswith(
         '<img alt="a &quot;quoted&quot; figure"')
+
+
+def test_figures_and_table_j_of_stand_in_runs_say_so_in_their_titles():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from prunelab.workbook.figures import plot_amp, plot_density_and_flops
+    from prunelab.workbook.measurement_tables import amp_training_caption
+
+    layers = pd.DataFrame([dict(layer=f"conv{i}", label="SNIP", density=0.3, flops=1e6, kept_flops=3e5,
+                                setup="CIFAR-10 / ResNet20", data_source="real") for i in range(3)])
+    for source, flagged in (("real", False), ("synthetic", True)):
+        runs = _runs().assign(data_source=source)
+        figs = [plot_amp(runs, _timing()), plot_density_and_flops(layers.assign(data_source=source), 0.5)]
+        assert [("stand-in" in fig._suptitle.get_text()) for fig in figs] == [flagged, flagged]
+        assert ("stand-in" in amp_training_caption(runs, _timing(), "rand")) == flagged
+        for fig in figs:
+            plt.close(fig)

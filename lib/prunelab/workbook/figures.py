@@ -15,6 +15,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
 from ..errors import UserError
 from .ablations import ABLATIONS, AS_SCORED, ablation_of
+from .grids import stand_in_note
 from .style import DENSE_LABEL, KIND_COLORS, column_order, palette, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
 
@@ -185,7 +186,8 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
 
 
 def plot_density_and_flops(layers: pd.DataFrame, compression: float):
-    """Per-layer density and kept FLOPs, a line per pruner, layers in network order."""
+    """Per-layer density and kept FLOPs, a line per pruner, layers in network order (``layers``:
+    :func:`~prunelab.workbook.tables.layer_frame`); the title flags set-ups on stand-in data."""
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True)
@@ -202,7 +204,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     bottom.set_yscale("log")
     bottom.set_xticks(range(len(order)), order, rotation=70, fontsize=7)
     top.legend(fontsize=8, ncol=4)
-    _suptitle(fig, f"Per-layer density and FLOPs at compression {compression}")
+    _suptitle(fig, f"Per-layer density and FLOPs at compression {compression}" + stand_in_note(layers))
     return fig
 
 
@@ -239,9 +241,10 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
         first = timing.iloc[0]
         axes[1].set_ylabel(f"training time of {int(first['batches'])} batch(es) of {int(first['batch_size'])} (s)")
         axes[1].set_title(f"fp32 and {amp_name} in turn: median ± half range", fontsize=9)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
     kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
-    _suptitle(fig, f"Mixed precision against fp32 (peak memory: {kind})")
+    _suptitle(fig, f"Mixed precision against fp32 (peak memory: {kind})" + stand_in_note(table))
     return fig
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from ..runs.store import RunRecord
+from .grids import stand_in_note
 from .numbers import compression_text, significant, time_cell, times_differ
 from .style import pruner_label
 from .tables import MEMORY_KINDS, precision_label
@@ -141,13 +142,14 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
 
 
 def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str) -> str:
-    """Table J's caption in a reader's words: the pruner, what the peak memory measures and how much training
-    each timed pass holds."""
+    """Table J's caption in a reader's words: the pruner, what the peak memory measures, how much training
+    each timed pass holds, and the stand-in flag where its runs used synthetic data."""
     memory = ", ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(set(table["peak_memory_kind"])))
     batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
     steps = f"{batches} training step{'s' if batches != 1 else ''} of {size} images"
     return (f"Table J. {pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "
-            f"(peak memory: {memory}; training time: {steps} per pass, median of n passes ± half their range)")
+            f"(peak memory: {memory}; training time: {steps} per pass, median of n passes ± half their range)"
+            + stand_in_note(table))
 
 
 def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:

@@ -253,7 +253,8 @@ def record_weights(record: RunRecord, kept_only: bool = True) -> dict[str, np.nd
 
 
 def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
-    """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner)."""
+    """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), and
+    the record's ``setup`` and ``data_source``, so a figure of them can say where the data were a stand-in."""
     frames = []
     for label, record in records.items():
         layers = record.layers
@@ -261,6 +262,8 @@ def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
         layers["label"] = label
         layers["layer"] = layers["module"]
         layers["kept_flops"] = layers["density"] * layers["flops"]
+        layers["setup"] = setup_label(record.config["dataset"], record.config["model"])
+        layers["data_source"] = record.config["data_source"]
         frames.append(layers)
     return pd.concat(frames, ignore_index=True)
 
