@@ -301,3 +301,22 @@ def test_a_missing_or_empty_folder_is_one_line_and_exit_code_2(tmp_path, capsys)
         out, err = capsys.readouterr()
         assert out == "" and len(err.splitlines()) == 1 and str(folder) in err
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_chromium
+def test_a_table_taller_than_a_page_starts_under_its_heading_not_on_a_fresh_page():
+    from pypdf import PdfReader
+
+    from prunelab.workbook.pdf_document import Document, Heading
+
+    rows = "".join(f"<tr><td>row{i}cell</td><td>{i}</td></tr>" for i in range(120))
+    short = "".join(f"<tr><td>short{i}cell</td></tr>" for i in range(3))
+    body = ('<section class="task" id="t"><h1>Tall</h1><p>introtext</p>'
+            f'<div class="table"><table>{rows}</table></div>'
+            f'<h2>Next</h2><div class="table"><table>{short}</table></div></section>')
+    document = Document("tall", "<p>cover</p>", body, [Heading("t", "Tall", 1)])
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(handin.print_pdf(document, CHROMIUM, "a4"))).pages]
+    intro = next(i for i, text in enumerate(pages) if "introtext" in text)
+    assert "row0cell" in pages[intro]  # kept whole it would start a page later, leaving this one near blank
+    assert sum("row119cell" in text for text in pages) == 1
+    assert sum(all(f"short{i}cell" in text for i in range(3)) for text in pages) == 1  # a short one stays whole

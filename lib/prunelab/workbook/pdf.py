@@ -26,13 +26,14 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .pdf_document import FIT_WIDE_TABLES, FOOTER, Document, build_document, page_html, profile_of, read_tasks
+from .pdf_document import FIT_TABLES, FOOTER, Document, build_document, page_html, profile_of, read_tasks
 from .startup import skip_unused_iri_grammar
 
 EXIT_NO_CHROMIUM = 3
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 PAPERS = {"a4": "A4", "letter": "Letter"}
 PAPER_WIDTH_MM = {"a4": 210.0, "letter": 215.9}
+PAPER_HEIGHT_MM = {"a4": 297.0, "letter": 279.4}
 MARGIN_MM = {"top": 15, "bottom": 18, "left": 15, "right": 15}  # the bottom one holds the page number
 MAX_PRINTS = 3  # the contents' numbers settle on the second print; a third only if they moved a page
 
@@ -66,6 +67,7 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
     from pypdf import PdfReader
 
     width_px = int((PAPER_WIDTH_MM[paper] - MARGIN_MM["left"] - MARGIN_MM["right"]) / 25.4 * 96)
+    height_px = int((PAPER_HEIGHT_MM[paper] - MARGIN_MM["top"] - MARGIN_MM["bottom"]) / 25.4 * 96)
     pages: dict[str, int] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
@@ -75,7 +77,7 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
             page.emulate_media(media="print")
             for _ in range(MAX_PRINTS):
                 page.set_content(page_html(document, pages), wait_until="load")
-                page.evaluate(FIT_WIDE_TABLES)
+                page.evaluate(FIT_TABLES, height_px)
                 pdf = page.pdf(format=PAPERS[paper], print_background=True, display_header_footer=True,
                                header_template="<span></span>", footer_template=FOOTER, outline=True, tagged=True,
                                margin={side: f"{mm}mm" for side, mm in MARGIN_MM.items()})

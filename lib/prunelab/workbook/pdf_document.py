@@ -219,7 +219,8 @@ def _is_figure(piece: str) -> bool:
 
 
 def _block(piece: str) -> str:
-    """A table kept whole on one page where it fits; anything else as it is."""
+    """A table kept whole on one page where it fits (:data:`FIT_TABLES` lets a longer one break); anything else
+    as it is."""
     return f'<div class="table">{piece}</div>' if "<table" in piece else piece
 
 
@@ -287,11 +288,15 @@ pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .failed { color: #a00; font-weight: bold; }
 """
 
-# Wider than the page: scaled down to fit whole (a table is never cut off at the margin).
-FIT_WIDE_TABLES = """() => { for (const t of document.querySelectorAll('table')) {
+# Wider than the page: scaled down to fit whole (a table is never cut off at the margin). Taller than a page
+# (the argument, in CSS px): allowed to break between rows, since kept whole it would start on a fresh page and
+# leave the page before it near blank, then break all the same.
+FIT_TABLES = """(pageHeight) => { for (const t of document.querySelectorAll('table')) {
   if (t.parentElement.closest('table')) continue;
   const room = t.parentElement.clientWidth, need = t.scrollWidth;
-  if (need > room) t.style.zoom = room / need; } }"""
+  if (need > room) t.style.zoom = room / need; }
+  for (const block of document.querySelectorAll('div.table')) {
+    if (block.getBoundingClientRect().height > pageHeight) block.style.breakInside = 'auto'; } }"""
 
 FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;font-family:sans-serif">'
           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
