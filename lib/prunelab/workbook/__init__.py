@@ -47,7 +47,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "plot_multishot", "plot_sparse_inference", "plot_timeline", "plot_weight_histograms",
     ),
     ".findings": ("collapse_study", "collapse_study_findings", "synflow_claim", "tuning_findings"),
-    ".layer_findings": ("compression_findings", "sparse_findings"),
+    ".layer_findings": ("compression_findings", "layer_frame", "record_weights", "sparse_findings"),
     ".speed_findings": ("amp_time_words", "design_speed_words", "quantization_findings", "trace_findings"),
     ".grids": (
         "ABLATION_FLAGS", "SETUPS", "RunsPending", "WorkbookParams", "ablation_grid", "amp_grid", "compression_grid",
@@ -59,8 +59,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".style": ("DENSE_LABEL", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
     ".tables": (
         "accuracy_at_compression", "amp_ratios", "amp_table", "by_compression", "collapse_table", "hardware_markdown",
-        "inference_time_table", "int8_table", "layer_frame", "metric_table", "multishot_table", "record_weights",
-        "settings_markdown", "sparse_layer_frame", "sparse_table", "stand_in_banner", "styled",
+        "inference_time_table", "int8_table", "metric_table", "multishot_table", "settings_markdown",
+        "sparse_layer_frame", "sparse_table", "stand_in_banner", "styled",
     ),
     ".measurement_tables": (
         "amp_relative_table", "amp_timing_frame", "amp_training_caption", "amp_training_table", "captioned",

@@ -187,7 +187,7 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
 
 def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     """Per-layer density and kept FLOPs, a line per pruner, layers in network order (``layers``:
-    :func:`~prunelab.workbook.tables.layer_frame`); the title flags set-ups on stand-in data."""
+    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data."""
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True)

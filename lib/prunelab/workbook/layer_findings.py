@@ -1,13 +1,17 @@
 """Findings on how pruning lands per layer: the density each pruner leaves in each layer (Task 3), and the layers
-where sparse kernels pay (Task 1's inference times). Numbers and verdicts first, as frozen dataclasses; then words.
+where sparse kernels pay (Task 1's inference times). The per-layer frames first, then numbers and verdicts as frozen
+dataclasses, then words.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from ..runs.store import RunRecord
+from .grids import setup_label
 from .numbers import (
     Span,
     times_differ,
@@ -15,6 +19,37 @@ from .numbers import (
 from .style import column_order
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
+
+
+def record_weights(record: RunRecord, kept_only: bool = True) -> dict[str, np.ndarray]:
+    """Weight values of every conv / linear layer of a stored model (kept entries only, by default)."""
+    state, masks = record.state_dict(), record.masks()
+    out = {}
+    for key, mask in masks.items():
+        name = key.removesuffix("_mask")
+        if not name.endswith(".weight") or state[name].dim() not in (2, 4):
+            continue  # linear and conv weights only (residual scales are (C, 1, 1))
+        values = state[name].float().reshape(-1)
+        if kept_only:
+            values = values[mask.reshape(-1) != 0]
+        out[name] = values.numpy()
+    return out
+
+
+def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
+    """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), and
+    the record's ``setup`` and ``data_source``, so a figure of them can say where the data were a stand-in."""
+    frames = []
+    for label, record in records.items():
+        layers = record.layers
+        layers = layers[layers["prunable"]].copy()
+        layers["label"] = label
+        layers["layer"] = layers["module"]
+        layers["kept_flops"] = layers["density"] * layers["flops"]
+        layers["setup"] = setup_label(record.config["dataset"], record.config["model"])
+        layers["data_source"] = record.config["data_source"]
+        frames.append(layers)
+    return pd.concat(frames, ignore_index=True)
 
 
 @dataclass(frozen=True)
@@ -56,7 +91,7 @@ class CompressionResult:
 
 
 def compression_result(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> CompressionResult:
-    """The :class:`CompressionResult` of the per-layer table (:func:`.tables.layer_frame`)."""
+    """The :class:`CompressionResult` of the per-layer table (:func:`layer_frame`)."""
     pruners = []
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label]

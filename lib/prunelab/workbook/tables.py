@@ -237,37 +237,6 @@ def _verdict(layers: list[str], constant: bool) -> str:
     return VERDICTS["constant"]
 
 
-def record_weights(record: RunRecord, kept_only: bool = True) -> dict[str, np.ndarray]:
-    """Weight values of every conv / linear layer of a stored model (kept entries only, by default)."""
-    state, masks = record.state_dict(), record.masks()
-    out = {}
-    for key, mask in masks.items():
-        name = key.removesuffix("_mask")
-        if not name.endswith(".weight") or state[name].dim() not in (2, 4):
-            continue  # linear and conv weights only (residual scales are (C, 1, 1))
-        values = state[name].float().reshape(-1)
-        if kept_only:
-            values = values[mask.reshape(-1) != 0]
-        out[name] = values.numpy()
-    return out
-
-
-def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
-    """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), and
-    the record's ``setup`` and ``data_source``, so a figure of them can say where the data were a stand-in."""
-    frames = []
-    for label, record in records.items():
-        layers = record.layers
-        layers = layers[layers["prunable"]].copy()
-        layers["label"] = label
-        layers["layer"] = layers["module"]
-        layers["kept_flops"] = layers["density"] * layers["flops"]
-        layers["setup"] = setup_label(record.config["dataset"], record.config["model"])
-        layers["data_source"] = record.config["data_source"]
-        frames.append(layers)
-    return pd.concat(frames, ignore_index=True)
-
-
 # ------------------------------------------------------------------------------------ quantization
 
 MEMORY_KINDS = {"cpu_peak_rss": "the process's peak resident set, CPU", "cuda_max_allocated": "peak of CUDA tensors"}
