@@ -76,21 +76,8 @@ def output_html(output: dict) -> str | None:
     if "text/html" in data:
         return "".join(data["text/html"])
     if "text/markdown" in data:
-        text = "".join(data["text/markdown"])
-        return _markdown_table_to_html(text) if text.lstrip().startswith("|") else markdown2html(text)
+        return markdown2html("".join(data["text/markdown"]))
     return None
-
-
-def _markdown_table_to_html(text: str) -> str:
-    """Just enough Markdown for the settings table; anything else is shown as preformatted text."""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    if not lines or not all(line.startswith("|") for line in lines):
-        return f"<pre>{html.escape(text)}</pre>"
-    rows = [[html.escape(c.strip().strip("`")) for c in line.strip("|").split("|")] for line in lines]
-    head, body = rows[0], [r for r in rows[2:]]
-    out = "<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"
-    out += "".join("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in r) + "</tr>" for r in body)
-    return out + "</table>"
 
 
 def _main(argv: list[str] | None = None) -> int:
