@@ -201,6 +201,9 @@ def test_the_int8_words_carry_the_speed_up_and_sizes():
         assert f"{digits.top1_change.low:+.1f} points" in text and f"{result.smaller_than_dense.low:.1f}x" in text
         assert ("NOT" in text) != result.zeros_kept
         assert all(f"{setup} at {c:g}" in text for setup, c in result.sparse_smaller)
+    within = _int8(**{"int8 inference (ms)": 1100.0, "speedup": 1.0086})  # inside fp32's 20 ms spread: not in bold
+    text = quantization_findings(_runs(), within, _timing())
+    assert "0 of 1 runs" in text and "1.01x" in text and "**1.01x**" not in text
 
 
 def test_the_quantization_key_result_carries_its_data_and_spreads():
@@ -218,12 +221,12 @@ def test_the_quantization_key_result_carries_its_data_and_spreads():
 
 
 def _sparse() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Two ResNet20 runs on sparse and dense kernels (one 2x faster beyond the spread, one within it), and
-    their layers: two switched to a compact kernel at low density."""
+    """Two ResNet20 runs on sparse and dense kernels (one 2x faster beyond the spread and at chance, one within
+    the spread), and their layers: two switched to a compact kernel at low density."""
     runs = pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kept=k, speedup=d / s, timing_repeats=5, dead_units=u,
                               dense_inference_s=d, dense_inference_spread_s=0.1, sparse_inference_s=s,
-                              sparse_inference_spread_s=0.1)
-                         for k, d, s, u in ((0.1, 2.0, 1.0, 3), (0.316, 1.0, 1.05, 0))])
+                              sparse_inference_spread_s=0.1, top1=t, majority_class_top1=10.0)
+                         for k, d, s, u, t in ((0.1, 2.0, 1.0, 3, 10.0), (0.316, 1.0, 1.05, 0, 60.0))])
     kernels = (("compact", 0.01), ("compact", 0.02), ("dense", 0.5), ("dense", 0.9))
     layers = pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kernel=k, density=d) for k, d in kernels])
     return runs, layers
@@ -234,10 +237,15 @@ def test_the_sparse_result_counts_real_speed_ups_and_switched_layers():
     (s,) = sparse_result(runs, layers)
     assert s.speedup == Span(pytest.approx(1 / 1.05), 2.0) and s.kept == Span(0.1, 0.316)
     assert (s.repeats, s.beyond, s.runs, s.dead_units) == (5, 1, 2, 3)
+    assert (s.real_speedup, s.real_kept, s.at_chance) == (Span(2.0, 2.0), Span(0.1, 0.1), 1)
     assert s.switched == (("compact", 2),) and s.switched_layers == 2
-    assert s.switched_density == Span(0.01, 0.02) and s.dense_density == Span(0.5, 0.9)
+    assert s.switched_density == Span(0.01, 0.02) and s.dense_density == Span(0.5, 0.9) and s.density_decided
     (none,) = sparse_result(runs, layers.assign(kernel="dense"))
-    assert none.switched == () and none.density == Span(0.01, 0.9)
+    assert none.switched == () and none.density == Span(0.01, 0.9) and not none.density_decided
+    overlap = layers.assign(density=[0.01, 0.6, 0.0, 0.9])  # an empty layer stayed dense
+    assert not sparse_result(runs, overlap)[0].density_decided
+    (noise,) = sparse_result(runs.iloc[1:], layers)
+    assert (noise.beyond, noise.real_speedup, noise.at_chance) == (0, None, 0)
 
 
 def test_the_sparse_words_carry_the_speed_ups_and_densities():
@@ -245,14 +253,17 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
     for kernels in (layers, layers.assign(kernel="dense")):
         (s,) = sparse_result(runs, kernels)
         text = sparse_findings(runs, kernels)
-        assert f"**{s.speedup.low:.2f}x to {s.speedup.high:.2f}x**" in text and f"{s.beyond} of {s.runs} runs" in text
-        assert f"{s.kept.low:.3g} to {s.kept.high:.3g}" in text and f"{s.repeats} passes" in text
+        assert f"**{s.real_speedup.low:.2f}x**" in text and f"{s.beyond} of {s.runs} runs" in text
+        assert f"kept fraction {s.real_kept.low:.3g}" in text and f"{s.repeats} passes" in text
+        assert f"{s.at_chance} of those" in text
         assert f"{s.dead_units} dead units" in text
         if s.switched:
             assert f"{s.switched_layers} layer choices" in text and "compact (2)" in text
             assert "0.01 to 0.02" in text and "0.5 to 0.9" in text
         else:
             assert "0.01 to 0.9" in text
+    noise = sparse_findings(runs.iloc[1:], layers)  # no run beyond the spread: its ratio is not put in bold
+    assert "**" not in noise and f"{1 / 1.05:.2f}x" in noise
 
 
 def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():

@@ -12,10 +12,7 @@ import pandas as pd
 
 from ..runs.store import RunRecord
 from .grids import setup_label
-from .numbers import (
-    Span,
-    times_differ,
-)
+from .numbers import Span, at_chance, times_differ
 from .style import column_order
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
@@ -124,16 +121,17 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
     return "\n".join(lines)
 
 
-
 # ------------------------------------------------------------------------------ sparse kernels
 
 
 @dataclass(frozen=True)
 class SparseSetup:
-    """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones, the
-    kept fractions, the fewest timed passes, how many of ``runs`` differ beyond the passes' spread; the layers'
-    kernel choices (``switched``: kernel and layer count for the layers that left the dense kernel) with the
-    densities of the switched layers, of those that stayed dense and of all; dead units removed."""
+    """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones over all runs
+    and over the ``beyond`` runs whose times differ beyond the passes' spread (``real_speedup``, ``real_kept``;
+    None where none does), of which ``at_chance`` predict no better than the most frequent class; the kept
+    fractions, the fewest timed passes; the layers' kernel choices (``switched``: kernel and layer count for the
+    layers that left the dense kernel) with the densities of the switched layers, of those that stayed dense and
+    of all; dead units removed."""
 
     setup: str
     speedup: Span
@@ -141,6 +139,9 @@ class SparseSetup:
     repeats: int
     beyond: int
     runs: int
+    real_speedup: Span | None
+    real_kept: Span | None
+    at_chance: int
     switched: tuple[tuple[str, int], ...]
     switched_density: Span
     dense_density: Span
@@ -151,6 +152,11 @@ class SparseSetup:
     def switched_layers(self) -> int:
         return sum(n for _, n in self.switched)
 
+    @property
+    def density_decided(self) -> bool:
+        """Whether every switched layer kept fewer weights than every layer that stayed dense."""
+        return bool(self.switched) and self.switched_density.high < self.dense_density.low
+
 
 def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSetup, ...]:
     """A :class:`SparseSetup` per set-up of the sparse table (:func:`.tables.sparse_table`), with its layers'
@@ -160,9 +166,11 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
     for setup, rows in sparse.groupby("setup", sort=False):
         part = layers[layers["setup"] == setup]
         switched = part[part["kernel"] != "dense"]
+        real = rows[[times_differ(*values) for values in rows[columns].itertuples(index=False)]]
         setups.append(SparseSetup(
             setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
-            int(sum(times_differ(*values) for values in rows[columns].itertuples(index=False))), len(rows),
+            len(real), len(rows), Span.of(real["speedup"]) if len(real) else None,
+            Span.of(real["kept"]) if len(real) else None, int(at_chance(real).sum()),
             tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
             Span.of(switched["density"]), Span.of(part.loc[part["kernel"] == "dense", "density"]),
             Span.of(part["density"]), int(rows["dead_units"].sum())))
@@ -174,19 +182,17 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     and why, and whether a difference is larger than the passes' own spread."""
     lines = []
     for s in sparse_result(sparse, layers):
-        lines.append(
-            f"- {s.setup}: on sparse kernels the test set ran **{s.speedup.words('{:.2f}x'.format)}** as fast as on "
-            f"dense kernels (kept fraction {s.kept.words('{:.3g}'.format)}; medians of {s.repeats} passes taken in "
-            f"turn); {s.beyond} of {s.runs} runs differ by more than the passes' spread, the rest are the same "
-            "speed within noise.")
+        lines.append(_speed_line(s))
         if s.switched:
             kinds = ", ".join(f"{k} ({n})" for k, n in s.switched)
             lines.append(
                 f"  {s.switched_layers} layer choices switched ({kinds}); those layers kept "
                 f"{s.switched_density.words('{:.3g}'.format)} of their weights, against "
-                f"{s.dense_density.words('{:.3g}'.format)} in the layers that stayed dense: "
-                "a sparse kernel skips the zeros but reads an index per weight and runs far below the dense kernels' "
-                "rate, so it wins only where few weights are left.")
+                f"{s.dense_density.words('{:.3g}'.format)} in the layers that stayed dense"
+                + (": a sparse kernel skips the zeros but reads an index per weight and runs far below the dense "
+                   "kernels' rate, so it wins only where few weights are left." if s.density_decided else
+                   ". The two ranges overlap, so density alone did not decide: a layer's choice also follows its "
+                   "shape, and between kernels that time alike within their spread it is a toss-up."))
         else:
             lines.append(
                 f"  No layer switched: at these densities ({s.density.words('{:.3g}'.format)} of each layer's "
@@ -199,3 +205,19 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _speed_line(s: SparseSetup) -> str:
+    """The set-up's speed on sparse kernels: quoted (in bold) only for the runs whose times differ beyond the
+    passes' spread, and said when those runs no longer predict better than one class."""
+    timed = f"medians of {s.repeats} passes taken in turn"
+    if s.real_speedup is None:
+        return (f"- {s.setup}: no run's sparse-kernel and dense-kernel test-set times differ by more than the "
+                f"passes' spread ({s.speedup.words('{:.2f}x'.format)} as fast, {timed}): the same speed within "
+                "noise.")
+    line = (f"- {s.setup}: in {s.beyond} of {s.runs} runs the sparse-kernel and dense-kernel times differ by more "
+            f"than the passes' spread: on sparse kernels the test set ran **{s.real_speedup.words('{:.2f}x'.format)}"
+            f"** as fast (kept fraction {s.real_kept.words('{:.3g}'.format)}; {timed}); the rest are the same speed "
+            "within noise.")
+    if s.at_chance:
+        line += (f" {s.at_chance} of those {s.beyond} runs predict no better than the most frequent class: there "
+                 "the speed comes with a network that no longer works.")
+    return line

@@ -336,7 +336,7 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
         lines = ["- " + _amp_words(r.timing) + " Against fp32, " + memory_words]
     else:
         lines = [f"- With mixed precision ({r.dtype} on {r.devices}) training took "
-                 f"**{r.time.words('{:.2f}x'.format)}** the fp32 time and " + memory_words + " Those times are "
+                 f"{r.time.words('{:.2f}x'.format)} the fp32 time and " + memory_words + " Those times are "
                  "totals of separate runs, not timed in turn, so they are not a measured difference."]
         if r.graphed:
             lines[-1] += " The time ratio, too, compares step designs as well as precisions."
@@ -378,9 +378,9 @@ def _cpu_words(r: QuantizationResult) -> str:
 
 def _int8_lines(r: Int8Result) -> list[str]:
     per_setup = "; ".join(
-        f"{s.setup}: **{s.speedup.words('{:.2f}x'.format)}** as fast, "
-        + ("no spread recorded, so no difference is claimed" if s.beyond is None else
-           f"{s.beyond} of {s.runs} runs differing by more than the spread (the rest: noise)")
+        f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond else s.speedup.words('{:.2f}x'.format))
+        + " as fast, " + ("no spread recorded, so no difference is claimed" if s.beyond is None else
+                          f"{s.beyond} of {s.runs} runs differing by more than the spread (the rest: noise)")
         + f", top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
     return [

@@ -327,8 +327,9 @@ SPARSE_COLUMNS = {"dense_inference_s": "dense kernels", "sparse_inference_s": "s
 
 
 def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
-    """A row per run: its pruner label and compression, the kept fraction of weights and of FLOPs, and the
-    dense and sparse-kernel test-set times (medians with their spreads) of its sparse record."""
+    """A row per run: its pruner label and compression, the kept fraction of weights and of FLOPs, its top-1
+    and the most frequent class's share, and the dense and sparse-kernel test-set times (medians with their
+    spreads) of its sparse record."""
     rows = []
     for record, sparse in zip(records, sparse_records, strict=True):
         s, config = sparse.summary, record.config
@@ -336,6 +337,7 @@ def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecor
             "setup": setup_label(config["dataset"], config["model"]), "compression": config["compression"],
             "label": pruner_label(config["pruner"], config.get("prune_epochs")),
             "kept": record.summary["prunable_density"], "flop_density": record.summary["flop_density"],
+            "top1": record.summary["top1"], "majority_class_top1": record.summary.get("majority_class_top1"),
             **{k: s[k] for k in ("dense_inference_s", "dense_inference_spread_s", "sparse_inference_s",
                                  "sparse_inference_spread_s", "speedup", "dead_units", "layers", "timing_repeats")},
             "switched": len(s["switched_layers"]), "stand_in": s["stand_in"], "device": s["device"],
