@@ -485,3 +485,23 @@ def test_multishot_and_conservation_figures_from_their_own_runs_read_cleanly(tmp
         made[plot.__name__] = plot(conservation_frame(tmp_path, experiment))
     assert set(made) == OWN_RUNS
     assert {name: found for name, fig in made.items() if (found := _problems(fig))} == {}
+
+
+def test_times_against_compression_are_medians_with_the_range_over_seeds():
+    table = _runs(STUDY)
+    mnist = table["setup"] == MNIST
+    table.loc[mnist, "inference_s"] = 0.002 + 0.001 * table.loc[mnist, "seed"]
+    table.loc[mnist & (table["seed"] == table["seed"].max()), "inference_s"] = 0.175  # one run on a busy machine
+    fig = figures.plot_against_compression(table)
+    times = fig.axes[4]
+    order = workbook.column_order(table["label"])
+    label = order[0]
+    runs = table[mnist & (table["label"] == label)].groupby("compression")["inference_s"]
+    line = next(line for line in times.lines
+                if line.get_linestyle() == "-" and line.get_color() == workbook.palette(order)[label])
+    assert list(line.get_ydata()) == pytest.approx(list(runs.median()))
+    bar = next(c for c in times.containers if c.lines[0].get_color() == workbook.palette(order)[label])
+    (segments,) = [c.get_segments() for c in bar.lines[2]]
+    assert [s[0][1] for s in segments] == pytest.approx(list(runs.min()))
+    assert [s[1][1] for s in segments] == pytest.approx(list(runs.max()))
+    plt.close(fig)

@@ -34,9 +34,10 @@ def _suptitle(fig, text: str) -> None:
 
 def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
     """Top-1, inference time and FLOPs against compression, a row of three panels per set-up (``setup``
-    alone where given, every set-up of ``table`` where None), a line per pruner: the mean over seeds with
-    a bar of one standard deviation either side (:func:`_mean_sd_line`). Each row is titled with its set-up,
-    data and seed count."""
+    alone where given, every set-up of ``table`` where None), a line per pruner: top-1 and FLOPs as the mean over
+    seeds with a bar of one standard deviation either side (:func:`_mean_sd_line`), times as the median over
+    seeds with a bar to the fastest and slowest (:func:`_median_range_line`: a time is skewed by a busy machine,
+    and a mean less the sd may fall below zero). Each row is titled with its set-up, data and seed count."""
     use_style()
     setups = list(dict.fromkeys(table["setup"])) if setup is None else [setup]
     missing = [name for name in setups if not (table["setup"] == name).any()]
@@ -46,7 +47,8 @@ def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
     fig = plt.figure(figsize=(13, 4.1 * len(setups)), layout="constrained")
     for row, name in zip(fig.subfigures(len(setups), 1, squeeze=False)[:, 0], setups):
         _compression_row(row, table[table["setup"] == name], name)
-    _suptitle(fig, "Accuracy, inference time and FLOPs against compression (mean ± sd over seeds)")
+    _suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
+                   "seeds; time: median and range over seeds)")
     return fig
 
 
@@ -57,8 +59,9 @@ def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
     order = column_order(rows["label"])
     axes = row.subplots(1, 3)
     for ax, (metric, label) in zip(axes, panels):
+        line = _median_range_line if metric == "inference_s" else _mean_sd_line
         for pruner in order:
-            _mean_sd_line(ax, rows[rows["label"] == pruner], metric, pruner)
+            line(ax, rows[rows["label"] == pruner], metric, pruner)
         _compression_axis(ax, rows["compression"])
         ax.set_ylabel(label)
     axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
@@ -142,6 +145,15 @@ def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, label: str) -> pd.DataFra
     ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0).to_numpy(), marker="o", capsize=3,
                 color=_colour(label), label=label)
     return stats
+
+
+def _median_range_line(ax, runs: pd.DataFrame, metric: str, label: str) -> None:
+    """One pruner's ``metric`` per compression as its median over seeds with a bar from the lowest to the
+    highest (none for one seed), in the pruner's colour."""
+    stats = runs.groupby("compression")[metric].agg(["median", "min", "max"]).sort_index()
+    below, above = stats["median"] - stats["min"], stats["max"] - stats["median"]
+    ax.errorbar(stats.index, stats["median"], yerr=[below.to_numpy(), above.to_numpy()], marker="o", capsize=3,
+                color=_colour(label), label=label)
 
 
 def _collapse_line(ax, runs: pd.DataFrame, label: str) -> None:
