@@ -253,6 +253,16 @@ def test_compression_findings_words_carry_the_densities():
         assert f"{p.kept_flops:,.0f} of {p.flops:,.0f}" in text
     assert f"{result.size_bias.small:.3f}" in text and f"{result.size_bias.large:.3f}" in text
     assert len(text.splitlines()) == 1 + len(result.pruners) + 1
+    assert result.stand_in == ()
+
+
+def test_densities_from_stand_in_data_are_flagged_as_a_pipeline_check():
+    layers = _layers().assign(setup="CIFAR-10 / ResNet20", data_source="synthetic")
+    result = compression_result(layers, 1.0, "SNIP")
+    assert result.stand_in == ("CIFAR-10 / ResNet20",)
+    text = compression_findings(layers, 1.0, "SNIP")
+    assert len(text.splitlines()) == 1 + 1 + len(result.pruners) + 1 and "CIFAR-10 / ResNet20" in text.splitlines()[0]
+    assert compression_result(layers.assign(data_source="real"), 1.0, "SNIP").stand_in == ()
 
 
 def _amp_table() -> pd.DataFrame:
@@ -300,7 +310,7 @@ def test_quantization_result_on_a_cpu_without_bf16_units():
 def test_quantization_findings_words_carry_the_ratios():
     for table in (_amp_table(), _amp_table().assign(peak_memory_kind="cuda_max_allocated", train_s=[100.0, 50.0] * 2)):
         result, text = quantization_result(table, pd.DataFrame()), quantization_findings(table, pd.DataFrame())
-        assert f"**{result.time.high:.2f}x**" in text and f"{result.memory.high:.2f}x fp32's" in text
+        assert f"took {result.time.high:.2f}x" in text and f"{result.memory.high:.2f}x fp32's" in text
         assert f"{result.top1_change.high:+.1f} points" in text and "0.2, 1" in text
         if result.on_cuda:  # the model's size and the memory held before training explain the small gain
             assert f"{result.params / 1e6:.2f} M" in text and f"{result.starts_mb[0]:.0f} MB" in text
