@@ -76,11 +76,13 @@ class SizeBias:
 @dataclass(frozen=True)
 class CompressionResult:
     """Task 3 at one compression: each pruner's densities (column order) and the focus pruner's size bias
-    (None when it did not run)."""
+    (None when it did not run); ``stand_in``: the set-ups whose runs used synthetic stand-in data, where which
+    weights a data-driven pruner keeps says nothing about real images."""
 
     compression: float
     pruners: tuple[PrunerDensity, ...]
     size_bias: SizeBias | None
+    stand_in: tuple[str, ...] = ()
 
     @property
     def target(self) -> float:
@@ -103,14 +105,20 @@ def compression_result(layers: pd.DataFrame, compression: float, focus: str = "S
         median = part["size"].median()
         bias = SizeBias(focus, float(part.loc[part["size"] <= median, "density"].mean()),
                         float(part.loc[part["size"] > median, "density"].mean()))
-    return CompressionResult(compression, tuple(pruners), bias)
+    fake = layers.loc[layers["data_source"] == "synthetic", "setup"] if "data_source" in layers else []
+    return CompressionResult(compression, tuple(pruners), bias, tuple(sorted(set(fake))))
 
 
 def compression_findings(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> str:
     """Markdown findings for Task 3 (:func:`compression_result`)."""
     result = compression_result(layers, compression, focus)
-    lines = [f"- The overall target keeps {result.target:.4f} of the prunable weights (compression "
-             f"{result.compression:g})."]
+    lines = []
+    if result.stand_in:
+        lines.append(f"- {', '.join(result.stand_in)} ran on synthetic stand-in data: the data-driven pruners (and "
+                     "Mag, after pre-training) chose their weights from generated images, so the densities below are "
+                     "a pipeline check, not a finding about the pruners on real data.")
+    lines.append(f"- The overall target keeps {result.target:.4f} of the prunable weights (compression "
+                 f"{result.compression:g}).")
     lines += [f"- **{p.label}**: overall {p.overall:.4f}; densest `{p.densest_layer}` ({p.densest:.3f}), "
               f"sparsest `{p.sparsest_layer}` ({p.sparsest:.3f}); kept FLOPs {p.kept_flops:,.0f} of {p.flops:,.0f}."
               for p in result.pruners]
