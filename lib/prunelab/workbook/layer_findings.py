@@ -120,7 +120,8 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
     lines.append(f"- The overall target keeps {result.target:.4f} of the prunable weights (compression "
                  f"{result.compression:g}).")
     lines += [f"- **{p.label}**: overall {p.overall:.4f}; densest `{p.densest_layer}` ({p.densest:.3f}), "
-              f"sparsest `{p.sparsest_layer}` ({p.sparsest:.3f}); kept FLOPs {p.kept_flops:,.0f} of {p.flops:,.0f}."
+              f"sparsest `{p.sparsest_layer}` ({p.sparsest:.3f}); kept FLOPs {p.kept_flops:,.0f} of {p.flops:,.0f} "
+              "in the prunable weights."
               for p in result.pruners]
     if result.size_bias is not None:
         b = result.size_bias
