@@ -169,6 +169,19 @@ def test_a_cells_comparisons_are_holm_adjusted_so_two_modest_gaps_are_not_called
     assert "Holm-adjusted over the cell's 5 comparisons" in tuning_findings(table)
 
 
+def test_the_synflow_one_round_note_names_the_layers_its_runs_emptied_first():
+    table = _tuning_table()
+    mnist = table[table["setup"] == "MNIST / FC"]
+    later = mnist.assign(compression=2.0, collapsed_layers=[["layers.0", "layers.2"] if label.endswith("(1 round)")
+                                                            else [] for label in mnist["label"]])
+    table = pd.concat([table, later], ignore_index=True)
+    table.loc[table["label"].str.endswith("(1 round)") & (table["setup"] == "MNIST / FC")
+              & (table["compression"] == 1.0), "collapsed_layers"] = pd.Series([["layers.4"]] * 3).values
+    (note,) = [line for line in tuning_findings(table).splitlines() if "rounds, re-scoring" in line]
+    assert "MNIST / FC first at compression 1, `layers.4`" in note  # the lowest compression, its own layers
+    assert "layers.2" not in note and "CIFAR-10" not in note  # the stand-in's cells are no finding
+
+
 def test_tuning_findings_words_carry_every_figure_of_the_result():
     table = _tuning_table()
     noisy = _noisy_mnist()

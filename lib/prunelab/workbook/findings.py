@@ -15,16 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.choices import SYNFLOW_ROUNDS
-from .numbers import (
-    ALPHA,
-    MeanComparison,
-    accuracy_cell,
-    at_chance,
-    compare_means,
-    compression_text,
-    holm,
-    listed,
-)
+from .numbers import ALPHA, MeanComparison, accuracy_cell, at_chance, compare_means, compression_text, holm, listed
 from .style import column_order, pruner_label
 from .tables import collapse_table
 
@@ -252,10 +243,15 @@ def _collapse_lines(c: Collapses) -> list[str]:
                      "frequent class without an emptied layer: the kept weights may still leave no path from input "
                      "to output (units with no kept weight in or out), or the training may be too short; these "
                      "runs do not tell which.")
-    if any(e.label == pruner_label("synflow", 1) for e in c.emptied):
-        lines.append(f"- SynFlow's paper prunes over {SYNFLOW_ROUNDS} rounds; with one round the largest layer "
-                     "(the first) gets the smallest scores per weight and is emptied. Compare the "
-                     f"{SYNFLOW_ROUNDS}-round column.")
+    first = {}  # per set-up, SynFlow (1 round)'s emptied cell at the lowest compression
+    for e in sorted((e for e in c.emptied if e.label == pruner_label("synflow", 1)), key=lambda e: e.compression):
+        first.setdefault(e.setup, e)
+    if first:
+        where = "; ".join(f"on {e.setup} first at compression {compression_text(e.compression)}, "
+                          f"`{', '.join(e.layers)}`" for e in first.values())
+        lines.append(f"- SynFlow's paper prunes over {SYNFLOW_ROUNDS} rounds, re-scoring as weights go; with one "
+                     f"round every weight is scored once on the dense network and one global threshold can take a "
+                     f"whole layer: here it emptied {where}. Compare the {SYNFLOW_ROUNDS}-round column.")
     if c.stand_in:
         lines.append(f"- {c.stand_in} collapsed cell(s) are on synthetic stand-in data and are listed in the table "
                      "above only as pipeline checks.")
