@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from prunelab import register_pruner
 from prunelab.core.choices import PRUNERS
 from prunelab.core.pruners import (
     GRASP_TEMPERATURE,
@@ -277,6 +278,33 @@ def test_invert_keeps_the_lowest_scores():
     prune(model, PruneSettings("mag", 1.0, invert=True), _batches((1, 8, 8)))
     mask = torch.cat([t.mask.reshape(-1) for t in L.masked_parameters(model)]) == 1
     assert before[mask].max() <= before[~mask].min()
+
+
+def test_a_shuffle_after_several_rounds_lands_on_the_weights_scoring_began_with():
+    torch.manual_seed(3)
+    model = default.fc((1, 8, 8), 10, depth=3, width=16)
+    start = {t.name: t.param.detach().clone() for t in L.masked_parameters(model)}
+    prune(model, PruneSettings("mag", 1.0, rounds=10, shuffle=True), _batches((1, 8, 8)))
+    for t in L.masked_parameters(model):
+        kept = t.mask == 1
+        assert torch.equal(t.param[kept], start[t.name][kept])  # the initial values, none zeroed by a round
+        assert torch.all(t.param[~kept] == 0)
+
+
+def test_invert_keeps_the_lowest_of_signed_scores():
+    scores = {}
+
+    def signed(model, targets, batches, loss_fn):  # negative and positive, as GraSP's are
+        scores.update({t.name: torch.randn_like(t.param) for t in targets})
+        return dict(scores)
+
+    model = default.fc((1, 8, 8), 10, depth=3, width=16)
+    register_pruner("signed-invert-test", signed, label="Signed (invert test)")
+    prune(model, PruneSettings("signed-invert-test", 1.0, invert=True), _batches((1, 8, 8)))
+    targets = L.masked_parameters(model)
+    values = torch.cat([scores[t.name].reshape(-1) for t in targets])
+    mask = torch.cat([t.mask.reshape(-1) for t in targets]) == 1
+    assert values[mask].max() <= values[~mask].min() and values[mask].max() < 0
 
 
 def test_reinitialize_draws_new_weights_but_keeps_the_masks():

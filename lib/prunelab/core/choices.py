@@ -15,6 +15,21 @@ SCHEDULES = ("exponential", "linear")
 OPTIMIZERS = ("sgd", "momentum", "adam", "rms")
 
 
+#: how --invert and --shuffle act, kept in every run's summary. 2: --invert keeps the lowest scores by ranking
+#: the negated score (rule 1, the original's reciprocal, mis-ordered signed scores: GraSP's, Rand's, perhaps a
+#: registered pruner's), and --shuffle after several rounds permutes each mask over the weights scoring began
+#: with (under rule 1 earlier rounds had zeroed the weights they pruned, so a shuffled mask kept zeros)
+ABLATION_RULES = 2
+#: the built-in pruners whose scores are never negative: rule 1 inverted them as rule 2 does
+NON_NEGATIVE_SCORES = ("mag", "snip", "synflow")
+
+
+def ablation_rules_matter(pruner: str, rounds: int, shuffle: bool, invert: bool) -> bool:
+    """Whether a run's result under ablation rule 1 differs from rule 2 (:data:`ABLATION_RULES`): a record made
+    before rule 2 is recomputed only then."""
+    return (shuffle and rounds > 1) or (invert and pruner not in NON_NEGATIVE_SCORES)
+
+
 def default_rounds(pruner: str) -> int:
     """A built-in pruner's scoring rounds when none are given: :data:`SYNFLOW_ROUNDS` for SynFlow, one for the
     others (a registered pruner's are its own: :func:`prunelab.core.registry.pruner_rounds`)."""

@@ -260,7 +260,7 @@ def _ranking_keys(scores: dict[str, Tensor], targets: list[MaskedParam], invert:
     for t in targets:
         key = scores[t.name].detach().to(torch.float64).reshape(-1)
         if invert:
-            key = 1.0 / key  # the original's inversion: rank by the reciprocal score
+            key = -key  # the lowest kept first, whatever the sign (the original's 1 / score is so for positives)
         key = torch.nan_to_num(key, nan=-math.inf)
         key = key.masked_fill(t.mask.reshape(-1) == 0, -math.inf)
         keys.append(key)
@@ -361,6 +361,8 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
         from tqdm import tqdm
         iterator = tqdm(iterator, desc=f"{settings.pruner} rounds", leave=False)
     scores: dict[str, Tensor] = {}
+    # each round zeroes the weights pruned so far; a shuffled mask must land on the weights scoring began with
+    start = [t.param.detach().clone() for t in targets] if settings.shuffle and rounds > 1 else None
     for r in iterator:
         apply_masks(model)
         scores = compute_scores(model, settings, targets, batches, loss_fn)
@@ -368,6 +370,10 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
         update_masks(targets, scores, counts[r], settings.scope, settings.invert)
     if settings.reinitialize:
         reinitialize(model)
+    elif start is not None:
+        with torch.no_grad():
+            for t, weights in zip(targets, start):
+                t.param.copy_(weights)
     if settings.shuffle:
         shuffle_masks(targets)
     apply_masks(model)

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ..core.choices import ABLATION_RULES, ablation_rules_matter
 from ..core.train import resolve_device
 from ..errors import UserError
 from ..precision.amp import amp_name, amp_settings
@@ -145,6 +146,12 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
                                  f"train in {here}; pass --amp-dtype {recorded} to reuse it, --force to replace "
                                  "it, or another --expid")
     if any(name not in record.summary for name in require):
+        return None
+    if record.summary.get("ablation_rules", 1) < ABLATION_RULES and ablation_rules_matter(
+            config.pruner, config.resolved_prune_epochs, config.shuffle, config.invert):
+        if log is not None:
+            log(f"{record.path.name}: made before --invert and --shuffle took their present rule (see "
+                "docs/pruners.md); computing it again")
         return None
     return record
 
