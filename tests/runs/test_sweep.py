@@ -308,3 +308,29 @@ def test_a_setting_spelt_two_ways_in_one_mapping_is_refused(tmp_path, text):
     grid.write_text(text)
     with pytest.raises(UserError, match="twice"):
         load_grid(grid)
+
+
+def test_progress_lines_tell_apart_runs_that_differ_in_seed_rounds_or_ablation():
+    from prunelab.runs.sweep import describe
+
+    base = RunConfig(dataset="mnist", model="fc", pruner="snip", compression=1.0)
+    variants = [base, base.replace(seed=2), base.replace(invert=True), base.replace(shuffle=True),
+                base.replace(reinitialize=True), base.replace(prune_epochs=10)]
+    shown = [describe(c).rsplit(" (", 1)[0] for c in variants]  # without the record's name
+    assert len(set(shown)) == len(variants)
+    assert "x100" in describe(base.replace(pruner="synflow"))  # SynFlow's rounds, default or not
+
+
+def test_ctrl_c_during_a_sweep_is_one_line_and_exit_code_130(tmp_path, monkeypatch, capsys):
+    import prunelab.runs.sweep as sweep
+    from prunelab.runs.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {"dataset": "mnist", "model": "fc", "result-dir": str(tmp_path)}}))
+    monkeypatch.setattr(sweep, "run_sweep", interrupted)
+    assert main(["sweep", str(grid)]) == 130
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -106,7 +106,7 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 def sweep_main(argv: list[str]) -> int:
     from .store import RecordConflict, usable_record
-    from .sweep import DONE, load_grid, report, run_sweep
+    from .sweep import DONE, describe, load_grid, report, run_sweep
 
     args = sweep_parser().parse_args(argv)
     grid = load_grid(args.grid)
@@ -127,8 +127,7 @@ def sweep_main(argv: list[str]) -> int:
                 state = "complete" if usable_record(c, log=print) is not None else "to run  "
             except RecordConflict:
                 state = "conflict"
-            print(f"{state}  {c.record_name}  {c.dataset}/{c.model} {c.pruner} "
-                  f"c={c.compression:g}")
+            print(f"{state}  {describe(c)}")
         return 0
     outcomes = run_sweep(grid.configs, executor, grid.workers, grid.slurm, wait=not args.no_wait)
     print(report(outcomes))
@@ -158,15 +157,10 @@ SUBCOMMANDS = {"sweep": sweep_main, "verify": verify_main}
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] and argv[0] in SUBCOMMANDS:
-        try:
-            return SUBCOMMANDS[argv[0]](argv[1:])
-        except UserError as err:
-            print(f"prunelab: error: {err}", file=sys.stderr)
-            return 2
-    args = build_parser().parse_args(argv)
     try:
-        configs = configs_from_args(args)
+        if argv[:1] and argv[0] in SUBCOMMANDS:
+            return SUBCOMMANDS[argv[0]](argv[1:])
+        configs = configs_from_args(build_parser().parse_args(argv))
         for config in configs:
             config.validate()
         # torch is imported only from here on, so --help and bad flags answer in a fraction of a second

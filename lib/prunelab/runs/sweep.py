@@ -187,8 +187,13 @@ def _reusable(config: RunConfig) -> RunRecord | None:
 
 
 def describe(config: RunConfig) -> str:
-    rounds = f" x{config.resolved_prune_epochs}" if config.pruner == "synflow" else ""
-    return f"{config.dataset}/{config.model} {config.pruner}{rounds} c={config.compression:g} ({config.record_name})"
+    """A run in a progress line, told apart from the grid's others: set-up, pruner with its scoring rounds
+    (SynFlow's always, another's when several), compression, seed, any ablation, and the record's name."""
+    rounds = config.resolved_prune_epochs
+    pruner = config.pruner + (f" x{rounds}" if rounds > 1 or config.pruner == "synflow" else "")
+    ablations = "".join(f" {flag}" for flag in ("shuffle", "reinitialize", "invert") if getattr(config, flag))
+    return (f"{config.dataset}/{config.model} {pruner} c={config.compression:g} seed {config.seed}{ablations} "
+            f"({config.record_name})")
 
 
 def _finished(config: RunConfig, path: str, seconds: float | None = None) -> str:
