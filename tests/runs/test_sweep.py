@@ -38,10 +38,18 @@ def test_a_grid_expands_to_every_combination_with_overrides_and_names(tmp_path):
     (TINY, {"pruner": ["lamp"]}, None, "unknown pruner"),
     (TINY, {"pruner": ["rand"]}, "{nope}", "not a setting"),
     (TINY, {"compression": [1, 50]}, "c{compression}", "less than one"),  # refused before its partner trains
+    ({**TINY, "seed-list": [1, 2]}, {}, None, r"base.seed-list: .*grid: \{seed: "),  # the CLI's list flag
+    ({**TINY, "level-list": 2}, {}, None, r"grid: \{levels: "),
+    ({**TINY, "data": "/d", "data-dir": "/d"}, {}, None, "given twice"),
 ])
 def test_bad_grids_are_user_errors(base, grid, expid, needle):
     with pytest.raises(UserError, match=needle):
         expand(base, grid, None, expid)
+
+
+def test_a_setting_may_be_spelled_as_its_flag(tmp_path):
+    (config,) = expand({**TINY, "data": str(tmp_path)}, {})
+    assert config.data_dir == str(tmp_path)
 
 
 def test_finished_runs_are_skipped_and_failures_reported(tmp_path):

@@ -14,7 +14,7 @@ import math
 import os
 import string
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import yaml
 from ..errors import UserError
 from ..files import read_yaml
 from .checks import Range, check_type, describe_value, matches, read_as
-from .config import FIELD_TYPES, RunConfig, fuse_word, refuse_shared_records
+from .config import FIELD_TYPES, NO_FLAG, RunConfig, flag_of, fuse_word, refuse_shared_records
 
 EXECUTORS = ("local", "processes", "slurm")
 #: the most runs one grid file may ask for: far more than any sweep here, far fewer than exhaust memory
@@ -103,14 +103,30 @@ def _shown(key: Any) -> str:
     return text if text.isprintable() else repr(text)
 
 
+#: a setting spelled as its command-line flag where that differs from the field (``data: DIR``, as ``--data DIR``)
+FLAG_SPELLINGS = {flag_of(f).removeprefix("--").replace("-", "_"): f.name for f in fields(RunConfig)
+                  if f.metadata["flag"] and f.metadata["style"] != NO_FLAG}
+
+
+def _unknown(key: Any, name: str, where: str) -> UserError:
+    """The refusal of an unknown setting; a command line's list flag (``seed-list``) is pointed to the grid."""
+    stem = name.removesuffix("_list")
+    axis = next((f for f in (stem, stem + "s") if name != stem and f in FIELD_TYPES), None)
+    if axis is not None:
+        return UserError(f"{where}.{key}: a grid file lists a setting's values under grid (grid: {{{axis}: "
+                         "[...]}), one run each")
+    return UserError(f"{where}.{key}: unknown setting; see prunelab --help for the settings")
+
+
 def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]:
     """A mapping of settings, each checked against its field's type (``lists``: a non-empty list of such)."""
     check_type(where, values, dict)
     checked = {}
     for key, value in values.items():
         name = _name(key, where)
+        name = FLAG_SPELLINGS.get(name, name)
         if name not in FIELD_TYPES:
-            raise UserError(f"{where}.{key}: unknown setting; see prunelab --help for the settings")
+            raise _unknown(key, name, where)
         if name in checked:  # weight-decay and weight_decay: one setting
             raise UserError(f"{where}.{key}: the setting {name} is given twice")
         if name == "fuse":
