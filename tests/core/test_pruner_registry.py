@@ -168,3 +168,22 @@ def test_a_score_that_is_not_one_real_tensor_per_weight_is_a_one_line_user_error
     with pytest.raises(UserError, match=r"pruner 'badscore' returned") as caught:
         prune(model, PruneSettings("badscore", 0.3), [(torch.ones(1, 3), torch.zeros(1, dtype=torch.long))])
     assert needle in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_built_in_label_is_refused_before_the_built_ins_load():
+    code = textwrap.dedent("""
+        import sys
+        import prunelab
+        import prunelab.errors
+        assert "prunelab.core.pruners" not in sys.modules
+        def mine(model, targets, batches, loss_fn):
+            return {}
+        try:
+            prunelab.register_pruner("mysnip", mine, label="SNIP")
+        except prunelab.errors.UserError as err:
+            print("refused:", err)
+        from prunelab.core.registry import get_pruner
+        print("snip is", get_pruner("snip").label)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "refused:" in out and "'snip'" in out and "snip is SNIP" in out

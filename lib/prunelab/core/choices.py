@@ -8,6 +8,8 @@ from __future__ import annotations
 
 #: the built-in pruners, in the order every table and the command line list them (registered ones follow)
 PRUNERS = ("rand", "mag", "snip", "grasp", "synflow")
+#: the built-in pruners' labels in tables and figures, theirs alone whatever registers first
+BUILT_IN_LABELS = {"rand": "Rand", "mag": "Mag", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow"}
 #: SynFlow's scoring rounds unless told otherwise: its paper's iterative method (the original tool used 1)
 SYNFLOW_ROUNDS = 100
 SCOPES = ("global", "local")

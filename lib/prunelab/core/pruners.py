@@ -32,7 +32,7 @@ from torch import Tensor
 from ..errors import UserError
 from ..models.layers import MaskedParam, apply_masks, masked_parameters
 from ..models.registry import reinitialize
-from .choices import PRUNERS, SCHEDULES, SCOPES, default_rounds
+from .choices import BUILT_IN_LABELS, PRUNERS, SCHEDULES, SCOPES, default_rounds
 from .registry import checked_scores, get_pruner, pruner_rounds, register_pruner
 
 GRASP_TEMPERATURE = 200.0
@@ -212,10 +212,9 @@ def _register_built_ins() -> None:
     """The five built-in pruners, through the call every pruner registers with: their labels, and tab10's
     grey, blue, green, red and purple."""
     scores = (score_rand, score_mag, score_snip, score_grasp, score_synflow)
-    labels = ("Rand", "Mag", "SNIP", "GraSP", "SynFlow")
     colours = ("#7f7f7f", "#1f77b4", "#2ca02c", "#d62728", "#9467bd")
-    for name, score, label, colour in zip(PRUNERS, scores, labels, colours, strict=True):
-        register_pruner(name, score, label=label, colour=colour, rounds=default_rounds(name))
+    for name, score, colour in zip(PRUNERS, scores, colours, strict=True):
+        register_pruner(name, score, label=BUILT_IN_LABELS[name], colour=colour, rounds=default_rounds(name))
 
 
 _register_built_ins()

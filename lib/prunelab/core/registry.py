@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from ..errors import UserError
-from .choices import PRUNERS, default_rounds
+from .choices import BUILT_IN_LABELS, PRUNERS, default_rounds
 
 #: the entry-point group an installed package registers its pruners through
 ENTRY_POINT_GROUP = "prunelab.pruners"
@@ -110,7 +110,8 @@ def register_pruner(name: str, score: Callable, *, label: str, colour: str | Non
     if previous is not None and previous.origin != origin and previous.version == version:
         raise UserError(f"pruner '{name}' is registered from {previous.origin} at version {version}; give "
                         f"{origin} another version (records are keyed by name and version)")
-    taken = next((p.name for p in _REGISTERED.values() if p.label == label and p.name != name), None)
+    owners = {**BUILT_IN_LABELS, **{p.name: p.label for p in _REGISTERED.values()}}  # built-ins' even unloaded
+    taken = next((owner for owner, held in owners.items() if held == label and owner != name), None)
     if taken is not None:
         raise UserError(f"the label '{label}' already names pruner '{taken}'; choose another label")
     if colour is None:

@@ -31,7 +31,7 @@ class DataRequest:
     seed: int
     train_batch_size: int
     test_batch_size: int
-    prune_dataset_ratio: int  # pruning examples per class
+    prune_dataset_ratio: int  # pruning examples per class on average (ratio x classes, drawn at random)
     prune_batch_size: int
     workers: int  # loader processes for image folders
     root: str | None = None  # the data folder (None: $PRUNELAB_DATA, else ./data)

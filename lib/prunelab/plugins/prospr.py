@@ -9,7 +9,7 @@ The semantics follow the authors' code (github.com/mil-ad/prospr, ``prospr.prune
 defaults): every parameter takes the steps (biases and batchnorm's too), plain SGD of learning rate 0.1
 without momentum for three steps, the same data for every step and for the final loss, and the full
 meta-gradient rather than its first-order approximation. Where prunelab differs, and why, is in
-docs/pruners.md: the data is the run's pruning batches (``--prune-dataset-ratio`` examples per class)
+docs/pruners.md: the data is the run's pruning batches (``--prune-dataset-ratio`` times the classes, drawn at random)
 where the authors draw one batch of 128 training images, and batchnorm follows ``--prune-train-mode`` as it
 does for every pruner, where the authors always score in training mode. Over several rounds the pruned
 weights stay at zero through the steps. This module uses only prunelab's public registration.

@@ -115,7 +115,9 @@ class RunConfig:
         bounds=Range(1, MAX_EPOCHS))
     compression_schedule: str = option("exponential", "schedule over the rounds", choices=SCHEDULES)
     mask_scope: str = option("global", "masking scope", choices=SCOPES)
-    prune_dataset_ratio: int = option(10, "pruning examples per class", bounds=Range(1, MAX_EXAMPLES))
+    prune_dataset_ratio: int = option(10, "pruning examples: this many times the number of classes, drawn at "
+                                      "random (as the original; not balanced by class)",
+                                      bounds=Range(1, MAX_EXAMPLES))
     prune_batch_size: int = option(256, "pruning batch size", bounds=Range(1, MAX_BATCH))
     prune_bias: bool = option(False, "prune biases", style=SWITCH)
     prune_batchnorm: bool = option(False, "prune batchnorm layers", style=SWITCH)

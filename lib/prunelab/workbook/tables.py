@@ -86,7 +86,8 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         f"| seeds | {_seeds_text(table)} |",
         f"| pruning | {', '.join(pruners)} at compression {compressions}; {table['mask_scope'].iloc[0]} scope, "
         f"{table['compression_schedule'].iloc[0]} schedule, {table['prune_dataset_ratio'].iloc[0]} examples per "
-        f"class" + (f"; SynFlow with {counted(rounds, 'round').replace(', ', ' and ')}" if rounds else "") + " |",
+        f"class on average (drawn at random)"
+        + (f"; SynFlow with {counted(rounds, 'round').replace(', ', ' and ')}" if rounds else "") + " |",
         f"| hardware | {devices} |",
         *([f"| precision | {', '.join(sorted(set(table['amp_dtype'].dropna())))} |"] if "amp_dtype" in table else []),
         f"| libraries | prunelab {__version__}, torch {torch.__version__}, pandas {pd.__version__}, "
