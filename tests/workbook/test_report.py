@@ -357,6 +357,10 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     assert "SynFlow with 1 and 100 rounds" in text and "Rand, Mag, SNIP, GraSP, SynFlow at compression" in text
     assert "| seeds | 1 for CIFAR-10 / ResNet20; 1 for MNIST / FC |" in text
     assert "synthetic stand-in for CIFAR-10; synthetic stand-in for MNIST" in text
+    with_reference = pd.concat([table, table.iloc[:1].assign(compression=0.0)], ignore_index=True)
+    counted_too = settings_markdown(params, with_reference)
+    assert f"{len(with_reference)} records" in counted_too and "1 of them unpruned references" in counted_too
+    assert "compression 0," not in counted_too  # the pruning line names the pruned runs' compressions
 
 
 def _at_chance(labels: list[str]) -> pd.DataFrame:

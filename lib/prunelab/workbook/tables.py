@@ -61,14 +61,16 @@ def stand_in_banner(table: pd.DataFrame) -> str | None:
 def settings_markdown(params, table: pd.DataFrame) -> str:
     """The settings a reader needs first: profile, data, training, pruning, hardware, library versions.
 
-    Everything but the profile name is read from the records themselves.
+    Everything but the profile name is read from the records themselves; unpruned reference runs (compression
+    0) count among the runs, and the pruning line names the pruned ones.
     """
+    pruned = table[table["compression"] > 0]
     sources = "; ".join(sorted(set(table["data"])))
     devices = ", ".join(sorted(set(table["device_name"].dropna()))) or "not recorded"
     sizes = sorted(set(zip(table["dataset"], table["train_examples"], table["test_examples"])))
     used = "; ".join(f"{d}: {tr:,} training / {te:,} test examples" for d, tr, te in sizes)
-    pruners = column_order(pruner_name(p) for p in set(table["pruner"]))
-    compressions = ", ".join(f"{c:g}" for c in sorted(set(table["compression"])))
+    pruners = column_order(pruner_name(p) for p in set(pruned["pruner"]))
+    compressions = ", ".join(f"{c:g}" for c in sorted(set(pruned["compression"])))
     training = f"{counted(table['post_epochs'], 'epoch')} after pruning"
     if (table["pre_epochs"] > 0).any():
         pre = table[table["pre_epochs"] > 0]
@@ -93,7 +95,8 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         f"| libraries | prunelab {__version__}, torch {torch.__version__}, pandas {pd.__version__}, "
         f"matplotlib {matplotlib.__version__} |",
         f"| runs | {len(table)} record{'s' if len(table) != 1 else ''} in the result store "
-        f"`{Path(params.result_dir).name}` |",
+        f"`{Path(params.result_dir).name}`"
+        + (f", {len(table) - len(pruned)} of them unpruned references" if len(pruned) < len(table) else "") + " |",
     ]
     return "\n".join(lines)
 
