@@ -3,7 +3,7 @@
 import pandas as pd
 
 from prunelab.data.catalog import source_words
-from prunelab.workbook.findings import (
+from prunelab.workbook.collapse_study import (
     claim_verdict,
     collapse_study,
     collapse_study_findings,

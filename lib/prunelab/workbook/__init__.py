@@ -46,7 +46,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "plot_ablations", "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
         "plot_multishot", "plot_sparse_inference", "plot_timeline", "plot_weight_histograms",
     ),
-    ".findings": ("collapse_study", "collapse_study_findings", "synflow_claim", "tuning_findings"),
+    ".findings": ("tuning_findings",),
+    ".collapse_study": ("collapse_study", "collapse_study_findings", "synflow_claim"),
     ".layer_findings": ("compression_findings", "layer_frame", "record_weights", "sparse_findings"),
     ".speed_findings": ("amp_time_words", "design_speed_words", "quantization_findings", "trace_findings"),
     ".grids": (

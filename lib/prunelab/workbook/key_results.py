@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .findings import EmptiedCell, PrunerRanking, claim_verdict, collapses, pruner_ranking, studied_claims
+from .collapse_study import claim_verdict, studied_claims
+from .findings import EmptiedCell, PrunerRanking, collapses, pruner_ranking
 from .numbers import Span, accuracy_cell, compression_text, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios

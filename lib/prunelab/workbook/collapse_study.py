@@ -1,0 +1,145 @@
+"""Where each pruner collapses across compression (Task 1's collapse study): how far each pruner goes on a
+set-up before a seed falls to chance or a layer empties, and whether the SynFlow paper's claim (SynFlow
+outlasts the pruners that score from data) holds on these runs. Numbers and verdicts as frozen dataclasses
+(:func:`collapse_study`, :func:`synflow_claim`), then words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .numbers import at_chance, compression_text
+from .style import pruner_label
+
+
+@dataclass(frozen=True)
+class Survival:
+    """How far one pruner goes on one set-up before its networks stop learning.
+
+    ``survives_to``: the highest studied compression up to which (inclusive) every seed's top-1 stays above
+    chance at every studied compression (None: already at chance at the lowest). ``first_at_chance``: the
+    lowest compression where a seed falls to chance. ``first_emptied``: the lowest compression where a seed's
+    pruned network has a layer with no weight left (layer collapse). Chance is the collapse table's rule,
+    :func:`~prunelab.workbook.numbers.at_chance`.
+    """
+
+    setup: str
+    label: str
+    survives_to: float | None
+    first_at_chance: float | None
+    first_emptied: float | None
+
+
+def collapse_study(table: pd.DataFrame) -> list[Survival]:
+    """A :class:`Survival` per set-up on real data and pruner label, set-ups and pruners in table order."""
+    real = table[~table["stand_in"].astype(bool)]
+    survivals = []
+    for (setup, label), rows in real.groupby(["setup", "label"], sort=False):
+        above, emptied = {}, {}
+        for compression, at in rows.groupby("compression"):
+            above[compression] = not at_chance(at).any()
+            emptied[compression] = any(bool(layers) for layers in at["collapsed_layers"] if layers is not None)
+        ordered = sorted(above)
+        failing = [c for c in ordered if not above[c]]
+        first_at_chance = failing[0] if failing else None
+        survives = [c for c in ordered if first_at_chance is None or c < first_at_chance]
+        survivals.append(Survival(setup, label, survives[-1] if survives else None, first_at_chance,
+                                  next((c for c in ordered if emptied[c]), None)))
+    return survivals
+
+
+@dataclass(frozen=True)
+class SynflowClaim:
+    """The SynFlow paper's claim on one set-up: iterative SynFlow avoids layer collapse up to the highest
+    compression, while SNIP and GraSP collapse earlier. ``synflow_survives``: SynFlow with its paper's rounds
+    stays above chance at every studied compression, up to ``highest``; ``earlier``: the gradient pruners that
+    fall to chance at a lower compression than SynFlow does; ``not_earlier``: those that do not."""
+
+    setup: str
+    highest: float
+    synflow_falls_at: float | None  # where SynFlow first falls to chance (None: never)
+    earlier: tuple[str, ...]
+    not_earlier: tuple[str, ...]
+
+    @property
+    def synflow_survives(self) -> bool:
+        return self.synflow_falls_at is None
+
+    @property
+    def agrees(self) -> bool:
+        return self.synflow_survives and not self.not_earlier
+
+
+def synflow_claim(table: pd.DataFrame, survivals: list[Survival]) -> list[SynflowClaim]:
+    """Check the claim on each real set-up that ran SynFlow with its paper's rounds and SNIP or GraSP."""
+    synflow, gradient = pruner_label("synflow", None), [pruner_label(p, None) for p in ("snip", "grasp")]
+    claims = []
+    for setup in dict.fromkeys(s.setup for s in survivals):
+        by_label = {s.label: s for s in survivals if s.setup == setup}
+        if synflow not in by_label or not any(g in by_label for g in gradient):
+            continue
+        highest = float(table.loc[table["setup"] == setup, "compression"].max())
+        reach = by_label[synflow].first_at_chance  # None: SynFlow never reaches chance
+        earlier = tuple(g for g in gradient if g in by_label and by_label[g].first_at_chance is not None
+                        and (reach is None or by_label[g].first_at_chance < reach))
+        not_earlier = tuple(g for g in gradient if g in by_label and g not in earlier)
+        claims.append(SynflowClaim(setup, highest, reach, earlier, not_earlier))
+    return claims
+
+
+def _studied(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the set-ups run at more than one compression: those a collapse study speaks of."""
+    return table[table.groupby("setup")["compression"].transform("nunique") > 1]
+
+
+def studied_claims(table: pd.DataFrame) -> list[SynflowClaim]:
+    """:func:`synflow_claim` on the real set-ups of ``table`` run at more than one compression."""
+    table = _studied(table)
+    return synflow_claim(table, collapse_study(table))
+
+
+def collapse_study_findings(table: pd.DataFrame) -> str:
+    """Markdown: per real set-up studied at several compressions, how far each pruner stays above chance and
+    where a layer first empties, then whether the data agree with the SynFlow paper's claim."""
+    table = _studied(table)
+    survivals = collapse_study(table)
+    if not survivals:
+        return "- No set-up on real data was run at more than one compression: nothing to say about collapse."
+    claims = synflow_claim(table, survivals)
+    claim_lines = [f"- **The SynFlow paper's claim on {c.setup}**: {claim_verdict(c)}" for c in claims]
+    return "\n".join([_survival_line(s) for s in survivals] + claim_lines)
+
+
+def _survival_line(s: Survival) -> str:
+    if s.survives_to is None:
+        reach = f"has a seed at chance already at compression {compression_text(s.first_at_chance)}"
+    elif s.first_at_chance is None:
+        reach = (f"stays above chance on every seed at every compression studied, up to "
+                 f"{compression_text(s.survives_to)} ({10 ** -s.survives_to:.2%} of the weights kept)")
+    else:
+        reach = (f"stays above chance on every seed up to compression {compression_text(s.survives_to)}; a seed "
+                 f"first falls to chance at {compression_text(s.first_at_chance)}")
+    emptied = ("; no layer empties" if s.first_emptied is None else
+               f"; a layer first empties at {compression_text(s.first_emptied)}")
+    return f"- **{s.label}** on {s.setup} {reach}{emptied}."
+
+
+def claim_verdict(c: SynflowClaim) -> str:
+    """Whether the data agree with the SynFlow paper's claim on ``c.setup``, and where each side falls."""
+    synflow = pruner_label("synflow", None)
+    if c.agrees:
+        return (f"the data agree. {synflow} stays above chance up to compression {compression_text(c.highest)}, "
+                f"while {' and '.join(c.earlier)} fall to chance earlier.")
+    if c.synflow_survives:
+        reach = f"stays above chance up to compression {compression_text(c.highest)}"
+    else:
+        highest = " (the highest studied)" if c.synflow_falls_at == c.highest else ""
+        reach = f"itself falls to chance at compression {compression_text(c.synflow_falls_at)}{highest}"
+    parts = [f"{synflow} {reach}"]
+    if c.earlier:
+        parts.append(f"{' and '.join(c.earlier)} fall to chance before it does")
+    if c.not_earlier:
+        parts.append(f"{' and '.join(c.not_earlier)} do not fall to chance before it does")
+    return "the data do not fully agree: " + "; ".join(parts) + "."
