@@ -237,3 +237,11 @@ def test_every_refusal_message_is_a_lowercase_sentence_without_a_final_period():
     capitalised = [place for place, first, _ in messages if first and first[0].isupper()]
     period = [place for place, _, last in messages if last and last.rstrip().endswith(".")]
     assert not capitalised and not period, (capitalised, period)
+
+
+def test_an_unknown_slurm_option_with_a_line_break_is_named_on_one_line():
+    from prunelab.runs.gridfile import SlurmOptions
+
+    with pytest.raises(UserError) as refused:
+        SlurmOptions.from_dict({"\n": None})
+    assert "\n" not in str(refused.value) and "'\\n'" in str(refused.value)

@@ -54,7 +54,7 @@ class SlurmOptions:
         hints = typing.get_type_hints(cls)
         unknown = set(values) - set(hints)
         if unknown:
-            raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(sorted(unknown))}")
+            raise UserError(f"unknown slurm option(s) in the grid file: {', '.join(map(_shown, sorted(unknown)))}")
         for name, value in values.items():
             values[name] = read_as(value, hints[name])
             check_type(f"slurm.{name}", values[name], hints[name])
