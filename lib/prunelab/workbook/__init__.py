@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
     from ..runs import amp_timing, int8, sparse  # noqa: F401
     from . import (  # noqa: F401
         ablations,
+        collapse_study,
         conservation_figures,
         figure_output,
         figures,
