@@ -26,3 +26,13 @@ def test_an_ablation_record_of_the_old_rule_is_recomputed_only_where_the_rule_ch
     assert load_record(tmp_path / "singleshot" / "run").summary["ablation_rules"] == 1
     assert main(args) == 0
     assert load_record(tmp_path / "singleshot" / "run").summary["ablation_rules"] == (2 if recomputed else 1)
+
+
+def test_a_checkpoint_pruned_under_the_old_rule_is_not_resumed_where_the_rule_matters(tmp_path):
+    from prunelab.runs.config import RunConfig
+    from prunelab.runs.prepare import run_checkpoint
+
+    base = RunConfig(result_dir=str(tmp_path), pruner="synflow", prune_epochs=3)
+    assert run_checkpoint(base, "synthetic").key == f"{base.config_hash()}:synthetic"  # unchanged: resumes
+    shuffled = base.replace(shuffle=True)
+    assert run_checkpoint(shuffled, "synthetic").key == f"{shuffled.config_hash()}:synthetic:ablation-rules-2"

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ..core.choices import ABLATION_RULES, ablation_rules_matter
 from ..core.hardware import hardware_info
 from ..core.layout import uses_channels_last
 from ..core.pruners import PruneSettings, keep_count
@@ -88,9 +89,12 @@ def reused_record(config: RunConfig, log: Callable[[str], None]) -> RunRecord | 
 
 def run_checkpoint(config: RunConfig, data_source: str) -> RunCheckpoint:
     """The run's checkpoint, keyed by its configuration and the data source it really uses (``auto``
-    resolved), so a run begun on a stand-in never resumes onto real data that appeared meanwhile."""
+    resolved), so a run begun on a stand-in never resumes onto real data that appeared meanwhile, and, where
+    the ablation rule changes its masks, by that rule: a run pruned under the old one starts again."""
+    rule = (f":ablation-rules-{ABLATION_RULES}" if ablation_rules_matter(
+        config.pruner, config.resolved_prune_epochs, config.shuffle, config.invert) else "")
     return RunCheckpoint(config.result_dir, config.experiment, config.record_name,
-                         f"{config.config_hash()}:{data_source}", config.checkpoint_every)
+                         f"{config.config_hash()}:{data_source}{rule}", config.checkpoint_every)
 
 
 def load_run_data(config: RunConfig, device: torch.device, channels_last: bool = False) -> RunData:
