@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from ..errors import UserError
-from .choices import BUILT_IN_LABELS, PRUNERS, default_rounds
+from .choices import BUILT_IN_LABELS, DENSE_LABEL, PRUNERS, default_rounds
 
 #: the entry-point group an installed package registers its pruners through
 ENTRY_POINT_GROUP = "prunelab.pruners"
@@ -148,6 +148,9 @@ def _check_looks(name: str, label, colour) -> None:
     if "|" in label or not label.isprintable():  # a table's cell: a bar would split it, a newline end its row
         raise UserError(f"the label of pruner '{name}' must be one line without '|' (it fills table cells), "
                         f"not {label!r}")
+    if label == DENSE_LABEL or any(label.startswith(f"{held} (") for held in BUILT_IN_LABELS.values()):
+        raise UserError(f"the label '{label}' is one the workbook gives built-in runs (as \"SynFlow (100 rounds)\"); "
+                        "choose another label")
     if colour is not None:
         from matplotlib.colors import is_color_like  # only when a colour is given: a plain import stays light
 

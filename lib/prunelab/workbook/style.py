@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from ..core.choices import DENSE_LABEL
 from ..core.registry import SPARE_COLOURS, find_pruner, pruner_rounds, registered_pruners
 
 #: colours of the kinds of work in a traced step (:data:`prunelab.core.trace.KINDS`)
@@ -40,10 +41,6 @@ def pruner_label(pruner: str, rounds: int | None) -> str:
         return name
     resolved = pruner_rounds(pruner) if rounds is None else int(rounds)
     return f"{name} ({resolved} round{'s' if resolved != 1 else ''})"
-
-
-#: the column of the unpruned reference runs (compression 0: every weight kept)
-DENSE_LABEL = "Dense (no pruning)"
 
 
 def _base_label(label: str, names: list[str]) -> str | None:
