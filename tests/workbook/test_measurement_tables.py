@@ -327,3 +327,20 @@ def test_figures_and_table_j_of_stand_in_runs_say_so_in_their_titles():
         assert ("stand-in" in amp_training_caption(runs, _timing(), "rand")) == flagged
         for fig in figs:
             plt.close(fig)
+
+
+def test_sparse_words_when_every_layer_switched_and_every_run_differs():
+    runs, layers = _sparse()
+    runs = runs.iloc[:1]  # the one run beyond the spread
+    every = layers.assign(kernel="compact")
+    (s,) = sparse_result(runs, every)
+    assert not s.density_decided and s.beyond == s.runs == 1
+    text = sparse_findings(runs, every)
+    assert "nan" not in text and "overlap" not in text and "the rest" not in text
+
+
+def test_int8_speed_ups_are_in_bold_only_where_every_run_differs_beyond_the_spread():
+    mixed = pd.concat([_int8(), _int8(**{"int8 inference (ms)": 1100.0, "speedup": 1.0086}).rename(
+        index={0.25: 0.5}, level="compression")])
+    text = quantization_findings(_runs(), mixed, _timing())
+    assert "1 of 2 runs" in text and "**" not in text.split("int8 post-training")[1].split("On disk")[0]

@@ -436,3 +436,26 @@ def test_the_hardware_table_names_the_cpus_vector_units_where_the_record_has_the
     assert ("CPU vector units" in hardware_markdown(env)) == bool(units)
     assert all(unit in hardware_markdown(env) for unit in units)
     assert "vector units" not in hardware_markdown({k: v for k, v in env.items() if k != "cpu_vector_units"})
+
+
+def test_the_key_result_says_the_runner_up_is_at_chance_where_the_findings_do():
+    table = _noisy_mnist().query("label != 'SynFlow (1 round)'").copy()
+    best = table["label"] == "SynFlow (100 rounds)"
+    table.loc[best, "top1"] = 22.3 + table.loc[best, "seed"].map({1: -3.0, 2: 0.0, 3: 3.0})
+    table.loc[~best, "top1"] = 10.0
+    (mnist,) = tuning_key(table, 1.0).setups
+    assert mnist.ranking.runner_up in mnist.ranking.above_chance_only
+    assert "not told apart" not in tuning_key_result(table, 1.0)
+
+
+def test_layer_frame_names_the_data_source_a_run_really_used():
+    from types import SimpleNamespace
+
+    from prunelab.workbook.layer_findings import layer_frame
+
+    layers = pd.DataFrame([dict(module="fc", param="weight", size=10, density=0.5, flops=10, prunable=True)])
+    record = SimpleNamespace(layers=layers, config={"dataset": "cifar10", "model": "resnet20", "data_source": "auto"},
+                             summary={"data_source": "synthetic"})
+    frame = layer_frame({"SNIP": record})
+    assert set(frame["data_source"]) == {"synthetic"}
+    assert compression_result(frame, 1.0, "SNIP").stand_in == ("CIFAR-10 / ResNet20",)

@@ -91,7 +91,12 @@ def _setup_words(s: SetupKey, compression: float) -> str:
                      "score at initialisation do not get)")
     if second is not None and not r.joint_best:
         cell = f"{second.other.label} ({accuracy_cell(second.other.top1)})"
-        text += f", ahead of {cell}" if second.test.significant else f", not told apart from {cell} at this n"
+        if second.test.significant:
+            text += f", ahead of {cell}"
+        elif second in r.above_chance_only:
+            text += f"; {cell} predicts no better than the most frequent class in every seed, where it stays above"
+        else:
+            text += f", not told apart from {cell} at this n"
     if s.emptied:
         text += "; collapsed (a layer emptied): " + ", ".join(f"{e.label} at {e.top1}" for e in s.emptied)
     return text + "."

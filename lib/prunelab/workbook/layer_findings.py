@@ -5,6 +5,7 @@ dataclasses, then words.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
         layers["layer"] = layers["module"]
         layers["kept_flops"] = layers["density"] * layers["flops"]
         layers["setup"] = setup_label(record.config["dataset"], record.config["model"])
-        layers["data_source"] = record.config["data_source"]
+        layers["data_source"] = record.summary.get("data_source", record.config["data_source"])  # auto resolved
         frames.append(layers)
     return pd.concat(frames, ignore_index=True)
 
@@ -163,7 +164,8 @@ class SparseSetup:
 
     @property
     def density_decided(self) -> bool:
-        """Whether every switched layer kept fewer weights than every layer that stayed dense."""
+        """Whether every switched layer kept fewer weights than every layer that stayed dense (False where none
+        stayed dense: nothing to compare)."""
         return bool(self.switched) and self.switched_density.high < self.dense_density.low
 
 
@@ -194,14 +196,14 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
         lines.append(_speed_line(s))
         if s.switched:
             kinds = ", ".join(f"{k} ({n})" for k, n in s.switched)
-            lines.append(
-                f"  {s.switched_layers} layer choices switched ({kinds}); those layers kept "
-                f"{s.switched_density.words('{:.3g}'.format)} of their weights, against "
-                f"{s.dense_density.words('{:.3g}'.format)} in the layers that stayed dense"
-                + (": a sparse kernel skips the zeros but reads an index per weight and runs far below the dense "
-                   "kernels' rate, so it wins only where few weights are left." if s.density_decided else
-                   ". The two ranges overlap, so density alone did not decide: a layer's choice also follows its "
-                   "shape, and between kernels that time alike within their spread it is a toss-up."))
+            why = (" (no layer stayed dense)." if not math.isfinite(s.dense_density.low) else
+                   f", against {s.dense_density.words('{:.3g}'.format)} in the layers that stayed dense"
+                   + (": a sparse kernel skips the zeros but reads an index per weight and runs far below the dense "
+                      "kernels' rate, so it wins only where few weights are left." if s.density_decided else
+                      ". The two ranges overlap, so density alone did not decide: a layer's choice also follows "
+                      "its shape, and between kernels that time alike within their spread it is a toss-up."))
+            lines.append(f"  {s.switched_layers} layer choices switched ({kinds}); those layers kept "
+                         f"{s.switched_density.words('{:.3g}'.format)} of their weights" + why)
         else:
             lines.append(
                 f"  No layer switched: at these densities ({s.density.words('{:.3g}'.format)} of each layer's "
@@ -224,8 +226,8 @@ def _speed_line(s: SparseSetup) -> str:
                 "noise.")
     line = (f"- {s.setup}: in {s.beyond} of {s.runs} runs the sparse-kernel and dense-kernel times differ by more "
             f"than the passes' spread: on sparse kernels the test set ran **{s.real_speedup.words('{:.2f}x'.format)}"
-            f"** as fast (kept fraction {s.real_kept.words('{:.3g}'.format)}; {timed}); the rest are the same speed "
-            "within noise.")
+            f"** as fast (kept fraction {s.real_kept.words('{:.3g}'.format)}; {timed})"
+            + ("; the rest are the same speed within noise." if s.beyond < s.runs else "."))
     if s.at_chance:
         line += (f" {s.at_chance} of those {s.beyond} runs predict no better than the most frequent class: there "
                  "the speed comes with a network that no longer works.")

@@ -378,7 +378,8 @@ def _cpu_words(r: QuantizationResult) -> str:
 
 def _int8_lines(r: Int8Result) -> list[str]:
     per_setup = "; ".join(
-        f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond else s.speedup.words('{:.2f}x'.format))
+        f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond == s.runs  # bold: every run real
+                          else s.speedup.words('{:.2f}x'.format))
         + " as fast, " + ("no spread recorded, so no difference is claimed" if s.beyond is None else
                           f"{s.beyond} of {s.runs} runs differing by more than the spread (the rest: noise)")
         + f", top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
