@@ -41,7 +41,7 @@ class PeakMemory:
     * CPU and anything else (``kind="cpu_peak_rss"``): the peak resident set size of the whole process.
       That is a lifetime peak, so on entry the Linux high-water mark is reset where the kernel allows;
       ``block_only`` says whether that worked (if not, the peak may predate the block). ``start_mb``
-      and ``start_peak_mb`` are the RSS and its high-water mark on entry, for comparison.
+      is the RSS on entry, for comparison.
     """
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
@@ -49,20 +49,17 @@ class PeakMemory:
         self.kind = "cuda_max_allocated" if self.device.type == "cuda" else "cpu_peak_rss"
         self.peak_mb = math.nan
         self.start_mb = math.nan
-        self.start_peak_mb = math.nan
         self.block_only = False
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             synchronize(self.device)
             self.start_mb = torch.cuda.memory_allocated(self.device) / _MB
-            self.start_peak_mb = torch.cuda.max_memory_allocated(self.device) / _MB
             torch.cuda.reset_peak_memory_stats(self.device)
             self.block_only = True
             return self
-        rss, hwm = _proc_status_kb("VmRSS"), _proc_status_kb("VmHWM")
+        rss = _proc_status_kb("VmRSS")
         self.start_mb = math.nan if rss is None else rss / 1024
-        self.start_peak_mb = (hwm if hwm is not None else _ru_maxrss_kb()) / 1024
         self.block_only = _reset_peak_rss()
         return self
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -24,7 +23,7 @@ from ..errors import UserError
 from ..models.layers import keep_pruned_at_zero, trainable_parameters
 from ..precision.amp import amp_name, amp_settings
 from ..precision.timing import compare_training
-from .prepare import DerivedKind, Measured, SourceRun, derived_path, derived_record
+from .prepare import DerivedKind, Measured, SourceRun, derived_record
 from .store import RunRecord
 
 EXPERIMENT = "amp-timing"
@@ -41,11 +40,6 @@ class AmpTimingSettings:
     batch_size: int | None = None
     repeats: int = MIN_REPEATS
     warmup: int = 1
-
-
-def amp_timing_path(record: RunRecord, settings: AmpTimingSettings = AmpTimingSettings()) -> Path:
-    """Where the AMP timing record of ``record`` is (or will be) written."""
-    return derived_path(record, EXPERIMENT, settings)
 
 
 def amp_timing_record(record: RunRecord, settings: AmpTimingSettings = AmpTimingSettings(), force: bool = False,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -25,7 +24,7 @@ from ..data.in_memory import DeviceLoader
 from ..errors import UserError
 from ..precision.int8 import compare_models, int8_path_of, legacy_method, pruned_weights_zero, quantize_int8
 from ..precision.sizes import model_sizes
-from .prepare import DerivedKind, Measured, SourceRun, derived_path, derived_record
+from .prepare import DerivedKind, Measured, SourceRun, derived_record
 from .store import RunRecord
 
 EXPERIMENT = "int8"
@@ -99,8 +98,3 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
 
 
 INT8 = DerivedKind(EXPERIMENT, measure_int8, on_cpu=True, require=("int8_path",))
-
-
-def int8_path(record: RunRecord, settings: Int8Settings = Int8Settings()) -> Path:
-    """Where the int8 record of ``record`` is (or will be) written."""
-    return derived_path(record, EXPERIMENT, settings)

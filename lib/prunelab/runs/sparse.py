@@ -13,13 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..core.inference import strip_masks
 from ..core.sparse import DENSE, sparse_inference_model
 from ..data.in_memory import DeviceLoader
 from ..precision.timing import compare_models
-from .prepare import DerivedKind, Measured, SourceRun, derived_path, derived_record
+from .prepare import DerivedKind, Measured, SourceRun, derived_record
 from .store import RunRecord, csv_writer
 
 EXPERIMENT = "sparse"
@@ -37,11 +36,6 @@ class SparseSettings:
     kernels: tuple[str, ...] = ("compact", "csr", "csr_t", "bsr", "semi24")
     layer_repeats: int = 3  # interleaved timing rounds per layer when choosing its kernel
     repeats: int = 5  # timed passes over the test set per model, taking turns
-
-
-def sparse_path(record: RunRecord, settings: SparseSettings = SparseSettings()) -> Path:
-    """Where the sparse record of ``record`` is (or will be) written."""
-    return derived_path(record, EXPERIMENT, settings)
 
 
 def sparse_record(record: RunRecord, settings: SparseSettings = SparseSettings(), force: bool = False,

@@ -19,18 +19,15 @@ from .style import column_order
 # ------------------------------------------------------------------------------ Task 3: density per layer
 
 
-def record_weights(record: RunRecord, kept_only: bool = True) -> dict[str, np.ndarray]:
-    """Weight values of every conv / linear layer of a stored model (kept entries only, by default)."""
+def record_weights(record: RunRecord) -> dict[str, np.ndarray]:
+    """The kept weight values of every conv / linear layer of a stored model."""
     state, masks = record.state_dict(), record.masks()
     out = {}
     for key, mask in masks.items():
         name = key.removesuffix("_mask")
         if not name.endswith(".weight") or state[name].dim() not in (2, 4):
             continue  # linear and conv weights only (residual scales are (C, 1, 1))
-        values = state[name].float().reshape(-1)
-        if kept_only:
-            values = values[mask.reshape(-1) != 0]
-        out[name] = values.numpy()
+        out[name] = state[name].float().reshape(-1)[mask.reshape(-1) != 0].numpy()
     return out
 
 

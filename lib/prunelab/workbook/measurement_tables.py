@@ -19,8 +19,6 @@ from .numbers import compression_text, significant, time_cell, times_differ
 from .style import pruner_label
 from .tables import MEMORY_KINDS, precision_label
 
-#: the caption's words for a time cell
-TIME_CAPTION = "times: median of n passes ± half their range"
 SAME = "within the spread (noise)"
 
 
