@@ -34,6 +34,7 @@ from .dead_units import remove_dead_units
 from .evaluation import synchronize
 from .inference import strip_masks
 from .sparse_kernels import HALF_TYPES, candidates
+from .timing import faster_by
 
 DENSE = "dense"
 DEFAULT_MARGIN = 0.05
@@ -58,7 +59,7 @@ def choose_kernel(seconds: Mapping[str, float], margin: float = DEFAULT_MARGIN) 
     if not sparse:
         return DENSE
     best_time, best = min(sparse)
-    return best if best_time <= (1 - margin) * seconds[DENSE] else DENSE
+    return best if faster_by(best_time, seconds[DENSE], margin) else DENSE
 
 
 def choose_kernels(table: Mapping[str, Mapping[str, float]], margin: float = DEFAULT_MARGIN) -> dict[str, str]:

@@ -43,6 +43,12 @@ class Timing:
         return {f"{prefix}_s": self.median, f"{prefix}_spread_s": self.spread, f"{prefix}_repeats": self.repeats}
 
 
+def faster_by(candidate_s: float, baseline_s: float, margin: float) -> bool:
+    """Whether ``candidate_s`` takes at most ``1 - margin`` of ``baseline_s``: the rule by which a faster design
+    (a sparse kernel, a fused step) is chosen only where it wins by more than a shared machine's noise."""
+    return candidate_s <= (1 - margin) * baseline_s
+
+
 def _seconds(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
     start = clock()
     fn()

@@ -20,10 +20,9 @@ percent.
 
 from __future__ import annotations
 
+import itertools
 import math
-import statistics
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from ..core.evaluation import Precision, synchronize
 from ..core.fused import FusedModel, fused_losses, stack_inputs
 from ..core.fused_loop import FUSE_MARGIN, device_room, fused_chunk, held_bytes, step_bytes
 from ..core.layout import uses_channels_last
+from ..core.timing import faster_by, repeat_timed
 from ..core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, make_optimizer, resolve_device, train_step
 from ..data.catalog import dataset_info
 from ..data.in_memory import DeviceLoader, synthetic_data
@@ -148,33 +148,33 @@ def pretraining_epochs(configs: list[RunConfig]) -> dict[int, int]:
     return counted
 
 
-@torch.no_grad()
-def _eval_step_seconds(model, batches, device, precision: Precision) -> float:
-    model.eval()
-    times = []
-    for x, _ in batches:
+def _step_seconds(step, batches: list, device: torch.device, warmup: int) -> float:
+    """The median seconds of ``step(x, y)`` over ``batches`` taken in turn (round again where there are fewer),
+    after ``warmup`` untimed steps (the first of them, where there are no more batches than that)."""
+    turn = itertools.cycle(batches)
+
+    def one() -> None:
+        step(*next(turn))
         synchronize(device)
-        start = time.perf_counter()
+
+    warmup = min(warmup, len(batches) - 1)
+    return repeat_timed(one, repeats=max(len(batches) - warmup, 1), warmup=warmup).median
+
+
+@torch.no_grad()
+def _eval_step_seconds(model, batches: list, device: torch.device, precision: Precision) -> float:
+    """The median seconds of an evaluation batch over ``batches``, the first untimed."""
+    model.eval()
+
+    def forward(x, _):
         with precision.autocast(device):
             model(x)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:] or times)
+
+    return _step_seconds(forward, batches, device, warmup=1)
 
 
 #: the most seconds measuring one group's fused step may take (a large group of a slow set-up on a CPU)
 FUSED_BUDGET_S = 60.0
-
-
-def _median_step(step, batch, device: torch.device, steps: int, warmup: int) -> float:
-    times = []
-    for _ in range(steps + warmup):
-        synchronize(device)
-        start = time.perf_counter()
-        step(*batch)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[warmup:] or times)
 
 
 def measure_fused(setup: Setup, runs: int, device: torch.device, steps: int = 5, warmup: int = 2,
@@ -200,8 +200,8 @@ def measure_fused(setup: Setup, runs: int, device: torch.device, steps: int = 5,
     (x, y), = DeviceLoader(data.train, info, setup.batch_size, device, channels_last=channels_last)
     (tx, _), = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
     fused.train()
-    step_s = _median_step(step, (stack_inputs([x] * fused.inputs), torch.stack([y] * runs, dim=1)), device, steps,
-                          warmup)
+    batch = (stack_inputs([x] * fused.inputs), torch.stack([y] * runs, dim=1))
+    step_s = _step_seconds(step, [batch] * (steps + warmup), device, warmup)
     joined_test = stack_inputs([tx] * fused.inputs)
     eval_s = _eval_step_seconds(fused, [(joined_test, None)] * (steps + 1), device, precision)
     return {"step_s": step_s, "eval_s": eval_s}
@@ -230,15 +230,7 @@ def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: in
     model.train()
     # a run's memory in a fused group (CUDA): how many runs one holds
     need = step_bytes(step, train[0], device) + held_bytes(model)
-    times = []
-    for index in range(warmup + steps):
-        x, y = train[index % len(train)]
-        synchronize(device)
-        start = time.perf_counter()
-        step(x, y)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    step_s = statistics.median(times[warmup:])
+    step_s = _step_seconds(step, [train[i % len(train)] for i in range(warmup + steps)], device, warmup)
     eval_s = _eval_step_seconds(model, list(test), device, precision)
     train_steps = math.ceil(setup.train_examples / setup.batch_size)
     eval_steps = math.ceil(setup.test_examples / setup.test_batch_size)
@@ -333,7 +325,7 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
             fused_s = m / chunk * (epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"])
                                    + eval_batches * fused["eval_s"])
             separate_s = m * (epochs * timing["epoch_s"] + timing["eval_s"])
-            if fused_s <= (1 - FUSE_MARGIN) * separate_s:  # what --fuse auto would choose
+            if faster_by(fused_s, separate_s, FUSE_MARGIN):  # what --fuse auto would choose
                 saved += separate_s - fused_s
                 speedups.append(separate_s / fused_s)
                 fused_runs.update(id(config) for config in members)
