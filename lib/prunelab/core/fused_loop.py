@@ -13,8 +13,17 @@ from torch import Tensor
 
 from .evaluation import Evaluation, synchronize
 from .fused import FusedModel, fused_losses, run_outputs, sample_losses, stack_inputs
-from .timing import interleaved
-from .train import Learner, LoopOptions, Preempted, stop_requested, train_step
+from .timing import faster_by, interleaved
+from .train import (
+    TRAIN_LOSS_DIVERGED,
+    Learner,
+    LoopOptions,
+    Preempted,
+    divergence,
+    epoch_row,
+    stop_requested,
+    train_step,
+)
 
 
 class StackedLoader:
@@ -123,17 +132,14 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
 
     def record(epoch: int, losses: list[float], train_s: float) -> None:
         evaluations = evaluate_fused(model, test, options)
-        finite = model.finite_runs()
+        finite, lr = model.finite_runs(), learner.optimizer.param_groups[0]["lr"]
         for m, ev in enumerate(evaluations):
             if not runs.live[m]:
                 continue
-            runs.rows[m].append({"phase": runs.phases[m], "epoch": epoch, "train_loss": losses[m], "test_loss": ev.loss,
-                                 "top1": ev.top1, "top5": ev.top5, "inference_s": ev.inference_s,
-                                 "train_s": train_s, "lr": learner.optimizer.param_groups[0]["lr"]})
-            if not finite[m]:
-                runs.stop(m, "the weights became NaN or infinite")
-            elif not math.isnan(ev.top1) and not math.isfinite(ev.loss):
-                runs.stop(m, "the test loss became NaN or infinite")
+            runs.rows[m].append(epoch_row(runs.phases[m], epoch, losses[m], ev, train_s, lr))
+            reason = divergence(finite[m], ev)
+            if reason is not None:
+                runs.stop(m, reason)
         if after_epoch is not None:
             after_epoch(epoch)
 
@@ -157,7 +163,7 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
             learner.scheduler.step()
             for m, loss in enumerate(losses):
                 if runs.live[m] and not math.isfinite(loss):
-                    runs.stop(m, "the training loss became NaN or infinite")
+                    runs.stop(m, TRAIN_LOSS_DIVERGED)
             record(epoch, losses, share)
     finally:
         bar.close()
@@ -186,7 +192,7 @@ class FusionTiming:
 
     def pays(self) -> bool:
         """Whether fusing is worth it: the fused step takes at most ``1 - FUSE_MARGIN`` of the runs' steps."""
-        return self.fused_s <= (1 - FUSE_MARGIN) * self.runs * self.separate_s
+        return faster_by(self.fused_s, self.runs * self.separate_s, FUSE_MARGIN)
 
 
 def time_fusion(fused: Learner, single: Learner, batch: tuple[Tensor, Tensor], options: LoopOptions,

@@ -232,20 +232,38 @@ def train_epoch(model: nn.Module, step: TrainStep, loader, device, progress=None
             break
     mean = total.item() / max(count, 1)
     if not math.isfinite(mean):
-        raise TrainingDiverged("the training loss became NaN or infinite")
+        raise TrainingDiverged(TRAIN_LOSS_DIVERGED)
     return mean
 
 
+#: why a run stops when its epoch's training loss is NaN or infinite
+TRAIN_LOSS_DIVERGED = "the training loss became NaN or infinite"
+
+
+def divergence(weights_finite: bool, ev: Evaluation) -> str | None:
+    """Why a run must stop after an evaluation, else None: its weights or its test loss are NaN or infinite
+    (the training loss alone can stay finite while the last step's update ruins the weights)."""
+    if not weights_finite:
+        return "the weights became NaN or infinite"
+    if not math.isnan(ev.top1) and not math.isfinite(ev.loss):  # NaN top-1: an empty test set, nothing evaluated
+        return "the test loss became NaN or infinite"
+    return None
+
+
 def check_finite(model: nn.Module, ev: Evaluation) -> None:
-    """Raise :class:`TrainingDiverged` when a weight or the test loss is NaN or infinite: the training loss
-    alone can stay finite while the last step's update ruins the weights."""
+    """Raise :class:`TrainingDiverged` with the :func:`divergence` of ``model`` after evaluation ``ev``."""
     values = [p.detach() for p in model.parameters()] + [b for b in model.buffers() if b.is_floating_point()]
-    if values and not bool(torch.stack([v.isfinite().all() for v in values]).all()):
-        raise TrainingDiverged("the weights became NaN or infinite")
-    if math.isnan(ev.top1):  # an empty test set: nothing was evaluated
-        return
-    if not math.isfinite(ev.loss):
-        raise TrainingDiverged("the test loss became NaN or infinite")
+    finite = not values or bool(torch.stack([v.isfinite().all() for v in values]).all())
+    reason = divergence(finite, ev)
+    if reason is not None:
+        raise TrainingDiverged(reason)
+
+
+def epoch_row(phase: str, epoch: int, train_loss: float, ev: Evaluation, train_s: float, lr: float) -> dict:
+    """One row of a run's ``epochs.csv`` (:data:`EPOCH_COLUMNS`): the epoch's training loss and seconds, the
+    evaluation after it, and the learning rate it trained at."""
+    return {"phase": phase, "epoch": epoch, "train_loss": train_loss, "test_loss": ev.loss, "top1": ev.top1,
+            "top5": ev.top5, "inference_s": ev.inference_s, "train_s": train_s, "lr": lr}
 
 
 @dataclass
@@ -305,9 +323,7 @@ def train_eval_loop(  # noqa: PLR0913 - what to train (five) apart from where a 
 
     def record(epoch: int, train_loss: float, train_s: float) -> None:
         ev = evaluate(model, test_loader, device, options.precision)
-        rows.append({"phase": phase, "epoch": epoch, "train_loss": train_loss, "test_loss": ev.loss,
-                     "top1": ev.top1, "top5": ev.top5, "inference_s": ev.inference_s, "train_s": train_s,
-                     "lr": learner.optimizer.param_groups[0]["lr"]})
+        rows.append(epoch_row(phase, epoch, train_loss, ev, train_s, learner.optimizer.param_groups[0]["lr"]))
         if options.verbose:  # tqdm.write keeps the line clear of an active progress bar
             tqdm.write(epoch_line(rows[-1]))
         check_finite(model, ev)
