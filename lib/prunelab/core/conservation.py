@@ -15,8 +15,8 @@ terms share a sign. ``grasp``'s ``R = g_stop · g(θ)`` depends on θ through th
 residual branches break the symmetry; the laws are for chains of masked linear / conv layers.
 
 The experiments score (or train) a *copy* of the model as it stands: prune it first with
-:func:`prunelab.core.pruners.prune` to study a pruned network. Every function returns a tidy DataFrame,
-drawn by its ``plot_*`` companion in :mod:`prunelab.workbook.conservation_figures`.
+:func:`prunelab.core.pruners.prune` to study a pruned network. Each ``*_conservation`` experiment returns
+a tidy DataFrame, drawn by its ``plot_*`` companion in :mod:`prunelab.workbook.conservation_figures`.
 """
 
 from __future__ import annotations

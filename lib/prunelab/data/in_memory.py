@@ -342,7 +342,7 @@ class DeviceLoader:
         self.stats = ChannelStats.of(info, self.device)
         # without augmentation a batch is rows of the split normalised once, by the operations a batch would
         # take (so to the same bits), shared by the loaders of equal data: one gather a batch instead of five
-        # passes over it (bench/RESULTS.md, the fused grid of 2026-12-05)
+        # passes over it
         self.inputs = None if augment else self._copies[0].derived(
             ("inputs", info.mean, info.std), lambda images: self.stats.normalize(images.float().div_(255)))
         self.batch_size = batch_size

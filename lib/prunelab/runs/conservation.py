@@ -3,7 +3,7 @@
 Each record holds the experiment's table (``<experiment>.csv``, the frame :mod:`prunelab.core.conservation`
 returns) and, in ``summary.json``, how closely the law it illustrates holds (``law_gap``, relative) next
 to what it was measured on. :func:`conservation_frame` gathers an experiment's records into one frame
-for the ``plot_*`` functions of :mod:`prunelab.core.conservation`.
+for the ``plot_*`` functions of :mod:`prunelab.workbook.conservation_figures`.
 
 What the original's flags mean here (see :mod:`prunelab.runs.config`):
 
