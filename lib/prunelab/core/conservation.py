@@ -33,7 +33,6 @@ from torch import Tensor
 
 from ..errors import UserError
 from ..models.layers import (
-    MaskedParam,
     apply_masks,
     keep_pruned_at_zero,
     masked_parameters,
@@ -42,11 +41,14 @@ from ..models.layers import (
 from .pruners import (
     SCHEDULES,
     Batches,
+    FrozenBatchnormStats,
     LossFn,
     PruneSettings,
     compute_scores,
+    positive_network,
     prune,
     schedule_keep_counts,
+    signed_saliency,
     update_masks,
 )
 from .registry import find_pruner, pruner_names
@@ -56,36 +58,6 @@ SALIENCY = "saliency"
 
 
 # ----------------------------------------------------------------------------------------------- scores
-
-
-class _KeepState:
-    """Restores batchnorm statistics and the train / eval mode on exit (scoring must not change them)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-
-    def __enter__(self) -> _KeepState:
-        self.training = self.model.training
-        self.buffers = {k: v.clone() for k, v in self.model.state_dict().items() if "running" in k or "batches" in k}
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        self.model.load_state_dict(self.buffers, strict=False)
-        self.model.train(self.training)
-        return False
-
-
-def _signed_saliency(model: nn.Module, targets: list[MaskedParam], batches: Batches, loss_fn: LossFn
-                     ) -> dict[str, Tensor]:
-    for p in model.parameters():
-        p.grad = None
-    for x, y in batches:
-        loss_fn(model(x), y).backward()
-    scores = {t.name: (t.param.grad * t.param).detach().clone() if t.param.grad is not None
-              else torch.zeros_like(t.param) for t in targets}
-    for p in model.parameters():
-        p.grad = None
-    return scores
 
 
 def score_parameters(model: nn.Module, pruner: str, batches: Batches, loss_fn: LossFn = F.cross_entropy,
@@ -100,30 +72,21 @@ def score_parameters(model: nn.Module, pruner: str, batches: Batches, loss_fn: L
         raise UserError(f"unknown score '{pruner}'; choose one of: {', '.join((*pruner_names(), SALIENCY))}")
     targets = masked_parameters(model, bias=True)
     if pruner == SALIENCY:
-        with _KeepState(model):
+        with FrozenBatchnormStats(model):
             model.train(train_mode)
-            return _signed_saliency(model, targets, batches, loss_fn)
+            return signed_saliency(model, targets, batches, loss_fn)
     settings = PruneSettings(pruner, 0.0, prune_bias=True, train_mode=train_mode)
     return compute_scores(model, settings, targets, batches, loss_fn)
-
-
-@torch.no_grad()
-def _abs_twin(model: nn.Module, device: torch.device) -> nn.Module:
-    twin = copy.deepcopy(model).to(device=device, dtype=torch.float64)
-    for tensor in twin.state_dict().values():
-        if tensor.is_floating_point():
-            tensor.abs_()
-    return twin
 
 
 def synaptic_flow(model: nn.Module, input_shape: Sequence[int], train_mode: bool = False) -> float:
     """SynFlow's ``R``: the summed output of the network with every parameter and buffer made positive, on an
     all-ones input, in float64 (exactly what ``synflow`` differentiates)."""
-    device = next(model.parameters()).device
-    device = torch.device("cpu") if device.type == "mps" else device  # MPS has no float64
-    twin = _abs_twin(model, device).train(train_mode)
-    with torch.no_grad():
-        return float(twin(torch.ones((1, *input_shape), dtype=torch.float64, device=device)).sum())
+    with FrozenBatchnormStats(model), torch.no_grad():
+        model.train(train_mode)
+        tensors = positive_network(model)
+        ones = torch.ones((1, *input_shape), dtype=torch.float64, device=next(iter(tensors.values())).device)
+        return float(torch.func.functional_call(model, tensors, (ones,)).sum())
 
 
 # ------------------------------------------------------------------------------------------ unit-wise

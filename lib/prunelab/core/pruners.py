@@ -134,11 +134,6 @@ def schedule_keep_counts(total: int, compression: float, rounds: int, schedule: 
 # ----------------------------------------------------------------------------------------- scores
 
 
-def _zero_grads(model: nn.Module) -> None:
-    for p in model.parameters():
-        p.grad = None
-
-
 def score_rand(model, targets, batches, loss_fn):
     return {t.name: torch.randn_like(t.param) for t in targets}
 
@@ -147,13 +142,20 @@ def score_mag(model, targets, batches, loss_fn):
     return {t.name: t.param.detach().abs().clone() for t in targets}
 
 
-def score_snip(model, targets, batches, loss_fn):
-    _zero_grads(model)
+def signed_saliency(model: nn.Module, targets: list[MaskedParam], batches: Batches, loss_fn: LossFn) -> dict:
+    """``∂L/∂θ ⊙ θ`` of each target, the loss summed over ``batches`` (SNIP's score before ``|·|``); the
+    model's gradients are left empty."""
+    model.zero_grad(set_to_none=True)
     for x, y in batches:
         loss_fn(model(x), y).backward()
-    scores = {t.name: (t.param.grad * t.param).detach().abs() if t.param.grad is not None
+    scores = {t.name: (t.param.grad * t.param).detach() if t.param.grad is not None
               else torch.zeros_like(t.param) for t in targets}
-    _zero_grads(model)
+    model.zero_grad(set_to_none=True)
+    return scores
+
+
+def score_snip(model, targets, batches, loss_fn):
+    scores = {name: s.abs() for name, s in signed_saliency(model, targets, batches, loss_fn).items()}
     norm = sum(s.sum() for s in scores.values())
     return {k: s / norm for k, s in scores.items()}
 
@@ -169,29 +171,33 @@ def score_grasp(model, targets, batches, loss_fn):
         return torch.cat([(torch.zeros_like(p) if g is None else g * m).reshape(-1)
                           for g, p, m in zip(grads, params, masks)])
 
-    _zero_grads(model)
+    model.zero_grad(set_to_none=True)
     stopped = sum(masked_grads(x, y, False).detach() for x, y in batches)
     for x, y in batches:
         (stopped * masked_grads(x, y, True)).sum().backward()
     scores = {t.name: (t.param.grad * t.param).detach() if t.param.grad is not None
               else torch.zeros_like(t.param) for t in targets}
-    _zero_grads(model)
+    model.zero_grad(set_to_none=True)
     norm = torch.abs(sum(s.sum() for s in scores.values())) + GRASP_EPS
     return {k: s / norm for k, s in scores.items()}
 
 
+def positive_network(model: nn.Module) -> dict[str, Tensor]:
+    """SynFlow's network for ``torch.func.functional_call``: positive float64 copies of ``model``'s buffers and
+    parameters by name (requiring grad as theirs do), on its device or, for MPS (no float64), the CPU."""
+    device = next(model.parameters()).device
+    device = torch.device("cpu") if device.type == "mps" else device
+    tensors = {name: _positive_copy(t, device) for name, t in model.named_buffers()}
+    tensors.update({name: _positive_copy(p, device).requires_grad_(p.requires_grad)
+                    for name, p in model.named_parameters()})
+    return tensors
+
+
 def score_synflow(model, targets, batches, loss_fn):
     device = targets[0].param.device
-    work_device = torch.device("cpu") if device.type == "mps" else device  # MPS has no float64
-    # The network runs on positive float64 copies of its tensors (functional_call): cheaper than a deep copy
-    # of the module per round, and the model's own parameters and buffers are never touched (its forward
-    # hooks, which the built-in models have none of, do run, on the copies' outputs).
-    state = {name: _positive_copy(t, work_device) for name, t in model.named_buffers()}
-    params = {name: _positive_copy(p, work_device).requires_grad_(p.requires_grad)
-              for name, p in model.named_parameters()}
-    x = batches[0][0]
-    ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=work_device)
-    torch.func.functional_call(model, {**state, **params}, (ones,)).sum().backward()
+    params = positive_network(model)
+    ones = torch.ones((1, *batches[0][0].shape[1:]), dtype=torch.float64, device=params[targets[0].name].device)
+    torch.func.functional_call(model, params, (ones,)).sum().backward()
     scores = {}
     for t in targets:
         p = params[t.name]
@@ -220,8 +226,8 @@ def _register_built_ins() -> None:
 _register_built_ins()
 
 
-class _FrozenBatchnormStats:
-    """Restores every batchnorm running statistic on exit: scoring must not change them."""
+class FrozenBatchnormStats:
+    """Restores batchnorm running statistics and the train / eval mode on exit: scoring must not change them."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
@@ -244,7 +250,7 @@ class _FrozenBatchnormStats:
 def compute_scores(model: nn.Module, settings: PruneSettings, targets: list[MaskedParam],
                    batches: Batches, loss_fn: LossFn = F.cross_entropy) -> dict[str, Tensor]:
     """One round of scores for ``targets`` (eval mode unless ``train_mode``; batchnorm stats kept)."""
-    with _FrozenBatchnormStats(model):
+    with FrozenBatchnormStats(model):
         model.train(settings.train_mode)
         pruner = get_pruner(settings.pruner)
         return checked_scores(pruner, pruner.score(model, targets, batches, loss_fn), targets)
