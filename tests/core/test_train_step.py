@@ -207,6 +207,49 @@ def test_each_replay_trains_as_an_ordinary_step_from_the_same_state(optimizer, m
 
 
 @cuda
+class _FakeGraph:
+    def replay(self) -> None:
+        pass
+
+
+def test_the_graph_is_captured_for_the_first_batchs_shape_and_released_whole(monkeypatch):
+    """The dispatch of a graphed step, on the CPU with a stand-in capture: a short batch where the capture is
+    due waits for a full one, and a new learning rate drops every tensor of the old graph's memory."""
+    captured = []
+
+    def fake_capture(self, x, y):
+        self.x, self.y, self.loss, self.grads = x.clone(), y.clone(), torch.zeros(()), [torch.zeros(1)]
+        self.graph, self.rates = _FakeGraph(), self._rates()
+        captured.append(x.shape[0])
+
+    monkeypatch.setattr(GraphedTrainStep, "_capture", fake_capture)
+    model = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    step = GraphedTrainStep(model, optimizer)
+    batch = {n: (torch.randn(n, 4), torch.randint(0, 3, (n,))) for n in (8, 3)}
+    for n in [8] * GRAPH_WARMUP_STEPS + [3, 8, 3, 8]:
+        step(*batch[n])
+    assert captured == [8]
+    assert (step.replays, step.warm_steps) == (2, GRAPH_WARMUP_STEPS + 1)  # the short batches take ordinary steps
+    optimizer.param_groups[0]["lr"] = 0.01
+    step(*batch[3])
+    assert step.graph is None and step.loss is None and step.grads is None
+    step(*batch[8])
+    assert captured == [8, 8]
+
+
+def test_a_checkpoint_from_more_gpus_restores_the_generators_there_are(monkeypatch):
+    from prunelab.runs import checkpoint
+
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for module in (torch.cuda, torch.cuda.random):
+        monkeypatch.setattr(module, "set_rng_state", lambda state, device="cuda": restored.append(device))
+    checkpoint.set_rng_state({"rng_cpu": torch.get_rng_state(), "rng_cuda": [torch.zeros(16, dtype=torch.uint8)] * 2})
+    assert restored == [0]
+
+
 def test_a_cpu_checkpoint_resumes_into_a_capturable_optimizer_that_a_graph_can_step():
     device = torch.device("cuda")
     model = _pruned_resnet(device)

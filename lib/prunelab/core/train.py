@@ -150,9 +150,10 @@ class GraphedTrainStep:
 
     Each replay computes what an ordinary step computes, with the same kernels. The first
     :data:`GRAPH_WARMUP_STEPS` batches take ordinary steps, then the step is captured. The graph holds each
-    learning rate as a constant, so a changed rate (the schedule, between epochs) is captured again; a batch
-    of another shape (a short last batch) takes an ordinary step. The graph keeps the step's activations in
-    memory of its own, so training peaks higher than with ordinary steps.
+    learning rate as a constant, so a changed rate (the schedule, between epochs) is captured again. The capture
+    waits for a batch of the first batch's shape, and a batch of another shape (a short last batch) takes an
+    ordinary step. The graph keeps the step's activations in memory of its own, so training peaks higher than
+    with ordinary steps.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -160,6 +161,8 @@ class GraphedTrainStep:
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
         self.ordinary = ordinary_step(model, optimizer, criterion=criterion)
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.shapes: tuple | None = None  # the first batch's: the shape the graph is captured for
+        self.stream: torch.cuda.Stream | None = None  # the capture stream, made at the first capture
         self.warm_steps = 0
         self.captures = 0
         self.replays = 0
@@ -168,9 +171,11 @@ class GraphedTrainStep:
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+        self.shapes = self.shapes or (x.shape, y.shape)
         if self.graph is not None and self._rates() != self.rates:
-            self.graph = None  # frees the old graph's memory before the new capture
-        if self.graph is None and self.warm_steps >= GRAPH_WARMUP_STEPS:
+            # frees the old graph's memory before the new capture: nothing may hold a tensor of its pool
+            self.graph = self.loss = self.grads = None
+        if self.graph is None and self.warm_steps >= GRAPH_WARMUP_STEPS and (x.shape, y.shape) == self.shapes:
             self._capture(x, y)
         if self.graph is not None and x.shape == self.x.shape and y.shape == self.y.shape:
             self.x.copy_(x)
@@ -186,9 +191,13 @@ class GraphedTrainStep:
         self.x, self.y = x.clone(), y.clone()  # the graph's inputs: each replay reads the batch copied here
         self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated, and overwritten, by the graph
         graph = torch.cuda.CUDAGraph()
+        # on the batch's device, with a capture stream there: torch.cuda.graph's default stream is made once, on
+        # the device current then (cuda:0), and a model on cuda:1 would run beside that capture, leaving it empty
+        device = self.x.device
+        self.stream = self.stream or torch.cuda.Stream(device)
         # thread_local: a fused group's checkpoint writer may be copying states to the host in its thread
         # (after an lr drop, a capture can meet a commit), which the default "global" mode would refuse
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        with torch.cuda.device(device), torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
             loss = self.criterion(self.model(self.x), self.y)
             _total(loss).backward()
             self.optimizer.step()

@@ -185,9 +185,12 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore :func:`rng_state`'s generators: each GPU's that is here (a checkpoint written where more GPUs
+    were visible keeps states this process has no generator for)."""
     torch.set_rng_state(state["rng_cpu"])
     if "rng_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng_cuda"])
+        for index, cuda_state in enumerate(state["rng_cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
 
 
 def random_state(train_loader) -> dict:
