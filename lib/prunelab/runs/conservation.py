@@ -27,10 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import torch.nn as nn
 
 from ..core import conservation as C
 from ..core.choices import SCHEDULES
-from ..core.pruners import prune
+from ..core.pruners import Batches, prune
 from ..errors import UserError
 from .config import RunConfig
 from .prepare import environment, load_run_data, prepare, reused_record
@@ -52,7 +53,7 @@ def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[st
     existing = reused_record(config, log)
     if existing is not None:
         return existing
-    device, info, model, settings = prepare(config)
+    device, _, model, settings = prepare(config)
     check_writable(config.result_dir)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     data = load_run_data(config, device)
@@ -60,7 +61,9 @@ def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[st
     log(f"{config.experiment}: {config.model} ({config.model_class}) on {device}.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collapse is what schedule-conservation measures
-        frame, law = LAWS[config.experiment](config, model, batches, info.input_shape, settings, progress)
+        if config.experiment in PRUNED_FIRST and config.compression > 0:
+            prune(model, settings, batches, progress=progress)
+        frame, law = LAWS[config.experiment](config, model, batches)
     summary = {"status": "complete", "config_hash": config.config_hash(), "data_source": data.source,
                "stand_in": data.stand_in, "prune_examples": sum(len(y) for _, y in batches), **law}
     final = record_path(config.result_dir, config.experiment, config.record_name)
@@ -74,27 +77,20 @@ def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[st
     return record
 
 
-def _prune_first(config, model, batches, settings, progress) -> None:
-    if config.compression > 0:
-        prune(model, settings, batches, progress=progress)
-
-
-def _unit(config, model, batches, input_shape, settings, progress):
-    _prune_first(config, model, batches, settings, progress)
+def _unit(config: RunConfig, model: nn.Module, batches: Batches) -> tuple[pd.DataFrame, dict]:
     frame = C.unit_conservation(model, config.pruner, batches, train_mode=config.prune_train_mode)
     scale = frame["score_in"].abs().max() if len(frame) else math.nan
     gap = float((frame["score_in"] - frame["score_out"]).abs().max() / scale) if len(frame) else math.nan
     return frame, {"law": "score into each hidden unit = score out of it", "law_gap": gap, "units": len(frame)}
 
 
-def _layer(config, model, batches, input_shape, settings, progress):
-    _prune_first(config, model, batches, settings, progress)
+def _layer(config: RunConfig, model: nn.Module, batches: Batches) -> tuple[pd.DataFrame, dict]:
     frame = C.layer_conservation(model, config.pruner, batches, train_mode=config.prune_train_mode)
     return frame, {"law": "weights of layer l+1 carry the flux into layer l", "law_gap": C.chain_gap(frame),
                    "layers": len(frame)}
 
 
-def _imp(config, model, batches, input_shape, settings, progress):
+def _imp(config: RunConfig, model: nn.Module, batches: Batches) -> tuple[pd.DataFrame, dict]:
     frame = C.imp_conservation(model, batches, levels=config.levels or 0, compression=config.compression,
                                epochs=config.post_epochs, lr=config.lr)
     ends = frame[frame["epoch"] == frame["epoch"].max()]
@@ -104,7 +100,7 @@ def _imp(config, model, batches, input_shape, settings, progress):
                    "phases": len(gaps)}
 
 
-def _schedule(config, model, batches, input_shape, settings, progress):
+def _schedule(config: RunConfig, model: nn.Module, batches: Batches) -> tuple[pd.DataFrame, dict]:
     frame = C.schedule_conservation(model, batches, [config.compression], [config.resolved_prune_epochs],
                                     SCHEDULES, scope=config.mask_scope)
     violations = int(((frame["max_cut_ratio"] < 1) & (frame["collapsed"] > 0)).sum())
@@ -112,8 +108,11 @@ def _schedule(config, model, batches, input_shape, settings, progress):
                    "max_cut_ratio": float(frame["max_cut_ratio"].max()), "collapsed": int(frame["collapsed"].max())}
 
 
+#: each experiment's table and law from the model as prepared, its data's pruning batches and the configuration
 LAWS = {"unit-conservation": _unit, "layer-conservation": _layer, "imp-conservation": _imp,
-               "schedule-conservation": _schedule}
+        "schedule-conservation": _schedule}
+#: the experiments whose model is first pruned to --compression with --pruner (when above 0)
+PRUNED_FIRST = ("unit-conservation", "layer-conservation")
 
 
 def conservation_frame(result_dir: str | Path, experiment: str) -> pd.DataFrame:
