@@ -40,7 +40,7 @@ from prunelab.core.evaluation import synchronize
 from prunelab.core.hardware import machine_line
 from prunelab.core.inference import strip_masks
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.sparse import SparseModel, sparse_inference_model
+from prunelab.core.sparse import SparseModel, TimingSettings, sparse_inference_model
 from prunelab.core.timing import MIN_REPEATS, interleaved
 from prunelab.core.train import resolve_device
 from prunelab.models.registry import build_model
@@ -116,7 +116,7 @@ def bench_one(name: str, compression: float, args: argparse.Namespace, device: t
     batches = [torch.randn(args.batch_size, *shape, device=device) for _ in range(args.batches or default_batches)]
     dense = strip_masks(model).eval()
     start = time.perf_counter()
-    sparse = sparse_inference_model(model, batches[0], repeats=args.calibration_repeats)
+    sparse = sparse_inference_model(model, batches[0], TimingSettings(repeats=args.calibration_repeats))
     calibration = time.perf_counter() - start
     with torch.no_grad():
         diff = float((dense(batches[0]) - sparse(batches[0])).abs().max())

@@ -31,7 +31,7 @@ from prunelab.models.registry import build_model
 
 MODELS = {"fc": ("fc", "default", (1, 28, 28)), "conv": ("conv", "default", (1, 28, 28)),
           "resnet20": ("resnet20", "lottery", (3, 32, 32))}
-FAST = dict(repeats=1, warmup=1, sample_s=1e-6)  # one call per kernel: these tests check values, not speed
+FAST = TimingSettings(repeats=1, warmup=1, sample_s=1e-6)  # one call per kernel: these tests check values, not speed
 
 
 def pruned(name: str, compression: float, pruner: str = "rand") -> nn.Module:
@@ -54,7 +54,7 @@ def assert_same_outputs(model: nn.Module, sparse: nn.Module, x: torch.Tensor) ->
 def test_sparse_model_outputs_equal_the_dense_model(name, compression):
     model = pruned(name, compression, "mag" if compression == 1 else "rand")
     x = torch.randn(2 if name == "resnet20" else 4, *MODELS[name][2])
-    sparse = sparse_inference_model(model, x, remove_dead=True, **FAST)
+    sparse = sparse_inference_model(model, x, FAST, remove_dead=True)
     assert isinstance(sparse, SparseModel) and not sparse.training
     assert list(sparse.choices.columns) == CHOICE_COLUMNS
     assert (sparse.choices["speedup"] >= 1).all()  # dense's time over the chosen kernel's: never below 1
@@ -64,11 +64,11 @@ def test_sparse_model_outputs_equal_the_dense_model(name, compression):
 @pytest.mark.parametrize("name,compression", [("fc", 1), ("conv", 2), ("resnet20", 2)])
 def test_outputs_stay_equal_when_every_layer_takes_a_sparse_kernel(name, compression, monkeypatch):
     """Timing may keep every layer dense on a given machine, so force the first sparse kernel everywhere."""
-    monkeypatch.setattr(sparse_module, "choose_kernel", lambda seconds, margin: next(
+    monkeypatch.setattr(sparse_module, "choose_kernel", lambda seconds: next(
         (k for k in seconds if k != DENSE), DENSE))
     model = pruned(name, compression)
     x = torch.randn(2 if name == "resnet20" else 4, *MODELS[name][2])
-    sparse = sparse_inference_model(model, x, remove_dead=True, **FAST)
+    sparse = sparse_inference_model(model, x, FAST, remove_dead=True)
     assert (sparse.choices["kernel"] != DENSE).sum() >= len(sparse.choices) // 2
     assert_same_outputs(model, sparse, x)
     assert_same_outputs(model, copy.deepcopy(sparse), x)  # sparse tensors are rebuilt after a deep copy
@@ -76,13 +76,13 @@ def test_outputs_stay_equal_when_every_layer_takes_a_sparse_kernel(name, compres
 
 def test_the_dense_layers_come_back_when_the_kernels_do_not_pay_as_a_whole(monkeypatch):
     """Each layer wins alone (say, on a launch-bound GPU) but the whole model does not: dense everywhere."""
-    def layers_win_model_loses(seconds, margin):
+    def layers_win_model_loses(seconds):
         return DENSE if "sparse" in seconds else next((k for k in seconds if k != DENSE), DENSE)
 
     monkeypatch.setattr(sparse_module, "choose_kernel", layers_win_model_loses)
     model = pruned("fc", 1)
     x = torch.randn(4, 1, 28, 28)
-    sparse = sparse_inference_model(model, x, remove_dead=False, **FAST)
+    sparse = sparse_inference_model(model, x, FAST, remove_dead=False)
     assert set(sparse.whole_model) == {DENSE, "sparse"}
     assert (sparse.choices["kernel"] == DENSE).all()
     assert all(type(m) in (nn.Sequential, nn.Flatten, nn.Linear, nn.ReLU) for m in sparse.model.modules())

@@ -253,8 +253,8 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, attr, module)
 
 
-def without_dead_units(plain: nn.Module, example_input: Tensor, settings: TimingSettings, margin: float,
-                       remove_dead: bool | None) -> tuple[nn.Module, dict[str, int]]:
+def without_dead_units(plain: nn.Module, example_input: Tensor, settings: TimingSettings, remove_dead: bool | None
+                       ) -> tuple[nn.Module, dict[str, int]]:
     """``plain`` with its dead units removed, if that is asked for (True) or measured faster (None).
 
     Removal only shrinks layers, which on a CPU is never slower, but on a GPU an odd width can leave the
@@ -268,17 +268,17 @@ def without_dead_units(plain: nn.Module, example_input: Tensor, settings: Timing
     if not dead or remove_dead:
         return reduced, dead
     seconds = time_kernels({DENSE: plain, "dead_units_removed": reduced}, example_input, settings)
-    return (reduced, dead) if choose_kernel(seconds, margin) != DENSE else (plain, {})
+    return (reduced, dead) if choose_kernel(seconds) != DENSE else (plain, {})
 
 
-def sparse_inference_model(model: nn.Module, example_input: Tensor, repeats: int = 7, warmup: int = 2,
-                           margin: float = DEFAULT_MARGIN, kernels: Sequence[str] | None = None,
-                           remove_dead: bool | None = None, sample_s: float = 1e-3) -> SparseModel:
+def sparse_inference_model(model: nn.Module, example_input: Tensor, settings: TimingSettings = TimingSettings(),
+                           kernels: Sequence[str] | None = None, remove_dead: bool | None = None) -> SparseModel:
     """An eval-mode inference copy of the pruned ``model`` whose layers each run their fastest exact kernel.
 
     ``example_input`` is a calibration batch on the model's device, shaped as inference batches will be
-    (the timings depend on the batch size). ``kernels`` restricts the sparse candidates by name (default:
-    all of :data:`~prunelab.core.sparse_kernels.LINEAR_KERNELS` and ``CONV_KERNELS`` that apply).
+    (the timings depend on the batch size), each layer timed as ``settings`` say. ``kernels`` restricts the
+    sparse candidates by name (default: all of :data:`~prunelab.core.sparse_kernels.LINEAR_KERNELS` and
+    ``CONV_KERNELS`` that apply).
     ``remove_dead``: None (default) removes dead units where that is measured faster on the whole model,
     True always, False never. ``model`` itself is not changed. Outputs equal the dense model's
     (:func:`strip_masks`) within float tolerance.
@@ -288,8 +288,7 @@ def sparse_inference_model(model: nn.Module, example_input: Tensor, repeats: int
     in the model. So once the layers are chosen, the whole model is timed with and without the chosen
     kernels, and by the same rule the dense layers come back unless the kernels pay as a whole.
     """
-    settings = TimingSettings(repeats=repeats, warmup=warmup, sample_s=sample_s)
-    plain, dead = without_dead_units(strip_masks(model).eval(), example_input, settings, margin, remove_dead)
+    plain, dead = without_dead_units(strip_masks(model).eval(), example_input, settings, remove_dead)
     base = copy.deepcopy(plain)
     rows, timings = [], {}
     with torch.no_grad():
@@ -300,7 +299,7 @@ def sparse_inference_model(model: nn.Module, example_input: Tensor, repeats: int
                      if _agrees(m, x, reference)}
             if found:
                 seconds = time_kernels({DENSE: layer, **found}, x, settings)
-                kernel = choose_kernel(seconds, margin)
+                kernel = choose_kernel(seconds)
             else:  # no exact sparse candidate for this layer: dense stays, and timing it alone would tell nothing
                 seconds, kernel = {DENSE: math.nan}, DENSE
             if kernel != DENSE:
@@ -310,7 +309,7 @@ def sparse_inference_model(model: nn.Module, example_input: Tensor, repeats: int
     whole = {}
     if any(row["kernel"] != DENSE for row in rows):
         whole = time_kernels({DENSE: base, "sparse": plain}, example_input, settings)
-        if choose_kernel(whole, margin) == DENSE:
+        if choose_kernel(whole) == DENSE:
             plain = base
             rows = [dict(row, kernel=DENSE, speedup=1.0) for row in rows]
     return SparseModel(plain, pd.DataFrame(rows, columns=CHOICE_COLUMNS), timings, whole).eval()

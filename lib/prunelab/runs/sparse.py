@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core.inference import strip_masks
-from ..core.sparse import DENSE, sparse_inference_model
+from ..core.sparse import DENSE, TimingSettings, sparse_inference_model
 from ..data.in_memory import DeviceLoader
 from ..precision.timing import compare_models
 from .prepare import DerivedKind, Measured, SourceRun, derived_record
@@ -53,7 +53,8 @@ def measure_sparse(source: SourceRun, settings: SparseSettings, log: Callable[[s
     batches = list(DeviceLoader(data.test, data.info, config.test_batch_size, source.device,
                                 channels_last=source.channels_last))
     start = time.perf_counter()
-    sparse = sparse_inference_model(dense, batches[0][0], repeats=settings.layer_repeats, kernels=settings.kernels)
+    sparse = sparse_inference_model(dense, batches[0][0], TimingSettings(repeats=settings.layer_repeats),
+                                    kernels=settings.kernels)
     choose_s = time.perf_counter() - start
     results = compare_models({"dense": dense, "sparse": sparse}, batches, repeats=settings.repeats)
     choices = sparse.choices
