@@ -260,15 +260,16 @@ def test_a_forced_task_requeued_by_submitit_resumes_and_does_not_start_over(tmp_
 def test_a_group_task_that_failed_after_writing_records_counts_them_finished(tmp_path):
     # as a worker's or a Slurm job's failure reaches the sweep: the group's task raised, two of its runs'
     # records are on disk
-    from prunelab.runs.sweep import _failed_group
+    from prunelab.runs.sweep import Tally, _failed_group
 
     configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "off"}, {"seed": [1, 2, 3]})
     assert [o.status for o in run_sweep(configs[:2], log=lambda _: None)] == ["finished"] * 2
     lines: list[str] = []
-    outcomes = list(_failed_group(configs, RuntimeError("job 7 lost its node"), lines.append, [0], 3))
+    outcomes = list(_failed_group(configs, RuntimeError("job 7 lost its node"), Tally(lines.append, 3)))
     assert [o.status for o in outcomes] == ["finished", "finished", "failed"]
-    assert [o.config for o in outcomes] == configs and len(lines) == 3
-    forced = list(_failed_group([configs[0].replace(force=True)], RuntimeError("lost"), lines.append, [0], 1))
+    assert [o.config for o in outcomes] == configs
+    assert [line.split()[0] for line in lines] == ["[1/3]", "[2/3]", "[3/3]"]
+    forced = list(_failed_group([configs[0].replace(force=True)], RuntimeError("lost"), Tally(lines.append, 1)))
     assert [o.status for o in forced] == ["failed"]  # its record may be the one it was asked to replace
 
 

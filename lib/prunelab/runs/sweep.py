@@ -28,6 +28,7 @@ import pickle
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,29 +204,46 @@ def _finished(config: RunConfig, path: str, seconds: float | None = None) -> str
     return f"{describe(config)}: {top1}{took}"
 
 
-def _ended(config: RunConfig, path: str, log, step: str, seconds: float | None = None) -> Outcome:
-    """The outcome of a task that returned ``path`` (or :data:`ELSEWHERE`), said to ``log``."""
-    if path == ELSEWHERE:
-        log(f"  {step} {describe(config)}: running in another process; waited for at the end.")
-        return Outcome(config, ELSEWHERE)
-    log(f"  {step} {_finished(config, path, seconds)}")
-    return Outcome(config, "finished", path)
-
-
 def _payload(group: list[RunConfig]) -> dict | list[dict]:
     """What a task is called with: a run's settings, or a group's list of them."""
     return group[0].to_dict() if len(group) == 1 else [c.to_dict() for c in group]
 
 
-def _ended_group(group: list[RunConfig], returned: str | GroupResult, log, counter: list[int], total: int,
-                 seconds: float | None = None, live: LiveGroup | None = None):
-    """The outcomes of a task that returned ``returned`` for ``group``, each said to ``log``; a group's decision
-    line first. ``counter`` holds the runs ended so far (the "[k/n]" of each line). What ``live`` said as the
-    group went is not said again."""
+@dataclass
+class Tally:
+    """Where a sweep's lines go and how many of its ``total`` runs have ended (each run's line's "[k/n]")."""
+
+    log: Callable[[str], None]
+    total: int
+    ended: int = 0
+
+    def _step(self) -> str:
+        return f"[{self.ended + 1}/{self.total}]"
+
+    def finished(self, config: RunConfig, path: str, seconds: float | None = None) -> Outcome:
+        """The outcome of a task that returned ``path`` (or :data:`ELSEWHERE`) for ``config``, said and counted
+        (counted once said: a run whose line failed is counted with its group's failure)."""
+        said = (f"{describe(config)}: running in another process; waited for at the end." if path == ELSEWHERE
+                else _finished(config, path, seconds))
+        self.log(f"  {self._step()} {said}")
+        self.ended += 1
+        return Outcome(config, ELSEWHERE) if path == ELSEWHERE else Outcome(config, "finished", path)
+
+    def failed(self, config: RunConfig, error: BaseException, prefix: str = "") -> Outcome:
+        """The outcome of a run that failed with ``error``, said and counted."""
+        self.log(f"  {self._step()} {describe(config)}: FAILED: {prefix}{_describe(error)}")
+        self.ended += 1
+        return Outcome(config, "failed", prefix + _describe(error))
+
+
+def _ended_group(group: list[RunConfig], returned: str | GroupResult, tally: Tally, seconds: float | None = None,
+                 live: LiveGroup | None = None):
+    """The outcomes of a task that returned ``returned`` for ``group``, each said to ``tally``; a group's decision
+    line first. What ``live`` said as the group went is not said again."""
     said = live.outcomes if live else {}
     if isinstance(returned, GroupResult):
         if live is None:  # a group run here said its decisions as it made them
-            log(f"  {returned.decision}")
+            tally.log(f"  {returned.decision}")
         paths = [ELSEWHERE if path is None else path for path in returned.paths]
     else:
         paths = [returned]
@@ -235,17 +253,10 @@ def _ended_group(group: list[RunConfig], returned: str | GroupResult, log, count
         if config.record_name in said:
             yield said[config.record_name]
             continue
-        counter[0] += 1
         if config.record_name in failures:
-            yield _failed(config, failures[config.record_name], log, f"[{counter[0]}/{total}]")
+            yield tally.failed(config, failures[config.record_name])
             continue
-        yield _ended(config, path, log, f"[{counter[0]}/{total}]", share)
-
-
-def _failed(config: RunConfig, error: BaseException, log, step: str, prefix: str = "") -> Outcome:
-    """The outcome of a run that failed with ``error``, said to ``log``."""
-    log(f"  {step} {describe(config)}: FAILED: {prefix}{_describe(error)}")
-    return Outcome(config, "failed", prefix + _describe(error))
+        yield tally.finished(config, path, share)
 
 
 class LiveGroup:
@@ -254,8 +265,8 @@ class LiveGroup:
     run's time its share of the time since the runs before it ended. The first decision says how long opening
     and pruning the group's runs took, so that time is not counted as the first run's."""
 
-    def __init__(self, log, counter: list[int], total: int) -> None:
-        self.log, self.counter, self.total = log, counter, total
+    def __init__(self, tally: Tally) -> None:
+        self.tally, self.log = tally, tally.log
         self.outcomes: dict[str, Outcome] = {}
         self.mark = time.perf_counter()
         self.decided = False
@@ -277,40 +288,35 @@ class LiveGroup:
         now = time.perf_counter()
         share, self.mark = (now - self.mark) / len(runs), now
         for config, path in runs:
-            outcome = _ended(config, path, self.log, f"[{self.counter[0] + 1}/{self.total}]", share)
-            self.counter[0] += 1  # counted once said: a run whose line failed is counted with the group's failure
-            self.outcomes[config.record_name] = outcome
+            self.outcomes[config.record_name] = self.tally.finished(config, path, share)
 
     def _run_failed(self, config: RunConfig, error: BaseException) -> None:
-        self.counter[0] += 1
-        self.outcomes[config.record_name] = _failed(config, error, self.log, f"[{self.counter[0]}/{self.total}]")
+        self.outcomes[config.record_name] = self.tally.failed(config, error)
 
 
-def _failed_group(group: list[RunConfig], err: BaseException, log, counter: list[int], total: int, prefix: str = ""):
+def _failed_group(group: list[RunConfig], err: BaseException, tally: Tally, prefix: str = ""):
     """The outcomes of a task that raised ``err`` (in a worker, or a Slurm job that failed): a run whose record
     the task wrote before it failed is finished (a forced run's record may be the old one: failed)."""
     for config in group:
-        counter[0] += 1
         record = _reusable(config)
         if record is not None:
-            yield _ended(config, str(record.path), log, f"[{counter[0]}/{total}]")
+            yield tally.finished(config, str(record.path))
             continue
-        yield _failed(config, err, log, f"[{counter[0]}/{total}]", prefix)
+        yield tally.failed(config, err, prefix)
 
 
 def _run_here(groups, log, task, **_):
     """Each group in this process, one after another, its progress said as it goes (:class:`LiveGroup`)."""
-    total, counter = sum(len(g) for g in groups), [0]
+    tally = Tally(log, sum(len(g) for g in groups))
     for group in groups:
-        start, live = time.perf_counter(), LiveGroup(log, counter, total)
+        start, live = time.perf_counter(), LiveGroup(tally)
         try:
             returned = task(_payload(group), watch=live.watch() if len(group) > 1 else None)
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
             yield from live.outcomes.values()  # the runs that ended before the failure have their records
-            yield from _failed_group([c for c in group if c.record_name not in live.outcomes], err, log, counter,
-                                     total)
+            yield from _failed_group([c for c in group if c.record_name not in live.outcomes], err, tally)
             continue
-        yield from _ended_group(group, returned, log, counter, total, time.perf_counter() - start, live)
+        yield from _ended_group(group, returned, tally, time.perf_counter() - start, live)
 
 
 def _run_processes(groups, workers, log, task, **_):
@@ -320,7 +326,7 @@ def _run_processes(groups, workers, log, task, **_):
 
     workers = max(1, min(workers, len(groups)))
     threads = max(1, (os.cpu_count() or 1) // workers)
-    total, counter = sum(len(g) for g in groups), [0]
+    tally = Tally(log, sum(len(g) for g in groups))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(task, _payload(g), threads): g for g in groups}
         for future in as_completed(futures):
@@ -328,9 +334,9 @@ def _run_processes(groups, workers, log, task, **_):
             try:
                 returned = future.result()
             except Exception as err:  # noqa: BLE001
-                yield from _failed_group(group, err, log, counter, total)
+                yield from _failed_group(group, err, tally)
                 continue
-            yield from _ended_group(group, returned, log, counter, total)
+            yield from _ended_group(group, returned, tally)
 
 
 def slurm_executor(options: SlurmOptions, folder: Path):
@@ -371,14 +377,14 @@ def _run_slurm(groups, slurm, wait, log, task, **_):
             for config in group:
                 yield Outcome(config, "submitted", job.job_id)
         return
-    total, counter = sum(len(g) for g in groups), [0]
+    tally = Tally(log, sum(len(g) for g in groups))
     for group, job in zip(groups, jobs):
         try:
             returned = job.result()
         except Exception as err:  # noqa: BLE001 - submitit re-raises the task's error, or a failed job
-            yield from _failed_group(group, err, log, counter, total, prefix=f"job {job.job_id}: ")
+            yield from _failed_group(group, err, tally, prefix=f"job {job.job_id}: ")
             continue
-        yield from _ended_group(group, returned, log, counter, total)
+        yield from _ended_group(group, returned, tally)
 
 
 def report(outcomes: list[Outcome]) -> str:
