@@ -63,6 +63,11 @@ class PruneSettings:
     invert: bool = False
     train_mode: bool = False
 
+    def targets(self, model: nn.Module) -> list[MaskedParam]:
+        """The parameters of ``model`` these settings prune: weights, and biases, batchnorm and residual scales
+        where asked."""
+        return masked_parameters(model, self.prune_bias, self.prune_batchnorm, self.prune_residual)
+
     @property
     def resolved_rounds(self) -> int:
         """The rounds asked for, else the pruner's own (:func:`~prunelab.core.registry.pruner_rounds`)."""
@@ -244,7 +249,6 @@ class FrozenBatchnormStats:
                 for name, value in buffers.items():
                     getattr(module, name).copy_(value)
         self.model.train(self.training)
-        return False
 
 
 def compute_scores(model: nn.Module, settings: PruneSettings, targets: list[MaskedParam],
@@ -266,9 +270,7 @@ def _ranking_keys(scores: dict[str, Tensor], targets: list[MaskedParam], invert:
         key = scores[t.name].detach().to(torch.float64).reshape(-1)
         if invert:
             key = -key  # the lowest kept first, whatever the sign (the original's 1 / score is so for positives)
-        key = torch.nan_to_num(key, nan=-math.inf)
-        key = key.masked_fill(t.mask.reshape(-1) == 0, -math.inf)
-        keys.append(key)
+        keys.append(torch.nan_to_num(key, nan=-math.inf).masked_fill(t.mask.reshape(-1) == 0, -math.inf))
     return keys
 
 
@@ -353,7 +355,7 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
     twice per round). Collapsed layers and vanished scores are warned about and recorded.
     """
     settings.validate()
-    targets = masked_parameters(model, settings.prune_bias, settings.prune_batchnorm, settings.prune_residual)
+    targets = settings.targets(model)
     if not targets:
         raise UserError("this model has no prunable parameters")
     total = sum(t.mask.numel() for t in targets)

@@ -29,7 +29,7 @@ from ..data.catalog import DATASETS, DatasetInfo, dataset_info
 from ..data.in_memory import Data, data_root, load_data
 from ..data.run_data import DataRequest, RunData, run_data
 from ..errors import UserError
-from ..models.layers import apply_masks, masked_parameters
+from ..models.layers import apply_masks
 from ..models.registry import build_model
 from .checkpoint import RunCheckpoint
 from .config import RunConfig
@@ -252,8 +252,7 @@ def prepare(config: RunConfig) -> tuple[torch.device, DatasetInfo, torch.nn.Modu
                         config.dense_classifier).to(device)
     settings = prune_settings(config)
     settings.validate()
-    total = sum(t.mask.numel() for t in masked_parameters(model, settings.prune_bias,
-                                                         settings.prune_batchnorm, settings.prune_residual))
+    total = sum(t.mask.numel() for t in settings.targets(model))
     keep_count(total, config.compression)
     return device, info, model, settings
 

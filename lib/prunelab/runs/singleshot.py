@@ -299,7 +299,8 @@ def finish(run: RunState, training: Training) -> RunRecord:
     if shares_pretraining(config):  # the shared pre-training it trained or continued from
         summary["pretrain_record"] = pretrain_key(config, data.source)
     summary.update(timing_summary(run, epochs))
-    masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in masked_parameters(model, True, True, True)}
+    every = masked_parameters(model, bias=True, batchnorm=True, residual=True)  # every mask, pruned or not
+    masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in every}
     outcome = RunOutcome(summary, epochs, layers, masks, audit.frame())
     final = record_path(config.result_dir, config.experiment, config.record_name)
     status = training.status
@@ -372,8 +373,7 @@ def _prune(config, settings, model, data: RunData, progress, log) -> PruneResult
 def _audit(run: RunState, result: PruneResult | None) -> MaskAudit:
     """Audit the trained model's masks against the last pruning; drift is an error line (the record is still
     written, so the evidence is kept)."""
-    s = run.settings
-    audit = audit_masks(masked_parameters(run.model, s.prune_bias, s.prune_batchnorm, s.prune_residual), result)
+    audit = audit_masks(run.settings.targets(run.model), result)
     if audit.verdict == "drift":
         run.log.error(f"ERROR: mask audit: {audit.report()}")
     else:
