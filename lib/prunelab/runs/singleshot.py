@@ -246,7 +246,7 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
         with shared.held(log) if shared is not None else contextlib.nullcontext() as tell_epoch:
             _pre_train(run, training, shared, tell_epoch)
         cycle_settings = dataclasses.replace(run.settings, compression=config.compression * (cycle + 1) / cycles)
-        training.result = _prune(config, cycle_settings, run.model, run.data, run.show_progress, log)
+        training.result = _prune(cycle_settings, run.model, run.data, run.show_progress, log)
         if training.initial is not None and not run.settings.reinitialize:  # --reinitialize: no ticket
             _rewind(run.model, training.initial)
             training.learner = fresh_learner(run, wants_graph(config, run.device))
@@ -356,13 +356,14 @@ def _rewind(model, initial: dict) -> None:
     apply_masks(model)
 
 
-def _prune(config, settings, model, data: RunData, progress, log) -> PruneResult:
-    log(f"Pruning with {config.pruner} to compression {settings.compression:g} "
+def _prune(settings: PruneSettings, model: torch.nn.Module, data: RunData, show_progress: bool, log: RunLog
+           ) -> PruneResult:
+    log(f"Pruning with {settings.pruner} to compression {settings.compression:g} "
         f"({settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}).")
     batches = data.prune_batches()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collapse and vanished scores are reported below and recorded
-        result = prune(model, settings, batches, progress=progress)
+        result = prune(model, settings, batches, progress=show_progress)
     for name in result.collapsed:
         log(f"WARNING: layer collapse: {name} kept no weights.")
     if result.vanished:
