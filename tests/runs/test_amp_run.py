@@ -63,14 +63,15 @@ def test_amp_dtype_without_amp_is_refused_and_none_keeps_old_hashes():
 
 
 def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
-    from prunelab.runs.int8 import Int8Settings, int8_path, quantize_record
+    from prunelab.runs.int8 import Int8Settings, quantize_record
+    from prunelab.runs.prepare import derived_path
     from prunelab.workbook.tables import int8_table
 
     source = run(RunConfig(dataset="digits", model="conv", pruner="rand", compression=0.5, post_epochs=8,
                            result_dir=str(tmp_path)), progress=False, log=lambda _: None)
     settings = Int8Settings(calibration_batches=4, repeats=2)  # two passes: one has no spread
     record = quantize_record(source, settings, log=lambda _: None)
-    assert record.path == int8_path(source, settings) and record.path.parent.name == "int8"
+    assert record.path == derived_path(source, "int8", settings) and record.path.parent.name == "int8"
     s = record.summary
     assert s["pruned_weights_zero"] and all(s["pruned_weights_zero_by_layer"].values())
     assert s["fp32_top1"] > 80 and abs(s["top1_drop"]) <= 2.0  # real data, trained 8 epochs

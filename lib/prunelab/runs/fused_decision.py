@@ -78,7 +78,7 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
     if runs < 2:
         return False, f"separate: {runs} run{'s' if runs != 1 else ''} to train, nothing to fuse"
     first = members[0].run
-    if make_scaler(first.amp, first.device).is_enabled():
+    if make_scaler(first.precision, first.device).is_enabled():
         return False, (f"separate: {what}; fp16 with a gradient scaler is not fused (one scaler would skip "
                        "every run's step when one run overflows)")
     try:

@@ -103,7 +103,7 @@ def timing_summary(run: RunState, epochs: pd.DataFrame) -> dict:
     """Test-set inference timed apart from the accuracy pass (median of repeated passes after a warm-up)
     and training seconds per epoch, each with its spread (slowest minus fastest) and count."""
     run.log(f"Timing inference over the test set: {INFERENCE_REPEATS} passes after a warm-up pass.")
-    inference = time_inference(run.model, run.data.test, run.device, run.amp, INFERENCE_REPEATS)
+    inference = time_inference(run.model, run.data.test, run.device, run.precision, INFERENCE_REPEATS)
     return {**inference.summary("inference"), **epoch_timing(epochs).summary("epoch_train")}
 
 

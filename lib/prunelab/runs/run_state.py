@@ -78,7 +78,7 @@ class RunState:
     model: torch.nn.Module
     settings: PruneSettings
     device: torch.device
-    amp: Precision  # fp32 unless --quantization
+    precision: Precision  # fp32 unless --quantization (AMP)
     info: DatasetInfo
     data: RunData
     channels_last: bool

@@ -92,9 +92,9 @@ def open_run(config: RunConfig, progress: bool, log: RunLog) -> Iterator[RunStat
     """The run set up to train (its :class:`RunState`) with its checkpoint's lock held until the block ends,
     or the complete record another process finished meanwhile."""
     device, info, model, settings = prepare(config)
-    amp = amp_settings(device, config.quantization, config.amp_dtype)
+    precision = amp_settings(device, config.quantization, config.amp_dtype)
     check_writable(config.result_dir)
-    announce_amp(amp, device, log)
+    announce_amp(precision, device, log)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     channels_last = uses_channels_last(model)
     data = load_run_data(config, device, channels_last)
@@ -114,7 +114,7 @@ def open_run(config: RunConfig, progress: bool, log: RunLog) -> Iterator[RunStat
         log(f"Created {config.model} model ({config.model_class}) on {device}.")
         if channels_last:
             model.to(memory_format=torch.channels_last)
-        yield RunState(config, checkpoint, model, settings, device, amp, info, data, channels_last, progress, log)
+        yield RunState(config, checkpoint, model, settings, device, precision, info, data, channels_last, progress, log)
     finally:
         checkpoint.release()
         checkpoint.discard_if_empty()
@@ -294,7 +294,7 @@ def finish(run: RunState, training: Training) -> RunRecord:
     epochs = epochs_frame(progress.rows)
     summary = run_summary(config, data, epochs, layers, result, training.status, training.message)
     summary.update(audit.summary())
-    summary.update(precision_summary(run.amp, training.learner.scaler, training.peaks, training.resumed))
+    summary.update(precision_summary(run.precision, training.learner.scaler, training.peaks, training.resumed))
     summary["train_step"] = training.train_step
     if shares_pretraining(config):  # the shared pre-training it trained or continued from
         summary["pretrain_record"] = pretrain_key(config, data.source)
@@ -336,16 +336,16 @@ def fresh_learner(run: RunState, capturable: bool, model: torch.nn.Module | None
     keep_pruned_at_zero(optimizer, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.lr_drops,
                                                      gamma=config.lr_drop_rate)
-    return Learner(model, optimizer, scheduler, make_scaler(run.amp, run.device))
+    return Learner(model, optimizer, scheduler, make_scaler(run.precision, run.device))
 
 
 def _loop_options(run: RunState, learner: Learner, capturable: bool) -> LoopOptions:
     """How the run's loops train; a run that asks for CUDA-graph steps is told whether it gets them."""
-    obstacle = graph_obstacle(run.device, learner.optimizer, run.amp.mixed) if capturable else None
+    obstacle = graph_obstacle(run.device, learner.optimizer, run.precision.mixed) if capturable else None
     if capturable:
         run.log("Training steps replay a CUDA graph of the step (--no-cuda-graphs: ordinary steps)."
                 if obstacle is None else f"Training steps are ordinary steps: {obstacle}.")
-    return LoopOptions(run.device, run.amp, cuda_graph=capturable and obstacle is None,
+    return LoopOptions(run.device, run.precision, cuda_graph=capturable and obstacle is None,
                        verbose=run.config.verbose, show_progress=run.show_progress)
 
 
