@@ -12,7 +12,8 @@ import torch
 from prunelab.core.fused_loop import MEMORY_SHARE
 from prunelab.runs.config import RunConfig
 from prunelab.runs.store import json_writer, record_path, write_record
-from prunelab.workbook.estimate import Setup, estimate, profile_configs, report
+from prunelab.workbook.estimate import estimate, profile_configs, report
+from prunelab.workbook.step_costs import FusedTiming, Setup, SetupTiming
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,11 +95,11 @@ def test_a_groups_pre_trainings_are_costed_as_one_fused_group(monkeypatch, tmp_p
     pre = est.pretraining_epochs(configs)
     assert sorted(pre.values()) == [0, 0, 0, 4, 4, 4]  # one pre-training per seed
     # fixed timings (a measured step is what the other tests check): a fused step of M runs costs M/2 steps
-    timing = {"step_s": 0.01, "eval_s": 0.005, "epoch_s": 2 * 0.01 + 0.005,  # 2 training batches, 1 test batch
-              "step_bytes": 2**20, "cuda_graph": False}
-    monkeypatch.setattr(est, "measure_fused", lambda setup, m, device, steps, shared=1: {"step_s": 0.005 * m,
-                                                                                        "eval_s": 0.0025 * m})
-    setup, cpu = est.Setup.of(base), torch.device("cpu")
+    timing = SetupTiming(step_s=0.01, epoch_s=2 * 0.01 + 0.005, eval_s=0.005,  # 2 training batches, 1 test batch
+                         step_bytes=2**20, cuda_graph=False)
+    monkeypatch.setattr(est, "measure_fused", lambda setup, m, device, steps, shared=1: FusedTiming(0.005 * m,
+                                                                                                 0.0025 * m))
+    setup, cpu = Setup.of(base), torch.device("cpu")
     post_only, _ = est._fusion_saving(setup, configs, dict.fromkeys(pre, 0), timing, cpu, 1)
     both, _ = est._fusion_saving(setup, configs, pre, timing, cpu, 1)
     # 6 runs of 10 epochs: 6 x (10 x 0.025 + 0.005) one at a time, 10 x (2 x 0.03 + 0.015) + 0.015 fused
@@ -109,7 +110,7 @@ def test_a_groups_pre_trainings_are_costed_as_one_fused_group(monkeypatch, tmp_p
     # to an input block), the 3 pre-trainings as 3/2 of a group of 2 (an estimate: the third trains alone)
     measured = []
     monkeypatch.setattr(est, "measure_fused", lambda setup, m, device, steps, shared=1: measured.append((m, shared))
-                        or {"step_s": 0.005 * m, "eval_s": 0.0025 * m})
+                        or FusedTiming(0.005 * m, 0.0025 * m))
     monkeypatch.setattr(est, "device_room", lambda device: 2 * 2**20 / MEMORY_SHARE + 1)
     parts, _ = est._fusion_saving(setup, configs, pre, timing, cpu, 1)
     assert measured == [(2, 1), (2, 2)]  # the pre-trainings first, as they train
@@ -138,9 +139,9 @@ def test_the_stages_of_a_group_are_those_it_trains(tmp_path, pre_epochs, stages)
 def test_a_setup_is_timed_after_its_warm_up_however_few_its_batches(monkeypatch):
     """digits has 5 full batches of 256: the warm-up a CUDA graph needs (6 steps) and the timed steps must come
     round again, not time the warm-up."""
-    from prunelab.workbook import estimate as est
+    from prunelab.workbook import step_costs
 
-    base = est.train_step
+    base = step_costs.train_step
     calls = []
 
     def slow_warm_up(*args, **kwargs):
@@ -153,11 +154,11 @@ def test_a_setup_is_timed_after_its_warm_up_however_few_its_batches(monkeypatch)
             return step(x, y)
         return timed
 
-    monkeypatch.setattr(est, "train_step", slow_warm_up)
-    setup = est.Setup.of(RunConfig(dataset="digits", model="fc", data_source="auto"))
-    timing = est.measure_setup(setup, torch.device("cpu"), steps=5, warmup=6)
+    monkeypatch.setattr(step_costs, "train_step", slow_warm_up)
+    setup = Setup.of(RunConfig(dataset="digits", model="fc", data_source="auto"))
+    timing = step_costs.measure_setup(setup, torch.device("cpu"), steps=5, warmup=6)
     assert calls == [256] * 11  # full batches only (digits' last is short), the first 5 again
-    assert timing["step_s"] < 0.04
+    assert timing.step_s < 0.04
 
 
 @pytest.mark.parametrize("args", [["--profile", "nope"], ["--params", "{empty}"], ["--params", "{listed}"],

@@ -2,8 +2,9 @@
 of each set-up on this device, and the expected total.
 
 ``./run_all.sh --profile full --estimate`` prints it without training anything. Each set-up (data set,
-model, batch size, data size, precision) is timed once: a few training steps and evaluation batches on
-synthetic data of the right shape, after a warm-up, median of the steps. An epoch is then its steps times
+model, batch size, data size, precision) is timed once (:mod:`prunelab.workbook.step_costs`): a few training
+steps and evaluation batches on synthetic data of the right shape, after a warm-up, median of the steps. An
+epoch is then its steps times
 the step time plus its evaluation pass; a run is its epochs (pre- and post-pruning, each followed by an
 evaluation) plus one training step per pruning round (SynFlow's 100 rounds score one batch each).
 Runs already in the result store cost nothing, and a dense pre-training that several runs share
@@ -20,26 +21,18 @@ percent.
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from ..core.evaluation import Precision, synchronize
-from ..core.fused import FusedModel, fused_losses, stack_inputs
-from ..core.fused_loop import FUSE_MARGIN, device_room, fused_chunk, held_bytes, step_bytes
-from ..core.layout import uses_channels_last
-from ..core.timing import faster_by, repeat_timed
-from ..core.train import GRAPH_WARMUP_STEPS, GraphedTrainStep, make_optimizer, resolve_device, train_step
-from ..data.catalog import dataset_info
-from ..data.in_memory import DeviceLoader, synthetic_data
+from ..core.fused_loop import FUSE_MARGIN, device_room, fused_chunk
+from ..core.timing import faster_by
+from ..core.train import resolve_device
 from ..data.run_data import resolved_source
 from ..errors import UserError
-from ..models.registry import build_model
 from ..precision.amp import amp_settings, make_scaler
 from ..runs.cli import OneLineParser
 from ..runs.config import RunConfig
@@ -58,34 +51,7 @@ from .grids import (
     tuning_grid,
 )
 from .params import notebook_defaults, read_params
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What sets the time of one epoch."""
-
-    dataset: str
-    model: str
-    model_class: str
-    train_examples: int
-    test_examples: int
-    batch_size: int
-    test_batch_size: int
-    amp: bool
-    amp_dtype: str | None
-
-    @classmethod
-    def of(cls, config: RunConfig) -> Setup:
-        info = dataset_info(config.dataset)
-        return cls(config.dataset, config.model, config.model_class, config.train_subset or info.train_size,
-                   config.test_subset or info.test_size, config.train_batch_size, config.test_batch_size,
-                   config.quantization, config.amp_dtype)
-
-    @property
-    def label(self) -> str:
-        precision = f", AMP {self.amp_dtype or 'default'}" if self.amp else ""
-        return (f"{self.dataset} / {self.model}, {self.train_examples:,} training images, batch "
-                f"{self.batch_size}{precision}")
+from .step_costs import FUSED_BUDGET_S, FusedTiming, Setup, SetupTiming, measure_fused, measure_setup
 
 
 def notebook_configs(notebook: str, values: dict) -> list[RunConfig]:
@@ -148,96 +114,6 @@ def pretraining_epochs(configs: list[RunConfig]) -> dict[int, int]:
     return counted
 
 
-def _step_seconds(step, batches: list, device: torch.device, warmup: int) -> float:
-    """The median seconds of ``step(x, y)`` over ``batches`` taken in turn (round again where there are fewer),
-    after ``warmup`` untimed steps (the first of them, where there are no more batches than that)."""
-    turn = itertools.cycle(batches)
-
-    def one() -> None:
-        step(*next(turn))
-        synchronize(device)
-
-    warmup = min(warmup, len(batches) - 1)
-    return repeat_timed(one, repeats=max(len(batches) - warmup, 1), warmup=warmup).median
-
-
-@torch.no_grad()
-def _eval_step_seconds(model, batches: list, device: torch.device, precision: Precision) -> float:
-    """The median seconds of an evaluation batch over ``batches``, the first untimed."""
-    model.eval()
-
-    def forward(x, _):
-        with precision.autocast(device):
-            model(x)
-
-    return _step_seconds(forward, batches, device, warmup=1)
-
-
-#: the most seconds measuring one group's fused step may take (a large group of a slow set-up on a CPU)
-FUSED_BUDGET_S = 60.0
-
-
-def measure_fused(setup: Setup, runs: int, device: torch.device, steps: int = 5, warmup: int = 2,
-                  shared: int = 1) -> dict:
-    """Seconds per fused training step and per fused evaluation batch of ``runs`` runs of ``setup`` on
-    ``device`` (median of ``steps``), each run fed a batch of the set-up's size, ``shared`` runs to an
-    input block as a group of that many runs per seed trains."""
-    info = dataset_info(setup.dataset)
-    models = [build_model(setup.model, setup.model_class, info.input_shape, info.num_classes).to(device)
-              for _ in range(runs)]
-    channels_last = uses_channels_last(models[0])
-    if channels_last:
-        models = [m.to(memory_format=torch.channels_last) for m in models]
-    fused = FusedModel(models, shared)
-    del models
-    precision = amp_settings(device, setup.amp, setup.amp_dtype)
-    optimizer = make_optimizer("adam", fused.parameters(), 1e-3, 0.0, capturable=device.type == "cuda")
-    step = train_step(fused, optimizer, device, precision, make_scaler(precision, device), cuda_graph=True,
-                      criterion=fused_losses)
-    if isinstance(step, GraphedTrainStep):
-        warmup += GRAPH_WARMUP_STEPS + 1
-    data = synthetic_data(info, setup.batch_size, setup.test_batch_size, seed=0)
-    (x, y), = DeviceLoader(data.train, info, setup.batch_size, device, channels_last=channels_last)
-    (tx, _), = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
-    fused.train()
-    batch = (stack_inputs([x] * fused.inputs), torch.stack([y] * runs, dim=1))
-    step_s = _step_seconds(step, [batch] * (steps + warmup), device, warmup)
-    joined_test = stack_inputs([tx] * fused.inputs)
-    eval_s = _eval_step_seconds(fused, [(joined_test, None)] * (steps + 1), device, precision)
-    return {"step_s": step_s, "eval_s": eval_s}
-
-
-def measure_setup(setup: Setup, device: torch.device, steps: int = 5, warmup: int = 2) -> dict:
-    """Seconds per training step and per evaluation batch of ``setup`` on ``device`` (median of ``steps``)."""
-    info = dataset_info(setup.dataset)
-    model = build_model(setup.model, setup.model_class, info.input_shape, info.num_classes).to(device)
-    channels_last = uses_channels_last(model)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    precision = amp_settings(device, setup.amp, setup.amp_dtype)
-    # the step a run of this set-up takes (runs' default): a CUDA graph of it on CUDA in fp32, else ordinary
-    optimizer = make_optimizer("adam", model.parameters(), 1e-3, 0.0, capturable=device.type == "cuda")
-    step = train_step(model, optimizer, device, precision, make_scaler(precision, device), cuda_graph=True)
-    if isinstance(step, GraphedTrainStep):
-        warmup += GRAPH_WARMUP_STEPS + 1  # the capture's warm-up steps and the capture itself are not timed
-    n = setup.batch_size * (steps + warmup)
-    data = synthetic_data(info, n, setup.test_batch_size * (steps + 1), seed=0)
-    # full batches where there is one (a short one takes an ordinary step); a small dataset's (digits: 5) come
-    # round again, so the timed steps follow the warm-up and the capture
-    train = list(DeviceLoader(data.train, info, setup.batch_size, device, shuffle=True, augment=info.augment,
-                              drop_last=len(data.train) >= setup.batch_size, channels_last=channels_last))
-    test = DeviceLoader(data.test, info, setup.test_batch_size, device, channels_last=channels_last)
-    model.train()
-    # a run's memory in a fused group (CUDA): how many runs one holds
-    need = step_bytes(step, train[0], device) + held_bytes(model)
-    step_s = _step_seconds(step, [train[i % len(train)] for i in range(warmup + steps)], device, warmup)
-    eval_s = _eval_step_seconds(model, list(test), device, precision)
-    train_steps = math.ceil(setup.train_examples / setup.batch_size)
-    eval_steps = math.ceil(setup.test_examples / setup.test_batch_size)
-    return {"step_s": step_s, "epoch_s": train_steps * step_s + eval_steps * eval_s, "eval_s": eval_steps * eval_s,
-            "step_bytes": need, "cuda_graph": isinstance(step, GraphedTrainStep)}
-
-
 def estimate(params_dir: str | Path, result_dir: str | None = None, device: str | None = None,
              steps: int = 5) -> pd.DataFrame:
     """A row per set-up: runs to compute (stored ones excluded), their epochs, the measured seconds per epoch
@@ -257,10 +133,10 @@ def estimate(params_dir: str | Path, result_dir: str | None = None, device: str 
         epochs = sum(pre[id(c)] + c.post_epochs for c in runs)
         evaluations = sum(2 if pre[id(c)] else 1 for c in runs)  # the evaluation before each training phase
         rounds = sum(c.resolved_prune_epochs * c.cycles for c in runs)
-        seconds = epochs * timing["epoch_s"] + evaluations * timing["eval_s"] + rounds * timing["step_s"]
+        seconds = epochs * timing.epoch_s + evaluations * timing.eval_s + rounds * timing.step_s
         saved, fused = _fusion_saving(setup, runs, pre, timing, dev, steps)
         rows.append({"set-up": setup.label, "runs": len(runs), "epochs": epochs,
-                     "s per epoch (measured)": timing["epoch_s"], "fused": fused,
+                     "s per epoch (measured)": timing.epoch_s, "fused": fused,
                      "one at a time (h)": seconds / 3600, "expected (h)": (seconds - saved) / 3600})
     frame = pd.DataFrame(rows, columns=["set-up", "runs", "epochs", "s per epoch (measured)", "fused",
                                         "one at a time (h)", "expected (h)"])
@@ -292,7 +168,7 @@ def group_stages(group: list[RunConfig], pre: dict[int, int]) -> list[tuple[list
     return [stage for stage in stages if len(stage[0]) > 1]
 
 
-def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], timing: dict,  # noqa: PLR0913
+def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], timing: SetupTiming,  # noqa: PLR0913
                    device: torch.device, steps: int) -> tuple[float, str]:
     """Seconds that training the groups of ``runs`` fused saves over one at a time (each group's post-training,
     and the pre-trainings it trains, ``pre`` as :func:`pretraining_epochs` counts them: a fused epoch against
@@ -306,25 +182,25 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
     train_steps = math.ceil(setup.train_examples / setup.batch_size)
     eval_batches = math.ceil(setup.test_examples / setup.test_batch_size)
     saved, fused_runs, speedups, pre_fused = 0.0, set(), [], False
-    measured: dict[tuple[int, int], dict] = {}
+    measured: dict[tuple[int, int], FusedTiming] = {}
     room = device_room(device)
     for group in groups:
         for members, epochs, pre_training in group_stages(group, pre):
             m = len(members)
             # the groups of runs the device's memory holds, as a run group cuts itself (runs.fused_decision)
-            chunk, shared = fused_chunk(m, input_blocks([config.seed for config in members]), timing["step_bytes"],
-                                        room, timing["cuda_graph"])
+            chunk, shared = fused_chunk(m, input_blocks([config.seed for config in members]), timing.step_bytes,
+                                        room, timing.cuda_graph)
             if chunk < 2:
                 continue  # a fused step of 2 runs does not fit: they train one at a time
-            if timing["step_s"] * chunk * (steps + 2) > FUSED_BUDGET_S:
+            if timing.step_s * chunk * (steps + 2) > FUSED_BUDGET_S:
                 return 0.0, (f"not measured (a fused step of {chunk} runs would take over {FUSED_BUDGET_S:.0f} s "
                              "to time)")
             if (chunk, shared) not in measured:
                 measured[chunk, shared] = measure_fused(setup, chunk, device, steps, shared=shared)
             fused = measured[chunk, shared]
-            fused_s = m / chunk * (epochs * (train_steps * fused["step_s"] + eval_batches * fused["eval_s"])
-                                   + eval_batches * fused["eval_s"])
-            separate_s = m * (epochs * timing["epoch_s"] + timing["eval_s"])
+            fused_s = m / chunk * (epochs * (train_steps * fused.step_s + eval_batches * fused.eval_batch_s)
+                                   + eval_batches * fused.eval_batch_s)
+            separate_s = m * (epochs * timing.epoch_s + timing.eval_s)
             if faster_by(fused_s, separate_s, FUSE_MARGIN):  # what --fuse auto would choose
                 saved += separate_s - fused_s
                 speedups.append(separate_s / fused_s)
