@@ -206,7 +206,6 @@ def test_each_replay_trains_as_an_ordinary_step_from_the_same_state(optimizer, m
         assert not t.param[t.mask == 0].any(), f"{t.module_name}.{t.param_name}: a pruned weight moved"
 
 
-@cuda
 class _FakeGraph:
     def replay(self) -> None:
         pass
@@ -250,6 +249,7 @@ def test_a_checkpoint_from_more_gpus_restores_the_generators_there_are(monkeypat
     assert restored == [0]
 
 
+@cuda
 def test_a_cpu_checkpoint_resumes_into_a_capturable_optimizer_that_a_graph_can_step():
     device = torch.device("cuda")
     model = _pruned_resnet(device)
