@@ -13,6 +13,7 @@ import pandas as pd
 from ..core.choices import ABLATION_RULES
 from ..core.evaluation import Precision, epoch_timing, time_inference
 from ..core.measure import summary_totals
+from ..core.pruners import PruneResult
 from ..core.timing import MIN_REPEATS
 from ..data.catalog import source_words
 from ..precision.amp import amp_name, make_scaler
@@ -74,13 +75,16 @@ def record_files(run: RunState, outcome: RunOutcome) -> dict[str, Writer]:
     }
 
 
-def run_summary(config, data, epochs, layers, result, status, message) -> dict:
+def run_summary(run: RunState, epochs: pd.DataFrame, layers: pd.DataFrame, result: PruneResult | None) -> dict:
+    """The record's summary of ``run``'s data, the last epoch's evaluation, the training time, the last
+    pruning's ``result`` (None: not pruned) and the kept parameters and FLOPs of ``layers``."""
+    config, data = run.config, run.data
     totals = summary_totals(layers)
     final = epochs.iloc[-1] if len(epochs) else None
     def value(column):
         return float(final[column]) if final is not None else math.nan
     return {
-        "status": status, "message": message, "config_hash": config.config_hash(),
+        "config_hash": config.config_hash(),
         "data_source": data.source, "stand_in": data.stand_in, "data": source_words(config.dataset, data.source),
         "train_examples": data.train_examples, "test_examples": data.test_examples,
         "top1": value("top1"), "top5": value("top5"), "test_loss": value("test_loss"),

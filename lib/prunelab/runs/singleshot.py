@@ -292,7 +292,7 @@ def finish(run: RunState, training: Training) -> RunRecord:
     layers = layer_summary(model, count_flops(model, run.info.input_shape, run.device), result.scores if result else {})
     audit = _audit(run, result)
     epochs = epochs_frame(progress.rows)
-    summary = run_summary(config, data, epochs, layers, result, training.status, training.message)
+    summary = {"status": training.status, "message": training.message, **run_summary(run, epochs, layers, result)}
     summary.update(audit.summary())
     summary.update(precision_summary(run.precision, training.learner.scaler, training.peaks, training.resumed))
     summary["train_step"] = training.train_step
