@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from prunelab.runs.cli import build_parser, configs_from_args, main
@@ -202,7 +203,14 @@ def test_a_complete_record_is_reused_unless_forced(tmp_path, capsys):
     first = marker.stat().st_mtime_ns
     capsys.readouterr()
     assert main(args) == 0
-    assert "Reusing" in capsys.readouterr().out and marker.stat().st_mtime_ns == first
+    out = capsys.readouterr().out
+    assert "Reusing" in out and marker.stat().st_mtime_ns == first
+    # the stored results are shown again, and with --verbose (not part of the record) the layer table
+    top1 = json.loads((marker.parent / "summary.json").read_text())["top1"]
+    largest = str(pd.read_csv(marker.parent / "layers.csv")["size"].max())
+    assert f"{top1:.2f}%" in out and str(marker.parent) in out and largest not in out
+    assert main(args + ["--verbose"]) == 0
+    assert largest in capsys.readouterr().out and marker.stat().st_mtime_ns == first
     assert main(args + ["--force"]) == 0
     assert marker.stat().st_mtime_ns != first
     # the same expid with a different configuration is refused, not silently overwritten

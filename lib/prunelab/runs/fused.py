@@ -39,6 +39,7 @@ from .fused_points import align, history, point
 from .prepare import RunLog, reused_record
 from .pretrain import SharedPretraining, shares_pretraining
 from .registry import run
+from .run_files import report_run
 from .singleshot import (
     Training,
     begin_training,
@@ -187,6 +188,7 @@ def _open_member(config: RunConfig, stack: contextlib.ExitStack, progress: bool,
     config.validate()
     existing = reused_record(config, run_log)
     if existing is not None:
+        report_run(existing, config.verbose, run_log)
         return existing
     with run_log.warnings():  # loading its data may warn (a stand-in): a line of its log, not stderr
         opened = stack.enter_context(open_run(config, progress, run_log))

@@ -22,6 +22,7 @@ from .config import RunConfig
 from .prepare import environment
 from .run_state import RunOutcome, RunState
 from .store import (
+    RunRecord,
     Writer,
     csv_writer,
     json_writer,
@@ -138,12 +139,22 @@ def announce_amp(amp: Precision, device, log) -> None:
         log(f"Mixed precision: {amp_name(amp)} autocast on {device.type}, {scaler} a gradient scaler.")
 
 
-def report_run(summary: dict, path: Path, stand_in: bool, log) -> None:
-    if stand_in:
+#: the layer table's columns ``--verbose`` prints at the end of a run (the original's "Prune results")
+LAYER_TABLE_COLUMNS = ["module", "param", "shape", "size", "density", "flops", "score mean", "score abs sum",
+                       "prunable"]
+
+
+def report_run(record: RunRecord, verbose: bool, log) -> None:
+    """A training record's results in a few lines (after the run, or when the command reuses the record); with
+    ``verbose`` first its layer table."""
+    summary = record.summary
+    if verbose:
+        log("Layers:\n" + record.layers[LAYER_TABLE_COLUMNS].to_string(index=False, float_format="{:.4g}".format))
+    if summary.get("stand_in"):
         log("WARNING: these results come from SYNTHETIC stand-in data, not the real data set.")
     log(f"Parameter density: {summary['params_kept']:,}/{summary['params_total']:,} "
         f"({summary['param_density']:.4f})   FLOPs: {summary['flops']:,}/{summary['flops_total']:,} "
         f"({summary['flop_density']:.4f})")
     log(f"Test top-1 {summary['top1']:.2f}%  top-5 {summary['top5']:.2f}%  loss {summary['test_loss']:.4f}  "
         f"inference over the test set {summary['inference_s']:.3f} s  [{summary['status']}]")
-    log(f"Record: {path}")
+    log(f"Record: {record.path}")

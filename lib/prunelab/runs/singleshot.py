@@ -76,6 +76,7 @@ def run_training(config: RunConfig, progress: bool = True, log: Callable[[str], 
     config.validate()
     existing = reused_record(config, log)
     if existing is not None:
+        report_run(existing, config.verbose, log)
         return existing
     run_log = RunLog(log)
     with run_log.warnings():
@@ -317,7 +318,7 @@ def finish(run: RunState, training: Training) -> RunRecord:
     if config.save_trace:
         log(f"Saved the PyTorch trace of one inference step: {record.path / 'trace.json'} "
             "(open it in chrome://tracing or ui.perfetto.dev).")
-    report_run(summary, record.path, data.stand_in, log)
+    report_run(record, config.verbose, log)
     return record
 
 
