@@ -102,6 +102,8 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--train-subset", "0"], "at least 1"),
     (["--frobnicate"], "unrecognized arguments"),
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),
+    (["--compression-list", "1", "2", "--compression", "3"], "--compression-list"),  # neither silently wins
+    (["--seed", "5", "--seed-list", "1", "2"], "--seed-list"),
     (["--level-list", "1", "2"], "multishot"),
     (["--experiment", "multishot"], "needs --level-list"),
     (["--experiment", "schedule-conservation", "--pruner-list", "snip"], "synflow only"),

@@ -69,6 +69,26 @@ def _argument(f: dataclasses.Field, hint) -> dict:
     return keywords
 
 
+#: each list flag and the one-value flag it stands in for: given both, which should win is a guess, so neither does
+STANDS_IN_FOR = {"pruner_list": "pruner", "prune_epoch_list": "prune_epochs", "compression_list": "compression",
+                 "seed_list": "seed"}
+
+
+def refuse_both_forms(argv: list[str], args: argparse.Namespace) -> None:
+    """Refuse a list flag given beside the one-value flag it stands in for (``--seed-list 1 2 --seed 5``)."""
+    unset = object()  # every default, so what differs from it argv named
+    quiet = build_parser()
+    quiet.set_defaults(**dict.fromkeys(vars(args), unset))
+    named = {name for name, value in vars(quiet.parse_args(argv)).items() if value is not unset}
+    for listed, single in STANDS_IN_FOR.items():
+        if getattr(args, listed) and single in named:
+            raise UserError(f"{_flag(single)} and {_flag(listed)} were both given; give one of them")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
     """One configuration per run the command line asks for (:meth:`~prunelab.runs.config.RunLists.configs`);
     every check is the configuration's own, made when the caller validates them."""
@@ -160,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
-        configs = configs_from_args(build_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
+        refuse_both_forms(argv, args)
+        configs = configs_from_args(args)
         for config in configs:
             config.validate()
         # torch is imported only from here on, so --help and bad flags answer in a fraction of a second
