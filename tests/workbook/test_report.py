@@ -378,6 +378,9 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     counted_too = settings_markdown(params, with_reference)
     assert f"{len(with_reference)} records" in counted_too and "1 of them unpruned references" in counted_too
     assert "compression 0," not in counted_too  # the pruning line names the pruned runs' compressions
+    assert "diverged" not in counted_too
+    stopped = with_reference.assign(status=["complete"] * (len(with_reference) - 2) + ["diverged"] * 2)
+    assert "; 2 stopped when" in settings_markdown(params, stopped)  # a diverged run's accuracy is counted: say so
 
 
 def _at_chance(labels: list[str]) -> pd.DataFrame:

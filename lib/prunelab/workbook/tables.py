@@ -79,6 +79,7 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
                     f"{counted(pre['pre_epochs'], 'epoch')} first"
     synflow = table[table["pruner"] == "synflow"]
     rounds = sorted({pruner_rounds("synflow") if pd.isna(r) else int(r) for r in synflow["prune_epochs"]})
+    diverged = int((table["status"] == "diverged").sum()) if "status" in table else 0
     lines = [
         "| setting | value |", "| --- | --- |",
         f"| profile | `{params.profile}` |",
@@ -97,7 +98,9 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         f"matplotlib {matplotlib.__version__} |",
         f"| runs | {len(table)} record{'s' if len(table) != 1 else ''} in the result store "
         f"`{Path(params.result_dir).name}`"
-        + (f", {len(table) - len(pruned)} of them unpruned references" if len(pruned) < len(table) else "") + " |",
+        + (f", {len(table) - len(pruned)} of them unpruned references" if len(pruned) < len(table) else "")
+        + (f"; {diverged} stopped when their weights or loss became NaN or infinite (diverged), each counted with "
+           "the accuracy of the model it stopped with" if diverged else "") + " |",
     ]
     return "\n".join(lines)
 
