@@ -130,6 +130,16 @@ def test_missing_real_data_is_a_one_line_user_error(name, download, tmp_path, of
     message = str(caught.value)
     assert str((tmp_path / "empty").resolve()) in message
     assert DATASETS[name].expected_files in message and "\n" not in message
+    assert ("bundled" in message) == (name == "mnist")  # the real subset this machine has, where there is one
+
+
+def test_real_files_that_fail_torchvisions_check_are_named_not_called_missing(tmp_path, offline):
+    found = tmp_path / "cifar-10-batches-py"
+    found.mkdir()
+    (found / "data_batch_1").write_bytes(b"not a batch")
+    with pytest.raises(UserError) as caught:
+        load_data("cifar10", "real", root=tmp_path, download=False)
+    assert str(found.resolve()) in str(caught.value)
 
 
 def test_auto_falls_back_to_synthetic_with_a_warning(tmp_path, offline):

