@@ -436,3 +436,13 @@ def test_loaders_of_equal_data_share_one_accelerator_copy():
     assert a.images.device.type == "meta" and a.images.shape == first.train.images.shape
     cpu = DeviceLoader(first.train, info, 32, "cpu")
     assert cpu.images is first.train.images  # on the CPU the split's own tensor, as before
+
+
+def test_a_subset_larger_than_its_split_is_said_and_the_whole_split_used():
+    from prunelab.data.run_data import SubsetWarning
+    from prunelab.runs.config import RunConfig
+    from prunelab.runs.prepare import load_run_data
+
+    with pytest.warns(SubsetWarning, match="--train-subset") as caught:
+        data = load_run_data(RunConfig(dataset="digits", data_source="real", train_subset=10**6), torch.device("cpu"))
+    assert len(caught) == 1 and data.train_examples < 10**6 and f"{data.train_examples:,}" in str(caught[0].message)

@@ -76,6 +76,10 @@ def _majority(labels: list[int]) -> float:
     return 100.0 * Counter(labels).most_common(1)[0][1] / len(labels) if labels else float("nan")
 
 
+class SubsetWarning(UserWarning):
+    """A subset asked for is larger than the split: the whole split is used."""
+
+
 def run_data(request: DataRequest, device: torch.device, channels_last: bool = False) -> RunData:
     """The data ``request`` asks for; a folder data set missing from disk is a :class:`UserError` naming the
     layout expected (with ``--data-source auto``: a warning and the synthetic stand-in)."""
@@ -97,6 +101,12 @@ def run_data(request: DataRequest, device: torch.device, channels_last: bool = F
     else:
         data = load_data(request.dataset, request.source, request.root, train_subset=request.train_subset,
                          test_subset=request.test_subset, seed=request.seed)
+    asked = {"--train-subset": (request.train_subset, len(data.train)),
+             "--test-subset": (request.test_subset, len(data.test))}
+    for flag, (subset, have) in asked.items():
+        if subset is not None and subset > have:
+            warnings.warn(f"{flag} {subset:,} asks for more than the {have:,} examples there are; all are used",
+                          SubsetWarning, stacklevel=2)
     train = DeviceLoader(data.train, info, request.train_batch_size, device, shuffle=True, augment=info.augment,
                          seed=request.seed, channels_last=channels_last)
     test = DeviceLoader(data.test, info, request.test_batch_size, device, channels_last=channels_last)
