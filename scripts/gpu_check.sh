@@ -49,8 +49,8 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=()
-skipped=()
-deadline=$((SECONDS + ${GPU_CHECK_SECONDS:-570}))
+first_unrun=""  # the first section the deadline cut short or skipped
+deadline=${GPU_CHECK_SECONDS:-570}  # bash's SECONDS counts from the script's start
 mkdir -p "$out/logs"
 echo "# prunelab GPU check ($(date -u +%Y-%m-%dT%H:%MZ))" > "$summary"
 
@@ -59,21 +59,25 @@ echo "# prunelab GPU check ($(date -u +%Y-%m-%dT%H:%MZ))" > "$summary"
 sections=0
 section() {
   local title="$1" limit="$2"; shift 2
-  local left=$((deadline - SECONDS)) start=$SECONDS rc log
+  local left=$((deadline - SECONDS)) start=$SECONDS rc log cut=""
   sections=$((sections + 1))
   log="$out/logs/$(printf %02d "$sections").log"
   [ $sections -lt "${GPU_CHECK_FROM:-1}" ] && return
   if [ $left -lt 30 ]; then
-    skipped+=("$title")
+    first_unrun=${first_unrun:-$sections}
     printf '\n## %s. %s\n\nskipped: %s s of the deadline left\n' "$sections" "$title" "$left" >> "$summary"
     return
   fi
-  [ "$limit" -gt $left ] && limit=$left
+  [ "$limit" -gt $left ] && { limit=$left; cut=" (its limit cut to the deadline's $left s)"; }
   echo "== $title"
-  timeout "$limit" "$@" > "$log" 2>&1
+  timeout -k 10 "$limit" "$@" > "$log" 2>&1
   rc=$?
-  [ $rc -ne 0 ] && failed+=("$title (exit $rc)")
-  { echo; echo "## $sections. $title"; echo; echo "exit $rc after $((SECONDS - start)) s"; echo; echo '```'
+  if [ -n "$cut" ] && { [ $rc -eq 124 ] || [ $rc -eq 137 ]; }; then
+    first_unrun=${first_unrun:-$sections}  # stopped by the deadline, not failed: the next call runs it again
+  elif [ $rc -ne 0 ]; then
+    failed+=("$title (exit $rc)")
+  fi
+  { echo; echo "## $sections. $title"; echo; echo "exit $rc after $((SECONDS - start)) s$cut"; echo; echo '```'
     tail -n 60 "$log"; echo '```'; } >> "$summary"
 }
 
@@ -134,10 +138,9 @@ if "$py" -c "import torchao" 2>/dev/null; then
   section "int8 on this host's CPU (bench/quant.py)" 150 bash -c "grep -m1 -o -w -E 'avx512_vnni|amx_int8' \
 /proc/cpuinfo | sort -u | tr '\n' ' '; echo; $py bench/quant.py --batch-sizes 360 --repeats 5"
 fi
-if [ ${#skipped[@]} -gt 0 ]; then
-  first=$((sections - ${#skipped[@]} + 1))
-  printf '\ngpu_check: sections %s-%s skipped at the deadline; GPU_CHECK_FROM=%s runs them\n' "$first" "$sections" \
-    "$first" | tee -a "$summary" >&2
+if [ -n "$first_unrun" ]; then
+  printf '\ngpu_check: sections %s-%s cut short or skipped at the deadline; GPU_CHECK_FROM=%s runs them\n' \
+    "$first_unrun" "$sections" "$first_unrun" | tee -a "$summary" >&2
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "gpu_check: FAILED: ${failed[*]} (see $summary)" >&2
