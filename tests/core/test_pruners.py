@@ -280,6 +280,7 @@ def test_invert_keeps_the_lowest_scores():
     assert before[mask].max() <= before[~mask].min()
 
 
+@collapse_is_incidental
 def test_a_shuffle_after_several_rounds_lands_on_the_weights_scoring_began_with():
     torch.manual_seed(3)
     model = default.fc((1, 8, 8), 10, depth=3, width=16)
