@@ -80,13 +80,11 @@ def refuse_both_forms(argv: list[str], args: argparse.Namespace) -> None:
     quiet = build_parser()
     quiet.set_defaults(**dict.fromkeys(vars(args), unset))
     named = {name for name, value in vars(quiet.parse_args(argv)).items() if value is not unset}
+    fields = {f.name: f for cls in (RunConfig, RunLists) for f in dataclasses.fields(cls)}
     for listed, single in STANDS_IN_FOR.items():
         if getattr(args, listed) and single in named:
-            raise UserError(f"{_flag(single)} and {_flag(listed)} were both given; give one of them")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+            raise UserError(f"{flag_of(fields[single])} and {flag_of(fields[listed])} were both given; give one of "
+                            "them")
 
 
 def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
