@@ -62,6 +62,7 @@ from prunelab.models.registry import build_model
 from prunelab.precision.amp import amp_name, amp_settings, make_scaler
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused_plan import input_blocks
+from prunelab.runs.store import load_record
 from prunelab.workbook.numbers import time_cell
 
 #: the set-ups of the loop bench: (dataset, model, model class)
@@ -270,25 +271,56 @@ def grid_configs(result_dir: str, fuse: str, epochs: int) -> list[RunConfig]:
             for seed in (1, 2, 3) for p, r in pruner_variants(params, "mnist")]
 
 
-def bench_grid(args: argparse.Namespace, device: torch.device) -> None:
+def grid_designs(workers: int) -> dict[str, Callable[[list[RunConfig]], list]]:
+    """How the grid is run, by design name: in this process ``--fuse on`` and ``--fuse off`` (one after
+    another); with ``workers`` > 1 also both in that many worker processes (``--executor processes``, a
+    fused group cut so that every worker has runs to train, :func:`prunelab.runs.fused_plan.share_out`)."""
+    from prunelab.runs.fused import run_configs
+    from prunelab.runs.sweep import run_sweep
+
+    def here(configs: list[RunConfig]) -> list:
+        return run_configs(configs, progress=False, log=lambda message: None)
+
+    def in_workers(configs: list[RunConfig]) -> list:
+        outcomes = run_sweep(configs, "processes", workers, log=lambda message: None, echo=False)
+        failed = [o for o in outcomes if o.status == "failed"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} runs failed: {failed[0].detail}")
+        return [load_record(o.detail) for o in outcomes]
+
+    designs = {"fused": here, "one after another": here}
+    if workers > 1:
+        designs |= {f"fused, {workers} workers": in_workers, f"separate, {workers} workers": in_workers}
+    return designs
+
+
+def bench_grid(args: argparse.Namespace) -> None:
     import torchvision  # noqa: F401 - the data loading's first import, else paid only by the design timed first
 
-    from prunelab.runs.fused import run_configs
-
-    walls: dict[str, list[float]] = {"on": [], "off": []}
+    designs = grid_designs(args.workers)
+    walls: dict[str, list[float]] = {name: [] for name in designs}
     for repeat in range(args.grid_repeats):
-        for fuse in (("on", "off") if repeat % 2 == 0 else ("off", "on")):
+        order = list(designs) if repeat % 2 == 0 else list(reversed(designs))
+        for name in order:
+            fuse = "off" if name.startswith(("one after", "separate")) else "on"
             with tempfile.TemporaryDirectory() as folder:
                 configs = grid_configs(folder, fuse, args.epochs)
                 start = time.perf_counter()
-                records = run_configs(configs, progress=False, log=lambda message: None)
-                walls[fuse].append(time.perf_counter() - start)
+                records = designs[name](configs)
+                walls[name].append(time.perf_counter() - start)
                 steps = {r.summary.get("train_step") for r in records}
-            print(f"  repeat {repeat + 1}, --fuse {fuse}: {len(records)} records in {walls[fuse][-1]:.1f} s "
+            print(f"  repeat {repeat + 1}, {name}: {len(records)} records in {walls[name][-1]:.1f} s "
                   f"(train_step: {', '.join(sorted(map(str, steps)))})", flush=True)
-    on, off = (statistics.median(walls[k]) for k in ("on", "off"))
+    median = {name: statistics.median(times) for name, times in walls.items()}
+    serial = median["one after another"]
     print(f"18-run MNIST / FC grid ({configs[0].data_source} data, {args.epochs} epochs), median of "
-          f"{args.grid_repeats}: fused {on:.1f} s, one after another {off:.1f} s: {off / on:.2f}x")
+          f"{args.grid_repeats}: fused {median['fused']:.1f} s, one after another {serial:.1f} s: "
+          f"{serial / median['fused']:.2f}x")
+    if args.workers > 1:
+        fused, separate = median[f"fused, {args.workers} workers"], median[f"separate, {args.workers} workers"]
+        print(f"in {args.workers} worker processes: fused {fused:.1f} s, separate {separate:.1f} s: "
+              f"{separate / fused:.2f}x; fused in {args.workers} workers against one after another in this "
+              f"process {serial / fused:.2f}x")
 
 
 def at_least(least: int) -> Callable[[str], int]:
@@ -323,6 +355,8 @@ def main() -> None:
                         help="untimed steps per design (a CUDA graph is captured after its warm-up steps)")
     parser.add_argument("--epochs", type=at_least(1), default=30, help="grid: training epochs per run (quick: 30)")
     parser.add_argument("--grid-repeats", type=at_least(1), default=3, help="grid: runs of each design, alternating")
+    parser.add_argument("--workers", type=at_least(1), default=1,
+                        help="grid: also time both designs in this many worker processes (--executor processes)")
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else resolve_device()
     if args.streams and device.type != "cuda":
@@ -339,7 +373,7 @@ def main() -> None:
     if args.what == "loop":
         bench_loop(args, device, precision)
     else:
-        bench_grid(args, device)
+        bench_grid(args)
 
 
 if __name__ == "__main__":

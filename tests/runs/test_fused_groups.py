@@ -19,7 +19,7 @@ from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import by_seed, run_configs, run_group
 from prunelab.runs.fused_parts import PARTS_PREFIX, PartsBook
-from prunelab.runs.fused_plan import plan
+from prunelab.runs.fused_plan import plan, share_out
 from prunelab.runs.integrity import MARKER
 from prunelab.runs.pretrain import EXPERIMENT as PRETRAIN
 from prunelab.runs.store import load_record
@@ -550,6 +550,32 @@ def test_a_registered_pruner_groups_with_the_built_in_ones_after_a_worker_round_
     (group,) = plan(configs)
     rebuilt = [RunConfig.from_dict(c.to_dict()) for c in group]
     assert len(plan(rebuilt)) == 1 and len(plan(rebuilt)[0]) == 2
+
+
+def test_a_group_is_shared_out_between_workers_keeping_seeds_and_pre_trainings_whole(tmp_path):
+    """The processes executor's workers each get a part of a fused group: cut between variants or seeds, never
+    through a pre-training's runs, every part's seeds with as many runs (so they keep sharing input blocks)."""
+    base = RunConfig(**SETUPS["fc"], data_source="synthetic", post_epochs=2, result_dir=str(tmp_path))
+    variants = [dict(pruner="rand"), dict(pruner="mag", pre_epochs=4, compression=0.5),
+                dict(pruner="mag", pre_epochs=4, compression=1.0), dict(pruner="snip"), dict(pruner="synflow")]
+    configs = [base.replace(seed=seed, **v) for seed in (1, 2, 3) for v in variants]
+    whole = plan(configs)
+    assert share_out(whole, 1) == whole == [configs]
+
+    mag = [c for c in configs if c.pruner == "mag"]
+    parts = share_out(whole, 2)  # by variant: Mag's runs (12 epochs and 3 pre-trainings of 4) against the 9 others
+    assert [sorted(c.record_name for c in p) for p in parts] == [
+        sorted(c.record_name for c in mag), sorted(c.record_name for c in configs if c.pruner != "mag")]
+    parts = share_out(whole, 3)  # then Mag's, the heavier, by seed: no cut goes through a pre-training's runs
+    assert [sorted({c.seed for c in p}) for p in parts[:2]] == [[1, 3], [2]]
+    assert all(c.pruner == "mag" for p in parts[:2] for c in p) and len(parts[2]) == 9
+    parts = share_out(whole, 20)  # as far as it goes: a seed's two Mag runs share their pre-training
+    assert sorted(len(p) for p in parts) == [1] * 9 + [2] * 3
+    assert all(len({c.seed for c in p}) == 1 for p in parts)
+    for workers in (2, 3, 20):
+        assert sorted(c.record_name for p in share_out(whole, workers) for c in p) == sorted(
+            c.record_name for c in configs)
+    assert share_out([*whole, [configs[0].replace(expid="again")]], 2) == [*whole, [configs[0].replace(expid="again")]]
 
 
 def test_runs_of_other_setups_are_split_never_fused(tmp_path):

@@ -67,9 +67,12 @@ def test_finished_runs_are_skipped_and_failures_reported(tmp_path):
 
 
 def test_worker_processes_run_a_grid(tmp_path):
-    configs = expand({**TINY, "result-dir": str(tmp_path)}, {"seed": [1, 2, 3]})
+    """Two workers share the three seeds' fused group out between them: seeds 1 and 3 fused, seed 2 alone."""
+    configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on"}, {"seed": [1, 2, 3]})
     outcomes = run_sweep(configs, "processes", workers=2, log=lambda m: None)
     assert [o.status for o in outcomes] == ["finished"] * 3
+    steps = [load_record(o.detail).summary["train_step"] for o in outcomes]
+    assert steps[0].startswith("fused (2 runs)") and steps[2] == steps[0] and not steps[1].startswith("fused")
     assert sorted(load_table(tmp_path)["seed"]) == [1, 2, 3]
 
 
@@ -151,7 +154,7 @@ def test_two_sweeps_of_one_grid_at_once_both_exit_0(tmp_path):
 def test_a_fusable_grid_trains_as_one_group_through_each_executor(tmp_path, executor):
     configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on"}, {"seed": [1, 2, 3]})
     lines: list[str] = []
-    outcomes = run_sweep(configs, executor, workers=2, log=lines.append)
+    outcomes = run_sweep(configs, executor, workers=1, log=lines.append)  # more would share the group out
     assert [o.status for o in outcomes] == ["finished"] * 3
     table = load_table(tmp_path)
     assert sorted(table["seed"]) == [1, 2, 3] and set(table["train_step"]) == {"fused (3 runs)"}

@@ -10,6 +10,7 @@ from dataclasses import fields
 from ..data.catalog import FOLDER_DATASETS
 from ..data.in_memory import data_root
 from .config import RUNTIME_FIELDS, RunConfig
+from .pretrain import shares_pretraining
 
 #: the settings in which the runs of one group may differ: what pruning and the seed choose, the dense
 #: pre-training's epochs (Mag's: a group trains each training history's runs together), and the name
@@ -59,6 +60,50 @@ def plan(configs: list[RunConfig]) -> list[list[RunConfig]]:
             groups.setdefault(group_key(config), []).append(config)
         seen.add(config.record_name)
     return [group for group in groups.values()] + alone
+
+
+def share_out(groups: list[list[RunConfig]], workers: int) -> list[list[RunConfig]]:
+    """``groups`` with the largest cut in two until there are ``workers`` of them, or none left to cut, so
+    that no worker process of a sweep waits while another trains the whole grid (:func:`_halves`)."""
+    groups = [list(g) for g in groups]
+    while len(groups) < workers:
+        cuts = {i: _halves(g) for i, g in enumerate(groups)}
+        cuttable = [i for i, halves in cuts.items() if halves is not None]
+        if not cuttable:
+            break
+        heaviest = max(cuttable, key=lambda i: _epochs(groups[i]))
+        groups[heaviest:heaviest + 1] = cuts[heaviest]
+    return groups
+
+
+def _halves(group: list[RunConfig]) -> tuple[list[RunConfig], list[RunConfig]] | None:
+    """``group`` in two parts as even in training epochs as may be, cut between seeds (every run of a part's
+    seeds in it, so they still share input blocks and pre-trainings), or between variants where that evens the
+    parts more (each variant with its runs of every seed, a pre-training's runs one variant); None for one run."""
+    cuts = []
+    for key in (lambda c: c.seed, _variant):
+        units: dict = {}
+        for config in group:
+            units.setdefault(key(config), []).append(config)
+        if len(units) > 1:
+            parts: tuple[list[RunConfig], list[RunConfig]] = ([], [])
+            for unit in sorted(units.values(), key=_epochs, reverse=True):  # each to the lighter part so far
+                min(parts, key=_epochs).extend(unit)
+            cuts.append(parts)
+    return min(cuts, key=lambda parts: max(map(_epochs, parts)), default=None)
+
+
+def _variant(config: RunConfig) -> tuple:
+    """What the runs of one variant share: a pre-training's epochs, else every per-run setting but the seed."""
+    if shares_pretraining(config):
+        return ("pre_epochs", config.pre_epochs)
+    return tuple(_hashable(getattr(config, name)) for name in PER_RUN_FIELDS if name != "seed")
+
+
+def _epochs(runs: list[RunConfig]) -> int:
+    """Training epochs of ``runs``, each pre-training counted once (it is shared by the runs of its seed)."""
+    pre = {(c.seed, c.pre_epochs) for c in runs if shares_pretraining(c)}
+    return sum(c.post_epochs for c in runs) + sum(epochs for _, epochs in pre)
 
 
 def plan_words(groups: list[list[RunConfig]]) -> str:

@@ -40,7 +40,7 @@ from .checkpoint import RunInProgress
 from .config import RunConfig
 from .fused import UNWATCHED, GroupResult, GroupWatch, run_group
 from .fused_parts import PartsBook
-from .fused_plan import plan, plan_words
+from .fused_plan import plan, plan_words, share_out
 from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
 from .prepare import run_checkpoint
 from .store import RecordConflict, RunRecord, load_record, usable_record
@@ -138,7 +138,7 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
             todo.append(config)
     log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor}).")
     if todo:
-        groups = plan(todo)
+        groups = share_out(plan(todo), workers if executor == "processes" else 1)
         log(f"  {plan_words(groups)}")
         runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
         task = SweepTask(echo, _registered_pruners(todo, executor))
