@@ -157,6 +157,29 @@ def test_auto_uses_real_data_when_present(tmp_path, offline, write_mnist):
     assert data.source == "real" and len(data.train) == 7
 
 
+def test_a_record_made_on_a_stand_in_is_not_reused_once_auto_finds_the_real_set(tmp_path, offline, write_mnist):
+    from prunelab.runs.config import RunConfig
+    from prunelab.runs.fused import run_configs
+    from prunelab.runs.integrity import MARKER
+
+    root = tmp_path / "data"
+    root.mkdir()
+    config = RunConfig(dataset="mnist", model="fc", data_source="auto", data_dir=str(root), train_subset=5,
+                       test_subset=5, post_epochs=1, result_dir=str(tmp_path / "results"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StandInDataWarning)
+        (first,) = run_configs([config], progress=False, log=lambda line: None)
+    assert first.summary["data_source"] != "real"
+    write_mnist(root, np.random.default_rng(2))
+    lines: list[str] = []
+    (again,) = run_configs([config], progress=False, log=lines.append)
+    assert again.summary["data_source"] == "real" and again.path == first.path
+    assert any("computing it again" in line for line in lines)  # said, not silently replaced
+    written = (again.path / MARKER).stat().st_mtime_ns
+    run_configs([config], progress=False, log=lines.append)
+    assert (again.path / MARKER).stat().st_mtime_ns == written  # reused now: the same data is there
+
+
 def test_data_root_order(monkeypatch, tmp_path):
     monkeypatch.setenv("PRUNELAB_DATA", str(tmp_path / "env"))
     assert data_root(tmp_path / "given") == tmp_path / "given"

@@ -3,6 +3,7 @@ stand-ins) or streamed from image folders (Tiny ImageNet, ImageNet). A run only 
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -56,20 +57,21 @@ class RunData:
         return self.source == "synthetic"
 
 
-def resolved_source(dataset: str, source: str) -> str:
-    """The source a run asking for ``source`` would use now: ``auto`` resolved to real, bundled or synthetic
-    by the same fallback as loading (for the image-folder sets: real when the folder holds the set)."""
+def resolved_source(dataset: str, source: str, root: str | os.PathLike | None = None) -> str:
+    """The source a run asking for ``source`` with data under ``root`` would use now: ``auto`` resolved to
+    real, bundled or synthetic by the same fallback as loading (for the image-folder sets: real when the
+    folder holds the set)."""
     if source != "auto":
         return "real" if dataset == "digits" else source
     if dataset in FOLDER_DATASETS:
         try:
-            find_samples(dataset)
+            find_samples(dataset, root)
             return "real"
         except UserError:
             return "synthetic"
     with warnings.catch_warnings():  # not cached: data put in place later must be seen
         warnings.simplefilter("ignore", StandInDataWarning)
-        return load_data(dataset, "auto", train_subset=1, test_subset=1).source
+        return load_data(dataset, "auto", root, train_subset=1, test_subset=1).source
 
 
 def _majority(labels: list[int]) -> float:

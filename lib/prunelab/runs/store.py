@@ -27,6 +27,7 @@ import torch
 
 from ..core.choices import ABLATION_RULES, ablation_rules_matter
 from ..core.train import resolve_device
+from ..data.run_data import resolved_source
 from ..errors import UserError
 from ..precision.amp import amp_name, amp_settings
 from .atomic import TMP_PREFIX, Writer, recover, write_record
@@ -120,11 +121,10 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
 
     Returns the record when it is complete, was made from this configuration (same hash, and for a registered
     pruner the same score function: two functions under one name and version never share a record), in the
-    mixed-precision dtype this configuration would train in on this device, and holds every summary
-    field in ``require`` (a record made before prunelab measured something lacks it). Returns None when
-    there is none, when it fails verification (said to ``log``), when ``config.force`` asks for a fresh
-    one, or when a required field is missing. Raises :class:`RecordConflict` when the name holds a
-    different run.
+    mixed-precision dtype this configuration would train in on this device, and is not outdated
+    (:func:`_outdated`: e.g. a record made on a stand-in once ``--data-source auto`` finds the real set).
+    Returns None when there is none, when it fails verification or is outdated (said to ``log``), or when
+    ``config.force`` asks for a fresh one. Raises :class:`RecordConflict` when the name holds a different run.
     """
     if config.force:
         return None
@@ -145,15 +145,29 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
             raise RecordConflict(f"{record.path} holds a {recorded} mixed-precision run, and this device would "
                                  f"train in {here}; pass --amp-dtype {recorded} to reuse it, --force to replace "
                                  "it, or another --expid")
-    if any(name not in record.summary for name in require):
-        return None
-    if record.summary.get("ablation_rules", 1) < ABLATION_RULES and ablation_rules_matter(
-            config.pruner, config.resolved_prune_epochs, config.shuffle, config.invert):
+    outdated = _outdated(config, record, require)
+    if outdated is not None:
         if log is not None:
-            log(f"{record.path.name}: made before --invert and --shuffle took their present rule (see "
-                "docs/pruners.md); computing it again")
+            log(f"{record.path.name}: {outdated}; computing it again")
         return None
     return record
+
+
+def _outdated(config: RunConfig, record: RunRecord, require: Iterable[str]) -> str | None:
+    """Why ``config``'s own record is to be computed again (a field it lacks, data ``--data-source auto`` no
+    longer finds, an ablation rule since changed), or None."""
+    missing = [name for name in require if name not in record.summary]
+    if missing:
+        return f"made before prunelab measured {', '.join(missing)}"
+    made_on = record.summary.get("data_source")
+    if config.data_source == "auto" and made_on is not None:
+        now = resolved_source(config.dataset, "auto", config.data_dir)
+        if made_on != now:
+            return f"made on {made_on} data, and --data-source auto now finds {now} data"
+    if record.summary.get("ablation_rules", 1) < ABLATION_RULES and ablation_rules_matter(
+            config.pruner, config.resolved_prune_epochs, config.shuffle, config.invert):
+        return "made before --invert and --shuffle took their present rule (see docs/pruners.md)"
+    return None
 
 
 def _device_amp_name(config: RunConfig) -> str:
