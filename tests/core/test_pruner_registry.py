@@ -163,6 +163,7 @@ def test_names_and_the_built_ins_rounds_come_without_importing_torch():
     (lambda model, targets, batches, loss_fn: {t.name: t.param.detach().numpy() for t in targets}, "a ndarray"),
     (lambda model, targets, batches, loss_fn: {t.name: t.param.detach() * 1j for t in targets}, "complex64"),
     (lambda model, targets, batches, loss_fn: None, "a NoneType, not a dict"),
+    (lambda model, targets, batches, loss_fn: {t.name: t.param.detach() / 0 for t in targets}, "6 NaN or infinite"),
 ])
 def test_a_score_that_is_not_one_real_tensor_per_weight_is_a_one_line_user_error(score, needle):
     register_pruner("badscore", score, label="Bad score", version=str(id(score)))
@@ -170,6 +171,20 @@ def test_a_score_that_is_not_one_real_tensor_per_weight_is_a_one_line_user_error
     with pytest.raises(UserError, match=r"pruner 'badscore' returned") as caught:
         prune(model, PruneSettings("badscore", 0.3), [(torch.ones(1, 3), torch.zeros(1, dtype=torch.long))])
     assert needle in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_score_function_that_changes_the_weights_is_a_one_line_user_error():
+    def scale(model, targets, batches, loss_fn):
+        with torch.no_grad():
+            for t in targets:
+                t.param.mul_(10)
+        return {t.name: t.param.detach().abs() for t in targets}
+
+    register_pruner("scaler", scale, label="Scaler", version="1")
+    model = nn.Sequential(L.Linear(3, 2, bias=False))
+    with pytest.raises(UserError, match=r"pruner 'scaler' changed the model's weights") as caught:
+        prune(model, PruneSettings("scaler", 0.3), [(torch.ones(1, 3), torch.zeros(1, dtype=torch.long))])
+    assert "\n" not in str(caught.value)
 
 
 def test_a_built_in_label_is_refused_before_the_built_ins_load():

@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..models.layers import MaskedParam, apply_masks, masked_parameters
 from ..models.registry import reinitialize
 from .choices import BUILT_IN_LABELS, PRUNERS, SCHEDULES, SCOPES, default_rounds
-from .registry import checked_scores, get_pruner, pruner_rounds, register_pruner
+from .registry import get_pruner, pruner_rounds, register_pruner, scores_of
 
 GRASP_TEMPERATURE = 200.0
 GRASP_EPS = 1e-10
@@ -257,7 +257,7 @@ def compute_scores(model: nn.Module, settings: PruneSettings, targets: list[Mask
     with FrozenBatchnormStats(model):
         model.train(settings.train_mode)
         pruner = get_pruner(settings.pruner)
-        return checked_scores(pruner, pruner.score(model, targets, batches, loss_fn), targets)
+        return scores_of(pruner, model, targets, batches, loss_fn)
 
 
 # ---------------------------------------------------------------------------------------- masking

@@ -70,23 +70,38 @@ class Pruner:
         return found is self.score
 
 
-def checked_scores(pruner: Pruner, scores, targets) -> dict:
-    """``scores`` when they are what :class:`Pruner` says a score function returns (a real tensor shaped like
-    each target's parameter, under its name), else a one-line :class:`UserError` naming the pruner and the layer:
-    a transposed or summed score would otherwise rank the wrong weights without a word."""
+def scores_of(pruner: Pruner, model, targets, batches, loss_fn) -> dict:
+    """``pruner``'s scores for ``targets``, refused in one line (a :class:`UserError` naming the pruner and
+    the layer) unless they are a real tensor shaped like each target's parameter, under its name: a transposed
+    or summed score would otherwise rank the wrong weights without a word. A registered function must also
+    give finite scores (a NaN is never kept, so a layer of them would be pruned at random) and leave the
+    model's weights as it found them, as the built-in ones do."""
+    registered = not is_builtin(pruner.name)
+    before = [p.detach().clone() for p in model.parameters()] if registered else []
+    scores = pruner.score(model, targets, batches, loss_fn)
+    _check_scores(pruner, scores, targets, finite=registered)
+    if not all(b.equal(p) for b, p in zip(before, model.parameters())):
+        raise UserError(f"pruner '{pruner.name}' changed the model's weights; a score function must leave them as "
+                        "it found them (compute on a copy, or restore them)")
+    return scores
+
+
+def _check_scores(pruner: Pruner, scores, targets, finite: bool) -> None:
     if not isinstance(scores, Mapping):
         raise UserError(f"pruner '{pruner.name}' returned a {type(scores).__name__}, not a dict of a score tensor "
                         "per layer's name")
     for target in targets:
         score, shape = scores.get(target.name), tuple(target.param.shape)
         tensor = callable(getattr(score, "is_complex", None))  # a torch tensor (torch is not imported here)
-        if tensor and score.shape == target.param.shape and not score.is_complex():
-            continue
-        got = (f"a {score.dtype} tensor of shape {tuple(score.shape)}" if tensor
-               else "no score" if score is None else f"a {type(score).__name__}")
-        raise UserError(f"pruner '{pruner.name}' returned {got} for layer {target.name}; a score is a real "
-                        f"tensor shaped like the layer's weight, {shape}")
-    return scores
+        if not (tensor and score.shape == target.param.shape and not score.is_complex()):
+            got = (f"a {score.dtype} tensor of shape {tuple(score.shape)}" if tensor
+                   else "no score" if score is None else f"a {type(score).__name__}")
+            raise UserError(f"pruner '{pruner.name}' returned {got} for layer {target.name}; a score is a real "
+                            f"tensor shaped like the layer's weight, {shape}")
+        if finite and not bool(score.isfinite().all()):
+            bad = int((~score.isfinite()).sum())
+            raise UserError(f"pruner '{pruner.name}' returned {bad} NaN or infinite scores for layer {target.name}; "
+                            "a score must be a finite number")
 
 
 _REGISTERED: dict[str, Pruner] = {}
