@@ -69,6 +69,10 @@ def test_the_words_name_each_pruners_verdicts():
     assert len(lines) == 2 and lines[0].startswith("- **SNIP**") and lines[1].startswith("- **GraSP**")
     assert "-30.0" in lines[0] and "< 0.001" in lines[0]
     assert "-30.0" not in lines[1] and "+0.5" in lines[1]
+    # GraSP's inversion moved its densities under global scope, not under local: the verdicts differ there only
+    local = ablation_findings(_table().assign(mask_scope="local")).splitlines()
+    assert local[0] == ablation_findings(_table().assign(mask_scope="global")).splitlines()[0] == lines[0]
+    assert local[1] != lines[1] == ablation_findings(_table().assign(mask_scope="global")).splitlines()[1]
 
 
 def test_a_run_with_two_ablations_at_once_is_refused():

@@ -1,9 +1,11 @@
 """Notebook 05: are the pruners finding anything? The sanity checks of Frankle et al. (ICLR 2021) as a table
 and findings, from records of runs that differ from the pruner's own run in one flag only.
 
-An ablation keeps the pruner's per-layer densities and changes one thing: ``shuffle`` permutes each layer's mask,
-``reinitialize`` draws fresh weights for the kept positions, ``invert`` keeps the lowest scores instead of the
-highest. If accuracy does not move, what the pruner found was a density per layer, not which weights.
+An ablation changes one thing: ``shuffle`` permutes each layer's mask and ``reinitialize`` draws fresh weights
+for the kept positions, both keeping the pruner's per-layer densities; ``invert`` keeps the lowest scores instead
+of the highest, which under global scope moves the densities too. If accuracy does not move under the first two,
+what the pruner found was a density per layer, not which weights; if it does not move under inversion either,
+not even that.
 """
 
 from __future__ import annotations
@@ -125,13 +127,20 @@ def ablation_findings(table: pd.DataFrame) -> str:
                 f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, p = {r.p_value:.2f})"
                 for r in same.itertuples()))
         if not len(apart) and len(same):
-            parts.append("nothing it found beyond each layer's density shows at this n")
+            inverted = ABLATIONS["invert"] in set(same["ablation"])  # global ranking: densities moved too
+            parts.append("nothing it chose, weights or densities, shows at this n" if inverted and
+                         _global(table, pruner) else "nothing it found beyond each layer's density shows at this n")
         elif not len(apart) and not group["testable"].all():
             parts.append("fewer than two seeds: no ablation can be tested")
         parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
                   "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
         lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
+
+
+def _global(table: pd.DataFrame, label: str) -> bool:
+    """Whether the runs of the pruner labelled ``label`` ranked their scores over the whole network."""
+    return "mask_scope" not in table or set(table.loc[table["label"] == label, "mask_scope"]) == {"global"}
 
 
 def _p_words(p: float) -> str:
