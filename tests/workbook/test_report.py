@@ -249,6 +249,14 @@ def test_the_key_results_words_carry_its_figures():
     assert "CIFAR-10 / ResNet20" in text and text.count("**") == 2  # the real set-up alone is highlighted
     healthy = _noisy_mnist().query("label != 'SynFlow (1 round)'")
     assert "collapsed" not in tuning_key_result(healthy)
+    # every pruner not told apart from the best is named with its figures, not the runner-up alone
+    two_close = _noisy_mnist()
+    snip = two_close["label"] == "SNIP"
+    two_close.loc[snip, "top1"] = 73.5 + two_close.loc[snip, "seed"].map({1: -3.0, 2: 0.0, 3: 3.0})
+    (noisy,) = tuning_key(two_close, 1.0).setups
+    close = [c for c in (*noisy.ranking.tied, *noisy.ranking.untestable) if c not in noisy.ranking.above_chance_only]
+    text = tuning_key_result(two_close, 1.0)
+    assert len(close) > 1 and all(f"{c.other.label} ({accuracy_cell(c.other.top1)})" in text for c in close)
 
 
 def _layers() -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .collapse_study import claim_verdict, studied_claims
 from .findings import EmptiedCell, PrunerRanking, collapses, pruner_ranking
-from .numbers import Span, accuracy_cell, compression_text, significant
+from .numbers import Span, accuracy_cell, compression_text, listed, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios
 
@@ -90,13 +90,18 @@ def _setup_words(s: SetupKey, compression: float) -> str:
             text += (f" (after {s.pre_epochs[r.best.label]} epochs of dense pre-training, which the pruners that "
                      "score at initialisation do not get)")
     if second is not None and not r.joint_best:
+        # every pruner the test does not separate from the best is named, not the runner-up alone: a reader
+        # would take the ones left out as beaten
+        close = sorted((c for c in (*r.tied, *r.untestable) if c not in r.above_chance_only),
+                       key=lambda c: -c.other.mean)
         cell = f"{second.other.label} ({accuracy_cell(second.other.top1)})"
-        if second.test.significant:
-            text += f", ahead of {cell}"
+        if close:
+            text += ", not told apart from " + listed(
+                [f"{c.other.label} ({accuracy_cell(c.other.top1)})" for c in close]) + " at this n"
         elif second in r.above_chance_only:
             text += f"; {cell} predicts no better than the most frequent class in every seed, where it stays above"
         else:
-            text += f", not told apart from {cell} at this n"
+            text += f", ahead of {cell}"
     if s.emptied:
         text += "; collapsed (a layer emptied): " + ", ".join(f"{e.label} at {e.top1}" for e in s.emptied)
     return text + "."
