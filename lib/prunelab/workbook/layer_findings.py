@@ -166,15 +166,18 @@ class SparseSetup:
         return bool(self.switched) and self.switched_density.high < self.dense_density.low
 
 
+#: a run's two test-set times and the spreads of their passes, as :func:`.numbers.times_differ` takes them
+SPREAD_COLUMNS = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
+
+
 def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSetup, ...]:
     """A :class:`SparseSetup` per set-up of the sparse table (:func:`.tables.sparse_table`), with its layers'
     choices (:func:`.tables.sparse_layer_frame`)."""
     setups = []
-    columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
     for setup, rows in sparse.groupby("setup", sort=False):
         part = layers[layers["setup"] == setup]
         switched = part[part["kernel"] != "dense"]
-        real = rows[[times_differ(*values) for values in rows[columns].itertuples(index=False)]]
+        real = rows[[times_differ(*values) for values in rows[SPREAD_COLUMNS].itertuples(index=False)]]
         setups.append(SparseSetup(
             setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
             len(real), len(rows), Span.of(real["speedup"]) if len(real) else None,
