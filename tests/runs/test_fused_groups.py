@@ -576,6 +576,8 @@ def test_a_group_is_shared_out_between_workers_keeping_seeds_and_pre_trainings_w
         assert sorted(c.record_name for p in share_out(whole, workers) for c in p) == sorted(
             c.record_name for c in configs)
     assert share_out([*whole, [configs[0].replace(expid="again")]], 2) == [*whole, [configs[0].replace(expid="again")]]
+    untrained = plan([c.replace(post_epochs=0) for c in configs if c.pruner != "mag"])  # no epochs to weigh
+    assert sorted(len(p) for p in share_out(untrained, 4)) == [1, 2, 3, 3]  # no part left empty
 
 
 def test_runs_of_other_setups_are_split_never_fused(tmp_path):

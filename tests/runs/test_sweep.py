@@ -66,13 +66,18 @@ def test_finished_runs_are_skipped_and_failures_reported(tmp_path):
     assert len(load_table(tmp_path)) == 2
 
 
-def test_worker_processes_run_a_grid(tmp_path):
-    """Two workers share the three seeds' fused group out between them: seeds 1 and 3 fused, seed 2 alone."""
-    configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on"}, {"seed": [1, 2, 3]})
-    outcomes = run_sweep(configs, "processes", workers=2, log=lambda m: None)
-    assert [o.status for o in outcomes] == ["finished"] * 3
-    steps = [load_record(o.detail).summary["train_step"] for o in outcomes]
-    assert steps[0].startswith("fused (2 runs)") and steps[2] == steps[0] and not steps[1].startswith("fused")
+@pytest.mark.parametrize("seed_2_done", [False, True])
+def test_worker_processes_run_a_grid(tmp_path, seed_2_done):
+    """Two workers share the three seeds' fused group out between them: seeds 1 and 3 fused, seed 2 alone; the
+    cut is the whole grid's, so with seed 2 recorded before (a sweep resumed after a kill) 1 and 3 still pair."""
+    configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on", "no-cuda": True}, {"seed": [1, 2, 3]})
+    if seed_2_done:
+        run_sweep(configs[1:2], "local", log=lambda m: None)
+    outcomes = run_sweep(configs, "processes", workers=2, log=lambda m: None)  # on a GPU a group stays whole
+    assert [o.status for o in outcomes] == ["finished", "reused" if seed_2_done else "finished", "finished"]
+    steps = [load_record(o.detail).summary["train_step"] for o in outcomes if o.status == "finished"]
+    assert steps[0].startswith("fused (2 runs)") and steps[-1] == steps[0]
+    assert seed_2_done or not steps[1].startswith("fused")
     assert sorted(load_table(tmp_path)["seed"]) == [1, 2, 3]
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 
+from ..core.train import resolve_device
 from ..data.catalog import FOLDER_DATASETS
 from ..data.in_memory import data_root
 from .config import RUNTIME_FIELDS, RunConfig
@@ -64,10 +65,12 @@ def plan(configs: list[RunConfig]) -> list[list[RunConfig]]:
 
 def share_out(groups: list[list[RunConfig]], workers: int) -> list[list[RunConfig]]:
     """``groups`` with the largest cut in two until there are ``workers`` of them, or none left to cut, so
-    that no worker process of a sweep waits while another trains the whole grid (:func:`_halves`)."""
+    that no worker process of a sweep waits while another trains the whole grid (:func:`_halves`). Groups
+    that train on a GPU stay whole: there the fused step gains most, and parts in processes of their own
+    would each measure the same free memory."""
     groups = [list(g) for g in groups]
     while len(groups) < workers:
-        cuts = {i: _halves(g) for i, g in enumerate(groups)}
+        cuts = {i: _halves(g) for i, g in enumerate(groups) if resolve_device(g[0].gpu, g[0].no_cuda).type == "cpu"}
         cuttable = [i for i, halves in cuts.items() if halves is not None]
         if not cuttable:
             break
@@ -79,7 +82,8 @@ def share_out(groups: list[list[RunConfig]], workers: int) -> list[list[RunConfi
 def _halves(group: list[RunConfig]) -> tuple[list[RunConfig], list[RunConfig]] | None:
     """``group`` in two parts as even in training epochs as may be, cut between seeds (every run of a part's
     seeds in it, so they still share input blocks and pre-trainings), or between variants where that evens the
-    parts more (each variant with its runs of every seed, a pre-training's runs one variant); None for one run."""
+    parts more (each variant with its runs of every seed, a pre-training's runs one variant); None where
+    neither cut has two units (one run, or one seed's runs of one pre-training)."""
     cuts = []
     for key in (lambda c: c.seed, _variant):
         units: dict = {}
@@ -88,7 +92,7 @@ def _halves(group: list[RunConfig]) -> tuple[list[RunConfig], list[RunConfig]] |
         if len(units) > 1:
             parts: tuple[list[RunConfig], list[RunConfig]] = ([], [])
             for unit in sorted(units.values(), key=_epochs, reverse=True):  # each to the lighter part so far
-                min(parts, key=_epochs).extend(unit)
+                min(parts, key=lambda part: (_epochs(part), len(part))).extend(unit)
             cuts.append(parts)
     return min(cuts, key=lambda parts: max(map(_epochs, parts)), default=None)
 

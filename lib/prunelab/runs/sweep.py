@@ -130,16 +130,13 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
         raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}")
     for book in dict.fromkeys(PartsBook.beside(c) for c in configs):
         book.tidy()  # a cut whose runs all have records (a kill came between the last one and its tidy)
-    outcomes: dict[str, Outcome] = {}
-    todo = []
-    for config in configs:
-        if _reusable(config) is not None:
-            outcomes[config.record_name] = Outcome(config, "reused")
-        else:
-            todo.append(config)
+    reused = {id(c) for c in configs if _reusable(c) is not None}
+    outcomes = {c.record_name: Outcome(c, "reused") for c in configs if id(c) in reused}
+    todo = [c for c in configs if id(c) not in reused]
     log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor}).")
-    if todo:
-        groups = share_out(plan(todo), workers if executor == "processes" else 1)
+    if todo:  # the whole grid cut, as a sweep that no kill stopped cuts it, then the runs left
+        cut = share_out(plan(configs), workers if executor == "processes" else 1)
+        groups = [g for g in ([c for c in g if id(c) not in reused] for g in cut) if g]
         log(f"  {plan_words(groups)}")
         runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
         task = SweepTask(echo, _registered_pruners(todo, executor))
