@@ -185,6 +185,11 @@ def test_a_score_function_that_changes_the_weights_is_a_one_line_user_error():
     with pytest.raises(UserError, match=r"pruner 'scaler' changed the model's weights") as caught:
         prune(model, PruneSettings("scaler", 0.3), [(torch.ones(1, 3), torch.zeros(1, dtype=torch.long))])
     assert "\n" not in str(caught.value)
+    register_pruner("ones", lambda model, targets, batches, loss_fn: {t.name: torch.ones_like(t.param)
+                                                                      for t in targets}, label="Ones", version="1")
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("nan")  # a NaN left as it was is not a change
+    prune(model, PruneSettings("ones", 0.3), [(torch.ones(1, 3), torch.zeros(1, dtype=torch.long))])
 
 
 def test_a_built_in_label_is_refused_before_the_built_ins_load():

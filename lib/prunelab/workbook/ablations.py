@@ -127,9 +127,10 @@ def ablation_findings(table: pd.DataFrame) -> str:
                 f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, p = {r.p_value:.2f})"
                 for r in same.itertuples()))
         if not len(apart) and len(same):
-            inverted = ABLATIONS["invert"] in set(same["ablation"])  # global ranking: densities moved too
-            parts.append("nothing it chose, weights or densities, shows at this n" if inverted and
-                         _global(table, pruner) else "nothing it found beyond each layer's density shows at this n")
+            # inverted scores ranked over the whole network moved the densities too
+            moved = ABLATIONS["invert"] in set(same["ablation"]) and _global(table, setup, pruner)
+            parts.append("nothing it chose, weights or densities, shows at this n" if moved
+                         else "nothing it found beyond each layer's density shows at this n")
         elif not len(apart) and not group["testable"].all():
             parts.append("fewer than two seeds: no ablation can be tested")
         parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
@@ -138,9 +139,10 @@ def ablation_findings(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _global(table: pd.DataFrame, label: str) -> bool:
-    """Whether the runs of the pruner labelled ``label`` ranked their scores over the whole network."""
-    return "mask_scope" not in table or set(table.loc[table["label"] == label, "mask_scope"]) == {"global"}
+def _global(table: pd.DataFrame, setup: str, label: str) -> bool:
+    """Whether the runs of the pruner labelled ``label`` on ``setup`` ranked their scores over the whole network."""
+    runs = (table["setup"] == setup) & (table["label"] == label)
+    return "mask_scope" not in table or set(table.loc[runs, "mask_scope"]) == {"global"}
 
 
 def _p_words(p: float) -> str:

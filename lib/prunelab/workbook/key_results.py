@@ -58,8 +58,9 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
 
 def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> str:
     """Task 1's result in one paragraph for the front page (:func:`tuning_key`): per set-up on real data, the
-    unpruned reference, the best pruner at ``compression`` and whether the runner-up can be told apart from
-    it (Welch's t-test), any collapse, and the collapse study's verdict on the SynFlow paper's claim."""
+    unpruned reference, the best pruner at ``compression`` and every pruner that cannot be told apart from it
+    (Welch's t-test, Holm-adjusted), or the runner-up it is ahead of, any collapse, and the collapse study's
+    verdict on the SynFlow paper's claim."""
     key = tuning_key(table, compression, dense)
     if not key.setups:
         if key.stand_in:
