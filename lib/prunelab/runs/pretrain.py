@@ -8,7 +8,7 @@ the epoch rows), and every run with the same key continues from that record inst
 key hashes :data:`PRETRAIN_FIELDS` and the data source really used (``auto`` resolved). A run continuing from
 it computes what it would have computed alone, bit for bit on the CPU (tests/runs/test_pretrain.py).
 
-The run that trains it checkpoints each epoch in its own checkpoint, as any run does, and writes the record when
+The run that trains it checkpoints in its own checkpoint, on the cadence any run does, and writes the record when
 the pre-training ends. It holds the key's lock (:meth:`SharedPretraining.held`) meanwhile, so a run of the same
 key in another process (a sweep's worker, a Slurm task) waits for the record instead of training it again. In
 a fused group (:mod:`prunelab.runs.fused`) one run per key trains it, in the group's network beside the

@@ -15,8 +15,8 @@ Values have their flag's type, a grid makes at most 10,000 runs, and the expid n
 that can train fused (:func:`prunelab.runs.fused_plan.plan`) go to one task per group, which fuses them or not
 as their ``fuse`` setting and its measurement decide, and says which in a log line; worker processes with
 fewer groups than workers get them cut (:func:`~prunelab.runs.fused_plan.share_out`); on Slurm a group is one
-array task, so ``time`` is a group's. Runs checkpoint each epoch, so a preempted or timed-out Slurm task is
-requeued by submitit and resumes where it stopped.
+array task, so ``time`` is a group's. Runs checkpoint on a cadence (``checkpoint_every``), so a preempted or
+timed-out Slurm task is requeued by submitit and resumes from its last checkpoint.
 """
 
 from __future__ import annotations

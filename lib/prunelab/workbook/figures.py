@@ -226,7 +226,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side.
 
     Memory and top-1 are those of the two runs (``table``); training time is the interleaved measurement
-    (``timing``: :func:`~prunelab.workbook.timing_tables.amp_timing_frame`), its bar the median pass and its
+    (``timing``: :func:`~prunelab.workbook.measurement_tables.amp_timing_frame`), its bar the median pass and its
     whisker half the range of the passes, as Table J prints it. The two runs' own epoch times are not drawn:
     they were taken minutes apart on a machine whose speed drifts.
     """
