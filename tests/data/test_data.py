@@ -469,3 +469,7 @@ def test_a_subset_larger_than_its_split_is_said_and_the_whole_split_used():
     with pytest.warns(SubsetWarning, match="--train-subset") as caught:
         data = load_run_data(RunConfig(dataset="digits", data_source="real", train_subset=10**6), torch.device("cpu"))
     assert len(caught) == 1 and data.train_examples < 10**6 and f"{data.train_examples:,}" in str(caught[0].message)
+    # the pruning set is drawn from the training split: 10 per class of 10 classes from 64 examples is all 64
+    with pytest.warns(SubsetWarning, match="--prune-dataset-ratio") as caught:
+        data = load_run_data(RunConfig(dataset="digits", data_source="real", train_subset=64), torch.device("cpu"))
+    assert len(caught) == 1 and len(torch.cat([y for _, y in data.prune_batches()])) == 64

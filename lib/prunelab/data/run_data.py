@@ -77,7 +77,8 @@ def _majority(labels: list[int]) -> float:
 
 
 class SubsetWarning(UserWarning):
-    """A subset asked for is larger than the split: the whole split is used."""
+    """A subset asked for (or the pruning set, drawn from the training split) is larger than the split: the
+    whole split is used."""
 
 
 def run_data(request: DataRequest, device: torch.device, channels_last: bool = False) -> RunData:
@@ -102,7 +103,9 @@ def run_data(request: DataRequest, device: torch.device, channels_last: bool = F
         data = load_data(request.dataset, request.source, request.root, train_subset=request.train_subset,
                          test_subset=request.test_subset, seed=request.seed)
     asked = {"--train-subset": (request.train_subset, len(data.train)),
-             "--test-subset": (request.test_subset, len(data.test))}
+             "--test-subset": (request.test_subset, len(data.test)),
+             f"--prune-dataset-ratio {request.prune_dataset_ratio}, a pruning set of":
+                 (request.prune_dataset_ratio * info.num_classes, len(data.train))}
     for flag, (subset, have) in asked.items():
         if subset is not None and subset > have:
             warnings.warn(f"{flag} {subset:,} asks for more than the {have:,} examples there are; all are used",
