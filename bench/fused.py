@@ -271,10 +271,11 @@ def grid_configs(result_dir: str, fuse: str, epochs: int) -> list[RunConfig]:
             for seed in (1, 2, 3) for p, r in pruner_variants(params, "mnist")]
 
 
-def grid_designs(workers: int) -> dict[str, Callable[[list[RunConfig]], list]]:
-    """How the grid is run, by design name: in this process ``--fuse on`` and ``--fuse off`` (one after
-    another); with ``workers`` > 1 also both in that many worker processes (``--executor processes``, a
-    fused group cut so that every worker has runs to train, :func:`prunelab.runs.fused_plan.share_out`)."""
+def grid_designs(workers: int) -> dict[str, tuple[str, Callable[[list[RunConfig]], list]]]:
+    """How the grid is run, by design name, as (its ``--fuse``, what runs it): in this process ``on`` and
+    ``off`` (one after another); with ``workers`` > 1 also both in that many worker processes
+    (``--executor processes``, a fused group cut so that every worker has runs to train,
+    :func:`prunelab.runs.fused_plan.share_out`)."""
     from prunelab.runs.fused import run_configs
     from prunelab.runs.sweep import run_sweep
 
@@ -288,9 +289,10 @@ def grid_designs(workers: int) -> dict[str, Callable[[list[RunConfig]], list]]:
             raise RuntimeError(f"{len(failed)} runs failed: {failed[0].detail}")
         return [load_record(o.detail) for o in outcomes]
 
-    designs = {"fused": here, "one after another": here}
+    designs = {"fused": ("on", here), "one after another": ("off", here)}
     if workers > 1:
-        designs |= {f"fused, {workers} workers": in_workers, f"separate, {workers} workers": in_workers}
+        designs |= {f"fused, {workers} workers": ("on", in_workers),
+                    f"separate, {workers} workers": ("off", in_workers)}
     return designs
 
 
@@ -302,11 +304,11 @@ def bench_grid(args: argparse.Namespace) -> None:
     for repeat in range(args.grid_repeats):
         order = list(designs) if repeat % 2 == 0 else list(reversed(designs))
         for name in order:
-            fuse = "off" if name.startswith(("one after", "separate")) else "on"
+            fuse, run = designs[name]
             with tempfile.TemporaryDirectory() as folder:
                 configs = grid_configs(folder, fuse, args.epochs)
                 start = time.perf_counter()
-                records = designs[name](configs)
+                records = run(configs)
                 walls[name].append(time.perf_counter() - start)
                 steps = {r.summary.get("train_step") for r in records}
             print(f"  repeat {repeat + 1}, {name}: {len(records)} records in {walls[name][-1]:.1f} s "

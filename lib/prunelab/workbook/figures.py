@@ -16,8 +16,7 @@ from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
 from ..errors import UserError
 from .ablations import ABLATIONS, AS_SCORED, ablation_of
 from .grids import stand_in_note
-from .layer_findings import SPREAD_COLUMNS
-from .numbers import times_differ
+from .layer_findings import beyond_spread
 from .style import DENSE_LABEL, KIND_COLORS, column_order, palette, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
 
@@ -345,8 +344,8 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         ax.scatter(rows["kept"], rows["sparse_inference_s"], s=10, color="#d62728", alpha=0.35)
         # a kept fraction pays where most of its runs are faster on sparse kernels beyond the passes' spread,
         # as the findings count them, not where a median of noisy times happens to be lower
-        beyond = pd.Series([times_differ(*t) and t[2] < t[0] for t in rows[SPREAD_COLUMNS].itertuples(index=False)],
-                           index=rows.index).groupby(rows["compression"]).mean()
+        faster = beyond_spread(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
+        beyond = faster.groupby(rows["compression"]).mean()
         paying = per[(per["speedup"] >= 1.05) & (beyond.reindex(per.index) > 0.5)]
         if len(paying):
             cross = paying["kept"].max()

@@ -166,8 +166,12 @@ class SparseSetup:
         return bool(self.switched) and self.switched_density.high < self.dense_density.low
 
 
-#: a run's two test-set times and the spreads of their passes, as :func:`.numbers.times_differ` takes them
-SPREAD_COLUMNS = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
+def beyond_spread(sparse: pd.DataFrame) -> pd.Series:
+    """Per run of the sparse table, whether its dense-kernel and sparse-kernel times differ by more than the
+    passes' spread (:func:`.numbers.times_differ`)."""
+    columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
+    return pd.Series([times_differ(*t) for t in sparse[columns].itertuples(index=False)], index=sparse.index,
+                     dtype=bool)
 
 
 def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSetup, ...]:
@@ -177,7 +181,7 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
     for setup, rows in sparse.groupby("setup", sort=False):
         part = layers[layers["setup"] == setup]
         switched = part[part["kernel"] != "dense"]
-        real = rows[[times_differ(*values) for values in rows[SPREAD_COLUMNS].itertuples(index=False)]]
+        real = rows[beyond_spread(rows)]
         setups.append(SparseSetup(
             setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
             len(real), len(rows), Span.of(real["speedup"]) if len(real) else None,
