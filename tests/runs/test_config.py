@@ -9,7 +9,8 @@ import pytest
 from prunelab.core.choices import PRUNERS, SYNFLOW_ROUNDS
 from prunelab.errors import UserError
 from prunelab.runs.cli import build_parser
-from prunelab.runs.config import RUNTIME_FIELDS, RunConfig, RunLists
+from prunelab.runs.config import RUNTIME_FIELDS, RunConfig
+from prunelab.runs.run_lists import RunLists
 
 TINY = dict(data_source="synthetic", train_subset=256, test_subset=128, post_epochs=0)
 

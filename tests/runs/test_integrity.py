@@ -1,6 +1,7 @@
 """Records that prove themselves: the manifest, verification on every read and reuse, ``prunelab verify``
 and its quarantine, and a corrupt-file matrix that each of them catches."""
 
+import hashlib
 import json
 import shutil
 import warnings
@@ -14,6 +15,7 @@ from prunelab.runs.cli import main
 from prunelab.runs.config import RunConfig
 from prunelab.runs.integrity import MANIFEST, problem
 from prunelab.runs.store import InvalidRecord, load_record, load_table, usable_record
+from prunelab.runs.sweep import load_grid
 from prunelab.runs.verify import QUARANTINE
 
 TINY = ["--data-source", "synthetic", "--train-subset", "64", "--test-subset", "32", "--post-epochs", "1",
@@ -188,3 +190,46 @@ def test_verify_lists_every_folder_and_repair_quarantines_bad_records(results, r
 def test_verify_of_a_missing_folder_is_a_one_line_error(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "nothing")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def _hash_as_spelled(values: dict) -> str:
+    """The hash the code before gave ``values``: their hashed fields as spelled, a whole number as an int."""
+    fields = RunConfig.from_dict(values).hashed_fields()
+    fields.update({name: values[name] for name in ("compression", "weight_decay") if name in values})
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def test_a_whole_number_names_one_run_on_the_command_line_and_in_a_grid_file(tmp_path):
+    assert main([*TINY[:-2], "--compression", "1", "--result-dir", str(tmp_path)]) == 0
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: {data-source: synthetic, train-subset: 64, test-subset: 32, post-epochs: 1, "
+                    f"weight-decay: 0, result-dir: {tmp_path}}}\ngrid: {{compression: [1, 2]}}\n")
+    reused, other = load_grid(grid).configs
+    assert (reused.compression, reused.weight_decay) == (1.0, 0.0) and type(reused.compression) is float
+    assert usable_record(reused) is not None and usable_record(other) is None
+    assert RunConfig(compression=1, weight_decay=0).config_hash() == RunConfig().config_hash()
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_record_made_for_an_int_spelling_stays_verified_and_reused(results, named):
+    """A record the code before made for ``compression: 1`` spells it 1 and holds that spelling's hash."""
+    from prunelab.runs.integrity import write_manifest
+
+    record = results / "singleshot" / "run"
+    values = {**json.loads((record / "config.json").read_text()), "compression": 1, "weight_decay": 0}
+    (record / "config.json").write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    summary = {**json.loads((record / "summary.json").read_text()), "config_hash": _hash_as_spelled(values)}
+    (record / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_manifest(record)
+    if not named:
+        values["expid"] = ""
+        (record / "config.json").write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+        summary["config_hash"] = _hash_as_spelled(values)
+        (record / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_manifest(record)
+        record = record.rename(record.parent / summary["config_hash"])
+    assert summary["config_hash"] != RunConfig.from_dict(values).config_hash()
+    assert problem(record) is None
+    if named:
+        assert usable_record(_config(results)).path == record

@@ -145,8 +145,7 @@ _SCIENTIFIC = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+"
 def read_as(value: Any, hint) -> Any:
     """``value`` as a file gives it for a setting of type ``hint``: a number in scientific notation that YAML 1.1
     (PyYAML) leaves a string (``1e-3``; it wants ``1.0e-3``) is the float it says where ``hint`` takes a number,
-    in a list too; a string elsewhere stays one (an expid ``1e3``). Anything else is :func:`check_type`'s to judge.
-    An integer stays one: a run given ``compression: 1`` has been recorded under that value's hash."""
+    in a list too; a string elsewhere stays one (an expid ``1e3``). Anything else is :func:`check_type`'s to judge."""
     options = [t for t in typing.get_args(hint) if t is not type(None)] if _is_optional(hint) else [hint]
     hint = options[0] if len(options) == 1 else hint
     if typing.get_origin(hint) is list and isinstance(value, list):
@@ -155,6 +154,12 @@ def read_as(value: Any, hint) -> Any:
     if hint is float and isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
         return float(value)
     return value
+
+
+def fuse_word(value):
+    """``fuse`` as a YAML file gives it (grid and parameter files): YAML reads an unquoted on / off as true /
+    false."""
+    return ("on" if value else "off") if isinstance(value, bool) else value
 
 
 def check_type(key: str, value: Any, hint) -> None:

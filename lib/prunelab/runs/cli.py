@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 
 from ..errors import UserError
-from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, RunLists, flag_of
+from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, flag_of
+from .run_lists import RunLists
 
 BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -88,7 +89,7 @@ def refuse_both_forms(argv: list[str], args: argparse.Namespace) -> None:
 
 
 def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
-    """One configuration per run the command line asks for (:meth:`~prunelab.runs.config.RunLists.configs`);
+    """One configuration per run the command line asks for (:meth:`~prunelab.runs.run_lists.RunLists.configs`);
     every check is the configuration's own, made when the caller validates them."""
     values = vars(args)
     lists = RunLists(**{name: values[name] for name in LIST_FLAGS})

@@ -34,11 +34,6 @@ AMP_DTYPE_NAMES = ("fp16", "bf16")
 FUSE_CHOICES = ("auto", "on", "off")
 
 
-def fuse_word(value):
-    """``fuse`` as a YAML file gives it (grid and parameter files): YAML reads an unquoted on / off as true /
-    false."""
-    return ("on" if value else "off") if isinstance(value, bool) else value
-
 #: how a field is spelled on the command line
 VALUE = "value"  # --name VALUE (the type is the field's)
 SWITCH = "switch"  # --name, --name True or --name False (the original declared these type=bool)
@@ -164,6 +159,12 @@ class RunConfig:
                                      "have passed since its last save (0: after every epoch); a kill loses at "
                                      "most that much training", bounds=NOT_NEGATIVE, runtime=True)
 
+    def __post_init__(self) -> None:
+        """A whole number in a float field is that float (``compression: 1`` is 1.0): one run, one hash."""
+        for name in FLOAT_FIELDS:
+            if type(getattr(self, name)) is int:
+                setattr(self, name, float(getattr(self, name)))
+
     def to_dict(self) -> dict[str, Any]:
         """The fields; a registered pruner's version and origin filled in from the registry where unset, and
         both left out for the built-in pruners (their records, and so their hashes, predate them)."""
@@ -213,8 +214,7 @@ class RunConfig:
 
     def config_hash(self) -> str:
         """A stable 12-hex-digit key of everything that changes the result (not where it is written)."""
-        text = json.dumps(self.hashed_fields(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return fields_hash(self.hashed_fields())
 
     @property
     def record_name(self) -> str:
@@ -331,65 +331,14 @@ def _identity(values: dict[str, str]) -> str:
 FIELD_TYPES = typing.get_type_hints(RunConfig)
 #: fields that say where and how loudly a run happens, not what it computes: left out of the hash
 RUNTIME_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["runtime"])
+#: the fields that hold a float (:meth:`RunConfig.__post_init__`)
+FLOAT_FIELDS = tuple(name for name, hint in FIELD_TYPES.items() if hint is float)
 
 
-@dataclass
-class RunLists:
-    """The original's list flags: every combination of their values is one run with its own record."""
-
-    pruner_list: list[str] = option([], "run every pruner in the list (one record each)", choices=pruner_names,
-                                    style=LIST, default_text="")
-    prune_epoch_list: list[int] = option([], "rounds for each pruner in --pruner-list", style=LIST, default_text="")
-    compression_list: list[float] = option([], "run every compression in the list (one record each)", style=LIST,
-                                           default_text="")
-    level_list: list[int] = option([], "prune-train cycles (multishot) or magnitude rounds (imp-conservation)",
-                                   style=LIST, default_text="")
-    seed_list: list[int] = option([], "run every seed in the list (one record each; not in the original)",
-                                  style=LIST, default_text="")
-
-    def configs(self, base: RunConfig) -> list[RunConfig]:
-        """One configuration per run the lists ask for on top of ``base``, each its own record (the original
-        ignored them in single-shot; here they are honoured, and :meth:`RunConfig.validate` refuses a run
-        they make that means nothing, such as a level for single-shot):
-
-        * ``--pruner-list`` (with ``--prune-epoch-list``: rounds per pruner) x ``--compression-list`` x
-          ``--level-list`` x ``--seed-list``; an experiment of :data:`FIXED_PRUNERS` scores with its own pruner when
-          ``--pruner`` is left at its default;
-        * schedule-conservation: ``--prune-epoch-list`` is SynFlow's round counts, each a run.
-        """
-        self._check_bounds()
-        fixed = FIXED_PRUNERS.get(base.experiment)
-        pruners = self.pruner_list or [fixed if fixed and base.pruner == RunConfig.pruner else base.pruner]
-        if base.experiment == "schedule-conservation":
-            pairs = [(p, r) for p in pruners for r in (self.prune_epoch_list or [base.prune_epochs])]
-        else:
-            if self.prune_epoch_list and len(self.prune_epoch_list) != len(self.pruner_list):
-                raise UserError("--prune-epoch-list needs one round count for each pruner in --pruner-list")
-            pairs = list(zip(pruners, self.prune_epoch_list or [base.prune_epochs] * len(pruners)))
-        listed = any(getattr(self, f.name) for f in dataclasses.fields(self))
-        configs = []
-        for seed in self.seed_list or [base.seed]:
-            for compression in self.compression_list or [base.compression]:
-                for pruner, rounds in pairs:
-                    for level in self.level_list or [None]:
-                        parts = [pruner, f"{compression:g}"]
-                        parts += [f"r{rounds}"] if self.prune_epoch_list else []  # one pruner, two counts
-                        parts += [f"L{level}"] if level is not None else []
-                        parts += [f"s{seed}"] if self.seed_list else []
-                        expid = "-".join([base.expid, *parts]) if base.expid and listed else base.expid
-                        configs.append(base.replace(pruner=pruner, prune_epochs=rounds, compression=compression,
-                                                    levels=level, seed=seed, expid=expid))
-        refuse_shared_records(configs, "the lists give two runs the same record: a value is listed twice")
-        return configs
-
-    def _check_bounds(self) -> None:
-        """Each listed value within the bounds of the field it sets, named by its list's flag (``--seed-list``)."""
-        fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-        for name, setting in (("prune_epoch_list", "prune_epochs"), ("compression_list", "compression"),
-                              ("level_list", "levels"), ("seed_list", "seed")):
-            bounds = fields[setting].metadata["bounds"]
-            for value in getattr(self, name) if bounds is not None else []:
-                bounds.check("--" + name.replace("_", "-"), value)
+def fields_hash(fields: dict[str, Any]) -> str:
+    """The 12 hex digits of the sha256 of ``fields`` as compact JSON with sorted keys."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def refuse_shared_records(configs: list[RunConfig], message: str) -> None:

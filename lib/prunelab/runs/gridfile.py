@@ -9,7 +9,6 @@ malformed expid template, or a grid of more than :data:`MAX_RUNS` runs (counted 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import string
@@ -22,8 +21,8 @@ import yaml
 
 from ..errors import UserError
 from ..files import read_yaml
-from .checks import Range, check_type, describe_value, matches, read_as
-from .config import FIELD_TYPES, NO_FLAG, RunConfig, flag_of, fuse_word, refuse_shared_records
+from .checks import Range, check_type, describe_value, fuse_word, read_as
+from .config import FIELD_TYPES, NO_FLAG, RunConfig, flag_of, refuse_shared_records
 
 EXECUTORS = ("local", "processes", "slurm")
 #: the most runs one grid file may ask for: far more than any sweep here, far fewer than exhaust memory
@@ -205,23 +204,9 @@ def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = 
         if expid:
             values["expid"] = _format(expid, values)
         configs.append(RunConfig.from_dict(values).validate())
-    refuse_shared_records(configs, "the grid gives two runs the same record name; make the expid template tell "
-                          "them apart")
-    _refuse_number_twins(configs)
+    refuse_shared_records(configs, "the grid gives two runs the same record name: a value listed twice (1 and 1.0 "
+                          "are one), or an expid template that does not tell them apart")
     return configs
-
-
-def _refuse_number_twins(configs: list[RunConfig]) -> None:
-    """Refuse two runs that differ only in a whole number written as 1 and 1.0: they hash apart, so the grid
-    would train one run twice."""
-    seen: dict[str, RunConfig] = {}
-    for config in configs:
-        fields = {name: float(value) if FIELD_TYPES.get(name) is float and matches(value, int) else value
-                  for name, value in config.hashed_fields().items()}
-        twin = seen.setdefault(json.dumps(fields, sort_keys=True), config)
-        if twin.config_hash() != config.config_hash():
-            raise UserError(f"the grid lists one run twice ({twin.record_name} and {config.record_name} differ only "
-                            "in a whole number written as 1 and as 1.0); write each value once")
 
 
 def read_grid_file(path: str | os.PathLike) -> dict:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from .config import RunConfig
+from .config import FLOAT_FIELDS, RunConfig, fields_hash
 
 MARKER = "COMPLETE"
 MANIFEST = "manifest.json"
@@ -95,11 +95,20 @@ def _content_problem(folder: Path) -> str | None:
         return None
     try:
         config = RunConfig.from_dict(loaded["config.json"])
-        actual = config.config_hash()
+        hashes = (config.config_hash(), spelled_hash(config, loaded["config.json"]))
     except (UserError, TypeError, ValueError) as err:
         return f"config.json is not a run configuration ({str(err).splitlines()[0][:80]})"
-    if actual != recorded:
-        return f"config.json hashes to {actual}, the record was made for {recorded}"
-    if not config.expid and folder.name != actual:
-        return f"config.json hashes to {actual}, not to the folder's name"
+    if recorded not in hashes:
+        return f"config.json hashes to {hashes[0]}, the record was made for {recorded}"
+    if not config.expid and folder.name != recorded:
+        return f"config.json hashes to {recorded}, not to the folder's name"
     return None
+
+
+def spelled_hash(config: RunConfig, values: dict) -> str:
+    """The hash of ``config`` with its float fields as ``values`` (its config.json) spell them. Records made
+    before a whole number in a float field was read as the float (``compression: 1`` as 1.0) hold this hash,
+    and stay verified; for every other record it is :meth:`RunConfig.config_hash`."""
+    fields = config.hashed_fields()
+    fields.update({name: values[name] for name in FLOAT_FIELDS if name in fields and type(values.get(name)) is int})
+    return fields_hash(fields)

@@ -131,7 +131,7 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
     record = valid_record(record_path(config.result_dir, config.experiment, config.record_name), log)
     if record is None:
         return None
-    if record.summary.get("config_hash") != config.config_hash():
+    if RunConfig.from_dict(record.config).config_hash() != config.config_hash():  # verified: it hashes as recorded
         raise RecordConflict(f"{record.path} already holds a different run; pass --force to replace it, "
                              "or choose another --expid")
     made_by, here = record.config.get("pruner_origin"), config.to_dict().get("pruner_origin")

@@ -16,7 +16,8 @@ import pandas as pd
 from ..core.choices import PRUNERS, SYNFLOW_ROUNDS
 from ..data.catalog import source_words
 from ..data.run_data import resolved_source
-from ..runs.config import RunConfig, fuse_word
+from ..runs.checks import fuse_word
+from ..runs.config import RunConfig
 from ..runs.store import RunRecord, usable_record
 from ..runs.sweep import SlurmOptions, report, run_sweep
 from .style import DENSE_LABEL, pruner_label

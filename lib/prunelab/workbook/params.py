@@ -22,8 +22,7 @@ import yaml
 
 from ..errors import UserError
 from ..files import read_yaml
-from ..runs.checks import describe_value, matches, read_as, type_name
-from ..runs.config import fuse_word
+from ..runs.checks import describe_value, fuse_word, matches, read_as, type_name
 from .grids import PER_SETUP, SETUPS, WorkbookParams
 
 
