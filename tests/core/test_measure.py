@@ -1,7 +1,7 @@
 import torch
 import torch.nn as nn
 
-from prunelab.core.measure import SUMMARY_COLUMNS, count_flops, densities, layer_summary, layer_weights, summary_totals
+from prunelab.core.measure import SUMMARY_COLUMNS, count_flops, densities, layer_summary, summary_totals
 from prunelab.core.pruners import PruneSettings, prune
 from prunelab.models import layers as L
 from prunelab.models.registry import build_model
@@ -71,13 +71,17 @@ def test_pruned_resnet20_flops_and_densities_are_consistent():
     assert abs(prunable["score sum"].sum() - 1.0) < 1e-5
 
 
-def test_layer_weights_for_histograms():
-    model = nn.Sequential(L.Linear(4, 3), nn.ReLU(), L.Linear(3, 2))
+def test_the_histograms_read_the_kept_weights_of_each_linear_and_conv_layer():
+    from types import SimpleNamespace
+
+    from prunelab.workbook.layer_findings import record_weights
+
+    model = nn.Sequential(L.Conv2d(1, 2, 3), nn.Flatten(), L.Linear(8, 2))
     model[0].weight_mask[0] = 0
     L.apply_masks(model)
-    kept = layer_weights(model)
-    every = layer_weights(model, kept_only=False)
-    assert set(kept) == {"0.weight", "2.weight"}
-    assert kept["0.weight"].size == 8 and every["0.weight"].size == 12
-    assert (every["0.weight"] == 0).sum() >= 4
-    assert set(layer_weights(model, names=["2.weight"])) == {"2.weight"}
+    state = model.state_dict()
+    masks = {k: v for k, v in state.items() if k.endswith("_mask")}
+    kept = record_weights(SimpleNamespace(state_dict=lambda: state, masks=lambda: masks))
+    assert set(kept) == {"0.weight", "2.weight"}  # no biases
+    assert kept["0.weight"].size == 9 and kept["2.weight"].size == 16
+    assert (kept["0.weight"] == model[0].weight[1].detach().reshape(-1).numpy()).all()

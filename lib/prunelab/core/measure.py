@@ -126,23 +126,3 @@ def densities(model: nn.Module) -> dict[str, float]:
             for p in module.masked_names():
                 out[f"{module_name}.{p}"] = float(module.mask_of(p).float().mean().item())
     return out
-
-
-def layer_weights(model: nn.Module, kept_only: bool = True, names: list[str] | None = None
-                  ) -> dict[str, np.ndarray]:
-    """Weight values of every conv / linear layer (or of ``names``), for histograms.
-
-    With ``kept_only`` the pruned entries are left out; otherwise every entry (pruned ones are zero).
-    """
-    out = {}
-    for module_name, module in model.named_modules():
-        if not isinstance(module, (nn.Linear, nn.Conv2d)):
-            continue
-        name = f"{module_name}.weight"
-        if names is not None and name not in names:
-            continue
-        values = module.weight.detach().float().cpu().reshape(-1)
-        if kept_only and isinstance(module, MaskedMixin):
-            values = values[module.mask_of("weight").cpu().reshape(-1) != 0]
-        out[name] = values.numpy()
-    return out

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .numbers import MeanComparison, accuracy_cell, at_chance, compare_means, compression_text, holm, listed
+from .numbers import (
+    accuracy_cell,
+    at_chance,
+    compare_means,
+    compression_text,
+    holm,
+    listed,
+    p_cell,
+    p_words,
+)
 from .style import column_order
 from .tables import setup_row_label
 
@@ -51,7 +60,7 @@ def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
         tests = holm([compare_means(values[name], scored) for name in ABLATIONS.values()])
         for name, comparison in zip(ABLATIONS.values(), tests):
             row[name] = accuracy_cell(values[name])
-            row[f"{name}: p"] = _p_text(comparison)
+            row[f"{name}: p"] = p_cell(comparison.p_value) if comparison.testable else "–"
         rows.append(row)
     return pd.DataFrame(rows).set_index(["Data / Arch", "pruner", "compression"])
 
@@ -63,12 +72,6 @@ def _groups(table: pd.DataFrame):
                   key=lambda k: (list(dict.fromkeys(table["setup"])).index(k[0]), order[k[1]], k[2]))
     grouped = table.groupby(["setup", "label", "compression"], sort=False)
     return [(key, grouped.get_group(key)) for key in keys]
-
-
-def _p_text(comparison: MeanComparison) -> str:
-    if not comparison.testable:
-        return "–"
-    return "< 0.001" if comparison.p_value < 0.001 else f"{comparison.p_value:.3f}"
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,10 @@ def ablation_findings(table: pd.DataFrame) -> str:
         if len(apart):
             parts.append("told apart from " + "; ".join(
                 f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, "
-                f"p {_p_words(r.p_value)})" for r in apart.itertuples()))
+                f"{p_words(r.p_value)})" for r in apart.itertuples()))
         if len(same):
             parts.append("not told apart from " + "; ".join(
-                f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, p = {r.p_value:.2f})"
+                f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, {p_words(r.p_value)})"
                 for r in same.itertuples()))
         if not len(apart) and len(same):
             # inverted scores ranked over the whole network moved the densities too
@@ -143,7 +146,3 @@ def _global(table: pd.DataFrame, setup: str, label: str) -> bool:
     """Whether the runs of the pruner labelled ``label`` on ``setup`` ranked their scores over the whole network."""
     runs = (table["setup"] == setup) & (table["label"] == label)
     return "mask_scope" not in table or set(table.loc[runs, "mask_scope"]) == {"global"}
-
-
-def _p_words(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.choices import SYNFLOW_ROUNDS
-from .numbers import ALPHA, MeanComparison, accuracy_cell, at_chance, compare_means, compression_text, holm, listed
+from .numbers import (
+    ALPHA,
+    MeanComparison,
+    accuracy_cell,
+    at_chance,
+    compare_means,
+    compression_text,
+    holm,
+    listed,
+    p_words,
+)
 from .style import column_order, pruner_label
 from .tables import collapse_table
 
@@ -240,11 +250,7 @@ def _ranking_line(r: PrunerRanking) -> str:
 
 
 def _compared(comparisons: tuple[Comparison, ...]) -> str:
-    return ", ".join(f"{c.other.label} ({accuracy_cell(c.other.top1)}, p {_p(c.test.p_value)})" for c in comparisons)
-
-
-def _p(p_value: float) -> str:
-    return "< 0.001" if p_value < 0.001 else f"= {p_value:.3f}"
+    return ", ".join(f"{c.other.label} ({accuracy_cell(c.other.top1)}, {p_words(c.test.p_value)})" for c in comparisons)
 
 
 def _collapse_lines(c: Collapses) -> list[str]:

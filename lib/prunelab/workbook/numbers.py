@@ -136,6 +136,17 @@ def holm(comparisons: Sequence[MeanComparison]) -> list[MeanComparison]:
     return adjusted
 
 
+def p_cell(p_value: float) -> str:
+    """A p-value as a table shows it: three decimals, ``< 0.001`` below that."""
+    return "< 0.001" if p_value < 0.001 else f"{p_value:.3f}"
+
+
+def p_words(p_value: float) -> str:
+    """A p-value in a sentence: ``p = 0.034`` or ``p < 0.001``."""
+    cell = p_cell(p_value)
+    return f"p {cell}" if cell.startswith("<") else f"p = {cell}"
+
+
 def times_differ(median_a: float, spread_a: float, median_b: float, spread_b: float) -> bool:
     """A timing difference is real only when it exceeds the larger of the two spreads (ranges of repeats)."""
     return abs(median_a - median_b) > max(spread_a, spread_b)
