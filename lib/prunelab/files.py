@@ -2,7 +2,7 @@
 
 Record folders have their own staged writer (:mod:`prunelab.runs.atomic`); :func:`write_whole` is for single files
 beside them (a data cache, an idx file, a fused group's kept cut), which a kill must leave either as they were or
-complete, never half written. :func:`read_yaml` reads the files people write (grid files, notebook parameters).
+complete, never half written. :func:`read_yaml_file` reads the files people write (grid files, notebook parameters).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import yaml
+
+from .errors import UserError
 
 
 def write_whole(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -49,3 +51,18 @@ def read_yaml(text: str):
     ``yaml.YAMLError``. Numbers are YAML 1.1's: ``1e-3`` is a string here, which a setting that takes a number
     reads as one (:func:`prunelab.runs.checks.read_as`)."""
     return yaml.load(text, Loader=_OnceEachKey)
+
+
+def read_yaml_file(path: str | os.PathLike, what: str):
+    """The value the file at ``path`` holds as UTF-8 YAML (:func:`read_yaml`). A file that cannot be read, is not
+    UTF-8 or is not valid YAML raises :class:`UserError`, one line naming it as ``what`` (``grid file``)."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as err:
+        raise UserError(f"cannot read the {what} {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"the {what} {path} is not UTF-8 text (byte {err.start})") from None
+    try:
+        return read_yaml(text)
+    except yaml.YAMLError as err:
+        raise UserError(f"the {what} {path} is not valid YAML: {str(err).splitlines()[0]}") from None

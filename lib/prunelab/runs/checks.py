@@ -162,6 +162,14 @@ def fuse_word(value):
     return ("on" if value else "off") if isinstance(value, bool) else value
 
 
+def read_setting(where: str, name: str, value: Any, hint) -> Any:
+    """``value`` of the setting ``name`` as a YAML file gives it (:func:`fuse_word`, :func:`read_as`), checked
+    to be of type ``hint``; a mistake is one line naming ``where``."""
+    value = fuse_word(value) if name == "fuse" else read_as(value, hint)
+    check_type(where, value, hint)
+    return value
+
+
 def check_type(key: str, value: Any, hint) -> None:
     if not matches(value, hint):
         raise UserError(f"{key}: expected {type_name(hint)}, got {describe_value(value)}")

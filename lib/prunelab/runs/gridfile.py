@@ -14,14 +14,11 @@ import os
 import string
 import typing
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import UserError
-from ..files import read_yaml
-from .checks import Range, check_type, describe_value, fuse_word, read_as
+from ..files import read_yaml_file
+from .checks import Range, check_type, describe_value, read_as, read_setting
 from .config import FIELD_TYPES, NO_FLAG, RunConfig, flag_of, refuse_shared_records
 
 EXECUTORS = ("local", "processes", "slurm")
@@ -128,17 +125,12 @@ def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]
             raise _unknown(key, name, where)
         if name in checked:  # weight-decay and weight_decay: one setting
             raise UserError(f"{where}.{key}: the setting {name} is given twice")
-        if name == "fuse":
-            value = [fuse_word(v) for v in value] if isinstance(value, list) else fuse_word(value)
         if lists:
             if not isinstance(value, list) or not value:
                 raise UserError(f"grid entry '{key}' must be a non-empty list")
-            value = [read_as(item, FIELD_TYPES[name]) for item in value]
-            for i, item in enumerate(value):
-                check_type(f"{where}.{key}[{i}]", item, FIELD_TYPES[name])
+            value = [read_setting(f"{where}.{key}[{i}]", name, item, FIELD_TYPES[name]) for i, item in enumerate(value)]
         else:
-            value = read_as(value, FIELD_TYPES[name])
-            check_type(f"{where}.{key}", value, FIELD_TYPES[name])
+            value = read_setting(f"{where}.{key}", name, value, FIELD_TYPES[name])
         checked[name] = value
     return checked
 
@@ -211,19 +203,10 @@ def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = 
 
 def read_grid_file(path: str | os.PathLike) -> dict:
     """The grid file as a mapping of sections: UTF-8 YAML, not empty, at most :data:`MAX_BYTES`."""
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
-            raise UserError(f"the grid file {path} is {size:,} bytes; a grid file is at most {MAX_BYTES:,}")
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as err:
-        raise UserError(f"cannot read the grid file {path}: {err.strerror}") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"the grid file {path} is not UTF-8 text (byte {err.start})") from None
-    try:
-        spec = read_yaml(text)
-    except yaml.YAMLError as err:
-        raise UserError(f"the grid file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    size = os.path.getsize(path) if os.path.isfile(path) else 0
+    if size > MAX_BYTES:
+        raise UserError(f"the grid file {path} is {size:,} bytes; a grid file is at most {MAX_BYTES:,}")
+    spec = read_yaml_file(path, "grid file")
     if spec is None:
         raise UserError(f"the grid file {path} is empty; give at least a base or a grid section")
     if not isinstance(spec, dict):

@@ -18,11 +18,9 @@ import sys
 import typing
 from pathlib import Path
 
-import yaml
-
 from ..errors import UserError
-from ..files import read_yaml
-from ..runs.checks import describe_value, fuse_word, matches, read_as, type_name
+from ..files import read_yaml_file
+from ..runs.checks import describe_value, matches, read_setting
 from .grids import PER_SETUP, SETUPS, WorkbookParams
 
 
@@ -53,10 +51,7 @@ def read_params(path: Path, notebook: Path | None) -> dict:
 
 def _read(where: str, name: str, value, kind):
     """``value`` for the parameter ``name`` of type ``kind`` (None: any), read as the notebooks read it."""
-    value = fuse_word(value) if name == "fuse" else read_as(value, kind) if kind is not None else value
-    if kind is not None and not matches(value, kind):
-        raise UserError(f"{where} is {describe_value(value)}; the notebooks take {type_name(kind)}")
-    return value
+    return value if kind is None else read_setting(where, name, value, kind)
 
 
 def _setup_overrides(where: str, setup, changes) -> dict:
@@ -75,14 +70,7 @@ def _setup_overrides(where: str, setup, changes) -> dict:
 
 
 def _mapping(path: Path) -> dict:
-    try:
-        values = read_yaml(path.read_bytes().decode("utf-8"))
-    except OSError as err:
-        raise UserError(f"cannot read the parameter file {path}: {err.strerror}") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"the parameter file {path} is not UTF-8 text (byte {err.start})") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"the parameter file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    values = read_yaml_file(path, "parameter file")
     values = {} if values is None else values
     if not isinstance(values, dict):
         raise UserError(f"the parameter file {path} must map parameter names to values, not hold "
