@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, flag_of
+from .gridfile import EXECUTORS
 from .run_lists import RunLists
 
 BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -110,7 +111,7 @@ def _stop_on_sigterm() -> None:
 def sweep_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="prunelab sweep", description="Run a grid of runs here, in local processes or on Slurm.")
     p.add_argument("grid", help="grid file (YAML: base, grid, overrides, expid, executor, workers, slurm)")
-    p.add_argument("--executor", choices=["local", "processes", "slurm"], help="override the grid file's executor")
+    p.add_argument("--executor", choices=EXECUTORS, help="override the grid file's executor")
     p.add_argument("--workers", type=int, help="worker processes for --executor processes")
     p.add_argument("--partition", help="Slurm partition")
     p.add_argument("--time", type=int, help="Slurm time limit per task (a run, or a group of runs that may train "

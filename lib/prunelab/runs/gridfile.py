@@ -77,11 +77,15 @@ class Grid:
 
     def check(self) -> Grid:
         """The executor and its options (again after the command line has changed them)."""
-        if self.executor not in EXECUTORS:
-            raise UserError(f"unknown executor '{self.executor}'; choose one of: {', '.join(EXECUTORS)}")
+        check_executor(self.executor)
         WORKERS.check("workers", self.workers)
         self.slurm.check()
         return self
+
+
+def check_executor(executor: str) -> None:
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}")
 
 
 def _name(key: Any, where: str) -> str:

@@ -42,7 +42,7 @@ from .config import RunConfig
 from .fused import UNWATCHED, GroupResult, GroupWatch, run_group
 from .fused_parts import PartsBook
 from .fused_plan import plan, plan_words, share_out
-from .gridfile import EXECUTORS, Grid, SlurmOptions, expand, load_grid
+from .gridfile import Grid, SlurmOptions, check_executor, expand, load_grid
 from .prepare import run_checkpoint
 from .store import RecordConflict, RunRecord, load_record, usable_record
 
@@ -126,8 +126,7 @@ def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 
               slurm: SlurmOptions | None = None, wait: bool = True, log=print, echo: bool = True) -> list[Outcome]:
     """Run the configurations that have no complete record yet; return what happened to each. ``log``
     gets a line per finished run; ``echo`` false keeps the runs' own logs out of stdout (in their records)."""
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}")
+    check_executor(executor)
     for book in dict.fromkeys(PartsBook.beside(c) for c in configs):
         book.tidy()  # a cut whose runs all have records (a kill came between the last one and its tidy)
     reused = {id(c) for c in configs if _reusable(c) is not None}
