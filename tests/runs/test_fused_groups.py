@@ -648,13 +648,14 @@ def test_auto_fuses_as_its_measurement_says_and_the_records_agree(tmp_path):
 @pytest.mark.parametrize("speedup", [1.04, 1.06])
 def test_auto_fuses_only_where_the_fused_step_saves_the_margin(tmp_path, monkeypatch, speedup):
     # a fused step of 4 runs measured at 1.04x their own steps is within the margin: the runs train apart
-    from prunelab.core.fused_loop import FUSE_MARGIN, FusionTiming
+    from prunelab.core.fused_loop import FusionTiming
+    from prunelab.core.timing import MARGIN
     from prunelab.runs import fused_decision
 
     timing = FusionTiming(4, fused_s=4 * 0.01 / speedup, separate_s=0.01, turns=(speedup,))
     monkeypatch.setattr(fused_decision, "_measure", lambda members, learner: timing)
     result = run_group(_grid(tmp_path, "fc", "auto"), progress=False, log=_quiet)
-    fuses = speedup >= 1 / (1 - FUSE_MARGIN)
+    fuses = speedup >= 1 / (1 - MARGIN)
     assert result.decision.startswith("fused" if fuses else "separate"), result.decision
     steps = {load_record(path).summary["train_step"] for path in result.paths}
     assert steps == {_named("fused (4 runs)" if fuses else "ordinary")}

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .evaluation import Evaluation, synchronize
 from .fused import FusedModel, fused_losses, run_outputs, sample_losses, stack_inputs
-from .timing import faster_by, interleaved
+from .timing import MARGIN, faster_by, interleaved
 from .train import (
     TRAIN_LOSS_DIVERGED,
     Learner,
@@ -169,11 +169,6 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
         bar.close()
 
 
-#: how much less time a fused step must measure than the runs' own steps to be chosen (:meth:`FusionTiming.pays`),
-#: as the sparse kernels' margin: a difference within a shared machine's noise keeps the runs' ordinary steps
-FUSE_MARGIN = 0.05
-
-
 @dataclass(frozen=True)
 class FusionTiming:
     """One fused training step of ``runs`` runs against one step of one run, each the median of repeats, and
@@ -191,8 +186,8 @@ class FusionTiming:
         return self.runs * self.separate_s / self.fused_s
 
     def pays(self) -> bool:
-        """Whether fusing is worth it: the fused step takes at most ``1 - FUSE_MARGIN`` of the runs' steps."""
-        return faster_by(self.fused_s, self.runs * self.separate_s, FUSE_MARGIN)
+        """Whether fusing is worth it: the fused step takes at most ``1 - MARGIN`` of the runs' steps."""
+        return faster_by(self.fused_s, self.runs * self.separate_s, MARGIN)
 
 
 def time_fusion(fused: Learner, single: Learner, batch: tuple[Tensor, Tensor], options: LoopOptions,

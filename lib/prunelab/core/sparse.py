@@ -34,17 +34,16 @@ from .dead_units import remove_dead_units
 from .evaluation import synchronize
 from .inference import strip_masks
 from .sparse_kernels import HALF_TYPES, candidates
-from .timing import faster_by
+from .timing import MARGIN, faster_by
 
 DENSE = "dense"
-DEFAULT_MARGIN = 0.05
 #: on CUDA, layers shrunk by dead-unit removal keep widths that are multiples of this
 GPU_ALIGN = 8
 CHOICE_COLUMNS = ["layer", "kind", "shape", "input", "density", "kernel", "dense_s", "sparse_s", "speedup",
                   "dead_units"]
 
 
-def choose_kernel(seconds: Mapping[str, float], margin: float = DEFAULT_MARGIN) -> str:
+def choose_kernel(seconds: Mapping[str, float], margin: float = MARGIN) -> str:
     """The kernel to run for one layer, from its timings in seconds (``{"dense": ..., "csr": ..., ...}``).
 
     The fastest sparse kernel wins only if it takes at most ``(1 - margin)`` of dense's time; otherwise
@@ -62,7 +61,7 @@ def choose_kernel(seconds: Mapping[str, float], margin: float = DEFAULT_MARGIN) 
     return best if faster_by(best_time, seconds[DENSE], margin) else DENSE
 
 
-def choose_kernels(table: Mapping[str, Mapping[str, float]], margin: float = DEFAULT_MARGIN) -> dict[str, str]:
+def choose_kernels(table: Mapping[str, Mapping[str, float]], margin: float = MARGIN) -> dict[str, str]:
     """:func:`choose_kernel` for every layer of a timing table (layer -> {kernel: seconds})."""
     return {layer: choose_kernel(seconds, margin) for layer, seconds in table.items()}
 

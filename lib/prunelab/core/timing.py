@@ -43,6 +43,11 @@ class Timing:
         return {f"{prefix}_s": self.median, f"{prefix}_spread_s": self.spread, f"{prefix}_repeats": self.repeats}
 
 
+#: how much less time a faster design (a sparse kernel, a fused step) must take to be chosen (:func:`faster_by`):
+#: a difference within a shared machine's noise keeps the plain one
+MARGIN = 0.05
+
+
 def faster_by(candidate_s: float, baseline_s: float, margin: float) -> bool:
     """Whether ``candidate_s`` takes at most ``1 - margin`` of ``baseline_s``: the rule by which a faster design
     (a sparse kernel, a fused step) is chosen only where it wins by more than a shared machine's noise."""

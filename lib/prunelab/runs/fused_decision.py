@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from ..core.fused import FusionRefused, check_fused, fuse_learners
-from ..core.fused_loop import FUSE_MARGIN, FusionTiming, device_room, fused_chunk, held_bytes, step_bytes, time_fusion
+from ..core.fused_loop import FusionTiming, device_room, fused_chunk, held_bytes, step_bytes, time_fusion
+from ..core.timing import MARGIN
 from ..core.train import GRAPH_WARMUP_STEPS, Learner, LoopOptions, train_step
 from ..precision.amp import make_scaler
 from .fused_parts import PartsBook, named_runs
@@ -98,7 +99,7 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
         return True, (f"fused: {what} in 1 group (a fused step measured {timing.speedup:.2f}x the speed of "
                       f"{runs} steps of one run{turns})")
     return False, (f"separate: {what}; fusion measured no faster here ({timing.speedup:.2f}x, where "
-                   f"{1 / (1 - FUSE_MARGIN):.2f}x would pay{turns})")
+                   f"{1 / (1 - MARGIN):.2f}x would pay{turns})")
 
 
 def _turns_words(turns: tuple[float, ...]) -> str:

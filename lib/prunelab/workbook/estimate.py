@@ -28,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..core.fused_loop import FUSE_MARGIN, device_room, fused_chunk
-from ..core.timing import faster_by
+from ..core.fused_loop import device_room, fused_chunk
+from ..core.timing import MARGIN, faster_by
 from ..core.train import resolve_device
 from ..data.run_data import resolved_source
 from ..errors import UserError
@@ -201,7 +201,7 @@ def _fusion_saving(setup: Setup, runs: list[RunConfig], pre: dict[int, int], tim
             fused_s = m / chunk * (epochs * (train_steps * fused.step_s + eval_batches * fused.eval_batch_s)
                                    + eval_batches * fused.eval_batch_s)
             separate_s = m * (epochs * timing.epoch_s + timing.eval_s)
-            if faster_by(fused_s, separate_s, FUSE_MARGIN):  # what --fuse auto would choose
+            if faster_by(fused_s, separate_s, MARGIN):  # what --fuse auto would choose
                 saved += separate_s - fused_s
                 speedups.append(separate_s / fused_s)
                 fused_runs.update(id(config) for config in members)

@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
+from ..core.timing import MARGIN, faster_by
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
 from ..errors import UserError
 from .ablations import ABLATIONS, AS_SCORED, ablation_of
@@ -335,8 +336,8 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     fig, axes = plt.subplots(1, len(setups), figsize=(6.2 * len(setups), 3.8), squeeze=False)
     for ax, setup in zip(axes.flat, setups):
         rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
-        per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
-                                           "speedup"]].median().sort_values("kept")
+        per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s",
+                                           "ideal"]].median().sort_values("kept")
         ax.plot(per["kept"], per["dense_inference_s"], "o-", color="#1f77b4", label="dense kernels")
         ax.plot(per["kept"], per["sparse_inference_s"], "s-", color="#d62728",
                 label="sparse kernels (chosen per layer)")
@@ -346,7 +347,8 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         # as the findings count them, not where a median of noisy times happens to be lower
         faster = beyond_spread(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
         beyond = faster.groupby(rows["compression"]).mean()
-        paying = per[(per["speedup"] >= 1.05) & (beyond.reindex(per.index) > 0.5)]
+        faster_median = faster_by(per["sparse_inference_s"], per["dense_inference_s"], MARGIN)
+        paying = per[faster_median & (beyond.reindex(per.index) > 0.5)]
         if len(paying):
             cross = paying["kept"].max()
             ax.axvline(cross, color="k", lw=0.8, ls=":")
