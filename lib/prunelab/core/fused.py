@@ -274,7 +274,7 @@ def fused_losses(out: Tensor, labels: Tensor) -> Tensor:
 def sample_losses(logits: Tensor, labels: Tensor) -> Tensor:
     """The cross-entropy of each run's each image, [B, M], from logits [B, M, K] and labels [B, M]. Taken row by
     row, as a run alone takes its batch's, so the logits' gradients come out bit for bit as a run's own (over the
-    classes' dimension of a [B, K, M] view, 1% of them differed by a bit, which bf16 training amplified)."""
+    classes' dimension of a [B, K, M] view some differ in the last bit, which bf16 training amplifies)."""
     batch, runs, classes = logits.shape
     rows = F.cross_entropy(logits.reshape(batch * runs, classes), labels.reshape(batch * runs), reduction="none")
     return rows.view(batch, runs)

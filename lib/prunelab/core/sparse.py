@@ -87,8 +87,8 @@ def layer_clock(device: torch.device) -> Callable[[], float]:
     """The clock that times kernels: this thread's CPU time on a CPU running one intra-op thread, else wall.
 
     With one thread every kernel runs in the calling thread, so its CPU time is the time the kernel takes
-    on an idle core, without the slices the scheduler gives other processes (on a shared 2-core machine a
-    wall-clock median flipped choices both ways). With more threads, or on a GPU, only wall time (device
+    on an idle core, without the slices the scheduler gives other processes (on a shared machine wall-clock
+    medians flip choices both ways). With more threads, or on a GPU, only wall time (device
     synchronised) sees all the work.
     """
     if device.type == "cpu" and torch.get_num_threads() == 1:

@@ -77,8 +77,8 @@ def _quiet_beta() -> Iterator[None]:
 class _SparseWeight(nn.Module):
     """A sparse weight kept as dense component buffers, which ``.to()``, deepcopy and state_dict handle.
 
-    The sparse tensor itself is built once per set of buffers and cached: building it costs about 10 µs,
-    as much as a whole small layer, and sparse tensors cannot be deep-copied (the cache is dropped then).
+    The sparse tensor itself is built once per set of buffers and cached: building it costs as much
+    as running a small layer, and sparse tensors cannot be deep-copied (the cache is dropped then).
     """
 
     def __init__(self, layout: torch.layout, weight: Tensor, blocksize: tuple[int, int] | None = None) -> None:

@@ -248,9 +248,9 @@ def synthetic_data(info: DatasetInfo, train_subset: int | None, test_subset: int
     templates = templates / templates.std(dim=(2, 3), keepdim=True)
     mean = torch.tensor(info.mean).view(1, -1, 1, 1)
     std = torch.tensor(info.std).view(1, -1, 1, 1)
-    # Strong enough that the tool's own models learn it within a few epochs of a few thousand examples
-    # (ResNet20 ~75% after 6 epochs of 2,000), so a smoke or quick workbook shows real differences
-    # between pruners; noise keeps it from being solved in one step.
+    # Strong enough that the tool's own models learn it within a few epochs of a few thousand examples,
+    # so a smoke or quick workbook shows real differences between pruners; noise keeps it from being
+    # solved in one step.
     signal = 0.6
 
     def split(which: int, size: int, subset: int | None) -> Split:
@@ -376,7 +376,7 @@ class DeviceLoader:
             draws = torch.cat([draw_crop_flip(rows.stop - rows.start, generator) for rows in batches]).to(self.device)
         for rows in batches:
             index = order[rows]
-            # index_select copies whole rows; indexing with a tensor copies element by element (10x slower on CPUs)
+            # index_select copies whole rows; indexing with a tensor copies element by element (far slower on CPUs)
             if self.inputs is not None:
                 x = self.inputs.index_select(0, index)
             else:

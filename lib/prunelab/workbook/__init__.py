@@ -9,7 +9,7 @@ between those modules never touches a notebook.
 
 # The names are loaded on first use (PEP 562), not when the package is imported: ``python -m
 # prunelab.workbook.execute`` and ``.index`` run once per notebook in run_all.sh, and importing every
-# module below (torch, matplotlib, scipy) cost each of them about 4 s before it did anything.
+# module below (torch, matplotlib, scipy) cost each of them seconds before it did anything.
 from importlib import import_module
 from typing import TYPE_CHECKING
 

@@ -10,7 +10,7 @@ def skip_unused_iri_grammar() -> None:
 
     nbformat validates notebooks with jsonschema, whose format checkers import the rfc3987-syntax package
     where it is installed (JupyterLab's dependencies install it). That package builds about 35 Earley
-    parsers at import: 2.8 s of every process that reads a notebook on a 2-core machine, for the "iri"
+    parsers at import, seconds of every process that reads a notebook, for the "iri"
     formats that no notebook schema uses (python-jsonschema/jsonschema#1428). Marked absent, the package is
     skipped as if it were not installed, which jsonschema supports. A process that has already imported it
     keeps it.
