@@ -61,11 +61,6 @@ def choose_kernel(seconds: Mapping[str, float], margin: float = MARGIN) -> str:
     return best if faster_by(best_time, seconds[DENSE], margin) else DENSE
 
 
-def choose_kernels(table: Mapping[str, Mapping[str, float]], margin: float = MARGIN) -> dict[str, str]:
-    """:func:`choose_kernel` for every layer of a timing table (layer -> {kernel: seconds})."""
-    return {layer: choose_kernel(seconds, margin) for layer, seconds in table.items()}
-
-
 @dataclass(frozen=True)
 class TimingSettings:
     """How each layer is timed: ``repeats`` interleaved rounds after ``warmup`` calls of every kernel.

@@ -253,10 +253,8 @@ def folder_prune_batches(name: str, root: str | os.PathLike | None, ratio: int, 
     materialised once as a list of batches (pruners read it more than once), as ``data.prune_batches`` does."""
     if ratio < 1:
         raise UserError(f"the pruning data ratio must be at least 1 example per class, got {ratio}")
-    info = FOLDER_DATASETS.get(name)
-    if info is None:
-        raise UserError(f"unknown folder dataset {name!r}; choose one of {', '.join(FOLDER_DATASETS)}")
-    train, _, _ = find_samples(name, root)
+    train, _, _ = find_samples(name, root)  # refuses an unknown name
+    info = FOLDER_DATASETS[name]
     chosen = _subset(train, ratio * info.num_classes, seed, _PRUNE_STREAM)
     loader = FolderLoader(ImageSamples(chosen, image_transform(name, True), seed), info, batch_size, device,
                           shuffle=True, seed=seed, workers=workers)

@@ -37,7 +37,6 @@ from .config import RunConfig
 from .prepare import environment, load_run_data, prepare, reused_record
 from .store import (
     RunRecord,
-    check_writable,
     csv_writer,
     iter_records,
     json_writer,
@@ -54,7 +53,6 @@ def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[st
     if existing is not None:
         return existing
     device, _, model, settings = prepare(config)
-    check_writable(config.result_dir)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     data = load_run_data(config, device)
     batches = data.prune_batches()

@@ -58,7 +58,6 @@ from .run_files import (
 from .run_state import CHECKPOINT_KEYS, RunOutcome, RunState, TrainingProgress
 from .store import (
     RunRecord,
-    check_writable,
     load_record,
     record_path,
     usable_record,
@@ -94,7 +93,6 @@ def open_run(config: RunConfig, progress: bool, log: RunLog) -> Iterator[RunStat
     or the complete record another process finished meanwhile."""
     device, info, model, settings = prepare(config)
     precision = amp_settings(device, config.quantization, config.amp_dtype)
-    check_writable(config.result_dir)
     announce_amp(precision, device, log)
     log(f"Loading {config.dataset} dataset ({config.data_source}).")
     channels_last = uses_channels_last(model)
