@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import UserError
 from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, flag_of
 from .gridfile import EXECUTORS
-from .run_lists import RunLists
+from .run_lists import LIST_FIELDS, RunLists
 
 BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -33,9 +33,6 @@ def parse_bool(text: str) -> bool:
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):  # one sentence, exit code 2, no usage dump
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-LIST_FLAGS = tuple(f.name for f in dataclasses.fields(RunLists))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,9 +68,10 @@ def _argument(f: dataclasses.Field, hint) -> dict:
     return keywords
 
 
-#: each list flag and the one-value flag it stands in for: given both, which should win is a guess, so neither does
-STANDS_IN_FOR = {"pruner_list": "pruner", "prune_epoch_list": "prune_epochs", "compression_list": "compression",
-                 "seed_list": "seed"}
+#: each list flag and the one-value flag it stands in for (levels has none): given both, which should win is a
+#: guess, so neither does
+STANDS_IN_FOR = {listed: single for listed, single in LIST_FIELDS.items()
+                 if next(f for f in dataclasses.fields(RunConfig) if f.name == single).metadata["style"] != NO_FLAG}
 
 
 def refuse_both_forms(argv: list[str], args: argparse.Namespace) -> None:
@@ -93,8 +91,8 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
     """One configuration per run the command line asks for (:meth:`~prunelab.runs.run_lists.RunLists.configs`);
     every check is the configuration's own, made when the caller validates them."""
     values = vars(args)
-    lists = RunLists(**{name: values[name] for name in LIST_FLAGS})
-    return lists.configs(RunConfig.from_dict({k: v for k, v in values.items() if k not in LIST_FLAGS}))
+    lists = RunLists(**{name: values[name] for name in LIST_FIELDS})
+    return lists.configs(RunConfig.from_dict({k: v for k, v in values.items() if k not in LIST_FIELDS}))
 
 
 def _stop_on_sigterm() -> None:

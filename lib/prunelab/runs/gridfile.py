@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..files import read_yaml_file
 from .checks import Range, check_type, describe_value, read_as, read_setting
 from .config import FIELD_TYPES, NO_FLAG, RunConfig, flag_of, refuse_shared_records
+from .run_lists import LIST_FIELDS
 
 EXECUTORS = ("local", "processes", "slurm")
 #: the most runs one grid file may ask for: far more than any sweep here, far fewer than exhaust memory
@@ -110,8 +111,7 @@ FLAG_SPELLINGS = {flag_of(f).removeprefix("--").replace("-", "_"): f.name for f 
 
 def _unknown(key: Any, name: str, where: str) -> UserError:
     """The refusal of an unknown setting; a command line's list flag (``seed-list``) is pointed to the grid."""
-    stem = name.removesuffix("_list")
-    axis = next((f for f in (stem, stem + "s") if name != stem and f in FIELD_TYPES), None)
+    axis = LIST_FIELDS.get(name)
     if axis is not None:
         return UserError(f"{where}.{key}: a grid file lists a setting's values under grid (grid: {{{axis}: "
                          "[...]}), one run each")

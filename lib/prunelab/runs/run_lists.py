@@ -8,7 +8,11 @@ from dataclasses import dataclass
 
 from ..core.registry import pruner_names
 from ..errors import UserError
-from .config import FIXED_PRUNERS, LIST, RunConfig, option, refuse_shared_records
+from .config import FIXED_PRUNERS, LIST, RunConfig, flag_of, option, refuse_shared_records
+
+#: each list flag's field and the run setting its values set, one run each
+LIST_FIELDS = {"pruner_list": "pruner", "prune_epoch_list": "prune_epochs", "compression_list": "compression",
+               "level_list": "levels", "seed_list": "seed"}
 
 
 @dataclass
@@ -62,9 +66,8 @@ class RunLists:
 
     def _check_bounds(self) -> None:
         """Each listed value within the bounds of the field it sets, named by its list's flag (``--seed-list``)."""
-        fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-        for name, setting in (("prune_epoch_list", "prune_epochs"), ("compression_list", "compression"),
-                              ("level_list", "levels"), ("seed_list", "seed")):
-            bounds = fields[setting].metadata["bounds"]
-            for value in getattr(self, name) if bounds is not None else []:
-                bounds.check("--" + name.replace("_", "-"), value)
+        settings = {f.name: f for f in dataclasses.fields(RunConfig)}
+        for listed in dataclasses.fields(self):
+            bounds = settings[LIST_FIELDS[listed.name]].metadata["bounds"]
+            for value in getattr(self, listed.name) if bounds is not None else []:
+                bounds.check(flag_of(listed), value)
