@@ -311,9 +311,10 @@ def test_a_number_in_scientific_notation_in_a_grid_file_is_a_number(tmp_path):
 
 def test_one_run_written_twice_with_a_whole_number_is_refused(tmp_path):
     grid = tmp_path / "grid.yaml"
-    grid.write_text("base: {dataset: mnist, model: fc}\ngrid: {compression: [1, 1.0, 2]}\n")
-    with pytest.raises(UserError, match="twice"):
-        load_grid(grid)
+    for template in ("", "expid: 'c{compression}'\n"):  # a template names them apart: c1 and c1.0
+        grid.write_text("base: {dataset: mnist, model: fc}\ngrid: {compression: [1, 1.0, 2]}\n" + template)
+        with pytest.raises(UserError, match="compression"):
+            load_grid(grid)
     grid.write_text("base: {dataset: mnist, model: fc}\ngrid: {compression: [1, 2]}\n")  # each once, either way
     assert [c.compression for c in load_grid(grid).configs] == [1, 2]
 

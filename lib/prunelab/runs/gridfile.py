@@ -9,6 +9,7 @@ malformed expid template, or a grid of more than :data:`MAX_RUNS` runs (counted 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import string
@@ -133,6 +134,9 @@ def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]
             if not isinstance(value, list) or not value:
                 raise UserError(f"grid entry '{key}' must be a non-empty list")
             value = [read_setting(f"{where}.{key}[{i}]", name, item, FIELD_TYPES[name]) for i, item in enumerate(value)]
+            numbers = [float(item) if FIELD_TYPES[name] is float else item for item in value]
+            if len({json.dumps(item) for item in numbers}) < len(numbers):
+                raise UserError(f"{where}.{key} lists one value twice (1 and 1.0 are one); list each once")
         else:
             value = read_setting(f"{where}.{key}", name, value, FIELD_TYPES[name])
         checked[name] = value
