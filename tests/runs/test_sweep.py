@@ -352,3 +352,11 @@ def test_ctrl_c_during_a_sweep_is_one_line_and_exit_code_130(tmp_path, monkeypat
     assert main(["sweep", str(grid)]) == 130
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_failed_run_is_one_line_its_mistake_without_an_internal_class_name():
+    from prunelab.data.in_memory import _MissingData
+    from prunelab.runs.sweep import _describe
+
+    assert _describe(_MissingData("the MNIST data set is not in /x\nmore")) == "the MNIST data set is not in /x"
+    assert _describe(RuntimeError("lost")) == "RuntimeError: lost"

@@ -118,6 +118,10 @@ def _portable(error: BaseException) -> BaseException:
 
 
 def _describe(error: BaseException) -> str:
+    """One line for a failed run: a person's mistake (:class:`UserError`) as its message, anything else with
+    its exception's type."""
+    if isinstance(error, UserError):
+        return (str(error).splitlines() or [""])[0][:300]
     last = traceback.format_exception_only(type(error), error)[-1].strip()
     return last.splitlines()[0][:300]
 
