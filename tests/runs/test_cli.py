@@ -141,13 +141,14 @@ def test_missing_real_data_and_unwritable_result_dir_are_one_line_errors(tmp_pat
     result = _run_cli("--data-source", "synthetic", "--train-subset", "8", "--test-subset", "8",
                       "--result-dir", str(blocker / "results"), cwd=tmp_path)
     assert result.returncode == 2 and "cannot write results" in result.stderr
-    env = {**os.environ, "PRUNELAB_DATA": str(tmp_path / "nodata")}
+    env = {**os.environ, "PRUNELAB_DATA": str(tmp_path / "nodata" / "a" / "b")}
     result = subprocess.run([sys.executable, "-m", "prunelab", "--dataset", "cifar10", "--model", "resnet20",
                              "--model-class", "lottery", "--result-dir", str(tmp_path / "r")],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert str(tmp_path / "nodata") in result.stderr
     assert not (tmp_path / "r" / "singleshot").exists()
+    assert not (tmp_path / "nodata").exists()  # nor the data folder's parents the attempt made
 
 
 NO_PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no folder can be made")

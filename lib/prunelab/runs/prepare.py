@@ -100,14 +100,15 @@ def run_checkpoint(config: RunConfig, data_source: str) -> RunCheckpoint:
 def load_run_data(config: RunConfig, device: torch.device, channels_last: bool = False) -> RunData:
     """The run's data. When it cannot be had, the empty folders the attempt made in the data root (torchvision
     makes them before it finds nothing to download) are removed again: a refused run leaves nothing."""
-    root = data_root(config.data_dir)
-    before = set(root.iterdir()) if root.is_dir() else None
+    root = data_root(config.data_dir).absolute()
+    # the root's highest folder that is not there yet: the attempt makes the root with its parents
+    top = next((p for p in reversed((root, *root.parents)) if not p.exists()), None)
+    before = set(root.iterdir()) if top is None else None
     try:
         return run_data(data_request(config), device, channels_last)
     except UserError:
-        if root.is_dir():
-            for made in [root] if before is None else sorted(set(root.iterdir()) - before):
-                _remove_empty_folders(made)
+        for made in [top] if top is not None else sorted(set(root.iterdir()) - before):
+            _remove_empty_folders(made)
         raise
 
 
