@@ -894,5 +894,6 @@ def test_verbose_runs_print_each_epoch_row_once_fused_or_not(tmp_path, capsys, f
             rows = record.epochs
         assert [(m[2], int(m[3])) for m in mine] == list(zip(rows["phase"], rows["epoch"]))
         for m, (_, row) in zip(mine, rows.iterrows()):
+            assert m[4] == "–" if row["epoch"] == 0 else float(m[4]) == pytest.approx(row["train_loss"], abs=6e-5)
             assert float(m[5]) == pytest.approx(row["test_loss"], abs=6e-5)
             assert float(m[6]) == pytest.approx(row["top1"], abs=6e-3)

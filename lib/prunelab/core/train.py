@@ -363,8 +363,10 @@ def train_eval_loop(  # noqa: PLR0913 - what to train (five) apart from where a 
 
 
 def epoch_line(row: dict) -> str:
-    """An epoch row as ``--verbose`` prints it."""
-    return (f"[{row['phase']} {row['epoch']:3d}] train loss {row['train_loss']:.4f}  test loss {row['test_loss']:.4f}  "
+    """An epoch row as ``--verbose`` prints it; epoch 0 is the evaluation before any training, which has no train
+    loss to show (a NaN there would read as a diverged run)."""
+    train = "–" if row["epoch"] == 0 else f"{row['train_loss']:.4f}"
+    return (f"[{row['phase']} {row['epoch']:3d}] train loss {train}  test loss {row['test_loss']:.4f}  "
             f"top1 {row['top1']:.2f}%  top5 {row['top5']:.2f}%  inference {row['inference_s']:.3f}s")
 
 
