@@ -234,7 +234,7 @@ def test_a_run_that_fails_to_open_fails_alone_and_a_stop_asked_for_stops_the_gro
     monkeypatch.setattr(fused, "reused_record", conflicting)
     outcomes = run_sweep(configs, "local", log=lambda line: None, echo=False)
     assert [o.status for o in outcomes] == ["finished", "failed", "finished"]
-    assert outcomes[1].detail.endswith(f"RecordConflict: {configs[1].record_name} holds another run")
+    assert outcomes[1].detail == f"{configs[1].record_name} holds another run"  # a UserError: its message
     assert set(load_table(tmp_path)["train_step"]) == {"fused (2 runs)"}
     # a run that its own validation refuses (a pruner no one registered) likewise
     unknown = [c.replace(seed=c.seed + 3, pruner="nosuch" if c.seed == 1 else c.pruner) for c in configs]
