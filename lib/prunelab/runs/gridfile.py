@@ -119,28 +119,40 @@ def _unknown(key: Any, name: str, where: str) -> UserError:
     return UserError(f"{where}.{key}: unknown setting; see prunelab --help for the settings")
 
 
-def _settings(values: Any, where: str, *, lists: bool = False) -> dict[str, Any]:
-    """A mapping of settings, each checked against its field's type (``lists``: a non-empty list of such)."""
+def _named(values: Any, where: str) -> list[tuple[str, str, Any]]:
+    """The entries of the mapping ``values``, each as (key as written, the field it sets, value), every key a
+    known setting given once (``weight-decay`` and ``weight_decay`` are one)."""
     check_type(where, values, dict)
-    checked = {}
+    named: dict[str, tuple[str, str, Any]] = {}
     for key, value in values.items():
         name = _name(key, where)
         name = FLAG_SPELLINGS.get(name, name)
         if name not in FIELD_TYPES:
             raise _unknown(key, name, where)
-        if name in checked:  # weight-decay and weight_decay: one setting
+        if name in named:
             raise UserError(f"{where}.{key}: the setting {name} is given twice")
-        if lists:
-            if not isinstance(value, list) or not value:
-                raise UserError(f"grid entry '{key}' must be a non-empty list")
-            value = [read_setting(f"{where}.{key}[{i}]", name, item, FIELD_TYPES[name]) for i, item in enumerate(value)]
-            numbers = [float(item) if FIELD_TYPES[name] is float else item for item in value]
-            if len({json.dumps(item) for item in numbers}) < len(numbers):
-                raise UserError(f"{where}.{key} lists one value twice (1 and 1.0 are one); list each once")
-        else:
-            value = read_setting(f"{where}.{key}", name, value, FIELD_TYPES[name])
-        checked[name] = value
-    return checked
+        named[name] = (key, name, value)
+    return list(named.values())
+
+
+def _settings(values: Any, where: str) -> dict[str, Any]:
+    """A mapping of settings, each checked against its field's type."""
+    return {name: read_setting(f"{where}.{key}", name, value, FIELD_TYPES[name])
+            for key, name, value in _named(values, where)}
+
+
+def _grid_axes(values: Any) -> dict[str, list]:
+    """The grid section: each setting's non-empty list of values, each of the field's type and listed once."""
+    axes = {}
+    for key, name, value in _named(values, "grid"):
+        if not isinstance(value, list) or not value:
+            raise UserError(f"grid entry '{key}' must be a non-empty list")
+        value = [read_setting(f"grid.{key}[{i}]", name, item, FIELD_TYPES[name]) for i, item in enumerate(value)]
+        numbers = [float(item) if FIELD_TYPES[name] is float else item for item in value]
+        if len({json.dumps(item) for item in numbers}) < len(numbers):
+            raise UserError(f"grid.{key} lists one value twice (1 and 1.0 are one); list each once")
+        axes[name] = value
+    return axes
 
 
 def _overrides(rules: Any) -> list[tuple[dict, dict]]:
@@ -185,7 +197,7 @@ def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = 
            expid: str | None = None) -> list[RunConfig]:
     """Every combination of ``grid`` on top of ``base``, then matching ``overrides``; each checked and validated."""
     base = _settings(base or {}, "base")
-    grid = _settings(grid or {}, "grid", lists=True)
+    grid = _grid_axes(grid or {})
     rules = _overrides(overrides or [])
     if expid is not None:
         check_type("expid", expid, str)
