@@ -41,7 +41,7 @@ from .store import (
     iter_records,
     json_writer,
     load_record,
-    record_path,
+    run_record_path,
     write_record,
 )
 
@@ -64,7 +64,7 @@ def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[st
         frame, law = LAWS[config.experiment](config, model, batches)
     summary = {"status": "complete", "config_hash": config.config_hash(), "data_source": data.source,
                "stand_in": data.stand_in, "prune_examples": sum(len(y) for _, y in batches), **law}
-    final = record_path(config.result_dir, config.experiment, config.record_name)
+    final = run_record_path(config)
     write_record(final, {"config.json": json_writer(config.to_dict()), "summary.json": json_writer(summary),
                          "env.json": json_writer(environment(device, data.source)),
                          f"{config.experiment}.csv": csv_writer(frame)})

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..files import write_whole
 from .config import RunConfig
-from .store import is_complete, record_path
+from .store import is_complete, run_record_path
 
 PARTS_PREFIX = ".fused-parts-"
 
@@ -37,7 +37,7 @@ class PartsBook:
     @classmethod
     def beside(cls, config: RunConfig) -> PartsBook:
         """The book of the folder ``config``'s record goes to."""
-        return cls(record_path(config.result_dir, config.experiment, config.record_name).parent)
+        return cls(run_record_path(config).parent)
 
     def kept(self, stage: str, names: list[str]) -> Parts | None:
         """The parts of the newest cut kept for ``stage`` (``"<stage>:<training history>"``) that names every one

@@ -59,7 +59,7 @@ from .run_state import CHECKPOINT_KEYS, RunOutcome, RunState, TrainingProgress
 from .store import (
     RunRecord,
     load_record,
-    record_path,
+    run_record_path,
     usable_record,
     write_record,
 )
@@ -301,7 +301,7 @@ def finish(run: RunState, training: Training) -> RunRecord:
     every = masked_parameters(model, bias=True, batchnorm=True, residual=True)  # every mask, pruned or not
     masks = {f"{t.name}_mask": t.mask.detach().cpu().clone() for t in every}
     outcome = RunOutcome(summary, epochs, layers, masks, audit.frame())
-    final = record_path(config.result_dir, config.experiment, config.record_name)
+    final = run_record_path(config)
     status = training.status
     with contextlib.ExitStack() as stack:  # a traced run's scratch, outside the results: nothing left there
         extra = {}

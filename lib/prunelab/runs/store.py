@@ -76,6 +76,11 @@ def record_path(result_dir: str | os.PathLike, experiment: str, name: str) -> Pa
     return Path(result_dir) / experiment / name
 
 
+def run_record_path(config: RunConfig) -> Path:
+    """Where the record of the run ``config`` is, or will be."""
+    return record_path(config.result_dir, config.experiment, config.record_name)
+
+
 def is_complete(path: Path) -> bool:
     return (path / MARKER).is_file()
 
@@ -128,7 +133,7 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
     """
     if config.force:
         return None
-    record = valid_record(record_path(config.result_dir, config.experiment, config.record_name), log)
+    record = valid_record(run_record_path(config), log)
     if record is None:
         return None
     if RunConfig.from_dict(record.config).config_hash() != config.config_hash():  # verified: it hashes as recorded
