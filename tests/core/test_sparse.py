@@ -225,28 +225,31 @@ def test_the_choice_never_picks_a_kernel_slower_than_dense_on_a_hand_made_table(
         choose_kernel({"csr": 1.0})
 
 
-class Sleeper(nn.Module):
-    """A 'kernel' that takes ``seconds`` per call and counts its calls."""
+class Ticker(nn.Module):
+    """A 'kernel' that moves a fake clock on by ``seconds`` per call and counts its calls."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, now: list) -> None:
         super().__init__()
-        self.seconds, self.calls = seconds, 0
+        self.seconds, self.now, self.calls = seconds, now, 0
 
     def forward(self, x):
         self.calls += 1
-        end = time.perf_counter() + self.seconds
-        while time.perf_counter() < end:
-            pass
+        self.now[0] += self.seconds
         return x
 
 
-def test_a_hopeless_kernel_is_timed_in_the_first_round_only():
-    dense, slow = Sleeper(1e-4), Sleeper(2e-2)  # 200x slower: no burst of load makes it look within 3x
-    settings = TimingSettings(repeats=5, warmup=1, sample_s=1e-3, max_inner=64)
-    seconds = time_kernels({DENSE: dense, "slow": slow}, torch.zeros(1), settings)
-    inner = slow.calls - 1  # one warm-up call, then one round of `inner` calls
+def test_a_hopeless_kernel_is_timed_in_the_first_round_only(monkeypatch):
+    now = [0.0]  # a clock that moves only when a kernel runs: powers of two, so every reading is exact
+    monkeypatch.setattr(sparse_module, "layer_clock", lambda device: lambda: now[0])
+    dense, close, slow = Ticker(2**-10, now), Ticker(2**-9, now), Ticker(2**-4, now)  # 1x, 2x, 64x dense
+    settings = TimingSettings(repeats=5, warmup=1, sample_s=2**-7, max_inner=64, hopeless=3.0)
+    seconds = time_kernels({DENSE: dense, "close": close, "slow": slow}, torch.zeros(1), settings)
+    inner = 8  # a round of dense lasts sample_s: 2**-7 / 2**-10 calls
     assert dense.calls == 1 + 1 + 5 * inner  # warm-up, the call that sizes a round, five rounds
-    assert seconds["slow"] > 3 * seconds[DENSE] and choose_kernel(seconds) == DENSE
+    assert close.calls == 1 + 5 * inner  # within 3x of dense: timed in every round
+    assert slow.calls == 1 + inner  # warm-up, then the first round only
+    assert seconds == {DENSE: 2**-10, "close": 2**-9, "slow": 2**-4}  # the cut kernel keeps its first round
+    assert choose_kernel(seconds) == DENSE
 
 
 def test_kernels_are_timed_on_the_threads_cpu_clock_only_with_one_thread():

@@ -110,9 +110,10 @@ def test_the_sweep_command(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "unknown pruner" in bad.stderr
 
 
-def test_a_run_held_by_another_process_is_waited_for_not_failed(tmp_path):
+def test_a_run_held_by_another_process_is_waited_for_not_failed(tmp_path, monkeypatch):
     import threading
 
+    from prunelab.runs.checkpoint import RunCheckpoint
     from prunelab.runs.prepare import run_checkpoint
 
     configs = expand({**TINY, "result-dir": str(tmp_path)}, {"pruner": ["rand", "mag"]})
@@ -128,17 +129,19 @@ def test_a_run_held_by_another_process_is_waited_for_not_failed(tmp_path):
     holder = threading.Thread(target=other_process)
     holder.start()
     held.wait(60)
-    lines = []
+    waited = []  # the runs the sweep waited for: the holder lets go as the sweep starts to wait
+    real_wait = RunCheckpoint.wait_until_free
 
-    def log(message):
-        lines.append(message)
-        if "waiting for it" in message:
-            release.set()
+    def wait_until_free(checkpoint):
+        waited.append(checkpoint.folder)
+        release.set()
+        real_wait(checkpoint)
 
-    outcomes = run_sweep(configs, "local", log=log)
+    monkeypatch.setattr(RunCheckpoint, "wait_until_free", wait_until_free)
+    outcomes = run_sweep(configs, "local", log=lambda message: None)
     holder.join()
     assert [o.status for o in outcomes] == ["finished", "finished"]
-    assert any("rand" in line and "running in another process" in line for line in lines)
+    assert waited == [run_checkpoint(configs[0], "").folder]  # rand's, the run held; not mag's
     assert sorted(load_table(tmp_path)["pruner"]) == ["mag", "rand"]
 
 
@@ -169,14 +172,33 @@ def test_a_fusable_grid_trains_as_one_group_through_each_executor(tmp_path, exec
 def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(tmp_path, monkeypatch):
     # a group whose runs train one after another (the decision forced: which way it goes is measured, and
     # measured elsewhere) says each run's line as that run ends, not all of them when the group ends; the
-    # pruning of all 3 runs (made 1 s each here) is said with the decision, not as the first run's time
+    # pruning of all 3 runs (100 s each on a fake clock) is said with the decision, not as the first run's time,
+    # and each run's line says its own time (7 s on that clock: the writing of its record)
     import time
 
     from prunelab.runs import fused
+    from prunelab.runs import sweep as sweep_module
 
+    now = [0.0]  # the sweep's clock, moved only by the pruning and the writing of records below
+
+    class FakeTime:
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        @staticmethod
+        def perf_counter():
+            return now[0]
+
+    def takes(seconds, fn):
+        def timed(*args):
+            now[0] += seconds
+            return fn(*args)
+        return timed
+
+    monkeypatch.setattr(sweep_module, "time", FakeTime())
     monkeypatch.setattr(fused, "decide", lambda members, shared=1: (False, f"separate: {len(members)} runs; test"))
-    prune = fused.pre_train_and_prune
-    monkeypatch.setattr(fused, "pre_train_and_prune", lambda run, training: (time.sleep(1), prune(run, training)))
+    monkeypatch.setattr(fused, "pre_train_and_prune", takes(100.0, fused.pre_train_and_prune))
+    monkeypatch.setattr(fused, "finish", takes(7.0, fused.finish))
     configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "auto"}, {"seed": [1, 2, 3]})
     seen: list[tuple[str, int]] = []  # each line with the records written when it was said
 
@@ -190,8 +212,8 @@ def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(t
     assert [(k, n) for k, n in said if k.startswith("[")] == [("[1/3]", 1), ("[2/3]", 2), ("[3/3]", 3)]
     lines = [line for line, _ in seen]
     decision = next(line for line in lines if line.startswith("separate:"))
-    assert int(re.search(r"(\d+) s\b", decision).group(1)) >= 3
-    assert all(int(re.search(r"(\d+) s$", line).group(1)) < 3 for line in lines if line.startswith("["))
+    assert [int(n) for n in re.findall(r"(\d+) s\b", decision)] == [300]
+    assert [int(re.search(r"(\d+) s$", line).group(1)) for line in lines if line.startswith("[")] == [7, 7, 7]
 
 
 def test_a_record_written_before_its_group_fails_counts_as_finished(tmp_path, monkeypatch):

@@ -1,9 +1,9 @@
 """What a profile costs, printed before anything trains: ``run_all.sh --estimate``."""
 
+import math
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -139,8 +139,12 @@ def test_the_stages_of_a_group_are_those_it_trains(tmp_path, pre_epochs, stages)
 def test_a_setup_is_timed_after_its_warm_up_however_few_its_batches(monkeypatch):
     """digits has 5 full batches of 256: the warm-up a CUDA graph needs (6 steps) and the timed steps must come
     round again, not time the warm-up."""
+    from prunelab.core import timing as timing_module
     from prunelab.workbook import step_costs
 
+    now = [0.0]  # a clock that moves only when a training step runs, in place of time.perf_counter, the
+    # default clock repeat_timed reads through _seconds
+    monkeypatch.setattr(timing_module._seconds, "__defaults__", (lambda: now[0],))
     base = step_costs.train_step
     calls = []
 
@@ -149,8 +153,8 @@ def test_a_setup_is_timed_after_its_warm_up_however_few_its_batches(monkeypatch)
 
         def timed(x, y):
             calls.append(len(y))
-            if len(calls) <= 6:  # the warm-up (a capture on CUDA) is slow
-                time.sleep(0.05)
+            # the warm-up (a capture on CUDA) is slow; the timed steps take 1, 2, 3, 4 and 5 s
+            now[0] += 100.0 if len(calls) <= 6 else float(len(calls) - 6)
             return step(x, y)
         return timed
 
@@ -158,7 +162,9 @@ def test_a_setup_is_timed_after_its_warm_up_however_few_its_batches(monkeypatch)
     setup = Setup.of(RunConfig(dataset="digits", model="fc", data_source="auto"))
     timing = step_costs.measure_setup(setup, torch.device("cpu"), steps=5, warmup=6)
     assert calls == [256] * 11  # full batches only (digits' last is short), the first 5 again
-    assert timing.step_s < 0.04
+    assert timing.step_s == 3.0  # the median of the five timed steps, none of the warm-up's
+    assert timing.eval_s == 0.0  # evaluation steps do not move the clock
+    assert timing.epoch_s == math.ceil(setup.train_examples / setup.batch_size) * 3.0
 
 
 @pytest.mark.parametrize("args", [["--profile", "nope"], ["--params", "{empty}"], ["--params", "{listed}"],
