@@ -94,6 +94,7 @@ def test_a_record_lists_every_file_with_size_and_checksum(results):
 def test_every_corruption_is_found_never_reused_and_recomputed(results, case, capsys):
     name, corrupt, reason = CORRUPTIONS[case]
     record = results / "singleshot" / "run"
+    made = (record / "COMPLETE").stat().st_mtime_ns
     corrupt(record / name)
     assert reason in problem(record)
     with pytest.raises(InvalidRecord, match="run: "):
@@ -108,8 +109,7 @@ def test_every_corruption_is_found_never_reused_and_recomputed(results, case, ca
     # never reused: a rerun recomputes it and says why
     assert usable_record(_config(results)) is None
     assert main([*TINY, "--result-dir", str(results)]) == 0
-    out = capsys.readouterr().out
-    assert "fails verification; it is recomputed" in out and "Reusing" not in out
+    assert (record / "COMPLETE").stat().st_mtime_ns > made  # the record written anew, not the copy reused
     assert problem(record) is None and not (record / "notes.txt").exists()
     assert main(["verify", str(results)]) == 0
 
@@ -120,7 +120,11 @@ def test_a_config_rehashed_into_its_manifest_still_fails_against_the_summary(res
     record = results / "singleshot" / "run"
     _edit_compression(record / "config.json")
     write_manifest(record)  # as if someone edited the file and refreshed the manifest
-    assert "config.json hashes to" in problem(record)
+    found = problem(record)
+    summary_hash = json.loads((record / "summary.json").read_text())["config_hash"]
+    edited = RunConfig.from_dict(json.loads((record / "config.json").read_text())).config_hash()
+    assert summary_hash != edited  # the edited config's hash, and the one the summary holds, both named
+    assert found is not None and "config.json" in found and summary_hash in found and edited in found
 
 
 def test_a_record_named_by_its_hash_must_hold_that_configuration(tmp_path):
@@ -130,7 +134,8 @@ def test_a_record_named_by_its_hash_must_hold_that_configuration(tmp_path):
     assert problem(record) is None
     moved = record.parent / "0123456789ab"
     record.rename(moved)
-    assert "not to the folder's name" in problem(moved)
+    found = problem(moved)  # the configuration's own hash, which the folder's name is not
+    assert found is not None and "config.json" in found and config.config_hash() in found
 
 
 @pytest.mark.parametrize("case", ["config.json garbled", "summary.json truncated", "env.json missing"])

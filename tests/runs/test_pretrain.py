@@ -42,17 +42,20 @@ def _assert_same(a, b) -> None:
 
 def test_mag_runs_reuse_one_pretraining_and_match_separate_pretraining(tmp_path):
     shared_dir = tmp_path / "shared"
-    logs = {c: [] for c in COMPRESSIONS}
-    shared = {c: _run(_mag(shared_dir, c), logs[c]) for c in COMPRESSIONS}
+    shared = {c: _run(_mag(shared_dir, c)) for c in COMPRESSIONS}
     # each compression alone in its own store pre-trains for itself
     alone = {c: _run(_mag(tmp_path / f"alone-{c}", c)) for c in COMPRESSIONS}
     for c in COMPRESSIONS:
         _assert_same(shared[c], alone[c])
         assert shared[c].summary["top1"] == alone[c].summary["top1"]
     # one record of the pre-training, written by the first run and reused by the other two
-    assert len(list((shared_dir / EXPERIMENT).iterdir())) == 1
-    reused = [c for c in COMPRESSIONS if any("Continuing from the shared pre-training" in line for line in logs[c])]
-    assert reused == list(COMPRESSIONS[1:])
+    (made,) = (shared_dir / EXPERIMENT).iterdir()
+    assert load_record(made).summary["made_by"] == _mag(shared_dir, COMPRESSIONS[0]).config_hash()
+    # the other two continued from it: their pre-training rows are its rows, measured times and all
+    first = shared[COMPRESSIONS[0]].epochs.query("phase == 'pre'")
+    for c in COMPRESSIONS[1:]:
+        pd.testing.assert_frame_equal(shared[c].epochs.query("phase == 'pre'"), first)
+    assert not alone[COMPRESSIONS[1]].epochs.query("phase == 'pre'")["train_s"].equals(first["train_s"])
     pre = shared[COMPRESSIONS[0]].epochs
     assert (pre["phase"] == "pre").sum() == 3 and (pre["phase"] == "post").sum() == 2
     key = pretrain_key(_mag(shared_dir, 1.0), "synthetic")
@@ -164,7 +167,8 @@ def test_the_key_holds_what_pretraining_depends_on_and_nothing_else(tmp_path):
 @pytest.mark.parametrize("changes", [dict(seed=2), dict(lr=0.002)])
 def test_runs_of_other_pretraining_settings_train_their_own(tmp_path, changes):
     _run(_mag(tmp_path, 1.0))
-    lines: list[str] = []
-    _run(_mag(tmp_path, 1.0, **changes), lines)
-    assert not any("Continuing from the shared pre-training" in line for line in lines)
+    other = _run(_mag(tmp_path, 1.0, **changes))
     assert len(list((tmp_path / EXPERIMENT).iterdir())) == 2
+    made_by = {load_record(path).summary["made_by"] for path in (tmp_path / EXPERIMENT).iterdir()}
+    assert made_by == {_mag(tmp_path, 1.0).config_hash(), _mag(tmp_path, 1.0, **changes).config_hash()}
+    assert other.summary["pretrain_record"] == pretrain_key(_mag(tmp_path, 1.0, **changes), "synthetic")

@@ -1,6 +1,7 @@
 """What a profile costs, printed before anything trains: ``run_all.sh --estimate``."""
 
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -42,10 +43,23 @@ def test_estimate_measures_each_setup_and_prints_a_total(tmp_path):
                              str(params), "--result-dir", str(results), "--device", "cpu", "--steps", "1"],
                             capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
-    assert "1 runs, 0 already in the result store, 1 to compute" in out and "Expected total:" in out
-    assert "cifar10 / resnet20, 256 training images, batch 256" in out
+    first, *_, last = result.stdout.strip().splitlines()
+    assert _numbers(first) == [1, 0, 1]  # runs, already in the store, to compute
+    (config,) = profile_configs(params, str(results))
+    label = Setup.of(config).label
+    assert (Setup.of(config).train_examples, Setup.of(config).batch_size) == (256, 256)
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith(label)]
+    runs, _, per_epoch, _, one_at_a_time_h, expected_h = row[len(label):].split()  # "fused": "-", one run
+    assert int(runs) == 1 and float(per_epoch) > 0
+    total_h, total_min, alone_h = _numbers(last)  # the total is the table's one row
+    assert (total_h, alone_h) == (float(expected_h), float(one_at_a_time_h)) and total_h > 0
+    assert total_min == pytest.approx(total_h * 60, rel=1e-2)
     assert not results.exists()  # nothing trained, nothing written
+
+
+def _numbers(line: str) -> list[float]:
+    """The numbers of a line of the estimate (3 significant figures, maybe in e-notation)."""
+    return [float(n) for n in re.findall(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?", line)]
 
 
 def _store_every_run(result_dir) -> list:
@@ -61,7 +75,9 @@ def test_stored_runs_cost_nothing(tmp_path):
     configs = _store_every_run(tmp_path)
     frame = estimate(REPO / "params" / "smoke", str(tmp_path), device="cpu", steps=1)
     assert frame.empty and frame.attrs["stored"] == frame.attrs["runs"] == len(configs) and frame.attrs["total_h"] == 0
-    assert "Expected total: 0 h" in report(frame, "smoke")
+    text = report(frame, "smoke").splitlines()
+    assert _numbers(text[0]) == [len(configs), len(configs), 0]  # runs, already in the store, to compute
+    assert _numbers(text[-1])[0] == 0  # the total, in hours
 
 
 def test_run_all_estimate_is_the_estimate(tmp_path):
@@ -69,7 +85,8 @@ def test_run_all_estimate_is_the_estimate(tmp_path):
     result = subprocess.run(["bash", str(REPO / "run_all.sh"), "--profile", "smoke", "--estimate",
                              "--result-dir", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Estimate for profile smoke" in result.stdout and "Expected total: 0 h" in result.stdout
+    assert result.stdout.strip() == report(estimate(REPO / "params" / "smoke", str(tmp_path)), "smoke").strip()
+    assert _numbers(result.stdout.splitlines()[0])[-1] == 0  # nothing to compute
 
 
 def test_a_shared_pretraining_is_counted_once(tmp_path):

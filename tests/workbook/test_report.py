@@ -166,7 +166,8 @@ def test_a_cells_comparisons_are_holm_adjusted_so_two_modest_gaps_are_not_called
     assert [c.other.label for c in ranking.tied] == ["SNIP", "GraSP"]
     assert all(c.test.p_value == pytest.approx(2 * raw) and c.test.family == 5 for c in ranking.tied)
     assert [c.other.label for c in ranking.better_than] == ["Rand", "Mag", "SynFlow (1 round)"]
-    assert "Holm-adjusted over the cell's 5 comparisons" in tuning_findings(table)
+    text = tuning_findings(table)  # the words quote the adjusted p-values, not Welch's own
+    assert text.count(f"p = {2 * raw:.3f}") == 2 and f"p = {raw:.3f}" not in text
 
 
 def test_the_synflow_one_round_note_names_the_layers_its_runs_emptied_first():
@@ -177,8 +178,14 @@ def test_the_synflow_one_round_note_names_the_layers_its_runs_emptied_first():
     table = pd.concat([table, later], ignore_index=True)
     table.loc[table["label"].str.endswith("(1 round)") & (table["setup"] == "MNIST / FC")
               & (table["compression"] == 1.0), "collapsed_layers"] = pd.Series([["layers.4"]] * 3).values
-    (note,) = [line for line in tuning_findings(table).splitlines() if "rounds, re-scoring" in line]
-    assert "MNIST / FC first at compression 1, `layers.4`" in note  # the lowest compression, its own layers
+    one_round = [e for e in tuning_result(table).collapses.emptied
+                 if e.label == "SynFlow (1 round)" and e.setup == "MNIST / FC"]
+    assert sorted((e.compression, e.layers) for e in one_round) == [(1.0, ("layers.4",)),
+                                                                    (2.0, ("layers.0", "layers.2"))]
+    # the note after the collapse bullets: SynFlow (1 round)'s first emptied cell per set-up
+    (note,) = [line for line in tuning_findings(table).splitlines() if not line.startswith("- **") and "`" in line]
+    assert "MNIST / FC" in note and "`layers.4`" in note  # the lowest compression, its own layers
+    assert re.findall(r"compression (\d+(?:\.\d+)?)", note) == ["1"]
     assert "layers.2" not in note and "CIFAR-10" not in note  # the stand-in's cells are no finding
 
 
@@ -192,8 +199,10 @@ def test_pruners_at_chance_beside_a_best_above_it_are_told_by_the_chance_rule_no
     (ranking,) = tuning_result(table).rankings
     assert ranking.better_than == () and len(ranking.tied) == 4  # Holm: 4 x p of about 0.02
     assert ranking.above_chance_only == ranking.tied
-    text = tuning_findings(table)
-    assert "cannot be told apart" not in text.split("Collapse")[0]
+    first = tuning_findings(table).splitlines()[0]  # the cell's bullet quotes each at-chance pruner's numbers
+    assert [c.other.label for c in ranking.above_chance_only] == ["Rand", "Mag", "SNIP", "GraSP"]
+    assert all(f"{c.other.label} (10.0 ± 0.0 (n=3), p = {c.test.p_value:.3f})" in first
+               for c in ranking.above_chance_only)
     table.loc[best & (table["seed"] == 1), "top1"] = 11.0  # one seed of the best at chance too: tied as before
     (ranking,) = tuning_result(table).rankings
     assert ranking.above_chance_only == ()
@@ -378,17 +387,31 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     table = pd.DataFrame([{**c.to_dict(), "data_source": "synthetic", "device_name": "cpu", "train_examples": 256,
                            "test_examples": 128, "amp_dtype": "fp32", "data": source_words(c.dataset, "synthetic"),
                            "setup": setup_label(c.dataset, c.model)} for c in grid])
-    text = settings_markdown(params, table)
-    assert "SynFlow with 1 and 100 rounds" in text and "Rand, Mag, SNIP, GraSP, SynFlow at compression" in text
-    assert "| seeds | 1 for CIFAR-10 / ResNet20; 1 for MNIST / FC |" in text
-    assert "synthetic stand-in for CIFAR-10; synthetic stand-in for MNIST" in text
+    rows = _settings(settings_markdown(params, table))
+    pruners, *_, rounds = rows["pruning"].split("; ")
+    assert re.findall(r"[A-Z][A-Za-z]+", pruners) == ["Rand", "Mag", "SNIP", "GraSP", "SynFlow"]
+    assert _numbers(rounds) == [1, 100] and "SynFlow" in rounds  # SynFlow's rounds
+    assert sorted(part.split(" for ") for part in rows["seeds"].split("; ")) == [
+        ["1", "CIFAR-10 / ResNet20"], ["1", "MNIST / FC"]]
+    assert rows["data source"].split("; ") == sorted(set(table["data"]))
     with_reference = pd.concat([table, table.iloc[:1].assign(compression=0.0)], ignore_index=True)
-    counted_too = settings_markdown(params, with_reference)
-    assert f"{len(with_reference)} records" in counted_too and "1 of them unpruned references" in counted_too
-    assert "compression 0," not in counted_too  # the pruning line names the pruned runs' compressions
-    assert "diverged" not in counted_too
+    counted_too = _settings(settings_markdown(params, with_reference))
+    assert _numbers(counted_too["runs"]) == [len(with_reference), 1]  # records, of them unpruned; none diverged
+    # the pruning line names the pruned runs' compressions, not the reference's 0
+    assert _numbers(counted_too["pruning"].split("; ")[0]) == [0.25, 0.5, 1]
     stopped = with_reference.assign(status=["complete"] * (len(with_reference) - 2) + ["diverged"] * 2)
-    assert "; 2 stopped when" in settings_markdown(params, stopped)  # a diverged run's accuracy is counted: say so
+    # a diverged run's accuracy is counted: say how many
+    assert _numbers(_settings(settings_markdown(params, stopped))["runs"]) == [len(with_reference), 1, 2]
+
+
+def _settings(markdown: str) -> dict[str, str]:
+    """The settings table's rows, setting to value."""
+    rows = [line.strip("|").split(" | ", 1) for line in markdown.splitlines()[2:]]
+    return {key.strip(): value.strip() for key, value in rows}
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n) for n in re.findall(r"\d+(?:\.\d+)?", text)]
 
 
 def _at_chance(labels: list[str]) -> pd.DataFrame:
@@ -455,8 +478,10 @@ def test_the_key_result_says_the_runner_up_is_at_chance_where_the_findings_do():
     table.loc[best, "top1"] = 22.3 + table.loc[best, "seed"].map({1: -3.0, 2: 0.0, 3: 3.0})
     table.loc[~best, "top1"] = 10.0
     (mnist,) = tuning_key(table, 1.0).setups
-    assert mnist.ranking.runner_up in mnist.ranking.above_chance_only
-    assert "not told apart" not in tuning_key_result(table, 1.0)
+    runner_up = mnist.ranking.runner_up
+    assert runner_up in mnist.ranking.above_chance_only and runner_up.other.label == "GraSP"
+    key = tuning_key_result(table, 1.0)  # the best's numbers and the runner-up's
+    assert "SynFlow (100 rounds)" in key and "22.3 ± 3.0 (n=3)" in key and "GraSP (10.0 ± 0.0 (n=3))" in key
 
 
 def test_layer_frame_names_the_data_source_a_run_really_used():
