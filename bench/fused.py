@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
-import statistics
 import tempfile
 import time
 import warnings
@@ -40,13 +39,16 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from benchkit import at_least, ratio_text, torch_device
+from benchkit import parser as bench_parser
+from benchkit import run as run_bench
 
 from prunelab.core.evaluation import Precision, synchronize
 from prunelab.core.fused import fuse_learners, fused_losses, stack_inputs
 from prunelab.core.hardware import machine_line
 from prunelab.core.layout import uses_channels_last
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.timing import MIN_REPEATS, interleaved
+from prunelab.core.timing import MIN_REPEATS, Timing, interleaved, spread_words
 from prunelab.core.train import (
     GRAPH_WARMUP_STEPS,
     Learner,
@@ -237,7 +239,7 @@ def bench_loop(args: argparse.Namespace, device: torch.device, precision: Precis
           f"{args.blocks} interleaved blocks of {args.steps} steps of every run (block time ± half the range); "
           f"{amp_name(precision)}, {'CUDA-graph' if graphed else 'ordinary'} training steps")
     print(f"{'set-up':10} {'M':>3} {'fused img/s':>12} {'separate img/s':>15} {'fused/separate':>15} "
-          f"{'one network img/s':>18} {'fused/one':>10}   block times")
+          f"{'':19} {'one network img/s':>18} {'fused/one':>10}   block times")
     for setup in args.setups:
         for runs in args.runs:
             case = LoopCase(setup, runs, min(args.seeds or runs, runs), args.batch_size, device, precision)
@@ -249,8 +251,9 @@ def bench_loop(args: argparse.Namespace, device: torch.device, precision: Precis
             timings = interleaved({k: (lambda d=d: d(args.steps)) for k, d in designs.items()}, args.blocks, warmup=0)
             images = runs * args.steps * args.batch_size
             fused, separate, one = (images / timings[k].median for k in ("fused", "separate", "one network"))
-            print(f"{setup:10} {runs:3d} {fused:12.0f} {separate:15.0f} {fused / separate:14.2f}x {one:18.0f} "
-                  f"{fused / one:9.2f}x   "
+            noise = f"({spread_words(timings['separate'], timings['fused'])})"
+            print(f"{setup:10} {runs:3d} {fused:12.0f} {separate:15.0f} {fused / separate:14.2f}x {noise:19} "
+                  f"{one:18.0f} {fused / one:9.2f}x   "
                   f"fused {time_cell(timings['fused'].median, timings['fused'].spread)}, "
                   f"separate {time_cell(timings['separate'].median, timings['separate'].spread)}, "
                   f"one network {time_cell(timings['one network'].median, timings['one network'].spread)}")
@@ -311,34 +314,25 @@ def bench_grid(args: argparse.Namespace) -> None:
                 records = run(configs)
                 walls[name].append(time.perf_counter() - start)
                 steps = {r.summary.get("train_step") for r in records}
+                sources = {str(r.summary.get("data_source")) for r in records}
             print(f"  repeat {repeat + 1}, {name}: {len(records)} records in {walls[name][-1]:.1f} s "
                   f"(train_step: {', '.join(sorted(map(str, steps)))})", flush=True)
-    median = {name: statistics.median(times) for name, times in walls.items()}
-    serial = median["one after another"]
-    print(f"18-run MNIST / FC grid ({configs[0].data_source} data, {args.epochs} epochs), median of "
-          f"{args.grid_repeats}: fused {median['fused']:.1f} s, one after another {serial:.1f} s: "
-          f"{serial / median['fused']:.2f}x")
+    wall = {name: Timing.of(times) for name, times in walls.items()}
+    serial = wall["one after another"]
+    print(f"18-run MNIST / FC grid ({', '.join(sorted(sources))} data, {args.epochs} epochs), median ± half the "
+          f"range of {args.grid_repeats}: fused {time_cell(wall['fused'].median, wall['fused'].spread)}, one after "
+          f"another {time_cell(serial.median, serial.spread)}: {ratio_text(serial, wall['fused'])}")
     if args.workers > 1:
-        fused, separate = median[f"fused, {args.workers} workers"], median[f"separate, {args.workers} workers"]
-        print(f"in {args.workers} worker processes: fused {fused:.1f} s, separate {separate:.1f} s: "
-              f"{separate / fused:.2f}x; fused in {args.workers} workers against one after another in this "
-              f"process {serial / fused:.2f}x")
-
-
-def at_least(least: int) -> Callable[[str], int]:
-    """An argparse type: an integer of at least ``least`` (else argparse's one-line error, exit 2)."""
-    def integer(text: str) -> int:
-        value = int(text)
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-        return value
-    return integer
+        fused, separate = wall[f"fused, {args.workers} workers"], wall[f"separate, {args.workers} workers"]
+        print(f"in {args.workers} worker processes: fused {time_cell(fused.median, fused.spread)}, separate "
+              f"{time_cell(separate.median, separate.spread)}: {ratio_text(separate, fused)}; fused in "
+              f"{args.workers} workers against one after another in this process {ratio_text(serial, fused)}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("what", nargs="?", choices=("loop", "grid"), default="loop")
-    parser.add_argument("--device", default=None)
+    parser.add_argument("--device", type=torch_device, default=None)
     parser.add_argument("--setups", nargs="+", choices=tuple(SETUPS), default=list(SETUPS))
     parser.add_argument("--runs", nargs="+", type=at_least(1), default=[1, 6, 18], help="M: runs trained together")
     parser.add_argument("--seeds", type=at_least(1), default=None,
@@ -352,7 +346,7 @@ def main() -> None:
                              "never fused, so it has no fused design to time)")
     parser.add_argument("--batch-size", type=at_least(1), default=256, help="per run (the runs' default)")
     parser.add_argument("--steps", type=at_least(1), default=3, help="steps of every run per timed block")
-    parser.add_argument("--blocks", type=at_least(1), default=MIN_REPEATS, help="timed blocks per design, taking turns")
+    parser.add_argument("--blocks", type=at_least(2), default=MIN_REPEATS, help="timed blocks per design, taking turns")
     parser.add_argument("--warmup", type=at_least(0), default=GRAPH_WARMUP_STEPS + 2,
                         help="untimed steps per design (a CUDA graph is captured after its warm-up steps)")
     parser.add_argument("--epochs", type=at_least(1), default=30, help="grid: training epochs per run (quick: 30)")
@@ -360,7 +354,7 @@ def main() -> None:
     parser.add_argument("--workers", type=at_least(1), default=1,
                         help="grid: also time both designs in this many worker processes (--executor processes)")
     args = parser.parse_args()
-    device = torch.device(args.device) if args.device else resolve_device()
+    device = args.device or resolve_device()
     if args.streams and device.type != "cuda":
         parser.error(f"--streams needs a CUDA device, not {device}")
     if args.what == "grid" and args.precision != "fp32":
@@ -379,4 +373,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

@@ -15,11 +15,11 @@ Run: ``.venv/bin/python bench/parallel_runs.py [--runs 4] [--epochs 2] [--train-
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 
 import torch
+from benchkit import at_least, parser, run
 
 from prunelab.core.hardware import machine_line
 from prunelab.runs.config import RunConfig
@@ -46,19 +46,19 @@ def timed(runs: int, args) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=4, help="trainings at once against one")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--train-subset", type=int, default=10_000)
-    parser.add_argument("--test-subset", type=int, default=2_000)
-    parser.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is there")
-    args = parser.parse_args()
+    p = parser(__doc__)
+    p.add_argument("--runs", type=at_least(2), default=4, help="trainings at once against one")
+    p.add_argument("--epochs", type=at_least(1), default=2)
+    p.add_argument("--train-subset", type=at_least(1), default=10_000)
+    p.add_argument("--test-subset", type=at_least(1), default=2_000)
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is there")
+    args = p.parse_args()
     device = "cpu" if args.cpu or not torch.cuda.is_available() else "cuda"
     one = timed(1, args)
     many = timed(args.runs, args)
     print(f"machine: {machine_line(device)}")
     print(f"device {device}; ResNet20 on {args.train_subset:,} synthetic CIFAR-10 images, {args.epochs} epoch(s) "
-          "after pruning, each run in its own process")
+          "after pruning, each run in its own process; each side timed once (minutes of sweeps: no spread)")
     print(f"1 run alone:             {one:7.1f} s")
     print(f"{args.runs} runs at once:         {many:7.1f} s  ({many / one:.2f}x the time of one)")
     print(f"aggregate throughput: {args.runs * one / many:.2f}x one run at a time "
@@ -66,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

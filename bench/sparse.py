@@ -35,16 +35,18 @@ import time
 import warnings
 
 import torch
+from benchkit import at_least, names, numbers, parser, ratio_text, run, torch_device
 
 from prunelab.core.evaluation import synchronize
 from prunelab.core.hardware import machine_line
 from prunelab.core.inference import strip_masks
 from prunelab.core.pruners import PruneSettings, prune
+from prunelab.core.registry import pruner_names
 from prunelab.core.sparse import SparseModel, TimingSettings, sparse_inference_model
 from prunelab.core.timing import MIN_REPEATS, interleaved
 from prunelab.core.train import resolve_device
 from prunelab.models.registry import build_model
-from prunelab.workbook.numbers import time_cell, times_differ
+from prunelab.workbook.numbers import time_cell
 
 #: name -> (model, model class, input shape, batches per timed pass)
 MODELS = {
@@ -57,20 +59,23 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="fc,resnet20", help=f"comma-separated, of: {', '.join(MODELS)}")
-    parser.add_argument("--compressions", default="0.5,1,2,3")
-    parser.add_argument("--pruner", default="rand")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the best available)")
-    parser.add_argument("--repeats", type=int, default=9, help=f"timed passes of each model (at least {MIN_REPEATS})")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--batches", type=int, default=None, help="batches per timed pass (default: per model)")
-    parser.add_argument("--calibration-repeats", type=int, default=7, help="rounds timing each layer's kernels")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall time (as records are timed) or process CPU time")
-    return parser.parse_args()
+    p = parser(__doc__)
+    p.add_argument("--models", type=names(MODELS), default=["fc", "resnet20"],
+                   help=f"comma-separated, of: {', '.join(MODELS)} (default: fc,resnet20)")
+    p.add_argument("--compressions", type=numbers(float, 0), default=[0.5, 1, 2, 3],
+                   help="comma-separated (default: 0.5,1,2,3)")
+    p.add_argument("--pruner", choices=pruner_names(), default="rand")
+    p.add_argument("--device", type=torch_device, default=None, help="cpu or cuda (default: the best available)")
+    p.add_argument("--repeats", type=at_least(MIN_REPEATS), default=9,
+                   help=f"timed passes of each model (at least {MIN_REPEATS})")
+    p.add_argument("--warmup", type=at_least(0), default=2)
+    p.add_argument("--batch-size", type=at_least(1), default=256)
+    p.add_argument("--batches", type=at_least(1), default=None, help="batches per timed pass (default: per model)")
+    p.add_argument("--calibration-repeats", type=at_least(1), default=7, help="rounds timing each layer's kernels")
+    p.add_argument("--threads", type=at_least(1), default=1)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall time (as records are timed) or process CPU time")
+    return p.parse_args()
 
 
 def pruned_model(name: str, compression: float, pruner: str, device: torch.device) -> torch.nn.Module:
@@ -124,25 +129,24 @@ def bench_one(name: str, compression: float, args: argparse.Namespace, device: t
                               args.repeats, args.warmup, CLOCKS[args.clock])
     per_batch = 1e3 / len(batches)  # seconds per pass -> ms per batch
     d, sp = timings["dense"], timings["sparse"]
-    noise = "beyond the spread" if times_differ(d.median, d.spread, sp.median, sp.spread) else "within the spread"
     print(f"{name:8s} c={compression:<4g} dense {time_cell(d.median * per_batch, d.spread * per_batch, 'ms')}  "
           f"sparse {time_cell(sp.median * per_batch, sp.spread * per_batch, 'ms')}  speedup "
-          f"{d.median / sp.median:5.2f}x ({noise})  max |diff| {diff:.1e}  calibration {calibration:.1f} s")
+          f"{ratio_text(d, sp)}  max |diff| {diff:.1e}  calibration {calibration:.1f} s")
     print(switched_line(sparse))
 
 
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device) if args.device else resolve_device()
+    device = args.device or resolve_device()
     torch.manual_seed(0)
     print(f"machine: {machine_line(device)}")
     print(f"device {device}; pruner {args.pruner}; batch {args.batch_size}; {args.clock} time, median ms per batch "
           f"± half the range of {args.repeats} interleaved passes after {args.warmup} warm-up")
-    for name in args.models.split(","):
-        for compression in (float(c) for c in args.compressions.split(",")):
+    for name in args.models:
+        for compression in args.compressions:
             bench_one(name, compression, args, device)
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

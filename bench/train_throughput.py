@@ -24,12 +24,12 @@ depend on pixel values). Figures are kept in ``bench/RESULTS.md``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 
 import numpy as np
 import torch
+from benchkit import at_least, parser, ratio_text, run, torch_device
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -87,17 +87,17 @@ def endless(loader):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
-    parser.add_argument("--blocks", type=int, default=MIN_REPEATS, help="timed blocks per variant, taking turns")
-    parser.add_argument("--warmup", type=int, default=GRAPH_WARMUP_STEPS + 2,
-                        help="untimed steps per variant (a CUDA graph is captured after its warm-up steps)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="DataLoader workers of the original design (the original default is 4)")
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args()
-    device = torch.device(args.device) if args.device else resolve_device()
+    p = parser(__doc__)
+    p.add_argument("--steps", type=at_least(1), default=5, help="steps per timed block")
+    p.add_argument("--blocks", type=at_least(2), default=MIN_REPEATS, help="timed blocks per variant, taking turns")
+    p.add_argument("--warmup", type=at_least(GRAPH_WARMUP_STEPS), default=GRAPH_WARMUP_STEPS + 2,
+                   help="untimed steps per variant (a CUDA graph is captured after its warm-up steps)")
+    p.add_argument("--batch-size", type=at_least(1), default=256)
+    p.add_argument("--workers", type=at_least(0), default=min(4, os.cpu_count() or 1),
+                   help="DataLoader workers of the original design (the original default is 4)")
+    p.add_argument("--device", type=torch_device, default=None)
+    args = p.parse_args()
+    device = args.device or resolve_device()
     torch.manual_seed(0)
     info = DATASETS["cifar10"]
     n = args.batch_size * 8
@@ -132,15 +132,15 @@ def main() -> None:
         trainers[name] = Trainer(ours, step, endless(ours_loader), device)
     graphed = isinstance(trainers["prunelab"].step, GraphedTrainStep)
 
+    print(f"machine: {machine_line(device)}")
+    print(f"device {device}; ResNet20, batch {args.batch_size}; median of {args.blocks} interleaved blocks of "
+          f"{args.steps} steps each (block time ± half the range); timing {len(trainers)} designs ...", flush=True)
     for trainer in trainers.values():
         trainer.run(args.warmup)
     timings = interleaved({k: (lambda t=trainer: t.run(args.steps)) for k, trainer in trainers.items()},
                           args.blocks, warmup=0)
     ips = {k: args.steps * args.batch_size / t.median for k, t in timings.items()}
     cells = {k: time_cell(t.median, t.spread) for k, t in timings.items()}
-    print(f"machine: {machine_line(device)}")
-    print(f"device {device}; ResNet20, batch {args.batch_size}; median of {args.blocks} interleaved blocks of "
-          f"{args.steps} steps each (block time ± half the range)")
     print(f"original design (DataLoader x{args.workers} + transforms, mask in forward): "
           f"{ips['original']:8.1f} images/s ({cells['original']})")
     step_words = "CUDA graph of the step" if graphed else "ordinary steps: no CUDA here"
@@ -150,8 +150,8 @@ def main() -> None:
           f"({cells['prunelab-ordinary']})")
     print(f"  ... and with contiguous NCHW tensors, for attribution:          {ips['prunelab-nchw']:8.1f} images/s "
           f"({cells['prunelab-nchw']})")
-    print(f"ratio prunelab / original: {ips['prunelab'] / ips['original']:.2f}x")
+    print(f"ratio prunelab / original: {ratio_text(timings['original'], timings['prunelab'])}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

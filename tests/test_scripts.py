@@ -17,3 +17,21 @@ def test_gpu_check_parses_and_skips_without_cuda(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "no CUDA device here; every section skipped" in summary
+
+
+BAD_FLAGS = {  # a bench and a flag it refuses before measuring anything
+    "amp.py": ["--repeats", "0"], "fused.py": ["--runs", "0"], "inference.py": ["--images", "-5"],
+    "parallel_runs.py": ["--runs", "-1"], "quant.py": ["--batch-sizes", "x"], "sparse.py": ["--models", "bogus"],
+    "train_throughput.py": ["--device", "bogus"],
+}
+
+
+def test_every_bench_refuses_a_bad_flag_in_one_line_with_exit_code_2(tmp_path):
+    assert set(BAD_FLAGS) == {p.name for p in (REPO / "bench").glob("*.py")} - {"benchkit.py"}
+    for script, flag in BAD_FLAGS.items():
+        result = subprocess.run([sys.executable, str(REPO / "bench" / script), *flag], capture_output=True,
+                                text=True, cwd=tmp_path, timeout=120)
+        assert result.returncode == 2 and result.stdout == "", (script, result.stdout, result.stderr)
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"{script}: error: argument {flag[0]}") and flag[1] in line, line
+    assert list(tmp_path.iterdir()) == []  # nothing written

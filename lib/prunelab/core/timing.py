@@ -43,6 +43,18 @@ class Timing:
         return {f"{prefix}_s": self.median, f"{prefix}_spread_s": self.spread, f"{prefix}_repeats": self.repeats}
 
 
+def times_differ(median_a: float, spread_a: float, median_b: float, spread_b: float) -> bool:
+    """A timing difference is real only when it exceeds the larger of the two spreads (ranges of repeats)."""
+    return abs(median_a - median_b) > max(spread_a, spread_b)
+
+
+def spread_words(a: Timing, b: Timing) -> str:
+    """Whether ``a`` and ``b`` differ beyond their spreads (:func:`times_differ`), in words for a ratio."""
+    if min(a.repeats, b.repeats) < 2:
+        return "one repeat each: no spread to judge by"
+    return "beyond the spread" if times_differ(a.median, a.spread, b.median, b.spread) else "within the spread"
+
+
 #: how much less time a faster design (a sparse kernel, a fused step) must take to be chosen (:func:`faster_by`):
 #: a difference within a shared machine's noise keeps the plain one
 MARGIN = 0.05

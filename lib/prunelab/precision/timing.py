@@ -44,6 +44,11 @@ class InferenceResult:
     def images_per_s(self) -> float:
         return self.images / self.seconds
 
+    @property
+    def timing(self) -> Timing:
+        """The pass time as a :class:`Timing` (without its samples)."""
+        return Timing(self.seconds, self.spread, self.repeats)
+
 
 @dataclass
 class InferenceComparison:

@@ -14,7 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for type checkers and import-linter
-    from ..core import trace  # noqa: F401
+    from ..core import timing, trace  # noqa: F401
     from ..runs import amp_timing, int8, sparse  # noqa: F401
     from . import (  # noqa: F401
         ablations,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
     )
 
 _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the names the notebooks call from it
+    "..core.timing": ("times_differ",),
     "..core.trace": ("analyze_trace",),
     "..runs.amp_timing": ("AmpTimingSettings", "amp_timing_record"),
     "..runs.int8": ("Int8Settings", "quantize_record"),
@@ -57,7 +58,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "setup_label", "stand_in_note", "trace_config", "tuning_grid",
     ),
     ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),
-    ".numbers": ("significant", "time_cell", "times_differ"),
+    ".numbers": ("significant", "time_cell"),
     ".style": ("DENSE_LABEL", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
     ".tables": (
         "accuracy_at_compression", "amp_ratios", "amp_table", "by_compression", "collapse_table", "hardware_markdown",

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..core.timing import times_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
-from .numbers import Span, at_chance, times_differ
+from .numbers import Span, at_chance
 from .style import column_order
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
@@ -168,7 +169,7 @@ class SparseSetup:
 
 def beyond_spread(sparse: pd.DataFrame) -> pd.Series:
     """Per run of the sparse table, whether its dense-kernel and sparse-kernel times differ by more than the
-    passes' spread (:func:`.numbers.times_differ`)."""
+    passes' spread (:func:`prunelab.core.timing.times_differ`)."""
     columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
     return pd.Series([times_differ(*t) for t in sparse[columns].itertuples(index=False)], index=sparse.index,
                      dtype=bool)

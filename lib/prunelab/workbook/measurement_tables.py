@@ -1,6 +1,6 @@
 """Tables G–L as a reader sees them: times to 3 significant digits (medians ± half the range of their
 repeats), compressions as 0.25, accuracies to one decimal, and a time difference called real only when
-it exceeds the spread (:func:`prunelab.workbook.numbers.times_differ`).
+it exceeds the spread (:func:`prunelab.core.timing.times_differ`).
 
 The numeric tables (:func:`.tables.int8_table`, the trace's design table, the AMP timing records) stay
 numeric for the findings; the functions here turn them into the text cells the notebooks display.
@@ -13,9 +13,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from ..core.timing import times_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
-from .numbers import compression_text, significant, time_cell, times_differ
+from .numbers import compression_text, significant, time_cell
 from .style import pruner_label
 from .tables import MEMORY_KINDS, precision_label
 

@@ -147,11 +147,6 @@ def p_words(p_value: float) -> str:
     return f"p {cell}" if cell.startswith("<") else f"p = {cell}"
 
 
-def times_differ(median_a: float, spread_a: float, median_b: float, spread_b: float) -> bool:
-    """A timing difference is real only when it exceeds the larger of the two spreads (ranges of repeats)."""
-    return abs(median_a - median_b) > max(spread_a, spread_b)
-
-
 @dataclass(frozen=True)
 class Span:
     """The smallest and largest of some values (NaN for none), quoted as "a to b"."""

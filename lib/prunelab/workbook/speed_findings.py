@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .numbers import Span, at_chance, significant, time_cell, times_differ
+from ..core.timing import times_differ
+from .numbers import Span, at_chance, significant, time_cell
 from .tables import amp_ratios
 
 # ------------------------------------------------------------------------------ Task 2: the traced step
