@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from prunelab.core.timing import times_differ
 from prunelab.workbook.numbers import (
     accuracy_cell,
     compare_means,
@@ -13,7 +14,6 @@ from prunelab.workbook.numbers import (
     mean_sd,
     significant,
     time_cell,
-    times_differ,
 )
 
 
