@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from prunelab.core.timing import times_differ
 from prunelab.runs.store import iter_records, load_table
 from prunelab.workbook.findings import collapses, tuning_result
 from prunelab.workbook.grids import records_table
-from prunelab.workbook.numbers import Span, time_cell, times_differ
+from prunelab.workbook.numbers import Span, time_cell
 from prunelab.workbook.speed_findings import design_speed, trace_summary
 from prunelab.workbook.style import column_order
 from prunelab.workbook.tables import VERDICTS, collapse_table, stand_in_banner
