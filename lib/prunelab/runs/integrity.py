@@ -4,8 +4,9 @@ The manifest (``manifest.json``) is written after every other file and before th
 lists every file in the record folder but itself and the marker, whatever their names. A record is good
 when it is complete, every file is there with its listed size and checksum, nothing unlisted was added,
 ``config.json``, ``summary.json`` and ``env.json`` are JSON objects, and a run's configuration hashes to the
-``config_hash`` its summary holds (and, for a record named by its hash, to the folder's name). Records made
-from another record (int8, sparse) hold no ``config_hash`` of their own.
+``config_hash`` its summary holds (and, for a record named by its hash, to the folder's name), as the float
+fields are read now or as config.json spells them (:func:`spelled_hash`). Records made from another record
+(int8, sparse) hold no ``config_hash`` of their own.
 """
 
 from __future__ import annotations
