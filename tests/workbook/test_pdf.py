@@ -179,6 +179,9 @@ def test_cover_names_profile_commit_hardware_and_flags_stand_in_data(smoke_pdf):
     assert f"Commit {commit.stdout.strip() if commit.returncode == 0 else 'unknown'}" in cover
     assert re.search(r"Executed \d{4}-\d\d-\d\d", cover)
     assert "Hardware not recorded" not in cover and "device: cpu" in cover
+    from prunelab.core.hardware import cpu_vector_units
+
+    assert all(unit in cover for unit in cpu_vector_units())  # the CPU's vector units, as every timing needs
     assert "synthetic stand-in for CIFAR-10" in cover and "SYNTHETIC STAND-IN DATA, NOT REAL RESULTS" in cover
 
 

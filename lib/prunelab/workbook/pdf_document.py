@@ -138,6 +138,9 @@ def _cover(tasks: list[Task], profile: str) -> str:
     hardware = "; ".join(machines) or "not recorded"
     if devices:
         hardware += f" (device: {', '.join(devices)})"
+    units = next((r["CPU vector units"] for r in rows.values() if r.get("CPU vector units")), None)
+    if units:
+        hardware += f"; CPU vector units: {units}"
     facts = [("Profile", profile), ("Executed", executed_on(tasks)), ("Commit", commit()), ("Hardware", hardware)]
     data = "".join(
         f"<tr><td>{html.escape(t.title)}</td><td>{html.escape(rows[t.name].get('data source', 'not recorded'))}</td>"

@@ -120,6 +120,17 @@ def hardware_markdown(env: dict) -> str:
     return "\n".join(["| hardware | |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in rows if v is not None])
 
 
+def machine_caption(env: dict) -> str:
+    """The machine a record's times come from, as a sentence for the caption of a timing table: the CPU model
+    with its vector units and threads, and the GPU where the record ran on one (:func:`hardware_markdown`)."""
+    units = " ".join(env.get("cpu_vector_units") or []) or "not recorded"
+    cpu = env.get("cpu") or "not recorded"
+    text = f"Measured on the CPU {cpu} (vector units: {units}; {env.get('threads')} threads)"
+    if env.get("device") == "cuda":
+        text += f" with the GPU {env.get('device_name')} (driver {env.get('driver') or 'not recorded'})"
+    return text + "."
+
+
 # ------------------------------------------------------------------------------------------ tables
 
 
