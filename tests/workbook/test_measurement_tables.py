@@ -125,6 +125,8 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     assert list(j.index) == ["0.25", "0.5"]
     assert j.loc["0.25", ("Peak memory (MB)", "fp32")] == "1,110" and j.loc["0.25", ("Top-1 (%)", "fp32")] == "29.3"
     assert j.loc["0.25", ("Training time (s)", "AMP bf16")] == "1.10 ± 0.15 s"
+    assert (j.loc["0.5", ("Run's training (s)", "fp32")], j.loc["0.5", ("Run's training (s)", "AMP bf16")]) == (
+        "20.0", "200")  # each run's own train_s, as recorded
     k = amp_relative_table(_runs(), _timing())
     assert k.loc["0.25", "time difference"] == "within the spread (noise)"
     assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", "time AMP / fp32"] == "9.00x"
@@ -217,7 +219,9 @@ def test_the_quantization_key_result_carries_its_data_and_spreads():
     assert key.times == amp_times(_timing())
     assert quantization_key(runs, _timing().iloc[:0]).times is None
     text = quantization_key_result(runs, _timing())
-    assert key.data in text and "0.901 to 0.910x" in text  # memory ratios, both compressions
+    assert key.data in text and "0.901" not in text and "0.910x" not in text  # a CPU's shared resident set
+    on_gpu = quantization_key_result(runs.assign(peak_memory_kind="cuda_max_allocated"), _timing())
+    assert "0.901 to 0.910x" in on_gpu  # memory ratios, both compressions
     assert "1.10 to 9.00x" in text and "1 of 2" in text  # time ratios; one beyond the spread
     assert text.count("Mixed precision") == 1  # one clause per quantity: the per-compression detail is in findings
     assert "9.00x" not in quantization_key_result(runs, _timing().iloc[:0])
@@ -354,3 +358,13 @@ def test_int8_speed_ups_are_in_bold_only_where_every_run_differs_beyond_the_spre
         index={0.25: 0.5}, level="compression")])
     text = quantization_findings(_runs(), mixed, _timing())
     assert "1 of 2 runs" in text and "**" not in text.split("int8 post-training")[1].split("On disk")[0]
+
+
+def test_a_stand_in_run_at_chance_is_no_finding_on_its_accuracy():
+    runs, layers = _sparse()
+    (real,) = sparse_result(runs.assign(stand_in=False), layers)
+    (fake,) = sparse_result(runs.assign(stand_in=True), layers)
+    assert (real.stand_in, fake.stand_in, fake.at_chance) == (False, True, 1)
+    said = sparse_findings(runs.assign(stand_in=False), layers)
+    flagged = sparse_findings(runs.assign(stand_in=True), layers)
+    assert said != flagged and "stand-in" in flagged and "stand-in" not in said

@@ -140,7 +140,8 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame) -> str:
     judged against the spread of passes taken in turn."""
     key = quantization_key(table, timing)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
-    shared = "" if table["peak_memory_kind"].eq("cuda_max_allocated").all() else (
-        " (the resident set of one process the runs share, not the precisions' own)")
-    return (f"Mixed precision ({key.dtype}; {key.data}): peak memory {key.memory.words(significant)}x fp32's"
-            f"{shared}{time}.")
+    # on a CPU the peak is the resident set of one process the runs share: not the precisions' own to compare
+    memory = (f"peak memory {key.memory.words(significant)}x fp32's"
+              if table["peak_memory_kind"].eq("cuda_max_allocated").all() else
+              "peak memory not compared (on the CPU it is one shared process's resident set)")
+    return f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."

@@ -139,7 +139,7 @@ class SparseSetup:
     None where none does), of which ``at_chance`` predict no better than the most frequent class; the kept
     fractions, the fewest timed passes; the layers' kernel choices (``switched``: kernel and layer count for the
     layers that left the dense kernel) with the densities of the switched layers, of those that stayed dense and
-    of all; dead units removed."""
+    of all; dead units removed; whether the runs used the synthetic stand-in (their accuracy means nothing)."""
 
     setup: str
     speedup: Span
@@ -155,6 +155,7 @@ class SparseSetup:
     dense_density: Span
     density: Span
     dead_units: int
+    stand_in: bool = False
 
     @property
     def switched_layers(self) -> int:
@@ -189,7 +190,8 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
             Span.of(real["kept"]) if len(real) else None, int(at_chance(real).sum()),
             tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
             Span.of(switched["density"]), Span.of(part.loc[part["kernel"] == "dense", "density"]),
-            Span.of(part["density"]), int(rows["dead_units"].sum())))
+            Span.of(part["density"]), int(rows["dead_units"].sum()),
+            bool(rows["stand_in"].any()) if "stand_in" in rows else False))
     return tuple(setups)
 
 
@@ -233,7 +235,10 @@ def _speed_line(s: SparseSetup) -> str:
             f"than the passes' spread: on sparse kernels the test set ran **{s.real_speedup.words('{:.2f}x'.format)}"
             f"** as fast (kept fraction {s.real_kept.words('{:.3g}'.format)}; {timed})"
             + ("; the rest are the same speed within noise." if s.beyond < s.runs else "."))
-    if s.at_chance:
+    if s.at_chance and s.stand_in:
+        line += (f" {s.at_chance} of those {s.beyond} runs score no better than the most frequent class, on the "
+                 "synthetic stand-in: a pipeline check, from which nothing is said about their accuracy.")
+    elif s.at_chance:
         line += (f" {s.at_chance} of those {s.beyond} runs predict no better than the most frequent class: there "
                  "the speed comes with a network that no longer works.")
     return line
