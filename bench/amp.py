@@ -80,6 +80,7 @@ def main() -> None:
     if args.memory_child:
         memory_child(args.device, args.batch, args.memory_child == "amp", args.steps)
         return
+    print(f"machine: {machine_line(args.device)}", flush=True)
     variants = {"fp32": setup(args.device, args.batch, False), "amp": setup(args.device, args.batch, True)}
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _, steps in variants.values():
@@ -89,7 +90,6 @@ def main() -> None:
         for name in order:
             times[name].append(variants[name][1](args.steps))
     name = amp_name(variants["amp"][0])
-    print(f"machine: {machine_line(args.device)}")
     print(f"ResNet20 (Rand, compression 1), batch {args.batch}, channels-last, median of {args.repeats} x "
           f"{args.steps} alternating steps (± half the range of the repeats)")
     fp32, amp = Timing.of(times["fp32"]), Timing.of(times["amp"])

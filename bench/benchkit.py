@@ -66,15 +66,17 @@ def names(options) -> Callable[[str], list[str]]:
 
 
 def torch_device(text: str) -> torch.device:
-    """An argparse type: ``cpu``, ``cuda`` or ``cuda:N``, where that device is here."""
+    """An argparse type: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, where that device is here."""
     try:
         chosen = torch.device(text)
     except RuntimeError:
-        raise argparse.ArgumentTypeError(f"unknown device {text!r}; cpu or cuda") from None
-    if chosen.type not in ("cpu", "cuda"):
-        raise argparse.ArgumentTypeError(f"unknown device {text!r}; cpu or cuda")
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError("no CUDA device here; use --device cpu")
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; cpu, cuda or mps") from None
+    here = {"cpu": True, "cuda": torch.cuda.is_available() and (chosen.index or 0) < torch.cuda.device_count(),
+            "mps": torch.backends.mps.is_available()}
+    if chosen.type not in here:
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; cpu, cuda or mps")
+    if not here[chosen.type]:
+        raise argparse.ArgumentTypeError(f"no {text} device here; use --device cpu")
     return chosen
 
 

@@ -54,11 +54,12 @@ def main() -> None:
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is there")
     args = p.parse_args()
     device = "cpu" if args.cpu or not torch.cuda.is_available() else "cuda"
-    one = timed(1, args)
-    many = timed(args.runs, args)
     print(f"machine: {machine_line(device)}")
     print(f"device {device}; ResNet20 on {args.train_subset:,} synthetic CIFAR-10 images, {args.epochs} epoch(s) "
-          "after pruning, each run in its own process; each side timed once (minutes of sweeps: no spread)")
+          "after pruning, each run in its own process; each side timed once (minutes of sweeps: no spread)",
+          flush=True)
+    one = timed(1, args)
+    many = timed(args.runs, args)
     print(f"1 run alone:             {one:7.1f} s")
     print(f"{args.runs} runs at once:         {many:7.1f} s  ({many / one:.2f}x the time of one)")
     print(f"aggregate throughput: {args.runs * one / many:.2f}x one run at a time "

@@ -236,5 +236,5 @@ def test_a_record_made_for_an_int_spelling_stays_verified_and_reused(results, na
         record = record.rename(record.parent / summary["config_hash"])
     assert summary["config_hash"] != RunConfig.from_dict(values).config_hash()
     assert problem(record) is None
-    if named:
-        assert usable_record(_config(results)).path == record
+    config = _config(results).replace(expid="" if not named else "run")
+    assert usable_record(config).path == record  # found under the name it was made under, not trained again

@@ -172,3 +172,24 @@ def test_runs_of_other_pretraining_settings_train_their_own(tmp_path, changes):
     made_by = {load_record(path).summary["made_by"] for path in (tmp_path / EXPERIMENT).iterdir()}
     assert made_by == {_mag(tmp_path, 1.0).config_hash(), _mag(tmp_path, 1.0, **changes).config_hash()}
     assert other.summary["pretrain_record"] == pretrain_key(_mag(tmp_path, 1.0, **changes), "synthetic")
+
+
+def test_a_pretraining_made_for_an_int_spelling_is_still_shared(tmp_path):
+    """A pre-training made before a whole number in a float field was read as the float (``weight-decay: 0``):
+    its settings spell 0 and its folder is that spelling's key. A run of those settings continues from it."""
+    import json
+
+    from prunelab.runs.config import fields_hash
+    from prunelab.runs.integrity import write_manifest
+
+    first = _run(_mag(tmp_path, 1.0))
+    (made,) = (tmp_path / EXPERIMENT).iterdir()
+    settings = {**json.loads((made / "config.json").read_text()), "weight_decay": 0}
+    (made / "config.json").write_text(json.dumps(settings))
+    summary = {**json.loads((made / "summary.json").read_text()), "pretrain_key": fields_hash(settings)}
+    (made / "summary.json").write_text(json.dumps(summary))
+    write_manifest(made)
+    made.rename(made.parent / summary["pretrain_key"])
+    second = _run(_mag(tmp_path, 2.0, weight_decay=0))
+    assert [p.name for p in (tmp_path / EXPERIMENT).iterdir()] == [summary["pretrain_key"]]  # not pre-trained again
+    pd.testing.assert_frame_equal(second.epochs.query("phase == 'pre'"), first.epochs.query("phase == 'pre'"))

@@ -503,6 +503,6 @@ def test_a_timing_caption_names_the_cpu_with_its_vector_units_and_a_gpu_only_whe
     env = {"device": "cpu", "cpu": "Xeon X", "cpu_vector_units": ["avx2", "amx_int8"], "threads": 2,
            "device_name": "Xeon X"}
     cpu = machine_caption(env)
-    assert all(part in cpu for part in ("Xeon X", "avx2", "amx_int8", "2 threads")) and "GPU" not in cpu
-    gpu = machine_caption({**env, "device": "cuda", "device_name": "NVIDIA H200", "driver": "580.1"})
+    assert all(part in cpu for part in ("Xeon X", "avx2", "amx_int8", "threads: 2")) and "GPU" not in cpu
+    gpu = machine_caption({**env, "device": "cuda:0", "device_name": "NVIDIA H200", "driver": "580.1"})
     assert "NVIDIA H200" in gpu and "580.1" in gpu and "avx2" in gpu

@@ -51,7 +51,7 @@ def times_differ(median_a: float, spread_a: float, median_b: float, spread_b: fl
 def spread_words(a: Timing, b: Timing) -> str:
     """Whether ``a`` and ``b`` differ beyond their spreads (:func:`times_differ`), in words for a ratio."""
     if min(a.repeats, b.repeats) < 2:
-        return "one repeat each: no spread to judge by"
+        return "a single repeat: no spread to judge by"
     return "beyond the spread" if times_differ(a.median, a.spread, b.median, b.spread) else "within the spread"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import typing
 from collections.abc import Callable
@@ -333,6 +334,14 @@ FIELD_TYPES = typing.get_type_hints(RunConfig)
 RUNTIME_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata["runtime"])
 #: the fields that hold a float (:meth:`RunConfig.__post_init__`)
 FLOAT_FIELDS = tuple(name for name, hint in FIELD_TYPES.items() if hint is float)
+
+
+def int_spellings(fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """``fields`` with each non-empty set of its whole-number floats (:data:`FLOAT_FIELDS`) written as ints: the
+    spellings of one run that hashed apart before a whole number was read as the float (``compression: 1``)."""
+    whole = [name for name in FLOAT_FIELDS if isinstance(fields.get(name), float) and fields[name].is_integer()]
+    return [{**fields, **{name: int(fields[name]) for name in chosen}}
+            for size in range(1, len(whole) + 1) for chosen in itertools.combinations(whole, size)]
 
 
 def fields_hash(fields: dict[str, Any]) -> str:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import math
 import os
 import time
@@ -33,8 +31,17 @@ import torch
 
 from ..core.train import Learner
 from .checkpoint import random_state, set_random_state
-from .config import RunConfig
-from .store import RunRecord, csv_writer, json_writer, record_path, torch_writer, valid_record, write_record
+from .config import RunConfig, fields_hash, int_spellings
+from .store import (
+    RunRecord,
+    csv_writer,
+    is_complete,
+    json_writer,
+    record_path,
+    torch_writer,
+    valid_record,
+    write_record,
+)
 
 EXPERIMENT = "pretrain"
 #: where the pre-trainings' locks are, under the result folder (hidden: not an experiment's records)
@@ -60,8 +67,7 @@ def pretrain_settings(config: RunConfig, data_source: str) -> dict:
 
 def pretrain_key(config: RunConfig, data_source: str) -> str:
     """The 12-hex-digit name of the pre-training ``config`` needs on ``data_source``."""
-    text = json.dumps(pretrain_settings(config, data_source), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return fields_hash(pretrain_settings(config, data_source))
 
 
 class SharedPretraining:
@@ -75,9 +81,12 @@ class SharedPretraining:
     def record(self) -> RunRecord | None:
         """The complete, verified record of this pre-training, or None. (Its summary names its key as
     ``pretrain_key``, not ``config_hash``: its config.json holds pre-training settings, not a run's.)"""
-        record = valid_record(self.path)
-        ours = record is not None and record.summary.get("pretrain_key") == self.key and record.config == self.settings
-        return record if ours else None
+        for key in (self.key, *map(fields_hash, int_spellings(self.settings))):  # then as made before 1 was 1.0
+            path = record_path(self.config.result_dir, EXPERIMENT, key)
+            record = valid_record(path) if key == self.key or is_complete(path) else None
+            if record is not None and record.summary.get("pretrain_key") == key and record.config == self.settings:
+                return record
+        return None
 
     @contextlib.contextmanager
     def held(self, log: Callable[[str], None]) -> Iterator[Callable[[int], None]]:

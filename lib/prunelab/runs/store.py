@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..precision.amp import amp_name, amp_settings
 from .atomic import TMP_PREFIX, Writer, recover, write_record
 from .checks import check_writable
-from .config import RunConfig
+from .config import RunConfig, fields_hash, int_spellings
 from .integrity import MARKER, problem
 
 # re-exported: the store is where records are, and where runs ask whether they can be written
@@ -116,6 +116,16 @@ def find_record(result_dir, experiment: str, name: str) -> RunRecord | None:
     return valid_record(record_path(result_dir, experiment, name))
 
 
+def _record_spelled_before(config: RunConfig, log: Callable[[str], None] | None) -> RunRecord | None:
+    """The record of ``config`` under the hash one of its int spellings had before a whole number in a float
+    field hashed as the float (a grid file's ``compression: 1``), or None: such a run is not trained again."""
+    for fields in int_spellings(config.hashed_fields()):
+        path = record_path(config.result_dir, config.experiment, fields_hash(fields))
+        if is_complete(path):
+            return valid_record(path, log)
+    return None
+
+
 class RecordConflict(UserError):
     """The record under a run's name holds another run (another configuration, or another AMP dtype)."""
 
@@ -134,6 +144,8 @@ def usable_record(config: RunConfig, require: Iterable[str] = (),
     if config.force:
         return None
     record = valid_record(run_record_path(config), log)
+    if record is None and not config.expid:
+        record = _record_spelled_before(config, log)
     if record is None:
         return None
     if RunConfig.from_dict(record.config).config_hash() != config.config_hash():  # verified: it hashes as recorded

@@ -124,9 +124,9 @@ def machine_caption(env: dict) -> str:
     """The machine a record's times come from, as a sentence for the caption of a timing table: the CPU model
     with its vector units and threads, and the GPU where the record ran on one (:func:`hardware_markdown`)."""
     units = " ".join(env.get("cpu_vector_units") or []) or "not recorded"
-    cpu = env.get("cpu") or "not recorded"
-    text = f"Measured on the CPU {cpu} (vector units: {units}; {env.get('threads')} threads)"
-    if env.get("device") == "cuda":
+    cpu, threads = env.get("cpu") or "not recorded", env.get("threads") or "not recorded"
+    text = f"Measured on the CPU {cpu} (vector units: {units}; threads: {threads})"
+    if str(env.get("device")).startswith("cuda"):  # "cuda:0" as runs record it
         text += f" with the GPU {env.get('device_name')} (driver {env.get('driver') or 'not recorded'})"
     return text + "."
 
