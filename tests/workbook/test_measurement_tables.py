@@ -125,7 +125,7 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     assert list(j.index) == ["0.25", "0.5"]
     assert j.loc["0.25", ("Peak memory (MB)", "fp32")] == "1,110" and j.loc["0.25", ("Top-1 (%)", "fp32")] == "29.3"
     assert j.loc["0.25", ("Training time (s)", "AMP bf16")] == "1.10 ± 0.15 s"
-    assert (j.loc["0.5", ("Run's training (s)", "fp32")], j.loc["0.5", ("Run's training (s)", "AMP bf16")]) == (
+    assert (j.loc["0.5", ("Run training time (s)", "fp32")], j.loc["0.5", ("Run training time (s)", "AMP bf16")]) == (
         "20.0", "200")  # each run's own train_s, as recorded
     k = amp_relative_table(_runs(), _timing())
     assert k.loc["0.25", "time difference"] == "within the spread (noise)"

@@ -134,7 +134,7 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
                                                                                   t[f"{key}_train_spread_s"])
         for key, name in names:
             run = pair.get(key)
-            cells[("Run's training (s)", name)] = significant(run["train_s"]) if run is not None else "–"
+            cells[("Run training time (s)", name)] = significant(run["train_s"]) if run is not None else "–"
         for key, name in names:
             run = pair.get(key)
             cells[("Top-1 (%)", name)] = one_decimal(run["top1"]) if run is not None else "–"
@@ -152,7 +152,7 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     steps = f"{batches} training step{'s' if batches != 1 else ''} of {size} images"
     return (f"Table J. {pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "
             f"(peak memory: {memory}; training time: {steps} per pass, median of n passes ± half their range; "
-            "run's training: its whole training as the run recorded it (a fused run's: its group's), one "
+            "run training time: its whole training as the run recorded it (a fused run's: its group's), one "
             "measurement at its own moment; "
             "top-1: the one run's final test accuracy, n=1)"
             + stand_in_note(table))
