@@ -217,6 +217,11 @@ class RunConfig:
         """A stable 12-hex-digit key of everything that changes the result (not where it is written)."""
         return fields_hash(self.hashed_fields())
 
+    def earlier_hashes(self) -> list[str]:
+        """The hashes this run had under the int spellings of its whole-number floats (:func:`int_spellings`),
+        which records made before ``compression: 1`` hashed as ``1.0`` hold."""
+        return [fields_hash(fields) for fields in int_spellings(self.hashed_fields())]
+
     @property
     def record_name(self) -> str:
         return self.expid or self.config_hash()

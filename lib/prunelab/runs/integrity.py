@@ -5,8 +5,8 @@ lists every file in the record folder but itself and the marker, whatever their 
 when it is complete, every file is there with its listed size and checksum, nothing unlisted was added,
 ``config.json``, ``summary.json`` and ``env.json`` are JSON objects, and a run's configuration hashes to the
 ``config_hash`` its summary holds (and, for a record named by its hash, to the folder's name), as the float
-fields are read now or as config.json spells them (:func:`spelled_hash`). Records made from another record
-(int8, sparse) hold no ``config_hash`` of their own.
+fields are read now or as an int spelling of them had it before (:meth:`RunConfig.earlier_hashes`). Records
+made from another record (int8, sparse) hold no ``config_hash`` of their own.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
-from .config import FLOAT_FIELDS, RunConfig, fields_hash
+from .config import RunConfig
 
 MARKER = "COMPLETE"
 MANIFEST = "manifest.json"
@@ -96,20 +96,12 @@ def _content_problem(folder: Path) -> str | None:
         return None
     try:
         config = RunConfig.from_dict(loaded["config.json"])
-        hashes = (config.config_hash(), spelled_hash(config, loaded["config.json"]))
+        actual = config.config_hash()
+        if recorded != actual and recorded not in config.earlier_hashes():
+            return f"config.json hashes to {actual}, the record was made for {recorded}"
     except (UserError, TypeError, ValueError) as err:
         return f"config.json is not a run configuration ({str(err).splitlines()[0][:80]})"
-    if recorded not in hashes:
-        return f"config.json hashes to {hashes[0]}, the record was made for {recorded}"
     if not config.expid and folder.name != recorded:
         return f"config.json hashes to {recorded}, not to the folder's name"
     return None
 
-
-def spelled_hash(config: RunConfig, values: dict) -> str:
-    """The hash of ``config`` with its float fields as ``values`` (its config.json) spell them. Records made
-    before a whole number in a float field was read as the float (``compression: 1`` as 1.0) hold this hash,
-    and stay verified; for every other record it is :meth:`RunConfig.config_hash`."""
-    fields = config.hashed_fields()
-    fields.update({name: values[name] for name in FLOAT_FIELDS if name in fields and type(values.get(name)) is int})
-    return fields_hash(fields)

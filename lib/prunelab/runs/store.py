@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..precision.amp import amp_name, amp_settings
 from .atomic import TMP_PREFIX, Writer, recover, write_record
 from .checks import check_writable
-from .config import RunConfig, fields_hash, int_spellings
+from .config import RunConfig
 from .integrity import MARKER, problem
 
 # re-exported: the store is where records are, and where runs ask whether they can be written
@@ -119,8 +119,8 @@ def find_record(result_dir, experiment: str, name: str) -> RunRecord | None:
 def _record_spelled_before(config: RunConfig, log: Callable[[str], None] | None) -> RunRecord | None:
     """The record of ``config`` under the hash one of its int spellings had before a whole number in a float
     field hashed as the float (a grid file's ``compression: 1``), or None: such a run is not trained again."""
-    for fields in int_spellings(config.hashed_fields()):
-        path = record_path(config.result_dir, config.experiment, fields_hash(fields))
+    for name in config.earlier_hashes():
+        path = record_path(config.result_dir, config.experiment, name)
         if is_complete(path):
             return valid_record(path, log)
     return None
