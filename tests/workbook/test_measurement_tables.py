@@ -1,4 +1,4 @@
-"""Timing cells of Tables I–L, and the figures, verdicts and words of the Task 2 / Task 4 and sparse-kernel
+"""Timing cells of Tables G and J–L, and the figures, verdicts and words of the Task 2 / Task 4 and sparse-kernel
 findings, on hand-made tables."""
 
 import html

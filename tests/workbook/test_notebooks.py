@@ -40,6 +40,20 @@ def test_notebooks_in_git_carry_no_outputs_and_one_parameters_cell():
         assert all(ids) and len(set(ids)) == len(ids), path.name
 
 
+def test_tables_and_figures_are_numbered_in_the_order_the_pdf_prints_them():
+    """The PDF prints the notebooks in file order, so the first caption of each table or figure must follow it."""
+    tables, figures = [], []
+    for path in NOTEBOOKS:
+        text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        for kind, label in re.findall(r"\b(Table|Figure) ([A-Z]|\d+[a-z]?)\. ", text):
+            found = tables if kind == "Table" else figures
+            if label not in found:
+                found.append(label)
+    assert tables == [chr(ord("A") + i) for i in range(len(tables))] and len(tables) >= 12
+    numbers = [int(re.match(r"\d+", label).group()) for label in figures]
+    assert sorted(set(numbers)) == list(range(1, max(numbers) + 1)) and numbers == sorted(numbers)
+
+
 def test_every_profile_has_parameters_for_every_notebook():
     for profile in ("smoke", "quick", "full"):
         for path in NOTEBOOKS:
@@ -220,10 +234,10 @@ def test_compression_notebook_tables_and_figures(smoke):
     _, out, _ = smoke
     nb = out / "03_compression.ipynb"
     tables = _html_tables(nb)
-    table_e = next(v for k, v in tables.items() if k.startswith("Table E"))
-    assert table_e.count("blocks.") >= 20 and "fc" in table_e
-    table_f = next(v for k, v in tables.items() if k.startswith("Table F"))
-    assert _columns(table_f) == ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (100 rounds)"]
+    table_h = next(v for k, v in tables.items() if k.startswith("Table H"))
+    assert table_h.count("blocks.") >= 20 and "fc" in table_h
+    table_i = next(v for k, v in tables.items() if k.startswith("Table I"))
+    assert _columns(table_i) == ["Rand", "Mag", "SNIP", "GraSP", "SynFlow (100 rounds)"]
     assert _figures(nb) >= 3
     text = _markdown(nb)
     assert re.search(r"`blocks.0.conv1` keeps 0\.\d{6}", text)
@@ -233,11 +247,11 @@ def test_tracing_notebook_tables_and_figures(smoke):
     _, out, results = smoke
     nb = out / "02_tracing.ipynb"
     tables = _html_tables(nb)
-    table_g = next(v for k, v in tables.items() if k.startswith("Table G"))
-    assert len(_rows(table_g)) == 21 and table_g.count("blocks.") == 20  # stem, 18 in blocks, 2 shortcuts
-    breakdown = next(v for k, v in tables.items() if k.startswith("Table H"))
+    table_e = next(v for k, v in tables.items() if k.startswith("Table E"))
+    assert len(_rows(table_e)) == 21 and table_e.count("blocks.") == 20  # stem, 18 in blocks, 2 shortcuts
+    breakdown = next(v for k, v in tables.items() if k.startswith("Table F"))
     assert "convolution" in breakdown
-    designs = next(v for k, v in tables.items() if k.startswith("Table I"))
+    designs = next(v for k, v in tables.items() if k.startswith("Table G"))
     assert "original" in designs and "folded" in designs
     assert "step time (ms)" in designs and " ± " in designs  # repeated steps: median ± half their range
     assert _figures(nb) == 2  # two timelines

@@ -1,4 +1,4 @@
-"""Tables G–L as a reader sees them: times to 3 significant digits (medians ± half the range of their
+"""Tables E–G and J–L as a reader sees them: times to 3 significant digits (medians ± half the range of their
 repeats), compressions as 0.25, accuracies to one decimal, and a time difference called real only when
 it exceeds the spread (:func:`prunelab.core.timing.times_differ`).
 
@@ -56,7 +56,7 @@ def difference_text(median_a: float, spread_a: float, median_b: float, spread_b:
 
 
 def conv_layer_table(analysis) -> pd.DataFrame:
-    """Table G: each convolution layer of the one traced step, its time (µs) and shares of the step."""
+    """Table E: each convolution layer of the one traced step, its time (µs) and shares of the step."""
     conv = analysis.conv_layers()
     return pd.DataFrame({"module": conv["module"], "type": conv["type"],
                          "time (µs)": conv["time_us"].map(significant),
@@ -65,14 +65,14 @@ def conv_layer_table(analysis) -> pd.DataFrame:
 
 
 def step_kind_table(analysis) -> pd.DataFrame:
-    """Table H: the traced step by kind of work."""
+    """Table F: the traced step by kind of work."""
     b = analysis.breakdown()
     return pd.DataFrame({"kind": b["kind"], "time (µs)": b["time_us"].map(significant), "units": b["units"],
                          "share of busy": b["share_of_busy"].map(percent)})
 
 
 def design_comparison_table(designs: pd.DataFrame) -> pd.DataFrame:
-    """Table I: the two designs, the traced step's units, busy time and mask share (one step: the
+    """Table G: the two designs, the traced step's units, busy time and mask share (one step: the
     picture), and the step time measured over repeated steps taken in turn (median ± half range)."""
     rows = []
     timed = "step median (ms)" in designs
