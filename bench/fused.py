@@ -280,13 +280,13 @@ def grid_designs(workers: int) -> dict[str, tuple[str, Callable[[list[RunConfig]
     (``--executor processes``, a fused group cut so that every worker has runs to train,
     :func:`prunelab.runs.fused_plan.share_out`)."""
     from prunelab.runs.fused import run_configs
-    from prunelab.runs.sweep import run_sweep
+    from prunelab.runs.sweep import Executor, run_sweep
 
     def here(configs: list[RunConfig]) -> list:
         return run_configs(configs, progress=False, log=lambda message: None)
 
     def in_workers(configs: list[RunConfig]) -> list:
-        outcomes = run_sweep(configs, "processes", workers, log=lambda message: None, echo=False)
+        outcomes = run_sweep(configs, Executor("processes", workers), log=lambda message: None, echo=False)
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:
             raise RuntimeError(f"{len(failed)} runs failed: {failed[0].detail}")

@@ -23,7 +23,7 @@ from benchkit import at_least, parser, run
 
 from prunelab.core.hardware import machine_line
 from prunelab.runs.config import RunConfig
-from prunelab.runs.sweep import run_sweep
+from prunelab.runs.sweep import Executor, run_sweep
 
 
 def configs(result_dir: str, runs: int, args) -> list[RunConfig]:
@@ -37,7 +37,7 @@ def configs(result_dir: str, runs: int, args) -> list[RunConfig]:
 def timed(runs: int, args) -> float:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        outcomes = run_sweep(configs(folder, runs, args), "processes", runs, log=lambda _: None)
+        outcomes = run_sweep(configs(folder, runs, args), Executor("processes", runs), log=lambda _: None)
         seconds = time.perf_counter() - start
     failed = [o for o in outcomes if o.status != "finished"]
     if failed:

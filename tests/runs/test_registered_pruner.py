@@ -17,7 +17,7 @@ from prunelab.runs.cli import main
 from prunelab.runs.config import RunConfig
 from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.store import RecordConflict, load_table, usable_record
-from prunelab.runs.sweep import run_sweep
+from prunelab.runs.sweep import Executor, run_sweep
 from prunelab.workbook.figures import plot_against_compression
 from prunelab.workbook.grids import records_table
 from prunelab.workbook.style import palette
@@ -84,7 +84,7 @@ def test_a_sweep_runs_it_here_and_in_a_worker_process(tmp_path):
     assert sorted(load_table(tmp_path / "results")["pruner"]) == ["rand", "smallest-mag"]
     # a spawned worker starts with the built-in pruners only: the task registers this one, imported by module
     config = RunConfig(pruner="smallest-mag", seed=2, result_dir=str(tmp_path / "results"), **TINY)
-    (outcome,) = run_sweep([config], "processes", workers=1, log=lambda m: None)
+    (outcome,) = run_sweep([config], Executor("processes", workers=1), log=lambda m: None)
     assert outcome.status == "finished", outcome.detail
     assert usable_record(config).config["pruner_origin"] == f"{__name__}:score_smallest"
 
@@ -94,7 +94,7 @@ def test_a_pruner_that_raises_fails_its_own_runs_and_the_others_of_their_group_t
     configs = [RunConfig(pruner=p, seed=s, fuse="on", result_dir=str(tmp_path), **TINY)
                for p in ("failing", "rand") for s in (1, 2)]
     lines: list[str] = []
-    outcomes = run_sweep(configs, executor, workers=1, log=lines.append, echo=False)
+    outcomes = run_sweep(configs, Executor(executor, workers=1), log=lines.append, echo=False)
     assert [o.status for o in outcomes] == ["failed", "failed", "finished", "finished"], lines
     assert all("ScoringFailed" in o.detail and "a division by zero" in o.detail for o in outcomes[:2])
     assert [usable_record(c) for c in configs[:2]] == [None, None]
@@ -141,8 +141,8 @@ def test_a_function_defined_in_main_runs_here_and_is_refused_for_worker_processe
     register_pruner("notebook-mag", namespace["score"], label="Notebook magnitude")
     config = RunConfig(pruner="notebook-mag", result_dir=str(tmp_path), **TINY)
     with pytest.raises(UserError, match="__main__:score, which processes workers cannot import"):
-        run_sweep([config], "processes", workers=1, log=lambda m: None)
-    (outcome,) = run_sweep([config], "local", log=lambda m: None)
+        run_sweep([config], Executor("processes", workers=1), log=lambda m: None)
+    (outcome,) = run_sweep([config], log=lambda m: None)
     assert outcome.status == "finished", outcome.detail
 
 

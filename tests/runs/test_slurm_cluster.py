@@ -46,13 +46,13 @@ def test_a_three_run_array_lands_three_complete_records(slurm_cluster, tmp_path)
     as a notebook with ``wait = False`` does; the records are picked up from the store as they land."""
     pytest.importorskip("submitit")
     from prunelab.runs.store import find_record, load_table
-    from prunelab.runs.sweep import SlurmOptions, expand, run_sweep
+    from prunelab.runs.sweep import Executor, SlurmOptions, expand, run_sweep
 
     configs = expand({"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128,
                       "test-subset": 64, "post-epochs": 1, "result-dir": str(tmp_path / "results")},
                      {"pruner": ["rand", "mag", "snip"]}, expid="slurm-{pruner}")
-    outcomes = run_sweep(configs, "slurm", slurm=SlurmOptions(partition=PARTITION, time=5, cpus=1), wait=False,
-                         log=lambda message: None)
+    submit_only = Executor("slurm", slurm=SlurmOptions(partition=PARTITION, time=5, cpus=1), wait=False)
+    outcomes = run_sweep(configs, submit_only, log=lambda message: None)
     assert [o.status for o in outcomes] == ["submitted"] * 3
     job_ids = [o.detail for o in outcomes]
     assert len({j.split("_")[0] for j in job_ids}) == 1  # one array, three tasks
@@ -70,19 +70,19 @@ def test_a_three_run_array_lands_three_complete_records(slurm_cluster, tmp_path)
     assert (table["status"] == "complete").all()
     assert list((tmp_path / "results" / ".sweeps").iterdir())  # submitit's logs sit beside the records
     # a second sweep finds them complete and submits nothing
-    assert [o.status for o in run_sweep(configs, "slurm", log=lambda m: None)] == ["reused"] * 3
+    assert [o.status for o in run_sweep(configs, Executor("slurm"), log=lambda m: None)] == ["reused"] * 3
 
 
 def test_a_submission_slurm_refuses_is_one_line_and_leaves_no_sweep_folder(slurm_cluster, tmp_path, capsys):
     pytest.importorskip("submitit")
     from prunelab.errors import UserError
-    from prunelab.runs.sweep import SlurmOptions, expand, run_sweep
+    from prunelab.runs.sweep import Executor, SlurmOptions, expand, run_sweep
 
     configs = expand({"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128,
                       "test-subset": 64, "post-epochs": 1, "result-dir": str(tmp_path / "results")},
                      {"pruner": ["rand", "mag"]}, expid="refused-{pruner}")
     with pytest.raises(UserError, match="no-such-partition") as refused:
-        run_sweep(configs, "slurm", slurm=SlurmOptions(partition="no-such-partition", time=5, cpus=1), wait=False,
-                  log=lambda message: None)
+        run_sweep(configs, Executor("slurm", slurm=SlurmOptions(partition="no-such-partition", time=5, cpus=1),
+                                    wait=False), log=lambda message: None)
     assert "\n" not in str(refused.value) and not capsys.readouterr().err  # sbatch's own lines kept out
     assert not (tmp_path / "results" / ".sweeps").exists()

@@ -14,7 +14,7 @@ from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused_parts import PARTS_PREFIX, PartsBook
 from prunelab.runs.store import RecordConflict, load_record, load_table
-from prunelab.runs.sweep import SweepTask, expand, load_grid, run_sweep
+from prunelab.runs.sweep import Executor, SweepTask, expand, load_grid, run_sweep
 
 TINY = {"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128, "test-subset": 64,
         "post-epochs": 1}
@@ -54,12 +54,12 @@ def test_a_setting_may_be_spelled_as_its_flag(tmp_path):
 
 def test_finished_runs_are_skipped_and_failures_reported(tmp_path):
     configs = expand({**TINY, "result-dir": str(tmp_path)}, {"pruner": ["rand", "snip"]})
-    first = run_sweep(configs, "local", log=lambda m: None)
+    first = run_sweep(configs, log=lambda m: None)
     assert [o.status for o in first] == ["finished", "finished"]
     book = PartsBook.beside(configs[0])  # a cut left by a kill between a group's last record and its tidy
     book.keep("post:0", [[c.record_name for c in configs]])
     bad = configs[0].replace(compression=30.0, expid="impossible")
-    again = run_sweep(configs + [bad], "local", log=lambda m: None)
+    again = run_sweep(configs + [bad], log=lambda m: None)
     assert [o.status for o in again] == ["reused", "reused", "failed"]
     assert not list(book.folder.glob(f"{PARTS_PREFIX}*"))  # its runs all have records: it goes
     assert "less than one" in again[2].detail
@@ -72,8 +72,8 @@ def test_worker_processes_run_a_grid(tmp_path, seed_2_done):
     cut is the whole grid's, so with seed 2 recorded before (a sweep resumed after a kill) 1 and 3 still pair."""
     configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on", "no-cuda": True}, {"seed": [1, 2, 3]})
     if seed_2_done:
-        run_sweep(configs[1:2], "local", log=lambda m: None)
-    outcomes = run_sweep(configs, "processes", workers=2, log=lambda m: None)  # on a GPU a group stays whole
+        run_sweep(configs[1:2], log=lambda m: None)
+    outcomes = run_sweep(configs, Executor("processes", workers=2), log=lambda m: None)  # on a GPU a group stays whole
     assert [o.status for o in outcomes] == ["finished", "reused" if seed_2_done else "finished", "finished"]
     steps = [load_record(o.detail).summary["train_step"] for o in outcomes if o.status == "finished"]
     assert steps[0].startswith("fused (2 runs)") and steps[-1] == steps[0]
@@ -138,7 +138,7 @@ def test_a_run_held_by_another_process_is_waited_for_not_failed(tmp_path, monkey
         real_wait(checkpoint)
 
     monkeypatch.setattr(RunCheckpoint, "wait_until_free", wait_until_free)
-    outcomes = run_sweep(configs, "local", log=lambda message: None)
+    outcomes = run_sweep(configs, log=lambda message: None)
     holder.join()
     assert [o.status for o in outcomes] == ["finished", "finished"]
     assert waited == [run_checkpoint(configs[0], "").folder]  # rand's, the run held; not mag's
@@ -162,7 +162,7 @@ def test_two_sweeps_of_one_grid_at_once_both_exit_0(tmp_path):
 def test_a_fusable_grid_trains_as_one_group_through_each_executor(tmp_path, executor):
     configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on"}, {"seed": [1, 2, 3]})
     lines: list[str] = []
-    outcomes = run_sweep(configs, executor, workers=1, log=lines.append)  # more would share the group out
+    outcomes = run_sweep(configs, Executor(executor, workers=1), log=lines.append)  # more would share the group out
     assert [o.status for o in outcomes] == ["finished"] * 3
     table = load_table(tmp_path)
     assert sorted(table["seed"]) == [1, 2, 3] and set(table["train_step"]) == {"fused (3 runs)"}
@@ -205,7 +205,7 @@ def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(t
     def log(line: str) -> None:
         seen.append((line.strip(), len(list(tmp_path.glob("singleshot/*/summary.json")))))
 
-    outcomes = run_sweep(configs, "local", log=log)
+    outcomes = run_sweep(configs, log=log)
     assert [o.status for o in outcomes] == ["finished"] * 3
     said = [(line.split(" ")[0], records) for line, records in seen if line.startswith(("separate:", "["))]
     assert said[0] == ("separate:", 0)
@@ -232,7 +232,7 @@ def test_a_record_written_before_its_group_fails_counts_as_finished(tmp_path, mo
     monkeypatch.setattr(fused, "finish", fails_on_the_second)
     configs = expand({**TINY, "result-dir": str(tmp_path), "fuse": "on"}, {"seed": [1, 2, 3]})
     lines: list[str] = []
-    outcomes = run_sweep(configs, "local", log=lines.append)
+    outcomes = run_sweep(configs, log=lines.append)
     assert sorted(o.status for o in outcomes) == ["failed", "failed", "finished"], lines
     finished = next(o for o in outcomes if o.status == "finished")
     assert finished.config.record_name == written[0] and (tmp_path / "singleshot").is_dir()
@@ -254,13 +254,13 @@ def test_a_run_that_fails_to_open_fails_alone_and_a_stop_asked_for_stops_the_gro
         return real(config, log)
 
     monkeypatch.setattr(fused, "reused_record", conflicting)
-    outcomes = run_sweep(configs, "local", log=lambda line: None, echo=False)
+    outcomes = run_sweep(configs, log=lambda line: None, echo=False)
     assert [o.status for o in outcomes] == ["finished", "failed", "finished"]
     assert outcomes[1].detail == f"{configs[1].record_name} holds another run"  # a UserError: its message
     assert set(load_table(tmp_path)["train_step"]) == {"fused (2 runs)"}
     # a run that its own validation refuses (a pruner no one registered) likewise
     unknown = [c.replace(seed=c.seed + 3, pruner="nosuch" if c.seed == 1 else c.pruner) for c in configs]
-    outcomes = run_sweep(unknown, "local", log=lambda line: None, echo=False)
+    outcomes = run_sweep(unknown, log=lambda line: None, echo=False)
     assert [o.status for o in outcomes] == ["failed", "finished", "finished"] and "nosuch" in outcomes[0].detail
 
     def preempted(run, training):
@@ -328,7 +328,7 @@ def test_a_number_in_scientific_notation_in_a_grid_file_is_a_number(tmp_path):
     grid.write_text("base: {dataset: mnist, model: fc, expid: 1e3}\n")  # a string where a string is wanted
     assert [c.expid for c in load_grid(grid).configs] == ["1e3"]
     grid.write_text("base: {dataset: mnist, model: fc}\nslurm: {mem-gb: 1.6e1}\n")
-    assert load_grid(grid).slurm.mem_gb == 16.0
+    assert load_grid(grid).executor.slurm.mem_gb == 16.0
 
 
 def test_one_run_written_twice_with_a_whole_number_is_refused(tmp_path):

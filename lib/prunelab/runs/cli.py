@@ -128,17 +128,19 @@ def sweep_main(argv: list[str]) -> int:
 
     args = sweep_parser().parse_args(argv)
     grid = load_grid(args.grid)
+    executor = grid.executor
     for name in ("partition", "time", "gpus", "cpus"):
         if getattr(args, name) is not None:
-            setattr(grid.slurm, name, getattr(args, name))
+            setattr(executor.slurm, name, getattr(args, name))
     for item in args.sbatch:
         key, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"--sbatch takes KEY=VALUE, not {item!r}")
-        grid.slurm.sbatch[key] = value
-    grid.executor = args.executor or grid.executor
-    grid.workers = grid.workers if args.workers is None else args.workers
-    executor = grid.check().executor
+        executor.slurm.sbatch[key] = value
+    executor.kind = args.executor or executor.kind
+    executor.workers = executor.workers if args.workers is None else args.workers
+    executor.wait = not args.no_wait
+    executor.check()
     if args.dry_run:
         for c in grid.configs:
             try:
@@ -147,7 +149,7 @@ def sweep_main(argv: list[str]) -> int:
                 state = "conflict"
             print(f"{state}  {describe(c)}")
         return 0
-    outcomes = run_sweep(grid.configs, executor, grid.workers, grid.slurm, wait=not args.no_wait)
+    outcomes = run_sweep(grid.configs, executor)
     print(report(outcomes))
     return 0 if all(o.status in (*DONE, "submitted") for o in outcomes) else 1
 

@@ -71,23 +71,28 @@ SLURM_BOUNDS = {"time": Range(1, 10**6), "gpus": Range(0, 1024), "cpus": Range(1
 
 
 @dataclass
-class Grid:
-    configs: list[RunConfig]
-    executor: str = "local"
+class Executor:
+    """Where a sweep computes the runs it lacks: ``local`` (this process), ``processes`` (``workers`` spawned
+    processes) or ``slurm`` (an array job, collected here, or with ``wait`` false submitted and left to land)."""
+
+    kind: str = "local"
     workers: int = 1
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    wait: bool = True
 
-    def check(self) -> Grid:
-        """The executor and its options (again after the command line has changed them)."""
-        check_executor(self.executor)
+    def check(self) -> Executor:
+        """Itself, once its kind and options are known good (again after the command line has changed them)."""
+        if self.kind not in EXECUTORS:
+            raise UserError(f"unknown executor '{self.kind}'; choose one of: {', '.join(EXECUTORS)}")
         WORKERS.check("workers", self.workers)
         self.slurm.check()
         return self
 
 
-def check_executor(executor: str) -> None:
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown executor '{executor}'; choose one of: {', '.join(EXECUTORS)}")
+@dataclass
+class Grid:
+    configs: list[RunConfig]
+    executor: Executor = field(default_factory=Executor)
 
 
 def _name(key: Any, where: str) -> str:
@@ -246,5 +251,5 @@ def load_grid(path: str | os.PathLike) -> Grid:
         if name in spec:
             check_type(name, spec[name], kind)
     configs = expand(spec.get("base"), spec.get("grid"), spec.get("overrides"), spec.get("expid"))
-    return Grid(configs, spec.get("executor", "local"), spec.get("workers", 1),
-                SlurmOptions.from_dict(spec.get("slurm"))).check()
+    slurm = SlurmOptions.from_dict(spec.get("slurm"))
+    return Grid(configs, Executor(spec.get("executor", "local"), spec.get("workers", 1), slurm).check())

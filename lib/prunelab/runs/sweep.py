@@ -42,11 +42,11 @@ from .config import RunConfig
 from .fused import UNWATCHED, GroupResult, GroupWatch, run_group
 from .fused_parts import PartsBook
 from .fused_plan import plan, plan_words, share_out
-from .gridfile import Grid, SlurmOptions, check_executor, expand, load_grid
+from .gridfile import Executor, Grid, SlurmOptions, expand, load_grid
 from .prepare import run_checkpoint
 from .store import RecordConflict, RunRecord, load_record, usable_record
 
-__all__ = ["Grid", "SlurmOptions", "expand", "load_grid", "run_sweep", "report"]  # the grid file: gridfile
+__all__ = ["Executor", "Grid", "SlurmOptions", "expand", "load_grid", "run_sweep", "report"]  # the grid file: gridfile
 #: what a task returns for a run another process holds the lock of (another sweep of the same grid)
 ELSEWHERE = "running elsewhere"
 #: statuses of runs that end with a complete record
@@ -126,24 +126,25 @@ def _describe(error: BaseException) -> str:
     return last.splitlines()[0][:300]
 
 
-def run_sweep(configs: list[RunConfig], executor: str = "local", workers: int = 1,
-              slurm: SlurmOptions | None = None, wait: bool = True, log=print, echo: bool = True) -> list[Outcome]:
-    """Run the configurations that have no complete record yet; return what happened to each. ``log``
-    gets a line per finished run; ``echo`` false keeps the runs' own logs out of stdout (in their records)."""
-    check_executor(executor)
+def run_sweep(configs: list[RunConfig], executor: Executor | None = None, log=print, echo: bool = True
+              ) -> list[Outcome]:
+    """Run the configurations that have no complete record yet (here unless ``executor`` says otherwise); return
+    what happened to each. ``log`` gets a line per finished run; ``echo`` false keeps the runs' own logs out of
+    stdout (in their records)."""
+    executor = (executor or Executor()).check()
     for book in dict.fromkeys(PartsBook.beside(c) for c in configs):
         book.tidy()  # a cut whose runs all have records (a kill came between the last one and its tidy)
     reused = {id(c) for c in configs if _reusable(c) is not None}
     outcomes = {c.record_name: Outcome(c, "reused") for c in configs if id(c) in reused}
     todo = [c for c in configs if id(c) not in reused]
-    log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor}).")
+    log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor.kind}).")
     if todo:  # the whole grid cut, as a sweep that no kill stopped cuts it, then the runs left
-        cut = share_out(plan(configs), workers if executor == "processes" else 1)
+        cut = share_out(plan(configs), executor.workers if executor.kind == "processes" else 1)
         groups = [g for g in ([c for c in g if id(c) not in reused] for g in cut) if g]
         log(f"  {plan_words(groups)}")
-        runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor]
-        task = SweepTask(echo, _registered_pruners(todo, executor))
-        for outcome in runner(groups, workers=workers, slurm=slurm or SlurmOptions(), wait=wait, log=log, task=task):
+        runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor.kind]
+        task = SweepTask(echo, _registered_pruners(todo, executor.kind))
+        for outcome in runner(groups, executor, log, task):
             outcomes[outcome.name] = outcome
         for outcome in [o for o in outcomes.values() if o.status == ELSEWHERE]:
             outcomes[outcome.name] = _wait_for(outcome.config, log, task)
@@ -175,7 +176,7 @@ def _wait_for(config: RunConfig, log, task: SweepTask) -> Outcome:
             return Outcome(config, "failed", _describe(err))
         if record is not None:
             return Outcome(config, "done elsewhere", str(record.path))
-        (outcome,) = _run_here([[config]], log, task)
+        (outcome,) = _run_here([[config]], Executor(), log, task)
         if outcome.status != ELSEWHERE:
             return outcome
 
@@ -306,7 +307,7 @@ def _failed_group(group: list[RunConfig], err: BaseException, tally: Tally, pref
         yield tally.failed(config, err, prefix)
 
 
-def _run_here(groups, log, task, **_):
+def _run_here(groups, executor: Executor, log, task):
     """Each group in this process, one after another, its progress said as it goes (:class:`LiveGroup`)."""
     tally = Tally(log, sum(len(g) for g in groups))
     for group in groups:
@@ -320,12 +321,12 @@ def _run_here(groups, log, task, **_):
         yield from _ended_group(group, returned, tally, time.perf_counter() - start, live)
 
 
-def _run_processes(groups, workers, log, task, **_):
+def _run_processes(groups, executor: Executor, log, task):
     """N worker processes (spawned: each imports torch afresh), the CPU threads shared out between them; a
     group of runs that may train fused is one task."""
     import multiprocessing
 
-    workers = max(1, min(workers, len(groups)))
+    workers = max(1, min(executor.workers, len(groups)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     tally = Tally(log, sum(len(g) for g in groups))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -358,13 +359,13 @@ def slurm_executor(options: SlurmOptions, folder: Path):
     return executor
 
 
-def _run_slurm(groups, slurm, wait, log, task, **_):
+def _run_slurm(groups, executor: Executor, log, task):
     result_dir = Path(groups[0][0].result_dir)
     folder = result_dir / ".sweeps" / time.strftime("%Y%m%d-%H%M%S")
-    executor = slurm_executor(slurm, folder)
+    submitter = slurm_executor(executor.slurm, folder)
     try:  # sbatch's complaints come back in the error (submitit also echoes them to stderr: kept out)
         with contextlib.redirect_stderr(io.StringIO()):
-            jobs = executor.map_array(task, [_payload(g) for g in groups])
+            jobs = submitter.map_array(task, [_payload(g) for g in groups])
     except Exception as err:  # noqa: BLE001 - sbatch's refusal (a partition, an account): the user's to fix
         shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -373,7 +374,7 @@ def _run_slurm(groups, slurm, wait, log, task, **_):
         raise UserError(f"the Slurm cluster refused the submission: {said[0]}") from None
     log(f"Submitted {len(jobs)} tasks for {sum(len(g) for g in groups)} runs to Slurm as array "
         f"{jobs[0].job_id.split('_')[0]}; logs in {folder}.")
-    if not wait:
+    if not executor.wait:
         for group, job in zip(groups, jobs):
             for config in group:
                 yield Outcome(config, "submitted", job.job_id)

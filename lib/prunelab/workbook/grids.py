@@ -19,7 +19,7 @@ from ..data.run_data import resolved_source
 from ..runs.checks import fuse_word
 from ..runs.config import RunConfig
 from ..runs.store import RunRecord, usable_record
-from ..runs.sweep import SlurmOptions, report, run_sweep
+from ..runs.sweep import Executor, SlurmOptions, report, run_sweep
 from .style import DENSE_LABEL, pruner_label
 
 SETUPS = {  # the two rows of the user's Table A
@@ -105,6 +105,10 @@ class WorkbookParams:
         params.result_dir = store_path(params.result_dir)
         use_project_data()
         return params
+
+    def sweep_executor(self) -> Executor:
+        """Where the runs these parameters lack are computed (:func:`prunelab.runs.sweep.run_sweep`)."""
+        return Executor(self.executor, self.workers, SlurmOptions.from_dict(self.slurm), self.wait)
 
     def setting(self, setup: str, name: str):
         """A setting for one set-up (one of :data:`PER_SETUP`): its override when the parameters give one, else
@@ -233,13 +237,11 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
     for config in configs:  # a bad parameter stops the notebook in one line before any run starts
         config.validate()
     missing = [_replacing_if_lacking(c) for c in configs if usable_record(c, require) is None]
-    executor = params.executor if params else "local"
+    executor = params.sweep_executor() if params else Executor()
     if missing:
-        progress_line(f"{len(missing)} of {len(configs)} runs to compute ({executor}).", progress)
+        progress_line(f"{len(missing)} of {len(configs)} runs to compute ({executor.kind}).", progress)
         with RunProgress(len(missing), progress) as shown:
-            outcomes = run_sweep(missing, executor, params.workers if params else 1,
-                                 SlurmOptions.from_dict(params.slurm if params else None),
-                                 wait=params.wait if params else True, log=shown.log, echo=False)
+            outcomes = run_sweep(missing, executor, log=shown.log, echo=False)
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:
             raise RuntimeError(report(outcomes))
