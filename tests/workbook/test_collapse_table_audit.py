@@ -1,11 +1,16 @@
-"""The collapse table reads each record's mask audit, and pruning's report for records made before it."""
+"""The collapse table reads each record's mask audit, and pruning's report for records made before it; where a
+run at chance kept every layer, it rebuilds the run's model to tell whether a path is left."""
 
 import math
 import re
 
 import pandas as pd
 
-from prunelab.workbook.tables import collapse_table
+from prunelab.runs.config import RunConfig
+from prunelab.runs.fused import run_configs
+from prunelab.workbook.collapses import VERDICTS, collapse_table
+from prunelab.workbook.findings import ConstantCell, collapses
+from prunelab.workbook.grids import records_table
 
 
 def _row(label, **kw):
@@ -45,3 +50,21 @@ def test_shown_it_names_each_compression_as_run_and_flags_a_stand_in():
     cells = re.findall(r'class="data row\d col2" >([^<]*)<', html)  # the compression column
     assert cells == ["0.25", "0.25"]
     assert [bool(re.search("stand-in", name)) for name in found["Data / Arch"]] == [False, True]
+
+
+def test_runs_at_chance_with_every_layer_kept_are_told_apart_by_whether_a_path_is_left(tmp_path):
+    configs = [RunConfig(dataset="mnist", model="fc", data_source="synthetic", train_subset=128, test_subset=64,
+                         post_epochs=1, pruner="rand", compression=compression, seed=seed, result_dir=str(tmp_path),
+                         fuse="off")
+               for compression in (2.0, 2.5) for seed in (1, 2)]
+    table = records_table(run_configs(configs, progress=False, log=lambda message: None)).assign(stand_in=False)
+    assert not any(table["mask_audit_collapsed"].map(len))  # every layer kept weights in all four runs
+    found = collapse_table(table)
+    assert list(found["compression"]) == [2.0, 2.5] and list(found["collapsed runs"]) == ["2 of 2", "2 of 2"]
+    assert list(found["no path"]) == [0, 2]
+    assert list(found["verdict"]) == [VERDICTS["path"], VERDICTS["no path"]]
+    assert collapses(table).constant == (ConstantCell("MNIST / FC", "Rand", 2.0, 2, 0),
+                                         ConstantCell("MNIST / FC", "Rand", 2.5, 2, 2))
+    mixed = pd.concat([table[table["compression"] == 2.0], table[table["compression"] == 2.5].head(1)])
+    found = collapse_table(mixed.assign(compression=2.0))
+    assert list(found["no path"]) == [1] and found.iloc[0]["verdict"].startswith(VERDICTS["no path"])

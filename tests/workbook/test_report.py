@@ -130,11 +130,13 @@ def test_collapsed_cells_are_sorted_into_emptied_layers_constant_predictions_and
                                                                        ("layers.0",))
     assert (cell.runs, cell.top1) == ("3 of 3", "10.0 ± 0.1 (n=3)")  # the collapse table's cells
     assert cell.majority_top1 == pytest.approx(11.35, abs=0.05)
-    assert (collapses.constant_only, collapses.stand_in, collapses.none) == (0, 3, False)
+    assert (collapses.constant, collapses.stand_in, collapses.none) == ((), 3, False)
     table = _noisy_mnist()
     table.loc[table["label"] == "Rand", "top1"] = 11.5  # at chance without an emptied layer
     collapses = tuning_result(table[table["label"] != "SynFlow (1 round)"]).collapses
-    assert (collapses.emptied, collapses.constant_only, collapses.stand_in) == ((), 1, 0)
+    assert (collapses.emptied, collapses.stand_in) == ((), 0)
+    (cell,) = collapses.constant  # hand-made rows name no record, so whether a path is left is not known
+    assert (cell.label, cell.compression, cell.runs, cell.no_path) == ("Rand", 1.0, 3, None)
     assert tuning_result(_noisy_mnist().query("label not in ['SynFlow (1 round)']")).collapses.none
 
 

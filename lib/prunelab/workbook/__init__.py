@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
     from . import (  # noqa: F401
         ablations,
         collapse_study,
+        collapses,
         conservation_figures,
         figure_output,
         figures,
@@ -57,11 +58,12 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "dense_grid", "ensure_runs", "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config",
         "setup_label", "stand_in_note", "trace_config", "tuning_grid",
     ),
+    ".collapses": ("collapse_table",),
     ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),
     ".numbers": ("significant", "time_cell"),
     ".style": ("DENSE_LABEL", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
     ".tables": (
-        "accuracy_at_compression", "amp_ratios", "amp_table", "by_compression", "collapse_table", "hardware_markdown",
+        "accuracy_at_compression", "amp_ratios", "amp_table", "by_compression", "hardware_markdown",
         "inference_time_table", "int8_table", "machine_caption", "metric_table", "multishot_table", "settings_markdown",
         "sparse_layer_frame", "sparse_table", "stand_in_banner", "styled",
     ),

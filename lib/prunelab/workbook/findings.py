@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.choices import SYNFLOW_ROUNDS
+from .collapses import collapse_table
 from .numbers import (
     ALPHA,
     MeanComparison,
@@ -27,7 +28,6 @@ from .numbers import (
     p_words,
 )
 from .style import column_order, pruner_label
-from .tables import collapse_table
 
 # ------------------------------------------------------------------------------ Task 1: pruners compared
 
@@ -140,32 +140,49 @@ class EmptiedCell:
 
 
 @dataclass(frozen=True)
+class ConstantCell:
+    """A pruner and compression on one set-up whose collapsed runs (``runs`` of them) predict no better than
+    one class with every layer keeping weights; ``no_path``: how many of them keep no path of weights from
+    input to output (None: not known, the rows naming no record)."""
+
+    setup: str
+    label: str
+    compression: float
+    runs: int
+    no_path: int | None
+
+
+@dataclass(frozen=True)
 class Collapses:
-    """The collapsed cells of :func:`.tables.collapse_table`, sorted for the findings: ``emptied`` on real
-    data with a layer emptied; ``constant_only``: further cells on real data at a constant prediction with no
+    """The collapsed cells of :func:`.collapses.collapse_table`, sorted for the findings: ``emptied`` on real
+    data with a layer emptied; ``constant``: further cells on real data at a constant prediction with no
     layer emptied; ``stand_in``: collapsed cells on synthetic stand-in data."""
 
     emptied: tuple[EmptiedCell, ...]
-    constant_only: int
+    constant: tuple[ConstantCell, ...]
     stand_in: int
 
     @property
     def none(self) -> bool:
-        return not self.emptied and not self.constant_only and not self.stand_in
+        return not self.emptied and not self.constant and not self.stand_in
 
 
 def collapses(table: pd.DataFrame) -> Collapses:
     """The :class:`Collapses` of the runs in ``table``."""
     collapsed = collapse_table(table)
     if collapsed.empty:
-        return Collapses((), 0, 0)
+        return Collapses((), (), 0)
     real = collapsed[~collapsed["stand_in"].astype(bool)]
-    structural = real[real["layers with no weights"] != "none"]
+    structural = real["layers with no weights"] != "none"
     emptied = tuple(EmptiedCell(row["Data / Arch"], row["pruner"], float(row["compression"]),
                                 tuple(row["layers with no weights"].split(", ")), row["collapsed runs"],
                                 row["top-1 (%)"], float(row["most frequent class (%)"]))
-                    for row in structural.to_dict("records"))
-    return Collapses(emptied, len(real) - len(structural), len(collapsed) - len(real))
+                    for row in real[structural].to_dict("records"))
+    constant = tuple(ConstantCell(row["Data / Arch"], row["pruner"], float(row["compression"]),
+                                  int(row["collapsed runs"].split(" of ")[0]),
+                                  None if pd.isna(row["no path"]) else int(row["no path"]))
+                     for row in real[~structural].to_dict("records"))
+    return Collapses(emptied, constant, len(collapsed) - len(real))
 
 
 @dataclass(frozen=True)
@@ -253,17 +270,40 @@ def _compared(comparisons: tuple[Comparison, ...]) -> str:
     return ", ".join(f"{c.other.label} ({accuracy_cell(c.other.top1)}, {p_words(c.test.p_value)})" for c in comparisons)
 
 
+def _constant_line(cells: tuple[ConstantCell, ...]) -> str:
+    """The cells at a constant prediction with every layer kept: in how many runs no path is left (a constant
+    network whatever its training) and in how many one remains (the training did not recover them)."""
+    runs = sum(c.runs for c in cells)
+    words = (f"- {len(cells)} further pruner and compression cell(s) predict no better than the most frequent "
+             f"class with every layer keeping weights ({runs} runs).")
+    known = [c for c in cells if c.no_path is not None]
+    no_path = [c.no_path for c in known]
+    kept = [c.runs - c.no_path for c in known]
+    if sum(no_path):
+        words += (f" In {sum(no_path)} of them no path of kept weights joins input to output, so the network "
+                  f"computes a constant whatever its training: {_counted_cells(known, no_path)}.")
+    if sum(kept):
+        words += (f" In {sum(kept)} a path remains, so the training did not recover them: "
+                  f"{_counted_cells(known, kept)}.")
+    if len(known) < len(cells):
+        words += f" {runs - sum(c.runs for c in known)} have no record to rebuild, so their paths are not known."
+    return words
+
+
+def _counted_cells(cells: list[ConstantCell], counts: list[int]) -> str:
+    """Each cell with a count above 0 as "Rand on MNIST / FC at 2.5 (3 runs)"."""
+    return "; ".join(f"{c.label} on {c.setup} at {compression_text(c.compression)} ({n} run{'s' if n > 1 else ''})"
+                     for c, n in zip(cells, counts) if n)
+
+
 def _collapse_lines(c: Collapses) -> list[str]:
     if c.none:
         return ["- No run collapsed: every layer kept weights and every accuracy is above a constant prediction."]
     lines = [f"- **Collapse**: {e.label} on {e.setup} at compression {compression_text(e.compression)} emptied "
              f"`{', '.join(e.layers)}` in {e.runs} runs and scored {e.top1} (always answering the most frequent "
              f"class scores {e.majority_top1:.1f}%)." for e in c.emptied]
-    if c.constant_only:
-        lines.append(f"- {c.constant_only} further pruner and compression cell(s) predict no better than the most "
-                     "frequent class without an emptied layer: the kept weights may still leave no path from input "
-                     "to output (units with no kept weight in or out), or the training may be too short; these "
-                     "runs do not tell which.")
+    if c.constant:
+        lines.append(_constant_line(c.constant))
     first = {}  # per set-up, SynFlow (1 round)'s emptied cell at the lowest compression
     for e in sorted((e for e in c.emptied if e.label == pruner_label("synflow", 1)), key=lambda e: e.compression):
         first.setdefault(e.setup, e)

@@ -19,7 +19,7 @@ from ..data.catalog import source_words
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
-from .numbers import accuracy_cell, at_chance, compression_text, counted, significant, time_cell
+from .numbers import accuracy_cell, compression_text, counted, significant, time_cell
 from .style import column_order, pruner_label, pruner_name
 
 # ------------------------------------------------------------------------------------------ banner
@@ -211,51 +211,6 @@ def styled(frame: pd.DataFrame, metric: str, caption: str):
 
 def _index_text(value) -> str:
     return compression_text(value) if isinstance(value, float) else str(value)
-
-
-def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Set-ups, pruners and compressions where a run collapsed (a layer kept no weights, or accuracy at the
-    level of a constant prediction), with how many of their seeds did and the mean ± sd top-1 over them.
-    The layers with no weights are those the record's mask audit found after training; a record made before
-    the audit existed has none, and its layers are those pruning reported."""
-    t = table.assign(emptied=_emptied_layers(table), constant=at_chance(table))
-    t = t.assign(collapsed=[bool(e) or c for e, c in zip(t["emptied"], t["constant"])])
-    rows = []
-    for (setup, label, compression), group in t.groupby(["setup", "label", "compression"], sort=False):
-        hit = group[group["collapsed"]]
-        if hit.empty:
-            continue
-        layers = sorted({layer for emptied in hit["emptied"] for layer in emptied})
-        stand_in = bool(group["stand_in"].any())
-        rows.append({"Data / Arch": setup_row_label(setup, "synthetic", "") if stand_in else setup,
-                     "pruner": label, "compression": compression,
-                     "collapsed runs": f"{len(hit)} of {len(group)}",
-                     "top-1 (%)": accuracy_cell(list(hit["top1"])),
-                     "most frequent class (%)": round(float(hit["majority_class_top1"].mean()), 1),
-                     "layers with no weights": ", ".join(layers) or "none",
-                     "verdict": _verdict(layers, bool(hit["constant"].all())), "stand_in": stand_in})
-    return pd.DataFrame(rows)
-
-
-def _emptied_layers(table: pd.DataFrame) -> list[list[str]]:
-    """Per row, the layers left with no weight: the mask audit's where the record has one, else pruning's."""
-    if "mask_audit" not in table:
-        return [list(v or []) for v in table["collapsed_layers"]]
-    return [list(audited or []) if isinstance(verdict, str) else list(pruned or [])
-            for verdict, audited, pruned in zip(table["mask_audit"], table["mask_audit_collapsed"],
-                                                table["collapsed_layers"])]
-
-
-#: the collapse table's verdicts, short enough for a table column; Task 1's notebook explains them above it
-VERDICTS = {"emptied, constant": "layer collapse: predicts one class",
-            "emptied": "layer collapse: still above one class",
-            "constant": "predicts one class: no layer emptied"}
-
-
-def _verdict(layers: list[str], constant: bool) -> str:
-    if layers:
-        return VERDICTS["emptied, constant" if constant else "emptied"]
-    return VERDICTS["constant"]
 
 
 # ------------------------------------------------------------------------------------ quantization
