@@ -93,7 +93,7 @@ def test_the_trace_findings_words_carry_the_traces_figures():
     assert "2.27 ms" in key and "7.97 ms" in key and key.endswith("convolution.")
 
 
-def test_table_i_shows_the_repeated_step_with_its_half_range():
+def test_table_g_shows_the_repeated_step_with_its_half_range():
     frame = design_comparison_table(_designs(0.96, 0.2, 1.0, 0.1))  # the user's 0.96x: inside the spread
     assert list(frame["step time (ms)"]) == ["0.960 ± 0.10 ms", "1.00 ± 0.050 ms"]
     assert frame["against folded"].iloc[0] == "0.960x, within the spread (noise)"

@@ -8,6 +8,7 @@ import pytest
 from prunelab.core.timing import times_differ
 from prunelab.workbook.numbers import (
     accuracy_cell,
+    alike,
     compare_means,
     compression_text,
     holm,
@@ -21,6 +22,12 @@ from prunelab.workbook.numbers import (
                                         (0.000612345, "0.000612"), (0.6123, "0.612"), (0, "0"), (float("nan"), "–")])
 def test_three_significant_digits(value, text):
     assert significant(value) == text
+
+
+@pytest.mark.parametrize("part,whole,texts", [(67.71, 100.14, ("67.7", "100.1")), (0.61234, 1.5, ("0.612", "1.500")),
+                                              (1109.5, 2500.4, ("1,110", "2,500"))])
+def test_a_part_and_its_whole_read_to_the_same_places(part, whole, texts):
+    assert alike(part, whole) == texts
 
 
 def test_cells_for_people():

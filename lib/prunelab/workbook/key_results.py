@@ -14,7 +14,7 @@ import pandas as pd
 
 from .collapse_study import claim_verdict, studied_claims
 from .findings import EmptiedCell, PrunerRanking, collapses, pruner_ranking
-from .numbers import Span, accuracy_cell, compression_text, listed, significant
+from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios
 
@@ -111,8 +111,9 @@ def _setup_words(s: SetupKey, compression: float) -> str:
 def trace_key_result(trace: dict, data: str) -> str:
     """Task 2: where the traced inference step's time goes (:func:`.speed_findings.trace_summary`)."""
     s = trace_summary(trace)
+    conv_ms, busy_ms = alike(s.conv_ms, s.busy_ms)
     return (f"One traced inference step ({data}): its {s.conv_layers} convolution layers take "
-            f"{significant(s.conv_ms)} ms of {significant(s.busy_ms)} ms busy time "
+            f"{conv_ms} ms of {busy_ms} ms busy time "
             f"(**{s.conv_share:.1%}**); the main time sink is {s.main_sink}.")
 
 

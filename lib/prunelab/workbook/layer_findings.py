@@ -217,7 +217,7 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                 "weights kept) every dense kernel was at least as fast as its sparse candidates, which pay only at "
                 "much lower density (see `bench/sparse.py`).")
         if s.dead_units:
-            lines.append(f"  {s.dead_units} dead units (neurons or channels with no kept weight in or out) were "
+            lines.append(f"  {s.dead_units:,} dead units (neurons or channels with no kept weight in or out) were "
                          "removed, which narrows the dense layers themselves; where a run is faster without a "
                          "switched layer, that is where its time went.")
     return "\n".join(lines)

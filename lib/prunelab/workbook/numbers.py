@@ -38,6 +38,14 @@ def significant(value: float, digits: int = 3) -> str:
     return f"{round(value, places):,.{max(0, places)}f}"
 
 
+def alike(part: float, whole: float) -> tuple[str, str]:
+    """``part`` to 3 significant digits and ``whole`` to as many decimal places, so that a part and its whole
+    read as their share says ("67.7 of 100.1", not "67.7 of 100")."""
+    shown = significant(part)
+    places = len(shown.partition(".")[2])
+    return shown, f"{whole:,.{places}f}" if math.isfinite(whole) else NO_SPREAD
+
+
 def counted(values, noun: str, plural: str | None = None) -> str:
     """"1 epoch", "3 epochs", "1, 30 epochs": one or several counts with the noun in the number they need."""
     values = sorted(set(int(v) for v in ([values] if isinstance(values, int | float) else values)))
