@@ -368,3 +368,18 @@ def test_a_stand_in_run_at_chance_is_no_finding_on_its_accuracy():
     said = sparse_findings(runs.assign(stand_in=False), layers)
     flagged = sparse_findings(runs.assign(stand_in=True), layers)
     assert said != flagged and "stand-in" in flagged and "stand-in" not in said
+
+
+def test_table_e_caption_gives_the_step_and_its_convolutions_to_the_same_places(tmp_path):
+    import torch
+
+    from prunelab.core.trace import analyze_trace, capture_inference_trace
+    from prunelab.workbook.measurement_tables import conv_layer_caption
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3)).eval()
+    analysis = analyze_trace(capture_inference_trace(model, torch.randn(4, 3, 16, 16), tmp_path / "t.json", warmup=1))
+    caption = conv_layer_caption(analysis)
+    shown = re.findall(r"([\d.,]+) ms", caption)  # the convolutions, the busy time, the span
+    times = [float(t.replace(",", "")) for t in shown]
+    assert len(times) == 3 and len({len(t.partition(".")[2]) for t in shown}) == 1
+    assert times[0] <= times[1] <= times[2] and f" {len(analysis.conv_layers())} layers" in caption

@@ -16,7 +16,7 @@ import pandas as pd
 from ..core.timing import times_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
-from .numbers import compression_text, significant, time_cell
+from .numbers import alike, compression_text, significant, time_cell
 from .style import pruner_label
 from .tables import MEMORY_KINDS, precision_label
 
@@ -62,6 +62,15 @@ def conv_layer_table(analysis) -> pd.DataFrame:
                          "time (µs)": conv["time_us"].map(significant),
                          "share of busy": conv["share_of_busy"].map(percent),
                          "share of span": conv["share_of_span"].map(percent)}, index=conv.index)
+
+
+def conv_layer_caption(analysis) -> str:
+    """Table E's caption: how many convolution layers the traced step ran, their time and share, and the step's
+    busy time and wall span, the wholes to the part's decimal places (:func:`.numbers.alike`)."""
+    conv_ms, busy_ms = alike(analysis.conv_total_us / 1e3, analysis.step_busy_us / 1e3)
+    span_ms = alike(analysis.conv_total_us / 1e3, analysis.step_span_us / 1e3)[1]
+    return (f"Table E. Convolution layers of the one traced step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
+            f"in all, {analysis.conv_share:.1%} of the step's busy time ({busy_ms} ms; wall span {span_ms} ms). ")
 
 
 def step_kind_table(analysis) -> pd.DataFrame:

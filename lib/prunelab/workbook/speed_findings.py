@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.timing import times_differ
-from .numbers import Span, at_chance, significant, time_cell
+from .numbers import Span, alike, at_chance, time_cell
 from .tables import amp_ratios
 
 # ------------------------------------------------------------------------------ Task 2: the traced step
@@ -124,10 +124,11 @@ def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
     """Markdown findings for Task 2 (:func:`trace_result`)."""
     result = trace_result(trace, designs)
     s = result.summary
+    conv_ms, busy_ms = alike(s.conv_ms, s.busy_ms)
     lines = [
-        f"- The traced step took {significant(s.span_ms)} ms from first to last {s.unit[:-1]} "
-        f"({significant(s.busy_ms)} ms busy). Its {s.conv_layers} convolution layers account "
-        f"for {significant(s.conv_ms)} ms, **{s.conv_share:.1%}** of the busy time (one step: the "
+        f"- The traced step took {alike(s.conv_ms, s.span_ms)[1]} ms from first to last {s.unit[:-1]} "
+        f"({busy_ms} ms busy). Its {s.conv_layers} convolution layers account "
+        f"for {conv_ms} ms, **{s.conv_share:.1%}** of the busy time (one step: the "
         "shares are what the picture shows, not a timing to compare).",
         f"- The main time sink is **{s.main_sink}**."
         + (" Convolutions dominate; with pruned weights still stored densely, a sparse or structured kernel "
