@@ -356,7 +356,7 @@ def _cuda_words(r: QuantizationResult) -> str:
             "additions, the casts autocast inserts and the optimizer's updates are memory-bound, and at this "
             "size launch overhead and those layers take much of every step. Peak memory falls "
             "less than half because weights, gradients and Adam's two moments stay fp32, and the data set "
-            f"prunelab keeps on the device ({r.starts_mb[0]:.0f} MB held before training "
+            f"prunelab keeps on the device ({r.starts_mb[0]:,.0f} MB held before training "
             "began, with the model) does not shrink at all; only activations saved for the backward pass do.")
 
 
@@ -372,7 +372,7 @@ def _cpu_words(r: QuantizationResult) -> str:
                              "so there is nothing to gain. "))
         + "The memory column is the peak resident set of the whole process (the Python runtime, the PyTorch "
         "libraries, the data set held in memory), not of tensors alone, and the runs share that process: it held "
-        f"{r.starts_mb[0]:.0f} MB as the fp32 runs began and {r.starts_mb[1]:.0f} MB as the mixed-precision ones "
+        f"{r.starts_mb[0]:,.0f} MB as the fp32 runs began and {r.starts_mb[1]:,.0f} MB as the mixed-precision ones "
         "did (what earlier runs freed stays with the allocator), so the memory ratio compares what the process "
         "had grown to, not the two precisions. Run this notebook on a GPU for the memory of CUDA tensors and "
         "fp16 with tensor cores.")
