@@ -8,8 +8,8 @@ import pandas as pd
 
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import run_configs
-from prunelab.workbook.collapses import VERDICTS, collapse_table
-from prunelab.workbook.findings import ConstantCell, collapses
+from prunelab.workbook.collapses import VERDICTS, collapse_table, collapsed_cells
+from prunelab.workbook.findings import collapses
 from prunelab.workbook.grids import records_table
 
 
@@ -46,7 +46,7 @@ def test_shown_it_names_each_compression_as_run_and_flags_a_stand_in():
                           _row("SNIP", setup="CIFAR-10 / ResNet20", compression=0.25, collapsed_layers=["1.weight"],
                                stand_in=True)])
     found = collapse_table(table)
-    html = styled(found.drop(columns="stand_in"), "top1", "Runs that collapsed").to_html()
+    html = styled(found, "top1", "Runs that collapsed").to_html()
     cells = re.findall(r'class="data row\d col2" >([^<]*)<', html)  # the compression column
     assert cells == ["0.25", "0.25"]
     assert [bool(re.search("stand-in", name)) for name in found["Data / Arch"]] == [False, True]
@@ -61,10 +61,10 @@ def test_runs_at_chance_with_every_layer_kept_are_told_apart_by_whether_a_path_i
     assert not any(table["mask_audit_collapsed"].map(len))  # every layer kept weights in all four runs
     found = collapse_table(table)
     assert list(found["compression"]) == [2.0, 2.5] and list(found["collapsed runs"]) == ["2 of 2", "2 of 2"]
-    assert list(found["no path"]) == [0, 2]
     assert list(found["verdict"]) == [VERDICTS["path"], VERDICTS["no path"]]
-    assert collapses(table).constant == (ConstantCell("MNIST / FC", "Rand", 2.0, 2, 0),
-                                         ConstantCell("MNIST / FC", "Rand", 2.5, 2, 2))
+    cells = collapses(table).constant
+    assert [(c.compression, c.runs, c.no_path) for c in cells] == [(2.0, 2, 0), (2.5, 2, 2)]
+    assert [c.no_path for c in collapsed_cells(table.assign(stand_in=True))] == [None, None]  # stand-ins: unchecked
     mixed = pd.concat([table[table["compression"] == 2.0], table[table["compression"] == 2.5].head(1)])
-    found = collapse_table(mixed.assign(compression=2.0))
-    assert list(found["no path"]) == [1] and found.iloc[0]["verdict"].startswith(VERDICTS["no path"])
+    (cell,) = collapsed_cells(mixed.assign(compression=2.0))
+    assert cell.no_path == 1 and cell.verdict.startswith(VERDICTS["no path"])

@@ -390,7 +390,7 @@ def test_collapse_detection_and_its_explanation():
     assert list(found["verdict"]) == [VERDICTS["emptied, constant"], VERDICTS["constant"]]
     found = collapses(table)
     (cell,) = found.emptied
-    assert (cell.label, cell.layers, cell.runs) == ("SynFlow (1 round)", ("1.weight",), "2 of 2")
+    assert (cell.label, cell.layers, cell.runs, cell.seeds) == ("SynFlow (1 round)", ("1.weight",), 2, 2)
     assert [c.label for c in found.constant] == ["SNIP"] and found.stand_in == 0  # at chance, every layer kept
     assert stand_in_banner(table) is None
     assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True, data_source="synthetic"))

@@ -24,10 +24,12 @@ def test_three_significant_digits(value, text):
     assert significant(value) == text
 
 
-@pytest.mark.parametrize("part,whole,texts", [(67.71, 100.14, ("67.7", "100.1")), (0.61234, 1.5, ("0.612", "1.500")),
-                                              (1109.5, 2500.4, ("1,110", "2,500"))])
-def test_a_part_and_its_whole_read_to_the_same_places(part, whole, texts):
-    assert alike(part, whole) == texts
+@pytest.mark.parametrize("part,wholes,texts", [
+    (67.71, (100.14, 105.96), ("67.7", "100.1", "106.0")), (0.61234, (1.5,), ("0.612", "1.500")),
+    (1109.5, (2504.4,), ("1,110", "2,500")), (12345, (25004,), ("12,300", "25,000")),
+    (0, (0.61,), ("0", "0.610")), (float("nan"), (5.0,), ("–", "5.00")), (1.0, (None,), ("1.00", "–"))])
+def test_a_part_and_its_wholes_read_to_the_same_places(part, wholes, texts):
+    assert alike(part, *wholes) == texts
 
 
 def test_cells_for_people():

@@ -128,7 +128,7 @@ def test_collapsed_cells_are_sorted_into_emptied_layers_constant_predictions_and
     (cell,) = collapses.emptied  # SynFlow (1 round) on the real set-up; its three stand-in cells are counted apart
     assert (cell.setup, cell.label, cell.compression, cell.layers) == ("MNIST / FC", "SynFlow (1 round)", 1.0,
                                                                        ("layers.0",))
-    assert (cell.runs, cell.top1) == ("3 of 3", "10.0 ± 0.1 (n=3)")  # the collapse table's cells
+    assert (cell.runs_text, cell.top1_text) == ("3 of 3", "10.0 ± 0.1 (n=3)")  # the collapse table's cells
     assert cell.majority_top1 == pytest.approx(11.35, abs=0.05)
     assert (collapses.constant, collapses.stand_in, collapses.none) == ((), 3, False)
     table = _noisy_mnist()
@@ -226,7 +226,7 @@ def test_tuning_findings_words_carry_every_figure_of_the_result():
                 assert f"{c.other.label} ({accuracy_cell(c.other.top1)}, p {p})" in text
             assert all(c.other.label in text for c in ranking.untestable)
         for cell in result.collapses.emptied:
-            assert f"`{', '.join(cell.layers)}`" in text and cell.runs in text and cell.top1 in text
+            assert f"`{', '.join(cell.layers)}`" in text and cell.runs_text in text and cell.top1_text in text
             assert f"{cell.majority_top1:.1f}%" in text
         assert (f"- {result.collapses.stand_in} " in text) == bool(result.collapses.stand_in)
     # one bullet per reference, stand-in set-up, ranking, emptied cell, SynFlow note and stand-in count
@@ -240,7 +240,7 @@ def test_the_key_result_names_the_best_pruner_and_whether_the_runner_up_is_told_
     (mnist,) = key.setups
     assert mnist.ranking.best.label == "SynFlow (100 rounds)" and mnist.reference == pytest.approx((89.9, 90.0, 90.1))
     assert mnist.ranking.runner_up.other.label == "GraSP" and mnist.ranking.runner_up.test.significant
-    assert [(e.label, e.runs) for e in mnist.emptied] == [("SynFlow (1 round)", "3 of 3")]
+    assert [(e.label, e.runs, e.seeds) for e in mnist.emptied] == [("SynFlow (1 round)", 3, 3)]
     (noisy,) = tuning_key(_noisy_mnist(), 1.0).setups
     assert noisy.reference is None and not noisy.ranking.runner_up.test.significant
     # no collapse at the key compression: nothing emptied (this used to raise)
@@ -256,7 +256,7 @@ def test_the_key_results_words_carry_its_figures():
     ranking = mnist.ranking
     for cell in (mnist.reference, ranking.best.top1, ranking.runner_up.other.top1):
         assert accuracy_cell(cell) in text
-    assert f"{ranking.best.label}'s" in text and all(f"{e.label} at {e.top1}" in text for e in mnist.emptied)
+    assert f"{ranking.best.label}'s" in text and all(f"{e.label} at {e.top1_text}" in text for e in mnist.emptied)
     assert "CIFAR-10 / ResNet20" in text and text.count("**") == 2  # the real set-up alone is highlighted
     healthy = _noisy_mnist().query("label != 'SynFlow (1 round)'")
     assert "collapsed" not in tuning_key_result(healthy)
@@ -352,7 +352,7 @@ def test_quantization_result_on_a_cpu_without_bf16_units():
     # on a CPU the runs share a process: what it held as each precision's runs began is said with the ratio
     grown = _amp_table().assign(peak_memory_start_mb=[1100.0, 1700.0] * 2)
     assert quantization_result(grown, pd.DataFrame()).starts_mb == (1100.0, 1700.0)
-    assert "1100 MB" in quantization_findings(grown, pd.DataFrame()) and "1700 MB" in quantization_findings(
+    assert "1,100 MB" in quantization_findings(grown, pd.DataFrame()) and "1,700 MB" in quantization_findings(
         grown, pd.DataFrame())
 
 

@@ -1,18 +1,24 @@
 """Task 1's collapse table: where a run collapsed, and why, as far as its record can tell.
 
 A run has collapsed when a layer kept no weight, or when its top-1 is no better than always answering the
-most frequent test class. For a run at that level with every layer keeping weights, the table also says
-whether any path of kept weights still joins input to output (:mod:`prunelab.core.connectivity`, run on the
-record's trained model): with none, the network computes a constant whatever its training; with one, the
-training did not recover it.
+most frequent test class. For runs on real data at that level with every layer keeping weights, the cell
+also says whether any path of kept weights still joins input to output (:mod:`prunelab.core.connectivity`,
+run on the record's trained model): with none, the network computes a constant whatever its training; with
+one, the training did not recover it. :func:`collapsed_cells` gives the numbers, :func:`collapse_table` the
+table a reader sees.
 """
 
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from ..core.connectivity import input_reaches_output
 from ..data.catalog import dataset_info
+from ..runs.integrity import MARKER
 from ..runs.prepare import model_from_record
 from ..runs.store import load_record
 from .numbers import accuracy_cell, at_chance
@@ -26,33 +32,73 @@ VERDICTS = {"emptied, constant": "layer collapse: predicts one class",
             "constant": "predicts one class: no layer emptied"}
 
 
-def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Set-ups, pruners and compressions where a run collapsed (a layer kept no weights, or accuracy at the
-    level of a constant prediction), with how many of their seeds did and the mean ± sd top-1 over them.
+@dataclass(frozen=True)
+class CollapsedCell:
+    """A set-up, pruner and compression where ``runs`` of its ``seeds`` runs collapsed, with those runs' top-1
+    (%) and ``majority_top1``, what always answering the most frequent class scores. ``layers``: the layers
+    any of them emptied; ``constant``: whether every one predicts no better than one class; ``no_path``: where
+    none emptied a layer and every one is at that level, how many keep no path from input to output (None: not
+    checked, on stand-in data or for rows that name no record)."""
+
+    setup: str
+    label: str
+    compression: float
+    runs: int
+    seeds: int
+    top1: tuple[float, ...]
+    majority_top1: float
+    layers: tuple[str, ...]
+    constant: bool
+    no_path: int | None
+    stand_in: bool
+
+    @property
+    def runs_text(self) -> str:
+        return f"{self.runs} of {self.seeds}"
+
+    @property
+    def top1_text(self) -> str:
+        return accuracy_cell(list(self.top1))
+
+    @property
+    def verdict(self) -> str:
+        if self.layers:
+            return VERDICTS["emptied, constant" if self.constant else "emptied"]
+        if self.no_path is None:
+            return VERDICTS["constant"]
+        if self.no_path in (0, self.runs):
+            return VERDICTS["path" if self.no_path == 0 else "no path"]
+        return f"{VERDICTS['no path']} in {self.no_path} of {self.runs} runs"
+
+
+def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
+    """The :class:`CollapsedCell` of every set-up, pruner and compression of ``table`` where a run collapsed.
     The layers with no weights are those the record's mask audit found after training; a record made before
-    the audit existed has none, and its layers are those pruning reported. ``no path``: of the collapsed runs
-    of a cell where no layer emptied, how many have no path of kept weights from input to output (None where
-    the rows name no record to rebuild)."""
+    the audit existed has none, and its layers are those pruning reported."""
     t = table.assign(emptied=_emptied_layers(table), constant=at_chance(table))
     t = t.assign(collapsed=[bool(e) or c for e, c in zip(t["emptied"], t["constant"])])
-    rows = []
+    cells = []
     for (setup, label, compression), group in t.groupby(["setup", "label", "compression"], sort=False):
         hit = group[group["collapsed"]]
         if hit.empty:
             continue
-        layers = sorted({layer for emptied in hit["emptied"] for layer in emptied})
-        constant = bool(hit["constant"].all())
-        no_path = None if layers or not constant else _runs_without_path(hit)
-        stand_in = bool(group["stand_in"].any())
-        rows.append({"Data / Arch": setup_row_label(setup, "synthetic", "") if stand_in else setup,
-                     "pruner": label, "compression": compression,
-                     "collapsed runs": f"{len(hit)} of {len(group)}",
-                     "top-1 (%)": accuracy_cell(list(hit["top1"])),
-                     "most frequent class (%)": round(float(hit["majority_class_top1"].mean()), 1),
-                     "layers with no weights": ", ".join(layers) or "none",
-                     "verdict": _verdict(layers, constant, no_path, len(hit)), "no path": no_path,
-                     "stand_in": stand_in})
-    return pd.DataFrame(rows)
+        layers = tuple(sorted({layer for emptied in hit["emptied"] for layer in emptied}))
+        constant, stand_in = bool(hit["constant"].all()), bool(group["stand_in"].any())
+        checked = constant and not layers and not stand_in and "path" in hit
+        no_path = sum(not reaches_output(path) for path in hit["path"]) if checked else None
+        cells.append(CollapsedCell(setup, label, float(compression), len(hit), len(group),
+                                   tuple(float(v) for v in hit["top1"]), float(hit["majority_class_top1"].mean()),
+                                   layers, constant, no_path, stand_in))
+    return cells
+
+
+def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The cells of :func:`collapsed_cells` as the notebook shows them, a row each."""
+    return pd.DataFrame([{"Data / Arch": setup_row_label(c.setup, "synthetic", "") if c.stand_in else c.setup,
+                          "pruner": c.label, "compression": c.compression, "collapsed runs": c.runs_text,
+                          "top-1 (%)": c.top1_text, "most frequent class (%)": round(c.majority_top1, 1),
+                          "layers with no weights": ", ".join(c.layers) or "none", "verdict": c.verdict}
+                         for c in collapsed_cells(table)])
 
 
 def _emptied_layers(table: pd.DataFrame) -> list[list[str]]:
@@ -64,25 +110,13 @@ def _emptied_layers(table: pd.DataFrame) -> list[list[str]]:
                                                 table["collapsed_layers"])]
 
 
-def _runs_without_path(runs: pd.DataFrame) -> int | None:
-    """How many of ``runs`` (rows naming their record's ``path``) keep no path from input to output."""
-    if "path" not in runs:
-        return None
-    return sum(not reaches_output(path) for path in runs["path"])
-
-
 def reaches_output(record_path: str) -> bool:
-    """Whether the trained model of the record at ``record_path`` keeps a path of weights from input to output."""
+    """Whether the trained model of the record at ``record_path`` keeps a path of weights from input to output;
+    remembered per record as it was completed (a notebook asks several times)."""
+    return _reaches_output(record_path, (Path(record_path) / MARKER).stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reaches_output(record_path: str, completed_ns: int) -> bool:
     record = load_record(record_path)
-    shape = dataset_info(record.config["dataset"]).input_shape
-    return input_reaches_output(model_from_record(record), shape)
-
-
-def _verdict(layers: list[str], constant: bool, no_path: int | None, runs: int) -> str:
-    if layers:
-        return VERDICTS["emptied, constant" if constant else "emptied"]
-    if no_path is None:
-        return VERDICTS["constant"]
-    if no_path in (0, runs):
-        return VERDICTS["path" if no_path == 0 else "no path"]
-    return f"{VERDICTS['no path']} in {no_path} of {runs} runs"
+    return input_reaches_output(model_from_record(record), dataset_info(record.config["dataset"]).input_shape)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.choices import SYNFLOW_ROUNDS
-from .collapses import collapse_table
+from .collapses import CollapsedCell, collapsed_cells
 from .numbers import (
     ALPHA,
     MeanComparison,
@@ -125,41 +125,13 @@ def pruner_ranking(rows: pd.DataFrame) -> PrunerRanking:
 
 
 @dataclass(frozen=True)
-class EmptiedCell:
-    """A pruner and compression on one set-up where a run's pruned network had a layer with no weight left.
-    ``runs`` ("2 of 3") and ``top1`` (the collapsed runs' mean ± sd) are the collapse table's cells, so the
-    findings quote what the table shows; ``majority_top1``: always answering the most frequent class (%)."""
-
-    setup: str
-    label: str
-    compression: float
-    layers: tuple[str, ...]
-    runs: str
-    top1: str
-    majority_top1: float
-
-
-@dataclass(frozen=True)
-class ConstantCell:
-    """A pruner and compression on one set-up whose collapsed runs (``runs`` of them) predict no better than
-    one class with every layer keeping weights; ``no_path``: how many of them keep no path of weights from
-    input to output (None: not known, the rows naming no record)."""
-
-    setup: str
-    label: str
-    compression: float
-    runs: int
-    no_path: int | None
-
-
-@dataclass(frozen=True)
 class Collapses:
-    """The collapsed cells of :func:`.collapses.collapse_table`, sorted for the findings: ``emptied`` on real
-    data with a layer emptied; ``constant``: further cells on real data at a constant prediction with no
-    layer emptied; ``stand_in``: collapsed cells on synthetic stand-in data."""
+    """The :class:`~.collapses.CollapsedCell` of ``table``, sorted for the findings: ``emptied`` on real data
+    with a layer emptied; ``constant``: further cells on real data at a constant prediction with no layer
+    emptied; ``stand_in``: how many collapsed cells are on synthetic stand-in data."""
 
-    emptied: tuple[EmptiedCell, ...]
-    constant: tuple[ConstantCell, ...]
+    emptied: tuple[CollapsedCell, ...]
+    constant: tuple[CollapsedCell, ...]
     stand_in: int
 
     @property
@@ -169,20 +141,10 @@ class Collapses:
 
 def collapses(table: pd.DataFrame) -> Collapses:
     """The :class:`Collapses` of the runs in ``table``."""
-    collapsed = collapse_table(table)
-    if collapsed.empty:
-        return Collapses((), (), 0)
-    real = collapsed[~collapsed["stand_in"].astype(bool)]
-    structural = real["layers with no weights"] != "none"
-    emptied = tuple(EmptiedCell(row["Data / Arch"], row["pruner"], float(row["compression"]),
-                                tuple(row["layers with no weights"].split(", ")), row["collapsed runs"],
-                                row["top-1 (%)"], float(row["most frequent class (%)"]))
-                    for row in real[structural].to_dict("records"))
-    constant = tuple(ConstantCell(row["Data / Arch"], row["pruner"], float(row["compression"]),
-                                  int(row["collapsed runs"].split(" of ")[0]),
-                                  None if pd.isna(row["no path"]) else int(row["no path"]))
-                     for row in real[~structural].to_dict("records"))
-    return Collapses(emptied, constant, len(collapsed) - len(real))
+    cells = collapsed_cells(table)
+    real = [c for c in cells if not c.stand_in]
+    return Collapses(tuple(c for c in real if c.layers), tuple(c for c in real if not c.layers),
+                     len(cells) - len(real))
 
 
 @dataclass(frozen=True)
@@ -270,7 +232,7 @@ def _compared(comparisons: tuple[Comparison, ...]) -> str:
     return ", ".join(f"{c.other.label} ({accuracy_cell(c.other.top1)}, {p_words(c.test.p_value)})" for c in comparisons)
 
 
-def _constant_line(cells: tuple[ConstantCell, ...]) -> str:
+def _constant_line(cells: tuple[CollapsedCell, ...]) -> str:
     """The cells at a constant prediction with every layer kept: in how many runs no path is left (a constant
     network whatever its training) and in how many one remains (the training did not recover them)."""
     runs = sum(c.runs for c in cells)
@@ -290,7 +252,7 @@ def _constant_line(cells: tuple[ConstantCell, ...]) -> str:
     return words
 
 
-def _counted_cells(cells: list[ConstantCell], counts: list[int]) -> str:
+def _counted_cells(cells: list[CollapsedCell], counts: list[int]) -> str:
     """Each cell with a count above 0 as "Rand on MNIST / FC at 2.5 (3 runs)"."""
     return "; ".join(f"{c.label} on {c.setup} at {compression_text(c.compression)} ({n} run{'s' if n > 1 else ''})"
                      for c, n in zip(cells, counts) if n)
@@ -300,8 +262,8 @@ def _collapse_lines(c: Collapses) -> list[str]:
     if c.none:
         return ["- No run collapsed: every layer kept weights and every accuracy is above a constant prediction."]
     lines = [f"- **Collapse**: {e.label} on {e.setup} at compression {compression_text(e.compression)} emptied "
-             f"`{', '.join(e.layers)}` in {e.runs} runs and scored {e.top1} (always answering the most frequent "
-             f"class scores {e.majority_top1:.1f}%)." for e in c.emptied]
+             f"`{', '.join(e.layers)}` in {e.runs_text} runs and scored {e.top1_text} (always answering the most "
+             f"frequent class scores {e.majority_top1:.1f}%)." for e in c.emptied]
     if c.constant:
         lines.append(_constant_line(c.constant))
     first = {}  # per set-up, SynFlow (1 round)'s emptied cell at the lowest compression

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .collapse_study import claim_verdict, studied_claims
-from .findings import EmptiedCell, PrunerRanking, collapses, pruner_ranking
+from .collapses import CollapsedCell
+from .findings import PrunerRanking, collapses, pruner_ranking
 from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
 from .tables import amp_ratios
@@ -27,7 +28,7 @@ class SetupKey:
 
     ranking: PrunerRanking
     reference: tuple[float, ...] | None
-    emptied: tuple[EmptiedCell, ...]
+    emptied: tuple[CollapsedCell, ...]
     pre_epochs: dict[str, int]
 
 
@@ -104,7 +105,7 @@ def _setup_words(s: SetupKey, compression: float) -> str:
         else:
             text += f", ahead of {cell}"
     if s.emptied:
-        text += "; collapsed (a layer emptied): " + ", ".join(f"{e.label} at {e.top1}" for e in s.emptied)
+        text += "; collapsed (a layer emptied): " + ", ".join(f"{e.label} at {e.top1_text}" for e in s.emptied)
     return text + "."
 
 

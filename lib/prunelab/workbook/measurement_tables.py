@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -19,6 +20,9 @@ from .grids import stand_in_note
 from .numbers import alike, compression_text, significant, time_cell
 from .style import pruner_label
 from .tables import MEMORY_KINDS, precision_label
+
+if TYPE_CHECKING:
+    from ..core.trace import TraceAnalysis
 
 SAME = "within the spread (noise)"
 
@@ -55,7 +59,7 @@ def difference_text(median_a: float, spread_a: float, median_b: float, spread_b:
 # ---------------------------------------------------------------------------------------------- Task 2
 
 
-def conv_layer_table(analysis) -> pd.DataFrame:
+def conv_layer_table(analysis: TraceAnalysis) -> pd.DataFrame:
     """Table E: each convolution layer of the one traced step, its time (µs) and shares of the step."""
     conv = analysis.conv_layers()
     return pd.DataFrame({"module": conv["module"], "type": conv["type"],
@@ -64,16 +68,16 @@ def conv_layer_table(analysis) -> pd.DataFrame:
                          "share of span": conv["share_of_span"].map(percent)}, index=conv.index)
 
 
-def conv_layer_caption(analysis) -> str:
+def conv_layer_caption(analysis: TraceAnalysis) -> str:
     """Table E's caption: how many convolution layers the traced step ran, their time and share, and the step's
     busy time and wall span, the wholes to the part's decimal places (:func:`.numbers.alike`)."""
-    conv_ms, busy_ms = alike(analysis.conv_total_us / 1e3, analysis.step_busy_us / 1e3)
-    span_ms = alike(analysis.conv_total_us / 1e3, analysis.step_span_us / 1e3)[1]
+    conv_ms, busy_ms, span_ms = alike(analysis.conv_total_us / 1e3, analysis.step_busy_us / 1e3,
+                                      analysis.step_span_us / 1e3)
     return (f"Table E. Convolution layers of the one traced step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
             f"in all, {analysis.conv_share:.1%} of the step's busy time ({busy_ms} ms; wall span {span_ms} ms). ")
 
 
-def step_kind_table(analysis) -> pd.DataFrame:
+def step_kind_table(analysis: TraceAnalysis) -> pd.DataFrame:
     """Table F: the traced step by kind of work."""
     b = analysis.breakdown()
     return pd.DataFrame({"kind": b["kind"], "time (µs)": b["time_us"].map(significant), "units": b["units"],

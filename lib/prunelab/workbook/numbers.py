@@ -31,19 +31,32 @@ def significant(value: float, digits: int = 3) -> str:
         return NO_SPREAD
     if value == 0:
         return "0"
-    places = digits - 1 - math.floor(math.log10(abs(value)))  # negative: round to tens, hundreds...
+    return _rounded(value, _places(value, digits))
+
+
+def _places(value: float, digits: int) -> int:
+    """The decimal places that leave ``digits`` significant digits of ``value`` (non-zero, finite); negative:
+    round to tens, hundreds..."""
+    places = digits - 1 - math.floor(math.log10(abs(value)))
     rounded = round(value, places)
     if rounded and math.floor(math.log10(abs(rounded))) > math.floor(math.log10(abs(value))):
         places -= 1  # 99.96 rounds up to 100: one place fewer keeps 3 significant digits
+    return places
+
+
+def _rounded(value: float, places: int) -> str:
     return f"{round(value, places):,.{max(0, places)}f}"
 
 
-def alike(part: float, whole: float) -> tuple[str, str]:
-    """``part`` to 3 significant digits and ``whole`` to as many decimal places, so that a part and its whole
-    read as their share says ("67.7 of 100.1", not "67.7 of 100")."""
-    shown = significant(part)
-    places = len(shown.partition(".")[2])
-    return shown, f"{whole:,.{places}f}" if math.isfinite(whole) else NO_SPREAD
+def alike(part: float, *wholes: float) -> tuple[str, ...]:
+    """``part`` to 3 significant digits and each of ``wholes`` rounded to the same place, so that a part and
+    its wholes read as their shares say ("67.7 of 100.1", not "67.7 of 100"); a part of 0 or not finite leaves
+    the wholes to 3 significant digits."""
+    if part is None or not math.isfinite(part) or part == 0:
+        return significant(part), *map(significant, wholes)
+    places = _places(part, 3)
+    return significant(part), *(_rounded(w, places) if w is not None and math.isfinite(w) else NO_SPREAD
+                                for w in wholes)
 
 
 def counted(values, noun: str, plural: str | None = None) -> str:

@@ -124,9 +124,9 @@ def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
     """Markdown findings for Task 2 (:func:`trace_result`)."""
     result = trace_result(trace, designs)
     s = result.summary
-    conv_ms, busy_ms = alike(s.conv_ms, s.busy_ms)
+    conv_ms, busy_ms, span_ms = alike(s.conv_ms, s.busy_ms, s.span_ms)
     lines = [
-        f"- The traced step took {alike(s.conv_ms, s.span_ms)[1]} ms from first to last {s.unit[:-1]} "
+        f"- The traced step took {span_ms} ms from first to last {s.unit[:-1]} "
         f"({busy_ms} ms busy). Its {s.conv_layers} convolution layers account "
         f"for {conv_ms} ms, **{s.conv_share:.1%}** of the busy time (one step: the "
         "shares are what the picture shows, not a timing to compare).",
