@@ -60,3 +60,17 @@ def test_a_residual_shortcut_carries_the_path_past_an_emptied_block():
     classifier = [n for n in masks if n.startswith("fc")][0]
     _prune(model, classifier, torch.zeros_like(masks[classifier], dtype=torch.bool))
     assert not input_reaches_output(model, CIFAR)
+
+
+def test_a_path_through_many_wide_layers_is_not_lost_to_underflow():
+    layers = []
+    for _ in range(150):  # one kept weight of 256 per unit: 256**-150 is below float64's smallest number
+        linear = torch.nn.Linear(256, 256)
+        with torch.no_grad():
+            linear.weight.copy_(torch.eye(256))
+        layers += [linear, torch.nn.ReLU()]
+    deep = torch.nn.Sequential(*layers).eval()
+    assert input_reaches_output(deep, (256,))
+    with torch.no_grad():
+        deep[150].weight.zero_()
+    assert not input_reaches_output(deep, (256,))
