@@ -1,5 +1,6 @@
 """What a profile costs, printed before anything trains: ``run_all.sh --estimate``."""
 
+import functools
 import math
 import re
 import shutil
@@ -156,12 +157,11 @@ def test_the_stages_of_a_group_are_those_it_trains(tmp_path, pre_epochs, stages)
 def test_a_setup_is_timed_after_its_warm_up_however_few_its_batches(monkeypatch):
     """digits has 5 full batches of 256: the warm-up a CUDA graph needs (6 steps) and the timed steps must come
     round again, not time the warm-up."""
-    from prunelab.core import timing as timing_module
+    from prunelab.core.timing import repeat_timed
     from prunelab.workbook import step_costs
 
-    now = [0.0]  # a clock that moves only when a training step runs, in place of time.perf_counter, the
-    # default clock repeat_timed reads through _seconds
-    monkeypatch.setattr(timing_module._seconds, "__defaults__", (lambda: now[0],))
+    now = [0.0]  # a clock that moves only when a training step runs, in place of time.perf_counter
+    monkeypatch.setattr(step_costs, "repeat_timed", functools.partial(repeat_timed, clock=lambda: now[0]))
     base = step_costs.train_step
     calls = []
 

@@ -72,13 +72,14 @@ def _seconds(fn: Callable[[], object], clock: Callable[[], float] = time.perf_co
     return clock() - start
 
 
-def repeat_timed(fn: Callable[[], object], repeats: int = MIN_REPEATS, warmup: int = 1) -> Timing:
-    """``fn`` called ``warmup`` times untimed, then timed ``repeats`` times."""
+def repeat_timed(fn: Callable[[], object], repeats: int = MIN_REPEATS, warmup: int = 1,
+                 clock: Callable[[], float] = time.perf_counter) -> Timing:
+    """``fn`` called ``warmup`` times untimed, then timed ``repeats`` times by ``clock`` (as :func:`interleaved`)."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     for _ in range(warmup):
         fn()
-    return Timing.of(_seconds(fn) for _ in range(repeats))
+    return Timing.of(_seconds(fn, clock) for _ in range(repeats))
 
 
 def interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = MIN_REPEATS, warmup: int = 1,
