@@ -8,6 +8,7 @@ import pandas as pd
 
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import run_configs
+from prunelab.workbook.collapse_study import collapse_study
 from prunelab.workbook.collapses import VERDICTS, collapse_table, collapsed_cells
 from prunelab.workbook.findings import collapses
 from prunelab.workbook.grids import records_table
@@ -65,6 +66,8 @@ def test_runs_at_chance_with_every_layer_kept_are_told_apart_by_whether_a_path_i
     cells = collapses(table).constant
     assert [(c.compression, c.runs, c.no_path) for c in cells] == [(2.0, 2, 0), (2.5, 2, 2)]
     assert [c.no_path for c in collapsed_cells(table.assign(stand_in=True))] == [None, None]  # stand-ins: unchecked
+    (study,) = collapse_study(table)  # at chance from 2, with a path; cut off from input at 2.5
+    assert (study.first_at_chance, study.first_emptied, study.first_cut, study.paths_checked) == (2.0, None, 2.5, True)
     mixed = pd.concat([table[table["compression"] == 2.0], table[table["compression"] == 2.5].head(1)])
     (cell,) = collapsed_cells(mixed.assign(compression=2.0))
     assert cell.no_path == 1 and cell.verdict.startswith(VERDICTS["no path"])

@@ -1,7 +1,7 @@
 """Where each pruner collapses across compression (Task 1's collapse study): how far each pruner goes on a
-set-up before a seed falls to chance or a layer empties, and whether the SynFlow paper's claim (SynFlow
-outlasts the pruners that score from data) holds on these runs. Numbers and verdicts as frozen dataclasses
-(:func:`collapse_study`, :func:`synflow_claim`), then words.
+set-up before a seed falls to chance, a layer empties or no path of kept weights is left, and whether the
+SynFlow paper's claim (SynFlow outlasts the pruners that score from data) holds on these runs. Numbers and
+verdicts as frozen dataclasses (:func:`collapse_study`, :func:`synflow_claim`), then words.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .collapses import reaches_output
 from .numbers import at_chance, compression_text
 from .style import pruner_label
 
@@ -21,7 +22,9 @@ class Survival:
     ``survives_to``: the highest studied compression up to which (inclusive) every seed's top-1 stays above
     chance at every studied compression (None: already at chance at the lowest). ``first_at_chance``: the
     lowest compression where a seed falls to chance. ``first_emptied``: the lowest compression where a seed's
-    pruned network has a layer with no weight left (layer collapse). Chance is the collapse table's rule,
+    pruned network has a layer with no weight left (layer collapse). ``first_cut``: the lowest compression where
+    a seed's trained network keeps no path of weights from input to output (:mod:`.collapses`), None where none
+    is cut or ``paths_checked`` is false (rows that name no record). Chance is the collapse table's rule,
     :func:`~prunelab.workbook.numbers.at_chance`.
     """
 
@@ -30,6 +33,8 @@ class Survival:
     survives_to: float | None
     first_at_chance: float | None
     first_emptied: float | None
+    first_cut: float | None
+    paths_checked: bool
 
 
 def collapse_study(table: pd.DataFrame) -> list[Survival]:
@@ -37,16 +42,20 @@ def collapse_study(table: pd.DataFrame) -> list[Survival]:
     real = table[~table["stand_in"].astype(bool)]
     survivals = []
     for (setup, label), rows in real.groupby(["setup", "label"], sort=False):
-        above, emptied = {}, {}
+        above, emptied, cut = {}, {}, {}
+        checked = "path" in rows
         for compression, at in rows.groupby("compression"):
-            above[compression] = not at_chance(at).any()
+            chance = at_chance(at)
+            above[compression] = not chance.any()
             emptied[compression] = any(bool(layers) for layers in at["collapsed_layers"] if layers is not None)
+            cut[compression] = checked and any(not reaches_output(path) for path in at.loc[chance, "path"])
         ordered = sorted(above)
         failing = [c for c in ordered if not above[c]]
         first_at_chance = failing[0] if failing else None
         survives = [c for c in ordered if first_at_chance is None or c < first_at_chance]
         survivals.append(Survival(setup, label, survives[-1] if survives else None, first_at_chance,
-                                  next((c for c in ordered if emptied[c]), None)))
+                                  next((c for c in ordered if emptied[c]), None),
+                                  next((c for c in ordered if cut[c]), None), checked))
     return survivals
 
 
@@ -121,9 +130,20 @@ def _survival_line(s: Survival) -> str:
     else:
         reach = (f"stays above chance on every seed up to compression {compression_text(s.survives_to)}; a seed "
                  f"first falls to chance at {compression_text(s.first_at_chance)}")
-    emptied = ("; no layer empties" if s.first_emptied is None else
-               f"; a layer first empties at {compression_text(s.first_emptied)}")
-    return f"- **{s.label}** on {s.setup} {reach}{emptied}."
+    return f"- **{s.label}** on {s.setup} {reach}; {_structure_words(s)}."
+
+
+def _structure_words(s: Survival) -> str:
+    """Where a layer first empties, and where (when the records were checked) a network first keeps no path."""
+    emptied = ("no layer empties" if s.first_emptied is None else
+               f"a layer first empties at {compression_text(s.first_emptied)}")
+    if not s.paths_checked:
+        return emptied
+    if s.first_cut is None:
+        return f"{emptied}, and every network keeps a path from input to output"
+    if s.first_cut == s.first_emptied:
+        return f"{emptied}, leaving no path from input to output"
+    return f"{emptied}; a network is first left with no path from input to output at {compression_text(s.first_cut)}"
 
 
 def claim_verdict(c: SynflowClaim) -> str:
