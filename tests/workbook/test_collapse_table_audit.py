@@ -68,6 +68,13 @@ def test_runs_at_chance_with_every_layer_kept_are_told_apart_by_whether_a_path_i
     assert [c.no_path for c in collapsed_cells(table.assign(stand_in=True))] == [None, None]  # stand-ins: unchecked
     (study,) = collapse_study(table)  # at chance from 2, with a path; cut off from input at 2.5
     assert (study.first_at_chance, study.first_emptied, study.first_cut, study.paths_checked) == (2.0, None, 2.5, True)
+    # a row naming no record, or a record moved away since: not known, never a guess
+    unnamed = table.assign(path=[None] + list(table["path"][1:]))
+    moved = table.assign(path=[str(tmp_path / "moved")] + list(table["path"][1:]))
+    for partial in (unnamed, moved):
+        (study,) = collapse_study(partial)
+        assert (study.first_cut, study.paths_checked) == (None, False)
+        assert [c.no_path for c in collapsed_cells(partial)] == [None, 2]  # the 2.0 cell's first run is unknown
     mixed = pd.concat([table[table["compression"] == 2.0], table[table["compression"] == 2.5].head(1)])
     (cell,) = collapsed_cells(mixed.assign(compression=2.0))
     assert cell.no_path == 1 and cell.verdict.startswith(VERDICTS["no path"])

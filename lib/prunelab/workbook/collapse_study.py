@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .collapses import reaches_output
+from .collapses import emptied_layers, runs_without_path
 from .numbers import at_chance, compression_text
 from .style import pruner_label
 
@@ -22,9 +22,11 @@ class Survival:
     ``survives_to``: the highest studied compression up to which (inclusive) every seed's top-1 stays above
     chance at every studied compression (None: already at chance at the lowest). ``first_at_chance``: the
     lowest compression where a seed falls to chance. ``first_emptied``: the lowest compression where a seed's
-    pruned network has a layer with no weight left (layer collapse). ``first_cut``: the lowest compression where
-    a seed's trained network keeps no path of weights from input to output (:mod:`.collapses`), None where none
-    is cut or ``paths_checked`` is false (rows that name no record). Chance is the collapse table's rule,
+    network has a layer with no weight left after training (layer collapse; the collapse table's layers).
+    ``first_cut``: the lowest compression where a seed's trained network keeps no path of weights from input to
+    output (:mod:`.collapses`), None where none is cut or ``paths_checked`` is false (a row that names no
+    readable record, or lacks the most frequent class's share). Only runs at chance are rebuilt: a network with
+    no path answers every input alike, so it cannot score above chance. Chance is the collapse table's rule,
     :func:`~prunelab.workbook.numbers.at_chance`.
     """
 
@@ -43,19 +45,19 @@ def collapse_study(table: pd.DataFrame) -> list[Survival]:
     survivals = []
     for (setup, label), rows in real.groupby(["setup", "label"], sort=False):
         above, emptied, cut = {}, {}, {}
-        checked = "path" in rows
-        for compression, at in rows.groupby("compression"):
+        for compression, at in rows.assign(emptied=emptied_layers(rows)).groupby("compression"):
             chance = at_chance(at)
             above[compression] = not chance.any()
-            emptied[compression] = any(bool(layers) for layers in at["collapsed_layers"] if layers is not None)
-            cut[compression] = checked and any(not reaches_output(path) for path in at.loc[chance, "path"])
+            emptied[compression] = any(bool(layers) for layers in at["emptied"])
+            cut[compression] = runs_without_path(at[chance])
+        checked = None not in cut.values() and rows["majority_class_top1"].notna().all()
         ordered = sorted(above)
         failing = [c for c in ordered if not above[c]]
         first_at_chance = failing[0] if failing else None
         survives = [c for c in ordered if first_at_chance is None or c < first_at_chance]
         survivals.append(Survival(setup, label, survives[-1] if survives else None, first_at_chance,
                                   next((c for c in ordered if emptied[c]), None),
-                                  next((c for c in ordered if cut[c]), None), checked))
+                                  next((c for c in ordered if checked and cut[c]), None), bool(checked)))
     return survivals
 
 
@@ -110,8 +112,9 @@ def studied_claims(table: pd.DataFrame) -> list[SynflowClaim]:
 
 
 def collapse_study_findings(table: pd.DataFrame) -> str:
-    """Markdown: per real set-up studied at several compressions, how far each pruner stays above chance and
-    where a layer first empties, then whether the data agree with the SynFlow paper's claim."""
+    """Markdown: per real set-up studied at several compressions, how far each pruner stays above chance, where
+    a layer first empties and where a network is first left with no path, then whether the data agree with the
+    SynFlow paper's claim."""
     table = _studied(table)
     survivals = collapse_study(table)
     if not survivals:
@@ -134,16 +137,19 @@ def _survival_line(s: Survival) -> str:
 
 
 def _structure_words(s: Survival) -> str:
-    """Where a layer first empties, and where (when the records were checked) a network first keeps no path."""
-    emptied = ("no layer empties" if s.first_emptied is None else
-               f"a layer first empties at {compression_text(s.first_emptied)}")
-    if not s.paths_checked:
-        return emptied
-    if s.first_cut is None:
-        return f"{emptied}, and every network keeps a path from input to output"
+    """Where a layer first empties and, where the records were checked, where a network is first left with no
+    path, the lower compression first."""
+    emptied = None if s.first_emptied is None else f"a layer first empties at {compression_text(s.first_emptied)}"
+    if not s.paths_checked or s.first_cut is None:
+        kept = ", and every network keeps a path from input to output" if s.paths_checked else ""
+        return (emptied or "no layer empties") + kept
+    cut = f"a network is first left with no path from input to output at {compression_text(s.first_cut)}"
+    if emptied is None:
+        return f"no layer empties; {cut}"
     if s.first_cut == s.first_emptied:
-        return f"{emptied}, leaving no path from input to output"
-    return f"{emptied}; a network is first left with no path from input to output at {compression_text(s.first_cut)}"
+        return (f"a layer first empties and a network is first left with no path from input to output at "
+                f"{compression_text(s.first_cut)}")
+    return f"{cut}; {emptied}" if s.first_cut < s.first_emptied else f"{emptied}; {cut}"
 
 
 def claim_verdict(c: SynflowClaim) -> str:

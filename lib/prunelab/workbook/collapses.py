@@ -20,7 +20,7 @@ from ..core.connectivity import input_reaches_output
 from ..data.catalog import dataset_info
 from ..runs.integrity import MARKER
 from ..runs.prepare import model_from_record
-from ..runs.store import load_record
+from ..runs.store import InvalidRecord, load_record
 from .numbers import accuracy_cell, at_chance
 from .tables import setup_row_label
 
@@ -75,7 +75,7 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
     """The :class:`CollapsedCell` of every set-up, pruner and compression of ``table`` where a run collapsed.
     The layers with no weights are those the record's mask audit found after training; a record made before
     the audit existed has none, and its layers are those pruning reported."""
-    t = table.assign(emptied=_emptied_layers(table), constant=at_chance(table))
+    t = table.assign(emptied=emptied_layers(table), constant=at_chance(table))
     t = t.assign(collapsed=[bool(e) or c for e, c in zip(t["emptied"], t["constant"])])
     cells = []
     for (setup, label, compression), group in t.groupby(["setup", "label", "compression"], sort=False):
@@ -83,12 +83,11 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
         if hit.empty:
             continue
         layers = tuple(sorted({layer for emptied in hit["emptied"] for layer in emptied}))
-        constant, stand_in = bool(hit["constant"].all()), bool(group["stand_in"].any())
-        checked = constant and not layers and not stand_in and "path" in hit
-        no_path = sum(not reaches_output(path) for path in hit["path"]) if checked else None
+        stand_in = bool(group["stand_in"].any())
+        no_path = runs_without_path(hit) if not layers and not stand_in else None  # every hit run at chance
         cells.append(CollapsedCell(setup, label, float(compression), len(hit), len(group),
                                    tuple(float(v) for v in hit["top1"]), float(hit["majority_class_top1"].mean()),
-                                   layers, constant, no_path, stand_in))
+                                   layers, bool(hit["constant"].all()), no_path, stand_in))
     return cells
 
 
@@ -101,7 +100,7 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
                          for c in collapsed_cells(table)])
 
 
-def _emptied_layers(table: pd.DataFrame) -> list[list[str]]:
+def emptied_layers(table: pd.DataFrame) -> list[list[str]]:
     """Per row, the layers left with no weight: the mask audit's where the record has one, else pruning's."""
     if "mask_audit" not in table:
         return [list(v or []) for v in table["collapsed_layers"]]
@@ -110,13 +109,27 @@ def _emptied_layers(table: pd.DataFrame) -> list[list[str]]:
                                                 table["collapsed_layers"])]
 
 
-def reaches_output(record_path: str) -> bool:
-    """Whether the trained model of the record at ``record_path`` keeps a path of weights from input to output;
-    remembered per record as it was completed (a notebook asks several times)."""
-    return _reaches_output(record_path, (Path(record_path) / MARKER).stat().st_mtime_ns)
+def runs_without_path(runs: pd.DataFrame) -> int | None:
+    """How many of ``runs`` (rows of a records table) keep no path of weights from input to output, read from
+    their records; None when a row names no record, or its record can no longer be read (moved, or changed
+    since): then the count is not known."""
+    if "path" not in runs or runs["path"].isna().any():
+        return None
+    reached = [reaches_output(record) for record in runs["path"]]
+    return None if None in reached else reached.count(False)
+
+
+def reaches_output(record: str) -> bool | None:
+    """Whether the trained model of the record folder ``record`` keeps a path of weights from input to output
+    (None: no readable record there); remembered per record as it was completed (a notebook asks often)."""
+    try:
+        completed_ns = (Path(record) / MARKER).stat().st_mtime_ns
+        return _reaches_output(record, completed_ns)
+    except (OSError, InvalidRecord):  # gone, or changed since it was written
+        return None
 
 
 @functools.lru_cache(maxsize=4096)
-def _reaches_output(record_path: str, completed_ns: int) -> bool:
-    record = load_record(record_path)
-    return input_reaches_output(model_from_record(record), dataset_info(record.config["dataset"]).input_shape)
+def _reaches_output(record: str, completed_ns: int) -> bool:
+    loaded = load_record(record)
+    return input_reaches_output(model_from_record(loaded), dataset_info(loaded.config["dataset"]).input_shape)
