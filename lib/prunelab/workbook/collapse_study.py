@@ -50,7 +50,8 @@ def collapse_study(table: pd.DataFrame) -> list[Survival]:
             above[compression] = not chance.any()
             emptied[compression] = any(bool(layers) for layers in at["emptied"])
             cut[compression] = runs_without_path(at[chance])
-        checked = None not in cut.values() and rows["majority_class_top1"].notna().all()
+        shares = rows.get("majority_class_top1")  # chance needs each row's share of the most frequent class
+        checked = None not in cut.values() and shares is not None and shares.notna().all()
         ordered = sorted(above)
         failing = [c for c in ordered if not above[c]]
         first_at_chance = failing[0] if failing else None
