@@ -81,11 +81,11 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     from prunelab.precision.pt2e import pt2e_unavailable
 
     if pt2e_unavailable() is None:  # PT2E ran, and the old path it replaces was timed beside it
-        assert s["int8_path"] == s["int8_method"] == "pt2e" and s["int8_fallback"] is None
+        assert s["int8_path"] == s["int8_method"] == "pt2e" and s["int8_fallback"] == ""
         assert s["legacy_path"] == "eager" and abs(s["fp32_top1"] - s["legacy_top1"]) <= 2.0  # a Sequential
         assert s["legacy_inference_s"] > 0 and s["legacy_speedup"] > 0 and s["int8_warmup_s"] > 0
     else:  # the fallback, named with its reason
-        assert s["int8_path"].startswith("eager (fallback: ") and s["legacy_path"] is None
+        assert s["int8_path"].startswith("eager (fallback: ") and s["legacy_path"] == ""
     assert s["int8_inference_spread_s"] >= 0 and s["fp32_inference_spread_s"] >= 0
     marker = record.path / "COMPLETE"
     before = marker.stat().st_mtime_ns

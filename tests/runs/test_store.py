@@ -1,9 +1,11 @@
 """The result store: atomic records, the one reuse rule (usable_record), and the table the notebooks read."""
 
 import json
+import math
 
 import pytest
 
+from prunelab.runs.cli import main
 from prunelab.runs.config import RunConfig
 from prunelab.runs.store import (
     RecordConflict,
@@ -88,3 +90,39 @@ def test_load_table_lists_records_and_names_incomplete_folders(config, tmp_path)
     assert sorted(table["pruner"]) == ["rand", "snip"]
     assert table.attrs["incomplete"] == [str(tmp_path / "singleshot" / "half-written")]
     assert incomplete_folders(tmp_path) == [tmp_path / "singleshot" / "half-written"]
+
+
+def _strict_json(text: str):
+    """``text`` parsed as jq and JavaScript parse JSON: NaN and Infinity are refused."""
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_number_not_measured_is_written_null_and_read_back_as_nan(config):
+    _write(config, epoch_train_spread_s=math.nan, trace={"times": [1.5, math.inf]}, note="")
+    path = record_path(config.result_dir, config.experiment, config.record_name)
+    on_disk = _strict_json((path / "summary.json").read_text())
+    assert on_disk["epoch_train_spread_s"] is None and on_disk["trace"]["times"] == [1.5, None]
+    summary = load_record(path).summary
+    assert math.isnan(summary["epoch_train_spread_s"]) and math.isnan(summary["trace"]["times"][1])
+    assert summary["trace"]["times"][0] == 1.5 and summary["top1"] == 50.0 and summary["note"] == ""
+
+
+def test_a_record_written_with_bare_nan_still_reads(config):
+    final = record_path(config.result_dir, config.experiment, config.record_name)
+    old = f'{{"config_hash": "{config.config_hash()}", "top1": NaN}}\n'
+    write_record(final, {"config.json": json_writer(config.to_dict()),
+                         "summary.json": lambda path: path.write_text(old), "env.json": json_writer({})})
+    assert math.isnan(load_record(final).summary["top1"])
+
+
+def test_a_run_writes_only_strict_json(tmp_path):
+    # one post-pruning epoch: its training time per epoch has no spread, so the record holds a null
+    assert main(["--data-source", "synthetic", "--train-subset", "64", "--test-subset", "32", "--post-epochs", "1",
+                 "--expid", "run", "--result-dir", str(tmp_path)]) == 0
+    path = tmp_path / "singleshot" / "run"
+    files = {p.name: _strict_json(p.read_text()) for p in path.glob("*.json")}
+    assert {"config.json", "summary.json", "env.json"} <= set(files)
+    assert files["summary.json"]["epoch_train_spread_s"] is None
+    assert math.isnan(load_record(path).summary["epoch_train_spread_s"])

@@ -9,11 +9,13 @@ The int8 model comes from :func:`prunelab.precision.int8.quantize_int8` with ``m
 PT2E path where it runs, else the deprecated ``torch.ao`` path, named with its reason in ``int8_path``.
 When PT2E ran, the old path's model (eager mode for ``nn.Sequential`` nets, FX for the rest, as chosen
 before PT2E) is measured too, in the same interleaved passes, under ``legacy_*``; each time is the median
-of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s``.
+of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s``. Where the old path did
+not run, its numbers are NaN and its name "".
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,17 +83,17 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
     zero = pruned_weights_zero(model, qmodel)
     return Measured({
         "engine": torch.backends.quantized.engine,
-        "int8_path": str(path), "int8_method": path.method, "int8_fallback": path.fallback,
+        "int8_path": str(path), "int8_method": path.method, "int8_fallback": path.fallback or "",
         "int8_quantize_s": quantize_s, "int8_warmup_s": int8.warmup,
         "fp32_top1": fp32.top1, "int8_top1": int8.top1, "top1_drop": fp32.top1 - int8.top1,
         "fp32_inference_s": fp32.seconds, "int8_inference_s": int8.seconds,
         "fp32_inference_spread_s": fp32.spread, "int8_inference_spread_s": int8.spread,
         "speedup": fp32.seconds / int8.seconds, "timing_repeats": settings.repeats,
-        "legacy_path": legacy_method(model) if legacy is not None else None,
-        "legacy_top1": legacy.top1 if legacy is not None else None,
-        "legacy_inference_s": legacy.seconds if legacy is not None else None,
-        "legacy_inference_spread_s": legacy.spread if legacy is not None else None,
-        "legacy_speedup": fp32.seconds / legacy.seconds if legacy is not None else None,
+        "legacy_path": legacy_method(model) if legacy is not None else "",
+        "legacy_top1": legacy.top1 if legacy is not None else math.nan,
+        "legacy_inference_s": legacy.seconds if legacy is not None else math.nan,
+        "legacy_inference_spread_s": legacy.spread if legacy is not None else math.nan,
+        "legacy_speedup": fp32.seconds / legacy.seconds if legacy is not None else math.nan,
         "pruned_weights_zero": all(zero.values()),
         "pruned_weights_zero_by_layer": zero, **model_sizes(model, qmodel),
     })

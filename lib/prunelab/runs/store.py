@@ -15,6 +15,7 @@ a result; :func:`load_table` names it with the reason, and a rerun recomputes it
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Callable, Iterable
@@ -45,7 +46,7 @@ class InvalidRecord(ValueError):
 
 @dataclass
 class RunRecord:
-    """A complete run read back from disk."""
+    """A complete run read back from disk; in ``summary`` a number not measured (null in the file) is NaN."""
 
     path: Path
     config: dict[str, Any]
@@ -95,7 +96,7 @@ def load_record(path: str | os.PathLike) -> RunRecord:
     if reason is not None:
         raise InvalidRecord(f"{path}: {reason}")
     read = lambda name: json.loads((path / name).read_text())  # noqa: E731
-    return RunRecord(path, read("config.json"), read("summary.json"), read("env.json"))
+    return RunRecord(path, read("config.json"), _nan_for_null(read("summary.json")), read("env.json"))
 
 
 def valid_record(path: str | os.PathLike, log: Callable[[str], None] | None = None) -> RunRecord | None:
@@ -193,9 +194,33 @@ def _device_amp_name(config: RunConfig) -> str:
 
 
 def json_writer(data: Any) -> Writer:
+    """Writes ``data`` as strict JSON, so that jq, JavaScript and every other JSON reader take a record's files:
+    a number not measured (NaN, as the spread of one timing repeat) is written as null, and
+    :func:`load_record` reads a summary's nulls back as NaN."""
     def write(path: Path) -> None:
-        path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        path.write_text(json.dumps(_null_for_nan(data), indent=2, sort_keys=True, default=str, allow_nan=False)
+                        + "\n")
     return write
+
+
+def _null_for_nan(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _null_for_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_null_for_nan(item) for item in value]
+    return value
+
+
+def _nan_for_null(value: Any) -> Any:
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {key: _nan_for_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_null(item) for item in value]
+    return value
 
 
 def csv_writer(frame: pd.DataFrame) -> Writer:
