@@ -4,12 +4,15 @@ run at chance kept every layer, it rebuilds the run's model to tell whether a pa
 import math
 import re
 
+import matplotlib.pyplot as plt
 import pandas as pd
+import pytest
 
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import run_configs
 from prunelab.workbook.collapse_study import collapse_study
-from prunelab.workbook.collapses import VERDICTS, collapse_table, collapsed_cells
+from prunelab.workbook.collapses import VERDICTS, collapse_table, collapsed_cells, emptied_layers
+from prunelab.workbook.figures import plot_collapse
 from prunelab.workbook.findings import collapses
 from prunelab.workbook.grids import records_table
 
@@ -29,9 +32,12 @@ def test_the_collapse_table_reads_the_audit_and_falls_back_for_older_records():
         _row("GraSP", collapsed_layers=["5.weight"], mask_audit=math.nan, mask_audit_collapsed=math.nan),
         # audited ok at a good accuracy: pruning's stale report does not make it a collapse
         _row("Rand", top1=90.0, collapsed_layers=["7.weight"], mask_audit="ok", mask_audit_collapsed=[]),
+        # made before pruning reported its layers (NaN in a table that mixes it with newer records): none
+        _row("Mag", top1=90.0, collapsed_layers=math.nan, mask_audit=math.nan, mask_audit_collapsed=math.nan),
     ])
     found = collapse_table(table).set_index("pruner")["layers with no weights"].to_dict()
     assert found == {"SNIP": "1.weight, 3.weight", "GraSP": "5.weight"}
+    assert emptied_layers(table.drop(columns=["mask_audit", "mask_audit_collapsed"]))[3] == []
 
 
 def test_a_table_of_older_records_only_reads_pruning_report():
@@ -68,6 +74,8 @@ def test_runs_at_chance_with_every_layer_kept_are_told_apart_by_whether_a_path_i
     assert [c.no_path for c in collapsed_cells(table.assign(stand_in=True))] == [None, None]  # stand-ins: unchecked
     (study,) = collapse_study(table)  # at chance from 2, with a path; cut off from input at 2.5
     assert (study.first_at_chance, study.first_emptied, study.first_cut, study.paths_checked) == (2.0, None, 2.5, True)
+    assert _squares(table) == [(2.5, pytest.approx(table.loc[table["compression"] == 2.5, "top1"].mean()))]
+    assert _squares(table.assign(stand_in=True)) == []  # stand-ins: not checked, so not marked
     # a row naming no record, or a record moved away since: not known, never a guess
     unnamed = table.assign(path=[None] + list(table["path"][1:]))
     moved = table.assign(path=[str(tmp_path / "moved")] + list(table["path"][1:]))
@@ -78,3 +86,16 @@ def test_runs_at_chance_with_every_layer_kept_are_told_apart_by_whether_a_path_i
     mixed = pd.concat([table[table["compression"] == 2.0], table[table["compression"] == 2.5].head(1)])
     (cell,) = collapsed_cells(mixed.assign(compression=2.0))
     assert cell.no_path == 1 and cell.verdict.startswith(VERDICTS["no path"])
+
+
+def _squares(table: pd.DataFrame) -> list[tuple[float, float]]:
+    """Figure 1c's squares, where a network is first left with no path, as (compression, top-1) points, when the
+    legend names them."""
+    fig = plot_collapse(table)
+    points = [(float(line.get_xdata()[0]), float(line.get_ydata()[0])) for ax in fig.axes for line in ax.lines
+              if line.get_marker() == "s"]
+    legend = fig.legends[0]
+    marked = any(handle.get_marker() == "s" for handle in getattr(legend, "legend_handles", None) or [])
+    plt.close(fig)
+    assert marked == bool(points)
+    return points

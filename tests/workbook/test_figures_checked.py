@@ -30,7 +30,7 @@ from prunelab.runs.config import RunConfig
 from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.registry import run
 from prunelab.runs.store import load_table
-from prunelab.workbook import conservation_figures, figures
+from prunelab.workbook import conservation_figures, figures, trace_figures
 
 matplotlib.use("Agg")
 
@@ -274,7 +274,8 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
     "plot_amp": lambda: [figures.plot_amp(*_amp())],
     "plot_multishot": lambda: [figures.plot_multishot(_multishot([0.316, 0.1, 0.0316])),
                                figures.plot_multishot(_multishot([0.1]))],
-    "plot_timeline": lambda: [figures.plot_timeline(_trace("cpu")), figures.plot_timeline(_trace("cuda"), "GPU")],
+    "plot_timeline": lambda: [trace_figures.plot_timeline(_trace("cpu")),
+                              trace_figures.plot_timeline(_trace("cuda"), "GPU")],
     "plot_unit_conservation": lambda: [conservation_figures.plot_unit_conservation(_unit_frame(["synflow", "snip"])),
                                        conservation_figures.plot_unit_conservation(_unit_frame(["synflow"]))],
     "plot_layer_conservation": lambda: [conservation_figures.plot_layer_conservation(_layer_frame())],
@@ -293,7 +294,7 @@ OWN_RUNS = {"plot_multishot", "plot_unit_conservation", "plot_layer_conservation
 
 
 def test_every_plot_function_is_checked_from_hand_made_tables_and_from_records():
-    plots = {name for module in (figures, conservation_figures)
+    plots = {name for module in (figures, conservation_figures, trace_figures)
              for name, function in inspect.getmembers(module, inspect.isfunction)
              if name.startswith("plot_") and function.__module__ == module.__name__}
     assert set(HAND_MADE) == plots

@@ -2,9 +2,9 @@
 
 The package is split by concern: :mod:`.style` (pruner names, order, colours, plot style), :mod:`.grids`
 (the runs each notebook needs, computed when missing), :mod:`.tables`, :mod:`.findings` (sentences
-formatted from the tables), :mod:`.figures` and :mod:`.conservation_figures`, and :mod:`.index` (the HTML
-front page). A notebook imports this package alone and calls the names below, so moving a function
-between those modules never touches a notebook.
+formatted from the tables), :mod:`.figures`, :mod:`.conservation_figures` and :mod:`.trace_figures`, and
+:mod:`.index` (the HTML front page). A notebook imports this package alone and calls the names below, so
+moving a function between those modules never touches a notebook.
 """
 
 # The names are loaded on first use (PEP 562), not when the package is imported: ``python -m
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         speed_findings,
         style,
         tables,
+        trace_figures,
     )
 
 _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the names the notebooks call from it
@@ -47,8 +48,9 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".figure_output": ("figure_alt", "show_figure"),
     ".figures": (
         "plot_ablations", "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
-        "plot_multishot", "plot_sparse_inference", "plot_timeline", "plot_weight_histograms",
+        "plot_multishot", "plot_sparse_inference", "plot_weight_histograms",
     ),
+    ".trace_figures": ("plot_timeline",),
     ".findings": ("tuning_findings",),
     ".collapse_study": ("collapse_study", "collapse_study_findings", "synflow_claim"),
     ".layer_findings": ("compression_findings", "layer_frame", "record_weights", "sparse_findings"),

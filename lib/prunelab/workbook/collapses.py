@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..core.connectivity import input_reaches_output
@@ -101,12 +102,18 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def emptied_layers(table: pd.DataFrame) -> list[list[str]]:
-    """Per row, the layers left with no weight: the mask audit's where the record has one, else pruning's."""
+    """Per row, the layers left with no weight: the mask audit's where the record has one, else pruning's
+    (none where the record holds neither, as records made before either was measured)."""
+    pruned = table["collapsed_layers"] if "collapsed_layers" in table else [None] * len(table)
     if "mask_audit" not in table:
-        return [list(v or []) for v in table["collapsed_layers"]]
-    return [list(audited or []) if isinstance(verdict, str) else list(pruned or [])
-            for verdict, audited, pruned in zip(table["mask_audit"], table["mask_audit_collapsed"],
-                                                table["collapsed_layers"])]
+        return [_layer_names(layers) for layers in pruned]
+    return [_layer_names(audited if isinstance(verdict, str) else layers)
+            for verdict, audited, layers in zip(table["mask_audit"], table["mask_audit_collapsed"], pruned)]
+
+
+def _layer_names(layers) -> list[str]:
+    """A record's list of layer names as a list (a missing value, None or NaN in a table, as none)."""
+    return list(layers) if isinstance(layers, list | tuple | np.ndarray) else []
 
 
 def runs_without_path(runs: pd.DataFrame) -> int | None:

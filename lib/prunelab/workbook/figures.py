@@ -13,12 +13,13 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from ..core.timing import MARGIN, faster_by
-from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
 from ..errors import UserError
 from .ablations import ABLATIONS, AS_SCORED, ablation_of
+from .collapse_study import collapse_study
+from .collapses import emptied_layers
 from .grids import stand_in_note
 from .layer_findings import beyond_spread
-from .style import DENSE_LABEL, KIND_COLORS, column_order, palette, use_style
+from .style import DENSE_LABEL, column_order, palette, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
 
 #: labelled ticks on a log axis of kept fractions at most (more overprint on a panel's width)
@@ -27,6 +28,8 @@ _LOG_TICKS = 6
 _TITLE_CHARS_PER_INCH = 10
 #: labelled ticks on a compression axis at most: neighbours closer than its range over this lose their label
 _COMPRESSION_TICKS = 10
+#: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
+_MARK_SIZES = {"X": 11, "s": 13}
 
 
 def _suptitle(fig, text: str) -> None:
@@ -99,27 +102,25 @@ def _pruner_handles(labels: list[str]) -> list[Line2D]:
     return [Line2D([], [], marker="o", color=_colour(label), label=label) for label in labels]
 
 
-def _emptied(layers) -> bool:
-    """Whether a run's ``collapsed_layers`` names a layer (None, NaN or an empty list: none emptied)."""
-    return isinstance(layers, (list, tuple, np.ndarray)) and len(layers) > 0
-
-
 def plot_collapse(table: pd.DataFrame):
     """Where pruning collapses a network, a panel per set-up: top-1 against compression, a line per pruner
     (mean ± sd over seeds), the chance level (always answering the test set's most frequent class, its mean
-    over the set-up's runs), and per pruner an open cross at the lowest compression where any seed's run
-    emptied a layer; one legend below the panels. The unpruned reference, where present, is left out: it has
-    no compression to collapse at."""
+    over the set-up's runs), and per pruner an open cross at the lowest compression where any seed's trained
+    network has a layer with no weight (the collapse table's layers) and, on real data, an open square where
+    one is first left with no path from input to output (:func:`~.collapse_study.collapse_study`); one legend
+    below the panels. The unpruned reference, where present, is left out: it has no compression to collapse at."""
     use_style()
     pruned = table[table["label"] != DENSE_LABEL]
     setups = list(dict.fromkeys(pruned["setup"]))
     if not setups:
         raise UserError("no pruned runs to plot layer collapse for")
+    pruned = pruned.assign(emptied=emptied_layers(pruned))
+    cuts = _first_cuts(pruned)
     fig, axes = plt.subplots(1, len(setups), figsize=(6.4 * len(setups), 4.8), squeeze=False)
     for ax, setup in zip(axes.flat, setups):
         rows = pruned[pruned["setup"] == setup]
         for label in column_order(rows["label"]):
-            _collapse_line(ax, rows[rows["label"] == label], label)
+            _collapse_line(ax, rows[rows["label"] == label], label, cuts.get((setup, label)))
         chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
         if np.isfinite(chance):
             ax.axhline(chance, color="k", ls=":", lw=1.2)
@@ -127,17 +128,28 @@ def plot_collapse(table: pd.DataFrame):
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(ylabel="test top-1 accuracy (%)", title=f"{setup}\n({data})" if data else setup)
     handles = _pruner_handles(column_order(pruned["label"]))
-    if any(_emptied(layers) for layers in pruned.get("collapsed_layers", [])):
-        handles.append(Line2D([], [], marker="X", markersize=11, markerfacecolor="none", markeredgecolor="k",
-                              markeredgewidth=1.5, linestyle="none", label="a layer first empties"))
+    marks = [(any(map(bool, pruned["emptied"])), "X", "a layer first empties"),
+             (bool(cuts), "s", "a network first has no path")]
+    handles += [Line2D([], [], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
+                       markeredgecolor="k", markeredgewidth=1.5, linestyle="none", label=text)
+                for drawn, marker, text in marks if drawn]
     if "majority_class_top1" in pruned and pruned["majority_class_top1"].notna().any():
         handles.append(Line2D([], [], color="k", ls=":", lw=1.2, label="chance: most frequent class"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8)
     seeds = pruned.groupby(["setup", "label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
+    where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")
     _suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
-                   "and where a layer first empties")
+                   f"and {where}")
     return fig
+
+
+def _first_cuts(table: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Per real-data set-up and pruner label, the lowest compression where a seed's trained network keeps no
+    path of weights from input to output; none where no network is cut or the records were not checked."""
+    if "stand_in" not in table:
+        return {}
+    return {(s.setup, s.label): s.first_cut for s in collapse_study(table) if s.first_cut is not None}
 
 
 def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, label: str) -> pd.DataFrame:
@@ -158,15 +170,16 @@ def _median_range_line(ax, runs: pd.DataFrame, metric: str, label: str) -> None:
                 color=_colour(label), label=label)
 
 
-def _collapse_line(ax, runs: pd.DataFrame, label: str) -> None:
-    """One pruner's mean ± sd top-1 per compression, and a cross where one of its runs first emptied a layer."""
-    color = _colour(label)
+def _collapse_line(ax, runs: pd.DataFrame, label: str, cut: float | None) -> None:
+    """One pruner's mean ± sd top-1 per compression, a cross where one of its runs first emptied a layer, and a
+    square at ``cut``, where one is first left with no path (None: none)."""
     stats = _mean_sd_line(ax, runs, "top1", label)
-    emptied = runs[[_emptied(layers) for layers in runs.get("collapsed_layers", [None] * len(runs))]]
-    if len(emptied):
-        first = emptied["compression"].min()
-        ax.plot([first], [stats.loc[first, "mean"]], marker="X", markersize=11, markerfacecolor="none",
-                markeredgecolor=color, markeredgewidth=1.5, linestyle="none", zorder=5)  # open: hides no point
+    emptied = runs.loc[runs["emptied"].map(bool), "compression"]
+    for marker, at in (("X", emptied.min() if len(emptied) else None), ("s", cut)):
+        if at is not None:  # open markers: they hide no point
+            ax.plot([at], [stats.loc[at, "mean"]], marker=marker, markersize=_MARK_SIZES[marker],
+                    markerfacecolor="none", markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none",
+                    zorder=5)
 
 
 def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
@@ -298,31 +311,6 @@ def _kept_fraction_axis(ax, kept: Iterable[float]) -> None:
         ax.set_xlim(values[0] * 10 ** 0.5, values[0] / 10 ** 0.5)
     elif not ax.xaxis_inverted():
         ax.invert_xaxis()
-
-
-def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax=None):
-    """chrome://tracing in miniature: host module ranges, host ops, and one row per GPU stream."""
-    use_style()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(13, 2.6 + 0.35 * len({u.row for u in analysis.units})))
-    t0 = analysis.step_start if analysis.device == "cpu" else min(u.start for u in analysis.units)
-    rows = ["host modules"] + sorted({u.row for u in analysis.units}, key=lambda r: (r != "host ops", r))
-    leaf = [r for r in analysis.host_ranges if not any(o is not r and r[2] <= o[2] and o[3] <= r[3]
-                                                        for o in analysis.host_ranges)]
-    for _name, mtype, start, end in leaf:
-        kind = "convolution" if mtype in CONV_TYPES else "batchnorm" if "BatchNorm" in mtype else "other"
-        ax.barh(0, (end - start) / 1e3, left=(start - t0) / 1e3, color=KIND_COLORS[kind], height=0.6,
-                edgecolor="white", linewidth=0.3)
-    for u in analysis.units:
-        ax.barh(rows.index(u.row), (u.end - u.start) / 1e3, left=(u.start - t0) / 1e3, height=0.6,
-                color=KIND_COLORS[u.kind], edgecolor="white", linewidth=0.3)
-    ax.set_yticks(range(len(rows)), rows)
-    ax.invert_yaxis()
-    ax.set_xlabel("time since the step started (ms)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=KIND_COLORS[k]) for k in KINDS]
-    ax.legend(handles, KINDS, ncol=len(KINDS), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35))
-    ax.set_title(title)
-    return ax.figure
 
 
 def plot_sparse_inference(sparse: pd.DataFrame):

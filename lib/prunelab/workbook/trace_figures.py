@@ -1,0 +1,33 @@
+"""Task 2's timeline of one traced step (:mod:`prunelab.core.trace`), as a figure."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
+from .style import KIND_COLORS, use_style
+
+
+def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax=None):
+    """chrome://tracing in miniature: host module ranges, host ops, and one row per GPU stream."""
+    use_style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(13, 2.6 + 0.35 * len({u.row for u in analysis.units})))
+    t0 = analysis.step_start if analysis.device == "cpu" else min(u.start for u in analysis.units)
+    rows = ["host modules"] + sorted({u.row for u in analysis.units}, key=lambda r: (r != "host ops", r))
+    leaf = [r for r in analysis.host_ranges if not any(o is not r and r[2] <= o[2] and o[3] <= r[3]
+                                                        for o in analysis.host_ranges)]
+    for _name, mtype, start, end in leaf:
+        kind = "convolution" if mtype in CONV_TYPES else "batchnorm" if "BatchNorm" in mtype else "other"
+        ax.barh(0, (end - start) / 1e3, left=(start - t0) / 1e3, color=KIND_COLORS[kind], height=0.6,
+                edgecolor="white", linewidth=0.3)
+    for u in analysis.units:
+        ax.barh(rows.index(u.row), (u.end - u.start) / 1e3, left=(u.start - t0) / 1e3, height=0.6,
+                color=KIND_COLORS[u.kind], edgecolor="white", linewidth=0.3)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.invert_yaxis()
+    ax.set_xlabel("time since the step started (ms)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=KIND_COLORS[k]) for k in KINDS]
+    ax.legend(handles, KINDS, ncol=len(KINDS), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+    ax.set_title(title)
+    return ax.figure
