@@ -94,3 +94,13 @@ def test_the_front_page_gives_the_claims_verdict_where_the_fall_is():
     (claim,) = studied_claims(table)
     assert (claim.synflow_falls_at, claim.highest, claim.earlier) == (3.0, 3.0, ("SNIP",))
     assert claim_verdict(claim) in tuning_key_result(table, 1.0)
+
+
+def test_a_synflow_that_outlasts_snip_and_grasp_but_falls_at_the_end_is_told_from_agreement():
+    table = _study({"SNIP": 2.0, "GraSP": 2.5, "SynFlow (100 rounds)": 3.0})
+    (claim,) = studied_claims(table)
+    assert (claim.synflow_falls_at, claim.earlier, claim.not_earlier, claim.agrees) == (3.0, ("SNIP", "GraSP"), (),
+                                                                                      False)
+    agreeing = studied_claims(_study({"SNIP": 2.0, "GraSP": 2.5}))[0]
+    assert agreeing.agrees and claim_verdict(agreeing) != claim_verdict(claim)
+    assert all(name in claim_verdict(claim) for name in ("SNIP", "GraSP", "3"))

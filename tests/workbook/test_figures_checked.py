@@ -342,6 +342,21 @@ def test_figure_1b_draws_a_crossover_only_beyond_the_timing_spread():
     assert crossover(_sparse(STUDY, spread=2.0)) == 0  # the same medians inside their passes' spread: noise
 
 
+def test_figure_1b_counts_the_runs_that_gain_where_no_kept_fraction_pays_for_most():
+    frame = _sparse(STUDY, pays=False)
+    lowest_kept = (frame["setup"] == CIFAR) & (frame["compression"] == max(STUDY[CIFAR]))
+    some = lowest_kept & frame["label"].isin(list(LABELS)[:2])
+    frame.loc[some, "sparse_inference_s"] = frame.loc[some, "dense_inference_s"] / 2  # 2 runs of a kept fraction
+    frame["speedup"] = frame["dense_inference_s"] / frame["sparse_inference_s"]
+    fig = figures.plot_sparse_inference(frame)
+    cifar, mnist = fig.axes
+    assert not [line for line in cifar.lines if line.get_linestyle() == ":"]  # 2 of its runs are not most
+    runs = int((frame["setup"] == CIFAR).sum())
+    assert f"2 of {runs}" in cifar.get_legend().get_title().get_text()
+    assert " of " not in mnist.get_legend().get_title().get_text()  # no run gains there: nothing to count
+    plt.close(fig)
+
+
 def _row_of(ax) -> str:
     return ax.figure.get_suptitle()
 

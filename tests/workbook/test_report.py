@@ -22,6 +22,7 @@ from prunelab.workbook.tables import (
     amp_ratios,
     amp_table,
     by_compression,
+    inference_time_table,
     metric_table,
     settings_markdown,
 )
@@ -107,6 +108,22 @@ def test_tables_b_to_d_are_compressions_by_pruners():
     assert metric_table(table[table["setup"] == "MNIST / FC"], "flops").shape == (1, 6)
     assert math.isclose(metric_table(table[table["setup"] == "MNIST / FC"], "top1").loc[1.0, "SNIP"], 72.0)
 
+
+
+def test_table_c_has_a_block_per_set_up_and_a_cell_per_kernel_where_a_pruner_ran():
+    rows = [dict(setup=setup, stand_in=setup.startswith("CIFAR"), data="real MNIST", compression=c, label=label,
+                 dense_inference_s=0.25 * c, dense_inference_spread_s=0.01, sparse_inference_s=0.2 * c,
+                 sparse_inference_spread_s=0.02)
+            for setup, levels, labels in [("CIFAR-10 / ResNet20", [0.5, 1.0], ["Rand", "SNIP"]),
+                                          ("MNIST / FC", [1.0], ["Rand", "SNIP", "ProsPr"])]
+            for c in levels for label in labels]
+    c = inference_time_table(pd.DataFrame(rows))
+    assert [compression for _, compression in c.index] == [0.5, 1.0, 1.0]
+    assert c.index[0][0].startswith("CIFAR-10 / ResNet20 (synthetic stand-in") and c.index[-1][0].startswith("MNIST")
+    assert list(c.columns) == [(label, kernels) for label in ["Rand", "SNIP", "ProsPr"]
+                               for kernels in ("dense kernels", "sparse kernels")]
+    assert c.iloc[1][("SNIP", "sparse kernels")] == "0.200 ± 0.010"  # median ± half the range of its passes
+    assert c.iloc[:2][("ProsPr", "dense kernels")].isna().all()  # not run on CIFAR-10: no cell to show
 
 def test_pruners_are_called_better_only_where_welch_says_so_and_stand_ins_are_not_ranked():
     result = tuning_result(_tuning_table())
@@ -301,6 +318,7 @@ def test_compression_findings_words_carry_the_densities():
         assert f"`{p.densest_layer}` ({p.densest:.3f})" in text and f"`{p.sparsest_layer}` ({p.sparsest:.3f})" in text
         assert f"{p.kept_flops:,.0f} of {p.flops:,.0f}" in text
     assert f"{result.size_bias.small:.3f}" in text and f"{result.size_bias.large:.3f}" in text
+    assert f"{result.size_bias.median:,.0f}" in text  # where the smaller layers end
     assert len(text.splitlines()) == 1 + len(result.pruners) + 1
     assert result.stand_in == ()
 
@@ -356,10 +374,20 @@ def test_quantization_result_on_a_cpu_without_bf16_units():
         grown, pd.DataFrame())
 
 
+
+def test_the_mixed_precision_findings_flag_a_stand_in_set_up():
+    def first_line(table):
+        return quantization_findings(table, pd.DataFrame()).splitlines()[0]
+    assert "stand-in" not in first_line(_amp_table().assign(data_source="real"))
+    assert "stand-in" in first_line(_amp_table().assign(data_source="synthetic"))
+
+
 def test_quantization_findings_words_carry_the_ratios():
     for table in (_amp_table(), _amp_table().assign(peak_memory_kind="cuda_max_allocated", train_s=[100.0, 50.0] * 2)):
         result, text = quantization_result(table, pd.DataFrame()), quantization_findings(table, pd.DataFrame())
-        assert f"took {result.time.high:.2f}x" in text and f"{result.memory.high:.2f}x fp32's" in text
+        assert f"took {result.time.high:.2f}x" in text
+        # on the CPU the peak is one shared process's resident set: no ratio of it is quoted as the precisions'
+        assert (f"{result.memory.high:.2f}x fp32's" in text) == result.on_cuda
         assert f"{result.top1_change.high:+.1f} points" in text and "0.2, 1" in text
         if result.on_cuda:  # the model's size and the memory held before training explain the small gain
             assert f"{result.params / 1e6:.2f} M" in text and f"{result.starts_mb[0]:.0f} MB" in text
@@ -396,6 +424,9 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     assert sorted(part.split(" for ") for part in rows["seeds"].split("; ")) == [
         ["1", "CIFAR-10 / ResNet20"], ["1", "MNIST / FC"]]
     assert rows["data source"].split("; ") == sorted(set(table["data"]))
+    mixed = table.assign(post_epochs=[3 if setup.startswith("CIFAR") else 30 for setup in table["setup"]])
+    epochs = _settings(settings_markdown(params, mixed))["training"].split(" after pruning")[0].split("; ")
+    assert sorted(_numbers(part.split(" for ")[0]) for part in epochs) == [[3], [30]]  # each beside its set-up
     with_reference = pd.concat([table, table.iloc[:1].assign(compression=0.0)], ignore_index=True)
     counted_too = _settings(settings_markdown(params, with_reference))
     assert _numbers(counted_too["runs"]) == [len(with_reference), 1]  # records, of them unpruned; none diverged

@@ -3,9 +3,9 @@ and findings, from records of runs that differ from the pruner's own run in one 
 
 An ablation changes one thing: ``shuffle`` permutes each layer's mask and ``reinitialize`` draws fresh weights
 for the kept positions, both keeping the pruner's per-layer densities; ``invert`` keeps the lowest scores instead
-of the highest, which under global scope moves the densities too. If accuracy does not move under the first two,
-what the pruner found was a density per layer, not which weights; if it does not move under inversion either,
-not even that.
+of the highest, which under global scope moves the densities too. If accuracy does not move under the shuffle,
+what the pruner found was a density per layer, not which weights; under re-initialisation, the kept weights'
+initial values did not matter; if it does not move under inversion either, not even the densities show.
 """
 
 from __future__ import annotations

@@ -159,6 +159,10 @@ def claim_verdict(c: SynflowClaim) -> str:
     if c.agrees:
         return (f"the data agree. {synflow} stays above chance up to compression {compression_text(c.highest)}, "
                 f"while {' and '.join(c.earlier)} fall to chance earlier.")
+    if c.earlier and not c.not_earlier and not c.synflow_survives:
+        return (f"the data partly agree: {' and '.join(c.earlier)} fall to chance before {synflow} does, but it "
+                f"falls to chance too, at compression {compression_text(c.synflow_falls_at)}"
+                + (" (the highest studied)." if c.synflow_falls_at == c.highest else "."))
     if c.synflow_survives:
         reach = f"stays above chance up to compression {compression_text(c.highest)}"
     else:

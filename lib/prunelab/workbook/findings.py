@@ -236,13 +236,13 @@ def _constant_line(cells: tuple[CollapsedCell, ...]) -> str:
     """The cells at a constant prediction with every layer kept: in how many runs no path is left (a constant
     network whatever its training) and in how many one remains (the training did not recover them)."""
     runs = sum(c.runs for c in cells)
-    words = (f"- {len(cells)} further pruner and compression cell(s) predict no better than the most frequent "
-             f"class with every layer keeping weights ({runs} runs).")
+    words = (f"- In {_count(len(cells), 'further pruner and compression cell')}, {_count(runs, 'run')} predict "
+             "no better than the most frequent class with every layer keeping weights.")
     known = [c for c in cells if c.no_path is not None]
     no_path = [c.no_path for c in known]
     kept = [c.runs - c.no_path for c in known]
     if sum(no_path):
-        words += (f" In {sum(no_path)} of them no path of kept weights joins input to output, so the network "
+        words += (f" In {sum(no_path)} of those runs no path of kept weights joins input to output, so the network "
                   f"computes a constant whatever its training: {_counted_cells(known, no_path)}.")
     if sum(kept):
         words += (f" In {sum(kept)} a path remains, so the training did not recover them: "
@@ -250,6 +250,10 @@ def _constant_line(cells: tuple[CollapsedCell, ...]) -> str:
     if len(known) < len(cells):
         words += f" {runs - sum(c.runs for c in known)} have no record to rebuild, so their paths are not known."
     return words
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _counted_cells(cells: list[CollapsedCell], counts: list[int]) -> str:
@@ -276,6 +280,6 @@ def _collapse_lines(c: Collapses) -> list[str]:
                      f"round every weight is scored once on the dense network and one global threshold can take a "
                      f"whole layer: here it emptied {where}. Compare the {SYNFLOW_ROUNDS}-round column.")
     if c.stand_in:
-        lines.append(f"- {c.stand_in} collapsed cell(s) are on synthetic stand-in data and are listed in the table "
-                     "above only as pipeline checks.")
+        lines.append(f"- {_count(c.stand_in, 'collapsed cell')} on synthetic stand-in data "
+                     f"{'is' if c.stand_in == 1 else 'are'} listed in the table above only as pipeline checks.")
     return lines

@@ -64,12 +64,13 @@ class PrunerDensity:
 
 @dataclass(frozen=True)
 class SizeBias:
-    """Under one pruner, the mean density of the layers with at most the median number of weights
+    """Under one pruner, the mean density of the layers with at most the ``median`` number of weights
     (``small``) and of the larger ones (``large``)."""
 
     label: str
     small: float
     large: float
+    median: float
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def compression_result(layers: pd.DataFrame, compression: float, focus: str = "S
     if not part.empty:
         median = part["size"].median()
         bias = SizeBias(focus, float(part.loc[part["size"] <= median, "density"].mean()),
-                        float(part.loc[part["size"] > median, "density"].mean()))
+                        float(part.loc[part["size"] > median, "density"].mean()), float(median))
     fake = layers.loc[layers["data_source"] == "synthetic", "setup"] if "data_source" in layers else []
     return CompressionResult(compression, tuple(pruners), bias, tuple(sorted(set(fake))))
 
@@ -124,8 +125,9 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
               for p in result.pruners]
     if result.size_bias is not None:
         b = result.size_bias
-        lines.append(f"- Under {b.label}, layers with fewer weights keep on average {b.small:.3f} and larger ones "
-                     f"{b.large:.3f}: a global threshold does not prune every layer equally.")
+        lines.append(f"- Under {b.label}, layers of at most {b.median:,.0f} weights (the median size) keep on "
+                     f"average {b.small:.3f} and larger ones {b.large:.3f}: a global threshold does not prune every "
+                     "layer equally.")
     return "\n".join(lines)
 
 
@@ -195,6 +197,11 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
     return tuple(setups)
 
 
+#: the sparse kernels (:mod:`prunelab.core.sparse_kernels`) as the findings name them
+KERNEL_WORDS = {"compact": "compact, a dense product over the live units only", "csr": "CSR", "csr_t": "CSR transposed",
+                "bsr": "block-sparse BSR", "semi24": "2:4 semi-structured", "im2col_csr": "im2col and CSR"}
+
+
 def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     """Markdown findings on sparse kernels (:func:`sparse_result`): how much faster, which layers switched
     and why, and whether a difference is larger than the passes' own spread."""
@@ -202,7 +209,7 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     for s in sparse_result(sparse, layers):
         lines.append(_speed_line(s))
         if s.switched:
-            kinds = ", ".join(f"{k} ({n})" for k, n in s.switched)
+            kinds = "; ".join(f"{n} to {KERNEL_WORDS.get(k, k)}" for k, n in s.switched)
             why = (" (no layer stayed dense)." if not math.isfinite(s.dense_density.low) else
                    f", against {s.dense_density.words('{:.3g}'.format)} in the layers that stayed dense"
                    + (": a sparse kernel skips the zeros but reads an index per weight and runs far below the dense "

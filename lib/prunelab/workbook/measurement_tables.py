@@ -69,11 +69,11 @@ def conv_layer_table(analysis: TraceAnalysis) -> pd.DataFrame:
 
 
 def conv_layer_caption(analysis: TraceAnalysis) -> str:
-    """Table E's caption: how many convolution layers the traced step ran, their time and share, and the step's
-    busy time and wall span, the wholes to the part's decimal places (:func:`.numbers.alike`)."""
+    """Table E's caption after its letter: how many convolution layers the traced step ran, their time and share,
+    and the step's busy time and wall span, the wholes to the part's decimal places (:func:`.numbers.alike`)."""
     conv_ms, busy_ms, span_ms = alike(analysis.conv_total_us / 1e3, analysis.step_busy_us / 1e3,
                                       analysis.step_span_us / 1e3)
-    return (f"Table E. Convolution layers of the one traced step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
+    return (f"Convolution layers of the one traced step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
             f"in all, {analysis.conv_share:.1%} of the step's busy time ({busy_ms} ms; wall span {span_ms} ms). ")
 
 
@@ -163,24 +163,28 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     memory = ", ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(set(table["peak_memory_kind"])))
     batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
     steps = f"{batches} training step{'s' if batches != 1 else ''} of {size} images"
+    repeats = timing[["fp32_train_repeats", "amp_train_repeats"]].to_numpy().astype(int)
+    passes = f"{repeats.min()}" if repeats.min() == repeats.max() else f"{repeats.min()} to {repeats.max()}"
     return (f"Table J. {pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "
-            f"(peak memory: {memory}; training time: {steps} per pass, median of n passes ± half their range; "
-            "run training time: its whole training as the run recorded it (a fused run's: its group's), one "
-            "measurement at its own moment; "
+            f"(peak memory: {memory}; training time: {steps} per pass, median of {passes} passes ± half their range; "
+            "run training time: its whole training as the run recorded it (for a run trained in a fused group, "
+            "the group's), one measurement at its own moment; "
             "top-1: the one run's final test accuracy, n=1)"
             + stand_in_note(table))
 
 
 def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table K: AMP relative to fp32 per compression; the time ratio is of the interleaved medians, and
-    "time difference" says whether the gap exceeds the larger spread."""
+    "time difference" says whether the gap exceeds the larger spread. Peak memory is compared on a GPU only: on
+    the CPU it is the resident set of the process the runs share, not the precisions' own."""
     runs = _runs_by_compression(table)
     rows = []
     for compression, pair in sorted(runs.items()):
         amp, fp32 = pair.get("amp"), pair.get("fp32")
+        both = amp is not None and fp32 is not None
         row = {"compression": compression_text(compression),
-               "memory AMP / fp32": ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"])
-               if amp is not None and fp32 is not None else "–",
+               "memory AMP / fp32": "–" if not both else ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"])
+               if {amp["peak_memory_kind"], fp32["peak_memory_kind"]} == {"cuda_max_allocated"} else "not compared",
                "time AMP / fp32": "–", "time difference": "not measured",
                "top-1 AMP - fp32 (points)": f"{amp['top1'] - fp32['top1']:+.1f}"
                if amp is not None and fp32 is not None else "–"}

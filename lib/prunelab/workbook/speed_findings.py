@@ -30,8 +30,7 @@ class TraceSummary:
     main_sink: str | None
 
     @property
-    def unit(self) -> str:
-        """What the trace counts: kernels on CUDA, top-level operators on the CPU."""
+    def unit(self) -> str:  # what the trace counts: kernels on CUDA, top-level operators on the CPU
         return "kernels" if self.device == "cuda" else "top-level ops"
 
 
@@ -54,8 +53,7 @@ class DesignSpeed:
     steps: int
 
     @property
-    def differ(self) -> bool:
-        """The gap exceeds the larger spread: one design is measurably faster."""
+    def differ(self) -> bool:  # the gap exceeds the larger spread: one design is measurably faster
         return bool(times_differ(self.original_ms, self.original_spread_ms, self.folded_ms, self.folded_spread_ms))
 
     @property
@@ -63,8 +61,7 @@ class DesignSpeed:
         return self.folded_ms < self.original_ms
 
     @property
-    def ratio(self) -> float:
-        """The slower step time over the faster."""
+    def ratio(self) -> float:  # the slower step time over the faster
         return max(self.original_ms, self.folded_ms) / min(self.original_ms, self.folded_ms)
 
 
@@ -320,8 +317,8 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     """Markdown discussion of Task 4 (:func:`quantization_result`). A time difference is called one only when
     it exceeds the larger spread of the repeats."""
     r = quantization_result(table, int8, timing)
-    memory_words = (f"peak memory was {r.memory.words('{:.2f}x'.format)} fp32's"
-                    + ("" if r.on_cuda else " (the resident set of a process the runs share: see below)")
+    memory_words = ((f"peak memory was {r.memory.words('{:.2f}x'.format)} fp32's" if r.on_cuda else
+                     "peak memory is not compared (the resident set of a process the runs share: see below)")
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
                        "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
                        "compares step designs as well as precisions)" if r.graphed else "")
@@ -330,6 +327,8 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
                     + ", across compressions "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}; top-1 moved by "
                     f"{r.top1_change.words('{:+.1f}'.format)} points " + (
+                        "(on SYNTHETIC stand-in data, a pipeline check: top-1 means nothing here)."
+                        if set(table.get("data_source", ())) == {"synthetic"} else
                         "(every run, in either precision, predicts no better than the most frequent class, so "
                         "top-1 cannot tell the precisions apart here)." if at_chance(table).all() else
                         f"({r.dtype} rounding sends the two trainings down different paths: with one seed per "
@@ -363,8 +362,8 @@ def _cuda_words(r: QuantizationResult) -> str:
 def _cpu_words(r: QuantizationResult) -> str:
     units = f"native bf16 units ({', '.join(r.cpu_bf16)})" if r.cpu_bf16 else "no native bf16 units"
     return (f"This CPU has {units}. " + (
-        "oneDNN runs bf16 convolutions on them at a multiple of fp32's rate, which outweighs the casts "
-        "autocast inserts before each convolution: mixed precision pays off in time even on a CPU. "
+        "Mixed precision paid off in time even on a CPU: with these units bf16 convolutions can outrun fp32 by "
+        "more than the casts autocast inserts cost (the steps are timed whole, so this shows the sum, not the split). "
         if r.gain else
         "Autocast casts every weight and activation to bf16 before each convolution and back where fp32 "
         "is needed, and " + ("with these units the convolutions of so small a network gain too little "
@@ -383,7 +382,8 @@ def _int8_lines(r: Int8Result) -> list[str]:
         f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond == s.runs  # bold: every run real
                           else s.speedup.words('{:.2f}x'.format))
         + " as fast, " + ("no spread recorded, so no difference is claimed" if s.beyond is None else
-                          f"{s.beyond} of {s.runs} runs differing by more than the spread (the rest: noise)")
+                          f"{s.beyond} of {s.runs} runs differing by more than the spread"
+                          + ("" if s.beyond == s.runs else " (the rest within noise)"))
         + f", top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
     return [

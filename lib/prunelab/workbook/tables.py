@@ -72,11 +72,11 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
     used = "; ".join(f"{d}: {tr:,} training / {te:,} test examples" for d, tr, te in sizes)
     pruners = column_order(pruner_name(p) for p in set(pruned["pruner"]))
     compressions = ", ".join(f"{c:g}" for c in sorted(set(pruned["compression"])))
-    training = f"{counted(table['post_epochs'], 'epoch')} after pruning"
+    training = f"{_epochs_text(table, 'post_epochs')} after pruning"
     if (table["pre_epochs"] > 0).any():
         pre = table[table["pre_epochs"] > 0]
         training += f"; {', '.join(pruner_name(p) for p in sorted(set(pre['pruner'])))} pre-trained " \
-                    f"{counted(pre['pre_epochs'], 'epoch')} first"
+                    f"{_epochs_text(pre, 'pre_epochs')} first"
     synflow = table[table["pruner"] == "synflow"]
     rounds = sorted({pruner_rounds("synflow") if pd.isna(r) else int(r) for r in synflow["prune_epochs"]})
     diverged = int((table["status"] == "diverged").sum()) if "status" in table else 0
@@ -103,6 +103,13 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
            "the accuracy of the model it stopped with" if diverged else "") + " |",
     ]
     return "\n".join(lines)
+
+
+def _epochs_text(table: pd.DataFrame, column: str) -> str:
+    """"30 epochs", or per set-up where they differ: "3 epochs for CIFAR-10 / ResNet20; 30 epochs for MNIST / FC"."""
+    if table[column].nunique() == 1:
+        return counted(table[column], "epoch")
+    return "; ".join(f"{counted(part[column], 'epoch')} for {setup}" for setup, part in table.groupby("setup"))
 
 
 def _seeds_text(table: pd.DataFrame) -> str:
@@ -334,17 +341,21 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def inference_time_table(sparse: pd.DataFrame, setup: str = "CIFAR-10 / ResNet20") -> pd.DataFrame:
+def inference_time_table(sparse: pd.DataFrame) -> pd.DataFrame:
     """Table C: test-set inference time (s) per compression and pruner, on dense kernels and on the sparse
     kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
-    comparable cell by cell)."""
-    rows = sparse[sparse["setup"] == setup]
-    rows = rows.assign(**{
-        metric: [time_cell(m, s, unit="") for m, s in zip(rows[metric], rows[metric.replace("_s", "_spread_s")])]
+    comparable cell by cell); a block of rows per set-up, named with its data as in Table B."""
+    rows = sparse.assign(**{
+        metric: [time_cell(m, s, unit="") for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
         for metric in SPARSE_COLUMNS})
-    pivot = rows.pivot_table(index="compression", columns="label", values=list(SPARSE_COLUMNS), aggfunc="first")
+    names = [setup_row_label(setup, "synthetic" if stand_in else "real", data)
+             for setup, stand_in, data in zip(rows["setup"], rows["stand_in"], rows["data"])]
+    blocks = []
+    for name, part in rows.groupby(pd.Series(names, index=rows.index), sort=False):
+        block = part.pivot_table(index="compression", columns="label", values=list(SPARSE_COLUMNS), aggfunc="first")
+        block.index = pd.MultiIndex.from_product([[name], block.index], names=["Data / Arch", "Compression"])
+        blocks.append(block)
     columns = [(metric, label) for label in column_order(rows["label"]) for metric in SPARSE_COLUMNS]
-    frame = pivot[columns]
+    frame = pd.concat(blocks).reindex(columns=pd.MultiIndex.from_tuples(columns))
     frame.columns = pd.MultiIndex.from_tuples([(label, SPARSE_COLUMNS[metric]) for metric, label in columns])
-    frame.index.name = "Compression"
     return frame
