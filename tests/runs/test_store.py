@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from prunelab.runs.cli import main
@@ -100,10 +101,12 @@ def _strict_json(text: str):
 
 
 def test_a_number_not_measured_is_written_null_and_read_back_as_nan(config):
-    _write(config, epoch_train_spread_s=math.nan, trace={"times": [1.5, math.inf]}, note="")
+    _write(config, epoch_train_spread_s=math.nan, trace={"times": [1.5, math.inf]}, note="",
+           peak=np.float32(2.5), gap=np.float32("nan"))  # numpy's numbers as numbers, not text
     path = record_path(config.result_dir, config.experiment, config.record_name)
     on_disk = _strict_json((path / "summary.json").read_text())
     assert on_disk["epoch_train_spread_s"] is None and on_disk["trace"]["times"] == [1.5, None]
+    assert on_disk["peak"] == 2.5 and on_disk["gap"] is None
     summary = load_record(path).summary
     assert math.isnan(summary["epoch_train_spread_s"]) and math.isnan(summary["trace"]["times"][1])
     assert summary["trace"]["times"][0] == 1.5 and summary["top1"] == 50.0 and summary["note"] == ""

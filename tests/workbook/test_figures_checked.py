@@ -355,6 +355,17 @@ def test_figure_1b_counts_the_runs_that_gain_where_no_kept_fraction_pays_for_mos
     assert f"2 of {runs}" in cifar.get_legend().get_title().get_text()
     assert " of " not in mnist.get_legend().get_title().get_text()  # no run gains there: nothing to count
     plt.close(fig)
+    # every run beyond its spread, but the median gain inside the 5% noise margin: no crossover, and not "2 of"
+    slight = _sparse(STUDY, pays=False, spread=0.001)
+    slight["sparse_inference_s"] = slight["dense_inference_s"] * 0.98
+    slight["speedup"] = 1 / 0.98
+    fig = figures.plot_sparse_inference(slight)
+    assert not [line for ax in fig.axes for line in ax.lines if line.get_linestyle() == ":"]
+    titles = {ax.get_legend().get_title().get_text() for ax in fig.axes}
+    assert len(titles) == 1 and not {title for title in titles if " of " in title}  # neither the count nor "none"
+    assert titles != {figures.plot_sparse_inference(_sparse(STUDY, pays=False)).axes[0].get_legend().get_title()
+                      .get_text()}
+    plt.close("all")
 
 
 def _row_of(ax) -> str:

@@ -111,7 +111,8 @@ def test_tables_b_to_d_are_compressions_by_pruners():
 
 
 def test_table_c_has_a_block_per_set_up_and_a_cell_per_kernel_where_a_pruner_ran():
-    rows = [dict(setup=setup, stand_in=setup.startswith("CIFAR"), data="real MNIST", compression=c, label=label,
+    rows = [dict(setup=setup, data_source="synthetic" if setup.startswith("CIFAR") else "bundled", data="real MNIST",
+                 compression=c, label=label,
                  dense_inference_s=0.25 * c, dense_inference_spread_s=0.01, sparse_inference_s=0.2 * c,
                  sparse_inference_spread_s=0.02)
             for setup, levels, labels in [("CIFAR-10 / ResNet20", [0.5, 1.0], ["Rand", "SNIP"]),
@@ -124,6 +125,7 @@ def test_table_c_has_a_block_per_set_up_and_a_cell_per_kernel_where_a_pruner_ran
                                for kernels in ("dense kernels", "sparse kernels")]
     assert c.iloc[1][("SNIP", "sparse kernels")] == "0.200 ± 0.010"  # median ± half the range of its passes
     assert c.iloc[:2][("ProsPr", "dense kernels")].isna().all()  # not run on CIFAR-10: no cell to show
+    assert inference_time_table(pd.DataFrame(rows).iloc[:0]).empty  # no sparse records: an empty table
 
 def test_pruners_are_called_better_only_where_welch_says_so_and_stand_ins_are_not_ranked():
     result = tuning_result(_tuning_table())
@@ -318,7 +320,8 @@ def test_compression_findings_words_carry_the_densities():
         assert f"`{p.densest_layer}` ({p.densest:.3f})" in text and f"`{p.sparsest_layer}` ({p.sparsest:.3f})" in text
         assert f"{p.kept_flops:,.0f} of {p.flops:,.0f}" in text
     assert f"{result.size_bias.small:.3f}" in text and f"{result.size_bias.large:.3f}" in text
-    assert f"{result.size_bias.median:,.0f}" in text  # where the smaller layers end
+    odd = _layers().assign(size=lambda f: f["size"].where(f["size"] == 100, 1003))  # a median of 551.5 weights
+    assert "at most 551 weights" in compression_findings(odd, 1.0, "SNIP")  # a 552-weight layer is a larger one
     assert len(text.splitlines()) == 1 + len(result.pruners) + 1
     assert result.stand_in == ()
 

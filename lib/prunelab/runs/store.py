@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -195,7 +196,7 @@ def _device_amp_name(config: RunConfig) -> str:
 
 def json_writer(data: Any) -> Writer:
     """Writes ``data`` as strict JSON, so that jq, JavaScript and every other JSON reader take a record's files:
-    a number not measured (NaN, as the spread of one timing repeat) is written as null, and
+    a number not measured (NaN, as the spread of one timing repeat; or infinite) is written as null, and
     :func:`load_record` reads a summary's nulls back as NaN."""
     def write(path: Path) -> None:
         path.write_text(json.dumps(_null_for_nan(data), indent=2, sort_keys=True, default=str, allow_nan=False)
@@ -204,8 +205,9 @@ def json_writer(data: Any) -> Writer:
 
 
 def _null_for_nan(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    """``value`` with every NaN or infinite number, nested in lists and dicts, as None (numpy's as float)."""
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, dict):
         return {key: _null_for_nan(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -214,6 +216,7 @@ def _null_for_nan(value: Any) -> Any:
 
 
 def _nan_for_null(value: Any) -> Any:
+    """``value`` with every None, nested in lists and dicts, as NaN: a summary's number not measured."""
     if value is None:
         return math.nan
     if isinstance(value, dict):

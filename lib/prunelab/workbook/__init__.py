@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         style,
         tables,
         trace_figures,
+        tracing_findings,
     )
 
 _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the names the notebooks call from it
@@ -54,7 +55,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".findings": ("tuning_findings",),
     ".collapse_study": ("collapse_study", "collapse_study_findings", "synflow_claim"),
     ".layer_findings": ("compression_findings", "layer_frame", "record_weights", "sparse_findings"),
-    ".speed_findings": ("amp_time_words", "design_speed_words", "quantization_findings", "trace_findings"),
+    ".speed_findings": ("amp_time_words", "quantization_findings"),
+    ".tracing_findings": ("design_speed_words", "trace_findings"),
     ".grids": (
         "ABLATION_FLAGS", "SETUPS", "RunsPending", "WorkbookParams", "ablation_grid", "amp_grid", "compression_grid",
         "dense_grid", "ensure_runs", "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config",

@@ -1,6 +1,7 @@
 """The findings of Task 1 (pruners compared, collapse across compression): figures and verdicts computed from
 the tables, never written in advance, then worded. :mod:`.collapse_study` holds Task 1's study of where each
-pruner collapses; :mod:`.layer_findings` and :mod:`.speed_findings` the other tasks' findings, in the same shape.
+pruner collapses; :mod:`.tracing_findings`, :mod:`.layer_findings` and :mod:`.speed_findings` the other tasks'
+findings, in the same shape.
 
 Each kind of finding is two steps: a function returning small frozen dataclasses of the numbers and verdicts
 (:func:`tuning_result`, :func:`pruner_ranking`...), and the function a notebook calls, which renders that
@@ -23,6 +24,7 @@ from .numbers import (
     at_chance,
     compare_means,
     compression_text,
+    counted,
     holm,
     listed,
     p_words,
@@ -236,8 +238,9 @@ def _constant_line(cells: tuple[CollapsedCell, ...]) -> str:
     """The cells at a constant prediction with every layer kept: in how many runs no path is left (a constant
     network whatever its training) and in how many one remains (the training did not recover them)."""
     runs = sum(c.runs for c in cells)
-    words = (f"- In {_count(len(cells), 'further pruner and compression cell')}, {_count(runs, 'run')} predict "
-             "no better than the most frequent class with every layer keeping weights.")
+    words = (f"- In {counted(len(cells), 'further pruner and compression cell')}, {counted(runs, 'run')} "
+             f"{'predicts' if runs == 1 else 'predict'} no better than the most frequent class with every layer "
+             "keeping weights.")
     known = [c for c in cells if c.no_path is not None]
     no_path = [c.no_path for c in known]
     kept = [c.runs - c.no_path for c in known]
@@ -250,10 +253,6 @@ def _constant_line(cells: tuple[CollapsedCell, ...]) -> str:
     if len(known) < len(cells):
         words += f" {runs - sum(c.runs for c in known)} have no record to rebuild, so their paths are not known."
     return words
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _counted_cells(cells: list[CollapsedCell], counts: list[int]) -> str:
@@ -280,6 +279,7 @@ def _collapse_lines(c: Collapses) -> list[str]:
                      f"round every weight is scored once on the dense network and one global threshold can take a "
                      f"whole layer: here it emptied {where}. Compare the {SYNFLOW_ROUNDS}-round column.")
     if c.stand_in:
-        lines.append(f"- {_count(c.stand_in, 'collapsed cell')} on synthetic stand-in data "
-                     f"{'is' if c.stand_in == 1 else 'are'} listed in the table above only as pipeline checks.")
+        lines.append(f"- {counted(c.stand_in, 'collapsed cell')} on synthetic stand-in data "
+                     + ("is listed in the table above only as a pipeline check." if c.stand_in == 1 else
+                        "are listed in the table above only as pipeline checks."))
     return lines

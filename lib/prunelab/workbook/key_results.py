@@ -2,7 +2,7 @@
 the data it came from, and nothing claimed that the numbers do not support.
 
 As in :mod:`.findings`, each result is first a frozen dataclass of figures and verdicts
-(:func:`tuning_key`, :func:`.speed_findings.trace_summary`, :func:`quantization_key`), then worded.
+(:func:`tuning_key`, :func:`.tracing_findings.trace_summary`, :func:`quantization_key`), then worded.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
-from .speed_findings import AmpTimes, amp_time_summary, amp_times, trace_summary
-from .tables import amp_ratios
+from .speed_findings import AmpTimes, amp_time_summary, amp_times
+from .tables import amp_ratios, own_peak_memory
+from .tracing_findings import trace_summary
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def _setup_words(s: SetupKey, compression: float) -> str:
 
 
 def trace_key_result(trace: dict, data: str) -> str:
-    """Task 2: where the traced inference step's time goes (:func:`.speed_findings.trace_summary`)."""
+    """Task 2: where the traced inference step's time goes (:func:`.tracing_findings.trace_summary`)."""
     s = trace_summary(trace)
     conv_ms, busy_ms = alike(s.conv_ms, s.busy_ms)
     return (f"One traced inference step ({data}): its {s.conv_layers} convolution layers take "
@@ -145,6 +146,6 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame) -> str:
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
     # on a CPU the peak is the resident set of one process the runs share: not the precisions' own to compare
     memory = (f"peak memory {key.memory.words(significant)}x fp32's"
-              if table["peak_memory_kind"].eq("cuda_max_allocated").all() else
+              if own_peak_memory(table["peak_memory_kind"]) else
               "peak memory not compared (on the CPU it is one shared process's resident set)")
     return f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."

@@ -125,7 +125,7 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
               for p in result.pruners]
     if result.size_bias is not None:
         b = result.size_bias
-        lines.append(f"- Under {b.label}, layers of at most {b.median:,.0f} weights (the median size) keep on "
+        lines.append(f"- Under {b.label}, layers of at most {math.floor(b.median):,} weights (the median size) keep on "
                      f"average {b.small:.3f} and larger ones {b.large:.3f}: a global threshold does not prune every "
                      "layer equally.")
     return "\n".join(lines)

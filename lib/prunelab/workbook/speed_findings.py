@@ -1,6 +1,6 @@
-"""Findings on where time and memory go: the traced inference step (Task 2), mixed precision and int8 (Task 4).
-Numbers and verdicts first, as frozen dataclasses; then words. A time difference counts only beyond the larger
-spread of passes taken in turn.
+"""Findings on what mixed precision and int8 buy in time and memory (Task 4; the traced step of Task 2 is
+:mod:`.tracing_findings`). Numbers and verdicts first, as frozen dataclasses; then words. A time difference
+counts only beyond the larger spread of passes taken in turn.
 """
 
 from __future__ import annotations
@@ -10,137 +10,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.timing import times_differ
-from .numbers import Span, alike, at_chance, time_cell
-from .tables import amp_ratios
-
-# ------------------------------------------------------------------------------ Task 2: the traced step
-
-
-@dataclass(frozen=True)
-class TraceSummary:
-    """Where one traced inference step's time went (a record's ``trace`` summary): its span and busy time,
-    the convolutions' time and share of the busy time, and the kind of work that took most."""
-
-    device: str
-    span_ms: float
-    busy_ms: float
-    conv_layers: int
-    conv_ms: float
-    conv_share: float
-    main_sink: str | None
-
-    @property
-    def unit(self) -> str:  # what the trace counts: kernels on CUDA, top-level operators on the CPU
-        return "kernels" if self.device == "cuda" else "top-level ops"
-
-
-def trace_summary(trace: dict) -> TraceSummary:
-    """The :class:`TraceSummary` of a record's ``summary["trace"]``."""
-    return TraceSummary(trace["device"], float(trace["step_span_ms"]), float(trace["step_busy_ms"]),
-                        int(trace["conv_layers"]), float(trace["conv_ms"]), float(trace["conv_share"]),
-                        trace["main_sink"])
-
-
-@dataclass(frozen=True)
-class DesignSpeed:
-    """Step times of the original design (mask multiplied in every forward) and of masks folded into the
-    weights: medians and spreads (ranges) of ``steps`` steps of each, taken in turn."""
-
-    original_ms: float
-    original_spread_ms: float
-    folded_ms: float
-    folded_spread_ms: float
-    steps: int
-
-    @property
-    def differ(self) -> bool:  # the gap exceeds the larger spread: one design is measurably faster
-        return bool(times_differ(self.original_ms, self.original_spread_ms, self.folded_ms, self.folded_spread_ms))
-
-    @property
-    def folded_faster(self) -> bool:
-        return self.folded_ms < self.original_ms
-
-    @property
-    def ratio(self) -> float:  # the slower step time over the faster
-        return max(self.original_ms, self.folded_ms) / min(self.original_ms, self.folded_ms)
-
-
-def design_speed(designs: pd.DataFrame) -> DesignSpeed | None:
-    """The :class:`DesignSpeed` of a record's design comparison (original first, folded second); None for a
-    record without repeated steps."""
-    if "step median (ms)" not in designs:
-        return None
-    original, ours = designs.iloc[0], designs.iloc[1]
-    return DesignSpeed(float(original["step median (ms)"]), float(original["step spread (ms)"]),
-                       float(ours["step median (ms)"]), float(ours["step spread (ms)"]),
-                       int(min(original["timed steps"], ours["timed steps"])))
-
-
-def design_speed_words(designs: pd.DataFrame) -> str:
-    """Which design is faster (:func:`design_speed`), claimed only beyond the spread of the repeats."""
-    return _speed_words(design_speed(designs))
-
-
-def _speed_words(speed: DesignSpeed | None) -> str:
-    if speed is None:
-        return ("One traced step cannot tell which design is faster (one step's time is noise); this record "
-                "has no repeated steps.")
-    cells = (f"{time_cell(speed.original_ms, speed.original_spread_ms, 'ms')} in the original design against "
-             f"{time_cell(speed.folded_ms, speed.folded_spread_ms, 'ms')} folded")
-    how = f"over {speed.steps} steps of each taken in turn (median ± half the range)"
-    if not speed.differ:
-        return (f"Step time {how}: {cells}; the {abs(speed.original_ms - speed.folded_ms):.3g} ms gap is within "
-                "the spread of the repeats (noise), so neither design is measurably faster on this batch and device.")
-    faster = "folded masks" if speed.folded_faster else "the original design"
-    return (f"Step time {how}: {cells}; **{faster}** is faster ({speed.ratio:.2f}x), a gap larger than the spread "
-            "of the repeats.")
-
-
-@dataclass(frozen=True)
-class TraceResult:
-    """Task 2: the traced step, the original design's units and mask-multiply share against the traced
-    (folded) step's units, whether both designs gave identical outputs, and their repeated step times."""
-
-    summary: TraceSummary
-    original_units: int
-    folded_units: int
-    mask_share: float
-    outputs_equal: bool
-    speed: DesignSpeed | None
-
-
-def trace_result(trace: dict, designs: pd.DataFrame) -> TraceResult:
-    """The :class:`TraceResult` of a record's trace summary and its design comparison."""
-    original, ours = designs.iloc[0], designs.iloc[1]
-    return TraceResult(trace_summary(trace), int(original["units"]), int(ours["units"]),
-                       float(original["mask multiply share"]), bool(trace.get("outputs_equal_to_original_design")),
-                       design_speed(designs))
-
-
-def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
-    """Markdown findings for Task 2 (:func:`trace_result`)."""
-    result = trace_result(trace, designs)
-    s = result.summary
-    conv_ms, busy_ms, span_ms = alike(s.conv_ms, s.busy_ms, s.span_ms)
-    lines = [
-        f"- The traced step took {span_ms} ms from first to last {s.unit[:-1]} "
-        f"({busy_ms} ms busy). Its {s.conv_layers} convolution layers account "
-        f"for {conv_ms} ms, **{s.conv_share:.1%}** of the busy time (one step: the "
-        "shares are what the picture shows, not a timing to compare).",
-        f"- The main time sink is **{s.main_sink}**."
-        + (" Convolutions dominate; with pruned weights still stored densely, a sparse or structured kernel "
-           "(or channel pruning) is what would cut this time, not more unstructured sparsity."
-           if s.main_sink == "convolution" else
-           " It is not the convolutions: per-op overhead dominates this small network, which kernel fusion "
-           "(conv + batchnorm folding, torch.compile) or CUDA graphs attack."),
-        f"- The original design multiplies every mask in every forward: {result.original_units} {s.unit} against "
-        f"{result.folded_units} in the traced step, {result.mask_share:.1%} of its busy time in mask "
-        "multiplies. The outputs are " + ("identical." if result.outputs_equal else "NOT identical: investigate."),
-        "- " + _speed_words(result.speed),
-    ]
-    return "\n".join(lines)
-
-
+from .numbers import Span, at_chance, time_cell
+from .tables import amp_ratios, own_peak_memory
 
 # ------------------------------------------------------------------------------ Task 4: precision
 
@@ -293,7 +164,7 @@ def quantization_result(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Data
     """The :class:`QuantizationResult` of the AMP records, the int8 table and the interleaved training times
     (``timing``: :func:`.measurement_tables.amp_timing_frame`)."""
     ratios = amp_ratios(table)
-    on_cuda = bool(table["peak_memory_kind"].eq("cuda_max_allocated").all())
+    on_cuda = own_peak_memory(table["peak_memory_kind"])
     times = amp_times(timing) if timing is not None and not timing.empty else None
     separate = Span.of(ratios["time AMP / fp32"])
     gain = (times.beyond == len(times.at) and all(t.ratio < 0.9 for t in times.at) if times is not None
@@ -323,7 +194,7 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
                        "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
                        "compares step designs as well as precisions)" if r.graphed else "")
                     + (" (runs trained in a fused group, as the labels say, report their group's peak memory: "
-                       "this ratio compares group sizes as well as precisions)" if r.fused else "")
+                       "this ratio compares group sizes as well as precisions)" if r.fused and r.on_cuda else "")
                     + ", across compressions "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}; top-1 moved by "
                     f"{r.top1_change.words('{:+.1f}'.format)} points " + (
@@ -372,8 +243,8 @@ def _cpu_words(r: QuantizationResult) -> str:
         + "The memory column is the peak resident set of the whole process (the Python runtime, the PyTorch "
         "libraries, the data set held in memory), not of tensors alone, and the runs share that process: it held "
         f"{r.starts_mb[0]:,.0f} MB as the fp32 runs began and {r.starts_mb[1]:,.0f} MB as the mixed-precision ones "
-        "did (what earlier runs freed stays with the allocator), so the memory ratio compares what the process "
-        "had grown to, not the two precisions. Run this notebook on a GPU for the memory of CUDA tensors and "
+        "did (what earlier runs freed stays with the allocator), so Table J's peak memory shows what the process "
+        "had grown to, not what either precision needs. Run this notebook on a GPU for the memory of CUDA tensors and "
         "fp16 with tensor cores.")
 
 

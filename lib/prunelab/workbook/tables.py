@@ -6,7 +6,7 @@ sentence of the findings is formatted from those tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import matplotlib
@@ -184,14 +184,21 @@ def by_compression(table: pd.DataFrame, metric: str, setup: str | None = None) -
     """``metric`` per compression and pruner, a block of rows per set-up (all set-ups unless ``setup`` names
     one), each block named with its data: accuracy as mean ± sd (n) cells, other metrics as means over seeds."""
     rows = table if setup is None else table[table["setup"] == setup]
+    result = setup_blocks(rows, lambda part: accuracy_table(part, metric=metric) if metric == "top1"
+                          else metric_table(part, metric))
+    return result[column_order(result.columns)]
+
+
+def setup_blocks(rows: pd.DataFrame, block: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """The ``block`` table of each set-up's ``rows`` (a table by compression), stacked in the rows' order, each
+    under its set-up's name and data (:func:`setup_row_label`); empty where there are no rows."""
     names = [setup_row_label(*v) for v in zip(rows["setup"], rows["data_source"], rows["data"])]
     blocks = []
     for name, part in rows.groupby(pd.Series(names, index=rows.index), sort=False):
-        block = accuracy_table(part, metric=metric) if metric == "top1" else metric_table(part, metric)
-        block.index = pd.MultiIndex.from_product([[name], block.index], names=["Data / Arch", "Compression"])
-        blocks.append(block)
-    result = pd.concat(blocks)
-    return result[column_order(result.columns)]
+        frame = block(part)
+        frame.index = pd.MultiIndex.from_product([[name], frame.index], names=["Data / Arch", "Compression"])
+        blocks.append(frame)
+    return pd.concat(blocks) if blocks else pd.DataFrame()
 
 
 FORMATS = {"top1": "{:.1f}", "flops": "{:,.0f}", "density": "{:.3g}"}
@@ -224,6 +231,12 @@ def _index_text(value) -> str:
 
 MEMORY_KINDS = {"cpu_peak_rss": "the process's peak resident set, CPU", "cuda_max_allocated": "peak of CUDA tensors"}
 AMP_METRICS = {"peak_memory_mb": "Peak memory (MB)", "train_s": "Training time (s)", "top1": "Top-1 (%)"}
+
+
+def own_peak_memory(kinds: Iterable[str]) -> bool:
+    """Whether peaks of these ``peak_memory_kind``s are each run's own, to compare between precisions: CUDA's
+    tensors; on a CPU the peak is the resident set of a process the runs share."""
+    return set(kinds) == {"cuda_max_allocated"}
 
 
 def precision_label(row) -> str:
@@ -324,7 +337,7 @@ def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecor
             **{k: s[k] for k in ("dense_inference_s", "dense_inference_spread_s", "sparse_inference_s",
                                  "sparse_inference_spread_s", "speedup", "dead_units", "layers", "timing_repeats")},
             "switched": len(s["switched_layers"]), "stand_in": s["stand_in"], "device": s["device"],
-            "data": source_words(config["dataset"], s["data_source"]),
+            "data_source": s["data_source"], "data": source_words(config["dataset"], s["data_source"]),
         })
     return pd.DataFrame(rows)
 
@@ -345,17 +358,14 @@ def inference_time_table(sparse: pd.DataFrame) -> pd.DataFrame:
     """Table C: test-set inference time (s) per compression and pruner, on dense kernels and on the sparse
     kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
     comparable cell by cell); a block of rows per set-up, named with its data as in Table B."""
+    if sparse.empty:
+        return pd.DataFrame()
     rows = sparse.assign(**{
         metric: [time_cell(m, s, unit="") for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
         for metric in SPARSE_COLUMNS})
-    names = [setup_row_label(setup, "synthetic" if stand_in else "real", data)
-             for setup, stand_in, data in zip(rows["setup"], rows["stand_in"], rows["data"])]
-    blocks = []
-    for name, part in rows.groupby(pd.Series(names, index=rows.index), sort=False):
-        block = part.pivot_table(index="compression", columns="label", values=list(SPARSE_COLUMNS), aggfunc="first")
-        block.index = pd.MultiIndex.from_product([[name], block.index], names=["Data / Arch", "Compression"])
-        blocks.append(block)
+    frame = setup_blocks(rows, lambda part: part.pivot_table(index="compression", columns="label",
+                                                             values=list(SPARSE_COLUMNS), aggfunc="first"))
     columns = [(metric, label) for label in column_order(rows["label"]) for metric in SPARSE_COLUMNS]
-    frame = pd.concat(blocks).reindex(columns=pd.MultiIndex.from_tuples(columns))
+    frame = frame.reindex(columns=pd.MultiIndex.from_tuples(columns))
     frame.columns = pd.MultiIndex.from_tuples([(label, SPARSE_COLUMNS[metric]) for metric, label in columns])
     return frame
