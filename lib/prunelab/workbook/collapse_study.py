@@ -158,9 +158,9 @@ def claim_verdict(c: SynflowClaim) -> str:
     synflow = pruner_label("synflow", None)
     if c.agrees:
         return (f"the data agree. {synflow} stays above chance up to compression {compression_text(c.highest)}, "
-                f"while {_fall(c.earlier)} to chance earlier.")
+                f"while {_named(c.earlier, 'falls', 'fall')} to chance earlier.")
     if c.earlier and not c.not_earlier and not c.synflow_survives:
-        return (f"the data partly agree: {_fall(c.earlier)} to chance before {synflow} does, but it "
+        return (f"the data partly agree: {_named(c.earlier, 'falls', 'fall')} to chance before {synflow} does, but it "
                 f"falls to chance too, at compression {compression_text(c.synflow_falls_at)}"
                 + (" (the highest studied)." if c.synflow_falls_at == c.highest else "."))
     if c.synflow_survives:
@@ -170,13 +170,13 @@ def claim_verdict(c: SynflowClaim) -> str:
         reach = f"itself falls to chance at compression {compression_text(c.synflow_falls_at)}{highest}"
     parts = [f"{synflow} {reach}"]
     if c.earlier:
-        parts.append(f"{_fall(c.earlier)} to chance before it does")
+        parts.append(f"{_named(c.earlier, 'falls', 'fall')} to chance before it does")
     if c.not_earlier:
-        parts.append(f"{' and '.join(c.not_earlier)} {'does' if len(c.not_earlier) == 1 else 'do'} not fall to chance "
-                     "before it does")
+        parts.append(f"{_named(c.not_earlier, 'does', 'do')} not fall to chance before it does")
     return "the data do not fully agree: " + "; ".join(parts) + "."
 
 
-def _fall(names: tuple[str, ...]) -> str:
-    """"SNIP falls", "SNIP and GraSP fall": the pruners named with the verb in their number."""
-    return f"{' and '.join(names)} {'falls' if len(names) == 1 else 'fall'}"
+def _named(names: tuple[str, ...], one: str, several: str) -> str:
+    """"SNIP falls", "SNIP and GraSP fall": the pruners named with the verb (``one`` or ``several``) in their
+    number."""
+    return f"{' and '.join(names)} {one if len(names) == 1 else several}"
