@@ -430,6 +430,19 @@ def test_collapse_draws_chance_and_where_each_pruner_first_empties_a_layer():
     plt.close(fig)
 
 
+def test_collapse_marks_of_pruners_at_one_point_are_rings_of_growing_size():
+    table = _runs(STUDY)
+    mag_early = (table["setup"] == MNIST) & (table["label"] == "Mag") & (table["compression"] == 2.0)
+    table.loc[mag_early, "top1"] = table.loc[_one_row(table, MNIST, "Rand", 1, 2.0), "top1"].iloc[0]
+    table["collapsed_layers"] = [["fc1"] if hit else kept for hit, kept in zip(mag_early, table["collapsed_layers"])]
+    fig = figures.plot_collapse(table)
+    crosses = [line for line in fig.axes[1].lines if line.get_marker() == "X"]
+    at_two = sorted(line.get_markersize() for line in crosses if line.get_xdata()[0] == 2.0)
+    assert len(at_two) == 2 and at_two[1] > at_two[0]  # Rand's and Mag's, one round the other
+    assert {line.get_markersize() for line in crosses if line.get_xdata()[0] != 2.0} == {at_two[0]}
+    plt.close(fig)
+
+
 def test_weight_histograms_name_a_layer_no_pruner_kept_instead_of_an_empty_panel():
     fig = figures.plot_weight_histograms(_weights(RESNET_LAYERS, emptied="fc"), "Kept weights")
     titles = [ax.get_title() for ax in fig.axes if ax.axison]

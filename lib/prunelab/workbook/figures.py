@@ -118,9 +118,9 @@ def plot_collapse(table: pd.DataFrame):
     cuts = _first_cuts(pruned)
     fig, axes = plt.subplots(1, len(setups), figsize=(6.4 * len(setups), 4.8), squeeze=False)
     for ax, setup in zip(axes.flat, setups):
-        rows = pruned[pruned["setup"] == setup]
+        rows, placed = pruned[pruned["setup"] == setup], []
         for label in column_order(rows["label"]):
-            _collapse_line(ax, rows[rows["label"] == label], label, cuts.get((setup, label)))
+            _collapse_line(ax, rows[rows["label"] == label], label, cuts.get((setup, label)), placed)
         chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
         if np.isfinite(chance):
             ax.axhline(chance, color="k", ls=":", lw=1.2)
@@ -170,14 +170,19 @@ def _median_range_line(ax, runs: pd.DataFrame, metric: str, label: str) -> None:
                 color=_colour(label), label=label)
 
 
-def _collapse_line(ax, runs: pd.DataFrame, label: str, cut: float | None) -> None:
+def _collapse_line(ax, runs: pd.DataFrame, label: str, cut: float | None, placed: list[tuple]) -> None:
     """One pruner's mean ± sd top-1 per compression, a cross where one of its runs first emptied a layer, and a
-    square at ``cut``, where one is first left with no path (None: none)."""
+    square at ``cut``, where one is first left with no path (None: none). ``placed`` holds the panel's marks
+    so far (marker, compression, top-1): a mark where one of its kind already is (within 4 points of top-1)
+    is drawn larger, so that pruners cut at one point show as rings round each other, none hiding another."""
     stats = _mean_sd_line(ax, runs, "top1", label)
     emptied = runs.loc[runs["emptied"].map(bool), "compression"]
     for marker, at in (("X", emptied.min() if len(emptied) else None), ("s", cut)):
         if at is not None:  # open markers: they hide no point
-            ax.plot([at], [stats.loc[at, "mean"]], marker=marker, markersize=_MARK_SIZES[marker],
+            top1 = stats.loc[at, "mean"]
+            under = sum(m == marker and x == at and abs(y - top1) < 4 for m, x, y in placed)
+            placed.append((marker, at, top1))
+            ax.plot([at], [top1], marker=marker, markersize=_MARK_SIZES[marker] + 6 * under,
                     markerfacecolor="none", markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none",
                     zorder=5)
 
