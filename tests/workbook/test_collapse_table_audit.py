@@ -35,14 +35,14 @@ def test_the_collapse_table_reads_the_audit_and_falls_back_for_older_records():
         # made before pruning reported its layers (NaN in a table that mixes it with newer records): none
         _row("Mag", top1=90.0, collapsed_layers=math.nan, mask_audit=math.nan, mask_audit_collapsed=math.nan),
     ])
-    found = collapse_table(table).set_index("pruner")["layers with no weights"].to_dict()
+    found = collapse_table(table).droplevel([0, 1])["layers with no weights"].to_dict()
     assert found == {"SNIP": "1.weight, 3.weight", "GraSP": "5.weight"}
     assert emptied_layers(table.drop(columns=["mask_audit", "mask_audit_collapsed"]))[3] == []
 
 
 def test_a_table_of_older_records_only_reads_pruning_report():
     table = pd.DataFrame([_row("SNIP", collapsed_layers=["1.weight"]), _row("Rand", top1=90.0)])
-    found = collapse_table(table)
+    found = collapse_table(table).reset_index()
     assert list(found["pruner"]) == ["SNIP"] and found.iloc[0]["layers with no weights"] == "1.weight"
 
 
@@ -54,9 +54,10 @@ def test_shown_it_names_each_compression_as_run_and_flags_a_stand_in():
                                stand_in=True)])
     found = collapse_table(table)
     html = styled(found, "top1", "Runs that collapsed").to_html()
-    cells = re.findall(r'class="data row\d col2" >([^<]*)<', html)  # the compression column
+    cells = re.findall(r'class="row_heading level1 row\d" [^>]*>([^<]*)<', html)  # the compression level
     assert cells == ["0.25", "0.25"]
-    assert [bool(re.search("stand-in", name)) for name in found["Data / Arch"]] == [False, True]
+    assert [bool(re.search("stand-in", name)) for name in found.index.get_level_values("Data / Arch")] == \
+        [False, True]
 
 
 def test_runs_at_chance_with_every_layer_kept_are_told_apart_by_whether_a_path_is_left(tmp_path):
@@ -66,7 +67,7 @@ def test_runs_at_chance_with_every_layer_kept_are_told_apart_by_whether_a_path_i
                for compression in (2.0, 2.5) for seed in (1, 2)]
     table = records_table(run_configs(configs, progress=False, log=lambda message: None)).assign(stand_in=False)
     assert not any(table["mask_audit_collapsed"].map(len))  # every layer kept weights in all four runs
-    found = collapse_table(table)
+    found = collapse_table(table).reset_index()
     assert list(found["compression"]) == [2.0, 2.5] and list(found["collapsed runs"]) == ["2 of 2", "2 of 2"]
     assert list(found["verdict"]) == [VERDICTS["path"], VERDICTS["no path"]]
     cells = collapses(table).constant
@@ -99,3 +100,13 @@ def _squares(table: pd.DataFrame) -> list[tuple[float, float]]:
     plt.close(fig)
     assert marked == bool(points)
     return points
+
+
+def test_the_table_runs_by_set_up_in_the_runs_order_then_by_compression():
+    cells = [("MNIST / FC", "SNIP", 3.0), ("MNIST / FC", "Rand", 2.5), ("Conv", "SNIP", 2.0),
+             ("MNIST / FC", "SNIP", 2.5)]
+    table = pd.DataFrame([_row(label, setup=setup, compression=c, collapsed_layers=["1.weight"])
+                          for setup, label, c in cells])
+    found = collapse_table(table).index.tolist()
+    assert found == [("MNIST / FC", 2.5, "Rand"), ("MNIST / FC", 2.5, "SNIP"), ("MNIST / FC", 3.0, "SNIP"),
+                     ("Conv", 2.0, "SNIP")]

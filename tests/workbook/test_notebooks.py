@@ -42,15 +42,19 @@ def test_notebooks_in_git_carry_no_outputs_and_one_parameters_cell():
 
 
 def test_tables_and_figures_are_numbered_in_the_order_the_pdf_prints_them():
-    """The PDF prints the notebooks in file order, so the first caption of each table or figure must follow it."""
-    tables, figures = [], []
+    """The PDF prints the notebooks in file order, so the first caption of each table or figure must follow it;
+    and a table or figure has one caption (an introduction that opens "Table J. " reads as a second one)."""
+    tables, figures, captions = [], [], []
     for path in NOTEBOOKS:
         text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
-        for kind, label in re.findall(r"\b(Table|Figure) ([A-Z]|\d+[a-z]?)\. ", text):
+        for kind, label in re.findall(r"\b(Table|Figure) ([A-Z]\d?|\d+[a-z]?)\. ", text):
+            captions.append(f"{kind} {label}")
             found = tables if kind == "Table" else figures
             if label not in found:
                 found.append(label)
-    assert tables == [chr(ord("A") + i) for i in range(len(tables))] and len(tables) >= 12
+    assert len(set(captions)) == len(captions), sorted(c for c in captions if captions.count(c) > 1)
+    letters = list(dict.fromkeys(label[0] for label in tables))  # "A2" goes with Table A
+    assert letters == [chr(ord("A") + i) for i in range(len(letters))] and len(letters) >= 12
     numbers = [int(re.match(r"\d+", label).group()) for label in figures]
     assert sorted(set(numbers)) == list(range(1, max(numbers) + 1)) and numbers == sorted(numbers)
 
@@ -383,7 +387,7 @@ def _row(**kw):
 def test_collapse_detection_and_its_explanation():
     table = pd.DataFrame([_row(), _row(seed=2, top1=11.35), _row(label="Rand", top1=95.96, collapsed_layers=[]),
                           _row(label="SNIP", top1=11.9, collapsed_layers=[])])
-    found = collapse_table(table)
+    found = collapse_table(table).reset_index()
     assert list(found["pruner"]) == ["SynFlow (1 round)", "SNIP"]
     assert found.iloc[0]["layers with no weights"] == "1.weight" and found.iloc[0]["collapsed runs"] == "2 of 2"
     assert found.iloc[0]["top-1 (%)"] == "11.3 ± 0.0 (n=2)"

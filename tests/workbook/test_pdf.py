@@ -199,12 +199,14 @@ def _png() -> str:
 
 
 def write_notebook(folder: Path) -> None:
-    """``05_extra.ipynb``: a figure after its caption, a stream, a table wider than any page, a settings
-    output, and a cell that failed with a coloured traceback."""
+    """``05_extra.ipynb``: a figure after its caption, a stream, a table wider than any page, one with a narrow
+    column headed "top-1 (%)", a settings output, and a cell that failed with a coloured traceback."""
     figure = f'<img alt="A red rectangle, the test figure" src="data:image/png;base64,{_png()}">'
     wide = ("<table><caption>Table Z. Thirty columns</caption><tr>"
             + "".join(f"<th>column number {i}</th>" for i in range(WIDE_COLUMNS)) + "</tr><tr>"
             + "".join(f"<td>cell{i}value</td>" for i in range(WIDE_COLUMNS)) + "</tr></table>")
+    words = " ".join(f"word{i}" for i in range(150))  # a long column beside it leaves a narrow one its least width
+    narrow = f"<table><tr><th>top-1 (%)</th><th>verdict</th></tr><tr><td>9.6</td><td>{words}</td></tr></table>"
     settings = new_code_cell("show_settings()", outputs=[new_output(
         "display_data", data={"text/markdown": "| setting | value |\n| --- | --- |\n| hardware | Test CPU |\n"
                               "| data source | synthetic stand-in for MNIST |"})])
@@ -215,7 +217,8 @@ def write_notebook(folder: Path) -> None:
         new_code_cell("draw_the_figure()", outputs=[new_output("execute_result", execution_count=1,
                                                                 data={"text/html": figure, "text/plain": "fig"})]),
         new_code_cell("train()", outputs=[new_output("stream", name="stderr", text=" 40%|####  | 4/10 [00:01<00:02]\n"),
-                                          new_output("display_data", data={"text/html": wide})]),
+                                          new_output("display_data", data={"text/html": wide}),
+                                          new_output("display_data", data={"text/html": narrow})]),
         settings,
         new_code_cell("fail()", outputs=[new_output("error", ename="ValueError", evalue="bad value",
                                                     traceback=["\x1b[31mTraceback (most recent call last)\x1b[0m"])]),
@@ -276,6 +279,13 @@ def test_a_table_wider_than_the_page_is_scaled_to_fit(extra):
         assert not outside, f"text drawn off the page: {outside[:5]}"
     cells = {t for page in reader.pages for t, _ in _text_positions(page)}
     assert {f"cell{i}value" for i in range(WIDE_COLUMNS)} <= cells
+
+
+@needs_chromium
+def test_a_hyphenated_header_of_a_narrow_column_is_not_broken_at_its_hyphen(extra):
+    texts = [page.extract_text() for page in read_pdf(handin.write_pdf(extra)).pages]
+    page = next(text for text in texts if "word149" in text)
+    assert "top-1" in page and "word0" in page
 
 
 @needs_chromium

@@ -93,12 +93,19 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
 
 
 def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The cells of :func:`collapsed_cells` as the notebook shows them, a row each."""
-    return pd.DataFrame([{"Data / Arch": setup_row_label(c.setup, "synthetic", "") if c.stand_in else c.setup,
-                          "pruner": c.label, "compression": c.compression, "collapsed runs": c.runs_text,
+    """The cells of :func:`collapsed_cells` as the notebook shows them, a row each, indexed by set-up,
+    compression and pruner (a set-up and a compression named once over their rows, as in Tables B to D)."""
+    rows = pd.DataFrame([{"Data / Arch": setup_row_label(c.setup, "synthetic", "") if c.stand_in else c.setup,
+                          "compression": c.compression, "pruner": c.label, "collapsed runs": c.runs_text,
                           "top-1 (%)": c.top1_text, "most frequent class (%)": round(c.majority_top1, 1),
                           "layers with no weights": ", ".join(c.layers) or "none", "verdict": c.verdict}
                          for c in collapsed_cells(table)])
+    if rows.empty:
+        return rows
+    setups = {name: i for i, name in enumerate(dict.fromkeys(rows["Data / Arch"]))}  # in the table's order
+    rows = rows.sort_values(["Data / Arch", "compression"], kind="stable",
+                            key=lambda column: column.map(setups) if column.name == "Data / Arch" else column)
+    return rows.set_index(["Data / Arch", "compression", "pruner"])
 
 
 def emptied_layers(table: pd.DataFrame) -> list[list[str]]:

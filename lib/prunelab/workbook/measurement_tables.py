@@ -158,14 +158,15 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
 
 
 def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str) -> str:
-    """Table J's caption in a reader's words: the pruner, what the peak memory measures, how much training
-    each timed pass holds, and the stand-in flag where its runs used synthetic data."""
+    """Table J's caption after its letter (the notebook gives that), in a reader's words: the pruner, what the
+    peak memory measures, how much training each timed pass holds, and the stand-in flag where its runs used
+    synthetic data."""
     memory = ", ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(set(table["peak_memory_kind"])))
     batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
     steps = f"{batches} training step{'s' if batches != 1 else ''} of {size} images"
     repeats = timing[["fp32_train_repeats", "amp_train_repeats"]].to_numpy().astype(int)
     passes = f"{repeats.min()}" if repeats.min() == repeats.max() else f"{repeats.min()} to {repeats.max()}"
-    return (f"Table J. {pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "
+    return (f"{pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "
             f"(peak memory: {memory}; training time: {steps} per pass, median of {passes} passes ± half their range; "
             "run training time: its whole training as the run recorded it (for a run trained in a fused group, "
             "the group's), one measurement at its own moment; "

@@ -224,12 +224,22 @@ def _is_figure(piece: str) -> bool:
 
 
 def _block(piece: str) -> str:
-    """A table kept whole on one page where it fits (:data:`FIT_TABLES` lets a longer one break); anything else
-    as it is."""
-    return f'<div class="table">{piece}</div>' if "<table" in piece else piece
+    """A table kept whole on one page where it fits (:data:`FIT_TABLES` lets a longer one break), a hyphenated
+    word in its headers kept on one line (a narrow column broke "top-1" after the hyphen); anything else as it is."""
+    if "<table" not in piece:
+        return piece
+    return f'<div class="table">{_HEADER.sub(lambda m: m[1] + _unbroken(m[2]) + m[3], piece)}</div>'
+
+
+def _unbroken(header: str) -> str:
+    """The text between a header's tags with each hyphenated word in a span that does not wrap."""
+    return "".join(part if part.startswith("<") else _HYPHENATED.sub(r'<span class="nowrap">\1</span>', part)
+                   for part in re.split(r"(<[^>]*>)", header))
 
 
 _FAILED = "<p class='failed'>The task stopped here: {reason}.</p>"
+_HEADER = re.compile(r"(<th\b[^>]*>)(.*?)(</th>)", re.S)
+_HYPHENATED = re.compile(r"(\w+(?:-\w+)+)")
 _ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">[^<]*</a>')  # nbconvert's pilcrow after headings
 _HEADING = re.compile(r'<h([1-6])(?: id="[^"]*")?>(.*?)</h\1>', re.S)
 _LAST_PARAGRAPH = re.compile(r"(.*)<p>(.*?)</p>\s*$", re.S)
@@ -287,7 +297,7 @@ figcaption { font-size: 9pt; }
 div.table { break-inside: avoid; margin: .8em 0; }
 table { border-collapse: collapse; font-size: 8pt; }
 tr { break-inside: avoid; }
-td, th { border: 1px solid #bbb; padding: 2px 5px; }
+td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowrap; }
 caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
 pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .failed { color: #a00; font-weight: bold; }
