@@ -200,13 +200,15 @@ def _png() -> str:
 
 def write_notebook(folder: Path) -> None:
     """``05_extra.ipynb``: a figure after its caption, a stream, a table wider than any page, one with a narrow
-    column headed "top-1 (%)", a settings output, and a cell that failed with a coloured traceback."""
+    column headed "top-1 (%)" holding a mean ± sd (n), a settings output, and a cell that failed with a coloured
+    traceback."""
     figure = f'<img alt="A red rectangle, the test figure" src="data:image/png;base64,{_png()}">'
     wide = ("<table><caption>Table Z. Thirty columns</caption><tr>"
             + "".join(f"<th>column number {i}</th>" for i in range(WIDE_COLUMNS)) + "</tr><tr>"
             + "".join(f"<td>cell{i}value</td>" for i in range(WIDE_COLUMNS)) + "</tr></table>")
     words = " ".join(f"word{i}" for i in range(150))  # a long column beside it leaves a narrow one its least width
-    narrow = f"<table><tr><th>top-1 (%)</th><th>verdict</th></tr><tr><td>9.6</td><td>{words}</td></tr></table>"
+    narrow = (f"<table><tr><th>top-1 (%)</th><th>verdict</th></tr><tr><td>91.5 ± 0.3 (n=3)</td><td>{words}</td></tr>"
+              "</table>")
     settings = new_code_cell("show_settings()", outputs=[new_output(
         "display_data", data={"text/markdown": "| setting | value |\n| --- | --- |\n| hardware | Test CPU |\n"
                               "| data source | synthetic stand-in for MNIST |"})])
@@ -282,10 +284,10 @@ def test_a_table_wider_than_the_page_is_scaled_to_fit(extra):
 
 
 @needs_chromium
-def test_a_hyphenated_header_of_a_narrow_column_is_not_broken_at_its_hyphen(extra):
+def test_a_narrow_column_breaks_neither_a_hyphenated_word_nor_a_mean_and_its_spread(extra):
     texts = [page.extract_text() for page in read_pdf(handin.write_pdf(extra)).pages]
     page = next(text for text in texts if "word149" in text)
-    assert "top-1" in page and "word0" in page
+    assert "top-1" in page and "91.5 ± 0.3" in page and "word0" in page
 
 
 @needs_chromium

@@ -224,22 +224,23 @@ def _is_figure(piece: str) -> bool:
 
 
 def _block(piece: str) -> str:
-    """A table kept whole on one page where it fits (:data:`FIT_TABLES` lets a longer one break), a hyphenated
-    word in its headers kept on one line (a narrow column broke "top-1" after the hyphen); anything else as it is."""
+    """A table kept whole on one page where it fits (:data:`FIT_TABLES` lets a longer one break), its cells
+    wrapping only where a reader would (:func:`_unbroken`); anything else as it is."""
     if "<table" not in piece:
         return piece
-    return f'<div class="table">{_HEADER.sub(lambda m: m[1] + _unbroken(m[2]) + m[3], piece)}</div>'
+    return f'<div class="table">{_CELL.sub(lambda m: m[1] + _unbroken(m[2]) + m[3], piece)}</div>'
 
 
-def _unbroken(header: str) -> str:
-    """The text between a header's tags with each hyphenated word in a span that does not wrap."""
-    return "".join(part if part.startswith("<") else _HYPHENATED.sub(r'<span class="nowrap">\1</span>', part)
-                   for part in re.split(r"(<[^>]*>)", header))
+def _unbroken(cell: str) -> str:
+    """The text between a table cell's tags with a hyphenated word ("top-1": a narrow column broke it after the
+    hyphen) and a mean ± sd before its "(n=3)" each in a span that does not wrap."""
+    return "".join(part if part.startswith("<") else _KEPT_WHOLE.sub(r'<span class="nowrap">\1</span>', part)
+                   for part in re.split(r"(<[^>]*>)", cell))
 
 
 _FAILED = "<p class='failed'>The task stopped here: {reason}.</p>"
-_HEADER = re.compile(r"(<th\b[^>]*>)(.*?)(</th>)", re.S)
-_HYPHENATED = re.compile(r"(\w+(?:-\w+)+)")
+_CELL = re.compile(r"(<t[hd]\b[^>]*>)(.*?)(</t[hd]>)", re.S)
+_KEPT_WHOLE = re.compile(r"(\w+(?:-\w+)+|[-+]?\d[\d.,]* ± \d[\d.,]*(?= \(n=))")
 _ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">[^<]*</a>')  # nbconvert's pilcrow after headings
 _HEADING = re.compile(r'<h([1-6])(?: id="[^"]*")?>(.*?)</h\1>', re.S)
 _LAST_PARAGRAPH = re.compile(r"(.*)<p>(.*?)</p>\s*$", re.S)
