@@ -14,7 +14,7 @@ from prunelab.workbook.findings import tuning_findings, tuning_result
 from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
 from prunelab.workbook.key_results import tuning_key, tuning_key_result
 from prunelab.workbook.layer_findings import compression_findings, compression_result
-from prunelab.workbook.numbers import Span, accuracy_cell
+from prunelab.workbook.numbers import Span, accuracy_cell, compression_text
 from prunelab.workbook.speed_findings import quantization_findings, quantization_result
 from prunelab.workbook.style import pruner_label
 from prunelab.workbook.tables import (
@@ -244,11 +244,16 @@ def test_tuning_findings_words_carry_every_figure_of_the_result():
                 p = "< 0.001" if c.test.p_value < 0.001 else f"= {c.test.p_value:.3f}"
                 assert f"{c.other.label} ({accuracy_cell(c.other.top1)}, p {p})" in text
             assert all(c.other.label in text for c in ranking.untestable)
-        for cell in result.collapses.emptied:
-            assert f"`{', '.join(cell.layers)}`" in text and cell.runs_text in text and cell.top1_text in text
-            assert f"{cell.majority_top1:.1f}%" in text
+        for cell in result.collapses.emptied:  # per set-up one bullet: each pruner's compressions, then the scores
+            (line,) = [line for line in text.splitlines() if line.startswith(f"- **Collapse** on {cell.setup} ")]
+            pruners = line.split("by compression: ", 1)[1].split(". Those runs")[0].split("; ")
+            (where,) = [part for part in pruners if part.startswith(f"{cell.label} at ")]
+            assert re.search(rf"(?<![\d.]){re.escape(compression_text(cell.compression))}(?![\d.])", where), line
+            assert (f"({cell.runs_text} runs)" in line) == (cell.runs < cell.seeds)
+            assert f"{min(cell.top1):.1f}%" in line or f"{max(cell.top1):.1f}%" in line
+            assert f"{cell.majority_top1:.1f}%" in line
         assert (f"- {result.collapses.stand_in} " in text) == bool(result.collapses.stand_in)
-    # one bullet per reference, stand-in set-up, ranking, emptied cell, SynFlow note and stand-in count
+    # one bullet per reference, stand-in set-up, ranking, set-up with an emptied layer, SynFlow note, stand-in count
     assert len(tuning_findings(table, _dense(table)).splitlines()) == 1 + 1 + 1 + 1 + 1 + 1
 
 

@@ -261,12 +261,26 @@ def _counted_cells(cells: list[CollapsedCell], counts: list[int]) -> str:
                      for c, n in zip(cells, counts) if n)
 
 
+def _emptied_line(cells: list[CollapsedCell]) -> str:
+    """One set-up's cells where a layer emptied, in a line: per pruner the compressions (with the runs where not
+    every seed's), and the range of those runs' top-1 beside the most frequent class's; Table A2 gives the layers."""
+    compressions: dict[str, list[str]] = {}
+    for e in sorted(cells, key=lambda e: e.compression):
+        runs = "" if e.runs == e.seeds else f" ({e.runs_text} runs)"
+        compressions.setdefault(e.label, []).append(compression_text(e.compression) + runs)
+    where = "; ".join(f"{label} at {listed(at)}" for label, at in compressions.items())
+    low, high = min(t for e in cells for t in e.top1), max(t for e in cells for t in e.top1)
+    scores = f"{low:.1f}%" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}% to {high:.1f}%"
+    majority = listed(list(dict.fromkeys(f"{e.majority_top1:.1f}%" for e in cells)))
+    return (f"- **Collapse** on {cells[0].setup} (Table A2), where a layer emptied, by compression: {where}. Those "
+            f"runs scored {scores} top-1; always answering the most frequent class scores {majority}.")
+
+
 def _collapse_lines(c: Collapses) -> list[str]:
     if c.none:
         return ["- No run collapsed: every layer kept weights and every accuracy is above a constant prediction."]
-    lines = [f"- **Collapse**: {e.label} on {e.setup} at compression {compression_text(e.compression)} emptied "
-             f"`{', '.join(e.layers)}` in {e.runs_text} runs and scored {e.top1_text} (always answering the most "
-             f"frequent class scores {e.majority_top1:.1f}%)." for e in c.emptied]
+    setups = dict.fromkeys(e.setup for e in c.emptied)
+    lines = [_emptied_line([e for e in c.emptied if e.setup == setup]) for setup in setups]
     if c.constant:
         lines.append(_constant_line(c.constant))
     first = {}  # per set-up, SynFlow (1 round)'s emptied cell at the lowest compression
