@@ -8,13 +8,13 @@ import torch.nn as nn
 
 from prunelab import register_pruner
 from prunelab.core.choices import PRUNERS
+from prunelab.core.masking import local_quotas, update_masks
 from prunelab.core.pruners import (
     GRASP_TEMPERATURE,
     PruneSettings,
     PruningWarning,
     find_vanished,
     keep_count,
-    local_quotas,
     prune,
     schedule_keep_counts,
     score_synflow,
@@ -360,3 +360,25 @@ def test_synflow_gives_a_frozen_parameter_no_score():
     targets[0].param.requires_grad_(False)
     scores = score_synflow(model, targets, _batches((1, 4, 4)), None)
     assert not scores[targets[0].name].any() and scores[targets[1].name].any()
+
+
+@pytest.mark.parametrize("scope", ["global", "local"])
+def test_tied_scores_at_the_cut_are_kept_at_random_not_as_one_block(scope):
+    model = default.fc((1, 28, 28), 10)  # the first layer's weight is [100, 784]
+    targets = L.masked_parameters(model)
+    scores = {t.name: torch.zeros_like(t.param) for t in targets}  # scores that vanished: every weight tied
+    masks = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        for t in targets:
+            t.mask.fill_(1.0)
+        update_masks(targets, scores, keep=sum(t.mask.numel() for t in targets) // 10, scope=scope)
+        masks.append([t.mask.clone() for t in targets])
+    first = masks[0][0]
+    assert int((first.sum(dim=1) > 0).sum()) == 100  # every unit fed (in one block by position: 13 of 100)
+    assert 0.05 < float(first.mean()) < 0.15
+    assert all(torch.equal(a, b) for a, b in zip(masks[0], masks[1]))  # the run's seed draws them
+    assert not torch.equal(masks[0][0], masks[2][0])
+    above = {t.name: torch.where(t.mask.bool(), 2.0, 1.0) for t in targets}  # no tie at the cut: all of them
+    update_masks(targets, above, keep=int(sum(t.mask.sum() for t in targets)), scope=scope)
+    assert all(torch.equal(t.mask, m) for t, m in zip(targets, masks[2]))

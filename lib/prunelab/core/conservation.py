@@ -38,6 +38,7 @@ from ..models.layers import (
     masked_parameters,
     trainable_parameters,
 )
+from .masking import update_masks
 from .pruners import (
     SCHEDULES,
     Batches,
@@ -49,7 +50,6 @@ from .pruners import (
     prune,
     schedule_keep_counts,
     signed_saliency,
-    update_masks,
 )
 from .registry import find_pruner, pruner_names
 

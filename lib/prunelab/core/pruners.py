@@ -12,9 +12,9 @@ does; docs/pruners.md gives each formula and why. They follow the SynFlow paper'
   and buffer replaced by its absolute value, for an all-ones input. It is computed on float64 copies of
   the model's tensors so that deep networks neither overflow nor underflow; the model itself is never touched.
 
-Masking improves on the original in three ways: the kept count is exactly
-``round(total * 10**-compression)`` (ties are broken, not kept together), a weight once pruned never
-returns in a later round, and a layer left with no weights, or whose scores all vanished, is reported.
+Masking (:mod:`~prunelab.core.masking`) improves on the original in three ways: the kept count is exactly
+``round(total * 10**-compression)`` (ties at the cut drawn at random, not kept together), a weight once pruned
+never returns in a later round, and a layer left with no weights, or whose scores all vanished, is reported.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ..errors import UserError
 from ..models.layers import MaskedParam, apply_masks, masked_parameters
 from ..models.registry import reinitialize
 from .choices import BUILT_IN_LABELS, PRUNERS, SCHEDULES, SCOPES, default_rounds
+from .masking import shuffle_masks, update_masks
 from .registry import get_pruner, pruner_rounds, register_pruner, scores_of
 
 GRASP_TEMPERATURE = 200.0
@@ -261,75 +262,6 @@ def compute_scores(model: nn.Module, settings: PruneSettings, targets: list[Mask
 
 
 # ---------------------------------------------------------------------------------------- masking
-
-
-def _ranking_keys(scores: dict[str, Tensor], targets: list[MaskedParam], invert: bool) -> list[Tensor]:
-    """Flat float64 keys per target: higher is kept first; pruned or NaN entries can never be kept."""
-    keys = []
-    for t in targets:
-        key = scores[t.name].detach().to(torch.float64).reshape(-1)
-        if invert:
-            key = -key  # the lowest kept first, whatever the sign (the original's 1 / score is so for positives)
-        keys.append(torch.nan_to_num(key, nan=-math.inf).masked_fill(t.mask.reshape(-1) == 0, -math.inf))
-    return keys
-
-
-def _topk_mask(key: Tensor, k: int) -> Tensor:
-    mask = torch.zeros_like(key, dtype=torch.float32)
-    if k > 0:
-        mask.index_fill_(0, torch.topk(key, k, sorted=False).indices, 1.0)
-    return mask
-
-
-def local_quotas(sizes: list[int], alive: list[int], keep: int) -> list[int]:
-    """Split ``keep`` over layers in proportion to their size, summing exactly to ``keep``.
-
-    Largest-remainder rounding; no layer is given more than it has alive (so nothing returns).
-    """
-    if keep > sum(alive):
-        raise ValueError(f"cannot keep {keep} weights, only {sum(alive)} are left")
-    total = sum(sizes)
-    exact = [n * keep / total for n in sizes]
-    quotas = [min(math.floor(e), a) for e, a in zip(exact, alive)]
-    order = sorted(range(len(sizes)), key=lambda i: exact[i] - math.floor(exact[i]), reverse=True)
-    left = keep - sum(quotas)
-    while left > 0:
-        progressed = False
-        for i in order:
-            if left and quotas[i] < alive[i]:
-                quotas[i] += 1
-                left -= 1
-                progressed = True
-        if not progressed:  # pragma: no cover - excluded by the check above
-            raise ValueError("cannot apportion the kept weights")
-    return quotas
-
-
-@torch.no_grad()
-def update_masks(targets: list[MaskedParam], scores: dict[str, Tensor], keep: int, scope: str,
-                 invert: bool = False) -> None:
-    """Keep exactly ``keep`` of the highest-scoring, still-alive weights (globally or per layer)."""
-    keys = _ranking_keys(scores, targets, invert)
-    alive = [int(t.mask.sum().item()) for t in targets]
-    if keep > sum(alive):
-        raise ValueError(f"cannot keep {keep} weights, only {sum(alive)} are left")
-    if scope == "global":
-        flat = _topk_mask(torch.cat(keys), keep)
-        new_masks = torch.split(flat, [k.numel() for k in keys])
-    else:
-        quotas = local_quotas([t.mask.numel() for t in targets], alive, keep)
-        new_masks = [_topk_mask(key, q) for key, q in zip(keys, quotas)]
-    for t, new in zip(targets, new_masks):
-        t.mask.copy_(new.view_as(t.mask))
-
-
-@torch.no_grad()
-def shuffle_masks(targets: list[MaskedParam], generator: torch.Generator | None = None) -> None:
-    """Permute each mask within its own layer (the layer keeps its count, loses its pattern)."""
-    for t in targets:
-        flat = t.mask.reshape(-1)
-        perm = torch.randperm(flat.numel(), generator=generator).to(flat.device)
-        t.mask.copy_(flat[perm].view_as(t.mask))
 
 
 def find_collapsed(targets: list[MaskedParam]) -> list[str]:
