@@ -5,6 +5,7 @@ import signal
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
 import pytest
 import torch
 from forked_processes import cli, run_forked
@@ -24,6 +25,7 @@ from prunelab.workbook.conservation_figures import (
     plot_unit_conservation,
 )
 from prunelab.workbook.figures import plot_multishot
+from prunelab.workbook.numbers import accuracy_cell
 from prunelab.workbook.tables import multishot_table
 
 matplotlib.use("Agg")
@@ -116,6 +118,18 @@ def test_multishot_list_flags_expand_and_the_table_is_ready_for_a_notebook(tmp_p
     assert list(table.index) == pytest.approx([10 ** -0.5, 0.1], abs=1e-4)  # most weights first
     assert table.notna().all().all()
     assert isinstance(plot_multishot(load_table(tmp_path)), matplotlib.figure.Figure)
+
+
+def test_the_multishot_table_gives_each_cell_over_its_seeds():
+    rows = [dict(experiment="multishot", pruner="snip", levels=levels, prunable_density=0.1, top1=top1, seed=seed)
+            for levels, seed, top1 in ((1, 1, 9.0), (1, 2, 23.0), (2, 1, 9.0), (2, 2, 10.0), (2, 3, 11.0))]
+    table = multishot_table(pd.DataFrame(rows + [dict(rows[0], experiment="singleshot", top1=99.0)]))
+    assert table.to_dict("index") == {0.1: {"SNIP, 1 cycle": accuracy_cell([9.0, 23.0]),
+                                            "SNIP, 2 cycles": accuracy_cell([9.0, 10.0, 11.0])}}
+    fig = plot_multishot(pd.DataFrame(rows))
+    (ax,) = fig.axes
+    drawn = {bars.get_label(): float(bars.lines[0].get_ydata()[0]) for bars in ax.containers}
+    assert drawn == {"SNIP, 1 cycle": 16.0, "SNIP, 2 cycles": 10.0}  # the means, with their sd as bars
 
 
 @pytest.mark.parametrize("experiment,pruner,tolerance", [

@@ -20,7 +20,7 @@ from .collapses import emptied_layers
 from .grids import stand_in_note
 from .layer_findings import beyond_spread
 from .style import DENSE_LABEL, column_order, palette, use_style
-from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_table
+from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs
 
 #: labelled ticks on a log axis of kept fractions at most (more overprint on a panel's width)
 _LOG_TICKS = 6
@@ -281,17 +281,18 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
 
 
 def plot_multishot(table: pd.DataFrame):
-    """Top-1 against weights remaining (log scale, fewest on the right), a line per pruner and cycle count."""
+    """Top-1 against weights remaining (log scale, fewest on the right), a line per pruner and cycle count:
+    the mean over seeds with a bar of one sd either side (:func:`~.tables.multishot_table` gives the cells)."""
     use_style()
-    pivot = multishot_table(table)
+    runs = multishot_runs(table)
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    for column in pivot.columns:
-        series = pivot[column].dropna()
-        ax.plot(series.index, series.values, marker="o", label=column,
-                linestyle="-" if column.endswith(" 1 cycle") else "--")
-    _kept_fraction_axis(ax, pivot.index)
+    for column, part in runs.groupby("column"):
+        stats = part.groupby("remaining")["top1"].agg(["mean", "std"]).sort_index()
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0).to_numpy(), marker="o", capsize=3,
+                    label=column, linestyle="-" if column.endswith(" 1 cycle") else "--")
+    _kept_fraction_axis(ax, sorted(set(runs["remaining"])))
     ax.set(xlabel="fraction of prunable weights remaining", ylabel="test top-1 (%)",
-           title="Multishot: accuracy against weights remaining")
+           title="Multishot: accuracy against weights remaining\n(mean ± sd over seeds)")
     ax.legend(fontsize=8)
     return fig
 

@@ -303,18 +303,25 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------- multishot
 
 
-def multishot_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Multishot records (``load_table``'s rows): test top-1 against the fraction of prunable weights
-    remaining, a column per pruner and number of prune-train cycles."""
+def multishot_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The multishot records among ``table``'s rows (``load_table``'s), each with its ``column`` (pruner and
+    number of prune-train cycles) and ``remaining`` (the fraction of prunable weights kept)."""
     rows = table[table["experiment"] == "multishot"]
-    if rows.empty:
-        return pd.DataFrame()
     levels = rows["levels"].astype(int)
     column = [f"{pruner_name(p)}, {n} cycle{'s' if n != 1 else ''}" for p, n in zip(rows["pruner"], levels)]
-    frame = rows.assign(column=column, remaining=rows["prunable_density"].round(6))
-    pivot = frame.pivot_table(index="remaining", columns="column", values="top1", aggfunc="first")
-    pivot.index.name, pivot.columns.name = "weights remaining", None
-    return pivot.sort_index(ascending=False)
+    return rows.assign(column=column, remaining=rows["prunable_density"].round(6))
+
+
+def multishot_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Multishot records (``load_table``'s rows): test top-1 as "mean ± sd (n=k)" over seeds against the
+    fraction of prunable weights remaining, a column per pruner and number of prune-train cycles."""
+    runs = multishot_runs(table)
+    if runs.empty:
+        return pd.DataFrame()
+    cells = runs.groupby(["remaining", "column"])["top1"].apply(lambda values: accuracy_cell(list(values)))
+    frame = cells.unstack("column")
+    frame.index.name, frame.columns.name = "weights remaining", None
+    return frame.sort_index(ascending=False)
 
 
 # ------------------------------------------------------------------------------------ sparse kernels
