@@ -75,10 +75,16 @@ def test_the_words_name_each_pruners_verdicts():
     assert local[1] != lines[1] == ablation_findings(_table().assign(mask_scope="global")).splitlines()[1]
 
 
-def test_a_run_with_two_ablations_at_once_is_refused():
+def test_a_run_with_two_ablations_at_once_is_left_out_with_a_warning():
     assert ablation_of({"shuffle": True}) == "layerwise shuffle" and ablation_of({}) == AS_SCORED
-    with pytest.raises(ValueError, match="several ablations"):
-        ablation_of({"shuffle": True, "invert": True})
+    assert ablation_of({"shuffle": True, "invert": True}) is None
+    table = _table()
+    both = table[table["shuffle"].astype(bool)].head(1).assign(invert=True, top1=99.0)
+    with pytest.warns(UserWarning, match="1 of the runs"):
+        found = ablation_table(pd.concat([table, both], ignore_index=True))
+    assert found.equals(ablation_table(table))
+    with pytest.warns(UserWarning):
+        assert ablation_findings(pd.concat([table, both], ignore_index=True)) == ablation_findings(table)
 
 
 def test_the_grid_ablates_every_pruner_but_rand_and_shares_its_runs_as_scored(monkeypatch):

@@ -14,7 +14,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from ..core.timing import MARGIN, faster_by
 from ..errors import UserError
-from .ablations import ABLATIONS, AS_SCORED, ablation_of
+from .ablations import ABLATIONS, AS_SCORED, single_ablations
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .grids import stand_in_note
@@ -373,7 +373,7 @@ def plot_ablations(table: pd.DataFrame):
     """Notebook 05: a panel per set-up and compression; per pruner, a bar of mean top-1 as scored and one per
     ablation (one standard deviation either side over seeds), and the chance level where records carry it."""
     use_style()
-    table = table.assign(ablation=[ablation_of(row) for row in table.to_dict("records")])
+    table = single_ablations(table)
     panels = list(dict.fromkeys(zip(table["setup"], table["compression"])))
     columns = [AS_SCORED, *ABLATIONS.values()]
     fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 5.6 * len(panels)), 4.4), squeeze=False,
