@@ -49,6 +49,9 @@ def test_what_the_notebooks_take_is_taken_as_they_take_it(tmp_path):
     ("compressions: [0.5, 1e]\n", ["'compressions'", "'1e'"]),
     ("compression: true\n", ["'compression'", "True"]),
     ("pruners: snip\n", ["'pruners'", "'snip'"]),
+    ("pruners: [snip, gradmagg]\n", ["'pruners'", "'gradmagg'"]),  # no such pruner, built in or registered
+    ("focus_pruner: snpi\n", ["'focus_pruner'", "'snpi'"]),
+    ("overrides: {mnist: {pruners: [rand, lamp]}}\n", ["overrides.mnist.pruners", "'lamp'"]),
     ("seeds: [1]\nseeds: [2]\n", ["'seeds'"]),
     ("- post_epochs\n", ["03_compression.yaml"]),
     ("post_epochs: [1\n", ["03_compression.yaml"]),

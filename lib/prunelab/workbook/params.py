@@ -18,6 +18,7 @@ import sys
 import typing
 from pathlib import Path
 
+from ..core.registry import check_pruner_name
 from ..errors import UserError
 from ..files import read_yaml_file
 from ..runs.checks import describe_value, matches, read_setting
@@ -46,7 +47,27 @@ def read_params(path: Path, notebook: Path | None) -> dict:
     if isinstance(read.get("overrides"), dict):
         read["overrides"] = {setup: _setup_overrides(f"{path}: overrides.{setup}", setup, changes)
                              for setup, changes in read["overrides"].items()}
+    _check_pruners(path, read)
     return read
+
+
+#: the parameters that name pruners, one or a list
+PRUNER_PARAMETERS = ("pruner", "pruners", "focus_pruner", "amp_pruner")
+
+
+def _check_pruners(path: Path, read: dict) -> None:
+    """Each pruner the parameters name, a set-up's overrides included, is built in or registered (an installed
+    package's, by its entry point: what a notebook can load), else a one-line :class:`UserError`."""
+    overrides = read.get("overrides") if isinstance(read.get("overrides"), dict) else {}
+    named = [(f"'{name}'", read[name]) for name in PRUNER_PARAMETERS if name in read] + \
+        [(f"overrides.{setup}.pruners", changes["pruners"]) for setup, changes in overrides.items()
+         if "pruners" in changes]
+    for where, value in named:
+        for pruner in value if isinstance(value, list) else [value]:
+            try:
+                check_pruner_name(pruner)
+            except UserError as err:
+                raise UserError(f"{path}: {where}: {err}") from None
 
 
 def _read(where: str, name: str, value, kind):
