@@ -2,7 +2,10 @@
 (here and in a worker process), the conservation experiments, and the workbook's tables and figures; its records
 name the function they were made with."""
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -74,6 +77,34 @@ def test_an_unknown_pruner_on_the_command_line_is_one_line_listing_the_registere
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "nonesuch" in line and "smallest-mag" in line and "synflow" in line
     assert not tmp_path.joinpath("singleshot").exists()
+
+
+PLUGIN = """
+import prunelab
+
+def score_largest_first(model, targets, batches, loss_fn):
+    return {t.name: t.param.detach().abs() for t in targets}
+
+prunelab.register_pruner("mylargest", score_largest_first, label="My largest")
+"""
+
+
+def test_a_module_named_in_prunelab_plugins_gives_the_command_line_its_pruner(tmp_path):
+    (tmp_path / "mylab_plugin.py").write_text(PLUGIN)
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('half written')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "PRUNELAB_PLUGINS": "mylab_plugin"}
+    command = [sys.executable, "-m", "prunelab", *FLAGS, "--pruner", "mylargest"]
+    done = subprocess.run([*command, "--result-dir", str(tmp_path / "r")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    (row,) = load_table(tmp_path / "r").to_dict("records")
+    assert row["pruner_origin"] == "mylab_plugin:score_largest_first"
+    refused = subprocess.run([*command, "--result-dir", str(tmp_path / "b")], capture_output=True, text=True,
+                             env={**env, "PRUNELAB_PLUGINS": "broken_plugin"}, timeout=300)
+    (line,) = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and "broken_plugin" in line and "half written" in line
+    assert not (tmp_path / "b").exists()
 
 
 def test_a_sweep_runs_it_here_and_in_a_worker_process(tmp_path):

@@ -11,8 +11,12 @@ like the pruner, whose value is the module that calls :func:`register_pruner` wh
     [project.entry-points."prunelab.pruners"]
     mypruner = "mypackage.mypruner"
 
-Nothing here imports torch or a plugin: names are listed from the built-in tuple, the registrations and the
-entry points' names, so ``prunelab --help`` stays instant. A pruner's module (the built-ins' included) is
+A module of one's own, not packaged, is named in :data:`PLUGINS_ENV` (``PRUNELAB_PLUGINS=mylab.gradmag``,
+comma-separated, importable from ``sys.path``): imported on the first lookup, in this process and in every
+worker or Slurm job it starts, which inherit the environment.
+
+Nothing else here imports torch or a plugin: names are listed from the built-in tuple, the registrations and
+the entry points' names, so ``prunelab --help`` stays instant. A pruner's module (the built-ins' included) is
 imported on the first lookup that needs its score function, label or colour.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -31,6 +36,8 @@ from .choices import BUILT_IN_LABELS, DENSE_LABEL, PRUNERS, default_rounds
 
 #: the entry-point group an installed package registers its pruners through
 ENTRY_POINT_GROUP = "prunelab.pruners"
+#: the environment variable naming modules to import for their pruners (comma-separated)
+PLUGINS_ENV = "PRUNELAB_PLUGINS"
 #: the module whose import registers the built-in pruners
 BUILTIN_MODULE = "prunelab.core.pruners"
 #: colours of registered pruners that name none, the first unused in turn (the built-ins' are tab10's first
@@ -182,9 +189,24 @@ def _entry_points() -> dict:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def _import_plugin_modules() -> None:
+    """Import each module :data:`PLUGINS_ENV` names that is not imported yet; a one-line :class:`UserError` for
+    one that fails."""
+    for module in filter(None, (name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(","))):
+        if module in sys.modules:
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception as err:  # noqa: BLE001 - the user's module: say which, in one line
+            raise UserError(f"${PLUGINS_ENV} names the module '{module}', which failed to import: "
+                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+
+
 def pruner_names() -> tuple[str, ...]:
     """Every name a run may choose, in table order: the built-ins, the registered pruners in the order they
-    were registered, then installed packages' pruners not loaded yet (by name; nothing is imported)."""
+    were registered (:data:`PLUGINS_ENV`'s modules imported first), then installed packages' pruners not
+    loaded yet (by name; nothing is imported)."""
+    _import_plugin_modules()
     registered = [name for name in _REGISTERED if name not in PRUNERS]
     waiting = sorted(name for name in _entry_points() if name not in PRUNERS and name not in _REGISTERED)
     return (*PRUNERS, *registered, *waiting)
@@ -210,7 +232,8 @@ def get_pruner(name: str) -> Pruner:
 
 
 def _unknown(name: str) -> UserError:
-    return UserError(f"unknown pruner '{name}'; choose one of: {', '.join(pruner_names())}")
+    return UserError(f"unknown pruner '{name}'; choose one of: {', '.join(pruner_names())} (a pruner of your own: "
+                     f"name its module in ${PLUGINS_ENV}, or give its package an entry point; docs/pruners.md)")
 
 
 def find_pruner(name: str) -> Pruner | None:
@@ -220,7 +243,9 @@ def find_pruner(name: str) -> Pruner | None:
         if name in PRUNERS:
             importlib.import_module(BUILTIN_MODULE)
         else:
-            _load_entry_point(name)
+            _import_plugin_modules()
+            if name not in _REGISTERED:
+                _load_entry_point(name)
     return _REGISTERED.get(name)
 
 
