@@ -19,7 +19,7 @@ from prunelab.models.registry import build_model
 from prunelab.runs.cli import main
 from prunelab.runs.config import RunConfig
 from prunelab.runs.conservation import conservation_frame
-from prunelab.runs.store import RecordConflict, load_table, usable_record
+from prunelab.runs.store import RecordConflict, iter_records, load_table, usable_record
 from prunelab.runs.sweep import Executor, run_sweep
 from prunelab.workbook.figures import plot_against_compression
 from prunelab.workbook.grids import records_table
@@ -181,6 +181,10 @@ def test_the_workbook_tables_show_it_after_the_built_ins_in_its_own_colour(tmp_p
     configs = [RunConfig(pruner=p, seed=s, result_dir=str(tmp_path), **TINY) for p in ("smallest-mag", "snip")
                for s in (1, 2)]
     table = records_table([run(c, progress=False, log=lambda m: None) for c in configs])
+    mag = run(RunConfig(pruner="mag", pre_epochs=1, result_dir=str(tmp_path), **TINY), progress=False,
+              log=lambda m: None)  # and its shared pre-training's record beside it in the store
+    whole = records_table(iter_records(tmp_path))  # as the README reads a store: the pre-training left out
+    assert sorted(whole["record"]) == sorted([*table["record"], mag.path.name])
     cells = accuracy_table(table)
     assert list(cells.columns) == ["SNIP", "Smallest magnitude"]
     assert all("(n=2)" in cell for cell in cells.iloc[0])

@@ -67,7 +67,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".numbers": ("significant", "time_cell"),
     ".style": ("DENSE_LABEL", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
     ".tables": (
-        "accuracy_at_compression", "amp_ratios", "amp_table", "by_compression", "hardware_markdown",
+        "accuracy_at_compression", "accuracy_table", "amp_ratios", "amp_table", "by_compression", "hardware_markdown",
         "inference_time_table", "int8_table", "machine_caption", "metric_table", "multishot_table", "settings_markdown",
         "sparse_layer_frame", "sparse_table", "stand_in_banner", "styled",
     ),

@@ -325,9 +325,11 @@ def setup_label(dataset: str, model: str) -> str:
 
 
 def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """The tidy table of just these records (the store's table, limited to one notebook's runs)."""
+    """The tidy table of just these records (the store's table, limited to one notebook's runs), with each run's
+    label, set-up and data; a shared pre-training (no compression: a step of the Mag runs that reuse it, not a
+    run of its own) is left out, so the records of a whole store can be passed."""
     rows = []
-    for record in records:
+    for record in (r for r in records if "compression" in r.config):
         row = {**record.config, **record.summary, "record": record.path.name, "path": str(record.path),
                "device_name": record.env.get("device_name"), "torch": record.env.get("torch"),
                "cpu_bf16": record.env.get("cpu_bf16")}
