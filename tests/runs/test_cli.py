@@ -71,6 +71,21 @@ def test_two_seed_commands_run_end_to_end_on_synthetic_data(tmp_path, capsys):
         assert (folder / name).is_file(), name
 
 
+def test_a_list_of_runs_ends_with_a_line_per_run_naming_what_differs(tmp_path, capsys):
+    assert main(shlex.split(f"--model fc --dataset mnist --pruner-list rand mag --seed-list 1 2 {TINY} "
+                            f"--result-dir {tmp_path}")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    summary = lines[lines.index("4 runs:") + 1:]
+    table = load_table(tmp_path).set_index("record")
+    named = []
+    for line in summary:
+        row = table.loc[line[line.index("(") + 1:line.index(")")]]
+        assert f" {row['pruner']} " in line and f"seed {row['seed']} " in line
+        assert line.endswith(f"top-1 {row['top1']:.2f}%")
+        named.append((row["pruner"], row["seed"]))
+    assert sorted(named) == [("mag", 1), ("mag", 2), ("rand", 1), ("rand", 2)]
+
+
 def test_list_flags_are_honoured_not_ignored(tmp_path):
     configs = _configs(f"--pruner-list rand mag --compression-list 0.5 1 --expid sweep {TINY}")
     assert [(c.pruner, c.compression, c.expid) for c in configs] == [

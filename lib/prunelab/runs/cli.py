@@ -192,7 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.formatwarning = lambda msg, cat, *a, **k: f"WARNING: {msg}\n"
-            run_configs(configs)  # the listed runs of one set-up fused as --fuse says
+            records = run_configs(configs)  # the listed runs of one set-up fused as --fuse says
+        if len(configs) > 1:  # each run's lines above name its record only: a line per run, told apart
+            from .sweep import describe
+
+            print(f"{len(configs)} runs:")
+            for config, record in zip(configs, records):
+                top1 = record.summary.get("top1")
+                print(f"  {describe(config)}" + (f": top-1 {top1:.2f}%" if isinstance(top1, float) else ""))
     except UserError as err:
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2
