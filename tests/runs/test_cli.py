@@ -86,6 +86,13 @@ def test_a_list_of_runs_ends_with_a_line_per_run_naming_what_differs(tmp_path, c
     assert sorted(named) == [("mag", 1), ("mag", 2), ("rand", 1), ("rand", 2)]
 
 
+def test_the_pruning_line_says_which_ablations_the_run_makes(tmp_path, capsys):
+    assert main(shlex.split(f"--model fc --dataset mnist --pruner snip --shuffle --invert {TINY} "
+                            f"--result-dir {tmp_path}")) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Pruning with snip")]
+    assert "inverted" in line and "shuffled" in line and "re-initialised" not in line
+
+
 def test_list_flags_are_honoured_not_ignored(tmp_path):
     configs = _configs(f"--pruner-list rand mag --compression-list 0.5 1 --expid sweep {TINY}")
     assert [(c.pruner, c.compression, c.expid) for c in configs] == [

@@ -357,8 +357,10 @@ def _rewind(model, initial: dict) -> None:
 
 def _prune(settings: PruneSettings, model: torch.nn.Module, data: RunData, show_progress: bool, log: RunLog
            ) -> PruneResult:
-    log(f"Pruning with {settings.pruner} to compression {settings.compression:g} "
-        f"({settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}).")
+    ablated = [words for flag, words in (("invert", "scores inverted"), ("shuffle", "masks shuffled per layer"),
+                                         ("reinitialize", "weights re-initialised")) if getattr(settings, flag)]
+    rounds = f"{settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}"
+    log(f"Pruning with {settings.pruner} to compression {settings.compression:g} ({'; '.join([rounds, *ablated])}).")
     batches = data.prune_batches()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collapse and vanished scores are reported below and recorded
