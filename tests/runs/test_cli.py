@@ -93,6 +93,19 @@ def test_the_pruning_line_says_which_ablations_the_run_makes(tmp_path, capsys):
     assert "inverted" in line and "shuffled" in line and "re-initialised" not in line
 
 
+def test_a_run_at_chance_says_so_beside_its_top1(tmp_path, capsys):
+    common = f"--model fc --dataset mnist --pruner rand --data-source bundled --post-epochs 2 --result-dir {tmp_path}"
+    out = {}
+    for compression in ("0.5", "4"):  # one that trains, one left with too few weights to
+        assert main(shlex.split(f"{common} --compression {compression}")) == 0
+        out[float(compression)] = capsys.readouterr().out
+    for compression, row in load_table(tmp_path).set_index("compression").iterrows():
+        chance = f"({row['majority_class_top1']:.2f}%)"  # the most frequent class's share, said beside top-1
+        assert (chance in out[compression]) == (row["top1"] <= row["majority_class_top1"] + 1)
+    assert {c: row["top1"] > row["majority_class_top1"] + 1 for c, row in
+            load_table(tmp_path).set_index("compression").iterrows()} == {0.5: True, 4.0: False}
+
+
 def test_list_flags_are_honoured_not_ignored(tmp_path):
     configs = _configs(f"--pruner-list rand mag --compression-list 0.5 1 --expid sweep {TINY}")
     assert [(c.pruner, c.compression, c.expid) for c in configs] == [

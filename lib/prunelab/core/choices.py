@@ -24,6 +24,8 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "rms")
 #: registered pruner's), and --shuffle after several rounds permutes each mask over the weights scoring began
 #: with (under rule 1 earlier rounds had zeroed the weights they pruned, so a shuffled mask kept zeros)
 ABLATION_RULES = 2
+#: a run whose top-1 is within this many points of always answering the most frequent class counts as at chance
+CONSTANT_PREDICTION_MARGIN = 1.0
 #: the built-in pruners whose scores are never negative: rule 1 inverted them as rule 2 does
 NON_NEGATIVE_SCORES = ("mag", "snip", "synflow")
 

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..core.choices import CONSTANT_PREDICTION_MARGIN
+
 #: the significance level of every "better than" in the findings
 ALPHA = 0.05
 #: what a cell shows for a spread that one value cannot have
 NO_SPREAD = "–"
-#: a run whose accuracy is within this many points of always predicting the most frequent class
-CONSTANT_PREDICTION_MARGIN = 1.0
 
 
 def significant(value: float, digits: int = 3) -> str:
@@ -78,7 +78,8 @@ def listed(names: list[str]) -> str:
 
 def at_chance(rows: pd.DataFrame) -> pd.Series:
     """Per run, whether its top-1 is no better than always answering the most frequent test class (plus
-    :data:`CONSTANT_PREDICTION_MARGIN` points); False throughout where the rows lack that class's share."""
+    :data:`~prunelab.core.choices.CONSTANT_PREDICTION_MARGIN` points); False throughout where the rows lack
+    that class's share."""
     if "majority_class_top1" not in rows:
         return pd.Series(False, index=rows.index)
     return rows["top1"] <= rows["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN
