@@ -74,8 +74,8 @@ def test_rounds_follow_the_schedule_and_pruned_weights_never_return(pruner, sche
     from prunelab.core import pruners as P
     original = P.update_masks
 
-    def spy(targets_, scores, keep, scope, invert=False):
-        original(targets_, scores, keep, scope, invert)
+    def spy(targets_, scores, keep, scope, invert=False, ties=None):
+        original(targets_, scores, keep, scope, invert, ties)
         flat = torch.cat([t.mask.reshape(-1) for t in targets_]) == 0
         assert not torch.any(seen_pruned & ~flat), "a pruned weight came back"
         seen_pruned.copy_(seen_pruned | flat)
@@ -376,9 +376,22 @@ def test_tied_scores_at_the_cut_are_kept_at_random_not_as_one_block(scope):
         masks.append([t.mask.clone() for t in targets])
     first = masks[0][0]
     assert int((first.sum(dim=1) > 0).sum()) == 100  # every unit fed (in one block by position: 13 of 100)
+    assert not torch.equal(masks[0][1], masks[0][2])  # two layers of one shape: each its own draw
     assert 0.05 < float(first.mean()) < 0.15
     assert all(torch.equal(a, b) for a, b in zip(masks[0], masks[1]))  # the run's seed draws them
     assert not torch.equal(masks[0][0], masks[2][0])
     above = {t.name: torch.where(t.mask.bool(), 2.0, 1.0) for t in targets}  # no tie at the cut: all of them
     update_masks(targets, above, keep=int(sum(t.mask.sum() for t in targets)), scope=scope)
     assert all(torch.equal(t.mask, m) for t, m in zip(targets, masks[2]))
+
+
+def test_a_pruned_weight_never_returns_through_a_tie_with_a_nan_score():
+    model = nn.Sequential(L.Linear(10, 1, bias=False))
+    (target,) = L.masked_parameters(model)
+    target.mask.copy_(torch.tensor([[1.0] * 4 + [0.0] * 6]))  # six pruned in an earlier round
+    scores = {target.name: torch.tensor([[1.0, 2.0, float("nan"), float("nan")] + [5.0] * 6])}
+    for seed in range(20):  # the two NaN-scored weights tie at -inf with the six pruned ones
+        torch.manual_seed(seed)
+        target.mask.copy_(torch.tensor([[1.0] * 4 + [0.0] * 6]))
+        update_masks([target], scores, keep=4, scope="global")
+        assert target.mask.tolist() == [[1.0] * 4 + [0.0] * 6]

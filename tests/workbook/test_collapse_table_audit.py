@@ -110,3 +110,8 @@ def test_the_table_runs_by_set_up_in_the_runs_order_then_by_compression():
     found = collapse_table(table).index.tolist()
     assert found == [("MNIST / FC", 2.5, "Rand"), ("MNIST / FC", 2.5, "SNIP"), ("MNIST / FC", 3.0, "SNIP"),
                      ("Conv", 2.0, "SNIP")]
+
+
+def test_with_no_run_collapsed_the_table_is_empty_and_has_no_parts():
+    found = collapse_table(pd.DataFrame([_row("Rand", top1=90.0), _row("SNIP", top1=91.0)]))
+    assert found.empty and list(found.groupby(level="Data / Arch", sort=False)) == []

@@ -23,19 +23,20 @@ def _ranking_keys(scores: dict[str, Tensor], targets: list[MaskedParam], invert:
     return keys
 
 
-def _topk_mask(key: Tensor, k: int) -> Tensor:
-    """A mask of the ``k`` highest keys. Where equal keys straddle the cut (scores that vanished to zero, a
-    pruner of integer scores), the ones kept among them are drawn at random: ``topk`` would keep the first by
-    position, one block of a layer (13 of 100 units fed, for a layer of vanished scores). The draw is seeded
-    by the run's seed from a generator of its own, so nothing drawn after pruning moves."""
+def _topk_mask(key: Tensor, alive: Tensor, k: int, ties: torch.Generator) -> Tensor:
+    """A mask of the ``k`` highest keys among the ``alive`` entries (``k`` at most their count). Where equal keys
+    straddle the cut (scores that vanished to zero, a pruner of integer scores), the ones kept among them are
+    drawn at random with ``ties``, from the alive ones only (a pruned weight's key, -inf, can tie with a NaN
+    score's): ``topk`` would keep the first by position, one block of a layer (13 of 100 units fed, for a
+    layer of vanished scores)."""
     mask = torch.zeros_like(key, dtype=torch.float32)
     if k <= 0:
         return mask
     cut = torch.topk(key, k, sorted=False).values.min()
     above = key > cut
     mask[above] = 1.0
-    tied = (key == cut).nonzero().squeeze(1)
-    draw = torch.randperm(tied.numel(), generator=torch.Generator().manual_seed(torch.initial_seed()))
+    tied = ((key == cut) & alive).nonzero().squeeze(1)
+    draw = torch.randperm(tied.numel(), generator=ties)
     mask[tied[draw[:k - int(above.sum())].to(tied.device)]] = 1.0
     return mask
 
@@ -64,20 +65,29 @@ def local_quotas(sizes: list[int], alive: list[int], keep: int) -> list[int]:
     return quotas
 
 
+def tie_generator() -> torch.Generator:
+    """The generator that draws among tied keys: seeded by the run's seed (``torch.initial_seed``), its own, so
+    that nothing drawn from the global one after pruning moves. One serves a pruning's rounds and layers."""
+    return torch.Generator().manual_seed(torch.initial_seed())
+
+
 @torch.no_grad()
 def update_masks(targets: list[MaskedParam], scores: dict[str, Tensor], keep: int, scope: str,
-                 invert: bool = False) -> None:
-    """Keep exactly ``keep`` of the highest-scoring, still-alive weights (globally or per layer)."""
+                 invert: bool = False, ties: torch.Generator | None = None) -> None:
+    """Keep exactly ``keep`` of the highest-scoring, still-alive weights (globally or per layer), drawing among
+    keys tied at a cut with ``ties`` (default: a fresh :func:`tie_generator`)."""
+    ties = ties or tie_generator()
     keys = _ranking_keys(scores, targets, invert)
-    alive = [int(t.mask.sum().item()) for t in targets]
-    if keep > sum(alive):
-        raise ValueError(f"cannot keep {keep} weights, only {sum(alive)} are left")
+    alive = [t.mask.reshape(-1) != 0 for t in targets]
+    counts = [int(a.sum()) for a in alive]
+    if keep > sum(counts):
+        raise ValueError(f"cannot keep {keep} weights, only {sum(counts)} are left")
     if scope == "global":
-        flat = _topk_mask(torch.cat(keys), keep)
+        flat = _topk_mask(torch.cat(keys), torch.cat(alive), keep, ties)
         new_masks = torch.split(flat, [k.numel() for k in keys])
     else:
-        quotas = local_quotas([t.mask.numel() for t in targets], alive, keep)
-        new_masks = [_topk_mask(key, q) for key, q in zip(keys, quotas)]
+        quotas = local_quotas([t.mask.numel() for t in targets], counts, keep)
+        new_masks = [_topk_mask(key, a, q, ties) for key, a, q in zip(keys, alive, quotas)]
     for t, new in zip(targets, new_masks):
         t.mask.copy_(new.view_as(t.mask))
 

@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..models.layers import MaskedParam, apply_masks, masked_parameters
 from ..models.registry import reinitialize
 from .choices import BUILT_IN_LABELS, PRUNERS, SCHEDULES, SCOPES, default_rounds
-from .masking import shuffle_masks, update_masks
+from .masking import shuffle_masks, tie_generator, update_masks
 from .registry import get_pruner, pruner_rounds, register_pruner, scores_of
 
 GRASP_TEMPERATURE = 200.0
@@ -302,11 +302,12 @@ def prune(model: nn.Module, settings: PruneSettings, batches: Batches, loss_fn: 
     scores: dict[str, Tensor] = {}
     # each round zeroes the weights pruned so far; a shuffled mask must land on the weights scoring began with
     start = [t.param.detach().clone() for t in targets] if settings.shuffle and rounds > 1 else None
+    ties = tie_generator()  # one draw among tied scores across the rounds and layers
     for r in iterator:
         apply_masks(model)
         scores = compute_scores(model, settings, targets, batches, loss_fn)
         vanished.update(find_vanished(scores, targets))
-        update_masks(targets, scores, counts[r], settings.scope, settings.invert)
+        update_masks(targets, scores, counts[r], settings.scope, settings.invert, ties)
     if settings.reinitialize:
         reinitialize(model)
     elif start is not None:
