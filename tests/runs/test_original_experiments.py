@@ -126,6 +126,7 @@ def test_the_multishot_table_gives_each_cell_over_its_seeds():
     table = multishot_table(pd.DataFrame(rows + [dict(rows[0], experiment="singleshot", top1=99.0)]))
     assert table.to_dict("index") == {0.1: {"SNIP, 1 cycle": accuracy_cell([9.0, 23.0]),
                                             "SNIP, 2 cycles": accuracy_cell([9.0, 10.0, 11.0])}}
+    assert multishot_table(pd.DataFrame([dict(experiment="singleshot", top1=90.0)])).empty  # no levels column
     fig = plot_multishot(pd.DataFrame(rows))
     (ax,) = fig.axes
     drawn = {bars.get_label(): float(bars.lines[0].get_ydata()[0]) for bars in ax.containers}

@@ -290,6 +290,16 @@ def test_a_narrow_column_breaks_neither_a_hyphenated_word_nor_a_mean_and_its_spr
     assert "top-1" in page and "91.5 ± 0.3" in page and "word0" in page
 
 
+def test_only_a_short_hyphenated_word_or_a_mean_and_spread_is_kept_from_wrapping():
+    from prunelab.workbook.pdf_document import _block
+
+    long_word = "blocks-six-shortcut-zero-weight"  # longer than a narrow column takes whole: left to wrap
+    html = _block(f'<table><tr><th class="col-a">top-1 (%)</th><td>{long_word}</td><td>9.6 ± 0.3 (n=3)</td>'
+                  '<td>0.0023 ± 0.0001</td></tr></table>')
+    assert re.findall(r'<span class="nowrap">([^<]*)</span>', html) == ["top-1", "9.6 ± 0.3"]
+    assert 'class="col-a"' in html and long_word in html  # tags and their attributes as they were
+
+
 @needs_chromium
 def test_letter_paper_is_8_5_by_11_inches(extra, tmp_path):
     path = handin.write_pdf(extra, "letter", tmp_path / "letter.pdf")

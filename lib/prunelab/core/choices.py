@@ -40,3 +40,9 @@ def default_rounds(pruner: str) -> int:
     """A built-in pruner's scoring rounds when none are given: :data:`SYNFLOW_ROUNDS` for SynFlow, one for the
     others (a registered pruner's are its own: :func:`prunelab.core.registry.pruner_rounds`)."""
     return SYNFLOW_ROUNDS if pruner == "synflow" else 1
+
+
+def no_better_than_chance(top1, majority_top1):
+    """Whether a top-1 (%) is no better than always answering the most frequent test class, whose share is
+    ``majority_top1`` (%), within :data:`CONSTANT_PREDICTION_MARGIN` points: numbers or pandas columns."""
+    return top1 <= majority_top1 + CONSTANT_PREDICTION_MARGIN

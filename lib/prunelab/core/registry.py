@@ -12,12 +12,13 @@ like the pruner, whose value is the module that calls :func:`register_pruner` wh
     mypruner = "mypackage.mypruner"
 
 A module of one's own, not packaged, is named in :data:`PLUGINS_ENV` (``PRUNELAB_PLUGINS=mylab.gradmag``,
-comma-separated, importable from ``sys.path``): imported on the first lookup, in this process and in every
-worker or Slurm job it starts, which inherit the environment.
+comma-separated, importable from ``sys.path``): imported on the first lookup or listing of names (``--help``
+too, so it pays the module's imports), in this process and in every worker or Slurm job it starts, which
+inherit the environment.
 
 Nothing else here imports torch or a plugin: names are listed from the built-in tuple, the registrations and
-the entry points' names, so ``prunelab --help`` stays instant. A pruner's module (the built-ins' included) is
-imported on the first lookup that needs its score function, label or colour.
+the entry points' names, so without that variable ``prunelab --help`` stays instant. A pruner's module (the
+built-ins' included) is imported on the first lookup that needs its score function, label or colour.
 """
 
 from __future__ import annotations
@@ -199,7 +200,13 @@ def _import_plugin_modules() -> None:
             importlib.import_module(module)
         except Exception as err:  # noqa: BLE001 - the user's module: say which, in one line
             raise UserError(f"${PLUGINS_ENV} names the module '{module}', which failed to import: "
-                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+                            f"{_first_line(err)}") from err
+
+
+def _first_line(err: Exception) -> str:
+    """A plugin's error in one line: its type, and the first line of its message where it has one."""
+    message = str(err).splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 
 def pruner_names() -> tuple[str, ...]:
@@ -218,7 +225,7 @@ def is_builtin(name: str) -> bool:
 
 def check_pruner_name(name: str) -> None:
     """Raise :class:`UserError` listing every name unless ``name`` is a pruner (torch-free for the built-ins
-    and the registered ones; an installed package's pruner is loaded)."""
+    and the registered ones; :data:`PLUGINS_ENV`'s modules and an installed package's pruner are loaded)."""
     if name not in PRUNERS and find_pruner(name) is None:
         raise _unknown(name)
 
@@ -237,8 +244,8 @@ def _unknown(name: str) -> UserError:
 
 
 def find_pruner(name: str) -> Pruner | None:
-    """The pruner ``name``, or None: registered ones at once, built-ins and installed packages' pruners by
-    importing the module that registers them."""
+    """The pruner ``name``, or None: registered ones at once, built-ins, :data:`PLUGINS_ENV`'s modules' and
+    installed packages' pruners by importing the module that registers them."""
     if name not in _REGISTERED:
         if name in PRUNERS:
             importlib.import_module(BUILTIN_MODULE)
@@ -257,7 +264,7 @@ def _load_entry_point(name: str) -> None:
         entry.load()
     except Exception as err:  # noqa: BLE001 - a broken plugin is the user's to fix: say which, in one line
         raise UserError(f"the pruner '{name}' of entry point {entry.value} failed to load: "
-                        f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from err
+                        f"{_first_line(err)}") from err
     if name not in _REGISTERED:
         raise UserError(f"entry point '{name}' = {entry.value} registered no pruner named '{name}'")
 

@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         configs = configs_from_args(args)
         for config in configs:
             config.validate()
-        # torch is imported only from here on, so --help and bad flags answer in a fraction of a second
+        # torch is imported only from here on (unless $PRUNELAB_PLUGINS names a module that imports it), so
+        # --help and bad flags answer in a fraction of a second
         _stop_on_sigterm()
         from .fused import run_configs
 
@@ -194,12 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             warnings.formatwarning = lambda msg, cat, *a, **k: f"WARNING: {msg}\n"
             records = run_configs(configs)  # the listed runs of one set-up fused as --fuse says
         if len(configs) > 1:  # each run's lines above name its record only: a line per run, told apart
-            from .sweep import describe
+            from .sweep import finished_line
 
             print(f"{len(configs)} runs:")
             for config, record in zip(configs, records):
-                top1 = record.summary.get("top1")
-                print(f"  {describe(config)}" + (f": top-1 {top1:.2f}%" if isinstance(top1, float) else ""))
+                print(f"  {finished_line(config, str(record.path))}")
     except UserError as err:
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2

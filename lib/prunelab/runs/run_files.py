@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.choices import ABLATION_RULES, CONSTANT_PREDICTION_MARGIN
+from ..core.choices import ABLATION_RULES, no_better_than_chance
 from ..core.evaluation import Precision, epoch_timing, time_inference
 from ..core.measure import summary_totals
 from ..core.pruners import PruneResult
@@ -158,6 +158,6 @@ def report_run(record: RunRecord, verbose: bool, log) -> None:
     log(f"Test top-1 {summary['top1']:.2f}%  top-5 {summary['top5']:.2f}%  loss {summary['test_loss']:.4f}  "
         f"inference over the test set {summary['inference_s']:.3f} s  [{summary['status']}]")
     chance = summary.get("majority_class_top1")
-    if isinstance(chance, float) and summary["top1"] <= chance + CONSTANT_PREDICTION_MARGIN:
+    if isinstance(chance, float) and no_better_than_chance(summary["top1"], chance):
         log(f"WARNING: top-1 is no better than always answering the most frequent class ({chance:.2f}%).")
     log(f"Record: {record.path}")

@@ -199,7 +199,7 @@ def describe(config: RunConfig) -> str:
             f"({config.record_name})")
 
 
-def _finished(config: RunConfig, path: str, seconds: float | None = None) -> str:
+def finished_line(config: RunConfig, path: str, seconds: float | None = None) -> str:
     top1 = load_record(path).summary.get("top1")
     top1 = f"top-1 {top1:.2f}%" if top1 is not None else "done"
     took = f" in {seconds:.0f} s" if seconds is not None else ""
@@ -226,7 +226,7 @@ class Tally:
         """The outcome of a task that returned ``path`` (or :data:`ELSEWHERE`) for ``config``, said and counted
         (counted once said: a run whose line failed is counted with its group's failure)."""
         said = (f"{describe(config)}: running in another process; waited for at the end." if path == ELSEWHERE
-                else _finished(config, path, seconds))
+                else finished_line(config, path, seconds))
         self.log(f"  {self._step()} {said}")
         self.ended += 1
         return Outcome(config, ELSEWHERE) if path == ELSEWHERE else Outcome(config, "finished", path)

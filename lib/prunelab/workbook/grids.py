@@ -18,6 +18,7 @@ from ..data.catalog import source_words
 from ..data.run_data import resolved_source
 from ..runs.checks import fuse_word
 from ..runs.config import RunConfig
+from ..runs.pretrain import EXPERIMENT as PRETRAINING
 from ..runs.store import RunRecord, usable_record
 from ..runs.sweep import Executor, SlurmOptions, report, run_sweep
 from .style import DENSE_LABEL, pruner_label
@@ -329,7 +330,7 @@ def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     label, set-up and data; a shared pre-training (no compression: a step of the Mag runs that reuse it, not a
     run of its own) is left out, so the records of a whole store can be passed."""
     rows = []
-    for record in (r for r in records if "compression" in r.config):
+    for record in (r for r in records if r.config.get("experiment") != PRETRAINING):
         row = {**record.config, **record.summary, "record": record.path.name, "path": str(record.path),
                "device_name": record.env.get("device_name"), "torch": record.env.get("torch"),
                "cpu_bf16": record.env.get("cpu_bf16")}

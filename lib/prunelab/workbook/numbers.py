@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..core.choices import CONSTANT_PREDICTION_MARGIN
+from ..core.choices import no_better_than_chance
 
 #: the significance level of every "better than" in the findings
 ALPHA = 0.05
@@ -78,11 +78,12 @@ def listed(names: list[str]) -> str:
 
 def at_chance(rows: pd.DataFrame) -> pd.Series:
     """Per run, whether its top-1 is no better than always answering the most frequent test class (plus
-    :data:`~prunelab.core.choices.CONSTANT_PREDICTION_MARGIN` points); False throughout where the rows lack
+    :data:`~prunelab.core.choices.CONSTANT_PREDICTION_MARGIN` points:
+    :func:`~prunelab.core.choices.no_better_than_chance`); False throughout where the rows lack
     that class's share."""
     if "majority_class_top1" not in rows:
         return pd.Series(False, index=rows.index)
-    return rows["top1"] <= rows["majority_class_top1"] + CONSTANT_PREDICTION_MARGIN
+    return no_better_than_chance(rows["top1"], rows["majority_class_top1"])
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float, int]:

@@ -56,8 +56,9 @@ PRUNER_PARAMETERS = ("pruner", "pruners", "focus_pruner", "amp_pruner")
 
 
 def _check_pruners(path: Path, read: dict) -> None:
-    """Each pruner the parameters name, a set-up's overrides included, is built in or registered (an installed
-    package's, by its entry point: what a notebook can load), else a one-line :class:`UserError`."""
+    """Each pruner the parameters name, a set-up's overrides included, is built in or registered (by a module
+    that ``$PRUNELAB_PLUGINS`` names or an installed package's entry point: what a notebook can load), else a
+    one-line :class:`UserError`."""
     overrides = read.get("overrides") if isinstance(read.get("overrides"), dict) else {}
     named = [(f"'{name}'", read[name]) for name in PRUNER_PARAMETERS if name in read] + \
         [(f"overrides.{setup}.pruners", changes["pruners"]) for setup, changes in overrides.items()

@@ -233,9 +233,14 @@ def _block(piece: str) -> str:
 
 def _unbroken(cell: str) -> str:
     """The text between a table cell's tags with a hyphenated word ("top-1": a narrow column broke it after the
-    hyphen) and a mean ± sd before its "(n=3)" each in a span that does not wrap."""
-    return "".join(part if part.startswith("<") else _KEPT_WHOLE.sub(r'<span class="nowrap">\1</span>', part)
+    hyphen) and a mean ± sd before its "(n=3)" each in a span that does not wrap (:func:`_nowrap`)."""
+    return "".join(part if part.startswith("<") else _KEPT_WHOLE.sub(_nowrap, part)
                    for part in re.split(r"(<[^>]*>)", cell))
+
+
+def _nowrap(match: re.Match) -> str:
+    """The match in a span that does not wrap, unless it is longer than a narrow column can take whole."""
+    return f'<span class="nowrap">{match[0]}</span>' if len(match[0]) <= 24 else match[0]
 
 
 _FAILED = "<p class='failed'>The task stopped here: {reason}.</p>"

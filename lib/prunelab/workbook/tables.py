@@ -307,6 +307,8 @@ def multishot_runs(table: pd.DataFrame) -> pd.DataFrame:
     """The multishot records among ``table``'s rows (``load_table``'s), each with its ``column`` (pruner and
     number of prune-train cycles) and ``remaining`` (the fraction of prunable weights kept)."""
     rows = table[table["experiment"] == "multishot"]
+    if rows.empty:  # a table of other experiments may have no levels column at all
+        return rows.assign(column=[], remaining=[])
     levels = rows["levels"].astype(int)
     column = [f"{pruner_name(p)}, {n} cycle{'s' if n != 1 else ''}" for p, n in zip(rows["pruner"], levels)]
     return rows.assign(column=column, remaining=rows["prunable_density"].round(6))
