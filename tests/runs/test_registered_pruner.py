@@ -137,7 +137,9 @@ def test_a_pruner_that_raises_fails_its_own_runs_and_the_others_of_their_group_t
 def test_on_the_command_line_a_group_writes_the_others_records_then_refuses_in_one_line(tmp_path, capsys):
     code = main([*FLAGS, "--pruner-list", "rand", "summed", "--fuse", "on", "--result-dir", str(tmp_path)])
     assert code == 2
-    err = capsys.readouterr().err  # beside the progress bars of the run that trained
+    out, err = capsys.readouterr()  # err: beside the progress bars of the run that trained
+    (failed,) = [line for line in out.splitlines() if line.startswith("FAILED: ")]
+    assert "summed" in failed and "UserError" not in failed  # a person's mistake in words, not a class name
     assert err.count("prunelab: error:") == 1
     line = err.strip().splitlines()[-1].split("prunelab: error:")[-1]
     assert "summed" in line and "shape ()" in line

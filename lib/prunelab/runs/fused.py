@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..core.fused import FusionRefused
 from ..core.train import Preempted
+from ..errors import UserError
 from .checkpoint import RunInProgress, rng_state, set_rng_state
 from .config import RunConfig
 from .fused_decision import Member, decide, memory_chunks, phase_end, phases
@@ -133,7 +134,8 @@ class _GroupRun:
         """``config``'s run failed by itself (a stop asked for, :class:`Preempted`, stops the group instead)."""
         if isinstance(error, Preempted):
             raise error
-        log(f"FAILED: {type(error).__name__}: {error}; the group's other runs go on without this one.")
+        what = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"  # a person's: words
+        log(f"FAILED: {what}; the group's other runs go on without this one.")
         traceback.clear_frames(error.__traceback__)  # its lines stay; the tensors its frames held go (a GPU's)
         self.failures[config.record_name] = error
         self.watch.failed(config, error)
