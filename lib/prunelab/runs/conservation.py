@@ -71,7 +71,9 @@ def run_conservation(config: RunConfig, progress: bool = True, log: Callable[[st
     record = load_record(final)
     if data.stand_in:
         log("WARNING: these results come from SYNTHETIC stand-in data, not the real data set.")
-    log(f"{law['law']}: largest relative gap {law['law_gap']:.3g}.  Record: {record.path}")
+    log(f"{law['law']}: law_gap {law['law_gap']:.3g} (0 where it holds exactly; "
+        f"{'rounds that broke it' if config.experiment == 'schedule-conservation' else 'the largest relative gap'}).")
+    log(f"Record: {record.path}")
     return record
 
 
