@@ -330,17 +330,17 @@ def test_a_failing_notebook_is_rendered_with_its_error_and_named(smoke, tmp_path
     params = tmp_path / "params"
     shutil.copytree(REPO / "params" / "smoke", params)
     broken = yaml.safe_load((params / "01_tuning.yaml").read_text())
-    broken["pruners"] = ["lamp"]
+    broken["overrides"] = {"mnist": {"compressions": [1.0, 9.0]}}  # a number, so the file passes its check
     (params / "01_tuning.yaml").write_text(yaml.safe_dump(broken))
     out = tmp_path / "out"
     proc = _run_all("--profile", "smoke", "--params", params, "--only", "01,03", "--out", out, "--result-dir", results)
     assert proc.returncode == 1 and "FAILED: 01_tuning" in proc.stderr
-    # one line names the bad parameter, raised before any run started: nothing of it is in the store
+    # one line names the bad setting, raised before any run started: nothing of it is in the store
     (error,) = [line for line in proc.stderr.splitlines() if "UserError" in line]
-    assert "01_tuning" in error and "'lamp'" in error
-    assert "lamp" not in load_table(results)["pruner"].tolist() and "sweep" not in proc.stderr
+    assert "01_tuning" in error and "compression 9.0" in error
+    assert 9.0 not in load_table(results)["compression"].tolist() and "sweep" not in proc.stderr
     rendered = (out / "01_tuning.html").read_text()
-    assert "UserError" in rendered and "lamp" in rendered  # the error, rendered in the notebook's page
+    assert "UserError" in rendered and "compression 9.0" in rendered  # the error, rendered in the notebook's page
     assert (out / "03_compression.html").exists()  # the next notebook still ran
     assert not (out / "02_tracing.html").exists()  # --only took 01 and 03
     assert "[failed]" in (out / "index.html").read_text()
