@@ -100,13 +100,13 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
                           "top-1 (%)": c.top1_text, "most frequent class (%)": round(c.majority_top1, 1),
                           "layers with no weights": ", ".join(c.layers) or "none", "verdict": c.verdict}
                          for c in collapsed_cells(table)])
+    index = ["Data / Arch", "compression", "pruner"]
     if rows.empty:  # no run collapsed: an empty table of the same index, so that its parts are none
-        return pd.DataFrame(columns=["Data / Arch", "compression", "pruner"]).set_index(["Data / Arch", "compression",
-                                                                                        "pruner"])
+        return pd.DataFrame(columns=index).set_index(index)
     setups = {name: i for i, name in enumerate(dict.fromkeys(rows["Data / Arch"]))}  # in the table's order
     rows = rows.sort_values(["Data / Arch", "compression"], kind="stable",
                             key=lambda column: column.map(setups) if column.name == "Data / Arch" else column)
-    return rows.set_index(["Data / Arch", "compression", "pruner"])
+    return rows.set_index(index)
 
 
 def emptied_layers(table: pd.DataFrame) -> list[list[str]]:
