@@ -151,6 +151,17 @@ def test_on_the_command_line_a_group_writes_the_others_records_then_refuses_in_o
     assert sorted(load_table(tmp_path)["seed"]) == [1, 2]  # rand at the default seed, then at 2
 
 
+def test_a_refusal_at_scoring_time_leaves_no_result_folder_behind(tmp_path, capsys):
+    # the run made its result folder before its pruner was refused: bad input writes nothing
+    assert main([*FLAGS, "--pruner", "summed", "--result-dir", str(tmp_path / "new" / "r")]) == 2
+    assert "summed" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    kept = tmp_path / "kept"
+    kept.mkdir()  # a folder that was there before is the user's: it stays, empty
+    assert main([*FLAGS, "--pruner", "summed", "--result-dir", str(kept)]) == 2
+    assert kept.is_dir() and list(kept.iterdir()) == []
+
+
 def test_the_conservation_experiments_score_it(tmp_path):
     model = build_model("fc", "default", (1, 28, 28), 10)
     batches = [(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,)))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import sys
 import typing
@@ -177,6 +178,7 @@ SUBCOMMANDS = {"sweep": sweep_main, "verify": verify_main}
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    new_folders: set[Path] = set()  # result folders this command makes: a refusal removes them if empty
     try:
         if argv[:1] and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         configs = configs_from_args(args)
         for config in configs:
             config.validate()
+        new_folders = {_first_missing(Path(c.result_dir)) for c in configs if not Path(c.result_dir).exists()}
         # torch is imported only from here on (unless $PRUNELAB_PLUGINS names a module that imports it), so
         # --help and bad flags answer in a fraction of a second
         _stop_on_sigterm()
@@ -201,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             for config, record in zip(configs, records):
                 print(f"  {finished_line(config, str(record.path))}")
     except UserError as err:
+        for folder in new_folders:
+            _remove_if_empty(folder)
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -216,6 +221,22 @@ def main(argv: list[str] | None = None) -> int:
               "command to resume.", file=sys.stderr)
         return 143
     return 0
+
+
+def _first_missing(folder: Path) -> Path:
+    """The outermost of ``folder`` and its parents that does not exist (``folder`` itself does not)."""
+    absolute = folder.absolute()
+    return next(p for p in reversed((absolute, *absolute.parents)) if not p.exists())
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` and the folders under it when none holds a file: a refusal made after a run created
+    its result folder leaves nothing behind, and a refusal after another run wrote its record keeps it."""
+    for parent, _, _ in os.walk(folder, topdown=False):
+        try:
+            os.rmdir(parent)
+        except OSError:  # a file (or another process's record) is in it
+            pass
 
 
 if __name__ == "__main__":
