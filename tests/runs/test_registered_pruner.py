@@ -14,6 +14,7 @@ from matplotlib.colors import to_hex
 
 from prunelab import register_pruner, run
 from prunelab.core.conservation import layer_conservation, weight_layers
+from prunelab.core.registry import PLUGINS_ENV
 from prunelab.errors import UserError
 from prunelab.models.registry import build_model
 from prunelab.runs.cli import main
@@ -71,11 +72,13 @@ def test_the_command_line_runs_it_and_the_record_names_its_function(tmp_path):
 
 
 def test_an_unknown_pruner_on_the_command_line_is_one_line_listing_the_registered_ones(tmp_path, capsys):
-    with pytest.raises(SystemExit) as stop:
-        main([*FLAGS, "--pruner", "nonesuch", "--result-dir", str(tmp_path)])
-    assert stop.value.code == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert "nonesuch" in line and "smallest-mag" in line and "synflow" in line
+    for flag in ("--pruner", "--pruner-list"):
+        with pytest.raises(SystemExit) as stop:
+            main([*FLAGS, flag, "nonesuch", "--result-dir", str(tmp_path)])
+        assert stop.value.code == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert "nonesuch" in line and "smallest-mag" in line and "synflow" in line
+        assert PLUGINS_ENV in line  # how a pruner of one's own reaches the command line
     assert not tmp_path.joinpath("singleshot").exists()
 
 

@@ -14,6 +14,7 @@ import typing
 import warnings
 from pathlib import Path
 
+from ..core.registry import check_pruner_name, pruner_names
 from ..errors import UserError
 from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, flag_of
 from .gridfile import EXECUTORS
@@ -64,9 +65,19 @@ def _argument(f: dataclasses.Field, hint) -> dict:
     keywords = {"default": default, "help": help_text, "choices": choices}
     if kind is not str:
         keywords["type"] = kind
+    if meta["choices"] is pruner_names:  # refused with the library's line, which says how to add one's own
+        keywords["type"] = _pruner_name
     if style == LIST:
         keywords["nargs"] = "*"
     return keywords
+
+
+def _pruner_name(name: str) -> str:
+    try:
+        check_pruner_name(name)
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return name
 
 
 #: each list flag and the one-value flag it stands in for (levels has none): given both, which should win is a
