@@ -308,7 +308,7 @@ def finish(run: RunState, training: Training) -> RunRecord:
         if config.save_trace:
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="prunelab-trace-")))
             extra = trace_files(config, model, data.test, scratch, summary, log)
-        log(f"Test top-1 {summary['top1']:.2f}% [{status}]; writing the record.")
+        log(f"Run {status}; writing the record.")  # its results follow, read back from the record
         write_record(final, {**record_files(run, outcome), **extra, "log.txt": log.write})
     run.checkpoint.remove()
     PartsBook.beside(config).tidy()  # a fused group's cut goes with the last of its runs' records
