@@ -11,6 +11,7 @@ import torch
 from forked_processes import cli, run_forked
 
 from prunelab.core.pruners import schedule_keep_counts
+from prunelab.errors import UserError
 from prunelab.models.registry import build_model
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.cli import build_parser, configs_from_args
@@ -131,6 +132,8 @@ def test_the_multishot_table_gives_each_cell_over_its_seeds():
     (ax,) = fig.axes
     drawn = {bars.get_label(): float(bars.lines[0].get_ydata()[0]) for bars in ax.containers}
     assert drawn == {"SNIP, 1 cycle": 16.0, "SNIP, 2 cycles": 10.0}  # the means, with their sd as bars
+    with pytest.raises(UserError, match="multishot"):  # no empty figure for a store without them
+        plot_multishot(pd.DataFrame([dict(experiment="singleshot", top1=90.0)]))
 
 
 @pytest.mark.parametrize("experiment,pruner,tolerance", [

@@ -30,7 +30,7 @@ from prunelab.runs.config import RunConfig
 from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.registry import run
 from prunelab.runs.store import load_table
-from prunelab.workbook import conservation_figures, figures, trace_figures
+from prunelab.workbook import ablation_figures, conservation_figures, figures, trace_figures
 
 matplotlib.use("Agg")
 
@@ -261,9 +261,9 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
     "plot_sparse_inference": lambda: [figures.plot_sparse_inference(_sparse(QUICK)),
                                       figures.plot_sparse_inference(_sparse(STUDY, pays=False)),
                                       figures.plot_sparse_inference(_sparse({MNIST: [1.0]}))],
-    "plot_ablations": lambda: [figures.plot_ablations(_ablated({MNIST: [1.0, 2.0]})),
-                               figures.plot_ablations(_ablated({MNIST: [1.0]}, seeds=(1,))),
-                               figures.plot_ablations(_ablated({CIFAR: [1.0], MNIST: [1.0, 2.0]}))],
+    "plot_ablations": lambda: [ablation_figures.plot_ablations(_ablated({MNIST: [1.0, 2.0]})),
+                               ablation_figures.plot_ablations(_ablated({MNIST: [1.0]}, seeds=(1,))),
+                               ablation_figures.plot_ablations(_ablated({CIFAR: [1.0], MNIST: [1.0, 2.0]}))],
     "plot_collapse": lambda: [figures.plot_collapse(_runs(STUDY)), figures.plot_collapse(_runs(QUICK, seeds=(1,))),
                               figures.plot_collapse(_runs({MNIST: [1.0]}))],
     "plot_weight_histograms": lambda: [
@@ -294,7 +294,7 @@ OWN_RUNS = {"plot_multishot", "plot_unit_conservation", "plot_layer_conservation
 
 
 def test_every_plot_function_is_checked_from_hand_made_tables_and_from_records():
-    plots = {name for module in (figures, conservation_figures, trace_figures)
+    plots = {name for module in (figures, ablation_figures, conservation_figures, trace_figures)
              for name, function in inspect.getmembers(module, inspect.isfunction)
              if name.startswith("plot_") and function.__module__ == module.__name__}
     assert set(HAND_MADE) == plots
@@ -312,6 +312,18 @@ def test_every_figure_from_hand_made_tables_reads_cleanly(name):
 
 
 # ------------------------------------------------------------------------------------ what the figures draw
+
+
+def test_a_wide_panel_labels_every_compression_and_a_narrow_one_leaves_out_a_crowded_label():
+    collapse = figures.plot_collapse(_runs(STUDY))  # Figure 1c: 6.4 inches a panel
+    row = figures.plot_against_compression(_runs(STUDY), setup=MNIST)  # three panels in 13 inches
+    for fig in (collapse, row):
+        fig.canvas.draw()
+    mnist = next(ax for ax in collapse.axes if ax.get_title().startswith(MNIST))
+    assert [t.get_text() for t in mnist.get_xticklabels()] == ["0.25", "0.5", "1", "1.5", "2", "2.5", "3"]
+    assert [t.get_text() for t in row.axes[0].get_xticklabels()] == ["0.25", "1", "1.5", "2", "2.5", "3"]
+    assert len(row.axes[0].get_xticks(minor=True)) == 1  # 0.5 keeps its mark
+    assert not _problems(collapse) and not _problems(row)
 
 
 def test_figure_1b_draws_a_one_compression_setup_as_points_on_plainly_labelled_axes():

@@ -2,9 +2,9 @@
 
 The package is split by concern: :mod:`.style` (pruner names, order, colours, plot style), :mod:`.grids`
 (the runs each notebook needs, computed when missing), :mod:`.tables`, :mod:`.findings` (sentences
-formatted from the tables), :mod:`.figures`, :mod:`.conservation_figures` and :mod:`.trace_figures`, and
-:mod:`.index` (the HTML front page). A notebook imports this package alone and calls the names below, so
-moving a function between those modules never touches a notebook.
+formatted from the tables), :mod:`.figures`, :mod:`.ablation_figures`, :mod:`.conservation_figures` and
+:mod:`.trace_figures`, and :mod:`.index` (the HTML front page). A notebook imports this package alone and
+calls the names below, so moving a function between those modules never touches a notebook.
 """
 
 # The names are loaded on first use (PEP 562), not when the package is imported: ``python -m
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
     from ..core import timing, trace  # noqa: F401
     from ..runs import amp_timing, int8, sparse  # noqa: F401
     from . import (  # noqa: F401
+        ablation_figures,
         ablations,
         collapse_study,
         collapses,
@@ -47,8 +48,9 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "plot_imp_conservation", "plot_layer_conservation", "plot_schedule_conservation", "plot_unit_conservation",
     ),
     ".figure_output": ("figure_alt", "show_figure"),
+    ".ablation_figures": ("plot_ablations",),
     ".figures": (
-        "plot_ablations", "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
+        "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
         "plot_multishot", "plot_sparse_inference", "plot_weight_histograms",
     ),
     ".trace_figures": ("plot_timeline",),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
@@ -14,27 +13,20 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from ..core.timing import MARGIN, faster_by
 from ..errors import UserError
-from .ablations import ABLATIONS, AS_SCORED, single_ablations
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .grids import stand_in_note
 from .layer_findings import beyond_spread
-from .style import DENSE_LABEL, column_order, palette, use_style
+from .style import DENSE_LABEL, column_order, palette, pruner_name, suptitle, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs
 
 #: labelled ticks on a log axis of kept fractions at most (more overprint on a panel's width)
 _LOG_TICKS = 6
-#: characters of a figure title per inch of figure width (12 pt DejaVu Sans, with a margin)
-_TITLE_CHARS_PER_INCH = 10
-#: labelled ticks on a compression axis at most: neighbours closer than its range over this lose their label
-_COMPRESSION_TICKS = 10
+#: labelled ticks on a compression axis per inch of figure width at most: neighbours closer than its range over
+#: this many lose their label (a 13-inch row of three panels labels 10 ticks a panel; Figure 1c's 6.4 wide, 14)
+_COMPRESSION_TICKS_PER_INCH = 2.3
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}
-
-
-def _suptitle(fig, text: str) -> None:
-    """``fig``'s title, wrapped to the figure's width: one line wider than a narrow figure runs off its canvas."""
-    fig.suptitle(textwrap.fill(text, width=int(fig.get_figwidth() * _TITLE_CHARS_PER_INCH)))
 
 
 def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
@@ -52,7 +44,7 @@ def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
     fig = plt.figure(figsize=(13, 4.1 * len(setups)), layout="constrained")
     for row, name in zip(fig.subfigures(len(setups), 1, squeeze=False)[:, 0], setups):
         _compression_row(row, table[table["setup"] == name], name)
-    _suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
+    suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
                    "seeds; time: median and range over seeds)")
     return fig
 
@@ -67,7 +59,7 @@ def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
         line = _median_range_line if metric == "inference_s" else _mean_sd_line
         for pruner in order:
             line(ax, rows[rows["label"] == pruner], metric, pruner)
-        _compression_axis(ax, rows["compression"])
+        _compression_axis(ax, rows["compression"], row.get_figure(root=True).get_figwidth() / 3)
         ax.set_ylabel(label)
     axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
     row.legend(handles=_pruner_handles(order), loc="outside right upper", fontsize=8)  # beside, never over data
@@ -77,12 +69,12 @@ def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
     row.suptitle(f"{setup} ({data}), {n}" if data else f"{setup}, {n}")
 
 
-def _compression_axis(ax, compressions: Iterable[float]) -> None:
-    """An x axis of compressions with a tick at each one run, labelled plainly ("0.5"); a tick closer to the
-    last labelled one than the range over :data:`_COMPRESSION_TICKS` keeps its mark but not its label, which
-    would overprint its neighbour's."""
+def _compression_axis(ax, compressions: Iterable[float], width: float) -> None:
+    """An x axis of compressions with a tick at each one run, labelled plainly ("0.5"); on a panel ``width``
+    inches of figure wide, a tick closer to the last labelled one than the range over that many
+    :data:`_COMPRESSION_TICKS_PER_INCH` keeps its mark but not its label, which would overprint its neighbour's."""
     values = sorted({float(c) for c in compressions})
-    gap = (values[-1] - values[0]) / _COMPRESSION_TICKS
+    gap = (values[-1] - values[0]) / (width * _COMPRESSION_TICKS_PER_INCH)
     labelled = values[:1]
     for value in values[1:]:
         if value - labelled[-1] >= gap:
@@ -124,7 +116,7 @@ def plot_collapse(table: pd.DataFrame):
         chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
         if np.isfinite(chance):
             ax.axhline(chance, color="k", ls=":", lw=1.2)
-        _compression_axis(ax, rows["compression"])
+        _compression_axis(ax, rows["compression"], fig.get_figwidth() / len(setups))
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(ylabel="test top-1 accuracy (%)", title=f"{setup}\n({data})" if data else setup)
     handles = _pruner_handles(column_order(pruned["label"]))
@@ -139,7 +131,7 @@ def plot_collapse(table: pd.DataFrame):
     seeds = pruned.groupby(["setup", "label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
     where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")
-    _suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
+    suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
                    f"and {where}")
     return fig
 
@@ -152,12 +144,13 @@ def _first_cuts(table: pd.DataFrame) -> dict[tuple[str, str], float]:
     return {(s.setup, s.label): s.first_cut for s in collapse_study(table) if s.first_cut is not None}
 
 
-def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, label: str) -> pd.DataFrame:
-    """One pruner's ``metric`` per compression as its mean over seeds with a bar of one sample standard
-    deviation either side (none for one seed), in the pruner's colour; returns the means and sds drawn."""
-    stats = runs.groupby("compression")[metric].agg(["mean", "std"]).sort_index()
+def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, pruner: str, by: str = "compression", **style) -> pd.DataFrame:
+    """One pruner's (its label's) ``metric`` per value of ``by`` as its mean over seeds with a bar of one sample
+    standard deviation either side (none for one seed), in the pruner's colour and named by its label unless
+    ``style`` says otherwise; returns the means and sds drawn."""
+    stats = runs.groupby(by)[metric].agg(["mean", "std"]).sort_index()
     ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0).to_numpy(), marker="o", capsize=3,
-                color=_colour(label), label=label)
+                **{"color": _colour(pruner), "label": pruner, **style})
     return stats
 
 
@@ -213,7 +206,7 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
         fig.legend(handles=handles, loc="lower right" if room else "outside right upper", fontsize=8)
     fig.supxlabel("weight value")
     fig.supylabel("count of kept weights")
-    _suptitle(fig, f"{title} (no weights kept in {', '.join(emptied)})" if emptied else title)
+    suptitle(fig, f"{title} (no weights kept in {', '.join(emptied)})" if emptied else title)
     return fig
 
 
@@ -236,7 +229,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     bottom.set_yscale("log")
     bottom.set_xticks(range(len(order)), order, rotation=70, fontsize=7)
     top.legend(fontsize=8, ncol=4)
-    _suptitle(fig, f"Per-layer density and FLOPs at compression {compression}" + stand_in_note(layers))
+    suptitle(fig, f"Per-layer density and FLOPs at compression {compression}" + stand_in_note(layers))
     return fig
 
 
@@ -276,20 +269,23 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
     kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
-    _suptitle(fig, f"Mixed precision against fp32 (peak memory: {kind})" + stand_in_note(table))
+    suptitle(fig, f"Mixed precision against fp32 (peak memory: {kind})" + stand_in_note(table))
     return fig
 
 
 def plot_multishot(table: pd.DataFrame):
     """Top-1 against weights remaining (log scale, fewest on the right), a line per pruner and cycle count:
-    the mean over seeds with a bar of one sd either side (:func:`~.tables.multishot_table` gives the cells)."""
+    the mean over seeds with a bar of one sd either side (:func:`~.tables.multishot_table` gives the cells), in
+    the pruner's colour, solid for one cycle and dashed for more."""
     use_style()
     runs = multishot_runs(table)
+    if runs.empty:
+        raise UserError("no multishot runs to plot (prunelab --experiment multishot --level-list ...)")
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for column, part in runs.groupby("column"):
-        stats = part.groupby("remaining")["top1"].agg(["mean", "std"]).sort_index()
-        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0).to_numpy(), marker="o", capsize=3,
-                    label=column, linestyle="-" if column.endswith(" 1 cycle") else "--")
+        cycles = int(part["levels"].iloc[0])
+        _mean_sd_line(ax, part, "top1", pruner_name(part["pruner"].iloc[0]), by="remaining", label=column,
+                      linestyle="-" if cycles == 1 else "--")
     _kept_fraction_axis(ax, sorted(set(runs["remaining"])))
     ax.set(xlabel="fraction of prunable weights remaining", ylabel="test top-1 (%)",
            title="Multishot: accuracy against weights remaining\n(mean ± sd over seeds)")
@@ -361,39 +357,5 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (s)",
                title=f"{setup}\n({data})" if data else setup)
         ax.legend(fontsize=7, title=note, title_fontsize=7)  # the legend's place avoids the data; a note's not
-    _suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
-    return fig
-
-
-#: a colour per column of notebook 05: the pruner as scored, then each ablation
-ABLATION_COLOURS = ("#333333", "#1f77b4", "#2ca02c", "#d62728")
-
-
-def plot_ablations(table: pd.DataFrame):
-    """Notebook 05: a panel per set-up and compression; per pruner, a bar of mean top-1 as scored and one per
-    ablation (one standard deviation either side over seeds), and the chance level where records carry it."""
-    use_style()
-    table = single_ablations(table)
-    panels = list(dict.fromkeys(zip(table["setup"], table["compression"])))
-    columns = [AS_SCORED, *ABLATIONS.values()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 5.6 * len(panels)), 4.4), squeeze=False,
-                             layout="constrained")
-    for ax, (setup, compression) in zip(axes.flat, panels):
-        rows = table[(table["setup"] == setup) & (table["compression"] == compression)]
-        pruners = column_order(rows["label"])
-        width = 0.8 / len(columns)
-        for i, (name, colour) in enumerate(zip(columns, ABLATION_COLOURS)):
-            stats = rows[rows["ablation"] == name].groupby("label")["top1"].agg(["mean", "std"]).reindex(pruners)
-            x = np.arange(len(pruners)) + (i - (len(columns) - 1) / 2) * width
-            ax.bar(x, stats["mean"], width, yerr=stats["std"].fillna(0.0), color=colour, label=name, capsize=2)
-        if "majority_class_top1" in rows and rows["majority_class_top1"].notna().any():
-            ax.axhline(rows["majority_class_top1"].mean(), color="k", ls=":", lw=1.2,
-                       label="chance: most frequent class")
-        ax.set_xticks(np.arange(len(pruners)), [label.replace(" (", "\n(") for label in pruners], fontsize=8)
-        ax.set_ylabel("test top-1 (%)")
-        data = rows["data"].iloc[0] if "data" in rows else ""
-        ax.set_title(f"{setup}, compression {compression:g}" + (f"\n({data})" if data else ""), fontsize=9)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
-    _suptitle(fig, "Each pruner as scored and under each ablation: mean top-1 ± sd over seeds")
+    suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
     return fig

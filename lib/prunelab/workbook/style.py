@@ -7,6 +7,8 @@ record names but this process has not registered is shown by its name, after the
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 
 from ..core.choices import DENSE_LABEL
@@ -17,6 +19,8 @@ KIND_COLORS = {"convolution": "#1f77b4", "batchnorm": "#2ca02c", "activation and
                "mask multiply": "#d62728", "linear": "#9467bd", "memory copies": "#8c564b", "other": "#7f7f7f"}
 #: SynFlow with one round, the original tool's setting, beside its default rounds in the registry's colour
 SYNFLOW_ONE_ROUND_COLOUR = "#ff7f0e"
+#: characters of a figure title per inch of figure width (12 pt DejaVu Sans, with a margin)
+_TITLE_CHARS_PER_INCH = 10
 
 
 def use_style() -> None:
@@ -26,6 +30,11 @@ def use_style() -> None:
         "axes.labelsize": 10, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
         "axes.spines.right": False, "legend.frameon": False, "figure.constrained_layout.use": True,
     })
+
+
+def suptitle(fig, text: str) -> None:
+    """``fig``'s title, wrapped to the figure's width: one line wider than a narrow figure runs off its canvas."""
+    fig.suptitle(textwrap.fill(text, width=int(fig.get_figwidth() * _TITLE_CHARS_PER_INCH)))
 
 
 def pruner_name(pruner: str) -> str:

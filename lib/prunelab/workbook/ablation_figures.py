@@ -1,0 +1,43 @@
+"""Notebook 05's figure: each pruner as scored beside its ablations (:mod:`.ablations` gives the table)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .ablations import ABLATIONS, AS_SCORED, single_ablations
+from .style import column_order, suptitle, use_style
+
+#: a colour per column of notebook 05: the pruner as scored, then each ablation
+ABLATION_COLOURS = ("#333333", "#1f77b4", "#2ca02c", "#d62728")
+
+
+def plot_ablations(table: pd.DataFrame):
+    """Notebook 05: a panel per set-up and compression; per pruner, a bar of mean top-1 as scored and one per
+    ablation (one standard deviation either side over seeds), and the chance level where records carry it."""
+    use_style()
+    table = single_ablations(table)
+    panels = list(dict.fromkeys(zip(table["setup"], table["compression"])))
+    columns = [AS_SCORED, *ABLATIONS.values()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 5.6 * len(panels)), 4.4), squeeze=False,
+                             layout="constrained")
+    for ax, (setup, compression) in zip(axes.flat, panels):
+        rows = table[(table["setup"] == setup) & (table["compression"] == compression)]
+        pruners = column_order(rows["label"])
+        width = 0.8 / len(columns)
+        for i, (name, colour) in enumerate(zip(columns, ABLATION_COLOURS)):
+            stats = rows[rows["ablation"] == name].groupby("label")["top1"].agg(["mean", "std"]).reindex(pruners)
+            x = np.arange(len(pruners)) + (i - (len(columns) - 1) / 2) * width
+            ax.bar(x, stats["mean"], width, yerr=stats["std"].fillna(0.0), color=colour, label=name, capsize=2)
+        if "majority_class_top1" in rows and rows["majority_class_top1"].notna().any():
+            ax.axhline(rows["majority_class_top1"].mean(), color="k", ls=":", lw=1.2,
+                       label="chance: most frequent class")
+        ax.set_xticks(np.arange(len(pruners)), [label.replace(" (", "\n(") for label in pruners], fontsize=8)
+        ax.set_ylabel("test top-1 (%)")
+        data = rows["data"].iloc[0] if "data" in rows else ""
+        ax.set_title(f"{setup}, compression {compression:g}" + (f"\n({data})" if data else ""), fontsize=9)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
+    suptitle(fig, "Each pruner as scored and under each ablation: mean top-1 ± sd over seeds")
+    return fig
