@@ -24,6 +24,10 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "rms")
 #: registered pruner's), and --shuffle after several rounds permutes each mask over the weights scoring began
 #: with (under rule 1 earlier rounds had zeroed the weights they pruned, so a shuffled mask kept zeros)
 ABLATION_RULES = 2
+#: how a mask is cut where scores tie at the cut, kept in every run's summary. 2: the kept ones among the tied
+#: are drawn at random from the run's seed (:mod:`prunelab.core.masking`); 1 (records without the field): the
+#: first by position. Records of either rule share a hash: they differ only where scores tied at the cut
+MASK_RULES = 2
 #: a run whose top-1 is within this many points of always answering the most frequent class counts as at chance
 CONSTANT_PREDICTION_MARGIN = 1.0
 #: the built-in pruners whose scores are never negative: rule 1 inverted them as rule 2 does

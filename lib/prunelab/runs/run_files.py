@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.choices import ABLATION_RULES, no_better_than_chance
+from ..core.choices import ABLATION_RULES, MASK_RULES, no_better_than_chance
 from ..core.evaluation import Precision, epoch_timing, time_inference
 from ..core.measure import summary_totals
 from ..core.pruners import PruneResult
@@ -93,7 +93,7 @@ def run_summary(run: RunState, epochs: pd.DataFrame, layers: pd.DataFrame, resul
         "train_s_per_epoch": float(epochs.loc[epochs["epoch"] > 0, "train_s"].mean()) if len(epochs) else math.nan,
         "epochs_done": int((epochs["epoch"] > 0).sum()) if len(epochs) else 0,
         "majority_class_top1": data.majority_class_top1,
-        "rounds": result.rounds if result else 0, "ablation_rules": ABLATION_RULES,
+        "rounds": result.rounds if result else 0, "ablation_rules": ABLATION_RULES, "mask_rules": MASK_RULES,
         "kept": result.kept if result else None, "prunable": result.total if result else None,
         "prunable_density": result.density if result else 1.0,
         "collapsed_layers": result.collapsed if result else [],
