@@ -12,13 +12,21 @@ from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
     amp_relative_table,
     amp_training_table,
+    conv_layer_table,
     design_comparison_table,
     difference_text,
     int8_comparison_table,
 )
 from prunelab.workbook.numbers import Span, time_cell
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
-from prunelab.workbook.tracing_findings import design_speed, design_speed_words, trace_findings, trace_result
+from prunelab.workbook.tracing_findings import (
+    conv_cost_words,
+    conv_costs,
+    design_speed,
+    design_speed_words,
+    trace_findings,
+    trace_result,
+)
 
 
 def _designs(original_ms, original_spread, ours_ms, ours_spread):
@@ -83,6 +91,43 @@ def test_the_trace_findings_words_carry_the_traces_figures():
     key = trace_key_result(_trace(), "real CIFAR-10")
     assert "real CIFAR-10" in key and "21 convolution layers" in key and "**28.5%**" in key
     assert "2.27 ms" in key and "7.97 ms" in key and key.endswith("convolution.")
+
+
+def test_table_e_sets_each_conv_layers_traced_time_against_its_multiply_adds(tmp_path):
+    import torch
+
+    from prunelab.core.measure import count_flops, layer_summary
+    from prunelab.core.trace import analyze_trace, capture_inference_trace
+    from prunelab.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet20", "lottery", (3, 32, 32), 10).eval()
+    analysis = analyze_trace(capture_inference_trace(model, torch.randn(8, 3, 32, 32), tmp_path / "t.json", warmup=2))
+    costs = conv_costs(analysis, layer_summary(model, count_flops(model, (3, 32, 32)), {}))
+    assert len(costs) == 21 and costs["macs"].notna().all()  # every traced layer found in the layer table
+    macs = costs.set_index("module")["macs"]
+    assert macs["conv"] == 16 * 3 * 9 * 32 * 32 and macs["blocks.3.shortcut.0"] == 32 * 16 * 16 * 16
+    per_mac = costs["time_us"] / costs["macs"]
+    assert list(costs["relative"]) == pytest.approx(list(per_mac / per_mac.median()))
+    table = conv_layer_table(costs)
+    assert list(table["multiply-adds per image (M)"][:2]) == ["0.442", "2.36"]
+    assert list(table["time per multiply-add (× median)"]) == [f"{r:.2f}" for r in costs["relative"]]
+
+
+def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_multiply_add():
+    def costs(times, macs):
+        frame = pd.DataFrame({"module": list("abcd"), "time_us": times, "macs": macs})
+        per_mac = frame["time_us"] / frame["macs"]
+        return frame.assign(relative=per_mac / per_mac.median())
+
+    text = conv_cost_words(costs([100.0, 100.0, 100.0, 40.0], [1000.0, 1000.0, 1000.0, 100.0]))
+    assert "`d` (4.0x" in text and "`a`" not in text  # 4x the median time per multiply-add
+    assert "3.2%" in text and "11.8%" in text  # d's shares of the multiply-adds and of the time
+    assert "1.00x to 4.00x" in text
+    quiet = conv_cost_words(costs([100.0, 110.0, 90.0, 15.0], [1000.0, 1000.0, 1000.0, 100.0]))
+    assert "`" not in quiet and "0.86x to 1.43x" in quiet  # none at 2x: no layer named
+    findings = trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4))
+    assert conv_cost_words(costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4)) in findings
 
 
 def test_table_g_shows_the_repeated_step_with_its_half_range():

@@ -59,13 +59,17 @@ def difference_text(median_a: float, spread_a: float, median_b: float, spread_b:
 # ---------------------------------------------------------------------------------------------- Task 2
 
 
-def conv_layer_table(analysis: TraceAnalysis) -> pd.DataFrame:
-    """Table E: each convolution layer of the one traced step, its time (µs) and shares of the step."""
-    conv = analysis.conv_layers()
-    return pd.DataFrame({"module": conv["module"], "type": conv["type"],
-                         "time (µs)": conv["time_us"].map(significant),
-                         "share of busy": conv["share_of_busy"].map(percent),
-                         "share of span": conv["share_of_span"].map(percent)}, index=conv.index)
+def conv_layer_table(costs: pd.DataFrame) -> pd.DataFrame:
+    """Table E: each convolution layer of the one traced step (:func:`.tracing_findings.conv_costs`), its time
+    (µs) and shares of the step, its dense multiply-adds per image, and its time per multiply-add against the
+    median layer's."""
+    return pd.DataFrame({"module": costs["module"], "type": costs["type"],
+                         "time (µs)": costs["time_us"].map(significant),
+                         "share of busy": costs["share_of_busy"].map(percent),
+                         "share of span": costs["share_of_span"].map(percent),
+                         "multiply-adds per image (M)": (costs["macs"] / 1e6).map(significant),
+                         "time per multiply-add (× median)": costs["relative"].map("{:.2f}".format)},
+                        index=costs.index)
 
 
 def conv_layer_caption(analysis: TraceAnalysis) -> str:

@@ -6,11 +6,18 @@ dataclasses; then words. A time difference counts only beyond the larger spread 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..core.timing import times_differ
-from .numbers import alike, time_cell
+from .numbers import alike, listed, time_cell
+
+if TYPE_CHECKING:
+    from ..core.trace import TraceAnalysis
+
+#: a convolution layer whose time per multiply-add is this many times the median layer's stands out
+COST_OUTLIER = 2.0
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,41 @@ def trace_result(trace: dict, designs: pd.DataFrame) -> TraceResult:
                        design_speed(designs))
 
 
-def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
-    """Markdown findings for Task 2 (:func:`trace_result`)."""
+def conv_costs(analysis: TraceAnalysis, layers: pd.DataFrame) -> pd.DataFrame:
+    """Each convolution layer of the traced step (:meth:`~prunelab.core.trace.TraceAnalysis.conv_layers`, in
+    network order) with ``macs``, its dense multiply-adds per image (the record's layer table, ``flops`` of
+    its weight: pruned weights are still multiplied), and ``relative``, its time per multiply-add over the
+    median layer's. A layer doing what its arithmetic says sits near 1."""
+    conv = analysis.conv_layers()
+    weights = layers[layers["param"] == "weight"].drop_duplicates("module").set_index("module")["flops"]
+    conv["macs"] = conv["module"].map(weights).astype(float)
+    per_mac = conv["time_us"] / conv["macs"]
+    conv["relative"] = per_mac / per_mac.median()
+    return conv
+
+
+def conv_cost_words(costs: pd.DataFrame) -> str:
+    """Whether time per layer follows multiply-adds (:func:`conv_costs`), naming each layer at
+    :data:`COST_OUTLIER` times the median time per multiply-add or more, with its shares of both."""
+    outliers = costs[costs["relative"] >= COST_OUTLIER].sort_values("relative", ascending=False)
+    spread = f"{costs['relative'].min():.2f}x to {costs['relative'].max():.2f}x the median layer's"
+    if outliers.empty:
+        return (f"Per layer, time follows the dense multiply-adds: every convolution layer's time per multiply-add "
+                f"is {spread}, none {COST_OUTLIER:g}x or more.")
+    named = listed([f"`{row.module}` ({row.relative:.1f}x: {row.macs / costs['macs'].sum():.1%} of the "
+                    f"convolutions' multiply-adds, {row.time_us / costs['time_us'].sum():.1%} of their time)"
+                    for row in outliers.itertuples()])
+    small = bool((outliers["macs"] < costs["macs"].median() / 4).all())
+    why = " They are small ops, in which an op's fixed cost weighs more than in large ones." if small else ""
+    return (f"Per layer, time mostly follows the dense multiply-adds ({spread} time per multiply-add); "
+            f"{len(outliers)} layer{'s stand' if len(outliers) > 1 else ' stands'} out, at {COST_OUTLIER:g}x the "
+            f"median or more: {named}.{why} Together they take "
+            f"{outliers['time_us'].sum() / costs['time_us'].sum():.1%} of the convolutions' time.")
+
+
+def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | None = None) -> str:
+    """Markdown findings for Task 2 (:func:`trace_result`), with what each layer's time per multiply-add says
+    where ``costs`` (:func:`conv_costs`) is given."""
     result = trace_result(trace, designs)
     s = result.summary
     conv_ms, busy_ms, span_ms = alike(s.conv_ms, s.busy_ms, s.span_ms)
@@ -138,4 +178,6 @@ def trace_findings(trace: dict, designs: pd.DataFrame) -> str:
         "multiplies. The outputs are " + ("identical." if result.outputs_equal else "NOT identical: investigate."),
         "- " + _speed_words(result.speed),
     ]
+    if costs is not None:
+        lines.insert(2, "- " + conv_cost_words(costs))
     return "\n".join(lines)
