@@ -103,9 +103,11 @@ def decide(members: list[Member], shared: int = 1) -> tuple[bool, str]:
 
 
 def _turns_words(turns: tuple[float, ...]) -> str:
-    """The range of the turns' speedups where they differ ("; 1.91x to 2.20x in 3 turns"), else nothing."""
+    """The range of the turns' speedups where they differ ("; 1.91x to 2.20x over 3 timings, fused and separate
+    steps taking turns"), else nothing."""
     low, high = f"{min(turns, default=0):.2f}", f"{max(turns, default=0):.2f}"
-    return f"; {low}x to {high}x in {len(turns)} turns" if low != high else ""
+    return (f"; {low}x to {high}x over {len(turns)} timings, fused and separate steps taking turns"
+            if low != high else "")
 
 
 def memory_chunks(members: list[Member], shared: int, book: PartsBook, stage: str
