@@ -128,6 +128,9 @@ def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_mult
     assert "`" not in quiet and "0.86x to 1.43x" in quiet  # none at 2x: no layer named
     findings = trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4))
     assert conv_cost_words(costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4)) in findings
+    unmatched = costs([1.0, 1.0, 1.0, 4.0], [1.0, 1.0, 1.0, float("nan")])  # a layer the layer table lacks
+    assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), unmatched) == trace_findings(
+        _trace(), _designs(13.0, 0.5, 10.0, 0.4))  # no per-layer verdict from part of the layers
 
 
 def test_table_g_shows_the_repeated_step_with_its_half_range():

@@ -178,6 +178,6 @@ def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | Non
         "multiplies. The outputs are " + ("identical." if result.outputs_equal else "NOT identical: investigate."),
         "- " + _speed_words(result.speed),
     ]
-    if costs is not None:
+    if costs is not None and costs["relative"].notna().all():  # every layer found in the record's layer table
         lines.insert(2, "- " + conv_cost_words(costs))
     return "\n".join(lines)
