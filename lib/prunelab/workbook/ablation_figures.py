@@ -9,8 +9,9 @@ import pandas as pd
 from .ablations import ABLATIONS, AS_SCORED, single_ablations
 from .style import column_order, suptitle, use_style
 
-#: a colour per column of notebook 05: the pruner as scored, then each ablation
-ABLATION_COLOURS = ("#333333", "#1f77b4", "#2ca02c", "#d62728")
+#: a fill and hatch per column of notebook 05, the pruner as scored then each ablation: greys, as the other
+#: figures' blue, green and red are Mag's, SNIP's and GraSP's
+ABLATION_FILLS = (("#222222", ""), ("#888888", "//"), ("#cccccc", ".."), ("#ffffff", "xx"))
 
 
 def plot_ablations(table: pd.DataFrame):
@@ -26,10 +27,11 @@ def plot_ablations(table: pd.DataFrame):
         rows = table[(table["setup"] == setup) & (table["compression"] == compression)]
         pruners = column_order(rows["label"])
         width = 0.8 / len(columns)
-        for i, (name, colour) in enumerate(zip(columns, ABLATION_COLOURS)):
+        for i, (name, (fill, hatch)) in enumerate(zip(columns, ABLATION_FILLS)):
             stats = rows[rows["ablation"] == name].groupby("label")["top1"].agg(["mean", "std"]).reindex(pruners)
             x = np.arange(len(pruners)) + (i - (len(columns) - 1) / 2) * width
-            ax.bar(x, stats["mean"], width, yerr=stats["std"].fillna(0.0), color=colour, label=name, capsize=2)
+            ax.bar(x, stats["mean"], width, yerr=stats["std"].fillna(0.0), color=fill, hatch=hatch,
+                   edgecolor="black", linewidth=0.6, label=name, capsize=2)
         if "majority_class_top1" in rows and rows["majority_class_top1"].notna().any():
             ax.axhline(rows["majority_class_top1"].mean(), color="k", ls=":", lw=1.2,
                        label="chance: most frequent class")

@@ -25,6 +25,8 @@ _LOG_TICKS = 6
 #: labelled ticks on a compression axis per inch of figure width at most: neighbours closer than its range over
 #: this many lose their label (a 13-inch row of three panels labels 10 ticks a panel; Figure 1c's 6.4 wide, 14)
 _COMPRESSION_TICKS_PER_INCH = 2.3
+#: a compression axis's label, the kept fraction in mathtext (a caret would print as one)
+COMPRESSION_LABEL = r"compression $c$ (kept fraction $10^{-c}$)"
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}
 
@@ -81,7 +83,7 @@ def _compression_axis(ax, compressions: Iterable[float], width: float) -> None:
             labelled.append(value)
     ax.set_xticks(labelled, [f"{value:g}" for value in labelled])
     ax.set_xticks([value for value in values if value not in labelled], minor=True)
-    ax.set_xlabel("compression (kept fraction 10^-c)")
+    ax.set_xlabel(COMPRESSION_LABEL)
 
 
 def _colour(label: str) -> str:
@@ -260,11 +262,13 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
             else:
                 ax.bar(offset, frame[(name, precision)], width, label=precision, color=color)
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
-        ax.set_xlabel("compression (kept fraction 10^-c)")
+        ax.set_xlabel(COMPRESSION_LABEL)
         ax.set_ylabel(name)
     if len(timing):
         first = timing.iloc[0]
-        axes[1].set_ylabel(f"training time of {int(first['batches'])} batch(es) of {int(first['batch_size'])} (s)")
+        batches = int(first["batches"])
+        axes[1].set_ylabel(f"training time of {batches} batch{'es' if batches != 1 else ''} of "
+                           f"{int(first['batch_size'])} (s)")
         axes[1].set_title(f"fp32 and {amp_name} in turn: median ± half range", fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
