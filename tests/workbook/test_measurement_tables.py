@@ -93,6 +93,20 @@ def test_the_trace_findings_words_carry_the_traces_figures():
     assert "2.27 ms" in key and "7.97 ms" in key and key.endswith("convolution.")
 
 
+def test_the_findings_say_how_much_of_the_busy_gap_the_mask_multiplies_explain():
+    from prunelab.workbook.numbers import alike, significant
+
+    designs = _designs(13.0, 0.5, 10.0, 0.4)  # the original's traced step busy 8.0 ms, 10% in mask multiplies
+    for busy_ms, rest in ((5.0, True), (7.5, False), (8.5, None)):
+        text = trace_findings(_trace(step_busy_ms=busy_ms), designs)
+        if rest is None:  # the folded step was the busier: no gap to explain
+            assert "longer" not in text
+            continue
+        (original, folded), masks, gap = alike(8.0, busy_ms), significant(0.8), significant(8.0 - busy_ms)
+        assert f"{gap} ms longer ({original} against {folded} ms), {masks} ms" in text
+        assert ("not the masks" in text) == rest  # a gap beyond twice the multiplies is the step's variation
+
+
 def test_table_e_sets_each_conv_layers_traced_time_against_its_multiply_adds(tmp_path):
     import torch
 
@@ -332,7 +346,7 @@ def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
     whiskers = sorted(round(float(seg[1][1] - seg[0][1]), 6) for c in time.collections for seg in c.get_segments())
     assert whiskers == [0.05, 0.2, 0.3, 0.5]  # whole whisker = the range: half of it either side
     assert sorted(round(b.get_height(), 2) for b in top1.patches) == [29.25, 29.3, 30.0, 31.0]
-    assert "1 batch(es) of 32" in time.get_ylabel()
+    assert "1 batch of 32" in time.get_ylabel()
     plt.close(fig)
 
 

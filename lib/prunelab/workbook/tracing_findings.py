@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..core.timing import times_differ
-from .numbers import alike, listed, time_cell
+from .numbers import alike, listed, significant, time_cell
 
 if TYPE_CHECKING:
     from ..core.trace import TraceAnalysis
@@ -114,6 +114,12 @@ class TraceResult:
     mask_share: float
     outputs_equal: bool
     speed: DesignSpeed | None
+    original_busy_ms: float
+
+    @property
+    def mask_ms(self) -> float:
+        """The original design's traced step's time in mask multiplies."""
+        return self.mask_share * self.original_busy_ms
 
 
 def trace_result(trace: dict, designs: pd.DataFrame) -> TraceResult:
@@ -121,7 +127,7 @@ def trace_result(trace: dict, designs: pd.DataFrame) -> TraceResult:
     original, ours = designs.iloc[0], designs.iloc[1]
     return TraceResult(trace_summary(trace), int(original["units"]), int(ours["units"]),
                        float(original["mask multiply share"]), bool(trace.get("outputs_equal_to_original_design")),
-                       design_speed(designs))
+                       design_speed(designs), float(original["busy (ms)"]))
 
 
 def conv_costs(analysis: TraceAnalysis, layers: pd.DataFrame) -> pd.DataFrame:
@@ -156,6 +162,20 @@ def conv_cost_words(costs: pd.DataFrame) -> str:
             f"{outliers['time_us'].sum() / costs['time_us'].sum():.1%} of the convolutions' time.")
 
 
+def _busy_gap_words(result: TraceResult) -> str:
+    """How much of the gap between the two traced steps' busy times the mask multiplies explain: one traced step
+    each, so a gap well beyond them is that step's variation, which Table G's repeated steps settle."""
+    gap = result.original_busy_ms - result.summary.busy_ms
+    if gap <= 0:
+        return ""
+    original, folded = alike(result.original_busy_ms, result.summary.busy_ms)
+    masks, gap_ms = significant(result.mask_ms), significant(gap)
+    rest = (" The rest is not the masks: it is how one traced step varies, which the repeated steps below settle."
+            if gap > 2 * result.mask_ms else "")
+    return (f" The original design's traced step was busy {gap_ms} ms longer ({original} against {folded} ms), "
+            f"{masks} ms of it in mask multiplies.{rest}")
+
+
 def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | None = None) -> str:
     """Markdown findings for Task 2 (:func:`trace_result`), with what each layer's time per multiply-add says
     where ``costs`` (:func:`conv_costs`) is given."""
@@ -175,7 +195,8 @@ def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | Non
            "(conv + batchnorm folding, torch.compile) or CUDA graphs attack."),
         f"- The original design multiplies every mask in every forward: {result.original_units} {s.unit} against "
         f"{result.folded_units} in the traced step, {result.mask_share:.1%} of its busy time in mask "
-        "multiplies. The outputs are " + ("identical." if result.outputs_equal else "NOT identical: investigate."),
+        "multiplies. The outputs are " + ("identical." if result.outputs_equal else "NOT identical: investigate.")
+        + _busy_gap_words(result),
         "- " + _speed_words(result.speed),
     ]
     if costs is not None and costs["relative"].notna().all():  # every layer found in the record's layer table
