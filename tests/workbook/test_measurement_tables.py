@@ -311,6 +311,17 @@ def test_the_sparse_result_counts_real_speed_ups_and_switched_layers():
     assert not sparse_result(runs, overlap)[0].density_decided
     (noise,) = sparse_result(runs.iloc[1:], layers)
     assert (noise.beyond, noise.real_speedup, noise.at_chance) == (0, None, 0)
+    assert s.dense_ms == Span(1000.0, 2000.0) and s.dense_moved  # the same work, 1 s against 2 s (spreads 0.1 s)
+    steady = runs.assign(dense_inference_s=[2.0, 1.95])
+    assert not sparse_result(steady, layers)[0].dense_moved  # within the passes' spread
+
+
+def test_dense_times_that_moved_between_runs_are_said_to_be_the_machines_not_the_work():
+    runs, layers = _sparse()
+    text = sparse_findings(runs, layers)
+    assert "1,000 to 2,000 ms" in text
+    steady = sparse_findings(runs.assign(dense_inference_s=[2.0, 1.95]), layers)
+    assert " ms across runs" not in steady
 
 
 def test_the_sparse_words_carry_the_speed_ups_and_densities():

@@ -14,7 +14,7 @@ import pandas as pd
 from ..core.timing import times_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
-from .numbers import Span, at_chance
+from .numbers import Span, at_chance, significant
 from .style import column_order
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
@@ -141,7 +141,9 @@ class SparseSetup:
     None where none does), of which ``at_chance`` predict no better than the most frequent class; the kept
     fractions, the fewest timed passes; the layers' kernel choices (``switched``: kernel and layer count for the
     layers that left the dense kernel) with the densities of the switched layers, of those that stayed dense and
-    of all; dead units removed; whether the runs used the synthetic stand-in (their accuracy means nothing)."""
+    of all; dead units removed; the runs' dense-kernel times, the same work in each, and whether the fastest and
+    slowest differ beyond their passes' spread (the machine's speed moved between runs: ``dense_moved``); whether
+    the runs used the synthetic stand-in (their accuracy means nothing)."""
 
     setup: str
     speedup: Span
@@ -157,6 +159,8 @@ class SparseSetup:
     dense_density: Span
     density: Span
     dead_units: int
+    dense_ms: Span
+    dense_moved: bool
     stand_in: bool = False
 
     @property
@@ -192,9 +196,16 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
             Span.of(real["kept"]) if len(real) else None, int(at_chance(real).sum()),
             tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
             Span.of(switched["density"]), Span.of(part.loc[part["kernel"] == "dense", "density"]),
-            Span.of(part["density"]), int(rows["dead_units"].sum()),
-            bool(rows["stand_in"].any()) if "stand_in" in rows else False))
+            Span.of(part["density"]), int(rows["dead_units"].sum()), Span.of(rows["dense_inference_s"] * 1e3),
+            _dense_moved(rows), bool(rows["stand_in"].any()) if "stand_in" in rows else False))
     return tuple(setups)
+
+
+def _dense_moved(rows: pd.DataFrame) -> bool:
+    """Whether the fastest and the slowest of ``rows``' dense-kernel times differ beyond their passes' spread."""
+    fastest, slowest = rows.loc[rows["dense_inference_s"].idxmin()], rows.loc[rows["dense_inference_s"].idxmax()]
+    return bool(times_differ(fastest["dense_inference_s"], fastest["dense_inference_spread_s"],
+                             slowest["dense_inference_s"], slowest["dense_inference_spread_s"]))
 
 
 #: the sparse kernels (:mod:`prunelab.core.sparse_kernels`) as the findings name them
@@ -227,6 +238,11 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
             lines.append(f"  {s.dead_units:,} dead units (neurons or channels with no kept weight in or out) were "
                          "removed, which narrows the dense layers themselves; where a run is faster without a "
                          "switched layer, that is where its time went.")
+        if s.dense_moved:
+            lines.append(f"  The dense kernels do the same work in every run, yet their times range from "
+                         f"{s.dense_ms.words(significant)} ms across runs, beyond the passes' spread: the machine's "
+                         "speed moved between the runs' timings. Compare the two kernels within a run (a row of "
+                         "Table C, timed in turn), not runs down a column.")
     return "\n".join(lines)
 
 
