@@ -269,6 +269,15 @@ def test_the_int8_words_carry_the_speed_up_and_sizes():
     assert "0 of 1 runs" in text and "1.01x" in text and "**1.01x**" not in text
 
 
+def test_mixed_precision_faster_within_the_spread_everywhere_is_a_lean_not_a_difference():
+    lean = _timing().assign(amp_train_s=[0.8, 0.9], amp_train_spread_s=[0.3, 0.3])  # faster, inside the spread
+    key = quantization_key_result(_runs().assign(data="real CIFAR-10"), lean)
+    assert "0.80 to 0.90x" in key and " 0 of " not in key  # no "beyond the spread at 0 of 2 compressions"
+    text = quantization_findings(_runs().assign(cpu_bf16=[["avx512_bf16"]] * 4), pd.DataFrame(), lean)
+    assert "0.80 to 0.90x fp32's" in text  # the lean over every compression, stated as one
+    assert "0.80 to 0.90x fp32's" not in quantization_findings(_runs(), pd.DataFrame(), _timing())  # 1.10x, 9.00x
+
+
 def test_the_quantization_key_result_carries_its_data_and_spreads():
     runs = _runs().assign(data="synthetic stand-in for CIFAR-10")
     key = quantization_key(runs, _timing())
