@@ -153,8 +153,18 @@ def _structure_words(s: Survival) -> str:
     return f"{cut}; {emptied}" if s.first_cut < s.first_emptied else f"{emptied}; {cut}"
 
 
+#: how the claim is judged: seed by seed, not by a test of mean top-1 (which n=3 seeds rarely settle)
+CLAIM_BASIS = (" (Judged seed by seed: a pruner falls to chance at the lowest compression where one of its seeds "
+               "scores no better than always answering the most frequent class.)")
+
+
 def claim_verdict(c: SynflowClaim) -> str:
-    """Whether the data agree with the SynFlow paper's claim on ``c.setup``, and where each side falls."""
+    """Whether the data agree with the SynFlow paper's claim on ``c.setup``, where each side falls, and on what
+    basis (:data:`CLAIM_BASIS`)."""
+    return _verdict(c) + CLAIM_BASIS
+
+
+def _verdict(c: SynflowClaim) -> str:
     synflow = pruner_label("synflow", None)
     if c.agrees:
         return (f"the data agree. {synflow} stays above chance up to compression {compression_text(c.highest)}, "
