@@ -338,6 +338,8 @@ def test_densities_from_stand_in_data_are_flagged_as_a_pipeline_check():
     text = compression_findings(layers, 1.0, "SNIP")
     assert len(text.splitlines()) == 1 + 1 + len(result.pruners) + 1 and "CIFAR-10 / ResNet20" in text.splitlines()[0]
     assert compression_result(layers.assign(data_source="real"), 1.0, "SNIP").stand_in == ()
+    real = compression_findings(layers.assign(data_source="real"), 1.0, "SNIP")
+    assert text.splitlines()[-1] != real.splitlines()[-1]  # no reading of which layers a stand-in's pruner kept
 
 
 def _amp_table() -> pd.DataFrame:
@@ -547,3 +549,14 @@ def test_a_timing_caption_names_the_cpu_with_its_vector_units_and_a_gpu_only_whe
     assert all(part in cpu for part in ("Xeon X", "avx2", "amx_int8", "threads: 2")) and "GPU" not in cpu
     gpu = machine_caption({**env, "device": "cuda:0", "device_name": "NVIDIA H200", "driver": "580.1"})
     assert "NVIDIA H200" in gpu and "580.1" in gpu and "avx2" in gpu
+
+
+def test_block_zero_is_given_conv_by_conv_and_as_one_density():
+    from prunelab.workbook.layer_findings import block_density_words
+
+    layers = pd.DataFrame({"module": ["conv", "blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1"],
+                           "density": [0.5, 1891 / 2304, 1468 / 2304, 0.1], "size": [432, 2304, 2304, 2304]})
+    text = block_density_words(layers)
+    assert "(1,891 of 2,304)" in text and "(1,468 of 2,304)" in text and "0.820747" in text
+    assert "0.728950 (3,359 of 4,608)" in text  # the block's two convolutions as one density
+    assert "blocks.1" not in text and "`conv`" not in text

@@ -126,9 +126,21 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
     if result.size_bias is not None:
         b = result.size_bias
         lines.append(f"- Under {b.label}, layers of at most {math.floor(b.median):,} weights (the median size) keep on "
-                     f"average {b.small:.3f} and larger ones {b.large:.3f}: a global threshold does not prune every "
-                     "layer equally.")
+                     f"average {b.small:.3f} and larger ones {b.large:.3f}" + (
+                         " (on the synthetic stand-in: a pipeline check)." if result.stand_in else
+                         ": a global threshold does not prune every layer equally."))
     return "\n".join(lines)
+
+
+def block_density_words(layers: pd.DataFrame, prefix: str = "blocks.0.conv") -> str:
+    """The density and kept count of each weight whose module starts with ``prefix`` (a block's convolutions, in
+    a per-layer table of one run: ``module``, ``density``, ``size``), then of them together."""
+    block = layers[layers["module"].str.startswith(prefix)]
+    kept = (block["density"] * block["size"]).round().astype(int)
+    each = [f"`{module}` keeps {density:.6f} ({k:,} of {size:,})"
+            for module, density, k, size in zip(block["module"], block["density"], kept, block["size"])]
+    total, size = int(kept.sum()), int(block["size"].sum())
+    return "; ".join(each) + f"; together {total / size:.6f} ({total:,} of {size:,})"
 
 
 # ------------------------------------------------------------------------------ sparse kernels
