@@ -113,3 +113,18 @@ def test_an_ablation_at_chance_beside_its_pruner_at_chance_is_not_compared():
     lines = ablation_findings(table).splitlines()
     assert "at 2 (" not in lines[0]  # no SNIP cell at 2 ("… at 2 (+0.0 points, p = 1.00)") listed as a tie
     assert "+32.0" in lines[1]  # GraSP's shuffle at 2: 41, 42 and 43 against 10
+
+
+def test_a_tie_beside_a_pruner_that_collapsed_on_some_seeds_is_not_read_as_a_finding():
+    # at compression 2 two of SNIP's three seeds as scored answer the most frequent class, and so do its
+    # ablations' (one seed each lifted above it): a tie there is two collapsed sets of runs, not a finding
+    at_two = _table().assign(compression=2.0, top1=10.0)
+    at_two.loc[at_two["seed"] == 3, "top1"] = 20.0
+    table = pd.concat([_table(), at_two]).assign(majority_class_top1=10.0)
+    verdicts = {(v.pruner, v.compression, v.ablation): v for v in ablation_study(table)}
+    snip = verdicts[("SNIP", 2.0, "layerwise shuffle")]
+    assert (snip.collapsed, snip.seeds, snip.at_chance, snip.told_apart) == (2, 3, False, False)
+    assert verdicts[("SNIP", 1.0, "layerwise shuffle")].collapsed == 0
+    snip_line = ablation_findings(table).splitlines()[0]
+    assert "at 2 (" not in snip_line  # no "… at 2 (+0.0 points, p = 1.00)" among its ties
+    assert "2 of its 3 seeds" in snip_line

@@ -86,7 +86,9 @@ class AblationVerdict:
     """One ablation of one pruner at one compression against the pruner as scored: the difference of mean top-1
     (ablation minus as scored, points), Welch's p Holm-adjusted over the ablations of that pruner and
     compression, and whether it can be told apart at this n. ``at_chance``:
-    every run of both predicts no better than the most frequent class, so there is nothing to tell apart."""
+    every run of both predicts no better than the most frequent class, so there is nothing to tell apart;
+    ``collapsed``: how many of the pruner's own ``seeds`` runs as scored do: where some do, an ablation that
+    cannot be told from it says nothing (one told apart still does: it lifted the collapsed runs)."""
 
     setup: str
     pruner: str
@@ -97,6 +99,8 @@ class AblationVerdict:
     testable: bool
     told_apart: bool
     at_chance: bool = False
+    collapsed: int = 0
+    seeds: int = 0
 
 
 def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
@@ -108,10 +112,11 @@ def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
         constant = at_chance(group)
         ran = {name: list(group.loc[group["ablation"] == name, "top1"]) for name in ABLATIONS.values()}
         ran = {name: values for name, values in ran.items() if values and scored}
+        collapsed = int(constant[group["ablation"] == AS_SCORED].sum())
         for name, c in zip(ran, holm([compare_means(values, scored) for values in ran.values()])):
             both = constant[group["ablation"].isin([AS_SCORED, name])].all()
             verdicts.append(AblationVerdict(setup, label, compression, name, c.difference, c.p_value, c.testable,
-                                            c.significant, bool(both)))
+                                            c.significant, bool(both), collapsed, len(scored)))
     return verdicts
 
 
@@ -125,7 +130,9 @@ def ablation_findings(table: pd.DataFrame) -> str:
     for (setup, pruner), verdicts_of in pd.DataFrame(verdicts).groupby(["setup", "pruner"], sort=False):
         group = verdicts_of[~verdicts_of["at_chance"]]
         apart = group[group["told_apart"]]
-        same = group[~group["told_apart"] & group["testable"]]
+        tied = group[~group["told_apart"] & group["testable"]]
+        same = tied[tied["collapsed"] == 0]  # a tie beside a pruner that collapsed on some seeds says nothing
+        collapsed = tied[tied["collapsed"] > 0].drop_duplicates("compression")
         chance = verdicts_of[verdicts_of["at_chance"]].groupby("compression", sort=False)["ablation"]
         parts = []
         if len(apart):
@@ -145,6 +152,9 @@ def ablation_findings(table: pd.DataFrame) -> str:
             parts.append("fewer than two seeds: no ablation can be tested")
         parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
                   "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
+        parts += [f"at {compression_text(r.compression)} it collapsed on {r.collapsed} of its {r.seeds} seeds (no "
+                  "better than the most frequent class), so that its ablations cannot be told from it there says "
+                  "nothing" for r in collapsed.itertuples()]
         lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
 
