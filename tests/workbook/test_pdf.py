@@ -346,3 +346,23 @@ def test_a_table_taller_than_a_page_starts_under_its_heading_not_on_a_fresh_page
     assert "row0cell" in pages[intro]  # kept whole it would start a page later, leaving this one near blank
     assert sum("row119cell" in text for text in pages) == 1
     assert sum(all(f"short{i}cell" in text for i in range(3)) for text in pages) == 1  # a short one stays whole
+
+
+@needs_chromium
+def test_a_heading_near_the_foot_of_a_page_moves_with_the_table_it_opens():
+    from pypdf import PdfReader
+
+    from prunelab.workbook.pdf_document import Task, build_document
+
+    filler = "\n\n".join(" ".join(f"filler{p}x{i}" for i in range(60)) for p in range(14))  # most of a page
+    rows = "".join(f"<tr><td>tabrow{i}</td><td>{i}</td></tr>" for i in range(25))
+    cells = [new_markdown_cell(f"# Task 6 — Openings\n\n{filler}"),
+             new_markdown_cell("## The opening\n\nopeningintro says what the table holds."),
+             new_code_cell("show()", outputs=[new_output("display_data",
+                                                         data={"text/html": f"<table>{rows}</table>"})])]
+    task = Task("06_openings", "Task 6 — Openings", new_notebook(cells=cells))
+    document = build_document([task], "openings")
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(handin.print_pdf(document, CHROMIUM, "a4"))).pages]
+    heading = next(i for i, text in enumerate(pages) if "The opening" in text and "openingintro" in text)
+    assert "tabrow0" in pages[heading] and "tabrow24" in pages[heading]  # heading, text and table on one page
+    assert "filler13x59" not in pages[heading]  # the filler did leave too little room below it for all three

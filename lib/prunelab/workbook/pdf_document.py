@@ -171,34 +171,54 @@ def _key_results(tasks: list[Task], headings: list[Heading]) -> str:
 
 def _task_section(task: Task, headings: list[Heading]) -> str:
     """A task's markdown and display outputs in notebook order; a figure with the paragraph before it as its
-    caption; the settings left to the appendix."""
+    caption, a table with the heading and text before it (:func:`_leads`); the settings left to the appendix."""
     from nbconvert.filters.markdown import markdown2html
 
     headings.append(Heading(task.anchor, task.title, 1))
     parts = [f'<section class="task" id="{task.anchor}">']
     cells = task.notebook["cells"]
-    caption = ""
+    caption = opening = ""
     for i, cell in enumerate(cells):
         if cell["cell_type"] == "markdown":
-            text = _with_anchors(markdown2html("".join(cell["source"])), task, headings)
-            if i + 1 < len(cells) and any(map(_is_figure, _display_pieces(cells[i + 1]))):
-                text, caption = _split_last_paragraph(text)
+            following = _display_pieces(cells[i + 1]) if i + 1 < len(cells) else []
+            text, caption, opening = _leads(_with_anchors(markdown2html("".join(cell["source"])), task, headings),
+                                            following)
             parts.append(text)
             continue
-        if "settings" not in cell.get("metadata", {}).get("tags", []):
-            for piece in _display_pieces(cell):
-                if _is_figure(piece):
-                    parts.append(f"<figure>{caption and f'<figcaption>{caption}</figcaption>'}{piece}</figure>")
-                    caption = ""
-                else:
-                    parts.append(_block(piece))
-        if caption:  # this cell drew no figure after all
-            parts.append(f"<p>{caption}</p>")
-            caption = ""
+        settings = "settings" in cell.get("metadata", {}).get("tags", [])
+        parts.append(_outputs([] if settings else _display_pieces(cell), caption, opening))
+        caption = opening = ""
     if notebook_failed(task.notebook) and not any(o.get("output_type") == "error" for c in cells
                                                   for o in c.get("outputs", [])):
         parts.append(_FAILED.format(reason="this task did not finish running"))
     return "".join(parts) + "</section>"
+
+
+def _leads(text: str, following: list[str]) -> tuple[str, str, str]:
+    """A markdown cell's HTML as (what prints at once, a caption, an opening) by what the next cell shows: its
+    last paragraph becomes the caption of a figure there; the whole cell, where it holds a heading, the opening
+    of a table that comes first there (printed as one block: no heading ends a page alone)."""
+    if any(map(_is_figure, following)):
+        return (*_split_last_paragraph(text), "")
+    if _HEADING.search(text) and following and "<table" in following[0]:
+        return "", "", text
+    return text, "", ""
+
+
+def _outputs(pieces: list[str], caption: str, opening: str) -> str:
+    """A code cell's display outputs, the first figure under ``caption`` and the first table under ``opening``
+    (:func:`_leads`); either printed as it is where nothing takes it."""
+    parts = []
+    for piece in pieces:
+        if _is_figure(piece):
+            parts.append(f"<figure>{caption and f'<figcaption>{caption}</figcaption>'}{piece}</figure>")
+            caption = ""
+        elif opening:
+            parts.append(f'<div class="opening">{opening}{_block(piece)}</div>')
+            opening = ""
+        else:
+            parts.append(_block(piece))
+    return "".join(parts) + opening + (f"<p>{caption}</p>" if caption else "")
 
 
 def _display_pieces(cell: dict) -> list[str]:
@@ -300,7 +320,7 @@ table.facts td, table.facts th { text-align: left; vertical-align: top; }
 figure { break-inside: avoid; margin: .8em 0; }
 figure img { display: block; max-width: 100%; max-height: 190mm; height: auto; margin: .3em auto 0; }
 figcaption { font-size: 9pt; }
-div.table { break-inside: avoid; margin: .8em 0; }
+div.table, div.opening { break-inside: avoid; margin: .8em 0; }  /* an opening: a heading's text and its table */
 table { border-collapse: collapse; font-size: 8pt; }
 tr { break-inside: avoid; }
 td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowrap; }
@@ -311,12 +331,13 @@ pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
 
 # Wider than the page: scaled down to fit whole (a table is never cut off at the margin). Taller than a page
 # (the argument, in CSS px): allowed to break between rows, since kept whole it would start on a fresh page and
-# leave the page before it near blank, then break all the same.
+# leave the page before it near blank, then break all the same; so is an opening (a heading's text and the
+# table after it, kept together so that no heading ends a page alone) taller than a page.
 FIT_TABLES = """(pageHeight) => { for (const t of document.querySelectorAll('table')) {
   if (t.parentElement.closest('table')) continue;
   const room = t.parentElement.clientWidth, need = t.scrollWidth;
   if (need > room) t.style.zoom = room / need; }
-  for (const block of document.querySelectorAll('div.table')) {
+  for (const block of document.querySelectorAll('div.table, div.opening')) {
     if (block.getBoundingClientRect().height > pageHeight) block.style.breakInside = 'auto'; } }"""
 
 FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;font-family:sans-serif">'
