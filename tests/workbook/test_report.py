@@ -435,7 +435,7 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
         ["1", "CIFAR-10 / ResNet20"], ["1", "MNIST / FC"]]
     assert rows["data source"].split("; ") == sorted(set(table["data"]))
     mixed = table.assign(post_epochs=[3 if setup.startswith("CIFAR") else 30 for setup in table["setup"]])
-    epochs = _settings(settings_markdown(params, mixed))["training"].split(" after pruning")[0].split("; ")
+    epochs = _settings(settings_markdown(params, mixed))["training"].split("; ")[0].split(": ")[1].split(", ")
     assert sorted(_numbers(part.split(" for ")[0]) for part in epochs) == [[3], [30]]  # each beside its set-up
     with_reference = pd.concat([table, table.iloc[:1].assign(compression=0.0)], ignore_index=True)
     counted_too = _settings(settings_markdown(params, with_reference))

@@ -72,11 +72,11 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
     used = "; ".join(f"{d}: {tr:,} training / {te:,} test examples" for d, tr, te in sizes)
     pruners = column_order(pruner_name(p) for p in set(pruned["pruner"]))
     compressions = ", ".join(f"{c:g}" for c in sorted(set(pruned["compression"])))
-    training = f"{_epochs_text(table, 'post_epochs')} after pruning"
+    training = f"after pruning: {_epochs_text(table, 'post_epochs')}"
     if (table["pre_epochs"] > 0).any():
         pre = table[table["pre_epochs"] > 0]
-        training += f"; {', '.join(pruner_name(p) for p in sorted(set(pre['pruner'])))} pre-trained " \
-                    f"{_epochs_text(pre, 'pre_epochs')} first"
+        training += f"; {', '.join(pruner_name(p) for p in sorted(set(pre['pruner'])))} pre-trained before " \
+                    f"pruning: {_epochs_text(pre, 'pre_epochs')}"
     synflow = table[table["pruner"] == "synflow"]
     rounds = sorted({pruner_rounds("synflow") if pd.isna(r) else int(r) for r in synflow["prune_epochs"]})
     diverged = int((table["status"] == "diverged").sum()) if "status" in table else 0
@@ -106,10 +106,10 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
 
 
 def _epochs_text(table: pd.DataFrame, column: str) -> str:
-    """"30 epochs", or per set-up where they differ: "3 epochs for CIFAR-10 / ResNet20; 30 epochs for MNIST / FC"."""
+    """"30 epochs", or per set-up where they differ: "3 epochs for CIFAR-10 / ResNet20, 30 epochs for MNIST / FC"."""
     if table[column].nunique() == 1:
         return counted(table[column], "epoch")
-    return "; ".join(f"{counted(part[column], 'epoch')} for {setup}" for setup, part in table.groupby("setup"))
+    return ", ".join(f"{counted(part[column], 'epoch')} for {setup}" for setup, part in table.groupby("setup"))
 
 
 def _seeds_text(table: pd.DataFrame) -> str:
