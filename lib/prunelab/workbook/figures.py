@@ -189,16 +189,16 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
     every = list(next(iter(weights_by_label.values())))
     layers = [layer for layer in every if any(w.get(layer, np.zeros(0)).size for w in weights_by_label.values())]
     emptied = [layer.removesuffix(".weight") for layer in every if layer not in layers]
-    cols = 6
+    cols = 4  # printed across a page: 6 columns took the tick labels to under 3 pt
     rows = max(math.ceil(len(layers) / cols), 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 1.6 * rows + 0.6), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
         for label, weights in weights_by_label.items():
             values = weights.get(layer, np.zeros(0))
             if values.size:
                 ax.hist(values, bins=bins, histtype="step", label=label, color=_colour(label))
-        ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=8)
-        ax.tick_params(labelsize=6)
+        ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=9)
+        ax.tick_params(labelsize=7)
         ax.grid(False)
     for ax in axes.flat[len(layers):]:
         ax.axis("off")
