@@ -124,8 +124,8 @@ def test_table_e_sets_each_conv_layers_traced_time_against_its_multiply_adds(tmp
     per_mac = costs["time_us"] / costs["macs"]
     assert list(costs["relative"]) == pytest.approx(list(per_mac / per_mac.median()))
     table = conv_layer_table(costs)
-    assert list(table["multiply-adds per image (M)"][:2]) == ["0.442", "2.36"]
-    assert list(table["time per multiply-add (× median)"]) == [f"{r:.2f}" for r in costs["relative"]]
+    assert list(table["dense FLOPs per image (M)"][:2]) == ["0.442", "2.36"]
+    assert list(table["time per FLOP (× median)"]) == [f"{r:.2f}" for r in costs["relative"]]
 
 
 def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_multiply_add():

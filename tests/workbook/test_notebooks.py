@@ -246,6 +246,7 @@ def test_compression_notebook_tables_and_figures(smoke):
     assert _figures(nb) >= 3
     text = _markdown(nb)
     assert re.search(r"`blocks.0.conv1` keeps 0\.\d{6}", text)
+    assert re.search(r"together 0\.\d{6} \([\d,]+ of 4,608\)", text)  # block 0's two convolutions as one
 
 
 def test_tracing_notebook_tables_and_figures(smoke):
@@ -254,6 +255,7 @@ def test_tracing_notebook_tables_and_figures(smoke):
     tables = _html_tables(nb)
     table_e = next(v for k, v in tables.items() if k.startswith("Table E"))
     assert len(_rows(table_e)) == 21 and table_e.count("blocks.") == 20  # stem, 18 in blocks, 2 shortcuts
+    assert "time per FLOP (× median)" in table_e and "2.36" in table_e  # a 16-channel 3x3 layer's 2.36 M FLOPs
     breakdown = next(v for k, v in tables.items() if k.startswith("Table F"))
     assert "convolution" in breakdown
     designs = next(v for k, v in tables.items() if k.startswith("Table G"))

@@ -61,14 +61,14 @@ def difference_text(median_a: float, spread_a: float, median_b: float, spread_b:
 
 def conv_layer_table(costs: pd.DataFrame) -> pd.DataFrame:
     """Table E: each convolution layer of the one traced step (:func:`.tracing_findings.conv_costs`), its time
-    (µs) and shares of the step, its dense multiply-adds per image, and its time per multiply-add against the
+    (µs) and shares of the step, its dense FLOPs (multiply-adds) per image, and its time per FLOP against the
     median layer's."""
     return pd.DataFrame({"module": costs["module"], "type": costs["type"],
                          "time (µs)": costs["time_us"].map(significant),
                          "share of busy": costs["share_of_busy"].map(percent),
                          "share of span": costs["share_of_span"].map(percent),
-                         "multiply-adds per image (M)": (costs["macs"] / 1e6).map(significant),
-                         "time per multiply-add (× median)": costs["relative"].map("{:.2f}".format)},
+                         "dense FLOPs per image (M)": (costs["macs"] / 1e6).map(significant),
+                         "time per FLOP (× median)": costs["relative"].map("{:.2f}".format)},
                         index=costs.index)
 
 

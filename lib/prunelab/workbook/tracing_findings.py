@@ -149,14 +149,14 @@ def conv_cost_words(costs: pd.DataFrame) -> str:
     outliers = costs[costs["relative"] >= COST_OUTLIER].sort_values("relative", ascending=False)
     spread = f"{costs['relative'].min():.2f}x to {costs['relative'].max():.2f}x the median layer's"
     if outliers.empty:
-        return (f"Per layer, time follows the dense multiply-adds: every convolution layer's time per multiply-add "
+        return (f"Per layer, time follows the dense FLOPs: every convolution layer's time per FLOP "
                 f"is {spread}, none {COST_OUTLIER:g}x or more.")
     named = listed([f"`{row.module}` ({row.relative:.1f}x: {row.macs / costs['macs'].sum():.1%} of the "
-                    f"convolutions' multiply-adds, {row.time_us / costs['time_us'].sum():.1%} of their time)"
+                    f"convolutions' FLOPs, {row.time_us / costs['time_us'].sum():.1%} of their time)"
                     for row in outliers.itertuples()])
     small = bool((outliers["macs"] < costs["macs"].median() / 4).all())
     why = " They are small ops, in which an op's fixed cost weighs more than in large ones." if small else ""
-    return (f"Per layer, time mostly follows the dense multiply-adds ({spread} time per multiply-add); "
+    return (f"Per layer, time mostly follows the dense FLOPs ({spread} time per FLOP); "
             f"{len(outliers)} layer{'s stand' if len(outliers) > 1 else ' stands'} out, at {COST_OUTLIER:g}x the "
             f"median or more: {named}.{why} Together they take "
             f"{outliers['time_us'].sum() / costs['time_us'].sum():.1%} of the convolutions' time.")
