@@ -354,6 +354,20 @@ def test_figure_1b_draws_a_crossover_only_beyond_the_timing_spread():
     assert crossover(_sparse(STUDY, spread=2.0)) == 0  # the same medians inside their passes' spread: noise
 
 
+def test_figure_1b_draws_milliseconds_with_its_legend_below_each_panel_clear_of_the_points():
+    frame = _sparse(STUDY)
+    fig = figures.plot_sparse_inference(frame)
+    fig.canvas.draw()
+    for ax, setup in zip(fig.axes, (CIFAR, MNIST)):
+        dense = next(line for line in ax.lines if line.get_label() == "dense kernels")
+        medians = frame[frame["setup"] == setup].groupby("compression")["dense_inference_s"].median()
+        assert sorted(dense.get_ydata()) == pytest.approx(sorted(medians * 1e3))
+        assert ax.get_ylabel().endswith("(ms)")
+        legend, panel = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert legend.y1 <= panel.y0  # below the panel, where no point is
+    plt.close(fig)
+
+
 def test_figure_1b_counts_the_runs_that_gain_where_no_kept_fraction_pays_for_most():
     frame = _sparse(STUDY, pays=False)
     lowest_kept = (frame["setup"] == CIFAR) & (frame["compression"] == max(STUDY[CIFAR]))

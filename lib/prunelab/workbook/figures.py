@@ -328,16 +328,16 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     where there is none the legend says which test failed, counting the runs that gain."""
     use_style()
     setups = list(dict.fromkeys(sparse["setup"]))
-    fig, axes = plt.subplots(1, len(setups), figsize=(6.2 * len(setups), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(setups), figsize=(6.2 * len(setups), 4.6), squeeze=False)
     for ax, setup in zip(axes.flat, setups):
         rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
         per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
                                            "speedup"]].median().sort_values("kept")
-        ax.plot(per["kept"], per["dense_inference_s"], "o-", color="#1f77b4", label="dense kernels")
-        ax.plot(per["kept"], per["sparse_inference_s"], "s-", color="#d62728",
+        ax.plot(per["kept"], per["dense_inference_s"] * 1e3, "o-", color="#1f77b4", label="dense kernels")
+        ax.plot(per["kept"], per["sparse_inference_s"] * 1e3, "s-", color="#d62728",
                 label="sparse kernels (chosen per layer)")
-        ax.plot(per["kept"], per["ideal"], "d--", markersize=5, color="#7f7f7f", label="FLOP-proportional ideal")
-        ax.scatter(rows["kept"], rows["sparse_inference_s"], s=10, color="#d62728", alpha=0.35)
+        ax.plot(per["kept"], per["ideal"] * 1e3, "d--", markersize=5, color="#7f7f7f", label="FLOP-proportional ideal")
+        ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=10, color="#d62728", alpha=0.35)
         # a kept fraction pays where most of its runs are faster on sparse kernels beyond the passes' spread,
         # as the findings count them, not where a median of noisy times happens to be lower
         faster = beyond_spread(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
@@ -358,8 +358,9 @@ def plot_sparse_inference(sparse: pd.DataFrame):
             note = "no crossover beyond the timing spread:\ndense is as fast at every kept fraction here"
         _kept_fraction_axis(ax, per["kept"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
-        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (s)",
+        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (ms)",
                title=f"{setup}\n({data})" if data else setup)
-        ax.legend(fontsize=7, title=note, title_fontsize=7)  # the legend's place avoids the data; a note's not
+        ax.legend(fontsize=7, title=note, title_fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=2)  # below the panel: inside, at a few points, it covered one
     suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
     return fig
