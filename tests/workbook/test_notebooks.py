@@ -212,7 +212,7 @@ def test_tuning_notebook_tables_and_figures(smoke):
     assert len(sparse) == 18  # every pruned run of the notebook: 12 CIFAR-10 / ResNet20 and 6 MNIST / FC
     assert (sparse["dense_top1"] == sparse["sparse_top1"]).all()  # the same predictions, faster or not
     some = sparse[sparse["dataset"] == "cifar10"].iloc[0]
-    assert time_cell(some["sparse_inference_s"], some["sparse_inference_spread_s"], unit="") in table_c
+    assert time_cell(some["sparse_inference_s"] * 1e3, some["sparse_inference_spread_s"] * 1e3, unit="") in table_c
     assert _figures(nb) >= 1
     text = _markdown(nb)
     # the findings of the store's runs: every set-up ran on the stand-in, so nothing is ranked or quoted

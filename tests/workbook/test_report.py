@@ -123,7 +123,7 @@ def test_table_c_has_a_block_per_set_up_and_a_cell_per_kernel_where_a_pruner_ran
     assert c.index[0][0].startswith("CIFAR-10 / ResNet20 (synthetic stand-in") and c.index[-1][0].startswith("MNIST")
     assert list(c.columns) == [(label, kernels) for label in ["Rand", "SNIP", "ProsPr"]
                                for kernels in ("dense kernels", "sparse kernels")]
-    assert c.iloc[1][("SNIP", "sparse kernels")] == "0.200 ± 0.010"  # median ± half the range of its passes
+    assert c.iloc[1][("SNIP", "sparse kernels")] == "200 ± 10"  # ms: median ± half the range of its passes
     assert c.iloc[:2][("ProsPr", "dense kernels")].isna().all()  # not run on CIFAR-10: no cell to show
     assert inference_time_table(pd.DataFrame(rows).iloc[:0]).empty  # no sparse records: an empty table
 

@@ -364,13 +364,14 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
 
 
 def inference_time_table(sparse: pd.DataFrame) -> pd.DataFrame:
-    """Table C: test-set inference time (s) per compression and pruner, on dense kernels and on the sparse
+    """Table C: test-set inference time (ms) per compression and pruner, on dense kernels and on the sparse
     kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
     comparable cell by cell); a block of rows per set-up, named with its data as in Table B."""
     if sparse.empty:
         return pd.DataFrame()
     rows = sparse.assign(**{
-        metric: [time_cell(m, s, unit="") for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
+        metric: [time_cell(m * 1e3, s * 1e3, unit="")
+                 for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
         for metric in SPARSE_COLUMNS})
     frame = setup_blocks(rows, lambda part: part.pivot_table(index="compression", columns="label",
                                                              values=list(SPARSE_COLUMNS), aggfunc="first"))
