@@ -187,7 +187,7 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     # peak memory: compared on a GPU, where it is CUDA's own; on the CPU, one shared process's resident set
     on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert on_cuda.loc["0.25", "memory AMP / fp32"] == "0.901x"
-    assert k.loc["0.25", "memory AMP / fp32"] == k.loc["0.5", "memory AMP / fp32"] == "not compared"
+    assert "memory AMP / fp32" not in k  # a column of "not compared" in every row is left out
 
 
 def test_amp_times_judge_each_compression_by_the_spread_of_its_passes():

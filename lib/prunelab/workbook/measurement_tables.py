@@ -181,7 +181,8 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
 def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table K: AMP relative to fp32 per compression; the time ratio is of the interleaved medians, and
     "time difference" says whether the gap exceeds the larger spread. Peak memory is compared on a GPU only: on
-    the CPU it is the resident set of the process the runs share, not the precisions' own."""
+    the CPU it is the resident set of the process the runs share, not the precisions' own, and where no row
+    compares it the column is left out."""
     runs = _runs_by_compression(table)
     rows = []
     for compression, pair in sorted(runs.items()):
@@ -199,7 +200,9 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
             row["time difference"] = difference_text(t["amp_train_s"], t["amp_train_spread_s"], t["fp32_train_s"],
                                                      t["fp32_train_spread_s"])
         rows.append(row)
-    return pd.DataFrame(rows).set_index("compression")
+    frame = pd.DataFrame(rows).set_index("compression")
+    compared = frame["memory AMP / fp32"].isin(["not compared", "–"])
+    return frame.drop(columns="memory AMP / fp32") if compared.all() else frame
 
 
 def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
