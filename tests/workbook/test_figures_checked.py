@@ -275,7 +275,8 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
     "plot_multishot": lambda: [figures.plot_multishot(_multishot([0.316, 0.1, 0.0316])),
                                figures.plot_multishot(_multishot([0.1]))],
     "plot_timeline": lambda: [trace_figures.plot_timeline(_trace("cpu")),
-                              trace_figures.plot_timeline(_trace("cuda"), "GPU")],
+                              trace_figures.plot_timeline(_trace("cuda"), "GPU"),
+                              trace_figures.plot_timeline(_trace("cpu"), "To a longer step's end", until_ms=50.0)],
     "plot_unit_conservation": lambda: [conservation_figures.plot_unit_conservation(_unit_frame(["synflow", "snip"])),
                                        conservation_figures.plot_unit_conservation(_unit_frame(["synflow"]))],
     "plot_layer_conservation": lambda: [conservation_figures.plot_layer_conservation(_layer_frame())],
@@ -366,6 +367,14 @@ def test_figure_1b_draws_milliseconds_with_its_legend_below_each_panel_clear_of_
         legend, panel = ax.get_legend().get_window_extent(), ax.get_window_extent()
         assert legend.y1 <= panel.y0  # below the panel, where no point is
     plt.close(fig)
+
+
+def test_two_timelines_drawn_to_one_end_share_their_time_axis():
+    short, long = _trace("cpu"), _trace("cuda")
+    until = max(short.step_span_us, long.step_span_us) / 1e3
+    axes = [trace_figures.plot_timeline(a, until_ms=until).axes[0] for a in (short, long)]
+    assert axes[0].get_xlim() == axes[1].get_xlim() and axes[0].get_xlim()[1] >= until
+    plt.close("all")
 
 
 def test_figure_1b_counts_the_runs_that_gain_where_no_kept_fraction_pays_for_most():

@@ -8,8 +8,9 @@ from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
 from .style import KIND_COLORS, use_style
 
 
-def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax=None):
-    """chrome://tracing in miniature: host module ranges, host ops, and one row per GPU stream."""
+def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax=None, until_ms: float | None = None):
+    """chrome://tracing in miniature: host module ranges, host ops, and one row per GPU stream; ``until_ms`` sets
+    the time axis's end (two steps drawn to one axis compare by width)."""
     use_style()
     if ax is None:
         _, ax = plt.subplots(figsize=(13, 2.6 + 0.35 * len({u.row for u in analysis.units})))
@@ -30,4 +31,6 @@ def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax
     handles = [plt.Rectangle((0, 0), 1, 1, color=KIND_COLORS[k]) for k in KINDS]
     ax.legend(handles, KINDS, ncol=len(KINDS), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35))
     ax.set_title(title)
+    if until_ms is not None:
+        ax.set_xlim(0, until_ms * 1.02)  # matplotlib's own margin, at the same end for both
     return ax.figure
