@@ -223,6 +223,7 @@ def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
             "passes": r["timing repeats"],
             "fp32 dense (KB)": significant(r["fp32 dense (KB)"]),
             "fp32 sparse (KB)": significant(r["fp32 sparse (KB)"]),
-            "int8 (KB)": significant(r["int8 (KB)"]), "pruned weights zero in int8": r["pruned weights zero in int8"],
+            "int8 (KB)": significant(r["int8 (KB)"]),
+            "pruned weights zero in int8": {True: "yes", False: "NO"}.get(r["pruned weights zero in int8"], "–"),
         })
     return pd.DataFrame(rows).set_index(["setup", "compression"])
