@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import signal
 import sys
 import typing
@@ -189,7 +188,7 @@ SUBCOMMANDS = {"sweep": sweep_main, "verify": verify_main}
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    new_folders: set[Path] = set()  # result folders this command makes: a refusal removes them if empty
+    made: list[Path] = []  # the result folders (and parents) this command makes: a refusal removes them if empty
     try:
         if argv[:1] and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         configs = configs_from_args(args)
         for config in configs:
             config.validate()
-        new_folders = {_first_missing(Path(c.result_dir)) for c in configs if not Path(c.result_dir).exists()}
+        made = [folder for c in configs for folder in _missing(Path(c.result_dir))]
         # torch is imported only from here on (unless $PRUNELAB_PLUGINS names a module that imports it), so
         # --help and bad flags answer in a fraction of a second
         _stop_on_sigterm()
@@ -215,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             for config, record in zip(configs, records):
                 print(f"  {finished_line(config, str(record.path))}")
     except UserError as err:
-        for folder in new_folders:
-            _remove_if_empty(folder)
+        _remove_empty(made)
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -234,19 +232,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _first_missing(folder: Path) -> Path:
-    """The outermost of ``folder`` and its parents that does not exist (``folder`` itself does not)."""
+def _missing(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, the innermost first."""
     absolute = folder.absolute()
-    return next(p for p in reversed((absolute, *absolute.parents)) if not p.exists())
+    return [p for p in (absolute, *absolute.parents) if not p.exists()]
 
 
-def _remove_if_empty(folder: Path) -> None:
-    """Remove ``folder`` and the folders under it when none holds a file: a refusal made after a run created
-    its result folder leaves nothing behind, and a refusal after another run wrote its record keeps it."""
-    for parent, _, _ in os.walk(folder, topdown=False):
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (innermost first) that is empty: a refusal made after a run created its result
+    folder leaves nothing behind. Only these folders, never what is in them: one another run made stays."""
+    for folder in folders:
         try:
-            os.rmdir(parent)
-        except OSError:  # a file (or another process's record) is in it
+            folder.rmdir()
+        except OSError:  # not empty (a record, another process's folder), or gone
             pass
 
 
