@@ -277,6 +277,9 @@ def test_mixed_precision_faster_within_the_spread_everywhere_is_a_lean_not_a_dif
     text = quantization_findings(_runs().assign(cpu_bf16=[["avx512_bf16"]] * 4), pd.DataFrame(), lean)
     assert "0.80 to 0.90x fp32's" in text  # the lean over every compression, stated as one
     assert "0.80 to 0.90x fp32's" not in quantization_findings(_runs(), pd.DataFrame(), _timing())  # 1.10x, 9.00x
+    measured = lean.assign(amp_train_spread_s=[0.001, 0.001], fp32_train_spread_s=[0.001, 0.001])
+    small = quantization_findings(_runs(), pd.DataFrame(), measured)  # beyond the spread, but not by 10%
+    assert "0.80 to 0.90x fp32's" in small and "within the spread" not in small.splitlines()[1]
 
 
 def test_the_quantization_key_result_carries_its_data_and_spreads():

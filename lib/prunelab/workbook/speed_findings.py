@@ -89,11 +89,16 @@ def _amp_words(times: AmpTimes) -> str:
 def amp_time_summary(times: AmpTimes) -> str:
     """One clause for the front page: the range of AMP / fp32 time ratios and at how many compressions the
     difference exceeds the spread (the per-compression figures are in the findings)."""
-    where = ("within the spread of passes taken in turn at every compression (no measurable difference)"
-             if times.beyond == 0 else "beyond the spread of passes taken in turn at every compression"
-             if times.beyond == len(times.at) else
-             f"beyond the spread of passes taken in turn at {times.beyond} of {len(times.at)} compressions")
-    return f"training time {times.ratios.words('{:.2f}'.format)}x fp32's, {where}"
+    return f"training time {times.ratios.words('{:.2f}'.format)}x fp32's, {_beyond_words(times)}"
+
+
+def _beyond_words(times: AmpTimes) -> str:
+    """At how many compressions the times differ beyond the spread of the passes, in words."""
+    if times.beyond == 0:
+        return "within the spread of passes taken in turn at every compression (no measurable difference)"
+    where = "every compression" if times.beyond == len(times.at) else \
+        f"{times.beyond} of {len(times.at)} compressions"
+    return f"beyond the spread of passes taken in turn at {where}"
 
 
 @dataclass(frozen=True)
@@ -235,16 +240,18 @@ def _cuda_words(r: QuantizationResult) -> str:
 
 def _cpu_words(r: QuantizationResult) -> str:
     units = f"native bf16 units ({', '.join(r.cpu_bf16)})" if r.cpu_bf16 else "no native bf16 units"
-    faster_within_noise = not r.gain and r.timing is not None and r.timing.ratios.high < 1
+    faster = not r.gain and r.timing is not None and r.timing.ratios.high < 1  # everywhere, by under 10% or noise
     return (f"This CPU has {units}. " + (
         "Mixed precision paid off in time even on a CPU: with these units bf16 convolutions can outrun fp32 by "
         "more than the casts autocast inserts cost (the steps are timed whole, so this shows the sum, not the split). "
         if r.gain else
         f"Mixed precision took less time at every compression ({r.timing.ratios.words('{:.2f}'.format)}x fp32's), "
-        f"but {'never' if r.timing.beyond == 0 else 'not everywhere'} beyond the spread of its passes, so the gain "
-        "is a lean, not a measured difference. Autocast casts every weight and activation to bf16 before each "
-        "convolution and back where fp32 is needed, which takes back part of what the bf16 units gain. "
-        if faster_within_noise else
+        f"{_beyond_words(r.timing)}: " + ("a small gain. " if r.timing.beyond == len(r.timing.at) else
+                                          "a lean, not a measured gain. " if r.timing.beyond == 0 else
+                                          "a gain measured at some compressions only. ")
+        + "Autocast casts every weight and activation to bf16 before each convolution and back where fp32 is "
+        "needed, which takes back part of what bf16 arithmetic saves. "
+        if faster else
         "Autocast casts every weight and activation to bf16 before each convolution and back where fp32 "
         "is needed, and " + ("with these units the convolutions of so small a network gain too little "
                              "to pay for that. " if r.cpu_bf16 else "without them bf16 arithmetic is emulated, "
