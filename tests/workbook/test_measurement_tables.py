@@ -94,17 +94,15 @@ def test_the_trace_findings_words_carry_the_traces_figures():
 
 
 def test_the_findings_say_how_much_of_the_busy_gap_the_mask_multiplies_explain():
-    from prunelab.workbook.numbers import alike, significant
-
-    designs = _designs(13.0, 0.5, 10.0, 0.4)  # the original's traced step busy 8.0 ms, 10% in mask multiplies
-    for busy_ms, rest in ((5.0, True), (7.5, False), (8.5, None)):
-        text = trace_findings(_trace(step_busy_ms=busy_ms), designs)
-        if rest is None:  # the folded step was the busier: no gap to explain
-            assert "longer" not in text
-            continue
-        (original, folded), masks, gap = alike(8.0, busy_ms), significant(0.8), significant(8.0 - busy_ms)
-        assert f"{gap} ms longer ({original} against {folded} ms), {masks} ms" in text
-        assert ("not the masks" in text) == rest  # a gap beyond twice the multiplies is the step's variation
+    designs = _designs(13.0, 0.5, 10.0, 0.4)  # the original's traced step busy 8.0 ms, 10% (0.8 ms) mask multiplies
+    beyond = trace_findings(_trace(step_busy_ms=5.0), designs)  # a 3 ms gap, far beyond the multiplies' 0.8 ms
+    assert "3.00 ms longer (8.00 against 5.00 ms); its mask multiplies took 0.800 ms" in beyond
+    assert "not the masks" in beyond and "repeated steps below" in beyond
+    within = trace_findings(_trace(step_busy_ms=7.5), designs)  # 0.5 ms: the multiplies alone could explain it
+    assert "0.500 ms longer" in within and "not the masks" not in within
+    assert "longer" not in trace_findings(_trace(step_busy_ms=8.5), designs)  # the folded step was the busier
+    untimed = designs.drop(columns=["step median (ms)"])  # a record without repeated steps
+    assert "repeated steps below" not in trace_findings(_trace(step_busy_ms=5.0), untimed)
 
 
 def test_table_e_sets_each_conv_layers_traced_time_against_its_multiply_adds(tmp_path):
@@ -135,16 +133,22 @@ def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_mult
         return frame.assign(relative=per_mac / per_mac.median())
 
     text = conv_cost_words(costs([100.0, 100.0, 100.0, 40.0], [1000.0, 1000.0, 1000.0, 100.0]))
-    assert "`d` (4.0x" in text and "`a`" not in text  # 4x the median time per multiply-add
-    assert "3.2%" in text and "11.8%" in text  # d's shares of the multiply-adds and of the time
+    assert "`d` (4x" in text and "`a`" not in text  # 4x the median time per FLOP
+    assert "3.2%" in text and "11.8%" in text  # d's shares of the FLOPs and of the time
     assert "1.00x to 4.00x" in text
     quiet = conv_cost_words(costs([100.0, 110.0, 90.0, 15.0], [1000.0, 1000.0, 1000.0, 100.0]))
-    assert "`" not in quiet and "0.86x to 1.43x" in quiet  # none at 2x: no layer named
+    assert "`" not in quiet and "0.86x to 1.43x" in quiet  # none at 2x either way: no layer named
+    fast = conv_cost_words(costs([100.0, 100.0, 100.0, 4.0], [1000.0, 1000.0, 1000.0, 100.0]))
+    assert "`d` (0.4x" in fast  # far below the median time per FLOP is named too
     findings = trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4))
     assert conv_cost_words(costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4)) in findings
     unmatched = costs([1.0, 1.0, 1.0, 4.0], [1.0, 1.0, 1.0, float("nan")])  # a layer the layer table lacks
-    assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), unmatched) == trace_findings(
-        _trace(), _designs(13.0, 0.5, 10.0, 0.4))  # no per-layer verdict from part of the layers
+    plain = trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4))
+    assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), unmatched) == plain  # not from part of them
+    no_flops = costs([1.0, 1.0, 1.0, 4.0], [1.0, 1.0, 1.0, 0.0])  # a layer the FLOP count missed
+    assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), no_flops) == plain
+    empty = pd.DataFrame({"module": [], "time_us": [], "macs": [], "relative": []})
+    assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), empty) == plain
 
 
 def test_table_g_shows_the_repeated_step_with_its_half_range():

@@ -144,36 +144,43 @@ def conv_costs(analysis: TraceAnalysis, layers: pd.DataFrame) -> pd.DataFrame:
 
 
 def conv_cost_words(costs: pd.DataFrame) -> str:
-    """Whether time per layer follows multiply-adds (:func:`conv_costs`), naming each layer at
-    :data:`COST_OUTLIER` times the median time per multiply-add or more, with its shares of both."""
-    outliers = costs[costs["relative"] >= COST_OUTLIER].sort_values("relative", ascending=False)
+    """Whether time per layer follows FLOPs in the traced step (:func:`conv_costs`): each layer at
+    :data:`COST_OUTLIER` times the median time per FLOP or more, or at its inverse or less, named with its shares
+    of the FLOPs and of the time."""
     spread = f"{costs['relative'].min():.2f}x to {costs['relative'].max():.2f}x the median layer's"
-    if outliers.empty:
-        return (f"Per layer, time follows the dense FLOPs: every convolution layer's time per FLOP "
-                f"is {spread}, none {COST_OUTLIER:g}x or more.")
-    named = listed([f"`{row.module}` ({row.relative:.1f}x: {row.macs / costs['macs'].sum():.1%} of the "
-                    f"convolutions' FLOPs, {row.time_us / costs['time_us'].sum():.1%} of their time)"
-                    for row in outliers.itertuples()])
-    small = bool((outliers["macs"] < costs["macs"].median() / 4).all())
-    why = " They are small ops, in which an op's fixed cost weighs more than in large ones." if small else ""
-    return (f"Per layer, time mostly follows the dense FLOPs ({spread} time per FLOP); "
-            f"{len(outliers)} layer{'s stand' if len(outliers) > 1 else ' stands'} out, at {COST_OUTLIER:g}x the "
-            f"median or more: {named}.{why} Together they take "
-            f"{outliers['time_us'].sum() / costs['time_us'].sum():.1%} of the convolutions' time.")
+    high = costs[costs["relative"] >= COST_OUTLIER].sort_values("relative", ascending=False)
+    low = costs[costs["relative"] <= 1 / COST_OUTLIER].sort_values("relative")
+    if high.empty and low.empty:
+        return (f"Per layer, time follows the dense FLOPs in the traced step: every convolution layer's time per FLOP "
+                f"is {spread}, within {COST_OUTLIER:g}x of it either way.")
+    parts = [f"{len(rows)} layer{'s' if len(rows) > 1 else ''} at {bound}: {_cost_list(rows, costs)}"
+             for rows, bound in ((high, f"{COST_OUTLIER:g}x the median or more"),
+                                 (low, f"{1 / COST_OUTLIER:g}x or less")) if len(rows)]
+    small = len(high) and bool((high["macs"] < costs["macs"].median() / 4).all())
+    why = " The slow ones do little arithmetic, so an op's fixed cost weighs more in them." if small else ""
+    return (f"Per layer, time per FLOP in the traced step is {spread}; " + "; ".join(parts) + f".{why} Together they "
+            f"take {(high['time_us'].sum() + low['time_us'].sum()) / costs['time_us'].sum():.1%} of the "
+            "convolutions' time.")
+
+
+def _cost_list(rows: pd.DataFrame, costs: pd.DataFrame) -> str:
+    return listed([f"`{row.module}` ({row.relative:.2g}x: {row.macs / costs['macs'].sum():.1%} of the convolutions' "
+                   f"FLOPs, {row.time_us / costs['time_us'].sum():.1%} of their time)" for row in rows.itertuples()])
 
 
 def _busy_gap_words(result: TraceResult) -> str:
     """How much of the gap between the two traced steps' busy times the mask multiplies explain: one traced step
-    each, so a gap well beyond them is that step's variation, which Table G's repeated steps settle."""
+    each, so a gap well beyond them is that step's variation, which only repeated steps settle."""
     gap = result.original_busy_ms - result.summary.busy_ms
     if gap <= 0:
         return ""
     original, folded = alike(result.original_busy_ms, result.summary.busy_ms)
-    masks, gap_ms = significant(result.mask_ms), significant(gap)
-    rest = (" The rest is not the masks: it is how one traced step varies, which the repeated steps below settle."
-            if gap > 2 * result.mask_ms else "")
-    return (f" The original design's traced step was busy {gap_ms} ms longer ({original} against {folded} ms), "
-            f"{masks} ms of it in mask multiplies.{rest}")
+    said = (f" The original design's traced step was busy {significant(gap)} ms longer ({original} against {folded} "
+            f"ms); its mask multiplies took {significant(result.mask_ms)} ms.")
+    if gap <= 2 * result.mask_ms:
+        return said
+    settle = "the repeated steps below settle" if result.speed is not None else "only repeated steps would settle"
+    return said + f" The rest of the gap is not the masks: it is how one traced step varies, which {settle}."
 
 
 def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | None = None) -> str:
@@ -199,6 +206,6 @@ def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | Non
         + _busy_gap_words(result),
         "- " + _speed_words(result.speed),
     ]
-    if costs is not None and costs["relative"].notna().all():  # every layer found in the record's layer table
-        lines.insert(2, "- " + conv_cost_words(costs))
+    if costs is not None and len(costs) and (costs["macs"] > 0).all() and costs["relative"].notna().all():
+        lines.insert(2, "- " + conv_cost_words(costs))  # every layer found, with FLOPs, in the record's layer table
     return "\n".join(lines)
