@@ -128,3 +128,14 @@ def test_a_tie_beside_a_pruner_that_collapsed_on_some_seeds_is_not_read_as_a_fin
     snip_line = ablation_findings(table).splitlines()[0]
     assert "at 2 (" not in snip_line  # no "… at 2 (+0.0 points, p = 1.00)" among its ties
     assert "2 of its 3 seeds" in snip_line
+
+
+def test_a_tie_with_an_ablation_that_collapsed_on_some_seeds_is_not_read_as_a_finding():
+    table = _table().assign(majority_class_top1=10.0)
+    shuffled = (table["label"] == "GraSP") & table["shuffle"] & (table["seed"] == 1)
+    table.loc[shuffled, "top1"] = 10.0  # one of GraSP's shuffled runs collapsed: 10, 85.5, 86.7 against 84-86.2
+    verdict = next(v for v in ablation_study(table) if v.pruner == "GraSP" and v.ablation == "layerwise shuffle")
+    assert (verdict.collapsed, verdict.ablation_collapsed, verdict.ablation_seeds, verdict.told_apart) == (
+        0, 1, 3, False)
+    grasp = ablation_findings(table).splitlines()[1]
+    assert "layerwise shuffle at 1 (" not in grasp and "1 of 3 seeds" in grasp

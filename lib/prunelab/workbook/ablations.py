@@ -87,8 +87,9 @@ class AblationVerdict:
     (ablation minus as scored, points), Welch's p Holm-adjusted over the ablations of that pruner and
     compression, and whether it can be told apart at this n. ``at_chance``:
     every run of both predicts no better than the most frequent class, so there is nothing to tell apart;
-    ``collapsed``: how many of the pruner's own ``seeds`` runs as scored do: where some do, an ablation that
-    cannot be told from it says nothing (one told apart still does: it lifted the collapsed runs)."""
+    ``collapsed``: how many of the pruner's own ``seeds`` runs as scored do, ``ablation_collapsed`` how many of
+    the ablation's ``ablation_seeds`` do: where some do, a tie between them says nothing (a difference told apart
+    still does: one side lifted the collapsed runs)."""
 
     setup: str
     pruner: str
@@ -101,6 +102,8 @@ class AblationVerdict:
     at_chance: bool = False
     collapsed: int = 0
     seeds: int = 0
+    ablation_collapsed: int = 0
+    ablation_seeds: int = 0
 
 
 def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
@@ -116,7 +119,8 @@ def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
         for name, c in zip(ran, holm([compare_means(values, scored) for values in ran.values()])):
             both = constant[group["ablation"].isin([AS_SCORED, name])].all()
             verdicts.append(AblationVerdict(setup, label, compression, name, c.difference, c.p_value, c.testable,
-                                            c.significant, bool(both), collapsed, len(scored)))
+                                            c.significant, bool(both), collapsed, len(scored),
+                                            int(constant[group["ablation"] == name].sum()), len(ran[name])))
     return verdicts
 
 
@@ -131,8 +135,7 @@ def ablation_findings(table: pd.DataFrame) -> str:
         group = verdicts_of[~verdicts_of["at_chance"]]
         apart = group[group["told_apart"]]
         tied = group[~group["told_apart"] & group["testable"]]
-        same = tied[tied["collapsed"] == 0]  # a tie beside a pruner that collapsed on some seeds says nothing
-        collapsed = tied[tied["collapsed"] > 0].drop_duplicates("compression")
+        same = tied[(tied["collapsed"] == 0) & (tied["ablation_collapsed"] == 0)]  # a tie beside collapsed runs: none
         chance = verdicts_of[verdicts_of["at_chance"]].groupby("compression", sort=False)["ablation"]
         parts = []
         if len(apart):
@@ -152,11 +155,20 @@ def ablation_findings(table: pd.DataFrame) -> str:
             parts.append("fewer than two seeds: no ablation can be tested")
         parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
                   "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
-        parts += [f"at {compression_text(r.compression)} it collapsed on {r.collapsed} of its {r.seeds} seeds (no "
-                  "better than the most frequent class), so that its ablations cannot be told from it there says "
-                  "nothing" for r in collapsed.itertuples()]
+        parts += _collapsed_ties(tied)
         lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
+
+
+def _collapsed_ties(tied: pd.DataFrame) -> list[str]:
+    """The ties (verdicts not told apart) beside runs at chance, said as such: once per compression where the
+    pruner as scored collapsed on some seeds, once per ablation that did where it did not."""
+    own = tied[tied["collapsed"] > 0].drop_duplicates("compression")
+    theirs = tied[(tied["collapsed"] == 0) & (tied["ablation_collapsed"] > 0)]
+    return ([f"at {compression_text(r.compression)} it collapsed on {r.collapsed} of its {r.seeds} seeds (no better "
+             "than the most frequent class), so a tie with its ablations there says nothing" for r in own.itertuples()]
+            + [f"its {r.ablation} ablation at {compression_text(r.compression)} collapsed on {r.ablation_collapsed} of "
+               f"{r.ablation_seeds} seeds, so a tie with it there says nothing" for r in theirs.itertuples()])
 
 
 def _global(table: pd.DataFrame, setup: str, label: str) -> bool:
