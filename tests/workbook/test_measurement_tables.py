@@ -470,3 +470,17 @@ def test_table_e_caption_gives_the_step_and_its_convolutions_to_the_same_places(
     times = [float(t.replace(",", "")) for t in shown]
     assert len(times) == 3 and len({len(t.partition(".")[2]) for t in shown}) == 1
     assert times[0] <= times[1] <= times[2] and f" {len(analysis.conv_layers())} layers" in caption
+
+
+def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers():
+    from prunelab.workbook.measurement_tables import focus_layer_table
+
+    layers = pd.DataFrame({"label": ["SNIP", "SNIP", "Rand"], "module": ["conv", "fc", "conv"],
+                           "param": "weight", "shape": ["(16, 3, 3, 3)", "(10, 64)", "(16, 3, 3, 3)"],
+                           "size": [432, 640, 432], "density": [0.4328703, 0.5, 0.3],
+                           "flops": [442368, 640, 442368], "kept_flops": [191488.0, 320.0, 132710.4]})
+    h = focus_layer_table(layers, "SNIP")
+    assert list(h["layer"]) == ["conv", "fc"]  # SNIP's rows only
+    assert h.iloc[0].to_dict() == {"layer": "conv", "parameter": "weight", "shape": "(16, 3, 3, 3)", "weights": "432",
+                                   "density": "0.432870", "dense FLOPs per image": "442,368",
+                                   "kept FLOPs per image": "191,488"}

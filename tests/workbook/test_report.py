@@ -555,8 +555,10 @@ def test_block_zero_is_given_conv_by_conv_and_as_one_density():
     from prunelab.workbook.layer_findings import block_density_words
 
     layers = pd.DataFrame({"module": ["conv", "blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1"],
-                           "density": [0.5, 1891 / 2304, 1468 / 2304, 0.1], "size": [432, 2304, 2304, 2304]})
+                           "param": "weight", "density": [0.5, 1891 / 2304, 1468 / 2304, 0.1],
+                           "size": [432, 2304, 2304, 2304]})
     text = block_density_words(layers)
     assert "(1,891 of 2,304)" in text and "(1,468 of 2,304)" in text and "0.820747" in text
     assert "0.728950 (3,359 of 4,608)" in text  # the block's two convolutions as one density
     assert "blocks.1" not in text and "`conv`" not in text
+    assert "together" not in block_density_words(layers.iloc[:1])  # an FC network has no block 0: no division by 0

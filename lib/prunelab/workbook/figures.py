@@ -45,14 +45,15 @@ def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
                         f"{', '.join(dict.fromkeys(table['setup'])) or 'no runs'}")
     fig = plt.figure(figsize=(13, 4.1 * len(setups)), layout="constrained")
     for row, name in zip(fig.subfigures(len(setups), 1, squeeze=False)[:, 0], setups):
-        _compression_row(row, table[table["setup"] == name], name)
+        _compression_row(row, table[table["setup"] == name], name, fig.get_figwidth() / 3)
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
                    "seeds; time: median and range over seeds)")
     return fig
 
 
-def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
-    """One set-up's three panels in the (sub)figure ``row``, titled with the set-up, its data and n."""
+def _compression_row(row, rows: pd.DataFrame, setup: str, width: float) -> None:
+    """One set-up's three panels, each ``width`` inches of figure wide, in the (sub)figure ``row``, titled with
+    the set-up, its data and n."""
     panels = [("top1", "test top-1 accuracy (%)"), ("inference_s", "inference over the test set (s)"),
               ("flops", "FLOPs of the pruned model")]
     order = column_order(rows["label"])
@@ -61,7 +62,7 @@ def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
         line = _median_range_line if metric == "inference_s" else _mean_sd_line
         for pruner in order:
             line(ax, rows[rows["label"] == pruner], metric, pruner)
-        _compression_axis(ax, rows["compression"], row.get_figure(root=True).get_figwidth() / 3)
+        _compression_axis(ax, rows["compression"], width)
         ax.set_ylabel(label)
     axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
     row.legend(handles=_pruner_handles(order), loc="outside right upper", fontsize=8)  # beside, never over data

@@ -134,8 +134,10 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
 
 def block_density_words(layers: pd.DataFrame, prefix: str = "blocks.0.conv") -> str:
     """The density and kept count of each weight whose module starts with ``prefix`` (a block's convolutions, in
-    a per-layer table of one run: ``module``, ``density``, ``size``), then of them together."""
-    block = layers[layers["module"].str.startswith(prefix)]
+    a per-layer table of one run: ``module``, ``param``, ``density``, ``size``), then of them together."""
+    block = layers[layers["module"].str.startswith(prefix) & (layers["param"] == "weight")]
+    if block.empty:
+        return f"no prunable weight of a module named {prefix}…"
     kept = (block["density"] * block["size"]).round().astype(int)
     each = [f"`{module}` keeps {density:.6f} ({k:,} of {size:,})"
             for module, density, k, size in zip(block["module"], block["density"], kept, block["size"])]

@@ -1,4 +1,4 @@
-"""Tables E–G and J–L as a reader sees them: times to 3 significant digits (medians ± half the range of their
+"""Tables E–H and J–L as a reader sees them: times to 3 significant digits (medians ± half the range of their
 repeats), compressions as 0.25, accuracies to one decimal, and a time difference called real only when
 it exceeds the spread (:func:`prunelab.core.timing.times_differ`).
 
@@ -79,6 +79,16 @@ def conv_layer_caption(analysis: TraceAnalysis) -> str:
                                       analysis.step_span_us / 1e3)
     return (f"Convolution layers of the one traced step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
             f"in all, {analysis.conv_share:.1%} of the step's busy time ({busy_ms} ms; wall span {span_ms} ms). ")
+
+
+def focus_layer_table(layers: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Table H: every prunable weight of the run labelled ``label`` in a per-layer table (:func:`.layer_findings.
+    layer_frame`): its shape, size, density to 6 decimals, and its dense and kept FLOPs per image."""
+    rows = layers[layers["label"] == label]
+    return pd.DataFrame({"layer": rows["module"], "parameter": rows["param"], "shape": rows["shape"],
+                         "weights": rows["size"].map("{:,}".format), "density": rows["density"].map("{:.6f}".format),
+                         "dense FLOPs per image": rows["flops"].map("{:,.0f}".format),
+                         "kept FLOPs per image": rows["kept_flops"].map("{:,.0f}".format)})
 
 
 def step_kind_table(analysis: TraceAnalysis) -> pd.DataFrame:
