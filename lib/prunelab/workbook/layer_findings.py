@@ -253,10 +253,11 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                          "removed, which narrows the dense layers themselves; where a run is faster without a "
                          "switched layer, that is where its time went.")
         if s.dense_moved:
-            lines.append(f"  The dense kernels do the same work in every run, yet their times range from "
-                         f"{s.dense_ms.words(significant)} ms across runs, beyond the passes' spread: the machine's "
-                         "speed moved between the runs' timings. Compare the two kernels within a run (a row of "
-                         "Table C, timed in turn), not runs down a column.")
+            lines.append(f"  The dense kernels do the same arithmetic in every run, yet their times range from "
+                         f"{s.dense_ms.words(significant)} ms across runs, beyond the passes' spread: something other "
+                         "than the arithmetic moved between the runs' timings (most often the machine's load). "
+                         "Compare the two kernels within a run (a row of Table C, timed in turn), not runs down a "
+                         "column.")
     return "\n".join(lines)
 
 
