@@ -123,7 +123,10 @@ def test_table_c_has_a_block_per_set_up_and_a_cell_per_kernel_where_a_pruner_ran
     assert c.index[0][0].startswith("CIFAR-10 / ResNet20 (synthetic stand-in") and c.index[-1][0].startswith("MNIST")
     assert list(c.columns) == [(label, kernels) for label in ["Rand", "SNIP", "ProsPr"]
                                for kernels in ("dense kernels", "sparse kernels")]
-    assert c.iloc[1][("SNIP", "sparse kernels")] == "200 ± 10"  # ms: median ± half the range of its passes
+    assert c.iloc[1][("SNIP", "sparse kernels")] == "<b>200 ± 10</b>"  # ms, median ± half range; faster: bold
+    assert c.iloc[1][("SNIP", "dense kernels")] == "250 ± 5.0"
+    close = inference_time_table(pd.DataFrame(rows).assign(sparse_inference_s=lambda f: f["dense_inference_s"] * 0.98))
+    assert "<b>" not in close.to_string()  # within the spread: neither is bold
     assert c.iloc[:2][("ProsPr", "dense kernels")].isna().all()  # not run on CIFAR-10: no cell to show
     assert inference_time_table(pd.DataFrame(rows).iloc[:0]).empty  # no sparse records: an empty table
 

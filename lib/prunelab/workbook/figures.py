@@ -16,9 +16,8 @@ from ..errors import UserError
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .grids import stand_in_note
-from .layer_findings import beyond_spread
 from .style import DENSE_LABEL, column_order, palette, pruner_name, suptitle, use_style
-from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs
+from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, beyond_spread, multishot_runs
 
 #: labelled ticks on a log axis of kept fractions at most (more overprint on a panel's width)
 _LOG_TICKS = 6

@@ -16,6 +16,7 @@ from ..runs.store import RunRecord
 from .grids import setup_label
 from .numbers import Span, at_chance, significant
 from .style import column_order
+from .tables import beyond_spread
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
 
@@ -186,14 +187,6 @@ class SparseSetup:
         """Whether every switched layer kept fewer weights than every layer that stayed dense (False where none
         stayed dense: nothing to compare)."""
         return bool(self.switched) and self.switched_density.high < self.dense_density.low
-
-
-def beyond_spread(sparse: pd.DataFrame) -> pd.Series:
-    """Per run of the sparse table, whether its dense-kernel and sparse-kernel times differ by more than the
-    passes' spread (:func:`prunelab.core.timing.times_differ`)."""
-    columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
-    return pd.Series([times_differ(*t) for t in sparse[columns].itertuples(index=False)], index=sparse.index,
-                     dtype=bool)
 
 
 def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSetup, ...]:

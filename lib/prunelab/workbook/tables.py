@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from ..core.registry import pruner_rounds
+from ..core.timing import times_differ
 from ..data.catalog import source_words
 from ..runs.store import RunRecord
 from ..version import __version__
@@ -331,6 +332,14 @@ def multishot_table(table: pd.DataFrame) -> pd.DataFrame:
 SPARSE_COLUMNS = {"dense_inference_s": "dense kernels", "sparse_inference_s": "sparse kernels"}
 
 
+def beyond_spread(sparse: pd.DataFrame) -> pd.Series:
+    """Per run of the sparse table, whether its dense-kernel and sparse-kernel times differ by more than the
+    passes' spread (:func:`prunelab.core.timing.times_differ`)."""
+    columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
+    return pd.Series([times_differ(*t) for t in sparse[columns].itertuples(index=False)], index=sparse.index,
+                     dtype=bool)
+
+
 def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
     """A row per run: its pruner label and compression, the kept fraction of weights and of FLOPs, its top-1
     and the most frequent class's share, and the dense and sparse-kernel test-set times (medians with their
@@ -366,13 +375,19 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
 def inference_time_table(sparse: pd.DataFrame) -> pd.DataFrame:
     """Table C: test-set inference time (ms) per compression and pruner, on dense kernels and on the sparse
     kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
-    comparable cell by cell); a block of rows per set-up, named with its data as in Table B."""
+    comparable cell by cell), the faster of a pair in bold where the two differ beyond the spread; a block of rows
+    per set-up, named with its data as in Table B."""
     if sparse.empty:
         return pd.DataFrame()
-    rows = sparse.assign(**{
-        metric: [time_cell(m * 1e3, s * 1e3, unit="")
-                 for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
-        for metric in SPARSE_COLUMNS})
+    cells = {metric: [time_cell(m * 1e3, s * 1e3, unit="")
+                      for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
+             for metric in SPARSE_COLUMNS}
+    differ = beyond_spread(sparse).to_numpy()
+    sparse_faster = (sparse["sparse_inference_s"] < sparse["dense_inference_s"]).to_numpy()
+    for i in np.flatnonzero(differ):
+        faster = "sparse_inference_s" if sparse_faster[i] else "dense_inference_s"
+        cells[faster][i] = f"<b>{cells[faster][i]}</b>"
+    rows = sparse.assign(**cells)
     frame = setup_blocks(rows, lambda part: part.pivot_table(index="compression", columns="label",
                                                              values=list(SPARSE_COLUMNS), aggfunc="first"))
     columns = [(metric, label) for label in column_order(rows["label"]) for metric in SPARSE_COLUMNS]
