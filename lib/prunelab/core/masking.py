@@ -76,7 +76,7 @@ def update_masks(targets: list[MaskedParam], scores: dict[str, Tensor], keep: in
                  invert: bool = False, ties: torch.Generator | None = None) -> None:
     """Keep exactly ``keep`` of the highest-scoring, still-alive weights (globally or per layer), drawing among
     keys tied at a cut with ``ties`` (default: a fresh :func:`tie_generator`)."""
-    ties = ties or tie_generator()
+    ties = tie_generator() if ties is None else ties
     keys = _ranking_keys(scores, targets, invert)
     alive = [t.mask.reshape(-1) != 0 for t in targets]
     counts = [int(a.sum()) for a in alive]
