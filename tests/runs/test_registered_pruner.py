@@ -165,6 +165,15 @@ def test_a_refusal_at_scoring_time_leaves_no_result_folder_behind(tmp_path, caps
     assert kept.is_dir() and list(kept.iterdir()) == []
 
 
+
+def test_a_refused_run_leaves_no_result_folder_from_the_library_or_a_sweep(tmp_path):
+    with pytest.raises(UserError, match="summed"):
+        run(RunConfig(**TINY, pruner="summed", result_dir=str(tmp_path / "lib" / "r")))
+    configs = [RunConfig(**TINY, pruner="summed", seed=seed, result_dir=str(tmp_path / "sweep")) for seed in (1, 2)]
+    outcomes = run_sweep(configs, Executor("local", workers=1), log=lambda line: None, echo=False)
+    assert [o.status for o in outcomes] == ["failed", "failed"]  # one fused group, each run refused alone
+    assert list(tmp_path.iterdir()) == []
+
 def test_the_conservation_experiments_score_it(tmp_path):
     model = build_model("fc", "default", (1, 28, 28), 10)
     batches = [(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,)))]

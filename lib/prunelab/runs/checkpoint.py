@@ -66,6 +66,7 @@ class RunCheckpoint:
         self.cadence = Cadence(every_s)
         self._lock = None
         self._saves = 0
+        self._made: list[Path] = []  # the result folder and parents acquire() made, the innermost first
 
     @property
     def path(self) -> Path:
@@ -77,7 +78,10 @@ class RunCheckpoint:
         return self.folder / "previous.pt"
 
     def acquire(self) -> None:
-        """Take the run's lock; :class:`RunInProgress` when another live process holds it."""
+        """Take the run's lock; :class:`RunInProgress` when another live process holds it. The result folder
+        (and parents) this makes are noted, for :meth:`discard_if_empty` to remove again."""
+        result_dir = self.folder.parent.parent.absolute()
+        self._made = [p for p in (result_dir, *result_dir.parents) if not p.exists()]
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             handle = open(self.folder / "lock", "a+")
@@ -163,13 +167,16 @@ class RunCheckpoint:
         self.previous_path.unlink(missing_ok=True)
 
     def discard_if_empty(self) -> None:
-        """Remove the folder (and an experiment folder left empty) when no state was ever saved."""
+        """Remove the folder when no state was ever saved, then the experiment folder and the result folders
+        :meth:`acquire` made, each where it is left empty: a run refused before its first save (a pruner's bad
+        scores) leaves nothing behind. Only these folders, one at a time: what another run put there stays."""
         if self.folder.exists() and not self.path.exists():
             self.remove()
-            try:
-                self.folder.parent.rmdir()
-            except OSError:
-                pass  # other runs' records or checkpoints are there
+            for folder in (self.folder.parent, *self._made):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass  # other runs' records or checkpoints are there, or it is gone
 
     def remove(self) -> None:
         self.release()

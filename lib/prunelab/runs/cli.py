@@ -188,7 +188,6 @@ SUBCOMMANDS = {"sweep": sweep_main, "verify": verify_main}
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    made: list[Path] = []  # the result folders (and parents) this command makes: a refusal removes them if empty
     try:
         if argv[:1] and argv[0] in SUBCOMMANDS:
             return SUBCOMMANDS[argv[0]](argv[1:])
@@ -197,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         configs = configs_from_args(args)
         for config in configs:
             config.validate()
-        made = [folder for c in configs for folder in _missing(Path(c.result_dir))]
         # torch is imported only from here on (unless $PRUNELAB_PLUGINS names a module that imports it), so
         # --help and bad flags answer in a fraction of a second
         _stop_on_sigterm()
@@ -214,7 +212,6 @@ def main(argv: list[str] | None = None) -> int:
             for config, record in zip(configs, records):
                 print(f"  {finished_line(config, str(record.path))}")
     except UserError as err:
-        _remove_empty(made)
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -230,22 +227,6 @@ def main(argv: list[str] | None = None) -> int:
               "command to resume.", file=sys.stderr)
         return 143
     return 0
-
-
-def _missing(folder: Path) -> list[Path]:
-    """``folder`` and those of its parents that do not exist yet, the innermost first."""
-    absolute = folder.absolute()
-    return [p for p in (absolute, *absolute.parents) if not p.exists()]
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove each of ``folders`` (innermost first) that is empty: a refusal made after a run created its result
-    folder leaves nothing behind. Only these folders, never what is in them: one another run made stays."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (a record, another process's folder), or gone
-            pass
 
 
 if __name__ == "__main__":
