@@ -116,21 +116,21 @@ def test_table_e_sets_each_conv_layers_traced_time_against_its_multiply_adds(tmp
     model = build_model("resnet20", "lottery", (3, 32, 32), 10).eval()
     analysis = analyze_trace(capture_inference_trace(model, torch.randn(8, 3, 32, 32), tmp_path / "t.json", warmup=2))
     costs = conv_costs(analysis, layer_summary(model, count_flops(model, (3, 32, 32)), {}))
-    assert len(costs) == 21 and costs["macs"].notna().all()  # every traced layer found in the layer table
-    macs = costs.set_index("module")["macs"]
-    assert macs["conv"] == 16 * 3 * 9 * 32 * 32 and macs["blocks.3.shortcut.0"] == 32 * 16 * 16 * 16
-    per_mac = costs["time_us"] / costs["macs"]
-    assert list(costs["relative"]) == pytest.approx(list(per_mac / per_mac.median()))
+    assert len(costs) == 21 and costs["flops"].notna().all()  # every traced layer found in the layer table
+    flops = costs.set_index("module")["flops"]
+    assert flops["conv"] == 16 * 3 * 9 * 32 * 32 and flops["blocks.3.shortcut.0"] == 32 * 16 * 16 * 16
+    per_flop = costs["time_us"] / costs["flops"]
+    assert list(costs["relative"]) == pytest.approx(list(per_flop / per_flop.median()))
     table = conv_layer_table(costs)
     assert list(table["dense FLOPs per image (M)"][:2]) == ["0.442", "2.36"]
     assert list(table["time per FLOP (× median)"]) == [f"{r:.2f}" for r in costs["relative"]]
 
 
 def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_multiply_add():
-    def costs(times, macs):
-        frame = pd.DataFrame({"module": list("abcd"), "time_us": times, "macs": macs})
-        per_mac = frame["time_us"] / frame["macs"]
-        return frame.assign(relative=per_mac / per_mac.median())
+    def costs(times, flops):
+        frame = pd.DataFrame({"module": list("abcd"), "time_us": times, "flops": flops})
+        per_flop = frame["time_us"] / frame["flops"]
+        return frame.assign(relative=per_flop / per_flop.median())
 
     text = conv_cost_words(costs([100.0, 100.0, 100.0, 40.0], [1000.0, 1000.0, 1000.0, 100.0]))
     assert "`d` (4x" in text and "`a`" not in text  # 4x the median time per FLOP
@@ -147,7 +147,7 @@ def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_mult
     assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), unmatched) == plain  # not from part of them
     no_flops = costs([1.0, 1.0, 1.0, 4.0], [1.0, 1.0, 1.0, 0.0])  # a layer the FLOP count missed
     assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), no_flops) == plain
-    empty = pd.DataFrame({"module": [], "time_us": [], "macs": [], "relative": []})
+    empty = pd.DataFrame({"module": [], "time_us": [], "flops": [], "relative": []})
     assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), empty) == plain
 
 

@@ -67,7 +67,7 @@ def conv_layer_table(costs: pd.DataFrame) -> pd.DataFrame:
                          "time (µs)": costs["time_us"].map(significant),
                          "share of busy": costs["share_of_busy"].map(percent),
                          "share of span": costs["share_of_span"].map(percent),
-                         "dense FLOPs per image (M)": (costs["macs"] / 1e6).map(significant),
+                         "dense FLOPs per image (M)": (costs["flops"] / 1e6).map(significant),
                          "time per FLOP (× median)": costs["relative"].map("{:.2f}".format)},
                         index=costs.index)
 

@@ -132,14 +132,14 @@ def trace_result(trace: dict, designs: pd.DataFrame) -> TraceResult:
 
 def conv_costs(analysis: TraceAnalysis, layers: pd.DataFrame) -> pd.DataFrame:
     """Each convolution layer of the traced step (:meth:`~prunelab.core.trace.TraceAnalysis.conv_layers`, in
-    network order) with ``macs``, its dense multiply-adds per image (the record's layer table, ``flops`` of
+    network order) with ``flops``, its dense multiply-adds per image (the record's layer table, ``flops`` of
     its weight: pruned weights are still multiplied), and ``relative``, its time per multiply-add over the
     median layer's. A layer doing what its arithmetic says sits near 1."""
     conv = analysis.conv_layers()
     weights = layers[layers["param"] == "weight"].drop_duplicates("module").set_index("module")["flops"]
-    conv["macs"] = conv["module"].map(weights).astype(float)
-    per_mac = conv["time_us"] / conv["macs"]
-    conv["relative"] = per_mac / per_mac.median()
+    conv["flops"] = conv["module"].map(weights).astype(float)
+    per_flop = conv["time_us"] / conv["flops"]
+    conv["relative"] = per_flop / per_flop.median()
     return conv
 
 
@@ -156,7 +156,7 @@ def conv_cost_words(costs: pd.DataFrame) -> str:
     parts = [f"{len(rows)} layer{'s' if len(rows) > 1 else ''} at {bound}: {_cost_list(rows, costs)}"
              for rows, bound in ((high, f"{COST_OUTLIER:g}x the median or more"),
                                  (low, f"{1 / COST_OUTLIER:g}x or less")) if len(rows)]
-    small = len(high) and bool((high["macs"] < costs["macs"].median() / 4).all())
+    small = len(high) and bool((high["flops"] < costs["flops"].median() / 4).all())
     why = " The slow ones do little arithmetic, so an op's fixed cost weighs more in them." if small else ""
     return (f"Per layer, time per FLOP in the traced step is {spread}; " + "; ".join(parts) + f".{why} Together they "
             f"take {(high['time_us'].sum() + low['time_us'].sum()) / costs['time_us'].sum():.1%} of the "
@@ -164,7 +164,7 @@ def conv_cost_words(costs: pd.DataFrame) -> str:
 
 
 def _cost_list(rows: pd.DataFrame, costs: pd.DataFrame) -> str:
-    return listed([f"`{row.module}` ({row.relative:.2g}x: {row.macs / costs['macs'].sum():.1%} of the convolutions' "
+    return listed([f"`{row.module}` ({row.relative:.2g}x: {row.flops / costs['flops'].sum():.1%} of the convolutions' "
                    f"FLOPs, {row.time_us / costs['time_us'].sum():.1%} of their time)" for row in rows.itertuples()])
 
 
@@ -206,6 +206,6 @@ def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | Non
         + _busy_gap_words(result),
         "- " + _speed_words(result.speed),
     ]
-    if costs is not None and len(costs) and (costs["macs"] > 0).all() and costs["relative"].notna().all():
+    if costs is not None and len(costs) and (costs["flops"] > 0).all() and costs["relative"].notna().all():
         lines.insert(2, "- " + conv_cost_words(costs))  # every layer found, with FLOPs, in the record's layer table
     return "\n".join(lines)
