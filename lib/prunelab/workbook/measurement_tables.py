@@ -195,15 +195,17 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     compares it the column is left out."""
     runs = _runs_by_compression(table)
     rows = []
+    memory_compared = False
     for compression, pair in sorted(runs.items()):
         amp, fp32 = pair.get("amp"), pair.get("fp32")
         row = {"compression": compression_text(compression), "memory AMP / fp32": "–", "time AMP / fp32": "–",
                "time difference": "not measured", "top-1 AMP - fp32 (points)": "–"}
         if amp is not None and fp32 is not None:
             row["top-1 AMP - fp32 (points)"] = f"{amp['top1'] - fp32['top1']:+.1f}"
-            row["memory AMP / fp32"] = (ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"])
-                                        if own_peak_memory([amp["peak_memory_kind"], fp32["peak_memory_kind"]])
-                                        else "not compared")
+            own = own_peak_memory([amp["peak_memory_kind"], fp32["peak_memory_kind"]])
+            memory_compared |= own
+            row["memory AMP / fp32"] = ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"]) if own else (
+                "not compared")
         if compression in timing.index:
             t = timing.loc[compression]
             row["time AMP / fp32"] = ratio_text(t["amp_train_s"] / t["fp32_train_s"])
@@ -211,8 +213,7 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
                                                      t["fp32_train_spread_s"])
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("compression")
-    compared = frame["memory AMP / fp32"].isin(["not compared", "–"])
-    return frame.drop(columns="memory AMP / fp32") if compared.all() else frame
+    return frame if memory_compared else frame.drop(columns="memory AMP / fp32")
 
 
 def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
