@@ -20,7 +20,7 @@ from prunelab.runs.atomic import KILL_AT_ENV, STAGES, TMP_PREFIX, write_record
 from prunelab.runs.checkpoint import KILL_AFTER_ENV
 from prunelab.runs.cli import main
 from prunelab.runs.integrity import problem
-from prunelab.runs.store import find_record, json_writer, load_record
+from prunelab.runs.store import json_writer, load_record, record_path, valid_record
 
 TINY = ["--data-source", "synthetic", "--train-subset", "64", "--test-subset", "32", "--post-epochs", "1"]
 
@@ -53,7 +53,7 @@ def test_a_first_write_killed_at_any_stage_leaves_no_record_or_a_complete_one(tm
     assert not final.exists()
     (stage_folder,) = [p for p in final.parent.iterdir() if p.name.startswith(TMP_PREFIX)]
     assert len(stage_folder.name) == len(TMP_PREFIX) + 12  # short, whatever the record's name
-    record = find_record(tmp_path, "singleshot", "run")  # the next start settles the killed write
+    record = valid_record(record_path(tmp_path, "singleshot", "run"))  # the next start settles the killed write
     if stage == "marker":  # the new record was complete: it is put in place
         assert record is not None and record.config == {"v": 1}
     else:
@@ -68,7 +68,7 @@ def test_a_replacement_killed_at_any_stage_never_loses_both_records(tmp_path, st
     _write_killed_at(final, 2, stage)
     if stage == "old-moved":  # the one moment the place is empty: both records are in the stage
         assert not final.exists()
-    record = find_record(tmp_path, "singleshot", "run")
+    record = valid_record(record_path(tmp_path, "singleshot", "run"))
     assert record is not None and problem(final) is None
     assert record.config == {"v": 2 if stage in ("old-moved", "new-moved") else 1}
     assert _leftovers(final.parent) == []

@@ -45,7 +45,7 @@ def test_a_three_run_array_lands_three_complete_records(slurm_cluster, tmp_path)
     """prunelab's sweep submits a job array through submitit (one run per task) and returns at once,
     as a notebook with ``wait = False`` does; the records are picked up from the store as they land."""
     pytest.importorskip("submitit")
-    from prunelab.runs.store import find_record, load_table
+    from prunelab.runs.store import load_table, record_path, valid_record
     from prunelab.runs.sweep import Executor, SlurmOptions, expand, run_sweep
 
     configs = expand({"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128,
@@ -58,7 +58,7 @@ def test_a_three_run_array_lands_three_complete_records(slurm_cluster, tmp_path)
     assert len({j.split("_")[0] for j in job_ids}) == 1  # one array, three tasks
 
     deadline = time.monotonic() + WAIT_S
-    while not all(find_record(c.result_dir, c.experiment, c.record_name) for c in configs):
+    while not all(valid_record(record_path(c.result_dir, c.experiment, c.record_name)) for c in configs):
         if time.monotonic() > deadline:
             queue = subprocess.run(["squeue", "-a"], capture_output=True, text=True).stdout
             subprocess.run(["scancel", job_ids[0].split("_")[0]], capture_output=True)

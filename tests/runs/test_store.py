@@ -10,13 +10,13 @@ from prunelab.runs.cli import main
 from prunelab.runs.config import RunConfig
 from prunelab.runs.store import (
     RecordConflict,
-    find_record,
     incomplete_folders,
     json_writer,
     load_record,
     load_table,
     record_path,
     usable_record,
+    valid_record,
     write_record,
 )
 
@@ -35,7 +35,8 @@ def config(tmp_path):
 
 
 def test_a_missing_record_is_not_usable(config):
-    assert usable_record(config) is None and find_record(config.result_dir, "singleshot", config.record_name) is None
+    assert usable_record(config) is None
+    assert valid_record(record_path(config.result_dir, "singleshot", config.record_name)) is None
 
 
 def test_a_complete_record_of_the_same_configuration_is_reused(config):

@@ -114,10 +114,6 @@ def valid_record(path: str | os.PathLike, log: Callable[[str], None] | None = No
         return None
 
 
-def find_record(result_dir, experiment: str, name: str) -> RunRecord | None:
-    return valid_record(record_path(result_dir, experiment, name))
-
-
 def _record_spelled_before(config: RunConfig, log: Callable[[str], None] | None) -> RunRecord | None:
     """The record of ``config`` under the hash one of its int spellings had before a whole number in a float
     field hashed as the float (a grid file's ``compression: 1``), or None: such a run is not trained again."""
