@@ -359,6 +359,18 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
     assert "**" not in noise and f"{1 / 1.05:.2f}x" in noise
 
 
+def test_the_sparse_speed_up_of_the_runs_that_still_work_is_given_apart():
+    runs, layers = _sparse()
+    faster = runs.iloc[:1].assign(kept=0.2, dense_inference_s=1.5, speedup=1.5, top1=80.0)  # beyond, and working
+    working = pd.concat([runs, faster], ignore_index=True)
+    (s,) = sparse_result(working, layers)
+    assert (s.beyond, s.at_chance, s.real_speedup, s.working_speedup) == (2, 1, Span(1.5, 2.0), Span(1.5, 1.5))
+    text = sparse_findings(working, layers)
+    assert "**1.50x to 2.00x**" in text and "**1.50x**" in text  # all runs beyond the spread, then those that work
+    assert sparse_result(runs, layers)[0].working_speedup is None  # the one run beyond the spread is at chance
+    assert sparse_findings(runs, layers).count("**") == 2  # only the speed-up of all runs beyond the spread
+
+
 def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
     import matplotlib
 

@@ -151,14 +151,15 @@ def block_density_words(layers: pd.DataFrame, prefix: str = "blocks.0.conv") -> 
 
 @dataclass(frozen=True)
 class SparseSetup:
-    """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones over all runs
-    and over the ``beyond`` runs whose times differ beyond the passes' spread (``real_speedup``, ``real_kept``;
-    None where none does), of which ``at_chance`` predict no better than the most frequent class; the kept
-    fractions, the fewest timed passes; the layers' kernel choices (``switched``: kernel and layer count for the
-    layers that left the dense kernel) with the densities of the switched layers, of those that stayed dense and
-    of all; dead units removed; the runs' dense-kernel times, the same work in each, and whether the fastest and
-    slowest differ beyond their passes' spread (the machine's speed moved between runs: ``dense_moved``); whether
-    the runs used the synthetic stand-in (their accuracy means nothing)."""
+    """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones over all runs and
+    over the ``beyond`` runs whose times differ beyond the passes' spread (``real_speedup``, ``real_kept``; None
+    where none does), of which ``at_chance`` predict no better than the most frequent class (the speed-up of the
+    others: ``working_speedup``, None where none is left); the kept fractions, the fewest timed passes; the layers'
+    kernel choices (``switched``: kernel and layer count for the layers that left the dense kernel) with the
+    densities of the switched layers, of those that stayed dense and of all; dead units removed; the runs' dense-
+    kernel times, the same work in each, and whether the fastest and slowest differ beyond their passes' spread (the
+    machine's speed moved between runs: ``dense_moved``); whether the runs used the synthetic stand-in (their
+    accuracy means nothing)."""
 
     setup: str
     speedup: Span
@@ -169,6 +170,7 @@ class SparseSetup:
     real_speedup: Span | None
     real_kept: Span | None
     at_chance: int
+    working_speedup: Span | None
     switched: tuple[tuple[str, int], ...]
     switched_density: Span
     dense_density: Span
@@ -197,10 +199,12 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
         part = layers[layers["setup"] == setup]
         switched = part[part["kernel"] != "dense"]
         real = rows[beyond_spread(rows)]
+        working = real[~at_chance(real)]
         setups.append(SparseSetup(
             setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
             len(real), len(rows), Span.of(real["speedup"]) if len(real) else None,
             Span.of(real["kept"]) if len(real) else None, int(at_chance(real).sum()),
+            Span.of(working["speedup"]) if len(working) else None,
             tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
             Span.of(switched["density"]), Span.of(part.loc[part["kernel"] == "dense", "density"]),
             Span.of(part["density"]), int(rows["dead_units"].sum()), Span.of(rows["dense_inference_s"] * 1e3),
@@ -269,6 +273,10 @@ def _speed_line(s: SparseSetup) -> str:
     if s.at_chance and s.stand_in:
         line += (f" {s.at_chance} of those {s.beyond} runs score no better than the most frequent class, on the "
                  "synthetic stand-in: a pipeline check, from which nothing is said about their accuracy.")
+    elif s.at_chance and s.working_speedup is not None:
+        line += (f" {s.at_chance} of those {s.beyond} runs predict no better than the most frequent class, so part "
+                 f"of that speed comes with networks that no longer work; the {s.beyond - s.at_chance} that still "
+                 f"predict better ran **{s.working_speedup.words('{:.2f}x'.format)}** as fast.")
     elif s.at_chance:
         line += (f" {s.at_chance} of those {s.beyond} runs predict no better than the most frequent class: there "
                  "the speed comes with a network that no longer works.")
