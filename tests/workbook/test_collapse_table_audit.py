@@ -115,3 +115,25 @@ def test_the_table_runs_by_set_up_in_the_runs_order_then_by_compression():
 def test_with_no_run_collapsed_the_table_is_empty_and_has_no_parts():
     found = collapse_table(pd.DataFrame([_row("Rand", top1=90.0), _row("SNIP", top1=91.0)]))
     assert found.empty and list(found.groupby(level="Data / Arch", sort=False)) == []
+
+
+def test_emptied_layers_of_a_data_free_pruner_hold_on_stand_in_data_and_vanished_scores_are_named():
+    from prunelab.workbook.findings import _collapse_lines
+
+    table = pd.DataFrame([
+        _row("SynFlow (1 round)", pruner="synflow", setup="CIFAR-10 / ResNet20", stand_in=True,
+             collapsed_layers=["blocks.6.shortcut.0.weight"]),
+        _row("SNIP", pruner="snip", setup="CIFAR-10 / ResNet20", stand_in=True, collapsed_layers=["conv.weight"]),
+        _row("Rand", pruner="rand", setup="CIFAR-10 / ResNet20", stand_in=True),  # at chance, every layer kept
+        _row("SynFlow (100 rounds)", pruner="synflow", collapsed_layers=["1.weight"], vanished_layers=["1.weight"]),
+        _row("SynFlow (100 rounds)", pruner="synflow", seed=2, collapsed_layers=["1.weight"], vanished_layers=[]),
+    ])
+    found = collapses(table)
+    assert found.stand_in == 3 and [c.label for c in found.masks_hold] == ["SynFlow (1 round)"]
+    (real,) = found.emptied
+    assert (real.vanished, real.vanished_runs, real.runs, real.data_free) == (("1.weight",), 1, 2, True)
+    text = "\n".join(_collapse_lines(found))
+    assert "blocks.6.shortcut.0.weight" in text and "conv.weight" not in text  # SNIP's reads the stand-in
+    assert "1 of 2" in text and "2 further" in text  # the vanished runs; the two stand-in cells left
+    plain = collapses(table.drop(columns=["pruner", "vanished_layers"]))  # tables without those columns
+    assert plain.masks_hold == () and plain.emptied[0].vanished == ()

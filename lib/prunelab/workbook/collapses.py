@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.choices import DATA_FREE_PRUNERS
 from ..core.connectivity import input_reaches_output
 from ..data.catalog import dataset_info
 from ..runs.integrity import MARKER
@@ -39,7 +40,9 @@ class CollapsedCell:
     (%) and ``majority_top1``, what always answering the most frequent class scores. ``layers``: the layers
     any of them emptied; ``constant``: whether every one predicts no better than one class; ``no_path``: where
     none emptied a layer and every one is at that level, how many keep no path from input to output (None: not
-    checked, on stand-in data or for rows that name no record)."""
+    checked, on stand-in data or for rows that name no record); ``vanished``: the layers whose scores all came
+    out zero in some round of some run of the cell, and in ``vanished_runs`` of them; ``data_free``: whether the
+    pruner's masks never read the data (:data:`~prunelab.core.choices.DATA_FREE_PRUNERS`)."""
 
     setup: str
     label: str
@@ -52,6 +55,9 @@ class CollapsedCell:
     constant: bool
     no_path: int | None
     stand_in: bool
+    vanished: tuple[str, ...] = ()
+    vanished_runs: int = 0
+    data_free: bool = False
 
     @property
     def runs_text(self) -> str:
@@ -86,9 +92,13 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
         layers = tuple(sorted({layer for emptied in hit["emptied"] for layer in emptied}))
         stand_in = bool(group["stand_in"].any())
         no_path = runs_without_path(hit) if not layers and not stand_in else None  # every hit run at chance
+        vanished = [_layer_names(v) for v in hit.get("vanished_layers", pd.Series([None] * len(hit)))]
         cells.append(CollapsedCell(setup, label, float(compression), len(hit), len(group),
                                    tuple(float(v) for v in hit["top1"]), float(hit["majority_class_top1"].mean()),
-                                   layers, bool(hit["constant"].all()), no_path, stand_in))
+                                   layers, bool(hit["constant"].all()), no_path, stand_in,
+                                   tuple(sorted({layer for names in vanished for layer in names})),
+                                   sum(bool(names) for names in vanished),
+                                   "pruner" in group and bool(group["pruner"].isin(DATA_FREE_PRUNERS).all())))
     return cells
 
 

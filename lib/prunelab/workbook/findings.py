@@ -130,11 +130,14 @@ def pruner_ranking(rows: pd.DataFrame) -> PrunerRanking:
 class Collapses:
     """The :class:`~.collapses.CollapsedCell` of ``table``, sorted for the findings: ``emptied`` on real data
     with a layer emptied; ``constant``: further cells on real data at a constant prediction with no layer
-    emptied; ``stand_in``: how many collapsed cells are on synthetic stand-in data."""
+    emptied; ``stand_in``: how many collapsed cells are on synthetic stand-in data, of which ``masks_hold`` are
+    the cells where a pruner that never reads the data emptied a layer (its mask there is the one it would
+    choose on the real set, though the accuracy means nothing)."""
 
     emptied: tuple[CollapsedCell, ...]
     constant: tuple[CollapsedCell, ...]
     stand_in: int
+    masks_hold: tuple[CollapsedCell, ...] = ()
 
     @property
     def none(self) -> bool:
@@ -146,7 +149,7 @@ def collapses(table: pd.DataFrame) -> Collapses:
     cells = collapsed_cells(table)
     real = [c for c in cells if not c.stand_in]
     return Collapses(tuple(c for c in real if c.layers), tuple(c for c in real if not c.layers),
-                     len(cells) - len(real))
+                     len(cells) - len(real), tuple(c for c in cells if c.stand_in and c.data_free and c.layers))
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,22 @@ def _emptied_line(cells: list[CollapsedCell]) -> str:
     scores = f"{low:.1f}%" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}% to {high:.1f}%"
     majority = listed(list(dict.fromkeys(f"{e.majority_top1:.1f}%" for e in cells)))
     return (f"- **Collapse** on {cells[0].setup} (Table A2), where a layer emptied, by compression: {where}. Those "
-            f"runs scored {scores} top-1; always answering the most frequent class scores {majority}.")
+            f"runs scored {scores} top-1; always answering the most frequent class scores {majority}."
+            + _vanished_words(cells))
+
+
+def _vanished_words(cells: list[CollapsedCell]) -> str:
+    """Where a collapsed run's scores all came out zero in a layer (the collapse detector's second check): zero
+    scores in every kept weight of a layer mean no path of kept weights runs through it any more, so the
+    network was already cut through when that round scored it."""
+    hit = [c for c in cells if c.vanished]
+    if not hit:
+        return ""
+    where = "; ".join(f"{c.label} at {compression_text(c.compression)} in `{', '.join(c.vanished)}` "
+                      f"({c.vanished_runs} of {c.seeds} runs)" for c in hit)
+    return (f" Scores vanished (all zero in a layer's kept weights) in {where}: a layer scores all zero only when "
+            "no path of kept weights runs through it any more, so those networks were already cut through when "
+            "that round scored them; in the other collapsed runs the scores did not vanish.")
 
 
 def _collapse_lines(c: Collapses) -> list[str]:
@@ -292,8 +310,17 @@ def _collapse_lines(c: Collapses) -> list[str]:
         lines.append(f"- SynFlow's paper prunes over {SYNFLOW_ROUNDS} rounds, re-scoring as weights go; with one "
                      f"round every weight is scored once on the dense network and one global threshold can take a "
                      f"whole layer: here it emptied {where}. Compare the {SYNFLOW_ROUNDS}-round column.")
-    if c.stand_in:
-        lines.append(f"- {counted(c.stand_in, 'collapsed cell')} on synthetic stand-in data "
-                     + ("is listed in the table above only as a pipeline check." if c.stand_in == 1 else
-                        "are listed in the table above only as pipeline checks."))
+    if c.masks_hold:
+        where = "; ".join(f"{e.label} on {e.setup} at {compression_text(e.compression)}: `{', '.join(e.layers)}`"
+                          for e in c.masks_hold)
+        labels = list(dict.fromkeys(e.label for e in c.masks_hold))
+        lines.append(f"- On synthetic stand-in data the accuracy means nothing, but {listed(labels)} "
+                     f"never {'reads' if len(labels) == 1 else 'read'} the data to choose a mask (Rand draws it, "
+                     f"SynFlow scores an all-ones input), so the layers emptied there would be emptied on the real "
+                     f"set too: {where}.")
+    rest = c.stand_in - len(c.masks_hold)
+    if rest:
+        lines.append(f"- {counted(rest, 'further collapsed cell' if c.masks_hold else 'collapsed cell')} on synthetic "
+                     "stand-in data " + ("is listed in the table above only as a pipeline check." if rest == 1 else
+                                         "are listed in the table above only as pipeline checks."))
     return lines

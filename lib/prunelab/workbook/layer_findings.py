@@ -116,8 +116,10 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
     lines = []
     if result.stand_in:
         lines.append(f"- {', '.join(result.stand_in)} ran on synthetic stand-in data: the data-driven pruners (and "
-                     "Mag, after pre-training) chose their weights from generated images, so the densities below are "
-                     "a pipeline check, not a finding about the pruners on real data.")
+                     "Mag, after pre-training) chose their weights from generated images, so their densities below "
+                     "are a pipeline check, not a finding about them on real data. Rand and SynFlow never read the "
+                     "data (SynFlow scores an all-ones input): theirs are the densities they would choose on the real "
+                     "set.")
     lines.append(f"- The overall target keeps {result.target:.4f} of the prunable weights (compression "
                  f"{result.compression:g}).")
     lines += [f"- **{p.label}**: overall {p.overall:.4f}; densest `{p.densest_layer}` ({p.densest:.3f}), "
