@@ -32,7 +32,8 @@ STDERR_OR_ERROR = '[data-mime-type="application/vnd.jupyter.stderr"], .output_st
 
 # Lines a logger, a progress bar or the warnings module writes, never the report's own prose.
 LOG_LINE = re.compile(
-    r"^\s*(Loading\s|Epoch\b|Pruning with\b|Training\b|Train Epoch|Test set:|Downloading\b|Extracting\b"
+    r"^\s*(Loading\s|Epoch\b|Pruning with\b|Training (steps|diverged)\b|Train Epoch|Test set:|Downloading\b"
+    r"|Extracting\b"
     r"|(\[\w+\]\s*)?(WARNING|INFO|DEBUG|ERROR|CRITICAL)\b|Warning\b|\w*Warning:|Traceback\b"
     r"|\[(IPKernelApp|NbConvertApp|I|W|E) )"
     r"|\d+%\|"  # tqdm: " 40%|████      | 4/10 [00:01<00:02, 2.9it/s]"

@@ -196,15 +196,15 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     """Markdown discussion of Task 4 (:func:`quantization_result`). A time difference is called one only when
     it exceeds the larger spread of the repeats."""
     r = quantization_result(table, int8, timing)
-    memory_words = ((f"peak memory was {r.memory.words('{:.2f}x'.format)} fp32's" if r.on_cuda else
+    memory_words = (f"Across compressions {', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
+                    + (f"peak memory was {r.memory.words('{:.2f}x'.format)} fp32's" if r.on_cuda else
                      "peak memory is not compared (the resident set of a process the runs share: see below)")
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
                        "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
                        "compares step designs as well as precisions)" if r.graphed else "")
                     + (" (runs trained in a fused group, as the labels say, report their group's peak memory: "
                        "this ratio compares group sizes as well as precisions)" if r.fused and r.on_cuda else "")
-                    + ", across compressions "
-                    f"{', '.join(f'{c:g}' for c in r.compressions)}; top-1 moved by "
+                    + "; top-1 moved by "
                     f"{r.top1_change.words('{:+.1f}'.format)} points " + (
                         "(on SYNTHETIC stand-in data, a pipeline check: top-1 means nothing here)."
                         if set(table.get("data_source", ())) == {"synthetic"} else
@@ -213,10 +213,10 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
                         f"({r.dtype} rounding sends the two trainings down different paths: with one seed per "
                         "cell, a difference in top-1 says little until more seeds repeat it)."))
     if r.timing is not None:
-        lines = ["- " + _amp_words(r.timing) + " Against fp32, " + memory_words]
+        lines = ["- " + _amp_words(r.timing) + " " + memory_words]
     else:
         lines = [f"- With mixed precision ({r.dtype} on {r.devices}) training took "
-                 f"{r.time.words('{:.2f}x'.format)} the fp32 time and " + memory_words + " Those times are "
+                 f"{r.time.words('{:.2f}x'.format)} the fp32 time. " + memory_words + " Those times are "
                  "totals of separate runs, not timed in turn, so they are not a measured difference."]
         if r.graphed:
             lines[-1] += " The time ratio, too, compares step designs as well as precisions."
@@ -256,11 +256,12 @@ def _cpu_words(r: QuantizationResult) -> str:
         "is needed, and " + ("with these units the convolutions of so small a network gain too little "
                              "to pay for that. " if r.cpu_bf16 else "without them bf16 arithmetic is emulated, "
                              "so there is nothing to gain. "))
-        + "The memory column is the peak resident set of the whole process (the Python runtime, the PyTorch "
+        + "Peak memory is not shown on the CPU: there it is the peak resident set of the whole process (the "
+        "Python runtime, the PyTorch "
         "libraries, the data set held in memory), not of tensors alone, and the runs share that process: it held "
         f"{r.starts_mb[0]:,.0f} MB as the fp32 runs began and {r.starts_mb[1]:,.0f} MB as the mixed-precision ones "
-        "did (what earlier runs freed stays with the allocator), so Table J's peak memory shows what the process "
-        "had grown to, not what either precision needs. Run this notebook on a GPU for the memory of CUDA tensors and "
+        "did (what earlier runs freed stays with the allocator), so a run's peak shows what the process had grown "
+        "to, not what either precision needs. Run this notebook on a GPU for the memory of CUDA tensors and "
         "fp16 with tensor cores.")
 
 
