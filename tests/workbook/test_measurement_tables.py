@@ -236,6 +236,7 @@ def test_table_l_formats_times_with_spreads_and_compressions_plainly():
     assert row["fp32 inference"] == "1,110 ± 10 ms" and row["int8 inference"] == "29.3 ± 0.50 ms"
     assert row["fp32 top-1 (%)"] == "97.2" and row["speedup"] == "37.9x" and row["time difference"] == "faster"
     assert row["kept weights"] == "0.562" and row["passes"] == 5
+    assert row["top-1 int8 - fp32 (points)"] == "-0.2"  # int8 lost 0.22 points: the sign the discussion gives
     assert row["pruned weights zero in int8"] == "yes"  # words, not a Python bool
 
 
