@@ -192,6 +192,11 @@ def test_a_cells_comparisons_are_holm_adjusted_so_two_modest_gaps_are_not_called
     assert [c.other.label for c in ranking.better_than] == ["Rand", "Mag", "SynFlow (1 round)"]
     text = tuning_findings(table)  # the words quote the adjusted p-values, not Welch's own
     assert text.count(f"p = {2 * raw:.3f}") == 2 and f"p = {raw:.3f}" not in text
+    (power,) = [line for line in text.splitlines() if "Holm's adjustment over up to 5" in line]
+    assert "3 seeds" in power  # a tie is said to be the test's power at this n
+    apart = {label: 10.0 * i for i, label in enumerate(sorted(set(table["label"])))}
+    clear = table.assign(top1=table["top1"] + table["label"].map(apart))  # 10 points apart: every one told apart
+    assert not [line for line in tuning_findings(clear).splitlines() if "Holm's adjustment over up to" in line]
 
 
 def test_the_synflow_one_round_note_names_the_layers_its_runs_emptied_first():

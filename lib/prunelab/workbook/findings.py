@@ -204,7 +204,21 @@ def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> s
             lines.append(f"- {setup} ran on synthetic stand-in data: a pipeline check. Its numbers show the code "
                          "runs end to end; no conclusion is drawn from them.")
         lines += [_ranking_line(r) for r in result.rankings if r.setup == setup]
-    return "\n".join(lines + _collapse_lines(result.collapses))
+    return "\n".join(lines + _power_lines(result.rankings) + _collapse_lines(result.collapses))
+
+
+def _power_lines(rankings: tuple[PrunerRanking, ...]) -> list[str]:
+    """Where a test told two pruners apart nowhere, what that means at the seeds the cells have: too little
+    power to separate them, not evidence that they are equal."""
+    tied = [c for r in rankings if not r.all_tied for c in r.tied]
+    if not tied:
+        return []
+    seeds = sorted({len(s.top1) for r in rankings for s in (r.best, *(c.other for c in r.others))})
+    n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}"
+    family = max(c.test.family for c in tied)
+    return [f"- Where two pruners are not told apart, the test had {n} seeds a pruner and Holm's adjustment over up "
+            f"to {family} comparisons a cell: too little power to separate differences of a few points (or a pruner "
+            "at chance in every seed from one just above it), not evidence that the pruners are equal."]
 
 
 def _ranking_line(r: PrunerRanking) -> str:
