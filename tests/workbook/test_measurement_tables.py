@@ -90,7 +90,8 @@ def test_the_trace_findings_words_carry_the_traces_figures():
         assert text.endswith(design_speed_words(designs))
     key = trace_key_result(_trace(), "real CIFAR-10")
     assert "real CIFAR-10" in key and "21 convolution layers" in key and "**28.5%**" in key
-    assert "2.27 ms" in key and "7.97 ms" in key and key.endswith("convolution.")
+    assert "2.27 ms" in key and "7.97 ms" in key and "sink is convolution" in key
+    assert trace_key_result(_trace(main_sink="overhead"), "real CIFAR-10") != key.replace("convolution,", "overhead,")
 
 
 def test_the_findings_say_how_much_of_the_busy_gap_the_mask_multiplies_explain():
@@ -98,8 +99,10 @@ def test_the_findings_say_how_much_of_the_busy_gap_the_mask_multiplies_explain()
     beyond = trace_findings(_trace(step_busy_ms=5.0), designs)  # a 3 ms gap, far beyond the multiplies' 0.8 ms
     assert "3.00 ms longer (8.00 against 5.00 ms); its mask multiplies took 0.800 ms" in beyond
     assert "not the masks" in beyond and "repeated steps below" in beyond
-    within = trace_findings(_trace(step_busy_ms=7.5), designs)  # 0.5 ms: the multiplies alone could explain it
-    assert "0.500 ms longer" in within and "not the masks" not in within
+    within = trace_findings(_trace(step_busy_ms=7.0), designs)  # 1.0 ms: the multiplies and a little more
+    assert "1.00 ms longer" in within and "not the masks" not in within and "ms faster" not in within
+    smaller = trace_findings(_trace(step_busy_ms=7.5), designs)  # 0.5 ms, less than the multiplies' 0.8 ms
+    assert "0.500 ms longer" in smaller and "0.300 ms faster" in smaller  # the rest of that step ran faster
     assert "longer" not in trace_findings(_trace(step_busy_ms=8.5), designs)  # the folded step was the busier
     untimed = designs.drop(columns=["step median (ms)"])  # a record without repeated steps
     assert "repeated steps below" not in trace_findings(_trace(step_busy_ms=5.0), untimed)

@@ -493,11 +493,13 @@ def test_pruners_tied_for_the_best_mean_are_named_together_and_none_ranked_where
 
 
 def test_a_caption_flags_the_set_ups_on_stand_in_data():
-    from prunelab.workbook.grids import stand_in_note
+    from prunelab.workbook.grids import stand_in_note, stand_in_timing_note
 
     table = pd.DataFrame({"setup": ["CIFAR-10 / ResNet20", "MNIST / FC"], "data_source": ["synthetic", "bundled"]})
-    assert "CIFAR-10 / ResNet20" in stand_in_note(table) and "MNIST" not in stand_in_note(table)
-    assert stand_in_note(table[table["data_source"] != "synthetic"]) == "" == stand_in_note(table.iloc[:0])
+    for note in (stand_in_note, stand_in_timing_note):  # accuracies, and times alone
+        assert "CIFAR-10 / ResNet20" in note(table) and "MNIST" not in note(table)
+        assert note(table[table["data_source"] != "synthetic"]) == "" == note(table.iloc[:0])
+    assert stand_in_timing_note(table) != stand_in_note(table)  # times stand on stand-in images
 
 
 def test_a_best_pruner_that_pre_trained_is_said_to_have_had_that_budget():

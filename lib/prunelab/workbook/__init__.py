@@ -64,7 +64,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".grids": (
         "ABLATION_FLAGS", "SETUPS", "RunsPending", "WorkbookParams", "ablation_grid", "amp_grid", "compression_grid",
         "dense_grid", "ensure_runs", "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config",
-        "setup_label", "stand_in_note", "trace_config", "tuning_grid",
+        "setup_label", "stand_in_note", "stand_in_timing_note", "trace_config", "tuning_grid",
     ),
     ".collapses": ("collapse_table",),
     ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),

@@ -348,3 +348,11 @@ def stand_in_note(table: pd.DataFrame) -> str:
     those set-ups as pipeline checks, or nothing where every row used real data."""
     fake = sorted(set(table.loc[table["data_source"] == "synthetic", "setup"])) if len(table) else []
     return f" ({', '.join(fake)}: SYNTHETIC stand-in data, a pipeline check)" if fake else ""
+
+
+def stand_in_timing_note(table: pd.DataFrame) -> str:
+    """:func:`stand_in_note` for a caption of times alone: the set-ups on synthetic stand-in data are named, and
+    their times stand, as a network's time does not depend on the pixel values it reads."""
+    fake = sorted(set(table.loc[table["data_source"] == "synthetic", "setup"])) if len(table) else []
+    return (f" ({', '.join(fake)}: SYNTHETIC stand-in images; a network's times do not depend on pixel values)"
+            if fake else "")

@@ -78,7 +78,7 @@ def conv_layer_caption(analysis: TraceAnalysis) -> str:
     conv_ms, busy_ms, span_ms = alike(analysis.conv_total_us / 1e3, analysis.step_busy_us / 1e3,
                                       analysis.step_span_us / 1e3)
     return (f"Convolution layers of the one traced step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
-            f"in all, {analysis.conv_share:.1%} of the step's busy time ({busy_ms} ms; wall span {span_ms} ms). ")
+            f"in all, {analysis.conv_share:.1%} of the step's busy time ({busy_ms} ms; wall span {span_ms} ms)")
 
 
 def focus_layer_table(layers: pd.DataFrame, label: str) -> pd.DataFrame:

@@ -177,9 +177,13 @@ def _busy_gap_words(result: TraceResult) -> str:
     original, folded = alike(result.original_busy_ms, result.summary.busy_ms)
     said = (f" The original design's traced step was busy {significant(gap)} ms longer ({original} against {folded} "
             f"ms); its mask multiplies took {significant(result.mask_ms)} ms.")
+    settle = "the repeated steps below settle" if result.speed is not None else "only repeated steps would settle"
+    if gap < result.mask_ms:
+        return said + (f" The gap is smaller than the multiplies alone: the original's other ops ran "
+                       f"{significant(result.mask_ms - gap)} ms faster in its one traced step, which is how a traced "
+                       f"step varies, and which {settle}.")
     if gap <= 2 * result.mask_ms:
         return said
-    settle = "the repeated steps below settle" if result.speed is not None else "only repeated steps would settle"
     return said + f" The rest of the gap is not the masks: it is how one traced step varies, which {settle}."
 
 
@@ -195,8 +199,11 @@ def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | Non
         f"for {conv_ms} ms, **{s.conv_share:.1%}** of the busy time (one step: the "
         "shares are what the picture shows, not a timing to compare).",
         f"- The main time sink is **{s.main_sink}**."
-        + (" Convolutions dominate; with pruned weights still stored densely, a sparse or structured kernel "
-           "(or channel pruning) is what would cut this time, not more unstructured sparsity."
+        + (" Pruned weights are zeros inside dense tensors, so a convolution does the same work at any compression. "
+           "The fix is less work in the convolutions: pruning whole channels (structured pruning) narrows them and "
+           "keeps them dense, while sparse kernels for unstructured zeros pay only at far lower density on most "
+           "devices (Task 1's Table C times them against dense ones, run by run). Folding the masks (below) "
+           "removes extra ops, not this time."
            if s.main_sink == "convolution" else
            " It is not the convolutions: per-op overhead dominates this small network, which kernel fusion "
            "(conv + batchnorm folding, torch.compile) or CUDA graphs attack."),
