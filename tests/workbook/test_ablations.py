@@ -139,3 +139,19 @@ def test_a_tie_with_an_ablation_that_collapsed_on_some_seeds_is_not_read_as_a_fi
         0, 1, 3, False)
     grasp = ablation_findings(table).splitlines()[1]
     assert "layerwise shuffle at 1 (" not in grasp and "1 of 3 seeds" in grasp
+
+
+def test_frankle_et_als_claim_is_judged_per_pruner_by_the_ablations_that_test_it():
+    from prunelab.workbook.ablations import frankle_claim
+
+    table = _table().assign(pruner=lambda t: t["label"].str.lower())
+    claim = frankle_claim(table, ablation_study(table))
+    # SNIP's shuffle and re-initialisation tie with it (its inversion, -30 points, is not the claim's test for
+    # SNIP); GraSP's three ablations all tie: the data agree for both
+    assert "disagree" not in claim and "SNIP" in claim and "GraSP" in claim
+    shuffled = table["shuffle"] & (table["label"] == "SNIP")
+    worse = table.assign(top1=table["top1"] - 10.0 * shuffled)  # a shuffle that costs SNIP 10 points
+    against = frankle_claim(worse, ablation_study(worse))
+    assert "-10.0 points" in against and against.index("SNIP (") < against.index("GraSP (")  # against, then for
+    assert frankle_claim(table.assign(pruner="mag"), ablation_study(table)) == ""  # Mag is not the claim's
+    assert claim in ablation_findings(table)

@@ -32,6 +32,8 @@ from .tables import setup_row_label
 ABLATIONS = {"shuffle": "layerwise shuffle", "reinitialize": "re-initialised", "invert": "inverted scores"}
 #: the column of the unmodified pruner
 AS_SCORED = "as scored"
+#: the pruners of Frankle et al.'s claim, which score at initialisation; GraSP's also covers its inverted scores
+CLAIM_PRUNERS = ("snip", "grasp", "synflow")
 
 
 def ablation_of(row) -> str | None:
@@ -157,7 +159,38 @@ def ablation_findings(table: pd.DataFrame) -> str:
                   "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
         parts += _collapsed_ties(tied)
         lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
-    return "\n".join(lines)
+    claim = frankle_claim(table, verdicts)
+    return "\n".join(lines + ([claim] if claim else []))
+
+
+def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
+    """The paper's claim judged per pruner of :data:`CLAIM_PRUNERS` by the ablations that test it (layerwise
+    shuffle, re-initialisation; for GraSP inverted scores as well): against it where one of them costs accuracy
+    beyond the test, for it where each tested one was not told apart (with no collapsed runs beside the tie) or
+    gained; empty where no such pruner ran."""
+    names = dict(zip(table["label"], table["pruner"])) if "pruner" in table else {}
+    against, agree = [], []
+    for label, rows in pd.DataFrame(verdicts).groupby("pruner", sort=False) if verdicts else ():
+        if names.get(label) not in CLAIM_PRUNERS:
+            continue
+        tested = [ABLATIONS["shuffle"], ABLATIONS["reinitialize"]] + [ABLATIONS["invert"]] * (names[label] == "grasp")
+        rows = rows[rows["ablation"].isin(tested) & ~rows["at_chance"]]
+        hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
+        clean = rows[(rows["told_apart"] & (rows["difference"] > 0)) | (
+            ~rows["told_apart"] & rows["testable"] & (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0))]
+        if len(hurt):
+            against.append(f"{label} (" + "; ".join(f"{r.ablation} at {compression_text(r.compression)}: "
+                                                    f"{r.difference:+.1f} points" for r in hurt.itertuples()) + ")")
+        elif len(clean):
+            at = listed([compression_text(c) for c in dict.fromkeys(clean["compression"])])
+            agree.append(f"{label} ({listed(list(dict.fromkeys(clean['ablation'])))} not worse at {at})")
+    if not against and not agree:
+        return ""
+    verdict = "; ".join(([f"the data disagree for {listed(against)}"] if against else [])
+                        + ([f"they agree for {listed(agree)}"] if agree else []))
+    return ("- **Frankle et al.'s claim** (the pruners that score at initialisation find how many weights to keep "
+            "per layer, not which: a layerwise shuffle or re-initialisation costs them nothing, nor GraSP its "
+            f"scores inverted): {verdict}. Agreement rests on ties at this n, weaker evidence than a difference.")
 
 
 def _collapsed_ties(tied: pd.DataFrame) -> list[str]:
