@@ -20,10 +20,13 @@ import pandas as pd
 import pytest
 import yaml
 from figure_checks import EMPTY_PANEL, OVERLAPPING_TEXT, OVERLAPPING_TICK_LABELS, TEXT_OUTSIDE, figure_problems
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.markers import MarkerStyle
 from PIL import Image
 
 from prunelab import workbook
+from prunelab.core.registry import SPARE_COLOURS, registered_pruners
 from prunelab.core.trace import TraceAnalysis, Unit
 from prunelab.errors import UserError
 from prunelab.runs.config import RunConfig
@@ -31,6 +34,7 @@ from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.registry import run
 from prunelab.runs.store import load_table
 from prunelab.workbook import ablation_figures, conservation_figures, figures, trace_figures
+from prunelab.workbook.style import SYNFLOW_ONE_ROUND_COLOUR
 
 matplotlib.use("Agg")
 
@@ -597,3 +601,33 @@ def test_times_against_compression_are_medians_with_the_range_over_seeds():
     assert [s[0][1] for s in segments] == pytest.approx(list(runs.min()))
     assert [s[1][1] for s in segments] == pytest.approx(list(runs.max()))
     plt.close(fig)
+
+
+def _drawn_colours(ax) -> set[str]:
+    """The colours a panel's lines, markers, collections and patches put on the page, as hex (no alpha): a
+    line's own colour where its stroke is drawn, a marker's face where it has one (an error bar's cap has none)."""
+    colours = []
+    for line in ax.lines:
+        marker = MarkerStyle(line.get_marker())
+        colours += [line.get_color()] if line.get_linestyle() not in ("None", "none", "", " ") else []
+        colours += [line.get_markeredgecolor()] if line.get_marker() not in (None, "None", "none", "") else []
+        colours += [line.get_markerfacecolor()] if marker.is_filled() and line.get_marker() != "None" else []
+    for collection in ax.collections:
+        colours += [*collection.get_facecolors(), *collection.get_edgecolors()]
+    for patch in ax.patches:
+        colours += [patch.get_facecolor(), patch.get_edgecolor()]
+    return {to_hex(c) for c in colours if not isinstance(c, str) or c != "none"}
+
+
+def test_series_that_are_no_pruner_are_drawn_in_no_pruners_colour():
+    pruners = {to_hex(c) for c in (*(p.colour for p in registered_pruners()), SYNFLOW_ONE_ROUND_COLOUR,
+                                   *SPARE_COLOURS)}
+    sparse, amp = figures.plot_sparse_inference(_sparse(STUDY)), figures.plot_amp(*_amp())  # Figures 1b and 6
+    for fig in (sparse, amp):
+        for ax in fig.axes:
+            assert _drawn_colours(ax) and not _drawn_colours(ax) & pruners, ax.get_title()
+    looks = {(line.get_linestyle(), line.get_marker()) for line in sparse.axes[0].lines}
+    assert len(looks) == len(sparse.axes[0].lines)  # in one colour, the series differ by line and marker
+    bars = {(patch.get_facecolor(), patch.get_hatch()) for patch in amp.axes[0].patches}
+    assert len(bars) == 2  # fp32 and mixed precision differ by fill and hatch
+    plt.close("all")

@@ -16,7 +16,7 @@ from ..errors import UserError
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .grids import stand_in_note
-from .style import DENSE_LABEL, column_order, palette, pruner_name, suptitle, use_style
+from .style import DENSE_LABEL, INK, PRECISION_FILLS, column_order, palette, pruner_name, suptitle, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, beyond_spread, multishot_runs
 
 #: labelled ticks on a log axis of kept fractions at most (more overprint on a panel's width)
@@ -254,13 +254,14 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
         width = 0.8 / max(len(precisions), 1)
         for i, precision in enumerate(precisions):
             offset = x + (i - (len(precisions) - 1) / 2) * width
-            color = "#1f77b4" if precision == "fp32" else "#ff7f0e"
+            fill, hatch = PRECISION_FILLS[precision != "fp32"]  # no pruner's colour: these are no pruners
+            look = dict(label=precision, color=fill, hatch=hatch, edgecolor=INK, linewidth=0.6)
             if metric == "train_s":
                 key = "fp32" if precision == "fp32" else "amp"
                 ax.bar(offset, times[f"{key}_train_s"], width, yerr=times[f"{key}_train_spread_s"] / 2, capsize=3,
-                       label=precision, color=color)
+                       ecolor=INK, **look)
             else:
-                ax.bar(offset, frame[(name, precision)], width, label=precision, color=color)
+                ax.bar(offset, frame[(name, precision)], width, **look)
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
         ax.set_xlabel(COMPRESSION_LABEL)
         ax.set_ylabel(name)
@@ -333,11 +334,14 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
         per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
                                            "speedup"]].median().sort_values("kept")
-        ax.plot(per["kept"], per["dense_inference_s"] * 1e3, "o-", color="#1f77b4", label="dense kernels")
-        ax.plot(per["kept"], per["sparse_inference_s"] * 1e3, "s-", color="#d62728",
+        # in black, told apart by line and marker: the pruners' colours would say these lines were pruners
+        ax.plot(per["kept"], per["dense_inference_s"] * 1e3, "o-", color=INK, label="dense kernels")
+        ax.plot(per["kept"], per["sparse_inference_s"] * 1e3, "s--", color=INK, markerfacecolor="white",
                 label="sparse kernels (chosen per layer)")
-        ax.plot(per["kept"], per["ideal"] * 1e3, "d--", markersize=5, color="#7f7f7f", label="FLOP-proportional ideal")
-        ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=10, color="#d62728", alpha=0.35)
+        ax.plot(per["kept"], per["ideal"] * 1e3, "d-.", markersize=5, color=INK, lw=1, label="FLOP-proportional ideal")
+        ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=12, marker="s", facecolors="none",
+                   edgecolors=INK, alpha=0.35, linewidths=0.8)
+
         # a kept fraction pays where most of its runs are faster on sparse kernels beyond the passes' spread,
         # as the findings count them, not where a median of noisy times happens to be lower
         faster = beyond_spread(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
@@ -347,7 +351,7 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         paying = per[faster_median & most]
         if len(paying):
             cross = paying["kept"].max()
-            ax.axvline(cross, color="k", lw=0.8, ls=":")
+            ax.axvline(cross, color=INK, lw=0.8, ls=":")
             note = f"sparse pays for most runs\nat ≤ {cross:.3g} kept (dotted)"
         elif most.any():
             note = f"most runs gain beyond the timing spread,\nbut the median by less than {MARGIN:.0%}"

@@ -19,6 +19,11 @@ KIND_COLORS = {"convolution": "#1f77b4", "batchnorm": "#2ca02c", "activation and
                "mask multiply": "#d62728", "linear": "#9467bd", "memory copies": "#8c564b", "other": "#7f7f7f"}
 #: SynFlow with one round, the original tool's setting, beside its default rounds in the registry's colour
 SYNFLOW_ONE_ROUND_COLOUR = "#ff7f0e"
+#: the colour of a series that is no pruner (kernels, reference lines): no pruner is drawn in black, so these
+#: tell apart by line style and marker, and no reader takes one for the pruner of that colour on another page
+INK = "#000000"
+#: bar fills (colour, hatch) of fp32 and mixed precision, the same way: dark grey, then white hatched
+PRECISION_FILLS = (("#404040", ""), ("#ffffff", "//"))
 #: characters of a figure title per inch of figure width (12 pt DejaVu Sans, with a margin)
 _TITLE_CHARS_PER_INCH = 10
 
