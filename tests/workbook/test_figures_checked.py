@@ -583,7 +583,7 @@ def test_multishot_and_conservation_figures_from_their_own_runs_read_cleanly(tmp
     assert {name: found for name, fig in made.items() if (found := _problems(fig))} == {}
 
 
-def test_times_against_compression_are_medians_with_the_range_over_seeds():
+def test_times_against_compression_are_medians_in_ms_with_the_range_over_seeds():
     table = _runs(STUDY)
     mnist = table["setup"] == MNIST
     table.loc[mnist, "inference_s"] = 0.002 + 0.001 * table.loc[mnist, "seed"]
@@ -595,11 +595,24 @@ def test_times_against_compression_are_medians_with_the_range_over_seeds():
     runs = table[mnist & (table["label"] == label)].groupby("compression")["inference_s"]
     line = next(line for line in times.lines
                 if line.get_linestyle() == "-" and line.get_color() == workbook.palette(order)[label])
-    assert list(line.get_ydata()) == pytest.approx(list(runs.median()))
+    assert list(line.get_ydata()) == pytest.approx(list(runs.median() * 1e3))  # ms, as Figure 1b and Table C
     bar = next(c for c in times.containers if c.lines[0].get_color() == workbook.palette(order)[label])
     (segments,) = [c.get_segments() for c in bar.lines[2]]
-    assert [s[0][1] for s in segments] == pytest.approx(list(runs.min()))
-    assert [s[1][1] for s in segments] == pytest.approx(list(runs.max()))
+    assert [s[0][1] for s in segments] == pytest.approx(list(runs.min() * 1e3))
+    assert [s[1][1] for s in segments] == pytest.approx(list(runs.max() * 1e3))
+    assert times.get_ylabel().endswith("(ms)")
+    plt.close(fig)
+
+
+def test_figure_1_draws_flops_on_a_log_axis_that_shows_a_few_hundred_apart_from_millions():
+    table = _runs(STUDY)  # MNIST / FC's FLOPs from 2.2e7 down to 4e4: decades apart
+    fig = figures.plot_against_compression(table, setup=MNIST)
+    flops = fig.axes[2]
+    assert flops.get_yscale() == "log"
+    fig.canvas.draw()
+    means = table[table["setup"] == MNIST].groupby("compression")["flops"].mean()
+    low, high = flops.transData.transform([(3.0, means[3.0]), (2.5, means[2.5])])[:, 1]
+    assert high - low > 0.05 * flops.bbox.height  # a linear axis drew both on its zero line
     plt.close(fig)
 
 

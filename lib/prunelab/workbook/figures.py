@@ -52,18 +52,20 @@ def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
 
 def _compression_row(row, rows: pd.DataFrame, setup: str, width: float) -> None:
     """One set-up's three panels, each ``width`` inches of figure wide, in the (sub)figure ``row``, titled with
-    the set-up, its data and n."""
-    panels = [("top1", "test top-1 accuracy (%)"), ("inference_s", "inference over the test set (s)"),
+    the set-up, its data and n: top-1, inference time in ms (as Figure 1b and Table C give it), and FLOPs on a
+    log axis (they span decades)."""
+    panels = [("top1", "test top-1 accuracy (%)"), ("inference_ms", "inference time over\nthe test set (ms)"),
               ("flops", "FLOPs of the pruned model")]
     order = column_order(rows["label"])
+    rows = rows.assign(inference_ms=rows["inference_s"] * 1e3)
     axes = row.subplots(1, 3)
     for ax, (metric, label) in zip(axes, panels):
-        line = _median_range_line if metric == "inference_s" else _mean_sd_line
+        line = _median_range_line if metric == "inference_ms" else _mean_sd_line
         for pruner in order:
             line(ax, rows[rows["label"] == pruner], metric, pruner)
         _compression_axis(ax, rows["compression"], width)
         ax.set_ylabel(label)
-    axes[2].ticklabel_format(axis="y", style="sci", scilimits=(6, 6))
+    axes[2].set_yscale("log")
     row.legend(handles=_pruner_handles(order), loc="outside right upper", fontsize=8)  # beside, never over data
     seeds = rows.groupby(["label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
@@ -226,7 +228,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
     top.set_ylabel("density (kept fraction)")
-    bottom.set_ylabel("FLOPs per layer")
+    bottom.set_ylabel("FLOPs per image")
     bottom.set_xlabel("layer")
     bottom.set_yscale("log")
     bottom.set_xticks(range(len(order)), order, rotation=70, fontsize=7)
