@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from figure_checks import EMPTY_PANEL, OVERLAPPING_TEXT, OVERLAPPING_TICK_LABELS, TEXT_OUTSIDE, figure_problems
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.markers import MarkerStyle
@@ -34,6 +35,7 @@ from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.registry import run
 from prunelab.runs.store import load_table
 from prunelab.workbook import ablation_figures, conservation_figures, figures, trace_figures
+from prunelab.workbook.figure_axes import compression_axis, fit_tick_labels
 from prunelab.workbook.style import SYNFLOW_ONE_ROUND_COLOUR
 
 matplotlib.use("Agg")
@@ -319,18 +321,6 @@ def test_every_figure_from_hand_made_tables_reads_cleanly(name):
 # ------------------------------------------------------------------------------------ what the figures draw
 
 
-def test_a_wide_panel_labels_every_compression_and_a_narrow_one_leaves_out_a_crowded_label():
-    collapse = figures.plot_collapse(_runs(STUDY))  # Figure 1c: 6.4 inches a panel
-    row = figures.plot_against_compression(_runs(STUDY), setup=MNIST)  # three panels in 13 inches
-    for fig in (collapse, row):
-        fig.canvas.draw()
-    mnist = next(ax for ax in collapse.axes if ax.get_title().startswith(MNIST))
-    assert [t.get_text() for t in mnist.get_xticklabels()] == ["0.25", "0.5", "1", "1.5", "2", "2.5", "3"]
-    assert [t.get_text() for t in row.axes[0].get_xticklabels()] == ["0.25", "1", "1.5", "2", "2.5", "3"]
-    assert len(row.axes[0].get_xticks(minor=True)) == 1  # 0.5 keeps its mark
-    assert not _problems(collapse) and not _problems(row)
-
-
 def test_figure_1b_draws_a_one_compression_setup_as_points_on_plainly_labelled_axes():
     fig = figures.plot_sparse_inference(_sparse(QUICK))
     fig.canvas.draw()
@@ -614,6 +604,47 @@ def test_figure_1_draws_flops_on_a_log_axis_that_shows_a_few_hundred_apart_from_
     low, high = flops.transData.transform([(3.0, means[3.0]), (2.5, means[2.5])])[:, 1]
     assert high - low > 0.05 * flops.bbox.height  # a linear axis drew both on its zero line
     plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------ print and colours
+
+
+def _tick_labels(ax) -> dict[float, str]:
+    """Every labelled tick of ``ax``'s x axis, either row (drawn first: the labels are laid out then)."""
+    ticks = [*zip(ax.get_xticks(), ax.get_xticklabels()), *zip(ax.get_xticks(minor=True),
+                                                                ax.get_xticklabels(minor=True))]
+    return {round(float(x), 6): label.get_text() for x, label in ticks if label.get_text()}
+
+
+def test_figures_1_1b_and_1c_label_every_compression_run_each_clear_of_its_neighbours():
+    every = {c: f"{c:g}" for c in STUDY[MNIST]}
+    row = figures.plot_against_compression(_runs(STUDY), setup=MNIST)  # three panels across the page
+    collapse = figures.plot_collapse(_runs(STUDY))
+    sparse = figures.plot_sparse_inference(_sparse(STUDY))
+    for fig in (row, collapse, sparse):
+        fig.canvas.draw()
+    for ax in row.axes:
+        assert _tick_labels(ax) == every
+    mnist = next(ax for ax in collapse.axes if ax.get_title().startswith(MNIST))
+    assert _tick_labels(mnist) == every
+    kept = next(ax for ax in sparse.axes if ax.get_title().startswith(MNIST))
+    assert _tick_labels(kept) == {round(10 ** -c, 6): f"{10 ** -c:.3g}" for c in STUDY[MNIST]}  # 0.316 among them
+    assert not _problems(row) and not _problems(collapse) and not _problems(sparse)
+
+
+def test_a_tick_label_that_fits_in_neither_row_leaves_its_mark_bare():
+    fig = Figure(figsize=(3, 2), layout="constrained")
+    ax = fig.subplots()
+    values = [i / 10 for i in range(40)]
+    ax.plot(values, values, "o")
+    compression_axis(ax, values)
+    FigureCanvasAgg(fig)
+    fit_tick_labels(fig, [ax])
+    fig.canvas.draw()
+    labelled = _tick_labels(ax)
+    assert 2 < len(labelled) < len(values)  # two rows of the labels that fit, not all forty
+    assert sorted([*ax.get_xticks(), *ax.get_xticks(minor=True)]) == pytest.approx(values)  # a mark at each
+    assert _problems(fig) == []
 
 
 def _drawn_colours(ax) -> set[str]:

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from ..core.timing import MARGIN, faster_by
 from ..errors import UserError
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
+from .figure_axes import COMPRESSION_LABEL, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
 from .style import DENSE_LABEL, INK, PRECISION_FILLS, column_order, palette, pruner_name, suptitle, use_style
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, beyond_spread, multishot_runs
 
-#: labelled ticks on a log axis of kept fractions at most (more overprint on a panel's width)
-_LOG_TICKS = 6
-#: labelled ticks on a compression axis per inch of figure width at most: neighbours closer than its range over
-#: this many lose their label (a 13-inch row of three panels labels 10 ticks a panel; Figure 1c's 6.4 wide, 14)
-_COMPRESSION_TICKS_PER_INCH = 2.3
-#: a compression axis's label, the kept fraction in mathtext (a caret would print as one)
-COMPRESSION_LABEL = r"compression $c$ (kept fraction $10^{-c}$)"
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}
 
@@ -44,16 +36,16 @@ def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
                         f"{', '.join(dict.fromkeys(table['setup'])) or 'no runs'}")
     fig = plt.figure(figsize=(13, 4.1 * len(setups)), layout="constrained")
     for row, name in zip(fig.subfigures(len(setups), 1, squeeze=False)[:, 0], setups):
-        _compression_row(row, table[table["setup"] == name], name, fig.get_figwidth() / 3)
+        _compression_row(row, table[table["setup"] == name], name)
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
                    "seeds; time: median and range over seeds)")
+    fit_tick_labels(fig, fig.axes)
     return fig
 
 
-def _compression_row(row, rows: pd.DataFrame, setup: str, width: float) -> None:
-    """One set-up's three panels, each ``width`` inches of figure wide, in the (sub)figure ``row``, titled with
-    the set-up, its data and n: top-1, inference time in ms (as Figure 1b and Table C give it), and FLOPs on a
-    log axis (they span decades)."""
+def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
+    """One set-up's three panels in the (sub)figure ``row``, titled with the set-up, its data and n: top-1,
+    inference time in ms (as Figure 1b and Table C give it), and FLOPs on a log axis (they span decades)."""
     panels = [("top1", "test top-1 accuracy (%)"), ("inference_ms", "inference time over\nthe test set (ms)"),
               ("flops", "FLOPs of the pruned model")]
     order = column_order(rows["label"])
@@ -63,7 +55,7 @@ def _compression_row(row, rows: pd.DataFrame, setup: str, width: float) -> None:
         line = _median_range_line if metric == "inference_ms" else _mean_sd_line
         for pruner in order:
             line(ax, rows[rows["label"] == pruner], metric, pruner)
-        _compression_axis(ax, rows["compression"], width)
+        compression_axis(ax, rows["compression"])
         ax.set_ylabel(label)
     axes[2].set_yscale("log")
     row.legend(handles=_pruner_handles(order), loc="outside right upper", fontsize=8)  # beside, never over data
@@ -71,21 +63,6 @@ def _compression_row(row, rows: pd.DataFrame, setup: str, width: float) -> None:
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
     data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
     row.suptitle(f"{setup} ({data}), {n}" if data else f"{setup}, {n}")
-
-
-def _compression_axis(ax, compressions: Iterable[float], width: float) -> None:
-    """An x axis of compressions with a tick at each one run, labelled plainly ("0.5"); on a panel ``width``
-    inches of figure wide, a tick closer to the last labelled one than the range over that many
-    :data:`_COMPRESSION_TICKS_PER_INCH` keeps its mark but not its label, which would overprint its neighbour's."""
-    values = sorted({float(c) for c in compressions})
-    gap = (values[-1] - values[0]) / (width * _COMPRESSION_TICKS_PER_INCH)
-    labelled = values[:1]
-    for value in values[1:]:
-        if value - labelled[-1] >= gap:
-            labelled.append(value)
-    ax.set_xticks(labelled, [f"{value:g}" for value in labelled])
-    ax.set_xticks([value for value in values if value not in labelled], minor=True)
-    ax.set_xlabel(COMPRESSION_LABEL)
 
 
 def _colour(label: str) -> str:
@@ -120,7 +97,7 @@ def plot_collapse(table: pd.DataFrame):
         chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
         if np.isfinite(chance):
             ax.axhline(chance, color="k", ls=":", lw=1.2)
-        _compression_axis(ax, rows["compression"], fig.get_figwidth() / len(setups))
+        compression_axis(ax, rows["compression"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(ylabel="test top-1 accuracy (%)", title=f"{setup}\n({data})" if data else setup)
     handles = _pruner_handles(column_order(pruned["label"]))
@@ -137,6 +114,7 @@ def plot_collapse(table: pd.DataFrame):
     where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")
     suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
                    f"and {where}")
+    fit_tick_labels(fig, axes.flat)
     return fig
 
 
@@ -293,33 +271,12 @@ def plot_multishot(table: pd.DataFrame):
         cycles = int(part["levels"].iloc[0])
         _mean_sd_line(ax, part, "top1", pruner_name(part["pruner"].iloc[0]), by="remaining", label=column,
                       linestyle="-" if cycles == 1 else "--")
-    _kept_fraction_axis(ax, sorted(set(runs["remaining"])))
+    kept_fraction_axis(ax, sorted(set(runs["remaining"])))
     ax.set(xlabel="fraction of prunable weights remaining", ylabel="test top-1 (%)",
            title="Multishot: accuracy against weights remaining\n(mean ± sd over seeds)")
     ax.legend(fontsize=8)
+    fit_tick_labels(fig, [ax])
     return fig
-
-
-def _kept_fraction_axis(ax, kept: Iterable[float]) -> None:
-    """A log x axis of kept fractions, the fewest kept on the right, labelled plainly ("0.316") at the
-    fractions drawn, thinned to at most :data:`_LOG_TICKS` about evenly spaced ones: matplotlib's own minor
-    labels of a short log axis ("6×10⁻¹4×10⁻¹…") overprint each other. One fraction gets a decade around
-    it, where matplotlib would make a degenerate axis of it. Call it after the data is drawn."""
-    values = np.array(sorted({float(v) for v in kept if np.isfinite(v) and v > 0}, reverse=True))
-    ax.set_xscale("log")
-    if len(values) == 0:
-        return
-    ticks, gap = [values[0]], np.log10(values[0] / values[-1]) / _LOG_TICKS
-    for value in values[1:]:
-        if np.log10(ticks[-1] / value) >= gap:
-            ticks.append(value)
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:.3g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    if len(values) == 1:
-        ax.set_xlim(values[0] * 10 ** 0.5, values[0] / 10 ** 0.5)
-    elif not ax.xaxis_inverted():
-        ax.invert_xaxis()
 
 
 def plot_sparse_inference(sparse: pd.DataFrame):
@@ -362,11 +319,12 @@ def plot_sparse_inference(sparse: pd.DataFrame):
                     f"({int(faster.sum())} of {len(rows)} runs do)")
         else:
             note = "no crossover beyond the timing spread:\ndense is as fast at every kept fraction here"
-        _kept_fraction_axis(ax, per["kept"])
+        kept_fraction_axis(ax, per["kept"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (ms)",
                title=f"{setup}\n({data})" if data else setup)
         ax.legend(fontsize=7, title=note, title_fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
                   ncol=2)  # below the panel: inside, at a few points, it covered one
     suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
+    fit_tick_labels(fig, axes.flat)
     return fig

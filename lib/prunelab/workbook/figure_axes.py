@@ -1,0 +1,84 @@
+"""The x axes of the workbook's figures that mark the values run (compressions, kept fractions), each labelled.
+
+:func:`compression_axis` and :func:`kept_fraction_axis` put a tick with its label at every value; once the figure
+is laid out, :func:`fit_tick_labels` moves a label that would overprint its left neighbour to a second row below
+the first, and takes the label off a tick (which keeps its mark) only where neither row has room. The room is
+measured on the laid-out figure, so a panel of any width labels every value that fits, the same way in every
+figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import NullFormatter
+
+#: a compression axis's label, the kept fraction in mathtext (a caret would print as one)
+COMPRESSION_LABEL = r"compression $c$ (kept fraction $10^{-c}$)"
+#: clear space between neighbouring tick labels of one row, in ems of their font
+_LABEL_GAP_EM = 0.4
+#: space between the first row of labels and the second, in ems of their font
+_ROW_GAP_EM = 0.2
+
+
+def compression_axis(ax, compressions: Iterable[float]) -> None:
+    """An x axis of compressions with a tick at each one run, labelled plainly ("0.5"); :func:`fit_tick_labels`
+    staggers the labels that would crowd."""
+    values = sorted({float(c) for c in compressions})
+    ax.set_xticks(values, [f"{value:g}" for value in values])
+    ax.set_xlabel(COMPRESSION_LABEL)
+
+
+def kept_fraction_axis(ax, kept: Iterable[float]) -> None:
+    """A log x axis of kept fractions, the fewest kept on the right, labelled plainly ("0.316") at each fraction
+    drawn (matplotlib's own minor labels of a short log axis, "6×10⁻¹4×10⁻¹…", overprint each other; its
+    minor marks stay unlabelled); :func:`fit_tick_labels` staggers the labels that would crowd. One fraction gets
+    a decade around it, where matplotlib would make a degenerate axis of it. Call it after the data is drawn."""
+    values = sorted({float(v) for v in kept if np.isfinite(v) and v > 0}, reverse=True)
+    ax.set_xscale("log")
+    if not values:
+        return
+    ax.set_xticks(values, [f"{value:.3g}" for value in values])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if len(values) == 1:
+        ax.set_xlim(values[0] * 10 ** 0.5, values[0] / 10 ** 0.5)
+    elif not ax.xaxis_inverted():
+        ax.invert_xaxis()
+
+
+def fit_tick_labels(fig, axes: Iterable) -> None:
+    """Lay ``fig`` out, then on each of ``axes``' x axis (ticks and labels set, as by :func:`compression_axis`)
+    move each label that would overprint its left neighbour to a second row below the first; one that would
+    overprint there too keeps its tick's mark without a label. Call it once the figure is drawn in full."""
+    fig.draw_without_rendering()  # the panels' final widths and the labels' sizes
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        _stagger(ax, renderer)
+
+
+def _stagger(ax, renderer) -> None:
+    ticks = [(x, label) for x, label in zip(ax.get_xticks(), ax.get_xticklabels()) if label.get_text()]
+    if len(ticks) < 2:
+        return
+    size = ticks[0][1].get_fontsize()
+    per_point = renderer.points_to_pixels(1.0)
+    gap = _LABEL_GAP_EM * size * per_point
+    height = max(label.get_window_extent(renderer).height for _, label in ticks) / per_point  # a row, in points
+    rows: tuple[list, list, list] = ([], [], [])  # the first row, the second, and marks left bare
+    ends = [-np.inf, -np.inf]
+    for x, label in sorted(ticks, key=lambda tick: tick[1].get_window_extent(renderer).x0):
+        box = label.get_window_extent(renderer)
+        row = next((r for r in (0, 1) if box.x0 >= ends[r] + gap), 2)
+        rows[row].append((x, label.get_text() if row < 2 else ""))
+        if row < 2:
+            ends[row] = box.x1
+    if len(rows[0]) == len(ticks):
+        return
+    ax.set_xticks([x for x, _ in rows[0]], [text for _, text in rows[0]])
+    lower = rows[1] + rows[2]
+    ax.set_xticks([x for x, _ in lower], [text for _, text in lower], minor=True)
+    pad = plt.rcParams["xtick.major.pad"] + height + _ROW_GAP_EM * size  # below the first row's labels
+    ax.tick_params(axis="x", which="minor", labelsize=size, length=plt.rcParams["xtick.major.size"],
+                   width=plt.rcParams["xtick.major.width"], pad=pad)
