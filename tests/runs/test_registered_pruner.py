@@ -216,7 +216,7 @@ def test_the_workbook_tables_show_it_after_the_built_ins_in_its_own_colour(tmp_p
     colours = palette(table["label"])
     assert colours["Smallest magnitude"] not in {colours["SNIP"], "#000000"}
     figure = plot_against_compression(table, setup=table["setup"].iloc[0])
-    (legend,) = figure.subfigs[0].legends  # one legend per set-up row, beside its panels
+    (legend,) = [legend for row in figure.subfigs for legend in row.legends]  # one, below the set-up rows
     assert [t.get_text() for t in legend.get_texts()] == ["SNIP", "Smallest magnitude"]
     assert [to_hex(h.get_color()) for h in legend.legend_handles] == [colours["SNIP"], colours["Smallest magnitude"]]
 

@@ -10,8 +10,10 @@ Every check works in display pixels, so log scales, inverted axes and blended tr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
@@ -22,6 +24,10 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from prunelab.workbook.figure_output import SHOW_DPI
+from prunelab.workbook.pdf import MARGIN_MM, PAPER_WIDTH_MM
+from prunelab.workbook.pdf_document import STYLE
+
 #: pixels of slack: a point on the frame is inside, labels that touch by rounding do not overlap
 TOLERANCE_PX = 0.5
 
@@ -29,6 +35,13 @@ EMPTY_PANEL = "panel draws no data"
 OVERLAPPING_TICK_LABELS = "tick labels overlap"
 OVERLAPPING_TEXT = "texts overlap"
 TEXT_OUTSIDE = "text outside the figure"
+
+#: the hand-in PDF's box for a figure, in inches: the narrowest paper's text width, and the stylesheet's
+#: ``max-height`` of a figure's image (it keeps its aspect within both)
+PRINT_WIDTH_IN = min(w - MARGIN_MM["left"] - MARGIN_MM["right"] for w in PAPER_WIDTH_MM.values()) / 25.4
+PRINT_HEIGHT_IN = float(re.search(r"figure img \{[^}]*max-height: ([\d.]+)mm", STYLE).group(1)) / 25.4
+#: CSS pixels per inch: a PNG's pixels are laid out as CSS pixels, whatever resolution it was saved at
+CSS_PX_PER_IN = 96
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,25 @@ def figure_problems(fig: Figure) -> list[Problem]:
             else:
                 problems.append(Problem(OVERLAPPING_TEXT, pair))
     return problems
+
+
+def printed_scale(fig: Figure) -> float:
+    """How much the hand-in PDF scales ``fig``: shown as :func:`~prunelab.workbook.show_figure` saves it (a tight
+    box at :data:`SHOW_DPI`), an image of that many CSS pixels, shrunk to fit the page's figure box."""
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+    natural = SHOW_DPI / CSS_PX_PER_IN
+    return min(natural, PRINT_WIDTH_IN / box.width, PRINT_HEIGHT_IN / box.height)
+
+
+def smallest_printed_text(fig: Figure) -> tuple[float, str]:
+    """The smallest text of ``fig`` as the hand-in PDF prints it: (its size in points, the text)."""
+    scale = printed_scale(fig)
+    texts = [text for text, _axis in _drawn_texts(fig, [ax for ax in fig.axes if ax.get_visible()])]
+    smallest = min(texts, key=lambda text: text.get_fontsize())
+    return smallest.get_fontsize() * scale, smallest.get_text()
 
 
 # ----------------------------------------------------------------------------------------- panels

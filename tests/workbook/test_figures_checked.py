@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from figure_checks import EMPTY_PANEL, OVERLAPPING_TEXT, OVERLAPPING_TICK_LABELS, TEXT_OUTSIDE, figure_problems
+from figure_checks import (
+    EMPTY_PANEL,
+    OVERLAPPING_TEXT,
+    OVERLAPPING_TICK_LABELS,
+    TEXT_OUTSIDE,
+    figure_problems,
+    smallest_printed_text,
+)
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
@@ -274,9 +281,11 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
                               figures.plot_collapse(_runs({MNIST: [1.0]}))],
     "plot_weight_histograms": lambda: [
         figures.plot_weight_histograms(_weights(RESNET_LAYERS, emptied="fc"), "Kept weights per layer"),
-        figures.plot_weight_histograms(_weights(RESNET_LAYERS[:12]), "Twelve layers: the grid is full"),
+        figures.plot_weight_histograms(_weights(RESNET_LAYERS[:12]), "Twelve layers: the grid is full, and a title "
+                                       "as long as a stand-in's note makes it, over the whole width of the figure"),
         figures.plot_weight_histograms({"SNIP": _weights(["conv", "fc"])["SNIP"]}, "One pruner")],
-    "plot_density_and_flops": lambda: [figures.plot_density_and_flops(_layers(), 0.5)],
+    "plot_density_and_flops": lambda: [figures.plot_density_and_flops(_layers(), 0.5),  # a long title: stand-in
+                                       figures.plot_density_and_flops(_layers().assign(data_source="synthetic"), 1)],
     "plot_amp": lambda: [figures.plot_amp(*_amp())],
     "plot_multishot": lambda: [figures.plot_multishot(_multishot([0.316, 0.1, 0.0316])),
                                figures.plot_multishot(_multishot([0.1]))],
@@ -645,6 +654,14 @@ def test_a_tick_label_that_fits_in_neither_row_leaves_its_mark_bare():
     assert 2 < len(labelled) < len(values)  # two rows of the labels that fit, not all forty
     assert sorted([*ax.get_xticks(), *ax.get_xticks(minor=True)]) == pytest.approx(values)  # a mark at each
     assert _problems(fig) == []
+
+
+@pytest.mark.parametrize("name", sorted(SMOKE))
+def test_every_notebook_figure_prints_its_texts_at_6_5_pt_or_more_in_the_pdf(name):
+    for fig in HAND_MADE[name]():
+        size, text = smallest_printed_text(fig)
+        plt.close(fig)
+        assert size >= 6.5, f"{text!r} prints at {size:.1f} pt"
 
 
 def _drawn_colours(ax) -> set[str]:

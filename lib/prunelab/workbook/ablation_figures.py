@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .ablations import ABLATIONS, AS_SCORED, single_ablations
+from .figure_axes import fit_tick_labels
 from .style import column_order, suptitle, use_style
 
 #: a fill and hatch per column of notebook 05, the pruner as scored then each ablation: greys, as the other
@@ -15,14 +18,19 @@ ABLATION_FILLS = (("#222222", ""), ("#888888", "//"), ("#cccccc", ".."), ("#ffff
 
 
 def plot_ablations(table: pd.DataFrame):
-    """Notebook 05: a panel per set-up and compression; per pruner, a bar of mean top-1 as scored and one per
-    ablation (one standard deviation either side over seeds), and the chance level where records carry it."""
+    """Notebook 05: a panel per set-up and compression, two to a row; per pruner, a bar of mean top-1 as scored
+    and one per ablation (one standard deviation either side over seeds), and the chance level where records
+    carry it."""
     use_style()
     table = single_ablations(table)
     panels = list(dict.fromkeys(zip(table["setup"], table["compression"])))
     columns = [AS_SCORED, *ABLATIONS.values()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 5.6 * len(panels)), 4.4), squeeze=False,
+    cols = min(len(panels), 2)  # wider, a panel's labels would print too small on the page
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 4.5 * cols), 3.6 * rows + 0.9), squeeze=False,
                              layout="constrained")
+    for ax in axes.flat[len(panels):]:
+        ax.remove()
     for ax, (setup, compression) in zip(axes.flat, panels):
         rows = table[(table["setup"] == setup) & (table["compression"] == compression)]
         pruners = column_order(rows["label"])
@@ -35,11 +43,12 @@ def plot_ablations(table: pd.DataFrame):
         if "majority_class_top1" in rows and rows["majority_class_top1"].notna().any():
             ax.axhline(rows["majority_class_top1"].mean(), color="k", ls=":", lw=1.2,
                        label="chance: most frequent class")
-        ax.set_xticks(np.arange(len(pruners)), [label.replace(" (", "\n(") for label in pruners], fontsize=8)
+        ax.set_xticks(np.arange(len(pruners)), [label.replace(" (", "\n(") for label in pruners])
         ax.set_ylabel("test top-1 (%)")
         data = rows["data"].iloc[0] if "data" in rows else ""
         ax.set_title(f"{setup}, compression {compression:g}" + (f"\n({data})" if data else ""), fontsize=9)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3))
     suptitle(fig, "Each pruner as scored and under each ablation: mean top-1 ± sd over seeds")
+    fit_tick_labels(fig, axes.flat[:len(panels)])  # pruners' names that crowd go to a second row
     return fig

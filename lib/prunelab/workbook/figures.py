@@ -34,9 +34,12 @@ def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
     if missing or not setups:
         raise UserError(f"no runs of set-up {', '.join(missing) or '(any)'} to plot; the table has: "
                         f"{', '.join(dict.fromkeys(table['setup'])) or 'no runs'}")
-    fig = plt.figure(figsize=(13, 4.1 * len(setups)), layout="constrained")
-    for row, name in zip(fig.subfigures(len(setups), 1, squeeze=False)[:, 0], setups):
+    fig = plt.figure(figsize=(9, 3.4 * len(setups) + 0.9), layout="constrained")
+    *rows, below = fig.subfigures(len(setups) + 1, 1, height_ratios=[3.4] * len(setups) + [0.5])
+    for row, name in zip(rows, setups):
         _compression_row(row, table[table["setup"] == name], name)
+    order = column_order(table.loc[table["setup"].isin(setups), "label"])
+    below.legend(handles=_pruner_handles(order), loc="center", ncol=4)  # below the rows, never over data
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
                    "seeds; time: median and range over seeds)")
     fit_tick_labels(fig, fig.axes)
@@ -58,7 +61,6 @@ def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
         compression_axis(ax, rows["compression"])
         ax.set_ylabel(label)
     axes[2].set_yscale("log")
-    row.legend(handles=_pruner_handles(order), loc="outside right upper", fontsize=8)  # beside, never over data
     seeds = rows.groupby(["label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
     data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
@@ -89,7 +91,7 @@ def plot_collapse(table: pd.DataFrame):
         raise UserError("no pruned runs to plot layer collapse for")
     pruned = pruned.assign(emptied=emptied_layers(pruned))
     cuts = _first_cuts(pruned)
-    fig, axes = plt.subplots(1, len(setups), figsize=(6.4 * len(setups), 4.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(setups), figsize=(max(6.4, 4.5 * len(setups)), 4.6), squeeze=False)
     for ax, setup in zip(axes.flat, setups):
         rows, placed = pruned[pruned["setup"] == setup], []
         for label in column_order(rows["label"]):
@@ -108,7 +110,7 @@ def plot_collapse(table: pd.DataFrame):
                 for drawn, marker, text in marks if drawn]
     if "majority_class_top1" in pruned and pruned["majority_class_top1"].notna().any():
         handles.append(Line2D([], [], color="k", ls=":", lw=1.2, label="chance: most frequent class"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4))
     seeds = pruned.groupby(["setup", "label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
     where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")
@@ -171,21 +173,22 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
     emptied = [layer.removesuffix(".weight") for layer in every if layer not in layers]
     cols = 4  # printed across a page: 6 columns took the tick labels to under 3 pt
     rows = max(math.ceil(len(layers) / cols), 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 1.6 * rows + 0.6), squeeze=False)
+    # sized to print near the page's width and height (22 layers: 8 x 8.6 inches): the 8 pt ticks print at 6.5+
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 1.3 * rows + 0.8), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
         for label, weights in weights_by_label.items():
             values = weights.get(layer, np.zeros(0))
             if values.size:
                 ax.hist(values, bins=bins, histtype="step", label=label, color=_colour(label))
         ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=9)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
         ax.grid(False)
     for ax in axes.flat[len(layers):]:
         ax.axis("off")
     if len(weights_by_label) > 1:
         handles = [Line2D([], [], color=_colour(label), label=label) for label in weights_by_label]
         room = len(layers) < axes.size  # a free slot of the grid holds the legend, else it goes beside
-        fig.legend(handles=handles, loc="lower right" if room else "outside right upper", fontsize=8)
+        fig.legend(handles=handles, loc="lower right" if room else "outside right lower")  # clear of the title
     fig.supxlabel("weight value")
     fig.supylabel("count of kept weights")
     suptitle(fig, f"{title} (no weights kept in {', '.join(emptied)})" if emptied else title)
@@ -197,7 +200,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data."""
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label].set_index("layer").reindex(order)
         top.plot(range(len(order)), part["density"], marker="o", label=label, color=_colour(label))
@@ -209,8 +212,8 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     bottom.set_ylabel("FLOPs per image")
     bottom.set_xlabel("layer")
     bottom.set_yscale("log")
-    bottom.set_xticks(range(len(order)), order, rotation=70, fontsize=7)
-    top.legend(fontsize=8, ncol=4)
+    bottom.set_xticks(range(len(order)), order, rotation=90)  # upright, 22 names at 9 pt overprint
+    fig.legend(*top.get_legend_handles_labels(), loc="outside lower center", ncol=3)  # below: over no line
     suptitle(fig, f"Per-layer density and FLOPs at compression {compression}" + stand_in_note(layers))
     return fig
 
@@ -225,7 +228,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     """
     use_style()
     frame = amp_table(table)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.8))
     x = np.arange(len(frame.index))
     amp_name = next((p for _, p in frame.columns if p != "fp32"), "AMP")
     times = timing.reindex(frame.index)
@@ -250,7 +253,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
         batches = int(first["batches"])
         axes[1].set_ylabel(f"training time of {batches} batch{'es' if batches != 1 else ''} of "
                            f"{int(first['batch_size'])} (s)")
-        axes[1].set_title(f"fp32 and {amp_name} in turn: median ± half range", fontsize=9)
+        axes[1].set_title(f"fp32 and {amp_name} in turn:\nmedian ± half range", fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
     kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
@@ -274,7 +277,7 @@ def plot_multishot(table: pd.DataFrame):
     kept_fraction_axis(ax, sorted(set(runs["remaining"])))
     ax.set(xlabel="fraction of prunable weights remaining", ylabel="test top-1 (%)",
            title="Multishot: accuracy against weights remaining\n(mean ± sd over seeds)")
-    ax.legend(fontsize=8)
+    ax.legend()
     fit_tick_labels(fig, [ax])
     return fig
 
@@ -288,7 +291,7 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     where there is none the legend says which test failed, counting the runs that gain."""
     use_style()
     setups = list(dict.fromkeys(sparse["setup"]))
-    fig, axes = plt.subplots(1, len(setups), figsize=(6.2 * len(setups), 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(setups), figsize=(max(6.4, 4.5 * len(setups)), 5), squeeze=False)
     for ax, setup in zip(axes.flat, setups):
         rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
         per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
@@ -300,7 +303,6 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         ax.plot(per["kept"], per["ideal"] * 1e3, "d-.", markersize=5, color=INK, lw=1, label="FLOP-proportional ideal")
         ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=12, marker="s", facecolors="none",
                    edgecolors=INK, alpha=0.35, linewidths=0.8)
-
         # a kept fraction pays where most of its runs are faster on sparse kernels beyond the passes' spread,
         # as the findings count them, not where a median of noisy times happens to be lower
         faster = beyond_spread(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
@@ -321,10 +323,9 @@ def plot_sparse_inference(sparse: pd.DataFrame):
             note = "no crossover beyond the timing spread:\ndense is as fast at every kept fraction here"
         kept_fraction_axis(ax, per["kept"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
-        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference over the test set (ms)",
+        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference time over the test set (ms)",
                title=f"{setup}\n({data})" if data else setup)
-        ax.legend(fontsize=7, title=note, title_fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                  ncol=2)  # below the panel: inside, at a few points, it covered one
+        ax.legend(title=note, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # below: inside, it covered points
     suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
     fit_tick_labels(fig, axes.flat)
     return fig

@@ -13,7 +13,7 @@ def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax
     the time axis's end (two steps drawn to one axis compare by width)."""
     use_style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(13, 2.6 + 0.35 * len({u.row for u in analysis.units})))
+        _, ax = plt.subplots(figsize=(9, 2.8 + 0.35 * len({u.row for u in analysis.units})))
     t0 = analysis.step_start if analysis.device == "cpu" else min(u.start for u in analysis.units)
     rows = ["host modules"] + sorted({u.row for u in analysis.units}, key=lambda r: (r != "host ops", r))
     leaf = [r for r in analysis.host_ranges if not any(o is not r and r[2] <= o[2] and o[3] <= r[3]
@@ -29,7 +29,7 @@ def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax
     ax.invert_yaxis()
     ax.set_xlabel("time since the step started (ms)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=KIND_COLORS[k]) for k in KINDS]
-    ax.legend(handles, KINDS, ncol=len(KINDS), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+    ax.figure.legend(handles, KINDS, ncol=4, loc="outside lower center")  # one row of 7 runs off a page-wide figure
     ax.set_title(title)
     if until_ms is not None:
         ax.set_xlim(0, until_ms * 1.02)  # matplotlib's own margin, at the same end for both
