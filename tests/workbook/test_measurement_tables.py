@@ -387,7 +387,11 @@ def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
     from prunelab.workbook.figures import plot_amp
 
     fig = plot_amp(_runs(), _timing())
-    memory, time, top1 = fig.axes[:3]
+    time, top1 = fig.axes[:2]  # no memory panel on the CPU: one shared process's resident set
+    assert not any("memory" in ax.get_ylabel().lower() for ax in fig.axes)
+    on_cuda = plot_amp(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
+    assert "memory" in on_cuda.axes[0].get_ylabel().lower() and len(on_cuda.axes) == 3
+    plt.close(on_cuda)
     heights = sorted(round(bar.get_height(), 6) for bar in time.patches)
     assert heights == [1.0, 1.0, 1.1, 9.0]  # the medians of the passes, not train_s (84, 90, 20, 200)
     whiskers = sorted(round(float(seg[1][1] - seg[0][1]), 6) for c in time.collections for seg in c.get_segments())
@@ -413,7 +417,7 @@ def test_a_shown_figure_is_an_img_whose_alternative_text_is_read_off_the_figure(
     title = " ".join(fig._suptitle.get_text().split())
     assert title and alt.startswith(title)
     panels = [ax for ax in fig.axes if ax.has_data()]
-    assert len(panels) == 3 and int(re.search(r"(\d+) panels", alt).group(1)) == len(panels)
+    assert len(panels) == 2 and int(re.search(r"(\d+) panels", alt).group(1)) == len(panels)
     for ax in panels:  # each panel's title and axis labels, in the order of the panels
         labels = [" ".join(text.split()) for text in (ax.get_title(), ax.get_ylabel(), ax.get_xlabel()) if text]
         assert ax.get_ylabel() and all(label in alt for label in labels)

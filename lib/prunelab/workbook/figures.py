@@ -16,7 +16,7 @@ from .collapses import emptied_layers
 from .figure_axes import COMPRESSION_LABEL, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
 from .style import DENSE_LABEL, INK, PRECISION_FILLS, column_order, palette, pruner_name, suptitle, use_style
-from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, beyond_spread, multishot_runs
+from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, beyond_spread, multishot_runs, own_peak_memory
 
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}
@@ -219,7 +219,8 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
 
 
 def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
-    """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side.
+    """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side; peak memory
+    only where it is each run's own (:func:`~.tables.own_peak_memory`), as in Table J.
 
     Memory and top-1 are those of the two runs (``table``); training time is the interleaved measurement
     (``timing``: :func:`~prunelab.workbook.measurement_tables.amp_timing_frame`), its bar the median pass and its
@@ -228,11 +229,13 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     """
     use_style()
     frame = amp_table(table)
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.8))
+    memory = own_peak_memory(table["peak_memory_kind"])
+    metrics = {m: name for m, name in AMP_METRICS.items() if memory or m != "peak_memory_mb"}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(9 if memory else 6.5, 3.8))
     x = np.arange(len(frame.index))
     amp_name = next((p for _, p in frame.columns if p != "fp32"), "AMP")
     times = timing.reindex(frame.index)
-    for ax, (metric, name) in zip(axes, AMP_METRICS.items()):
+    for ax, (metric, name) in zip(axes, metrics.items()):
         precisions = [p for m, p in frame.columns if m == name]
         width = 0.8 / max(len(precisions), 1)
         for i, precision in enumerate(precisions):
@@ -251,13 +254,15 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     if len(timing):
         first = timing.iloc[0]
         batches = int(first["batches"])
-        axes[1].set_ylabel(f"training time of {batches} batch{'es' if batches != 1 else ''} of "
-                           f"{int(first['batch_size'])} (s)")
-        axes[1].set_title(f"fp32 and {amp_name} in turn:\nmedian ± half range", fontsize=9)
+        ax = axes[list(metrics).index("train_s")]
+        ax.set_ylabel(f"training time of {batches} batch{'es' if batches != 1 else ''} of "
+                      f"{int(first['batch_size'])} (s)")
+        ax.set_title(f"fp32 and {amp_name} in turn:\nmedian ± half range", fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
     kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
-    suptitle(fig, f"Mixed precision against fp32 (peak memory: {kind})" + stand_in_note(table))
+    suptitle(fig, f"Mixed precision against fp32 (peak memory: {kind if memory else 'not compared on the CPU'})"
+             + stand_in_note(table))
     return fig
 
 
