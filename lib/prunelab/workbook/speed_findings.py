@@ -221,6 +221,10 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
         if r.graphed:
             lines[-1] += " The time ratio, too, compares step designs as well as precisions."
     lines.append("- " + (_cuda_words(r) if r.on_cuda else _cpu_words(r)))
+    if r.timing is not None and len(r.timing.at) > 1:
+        lines.append(f"- Across compressions the ratio stays within {r.timing.ratios.words('{:.2f}'.format)}x: a "
+                     "pruned weight is a zero that is still multiplied, so each precision does the same work at "
+                     "every compression, and pruning changes neither side of the ratio.")
     if r.int8 is not None:
         lines += _int8_lines(r.int8)
     return "\n".join(lines)
