@@ -515,3 +515,17 @@ def test_the_discussion_says_the_precisions_ratio_stays_put_across_compressions(
     one = _timing().iloc[:1]
     assert not [line for line in quantization_findings(_runs(), pd.DataFrame(), one).splitlines()
                 if "Across compressions the ratio" in line]  # one compression: no ratio across them
+
+
+def test_the_task_1_key_result_says_whether_pruning_bought_speed_on_real_data():
+    from prunelab.workbook.key_results import speed_key_words
+
+    runs, _ = _sparse()  # one run 2x faster beyond the spread but at chance, one within the spread
+    real = runs.assign(setup="MNIST / FC", stand_in=False)
+    (none,) = speed_key_words(real)
+    assert "2.00x" not in none  # the only run beyond the spread no longer works
+    working = pd.concat([real, real.iloc[:1].assign(top1=80.0, speedup=1.5, dense_inference_s=1.5)],
+                        ignore_index=True)
+    (some,) = speed_key_words(working)
+    assert "1 of its 3" in some and "1.50x" in some
+    assert speed_key_words(real.assign(stand_in=True)) == []  # a stand-in: nothing to quote

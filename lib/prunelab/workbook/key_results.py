@@ -15,9 +15,9 @@ import pandas as pd
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
-from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
+from .numbers import Span, accuracy_cell, alike, at_chance, compression_text, listed, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
-from .tables import amp_ratios, own_peak_memory
+from .tables import amp_ratios, beyond_spread, own_peak_memory
 from .tracing_findings import trace_summary
 
 
@@ -58,11 +58,13 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
     return TuningKey(compression, tuple(setups), tuple(sorted(set(table.loc[table["stand_in"], "setup"]))))
 
 
-def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None) -> str:
+def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None,
+                      sparse: pd.DataFrame | None = None) -> str:
     """Task 1's result in one paragraph for the front page (:func:`tuning_key`): per set-up on real data, the
     unpruned reference, the best pruner at ``compression`` and every pruner that cannot be told apart from it
-    (Welch's t-test, Holm-adjusted), or the runner-up it is ahead of, any collapse, and the collapse study's
-    verdict on the SynFlow paper's claim."""
+    (Welch's t-test, Holm-adjusted), or the runner-up it is ahead of, any collapse, the collapse study's
+    verdict on the SynFlow paper's claim, and, given the sparse table (:func:`.tables.sparse_table`), whether
+    pruning bought any speed (:func:`speed_key_words`)."""
     key = tuning_key(table, compression, dense)
     if not key.setups:
         if key.stand_in:
@@ -72,9 +74,29 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.D
     parts += [f"Collapse study on {claim.setup}, the SynFlow paper's claim (iterative SynFlow stays above chance up "
               f"to the highest compression, while SNIP and GraSP fall to chance earlier): {claim_verdict(claim)}"
               for claim in studied_claims(table)]
+    if sparse is not None:
+        parts += speed_key_words(sparse)
     if key.stand_in:
         parts.append(f"{', '.join(key.stand_in)}: synthetic stand-in data, a pipeline check only.")
     return " ".join(parts)
+
+
+def speed_key_words(sparse: pd.DataFrame) -> list[str]:
+    """Per set-up on real data, whether pruning bought speed: on dense kernels a pruned network does the
+    same work, so only the sparse kernels can gain, and only the runs that still predict better than the most
+    frequent class and are faster beyond the passes' spread count."""
+    words = []
+    for setup, rows in sparse.groupby("setup", sort=False):
+        if rows["stand_in"].any():
+            continue
+        gained = rows[beyond_spread(rows) & (rows["speedup"] > 1) & ~at_chance(rows)]
+        words.append(f"Speed on {setup}: a pruned network's dense kernels do the same work at every compression, "
+                     + (f"and on sparse kernels {len(gained)} of its {len(rows)} timed runs ran "
+                        f"{Span.of(gained['speedup']).words('{:.2f}x'.format)} as fast, beyond the passes' spread, "
+                        "while still predicting better than the most frequent class (Table C)." if len(gained) else
+                        "and no run that still predicts better than the most frequent class ran faster on sparse "
+                        "kernels beyond the passes' spread (Table C)."))
+    return words
 
 
 def _setup_words(s: SetupKey, compression: float) -> str:
