@@ -183,6 +183,7 @@ def test_cover_names_profile_commit_hardware_and_flags_stand_in_data(smoke_pdf):
 
     assert all(unit in cover for unit in cpu_vector_units())  # the CPU's vector units, as every timing needs
     assert "synthetic stand-in for CIFAR-10" in cover and "SYNTHETIC STAND-IN DATA, NOT REAL RESULTS" in cover
+    assert re.search(r"after pruning: \d+ epochs?", cover)  # each task's training, shortened by the profile
 
 
 # ------------------------------------------------------------------------------------------ a hand-made notebook

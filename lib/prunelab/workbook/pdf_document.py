@@ -142,9 +142,10 @@ def _cover(tasks: list[Task], profile: str) -> str:
     if units:
         hardware += f"; CPU vector units: {units}"
     facts = [("Profile", profile), ("Executed", executed_on(tasks)), ("Commit", commit()), ("Hardware", hardware)]
-    data = "".join(
+    data = "".join(  # with each task's training, which a profile other than full shortens
         f"<tr><td>{html.escape(t.title)}</td><td>{html.escape(rows[t.name].get('data source', 'not recorded'))}</td>"
-        f"<td>{html.escape(rows[t.name].get('data used', ''))}</td></tr>" for t in tasks)
+        f"<td>{html.escape(rows[t.name].get('data used', ''))}</td>"
+        f"<td>{html.escape(rows[t.name].get('training', ''))}</td></tr>" for t in tasks)
     stand_in = sorted({part for r in rows.values() for part in r.get("data source", "").split("; ")
                        if "stand-in" in part})
     banners = ("<div class='banner'><div style='border:4px solid #c00;background:#fee;padding:8px 12px;color:#600'>"
@@ -156,7 +157,8 @@ def _cover(tasks: list[Task], profile: str) -> str:
     return ('<section class="cover"><h1>prunelab: pruning at initialization</h1>'
             f"<p class='subtitle'>The workbook, profile <b>{html.escape(profile)}</b></p><table class='facts'>"
             + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in facts) + "</table>"
-            "<h2>Data each task used</h2><table class='facts'><tr><th>Task</th><th>Data</th><th>Examples</th></tr>"
+            "<h2>Data and training each task used</h2><table class='facts'><tr><th>Task</th><th>Data</th>"
+            "<th>Examples</th><th>Training</th></tr>"
             f"{data}</table>{banners}</section>")
 
 
