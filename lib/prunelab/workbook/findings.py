@@ -208,7 +208,7 @@ def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> s
 
 
 def _power_lines(rankings: tuple[PrunerRanking, ...]) -> list[str]:
-    """Where a test told two pruners apart nowhere, what that means at the seeds the cells have: too little
+    """Where some pair of pruners was not told apart, what that means at the seeds the cells have: too little
     power to separate them, not evidence that they are equal."""
     tied = [c for r in rankings if not r.all_tied for c in r.tied]
     if not tied:
@@ -303,9 +303,11 @@ def _vanished_words(cells: list[CollapsedCell]) -> str:
         return ""
     where = "; ".join(f"{c.label} at {compression_text(c.compression)} in `{', '.join(c.vanished)}` "
                       f"({c.vanished_runs} of {c.seeds} runs)" for c in hit)
-    return (f" Scores vanished (all zero in a layer's kept weights) in {where}: a layer scores all zero only when "
-            "no path of kept weights runs through it any more, so those networks were already cut through when "
-            "that round scored them; in the other collapsed runs the scores did not vanish.")
+    rest = sum(c.runs for c in cells) - sum(c.vanished_runs for c in cells)
+    return (f" Scores vanished (all zero in a layer's kept weights) in {where}: a layer scores all zero only where "
+            "nothing flows through its kept weights to the output any more (no path of kept weights and live "
+            "units), so those networks were already cut through when that round scored them"
+            + (f"; in the other {counted(rest, 'collapsed run')} the scores did not vanish." if rest else "."))
 
 
 def _collapse_lines(c: Collapses) -> list[str]:
