@@ -10,6 +10,7 @@ import pytest
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
+    SAME,
     amp_relative_table,
     amp_training_table,
     conv_layer_table,
@@ -38,7 +39,7 @@ def _designs(original_ms, original_spread, ours_ms, ours_spread):
 
 
 def test_a_gap_inside_the_spread_is_noise_and_outside_it_a_difference():
-    assert difference_text(10.0, 1.0, 10.5, 0.8) == "within the spread (noise)"
+    assert difference_text(10.0, 1.0, 10.5, 0.8) == SAME
     assert difference_text(12.0, 1.0, 10.0, 0.8) == "slower" and difference_text(8.0, 1.0, 10.0, 0.5) == "faster"
     noise = design_speed(_designs(10.4, 1.0, 10.0, 0.6))  # 0.4 ms apart, spreads of 1.0 and 0.6
     assert not noise.differ and noise.steps == 10
@@ -157,7 +158,7 @@ def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_mult
 def test_table_g_shows_the_repeated_step_with_its_half_range():
     frame = design_comparison_table(_designs(0.96, 0.2, 1.0, 0.1))  # the user's 0.96x: inside the spread
     assert list(frame["step time (ms)"]) == ["0.960 ± 0.10 ms", "1.00 ± 0.050 ms"]
-    assert frame["against folded"].iloc[0] == "0.960x, within the spread (noise)"
+    assert frame["against folded"].iloc[0] == f"0.960x, {SAME}"
     assert frame["busy in traced step (ms)"].iloc[0] == "8.00"
 
 
@@ -192,7 +193,7 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     assert (j.loc["0.5", ("Run training time (s)", "fp32")], j.loc["0.5", ("Run training time (s)", "AMP bf16")]) == (
         "20.0", "200")  # each run's own train_s, as recorded
     k = amp_relative_table(_runs(), _timing())
-    assert k.loc["0.25", "time difference"] == "within the spread (noise)"
+    assert k.loc["0.25", "time difference"] == SAME
     assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", "time AMP / fp32"] == "9.00x"
     # peak memory: compared on a GPU, where it is CUDA's own; on the CPU, one shared process's resident set
     on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())

@@ -24,7 +24,9 @@ from .tables import MEMORY_KINDS, own_peak_memory, precision_label
 if TYPE_CHECKING:
     from ..core.trace import TraceAnalysis
 
-SAME = "within the spread (noise)"
+#: a gap no larger than the larger range of passes: one slow pass widens a range, so this claims no difference,
+#: and not that there is none
+SAME = "within the spread (no difference claimed)"
 
 
 def captioned(frame: pd.DataFrame, caption: str, index: bool = True):
@@ -47,7 +49,7 @@ def ratio_text(value: float) -> str:
 
 
 def difference_text(median_a: float, spread_a: float, median_b: float, spread_b: float) -> str:
-    """"a is 1.52x b" only when the gap exceeds the larger spread, else "within the spread (noise)"."""
+    """"slower" or "faster" only when the gap exceeds the larger spread, else :data:`SAME`."""
     if not all(math.isfinite(v) for v in (median_a, median_b)) or any(
             s is None or not math.isfinite(s) for s in (spread_a, spread_b)):
         return "no spread: not comparable"

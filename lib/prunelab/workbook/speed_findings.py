@@ -78,7 +78,7 @@ def _amp_words(times: AmpTimes) -> str:
     parts = []
     for t in times.at:
         verdict = (f"**{t.ratio:.2f}x** fp32's time ({'faster' if t.ratio < 1 else 'slower'}, beyond the spread)"
-                   if t.differ else f"{t.ratio:.2f}x fp32's time, within the spread (noise: no measurable difference)")
+                   if t.differ else f"{t.ratio:.2f}x fp32's time, within the spread (no difference claimed)")
         parts.append(f"at compression {t.compression:g} {time_cell(t.amp_s, t.amp_spread_s)} "
                      f"against {time_cell(t.fp32_s, t.fp32_spread_s)}, {verdict}")
     steps = f"{times.batches} training step{'s' if times.batches != 1 else ''}"
@@ -95,7 +95,8 @@ def amp_time_summary(times: AmpTimes) -> str:
 def _beyond_words(times: AmpTimes) -> str:
     """At how many compressions the times differ beyond the spread of the passes, in words."""
     if times.beyond == 0:
-        return "within the spread of passes taken in turn at every compression (no measurable difference)"
+        return ("within the spread of passes taken in turn at every compression (no difference claimed: the "
+                "spread is the whole range of the passes, which one slow pass widens)")
     where = "every compression" if times.beyond == len(times.at) else \
         f"{times.beyond} of {len(times.at)} compressions"
     return f"beyond the spread of passes taken in turn at {where}"
