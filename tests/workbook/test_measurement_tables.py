@@ -400,6 +400,11 @@ def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
     assert sorted(round(b.get_height(), 2) for b in top1.patches) == [29.25, 29.3, 30.0, 31.0]
     assert "1 batch of 32" in time.get_ylabel()
     plt.close(fig)
+    fused = plot_amp(_runs().assign(train_step="fused (2 runs)"), _timing())  # fp32 labelled with its step
+    bars = fused.axes[0].patches
+    assert len({b.get_hatch() for b in bars}) == 2  # fp32 and mixed precision in two looks, not one
+    assert sorted(round(b.get_height(), 6) for b in bars) == heights  # fp32's bars are fp32's times
+    plt.close(fused)
 
 
 def test_a_shown_figure_is_an_img_whose_alternative_text_is_read_off_the_figure():

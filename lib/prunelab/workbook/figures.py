@@ -233,17 +233,18 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     metrics = {m: name for m, name in AMP_METRICS.items() if memory or m != "peak_memory_mb"}
     fig, axes = plt.subplots(1, len(metrics), figsize=(9 if memory else 6.5, 3.8))
     x = np.arange(len(frame.index))
-    amp_name = next((p for _, p in frame.columns if p != "fp32"), "AMP")
+    amp_name = next((p for _, p in frame.columns if p.startswith("AMP")), "AMP")
     times = timing.reindex(frame.index)
     for ax, (metric, name) in zip(axes, metrics.items()):
         precisions = [p for m, p in frame.columns if m == name]
         width = 0.8 / max(len(precisions), 1)
         for i, precision in enumerate(precisions):
             offset = x + (i - (len(precisions) - 1) / 2) * width
-            fill, hatch = PRECISION_FILLS[precision != "fp32"]  # no pruner's colour: these are no pruners
+            mixed = precision.startswith("AMP")  # fp32's label may name its step ("fp32, fused (2 runs)")
+            fill, hatch = PRECISION_FILLS[mixed]  # no pruner's colour: these are no pruners
             look = dict(label=precision, color=fill, hatch=hatch, edgecolor=INK, linewidth=0.6)
             if metric == "train_s":
-                key = "fp32" if precision == "fp32" else "amp"
+                key = "amp" if mixed else "fp32"
                 ax.bar(offset, times[f"{key}_train_s"], width, yerr=times[f"{key}_train_spread_s"] / 2, capsize=3,
                        ecolor=INK, **look)
             else:
