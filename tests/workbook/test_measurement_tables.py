@@ -515,7 +515,7 @@ def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers(
                                    "kept FLOPs per image": "191,488"}
 
 
-def test_the_discussion_says_the_precisions_ratio_stays_put_across_compressions():
+def test_the_discussion_gives_the_precisions_ratio_across_compressions():
     text = quantization_findings(_runs(), pd.DataFrame(), _timing())  # ratios 1.10x and 9.00x at two compressions
     assert [line for line in text.splitlines()[1:] if "1.10 to 9.00x" in line]
     one = _timing().iloc[:1]

@@ -197,7 +197,8 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     """Markdown discussion of Task 4 (:func:`quantization_result`). A time difference is called one only when
     it exceeds the larger spread of the repeats."""
     r = quantization_result(table, int8, timing)
-    memory_words = (f"Across compressions {', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
+    memory_words = (f"At compression{'s' if len(r.compressions) > 1 else ''} "
+                    f"{', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
                     + (f"peak memory was {r.memory.words('{:.2f}x'.format)} fp32's" if r.on_cuda else
                      "peak memory is not compared (the resident set of a process the runs share: see below)")
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
@@ -223,9 +224,10 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
             lines[-1] += " The time ratio, too, compares step designs as well as precisions."
     lines.append("- " + (_cuda_words(r) if r.on_cuda else _cpu_words(r)))
     if r.timing is not None and len(r.timing.at) > 1:
-        lines.append(f"- Across compressions the ratio stays within {r.timing.ratios.words('{:.2f}'.format)}x: a "
-                     "pruned weight is a zero that is still multiplied, so each precision does the same work at "
-                     "every compression, and pruning changes neither side of the ratio.")
+        lines.append(f"- Across compressions the ratio runs {r.timing.ratios.words('{:.2f}'.format)}x. A pruned "
+                     "weight is a zero that is still multiplied, so each precision does the same work at every "
+                     "compression: pruning changes neither side of the ratio, and what moves it between compressions "
+                     "is the timing, not the work.")
     if r.int8 is not None:
         lines += _int8_lines(r.int8)
     return "\n".join(lines)
