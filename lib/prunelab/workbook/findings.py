@@ -210,15 +210,16 @@ def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> s
 def _power_lines(rankings: tuple[PrunerRanking, ...]) -> list[str]:
     """Where some pair of pruners was not told apart, what that means at the seeds the cells have: too little
     power to separate them, not evidence that they are equal."""
-    tied = [c for r in rankings if not r.all_tied for c in r.tied]
-    if not tied:
+    pairs = [(r.best, c) for r in rankings if not r.all_tied for c in r.tied]
+    if not pairs:
         return []
-    seeds = sorted({len(s.top1) for r in rankings for s in (r.best, *(c.other for c in r.others))})
+    seeds = sorted({len(s.top1) for best, c in pairs for s in (best, c.other)})
     n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}"
-    family = max(c.test.family for c in tied)
-    return [f"- Where two pruners are not told apart, the test had {n} seeds a pruner and Holm's adjustment over up "
-            f"to {family} comparisons a cell: too little power to separate differences of a few points (or a pruner "
-            "at chance in every seed from one just above it), not evidence that the pruners are equal."]
+    family = max(c.test.family for _, c in pairs)
+    holm_words = f" and Holm's adjustment over up to {family} comparisons a cell" if family > 1 else ""
+    return [f"- Where two pruners are not told apart, the test had {n} seeds a pruner{holm_words}: too little power "
+            "to separate differences of a few points (or a pruner at chance in every seed from one just above it), "
+            "not evidence that the pruners are equal."]
 
 
 def _ranking_line(r: PrunerRanking) -> str:
@@ -296,13 +297,13 @@ def _emptied_line(cells: list[CollapsedCell]) -> str:
 
 def _vanished_words(cells: list[CollapsedCell]) -> str:
     """Where a collapsed run's scores all came out zero in a layer (the collapse detector's second check): zero
-    scores in every kept weight of a layer mean no path of kept weights runs through it any more, so the
-    network was already cut through when that round scored it."""
+    scores in every kept weight of a layer mean nothing flows through it to the output any more, so the network
+    was already cut through when that round scored it."""
     hit = [c for c in cells if c.vanished]
     if not hit:
         return ""
     where = "; ".join(f"{c.label} at {compression_text(c.compression)} in `{', '.join(c.vanished)}` "
-                      f"({c.vanished_runs} of {c.seeds} runs)" for c in hit)
+                      f"({c.vanished_runs} of {counted(c.seeds, 'run')})" for c in hit)
     rest = sum(c.runs for c in cells) - sum(c.vanished_runs for c in cells)
     return (f" Scores vanished (all zero in a layer's kept weights) in {where}: a layer scores all zero only where "
             "nothing flows through its kept weights to the output any more (no path of kept weights and live "

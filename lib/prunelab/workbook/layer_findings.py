@@ -276,9 +276,11 @@ def _speed_line(s: SparseSetup) -> str:
         line += (f" {s.at_chance} of those {s.beyond} runs score no better than the most frequent class, on the "
                  "synthetic stand-in: a pipeline check, from which nothing is said about their accuracy.")
     elif s.at_chance and s.working_speedup is not None:
-        line += (f" {s.at_chance} of those {s.beyond} runs predict no better than the most frequent class, so part "
-                 f"of that speed comes with networks that no longer work; the {s.beyond - s.at_chance} that still "
-                 f"predict better ran **{s.working_speedup.words('{:.2f}x'.format)}** as fast.")
+        working = s.beyond - s.at_chance
+        line += (f" {s.at_chance} of those {s.beyond} runs {'predicts' if s.at_chance == 1 else 'predict'} no better "
+                 f"than the most frequent class, so part of that speed comes with networks that no longer work; "
+                 f"{'the one that still predicts' if working == 1 else f'the {working} that still predict'} better "
+                 f"ran **{s.working_speedup.words('{:.2f}x'.format)}** as fast.")
     elif s.at_chance:
         line += (f" {s.at_chance} of those {s.beyond} runs predict no better than the most frequent class: there "
                  "the speed comes with a network that no longer works.")
