@@ -154,4 +154,8 @@ def test_frankle_et_als_claim_is_judged_per_pruner_by_the_ablations_that_test_it
     against = frankle_claim(worse, ablation_study(worse))
     assert "-10.0 points" in against and against.index("SNIP (") < against.index("GraSP (")  # against, then for
     assert frankle_claim(table.assign(pruner="mag"), ablation_study(table)) == ""  # Mag is not the claim's
+    snip_only = worse[worse["label"] == "SNIP"]
+    alone = frankle_claim(snip_only, ablation_study(snip_only))
+    assert "-10.0 points" in alone and alone.endswith(").")  # against only: no caveat about ties after it
+    assert "re-initialised at 1" in claim and "layerwise shuffle at 1" in claim  # each pair that tied, named
     assert claim in ablation_findings(table)

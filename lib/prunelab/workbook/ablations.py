@@ -166,31 +166,35 @@ def ablation_findings(table: pd.DataFrame) -> str:
 def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
     """The paper's claim judged per pruner of :data:`CLAIM_PRUNERS` by the ablations that test it (layerwise
     shuffle, re-initialisation; for GraSP inverted scores as well): against it where one of them costs accuracy
-    beyond the test, for it where each tested one was not told apart (with no collapsed runs beside the tie) or
-    gained; empty where no such pruner ran."""
+    beyond the test (those named), for it where none does and some tie with it (no collapsed runs beside the
+    tie) or gain (the ablation and compression of each named); empty where no such pruner ran."""
     names = dict(zip(table["label"], table["pruner"])) if "pruner" in table else {}
-    against, agree = [], []
+    against, agree, on_ties = [], [], False
     for label, rows in pd.DataFrame(verdicts).groupby("pruner", sort=False) if verdicts else ():
         if names.get(label) not in CLAIM_PRUNERS:
             continue
         tested = [ABLATIONS["shuffle"], ABLATIONS["reinitialize"]] + [ABLATIONS["invert"]] * (names[label] == "grasp")
         rows = rows[rows["ablation"].isin(tested) & ~rows["at_chance"]]
         hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
-        clean = rows[(rows["told_apart"] & (rows["difference"] > 0)) | (
-            ~rows["told_apart"] & rows["testable"] & (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0))]
+        clear = (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0)  # no collapsed run beside a tie
+        ties = rows[~rows["told_apart"] & rows["testable"] & clear]
+        gains = rows[rows["told_apart"] & (rows["difference"] > 0)]
         if len(hurt):
             against.append(f"{label} (" + "; ".join(f"{r.ablation} at {compression_text(r.compression)}: "
                                                     f"{r.difference:+.1f} points" for r in hurt.itertuples()) + ")")
-        elif len(clean):
-            at = listed([compression_text(c) for c in dict.fromkeys(clean["compression"])])
-            agree.append(f"{label} ({listed(list(dict.fromkeys(clean['ablation'])))} not worse at {at})")
+        elif len(ties) or len(gains):
+            on_ties |= bool(len(ties))
+            pairs = [f"{r.ablation} at {compression_text(r.compression)}"
+                     for r in pd.concat([ties, gains]).itertuples()]
+            agree.append(f"{label} (not worse: {listed(pairs)})")
     if not against and not agree:
         return ""
     verdict = "; ".join(([f"the data disagree for {listed(against)}"] if against else [])
                         + ([f"they agree for {listed(agree)}"] if agree else []))
     return ("- **Frankle et al.'s claim** (the pruners that score at initialisation find how many weights to keep "
             "per layer, not which: a layerwise shuffle or re-initialisation costs them nothing, nor GraSP its "
-            f"scores inverted): {verdict}. Agreement rests on ties at this n, weaker evidence than a difference.")
+            f"scores inverted): {verdict}."
+            + (" Where they agree, it rests on ties at this n, weaker evidence than a difference." if on_ties else ""))
 
 
 def _collapsed_ties(tied: pd.DataFrame) -> list[str]:
