@@ -202,7 +202,7 @@ def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> s
     for setup in result.setups:
         if setup in result.stand_in:
             lines.append(f"- {setup} ran on synthetic stand-in data: a pipeline check. Its numbers show the code "
-                         "runs end to end; no conclusion is drawn from them.")
+                         "runs end to end; no conclusion on accuracy is drawn from them.")
         lines += [_ranking_line(r) for r in result.rankings if r.setup == setup]
     return "\n".join(lines + _power_lines(result.rankings) + _collapse_lines(result.collapses))
 

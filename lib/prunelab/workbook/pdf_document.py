@@ -151,8 +151,8 @@ def _cover(tasks: list[Task], profile: str) -> str:
     banners = ("<div class='banner'><div style='border:4px solid #c00;background:#fee;padding:8px 12px;color:#600'>"
                f"<b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS</b>: {html.escape(', '.join(stand_in))}. Runs on it "
                "are pipeline checks: they show the code runs end to end, and no finding on accuracy or on which "
-               "weights a pruner keeps is drawn from them (a given network's time and memory do not depend on "
-               "pixel values). "
+               "weights a data-driven pruner keeps is drawn from them (a given network's time and memory do not "
+               "depend on pixel values, nor do the masks of Rand and SynFlow, which never read the data). "
                "Each task's section says which of its runs they are.</div></div>") if stand_in else ""
     return ('<section class="cover"><h1>prunelab: pruning at initialization</h1>'
             f"<p class='subtitle'>The workbook, profile <b>{html.escape(profile)}</b></p><table class='facts'>"
