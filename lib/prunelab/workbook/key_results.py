@@ -15,9 +15,10 @@ import pandas as pd
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
-from .numbers import Span, accuracy_cell, alike, at_chance, compression_text, listed, significant
+from .layer_findings import working_beyond
+from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
-from .tables import amp_ratios, beyond_spread, own_peak_memory
+from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import trace_summary
 
 
@@ -83,13 +84,13 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.D
 
 def speed_key_words(sparse: pd.DataFrame) -> list[str]:
     """Per set-up on real data, whether pruning bought speed: on dense kernels a pruned network does the
-    same work, so only the sparse kernels can gain, and only the runs that still predict better than the most
-    frequent class and are faster beyond the passes' spread count."""
+    same work, so only the sparse kernels can gain, and only the runs of :func:`.layer_findings.working_beyond`
+    count, as in the findings."""
     words = []
     for setup, rows in sparse.groupby("setup", sort=False):
         if rows["stand_in"].any():
             continue
-        gained = rows[beyond_spread(rows) & (rows["speedup"] > 1) & ~at_chance(rows)]
+        gained = working_beyond(rows)
         words.append(f"Speed on {setup}: a pruned network's dense kernels do the same work at every compression, "
                      + (f"and on sparse kernels {len(gained)} of its {len(rows)} timed runs ran "
                         f"{Span.of(gained['speedup']).words('{:.2f}x'.format)} as fast, beyond the passes' spread, "
