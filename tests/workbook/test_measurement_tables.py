@@ -92,7 +92,15 @@ def test_the_trace_findings_words_carry_the_traces_figures():
     key = trace_key_result(_trace(), "real CIFAR-10")
     assert "real CIFAR-10" in key and "21 convolution layers" in key and "**28.5%**" in key
     assert "2.27 ms" in key and "7.97 ms" in key and "sink is convolution" in key
-    assert trace_key_result(_trace(main_sink="overhead"), "real CIFAR-10") != key.replace("convolution,", "overhead,")
+    from prunelab.core.trace import KINDS
+    from prunelab.workbook.tracing_findings import SINK_FIXES
+
+    assert set(SINK_FIXES) == set(KINDS)  # every kind a trace can name as its sink has a fix
+    for sink in KINDS:
+        assert SINK_FIXES[sink] in trace_key_result(_trace(main_sink=sink), "real CIFAR-10")
+        assert SINK_FIXES[sink] in trace_findings(_trace(main_sink=sink), _designs(13.0, 0.5, 10.0, 0.4)) or (
+            sink == "convolution")  # the findings word the convolutions' fix at length
+    assert "fix" not in trace_key_result(_trace(main_sink=None), "real CIFAR-10")  # no sink found: no fix named
 
 
 def test_the_findings_say_how_much_of_the_busy_gap_the_mask_multiplies_explain():

@@ -19,7 +19,7 @@ from .layer_findings import working_beyond
 from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
 from .tables import amp_ratios, own_peak_memory
-from .tracing_findings import trace_summary
+from .tracing_findings import SINK_FIXES, trace_summary
 
 
 @dataclass(frozen=True)
@@ -138,12 +138,10 @@ def trace_key_result(trace: dict, data: str) -> str:
     """Task 2: where the traced inference step's time goes (:func:`.tracing_findings.trace_summary`)."""
     s = trace_summary(trace)
     conv_ms, busy_ms = alike(s.conv_ms, s.busy_ms)
-    fix = ("less work in the convolutions (pruning whole channels keeps them dense and narrower), where folding "
-           "the masks removes only extra ops" if s.main_sink == "convolution" else
-           "fewer, fused ops (batchnorm folded into the convolutions, torch.compile, CUDA graphs)")
+    fix = f", and the fix is {SINK_FIXES[s.main_sink]}" if s.main_sink in SINK_FIXES else ""
     return (f"One traced inference step ({data}): its {s.conv_layers} convolution layers take "
             f"{conv_ms} ms of {busy_ms} ms busy time "
-            f"(**{s.conv_share:.1%}**); the main time sink is {s.main_sink}, and the fix is {fix}.")
+            f"(**{s.conv_share:.1%}**); the main time sink is {s.main_sink}{fix}.")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,17 @@ if TYPE_CHECKING:
 
 #: a convolution layer whose time per multiply-add is this many times the median layer's stands out
 COST_OUTLIER = 2.0
+#: the fix for each kind of work (:data:`prunelab.core.trace.KINDS`) that can be a traced step's main time sink
+SINK_FIXES = {
+    "convolution": "less work in the convolutions (pruning whole channels keeps them dense and narrower), where "
+                   "folding the masks removes only extra ops",
+    "batchnorm": "folding each batch norm into the convolution before it, for inference",
+    "activation and add": "fewer, fused ops (torch.compile fuses the elementwise ones into their neighbours)",
+    "mask multiply": "folding the masks into the weights once, after pruning, as prunelab does",
+    "linear": "less work in the linear layers (pruning whole units keeps them dense and narrower)",
+    "memory copies": "keeping tensors in one layout and on one device, so that no op copies them",
+    "other": "fewer, fused ops (torch.compile, or CUDA graphs on a GPU)",
+}
 
 
 @dataclass(frozen=True)
@@ -205,8 +216,8 @@ def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | Non
            "devices (Task 1's Table C times them against dense ones, run by run). Folding the masks (below) "
            "removes extra ops, not this time."
            if s.main_sink == "convolution" else
-           " It is not the convolutions: per-op overhead dominates this small network, which kernel fusion "
-           "(conv + batchnorm folding, torch.compile) or CUDA graphs attack."),
+           f" It is not the convolutions; the fix is {SINK_FIXES[s.main_sink]}." if s.main_sink in SINK_FIXES
+           else ""),
         f"- The original design multiplies every mask in every forward: {result.original_units} {s.unit} against "
         f"{result.folded_units} in the traced step, {result.mask_share:.1%} of its busy time in mask "
         "multiplies. The outputs are " + ("identical." if result.outputs_equal else "NOT identical: investigate.")
