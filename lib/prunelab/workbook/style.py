@@ -24,7 +24,7 @@ SYNFLOW_ONE_ROUND_COLOUR = "#ff7f0e"
 INK = "#000000"
 #: bar fills (colour, hatch) of fp32 and mixed precision, the same way: dark grey, then white hatched
 PRECISION_FILLS = (("#404040", ""), ("#ffffff", "//"))
-#: characters of a figure title per inch of figure width (12 pt DejaVu Sans, with a margin)
+#: characters of a figure title per inch of figure width (11 pt DejaVu Sans, with a margin)
 _TITLE_CHARS_PER_INCH = 10
 
 

@@ -181,7 +181,8 @@ def _cost_list(rows: pd.DataFrame, costs: pd.DataFrame) -> str:
 
 def _busy_gap_words(result: TraceResult) -> str:
     """How much of the gap between the two traced steps' busy times the mask multiplies explain: one traced step
-    each, so a gap well beyond them is that step's variation, which only repeated steps settle."""
+    each, so a gap well beyond them, or short of them (the original's other ops ran faster), is that step's
+    variation, which only repeated steps settle."""
     gap = result.original_busy_ms - result.summary.busy_ms
     if gap <= 0:
         return ""
