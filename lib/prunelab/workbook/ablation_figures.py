@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .ablations import ABLATIONS, AS_SCORED, single_ablations
 from .figure_axes import fit_tick_labels
-from .style import column_order, suptitle, use_style
+from .style import column_order, panel_grid, suptitle, use_style
 
 #: a fill and hatch per column of notebook 05, the pruner as scored then each ablation: greys, as the other
 #: figures' blue, green and red are Mag's, SNIP's and GraSP's
@@ -25,13 +22,8 @@ def plot_ablations(table: pd.DataFrame):
     table = single_ablations(table)
     panels = list(dict.fromkeys(zip(table["setup"], table["compression"])))
     columns = [AS_SCORED, *ABLATIONS.values()]
-    cols = min(len(panels), 2)  # wider, a panel's labels would print too small on the page
-    rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 4.5 * cols), 3.6 * rows + 0.9), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[len(panels):]:
-        ax.remove()
-    for ax, (setup, compression) in zip(axes.flat, panels):
+    fig, axes = panel_grid(len(panels), 3.6, 0.9, layout="constrained")
+    for ax, (setup, compression) in zip(axes, panels):
         rows = table[(table["setup"] == setup) & (table["compression"] == compression)]
         pruners = column_order(rows["label"])
         width = 0.8 / len(columns)
@@ -47,8 +39,8 @@ def plot_ablations(table: pd.DataFrame):
         ax.set_ylabel("test top-1 (%)")
         data = rows["data"].iloc[0] if "data" in rows else ""
         ax.set_title(f"{setup}, compression {compression:g}" + (f"\n({data})" if data else ""), fontsize=9)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3))
     suptitle(fig, "Each pruner as scored and under each ablation: mean top-1 ± sd over seeds")
-    fit_tick_labels(fig, axes.flat[:len(panels)])  # pruners' names that crowd go to a second row
+    fit_tick_labels(fig, axes)  # pruners' names that crowd go to a second row
     return fig

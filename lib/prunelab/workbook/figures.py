@@ -15,7 +15,17 @@ from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .figure_axes import COMPRESSION_LABEL, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
-from .style import DENSE_LABEL, INK, PRECISION_FILLS, column_order, palette, pruner_name, suptitle, use_style
+from .style import (
+    DENSE_LABEL,
+    INK,
+    PRECISION_FILLS,
+    column_order,
+    palette,
+    panel_grid,
+    pruner_name,
+    suptitle,
+    use_style,
+)
 from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, beyond_spread, multishot_runs, own_peak_memory
 
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
@@ -91,8 +101,8 @@ def plot_collapse(table: pd.DataFrame):
         raise UserError("no pruned runs to plot layer collapse for")
     pruned = pruned.assign(emptied=emptied_layers(pruned))
     cuts = _first_cuts(pruned)
-    fig, axes = plt.subplots(1, len(setups), figsize=(max(6.4, 4.5 * len(setups)), 4.6), squeeze=False)
-    for ax, setup in zip(axes.flat, setups):
+    fig, axes = panel_grid(len(setups), 4.6)
+    for ax, setup in zip(axes, setups):
         rows, placed = pruned[pruned["setup"] == setup], []
         for label in column_order(rows["label"]):
             _collapse_line(ax, rows[rows["label"] == label], label, cuts.get((setup, label)), placed)
@@ -116,7 +126,7 @@ def plot_collapse(table: pd.DataFrame):
     where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")
     suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
                    f"and {where}")
-    fit_tick_labels(fig, axes.flat)
+    fit_tick_labels(fig, axes)
     return fig
 
 
@@ -297,8 +307,8 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     where there is none the legend says which test failed, counting the runs that gain."""
     use_style()
     setups = list(dict.fromkeys(sparse["setup"]))
-    fig, axes = plt.subplots(1, len(setups), figsize=(max(6.4, 4.5 * len(setups)), 5), squeeze=False)
-    for ax, setup in zip(axes.flat, setups):
+    fig, axes = panel_grid(len(setups), 5)
+    for ax, setup in zip(axes, setups):
         rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
         per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
                                            "speedup"]].median().sort_values("kept")
@@ -333,5 +343,5 @@ def plot_sparse_inference(sparse: pd.DataFrame):
                title=f"{setup}\n({data})" if data else setup)
         ax.legend(title=note, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # below: inside, it covered points
     suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
-    fit_tick_labels(fig, axes.flat)
+    fit_tick_labels(fig, axes)
     return fig

@@ -100,3 +100,16 @@ def palette(labels) -> dict[str, str]:
         else:
             colours[label] = next(spare, "#000000")
     return colours
+
+
+def panel_grid(count: int, height: float, extra: float = 0.0, **figure):
+    """A figure of ``count`` panels 4.5 in wide and ``height`` tall, at most two a row (a wider figure is shrunk
+    to the page's width, and its labels would print too small), with ``extra`` inches for the title and legend;
+    the cell an odd count leaves is removed. Returns the figure and its panels in reading order."""
+    cols = min(count, 2)
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 4.5 * cols), height * rows + extra), squeeze=False,
+                             **figure)
+    for ax in axes.flat[count:]:
+        ax.remove()
+    return fig, list(axes.flat[:count])
