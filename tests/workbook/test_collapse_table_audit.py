@@ -137,3 +137,6 @@ def test_emptied_layers_of_a_data_free_pruner_hold_on_stand_in_data_and_vanished
     assert "1 of 2" in text and "2 further" in text  # the vanished runs; the two stand-in cells left
     plain = collapses(table.drop(columns=["pruner", "vanished_layers"]))  # tables without those columns
     assert plain.masks_hold == () and plain.emptied[0].vanished == ()
+    older = table.assign(vanished_layers=[[], [], [], ["1.weight"], None])  # the second run's record predates it
+    (cell,) = collapses(older).emptied
+    assert (cell.vanished_runs, cell.vanished_known) == (1, 1)

@@ -41,7 +41,8 @@ class CollapsedCell:
     any of them emptied; ``constant``: whether every one predicts no better than one class; ``no_path``: where
     none emptied a layer and every one is at that level, how many keep no path from input to output (None: not
     checked, on stand-in data or for rows that name no record); ``vanished``: the layers whose scores all came
-    out zero in some round of some run of the cell, and in ``vanished_runs`` of them; ``data_free``: whether the
+    out zero in some round of some run of the cell, and in ``vanished_runs`` of the ``vanished_known`` runs whose
+    records say (records made before the check say nothing); ``data_free``: whether the
     pruner's masks never read the data (:data:`~prunelab.core.choices.DATA_FREE_PRUNERS`)."""
 
     setup: str
@@ -57,6 +58,7 @@ class CollapsedCell:
     stand_in: bool
     vanished: tuple[str, ...] = ()
     vanished_runs: int = 0
+    vanished_known: int = 0
     data_free: bool = False
 
     @property
@@ -92,12 +94,14 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
         layers = tuple(sorted({layer for emptied in hit["emptied"] for layer in emptied}))
         stand_in = bool(group["stand_in"].any())
         no_path = runs_without_path(hit) if not layers and not stand_in else None  # every hit run at chance
-        vanished = [_layer_names(v) for v in hit.get("vanished_layers", pd.Series([None] * len(hit)))]
+        said = list(hit.get("vanished_layers", pd.Series([None] * len(hit))))
+        vanished = [_layer_names(v) for v in said]
         cells.append(CollapsedCell(setup, label, float(compression), len(hit), len(group),
                                    tuple(float(v) for v in hit["top1"]), float(hit["majority_class_top1"].mean()),
                                    layers, bool(hit["constant"].all()), no_path, stand_in,
                                    tuple(sorted({layer for names in vanished for layer in names})),
                                    sum(bool(names) for names in vanished),
+                                   sum(isinstance(v, list | tuple | np.ndarray) for v in said),
                                    "pruner" in group and bool(group["pruner"].isin(DATA_FREE_PRUNERS).all())))
     return cells
 

@@ -304,7 +304,7 @@ def _vanished_words(cells: list[CollapsedCell]) -> str:
         return ""
     where = "; ".join(f"{c.label} at {compression_text(c.compression)} in `{', '.join(c.vanished)}` "
                       f"({c.vanished_runs} of {counted(c.seeds, 'run')})" for c in hit)
-    rest = sum(c.runs for c in cells) - sum(c.vanished_runs for c in cells)
+    rest = sum(c.vanished_known for c in cells) - sum(c.vanished_runs for c in cells)  # records that say so
     return (f" Scores vanished (all zero in a layer's kept weights) in {where}: a layer scores all zero only where "
             "nothing flows through its kept weights to the output any more (no path of kept weights and live "
             "units), so those networks were already cut through when that round scored them"
