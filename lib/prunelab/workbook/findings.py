@@ -304,11 +304,12 @@ def _vanished_words(cells: list[CollapsedCell]) -> str:
         return ""
     where = "; ".join(f"{c.label} at {compression_text(c.compression)} in `{', '.join(c.vanished)}` "
                       f"({c.vanished_runs} of {counted(c.seeds, 'run')})" for c in hit)
-    rest = sum(c.vanished_known for c in cells) - sum(c.vanished_runs for c in cells)  # records that say so
+    rest = sum(c.vanished_known for c in hit) - sum(c.vanished_runs for c in hit)  # records that say so
     return (f" Scores vanished (all zero in a layer's kept weights) in {where}: a layer scores all zero only where "
             "nothing flows through its kept weights to the output any more (no path of kept weights and live "
             "units), so those networks were already cut through when that round scored them"
-            + (f"; in the other {counted(rest, 'collapsed run')} the scores did not vanish." if rest else "."))
+            + (f"; in the other {counted(rest, 'collapsed run')} of {'that cell' if len(hit) == 1 else 'those cells'} "
+               "the scores did not vanish." if rest else "."))
 
 
 def _collapse_lines(c: Collapses) -> list[str]:
