@@ -249,6 +249,8 @@ def test_table_l_formats_times_with_spreads_and_compressions_plainly():
     assert row["fp32 top-1 (%)"] == "97.2" and row["speedup"] == "37.9x" and row["time difference"] == "faster"
     assert row["kept weights"] == "0.562" and row["passes"] == 5
     assert row["top-1 int8 - fp32 (points)"] == "-0.2"  # int8 lost 0.22 points: the sign the discussion gives
+    same = int8_comparison_table(int8.assign(**{"drop (points)": 0.0})).iloc[0]
+    assert same["top-1 int8 - fp32 (points)"] == "+0.0"  # no change is not printed as "-0.0"
     assert row["pruned weights zero in int8"] == "yes"  # words, not a Python bool
 
 

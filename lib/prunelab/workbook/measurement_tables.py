@@ -232,7 +232,7 @@ def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
             "setup": setup, "compression": compression_text(compression),
             "kept weights": significant(r["kept weights"]), "int8 path": r["int8 path"],
             "fp32 top-1 (%)": one_decimal(r["fp32 top-1 (%)"]), "int8 top-1 (%)": one_decimal(r["int8 top-1 (%)"]),
-            "top-1 int8 - fp32 (points)": f"{-r['drop (points)']:+.1f}",  # signed as Table K and the discussion
+            "top-1 int8 - fp32 (points)": f"{0.0 - r['drop (points)']:+.1f}",  # signed as Table K; no "-0.0"
             "fp32 inference": time_cell(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"], "ms"),
             "int8 inference": time_cell(r["int8 inference (ms)"], r["int8 inference spread (ms)"], "ms"),
             "speedup": ratio_text(r["speedup"]),
