@@ -346,13 +346,18 @@ def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
 def stand_in_note(table: pd.DataFrame) -> str:
     """What a caption adds for rows of ``table`` (:func:`records_table`) on synthetic stand-in data: a flag naming
     those set-ups as pipeline checks, or nothing where every row used real data."""
-    fake = sorted(set(table.loc[table["data_source"] == "synthetic", "setup"])) if len(table) else []
+    fake = _stand_in_setups(table)
     return f" ({', '.join(fake)}: SYNTHETIC stand-in data, a pipeline check)" if fake else ""
 
 
 def stand_in_timing_note(table: pd.DataFrame) -> str:
     """:func:`stand_in_note` for a caption of times alone: the set-ups on synthetic stand-in data are named, and
     their times stand, as a network's time does not depend on the pixel values it reads."""
-    fake = sorted(set(table.loc[table["data_source"] == "synthetic", "setup"])) if len(table) else []
+    fake = _stand_in_setups(table)
     return (f" ({', '.join(fake)}: SYNTHETIC stand-in images; a network's times do not depend on pixel values)"
             if fake else "")
+
+
+def _stand_in_setups(table: pd.DataFrame) -> list[str]:
+    """The set-ups of ``table``'s rows on synthetic stand-in data, sorted."""
+    return sorted(set(table.loc[table["data_source"] == "synthetic", "setup"])) if len(table) else []
