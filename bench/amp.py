@@ -2,7 +2,7 @@
 
 Time: the two precisions take turns, ``--steps`` training steps each, ``--repeats`` times, in one
 process; the median per-step time of each is reported with its spread, and their ratio with whether it is
-beyond the spread. Memory: each precision trains
+beyond the noise (the workbook's rank test). Memory: each precision trains
 ``--steps`` steps in a fresh interpreter (a process's allocator keeps what it once held, so one process
 cannot measure both) and reports :class:`prunelab.precision.memory.PeakMemory` over its steps: the peak of CUDA
 tensors on a GPU, the process's peak resident set on a CPU.

@@ -1,5 +1,5 @@
 """What every bench script shares: a command line whose mistakes are one line and exit code 2, with nothing
-measured or written, and the words that say whether a ratio is beyond the timings' spread.
+measured or written, and the words that say whether a ratio is beyond the timings' noise.
 
 The scripts import it as a sibling (``python bench/<script>.py`` puts this folder first on the path).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from prunelab.core.timing import Timing, spread_words
+from prunelab.core.timing import Timing, noise_words
 from prunelab.errors import UserError
 from prunelab.runs.cli import OneLineParser
 
@@ -81,8 +81,8 @@ def torch_device(text: str) -> torch.device:
 
 
 def ratio_text(baseline: Timing, candidate: Timing) -> str:
-    """``baseline`` over ``candidate`` (above 1: the candidate is faster), with whether it is beyond the spread."""
-    return f"{baseline.median / candidate.median:.2f}x ({spread_words(baseline, candidate)})"
+    """``baseline`` over ``candidate`` (above 1: the candidate is faster), with whether it is beyond the noise."""
+    return f"{baseline.median / candidate.median:.2f}x ({noise_words(baseline, candidate)})"
 
 
 def run(main: Callable[[], None]) -> None:

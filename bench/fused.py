@@ -48,7 +48,7 @@ from prunelab.core.fused import fuse_learners, fused_losses, stack_inputs
 from prunelab.core.hardware import machine_line
 from prunelab.core.layout import uses_channels_last
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.timing import MIN_REPEATS, Timing, interleaved, spread_words
+from prunelab.core.timing import MIN_REPEATS, Timing, interleaved, noise_words
 from prunelab.core.train import (
     GRAPH_WARMUP_STEPS,
     Learner,
@@ -251,7 +251,7 @@ def bench_loop(args: argparse.Namespace, device: torch.device, precision: Precis
             timings = interleaved({k: (lambda d=d: d(args.steps)) for k, d in designs.items()}, args.blocks, warmup=0)
             images = runs * args.steps * args.batch_size
             fused, separate, one = (images / timings[k].median for k in ("fused", "separate", "one network"))
-            noise = f"({spread_words(timings['separate'], timings['fused'])})"
+            noise = f"({noise_words(timings['separate'], timings['fused'])})"
             print(f"{setup:10} {runs:3d} {fused:12.0f} {separate:15.0f} {fused / separate:14.2f}x {noise:19} "
                   f"{one:18.0f} {fused / one:9.2f}x   "
                   f"fused {time_cell(timings['fused'].median, timings['fused'].spread)}, "

@@ -7,7 +7,7 @@ timing), the dense reference is :func:`prunelab.core.inference.strip_masks` and 
 outputs are compared first. Then the two take turns through :func:`prunelab.core.timing.interleaved`, one
 pass over ``--batches`` random batches each, ``--repeats`` times after ``--warmup`` passes, as Table C's
 records are timed; the line reports each median ms per batch ± half the range of the passes, and calls the
-speedup (dense / sparse medians) real only beyond the larger spread, the workbook's rule. The line after
+speedup (dense / sparse medians) real only where a rank test of the passes says so, the workbook's rule. The line after
 it lists the layers that switched kernel or lost dead units, and the whole-model check of the calibration
 batch.
 

@@ -6,14 +6,36 @@ import pandas as pd
 import torch
 
 from prunelab.core.evaluation import epoch_timing, time_inference
-from prunelab.core.timing import MIN_REPEATS, Timing, interleaved, repeat_timed
+from prunelab.core.timing import MIN_REPEATS, Timing, interleaved, noise_words, repeat_timed, timings_differ
 
 
 def test_a_timing_stores_the_median_and_the_spread_of_its_repeats():
     t = Timing.of([0.5, 0.1, 0.3, 0.2, 0.4])
     assert t.median == 0.3 and math.isclose(t.spread, 0.4) and t.repeats == 5
-    assert t.summary("inference") == {"inference_s": 0.3, "inference_spread_s": t.spread, "inference_repeats": 5}
+    assert t.summary("inference") == {"inference_s": 0.3, "inference_spread_s": t.spread, "inference_repeats": 5,
+                                      "inference_samples_s": [0.5, 0.1, 0.3, 0.2, 0.4]}
+    assert Timing.from_summary(t.summary("inference"), "inference") == t  # what a record holds reads back whole
     assert math.isnan(Timing.of([1.0]).spread)  # one value has no spread
+
+
+def test_one_slow_repeat_no_longer_hides_a_clear_difference():
+    fast = Timing.of([1.0, 1.02, 0.99, 1.01, 1.03])
+    slow = Timing.of([4.0, 4.1, 3.9, 4.05, 40.0])  # one pass 10x slow: its range (36 s) dwarfs the 3 s gap
+    assert timings_differ(fast, slow) and timings_differ(slow, fast)
+    assert abs(fast.median - slow.median) < slow.spread  # the old rule (gap beyond the larger range) saw noise
+    assert noise_words(fast, slow) == "beyond the noise"
+
+
+def test_timings_whose_repeats_interleave_are_not_told_apart():
+    a = Timing.of([1.0, 1.2, 1.4, 1.6, 1.8])
+    b = Timing.of([1.1, 1.3, 1.5, 1.7, 1.9])  # b's median is higher, but the ranks alternate
+    assert not timings_differ(a, b)
+    # at most 2 of the 25 pairs out of order is p = 0.032; 3 are p = 0.056
+    assert timings_differ(Timing.of([1, 2, 3, 4, 7]), Timing.of([5, 6, 8, 9, 10]))  # 2 pairs out of order
+    assert not timings_differ(Timing.of([1, 2, 3, 6, 7]), Timing.of([4, 5, 8, 9, 10]))  # 4 out of order
+    assert not timings_differ(Timing.of([1.0]), Timing.of([9.0]))  # one repeat each: nothing to test
+    old = Timing.from_summary({"t_s": 1.0, "t_spread_s": 0.1, "t_repeats": 5}, "t")  # a record without its samples
+    assert old.samples == () and not timings_differ(old, Timing.of([5, 6, 7, 8, 9]))
 
 
 def test_repeat_timed_warms_up_then_times_at_least_five_calls():

@@ -166,6 +166,7 @@ def test_amp_timing_record_takes_fp32_and_amp_steps_in_turn(records):
     assert timing.path.parent.name == EXPERIMENT and EXPERIMENTS[EXPERIMENT].from_record
     assert s["amp_dtype"] == "bf16" and s["batches"] == 1 and s["batch_size"] == 4
     for name in ("fp32", "amp"):
-        assert s[f"{name}_train_repeats"] == 5 and len(s[f"{name}_samples_s"]) == 5
-        assert math.isclose(s[f"{name}_train_spread_s"], max(s[f"{name}_samples_s"]) - min(s[f"{name}_samples_s"]))
+        passes = s[f"{name}_train_samples_s"]
+        assert s[f"{name}_train_repeats"] == 5 and len(passes) == 5
+        assert math.isclose(s[f"{name}_train_spread_s"], max(passes) - min(passes))
     assert amp_timing_record(fp32, settings, log=lambda _: None).path == timing.path  # reused, not re-measured

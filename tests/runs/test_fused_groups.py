@@ -30,7 +30,8 @@ SETUPS = {"fc": dict(dataset="mnist", model="fc", model_class="default"),
 TIMING = ["inference_s", "train_s"]
 #: summary fields measured rather than computed (as in test_resume), and how the steps were taken
 MEASURED = (*TIMING, "train_s_per_epoch", "peak_memory_mb", "peak_memory_start_mb", "peak_memory_block_only",
-            "peak_memory_since_resume", "inference_spread_s", "epoch_train_s", "epoch_train_spread_s")
+            "peak_memory_since_resume", "inference_spread_s", "inference_samples_s", "epoch_train_s",
+            "epoch_train_spread_s", "epoch_train_samples_s")
 
 
 def _quiet(_line: str) -> None:

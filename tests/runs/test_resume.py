@@ -27,7 +27,8 @@ ARGS = ["--model", "conv", "--model-class", "default", "--dataset", "mnist", "--
 TIMING = ["inference_s", "train_s"]
 #: summary fields measured rather than computed: they differ between two runs of the same configuration
 MEASURED = (*TIMING, "train_s_per_epoch", "peak_memory_mb", "peak_memory_start_mb", "peak_memory_block_only",
-            "peak_memory_since_resume", "inference_spread_s", "epoch_train_s", "epoch_train_spread_s")
+            "peak_memory_since_resume", "inference_spread_s", "inference_samples_s", "epoch_train_s",
+            "epoch_train_spread_s", "epoch_train_samples_s")
 
 
 def _cli(result_dir, *extra, env=None):

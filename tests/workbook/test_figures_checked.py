@@ -32,6 +32,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.markers import MarkerStyle
 from PIL import Image
+from timed_passes import PASSES
 
 from prunelab import workbook
 from prunelab.core.registry import SPARE_COLOURS, registered_pruners
@@ -192,6 +193,8 @@ def _sparse(compressions: dict[str, list[float]], pays: bool = True, spread: flo
                 rows.append(dict(setup=setup, label=label, compression=compression, kept=kept,
                                  flop_density=1.1 * kept, dense_inference_s=dense, sparse_inference_s=sparse,
                                  dense_inference_spread_s=spread * dense, sparse_inference_spread_s=spread * sparse,
+                                 dense_inference_samples_s=[dense * (1 + spread * f) for f in PASSES],
+                                 sparse_inference_samples_s=[sparse * (1 + spread * f) for f in PASSES],
                                  speedup=dense / sparse, data=DATA[setup]))
     return pd.DataFrame(rows)
 
@@ -224,7 +227,9 @@ def _amp() -> tuple[pd.DataFrame, pd.DataFrame]:
                          for c, a, m, t in [(0.2, False, 1100.0, 60.0), (0.2, True, 1000.0, 59.0),
                                             (1.0, False, 1090.0, 40.0), (1.0, True, 990.0, 41.0)]])
     timing = pd.DataFrame([dict(compression=c, batches=1, batch_size=32, fp32_train_s=1.0, fp32_train_spread_s=0.2,
-                                amp_train_s=1.4, amp_train_spread_s=0.1) for c in (0.2, 1.0)]).set_index("compression")
+                                fp32_train_samples_s=[1.0 + 0.2 * f for f in PASSES], amp_train_s=1.4,
+                                amp_train_spread_s=0.1, amp_train_samples_s=[1.4 + 0.1 * f for f in PASSES])
+                           for c in (0.2, 1.0)]).set_index("compression")
     return runs, timing
 
 
@@ -523,7 +528,7 @@ def _smoke_figures(results: Path) -> list[tuple[str, Figure]]:
             ("plot_collapse", workbook.plot_collapse(table))]
     values, params = _notebook_params("02_tracing", results)
     record = workbook.ensure_runs([workbook.trace_config(params, values["pruner"], values["compression"])],
-                                  progress=False, params=params, require=("design_timing", "inference_spread_s"))[0]
+                                  progress=False, params=params, require=("design_steps", "inference_spread_s"))[0]
     for trace in ("trace.json", "trace_original_design.json"):
         made.append(("plot_timeline", workbook.plot_timeline(workbook.analyze_trace(record.path / trace))))
     values, params = _notebook_params("03_compression", results)

@@ -6,11 +6,12 @@ import re
 
 import pandas as pd
 import pytest
+from timed_passes import timed, timing_of
 
+from prunelab.core.timing import WITHIN_NOISE, Timing
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
-    SAME,
     amp_relative_table,
     amp_training_table,
     conv_layer_table,
@@ -30,36 +31,12 @@ from prunelab.workbook.tracing_findings import (
 )
 
 
-def _designs(original_ms, original_spread, ours_ms, ours_spread):
-    rows = [("original: mask multiplied in every forward", 152, 0.1, original_ms, original_spread),
-            ("prunelab: masks folded into the weights", 73, 0.0, ours_ms, ours_spread)]
+def _designs() -> pd.DataFrame:
+    """The traced step of each design, as ``trace_designs.csv`` holds it (original first)."""
+    rows = [("original: mask multiplied in every forward", 152, 0.1),
+            ("prunelab: masks folded into the weights", 73, 0.0)]
     return pd.DataFrame([{"design": d, "units": u, "step span (ms)": 9.0, "busy (ms)": 8.0, "convolution (ms)": 7.0,
-                          "mask multiply share": m, "step median (ms)": t, "step spread (ms)": s, "timed steps": 10}
-                         for d, u, m, t, s in rows])
-
-
-def test_a_gap_inside_the_spread_is_noise_and_outside_it_a_difference():
-    assert difference_text(10.0, 1.0, 10.5, 0.8) == SAME
-    assert difference_text(12.0, 1.0, 10.0, 0.8) == "slower" and difference_text(8.0, 1.0, 10.0, 0.5) == "faster"
-    noise = design_speed(_designs(10.4, 1.0, 10.0, 0.6))  # 0.4 ms apart, spreads of 1.0 and 0.6
-    assert not noise.differ and noise.steps == 10
-    real = design_speed(_designs(13.0, 0.5, 10.0, 0.4))
-    assert real.differ and real.folded_faster and real.ratio == pytest.approx(1.3)
-    slower = design_speed(_designs(10.0, 0.5, 13.0, 0.4))
-    assert slower.differ and not slower.folded_faster and slower.ratio == pytest.approx(1.3)
-    assert design_speed(_designs(1, 1, 1, 1).drop(columns=["step median (ms)"])) is None  # no repeated steps
-
-
-def test_the_design_speed_words_carry_the_step_times_and_claim_only_real_gaps():
-    for times in ((10.4, 1.0, 10.0, 0.6), (13.0, 0.5, 10.0, 0.4), (10.0, 0.5, 13.0, 0.4)):
-        speed, text = design_speed(_designs(*times)), design_speed_words(_designs(*times))
-        assert time_cell(speed.original_ms, speed.original_spread_ms, "ms") in text
-        assert time_cell(speed.folded_ms, speed.folded_spread_ms, "ms") in text
-        assert f"over {speed.steps} steps" in text
-        assert (f"({speed.ratio:.2f}x)" in text) == speed.differ and ("**" in text) == speed.differ
-        if not speed.differ:
-            assert f"the {abs(speed.original_ms - speed.folded_ms):.3g} ms gap" in text
-    assert "ms" not in design_speed_words(_designs(1, 1, 1, 1).drop(columns=["step median (ms)"]))
+                          "mask multiply share": m} for d, u, m in rows])
 
 
 def _trace(**kw) -> dict:
@@ -67,28 +44,63 @@ def _trace(**kw) -> dict:
                    conv_share=0.285, main_sink="convolution", outputs_equal_to_original_design=True), **kw}
 
 
+def _summary(original=(13.0, 0.5), ours=(10.0, 0.4), timed: bool = True, **trace) -> dict:
+    """A trace record's summary: its trace, and five repeated steps of each design (ms: median, range)."""
+    steps = {k: v for key, (median, spread) in (("original", original), ("ours", ours))
+             for k, v in timing_of(median / 1e3, spread / 1e3).summary(f"{key}_step").items()}
+    return {"trace": _trace(**trace), **({"design_steps": steps} if timed else {})}
+
+
+def test_a_difference_is_claimed_only_where_the_rank_test_tells_the_times_apart():
+    assert difference_text(timing_of(10.0, 1.0), timing_of(10.5, 0.8)) == WITHIN_NOISE
+    assert difference_text(timing_of(12.0, 1.0), timing_of(10.0, 0.8)) == "slower"
+    assert difference_text(timing_of(8.0, 1.0), timing_of(10.0, 0.5)) == "faster"
+    one_slow = Timing.of([10.0, 10.1, 9.9, 10.05, 30.0])  # one slow pass: a range of 20 hides a 2 gap no longer
+    assert difference_text(timing_of(8.0, 0.2), one_slow) == "faster"
+    assert difference_text(Timing(8.0, 1.0, 5), timing_of(10.0, 0.5)).startswith("no repeats")  # an old record
+    noise = design_speed(_summary((10.4, 1.0), (10.0, 0.6)))  # 0.4 ms apart, ranges of 1.0 and 0.6
+    assert not noise.differ and noise.original.repeats == 5
+    real = design_speed(_summary((13.0, 0.5), (10.0, 0.4)))
+    assert real.differ and real.folded_faster and real.ratio == pytest.approx(1.3)
+    slower = design_speed(_summary((10.0, 0.5), (13.0, 0.4)))
+    assert slower.differ and not slower.folded_faster and slower.ratio == pytest.approx(1.3)
+    assert design_speed(_summary(timed=False)) is None  # no repeated steps
+
+
+def test_the_design_speed_words_carry_the_step_times_and_claim_only_real_gaps():
+    for times in (((10.4, 1.0), (10.0, 0.6)), ((13.0, 0.5), (10.0, 0.4)), ((10.0, 0.5), (13.0, 0.4))):
+        speed, text = design_speed(_summary(*times)), design_speed_words(_summary(*times))
+        assert time_cell(1e3 * speed.original.median, 1e3 * speed.original.spread, "ms") in text
+        assert time_cell(1e3 * speed.folded.median, 1e3 * speed.folded.spread, "ms") in text
+        assert "over 5 steps" in text
+        assert (f"({speed.ratio:.2f}x)" in text) == speed.differ and ("**" in text) == speed.differ
+        if not speed.differ:
+            assert f"the {1e3 * abs(speed.original.median - speed.folded.median):.3g} ms gap" in text
+    assert "ms" not in design_speed_words(_summary(timed=False))
+
+
 def test_the_trace_result_reads_the_trace_summary_and_the_design_comparison():
-    result = trace_result(_trace(), _designs(13.0, 0.5, 10.0, 0.4))
+    result = trace_result(_summary(), _designs())
     s = result.summary
     assert (s.span_ms, s.busy_ms, s.conv_layers, s.conv_ms, s.conv_share) == (9.1234, 7.975, 21, 2.271, 0.285)
     assert s.main_sink == "convolution" and s.unit == "top-level ops"
     assert (result.original_units, result.folded_units, result.mask_share) == (152, 73, 0.1)
-    assert result.outputs_equal and result.speed == design_speed(_designs(13.0, 0.5, 10.0, 0.4))
-    cuda = trace_result(_trace(device="cuda", outputs_equal_to_original_design=False), _designs(1, 1, 1, 1))
+    assert result.outputs_equal and result.speed == design_speed(_summary())
+    cuda = trace_result(_summary(device="cuda", outputs_equal_to_original_design=False), _designs())
     assert cuda.summary.unit == "kernels" and not cuda.outputs_equal
 
 
 def test_the_trace_findings_words_carry_the_traces_figures():
-    designs = _designs(13.0, 0.5, 10.0, 0.4)
-    for trace in (_trace(), _trace(device="cuda", main_sink="overhead", outputs_equal_to_original_design=False)):
-        result, text = trace_result(trace, designs), trace_findings(trace, designs)
+    designs = _designs()
+    for summary in (_summary(), _summary(device="cuda", main_sink="overhead", outputs_equal_to_original_design=False)):
+        result, text = trace_result(summary, designs), trace_findings(summary, designs)
         s = result.summary
         assert "9.12 ms" in text and "7.97 ms" in text and "2.27 ms" in text and f"**{s.conv_share:.1%}**" in text
         assert f"{s.conv_layers} convolution layers" in text and f"**{s.main_sink}**" in text
         assert f"{result.original_units} {s.unit} against {result.folded_units}" in text
         assert f"{result.mask_share:.1%}" in text
         assert ("NOT identical" in text) != result.outputs_equal
-        assert text.endswith(design_speed_words(designs))
+        assert text.endswith(design_speed_words(summary))
     key = trace_key_result(_trace(), "real CIFAR-10")
     assert "real CIFAR-10" in key and "21 convolution layers" in key and "**28.5%**" in key
     assert "2.27 ms" in key and "7.97 ms" in key and "sink is convolution" in key
@@ -98,23 +110,23 @@ def test_the_trace_findings_words_carry_the_traces_figures():
     assert set(SINK_FIXES) == set(KINDS)  # every kind a trace can name as its sink has a fix
     for sink in KINDS:
         assert SINK_FIXES[sink] in trace_key_result(_trace(main_sink=sink), "real CIFAR-10")
-        assert SINK_FIXES[sink] in trace_findings(_trace(main_sink=sink), _designs(13.0, 0.5, 10.0, 0.4)) or (
+        assert SINK_FIXES[sink] in trace_findings(_summary(main_sink=sink), _designs()) or (
             sink == "convolution")  # the findings word the convolutions' fix at length
     assert "fix" not in trace_key_result(_trace(main_sink=None), "real CIFAR-10")  # no sink found: no fix named
 
 
 def test_the_findings_say_how_much_of_the_busy_gap_the_mask_multiplies_explain():
-    designs = _designs(13.0, 0.5, 10.0, 0.4)  # the original's traced step busy 8.0 ms, 10% (0.8 ms) mask multiplies
-    beyond = trace_findings(_trace(step_busy_ms=5.0), designs)  # a 3 ms gap, far beyond the multiplies' 0.8 ms
+    designs = _designs()  # the original's traced step busy 8.0 ms, 10% (0.8 ms) mask multiplies
+    beyond = trace_findings(_summary(step_busy_ms=5.0), designs)  # a 3 ms gap, far beyond the multiplies' 0.8 ms
     assert "3.00 ms longer (8.00 against 5.00 ms); its mask multiplies took 0.800 ms" in beyond
     assert "not the masks" in beyond and "repeated steps below" in beyond
-    within = trace_findings(_trace(step_busy_ms=7.0), designs)  # 1.0 ms: the multiplies and a little more
+    within = trace_findings(_summary(step_busy_ms=7.0), designs)  # 1.0 ms: the multiplies and a little more
     assert "1.00 ms longer" in within and "not the masks" not in within and "ms faster" not in within
-    smaller = trace_findings(_trace(step_busy_ms=7.5), designs)  # 0.5 ms, less than the multiplies' 0.8 ms
+    smaller = trace_findings(_summary(step_busy_ms=7.5), designs)  # 0.5 ms, less than the multiplies' 0.8 ms
     assert "0.500 ms longer" in smaller and "0.300 ms faster" in smaller  # the rest of that step ran faster
-    assert "longer" not in trace_findings(_trace(step_busy_ms=8.5), designs)  # the folded step was the busier
-    untimed = designs.drop(columns=["step median (ms)"])  # a record without repeated steps
-    assert "repeated steps below" not in trace_findings(_trace(step_busy_ms=5.0), untimed)
+    assert "longer" not in trace_findings(_summary(step_busy_ms=8.5), designs)  # the folded step was the busier
+    untimed = _summary(step_busy_ms=5.0, timed=False)  # a record without repeated steps
+    assert "repeated steps below" not in trace_findings(untimed, designs)
 
 
 def test_table_e_sets_each_conv_layers_traced_time_against_its_multiply_adds(tmp_path):
@@ -152,21 +164,22 @@ def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_mult
     assert "`" not in quiet and "0.86x to 1.43x" in quiet  # none at 2x either way: no layer named
     fast = conv_cost_words(costs([100.0, 100.0, 100.0, 4.0], [1000.0, 1000.0, 1000.0, 100.0]))
     assert "`d` (0.4x" in fast  # far below the median time per FLOP is named too
-    findings = trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4))
+    findings = trace_findings(_summary(), _designs(), costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4))
     assert conv_cost_words(costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4)) in findings
     unmatched = costs([1.0, 1.0, 1.0, 4.0], [1.0, 1.0, 1.0, float("nan")])  # a layer the layer table lacks
-    plain = trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4))
-    assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), unmatched) == plain  # not from part of them
+    plain = trace_findings(_summary(), _designs())
+    assert trace_findings(_summary(), _designs(), unmatched) == plain  # not from part of them
     no_flops = costs([1.0, 1.0, 1.0, 4.0], [1.0, 1.0, 1.0, 0.0])  # a layer the FLOP count missed
-    assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), no_flops) == plain
+    assert trace_findings(_summary(), _designs(), no_flops) == plain
     empty = pd.DataFrame({"module": [], "time_us": [], "flops": [], "relative": []})
-    assert trace_findings(_trace(), _designs(13.0, 0.5, 10.0, 0.4), empty) == plain
+    assert trace_findings(_summary(), _designs(), empty) == plain
 
 
 def test_table_g_shows_the_repeated_step_with_its_half_range():
-    frame = design_comparison_table(_designs(0.96, 0.2, 1.0, 0.1))  # the user's 0.96x: inside the spread
+    frame = design_comparison_table(_designs(), _summary((0.96, 0.2), (1.0, 0.1)))  # the user's 0.96x: noise
     assert list(frame["step time (ms)"]) == ["0.960 ± 0.10 ms", "1.00 ± 0.050 ms"]
-    assert frame["against folded"].iloc[0] == f"0.960x, {SAME}"
+    assert frame["against folded"].iloc[0] == f"0.960x, {WITHIN_NOISE}"
+    assert "step time (ms)" not in design_comparison_table(_designs(), _summary(timed=False))
     assert frame["busy in traced step (ms)"].iloc[0] == "8.00"
 
 
@@ -181,13 +194,13 @@ def _runs():
 
 
 def _timing():
-    return pd.DataFrame([
+    return timed(pd.DataFrame([
         dict(compression=0.25, amp_dtype="bf16", batches=1, batch_size=32, fp32_train_s=1.0,
              fp32_train_spread_s=0.2, fp32_train_repeats=5, amp_train_s=1.1, amp_train_spread_s=0.3,
              amp_train_repeats=5),
         dict(compression=0.5, amp_dtype="bf16", batches=1, batch_size=32, fp32_train_s=1.0,
              fp32_train_spread_s=0.05, fp32_train_repeats=5, amp_train_s=9.0, amp_train_spread_s=0.5,
-             amp_train_repeats=5)]).set_index("compression")
+             amp_train_repeats=5)])).set_index("compression")
 
 
 def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences():
@@ -201,7 +214,7 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     assert (j.loc["0.5", ("Run training time (s)", "fp32")], j.loc["0.5", ("Run training time (s)", "AMP bf16")]) == (
         "20.0", "200")  # each run's own train_s, as recorded
     k = amp_relative_table(_runs(), _timing())
-    assert k.loc["0.25", "time difference"] == SAME
+    assert k.loc["0.25", "time difference"] == WITHIN_NOISE
     assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", "time AMP / fp32"] == "9.00x"
     # peak memory: compared on a GPU, where it is CUDA's own; on the CPU, one shared process's resident set
     on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
@@ -213,20 +226,21 @@ def test_amp_times_judge_each_compression_by_the_spread_of_its_passes():
     times = amp_times(_timing())
     assert (times.dtype, times.batches, times.batch_size, times.repeats) == ("bf16", 1, 32, 5)
     low, high = times.at
-    assert low.compression == 0.25 and low.ratio == pytest.approx(1.1) and not low.differ  # 0.1 s < spread 0.3 s
+    assert low.compression == 0.25 and low.ratio == pytest.approx(1.1) and not low.differ  # passes interleave
     assert high.compression == 0.5 and high.ratio == pytest.approx(9.0) and high.differ
     assert times.ratios == Span(pytest.approx(1.1), pytest.approx(9.0)) and times.beyond == 1
     with_timing = quantization_result(_runs(), pd.DataFrame(), _timing())
     assert with_timing.timing == times and not with_timing.gain  # slower, and one gap is noise
-    fast = _timing().assign(amp_train_s=0.5, amp_train_spread_s=0.01, fp32_train_spread_s=0.01)
-    assert quantization_result(_runs(), pd.DataFrame(), fast).gain  # 0.5x at both, beyond the spread
-    assert not quantization_result(_runs(), pd.DataFrame(), fast.assign(amp_train_spread_s=0.6)).gain
+    fast = timed(_timing().assign(amp_train_s=0.5, amp_train_spread_s=0.01, fp32_train_spread_s=0.01))
+    assert quantization_result(_runs(), pd.DataFrame(), fast).gain  # 0.5x at both, beyond the noise
+    mixed = fast.assign(amp_train_samples_s=[[0.3, 0.4, 0.5, 1.01, 1.02]] * 2)  # 2 of AMP's 5 passes slower
+    assert not quantization_result(_runs(), pd.DataFrame(), mixed).gain
 
 
 def test_amp_time_words_carry_each_compressions_times_and_ratio():
     times, text = amp_times(_timing()), amp_time_words(_timing())
     for t in times.at:
-        amp, fp32 = time_cell(t.amp_s, t.amp_spread_s), time_cell(t.fp32_s, t.fp32_spread_s)
+        amp, fp32 = time_cell(t.amp.median, t.amp.spread), time_cell(t.fp32.median, t.fp32.spread)
         assert f"{t.compression:g} {amp} against {fp32}" in text
         assert (f"**{t.ratio:.2f}x**" if t.differ else f"{t.ratio:.2f}x") in text
     assert f"{times.batches} training step of {times.batch_size} images" in text
@@ -237,12 +251,7 @@ def test_amp_time_words_carry_each_compressions_times_and_ratio():
 
 
 def test_table_l_formats_times_with_spreads_and_compressions_plainly():
-    int8 = pd.DataFrame([{
-        "setup": "digits / Conv", "compression": 0.25, "kept weights": 0.562341, "int8 path": "pt2e",
-        "fp32 top-1 (%)": 97.2222, "int8 top-1 (%)": 97.0, "drop (points)": 0.2222, "fp32 inference (ms)": 1109.499023,
-        "int8 inference (ms)": 29.3, "fp32 inference spread (ms)": 20.0, "int8 inference spread (ms)": 1.0,
-        "timing repeats": 5, "speedup": 37.867, "fp32 dense (KB)": 100.0, "fp32 sparse (KB)": 60.0, "int8 (KB)": 30.0,
-        "pruned weights zero in int8": True}]).set_index(["setup", "compression"])
+    int8 = _int8()
     row = int8_comparison_table(int8).iloc[0]
     assert int8_comparison_table(int8).index[0] == ("digits / Conv", "0.25")
     assert row["fp32 inference"] == "1,110 ± 10 ms" and row["int8 inference"] == "29.3 ± 0.50 ms"
@@ -255,12 +264,17 @@ def test_table_l_formats_times_with_spreads_and_compressions_plainly():
 
 
 def _int8(**kw) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "setup": "digits / Conv", "compression": 0.25, "kept weights": 0.562341, "int8 path": "pt2e",
-        "fp32 top-1 (%)": 97.2222, "int8 top-1 (%)": 97.0, "drop (points)": 0.2222, "fp32 inference (ms)": 1109.499023,
-        "int8 inference (ms)": 29.3, "fp32 inference spread (ms)": 20.0, "int8 inference spread (ms)": 1.0,
-        "timing repeats": 5, "speedup": 37.867, "fp32 dense (KB)": 100.0, "fp32 sparse (KB)": 60.0, "int8 (KB)": 30.0,
-        "pruned weights zero in int8": True, **kw}]).set_index(["setup", "compression"])
+    """One int8 table row (:func:`prunelab.workbook.tables.int8_table`); each timing's five passes spread evenly
+    over its stated median and range unless ``kw`` gives the timing itself."""
+    row = {"setup": "digits / Conv", "compression": 0.25, "kept weights": 0.562341, "int8 path": "pt2e",
+           "fp32 top-1 (%)": 97.2222, "int8 top-1 (%)": 97.0, "drop (points)": 0.2222,
+           "fp32 inference (ms)": 1109.499023, "int8 inference (ms)": 29.3, "fp32 inference spread (ms)": 20.0,
+           "int8 inference spread (ms)": 1.0, "timing repeats": 5, "speedup": 37.867, "fp32 dense (KB)": 100.0,
+           "fp32 sparse (KB)": 60.0, "int8 (KB)": 30.0, "pruned weights zero in int8": True, **kw}
+    for key in ("fp32", "int8"):
+        row.setdefault(f"{key} timing", timing_of(row[f"{key} inference (ms)"] / 1e3,
+                                                   row[f"{key} inference spread (ms)"] / 1e3))
+    return pd.DataFrame([row]).set_index(["setup", "compression"])
 
 
 def test_the_int8_result_counts_real_speed_ups_and_checks_the_pruned_weights():
@@ -272,8 +286,8 @@ def test_the_int8_result_counts_real_speed_ups_and_checks_the_pruned_weights():
     assert result.sparse_smaller == ()  # 60 KB sparse against 30 KB int8
     assert quantization_result(_runs(), _int8(**{"fp32 sparse (KB)": 20.0}), _timing()).int8.sparse_smaller \
         == (("digits / Conv", 0.25),)
-    old = quantization_result(_runs(), _int8(**{"fp32 inference spread (ms)": float("nan")}), _timing()).int8
-    assert old.setups[0].beyond is None  # no spread recorded: no difference claimed
+    old = quantization_result(_runs(), _int8(**{"fp32 timing": Timing(1.1095, 0.02, 5)}), _timing()).int8
+    assert old.setups[0].beyond is None  # passes not recorded: no difference claimed
     assert not quantization_result(_runs(), _int8(**{"pruned weights zero in int8": False}), _timing()).int8.zeros_kept
 
 
@@ -293,15 +307,15 @@ def test_the_int8_words_carry_the_speed_up_and_sizes():
 
 
 def test_mixed_precision_faster_within_the_spread_everywhere_is_a_lean_not_a_difference():
-    lean = _timing().assign(amp_train_s=[0.8, 0.9], amp_train_spread_s=[0.3, 0.3])  # faster, inside the spread
+    lean = timed(_timing().assign(amp_train_s=[0.8, 0.9], amp_train_spread_s=[0.5, 0.5]))  # faster, passes mixed
     key = quantization_key_result(_runs().assign(data="real CIFAR-10"), lean)
     assert "0.80 to 0.90x" in key and " 0 of " not in key  # no "beyond the spread at 0 of 2 compressions"
     text = quantization_findings(_runs().assign(cpu_bf16=[["avx512_bf16"]] * 4), pd.DataFrame(), lean)
     assert "0.80 to 0.90x fp32's" in text  # the lean over every compression, stated as one
     assert "0.80 to 0.90x fp32's" not in quantization_findings(_runs(), pd.DataFrame(), _timing())  # 1.10x, 9.00x
-    measured = lean.assign(amp_train_spread_s=[0.001, 0.001], fp32_train_spread_s=[0.001, 0.001])
-    small = quantization_findings(_runs(), pd.DataFrame(), measured)  # beyond the spread, but not by 10%
-    assert "0.80 to 0.90x fp32's" in small and "within the spread" not in small.splitlines()[1]
+    measured = timed(lean.assign(amp_train_spread_s=[0.001, 0.001], fp32_train_spread_s=[0.001, 0.001]))
+    small = quantization_findings(_runs(), pd.DataFrame(), measured)  # beyond the noise, but not by 10%
+    assert "0.80 to 0.90x fp32's" in small and "within the noise" not in small.splitlines()[1]
 
 
 def test_the_quantization_key_result_carries_its_data_and_spreads():
@@ -323,10 +337,11 @@ def test_the_quantization_key_result_carries_its_data_and_spreads():
 def _sparse() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two ResNet20 runs on sparse and dense kernels (one 2x faster beyond the spread and at chance, one within
     the spread), and their layers: two switched to a compact kernel at low density."""
-    runs = pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kept=k, speedup=d / s, timing_repeats=5, dead_units=u,
-                              dense_inference_s=d, dense_inference_spread_s=0.1, sparse_inference_s=s,
-                              sparse_inference_spread_s=0.1, top1=t, majority_class_top1=10.0)
-                         for k, d, s, u, t in ((0.1, 2.0, 1.0, 3, 10.0), (0.316, 1.0, 1.05, 0, 60.0))])
+    runs = timed(pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kept=k, speedup=d / s, timing_repeats=5,
+                                     dead_units=u, dense_inference_s=d, dense_inference_spread_s=0.1,
+                                     sparse_inference_s=s, sparse_inference_spread_s=0.1, top1=t,
+                                     majority_class_top1=10.0)
+                                for k, d, s, u, t in ((0.1, 2.0, 1.0, 3, 10.0), (0.316, 1.0, 1.05, 0, 60.0))]))
     kernels = (("compact", 0.01), ("compact", 0.02), ("dense", 0.5), ("dense", 0.9))
     layers = pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kernel=k, density=d) for k, d in kernels])
     return runs, layers
@@ -347,15 +362,15 @@ def test_the_sparse_result_counts_real_speed_ups_and_switched_layers():
     (noise,) = sparse_result(runs.iloc[1:], layers)
     assert (noise.beyond, noise.real_speedup, noise.at_chance) == (0, None, 0)
     assert s.dense_ms == Span(1000.0, 2000.0) and s.dense_moved  # the same work, 1 s against 2 s (spreads 0.1 s)
-    steady = runs.assign(dense_inference_s=[2.0, 1.95])
-    assert not sparse_result(steady, layers)[0].dense_moved  # within the passes' spread
+    steady = timed(runs.assign(dense_inference_s=[2.0, 1.95]))
+    assert not sparse_result(steady, layers)[0].dense_moved  # within the passes' noise
 
 
 def test_dense_times_that_moved_between_runs_are_said_to_be_the_machines_not_the_work():
     runs, layers = _sparse()
     text = sparse_findings(runs, layers)
     assert "1,000 to 2,000 ms" in text
-    steady = sparse_findings(runs.assign(dense_inference_s=[2.0, 1.95]), layers)
+    steady = sparse_findings(timed(runs.assign(dense_inference_s=[2.0, 1.95])), layers)
     assert " ms across runs" not in steady
 
 
@@ -379,7 +394,7 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
 
 def test_the_sparse_speed_up_of_the_runs_that_still_work_is_given_apart():
     runs, layers = _sparse()
-    faster = runs.iloc[:1].assign(kept=0.2, dense_inference_s=1.5, speedup=1.5, top1=80.0)  # beyond, and working
+    faster = timed(runs.iloc[:1].assign(kept=0.2, dense_inference_s=1.5, speedup=1.5, top1=80.0))  # beyond, working
     working = pd.concat([runs, faster], ignore_index=True)
     (s,) = sparse_result(working, layers)
     assert (s.beyond, s.at_chance, s.real_speedup, s.working_speedup) == (2, 1, Span(1.5, 2.0), Span(1.5, 1.5))
@@ -540,7 +555,7 @@ def test_the_task_1_key_result_says_whether_pruning_bought_speed_on_real_data():
     real = runs.assign(setup="MNIST / FC", stand_in=False)
     (none,) = speed_key_words(real)
     assert "2.00x" not in none  # the only run beyond the spread no longer works
-    working = pd.concat([real, real.iloc[:1].assign(top1=80.0, speedup=1.5, dense_inference_s=1.5)],
+    working = pd.concat([real, timed(real.iloc[:1].assign(top1=80.0, speedup=1.5, dense_inference_s=1.5))],
                         ignore_index=True)
     (some,) = speed_key_words(working)
     assert "1 of its 3" in some and "1.50x" in some

@@ -11,14 +11,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from prunelab.core.timing import times_differ
 from prunelab.runs.store import iter_records, load_table
 from prunelab.workbook.collapses import VERDICTS, collapse_table
 from prunelab.workbook.findings import collapses, tuning_result
 from prunelab.workbook.grids import records_table
 from prunelab.workbook.numbers import Span, time_cell
 from prunelab.workbook.style import column_order
-from prunelab.workbook.tables import stand_in_banner
+from prunelab.workbook.tables import kernels_differ, stand_in_banner
 from prunelab.workbook.tracing_findings import design_speed, trace_summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,9 +222,8 @@ def test_tuning_notebook_tables_and_figures(smoke):
     assert result.rankings == () and result.references == ()
     assert all(setup in text for setup in result.setups)
     # the sparse-kernel findings quote the store's speed-ups per set-up: in bold those beyond the noise
-    columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
     for _, rows in sparse.groupby("dataset"):
-        real = rows[[times_differ(*values) for values in rows[columns].itertuples(index=False)]]
+        real = rows[kernels_differ(rows)]
         quoted = Span.of((real if len(real) else rows)["speedup"]).words("{:.2f}x".format)
         assert (f"**{quoted}**" if len(real) else f"{quoted} as fast") in text
     # the numbers in Table B are the store's
@@ -270,10 +268,10 @@ def test_tracing_notebook_tables_and_figures(smoke):
     summary = trace_summary(trace)
     assert trace["outputs_equal_to_original_design"] and "NOT identical" not in text
     assert f"**{summary.main_sink}**" in text and f"**{summary.conv_share:.1%}**" in text
-    speed = design_speed(pd.read_csv(trace_record / "trace_designs.csv"))
-    assert speed.steps == 10 and f"over {speed.steps} steps" in text
-    assert time_cell(speed.original_ms, speed.original_spread_ms, "ms") in text
-    assert time_cell(speed.folded_ms, speed.folded_spread_ms, "ms") in text
+    speed = design_speed(json.loads((trace_record / "summary.json").read_text()))
+    assert speed.original.repeats == speed.folded.repeats == 10 and "over 10 steps" in text
+    assert time_cell(1e3 * speed.original.median, 1e3 * speed.original.spread, "ms") in text
+    assert time_cell(1e3 * speed.folded.median, 1e3 * speed.folded.spread, "ms") in text
 
 
 def test_quantization_notebook_tables_and_figures(smoke):

@@ -5,7 +5,6 @@ from dataclasses import replace
 
 import pytest
 
-from prunelab.core.timing import times_differ
 from prunelab.workbook.numbers import (
     accuracy_cell,
     alike,
@@ -82,11 +81,6 @@ def test_holm_adjusts_a_family_step_down():
 def test_holm_never_exceeds_one():
     made = compare_means([2.0, 2.1], [1.0, 1.1])
     assert [c.p_value for c in holm([replace(made, p_value=0.6), replace(made, p_value=0.7)])] == [1.0, 1.0]
-
-
-def test_a_timing_difference_is_real_only_beyond_the_spread():
-    assert not times_differ(0.60, 0.05, 0.63, 0.02)
-    assert times_differ(0.60, 0.01, 0.63, 0.02)
 
 
 def test_counts_carry_the_noun_in_the_number_they_need():

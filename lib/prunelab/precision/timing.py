@@ -29,9 +29,9 @@ from .amp import make_scaler
 
 @dataclass
 class InferenceResult:
-    """Top-1 accuracy (percent), the median seconds of one timed pass over the batches, and the spread
-    (slowest minus fastest pass; NaN for one pass) of the ``repeats`` passes; ``warmup`` is the seconds
-    of the untimed first call on each input shape (compilation, for a compiled model)."""
+    """Top-1 accuracy (percent), the median seconds of one timed pass over the batches, the spread
+    (slowest minus fastest pass; NaN for one pass) of the ``repeats`` passes and their seconds in ``samples``;
+    ``warmup`` is the seconds of the untimed first call on each input shape (compilation, for a compiled model)."""
 
     top1: float
     seconds: float
@@ -39,6 +39,7 @@ class InferenceResult:
     repeats: int
     spread: float = 0.0
     warmup: float = 0.0
+    samples: tuple[float, ...] = ()
 
     @property
     def images_per_s(self) -> float:
@@ -46,8 +47,8 @@ class InferenceResult:
 
     @property
     def timing(self) -> Timing:
-        """The pass time as a :class:`Timing` (without its samples)."""
-        return Timing(self.seconds, self.spread, self.repeats)
+        """The pass time as a :class:`Timing`."""
+        return Timing(self.seconds, self.spread, self.repeats, self.samples)
 
 
 @dataclass
@@ -122,7 +123,8 @@ def compare_models(models: Mapping[str, nn.Module], loader: Iterable[tuple[Tenso
     warmup = {name: t.warm_up() for name, t in timed.items()}
     timings = interleaved({name: t.run for name, t in timed.items()}, repeats, warmup=0)
     return {name: InferenceResult(100.0 * int(t.correct) / images, timings[name].median, images, repeats,
-                                  timings[name].spread, warmup[name]) for name, t in timed.items()}
+                                  timings[name].spread, warmup[name], timings[name].samples)
+            for name, t in timed.items()}
 
 
 def compare_inference(model_fp32: nn.Module, qmodel: nn.Module, loader: Iterable[tuple[Tensor, Tensor]],

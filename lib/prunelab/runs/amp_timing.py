@@ -5,7 +5,8 @@ Two separate training runs time their epochs minutes apart, on a machine whose s
 processes, clocks, caches), so their totals are not comparable. :func:`amp_timing_record` rebuilds the
 run's trained, pruned model and trains two copies of it on the same few training batches, fp32 and mixed
 precision taking turns in one process (:func:`prunelab.precision.timing.compare_training`): each time is
-the median of ``repeats`` passes after a warm-up, with its spread (slowest minus fastest pass). The record
+the median of ``repeats`` passes after a warm-up, with its spread (slowest minus fastest pass) and every pass
+(``*_samples_s``). The record
 lands under ``<result_dir>/amp-timing/<run>-<settings hash>``; Tables J and K read it from the store.
 """
 
@@ -76,9 +77,8 @@ def measure_amp_timing(source: SourceRun, settings: AmpTimingSettings, log: Call
         "amp_dtype": amp_name(amp), "batches": len(batches), "batch_size": batch_size,
         "compression": config.compression,
         **fp32.summary("fp32_train"), **mixed.summary("amp_train"),  # seconds of one pass of `batches` steps
-        "fp32_samples_s": list(fp32.samples), "amp_samples_s": list(mixed.samples),
         "amp_over_fp32": mixed.median / fp32.median,
     })
 
 
-AMP_TIMING = DerivedKind(EXPERIMENT, measure_amp_timing)
+AMP_TIMING = DerivedKind(EXPERIMENT, measure_amp_timing, require=("amp_train_samples_s",))

@@ -9,8 +9,8 @@ The int8 model comes from :func:`prunelab.precision.int8.quantize_int8` with ``m
 PT2E path where it runs, else the deprecated ``torch.ao`` path, named with its reason in ``int8_path``.
 When PT2E ran, the old path's model (eager mode for ``nn.Sequential`` nets, FX for the rest, as chosen
 before PT2E) is measured too, in the same interleaved passes, under ``legacy_*``; each time is the median
-of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s``. Where the old path did
-not run, its numbers are NaN and its name "".
+of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s`` and every pass in
+``*_samples_s``. Where the old path did not run, its numbers are NaN and its name "".
 """
 
 from __future__ import annotations
@@ -86,8 +86,7 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
         "int8_path": str(path), "int8_method": path.method, "int8_fallback": path.fallback or "",
         "int8_quantize_s": quantize_s, "int8_warmup_s": int8.warmup,
         "fp32_top1": fp32.top1, "int8_top1": int8.top1, "top1_drop": fp32.top1 - int8.top1,
-        "fp32_inference_s": fp32.seconds, "int8_inference_s": int8.seconds,
-        "fp32_inference_spread_s": fp32.spread, "int8_inference_spread_s": int8.spread,
+        **fp32.timing.summary("fp32_inference"), **int8.timing.summary("int8_inference"),
         "speedup": fp32.seconds / int8.seconds, "timing_repeats": settings.repeats,
         "legacy_path": legacy_method(model) if legacy is not None else "",
         "legacy_top1": legacy.top1 if legacy is not None else math.nan,
@@ -99,4 +98,4 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
     })
 
 
-INT8 = DerivedKind(EXPERIMENT, measure_int8, on_cpu=True, require=("int8_path",))
+INT8 = DerivedKind(EXPERIMENT, measure_int8, on_cpu=True, require=("int8_path", "int8_inference_samples_s"))

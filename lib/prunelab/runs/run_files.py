@@ -50,7 +50,7 @@ def trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: d
     summary["trace"] = {**comparison.ours.summary(), "batch": int(inputs.shape[0]), "warmup": TRACE_WARMUP,
                         "outputs_equal_to_original_design": comparison.outputs_equal,
                         "original_design": comparison.original.summary()}
-    summary["design_timing"] = comparison.timing_summary()
+    summary["design_steps"] = comparison.timing_summary()
     return {"trace.json": _copy_writer(scratch / "trace.json"),
             "trace_original_design.json": _copy_writer(scratch / "trace_original_design.json"),
             "trace_conv_layers.csv": csv_writer(comparison.ours.conv_layers()),

@@ -3,8 +3,8 @@
 :func:`sparse_record` rebuilds the run's pruned model, builds its sparse inference copy
 (:func:`prunelab.core.sparse.sparse_inference_model`: dead units removed, each layer on the kernel timed
 fastest for it, never one slower than dense), and times dense against sparse over the run's test set,
-taking turns, the median of the passes with its spread (slowest minus fastest pass). The record lands under
-``<result_dir>/sparse/<run>-<settings hash>``, with the per-layer choices in ``layers.csv``, so a notebook
+taking turns, the median of the passes with its spread (slowest minus fastest pass) and every pass. The record
+lands under ``<result_dir>/sparse/<run>-<settings hash>``, with the per-layer choices in ``layers.csv``, so a notebook
 reads the sparse column of Table C from the store like every other number.
 """
 
@@ -65,8 +65,7 @@ def measure_sparse(source: SourceRun, settings: SparseSettings, log: Callable[[s
         f"(choices timed in {choose_s:.1f} s).")
     return Measured({
         "dense_top1": results["dense"].top1, "sparse_top1": results["sparse"].top1,
-        "dense_inference_s": results["dense"].seconds, "dense_inference_spread_s": results["dense"].spread,
-        "sparse_inference_s": results["sparse"].seconds, "sparse_inference_spread_s": results["sparse"].spread,
+        **results["dense"].timing.summary("dense_inference"), **results["sparse"].timing.summary("sparse_inference"),
         "speedup": speedup, "timing_repeats": settings.repeats,
         "layers": len(choices), "switched_layers": switched["layer"].tolist(),
         "switched_kernels": switched["kernel"].tolist(), "dead_units": int(choices["dead_units"].sum()),
@@ -75,4 +74,4 @@ def measure_sparse(source: SourceRun, settings: SparseSettings, log: Callable[[s
     }, {"layers.csv": csv_writer(choices)})
 
 
-SPARSE = DerivedKind(EXPERIMENT, measure_sparse)
+SPARSE = DerivedKind(EXPERIMENT, measure_sparse, require=("dense_inference_samples_s",))

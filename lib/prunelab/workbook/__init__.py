@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
     )
 
 _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the names the notebooks call from it
-    "..core.timing": ("times_differ",),
+    "..core.timing": ("TIMING_RULE", "timings_differ"),
     "..core.trace": ("analyze_trace",),
     "..runs.amp_timing": ("AmpTimingSettings", "amp_timing_record"),
     "..runs.int8": ("Int8Settings", "quantize_record"),

@@ -26,7 +26,7 @@ from .style import (
     suptitle,
     use_style,
 )
-from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, beyond_spread, multishot_runs, own_peak_memory
+from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, kernels_differ, multishot_runs, own_peak_memory
 
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}
@@ -303,8 +303,9 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     the sparse kernels chosen per layer, and the FLOP-proportional ideal (dense time x the kept fraction of
     FLOPs), each the median over pruners at a compression, with a marker per point (a set-up with one compression
     is one point); the crossover, the highest kept fraction where most runs are faster on sparse kernels beyond
-    the timing spread and the median run by more than the noise margin, is a dotted line named in the legend;
-    where there is none the legend says which test failed, counting the runs that gain."""
+    the timing noise (:func:`.tables.kernels_differ`) and the median run by more than the noise margin, is a
+    dotted line named in the legend; where there is none the legend says which test failed, counting the runs
+    that gain."""
     use_style()
     setups = list(dict.fromkeys(sparse["setup"]))
     fig, axes = panel_grid(len(setups), 5)
@@ -319,9 +320,9 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         ax.plot(per["kept"], per["ideal"] * 1e3, "d-.", markersize=5, color=INK, lw=1, label="FLOP-proportional ideal")
         ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=12, marker="s", facecolors="none",
                    edgecolors=INK, alpha=0.35, linewidths=0.8)
-        # a kept fraction pays where most of its runs are faster on sparse kernels beyond the passes' spread,
+        # a kept fraction pays where most of its runs are faster on sparse kernels beyond the passes' noise,
         # as the findings count them, not where a median of noisy times happens to be lower
-        faster = beyond_spread(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
+        faster = kernels_differ(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
         beyond = faster.groupby(rows["compression"]).mean()
         faster_median = faster_by(1.0, per["speedup"], MARGIN)  # the median run's speed-up, past the margin
         most = beyond.reindex(per.index) > 0.5
@@ -331,12 +332,12 @@ def plot_sparse_inference(sparse: pd.DataFrame):
             ax.axvline(cross, color=INK, lw=0.8, ls=":")
             note = f"sparse pays for most runs\nat ≤ {cross:.3g} kept (dotted)"
         elif most.any():
-            note = f"most runs gain beyond the timing spread,\nbut the median by less than {MARGIN:.0%}"
+            note = f"most runs gain beyond the timing noise,\nbut the median by less than {MARGIN:.0%}"
         elif faster.any():
-            note = (f"no kept fraction where most runs gain\nbeyond the timing spread "
+            note = (f"no kept fraction where most runs gain\nbeyond the timing noise "
                     f"({int(faster.sum())} of {len(rows)} runs do)")
         else:
-            note = "no crossover beyond the timing spread:\ndense is as fast at every kept fraction here"
+            note = "no crossover beyond the timing noise:\ndense is as fast at every kept fraction here"
         kept_fraction_axis(ax, per["kept"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(xlabel="fraction of prunable weights kept", ylabel="inference time over the test set (ms)",

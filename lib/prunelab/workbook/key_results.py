@@ -93,10 +93,10 @@ def speed_key_words(sparse: pd.DataFrame) -> list[str]:
         gained = working_beyond(rows)
         words.append(f"Speed on {setup}: a pruned network's dense kernels do the same work at every compression, "
                      + (f"and on sparse kernels {len(gained)} of its {len(rows)} timed runs ran "
-                        f"{Span.of(gained['speedup']).words('{:.2f}x'.format)} as fast, beyond the passes' spread, "
+                        f"{Span.of(gained['speedup']).words('{:.2f}x'.format)} as fast, beyond the passes' noise, "
                         "while still predicting better than the most frequent class (Table C)." if len(gained) else
                         "and no run that still predicts better than the most frequent class ran faster on sparse "
-                        "kernels beyond the passes' spread (Table C)."))
+                        "kernels beyond the passes' noise (Table C)."))
     return words
 
 
@@ -165,7 +165,7 @@ def quantization_key(table: pd.DataFrame, timing: pd.DataFrame) -> QuantizationK
 
 def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame) -> str:
     """Task 4 (:func:`quantization_key`): what mixed precision does to peak memory and training time, the time
-    judged against the spread of passes taken in turn."""
+    judged by a rank test of passes taken in turn."""
     key = quantization_key(table, timing)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
     # on a CPU the peak is the resident set of one process the runs share: not the precisions' own to compare

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.timing import times_differ
+from ..core.timing import Timing, timings_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
 from .numbers import Span, at_chance, significant
 from .style import column_order
-from .tables import beyond_spread
+from .tables import kernels_differ
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
 
@@ -154,12 +154,12 @@ def block_density_words(layers: pd.DataFrame, prefix: str = "blocks.0.conv") -> 
 @dataclass(frozen=True)
 class SparseSetup:
     """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones over all runs and
-    over the ``beyond`` runs whose times differ beyond the passes' spread (``real_speedup``, ``real_kept``; None
+    over the ``beyond`` runs whose times a rank test of the passes tells apart (``real_speedup``, ``real_kept``; None
     where none does), of which ``at_chance`` predict no better than the most frequent class (the speed-up of the
     others: ``working_speedup``, None where none is left); the kept fractions, the fewest timed passes; the layers'
     kernel choices (``switched``: kernel and layer count for the layers that left the dense kernel) with the
     densities of the switched layers, of those that stayed dense and of all; dead units removed; the runs' dense-
-    kernel times, the same work in each, and whether the fastest and slowest differ beyond their passes' spread (the
+    kernel times, the same work in each, and whether the fastest and slowest differ beyond their passes' noise (the
     machine's speed moved between runs: ``dense_moved``); whether the runs used the synthetic stand-in (their
     accuracy means nothing)."""
 
@@ -200,7 +200,7 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
     for setup, rows in sparse.groupby("setup", sort=False):
         part = layers[layers["setup"] == setup]
         switched = part[part["kernel"] != "dense"]
-        real = rows[beyond_spread(rows)]
+        real = rows[kernels_differ(rows)]
         working = working_beyond(rows)
         setups.append(SparseSetup(
             setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
@@ -215,16 +215,17 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
 
 
 def working_beyond(rows: pd.DataFrame) -> pd.DataFrame:
-    """The runs of the sparse table whose dense-kernel and sparse-kernel times differ beyond the passes' spread
-    and that still predict better than the most frequent class: the speed-ups a reader may quote."""
-    return rows[beyond_spread(rows) & ~at_chance(rows)]
+    """The runs of the sparse table whose dense-kernel and sparse-kernel times differ beyond the passes' noise
+    (:func:`.tables.kernels_differ`) and that still predict better than the most frequent class: the speed-ups a
+    reader may quote."""
+    return rows[kernels_differ(rows) & ~at_chance(rows)]
 
 
 def _dense_moved(rows: pd.DataFrame) -> bool:
-    """Whether the fastest and the slowest of ``rows``' dense-kernel times differ beyond their passes' spread."""
+    """Whether the fastest and the slowest of ``rows``' dense-kernel times differ beyond their passes' noise."""
     fastest, slowest = rows.loc[rows["dense_inference_s"].idxmin()], rows.loc[rows["dense_inference_s"].idxmax()]
-    return bool(times_differ(fastest["dense_inference_s"], fastest["dense_inference_spread_s"],
-                             slowest["dense_inference_s"], slowest["dense_inference_spread_s"]))
+    return timings_differ(Timing.from_summary(fastest, "dense_inference"),
+                          Timing.from_summary(slowest, "dense_inference"))
 
 
 #: the sparse kernels (:mod:`prunelab.core.sparse_kernels`) as the findings name them
@@ -234,7 +235,7 @@ KERNEL_WORDS = {"compact": "compact, a dense product over the live units only", 
 
 def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     """Markdown findings on sparse kernels (:func:`sparse_result`): how much faster, which layers switched
-    and why, and whether a difference is larger than the passes' own spread."""
+    and why, and whether a rank test of the passes tells a difference from their noise."""
     lines = []
     for s in sparse_result(sparse, layers):
         lines.append(_speed_line(s))
@@ -245,7 +246,7 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                    + (": a sparse kernel skips the zeros but reads an index per weight and runs far below the dense "
                       "kernels' rate, so it wins only where few weights are left." if s.density_decided else
                       ". The two ranges overlap, so density alone did not decide: a layer's choice also follows "
-                      "its shape, and between kernels that time alike within their spread it is a toss-up."))
+                      "its shape, and between kernels that time alike within their noise it is a toss-up."))
             lines.append(f"  {s.switched_layers} layer choices switched ({kinds}); those layers kept "
                          f"{s.switched_density.words('{:.3g}'.format)} of their weights" + why)
         else:
@@ -259,7 +260,7 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                          "switched layer, that is where its time went.")
         if s.dense_moved:
             lines.append(f"  The dense kernels do the same arithmetic in every run, yet their times range from "
-                         f"{s.dense_ms.words(significant)} ms across runs, beyond the passes' spread: something other "
+                         f"{s.dense_ms.words(significant)} ms across runs, beyond the passes' noise: something other "
                          "than the arithmetic moved between the runs' timings (most often the machine's load). "
                          "Compare the two kernels within a run (a row of Table C, timed in turn), not runs down a "
                          "column.")
@@ -267,17 +268,17 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
 
 
 def _speed_line(s: SparseSetup) -> str:
-    """The set-up's speed on sparse kernels: quoted (in bold) only for the runs whose times differ beyond the
-    passes' spread, and said when those runs no longer predict better than one class."""
+    """The set-up's speed on sparse kernels: quoted (in bold) only for the runs whose times a rank test of the
+    passes tells apart, and said when those runs no longer predict better than one class."""
     timed = f"medians of {s.repeats} passes taken in turn"
     if s.real_speedup is None:
-        return (f"- {s.setup}: no run's sparse-kernel and dense-kernel test-set times differ by more than the "
-                f"passes' spread ({s.speedup.words('{:.2f}x'.format)} as fast, {timed}): the same speed within "
-                "noise.")
-    line = (f"- {s.setup}: in {s.beyond} of {s.runs} runs the sparse-kernel and dense-kernel times differ by more "
-            f"than the passes' spread: on sparse kernels the test set ran **{s.real_speedup.words('{:.2f}x'.format)}"
+        return (f"- {s.setup}: in no run does a rank test of the passes tell the sparse-kernel and dense-kernel "
+                f"test-set times apart ({s.speedup.words('{:.2f}x'.format)} as fast, {timed}): no difference is "
+                "claimed.")
+    line = (f"- {s.setup}: in {s.beyond} of {s.runs} runs a rank test of the passes tells the sparse-kernel and "
+            f"dense-kernel times apart: on sparse kernels the test set ran **{s.real_speedup.words('{:.2f}x'.format)}"
             f"** as fast (kept fraction {s.real_kept.words('{:.3g}'.format)}; {timed})"
-            + ("; the rest are the same speed within noise." if s.beyond < s.runs else "."))
+            + ("; in the rest no difference is claimed." if s.beyond < s.runs else "."))
     if s.at_chance and s.stand_in:
         line += (f" {s.at_chance} of those {s.beyond} runs score no better than the most frequent class, on the "
                  "synthetic stand-in: a pipeline check, from which nothing is said about their accuracy.")

@@ -1,6 +1,6 @@
 """Tables E–H and J–L as a reader sees them: times to 3 significant digits (medians ± half the range of their
-repeats), compressions as 0.25, accuracies to one decimal, and a time difference called real only when
-it exceeds the spread (:func:`prunelab.core.timing.times_differ`).
+repeats), compressions as 0.25, accuracies to one decimal, and a time difference called real only where a
+rank test of the repeats tells the two apart (:func:`prunelab.core.timing.timings_differ`).
 
 The numeric tables (:func:`.tables.int8_table`, the trace's design table, the AMP timing records) stay
 numeric for the findings; the functions here turn them into the text cells the notebooks display.
@@ -9,25 +9,21 @@ numeric for the findings; the functions here turn them into the text cells the n
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..core.timing import times_differ
+from ..core.timing import WITHIN_NOISE, Timing, timings_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
 from .numbers import alike, compression_text, significant, time_cell
 from .style import pruner_label
 from .tables import MEMORY_KINDS, own_peak_memory, precision_label
+from .tracing_findings import DESIGNS, design_steps
 
 if TYPE_CHECKING:
     from ..core.trace import TraceAnalysis
-
-#: a gap no larger than the larger range of passes: one slow pass widens a range, so this claims no difference,
-#: and not that there is none
-SAME = "within the spread (no difference claimed)"
-
 
 def captioned(frame: pd.DataFrame, caption: str, index: bool = True):
     """A Styler of an already formatted table with its caption on top (renders in the HTML export)."""
@@ -48,14 +44,14 @@ def ratio_text(value: float) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{significant(value)}x"
 
 
-def difference_text(median_a: float, spread_a: float, median_b: float, spread_b: float) -> str:
-    """"slower" or "faster" only when the gap exceeds the larger spread, else :data:`SAME`."""
-    if not all(math.isfinite(v) for v in (median_a, median_b)) or any(
-            s is None or not math.isfinite(s) for s in (spread_a, spread_b)):
-        return "no spread: not comparable"
-    if not times_differ(median_a, spread_a, median_b, spread_b):
-        return SAME
-    return "slower" if median_a > median_b else "faster"
+def difference_text(a: Timing, b: Timing) -> str:
+    """Whether ``a`` is "slower" or "faster" than ``b`` where :func:`~prunelab.core.timing.timings_differ` tells
+    them apart, else that no difference is claimed (too little evidence, not evidence of equal times)."""
+    if min(len(a.samples), len(b.samples)) < 2:
+        return "no repeats recorded: not comparable"
+    if not timings_differ(a, b):
+        return WITHIN_NOISE
+    return "slower" if a.median > b.median else "faster"
 
 
 # ---------------------------------------------------------------------------------------------- Task 2
@@ -100,23 +96,22 @@ def step_kind_table(analysis: TraceAnalysis) -> pd.DataFrame:
                          "share of busy": b["share_of_busy"].map(percent)})
 
 
-def design_comparison_table(designs: pd.DataFrame) -> pd.DataFrame:
-    """Table G: the two designs, the traced step's units, busy time and mask share (one step: the
-    picture), and the step time measured over repeated steps taken in turn (median ± half range)."""
+def design_comparison_table(designs: pd.DataFrame, summary: Mapping) -> pd.DataFrame:
+    """Table G: the two designs (``trace_designs.csv``: original first, folded second), the traced step's units,
+    busy time and mask share (one step: the picture), and the step time of the record's repeated steps taken
+    in turn (``summary``'s :func:`.tracing_findings.design_steps`; median ± half range) against folded."""
     rows = []
-    timed = "step median (ms)" in designs
-    folded = designs.iloc[-1]
-    for _, row in designs.iterrows():
+    steps = design_steps(summary)
+    for (_, row), key in zip(designs.iterrows(), DESIGNS, strict=True):
         cells = {"design": row["design"], "units (traced step)": int(row["units"]),
                  "busy in traced step (ms)": significant(row["busy (ms)"]),
                  "mask multiply share (traced step)": percent(row["mask multiply share"])}
-        if timed:
-            cells["step time (ms)"] = time_cell(row["step median (ms)"], row["step spread (ms)"], "ms")
-            cells["timed steps"] = int(row["timed steps"])
-            ratio = row["step median (ms)"] / folded["step median (ms)"]
-            verdict = difference_text(row["step median (ms)"], row["step spread (ms)"], folded["step median (ms)"],
-                                      folded["step spread (ms)"])
-            cells["against folded"] = "–" if row["design"] == folded["design"] else f"{ratio_text(ratio)}, {verdict}"
+        if steps is not None:
+            step, folded = steps[key], steps[DESIGNS[-1]]
+            cells["step time (ms)"] = time_cell(1e3 * step.median, 1e3 * step.spread, "ms")
+            cells["timed steps"] = step.repeats
+            against = f"{ratio_text(step.median / folded.median)}, {difference_text(step, folded)}"
+            cells["against folded"] = "–" if key == DESIGNS[-1] else against
         rows.append(cells)
     return pd.DataFrame(rows)
 
@@ -124,13 +119,17 @@ def design_comparison_table(designs: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------- Task 4
 
 
+#: the timing fields of an ``amp-timing`` record (:meth:`prunelab.core.timing.Timing.summary` of each precision)
+TRAIN_TIMING_KEYS = tuple(f"{key}_train_{field}" for key in ("fp32", "amp") for field in ("s", "spread_s", "repeats",
+                                                                                          "samples_s"))
+
+
 def amp_timing_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """The interleaved fp32 / AMP training times of ``amp-timing`` records, a row per compression."""
+    """The interleaved fp32 / AMP training times of ``amp-timing`` records, a row per compression (every field
+    of each precision's :class:`~prunelab.core.timing.Timing`, read back by ``Timing.from_summary``)."""
     rows = [{"compression": r.summary["compression"], **{k: r.summary[k] for k in (
-        "amp_dtype", "batches", "batch_size", "fp32_train_s", "fp32_train_spread_s", "fp32_train_repeats",
-        "amp_train_s", "amp_train_spread_s", "amp_train_repeats")}} for r in records]
-    columns = ["compression", "amp_dtype", "batches", "batch_size", "fp32_train_s", "fp32_train_spread_s",
-               "fp32_train_repeats", "amp_train_s", "amp_train_spread_s", "amp_train_repeats"]
+        "amp_dtype", "batches", "batch_size", *TRAIN_TIMING_KEYS)}} for r in records]
+    columns = ["compression", "amp_dtype", "batches", "batch_size", *TRAIN_TIMING_KEYS]
     return pd.DataFrame(rows, columns=columns).set_index("compression").sort_index()
 
 
@@ -197,9 +196,9 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
 
 def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table K: AMP relative to fp32 per compression; the time ratio is of the interleaved medians, and
-    "time difference" says whether the gap exceeds the larger spread. Peak memory is compared on a GPU only: on
-    the CPU it is the resident set of the process the runs share, not the precisions' own, and where no row
-    compares it the column is left out."""
+    "time difference" says whether a rank test of the timed passes tells them apart. Peak memory is compared on a
+    GPU only: on the CPU it is the resident set of the process the runs share, not the precisions' own, and where
+    no row compares it the column is left out."""
     runs = _runs_by_compression(table)
     rows = []
     memory_compared = False
@@ -216,8 +215,8 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
         if compression in timing.index:
             t = timing.loc[compression]
             row["time AMP / fp32"] = ratio_text(t["amp_train_s"] / t["fp32_train_s"])
-            row["time difference"] = difference_text(t["amp_train_s"], t["amp_train_spread_s"], t["fp32_train_s"],
-                                                     t["fp32_train_spread_s"])
+            row["time difference"] = difference_text(Timing.from_summary(t, "amp_train"),
+                                                     Timing.from_summary(t, "fp32_train"))
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("compression")
     return frame if memory_compared else frame.drop(columns="memory AMP / fp32")
@@ -236,8 +235,7 @@ def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
             "fp32 inference": time_cell(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"], "ms"),
             "int8 inference": time_cell(r["int8 inference (ms)"], r["int8 inference spread (ms)"], "ms"),
             "speedup": ratio_text(r["speedup"]),
-            "time difference": difference_text(r["int8 inference (ms)"], r["int8 inference spread (ms)"],
-                                               r["fp32 inference (ms)"], r["fp32 inference spread (ms)"]),
+            "time difference": difference_text(r["int8 timing"], r["fp32 timing"]),
             "passes": r["timing repeats"],
             "fp32 dense (KB)": significant(r["fp32 dense (KB)"]),
             "fp32 sparse (KB)": significant(r["fp32 sparse (KB)"]),

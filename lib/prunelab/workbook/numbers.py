@@ -3,7 +3,8 @@
 Accuracies are means over seeds with their standard deviation and count ("97.1 ± 0.3 (n=3)"). Times are
 medians of repeated passes with half their range ("0.612 ± 0.008 s"). Two accuracies differ only when
 Welch's t-test says so at :data:`ALPHA`, its p-values Holm-adjusted over the comparisons a finding makes at
-once (:func:`holm`); two times differ only when the gap exceeds the larger spread.
+once (:func:`holm`); two times differ only where a rank test of their repeats tells them apart
+(:func:`prunelab.core.timing.timings_differ`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Findings on what mixed precision and int8 buy in time and memory (Task 4; the traced step of Task 2 is
 :mod:`.tracing_findings`). Numbers and verdicts first, as frozen dataclasses; then words. A time difference
-counts only beyond the larger spread of passes taken in turn.
+counts only where a rank test of passes taken in turn tells the two apart
+(:func:`prunelab.core.timing.timings_differ`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..core.timing import times_differ
+from ..core.timing import BEYOND_NOISE, WITHIN_NOISE, Timing, timings_differ
 from .numbers import Span, at_chance, time_cell
 from .tables import amp_ratios, own_peak_memory
 
@@ -18,24 +19,21 @@ from .tables import amp_ratios, own_peak_memory
 
 @dataclass(frozen=True)
 class AmpTime:
-    """Mixed precision against fp32 training time at one compression: medians and spreads (ranges) of
-    passes taken in turn."""
+    """Mixed precision against fp32 training time at one compression, over passes taken in turn."""
 
     compression: float
-    amp_s: float
-    amp_spread_s: float
-    fp32_s: float
-    fp32_spread_s: float
+    amp: Timing
+    fp32: Timing
 
     @property
     def ratio(self) -> float:
         """AMP's time over fp32's."""
-        return self.amp_s / self.fp32_s
+        return self.amp.median / self.fp32.median
 
     @property
     def differ(self) -> bool:
-        """The gap exceeds the larger spread."""
-        return bool(times_differ(self.amp_s, self.amp_spread_s, self.fp32_s, self.fp32_spread_s))
+        """A rank test of the passes tells the two precisions apart."""
+        return timings_differ(self.amp, self.fp32)
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class AmpTimes:
 
     @property
     def beyond(self) -> int:
-        """Compressions where the time difference exceeds the spread."""
+        """Compressions where the two precisions' times are told apart."""
         return sum(t.differ for t in self.at)
 
 
@@ -64,8 +62,7 @@ def amp_times(timing: pd.DataFrame) -> AmpTimes:
     first = timing.iloc[0]
     return AmpTimes(str(first["amp_dtype"]), int(first["batches"]), int(first["batch_size"]),
                     int(timing["fp32_train_repeats"].min()),
-                    tuple(AmpTime(float(c), float(r["amp_train_s"]), float(r["amp_train_spread_s"]),
-                                  float(r["fp32_train_s"]), float(r["fp32_train_spread_s"]))
+                    tuple(AmpTime(float(c), Timing.from_summary(r, "amp_train"), Timing.from_summary(r, "fp32_train"))
                           for c, r in timing.iterrows()))
 
 
@@ -77,10 +74,10 @@ def amp_time_words(timing: pd.DataFrame) -> str:
 def _amp_words(times: AmpTimes) -> str:
     parts = []
     for t in times.at:
-        verdict = (f"**{t.ratio:.2f}x** fp32's time ({'faster' if t.ratio < 1 else 'slower'}, beyond the spread)"
-                   if t.differ else f"{t.ratio:.2f}x fp32's time, within the spread (no difference claimed)")
-        parts.append(f"at compression {t.compression:g} {time_cell(t.amp_s, t.amp_spread_s)} "
-                     f"against {time_cell(t.fp32_s, t.fp32_spread_s)}, {verdict}")
+        verdict = (f"**{t.ratio:.2f}x** fp32's time ({'faster' if t.ratio < 1 else 'slower'}, {BEYOND_NOISE})"
+                   if t.differ else f"{t.ratio:.2f}x fp32's time, {WITHIN_NOISE}")
+        parts.append(f"at compression {t.compression:g} {time_cell(t.amp.median, t.amp.spread)} "
+                     f"against {time_cell(t.fp32.median, t.fp32.spread)}, {verdict}")
     steps = f"{times.batches} training step{'s' if times.batches != 1 else ''}"
     return (f"Mixed precision ({times.dtype}) against fp32 training, {steps} of {times.batch_size} images per pass, "
             f"the median of {times.repeats} passes of each taken in turn ± half their range: {'; '.join(parts)}.")
@@ -88,24 +85,23 @@ def _amp_words(times: AmpTimes) -> str:
 
 def amp_time_summary(times: AmpTimes) -> str:
     """One clause for the front page: the range of AMP / fp32 time ratios and at how many compressions the
-    difference exceeds the spread (the per-compression figures are in the findings)."""
+    two are told apart (the per-compression figures are in the findings)."""
     return f"training time {times.ratios.words('{:.2f}'.format)}x fp32's, {_beyond_words(times)}"
 
 
 def _beyond_words(times: AmpTimes) -> str:
-    """At how many compressions the times differ beyond the spread of the passes, in words."""
+    """At how many compressions a rank test of the passes tells the times apart, in words."""
     if times.beyond == 0:
-        return ("within the spread of passes taken in turn at every compression (no difference claimed: the "
-                "spread is the whole range of the passes, which one slow pass widens)")
+        return "within the noise of passes taken in turn at every compression (no difference claimed)"
     where = "every compression" if times.beyond == len(times.at) else \
         f"{times.beyond} of {len(times.at)} compressions"
-    return f"beyond the spread of passes taken in turn at {where}"
+    return f"{BEYOND_NOISE} of passes taken in turn at {where}"
 
 
 @dataclass(frozen=True)
 class Int8Setup:
     """int8 against fp32 test-set inference on the CPU for one set-up's runs: the speed-up, how many runs
-    differ beyond the spread of passes taken in turn (None: no spread recorded), and int8's top-1 change."""
+    a rank test of passes taken in turn tells apart (None: passes not recorded), and int8's top-1 change."""
 
     setup: str
     speedup: Span
@@ -134,11 +130,11 @@ def _int8_result(int8: pd.DataFrame) -> Int8Result:
 
 
 def _int8_beyond(part: pd.DataFrame) -> int | None:
-    """Rows of the int8 table whose int8 and fp32 times differ beyond the spread; None for old records."""
-    if "fp32 inference spread (ms)" not in part or part["fp32 inference spread (ms)"].isna().any():
+    """Rows of the int8 table whose int8 and fp32 times a rank test tells apart; None where a record lacks its
+    passes."""
+    if any(len(t.samples) < 2 for t in (*part["int8 timing"], *part["fp32 timing"])):
         return None
-    return int(sum(times_differ(r["int8 inference (ms)"], r["int8 inference spread (ms)"], r["fp32 inference (ms)"],
-                                r["fp32 inference spread (ms)"]) for _, r in part.iterrows()))
+    return int(sum(timings_differ(r["int8 timing"], r["fp32 timing"]) for _, r in part.iterrows()))
 
 
 @dataclass(frozen=True)
@@ -147,7 +143,7 @@ class QuantizationResult:
     of the separate runs and the top-1 change (points); ``timing``: the interleaved times, when measured.
     ``graphed``: the fp32 runs replayed a CUDA graph of their step; ``fused``: some runs trained in a fused group
     (their peak memory is the group's). ``gain``: mixed precision is faster by
-    over 10% (at every compression beyond the spread, when timed in turn). ``starts_mb``: the memory held as
+    over 10% (at every compression beyond the noise, when timed in turn). ``starts_mb``: the memory held as
     training began (fp32's, AMP's; on a CPU the process's); ``cpu_bf16``: the CPU's native bf16 flags (off CUDA)."""
 
     dtype: str
@@ -194,8 +190,8 @@ def quantization_result(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Data
 
 
 def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.DataFrame | None = None) -> str:
-    """Markdown discussion of Task 4 (:func:`quantization_result`). A time difference is called one only when
-    it exceeds the larger spread of the repeats."""
+    """Markdown discussion of Task 4 (:func:`quantization_result`). A time difference is called one only where
+    a rank test of the repeats tells the two apart."""
     r = quantization_result(table, int8, timing)
     memory_words = (f"At compression{'s' if len(r.compressions) > 1 else ''} "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
@@ -276,9 +272,9 @@ def _int8_lines(r: Int8Result) -> list[str]:
     per_setup = "; ".join(
         f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond == s.runs  # bold: every run real
                           else s.speedup.words('{:.2f}x'.format))
-        + " as fast, " + ("no spread recorded, so no difference is claimed" if s.beyond is None else
-                          f"{s.beyond} of {s.runs} runs differing by more than the spread"
-                          + ("" if s.beyond == s.runs else " (the rest within noise)"))
+        + " as fast, " + ("passes not recorded, so no difference is claimed" if s.beyond is None else
+                          f"{s.beyond} of {s.runs} runs {BEYOND_NOISE}"
+                          + ("" if s.beyond == s.runs else " (in the rest no difference is claimed)"))
         + f", top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
     return [

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from ..core.registry import pruner_rounds
-from ..core.timing import times_differ
+from ..core.timing import Timing, timings_differ
 from ..data.catalog import source_words
 from ..runs.store import RunRecord
 from ..version import __version__
@@ -280,7 +280,8 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     """int8 records by setup and compression: accuracy, test-set inference time and size on disk against fp32.
 
     A setup measured on synthetic stand-in data says so in its label; "int8 path" names the quantization
-    path that made the int8 model (torchao's PT2E, or the deprecated torch.ao fallback and why)."""
+    path that made the int8 model (torchao's PT2E, or the deprecated torch.ao fallback and why); "fp32 timing" and
+    "int8 timing" hold each :class:`~prunelab.core.timing.Timing` with its passes, for judging the two apart."""
     rows = []
     for record in records:
         s, config = record.summary, record.config
@@ -293,6 +294,8 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
             "fp32 inference (ms)": 1e3 * s["fp32_inference_s"], "int8 inference (ms)": 1e3 * s["int8_inference_s"],
             "fp32 inference spread (ms)": 1e3 * s.get("fp32_inference_spread_s", np.nan),
             "int8 inference spread (ms)": 1e3 * s.get("int8_inference_spread_s", np.nan),
+            "fp32 timing": Timing.from_summary(s, "fp32_inference"),
+            "int8 timing": Timing.from_summary(s, "int8_inference"),
             "timing repeats": s.get("timing_repeats"),
             "speedup": s["speedup"], "fp32 dense (KB)": s["fp32_dense_bytes"] / 1024,
             "fp32 sparse (KB)": s["fp32_sparse_bytes"] / 1024, "int8 (KB)": s["int8_bytes"] / 1024,
@@ -332,18 +335,18 @@ def multishot_table(table: pd.DataFrame) -> pd.DataFrame:
 SPARSE_COLUMNS = {"dense_inference_s": "dense kernels", "sparse_inference_s": "sparse kernels"}
 
 
-def beyond_spread(sparse: pd.DataFrame) -> pd.Series:
-    """Per run of the sparse table, whether its dense-kernel and sparse-kernel times differ by more than the
-    passes' spread (:func:`prunelab.core.timing.times_differ`)."""
-    columns = ["dense_inference_s", "dense_inference_spread_s", "sparse_inference_s", "sparse_inference_spread_s"]
-    return pd.Series([times_differ(*t) for t in sparse[columns].itertuples(index=False)], index=sparse.index,
-                     dtype=bool)
+def kernels_differ(sparse: pd.DataFrame) -> pd.Series:
+    """Per run of the sparse table, whether a rank test of its passes tells its dense-kernel and sparse-kernel
+    times apart (:func:`prunelab.core.timing.timings_differ`)."""
+    pairs = [(Timing.from_summary(row, "dense_inference"), Timing.from_summary(row, "sparse_inference"))
+             for _, row in sparse.iterrows()]
+    return pd.Series([timings_differ(*pair) for pair in pairs], index=sparse.index, dtype=bool)
 
 
 def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
     """A row per run: its pruner label and compression, the kept fraction of weights and of FLOPs, its top-1
     and the most frequent class's share, and the dense and sparse-kernel test-set times (medians with their
-    spreads) of its sparse record."""
+    spreads and passes) of its sparse record."""
     rows = []
     for record, sparse in zip(records, sparse_records, strict=True):
         s, config = sparse.summary, record.config
@@ -352,8 +355,9 @@ def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecor
             "label": pruner_label(config["pruner"], config.get("prune_epochs")),
             "kept": record.summary["prunable_density"], "flop_density": record.summary["flop_density"],
             "top1": record.summary["top1"], "majority_class_top1": record.summary.get("majority_class_top1"),
-            **{k: s[k] for k in ("dense_inference_s", "dense_inference_spread_s", "sparse_inference_s",
-                                 "sparse_inference_spread_s", "speedup", "dead_units", "layers", "timing_repeats")},
+            **{k: s[k] for k in ("dense_inference_s", "dense_inference_spread_s", "dense_inference_samples_s",
+                                 "sparse_inference_s", "sparse_inference_spread_s", "sparse_inference_samples_s",
+                                 "speedup", "dead_units", "layers", "timing_repeats")},
             "switched": len(s["switched_layers"]), "stand_in": s["stand_in"], "device": s["device"],
             "data_source": s["data_source"], "data": source_words(config["dataset"], s["data_source"]),
         })
@@ -375,14 +379,14 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
 def inference_time_table(sparse: pd.DataFrame) -> pd.DataFrame:
     """Table C: test-set inference time (ms) per compression and pruner, on dense kernels and on the sparse
     kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
-    comparable cell by cell), the faster of a pair in bold where the two differ beyond the spread; a block of rows
+    comparable cell by cell), the faster of a pair in bold where a rank test tells the two apart; a block of rows
     per set-up, named with its data as in Table B."""
     if sparse.empty:
         return pd.DataFrame()
     cells = {metric: [time_cell(m * 1e3, s * 1e3, unit="")
                       for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
              for metric in SPARSE_COLUMNS}
-    differ = beyond_spread(sparse).to_numpy()
+    differ = kernels_differ(sparse).to_numpy()
     sparse_faster = (sparse["sparse_inference_s"] < sparse["dense_inference_s"]).to_numpy()
     for i in np.flatnonzero(differ):
         faster = "sparse_inference_s" if sparse_faster[i] else "dense_inference_s"

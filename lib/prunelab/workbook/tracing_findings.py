@@ -1,16 +1,18 @@
 """Findings on the traced inference step (Task 2): where one step's time goes, and whether folding the masks
 into the weights is measurably faster than the original design. Numbers and verdicts first, as frozen
-dataclasses; then words. A time difference counts only beyond the larger spread of steps taken in turn.
+dataclasses; then words. A time difference counts only where a rank test of the steps taken in turn tells
+the two designs apart (:func:`prunelab.core.timing.timings_differ`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..core.timing import times_differ
+from ..core.timing import TIMING_RULE, Timing, timings_differ
 from .numbers import alike, listed, significant, time_cell
 
 if TYPE_CHECKING:
@@ -57,61 +59,65 @@ def trace_summary(trace: dict) -> TraceSummary:
                         trace["main_sink"] if isinstance(trace["main_sink"], str) else None)  # NaN: none recorded
 
 
+#: the two designs a trace record times in ``summary["design_steps"]``, in Table G's order (its rows')
+DESIGNS = ("original", "ours")
+
+
+def design_steps(summary: Mapping) -> dict[str, Timing] | None:
+    """The repeated step times of a record's two designs (:data:`DESIGNS`), from its ``design_steps``; None for
+    a record without them."""
+    steps = summary.get("design_steps")
+    return None if not steps else {key: Timing.from_summary(steps, f"{key}_step") for key in DESIGNS}
+
+
 @dataclass(frozen=True)
 class DesignSpeed:
-    """Step times of the original design (mask multiplied in every forward) and of masks folded into the
-    weights: medians and spreads (ranges) of ``steps`` steps of each, taken in turn."""
+    """Step times (seconds) of the original design (mask multiplied in every forward) and of masks folded into
+    the weights, each over the same steps taken in turn."""
 
-    original_ms: float
-    original_spread_ms: float
-    folded_ms: float
-    folded_spread_ms: float
-    steps: int
+    original: Timing
+    folded: Timing
 
     @property
     def differ(self) -> bool:
-        """The gap exceeds the larger spread: one design is measurably faster."""
-        return bool(times_differ(self.original_ms, self.original_spread_ms, self.folded_ms, self.folded_spread_ms))
+        """A rank test of the steps tells the designs apart: one is measurably faster."""
+        return timings_differ(self.original, self.folded)
 
     @property
     def folded_faster(self) -> bool:
-        return self.folded_ms < self.original_ms
+        return self.folded.median < self.original.median
 
     @property
     def ratio(self) -> float:
         """The slower step time over the faster."""
-        return max(self.original_ms, self.folded_ms) / min(self.original_ms, self.folded_ms)
+        return max(self.original.median, self.folded.median) / min(self.original.median, self.folded.median)
 
 
-def design_speed(designs: pd.DataFrame) -> DesignSpeed | None:
-    """The :class:`DesignSpeed` of a record's design comparison (original first, folded second); None for a
-    record without repeated steps."""
-    if "step median (ms)" not in designs:
-        return None
-    original, ours = designs.iloc[0], designs.iloc[1]
-    return DesignSpeed(float(original["step median (ms)"]), float(original["step spread (ms)"]),
-                       float(ours["step median (ms)"]), float(ours["step spread (ms)"]),
-                       int(min(original["timed steps"], ours["timed steps"])))
+def design_speed(summary: Mapping) -> DesignSpeed | None:
+    """The :class:`DesignSpeed` of a record's summary (:func:`design_steps`); None for one without repeated steps."""
+    steps = design_steps(summary)
+    return None if steps is None else DesignSpeed(steps["original"], steps["ours"])
 
 
-def design_speed_words(designs: pd.DataFrame) -> str:
-    """Which design is faster (:func:`design_speed`), claimed only beyond the spread of the repeats."""
-    return _speed_words(design_speed(designs))
+def design_speed_words(summary: Mapping) -> str:
+    """Which design is faster (:func:`design_speed`), claimed only where a rank test of the steps says so."""
+    return _speed_words(design_speed(summary))
 
 
 def _speed_words(speed: DesignSpeed | None) -> str:
     if speed is None:
         return ("One traced step cannot tell which design is faster (one step's time is noise); this record "
                 "has no repeated steps.")
-    cells = (f"{time_cell(speed.original_ms, speed.original_spread_ms, 'ms')} in the original design against "
-             f"{time_cell(speed.folded_ms, speed.folded_spread_ms, 'ms')} folded")
-    how = f"over {speed.steps} steps of each taken in turn (median ± half the range)"
+    original, folded = speed.original, speed.folded
+    cells = (f"{time_cell(1e3 * original.median, 1e3 * original.spread, 'ms')} in the original design against "
+             f"{time_cell(1e3 * folded.median, 1e3 * folded.spread, 'ms')} folded")
+    how = (f"over {min(original.repeats, folded.repeats)} steps of each taken in turn (median ± half the range; "
+           f"{TIMING_RULE})")
     if not speed.differ:
-        return (f"Step time {how}: {cells}; the {abs(speed.original_ms - speed.folded_ms):.3g} ms gap is within "
-                "the spread of the repeats (noise), so neither design is measurably faster on this batch and device.")
+        return (f"Step time {how}: {cells}; the {1e3 * abs(original.median - folded.median):.3g} ms gap is within "
+                "the noise of the repeats, so neither design is measurably faster on this batch and device.")
     faster = "folded masks" if speed.folded_faster else "the original design"
-    return (f"Step time {how}: {cells}; **{faster}** is faster ({speed.ratio:.2f}x), a gap larger than the spread "
-            "of the repeats.")
+    return f"Step time {how}: {cells}; **{faster}** is faster ({speed.ratio:.2f}x), beyond the noise of the repeats."
 
 
 @dataclass(frozen=True)
@@ -133,12 +139,14 @@ class TraceResult:
         return self.mask_share * self.original_busy_ms
 
 
-def trace_result(trace: dict, designs: pd.DataFrame) -> TraceResult:
-    """The :class:`TraceResult` of a record's trace summary and its design comparison."""
+def trace_result(summary: Mapping, designs: pd.DataFrame) -> TraceResult:
+    """The :class:`TraceResult` of a trace record's summary (its ``trace`` and ``design_steps``) and its traced
+    design table (``trace_designs.csv``: original first, folded second)."""
+    trace = summary["trace"]
     original, ours = designs.iloc[0], designs.iloc[1]
     return TraceResult(trace_summary(trace), int(original["units"]), int(ours["units"]),
                        float(original["mask multiply share"]), bool(trace.get("outputs_equal_to_original_design")),
-                       design_speed(designs), float(original["busy (ms)"]))
+                       design_speed(summary), float(original["busy (ms)"]))
 
 
 def conv_costs(analysis: TraceAnalysis, layers: pd.DataFrame) -> pd.DataFrame:
@@ -199,10 +207,10 @@ def _busy_gap_words(result: TraceResult) -> str:
     return said + f" The rest of the gap is not the masks: it is how one traced step varies, which {settle}."
 
 
-def trace_findings(trace: dict, designs: pd.DataFrame, costs: pd.DataFrame | None = None) -> str:
-    """Markdown findings for Task 2 (:func:`trace_result`), with what each layer's time per multiply-add says
-    where ``costs`` (:func:`conv_costs`) is given."""
-    result = trace_result(trace, designs)
+def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame | None = None) -> str:
+    """Markdown findings for Task 2 (:func:`trace_result` of the record's summary and design table), with what
+    each layer's time per multiply-add says where ``costs`` (:func:`conv_costs`) is given."""
+    result = trace_result(summary, designs)
     s = result.summary
     conv_ms, busy_ms, span_ms = alike(s.conv_ms, s.busy_ms, s.span_ms)
     lines = [
