@@ -560,3 +560,10 @@ def test_the_task_1_key_result_says_whether_pruning_bought_speed_on_real_data():
     (some,) = speed_key_words(working)
     assert "1 of its 3" in some and "1.50x" in some
     assert speed_key_words(real.assign(stand_in=True)) == []  # a stand-in: nothing to quote
+
+
+def test_the_sparse_count_says_how_many_runs_would_pass_the_rank_test_by_chance():
+    runs, layers = _sparse()
+    many = pd.concat([runs] * 20, ignore_index=True)  # 40 runs, each tested at p < 0.05: 2 would pass by chance
+    assert "about 2 would pass" in sparse_findings(many, layers)
+    assert "by chance" not in sparse_findings(runs, layers)  # 2 runs: not even one expected

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.timing import Timing, timings_differ
+from ..core.timing import ALPHA, Timing, timings_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
 from .numbers import Span, at_chance, significant
@@ -267,6 +267,14 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _by_chance(runs: int) -> str:
+    """How many of ``runs`` tests at :data:`~prunelab.core.timing.ALPHA` would pass were no run different, where
+    that is at least one: each run is its own test, and no correction over them is possible with five passes."""
+    expected = round(ALPHA * runs)
+    return (f" (each run tested at p < {ALPHA:g}: were none different, about {expected} would pass by chance)"
+            if expected >= 1 else "")
+
+
 def _speed_line(s: SparseSetup) -> str:
     """The set-up's speed on sparse kernels: quoted (in bold) only for the runs whose times a rank test of the
     passes tells apart, and said when those runs no longer predict better than one class."""
@@ -276,8 +284,8 @@ def _speed_line(s: SparseSetup) -> str:
                 f"test-set times apart ({s.speedup.words('{:.2f}x'.format)} as fast, {timed}): no difference is "
                 "claimed.")
     line = (f"- {s.setup}: in {s.beyond} of {s.runs} runs a rank test of the passes tells the sparse-kernel and "
-            f"dense-kernel times apart: on sparse kernels the test set ran **{s.real_speedup.words('{:.2f}x'.format)}"
-            f"** as fast (kept fraction {s.real_kept.words('{:.3g}'.format)}; {timed})"
+            f"dense-kernel times apart{_by_chance(s.runs)}: on sparse kernels the test set ran "
+            f"**{s.real_speedup.words('{:.2f}x'.format)}** as fast (kept fraction {s.real_kept.words('{:.3g}'.format)}; {timed})"
             + ("; in the rest no difference is claimed." if s.beyond < s.runs else "."))
     if s.at_chance and s.stand_in:
         line += (f" {s.at_chance} of those {s.beyond} runs score no better than the most frequent class, on the "
