@@ -285,7 +285,8 @@ def _speed_line(s: SparseSetup) -> str:
                 "claimed.")
     line = (f"- {s.setup}: in {s.beyond} of {s.runs} runs a rank test of the passes tells the sparse-kernel and "
             f"dense-kernel times apart{_by_chance(s.runs)}: on sparse kernels the test set ran "
-            f"**{s.real_speedup.words('{:.2f}x'.format)}** as fast (kept fraction {s.real_kept.words('{:.3g}'.format)}; {timed})"
+            f"**{s.real_speedup.words('{:.2f}x'.format)}** as fast (kept fraction "
+            f"{s.real_kept.words('{:.3g}'.format)}; {timed})"
             + ("; in the rest no difference is claimed." if s.beyond < s.runs else "."))
     if s.at_chance and s.stand_in:
         line += (f" {s.at_chance} of those {s.beyond} runs score no better than the most frequent class, on the "
