@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         numbers,
         speed_findings,
         style,
+        table_headers,
         tables,
         trace_figures,
         tracing_findings,
@@ -81,6 +82,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "int8_comparison_table",
         "step_kind_table",
     ),
+    ".table_headers": ("table_style",),
 }
 _MODULE_OF = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_MODULE_OF)

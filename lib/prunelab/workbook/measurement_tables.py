@@ -19,6 +19,7 @@ from ..runs.store import RunRecord
 from .grids import stand_in_note
 from .numbers import alike, compression_text, significant, time_cell
 from .style import pruner_label
+from .table_headers import table_style
 from .tables import MEMORY_KINDS, own_peak_memory, precision_label
 from .tracing_findings import DESIGNS, design_steps
 
@@ -26,8 +27,9 @@ if TYPE_CHECKING:
     from ..core.trace import TraceAnalysis
 
 def captioned(frame: pd.DataFrame, caption: str, index: bool = True):
-    """A Styler of an already formatted table with its caption on top (renders in the HTML export)."""
-    style = frame.style.set_caption(caption).set_table_styles(
+    """A Styler of an already formatted table with its caption on top (renders in the HTML export), the index's
+    names in the header row (:func:`.table_headers.table_style`)."""
+    style = table_style(frame).set_caption(caption).set_table_styles(
         [{"selector": "caption", "props": "caption-side: top; font-weight: bold; text-align: left;"}])
     return style if index else style.hide(axis="index")
 

@@ -22,6 +22,7 @@ from ..version import __version__
 from .grids import setup_label
 from .numbers import accuracy_cell, compression_text, counted, significant, time_cell
 from .style import column_order, pruner_label, pruner_name
+from .table_headers import table_style
 
 # ------------------------------------------------------------------------------------------ banner
 
@@ -207,7 +208,8 @@ FORMATS = {"top1": "{:.1f}", "flops": "{:,.0f}", "density": "{:.3g}"}
 
 def styled(frame: pd.DataFrame, metric: str, caption: str):
     """A pandas Styler with the metric's number format (3 significant digits unless named in
-    :data:`FORMATS`; text cells as they are), compressions as 0.25, and a caption (renders in HTML)."""
+    :data:`FORMATS`; text cells as they are), compressions as 0.25, a caption (renders in HTML), and the index's
+    names in the header row (:func:`.table_headers.table_style`)."""
     fmt = FORMATS.get(metric)
 
     def number(value):
@@ -217,7 +219,7 @@ def styled(frame: pd.DataFrame, metric: str, caption: str):
             return "–"
         return fmt.format(value) if fmt else significant(float(value))
 
-    styler = frame.style.format(number)
+    styler = table_style(frame).format(number)
     if "compression" in frame.columns:  # a column of compressions reads 0.25, whatever the metric's format
         styler = styler.format(compression_text, subset=["compression"])
     return styler.format_index(_index_text).set_caption(caption).set_table_styles(
