@@ -31,6 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.markers import MarkerStyle
+from matplotlib.patches import Patch
 from PIL import Image
 from timed_passes import PASSES
 
@@ -44,7 +45,7 @@ from prunelab.runs.registry import run
 from prunelab.runs.store import load_table
 from prunelab.workbook import ablation_figures, conservation_figures, figures, trace_figures
 from prunelab.workbook.figure_axes import compression_axis, fit_tick_labels
-from prunelab.workbook.style import SYNFLOW_ONE_ROUND_COLOUR
+from prunelab.workbook.style import KIND_COLORS, SYNFLOW_ONE_ROUND_COLOUR
 
 matplotlib.use("Agg")
 
@@ -699,4 +700,30 @@ def test_series_that_are_no_pruner_are_drawn_in_no_pruners_colour():
     assert len(looks) == len(sparse.axes[0].lines)  # in one colour, the series differ by line and marker
     bars = {(patch.get_facecolor(), patch.get_hatch()) for patch in amp.axes[0].patches}
     assert len(bars) == 2  # fp32 and mixed precision differ by fill and hatch
+    plt.close("all")
+
+
+def _lab(colour: str) -> np.ndarray:
+    """CIELAB (D65) of an sRGB colour: distances in it follow how far apart two colours look."""
+    rgb = np.array(matplotlib.colors.to_rgb(colour))
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = np.cbrt(np.maximum(xyz / [0.95047, 1.0, 1.08883], 0.008856))
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_kinds_of_work_and_ablations_are_drawn_in_colours_far_from_every_pruners():
+    """Figure 2's kinds of work and Figure 7's ablation fills: no colour a reader could take for a pruner's (Rand's
+    grey included), by at least 15 CIELAB units (one fill 3.5 units from Rand's grey read as Rand)."""
+    pruners = [to_hex(c) for c in (*(p.colour for p in registered_pruners()), SYNFLOW_ONE_ROUND_COLOUR,
+                                   *SPARE_COLOURS)]
+    figs = (trace_figures.plot_timeline(_trace("cpu")), ablation_figures.plot_ablations(_ablated({MNIST: [1.0]})))
+    for fig in figs:
+        legend = {to_hex(h.get_facecolor()) for lg in fig.legends for h in lg.legend_handles if isinstance(h, Patch)}
+        drawn = set().union(*(_drawn_colours(ax) for ax in fig.axes)) | legend
+        for colour in drawn - {"#ffffff", "#000000"}:  # white edges, black outlines and lines
+            near = min(pruners, key=lambda p: np.linalg.norm(_lab(colour) - _lab(p)))
+            assert np.linalg.norm(_lab(colour) - _lab(near)) >= 15, f"{colour} looks like pruner colour {near}"
+    kinds = {to_hex(h.get_facecolor()) for h in figs[0].legends[0].legend_handles}
+    assert len(kinds) == len(KIND_COLORS)  # and each kind a colour of its own
     plt.close("all")

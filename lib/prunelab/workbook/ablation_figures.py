@@ -10,8 +10,8 @@ from .figure_axes import fit_tick_labels
 from .style import column_order, panel_grid, suptitle, use_style
 
 #: a fill and hatch per column of notebook 05, the pruner as scored then each ablation: greys, as the other
-#: figures' blue, green and red are Mag's, SNIP's and GraSP's
-ABLATION_FILLS = (("#222222", ""), ("#888888", "//"), ("#cccccc", ".."), ("#ffffff", "xx"))
+#: figures' blue, green and red are Mag's, SNIP's and GraSP's, and none near Rand's mid grey (#7f7f7f)
+ABLATION_FILLS = (("#222222", ""), ("#555555", "//"), ("#cccccc", ".."), ("#ffffff", "xx"))
 
 
 def plot_ablations(table: pd.DataFrame):

@@ -14,9 +14,11 @@ import matplotlib.pyplot as plt
 from ..core.choices import DENSE_LABEL
 from ..core.registry import SPARE_COLOURS, find_pruner, pruner_rounds, registered_pruners
 
-#: colours of the kinds of work in a traced step (:data:`prunelab.core.trace.KINDS`)
-KIND_COLORS = {"convolution": "#1f77b4", "batchnorm": "#2ca02c", "activation and add": "#ff7f0e",
-               "mask multiply": "#d62728", "linear": "#9467bd", "memory copies": "#8c564b", "other": "#7f7f7f"}
+#: colours of the kinds of work in a traced step (:data:`prunelab.core.trace.KINDS`): a palette of their own, none
+#: of them tab10's, whose colours are the pruners' (and the registry's spare ones), so that no kind of work reads as
+#: the pruner drawn in its colour on another page
+KIND_COLORS = {"convolution": "#f6c85f", "batchnorm": "#9fb3e0", "activation and add": "#6cc4a4",
+               "mask multiply": "#8e1e5a", "linear": "#f2b8a0", "memory copies": "#1b5e5a", "other": "#e3e3e3"}
 #: SynFlow with one round, the original tool's setting, beside its default rounds in the registry's colour
 SYNFLOW_ONE_ROUND_COLOUR = "#ff7f0e"
 #: the colour of a series that is no pruner (kernels, reference lines): no pruner is drawn in black, so these
