@@ -26,7 +26,16 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .pdf_document import FIT_TABLES, FOOTER, Document, build_document, page_html, profile_of, read_tasks
+from .pdf_document import (
+    FIT_TABLES,
+    FOOTER,
+    KEEP_SHORT_PARAGRAPHS,
+    Document,
+    build_document,
+    page_html,
+    profile_of,
+    read_tasks,
+)
 from .startup import skip_unused_iri_grammar
 
 EXIT_NO_CHROMIUM = 3
@@ -78,6 +87,7 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
             for _ in range(MAX_PRINTS):
                 page.set_content(page_html(document, pages), wait_until="load")
                 page.evaluate(FIT_TABLES, height_px)
+                page.evaluate(KEEP_SHORT_PARAGRAPHS)
                 pdf = page.pdf(format=PAPERS[paper], print_background=True, display_header_footer=True,
                                header_template="<span></span>", footer_template=FOOTER, outline=True, tagged=True,
                                margin={side: f"{mm}mm" for side, mm in MARGIN_MM.items()})

@@ -307,6 +307,8 @@ body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-si
        color: #111; margin: 0; font-variant-ligatures: none; }  /* copied text reads "fi", not one glyph */
 h1 { font-size: 17pt; margin: 0 0 .6em; } h2 { font-size: 13pt; margin: 1.2em 0 .4em; }
 h3 { font-size: 11pt; margin: 1em 0 .3em; } h1, h2, h3, h4 { break-after: avoid; }
+h1 + p, h2 + p, h3 + p, h4 + p { break-after: avoid; }  /* a heading, its lead line and the text after it */
+p, li { orphans: 3; widows: 3; }  /* no paragraph leaves 1 or 2 lines alone (shorter: KEEP_SHORT_PARAGRAPHS) */
 a { color: inherit; text-decoration: none; }
 section.part, section.task { break-before: page; }
 .cover, .contents { break-after: page; }
@@ -341,6 +343,13 @@ FIT_TABLES = """(pageHeight) => { for (const t of document.querySelectorAll('tab
   if (need > room) t.style.zoom = room / need; }
   for (const block of document.querySelectorAll('div.table, div.opening')) {
     if (block.getBoundingClientRect().height > pageHeight) block.style.breakInside = 'auto'; } }"""
+
+# A paragraph or list item too short to leave ``orphans`` lines on one page and ``widows`` on the next is kept
+# whole: where it cannot meet both, Chromium splits it all the same, leaving one or two lines alone atop a page.
+KEEP_SHORT_PARAGRAPHS = """() => { for (const p of document.querySelectorAll('p, li')) {
+  const style = getComputedStyle(p), line = parseFloat(style.lineHeight);
+  const lines = (parseInt(style.orphans) + parseInt(style.widows)) * line - line / 2;
+  if (p.getBoundingClientRect().height < lines) p.style.breakInside = 'avoid'; } }"""
 
 FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;font-family:sans-serif">'
           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
