@@ -16,8 +16,9 @@ from prunelab.workbook.collapses import VERDICTS, collapse_table
 from prunelab.workbook.findings import collapses, tuning_result
 from prunelab.workbook.grids import records_table
 from prunelab.workbook.numbers import Span, time_cell
+from prunelab.workbook.sparse_tables import kernels_differ
 from prunelab.workbook.style import column_order
-from prunelab.workbook.tables import kernels_differ, stand_in_banner
+from prunelab.workbook.tables import stand_in_banner
 from prunelab.workbook.tracing_findings import design_speed, trace_summary
 
 REPO = Path(__file__).resolve().parents[2]

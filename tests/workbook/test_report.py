@@ -16,6 +16,7 @@ from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label
 from prunelab.workbook.key_results import tuning_key, tuning_key_result
 from prunelab.workbook.layer_findings import compression_findings, compression_result
 from prunelab.workbook.numbers import Span, accuracy_cell, compression_text
+from prunelab.workbook.sparse_tables import inference_time_table
 from prunelab.workbook.speed_findings import quantization_findings, quantization_result
 from prunelab.workbook.style import pruner_label
 from prunelab.workbook.tables import (
@@ -23,7 +24,6 @@ from prunelab.workbook.tables import (
     amp_ratios,
     amp_table,
     by_compression,
-    inference_time_table,
     metric_table,
     settings_markdown,
 )

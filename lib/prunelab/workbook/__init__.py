@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         layer_findings,
         measurement_tables,
         numbers,
+        sparse_tables,
         speed_findings,
         style,
         table_headers,
@@ -73,9 +74,10 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".style": ("DENSE_LABEL", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
     ".tables": (
         "accuracy_at_compression", "accuracy_table", "amp_ratios", "amp_table", "by_compression", "hardware_markdown",
-        "inference_time_table", "int8_table", "machine_caption", "metric_table", "multishot_table", "settings_markdown",
-        "sparse_layer_frame", "sparse_table", "stand_in_banner", "styled",
+        "int8_table", "machine_caption", "metric_table", "multishot_table", "settings_markdown", "stand_in_banner",
+        "styled",
     ),
+    ".sparse_tables": ("inference_time_table", "sparse_layer_frame", "sparse_table"),
     ".measurement_tables": (
         "amp_relative_table", "amp_timing_frame", "amp_training_caption", "amp_training_table", "captioned",
         "conv_layer_caption", "conv_layer_table", "design_comparison_table", "difference_text", "focus_layer_table",

@@ -15,6 +15,7 @@ from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .figure_axes import COMPRESSION_LABEL, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
+from .sparse_tables import kernels_differ
 from .style import (
     DENSE_LABEL,
     INK,
@@ -26,7 +27,7 @@ from .style import (
     suptitle,
     use_style,
 )
-from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, kernels_differ, multishot_runs, own_peak_memory
+from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs, own_peak_memory
 
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}

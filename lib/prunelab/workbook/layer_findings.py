@@ -15,8 +15,8 @@ from ..core.timing import ALPHA, Timing, timings_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
 from .numbers import Span, at_chance, significant
+from .sparse_tables import kernels_differ
 from .style import column_order
-from .tables import kernels_differ
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
 

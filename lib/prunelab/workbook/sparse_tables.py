@@ -1,0 +1,86 @@
+"""Table C and the frames behind the sparse-kernel findings: each run's test-set time on dense kernels against
+the sparse kernels chosen per layer (its ``sparse`` record), and whether a rank test of the passes tells the
+two apart (:func:`kernels_differ`, the one judgement Table C, Figure 1b and the findings share).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..core.timing import Timing, timings_differ
+from ..data.catalog import source_words
+from ..runs.store import RunRecord
+from .grids import setup_label
+from .numbers import time_cell
+from .style import column_order, pruner_label
+from .tables import setup_blocks
+
+SPARSE_COLUMNS = {"dense_inference_s": "dense kernels", "sparse_inference_s": "sparse kernels"}
+
+
+def kernels_differ(sparse: pd.DataFrame) -> pd.Series:
+    """Per run of the sparse table, whether a rank test of its passes tells its dense-kernel and sparse-kernel
+    times apart (:func:`prunelab.core.timing.timings_differ`)."""
+    pairs = [(Timing.from_summary(row, "dense_inference"), Timing.from_summary(row, "sparse_inference"))
+             for _, row in sparse.iterrows()]
+    return pd.Series([timings_differ(*pair) for pair in pairs], index=sparse.index, dtype=bool)
+
+
+def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
+    """A row per run: its pruner label and compression, the kept fraction of weights and of FLOPs, its top-1
+    and the most frequent class's share, and the dense and sparse-kernel test-set times (medians with their
+    spreads and passes) of its sparse record."""
+    rows = []
+    for record, sparse in zip(records, sparse_records, strict=True):
+        s, config = sparse.summary, record.config
+        rows.append({
+            "setup": setup_label(config["dataset"], config["model"]), "compression": config["compression"],
+            "label": pruner_label(config["pruner"], config.get("prune_epochs")),
+            "kept": record.summary["prunable_density"], "flop_density": record.summary["flop_density"],
+            "top1": record.summary["top1"], "majority_class_top1": record.summary.get("majority_class_top1"),
+            **{k: s[k] for k in ("dense_inference_s", "dense_inference_spread_s", "dense_inference_samples_s",
+                                 "sparse_inference_s", "sparse_inference_spread_s", "sparse_inference_samples_s",
+                                 "speedup", "dead_units", "layers", "timing_repeats")},
+            "switched": len(s["switched_layers"]), "stand_in": s["stand_in"], "device": s["device"],
+            "data_source": s["data_source"], "data": source_words(config["dataset"], s["data_source"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
+    """Every layer's kernel choice in every sparse record, with the run's setup, pruner and compression."""
+    frames = []
+    for record, sparse in zip(records, sparse_records, strict=True):
+        layers = pd.read_csv(sparse.path / "layers.csv")
+        config = record.config
+        frames.append(layers.assign(setup=setup_label(config["dataset"], config["model"]),
+                                    label=pruner_label(config["pruner"], config.get("prune_epochs")),
+                                    compression=config["compression"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def inference_time_table(sparse: pd.DataFrame) -> pd.DataFrame:
+    """Table C: test-set inference time (ms) per compression and pruner, on dense kernels and on the sparse
+    kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
+    comparable cell by cell), the faster of a pair in bold where a rank test tells the two apart; a block of rows
+    per set-up, named with its data as in Table B."""
+    if sparse.empty:
+        return pd.DataFrame()
+    cells = {metric: [time_cell(m * 1e3, s * 1e3, unit="")
+                      for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
+             for metric in SPARSE_COLUMNS}
+    differ = kernels_differ(sparse).to_numpy()
+    sparse_faster = (sparse["sparse_inference_s"] < sparse["dense_inference_s"]).to_numpy()
+    for i in np.flatnonzero(differ):
+        faster = "sparse_inference_s" if sparse_faster[i] else "dense_inference_s"
+        cells[faster][i] = f"<b>{cells[faster][i]}</b>"
+    rows = sparse.assign(**cells)
+    frame = setup_blocks(rows, lambda part: part.pivot_table(index="compression", columns="label",
+                                                             values=list(SPARSE_COLUMNS), aggfunc="first"))
+    columns = [(metric, label) for label in column_order(rows["label"]) for metric in SPARSE_COLUMNS]
+    frame = frame.reindex(columns=pd.MultiIndex.from_tuples(columns))
+    frame.columns = pd.MultiIndex.from_tuples([(label, SPARSE_COLUMNS[metric]) for metric, label in columns])
+    return frame
