@@ -273,6 +273,7 @@ def _int8_lines(r: Int8Result) -> list[str]:
         f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond == s.runs  # bold: every run real
                           else s.speedup.words('{:.2f}x'.format))
         + " as fast, " + ("passes not recorded, so no difference is claimed" if s.beyond is None else
+                          f"no run {BEYOND_NOISE} (no difference claimed)" if s.beyond == 0 else
                           f"{s.beyond} of {s.runs} runs {BEYOND_NOISE}"
                           + ("" if s.beyond == s.runs else " (in the rest no difference is claimed)"))
         + f", top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
