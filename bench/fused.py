@@ -239,7 +239,7 @@ def bench_loop(args: argparse.Namespace, device: torch.device, precision: Precis
           f"{args.blocks} interleaved blocks of {args.steps} steps of every run (block time ± half the range); "
           f"{amp_name(precision)}, {'CUDA-graph' if graphed else 'ordinary'} training steps")
     print(f"{'set-up':10} {'M':>3} {'fused img/s':>12} {'separate img/s':>15} {'fused/separate':>15} "
-          f"{'':19} {'one network img/s':>18} {'fused/one':>10}   block times")
+          f"{'one network img/s':>18} {'fused/one':>10}   block times; fused against separate")
     for setup in args.setups:
         for runs in args.runs:
             case = LoopCase(setup, runs, min(args.seeds or runs, runs), args.batch_size, device, precision)
@@ -252,11 +252,11 @@ def bench_loop(args: argparse.Namespace, device: torch.device, precision: Precis
             images = runs * args.steps * args.batch_size
             fused, separate, one = (images / timings[k].median for k in ("fused", "separate", "one network"))
             noise = f"({noise_words(timings['separate'], timings['fused'])})"
-            print(f"{setup:10} {runs:3d} {fused:12.0f} {separate:15.0f} {fused / separate:14.2f}x {noise:19} "
+            print(f"{setup:10} {runs:3d} {fused:12.0f} {separate:15.0f} {fused / separate:14.2f}x "
                   f"{one:18.0f} {fused / one:9.2f}x   "
                   f"fused {time_cell(timings['fused'].median, timings['fused'].spread)}, "
                   f"separate {time_cell(timings['separate'].median, timings['separate'].spread)}, "
-                  f"one network {time_cell(timings['one network'].median, timings['one network'].spread)}")
+                  f"one network {time_cell(timings['one network'].median, timings['one network'].spread)}; {noise}")
             if args.streams:
                 streams = images / timings["streams"].median
                 print(f"{'':14} streams (one graph, a branch per run): {streams:.0f} img/s, {streams / separate:.2f}x "
@@ -350,7 +350,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=at_least(0), default=GRAPH_WARMUP_STEPS + 2,
                         help="untimed steps per design (a CUDA graph is captured after its warm-up steps)")
     parser.add_argument("--epochs", type=at_least(1), default=30, help="grid: training epochs per run (quick: 30)")
-    parser.add_argument("--grid-repeats", type=at_least(1), default=3, help="grid: runs of each design, alternating")
+    parser.add_argument("--grid-repeats", type=at_least(1), default=4,
+                        help="grid: runs of each design, alternating (at least 4 for the rank test to tell them apart)")
     parser.add_argument("--workers", type=at_least(1), default=1,
                         help="grid: also time both designs in this many worker processes (--executor processes)")
     args = parser.parse_args()

@@ -88,3 +88,24 @@ def test_epoch_time_is_the_median_of_the_post_pruning_epochs_after_the_first():
     assert t.repeats == 2 and t.median == 21.0 and t.spread == 2.0  # 84 s (the first, warm-up) left out
     one = epoch_timing(epochs.iloc[:4])
     assert one.repeats == 1 and one.median == 84.0 and math.isnan(one.spread)
+
+
+def test_too_few_repeats_are_never_told_apart_and_say_so():
+    from prunelab.core.timing import TOO_FEW, can_differ
+
+    assert not can_differ(3, 3) and not can_differ(2, 5) and not can_differ(0, 9)  # best p 0.10, 0.095: never < 0.05
+    assert can_differ(4, 4) and can_differ(5, 5) and can_differ(3, 5)  # 0.029, 0.008, 0.036
+    apart = Timing.of([1.0, 1.1, 1.2]), Timing.of([5.0, 5.1, 5.2])  # wholly apart, yet three each cannot pass
+    assert not timings_differ(*apart) and noise_words(*apart) == TOO_FEW
+    assert timings_differ(Timing.of([1.0, 1.1, 1.2, 1.3]), Timing.of([5.0, 5.1, 5.2, 5.3]))
+
+
+def test_a_timing_reads_back_its_passes_from_any_sequence_and_none_from_a_missing_cell():
+    import numpy as np
+    import pytest
+
+    assert Timing.from_summary({"t_s": 1.0, "t_samples_s": np.array([1.0, 2.0])}, "t").samples == (1.0, 2.0)
+    row = pd.Series({"t_s": 1.0, "t_spread_s": 0.1, "t_samples_s": float("nan")})  # an old record in a new table
+    assert Timing.from_summary(row, "t").samples == ()
+    with pytest.raises(TypeError):
+        Timing.from_summary({"t_s": 1.0, "t_samples_s": "[1.0, 2.0]"}, "t")  # a list written out as text

@@ -356,7 +356,7 @@ def test_figure_1b_draws_a_one_compression_setup_as_points_on_plainly_labelled_a
     plt.close(fig)
 
 
-def test_figure_1b_draws_a_crossover_only_beyond_the_timing_spread():
+def test_figure_1b_draws_a_crossover_only_beyond_the_timing_noise():
     def crossover(frame):
         fig = figures.plot_sparse_inference(frame)
         lines = [line for ax in fig.axes for line in ax.lines if line.get_linestyle() == ":"]

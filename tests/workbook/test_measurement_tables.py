@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from timed_passes import timed, timing_of
 
-from prunelab.core.timing import WITHIN_NOISE, Timing
+from prunelab.core.timing import TOO_FEW, WITHIN_NOISE, Timing
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
@@ -57,7 +57,7 @@ def test_a_difference_is_claimed_only_where_the_rank_test_tells_the_times_apart(
     assert difference_text(timing_of(8.0, 1.0), timing_of(10.0, 0.5)) == "faster"
     one_slow = Timing.of([10.0, 10.1, 9.9, 10.05, 30.0])  # one slow pass: a range of 20 hides a 2 gap no longer
     assert difference_text(timing_of(8.0, 0.2), one_slow) == "faster"
-    assert difference_text(Timing(8.0, 1.0, 5), timing_of(10.0, 0.5)).startswith("no repeats")  # an old record
+    assert difference_text(Timing(8.0, 1.0, 5), timing_of(10.0, 0.5)) == TOO_FEW  # an old record: no passes
     noise = design_speed(_summary((10.4, 1.0), (10.0, 0.6)))  # 0.4 ms apart, ranges of 1.0 and 0.6
     assert not noise.differ and noise.original.repeats == 5
     real = design_speed(_summary((13.0, 0.5), (10.0, 0.4)))
@@ -222,7 +222,7 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     assert "memory AMP / fp32" not in k  # a column of "not compared" in every row is left out
 
 
-def test_amp_times_judge_each_compression_by_the_spread_of_its_passes():
+def test_amp_times_judge_each_compression_by_a_rank_test_of_its_passes():
     times = amp_times(_timing())
     assert (times.dtype, times.batches, times.batch_size, times.repeats) == ("bf16", 1, 32, 5)
     low, high = times.at
@@ -307,10 +307,10 @@ def test_the_int8_words_carry_the_speed_up_and_sizes():
     assert result.setups[0].beyond == 0 and "1.01x" in text and "**1.01x**" not in text
 
 
-def test_mixed_precision_faster_within_the_spread_everywhere_is_a_lean_not_a_difference():
+def test_mixed_precision_faster_within_the_noise_everywhere_is_a_lean_not_a_difference():
     lean = timed(_timing().assign(amp_train_s=[0.8, 0.9], amp_train_spread_s=[0.5, 0.5]))  # faster, passes mixed
     key = quantization_key_result(_runs().assign(data="real CIFAR-10"), lean)
-    assert "0.80 to 0.90x" in key and " 0 of " not in key  # no "beyond the spread at 0 of 2 compressions"
+    assert "0.80 to 0.90x" in key and " 0 of " not in key  # no "beyond the noise at 0 of 2 compressions"
     text = quantization_findings(_runs().assign(cpu_bf16=[["avx512_bf16"]] * 4), pd.DataFrame(), lean)
     assert "0.80 to 0.90x fp32's" in text  # the lean over every compression, stated as one
     assert "0.80 to 0.90x fp32's" not in quantization_findings(_runs(), pd.DataFrame(), _timing())  # 1.10x, 9.00x
@@ -330,14 +330,14 @@ def test_the_quantization_key_result_carries_its_data_and_spreads():
     assert key.data in text and "0.901" not in text and "0.910x" not in text  # a CPU's shared resident set
     on_gpu = quantization_key_result(runs.assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert "0.901 to 0.910x" in on_gpu  # memory ratios, both compressions
-    assert "1.10 to 9.00x" in text and "1 of 2" in text  # time ratios; one beyond the spread
+    assert "1.10 to 9.00x" in text and "1 of 2" in text  # time ratios; one beyond the noise
     assert text.count("Mixed precision") == 1  # one clause per quantity: the per-compression detail is in findings
     assert "9.00x" not in quantization_key_result(runs, _timing().iloc[:0])
 
 
 def _sparse() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Two ResNet20 runs on sparse and dense kernels (one 2x faster beyond the spread and at chance, one within
-    the spread), and their layers: two switched to a compact kernel at low density."""
+    """Two ResNet20 runs on sparse and dense kernels (one 2x faster beyond the noise and at chance, one within
+    the noise), and their layers: two switched to a compact kernel at low density."""
     runs = timed(pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kept=k, speedup=d / s, timing_repeats=5,
                                      dead_units=u, dense_inference_s=d, dense_inference_spread_s=0.1,
                                      sparse_inference_s=s, sparse_inference_spread_s=0.1, top1=t,
@@ -389,7 +389,7 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
             assert "0.01 to 0.02" in text and "0.5 to 0.9" in text
         else:
             assert "0.01 to 0.9" in text
-    noise = sparse_findings(runs.iloc[1:], layers)  # no run beyond the spread: its ratio is not put in bold
+    noise = sparse_findings(runs.iloc[1:], layers)  # no run beyond the noise: its ratio is not put in bold
     assert "**" not in noise and f"{1 / 1.05:.2f}x" in noise
 
 
@@ -400,9 +400,9 @@ def test_the_sparse_speed_up_of_the_runs_that_still_work_is_given_apart():
     (s,) = sparse_result(working, layers)
     assert (s.beyond, s.at_chance, s.real_speedup, s.working_speedup) == (2, 1, Span(1.5, 2.0), Span(1.5, 1.5))
     text = sparse_findings(working, layers)
-    assert "**1.50x to 2.00x**" in text and "**1.50x**" in text  # all runs beyond the spread, then those that work
-    assert sparse_result(runs, layers)[0].working_speedup is None  # the one run beyond the spread is at chance
-    assert sparse_findings(runs, layers).count("**") == 2  # only the speed-up of all runs beyond the spread
+    assert "**1.50x to 2.00x**" in text and "**1.50x**" in text  # all runs beyond the noise, then those that work
+    assert sparse_result(runs, layers)[0].working_speedup is None  # the one run beyond the noise is at chance
+    assert sparse_findings(runs, layers).count("**") == 2  # only the speed-up of all runs beyond the noise
 
 
 def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
@@ -487,7 +487,7 @@ def test_figures_and_table_j_of_stand_in_runs_say_so_in_their_titles():
 
 def test_sparse_words_when_every_layer_switched_and_every_run_differs():
     runs, layers = _sparse()
-    runs = runs.iloc[:1]  # the one run beyond the spread
+    runs = runs.iloc[:1]  # the one run beyond the noise
     every = layers.assign(kernel="compact")
     (s,) = sparse_result(runs, every)
     assert not s.density_decided and s.beyond == s.runs == 1
@@ -495,7 +495,7 @@ def test_sparse_words_when_every_layer_switched_and_every_run_differs():
     assert "nan" not in text and "overlap" not in text and "the rest" not in text
 
 
-def test_int8_speed_ups_are_in_bold_only_where_every_run_differs_beyond_the_spread():
+def test_int8_speed_ups_are_in_bold_only_where_every_run_differs_beyond_the_noise():
     mixed = pd.concat([_int8(), _int8(**{"int8 inference (ms)": 1100.0, "speedup": 1.0086}).rename(
         index={0.25: 0.5}, level="compression")])
     text = quantization_findings(_runs(), mixed, _timing())
@@ -552,10 +552,10 @@ def test_the_discussion_gives_the_precisions_ratio_across_compressions():
 def test_the_task_1_key_result_says_whether_pruning_bought_speed_on_real_data():
     from prunelab.workbook.key_results import speed_key_words
 
-    runs, _ = _sparse()  # one run 2x faster beyond the spread but at chance, one within the spread
+    runs, _ = _sparse()  # one run 2x faster beyond the noise but at chance, one within the noise
     real = runs.assign(setup="MNIST / FC", stand_in=False)
     (none,) = speed_key_words(real)
-    assert "2.00x" not in none  # the only run beyond the spread no longer works
+    assert "2.00x" not in none  # the only run beyond the noise no longer works
     working = pd.concat([real, timed(real.iloc[:1].assign(top1=80.0, speedup=1.5, dense_inference_s=1.5))],
                         ignore_index=True)
     (some,) = speed_key_words(working)
@@ -566,5 +566,17 @@ def test_the_task_1_key_result_says_whether_pruning_bought_speed_on_real_data():
 def test_the_sparse_count_says_how_many_runs_would_pass_the_rank_test_by_chance():
     runs, layers = _sparse()
     many = pd.concat([runs] * 20, ignore_index=True)  # 40 runs, each tested at p < 0.05: 2 would pass by chance
-    assert "about 2 would pass" in sparse_findings(many, layers)
+    assert "up to about 2 would pass" in sparse_findings(many, layers)
     assert "by chance" not in sparse_findings(runs, layers)  # 2 runs: not even one expected
+
+
+def test_findings_on_too_few_passes_claim_nothing_and_say_why():
+    three = timed(_timing().assign(fp32_train_spread_s=0.001, amp_train_spread_s=0.001))
+    three = three.assign(**{c: [v[1:4] for v in three[c]] for c in ("fp32_train_samples_s", "amp_train_samples_s")})
+    times = amp_times(three)  # 9x apart at 0.5, but three passes each can never reach p < 0.05
+    assert not any(t.judged or t.differ for t in times.at) and times.beyond == 0
+    few = _int8(**{"fp32 timing": Timing.of([1.10, 1.11, 1.12]), "int8 timing": Timing.of([0.02, 0.03, 0.04])})
+    assert quantization_result(_runs(), few, _timing()).int8.setups[0].beyond is None
+    runs, layers = _sparse()
+    (s,) = sparse_result(runs.assign(timing_repeats=3), layers)
+    assert "**" not in sparse_findings(runs.assign(timing_repeats=3), layers) and s.repeats == 3

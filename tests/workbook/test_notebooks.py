@@ -304,7 +304,7 @@ def test_quantization_notebook_tables_and_figures(smoke):
     assert all(s["pruned_weights_zero"] for s in int8) and "NOT" not in text
     for stand_in in (True, False):  # CIFAR-10 / ResNet20 on the stand-in, digits / Conv on real images
         speedups = Span.of(s["speedup"] for s in int8 if s["stand_in"] == stand_in)
-        assert speedups.words("{:.2f}x".format) in text  # in bold where a run differs beyond the spread
+        assert speedups.words("{:.2f}x".format) in text  # in bold where a run differs beyond the noise
     (amp,) = [t for t in timings if t["compression"] == 0.5]
     assert amp["amp_train_repeats"] >= 5 and amp["fp32_train_repeats"] >= 5
     assert time_cell(amp["amp_train_s"], amp["amp_train_spread_s"]) in table_j

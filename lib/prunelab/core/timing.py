@@ -51,7 +51,9 @@ class Timing:
         """The timing :meth:`summary` wrote under ``prefix`` (a record's summary, or a table row holding the same
         keys); without its samples (a record made before they were stored) it cannot be judged against another."""
         samples = summary.get(f"{prefix}_samples_s")
-        samples = tuple(float(s) for s in samples) if isinstance(samples, (list, tuple)) else ()
+        if isinstance(samples, str):
+            raise TypeError(f"{prefix}_samples_s holds text, not the seconds of each repeat: {samples[:40]!r}")
+        samples = () if samples is None or isinstance(samples, float) else tuple(float(s) for s in samples)
         return cls(float(summary[f"{prefix}_s"]), float(summary.get(f"{prefix}_spread_s", math.nan)),
                    int(summary.get(f"{prefix}_repeats", len(samples))), samples)
 
@@ -61,9 +63,16 @@ ALPHA = 0.05
 #: how a page says that two timings differ by :func:`timings_differ`, or that they do not
 BEYOND_NOISE = "beyond the noise"
 WITHIN_NOISE = "within the noise (no difference claimed)"
+TOO_FEW = "too few repeats to tell apart (no difference claimed)"
 #: the rule in a sentence, for a table's caption or a method section
 TIMING_RULE = (f"two times are told apart only where a rank test of their repeats (two-sided Mann-Whitney, exact) "
               f"gives p < {ALPHA:g}")
+
+
+def can_differ(n: int, m: int) -> bool:
+    """Whether ``n`` and ``m`` repeats are enough for :func:`timings_differ` ever to tell two times apart: the
+    most extreme order of the repeats has p = 2 / C(n + m, n), so 3 and 3 (0.10) never can, 4 and 4 (0.029) can."""
+    return min(n, m) >= 1 and 2 / math.comb(n + m, n) < ALPHA
 
 
 def timings_differ(a: Timing, b: Timing) -> bool:
@@ -72,9 +81,9 @@ def timings_differ(a: Timing, b: Timing) -> bool:
     A rank test, not the ranges: one slow repeat widens a range until it hides a clear difference, while here
     it counts only by how many of the other's repeats it is slower than, not by how far. With 5 repeats each, a
     difference is claimed when at most 2 of the 25 pairs are out of order (p = 0.032; 3 give 0.056). Timings
-    without at least 2 samples each are never told apart.
+    with too few samples for the test to reach :data:`ALPHA` (:func:`can_differ`) are never told apart.
     """
-    if min(len(a.samples), len(b.samples)) < 2:
+    if not can_differ(len(a.samples), len(b.samples)):
         return False
     from scipy.stats import mannwhitneyu  # scipy loads in a second: only where two times are judged
 
@@ -83,8 +92,8 @@ def timings_differ(a: Timing, b: Timing) -> bool:
 
 def noise_words(a: Timing, b: Timing) -> str:
     """Whether ``a`` and ``b`` differ (:func:`timings_differ`), in words for a ratio."""
-    if min(len(a.samples), len(b.samples)) < 2:
-        return "under 2 repeats recorded: no noise to judge by"
+    if not can_differ(len(a.samples), len(b.samples)):
+        return TOO_FEW
     return BEYOND_NOISE if timings_differ(a, b) else WITHIN_NOISE
 
 

@@ -338,7 +338,8 @@ class DesignComparison:
         return pd.DataFrame(rows)
 
     def timing_summary(self) -> dict:
-        """The repeated steps for a record: ``{design}_step_s``, ``_spread_s`` and ``_repeats`` per design."""
+        """The repeated steps for a record: ``{design}_step_s``, ``_spread_s``, ``_repeats`` and ``_samples_s``
+        per design (:meth:`prunelab.core.timing.Timing.summary`)."""
         return {k: v for key, t in self.timing.items() for k, v in t.summary(f"{key}_step").items()}
 
 

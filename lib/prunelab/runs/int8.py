@@ -9,8 +9,9 @@ The int8 model comes from :func:`prunelab.precision.int8.quantize_int8` with ``m
 PT2E path where it runs, else the deprecated ``torch.ao`` path, named with its reason in ``int8_path``.
 When PT2E ran, the old path's model (eager mode for ``nn.Sequential`` nets, FX for the rest, as chosen
 before PT2E) is measured too, in the same interleaved passes, under ``legacy_*``; each time is the median
-of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s`` and every pass in
-``*_samples_s``. Where the old path did not run, its numbers are NaN and its name "".
+of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s``; fp32 and int8 keep
+every pass in ``*_samples_s`` too, for the rank test that compares them. Where the old path did not run,
+its numbers are NaN and its name "".
 """
 
 from __future__ import annotations

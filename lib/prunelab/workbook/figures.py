@@ -304,7 +304,7 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     the sparse kernels chosen per layer, and the FLOP-proportional ideal (dense time x the kept fraction of
     FLOPs), each the median over pruners at a compression, with a marker per point (a set-up with one compression
     is one point); the crossover, the highest kept fraction where most runs are faster on sparse kernels beyond
-    the timing noise (:func:`.tables.kernels_differ`) and the median run by more than the noise margin, is a
+    the timing noise (:func:`.sparse_tables.kernels_differ`) and the median run by more than the noise margin, is a
     dotted line named in the legend; where there is none the legend says which test failed, counting the runs
     that gain."""
     use_style()
@@ -338,7 +338,7 @@ def plot_sparse_inference(sparse: pd.DataFrame):
             note = (f"no kept fraction where most runs gain\nbeyond the timing noise "
                     f"({int(faster.sum())} of {len(rows)} runs do)")
         else:
-            note = "no crossover beyond the timing noise:\ndense is as fast at every kept fraction here"
+            note = "no crossover: at no kept fraction is sparse\nfaster beyond the timing noise here"
         kept_fraction_axis(ax, per["kept"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(xlabel="fraction of prunable weights kept", ylabel="inference time over the test set (ms)",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.timing import ALPHA, Timing, timings_differ
+from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
 from .numbers import Span, at_chance, significant
@@ -216,7 +216,7 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
 
 def working_beyond(rows: pd.DataFrame) -> pd.DataFrame:
     """The runs of the sparse table whose dense-kernel and sparse-kernel times differ beyond the passes' noise
-    (:func:`.tables.kernels_differ`) and that still predict better than the most frequent class: the speed-ups a
+    (:func:`.sparse_tables.kernels_differ`) and that still predict better than the most frequent class: the speed-ups a
     reader may quote."""
     return rows[kernels_differ(rows) & ~at_chance(rows)]
 
@@ -246,7 +246,7 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                    + (": a sparse kernel skips the zeros but reads an index per weight and runs far below the dense "
                       "kernels' rate, so it wins only where few weights are left." if s.density_decided else
                       ". The two ranges overlap, so density alone did not decide: a layer's choice also follows "
-                      "its shape, and between kernels that time alike within their noise it is a toss-up."))
+                      "its shape, and between kernels within the noise margin of each other it is a toss-up."))
             lines.append(f"  {s.switched_layers} layer choices switched ({kinds}); those layers kept "
                          f"{s.switched_density.words('{:.3g}'.format)} of their weights" + why)
         else:
@@ -268,17 +268,21 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
 
 
 def _by_chance(runs: int) -> str:
-    """How many of ``runs`` tests at :data:`~prunelab.core.timing.ALPHA` would pass were no run different, where
-    that is at least one: each run is its own test, and no correction over them is possible with five passes."""
-    expected = round(ALPHA * runs)
-    return (f" (each run tested at p < {ALPHA:g}: were none different, about {expected} would pass by chance)"
-            if expected >= 1 else "")
+    """At most how many of ``runs`` tests at :data:`~prunelab.core.timing.ALPHA` would pass were no run different,
+    where that is about one or more (the exact test passes a little less often than ALPHA): each run is its own
+    test, and no correction over them is possible with a few passes each."""
+    if ALPHA * runs < 0.5:
+        return ""
+    return (f" (each run tested at p < {ALPHA:g}: were none different, up to about {max(1, round(ALPHA * runs))} "
+            "would pass by chance)")
 
 
 def _speed_line(s: SparseSetup) -> str:
     """The set-up's speed on sparse kernels: quoted (in bold) only for the runs whose times a rank test of the
     passes tells apart, and said when those runs no longer predict better than one class."""
     timed = f"medians of {s.repeats} passes taken in turn"
+    if not can_differ(s.repeats, s.repeats):
+        return f"- {s.setup}: {s.speedup.words('{:.2f}x'.format)} as fast on sparse kernels ({timed}), {TOO_FEW}."
     if s.real_speedup is None:
         return (f"- {s.setup}: in no run does a rank test of the passes tell the sparse-kernel and dense-kernel "
                 f"test-set times apart ({s.speedup.words('{:.2f}x'.format)} as fast, {timed}): no difference is "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..core.timing import WITHIN_NOISE, Timing, timings_differ
+from ..core.timing import TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
 from .numbers import alike, compression_text, significant, time_cell
@@ -49,8 +49,8 @@ def ratio_text(value: float) -> str:
 def difference_text(a: Timing, b: Timing) -> str:
     """Whether ``a`` is "slower" or "faster" than ``b`` where :func:`~prunelab.core.timing.timings_differ` tells
     them apart, else that no difference is claimed (too little evidence, not evidence of equal times)."""
-    if min(len(a.samples), len(b.samples)) < 2:
-        return "no repeats recorded: not comparable"
+    if not can_differ(len(a.samples), len(b.samples)):
+        return TOO_FEW
     if not timings_differ(a, b):
         return WITHIN_NOISE
     return "slower" if a.median > b.median else "faster"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..core.timing import BEYOND_NOISE, WITHIN_NOISE, Timing, timings_differ
+from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from .numbers import Span, at_chance, time_cell
 from .tables import amp_ratios, own_peak_memory
 
@@ -34,6 +34,11 @@ class AmpTime:
     def differ(self) -> bool:
         """A rank test of the passes tells the two precisions apart."""
         return timings_differ(self.amp, self.fp32)
+
+    @property
+    def judged(self) -> bool:
+        """The passes are enough for the rank test ever to tell the two apart."""
+        return can_differ(len(self.amp.samples), len(self.fp32.samples))
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def _amp_words(times: AmpTimes) -> str:
     parts = []
     for t in times.at:
         verdict = (f"**{t.ratio:.2f}x** fp32's time ({'faster' if t.ratio < 1 else 'slower'}, {BEYOND_NOISE})"
-                   if t.differ else f"{t.ratio:.2f}x fp32's time, {WITHIN_NOISE}")
+                   if t.differ else f"{t.ratio:.2f}x fp32's time, {WITHIN_NOISE if t.judged else TOO_FEW}")
         parts.append(f"at compression {t.compression:g} {time_cell(t.amp.median, t.amp.spread)} "
                      f"against {time_cell(t.fp32.median, t.fp32.spread)}, {verdict}")
     steps = f"{times.batches} training step{'s' if times.batches != 1 else ''}"
@@ -91,6 +96,8 @@ def amp_time_summary(times: AmpTimes) -> str:
 
 def _beyond_words(times: AmpTimes) -> str:
     """At how many compressions a rank test of the passes tells the times apart, in words."""
+    if not any(t.judged for t in times.at):
+        return "too few repeats to tell apart at any compression (no difference claimed)"
     if times.beyond == 0:
         return "within the noise of passes taken in turn at every compression (no difference claimed)"
     where = "every compression" if times.beyond == len(times.at) else \
@@ -101,7 +108,7 @@ def _beyond_words(times: AmpTimes) -> str:
 @dataclass(frozen=True)
 class Int8Setup:
     """int8 against fp32 test-set inference on the CPU for one set-up's runs: the speed-up, how many runs
-    a rank test of passes taken in turn tells apart (None: passes not recorded), and int8's top-1 change."""
+    a rank test of passes taken in turn tells apart (None: too few passes recorded), and int8's top-1 change."""
 
     setup: str
     speedup: Span
@@ -130,9 +137,9 @@ def _int8_result(int8: pd.DataFrame) -> Int8Result:
 
 
 def _int8_beyond(part: pd.DataFrame) -> int | None:
-    """Rows of the int8 table whose int8 and fp32 times a rank test tells apart; None where a record lacks its
-    passes."""
-    if any(len(t.samples) < 2 for t in (*part["int8 timing"], *part["fp32 timing"])):
+    """Rows of the int8 table whose int8 and fp32 times a rank test tells apart; None where a record holds too
+    few passes for the test (:func:`~prunelab.core.timing.can_differ`)."""
+    if not all(can_differ(len(i.samples), len(f.samples)) for i, f in zip(part["int8 timing"], part["fp32 timing"])):
         return None
     return int(sum(timings_differ(r["int8 timing"], r["fp32 timing"]) for _, r in part.iterrows()))
 
@@ -272,7 +279,7 @@ def _int8_lines(r: Int8Result) -> list[str]:
     per_setup = "; ".join(
         f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond == s.runs  # bold: every run real
                           else s.speedup.words('{:.2f}x'.format))
-        + " as fast, " + ("passes not recorded, so no difference is claimed" if s.beyond is None else
+        + " as fast, " + (TOO_FEW if s.beyond is None else
                           f"no run {BEYOND_NOISE} (no difference claimed)" if s.beyond == 0 else
                           f"{s.beyond} of {s.runs} runs {BEYOND_NOISE}"
                           + ("" if s.beyond == s.runs else " (in the rest no difference is claimed)"))
