@@ -63,6 +63,7 @@ ALPHA = 0.05
 #: how a page says that two timings differ by :func:`timings_differ`, or that they do not
 BEYOND_NOISE = "beyond the noise"
 WITHIN_NOISE = "within the noise (no difference claimed)"
+#: what a page says where the repeats are too few for the test ever to tell two times apart (:func:`can_differ`)
 TOO_FEW = "too few repeats to tell apart (no difference claimed)"
 #: the rule in a sentence, for a table's caption or a method section
 TIMING_RULE = (f"two times are told apart only where a rank test of their repeats (two-sided Mann-Whitney, exact) "

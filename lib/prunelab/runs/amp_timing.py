@@ -6,8 +6,8 @@ processes, clocks, caches), so their totals are not comparable. :func:`amp_timin
 run's trained, pruned model and trains two copies of it on the same few training batches, fp32 and mixed
 precision taking turns in one process (:func:`prunelab.precision.timing.compare_training`): each time is
 the median of ``repeats`` passes after a warm-up, with its spread (slowest minus fastest pass) and every pass
-(``*_samples_s``). The record
-lands under ``<result_dir>/amp-timing/<run>-<settings hash>``; Tables J and K read it from the store.
+(``*_samples_s``). The record lands under ``<result_dir>/amp-timing/<run>-<settings hash>``; Tables J and K
+read it from the store.
 """
 
 from __future__ import annotations
