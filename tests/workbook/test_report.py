@@ -574,3 +574,12 @@ def test_block_zero_is_given_conv_by_conv_and_as_one_density():
     assert "0.728950 (3,359 of 4,608)" in text  # the block's two convolutions as one density
     assert "blocks.1" not in text and "`conv`" not in text
     assert "together" not in block_density_words(layers.iloc[:1])  # an FC network has no block 0: no division by 0
+
+
+def test_the_pruners_that_read_no_data_are_worded_by_their_display_names():
+    from prunelab.core.choices import DATA_FREE_NAMES, DATA_FREE_PRUNERS, DATA_FREE_WHY
+    from prunelab.workbook.numbers import listed
+    from prunelab.workbook.style import pruner_name
+
+    assert DATA_FREE_NAMES == listed([pruner_name(p) for p in DATA_FREE_PRUNERS])
+    assert all(pruner_name(p) in DATA_FREE_WHY for p in DATA_FREE_PRUNERS)

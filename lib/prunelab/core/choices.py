@@ -32,10 +32,14 @@ MASK_RULES = 2
 CONSTANT_PREDICTION_MARGIN = 1.0
 #: the built-in pruners whose scores are never negative: rule 1 inverted them as rule 2 does
 NON_NEGATIVE_SCORES = ("mag", "snip", "synflow")
-#: the built-in pruners whose masks never read the training data: Rand draws them, SynFlow scores an all-ones input.
-#: Their masks on a synthetic stand-in are the ones they would choose on the real set (Mag reads the data through
-#: its pre-training; a registered pruner is assumed to read it)
+#: the built-in pruners whose masks never read the training data (:data:`DATA_FREE_WHY`). Their masks on a
+#: synthetic stand-in are the ones they would choose on the real set (Mag reads the data through its
+#: pre-training; a registered pruner is assumed to read it)
 DATA_FREE_PRUNERS = ("rand", "synflow")
+#: the same pruners as a page names them, and how each chooses its mask without data: the one wording the
+#: banners and findings use (a test holds the names to the pruners' display names)
+DATA_FREE_NAMES = "Rand and SynFlow"
+DATA_FREE_WHY = "Rand draws its mask, SynFlow scores an all-ones input"
 
 
 def ablation_rules_matter(pruner: str, rounds: int, shuffle: bool, invert: bool) -> bool:

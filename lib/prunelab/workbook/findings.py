@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..core.choices import SYNFLOW_ROUNDS
+from ..core.choices import DATA_FREE_WHY, SYNFLOW_ROUNDS
 from .collapses import CollapsedCell, collapsed_cells
 from .numbers import (
     ALPHA,
@@ -333,9 +333,8 @@ def _collapse_lines(c: Collapses) -> list[str]:
                           for e in c.masks_hold)
         labels = list(dict.fromkeys(e.label for e in c.masks_hold))
         lines.append(f"- On synthetic stand-in data the accuracy means nothing, but {listed(labels)} "
-                     f"never {'reads' if len(labels) == 1 else 'read'} the data to choose a mask (Rand draws it, "
-                     f"SynFlow scores an all-ones input), so the layers emptied there would be emptied on the real "
-                     f"set too: {where}.")
+                     f"never {'reads' if len(labels) == 1 else 'read'} the data to choose a mask ({DATA_FREE_WHY}), "
+                     f"so the layers emptied there would be emptied on the real set too: {where}.")
     rest = c.stand_in - len(c.masks_hold)
     if rest:
         lines.append(f"- {counted(rest, 'further collapsed cell' if c.masks_hold else 'collapsed cell')} on synthetic "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..core.choices import DATA_FREE_NAMES, DATA_FREE_WHY
 from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
@@ -117,8 +118,8 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
     if result.stand_in:
         lines.append(f"- {', '.join(result.stand_in)} ran on synthetic stand-in data: the data-driven pruners (and "
                      "Mag, after pre-training) chose their weights from generated images, so their densities below "
-                     "are a pipeline check, not a finding about them on real data. Rand and SynFlow never read the "
-                     "data (SynFlow scores an all-ones input): theirs are the densities they would choose on the real "
+                     f"are a pipeline check, not a finding about them on real data. {DATA_FREE_NAMES} never read the "
+                     f"data ({DATA_FREE_WHY}): theirs are the densities they would choose on the real "
                      "set.")
     lines.append(f"- The overall target keeps {result.target:.4f} of the prunable weights (compression "
                  f"{result.compression:g}).")

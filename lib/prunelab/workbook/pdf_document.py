@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ..core.choices import DATA_FREE_NAMES
 from ..errors import UserError
 from .index import notebook_failed, notebook_title, output_html, tagged_outputs
 
@@ -152,7 +153,7 @@ def _cover(tasks: list[Task], profile: str) -> str:
                f"<b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS</b>: {html.escape(', '.join(stand_in))}. Runs on it "
                "are pipeline checks: they show the code runs end to end, and no finding on accuracy or on which "
                "weights a data-driven pruner keeps is drawn from them (a given network's time and memory do not "
-               "depend on pixel values, nor do the masks of Rand and SynFlow, which never read the data). "
+               f"depend on pixel values, nor do the masks of {DATA_FREE_NAMES}, which never read the data). "
                "Each task's section says which of its runs they are.</div></div>") if stand_in else ""
     return ('<section class="cover"><h1>prunelab: pruning at initialization</h1>'
             f"<p class='subtitle'>The workbook, profile <b>{html.escape(profile)}</b></p><table class='facts'>"

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..core.choices import DATA_FREE_NAMES
 from ..core.registry import pruner_rounds
 from ..core.timing import Timing
 from ..runs.store import RunRecord
@@ -43,7 +44,7 @@ def stand_in_banner(table: pd.DataFrame) -> str | None:
             f"{setups}: {len(fake)} of {len(table)} runs used generated images because the real data set was not "
             "available. Their rows are pipeline checks: they show the code runs end to end and must not be read "
             "or quoted as accuracies, and the findings draw no conclusion from their accuracy or from which weights "
-            "a data-driven pruner kept on them (Rand and SynFlow never read the data). A given network's time and "
+            f"a data-driven pruner kept on them ({DATA_FREE_NAMES} never read the data). A given network's time and "
             "memory do not depend on pixel values and are measured on them as on real images; its kept FLOPs and "
             "sparse-kernel times follow which weights a data-driven pruner kept, and so are pipeline checks too."
             + (f" The other set-ups ({real}) ran on real images." if real else "") + "</div>")
