@@ -29,26 +29,30 @@ from .amp import make_scaler
 
 @dataclass
 class InferenceResult:
-    """Top-1 accuracy (percent), the median seconds of one timed pass over the batches, the spread
-    (slowest minus fastest pass; NaN for one pass) of the ``repeats`` passes and their seconds in ``samples``;
-    ``warmup`` is the seconds of the untimed first call on each input shape (compilation, for a compiled model)."""
+    """Top-1 accuracy (percent) over ``images`` test images, the :class:`Timing` of the timed passes over the
+    batches (``seconds``: their median; ``spread``: slowest minus fastest, NaN for one pass), and ``warmup``, the
+    seconds of the untimed first call on each input shape (compilation, for a compiled model)."""
 
     top1: float
-    seconds: float
     images: int
-    repeats: int
-    spread: float = 0.0
+    timing: Timing
     warmup: float = 0.0
-    samples: tuple[float, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return self.timing.median
+
+    @property
+    def spread(self) -> float:
+        return self.timing.spread
+
+    @property
+    def repeats(self) -> int:
+        return self.timing.repeats
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.seconds
-
-    @property
-    def timing(self) -> Timing:
-        """The pass time as a :class:`Timing`."""
-        return Timing(self.seconds, self.spread, self.repeats, self.samples)
 
 
 @dataclass
@@ -122,8 +126,7 @@ def compare_models(models: Mapping[str, nn.Module], loader: Iterable[tuple[Tenso
     timed = {name: _Timed(model, batches, _model_device(model)) for name, model in models.items()}
     warmup = {name: t.warm_up() for name, t in timed.items()}
     timings = interleaved({name: t.run for name, t in timed.items()}, repeats, warmup=0)
-    return {name: InferenceResult(100.0 * int(t.correct) / images, timings[name].median, images, repeats,
-                                  timings[name].spread, warmup[name], timings[name].samples)
+    return {name: InferenceResult(100.0 * int(t.correct) / images, images, timings[name], warmup[name])
             for name, t in timed.items()}
 
 
