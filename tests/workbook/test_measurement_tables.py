@@ -561,6 +561,8 @@ def test_the_task_1_key_result_says_whether_pruning_bought_speed_on_real_data():
     (some,) = speed_key_words(working)
     assert "1 of its 3" in some and "1.50x" in some
     assert speed_key_words(real.assign(stand_in=True)) == []  # a stand-in: nothing to quote
+    (few,) = speed_key_words(real.assign(timing_repeats=3))  # 3 against 3 passes: the test can never pass
+    assert few != none and "3 passes" in few
 
 
 def test_the_sparse_count_says_how_many_runs_would_pass_the_rank_test_by_chance():

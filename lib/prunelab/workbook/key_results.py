@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..core.timing import TOO_FEW, can_differ
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
@@ -85,14 +86,17 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.D
 def speed_key_words(sparse: pd.DataFrame) -> list[str]:
     """Per set-up on real data, whether pruning bought speed: on dense kernels a pruned network does the
     same work, so only the sparse kernels can gain, and only the runs of :func:`.layer_findings.working_beyond`
-    count, as in the findings."""
+    count, as in the findings; where the passes are too few for the rank test, that is said instead."""
     words = []
     for setup, rows in sparse.groupby("setup", sort=False):
         if rows["stand_in"].any():
             continue
         gained = working_beyond(rows)
+        repeats = int(rows["timing_repeats"].min())
         words.append(f"Speed on {setup}: a pruned network's dense kernels do the same work at every compression, "
-                     + (f"and on sparse kernels {len(gained)} of its {len(rows)} timed runs ran "
+                     + (f"and whether sparse kernels gain cannot be said: {repeats} passes each, {TOO_FEW} (Table C)."
+                        if not can_differ(repeats, repeats) else
+                        f"and on sparse kernels {len(gained)} of its {len(rows)} timed runs ran "
                         f"{Span.of(gained['speedup']).words('{:.2f}x'.format)} as fast, beyond the passes' noise, "
                         "while still predicting better than the most frequent class (Table C)." if len(gained) else
                         "and no run that still predicts better than the most frequent class ran faster on sparse "
