@@ -4,6 +4,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -176,7 +177,7 @@ def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(t
     # and each run's line says its own time (7 s on that clock: the writing of its record)
     import time
 
-    from prunelab.runs import fused
+    from prunelab.runs import fused, sweep_lines
     from prunelab.runs import sweep as sweep_module
 
     now = [0.0]  # the sweep's clock, moved only by the pruning and the writing of records below
@@ -195,7 +196,8 @@ def test_a_group_says_its_decision_first_and_each_run_as_its_record_is_written(t
             return fn(*args)
         return timed
 
-    monkeypatch.setattr(sweep_module, "time", FakeTime())
+    for module in (sweep_module, sweep_lines):
+        monkeypatch.setattr(module, "time", FakeTime())
     monkeypatch.setattr(fused, "decide", lambda members, shared=1: (False, f"separate: {len(members)} runs; test"))
     monkeypatch.setattr(fused, "pre_train_and_prune", takes(100.0, fused.pre_train_and_prune))
     monkeypatch.setattr(fused, "finish", takes(7.0, fused.finish))
@@ -351,7 +353,7 @@ def test_a_setting_spelt_two_ways_in_one_mapping_is_refused(tmp_path, text):
 
 
 def test_progress_lines_tell_apart_runs_that_differ_in_seed_rounds_or_ablation():
-    from prunelab.runs.sweep import describe
+    from prunelab.runs.sweep_lines import describe
 
     base = RunConfig(dataset="mnist", model="fc", pruner="snip", compression=1.0)
     variants = [base, base.replace(seed=2), base.replace(invert=True), base.replace(shuffle=True),
@@ -359,6 +361,34 @@ def test_progress_lines_tell_apart_runs_that_differ_in_seed_rounds_or_ablation()
     shown = [describe(c).rsplit(" (", 1)[0] for c in variants]  # without the record's name
     assert len(set(shown)) == len(variants)
     assert "x100" in describe(base.replace(pruner="synflow"))  # SynFlow's rounds, default or not
+
+
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL])
+def test_a_processes_sweep_stopped_from_outside_leaves_no_worker_training(tmp_path, kill):
+    # SIGTERM: the sweep stops its workers and says so (143); SIGKILL: the workers see their sweep gone and exit
+    import psutil
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {**TINY, "train-subset": 4096, "post-epochs": 2000, "fuse": "off",
+                                             "result-dir": str(tmp_path / "r")},
+                                    "grid": {"pruner": ["rand", "snip"]}, "expid": "{pruner}",
+                                    "executor": "processes", "workers": 2}))
+    sweep = subprocess.Popen([sys.executable, "-m", "prunelab", "sweep", str(grid)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(list((tmp_path / "r").glob("singleshot/.ckpt-*/state.pt"))) < 2 and time.time() < deadline:
+        time.sleep(0.1)  # both runs pruned and training
+    workers = psutil.Process(sweep.pid).children(recursive=True)
+    sweep.send_signal(kill)
+    _, alive = psutil.wait_procs(workers, timeout=60)
+    for worker in alive:
+        worker.kill()  # not to train on beside the tests that follow (they hold the sweep's stderr open too)
+    err = sweep.communicate(timeout=60)[1]
+    assert len(workers) >= 2 and not alive, err
+    assert sweep.returncode == (143 if kill == signal.SIGTERM else -signal.SIGKILL), err
+    if kill == signal.SIGTERM:
+        assert "SIGTERM" in err.strip().splitlines()[-1] and "Traceback" not in err
+    assert load_table(tmp_path / "r").empty  # 2,000 epochs each: neither run ended
 
 
 def test_ctrl_c_during_a_sweep_is_one_line_and_exit_code_130(tmp_path, monkeypatch, capsys):
@@ -378,7 +408,7 @@ def test_ctrl_c_during_a_sweep_is_one_line_and_exit_code_130(tmp_path, monkeypat
 
 def test_a_failed_run_is_one_line_its_mistake_without_an_internal_class_name():
     from prunelab.data.in_memory import _MissingData
-    from prunelab.runs.sweep import _describe
+    from prunelab.runs.sweep_lines import error_line
 
-    assert _describe(_MissingData("the MNIST data set is not in /x\nmore")) == "the MNIST data set is not in /x"
-    assert _describe(RuntimeError("lost")) == "RuntimeError: lost"
+    assert error_line(_MissingData("the MNIST data set is not in /x\nmore")) == "the MNIST data set is not in /x"
+    assert error_line(RuntimeError("lost")) == "RuntimeError: lost"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 import typing
 import warnings
@@ -106,17 +105,6 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
     return lists.configs(RunConfig.from_dict({k: v for k, v in values.items() if k not in LIST_FIELDS}))
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (a scheduler's preemption, ``timeout``, ``kill``) stops training at the next step; the
-    run's last checkpoint stays, and the same command resumes it."""
-    from ..core.train import stop_requested
-
-    def handler(signum, frame):
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def sweep_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="prunelab sweep", description="Run a grid of runs here, in local processes or on Slurm.")
     p.add_argument("grid", help="grid file (YAML: base, grid, overrides, expid, executor, workers, slurm)")
@@ -134,8 +122,10 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 
 def sweep_main(argv: list[str]) -> int:
+    from .stopping import stop_on_sigterm
     from .store import RecordConflict, usable_record
-    from .sweep import DONE, describe, load_grid, report, run_sweep
+    from .sweep import load_grid, run_sweep
+    from .sweep_lines import DONE, describe, report
 
     args = sweep_parser().parse_args(argv)
     grid = load_grid(args.grid)
@@ -160,6 +150,7 @@ def sweep_main(argv: list[str]) -> int:
                 state = "conflict"
             print(f"{state}  {describe(c)}")
         return 0
+    stop_on_sigterm()
     outcomes = run_sweep(grid.configs, executor)
     print(report(outcomes))
     return 0 if all(o.status in (*DONE, "submitted") for o in outcomes) else 1
@@ -198,15 +189,17 @@ def main(argv: list[str] | None = None) -> int:
             config.validate()
         # torch is imported only from here on (unless $PRUNELAB_PLUGINS names a module that imports it), so
         # --help and bad flags answer in a fraction of a second
-        _stop_on_sigterm()
         from .fused import run_configs
+        from .stopping import stop_on_sigterm
+
+        stop_on_sigterm()
 
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.formatwarning = lambda msg, cat, *a, **k: f"WARNING: {msg}\n"
             records = run_configs(configs)  # the listed runs of one set-up fused as --fuse says
         if len(configs) > 1:  # each run's lines above name its record only: a line per run, told apart
-            from .sweep import finished_line
+            from .sweep_lines import finished_line
 
             print(f"{len(configs)} runs:")
             for config, record in zip(configs, records):

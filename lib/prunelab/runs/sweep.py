@@ -28,14 +28,13 @@ import os
 import pickle
 import shutil
 import time
-import traceback
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.registry import Pruner, find_pruner, is_builtin, register_pruner
+from ..core.train import Preempted, stop_requested
 from ..errors import UserError
 from .checkpoint import RunInProgress
 from .config import RunConfig
@@ -44,24 +43,11 @@ from .fused_parts import PartsBook
 from .fused_plan import plan, plan_words, share_out
 from .gridfile import Executor, Grid, SlurmOptions, expand, load_grid
 from .prepare import run_checkpoint
-from .store import RecordConflict, RunRecord, load_record, usable_record
+from .stopping import TASK, watch_sweep
+from .store import RecordConflict, RunRecord, usable_record
+from .sweep_lines import ELSEWHERE, LiveGroup, Outcome, Tally, describe, error_line, report
 
 __all__ = ["Executor", "Grid", "SlurmOptions", "expand", "load_grid", "run_sweep", "report"]  # the grid file: gridfile
-#: what a task returns for a run another process holds the lock of (another sweep of the same grid)
-ELSEWHERE = "running elsewhere"
-#: statuses of runs that end with a complete record
-DONE = ("reused", "finished", "done elsewhere")
-
-
-@dataclass
-class Outcome:
-    config: RunConfig
-    status: str  # reused | finished | done elsewhere | failed | submitted (| running elsewhere, until waited for)
-    detail: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.config.record_name
 
 
 @dataclass
@@ -79,6 +65,10 @@ class SweepTask:
 
     def __call__(self, values: dict | list[dict], threads: int | None = None, watch: GroupWatch | None = None
                  ) -> str | GroupResult:
+        with TASK:
+            return self._run(values, threads, watch)
+
+    def _run(self, values: dict | list[dict], threads: int | None, watch: GroupWatch | None) -> str | GroupResult:
         import torch
 
         from .registry import run
@@ -115,15 +105,6 @@ def _portable(error: BaseException) -> BaseException:
     except Exception:  # noqa: BLE001 - any failure to pickle: an error a user's own pruner defined
         return RuntimeError(f"{type(error).__name__}: {error}")
     return error
-
-
-def _describe(error: BaseException) -> str:
-    """One line for a failed run: a person's mistake (:class:`UserError`) as its message, anything else with
-    its exception's type."""
-    if isinstance(error, UserError):
-        return (str(error).splitlines() or [""])[0][:300]
-    last = traceback.format_exception_only(type(error), error)[-1].strip()
-    return last.splitlines()[0][:300]
 
 
 def run_sweep(configs: list[RunConfig], executor: Executor | None = None, log=print, echo: bool = True
@@ -173,7 +154,7 @@ def _wait_for(config: RunConfig, log, task: SweepTask) -> Outcome:
         try:
             record = usable_record(config)
         except RecordConflict as err:
-            return Outcome(config, "failed", _describe(err))
+            return Outcome(config, "failed", error_line(err))
         if record is not None:
             return Outcome(config, "done elsewhere", str(record.path))
         (outcome,) = _run_here([[config]], Executor(), log, task)
@@ -187,55 +168,6 @@ def _reusable(config: RunConfig) -> RunRecord | None:
         return usable_record(config)
     except RecordConflict:
         return None  # the run itself then fails with the conflict's message, reported with the others
-
-
-def describe(config: RunConfig) -> str:
-    """A run in a progress line, told apart from the grid's others: set-up, pruner with its scoring rounds
-    (SynFlow's always, another's when several), compression, seed, any ablation, and the record's name."""
-    rounds = config.resolved_prune_epochs
-    pruner = config.pruner + (f" x{rounds}" if rounds > 1 or config.pruner == "synflow" else "")
-    ablations = "".join(f" {flag}" for flag in ("shuffle", "reinitialize", "invert") if getattr(config, flag))
-    return (f"{config.dataset}/{config.model} {pruner} c={config.compression:g} seed {config.seed}{ablations} "
-            f"({config.record_name})")
-
-
-def finished_line(config: RunConfig, path: str, seconds: float | None = None) -> str:
-    top1 = load_record(path).summary.get("top1")
-    top1 = f"top-1 {top1:.2f}%" if top1 is not None else "done"
-    took = f" in {seconds:.0f} s" if seconds is not None else ""
-    return f"{describe(config)}: {top1}{took}"
-
-
-def _payload(group: list[RunConfig]) -> dict | list[dict]:
-    """What a task is called with: a run's settings, or a group's list of them."""
-    return group[0].to_dict() if len(group) == 1 else [c.to_dict() for c in group]
-
-
-@dataclass
-class Tally:
-    """Where a sweep's lines go and how many of its ``total`` runs have ended (each run's line's "[k/n]")."""
-
-    log: Callable[[str], None]
-    total: int
-    ended: int = 0
-
-    def _step(self) -> str:
-        return f"[{self.ended + 1}/{self.total}]"
-
-    def finished(self, config: RunConfig, path: str, seconds: float | None = None) -> Outcome:
-        """The outcome of a task that returned ``path`` (or :data:`ELSEWHERE`) for ``config``, said and counted
-        (counted once said: a run whose line failed is counted with its group's failure)."""
-        said = (f"{describe(config)}: running in another process; waited for at the end." if path == ELSEWHERE
-                else finished_line(config, path, seconds))
-        self.log(f"  {self._step()} {said}")
-        self.ended += 1
-        return Outcome(config, ELSEWHERE) if path == ELSEWHERE else Outcome(config, "finished", path)
-
-    def failed(self, config: RunConfig, error: BaseException, prefix: str = "") -> Outcome:
-        """The outcome of a run that failed with ``error``, said and counted."""
-        self.log(f"  {self._step()} {describe(config)}: FAILED: {prefix}{_describe(error)}")
-        self.ended += 1
-        return Outcome(config, "failed", prefix + _describe(error))
 
 
 def _ended_group(group: list[RunConfig], returned: str | GroupResult, tally: Tally, seconds: float | None = None,
@@ -261,39 +193,9 @@ def _ended_group(group: list[RunConfig], returned: str | GroupResult, tally: Tal
         yield tally.finished(config, path, share)
 
 
-class LiveGroup:
-    """A group's progress lines said as it trains (the local executor runs it in this process): each fusion
-    decision and where a long fused network stands, and a "[k/n]" line per run as its record is written, each
-    run's time its share of the time since the runs before it ended. The first decision says how long opening
-    and pruning the group's runs took, so that time is not counted as the first run's."""
-
-    def __init__(self, tally: Tally) -> None:
-        self.tally, self.log = tally, tally.log
-        self.outcomes: dict[str, Outcome] = {}
-        self.mark = time.perf_counter()
-        self.decided = False
-
-    def watch(self) -> GroupWatch:
-        return GroupWatch(self._decision, self._say, self._runs_ended, self._run_failed)
-
-    def _say(self, line: str) -> None:
-        self.log(f"  {line}")
-
-    def _decision(self, line: str) -> None:
-        if not self.decided:  # made once the runs are opened and pruned (but those a pre-training waits for)
-            now = time.perf_counter()
-            line = f"{line} [the group's first {now - self.mark:.0f} s: opening and pruning runs]"
-            self.mark, self.decided = now, True
-        self._say(line)
-
-    def _runs_ended(self, runs: list[tuple[RunConfig, str]]) -> None:
-        now = time.perf_counter()
-        share, self.mark = (now - self.mark) / len(runs), now
-        for config, path in runs:
-            self.outcomes[config.record_name] = self.tally.finished(config, path, share)
-
-    def _run_failed(self, config: RunConfig, error: BaseException) -> None:
-        self.outcomes[config.record_name] = self.tally.failed(config, error)
+def _payload(group: list[RunConfig]) -> dict | list[dict]:
+    """What a task is called with: a run's settings, or a group's list of them."""
+    return group[0].to_dict() if len(group) == 1 else [c.to_dict() for c in group]
 
 
 def _failed_group(group: list[RunConfig], err: BaseException, tally: Tally, prefix: str = ""):
@@ -314,6 +216,8 @@ def _run_here(groups, executor: Executor, log, task):
         start, live = time.perf_counter(), LiveGroup(tally)
         try:
             returned = task(_payload(group), watch=live.watch() if len(group) > 1 else None)
+        except Preempted:  # a stop asked for (SIGTERM) stops the sweep
+            raise
         except Exception as err:  # noqa: BLE001 - one failed run must not stop the sweep
             yield from live.outcomes.values()  # the runs that ended before the failure have their records
             yield from _failed_group([c for c in group if c.record_name not in live.outcomes], err, tally)
@@ -323,22 +227,31 @@ def _run_here(groups, executor: Executor, log, task):
 
 def _run_processes(groups, executor: Executor, log, task):
     """N worker processes (spawned: each imports torch afresh), the CPU threads shared out between them; a
-    group of runs that may train fused is one task."""
+    group of runs that may train fused is one task. A stop asked for here (SIGTERM) stops the workers' training
+    too, starts no further task and raises :class:`Preempted` (:func:`.stopping.watch_sweep`)."""
     import multiprocessing
 
     workers = max(1, min(executor.workers, len(groups)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     tally = Tally(log, sum(len(g) for g in groups))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(task, _payload(g), threads): g for g in groups}
-        for future in as_completed(futures):
-            group = futures[future]
-            try:
-                returned = future.result()
-            except Exception as err:  # noqa: BLE001
-                yield from _failed_group(group, err, tally)
-                continue
-            yield from _ended_group(group, returned, tally)
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    with ProcessPoolExecutor(workers, context, watch_sweep, (stop, os.getpid())) as pool:
+        pending = {pool.submit(task, _payload(g), threads): g for g in groups}
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            if stop_requested.is_set() or any(isinstance(f.exception(), Preempted) for f in done):
+                stop.set()
+                pool.shutdown(cancel_futures=True)  # waits for the workers' tasks to stop at their next step
+                raise Preempted("stop requested")
+            for future in done:
+                group = pending.pop(future)
+                try:
+                    returned = future.result()
+                except Exception as err:  # noqa: BLE001
+                    yield from _failed_group(group, err, tally)
+                    continue
+                yield from _ended_group(group, returned, tally)
 
 
 def slurm_executor(options: SlurmOptions, folder: Path):
@@ -370,7 +283,7 @@ def _run_slurm(groups, executor: Executor, log, task):
         shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
             folder.parent.rmdir()  # .sweeps/, when this submission was its only one
-        said = [line.strip() for line in str(err).splitlines() if "error" in line.lower()] or [_describe(err)]
+        said = [line.strip() for line in str(err).splitlines() if "error" in line.lower()] or [error_line(err)]
         raise UserError(f"the Slurm cluster refused the submission: {said[0]}") from None
     log(f"Submitted {len(jobs)} tasks for {sum(len(g) for g in groups)} runs to Slurm as array "
         f"{jobs[0].job_id.split('_')[0]}; logs in {folder}.")
@@ -387,14 +300,3 @@ def _run_slurm(groups, executor: Executor, log, task):
             yield from _failed_group(group, err, tally, prefix=f"job {job.job_id}: ")
             continue
         yield from _ended_group(group, returned, tally)
-
-
-def report(outcomes: list[Outcome]) -> str:
-    """One line per status, and one per failed run with its reason."""
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
-    lines = ["sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
-    lines += [f"  failed {o.name}: {o.detail}" for o in outcomes if o.status == "failed"]
-    lines += [f"  submitted {o.name} as job {o.detail}" for o in outcomes if o.status == "submitted"]
-    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""A sweep's lines and outcomes: a line per run as it ends ("[k/n] ... top-1 91.20% in 14 s"), a group's
+decisions as they are made (:class:`LiveGroup`), and the report at the end (:func:`report`)."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import UserError
+from .config import RunConfig
+from .fused import GroupWatch
+from .store import load_record
+
+#: what a task returns for a run another process holds the lock of (another sweep of the same grid)
+ELSEWHERE = "running elsewhere"
+#: statuses of runs that end with a complete record
+DONE = ("reused", "finished", "done elsewhere")
+
+
+@dataclass
+class Outcome:
+    config: RunConfig
+    status: str  # reused | finished | done elsewhere | failed | submitted (| running elsewhere, until waited for)
+    detail: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.config.record_name
+
+
+def error_line(error: BaseException) -> str:
+    """One line for a failed run: a person's mistake (:class:`UserError`) as its message, anything else with
+    its exception's type."""
+    if isinstance(error, UserError):
+        return (str(error).splitlines() or [""])[0][:300]
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    return last.splitlines()[0][:300]
+
+
+def describe(config: RunConfig) -> str:
+    """A run in a progress line, told apart from the grid's others: set-up, pruner with its scoring rounds
+    (SynFlow's always, another's when several), compression, seed, any ablation, and the record's name."""
+    rounds = config.resolved_prune_epochs
+    pruner = config.pruner + (f" x{rounds}" if rounds > 1 or config.pruner == "synflow" else "")
+    ablations = "".join(f" {flag}" for flag in ("shuffle", "reinitialize", "invert") if getattr(config, flag))
+    return (f"{config.dataset}/{config.model} {pruner} c={config.compression:g} seed {config.seed}{ablations} "
+            f"({config.record_name})")
+
+
+def finished_line(config: RunConfig, path: str, seconds: float | None = None) -> str:
+    top1 = load_record(path).summary.get("top1")
+    top1 = f"top-1 {top1:.2f}%" if top1 is not None else "done"
+    took = f" in {seconds:.0f} s" if seconds is not None else ""
+    return f"{describe(config)}: {top1}{took}"
+
+
+@dataclass
+class Tally:
+    """Where a sweep's lines go and how many of its ``total`` runs have ended (each run's line's "[k/n]")."""
+
+    log: Callable[[str], None]
+    total: int
+    ended: int = 0
+
+    def _step(self) -> str:
+        return f"[{self.ended + 1}/{self.total}]"
+
+    def finished(self, config: RunConfig, path: str, seconds: float | None = None) -> Outcome:
+        """The outcome of a task that returned ``path`` (or :data:`ELSEWHERE`) for ``config``, said and counted
+        (counted once said: a run whose line failed is counted with its group's failure)."""
+        said = (f"{describe(config)}: running in another process; waited for at the end." if path == ELSEWHERE
+                else finished_line(config, path, seconds))
+        self.log(f"  {self._step()} {said}")
+        self.ended += 1
+        return Outcome(config, ELSEWHERE) if path == ELSEWHERE else Outcome(config, "finished", path)
+
+    def failed(self, config: RunConfig, error: BaseException, prefix: str = "") -> Outcome:
+        """The outcome of a run that failed with ``error``, said and counted."""
+        self.log(f"  {self._step()} {describe(config)}: FAILED: {prefix}{error_line(error)}")
+        self.ended += 1
+        return Outcome(config, "failed", prefix + error_line(error))
+
+
+class LiveGroup:
+    """A group's progress lines said as it trains (the local executor runs it in this process): each fusion
+    decision and where a long fused network stands, and a "[k/n]" line per run as its record is written, each
+    run's time its share of the time since the runs before it ended. The first decision says how long opening
+    and pruning the group's runs took, so that time is not counted as the first run's."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally, self.log = tally, tally.log
+        self.outcomes: dict[str, Outcome] = {}
+        self.mark = time.perf_counter()
+        self.decided = False
+
+    def watch(self) -> GroupWatch:
+        return GroupWatch(self._decision, self._say, self._runs_ended, self._run_failed)
+
+    def _say(self, line: str) -> None:
+        self.log(f"  {line}")
+
+    def _decision(self, line: str) -> None:
+        if not self.decided:  # made once the runs are opened and pruned (but those a pre-training waits for)
+            now = time.perf_counter()
+            line = f"{line} [the group's first {now - self.mark:.0f} s: opening and pruning runs]"
+            self.mark, self.decided = now, True
+        self._say(line)
+
+    def _runs_ended(self, runs: list[tuple[RunConfig, str]]) -> None:
+        now = time.perf_counter()
+        share, self.mark = (now - self.mark) / len(runs), now
+        for config, path in runs:
+            self.outcomes[config.record_name] = self.tally.finished(config, path, share)
+
+    def _run_failed(self, config: RunConfig, error: BaseException) -> None:
+        self.outcomes[config.record_name] = self.tally.failed(config, error)
+
+
+def report(outcomes: list[Outcome]) -> str:
+    """One line per status, and one per failed run with its reason."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    lines = ["sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
+    lines += [f"  failed {o.name}: {o.detail}" for o in outcomes if o.status == "failed"]
+    lines += [f"  submitted {o.name} as job {o.detail}" for o in outcomes if o.status == "submitted"]
+    return "\n".join(lines)
