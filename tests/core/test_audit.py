@@ -90,6 +90,21 @@ def test_a_non_finite_pruned_weight_is_drift():
     assert audit.verdict == "drift" and audit.drift == int((model[0].weight_mask == 0).sum())
 
 
+def test_a_non_finite_pruned_weight_of_a_diverged_run_is_unchecked_not_drift():
+    model, result = _pruned()
+    pruned = model[0].weight_mask == 0
+    with torch.no_grad():
+        model[0].weight[pruned] = float("nan")  # NaN times the mask's zero: what a diverged run leaves
+        model[0].weight.view(-1)[int(torch.nonzero(pruned.view(-1))[0])] = 1.0  # and one finite drift
+    audit = audit_masks(L.masked_parameters(model), result, diverged=True)
+    assert (audit.drift, audit.unchecked) == (1, int(pruned.sum()) - 1)
+    with torch.no_grad():
+        model[0].weight[pruned] = 0.0
+        model[0].weight.view(-1)[int(torch.nonzero(pruned.view(-1))[0])] = float("inf")
+    audit = audit_masks(L.masked_parameters(model), result, diverged=True)
+    assert audit.verdict == "ok" and audit.unchecked == 1 and "1 NaN or infinite" in audit.report()
+
+
 def test_a_mask_changed_after_pruning_is_drift_though_every_pruned_weight_is_zero():
     model, result = _pruned()
     with torch.no_grad():

@@ -278,6 +278,7 @@ def test_nan_loss_stops_the_run_with_a_clear_status(tmp_path):
     summary = json.loads((tmp_path / "singleshot" / "nan" / "summary.json").read_text())
     assert summary["status"] == "diverged" and "NaN" in summary["message"]
     assert summary["epochs_done"] == 0
+    assert summary["mask_audit"] != "drift"  # its pruned weights are NaN as the rest: the masks are not to blame
 
 
 def test_python_call_is_the_same_run(tmp_path):

@@ -391,6 +391,17 @@ def test_a_processes_sweep_stopped_from_outside_leaves_no_worker_training(tmp_pa
     assert load_table(tmp_path / "r").empty  # 2,000 epochs each: neither run ended
 
 
+def test_a_diverged_run_is_counted_and_said_as_diverged_in_the_sweep_report(tmp_path):
+    from prunelab.runs.sweep_lines import report
+
+    configs = expand({**TINY, "result-dir": str(tmp_path), "train-batch-size": 16, "post-epochs": 3},
+                     {"lr": [1e-3, 1e30]})
+    lines: list[str] = []
+    outcomes = run_sweep(configs, log=lines.append)
+    assert [o.status for o in outcomes] == ["finished", "diverged"]
+    assert [line for line in lines if "DIVERGED" in line] and "1 diverged" in report(outcomes)
+
+
 def test_ctrl_c_during_a_sweep_is_one_line_and_exit_code_130(tmp_path, monkeypatch, capsys):
     import prunelab.runs.sweep as sweep
     from prunelab.runs.cli import main

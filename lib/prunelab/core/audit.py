@@ -6,8 +6,8 @@ Pruned weights are zeroed in the parameters once and held there by the optimizer
 the hooks, weights loaded over the pruned ones, an in-place edit) lets pruned weights drift back, and a mask
 rewritten after pruning changes the sparsity a run reports; neither shows in the accuracy. The audit
 compares, per scored parameter, the kept count pruning decided (its share of a global budget, or its local
-quota) with the mask's count now, counts the pruned entries that are not exactly zero (NaN included), and
-checks the overall count against the target ``round(total * 10**-compression)``.
+quota) with the mask's count now, counts the pruned entries that are not exactly zero (NaN included, but in a
+run that diverged), and checks the overall count against the target ``round(total * 10**-compression)``.
 
 Verdict: ``drift`` when a pruned weight is not zero or a kept count is off its target, else ``collapsed``
 when a layer kept no weight, else ``ok``.
@@ -29,13 +29,15 @@ VERDICTS = ("ok", "drift", "collapsed")
 @dataclass(frozen=True)
 class LayerAudit:
     """One scored parameter after training: its ``size``, the kept count pruning decided (``target_kept``),
-    the mask's kept count now (``kept``) and its pruned entries whose weight is not exactly zero (``drift``)."""
+    the mask's kept count now (``kept``), its pruned entries whose weight is not exactly zero (``drift``) and,
+    in a run that diverged, those NaN or infinite, which say nothing of the mask (``unchecked``)."""
 
     name: str
     size: int
     target_kept: int
     kept: int
     drift: int
+    unchecked: int = 0
 
     @property
     def collapsed(self) -> bool:
@@ -73,6 +75,11 @@ class MaskAudit:
     def drift(self) -> int:
         """Pruned weights, over all layers, that are not exactly zero."""
         return sum(layer.drift for layer in self.layers)
+
+    @property
+    def unchecked(self) -> int:
+        """Pruned weights of a diverged run left unchecked, being NaN or infinite."""
+        return sum(layer.unchecked for layer in self.layers)
 
     @property
     def collapsed(self) -> list[str]:
@@ -123,16 +130,21 @@ class MaskAudit:
         words = f"{self.verdict}: {self.kept:,} of {self.total:,} prunable weights kept"
         if self.target_kept is not None:
             words += f" (target {self.target_kept:,})"
-        words += ", every pruned weight exactly zero"
+        if self.unchecked:
+            words += (f", every finite pruned weight exactly zero ({self.unchecked:,} NaN or infinite, as the run "
+                      "diverged: not checked)")
+        else:
+            words += ", every pruned weight exactly zero"
         if self.collapsed:
             words += f"; no weight left in {', '.join(self.collapsed)}"
         return words
 
 
 @torch.no_grad()
-def audit_masks(targets: list[MaskedParam], pruning: PruneResult | None) -> MaskAudit:
+def audit_masks(targets: list[MaskedParam], pruning: PruneResult | None, diverged: bool = False) -> MaskAudit:
     """Audit the scored parameters ``targets`` against ``pruning``, the last pruning's result (None: the
-    model was never pruned, so every layer's target is all its weights).
+    model was never pruned, so every layer's target is all its weights). In a run that ``diverged``, a pruned
+    weight that is NaN or infinite is left unchecked, not drift: NaN times the mask's zero stays NaN.
 
     A parameter ``pruning`` gave no count for (a run resumed from a checkpoint written before the audit
     existed) is held to its mask as it stands; its pruned weights are still checked.
@@ -142,8 +154,10 @@ def audit_masks(targets: list[MaskedParam], pruning: PruneResult | None) -> Mask
     for t in targets:
         pruned = t.mask == 0
         kept = t.mask.numel() - int(pruned.sum().item())
-        drift = int((pruned & (t.param.detach() != 0)).sum().item())
-        layers.append(LayerAudit(t.name, t.mask.numel(), planned.get(t.name, kept), kept, drift))
+        off = pruned & (t.param.detach() != 0)
+        unchecked = int((off & ~torch.isfinite(t.param.detach())).sum().item()) if diverged else 0
+        layers.append(LayerAudit(t.name, t.mask.numel(), planned.get(t.name, kept), kept,
+                                 int(off.sum().item()) - unchecked, unchecked))
     if pruning is None:
         return MaskAudit(tuple(layers), 1.0, None)
     compression = pruning.settings.compression

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"{len(configs)} runs:")
             for config, record in zip(configs, records):
-                print(f"  {finished_line(config, str(record.path))}")
+                print(f"  {finished_line(config, record.summary)}")
     except UserError as err:
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2

@@ -156,8 +156,15 @@ def report_run(record: RunRecord, verbose: bool, log) -> None:
         f"({summary['param_density']:.4f})   FLOPs: {summary['flops']:,}/{summary['flops_total']:,} "
         f"({summary['flop_density']:.4f})")
     log(f"Test top-1 {summary['top1']:.2f}%  top-5 {summary['top5']:.2f}%  loss {summary['test_loss']:.4f}  "
-        f"inference over the test set {summary['inference_s']:.3f} s  [{summary['status']}]")
+        f"inference over the test set {summary['inference_s']:.3f} s  [{_status_words(summary)}]")
     chance = summary.get("majority_class_top1")
     if isinstance(chance, float) and no_better_than_chance(summary["top1"], chance):
         log(f"WARNING: top-1 is no better than always answering the most frequent class ({chance:.2f}%).")
     log(f"Record: {record.path}")
+
+
+def _status_words(summary: dict) -> str:
+    """A run's status; a diverged run's with why and where, since its figures are its last evaluation's."""
+    if summary["status"] != "diverged":
+        return summary["status"]
+    return f"diverged: {summary['message']}; these figures are from the evaluation before"

@@ -173,7 +173,8 @@ class Training:
     def stop(self, reason: str) -> None:
         """Training diverged (``reason``): the record is written with the rows so far."""
         self.status = "diverged"
-        self.message = f"{reason} (phase {self.progress.phase}, after {len(self.progress.rows)} rows)"
+        done = self.progress.epochs_done or 0
+        self.message = f"{reason} ({self.progress.phase}-training, after {done} epoch{'s' if done != 1 else ''})"
 
     def restore(self, run: RunState, state: dict) -> None:
         """Continue from checkpoint ``state``."""
@@ -289,7 +290,7 @@ def finish(run: RunState, training: Training) -> RunRecord:
     config, model, data, log, progress = run.config, run.model, run.data, run.log, training.progress
     result = training.result
     layers = layer_summary(model, count_flops(model, run.info.input_shape, run.device), result.scores if result else {})
-    audit = _audit(run, result)
+    audit = _audit(run, result, training.status == "diverged")
     epochs = epochs_frame(progress.rows)
     summary = {"status": training.status, "message": training.message, **run_summary(run, epochs, layers, result)}
     summary.update(audit.summary())
@@ -372,10 +373,10 @@ def _prune(settings: PruneSettings, model: torch.nn.Module, data: RunData, show_
     return result
 
 
-def _audit(run: RunState, result: PruneResult | None) -> MaskAudit:
+def _audit(run: RunState, result: PruneResult | None, diverged: bool) -> MaskAudit:
     """Audit the trained model's masks against the last pruning; drift is an error line (the record is still
     written, so the evidence is kept)."""
-    audit = audit_masks(run.settings.targets(run.model), result)
+    audit = audit_masks(run.settings.targets(run.model), result, diverged)
     if audit.verdict == "drift":
         run.log.error(f"ERROR: mask audit: {audit.report()}")
     else:

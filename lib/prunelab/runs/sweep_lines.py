@@ -15,14 +15,15 @@ from .store import load_record
 
 #: what a task returns for a run another process holds the lock of (another sweep of the same grid)
 ELSEWHERE = "running elsewhere"
-#: statuses of runs that end with a complete record
-DONE = ("reused", "finished", "done elsewhere")
+#: statuses of runs that end with a complete record (a diverged run's says where its training stopped)
+DONE = ("reused", "finished", "diverged", "done elsewhere")
 
 
 @dataclass
 class Outcome:
     config: RunConfig
-    status: str  # reused | finished | done elsewhere | failed | submitted (| running elsewhere, until waited for)
+    status: str  # reused | finished | diverged | done elsewhere | failed | submitted (| running elsewhere, until
+    # waited for)
     detail: str = ""
 
     @property
@@ -49,11 +50,12 @@ def describe(config: RunConfig) -> str:
             f"({config.record_name})")
 
 
-def finished_line(config: RunConfig, path: str, seconds: float | None = None) -> str:
-    top1 = load_record(path).summary.get("top1")
-    top1 = f"top-1 {top1:.2f}%" if top1 is not None else "done"
+def finished_line(config: RunConfig, summary: dict, seconds: float | None = None) -> str:
+    """A finished run's line: its top-1 (from its record's ``summary``), time, and why it stopped if it diverged."""
+    top1 = f"top-1 {summary['top1']:.2f}%" if summary.get("top1") is not None else "done"
     took = f" in {seconds:.0f} s" if seconds is not None else ""
-    return f"{describe(config)}: {top1}{took}"
+    stopped = f" (DIVERGED: {summary['message']})" if summary.get("status") == "diverged" else ""
+    return f"{describe(config)}: {top1}{took}{stopped}"
 
 
 @dataclass
@@ -70,11 +72,14 @@ class Tally:
     def finished(self, config: RunConfig, path: str, seconds: float | None = None) -> Outcome:
         """The outcome of a task that returned ``path`` (or :data:`ELSEWHERE`) for ``config``, said and counted
         (counted once said: a run whose line failed is counted with its group's failure)."""
+        summary = {} if path == ELSEWHERE else load_record(path).summary
         said = (f"{describe(config)}: running in another process; waited for at the end." if path == ELSEWHERE
-                else finished_line(config, path, seconds))
+                else finished_line(config, summary, seconds))
         self.log(f"  {self._step()} {said}")
         self.ended += 1
-        return Outcome(config, ELSEWHERE) if path == ELSEWHERE else Outcome(config, "finished", path)
+        if path == ELSEWHERE:
+            return Outcome(config, ELSEWHERE)
+        return Outcome(config, "diverged" if summary.get("status") == "diverged" else "finished", path)
 
     def failed(self, config: RunConfig, error: BaseException, prefix: str = "") -> Outcome:
         """The outcome of a run that failed with ``error``, said and counted."""
@@ -119,11 +124,13 @@ class LiveGroup:
 
 
 def report(outcomes: list[Outcome]) -> str:
-    """One line per status, and one per failed run with its reason."""
+    """One line per status, and one per failed or diverged run with its reason."""
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
     lines = ["sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
     lines += [f"  failed {o.name}: {o.detail}" for o in outcomes if o.status == "failed"]
+    lines += [f"  diverged {o.name}: {load_record(o.detail).summary['message']}" for o in outcomes
+              if o.status == "diverged"]
     lines += [f"  submitted {o.name} as job {o.detail}" for o in outcomes if o.status == "submitted"]
     return "\n".join(lines)
