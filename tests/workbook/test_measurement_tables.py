@@ -393,6 +393,14 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
     assert "**" not in noise and f"{1 / 1.05:.2f}x" in noise
 
 
+def test_a_run_slower_on_sparse_kernels_beyond_the_noise_is_counted_as_slower():
+    runs, layers = _sparse()  # one run 2x faster beyond the noise
+    slower = timed(runs.iloc[:1].assign(dense_inference_s=1.0, sparse_inference_s=2.0, speedup=0.5))
+    (s,) = sparse_result(pd.concat([runs, slower], ignore_index=True), layers)
+    assert (s.beyond, s.slower) == (2, 1)
+    assert sparse_result(runs, layers)[0].slower == 0
+
+
 def test_the_sparse_speed_up_of_the_runs_that_still_work_is_given_apart():
     runs, layers = _sparse()
     faster = timed(runs.iloc[:1].assign(kept=0.2, dense_inference_s=1.5, speedup=1.5, top1=80.0))  # beyond, working

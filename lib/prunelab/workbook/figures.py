@@ -33,12 +33,14 @@ from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs, own_pe
 _MARK_SIZES = {"X": 11, "s": 13}
 
 
-def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
+def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: str | None = None):
     """Top-1, inference time and FLOPs against compression, a row of three panels per set-up (``setup``
     alone where given, every set-up of ``table`` where None), a line per pruner: top-1 and FLOPs as the mean over
-    seeds with a bar of one standard deviation either side (:func:`_mean_sd_line`), times as the median over
-    seeds with a bar to the fastest and slowest (:func:`_median_range_line`: a time is skewed by a busy machine,
-    and a mean less the sd may fall below zero). Each row is titled with its set-up, data and seed count."""
+    seeds with a bar of one standard deviation either side (:func:`_mean_sd_line`); times as Table C gives them
+    (``sparse``, :func:`.sparse_tables.sparse_table`: each run's model on the sparse kernels chosen per layer, a bar
+    to the half range of its passes, and in black the dense kernels' time, the median over pruners), since a
+    run's own time after training moves with the machine's load between runs. Each row is titled with its
+    set-up, data and seed count."""
     use_style()
     setups = list(dict.fromkeys(table["setup"])) if setup is None else [setup]
     missing = [name for name in setups if not (table["setup"] == name).any()]
@@ -48,27 +50,30 @@ def plot_against_compression(table: pd.DataFrame, setup: str | None = None):
     fig = plt.figure(figsize=(9, 3.4 * len(setups) + 0.9), layout="constrained")
     *rows, below = fig.subfigures(len(setups) + 1, 1, height_ratios=[3.4] * len(setups) + [0.5])
     for row, name in zip(rows, setups):
-        _compression_row(row, table[table["setup"] == name], name)
+        _compression_row(row, table[table["setup"] == name], sparse[sparse["setup"] == name], name)
     order = column_order(table.loc[table["setup"].isin(setups), "label"])
-    below.legend(handles=_pruner_handles(order), loc="center", ncol=4)  # below the rows, never over data
+    dense = Line2D([], [], marker="s", color=INK, linestyle="--", label="dense kernels (time; median over pruners)")
+    below.legend(handles=[*_pruner_handles(order), dense], loc="center", ncol=4)  # below the rows, never over data
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
-                   "seeds; time: median and range over seeds)")
+                   "seeds; time: Table C's, on sparse kernels)")
     fit_tick_labels(fig, fig.axes)
     return fig
 
 
-def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
+def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) -> None:
     """One set-up's three panels in the (sub)figure ``row``, titled with the set-up, its data and n: top-1,
-    inference time in ms (as Figure 1b and Table C give it), and FLOPs on a log axis (they span decades)."""
-    panels = [("top1", "test top-1 accuracy (%)"), ("inference_ms", "inference time over\nthe test set (ms)"),
-              ("flops", "FLOPs of the pruned model")]
+    inference time in ms (Table C's), and FLOPs on a log axis (they span decades)."""
     order = column_order(rows["label"])
-    rows = rows.assign(inference_ms=rows["inference_s"] * 1e3)
     axes = row.subplots(1, 3)
-    for ax, (metric, label) in zip(axes, panels):
-        line = _median_range_line if metric == "inference_ms" else _mean_sd_line
+    for ax, metric in zip(axes[::2], ("top1", "flops")):
         for pruner in order:
-            line(ax, rows[rows["label"] == pruner], metric, pruner)
+            _mean_sd_line(ax, rows[rows["label"] == pruner], metric, pruner)
+    for pruner in order:
+        _sparse_time_line(axes[1], sparse[sparse["label"] == pruner], pruner)
+    dense = sparse.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
+    axes[1].plot(dense.index, dense.to_numpy(), "s--", color=INK, zorder=1)
+    for ax, label in zip(axes, ("test top-1 accuracy (%)", "inference time over\nthe test set (ms)",
+                                "FLOPs of the pruned model")):
         compression_axis(ax, rows["compression"])
         ax.set_ylabel(label)
     axes[2].set_yscale("log")
@@ -76,6 +81,14 @@ def _compression_row(row, rows: pd.DataFrame, setup: str) -> None:
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
     data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
     row.suptitle(f"{setup} ({data}), {n}" if data else f"{setup}, {n}")
+
+
+def _sparse_time_line(ax, runs: pd.DataFrame, label: str) -> None:
+    """One pruner's sparse-kernel time per compression (Table C's median, in ms) with a bar to the half range
+    of its passes, in the pruner's colour."""
+    runs = runs.sort_values("compression")
+    ax.errorbar(runs["compression"], runs["sparse_inference_s"] * 1e3, yerr=runs["sparse_inference_spread_s"] * 1e3,
+                marker="o", capsize=3, color=_colour(label), label=label)
 
 
 def _colour(label: str) -> str:
@@ -147,15 +160,6 @@ def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, pruner: str, by: str = "c
     ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0).to_numpy(), marker="o", capsize=3,
                 **{"color": _colour(pruner), "label": pruner, **style})
     return stats
-
-
-def _median_range_line(ax, runs: pd.DataFrame, metric: str, label: str) -> None:
-    """One pruner's ``metric`` per compression as its median over seeds with a bar from the lowest to the
-    highest (none for one seed), in the pruner's colour."""
-    stats = runs.groupby("compression")[metric].agg(["median", "min", "max"]).sort_index()
-    below, above = stats["median"] - stats["min"], stats["max"] - stats["median"]
-    ax.errorbar(stats.index, stats["median"], yerr=[below.to_numpy(), above.to_numpy()], marker="o", capsize=3,
-                color=_colour(label), label=label)
 
 
 def _collapse_line(ax, runs: pd.DataFrame, label: str, cut: float | None, placed: list[tuple]) -> None:

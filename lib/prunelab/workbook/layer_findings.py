@@ -156,13 +156,13 @@ def block_density_words(layers: pd.DataFrame, prefix: str = "blocks.0.conv") -> 
 class SparseSetup:
     """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones over all runs and
     over the ``beyond`` runs whose times a rank test of the passes tells apart (``real_speedup``, ``real_kept``; None
-    where none does), of which ``at_chance`` predict no better than the most frequent class (the speed-up of the
-    others: ``working_speedup``, None where none is left); the kept fractions, the fewest timed passes; the layers'
-    kernel choices (``switched``: kernel and layer count for the layers that left the dense kernel) with the
-    densities of the switched layers, of those that stayed dense and of all; dead units removed; the runs' dense-
-    kernel times, the same work in each, and whether the fastest and slowest differ beyond their passes' noise (the
-    machine's speed moved between runs: ``dense_moved``); whether the runs used the synthetic stand-in (their
-    accuracy means nothing)."""
+    where none does), of which ``slower`` ran slower on sparse kernels and ``at_chance`` predict no better than the
+    most frequent class (the speed-up of the others: ``working_speedup``, None where none is left); the kept
+    fractions, the fewest timed passes; the layers' kernel choices (``switched``: kernel and layer count for the
+    layers that left the dense kernel) with the densities of the switched layers, of those that stayed dense and
+    of all; dead units removed; the runs' dense-kernel times, the same work in each, and whether the fastest and
+    slowest differ beyond their passes' noise (the machine's speed moved between runs: ``dense_moved``); whether
+    the runs used the synthetic stand-in (their accuracy means nothing)."""
 
     setup: str
     speedup: Span
@@ -174,6 +174,7 @@ class SparseSetup:
     real_kept: Span | None
     at_chance: int
     working_speedup: Span | None
+    slower: int
     switched: tuple[tuple[str, int], ...]
     switched_density: Span
     dense_density: Span
@@ -207,7 +208,7 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
             setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
             len(real), len(rows), Span.of(real["speedup"]) if len(real) else None,
             Span.of(real["kept"]) if len(real) else None, int(at_chance(real).sum()),
-            Span.of(working["speedup"]) if len(working) else None,
+            Span.of(working["speedup"]) if len(working) else None, int((real["speedup"] < 1).sum()),
             tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
             Span.of(switched["density"]), Span.of(part.loc[part["kernel"] == "dense", "density"]),
             Span.of(part["density"]), int(rows["dead_units"].sum()), Span.of(rows["dense_inference_s"] * 1e3),
@@ -292,6 +293,7 @@ def _speed_line(s: SparseSetup) -> str:
             f"dense-kernel times apart{_by_chance(s.runs)}: on sparse kernels the test set ran "
             f"**{s.real_speedup.words('{:.2f}x'.format)}** as fast (kept fraction "
             f"{s.real_kept.words('{:.3g}'.format)}; {timed})"
+            + (f", {s.slower} of them slower than on dense kernels" if s.slower else "")
             + ("; in the rest no difference is claimed." if s.beyond < s.runs else "."))
     if s.at_chance and s.stand_in:
         line += (f" {s.at_chance} of those {s.beyond} runs score no better than the most frequent class, on the "
