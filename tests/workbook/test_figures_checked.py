@@ -415,6 +415,19 @@ def test_figure_1b_counts_the_runs_that_gain_where_no_kept_fraction_pays_for_mos
     plt.close("all")
 
 
+def test_figure_1b_draws_no_crossover_where_the_faster_runs_predict_no_better_than_chance():
+    frame = _sparse(STUDY).assign(majority_class_top1=CHANCE)
+    frame["top1"] = np.where(frame["setup"] == CIFAR, CHANCE, 90.0)  # every CIFAR network collapsed
+    fig = figures.plot_sparse_inference(frame)
+    cifar, mnist = fig.axes
+    assert not [line for line in cifar.lines if line.get_linestyle() == ":"]
+    assert [line for line in mnist.lines if line.get_linestyle() == ":"]  # its networks still work: it pays
+    paying = figures.plot_sparse_inference(_sparse(STUDY))  # the same times, accuracy unknown
+    assert [line for line in paying.axes[0].lines if line.get_linestyle() == ":"]
+    assert cifar.get_legend().get_title().get_text() != paying.axes[0].get_legend().get_title().get_text()
+    plt.close("all")
+
+
 def _row_of(ax) -> str:
     return ax.figure.get_suptitle()
 

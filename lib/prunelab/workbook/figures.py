@@ -15,6 +15,7 @@ from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .figure_axes import COMPRESSION_LABEL, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
+from .numbers import at_chance
 from .sparse_tables import kernels_differ
 from .style import (
     DENSE_LABEL,
@@ -308,9 +309,9 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     the sparse kernels chosen per layer, and the FLOP-proportional ideal (dense time x the kept fraction of
     FLOPs), each the median over pruners at a compression, with a marker per point (a set-up with one compression
     is one point); the crossover, the highest kept fraction where most runs are faster on sparse kernels beyond
-    the timing noise (:func:`.sparse_tables.kernels_differ`) and the median run by more than the noise margin, is a
-    dotted line named in the legend; where there is none the legend says which test failed, counting the runs
-    that gain."""
+    the timing noise (:func:`.sparse_tables.kernels_differ`) while still predicting better than the most frequent
+    class (a collapsed network's speed is no gain), and the median run by more than the noise margin, is a dotted
+    line named in the legend; where there is none the legend says which test failed, counting the runs that gain."""
     use_style()
     setups = list(dict.fromkeys(sparse["setup"]))
     fig, axes = panel_grid(len(setups), 5)
@@ -328,6 +329,8 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         # a kept fraction pays where most of its runs are faster on sparse kernels beyond the passes' noise,
         # as the findings count them, not where a median of noisy times happens to be lower
         faster = kernels_differ(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
+        collapsed_only = bool(faster.any()) and not (faster & ~at_chance(rows)).any()
+        faster &= ~at_chance(rows)
         beyond = faster.groupby(rows["compression"]).mean()
         faster_median = faster_by(1.0, per["speedup"], MARGIN)  # the median run's speed-up, past the margin
         most = beyond.reindex(per.index) > 0.5
@@ -338,6 +341,8 @@ def plot_sparse_inference(sparse: pd.DataFrame):
             note = f"sparse pays for most runs\nat ≤ {cross:.3g} kept (dotted)"
         elif most.any():
             note = f"most runs gain beyond the timing noise,\nbut the median by less than {MARGIN:.0%}"
+        elif collapsed_only:
+            note = "the runs faster beyond the timing noise\npredict no better than chance: no crossover"
         elif faster.any():
             note = (f"no kept fraction where most runs gain\nbeyond the timing noise "
                     f"({int(faster.sum())} of {len(rows)} runs do)")
