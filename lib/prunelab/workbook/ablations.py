@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .numbers import (
+    ALPHA,
     accuracy_cell,
     at_chance,
     compare_means,
@@ -169,12 +170,13 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
     beyond the test (those named), for it where none does and some tie with it (no collapsed runs beside the
     tie) or gain (the ablation and compression of each named); empty where no such pruner ran."""
     names = dict(zip(table["label"], table["pruner"])) if "pruner" in table else {}
-    against, agree, on_ties = [], [], False
+    against, agree, on_ties, tests = [], [], False, 0
     for label, rows in pd.DataFrame(verdicts).groupby("pruner", sort=False) if verdicts else ():
         if names.get(label) not in CLAIM_PRUNERS:
             continue
         tested = [ABLATIONS["shuffle"], ABLATIONS["reinitialize"]] + [ABLATIONS["invert"]] * (names[label] == "grasp")
         rows = rows[rows["ablation"].isin(tested) & ~rows["at_chance"]]
+        tests += int(rows["testable"].sum())
         hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
         clear = (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0)  # no collapsed run beside a tie
         ties = rows[~rows["told_apart"] & rows["testable"] & clear]
@@ -189,11 +191,13 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
             agree.append(f"{label} (not worse: {listed(pairs)})")
     if not against and not agree:
         return ""
-    verdict = "; ".join(([f"the data disagree for {listed(against)}"] if against else [])
-                        + ([f"they agree for {listed(agree)}"] if agree else []))
+    verdict = "; ".join(([f"these runs go against it for {listed(against)}"] if against else [])
+                        + ([f"they are in line with it for {listed(agree)}"] if agree else []))
+    chance = (f" ({tests} tests, each at p < {ALPHA:g}: were no ablation to matter, up to about "
+              f"{max(1, round(ALPHA * tests))} would pass by chance)" if ALPHA * tests >= 0.5 else "")
     return ("- **Frankle et al.'s claim** (the pruners that score at initialisation find how many weights to keep "
             "per layer, not which: a layerwise shuffle or re-initialisation costs them nothing, nor GraSP its "
-            f"scores inverted): {verdict}."
+            f"scores inverted): {verdict}{chance}."
             + (" Where they agree, it rests on ties at this n, weaker evidence than a difference." if on_ties else ""))
 
 
