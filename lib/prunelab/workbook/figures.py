@@ -37,7 +37,7 @@ _MARK_SIZES = {"X": 11, "s": 13}
 def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: str | None = None):
     """Top-1, inference time and FLOPs against compression, a row of three panels per set-up (``setup``
     alone where given, every set-up of ``table`` where None), a line per pruner: top-1 and FLOPs as the mean over
-    seeds with a bar of one standard deviation either side (:func:`_mean_sd_line`); times as Table C gives them
+    seeds with a bar of one standard deviation either side (:func:`_mean_sd_line`); times as Tables C and C2 give them
     (``sparse``, :func:`.sparse_tables.sparse_table`: each run's model on the sparse kernels chosen per layer, a bar
     to the half range of its passes, and in black the dense kernels' time, the median over pruners), since a
     run's own time after training moves with the machine's load between runs. Each row is titled with its
@@ -56,14 +56,14 @@ def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: s
     dense = Line2D([], [], marker="s", color=INK, linestyle="--", label="dense kernels (time; median over pruners)")
     below.legend(handles=[*_pruner_handles(order), dense], loc="center", ncol=4)  # below the rows, never over data
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
-                   "seeds; time: Table C's, on sparse kernels)")
+                   "seeds; time: Table C2's, on sparse kernels)")
     fit_tick_labels(fig, fig.axes)
     return fig
 
 
 def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) -> None:
     """One set-up's three panels in the (sub)figure ``row``, titled with the set-up, its data and n: top-1,
-    inference time in ms (Table C's), and FLOPs on a log axis (they span decades)."""
+    inference time in ms (Tables C and C2), and FLOPs on a log axis (they span decades)."""
     order = column_order(rows["label"])
     axes = row.subplots(1, 3)
     for ax, metric in zip(axes[::2], ("top1", "flops")):
@@ -85,7 +85,7 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
 
 
 def _sparse_time_line(ax, runs: pd.DataFrame, label: str) -> None:
-    """One pruner's sparse-kernel time per compression (Table C's median, in ms) with a bar to the half range
+    """One pruner's sparse-kernel time per compression (Table C2's median, in ms) with a bar to the half range
     of its passes, in the pruner's colour."""
     runs = runs.sort_values("compression")
     ax.errorbar(runs["compression"], runs["sparse_inference_s"] * 1e3, yerr=runs["sparse_inference_spread_s"] * 1e3,

@@ -93,14 +93,17 @@ def speed_key_words(sparse: pd.DataFrame) -> list[str]:
             continue
         gained = working_beyond(rows)
         repeats = int(rows["timing_repeats"].min())
+        if not can_differ(repeats, repeats):
+            speed = f"and whether sparse kernels gain cannot be said: {repeats} passes each, {TOO_FEW}"
+        elif len(gained):
+            speed = (f"and on sparse kernels {len(gained)} of its {len(rows)} timed runs ran "
+                     f"{Span.of(gained['speedup']).words('{:.2f}x'.format)} as fast, beyond the passes' noise, "
+                     "while still predicting better than the most frequent class")
+        else:
+            speed = ("and no run that still predicts better than the most frequent class ran faster on sparse "
+                     "kernels beyond the passes' noise")
         words.append(f"Speed on {setup}: a pruned network's dense kernels do the same work at every compression, "
-                     + (f"and whether sparse kernels gain cannot be said: {repeats} passes each, {TOO_FEW} (Table C)."
-                        if not can_differ(repeats, repeats) else
-                        f"and on sparse kernels {len(gained)} of its {len(rows)} timed runs ran "
-                        f"{Span.of(gained['speedup']).words('{:.2f}x'.format)} as fast, beyond the passes' noise, "
-                        "while still predicting better than the most frequent class (Table C)." if len(gained) else
-                        "and no run that still predicts better than the most frequent class ran faster on sparse "
-                        "kernels beyond the passes' noise (Table C)."))
+                     f"{speed} (Tables C and C2).")
     return words
 
 

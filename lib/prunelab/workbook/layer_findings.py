@@ -264,8 +264,8 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
             lines.append(f"  The dense kernels do the same arithmetic in every run, yet their times range from "
                          f"{s.dense_ms.words(significant)} ms across runs, beyond the passes' noise: something other "
                          "than the arithmetic moved between the runs' timings (most often the machine's load). "
-                         "Compare the two kernels within a run (a row of Table C, timed in turn), not runs down a "
-                         "column.")
+                         "Compare the two kernels within a run (a cell of Table C against the same cell of Table "
+                         "C2, timed in turn), not runs down a column.")
     return "\n".join(lines)
 
 

@@ -1,13 +1,12 @@
-"""Table C and the frames behind the sparse-kernel findings: each run's test-set time on dense kernels against
-the sparse kernels chosen per layer (its ``sparse`` record), and whether a rank test of the passes tells the
-two apart (:func:`kernels_differ`, the one judgement Table C, Figure 1b and the findings share).
+"""Tables C and C2 and the frames behind the sparse-kernel findings: each run's test-set time on dense kernels
+against the sparse kernels chosen per layer (its ``sparse`` record), and whether a rank test of the passes tells
+the two apart (:func:`kernels_differ`, the one judgement Tables C and C2, Figure 1b and the findings share).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from ..core.timing import Timing, timings_differ
@@ -17,8 +16,6 @@ from .grids import setup_label
 from .numbers import time_cell
 from .style import column_order, pruner_label
 from .tables import setup_blocks
-
-SPARSE_COLUMNS = {"dense_inference_s": "dense kernels", "sparse_inference_s": "sparse kernels"}
 
 
 def kernels_differ(sparse: pd.DataFrame) -> pd.Series:
@@ -62,25 +59,18 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def inference_time_table(sparse: pd.DataFrame) -> pd.DataFrame:
-    """Table C: test-set inference time (ms) per compression and pruner, on dense kernels and on the sparse
-    kernels chosen per layer, each cell "median ± half the range" of passes taken in turn (so the two are
-    comparable cell by cell), the faster of a pair in bold where a rank test tells the two apart; a block of rows
-    per set-up, named with its data as in Table B."""
+def inference_time_table(sparse: pd.DataFrame, kernels: str) -> pd.DataFrame:
+    """Table C (``kernels`` "dense") or C2 ("sparse"): test-set inference time (ms) per compression and pruner on
+    those kernels, laid out as Table B (a block of rows per set-up, named with its data; a column per pruner),
+    each cell "median ± half the range" of passes taken in turn with the other kernels' (so the two tables
+    compare cell by cell), in bold where a rank test tells the pair apart and these kernels are the faster."""
     if sparse.empty:
         return pd.DataFrame()
-    cells = {metric: [time_cell(m * 1e3, s * 1e3, unit="")
-                      for m, s in zip(sparse[metric], sparse[metric.replace("_s", "_spread_s")])]
-             for metric in SPARSE_COLUMNS}
-    differ = kernels_differ(sparse).to_numpy()
-    sparse_faster = (sparse["sparse_inference_s"] < sparse["dense_inference_s"]).to_numpy()
-    for i in np.flatnonzero(differ):
-        faster = "sparse_inference_s" if sparse_faster[i] else "dense_inference_s"
-        cells[faster][i] = f"<b>{cells[faster][i]}</b>"
-    rows = sparse.assign(**cells)
-    frame = setup_blocks(rows, lambda part: part.pivot_table(index="compression", columns="label",
-                                                             values=list(SPARSE_COLUMNS), aggfunc="first"))
-    columns = [(metric, label) for label in column_order(rows["label"]) for metric in SPARSE_COLUMNS]
-    frame = frame.reindex(columns=pd.MultiIndex.from_tuples(columns))
-    frame.columns = pd.MultiIndex.from_tuples([(label, SPARSE_COLUMNS[metric]) for metric, label in columns])
-    return frame
+    metric, other = f"{kernels}_inference_s", f"{'sparse' if kernels == 'dense' else 'dense'}_inference_s"
+    spreads = sparse[f"{kernels}_inference_spread_s"]
+    cells = [time_cell(m * 1e3, s * 1e3, unit="") for m, s in zip(sparse[metric], spreads)]
+    faster = kernels_differ(sparse).to_numpy() & (sparse[metric] < sparse[other]).to_numpy()
+    rows = sparse.assign(cell=[f"<b>{cell}</b>" if bold else cell for cell, bold in zip(cells, faster)])
+    frame = setup_blocks(rows, lambda part: part.pivot_table(index="compression", columns="label", values="cell",
+                                                             aggfunc="first"))
+    return frame.reindex(columns=column_order(rows["label"]))
