@@ -3,7 +3,8 @@
 The smoke render's PDF (run_all.sh makes it) against its own HTML pages: contents whose page numbers are
 where each task begins, every table and figure caption, every figure, nothing a reader must not see. A
 hand-made notebook, printed here, covers what the smoke pages lack: a failed cell, a stream, a table wider
-than the page, a sixth notebook the module was never told about, US Letter paper, and no Chromium at all.
+than the page, a sixth notebook the module was never told about, a key result printed once, US Letter paper,
+and no Chromium at all.
 """
 
 from __future__ import annotations
@@ -199,10 +200,20 @@ def _png() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+KEY_SENTENCE = "Keyresult of the extra task: the one sentence a reader would quote."
+
+
+def key_result_cell(text: str = KEY_SENTENCE):
+    """A code cell tagged ``key-result``, as the notebooks mark their key result, showing ``text``."""
+    cell = new_code_cell("show_key_result()", outputs=[new_output("display_data", data={"text/markdown": text})])
+    cell.metadata["tags"] = ["key-result"]
+    return cell
+
+
 def write_notebook(folder: Path) -> None:
     """``05_extra.ipynb``: a figure after its caption, a stream, a table wider than any page, one with a narrow
-    column headed "top-1 (%)" holding a mean ± sd (n), a settings output, and a cell that failed with a coloured
-    traceback."""
+    column headed "top-1 (%)" holding a mean ± sd (n), a settings output, a key result, and a cell that failed
+    with a coloured traceback."""
     figure = f'<img alt="A red rectangle, the test figure" src="data:image/png;base64,{_png()}">'
     wide = ("<table><caption>Table Z. Thirty columns</caption><tr>"
             + "".join(f"<th>column number {i}</th>" for i in range(WIDE_COLUMNS)) + "</tr><tr>"
@@ -223,6 +234,7 @@ def write_notebook(folder: Path) -> None:
                                           new_output("display_data", data={"text/html": wide}),
                                           new_output("display_data", data={"text/html": narrow})]),
         settings,
+        key_result_cell(),
         new_code_cell("fail()", outputs=[new_output("error", ename="ValueError", evalue="bad value",
                                                     traceback=["\x1b[31mTraceback (most recent call last)\x1b[0m"])]),
     ]
@@ -271,6 +283,62 @@ def test_a_notebook_the_module_never_heard_of_is_printed_as_a_task(extra):
     assert "Traceback" not in whole and "40%" not in whole and "draw_the_figure" not in whole
     assert "Test CPU" not in task and "Test CPU" in texts[-2] + texts[-1]  # settings: in the appendix only
     assert "Profile extra" in " ".join(texts[0].split()) and "Test CPU" in texts[0]  # and the cover
+
+
+def _links(reader, number: int) -> list[tuple[int, str]]:
+    """(the page it leads to, the text drawn inside it) of every link on page ``number`` (from 1)."""
+    page, drawn = reader.pages[number - 1], []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            drawn.append((text, tm[4] * cm[0] + tm[5] * cm[2] + cm[4], tm[4] * cm[1] + tm[5] * cm[3] + cm[5]))
+
+    page.extract_text(visitor_text=visit)
+    links = []
+    for annotation in page.get("/Annots", []):
+        annotation = annotation.get_object()
+        if annotation.get("/Subtype") != "/Link" or "/Dest" not in annotation:
+            continue
+        left, bottom, right, top = map(float, annotation["/Rect"])
+        target = reader.get_destination_page_number(reader.named_destinations[annotation["/Dest"]]) + 1
+        links.append((target, " ".join(t for t, x, y in drawn if left - 1 <= x <= right and bottom - 1 <= y <= top)))
+    return links
+
+
+@needs_chromium
+def test_a_key_result_is_printed_once_under_key_results_and_its_task_points_there(extra):
+    reader = read_pdf(handin.write_pdf(extra))
+    texts = [page.extract_text() for page in reader.pages]
+    pages = _contents_pages(texts, ["Key results", "Task 5 — An extra task"])
+    found = [number for number, text in enumerate(texts, 1) for _ in re.finditer(spaced(KEY_SENTENCE), text)]
+    assert found == [pages["Key results"]], f"the key result is printed on pages {found}"
+    task_links = [link for number in range(pages["Task 5 — An extra task"], len(texts) + 1)
+                  for link in _links(reader, number)]
+    pointers = [text for target, text in task_links if target == pages["Key results"]]
+    assert pointers, f"the task does not link to its key result: {task_links}"
+    assert all(re.search(rf"\b{pages['Key results']}\b", text) for text in pointers), \
+        f"the task's pointer does not name the page it leads to: {pointers}"
+
+
+def test_a_task_points_to_its_key_result_and_keeps_what_key_results_leave_out():
+    from prunelab.workbook.pdf_document import Task, build_document, page_html
+
+    failed = key_result_cell("Keyresult that failed")
+    failed.outputs.append(new_output("error", ename="KeyError", evalue="'top1'", traceback=["Traceback"]))
+    failed.outputs.append(new_output("stream", name="stdout", text="streamed line\n"))
+    cells = [new_markdown_cell("# Task 7 — Keys\n\n## Findings\n\nWritten by code."), key_result_cell(),
+             new_code_cell("more()", outputs=[new_output("display_data", data={"text/markdown": "Afterwards."})]),
+             failed]
+    task = Task("07_keys", "Task 7 — Keys", new_notebook(cells=cells))
+    document = build_document([task], "keys")
+    page = page_html(document, {})
+    assert page.count(KEY_SENTENCE) == 1 and page.count("Keyresult that failed") == 1
+    front, section = page.split(f'id="{task.anchor}"')
+    assert KEY_SENTENCE in front and "Keyresult that failed" in front  # each printed under Key results only
+    assert "Written by code." in section and "Afterwards." in section and "KeyError" in section  # the rest stays
+    targets = re.findall(r'href="#([^"]+)"', section)
+    assert any(f'id="{target}"' in front for target in targets), "the task does not link to its key result"
+    assert "streamed line" not in page
 
 
 @needs_chromium

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from .startup import skip_unused_iri_grammar
 
+KEY_RESULT = "key-result"  # the tag of a notebook's cells whose outputs are its key result
+
 
 def notebook_failed(notebook: dict) -> bool:
     """Whether an executed notebook stopped on an error (papermill marks it, and error outputs show it)."""
@@ -34,7 +36,7 @@ def build_index(out_dir: str | Path, profile: str) -> Path:
     titles = {name: notebook_title(nb, name) for name, nb in notebooks.items()}
     parts.append("<h2>Key results</h2><ul>")
     for name, nb in notebooks.items():
-        result = "".join(tagged_outputs(nb, ("key-result",))) or "<p>(no key result: see the page)</p>"
+        result = "".join(tagged_outputs(nb, (KEY_RESULT,))) or "<p>(no key result: see the page)</p>"
         parts.append(f'<li><a href="{name}.html">{html.escape(titles[name])}</a>{result}</li>')
     parts.append("</ul>")
     for name, nb in notebooks.items():

@@ -9,8 +9,8 @@ with their numbers and captions; no code, progress lines or tracebacks) and the 
 The HTML is built here and printed by the system's Chromium through Playwright, not by nbconvert's webpdf:
 webpdf prints one notebook per file as it is (no cover, contents or appendix) and wants a browser it
 downloads itself. Chromium has no ``target-counter()``, so the contents' page numbers come from a first
-print: the contents link to each heading, Chromium turns link targets into named destinations, pypdf reads
-their pages, and a second print fills the numbers in.
+print: the contents link to each heading (and a task's pointer to its key result), Chromium turns link targets
+into named destinations, pypdf reads their pages, and a second print fills the numbers in.
 
 Exit codes: 0 written; 2 bad input (one line, nothing written); 3 no Chromium or no Playwright (one line).
 """
@@ -32,6 +32,7 @@ from .pdf_document import (
     KEEP_SHORT_PARAGRAPHS,
     Document,
     build_document,
+    page_anchors,
     page_html,
     profile_of,
     read_tasks,
@@ -94,7 +95,7 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
                 reader = PdfReader(io.BytesIO(pdf))
                 landed = {name.lstrip("/"): reader.get_destination_page_number(dest) + 1
                           for name, dest in reader.named_destinations.items()}
-                landed = {h.anchor: landed[h.anchor] for h in document.headings if h.anchor in landed}
+                landed = {anchor: landed[anchor] for anchor in page_anchors(document) if anchor in landed}
                 if landed == pages:
                     break
                 pages = landed

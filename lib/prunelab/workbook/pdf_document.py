@@ -1,6 +1,7 @@
 """The hand-in PDF's content as one HTML document: the cover, the contents (page numbers filled in from a first
 print), the key results, each executed notebook's text, tables and figures under their numbers and captions (no
-code, progress lines or tracebacks), and the settings as an appendix. :mod:`.pdf` prints it."""
+code, progress lines or tracebacks; a key result, printed once at the front, is a line pointing there), and the
+settings as an appendix. :mod:`.pdf` prints it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from ..core.choices import DATA_FREE_NAMES
 from ..errors import UserError
-from .index import notebook_failed, notebook_title, output_html, tagged_outputs
+from .index import KEY_RESULT, notebook_failed, notebook_title, output_html, tagged_outputs
 
 PAPER_WIDTH_MM = {"a4": 210.0, "letter": 215.9}
 MARGIN_MM = {"top": 15, "bottom": 18, "left": 15, "right": 15}  # the bottom one holds the page number
@@ -31,6 +32,11 @@ class Task:
     @property
     def anchor(self) -> str:
         return f"task-{self.name}"
+
+    @property
+    def key_anchor(self) -> str:
+        """The id of its key result under Key results, where its section points."""
+        return f"key-{self.name}"
 
 
 @dataclass(frozen=True)
@@ -167,8 +173,9 @@ def _key_results(tasks: list[Task], headings: list[Heading]) -> str:
     headings.append(Heading("key-results", "Key results", 1))
     parts = ['<section class="part" id="key-results"><h1>Key results</h1>']
     for task in tasks:
-        results = tagged_outputs(task.notebook, ("key-result",)) or ["<p>(no key result: see the task)</p>"]
-        parts.append(f'<h3><a href="#{task.anchor}">{html.escape(task.title)}</a></h3>' + "".join(map(_block, results)))
+        results = tagged_outputs(task.notebook, (KEY_RESULT,)) or ["<p>(no key result: see the task)</p>"]
+        parts.append(f'<h3 id="{task.key_anchor}"><a href="#{task.anchor}">{html.escape(task.title)}</a></h3>'
+                     + "".join(map(_block, results)))
     return "".join(parts) + "</section>"
 
 
@@ -183,13 +190,13 @@ def _task_section(task: Task, headings: list[Heading]) -> str:
     caption = opening = ""
     for i, cell in enumerate(cells):
         if cell["cell_type"] == "markdown":
-            following = _display_pieces(cells[i + 1]) if i + 1 < len(cells) else []
+            following = _section_pieces(cells[i + 1], task) if i + 1 < len(cells) else []
             text, caption, opening = _leads(_with_anchors(markdown2html("".join(cell["source"])), task, headings),
                                             following)
             parts.append(text)
             continue
         settings = "settings" in cell.get("metadata", {}).get("tags", [])
-        parts.append(_outputs([] if settings else _display_pieces(cell), caption, opening))
+        parts.append(_outputs([] if settings else _section_pieces(cell, task), caption, opening))
         caption = opening = ""
     if notebook_failed(task.notebook) and not any(o.get("output_type") == "error" for c in cells
                                                   for o in c.get("outputs", [])):
@@ -222,6 +229,19 @@ def _outputs(pieces: list[str], caption: str, opening: str) -> str:
         else:
             parts.append(_block(piece))
     return "".join(parts) + opening + (f"<p>{caption}</p>" if caption else "")
+
+
+def _section_pieces(cell: dict, task: Task) -> list[str]:
+    """A cell's display pieces as its task's section prints them (:func:`_display_pieces`), but for a cell
+    tagged ``key-result``: what Key results printed of it (its outputs with HTML) is a line pointing there,
+    with the page :func:`page_html` fills in; what they left out, an error, stays."""
+    if KEY_RESULT not in cell.get("metadata", {}).get("tags", []):
+        return _display_pieces(cell)
+    outputs = cell.get("outputs", [])
+    rest = [output for output in outputs if output_html(output) is None]
+    pointer = (f'<p class="key-pointer"><a href="#{task.key_anchor}">Key result: see Key results'
+               f'{_PAGE_OF.format(anchor=task.key_anchor)}.</a></p>')
+    return ([pointer] if len(rest) < len(outputs) else []) + _display_pieces({**cell, "outputs": rest})
 
 
 def _display_pieces(cell: dict) -> list[str]:
@@ -267,6 +287,8 @@ def _nowrap(match: re.Match) -> str:
 
 
 _FAILED = "<p class='failed'>The task stopped here: {reason}.</p>"
+_PAGE_OF = '<span class="page-of" data-anchor="{anchor}"></span>'  # ", page N" once a print has placed it
+_PAGE_OF_PATTERN = re.compile(r'<span class="page-of" data-anchor="([^"]*)"></span>')
 _CELL = re.compile(r"(<t[hd]\b[^>]*>)(.*?)(</t[hd]>)", re.S)
 _KEPT_WHOLE = re.compile(r"(\w+(?:-\w+)+|[-+]?\d[\d.,]* ± \d[\d.,]*(?= \(n=))")
 _ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">[^<]*</a>')  # nbconvert's pilcrow after headings
@@ -356,7 +378,18 @@ FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;fon
           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
 
+def page_anchors(document: Document) -> list[str]:
+    """The ids whose pages the document prints: the contents' headings and those a pointer names."""
+    return [h.anchor for h in document.headings] + _PAGE_OF_PATTERN.findall(document.body)
+
+
 def page_html(document: Document, pages: dict[str, int]) -> str:
+    """The whole document, the contents and the pointers with the ``pages`` a print placed their ids on."""
+
+    def page_of(match: re.Match) -> str:
+        return f", page {pages[match[1]]}" if match[1] in pages else ""
+
+    body = _PAGE_OF_PATTERN.sub(page_of, document.body)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(document.title)}</title>"
             f"<style>{STYLE}</style></head><body>{document.cover}{contents_html(document.headings, pages)}"
-            f"{document.body}</body></html>")
+            f"{body}</body></html>")
