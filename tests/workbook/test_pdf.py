@@ -10,6 +10,7 @@ and no Chromium at all.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import os
 import re
@@ -339,6 +340,43 @@ def test_a_task_points_to_its_key_result_and_keeps_what_key_results_leave_out():
     targets = re.findall(r'href="#([^"]+)"', section)
     assert any(f'id="{target}"' in front for target in targets), "the task does not link to its key result"
     assert "streamed line" not in page
+
+
+def _stand_in_task(name: str, runs: int, cover_told: bool = True):
+    """A task whose banner flags ``runs`` runs of CIFAR-10 / ResNet20 on stand-in data beside a real MNIST one,
+    its settings naming the stand-in as data source (which puts a banner on the cover) where ``cover_told``."""
+    import pandas as pd
+
+    from prunelab.workbook.pdf_document import Task
+    from prunelab.workbook.tables import stand_in_banner
+
+    table = pd.DataFrame({"setup": ["CIFAR-10 / ResNet20"] * runs + ["MNIST / FC"],
+                          "data_source": ["synthetic"] * runs + ["real"]})
+    banner = new_code_cell("show_banner()", outputs=[new_output("display_data",
+                                                                data={"text/html": stand_in_banner(table)})])
+    banner.metadata["tags"] = ["banner"]
+    source = "synthetic stand-in for CIFAR-10; real MNIST" if cover_told else "real MNIST"
+    settings = new_code_cell("show_settings()", outputs=[new_output(
+        "display_data", data={"text/markdown": f"| setting | value |\n| --- | --- |\n| data source | {source} |"})])
+    settings.metadata["tags"] = ["settings"]
+    cells = [new_markdown_cell(f"# Task {name}\n\nWhat it is for."), banner, settings]
+    return Task(name, f"Task {name}", new_notebook(cells=cells)), stand_in_banner(table)
+
+
+@pytest.mark.parametrize("cover_told", [True, False])
+def test_the_stand_in_explanation_is_printed_once_on_the_cover_where_the_cover_flags_stand_ins(cover_told):
+    from prunelab.core.choices import STAND_IN_CHECKS
+    from prunelab.workbook.pdf_document import build_document, page_html
+
+    tasks, banners = zip(*(_stand_in_task(name, runs, cover_told) for name, runs in (("08_a", 3), ("09_b", 5))))
+    document = build_document(list(tasks), "stand-in")
+    page = html.unescape(page_html(document, {}))
+    on_cover = html.unescape(document.cover).count(STAND_IN_CHECKS)
+    assert (on_cover, page.count(STAND_IN_CHECKS)) == ((1, 1) if cover_told else (0, 2))
+    for task, banner in zip(tasks, banners):  # each task still says which of its runs used stand-in data
+        section = page.split(f'id="{task.anchor}"')[1].split("</section>")[0]
+        before, after = banner.split(f": {STAND_IN_CHECKS}")
+        assert before in section and after in section
 
 
 @needs_chromium

@@ -40,6 +40,14 @@ DATA_FREE_PRUNERS = ("rand", "synflow")
 #: banners and findings use (a test holds the names to the pruners' display names)
 DATA_FREE_NAMES = "Rand and SynFlow"
 DATA_FREE_WHY = "Rand draws its mask, SynFlow scores an all-ones input"
+#: what runs on synthetic stand-in data are good for, after "pipeline checks: ": the one wording each task's
+#: banner and the PDF's cover use (the PDF prints it on the cover alone)
+STAND_IN_CHECKS = (
+    "they show the code runs end to end and must not be read or quoted as accuracies, and the findings draw no "
+    f"conclusion from their accuracy or from which weights a data-driven pruner kept on them ({DATA_FREE_NAMES} "
+    "never read the data). A given network's time and memory do not depend on pixel values and are measured on "
+    "them as on real images; its kept FLOPs and sparse-kernel times follow which weights a data-driven pruner kept, "
+    "and so are pipeline checks too.")
 
 
 def ablation_rules_matter(pruner: str, rounds: int, shuffle: bool, invert: bool) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ..core.choices import DATA_FREE_NAMES
+from ..core.choices import STAND_IN_CHECKS
 from ..errors import UserError
 from .index import KEY_RESULT, notebook_failed, notebook_title, output_html, tagged_outputs
 
@@ -128,8 +128,10 @@ def build_document(tasks: list[Task], profile: str) -> Document:
     """Cover, key results, the tasks and the settings appendix, with the headings the contents list."""
     headings: list[Heading] = []
     body = [_key_results(tasks, headings)]
+    explained = bool(_stand_in_sources(tasks))  # on the cover: each task's banner need not say it again
     for task in tasks:
-        body.append(_task_section(task, headings))
+        section = _task_section(task, headings)
+        body.append(section.replace(_STAND_IN_WHY, _STAND_IN_SEE_COVER) if explained else section)
     headings.append(Heading("appendix", "Appendix: settings", 1))
     appendix = [f"<h2>{html.escape(t.title)}</h2>" + "".join(map(_block, tagged_outputs(t.notebook, ("settings",))))
                 for t in tasks]
@@ -153,20 +155,23 @@ def _cover(tasks: list[Task], profile: str) -> str:
         f"<tr><td>{html.escape(t.title)}</td><td>{html.escape(rows[t.name].get('data source', 'not recorded'))}</td>"
         f"<td>{html.escape(rows[t.name].get('data used', ''))}</td>"
         f"<td>{html.escape(rows[t.name].get('training', ''))}</td></tr>" for t in tasks)
-    stand_in = sorted({part for r in rows.values() for part in r.get("data source", "").split("; ")
-                       if "stand-in" in part})
+    stand_in = _stand_in_sources(tasks)
     banners = ("<div class='banner'><div style='border:4px solid #c00;background:#fee;padding:8px 12px;color:#600'>"
                f"<b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS</b>: {html.escape(', '.join(stand_in))}. Runs on it "
-               "are pipeline checks: they show the code runs end to end, and no finding on accuracy or on which "
-               "weights a data-driven pruner keeps is drawn from them (a given network's time and memory do not "
-               f"depend on pixel values, nor do the masks of {DATA_FREE_NAMES}, which never read the data). "
-               "Each task's section says which of its runs they are.</div></div>") if stand_in else ""
+               f"are pipeline checks: {html.escape(STAND_IN_CHECKS)} Each task's section says which of its runs "
+               "they are.</div></div>") if stand_in else ""
     return ('<section class="cover"><h1>prunelab: pruning at initialization</h1>'
             f"<p class='subtitle'>The workbook, profile <b>{html.escape(profile)}</b></p><table class='facts'>"
             + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in facts) + "</table>"
             "<h2>Data and training each task used</h2><table class='facts'><tr><th>Task</th><th>Data</th>"
             "<th>Examples</th><th>Training</th></tr>"
             f"{data}</table>{banners}</section>")
+
+
+def _stand_in_sources(tasks: list[Task]) -> list[str]:
+    """The synthetic stand-ins the tasks' settings name as data source ("synthetic stand-in for CIFAR-10")."""
+    return sorted({part for t in tasks for part in settings_rows(t).get("data source", "").split("; ")
+                   if "stand-in" in part})
 
 
 def _key_results(tasks: list[Task], headings: list[Heading]) -> str:
@@ -287,6 +292,10 @@ def _nowrap(match: re.Match) -> str:
 
 
 _FAILED = "<p class='failed'>The task stopped here: {reason}.</p>"
+# a task's stand-in banner (tables.stand_in_banner) names its set-ups and runs, then says what such runs are
+# good for: that, the same in every task, the PDF prints once, on the cover
+_STAND_IN_WHY = f": {STAND_IN_CHECKS}"
+_STAND_IN_SEE_COVER = ", as the cover says."
 _PAGE_OF = '<span class="page-of" data-anchor="{anchor}"></span>'  # ", page N" once a print has placed it
 _PAGE_OF_PATTERN = re.compile(r'<span class="page-of" data-anchor="([^"]*)"></span>')
 _CELL = re.compile(r"(<t[hd]\b[^>]*>)(.*?)(</t[hd]>)", re.S)

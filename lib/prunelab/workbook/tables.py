@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.choices import DATA_FREE_NAMES
+from ..core.choices import STAND_IN_CHECKS
 from ..core.registry import pruner_rounds
 from ..core.timing import Timing
 from ..runs.store import RunRecord
@@ -42,11 +42,7 @@ def stand_in_banner(table: pd.DataFrame) -> str | None:
             '<div style="border:4px solid #c00;background:#fee;padding:12px 16px;margin:8px 0;'
             'font-size:1.15em;color:#600"><b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS</b> for '
             f"{setups}: {len(fake)} of {len(table)} runs used generated images because the real data set was not "
-            "available. Their rows are pipeline checks: they show the code runs end to end and must not be read "
-            "or quoted as accuracies, and the findings draw no conclusion from their accuracy or from which weights "
-            f"a data-driven pruner kept on them ({DATA_FREE_NAMES} never read the data). A given network's time and "
-            "memory do not depend on pixel values and are measured on them as on real images; its kept FLOPs and "
-            "sparse-kernel times follow which weights a data-driven pruner kept, and so are pipeline checks too."
+            f"available. Their rows are pipeline checks: {STAND_IN_CHECKS}"
             + (f" The other set-ups ({real}) ran on real images." if real else "") + "</div>")
     subset = table[table["data_source"] == "bundled"]
     if not subset.empty:
