@@ -32,6 +32,12 @@ def test_a_grid_expands_to_every_combination_with_overrides_and_names(tmp_path):
     assert len({c.record_name for c in configs}) == 12
 
 
+def test_an_override_that_matches_no_run_is_refused():
+    with pytest.raises(UserError, match=r"overrides\[1\]\.when \(pruner: magg\) matches no run"):
+        expand(TINY, {"pruner": ["rand", "mag"]}, [{"when": {"pruner": "rand"}, "set": {"lr": 0.01}},
+                                                   {"when": {"pruner": "magg"}, "set": {"pre-epochs": 1}}])
+
+
 @pytest.mark.parametrize("base,grid,expid,needle", [
     (TINY, {"pruner": ["rand", "mag"]}, "same", "same record name"),
     (TINY, {"pruner": "rand"}, None, "non-empty list"),

@@ -212,15 +212,20 @@ def expand(base: dict, grid: dict | None = None, overrides: list[dict] | None = 
         sizes = " x ".join(str(len(v)) for v in grid.values())
         raise UserError(f"the grid makes {count:,} runs ({sizes}), more than the {MAX_RUNS:,} one sweep takes; "
                         "split it into several grid files")
-    configs = []
+    configs, matched = [], set()
     for combo in itertools.product(*grid.values()):
         values = {**base, **dict(zip(grid, combo))}
-        for when, changes in rules:
+        for i, (when, changes) in enumerate(rules):
             if all(values.get(k) == v for k, v in when.items()):
                 values.update(changes)
+                matched.add(i)
         if expid:
             values["expid"] = _format(expid, values)
         configs.append(RunConfig.from_dict(values).validate())
+    for i in sorted(set(range(len(rules))) - matched):  # a misspelt value would leave its runs as they were
+        when = ", ".join(f"{_shown(k)}: {_shown(v)}" for k, v in rules[i][0].items())
+        raise UserError(f"overrides[{i}].when ({when}) matches no run of the grid; give its settings as base or "
+                        "grid does")
     refuse_shared_records(configs, "the grid gives two runs the same record name: a value listed twice (1 and 1.0 "
                           "are one), or an expid template that does not tell them apart")
     return configs
