@@ -108,6 +108,9 @@ def test_a_module_named_in_prunelab_plugins_gives_the_command_line_its_pruner(tm
     (line,) = refused.stderr.strip().splitlines()
     assert refused.returncode == 2 and "broken_plugin" in line and "half written" in line
     assert not (tmp_path / "b").exists()
+    helped = subprocess.run([sys.executable, "-m", "prunelab", "--help"], capture_output=True, text=True,
+                            env={**env, "PRUNELAB_PLUGINS": "broken_plugin"}, timeout=300)
+    assert helped.returncode == 0 and "half written" in helped.stdout and "--pruner" in helped.stdout
 
 
 def test_a_sweep_runs_it_here_and_in_a_worker_process(tmp_path):

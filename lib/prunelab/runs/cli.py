@@ -12,6 +12,7 @@ import typing
 import warnings
 from pathlib import Path
 
+from ..core.choices import PRUNERS
 from ..core.registry import check_pruner_name, pruner_names
 from ..errors import UserError
 from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, flag_of
@@ -59,7 +60,15 @@ def _argument(f: dataclasses.Field, hint) -> dict:
         return {"type": parse_bool, "nargs": "?", "const": True, "default": default, "help": help_text}
     # int | None -> int; list[float] -> float; str -> str
     kind = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
-    choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+    choices = meta["choices"]
+    if callable(choices):
+        try:
+            choices = choices()
+        except UserError as err:
+            # a broken $PRUNELAB_PLUGINS module: --help still answers, and a run that names its pruner is
+            # refused by _pruner_name with this line
+            choices = PRUNERS
+            help_text += f" ({err}; the built-ins are listed)"
     keywords = {"default": default, "help": help_text, "choices": choices}
     if kind is not str:
         keywords["type"] = kind
