@@ -91,3 +91,11 @@ def test_a_bundled_fc_run_records_its_data_in_words_and_its_log(data_dir, tmp_pa
     (line,) = [line for line in (record.path / "log.txt").read_text().splitlines() if record.summary["data"] in line]
     assert "512" in line and "200" in line  # the log says the data and how much of it was used
     assert capsys.readouterr().out == ""  # nothing printed: the log is in the record
+
+
+def test_a_data_folder_that_did_not_exist_is_made_with_a_warning(data_dir):
+    with pytest.warns(UserWarning, match=str(data_dir)):  # a misspelt --data is made, not without a word
+        bundled.bundled_folder(data_dir, "mnist")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bundled.bundled_folder(data_dir, "mnist")  # there now: nothing to say

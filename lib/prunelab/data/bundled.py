@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,9 @@ def bundled_folder(root: Path, dataset: str) -> Path:
         if not _installed(subset.package):
             raise UserError(f"the bundled {TITLES[dataset]} subset needs the Python package '{subset.package}'; "
                             f"install it (pip install {subset.package}) or use --data-source synthetic")
+        if not root.exists():  # a misspelt --data would otherwise be made without a word
+            warnings.warn(f"the data folder {root} did not exist; made it for the bundled {TITLES[dataset]} subset",
+                          stacklevel=2)
         _write_mnist(root / BUNDLED_FOLDER / "MNIST" / "raw")
     return root / BUNDLED_FOLDER
 
