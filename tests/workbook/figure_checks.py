@@ -26,7 +26,7 @@ from matplotlib.transforms import Bbox
 
 from prunelab.workbook.figure_output import SHOW_DPI
 from prunelab.workbook.pdf import MARGIN_MM, PAPER_WIDTH_MM
-from prunelab.workbook.pdf_document import STYLE
+from prunelab.workbook.pdf_style import STYLE
 
 #: pixels of slack: a point on the frame is inside, labels that touch by rounding do not overlap
 TOLERANCE_PX = 0.5

@@ -26,17 +26,8 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from .pdf_document import (
-    FIT_TABLES,
-    FOOTER,
-    KEEP_SHORT_PARAGRAPHS,
-    Document,
-    build_document,
-    page_anchors,
-    page_html,
-    profile_of,
-    read_tasks,
-)
+from .pdf_document import Document, build_document, page_anchors, page_html, profile_of, read_tasks
+from .pdf_style import FIT_TABLES, FOOTER, KEEP_SHORT_PARAGRAPHS
 from .startup import skip_unused_iri_grammar
 
 EXIT_NO_CHROMIUM = 3

@@ -9,6 +9,7 @@ import html
 import json
 import re
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from ..core.choices import STAND_IN_CHECKS
 from ..errors import UserError
 from .index import KEY_RESULT, notebook_failed, notebook_title, output_html, tagged_outputs
+from .pdf_style import STYLE
 
 PAPER_WIDTH_MM = {"a4": 210.0, "letter": 215.9}
 MARGIN_MM = {"top": 15, "bottom": 18, "left": 15, "right": 15}  # the bottom one holds the page number
@@ -128,7 +130,9 @@ def build_document(tasks: list[Task], profile: str) -> Document:
     """Cover, key results, the tasks and the settings appendix, with the headings the contents list."""
     headings: list[Heading] = []
     body = [_key_results(tasks, headings)]
-    explained = bool(_stand_in_sources(tasks))  # on the cover: each task's banner need not say it again
+    rows = {t.name: settings_rows(t) for t in tasks}
+    stand_in = _stand_in_sources(rows.values())
+    explained = bool(stand_in)  # on the cover: each task's banner need not say it again
     for task in tasks:
         section = _task_section(task, headings)
         body.append(section.replace(_STAND_IN_WHY, _STAND_IN_SEE_COVER) if explained else section)
@@ -137,11 +141,12 @@ def build_document(tasks: list[Task], profile: str) -> Document:
                 for t in tasks]
     body.append('<section class="part" id="appendix"><h1>Appendix: settings</h1>' + "".join(appendix) + "</section>")
     title = f"prunelab workbook, profile {profile}"
-    return Document(title, _cover(tasks, profile), "\n".join(body), headings)
+    return Document(title, _cover(tasks, profile, rows, stand_in), "\n".join(body), headings)
 
 
-def _cover(tasks: list[Task], profile: str) -> str:
-    rows = {t.name: settings_rows(t) for t in tasks}
+def _cover(tasks: list[Task], profile: str, rows: dict[str, dict[str, str]], stand_in: list[str]) -> str:
+    """The cover: the profile, date, commit and hardware, each task's data and training (its settings ``rows``),
+    and the synthetic ``stand_in`` sources flagged."""
     machines = list(dict.fromkeys(r["hardware"] for r in rows.values() if r.get("hardware")))
     devices = list(dict.fromkeys(r["device"] for r in rows.values() if r.get("device")))
     hardware = "; ".join(machines) or "not recorded"
@@ -155,7 +160,6 @@ def _cover(tasks: list[Task], profile: str) -> str:
         f"<tr><td>{html.escape(t.title)}</td><td>{html.escape(rows[t.name].get('data source', 'not recorded'))}</td>"
         f"<td>{html.escape(rows[t.name].get('data used', ''))}</td>"
         f"<td>{html.escape(rows[t.name].get('training', ''))}</td></tr>" for t in tasks)
-    stand_in = _stand_in_sources(tasks)
     banners = ("<div class='banner'><div style='border:4px solid #c00;background:#fee;padding:8px 12px;color:#600'>"
                f"<b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS</b>: {html.escape(', '.join(stand_in))}. Runs on it "
                f"are pipeline checks: {html.escape(STAND_IN_CHECKS)} Each task's section says which of its runs "
@@ -168,10 +172,10 @@ def _cover(tasks: list[Task], profile: str) -> str:
             f"{data}</table>{banners}</section>")
 
 
-def _stand_in_sources(tasks: list[Task]) -> list[str]:
-    """The synthetic stand-ins the tasks' settings name as data source ("synthetic stand-in for CIFAR-10")."""
-    return sorted({part for t in tasks for part in settings_rows(t).get("data source", "").split("; ")
-                   if "stand-in" in part})
+def _stand_in_sources(rows: Iterable[dict[str, str]]) -> list[str]:
+    """The synthetic stand-ins the tasks' settings ``rows`` name as data source ("synthetic stand-in for
+    CIFAR-10")."""
+    return sorted({part for row in rows for part in row.get("data source", "").split("; ") if "stand-in" in part})
 
 
 def _key_results(tasks: list[Task], headings: list[Heading]) -> str:
@@ -332,59 +336,6 @@ def contents_html(headings: list[Heading], pages: dict[str, int]) -> str:
         f'<li class="level{h.level}"><a href="#{h.anchor}">{html.escape(h.text)}</a>'
         f'<span class="page">{pages.get(h.anchor, "")}</span></li>' for h in headings)
     return f'<nav class="contents"><h1>Contents</h1><ul>{lines}</ul></nav>'
-
-
-STYLE = """
-body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 10pt; line-height: 1.35;
-       color: #111; margin: 0; font-variant-ligatures: none; }  /* copied text reads "fi", not one glyph */
-h1 { font-size: 17pt; margin: 0 0 .6em; } h2 { font-size: 13pt; margin: 1.2em 0 .4em; }
-h3 { font-size: 11pt; margin: 1em 0 .3em; } h1, h2, h3, h4 { break-after: avoid; }
-h1 + p, h2 + p, h3 + p, h4 + p { break-after: avoid; }  /* a heading, its lead line and the text after it */
-p, li { orphans: 3; widows: 3; }  /* no paragraph leaves 1 or 2 lines alone (shorter: KEEP_SHORT_PARAGRAPHS) */
-a { color: inherit; text-decoration: none; }
-section.part, section.task { break-before: page; }
-.cover, .contents { break-after: page; }
-.cover h1 { font-size: 24pt; margin-top: 30mm; } .cover .subtitle { font-size: 14pt; margin-bottom: 10mm; }
-.cover .banner { zoom: .8; }
-table.facts th { text-align: left; }
-table.facts td, table.facts th { text-align: left; vertical-align: top; }
-.contents ul { list-style: none; padding: 0; }
-.contents li { display: flex; gap: 1em; margin: .25em 0; }
-.contents li a { flex: 1; } .contents .page { min-width: 3em; text-align: right; }
-.contents li.level1 { font-weight: bold; margin-top: .7em; }
-.contents li.level2 { padding-left: 1.5em; font-size: 9pt; }
-figure { break-inside: avoid; margin: .8em 0; }
-figure img { display: block; max-width: 100%; max-height: 190mm; height: auto; margin: .3em auto 0; }
-figcaption { font-size: 9pt; }
-div.table, div.opening { break-inside: avoid; margin: .8em 0; }  /* an opening: a heading's text and its table */
-table { border-collapse: collapse; font-size: 8pt; }
-tr { break-inside: avoid; }
-td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowrap; }
-caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
-pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
-.failed { color: #a00; font-weight: bold; }
-"""
-
-# Wider than the page: scaled down to fit whole (a table is never cut off at the margin). Taller than a page
-# (the argument, in CSS px): allowed to break between rows, since kept whole it would start on a fresh page and
-# leave the page before it near blank, then break all the same; so is an opening (a heading's text and the
-# table after it, kept together so that no heading ends a page alone) taller than a page.
-FIT_TABLES = """(pageHeight) => { for (const t of document.querySelectorAll('table')) {
-  if (t.parentElement.closest('table')) continue;
-  const room = t.parentElement.clientWidth, need = t.scrollWidth;
-  if (need > room) t.style.zoom = room / need; }
-  for (const block of document.querySelectorAll('div.table, div.opening')) {
-    if (block.getBoundingClientRect().height > pageHeight) block.style.breakInside = 'auto'; } }"""
-
-# A paragraph or list item too short to leave ``orphans`` lines on one page and ``widows`` on the next is kept
-# whole: where it cannot meet both, Chromium splits it all the same, leaving one or two lines alone atop a page.
-KEEP_SHORT_PARAGRAPHS = """() => { for (const p of document.querySelectorAll('p, li')) {
-  const style = getComputedStyle(p), line = parseFloat(style.lineHeight);
-  const lines = (parseInt(style.orphans) + parseInt(style.widows)) * line - line / 2;
-  if (p.getBoundingClientRect().height < lines) p.style.breakInside = 'avoid'; } }"""
-
-FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;font-family:sans-serif">'
-          '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
 
 def page_anchors(document: Document) -> list[str]:

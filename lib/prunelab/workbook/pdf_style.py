@@ -1,0 +1,54 @@
+"""How the hand-in PDF prints (:mod:`prunelab.workbook.pdf`): the page's CSS, the scripts that fit tables and
+keep short paragraphs whole before Chromium prints, and the footer with the page number."""
+
+STYLE = """
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 10pt; line-height: 1.35;
+       color: #111; margin: 0; font-variant-ligatures: none; }  /* copied text reads "fi", not one glyph */
+h1 { font-size: 17pt; margin: 0 0 .6em; } h2 { font-size: 13pt; margin: 1.2em 0 .4em; }
+h3 { font-size: 11pt; margin: 1em 0 .3em; } h1, h2, h3, h4 { break-after: avoid; }
+h1 + p, h2 + p, h3 + p, h4 + p { break-after: avoid; }  /* a heading, its lead line and the text after it */
+p, li { orphans: 3; widows: 3; }  /* no paragraph leaves 1 or 2 lines alone (shorter: KEEP_SHORT_PARAGRAPHS) */
+a { color: inherit; text-decoration: none; }
+section.part, section.task { break-before: page; }
+.cover, .contents { break-after: page; }
+.cover h1 { font-size: 24pt; margin-top: 30mm; } .cover .subtitle { font-size: 14pt; margin-bottom: 10mm; }
+.cover .banner { zoom: .8; }
+table.facts th { text-align: left; }
+table.facts td, table.facts th { text-align: left; vertical-align: top; }
+.contents ul { list-style: none; padding: 0; }
+.contents li { display: flex; gap: 1em; margin: .25em 0; }
+.contents li a { flex: 1; } .contents .page { min-width: 3em; text-align: right; }
+.contents li.level1 { font-weight: bold; margin-top: .7em; }
+.contents li.level2 { padding-left: 1.5em; font-size: 9pt; }
+figure { break-inside: avoid; margin: .8em 0; }
+figure img { display: block; max-width: 100%; max-height: 190mm; height: auto; margin: .3em auto 0; }
+figcaption { font-size: 9pt; }
+div.table, div.opening { break-inside: avoid; margin: .8em 0; }  /* an opening: a heading's text and its table */
+table { border-collapse: collapse; font-size: 8pt; }
+tr { break-inside: avoid; }
+td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowrap; }
+caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
+pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
+.failed { color: #a00; font-weight: bold; }
+"""
+
+# Wider than the page: scaled down to fit whole (a table is never cut off at the margin). Taller than a page
+# (the argument, in CSS px): allowed to break between rows, since kept whole it would start on a fresh page and
+# leave the page before it near blank, then break all the same; so is an opening (a heading's text and the
+# table after it, kept together so that no heading ends a page alone) taller than a page.
+FIT_TABLES = """(pageHeight) => { for (const t of document.querySelectorAll('table')) {
+  if (t.parentElement.closest('table')) continue;
+  const room = t.parentElement.clientWidth, need = t.scrollWidth;
+  if (need > room) t.style.zoom = room / need; }
+  for (const block of document.querySelectorAll('div.table, div.opening')) {
+    if (block.getBoundingClientRect().height > pageHeight) block.style.breakInside = 'auto'; } }"""
+
+# A paragraph or list item too short to leave ``orphans`` lines on one page and ``widows`` on the next is kept
+# whole: where it cannot meet both, Chromium splits it all the same, leaving one or two lines alone atop a page.
+KEEP_SHORT_PARAGRAPHS = """() => { for (const p of document.querySelectorAll('p, li')) {
+  const style = getComputedStyle(p), line = parseFloat(style.lineHeight);
+  const lines = (parseInt(style.orphans) + parseInt(style.widows)) * line - line / 2;
+  if (p.getBoundingClientRect().height < lines) p.style.breakInside = 'avoid'; } }"""
+
+FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;font-family:sans-serif">'
+          '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
