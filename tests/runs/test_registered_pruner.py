@@ -219,7 +219,7 @@ def test_the_workbook_tables_show_it_after_the_built_ins_in_its_own_colour(tmp_p
     colours = palette(table["label"])
     assert colours["Smallest magnitude"] not in {colours["SNIP"], "#000000"}
     times = table.assign(sparse_inference_s=table["inference_s"], sparse_inference_spread_s=0.0,
-                         dense_inference_s=table["inference_s"])  # Table C's columns, as sparse_table gives them
+                         dense_inference_s=table["inference_s"])  # the sparse table's columns
     figure = plot_against_compression(table, times, setup=table["setup"].iloc[0])
     (legend,) = [legend for row in figure.subfigs for legend in row.legends]  # one, below the set-up rows
     assert [t.get_text() for t in legend.get_texts()][:2] == ["SNIP", "Smallest magnitude"]

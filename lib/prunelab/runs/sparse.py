@@ -5,7 +5,7 @@
 fastest for it, never one slower than dense), and times dense against sparse over the run's test set,
 taking turns, the median of the passes with its spread (slowest minus fastest pass) and every pass. The record
 lands under ``<result_dir>/sparse/<run>-<settings hash>``, with the per-layer choices in ``layers.csv``, so a notebook
-reads the sparse column of Table C from the store like every other number.
+reads Table C2 (and Table C's dense times) from the store like every other number.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: s
     for row, name in zip(rows, setups):
         _compression_row(row, table[table["setup"] == name], sparse[sparse["setup"] == name], name)
     order = column_order(table.loc[table["setup"].isin(setups), "label"])
-    dense = Line2D([], [], marker="s", color=INK, linestyle="--", label="dense kernels (time; median over pruners)")
+    dense = Line2D([], [], marker="o", color=INK, label="dense kernels (time; median over pruners)")
     below.legend(handles=[*_pruner_handles(order), dense], loc="center", ncol=4)  # below the rows, never over data
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
                    "seeds; time: Table C2's, on sparse kernels)")
@@ -72,7 +72,7 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     for pruner in order:
         _sparse_time_line(axes[1], sparse[sparse["label"] == pruner], pruner)
     dense = sparse.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
-    axes[1].plot(dense.index, dense.to_numpy(), "s--", color=INK, zorder=1)
+    axes[1].plot(dense.index, dense.to_numpy(), "o-", color=INK, zorder=1)  # as Figure 1b draws dense kernels
     for ax, label in zip(axes, ("test top-1 accuracy (%)", "inference time over\nthe test set (ms)",
                                 "FLOPs of the pruned model")):
         compression_axis(ax, rows["compression"])
@@ -88,8 +88,9 @@ def _sparse_time_line(ax, runs: pd.DataFrame, label: str) -> None:
     """One pruner's sparse-kernel time per compression (Table C2's median, in ms) with a bar to the half range
     of its passes, in the pruner's colour."""
     runs = runs.sort_values("compression")
-    ax.errorbar(runs["compression"], runs["sparse_inference_s"] * 1e3, yerr=runs["sparse_inference_spread_s"] * 1e3,
-                marker="o", capsize=3, color=_colour(label), label=label)
+    half = runs["sparse_inference_spread_s"] * 1e3 / 2  # a spread is the whole range of the passes
+    ax.errorbar(runs["compression"], runs["sparse_inference_s"] * 1e3, yerr=half, marker="o", capsize=3,
+                color=_colour(label), label=label)
 
 
 def _colour(label: str) -> str:

@@ -103,7 +103,7 @@ def speed_key_words(sparse: pd.DataFrame) -> list[str]:
             speed = ("and no run that still predicts better than the most frequent class ran faster on sparse "
                      "kernels beyond the passes' noise")
         words.append(f"Speed on {setup}: a pruned network's dense kernels do the same work at every compression, "
-                     f"{speed} (Tables C and C2).")
+                     f"{speed}; Tables C and C2 give the times.")
     return words
 
 
