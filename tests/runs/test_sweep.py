@@ -384,9 +384,10 @@ def test_a_processes_sweep_stopped_from_outside_leaves_no_worker_training(tmp_pa
     deadline = time.time() + 120
     while len(list((tmp_path / "r").glob("singleshot/.ckpt-*/state.pt"))) < 2 and time.time() < deadline:
         time.sleep(0.1)  # both runs pruned and training
-    workers = psutil.Process(sweep.pid).children(recursive=True)
+    children = psutil.Process(sweep.pid).children(recursive=True)  # the workers, and multiprocessing's tracker
+    workers = [child for child in children if "spawn_main" in " ".join(child.cmdline())]
     sweep.send_signal(kill)
-    _, alive = psutil.wait_procs(workers, timeout=60)
+    _, alive = psutil.wait_procs(children, timeout=60)
     for worker in alive:
         worker.kill()  # not to train on beside the tests that follow (they hold the sweep's stderr open too)
     err = sweep.communicate(timeout=60)[1]

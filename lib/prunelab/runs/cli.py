@@ -131,7 +131,7 @@ def sweep_parser() -> argparse.ArgumentParser:
 
 
 def sweep_main(argv: list[str]) -> int:
-    from .stopping import stop_on_sigterm
+    from .stopping import stopping_on_sigterm
     from .store import RecordConflict, usable_record
     from .sweep import load_grid, run_sweep
     from .sweep_lines import DONE, describe, report
@@ -159,8 +159,8 @@ def sweep_main(argv: list[str]) -> int:
                 state = "conflict"
             print(f"{state}  {describe(c)}")
         return 0
-    stop_on_sigterm()
-    outcomes = run_sweep(grid.configs, executor)
+    with stopping_on_sigterm(at_once=executor.kind != "local"):  # there the runs train in other processes
+        outcomes = run_sweep(grid.configs, executor)
     print(report(outcomes))
     return 0 if all(o.status in (*DONE, "submitted") for o in outcomes) else 1
 
@@ -199,11 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         # torch is imported only from here on (unless $PRUNELAB_PLUGINS names a module that imports it), so
         # --help and bad flags answer in a fraction of a second
         from .fused import run_configs
-        from .stopping import stop_on_sigterm
+        from .stopping import stopping_on_sigterm
 
-        stop_on_sigterm()
-
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), stopping_on_sigterm():
             warnings.simplefilter("always")
             warnings.formatwarning = lambda msg, cat, *a, **k: f"WARNING: {msg}\n"
             records = run_configs(configs)  # the listed runs of one set-up fused as --fuse says

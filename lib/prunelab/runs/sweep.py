@@ -66,6 +66,8 @@ class SweepTask:
     def __call__(self, values: dict | list[dict], threads: int | None = None, watch: GroupWatch | None = None
                  ) -> str | GroupResult:
         with TASK:
+            if stop_requested.is_set():  # a stop asked for before this task began: nothing is opened
+                raise Preempted("stop requested")
             return self._run(values, threads, watch)
 
     def _run(self, values: dict | list[dict], threads: int | None, watch: GroupWatch | None) -> str | GroupResult:
@@ -237,21 +239,24 @@ def _run_processes(groups, executor: Executor, log, task):
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     with ProcessPoolExecutor(workers, context, watch_sweep, (stop, os.getpid())) as pool:
-        pending = {pool.submit(task, _payload(g), threads): g for g in groups}
-        while pending:
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            if stop_requested.is_set() or any(isinstance(f.exception(), Preempted) for f in done):
-                stop.set()
-                pool.shutdown(cancel_futures=True)  # waits for the workers' tasks to stop at their next step
-                raise Preempted("stop requested")
-            for future in done:
-                group = pending.pop(future)
-                try:
-                    returned = future.result()
-                except Exception as err:  # noqa: BLE001
-                    yield from _failed_group(group, err, tally)
-                    continue
-                yield from _ended_group(group, returned, tally)
+        try:
+            pending = {pool.submit(task, _payload(g), threads): g for g in groups}
+            while pending:
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                if stop_requested.is_set() or any(isinstance(f.exception(), Preempted) for f in done):
+                    raise Preempted("stop requested")
+                for future in done:
+                    group = pending.pop(future)
+                    try:
+                        returned = future.result()
+                    except Exception as err:  # noqa: BLE001
+                        yield from _failed_group(group, err, tally)
+                        continue
+                    yield from _ended_group(group, returned, tally)
+        except BaseException:  # a stop, Ctrl-C, or the caller closing this generator: no worker trains on
+            stop.set()
+            pool.shutdown(cancel_futures=True)  # waits for the workers' tasks to stop at their next step
+            raise
 
 
 def slurm_executor(options: SlurmOptions, folder: Path):
