@@ -279,6 +279,7 @@ def test_nan_loss_stops_the_run_with_a_clear_status(tmp_path):
     assert summary["status"] == "diverged" and "NaN" in summary["message"]
     assert summary["epochs_done"] == 0
     assert summary["mask_audit"] != "drift"  # its pruned weights are NaN as the rest: the masks are not to blame
+    assert summary["mask_audit_unchecked"] > 0
 
 
 def test_python_call_is_the_same_run(tmp_path):

@@ -11,6 +11,7 @@ from timed_passes import PASSES
 
 from prunelab.core.choices import PRUNERS
 from prunelab.data.catalog import source_words
+from prunelab.errors import UserError
 from prunelab.workbook.findings import tuning_findings, tuning_result
 from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
 from prunelab.workbook.key_results import tuning_key, tuning_key_result
@@ -129,6 +130,13 @@ def test_tables_c_and_c2_have_a_block_per_set_up_and_a_cell_where_a_pruner_ran()
         assert table.iloc[:2]["ProsPr"].isna().all()  # not run on CIFAR-10: no cell to show
     assert c2.iloc[1]["SNIP"] == "<b>200 ± 10</b>"  # ms, median ± half range; faster: bold
     assert c.iloc[1]["SNIP"] == "250 ± 5.0"
+    slower = pd.DataFrame(rows).assign(sparse_inference_s=lambda f: f["dense_inference_s"] * 2,  # dense faster
+                                       sparse_inference_samples_s=lambda f: [[2 * t for t in ts] for ts in
+                                                                             f["dense_inference_samples_s"]])
+    assert "<b>" in inference_time_table(slower, "dense").iloc[1]["SNIP"]
+    assert "<b>" not in inference_time_table(slower, "sparse").to_string()
+    with pytest.raises(UserError):
+        inference_time_table(pd.DataFrame(rows), "csr")
     close = pd.DataFrame(rows).assign(sparse_inference_samples_s=lambda f: f["dense_inference_samples_s"])
     assert "<b>" not in inference_time_table(close, "sparse").to_string()  # the same passes: neither is bold
     assert inference_time_table(pd.DataFrame(rows).iloc[:0], "dense").empty  # no sparse records: an empty table

@@ -108,7 +108,7 @@ class MaskAudit:
 
     def summary(self) -> dict:
         """The audit's fields of a run's summary: the verdict, what it rests on, and the overall fractions."""
-        return {"mask_audit": self.verdict, "mask_audit_drift": self.drift,
+        return {"mask_audit": self.verdict, "mask_audit_drift": self.drift, "mask_audit_unchecked": self.unchecked,
                 "mask_audit_collapsed": self.collapsed, "mask_audit_off_target": self.off_target,
                 "mask_audit_target_fraction": self.target_fraction,
                 "mask_audit_kept_fraction": self.kept / self.total if self.total else 1.0}

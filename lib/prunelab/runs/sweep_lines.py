@@ -24,7 +24,7 @@ class Outcome:
     config: RunConfig
     status: str  # reused | finished | diverged | done elsewhere | failed | submitted (| running elsewhere, until
     # waited for)
-    detail: str = ""
+    detail: str = ""  # a finished run's record path; why a run diverged or failed; a submitted one's job id
 
     @property
     def name(self) -> str:
@@ -79,7 +79,9 @@ class Tally:
         self.ended += 1
         if path == ELSEWHERE:
             return Outcome(config, ELSEWHERE)
-        return Outcome(config, "diverged" if summary.get("status") == "diverged" else "finished", path)
+        if summary.get("status") == "diverged":
+            return Outcome(config, "diverged", summary["message"])
+        return Outcome(config, "finished", path)
 
     def failed(self, config: RunConfig, error: BaseException, prefix: str = "") -> Outcome:
         """The outcome of a run that failed with ``error``, said and counted."""
@@ -130,7 +132,6 @@ def report(outcomes: list[Outcome]) -> str:
         counts[o.status] = counts.get(o.status, 0) + 1
     lines = ["sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items())]
     lines += [f"  failed {o.name}: {o.detail}" for o in outcomes if o.status == "failed"]
-    lines += [f"  diverged {o.name}: {load_record(o.detail).summary['message']}" for o in outcomes
-              if o.status == "diverged"]
+    lines += [f"  diverged {o.name}: {o.detail}" for o in outcomes if o.status == "diverged"]
     lines += [f"  submitted {o.name} as job {o.detail}" for o in outcomes if o.status == "submitted"]
     return "\n".join(lines)

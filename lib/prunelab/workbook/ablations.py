@@ -25,6 +25,7 @@ from .numbers import (
     listed,
     p_cell,
     p_words,
+    passing_by_chance,
 )
 from .style import column_order
 from .tables import setup_row_label
@@ -193,8 +194,9 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
         return ""
     verdict = "; ".join(([f"these runs go against it for {listed(against)}"] if against else [])
                         + ([f"they are in line with it for {listed(agree)}"] if agree else []))
-    chance = (f" ({tests} tests, each at p < {ALPHA:g}: were no ablation to matter, up to about "
-              f"{max(1, round(ALPHA * tests))} would pass by chance)" if ALPHA * tests >= 0.5 else "")
+    expected = passing_by_chance(tests)
+    chance = (f" ({tests} tests, each at Holm-adjusted p < {ALPHA:g}: were no ablation to matter, up to about "
+              f"{expected} would pass by chance)" if expected else "")
     return ("- **Frankle et al.'s claim** (the pruners that score at initialisation find how many weights to keep "
             "per layer, not which: a layerwise shuffle or re-initialisation costs them nothing, nor GraSP its "
             f"scores inverted): {verdict}{chance}."

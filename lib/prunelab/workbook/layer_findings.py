@@ -15,7 +15,7 @@ from ..core.choices import DATA_FREE_NAMES, DATA_FREE_WHY
 from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
-from .numbers import Span, at_chance, significant
+from .numbers import Span, at_chance, passing_by_chance, significant
 from .sparse_tables import kernels_differ
 from .style import column_order
 
@@ -273,10 +273,10 @@ def _by_chance(runs: int) -> str:
     """At most how many of ``runs`` tests at :data:`~prunelab.core.timing.ALPHA` would pass were no run different,
     where that is about one or more (the exact test passes a little less often than ALPHA): each run is its own
     test, and no correction over them is possible with a few passes each."""
-    if ALPHA * runs < 0.5:
+    expected = passing_by_chance(runs)
+    if expected is None:
         return ""
-    return (f" (each run tested at p < {ALPHA:g}: were none different, up to about {max(1, round(ALPHA * runs))} "
-            "would pass by chance)")
+    return f" (each run tested at p < {ALPHA:g}: were none different, up to about {expected} would pass by chance)"
 
 
 def _speed_line(s: SparseSetup) -> str:

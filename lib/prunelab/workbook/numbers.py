@@ -77,6 +77,13 @@ def listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def passing_by_chance(tests: int) -> int | None:
+    """About how many of ``tests``, each at p < :data:`ALPHA`, would pass were none of their differences real:
+    None where that is under one half (not one to expect). A finding that runs many tests says it, so that a
+    few passing are not read as a pattern."""
+    return max(1, round(ALPHA * tests)) if ALPHA * tests >= 0.5 else None
+
+
 def at_chance(rows: pd.DataFrame) -> pd.Series:
     """Per run, whether its top-1 is no better than always answering the most frequent test class (plus
     :data:`~prunelab.core.choices.CONSTANT_PREDICTION_MARGIN` points:

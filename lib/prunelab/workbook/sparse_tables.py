@@ -6,11 +6,13 @@ the two apart (:func:`kernels_differ`, the one judgement Tables C and C2, Figure
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 import pandas as pd
 
 from ..core.timing import Timing, timings_differ
 from ..data.catalog import source_words
+from ..errors import UserError
 from ..runs.store import RunRecord
 from .grids import setup_label
 from .numbers import time_cell
@@ -59,14 +61,21 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def inference_time_table(sparse: pd.DataFrame, kernels: str) -> pd.DataFrame:
+#: the kernels a sparse record times, each a table: Table C's, then Table C2's
+KERNELS = ("dense", "sparse")
+
+
+def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse"]) -> pd.DataFrame:
     """Table C (``kernels`` "dense") or C2 ("sparse"): test-set inference time (ms) per compression and pruner on
     those kernels, laid out as Table B (a block of rows per set-up, named with its data; a column per pruner),
     each cell "median ± half the range" of passes taken in turn with the other kernels' (so the two tables
     compare cell by cell), in bold where a rank test tells the pair apart and these kernels are the faster."""
+    if kernels not in KERNELS:
+        raise UserError(f"kernels are {' or '.join(KERNELS)}, not {kernels!r}")
     if sparse.empty:
         return pd.DataFrame()
-    metric, other = f"{kernels}_inference_s", f"{'sparse' if kernels == 'dense' else 'dense'}_inference_s"
+    (other,) = set(KERNELS) - {kernels}
+    metric, other = f"{kernels}_inference_s", f"{other}_inference_s"
     spreads = sparse[f"{kernels}_inference_spread_s"]
     cells = [time_cell(m * 1e3, s * 1e3, unit="") for m, s in zip(sparse[metric], spreads)]
     faster = kernels_differ(sparse).to_numpy() & (sparse[metric] < sparse[other]).to_numpy()
