@@ -221,9 +221,9 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
         f"- The main time sink is **{s.main_sink}**."
         + (" Pruned weights are zeros inside dense tensors, so a convolution does the same work at any compression. "
            "The fix is less work in the convolutions: pruning whole channels (structured pruning) narrows them and "
-           "keeps them dense, while sparse kernels for unstructured zeros pay only at far lower density on most "
-           "devices (Task 1's Tables C and C2 time them against dense ones, run by run). Folding the masks (below) "
-           "removes extra ops, not this time."
+           "keeps them dense, while sparse kernels for unstructured zeros tend to pay only at far lower density "
+           "(Task 1's Tables C and C2 time them against dense ones on this machine, run by run). Folding the masks "
+           "(below) removes extra ops, not this time."
            if s.main_sink == "convolution" else
            f" It is not the convolutions; the fix is {SINK_FIXES[s.main_sink]}." if s.main_sink in SINK_FIXES
            else ""),
