@@ -19,7 +19,7 @@ from prunelab.workbook.measurement_tables import (
     difference_text,
     int8_comparison_table,
 )
-from prunelab.workbook.numbers import Span, time_cell
+from prunelab.workbook.numbers import Span, significant, time_cell
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
 from prunelab.workbook.tracing_findings import (
     conv_cost_words,
@@ -207,7 +207,6 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     j = amp_training_table(_runs(), _timing())
     assert list(j.index) == ["0.25", "0.5"]
     assert j.loc["0.25", ("Top-1 (%)", "fp32")] == "29.3"
-    assert "Peak memory (MB)" not in j.columns.get_level_values(0)  # on the CPU, one shared process's resident set
     on_cuda = amp_training_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert on_cuda.loc["0.25", ("Peak memory (MB)", "fp32")] == "1,110"
     assert j.loc["0.25", ("Training time (s)", "AMP bf16")] == "1.10 ± 0.15 s"
@@ -220,6 +219,19 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert on_cuda.loc["0.25", "memory AMP / fp32"] == "0.901x"
     assert "memory AMP / fp32" not in k  # a column of "not compared" in every row is left out
+
+
+def test_table_j_gives_a_cpus_peak_memory_under_its_own_heading_not_as_a_gpus():
+    runs = _runs()  # the course's peak memory column; on a CPU the resident set of the one process the runs share
+    j, on_cuda = (amp_training_table(r, _timing()) for r in (runs, runs.assign(peak_memory_kind="cuda_max_allocated")))
+    gpu = set(on_cuda.columns.get_level_values(0)) - set(j.columns.get_level_values(0))
+    (cpu,) = set(j.columns.get_level_values(0)) - set(on_cuda.columns.get_level_values(0))
+    assert gpu == {"Peak memory (MB)"} and "(MB)" in cpu  # a heading of its own: not read as each run's own peak
+    for (compression, amp), peak in zip(runs[["compression", "amp"]].itertuples(index=False), runs["peak_memory_mb"]):
+        assert j.loc[f"{compression:g}", (cpu, "AMP bf16" if amp else "fp32")] == significant(peak)
+    assert "memory AMP / fp32" not in amp_relative_table(runs, _timing())  # shown, but not compared
+    mixed = amp_training_table(runs.assign(peak_memory_kind=["cpu_peak_rss", "cuda_max_allocated"] * 2), _timing())
+    assert not {"Peak memory (MB)", cpu} & set(mixed.columns.get_level_values(0))  # neither one kind's heading
 
 
 def test_amp_times_judge_each_compression_by_a_rank_test_of_its_passes():

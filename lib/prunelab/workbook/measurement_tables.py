@@ -20,7 +20,7 @@ from .grids import stand_in_note
 from .numbers import alike, compression_text, significant, time_cell
 from .style import pruner_label
 from .table_headers import table_style
-from .tables import MEMORY_KINDS, own_peak_memory, precision_label
+from .tables import MEMORY_KINDS, own_peak_memory, peak_memory_heading, precision_label
 from .tracing_findings import DESIGNS, design_steps
 
 if TYPE_CHECKING:
@@ -146,10 +146,11 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     """Table J: per compression, peak memory and top-1 of the two runs, the training time of a few steps
     measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`), and each run's own training time as
     recorded (the course's column; taken at different moments, so the timed steps are the comparison). Peak
-    memory only where it is each run's own (:func:`.tables.own_peak_memory`): on a CPU it is the resident set of
-    the process the runs share, and its numbers would read as a difference between the precisions."""
+    memory is each run's record under a heading that says what it is (:func:`.tables.peak_memory_heading`): on a
+    GPU each run's own, on a CPU the resident set of the process the runs share, headed as not compared (Table K
+    compares it on a GPU only)."""
     runs = _runs_by_compression(table)
-    memory = own_peak_memory(table["peak_memory_kind"])
+    memory = peak_memory_heading(table["peak_memory_kind"])
     amp_name = next((precision_label(r) for c in runs.values() for k, r in c.items() if k == "amp"), "AMP")
     # "fp32", or how the fp32 runs were trained where that was fused (their peak memory is their group's)
     fp32_name = next((precision_label(r) for c in runs.values() for k, r in c.items() if k == "fp32"
@@ -159,9 +160,9 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     for compression, pair in sorted(runs.items()):
         t = timing.loc[compression] if compression in timing.index else None
         cells = {"compression": compression_text(compression)}
-        for key, name in names if memory else ():
+        for key, name in names:
             run = pair.get(key)
-            cells[("Peak memory (MB)", name)] = significant(run["peak_memory_mb"]) if run is not None else "–"
+            cells[(memory, name)] = significant(run["peak_memory_mb"]) if run is not None else "–"
         for key, name in names:
             cells[("Training time (s)", name)] = "–" if t is None else time_cell(t[f"{key}_train_s"],
                                                                                   t[f"{key}_train_spread_s"])
@@ -181,9 +182,9 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     """Table J's caption after its letter (the notebook gives that), in a reader's words: the pruner, what the
     peak memory measures, how much training each timed pass holds, and the stand-in flag where its runs used
     synthetic data."""
-    memory = (", ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(set(table["peak_memory_kind"])))
-              if own_peak_memory(table["peak_memory_kind"]) else
-              "not shown, as on the CPU it is the resident set of the process the runs share")
+    memory = ", ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(set(table["peak_memory_kind"])))
+    if not own_peak_memory(table["peak_memory_kind"]):
+        memory += ", of the one process the runs share, so not compared between the precisions"
     batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
     steps = f"{batches} training step{'s' if batches != 1 else ''} of {size} images"
     repeats = timing[["fp32_train_repeats", "amp_train_repeats"]].to_numpy().astype(int)

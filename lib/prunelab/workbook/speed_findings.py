@@ -266,7 +266,8 @@ def _cpu_words(r: QuantizationResult) -> str:
         "is needed, and " + ("with these units the convolutions of so small a network gain too little "
                              "to pay for that. " if r.cpu_bf16 else "without them bf16 arithmetic is emulated, "
                              "so there is nothing to gain. "))
-        + "Peak memory is not shown on the CPU: there it is the peak resident set of the whole process (the "
+        + "Peak memory is not compared on the CPU (Table J gives it, headed as the process's): there it is the "
+        "peak resident set of the whole process (the "
         "Python runtime, the PyTorch "
         "libraries, the data set held in memory), not of tensors alone, and the runs share that process: it held "
         f"{r.starts_mb[0]:,.0f} MB as the fp32 runs began and {r.starts_mb[1]:,.0f} MB as the mixed-precision ones "

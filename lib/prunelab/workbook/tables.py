@@ -238,6 +238,16 @@ def own_peak_memory(kinds: Iterable[str]) -> bool:
     return set(kinds) == {"cuda_max_allocated"}
 
 
+def peak_memory_heading(kinds: Iterable[str]) -> str:
+    """Table J's peak memory heading: "Peak memory (MB)" where the peaks are each run's own
+    (:func:`own_peak_memory`), else a heading that says what they are and that they are not compared."""
+    kinds = set(kinds)
+    if own_peak_memory(kinds):
+        return "Peak memory (MB)"
+    return ("Process peak RSS (MB), not compared" if kinds == {"cpu_peak_rss"} else
+            "Peak memory (MB), not compared")
+
+
 def precision_label(row) -> str:
     """"AMP bf16", "fp32", or "fp32, CUDA graph" for a run whose training steps replayed a CUDA graph (mixed
     precision never does), so that a time column never passes two step designs off as two precisions; a run
