@@ -12,11 +12,14 @@ from prunelab.core.timing import TOO_FEW, WITHIN_NOISE, Timing
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
+    TOP1_ROUNDING_NOTE,
+    amp_relative_caption,
     amp_relative_table,
     amp_training_table,
     conv_layer_table,
     design_comparison_table,
     difference_text,
+    int8_comparison_caption,
     int8_comparison_table,
 )
 from prunelab.workbook.numbers import Span, significant, time_cell
@@ -232,6 +235,27 @@ def test_table_j_gives_a_cpus_peak_memory_under_its_own_heading_not_as_a_gpus():
     assert "memory AMP / fp32" not in amp_relative_table(runs, _timing())  # shown, but not compared
     mixed = amp_training_table(runs.assign(peak_memory_kind=["cpu_peak_rss", "cuda_max_allocated"] * 2), _timing())
     assert not {"Peak memory (MB)", cpu} & set(mixed.columns.get_level_values(0))  # neither one kind's heading
+
+
+def _disagree(changes, new_cells, old_cells) -> bool:
+    """Whether a shown top-1 change is not the difference of the shown cells in some row."""
+    return any(float(c) != round(float(n) - float(o), 1) for c, n, o in zip(changes, new_cells, old_cells))
+
+
+def test_table_k_notes_rounding_where_its_top1_change_is_not_table_js_cells_difference():
+    for fp32, amp, noted in ((29.3, 29.25, False), (10.94, 10.16, True)):  # -0.78: "-0.8" beside 10.2 and 10.9
+        runs = _runs().assign(top1=[fp32, amp, 30.0, 31.0])
+        j, k = amp_training_table(runs, _timing()), amp_relative_table(runs, _timing())
+        shown = _disagree(k["top-1 AMP - fp32 (points)"], j[("Top-1 (%)", "AMP bf16")], j[("Top-1 (%)", "fp32")])
+        assert shown == noted and (TOP1_ROUNDING_NOTE in amp_relative_caption(runs)) == noted
+
+
+def test_table_l_notes_rounding_the_same_way_only_where_its_cells_disagree():
+    for int8_top1 in (97.0, 97.06):  # 97.06 - 97.2222 = -0.16: "-0.2" beside 97.1 and 97.2
+        int8 = _int8(**{"int8 top-1 (%)": int8_top1, "drop (points)": 97.2222 - int8_top1})
+        row = int8_comparison_table(int8)
+        shown = _disagree(row["top-1 int8 - fp32 (points)"], row["int8 top-1 (%)"], row["fp32 top-1 (%)"])
+        assert shown == (int8_top1 == 97.06) and (TOP1_ROUNDING_NOTE in int8_comparison_caption(int8)) == shown
 
 
 def test_amp_times_judge_each_compression_by_a_rank_test_of_its_passes():

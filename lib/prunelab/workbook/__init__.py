@@ -79,9 +79,9 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ),
     ".sparse_tables": ("inference_time_table", "sparse_layer_frame", "sparse_table"),
     ".measurement_tables": (
-        "amp_relative_table", "amp_timing_frame", "amp_training_caption", "amp_training_table", "captioned",
-        "conv_layer_caption", "conv_layer_table", "design_comparison_table", "difference_text", "focus_layer_table",
-        "int8_comparison_table",
+        "amp_relative_caption", "amp_relative_table", "amp_timing_frame", "amp_training_caption", "amp_training_table",
+        "captioned", "conv_layer_caption", "conv_layer_table", "design_comparison_table", "difference_text",
+        "focus_layer_table", "int8_comparison_caption", "int8_comparison_table",
         "step_kind_table",
     ),
     ".table_headers": ("table_style",),

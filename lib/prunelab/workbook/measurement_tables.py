@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..core.timing import TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
+from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
 from .numbers import alike, compression_text, significant, time_cell
@@ -44,6 +44,28 @@ def one_decimal(value: float) -> str:
 
 def ratio_text(value: float) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{significant(value)}x"
+
+
+def change_text(change: float) -> str:
+    """A top-1 change in points, signed, to one decimal as the accuracy cells are (no change reads "+0.0")."""
+    return "–" if change is None or not math.isfinite(change) else f"{0.0 + change:+.1f}"
+
+
+#: said in a table's caption where a top-1 change it shows is not the difference of the cells shown beside it
+TOP1_ROUNDING_NOTE = "a top-1 change is of the unrounded accuracies, so it can differ by 0.1 from the rounded cells"
+
+
+def top1_rounding_note(pairs: Iterable[tuple[float, float]]) -> str:
+    """``"; "`` and :data:`TOP1_ROUNDING_NOTE` where, for some (new, old) pair of top-1s, the change a table shows
+    (:func:`change_text` of the unrounded difference) differs from the difference of the two cells shown
+    (:func:`one_decimal`); else "". Tables K and L, whose changes stand beside Table J's or their own cells."""
+    for new, old in pairs:
+        if not (math.isfinite(new) and math.isfinite(old)):
+            continue
+        cells = float(one_decimal(new)) - float(one_decimal(old))
+        if change_text(new - old) != change_text(round(cells, 1)):
+            return "; " + TOP1_ROUNDING_NOTE
+    return ""
 
 
 def difference_text(a: Timing, b: Timing) -> str:
@@ -210,7 +232,7 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
         row = {"compression": compression_text(compression), "memory AMP / fp32": "–", "time AMP / fp32": "–",
                "time difference": "not measured", "top-1 AMP - fp32 (points)": "–"}
         if amp is not None and fp32 is not None:
-            row["top-1 AMP - fp32 (points)"] = f"{amp['top1'] - fp32['top1']:+.1f}"
+            row["top-1 AMP - fp32 (points)"] = change_text(amp["top1"] - fp32["top1"])
             own = own_peak_memory([amp["peak_memory_kind"], fp32["peak_memory_kind"]])
             memory_compared |= own
             row["memory AMP / fp32"] = ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"]) if own else (
@@ -225,6 +247,23 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     return frame if memory_compared else frame.drop(columns="memory AMP / fp32")
 
 
+def amp_relative_caption(table: pd.DataFrame) -> str:
+    """Table K's caption after its letter: what its ratios say, the timing rule, the rounding note where a top-1
+    change differs from Table J's cells (:func:`top1_rounding_note`) and the stand-in flag."""
+    pairs = [(pair["amp"]["top1"], pair["fp32"]["top1"]) for pair in _runs_by_compression(table).values()
+             if {"amp", "fp32"} <= pair.keys()]
+    return ("Mixed precision relative to fp32 (below 1: AMP uses less); " + TIMING_RULE
+            + top1_rounding_note(pairs) + stand_in_note(table))
+
+
+def int8_comparison_caption(int8: pd.DataFrame) -> str:
+    """Table L's caption after its letter, up to the machine: the timing rule and the rounding note where a top-1
+    change differs from the row's cells (:func:`top1_rounding_note`)."""
+    pairs = zip(int8["int8 top-1 (%)"], int8["fp32 top-1 (%)"])
+    return ("int8 against fp32 on the CPU (times: median of n passes ± half their range; " + TIMING_RULE
+            + top1_rounding_note(pairs) + ").")
+
+
 def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
     """Table L: :func:`.tables.int8_table` with times as medians ± half range, sizes and ratios to 3
     significant digits, accuracies to one decimal and compressions as 0.25."""
@@ -234,7 +273,7 @@ def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
             "setup": setup, "compression": compression_text(compression),
             "kept weights": significant(r["kept weights"]), "int8 path": r["int8 path"],
             "fp32 top-1 (%)": one_decimal(r["fp32 top-1 (%)"]), "int8 top-1 (%)": one_decimal(r["int8 top-1 (%)"]),
-            "top-1 int8 - fp32 (points)": f"{0.0 - r['drop (points)']:+.1f}",  # signed as Table K; no "-0.0"
+            "top-1 int8 - fp32 (points)": change_text(-r["drop (points)"]),  # signed as Table K
             "fp32 inference": time_cell(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"], "ms"),
             "int8 inference": time_cell(r["int8 inference (ms)"], r["int8 inference spread (ms)"], "ms"),
             "speedup": ratio_text(r["speedup"]),
