@@ -99,6 +99,8 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     row = table.loc[("digits / Conv", 0.5)]
     assert row["int8 top-1 (%)"] == s["int8_top1"] and bool(row["pruned weights zero in int8"])
     assert row["int8 path"] == s["int8_path"]
+    assert (row["int8 method"], row["fp32 method"]) == (s["int8_method"], s["fp32_method"])
+    assert s["fp32_method"] == "eager"  # the fp32 model beside the int8 one is never compiled
 
 
 def test_amp_reuse_refuses_a_record_of_another_devices_dtype(records, tmp_path):

@@ -3,12 +3,14 @@ findings, on hand-made tables."""
 
 import html
 import re
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from timed_passes import timed, timing_of
 
 from prunelab.core.timing import TOO_FEW, WITHIN_NOISE, Timing
+from prunelab.runs.int8 import FP32_METHOD
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
@@ -24,6 +26,7 @@ from prunelab.workbook.measurement_tables import (
 )
 from prunelab.workbook.numbers import Span, significant, time_cell
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
+from prunelab.workbook.tables import INT8_METHODS, int8_sides, int8_table
 from prunelab.workbook.tracing_findings import (
     conv_cost_words,
     conv_costs,
@@ -303,6 +306,7 @@ def _int8(**kw) -> pd.DataFrame:
     """One int8 table row (:func:`prunelab.workbook.tables.int8_table`); each timing's five passes spread evenly
     over its stated median and range unless ``kw`` gives the timing itself."""
     row = {"setup": "digits / Conv", "compression": 0.25, "kept weights": 0.562341, "int8 path": "pt2e",
+           "int8 method": "pt2e", "fp32 method": "eager",
            "fp32 top-1 (%)": 97.2222, "int8 top-1 (%)": 97.0, "drop (points)": 0.2222,
            "fp32 inference (ms)": 1109.499023, "int8 inference (ms)": 29.3, "fp32 inference spread (ms)": 20.0,
            "int8 inference spread (ms)": 1.0, "timing repeats": 5, "speedup": 37.867, "fp32 dense (KB)": 100.0,
@@ -341,6 +345,36 @@ def test_the_int8_words_carry_the_speed_up_and_sizes():
     result = quantization_result(_runs(), within, _timing()).int8
     text = quantization_findings(_runs(), within, _timing())
     assert result.setups[0].beyond == 0 and "1.01x" in text and "**1.01x**" not in text
+
+
+def test_an_int8_speed_up_says_which_way_each_side_ran_as_its_records_do():
+    fallback = _int8(**{"int8 path": "eager (fallback: no torchao)", "int8 method": "eager"})
+    assert int8_sides(_int8()) != int8_sides(fallback)  # read from the records' methods, not fixed
+    assert int8_sides(_int8(**{"fp32 method": "compiled"})) not in (int8_sides(_int8()), int8_sides(fallback))
+    for int8 in (_int8(), fallback):
+        (digits,) = quantization_result(_runs(), int8, _timing()).int8.setups
+        assert digits.sides == int8_sides(int8)
+        text = quantization_findings(_runs(), int8, _timing())
+        assert f"**{digits.speedup.low:.2f}x** as fast ({digits.sides})" in text  # beside the ratio it qualifies
+        assert f"speed-up: {digits.sides};" in int8_comparison_caption(int8)  # and in Table L's caption
+    mixed = pd.concat([_int8(), fallback.rename(index={0.25: 0.5})])  # runs of one set-up on two paths
+    (digits,) = quantization_result(_runs(), mixed, _timing()).int8.setups
+    assert all(INT8_METHODS[method] in digits.sides for method in ("pt2e", "eager"))  # both named
+
+
+def test_the_int8_table_takes_each_sides_method_from_its_record():
+    def record(**methods):
+        summary = {"stand_in": False, "kept_weights": 50, "total_weights": 100, "fp32_top1": 97.0, "int8_top1": 96.9,
+                   "top1_drop": 0.1, "speedup": 3.7, "fp32_dense_bytes": 4096, "fp32_sparse_bytes": 3072,
+                   "int8_bytes": 1024, "pruned_weights_zero": True, "timing_repeats": 5, "int8_path": "pt2e",
+                   **timing_of(1.0, 0.1).summary("fp32_inference"), **timing_of(0.27, 0.01).summary("int8_inference"),
+                   **methods}
+        return SimpleNamespace(summary=summary, config={"dataset": "digits", "model": "conv", "compression": 0.5})
+
+    (row,) = int8_table([record(int8_method="pt2e", fp32_method="compiled")]).to_dict("records")
+    assert (row["int8 method"], row["fp32 method"]) == ("pt2e", "compiled")
+    (old,) = int8_table([record(int8_method="fx")]).to_dict("records")  # written before fp32_method: run eagerly
+    assert (old["int8 method"], old["fp32 method"]) == ("fx", FP32_METHOD)
 
 
 def test_mixed_precision_faster_within_the_noise_everywhere_is_a_lean_not_a_difference():

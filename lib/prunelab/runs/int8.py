@@ -31,6 +31,9 @@ from .prepare import DerivedKind, Measured, SourceRun, derived_record
 from .store import RunRecord
 
 EXPERIMENT = "int8"
+#: how the fp32 model beside the int8 one runs: eagerly, never compiled (``fp32_method`` in the record), so a
+#: speed-up over PT2E's compiled int8 holds compilation's fusing too
+FP32_METHOD = "eager"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
     return Measured({
         "engine": torch.backends.quantized.engine,
         "int8_path": str(path), "int8_method": path.method, "int8_fallback": path.fallback or "",
+        "fp32_method": FP32_METHOD,
         "int8_quantize_s": quantize_s, "int8_warmup_s": int8.warmup,
         "fp32_top1": fp32.top1, "int8_top1": int8.top1, "top1_drop": fp32.top1 - int8.top1,
         **fp32.timing.summary("fp32_inference"), **int8.timing.summary("int8_inference"),

@@ -20,7 +20,7 @@ from .grids import stand_in_note
 from .numbers import alike, compression_text, significant, time_cell
 from .style import pruner_label
 from .table_headers import table_style
-from .tables import MEMORY_KINDS, own_peak_memory, peak_memory_heading, precision_label
+from .tables import MEMORY_KINDS, int8_sides, own_peak_memory, peak_memory_heading, precision_label
 from .tracing_findings import DESIGNS, design_steps
 
 if TYPE_CHECKING:
@@ -257,11 +257,12 @@ def amp_relative_caption(table: pd.DataFrame) -> str:
 
 
 def int8_comparison_caption(int8: pd.DataFrame) -> str:
-    """Table L's caption after its letter, up to the machine: the timing rule and the rounding note where a top-1
-    change differs from the row's cells (:func:`top1_rounding_note`)."""
+    """Table L's caption after its letter, up to the machine: what the speed-up compares (:func:`.tables.
+    int8_sides`), the timing rule and the rounding note where a top-1 change differs from the row's cells
+    (:func:`top1_rounding_note`)."""
     pairs = zip(int8["int8 top-1 (%)"], int8["fp32 top-1 (%)"])
-    return ("int8 against fp32 on the CPU (times: median of n passes ± half their range; " + TIMING_RULE
-            + top1_rounding_note(pairs) + ").")
+    return (f"int8 against fp32 on the CPU (speed-up: {int8_sides(int8)}; times: median of n passes ± half their "
+            "range; " + TIMING_RULE + top1_rounding_note(pairs) + ").")
 
 
 def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from .numbers import Span, at_chance, time_cell
-from .tables import amp_ratios, own_peak_memory
+from .tables import amp_ratios, int8_sides, own_peak_memory
 
 # ------------------------------------------------------------------------------ Task 4: precision
 
@@ -108,13 +108,15 @@ def _beyond_words(times: AmpTimes) -> str:
 @dataclass(frozen=True)
 class Int8Setup:
     """int8 against fp32 test-set inference on the CPU for one set-up's runs: the speed-up, how many runs
-    a rank test of passes taken in turn tells apart (None: too few passes recorded), and int8's top-1 change."""
+    a rank test of passes taken in turn tells apart (None: too few passes recorded), int8's top-1 change, and which
+    way each side ran (int8 compiled by PT2E, fp32 eagerly, say), which the speed-up holds as well as the formats."""
 
     setup: str
     speedup: Span
     beyond: int | None
     runs: int
     top1_change: Span
+    sides: str  # what the speed-up compares, from the records (:func:`.tables.int8_sides`)
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ class Int8Result:
 
 def _int8_result(int8: pd.DataFrame) -> Int8Result:
     setups = tuple(Int8Setup(setup, Span.of(part["speedup"]), _int8_beyond(part), len(part),
-                             Span.of(-part["drop (points)"])) for setup, part in int8.groupby(level="setup"))
+                             Span.of(-part["drop (points)"]), int8_sides(part))
+                   for setup, part in int8.groupby(level="setup"))
     dense, sparse, q = int8["fp32 dense (KB)"], int8["fp32 sparse (KB)"], int8["int8 (KB)"]
     smaller = tuple((setup, float(c)) for setup, c in int8.index if sparse[(setup, c)] < q[(setup, c)])
     return Int8Result(setups, bool(int8["pruned weights zero in int8"].all()), Span.of(dense / q), smaller)
@@ -280,7 +283,7 @@ def _int8_lines(r: Int8Result) -> list[str]:
     per_setup = "; ".join(
         f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond == s.runs  # bold: every run real
                           else s.speedup.words('{:.2f}x'.format))
-        + " as fast, " + (TOO_FEW if s.beyond is None else
+        + f" as fast ({s.sides}), " + (TOO_FEW if s.beyond is None else
                           f"no run {BEYOND_NOISE} (no difference claimed)" if s.beyond == 0 else
                           f"{s.beyond} of {s.runs} runs {BEYOND_NOISE}"
                           + ("" if s.beyond == s.runs else " (in the rest no difference is claimed)"))

@@ -288,7 +288,8 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     """int8 records by setup and compression: accuracy, test-set inference time and size on disk against fp32.
 
     A setup measured on synthetic stand-in data says so in its label; "int8 path" names the quantization
-    path that made the int8 model (torchao's PT2E, or the deprecated torch.ao fallback and why); "fp32 timing" and
+    path that made the int8 model (torchao's PT2E, or the deprecated torch.ao fallback and why), "int8 method" and
+    "fp32 method" how each side ran (:func:`int8_sides` in words); "fp32 timing" and
     "int8 timing" hold each :class:`~prunelab.core.timing.Timing` with its passes, for judging the two apart."""
     rows = []
     for record in records:
@@ -298,6 +299,8 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
             "setup": setup, "compression": config["compression"],
             "kept weights": s["kept_weights"] / s["total_weights"],
             "int8 path": s.get("int8_path", "torch.ao (recorded before PT2E)"),
+            # which way each side ran; a record older than "fp32_method" ran its fp32 model eagerly as well
+            "int8 method": s.get("int8_method", "torch.ao"), "fp32 method": s.get("fp32_method", "eager"),
             "fp32 top-1 (%)": s["fp32_top1"], "int8 top-1 (%)": s["int8_top1"], "drop (points)": s["top1_drop"],
             "fp32 inference (ms)": 1e3 * s["fp32_inference_s"], "int8 inference (ms)": 1e3 * s["int8_inference_s"],
             "fp32 inference spread (ms)": 1e3 * s.get("fp32_inference_spread_s", np.nan),
@@ -310,6 +313,25 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
             "pruned weights zero in int8": s["pruned_weights_zero"],
         })
     return pd.DataFrame(rows).set_index(["setup", "compression"]).sort_index()
+
+
+#: how an int8 / fp32 model of the int8 records ran, in words, by its record's ``int8_method`` / ``fp32_method``
+INT8_METHODS = {"pt2e": "compiled by PT2E", "eager": "by torch.ao's eager mode", "fx": "by torch.ao's FX graph mode",
+                "torch.ao": "by torch.ao"}
+FP32_METHODS = {"eager": "run eagerly", "compiled": "compiled"}
+COMPILED = {"pt2e", "compiled"}
+
+
+def int8_sides(int8: pd.DataFrame) -> str:
+    """What an int8 speed-up of these rows (:func:`int8_table`) compares, from their records' methods: "int8
+    compiled by PT2E against fp32 run eagerly", and where only the int8 side was compiled, that the ratio holds
+    what compiling fuses as well as the int8 kernels."""
+    int8_ways, fp32_ways = set(int8["int8 method"]), set(int8["fp32 method"])
+    text = (f"int8 {' or '.join(sorted(INT8_METHODS.get(m, m) for m in int8_ways))} against fp32 "
+            f"{' or '.join(sorted(FP32_METHODS.get(m, m) for m in fp32_ways))}")
+    if int8_ways & COMPILED and not fp32_ways & COMPILED:
+        text += ", so the ratio holds what compiling fuses as well as the int8 kernels"
+    return text
 
 
 # --------------------------------------------------------------------------------------- multishot
