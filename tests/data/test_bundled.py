@@ -19,6 +19,7 @@ from prunelab.runs.singleshot import run_training
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()  # there, as a user's data folder is: a folder made for them is warned of
     monkeypatch.setenv("PRUNELAB_DATA", str(tmp_path / "data"))
     return tmp_path / "data"
 
@@ -94,8 +95,9 @@ def test_a_bundled_fc_run_records_its_data_in_words_and_its_log(data_dir, tmp_pa
 
 
 def test_a_data_folder_that_did_not_exist_is_made_with_a_warning(data_dir):
-    with pytest.warns(UserWarning, match=str(data_dir)):  # a misspelt --data is made, not without a word
-        bundled.bundled_folder(data_dir, "mnist")
+    misspelt = data_dir / "dtaa"
+    with pytest.warns(UserWarning, match=str(misspelt)):  # a misspelt --data is made, not without a word
+        bundled.bundled_folder(misspelt, "mnist")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        bundled.bundled_folder(data_dir, "mnist")  # there now: nothing to say
+        bundled.bundled_folder(misspelt, "mnist")  # there now: nothing to say
