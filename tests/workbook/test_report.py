@@ -126,7 +126,7 @@ def test_tables_c_and_c2_have_a_block_per_set_up_and_a_cell_where_a_pruner_ran()
         assert [compression for _, compression in table.index] == [0.5, 1.0, 1.0]
         assert table.index[0][0].startswith("CIFAR-10 / ResNet20 (synthetic stand-in")
         assert table.index[-1][0].startswith("MNIST")
-        assert list(table.columns) == ["Rand", "SNIP", "ProsPr"]
+        assert list(table.columns) == ["Rand", "SNIP", "ProsPr"] and table.columns.name is None  # no "label"
         assert table.iloc[:2]["ProsPr"].isna().all()  # not run on CIFAR-10: no cell to show
     assert c2.iloc[1]["SNIP"] == "<b>200 ± 10</b>"  # ms, median ± half range; faster: bold
     assert c.iloc[1]["SNIP"] == "250 ± 5.0"

@@ -82,4 +82,6 @@ def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse
     rows = sparse.assign(cell=[f"<b>{cell}</b>" if bold else cell for cell, bold in zip(cells, faster)])
     frame = setup_blocks(rows, lambda part: part.pivot_table(index="compression", columns="label", values="cell",
                                                              aggfunc="first"))
-    return frame.reindex(columns=column_order(rows["label"]))
+    frame = frame.reindex(columns=column_order(rows["label"]))
+    frame.columns.name = None  # as Table B's: no "label" heading
+    return frame
