@@ -340,7 +340,8 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         if len(paying):
             cross = paying["kept"].max()
             ax.axvline(cross, color=INK, lw=0.8, ls=":")
-            note = f"sparse pays for most runs\nat ≤ {cross:.3g} kept (dotted)"
+            kept = ", ".join(f"{k:.3g}" for k in paying["kept"].sort_values(ascending=False))
+            note = f"sparse pays for most runs still\npredicting at {kept} kept (dotted)"
         elif most.any():
             note = f"most runs gain beyond the timing noise,\nbut the median by less than {MARGIN:.0%}"
         elif collapsed_only:

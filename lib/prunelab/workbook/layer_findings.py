@@ -293,7 +293,7 @@ def _speed_line(s: SparseSetup) -> str:
             f"dense-kernel times apart{_by_chance(s.runs)}: on sparse kernels the test set ran "
             f"**{s.real_speedup.words('{:.2f}x'.format)}** as fast (kept fraction "
             f"{s.real_kept.words('{:.3g}'.format)}; {timed})"
-            + (f", {s.slower} of them slower than on dense kernels" if s.slower else "")
+            + (f", {s.slower} of them slower than on dense kernels" if s.slower else ", none of them slower")
             + ("; in the rest no difference is claimed." if s.beyond < s.runs else "."))
     if s.at_chance and s.stand_in:
         line += (f" {s.at_chance} of those {s.beyond} runs score no better than the most frequent class, on the "

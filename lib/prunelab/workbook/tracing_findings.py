@@ -221,7 +221,7 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
         f"- The main time sink is **{s.main_sink}**."
         + (" Pruned weights are zeros inside dense tensors, so a convolution does the same work at any compression. "
            "The fix is less work in the convolutions: pruning whole channels (structured pruning) narrows them and "
-           "keeps them dense, while sparse kernels for unstructured zeros tend to pay only at far lower density "
+           "keeps them dense, while sparse kernels for unstructured zeros pay only where the density is low enough "
            "(Task 1's Tables C and C2 time them against dense ones on this machine, run by run). Folding the masks "
            "(below) removes extra ops, not this time."
            if s.main_sink == "convolution" else
