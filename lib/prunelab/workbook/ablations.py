@@ -195,8 +195,9 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
     verdict = "; ".join(([f"these runs go against it for {listed(against)}"] if against else [])
                         + ([f"they are in line with it for {listed(agree)}"] if agree else []))
     expected = passing_by_chance(tests)
-    chance = (f" ({tests} tests, each at Holm-adjusted p < {ALPHA:g}: were no ablation to matter, up to about "
-              f"{expected} would pass by chance)" if expected else "")
+    chance = (f" ({tests} tests at p < {ALPHA:g}, each Holm-adjusted only over its pruner's ablations at one "
+              f"compression: were no ablation to matter, up to about {expected} would pass by chance)"
+              if expected else "")
     return ("- **Frankle et al.'s claim** (the pruners that score at initialisation find how many weights to keep "
             "per layer, not which: a layerwise shuffle or re-initialisation costs them nothing, nor GraSP its "
             f"scores inverted): {verdict}{chance}."
