@@ -17,6 +17,7 @@ import torch
 from ..core.choices import STAND_IN_CHECKS
 from ..core.registry import pruner_rounds
 from ..core.timing import Timing
+from ..runs.int8 import FP32_METHOD
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
@@ -300,7 +301,7 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
             "kept weights": s["kept_weights"] / s["total_weights"],
             "int8 path": s.get("int8_path", "torch.ao (recorded before PT2E)"),
             # which way each side ran; a record older than "fp32_method" ran its fp32 model eagerly as well
-            "int8 method": s.get("int8_method", "torch.ao"), "fp32 method": s.get("fp32_method", "eager"),
+            "int8 method": s.get("int8_method", "torch.ao"), "fp32 method": s.get("fp32_method", FP32_METHOD),
             "fp32 top-1 (%)": s["fp32_top1"], "int8 top-1 (%)": s["int8_top1"], "drop (points)": s["top1_drop"],
             "fp32 inference (ms)": 1e3 * s["fp32_inference_s"], "int8 inference (ms)": 1e3 * s["int8_inference_s"],
             "fp32 inference spread (ms)": 1e3 * s.get("fp32_inference_spread_s", np.nan),
