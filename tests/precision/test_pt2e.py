@@ -18,9 +18,11 @@ import torch.nn.functional as F
 import prunelab.precision.int8 as int8_module
 from prunelab.core.inference import strip_masks, weight_masks
 from prunelab.errors import UserError
+from prunelab.models import layers as L
 from prunelab.precision.int8 import (
     Int8Path,
     compare_models,
+    compiled_fp32,
     int8_path_of,
     int8_weight_zero_fraction,
     int8_weights,
@@ -28,6 +30,7 @@ from prunelab.precision.int8 import (
     quantize_int8,
 )
 from prunelab.precision.pt2e import (
+    FrozenCompiled,
     PT2EInt8,
     pt2e_int8,
     pt2e_int8_weights,
@@ -57,18 +60,35 @@ def test_auto_picks_pt2e_where_torchao_runs(pt2e_model):
     assert isinstance(qmodel, PT2EInt8)
     assert int8_path_of(qmodel) == Int8Path("pt2e") and str(int8_path_of(qmodel)) == "pt2e"
     assert qmodel.eval() is qmodel
-    with pytest.raises(UserError, match="inference only"):
+    with pytest.raises(UserError, match="an int8 model is for inference only"):
         qmodel.train()
+    assert all(key.startswith("graph_module.") for key in qmodel.state_dict())  # held as before the base class
 
 
 def test_pt2e_keeps_accuracy_within_bound(pt2e_model):
     model, qmodel, test = pt2e_model
-    results = compare_models({"fp32": model, "pt2e": qmodel}, test, repeats=2)
-    fp32, int8 = results["fp32"], results["pt2e"]
-    assert fp32.images == int8.images == 360 and fp32.repeats == 2
+    results = compare_models({"fp32": model, "pt2e": qmodel, "compiled": compiled_fp32(model)}, test, repeats=2)
+    fp32, int8, compiled = results["fp32"], results["pt2e"], results["compiled"]
+    assert fp32.images == int8.images == compiled.images == 360 and fp32.repeats == compiled.repeats == 2
     assert fp32.top1 >= MIN_FP32_TOP1
     assert fp32.top1 - int8.top1 <= MAX_TOP1_DROP, (fp32.top1, int8.top1)
     assert int8.seconds > 0 and int8.spread >= 0 and int8.warmup > 0
+    assert abs(compiled.top1 - fp32.top1) <= 0.5 and compiled.seconds > 0  # the same fp32 model, compiled
+    assert compiled.warmup > 0  # the warm-up compiled it, as it compiles PT2E's graph
+
+
+def test_compiled_fp32_is_the_plain_model_frozen_as_pt2e_runs_its_graph(trained_fp32):
+    model, _, test = trained_fp32
+    compiled = compiled_fp32(model)
+    assert isinstance(compiled, FrozenCompiled) and not isinstance(compiled, PT2EInt8)
+    plain = strip_masks(model).eval()
+    assert compiled.state_dict().keys() == {f"module.{k}" for k in plain.state_dict()}  # no mask buffers
+    x = next(iter(test))[0][:8]
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), plain(x), atol=1e-4)
+    with pytest.raises(UserError, match="inference only"):
+        compiled.train()
+    assert any(isinstance(m, L.MaskedMixin) for m in model.modules())  # the model itself keeps its masks
 
 
 def test_pt2e_keeps_pruned_weights_exactly_zero(pt2e_model):

@@ -33,12 +33,21 @@ from torch import Tensor
 
 from ..core.inference import strip_masks, weight_masks
 from ..errors import UserError
-from .pt2e import PT2EInt8, calibrate, dequantized, first_line, pt2e_int8, pt2e_int8_weights, pt2e_unavailable
+from .pt2e import (
+    FrozenCompiled,
+    PT2EInt8,
+    calibrate,
+    dequantized,
+    first_line,
+    pt2e_int8,
+    pt2e_int8_weights,
+    pt2e_unavailable,
+)
 from .timing import InferenceComparison, InferenceResult, compare_inference, compare_models
 
 __all__ = ["QUANT_ENGINE", "METHODS", "Int8Path", "InferenceComparison", "InferenceResult", "compare_inference",
-           "compare_models", "fusion_groups", "int8_path_of", "int8_qconfig", "int8_weight_zero_fraction",
-           "int8_weights", "legacy_method", "pruned_weights_zero", "quantize_int8"]
+           "compare_models", "compiled_fp32", "fusion_groups", "int8_path_of", "int8_qconfig",
+           "int8_weight_zero_fraction", "int8_weights", "legacy_method", "pruned_weights_zero", "quantize_int8"]
 
 QUANT_ENGINE = "x86"
 METHODS = ("auto", "pt2e", "eager", "fx")
@@ -150,6 +159,14 @@ def quantize_int8(model: nn.Module, calibration_batches: Iterable, example_input
     quantized = _legacy_int8(plain, calibration, example, reduce_range, method)
     quantized.int8_path = Int8Path(method, fallback)
     return quantized
+
+
+def compiled_fp32(model: nn.Module) -> FrozenCompiled:
+    """``model`` as :func:`quantize_int8` takes it (masks stripped, on the CPU, eval mode) run as the PT2E path runs
+    its int8 graph, through ``torch.compile`` with inductor freezing (:class:`~.pt2e.FrozenCompiled`): the fp32
+    side against which an int8 speed-up is what the int8 kernels buy, not what compiling fuses. ``model`` is not
+    changed; the first call per input shape compiles."""
+    return FrozenCompiled(strip_masks(model).cpu().eval())
 
 
 def _legacy_int8(plain: nn.Module, calibration: list, example: Tensor, reduce_range: bool, method: str) -> nn.Module:

@@ -4,7 +4,8 @@
 with torchao's ``X86InductorQuantizer`` (histogram-observed uint8 activations, symmetric per-channel int8
 weights), calibrates, converts, and wraps the result in :class:`PT2EInt8`, which runs it through
 ``torch.compile`` with freezing so that inductor fuses each dequantize-conv-quantize into one oneDNN int8
-kernel.
+kernel. :class:`FrozenCompiled` is that wrapper for any module: an fp32 model run the same way is the baseline
+that leaves the int8 kernels as the only difference.
 
 It promises:
 
@@ -108,23 +109,29 @@ def pt2e_unavailable() -> str | None:
     return None
 
 
-class PT2EInt8(nn.Module):
-    """A PT2E-converted int8 graph (``graph_module``) run through ``torch.compile`` with inductor freezing.
+class FrozenCompiled(nn.Module):
+    """A module run through ``torch.compile`` with inductor freezing, for inference on the CPU: PT2E's int8 graph
+    (:class:`PT2EInt8`), and the plain fp32 model timed beside it, so that the two compare int8 kernels rather than
+    compiled code against eager code.
 
-    Inference only, on the CPU: each call runs under ``no_grad`` (freezing needs it); the first call with
-    a new input shape compiles (``dynamic=False``). ``state_dict`` holds the int8 weights, their scales
-    and zero points, and the fp32 biases; activation scales are constants of the graph.
+    Each call runs under ``no_grad`` (freezing needs it); the first call with a new input shape compiles
+    (``dynamic=False``). The module is held under :attr:`HOLDS`, so ``state_dict`` is its own.
     """
 
-    def __init__(self, graph_module: torch.fx.GraphModule) -> None:
-        super().__init__()
-        self.graph_module = graph_module
-        # not a registered submodule: its parameters are graph_module's, and state_dict must not repeat them
-        object.__setattr__(self, "_compiled", torch.compile(graph_module, dynamic=False))
+    #: the attribute the compiled module is held under
+    HOLDS = "module"
+    #: what a refusal to train calls this model
+    KIND = "a model compiled with inductor freezing"
 
-    def train(self, mode: bool = True) -> PT2EInt8:
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        setattr(self, self.HOLDS, module)
+        # not a registered submodule: its parameters are the held module's, and state_dict must not repeat them
+        object.__setattr__(self, "_compiled", torch.compile(module, dynamic=False))
+
+    def train(self, mode: bool = True) -> FrozenCompiled:
         if mode:
-            raise UserError("an int8 model is for inference only; it cannot be put in training mode")
+            raise UserError(f"{self.KIND} is for inference only; it cannot be put in training mode")
         self.training = False
         return self
 
@@ -138,6 +145,18 @@ class PT2EInt8(nn.Module):
             for message in _COMPILE_NOISE:
                 warnings.filterwarnings("ignore", message=message)
             return self._compiled(x)
+
+
+class PT2EInt8(FrozenCompiled):
+    """A PT2E-converted int8 graph (``graph_module``) run as :class:`FrozenCompiled` runs a module.
+
+    ``state_dict`` holds the int8 weights, their scales and zero points, and the fp32 biases; activation scales
+    are constants of the graph.
+    """
+
+    HOLDS = "graph_module"
+    KIND = "an int8 model"
+    graph_module: torch.fx.GraphModule
 
 
 def _drop_unused_attributes(graph_module: torch.fx.GraphModule) -> None:
