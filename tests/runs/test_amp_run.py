@@ -63,7 +63,8 @@ def test_amp_dtype_without_amp_is_refused_and_none_keeps_old_hashes():
 
 
 def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
-    from prunelab.runs.int8 import Int8Settings, quantize_record
+    from prunelab.core.timing import Timing
+    from prunelab.runs.int8 import FP32_COMPILED, INT8, Int8Settings, quantize_record
     from prunelab.runs.prepare import derived_path
     from prunelab.workbook.tables import int8_table
 
@@ -80,12 +81,20 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     assert s["stand_in"] is False and s["speedup"] > 0
     from prunelab.precision.pt2e import pt2e_unavailable
 
-    if pt2e_unavailable() is None:  # PT2E ran, and the old path it replaces was timed beside it
+    compiled = Timing.from_summary(s, FP32_COMPILED)
+    if pt2e_unavailable() is None:  # PT2E ran, and the old path it replaces and fp32 compiled were timed beside it
         assert s["int8_path"] == s["int8_method"] == "pt2e" and s["int8_fallback"] == ""
         assert s["legacy_path"] == "eager" and abs(s["fp32_top1"] - s["legacy_top1"]) <= 2.0  # a Sequential
         assert s["legacy_inference_s"] > 0 and s["legacy_speedup"] > 0 and s["int8_warmup_s"] > 0
-    else:  # the fallback, named with its reason
+        assert compiled.median > 0 and compiled.repeats == len(compiled.samples) == settings.repeats
+        assert abs(s["fp32_compiled_top1"] - s["fp32_top1"]) <= 0.5  # the same fp32 model, compiled
+        assert s["speedup_over_compiled"] == pytest.approx(compiled.median / s["int8_inference_s"])
+    else:  # the fallback, named with its reason; nothing compiled, so no compiled fp32 side
         assert s["int8_path"].startswith("eager (fallback: ") and s["legacy_path"] == ""
+        assert math.isnan(compiled.median) and compiled.samples == () and math.isnan(s["speedup_over_compiled"])
+        assert math.isnan(s["fp32_compiled_top1"])
+    assert s["speedup"] == pytest.approx(s["fp32_inference_s"] / s["int8_inference_s"])
+    assert f"{FP32_COMPILED}_samples_s" in INT8.require  # a record without the compiled side is measured again
     assert s["int8_inference_spread_s"] >= 0 and s["fp32_inference_spread_s"] >= 0
     marker = record.path / "COMPLETE"
     before = marker.stat().st_mtime_ns
@@ -100,7 +109,9 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     assert row["int8 top-1 (%)"] == s["int8_top1"] and bool(row["pruned weights zero in int8"])
     assert row["int8 path"] == s["int8_path"]
     assert (row["int8 method"], row["fp32 method"]) == (s["int8_method"], s["fp32_method"])
-    assert s["fp32_method"] == "eager"  # the fp32 model beside the int8 one is never compiled
+    assert s["fp32_method"] == "eager"  # the baseline of "speedup" is never compiled
+    assert row["fp32 compiled timing"].samples == compiled.samples
+    assert row["speedup over compiled"] == pytest.approx(s["speedup_over_compiled"], nan_ok=True)
 
 
 def test_amp_reuse_refuses_a_record_of_another_devices_dtype(records, tmp_path):

@@ -8,10 +8,13 @@ weight is still exactly zero after quantization.
 The int8 model comes from :func:`prunelab.precision.int8.quantize_int8` with ``method="auto"``: torchao's
 PT2E path where it runs, else the deprecated ``torch.ao`` path, named with its reason in ``int8_path``.
 When PT2E ran, the old path's model (eager mode for ``nn.Sequential`` nets, FX for the rest, as chosen
-before PT2E) is measured too, in the same interleaved passes, under ``legacy_*``; each time is the median
-of the passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s``; fp32 and int8 keep
-every pass in ``*_samples_s`` too, for the rank test that compares them. Where the old path did not run,
-its numbers are NaN and its name "".
+before PT2E) is measured too, in the same interleaved passes, under ``legacy_*``, and so is the fp32 model
+compiled as PT2E's int8 graph is (:func:`prunelab.precision.int8.compiled_fp32`), under ``fp32_compiled_*``:
+``speedup`` is int8 against fp32 run eagerly (``fp32_method``), so it holds what compiling fuses as well as the
+int8 kernels, and ``speedup_over_compiled`` is what the int8 kernels alone buy. Each time is the median of the
+passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s``; fp32, int8 and compiled fp32
+keep every pass in ``*_samples_s`` too, for the rank test that compares them. Where the old path or the compiled
+fp32 model did not run, their numbers are NaN (no passes) and the old path's name "".
 """
 
 from __future__ import annotations
@@ -22,18 +25,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn as nn
+from torch import Tensor
 
+from ..core.timing import Timing
 from ..data.in_memory import DeviceLoader
 from ..errors import UserError
-from ..precision.int8 import compare_models, int8_path_of, legacy_method, pruned_weights_zero, quantize_int8
+from ..precision.int8 import (
+    InferenceResult,
+    Int8Path,
+    compare_models,
+    compiled_fp32,
+    int8_path_of,
+    legacy_method,
+    pruned_weights_zero,
+    quantize_int8,
+)
+from ..precision.pt2e import first_line
 from ..precision.sizes import model_sizes
 from .prepare import DerivedKind, Measured, SourceRun, derived_record
 from .store import RunRecord
 
 EXPERIMENT = "int8"
-#: how the fp32 model beside the int8 one runs: eagerly, never compiled (``fp32_method`` in the record), so a
-#: speed-up over PT2E's compiled int8 holds compilation's fusing too
+#: how the fp32 baseline of ``speedup`` runs: eagerly, never compiled (``fp32_method`` in the record), so a
+#: speed-up over PT2E's compiled int8 holds compilation's fusing too; ``speedup_over_compiled`` leaves it out
 FP32_METHOD = "eager"
+#: the summary prefix of the fp32 model compiled as PT2E's graph is (:meth:`~prunelab.core.timing.Timing.summary`)
+FP32_COMPILED = "fp32_compiled_inference"
 
 
 @dataclass(frozen=True)
@@ -50,15 +68,16 @@ def quantize_record(record: RunRecord, settings: Int8Settings = Int8Settings(), 
                     log: Callable[[str], None] = print) -> RunRecord:
     """The int8 record of ``record``'s model: reused when made from this very source (unless ``force``),
     else measured now on the CPU (:func:`measure_int8`). A record written before the path was recorded
-    (no ``int8_path``) is measured again."""
+    (no ``int8_path``), or before the compiled fp32 model was timed beside it, is measured again."""
     return derived_record(record, INT8, settings, force, log)
 
 
 def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str], None]) -> Measured:
     """The run's model calibrated on training batches of its own data and compared with its fp32 self on
     its test set, through :func:`prunelab.precision.int8.quantize_int8` (PT2E where torchao runs, else
-    eager mode for ``nn.Sequential`` nets and FX for the rest). Both run channels-last, the faster fp32
-    layout on a CPU, whatever the network."""
+    eager mode for ``nn.Sequential`` nets and FX for the rest), and where PT2E ran, with the old path's int8
+    and the fp32 model compiled as PT2E's graph is too (:func:`_beside_pt2e`). All run channels-last, the faster
+    fp32 layout on a CPU, whatever the network."""
     config, data, name = source.config, source.data, source.record.path.name
     model = source.model.to(memory_format=torch.channels_last)
     train = DeviceLoader(data.train, data.info, settings.calibration_batch_size, shuffle=True, seed=config.seed,
@@ -74,13 +93,8 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
     qmodel = quantize_int8(model, calibration, example)
     quantize_s = time.perf_counter() - start
     path = int8_path_of(qmodel)
-    models = {"fp32": model, "int8": qmodel}
-    if path.method == "pt2e":  # the deprecated path it replaces, measured alongside where it runs
-        try:
-            models["legacy"] = quantize_int8(model, calibration, example, method=legacy_method(model))
-        except UserError as error:
-            log(f"int8: the old {legacy_method(model)} path does not run on this model, so it is not timed: {error}")
-    log(f"int8: {path} in {quantize_s:.1f} s; timing {', '.join(models)} over the test set.")
+    models = {"fp32": model, "int8": qmodel, **_beside_pt2e(model, path, calibration, example, log)}
+    log(f"int8: {path} in {quantize_s:.1f} s; timing {', '.join(models)} over the test set{_not_compiled(path)}.")
     results = compare_models(models, test, repeats=settings.repeats)
     fp32, int8 = results["fp32"], results["int8"]
     legacy = results.get("legacy")
@@ -93,6 +107,7 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
         "fp32_top1": fp32.top1, "int8_top1": int8.top1, "top1_drop": fp32.top1 - int8.top1,
         **fp32.timing.summary("fp32_inference"), **int8.timing.summary("int8_inference"),
         "speedup": fp32.seconds / int8.seconds, "timing_repeats": settings.repeats,
+        **_compiled_fields(results.get("fp32_compiled"), int8),
         "legacy_path": legacy_method(model) if legacy is not None else "",
         "legacy_top1": legacy.top1 if legacy is not None else math.nan,
         "legacy_inference_s": legacy.seconds if legacy is not None else math.nan,
@@ -103,4 +118,45 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
     })
 
 
-INT8 = DerivedKind(EXPERIMENT, measure_int8, on_cpu=True, require=("int8_path", "int8_inference_samples_s"))
+def _beside_pt2e(model: nn.Module, path: Int8Path, calibration: list[Tensor], example: Tensor,
+                 log: Callable[[str], None]) -> dict[str, nn.Module]:
+    """The models timed beside fp32 and int8 where int8 took the PT2E path: the deprecated path it replaces
+    (``legacy``) and the fp32 model compiled as PT2E's graph is (``fp32_compiled``); each that does not run here is
+    left out, and the log says why. Off the PT2E path neither is timed (:func:`_not_compiled` says why)."""
+    if path.method != "pt2e":
+        return {}
+    beside: dict[str, nn.Module] = {}
+    try:
+        beside["legacy"] = quantize_int8(model, calibration, example, method=legacy_method(model))
+    except UserError as error:
+        log(f"int8: the old {legacy_method(model)} path does not run on this model, so it is not timed: {error}")
+    compiled = compiled_fp32(model)
+    try:
+        compiled(example.cpu())  # compiles for the test batches' shape, as quantize_int8 did for int8
+    except Exception as error:  # noqa: BLE001 - a compilation failure costs this one side, not the int8 record
+        log(f"int8: the fp32 model does not compile here, so it is not timed compiled: {first_line(error)}")
+    else:
+        beside["fp32_compiled"] = compiled
+    return beside
+
+
+def _not_compiled(path: Int8Path) -> str:
+    """For the log line: why no compiled fp32 model is timed beside an int8 model that did not take the PT2E path
+    ("" where it did)."""
+    if path.method == "pt2e":
+        return ""
+    return f" (no compiled fp32: int8 took the {path.method} path, which compiles nothing, so there is none to match)"
+
+
+def _compiled_fields(compiled: InferenceResult | None, int8: InferenceResult) -> dict:
+    """The compiled fp32 side's summary fields: its timing under :data:`FP32_COMPILED`, its top-1 and int8's
+    speed-up over it (ratio of the medians); NaN, with no passes, where it was not timed."""
+    if compiled is None:
+        return {**Timing.of(()).summary(FP32_COMPILED), "fp32_compiled_top1": math.nan,
+                "speedup_over_compiled": math.nan}
+    return {**compiled.timing.summary(FP32_COMPILED), "fp32_compiled_top1": compiled.top1,
+            "speedup_over_compiled": compiled.seconds / int8.seconds}
+
+
+INT8 = DerivedKind(EXPERIMENT, measure_int8, on_cpu=True,
+                   require=("int8_path", "int8_inference_samples_s", f"{FP32_COMPILED}_samples_s"))

@@ -17,7 +17,7 @@ import torch
 from ..core.choices import STAND_IN_CHECKS
 from ..core.registry import pruner_rounds
 from ..core.timing import Timing
-from ..runs.int8 import FP32_METHOD
+from ..runs.int8 import FP32_COMPILED, FP32_METHOD
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
@@ -288,16 +288,19 @@ def amp_ratios(table: pd.DataFrame) -> pd.DataFrame:
 def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     """int8 records by setup and compression: accuracy, test-set inference time and size on disk against fp32.
 
-    A setup measured on synthetic stand-in data says so in its label; "int8 path" names the quantization
-    path that made the int8 model (torchao's PT2E, or the deprecated torch.ao fallback and why), "int8 method" and
-    "fp32 method" how each side ran (:func:`int8_sides` in words); "fp32 timing" and
-    "int8 timing" hold each :class:`~prunelab.core.timing.Timing` with its passes, for judging the two apart."""
+    A setup measured on synthetic stand-in data says so in its label (and in "stand-in"); "int8 path" names the
+    quantization path that made the int8 model (torchao's PT2E, or the deprecated torch.ao fallback and why), "int8
+    method" and "fp32 method" how each side of "speedup" ran (:func:`int8_sides` in words). "fp32 compiled" is the
+    fp32 model compiled as PT2E's int8 graph is, and "speedup over compiled" int8's speed-up over it: NaN (no passes)
+    where int8 did not take the PT2E path or the record predates it. Each "timing" holds a
+    :class:`~prunelab.core.timing.Timing` with its passes, for judging two sides apart."""
     rows = []
     for record in records:
         s, config = record.summary, record.config
         setup = setup_label(config["dataset"], config["model"]) + (" (SYNTHETIC stand-in)" if s["stand_in"] else "")
+        compiled = Timing.from_summary(s, FP32_COMPILED) if f"{FP32_COMPILED}_s" in s else Timing.of(())
         rows.append({
-            "setup": setup, "compression": config["compression"],
+            "setup": setup, "compression": config["compression"], "stand-in": bool(s["stand_in"]),
             "kept weights": s["kept_weights"] / s["total_weights"],
             "int8 path": s.get("int8_path", "torch.ao (recorded before PT2E)"),
             # which way each side ran; a record older than "fp32_method" ran its fp32 model eagerly as well
@@ -306,10 +309,13 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
             "fp32 inference (ms)": 1e3 * s["fp32_inference_s"], "int8 inference (ms)": 1e3 * s["int8_inference_s"],
             "fp32 inference spread (ms)": 1e3 * s.get("fp32_inference_spread_s", np.nan),
             "int8 inference spread (ms)": 1e3 * s.get("int8_inference_spread_s", np.nan),
+            "fp32 compiled inference (ms)": 1e3 * compiled.median,
+            "fp32 compiled inference spread (ms)": 1e3 * compiled.spread,
             "fp32 timing": Timing.from_summary(s, "fp32_inference"),
-            "int8 timing": Timing.from_summary(s, "int8_inference"),
+            "int8 timing": Timing.from_summary(s, "int8_inference"), "fp32 compiled timing": compiled,
             "timing repeats": s.get("timing_repeats"),
-            "speedup": s["speedup"], "fp32 dense (KB)": s["fp32_dense_bytes"] / 1024,
+            "speedup": s["speedup"], "speedup over compiled": s.get("speedup_over_compiled", np.nan),
+            "fp32 dense (KB)": s["fp32_dense_bytes"] / 1024,
             "fp32 sparse (KB)": s["fp32_sparse_bytes"] / 1024, "int8 (KB)": s["int8_bytes"] / 1024,
             "pruned weights zero in int8": s["pruned_weights_zero"],
         })
@@ -324,9 +330,10 @@ COMPILED = {"pt2e", "compiled"}
 
 
 def int8_sides(int8: pd.DataFrame) -> str:
-    """What an int8 speed-up of these rows (:func:`int8_table`) compares, from their records' methods: "int8
-    compiled by PT2E against fp32 run eagerly", and where only the int8 side was compiled, that the ratio holds
-    what compiling fuses as well as the int8 kernels."""
+    """What the int8 speed-up over eager fp32 ("speedup" of these rows, :func:`int8_table`) compares, from their
+    records' methods: "int8 compiled by PT2E against fp32 run eagerly", and where only the int8 side was compiled,
+    that the ratio holds what compiling fuses as well as the int8 kernels (the speed-up over compiled fp32 does
+    not)."""
     int8_ways, fp32_ways = set(int8["int8 method"]), set(int8["fp32 method"])
     text = (f"int8 {' or '.join(sorted(INT8_METHODS.get(m, m) for m in int8_ways))} against fp32 "
             f"{' or '.join(sorted(FP32_METHODS.get(m, m) for m in fp32_ways))}")
