@@ -2,6 +2,7 @@
 findings, on hand-made tables."""
 
 import html
+import math
 import re
 from types import SimpleNamespace
 
@@ -9,8 +10,8 @@ import pandas as pd
 import pytest
 from timed_passes import timed, timing_of
 
-from prunelab.core.timing import TOO_FEW, WITHIN_NOISE, Timing
-from prunelab.runs.int8 import FP32_METHOD
+from prunelab.core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing
+from prunelab.runs.int8 import FP32_COMPILED, FP32_METHOD
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
@@ -23,6 +24,8 @@ from prunelab.workbook.measurement_tables import (
     difference_text,
     int8_comparison_caption,
     int8_comparison_table,
+    int8_timing_caption,
+    int8_timing_table,
 )
 from prunelab.workbook.numbers import Span, significant, time_cell
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
@@ -289,29 +292,73 @@ def test_amp_time_words_carry_each_compressions_times_and_ratio():
     assert quantization_result(_runs(), pd.DataFrame(), _timing()).time.words("{:.2f}x".format) not in full
 
 
-def test_table_l_formats_times_with_spreads_and_compressions_plainly():
+def test_table_l_gives_accuracy_and_size_and_leaves_the_times_to_table_l2():
     int8 = _int8()
-    row = int8_comparison_table(int8).iloc[0]
-    assert int8_comparison_table(int8).index[0] == ("digits / Conv", "0.25")
-    assert row["fp32 inference"] == "1,110 ± 10 ms" and row["int8 inference"] == "29.3 ± 0.50 ms"
-    assert row["fp32 top-1 (%)"] == "97.2" and row["speedup"] == "37.9x" and row["time difference"] == "faster"
-    assert row["kept weights"] == "0.562" and row["passes"] == 5
+    table = int8_comparison_table(int8)
+    row = table.iloc[0]
+    assert table.index[0] == ("digits / Conv", "0.25")
+    assert list(table.columns) == ["kept weights", "int8 path", "fp32 top-1 (%)", "int8 top-1 (%)",
+                                   "top-1 int8 - fp32 (points)", "fp32 dense (KB)", "fp32 sparse (KB)", "int8 (KB)",
+                                   "pruned weights zero in int8"]
+    assert row["fp32 top-1 (%)"] == "97.2" and row["kept weights"] == "0.562" and row["int8 (KB)"] == "30.0"
     assert row["top-1 int8 - fp32 (points)"] == "-0.2"  # int8 lost 0.22 points: the sign the discussion gives
     same = int8_comparison_table(int8.assign(**{"drop (points)": 0.0})).iloc[0]
     assert same["top-1 int8 - fp32 (points)"] == "+0.0"  # no change is not printed as "-0.0"
     assert row["pruned weights zero in int8"] == "yes"  # words, not a Python bool
 
 
+def test_table_l2_times_int8_against_fp32_eager_and_compiled_with_a_verdict_each():
+    int8 = _int8()
+    table = int8_timing_table(int8)
+    assert table.index[0] == ("digits / Conv", "0.25")
+    assert list(table.columns) == [
+        ("inference time (ms)", "fp32 eager"), ("inference time (ms)", "fp32 compiled"),
+        ("inference time (ms)", "int8"),
+        ("int8 over fp32 eager", "speed-up"), ("int8 over fp32 eager", "time difference"),
+        ("int8 over fp32 compiled", "speed-up"), ("int8 over fp32 compiled", "time difference"), ("passes", "")]
+    row = table.iloc[0]
+    assert row[("inference time (ms)", "fp32 eager")] == "1,110 ± 10" and row[("inference time (ms)", "int8")] \
+        == "29.3 ± 0.50"
+    assert row[("inference time (ms)", "fp32 compiled")] == "35.0 ± 1.0"
+    assert row[("int8 over fp32 eager", "speed-up")] == "37.9x" and row[("int8 over fp32 eager", "time difference")] \
+        == "faster"
+    assert row[("int8 over fp32 compiled", "speed-up")] == "1.19x"  # 35.0 / 29.3, the medians' ratio
+    assert row[("int8 over fp32 compiled", "time difference")] == "faster" and row[("passes", "")] == 5
+    close = int8_timing_table(_int8(**{"fp32 compiled inference (ms)": 29.5, "speedup over compiled": 29.5 / 29.3}))
+    assert close.iloc[0][("int8 over fp32 compiled", "time difference")] == WITHIN_NOISE  # passes overlap
+    fallback = int8_timing_table(_int8(**_not_compiled())).iloc[0]
+    assert fallback[("inference time (ms)", "fp32 compiled")] == "–"  # not timed: a dash, not "nan ± nan"
+    assert fallback[("int8 over fp32 compiled", "speed-up")] == "–"
+    assert fallback[("int8 over fp32 compiled", "time difference")] == "–"
+    assert fallback[("int8 over fp32 eager", "time difference")] == "faster"  # the eager side stands
+
+
+def test_table_l2_caption_says_what_each_speed_up_compares():
+    caption = int8_timing_caption(_int8())
+    assert f"Over fp32 eager: {int8_sides(_int8())}." in caption and TIMING_RULE in caption
+    assert "alone" in caption and "Over fp32 compiled" in caption
+    assert TIMING_RULE not in int8_comparison_caption(_int8())  # Table L shows no times
+
+
+def _not_compiled() -> dict:
+    """The fields of an int8 table row whose int8 did not take the PT2E path: no compiled fp32 was timed."""
+    return {"int8 path": "eager (fallback: no torchao)", "int8 method": "eager",
+            "fp32 compiled inference (ms)": float("nan"), "fp32 compiled inference spread (ms)": float("nan"),
+            "fp32 compiled timing": Timing.of(()), "speedup over compiled": float("nan")}
+
+
 def _int8(**kw) -> pd.DataFrame:
     """One int8 table row (:func:`prunelab.workbook.tables.int8_table`); each timing's five passes spread evenly
     over its stated median and range unless ``kw`` gives the timing itself."""
-    row = {"setup": "digits / Conv", "compression": 0.25, "kept weights": 0.562341, "int8 path": "pt2e",
-           "int8 method": "pt2e", "fp32 method": "eager",
+    row = {"setup": "digits / Conv", "compression": 0.25, "stand-in": False, "kept weights": 0.562341,
+           "int8 path": "pt2e", "int8 method": "pt2e", "fp32 method": "eager",
            "fp32 top-1 (%)": 97.2222, "int8 top-1 (%)": 97.0, "drop (points)": 0.2222,
            "fp32 inference (ms)": 1109.499023, "int8 inference (ms)": 29.3, "fp32 inference spread (ms)": 20.0,
-           "int8 inference spread (ms)": 1.0, "timing repeats": 5, "speedup": 37.867, "fp32 dense (KB)": 100.0,
+           "int8 inference spread (ms)": 1.0, "fp32 compiled inference (ms)": 35.0,
+           "fp32 compiled inference spread (ms)": 2.0, "timing repeats": 5, "speedup": 37.867,
+           "speedup over compiled": 35.0 / 29.3, "fp32 dense (KB)": 100.0,
            "fp32 sparse (KB)": 60.0, "int8 (KB)": 30.0, "pruned weights zero in int8": True, **kw}
-    for key in ("fp32", "int8"):
+    for key in ("fp32", "int8", "fp32 compiled"):
         row.setdefault(f"{key} timing", timing_of(row[f"{key} inference (ms)"] / 1e3,
                                                    row[f"{key} inference spread (ms)"] / 1e3))
     return pd.DataFrame([row]).set_index(["setup", "compression"])
@@ -320,14 +367,16 @@ def _int8(**kw) -> pd.DataFrame:
 def test_the_int8_result_counts_real_speed_ups_and_checks_the_pruned_weights():
     result = quantization_result(_runs(), _int8(), _timing()).int8
     (digits,) = result.setups
-    assert digits.setup == "digits / Conv" and digits.speedup == Span(37.867, 37.867)
-    assert (digits.beyond, digits.runs) == (1, 1) and digits.top1_change == Span(-0.2222, -0.2222)
+    assert digits.setup == "digits / Conv" and digits.eager.speedup == Span(37.867, 37.867)
+    assert (digits.eager.beyond, digits.runs) == (1, 1) and digits.top1_change == Span(-0.2222, -0.2222)
+    assert digits.compiled.speedup == Span(pytest.approx(35.0 / 29.3), pytest.approx(35.0 / 29.3))
+    assert (digits.compiled.beyond, digits.compiled.runs) == (1, 1) and not digits.stand_in
     assert result.zeros_kept and result.smaller_than_dense == Span(pytest.approx(100 / 30), pytest.approx(100 / 30))
     assert result.sparse_smaller == ()  # 60 KB sparse against 30 KB int8
     assert quantization_result(_runs(), _int8(**{"fp32 sparse (KB)": 20.0}), _timing()).int8.sparse_smaller \
         == (("digits / Conv", 0.25),)
     old = quantization_result(_runs(), _int8(**{"fp32 timing": Timing(1.1095, 0.02, 5)}), _timing()).int8
-    assert old.setups[0].beyond is None  # passes not recorded: no difference claimed
+    assert old.setups[0].eager.beyond is None  # passes not recorded: no difference claimed
     assert not quantization_result(_runs(), _int8(**{"pruned weights zero in int8": False}), _timing()).int8.zeros_kept
 
 
@@ -336,30 +385,68 @@ def test_the_int8_words_carry_the_speed_up_and_sizes():
         result = quantization_result(_runs(), int8, _timing()).int8
         text = quantization_findings(_runs(), int8, _timing())
         (digits,) = result.setups
-        assert f"{digits.setup}: **{digits.speedup.low:.2f}x**" in text
-        assert f"{digits.beyond} of {digits.runs} runs" in text
+        assert f"{digits.setup}: **{digits.eager.speedup.low:.2f}x** as fast as fp32 run eagerly" in text
+        assert f"{digits.eager.beyond} of {digits.runs} runs" in text
+        assert f"**{digits.compiled.speedup.low:.2f}x** as fast as the same fp32 model compiled" in text
         assert f"{digits.top1_change.low:+.1f} points" in text and f"{result.smaller_than_dense.low:.1f}x" in text
         assert ("NOT" in text) != result.zeros_kept
         assert all(f"{setup} at {c:g}" in text for setup, c in result.sparse_smaller)
     within = _int8(**{"int8 inference (ms)": 1100.0, "speedup": 1.0086})  # passes among fp32's: not in bold
     result = quantization_result(_runs(), within, _timing()).int8
     text = quantization_findings(_runs(), within, _timing())
-    assert result.setups[0].beyond == 0 and "1.01x" in text and "**1.01x**" not in text
+    assert result.setups[0].eager.beyond == 0 and "1.01x" in text and "**1.01x**" not in text
 
 
 def test_an_int8_speed_up_says_which_way_each_side_ran_as_its_records_do():
-    fallback = _int8(**{"int8 path": "eager (fallback: no torchao)", "int8 method": "eager"})
+    fallback = _int8(**_not_compiled())
     assert int8_sides(_int8()) != int8_sides(fallback)  # read from the records' methods, not fixed
     assert int8_sides(_int8(**{"fp32 method": "compiled"})) not in (int8_sides(_int8()), int8_sides(fallback))
     for int8 in (_int8(), fallback):
         (digits,) = quantization_result(_runs(), int8, _timing()).int8.setups
         assert digits.sides == int8_sides(int8)
         text = quantization_findings(_runs(), int8, _timing())
-        assert f"**{digits.speedup.low:.2f}x** as fast ({digits.sides})" in text  # beside the ratio it qualifies
-        assert f"speed-up: {digits.sides};" in int8_comparison_caption(int8)  # and in Table L's caption
+        assert f"**{digits.eager.speedup.low:.2f}x** as fast as fp32 run eagerly ({digits.sides})" in text
+        assert f"Over fp32 eager: {digits.sides}." in int8_timing_caption(int8)  # and in Table L2's caption
     mixed = pd.concat([_int8(), fallback.rename(index={0.25: 0.5})])  # runs of one set-up on two paths
     (digits,) = quantization_result(_runs(), mixed, _timing()).int8.setups
     assert all(INT8_METHODS[method] in digits.sides for method in ("pt2e", "eager"))  # both named
+
+
+def test_the_int8_discussion_says_what_int8_buys_over_compiled_fp32_as_well():
+    close = _int8(**{"fp32 compiled inference (ms)": 29.5, "speedup over compiled": 29.5 / 29.3})
+    for int8, beyond in ((_int8(), 1), (close, 0)):
+        (digits,) = quantization_result(_runs(), int8, _timing()).int8.setups
+        assert (digits.compiled.beyond, digits.compiled.runs) == (beyond, 1)
+        text = quantization_findings(_runs(), int8, _timing())
+        ratio = f"{digits.compiled.speedup.low:.2f}x"
+        assert (f"**{ratio}**" if beyond else f"{ratio} as fast") in text and ("**" + ratio in text) == bool(beyond)
+        assert (f"graph, {WITHIN_NOISE}" in text) == (beyond == 0)  # said where the test cannot tell them apart
+    fallback = quantization_findings(_runs(), _int8(**_not_compiled()), _timing())
+    assert "no compiled fp32 was timed" in fallback and "nan" not in fallback
+    mixed = pd.concat([_int8(), _int8(**_not_compiled()).rename(index={0.25: 0.5})])
+    (digits,) = quantization_result(_runs(), mixed, _timing()).int8.setups
+    assert (digits.compiled.runs, digits.runs) == (1, 2)  # only the PT2E run has a compiled side
+    assert "graph in the 1 of 2 runs that took the PT2E path" in quantization_findings(_runs(), mixed, _timing())
+
+
+def test_the_key_result_gives_int8_over_compiled_and_eager_fp32_on_real_data():
+    stand_in = _int8(**{"stand-in": True, "speedup": 2.0, "speedup over compiled": 3.0}).rename(
+        index={"digits / Conv": "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)"}, level="setup")
+    int8 = pd.concat([_int8(), stand_in])
+    runs = _runs().assign(data="real CIFAR-10")
+    text = quantization_key_result(runs, _timing(), int8)
+    assert text.startswith(quantization_key_result(runs, _timing()))  # the AMP sentence as before
+    (digits,) = quantization_key(runs, _timing(), int8).int8  # the stand-in's numbers are no result to quote
+    assert digits.setup == "digits / Conv" and "SYNTHETIC" not in text and "3.00x" not in text
+    assert f"**{35.0 / 29.3:.2f}x** as fast as fp32 compiled" in text  # the medians' ratio, told apart: in bold
+    assert f"**{37.867:.2f}x** as fast as fp32 run eagerly" in text and "-0.2 points" in text
+    assert text.count("1 of 1 runs beyond the noise") == 2
+    close = _int8(**{"fp32 compiled inference (ms)": 29.5, "speedup over compiled": 29.5 / 29.3})
+    assert f"{29.5 / 29.3:.2f}x as fast as fp32 compiled as PT2E compiles int8 ({WITHIN_NOISE})" in \
+        quantization_key_result(runs, _timing(), close)
+    fallback = quantization_key_result(runs, _timing(), _int8(**_not_compiled()))
+    assert "no compiled fp32 to compare with" in fallback and "nan" not in fallback
+    assert quantization_key_result(runs, _timing(), stand_in) == quantization_key_result(runs, _timing())
 
 
 def test_the_int8_table_takes_each_sides_method_from_its_record():
@@ -375,6 +462,14 @@ def test_the_int8_table_takes_each_sides_method_from_its_record():
     assert (row["int8 method"], row["fp32 method"]) == ("pt2e", "compiled")
     (old,) = int8_table([record(int8_method="fx")]).to_dict("records")  # written before fp32_method: run eagerly
     assert (old["int8 method"], old["fp32 method"]) == ("fx", FP32_METHOD)
+    assert math.isnan(old["fp32 compiled inference (ms)"]) and math.isnan(old["speedup over compiled"])
+    assert old["fp32 compiled timing"].samples == () and old["stand-in"] is False  # written before it was timed
+    compiled = timing_of(0.3, 0.02)
+    (new,) = int8_table([record(**compiled.summary(FP32_COMPILED), speedup_over_compiled=0.3 / 0.27)]).to_dict(
+        "records")
+    assert new["fp32 compiled timing"] == compiled and new["fp32 compiled inference (ms)"] == pytest.approx(300.0)
+    assert new["fp32 compiled inference spread (ms)"] == pytest.approx(20.0)
+    assert new["speedup over compiled"] == pytest.approx(0.3 / 0.27)
 
 
 def test_mixed_precision_faster_within_the_noise_everywhere_is_a_lean_not_a_difference():
@@ -574,10 +669,13 @@ def test_sparse_words_when_every_layer_switched_and_every_run_differs():
 
 
 def test_int8_speed_ups_are_in_bold_only_where_every_run_differs_beyond_the_noise():
-    mixed = pd.concat([_int8(), _int8(**{"int8 inference (ms)": 1100.0, "speedup": 1.0086}).rename(
-        index={0.25: 0.5}, level="compression")])
+    within = {"int8 inference (ms)": 1100.0, "speedup": 1.0086, "fp32 compiled inference (ms)": 1100.0,
+              "fp32 compiled inference spread (ms)": 20.0, "speedup over compiled": 1.0}  # both sides within noise
+    mixed = pd.concat([_int8(), _int8(**within).rename(index={0.25: 0.5}, level="compression")])
     text = quantization_findings(_runs(), mixed, _timing())
-    assert "1 of 2 runs" in text and "**" not in text.split("int8 post-training")[1].split("On disk")[0]
+    assert text.count("1 of 2 runs") == 2 and "**" not in text.split("int8 post-training")[1].split("On disk")[0]
+    (digits,) = quantization_result(_runs(), mixed, _timing()).int8.setups
+    assert digits.compiled.speedup == Span(1.0, pytest.approx(35.0 / 29.3)) and digits.compiled.beyond == 1
 
 
 def test_a_stand_in_run_at_chance_is_no_finding_on_its_accuracy():
@@ -656,7 +754,7 @@ def test_findings_on_too_few_passes_claim_nothing_and_say_why():
     times = amp_times(three)  # 9x apart at 0.5, but three passes each can never reach p < 0.05
     assert not any(t.judged or t.differ for t in times.at) and times.beyond == 0
     few = _int8(**{"fp32 timing": Timing.of([1.10, 1.11, 1.12]), "int8 timing": Timing.of([0.02, 0.03, 0.04])})
-    assert quantization_result(_runs(), few, _timing()).int8.setups[0].beyond is None
+    assert quantization_result(_runs(), few, _timing()).int8.setups[0].eager.beyond is None
     runs, layers = _sparse()
     (s,) = sparse_result(runs.assign(timing_repeats=3), layers)
     assert "**" not in sparse_findings(runs.assign(timing_repeats=3), layers) and s.repeats == 3

@@ -18,7 +18,7 @@ from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .layer_findings import working_beyond
 from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
-from .speed_findings import AmpTimes, amp_time_summary, amp_times
+from .speed_findings import AmpTimes, Int8Setup, amp_time_summary, amp_times, int8_setups, int8_speed_words
 from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import SINK_FIXES, trace_summary
 
@@ -154,29 +154,46 @@ def trace_key_result(trace: dict, data: str) -> str:
 @dataclass(frozen=True)
 class QuantizationKey:
     """Task 4 on the front page: the mixed precision dtype, the data, AMP / fp32 peak memory over the
-    compressions, and the interleaved training times (None when not measured)."""
+    compressions, the interleaved training times (None when not measured), and int8 against fp32 per set-up on
+    real data (none where no int8 table was given)."""
 
     dtype: str
     data: str
     memory: Span
     times: AmpTimes | None
+    int8: tuple[Int8Setup, ...] = ()
 
 
-def quantization_key(table: pd.DataFrame, timing: pd.DataFrame) -> QuantizationKey:
-    """The :class:`QuantizationKey` of the AMP records and their interleaved times
-    (:func:`.measurement_tables.amp_timing_frame`)."""
+def quantization_key(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.DataFrame | None = None) -> QuantizationKey:
+    """The :class:`QuantizationKey` of the AMP records, their interleaved times
+    (:func:`.measurement_tables.amp_timing_frame`) and the int8 table (:func:`.tables.int8_table`)."""
+    real = () if int8 is None or int8.empty else tuple(s for s in int8_setups(int8) if not s.stand_in)
     return QuantizationKey(", ".join(sorted(set(table.loc[table["amp"], "amp_dtype"]))),
                            "; ".join(sorted(set(table["data"]))), Span.of(amp_ratios(table)["memory AMP / fp32"]),
-                           amp_times(timing) if len(timing) else None)
+                           amp_times(timing) if len(timing) else None, real)
 
 
-def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame) -> str:
+def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.DataFrame | None = None) -> str:
     """Task 4 (:func:`quantization_key`): what mixed precision does to peak memory and training time, the time
-    judged by a rank test of passes taken in turn."""
-    key = quantization_key(table, timing)
+    judged by a rank test of passes taken in turn, and, given the int8 table, what int8 buys on real data
+    (:func:`int8_key_words`)."""
+    key = quantization_key(table, timing, int8)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
     # on a CPU the peak is the resident set of one process the runs share: not the precisions' own to compare
     memory = (f"peak memory {key.memory.words(significant)}x fp32's"
               if own_peak_memory(table["peak_memory_kind"]) else
               "peak memory not compared (on the CPU it is one shared process's resident set)")
-    return f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."
+    text = f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."
+    return f"{text} {int8_key_words(key.int8)}" if key.int8 else text
+
+
+def int8_key_words(setups: tuple[Int8Setup, ...]) -> str:
+    """One sentence on int8 CPU inference: per set-up, its speed-up over fp32 compiled as PT2E's graph is (what the
+    int8 kernels alone buy) and over fp32 run eagerly, each with the rank test's verdict, and its top-1 change."""
+    parts = []
+    for s in setups:
+        compiled = (f"{int8_speed_words(s.compiled, 'fp32 compiled as PT2E compiles int8')} ({s.compiled.verdict()})"
+                    if s.compiled.runs else "no compiled fp32 to compare with (int8 did not take the PT2E path)")
+        parts.append(f"on {s.setup} {compiled} and {int8_speed_words(s.eager, 'fp32 run eagerly')} "
+                     f"({s.eager.verdict()}), top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points")
+    return "int8 CPU inference: " + "; ".join(parts) + "."

@@ -1,4 +1,4 @@
-"""Tables E–H and J–L as a reader sees them: times to 3 significant digits (medians ± half the range of their
+"""Tables E–H, J–L and L2 as a reader sees them: times to 3 significant digits (medians ± half the range of their
 repeats), compressions as 0.25, accuracies to one decimal, and a time difference called real only where a
 rank test of the repeats tells the two apart (:func:`prunelab.core.timing.timings_differ`).
 
@@ -257,17 +257,18 @@ def amp_relative_caption(table: pd.DataFrame) -> str:
 
 
 def int8_comparison_caption(int8: pd.DataFrame) -> str:
-    """Table L's caption after its letter, up to the machine: what the speed-up compares (:func:`.tables.
-    int8_sides`), the timing rule and the rounding note where a top-1 change differs from the row's cells
-    (:func:`top1_rounding_note`)."""
+    """Table L's caption after its letter, up to the machine: what it compares, and the rounding note where a top-1
+    change differs from the row's cells (:func:`top1_rounding_note`)."""
     pairs = zip(int8["int8 top-1 (%)"], int8["fp32 top-1 (%)"])
-    return (f"int8 against fp32 on the CPU (speed-up: {int8_sides(int8)}; times: median of n passes ± half their "
-            "range; " + TIMING_RULE + top1_rounding_note(pairs) + ").")
+    return ("int8 against fp32 on the CPU: test-set top-1 and size on disk (fp32 dense, fp32 keeping only the kept "
+            "weights and their positions, int8 with pruned weights stored as 0); Table L2 gives the times"
+            + top1_rounding_note(pairs) + ".")
 
 
 def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
-    """Table L: :func:`.tables.int8_table` with times as medians ± half range, sizes and ratios to 3
-    significant digits, accuracies to one decimal and compressions as 0.25."""
+    """Table L, accuracy and size: :func:`.tables.int8_table`'s kept weights, int8 path, top-1s and their change,
+    the three sizes and whether pruned weights stayed zero, sizes to 3 significant digits, accuracies to one
+    decimal and compressions as 0.25 (the times are Table L2's, :func:`int8_timing_table`)."""
     rows = []
     for (setup, compression), r in int8.iterrows():
         rows.append({
@@ -275,14 +276,53 @@ def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
             "kept weights": significant(r["kept weights"]), "int8 path": r["int8 path"],
             "fp32 top-1 (%)": one_decimal(r["fp32 top-1 (%)"]), "int8 top-1 (%)": one_decimal(r["int8 top-1 (%)"]),
             "top-1 int8 - fp32 (points)": change_text(-r["drop (points)"]),  # signed as Table K
-            "fp32 inference": time_cell(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"], "ms"),
-            "int8 inference": time_cell(r["int8 inference (ms)"], r["int8 inference spread (ms)"], "ms"),
-            "speedup": ratio_text(r["speedup"]),
-            "time difference": difference_text(r["int8 timing"], r["fp32 timing"]),
-            "passes": r["timing repeats"],
             "fp32 dense (KB)": significant(r["fp32 dense (KB)"]),
             "fp32 sparse (KB)": significant(r["fp32 sparse (KB)"]),
             "int8 (KB)": significant(r["int8 (KB)"]),
             "pruned weights zero in int8": {True: "yes", False: "NO"}.get(r["pruned weights zero in int8"], "–"),
         })
     return pd.DataFrame(rows).set_index(["setup", "compression"])
+
+
+#: Table L2's upper headings: the three times, and int8 against each fp32 side
+INT8_TIMES, OVER_EAGER, OVER_COMPILED = "inference time (ms)", "int8 over fp32 eager", "int8 over fp32 compiled"
+
+
+def int8_timing_caption(int8: pd.DataFrame) -> str:
+    """Table L2's caption after its letter, up to the machine: what each speed-up compares (:func:`.tables.
+    int8_sides` for the eager one), that the compiled one is what the int8 kernels alone buy, how times are given
+    and the timing rule."""
+    return ("int8 against fp32 test-set inference time on the CPU, the three timed in turn in one process (times: "
+            f"median of n passes ± half their range). Over fp32 eager: {int8_sides(int8)}. Over fp32 compiled: "
+            "against the same fp32 model run through torch.compile with inductor freezing, as PT2E runs its int8 "
+            "graph, so the ratio is what the int8 kernels alone buy; – where int8 did not take the PT2E path "
+            "(nothing compiled to match). A speed-up is fp32's median over int8's; " + TIMING_RULE + ".")
+
+
+def _int8_time(median_ms: float, spread_ms: float) -> str:
+    return "–" if not math.isfinite(median_ms) else time_cell(median_ms, spread_ms, "")
+
+
+def int8_timing_table(int8: pd.DataFrame) -> pd.DataFrame:
+    """Table L2, inference time: per row of :func:`.tables.int8_table`, fp32 eager, fp32 compiled and int8 times
+    (median ± half range, ms), int8's speed-up over each fp32 side with whether a rank test of the passes tells the
+    two apart (:func:`difference_text`), and the passes; "–" for the compiled side where it was not timed."""
+    rows = []
+    for (setup, compression), r in int8.iterrows():
+        compiled = r["fp32 compiled timing"]
+        rows.append({
+            "setup": setup, "compression": compression_text(compression),
+            (INT8_TIMES, "fp32 eager"): _int8_time(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"]),
+            (INT8_TIMES, "fp32 compiled"): _int8_time(r["fp32 compiled inference (ms)"],
+                                                      r["fp32 compiled inference spread (ms)"]),
+            (INT8_TIMES, "int8"): _int8_time(r["int8 inference (ms)"], r["int8 inference spread (ms)"]),
+            (OVER_EAGER, "speed-up"): ratio_text(r["speedup"]),
+            (OVER_EAGER, "time difference"): difference_text(r["int8 timing"], r["fp32 timing"]),
+            (OVER_COMPILED, "speed-up"): ratio_text(r["speedup over compiled"]),
+            (OVER_COMPILED, "time difference"): (difference_text(r["int8 timing"], compiled)
+                                                 if math.isfinite(compiled.median) else "–"),
+            ("passes", ""): r["timing repeats"],
+        })
+    frame = pd.DataFrame(rows).set_index(["setup", "compression"])
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame

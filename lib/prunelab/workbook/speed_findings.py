@@ -6,6 +6,7 @@ counts only where a rank test of passes taken in turn tells the two apart
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -106,17 +107,58 @@ def _beyond_words(times: AmpTimes) -> str:
 
 
 @dataclass(frozen=True)
-class Int8Setup:
-    """int8 against fp32 test-set inference on the CPU for one set-up's runs: the speed-up, how many runs
-    a rank test of passes taken in turn tells apart (None: too few passes recorded), int8's top-1 change, and which
-    way each side ran (int8 compiled by PT2E, fp32 eagerly, say), which the speed-up holds as well as the formats."""
+class Int8Speed:
+    """int8's speed-up over one fp32 side in ``runs`` runs of a set-up (its span over them), and in how many a rank
+    test of passes taken in turn tells the two apart (None: too few passes recorded)."""
 
-    setup: str
     speedup: Span
     beyond: int | None
     runs: int
+
+    @property
+    def every(self) -> bool:
+        """Every run's int8 and fp32 times are told apart."""
+        return self.runs > 0 and self.beyond == self.runs
+
+    def verdict(self) -> str:
+        """The rank test's word on these runs: too few passes, within the noise, or in how many beyond it."""
+        if self.beyond is None:
+            return TOO_FEW
+        if self.beyond == 0:
+            return WITHIN_NOISE if self.runs == 1 else "within the noise in every run (no difference claimed)"
+        return f"{self.beyond} of {self.runs} runs {BEYOND_NOISE}" + (
+            "" if self.every else " (in the rest no difference is claimed)")
+
+
+def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
+    """The :class:`Int8Speed` of int8 over the fp32 side whose timings are column ``fp32`` and ratios column
+    ``speedup`` of these int8 table rows, counting only the rows where that side was timed (finite median)."""
+    timed = part[[math.isfinite(t.median) for t in part[fp32]]]
+    pairs = list(zip(timed["int8 timing"], timed[fp32]))
+    if not all(can_differ(len(i.samples), len(f.samples)) for i, f in pairs):
+        beyond = None
+    else:
+        beyond = sum(timings_differ(i, f) for i, f in pairs)
+    return Int8Speed(Span.of(timed[speedup]), beyond, len(timed))
+
+
+@dataclass(frozen=True)
+class Int8Setup:
+    """int8 against fp32 test-set inference on the CPU for one set-up's runs: the speed-up over fp32 run eagerly
+    (``eager``) and over the same fp32 model compiled as PT2E's graph is (``compiled``: its ``runs`` are those where
+    int8 took the PT2E path), int8's top-1 change, whether it ran on stand-in data, and which way each side of the
+    eager ratio ran (int8 compiled by PT2E, fp32 eagerly, say), which that ratio holds as well as the formats."""
+
+    setup: str
+    eager: Int8Speed
+    compiled: Int8Speed
     top1_change: Span
-    sides: str  # what the speed-up compares, from the records (:func:`.tables.int8_sides`)
+    stand_in: bool
+    sides: str  # what the eager speed-up compares, from the records (:func:`.tables.int8_sides`)
+
+    @property
+    def runs(self) -> int:
+        return self.eager.runs
 
 
 @dataclass(frozen=True)
@@ -130,21 +172,18 @@ class Int8Result:
     sparse_smaller: tuple[tuple[str, float], ...]
 
 
+def int8_setups(int8: pd.DataFrame) -> tuple[Int8Setup, ...]:
+    """An :class:`Int8Setup` per set-up of the int8 table (:func:`.tables.int8_table`)."""
+    return tuple(Int8Setup(setup, int8_speed(part, "fp32 timing", "speedup"),
+                           int8_speed(part, "fp32 compiled timing", "speedup over compiled"),
+                           Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part))
+                 for setup, part in int8.groupby(level="setup"))
+
+
 def _int8_result(int8: pd.DataFrame) -> Int8Result:
-    setups = tuple(Int8Setup(setup, Span.of(part["speedup"]), _int8_beyond(part), len(part),
-                             Span.of(-part["drop (points)"]), int8_sides(part))
-                   for setup, part in int8.groupby(level="setup"))
     dense, sparse, q = int8["fp32 dense (KB)"], int8["fp32 sparse (KB)"], int8["int8 (KB)"]
     smaller = tuple((setup, float(c)) for setup, c in int8.index if sparse[(setup, c)] < q[(setup, c)])
-    return Int8Result(setups, bool(int8["pruned weights zero in int8"].all()), Span.of(dense / q), smaller)
-
-
-def _int8_beyond(part: pd.DataFrame) -> int | None:
-    """Rows of the int8 table whose int8 and fp32 times a rank test tells apart; None where a record holds too
-    few passes for the test (:func:`~prunelab.core.timing.can_differ`)."""
-    if not all(can_differ(len(i.samples), len(f.samples)) for i, f in zip(part["int8 timing"], part["fp32 timing"])):
-        return None
-    return int(sum(timings_differ(r["int8 timing"], r["fp32 timing"]) for _, r in part.iterrows()))
+    return Int8Result(int8_setups(int8), bool(int8["pruned weights zero in int8"].all()), Span.of(dense / q), smaller)
 
 
 @dataclass(frozen=True)
@@ -279,15 +318,27 @@ def _cpu_words(r: QuantizationResult) -> str:
         "fp16 with tensor cores.")
 
 
+def int8_speed_words(speed: Int8Speed, against: str) -> str:
+    """"**2.10x** as fast as ``against``": the speed-up, in bold where every run differs beyond the noise."""
+    ratio = speed.speedup.words("{:.2f}x".format)
+    return f"{f'**{ratio}**' if speed.every else ratio} as fast as {against}"
+
+
+def _compiled_words(s: Int8Setup) -> str:
+    """int8 against compiled fp32 for one set-up with the rank test's verdict, or why it was not timed."""
+    if s.compiled.runs == 0:
+        return "; no compiled fp32 was timed (int8 did not take the PT2E path), so what the int8 kernels alone buy " \
+               "is not measured here"
+    where = "" if s.compiled.runs == s.runs else f" in the {s.compiled.runs} of {s.runs} runs that took the PT2E path"
+    return (f"; {int8_speed_words(s.compiled, 'the same fp32 model compiled as PT2E compiles its int8 graph')}{where}"
+            f", {s.compiled.verdict()} (with both sides compiled, this is what the int8 kernels alone buy)")
+
+
 def _int8_lines(r: Int8Result) -> list[str]:
     per_setup = "; ".join(
-        f"{s.setup}: " + (f"**{s.speedup.words('{:.2f}x'.format)}**" if s.beyond == s.runs  # bold: every run real
-                          else s.speedup.words('{:.2f}x'.format))
-        + f" as fast ({s.sides}), " + (TOO_FEW if s.beyond is None else
-                          f"no run {BEYOND_NOISE} (no difference claimed)" if s.beyond == 0 else
-                          f"{s.beyond} of {s.runs} runs {BEYOND_NOISE}"
-                          + ("" if s.beyond == s.runs else " (in the rest no difference is claimed)"))
-        + f", top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
+        f"{s.setup}: {int8_speed_words(s.eager, 'fp32 run eagerly')} ({s.sides}), {s.eager.verdict()}"
+        + _compiled_words(s)
+        + f"; top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
     return [
         f"- int8 post-training quantization against fp32 test-set inference on the CPU (medians of passes "
@@ -299,5 +350,3 @@ def _int8_lines(r: Int8Result) -> list[str]:
         "positions shrinks with compression instead, and is smaller than int8 "
         + (f"for {', '.join(smaller)}." if smaller else "in none of these runs.")
         + " Both together (sparse int8) would compound the savings; PyTorch has no kernel that runs it."]
-
-
