@@ -18,7 +18,7 @@ from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .layer_findings import working_beyond
 from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
-from .speed_findings import AmpTimes, Int8Setup, amp_time_summary, amp_times, int8_setups, int8_speed_words
+from .speed_findings import AmpTimes, Int8Setup, amp_time_summary, amp_times, int8_setups
 from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import SINK_FIXES, trace_summary
 
@@ -188,12 +188,12 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
 
 
 def int8_key_words(setups: tuple[Int8Setup, ...]) -> str:
-    """One sentence on int8 CPU inference: per set-up, its speed-up over fp32 compiled as PT2E's graph is (what the
+    """A sentence per set-up on int8 CPU inference: its speed-up over fp32 compiled as PT2E's graph is (what the
     int8 kernels alone buy) and over fp32 run eagerly, each with the rank test's verdict, and its top-1 change."""
-    parts = []
+    sentences = []
     for s in setups:
-        compiled = (f"{int8_speed_words(s.compiled, 'fp32 compiled as PT2E compiles int8')} ({s.compiled.verdict()})"
+        compiled = (f"over fp32 compiled as PT2E compiles int8, what the int8 kernels alone buy, {s.compiled.words()}"
                     if s.compiled.runs else "no compiled fp32 to compare with (int8 did not take the PT2E path)")
-        parts.append(f"on {s.setup} {compiled} and {int8_speed_words(s.eager, 'fp32 run eagerly')} "
-                     f"({s.eager.verdict()}), top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points")
-    return "int8 CPU inference: " + "; ".join(parts) + "."
+        sentences.append(f"int8 CPU inference on {s.setup}: {compiled}; over fp32 run eagerly, {s.eager.words()}; "
+                         f"top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points.")
+    return " ".join(sentences)

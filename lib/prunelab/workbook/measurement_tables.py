@@ -296,7 +296,8 @@ def int8_timing_caption(int8: pd.DataFrame) -> str:
             f"median of n passes ± half their range). Over fp32 eager: {int8_sides(int8)}. Over fp32 compiled: "
             "against the same fp32 model run through torch.compile with inductor freezing, as PT2E runs its int8 "
             "graph, so the ratio is what the int8 kernels alone buy; – where int8 did not take the PT2E path "
-            "(nothing compiled to match). A speed-up is fp32's median over int8's; " + TIMING_RULE + ".")
+            "(nothing compiled to match). A speed-up is fp32's median over int8's, and a time difference says whether "
+            "int8 was faster or slower; " + TIMING_RULE + ".")
 
 
 def _int8_time(median_ms: float, spread_ms: float) -> str:

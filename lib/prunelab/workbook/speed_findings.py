@@ -129,6 +129,15 @@ class Int8Speed:
         return f"{self.beyond} of {self.runs} runs {BEYOND_NOISE}" + (
             "" if self.every else " (in the rest no difference is claimed)")
 
+    def words(self) -> str:
+        """"**2.10x** as fast, 1 of 1 runs beyond the noise": the speed-up, in bold where every run differs beyond
+        the noise, and the verdict; where every run is told apart as slower, that is said in as many words."""
+        ratio = self.speedup.words("{:.2f}x".format)
+        shown = f"**{ratio}**" if self.every else ratio
+        if self.every and self.speedup.high < 1:
+            return f"{shown} as fast: slower in {'every run' if self.runs > 1 else 'the run'}, {BEYOND_NOISE}"
+        return f"{shown} as fast, {self.verdict()}"
+
 
 def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
     """The :class:`Int8Speed` of int8 over the fp32 side whose timings are column ``fp32`` and ratios column
@@ -318,26 +327,19 @@ def _cpu_words(r: QuantizationResult) -> str:
         "fp16 with tensor cores.")
 
 
-def int8_speed_words(speed: Int8Speed, against: str) -> str:
-    """"**2.10x** as fast as ``against``": the speed-up, in bold where every run differs beyond the noise."""
-    ratio = speed.speedup.words("{:.2f}x".format)
-    return f"{f'**{ratio}**' if speed.every else ratio} as fast as {against}"
-
-
 def _compiled_words(s: Int8Setup) -> str:
     """int8 against compiled fp32 for one set-up with the rank test's verdict, or why it was not timed."""
     if s.compiled.runs == 0:
         return "; no compiled fp32 was timed (int8 did not take the PT2E path), so what the int8 kernels alone buy " \
                "is not measured here"
-    where = "" if s.compiled.runs == s.runs else f" in the {s.compiled.runs} of {s.runs} runs that took the PT2E path"
-    return (f"; {int8_speed_words(s.compiled, 'the same fp32 model compiled as PT2E compiles its int8 graph')}{where}"
-            f", {s.compiled.verdict()} (with both sides compiled, this is what the int8 kernels alone buy)")
+    where = "" if s.compiled.runs == s.runs else f" (the {s.compiled.runs} of {s.runs} runs that took the PT2E path)"
+    return (f"; over the same fp32 model compiled as PT2E compiles its int8 graph{where}, which with both sides "
+            f"compiled is what the int8 kernels alone buy, {s.compiled.words()}")
 
 
 def _int8_lines(r: Int8Result) -> list[str]:
     per_setup = "; ".join(
-        f"{s.setup}: {int8_speed_words(s.eager, 'fp32 run eagerly')} ({s.sides}), {s.eager.verdict()}"
-        + _compiled_words(s)
+        f"{s.setup}: over fp32 run eagerly ({s.sides}), {s.eager.words()}" + _compiled_words(s)
         + f"; top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
     return [
