@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from prunelab.runs.int8 import FP32_COMPILED
 from prunelab.runs.store import iter_records, load_table
 from prunelab.workbook.collapses import VERDICTS, collapse_table
 from prunelab.workbook.findings import collapses, tuning_result
@@ -294,9 +295,11 @@ def test_quantization_notebook_tables_and_figures(smoke):
     assert sum(h.startswith("AMP bf16") for h in headings) == len(metrics)
     assert sum(h.startswith("fp32") for h in headings) == len(metrics)
     assert all(h.endswith("runs)") for h in headings if h.startswith(("AMP", "fp32")))
-    table_l = next(v for k, v in tables.items() if k.startswith("Table L"))
+    table_l = next(v for k, v in tables.items() if k.startswith("Table L."))
     assert "int8 top-1 (%)" in _columns(table_l)
     assert "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)" in table_l and "digits / Conv<" in table_l  # digits: real
+    table_l2 = next(v for k, v in tables.items() if k.startswith("Table L2."))  # the times, in a table of their own
+    assert {"fp32 eager", "fp32 compiled", "int8", "speed-up", "time difference"} <= set(_columns(table_l2))
     assert _figures(nb) >= 1
     text = _markdown(nb)
     # Table J's times and the findings' ratios are the amp-timing records': fp32 and AMP steps taken in turn
@@ -309,6 +312,12 @@ def test_quantization_notebook_tables_and_figures(smoke):
     for stand_in in (True, False):  # CIFAR-10 / ResNet20 on the stand-in, digits / Conv on real images
         speedups = Span.of(s["speedup"] for s in int8 if s["stand_in"] == stand_in)
         assert speedups.words("{:.2f}x".format) in text  # in bold where a run differs beyond the noise
+        compiled = [s["speedup_over_compiled"] for s in int8
+                    if s["stand_in"] == stand_in and s["int8_method"] == "pt2e"]
+        if compiled:  # and over the fp32 model compiled as PT2E compiles int8, in Table L2 and the findings
+            assert Span.of(compiled).words("{:.2f}x".format) in text
+            assert all(time_cell(1e3 * s[f"{FP32_COMPILED}_s"], 1e3 * s[f"{FP32_COMPILED}_spread_s"], "") in table_l2
+                       for s in int8 if s["int8_method"] == "pt2e")
     (amp,) = [t for t in timings if t["compression"] == 0.5]
     assert amp["amp_train_repeats"] >= 5 and amp["fp32_train_repeats"] >= 5
     assert time_cell(amp["amp_train_s"], amp["amp_train_spread_s"]) in table_j
