@@ -224,14 +224,14 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     k = amp_relative_table(_runs(), _timing())
     assert k.loc["0.25", "time difference"] == WITHIN_NOISE
     assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", "time AMP / fp32"] == "9.00x"
-    # peak memory: compared on a GPU, where it is CUDA's own; on the CPU, one shared process's resident set
+    # peak memory: compared on a GPU, where it is CUDA's own; on the CPU, the training process's resident set
     on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert on_cuda.loc["0.25", "memory AMP / fp32"] == "0.901x"
     assert "memory AMP / fp32" not in k  # a column of "not compared" in every row is left out
 
 
 def test_table_j_gives_a_cpus_peak_memory_under_its_own_heading_not_as_a_gpus():
-    runs = _runs()  # the course's peak memory column; on a CPU the resident set of the one process the runs share
+    runs = _runs()  # the course's peak memory column; on a CPU the resident set of the process that trained the run
     j, on_cuda = (amp_training_table(r, _timing()) for r in (runs, runs.assign(peak_memory_kind="cuda_max_allocated")))
     gpu = set(on_cuda.columns.get_level_values(0)) - set(j.columns.get_level_values(0))
     (cpu,) = set(j.columns.get_level_values(0)) - set(on_cuda.columns.get_level_values(0))
@@ -592,7 +592,7 @@ def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
     from prunelab.workbook.figures import plot_amp
 
     fig = plot_amp(_runs(), _timing())
-    time, top1 = fig.axes[:2]  # no memory panel on the CPU: one shared process's resident set
+    time, top1 = fig.axes[:2]  # no memory panel on the CPU: the resident set of the process that trained the run
     assert not any("memory" in ax.get_ylabel().lower() for ax in fig.axes)
     on_cuda = plot_amp(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert "memory" in on_cuda.axes[0].get_ylabel().lower() and len(on_cuda.axes) == 3

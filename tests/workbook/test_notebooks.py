@@ -287,7 +287,7 @@ def test_quantization_notebook_tables_and_figures(smoke):
     headings = _columns(table_j)
     store = load_table(results)
     amp_runs = store[(store["experiment"] == "singleshot") & store["quantization"]]
-    memory = peak_memory_heading(amp_runs["peak_memory_kind"])  # on a CPU, the shared process's: not compared
+    memory = peak_memory_heading(amp_runs["peak_memory_kind"])  # on a CPU, the training process's: not compared
     metrics = (memory, "Training time (s)", "Run training time (s)", "Top-1 (%)")
     for metric in metrics:
         assert f">{metric}</th>" in table_j  # the upper heading row, spanning both precisions

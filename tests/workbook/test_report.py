@@ -415,7 +415,7 @@ def test_quantization_findings_words_carry_the_ratios():
     for table in (_amp_table(), _amp_table().assign(peak_memory_kind="cuda_max_allocated", train_s=[100.0, 50.0] * 2)):
         result, text = quantization_result(table, pd.DataFrame()), quantization_findings(table, pd.DataFrame())
         assert f"took {result.time.high:.2f}x" in text
-        # on the CPU the peak is one shared process's resident set: no ratio of it is quoted as the precisions'
+        # on the CPU the peak is the training process's resident set: no ratio of it is quoted as the precisions'
         assert (f"{result.memory.high:.2f}x fp32's" in text) == result.on_cuda
         assert f"{result.top1_change.high:+.1f} points" in text and "0.2, 1" in text
         if result.on_cuda:  # the model's size and the memory held before training explain the small gain

@@ -238,7 +238,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
 def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side; peak memory
     only where it is each run's own (:func:`~.tables.own_peak_memory`): bars side by side invite a comparison that
-    a CPU's shared process peak, which Table J gives under its own heading, does not bear.
+    a CPU's process peak, which Table J gives under its own heading, does not bear.
 
     Memory and top-1 are those of the two runs (``table``); training time is the interleaved measurement
     (``timing``: :func:`~prunelab.workbook.measurement_tables.amp_timing_frame`), its bar the median pass and its

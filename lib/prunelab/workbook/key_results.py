@@ -179,10 +179,10 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
     (:func:`int8_key_words`)."""
     key = quantization_key(table, timing, int8)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
-    # on a CPU the peak is the resident set of one process the runs share: not the precisions' own to compare
+    # on a CPU the peak is the resident set of the process that trained the run: not the precisions' own to compare
     memory = (f"peak memory {key.memory.words(significant)}x fp32's"
               if own_peak_memory(table["peak_memory_kind"]) else
-              "peak memory not compared (on the CPU it is one shared process's resident set)")
+              "peak memory not compared (on the CPU it is the resident set of the process that trained the run)")
     text = f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."
     return f"{text} {int8_key_words(key.int8)}" if key.int8 else text
 

@@ -169,7 +169,7 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`), and each run's own training time as
     recorded (the course's column; taken at different moments, so the timed steps are the comparison). Peak
     memory is each run's record under a heading that says what it is (:func:`.tables.peak_memory_heading`): on a
-    GPU each run's own, on a CPU the resident set of the process the runs share, headed as not compared (Table K
+    GPU each run's own, on a CPU the resident set of the process that trained the run, headed as not compared (Table K
     compares it on a GPU only)."""
     runs = _runs_by_compression(table)
     memory = peak_memory_heading(table["peak_memory_kind"])
@@ -206,7 +206,8 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     synthetic data."""
     memory = ", ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(set(table["peak_memory_kind"])))
     if not own_peak_memory(table["peak_memory_kind"]):
-        memory += ", of the one process the runs share, so not compared between the precisions"
+        memory += (", during the run, of the process that trained it: that counts all the process already held "
+                   "(its data, earlier runs, the libraries), so it is not compared between the precisions")
     batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
     steps = f"{batches} training step{'s' if batches != 1 else ''} of {size} images"
     repeats = timing[["fp32_train_repeats", "amp_train_repeats"]].to_numpy().astype(int)
@@ -222,7 +223,7 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
 def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table K: AMP relative to fp32 per compression; the time ratio is of the interleaved medians, and
     "time difference" says whether a rank test of the timed passes tells them apart. Peak memory is compared on a
-    GPU only: on the CPU it is the resident set of the process the runs share, not the precisions' own, and where
+    GPU only: on the CPU it is the resident set of the process that trained the run, not the precisions' own, and where
     no row compares it the column is left out."""
     runs = _runs_by_compression(table)
     rows = []

@@ -254,7 +254,8 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     memory_words = (f"At compression{'s' if len(r.compressions) > 1 else ''} "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
                     + (f"peak memory was {r.memory.words('{:.2f}x'.format)} fp32's" if r.on_cuda else
-                     "peak memory is not compared (the resident set of a process the runs share: see below)")
+                     "peak memory is not compared (on a CPU it is the resident set of the process that trained "
+                     "the run, all it already held included: see Table J)")
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
                        "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
                        "compares step designs as well as precisions)" if r.graphed else "")

@@ -235,7 +235,8 @@ AMP_METRICS = {"peak_memory_mb": "Peak memory (MB)", "train_s": "Training time (
 
 def own_peak_memory(kinds: Iterable[str]) -> bool:
     """Whether peaks of these ``peak_memory_kind``s are each run's own, to compare between precisions: CUDA's
-    tensors; on a CPU the peak is the resident set of a process the runs share."""
+    tensors; on a CPU the peak is the resident set of the process that trained the run, which counts all that process
+    already held."""
     return set(kinds) == {"cuda_max_allocated"}
 
 
