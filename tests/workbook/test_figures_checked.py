@@ -300,7 +300,11 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
                                figures.plot_multishot(_multishot([0.1]))],
     "plot_timeline": lambda: [trace_figures.plot_timeline(_trace("cpu")),
                               trace_figures.plot_timeline(_trace("cuda"), "GPU"),
-                              trace_figures.plot_timeline(_trace("cpu"), "To a longer step's end", until_ms=50.0)],
+                              trace_figures.plot_timeline(_trace("cpu"), "To a longer step's end", until_ms=50.0),
+                              trace_figures.plot_timeline(_trace("cpu"), "The same step in the original design (mask "
+                                                          "multiplied in every forward) (CIFAR-10 / ResNet20: SYNTHETIC "
+                                                          "stand-in images: a network's times do not depend on pixel "
+                                                          "values)")],
     "plot_unit_conservation": lambda: [conservation_figures.plot_unit_conservation(_unit_frame(["synflow", "snip"])),
                                        conservation_figures.plot_unit_conservation(_unit_frame(["synflow"]))],
     "plot_layer_conservation": lambda: [conservation_figures.plot_layer_conservation(_layer_frame())],

@@ -44,9 +44,15 @@ def use_style() -> None:
     })
 
 
+def wrapped_title(fig, text: str) -> str:
+    """``text`` wrapped to ``fig``'s width: one line wider than the figure runs off its canvas, and a saved figure
+    grows to hold it, so the PDF shrinks all of its text to fit the page."""
+    return textwrap.fill(text, width=int(fig.get_figwidth() * _TITLE_CHARS_PER_INCH))
+
+
 def suptitle(fig, text: str) -> None:
-    """``fig``'s title, wrapped to the figure's width: one line wider than a narrow figure runs off its canvas."""
-    fig.suptitle(textwrap.fill(text, width=int(fig.get_figwidth() * _TITLE_CHARS_PER_INCH)))
+    """``fig``'s title, wrapped to the figure's width (:func:`wrapped_title`)."""
+    fig.suptitle(wrapped_title(fig, text))
 
 
 def pruner_name(pruner: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
-from .style import KIND_COLORS, use_style
+from .style import KIND_COLORS, use_style, wrapped_title
 
 
 def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax=None, until_ms: float | None = None):
@@ -33,7 +33,7 @@ def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax
     kinds = [k for k in KINDS if k in drawn]  # a legend of only what the step holds
     handles = [plt.Rectangle((0, 0), 1, 1, color=KIND_COLORS[k]) for k in kinds]
     ax.figure.legend(handles, kinds, ncol=4, loc="outside lower center")  # one row of 7 runs off a page-wide figure
-    ax.set_title(title)
+    ax.set_title(wrapped_title(ax.figure, title))
     if until_ms is not None:
         ax.set_xlim(0, until_ms * 1.02)  # matplotlib's own margin, at the same end for both
     return ax.figure
