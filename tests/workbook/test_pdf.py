@@ -456,6 +456,23 @@ def test_a_table_taller_than_a_page_starts_under_its_heading_not_on_a_fresh_page
 
 
 @needs_chromium
+def test_a_table_of_most_of_a_page_starts_under_its_text_rather_than_leaving_the_text_alone_on_a_page():
+    from pypdf import PdfReader
+
+    from prunelab.workbook.pdf_document import Document, Heading
+
+    filler = "".join(f"<p>{' '.join(f'filler{p}x{i}' for i in range(60))}</p>" for p in range(4))  # a third of a page
+    rows = "".join(f"<tr><td>tabrow{i}</td><td>{i}</td></tr>" for i in range(45))  # most of a page
+    body = (f'<section class="task" id="t"><h1>Tall</h1>{filler}<h3>Runs</h3><p>introtext says what follows.</p>'
+            f'<div class="table"><table>{rows}</table></div></section>')
+    document = Document("tall", "<p>cover</p>", body, [Heading("t", "Tall", 1)])
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(handin.print_pdf(document, CHROMIUM, "a4"))).pages]
+    intro = next(i for i, text in enumerate(pages) if "introtext" in text)
+    assert "tabrow0" in pages[intro] and "filler0x0" in pages[intro]  # no blank below the text
+    assert sum("tabrow44" in text for text in pages) == 1
+
+
+@needs_chromium
 def test_a_heading_near_the_foot_of_a_page_moves_with_the_table_it_opens():
     from pypdf import PdfReader
 

@@ -32,16 +32,17 @@ pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .failed { color: #a00; font-weight: bold; }
 """
 
-# Wider than the page: scaled down to fit whole (a table is never cut off at the margin). Taller than a page
-# (the argument, in CSS px): allowed to break between rows, since kept whole it would start on a fresh page and
-# leave the page before it near blank, then break all the same; so is an opening (a heading's text and the
-# table after it, kept together so that no heading ends a page alone) taller than a page.
+# Wider than the page: scaled down to fit whole (a table is never cut off at the margin). Taller than half a page
+# (the argument, in CSS px): allowed to break between rows, since kept whole it may start on a fresh page and
+# leave up to all of the page before it blank (a table of most of a page after a heading's text did: the text
+# alone atop a blank page); so is an opening (a heading's text and the table after it, kept together so that no
+# heading ends a page alone) taller than half a page. A shorter one moves whole, leaving at most half a page.
 FIT_TABLES = """(pageHeight) => { for (const t of document.querySelectorAll('table')) {
   if (t.parentElement.closest('table')) continue;
   const room = t.parentElement.clientWidth, need = t.scrollWidth;
   if (need > room) t.style.zoom = room / need; }
   for (const block of document.querySelectorAll('div.table, div.opening')) {
-    if (block.getBoundingClientRect().height > pageHeight) block.style.breakInside = 'auto'; } }"""
+    if (block.getBoundingClientRect().height > pageHeight / 2) block.style.breakInside = 'auto'; } }"""
 
 # A paragraph or list item too short to leave ``orphans`` lines on one page and ``widows`` on the next is kept
 # whole: where it cannot meet both, Chromium splits it all the same, leaving one or two lines alone atop a page.
