@@ -121,16 +121,19 @@ def step_kind_table(analysis: TraceAnalysis) -> pd.DataFrame:
 
 
 def design_comparison_table(designs: pd.DataFrame, summary: Mapping) -> pd.DataFrame:
-    """Table G: the two designs (``trace_designs.csv``: original first, folded second), the traced step's units,
-    busy time and mask share (one step: the picture), and the step time of the record's repeated steps taken
-    in turn (``summary``'s :func:`.tracing_findings.design_steps`; median ± half range) against folded."""
+    """Table G: the two designs (``trace_designs.csv``: original first, folded second), the traced step's units
+    and mask share (one step: the picture), and the step time of the record's repeated steps taken in turn
+    (``summary``'s :func:`.tracing_findings.design_steps`; median ± half range) against folded. The traced step's
+    busy time is shown only where no repeated steps were recorded: one step each is one sample, and beside the
+    repeated steps it read as a second, contradicting, comparison."""
     rows = []
     steps = design_steps(summary)
     for (_, row), key in zip(designs.iterrows(), DESIGNS, strict=True):
         cells = {"design": row["design"], "units (traced step)": int(row["units"]),
-                 "busy in traced step (ms)": significant(row["busy (ms)"]),
                  "mask multiply share (traced step)": percent(row["mask multiply share"])}
-        if steps is not None:
+        if steps is None:
+            cells["busy in traced step (ms)"] = significant(row["busy (ms)"])
+        else:
             step, folded = steps[key], steps[DESIGNS[-1]]
             cells["step time (ms)"] = time_cell(1e3 * step.median, 1e3 * step.spread, "ms")
             cells["timed steps"] = step.repeats
