@@ -665,6 +665,14 @@ def test_figures_and_table_j_of_stand_in_runs_say_so_in_their_titles():
             plt.close(fig)
 
 
+def test_table_j_names_the_runs_batch_where_the_timed_step_took_another():
+    from prunelab.workbook.measurement_tables import amp_training_caption
+
+    assert "batches of 256" in amp_training_caption(_runs().assign(train_batch_size=256), _timing(), "rand")
+    assert "batches of" not in amp_training_caption(_runs().assign(train_batch_size=32), _timing(), "rand")
+    assert "batches of" not in amp_training_caption(_runs(), _timing(), "rand")  # a table without the column
+
+
 def test_sparse_words_when_every_layer_switched_and_every_run_differs():
     runs, layers = _sparse()
     runs = runs.iloc[:1]  # the one run beyond the noise
