@@ -461,6 +461,12 @@ def test_synflow_labels_and_the_settings_table_use_the_default_rounds():
     assert _numbers(counted_too["runs"]) == [len(with_reference), 1]  # records, of them unpruned; none diverged
     # the pruning line names the pruned runs' compressions, not the reference's 0
     assert _numbers(counted_too["pruning"].split("; ")[0]) == [0.25, 0.5, 1]
+    # set-ups that ran different grids are each given theirs, not their union
+    narrower = table[(table["setup"] != "MNIST / FC") | (table["compression"] <= 0.5)]
+    grids = dict(reversed(part.rsplit(" for ", 1)) for part in
+                 _settings(settings_markdown(params, narrower))["pruning"].split("; ") if " for " in part)
+    assert _numbers(grids["MNIST / FC"].split(" at ")[1]) == [0.25, 0.5]
+    assert _numbers(grids["CIFAR-10 / ResNet20"].split(" at ")[1]) == [0.25, 0.5, 1]
     stopped = with_reference.assign(status=["complete"] * (len(with_reference) - 2) + ["diverged"] * 2)
     # a diverged run's accuracy is counted: say how many
     assert _numbers(_settings(settings_markdown(params, stopped))["runs"]) == [len(with_reference), 1, 2]
@@ -534,6 +540,8 @@ def test_the_hardware_table_names_the_cpus_vector_units_where_the_record_has_the
     assert ("CPU vector units" in hardware_markdown(env)) == bool(units)
     assert all(unit in hardware_markdown(env) for unit in units)
     assert "vector units" not in hardware_markdown({k: v for k, v in env.items() if k != "cpu_vector_units"})
+    rows = [line.split(" | ")[0].strip("| ") for line in hardware_markdown(env).splitlines()[2:]]
+    assert "CPU" in rows and ("device name" in rows) == (env.get("device_name") != env.get("cpu"))
 
 
 def test_the_key_result_says_the_runner_up_is_at_chance_where_the_findings_do():

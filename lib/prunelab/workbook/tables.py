@@ -69,8 +69,6 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
     devices = ", ".join(sorted(set(table["device_name"].dropna()))) or "not recorded"
     sizes = sorted(set(zip(table["dataset"], table["train_examples"], table["test_examples"])))
     used = "; ".join(f"{d}: {tr:,} training / {te:,} test examples" for d, tr, te in sizes)
-    pruners = column_order(pruner_name(p) for p in set(pruned["pruner"]))
-    compressions = ", ".join(f"{c:g}" for c in sorted(set(pruned["compression"])))
     training = f"after pruning: {_epochs_text(table, 'post_epochs')}"
     if (table["pre_epochs"] > 0).any():
         pre = table[table["pre_epochs"] > 0]
@@ -87,7 +85,7 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         f"| training | {training}; Adam, lr {table['lr'].iloc[0]:g}, batch {table['train_batch_size'].iloc[0]}, "
         f"weight decay {table['weight_decay'].iloc[0]:g} |",
         f"| seeds | {_seeds_text(table)} |",
-        f"| pruning | {', '.join(pruners)} at compression {compressions}; {table['mask_scope'].iloc[0]} scope, "
+        f"| pruning | {_grid_text(pruned)}; {table['mask_scope'].iloc[0]} scope, "
         f"{table['compression_schedule'].iloc[0]} schedule, {table['prune_dataset_ratio'].iloc[0]} examples per "
         f"class on average (drawn at random)"
         + (f"; SynFlow with {counted(rounds, 'round').replace(', ', ' and ')}" if rounds else "") + " |",
@@ -111,6 +109,18 @@ def _epochs_text(table: pd.DataFrame, column: str) -> str:
     return ", ".join(f"{counted(part[column], 'epoch')} for {setup}" for setup, part in table.groupby("setup"))
 
 
+def _grid_text(pruned: pd.DataFrame) -> str:
+    """"Rand, Mag at compression 0.5, 1", or per set-up where the set-ups ran different grids: "... for MNIST /
+    FC; ... for CIFAR-10 / ResNet20" (the union of two grids would name runs that never ran)."""
+    def grid(part: pd.DataFrame) -> str:
+        pruners = column_order(pruner_name(p) for p in set(part["pruner"]))
+        return f"{', '.join(pruners)} at compression {', '.join(f'{c:g}' for c in sorted(set(part['compression'])))}"
+    per_setup = {setup: grid(part) for setup, part in pruned.groupby("setup")}
+    if len(set(per_setup.values())) <= 1:
+        return grid(pruned)
+    return "; ".join(f"{text} for {setup}" for setup, text in per_setup.items())
+
+
 def _seeds_text(table: pd.DataFrame) -> str:
     """"1, 2, 3 for MNIST / FC; 1 for CIFAR-10 / ResNet20": the seeds each set-up ran with."""
     per_setup = table.groupby("setup")["seed"].apply(lambda seeds: ", ".join(str(s) for s in sorted(set(seeds))))
@@ -120,7 +130,8 @@ def _seeds_text(table: pd.DataFrame) -> str:
 def hardware_markdown(env: dict) -> str:
     """The machine a record was measured on, as a two-column Markdown table."""
     units = " ".join(env.get("cpu_vector_units") or []) or None  # records made before they were kept: none
-    rows = [("device", env.get("device")), ("device name", env.get("device_name")), ("GPU driver", env.get("driver")),
+    name = env.get("device_name") if env.get("device_name") != env.get("cpu") else None  # a CPU: named once below
+    rows = [("device", env.get("device")), ("device name", name), ("GPU driver", env.get("driver")),
             ("CUDA", env.get("cuda")), ("CPU", env.get("cpu")), ("CPU vector units", units),
             ("CPU threads", env.get("threads")), ("torch", env.get("torch")), ("prunelab", env.get("prunelab"))]
     return "\n".join(["| hardware | |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in rows if v is not None])
