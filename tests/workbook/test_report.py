@@ -299,6 +299,7 @@ def test_the_key_results_words_carry_its_figures():
     ranking = mnist.ranking
     for cell in (mnist.reference, ranking.best.top1, ranking.runner_up.other.top1):
         assert accuracy_cell(cell) in text
+    assert mnist.reference_epochs == 30 and f"{accuracy_cell(mnist.reference)} top-1 after 30 epochs" in text
     assert f"{ranking.best.label}'s" in text and all(f"{e.label} at {e.top1_text}" in text for e in mnist.emptied)
     assert "CIFAR-10 / ResNet20" in text and text.count("**") == 2  # the real set-up alone is highlighted
     healthy = _noisy_mnist().query("label != 'SynFlow (1 round)'")

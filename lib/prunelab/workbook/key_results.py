@@ -17,7 +17,7 @@ from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .layer_findings import working_beyond
-from .numbers import Span, accuracy_cell, alike, compression_text, listed, significant
+from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, significant
 from .speed_findings import AmpTimes, Int8Setup, amp_time_summary, amp_times, int8_setups
 from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import SINK_FIXES, trace_summary
@@ -26,13 +26,15 @@ from .tracing_findings import SINK_FIXES, trace_summary
 @dataclass(frozen=True)
 class SetupKey:
     """One set-up on real data at the front page's compression: its pruners ranked, the unpruned network's
-    top-1 per seed (None when not run), the pruners whose networks had a layer emptied there, and the dense
-    pre-training epochs of each pruner that had any (Mag's, as the lab notes prescribe)."""
+    top-1 per seed (None when not run) and its training epochs, the pruners whose networks had a layer emptied
+    there, and the dense pre-training epochs of each pruner that had any (Mag's, as the lab notes prescribe): the
+    reference trains as long as a pruned run after pruning, so Mag's pre-training gives it more epochs in all."""
 
     ranking: PrunerRanking
     reference: tuple[float, ...] | None
     emptied: tuple[CollapsedCell, ...]
     pre_epochs: dict[str, int]
+    reference_epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
     """The :class:`TuningKey` of the pruned runs in ``table`` and the unpruned ones in ``dense``."""
     references = ({setup: tuple(float(v) for v in rows["top1"]) for setup, rows in dense.groupby("setup")}
                   if dense is not None else {})
+    reference_epochs = ({setup: int(rows["post_epochs"].max()) for setup, rows in dense.groupby("setup")}
+                        if dense is not None and "post_epochs" in dense else {})
     setups = []
     for setup, rows in table.groupby("setup", sort=False):
         rows = rows[np.isclose(rows["compression"], compression)]
@@ -56,7 +60,8 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
             continue
         pre = rows[rows["pre_epochs"] > 0].groupby("label")["pre_epochs"].max() if "pre_epochs" in rows else {}
         setups.append(SetupKey(pruner_ranking(rows), references.get(setup), collapses(rows).emptied,
-                               {label: int(epochs) for label, epochs in dict(pre).items()}))
+                               {label: int(epochs) for label, epochs in dict(pre).items()},
+                               reference_epochs.get(setup)))
     return TuningKey(compression, tuple(setups), tuple(sorted(set(table.loc[table["stand_in"], "setup"]))))
 
 
@@ -111,7 +116,8 @@ def _setup_words(s: SetupKey, compression: float) -> str:
     r = s.ranking
     text = f"**{r.setup}** ({r.data})"
     if s.reference is not None:
-        text += f": unpruned {accuracy_cell(s.reference)} top-1"
+        epochs = f" after {counted(s.reference_epochs, 'epoch')}" if s.reference_epochs else ""
+        text += f": unpruned {accuracy_cell(s.reference)} top-1{epochs}"
     at, best = f"; at compression {compression_text(compression)}", accuracy_cell(r.best.top1)
     second = r.runner_up
     if r.all_tied:
