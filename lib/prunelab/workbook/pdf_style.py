@@ -30,6 +30,7 @@ td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowr
 caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
 pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .failed { color: #a00; font-weight: bold; }
+.key-pointer { font-size: 8.5pt; font-style: italic; color: #555; margin: .2em 0; }  /* a cross-reference, not text */
 """
 
 # Wider than the page: scaled down to fit whole (a table is never cut off at the margin). Taller than half a page
