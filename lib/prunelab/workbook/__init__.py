@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
     from ..runs import amp_timing, int8, sparse  # noqa: F401
     from . import (  # noqa: F401
         ablation_figures,
+        ablation_words,
         ablations,
         collapse_study,
         collapses,
@@ -45,7 +46,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     "..runs.amp_timing": ("AmpTimingSettings", "amp_timing_record"),
     "..runs.int8": ("Int8Settings", "quantize_record"),
     "..runs.sparse": ("SparseSettings", "sparse_record"),
-    ".ablations": ("ABLATIONS", "ablation_findings", "ablation_study", "ablation_table"),
+    ".ablations": ("ABLATIONS", "ablation_study", "ablation_table"),
+    ".ablation_words": ("ablation_findings", "ablation_key_result"),
     ".conservation_figures": (
         "plot_imp_conservation", "plot_layer_conservation", "plot_schedule_conservation", "plot_unit_conservation",
     ),

@@ -1,5 +1,6 @@
 """Notebook 05: are the pruners finding anything? The sanity checks of Frankle et al. (ICLR 2021) as a table
-and findings, from records of runs that differ from the pruner's own run in one flag only.
+and a verdict per ablation, from records of runs that differ from the pruner's own run in one flag only; the
+words drawn from the verdicts are in :mod:`.ablation_words`.
 
 An ablation changes one thing: ``shuffle`` permutes each layer's mask and ``reinitialize`` draws fresh weights
 for the kept positions, both keeping the pruner's per-layer densities; ``invert`` keeps the lowest scores instead
@@ -10,22 +11,19 @@ initial values did not matter; if it does not move under inversion either, not e
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
 import pandas as pd
 
 from .numbers import (
-    ALPHA,
     accuracy_cell,
     at_chance,
     compare_means,
     compression_text,
     holm,
-    listed,
     p_cell,
-    p_words,
-    passing_by_chance,
 )
 from .style import column_order
 from .tables import setup_row_label
@@ -85,6 +83,14 @@ def _groups(table: pd.DataFrame):
     return [(key, grouped.get_group(key)) for key in keys]
 
 
+#: a difference not told apart is large, and its test short of power, from this many points of top-1 on, where
+#: every ablated seed also lies beyond every seed as scored (:attr:`AblationVerdict.low_power`)
+LARGE_POINTS = 5.0
+#: a pruner as scored is near collapse where it keeps less than this share of its lead over always answering the
+#: most frequent class at its lowest compression studied (:attr:`AblationVerdict.near_collapse`)
+NEAR_COLLAPSE_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class AblationVerdict:
     """One ablation of one pruner at one compression against the pruner as scored: the difference of mean top-1
@@ -93,7 +99,16 @@ class AblationVerdict:
     every run of both predicts no better than the most frequent class, so there is nothing to tell apart;
     ``collapsed``: how many of the pruner's own ``seeds`` runs as scored do, ``ablation_collapsed`` how many of
     the ablation's ``ablation_seeds`` do: where some do, a tie between them says nothing (a difference told apart
-    still does: one side lifted the collapsed runs)."""
+    still does: one side lifted the collapsed runs).
+
+    ``scored_top1``: the pruner's mean top-1 as scored here; ``lowest_top1`` its mean as scored at
+    ``lowest_compression``, the lowest of its set-up; ``chance_top1`` the most frequent class's share (NaN where
+    unknown).
+    ``low_power``: a difference of :data:`LARGE_POINTS` or more, every ablated seed beyond every seed as scored,
+    no collapsed run on either side, and yet not told apart: the test lacks power at this n, so it is neither a
+    tie nor a finding. ``near_collapse``: the pruner as scored keeps less than :data:`NEAR_COLLAPSE_SHARE` of its
+    lead over the most frequent class (over 0 where unknown) at the lowest compression: an effect found only there
+    says little about the pruner where it works."""
 
     setup: str
     pruner: str
@@ -108,114 +123,49 @@ class AblationVerdict:
     seeds: int = 0
     ablation_collapsed: int = 0
     ablation_seeds: int = 0
+    scored_top1: float = math.nan
+    lowest_top1: float = math.nan
+    lowest_compression: float = math.nan
+    chance_top1: float = math.nan
+    low_power: bool = False
+    near_collapse: bool = False
 
 
 def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
     """An :class:`AblationVerdict` per set-up on real data, pruner, compression and ablation that ran."""
     table = single_ablations(table[~table["stand_in"].astype(bool)])
+    scored = table[table["ablation"] == AS_SCORED]
+    lowest = scored[scored["compression"] == scored.groupby(["setup", "label"])["compression"].transform("min")]
+    lowest = lowest.groupby(["setup", "label"]).agg(top1=("top1", "mean"), compression=("compression", "first"))
     verdicts = []
     for (setup, label, compression), group in _groups(table):
-        scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
-        constant = at_chance(group)
-        ran = {name: list(group.loc[group["ablation"] == name, "top1"]) for name in ABLATIONS.values()}
-        ran = {name: values for name, values in ran.items() if values and scored}
-        collapsed = int(constant[group["ablation"] == AS_SCORED].sum())
-        for name, c in zip(ran, holm([compare_means(values, scored) for values in ran.values()])):
-            both = constant[group["ablation"].isin([AS_SCORED, name])].all()
-            verdicts.append(AblationVerdict(setup, label, compression, name, c.difference, c.p_value, c.testable,
-                                            c.significant, bool(both), collapsed, len(scored),
-                                            int(constant[group["ablation"] == name].sum()), len(ran[name])))
+        base = tuple(lowest.loc[(setup, label)]) if (setup, label) in lowest.index else (math.nan, math.nan)
+        verdicts += _verdicts(group, (setup, label, compression), base)
     return verdicts
 
 
-def ablation_findings(table: pd.DataFrame) -> str:
-    """Markdown: per set-up and pruner, which ablations can be told apart from the pruner as scored at this n, and
-    by how much; a pruner none of whose ablations can be told apart found a per-layer density, not weights."""
-    verdicts = ablation_study(table)
-    if not verdicts:
-        return "- Every set-up here ran on synthetic stand-in data: a pipeline check, with nothing to conclude."
-    lines = []
-    for (setup, pruner), verdicts_of in pd.DataFrame(verdicts).groupby(["setup", "pruner"], sort=False):
-        group = verdicts_of[~verdicts_of["at_chance"]]
-        apart = group[group["told_apart"]]
-        tied = group[~group["told_apart"] & group["testable"]]
-        same = tied[(tied["collapsed"] == 0) & (tied["ablation_collapsed"] == 0)]  # a tie beside collapsed runs: none
-        chance = verdicts_of[verdicts_of["at_chance"]].groupby("compression", sort=False)["ablation"]
-        parts = []
-        if len(apart):
-            parts.append("told apart from " + "; ".join(
-                f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, "
-                f"{p_words(r.p_value)})" for r in apart.itertuples()))
-        if len(same):
-            parts.append("not told apart from " + "; ".join(
-                f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, {p_words(r.p_value)})"
-                for r in same.itertuples()))
-        if not len(apart) and len(same):
-            # inverted scores ranked over the whole network moved the densities too
-            moved = ABLATIONS["invert"] in set(same["ablation"]) and _global(table, setup, pruner)
-            parts.append("nothing it chose, weights or densities, shows at this n" if moved
-                         else "nothing it found beyond each layer's density shows at this n")
-        elif not len(apart) and not group["testable"].all():
-            parts.append("fewer than two seeds: no ablation can be tested")
-        parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
-                  "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
-        parts += _collapsed_ties(tied)
-        lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
-    claim = frankle_claim(table, verdicts)
-    return "\n".join(lines + ([claim] if claim else []))
-
-
-def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
-    """The paper's claim judged per pruner of :data:`CLAIM_PRUNERS` by the ablations that test it (layerwise
-    shuffle, re-initialisation; for GraSP inverted scores as well): against it where one of them costs accuracy
-    beyond the test (those named), for it where none does and some tie with it (no collapsed runs beside the
-    tie) or gain (the ablation and compression of each named); empty where no such pruner ran."""
-    names = dict(zip(table["label"], table["pruner"])) if "pruner" in table else {}
-    against, agree, on_ties, tests = [], [], False, 0
-    for label, rows in pd.DataFrame(verdicts).groupby("pruner", sort=False) if verdicts else ():
-        if names.get(label) not in CLAIM_PRUNERS:
-            continue
-        tested = [ABLATIONS["shuffle"], ABLATIONS["reinitialize"]] + [ABLATIONS["invert"]] * (names[label] == "grasp")
-        rows = rows[rows["ablation"].isin(tested) & ~rows["at_chance"]]
-        tests += int(rows["testable"].sum())
-        hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
-        clear = (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0)  # no collapsed run beside a tie
-        ties = rows[~rows["told_apart"] & rows["testable"] & clear]
-        gains = rows[rows["told_apart"] & (rows["difference"] > 0)]
-        if len(hurt):
-            against.append(f"{label} (" + "; ".join(f"{r.ablation} at {compression_text(r.compression)}: "
-                                                    f"{r.difference:+.1f} points" for r in hurt.itertuples()) + ")")
-        elif len(ties) or len(gains):
-            on_ties |= bool(len(ties))
-            pairs = [f"{r.ablation} at {compression_text(r.compression)}"
-                     for r in pd.concat([ties, gains]).itertuples()]
-            agree.append(f"{label} (not worse: {listed(pairs)})")
-    if not against and not agree:
-        return ""
-    verdict = "; ".join(([f"these runs go against it for {listed(against)}"] if against else [])
-                        + ([f"they are in line with it for {listed(agree)}"] if agree else []))
-    expected = passing_by_chance(tests)
-    chance = (f" ({tests} tests at p < {ALPHA:g}, each Holm-adjusted only over its pruner's ablations at one "
-              f"compression: were no ablation to matter, up to about {expected} would pass by chance)"
-              if expected else "")
-    return ("- **Frankle et al.'s claim** (the pruners that score at initialisation find how many weights to keep "
-            "per layer, not which: a layerwise shuffle or re-initialisation costs them nothing, nor GraSP its "
-            f"scores inverted): {verdict}{chance}."
-            + (" Where they agree, it rests on ties at this n, weaker evidence than a difference." if on_ties else ""))
-
-
-def _collapsed_ties(tied: pd.DataFrame) -> list[str]:
-    """The ties (verdicts not told apart) beside runs at chance, said as such: once per compression where the
-    pruner as scored collapsed on some seeds, once per ablation that did where it did not."""
-    own = tied[tied["collapsed"] > 0].drop_duplicates("compression")
-    theirs = tied[(tied["collapsed"] == 0) & (tied["ablation_collapsed"] > 0)]
-    return ([f"at {compression_text(r.compression)} it collapsed on {r.collapsed} of its {r.seeds} seeds (no better "
-             "than the most frequent class), so a tie with its ablations there says nothing" for r in own.itertuples()]
-            + [f"its {r.ablation} ablation at {compression_text(r.compression)} collapsed on {r.ablation_collapsed} of "
-               f"{r.ablation_seeds} seeds, so a tie with it there says nothing" for r in theirs.itertuples()])
-
-
-def _global(table: pd.DataFrame, setup: str, label: str) -> bool:
-    """Whether the runs of the pruner labelled ``label`` on ``setup`` ranked their scores over the whole network."""
-    runs = (table["setup"] == setup) & (table["label"] == label)
-    return "mask_scope" not in table or set(table.loc[runs, "mask_scope"]) == {"global"}
+def _verdicts(group: pd.DataFrame, key: tuple[str, str, float], lowest: tuple[float, float]) -> list[AblationVerdict]:
+    """The verdicts of one set-up, pruner and compression (``key``), its ablations Holm-adjusted together;
+    ``lowest``: the pruner's mean top-1 as scored at the lowest compression of its set-up, and that compression."""
+    lowest_top1 = lowest[0]
+    scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
+    constant = at_chance(group)
+    chance = float(group["majority_class_top1"].mean()) if "majority_class_top1" in group else math.nan
+    ran = {name: list(group.loc[group["ablation"] == name, "top1"]) for name in ABLATIONS.values()}
+    ran = {name: values for name, values in ran.items() if values and scored}
+    collapsed = int(constant[group["ablation"] == AS_SCORED].sum())
+    mean = sum(scored) / len(scored) if scored else math.nan
+    floor = 0.0 if math.isnan(chance) else chance
+    near = lowest_top1 > floor and mean - floor < NEAR_COLLAPSE_SHARE * (lowest_top1 - floor)
+    verdicts = []
+    for name, c in zip(ran, holm([compare_means(values, scored) for values in ran.values()])):
+        both = constant[group["ablation"].isin([AS_SCORED, name])].all()
+        theirs = int(constant[group["ablation"] == name].sum())
+        beyond = max(ran[name]) < min(scored) if c.difference < 0 else min(ran[name]) > max(scored)
+        large = abs(c.difference) >= LARGE_POINTS and beyond and collapsed == theirs == 0
+        verdicts.append(AblationVerdict(
+            *key, name, c.difference, c.p_value, c.testable, c.significant, at_chance=bool(both),
+            collapsed=collapsed, seeds=len(scored), ablation_collapsed=theirs, ablation_seeds=len(ran[name]),
+            scored_top1=mean, lowest_top1=lowest_top1, lowest_compression=lowest[1], chance_top1=chance,
+            low_power=bool(large and c.testable and not c.significant), near_collapse=bool(near)))
+    return verdicts

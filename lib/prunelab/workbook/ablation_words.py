@@ -1,0 +1,183 @@
+"""Notebook 05's words: the findings per pruner (:func:`ablation_findings`, its Findings section) and the verdict on
+Frankle et al.'s claim (:func:`ablation_key_result`, its key result), from :func:`.ablations.ablation_study`.
+
+A verdict says what the tests can carry at this n: a large difference not told apart is a test short of power,
+not a tie; a cost found only where the pruner as scored is near collapse is said to be so, with its accuracy.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .ablations import ABLATIONS, CLAIM_PRUNERS, LARGE_POINTS, NEAR_COLLAPSE_SHARE, AblationVerdict, ablation_study
+from .numbers import ALPHA, compression_text, counted, listed, p_words, passing_by_chance
+
+STAND_IN = "Every set-up here ran on synthetic stand-in data: a pipeline check, with nothing to conclude."
+CLAIM = ("**Frankle et al.'s claim**: the pruners that score at initialisation find how many weights to keep per "
+         "layer, not which. If so, a layerwise shuffle or re-initialisation costs SNIP, GraSP and SynFlow nothing, "
+         "nor GraSP its inverted scores.")
+
+
+def ablation_findings(table: pd.DataFrame) -> str:
+    """Markdown: per set-up and pruner, which ablations can be told apart from the pruner as scored at this n, and
+    by how much; which large differences the test cannot call (:attr:`.ablations.AblationVerdict.low_power`); a
+    pruner none of whose ablations can be told apart, or is large, found a per-layer density, not weights."""
+    verdicts = ablation_study(table)
+    if not verdicts:
+        return f"- {STAND_IN}"
+    lines = []
+    for (setup, pruner), verdicts_of in pd.DataFrame(verdicts).groupby(["setup", "pruner"], sort=False):
+        lines.append(f"- **{pruner}** on {setup}: " + "; ".join(_pruner_parts(table, verdicts_of)) + ".")
+    return "\n".join(lines)
+
+
+def _pruner_parts(table: pd.DataFrame, verdicts_of: pd.DataFrame) -> list[str]:
+    """The clauses of one pruner's line: told apart, tied, too large to call a tie, at chance, collapsed."""
+    group = verdicts_of[~verdicts_of["at_chance"]]
+    apart = group[group["told_apart"]]
+    tied = group[~group["told_apart"] & group["testable"]]
+    clear = tied[(tied["collapsed"] == 0) & (tied["ablation_collapsed"] == 0)]  # a tie beside collapsed runs: none
+    same, large = clear[~clear["low_power"]], clear[clear["low_power"]]
+    chance = verdicts_of[verdicts_of["at_chance"]].groupby("compression", sort=False)["ablation"]
+    parts = []
+    if len(apart):
+        parts.append("told apart from " + "; ".join(map(_difference, apart.itertuples())))
+    if len(same):
+        parts.append("not told apart from " + "; ".join(map(_difference, same.itertuples())))
+    if not len(apart) and not len(large) and len(same):
+        # inverted scores ranked over the whole network moved the densities too
+        setup, pruner = verdicts_of["setup"].iloc[0], verdicts_of["pruner"].iloc[0]
+        moved = ABLATIONS["invert"] in set(same["ablation"]) and _global(table, setup, pruner)
+        parts.append("nothing it chose, weights or densities, shows at this n" if moved
+                     else "nothing it found beyond each layer's density shows at this n")
+    elif not len(apart) and not group["testable"].all():
+        parts.append("fewer than two seeds: no ablation can be tested")
+    parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
+              "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
+    return parts + _collapsed_ties(tied) + ([_low_power(large)] if len(large) else [])
+
+
+def _difference(r) -> str:
+    return f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, {p_words(r.p_value)})"
+
+
+def _low_power(large: pd.DataFrame) -> str:
+    """Large differences not told apart, each with its side of the seeds: the test lacks power at this n."""
+    pieces = [f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, {p_words(r.p_value)}, "
+              f"every ablated seed {'below' if r.difference < 0 else 'above'} every seed as scored)"
+              for r in large.itertuples()]
+    return (f"{'a large difference' if len(pieces) == 1 else 'large differences'} ({LARGE_POINTS:g} points or more) "
+            f"not told apart: {'; '.join(pieces)}; "
+            f"at {_seeds(large)} the test has too little power to tell them apart, and more seeds would settle it")
+
+
+def _seeds(rows: pd.DataFrame) -> str:
+    """The seeds behind ``rows``' tests: "3 seeds", or "2 to 3 seeds" where they differ."""
+    counts = sorted(set(rows["seeds"]) | set(rows["ablation_seeds"]))
+    return counted(counts[0], "seed") if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds"
+
+
+def _collapsed_ties(tied: pd.DataFrame) -> list[str]:
+    """The ties (verdicts not told apart) beside runs at chance, said as such: once per compression where the
+    pruner as scored collapsed on some seeds, once per ablation that did where it did not."""
+    own = tied[tied["collapsed"] > 0].drop_duplicates("compression")
+    theirs = tied[(tied["collapsed"] == 0) & (tied["ablation_collapsed"] > 0)]
+    return ([f"at {compression_text(r.compression)} it collapsed on {r.collapsed} of its {r.seeds} seeds (no better "
+             "than the most frequent class), so a tie with its ablations there says nothing" for r in own.itertuples()]
+            + [f"its {r.ablation} ablation at {compression_text(r.compression)} collapsed on {r.ablation_collapsed} of "
+               f"{r.ablation_seeds} seeds, so a tie with it there says nothing" for r in theirs.itertuples()])
+
+
+def _global(table: pd.DataFrame, setup: str, label: str) -> bool:
+    """Whether the runs of the pruner labelled ``label`` on ``setup`` ranked their scores over the whole network."""
+    runs = (table["setup"] == setup) & (table["label"] == label)
+    return "mask_scope" not in table or set(table.loc[runs, "mask_scope"]) == {"global"}
+
+
+def claim_rows(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> pd.DataFrame:
+    """The verdicts that bear on Frankle et al.'s claim: a pruner of :data:`.ablations.CLAIM_PRUNERS` under a
+    layerwise shuffle or re-initialisation (GraSP under inverted scores too), testable and not all at chance."""
+    names = dict(zip(table["label"], table["pruner"])) if "pruner" in table else {}
+    frame = pd.DataFrame(verdicts)
+    if frame.empty:
+        return frame
+    claimed = frame["pruner"].map(names).isin(CLAIM_PRUNERS)
+    tested = frame["ablation"].isin([ABLATIONS["shuffle"], ABLATIONS["reinitialize"]]) | (
+        (frame["pruner"].map(names) == "grasp") & (frame["ablation"] == ABLATIONS["invert"]))
+    return frame[claimed & tested & frame["testable"] & ~frame["at_chance"]]
+
+
+def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
+    """Markdown: the claim, a line per pruner that ran (:func:`_claim_line`: against it, undecided, or in line),
+    what "near collapse" means where a line says so, and how many tests bear on the claim and passed against how
+    many would by chance; empty where none of the claim's pruners ran."""
+    rows = claim_rows(table, verdicts)
+    if rows.empty:
+        return ""
+    several = rows["setup"].nunique() > 1
+    lines = [line for _, of in rows.groupby("pruner", sort=False) if (line := _claim_line(of, several))]
+    hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
+    closing = []
+    if hurt["near_collapse"].any():
+        closing.append(_near_collapse_rule(hurt))
+        if hurt["near_collapse"].all():
+            closing.append(f"Every cost against the claim comes from there: the effect shows only near collapse, "
+                           f"at {_seeds(hurt)}.")
+    expected = passing_by_chance(len(rows))
+    closing.append(f"{counted(len(rows), 'test')} {'bear' if len(rows) > 1 else 'bears'} on the claim, each at the "
+                   f"{ALPHA:g} level, Holm-adjusted within its row of Table M. "
+                   f"{int(rows['told_apart'].sum())} passed; were no ablation to matter, "
+                   + (f"up to about {expected}" if expected else "fewer than one") + " would pass by chance.")
+    return "\n".join([CLAIM, "", *lines, "", " ".join(closing)])
+
+
+def _claim_line(rows: pd.DataFrame, several: bool) -> str:
+    """One pruner's verdict: against the claim where an ablation costs accuracy beyond the test (each cost with
+    the accuracy as scored, and "only near collapse" where every cost comes from there); undecided where a large
+    difference is not told apart; in line where the rest tie or gain; empty where only collapsed runs tied."""
+    label = rows["pruner"].iloc[0]
+    hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
+    clear = (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0)  # no collapsed run beside a tie
+    ties = rows[~rows["told_apart"] & clear & ~rows["low_power"]]
+    gains = rows[rows["told_apart"] & (rows["difference"] > 0)]
+    large = rows[rows["low_power"]]
+    if len(hurt):
+        near = bool(hurt["near_collapse"].all())
+        costs = "; ".join(f"{r.ablation} at {_where(r, several)} costs {-r.difference:.1f} points "
+                          f"({p_words(r.p_value)}), from {r.scored_top1:.1f}% as scored"
+                          + (f" ({r.lowest_top1:.1f}% at {compression_text(r.lowest_compression)})" if near else "")
+                          for r in hurt.itertuples())
+        return f"- **{label}**: against it{', but only near collapse' if near else ''}: {costs}."
+    if len(large):
+        return f"- **{label}**: undecided: {_low_power(large)}."
+    if len(ties) or len(gains):
+        pairs = [f"{r.ablation} at {_where(r, several)}" for r in pd.concat([ties, gains]).itertuples()]
+        return (f"- **{label}**: in line with it: not worse under {listed(pairs)}."
+                + (" These are ties at this n, weaker evidence than a difference." if len(ties) else ""))
+    return ""
+
+
+def _near_collapse_rule(hurt: pd.DataFrame) -> str:
+    """What "near collapse" means (:data:`.ablations.NEAR_COLLAPSE_SHARE`), with the most frequent class's share
+    where the set-ups agree on it."""
+    share = "half" if NEAR_COLLAPSE_SHARE == 0.5 else f"{NEAR_COLLAPSE_SHARE:.0%}"
+    chance = set(hurt["chance_top1"].round(1))
+    floor = ("always answering the most frequent class" + (f" ({chance.pop():.1f}%)" if len(chance) == 1 else "")
+             if hurt["chance_top1"].notna().all() else "zero")
+    return (f"Near collapse means the pruner as scored keeps less than {share} the lead it has at its lowest "
+            f"compression over {floor}.")
+
+
+def _where(r, several: bool) -> str:
+    return compression_text(r.compression) + (f" on {r.setup}" if several else "")
+
+
+def ablation_key_result(table: pd.DataFrame) -> str:
+    """Notebook 05's key result: the verdict on Frankle et al.'s claim (:func:`frankle_claim`); the findings per
+    pruner stay in the task's Findings."""
+    verdicts = ablation_study(table)
+    if not verdicts:
+        return STAND_IN
+    return frankle_claim(table, verdicts) or (
+        f"{CLAIM}\n\nNone of SNIP, GraSP and SynFlow has an ablation testable here: nothing to judge the claim by.")
+
