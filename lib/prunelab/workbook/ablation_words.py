@@ -133,8 +133,9 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
 
 def _claim_line(rows: pd.DataFrame, several: bool) -> str:
     """One pruner's verdict: against the claim where an ablation costs accuracy beyond the test (each cost with
-    the accuracy as scored, and "only near collapse" where every cost comes from there); undecided where a large
-    difference is not told apart; in line where the rest tie or gain; empty where only collapsed runs tied."""
+    the accuracy as scored, "only near collapse" where every cost comes from there, and the ties beside them);
+    undecided where a large difference is not told apart; in line where the rest tie or gain; empty where only
+    collapsed runs tied."""
     label = rows["pruner"].iloc[0]
     hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
     clear = (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0)  # no collapsed run beside a tie
@@ -147,7 +148,9 @@ def _claim_line(rows: pd.DataFrame, several: bool) -> str:
                           f"({p_words(r.p_value)}), from {r.scored_top1:.1f}% as scored"
                           + (f" ({r.lowest_top1:.1f}% at {compression_text(r.lowest_compression)})" if near else "")
                           for r in hurt.itertuples())
-        return f"- **{label}**: against it{', but only near collapse' if near else ''}: {costs}."
+        tied = [f"{r.ablation} at {_where(r, several)}" for r in ties.itertuples()]
+        return (f"- **{label}**: against it{', but only near collapse' if near else ''}: {costs}."
+                + (f" Not told apart from it: {listed(tied)}." if tied else ""))
     if len(large):
         return f"- **{label}**: undecided: {_low_power(large)}."
     if len(ties) or len(gains):
@@ -164,8 +167,8 @@ def _near_collapse_rule(hurt: pd.DataFrame) -> str:
     chance = set(hurt["chance_top1"].round(1))
     floor = ("always answering the most frequent class" + (f" ({chance.pop():.1f}%)" if len(chance) == 1 else "")
              if hurt["chance_top1"].notna().all() else "zero")
-    return (f"Near collapse means the pruner as scored keeps less than {share} the lead it has at its lowest "
-            f"compression over {floor}.")
+    return (f"Near collapse means that, as scored, the pruner's lead over {floor} has shrunk to under {share} "
+            "its lead at the lowest compression.")
 
 
 def _where(r, several: bool) -> str:
