@@ -221,8 +221,8 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     passes = f"{repeats.min()}" if repeats.min() == repeats.max() else f"{repeats.min()} to {repeats.max()}"
     return (f"{pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "
             f"(peak memory: {memory}; training time: {steps} per pass, median of {passes} passes ± half their range; "
-            "run training time: its whole training as the run recorded it (for a run trained in a fused group, "
-            "the group's), one measurement at its own moment; "
+            "run training time: the run's whole training as it recorded it, one measurement at its own moment "
+            "(runs trained together as one network record their group's time); "
             "top-1: the one run's final test accuracy, n=1)"
             + stand_in_note(table))
 
