@@ -155,7 +155,7 @@ def test_table_e_sets_each_conv_layers_traced_time_against_its_multiply_adds(tmp
     per_flop = costs["time_us"] / costs["flops"]
     assert list(costs["relative"]) == pytest.approx(list(per_flop / per_flop.median()))
     table = conv_layer_table(costs)
-    assert list(table["dense FLOPs per image (M)"][:2]) == ["0.442", "2.36"]
+    assert list(table["dense FLOPs (multiply-adds) per image (M)"][:2]) == ["0.442", "2.36"]
     assert list(table["time per FLOP (× median)"]) == [f"{r:.2f}" for r in costs["relative"]]
 
 
@@ -727,9 +727,12 @@ def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers(
                            "flops": [442368, 640, 442368], "kept_flops": [191488.0, 320.0, 132710.4]})
     h = focus_layer_table(layers, "SNIP")
     assert list(h["layer"]) == ["conv", "fc"]  # SNIP's rows only
-    assert h.iloc[0].to_dict() == {"layer": "conv", "parameter": "weight", "shape": "(16, 3, 3, 3)", "weights": "432",
-                                   "density": "0.432870", "dense FLOPs per image": "442,368",
-                                   "kept FLOPs per image": "191,488"}
+    assert h.iloc[0].to_dict() == {"layer": "conv", "shape": "(16, 3, 3, 3)", "weights": "432",
+                                   "density": "0.432870", "dense FLOPs (multiply-adds) per image": "442,368",
+                                   "kept FLOPs (multiply-adds) per image": "191,488"}
+    assert all(h[column].nunique() > 1 for column in h)  # no column says the same in every row
+    mixed = focus_layer_table(layers.assign(param=["weight", "bias", "weight"]), "SNIP")
+    assert list(mixed["parameter"]) == ["weight", "bias"]  # which parameter, where the rows hold more than one
 
 
 def test_the_discussion_gives_the_precisions_ratio_across_compressions():

@@ -73,7 +73,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".collapses": ("collapse_table",),
     ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),
     ".numbers": ("significant", "time_cell"),
-    ".style": ("DENSE_LABEL", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
+    ".style": ("DENSE_LABEL", "FLOPS", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
     ".tables": (
         "accuracy_at_compression", "accuracy_table", "amp_ratios", "amp_table", "by_compression", "hardware_markdown",
         "int8_table", "machine_caption", "metric_table", "multishot_table", "settings_markdown", "stand_in_banner",

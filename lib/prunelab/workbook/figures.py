@@ -19,6 +19,7 @@ from .numbers import at_chance
 from .sparse_tables import kernels_differ
 from .style import (
     DENSE_LABEL,
+    FLOPS,
     INK,
     PRECISION_FILLS,
     column_order,
@@ -74,7 +75,7 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     dense = sparse.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
     axes[1].plot(dense.index, dense.to_numpy(), "o-", color=INK, zorder=1)  # as Figure 1b draws dense kernels
     for ax, label in zip(axes, ("test top-1 accuracy (%)", "inference time over\nthe test set (ms)",
-                                "FLOPs of the pruned model")):
+                                f"{FLOPS}\nof the pruned model")):
         compression_axis(ax, rows["compression"])
         ax.set_ylabel(label)
     axes[2].set_yscale("log")
@@ -226,7 +227,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
     top.set_ylabel("density (kept fraction)")
-    bottom.set_ylabel("FLOPs per image")
+    bottom.set_ylabel(f"{FLOPS}\nper image")
     bottom.set_xlabel("layer")
     bottom.set_yscale("log")
     bottom.set_xticks(range(len(order)), order, rotation=90)  # upright, 22 names at 9 pt overprint

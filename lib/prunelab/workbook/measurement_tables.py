@@ -18,7 +18,7 @@ from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
 from .numbers import alike, compression_text, significant, time_cell
-from .style import pruner_label
+from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .tables import MEMORY_KINDS, int8_sides, own_peak_memory, peak_memory_heading, precision_label
 from .tracing_findings import DESIGNS, design_steps
@@ -89,7 +89,7 @@ def conv_layer_table(costs: pd.DataFrame) -> pd.DataFrame:
                          "time (µs)": costs["time_us"].map(significant),
                          "share of busy": costs["share_of_busy"].map(percent),
                          "share of span": costs["share_of_span"].map(percent),
-                         "dense FLOPs per image (M)": (costs["flops"] / 1e6).map(significant),
+                         f"dense {FLOPS} per image (M)": (costs["flops"] / 1e6).map(significant),
                          "time per FLOP (× median)": costs["relative"].map("{:.2f}".format)},
                         index=costs.index)
 
@@ -105,12 +105,14 @@ def conv_layer_caption(analysis: TraceAnalysis) -> str:
 
 def focus_layer_table(layers: pd.DataFrame, label: str) -> pd.DataFrame:
     """Table H: every prunable weight of the run labelled ``label`` in a per-layer table (:func:`.layer_findings.
-    layer_frame`): its shape, size, density to 6 decimals, and its dense and kept FLOPs per image."""
+    layer_frame`): its shape, size, density to 6 decimals, and its dense and kept FLOPs per image; which parameter
+    only where the rows hold more than one kind (a column of "weight" in every row tells nothing)."""
     rows = layers[layers["label"] == label]
-    return pd.DataFrame({"layer": rows["module"], "parameter": rows["param"], "shape": rows["shape"],
-                         "weights": rows["size"].map("{:,}".format), "density": rows["density"].map("{:.6f}".format),
-                         "dense FLOPs per image": rows["flops"].map("{:,.0f}".format),
-                         "kept FLOPs per image": rows["kept_flops"].map("{:,.0f}".format)})
+    table = pd.DataFrame({"layer": rows["module"], "parameter": rows["param"], "shape": rows["shape"],
+                          "weights": rows["size"].map("{:,}".format), "density": rows["density"].map("{:.6f}".format),
+                          f"dense {FLOPS} per image": rows["flops"].map("{:,.0f}".format),
+                          f"kept {FLOPS} per image": rows["kept_flops"].map("{:,.0f}".format)})
+    return table if rows["param"].nunique() > 1 else table.drop(columns="parameter")
 
 
 def step_kind_table(analysis: TraceAnalysis) -> pd.DataFrame:

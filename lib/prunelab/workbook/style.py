@@ -26,6 +26,10 @@ SYNFLOW_ONE_ROUND_COLOUR = "#ff7f0e"
 INK = "#000000"
 #: bar fills (colour, hatch) of fp32 and mixed precision, the same way: dark grey, then white hatched
 PRECISION_FILLS = (("#404040", ""), ("#ffffff", "//"))
+#: how every heading, axis label and caption names an operation count of :func:`prunelab.core.measure.count_flops`:
+#: a weight's multiply-accumulate at each output counts one (a bias's add and a batch norm's scale or shift count one
+#: each), half what counting multiplies and adds apart would give
+FLOPS = "FLOPs (multiply-adds)"
 #: characters of a figure title per inch of figure width (11 pt DejaVu Sans, with a margin)
 _TITLE_CHARS_PER_INCH = 10
 
