@@ -347,7 +347,7 @@ def test_compression_findings_words_carry_the_densities():
     assert f"{result.size_bias.small:.3f}" in text and f"{result.size_bias.large:.3f}" in text
     odd = _layers().assign(size=lambda f: f["size"].where(f["size"] == 100, 1003))  # a median of 551.5 weights
     assert "at most 551 weights" in compression_findings(odd, 1.0, "SNIP")  # a 552-weight layer is a larger one
-    assert len(text.splitlines()) == 1 + len(result.pruners) + 1
+    assert len(text.splitlines()) == 1 + len(result.pruners) + 1 + 1  # and the nearly empty layers' line
     assert result.stand_in == ()
 
 
@@ -356,10 +356,76 @@ def test_densities_from_stand_in_data_are_flagged_as_a_pipeline_check():
     result = compression_result(layers, 1.0, "SNIP")
     assert result.stand_in == ("CIFAR-10 / ResNet20",)
     text = compression_findings(layers, 1.0, "SNIP")
-    assert len(text.splitlines()) == 1 + 1 + len(result.pruners) + 1 and "CIFAR-10 / ResNet20" in text.splitlines()[0]
+    assert len(text.splitlines()) == 1 + 1 + len(result.pruners) + 1 + 1
+    assert "CIFAR-10 / ResNet20" in text.splitlines()[0]
     assert compression_result(layers.assign(data_source="real"), 1.0, "SNIP").stand_in == ()
     real = compression_findings(layers.assign(data_source="real"), 1.0, "SNIP")
     assert text.splitlines()[-1] != real.splitlines()[-1]  # no reading of which layers a stand-in's pruner kept
+
+
+def _resnet_layers() -> pd.DataFrame:
+    """A hand-made per-layer frame around a target of 0.3162 (compression 0.5): Rand at sampling noise around it,
+    SNIP and SynFlow by their scores, SynFlow nearly emptying both 1x1 shortcuts (on ResNet20 it keeps 5 of
+    blocks.6.shortcut.0's 2,048 weights)."""
+    sizes = {"conv": 432, "blocks.3.conv1": 4608, "blocks.3.shortcut.0": 512, "blocks.6.conv1": 18432,
+             "blocks.6.shortcut.0": 2048, "fc": 640}
+    densities = {"rand": [0.343, 0.307, 0.316, 0.317, 0.305, 0.331],
+                 "snip": [0.808, 0.373, 0.645, 0.373, 0.488, 0.833],
+                 "synflow": [0.965, 0.769, 0.0273, 0.364, 5 / 2048, 0.961]}
+    return pd.DataFrame([dict(label=pruner_label(p, 100 if p == "synflow" else None), pruner=p, layer=layer,
+                              module=layer, size=size, density=d, flops=size * 64, kept_flops=size * 64 * d,
+                              setup="CIFAR-10 / ResNet20", data_source="real")
+                         for p, ds in densities.items() for (layer, size), d in zip(sizes.items(), ds)])
+
+
+def test_the_findings_name_each_pruners_nearly_empty_layers_with_their_kept_weights():
+    layers = _resnet_layers()
+    result = compression_result(layers, 0.5, "SNIP")
+    near = {p.label: [(n.layer, n.kept, n.size) for n in p.near_empty] for p in result.pruners}
+    # under a tenth of the target (0.0316): SynFlow's two shortcuts, emptiest first; none of Rand's or SNIP's
+    assert near == {"Rand": [], "SNIP": [], "SynFlow (100 rounds)": [("blocks.6.shortcut.0", 5, 2048),
+                                                                     ("blocks.3.shortcut.0", 14, 512)]}
+    (line,) = [line for line in compression_findings(layers, 0.5, "SNIP").splitlines() if "`blocks.6.shortcut.0`" in
+               line and "5 of its 2,048" in line]
+    assert "14 of its 512" in line and line.index("blocks.6.shortcut.0") < line.index("blocks.3.shortcut.0")
+    assert "conv1" not in line and "`fc`" not in line
+    # SynFlow reads no data: on a stand-in its nearly empty layers are said to hold on real data, SNIP's are not
+    stand_in = compression_findings(layers.assign(data_source="synthetic"), 0.5, "SNIP").splitlines()
+    (line,) = [line for line in stand_in if "5 of its 2,048" in line]
+    assert "real data too" in line and "real data too" not in next(x for x in compression_findings(
+        layers, 0.5, "SNIP").splitlines() if "5 of its 2,048" in x)  # on real data nothing to add
+    snip_thin = layers.assign(data_source="synthetic", density=layers["density"].where(
+        layers["pruner"] != "snip", layers["density"] / 100), pruner=layers["pruner"].replace("synflow", "grasp"))
+    (line,) = [x for x in compression_findings(snip_thin, 0.5, "SNIP").splitlines() if "of its 2,048" in x]
+    assert "real data too" not in line  # neither SNIP nor a GraSP-named pruner is data-free
+    no_names = layers.drop(columns="pruner").assign(data_source="synthetic")  # no pruner column: claim nothing
+    assert "real data too" not in compression_findings(no_names, 0.5, "SNIP")
+    # no layer under a tenth of the target: nothing named
+    full = layers.assign(density=layers["density"].clip(lower=0.2))
+    assert all(p.near_empty == () for p in compression_result(full, 0.5, "SNIP").pruners)
+    assert "`blocks.6.shortcut.0` at" not in compression_findings(full, 0.5, "SNIP")
+
+
+def test_random_pruning_is_reported_as_sampling_noise_around_the_target_not_densest_and_sparsest():
+    layers = _resnet_layers()
+    result = compression_result(layers, 0.5, "SNIP")
+    rand, snip, synflow = result.pruners
+    assert rand.random and not snip.random and synflow.data_free and not snip.data_free
+    # Rand's layers in standard deviations of a random draw of their size: blocks.3.conv1's 0.307 of 4,608 is the
+    # farthest (conv's 0.343 is farther from the target, but of 432 weights)
+    target = 10 ** -0.5
+    assert rand.noise_sds == pytest.approx((target - 0.307) / math.sqrt(target * (1 - target) / 4608))
+    lines = compression_findings(layers, 0.5, "SNIP").splitlines()
+    (line,) = [x for x in lines if x.startswith("- **Rand**")]
+    assert "densest" not in line and "sparsest" not in line and "`conv`" not in line
+    assert "0.305 to 0.343" in line and f"{rand.noise_sds:.1f} standard deviations" in line
+    assert "sampling noise" in line and "more than sampling noise" not in line
+    (scored,) = [x for x in lines if x.startswith("- **SNIP**")]
+    assert "densest `fc` (0.833)" in scored and "sparsest `blocks.3.conv1` (0.373)" in scored
+    # a mask that is not what random draws give is not called noise
+    skewed = layers.assign(density=layers["density"].where(layers["layer"] != "blocks.6.conv1", 0.2))
+    (line,) = [x for x in compression_findings(skewed, 0.5, "SNIP").splitlines() if x.startswith("- **Rand**")]
+    assert "more than sampling noise" in line
 
 
 def _amp_table() -> pd.DataFrame:
@@ -563,11 +629,12 @@ def test_layer_frame_names_the_data_source_a_run_really_used():
     from prunelab.workbook.layer_findings import layer_frame
 
     layers = pd.DataFrame([dict(module="fc", param="weight", size=10, density=0.5, flops=10, prunable=True)])
-    record = SimpleNamespace(layers=layers, config={"dataset": "cifar10", "model": "resnet20", "data_source": "auto"},
-                             summary={"data_source": "synthetic"})
+    record = SimpleNamespace(layers=layers, config={"dataset": "cifar10", "model": "resnet20", "data_source": "auto",
+                                                    "pruner": "snip"}, summary={"data_source": "synthetic"})
     frame = layer_frame({"SNIP": record})
     assert set(frame["data_source"]) == {"synthetic"}
     assert compression_result(frame, 1.0, "SNIP").stand_in == ("CIFAR-10 / ResNet20",)
+    assert compression_result(frame, 1.0, "SNIP").pruners[0].pruner == "snip"  # the name random / data-free go by
 
 
 def test_a_timing_caption_names_the_cpu_with_its_vector_units_and_a_gpu_only_where_one_was_used():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.choices import DATA_FREE_NAMES, DATA_FREE_WHY
+from ..core.choices import DATA_FREE_NAMES, DATA_FREE_PRUNERS, DATA_FREE_WHY
 from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import setup_label
@@ -35,13 +35,15 @@ def record_weights(record: RunRecord) -> dict[str, np.ndarray]:
 
 
 def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
-    """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), and
-    the record's ``setup`` and ``data_source``, so a figure of them can say where the data were a stand-in."""
+    """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), the
+    record's ``pruner`` name (the findings tell random and data-free pruners by it), and its ``setup`` and
+    ``data_source``, so a figure of them can say where the data were a stand-in."""
     frames = []
     for label, record in records.items():
         layers = record.layers
         layers = layers[layers["prunable"]].copy()
         layers["label"] = label
+        layers["pruner"] = record.config["pruner"]
         layers["layer"] = layers["module"]
         layers["kept_flops"] = layers["density"] * layers["flops"]
         layers["setup"] = setup_label(record.config["dataset"], record.config["model"])
@@ -50,9 +52,31 @@ def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+#: a layer a pruner keeps at under this share of the overall target density is named as nearly empty: so few
+#: weights are left that all the signal through the layer must pass them (SynFlow empties ResNet shortcuts so)
+NEAR_EMPTY_SHARE = 0.1
+#: a random mask's layer densities are called sampling noise while every layer is within this many standard
+#: deviations of the target, sqrt(t (1 - t) / n) for a layer of n weights each kept with the target's chance t
+NOISE_SDS = 3.0
+
+
+@dataclass(frozen=True)
+class NearEmptyLayer:
+    """A layer kept at under :data:`NEAR_EMPTY_SHARE` of the target density: its density, kept and all weights."""
+
+    layer: str
+    density: float
+    kept: int
+    size: int
+
+
 @dataclass(frozen=True)
 class PrunerDensity:
-    """One pruner's kept fraction of all prunable weights, its densest and sparsest layer, and its FLOPs."""
+    """One pruner's kept fraction of all prunable weights, its densest and sparsest layer, and its FLOPs;
+    ``near_empty``: its layers kept at under :data:`NEAR_EMPTY_SHARE` of the target, emptiest first;
+    ``noise_sds``: its layers' largest distance from the target in standard deviations of a random draw (see
+    :data:`NOISE_SDS`); ``pruner``: its name where the layer frame gives it (None: a random or data-free pruner
+    is not recognised)."""
 
     label: str
     overall: float
@@ -62,6 +86,19 @@ class PrunerDensity:
     sparsest: float
     kept_flops: float
     flops: float
+    near_empty: tuple[NearEmptyLayer, ...] = ()
+    noise_sds: float = math.nan
+    pruner: str | None = None
+
+    @property
+    def random(self) -> bool:
+        """Whether the mask is drawn at random: its layers' densities differ from the target by chance alone."""
+        return self.pruner == "rand"
+
+    @property
+    def data_free(self) -> bool:
+        """Whether the mask never reads the data (:data:`~prunelab.core.choices.DATA_FREE_PRUNERS`)."""
+        return self.pruner in DATA_FREE_PRUNERS
 
 
 @dataclass(frozen=True)
@@ -93,14 +130,9 @@ class CompressionResult:
 
 def compression_result(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> CompressionResult:
     """The :class:`CompressionResult` of the per-layer table (:func:`layer_frame`)."""
-    pruners = []
-    for label in column_order(layers["label"]):
-        part = layers[layers["label"] == label]
-        hi = part.loc[part["density"].idxmax()]
-        lo = part.loc[part["density"].idxmin()]
-        pruners.append(PrunerDensity(label, float((part["density"] * part["size"]).sum() / part["size"].sum()),
-                                     hi["layer"], float(hi["density"]), lo["layer"], float(lo["density"]),
-                                     float(part["kept_flops"].sum()), float(part["flops"].sum())))
+    target = 10 ** -compression
+    pruners = tuple(_pruner_density(layers[layers["label"] == label], label, target)
+                    for label in column_order(layers["label"]))
     part = layers[layers["label"] == focus]
     bias = None
     if not part.empty:
@@ -108,7 +140,22 @@ def compression_result(layers: pd.DataFrame, compression: float, focus: str = "S
         bias = SizeBias(focus, float(part.loc[part["size"] <= median, "density"].mean()),
                         float(part.loc[part["size"] > median, "density"].mean()), float(median))
     fake = layers.loc[layers["data_source"] == "synthetic", "setup"] if "data_source" in layers else []
-    return CompressionResult(compression, tuple(pruners), bias, tuple(sorted(set(fake))))
+    return CompressionResult(compression, pruners, bias, tuple(sorted(set(fake))))
+
+
+def _pruner_density(part: pd.DataFrame, label: str, target: float) -> PrunerDensity:
+    """The :class:`PrunerDensity` of one pruner's rows of the per-layer table, at the overall ``target`` density."""
+    hi, lo = part.loc[part["density"].idxmax()], part.loc[part["density"].idxmin()]
+    thin = part[part["density"] < NEAR_EMPTY_SHARE * target].sort_values("density", kind="stable")
+    near_empty = tuple(NearEmptyLayer(str(row.layer), float(row.density), round(row.density * row.size), int(row.size))
+                       for row in thin.itertuples())
+    sd = np.sqrt(target * (1 - target) / part["size"].to_numpy(float))
+    sds = np.abs(part["density"].to_numpy(float) - target) / np.where(sd > 0, sd, np.inf)
+    pruner = str(part["pruner"].iloc[0]) if "pruner" in part else None
+    return PrunerDensity(label, float((part["density"] * part["size"]).sum() / part["size"].sum()),
+                         hi["layer"], float(hi["density"]), lo["layer"], float(lo["density"]),
+                         float(part["kept_flops"].sum()), float(part["flops"].sum()), near_empty, float(sds.max()),
+                         pruner)
 
 
 def compression_findings(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> str:
@@ -123,10 +170,8 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
                      "set.")
     lines.append(f"- The overall target keeps {result.target:.4f} of the prunable weights (compression "
                  f"{result.compression:g}).")
-    lines += [f"- **{p.label}**: overall {p.overall:.4f}; densest `{p.densest_layer}` ({p.densest:.3f}), "
-              f"sparsest `{p.sparsest_layer}` ({p.sparsest:.3f}); kept FLOPs {p.kept_flops:,.0f} of {p.flops:,.0f} "
-              "in the prunable weights."
-              for p in result.pruners]
+    lines += [_pruner_line(p) for p in result.pruners]
+    lines.append(_near_empty_line(result))
     if result.size_bias is not None:
         b = result.size_bias
         lines.append(f"- Under {b.label}, layers of at most {math.floor(b.median):,} weights (the median size) keep on "
@@ -134,6 +179,38 @@ def compression_findings(layers: pd.DataFrame, compression: float, focus: str = 
                          " (on the synthetic stand-in: a pipeline check)." if result.stand_in else
                          ": a global threshold does not prune every layer equally."))
     return "\n".join(lines)
+
+
+def _pruner_line(p: PrunerDensity) -> str:
+    """A pruner's overall density and kept FLOPs, with its densest and sparsest layer; for a random mask, whose
+    layers differ from the target by chance alone, the spread of its layers and whether it is sampling noise."""
+    flops = f"kept FLOPs {p.kept_flops:,.0f} of {p.flops:,.0f} in the prunable weights"
+    if not p.random:
+        return (f"- **{p.label}**: overall {p.overall:.4f}; densest `{p.densest_layer}` ({p.densest:.3f}), "
+                f"sparsest `{p.sparsest_layer}` ({p.sparsest:.3f}); {flops}.")
+    noise = ("sampling noise" if p.noise_sds <= NOISE_SDS else "more than sampling noise")
+    return (f"- **{p.label}**: overall {p.overall:.4f}; {flops}. A random mask keeps every weight with the same "
+            f"chance, so each layer stays near the target by construction. Its layers keep {p.sparsest:.3f} to "
+            f"{p.densest:.3f} of their weights, up to {p.noise_sds:.1f} standard deviations from the target for a "
+            f"random draw of their size: {noise}.")
+
+
+def _near_empty_line(result: CompressionResult) -> str:
+    """The layers each pruner keeps at under :data:`NEAR_EMPTY_SHARE` of the target, with their kept weights,
+    and what that means; on stand-in data, which of those pruners never read the data (so it holds on real data)."""
+    rule = f"under {NEAR_EMPTY_SHARE:.0%} of the overall target density ({NEAR_EMPTY_SHARE * result.target:.4f})"
+    thin = [p for p in result.pruners if p.near_empty]
+    if not thin:
+        return f"- No pruner keeps any layer at {rule}: none is left nearly empty."
+    named = "; ".join(f"**{p.label}** keeps " + " and ".join(
+        f"`{n.layer}` at {n.density:.4f} ({n.kept:,} of its {n.size:,} weights)" for n in p.near_empty) for p in thin)
+    line = (f"- Nearly empty layers, kept at {rule}: {named}. All the signal through such a layer must pass those "
+            "few weights, so it is a bottleneck; a layer with none left passes nothing.")
+    free = [p.label for p in thin if p.data_free]
+    if result.stand_in and free:
+        line += (f" {' and '.join(free)} never {'reads' if len(free) == 1 else 'read'} the data to choose a mask, "
+                 "so this holds on real data too.")
+    return line
 
 
 def block_density_words(layers: pd.DataFrame, prefix: str = "blocks.0.conv") -> str:
