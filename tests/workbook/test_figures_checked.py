@@ -25,6 +25,7 @@ from figure_checks import (
     OVERLAPPING_TICK_LABELS,
     TEXT_OUTSIDE,
     figure_problems,
+    printed_scale,
     smallest_printed_text,
 )
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -342,6 +343,23 @@ def test_every_figure_from_hand_made_tables_reads_cleanly(name):
 
 
 # ------------------------------------------------------------------------------------ what the figures draw
+
+
+def test_figure_5_leaves_its_page_room_for_table_i_and_names_every_layer_upright():
+    fig = figures.plot_density_and_flops(_layers(), 0.5)
+    scale = printed_scale(fig)  # draws the figure
+    printed = fig.get_tightbbox(fig.canvas.get_renderer()).height * scale
+    # inches: an A4 page's 10.4 in of text hold the section's heading and 8-line caption (1.6 in), this figure
+    # and Table I's 22 rows (4.9 in) with their margins; at 6.5 in tall (5 in printed) Table I went to the next page
+    assert printed <= 3.5
+    top, bottom = fig.axes
+    names = bottom.get_xticklabels()
+    assert [t.get_text() for t in names] == RESNET_LAYERS and {t.get_rotation() for t in names} == {90}
+    assert smallest_printed_text(fig)[0] >= 9 * scale - 0.01  # no text below the style's 9 pt to make it fit
+    assert " ".join(bottom.get_ylabel().split()).startswith(workbook.FLOPS)  # they are multiply-adds
+    (legend,) = fig.legends
+    assert legend.get_window_extent().x0 >= max(ax.get_window_extent().x1 for ax in fig.axes)  # beside: over no line
+    plt.close(fig)
 
 
 def test_figure_1b_draws_a_one_compression_setup_as_points_on_plainly_labelled_axes():

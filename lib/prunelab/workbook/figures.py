@@ -215,10 +215,11 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
 
 def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     """Per-layer density and kept FLOPs, a line per pruner, layers in network order (``layers``:
-    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data."""
+    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data. Short (4.4 in,
+    its legend beside the panels) so that an A4 page holds it, its caption and Table I's 22 rows together."""
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 4.4), sharex=True)
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label].set_index("layer").reindex(order)
         top.plot(range(len(order)), part["density"], marker="o", label=label, color=_colour(label))
@@ -226,12 +227,11 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     dense = layers.drop_duplicates("layer").set_index("layer").reindex(order)["flops"]
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
-    top.set_ylabel("density (kept fraction)")
+    top.set_ylabel("density\n(kept fraction)")
     bottom.set_ylabel(f"{FLOPS}\nper image")
-    bottom.set_xlabel("layer")
     bottom.set_yscale("log")
     bottom.set_xticks(range(len(order)), order, rotation=90)  # upright, 22 names at 9 pt overprint
-    fig.legend(*top.get_legend_handles_labels(), loc="outside lower center", ncol=3)  # below: over no line
+    fig.legend(*top.get_legend_handles_labels(), loc="outside right center")  # beside the panels, over no line
     suptitle(fig, f"Per-layer density and FLOPs at compression {compression}" + stand_in_note(layers))
     return fig
 
