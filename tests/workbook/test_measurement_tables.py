@@ -510,7 +510,8 @@ def test_the_quantization_key_result_carries_its_data_and_spreads():
 def _sparse() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two ResNet20 runs on sparse and dense kernels (one 2x faster beyond the noise and at chance, one within
     the noise), and their layers: two switched to a compact kernel at low density."""
-    runs = timed(pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", kept=k, speedup=d / s, timing_repeats=5,
+    runs = timed(pd.DataFrame([dict(setup="CIFAR-10 / ResNet20", compression=-math.log10(k), kept=k,
+                                     speedup=d / s, timing_repeats=5,
                                      dead_units=u, dense_inference_s=d, dense_inference_spread_s=0.1,
                                      sparse_inference_s=s, sparse_inference_spread_s=0.1, top1=t,
                                      majority_class_top1=10.0)
@@ -554,7 +555,7 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
         text = sparse_findings(runs, kernels)
         assert f"**{s.real_speedup.low:.2f}x**" in text and f"{s.beyond} of {s.runs} runs" in text
         assert f"kept fraction {s.real_kept.low:.3g}" in text and f"{s.repeats} passes" in text
-        assert f"{s.at_chance} of those" in text
+        assert ("That run predicts" if s.at_chance == s.beyond == 1 else f"{s.at_chance} of those") in text
         assert f"{s.dead_units} dead units" in text
         if s.switched:
             assert f"{s.switched_layers} layer choices" in text and "2 to compact" in text
@@ -776,3 +777,57 @@ def test_findings_on_too_few_passes_claim_nothing_and_say_why():
     runs, layers = _sparse()
     (s,) = sparse_result(runs.assign(timing_repeats=3), layers)
     assert "**" not in sparse_findings(runs.assign(timing_repeats=3), layers) and s.repeats == 3
+
+
+def test_a_run_whose_sparse_model_is_the_dense_one_counts_neither_faster_nor_slower():
+    """No layer on sparse kernels and no unit removed: the two models run the same computation, so a ratio the rank
+    test tells apart (here 2x, in a run that still predicts) is noise, not a speed-up; it is counted apart."""
+    from prunelab.workbook.key_results import speed_key_words
+    from prunelab.workbook.sparse_tables import inference_time_table, kernels_differ, pair_rule_note
+
+    runs, layers = _sparse()
+    runs = runs.assign(switched=[1, 1])
+    same = timed(runs.iloc[:1].assign(top1=80.0, switched=0, dead_units=0, compression=0.5, kept=0.316))
+    frame = pd.concat([runs, same], ignore_index=True)
+    assert list(kernels_differ(frame)) == [True, False, False]
+    (s,) = sparse_result(frame, layers)
+    assert (s.beyond, s.runs, s.slower, s.gains) == (1, 3, 0, 0)  # the 2x run at chance is the only one apart
+    assert (s.same_runs, s.same) == (1, Span(2.0, 2.0))
+    text = sparse_findings(frame, layers)
+    assert "In 1 of 3 runs" in text and "(2.00x)" in text
+    (key,) = speed_key_words(frame.assign(setup="MNIST / FC", stand_in=False))
+    assert "2.00x" not in key and "in 1 runs" in key  # the only other run beyond the noise is at chance
+    c2 = inference_time_table(frame.assign(label=["Rand", "Mag", "SNIP"], data_source="bundled", data="real"), "sparse")
+    assert "<b>" in c2["Rand"].dropna().iloc[0] and "<b>" not in c2["SNIP"].dropna().iloc[0]  # 2x, but the same model
+    assert pair_rule_note(frame).startswith("In 1 of 3 runs")
+
+
+def test_a_dense_time_far_above_its_compressions_others_is_marked_noisy_and_not_counted():
+    from prunelab.workbook.sparse_tables import inference_time_table, kernels_differ, noisy_dense, pair_rule_note
+
+    runs, layers = _sparse()
+    four = timed(pd.DataFrame([dict(setup="MNIST / FC", data="real MNIST", data_source="bundled", compression=0.5,
+                                    kept=0.316, label=label, speedup=d, timing_repeats=5, dead_units=0, switched=1,
+                                    dense_inference_s=d, dense_inference_spread_s=0.02, sparse_inference_s=1.0,
+                                    sparse_inference_spread_s=0.02, top1=90.0, majority_class_top1=10.0)
+                               for label, d in (("Rand", 1.0), ("Mag", 1.0), ("SNIP", 1.0), ("GraSP", 1.4))]))
+    assert list(noisy_dense(four)) == [False, False, False, True]  # 1.4 s against a median of 1 s
+    assert not kernels_differ(four).iloc[3]  # its 1.4x is a slow dense timing, not a gain
+    (s,) = sparse_result(four, layers.assign(setup="MNIST / FC"))
+    assert (s.noisy_runs, s.noisy, s.beyond, s.tested) == (1, Span(1.4, 1.4), 0, 3)
+    table = inference_time_table(four, "dense")
+    assert table.iloc[0]["GraSP"].endswith("†") and not table.iloc[0]["SNIP"].endswith("†")
+    assert "†" not in inference_time_table(four, "sparse").to_string()
+    assert "(1 run)" in pair_rule_note(four)
+    assert "(1.40x)" in sparse_findings(four, layers.assign(setup="MNIST / FC"))
+    assert not noisy_dense(four.iloc[2:]).any()  # of two runs at a compression, neither is judged the odd one
+
+
+def test_dense_medians_that_fall_steadily_with_compression_are_given_as_the_data_show_them():
+    runs, layers = _sparse()
+    falling = timed(pd.concat([runs.iloc[1:].assign(compression=c, dense_inference_s=d, sparse_inference_s=d)
+                               for c, d in ((0.2, 4.36), (0.25, 4.16), (0.5, 3.05), (1.0, 3.0))], ignore_index=True))
+    text = sparse_findings(falling, layers)
+    assert "4,360, 4,160, 3,050 and 3,000 ms at 0.2, 0.25, 0.5 and 1" in text
+    bumpy = timed(falling.assign(dense_inference_s=[4.36, 3.05, 4.16, 3.0]))
+    assert " ms at 0.2" not in sparse_findings(bumpy, layers)  # no steady fall: the range alone is given

@@ -18,6 +18,7 @@ from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .layer_findings import working_beyond
 from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, significant
+from .sparse_tables import same_model
 from .speed_findings import AmpTimes, Int8Setup, amp_time_summary, amp_times, int8_setups
 from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import SINK_FIXES, trace_summary
@@ -91,7 +92,8 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.D
 def speed_key_words(sparse: pd.DataFrame) -> list[str]:
     """Per set-up on real data, whether pruning bought speed: on dense kernels a pruned network does the
     same work, so only the sparse kernels can gain, and only the runs of :func:`.layer_findings.working_beyond`
-    count, as in the findings; where the passes are too few for the rank test, that is said instead."""
+    count, as in the findings, and how many runs' sparse model is the dense one (:func:`.sparse_tables.same_model`:
+    their ratios are noise); where the passes are too few for the rank test, that is said instead."""
     words = []
     for setup, rows in sparse.groupby("setup", sort=False):
         if rows["stand_in"].any():
@@ -107,6 +109,10 @@ def speed_key_words(sparse: pd.DataFrame) -> list[str]:
         else:
             speed = ("and no run that still predicts better than the most frequent class ran faster on sparse "
                      "kernels beyond the passes' noise")
+        same = int(same_model(rows).sum())
+        if same:  # their ratios are noise: said, so that a reader does not take them for a missed gain
+            speed += (f" (in {same} runs no layer went on sparse kernels and no unit was removed, so the sparse model "
+                      "ran the same computation: their ratios are noise and count neither way)")
         words.append(f"Speed on {setup}: a pruned network's dense kernels do the same work at every compression, "
                      f"{speed}; Tables C and C2 give the times.")
     return words

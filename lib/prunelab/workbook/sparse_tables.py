@@ -1,6 +1,8 @@
 """Tables C and C2 and the frames behind the sparse-kernel findings: each run's test-set time on dense kernels
-against the sparse kernels chosen per layer (its ``sparse`` record), and whether a rank test of the passes tells
-the two apart (:func:`kernels_differ`, the one judgement Tables C and C2, Figure 1b and the findings share).
+against the sparse kernels chosen per layer (its ``sparse`` record), and whether the two count as different
+(:func:`kernels_differ`, the one judgement Tables C and C2, Figures 1b and the findings share): a rank test of the
+passes tells them apart, the sparse model is not the dense one (:func:`same_model`) and the dense time is no
+outlier (:func:`noisy_dense`).
 """
 
 from __future__ import annotations
@@ -15,17 +17,53 @@ from ..data.catalog import source_words
 from ..errors import UserError
 from ..runs.store import RunRecord
 from .grids import setup_label
-from .numbers import time_cell
+from .numbers import at_chance, time_cell
 from .style import column_order, pruner_label
 from .tables import setup_blocks
 
+#: a dense-kernel time more than this many times its set-up's median dense time at its compression is noise
+NOISY_DENSE = 1.25
+
+
+def same_model(sparse: pd.DataFrame) -> pd.Series:
+    """Per run of the sparse table, whether its sparse model is its dense model: no layer went on sparse kernels
+    and no unit was removed, so the two run the same computation and any ratio of their times is noise. False
+    throughout where the rows lack the records' choices (``switched``, ``dead_units``), as :func:`.numbers.at_chance`
+    does where they lack the most frequent class."""
+    if not {"switched", "dead_units"} <= set(sparse.columns):
+        return pd.Series(False, index=sparse.index)
+    return (sparse["switched"] == 0) & (sparse["dead_units"] == 0)
+
+
+def noisy_dense(sparse: pd.DataFrame) -> pd.Series:
+    """Per run, whether its dense-kernel time lies more than :data:`NOISY_DENSE` times the median dense time of its
+    set-up at its compression: there every pruner's dense model does the same arithmetic, so a time that far out
+    says something slowed that timing (not measured here), and a ratio against it is no gain. Judged only where
+    three runs or more share the compression: of two, either could be the odd one."""
+    times = sparse.groupby(["setup", "compression"])["dense_inference_s"]
+    typical, runs = times.transform("median"), times.transform("size")
+    return (runs >= 3) & (sparse["dense_inference_s"] > NOISY_DENSE * typical)
+
 
 def kernels_differ(sparse: pd.DataFrame) -> pd.Series:
-    """Per run of the sparse table, whether a rank test of its passes tells its dense-kernel and sparse-kernel
-    times apart (:func:`prunelab.core.timing.timings_differ`)."""
+    """Per run of the sparse table, whether its dense-kernel and sparse-kernel times count as different: a rank
+    test of its passes tells them apart (:func:`prunelab.core.timing.timings_differ`), its sparse model is not the
+    dense one (:func:`same_model`: there a difference is noise) and its dense time is no outlier
+    (:func:`noisy_dense`)."""
     pairs = [(Timing.from_summary(row, "dense_inference"), Timing.from_summary(row, "sparse_inference"))
              for _, row in sparse.iterrows()]
-    return pd.Series([timings_differ(*pair) for pair in pairs], index=sparse.index, dtype=bool)
+    told_apart = pd.Series([timings_differ(*pair) for pair in pairs], index=sparse.index, dtype=bool)
+    return told_apart & ~same_model(sparse) & ~noisy_dense(sparse)
+
+
+def sparse_gains(sparse: pd.DataFrame) -> pd.Series:
+    """Per run, whether it counts as faster on sparse kernels: the two times differ (:func:`kernels_differ`), the
+    sparse one is the lower, and the network still predicts better than the most frequent class (a collapsed
+    network's speed is no gain), a filter left out on synthetic stand-in data, where accuracy means nothing. Figure
+    1b, the findings and the key result count these runs."""
+    faster = kernels_differ(sparse) & (sparse["sparse_inference_s"] < sparse["dense_inference_s"])
+    stand_in = sparse["stand_in"].astype(bool) if "stand_in" in sparse else pd.Series(False, index=sparse.index)
+    return faster & (stand_in | ~at_chance(sparse))
 
 
 def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
@@ -65,11 +103,16 @@ def sparse_layer_frame(records: Iterable[RunRecord], sparse_records: Iterable[Ru
 KERNELS = ("dense", "sparse")
 
 
+#: Table C's mark of a dense time taken as noise (:func:`noisy_dense`)
+NOISY_MARK = "†"
+
+
 def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse"]) -> pd.DataFrame:
     """Table C (``kernels`` "dense") or C2 ("sparse"): test-set inference time (ms) per compression and pruner on
     those kernels, laid out as Table B (a block of rows per set-up, named with its data; a column per pruner),
     each cell "median ± half the range" of passes taken in turn with the other kernels' (so the two tables
-    compare cell by cell), in bold where a rank test tells the pair apart and these kernels are the faster."""
+    compare cell by cell), in bold where the pair differs (:func:`kernels_differ`) and these kernels are the
+    faster; in Table C a dense time taken as noise (:func:`noisy_dense`) is marked :data:`NOISY_MARK`."""
     if kernels not in KERNELS:
         raise UserError(f"kernels are {' or '.join(KERNELS)}, not {kernels!r}")
     if sparse.empty:
@@ -77,7 +120,9 @@ def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse
     (other,) = set(KERNELS) - {kernels}
     metric, other = f"{kernels}_inference_s", f"{other}_inference_s"
     spreads = sparse[f"{kernels}_inference_spread_s"]
-    cells = [time_cell(m * 1e3, s * 1e3, unit="") for m, s in zip(sparse[metric], spreads)]
+    marks = noisy_dense(sparse) if kernels == "dense" else pd.Series(False, index=sparse.index)
+    cells = [time_cell(m * 1e3, s * 1e3, unit="") + (f" {NOISY_MARK}" if noisy else "")
+             for m, s, noisy in zip(sparse[metric], spreads, marks)]
     faster = kernels_differ(sparse).to_numpy() & (sparse[metric] < sparse[other]).to_numpy()
     rows = sparse.assign(cell=[f"<b>{cell}</b>" if bold else cell for cell, bold in zip(cells, faster)])
     frame = setup_blocks(rows, lambda part: part.pivot_table(index="compression", columns="label", values="cell",
@@ -85,3 +130,19 @@ def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse
     frame = frame.reindex(columns=column_order(rows["label"]))
     frame.columns.name = None  # as Table B's: no "label" heading
     return frame
+
+
+def pair_rule_note(sparse: pd.DataFrame) -> str:
+    """What Table C's caption adds to the timing rule, from the runs, as sentences ready to stand before the next
+    (a trailing space): how many runs' sparse model is their dense one (:func:`same_model`) and how many dense times
+    are marked as noise (:func:`noisy_dense`), neither pair compared; empty where there are none."""
+    same, noisy = int(same_model(sparse).sum()), int(noisy_dense(sparse).sum())
+    text = ""
+    if same:
+        text += (f"In {same} of {len(sparse)} runs the sparse model is the dense one (no layer on sparse kernels, no "
+                 "unit removed): their two times differ only by noise, and neither is bold. ")
+    if noisy:
+        text += (f"{NOISY_MARK} marks a dense time over {NOISY_DENSE - 1:.0%} above the median of its set-up's dense "
+                 f"times at that compression ({noisy} run{'s' if noisy != 1 else ''}): the same arithmetic as the "
+                 "others, so it is taken as noise and not compared. ")
+    return text
