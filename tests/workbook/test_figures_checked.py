@@ -544,6 +544,35 @@ def test_against_compression_draws_a_row_per_setup_with_the_seed_means():
         figures.plot_against_compression(table, sparse, setup="ImageNet / ResNet50")
 
 
+def test_figure_1_draws_the_dense_kernels_line_over_the_pruners_lines():
+    sparse = _sparse(STUDY, pays=False)  # every pruner's sparse time near the dense one: their lines cover it
+    fig = figures.plot_against_compression(_runs(STUDY), sparse)
+    for times in (fig.axes[1], fig.axes[4]):
+        (dense,) = [line for line in times.lines if line.get_color() == INK and line.get_linestyle() == "-"]
+        pruners = [line for line in times.lines if line is not dense]
+        assert pruners and dense.get_zorder() > max(line.get_zorder() for line in pruners)
+    plt.close(fig)
+
+
+def test_figure_1_fits_its_time_axis_to_the_bulk_and_marks_a_far_slower_point_at_the_edge():
+    sparse = _sparse(STUDY)
+    slow = (sparse["setup"] == CIFAR) & (sparse["label"] == "Rand") & (sparse["compression"] == 0.5)
+    sparse.loc[slow, "sparse_inference_s"] = 0.05 * 8  # 8x the dense time; the rest at most 1.6x
+    fig = figures.plot_against_compression(_runs(STUDY), sparse)
+    times = fig.axes[1]
+    rest = sparse[(sparse["setup"] == CIFAR) & ~slow]
+    top = (rest["sparse_inference_s"] + rest["sparse_inference_spread_s"] / 2).max() * 1e3
+    low, high = times.get_ylim()
+    assert top <= high < 1.2 * top  # the axis ends above the bulk, not at 400 ms
+    rand = workbook.palette(workbook.column_order(sparse["label"]))["Rand"]
+    (edge,) = [line for line in times.lines if line.get_marker() == "^"]
+    assert edge.get_color() == rand and edge.get_xdata()[0] == 0.5 and edge.get_ydata()[0] == pytest.approx(high)
+    assert "400" in [text.get_text() for text in times.texts]  # its value, in ms
+    mnist = fig.axes[4]  # no outlier there: an axis as matplotlib chose it, and no mark
+    assert not [line for line in mnist.lines if line.get_marker() == "^"] and not mnist.texts
+    assert _problems(fig) == []
+
+
 def _one_row(table: pd.DataFrame, setup: str, label: str, seed: int, compression: float) -> pd.Series:
     return (table["setup"] == setup) & (table["label"] == label) & (table["seed"] == seed) & \
         (table["compression"] == compression)

@@ -4,7 +4,7 @@
 is laid out, :func:`fit_tick_labels` moves a label that would overprint its left neighbour to a second row below
 the first, and takes the label off a tick (which keeps its mark) only where neither row has room. The room is
 measured on the laid-out figure, so a panel of any width labels every value that fits, the same way in every
-figure.
+figure. :func:`bulk_y_axis` fits a y axis to the bulk of its points where one lies far above them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.ticker import NullFormatter
+
+from .numbers import significant
 
 #: a compression axis's label, the kept fraction in mathtext (a caret would print as one)
 COMPRESSION_LABEL = r"compression $c$ (kept fraction $10^{-c}$)"
@@ -21,6 +24,8 @@ COMPRESSION_LABEL = r"compression $c$ (kept fraction $10^{-c}$)"
 _LABEL_GAP_EM = 0.4
 #: space between the first row of labels and the second, in ems of their font
 _ROW_GAP_EM = 0.2
+#: a point more than this many times a panel's reference is an outlier, drawn at the panel's top edge
+OUTLIER_FACTOR = 2.0
 
 
 def compression_axis(ax, compressions: Iterable[float]) -> None:
@@ -46,6 +51,26 @@ def kept_fraction_axis(ax, kept: Iterable[float]) -> None:
         ax.set_xlim(values[0] * 10 ** 0.5, values[0] / 10 ** 0.5)
     elif not ax.xaxis_inverted():
         ax.invert_xaxis()
+
+
+def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
+    """Where a point (``points``: columns ``x``, ``y``, ``half``, the half range of its bar, and ``colour``, one row
+    per point drawn) lies more than :data:`OUTLIER_FACTOR` times ``reference`` (Figure 1: the slowest median dense
+    time), fit the y axis to the other points and their bars, and draw each outlier as a triangle in its colour at
+    the top edge, labelled with its value: one slow point no longer squashes the rest. Nothing changes where
+    there is none."""
+    outlier = points["y"] > OUTLIER_FACTOR * reference
+    if not outlier.any():
+        return
+    bulk = points[~outlier]
+    low, high = (bulk["y"] - bulk["half"]).min(), (bulk["y"] + bulk["half"]).max()
+    pad = 0.05 * (high - low)
+    ax.set_ylim(low - pad, high + pad)
+    for _, point in points[outlier].iterrows():
+        ax.plot([point["x"]], [high + pad], marker="^", markersize=8, color=point["colour"], linestyle="none",
+                clip_on=False, zorder=4)
+        ax.annotate(f"{significant(point['y'])}", (point["x"], high + pad), xytext=(6, -3), textcoords="offset points",
+                    ha="left", va="top", fontsize=8, color=point["colour"])
 
 
 def fit_tick_labels(fig, axes: Iterable) -> None:

@@ -13,7 +13,7 @@ from ..core.timing import MARGIN, faster_by
 from ..errors import UserError
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
-from .figure_axes import COMPRESSION_LABEL, compression_axis, fit_tick_labels, kept_fraction_axis
+from .figure_axes import COMPRESSION_LABEL, bulk_y_axis, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
 from .sparse_tables import kernels_differ, sparse_gains
 from .style import (
@@ -39,9 +39,10 @@ def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: s
     alone where given, every set-up of ``table`` where None), a line per pruner: top-1 and FLOPs as the mean over
     seeds with a bar of one standard deviation either side (:func:`_mean_sd_line`); times as Tables C and C2 give them
     (``sparse``, :func:`.sparse_tables.sparse_table`: each run's model on the sparse kernels chosen per layer, a bar
-    to the half range of its passes, and in black the dense kernels' time, the median over pruners), since a
-    run's own time after training moves with the machine's load between runs. Each row is titled with its
-    set-up, data and seed count."""
+    to the half range of its passes, and in black over them the dense kernels' time, the median over pruners; a
+    time over twice the slowest dense one is marked at the top edge, :func:`.figure_axes.bulk_y_axis`), since a
+    run's own time after training was not timed in turn with anything. Each row is titled with its set-up, data
+    and seed count."""
     use_style()
     setups = list(dict.fromkeys(table["setup"])) if setup is None else [setup]
     missing = [name for name in setups if not (table["setup"] == name).any()]
@@ -72,7 +73,13 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     for pruner in order:
         _sparse_time_line(axes[1], sparse[sparse["label"] == pruner], pruner)
     dense = sparse.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
-    axes[1].plot(dense.index, dense.to_numpy(), "o-", color=INK, zorder=1)  # as Figure 1b draws dense kernels
+    # as Figure 1b draws dense kernels, over the pruners' lines: under them it was hidden where they lie close
+    axes[1].plot(dense.index, dense.to_numpy(), "o-", color=INK, zorder=3)
+    drawn = [pd.DataFrame({"x": sparse["compression"], "y": sparse["sparse_inference_s"] * 1e3,
+                           "half": sparse["sparse_inference_spread_s"] * 1e3 / 2,
+                           "colour": sparse["label"].map(_colour)}),
+             pd.DataFrame({"x": dense.index, "y": dense.to_numpy(), "half": 0.0, "colour": INK})]
+    bulk_y_axis(axes[1], pd.concat(drawn, ignore_index=True), reference=float(dense.max()))
     for ax, label in zip(axes, ("test top-1 accuracy (%)", "inference time over\nthe test set (ms)",
                                 f"{FLOPS}\nof the pruned model")):
         compression_axis(ax, rows["compression"])
