@@ -602,16 +602,27 @@ def test_collapse_draws_chance_and_where_each_pruner_first_empties_a_layer():
     plt.close(fig)
 
 
-def test_collapse_marks_of_pruners_at_one_point_are_rings_of_growing_size():
+def _shown_x(line) -> float:
+    """Where a one-point line's marker lands across the page (display x), its offset transform included."""
+    return float(line.get_transform().transform((line.get_xdata()[0], line.get_ydata()[0]))[0])
+
+
+def test_collapse_marks_of_pruners_at_one_compression_are_offset_sideways_none_over_another():
     table = _runs(STUDY)
     mag_early = (table["setup"] == MNIST) & (table["label"] == "Mag") & (table["compression"] == 2.0)
     table.loc[mag_early, "top1"] = table.loc[_one_row(table, MNIST, "Rand", 1, 2.0), "top1"].iloc[0]
     table["collapsed_layers"] = [["fc1"] if hit else kept for hit, kept in zip(mag_early, table["collapsed_layers"])]
     fig = figures.plot_collapse(table)
-    crosses = [line for line in fig.axes[1].lines if line.get_marker() == "X"]
-    at_two = sorted(line.get_markersize() for line in crosses if line.get_xdata()[0] == 2.0)
-    assert len(at_two) == 2 and at_two[1] > at_two[0]  # Rand's and Mag's, one round the other
-    assert {line.get_markersize() for line in crosses if line.get_xdata()[0] != 2.0} == {at_two[0]}
+    fig.canvas.draw()
+    mnist = fig.axes[1]
+    crosses = [line for line in mnist.lines if line.get_marker() == "X"]
+    at_two = sorted(_shown_x(line) for line in crosses if line.get_xdata()[0] == 2.0)
+    assert len(at_two) == 2 and at_two[1] - at_two[0] > 10  # Rand's and Mag's, side by side (pixels at 100 dpi)
+    centre = mnist.transData.transform((2.0, 0.0))[0]
+    assert min(at_two) < centre < max(at_two)  # spread about their compression, not off to one side
+    alone = [line for line in crosses if line.get_xdata()[0] == 3.0]  # SNIP's alone there: at its compression
+    assert [_shown_x(line) for line in alone] == pytest.approx([mnist.transData.transform((3.0, 0.0))[0]])
+    assert {line.get_markersize() for line in crosses} == {crosses[0].get_markersize()}  # one size: no rings
     plt.close(fig)
 
 

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.transforms import offset_copy
 
 from ..core.timing import MARGIN, faster_by
 from ..errors import UserError
@@ -32,6 +33,8 @@ from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs, own_pe
 
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}
+#: Figure 1c's sideways step between the marks of pruners at one compression, in points: near a mark's width
+_DODGE_PT = 12.0
 
 
 def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: str | None = None):
@@ -115,8 +118,9 @@ def plot_collapse(table: pd.DataFrame):
     (mean ± sd over seeds), the chance level (always answering the test set's most frequent class, its mean
     over the set-up's runs), and per pruner an open cross at the lowest compression where any seed's trained
     network has a layer with no weight (the collapse table's layers) and, on real data, an open square where
-    one is first left with no path from input to output (:func:`~.collapse_study.collapse_study`); one legend
-    below the panels. The unpruned reference, where present, is left out: it has no compression to collapse at."""
+    one is first left with no path from input to output (:func:`~.collapse_study.collapse_study`), the marks of
+    pruners at one compression offset sideways so that none hides another (:func:`_dodges`); one legend below the
+    panels. The unpruned reference, where present, is left out: it has no compression to collapse at."""
     use_style()
     pruned = table[table["label"] != DENSE_LABEL]
     setups = list(dict.fromkeys(pruned["setup"]))
@@ -126,9 +130,12 @@ def plot_collapse(table: pd.DataFrame):
     cuts = _first_cuts(pruned)
     fig, axes = panel_grid(len(setups), 4.6)
     for ax, setup in zip(axes, setups):
-        rows, placed = pruned[pruned["setup"] == setup], []
-        for label in column_order(rows["label"]):
-            _collapse_line(ax, rows[rows["label"] == label], label, cuts.get((setup, label)), placed)
+        rows = pruned[pruned["setup"] == setup]
+        marks = {label: _marks(rows[rows["label"] == label], cuts.get((setup, label)))
+                 for label in column_order(rows["label"])}
+        dodges = _dodges(marks)
+        for label, placed in marks.items():
+            _collapse_line(ax, rows[rows["label"] == label], label, placed, dodges)
         chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
         if np.isfinite(chance):
             ax.axhline(chance, color="k", ls=":", lw=1.2)
@@ -171,21 +178,35 @@ def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, pruner: str, by: str = "c
     return stats
 
 
-def _collapse_line(ax, runs: pd.DataFrame, label: str, cut: float | None, placed: list[tuple]) -> None:
-    """One pruner's mean ± sd top-1 per compression, a cross where one of its runs first emptied a layer, and a
-    square at ``cut``, where one is first left with no path (None: none). ``placed`` holds the panel's marks
-    so far (marker, compression, top-1): a mark where one of its kind already is (within 4 points of top-1)
-    is drawn larger, so that pruners cut at one point show as rings round each other, none hiding another."""
-    stats = _mean_sd_line(ax, runs, "top1", label)
+def _marks(runs: pd.DataFrame, cut: float | None) -> list[tuple[str, float]]:
+    """One pruner's marks (marker, compression): a cross where one of its runs first emptied a layer, and a square
+    at ``cut``, where one is first left with no path (None: none)."""
     emptied = runs.loc[runs["emptied"].map(bool), "compression"]
-    for marker, at in (("X", emptied.min() if len(emptied) else None), ("s", cut)):
-        if at is not None:  # open markers: they hide no point
-            top1 = stats.loc[at, "mean"]
-            under = sum(m == marker and x == at and abs(y - top1) < 4 for m, x, y in placed)
-            placed.append((marker, at, top1))
-            ax.plot([at], [top1], marker=marker, markersize=_MARK_SIZES[marker] + 6 * under,
-                    markerfacecolor="none", markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none",
-                    zorder=5)
+    first = float(emptied.min()) if len(emptied) else None
+    return [(marker, at) for marker, at in (("X", first), ("s", cut)) if at is not None]
+
+
+def _dodges(marks: dict[str, list[tuple[str, float]]]) -> dict[tuple[str, float], float]:
+    """Per (pruner label, compression) marked, its mark's sideways offset in points: the pruners marked at one
+    compression spread evenly about it, :data:`_DODGE_PT` apart in the order given, so that none hides another
+    (a pruner's cross and square at one compression share its offset: their shapes tell them apart)."""
+    at: dict[float, list[str]] = {}
+    for label, placed in marks.items():
+        for compression in dict.fromkeys(c for _, c in placed):
+            at.setdefault(compression, []).append(label)
+    return {(label, c): (i - (len(labels) - 1) / 2) * _DODGE_PT for c, labels in at.items()
+            for i, label in enumerate(labels)}
+
+
+def _collapse_line(ax, runs: pd.DataFrame, label: str, marks: list[tuple[str, float]],
+                   dodges: dict[tuple[str, float], float]) -> None:
+    """One pruner's mean ± sd top-1 per compression and its open ``marks`` (:func:`_marks`) at its mean there,
+    each shifted sideways by its offset in points (:func:`_dodges`)."""
+    stats = _mean_sd_line(ax, runs, "top1", label)
+    for marker, at in marks:  # open markers: they hide no point
+        shifted = offset_copy(ax.transData, fig=ax.figure, x=dodges[(label, at)], units="points")
+        ax.plot([at], [stats.loc[at, "mean"]], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
+                markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none", zorder=5, transform=shifted)
 
 
 def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
