@@ -13,7 +13,6 @@ from timed_passes import timed, timing_of
 from prunelab.core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing
 from prunelab.runs.int8 import FP32_COMPILED, FP32_METHOD
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
-from prunelab.workbook.layer_findings import sparse_findings, sparse_result
 from prunelab.workbook.measurement_tables import (
     TOP1_ROUNDING_NOTE,
     amp_relative_caption,
@@ -28,6 +27,7 @@ from prunelab.workbook.measurement_tables import (
     int8_timing_table,
 )
 from prunelab.workbook.numbers import Span, significant, time_cell
+from prunelab.workbook.sparse_speed import sparse_findings, sparse_result
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
 from prunelab.workbook.tables import INT8_METHODS, int8_sides, int8_table
 from prunelab.workbook.tracing_findings import (

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         layer_findings,
         measurement_tables,
         numbers,
+        sparse_speed,
         sparse_tables,
         speed_findings,
         style,
@@ -60,9 +61,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".trace_figures": ("plot_timeline",),
     ".findings": ("tuning_findings",),
     ".collapse_study": ("collapse_study", "collapse_study_findings", "synflow_claim"),
-    ".layer_findings": (
-        "block_density_words", "compression_findings", "layer_frame", "record_weights", "sparse_findings",
-    ),
+    ".layer_findings": ("block_density_words", "compression_findings", "layer_frame", "record_weights"),
+    ".sparse_speed": ("sparse_findings",),
     ".speed_findings": ("amp_time_words", "quantization_findings"),
     ".tracing_findings": ("conv_costs", "design_speed_words", "trace_findings"),
     ".grids": (

@@ -1,0 +1,238 @@
+"""Findings on where sparse kernels pay (Task 1's inference times): per set-up, which layers went on sparse kernels,
+which runs ran faster beyond the passes' noise, and which ratios are noise (the same model both ways, or a dense
+time far off its neighbours'). Numbers and verdicts as frozen dataclasses first, then words.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
+from .numbers import Span, at_chance, listed, passing_by_chance, significant
+from .sparse_tables import NOISY_DENSE, NOISY_MARK, kernels_differ, noisy_dense, same_model, sparse_gains
+
+
+@dataclass(frozen=True)
+class SparseSetup:
+    """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones over all runs and
+    over the ``beyond`` runs whose times differ (:func:`.sparse_tables.kernels_differ`: ``real_speedup``,
+    ``real_kept``; None where none does), of which ``slower`` ran slower on sparse kernels and ``at_chance`` predict
+    no better than the most frequent class; ``gains``: the runs that count as faster
+    (:func:`.sparse_tables.sparse_gains`, as Figure 1b counts them; their speed-up: ``working_speedup``, None where
+    none is left); the kept fractions, the fewest timed passes; the layers' kernel choices (``switched``: kernel and
+    layer count for the layers that left the dense kernel) with the densities of the switched layers, of those that
+    stayed dense and of all; dead units removed; the runs' dense-kernel times, the same work in each, whether the
+    fastest and slowest differ beyond their passes' noise (``dense_moved``) and their median over pruners per
+    compression (``dense_by_compression``, ms); the runs left out of the count: ``same`` whose sparse model is the
+    dense one and ``noisy`` others whose dense time is an outlier, with their speed-ups; whether the runs used the
+    synthetic stand-in (their accuracy means nothing)."""
+
+    setup: str
+    speedup: Span
+    kept: Span
+    repeats: int
+    beyond: int
+    runs: int
+    real_speedup: Span | None
+    real_kept: Span | None
+    at_chance: int
+    working_speedup: Span | None
+    slower: int
+    switched: tuple[tuple[str, int], ...]
+    switched_density: Span
+    dense_density: Span
+    density: Span
+    dead_units: int
+    dense_ms: Span
+    dense_moved: bool
+    stand_in: bool = False
+    gains: int = 0
+    same: Span | None = None  # the speed-ups of the runs whose sparse model is the dense one
+    same_runs: int = 0
+    noisy: Span | None = None  # the speed-ups of the other runs whose dense time is noise
+    noisy_runs: int = 0
+    dense_by_compression: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def switched_layers(self) -> int:
+        return sum(n for _, n in self.switched)
+
+    @property
+    def tested(self) -> int:
+        """The runs whose two times were compared: all but those left out as the same model or a noisy dense time."""
+        return self.runs - self.same_runs - self.noisy_runs
+
+    @property
+    def density_decided(self) -> bool:
+        """Whether every switched layer kept fewer weights than every layer that stayed dense (False where none
+        stayed dense: nothing to compare)."""
+        return bool(self.switched) and self.switched_density.high < self.dense_density.low
+
+
+def _span_or_none(values: pd.Series) -> Span | None:
+    return Span.of(values) if len(values) else None
+
+
+def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSetup, ...]:
+    """A :class:`SparseSetup` per set-up of the sparse table (:func:`.tables.sparse_table`), with its layers'
+    choices (:func:`.tables.sparse_layer_frame`)."""
+    setups = []
+    for setup, rows in sparse.groupby("setup", sort=False):
+        part = layers[layers["setup"] == setup]
+        switched = part[part["kernel"] != "dense"]
+        real = rows[kernels_differ(rows)]
+        working = working_beyond(rows)
+        same = same_model(rows)
+        noisy = rows[noisy_dense(rows) & ~same]
+        by_compression = rows.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
+        setups.append(SparseSetup(
+            setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
+            len(real), len(rows), _span_or_none(real["speedup"]), _span_or_none(real["kept"]),
+            int(at_chance(real).sum()), _span_or_none(working["speedup"]), int((real["speedup"] < 1).sum()),
+            tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
+            Span.of(switched["density"]), Span.of(part.loc[part["kernel"] == "dense", "density"]),
+            Span.of(part["density"]), int(rows["dead_units"].sum()), Span.of(rows["dense_inference_s"] * 1e3),
+            _dense_moved(rows), bool(rows["stand_in"].any()) if "stand_in" in rows else False, len(working),
+            _span_or_none(rows.loc[same, "speedup"]), int(same.sum()), _span_or_none(noisy["speedup"]), len(noisy),
+            tuple((float(c), float(ms)) for c, ms in by_compression.items())))
+    return tuple(setups)
+
+
+def working_beyond(rows: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the sparse table that count as faster on sparse kernels (:func:`.sparse_tables.sparse_gains`:
+    the times differ, the sparse one is lower, and on real data the network still predicts better than the most
+    frequent class): the speed-ups a reader may quote, as Figure 1b counts them."""
+    return rows[sparse_gains(rows)]
+
+
+def _dense_moved(rows: pd.DataFrame) -> bool:
+    """Whether the fastest and the slowest of ``rows``' dense-kernel times differ beyond their passes' noise."""
+    fastest, slowest = rows.loc[rows["dense_inference_s"].idxmin()], rows.loc[rows["dense_inference_s"].idxmax()]
+    return timings_differ(Timing.from_summary(fastest, "dense_inference"),
+                          Timing.from_summary(slowest, "dense_inference"))
+
+
+def _dense_trend(s: SparseSetup) -> str:
+    """", and their median over pruners falls steadily with compression: 436, 416 and 305 ms at 0.2, 0.25 and 0.5"
+    where those medians fall (or rise) at every step over three compressions or more; else nothing."""
+    if len(s.dense_by_compression) < 3:  # two points are no trend
+        return ""
+    compressions, ms = zip(*s.dense_by_compression)
+    steps = np.diff(ms)
+    if not ((steps < 0).all() or (steps > 0).all()):
+        return ""
+    way = "falls" if steps[0] < 0 else "rises"
+    return (f", and their median over pruners {way} steadily with compression: "
+            f"{listed([significant(m) for m in ms])} ms at {listed([f'{c:g}' for c in compressions])}")
+
+
+#: the sparse kernels (:mod:`prunelab.core.sparse_kernels`) as the findings name them
+KERNEL_WORDS = {"compact": "compact, a dense product over the live units only", "csr": "CSR", "csr_t": "CSR transposed",
+                "bsr": "block-sparse BSR", "semi24": "2:4 semi-structured", "im2col_csr": "im2col and CSR"}
+
+
+def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
+    """Markdown findings on sparse kernels (:func:`sparse_result`): how much faster, which layers switched
+    and why, and whether a rank test of the passes tells a difference from their noise."""
+    lines = []
+    for s in sparse_result(sparse, layers):
+        lines.append(_speed_line(s))
+        lines += _left_out_lines(s)
+        if s.switched:
+            kinds = "; ".join(f"{n} to {KERNEL_WORDS.get(k, k)}" for k, n in s.switched)
+            why = (" (no layer stayed dense)." if not math.isfinite(s.dense_density.low) else
+                   f", against {s.dense_density.words('{:.3g}'.format)} in the layers that stayed dense"
+                   + (": a sparse kernel skips the zeros but reads an index per weight and runs far below the dense "
+                      "kernels' rate, so it wins only where few weights are left." if s.density_decided else
+                      ". The two ranges overlap, so density alone did not decide: a layer's choice also follows "
+                      "its shape, and between kernels within the noise margin of each other it is a toss-up."))
+            lines.append(f"  {s.switched_layers} layer choices switched ({kinds}); those layers kept "
+                         f"{s.switched_density.words('{:.3g}'.format)} of their weights" + why)
+        else:
+            lines.append(
+                f"  No layer switched: at these densities ({s.density.words('{:.3g}'.format)} of each layer's "
+                "weights kept) every dense kernel was at least as fast as its sparse candidates, which pay only at "
+                "much lower density (see `bench/sparse.py`).")
+        if s.dead_units:
+            lines.append(f"  {s.dead_units:,} dead units (neurons or channels with no kept weight in or out) were "
+                         "removed, which narrows the dense layers themselves; where a run is faster without a "
+                         "switched layer, that is where its time went.")
+        if s.dense_moved:
+            lines.append(f"  The dense kernels do the same arithmetic in every run, yet their times range from "
+                         f"{s.dense_ms.words(significant)} ms across runs, beyond the passes' noise{_dense_trend(s)}. "
+                         "So these differences come from something other than the arithmetic, which is not "
+                         "measured here (the machine's load, the order the runs were timed in, ...). Compare the two "
+                         "kernels within a run (a cell of Table C against the same cell of Table C2, timed in turn), "
+                         "not runs down a column.")
+    return "\n".join(lines)
+
+
+def _by_chance(runs: int) -> str:
+    """At most how many of ``runs`` tests at :data:`~prunelab.core.timing.ALPHA` would pass were no run different,
+    where that is about one or more (the exact test passes a little less often than ALPHA): each run is its own
+    test, and no correction over them is possible with a few passes each."""
+    expected = passing_by_chance(runs)
+    if expected is None:
+        return ""
+    return f" (each run tested at p < {ALPHA:g}: were none different, up to about {expected} would pass by chance)"
+
+
+def _left_out_lines(s: SparseSetup) -> list[str]:
+    """The runs whose ratio is noise and counts neither way: the sparse model is the dense one, or (among the
+    others) the dense time is an outlier of its compression (:func:`.sparse_tables.noisy_dense`)."""
+    lines = []
+    if s.same is not None:
+        lines.append(f"  In {s.same_runs} of {s.runs} runs no layer went on sparse kernels and no unit was removed: "
+                     "the sparse model is the dense one and runs the same computation. Their ratios "
+                     f"({s.same.words('{:.2f}x'.format)}) are noise, counted neither faster nor slower.")
+    if s.noisy is not None:
+        one = s.noisy_runs == 1
+        lines.append(f"  In {s.noisy_runs} {'more run' if one else 'more runs'} the dense time lies more than "
+                     f"{NOISY_DENSE - 1:.0%} above the set-up's median dense time at that compression (marked "
+                     f"{NOISY_MARK} in Table C): {'its ratio' if one else 'their ratios'} "
+                     f"({s.noisy.words('{:.2f}x'.format)}) {'is' if one else 'are'} taken as noise and not counted.")
+    return lines
+
+
+def _speed_line(s: SparseSetup) -> str:
+    """The set-up's speed on sparse kernels: quoted (in bold) only for the runs whose times differ
+    (:func:`.sparse_tables.kernels_differ`), and said when those runs no longer predict better than one class; the
+    count of runs that gain is Figure 1b's (:func:`.sparse_tables.sparse_gains`)."""
+    timed = f"medians of {s.repeats} passes taken in turn"
+    if not can_differ(s.repeats, s.repeats):
+        return f"- {s.setup}: {s.speedup.words('{:.2f}x'.format)} as fast on sparse kernels ({timed}), {TOO_FEW}."
+    if s.real_speedup is None:
+        return (f"- {s.setup}: in no run do the sparse-kernel and dense-kernel test-set times differ beyond the "
+                f"passes' noise ({s.speedup.words('{:.2f}x'.format)} as fast, {timed}): no difference is claimed.")
+    line = (f"- {s.setup}: in {s.beyond} of {s.runs} runs the sparse-kernel and dense-kernel times differ beyond "
+            f"the passes' noise, by a rank test of the passes{_by_chance(s.tested)}: on sparse kernels the test set "
+            "ran "
+            f"**{s.real_speedup.words('{:.2f}x'.format)}** as fast (kept fraction "
+            f"{s.real_kept.words('{:.3g}'.format)}; {timed})"
+            + (f", {s.slower} of them slower than on dense kernels and {s.beyond - s.slower} faster" if s.slower
+               else ", none of them slower")
+            + ("; in the rest no difference is claimed." if s.beyond < s.runs else "."))
+    if s.at_chance and s.stand_in:
+        line += (f" {_of_those(s)} no better than the most frequent class, on the synthetic stand-in: a pipeline "
+                 f"check, where accuracy means nothing, so none is left out for it: {s.gains} of the {s.runs} runs "
+                 f"{'counts' if s.gains == 1 else 'count'} as faster, as in Figure 1b.")
+    elif s.at_chance and s.working_speedup is not None:
+        line += (f" {_of_those(s)} no better than the most frequent class, so part of that speed comes with networks "
+                 f"that no longer work; {s.gains} of the {s.runs} runs ran faster while still predicting better: "
+                 f"**{s.working_speedup.words('{:.2f}x'.format)}** as fast.")
+    elif s.at_chance:
+        line += (f" {_of_those(s)} no better than the most frequent class: there the speed comes with a network that "
+                 "no longer works.")
+    return line
+
+
+def _of_those(s: SparseSetup) -> str:
+    """"2 of those 4 runs predict", "That run predicts", "All 3 of those runs predict": the runs apart from the
+    dense ones in time that predict no better than one class."""
+    if s.at_chance == s.beyond:
+        return "That run predicts" if s.beyond == 1 else f"All {s.beyond} of those runs predict"
+    return f"{s.at_chance} of those {s.beyond} runs {'predicts' if s.at_chance == 1 else 'predict'}"
