@@ -11,7 +11,7 @@ When PT2E ran, the old path's model (eager mode for ``nn.Sequential`` nets, FX f
 before PT2E) is measured too, in the same interleaved passes, under ``legacy_*``, and so is the fp32 model
 compiled as PT2E's int8 graph is (:func:`prunelab.precision.int8.compiled_fp32`), under ``fp32_compiled_*``:
 ``speedup`` is int8 against fp32 run eagerly (``fp32_method``), so it holds what compiling fuses as well as the
-int8 kernels, and ``speedup_over_compiled`` is what the int8 kernels alone buy. Each time is the median of the
+int8 kernels, and ``speedup_over_compiled`` has compiling on both sides. Each time is the median of the
 passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s``; fp32, int8 and compiled fp32
 keep every pass in ``*_samples_s`` too, for the rank test that compares them. Where the old path or the compiled
 fp32 model did not run, their numbers are NaN (no passes) and the old path's name "".

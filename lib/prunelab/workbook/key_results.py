@@ -200,11 +200,11 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
 
 
 def int8_key_words(setups: tuple[Int8Setup, ...]) -> str:
-    """A sentence per set-up on int8 CPU inference: its speed-up over fp32 compiled as PT2E's graph is (what the
-    int8 kernels alone buy) and over fp32 run eagerly, each with the rank test's verdict, and its top-1 change."""
+    """A sentence per set-up on int8 CPU inference: its speed-up over fp32 compiled as PT2E's graph is (compiling on
+    both sides) and over fp32 run eagerly, each with the rank test's verdict, and its top-1 change."""
     sentences = []
     for s in setups:
-        compiled = (f"over fp32 compiled as PT2E compiles int8, what the int8 kernels alone buy, {s.compiled.words()}"
+        compiled = (f"over fp32 compiled as PT2E compiles int8 (compiling on both sides), {s.compiled.words()}"
                     if s.compiled.runs else "no compiled fp32 to compare with (int8 did not take the PT2E path)")
         sentences.append(f"int8 CPU inference on {s.setup}: {compiled}; over fp32 run eagerly, {s.eager.words()}; "
                          f"top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points.")

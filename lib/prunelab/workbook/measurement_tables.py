@@ -300,14 +300,14 @@ INT8_TIMES, OVER_EAGER, OVER_COMPILED = "inference time (ms)", "int8 over fp32 e
 
 def int8_timing_caption(int8: pd.DataFrame) -> str:
     """Table L2's caption after its letter, up to the machine: what each speed-up compares (:func:`.tables.
-    int8_sides` for the eager one), that the compiled one is what the int8 kernels alone buy, how times are given
+    int8_sides` for the eager one), that the compiled one has compiling on both sides, how times are given
     and the timing rule."""
     return ("int8 against fp32 test-set inference time on the CPU, the three timed in turn in one process (times: "
             f"median of n passes ± half their range). Over fp32 eager: {int8_sides(int8)}. Over fp32 compiled: "
             "against the same fp32 model run through torch.compile with inductor freezing, as PT2E runs its int8 "
-            "graph, so the ratio is what the int8 kernels alone buy; – where int8 did not take the PT2E path "
-            "(nothing compiled to match). A speed-up is fp32's median over int8's, and a time difference says whether "
-            "int8 was faster or slower; " + TIMING_RULE + ".")
+            "graph, so compiling is on both sides and the ratio is what int8 buys beyond it; – where int8 did not "
+            "take the PT2E path (nothing compiled to match). A speed-up is fp32's median over int8's, and a time "
+            "difference says whether int8 was faster or slower; " + TIMING_RULE + ".")
 
 
 def _int8_time(median_ms: float, spread_ms: float) -> str:

@@ -108,12 +108,14 @@ def _beyond_words(times: AmpTimes) -> str:
 
 @dataclass(frozen=True)
 class Int8Speed:
-    """int8's speed-up over one fp32 side in ``runs`` runs of a set-up (its span over them), and in how many a rank
-    test of passes taken in turn tells the two apart (None: too few passes recorded)."""
+    """int8's speed-up over one fp32 side in ``runs`` runs of a set-up (its span over them), in how many a rank
+    test of passes taken in turn tells the two apart (None: too few passes recorded), and of those, in how many int8
+    was the slower (``slower``)."""
 
     speedup: Span
     beyond: int | None
     runs: int
+    slower: int = 0
 
     @property
     def every(self) -> bool:
@@ -126,7 +128,8 @@ class Int8Speed:
             return TOO_FEW
         if self.beyond == 0:
             return WITHIN_NOISE if self.runs == 1 else "within the noise in every run (no difference claimed)"
-        return f"{self.beyond} of {self.runs} runs {BEYOND_NOISE}" + (
+        slower = f", int8 the slower in {self.slower} of them" if 0 < self.slower < self.beyond else ""
+        return f"{self.beyond} of {self.runs} runs {BEYOND_NOISE}{slower}" + (
             "" if self.every else " (in the rest no difference is claimed)")
 
     def words(self) -> str:
@@ -134,7 +137,7 @@ class Int8Speed:
         the noise, and the verdict; where every run is told apart as slower, that is said in as many words."""
         ratio = self.speedup.words("{:.2f}x".format)
         shown = f"**{ratio}**" if self.every else ratio
-        if self.every and self.speedup.high < 1:
+        if self.every and self.slower == self.runs:
             return f"{shown} as fast: slower in {'every run' if self.runs > 1 else 'the run'}, {BEYOND_NOISE}"
         return f"{shown} as fast, {self.verdict()}"
 
@@ -148,7 +151,8 @@ def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
         beyond = None
     else:
         beyond = sum(timings_differ(i, f) for i, f in pairs)
-    return Int8Speed(Span.of(timed[speedup]), beyond, len(timed))
+    slower = sum(timings_differ(i, f) and i.median > f.median for i, f in pairs) if beyond else 0
+    return Int8Speed(Span.of(timed[speedup]), beyond, len(timed), slower)
 
 
 @dataclass(frozen=True)
@@ -331,11 +335,11 @@ def _cpu_words(r: QuantizationResult) -> str:
 def _compiled_words(s: Int8Setup) -> str:
     """int8 against compiled fp32 for one set-up with the rank test's verdict, or why it was not timed."""
     if s.compiled.runs == 0:
-        return "; no compiled fp32 was timed (int8 did not take the PT2E path), so what the int8 kernels alone buy " \
-               "is not measured here"
+        return "; no compiled fp32 was timed (int8 did not take the PT2E path), so what int8 buys with both sides " \
+               "compiled is not measured here"
     where = "" if s.compiled.runs == s.runs else f" (the {s.compiled.runs} of {s.runs} runs that took the PT2E path)"
-    return (f"; over the same fp32 model compiled as PT2E compiles its int8 graph{where}, which with both sides "
-            f"compiled is what the int8 kernels alone buy, {s.compiled.words()}")
+    return (f"; over the same fp32 model compiled as PT2E compiles its int8 graph{where}, so that both sides are "
+            f"compiled (the graphs still differ in their quantize steps and fusions), {s.compiled.words()}")
 
 
 def _int8_lines(r: Int8Result) -> list[str]:
