@@ -9,7 +9,7 @@ import pytest
 
 from prunelab.data.catalog import source_words
 from prunelab.workbook.ablation_words import ablation_findings, ablation_key_result, claim_rows, frankle_claim
-from prunelab.workbook.ablations import AS_SCORED, ablation_of, ablation_study, ablation_table
+from prunelab.workbook.ablations import AS_SCORED, ablation_of, ablation_study, ablation_table, clean_split_chance
 from prunelab.workbook.grids import WorkbookParams, ablation_grid
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_ablations.ipynb"
@@ -256,7 +256,7 @@ def test_a_cost_found_only_near_collapse_is_said_to_be_so_with_its_accuracy_as_s
     assert "the effect shows only near collapse" not in key and "3 passed" in key
 
 
-def test_a_large_difference_not_told_apart_is_a_test_short_of_power_not_a_tie():
+def test_a_large_difference_not_told_apart_is_unresolved_not_a_tie():
     table = _quick()
     verdicts = ablation_study(table)
     short = {(v.pruner, v.compression, v.ablation) for v in verdicts if v.low_power}
@@ -278,3 +278,28 @@ def test_a_large_difference_not_told_apart_is_a_test_short_of_power_not_a_tie():
                 ).low_power
     synflow = _claim_line(ablation_key_result(wide), "SynFlow (100 rounds)")
     assert "undecided" in synflow and "in line" not in synflow and "more seeds would settle it" in synflow
+
+
+def test_an_unresolved_split_is_said_with_how_often_chance_gives_one_so_clean():
+    """Every ablated seed below every seed as scored happens, were the ablation to change nothing, in 2 of the
+    C(n1 + n2, n1) orderings of the pooled seeds: at 3 against 3, 1 time in 10; at 2 against 2, 1 in 3."""
+    assert clean_split_chance(3, 3) == pytest.approx(0.1) and clean_split_chance(2, 2) == pytest.approx(1 / 3)
+    assert clean_split_chance(3, 2) == pytest.approx(0.2) == clean_split_chance(2, 3)
+    snip = _claim_line(ablation_findings(_quick()), "SNIP")  # its inversion at 1: 3 seeds against 3
+    assert "inverted scores at 1 (-40.4 points" in snip and "1 time in 10" in snip
+    two = _quick()[lambda t: t["seed"] <= 2]
+    assert "1 time in 3" in _claim_line(ablation_findings(two), "SNIP")
+
+
+def test_an_untestable_ablation_is_named_beside_the_tested_ones():
+    # SNIP at 1 with one re-initialised seed: its shuffle and inversion are tested, its re-initialisation not
+    table = _quick()[lambda t: (t["label"] == "SNIP") & (t["compression"] == 1.0)]
+    table = table[~(table["reinitialize"] & (table["seed"] > 1))]
+    testable = {v.ablation: v.testable for v in ablation_study(table)}
+    assert testable == {"layerwise shuffle": True, "re-initialised": False, "inverted scores": True}
+    line = ablation_findings(table)
+    assert "no ablation can be tested" not in line and "re-initialised at 1" in line
+    single = table[table["seed"] == 1]  # one seed of each: nothing testable
+    assert not any(v.testable for v in ablation_study(single))
+    assert "no ablation can be tested" in ablation_findings(single)
+

@@ -1,15 +1,24 @@
 """Notebook 05's words: the findings per pruner (:func:`ablation_findings`, its Findings section) and the verdict on
 Frankle et al.'s claim (:func:`ablation_key_result`, its key result), from :func:`.ablations.ablation_study`.
 
-A verdict says what the tests can carry at this n: a large difference not told apart is a test short of power,
-not a tie; a cost found only where the pruner as scored is near collapse is said to be so, with its accuracy.
+A verdict says what the tests can carry at this n: a large difference not told apart is unresolved, neither a
+tie nor a finding; a cost found only where the pruner as scored is near collapse is said to be so, with its
+accuracy.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from .ablations import ABLATIONS, CLAIM_PRUNERS, LARGE_POINTS, NEAR_COLLAPSE_SHARE, AblationVerdict, ablation_study
+from .ablations import (
+    ABLATIONS,
+    CLAIM_PRUNERS,
+    LARGE_POINTS,
+    NEAR_COLLAPSE_SHARE,
+    AblationVerdict,
+    ablation_study,
+    clean_split_chance,
+)
 from .numbers import ALPHA, compression_text, counted, listed, p_words, passing_by_chance
 
 STAND_IN = "Every set-up here ran on synthetic stand-in data: a pipeline check, with nothing to conclude."
@@ -20,8 +29,9 @@ CLAIM = ("**Frankle et al.'s claim**: the pruners that score at initialisation f
 
 def ablation_findings(table: pd.DataFrame) -> str:
     """Markdown: per set-up and pruner, which ablations can be told apart from the pruner as scored at this n, and
-    by how much; which large differences the test cannot call (:attr:`.ablations.AblationVerdict.low_power`); a
-    pruner none of whose ablations can be told apart, or is large, found a per-layer density, not weights."""
+    by how much; which large differences stay unresolved (:attr:`.ablations.AblationVerdict.low_power`); which
+    lack the seeds for a test; a pruner none of whose ablations can be told apart, or is large, found a per-layer
+    density, not weights."""
     verdicts = ablation_study(table)
     if not verdicts:
         return f"- {STAND_IN}"
@@ -32,7 +42,7 @@ def ablation_findings(table: pd.DataFrame) -> str:
 
 
 def _pruner_parts(table: pd.DataFrame, verdicts_of: pd.DataFrame) -> list[str]:
-    """The clauses of one pruner's line: told apart, tied, too large to call a tie, at chance, collapsed."""
+    """The clauses of one pruner's line: told apart, tied, untested, at chance, collapsed, too large to call a tie."""
     group = verdicts_of[~verdicts_of["at_chance"]]
     apart = group[group["told_apart"]]
     tied = group[~group["told_apart"] & group["testable"]]
@@ -50,8 +60,7 @@ def _pruner_parts(table: pd.DataFrame, verdicts_of: pd.DataFrame) -> list[str]:
         moved = ABLATIONS["invert"] in set(same["ablation"]) and _global(table, setup, pruner)
         parts.append("nothing it chose, weights or densities, shows at this n" if moved
                      else "nothing it found beyond each layer's density shows at this n")
-    elif not len(apart) and not group["testable"].all():
-        parts.append("fewer than two seeds: no ablation can be tested")
+    parts += _untested(group)
     parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
               "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
     return parts + _collapsed_ties(tied) + ([_low_power(large)] if len(large) else [])
@@ -61,14 +70,35 @@ def _difference(r) -> str:
     return f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, {p_words(r.p_value)})"
 
 
-def _low_power(large: pd.DataFrame) -> str:
-    """Large differences not told apart, each with its side of the seeds: the test lacks power at this n."""
-    pieces = [f"{r.ablation} at {compression_text(r.compression)} ({r.difference:+.1f} points, {p_words(r.p_value)}, "
-              f"every ablated seed {'below' if r.difference < 0 else 'above'} every seed as scored)"
-              for r in large.itertuples()]
+def _untested(group: pd.DataFrame) -> list[str]:
+    """The ablations short of two seeds on a side, if any: all of them said as such, else each by name."""
+    untested = group[~group["testable"]]
+    if not len(untested):
+        return []
+    if len(untested) == len(group):
+        return ["fewer than two seeds: no ablation can be tested"]
+    return ["fewer than two seeds, so not tested: " + listed([f"{r.ablation} at {compression_text(r.compression)}"
+                                                               for r in untested.itertuples()])]
+
+
+def _low_power(large: pd.DataFrame, several: bool = False) -> str:
+    """Large differences not told apart, each with its side of the seeds, as unresolved at this n: a split that
+    clean happens by chance as often as :func:`.ablations.clean_split_chance` says, so it is no finding yet."""
+    odds = [_once_in(clean_split_chance(r.seeds, r.ablation_seeds)) for r in large.itertuples()]
+    alike = len(set(odds)) == 1
+    pieces = [f"{r.ablation} at {_where(r, several)} ({r.difference:+.1f} points, {p_words(r.p_value)}, "
+              f"every ablated seed {'below' if r.difference < 0 else 'above'} every seed as scored"
+              + ("" if alike else f"; by chance {odds_of}") + ")" for r, odds_of in zip(large.itertuples(), odds)]
     return (f"{'a large difference' if len(pieces) == 1 else 'large differences'} ({LARGE_POINTS:g} points or more) "
-            f"not told apart: {'; '.join(pieces)}; "
-            f"at {_seeds(large)} the test has too little power to tell them apart, and more seeds would settle it")
+            f"not resolved at {_seeds(large)}: {'; '.join(pieces)}; "
+            + (f"a split this clean happens by chance {odds[0]}" if alike
+               else "splits this clean happen by chance as often as given") + ", and more seeds would settle it")
+
+
+def _once_in(chance: float) -> str:
+    """A chance as "1 time in 10", or "about 1 time in 18" where it is not one in a whole number."""
+    odds = 1 / chance
+    return f"1 time in {round(odds)}" if abs(odds - round(odds)) < 1e-9 else f"about 1 time in {round(odds)}"
 
 
 def _seeds(rows: pd.DataFrame) -> str:

@@ -83,8 +83,8 @@ def _groups(table: pd.DataFrame):
     return [(key, grouped.get_group(key)) for key in keys]
 
 
-#: a difference not told apart is large, and its test short of power, from this many points of top-1 on, where
-#: every ablated seed also lies beyond every seed as scored (:attr:`AblationVerdict.low_power`)
+#: a difference not told apart is large, and unresolved rather than a tie, from this many points of top-1 on,
+#: where every ablated seed also lies beyond every seed as scored (:attr:`AblationVerdict.low_power`)
 LARGE_POINTS = 5.0
 #: a pruner as scored is near collapse where it keeps less than this share of its lead over always answering the
 #: most frequent class at its lowest compression studied (:attr:`AblationVerdict.near_collapse`)
@@ -105,10 +105,11 @@ class AblationVerdict:
     ``lowest_compression``, the lowest of its set-up; ``chance_top1`` the most frequent class's share (NaN where
     unknown).
     ``low_power``: a difference of :data:`LARGE_POINTS` or more, every ablated seed beyond every seed as scored,
-    no collapsed run on either side, and yet not told apart: the test lacks power at this n, so it is neither a
-    tie nor a finding. ``near_collapse``: the pruner as scored keeps less than :data:`NEAR_COLLAPSE_SHARE` of its
-    lead over the most frequent class (over 0 where unknown) at the lowest compression: an effect found only there
-    says little about the pruner where it works."""
+    no collapsed run on either side, and yet not told apart: unresolved at this n, neither a tie nor a finding,
+    as a split that clean happens by chance now and then (:func:`clean_split_chance`). ``near_collapse``: the
+    pruner as scored keeps less than :data:`NEAR_COLLAPSE_SHARE` of its lead over the most frequent class (over 0
+    where unknown) at the lowest compression: an effect found only there says little about the pruner where it
+    works."""
 
     setup: str
     pruner: str
@@ -129,6 +130,13 @@ class AblationVerdict:
     chance_top1: float = math.nan
     low_power: bool = False
     near_collapse: bool = False
+
+
+def clean_split_chance(seeds: int, ablation_seeds: int) -> float:
+    """How often, were the ablation to change nothing, every ablated seed would lie below every seed as scored,
+    or every one above: 2 / C(n1 + n2, n1) over the orderings of the pooled seeds (0.1 at 3 seeds against 3,
+    1/3 at 2 against 2). A :attr:`AblationVerdict.low_power` split is no stronger evidence than this."""
+    return 2 / math.comb(seeds + ablation_seeds, seeds)
 
 
 def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
