@@ -2,11 +2,12 @@
 Frankle et al.'s claim (:func:`ablation_key_result`, its key result), from :func:`.ablations.ablation_study`.
 
 A verdict says what the tests can carry at this n: a large difference not told apart is unresolved, neither a
-tie nor a finding; a cost found only where the pruner as scored is near collapse is said to be so, with its
-accuracy.
+tie nor a finding; a cost or a tie found where the pruner as scored is near collapse is said to be so.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -146,13 +147,14 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
         return ""
     several = rows["setup"].nunique() > 1
     lines = [line for _, of in rows.groupby("pruner", sort=False) if (line := _claim_line(of, several))]
-    hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
+    split = _ClaimSplit.of(rows)
     closing = []
-    if hurt["near_collapse"].any():
-        closing.append(_near_collapse_rule(hurt))
-        if hurt["near_collapse"].all():
-            closing.append(f"Every cost against the claim comes from there: the effect shows only near collapse, "
-                           f"at {_seeds(hurt)}.")
+    near = pd.concat([split.hurt[split.hurt["near_collapse"]], split.near_ties])
+    if len(near):
+        closing.append(_near_collapse_rule(near))
+    if split.only_near:
+        closing.append(f"Every cost against the claim comes from there: the effect shows only near collapse, "
+                       f"at {_seeds(split.hurt)}.")
     expected = passing_by_chance(len(rows))
     closing.append(f"{counted(len(rows), 'test')} {'bear' if len(rows) > 1 else 'bears'} on the claim, each at the "
                    f"{ALPHA:g} level, Holm-adjusted within its row of Table M. "
@@ -161,33 +163,80 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
     return "\n".join([CLAIM, "", *lines, "", " ".join(closing)])
 
 
+@dataclass(frozen=True)
+class _ClaimSplit:
+    """Claim verdicts by what they say: costs and gains told apart, large differences unresolved (``large``),
+    ties clear of collapsed runs away from collapse (``ties``) and near it (``near_ties``, weak either way)."""
+
+    hurt: pd.DataFrame
+    gains: pd.DataFrame
+    large: pd.DataFrame
+    ties: pd.DataFrame
+    near_ties: pd.DataFrame
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> _ClaimSplit:
+        clear = (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0)  # no collapsed run beside a tie
+        ties = rows[~rows["told_apart"] & clear & ~rows["low_power"]]
+        return cls(hurt=rows[rows["told_apart"] & (rows["difference"] < 0)],
+                   gains=rows[rows["told_apart"] & (rows["difference"] > 0)], large=rows[rows["low_power"]],
+                   ties=ties[~ties["near_collapse"]], near_ties=ties[ties["near_collapse"]])
+
+    @property
+    def only_near(self) -> bool:
+        """Whether every cost comes from near collapse, with no large loss left unresolved away from it."""
+        far_loss = (self.large["difference"] < 0) & ~self.large["near_collapse"]
+        return bool(len(self.hurt) and self.hurt["near_collapse"].all() and not far_loss.any())
+
+
 def _claim_line(rows: pd.DataFrame, several: bool) -> str:
     """One pruner's verdict: against the claim where an ablation costs accuracy beyond the test (each cost with
-    the accuracy as scored, "only near collapse" where every cost comes from there, and the ties beside them);
-    undecided where a large difference is not told apart; in line where the rest tie or gain; empty where only
-    collapsed runs tied."""
-    label = rows["pruner"].iloc[0]
-    hurt = rows[rows["told_apart"] & (rows["difference"] < 0)]
-    clear = (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0)  # no collapsed run beside a tie
-    ties = rows[~rows["told_apart"] & clear & ~rows["low_power"]]
-    gains = rows[rows["told_apart"] & (rows["difference"] > 0)]
-    large = rows[rows["low_power"]]
-    if len(hurt):
-        near = bool(hurt["near_collapse"].all())
-        costs = "; ".join(f"{r.ablation} at {_where(r, several)} costs {-r.difference:.1f} points "
-                          f"({p_words(r.p_value)}), from {r.scored_top1:.1f}% as scored"
-                          + (f" ({r.lowest_top1:.1f}% at {compression_text(r.lowest_compression)})" if near else "")
-                          for r in hurt.itertuples())
-        tied = [f"{r.ablation} at {_where(r, several)}" for r in ties.itertuples()]
-        return (f"- **{label}**: against it{', but only near collapse' if near else ''}: {costs}."
-                + (f" Not told apart from it: {listed(tied)}." if tied else ""))
-    if len(large):
-        return f"- **{label}**: undecided: {_low_power(large)}."
-    if len(ties) or len(gains):
-        pairs = [f"{r.ablation} at {_where(r, several)}" for r in pd.concat([ties, gains]).itertuples()]
-        return (f"- **{label}**: in line with it: not worse under {listed(pairs)}."
-                + (" These are ties at this n, weaker evidence than a difference." if len(ties) else ""))
-    return ""
+    the accuracy as scored, "only near collapse" where every cost comes from there and no large loss elsewhere is
+    unresolved); undecided where a large difference is unresolved, or every tie is near collapse; in line where
+    the rest tie or gain; empty where only collapsed runs tied. What the head leaves out follows it."""
+    label, split = rows["pruner"].iloc[0], _ClaimSplit.of(rows)
+    if len(split.hurt):
+        costs = "; ".join(_cost(r, several, split.only_near) for r in split.hurt.itertuples())
+        head, rest = f"against it{', but only near collapse' if split.only_near else ''}: {costs}.", ("large", "ties")
+    elif len(split.large):
+        head, rest = f"undecided: {_low_power(split.large, several)}.", ("ties",)
+    elif len(split.ties) or len(split.gains):
+        pairs = _named(pd.concat([split.ties, split.gains]), several)
+        head = (f"in line with it: not worse under {listed(pairs)}."
+                + (" These are ties at this n, weaker evidence than a difference." if len(split.ties) else ""))
+        rest = ()
+    elif len(split.near_ties):
+        return f"- **{label}**: undecided: its only ties come near collapse, so weak either way: " + (
+            f"{listed(_named(split.near_ties, several))}.")
+    else:
+        return ""
+    low = _low_power(split.large, several) if len(split.large) else ""
+    tail = {"large": f" {low[:1].upper()}{low[1:]}." if low else "",
+            "ties": _sentence("Not told apart from it", _named(split.ties, several))
+            + _sentence("Better ablated than as scored", [_gain(r, several) for r in split.gains.itertuples()], "; ")}
+    return (f"- **{label}**: {head}" + "".join(tail[part] for part in rest)
+            + _sentence("Near collapse, so weak either way", _named(split.near_ties, several)))
+
+
+def _sentence(lead: str, items: list[str], joint: str = "") -> str:
+    """" Lead: a, b and c." (or joined by ``joint``), empty for no items."""
+    return f" {lead}: {joint.join(items) if joint else listed(items)}." if items else ""
+
+
+def _cost(r, several: bool, only_near: bool) -> str:
+    """A cost against the claim with the accuracy as scored, and, near collapse, the accuracy where it works."""
+    lowest = f"{r.lowest_top1:.1f}% at {compression_text(r.lowest_compression)}"
+    return (f"{r.ablation} at {_where(r, several)} costs {-r.difference:.1f} points ({p_words(r.p_value)}), from "
+            f"{r.scored_top1:.1f}% as scored" + (f" ({lowest})" if only_near else
+                                                  f", near collapse ({lowest})" if r.near_collapse else ""))
+
+
+def _gain(r, several: bool) -> str:
+    return f"{r.ablation} at {_where(r, several)} ({r.difference:+.1f} points, {p_words(r.p_value)})"
+
+
+def _named(rows: pd.DataFrame, several: bool) -> list[str]:
+    return [f"{r.ablation} at {_where(r, several)}" for r in rows.itertuples()]
 
 
 def _near_collapse_rule(hurt: pd.DataFrame) -> str:
