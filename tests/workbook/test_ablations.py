@@ -352,3 +352,16 @@ def test_a_tie_near_collapse_is_not_counted_as_support_for_the_claim():
     snip = _claim_line(ablation_key_result(alone), "SNIP")
     assert "in line" not in snip and "re-initialised at 2" in snip
 
+
+def test_near_collapse_is_measured_over_each_set_ups_own_floor():
+    # a second set-up whose records lack the most frequent class's share: its verdicts measure the lead over zero,
+    # those of MNIST / FC over 10%, and the rule names both
+    other = _quick().assign(setup="Other / FC", majority_class_top1=math.nan)
+    table = pd.concat([_quick(), other], ignore_index=True)
+    near = {(v.setup, v.pruner, v.chance_top1 if v.chance_top1 == v.chance_top1 else None)
+            for v in ablation_study(table) if v.near_collapse and v.pruner == "SNIP"}
+    assert near == {("MNIST / FC", "SNIP", 10.0), ("Other / FC", "SNIP", None)}
+    key = ablation_key_result(table)
+    rule = key[key.index("Near collapse means"):]
+    rule = rule[:rule.index("tests bear")]
+    assert "10.0% on MNIST / FC" in rule and "Other / FC" in rule

@@ -238,15 +238,26 @@ def _named(rows: pd.DataFrame, several: bool) -> list[str]:
     return [f"{r.ablation} at {_where(r, several)}" for r in rows.itertuples()]
 
 
-def _near_collapse_rule(hurt: pd.DataFrame) -> str:
-    """What "near collapse" means (:data:`.ablations.NEAR_COLLAPSE_SHARE`), with the most frequent class's share
-    where the set-ups agree on it."""
+def _near_collapse_rule(near: pd.DataFrame) -> str:
+    """What "near collapse" means (:data:`.ablations.NEAR_COLLAPSE_SHARE`) for the verdicts ``near`` that a line
+    calls so: the lead over the most frequent class's share where known, over zero where not, each named."""
     share = "half" if NEAR_COLLAPSE_SHARE == 0.5 else f"{NEAR_COLLAPSE_SHARE:.0%}"
-    chance = set(hurt["chance_top1"].round(1))
-    floor = ("always answering the most frequent class" + (f" ({chance.pop():.1f}%)" if len(chance) == 1 else "")
-             if hurt["chance_top1"].notna().all() else "zero")
-    return (f"Near collapse means that, as scored, the pruner's lead over {floor} has shrunk to under {share} "
-            "its lead at the lowest compression.")
+    rule = ("Near collapse means that, as scored, the pruner's lead over {} has shrunk to under {} its lead at the "
+            "lowest compression.")
+    known, unknown = near[near["chance_top1"].notna()], near[near["chance_top1"].isna()]
+    if not len(known):
+        return rule.format("zero, the most frequent class's share being unknown", share)
+    shares = set(known["chance_top1"].round(1))
+    if not len(unknown):
+        floor = "always answering the most frequent class" + (f" ({shares.pop():.1f}%)" if len(shares) == 1 else "")
+        return rule.format(floor, share)
+    # some set-ups know the share and some do not: each verdict measured its lead over its own floor
+    mixed = near.groupby("setup")["chance_top1"].transform(lambda s: s.isna().nunique() > 1)
+    place = near["setup"].where(~mixed, near["pruner"] + " on " + near["setup"])
+    shown = dict.fromkeys(zip(place[known.index], known["chance_top1"].round(1)))
+    return (rule.format("a floor", share) + " The floor is always answering the most frequent class where its share "
+            f"is known ({'; '.join(f'{s:.1f}% on {at}' for at, s in shown)}) and zero where it is not "
+            f"({listed(list(dict.fromkeys(place[unknown.index])))}).")
 
 
 def _where(r, several: bool) -> str:
