@@ -838,6 +838,30 @@ def test_a_dense_time_far_above_its_compressions_others_is_marked_noisy_and_not_
     assert not noisy_dense(four.iloc[2:]).any()  # of two runs at a compression, neither is judged the odd one
 
 
+def test_a_dense_time_far_below_its_compressions_others_is_noisy_too():
+    """A dense time too low makes sparse kernels look slower, as one too high makes them look faster: either way
+    off the others' median by more than the rule, the run counts neither way."""
+    from prunelab.workbook.sparse_tables import NOISY_DENSE, inference_time_table, kernels_differ, noisy_dense
+
+    def at_one_compression(*dense: float) -> pd.DataFrame:
+        return timed(pd.DataFrame([dict(setup="MNIST / FC", data="real MNIST", data_source="bundled",
+                                        compression=0.5, kept=0.316, label=label, speedup=d, timing_repeats=5,
+                                        dead_units=0, switched=1, dense_inference_s=d, dense_inference_spread_s=0.02,
+                                        sparse_inference_s=1.0, sparse_inference_spread_s=0.02, top1=90.0,
+                                        majority_class_top1=10.0)
+                                   for label, d in zip(("Rand", "Mag", "SNIP", "GraSP"), dense)]))
+
+    _, layers = _sparse()
+    low = at_one_compression(1.0, 1.0, 1.0, 0.6)
+    assert list(noisy_dense(low)) == [False, False, False, True]  # 0.6 s against a median of 1 s
+    assert not kernels_differ(low).iloc[3]  # sparse kernels 1.67x slower only by a fast dense timing
+    (s,) = sparse_result(low, layers.assign(setup="MNIST / FC"))
+    assert (s.noisy_runs, s.noisy, s.beyond, s.slower, s.tested) == (1, Span(0.6, 0.6), 0, 0, 3)
+    assert inference_time_table(low, "dense").iloc[0]["GraSP"].endswith("†")
+    for dense in (1 - NOISY_DENSE + 0.05, 1 + NOISY_DENSE - 0.05):  # inside the rule either way: compared
+        assert not noisy_dense(at_one_compression(1.0, 1.0, 1.0, dense)).any()
+
+
 def test_dense_medians_that_fall_steadily_with_compression_are_given_as_the_data_show_them():
     runs, layers = _sparse()
     falling = timed(pd.concat([runs.iloc[1:].assign(compression=c, dense_inference_s=d, sparse_inference_s=d)

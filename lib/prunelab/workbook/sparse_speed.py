@@ -192,8 +192,8 @@ def _left_out_lines(s: SparseSetup) -> list[str]:
     if s.noisy is not None:
         one = s.noisy_runs == 1
         lines.append(f"  In {s.noisy_runs} {'more run' if one else 'more runs'} the dense time lies more than "
-                     f"{NOISY_DENSE - 1:.0%} above the set-up's median dense time at that compression (marked "
-                     f"{NOISY_MARK} in Table C): {'its ratio' if one else 'their ratios'} "
+                     f"{NOISY_DENSE:.0%} off the set-up's median dense time at that compression, above or below "
+                     f"(marked {NOISY_MARK} in Table C): {'its ratio' if one else 'their ratios'} "
                      f"({s.noisy.words('{:.2f}x'.format)}) {'is' if one else 'are'} taken as noise and not counted.")
     return lines
 
