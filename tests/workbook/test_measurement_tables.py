@@ -539,9 +539,10 @@ def _sparse() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_the_sparse_result_counts_real_speed_ups_and_switched_layers():
     runs, layers = _sparse()
     (s,) = sparse_result(runs, layers)
-    assert s.speedup == Span(pytest.approx(1 / 1.05), 2.0) and s.kept == Span(0.1, 0.316)
-    assert (s.repeats, s.beyond, s.runs, s.dead_units) == (5, 1, 2, 3)
-    assert (s.real_speedup, s.real_kept, s.at_chance) == (Span(2.0, 2.0), Span(0.1, 0.1), 1)
+    c = s.count
+    assert c.speedup == Span(pytest.approx(1 / 1.05), 2.0)
+    assert (c.repeats, c.beyond, c.runs, c.tested, s.dead_units) == (5, 1, 2, 2, 3)
+    assert (c.real_speedup, c.real_kept, c.at_chance) == (Span(2.0, 2.0), Span(0.1, 0.1), 1)
     assert s.switched == (("compact", 2),) and s.switched_layers == 2
     assert s.switched_density == Span(0.01, 0.02) and s.dense_density == Span(0.5, 0.9) and s.density_decided
     (none,) = sparse_result(runs, layers.assign(kernel="dense"))
@@ -549,10 +550,10 @@ def test_the_sparse_result_counts_real_speed_ups_and_switched_layers():
     overlap = layers.assign(density=[0.01, 0.6, 0.0, 0.9])  # an empty layer stayed dense
     assert not sparse_result(runs, overlap)[0].density_decided
     (noise,) = sparse_result(runs.iloc[1:], layers)
-    assert (noise.beyond, noise.real_speedup, noise.at_chance) == (0, None, 0)
-    assert s.dense_ms == Span(1000.0, 2000.0) and s.dense_moved  # the same work, 1 s against 2 s (spreads 0.1 s)
+    assert (noise.count.beyond, noise.count.real_speedup, noise.count.at_chance) == (0, None, 0)
+    assert s.dense.ms == Span(1000.0, 2000.0) and s.dense.moved  # the same work, 1 s against 2 s (spreads 0.1 s)
     steady = timed(runs.assign(dense_inference_s=[2.0, 1.95]))
-    assert not sparse_result(steady, layers)[0].dense_moved  # within the passes' noise
+    assert not sparse_result(steady, layers)[0].dense.moved  # within the passes' noise
 
 
 def test_dense_times_that_moved_between_runs_are_said_to_be_the_machines_not_the_work():
@@ -567,10 +568,10 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
     runs, layers = _sparse()
     for kernels in (layers, layers.assign(kernel="dense")):
         (s,) = sparse_result(runs, kernels)
-        text = sparse_findings(runs, kernels)
-        assert f"**{s.real_speedup.low:.2f}x**" in text and f"{s.beyond} of {s.runs} runs" in text
-        assert f"kept fraction {s.real_kept.low:.3g}" in text and f"{s.repeats} passes" in text
-        assert ("That run predicts" if s.at_chance == s.beyond == 1 else f"{s.at_chance} of those") in text
+        c, text = s.count, sparse_findings(runs, kernels)
+        assert f"**{c.real_speedup.low:.2f}x**" in text and f"{c.beyond} of its {c.runs} runs" in text
+        assert f"kept fraction {c.real_kept.low:.3g}" in text and f"{c.repeats} passes" in text
+        assert ("That run predicts" if c.at_chance == c.beyond == 1 else f"{c.at_chance} of those") in text
         assert f"{s.dead_units} dead units" in text
         if s.switched:
             assert f"{s.switched_layers} layer choices" in text and "2 to compact" in text
@@ -585,19 +586,19 @@ def test_a_run_slower_on_sparse_kernels_beyond_the_noise_is_counted_as_slower():
     runs, layers = _sparse()  # one run 2x faster beyond the noise
     slower = timed(runs.iloc[:1].assign(dense_inference_s=1.0, sparse_inference_s=2.0, speedup=0.5))
     (s,) = sparse_result(pd.concat([runs, slower], ignore_index=True), layers)
-    assert (s.beyond, s.slower) == (2, 1)
-    assert sparse_result(runs, layers)[0].slower == 0
+    assert (s.count.beyond, s.count.slower) == (2, 1)
+    assert sparse_result(runs, layers)[0].count.slower == 0
 
 
 def test_the_sparse_speed_up_of_the_runs_that_still_work_is_given_apart():
     runs, layers = _sparse()
     faster = timed(runs.iloc[:1].assign(kept=0.2, dense_inference_s=1.5, speedup=1.5, top1=80.0))  # beyond, working
     working = pd.concat([runs, faster], ignore_index=True)
-    (s,) = sparse_result(working, layers)
-    assert (s.beyond, s.at_chance, s.real_speedup, s.working_speedup) == (2, 1, Span(1.5, 2.0), Span(1.5, 1.5))
+    c = sparse_result(working, layers)[0].count
+    assert (c.beyond, c.at_chance, c.real_speedup, c.working_speedup) == (2, 1, Span(1.5, 2.0), Span(1.5, 1.5))
     text = sparse_findings(working, layers)
     assert "**1.50x to 2.00x**" in text and "**1.50x**" in text  # all runs beyond the noise, then those that work
-    assert sparse_result(runs, layers)[0].working_speedup is None  # the one run beyond the noise is at chance
+    assert sparse_result(runs, layers)[0].count.working_speedup is None  # the one run beyond the noise is at chance
     assert sparse_findings(runs, layers).count("**") == 2  # only the speed-up of all runs beyond the noise
 
 
@@ -694,7 +695,7 @@ def test_sparse_words_when_every_layer_switched_and_every_run_differs():
     runs = runs.iloc[:1]  # the one run beyond the noise
     every = layers.assign(kernel="compact")
     (s,) = sparse_result(runs, every)
-    assert not s.density_decided and s.beyond == s.runs == 1
+    assert not s.density_decided and s.count.beyond == s.count.runs == 1
     text = sparse_findings(runs, every)
     assert "nan" not in text and "overlap" not in text and "the rest" not in text
 
@@ -713,7 +714,7 @@ def test_a_stand_in_run_at_chance_is_no_finding_on_its_accuracy():
     runs, layers = _sparse()
     (real,) = sparse_result(runs.assign(stand_in=False), layers)
     (fake,) = sparse_result(runs.assign(stand_in=True), layers)
-    assert (real.stand_in, fake.stand_in, fake.at_chance) == (False, True, 1)
+    assert (real.count.stand_in, fake.count.stand_in, fake.count.at_chance) == (False, True, 1)
     said = sparse_findings(runs.assign(stand_in=False), layers)
     flagged = sparse_findings(runs.assign(stand_in=True), layers)
     assert said != flagged and "stand-in" in flagged and "stand-in" not in said
@@ -791,7 +792,13 @@ def test_findings_on_too_few_passes_claim_nothing_and_say_why():
     assert quantization_result(_runs(), few, _timing()).int8.setups[0].eager.beyond is None
     runs, layers = _sparse()
     (s,) = sparse_result(runs.assign(timing_repeats=3), layers)
-    assert "**" not in sparse_findings(runs.assign(timing_repeats=3), layers) and s.repeats == 3
+    assert "**" not in sparse_findings(runs.assign(timing_repeats=3), layers) and s.count.repeats == 3
+
+
+def _headline_runs(text: str, setup: str) -> int:
+    """The runs a set-up's first findings line counts over: the N of "in 1 of the N runs compared"."""
+    line = next(line for line in text.splitlines() if line.startswith(f"- {setup}:"))
+    return int(re.search(r"(?:\d+|none) of (?:the|its) (\d+) runs?", line).group(1))
 
 
 def test_a_run_whose_sparse_model_is_the_dense_one_counts_neither_faster_nor_slower():
@@ -805,11 +812,11 @@ def test_a_run_whose_sparse_model_is_the_dense_one_counts_neither_faster_nor_slo
     same = timed(runs.iloc[:1].assign(top1=80.0, switched=0, dead_units=0, compression=0.5, kept=0.316))
     frame = pd.concat([runs, same], ignore_index=True)
     assert list(kernels_differ(frame)) == [True, False, False]
-    (s,) = sparse_result(frame, layers)
-    assert (s.beyond, s.runs, s.slower, s.gains) == (1, 3, 0, 0)  # the 2x run at chance is the only one apart
-    assert (s.same_runs, s.same) == (1, Span(2.0, 2.0))
+    c = sparse_result(frame, layers)[0].count
+    assert (c.beyond, c.runs, c.tested, c.slower, c.gains) == (1, 3, 2, 0, 0)  # the 2x run at chance is apart
+    assert (c.left_out.runs, c.left_out.same_runs, c.left_out.same) == (1, 1, Span(2.0, 2.0))
     text = sparse_findings(frame, layers)
-    assert "In 1 of 3 runs" in text and "(2.00x)" in text
+    assert "(2.00x)" in text and _headline_runs(text, "CIFAR-10 / ResNet20") == 2  # the runs compared, not all 3
     (key,) = speed_key_words(frame.assign(setup="MNIST / FC", stand_in=False))
     assert "2.00x" not in key and "in 1 runs" in key  # the only other run beyond the noise is at chance
     c2 = inference_time_table(frame.assign(label=["Rand", "Mag", "SNIP"], data_source="bundled", data="real"), "sparse")
@@ -817,19 +824,26 @@ def test_a_run_whose_sparse_model_is_the_dense_one_counts_neither_faster_nor_slo
     assert pair_rule_note(frame).startswith("In 1 of 3 runs")
 
 
+def _at_one_compression(*times: tuple[float, float]) -> pd.DataFrame:
+    """MNIST / FC runs at one compression, a pruner each, from (dense, sparse) times in s with 2% spreads; every
+    run still predicts and has a layer on sparse kernels."""
+    labels = ("Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow (100 rounds)")
+    return timed(pd.DataFrame([dict(setup="MNIST / FC", data="real MNIST", data_source="bundled", compression=0.5,
+                                    kept=0.316, label=label, speedup=d / s, timing_repeats=5, dead_units=0, switched=1,
+                                    dense_inference_s=d, dense_inference_spread_s=0.02, sparse_inference_s=s,
+                                    sparse_inference_spread_s=0.02, top1=90.0, majority_class_top1=10.0, stand_in=False)
+                               for label, (d, s) in zip(labels, times)]))
+
+
 def test_a_dense_time_far_above_its_compressions_others_is_marked_noisy_and_not_counted():
     from prunelab.workbook.sparse_tables import inference_time_table, kernels_differ, noisy_dense, pair_rule_note
 
-    runs, layers = _sparse()
-    four = timed(pd.DataFrame([dict(setup="MNIST / FC", data="real MNIST", data_source="bundled", compression=0.5,
-                                    kept=0.316, label=label, speedup=d, timing_repeats=5, dead_units=0, switched=1,
-                                    dense_inference_s=d, dense_inference_spread_s=0.02, sparse_inference_s=1.0,
-                                    sparse_inference_spread_s=0.02, top1=90.0, majority_class_top1=10.0)
-                               for label, d in (("Rand", 1.0), ("Mag", 1.0), ("SNIP", 1.0), ("GraSP", 1.4))]))
+    _, layers = _sparse()
+    four = _at_one_compression((1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (1.4, 1.0))
     assert list(noisy_dense(four)) == [False, False, False, True]  # 1.4 s against a median of 1 s
     assert not kernels_differ(four).iloc[3]  # its 1.4x is a slow dense timing, not a gain
-    (s,) = sparse_result(four, layers.assign(setup="MNIST / FC"))
-    assert (s.noisy_runs, s.noisy, s.beyond, s.tested) == (1, Span(1.4, 1.4), 0, 3)
+    c = sparse_result(four, layers.assign(setup="MNIST / FC"))[0].count
+    assert (c.left_out.noisy_runs, c.left_out.noisy, c.beyond, c.tested) == (1, Span(1.4, 1.4), 0, 3)
     table = inference_time_table(four, "dense")
     assert table.iloc[0]["GraSP"].endswith("†") and not table.iloc[0]["SNIP"].endswith("†")
     assert "†" not in inference_time_table(four, "sparse").to_string()
@@ -843,23 +857,33 @@ def test_a_dense_time_far_below_its_compressions_others_is_noisy_too():
     off the others' median by more than the rule, the run counts neither way."""
     from prunelab.workbook.sparse_tables import NOISY_DENSE, inference_time_table, kernels_differ, noisy_dense
 
-    def at_one_compression(*dense: float) -> pd.DataFrame:
-        return timed(pd.DataFrame([dict(setup="MNIST / FC", data="real MNIST", data_source="bundled",
-                                        compression=0.5, kept=0.316, label=label, speedup=d, timing_repeats=5,
-                                        dead_units=0, switched=1, dense_inference_s=d, dense_inference_spread_s=0.02,
-                                        sparse_inference_s=1.0, sparse_inference_spread_s=0.02, top1=90.0,
-                                        majority_class_top1=10.0)
-                                   for label, d in zip(("Rand", "Mag", "SNIP", "GraSP"), dense)]))
-
     _, layers = _sparse()
-    low = at_one_compression(1.0, 1.0, 1.0, 0.6)
+    low = _at_one_compression((1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (0.6, 1.0))
     assert list(noisy_dense(low)) == [False, False, False, True]  # 0.6 s against a median of 1 s
     assert not kernels_differ(low).iloc[3]  # sparse kernels 1.67x slower only by a fast dense timing
-    (s,) = sparse_result(low, layers.assign(setup="MNIST / FC"))
-    assert (s.noisy_runs, s.noisy, s.beyond, s.slower, s.tested) == (1, Span(0.6, 0.6), 0, 0, 3)
+    c = sparse_result(low, layers.assign(setup="MNIST / FC"))[0].count
+    assert (c.left_out.noisy_runs, c.left_out.noisy, c.beyond, c.slower, c.tested) == (1, Span(0.6, 0.6), 0, 0, 3)
     assert inference_time_table(low, "dense").iloc[0]["GraSP"].endswith("†")
+    within = [(1.0, 1.0)] * 3
     for dense in (1 - NOISY_DENSE + 0.05, 1 + NOISY_DENSE - 0.05):  # inside the rule either way: compared
-        assert not noisy_dense(at_one_compression(1.0, 1.0, 1.0, dense)).any()
+        assert not noisy_dense(_at_one_compression(*within, (dense, 1.0))).any()
+
+
+def test_the_sparse_findings_count_over_the_runs_compared_and_say_the_left_out_once():
+    """Of four runs one has a dense time far off the others': the headline counts over the other three, in the
+    finding of a difference and in that of none, and the left-out run is counted once, with its ratio."""
+    _, layers = _sparse()
+    layers = layers.assign(setup="MNIST / FC")
+    faster = _at_one_compression((1.0, 0.5), (1.0, 1.0), (1.0, 1.0), (1.4, 1.0))
+    none = _at_one_compression((1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (1.4, 1.0))
+    for frame, beyond in ((faster, 1), (none, 0)):
+        c = sparse_result(frame, layers)[0].count
+        assert (c.runs, c.tested, c.beyond, c.gains) == (4, 3, beyond, beyond)
+        text = sparse_findings(frame, layers)
+        assert _headline_runs(text, "MNIST / FC") == 3
+        assert text.count(f"of the {c.runs} runs") == 1 and text.count("(1.40x)") == 1
+    headline = sparse_findings(none, layers).splitlines()[0]
+    assert "1.00x" in headline and "1.40x" not in headline  # the runs compared, as fast both ways
 
 
 def test_dense_medians_that_fall_steadily_with_compression_are_given_as_the_data_show_them():

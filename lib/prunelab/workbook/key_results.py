@@ -17,8 +17,7 @@ from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, significant
-from .sparse_speed import working_beyond
-from .sparse_tables import same_model
+from .sparse_tables import same_model, sparse_gains
 from .speed_findings import AmpTimes, Int8Setup, amp_time_summary, amp_times, int8_setups
 from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import SINK_FIXES, trace_summary
@@ -91,14 +90,14 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.D
 
 def speed_key_words(sparse: pd.DataFrame) -> list[str]:
     """Per set-up on real data, whether pruning bought speed: on dense kernels a pruned network does the
-    same work, so only the sparse kernels can gain, and only the runs of :func:`.sparse_speed.working_beyond`
+    same work, so only the sparse kernels can gain, and only the runs of :func:`.sparse_tables.sparse_gains`
     count, as in the findings, and how many runs' sparse model is the dense one (:func:`.sparse_tables.same_model`:
     their ratios are noise); where the passes are too few for the rank test, that is said instead."""
     words = []
     for setup, rows in sparse.groupby("setup", sort=False):
         if rows["stand_in"].any():
             continue
-        gained = working_beyond(rows)
+        gained = rows[sparse_gains(rows)]
         repeats = int(rows["timing_repeats"].min())
         if not can_differ(repeats, repeats):
             speed = f"and whether sparse kernels gain cannot be said: {repeats} passes each, {TOO_FEW}"

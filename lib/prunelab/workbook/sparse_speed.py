@@ -12,59 +12,87 @@ import numpy as np
 import pandas as pd
 
 from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
-from .numbers import Span, at_chance, listed, passing_by_chance, significant
-from .sparse_tables import NOISY_DENSE, NOISY_MARK, kernels_differ, noisy_dense, same_model, sparse_gains
+from .numbers import Span, at_chance, counted, listed, passing_by_chance, significant
+from .sparse_tables import NOISY_DENSE, NOISY_MARK, kernels_differ, left_out, noisy_dense, same_model, sparse_gains
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """The runs of a set-up whose ratio counts neither way (:func:`.sparse_tables.left_out`): ``same_runs`` whose
+    sparse model is the dense one and ``noisy_runs`` others whose dense time is noise, each with their speed-ups
+    (None where there are none)."""
+
+    same_runs: int = 0
+    same: Span | None = None
+    noisy_runs: int = 0
+    noisy: Span | None = None
+
+    @property
+    def runs(self) -> int:
+        return self.same_runs + self.noisy_runs
+
+
+@dataclass(frozen=True)
+class SparseCount:
+    """One set-up's runs as the findings, Figure 1b and the key result count them: ``runs`` in all, of which
+    ``left_out`` count neither way and the other ``tested`` had their two times compared (``speedup``: their
+    speed-ups on sparse kernels against dense ones, None where none was compared); ``beyond`` of those differ
+    (:func:`.sparse_tables.kernels_differ`; their speed-ups and kept fractions ``real_speedup``, ``real_kept``), of
+    which ``slower`` ran slower on sparse kernels and ``at_chance`` predict no better than the most frequent class;
+    ``gains`` count as faster (:func:`.sparse_tables.sparse_gains`; their speed-ups ``working_speedup``); the fewest
+    timed passes, and whether the runs used the synthetic stand-in (their accuracy means nothing)."""
+
+    setup: str
+    runs: int
+    repeats: int
+    left_out: LeftOut
+    speedup: Span | None
+    beyond: int
+    real_speedup: Span | None
+    real_kept: Span | None
+    slower: int
+    at_chance: int
+    gains: int
+    working_speedup: Span | None
+    stand_in: bool = False
+
+    @property
+    def tested(self) -> int:
+        """The runs whose two times were compared: all but those left out."""
+        return self.runs - self.left_out.runs
+
+
+@dataclass(frozen=True)
+class DenseTimes:
+    """A set-up's dense-kernel times, the same work in each run: their range (ms), whether the fastest and slowest
+    differ beyond their passes' noise (``moved``) and their median over pruners per compression (ms)."""
+
+    ms: Span
+    moved: bool
+    by_compression: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
 class SparseSetup:
-    """One set-up's sparse-kernel records: test-set speed-up on sparse kernels against dense ones over all runs and
-    over the ``beyond`` runs whose times differ (:func:`.sparse_tables.kernels_differ`: ``real_speedup``,
-    ``real_kept``; None where none does), of which ``slower`` ran slower on sparse kernels and ``at_chance`` predict
-    no better than the most frequent class; ``gains``: the runs that count as faster
-    (:func:`.sparse_tables.sparse_gains`, as Figure 1b counts them; their speed-up: ``working_speedup``, None where
-    none is left); the kept fractions, the fewest timed passes; the layers' kernel choices (``switched``: kernel and
-    layer count for the layers that left the dense kernel) with the densities of the switched layers, of those that
-    stayed dense and of all; dead units removed; the runs' dense-kernel times, the same work in each, whether the
-    fastest and slowest differ beyond their passes' noise (``dense_moved``) and their median over pruners per
-    compression (``dense_by_compression``, ms); the runs left out of the count: ``same`` whose sparse model is the
-    dense one and ``noisy`` others whose dense time is an outlier, with their speed-ups; whether the runs used the
-    synthetic stand-in (their accuracy means nothing)."""
+    """One set-up's sparse-kernel records: its runs as counted (:class:`SparseCount`); the layers' kernel choices
+    (``switched``: kernel and layer count for the layers that left the dense kernel) with the densities of the
+    switched layers, of those that stayed dense and of all; dead units removed; its dense-kernel times."""
 
-    setup: str
-    speedup: Span
-    kept: Span
-    repeats: int
-    beyond: int
-    runs: int
-    real_speedup: Span | None
-    real_kept: Span | None
-    at_chance: int
-    working_speedup: Span | None
-    slower: int
+    count: SparseCount
     switched: tuple[tuple[str, int], ...]
     switched_density: Span
     dense_density: Span
     density: Span
     dead_units: int
-    dense_ms: Span
-    dense_moved: bool
-    stand_in: bool = False
-    gains: int = 0
-    same: Span | None = None  # the speed-ups of the runs whose sparse model is the dense one
-    same_runs: int = 0
-    noisy: Span | None = None  # the speed-ups of the other runs whose dense time is noise
-    noisy_runs: int = 0
-    dense_by_compression: tuple[tuple[float, float], ...] = ()
+    dense: DenseTimes
+
+    @property
+    def setup(self) -> str:
+        return self.count.setup
 
     @property
     def switched_layers(self) -> int:
         return sum(n for _, n in self.switched)
-
-    @property
-    def tested(self) -> int:
-        """The runs whose two times were compared: all but those left out as the same model or a noisy dense time."""
-        return self.runs - self.same_runs - self.noisy_runs
 
     @property
     def density_decided(self) -> bool:
@@ -77,36 +105,46 @@ def _span_or_none(values: pd.Series) -> Span | None:
     return Span.of(values) if len(values) else None
 
 
+def sparse_count(setup: str, rows: pd.DataFrame) -> SparseCount:
+    """The :class:`SparseCount` of one set-up's rows of the sparse table: the one count of the runs that the
+    findings (:func:`sparse_result`) and the key result (:func:`.key_results.speed_key_words`) both give."""
+    real = rows[kernels_differ(rows)]
+    working = rows[sparse_gains(rows)]
+    same = same_model(rows)
+    noisy = rows[noisy_dense(rows) & ~same]
+    compared = rows[~left_out(rows)]
+    return SparseCount(
+        setup=setup, runs=len(rows), repeats=int(rows["timing_repeats"].min()),
+        left_out=LeftOut(same_runs=int(same.sum()), same=_span_or_none(rows.loc[same, "speedup"]),
+                         noisy_runs=len(noisy), noisy=_span_or_none(noisy["speedup"])),
+        speedup=_span_or_none(compared["speedup"]), beyond=len(real), real_speedup=_span_or_none(real["speedup"]),
+        real_kept=_span_or_none(real["kept"]), slower=int((real["speedup"] < 1).sum()),
+        at_chance=int(at_chance(real).sum()), gains=len(working), working_speedup=_span_or_none(working["speedup"]),
+        stand_in=bool(rows["stand_in"].any()) if "stand_in" in rows else False)
+
+
+def sparse_counts(sparse: pd.DataFrame) -> tuple[SparseCount, ...]:
+    """A :class:`SparseCount` per set-up of the sparse table (:func:`.sparse_tables.sparse_table`)."""
+    return tuple(sparse_count(str(setup), rows) for setup, rows in sparse.groupby("setup", sort=False))
+
+
 def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSetup, ...]:
-    """A :class:`SparseSetup` per set-up of the sparse table (:func:`.tables.sparse_table`), with its layers'
-    choices (:func:`.tables.sparse_layer_frame`)."""
+    """A :class:`SparseSetup` per set-up of the sparse table (:func:`.sparse_tables.sparse_table`), with its layers'
+    choices (:func:`.sparse_tables.sparse_layer_frame`)."""
     setups = []
     for setup, rows in sparse.groupby("setup", sort=False):
         part = layers[layers["setup"] == setup]
         switched = part[part["kernel"] != "dense"]
-        real = rows[kernels_differ(rows)]
-        working = working_beyond(rows)
-        same = same_model(rows)
-        noisy = rows[noisy_dense(rows) & ~same]
         by_compression = rows.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
         setups.append(SparseSetup(
-            setup, Span.of(rows["speedup"]), Span.of(rows["kept"]), int(rows["timing_repeats"].min()),
-            len(real), len(rows), _span_or_none(real["speedup"]), _span_or_none(real["kept"]),
-            int(at_chance(real).sum()), _span_or_none(working["speedup"]), int((real["speedup"] < 1).sum()),
-            tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
-            Span.of(switched["density"]), Span.of(part.loc[part["kernel"] == "dense", "density"]),
-            Span.of(part["density"]), int(rows["dead_units"].sum()), Span.of(rows["dense_inference_s"] * 1e3),
-            _dense_moved(rows), bool(rows["stand_in"].any()) if "stand_in" in rows else False, len(working),
-            _span_or_none(rows.loc[same, "speedup"]), int(same.sum()), _span_or_none(noisy["speedup"]), len(noisy),
-            tuple((float(c), float(ms)) for c, ms in by_compression.items())))
+            count=sparse_count(str(setup), rows),
+            switched=tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
+            switched_density=Span.of(switched["density"]),
+            dense_density=Span.of(part.loc[part["kernel"] == "dense", "density"]), density=Span.of(part["density"]),
+            dead_units=int(rows["dead_units"].sum()),
+            dense=DenseTimes(ms=Span.of(rows["dense_inference_s"] * 1e3), moved=_dense_moved(rows),
+                             by_compression=tuple((float(c), float(ms)) for c, ms in by_compression.items()))))
     return tuple(setups)
-
-
-def working_beyond(rows: pd.DataFrame) -> pd.DataFrame:
-    """The runs of the sparse table that count as faster on sparse kernels (:func:`.sparse_tables.sparse_gains`:
-    the times differ, the sparse one is lower, and on real data the network still predicts better than the most
-    frequent class): the speed-ups a reader may quote, as Figure 1b counts them."""
-    return rows[sparse_gains(rows)]
 
 
 def _dense_moved(rows: pd.DataFrame) -> bool:
@@ -116,12 +154,12 @@ def _dense_moved(rows: pd.DataFrame) -> bool:
                           Timing.from_summary(slowest, "dense_inference"))
 
 
-def _dense_trend(s: SparseSetup) -> str:
+def _dense_trend(dense: DenseTimes) -> str:
     """", and their median over pruners falls steadily with compression: 436, 416 and 305 ms at 0.2, 0.25 and 0.5"
     where those medians fall (or rise) at every step over three compressions or more; else nothing."""
-    if len(s.dense_by_compression) < 3:  # two points are no trend
+    if len(dense.by_compression) < 3:  # two points are no trend
         return ""
-    compressions, ms = zip(*s.dense_by_compression)
+    compressions, ms = zip(*dense.by_compression)
     steps = np.diff(ms)
     if not ((steps < 0).all() or (steps > 0).all()):
         return ""
@@ -140,8 +178,8 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     and why, and whether a rank test of the passes tells a difference from their noise."""
     lines = []
     for s in sparse_result(sparse, layers):
-        lines.append(_speed_line(s))
-        lines += _left_out_lines(s)
+        lines.append(_speed_line(s.count))
+        lines += _left_out_lines(s.count)
         if s.switched:
             kinds = "; ".join(f"{n} to {KERNEL_WORDS.get(k, k)}" for k, n in s.switched)
             why = (" (no layer stayed dense)." if not math.isfinite(s.dense_density.low) else
@@ -161,9 +199,10 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
             lines.append(f"  {s.dead_units:,} dead units (neurons or channels with no kept weight in or out) were "
                          "removed, which narrows the dense layers themselves; where a run is faster without a "
                          "switched layer, that is where its time went.")
-        if s.dense_moved:
+        if s.dense.moved:
             lines.append(f"  The dense kernels do the same arithmetic in every run, yet their times range from "
-                         f"{s.dense_ms.words(significant)} ms across runs, beyond the passes' noise{_dense_trend(s)}. "
+                         f"{s.dense.ms.words(significant)} ms across runs, beyond the passes' noise"
+                         f"{_dense_trend(s.dense)}. "
                          "So these differences come from something other than the arithmetic, which is not "
                          "measured here (the machine's load, the order the runs were timed in, ...). Compare the two "
                          "kernels within a run (a cell of Table C against the same cell of Table C2, timed in turn), "
@@ -181,48 +220,60 @@ def _by_chance(runs: int) -> str:
     return f" (each run tested at p < {ALPHA:g}: were none different, up to about {expected} would pass by chance)"
 
 
-def _left_out_lines(s: SparseSetup) -> list[str]:
-    """The runs whose ratio is noise and counts neither way: the sparse model is the dense one, or (among the
-    others) the dense time is an outlier of its compression (:func:`.sparse_tables.noisy_dense`)."""
-    lines = []
-    if s.same is not None:
-        lines.append(f"  In {s.same_runs} of {s.runs} runs no layer went on sparse kernels and no unit was removed: "
-                     "the sparse model is the dense one and runs the same computation. Their ratios "
-                     f"({s.same.words('{:.2f}x'.format)}) are noise, counted neither faster nor slower.")
-    if s.noisy is not None:
-        one = s.noisy_runs == 1
-        lines.append(f"  In {s.noisy_runs} {'more run' if one else 'more runs'} the dense time lies more than "
-                     f"{NOISY_DENSE:.0%} off the set-up's median dense time at that compression, above or below "
-                     f"(marked {NOISY_MARK} in Table C): {'its ratio' if one else 'their ratios'} "
-                     f"({s.noisy.words('{:.2f}x'.format)}) {'is' if one else 'are'} taken as noise and not counted.")
-    return lines
+def _left_out_lines(s: SparseCount) -> list[str]:
+    """The runs left out of the count, how many and why, said once: their ratio is noise and counts neither way, as
+    the sparse model is the dense one, or (among the others) the dense time is off the others' at its compression
+    (:func:`.sparse_tables.noisy_dense`)."""
+    out = s.left_out
+    if not out.runs:
+        return []
+    one = out.runs == 1
+    line = (f"  {out.runs} of the {s.runs} runs {'is' if one else 'are'} left out of that count: "
+            f"{'its ratio is noise and counts' if one else 'their ratios are noise and count'} neither way.")
+    if out.same is not None:
+        line += (f" In {counted(out.same_runs, 'run')} no layer went on sparse kernels and no unit was removed, so the "
+                 f"sparse model is the dense one and runs the same computation ({out.same.words('{:.2f}x'.format)}).")
+    if out.noisy is not None:
+        line += (f" In {counted(out.noisy_runs, 'run')} the dense time lies more than {NOISY_DENSE:.0%} off the "
+                 f"set-up's median dense time at that compression, above or below, marked {NOISY_MARK} in Table C "
+                 f"({out.noisy.words('{:.2f}x'.format)}).")
+    return [line]
 
 
-def _speed_line(s: SparseSetup) -> str:
-    """The set-up's speed on sparse kernels: quoted (in bold) only for the runs whose times differ
-    (:func:`.sparse_tables.kernels_differ`), and said when those runs no longer predict better than one class; the
-    count of runs that gain is Figure 1b's (:func:`.sparse_tables.sparse_gains`)."""
+def _compared(s: SparseCount) -> str:
+    """"the 5 runs compared", or "its 5 runs" where none is left out."""
+    runs = counted(s.tested, "run")
+    return f"the {runs} compared" if s.left_out.runs else f"its {runs}"
+
+
+def _speed_line(s: SparseCount) -> str:
+    """The set-up's speed on sparse kernels over the runs compared (those not left out): quoted (in bold) only for
+    the runs whose times differ (:func:`.sparse_tables.kernels_differ`), and said when those runs no longer predict
+    better than one class; the count of runs that gain is Figure 1b's (:func:`.sparse_tables.sparse_gains`)."""
     timed = f"medians of {s.repeats} passes taken in turn"
+    if s.speedup is None:
+        return f"- {s.setup}: every run is left out of the comparison ({timed}): no difference is claimed."
+    speedup = s.speedup.words("{:.2f}x".format)
     if not can_differ(s.repeats, s.repeats):
-        return f"- {s.setup}: {s.speedup.words('{:.2f}x'.format)} as fast on sparse kernels ({timed}), {TOO_FEW}."
+        return f"- {s.setup}: over {_compared(s)}, {speedup} as fast on sparse kernels ({timed}), {TOO_FEW}."
     if s.real_speedup is None:
-        return (f"- {s.setup}: in no run do the sparse-kernel and dense-kernel test-set times differ beyond the "
-                f"passes' noise ({s.speedup.words('{:.2f}x'.format)} as fast, {timed}): no difference is claimed.")
-    line = (f"- {s.setup}: in {s.beyond} of {s.runs} runs the sparse-kernel and dense-kernel times differ beyond "
+        return (f"- {s.setup}: in none of {_compared(s)} do the sparse-kernel and dense-kernel test-set times differ "
+                f"beyond the passes' noise ({speedup} as fast, {timed}): no difference is claimed.")
+    line = (f"- {s.setup}: in {s.beyond} of {_compared(s)} the sparse-kernel and dense-kernel times differ beyond "
             f"the passes' noise, by a rank test of the passes{_by_chance(s.tested)}: on sparse kernels the test set "
             "ran "
             f"**{s.real_speedup.words('{:.2f}x'.format)}** as fast (kept fraction "
             f"{s.real_kept.words('{:.3g}'.format)}; {timed})"
             + (f", {s.slower} of them slower than on dense kernels and {s.beyond - s.slower} faster" if s.slower
                else ", none of them slower")
-            + ("; in the rest no difference is claimed." if s.beyond < s.runs else "."))
+            + ("; in the rest no difference is claimed." if s.beyond < s.tested else "."))
     if s.at_chance and s.stand_in:
         line += (f" {_of_those(s)} no better than the most frequent class, on the synthetic stand-in: a pipeline "
-                 f"check, where accuracy means nothing, so none is left out for it: {s.gains} of the {s.runs} runs "
+                 f"check, where accuracy means nothing, so none is left out for it: {s.gains} of the {s.tested} runs "
                  f"{'counts' if s.gains == 1 else 'count'} as faster, as in Figure 1b.")
     elif s.at_chance and s.working_speedup is not None:
         line += (f" {_of_those(s)} no better than the most frequent class, so part of that speed comes with networks "
-                 f"that no longer work; {s.gains} of the {s.runs} runs ran faster while still predicting better: "
+                 f"that no longer work; {s.gains} of the {s.tested} runs ran faster while still predicting better: "
                  f"**{s.working_speedup.words('{:.2f}x'.format)}** as fast.")
     elif s.at_chance:
         line += (f" {_of_those(s)} no better than the most frequent class: there the speed comes with a network that "
@@ -230,7 +281,7 @@ def _speed_line(s: SparseSetup) -> str:
     return line
 
 
-def _of_those(s: SparseSetup) -> str:
+def _of_those(s: SparseCount) -> str:
     """"2 of those 4 runs predict", "That run predicts", "All 3 of those runs predict": the runs apart from the
     dense ones in time that predict no better than one class."""
     if s.at_chance == s.beyond:
