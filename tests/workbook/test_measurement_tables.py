@@ -818,7 +818,7 @@ def test_a_run_whose_sparse_model_is_the_dense_one_counts_neither_faster_nor_slo
     text = sparse_findings(frame, layers)
     assert "(2.00x)" in text and _headline_runs(text, "CIFAR-10 / ResNet20") == 2  # the runs compared, not all 3
     (key,) = speed_key_words(frame.assign(setup="MNIST / FC", stand_in=False))
-    assert "2.00x" not in key and "in 1 runs" in key  # the only other run beyond the noise is at chance
+    assert "2.00x" not in key and "1 run " in key and "1 runs" not in key  # the other run beyond the noise: at chance
     c2 = inference_time_table(frame.assign(label=["Rand", "Mag", "SNIP"], data_source="bundled", data="real"), "sparse")
     assert "<b>" in c2["Rand"].dropna().iloc[0] and "<b>" not in c2["SNIP"].dropna().iloc[0]  # 2x, but the same model
     assert pair_rule_note(frame).startswith("In 1 of 3 runs")
@@ -884,6 +884,25 @@ def test_the_sparse_findings_count_over_the_runs_compared_and_say_the_left_out_o
         assert text.count(f"of the {c.runs} runs") == 1 and text.count("(1.40x)") == 1
     headline = sparse_findings(none, layers).splitlines()[0]
     assert "1.00x" in headline and "1.40x" not in headline  # the runs compared, as fast both ways
+
+
+def test_the_key_result_and_the_findings_count_the_same_runs():
+    """The key result's speed sentence counts the runs the findings count (:func:`sparse_counts`): of the runs
+    compared, those that gain, and how many are left out, the same-model run and the noisy dense time alike."""
+    from prunelab.workbook.key_results import speed_key_words
+    from prunelab.workbook.sparse_speed import sparse_counts
+    from prunelab.workbook.sparse_tables import NOISY_MARK
+
+    _, layers = _sparse()
+    frame = _at_one_compression((1.0, 0.5), (1.0, 1.0), (1.0, 1.0), (1.4, 1.0), (1.0, 0.5))
+    frame.loc[4, ["switched", "dead_units"]] = 0  # 2x, but the sparse model is the dense one
+    (c,) = sparse_counts(frame)
+    assert (c.runs, c.tested, c.gains, c.left_out.same_runs, c.left_out.noisy_runs) == (5, 3, 1, 1, 1)
+    assert sparse_result(frame, layers.assign(setup="MNIST / FC"))[0].count == c
+    (key,) = speed_key_words(frame)
+    assert f"{c.gains} of its {c.tested} runs" in key and "2.00x" in key and f"{c.left_out.runs} runs left out" in key
+    assert key.count("1 run whose") == 2 and NOISY_MARK in key  # one same-model run, one noisy dense time
+    assert _headline_runs(sparse_findings(frame, layers.assign(setup="MNIST / FC")), "MNIST / FC") == c.tested
 
 
 def test_dense_medians_that_fall_steadily_with_compression_are_given_as_the_data_show_them():

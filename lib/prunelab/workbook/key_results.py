@@ -17,7 +17,8 @@ from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, significant
-from .sparse_tables import same_model, sparse_gains
+from .sparse_speed import LeftOut, sparse_counts
+from .sparse_tables import NOISY_MARK
 from .speed_findings import AmpTimes, Int8Setup, amp_time_summary, amp_times, int8_setups
 from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import SINK_FIXES, trace_summary
@@ -90,31 +91,38 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.D
 
 def speed_key_words(sparse: pd.DataFrame) -> list[str]:
     """Per set-up on real data, whether pruning bought speed: on dense kernels a pruned network does the
-    same work, so only the sparse kernels can gain, and only the runs of :func:`.sparse_tables.sparse_gains`
-    count, as in the findings, and how many runs' sparse model is the dense one (:func:`.sparse_tables.same_model`:
-    their ratios are noise); where the passes are too few for the rank test, that is said instead."""
+    same work, so only the sparse kernels can gain. The runs are counted as the findings count them
+    (:func:`.sparse_speed.sparse_counts`): of the runs compared, those that gain (:func:`.sparse_tables.sparse_gains`),
+    and how many were left out because their ratio is noise (:func:`.sparse_tables.left_out`: said, so that a reader
+    does not take them for a missed gain); where the passes are too few for the rank test, that is said instead."""
     words = []
-    for setup, rows in sparse.groupby("setup", sort=False):
-        if rows["stand_in"].any():
+    for c in sparse_counts(sparse):
+        if c.stand_in:
             continue
-        gained = rows[sparse_gains(rows)]
-        repeats = int(rows["timing_repeats"].min())
-        if not can_differ(repeats, repeats):
-            speed = f"and whether sparse kernels gain cannot be said: {repeats} passes each, {TOO_FEW}"
-        elif len(gained):
-            speed = (f"and on sparse kernels {len(gained)} of its {len(rows)} timed runs ran "
-                     f"{Span.of(gained['speedup']).words('{:.2f}x'.format)} as fast, beyond the passes' noise, "
+        if not can_differ(c.repeats, c.repeats):
+            speed = f"and whether sparse kernels gain cannot be said: {c.repeats} passes each, {TOO_FEW}"
+        elif c.working_speedup is not None:
+            speed = (f"and on sparse kernels {c.gains} of its {counted(c.tested, 'run')} compared ran "
+                     f"{c.working_speedup.words('{:.2f}x'.format)} as fast, beyond the passes' noise, "
                      "while still predicting better than the most frequent class")
         else:
             speed = ("and no run that still predicts better than the most frequent class ran faster on sparse "
                      "kernels beyond the passes' noise")
-        same = int(same_model(rows).sum())
-        if same:  # their ratios are noise: said, so that a reader does not take them for a missed gain
-            speed += (f" (in {same} runs no layer went on sparse kernels and no unit was removed, so the sparse model "
-                      "ran the same computation: their ratios are noise and count neither way)")
-        words.append(f"Speed on {setup}: a pruned network's dense kernels do the same work at every compression, "
-                     f"{speed}; Tables C and C2 give the times.")
+        words.append(f"Speed on {c.setup}: a pruned network's dense kernels do the same work at every compression, "
+                     f"{speed}{_left_out_words(c.left_out)}; Tables C and C2 give the times.")
     return words
+
+
+def _left_out_words(out: LeftOut) -> str:
+    """" (2 runs left out, their ratios noise: 1 run whose sparse model is the dense one and 1 run whose dense time
+    Table C marks as noise)", or nothing where none is left out."""
+    if not out.runs:
+        return ""
+    why = ([f"{counted(out.same_runs, 'run')} whose sparse model is the dense one"] if out.same_runs else []) + (
+        [f"{counted(out.noisy_runs, 'run')} whose dense time Table C marks {NOISY_MARK} as noise"]
+        if out.noisy_runs else [])
+    return (f" ({counted(out.runs, 'run')} left out, {'its ratio' if out.runs == 1 else 'their ratios'} noise: "
+            f"{listed(why)})")
 
 
 def _setup_words(s: SetupKey, compression: float) -> str:
