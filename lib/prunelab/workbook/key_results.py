@@ -114,12 +114,13 @@ def speed_key_words(sparse: pd.DataFrame) -> list[str]:
 
 
 def _left_out_words(out: LeftOut) -> str:
-    """" (2 runs left out, their ratios noise: 1 run whose sparse model is the dense one and 1 run whose dense time
-    Table C marks as noise)", or nothing where none is left out."""
+    """" (2 runs left out, their ratios noise: 1 run whose sparse model is the dense one and 1 other whose dense time
+    Table C marks as noise)", or nothing where none is left out. "Other": Table C marks some same-model runs too."""
     if not out.runs:
         return ""
     why = ([f"{counted(out.same_runs, 'run')} whose sparse model is the dense one"] if out.same_runs else []) + (
-        [f"{counted(out.noisy_runs, 'run')} whose dense time Table C marks {NOISY_MARK} as noise"]
+        [f"{out.noisy_runs} {'other' if out.same_runs else 'run'}{'s' if out.noisy_runs != 1 else ''} whose dense "
+         f"time Table C marks {NOISY_MARK} as noise"]
         if out.noisy_runs else [])
     return (f" ({counted(out.runs, 'run')} left out, {'its ratio' if out.runs == 1 else 'their ratios'} noise: "
             f"{listed(why)})")
