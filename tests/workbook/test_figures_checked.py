@@ -492,6 +492,16 @@ def test_figure_1b_takes_its_share_and_median_over_the_runs_that_count():
         plt.close(fig)
 
 
+def test_figure_1b_calls_no_kept_fraction_paying_where_most_of_its_runs_are_the_dense_model():
+    """One run compared and gaining at a tenth kept, the other five the dense model itself: 1 of 1 is no "most"."""
+    labels = list(LABELS)
+    frame = _at_a_tenth_kept({labels[0]: 2.0}, labels[1:])
+    fig = figures.plot_sparse_inference(frame)
+    dotted = [line.get_xdata()[0] for line in fig.axes[1].lines if line.get_linestyle() == ":"]
+    assert not any(x == pytest.approx(0.1) for x in dotted)  # a lower kept fraction may pay; this one does not
+    plt.close(fig)
+
+
 def _noted_count(ax) -> tuple[int, int]:
     """Figure 1b's count of the runs that gain, from a panel's legend note: "(2 of 21 runs do ...)" where no kept
     fraction pays, "(dotted; 2 of 21 runs gain)" where one does."""

@@ -372,13 +372,14 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
     gain. A kept fraction pays where most of its runs count as faster on sparse kernels, as the findings count them
     (:func:`.sparse_tables.sparse_gains`: beyond the timing noise, not the dense model itself, and on real data still
     predicting better than the most frequent class), not where a median of noisy times happens to be lower; on synthetic
-    stand-in data no run is left out for its accuracy, which means nothing there, and the note says so. The share,
-    the median run and the count are of the runs compared (not :func:`.sparse_tables.left_out`), as in the findings."""
+    stand-in data no run is left out for its accuracy, which means nothing there, and the note says so. Share, median
+    run and count are of the runs compared (:func:`.sparse_tables.left_out`), half of a kept fraction's at least."""
     compared = ~left_out(rows)
     faster, runs = sparse_gains(rows)[compared], rows[compared]
     stand_in = "stand_in" in rows and bool(rows["stand_in"].any())
     told = kernels_differ(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
-    most = faster.groupby(runs["compression"]).mean().reindex(per.index) > 0.5
+    enough = compared.groupby(rows["compression"]).mean().reindex(per.index) >= 0.5
+    most = (faster.groupby(runs["compression"]).mean().reindex(per.index) > 0.5) & enough
     median = runs.groupby("compression")["speedup"].median().reindex(per.index)
     paying = per[faster_by(1.0, median, MARGIN) & most]  # and the median run's speed-up past the margin
     unfiltered = "synthetic data: no accuracy filter"
