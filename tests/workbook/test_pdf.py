@@ -473,6 +473,27 @@ def test_a_table_of_most_of_a_page_starts_under_its_text_rather_than_leaving_the
 
 
 @needs_chromium
+def test_a_table_that_breaks_keeps_its_caption_with_its_first_rows():
+    from pypdf import PdfReader
+
+    from prunelab.workbook.pdf_document import Task, build_document
+
+    rows = "".join(f"<tr><td>tabrow{i}</td><td>{i}</td></tr>" for i in range(45))  # over half a page: may break
+    table = f"<table><caption>Table Z. captiontext of the table</caption><tbody>{rows}</tbody></table>"
+    apart = []
+    for lines in range(44, 54, 2):  # filler that ends at different heights: one of them left the caption alone
+        filler = "".join(f'<p style="margin:0">filler line {i}</p>' for i in range(lines))  # a line each
+        cells = [new_markdown_cell(f"# Task 6 — Captions\n\n{filler}"),
+                 new_code_cell("show()", outputs=[new_output("display_data", data={"text/html": table})])]
+        task = Task("06_captions", "Task 6 — Captions", new_notebook(cells=cells))
+        pdf = handin.print_pdf(build_document([task], "captions"), CHROMIUM, "a4")
+        pages = [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+        at = next(i for i, text in enumerate(pages) if "captiontext" in text)
+        apart += [lines] if "tabrow0" not in pages[at] else []
+    assert apart == []
+
+
+@needs_chromium
 def test_a_heading_near_the_foot_of_a_page_moves_with_the_table_it_opens():
     from pypdf import PdfReader
 

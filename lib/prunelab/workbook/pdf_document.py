@@ -276,11 +276,19 @@ def _is_figure(piece: str) -> bool:
 
 
 def _block(piece: str) -> str:
-    """A table kept whole on one page where it fits (:data:`FIT_TABLES` lets a longer one break), its cells
-    wrapping only where a reader would (:func:`_unbroken`); anything else as it is."""
+    """A table kept whole on one page where it fits (:data:`FIT_TABLES` lets a longer one break), its caption a
+    paragraph before it (Chromium keeps a paragraph with the rows after it, never a ``<caption>``: a table that
+    broke left its caption alone at a page's foot), its cells wrapping only where a reader would
+    (:func:`_unbroken`); anything else as it is."""
     if "<table" not in piece:
         return piece
+    caption = _CAPTION.search(piece)
+    if caption:
+        piece = f'<p class="caption">{caption[1]}</p>' + piece[:caption.start()] + piece[caption.end():]
     return f'<div class="table">{_CELL.sub(lambda m: m[1] + _unbroken(m[2]) + m[3], piece)}</div>'
+
+
+_CAPTION = re.compile(r"<caption[^>]*>(.*?)</caption>", re.S)
 
 
 def _unbroken(cell: str) -> str:

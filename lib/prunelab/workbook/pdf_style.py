@@ -27,7 +27,8 @@ div.table, div.opening { break-inside: avoid; margin: .8em 0; }  /* an opening: 
 table { border-collapse: collapse; font-size: 8pt; }
 tr { break-inside: avoid; }
 td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowrap; }
-caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
+caption, p.caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
+p.caption { margin: 0; break-after: avoid; }  /* a table's caption, moved before it: kept with its first rows */
 pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .failed { color: #a00; font-weight: bold; }
 .key-pointer { font-size: 8.5pt; font-style: italic; color: #555; margin: .2em 0; }  /* a cross-reference, not text */
