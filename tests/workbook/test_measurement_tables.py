@@ -133,7 +133,8 @@ def test_the_findings_say_how_much_of_the_busy_gap_the_mask_multiplies_explain()
     assert "1.00 ms longer" in within and "not the masks" not in within and "ms faster" not in within
     smaller = trace_findings(_summary(step_busy_ms=7.5), designs)  # 0.5 ms, less than the multiplies' 0.8 ms
     assert "0.500 ms longer" in smaller and "0.300 ms faster" in smaller  # the rest of that step ran faster
-    assert "longer" not in trace_findings(_summary(step_busy_ms=8.5), designs)  # the folded step was the busier
+    busier = trace_findings(_summary(step_busy_ms=8.5), designs)  # the folded step was the busier
+    assert "longer" not in busier and "0.500 ms shorter (8.00 against 8.50 ms)" in busier and "0.800 ms" in busier
     untimed = _summary(step_busy_ms=5.0, timed=False)  # a record without repeated steps
     assert "repeated steps below" not in trace_findings(untimed, designs)
 
@@ -913,3 +914,13 @@ def test_dense_medians_that_fall_steadily_with_compression_are_given_as_the_data
     assert "4,360, 4,160, 3,050 and 3,000 ms at 0.2, 0.25, 0.5 and 1" in text
     bumpy = timed(falling.assign(dense_inference_s=[4.36, 3.05, 4.16, 3.0]))
     assert " ms at 0.2" not in sparse_findings(bumpy, layers)  # no steady fall: the range alone is given
+
+
+def test_the_findings_say_when_the_traced_step_ran_longer_than_every_untraced_one():
+    designs = _designs()  # folded steps untraced: 10.0 ms ± 0.2
+    slowest = max(design_speed(_summary()).folded.samples)
+    traced = trace_findings(_summary(step_span_ms=25.0), designs)  # the profiler's recording: 25 ms traced
+    assert f"{len(design_speed(_summary()).folded.samples)} untraced steps" in traced
+    assert f"({significant(1e3 * slowest)} ms)" in traced
+    assert "untraced" not in trace_findings(_summary(), designs)  # 9.12 ms traced: within the untraced steps
+    assert "untraced" not in trace_findings(_summary(step_span_ms=25.0, timed=False), designs)  # none to compare

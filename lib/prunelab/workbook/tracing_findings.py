@@ -192,12 +192,14 @@ def _busy_gap_words(result: TraceResult) -> str:
     each, so a gap well beyond them, or short of them (the original's other ops ran faster), is that step's
     variation, which only repeated steps settle."""
     gap = result.original_busy_ms - result.summary.busy_ms
-    if gap <= 0:
-        return ""
     original, folded = alike(result.original_busy_ms, result.summary.busy_ms)
+    settle = "the repeated steps below settle" if result.speed is not None else "only repeated steps would settle"
+    if gap <= 0:
+        return (f" The original design's traced step was busy {significant(-gap)} ms shorter ({original} against "
+                f"{folded} ms), although its mask multiplies took {significant(result.mask_ms)} ms: one traced step "
+                f"varies by more than the multiplies cost, which {settle}.")
     said = (f" The original design's traced step was busy {significant(gap)} ms longer ({original} against {folded} "
             f"ms); its mask multiplies took {significant(result.mask_ms)} ms.")
-    settle = "the repeated steps below settle" if result.speed is not None else "only repeated steps would settle"
     if gap < result.mask_ms:
         return said + (f" The gap is smaller than the multiplies alone: the original's other ops ran "
                        f"{significant(result.mask_ms - gap)} ms faster in its one traced step, which is how a traced "
@@ -205,6 +207,17 @@ def _busy_gap_words(result: TraceResult) -> str:
     if gap <= 2 * result.mask_ms:
         return said
     return said + f" The rest of the gap is not the masks: it is how one traced step varies, which {settle}."
+
+
+def _traced_against_timed(result: TraceResult) -> str:
+    """Where the traced step took longer than every untraced step of the same design: the profiler's own cost,
+    which is why the figures' time axes run longer than Table G's step times."""
+    steps = result.speed.folded.samples if result.speed is not None else ()
+    if not steps or result.summary.span_ms <= 1e3 * max(steps):
+        return ""
+    return (f" Traced, it took longer than the slowest of the same design's {len(steps)} untraced steps in Table G "
+            f"({significant(1e3 * max(steps))} ms): the profiler's recording slows every op, so Figures 2 and 2b "
+            "show where the time goes, not how long a step takes.")
 
 
 def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame | None = None) -> str:
@@ -217,7 +230,7 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
         f"- The traced step took {span_ms} ms from first to last {s.unit[:-1]} "
         f"({busy_ms} ms busy). Its {s.conv_layers} convolution layers account "
         f"for {conv_ms} ms, **{s.conv_share:.1%}** of the busy time (one step: the "
-        "shares are what the picture shows, not a timing to compare).",
+        "shares are what the picture shows, not a timing to compare)." + _traced_against_timed(result),
         f"- The main time sink is **{s.main_sink}**."
         + (" Pruned weights are zeros inside dense tensors, so a convolution does the same work at any compression. "
            "The fix is less work in the convolutions: pruning whole channels (structured pruning) narrows them and "
