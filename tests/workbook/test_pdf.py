@@ -25,6 +25,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from prunelab.workbook import pdf as handin
+from prunelab.workbook.glossary import TERMS
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
@@ -132,6 +133,18 @@ def test_contents_give_each_task_the_page_it_begins_on(smoke_pdf):
         assert compact(texts[first - 1]).startswith(compact(title)), \
             f"page {first} does not begin with {title!r}: {texts[first - 1][:300]!r}"
     assert compact(texts[starts[-1] - 1]).startswith("Appendix:settings")
+
+
+@needs_chromium
+def test_terms_appendix_is_listed_pointed_to_and_whole(smoke_pdf):
+    _, _, texts = smoke_pdf
+    pages = _contents_pages(texts, ["Key results", "Appendix: terms", "Appendix: settings"])
+    first, settings = pages["Appendix: terms"], pages["Appendix: settings"]
+    assert compact(texts[first - 1]).startswith("Appendix:terms") and settings > first
+    assert re.search(rf"page\s*{first}(?!\d)", texts[pages["Key results"] - 1]), "the key results give no terms page"
+    printed = compact("".join(texts[first - 1:settings - 1]))
+    missing = [term for term, _ in TERMS if compact(term) not in printed]
+    assert not missing, f"terms not printed in the appendix: {missing}"
 
 
 @needs_chromium

@@ -6,6 +6,7 @@ import html
 import json
 from pathlib import Path
 
+from .glossary import glossary_html
 from .startup import skip_unused_iri_grammar
 
 KEY_RESULT = "key-result"  # the tag of a notebook's cells whose outputs are its key result
@@ -21,7 +22,8 @@ def notebook_failed(notebook: dict) -> bool:
 def build_index(out_dir: str | Path, profile: str) -> Path:
     """``index.html``: the write-up's front page, from the executed notebooks in ``out_dir``.
 
-    It opens with each task's key result (the outputs of cells tagged ``key-result``), then for each
+    It opens with each task's key result (the outputs of cells tagged ``key-result``) and the terms folded away
+    (:mod:`.glossary`), then for each
     notebook a link to its rendered HTML, whether it ran cleanly, its ``banner`` and ``key-table`` outputs,
     and its ``settings`` folded away.
     """
@@ -38,7 +40,7 @@ def build_index(out_dir: str | Path, profile: str) -> Path:
     for name, nb in notebooks.items():
         result = "".join(tagged_outputs(nb, (KEY_RESULT,))) or "<p>(no key result: see the page)</p>"
         parts.append(f'<li><a href="{name}.html">{html.escape(titles[name])}</a>{result}</li>')
-    parts.append("</ul>")
+    parts.append("</ul><details><summary>Terms used in the report</summary>" + glossary_html() + "</details>")
     for name, nb in notebooks.items():
         status = "failed" if name in failed else "ok"
         parts.append(f'<h2><a href="{name}.html">{html.escape(titles[name])}</a> <small>[{status}]</small></h2>')

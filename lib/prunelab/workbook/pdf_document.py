@@ -1,7 +1,7 @@
 """The hand-in PDF's content as one HTML document: the cover, the contents (page numbers filled in from a first
 print), the key results, each executed notebook's text, tables and figures under their numbers and captions (no
 code, progress lines or tracebacks; a key result, printed once at the front, is a line pointing there), and the
-settings as an appendix. :mod:`.pdf` prints it."""
+terms (:mod:`.glossary`) and the settings as appendices. :mod:`.pdf` prints it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..core.choices import STAND_IN_CHECKS
 from ..errors import UserError
+from .glossary import glossary_html
 from .index import KEY_RESULT, notebook_failed, notebook_title, output_html, tagged_outputs
 from .pdf_style import STYLE
 
@@ -127,7 +128,7 @@ def executed_on(tasks: list[Task]) -> str:
 
 
 def build_document(tasks: list[Task], profile: str) -> Document:
-    """Cover, key results, the tasks and the settings appendix, with the headings the contents list."""
+    """Cover, key results, the tasks and the appendices (terms, settings), with the headings the contents list."""
     headings: list[Heading] = []
     body = [_key_results(tasks, headings)]
     rows = {t.name: settings_rows(t) for t in tasks}
@@ -136,6 +137,8 @@ def build_document(tasks: list[Task], profile: str) -> Document:
     for task in tasks:
         section = _task_section(task, headings)
         body.append(section.replace(_STAND_IN_WHY, _STAND_IN_SEE_COVER) if explained else section)
+    headings.append(Heading("terms", "Appendix: terms", 1))
+    body.append('<section class="part" id="terms"><h1>Appendix: terms</h1>' + glossary_html() + "</section>")
     headings.append(Heading("appendix", "Appendix: settings", 1))
     appendix = [f"<h2>{html.escape(t.title)}</h2>" + "".join(map(_block, tagged_outputs(t.notebook, ("settings",))))
                 for t in tasks]
@@ -180,7 +183,9 @@ def _stand_in_sources(rows: Iterable[dict[str, str]]) -> list[str]:
 
 def _key_results(tasks: list[Task], headings: list[Heading]) -> str:
     headings.append(Heading("key-results", "Key results", 1))
-    parts = ['<section class="part" id="key-results"><h1>Key results</h1>']
+    parts = ['<section class="part" id="key-results"><h1>Key results</h1>'
+             '<p class="key-pointer"><a href="#terms">The terms are explained in an appendix'
+             f'{_PAGE_OF.format(anchor="terms")}.</a></p>']
     for task in tasks:
         results = tagged_outputs(task.notebook, (KEY_RESULT,)) or ["<p>(no key result: see the task)</p>"]
         parts.append(f'<h3 id="{task.key_anchor}"><a href="#{task.anchor}">{html.escape(task.title)}</a></h3>'

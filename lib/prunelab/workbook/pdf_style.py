@@ -31,6 +31,8 @@ caption, p.caption { caption-side: top; font-weight: bold; text-align: left; fon
 p.caption { margin: 0; break-after: avoid; }  /* a table's caption, moved before it: kept with its first rows */
 pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .failed { color: #a00; font-weight: bold; }
+dl.glossary dt { font-weight: bold; margin-top: .5em; break-after: avoid; }
+dl.glossary dd { margin: 0 0 0 1.5em; }
 .key-pointer { font-size: 8.5pt; font-style: italic; color: #555; margin: .2em 0; }  /* a cross-reference, not text */
 """
 

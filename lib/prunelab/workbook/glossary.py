@@ -1,0 +1,75 @@
+"""The report's terms, each in one or two sentences: the PDF prints them as an appendix and the front page links
+them, so a reader meets "compression 2", "near collapse" or "median ± half range" once explained.
+
+The entries say what the code computes (the module named in each is where), not what a paper means by the word;
+docs/pruners.md gives every pruner's score in full. :data:`TERMS` is the one list; :func:`glossary_html` prints it.
+"""
+
+from __future__ import annotations
+
+import html
+
+from ..core.choices import DATA_FREE_NAMES, DATA_FREE_WHY
+from .ablations import ABLATIONS, AS_SCORED, NEAR_COLLAPSE_SHARE
+from .style import FLOPS
+
+#: (term, meaning), grouped as a reader meets them: pruning, accuracy, the statistics, time, precision, running
+TERMS: tuple[tuple[str, str], ...] = (
+    ("compression c", "A run keeps a fraction 10 to the power −c of the prunable weights, those with the highest "
+     "scores over all layers together: c = 0.5 keeps 32%, 1 keeps 10%, 2 keeps 1%, 3 keeps 0.1%."),
+    ("prunable weights", "The convolution and linear weights. Biases and batch norm are not pruned unless a run says "
+     "so."),
+    ("density", "The share of a layer's weights kept. A pruner sets each layer's density by where its scores "
+     "fall, so layers end at very different densities."),
+    ("Rand, Mag, SNIP, GraSP, SynFlow", "The pruners: random scores; weight magnitude after pre-training; "
+     "connection sensitivity |gradient × weight|; gradient signal preservation; synaptic flow over an all-ones "
+     f"input. {DATA_FREE_NAMES} never read the data ({DATA_FREE_WHY}). docs/pruners.md gives each score's formula."),
+    ("SynFlow (1 round), (100 rounds)", "SynFlow scores and prunes once (the original tool's setting) or in 100 "
+     "rounds, each removing a little more and scoring again, as its paper prescribes."),
+    ("dense", "The unpruned network, trained as the pruned runs are: the reference each pruner is compared with."),
+    ("top-1", "The share of test images whose highest-scored class is the true one."),
+    ("collapse", "A run has collapsed when a layer kept no weight, or when its top-1 is no better than always "
+     "answering the most frequent test class."),
+    ("near collapse", f"A pruner {AS_SCORED} that keeps less than {NEAR_COLLAPSE_SHARE:.0%} of its lead in top-1 over "
+     "always answering the most frequent class. There, a tie with its ablations says little."),
+    ("ablation", f"A run that changes one thing of a pruner's run, compared with the pruner {AS_SCORED}: "
+     f"{ABLATIONS['shuffle']} (each layer's mask permuted: its density kept, its pattern lost), "
+     f"{ABLATIONS['reinitialize']} (fresh weights at the kept positions), {ABLATIONS['invert']} (the lowest "
+     "scores kept)."),
+    ("seed", "A run's seed fixes its initial weights, its pruning batch and its data order. Accuracies are given "
+     "over several seeds."),
+    ("mean ± sd (n=3)", "The mean over n seeds ± their standard deviation."),
+    ("Welch's t-test, Holm-adjusted", "Whether two accuracies differ beyond their seeds' spread. The p-values of "
+     "one finding's comparisons are adjusted together (Holm), so that several comparisons at once do not make a "
+     "chance difference look real. Below 0.05: told apart; above: within noise."),
+    ("median ± half range (n)", "A time: the median of n timed passes ± half the distance from the fastest to "
+     "the slowest pass."),
+    ("rank test", "A two-sided Mann-Whitney test of two designs' timed passes, taken in turns. One time is called "
+     "shorter than another only where it gives p < 0.05; otherwise the difference is within noise."),
+    ("stand-in data", "Synthetic images in place of a data set this machine cannot have. Runs on it check that the "
+     "pipeline works. Their accuracies are not results."),
+    ("FLOPs (multiply-adds)", f"Written {FLOPS}: a weight's multiply-accumulate at one output counts one, so the "
+     "number is half of what counting multiplies and adds apart gives."),
+    ("busy time, wall span", "Of a traced step: the time at least one op (or GPU kernel) runs, and the time from the "
+     "step's first op starting to its last ending. Gaps count in the span only."),
+    ("mask multiply, folded masks", "The original tool multiplies each mask into its weights in every forward pass. "
+     "prunelab zeroes the pruned weights once, when pruning (folded), so inference runs plain layers."),
+    ("sparse kernels", "Layers run as sparse matrix products over the kept weights only. They pay only at low "
+     "density, and how much depends on the CPU."),
+    ("eager fp32, compiled fp32, int8", "The trained network in 32-bit floats run op by op (eager) or through "
+     "torch.compile; int8 is the network quantised to 8-bit integers after training (PyTorch's PT2E flow, which "
+     "compiles, where it runs)."),
+    ("AMP", "Automatic mixed precision: training with matrix products in 16-bit floats (bf16 or fp16) and the "
+     "weights kept in fp32."),
+    ("speed-up", "One design's median time over another's: int8 at 2.0x over fp32 took half fp32's time, and "
+     "below 1.0x it took longer."),
+    ("fused (M runs)", "M runs of one set-up trained together as one network with M stacked copies of the weights. "
+     "Each run keeps its own masks, weights, data order and record, so its numbers are those of a run trained "
+     "alone, to rounding."),
+)
+
+
+def glossary_html() -> str:
+    """The terms as a definition list, for the PDF's appendix and the front page."""
+    items = "".join(f"<dt>{html.escape(term)}</dt><dd>{html.escape(meaning)}</dd>" for term, meaning in TERMS)
+    return f'<dl class="glossary">{items}</dl>'
