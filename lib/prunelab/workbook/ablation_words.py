@@ -155,11 +155,51 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
     if split.only_near:
         closing.append(f"Every cost against the claim comes from there: the effect shows only near collapse, "
                        f"at {_seeds(split.hurt)}.")
-    closing.append(f"{counted(len(rows), 'test')} {'bear' if len(rows) > 1 else 'bears'} on the claim, each at the "
-                   f"{ALPHA:g} level, Holm-adjusted within its row of Table M. "
-                   f"{int(rows['told_apart'].sum())} passed; were no ablation to matter, on average at most about "
-                   f"{ALPHA * len(rows):.2g} would pass by chance.")
+    closing.append(_count_words(rows, several))
     return "\n".join([CLAIM, "", *lines, "", " ".join(closing)])
+
+
+@dataclass(frozen=True)
+class ClaimCount:
+    """The claim's tests (:func:`claim_rows`) counted: ``run`` in all, ``silent`` of them ties beside collapsed runs
+    (which say nothing: :func:`_collapsed_ties`), the ``bearing`` rest, how many ``passed`` (told apart), and how
+    many at most would pass by chance on average were no ablation to matter (``chance``, over all ``run``: a silent
+    tie could have passed)."""
+
+    run: int
+    silent: int
+    bearing: int
+    passed: int
+    chance: float
+
+
+def _silent(rows: pd.DataFrame) -> pd.Series:
+    """Which verdicts are ties beside collapsed runs, on either side: such a tie says nothing."""
+    return ~rows["told_apart"] & ((rows["collapsed"] > 0) | (rows["ablation_collapsed"] > 0))
+
+
+def claim_count(rows: pd.DataFrame) -> ClaimCount:
+    """The :class:`ClaimCount` of the claim's verdicts ``rows`` (:func:`claim_rows`)."""
+    silent = int(_silent(rows).sum())
+    return ClaimCount(len(rows), silent, len(rows) - silent, int(rows["told_apart"].sum()), ALPHA * len(rows))
+
+
+def _count_words(rows: pd.DataFrame, several: bool) -> str:
+    """How many tests bear on the claim and passed, against how many would by chance; ties beside collapsed runs
+    counted apart and named, as the findings say they tell nothing."""
+    count = claim_count(rows)
+    level = f"each at the {ALPHA:g} level, Holm-adjusted within its row of Table M"
+    passed = (f"{count.passed} passed; were no ablation to matter, on average at most about {count.chance:.2g}"
+              + (f" of the {count.run}" if count.silent else "") + " would pass by chance.")
+    if not count.silent:
+        return f"{counted(count.run, 'test')} {'bear' if count.run > 1 else 'bears'} on the claim, {level}. {passed}"
+    silent = rows[_silent(rows)]
+    named = [f"{pruner}'s {listed(list(of['ablation']))} at {_where(of.iloc[0], several)}"
+             for (pruner, _, _), of in silent.groupby(["pruner", "setup", "compression"], sort=False)]
+    return (f"{counted(count.run, 'test')} {'were' if count.run > 1 else 'was'} run on the claim, {level}: "
+            f"{count.bearing} {'bear' if count.bearing != 1 else 'bears'} on it, and {count.silent} "
+            f"{'ties' if count.silent > 1 else 'tie'} beside collapsed runs {'say' if count.silent > 1 else 'says'} "
+            f"nothing ({'; '.join(named)}). {passed}")
 
 
 @dataclass(frozen=True)
@@ -175,8 +215,7 @@ class _ClaimSplit:
 
     @classmethod
     def of(cls, rows: pd.DataFrame) -> _ClaimSplit:
-        clear = (rows["collapsed"] == 0) & (rows["ablation_collapsed"] == 0)  # no collapsed run beside a tie
-        ties = rows[~rows["told_apart"] & clear & ~rows["low_power"]]
+        ties = rows[~rows["told_apart"] & ~_silent(rows) & ~rows["low_power"]]  # no collapsed run beside a tie
         return cls(hurt=rows[rows["told_apart"] & (rows["difference"] < 0)],
                    gains=rows[rows["told_apart"] & (rows["difference"] > 0)], large=rows[rows["low_power"]],
                    ties=ties[~ties["near_collapse"]], near_ties=ties[ties["near_collapse"]])
