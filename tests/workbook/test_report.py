@@ -661,6 +661,28 @@ def test_block_zero_is_given_conv_by_conv_and_as_one_density():
     assert "together" not in block_density_words(layers.iloc[:1])  # an FC network has no block 0: no division by 0
 
 
+
+def test_block_zero_under_a_pruner_that_read_stand_in_data_is_flagged_beside_a_data_free_pruners():
+    from prunelab.workbook.layer_findings import block_density_key_result
+
+    def runs(label: str, pruner: str, densities: list[float], source: str) -> pd.DataFrame:
+        return pd.DataFrame({"module": ["blocks.0.conv1", "blocks.0.conv2"], "param": "weight", "density": densities,
+                             "size": [2304, 2304], "label": label, "pruner": pruner, "data_source": source})
+
+    def layers(source: str) -> pd.DataFrame:
+        return pd.concat([runs("Rand", "rand", [0.3, 0.3], source), runs("SNIP", "snip", [0.8, 0.6], source),
+                          runs("SynFlow (1 round)", "synflow", [0.4, 0.2], source),
+                          runs("SynFlow (100 rounds)", "synflow", [0.5, 0.25], source)])
+
+    fake = block_density_key_result(layers("synthetic"), "SNIP", 0.5, "synthetic stand-in for CIFAR-10")
+    assert "0.800000" in fake and "pipeline check" in fake  # SNIP read generated images: its figure is flagged
+    assert "SynFlow (100 rounds)" in fake and "0.500000" in fake  # beside the figure of one that reads no data
+    assert "0.400000" not in fake and "0.300000" not in fake  # one SynFlow, the paper's; not Rand, at the target
+    real = block_density_key_result(layers("real"), "SNIP", 0.5, "real CIFAR-10")
+    assert "0.800000" in real and "pipeline check" not in real and "SynFlow" not in real
+    own = block_density_key_result(layers("synthetic"), "SynFlow (100 rounds)", 0.5, "synthetic stand-in")
+    assert "0.500000" in own and "pipeline check" not in own  # a data-free pruner's own figure holds on any data
+
 def test_the_pruners_that_read_no_data_are_worded_by_their_display_names():
     from prunelab.core.choices import DATA_FREE_NAMES, DATA_FREE_PRUNERS, DATA_FREE_WHY
     from prunelab.workbook.numbers import listed

@@ -61,7 +61,9 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".trace_figures": ("plot_timeline",),
     ".findings": ("tuning_findings",),
     ".collapse_study": ("collapse_study", "collapse_study_findings", "synflow_claim"),
-    ".layer_findings": ("block_density_words", "compression_findings", "layer_frame", "record_weights"),
+    ".layer_findings": (
+        "block_density_key_result", "block_density_words", "compression_findings", "layer_frame", "record_weights",
+    ),
     ".sparse_speed": ("sparse_findings",),
     ".speed_findings": ("amp_time_words", "quantization_findings"),
     ".tracing_findings": ("conv_costs", "design_speed_words", "trace_findings"),

@@ -221,3 +221,29 @@ def block_density_words(layers: pd.DataFrame, prefix: str = "blocks.0.conv") -> 
             for module, density, k, size in zip(block["module"], block["density"], kept, block["size"])]
     total, size = int(kept.sum()), int(block["size"].sum())
     return "; ".join(each) + f"; together {total / size:.6f} ({total:,} of {size:,})"
+
+
+def block_density_key_result(layers: pd.DataFrame, focus: str, compression: float, data: str) -> str:
+    """Task 3's key result: block 0's convolutions under the ``focus`` pruner (:func:`block_density_words`) at
+    ``compression`` on ``data`` (words). Where that pruner read synthetic stand-in data to choose its mask, the
+    figures are flagged as a pipeline check, and the same figures under a pruner that reads no data
+    (:data:`~prunelab.core.choices.DATA_FREE_PRUNERS`; Rand left out, its layers sit at the target by construction)
+    follow: those hold on the real set too."""
+    head = f"**Block 0 convolution weights under {focus} at compression {compression:g}** ({data}"
+    own = layers[layers["label"] == focus]
+    if not _reads_stand_in(own):
+        return f"{head}): {block_density_words(own)}."
+    text = (f"{head}; {focus} chose them from these generated images, so they are a pipeline check, not a finding): "
+            f"{block_density_words(own)}.")
+    free = [label for label in column_order(layers["label"])
+            if set(layers.loc[layers["label"] == label, "pruner"]) <= set(DATA_FREE_PRUNERS) - {"rand"}]
+    if free:  # the most rounds: SynFlow's paper's method
+        text += (f" **{free[-1]}** never reads the data to choose its mask, so its figures hold on the real set too: "
+                 f"{block_density_words(layers[layers['label'] == free[-1]])}.")
+    return text
+
+
+def _reads_stand_in(part: pd.DataFrame) -> bool:
+    """Whether a pruner's rows of the per-layer table chose their mask from synthetic stand-in data."""
+    synthetic = "data_source" in part and bool((part["data_source"] == "synthetic").any())
+    return synthetic and not set(part["pruner"]) <= set(DATA_FREE_PRUNERS)
