@@ -344,7 +344,7 @@ def test_table_l2_caption_says_what_each_speed_up_compares():
 
 
 def test_int8_words_say_in_how_many_runs_int8_was_the_slower_where_the_runs_disagree():
-    from prunelab.workbook.speed_findings import int8_speed
+    from prunelab.workbook.int8_findings import int8_speed
 
     def row(compression: float, int8_ms: float) -> pd.DataFrame:  # fp32 at 30 ms; int8 told apart either way
         return _int8(compression=compression, **{"fp32 inference (ms)": 30.0, "fp32 inference spread (ms)": 1.0,

@@ -16,10 +16,11 @@ from ..core.timing import TOO_FEW, can_differ
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
+from .int8_findings import Int8Setup, int8_setups
 from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, significant
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
-from .speed_findings import AmpTimes, Int8Setup, amp_time_summary, amp_times, int8_setups
+from .speed_findings import AmpTimes, amp_time_summary, amp_times
 from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import SINK_FIXES, trace_summary
 

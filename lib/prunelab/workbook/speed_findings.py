@@ -1,19 +1,19 @@
 """Findings on what mixed precision and int8 buy in time and memory (Task 4; the traced step of Task 2 is
-:mod:`.tracing_findings`). Numbers and verdicts first, as frozen dataclasses; then words. A time difference
-counts only where a rank test of passes taken in turn tells the two apart
-(:func:`prunelab.core.timing.timings_differ`).
+:mod:`.tracing_findings`, int8 against fp32 :mod:`.int8_findings`). Numbers and verdicts first, as frozen
+dataclasses; then words. A time difference counts only where a rank test of passes taken in turn tells the two
+apart (:func:`prunelab.core.timing.timings_differ`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
+from .int8_findings import Int8Result, int8_lines, int8_result
 from .numbers import Span, at_chance, time_cell
-from .tables import amp_ratios, int8_sides, own_peak_memory
+from .tables import amp_ratios, own_peak_memory
 
 # ------------------------------------------------------------------------------ Task 4: precision
 
@@ -107,99 +107,6 @@ def _beyond_words(times: AmpTimes) -> str:
 
 
 @dataclass(frozen=True)
-class Int8Speed:
-    """int8's speed-up over one fp32 side in ``runs`` runs of a set-up (its span over them), in how many a rank
-    test of passes taken in turn tells the two apart (None: too few passes recorded), and of those, in how many int8
-    was the slower (``slower``)."""
-
-    speedup: Span
-    beyond: int | None
-    runs: int
-    slower: int = 0
-
-    @property
-    def every(self) -> bool:
-        """Every run's int8 and fp32 times are told apart."""
-        return self.runs > 0 and self.beyond == self.runs
-
-    def verdict(self) -> str:
-        """The rank test's word on these runs: too few passes, within the noise, or in how many beyond it."""
-        if self.beyond is None:
-            return TOO_FEW
-        if self.beyond == 0:
-            return WITHIN_NOISE if self.runs == 1 else "within the noise in every run (no difference claimed)"
-        slower = f", int8 the slower in {self.slower} of them" if 0 < self.slower < self.beyond else ""
-        return f"{self.beyond} of {self.runs} runs {BEYOND_NOISE}{slower}" + (
-            "" if self.every else " (in the rest no difference is claimed)")
-
-    def words(self) -> str:
-        """"**2.10x** as fast, 1 of 1 runs beyond the noise": the speed-up, in bold where every run differs beyond
-        the noise, and the verdict; where every run is told apart as slower, that is said in as many words."""
-        ratio = self.speedup.words("{:.2f}x".format)
-        shown = f"**{ratio}**" if self.every else ratio
-        if self.every and self.slower == self.runs:
-            return f"{shown} as fast: slower in {'every run' if self.runs > 1 else 'the run'}, {BEYOND_NOISE}"
-        return f"{shown} as fast, {self.verdict()}"
-
-
-def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
-    """The :class:`Int8Speed` of int8 over the fp32 side whose timings are column ``fp32`` and ratios column
-    ``speedup`` of these int8 table rows, counting only the rows where that side was timed (finite median)."""
-    timed = part[[math.isfinite(t.median) for t in part[fp32]]]
-    pairs = list(zip(timed["int8 timing"], timed[fp32]))
-    if not all(can_differ(len(i.samples), len(f.samples)) for i, f in pairs):
-        beyond = None
-    else:
-        beyond = sum(timings_differ(i, f) for i, f in pairs)
-    slower = sum(timings_differ(i, f) and i.median > f.median for i, f in pairs) if beyond else 0
-    return Int8Speed(Span.of(timed[speedup]), beyond, len(timed), slower)
-
-
-@dataclass(frozen=True)
-class Int8Setup:
-    """int8 against fp32 test-set inference on the CPU for one set-up's runs: the speed-up over fp32 run eagerly
-    (``eager``) and over the same fp32 model compiled as PT2E's graph is (``compiled``: its ``runs`` are those where
-    int8 took the PT2E path), int8's top-1 change, whether it ran on stand-in data, and which way each side of the
-    eager ratio ran (int8 compiled by PT2E, fp32 eagerly, say), which that ratio holds as well as the formats."""
-
-    setup: str
-    eager: Int8Speed
-    compiled: Int8Speed
-    top1_change: Span
-    stand_in: bool
-    sides: str  # what the eager speed-up compares, from the records (:func:`.tables.int8_sides`)
-
-    @property
-    def runs(self) -> int:
-        return self.eager.runs
-
-
-@dataclass(frozen=True)
-class Int8Result:
-    """The int8 table in figures: per set-up, whether every pruned weight stayed zero, how much smaller int8
-    is on disk than dense fp32, and the runs (set-up, compression) whose sparse fp32 file is smaller than int8."""
-
-    setups: tuple[Int8Setup, ...]
-    zeros_kept: bool
-    smaller_than_dense: Span
-    sparse_smaller: tuple[tuple[str, float], ...]
-
-
-def int8_setups(int8: pd.DataFrame) -> tuple[Int8Setup, ...]:
-    """An :class:`Int8Setup` per set-up of the int8 table (:func:`.tables.int8_table`)."""
-    return tuple(Int8Setup(setup, int8_speed(part, "fp32 timing", "speedup"),
-                           int8_speed(part, "fp32 compiled timing", "speedup over compiled"),
-                           Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part))
-                 for setup, part in int8.groupby(level="setup"))
-
-
-def _int8_result(int8: pd.DataFrame) -> Int8Result:
-    dense, sparse, q = int8["fp32 dense (KB)"], int8["fp32 sparse (KB)"], int8["int8 (KB)"]
-    smaller = tuple((setup, float(c)) for setup, c in int8.index if sparse[(setup, c)] < q[(setup, c)])
-    return Int8Result(int8_setups(int8), bool(int8["pruned weights zero in int8"].all()), Span.of(dense / q), smaller)
-
-
-@dataclass(frozen=True)
 class QuantizationResult:
     """Task 4 in figures. AMP against fp32 per compression (``compressions``): peak memory and training time
     of the separate runs and the top-1 change (points); ``timing``: the interleaved times, when measured.
@@ -248,7 +155,7 @@ def quantization_result(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Data
         starts_mb=(float(table.loc[~table["amp"], "peak_memory_start_mb"].mean()),
                    float(table.loc[table["amp"], "peak_memory_start_mb"].mean())),
         cpu_bf16=() if on_cuda else tuple(sorted({f for value in table["cpu_bf16"].dropna() for f in value})),
-        int8=None if int8.empty else _int8_result(int8))
+        int8=None if int8.empty else int8_result(int8))
 
 
 def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.DataFrame | None = None) -> str:
@@ -288,7 +195,7 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
                      "compression: pruning changes neither side of the ratio, and what moves it between compressions "
                      "is the timing, not the work.")
     if r.int8 is not None:
-        lines += _int8_lines(r.int8)
+        lines += int8_lines(r.int8)
     return "\n".join(lines)
 
 
@@ -330,30 +237,3 @@ def _cpu_words(r: QuantizationResult) -> str:
         "did (what earlier runs freed stays with the allocator), so a run's peak shows what the process had grown "
         "to, not what either precision needs. Run this notebook on a GPU for the memory of CUDA tensors and "
         "fp16 with tensor cores.")
-
-
-def _compiled_words(s: Int8Setup) -> str:
-    """int8 against compiled fp32 for one set-up with the rank test's verdict, or why it was not timed."""
-    if s.compiled.runs == 0:
-        return "; no compiled fp32 was timed (int8 did not take the PT2E path), so what int8 buys with both sides " \
-               "compiled is not measured here"
-    where = "" if s.compiled.runs == s.runs else f" (the {s.compiled.runs} of {s.runs} runs that took the PT2E path)"
-    return (f"; over the same fp32 model compiled as PT2E compiles its int8 graph{where}, so that both sides are "
-            f"compiled (the graphs still differ in their quantize steps and fusions), {s.compiled.words()}")
-
-
-def _int8_lines(r: Int8Result) -> list[str]:
-    per_setup = "; ".join(
-        f"{s.setup}: over fp32 run eagerly ({s.sides}), {s.eager.words()}" + _compiled_words(s)
-        + f"; top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
-    smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
-    return [
-        f"- int8 post-training quantization against fp32 test-set inference on the CPU (medians of passes "
-        f"taken in turn): {per_setup}. "
-        + ("Every pruned weight stayed exactly zero." if r.zeros_kept
-           else "Some pruned weights did NOT stay zero: investigate."),
-        f"- On disk int8 is {r.smaller_than_dense.words('{:.1f}x'.format)} smaller than dense fp32 (one byte per "
-        "weight, pruned ones included, whatever the compression); storing only the kept fp32 weights and their "
-        "positions shrinks with compression instead, and is smaller than int8 "
-        + (f"for {', '.join(smaller)}." if smaller else "in none of these runs.")
-        + " Both together (sparse int8) would compound the savings; PyTorch has no kernel that runs it."]
