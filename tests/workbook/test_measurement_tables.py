@@ -453,6 +453,29 @@ def test_the_int8_discussion_says_what_int8_buys_over_compiled_fp32_as_well():
         _runs(), slower, _timing())  # not left to read as a gain
 
 
+
+def test_the_int8_words_say_where_compiling_alone_made_fp32_slower_or_faster_beyond_the_noise():
+    from prunelab.workbook.int8_findings import CompilingEffect
+
+    def compiled_at(ms: float, spread: float) -> pd.DataFrame:  # eager fp32 at 30 ± 0.5 ms, int8 at 29.3 ms
+        return _int8(**{"fp32 inference (ms)": 30.0, "fp32 inference spread (ms)": 1.0, "speedup": 30.0 / 29.3,
+                        "fp32 compiled inference (ms)": ms, "fp32 compiled inference spread (ms)": spread,
+                        "speedup over compiled": ms / 29.3})
+
+    runs = _runs().assign(data="real CIFAR-10")
+    for int8, slower, faster in ((compiled_at(40.0, 1.0), (40.0 / 30.0,), ()),
+                                 (compiled_at(20.0, 1.0), (), (20.0 / 30.0,))):
+        (digits,) = quantization_result(_runs(), int8, _timing()).int8.setups
+        assert digits.compiling == CompilingEffect(1, pytest.approx(slower), pytest.approx(faster))
+        ratio = f"{(slower or faster)[0]:.2f}x"  # compiled fp32's time over eager fp32's
+        assert ratio in quantization_findings(_runs(), int8, _timing())
+        assert ratio in quantization_key_result(runs, _timing(), int8)
+    close = compiled_at(30.2, 2.0)  # passes overlap: no difference claimed, nothing said
+    (digits,) = quantization_result(_runs(), close, _timing()).int8.setups
+    assert digits.compiling == CompilingEffect(1) and "1.01x" not in quantization_findings(_runs(), close, _timing())
+    (fallback,) = quantization_result(_runs(), _int8(**_not_compiled()), _timing()).int8.setups
+    assert fallback.compiling == CompilingEffect(0)  # no compiled fp32 timed: nothing to compare
+
 def test_the_key_result_gives_int8_over_compiled_and_eager_fp32_on_real_data():
     stand_in = _int8(**{"stand-in": True, "speedup": 2.0, "speedup over compiled": 3.0}).rename(
         index={"digits / Conv": "CIFAR-10 / ResNet20 (SYNTHETIC stand-in)"}, level="setup")
@@ -706,7 +729,8 @@ def test_int8_speed_ups_are_in_bold_only_where_every_run_differs_beyond_the_nois
               "fp32 compiled inference spread (ms)": 20.0, "speedup over compiled": 1.0}  # both sides within noise
     mixed = pd.concat([_int8(), _int8(**within).rename(index={0.25: 0.5}, level="compression")])
     text = quantization_findings(_runs(), mixed, _timing())
-    assert text.count("1 of 2 runs") == 2 and "**" not in text.split("int8 post-training")[1].split("On disk")[0]
+    assert text.count("1 of 2 runs beyond the noise") == 2
+    assert "**" not in text.split("int8 post-training")[1].split("On disk")[0]
     (digits,) = quantization_result(_runs(), mixed, _timing()).int8.setups
     assert digits.compiled.speedup == Span(1.0, pytest.approx(35.0 / 29.3)) and digits.compiled.beyond == 1
 

@@ -66,11 +66,35 @@ def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
 
 
 @dataclass(frozen=True)
+class CompilingEffect:
+    """Compiled fp32 against eager fp32 in the ``runs`` runs of a set-up where both were timed: compiled fp32's time
+    over eager fp32's (medians) in each run a rank test of the passes tells apart, where compiled was the slower
+    (``slower``) and the faster (``faster``). It says how to read int8's two speed-ups: where compiling slows fp32,
+    the one over compiled fp32 is the larger; where it speeds fp32 up, part of the one over eager fp32 is
+    compiling's."""
+
+    runs: int
+    slower: tuple[float, ...] = ()
+    faster: tuple[float, ...] = ()
+
+
+def compiling_effect(part: pd.DataFrame) -> CompilingEffect:
+    """The :class:`CompilingEffect` of these int8 table rows (:func:`.tables.int8_table`)."""
+    timed = part[[math.isfinite(t.median) for t in part["fp32 compiled timing"]]]
+    slower, faster = [], []
+    for compiled, eager in zip(timed["fp32 compiled timing"], timed["fp32 timing"]):
+        if can_differ(len(compiled.samples), len(eager.samples)) and timings_differ(compiled, eager):
+            (slower if compiled.median > eager.median else faster).append(compiled.median / eager.median)
+    return CompilingEffect(len(timed), tuple(slower), tuple(faster))
+
+
+@dataclass(frozen=True)
 class Int8Setup:
     """int8 against fp32 test-set inference on the CPU for one set-up's runs: the speed-up over fp32 run eagerly
     (``eager``) and over the same fp32 model compiled as PT2E's graph is (``compiled``: its ``runs`` are those where
-    int8 took the PT2E path), int8's top-1 change, whether it ran on stand-in data, and which way each side of the
-    eager ratio ran (int8 compiled by PT2E, fp32 eagerly, say), which that ratio holds as well as the formats."""
+    int8 took the PT2E path), int8's top-1 change, whether it ran on stand-in data, which way each side of the
+    eager ratio ran (int8 compiled by PT2E, fp32 eagerly, say), which that ratio holds as well as the formats, and
+    what compiling alone did to fp32 (``compiling``)."""
 
     setup: str
     eager: Int8Speed
@@ -78,6 +102,7 @@ class Int8Setup:
     top1_change: Span
     stand_in: bool
     sides: str  # what the eager speed-up compares, from the records (:func:`.tables.int8_sides`)
+    compiling: CompilingEffect
 
     @property
     def runs(self) -> int:
@@ -95,11 +120,29 @@ class Int8Result:
     sparse_smaller: tuple[tuple[str, float], ...]
 
 
+def compiling_words(s: Int8Setup) -> str:
+    """A short sentence for each way compiling alone moved fp32's time on set-up ``s`` beyond the noise (slower,
+    faster), with what that means for int8's two speed-ups; "" where it moved it in no run."""
+    e, sentences = s.compiling, []
+    for ratios, moved, meaning in (
+            (e.slower, "slower",
+             "so the speed-up over compiled fp32 is the larger of int8's two, in part fp32's loss to compiling"),
+            (e.faster, "faster", "so part of int8's speed-up over eager fp32 is compiling's, not int8's")):
+        if ratios:
+            where = ("in the run" if e.runs == 1 else "in every run" if len(ratios) == e.runs
+                     else f"in {len(ratios)} of {e.runs} runs")
+            sentences.append(f"On {s.setup} compiling made fp32 {moved}: compiled fp32 took "
+                             f"{Span.of(ratios).words('{:.2f}x'.format)} eager fp32's time {where}, {BEYOND_NOISE}, "
+                             f"{meaning}.")
+    return " ".join(sentences)
+
+
 def int8_setups(int8: pd.DataFrame) -> tuple[Int8Setup, ...]:
     """An :class:`Int8Setup` per set-up of the int8 table (:func:`.tables.int8_table`)."""
     return tuple(Int8Setup(setup, int8_speed(part, "fp32 timing", "speedup"),
                            int8_speed(part, "fp32 compiled timing", "speedup over compiled"),
-                           Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part))
+                           Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part),
+                           compiling_effect(part))
                  for setup, part in int8.groupby(level="setup"))
 
 
@@ -127,6 +170,7 @@ def int8_lines(r: Int8Result) -> list[str]:
     return [
         f"- int8 post-training quantization against fp32 test-set inference on the CPU (medians of passes "
         f"taken in turn): {per_setup}. "
+        + "".join(f"{words} " for s in r.setups if (words := compiling_words(s)))
         + ("Every pruned weight stayed exactly zero." if r.zeros_kept
            else "Some pruned weights did NOT stay zero: investigate."),
         f"- On disk int8 is {r.smaller_than_dense.words('{:.1f}x'.format)} smaller than dense fp32 (one byte per "

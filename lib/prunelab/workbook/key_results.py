@@ -16,7 +16,7 @@ from ..core.timing import TOO_FEW, can_differ
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
-from .int8_findings import Int8Setup, int8_setups
+from .int8_findings import Int8Setup, compiling_words, int8_setups
 from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, significant
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
@@ -210,11 +210,13 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
 
 def int8_key_words(setups: tuple[Int8Setup, ...]) -> str:
     """A sentence per set-up on int8 CPU inference: its speed-up over fp32 compiled as PT2E's graph is (compiling on
-    both sides) and over fp32 run eagerly, each with the rank test's verdict, and its top-1 change."""
+    both sides) and over fp32 run eagerly, each with the rank test's verdict, and its top-1 change; then, where
+    compiling alone moved fp32's time beyond the noise, which way (:func:`.int8_findings.compiling_words`)."""
     sentences = []
     for s in setups:
         compiled = (f"over fp32 compiled as PT2E compiles int8 (compiling on both sides), {s.compiled.words()}"
                     if s.compiled.runs else "no compiled fp32 to compare with (int8 did not take the PT2E path)")
         sentences.append(f"int8 CPU inference on {s.setup}: {compiled}; over fp32 run eagerly, {s.eager.words()}; "
                          f"top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points.")
+        sentences += [words] if (words := compiling_words(s)) else []
     return " ".join(sentences)
