@@ -93,6 +93,7 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
         assert s["int8_path"].startswith("eager (fallback: ") and s["legacy_path"] == ""
         assert math.isnan(compiled.median) and compiled.samples == () and math.isnan(s["speedup_over_compiled"])
         assert math.isnan(s["fp32_compiled_top1"])
+    assert s["fp32_compiled_error"] == ""  # timed compiled, or off the PT2E path where nothing is compiled
     assert s["speedup"] == pytest.approx(s["fp32_inference_s"] / s["int8_inference_s"])
     assert f"{FP32_COMPILED}_samples_s" in INT8.require  # a record without the compiled side is measured again
     assert s["int8_inference_spread_s"] >= 0 and s["fp32_inference_spread_s"] >= 0
@@ -113,6 +114,29 @@ def test_int8_record_of_a_digits_run_is_written_once_and_reused(tmp_path):
     assert row["fp32 compiled timing"].samples == compiled.samples
     assert row["speedup over compiled"] == pytest.approx(s["speedup_over_compiled"], nan_ok=True)
 
+
+
+def test_an_fp32_model_that_does_not_compile_beside_pt2e_leaves_its_reason_for_the_record(monkeypatch):
+    import torch
+
+    import prunelab.runs.int8 as int8_run
+    from prunelab.precision.int8 import Int8Path
+
+    def broken(model):
+        def compiled(x):
+            raise RuntimeError("no working C++ compiler\nthe rest of the message")
+        return compiled
+
+    monkeypatch.setattr(int8_run, "quantize_int8", lambda *args, **kwargs: "the old path's int8")
+    model, example, logged = torch.nn.Sequential(torch.nn.Linear(2, 2)), torch.zeros(1, 2), []
+    monkeypatch.setattr(int8_run, "compiled_fp32", broken)
+    beside, error = int8_run._beside_pt2e(model, Int8Path("pt2e"), [example], example, logged.append)
+    assert set(beside) == {"legacy"} and error == "no working C++ compiler"  # the first line, as the log gives it
+    assert any(error in line for line in logged)
+    monkeypatch.setattr(int8_run, "compiled_fp32", lambda model: (lambda x: x))
+    beside, error = int8_run._beside_pt2e(model, Int8Path("pt2e"), [example], example, logged.append)
+    assert set(beside) == {"legacy", "fp32_compiled"} and error == ""
+    assert int8_run._beside_pt2e(model, Int8Path("eager", "no torchao"), [example], example, logged.append) == ({}, "")
 
 def test_amp_reuse_refuses_a_record_of_another_devices_dtype(records, tmp_path):
     from prunelab.errors import UserError

@@ -12,6 +12,7 @@ from timed_passes import timed, timing_of
 
 from prunelab.core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing
 from prunelab.runs.int8 import FP32_COMPILED, FP32_METHOD
+from prunelab.workbook.int8_findings import uncompiled_reason
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.measurement_tables import (
     TOP1_ROUNDING_NOTE,
@@ -440,11 +441,12 @@ def test_the_int8_discussion_says_what_int8_buys_over_compiled_fp32_as_well():
         assert (f"**{ratio}**" if beyond else f"{ratio} as fast") in text and ("**" + ratio in text) == bool(beyond)
         assert (f"{ratio} as fast, {WITHIN_NOISE}" in text) == (beyond == 0)  # where the test cannot tell apart
     fallback = quantization_findings(_runs(), _int8(**_not_compiled()), _timing())
-    assert "no compiled fp32 was timed" in fallback and "nan" not in fallback
+    (untimed,) = quantization_result(_runs(), _int8(**_not_compiled()), _timing()).int8.setups
+    assert untimed.uncompiled[0][0] in fallback and "nan" not in fallback  # why no compiled fp32 was timed
     mixed = pd.concat([_int8(), _int8(**_not_compiled()).rename(index={0.25: 0.5})])
     (digits,) = quantization_result(_runs(), mixed, _timing()).int8.setups
     assert (digits.compiled.runs, digits.runs) == (1, 2)  # only the PT2E run has a compiled side
-    assert "graph (the 1 of 2 runs that took the PT2E path)" in quantization_findings(_runs(), mixed, _timing())
+    assert "graph (the 1 of 2 runs " in quantization_findings(_runs(), mixed, _timing())
     slower = _int8(**{"fp32 compiled inference (ms)": 25.0, "fp32 compiled inference spread (ms)": 0.5,
                       "speedup over compiled": 25.0 / 29.3})  # int8 slower than compiled fp32 in every pass
     (digits,) = quantization_result(_runs(), slower, _timing()).int8.setups
@@ -491,9 +493,32 @@ def test_the_key_result_gives_int8_over_compiled_and_eager_fp32_on_real_data():
     close = _int8(**{"fp32 compiled inference (ms)": 29.5, "speedup over compiled": 29.5 / 29.3})
     assert f"both sides), {29.5 / 29.3:.2f}x as fast, {WITHIN_NOISE}" in quantization_key_result(runs, _timing(), close)
     fallback = quantization_key_result(runs, _timing(), _int8(**_not_compiled()))
-    assert "no compiled fp32 to compare with" in fallback and "nan" not in fallback
+    assert uncompiled_reason(_int8(**_not_compiled()).iloc[0]) in fallback and "nan" not in fallback
     assert quantization_key_result(runs, _timing(), stand_in) == quantization_key_result(runs, _timing())
 
+
+
+def test_the_int8_words_give_the_reason_each_record_stores_for_no_compiled_fp32():
+    fallback = {**_not_compiled(), "int8 fallback": "no torchao here"}
+    failed = {**_not_compiled(), "int8 method": "pt2e", "int8 path": "pt2e", "fp32 compiled error": "no C++ compiler"}
+    cases = {"old path": _not_compiled(), "fallback": fallback, "compile failed": failed,
+             "unstored": {**failed, "fp32 compiled error": None}, "unsaid": {**failed, "fp32 compiled error": ""},
+             "old record": {**_not_compiled(), "fp32 compiled recorded": False}}
+    reasons = {case: uncompiled_reason(_int8(**kw).iloc[0]) for case, kw in cases.items()}
+    assert len(set(reasons.values())) == len(cases) and uncompiled_reason(_int8().iloc[0]) is None  # one per case
+    assert "eager" in reasons["old path"] and "no torchao here" in reasons["fallback"]  # from the record's fields
+    assert "no C++ compiler" in reasons["compile failed"] and "PT2E" not in reasons["old record"]
+    assert "FX" in uncompiled_reason(_int8(**{**_not_compiled(), "int8 method": "fx"}).iloc[0])
+    runs = _runs().assign(data="real CIFAR-10")
+    for case, kw in cases.items():
+        text = quantization_findings(_runs(), _int8(**kw), _timing())
+        assert reasons[case] in text and reasons[case] in quantization_key_result(runs, _timing(), _int8(**kw))
+    two = pd.concat([_int8(**fallback), _int8(**failed).rename(index={0.25: 0.5}), _int8().rename(index={0.25: 1.0})])
+    (digits,) = quantization_result(_runs(), two, _timing()).int8.setups
+    assert digits.uncompiled == ((reasons["fallback"], (0.25,)), (reasons["compile failed"], (0.5,)))
+    assert (digits.compiled.runs, digits.runs) == (1, 3)
+    text = quantization_findings(_runs(), two, _timing())
+    assert "at compression 0.25" in text and "at compression 0.5" in text  # each reason with its runs
 
 def test_the_int8_table_takes_each_sides_method_from_its_record():
     def record(**methods):
@@ -510,6 +535,11 @@ def test_the_int8_table_takes_each_sides_method_from_its_record():
     assert (old["int8 method"], old["fp32 method"]) == ("fx", FP32_METHOD)
     assert math.isnan(old["fp32 compiled inference (ms)"]) and math.isnan(old["speedup over compiled"])
     assert old["fp32 compiled timing"].samples == () and old["stand-in"] is False  # written before it was timed
+    assert old["fp32 compiled recorded"] is False and old["fp32 compiled error"] is None  # nor why: not stored
+    (failed,) = int8_table([record(int8_method="pt2e", int8_fallback="", fp32_compiled_error="no C++ compiler",
+                                   **Timing.of(()).summary(FP32_COMPILED))]).to_dict("records")
+    assert (failed["fp32 compiled recorded"], failed["fp32 compiled error"], failed["int8 fallback"]) == (
+        True, "no C++ compiler", "")
     compiled = timing_of(0.3, 0.02)
     (new,) = int8_table([record(**compiled.summary(FP32_COMPILED), speedup_over_compiled=0.3 / 0.27)]).to_dict(
         "records")

@@ -14,7 +14,9 @@ compiled as PT2E's int8 graph is (:func:`prunelab.precision.int8.compiled_fp32`)
 int8 kernels, and ``speedup_over_compiled`` has compiling on both sides. Each time is the median of the
 passes, with its spread (slowest minus fastest pass) beside it in ``*_spread_s``; fp32, int8 and compiled fp32
 keep every pass in ``*_samples_s`` too, for the rank test that compares them. Where the old path or the compiled
-fp32 model did not run, their numbers are NaN (no passes) and the old path's name "".
+fp32 model did not run, their numbers are NaN (no passes) and the old path's name "". Why no compiled fp32 was
+timed can be read from the record: off the PT2E path (``int8_method``) nothing is compiled to match; on it, the fp32
+model failed to compile, with the first line of the error in ``fp32_compiled_error`` ("" where none arose).
 """
 
 from __future__ import annotations
@@ -93,7 +95,8 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
     qmodel = quantize_int8(model, calibration, example)
     quantize_s = time.perf_counter() - start
     path = int8_path_of(qmodel)
-    models = {"fp32": model, "int8": qmodel, **_beside_pt2e(model, path, calibration, example, log)}
+    beside, compile_error = _beside_pt2e(model, path, calibration, example, log)
+    models = {"fp32": model, "int8": qmodel, **beside}
     log(f"int8: {path} in {quantize_s:.1f} s; timing {', '.join(models)} over the test set{_not_compiled(path)}.")
     results = compare_models(models, test, repeats=settings.repeats)
     fp32, int8 = results["fp32"], results["int8"]
@@ -107,7 +110,7 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
         "fp32_top1": fp32.top1, "int8_top1": int8.top1, "top1_drop": fp32.top1 - int8.top1,
         **fp32.timing.summary("fp32_inference"), **int8.timing.summary("int8_inference"),
         "speedup": fp32.seconds / int8.seconds, "timing_repeats": settings.repeats,
-        **_compiled_fields(results.get("fp32_compiled"), int8),
+        **_compiled_fields(results.get("fp32_compiled"), int8), "fp32_compiled_error": compile_error,
         "legacy_path": legacy_method(model) if legacy is not None else "",
         "legacy_top1": legacy.top1 if legacy is not None else math.nan,
         "legacy_inference_s": legacy.seconds if legacy is not None else math.nan,
@@ -119,12 +122,13 @@ def measure_int8(source: SourceRun, settings: Int8Settings, log: Callable[[str],
 
 
 def _beside_pt2e(model: nn.Module, path: Int8Path, calibration: list[Tensor], example: Tensor,
-                 log: Callable[[str], None]) -> dict[str, nn.Module]:
+                 log: Callable[[str], None]) -> tuple[dict[str, nn.Module], str]:
     """The models timed beside fp32 and int8 where int8 took the PT2E path: the deprecated path it replaces
     (``legacy``) and the fp32 model compiled as PT2E's graph is (``fp32_compiled``); each that does not run here is
-    left out, and the log says why. Off the PT2E path neither is timed (:func:`_not_compiled` says why)."""
+    left out, and the log says why. Off the PT2E path neither is timed (:func:`_not_compiled` says why). With them,
+    the first line of the error that kept the fp32 model from compiling, for the record ("" where none arose)."""
     if path.method != "pt2e":
-        return {}
+        return {}, ""
     beside: dict[str, nn.Module] = {}
     try:
         beside["legacy"] = quantize_int8(model, calibration, example, method=legacy_method(model))
@@ -135,9 +139,9 @@ def _beside_pt2e(model: nn.Module, path: Int8Path, calibration: list[Tensor], ex
         compiled(example.cpu())  # compiles for the test batches' shape, as quantize_int8 did for int8
     except Exception as error:  # noqa: BLE001 - a compilation failure costs this one side, not the int8 record
         log(f"int8: the fp32 model does not compile here, so it is not timed compiled: {first_line(error)}")
-    else:
-        beside["fp32_compiled"] = compiled
-    return beside
+        return beside, first_line(error)
+    beside["fp32_compiled"] = compiled
+    return beside, ""
 
 
 def _not_compiled(path: Int8Path) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, can_differ, timings_differ
-from .numbers import Span
+from .numbers import Span, compression_text, listed
 from .tables import int8_sides
 
 
@@ -94,7 +94,8 @@ class Int8Setup:
     (``eager``) and over the same fp32 model compiled as PT2E's graph is (``compiled``: its ``runs`` are those where
     int8 took the PT2E path), int8's top-1 change, whether it ran on stand-in data, which way each side of the
     eager ratio ran (int8 compiled by PT2E, fp32 eagerly, say), which that ratio holds as well as the formats, and
-    what compiling alone did to fp32 (``compiling``)."""
+    what compiling alone did to fp32 (``compiling``); ``uncompiled``: each reason no compiled fp32 was timed
+    (:func:`uncompiled_reason`) with the compressions of the runs it covers."""
 
     setup: str
     eager: Int8Speed
@@ -103,6 +104,7 @@ class Int8Setup:
     stand_in: bool
     sides: str  # what the eager speed-up compares, from the records (:func:`.tables.int8_sides`)
     compiling: CompilingEffect
+    uncompiled: tuple[tuple[str, tuple[float, ...]], ...] = ()  # why no compiled fp32, and at which compressions
 
     @property
     def runs(self) -> int:
@@ -142,8 +144,57 @@ def int8_setups(int8: pd.DataFrame) -> tuple[Int8Setup, ...]:
     return tuple(Int8Setup(setup, int8_speed(part, "fp32 timing", "speedup"),
                            int8_speed(part, "fp32 compiled timing", "speedup over compiled"),
                            Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part),
-                           compiling_effect(part))
+                           compiling_effect(part), _uncompiled_runs(part))
                  for setup, part in int8.groupby(level="setup"))
+
+
+#: the deprecated torch.ao paths, by the int8 record's ``int8_method``: neither compiles, so no fp32 is compiled
+OLD_PATHS = {"eager": "torch.ao's deprecated eager-mode path", "fx": "torch.ao's deprecated FX graph-mode path"}
+
+
+def uncompiled_reason(row: pd.Series) -> str | None:
+    """Why no compiled fp32 was timed beside one row of the int8 table (:func:`.tables.int8_table`), from what its
+    record stores: a record older than the compiled side, int8 off the PT2E path (and why PT2E did not run, where
+    recorded), or the fp32 model failing to compile; None where it was timed."""
+    if math.isfinite(row["fp32 compiled timing"].median):
+        return None
+    if not row.get("fp32 compiled recorded", True):
+        return "its record was made before compiled fp32 was timed"
+    if row.get("int8 method") != "pt2e":
+        fallback = _text(row.get("int8 fallback"))
+        return (f"int8 took {OLD_PATHS.get(row.get('int8 method'), 'the deprecated torch.ao path')}, which compiles "
+                "nothing to match" + (f", since PT2E could not run here: {fallback}" if fallback else ""))
+    error = _text(row.get("fp32 compiled error"))
+    if error:
+        return f"the fp32 model failed to compile here: {error}"
+    return "the fp32 model was not compiled beside PT2E's int8, and its record " + (
+        "is older than the field that says why" if error is None else "does not say why")
+
+
+def _text(value) -> str | None:
+    """A text field of the int8 table, None where a record did not store it (None, or NaN after a concat)."""
+    return value if isinstance(value, str) else None
+
+
+def _uncompiled_runs(part: pd.DataFrame) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    """Each :func:`uncompiled_reason` among these int8 table rows, with the compressions of the rows it covers."""
+    by_reason: dict[str, list[float]] = {}
+    for (_, compression), row in part.iterrows():
+        if (reason := uncompiled_reason(row)) is not None:
+            by_reason.setdefault(reason, []).append(float(compression))
+    return tuple((reason, tuple(compressions)) for reason, compressions in by_reason.items())
+
+
+def uncompiled_words(s: Int8Setup) -> str:
+    """Why no compiled fp32 was timed in ``s``'s runs that lack one: "no compiled fp32 was timed, as …", each reason
+    with its compressions where not every run shares it; "" where every run has one."""
+    if not s.uncompiled:
+        return ""
+    if s.compiled.runs == 0 and len(s.uncompiled) == 1:
+        return f"no compiled fp32 was timed, as {s.uncompiled[0][0]}"
+    return "no compiled fp32 was timed " + "; ".join(
+        f"at compression {listed([compression_text(c) for c in compressions])}, as {reason}"
+        for reason, compressions in s.uncompiled)
 
 
 def int8_result(int8: pd.DataFrame) -> Int8Result:
@@ -155,11 +206,11 @@ def int8_result(int8: pd.DataFrame) -> Int8Result:
 def _compiled_words(s: Int8Setup) -> str:
     """int8 against compiled fp32 for one set-up with the rank test's verdict, or why it was not timed."""
     if s.compiled.runs == 0:
-        return "; no compiled fp32 was timed (int8 did not take the PT2E path), so what int8 buys with both sides " \
-               "compiled is not measured here"
-    where = "" if s.compiled.runs == s.runs else f" (the {s.compiled.runs} of {s.runs} runs that took the PT2E path)"
+        return f"; what int8 buys with both sides compiled is not measured here: {uncompiled_words(s)}"
+    where = "" if s.compiled.runs == s.runs else f" (the {s.compiled.runs} of {s.runs} runs where it was timed)"
     return (f"; over the same fp32 model compiled as PT2E compiles its int8 graph{where}, so that both sides are "
-            f"compiled (the graphs still differ in their quantize steps and fusions), {s.compiled.words()}")
+            f"compiled (the graphs still differ in their quantize steps and fusions), {s.compiled.words()}"
+            + (f"; {uncompiled_words(s)}" if s.uncompiled else ""))
 
 
 def int8_lines(r: Int8Result) -> list[str]:

@@ -16,7 +16,7 @@ from ..core.timing import TOO_FEW, can_differ
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
-from .int8_findings import Int8Setup, compiling_words, int8_setups
+from .int8_findings import Int8Setup, compiling_words, int8_setups, uncompiled_words
 from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, significant
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
@@ -215,7 +215,7 @@ def int8_key_words(setups: tuple[Int8Setup, ...]) -> str:
     sentences = []
     for s in setups:
         compiled = (f"over fp32 compiled as PT2E compiles int8 (compiling on both sides), {s.compiled.words()}"
-                    if s.compiled.runs else "no compiled fp32 to compare with (int8 did not take the PT2E path)")
+                    + (f"; {uncompiled_words(s)}" if s.uncompiled else "") if s.compiled.runs else uncompiled_words(s))
         sentences.append(f"int8 CPU inference on {s.setup}: {compiled}; over fp32 run eagerly, {s.eager.words()}; "
                          f"top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points.")
         sentences += [words] if (words := compiling_words(s)) else []

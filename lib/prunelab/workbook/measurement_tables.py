@@ -305,8 +305,8 @@ def int8_timing_caption(int8: pd.DataFrame) -> str:
     return ("int8 against fp32 test-set inference time on the CPU, the three timed in turn in one process (times: "
             f"median of n passes ± half their range). Over fp32 eager: {int8_sides(int8)}. Over fp32 compiled: "
             "against the same fp32 model run through torch.compile with inductor freezing, as PT2E runs its int8 "
-            "graph, so compiling is on both sides and the ratio is what int8 buys beyond it; – where int8 did not "
-            "take the PT2E path (nothing compiled to match). A speed-up is fp32's median over int8's, and a time "
+            "graph, so compiling is on both sides and the ratio is what int8 buys beyond it; – where no compiled fp32 "
+            "was timed (the discussion says why). A speed-up is fp32's median over int8's, and a time "
             "difference says whether int8 was faster or slower; " + TIMING_RULE + ".")
 
 

@@ -304,7 +304,8 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     quantization path that made the int8 model (torchao's PT2E, or the deprecated torch.ao fallback and why), "int8
     method" and "fp32 method" how each side of "speedup" ran (:func:`int8_sides` in words). "fp32 compiled" is the
     fp32 model compiled as PT2E's int8 graph is, and "speedup over compiled" int8's speed-up over it: NaN (no passes)
-    where int8 did not take the PT2E path or the record predates it. Each "timing" holds a
+    where it was not timed, why read from "int8 method" and "int8 fallback", "fp32 compiled error" (None: not
+    recorded) and "fp32 compiled recorded" (False: the record predates it). Each "timing" holds a
     :class:`~prunelab.core.timing.Timing` with its passes, for judging two sides apart."""
     rows = []
     for record in records:
@@ -317,6 +318,8 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
             "int8 path": s.get("int8_path", "torch.ao (recorded before PT2E)"),
             # which way each side ran; a record older than "fp32_method" ran its fp32 model eagerly as well
             "int8 method": s.get("int8_method", "torch.ao"), "fp32 method": s.get("fp32_method", FP32_METHOD),
+            "int8 fallback": s.get("int8_fallback"), "fp32 compiled error": s.get("fp32_compiled_error"),
+            "fp32 compiled recorded": f"{FP32_COMPILED}_s" in s,
             "fp32 top-1 (%)": s["fp32_top1"], "int8 top-1 (%)": s["int8_top1"], "drop (points)": s["top1_drop"],
             "fp32 inference (ms)": 1e3 * s["fp32_inference_s"], "int8 inference (ms)": 1e3 * s["int8_inference_s"],
             "fp32 inference spread (ms)": 1e3 * s.get("fp32_inference_spread_s", np.nan),
