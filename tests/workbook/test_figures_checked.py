@@ -45,7 +45,7 @@ from prunelab.runs.config import RunConfig
 from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.registry import run
 from prunelab.runs.store import load_table
-from prunelab.workbook import ablation_figures, conservation_figures, figures, trace_figures
+from prunelab.workbook import ablation_figures, conservation_figures, figures, sparse_figures, trace_figures
 from prunelab.workbook.figure_axes import compression_axis, fit_tick_labels
 from prunelab.workbook.style import INK, KIND_COLORS, SYNFLOW_ONE_ROUND_COLOUR
 
@@ -285,10 +285,10 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
     "plot_against_compression": lambda: [figures.plot_against_compression(_runs(QUICK), _sparse(QUICK)),
                                          figures.plot_against_compression(_runs(STUDY), _sparse(STUDY)),
                                          figures.plot_against_compression(_runs(QUICK), _sparse(QUICK), setup=MNIST)],
-    "plot_sparse_inference": lambda: [figures.plot_sparse_inference(_sparse(QUICK)),
-                                      figures.plot_sparse_inference(_sparse(THREE)),
-                                      figures.plot_sparse_inference(_sparse(STUDY, pays=False)),
-                                      figures.plot_sparse_inference(_sparse({MNIST: [1.0]}))],
+    "plot_sparse_inference": lambda: [sparse_figures.plot_sparse_inference(_sparse(QUICK)),
+                                      sparse_figures.plot_sparse_inference(_sparse(THREE)),
+                                      sparse_figures.plot_sparse_inference(_sparse(STUDY, pays=False)),
+                                      sparse_figures.plot_sparse_inference(_sparse({MNIST: [1.0]}))],
     "plot_ablations": lambda: [ablation_figures.plot_ablations(_ablated({MNIST: [1.0, 2.0]})),
                                ablation_figures.plot_ablations(_ablated({MNIST: [1.0]}, seeds=(1,))),
                                ablation_figures.plot_ablations(_ablated({CIFAR: [1.0], MNIST: [1.0, 2.0]}))],
@@ -326,7 +326,7 @@ OWN_RUNS = {"plot_multishot", "plot_unit_conservation", "plot_layer_conservation
 
 
 def test_every_plot_function_is_checked_from_hand_made_tables_and_from_records():
-    plots = {name for module in (figures, ablation_figures, conservation_figures, trace_figures)
+    plots = {name for module in (figures, sparse_figures, ablation_figures, conservation_figures, trace_figures)
              for name, function in inspect.getmembers(module, inspect.isfunction)
              if name.startswith("plot_") and function.__module__ == module.__name__}
     assert set(HAND_MADE) == plots
@@ -364,7 +364,7 @@ def test_figure_5_leaves_its_page_room_for_table_i_and_names_every_layer_upright
 
 
 def test_figure_1b_draws_a_one_compression_setup_as_points_on_plainly_labelled_axes():
-    fig = figures.plot_sparse_inference(_sparse(QUICK))
+    fig = sparse_figures.plot_sparse_inference(_sparse(QUICK))
     fig.canvas.draw()
     cifar, mnist = fig.axes
     series = [line for line in mnist.lines if line.get_label() in
@@ -382,7 +382,7 @@ def test_figure_1b_draws_a_one_compression_setup_as_points_on_plainly_labelled_a
 
 def test_figure_1b_draws_a_crossover_only_beyond_the_timing_noise():
     def crossover(frame):
-        fig = figures.plot_sparse_inference(frame)
+        fig = sparse_figures.plot_sparse_inference(frame)
         lines = [line for ax in fig.axes for line in ax.lines if line.get_linestyle() == ":"]
         plt.close(fig)
         return len(lines)
@@ -393,7 +393,7 @@ def test_figure_1b_draws_a_crossover_only_beyond_the_timing_noise():
 
 def test_figure_1b_draws_milliseconds_with_its_legend_below_each_panel_clear_of_the_points():
     frame = _sparse(STUDY)
-    fig = figures.plot_sparse_inference(frame)
+    fig = sparse_figures.plot_sparse_inference(frame)
     fig.canvas.draw()
     for ax, setup in zip(fig.axes, (CIFAR, MNIST)):
         dense = next(line for line in ax.lines if line.get_label() == "dense kernels")
@@ -426,7 +426,7 @@ def test_figure_1b_counts_the_runs_that_gain_where_no_kept_fraction_pays_for_mos
     some = lowest_kept & frame["label"].isin(list(LABELS)[:2])
     frame.loc[some, "sparse_inference_s"] = frame.loc[some, "dense_inference_s"] / 2  # 2 runs of a kept fraction
     frame["speedup"] = frame["dense_inference_s"] / frame["sparse_inference_s"]
-    fig = figures.plot_sparse_inference(frame)
+    fig = sparse_figures.plot_sparse_inference(frame)
     cifar, mnist = fig.axes
     assert not [line for line in cifar.lines if line.get_linestyle() == ":"]  # 2 of its runs are not most
     runs = int((frame["setup"] == CIFAR).sum())
@@ -437,11 +437,11 @@ def test_figure_1b_counts_the_runs_that_gain_where_no_kept_fraction_pays_for_mos
     slight = _sparse(STUDY, pays=False, spread=0.001)
     slight["sparse_inference_s"] = slight["dense_inference_s"] * 0.98
     slight["speedup"] = 1 / 0.98
-    fig = figures.plot_sparse_inference(slight)
+    fig = sparse_figures.plot_sparse_inference(slight)
     assert not [line for ax in fig.axes for line in ax.lines if line.get_linestyle() == ":"]
     titles = {ax.get_legend().get_title().get_text() for ax in fig.axes}
     assert len(titles) == 1 and not {title for title in titles if " of " in title}  # neither the count nor "none"
-    assert titles != {figures.plot_sparse_inference(_sparse(STUDY, pays=False)).axes[0].get_legend().get_title()
+    assert titles != {sparse_figures.plot_sparse_inference(_sparse(STUDY, pays=False)).axes[0].get_legend().get_title()
                       .get_text()}
     plt.close("all")
 
@@ -449,11 +449,11 @@ def test_figure_1b_counts_the_runs_that_gain_where_no_kept_fraction_pays_for_mos
 def test_figure_1b_draws_no_crossover_where_the_faster_runs_predict_no_better_than_chance():
     frame = _sparse(STUDY).assign(majority_class_top1=CHANCE)
     frame["top1"] = np.where(frame["setup"] == CIFAR, CHANCE, 90.0)  # every CIFAR network collapsed
-    fig = figures.plot_sparse_inference(frame)
+    fig = sparse_figures.plot_sparse_inference(frame)
     cifar, mnist = fig.axes
     assert not [line for line in cifar.lines if line.get_linestyle() == ":"]
     assert [line for line in mnist.lines if line.get_linestyle() == ":"]  # its networks still work: it pays
-    paying = figures.plot_sparse_inference(_sparse(STUDY))  # the same times, accuracy unknown
+    paying = sparse_figures.plot_sparse_inference(_sparse(STUDY))  # the same times, accuracy unknown
     assert [line for line in paying.axes[0].lines if line.get_linestyle() == ":"]
     assert cifar.get_legend().get_title().get_text() != paying.axes[0].get_legend().get_title().get_text()
     plt.close("all")
@@ -483,7 +483,7 @@ def test_figure_1b_takes_its_share_and_median_over_the_runs_that_count():
     same = _at_a_tenth_kept({label: 1.0 for label in labels[:3]}, labels[:3])
     slight = _at_a_tenth_kept({**{label: 0.5 for label in labels[:2]}, labels[2]: 1.03, labels[3]: 1.03}, labels[:2])
     for frame, left_out in ((same, 3), (slight, 2)):
-        fig = figures.plot_sparse_inference(frame)
+        fig = sparse_figures.plot_sparse_inference(frame)
         mnist = fig.axes[1]
         (dotted,) = [line for line in mnist.lines if line.get_linestyle() == ":"]
         assert dotted.get_xdata()[0] == pytest.approx(0.1)
@@ -496,7 +496,7 @@ def test_figure_1b_calls_no_kept_fraction_paying_where_most_of_its_runs_are_the_
     """One run compared and gaining at a tenth kept, the other five the dense model itself: 1 of 1 is no "most"."""
     labels = list(LABELS)
     frame = _at_a_tenth_kept({labels[0]: 2.0}, labels[1:])
-    fig = figures.plot_sparse_inference(frame)
+    fig = sparse_figures.plot_sparse_inference(frame)
     dotted = [line.get_xdata()[0] for line in fig.axes[1].lines if line.get_linestyle() == ":"]
     assert not any(x == pytest.approx(0.1) for x in dotted)  # a lower kept fraction may pay; this one does not
     plt.close(fig)
@@ -512,7 +512,7 @@ def _noted_count(ax) -> tuple[int, int]:
 
 def _gaining(frame: pd.DataFrame) -> tuple[dict[str, tuple[int, int]], str]:
     """Figure 1b's counts per set-up, and the findings' text, of the same sparse table."""
-    fig = figures.plot_sparse_inference(frame)
+    fig = sparse_figures.plot_sparse_inference(frame)
     counts = {ax.get_title().split("\n")[0]: _noted_count(ax) for ax in fig.axes}
     plt.close(fig)
     layers = pd.DataFrame([dict(setup=setup, kernel="dense", density=0.5) for setup in (CIFAR, MNIST)])
@@ -815,7 +815,7 @@ def test_figures_1_1b_and_1c_label_every_compression_run_each_clear_of_its_neigh
     every = {c: f"{c:g}" for c in STUDY[MNIST]}
     row = figures.plot_against_compression(_runs(STUDY), _sparse(STUDY), setup=MNIST)  # three panels across
     collapse = figures.plot_collapse(_runs(STUDY))
-    sparse = figures.plot_sparse_inference(_sparse(STUDY))
+    sparse = sparse_figures.plot_sparse_inference(_sparse(STUDY))
     for fig in (row, collapse, sparse):
         fig.canvas.draw()
     for ax in row.axes:
@@ -869,7 +869,7 @@ def _drawn_colours(ax) -> set[str]:
 def test_series_that_are_no_pruner_are_drawn_in_no_pruners_colour():
     pruners = {to_hex(c) for c in (*(p.colour for p in registered_pruners()), SYNFLOW_ONE_ROUND_COLOUR,
                                    *SPARE_COLOURS)}
-    sparse, amp = figures.plot_sparse_inference(_sparse(STUDY)), figures.plot_amp(*_amp())  # Figures 1b and 6
+    sparse, amp = sparse_figures.plot_sparse_inference(_sparse(STUDY)), figures.plot_amp(*_amp())  # Figures 1b and 6
     for fig in (sparse, amp):
         for ax in fig.axes:
             assert _drawn_colours(ax) and not _drawn_colours(ax) & pruners, ax.get_title()

@@ -2,9 +2,10 @@
 
 The package is split by concern: :mod:`.style` (pruner names, order, colours, plot style), :mod:`.grids`
 (the runs each notebook needs, computed when missing), :mod:`.tables`, :mod:`.findings` (sentences
-formatted from the tables), :mod:`.figures`, :mod:`.ablation_figures`, :mod:`.conservation_figures` and
-:mod:`.trace_figures`, and :mod:`.index` (the HTML front page). A notebook imports this package alone and
-calls the names below, so moving a function between those modules never touches a notebook.
+formatted from the tables), :mod:`.figures`, :mod:`.sparse_figures`, :mod:`.ablation_figures`,
+:mod:`.conservation_figures` and :mod:`.trace_figures`, and :mod:`.index` (the HTML front page). A notebook
+imports this package alone and calls the names below, so moving a function between those modules never touches
+a notebook.
 """
 
 # The names are loaded on first use (PEP 562), not when the package is imported: ``python -m
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         layer_findings,
         measurement_tables,
         numbers,
+        sparse_figures,
         sparse_speed,
         sparse_tables,
         speed_findings,
@@ -57,8 +59,9 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".ablation_figures": ("plot_ablations",),
     ".figures": (
         "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
-        "plot_multishot", "plot_sparse_inference", "plot_weight_histograms",
+        "plot_multishot", "plot_weight_histograms",
     ),
+    ".sparse_figures": ("plot_sparse_inference",),
     ".trace_figures": ("plot_timeline",),
     ".findings": ("tuning_findings",),
     ".collapse_study": ("collapse_study", "collapse_study_findings", "synflow_claim"),

@@ -10,13 +10,11 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.transforms import offset_copy
 
-from ..core.timing import MARGIN, faster_by
 from ..errors import UserError
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .figure_axes import COMPRESSION_LABEL, bulk_y_axis, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
-from .sparse_tables import kernels_differ, left_out, sparse_gains
 from .style import (
     DENSE_LABEL,
     FLOPS,
@@ -332,69 +330,3 @@ def plot_multishot(table: pd.DataFrame):
     ax.legend()
     fit_tick_labels(fig, [ax])
     return fig
-
-
-def plot_sparse_inference(sparse: pd.DataFrame):
-    """Test-set inference time against the kept fraction of weights, a panel per setup: dense kernels,
-    the sparse kernels chosen per layer, and the FLOP-proportional ideal (dense time x the kept fraction of
-    FLOPs), each the median over pruners at a compression, with a marker per point (a set-up with one compression
-    is one point); the crossover (:func:`_crossover`), where most runs count as faster on sparse kernels and the
-    median run by more than the noise margin, is a dotted line named in the legend; where there is none the legend
-    says which test failed, counting the runs that gain as the findings count them."""
-    use_style()
-    setups = list(dict.fromkeys(sparse["setup"]))
-    fig, axes = panel_grid(len(setups), 5)
-    for ax, setup in zip(axes, setups):
-        rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
-        per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
-                                           "speedup"]].median().sort_values("kept")
-        # in black, told apart by line and marker: the pruners' colours would say these lines were pruners
-        ax.plot(per["kept"], per["dense_inference_s"] * 1e3, "o-", color=INK, label="dense kernels")
-        ax.plot(per["kept"], per["sparse_inference_s"] * 1e3, "s--", color=INK, markerfacecolor="white",
-                label="sparse kernels (chosen per layer)")
-        ax.plot(per["kept"], per["ideal"] * 1e3, "d-.", markersize=5, color=INK, lw=1, label="FLOP-proportional ideal")
-        ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=12, marker="s", facecolors="none",
-                   edgecolors=INK, alpha=0.35, linewidths=0.8)
-        note = _crossover(ax, rows, per)
-        kept_fraction_axis(ax, per["kept"])
-        data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
-        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference time over the test set (ms)",
-               title=f"{setup}\n({data})" if data else setup)
-        ax.legend(title=note, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # below: inside, it covered points
-    suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
-    fit_tick_labels(fig, axes)
-    return fig
-
-
-def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
-    """Draw Figure 1b's crossover on ``ax`` where there is one (``rows``: one set-up's runs; ``per``: their medians
-    per compression), and return the legend's note: where sparse pays, or which test failed, counting the runs that
-    gain. A kept fraction pays where most of its runs count as faster on sparse kernels, as the findings count them
-    (:func:`.sparse_tables.sparse_gains`: beyond the timing noise, not the dense model itself, and on real data still
-    predicting better than the most frequent class), not where a median of noisy times happens to be lower; on synthetic
-    stand-in data no run is left out for its accuracy, which means nothing there, and the note says so. Share, median
-    run and count are of the runs compared (:func:`.sparse_tables.left_out`), half of a kept fraction's at least."""
-    compared = ~left_out(rows)
-    faster, runs = sparse_gains(rows)[compared], rows[compared]
-    stand_in = "stand_in" in rows and bool(rows["stand_in"].any())
-    told = kernels_differ(rows) & (rows["sparse_inference_s"] < rows["dense_inference_s"])
-    enough = compared.groupby(rows["compression"]).mean().reindex(per.index) >= 0.5
-    most = (faster.groupby(runs["compression"]).mean().reindex(per.index) > 0.5) & enough
-    median = runs.groupby("compression")["speedup"].median().reindex(per.index)
-    paying = per[faster_by(1.0, median, MARGIN) & most]  # and the median run's speed-up past the margin
-    unfiltered = "synthetic data: no accuracy filter"
-    if len(paying):
-        ax.axvline(paying["kept"].max(), color=INK, lw=0.8, ls=":")
-        kept = ", ".join(f"{k:.3g}" for k in paying["kept"].sort_values(ascending=False))
-        count = f"{int(faster.sum())} of {len(runs)} runs gain"
-        if stand_in:
-            return f"sparse pays for most runs at {kept} kept\n(dotted; {count};\n{unfiltered})"
-        return f"sparse pays for most runs still\npredicting at {kept} kept\n(dotted; {count})"
-    if most.any():
-        return f"most runs gain beyond the timing noise,\nbut the median by less than {MARGIN:.0%}"
-    if told.any() and not faster.any():
-        return "the runs faster beyond the timing noise\npredict no better than chance: no crossover"
-    if faster.any():
-        return (f"no kept fraction where most runs gain\nbeyond the timing noise ({int(faster.sum())} of {len(runs)} "
-                "runs do" + (f";\n{unfiltered})" if stand_in else ")"))
-    return "no crossover: at no kept fraction is sparse\nfaster beyond the timing noise here"
