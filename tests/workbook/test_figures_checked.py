@@ -31,6 +31,7 @@ from figure_checks import (
 )
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Patch
@@ -46,6 +47,7 @@ from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.registry import run
 from prunelab.runs.store import load_table
 from prunelab.workbook import ablation_figures, conservation_figures, figures, sparse_figures, trace_figures
+from prunelab.workbook.error_bars import pass_bars
 from prunelab.workbook.figure_axes import compression_axis, fit_tick_labels
 from prunelab.workbook.style import INK, KIND_COLORS, SYNFLOW_ONE_ROUND_COLOUR
 
@@ -770,22 +772,62 @@ def test_multishot_and_conservation_figures_from_their_own_runs_read_cleanly(tmp
     assert {name: found for name, fig in made.items() if (found := _problems(fig))} == {}
 
 
-def test_times_against_compression_are_table_c_medians_in_ms_with_the_half_range_of_their_passes():
+def test_times_against_compression_are_table_c_medians_in_ms_with_bars_from_the_fastest_to_the_slowest_pass():
     table, sparse = _runs(STUDY), _sparse(STUDY, spread=0.3)
     table["inference_s"] = 0.175  # each run's own time after training, on a busy machine: not drawn
+    slow = (sparse["setup"] == MNIST) & (sparse["compression"] == 1.0)  # one slow pass: its range over 2x its median
+    sparse.loc[slow, "sparse_inference_samples_s"] = pd.Series([[m * 0.9, m, m, m * 1.05, m * 4] for m in
+                                                                sparse.loc[slow, "sparse_inference_s"]],
+                                                               index=sparse.index[slow])
+    sparse.loc[slow, "sparse_inference_spread_s"] = sparse.loc[slow, "sparse_inference_s"] * 3.1
     fig = figures.plot_against_compression(table, sparse)
     times = fig.axes[4]
     order = workbook.column_order(table["label"])
-    label = order[0]
-    runs = sparse[(sparse["setup"] == MNIST) & (sparse["label"] == label)].sort_values("compression")
-    bar = next(c for c in times.containers if c.lines[0].get_color() == workbook.palette(order)[label])
-    assert list(bar.lines[0].get_ydata()) == pytest.approx(list(runs["sparse_inference_s"] * 1e3))
-    (segments,) = [c.get_segments() for c in bar.lines[2]]
-    half = runs["sparse_inference_spread_s"] * 1e3 / 2  # a stored spread is the whole range of the passes
-    assert [s[0][1] for s in segments] == pytest.approx(list(runs["sparse_inference_s"] * 1e3 - half))
-    assert [s[1][1] for s in segments] == pytest.approx(list(runs["sparse_inference_s"] * 1e3 + half))
+    for label in order:
+        runs = sparse[(sparse["setup"] == MNIST) & (sparse["label"] == label)].sort_values("compression")
+        bar = next(c for c in times.containers if c.lines[0].get_color() == workbook.palette(order)[label])
+        assert list(bar.lines[0].get_ydata()) == pytest.approx(list(runs["sparse_inference_s"] * 1e3))
+        (segments,) = [c.get_segments() for c in bar.lines[2]]
+        assert [s[0][1] for s in segments] == pytest.approx([min(p) * 1e3 for p in runs["sparse_inference_samples_s"]])
+        assert [s[1][1] for s in segments] == pytest.approx([max(p) * 1e3 for p in runs["sparse_inference_samples_s"]])
+        assert min(s[0][1] for s in segments) > 0  # median - half range was below zero at compression 1
     assert times.get_ylim()[1] < 175  # the runs' own times are not on it
     assert times.get_ylabel().endswith("(ms)")
+    plt.close(fig)
+
+
+def test_a_time_without_its_passes_has_half_its_range_either_side_cut_at_zero():
+    timings = pd.DataFrame({"t_s": [0.010, 0.010], "t_spread_s": [0.030, 0.004], "t_samples_s": [None, None]})
+    assert pass_bars(timings, "t", 1e3) == pytest.approx(np.array([[10.0, 2.0], [15.0, 2.0]]))
+
+
+def test_accuracy_bars_stop_at_0_and_100_percent():
+    table = _runs(STUDY)
+    near = (table["setup"] == MNIST) & (table["label"] == "Mag") & (table["compression"] == 0.25)
+    table.loc[near, "top1"] = [99.9, 99.8, 80.0]  # mean 93.2, sd 11.4: the bar reached 104.6%
+    low = (table["setup"] == MNIST) & (table["label"] == "Mag") & (table["compression"] == 3.0)
+    table.loc[low, "top1"] = [0.5, 1.0, 20.0]  # mean 7.2, sd 11.1: the bar reached -3.9%
+    for fig in (figures.plot_against_compression(table, _sparse(STUDY), setup=MNIST), figures.plot_collapse(table)):
+        ax = fig.axes[0] if len(fig.axes) == 3 else fig.axes[1]
+        ends = [y for c in ax.containers for segment in c.lines[2][0].get_segments() for _, y in segment]
+        assert max(ends) == pytest.approx(100.0) and min(ends) == pytest.approx(0.0)
+        plt.close(fig)
+    ablated = _ablated({MNIST: [1.0]})
+    ablated.loc[ablated["label"] == "Rand", "top1"] = [99.9, 99.8, 80.0] * 4
+    fig = ablation_figures.plot_ablations(ablated)
+    bars = [c for c in fig.axes[0].containers if isinstance(c, ErrorbarContainer)]
+    ends = [y for c in bars for segment in c.lines[2][0].get_segments() for _, y in segment]
+    assert max(ends) == pytest.approx(100.0) and min(ends) >= 0.0
+    plt.close(fig)
+
+
+def test_amp_training_whiskers_run_from_the_fastest_pass_to_the_slowest():
+    runs, timing = _amp()
+    timing["fp32_train_samples_s"] = [[0.9, 1.0, 1.0, 1.1, 3.0]] * len(timing)  # median 1.0, range 2.1
+    fig = figures.plot_amp(runs, timing)
+    ax = next(ax for ax in fig.axes if "training time" in ax.get_ylabel())
+    ends = sorted({round(y, 6) for line in ax.collections for segment in line.get_segments() for _, y in segment})
+    assert ends == pytest.approx([0.9, 1.35, 1.45, 3.0])  # fp32: 0.9 to 3.0; AMP: 1.4 ± its passes' 0.05
     plt.close(fig)
 
 

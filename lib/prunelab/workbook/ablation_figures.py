@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .ablations import ABLATIONS, AS_SCORED, single_ablations
+from .error_bars import mean_sd_bars
 from .figure_axes import fit_tick_labels
 from .style import column_order, panel_grid, suptitle, use_style
 
@@ -16,8 +17,8 @@ ABLATION_FILLS = (("#222222", ""), ("#555555", "//"), ("#cccccc", ".."), ("#ffff
 
 def plot_ablations(table: pd.DataFrame):
     """Notebook 05: a panel per set-up and compression, two to a row; per pruner, a bar of mean top-1 as scored
-    and one per ablation (one standard deviation either side over seeds), and the chance level where records
-    carry it."""
+    and one per ablation (one standard deviation either side over seeds, cut at 0 and 100%:
+    :func:`.error_bars.mean_sd_bars`), and the chance level where records carry it."""
     use_style()
     table = single_ablations(table)
     panels = list(dict.fromkeys(zip(table["setup"], table["compression"])))
@@ -30,7 +31,7 @@ def plot_ablations(table: pd.DataFrame):
         for i, (name, (fill, hatch)) in enumerate(zip(columns, ABLATION_FILLS)):
             stats = rows[rows["ablation"] == name].groupby("label")["top1"].agg(["mean", "std"]).reindex(pruners)
             x = np.arange(len(pruners)) + (i - (len(columns) - 1) / 2) * width
-            ax.bar(x, stats["mean"], width, yerr=stats["std"].fillna(0.0), color=fill, hatch=hatch,
+            ax.bar(x, stats["mean"], width, yerr=mean_sd_bars(stats, "top1"), color=fill, hatch=hatch,
                    edgecolor="black", linewidth=0.6, label=name, capsize=2)
         if "majority_class_top1" in rows and rows["majority_class_top1"].notna().any():
             ax.axhline(rows["majority_class_top1"].mean(), color="k", ls=":", lw=1.2,

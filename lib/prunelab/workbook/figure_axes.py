@@ -54,23 +54,23 @@ def kept_fraction_axis(ax, kept: Iterable[float]) -> None:
 
 
 def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
-    """Where a point (``points``: columns ``x``, ``y``, ``half``, the half range of its bar, and ``colour``, one row
-    per point drawn) lies more than :data:`OUTLIER_FACTOR` times ``reference`` (Figure 1: the slowest median dense
-    time), fit the y axis to the other points and their bars, and draw each outlier as a triangle in its colour at
-    the top edge, labelled with its value: one slow point no longer squashes the rest. Nothing changes where
-    there is none."""
+    """Where a point (``points``: columns ``x``, ``y``, ``low`` and ``high``, the ends of its bar (``y`` both where it
+    has none), and ``colour``, one row per point drawn) lies more than :data:`OUTLIER_FACTOR` times ``reference``
+    (Figure 1: the slowest median dense time), fit the y axis to the other points and their bars, and draw each
+    outlier as a triangle in its colour at the top edge, labelled with its value: one slow point no longer squashes
+    the rest. Nothing changes where there is none."""
     outlier = points["y"] > OUTLIER_FACTOR * reference
     if not outlier.any():
         return
     bulk = points[~outlier]
-    low, high = (bulk["y"] - bulk["half"]).min(), (bulk["y"] + bulk["half"]).max()
+    low, high = bulk["low"].min(), bulk["high"].max()
     pad = 0.05 * (high - low)
-    ax.set_ylim(low - pad, high + pad)
+    ax.set_ylim(max(low - pad, 0.0) if low >= 0 else low - pad, high + pad)  # times: no axis below zero
     for _, point in points[outlier].iterrows():
         ax.plot([point["x"]], [high + pad], marker="^", markersize=8, color=point["colour"], linestyle="none",
                 clip_on=False, zorder=4)
-        ax.annotate(f"{significant(point['y'])}", (point["x"], high + pad), xytext=(6, -3), textcoords="offset points",
-                    ha="left", va="top", fontsize=8, color=point["colour"])
+        ax.annotate(f"{significant(point['y'])}", (point["x"], high + pad), xytext=(6, -3),
+                    textcoords="offset points", ha="left", va="top", fontsize=8, color=point["colour"])
 
 
 def fit_tick_labels(fig, axes: Iterable) -> None:

@@ -13,6 +13,7 @@ from matplotlib.transforms import offset_copy
 from ..errors import UserError
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
+from .error_bars import mean_sd_bars, pass_bars
 from .figure_axes import COMPRESSION_LABEL, bulk_y_axis, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
 from .style import (
@@ -38,10 +39,11 @@ _DODGE_PT = 12.0
 def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: str | None = None):
     """Top-1, inference time and FLOPs against compression, a row of three panels per set-up (``setup``
     alone where given, every set-up of ``table`` where None), a line per pruner: top-1 and FLOPs as the mean over
-    seeds with a bar of one standard deviation either side (:func:`_mean_sd_line`); times as Tables C and C2 give them
-    (``sparse``, :func:`.sparse_tables.sparse_table`: each run's model on the sparse kernels chosen per layer, a bar
-    to the half range of its passes, and in black over them the dense kernels' time, the median over pruners; a
-    time over twice the slowest dense one is marked at the top edge, :func:`.figure_axes.bulk_y_axis`), since a
+    seeds with a bar of one standard deviation either side, cut at 0 and 100% (:func:`_mean_sd_line`); times as
+    Tables C and C2 give them (``sparse``, :func:`.sparse_tables.sparse_table`: each run's model on the sparse kernels
+    chosen per layer, the median of its passes with a bar from the fastest to the slowest, and in black over them the
+    dense kernels' time, the median over pruners; a time over twice the slowest dense one is marked at the top edge,
+    :func:`.figure_axes.bulk_y_axis`), since a
     run's own time after training was not timed in turn with anything. Each row is titled with its set-up, data
     and seed count."""
     use_style()
@@ -76,10 +78,12 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     dense = sparse.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
     # as Figure 1b draws dense kernels, over the pruners' lines: under them it was hidden where they lie close
     axes[1].plot(dense.index, dense.to_numpy(), "o-", color=INK, zorder=3)
-    drawn = [pd.DataFrame({"x": sparse["compression"], "y": sparse["sparse_inference_s"] * 1e3,
-                           "half": sparse["sparse_inference_spread_s"] * 1e3 / 2,
+    median = sparse["sparse_inference_s"] * 1e3
+    below, above = pass_bars(sparse, "sparse_inference", 1e3)
+    drawn = [pd.DataFrame({"x": sparse["compression"], "y": median, "low": median - below, "high": median + above,
                            "colour": sparse["label"].map(_colour)}),
-             pd.DataFrame({"x": dense.index, "y": dense.to_numpy(), "half": 0.0, "colour": INK})]
+             pd.DataFrame({"x": dense.index, "y": dense.to_numpy(), "low": dense.to_numpy(), "high": dense.to_numpy(),
+                           "colour": INK})]
     bulk_y_axis(axes[1], pd.concat(drawn, ignore_index=True), reference=float(dense.max()))
     for ax, label in zip(axes, ("test top-1 accuracy (%)", "inference time over\nthe test set (ms)",
                                 f"{FLOPS}\nof the pruned model")):
@@ -93,12 +97,11 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
 
 
 def _sparse_time_line(ax, runs: pd.DataFrame, label: str) -> None:
-    """One pruner's sparse-kernel time per compression (Table C2's median, in ms) with a bar to the half range
-    of its passes, in the pruner's colour."""
+    """One pruner's sparse-kernel time per compression (Table C2's median, in ms) with a bar from its fastest pass
+    to its slowest (:func:`.error_bars.pass_bars`), in the pruner's colour."""
     runs = runs.sort_values("compression")
-    half = runs["sparse_inference_spread_s"] * 1e3 / 2  # a spread is the whole range of the passes
-    ax.errorbar(runs["compression"], runs["sparse_inference_s"] * 1e3, yerr=half, marker="o", capsize=3,
-                color=_colour(label), label=label)
+    ax.errorbar(runs["compression"], runs["sparse_inference_s"] * 1e3, yerr=pass_bars(runs, "sparse_inference", 1e3),
+                marker="o", capsize=3, color=_colour(label), label=label)
 
 
 def _colour(label: str) -> str:
@@ -168,10 +171,11 @@ def _first_cuts(table: pd.DataFrame) -> dict[tuple[str, str], float]:
 
 def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, pruner: str, by: str = "compression", **style) -> pd.DataFrame:
     """One pruner's (its label's) ``metric`` per value of ``by`` as its mean over seeds with a bar of one sample
-    standard deviation either side (none for one seed), in the pruner's colour and named by its label unless
-    ``style`` says otherwise; returns the means and sds drawn."""
+    standard deviation either side (none for one seed), cut at the metric's bounds (:func:`.error_bars.mean_sd_bars`:
+    top-1 within 0 and 100%), in the pruner's colour and named by its label unless ``style`` says otherwise; returns
+    the means and sds drawn."""
     stats = runs.groupby(by)[metric].agg(["mean", "std"]).sort_index()
-    ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0.0).to_numpy(), marker="o", capsize=3,
+    ax.errorbar(stats.index, stats["mean"], yerr=mean_sd_bars(stats, metric), marker="o", capsize=3,
                 **{"color": _colour(pruner), "label": pruner, **style})
     return stats
 
@@ -268,8 +272,8 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
 
     Memory and top-1 are those of the two runs (``table``); training time is the interleaved measurement
     (``timing``: :func:`~prunelab.workbook.measurement_tables.amp_timing_frame`), its bar the median pass and its
-    whisker half the range of the passes, as Table J prints it. The two runs' own epoch times are not drawn:
-    they were taken minutes apart on a machine whose speed drifts.
+    whisker from the fastest pass to the slowest (Table J prints the median ± half the range). The two runs' own
+    epoch times are not drawn: they were taken minutes apart on a machine whose speed drifts.
     """
     use_style()
     frame = amp_table(table)
@@ -289,7 +293,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
             look = dict(label=precision, color=fill, hatch=hatch, edgecolor=INK, linewidth=0.6)
             if metric == "train_s":
                 key = "amp" if mixed else "fp32"
-                ax.bar(offset, times[f"{key}_train_s"], width, yerr=times[f"{key}_train_spread_s"] / 2, capsize=3,
+                ax.bar(offset, times[f"{key}_train_s"], width, yerr=pass_bars(times, f"{key}_train"), capsize=3,
                        ecolor=INK, **look)
             else:
                 ax.bar(offset, frame[(name, precision)], width, **look)
@@ -302,7 +306,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
         ax = axes[list(metrics).index("train_s")]
         ax.set_ylabel(f"training time of {batches} batch{'es' if batches != 1 else ''} of "
                       f"{int(first['batch_size'])} (s)")
-        ax.set_title(f"fp32 and {amp_name} in turn:\nmedian ± half range", fontsize=9)
+        ax.set_title(f"fp32 and {amp_name} in turn: median,\nwhiskers fastest to slowest pass", fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
     kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
