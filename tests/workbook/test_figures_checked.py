@@ -407,6 +407,23 @@ def test_figure_1b_draws_milliseconds_with_its_legend_below_each_panel_clear_of_
     plt.close(fig)
 
 
+def test_figure_1b_fits_its_time_axis_to_the_bulk_and_marks_a_far_slower_run_at_the_edge():
+    frame = _sparse(STUDY)
+    slow = (frame["setup"] == CIFAR) & (frame["label"] == "Rand") & (frame["compression"] == 0.5)
+    frame.loc[slow, "sparse_inference_s"] = 0.05 * 8  # 8x the dense time; the rest at most 1.6x
+    fig = sparse_figures.plot_sparse_inference(frame)
+    cifar, mnist = fig.axes
+    rest = frame[(frame["setup"] == CIFAR) & ~slow]
+    top = max(rest["sparse_inference_s"].max(), rest["dense_inference_s"].max()) * 1e3
+    low, high = cifar.get_ylim()
+    assert top <= high < 1.2 * top  # the axis ends above the bulk, not at 400 ms
+    (edge,) = [line for line in cifar.lines if line.get_marker() == "^"]
+    assert edge.get_xdata()[0] == pytest.approx(10 ** -0.5) and edge.get_ydata()[0] == pytest.approx(high)
+    assert any("400" in text.get_text() and "Rand" in text.get_text() for text in cifar.texts)  # ms, and whose
+    assert not [line for line in mnist.lines if line.get_marker() == "^"]  # no outlier there: no mark
+    assert _problems(fig) == []
+
+
 def test_two_timelines_drawn_to_one_end_share_their_time_axis():
     short, long = _trace("cpu"), _trace("cuda")
     until = max(short.step_span_us, long.step_span_us) / 1e3

@@ -55,10 +55,11 @@ def kept_fraction_axis(ax, kept: Iterable[float]) -> None:
 
 def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     """Where a point (``points``: columns ``x``, ``y``, ``low`` and ``high``, the ends of its bar (``y`` both where it
-    has none), and ``colour``, one row per point drawn) lies more than :data:`OUTLIER_FACTOR` times ``reference``
-    (Figure 1: the slowest median dense time), fit the y axis to the other points and their bars, and draw each
-    outlier as a triangle in its colour at the top edge, labelled with its value: one slow point no longer squashes
-    the rest. Nothing changes where there is none."""
+    has none), ``colour`` and, optionally, ``name``, one row per point drawn) lies more than :data:`OUTLIER_FACTOR`
+    times ``reference`` (Figures 1 and 1b: the slowest median dense time), fit the y axis to the other points and
+    their bars, and draw each outlier as a triangle in its colour at the top edge, labelled with its value (and its
+    name, where given: Figure 1b draws every run in black): one slow point no longer squashes the rest. Nothing
+    changes where there is none."""
     outlier = points["y"] > OUTLIER_FACTOR * reference
     if not outlier.any():
         return
@@ -69,7 +70,8 @@ def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     for _, point in points[outlier].iterrows():
         ax.plot([point["x"]], [high + pad], marker="^", markersize=8, color=point["colour"], linestyle="none",
                 clip_on=False, zorder=4)
-        ax.annotate(f"{significant(point['y'])}", (point["x"], high + pad), xytext=(6, -3),
+        name = f" ({point['name']})" if point.get("name") else ""
+        ax.annotate(f"{significant(point['y'])}{name}", (point["x"], high + pad), xytext=(6, -3),
                     textcoords="offset points", ha="left", va="top", fontsize=8, color=point["colour"])
 
 

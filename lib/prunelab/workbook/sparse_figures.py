@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..core.timing import MARGIN, faster_by
-from .figure_axes import fit_tick_labels, kept_fraction_axis
+from .figure_axes import bulk_y_axis, fit_tick_labels, kept_fraction_axis
 from .sparse_tables import kernels_differ, left_out, sparse_gains
 from .style import INK, panel_grid, suptitle, use_style
 
@@ -17,7 +17,9 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     FLOPs), each the median over pruners at a compression, with a marker per point (a set-up with one compression
     is one point); the crossover (:func:`_crossover`), where most runs count as faster on sparse kernels and the
     median run by more than the noise margin, is a dotted line named in the legend; where there is none the legend
-    says which test failed, counting the runs that gain as the findings count them."""
+    says which test failed, counting the runs that gain as the findings count them. A run's time over twice the
+    slowest median dense one is a triangle at the top edge, labelled with its time and pruner, and the axis fits the
+    rest (:func:`.figure_axes.bulk_y_axis`): one slow run flattened every line of its panel."""
     use_style()
     setups = list(dict.fromkeys(sparse["setup"]))
     fig, axes = panel_grid(len(setups), 5)
@@ -32,6 +34,7 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         ax.plot(per["kept"], per["ideal"] * 1e3, "d-.", markersize=5, color=INK, lw=1, label="FLOP-proportional ideal")
         ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=12, marker="s", facecolors="none",
                    edgecolors=INK, alpha=0.35, linewidths=0.8)
+        bulk_y_axis(ax, _drawn_points(rows, per), reference=float(per["dense_inference_s"].max() * 1e3))
         note = _crossover(ax, rows, per)
         kept_fraction_axis(ax, per["kept"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
@@ -41,6 +44,15 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
     fit_tick_labels(fig, axes)
     return fig
+
+
+def _drawn_points(rows: pd.DataFrame, per: pd.DataFrame) -> pd.DataFrame:
+    """The points a Figure 1b panel draws, in ms, as :func:`.figure_axes.bulk_y_axis` takes them (no bars): the three
+    lines' medians (``per``), and each run's sparse-kernel time (``rows``) named by its pruner."""
+    lines = [pd.DataFrame({"x": per["kept"], "y": per[column] * 1e3, "name": ""})
+             for column in ("dense_inference_s", "sparse_inference_s", "ideal")]
+    runs = pd.DataFrame({"x": rows["kept"], "y": rows["sparse_inference_s"] * 1e3, "name": rows["label"]})
+    return pd.concat([*lines, runs], ignore_index=True).assign(low=lambda f: f["y"], high=lambda f: f["y"], colour=INK)
 
 
 def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
