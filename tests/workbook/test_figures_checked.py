@@ -225,9 +225,11 @@ def _layers() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _amp() -> tuple[pd.DataFrame, pd.DataFrame]:
+def _amp(gpu: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Notebook 04's runs and timing by hand; on a GPU (``gpu``) each run's peak memory is its own: a third panel."""
+    kind = "cuda_max_allocated" if gpu else "cpu_peak_rss"
     runs = pd.DataFrame([dict(compression=c, amp=a, amp_dtype="bf16" if a else "fp32", peak_memory_mb=m, top1=t,
-                              train_s=9.0, peak_memory_kind="cpu_peak_rss", setup="CIFAR-10 / ResNet20",
+                              train_s=9.0, peak_memory_kind=kind, setup="CIFAR-10 / ResNet20",
                               data_source="real")
                          for c, a, m, t in [(0.2, False, 1100.0, 60.0), (0.2, True, 1000.0, 59.0),
                                             (1.0, False, 1090.0, 40.0), (1.0, True, 990.0, 41.0)]])
@@ -303,7 +305,7 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
         figures.plot_weight_histograms({"SNIP": _weights(["conv", "fc"])["SNIP"]}, "One pruner")],
     "plot_density_and_flops": lambda: [figures.plot_density_and_flops(_layers(), 0.5),  # a long title: stand-in
                                        figures.plot_density_and_flops(_layers().assign(data_source="synthetic"), 1)],
-    "plot_amp": lambda: [figures.plot_amp(*_amp())],
+    "plot_amp": lambda: [figures.plot_amp(*_amp()), figures.plot_amp(*_amp(gpu=True))],
     "plot_multishot": lambda: [figures.plot_multishot(_multishot([0.316, 0.1, 0.0316])),
                                figures.plot_multishot(_multishot([0.1]))],
     "plot_timeline": lambda: [trace_figures.plot_timeline(_trace("cpu")),
@@ -358,7 +360,7 @@ def test_figure_5_leaves_its_page_room_for_table_i_and_names_every_layer_upright
     top, bottom = fig.axes
     names = bottom.get_xticklabels()
     assert [t.get_text() for t in names] == RESNET_LAYERS and {t.get_rotation() for t in names} == {90}
-    assert smallest_printed_text(fig)[0] >= 9 * scale - 0.01  # no text below the style's 9 pt to make it fit
+    assert smallest_printed_text(fig)[0] >= 8  # no text printed below 8 pt to make it fit
     assert " ".join(bottom.get_ylabel().split()).startswith(workbook.FLOPS)  # they are multiply-adds
     (legend,) = fig.legends
     assert legend.get_window_extent().x0 >= max(ax.get_window_extent().x1 for ax in fig.axes)  # beside: over no line
@@ -902,11 +904,11 @@ def test_a_tick_label_that_fits_in_neither_row_leaves_its_mark_bare():
 
 
 @pytest.mark.parametrize("name", sorted(SMOKE))
-def test_every_notebook_figure_prints_its_texts_at_6_5_pt_or_more_in_the_pdf(name):
+def test_every_notebook_figure_prints_its_texts_at_8_pt_or_more_in_the_pdf(name):
     for fig in HAND_MADE[name]():
         size, text = smallest_printed_text(fig)
         plt.close(fig)
-        assert size >= 6.5, f"{text!r} prints at {size:.1f} pt"
+        assert size >= 8, f"{text!r} prints at {size:.1f} pt"
 
 
 def _drawn_colours(ax) -> set[str]:

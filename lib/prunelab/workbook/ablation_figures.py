@@ -8,7 +8,7 @@ import pandas as pd
 from .ablations import ABLATIONS, AS_SCORED, single_ablations
 from .error_bars import mean_sd_bars
 from .figure_axes import fit_tick_labels
-from .style import column_order, panel_grid, suptitle, use_style
+from .style import column_order, panel_grid, panel_title, suptitle, use_style
 
 #: a fill and hatch per column of notebook 05, the pruner as scored then each ablation: greys, as the other
 #: figures' blue, green and red are Mag's, SNIP's and GraSP's, and none near Rand's mid grey (#7f7f7f)
@@ -39,7 +39,7 @@ def plot_ablations(table: pd.DataFrame):
         ax.set_xticks(np.arange(len(pruners)), [label.replace(" (", "\n(") for label in pruners])
         ax.set_ylabel("test top-1 (%)")
         data = rows["data"].iloc[0] if "data" in rows else ""
-        ax.set_title(f"{setup}, compression {compression:g}" + (f"\n({data})" if data else ""), fontsize=9)
+        ax.set_title(panel_title(f"{setup}, compression {compression:g}", data), fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3))
     suptitle(fig, "Each pruner as scored and under each ablation: mean top-1 ± sd over seeds")

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import offset_copy
 
 from ..errors import UserError
@@ -18,12 +19,15 @@ from .figure_axes import COMPRESSION_LABEL, bulk_y_axis, compression_axis, fit_t
 from .grids import stand_in_note
 from .style import (
     DENSE_LABEL,
+    FIGURE_HEIGHT_IN,
+    FIGURE_WIDTH_IN,
     FLOPS,
     INK,
     PRECISION_FILLS,
     column_order,
     palette,
     panel_grid,
+    panel_title,
     pruner_name,
     suptitle,
     use_style,
@@ -34,6 +38,8 @@ from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs, own_pe
 _MARK_SIZES = {"X": 11, "s": 13}
 #: Figure 1c's sideways step between the marks of pruners at one compression, in points: near a mark's width
 _DODGE_PT = 12.0
+#: Figure 1's height of a set-up's row of panels and of the legend below the rows, in inches
+_ROW_IN, _BELOW_IN = 2.9, 1.0
 
 
 def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: str | None = None):
@@ -52,13 +58,14 @@ def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: s
     if missing or not setups:
         raise UserError(f"no runs of set-up {', '.join(missing) or '(any)'} to plot; the table has: "
                         f"{', '.join(dict.fromkeys(table['setup'])) or 'no runs'}")
-    fig = plt.figure(figsize=(9, 3.4 * len(setups) + 0.9), layout="constrained")
-    *rows, below = fig.subfigures(len(setups) + 1, 1, height_ratios=[3.4] * len(setups) + [0.5])
+    row_in = min(_ROW_IN, (FIGURE_HEIGHT_IN - _BELOW_IN) / len(setups))  # three set-ups or more share the height
+    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, row_in * len(setups) + _BELOW_IN), layout="constrained")
+    *rows, below = fig.subfigures(len(setups) + 1, 1, height_ratios=[row_in] * len(setups) + [_BELOW_IN])
     for row, name in zip(rows, setups):
         _compression_row(row, table[table["setup"] == name], sparse[sparse["setup"] == name], name)
     order = column_order(table.loc[table["setup"].isin(setups), "label"])
     dense = Line2D([], [], marker="o", color=INK, label="dense kernels (time; median over pruners)")
-    below.legend(handles=[*_pruner_handles(order), dense], loc="center", ncol=4)  # below the rows, never over data
+    below.legend(handles=[*_pruner_handles(order), dense], loc="center", ncol=3)  # below the rows, never over data
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
                    "seeds; time: Table C2's, on sparse kernels)")
     fit_tick_labels(fig, fig.axes)
@@ -88,7 +95,8 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     for ax, label in zip(axes, ("test top-1 accuracy (%)", "inference time over\nthe test set (ms)",
                                 f"{FLOPS}\nof the pruned model")):
         compression_axis(ax, rows["compression"])
-        ax.set_ylabel(label)
+        ax.set(xlabel="", ylabel=label)
+    row.supxlabel(COMPRESSION_LABEL, fontsize=plt.rcParams["axes.labelsize"])  # once: a third of the width is short
     axes[2].set_yscale("log")
     seeds = rows.groupby(["label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
@@ -129,7 +137,7 @@ def plot_collapse(table: pd.DataFrame):
         raise UserError("no pruned runs to plot layer collapse for")
     pruned = pruned.assign(emptied=emptied_layers(pruned))
     cuts = _first_cuts(pruned)
-    fig, axes = panel_grid(len(setups), 4.6)
+    fig, axes = panel_grid(len(setups), 3.6)
     for ax, setup in zip(axes, setups):
         rows = pruned[pruned["setup"] == setup]
         marks = {label: _marks(rows[rows["label"] == label], cuts.get((setup, label)))
@@ -142,7 +150,7 @@ def plot_collapse(table: pd.DataFrame):
             ax.axhline(chance, color="k", ls=":", lw=1.2)
         compression_axis(ax, rows["compression"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
-        ax.set(ylabel="test top-1 accuracy (%)", title=f"{setup}\n({data})" if data else setup)
+        ax.set(ylabel="test top-1 accuracy (%)", title=panel_title(setup, data))
     handles = _pruner_handles(column_order(pruned["label"]))
     marks = [(any(map(bool, pruned["emptied"])), "X", "a layer first empties"),
              (bool(cuts), "s", "a network first has no path")]
@@ -220,8 +228,9 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
     emptied = [layer.removesuffix(".weight") for layer in every if layer not in layers]
     cols = 4  # printed across a page: 6 columns took the tick labels to under 3 pt
     rows = max(math.ceil(len(layers) / cols), 1)
-    # sized to print near the page's width and height (22 layers: 8 x 8.6 inches): the 8 pt ticks print at 6.5+
-    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 1.3 * rows + 0.8), squeeze=False)
+    # drawn at the size it prints (22 layers: the page's width and the figure box's height): 8 pt ticks print at 8
+    fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH_IN, min(1.15 * rows + 0.9, FIGURE_HEIGHT_IN)),
+                             squeeze=False)
     for ax, layer in zip(axes.flat, layers):
         for label, weights in weights_by_label.items():
             values = weights.get(layer, np.zeros(0))
@@ -229,6 +238,8 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
                 ax.hist(values, bins=bins, histtype="step", label=label, color=_colour(label))
         ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=9)
         ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(3, steps=[1, 2, 3, 5, 10]))  # five labels of 8 pt crowd a panel
+        ax.yaxis.set_major_locator(MaxNLocator(3, integer=True))
         ax.grid(False)
     for ax in axes.flat[len(layers):]:
         ax.axis("off")
@@ -244,11 +255,12 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
 
 def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     """Per-layer density and kept FLOPs, a line per pruner, layers in network order (``layers``:
-    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data. Short (4.4 in,
-    its legend beside the panels) so that an A4 page holds it, its caption and Table I's 22 rows together."""
+    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data. Short (3.4 in,
+    its legend beside the panels, the layers' names at 8 pt) so that an A4 page holds it, its caption and Table I's
+    22 rows together."""
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 4.4), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 3.4), sharex=True)
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label].set_index("layer").reindex(order)
         top.plot(range(len(order)), part["density"], marker="o", label=label, color=_colour(label))
@@ -256,10 +268,10 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     dense = layers.drop_duplicates("layer").set_index("layer").reindex(order)["flops"]
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
-    top.set_ylabel("density\n(kept fraction)")
-    bottom.set_ylabel(f"{FLOPS}\nper image")
+    top.set_ylabel("density\n(kept\nfraction)")  # three short lines: two panels share 2 in of height
+    bottom.set_ylabel(FLOPS.replace(" (", "\n(") + "\nper image")
     bottom.set_yscale("log")
-    bottom.set_xticks(range(len(order)), order, rotation=90)  # upright, 22 names at 9 pt overprint
+    bottom.set_xticks(range(len(order)), order, rotation=90, fontsize=8)  # upright: 22 names across overprint
     fig.legend(*top.get_legend_handles_labels(), loc="outside right center")  # beside the panels, over no line
     suptitle(fig, f"Per-layer density and FLOPs at compression {compression}" + stand_in_note(layers))
     return fig
@@ -279,7 +291,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     frame = amp_table(table)
     memory = own_peak_memory(table["peak_memory_kind"])
     metrics = {m: name for m, name in AMP_METRICS.items() if memory or m != "peak_memory_mb"}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(9 if memory else 6.5, 3.8))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(FIGURE_WIDTH_IN, 3.6))
     x = np.arange(len(frame.index))
     amp_name = next((p for _, p in frame.columns if p.startswith("AMP")), "AMP")
     times = timing.reindex(frame.index)
@@ -298,7 +310,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
             else:
                 ax.bar(offset, frame[(name, precision)], width, **look)
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
-        ax.set_xlabel(COMPRESSION_LABEL)
+        ax.set_xlabel(COMPRESSION_LABEL.replace(" (", "\n(", 1))  # two lines: three panels share the width
         ax.set_ylabel(name)
     if len(timing):
         first = timing.iloc[0]

@@ -3,12 +3,20 @@ where sparse kernels start to pay (the runs :mod:`.sparse_tables` counts as gain
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
+from matplotlib.transforms import ScaledTranslation
 
 from ..core.timing import MARGIN, faster_by
 from .figure_axes import bulk_y_axis, fit_tick_labels, kept_fraction_axis
 from .sparse_tables import kernels_differ, left_out, sparse_gains
-from .style import INK, panel_grid, suptitle, use_style
+from .style import INK, panel_grid, panel_title, suptitle, use_style
+
+#: characters of a line of a panel's legend note (9 pt, about the width of a panel)
+_NOTE_CHARS = 40
+#: space between a panel's x label and its legend below, in inches
+_NOTE_GAP_IN = 0.05
 
 
 def plot_sparse_inference(sparse: pd.DataFrame):
@@ -22,7 +30,8 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     rest (:func:`.figure_axes.bulk_y_axis`): one slow run flattened every line of its panel."""
     use_style()
     setups = list(dict.fromkeys(sparse["setup"]))
-    fig, axes = panel_grid(len(setups), 5)
+    fig, axes = panel_grid(len(setups), 4.6)
+    notes = []
     for ax, setup in zip(axes, setups):
         rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
         per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
@@ -35,15 +44,31 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=12, marker="s", facecolors="none",
                    edgecolors=INK, alpha=0.35, linewidths=0.8)
         bulk_y_axis(ax, _drawn_points(rows, per), reference=float(per["dense_inference_s"].max() * 1e3))
-        note = _crossover(ax, rows, per)
+        notes.append(_crossover(ax, rows, per))
         kept_fraction_axis(ax, per["kept"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
-        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference time over the test set (ms)",
-               title=f"{setup}\n({data})" if data else setup)
-        ax.legend(title=note, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # below: inside, it covered points
+        ax.set(xlabel="fraction of prunable weights kept", ylabel="inference time over\nthe test set (ms)",
+               title=panel_title(setup, data))
     suptitle(fig, "Inference time against kept fraction: dense kernels, sparse kernels, and the ideal")
     fit_tick_labels(fig, axes)
+    for ax, note in zip(axes, notes):  # below: inside, it covered points
+        ax.legend(title=note, loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=_below_x_axis(ax),
+                  borderaxespad=0)
     return fig
+
+
+def _below_x_axis(ax):
+    """A transform of ``ax``'s axes fractions moved down past its x axis's tick labels (one row or two,
+    :func:`.figure_axes.fit_tick_labels`) and label, as laid out last: a legend anchored at its (0.5, 0) stays clear
+    of them at any panel height, where a fixed fraction below the axes ran into a short panel's label."""
+    renderer = ax.figure.canvas.get_renderer()
+    depth_in = (ax.bbox.y0 - ax.xaxis.get_tightbbox(renderer).y0) / ax.figure.dpi + _NOTE_GAP_IN
+    return ax.transAxes + ScaledTranslation(0, -depth_in, ax.figure.dpi_scale_trans)
+
+
+def _fill(line: str) -> str:
+    """A line of a legend's note that names kept fractions, wrapped to a panel's width (five ran past it)."""
+    return textwrap.fill(line, width=_NOTE_CHARS)
 
 
 def _drawn_points(rows: pd.DataFrame, per: pd.DataFrame) -> pd.DataFrame:
@@ -77,8 +102,8 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
         kept = ", ".join(f"{k:.3g}" for k in paying["kept"].sort_values(ascending=False))
         count = f"{int(faster.sum())} of {len(runs)} runs gain"
         if stand_in:
-            return f"sparse pays for most runs at {kept} kept\n(dotted; {count};\n{unfiltered})"
-        return f"sparse pays for most runs still\npredicting at {kept} kept\n(dotted; {count})"
+            return f"{_fill(f'sparse pays for most runs at {kept} kept')}\n(dotted; {count};\n{unfiltered})"
+        return f"sparse pays for most runs still\n{_fill(f'predicting at {kept} kept')}\n(dotted; {count})"
     if most.any():
         return f"most runs gain beyond the timing noise,\nbut the median by less than {MARGIN:.0%}"
     if told.any() and not faster.any():

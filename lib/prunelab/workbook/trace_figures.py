@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from ..core.trace import CONV_TYPES, KINDS, TraceAnalysis
-from .style import KIND_COLORS, use_style, wrapped_title
+from .style import FIGURE_WIDTH_IN, KIND_COLORS, use_style, wrapped_title
 
 
 def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax=None, until_ms: float | None = None):
@@ -13,7 +13,7 @@ def plot_timeline(analysis: TraceAnalysis, title: str = "One inference step", ax
     kinds of work drawn; ``until_ms`` sets the time axis's end (two steps drawn to one axis compare by width)."""
     use_style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 2.8 + 0.35 * len({u.row for u in analysis.units})))
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 2.8 + 0.35 * len({u.row for u in analysis.units})))
     t0 = analysis.step_start if analysis.device == "cpu" else min(u.start for u in analysis.units)
     rows = ["host modules"] + sorted({u.row for u in analysis.units}, key=lambda r: (r != "host ops", r))
     leaf = [r for r in analysis.host_ranges if not any(o is not r and r[2] <= o[2] and o[3] <= r[3]
