@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         figures,
         findings,
         grids,
+        histogram_words,
         int8_findings,
         key_results,
         layer_findings,
@@ -68,6 +69,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".layer_findings": (
         "block_density_key_result", "block_density_words", "compression_findings", "layer_frame", "record_weights",
     ),
+    ".histogram_words": ("weight_gap_words",),
     ".sparse_speed": ("sparse_findings",),
     ".speed_findings": ("amp_time_words", "quantization_findings"),
     ".int8_findings": ("int8_setups",),

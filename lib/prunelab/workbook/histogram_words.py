@@ -1,0 +1,91 @@
+"""What Figures 3 and 4 (the kept weights' histograms, Task 3) show, in one sentence computed from the weights: how
+many kept weights lie near zero, against weights of one bell curve with nothing cut around zero. A score with the
+weight's magnitude as a factor prunes small weights first and leaves a gap there; random pruning leaves none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+#: a kept weight lies near zero below this share of its layer's median kept magnitude (each layer by its own scale)
+NEAR_ZERO = 0.1
+#: the share of weights near zero, so measured, of one normal bell curve with no gap: about 5.4%
+BELL_SHARE = 2 * NormalDist().cdf(NEAR_ZERO * NormalDist().inv_cdf(0.75)) - 1
+#: a layer with fewer kept weights than this is not named as the one with the fewest or most near zero: too few to tell
+MIN_LAYER_WEIGHTS = 100
+#: (below this share of :data:`BELL_SHARE`, the words): a clear gap, a partial one; at or above the last, none
+GAP_WORDS = ((0.1, "a clear gap around zero"), (0.5, "a partial gap around zero"))
+NO_GAP = "no gap around zero"
+
+
+@dataclass(frozen=True)
+class NearZero:
+    """One pruner's kept weights near zero (:data:`NEAR_ZERO`): their ``share`` of all its kept weights, and the
+    layers (of :data:`MIN_LAYER_WEIGHTS` or more) with the lowest and the highest share, as (layer, share); None
+    where no layer has that many."""
+
+    label: str
+    share: float
+    lowest: tuple[str, float] | None
+    highest: tuple[str, float] | None
+
+    @property
+    def gap(self) -> str:
+        """The share in words against :data:`BELL_SHARE` (:data:`GAP_WORDS`)."""
+        return next((words for limit, words in GAP_WORDS if self.share < limit * BELL_SHARE), NO_GAP)
+
+
+def near_zero(label: str, weights: dict[str, np.ndarray]) -> NearZero | None:
+    """``label``'s :class:`NearZero` from its kept weights per layer (:func:`.layer_findings.record_weights`); None
+    where it kept no weight."""
+    per_layer = {}
+    near, total = 0, 0
+    for layer, values in weights.items():
+        magnitude = np.abs(np.asarray(values, dtype=float))
+        if not magnitude.size:
+            continue
+        count = int((magnitude < NEAR_ZERO * np.median(magnitude)).sum())
+        near, total = near + count, total + magnitude.size
+        if magnitude.size >= MIN_LAYER_WEIGHTS:
+            per_layer[layer.removesuffix(".weight")] = count / magnitude.size
+    if not total:
+        return None
+    ranked = sorted(per_layer.items(), key=lambda item: item[1])
+    return NearZero(label, near / total, ranked[0] if ranked else None, ranked[-1] if ranked else None)
+
+
+def _percent(share: float) -> str:
+    return f"{share:.1%}" if share >= 0.001 or share == 0 else f"{share:.2%}"
+
+
+def weight_gap_words(weights_by_label: dict[str, dict[str, np.ndarray]]) -> str:
+    """One sentence for a figure of :func:`.figures.plot_weight_histograms` (the same ``weights_by_label``): what
+    share of each pruner's kept weights lies near zero, against :data:`BELL_SHARE`, and where to look: for one
+    pruner, its layers with the fewest and the most near zero; for several, whose gap is widest and who leaves
+    none. Empty where no pruner kept a weight."""
+    found = [n for label, weights in weights_by_label.items() if (n := near_zero(label, weights)) is not None]
+    if not found:
+        return ""
+    near = (f"near zero (under {NEAR_ZERO:.0%} of their layer's median magnitude; of weights from one bell curve "
+            f"with none cut, {_percent(BELL_SHARE)})")
+    if len(found) == 1:
+        (one,) = found
+        where = ""
+        if one.lowest is not None and one.highest is not None and one.lowest[1] != one.highest[1]:
+            where = (f"; fewest near zero in {one.lowest[0]} ({_percent(one.lowest[1])}), most in {one.highest[0]} "
+                     f"({_percent(one.highest[1])})")
+        return f"**Reading the figure:** {_percent(one.share)} of {one.label}'s kept weights lie {near}: " \
+            f"{one.gap}{where}."
+    shares = ", ".join(f"{n.label} {_percent(n.share)}" for n in found)
+    widest = min(found, key=lambda n: n.share)
+    none = [n.label for n in found if n.gap == NO_GAP]
+    rest = f"; {_names(none)} {'leaves' if len(none) == 1 else 'leave'} none" if none else ""
+    return (f"**Reading the figure:** the share of kept weights {near}: {shares}. {widest.label}'s gap around zero is "
+            f"the widest{rest}.")
+
+
+def _names(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + f" and {labels[-1]}"

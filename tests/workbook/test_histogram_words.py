@@ -1,0 +1,50 @@
+"""Figures 3 and 4's reading sentence (histogram_words): the share of kept weights near zero, from the weights."""
+
+import numpy as np
+import pytest
+
+from prunelab.workbook import weight_gap_words
+from prunelab.workbook.histogram_words import BELL_SHARE, MIN_LAYER_WEIGHTS, near_zero
+
+LAYERS = ("conv.weight", "blocks.0.conv1.weight", "fc.weight")
+
+
+def _bell(seed: int = 0, size: int = 20_000) -> dict[str, np.ndarray]:
+    """Weights of one bell curve per layer, each layer at its own scale: kept at random, nothing cut near zero."""
+    rng = np.random.default_rng(seed)
+    return {layer: rng.normal(0, 0.05 * (i + 1), size) for i, layer in enumerate(LAYERS)}
+
+
+def _cut(weights: dict[str, np.ndarray], below_sd: float) -> dict[str, np.ndarray]:
+    """``weights`` with every one under ``below_sd`` of its layer's sd removed: a magnitude score's gap."""
+    return {layer: w[np.abs(w) >= below_sd * w.std()] for layer, w in weights.items()}
+
+
+def test_weights_of_one_bell_curve_put_its_share_near_zero_and_a_magnitude_cut_puts_none():
+    assert BELL_SHARE == pytest.approx(0.0538, abs=5e-4)  # |z| under a tenth of its median, 0.674
+    bell = near_zero("Rand", _bell())
+    assert bell.share == pytest.approx(BELL_SHARE, abs=0.005)
+    assert near_zero("Mag", _cut(_bell(), 0.5)).share == 0.0
+    assert near_zero("none", {layer: np.zeros(0) for layer in LAYERS}) is None
+
+
+def test_the_sentence_gives_each_pruners_share_and_names_the_widest_gap():
+    weights = {"Rand": _bell(1), "Mag": _cut(_bell(2), 0.5), "SNIP": _cut(_bell(3), 0.05)}
+    text = weight_gap_words(weights)
+    shares = {label: near_zero(label, w).share for label, w in weights.items()}
+    assert shares["Mag"] < shares["SNIP"] < shares["Rand"]
+    for label, share in shares.items():
+        assert f"{label} {share:.1%}" in text
+    assert "Mag's" in text and "SNIP's" not in text  # the widest gap is Mag's
+    assert weight_gap_words({"Rand": {layer: np.zeros(0) for layer in LAYERS}}) == ""
+
+
+def test_one_pruners_sentence_names_its_layers_with_the_fewest_and_most_near_zero():
+    weights = _bell(4)
+    weights["blocks.0.conv1.weight"] = _cut({"x": weights["blocks.0.conv1.weight"]}, 0.05)["x"]  # a partial gap
+    weights["tiny.weight"] = np.full(MIN_LAYER_WEIGHTS - 1, 1e-6)  # all near zero, but too few to name
+    weights["tiny.weight"][0] = 1.0
+    found = near_zero("SNIP", weights)
+    assert found.lowest[0] == "blocks.0.conv1" and found.highest[0] in ("conv", "fc")
+    text = weight_gap_words({"SNIP": weights})
+    assert "blocks.0.conv1" in text and f"{found.lowest[1]:.1%}" in text and "tiny" not in text
