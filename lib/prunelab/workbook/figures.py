@@ -137,7 +137,7 @@ def plot_collapse(table: pd.DataFrame):
         raise UserError("no pruned runs to plot layer collapse for")
     pruned = pruned.assign(emptied=emptied_layers(pruned))
     cuts = _first_cuts(pruned)
-    fig, axes = panel_grid(len(setups), 3.6)
+    fig, axes = panel_grid(len(setups), 4.2)
     for ax, setup in zip(axes, setups):
         rows = pruned[pruned["setup"] == setup]
         marks = {label: _marks(rows[rows["label"] == label], cuts.get((setup, label)))
@@ -159,7 +159,7 @@ def plot_collapse(table: pd.DataFrame):
                 for drawn, marker, text in marks if drawn]
     if "majority_class_top1" in pruned and pruned["majority_class_top1"].notna().any():
         handles.append(Line2D([], [], color="k", ls=":", lw=1.2, label="chance: most frequent class"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))  # four ran past the page
     seeds = pruned.groupby(["setup", "label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
     where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")
@@ -255,12 +255,12 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
 
 def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     """Per-layer density and kept FLOPs, a line per pruner, layers in network order (``layers``:
-    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data. Short (3.4 in,
+    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data. Short (3.2 in,
     its legend beside the panels, the layers' names at 8 pt) so that an A4 page holds it, its caption and Table I's
     22 rows together."""
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 3.4), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 3.2), sharex=True)
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label].set_index("layer").reindex(order)
         top.plot(range(len(order)), part["density"], marker="o", label=label, color=_colour(label))
