@@ -430,6 +430,18 @@ def test_figure_1b_fits_its_time_axis_to_the_bulk_and_marks_a_far_slower_run_at_
     assert _problems(fig) == []
 
 
+def test_several_far_slower_runs_share_one_label_with_their_count_and_the_slowest():
+    frame = _sparse(STUDY)
+    slow = (frame["setup"] == MNIST) & frame["label"].isin(["Rand", "Mag"])  # 14 runs, 10x to 23x 0.3 ms
+    frame.loc[slow, "sparse_inference_s"] = [3e-4 * (10 + i) for i in range(14)]
+    for fig in (sparse_figures.plot_sparse_inference(frame), figures.plot_against_compression(_runs(STUDY), frame)):
+        times = next(ax for ax in fig.axes if ax.get_ylabel().endswith("(ms)") and ax.texts)
+        assert len([line for line in times.lines if line.get_marker() == "^"]) == 14  # a triangle each
+        (label,) = times.texts  # one label: one per point overprinted its neighbours
+        assert "14" in label.get_text() and "6.9" in label.get_text()  # the count, and the slowest in ms
+        assert _problems(fig) == []
+
+
 def test_two_timelines_drawn_to_one_end_share_their_time_axis():
     short, long = _trace("cpu"), _trace("cuda")
     until = max(short.step_span_us, long.step_span_us) / 1e3

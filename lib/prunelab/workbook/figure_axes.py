@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from .numbers import significant
+from .style import INK
 
 #: a compression axis's label, the kept fraction in mathtext (a caret would print as one)
 COMPRESSION_LABEL = r"compression $c$ (kept fraction $10^{-c}$)"
@@ -57,22 +58,33 @@ def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     """Where a point (``points``: columns ``x``, ``y``, ``low`` and ``high``, the ends of its bar (``y`` both where it
     has none), ``colour`` and, optionally, ``name``, one row per point drawn) lies more than :data:`OUTLIER_FACTOR`
     times ``reference`` (Figures 1 and 1b: the slowest median dense time), fit the y axis to the other points and
-    their bars, and draw each outlier as a triangle in its colour at the top edge, labelled with its value (and its
-    name, where given: Figure 1b draws every run in black): one slow point no longer squashes the rest. Nothing
-    changes where there is none."""
+    their bars, and draw each outlier as a triangle in its colour at the top edge: one slow point no longer squashes
+    the rest. One label, beside the highest, gives its value (and name, where given: Figure 1b draws every run in
+    black), or where there are several, their count and the highest value: a label per outlier overprinted the
+    next. Call it once the x axis is set (the label goes on the side of the triangle with room). Nothing changes
+    where there is none."""
     outlier = points["y"] > OUTLIER_FACTOR * reference
     if not outlier.any():
         return
-    bulk = points[~outlier]
+    bulk, far = points[~outlier], points[outlier]
     low, high = bulk["low"].min(), bulk["high"].max()
     pad = 0.05 * (high - low)
-    ax.set_ylim(max(low - pad, 0.0) if low >= 0 else low - pad, high + pad)  # times: no axis below zero
-    for _, point in points[outlier].iterrows():
-        ax.plot([point["x"]], [high + pad], marker="^", markersize=8, color=point["colour"], linestyle="none",
+    top = high + pad
+    ax.set_ylim(max(low - pad, 0.0) if low >= 0 else low - pad, top)  # times: no axis below zero
+    for _, point in far.iterrows():
+        ax.plot([point["x"]], [top], marker="^", markersize=8, color=point["colour"], linestyle="none",
                 clip_on=False, zorder=4)
-        name = f" ({point['name']})" if point.get("name") else ""
-        ax.annotate(f"{significant(point['y'])}{name}", (point["x"], high + pad), xytext=(6, -3),
-                    textcoords="offset points", ha="left", va="top", fontsize=8, color=point["colour"])
+    highest = far.loc[far["y"].idxmax()]
+    if len(far) == 1:
+        name = f" ({highest['name']})" if highest.get("name") else ""
+        text, colour = f"{significant(highest['y'])}{name}", highest["colour"]
+    else:
+        text, colour = f"{len(far)} off the axis, up to {significant(highest['y'])}", INK
+    ax.get_xlim()  # settles the x limits autoscaling left pending, which the transform below reads
+    across = ax.transAxes.inverted().transform(ax.transData.transform((highest["x"], top)))[0]
+    left = across < 0.5  # the label runs into the panel, not off its edge
+    ax.annotate(text, (highest["x"], top), xytext=(6 if left else -6, -3), textcoords="offset points",
+                ha="left" if left else "right", va="top", fontsize=8, color=colour)
 
 
 def fit_tick_labels(fig, axes: Iterable) -> None:

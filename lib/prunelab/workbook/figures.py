@@ -91,11 +91,11 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
                            "colour": sparse["label"].map(_colour)}),
              pd.DataFrame({"x": dense.index, "y": dense.to_numpy(), "low": dense.to_numpy(), "high": dense.to_numpy(),
                            "colour": INK})]
-    bulk_y_axis(axes[1], pd.concat(drawn, ignore_index=True), reference=float(dense.max()))
     for ax, label in zip(axes, ("test top-1 accuracy (%)", "inference time over\nthe test set (ms)",
                                 f"{FLOPS}\nof the pruned model")):
         compression_axis(ax, rows["compression"])
         ax.set(xlabel="", ylabel=label)
+    bulk_y_axis(axes[1], pd.concat(drawn, ignore_index=True), reference=float(dense.max()))
     row.supxlabel(COMPRESSION_LABEL, fontsize=plt.rcParams["axes.labelsize"])  # once: a third of the width is short
     axes[2].set_yscale("log")
     seeds = rows.groupby(["label", "compression"]).size()

@@ -43,9 +43,9 @@ def plot_sparse_inference(sparse: pd.DataFrame):
         ax.plot(per["kept"], per["ideal"] * 1e3, "d-.", markersize=5, color=INK, lw=1, label="FLOP-proportional ideal")
         ax.scatter(rows["kept"], rows["sparse_inference_s"] * 1e3, s=12, marker="s", facecolors="none",
                    edgecolors=INK, alpha=0.35, linewidths=0.8)
-        bulk_y_axis(ax, _drawn_points(rows, per), reference=float(per["dense_inference_s"].max() * 1e3))
         notes.append(_crossover(ax, rows, per))
         kept_fraction_axis(ax, per["kept"])
+        bulk_y_axis(ax, _drawn_points(rows, per), reference=float(per["dense_inference_s"].max() * 1e3))
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(xlabel="fraction of prunable weights kept", ylabel="inference time over\nthe test set (ms)",
                title=panel_title(setup, data))
