@@ -61,3 +61,43 @@ def test_no_paragraph_or_list_item_leaves_one_or_two_lines_alone_on_a_page():
                 split += len(counts) > 1
                 assert min(counts) >= 3, f"a {size}-line {kind} after {n} lines of filler splits {counts}"
     assert split  # some did fall across a page's foot, so the test shows something
+
+
+def _setup_table(cell, caption: str) -> str:
+    """A table as the notebooks display Tables B and C (:func:`.tables.styled`): a block of 7 and one of 4
+    compressions, a column per pruner, a bold or marked time in a cell."""
+    import pandas as pd
+
+    from prunelab.workbook.tables import styled
+
+    pruners = ["Random", "Magnitude", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow (100 rounds)", "ProsPr"]
+    blocks = [pd.DataFrame([[cell(row * 10 + col) for col in range(len(pruners))] for row in range(len(rows))],
+                           columns=pruners, index=pd.MultiIndex.from_product(
+                               [[setup], rows], names=["Data / Arch", "Compression"]))
+              for setup, rows in [("MNIST (real, 4,000 images) / FC", [0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]),
+                                  ("CIFAR-10 (synthetic stand-in, 1,000 images) / ResNet20", [0.2, 0.25, 0.5, 1.0])]]
+    return styled(pd.concat(blocks), "inference_s", caption).to_html()
+
+
+def test_a_caption_of_many_lines_prints_whole_on_the_page_its_table_starts_on():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+    from pypdf import PdfReader
+
+    from prunelab.workbook.pdf_document import Task, build_document
+
+    accuracy = _setup_table(lambda i: f"{50 + i / 3:.1f} ± {i % 7 / 3:.1f} (n=3)", "Table B. Accuracy")
+    times = _setup_table(lambda i: f"<b>{10 + i / 7:.3g} ± {i % 9 / 4:.2g}</b> †",
+                         "Table C. Inference time, first words " + "words " * 80 + "lastword of the caption")
+    apart = []
+    for lines in range(2, 21, 6):  # filler before Table B: Table C's caption falls across a page's foot
+        filler = "".join(f'<p style="margin:0">filler line {i}</p>' for i in range(lines))
+        cells = [new_markdown_cell(f"# Task 6 — Captions\n\n{filler}"),
+                 *(new_code_cell("show()", outputs=[new_output("display_data", data={"text/html": table})])
+                   for table in (accuracy, times))]
+        pdf = handin.print_pdf(build_document([Task("06_captions", "Task 6", new_notebook(cells=cells))], "c"),
+                               CHROMIUM, "a4")
+        pages = [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+        at = next(i for i, text in enumerate(pages) if "first words" in text)
+        after = pages[at].split("lastword", 1)
+        apart += [] if len(after) == 2 and "Compression" in after[1] else [lines]
+    assert apart == []

@@ -28,7 +28,7 @@ table { border-collapse: collapse; font-size: 8pt; }
 tr { break-inside: avoid; }
 td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowrap; }
 caption, p.caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
-p.caption { margin: 0; break-after: avoid; }  /* a table's caption, moved before it: kept with its first rows */
+p.caption { margin: 0; break-after: avoid; break-inside: avoid; }  /* a table's caption, whole, with its first rows */
 pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .failed { color: #a00; font-weight: bold; }
 dl.glossary dt { font-weight: bold; margin-top: .5em; break-after: avoid; }
