@@ -415,8 +415,9 @@ def test_only_a_short_hyphenated_word_or_a_mean_and_spread_is_kept_from_wrapping
 
     long_word = "blocks-six-shortcut-zero-weight"  # longer than a narrow column takes whole: left to wrap
     html = _block(f'<table><tr><th class="col-a">top-1 (%)</th><td>{long_word}</td><td>9.6 ± 0.3 (n=3)</td>'
-                  '<td>0.0023 ± 0.0001</td></tr></table>')
-    assert re.findall(r'<span class="nowrap">([^<]*)</span>', html) == ["top-1", "9.6 ± 0.3"]
+                  '<td><b>0.0023 ± 0.0001</b> †</td><td>4.1 ± – s</td></tr></table>')
+    assert re.findall(r'<span class="nowrap">([^<]*)</span>', html) == ["top-1", "9.6 ± 0.3", "0.0023 ± 0.0001",
+                                                                         "4.1 ± –"]
     assert 'class="col-a"' in html and long_word in html  # tags and their attributes as they were
 
 

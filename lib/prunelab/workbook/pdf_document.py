@@ -298,7 +298,8 @@ _CAPTION = re.compile(r"<caption[^>]*>(.*?)</caption>", re.S)
 
 def _unbroken(cell: str) -> str:
     """The text between a table cell's tags with a hyphenated word ("top-1": a narrow column broke it after the
-    hyphen) and a mean ± sd before its "(n=3)" each in a span that does not wrap (:func:`_nowrap`)."""
+    hyphen) and a value with its spread ("91.5 ± 0.3", "0.612 ± 0.008", "4.1 ± –": a narrow column put the
+    "±" and the spread on a line of their own) each in a span that does not wrap (:func:`_nowrap`)."""
     return "".join(part if part.startswith("<") else _KEPT_WHOLE.sub(_nowrap, part)
                    for part in re.split(r"(<[^>]*>)", cell))
 
@@ -316,7 +317,7 @@ _STAND_IN_SEE_COVER = ", as the cover says."
 _PAGE_OF = '<span class="page-of" data-anchor="{anchor}"></span>'  # ", page N" once a print has placed it
 _PAGE_OF_PATTERN = re.compile(r'<span class="page-of" data-anchor="([^"]*)"></span>')
 _CELL = re.compile(r"(<t[hd]\b[^>]*>)(.*?)(</t[hd]>)", re.S)
-_KEPT_WHOLE = re.compile(r"(\w+(?:-\w+)+|[-+]?\d[\d.,]* ± \d[\d.,]*(?= \(n=))")
+_KEPT_WHOLE = re.compile(r"(\w+(?:-\w+)+|[-+]?\d[\d.,]* ± (?:\d[\d.,]*|–))")
 _ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">[^<]*</a>')  # nbconvert's pilcrow after headings
 _HEADING = re.compile(r'<h([1-6])(?: id="[^"]*")?>(.*?)</h\1>', re.S)
 _LAST_PARAGRAPH = re.compile(r"(.*)<p>(.*?)</p>\s*$", re.S)
