@@ -101,3 +101,36 @@ def test_a_caption_of_many_lines_prints_whole_on_the_page_its_table_starts_on():
         after = pages[at].split("lastword", 1)
         apart += [] if len(after) == 2 and "Compression" in after[1] else [lines]
     assert apart == []
+
+
+def _figure_task(paragraphs: int) -> tuple[str, str, str]:
+    """A task's markdown: ``paragraphs`` paragraphs of filler, then a heading and a caption; and a tall PNG."""
+    import base64
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (800, 1000), (200, 220, 255)).save(buffer, "PNG")
+    png = base64.b64encode(buffer.getvalue()).decode()
+    filler = "\n\n".join(f"filler{paragraphs}x{i} " + "words " * 12 for i in range(paragraphs))
+    return (f"# Task — Figures\n\n{filler}", "## The figure\n\nFigure 9. figcaption of the figure.", png)
+
+
+def test_a_figure_that_would_leave_the_page_before_near_blank_is_scaled_to_fit_it():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+    from pypdf import PdfReader
+
+    from prunelab.workbook.pdf_document import Task, build_document
+
+    tasks = []
+    for paragraphs in (6, 10, 14):  # the page about a fifth, a third and half full before the figure
+        text, lead, png = _figure_task(paragraphs)
+        cells = [new_markdown_cell(text), new_markdown_cell(lead),
+                 new_code_cell("show()", outputs=[new_output("display_data", data={"image/png": png})])]
+        tasks.append(Task(f"0{paragraphs}_figures", f"Task {paragraphs}", new_notebook(cells=cells)))
+    reader = PdfReader(io.BytesIO(handin.print_pdf(build_document(tasks, "figures"), CHROMIUM, "a4")))
+    for paragraphs, kept in ((6, True), (10, True), (14, False)):  # half a page left: shrinking it would take too much
+        text = next(i for i, page in enumerate(reader.pages) if f"filler{paragraphs}x0" in page.extract_text())
+        figure = next(i for i, page in enumerate(reader.pages) if "figcaption" in page.extract_text() and i >= text)
+        assert (figure == text) == kept, f"after {paragraphs} paragraphs the figure is on page {figure + 1}"
+        assert len(reader.pages[figure].images) == 1  # the figure whole, with its caption

@@ -57,3 +57,26 @@ KEEP_SHORT_PARAGRAPHS = """() => { for (const p of document.querySelectorAll('p,
 
 FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;font-family:sans-serif">'
           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+
+# Each figure, and the mark where the block that moves with it starts (a heading and its lead line before it keep
+# with it), given an id and a hidden link, so that Chromium's print names both and says on which page, and how far
+# down, each landed (:func:`.pdf.figure_fits`). Applies the image heights already fitted (the argument: figure
+# number -> CSS px) and returns each figure's section (tasks start on a fresh page: a fit in one moves nothing in
+# another), the height in CSS px from its mark to its foot, and its image's height.
+MARK_FIGURES = """(fitted) => { const links = document.createElement('div');
+  const sections = [...document.querySelectorAll('section')];
+  links.style.display = 'none';
+  const boxes = [...document.querySelectorAll('figure')].map((figure, i) => {
+    const image = figure.querySelector('img');
+    if (image && fitted[i]) image.style.maxHeight = `${fitted[i]}px`;
+    let start = figure;
+    while (start.previousElementSibling && getComputedStyle(start.previousElementSibling).breakAfter === 'avoid')
+      start = start.previousElementSibling;
+    const mark = document.createElement('div');
+    [mark.id, figure.id] = [`fit-room-${i}`, figure.id || `fit-figure-${i}`];
+    start.before(mark);
+    for (const id of [mark.id, figure.id]) links.append(Object.assign(document.createElement('a'), {href: `#${id}`}));
+    const top = start.getBoundingClientRect().top - parseFloat(getComputedStyle(start).marginTop);
+    return {section: sections.indexOf(figure.closest('section')), need: figure.getBoundingClientRect().bottom - top,
+            image: image ? image.getBoundingClientRect().height : 0, id: figure.id}; });
+  document.body.append(links); return boxes; }"""
