@@ -529,7 +529,7 @@ def test_a_heading_near_the_foot_of_a_page_moves_with_the_table_it_opens():
 
 
 def test_a_figure_is_fitted_to_the_page_before_only_where_it_keeps_most_of_its_height():
-    from prunelab.workbook.pdf import Landed, figure_fits
+    from prunelab.workbook.pdf_fit import FIT_SLACK_PX, Landed, figure_fits
 
     # each figure 500 CSS px high from its mark to its foot, 400 of them its image; a page 700 px high
     sections = [1, 1, 2, 2, 2, 3]
@@ -538,9 +538,31 @@ def test_a_figure_is_fitted_to_the_page_before_only_where_it_keeps_most_of_its_h
     pages = [4, 6, 9, 10, 12, 15]  # where each figure landed: the fourth stayed, the sixth is two pages on
     landed = {**{f"fit-room-{n}": Landed(page, px * 3 / 4) for n, (page, px) in enumerate(marks)},
               **{f"f{n}": Landed(page, 0) for n, page in enumerate(pages)}}
-    slack = handin.FIT_SLACK_PX
+    slack = FIT_SLACK_PX
     fits = figure_fits(figures, landed, 700 * 3 / 4, {})
     # the first 58 px short: fitted, and the second waits for the next print (the first's fit moves it); the
     # third 208 px short, over a quarter of its image: left to move; the fifth is its section's first fit
     assert fits == {0: 400 - (500 - (700 - 250 - slack)), 4: 400 - (500 - (700 - 250 - slack))}
     assert figure_fits(figures, landed, 700 * 3 / 4, fits) == {1: 400 - (500 - (700 - 200 - slack))}
+
+
+def test_a_section_that_spills_a_few_lines_is_printed_tighter_and_as_it_was_where_that_does_not_help():
+    from prunelab.workbook.pdf_fit import TIGHT_PT, Landed, Layout
+
+    page_pt = 700.0
+
+    def landed(ends: dict[int, tuple[int, float]]) -> dict[str, Landed]:  # section -> its last page, pt down it
+        return {**{f"fit-start-{n}": Landed(2 * n + 1, 0) for n in range(4)},
+                **{f"fit-end-{n}": Landed(page, down) for n, (page, down) in ends.items()}}
+
+    marked = {"figures": [], "sections": 4}
+    layout = Layout()
+    # the first ends on its own first page; the second spills 50 pt; the third 300 pt, too much to take back
+    assert layout.mend(marked, landed({0: (1, 600), 1: (4, 50), 2: (6, 300), 3: (7, 40)}), page_pt)
+    assert layout.sections == {1: TIGHT_PT}  # the fourth ends 40 pt down its first page: no spill
+    assert not layout.mend(marked, landed({0: (1, 600), 1: (3, 690), 2: (6, 300), 3: (7, 40)}), page_pt)
+    layout = Layout()
+    layout.mend(marked, landed({1: (4, 50)}), page_pt)
+    assert layout.mend(marked, landed({1: (4, 20)}), page_pt)  # spills tighter too: printed as it was
+    assert layout.sections == {} and layout.kept == {1}
+    assert not layout.mend(marked, landed({1: (4, 50)}), page_pt)

@@ -134,3 +134,23 @@ def test_a_figure_that_would_leave_the_page_before_near_blank_is_scaled_to_fit_i
         figure = next(i for i, page in enumerate(reader.pages) if "figcaption" in page.extract_text() and i >= text)
         assert (figure == text) == kept, f"after {paragraphs} paragraphs the figure is on page {figure + 1}"
         assert len(reader.pages[figure].images) == 1  # the figure whole, with its caption
+
+
+def test_a_task_whose_last_lines_would_spill_onto_a_page_of_their_own_is_printed_tighter():
+    from nbformat.v4 import new_markdown_cell, new_notebook
+    from pypdf import PdfReader
+
+    from prunelab.workbook.pdf_document import Task, build_document
+
+    tasks = []
+    for paragraphs in (15, 21):  # a page holds 14: one over is taken back, seven over are a page's worth and stay
+        text = "\n\n".join(f"para{paragraphs}x{i} " + "words " * 40 for i in range(paragraphs))
+        tasks.append(Task(f"{paragraphs}_spill", f"Task {paragraphs}", new_notebook(cells=[new_markdown_cell(text)])))
+    pages = [page.extract_text() for page in
+             PdfReader(io.BytesIO(handin.print_pdf(build_document(tasks, "spill"), CHROMIUM, "a4"))).pages]
+
+    def page_of(paragraphs: int, n: int) -> int:
+        return next(i for i, text in enumerate(pages) if f"para{paragraphs}x{n} " in text)
+
+    assert page_of(15, 0) == page_of(15, 14)
+    assert page_of(21, 0) + 1 == page_of(21, 14) == page_of(21, 20)  # printed as it was: 14 on its first page

@@ -11,8 +11,8 @@ webpdf prints one notebook per file as it is (no cover, contents or appendix) an
 downloads itself. Chromium has no ``target-counter()``, so the contents' page numbers come from a first
 print: the contents link to each heading (and a task's pointer to its key result), Chromium turns link targets
 into named destinations, pypdf reads their pages, and a second print fills the numbers in. The same destinations
-say where each figure landed: one that moved whole to the next page, leaving the page before near blank, is
-scaled down a little to fit there (:func:`figure_fits`), and the document printed again.
+say where figures and sections landed: where one left a page near blank, :mod:`.pdf_fit` mends the layout
+(a figure scaled down a little to stay on the page before, a section's spill taken back) and it prints again.
 
 Exit codes: 0 written; 2 bad input (one line, nothing written); 3 no Chromium or no Playwright (one line).
 """
@@ -25,12 +25,12 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
 from .pdf_document import Document, build_document, page_anchors, page_html, profile_of, read_tasks
-from .pdf_style import FIT_TABLES, FOOTER, KEEP_SHORT_PARAGRAPHS, MARK_FIGURES
+from .pdf_fit import PX_PER_PT, Layout, landing
+from .pdf_style import FIT_TABLES, FOOTER, KEEP_SHORT_PARAGRAPHS, MARK_LAYOUT
 from .startup import skip_unused_iri_grammar
 
 EXIT_NO_CHROMIUM = 3
@@ -39,23 +39,13 @@ PAPERS = {"a4": "A4", "letter": "Letter"}
 PAPER_WIDTH_MM = {"a4": 210.0, "letter": 215.9}
 PAPER_HEIGHT_MM = {"a4": 297.0, "letter": 279.4}
 MARGIN_MM = {"top": 15, "bottom": 18, "left": 15, "right": 15}  # the bottom one holds the page number
-MAX_PRINTS = 8  # the contents' numbers settle on the second print; more where figures were fitted
-FIT_PRINTS = MAX_PRINTS - 2  # prints after which a figure may be fitted: the last two only settle the numbers
-MIN_FIGURE_SCALE = 0.75  # the least share of its height a figure keeps when fitted to the page before
-FIT_SLACK_PX = 8  # room a fitted figure leaves below it: a zero-height mark's place is a few px off
-PX_PER_PT = 4 / 3
+MAX_PRINTS = 8  # the contents' numbers settle on the second print; more where the layout was mended
+MEND_PRINTS = MAX_PRINTS - 2  # prints whose layout may be mended: the last two only settle the numbers
 
 
 class NoChromium(Exception):
     """No browser to print with here; the message says what was looked for."""
 
-
-@dataclass(frozen=True)
-class Landed:
-    """Where a print put a named destination: its page (from 1) and how far (pt) below its page's top margin."""
-
-    page: int
-    down: float
 
 
 # ------------------------------------------------------------------------------------------ printing
@@ -75,7 +65,8 @@ def find_chromium() -> str:
 
 
 def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
-    """The document printed until the contents' page numbers match where the headings landed."""
+    """The document printed until the contents' page numbers match where the headings landed and its layout
+    wants no more mending (:class:`.pdf_fit.Layout`)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -85,7 +76,7 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
     width_px = int((PAPER_WIDTH_MM[paper] - MARGIN_MM["left"] - MARGIN_MM["right"]) / 25.4 * 96)
     height_px = int((PAPER_HEIGHT_MM[paper] - MARGIN_MM["top"] - MARGIN_MM["bottom"]) / 25.4 * 96)
     pages: dict[str, int] = {}
-    fitted: dict[int, int] = {}  # figure number -> its image's height (CSS px), fitted to the page before
+    layout = Layout()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
         try:
@@ -94,51 +85,21 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
             page.emulate_media(media="print")
             for attempt in range(MAX_PRINTS):
                 page.set_content(page_html(document, pages), wait_until="load")
+                marked = page.evaluate(MARK_LAYOUT, layout.script_argument())  # first: it may set text sizes
                 page.evaluate(FIT_TABLES, height_px)
                 page.evaluate(KEEP_SHORT_PARAGRAPHS)
-                figures = page.evaluate(MARK_FIGURES, {str(number): px for number, px in fitted.items()})
                 pdf = page.pdf(format=PAPERS[paper], print_background=True, display_header_footer=True,
                                header_template="<span></span>", footer_template=FOOTER, outline=True, tagged=True,
                                margin={side: f"{mm}mm" for side, mm in MARGIN_MM.items()})
                 landed = landing(PdfReader(io.BytesIO(pdf)))
-                fits = figure_fits(figures, landed, height_px / PX_PER_PT, fitted) if attempt < FIT_PRINTS else {}
+                mended = attempt < MEND_PRINTS and layout.mend(marked, landed, height_px / PX_PER_PT)
                 numbers = {anchor: landed[anchor].page for anchor in page_anchors(document) if anchor in landed}
-                if numbers == pages and not fits:
+                if numbers == pages and not mended:
                     break
-                pages, fitted = numbers, fitted | fits
+                pages = numbers
         finally:
             browser.close()
     return pdf
-
-
-def landing(reader) -> dict[str, Landed]:
-    """Where each named destination of a PDF Chromium printed landed (Chromium gives a destination's top as the
-    page's height less how far it is below the top margin)."""
-    landed = {}
-    for name, destination in reader.named_destinations.items():
-        number = reader.get_destination_page_number(destination)
-        down = float(reader.pages[number].mediabox.height) - float(destination.top or 0)
-        landed[name.lstrip("/")] = Landed(number + 1, down)
-    return landed
-
-
-def figure_fits(figures: list[dict], landed: dict[str, Landed], page_pt: float,
-                fitted: dict[int, int]) -> dict[int, int]:
-    """Image heights (figure number -> CSS px) that keep figures on the page before the one they moved to
-    whole: in each section the first such figure, not yet ``fitted``, that fits the rest of that page (``page_pt``
-    high) at :data:`MIN_FIGURE_SCALE` of its image's height or more. One a section a print: a fit moves what
-    follows. ``figures``: :data:`.pdf_style.MARK_FIGURES`'s boxes; ``landed``: where the print put their marks."""
-    fits: dict[int, int] = {}
-    for number, figure in enumerate(figures):
-        mark, box = landed.get(f"fit-room-{number}"), landed.get(figure["id"])
-        if (number in fitted or figure["section"] in {figures[n]["section"] for n in fits} or not figure["image"]
-                or mark is None or box is None or box.page != mark.page + 1):
-            continue
-        room_px = (page_pt - mark.down) * PX_PER_PT - FIT_SLACK_PX
-        height = figure["image"] - (figure["need"] - room_px)
-        if MIN_FIGURE_SCALE * figure["image"] <= height < figure["image"]:  # not one that moved for other reasons
-            fits[number] = int(height)
-    return fits
 
 
 def write_pdf(folder: Path, paper: str = "a4", output: Path | None = None) -> Path:

@@ -58,25 +58,31 @@ KEEP_SHORT_PARAGRAPHS = """() => { for (const p of document.querySelectorAll('p,
 FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555;font-family:sans-serif">'
           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
-# Each figure, and the mark where the block that moves with it starts (a heading and its lead line before it keep
-# with it), given an id and a hidden link, so that Chromium's print names both and says on which page, and how far
-# down, each landed (:func:`.pdf.figure_fits`). Applies the image heights already fitted (the argument: figure
-# number -> CSS px) and returns each figure's section (tasks start on a fresh page: a fit in one moves nothing in
-# another), the height in CSS px from its mark to its foot, and its image's height.
-MARK_FIGURES = """(fitted) => { const links = document.createElement('div');
+# Marks for :mod:`.pdf_fit`, each given an id and a hidden link so that Chromium's print names it as a destination
+# (its page, and how far down it): each figure and where the block that moves with it starts (a heading and its
+# lead line before it keep with it), and each section's start and end. Applies the layout's fits (the argument:
+# ``figures``, figure number -> image height in CSS px; ``sections``, section number -> font size in pt) and
+# returns each figure's section (tasks start on a fresh page: a fit in one moves nothing in another), the height
+# in CSS px from its mark to its foot and its image's height, and the number of sections.
+MARK_LAYOUT = """(layout) => { const links = document.createElement('div');
   const sections = [...document.querySelectorAll('section')];
+  const mark = (id, place) => { const div = Object.assign(document.createElement('div'), {id}); place(div); link(id); };
+  const link = (id) => links.append(Object.assign(document.createElement('a'), {href: `#${id}`}));
   links.style.display = 'none';
-  const boxes = [...document.querySelectorAll('figure')].map((figure, i) => {
+  sections.forEach((section, k) => {
+    if (layout.sections[k]) section.style.fontSize = `${layout.sections[k]}pt`;
+    mark(`fit-start-${k}`, (div) => section.prepend(div));
+    mark(`fit-end-${k}`, (div) => section.append(div)); });
+  const figures = [...document.querySelectorAll('figure')].map((figure, i) => {
     const image = figure.querySelector('img');
-    if (image && fitted[i]) image.style.maxHeight = `${fitted[i]}px`;
+    if (image && layout.figures[i]) image.style.maxHeight = `${layout.figures[i]}px`;
     let start = figure;
     while (start.previousElementSibling && getComputedStyle(start.previousElementSibling).breakAfter === 'avoid')
       start = start.previousElementSibling;
-    const mark = document.createElement('div');
-    [mark.id, figure.id] = [`fit-room-${i}`, figure.id || `fit-figure-${i}`];
-    start.before(mark);
-    for (const id of [mark.id, figure.id]) links.append(Object.assign(document.createElement('a'), {href: `#${id}`}));
+    mark(`fit-room-${i}`, (div) => start.before(div));
+    figure.id = figure.id || `fit-figure-${i}`;
+    link(figure.id);
     const top = start.getBoundingClientRect().top - parseFloat(getComputedStyle(start).marginTop);
     return {section: sections.indexOf(figure.closest('section')), need: figure.getBoundingClientRect().bottom - top,
             image: image ? image.getBoundingClientRect().height : 0, id: figure.id}; });
-  document.body.append(links); return boxes; }"""
+  document.body.append(links); return {figures, sections: sections.length}; }"""
