@@ -534,15 +534,18 @@ def test_a_figure_is_fitted_to_the_page_before_only_where_it_keeps_most_of_its_h
     # each figure 500 CSS px high from its mark to its foot, 400 of them its image; a page 700 px high
     sections = [1, 1, 2, 2, 2, 3]
     figures = [{"section": s, "need": 500, "image": 400, "id": f"f{n}"} for n, s in enumerate(sections)]
-    marks = [(3, 250), (5, 200), (8, 400), (10, 50), (11, 250), (13, 100)]  # page, CSS px down it
+    marks = [(3, 220), (5, 200), (8, 400), (10, 50), (11, 220), (13, 100)]  # page, CSS px down it
     pages = [4, 6, 9, 10, 12, 15]  # where each figure landed: the fourth stayed, the sixth is two pages on
     landed = {**{f"fit-room-{n}": Landed(page, px * 3 / 4) for n, (page, px) in enumerate(marks)},
               **{f"f{n}": Landed(page, 0) for n, page in enumerate(pages)}}
     slack = FIT_SLACK_PX
     fits = figure_fits(figures, landed, 700 * 3 / 4, {})
-    # the first 58 px short: fitted, and the second waits for the next print (the first's fit moves it); the
-    # third 208 px short, over a quarter of its image: left to move; the fifth is its section's first fit
-    assert fits == {0: 400 - (500 - (700 - 250 - slack)), 4: 400 - (500 - (700 - 250 - slack))}
+    # the first 28 px short: fitted, and the second waits for the next print (the first's fit moves it); the
+    # third 208 px short, over a tenth of its image: left to move; the fifth is its section's first fit
+    assert fits == {0: 400 - (500 - (700 - 220 - slack)), 4: 400 - (500 - (700 - 220 - slack))}
+    marks[0] = (3, 250)  # 58 px short: more than a tenth of the image, so it moves whole
+    landed["fit-room-0"] = Landed(3, 250 * 3 / 4)
+    assert 0 not in figure_fits(figures, landed, 700 * 3 / 4, {})
     assert figure_fits(figures, landed, 700 * 3 / 4, fits) == {1: 400 - (500 - (700 - 200 - slack))}
 
 

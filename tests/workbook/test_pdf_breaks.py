@@ -123,13 +123,13 @@ def test_a_figure_that_would_leave_the_page_before_near_blank_is_scaled_to_fit_i
     from prunelab.workbook.pdf_document import Task, build_document
 
     tasks = []
-    for paragraphs in (6, 10, 14):  # the page about a fifth, a third and half full before the figure
+    for paragraphs in (3, 6, 10):  # the page about a tenth, a fifth and a third full before the figure
         text, lead, png = _figure_task(paragraphs)
         cells = [new_markdown_cell(text), new_markdown_cell(lead),
                  new_code_cell("show()", outputs=[new_output("display_data", data={"image/png": png})])]
         tasks.append(Task(f"0{paragraphs}_figures", f"Task {paragraphs}", new_notebook(cells=cells)))
     reader = PdfReader(io.BytesIO(handin.print_pdf(build_document(tasks, "figures"), CHROMIUM, "a4")))
-    for paragraphs, kept in ((6, True), (10, True), (14, False)):  # half a page left: shrinking it would take too much
+    for paragraphs, kept in ((3, True), (6, True), (10, False)):  # a third gone: shrinking it would take too much
         text = next(i for i, page in enumerate(reader.pages) if f"filler{paragraphs}x0" in page.extract_text())
         figure = next(i for i, page in enumerate(reader.pages) if "figcaption" in page.extract_text() and i >= text)
         assert (figure == text) == kept, f"after {paragraphs} paragraphs the figure is on page {figure + 1}"

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MIN_FIGURE_SCALE = 0.75  # the least share of its image's height a figure keeps when fitted to the page before
+# the least share of its image's height a figure keeps when fitted to the page before: figures are drawn at the
+# width the PDF prints them (style.use_style), their smallest text at 8 pt, which 0.9 keeps above 7 pt
+MIN_FIGURE_SCALE = 0.9
 FIT_SLACK_PX = 8  # room a fitted figure leaves below it: a zero-height mark's place is a few px off
 SPILL_SHARE = 0.2  # a section's last page holding less than this share of a page holds a spill
 TIGHT_PT = 9.0  # the text size of a section printed tighter (the body's is 10 pt)
