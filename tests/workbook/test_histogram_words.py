@@ -35,8 +35,17 @@ def test_the_sentence_gives_each_pruners_share_and_names_the_widest_gap():
     assert shares["Mag"] < shares["SNIP"] < shares["Rand"]
     for label, share in shares.items():
         assert f"{label} {share:.1%}" in text
-    assert "Mag's" in text and "SNIP's" not in text  # the widest gap is Mag's
+    widest = text.split("widest", 1)[1]
+    assert "Mag" in widest and "SNIP" not in widest  # the widest gap is Mag's
     assert weight_gap_words({"Rand": {layer: np.zeros(0) for layer in LAYERS}}) == ""
+
+
+def test_the_widest_gap_is_named_only_where_there_is_one_and_a_tie_names_both():
+    no_gap = weight_gap_words({"Rand": _bell(1), "GraSP": _bell(2)})
+    assert "Rand" in no_gap and "widest" not in no_gap  # no pruner cut near zero: no widest gap to name
+    tie = weight_gap_words({"Mag": _cut(_bell(2), 0.5), "SynFlow": _cut(_bell(3), 0.5), "Rand": _bell(1)})
+    widest = tie.split("widest", 1)[1].split(";")[0]
+    assert "Mag" in widest and "SynFlow" in widest and "Rand" not in widest  # both at 0.0%, Rand leaves none
 
 
 def test_one_pruners_sentence_names_its_layers_with_the_fewest_and_most_near_zero():

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import html
 
-from ..core.choices import DATA_FREE_NAMES, DATA_FREE_WHY
+from ..core.choices import CONSTANT_PREDICTION_MARGIN, DATA_FREE_NAMES, DATA_FREE_WHY
+from ..core.timing import ALPHA as RANK_ALPHA
 from .ablations import ABLATIONS, AS_SCORED, NEAR_COLLAPSE_SHARE
+from .numbers import ALPHA
 from .style import FLOPS
 
 #: (term, meaning), grouped as a reader meets them: pruning, accuracy, the statistics, time, precision, running
 TERMS: tuple[tuple[str, str], ...] = (
     ("compression c", "A run keeps a fraction 10 to the power −c of the prunable weights, those with the highest "
-     "scores over all layers together: c = 0.5 keeps 32%, 1 keeps 10%, 2 keeps 1%, 3 keeps 0.1%."),
+     "scores over all layers together: " + ", ".join(f"c = {c:g} keeps {100 * 10 ** -c:.2g}%" for c in (0.5, 1, 2, 3))
+     + "."),
     ("prunable weights", "The convolution and linear weights. Biases and batch norm are not pruned unless a run says "
      "so."),
     ("density", "The share of a layer's weights kept. A pruner sets each layer's density by where its scores "
-     "fall, so layers end at very different densities."),
+     "fall, so layers can end at very different densities (Rand's all sit near the target)."),
     ("Rand, Mag, SNIP, GraSP, SynFlow", "The pruners: random scores; weight magnitude after pre-training; "
      "connection sensitivity |gradient × weight|; gradient signal preservation; synaptic flow over an all-ones "
      f"input. {DATA_FREE_NAMES} never read the data ({DATA_FREE_WHY}). docs/pruners.md gives each score's formula."),
@@ -28,10 +31,12 @@ TERMS: tuple[tuple[str, str], ...] = (
      "rounds, each removing a little more and scoring again, as its paper prescribes."),
     ("dense", "The unpruned network, trained as the pruned runs are: the reference each pruner is compared with."),
     ("top-1", "The share of test images whose highest-scored class is the true one."),
-    ("collapse", "A run has collapsed when a layer kept no weight, or when its top-1 is no better than always "
-     "answering the most frequent test class."),
-    ("near collapse", f"A pruner {AS_SCORED} that keeps less than {NEAR_COLLAPSE_SHARE:.0%} of its lead in top-1 over "
-     "always answering the most frequent class. There, a tie with its ablations says little."),
+    ("collapse", "A run has collapsed when a layer kept no weight, or when its top-1 is within "
+     f"{CONSTANT_PREDICTION_MARGIN:g} point of always answering the most frequent test class (at chance). Task 5's "
+     "ties beside collapsed runs are those beside runs at chance."),
+    ("near collapse", f"A pruner {AS_SCORED} that keeps less than {NEAR_COLLAPSE_SHARE:.0%} of the lead in top-1 "
+     "over always answering the most frequent class that it had at its set-up's lowest compression. There, a tie "
+     "with its ablations says little."),
     ("ablation", f"A run that changes one thing of a pruner's run, compared with the pruner {AS_SCORED}: "
      f"{ABLATIONS['shuffle']} (each layer's mask permuted: its density kept, its pattern lost), "
      f"{ABLATIONS['reinitialize']} (fresh weights at the kept positions), {ABLATIONS['invert']} (the lowest "
@@ -41,11 +46,11 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("mean ± sd (n=3)", "The mean over n seeds ± their standard deviation."),
     ("Welch's t-test, Holm-adjusted", "Whether two accuracies differ beyond their seeds' spread. The p-values of "
      "one finding's comparisons are adjusted together (Holm), so that several comparisons at once do not make a "
-     "chance difference look real. Below 0.05: told apart; above: within noise."),
+     f"chance difference look real. Below {ALPHA:g}: told apart; above: within noise."),
     ("median ± half range (n)", "A time: the median of n timed passes ± half the distance from the fastest to "
      "the slowest pass."),
     ("rank test", "A two-sided Mann-Whitney test of two designs' timed passes, taken in turns. One time is called "
-     "shorter than another only where it gives p < 0.05; otherwise the difference is within noise."),
+     f"shorter than another only where it gives p < {RANK_ALPHA:g}; otherwise the difference is within noise."),
     ("stand-in data", "Synthetic images in place of a data set this machine cannot have. Runs on it check that the "
      "pipeline works. Their accuracies are not results."),
     ("FLOPs (multiply-adds)", f"Written {FLOPS}: a weight's multiply-accumulate at one output counts one, so the "
@@ -64,8 +69,8 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("speed-up", "One design's median time over another's: int8 at 2.0x over fp32 took half fp32's time, and "
      "below 1.0x it took longer."),
     ("fused (M runs)", "M runs of one set-up trained together as one network with M stacked copies of the weights. "
-     "Each run keeps its own masks, weights, data order and record, so its numbers are those of a run trained "
-     "alone, to rounding."),
+     "Each run keeps its own masks, weights, data order and record, so its accuracies and losses are those of a "
+     "run trained alone, to rounding; its time is the group's wall time over M and its peak memory the group's."),
 )
 
 

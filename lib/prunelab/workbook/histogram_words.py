@@ -10,6 +10,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from .numbers import listed
+
 #: a kept weight lies near zero below this share of its layer's median kept magnitude (each layer by its own scale)
 NEAR_ZERO = 0.1
 #: the share of weights near zero, so measured, of one normal bell curve with no gap: about 5.4%
@@ -80,12 +82,12 @@ def weight_gap_words(weights_by_label: dict[str, dict[str, np.ndarray]]) -> str:
         return f"**Reading the figure:** {_percent(one.share)} of {one.label}'s kept weights lie {near}: " \
             f"{one.gap}{where}."
     shares = ", ".join(f"{n.label} {_percent(n.share)}" for n in found)
-    widest = min(found, key=lambda n: n.share)
+    gapped = [n for n in found if n.gap != NO_GAP]
     none = [n.label for n in found if n.gap == NO_GAP]
-    rest = f"; {_names(none)} {'leaves' if len(none) == 1 else 'leave'} none" if none else ""
-    return (f"**Reading the figure:** the share of kept weights {near}: {shares}. {widest.label}'s gap around zero is "
-            f"the widest{rest}.")
-
-
-def _names(labels: list[str]) -> str:
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + f" and {labels[-1]}"
+    if not gapped:
+        return f"**Reading the figure:** the share of kept weights {near}: {shares}. None leaves a gap around zero."
+    fewest = min(n.share for n in gapped)
+    widest = [n.label for n in gapped if n.share == fewest]  # a tie names every pruner at the least share
+    rest = f"; {listed(none)} {'leaves' if len(none) == 1 else 'leave'} none" if none else ""
+    return (f"**Reading the figure:** the share of kept weights {near}: {shares}. The widest gap around zero: "
+            f"{listed(widest)}{rest}.")

@@ -92,8 +92,9 @@ def compiling_effect(part: pd.DataFrame) -> CompilingEffect:
 class Int8Setup:
     """int8 against fp32 test-set inference on the CPU for one set-up's runs: the speed-up over fp32 run eagerly
     (``eager``) and over the same fp32 model compiled as PT2E's graph is (``compiled``: its ``runs`` are those where
-    int8 took the PT2E path), int8's top-1 change, whether it ran on stand-in data, which way each side of the
-    eager ratio ran (int8 compiled by PT2E, fp32 eagerly, say), which that ratio holds as well as the formats, and
+    compiled fp32 was timed, on the PT2E path and compiled without error), int8's top-1 change, whether it ran on
+    stand-in data, which way each side of the eager ratio ran (int8 compiled by PT2E, fp32 eagerly, say), which that
+    ratio holds as well as the formats, and
     what compiling alone did to fp32 (``compiling``); ``uncompiled``: each reason no compiled fp32 was timed
     (:func:`uncompiled_reason`) with the compressions of the runs it covers."""
 

@@ -48,7 +48,8 @@ def use_style() -> None:
 
     The hand-in PDF scales a figure down to the page's text width (about 7 inches) and its box's height: the
     figures are drawn at most :data:`FIGURE_WIDTH_IN` wide and :data:`FIGURE_HEIGHT_IN` tall, their texts at 8 pt
-    or more, so that every text prints at 8 pt or more."""
+    or more, so that every text prints at 8 pt or more (7.2 pt where the PDF shrinks a figure to keep it on a page:
+    :data:`.pdf_fit.MIN_FIGURE_SCALE`)."""
     plt.rcParams.update({
         "figure.dpi": 110, "savefig.dpi": 110, "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 9,
         "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9,

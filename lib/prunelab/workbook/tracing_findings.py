@@ -189,13 +189,14 @@ def _cost_list(rows: pd.DataFrame, costs: pd.DataFrame) -> str:
 
 def _busy_gap_words(result: TraceResult) -> str:
     """How much of the gap between the two traced steps' busy times the mask multiplies explain: one traced step
-    each, so a gap well beyond them, or short of them (the original's other ops ran faster), is that step's
-    variation, which only repeated steps settle."""
+    each, so a gap well beyond them, short of them (the original's other ops ran faster) or the wrong way (the
+    original, with more work, no busier) is that step's variation, which only repeated steps settle."""
     gap = result.original_busy_ms - result.summary.busy_ms
     original, folded = alike(result.original_busy_ms, result.summary.busy_ms)
     settle = "the repeated steps below settle" if result.speed is not None else "only repeated steps would settle"
     if gap <= 0:
-        return (f" The original design's traced step was busy {significant(-gap)} ms shorter ({original} against "
+        shorter = f"{significant(-gap)} ms shorter" if gap < 0 else "no longer"
+        return (f" The original design's traced step was busy {shorter} ({original} against "
                 f"{folded} ms), although its mask multiplies took {significant(result.mask_ms)} ms: one traced step "
                 f"varies by more than the multiplies cost, which {settle}.")
     said = (f" The original design's traced step was busy {significant(gap)} ms longer ({original} against {folded} "
