@@ -82,8 +82,12 @@ def test_a_fused_step_is_each_runs_own_step(name):
     for learner, state in zip(separate, split_learner(fused)):
         ours = learner.state_dict()
         assert state["model"].keys() == ours["model"].keys()
-        for key, value in ours["model"].items():  # Adam's first steps are about lr in size: a loose bound
-            assert torch.allclose(state["model"][key].float(), value.float(), atol=5e-3), key
+        # Adam's first steps are about lr in size: a loose bound. A gradient within rounding of zero can take the
+        # step (lr, then lr / 10) the other way in one of the two, as 3 of ResNet20's 270,000 weights did on an
+        # AVX2-only CPU: no weight further apart than two such steps, and those past the bound that rare
+        apart = {key: (state["model"][key].float() - value.float()).abs() for key, value in ours["model"].items()}
+        assert all(a.max() <= 2 * (1e-2 + 1e-3) + 1e-6 for a in apart.values() if a.numel())
+        assert sum(int((a > 5e-3).sum()) for a in apart.values()) <= 1e-4 * sum(a.numel() for a in apart.values())
         masks = [key for key in ours["model"] if key.endswith("_mask")]
         assert all(torch.equal(state["model"][key], ours["model"][key]) for key in masks)
         for key in masks:  # pruned weights stayed exactly zero
