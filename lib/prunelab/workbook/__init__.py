@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         findings,
         grids,
         histogram_words,
-        int8_findings,
         key_results,
         layer_findings,
         measurement_tables,
@@ -72,7 +71,6 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".histogram_words": ("weight_gap_words",),
     ".sparse_speed": ("sparse_findings",),
     ".speed_findings": ("amp_time_words", "quantization_findings"),
-    ".int8_findings": ("int8_setups",),
     ".tracing_findings": ("conv_costs", "design_speed_words", "trace_findings"),
     ".grids": (
         "ABLATION_FLAGS", "SETUPS", "RunsPending", "WorkbookParams", "ablation_grid", "amp_grid", "compression_grid",

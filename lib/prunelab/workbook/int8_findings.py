@@ -52,10 +52,15 @@ class Int8Speed:
         return f"{shown} as fast, {self.verdict()}"
 
 
+def _timed(part: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The int8 table rows whose ``column`` timing was measured (a finite median; NaN where that side was not)."""
+    return part[[math.isfinite(t.median) for t in part[column]]]
+
+
 def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
     """The :class:`Int8Speed` of int8 over the fp32 side whose timings are column ``fp32`` and ratios column
     ``speedup`` of these int8 table rows, counting only the rows where that side was timed (finite median)."""
-    timed = part[[math.isfinite(t.median) for t in part[fp32]]]
+    timed = _timed(part, fp32)
     pairs = list(zip(timed["int8 timing"], timed[fp32]))
     if not all(can_differ(len(i.samples), len(f.samples)) for i, f in pairs):
         beyond = None
@@ -80,7 +85,7 @@ class CompilingEffect:
 
 def compiling_effect(part: pd.DataFrame) -> CompilingEffect:
     """The :class:`CompilingEffect` of these int8 table rows (:func:`.tables.int8_table`)."""
-    timed = part[[math.isfinite(t.median) for t in part["fp32 compiled timing"]]]
+    timed = _timed(part, "fp32 compiled timing")
     slower, faster = [], []
     for compiled, eager in zip(timed["fp32 compiled timing"], timed["fp32 timing"]):
         if can_differ(len(compiled.samples), len(eager.samples)) and timings_differ(compiled, eager):

@@ -47,7 +47,6 @@ class NoChromium(Exception):
     """No browser to print with here; the message says what was looked for."""
 
 
-
 # ------------------------------------------------------------------------------------------ printing
 
 
