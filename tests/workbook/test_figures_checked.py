@@ -355,7 +355,7 @@ def test_figure_5_leaves_its_page_room_for_table_i_and_names_every_layer_upright
     scale = printed_scale(stand_in)  # draws the figure
     # inches, the saved image with its margin: an A4 page's 10.4 in of text hold the section's heading and 8-line
     # caption (1.6 in), this figure and Table I's 22 rows (4.9 in) with their margins; printed 3.53 in tall, Table I
-    # stayed on the page, at 3.62 in (a stand-in's title on two lines) it went to the next
+    # stays on the page, at 3.62 in (a stand-in's title on two lines) it goes to the next
     box = stand_in.get_tightbbox(stand_in.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
     assert box.height * scale <= 3.55
     plt.close(stand_in)

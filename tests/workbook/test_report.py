@@ -300,7 +300,7 @@ def test_the_key_result_names_the_best_pruner_and_whether_the_runner_up_is_told_
     assert [(e.label, e.runs, e.seeds) for e in mnist.emptied] == [("SynFlow (1 round)", 3, 3)]
     (noisy,) = tuning_key(_noisy_mnist(), 1.0).setups
     assert noisy.reference is None and not noisy.ranking.runner_up.test.significant
-    # no collapse at the key compression: nothing emptied (this used to raise)
+    # no collapse at the key compression: nothing emptied, and nothing raises
     (healthy,) = tuning_key(_noisy_mnist().query("label != 'SynFlow (1 round)'"), 1.0).setups
     assert healthy.emptied == ()
     assert tuning_key(table, 0.5).setups == ()  # only the stand-in ran at 0.5

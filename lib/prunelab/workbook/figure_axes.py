@@ -58,10 +58,10 @@ def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     """Where a point (``points``: columns ``x``, ``y``, ``low`` and ``high``, the ends of its bar (``y`` both where it
     has none), ``colour`` and, optionally, ``name``, one row per point drawn) lies more than :data:`OUTLIER_FACTOR`
     times ``reference`` (Figures 1 and 1b: the slowest median dense time), fit the y axis to the other points and
-    their bars, and draw each outlier as a triangle in its colour at the top edge: one slow point no longer squashes
+    their bars, and draw each outlier as a triangle in its colour at the top edge: one slow point does not squash
     the rest. One label, beside the highest, gives its value (and name, where given: Figure 1b draws every run in
-    black), or where there are several, their count and the highest value: a label per outlier overprinted the
-    next. Call it once the x axis is set (the label goes on the side of the triangle with room). Nothing changes
+    black), or where there are several, their count and the highest value: a label per outlier would overprint
+    the next. Call it once the x axis is set (the label goes on the side of the triangle with room). Nothing changes
     where there is none."""
     outlier = points["y"] > OUTLIER_FACTOR * reference
     if not outlier.any():

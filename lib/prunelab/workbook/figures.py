@@ -159,7 +159,7 @@ def plot_collapse(table: pd.DataFrame):
                 for drawn, marker, text in marks if drawn]
     if "majority_class_top1" in pruned and pruned["majority_class_top1"].notna().any():
         handles.append(Line2D([], [], color="k", ls=":", lw=1.2, label="chance: most frequent class"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))  # four ran past the page
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))  # four are wider than the page
     seeds = pruned.groupby(["setup", "label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
     where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")

