@@ -470,6 +470,20 @@ def test_a_table_taller_than_a_page_starts_under_its_heading_not_on_a_fresh_page
 
 
 @needs_chromium
+def test_contents_that_never_settle_are_warned_of_and_settled_ones_are_not(monkeypatch, recwarn):
+    from prunelab.workbook.pdf_document import Document, Heading
+
+    body = '<section class="task" id="t"><h1>One</h1><p>text</p></section>'
+    document = Document("one", "<p>cover</p>", body, [Heading("t", "One", 1)])
+    handin.print_pdf(document, CHROMIUM, "a4")  # settles on its second print
+    assert not [w for w in recwarn if w.category is handin.UnsettledContents]
+    monkeypatch.setattr(handin, "MAX_PRINTS", 1)  # the first print cannot know where its headings land
+    monkeypatch.setattr(handin, "MEND_PRINTS", 0)
+    with pytest.warns(handin.UnsettledContents):
+        handin.print_pdf(document, CHROMIUM, "a4")
+
+
+@needs_chromium
 def test_a_table_of_most_of_a_page_starts_under_its_text_rather_than_leaving_the_text_alone_on_a_page():
     from pypdf import PdfReader
 

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 from ..errors import UserError
@@ -47,6 +48,10 @@ class NoChromium(Exception):
     """No browser to print with here; the message says what was looked for."""
 
 
+class UnsettledContents(UserWarning):
+    """The print loop ended before the contents' page numbers matched where the headings landed."""
+
+
 # ------------------------------------------------------------------------------------------ printing
 
 
@@ -65,7 +70,8 @@ def find_chromium() -> str:
 
 def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
     """The document printed until the contents' page numbers match where the headings landed and its layout
-    wants no more mending (:class:`.pdf_fit.Layout`)."""
+    wants no more mending (:class:`.pdf_fit.Layout`); :class:`UnsettledContents` is warned where
+    :data:`MAX_PRINTS` prints did not get there."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -96,6 +102,9 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
                 if numbers == pages and not mended:
                     break
                 pages = numbers
+            else:
+                warnings.warn(f"the contents' page numbers still moved after {MAX_PRINTS} prints; some may be a page "
+                              "off", UnsettledContents, stacklevel=2)
         finally:
             browser.close()
     return pdf
