@@ -124,6 +124,19 @@ def test_a_run_waiting_for_a_pretraining_says_again_and_again_who_trains_it_and_
     assert (tmp_path / LOCKS / f"{EXPERIMENT}-{trainer.key}").read_text() == ""  # no holder once it is free
 
 
+def test_a_run_waiting_for_a_pretraining_stops_when_a_stop_is_asked_for(tmp_path):
+    from prunelab.core.train import Preempted, stop_requested
+
+    trainer, waiter = (SharedPretraining(_mag(tmp_path, c), "synthetic") for c in (0.5, 1.0))
+    with ThreadPoolExecutor(1) as pool, trainer.held(lambda _: None):
+        stop_requested.set()  # SIGTERM's handler does this
+        try:
+            with pytest.raises(Preempted):  # a TimeoutError where it waits on for the trainer
+                pool.submit(_enter, waiter, []).result(timeout=10)
+        finally:
+            stop_requested.clear()
+
+
 class _Killed(Exception):
     """A kill after a run's first pre-training epoch."""
 

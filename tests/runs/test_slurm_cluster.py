@@ -86,3 +86,34 @@ def test_a_submission_slurm_refuses_is_one_line_and_leaves_no_sweep_folder(slurm
                                     wait=False), log=lambda message: None)
     assert "\n" not in str(refused.value) and not capsys.readouterr().err  # sbatch's own lines kept out
     assert not (tmp_path / "results" / ".sweeps").exists()
+
+
+def test_a_waiting_sweep_stopped_by_sigterm_leaves_its_tasks_running_and_says_how_to_stop_them(slurm_cluster,
+                                                                                              tmp_path):
+    pytest.importorskip("submitit")
+    import signal
+    import sys
+
+    import yaml
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({
+        "base": {"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128,
+                 "test-subset": 64, "post-epochs": 100000, "result-dir": str(tmp_path / "results")},
+        "grid": {"pruner": ["rand"]}, "executor": "slurm", "slurm": {"partition": PARTITION, "time": 5, "cpus": 1}}))
+    sweep = subprocess.Popen([sys.executable, "-m", "prunelab", "sweep", str(grid)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    submitted = sweep.stdout.readline()
+    while not submitted.startswith("Submitted"):
+        submitted = sweep.stdout.readline()
+    array = submitted.split(" as array ")[1].split(";")[0]
+    try:
+        sweep.send_signal(signal.SIGTERM)
+        sweep.wait(timeout=60)
+        out, err = sweep.stdout.read(), sweep.stderr.read()  # the rest, after what readline took
+        assert sweep.returncode == 143 and "Traceback" not in err, err
+        assert f"scancel {array}" in out  # how to stop what runs on
+        queue = subprocess.run(["squeue", "-h", "-j", array, "-o", "%i"], capture_output=True, text=True).stdout
+        assert queue.strip(), "the task stopped with the waiting"
+    finally:
+        subprocess.run(["scancel", array], capture_output=True)

@@ -152,6 +152,29 @@ def test_a_run_held_by_another_process_is_waited_for_not_failed(tmp_path, monkey
     assert sorted(load_table(tmp_path)["pruner"]) == ["mag", "rand"]
 
 
+def test_a_sweep_waiting_for_another_process_stops_on_sigterm(tmp_path):
+    from prunelab.runs.prepare import run_checkpoint
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {**TINY, "result-dir": str(tmp_path / "r")},
+                                    "grid": {"pruner": ["rand"]}}))
+    holder = run_checkpoint(load_grid(grid).configs[0], "")
+    holder.acquire()  # this test process trains the run, as far as the sweep can tell
+    try:
+        sweep = subprocess.Popen([sys.executable, "-m", "prunelab", "sweep", str(grid)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        for line in sweep.stdout:
+            if "waiting for it" in line:
+                break
+        sweep.send_signal(signal.SIGTERM)
+        start = time.monotonic()
+        err = sweep.communicate(timeout=60)[1]
+        assert time.monotonic() - start < 10, err  # not held until the other process lets go
+        assert sweep.returncode == 143 and "Traceback" not in err, err
+    finally:
+        holder.release()
+
+
 def test_two_sweeps_of_one_grid_at_once_both_exit_0(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({"base": {**TINY, "train-subset": 1024, "post-epochs": 3,

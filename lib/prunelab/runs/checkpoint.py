@@ -23,13 +23,14 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from ..core.train import Preempted, stop_requested
 from ..errors import UserError
 
 CHECKPOINT_PREFIX = ".ckpt-"
@@ -39,6 +40,27 @@ KILL_AFTER_ENV = "PRUNELAB_TEST_KILL_AFTER_CHECKPOINT"
 
 class RunInProgress(UserError):
     """Another live process holds the run's lock."""
+
+
+#: how often a process waiting for another's lock looks again, in seconds
+LOCK_POLL_S = 0.5
+
+
+def lock_when_free(handle, mode: int, waiting: Callable[[float], None] = lambda waited: None) -> None:
+    """Take ``flock`` ``mode`` on ``handle``, looking every :data:`LOCK_POLL_S` while another process holds it:
+    ``waiting`` gets the seconds waited so far at each look, and a stop asked for meanwhile (SIGTERM:
+    :data:`~prunelab.core.train.stop_requested`) raises :class:`~prunelab.core.train.Preempted`. A blocking
+    ``flock`` would sit through both, for as long as the other process trains."""
+    start = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if stop_requested.is_set():
+                raise Preempted("stop requested") from None
+            waiting(time.monotonic() - start)
+            time.sleep(LOCK_POLL_S)
 
 
 @dataclass
@@ -96,13 +118,14 @@ class RunCheckpoint:
         self._lock = handle
 
     def wait_until_free(self) -> None:
-        """Block while another process holds the run's lock (returns at once when there is none)."""
+        """Wait while another process holds the run's lock (returns at once when there is none); a stop asked
+        for meanwhile raises :class:`~prunelab.core.train.Preempted` (:func:`lock_when_free`)."""
         try:
             handle = open(self.folder / "lock")
         except OSError:
             return
         with handle:
-            fcntl.flock(handle, fcntl.LOCK_SH)
+            lock_when_free(handle, fcntl.LOCK_SH)
 
     def discard_unless_held(self) -> None:
         """Remove the checkpoint unless a live process is working on the run (a stale one: its record is

@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import math
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pandas as pd
 import torch
 
 from ..core.train import Learner
-from .checkpoint import random_state, set_random_state
+from .checkpoint import lock_when_free, random_state, set_random_state
 from .config import RunConfig, fields_hash, int_spellings
 from .store import (
     RunRecord,
@@ -140,21 +139,20 @@ class SharedPretraining:
 
 def _wait_for_lock(handle, path: Path, log: Callable[[str], None]) -> None:
     """Take the lock on ``handle``, and while another process holds it, say who it is and where it stands, at
-    once and every :data:`WAIT_REPORT_S` (polled: a blocking ``flock`` would say nothing while it waits)."""
-    start, said = time.monotonic(), None
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    once and every :data:`WAIT_REPORT_S` (:func:`.checkpoint.lock_when_free`: a stop asked for meanwhile raises
+    :class:`~prunelab.core.train.Preempted`)."""
+    said: list[float] = []
+
+    def waiting(waited: float) -> None:
+        if said and waited - said[-1] < WAIT_REPORT_S:
             return
-        except BlockingIOError:
-            waited = time.monotonic() - start
-            if said is None or waited - said >= WAIT_REPORT_S:
-                handle.seek(0)
-                holder = handle.read().strip() or "another process"
-                log(f"Waiting for the shared pre-training {path}: {holder} trains it"
-                    + (f" ({waited / 60:.0f} min so far)." if said is not None else "."))
-                said = waited
-            time.sleep(min(0.5, WAIT_REPORT_S))
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        log(f"Waiting for the shared pre-training {path}: {holder} trains it"
+            + (f" ({waited / 60:.0f} min so far)." if said else "."))
+        said.append(waited)
+
+    lock_when_free(handle, fcntl.LOCK_EX, waiting)
 
 
 def _rewrite(handle, text: str) -> None:

@@ -259,6 +259,10 @@ def _run_processes(groups, executor: Executor, log, task):
             raise
 
 
+#: how often a sweep waiting on Slurm asks whether a task has ended, in seconds
+SLURM_POLL_S = 1.0
+
+
 def slurm_executor(options: SlurmOptions, folder: Path):
     """A submitit executor for Slurm job arrays, one run or group of runs per array task, logs in ``folder``."""
     import submitit
@@ -290,15 +294,30 @@ def _run_slurm(groups, executor: Executor, log, task):
             folder.parent.rmdir()  # .sweeps/, when this submission was its only one
         said = [line.strip() for line in str(err).splitlines() if "error" in line.lower()] or [error_line(err)]
         raise UserError(f"the Slurm cluster refused the submission: {said[0]}") from None
-    log(f"Submitted {len(jobs)} tasks for {sum(len(g) for g in groups)} runs to Slurm as array "
-        f"{jobs[0].job_id.split('_')[0]}; logs in {folder}.")
-    if not executor.wait:
-        for group, job in zip(groups, jobs):
-            for config in group:
-                yield Outcome(config, "submitted", job.job_id)
-        return
+    array = jobs[0].job_id.split("_")[0]
+    try:
+        log(f"Submitted {len(jobs)} tasks for {sum(len(g) for g in groups)} runs to Slurm as array {array}; logs "
+            f"in {folder}.")
+        if not executor.wait:
+            for group, job in zip(groups, jobs):
+                for config in group:
+                    yield Outcome(config, "submitted", job.job_id)
+            return
+        yield from _slurm_results(groups, jobs, log)
+    except Preempted:  # only the waiting stops: the tasks are the cluster's
+        log(f"Stopped waiting; the Slurm tasks of array {array} run on (scancel {array} stops them), and the "
+            "same command collects their records.")
+        raise
+
+
+def _slurm_results(groups, jobs, log):
+    """The outcomes of the Slurm ``jobs`` (one per group), each as its job ends, in the groups' order."""
     tally = Tally(log, sum(len(g) for g in groups))
     for group, job in zip(groups, jobs):
+        while not job.done():  # polled: submitit's own waiting swallows the Preempted a SIGTERM raises in it
+            if stop_requested.is_set():
+                raise Preempted("stop requested")
+            time.sleep(SLURM_POLL_S)
         try:
             returned = job.result()
         except Exception as err:  # noqa: BLE001 - submitit re-raises the task's error, or a failed job
