@@ -919,8 +919,8 @@ def test_a_tick_label_that_fits_in_neither_row_leaves_its_mark_bare():
     assert _problems(fig) == []
 
 
-@pytest.mark.parametrize("name", sorted(SMOKE))
-def test_every_notebook_figure_prints_its_texts_at_8_pt_or_more_in_the_pdf(name):
+@pytest.mark.parametrize("name", sorted(SMOKE | OWN_RUNS))
+def test_every_figure_prints_its_texts_at_8_pt_or_more_in_the_pdf(name):
     for fig in HAND_MADE[name]():
         size, text = smallest_printed_text(fig)
         plt.close(fig)

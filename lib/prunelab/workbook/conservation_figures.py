@@ -8,12 +8,30 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from .style import FIGURE_HEIGHT_IN, FIGURE_WIDTH_IN
+
+#: the legends' text size, in points: the hand-in PDF prints a figure of :data:`FIGURE_WIDTH_IN` at its own size
+LEGEND_PT = 8
+
+
+def _panels(count: int, height: float):
+    """A figure of ``count`` panels (at least one), two a row across :data:`FIGURE_WIDTH_IN`, each row ``height``
+    tall (less where the rows would pass :data:`FIGURE_HEIGHT_IN`): drawn wider, a figure is printed smaller
+    and its texts with it. Returns the figure and its panels in reading order; an odd count's spare cell is
+    removed."""
+    count = max(count, 1)
+    cols, rows = min(count, 2), -(-count // 2)
+    fig = Figure(figsize=(FIGURE_WIDTH_IN, min(height * rows, FIGURE_HEIGHT_IN)), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).flat
+    for ax in axes[count:]:
+        ax.remove()
+    return fig, list(axes[:count])
+
 
 def plot_unit_conservation(frame: pd.DataFrame) -> Figure:
     """One panel per pruner: each dot a hidden unit at (score in, score out); dashed: exact conservation."""
     pruners = list(dict.fromkeys(frame["pruner"]))
-    fig = Figure(figsize=(3.6 * max(len(pruners), 1), 3.4), layout="constrained")
-    axes = fig.subplots(1, max(len(pruners), 1), squeeze=False)[0]
+    fig, axes = _panels(len(pruners), 3.4)
     for ax, name in zip(axes, pruners):
         part = frame[frame["pruner"] == name]
         positive = bool((part[["score_in", "score_out"]] > 0).all().all())
@@ -26,7 +44,7 @@ def plot_unit_conservation(frame: pd.DataFrame) -> Figure:
             _log_axes(ax)
         ax.set(title=name, xlabel="score in", ylabel="score out")
     if pruners:
-        axes[-1].legend(fontsize=6, markerscale=1.5)
+        axes[-1].legend(fontsize=LEGEND_PT, markerscale=1.5)
     return fig
 
 
@@ -55,8 +73,7 @@ def _diagonal(ax, x: np.ndarray, y: np.ndarray) -> None:
 def plot_layer_conservation(frame: pd.DataFrame) -> Figure:
     """Average layer score against inverse layer size (log-log), one panel per pruner."""
     pruners = list(dict.fromkeys(frame["pruner"]))
-    fig = Figure(figsize=(3.6 * max(len(pruners), 1), 3.4), layout="constrained")
-    axes = fig.subplots(1, max(len(pruners), 1), squeeze=False)[0]
+    fig, axes = _panels(len(pruners), 3.4)
     for ax, name in zip(axes, pruners):
         part = frame[frame["pruner"] == name]
         _log_scatter(ax, part["inv_size"], part["average_score"].where(part["average_score"] > 0), s=25)
@@ -68,20 +85,19 @@ def plot_layer_conservation(frame: pd.DataFrame) -> Figure:
 def plot_imp_conservation(frame: pd.DataFrame) -> Figure:
     """Left: each layer's change of Σθ² through training, phase after phase (the lines coincide where the
     law holds). Right: average Σθ² change per parameter at the end of each phase against inverse size."""
-    fig = Figure(figsize=(10, 3.6), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    fig, (left, right) = _panels(2, 3.6)
     epochs_per_level = int(frame["epoch"].max()) + 1 if len(frame) else 1
     step = frame["level"] * epochs_per_level + frame["epoch"]
     for layer, group in frame.assign(step=step).groupby("layer", sort=False):
         left.plot(group["step"], group["delta_sum"], marker=".", label=layer)
     left.set(xlabel="epoch (all phases)", ylabel="change of Σθ² in the phase")
-    left.legend(fontsize=6)
+    left.legend(fontsize=LEGEND_PT)
     ends = frame[frame["epoch"] == frame["epoch"].max()]
     for level, group in ends.groupby("level"):
         values = group["average_delta"].abs()
         _log_scatter(right, group["inv_size"], values.where(values > 0), s=25, label=f"phase {level}")
     right.set(xlabel="inverse layer size", ylabel="|average change of θ²|")
-    right.legend(fontsize=6)
+    right.legend(fontsize=LEGEND_PT)
     return fig
 
 
@@ -89,8 +105,7 @@ def plot_schedule_conservation(frame: pd.DataFrame) -> Figure:
     """One panel per schedule: the largest cut ratio against the number of rounds, a line per compression;
     above the dotted line at 1 a round may remove a whole layer."""
     schedules = list(dict.fromkeys(frame["schedule"]))
-    fig = Figure(figsize=(4.2 * max(len(schedules), 1), 3.4), layout="constrained")
-    axes = fig.subplots(1, max(len(schedules), 1), squeeze=False)[0]
+    fig, axes = _panels(len(schedules), 3.4)
     for ax, schedule in zip(axes, schedules):
         part = frame[frame["schedule"] == schedule]
         for compression, group in part.groupby("compression"):
@@ -98,5 +113,5 @@ def plot_schedule_conservation(frame: pd.DataFrame) -> Figure:
         ax.axhline(1.0, color="k", ls=":", lw=1)
         ax.set_yscale("log")
         ax.set(title=schedule, xlabel="pruning rounds", ylabel="max cut / flow")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=LEGEND_PT)
     return fig
