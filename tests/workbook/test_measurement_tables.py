@@ -309,6 +309,9 @@ def test_table_l_gives_accuracy_and_size_and_leaves_the_times_to_table_l2():
     same = int8_comparison_table(int8.assign(**{"drop (points)": 0.0})).iloc[0]
     assert same["top-1 int8 - fp32 (points)"] == "+0.0"  # no change is not printed as "-0.0"
     assert row["pruned weights zero in int8"] == "yes"  # words, not a Python bool
+    assert row["int8 path"] == "PT2E"
+    fallback = int8_comparison_table(_int8(**_not_compiled())).iloc[0]["int8 path"]
+    assert fallback == "torch.ao eager (PT2E failed)"  # why is the findings', once: not a bracket in a bracket
 
 
 def test_table_l2_times_int8_against_fp32_eager_and_compiled_with_a_verdict_each():
@@ -361,7 +364,7 @@ def test_int8_words_say_in_how_many_runs_int8_was_the_slower_where_the_runs_disa
 
 def _not_compiled() -> dict:
     """The fields of an int8 table row whose int8 did not take the PT2E path: no compiled fp32 was timed."""
-    return {"int8 path": "eager (fallback: no torchao)", "int8 method": "eager",
+    return {"int8 path": "eager (fallback: no torchao)", "int8 method": "eager", "int8 fallback": "no torchao",
             "fp32 compiled inference (ms)": float("nan"), "fp32 compiled inference spread (ms)": float("nan"),
             "fp32 compiled timing": Timing.of(()), "speedup over compiled": float("nan")}
 
@@ -370,7 +373,7 @@ def _int8(**kw) -> pd.DataFrame:
     """One int8 table row (:func:`prunelab.workbook.tables.int8_table`); each timing's five passes spread evenly
     over its stated median and range unless ``kw`` gives the timing itself."""
     row = {"setup": "digits / Conv", "compression": 0.25, "stand-in": False, "kept weights": 0.562341,
-           "int8 path": "pt2e", "int8 method": "pt2e", "fp32 method": "eager",
+           "int8 path": "pt2e", "int8 method": "pt2e", "fp32 method": "eager", "int8 fallback": None,
            "fp32 top-1 (%)": 97.2222, "int8 top-1 (%)": 97.0, "drop (points)": 0.2222,
            "fp32 inference (ms)": 1109.499023, "int8 inference (ms)": 29.3, "fp32 inference spread (ms)": 20.0,
            "int8 inference spread (ms)": 1.0, "fp32 compiled inference (ms)": 35.0,

@@ -275,6 +275,17 @@ def int8_comparison_caption(int8: pd.DataFrame) -> str:
             + top1_rounding_note(pairs) + ".")
 
 
+#: Table L's name of each int8 path, by a record's ``int8_method``
+INT8_PATH_NAMES = {"pt2e": "PT2E", "eager": "torch.ao eager", "fx": "torch.ao FX", "torch.ao": "torch.ao"}
+
+
+def int8_path_cell(method: str, fallback: str | None) -> str:
+    """Table L's "int8 path" cell: the path's name, with "(PT2E failed)" where the run fell back to it. Why PT2E
+    failed is said once, in the findings (:func:`.int8_findings.uncompiled_reason`), not in every row."""
+    name = INT8_PATH_NAMES.get(method, method)
+    return f"{name} (PT2E failed)" if fallback else name
+
+
 def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
     """Table L, accuracy and size: :func:`.tables.int8_table`'s kept weights, int8 path, top-1s and their change,
     the three sizes and whether pruned weights stayed zero, sizes to 3 significant digits, accuracies to one
@@ -283,7 +294,8 @@ def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
     for (setup, compression), r in int8.iterrows():
         rows.append({
             "setup": setup, "compression": compression_text(compression),
-            "kept weights": significant(r["kept weights"]), "int8 path": r["int8 path"],
+            "kept weights": significant(r["kept weights"]),
+            "int8 path": int8_path_cell(r["int8 method"], r["int8 fallback"]),
             "fp32 top-1 (%)": one_decimal(r["fp32 top-1 (%)"]), "int8 top-1 (%)": one_decimal(r["int8 top-1 (%)"]),
             "top-1 int8 - fp32 (points)": change_text(-r["drop (points)"]),  # signed as Table K
             "fp32 dense (KB)": significant(r["fp32 dense (KB)"]),
