@@ -88,6 +88,18 @@ def test_a_submission_slurm_refuses_is_one_line_and_leaves_no_sweep_folder(slurm
     assert not (tmp_path / "results" / ".sweeps").exists()
 
 
+def test_a_waiting_sweep_takes_each_task_s_record_as_it_ends(slurm_cluster, tmp_path):
+    pytest.importorskip("submitit")
+    from prunelab.runs.sweep import Executor, SlurmOptions, expand, run_sweep
+
+    configs = expand({"dataset": "mnist", "model": "fc", "data-source": "synthetic", "train-subset": 128,
+                      "test-subset": 64, "post-epochs": 1, "result-dir": str(tmp_path / "results")},
+                     {"pruner": ["rand", "mag"]}, expid="waited-{pruner}")
+    waiting = Executor("slurm", slurm=SlurmOptions(partition=PARTITION, time=5, cpus=1))
+    outcomes = run_sweep(configs, waiting, log=lambda message: None)
+    assert [o.status for o in outcomes] == ["finished"] * 2
+
+
 def test_a_waiting_sweep_stopped_by_sigterm_leaves_its_tasks_running_and_says_how_to_stop_them(slurm_cluster,
                                                                                               tmp_path):
     pytest.importorskip("submitit")
