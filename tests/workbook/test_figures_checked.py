@@ -704,6 +704,16 @@ def test_collapse_marks_of_pruners_at_one_compression_are_offset_sideways_none_o
     assert [_shown_x(line) for line in alone] == pytest.approx([mnist.transData.transform((3.0, 0.0))[0]])
     assert {line.get_markersize() for line in crosses} == {crosses[0].get_markersize()}  # one size: no rings
     plt.close(fig)
+    last = (table["setup"] == MNIST) & table["label"].isin(["SNIP", "GraSP"]) & (table["compression"] == 3.0)
+    table["collapsed_layers"] = [["fc1"] if hit else kept for hit, kept in zip(last, table["collapsed_layers"])]
+    fig = figures.plot_collapse(table)  # two marks at the axis' end, one offset past it
+    fig.canvas.draw()
+    mnist, renderer = fig.axes[1], fig.canvas.get_renderer()
+    for line in mnist.lines:  # each mark drawn whole, none cut off by the panel's edge
+        box = line.get_window_extent(renderer)
+        assert line.get_marker() not in ("X", "s") or not line.get_clip_on() or \
+            mnist.bbox.x0 <= box.x0 <= box.x1 <= mnist.bbox.x1
+    plt.close(fig)
 
 
 def test_weight_histograms_name_a_layer_no_pruner_kept_instead_of_an_empty_panel():

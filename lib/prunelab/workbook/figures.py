@@ -216,7 +216,8 @@ def _collapse_line(ax, runs: pd.DataFrame, label: str, marks: list[tuple[str, fl
     for marker, at in marks:  # open markers: they hide no point
         shifted = offset_copy(ax.transData, fig=ax.figure, x=dodges[(label, at)], units="points")
         ax.plot([at], [stats.loc[at, "mean"]], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
-                markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none", zorder=5, transform=shifted)
+                markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none", zorder=5, transform=shifted,
+                clip_on=False)  # a mark offset past the axis' last compression is drawn whole
 
 
 def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
