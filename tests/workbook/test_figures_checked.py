@@ -539,6 +539,19 @@ def test_figure_1b_calls_no_kept_fraction_paying_where_most_of_its_runs_are_the_
     plt.close(fig)
 
 
+def test_figure_1b_names_the_kept_fraction_its_dotted_line_marks_where_several_pay():
+    frame = _sparse(STUDY).assign(top1=90.0, timing_repeats=5, majority_class_top1=CHANCE, switched=1, dead_units=5)
+    fig = sparse_figures.plot_sparse_inference(frame)
+    named = {}
+    for ax in fig.axes:
+        (dotted,) = [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"]
+        note = ax.get_legend().get_title().get_text().replace("\n", " ")
+        named[dotted] = re.search(r"at ([\d., ]+) kept", note).group(1).split(", ")
+        assert re.search(r"dotted at ([\d.]+)", note).group(1) == f"{dotted:.3g}"
+    assert max(map(len, named.values())) > 1  # a panel where several kept fractions pay, with one line
+    plt.close(fig)
+
+
 def _noted_count(ax) -> tuple[int, int]:
     """Figure 1b's count of the runs that gain, from a panel's legend note: "(2 of 21 runs do ...)" where no kept
     fraction pays, "(dotted; 2 of 21 runs gain)" where one does."""

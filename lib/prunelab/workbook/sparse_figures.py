@@ -100,10 +100,10 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
     if len(paying):
         ax.axvline(paying["kept"].max(), color=INK, lw=0.8, ls=":")
         kept = ", ".join(f"{k:.3g}" for k in paying["kept"].sort_values(ascending=False))
-        count = f"{int(faster.sum())} of {len(runs)} runs gain"
+        count = f"dotted at {paying['kept'].max():.3g}; {int(faster.sum())} of {len(runs)} runs gain"
         if stand_in:
-            return f"{_fill(f'sparse pays for most runs at {kept} kept')}\n(dotted; {count};\n{unfiltered})"
-        return f"sparse pays for most runs still\n{_fill(f'predicting at {kept} kept')}\n(dotted; {count})"
+            return f"{_fill(f'sparse pays for most runs at {kept} kept')}\n({count};\n{unfiltered})"
+        return f"sparse pays for most runs still\n{_fill(f'predicting at {kept} kept')}\n({count})"
     if most.any():
         return f"most runs gain beyond the timing noise,\nbut the median by less than {MARGIN:.0%}"
     if told.any() and not faster.any():
