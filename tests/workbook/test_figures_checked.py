@@ -358,6 +358,7 @@ def test_figure_5_leaves_its_page_room_for_table_i_and_names_every_layer_upright
     # stays on the page, at 3.62 in (a stand-in's title on two lines) it goes to the next
     box = stand_in.get_tightbbox(stand_in.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
     assert box.height * scale <= 3.55
+    assert list(stand_in.axes[0].get_yticks()) == [0, 0.5, 1]  # a density panel read at its middle too
     plt.close(stand_in)
     fig = figures.plot_density_and_flops(_layers(), 0.5)
     scale = printed_scale(fig)

@@ -270,6 +270,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
     top.set_ylabel("density\n(kept\nfraction)")  # three short lines: two panels share 2 in of height
+    top.set_yticks([0, 0.5, 1])  # a short panel's own ticks are 0 and 1 only
     bottom.set_ylabel(FLOPS.replace(" (", "\n(") + "\nper image")
     bottom.set_yscale("log")
     bottom.set_xticks(range(len(order)), order, rotation=90, fontsize=8)  # upright: 22 names across overprint
