@@ -188,7 +188,7 @@ def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_mult
 
 def test_table_g_shows_the_repeated_step_with_its_half_range():
     frame = design_comparison_table(_designs(), _summary((0.96, 0.2), (1.0, 0.1)))  # the user's 0.96x: noise
-    assert list(frame["step time (ms)"]) == ["0.960 ± 0.10 ms", "1.00 ± 0.050 ms"]
+    assert list(frame["step time (ms)"]) == ["0.960 ± 0.10", "1.00 ± 0.050"]  # the heading gives the unit
     assert frame["against folded"].iloc[0] == f"0.960x, {WITHIN_NOISE}"
     untimed = design_comparison_table(_designs(), _summary(timed=False))
     assert "step time (ms)" not in untimed
@@ -222,7 +222,7 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     assert j.loc["0.25", ("Top-1 (%)", "fp32")] == "29.3"
     on_cuda = amp_training_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert on_cuda.loc["0.25", ("Peak memory (MB)", "fp32")] == "1,110"
-    assert j.loc["0.25", ("Training time (s)", "AMP bf16")] == "1.10 ± 0.15 s"
+    assert j.loc["0.25", ("Training time (s)", "AMP bf16")] == "1.10 ± 0.15"  # the heading gives the unit
     assert (j.loc["0.5", ("Run training time (s)", "fp32")], j.loc["0.5", ("Run training time (s)", "AMP bf16")]) == (
         "20.0", "200")  # each run's own train_s, as recorded
     k = amp_relative_table(_runs(), _timing())
@@ -802,9 +802,10 @@ def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers(
                            "flops": [442368, 640, 442368], "kept_flops": [191488.0, 320.0, 132710.4]})
     h = focus_layer_table(layers, "SNIP")
     assert list(h["layer"]) == ["conv", "fc"]  # SNIP's rows only
-    assert h.iloc[0].to_dict() == {"layer": "conv", "shape": "(16, 3, 3, 3)", "weights": "432",
+    assert h.iloc[0].to_dict() == {"layer": "conv", "shape": "16×3×3×3", "weights": "432",
                                    "density": "0.432870", "dense FLOPs (multiply-adds) per image": "442,368",
                                    "kept FLOPs (multiply-adds) per image": "191,488"}
+    assert list(h["shape"]) == ["16×3×3×3", "10×64"]  # no tuple's commas and spaces for a narrow column to wrap
     assert all(h[column].nunique() > 1 for column in h)  # no column says the same in every row
     mixed = focus_layer_table(layers.assign(param=["weight", "bias", "weight"]), "SNIP")
     assert list(mixed["parameter"]) == ["weight", "bias"]  # which parameter, where the rows hold more than one

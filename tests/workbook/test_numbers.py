@@ -12,6 +12,7 @@ from prunelab.workbook.numbers import (
     compression_text,
     holm,
     mean_sd,
+    shape_text,
     significant,
     time_cell,
 )
@@ -88,3 +89,9 @@ def test_counts_carry_the_noun_in_the_number_they_need():
 
     assert counted(1, "epoch") == "1 epoch" and counted([30], "epoch") == "30 epochs"
     assert counted([30, 1, 30], "epoch") == "1, 30 epochs" and counted([1], "batch", "batches") == "1 batch"
+
+
+@pytest.mark.parametrize("shape,text", [("(16, 16, 3, 3)", "16×16×3×3"), ((10, 64), "10×64"), ("(64,)", "64"),
+                                        ([32, 16, 1, 1], "32×16×1×1"), ("()", "–")])
+def test_a_layer_shape_reads_as_its_sizes_times_each_other(shape, text):
+    assert shape_text(shape) == text  # from a tuple or the text a layer table stores

@@ -17,7 +17,7 @@ import pandas as pd
 from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
-from .numbers import alike, compression_text, significant, time_cell
+from .numbers import alike, compression_text, shape_text, significant, time_cell
 from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .tables import MEMORY_KINDS, int8_sides, own_peak_memory, peak_memory_heading, precision_label
@@ -108,7 +108,7 @@ def focus_layer_table(layers: pd.DataFrame, label: str) -> pd.DataFrame:
     layer_frame`): its shape, size, density to 6 decimals, and its dense and kept FLOPs per image; which parameter
     only where the rows hold more than one kind (a column of "weight" in every row tells nothing)."""
     rows = layers[layers["label"] == label]
-    table = pd.DataFrame({"layer": rows["module"], "parameter": rows["param"], "shape": rows["shape"],
+    table = pd.DataFrame({"layer": rows["module"], "parameter": rows["param"], "shape": rows["shape"].map(shape_text),
                           "weights": rows["size"].map("{:,}".format), "density": rows["density"].map("{:.6f}".format),
                           f"dense {FLOPS} per image": rows["flops"].map("{:,.0f}".format),
                           f"kept {FLOPS} per image": rows["kept_flops"].map("{:,.0f}".format)})
@@ -137,7 +137,7 @@ def design_comparison_table(designs: pd.DataFrame, summary: Mapping) -> pd.DataF
             cells["busy in traced step (ms)"] = significant(row["busy (ms)"])
         else:
             step, folded = steps[key], steps[DESIGNS[-1]]
-            cells["step time (ms)"] = time_cell(1e3 * step.median, 1e3 * step.spread, "ms")
+            cells["step time (ms)"] = time_cell(1e3 * step.median, 1e3 * step.spread, "")
             cells["timed steps"] = step.repeats
             against = f"{ratio_text(step.median / folded.median)}, {difference_text(step, folded)}"
             cells["against folded"] = "–" if key == DESIGNS[-1] else against
@@ -192,7 +192,7 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
             cells[(memory, name)] = significant(run["peak_memory_mb"]) if run is not None else "–"
         for key, name in names:
             cells[("Training time (s)", name)] = "–" if t is None else time_cell(t[f"{key}_train_s"],
-                                                                                  t[f"{key}_train_spread_s"])
+                                                                                  t[f"{key}_train_spread_s"], "")
         for key, name in names:
             run = pair.get(key)
             cells[("Run training time (s)", name)] = significant(run["train_s"]) if run is not None else "–"

@@ -10,6 +10,7 @@ once (:func:`holm`); two times differ only where a rank test of their repeats te
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -113,9 +114,17 @@ def accuracy_cell(values: Sequence[float]) -> str:
 
 
 def time_cell(median: float, spread: float | None, unit: str = "s") -> str:
-    """"0.612 ± 0.008 s": a median of repeats and half the range of those repeats, 3 significant digits."""
+    """"0.612 ± 0.008 s": a median of repeats and half the range of those repeats, 3 significant digits; ``unit``
+    "" in a table whose heading gives the unit (a unit in every cell only widens the column until it wraps)."""
     half = NO_SPREAD if spread is None or not math.isfinite(spread) else significant(spread / 2, 2)
     return f"{significant(median)} ± {half}{' ' + unit if unit else ''}"
+
+
+def shape_text(shape) -> str:
+    """A layer's shape as a reader reads it, "16×16×3×3", from a tuple of sizes or the text a layer table stores,
+    "(16, 16, 3, 3)"; a Python tuple's commas and spaces let a narrow column wrap it and double its row."""
+    sizes = [str(int(s)) for s in (re.findall(r"\d+", shape) if isinstance(shape, str) else shape)]
+    return "×".join(sizes) if sizes else NO_SPREAD
 
 
 @dataclass(frozen=True)
