@@ -226,15 +226,15 @@ def key_result_cell(text: str = KEY_SENTENCE):
 
 def write_notebook(folder: Path) -> None:
     """``05_extra.ipynb``: a figure after its caption, a stream, a table wider than any page, one with a narrow
-    column headed "top-1 (%)" holding a mean ± sd (n), a settings output, a key result, and a cell that failed
-    with a coloured traceback."""
+    column headed "top-1 (%)" holding a mean ± sd (n) and one holding a marked time, a settings output, a key
+    result, and a cell that failed with a coloured traceback."""
     figure = f'<img alt="A red rectangle, the test figure" src="data:image/png;base64,{_png()}">'
     wide = ("<table><caption>Table Z. Thirty columns</caption><tr>"
             + "".join(f"<th>column number {i}</th>" for i in range(WIDE_COLUMNS)) + "</tr><tr>"
             + "".join(f"<td>cell{i}value</td>" for i in range(WIDE_COLUMNS)) + "</tr></table>")
     words = " ".join(f"word{i}" for i in range(150))  # a long column beside it leaves a narrow one its least width
-    narrow = (f"<table><tr><th>top-1 (%)</th><th>verdict</th></tr><tr><td>91.5 ± 0.3 (n=3)</td><td>{words}</td></tr>"
-              "</table>")
+    narrow = ("<table><tr><th>top-1 (%)</th><th>time (ms)</th><th>verdict</th></tr><tr><td>91.5 ± 0.3 (n=3)</td>"
+              f"<td>4.47 ± 0.17 †</td><td>{words}</td></tr></table>")
     settings = new_code_cell("show_settings()", outputs=[new_output(
         "display_data", data={"text/markdown": "| setting | value |\n| --- | --- |\n| hardware | Test CPU |\n"
                               "| data source | synthetic stand-in for MNIST |"})])
@@ -408,6 +408,7 @@ def test_a_narrow_column_breaks_neither_a_hyphenated_word_nor_a_mean_and_its_spr
     texts = [page.extract_text() for page in read_pdf(handin.write_pdf(extra)).pages]
     page = next(text for text in texts if "word149" in text)
     assert "top-1" in page and "91.5 ± 0.3" in page and "word0" in page
+    assert "4.47 ± 0.17 †" in page  # a value's mark on the value's line
 
 
 def test_only_a_short_hyphenated_word_or_a_mean_and_spread_is_kept_from_wrapping():
@@ -416,9 +417,19 @@ def test_only_a_short_hyphenated_word_or_a_mean_and_spread_is_kept_from_wrapping
     long_word = "blocks-six-shortcut-zero-weight"  # longer than a narrow column takes whole: left to wrap
     html = _block(f'<table><tr><th class="col-a">top-1 (%)</th><td>{long_word}</td><td>9.6 ± 0.3 (n=3)</td>'
                   '<td><b>0.0023 ± 0.0001</b> †</td><td>4.1 ± – s</td></tr></table>')
-    assert re.findall(r'<span class="nowrap">([^<]*)</span>', html) == ["top-1", "9.6 ± 0.3", "0.0023 ± 0.0001",
-                                                                         "4.1 ± –"]
+    assert re.findall(r'<span class="nowrap">([^<]*)</span>', html) == ["top-1", "9.6 ± 0.3", "4.1 ± –"]
+    assert '<span class="nowrap"><b>0.0023 ± 0.0001</b> †</span>' in html  # a marked value whole, tags and all
     assert 'class="col-a"' in html and long_word in html  # tags and their attributes as they were
+
+
+def test_a_mark_after_a_value_is_kept_on_the_values_line():
+    from prunelab.workbook.pdf_document import _block
+
+    html = _block("<table><tr><td>4.47 ± 0.17 †</td><td>0.910 ± 0.091</td><td>4.94 ± 0.098 † and more</td>"
+                  "<td><b>0.996 ± 0.099</b> †</td><td><b>3.64 ± 0.36</b></td></tr></table>")
+    kept = re.findall(r'<span class="nowrap">(.*?)</span>(?=(?:</b>)?</td>| and)', html)
+    assert kept == ["4.47 ± 0.17 †", "0.910 ± 0.091", "4.94 ± 0.098 †", "<b>0.996 ± 0.099</b> †",
+                    "3.64 ± 0.36"]
 
 
 @needs_chromium

@@ -298,15 +298,20 @@ _CAPTION = re.compile(r"<caption[^>]*>(.*?)</caption>", re.S)
 
 def _unbroken(cell: str) -> str:
     """The text between a table cell's tags with a hyphenated word ("top-1": a narrow column broke it after the
-    hyphen) and a value with its spread ("91.5 ± 0.3", "0.612 ± 0.008", "4.1 ± –": a narrow column put the
-    "±" and the spread on a line of their own) each in a span that does not wrap (:func:`_nowrap`)."""
+    hyphen) and a value with its spread and any mark after it ("91.5 ± 0.3", "0.612 ± 0.008", "4.1 ± –",
+    "4.47 ± 0.17 †": a narrow column put the "±" and the spread, or the mark, on a line of their own) each in a
+    span that does not wrap (:func:`_nowrap`); a cell of a marked value whose value is in tags ("<b>4.47 ±
+    0.17</b> †") in one span whole."""
+    text = re.sub(r"<[^>]*>", "", cell).strip()
+    if "<" in cell and _MARKED.fullmatch(text) and len(text) <= _NOWRAP_MOST:
+        return f'<span class="nowrap">{cell}</span>'
     return "".join(part if part.startswith("<") else _KEPT_WHOLE.sub(_nowrap, part)
                    for part in re.split(r"(<[^>]*>)", cell))
 
 
 def _nowrap(match: re.Match) -> str:
     """The match in a span that does not wrap, unless it is longer than a narrow column can take whole."""
-    return f'<span class="nowrap">{match[0]}</span>' if len(match[0]) <= 24 else match[0]
+    return f'<span class="nowrap">{match[0]}</span>' if len(match[0]) <= _NOWRAP_MOST else match[0]
 
 
 _FAILED = "<p class='failed'>The task stopped here: {reason}.</p>"
@@ -317,7 +322,11 @@ _STAND_IN_SEE_COVER = ", as the cover says."
 _PAGE_OF = '<span class="page-of" data-anchor="{anchor}"></span>'  # ", page N" once a print has placed it
 _PAGE_OF_PATTERN = re.compile(r'<span class="page-of" data-anchor="([^"]*)"></span>')
 _CELL = re.compile(r"(<t[hd]\b[^>]*>)(.*?)(</t[hd]>)", re.S)
-_KEPT_WHOLE = re.compile(r"(\w+(?:-\w+)+|[-+]?\d[\d.,]* ± (?:\d[\d.,]*|–))")
+_NOWRAP_MOST = 24  # characters: a longer piece is left to wrap, a narrow column cannot take it whole
+_SPREAD = r"[-+]?\d[\d.,]* ± (?:\d[\d.,]*|–)"
+_MARK = r"(?: [†‡*])?"  # a mark after a value (Table C's † of a dense time taken as noise) stays with it
+_KEPT_WHOLE = re.compile(rf"(\w+(?:-\w+)+|{_SPREAD}{_MARK})")
+_MARKED = re.compile(rf"{_SPREAD} [†‡*]")
 _ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="[^"]*">[^<]*</a>')  # nbconvert's pilcrow after headings
 _HEADING = re.compile(r'<h([1-6])(?: id="[^"]*")?>(.*?)</h\1>', re.S)
 _LAST_PARAGRAPH = re.compile(r"(.*)<p>(.*?)</p>\s*$", re.S)
