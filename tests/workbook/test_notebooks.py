@@ -61,6 +61,18 @@ def test_tables_and_figures_are_numbered_in_the_order_the_pdf_prints_them():
     assert sorted(set(numbers)) == list(range(1, max(numbers) + 1)) and numbers == sorted(numbers)
 
 
+def test_no_notebook_text_shows_a_reader_a_parameters_code_name():
+    """The markdown prints in the report: a parameter is said in words ("the pruner this task focuses on"), not by
+    the name the code gives it (`focus_pruner`), which the report's reader never sees set."""
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        (parameters,) = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        names = re.findall(r"^(\w+) *=", "".join(parameters["source"]), re.M)
+        text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        shown = [n for n in names if f"`{n}`" in text or ("_" in n and re.search(rf"\b{n}\b", text))]
+        assert names and not shown, (path.name, shown)
+
+
 def test_every_profile_has_parameters_for_every_notebook():
     for profile in ("smoke", "quick", "full"):
         for path in NOTEBOOKS:
