@@ -1,20 +1,25 @@
 """The collapse table reads each record's mask audit, and pruning's report for records made before it; where a
 run at chance kept every layer, it rebuilds the run's model to tell whether a path is left."""
 
+import json
 import math
 import re
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from prunelab.core.choices import CONSTANT_PREDICTION_MARGIN
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import run_configs
 from prunelab.workbook.collapse_study import collapse_study
 from prunelab.workbook.collapses import VERDICTS, collapse_table, collapsed_cells, emptied_layers
 from prunelab.workbook.figures import plot_collapse
 from prunelab.workbook.findings import collapses
+from prunelab.workbook.glossary import TERMS
 from prunelab.workbook.grids import records_table
+from prunelab.workbook.numbers import AT_CHANCE
 
 
 def _row(label, **kw):
@@ -140,3 +145,25 @@ def test_emptied_layers_of_a_data_free_pruner_hold_on_stand_in_data_and_vanished
     older = table.assign(vanished_layers=[[], [], [], ["1.weight"], None])  # the second run's record predates it
     (cell,) = collapses(older).emptied
     assert (cell.vanished_runs, cell.vanished_known) == (1, 1)
+
+
+def test_a_verdict_names_the_chance_margin_it_applies_not_one_class():
+    """Records hold no per-class predictions: a run above the most frequent class's share, within the margin, is
+    at chance by the rule, and every verdict on such runs names that rule, the emptied-but-above ones its absence."""
+    above = 11.35 + CONSTANT_PREDICTION_MARGIN / 2  # more than one class can score, within the margin
+    table = pd.DataFrame([_row("Mag", top1=above), _row("SNIP", top1=above, collapsed_layers=["1.weight"]),
+                          _row("GraSP", top1=60.0, collapsed_layers=["1.weight"])])
+    cells = {c.label: c for c in collapsed_cells(table)}
+    assert cells["Mag"].constant and cells["SNIP"].constant and not cells["GraSP"].constant
+    assert AT_CHANCE in cells["Mag"].verdict and AT_CHANCE in cells["SNIP"].verdict
+    assert AT_CHANCE not in cells["GraSP"].verdict
+    at_chance_kinds = ("emptied, constant", "no path", "path", "constant")
+    assert all(AT_CHANCE in VERDICTS[kind] for kind in at_chance_kinds)
+
+
+def test_the_notebook_and_the_glossary_state_the_margin_the_code_applies():
+    notebook = json.loads((Path(__file__).parents[2] / "notebooks" / "01_tuning.ipynb").read_text())
+    text = " ".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+    stated = re.findall(r"within\s+(\d+(?:\.\d+)?)\s+points?\s+of\s+always\s+answering", text)
+    stated += re.findall(r"within\s+(\d+(?:\.\d+)?)\s+points?\s+of\s+always\s+answering", dict(TERMS)["collapse"])
+    assert len(stated) == 2 and all(float(margin) == CONSTANT_PREDICTION_MARGIN for margin in stated)

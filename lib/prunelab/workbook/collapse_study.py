@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .collapses import emptied_layers, runs_without_path
-from .numbers import at_chance, compression_text
+from .numbers import CHANCE_RULE, at_chance, compression_text
 from .style import pruner_label
 
 
@@ -155,7 +155,7 @@ def _structure_words(s: Survival) -> str:
 
 #: how the claim is judged: seed by seed, not by a test of mean top-1 (which n=3 seeds rarely settle)
 CLAIM_BASIS = (" (Judged seed by seed: a pruner falls to chance at the lowest compression where one of its seeds "
-               "scores no better than always answering the most frequent class.)")
+               f"scores {CHANCE_RULE}.)")
 
 
 def claim_verdict(c: SynflowClaim) -> str:

@@ -1,11 +1,11 @@
 """Task 1's collapse table: where a run collapsed, and why, as far as its record can tell.
 
-A run has collapsed when a layer kept no weight, or when its top-1 is no better than always answering the
-most frequent test class. For runs on real data at that level with every layer keeping weights, the cell
-also says whether any path of kept weights still joins input to output (:mod:`prunelab.core.connectivity`,
-run on the record's trained model): with none, the network computes a constant whatever its training; with
-one, the training did not recover it. :func:`collapsed_cells` gives the numbers, :func:`collapse_table` the
-table a reader sees.
+A run has collapsed when a layer kept no weight, or when its top-1 is at chance (:data:`.numbers.CHANCE_RULE`;
+records hold no per-class predictions, so no verdict says a run answers one class). For runs on real data at
+chance with every layer keeping weights, the cell also says whether any path of kept weights still joins input
+to output (:mod:`prunelab.core.connectivity`, run on the record's trained model): with none, the network computes
+a constant whatever its training; with one, the training did not recover it. :func:`collapsed_cells` gives the
+numbers, :func:`collapse_table` the table a reader sees.
 """
 
 from __future__ import annotations
@@ -23,22 +23,23 @@ from ..data.catalog import dataset_info
 from ..runs.integrity import MARKER
 from ..runs.prepare import model_from_record
 from ..runs.store import InvalidRecord, load_record
-from .numbers import accuracy_cell, at_chance
+from .numbers import AT_CHANCE, accuracy_cell, at_chance
 from .tables import setup_row_label
 
-#: the collapse table's verdicts, short enough for a table column; Task 1's notebook explains them above it
-VERDICTS = {"emptied, constant": "layer collapse: predicts one class",
-            "emptied": "layer collapse: still above one class",
-            "no path": "predicts one class: no path left",
-            "path": "predicts one class: a path remains",
-            "constant": "predicts one class: no layer emptied"}
+#: the collapse table's verdicts, short enough for a table column; Task 1's notebook explains them above it. They
+#: name the rule applied (:data:`.numbers.AT_CHANCE`), a score's margin, not what the predictions were
+VERDICTS = {"emptied, constant": f"layer collapse: {AT_CHANCE}",
+            "emptied": "layer collapse: above chance",
+            "no path": f"{AT_CHANCE}: no path left",
+            "path": f"{AT_CHANCE}: a path remains",
+            "constant": f"{AT_CHANCE}: no layer emptied"}
 
 
 @dataclass(frozen=True)
 class CollapsedCell:
     """A set-up, pruner and compression where ``runs`` of its ``seeds`` runs collapsed, with those runs' top-1
     (%) and ``majority_top1``, what always answering the most frequent class scores. ``layers``: the layers
-    any of them emptied; ``constant``: whether every one predicts no better than one class; ``no_path``: where
+    any of them emptied; ``constant``: whether every one is at chance (:func:`.numbers.at_chance`); ``no_path``: where
     none emptied a layer and every one is at that level, how many keep no path from input to output (None: not
     checked, on stand-in data or for rows that name no record); ``vanished``: the layers whose scores all came
     out zero in some round of some run of the cell, and in ``vanished_runs`` of the ``vanished_known`` runs whose

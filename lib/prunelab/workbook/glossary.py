@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 
-from ..core.choices import CONSTANT_PREDICTION_MARGIN, DATA_FREE_NAMES, DATA_FREE_WHY
+from ..core.choices import DATA_FREE_NAMES, DATA_FREE_WHY
 from ..core.timing import ALPHA as RANK_ALPHA
 from .ablations import ABLATIONS, AS_SCORED, NEAR_COLLAPSE_SHARE
-from .numbers import ALPHA
+from .numbers import ALPHA, AT_CHANCE, CHANCE_RULE
 from .style import FLOPS
 
 #: (term, meaning), grouped as a reader meets them: pruning, accuracy, the statistics, time, precision, running
@@ -31,9 +31,8 @@ TERMS: tuple[tuple[str, str], ...] = (
      "rounds, each removing a little more and scoring again, as its paper prescribes."),
     ("dense", "The unpruned network, trained as the pruned runs are: the reference each pruner is compared with."),
     ("top-1", "The share of test images whose highest-scored class is the true one."),
-    ("collapse", "A run has collapsed when a layer kept no weight, or when its top-1 is within "
-     f"{CONSTANT_PREDICTION_MARGIN:g} point of always answering the most frequent test class (at chance). Task 5's "
-     "ties beside collapsed runs are those beside runs at chance."),
+    ("collapse", f"A run has collapsed when a layer kept no weight, or when its top-1 is {CHANCE_RULE} "
+     f"({AT_CHANCE}). The sanity checks' ties beside collapsed runs are those beside runs {AT_CHANCE}."),
     ("near collapse", f"A pruner {AS_SCORED} that keeps less than {NEAR_COLLAPSE_SHARE:.0%} of the lead in top-1 "
      "over always answering the most frequent class that it had at its set-up's lowest compression. There, a tie "
      "with its ablations says little."),

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..core.choices import no_better_than_chance
+from ..core.choices import CONSTANT_PREDICTION_MARGIN, no_better_than_chance
 
 #: the significance level of every "better than" in the findings
 ALPHA = 0.05
@@ -83,6 +83,14 @@ def passing_by_chance(tests: int) -> int | None:
     None where that is under one half (not one to expect). A finding that runs many tests says it, so that a
     few passing are not read as a pattern."""
     return max(1, round(ALPHA * tests)) if ALPHA * tests >= 0.5 else None
+
+
+#: what a run :func:`at_chance` scores, in words: the one statement of the rule for the collapse table's notes and the
+#: glossary. No record holds per-class predictions, so the words claim a score, never that a run answers one class
+CHANCE_RULE = (f"within {CONSTANT_PREDICTION_MARGIN:g} point{'' if CONSTANT_PREDICTION_MARGIN == 1 else 's'} of "
+               "always answering the most frequent test class")
+#: the name of that rule where a verdict or a finding applies it
+AT_CHANCE = "at chance"
 
 
 def at_chance(rows: pd.DataFrame) -> pd.Series:
