@@ -982,3 +982,31 @@ def test_the_findings_say_when_the_traced_step_ran_longer_than_every_untraced_on
     assert f"({significant(1e3 * slowest)} ms)" in traced
     assert "untraced" not in trace_findings(_summary(), designs)  # 9.12 ms traced: within the untraced steps
     assert "untraced" not in trace_findings(_summary(step_span_ms=25.0, timed=False), designs)  # none to compare
+
+
+def test_the_range_beside_the_runs_beyond_the_noise_is_theirs_and_the_rest_is_said_apart():
+    within = {"int8 inference (ms)": 1100.0, "speedup": 1.0086}  # passes among fp32's: within the noise
+    mixed = pd.concat([_int8(), _int8(**within).rename(index={0.25: 0.5}, level="compression")])
+    (digits,) = quantization_result(_runs(), mixed, _timing()).int8.setups
+    assert (digits.eager.beyond, digits.eager.runs) == (1, 2)
+    assert digits.eager.apart == Span(37.867, 37.867) and digits.eager.rest == Span(1.0086, 1.0086)
+    text = quantization_findings(_runs(), mixed, _timing())
+    assert "37.87x as fast, 1 of 2 runs beyond the noise" in text  # not "1.01x to 37.87x"
+    assert "1.01x to 37.87x" not in text and "1.01x" in text  # the run within the noise, said apart
+    every = quantization_result(_runs(), _int8(), _timing()).int8.setups[0].eager
+    assert every.apart == every.speedup and every.rest is None
+
+
+def test_what_the_eager_ratio_compares_is_said_once_per_paragraph():
+    two = pd.concat([_int8(), _int8().rename(index={"digits / Conv": "MNIST / FC"}, level="setup")])
+    setups = quantization_result(_runs(), two, _timing()).int8.setups
+    assert len(setups) == 2 and setups[0].sides == setups[1].sides
+    paragraph = next(line for line in quantization_findings(_runs(), two, _timing()).splitlines()
+                     if "int8 post-training" in line)
+    assert paragraph.count(setups[0].sides) == 1
+    other = pd.concat([_int8(), _int8(**_not_compiled()).rename(index={"digits / Conv": "MNIST / FC"},
+                                                                level="setup")])
+    sides = [s.sides for s in quantization_result(_runs(), other, _timing()).int8.setups]
+    paragraph = next(line for line in quantization_findings(_runs(), other, _timing()).splitlines()
+                     if "int8 post-training" in line)
+    assert sides[0] != sides[1] and all(paragraph.count(s) == 1 for s in sides)  # each comparison, once

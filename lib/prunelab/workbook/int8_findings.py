@@ -20,12 +20,15 @@ from .tables import int8_sides
 class Int8Speed:
     """int8's speed-up over one fp32 side in ``runs`` runs of a set-up (its span over them), in how many a rank
     test of passes taken in turn tells the two apart (None: too few passes recorded), and of those, in how many int8
-    was the slower (``slower``)."""
+    was the slower (``slower``); ``apart``: the span over the runs told apart alone, ``rest``: over the others
+    (None where there are none), so that a range quoted beside "N of M runs beyond the noise" is those N runs'."""
 
     speedup: Span
     beyond: int | None
     runs: int
     slower: int = 0
+    apart: Span | None = None
+    rest: Span | None = None
 
     @property
     def every(self) -> bool:
@@ -39,17 +42,25 @@ class Int8Speed:
         if self.beyond == 0:
             return WITHIN_NOISE if self.runs == 1 else "within the noise in every run (no difference claimed)"
         slower = f", int8 the slower in {self.slower} of them" if 0 < self.slower < self.beyond else ""
-        return f"{self.beyond} of {self.runs} runs {BEYOND_NOISE}{slower}" + (
-            "" if self.every else " (in the rest no difference is claimed)")
+        return f"{self.beyond} of {self.runs} runs {BEYOND_NOISE}{slower}"
 
     def words(self) -> str:
         """"**2.10x** as fast, 1 of 1 runs beyond the noise": the speed-up, in bold where every run differs beyond
-        the noise, and the verdict; where every run is told apart as slower, that is said in as many words."""
-        ratio = self.speedup.words("{:.2f}x".format)
+        the noise, and the verdict; where every run is told apart as slower, that is said in as many words. Where
+        only some runs are told apart, the range is theirs, and the rest's ratios follow as no difference claimed."""
+        ratio = self.speedup.words(RATIO)
         shown = f"**{ratio}**" if self.every else ratio
         if self.every and self.slower == self.runs:
             return f"{shown} as fast: slower in {'every run' if self.runs > 1 else 'the run'}, {BEYOND_NOISE}"
+        if self.beyond and not self.every and self.apart is not None:
+            rest = (f" (the rest within it, {self.rest.words(RATIO)}: no difference claimed)" if self.rest is not None
+                    else " (in the rest no difference is claimed)")
+            return f"{self.apart.words(RATIO)} as fast, {self.verdict()}{rest}"
         return f"{shown} as fast, {self.verdict()}"
+
+
+#: how a speed-up ratio is written in the findings
+RATIO = "{:.2f}x".format
 
 
 def _timed(part: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -63,11 +74,15 @@ def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
     timed = _timed(part, fp32)
     pairs = list(zip(timed["int8 timing"], timed[fp32]))
     if not all(can_differ(len(i.samples), len(f.samples)) for i, f in pairs):
-        beyond = None
-    else:
-        beyond = sum(timings_differ(i, f) for i, f in pairs)
-    slower = sum(timings_differ(i, f) and i.median > f.median for i, f in pairs) if beyond else 0
-    return Int8Speed(Span.of(timed[speedup]), beyond, len(timed), slower)
+        return Int8Speed(Span.of(timed[speedup]), None, len(timed))
+    apart = [timings_differ(i, f) for i, f in pairs]
+    beyond = sum(apart)
+    slower = sum(told and i.median > f.median for told, (i, f) in zip(apart, pairs))
+    ratios = list(timed[speedup])
+    told = [r for r, a in zip(ratios, apart) if a]
+    rest = [r for r, a in zip(ratios, apart) if not a]
+    return Int8Speed(Span.of(ratios), beyond, len(timed), slower, Span.of(told) if told else None,
+                     Span.of(rest) if rest else None)
 
 
 @dataclass(frozen=True)
@@ -219,10 +234,21 @@ def _compiled_words(s: Int8Setup) -> str:
             + (f"; {uncompiled_words(s)}" if s.uncompiled else ""))
 
 
+def _sides_once(setups: tuple[Int8Setup, ...]) -> list[str]:
+    """Per set-up, " (what its eager ratio compares)" where no set-up before it said the same, else "": a
+    paragraph says each comparison once."""
+    said, shown = set(), []
+    for s in setups:
+        shown.append("" if s.sides in said else f" ({s.sides})")
+        said.add(s.sides)
+    return shown
+
+
 def int8_lines(r: Int8Result) -> list[str]:
     per_setup = "; ".join(
-        f"{s.setup}: over fp32 run eagerly ({s.sides}), {s.eager.words()}" + _compiled_words(s)
-        + f"; top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points" for s in r.setups)
+        f"{s.setup}: over fp32 run eagerly{sides}, {s.eager.words()}" + _compiled_words(s)
+        + f"; top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points"
+        for s, sides in zip(r.setups, _sides_once(r.setups)))
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
     return [
         f"- int8 post-training quantization against fp32 test-set inference on the CPU (medians of passes "
