@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from prunelab.workbook import weight_gap_words
-from prunelab.workbook.histogram_words import BELL_SHARE, MIN_LAYER_WEIGHTS, near_zero
+from prunelab.workbook.histogram_words import (
+    BELL_SHARE,
+    GAP_WORDS,
+    MIN_LAYER_WEIGHTS,
+    NO_GAP,
+    NO_GAP_FROM,
+    gap_groups,
+    near_zero,
+)
 
 LAYERS = ("conv.weight", "blocks.0.conv1.weight", "fc.weight")
 
@@ -35,7 +43,7 @@ def test_the_sentence_gives_each_pruners_share_and_names_the_widest_gap():
     assert shares["Mag"] < shares["SNIP"] < shares["Rand"]
     for label, share in shares.items():
         assert f"{label} {share:.1%}" in text
-    widest = text.split("widest", 1)[1]
+    widest = text.split("widest", 1)[1].split(";")[0]
     assert "Mag" in widest and "SNIP" not in widest  # the widest gap is Mag's
     assert weight_gap_words({"Rand": {layer: np.zeros(0) for layer in LAYERS}}) == ""
 
@@ -57,3 +65,19 @@ def test_one_pruners_sentence_names_its_layers_with_the_fewest_and_most_near_zer
     assert found.lowest[0] == "blocks.0.conv1" and found.highest[0] in ("conv", "fc")
     text = weight_gap_words({"SNIP": weights})
     assert "blocks.0.conv1" in text and f"{found.lowest[1]:.1%}" in text and "tiny" not in text
+
+
+def test_a_share_a_little_under_the_bell_curves_is_a_partial_gap_not_none():
+    """GraSP's 4.1% against an uncut bell curve's 5.4% keeps fewer weights near zero than any uncut curve of this
+    many weights would: a partial gap, told apart from Rand's none by :data:`NO_GAP_FROM`."""
+    found = [near_zero("Rand", _bell(1)), near_zero("Mag", _cut(_bell(2), 0.5)),
+             near_zero("GraSP", _cut(_bell(5), 0.015))]
+    grasp = found[2]
+    assert 0.5 * BELL_SHARE < grasp.share < NO_GAP_FROM * BELL_SHARE  # about three quarters of the bell's share
+    assert found[0].gap == NO_GAP and grasp.gap not in (NO_GAP, GAP_WORDS[0][1])  # partial, not clear
+    groups = gap_groups(found)
+    assert groups[NO_GAP] == ["Rand"] and groups[grasp.gap] == ["GraSP"] and groups[found[1].gap] == ["Mag"]
+    text = weight_gap_words({n.label: w for n, w in zip(found, (_bell(1), _cut(_bell(2), 0.5),
+                                                               _cut(_bell(5), 0.015)))})
+    none_said = text.split(NO_GAP)[0].rsplit(";", 1)[1]
+    assert "Rand" in none_said and "GraSP" not in none_said

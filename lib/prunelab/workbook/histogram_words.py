@@ -1,6 +1,7 @@
 """What Figures 3 and 4 (the kept weights' histograms, Task 3) show, in one sentence computed from the weights: how
 many kept weights lie near zero, against weights of one bell curve with nothing cut around zero. A score with the
-weight's magnitude as a factor prunes small weights first and leaves a gap there; random pruning leaves none.
+weight's magnitude as a factor prunes small weights first and leaves a gap there; random pruning leaves none. The
+rule between a clear gap, a partial one and none is :data:`GAP_WORDS`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ NEAR_ZERO = 0.1
 BELL_SHARE = 2 * NormalDist().cdf(NEAR_ZERO * NormalDist().inv_cdf(0.75)) - 1
 #: a layer with fewer kept weights than this is not named as the one with the fewest or most near zero: too few to tell
 MIN_LAYER_WEIGHTS = 100
+#: at or above this share of :data:`BELL_SHARE` near zero, a pruner leaves no gap: within a tenth of an uncut bell
+#: curve (which tens of thousands of weights drawn from one match to a few percent); below it, a gap
+NO_GAP_FROM = 0.9
 #: (below this share of :data:`BELL_SHARE`, the words): a clear gap, a partial one; at or above the last, none
-GAP_WORDS = ((0.1, "a clear gap around zero"), (0.5, "a partial gap around zero"))
+GAP_WORDS = ((0.1, "a clear gap around zero"), (NO_GAP_FROM, "a partial gap around zero"))
 NO_GAP = "no gap around zero"
 
 
@@ -36,7 +40,8 @@ class NearZero:
 
     @property
     def gap(self) -> str:
-        """The share in words against :data:`BELL_SHARE` (:data:`GAP_WORDS`)."""
+        """The share in words against :data:`BELL_SHARE` (:data:`GAP_WORDS`): under a tenth of it a clear gap,
+        under :data:`NO_GAP_FROM` of it a partial one, else none."""
         return next((words for limit, words in GAP_WORDS if self.share < limit * BELL_SHARE), NO_GAP)
 
 
@@ -63,11 +68,19 @@ def _percent(share: float) -> str:
     return f"{share:.1%}" if share >= 0.001 or share == 0 else f"{share:.2%}"
 
 
+def gap_groups(found: list[NearZero]) -> dict[str, list[str]]:
+    """The pruners of ``found`` by the gap each leaves (:attr:`NearZero.gap`), clear, partial, none in that order,
+    each group in ``found``'s order; a gap no pruner leaves is left out."""
+    groups = {words: [n.label for n in found if n.gap == words] for words in [w for _, w in GAP_WORDS] + [NO_GAP]}
+    return {words: labels for words, labels in groups.items() if labels}
+
+
 def weight_gap_words(weights_by_label: dict[str, dict[str, np.ndarray]]) -> str:
     """One sentence for a figure of :func:`.figures.plot_weight_histograms` (the same ``weights_by_label``): what
     share of each pruner's kept weights lies near zero, against :data:`BELL_SHARE`, and where to look: for one
-    pruner, its layers with the fewest and the most near zero; for several, whose gap is widest and who leaves
-    none. Empty where no pruner kept a weight."""
+    pruner, its layers with the fewest and the most near zero; for several, whose gap is widest and, of the
+    others, which leave a clear gap, a partial one or none (:func:`gap_groups`). Empty where no pruner kept a
+    weight."""
     found = [n for label, weights in weights_by_label.items() if (n := near_zero(label, weights)) is not None]
     if not found:
         return ""
@@ -83,11 +96,13 @@ def weight_gap_words(weights_by_label: dict[str, dict[str, np.ndarray]]) -> str:
             f"{one.gap}{where}."
     shares = ", ".join(f"{n.label} {_percent(n.share)}" for n in found)
     gapped = [n for n in found if n.gap != NO_GAP]
-    none = [n.label for n in found if n.gap == NO_GAP]
     if not gapped:
         return f"**Reading the figure:** the share of kept weights {near}: {shares}. None leaves a gap around zero."
     fewest = min(n.share for n in gapped)
     widest = [n.label for n in gapped if n.share == fewest]  # a tie names every pruner at the least share
-    rest = f"; {listed(none)} {'leaves' if len(none) == 1 else 'leave'} none" if none else ""
+    others = [(words, [label for label in labels if label not in widest])
+              for words, labels in gap_groups(found).items()]
+    rest = "".join(f"; {listed(labels)} {'leaves' if len(labels) == 1 else 'leave'} {words}"
+                   for words, labels in others if labels)
     return (f"**Reading the figure:** the share of kept weights {near}: {shares}. The widest gap around zero: "
             f"{listed(widest)}{rest}.")
