@@ -554,13 +554,13 @@ def test_the_int8_table_takes_each_sides_method_from_its_record():
 def test_mixed_precision_faster_within_the_noise_everywhere_is_a_lean_not_a_difference():
     lean = timed(_timing().assign(amp_train_s=[0.8, 0.9], amp_train_spread_s=[0.5, 0.5]))  # faster, passes mixed
     key = quantization_key_result(_runs().assign(data="real CIFAR-10"), lean)
-    assert "0.80 to 0.90x" in key and " 0 of " not in key  # no "beyond the noise at 0 of 2 compressions"
+    assert "0.800x to 0.900x" in key and " 0 of " not in key  # no "beyond the noise at 0 of 2 compressions"
     text = quantization_findings(_runs().assign(cpu_bf16=[["avx512_bf16"]] * 4), pd.DataFrame(), lean)
-    assert "0.80 to 0.90x fp32's" in text  # the lean over every compression, stated as one
-    assert "0.80 to 0.90x fp32's" not in quantization_findings(_runs(), pd.DataFrame(), _timing())  # 1.10x, 9.00x
+    assert "0.800x to 0.900x fp32's" in text  # the lean over every compression, stated as one
+    assert "0.800x to 0.900x fp32's" not in quantization_findings(_runs(), pd.DataFrame(), _timing())  # 1.10x, 9.00x
     measured = timed(lean.assign(amp_train_spread_s=[0.001, 0.001], fp32_train_spread_s=[0.001, 0.001]))
     small = quantization_findings(_runs(), pd.DataFrame(), measured)  # beyond the noise, but not by 10%
-    assert "0.80 to 0.90x fp32's" in small and "within the noise" not in small.splitlines()[1]
+    assert "0.800x to 0.900x fp32's" in small and "within the noise" not in small.splitlines()[1]
 
 
 def test_the_quantization_key_result_carries_its_data_and_spreads():
@@ -573,8 +573,8 @@ def test_the_quantization_key_result_carries_its_data_and_spreads():
     text = quantization_key_result(runs, _timing())
     assert key.data in text and "0.901" not in text and "0.910x" not in text  # a CPU's shared resident set
     on_gpu = quantization_key_result(runs.assign(peak_memory_kind="cuda_max_allocated"), _timing())
-    assert "0.901 to 0.910x" in on_gpu  # memory ratios, both compressions
-    assert "1.10 to 9.00x" in text and "1 of 2" in text  # time ratios; one beyond the noise
+    assert "0.901x to 0.910x" in on_gpu  # memory ratios, both compressions
+    assert "1.10x to 9.00x" in text and "1 of 2" in text  # time ratios; one beyond the noise
     assert text.count("Mixed precision") == 1  # one clause per quantity: the per-compression detail is in findings
     assert "9.00x" not in quantization_key_result(runs, _timing().iloc[:0])
 
@@ -813,7 +813,7 @@ def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers(
 
 def test_the_discussion_gives_the_precisions_ratio_across_compressions():
     text = quantization_findings(_runs(), pd.DataFrame(), _timing())  # ratios 1.10x and 9.00x at two compressions
-    assert [line for line in text.splitlines()[1:] if "1.10 to 9.00x" in line]
+    assert [line for line in text.splitlines()[1:] if "1.10x to 9.00x" in line]
     one = _timing().iloc[:1]
     assert not [line for line in quantization_findings(_runs(), pd.DataFrame(), one).splitlines()
                 if "Across compressions the ratio" in line]  # one compression: no ratio across them
@@ -1010,3 +1010,14 @@ def test_what_the_eager_ratio_compares_is_said_once_per_paragraph():
     paragraph = next(line for line in quantization_findings(_runs(), other, _timing()).splitlines()
                      if "int8 post-training" in line)
     assert sides[0] != sides[1] and all(paragraph.count(s) == 1 for s in sides)  # each comparison, once
+
+
+def test_the_discussion_quotes_each_precisions_ratio_as_table_k_prints_it():
+    timing = timed(_timing().assign(amp_train_s=[10.02, 10.14], fp32_train_s=[1.0, 1.0],
+                                    amp_train_spread_s=[0.01, 0.01], fp32_train_spread_s=[0.01, 0.01]))
+    cells = list(amp_relative_table(_runs(), timing)["time AMP / fp32"])
+    assert cells == ["10.0x", "10.1x"]  # three significant digits
+    text = quantization_findings(_runs(), pd.DataFrame(), timing)
+    assert all(cell in text for cell in cells) and "10.02" not in text and "10.14" not in text
+    key = quantization_key_result(_runs().assign(data="real CIFAR-10"), timing)
+    assert cells[-1] in key and "10.14" not in key  # the front page's range, too

@@ -17,7 +17,7 @@ from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .int8_findings import Int8Setup, compiling_words, int8_setups, uncompiled_words
-from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, significant
+from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, ratio_text
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
@@ -201,7 +201,7 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
     key = quantization_key(table, timing, int8)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
     # on a CPU the peak is the resident set of the process that trained the run: not the precisions' own to compare
-    memory = (f"peak memory {key.memory.words(significant)}x fp32's"
+    memory = (f"peak memory {key.memory.words(ratio_text)} fp32's"
               if own_peak_memory(table["peak_memory_kind"]) else
               "peak memory not compared (on the CPU it is the resident set of the process that trained the run)")
     text = f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."

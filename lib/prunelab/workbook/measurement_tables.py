@@ -17,7 +17,7 @@ import pandas as pd
 from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
-from .numbers import alike, compression_text, shape_text, significant, time_cell
+from .numbers import alike, compression_text, ratio_text, shape_text, significant, time_cell
 from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .tables import MEMORY_KINDS, int8_sides, own_peak_memory, peak_memory_heading, precision_label
@@ -40,10 +40,6 @@ def percent(value: float) -> str:
 
 def one_decimal(value: float) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.1f}"
-
-
-def ratio_text(value: float) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{significant(value)}x"
 
 
 def change_text(change: float) -> str:

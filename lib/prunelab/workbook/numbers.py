@@ -36,6 +36,12 @@ def significant(value: float, digits: int = 3) -> str:
     return _rounded(value, _places(value, digits))
 
 
+def ratio_text(value: float) -> str:
+    """A ratio as the tables and the findings both print it, to 3 significant digits ("9.00x", "10.1x", "0.901x"):
+    one function, so that a finding quotes a table's cell as the table shows it; "–" for none."""
+    return NO_SPREAD if value is None or not math.isfinite(value) else f"{significant(value)}x"
+
+
 def _places(value: float, digits: int) -> int:
     """The decimal places that leave ``digits`` significant digits of ``value`` (non-zero, finite); negative:
     round to tens, hundreds..."""

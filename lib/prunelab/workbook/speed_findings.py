@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from .int8_findings import Int8Result, int8_lines, int8_result
-from .numbers import Span, at_chance, time_cell
+from .numbers import Span, at_chance, ratio_text, time_cell
 from .tables import amp_ratios, own_peak_memory
 
 # ------------------------------------------------------------------------------ Task 4: precision
@@ -80,8 +80,8 @@ def amp_time_words(timing: pd.DataFrame) -> str:
 def _amp_words(times: AmpTimes) -> str:
     parts = []
     for t in times.at:
-        verdict = (f"**{t.ratio:.2f}x** fp32's time ({'faster' if t.ratio < 1 else 'slower'}, {BEYOND_NOISE})"
-                   if t.differ else f"{t.ratio:.2f}x fp32's time, {WITHIN_NOISE if t.judged else TOO_FEW}")
+        verdict = (f"**{ratio_text(t.ratio)}** fp32's time ({'faster' if t.ratio < 1 else 'slower'}, {BEYOND_NOISE})"
+                   if t.differ else f"{ratio_text(t.ratio)} fp32's time, {WITHIN_NOISE if t.judged else TOO_FEW}")
         parts.append(f"at compression {t.compression:g} {time_cell(t.amp.median, t.amp.spread)} "
                      f"against {time_cell(t.fp32.median, t.fp32.spread)}, {verdict}")
     steps = f"{times.batches} training step{'s' if times.batches != 1 else ''}"
@@ -92,7 +92,7 @@ def _amp_words(times: AmpTimes) -> str:
 def amp_time_summary(times: AmpTimes) -> str:
     """One clause for the front page: the range of AMP / fp32 time ratios and at how many compressions the
     two are told apart (the per-compression figures are in the findings)."""
-    return f"training time {times.ratios.words('{:.2f}'.format)}x fp32's, {_beyond_words(times)}"
+    return f"training time {times.ratios.words(ratio_text)} fp32's, {_beyond_words(times)}"
 
 
 def _beyond_words(times: AmpTimes) -> str:
@@ -164,7 +164,7 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     r = quantization_result(table, int8, timing)
     memory_words = (f"At compression{'s' if len(r.compressions) > 1 else ''} "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
-                    + (f"peak memory was {r.memory.words('{:.2f}x'.format)} fp32's" if r.on_cuda else
+                    + (f"peak memory was {r.memory.words(ratio_text)} fp32's" if r.on_cuda else
                      "peak memory is not compared (on a CPU it is the resident set of the process that trained "
                      "the run, all it already held included: see Table J)")
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
@@ -184,13 +184,13 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
         lines = ["- " + _amp_words(r.timing) + " " + memory_words]
     else:
         lines = [f"- With mixed precision ({r.dtype} on {r.devices}) training took "
-                 f"{r.time.words('{:.2f}x'.format)} the fp32 time. " + memory_words + " Those times are "
+                 f"{r.time.words(ratio_text)} the fp32 time. " + memory_words + " Those times are "
                  "totals of separate runs, not timed in turn, so they are not a measured difference."]
         if r.graphed:
             lines[-1] += " The time ratio, too, compares step designs as well as precisions."
     lines.append("- " + (_cuda_words(r) if r.on_cuda else _cpu_words(r)))
     if r.timing is not None and len(r.timing.at) > 1:
-        lines.append(f"- Across compressions the ratio runs {r.timing.ratios.words('{:.2f}'.format)}x. A pruned "
+        lines.append(f"- Across compressions the ratio runs {r.timing.ratios.words(ratio_text)}. A pruned "
                      "weight is a zero that is still multiplied, so each precision does the same work at every "
                      "compression: pruning changes neither side of the ratio, and what moves it between compressions "
                      "is the timing, not the work.")
@@ -218,7 +218,7 @@ def _cpu_words(r: QuantizationResult) -> str:
         "Mixed precision paid off in time even on a CPU: with these units bf16 convolutions can outrun fp32 by "
         "more than the casts autocast inserts cost (the steps are timed whole, so this shows the sum, not the split). "
         if r.gain else
-        f"Mixed precision took less time at every compression ({r.timing.ratios.words('{:.2f}'.format)}x fp32's), "
+        f"Mixed precision took less time at every compression ({r.timing.ratios.words(ratio_text)} fp32's), "
         f"{_beyond_words(r.timing)}: " + ("a small gain. " if r.timing.beyond == len(r.timing.at) else
                                           "a lean, not a measured gain. " if r.timing.beyond == 0 else
                                           "a gain measured at some compressions only. ")
