@@ -16,7 +16,7 @@ from prunelab.workbook.findings import tuning_findings, tuning_result
 from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
 from prunelab.workbook.key_results import tuning_key, tuning_key_result
 from prunelab.workbook.layer_findings import compression_findings, compression_result
-from prunelab.workbook.numbers import Span, accuracy_cell, compression_text
+from prunelab.workbook.numbers import Span, accuracy_cell, compression_text, ratio_text
 from prunelab.workbook.sparse_tables import inference_time_table
 from prunelab.workbook.speed_findings import quantization_findings, quantization_result
 from prunelab.workbook.style import pruner_label
@@ -495,9 +495,9 @@ def test_the_mixed_precision_findings_flag_a_stand_in_set_up():
 def test_quantization_findings_words_carry_the_ratios():
     for table in (_amp_table(), _amp_table().assign(peak_memory_kind="cuda_max_allocated", train_s=[100.0, 50.0] * 2)):
         result, text = quantization_result(table, pd.DataFrame()), quantization_findings(table, pd.DataFrame())
-        assert f"took {result.time.high:.2f}x" in text
+        assert f"took {ratio_text(result.time.low)}" in text and ratio_text(result.time.high) in text
         # on the CPU the peak is the training process's resident set: no ratio of it is quoted as the precisions'
-        assert (f"{result.memory.high:.2f}x fp32's" in text) == result.on_cuda
+        assert (f"{ratio_text(result.memory.high)} fp32's" in text) == result.on_cuda
         assert f"{result.top1_change.high:+.1f} points" in text and "0.2, 1" in text
         if result.on_cuda:  # the model's size and the memory held before training explain the small gain
             assert f"{result.params / 1e6:.2f} M" in text and f"{result.starts_mb[0]:.0f} MB" in text
