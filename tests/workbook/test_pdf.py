@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
 import re
 import shutil
@@ -594,3 +595,29 @@ def test_a_section_that_spills_a_few_lines_is_printed_tighter_and_as_it_was_wher
     assert layout.mend(marked, landed({1: (4, 20)}), page_pt)  # spills tighter too: printed as it was
     assert layout.sections == {} and layout.kept == {1}
     assert not layout.mend(marked, landed({1: (4, 50)}), page_pt)
+
+
+def _titles() -> dict[int, str]:
+    """Each notebook's number and the title its first heading gives it, as the PDF's contents print it."""
+    titles = {}
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        first = json.loads(path.read_text())["cells"][0]
+        titles[int(path.name[:2])] = "".join(first["source"]).splitlines()[0].lstrip("# ").strip()
+    return titles
+
+
+def test_the_terms_name_each_part_of_the_report_as_the_report_titles_it():
+    titles = _titles()
+    glossary = " ".join(f"{term} {meaning}" for term, meaning in TERMS)
+    for number in map(int, re.findall(r"Task (\d+)", glossary)):
+        assert titles[number].startswith(f"Task {number}"), f"the terms name Task {number}: {titles[number]}"
+
+
+def test_the_terms_define_the_abbreviations_the_pages_print_with_the_codes_margins():
+    from prunelab.core.timing import MARGIN
+
+    terms = " ".join(term for term, _ in TERMS)
+    for used in ("PT2E", "torchao", "CSR", "BSR", "RSS", "compact", "units", "host ops", "ProsPr"):
+        assert used in terms, f"no entry for {used}"
+    (compact_meaning,) = [meaning for term, meaning in TERMS if term == "compact"]
+    assert f"{1 - MARGIN:.0%}" in compact_meaning  # the kernel choice's margin, from the code

@@ -11,6 +11,7 @@ import html
 
 from ..core.choices import DATA_FREE_NAMES, DATA_FREE_WHY
 from ..core.timing import ALPHA as RANK_ALPHA
+from ..core.timing import MARGIN
 from .ablations import ABLATIONS, AS_SCORED, NEAR_COLLAPSE_SHARE
 from .numbers import ALPHA, AT_CHANCE, CHANCE_RULE
 from .style import FLOPS
@@ -24,9 +25,11 @@ TERMS: tuple[tuple[str, str], ...] = (
      "so."),
     ("density", "The share of a layer's weights kept. A pruner sets each layer's density by where its scores "
      "fall, so layers can end at very different densities (Rand's all sit near the target)."),
-    ("Rand, Mag, SNIP, GraSP, SynFlow", "The pruners: random scores; weight magnitude after pre-training; "
+    ("Rand, Mag, SNIP, GraSP, SynFlow, ProsPr", "The pruners: random scores; weight magnitude after pre-training; "
      "connection sensitivity |gradient × weight|; gradient signal preservation; synaptic flow over an all-ones "
-     f"input. {DATA_FREE_NAMES} never read the data ({DATA_FREE_WHY}). docs/pruners.md gives each score's formula."),
+     "input; and, where the parameters list it, ProsPr (prospect pruning, a plugin): how much the loss after a few "
+     f"steps of training depends on each weight. {DATA_FREE_NAMES} never read the data ({DATA_FREE_WHY}). "
+     "docs/pruners.md gives each score's formula."),
     ("SynFlow (1 round), (100 rounds)", "SynFlow scores and prunes once (the original tool's setting) or in 100 "
      "rounds, each removing a little more and scoring again, as its paper prescribes."),
     ("dense", "The unpruned network, trained as the pruned runs are: the reference each pruner is compared with."),
@@ -56,15 +59,29 @@ TERMS: tuple[tuple[str, str], ...] = (
      "number is half of what counting multiplies and adds apart gives."),
     ("busy time, wall span", "Of a traced step: the time at least one op (or GPU kernel) runs, and the time from the "
      "step's first op starting to its last ending. Gaps count in the span only."),
+    ("units, host ops", "The pieces of work a traced step is counted in (Tables F and G): on the CPU each top-level "
+     "op the host (the CPU thread driving the step) runs, the host ops of Figure 2; on a GPU each kernel or memory "
+     "copy the host launched."),
     ("mask multiply, folded masks", "The original tool multiplies each mask into its weights in every forward pass. "
      "prunelab zeroes the pruned weights once, when pruning (folded), so inference runs plain layers."),
     ("sparse kernels", "Layers run as sparse matrix products over the kept weights only. They pay only at low "
      "density, and how much depends on the CPU."),
+    ("compact", "The sparse kernel that keeps a layer dense but narrower: a dense product over only the input "
+     "channels and outputs that still have kept weights. \"8 to compact\": 8 layer choices switched to it. A layer "
+     f"leaves dense only for a kernel timed to take at most {1 - MARGIN:.0%} of dense's time."),
+    ("CSR / BSR", "Compressed sparse row: a matrix stored as its kept values, their column indices and where each "
+     "row starts, multiplied by a sparse kernel. Block sparse row: the same over small dense blocks."),
     ("eager fp32, compiled fp32, int8", "The trained network in 32-bit floats run op by op (eager) or through "
      "torch.compile; int8 is the network quantised to 8-bit integers after training (PyTorch's PT2E flow, which "
      "compiles, where it runs)."),
+    ("PT2E, torchao", "PyTorch 2 Export quantisation, from the torchao library: the model is captured with "
+     "torch.export, quantised to int8 for x86 CPUs and compiled by torch.compile. Where torchao cannot run, int8 "
+     "takes PyTorch's older torch.ao path, which compiles nothing; Table L names the path each run took."),
     ("AMP", "Automatic mixed precision: training with matrix products in 16-bit floats (bf16 or fp16) and the "
      "weights kept in fp32."),
+    ("peak memory, RSS", "On a GPU, the most memory CUDA tensors held during training. On a CPU, the peak resident "
+     "set size (RSS) of the whole process that trained the run: all it held in RAM, the Python runtime, PyTorch and "
+     "earlier runs' leftovers included. So Table J does not compare it between precisions on a CPU."),
     ("speed-up", "One design's median time over another's: int8 at 2.0x over fp32 took half fp32's time, and "
      "below 1.0x it took longer."),
     ("fused (M runs)", "M runs of one set-up trained together as one network with M stacked copies of the weights. "
