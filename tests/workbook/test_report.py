@@ -704,3 +704,22 @@ def test_the_pruners_that_read_no_data_are_worded_by_their_display_names():
 
     assert DATA_FREE_NAMES == listed([pruner_name(p) for p in DATA_FREE_PRUNERS])
     assert all(pruner_name(p) in DATA_FREE_WHY for p in DATA_FREE_PRUNERS)
+
+
+def test_a_data_free_pruners_figures_are_said_to_hold_on_real_data_for_its_runs_seed_only():
+    from prunelab.workbook.layer_findings import block_density_key_result, same_weights
+
+    def runs(label: str, pruner: str, densities: list[float], seed: int) -> pd.DataFrame:
+        return pd.DataFrame({"module": ["blocks.0.conv1", "blocks.0.conv2"], "param": "weight", "density": densities,
+                             "size": [2304, 2304], "label": label, "pruner": pruner, "data_source": "synthetic",
+                             "seed": seed, "layer": ["blocks.0.conv1", "blocks.0.conv2"], "flops": 1.0,
+                             "kept_flops": 1.0, "setup": "CIFAR-10 / ResNet20"})
+
+    layers = pd.concat([runs("SNIP", "snip", [0.8, 0.6], 7), runs("SynFlow (100 rounds)", "synflow", [0.5, 0.001], 7)])
+    key = block_density_key_result(layers, "SNIP", 0.5, "synthetic stand-in for CIFAR-10")
+    said = same_weights(layers[layers["label"] == "SynFlow (100 rounds)"])
+    assert "7" in said and said in key  # one run's initial weights, its seed named, beside the figures
+    findings = compression_findings(layers, 0.5)
+    assert findings.count("seed 7") == 2  # the data-free pruners' densities, and its nearly empty layer
+    two = same_weights(pd.concat([layers, runs("Rand", "rand", [0.3, 0.3], 8)]))
+    assert "7" in two and "8" in two

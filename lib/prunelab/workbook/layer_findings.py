@@ -14,6 +14,7 @@ import pandas as pd
 from ..core.choices import DATA_FREE_NAMES, DATA_FREE_PRUNERS, DATA_FREE_WHY
 from ..runs.store import RunRecord
 from .grids import setup_label
+from .numbers import listed
 from .style import column_order
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
@@ -34,13 +35,15 @@ def record_weights(record: RunRecord) -> dict[str, np.ndarray]:
 def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
     """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), the
     record's ``pruner`` name (the findings tell random and data-free pruners by it), and its ``setup`` and
-    ``data_source``, so a figure of them can say where the data were a stand-in."""
+    ``data_source``, so a figure of them can say where the data were a stand-in; ``seed``, the run's, whose initial
+    weights a data-free pruner's mask depends on."""
     frames = []
     for label, record in records.items():
         layers = record.layers
         layers = layers[layers["prunable"]].copy()
         layers["label"] = label
         layers["pruner"] = record.config["pruner"]
+        layers["seed"] = record.config.get("seed")
         layers["layer"] = layers["module"]
         layers["kept_flops"] = layers["density"] * layers["flops"]
         layers["setup"] = setup_label(record.config["dataset"], record.config["model"])
@@ -155,20 +158,34 @@ def _pruner_density(part: pd.DataFrame, label: str, target: float) -> PrunerDens
                          pruner)
 
 
+def same_weights(part: pd.DataFrame) -> str:
+    """"from the same initial weights (one run, seed 1)": the condition under which a data-free pruner's figures in
+    these rows of the per-layer table (one run per pruner, :func:`layer_frame`) hold on real data. Its mask reads
+    no data but does read the initial weights (Rand: its random draw), which each seed draws anew, so the figures
+    are one draw's."""
+    seeds = sorted({int(seed) for seed in part["seed"].dropna()}) if "seed" in part else []
+    runs = "one run" if len(seeds) <= 1 else f"one run per pruner, {len(seeds)} seeds"
+    named = (f", seed {seeds[0]}" if len(seeds) == 1 else
+             f": seeds {listed([str(seed) for seed in seeds])}" if seeds else "")
+    draws = " and random draws" if "pruner" in part and part["pruner"].eq("rand").any() else ""  # Rand's mask
+    return f"from the same initial weights{draws} ({runs}{named})"
+
+
 def compression_findings(layers: pd.DataFrame, compression: float, focus: str = "SNIP") -> str:
     """Markdown findings for Task 3 (:func:`compression_result`)."""
     result = compression_result(layers, compression, focus)
     lines = []
     if result.stand_in:
+        free = layers[layers["pruner"].isin(DATA_FREE_PRUNERS)] if "pruner" in layers else layers.iloc[:0]
         lines.append(f"- {', '.join(result.stand_in)} ran on synthetic stand-in data: the data-driven pruners (and "
                      "Mag, after pre-training) chose their weights from generated images, so their densities below "
                      f"are a pipeline check, not a finding about them on real data. {DATA_FREE_NAMES} never read the "
-                     f"data ({DATA_FREE_WHY}): theirs are the densities they would choose on the real "
-                     "set.")
+                     f"data ({DATA_FREE_WHY}): theirs are the densities they would choose on the real set "
+                     f"{same_weights(free)}.")
     lines.append(f"- The overall target keeps {result.target:.4f} of the prunable weights (compression "
                  f"{result.compression:g}).")
     lines += [_pruner_line(p) for p in result.pruners]
-    lines.append(_near_empty_line(result))
+    lines.append(_near_empty_line(result, layers))
     if result.size_bias is not None:
         b = result.size_bias
         lines.append(f"- Under {b.label}, layers of at most {math.floor(b.median):,} weights (the median size) keep on "
@@ -192,7 +209,7 @@ def _pruner_line(p: PrunerDensity) -> str:
             f"random draw of their size: {noise}.")
 
 
-def _near_empty_line(result: CompressionResult) -> str:
+def _near_empty_line(result: CompressionResult, layers: pd.DataFrame) -> str:
     """The layers each pruner keeps at under :data:`NEAR_EMPTY_SHARE` of the target, with their kept weights,
     and what that means; on stand-in data, which of those pruners never read the data (so it holds on real data)."""
     rule = f"under {NEAR_EMPTY_SHARE:.0%} of the overall target density ({NEAR_EMPTY_SHARE * result.target:.4f})"
@@ -206,7 +223,7 @@ def _near_empty_line(result: CompressionResult) -> str:
     free = [p.label for p in thin if p.data_free]
     if result.stand_in and free:
         line += (f" {' and '.join(free)} never {'reads' if len(free) == 1 else 'read'} the data to choose a mask, "
-                 "so this holds on real data too.")
+                 f"so this holds on real data too, {same_weights(layers[layers['label'].isin(free)])}.")
     return line
 
 
@@ -228,7 +245,7 @@ def block_density_key_result(layers: pd.DataFrame, focus: str, compression: floa
     ``compression`` on ``data`` (words). Where that pruner read synthetic stand-in data to choose its mask, the
     figures are flagged as a pipeline check, and the same figures under a pruner that reads no data
     (:data:`~prunelab.core.choices.DATA_FREE_PRUNERS`; Rand left out, its layers sit at the target by construction)
-    follow: those hold on the real set too."""
+    follow: those hold on the real set too, from the same initial weights (:func:`same_weights`: one run's)."""
     head = f"**Block 0 convolution weights under {focus} at compression {compression:g}** ({data}"
     own = layers[layers["label"] == focus]
     if not _reads_stand_in(own):
@@ -238,8 +255,9 @@ def block_density_key_result(layers: pd.DataFrame, focus: str, compression: floa
     free = [label for label in column_order(layers["label"])
             if set(layers.loc[layers["label"] == label, "pruner"]) <= set(DATA_FREE_PRUNERS) - {"rand"}]
     if free:  # the most rounds: SynFlow's paper's method
-        text += (f" **{free[-1]}** never reads the data to choose its mask, so its figures hold on the real set too: "
-                 f"{block_density_words(layers[layers['label'] == free[-1]])}.")
+        chosen = layers[layers["label"] == free[-1]]
+        text += (f" **{free[-1]}** never reads the data to choose its mask, so its figures hold on the real set too, "
+                 f"{same_weights(chosen)}: {block_density_words(chosen)}.")
     return text
 
 
