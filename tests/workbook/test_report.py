@@ -12,7 +12,7 @@ from timed_passes import PASSES
 from prunelab.core.choices import PRUNERS
 from prunelab.data.catalog import source_words
 from prunelab.errors import UserError
-from prunelab.workbook.findings import tuning_findings, tuning_result
+from prunelab.workbook.findings import equal_flops_note, tuning_findings, tuning_result
 from prunelab.workbook.grids import WorkbookParams, pruner_variants, setup_label, tuning_grid
 from prunelab.workbook.key_results import tuning_key, tuning_key_result
 from prunelab.workbook.layer_findings import compression_findings, compression_result
@@ -723,3 +723,15 @@ def test_a_data_free_pruners_figures_are_said_to_hold_on_real_data_for_its_runs_
     assert findings.count("seed 7") == 2  # the data-free pruners' densities, and its nearly empty layer
     two = same_weights(pd.concat([layers, runs("Rand", "rand", [0.3, 0.3], 8)]))
     assert "7" in two and "8" in two
+
+
+def test_table_d_notes_the_set_ups_whose_pruners_all_keep_the_same_flops():
+    rows = [dict(setup=setup, model=model, label=label, compression=c, seed=seed,
+                 flops=(1000 / (c + 1) if model == "fc" else 1000 / (c + 1) + 7 * i))
+            for setup, model in (("MNIST / FC", "fc"), ("CIFAR-10 / ResNet20", "resnet20"))
+            for i, label in enumerate(("Rand", "SNIP", "GraSP")) for c in (0.5, 1.0) for seed in (1, 2)]
+    table = pd.DataFrame(rows)
+    note = equal_flops_note(table)
+    assert "MNIST / FC" in note and "ResNet20" not in note and "fully connected" in note
+    assert equal_flops_note(table[table["model"] != "fc"]) == ""  # FLOPs that differ between pruners: nothing
+

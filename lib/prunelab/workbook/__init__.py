@@ -63,7 +63,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ),
     ".sparse_figures": ("plot_sparse_inference",),
     ".trace_figures": ("plot_timeline",),
-    ".findings": ("tuning_findings",),
+    ".findings": ("equal_flops_note", "tuning_findings"),
     ".collapse_study": ("collapse_study", "collapse_study_findings", "synflow_claim"),
     ".layer_findings": (
         "block_density_key_result", "block_density_words", "compression_findings", "layer_frame", "record_weights",

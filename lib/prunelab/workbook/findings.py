@@ -30,6 +30,7 @@ from .numbers import (
     p_words,
 )
 from .style import column_order, pruner_label
+from .tables import metric_table
 
 # ------------------------------------------------------------------------------ Task 1: pruners compared
 
@@ -341,3 +342,22 @@ def _collapse_lines(c: Collapses) -> list[str]:
                      "stand-in data " + ("is listed in the table above only as a pipeline check." if rest == 1 else
                                          "are listed in the table above only as pipeline checks."))
     return lines
+
+
+def equal_flops_note(table: pd.DataFrame) -> str:
+    """A sentence for Table D (``table``: the pruned runs' records table): the set-ups where every pruner's model
+    performs the same FLOPs at each compression, so that a reader does not look for a difference between equal
+    columns; for a fully connected network, why (every pruner keeps equally many weights, and each weight of a
+    fully connected layer is one multiply-add per image wherever it is kept). Empty where no set-up has them."""
+    equal, connected = [], []
+    for setup, rows in table.groupby("setup", sort=False):
+        flops = metric_table(rows, "flops")
+        if flops.shape[1] > 1 and (flops.nunique(axis=1) == 1).all():
+            equal.append(setup)
+            connected.append(set(rows["model"]) == {"fc"})
+    if not equal:
+        return ""
+    why = (": the pruners keep equally many weights, and each weight of a fully connected layer is one multiply-add "
+           "per image wherever it is kept") if all(connected) else ""
+    return f" On {' and '.join(equal)} every pruner's model performs the same FLOPs at each compression{why}."
+
