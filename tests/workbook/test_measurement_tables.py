@@ -450,6 +450,10 @@ def test_the_int8_discussion_says_what_int8_buys_over_compiled_fp32_as_well():
     (digits,) = quantization_result(_runs(), mixed, _timing()).int8.setups
     assert (digits.compiled.runs, digits.runs) == (1, 2)  # only the PT2E run has a compiled side
     assert "graph (the 1 of 2 runs " in quantization_findings(_runs(), mixed, _timing())
+    two = pd.concat([_int8(), _int8().rename(index={"digits / Conv": "MNIST / FC"}, level="setup")])
+    text = quantization_findings(_runs(), two, _timing())
+    assert text.count("both sides are compiled") == 1  # what the comparison is, said at its first set-up only
+    assert text.count("over the same fp32 model compiled") == 2  # each set-up's figure still given
     slower = _int8(**{"fp32 compiled inference (ms)": 25.0, "fp32 compiled inference spread (ms)": 0.5,
                       "speedup over compiled": 25.0 / 29.3})  # int8 slower than compiled fp32 in every pass
     (digits,) = quantization_result(_runs(), slower, _timing()).int8.setups

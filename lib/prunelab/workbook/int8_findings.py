@@ -224,13 +224,16 @@ def int8_result(int8: pd.DataFrame) -> Int8Result:
     return Int8Result(int8_setups(int8), bool(int8["pruned weights zero in int8"].all()), Span.of(dense / q), smaller)
 
 
-def _compiled_words(s: Int8Setup) -> str:
-    """int8 against compiled fp32 for one set-up with the rank test's verdict, or why it was not timed."""
+def _compiled_words(s: Int8Setup, explained: bool) -> str:
+    """int8 against compiled fp32 for one set-up with the rank test's verdict, or why it was not timed; what the
+    comparison is, only where no set-up before it in the paragraph (``explained``) said so."""
     if s.compiled.runs == 0:
         return f"; what int8 buys with both sides compiled is not measured here: {uncompiled_words(s)}"
     where = "" if s.compiled.runs == s.runs else f" (the {s.compiled.runs} of {s.runs} runs where it was timed)"
-    return (f"; over the same fp32 model compiled as PT2E compiles its int8 graph{where}, so that both sides are "
-            f"compiled (the graphs still differ in their quantize steps and fusions), {s.compiled.words()}"
+    model = "fp32 model compiled" if explained else "fp32 model compiled as PT2E compiles its int8 graph"
+    why = "" if explained else ", so that both sides are compiled (the graphs still differ in their quantize steps " \
+        "and fusions)"
+    return (f"; over the same {model}{where}{why}, {s.compiled.words()}"
             + (f"; {uncompiled_words(s)}" if s.uncompiled else ""))
 
 
@@ -245,10 +248,11 @@ def _sides_once(setups: tuple[Int8Setup, ...]) -> list[str]:
 
 
 def int8_lines(r: Int8Result) -> list[str]:
+    compiled = [s.compiled.runs > 0 for s in r.setups]
     per_setup = "; ".join(
-        f"{s.setup}: over fp32 run eagerly{sides}, {s.eager.words()}" + _compiled_words(s)
+        f"{s.setup}: over fp32 run eagerly{sides}, {s.eager.words()}" + _compiled_words(s, any(compiled[:i]))
         + f"; top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points"
-        for s, sides in zip(r.setups, _sides_once(r.setups)))
+        for i, (s, sides) in enumerate(zip(r.setups, _sides_once(r.setups))))
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
     return [
         f"- int8 post-training quantization against fp32 test-set inference on the CPU (medians of passes "
