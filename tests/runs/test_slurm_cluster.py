@@ -5,6 +5,7 @@ starts a one-node cluster on localhost); skips with the reason otherwise. The ta
 prunelab runs submitted by its sweep; each must land a complete record in the store.
 """
 
+import os
 import shutil
 import subprocess
 import time
@@ -114,9 +115,11 @@ def test_a_waiting_sweep_stopped_by_sigterm_leaves_its_tasks_running_and_says_ho
                  "test-subset": 64, "post-epochs": 100000, "result-dir": str(tmp_path / "results")},
         "grid": {"pruner": ["rand"]}, "executor": "slurm", "slurm": {"partition": PARTITION, "time": 5, "cpus": 1}}))
     sweep = subprocess.Popen([sys.executable, "-m", "prunelab", "sweep", str(grid)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each line as it is said
     submitted = sweep.stdout.readline()
     while not submitted.startswith("Submitted"):
+        assert submitted, sweep.communicate()[1]  # the sweep ended before it submitted
         submitted = sweep.stdout.readline()
     array = submitted.split(" as array ")[1].split(";")[0]
     try:

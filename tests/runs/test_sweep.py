@@ -1,5 +1,6 @@
 """Grids of runs: expansion, skipping finished runs, worker processes, submitit, the sweep command."""
 
+import os
 import re
 import signal
 import subprocess
@@ -162,7 +163,8 @@ def test_a_sweep_waiting_for_another_process_stops_on_sigterm(tmp_path):
     holder.acquire()  # this test process trains the run, as far as the sweep can tell
     try:
         sweep = subprocess.Popen([sys.executable, "-m", "prunelab", "sweep", str(grid)], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+                                 stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each line as it is said
         for line in sweep.stdout:
             if "waiting for it" in line:
                 break

@@ -288,6 +288,8 @@ def _run_slurm(groups, executor: Executor, log, task):
     try:  # sbatch's complaints come back in the error (submitit also echoes them to stderr: kept out)
         with contextlib.redirect_stderr(io.StringIO()):
             jobs = submitter.map_array(task, [_payload(g) for g in groups])
+    except Preempted:  # a stop asked for here (SIGTERM), not sbatch's refusal
+        raise
     except Exception as err:  # noqa: BLE001 - sbatch's refusal (a partition, an account): the user's to fix
         shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -304,14 +306,14 @@ def _run_slurm(groups, executor: Executor, log, task):
                     yield Outcome(config, "submitted", job.job_id)
             return
         yield from _slurm_results(groups, jobs, log)
-    except Preempted:  # only the waiting stops: the tasks are the cluster's
-        log(f"Stopped waiting; the Slurm tasks of array {array} run on (scancel {array} stops them), and the "
-            "same command collects their records.")
+    except (Preempted, KeyboardInterrupt):  # only the waiting stops: the tasks are the cluster's
+        log(f"Stopped waiting; the Slurm tasks of array {array} run on (scancel {array} stops them), and their "
+            "records land in the result store as they end.")
         raise
 
 
 def _slurm_results(groups, jobs, log):
-    """The outcomes of the Slurm ``jobs`` (one per group), each as its job ends, in the groups' order."""
+    """The outcomes of the Slurm ``jobs`` (one per group), in the groups' order, each once its job has ended."""
     tally = Tally(log, sum(len(g) for g in groups))
     for group, job in zip(groups, jobs):
         while not job.done():  # polled: submitit's own waiting swallows the Preempted a SIGTERM raises in it
@@ -320,6 +322,8 @@ def _slurm_results(groups, jobs, log):
             time.sleep(SLURM_POLL_S)
         try:
             returned = job.result()
+        except Preempted:  # a stop asked for here (SIGTERM), not the task's error
+            raise
         except Exception as err:  # noqa: BLE001 - submitit re-raises the task's error, or a failed job
             yield from _failed_group(group, err, tally, prefix=f"job {job.job_id}: ")
             continue
