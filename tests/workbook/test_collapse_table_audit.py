@@ -164,6 +164,6 @@ def test_a_verdict_names_the_chance_margin_it_applies_not_one_class():
 def test_the_notebook_and_the_glossary_state_the_margin_the_code_applies():
     notebook = json.loads((Path(__file__).parents[2] / "notebooks" / "01_tuning.ipynb").read_text())
     text = " ".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
-    stated = re.findall(r"within\s+(\d+(?:\.\d+)?)\s+points?\s+of\s+always\s+answering", text)
-    stated += re.findall(r"within\s+(\d+(?:\.\d+)?)\s+points?\s+of\s+always\s+answering", dict(TERMS)["collapse"])
+    rule = r"no\s+more\s+than\s+(\d+(?:\.\d+)?)\s+points?\s+above\s+always\s+answering"
+    stated = re.findall(rule, text) + re.findall(rule, dict(TERMS)["collapse"])
     assert len(stated) == 2 and all(float(margin) == CONSTANT_PREDICTION_MARGIN for margin in stated)

@@ -93,8 +93,8 @@ def passing_by_chance(tests: int) -> int | None:
 
 #: what a run :func:`at_chance` scores, in words: the one statement of the rule for the collapse table's notes and the
 #: glossary. No record holds per-class predictions, so the words claim a score, never that a run answers one class
-CHANCE_RULE = (f"within {CONSTANT_PREDICTION_MARGIN:g} point{'' if CONSTANT_PREDICTION_MARGIN == 1 else 's'} of "
-               "always answering the most frequent test class")
+CHANCE_RULE = (f"no more than {CONSTANT_PREDICTION_MARGIN:g} point{'' if CONSTANT_PREDICTION_MARGIN == 1 else 's'} "
+               "above always answering the most frequent test class")
 #: the name of that rule where a verdict or a finding applies it
 AT_CHANCE = "at chance"
 
