@@ -10,6 +10,7 @@ from prunelab.workbook.histogram_words import (
     MIN_LAYER_WEIGHTS,
     NO_GAP,
     NO_GAP_FROM,
+    NearZero,
     gap_groups,
     near_zero,
 )
@@ -81,3 +82,11 @@ def test_a_share_a_little_under_the_bell_curves_is_a_partial_gap_not_none():
                                                                _cut(_bell(5), 0.015)))})
     none_said = text.split(NO_GAP)[0].rsplit(";", 1)[1]
     assert "Rand" in none_said and "GraSP" not in none_said
+
+
+def test_a_share_under_the_bell_curves_is_a_gap_only_beyond_the_noise_of_its_count():
+    share = 0.8 * BELL_SHARE  # under NO_GAP_FROM of the bell's share
+    assert NearZero("many", share, None, None, 100_000).gap == GAP_WORDS[1][1]  # a partial gap
+    assert NearZero("few", share, None, None, 300).gap == NO_GAP  # 300 draws of one bell curve stray this far
+    assert NearZero("few, cut", 0.05 * BELL_SHARE, None, None, 300).gap == GAP_WORDS[0][1]  # a clear gap is clear
+

@@ -718,11 +718,12 @@ def test_a_data_free_pruners_figures_are_said_to_hold_on_real_data_for_its_runs_
     layers = pd.concat([runs("SNIP", "snip", [0.8, 0.6], 7), runs("SynFlow (100 rounds)", "synflow", [0.5, 0.001], 7)])
     key = block_density_key_result(layers, "SNIP", 0.5, "synthetic stand-in for CIFAR-10")
     said = same_weights(layers[layers["label"] == "SynFlow (100 rounds)"])
-    assert "7" in said and said in key  # one run's initial weights, its seed named, beside the figures
+    assert "seed 7" in said and said in key  # one run's initial weights, its seed named, beside the figures
+    assert "per pruner" in same_weights(layers) and "per pruner" not in said  # two pruners: a run each
     findings = compression_findings(layers, 0.5)
     assert findings.count("seed 7") == 2  # the data-free pruners' densities, and its nearly empty layer
     two = same_weights(pd.concat([layers, runs("Rand", "rand", [0.3, 0.3], 8)]))
-    assert "7" in two and "8" in two
+    assert "7" in two and "8" in two and "2 seeds" in two
 
 
 def test_table_d_notes_the_set_ups_whose_pruners_all_keep_the_same_flops():
@@ -734,4 +735,6 @@ def test_table_d_notes_the_set_ups_whose_pruners_all_keep_the_same_flops():
     note = equal_flops_note(table)
     assert "MNIST / FC" in note and "ResNet20" not in note and "fully connected" in note
     assert equal_flops_note(table[table["model"] != "fc"]) == ""  # FLOPs that differ between pruners: nothing
+    one_missing = table[~((table["label"] == "GraSP") & (table["compression"] == 1.0))]
+    assert "MNIST / FC" not in equal_flops_note(one_missing)  # a compression where one pruner has none: not equal
 

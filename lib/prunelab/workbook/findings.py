@@ -352,7 +352,7 @@ def equal_flops_note(table: pd.DataFrame) -> str:
     equal, connected = [], []
     for setup, rows in table.groupby("setup", sort=False):
         flops = metric_table(rows, "flops")
-        if flops.shape[1] > 1 and (flops.nunique(axis=1) == 1).all():
+        if flops.shape[1] > 1 and flops.notna().all().all() and (flops.nunique(axis=1) == 1).all():
             equal.append(setup)
             connected.append(set(rows["model"]) == {"fc"})
     if not equal:
@@ -360,4 +360,3 @@ def equal_flops_note(table: pd.DataFrame) -> str:
     why = (": the pruners keep equally many weights, and each weight of a fully connected layer is one multiply-add "
            "per image wherever it is kept") if all(connected) else ""
     return f" On {' and '.join(equal)} every pruner's model performs the same FLOPs at each compression{why}."
-

@@ -6,6 +6,7 @@ rule between a clear gap, a partial one and none is :data:`GAP_WORDS`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -22,6 +23,9 @@ MIN_LAYER_WEIGHTS = 100
 #: at or above this share of :data:`BELL_SHARE` near zero, a pruner leaves no gap: within a tenth of an uncut bell
 #: curve (which tens of thousands of weights drawn from one match to a few percent); below it, a gap
 NO_GAP_FROM = 0.9
+#: a partial gap also needs a share this many binomial standard deviations below :data:`BELL_SHARE`, for the count
+#: of weights it rests on: a few thousand weights drawn from one bell curve stray by a tenth of it
+NOISE_SDS = 3
 #: (below this share of :data:`BELL_SHARE`, the words): a clear gap, a partial one; at or above the last, none
 GAP_WORDS = ((0.1, "a clear gap around zero"), (NO_GAP_FROM, "a partial gap around zero"))
 NO_GAP = "no gap around zero"
@@ -37,12 +41,17 @@ class NearZero:
     share: float
     lowest: tuple[str, float] | None
     highest: tuple[str, float] | None
+    weights: int
 
     @property
     def gap(self) -> str:
         """The share in words against :data:`BELL_SHARE` (:data:`GAP_WORDS`): under a tenth of it a clear gap,
-        under :data:`NO_GAP_FROM` of it a partial one, else none."""
-        return next((words for limit, words in GAP_WORDS if self.share < limit * BELL_SHARE), NO_GAP)
+        under :data:`NO_GAP_FROM` of it and :data:`NOISE_SDS` binomial standard deviations below it (for
+        ``weights`` draws) a partial one, else none."""
+        noise = NOISE_SDS * math.sqrt(BELL_SHARE * (1 - BELL_SHARE) / self.weights)
+        limits = [limit * BELL_SHARE if limit < NO_GAP_FROM else min(limit * BELL_SHARE, BELL_SHARE - noise)
+                  for limit, _ in GAP_WORDS]
+        return next((words for limit, (_, words) in zip(limits, GAP_WORDS) if self.share < limit), NO_GAP)
 
 
 def near_zero(label: str, weights: dict[str, np.ndarray]) -> NearZero | None:
@@ -61,7 +70,7 @@ def near_zero(label: str, weights: dict[str, np.ndarray]) -> NearZero | None:
     if not total:
         return None
     ranked = sorted(per_layer.items(), key=lambda item: item[1])
-    return NearZero(label, near / total, ranked[0] if ranked else None, ranked[-1] if ranked else None)
+    return NearZero(label, near / total, ranked[0] if ranked else None, ranked[-1] if ranked else None, total)
 
 
 def _percent(share: float) -> str:

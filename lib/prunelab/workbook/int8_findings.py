@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, can_differ, timings_differ
-from .numbers import Span, compression_text, listed
+from .numbers import Span, compression_text, listed, ratio_text
 from .tables import int8_sides
 
 
@@ -48,19 +48,15 @@ class Int8Speed:
         """"**2.10x** as fast, 1 of 1 runs beyond the noise": the speed-up, in bold where every run differs beyond
         the noise, and the verdict; where every run is told apart as slower, that is said in as many words. Where
         only some runs are told apart, the range is theirs, and the rest's ratios follow as no difference claimed."""
-        ratio = self.speedup.words(RATIO)
+        ratio = self.speedup.words(ratio_text)
         shown = f"**{ratio}**" if self.every else ratio
         if self.every and self.slower == self.runs:
             return f"{shown} as fast: slower in {'every run' if self.runs > 1 else 'the run'}, {BEYOND_NOISE}"
         if self.beyond and not self.every and self.apart is not None:
-            rest = (f" (the rest within it, {self.rest.words(RATIO)}: no difference claimed)" if self.rest is not None
-                    else " (in the rest no difference is claimed)")
-            return f"{self.apart.words(RATIO)} as fast, {self.verdict()}{rest}"
+            rest = (f" (the rest within it, {self.rest.words(ratio_text)}: no difference claimed)"
+                    if self.rest is not None else " (in the rest no difference is claimed)")
+            return f"{self.apart.words(ratio_text)} as fast, {self.verdict()}{rest}"
         return f"{shown} as fast, {self.verdict()}"
-
-
-#: how a speed-up ratio is written in the findings
-RATIO = "{:.2f}x".format
 
 
 def _timed(part: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -159,12 +159,13 @@ def _pruner_density(part: pd.DataFrame, label: str, target: float) -> PrunerDens
 
 
 def same_weights(part: pd.DataFrame) -> str:
-    """"from the same initial weights (one run, seed 1)": the condition under which a data-free pruner's figures in
-    these rows of the per-layer table (one run per pruner, :func:`layer_frame`) hold on real data. Its mask reads
-    no data but does read the initial weights (Rand: its random draw), which each seed draws anew, so the figures
-    are one draw's."""
+    """"from the same initial weights (one run per pruner, seed 1)": the condition under which a data-free pruner's
+    figures in these rows of the per-layer table (one run per pruner, :func:`layer_frame`) hold on real data. Its
+    mask reads no data but does read the initial weights (Rand: its random draw), which each seed draws anew, so
+    the figures are one draw's."""
     seeds = sorted({int(seed) for seed in part["seed"].dropna()}) if "seed" in part else []
-    runs = "one run" if len(seeds) <= 1 else f"one run per pruner, {len(seeds)} seeds"
+    several = "pruner" in part and part["pruner"].nunique() > 1
+    runs = ("one run per pruner" if several else "one run") + (f", {len(seeds)} seeds" if len(seeds) > 1 else "")
     named = (f", seed {seeds[0]}" if len(seeds) == 1 else
              f": seeds {listed([str(seed) for seed in seeds])}" if seeds else "")
     draws = " and random draws" if "pruner" in part and part["pruner"].eq("rand").any() else ""  # Rand's mask

@@ -279,7 +279,7 @@ def int8_path_cell(method: str, fallback: str | None) -> str:
     """Table L's "int8 path" cell: the path's name, with "(PT2E failed)" where the run fell back to it. Why PT2E
     failed is said once, in the findings (:func:`.int8_findings.uncompiled_reason`), not in every row."""
     name = INT8_PATH_NAMES.get(method, method)
-    return f"{name} (PT2E failed)" if fallback else name
+    return f"{name} (PT2E failed)" if isinstance(fallback, str) and fallback else name  # NaN: none recorded
 
 
 def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
