@@ -177,7 +177,7 @@ def test_task4_findings_read_the_cuda_memory_kind_from_the_records():
             for c in (0.2, 0.5) for amp in (False, True)]
     table = pd.DataFrame(rows)
     text = quantization_findings(table, pd.DataFrame())
-    assert all(number in text for number in ("0.83x", "0.71x", "200 MB"))  # time, memory, held before the run
+    assert all(number in text for number in ("0.833x", "0.714x", "200 MB"))  # time, memory, held before the run
     frame = amp_table(table)
     assert list(frame.columns) == [(m, p) for m in AMP_METRICS.values() for p in ("AMP fp16", "fp32")]
     assert frame.loc[0.2, ("Peak memory (MB)", "AMP fp16")] == 500.0
