@@ -48,10 +48,11 @@ class NearZero:
         """The share in words against :data:`BELL_SHARE` (:data:`GAP_WORDS`): under a tenth of it a clear gap,
         under :data:`NO_GAP_FROM` of it and :data:`NOISE_SDS` binomial standard deviations below it (for
         ``weights`` draws) a partial one, else none."""
+        (clear, clear_words), (_, partial_words) = GAP_WORDS
+        if self.share < clear * BELL_SHARE:
+            return clear_words
         noise = NOISE_SDS * math.sqrt(BELL_SHARE * (1 - BELL_SHARE) / self.weights)
-        limits = [limit * BELL_SHARE if limit < NO_GAP_FROM else min(limit * BELL_SHARE, BELL_SHARE - noise)
-                  for limit, _ in GAP_WORDS]
-        return next((words for limit, (_, words) in zip(limits, GAP_WORDS) if self.share < limit), NO_GAP)
+        return partial_words if self.share < min(NO_GAP_FROM * BELL_SHARE, BELL_SHARE - noise) else NO_GAP
 
 
 def near_zero(label: str, weights: dict[str, np.ndarray]) -> NearZero | None:
