@@ -634,7 +634,7 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
     for kernels in (layers, layers.assign(kernel="dense")):
         (s,) = sparse_result(runs, kernels)
         c, text = s.count, sparse_findings(runs, kernels)
-        assert f"**{c.real_speedup.low:.2f}x**" in text and f"{c.beyond} of its {c.runs} runs" in text
+        assert f"**{ratio_text(c.real_speedup.low)}**" in text and f"{c.beyond} of its {c.runs} runs" in text
         assert f"kept fraction {c.real_kept.low:.3g}" in text and f"{c.repeats} passes" in text
         assert ("That run predicts" if c.at_chance == c.beyond == 1 else f"{c.at_chance} of those") in text
         assert f"{s.dead_units} dead units" in text
@@ -644,7 +644,7 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
         else:
             assert "0.01 to 0.9" in text
     noise = sparse_findings(runs.iloc[1:], layers)  # no run beyond the noise: its ratio is not put in bold
-    assert "**" not in noise and f"{1 / 1.05:.2f}x" in noise
+    assert "**" not in noise and ratio_text(1 / 1.05) in noise  # 0.952x
 
 
 def test_a_run_slower_on_sparse_kernels_beyond_the_noise_is_counted_as_slower():
@@ -970,6 +970,22 @@ def test_the_key_result_and_the_findings_count_the_same_runs():
     assert f"{c.gains} of its {c.tested} runs" in key and "2.00x" in key and f"{c.left_out.runs} runs left out" in key
     assert "1 run whose" in key and "1 other whose" in key and NOISY_MARK in key  # a same-model run, a noisy one
     assert _headline_runs(sparse_findings(frame, layers.assign(setup="MNIST / FC")), "MNIST / FC") == c.tested
+
+
+def test_the_sparse_findings_and_key_result_quote_speed_ups_as_the_reports_ratios_are_printed():
+    """No table prints a run's speed-up on sparse kernels (Tables C and C2 give the times), so the findings and the key
+    result quote it in the one style of the report's ratios (:func:`ratio_text`, 3 significant digits)."""
+    from prunelab.workbook.key_results import speed_key_words
+
+    _, layers = _sparse()
+    frame = _at_one_compression((1.0, 1.0), (1.0, 1.0), (1.012, 0.1), (1.0, 1.11))  # 10.12x and 0.9009x, both told
+    c = sparse_result(frame, layers.assign(setup="MNIST / FC"))[0].count
+    assert (c.beyond, c.slower, c.gains) == (2, 1, 1) and c.real_speedup == Span(pytest.approx(1 / 1.11), 10.12)
+    text = sparse_findings(frame, layers.assign(setup="MNIST / FC"))
+    assert f"**{ratio_text(1 / 1.11)} to {ratio_text(10.12)}**" in text  # 0.901x to 10.1x
+    assert "10.12x" not in text and "0.90x" not in text
+    (key,) = speed_key_words(frame)
+    assert f"{ratio_text(10.12)} as fast" in key and "10.12x" not in key
 
 
 def test_dense_medians_that_fall_steadily_with_compression_are_given_as_the_data_show_them():

@@ -17,7 +17,7 @@ from prunelab.runs.store import iter_records, load_table
 from prunelab.workbook.collapses import VERDICTS, collapse_table
 from prunelab.workbook.findings import collapses, tuning_result
 from prunelab.workbook.grids import records_table
-from prunelab.workbook.numbers import Span, time_cell
+from prunelab.workbook.numbers import Span, ratio_text, time_cell
 from prunelab.workbook.sparse_tables import kernels_differ
 from prunelab.workbook.style import column_order
 from prunelab.workbook.tables import peak_memory_heading, stand_in_banner
@@ -242,7 +242,7 @@ def test_tuning_notebook_tables_and_figures(smoke):
     for dataset, rows in sparse.groupby("dataset"):  # as sparse_table names a set-up and counts switched layers
         rows = rows.assign(setup=dataset, switched=rows["switched_layers"].map(len))
         real = rows[kernels_differ(rows)]
-        quoted = Span.of((real if len(real) else rows)["speedup"]).words("{:.2f}x".format)
+        quoted = Span.of((real if len(real) else rows)["speedup"]).words(ratio_text)
         assert (f"**{quoted}**" if len(real) else f"{quoted} as fast") in text
     # the numbers in Table B are the store's
     store = load_table(results)

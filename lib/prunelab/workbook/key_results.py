@@ -104,7 +104,7 @@ def speed_key_words(sparse: pd.DataFrame) -> list[str]:
             speed = f"and whether sparse kernels gain cannot be said: {c.repeats} passes each, {TOO_FEW}"
         elif c.working_speedup is not None:
             speed = (f"and on sparse kernels {c.gains} of its {counted(c.tested, 'run')} compared ran "
-                     f"{c.working_speedup.words('{:.2f}x'.format)} as fast, beyond the passes' noise, "
+                     f"{c.working_speedup.words(ratio_text)} as fast, beyond the passes' noise, "
                      "while still predicting better than the most frequent class")
         else:
             speed = ("and no run that still predicts better than the most frequent class ran faster on sparse "

@@ -1,6 +1,7 @@
 """Findings on where sparse kernels pay (Task 1's inference times): per set-up, which layers went on sparse kernels,
 which runs ran faster beyond the passes' noise, and which ratios are noise (the same model both ways, or a dense
-time far off its neighbours'). Numbers and verdicts as frozen dataclasses first, then words.
+time far off its neighbours'). Numbers and verdicts as frozen dataclasses first, then words. No table prints these
+speed-ups (Tables C and C2 give the times), so they read as the report's other ratios do (:func:`.numbers.ratio_text`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
-from .numbers import Span, at_chance, counted, listed, passing_by_chance, significant
+from .numbers import Span, at_chance, counted, listed, passing_by_chance, ratio_text, significant
 from .sparse_tables import NOISY_DENSE, NOISY_MARK, kernels_differ, left_out, noisy_dense, same_model, sparse_gains
 
 
@@ -232,14 +233,14 @@ def _left_out_lines(s: SparseCount) -> list[str]:
             f"{'its ratio is noise and counts' if one else 'their ratios are noise and count'} neither way.")
     if out.same is not None:
         line += (f" In {counted(out.same_runs, 'run')} no layer went on sparse kernels and no unit was removed, so the "
-                 f"sparse model is the dense one and runs the same computation ({out.same.words('{:.2f}x'.format)}).")
+                 f"sparse model is the dense one and runs the same computation ({out.same.words(ratio_text)}).")
     if out.noisy is not None:
         # "other": Table C marks some same-model runs too, counted with those above
         noisy = counted(out.noisy_runs, "run").replace(" run", " other run") if out.same_runs else counted(
             out.noisy_runs, "run")
         line += (f" In {noisy} the dense time lies more than {NOISY_DENSE:.0%} off the "
                  f"set-up's median dense time at that compression, above or below, marked {NOISY_MARK} in Table C "
-                 f"({out.noisy.words('{:.2f}x'.format)}).")
+                 f"({out.noisy.words(ratio_text)}).")
     return [line]
 
 
@@ -256,7 +257,7 @@ def _speed_line(s: SparseCount) -> str:
     timed = f"medians of {s.repeats} passes taken in turn"
     if s.speedup is None:
         return f"- {s.setup}: every run is left out of the comparison ({timed}): no difference is claimed."
-    speedup = s.speedup.words("{:.2f}x".format)
+    speedup = s.speedup.words(ratio_text)
     if not can_differ(s.repeats, s.repeats):
         return f"- {s.setup}: over {_compared(s)}, {speedup} as fast on sparse kernels ({timed}), {TOO_FEW}."
     if s.real_speedup is None:
@@ -265,7 +266,7 @@ def _speed_line(s: SparseCount) -> str:
     line = (f"- {s.setup}: in {s.beyond} of {_compared(s)} the sparse-kernel and dense-kernel times differ beyond "
             f"the passes' noise, by a rank test of the passes{_by_chance(s.tested)}: on sparse kernels the test set "
             "ran "
-            f"**{s.real_speedup.words('{:.2f}x'.format)}** as fast (kept fraction "
+            f"**{s.real_speedup.words(ratio_text)}** as fast (kept fraction "
             f"{s.real_kept.words('{:.3g}'.format)}; {timed})"
             + (f", {s.slower} of them slower than on dense kernels and {s.beyond - s.slower} faster" if s.slower
                else ", none of them slower")
@@ -277,7 +278,7 @@ def _speed_line(s: SparseCount) -> str:
     elif s.at_chance and s.working_speedup is not None:
         line += (f" {_of_those(s)} no better than the most frequent class, so part of that speed comes with networks "
                  f"that no longer work; {s.gains} of the {s.tested} runs ran faster while still predicting better: "
-                 f"**{s.working_speedup.words('{:.2f}x'.format)}** as fast.")
+                 f"**{s.working_speedup.words(ratio_text)}** as fast.")
     elif s.at_chance:
         line += (f" {_of_those(s)} no better than the most frequent class: there the speed comes with a network that "
                  "no longer works.")
