@@ -413,7 +413,7 @@ def test_the_int8_words_carry_the_speed_up_and_sizes():
         assert f"{digits.setup}: over fp32 run eagerly ({digits.sides}), **{eager}**" in text
         assert f"{digits.eager.beyond} of {digits.runs} runs" in text
         assert f"**{ratio_text(digits.compiled.speedup.low)}** as fast" in text
-        assert f"{digits.top1_change.low:+.1f} points" in text and f"{result.smaller_than_dense.low:.1f}x" in text
+        assert f"{digits.top1_change.low:+.1f} points" in text and ratio_text(result.smaller_than_dense.low) in text
         assert ("NOT" in text) != result.zeros_kept
         assert all(f"{setup} at {c:g}" in text for setup, c in result.sparse_smaller)
     within = _int8(**{"int8 inference (ms)": 1100.0, "speedup": 1.0086})  # passes among fp32's: not in bold
@@ -479,7 +479,7 @@ def test_the_int8_words_say_where_compiling_alone_made_fp32_slower_or_faster_bey
                                  (compiled_at(20.0, 1.0), (), (20.0 / 30.0,))):
         (digits,) = quantization_result(_runs(), int8, _timing()).int8.setups
         assert digits.compiling == CompilingEffect(1, pytest.approx(slower), pytest.approx(faster))
-        ratio = f"{(slower or faster)[0]:.2f}x"  # compiled fp32's time over eager fp32's
+        ratio = ratio_text((slower or faster)[0])  # compiled fp32's time over eager fp32's: 1.33x, 0.667x
         assert ratio in quantization_findings(_runs(), int8, _timing())
         assert ratio in quantization_key_result(runs, _timing(), int8)
     close = compiled_at(30.2, 2.0)  # passes overlap: no difference claimed, nothing said

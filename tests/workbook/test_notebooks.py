@@ -319,17 +319,17 @@ def test_quantization_notebook_tables_and_figures(smoke):
     # Table J's times and the findings' ratios are the amp-timing records': fp32 and AMP steps taken in turn
     timings = [json.loads(p.read_text()) for p in Path(results).glob("amp-timing/*/summary.json")]
     for t in timings:
-        assert f"{t['amp_train_s'] / t['fp32_train_s']:.2f}x" in text
+        assert ratio_text(t["amp_train_s"] / t["fp32_train_s"]) in text
     # every pruned weight stayed zero in the store's int8 models, and the findings quote their speed-ups
     int8 = [json.loads(p.read_text()) for p in Path(results).glob("int8/*/summary.json")]
     assert all(s["pruned_weights_zero"] for s in int8) and "NOT" not in text
     for stand_in in (True, False):  # CIFAR-10 / ResNet20 on the stand-in, digits / Conv on real images
         speedups = Span.of(s["speedup"] for s in int8 if s["stand_in"] == stand_in)
-        assert speedups.words("{:.2f}x".format) in text  # in bold where a run differs beyond the noise
+        assert speedups.words(ratio_text) in text  # in bold where a run differs beyond the noise
         compiled = [s["speedup_over_compiled"] for s in int8
                     if s["stand_in"] == stand_in and s["int8_method"] == "pt2e"]
         if compiled:  # and over the fp32 model compiled as PT2E compiles int8, in Table L2 and the findings
-            assert Span.of(compiled).words("{:.2f}x".format) in text
+            assert Span.of(compiled).words(ratio_text) in text
             assert all(time_cell(1e3 * s[f"{FP32_COMPILED}_s"], 1e3 * s[f"{FP32_COMPILED}_spread_s"], "") in table_l2
                        for s in int8 if s["int8_method"] == "pt2e")
     (amp,) = [t for t in timings if t["compression"] == 0.5]

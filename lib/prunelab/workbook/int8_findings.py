@@ -131,7 +131,8 @@ class Int8Setup:
 @dataclass(frozen=True)
 class Int8Result:
     """The int8 table in figures: per set-up, whether every pruned weight stayed zero, how much smaller int8
-    is on disk than dense fp32, and the runs (set-up, compression) whose sparse fp32 file is smaller than int8."""
+    is on disk than dense fp32 (Table L gives the sizes, the words their ratio as :func:`.numbers.ratio_text` prints
+    it), and the runs (set-up, compression) whose sparse fp32 file is smaller than int8."""
 
     setups: tuple[Int8Setup, ...]
     zeros_kept: bool
@@ -141,7 +142,8 @@ class Int8Result:
 
 def compiling_words(s: Int8Setup) -> str:
     """A short sentence for each way compiling alone moved fp32's time on set-up ``s`` beyond the noise (slower,
-    faster), with what that means for int8's two speed-ups; "" where it moved it in no run."""
+    faster), with what that means for int8's two speed-ups; "" where it moved it in no run. Table L2 gives the two
+    times, not their ratio, so the ratio reads as the report's others do (:func:`.numbers.ratio_text`)."""
     e, sentences = s.compiling, []
     for ratios, moved, meaning in (
             (e.slower, "slower",
@@ -151,7 +153,7 @@ def compiling_words(s: Int8Setup) -> str:
             where = ("in the run" if e.runs == 1 else "in every run" if len(ratios) == e.runs
                      else f"in {len(ratios)} of {e.runs} runs")
             sentences.append(f"On {s.setup} compiling made fp32 {moved}: compiled fp32 took "
-                             f"{Span.of(ratios).words('{:.2f}x'.format)} eager fp32's time {where}, {BEYOND_NOISE}, "
+                             f"{Span.of(ratios).words(ratio_text)} eager fp32's time {where}, {BEYOND_NOISE}, "
                              f"{meaning}.")
     return " ".join(sentences)
 
@@ -256,7 +258,7 @@ def int8_lines(r: Int8Result) -> list[str]:
         + "".join(f"{words} " for s in r.setups if (words := compiling_words(s)))
         + ("Every pruned weight stayed exactly zero." if r.zeros_kept
            else "Some pruned weights did NOT stay zero: investigate."),
-        f"- On disk int8 is {r.smaller_than_dense.words('{:.1f}x'.format)} smaller than dense fp32 (one byte per "
+        f"- On disk int8 is {r.smaller_than_dense.words(ratio_text)} smaller than dense fp32 (one byte per "
         "weight, pruned ones included, whatever the compression); storing only the kept fp32 weights and their "
         "positions shrinks with compression instead, and is smaller than int8 "
         + (f"for {', '.join(smaller)}." if smaller else "in none of these runs.")
