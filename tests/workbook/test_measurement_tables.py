@@ -36,6 +36,7 @@ from prunelab.workbook.tracing_findings import (
     conv_costs,
     design_speed,
     design_speed_words,
+    per_flop_text,
     trace_findings,
     trace_result,
 )
@@ -71,9 +72,9 @@ def test_a_difference_is_claimed_only_where_the_rank_test_tells_the_times_apart(
     noise = design_speed(_summary((10.4, 1.0), (10.0, 0.6)))  # 0.4 ms apart, ranges of 1.0 and 0.6
     assert not noise.differ and noise.original.repeats == 5
     real = design_speed(_summary((13.0, 0.5), (10.0, 0.4)))
-    assert real.differ and real.folded_faster and real.ratio == pytest.approx(1.3)
+    assert real.differ and real.folded_faster and real.against_folded == pytest.approx(1.3)
     slower = design_speed(_summary((10.0, 0.5), (13.0, 0.4)))
-    assert slower.differ and not slower.folded_faster and slower.ratio == pytest.approx(1.3)
+    assert slower.differ and not slower.folded_faster and slower.against_folded == pytest.approx(10 / 13)
     assert design_speed(_summary(timed=False)) is None  # no repeated steps
 
 
@@ -83,7 +84,7 @@ def test_the_design_speed_words_carry_the_step_times_and_claim_only_real_gaps():
         assert time_cell(1e3 * speed.original.median, 1e3 * speed.original.spread, "ms") in text
         assert time_cell(1e3 * speed.folded.median, 1e3 * speed.folded.spread, "ms") in text
         assert "over 5 steps" in text
-        assert (f"({speed.ratio:.2f}x)" in text) == speed.differ and ("**" in text) == speed.differ
+        assert (ratio_text(speed.against_folded) in text) == speed.differ and ("**" in text) == speed.differ
         if not speed.differ:
             assert f"the {1e3 * abs(speed.original.median - speed.folded.median):.3g} ms gap" in text
     assert "ms" not in design_speed_words(_summary(timed=False))
@@ -168,13 +169,13 @@ def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_mult
         return frame.assign(relative=per_flop / per_flop.median())
 
     text = conv_cost_words(costs([100.0, 100.0, 100.0, 40.0], [1000.0, 1000.0, 1000.0, 100.0]))
-    assert "`d` (4x" in text and "`a`" not in text  # 4x the median time per FLOP
+    assert f"`d` ({per_flop_text(4.0)}x" in text and "`a`" not in text  # 4x the median time per FLOP
     assert "3.2%" in text and "11.8%" in text  # d's shares of the FLOPs and of the time
     assert "1.00x to 4.00x" in text
     quiet = conv_cost_words(costs([100.0, 110.0, 90.0, 15.0], [1000.0, 1000.0, 1000.0, 100.0]))
     assert "`" not in quiet and "0.86x to 1.43x" in quiet  # none at 2x either way: no layer named
     fast = conv_cost_words(costs([100.0, 100.0, 100.0, 4.0], [1000.0, 1000.0, 1000.0, 100.0]))
-    assert "`d` (0.4x" in fast  # far below the median time per FLOP is named too
+    assert f"`d` ({per_flop_text(0.04 / 0.1)}x" in fast  # far below the median time per FLOP is named too
     findings = trace_findings(_summary(), _designs(), costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4))
     assert conv_cost_words(costs([1.0, 1.0, 1.0, 4.0], [1.0] * 4)) in findings
     unmatched = costs([1.0, 1.0, 1.0, 4.0], [1.0, 1.0, 1.0, float("nan")])  # a layer the layer table lacks
@@ -194,6 +195,29 @@ def test_table_g_shows_the_repeated_step_with_its_half_range():
     assert "step time (ms)" not in untimed
     assert untimed["busy in traced step (ms)"].iloc[0] == "8.00"  # one step each: shown only where nothing repeated
     assert "busy in traced step (ms)" not in frame
+
+
+def test_the_design_speed_words_quote_table_gs_ratio_as_its_cell_prints_it():
+    """The findings' ratio of the two designs is the one Table G prints in the original design's row, whichever design
+    is faster: a reader finds the finding's number in the table."""
+    for times in (((13.0, 0.5), (10.0, 0.4)), ((10.0, 0.5), (13.0, 0.4)), ((30.4, 0.5), (10.0, 0.4))):
+        cell = design_comparison_table(_designs(), _summary(*times))["against folded"].iloc[0]
+        ratio = cell.split(", ")[0]  # "0.769x, faster"
+        assert ratio in design_speed_words(_summary(*times)), (cell, design_speed_words(_summary(*times)))
+    assert "0.769x" in design_speed_words(_summary((10.0, 0.5), (13.0, 0.4)))  # 10 / 13: the original, faster
+    assert "3.04x" in design_speed_words(_summary((30.4, 0.5), (10.0, 0.4)))
+
+
+def test_the_layer_cost_words_quote_table_es_cells():
+    """Each time per FLOP the findings name, and the range they give, is a cell of Table E as printed."""
+    frame = pd.DataFrame({"module": list("abcd"), "type": "Conv2d", "time_us": [100.0, 104.0, 96.0, 43.0],
+                          "share_of_busy": 0.1, "share_of_span": 0.1, "flops": [1000.0, 1000.0, 1000.0, 100.0]})
+    per_flop = frame["time_us"] / frame["flops"]
+    costs = frame.assign(relative=per_flop / per_flop.median())  # d at 4.216x: 4.22 in the table
+    cells = dict(zip(costs["module"], conv_layer_table(costs)["time per FLOP (× median)"]))
+    assert cells["d"] == "4.22"
+    text = conv_cost_words(costs)
+    assert f"`d` ({cells['d']}x" in text and f"{cells['c']}x to {cells['d']}x" in text, (cells, text)
 
 
 def _runs():

@@ -21,7 +21,7 @@ from .numbers import alike, compression_text, ratio_text, shape_text, significan
 from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .tables import MEMORY_KINDS, int8_sides, own_peak_memory, peak_memory_heading, precision_label
-from .tracing_findings import DESIGNS, design_steps
+from .tracing_findings import DESIGNS, design_steps, per_flop_text
 
 if TYPE_CHECKING:
     from ..core.trace import TraceAnalysis
@@ -86,7 +86,7 @@ def conv_layer_table(costs: pd.DataFrame) -> pd.DataFrame:
                          "share of busy": costs["share_of_busy"].map(percent),
                          "share of span": costs["share_of_span"].map(percent),
                          f"dense {FLOPS} per image (M)": (costs["flops"] / 1e6).map(significant),
-                         "time per FLOP (× median)": costs["relative"].map("{:.2f}".format)},
+                         "time per FLOP (× median)": costs["relative"].map(per_flop_text)},
                         index=costs.index)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..core.timing import TIMING_RULE, Timing, timings_differ
-from .numbers import alike, listed, significant, time_cell
+from .numbers import alike, listed, ratio_text, significant, time_cell
 
 if TYPE_CHECKING:
     from ..core.trace import TraceAnalysis
@@ -88,9 +88,10 @@ class DesignSpeed:
         return self.folded.median < self.original.median
 
     @property
-    def ratio(self) -> float:
-        """The slower step time over the faster."""
-        return max(self.original.median, self.folded.median) / min(self.original.median, self.folded.median)
+    def against_folded(self) -> float:
+        """The original design's median step time over folded's: the ratio Table G gives in the original design's
+        row (:func:`.measurement_tables.design_comparison_table`), above 1 where folding is faster."""
+        return self.original.median / self.folded.median
 
 
 def design_speed(summary: Mapping) -> DesignSpeed | None:
@@ -117,7 +118,8 @@ def _speed_words(speed: DesignSpeed | None) -> str:
         return (f"Step time {how}: {cells}; the {1e3 * abs(original.median - folded.median):.3g} ms gap is within "
                 "the noise of the repeats, so neither design is measurably faster on this batch and device.")
     faster = "folded masks" if speed.folded_faster else "the original design"
-    return f"Step time {how}: {cells}; **{faster}** is faster ({speed.ratio:.2f}x), beyond the noise of the repeats."
+    return (f"Step time {how}: {cells}; **{faster}** is faster (the original design's step took "
+            f"{ratio_text(speed.against_folded)} folded's time), beyond the noise of the repeats.")
 
 
 @dataclass(frozen=True)
@@ -162,11 +164,18 @@ def conv_costs(analysis: TraceAnalysis, layers: pd.DataFrame) -> pd.DataFrame:
     return conv
 
 
+def per_flop_text(relative: float) -> str:
+    """A layer's time per FLOP over the median layer's as Table E prints it and the findings quote it, to two
+    decimals ("1.07", "0.40"): one function, so that a finding quotes Table E's cell as the table shows it."""
+    return f"{relative:.2f}"
+
+
 def conv_cost_words(costs: pd.DataFrame) -> str:
     """Whether time per layer follows FLOPs in the traced step (:func:`conv_costs`): each layer at
     :data:`COST_OUTLIER` times the median time per FLOP or more, or at its inverse or less, named with its shares
     of the FLOPs and of the time."""
-    spread = f"{costs['relative'].min():.2f}x to {costs['relative'].max():.2f}x the median layer's"
+    low_text, high_text = per_flop_text(costs["relative"].min()), per_flop_text(costs["relative"].max())
+    spread = f"{low_text}x to {high_text}x the median layer's"
     high = costs[costs["relative"] >= COST_OUTLIER].sort_values("relative", ascending=False)
     low = costs[costs["relative"] <= 1 / COST_OUTLIER].sort_values("relative")
     if high.empty and low.empty:
@@ -183,8 +192,9 @@ def conv_cost_words(costs: pd.DataFrame) -> str:
 
 
 def _cost_list(rows: pd.DataFrame, costs: pd.DataFrame) -> str:
-    return listed([f"`{row.module}` ({row.relative:.2g}x: {row.flops / costs['flops'].sum():.1%} of the convolutions' "
-                   f"FLOPs, {row.time_us / costs['time_us'].sum():.1%} of their time)" for row in rows.itertuples()])
+    return listed([f"`{row.module}` ({per_flop_text(row.relative)}x: {row.flops / costs['flops'].sum():.1%} of the "
+                   f"convolutions' FLOPs, {row.time_us / costs['time_us'].sum():.1%} of their time)"
+                   for row in rows.itertuples()])
 
 
 def _busy_gap_words(result: TraceResult) -> str:
