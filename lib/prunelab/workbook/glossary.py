@@ -34,8 +34,10 @@ TERMS: tuple[tuple[str, str], ...] = (
      "rounds, each removing a little more and scoring again, as its paper prescribes."),
     ("dense", "The unpruned network, trained as the pruned runs are: the reference each pruner is compared with."),
     ("top-1", "The share of test images whose highest-scored class is the true one."),
-    ("collapse", f"A run has collapsed when a layer kept no weight, or when its top-1 is {CHANCE_RULE} "
-     f"({AT_CHANCE}). The sanity checks' ties beside collapsed runs are those beside runs {AT_CHANCE}."),
+    (AT_CHANCE, f"A run is {AT_CHANCE} when its top-1 is {CHANCE_RULE}. The records hold the accuracy, not which "
+     "classes a run answered, so the words claim a score, not that the run answers one class."),
+    ("collapse", f"A run has collapsed when a layer kept no weight, or when it is {AT_CHANCE}. The sanity checks' "
+     f"ties beside collapsed runs are those beside runs {AT_CHANCE}."),
     ("near collapse", f"A pruner {AS_SCORED} that keeps less than {NEAR_COLLAPSE_SHARE:.0%} of the lead in top-1 "
      "over always answering the most frequent class that it had at its set-up's lowest compression. There, a tie "
      "with its ablations says little."),
