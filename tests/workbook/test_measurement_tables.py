@@ -660,7 +660,7 @@ def test_the_sparse_words_carry_the_speed_ups_and_densities():
         c, text = s.count, sparse_findings(runs, kernels)
         assert f"**{ratio_text(c.real_speedup.low)}**" in text and f"{c.beyond} of its {c.runs} runs" in text
         assert f"kept fraction {c.real_kept.low:.3g}" in text and f"{c.repeats} passes" in text
-        assert ("That run predicts" if c.at_chance == c.beyond == 1 else f"{c.at_chance} of those") in text
+        assert ("That run is" if c.at_chance == c.beyond == 1 else f"{c.at_chance} of those") in text
         assert f"{s.dead_units} dead units" in text
         if s.switched:
             assert f"{s.switched_layers} layer choices" in text and "2 to compact" in text

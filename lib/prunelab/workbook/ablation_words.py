@@ -20,7 +20,7 @@ from .ablations import (
     ablation_study,
     clean_split_chance,
 )
-from .numbers import ALPHA, compression_text, counted, listed, p_words
+from .numbers import ALPHA, AT_CHANCE, compression_text, counted, listed, p_words
 
 STAND_IN = "Every set-up here ran on synthetic stand-in data: a pipeline check, with nothing to conclude."
 CLAIM = ("**Frankle et al.'s claim**: the pruners that score at initialisation find how many weights to keep per "
@@ -63,7 +63,7 @@ def _pruner_parts(table: pd.DataFrame, verdicts_of: pd.DataFrame) -> list[str]:
                      else "nothing it found beyond each layer's density shows at this n")
     parts += _untested(group)
     parts += [f"at {compression_text(c)} it and its {listed(list(names))} ablation{'s' if len(names) > 1 else ''} "
-              "score no better than the most frequent class: nothing to tell apart" for c, names in chance]
+              f"are {AT_CHANCE}: nothing to tell apart" for c, names in chance]
     return parts + _collapsed_ties(tied) + ([_low_power(large)] if len(large) else [])
 
 
@@ -113,8 +113,8 @@ def _collapsed_ties(tied: pd.DataFrame) -> list[str]:
     pruner as scored collapsed on some seeds, once per ablation that did where it did not."""
     own = tied[tied["collapsed"] > 0].drop_duplicates("compression")
     theirs = tied[(tied["collapsed"] == 0) & (tied["ablation_collapsed"] > 0)]
-    return ([f"at {compression_text(r.compression)} it collapsed on {r.collapsed} of its {r.seeds} seeds (no better "
-             "than the most frequent class), so a tie with its ablations there says nothing" for r in own.itertuples()]
+    return ([f"at {compression_text(r.compression)} it collapsed on {r.collapsed} of its {r.seeds} seeds "
+             f"({AT_CHANCE}), so a tie with its ablations there says nothing" for r in own.itertuples()]
             + [f"its {r.ablation} ablation at {compression_text(r.compression)} collapsed on {r.ablation_collapsed} of "
                f"{r.ablation_seeds} seeds, so a tie with it there says nothing" for r in theirs.itertuples()])
 

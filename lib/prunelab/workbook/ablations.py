@@ -96,10 +96,10 @@ class AblationVerdict:
     """One ablation of one pruner at one compression against the pruner as scored: the difference of mean top-1
     (ablation minus as scored, points), Welch's p Holm-adjusted over the ablations of that pruner and
     compression, and whether it can be told apart at this n. ``at_chance``:
-    every run of both predicts no better than the most frequent class, so there is nothing to tell apart;
-    ``collapsed``: how many of the pruner's own ``seeds`` runs as scored do, ``ablation_collapsed`` how many of
-    the ablation's ``ablation_seeds`` do: where some do, a tie between them says nothing (a difference told apart
-    still does: one side lifted the collapsed runs).
+    every run of both is at chance (:func:`.numbers.at_chance`), so there is nothing to tell apart;
+    ``collapsed``: how many of the pruner's own ``seeds`` runs as scored are at chance, ``ablation_collapsed`` how
+    many of the ablation's ``ablation_seeds`` are: where some are, a tie between them says nothing (a difference
+    told apart still does: one side lifted the collapsed runs).
 
     ``scored_top1``: the pruner's mean top-1 as scored here; ``lowest_top1`` its mean as scored at
     ``lowest_compression``, the lowest of its set-up; ``chance_top1`` the most frequent class's share (NaN where

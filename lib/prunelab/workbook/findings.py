@@ -19,6 +19,7 @@ from ..core.choices import DATA_FREE_WHY, SYNFLOW_ROUNDS
 from .collapses import CollapsedCell, collapsed_cells
 from .numbers import (
     ALPHA,
+    AT_CHANCE,
     MeanComparison,
     accuracy_cell,
     at_chance,
@@ -38,7 +39,7 @@ from .tables import metric_table
 @dataclass(frozen=True)
 class Seeds:
     """One pruner's (or the unpruned network's) top-1 (%) in one cell, a value per seed, and per seed whether it
-    predicts no better than the most frequent class (:func:`.numbers.at_chance`)."""
+    is at chance (:func:`.numbers.at_chance`)."""
 
     label: str
     top1: tuple[float, ...]
@@ -130,8 +131,8 @@ def pruner_ranking(rows: pd.DataFrame) -> PrunerRanking:
 @dataclass(frozen=True)
 class Collapses:
     """The :class:`~.collapses.CollapsedCell` of ``table``, sorted for the findings: ``emptied`` on real data
-    with a layer emptied; ``constant``: further cells on real data at a constant prediction with no layer
-    emptied; ``stand_in``: how many collapsed cells are on synthetic stand-in data, of which ``masks_hold`` are
+    with a layer emptied; ``constant``: further cells on real data at chance (:func:`.numbers.at_chance`) with no
+    layer emptied; ``stand_in``: how many collapsed cells are on synthetic stand-in data, of which ``masks_hold`` are
     the cells where a pruner that never reads the data emptied a layer (its mask there is the one it would
     choose on the real set, though the accuracy means nothing)."""
 
@@ -237,9 +238,9 @@ def _ranking_line(r: PrunerRanking) -> str:
     if tied:
         parts.append(f" {subject} cannot be told apart from {_compared(tied)} at this n.")
     if r.above_chance_only:
-        parts.append(f" {_compared(r.above_chance_only)} predict no better than the most frequent class in every "
-                     f"seed, while {r.best.label} stays above it in every seed; at this n the test does not "
-                     "separate them.")
+        parts.append(f" {_compared(r.above_chance_only)} {'is' if len(r.above_chance_only) == 1 else 'are'} "
+                     f"{AT_CHANCE} in every seed, while {r.best.label} stays above chance in every seed; at this n the "
+                     "test does not separate them.")
     if r.untestable:
         parts.append(f" With fewer than two seeds, {', '.join(c.other.label for c in r.untestable)} cannot be told "
                      "apart from it at this n.")
@@ -254,12 +255,11 @@ def _compared(comparisons: tuple[Comparison, ...]) -> str:
 
 
 def _constant_line(cells: tuple[CollapsedCell, ...]) -> str:
-    """The cells at a constant prediction with every layer kept: in how many runs no path is left (a constant
-    network whatever its training) and in how many one remains (the training did not recover them)."""
+    """The cells at chance (:func:`.numbers.at_chance`) with every layer kept: in how many runs no path is left (a
+    constant network whatever its training) and in how many one remains (the training did not recover them)."""
     runs = sum(c.runs for c in cells)
     words = (f"- In {counted(len(cells), 'further pruner and compression cell')}, {counted(runs, 'run')} "
-             f"{'predicts' if runs == 1 else 'predict'} no better than the most frequent class with every layer "
-             "keeping weights.")
+             f"{'is' if runs == 1 else 'are'} {AT_CHANCE} with every layer keeping weights.")
     known = [c for c in cells if c.no_path is not None]
     no_path = [c.no_path for c in known]
     kept = [c.runs - c.no_path for c in known]
@@ -315,7 +315,7 @@ def _vanished_words(cells: list[CollapsedCell]) -> str:
 
 def _collapse_lines(c: Collapses) -> list[str]:
     if c.none:
-        return ["- No run collapsed: every layer kept weights and every accuracy is above a constant prediction."]
+        return ["- No run collapsed: every layer kept weights and every run is above chance."]
     setups = dict.fromkeys(e.setup for e in c.emptied)
     lines = [_emptied_line([e for e in c.emptied if e.setup == setup]) for setup in setups]
     if c.constant:

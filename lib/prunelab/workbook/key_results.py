@@ -17,7 +17,7 @@ from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .int8_findings import Int8Setup, compiling_words, int8_setups, uncompiled_words
-from .numbers import Span, accuracy_cell, alike, compression_text, counted, listed, ratio_text
+from .numbers import AT_CHANCE, Span, accuracy_cell, alike, compression_text, counted, listed, ratio_text
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
@@ -105,10 +105,9 @@ def speed_key_words(sparse: pd.DataFrame) -> list[str]:
         elif c.working_speedup is not None:
             speed = (f"and on sparse kernels {c.gains} of its {counted(c.tested, 'run')} compared ran "
                      f"{c.working_speedup.words(ratio_text)} as fast, beyond the passes' noise, "
-                     "while still predicting better than the most frequent class")
+                     "while still above chance")
         else:
-            speed = ("and no run that still predicts better than the most frequent class ran faster on sparse "
-                     "kernels beyond the passes' noise")
+            speed = "and no run still above chance ran faster on sparse kernels beyond the passes' noise"
         words.append(f"Speed on {c.setup}: a pruned network's dense kernels do the same work at every compression, "
                      f"{speed}{_left_out_words(c.left_out)}; Tables C and C2 give the times.")
     return words
@@ -154,7 +153,7 @@ def _setup_words(s: SetupKey, compression: float) -> str:
             text += ", not told apart from " + listed(
                 [f"{c.other.label} ({accuracy_cell(c.other.top1)})" for c in close]) + " at this n"
         elif second in r.above_chance_only:
-            text += f"; {cell} predicts no better than the most frequent class in every seed, where it stays above"
+            text += f"; {cell} is {AT_CHANCE} in every seed, where {r.best.label} stays above chance"
         else:
             text += f", ahead of {cell}"
     if s.emptied:

@@ -84,8 +84,8 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
     """Draw Figure 1b's crossover on ``ax`` where there is one (``rows``: one set-up's runs; ``per``: their medians
     per compression), and return the legend's note: where sparse pays, or which test failed, counting the runs that
     gain. A kept fraction pays where most of its runs count as faster on sparse kernels, as the findings count them
-    (:func:`.sparse_tables.sparse_gains`: beyond the timing noise, not the dense model itself, and on real data still
-    predicting better than the most frequent class), not where a median of noisy times happens to be lower; on synthetic
+    (:func:`.sparse_tables.sparse_gains`: beyond the timing noise, not the dense model itself, and on real data not
+    at chance), not where a median of noisy times happens to be lower; on synthetic
     stand-in data no run is left out for its accuracy, which means nothing there, and the note says so. Share, median
     run and count are of the runs compared (:func:`.sparse_tables.left_out`), half of a kept fraction's at least."""
     compared = ~left_out(rows)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
-from .numbers import Span, at_chance, counted, listed, passing_by_chance, ratio_text, significant
+from .numbers import AT_CHANCE, Span, at_chance, counted, listed, passing_by_chance, ratio_text, significant
 from .sparse_tables import NOISY_DENSE, NOISY_MARK, kernels_differ, left_out, noisy_dense, same_model, sparse_gains
 
 
@@ -39,7 +39,7 @@ class SparseCount:
     ``left_out`` count neither way and the other ``tested`` had their two times compared (``speedup``: their
     speed-ups on sparse kernels against dense ones, None where none was compared); ``beyond`` of those differ
     (:func:`.sparse_tables.kernels_differ`; their speed-ups and kept fractions ``real_speedup``, ``real_kept``), of
-    which ``slower`` ran slower on sparse kernels and ``at_chance`` predict no better than the most frequent class;
+    which ``slower`` ran slower on sparse kernels and ``at_chance`` are at chance (:func:`.numbers.at_chance`);
     ``gains`` count as faster (:func:`.sparse_tables.sparse_gains`; their speed-ups ``working_speedup``); the fewest
     timed passes, and whether the runs used the synthetic stand-in (their accuracy means nothing)."""
 
@@ -252,8 +252,9 @@ def _compared(s: SparseCount) -> str:
 
 def _speed_line(s: SparseCount) -> str:
     """The set-up's speed on sparse kernels over the runs compared (those not left out): quoted (in bold) only for
-    the runs whose times differ (:func:`.sparse_tables.kernels_differ`), and said when those runs no longer predict
-    better than one class; the count of runs that gain is Figure 1b's (:func:`.sparse_tables.sparse_gains`)."""
+    the runs whose times differ (:func:`.sparse_tables.kernels_differ`), and said when some of those runs are at
+    chance (:func:`.numbers.at_chance`); the count of runs that gain is Figure 1b's
+    (:func:`.sparse_tables.sparse_gains`)."""
     timed = f"medians of {s.repeats} passes taken in turn"
     if s.speedup is None:
         return f"- {s.setup}: every run is left out of the comparison ({timed}): no difference is claimed."
@@ -272,22 +273,21 @@ def _speed_line(s: SparseCount) -> str:
                else ", none of them slower")
             + ("; in the rest no difference is claimed." if s.beyond < s.tested else "."))
     if s.at_chance and s.stand_in:
-        line += (f" {_of_those(s)} no better than the most frequent class, on the synthetic stand-in: a pipeline "
+        line += (f" {_of_those(s)} {AT_CHANCE}, on the synthetic stand-in: a pipeline "
                  f"check, where accuracy means nothing, so none is left out for it: {s.gains} of the {s.tested} runs "
                  f"{'counts' if s.gains == 1 else 'count'} as faster, as in Figure 1b.")
     elif s.at_chance and s.working_speedup is not None:
-        line += (f" {_of_those(s)} no better than the most frequent class, so part of that speed comes with networks "
-                 f"that no longer work; {s.gains} of the {s.tested} runs ran faster while still predicting better: "
+        line += (f" {_of_those(s)} {AT_CHANCE}, so part of that speed comes with networks that no longer work; "
+                 f"{s.gains} of the {s.tested} runs ran faster while still above chance: "
                  f"**{s.working_speedup.words(ratio_text)}** as fast.")
     elif s.at_chance:
-        line += (f" {_of_those(s)} no better than the most frequent class: there the speed comes with a network that "
-                 "no longer works.")
+        line += f" {_of_those(s)} {AT_CHANCE}: there the speed comes with a network that no longer works."
     return line
 
 
 def _of_those(s: SparseCount) -> str:
-    """"2 of those 4 runs predict", "That run predicts", "All 3 of those runs predict": the runs apart from the
-    dense ones in time that predict no better than one class."""
+    """"2 of those 4 runs are", "That run is", "All 3 of those runs are": the subject of a sentence on the runs
+    apart from the dense ones in time that are at chance."""
     if s.at_chance == s.beyond:
-        return "That run predicts" if s.beyond == 1 else f"All {s.beyond} of those runs predict"
-    return f"{s.at_chance} of those {s.beyond} runs {'predicts' if s.at_chance == 1 else 'predict'}"
+        return "That run is" if s.beyond == 1 else f"All {s.beyond} of those runs are"
+    return f"{s.at_chance} of those {s.beyond} runs {'is' if s.at_chance == 1 else 'are'}"

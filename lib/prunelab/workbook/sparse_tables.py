@@ -69,8 +69,8 @@ def kernels_differ(sparse: pd.DataFrame) -> pd.Series:
 
 def sparse_gains(sparse: pd.DataFrame) -> pd.Series:
     """Per run, whether it counts as faster on sparse kernels: the two times differ (:func:`kernels_differ`), the
-    sparse one is the lower, and the network still predicts better than the most frequent class (a collapsed
-    network's speed is no gain), a filter left out on synthetic stand-in data, where accuracy means nothing. Figure
+    sparse one is the lower, and the network is not at chance (:func:`.numbers.at_chance`: a collapsed network's
+    speed is no gain), a filter left out on synthetic stand-in data, where accuracy means nothing. Figure
     1b, the findings and the key result count these runs."""
     faster = kernels_differ(sparse) & (sparse["sparse_inference_s"] < sparse["dense_inference_s"])
     stand_in = sparse["stand_in"].astype(bool) if "stand_in" in sparse else pd.Series(False, index=sparse.index)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from .int8_findings import Int8Result, int8_lines, int8_result
-from .numbers import Span, at_chance, ratio_text, time_cell
+from .numbers import AT_CHANCE, Span, at_chance, ratio_text, time_cell
 from .tables import amp_ratios, own_peak_memory
 
 # ------------------------------------------------------------------------------ Task 4: precision
@@ -176,8 +176,8 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
                     f"{r.top1_change.words('{:+.1f}'.format)} points " + (
                         "(on SYNTHETIC stand-in data, a pipeline check: top-1 means nothing here)."
                         if set(table.get("data_source", ())) == {"synthetic"} else
-                        "(every run, in either precision, predicts no better than the most frequent class, so "
-                        "top-1 cannot tell the precisions apart here)." if at_chance(table).all() else
+                        f"(every run, in either precision, is {AT_CHANCE}, so top-1 cannot tell the precisions apart "
+                        "here)." if at_chance(table).all() else
                         f"({r.dtype} rounding sends the two trainings down different paths: with one seed per "
                         "cell, a difference in top-1 says little until more seeds repeat it)."))
     if r.timing is not None:
