@@ -103,11 +103,11 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
         count = f"dotted at {paying['kept'].max():.3g}; {int(faster.sum())} of {len(runs)} runs gain"
         if stand_in:
             return f"{_fill(f'sparse pays for most runs at {kept} kept')}\n({count};\n{unfiltered})"
-        return f"sparse pays for most runs still\n{_fill(f'predicting at {kept} kept')}\n({count})"
+        return f"sparse pays for most runs still\n{_fill(f'above chance at {kept} kept')}\n({count})"
     if most.any():
         return f"most runs gain beyond the timing noise,\nbut the median by less than {MARGIN:.0%}"
     if told.any() and not faster.any():
-        return "the runs faster beyond the timing noise\npredict no better than chance: no crossover"
+        return "the runs faster beyond the timing noise\nare at chance: no crossover"
     if faster.any():
         return (f"no kept fraction where most runs gain\nbeyond the timing noise ({int(faster.sum())} of {len(runs)} "
                 "runs do" + (f";\n{unfiltered})" if stand_in else ")"))
