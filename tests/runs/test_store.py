@@ -4,12 +4,14 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from prunelab.runs.cli import main
 from prunelab.runs.config import RunConfig
 from prunelab.runs.store import (
     RecordConflict,
+    csv_writer,
     incomplete_folders,
     json_writer,
     load_record,
@@ -45,6 +47,18 @@ def test_a_complete_record_of_the_same_configuration_is_reused(config):
     assert record is not None and record.summary["config_hash"] == config.config_hash()
     assert record.path.name == config.config_hash()
     assert usable_record(config.replace(force=True)) is None  # --force asks for a fresh one
+
+
+def test_a_layer_table_reads_back_its_module_paths_as_text(config):
+    """An ``nn.Sequential``'s module paths ("1", "3") are text, as the parameters' paths ("1.weight") that name them
+    elsewhere in the record are; a parameter of the network itself has the empty path."""
+    final = record_path(config.result_dir, config.experiment, config.record_name)
+    layers = pd.DataFrame({"module": ["", "1", "1", "3"], "param": ["scale", "weight", "bias", "weight"],
+                           "shape": ["(1,)", "(100, 784)", "(100,)", "(10, 100)"]})
+    write_record(final, {"config.json": json_writer(config.to_dict()),
+                         "summary.json": json_writer({"config_hash": config.config_hash(), "top1": 50.0}),
+                         "env.json": json_writer({"device": "cpu"}), "layers.csv": csv_writer(layers)})
+    assert list(load_record(final).layers["module"]) == ["", "1", "1", "3"]
 
 
 def test_a_different_run_under_the_same_name_is_a_conflict(config):

@@ -60,7 +60,7 @@ class RunRecord:
 
     @property
     def layers(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / "layers.csv")
+        return read_layers(self.path)
 
     @property
     def mask_audit(self) -> pd.DataFrame:
@@ -72,6 +72,13 @@ class RunRecord:
 
     def masks(self) -> dict[str, torch.Tensor]:
         return torch.load(self.path / "masks.pt", map_location="cpu", weights_only=True)
+
+
+def read_layers(folder: str | os.PathLike) -> pd.DataFrame:
+    """The layer table of the record in ``folder`` (``layers.csv``: a row per parameter), its module paths as text:
+    read as numbers, an ``nn.Sequential``'s paths ("1", "3") would match no parameter's path ("1.weight") or
+    trace's module name, and a parameter of the network itself (no module: "") would be NaN."""
+    return pd.read_csv(Path(folder) / "layers.csv", dtype={"module": str}).fillna({"module": ""})
 
 
 def record_path(result_dir: str | os.PathLike, experiment: str, name: str) -> Path:
