@@ -206,7 +206,7 @@ def _sparse(compressions: dict[str, list[float]], pays: bool = True, spread: flo
 
 def _weights(layers: list[str], emptied: str | None = None) -> dict[str, dict[str, np.ndarray]]:
     rng = np.random.default_rng(1)
-    return {label: {f"{layer}.weight": np.zeros(0) if layer == emptied else rng.normal(0, 0.1, 200 + 50 * i)
+    return {label: {layer: np.zeros(0) if layer == emptied else rng.normal(0, 0.1, 200 + 50 * i)
                     for i, layer in enumerate(layers)} for label in ("Rand", "SNIP", "SynFlow (100 rounds)")}
 
 

@@ -15,7 +15,7 @@ from prunelab.workbook.histogram_words import (
     near_zero,
 )
 
-LAYERS = ("conv.weight", "blocks.0.conv1.weight", "fc.weight")
+LAYERS = ("conv", "blocks.0.conv1", "fc")  # by name, as record_weights gives them
 
 
 def _bell(seed: int = 0, size: int = 20_000) -> dict[str, np.ndarray]:
@@ -59,9 +59,9 @@ def test_the_widest_gap_is_named_only_where_there_is_one_and_a_tie_names_both():
 
 def test_one_pruners_sentence_names_its_layers_with_the_fewest_and_most_near_zero():
     weights = _bell(4)
-    weights["blocks.0.conv1.weight"] = _cut({"x": weights["blocks.0.conv1.weight"]}, 0.05)["x"]  # a partial gap
-    weights["tiny.weight"] = np.full(MIN_LAYER_WEIGHTS - 1, 1e-6)  # all near zero, but too few to name
-    weights["tiny.weight"][0] = 1.0
+    weights["blocks.0.conv1"] = _cut({"x": weights["blocks.0.conv1"]}, 0.05)["x"]  # a partial gap
+    weights["tiny"] = np.full(MIN_LAYER_WEIGHTS - 1, 1e-6)  # all near zero, but too few to name
+    weights["tiny"][0] = 1.0
     found = near_zero("SNIP", weights)
     assert found.lowest[0] == "blocks.0.conv1" and found.highest[0] in ("conv", "fc")
     text = weight_gap_words({"SNIP": weights})

@@ -829,6 +829,7 @@ def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers(
     from prunelab.workbook.measurement_tables import focus_layer_table
 
     layers = pd.DataFrame({"label": ["SNIP", "SNIP", "Rand"], "module": ["conv", "fc", "conv"],
+                           "layer": ["conv", "fc", "conv"],
                            "param": "weight", "shape": ["(16, 3, 3, 3)", "(10, 64)", "(16, 3, 3, 3)"],
                            "size": [432, 640, 432], "density": [0.4328703, 0.5, 0.3],
                            "flops": [442368, 640, 442368], "kept_flops": [191488.0, 320.0, 132710.4]})
@@ -839,8 +840,9 @@ def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers(
                                    "kept FLOPs (multiply-adds) per image": "191,488"}
     assert list(h["shape"]) == ["16×3×3×3", "10×64"]  # no tuple's commas and spaces for a narrow column to wrap
     assert all(h[column].nunique() > 1 for column in h)  # no column says the same in every row
-    mixed = focus_layer_table(layers.assign(param=["weight", "bias", "weight"]), "SNIP")
-    assert list(mixed["parameter"]) == ["weight", "bias"]  # which parameter, where the rows hold more than one
+    mixed = focus_layer_table(layers.assign(param=["weight", "bias", "weight"], layer=["conv", "fc bias", "conv"]),
+                              "SNIP")
+    assert list(mixed["layer"]) == ["conv", "fc bias"]  # a layer's name says which parameter where not the weight
 
 
 def test_the_discussion_gives_the_precisions_ratio_across_compressions():

@@ -418,12 +418,12 @@ def test_collapse_detection_and_its_explanation():
                           _row(label="SNIP", top1=11.9, collapsed_layers=[])])
     found = collapse_table(table).reset_index()
     assert list(found["pruner"]) == ["SynFlow (1 round)", "SNIP"]
-    assert found.iloc[0]["layers with no weights"] == "1.weight" and found.iloc[0]["collapsed runs"] == "2 of 2"
+    assert found.iloc[0]["layers with no weights"] == "1" and found.iloc[0]["collapsed runs"] == "2 of 2"
     assert found.iloc[0]["top-1 (%)"] == "11.3 ± 0.0 (n=2)"
     assert list(found["verdict"]) == [VERDICTS["emptied, constant"], VERDICTS["constant"]]
     found = collapses(table)
     (cell,) = found.emptied
-    assert (cell.label, cell.layers, cell.runs, cell.seeds) == ("SynFlow (1 round)", ("1.weight",), 2, 2)
+    assert (cell.label, cell.layers, cell.runs, cell.seeds) == ("SynFlow (1 round)", ("1",), 2, 2)
     assert [c.label for c in found.constant] == ["SNIP"] and found.stand_in == 0  # at chance, every layer kept
     assert stand_in_banner(table) is None
     assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True, data_source="synthetic"))

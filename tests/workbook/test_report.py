@@ -642,7 +642,8 @@ def test_layer_frame_names_the_data_source_a_run_really_used():
 
     from prunelab.workbook.layer_findings import layer_frame
 
-    layers = pd.DataFrame([dict(module="fc", param="weight", size=10, density=0.5, flops=10, prunable=True)])
+    layers = pd.DataFrame([dict(module="fc", param="weight", shape="(10, 1)", size=10, density=0.5, flops=10,
+                                prunable=True)])
     record = SimpleNamespace(layers=layers, config={"dataset": "cifar10", "model": "resnet20", "data_source": "auto",
                                                     "pruner": "snip"}, summary={"data_source": "synthetic"})
     frame = layer_frame({"SNIP": record})

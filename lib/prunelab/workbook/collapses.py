@@ -22,7 +22,8 @@ from ..core.connectivity import input_reaches_output
 from ..data.catalog import dataset_info
 from ..runs.integrity import MARKER
 from ..runs.prepare import model_from_record
-from ..runs.store import InvalidRecord, load_record
+from ..runs.store import InvalidRecord, load_record, read_layers
+from .layer_findings import layer_name, layer_names
 from .numbers import AT_CHANCE, accuracy_cell, at_chance
 from .tables import setup_row_label
 
@@ -39,12 +40,13 @@ VERDICTS = {"emptied, constant": f"layer collapse: {AT_CHANCE}",
 class CollapsedCell:
     """A set-up, pruner and compression where ``runs`` of its ``seeds`` runs collapsed, with those runs' top-1
     (%) and ``majority_top1``, what always answering the most frequent class scores. ``layers``: the layers
-    any of them emptied; ``constant``: whether every one is at chance (:func:`.numbers.at_chance`); ``no_path``: where
-    none emptied a layer and every one is at that level, how many keep no path from input to output (None: not
-    checked, on stand-in data or for rows that name no record); ``vanished``: the layers whose scores all came
-    out zero in some round of some run of the cell, and in ``vanished_runs`` of the ``vanished_known`` runs whose
-    records say (records made before the check say nothing); ``data_free``: whether the
-    pruner's masks never read the data (:data:`~prunelab.core.choices.DATA_FREE_PRUNERS`)."""
+    any of them emptied, by name (:func:`.layer_findings.layer_names`) in network order; ``constant``: whether
+    every one is at chance (:func:`.numbers.at_chance`); ``no_path``: where none emptied a layer and every one is
+    at that level, how many keep no path from input to output (None: not checked, on stand-in data or for rows
+    that name no record); ``vanished``: the layers, named alike, whose scores all came out zero in some round of
+    some run of the cell, and in ``vanished_runs`` of the ``vanished_known`` runs whose records say (records made
+    before the check say nothing); ``data_free``: whether the pruner's masks never read the data
+    (:data:`~prunelab.core.choices.DATA_FREE_PRUNERS`)."""
 
     setup: str
     label: str
@@ -84,7 +86,8 @@ class CollapsedCell:
 def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
     """The :class:`CollapsedCell` of every set-up, pruner and compression of ``table`` where a run collapsed.
     The layers with no weights are those the record's mask audit found after training; a record made before
-    the audit existed has none, and its layers are those pruning reported."""
+    the audit existed has none, and its layers are those pruning reported. Layers are named as the report names
+    them (:func:`.layer_findings.layer_names`), from the layer table of the runs' records."""
     t = table.assign(emptied=emptied_layers(table), constant=at_chance(table))
     t = t.assign(collapsed=[bool(e) or c for e, c in zip(t["emptied"], t["constant"])])
     cells = []
@@ -92,7 +95,8 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
         hit = group[group["collapsed"]]
         if hit.empty:
             continue
-        layers = tuple(sorted({layer for emptied in hit["emptied"] for layer in emptied}))
+        names = next(filter(None, map(record_layer_names, hit.get("path", []))), {})  # one network per set-up
+        layers = _named_layers([layer for emptied in hit["emptied"] for layer in emptied], names)
         stand_in = bool(group["stand_in"].any())
         no_path = runs_without_path(hit) if not layers and not stand_in else None  # every hit run at chance
         said = list(hit.get("vanished_layers", pd.Series([None] * len(hit))))
@@ -100,8 +104,8 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
         cells.append(CollapsedCell(setup, label, float(compression), len(hit), len(group),
                                    tuple(float(v) for v in hit["top1"]), float(hit["majority_class_top1"].mean()),
                                    layers, bool(hit["constant"].all()), no_path, stand_in,
-                                   tuple(sorted({layer for names in vanished for layer in names})),
-                                   sum(bool(names) for names in vanished),
+                                   _named_layers([layer for paths in vanished for layer in paths], names),
+                                   sum(bool(paths) for paths in vanished),
                                    sum(isinstance(v, list | tuple | np.ndarray) for v in said),
                                    "pruner" in group and bool(group["pruner"].isin(DATA_FREE_PRUNERS).all())))
     return cells
@@ -137,6 +141,30 @@ def emptied_layers(table: pd.DataFrame) -> list[list[str]]:
 def _layer_names(layers) -> list[str]:
     """A record's list of layer names as a list (a missing value, None or NaN in a table, as none)."""
     return list(layers) if isinstance(layers, list | tuple | np.ndarray) else []
+
+
+def _named_layers(paths: list[str], names: dict[str, str]) -> tuple[str, ...]:
+    """The parameters at ``paths`` ("1.weight"), each once, by the names ``names`` gives them (:func:`.layer_findings.
+    layer_names`; :func:`.layer_findings.layer_name` where it has none), in network order where it has them."""
+    order = {path: place for place, path in enumerate(names)}
+    return tuple(layer_name(path, names) for path in sorted(set(paths), key=lambda p: (order.get(p, len(order)), p)))
+
+
+def record_layer_names(record) -> dict[str, str]:
+    """:func:`.layer_findings.layer_names` of the network of the record folder ``record`` (its ``layers.csv``);
+    empty where a row names no record or its layer table cannot be read. Remembered per record as it was completed
+    (a notebook asks once per collapsed cell)."""
+    if not isinstance(record, str):
+        return {}
+    try:
+        return _record_layer_names(record, (Path(record) / "layers.csv").stat().st_mtime_ns)
+    except (OSError, KeyError, ValueError):  # gone, or not a layer table
+        return {}
+
+
+@functools.lru_cache(maxsize=256)
+def _record_layer_names(record: str, changed_ns: int) -> dict[str, str]:
+    return layer_names(read_layers(record))
 
 
 def runs_without_path(runs: pd.DataFrame) -> int | None:

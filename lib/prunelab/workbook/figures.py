@@ -221,12 +221,13 @@ def _collapse_line(ax, runs: pd.DataFrame, label: str, marks: list[tuple[str, fl
 
 
 def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
-    """A panel per layer; each pruner's kept weights as a step histogram in that panel. A layer where no
-    pruner kept a weight has nothing to draw: the title names it instead of showing an empty panel."""
+    """A panel per layer (``weights_by_label``: per pruner, :func:`.layer_findings.record_weights`, keyed by the
+    layers' names); each pruner's kept weights as a step histogram in that panel. A layer where no pruner kept a
+    weight has nothing to draw: the title names it instead of showing an empty panel."""
     use_style()
     every = list(next(iter(weights_by_label.values())))
     layers = [layer for layer in every if any(w.get(layer, np.zeros(0)).size for w in weights_by_label.values())]
-    emptied = [layer.removesuffix(".weight") for layer in every if layer not in layers]
+    emptied = [layer for layer in every if layer not in layers]
     cols = 4  # printed across a page: 6 columns took the tick labels to under 3 pt
     rows = max(math.ceil(len(layers) / cols), 1)
     # drawn at the size it prints (22 layers: the page's width and the figure box's height): 8 pt ticks print at 8
@@ -237,7 +238,7 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
             values = weights.get(layer, np.zeros(0))
             if values.size:
                 ax.hist(values, bins=bins, histtype="step", label=label, color=_colour(label))
-        ax.set_title(f"{layer.removesuffix('.weight')}", fontsize=9)
+        ax.set_title(layer, fontsize=9)
         ax.tick_params(labelsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(3, steps=[1, 2, 3, 5, 10]))  # five labels of 8 pt crowd a panel
         ax.yaxis.set_major_locator(MaxNLocator(3, integer=True))

@@ -56,7 +56,7 @@ class NearZero:
 
 
 def near_zero(label: str, weights: dict[str, np.ndarray]) -> NearZero | None:
-    """``label``'s :class:`NearZero` from its kept weights per layer (:func:`.layer_findings.record_weights`); None
+    """``label``'s :class:`NearZero` from its kept weights by layer name (:func:`.layer_findings.record_weights`); None
     where it kept no weight."""
     per_layer = {}
     near, total = 0, 0
@@ -67,7 +67,7 @@ def near_zero(label: str, weights: dict[str, np.ndarray]) -> NearZero | None:
         count = int((magnitude < NEAR_ZERO * np.median(magnitude)).sum())
         near, total = near + count, total + magnitude.size
         if magnitude.size >= MIN_LAYER_WEIGHTS:
-            per_layer[layer.removesuffix(".weight")] = count / magnitude.size
+            per_layer[layer] = count / magnitude.size
     if not total:
         return None
     ranked = sorted(per_layer.items(), key=lambda item: item[1])

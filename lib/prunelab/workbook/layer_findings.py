@@ -1,11 +1,13 @@
-"""Findings on how pruning lands per layer: the density each pruner leaves in each layer (Task 3). The per-layer
-frames first, then numbers and verdicts as frozen dataclasses, then words. Where sparse kernels pay (Task 1's
-inference times) is :mod:`.sparse_speed`.
+"""Findings on how pruning lands per layer: the density each pruner leaves in each layer (Task 3). The names the
+report gives layers (:func:`layer_names`: every table, figure and finding that names a layer takes them from here)
+and the per-layer frames first, then numbers and verdicts as frozen dataclasses, then words. Where sparse kernels
+pay (Task 1's inference times) is :mod:`.sparse_speed`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,21 +16,70 @@ import pandas as pd
 from ..core.choices import DATA_FREE_NAMES, DATA_FREE_PRUNERS, DATA_FREE_WHY
 from ..runs.store import RunRecord
 from .grids import setup_label
-from .numbers import listed
+from .numbers import listed, shape_sizes
 from .style import column_order
+
+# ------------------------------------------------------------------------------ the names of layers
+
+#: a layer's kind by its weight's number of dimensions, for a layer whose module has no name of its own
+LAYER_KINDS = {2: "linear", 4: "conv"}
+
+
+def layer_names(layers: pd.DataFrame) -> dict[str, str]:
+    """The name the report gives each parameter of a network's layer table (a record's ``layers.csv``: ``module``,
+    ``param``, ``shape``, a row per parameter in network order), keyed by the parameter's path ("1.weight").
+
+    A layer is named by its module's path ("blocks.3.shortcut.0"), unique in the network; ".weight" is left off,
+    the weight being what is pruned. An ``nn.Sequential``'s modules have bare positions for paths ("1", "3": the
+    FC network's), which say nothing to a reader, so such a linear or conv layer is named by its kind, its place
+    among the network's layers of that kind and its inputs and outputs: "linear 2 (100→100)". A parameter other
+    than a weight is its layer's name and its own: "fc bias"."""
+    rows = [(str(module), param, shape_sizes(shape))
+            for module, param, shape in zip(layers["module"], layers["param"], layers["shape"])]
+    counts: dict[str, int] = {}
+    placed: dict[str, str] = {}  # module path -> its name, for the layers whose modules have no name
+    for module, param, sizes in rows:
+        if param == "weight" and _unnamed(module) and len(sizes) in LAYER_KINDS:
+            kind = LAYER_KINDS[len(sizes)]
+            counts[kind] = counts.get(kind, 0) + 1
+            placed[module] = f"{kind} {counts[kind]} ({sizes[1]}→{sizes[0]})"
+    return {_path(module, param): _named(placed.get(module, module), param) for module, param, _ in rows}
+
+
+def layer_name(path: str, names: dict[str, str] | None = None) -> str:
+    """The name the report gives the parameter at ``path`` ("1.weight"): its name in ``names`` (:func:`layer_names`
+    of its network), else, where the network's layer table is not at hand, its path with ".weight" left off."""
+    return names[path] if names and path in names else path.removesuffix(".weight")
+
+
+def _unnamed(module: str) -> bool:
+    """Whether a module's path is bare positions in ``nn.Sequential`` ("3", "0.1"), no name a reader can place."""
+    return bool(re.fullmatch(r"\d+(?:\.\d+)*", module))
+
+
+def _path(module, param: str) -> str:
+    """A parameter's path from its module's (a layer table read as :func:`~prunelab.runs.store.read_layers` does
+    holds it as text; "" for the network's own parameters) and its name."""
+    return f"{module}.{param}" if str(module) else param
+
+
+def _named(layer: str, param: str) -> str:
+    return layer if param == "weight" else f"{layer} {param}"
+
 
 # ------------------------------------------------------------------------------ Task 3: density per layer
 
 
 def record_weights(record: RunRecord) -> dict[str, np.ndarray]:
-    """The kept weight values of every conv / linear layer of a stored model."""
+    """The kept weight values of every conv / linear layer of a stored model, by layer name (:func:`layer_names`)."""
     state, masks = record.state_dict(), record.masks()
+    names = layer_names(record.layers)
     out = {}
     for key, mask in masks.items():
         name = key.removesuffix("_mask")
         if not name.endswith(".weight") or state[name].dim() not in (2, 4):
             continue  # linear and conv weights only (residual scales are (C, 1, 1))
-        out[name] = state[name].float().reshape(-1)[mask.reshape(-1) != 0].numpy()
+        out[layer_name(name, names)] = state[name].float().reshape(-1)[mask.reshape(-1) != 0].numpy()
     return out
 
 
@@ -36,15 +87,16 @@ def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
     """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), the
     record's ``pruner`` name (the findings tell random and data-free pruners by it), and its ``setup`` and
     ``data_source``, so a figure of them can say where the data were a stand-in; ``seed``, the run's, whose initial
-    weights a data-free pruner's mask depends on."""
+    weights a data-free pruner's mask depends on; ``layer``, the name the report gives it (:func:`layer_names`)."""
     frames = []
     for label, record in records.items():
         layers = record.layers
+        names = layer_names(layers)  # of the whole network: a layer's place counts the layers not pruned too
         layers = layers[layers["prunable"]].copy()
         layers["label"] = label
         layers["pruner"] = record.config["pruner"]
         layers["seed"] = record.config.get("seed")
-        layers["layer"] = layers["module"]
+        layers["layer"] = [names[_path(m, p)] for m, p in zip(layers["module"], layers["param"])]
         layers["kept_flops"] = layers["density"] * layers["flops"]
         layers["setup"] = setup_label(record.config["dataset"], record.config["model"])
         layers["data_source"] = record.summary.get("data_source", record.config["data_source"])  # auto resolved

@@ -101,14 +101,13 @@ def conv_layer_caption(analysis: TraceAnalysis) -> str:
 
 def focus_layer_table(layers: pd.DataFrame, label: str) -> pd.DataFrame:
     """Table H: every prunable weight of the run labelled ``label`` in a per-layer table (:func:`.layer_findings.
-    layer_frame`): its shape, size, density to 6 decimals, and its dense and kept FLOPs per image; which parameter
-    only where the rows hold more than one kind (a column of "weight" in every row tells nothing)."""
+    layer_frame`), by the layer's name (:func:`.layer_findings.layer_names`, which names a parameter other than a
+    weight): its shape, size, density to 6 decimals, and its dense and kept FLOPs per image."""
     rows = layers[layers["label"] == label]
-    table = pd.DataFrame({"layer": rows["module"], "parameter": rows["param"], "shape": rows["shape"].map(shape_text),
-                          "weights": rows["size"].map("{:,}".format), "density": rows["density"].map("{:.6f}".format),
-                          f"dense {FLOPS} per image": rows["flops"].map("{:,.0f}".format),
-                          f"kept {FLOPS} per image": rows["kept_flops"].map("{:,.0f}".format)})
-    return table if rows["param"].nunique() > 1 else table.drop(columns="parameter")
+    return pd.DataFrame({"layer": rows["layer"], "shape": rows["shape"].map(shape_text),
+                         "weights": rows["size"].map("{:,}".format), "density": rows["density"].map("{:.6f}".format),
+                         f"dense {FLOPS} per image": rows["flops"].map("{:,.0f}".format),
+                         f"kept {FLOPS} per image": rows["kept_flops"].map("{:,.0f}".format)})
 
 
 def step_kind_table(analysis: TraceAnalysis) -> pd.DataFrame:

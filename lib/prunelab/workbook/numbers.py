@@ -134,10 +134,15 @@ def time_cell(median: float, spread: float | None, unit: str = "s") -> str:
     return f"{significant(median)} ± {half}{' ' + unit if unit else ''}"
 
 
+def shape_sizes(shape) -> list[int]:
+    """A layer's sizes from a tuple of them or from the text a layer table stores, "(16, 16, 3, 3)"."""
+    return [int(s) for s in (re.findall(r"\d+", shape) if isinstance(shape, str) else shape)]
+
+
 def shape_text(shape) -> str:
-    """A layer's shape as a reader reads it, "16×16×3×3", from a tuple of sizes or the text a layer table stores,
-    "(16, 16, 3, 3)"; a Python tuple's commas and spaces let a narrow column wrap it and double its row."""
-    sizes = [str(int(s)) for s in (re.findall(r"\d+", shape) if isinstance(shape, str) else shape)]
+    """A layer's shape as a reader reads it, "16×16×3×3" (:func:`shape_sizes`); a Python tuple's commas and spaces
+    let a narrow column wrap it and double its row."""
+    sizes = [str(s) for s in shape_sizes(shape)]
     return "×".join(sizes) if sizes else NO_SPREAD
 
 
