@@ -433,6 +433,14 @@ def test_a_mark_after_a_value_is_kept_on_the_values_line():
                     "3.64 ± 0.36"]
 
 
+def test_a_spread_on_a_line_of_its_own_is_kept_whole_with_its_mark():
+    from prunelab.workbook.pdf_document import _block
+
+    html = _block("<table><tr><td><b>0.277<br>± 0.0036</b></td><td>1,240<br>± 16 †</td></tr></table>")
+    assert re.findall(r'<span class="nowrap">(.*?)</span>', html) == ["± 0.0036", "± 16 †"]
+    assert "0.277<br>" in html and "1,240<br>" in html  # the median keeps its own line
+
+
 @needs_chromium
 def test_letter_paper_is_8_5_by_11_inches(extra, tmp_path):
     path = handin.write_pdf(extra, "letter", tmp_path / "letter.pdf")

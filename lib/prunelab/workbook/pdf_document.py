@@ -299,9 +299,10 @@ _CAPTION = re.compile(r"<caption[^>]*>(.*?)</caption>", re.S)
 def _unbroken(cell: str) -> str:
     """The text between a table cell's tags with a hyphenated word ("top-1": a narrow column broke it after the
     hyphen) and a value with its spread and any mark after it ("91.5 ± 0.3", "0.612 ± 0.008", "4.1 ± –",
-    "4.47 ± 0.17 †": a narrow column put the "±" and the spread, or the mark, on a line of their own) each in a
-    span that does not wrap (:func:`_nowrap`); a cell of a marked value whose value is in tags ("<b>4.47 ±
-    0.17</b> †") in one span whole."""
+    "4.47 ± 0.17 †": a narrow column put the "±" and the spread, or the mark, on a line of their own), or a spread
+    on a line of its own below its value ("4.47<br>± 0.17 †", Tables C and C2), each in a span that does not wrap
+    (:func:`_nowrap`); a cell of a marked value whose value is in tags ("<b>4.47 ± 0.17</b> †") in one span
+    whole."""
     text = re.sub(r"<[^>]*>", "", cell).strip()
     if "<" in cell and _MARKED.fullmatch(text) and len(text) <= _NOWRAP_MOST:
         return f'<span class="nowrap">{cell}</span>'
@@ -323,7 +324,7 @@ _PAGE_OF = '<span class="page-of" data-anchor="{anchor}"></span>'  # ", page N" 
 _PAGE_OF_PATTERN = re.compile(r'<span class="page-of" data-anchor="([^"]*)"></span>')
 _CELL = re.compile(r"(<t[hd]\b[^>]*>)(.*?)(</t[hd]>)", re.S)
 _NOWRAP_MOST = 24  # characters: a longer piece is left to wrap, a narrow column cannot take it whole
-_SPREAD = r"[-+]?\d[\d.,]* ± (?:\d[\d.,]*|–)"
+_SPREAD = r"(?:[-+]?\d[\d.,]* )?± (?:\d[\d.,]*|–)"  # a value and its spread, or a spread on its own line
 _MARK = r"(?: [†‡*])?"  # a mark after a value (Table C's † of a dense time taken as noise) stays with it
 _KEPT_WHOLE = re.compile(rf"(\w+(?:-\w+)+|{_SPREAD}{_MARK})")
 _MARKED = re.compile(rf"{_SPREAD} [†‡*]")
