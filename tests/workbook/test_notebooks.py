@@ -18,7 +18,7 @@ from prunelab.workbook.collapses import VERDICTS, collapse_table
 from prunelab.workbook.findings import collapses, tuning_result
 from prunelab.workbook.grids import records_table
 from prunelab.workbook.numbers import Span, ratio_text, time_cell
-from prunelab.workbook.sparse_tables import kernels_differ
+from prunelab.workbook.sparse_tables import kernels_differ, time_lines
 from prunelab.workbook.style import column_order
 from prunelab.workbook.tables import peak_memory_heading, stand_in_banner
 from prunelab.workbook.tracing_findings import design_speed, trace_summary
@@ -227,8 +227,8 @@ def test_tuning_notebook_tables_and_figures(smoke):
     assert len(sparse) == 18  # every pruned run of the notebook: 12 CIFAR-10 / ResNet20 and 6 MNIST / FC
     assert (sparse["dense_top1"] == sparse["sparse_top1"]).all()  # the same predictions, faster or not
     some = sparse[sparse["dataset"] == "cifar10"].iloc[0]
-    assert time_cell(some["sparse_inference_s"] * 1e3, some["sparse_inference_spread_s"] * 1e3, unit="") in table_c2
-    assert time_cell(some["dense_inference_s"] * 1e3, some["dense_inference_spread_s"] * 1e3, unit="") in table_c
+    assert time_lines(some["sparse_inference_s"] * 1e3, some["sparse_inference_spread_s"] * 1e3) in table_c2
+    assert time_lines(some["dense_inference_s"] * 1e3, some["dense_inference_spread_s"] * 1e3) in table_c
     assert _figures(nb) >= 1
     text = _markdown(nb)
     # the findings of the store's runs: every set-up ran on the stand-in, so nothing is ranked or quoted

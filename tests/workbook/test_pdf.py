@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
@@ -439,6 +440,55 @@ def test_a_spread_on_a_line_of_its_own_is_kept_whole_with_its_mark():
     html = _block("<table><tr><td><b>0.277<br>± 0.0036</b></td><td>1,240<br>± 16 †</td></tr></table>")
     assert re.findall(r'<span class="nowrap">(.*?)</span>', html) == ["± 0.0036", "± 16 †"]
     assert "0.277<br>" in html and "1,240<br>" in html  # the median keeps its own line
+
+
+def _six_pruner_times() -> pd.DataFrame:
+    """Tables C and C2's runs as the full profile makes them: six pruners, CIFAR-10 at four compressions and MNIST
+    at one, real data, sparse kernels faster (bold in C2) and the MNIST times under a millisecond ("0.277 ±
+    0.0036": the widest cells)."""
+    labels = ("Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow (100 rounds)")
+    rows = []
+    for setup, data, compressions, dense in [("CIFAR-10 / ResNet20", "real CIFAR-10", (0.2, 0.25, 0.5, 1.0), 1.234),
+                                             ("MNIST / FC", "real MNIST", (1.0,), 0.000612)]:
+        for compression in compressions:
+            for i, label in enumerate(labels):
+                d, s = dense * (1 + 0.01 * i), 0.45 * dense * (1 + 0.01 * i)
+                rows.append(dict(setup=setup, data=data, data_source="bundled", compression=compression, label=label,
+                                 dense_inference_s=d, dense_inference_spread_s=0.0213 * d, sparse_inference_s=s,
+                                 sparse_inference_spread_s=0.0161 * s, switched=1, dead_units=0, top1=90.0,
+                                 majority_class_top1=11.35, stand_in=False,
+                                 dense_inference_samples_s=[d * (1 + 0.01 * f) for f in range(5)],
+                                 sparse_inference_samples_s=[s * (1 + 0.01 * f) for f in range(5)]))
+    return pd.DataFrame(rows)
+
+
+@needs_chromium
+def test_tables_c_and_c2_of_six_pruners_fit_the_page_at_the_tables_own_type_size():
+    """The PDF shrinks a table wider than the page until it fits (pdf_style.FIT_TABLES): Tables C and C2 of the
+    full profile's six pruners fit as they are, so they print at the 8 pt of every table."""
+    from playwright.sync_api import sync_playwright
+
+    from prunelab.workbook.pdf_document import _block
+    from prunelab.workbook.pdf_style import FIT_TABLES, STYLE
+    from prunelab.workbook.sparse_tables import inference_time_table
+    from prunelab.workbook.tables import styled
+
+    width_px = int((handin.PAPER_WIDTH_MM["a4"] - handin.MARGIN_MM["left"] - handin.MARGIN_MM["right"]) / 25.4 * 96)
+    runs = _six_pruner_times()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width_px, "height": 1000})
+            page.emulate_media(media="print")
+            for kernels in ("dense", "sparse"):
+                table = styled(inference_time_table(runs, kernels), "inference_s", f"Table C ({kernels} kernels)")
+                page.set_content(f"<html><head><style>{STYLE}</style></head><body>{_block(table.to_html())}</body>"
+                                 "</html>")
+                page.evaluate(FIT_TABLES, 1000)
+                zoom = page.evaluate("() => document.querySelector('table').style.zoom")
+                assert zoom == "", f"{kernels} kernels: scaled to {zoom}"
+        finally:
+            browser.close()
 
 
 @needs_chromium

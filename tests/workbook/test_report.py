@@ -142,8 +142,8 @@ def test_tables_c_and_c2_have_a_block_per_set_up_and_a_cell_where_a_pruner_ran()
         assert table.index[-1][0].startswith("MNIST")
         assert list(table.columns) == ["Rand", "SNIP", "ProsPr"] and table.columns.name is None  # no "label"
         assert table.iloc[:2]["ProsPr"].isna().all()  # not run on CIFAR-10: no cell to show
-    assert c2.iloc[1]["SNIP"] == "<b>200 ± 10</b>"  # ms, median ± half range; faster: bold
-    assert c.iloc[1]["SNIP"] == "250 ± 5.0"
+    assert c2.iloc[1]["SNIP"] == "<b>200<br>± 10</b>"  # ms, median over ± half range; faster: bold
+    assert c.iloc[1]["SNIP"] == "250<br>± 5.0"
     slower = pd.DataFrame(rows).assign(sparse_inference_s=lambda f: f["dense_inference_s"] * 2,  # dense faster
                                        sparse_inference_samples_s=lambda f: [[2 * t for t in ts] for ts in
                                                                              f["dense_inference_samples_s"]])
@@ -154,6 +154,36 @@ def test_tables_c_and_c2_have_a_block_per_set_up_and_a_cell_where_a_pruner_ran()
     close = pd.DataFrame(rows).assign(sparse_inference_samples_s=lambda f: f["dense_inference_samples_s"])
     assert "<b>" not in inference_time_table(close, "sparse").to_string()  # the same passes: neither is bold
     assert inference_time_table(pd.DataFrame(rows).iloc[:0], "dense").empty  # no sparse records: an empty table
+
+
+def test_a_cell_of_tables_c_and_c2_is_no_wider_than_its_median_or_its_spread_and_says_both():
+    """Six pruners' columns of "0.277 ± 0.0036" in bold are wider than the page, and the PDF shrinks such a table's
+    type until it fits: a cell's median and spread take a line each, so its widest line is the longer of the two
+    (a pruner's name is as wide), and joined again they are the whole time, mark and all."""
+    from prunelab.workbook.numbers import time_cell
+    from prunelab.workbook.sparse_tables import NOISY_MARK
+
+    labels = ("Rand", "Mag", "SNIP", "GraSP", "SynFlow (1 round)", "SynFlow (100 rounds)")
+    dense = (0.000612, 0.000598, 0.000605, 0.000851, 0.000590, 0.000620)  # GraSP's: noise, 40% above the others'
+    runs = pd.DataFrame([dict(setup="MNIST / FC", data="real MNIST", data_source="bundled", compression=1.0,
+                              label=label, dense_inference_s=d, dense_inference_spread_s=0.0133 * d,
+                              sparse_inference_s=0.45 * d, sparse_inference_spread_s=0.0257 * 0.45 * d,
+                              dense_inference_samples_s=[d * (1 + 0.01 * f) for f in PASSES],
+                              sparse_inference_samples_s=[0.45 * d * (1 + 0.01 * f) for f in PASSES],
+                              switched=1, dead_units=0, top1=97.0, majority_class_top1=11.35, stand_in=False)
+                         for label, d in zip(labels, dense)])
+    for kernels in ("dense", "sparse"):
+        table = inference_time_table(runs, kernels)
+        lines = [re.sub(r"<[^>]*>", "", re.sub(r"<br\s*/?>", "\n", cell)).split("\n") for cell in table.iloc[0]]
+        assert max(len(line) for parts in lines for line in parts) <= len("± 0.0036 †")
+        assert max(len(line) for parts in lines for line in parts) < min(len(" ".join(parts)) for parts in lines)
+        times = [time_cell(1e3 * m, 1e3 * s, unit="") for m, s in
+                 zip(runs[f"{kernels}_inference_s"], runs[f"{kernels}_inference_spread_s"])]
+        marks = ["†" in "".join(parts) for parts in lines]
+        assert [" ".join(parts).removesuffix(f" {NOISY_MARK}") for parts in lines] == times  # nothing dropped
+        assert marks == [kernels == "dense" and label == "GraSP" for label in labels]
+        assert any("<b>" in cell for cell in table.iloc[0]) == (kernels == "sparse")  # bold: sparse is faster
+
 
 def test_pruners_are_called_better_only_where_welch_says_so_and_stand_ins_are_not_ranked():
     result = tuning_result(_tuning_table())

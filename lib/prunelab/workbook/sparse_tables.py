@@ -118,12 +118,26 @@ KERNELS = ("dense", "sparse")
 NOISY_MARK = "†"
 
 
+#: where a cell of Tables C and C2 breaks its line: between the median and "± half the range". On one line
+#: ("0.277 ± 0.0036", bold where faster) six pruners' columns are wider than the page, and the PDF shrinks a
+#: table's type until it fits (to under 7 pt); a line each, a column is about as wide as a pruner's name
+TIME_LINE_BREAK = "<br>"
+
+
+def time_lines(median_ms: float, spread_ms: float | None, mark: str = "") -> str:
+    """A cell of Tables C and C2: :func:`.numbers.time_cell` (ms, the unit in the caption) on two lines, the median
+    over "± half the range" and any ``mark`` after it, as the PDF keeps a spread and its mark together."""
+    median, _, half = time_cell(median_ms, spread_ms, unit="").partition(" ± ")
+    return f"{median}{TIME_LINE_BREAK}± {half}{mark}"
+
+
 def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse"]) -> pd.DataFrame:
     """Table C (``kernels`` "dense") or C2 ("sparse"): test-set inference time (ms) per compression and pruner on
     those kernels, laid out as Table B (a block of rows per set-up, named with its data; a column per pruner),
-    each cell "median ± half the range" of passes taken in turn with the other kernels' (so the two tables
-    compare cell by cell), in bold where the pair differs (:func:`kernels_differ`) and these kernels are the
-    faster; in Table C a dense time taken as noise (:func:`noisy_dense`) is marked :data:`NOISY_MARK`."""
+    each cell the median over "± half the range" (:func:`time_lines`) of passes taken in turn with the other
+    kernels' (so the two tables compare cell by cell), in bold where the pair differs (:func:`kernels_differ`) and
+    these kernels are the faster; in Table C a dense time taken as noise (:func:`noisy_dense`) is marked
+    :data:`NOISY_MARK`."""
     if kernels not in KERNELS:
         raise UserError(f"kernels are {' or '.join(KERNELS)}, not {kernels!r}")
     if sparse.empty:
@@ -132,7 +146,7 @@ def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse
     metric, other = f"{kernels}_inference_s", f"{other}_inference_s"
     spreads = sparse[f"{kernels}_inference_spread_s"]
     marks = noisy_dense(sparse) if kernels == "dense" else pd.Series(False, index=sparse.index)
-    cells = [time_cell(m * 1e3, s * 1e3, unit="") + (f" {NOISY_MARK}" if noisy else "")
+    cells = [time_lines(m * 1e3, s * 1e3, f" {NOISY_MARK}" if noisy else "")
              for m, s, noisy in zip(sparse[metric], spreads, marks)]
     faster = kernels_differ(sparse).to_numpy() & (sparse[metric] < sparse[other]).to_numpy()
     rows = sparse.assign(cell=[f"<b>{cell}</b>" if bold else cell for cell, bold in zip(cells, faster)])
