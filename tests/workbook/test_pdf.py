@@ -554,6 +554,25 @@ def test_contents_that_never_settle_are_warned_of_and_settled_ones_are_not(monke
 
 
 @needs_chromium
+def test_a_table_scaled_below_the_smallest_type_is_warned_of_by_its_caption(recwarn):
+    from prunelab.workbook.pdf_document import Document, Heading
+
+    def document(columns: int) -> Document:
+        cells = "".join(f"<td>value{i}</td>" for i in range(columns))
+        body = (f'<section class="task" id="t"><h1>One</h1><table><caption>Table Z. Wide</caption><tr>{cells}</tr>'
+                "</table></section>")
+        return Document("one", "<p>cover</p>", body, [Heading("t", "One", 1)])
+
+    handin.print_pdf(document(6), CHROMIUM, "a4")  # fits at its own size
+    handin.print_pdf(document(14), CHROMIUM, "a4")  # scaled a little: above the smallest size
+    assert not [w for w in recwarn if w.category is handin.SmallTables]
+    with pytest.warns(handin.SmallTables, match="Table Z. Wide") as caught:
+        handin.print_pdf(document(40), CHROMIUM, "a4")
+    size = float(str(caught[0].message).rsplit("(", 1)[1].split(" pt")[0])
+    assert 0 < size < handin.SMALLEST_TABLE_PT
+
+
+@needs_chromium
 def test_a_table_of_most_of_a_page_starts_under_its_text_rather_than_leaving_the_text_alone_on_a_page():
     from pypdf import PdfReader
 

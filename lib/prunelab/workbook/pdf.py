@@ -52,6 +52,13 @@ class UnsettledContents(UserWarning):
     """The print loop ended before the contents' page numbers matched where the headings landed."""
 
 
+class SmallTables(UserWarning):
+    """Tables scaled to the page width print below :data:`SMALLEST_TABLE_PT`; the message names them."""
+
+
+SMALLEST_TABLE_PT = 7.0  # the smallest type a table may print at, scaled to fit, before the PDF warns of it
+
+
 # ------------------------------------------------------------------------------------------ printing
 
 
@@ -91,7 +98,7 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
             for attempt in range(MAX_PRINTS):
                 page.set_content(page_html(document, pages), wait_until="load")
                 marked = page.evaluate(MARK_LAYOUT, layout.script_argument())  # first: it may set text sizes
-                page.evaluate(FIT_TABLES, height_px)
+                scaled = page.evaluate(FIT_TABLES, height_px)
                 page.evaluate(KEEP_SHORT_PARAGRAPHS)
                 pdf = page.pdf(format=PAPERS[paper], print_background=True, display_header_footer=True,
                                header_template="<span></span>", footer_template=FOOTER, outline=True, tagged=True,
@@ -107,7 +114,17 @@ def print_pdf(document: Document, chromium: str, paper: str) -> bytes:
                               "off", UnsettledContents, stacklevel=2)
         finally:
             browser.close()
+    _warn_of_small_tables(scaled)
     return pdf
+
+
+def _warn_of_small_tables(scaled: list[list]) -> None:
+    """Warn :class:`SmallTables` of the tables ``scaled`` ([caption, type size in pt]) below the smallest size."""
+    small = [f"{caption or 'a table without a caption'} ({size:.1f} pt)" for caption, size in scaled
+             if size < SMALLEST_TABLE_PT]
+    if small:
+        warnings.warn(f"{len(small)} table(s) scaled below {SMALLEST_TABLE_PT:g} pt to fit the page width: "
+                      + "; ".join(small), SmallTables, stacklevel=3)
 
 
 def write_pdf(folder: Path, paper: str = "a4", output: Path | None = None) -> Path:

@@ -41,12 +41,19 @@ dl.glossary dd { margin: 0 0 0 1.5em; }
 # leave up to all of the page before it blank (a table of most of a page after a heading's text did: the text
 # alone atop a blank page); so is an opening (a heading's text and the table after it, kept together so that no
 # heading ends a page alone) taller than half a page. A shorter one moves whole, leaving at most half a page.
-FIT_TABLES = """(pageHeight) => { for (const t of document.querySelectorAll('table')) {
-  if (t.parentElement.closest('table')) continue;
-  const room = t.parentElement.clientWidth, need = t.scrollWidth;
-  if (need > room) t.style.zoom = room / need; }
+# Returns each scaled table as [its caption, the type size it prints at in pt].
+FIT_TABLES = """(pageHeight) => { const scaled = [];
+  for (const t of document.querySelectorAll('table')) {
+    if (t.parentElement.closest('table')) continue;
+    const room = t.parentElement.clientWidth, need = t.scrollWidth;
+    if (need > room) {
+      t.style.zoom = room / need;
+      const caption = t.caption || t.closest('div.table')?.querySelector('.caption');
+      scaled.push([(caption ? caption.textContent : '').trim().slice(0, 60),
+                   parseFloat(getComputedStyle(t).fontSize) * 0.75 * room / need]); } }
   for (const block of document.querySelectorAll('div.table, div.opening')) {
-    if (block.getBoundingClientRect().height > pageHeight / 2) block.style.breakInside = 'auto'; } }"""
+    if (block.getBoundingClientRect().height > pageHeight / 2) block.style.breakInside = 'auto'; }
+  return scaled; }"""
 
 # A paragraph or list item too short to leave ``orphans`` lines on one page and ``widows`` on the next is kept
 # whole: where it cannot meet both, Chromium splits it all the same, leaving one or two lines alone atop a page.
