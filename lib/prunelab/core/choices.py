@@ -30,6 +30,11 @@ ABLATION_RULES = 2
 MASK_RULES = 2
 #: a run whose top-1 is within this many points of always answering the most frequent class counts as at chance
 CONSTANT_PREDICTION_MARGIN = 1.0
+#: what a run :func:`no_better_than_chance` scores, in words: the one statement of the rule for the run's log, the
+#: collapse table's notes and the glossary. No record holds per-class predictions, so the words claim a score,
+#: never that a run answers one class
+CHANCE_RULE = (f"no more than {CONSTANT_PREDICTION_MARGIN:g} point{'' if CONSTANT_PREDICTION_MARGIN == 1 else 's'} "
+               "above always answering the most frequent test class")
 #: the built-in pruners whose scores are never negative: rule 1 inverted them as rule 2 does
 NON_NEGATIVE_SCORES = ("mag", "snip", "synflow")
 #: the built-in pruners whose masks never read the training data (:data:`DATA_FREE_WHY`). Their masks on a

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.choices import ABLATION_RULES, MASK_RULES, no_better_than_chance
+from ..core.choices import ABLATION_RULES, CHANCE_RULE, MASK_RULES, no_better_than_chance
 from ..core.evaluation import Precision, epoch_timing, time_inference
 from ..core.measure import summary_totals
 from ..core.pruners import PruneResult
@@ -159,7 +159,7 @@ def report_run(record: RunRecord, verbose: bool, log) -> None:
         f"inference over the test set {summary['inference_s']:.3f} s  [{_status_words(summary)}]")
     chance = summary.get("majority_class_top1")
     if isinstance(chance, float) and no_better_than_chance(summary["top1"], chance):
-        log(f"WARNING: top-1 is no better than always answering the most frequent class ({chance:.2f}%).")
+        log(f"WARNING: top-1 is at chance, {CHANCE_RULE} ({chance:.2f}%).")
     log(f"Record: {record.path}")
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..core.choices import CHANCE_RULE
 from .collapses import emptied_layers, runs_without_path
-from .numbers import CHANCE_RULE, at_chance, compression_text
+from .numbers import at_chance, compression_text
 from .style import pruner_label
 
 

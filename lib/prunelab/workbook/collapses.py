@@ -1,7 +1,8 @@
 """Task 1's collapse table: where a run collapsed, and why, as far as its record can tell.
 
-A run has collapsed when a layer kept no weight, or when its top-1 is at chance (:data:`.numbers.CHANCE_RULE`;
-records hold no per-class predictions, so no verdict says a run answers one class). For runs on real data at
+A run has collapsed when a layer kept no weight, or when its top-1 is at chance
+(:data:`~prunelab.core.choices.CHANCE_RULE`; records hold no per-class predictions, so no verdict says a run
+answers one class). For runs on real data at
 chance with every layer keeping weights, the cell also says whether any path of kept weights still joins input
 to output (:mod:`prunelab.core.connectivity`, run on the record's trained model): with none, the network computes
 a constant whatever its training; with one, the training did not recover it. :func:`collapsed_cells` gives the

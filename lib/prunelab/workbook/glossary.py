@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import html
 
-from ..core.choices import DATA_FREE_NAMES, DATA_FREE_WHY
+from ..core.choices import CHANCE_RULE, DATA_FREE_NAMES, DATA_FREE_WHY
 from ..core.timing import ALPHA as RANK_ALPHA
 from ..core.timing import MARGIN
 from .ablations import ABLATIONS, AS_SCORED, NEAR_COLLAPSE_SHARE
-from .numbers import ALPHA, AT_CHANCE, CHANCE_RULE
+from .numbers import ALPHA, AT_CHANCE
 from .style import FLOPS
 
 #: (term, meaning), grouped as a reader meets them: pruning, accuracy, the statistics, time, precision, running

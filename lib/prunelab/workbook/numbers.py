@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..core.choices import CONSTANT_PREDICTION_MARGIN, no_better_than_chance
+from ..core.choices import no_better_than_chance
 
 #: the significance level of every "better than" in the findings
 ALPHA = 0.05
@@ -91,10 +91,6 @@ def passing_by_chance(tests: int) -> int | None:
     return max(1, round(ALPHA * tests)) if ALPHA * tests >= 0.5 else None
 
 
-#: what a run :func:`at_chance` scores, in words: the one statement of the rule for the collapse table's notes and the
-#: glossary. No record holds per-class predictions, so the words claim a score, never that a run answers one class
-CHANCE_RULE = (f"no more than {CONSTANT_PREDICTION_MARGIN:g} point{'' if CONSTANT_PREDICTION_MARGIN == 1 else 's'} "
-               "above always answering the most frequent test class")
 #: the name of that rule where a verdict or a finding applies it
 AT_CHANCE = "at chance"
 
