@@ -7,7 +7,14 @@ import torch
 
 from prunelab.core.inference import fuse_conv_bn, strip_masks
 from prunelab.core.pruners import PruneSettings, prune
-from prunelab.core.trace import analyze_trace, capture_inference_trace, classify, compare_designs, union_length
+from prunelab.core.trace import (
+    PROFILED_STEPS,
+    analyze_trace,
+    capture_inference_trace,
+    classify,
+    compare_designs,
+    union_length,
+)
 from prunelab.models.registry import build_model
 
 
@@ -40,6 +47,25 @@ def test_cpu_trace_of_resnet20_yields_21_conv_layers(pruned_resnet20, tmp_path):
     breakdown = analysis.breakdown().set_index("kind")
     assert {"convolution", "batchnorm", "activation and add"} <= set(breakdown.index)
     assert "mask multiply" not in breakdown.index  # masks are folded: no multiply in the step
+
+
+def test_the_analysed_step_is_the_profiled_step_of_median_length(pruned_resnet20, tmp_path):
+    path = capture_inference_trace(pruned_resnet20, torch.randn(4, 3, 32, 32), tmp_path / "t.json", warmup=1)
+    events = json.loads(path.read_text())["traceEvents"]
+    steps = [e for e in events if e.get("ph") == "X" and e["name"].startswith("ProfilerStep")]
+    assert len(steps) == PROFILED_STEPS
+    # a hand-made trace: the last step stalls in its first op; the analysis takes the step of median length
+    host = dict(ph="X", pid=1, tid=1)
+    stalled = [dict(cat="user_annotation", name="ProfilerStep#1", ts=0, dur=100, **host),
+               dict(cat="user_annotation", name="ProfilerStep#2", ts=200, dur=120, **host),
+               dict(cat="user_annotation", name="ProfilerStep#3", ts=400, dur=900, **host)]
+    for start, first in ((0, 40), (200, 50), (400, 800)):
+        stalled += [dict(cat="cpu_op", name="aten::batch_norm", ts=start + 1, dur=first, **host),
+                    dict(cat="cpu_op", name="aten::conv2d", ts=start + first + 2, dur=30, **host)]
+    trace = tmp_path / "stalled.json"
+    trace.write_text(json.dumps({"traceEvents": stalled}))
+    analysis = analyze_trace(trace)
+    assert (analysis.step_start, analysis.step_span_us, analysis.step_busy_us) == (200, 120, 80)
 
 
 def _cuda_trace(path):

@@ -1,14 +1,15 @@
-"""Profile one inference step and attribute its time to layers, from the exported Chrome trace.
+"""Profile inference steps and attribute one step's time to layers, from the exported Chrome trace.
 
 Capture: every module's forward is wrapped in a profiler range named ``module::<name>::<Type>``; after
-``warmup`` untimed steps one step is profiled (CPU, plus CUDA when the model is on a GPU) and exported as
-a Chrome / Perfetto trace.
+``warmup`` untimed steps :data:`PROFILED_STEPS` steps are profiled (CPU, plus CUDA when the model is on a GPU)
+and exported as a Chrome / Perfetto trace.
 
-Analysis reads only that trace file. On a GPU, each kernel is tied to the host launch that issued it (by
-correlation id) and so to the innermost module range around the launch and to the aten op that launched
-it. On the CPU, the unit is each top-level aten op of the step. A layer's time is the *union* of its
-units' intervals: kernels overlapping on several streams count once, and idle gaps count not at all.
-The step is reported both as its wall span and as its busy time (the union of every unit).
+Analysis reads only that trace file, and attributes the profiled step of median length, so that one step
+stalled by another process on the machine does not stand for the model. On a GPU, each kernel is tied to the
+host launch that issued it (by correlation id) and so to the innermost module range around the launch and to
+the aten op that launched it. On the CPU, the unit is each top-level aten op of the step. A layer's time is
+the *union* of its units' intervals: kernels overlapping on several streams count once, and idle gaps count
+not at all. The step is reported both as its wall span and as its busy time (the union of every unit).
 """
 
 from __future__ import annotations
@@ -82,15 +83,20 @@ def labelled_modules(model: nn.Module):
             handle.remove()
 
 
+#: eval-mode forwards profiled one after another; the analysis takes the one of median length
+PROFILED_STEPS = 3
+
+
 def capture_inference_trace(model: nn.Module, inputs: Tensor, path: str | Path, warmup: int = 5) -> Path:
-    """Profile one eval-mode forward of ``inputs`` after ``warmup`` steps; write a Chrome trace to ``path``."""
+    """Profile :data:`PROFILED_STEPS` eval-mode forwards of ``inputs`` after ``warmup`` steps; write a Chrome
+    trace to ``path``."""
     path = Path(path)
     activities = [torch.profiler.ProfilerActivity.CPU]
     if inputs.device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     was_training = model.training
     model.eval()
-    schedule = torch.profiler.schedule(wait=0, warmup=warmup, active=1, repeat=1)
+    schedule = torch.profiler.schedule(wait=0, warmup=warmup, active=PROFILED_STEPS, repeat=1)
     try:
         with ExitStack() as stack:
             for context in (quiet_native_stderr(), warnings.catch_warnings(), labelled_modules(model),
@@ -100,7 +106,7 @@ def capture_inference_trace(model: nn.Module, inputs: Tensor, path: str | Path, 
             prof = stack.enter_context(torch.profiler.profile(
                 activities=activities, schedule=schedule,
                 on_trace_ready=lambda p: p.export_chrome_trace(str(path))))
-            for _ in range(warmup + 1):
+            for _ in range(warmup + PROFILED_STEPS):
                 model(inputs)
                 if inputs.device.type == "cuda":
                     torch.cuda.synchronize(inputs.device)
@@ -251,13 +257,14 @@ def _innermost_op(ops: list[dict], t: float) -> str:
 
 
 def analyze_trace(path: str | Path) -> TraceAnalysis:
-    """Attribute the profiled step of a Chrome trace (as written by :func:`capture_inference_trace`)."""
+    """Attribute the profiled step of median length in a Chrome trace (as written by
+    :func:`capture_inference_trace`; of an even count, the shorter of the middle two)."""
     events = json.loads(Path(path).read_text())["traceEvents"]
     complete = [e for e in events if e.get("ph") == "X"]
     steps = [e for e in complete if e.get("cat") == "user_annotation" and e["name"].startswith("ProfilerStep")]
     if not steps:
         raise ValueError(f"{path} has no ProfilerStep range: not a prunelab inference trace")
-    step = steps[-1]
+    step = sorted(steps, key=lambda e: e["dur"])[(len(steps) - 1) // 2]
     s0, s1 = step["ts"], step["ts"] + step["dur"]
 
     def on_host(e):

@@ -41,13 +41,15 @@ TRACE_REPEATS = 10
 def trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: dict, log) -> dict:
     """Trace one inference step on a test batch, ours and the original design; add the analysis to
     ``summary`` and return the record's extra files."""
-    from ..core.trace import compare_designs
+    from ..core.trace import PROFILED_STEPS, compare_designs
 
-    log(f"Tracing one inference step on a test batch after {TRACE_WARMUP} warm-up steps; timing "
+    log(f"Tracing {PROFILED_STEPS} inference steps on a test batch after {TRACE_WARMUP} warm-up steps (the median "
+        f"one analysed); timing "
         f"{TRACE_REPEATS} steps of each design in turn.")
     inputs, _ = next(iter(test_loader))
     comparison = compare_designs(model, inputs, scratch, warmup=TRACE_WARMUP, repeats=TRACE_REPEATS)
     summary["trace"] = {**comparison.ours.summary(), "batch": int(inputs.shape[0]), "warmup": TRACE_WARMUP,
+                        "profiled_steps": PROFILED_STEPS,
                         "outputs_equal_to_original_design": comparison.outputs_equal,
                         "original_design": comparison.original.summary()}
     summary["design_steps"] = comparison.timing_summary()
