@@ -696,31 +696,38 @@ def test_collapse_draws_chance_and_where_each_pruner_first_empties_a_layer():
     plt.close(fig)
 
 
-def _shown_x(line) -> float:
-    """Where a one-point line's marker lands across the page (display x), its offset transform included."""
-    return float(line.get_transform().transform((line.get_xdata()[0], line.get_ydata()[0]))[0])
+def _shown(line) -> tuple[float, float]:
+    """Where a one-point line's marker lands on the page (display x, y), its offset transform included."""
+    return tuple(float(v) for v in line.get_transform().transform((line.get_xdata()[0], line.get_ydata()[0])))
 
 
-def test_collapse_marks_of_pruners_at_one_compression_are_offset_sideways_none_over_another():
+def test_collapse_marks_of_pruners_at_one_compression_stack_upwards_over_it_none_over_another():
     table = _runs(STUDY)
     mag_early = (table["setup"] == MNIST) & (table["label"] == "Mag") & (table["compression"] == 2.0)
-    table.loc[mag_early, "top1"] = table.loc[_one_row(table, MNIST, "Rand", 1, 2.0), "top1"].iloc[0]
+    rand_top1 = table.loc[_one_row(table, MNIST, "Rand", 1, 2.0), "top1"].iloc[0]
+    table.loc[mag_early, "top1"] = rand_top1 + 0.5  # Mag a little above Rand there
     table["collapsed_layers"] = [["fc1"] if hit else kept for hit, kept in zip(mag_early, table["collapsed_layers"])]
     fig = figures.plot_collapse(table)
     fig.canvas.draw()
     mnist = fig.axes[1]
     crosses = [line for line in mnist.lines if line.get_marker() == "X"]
-    at_two = sorted(_shown_x(line) for line in crosses if line.get_xdata()[0] == 2.0)
-    assert len(at_two) == 2 and at_two[1] - at_two[0] > 10  # Rand's and Mag's, side by side (pixels at 100 dpi)
+    at_two = {line.get_markeredgecolor(): _shown(line) for line in crosses if line.get_xdata()[0] == 2.0}
+    assert len(at_two) == 2
     centre = mnist.transData.transform((2.0, 0.0))[0]
-    assert min(at_two) < centre < max(at_two)  # spread about their compression, not off to one side
-    alone = [line for line in crosses if line.get_xdata()[0] == 3.0]  # SNIP's alone there: at its compression
-    assert [_shown_x(line) for line in alone] == pytest.approx([mnist.transData.transform((3.0, 0.0))[0]])
+    assert all(x == pytest.approx(centre) for x, _ in at_two.values())  # each over its compression
+    rand, mag = at_two[figures._colour("Rand")], at_two[figures._colour("Mag")]
+    rand_at = mnist.transData.transform((2.0, table.loc[(table["setup"] == MNIST) & (table["label"] == "Rand")
+                                                        & (table["compression"] == 2.0), "top1"].mean()))[1]
+    assert rand[1] == pytest.approx(rand_at)  # the lowest mean keeps its point
+    assert mag[1] - rand[1] >= 10  # the higher raised a mark's height above it (pixels at 100 dpi)
+    alone = [line for line in crosses if line.get_xdata()[0] == 3.0]  # SNIP's alone there: at its point
+    assert [_shown(line) for line in alone] == [pytest.approx(tuple(mnist.transData.transform(
+        (3.0, line.get_ydata()[0])))) for line in alone]
     assert {line.get_markersize() for line in crosses} == {crosses[0].get_markersize()}  # one size: no rings
     plt.close(fig)
     last = (table["setup"] == MNIST) & table["label"].isin(["SNIP", "GraSP"]) & (table["compression"] == 3.0)
     table["collapsed_layers"] = [["fc1"] if hit else kept for hit, kept in zip(last, table["collapsed_layers"])]
-    fig = figures.plot_collapse(table)  # two marks at the axis' end, one offset past it
+    fig = figures.plot_collapse(table)  # two marks at the axis' end
     fig.canvas.draw()
     mnist, renderer = fig.axes[1], fig.canvas.get_renderer()
     for line in mnist.lines:  # each mark drawn whole, none cut off by the panel's edge

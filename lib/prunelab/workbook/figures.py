@@ -36,8 +36,8 @@ from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs, own_pe
 
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}
-#: Figure 1c's sideways step between the marks of pruners at one compression, in points: near a mark's width
-_DODGE_PT = 12.0
+#: Figure 1c's upward step between the marks of pruners at one compression, in points: near a mark's height
+_STACK_PT = 12.0
 #: Figure 1's height of a set-up's row of panels and of the legend below the rows, in inches
 _ROW_IN, _BELOW_IN = 2.9, 1.0
 
@@ -128,8 +128,9 @@ def plot_collapse(table: pd.DataFrame):
     over the set-up's runs), and per pruner an open cross at the lowest compression where any seed's trained
     network has a layer with no weight (the collapse table's layers) and, on real data, an open square where
     one is first left with no path from input to output (:func:`~.collapse_study.collapse_study`), the marks of
-    pruners at one compression offset sideways so that none hides another (:func:`_dodges`); one legend below the
-    panels. The unpruned reference, where present, is left out: it has no compression to collapse at."""
+    pruners at one compression stacked upwards so that none hides another, each still over its compression
+    (:func:`_stacks`); one legend below the panels. The unpruned reference, where present, is left out: it has
+    no compression to collapse at."""
     use_style()
     pruned = table[table["label"] != DENSE_LABEL]
     setups = list(dict.fromkeys(pruned["setup"]))
@@ -142,9 +143,9 @@ def plot_collapse(table: pd.DataFrame):
         rows = pruned[pruned["setup"] == setup]
         marks = {label: _marks(rows[rows["label"] == label], cuts.get((setup, label)))
                  for label in column_order(rows["label"])}
-        dodges = _dodges(marks)
+        stacks = _stacks(marks, rows.groupby(["label", "compression"])["top1"].mean())
         for label, placed in marks.items():
-            _collapse_line(ax, rows[rows["label"] == label], label, placed, dodges)
+            _collapse_line(ax, rows[rows["label"] == label], label, placed, stacks)
         chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
         if np.isfinite(chance):
             ax.axhline(chance, color="k", ls=":", lw=1.2)
@@ -196,28 +197,30 @@ def _marks(runs: pd.DataFrame, cut: float | None) -> list[tuple[str, float]]:
     return [(marker, at) for marker, at in (("X", first), ("s", cut)) if at is not None]
 
 
-def _dodges(marks: dict[str, list[tuple[str, float]]]) -> dict[tuple[str, float], float]:
-    """Per (pruner label, compression) marked, its mark's sideways offset in points: the pruners marked at one
-    compression spread evenly about it, :data:`_DODGE_PT` apart in the order given, so that none hides another
-    (a pruner's cross and square at one compression share its offset: their shapes tell them apart)."""
+def _stacks(marks: dict[str, list[tuple[str, float]]], means: pd.Series) -> dict[tuple[str, float], float]:
+    """Per (pruner label, compression) marked, its mark's upward offset in points: the pruners marked at one
+    compression, taken from the lowest mean top-1 there (``means``, by label and compression) up, each
+    :data:`_STACK_PT` higher than the one before, the lowest at its point, so that none hides another and each
+    stays over its compression (marks spread sideways drifted halfway to the next compression); a pruner's cross
+    and square at one compression share its offset: their shapes tell them apart."""
     at: dict[float, list[str]] = {}
     for label, placed in marks.items():
         for compression in dict.fromkeys(c for _, c in placed):
             at.setdefault(compression, []).append(label)
-    return {(label, c): (i - (len(labels) - 1) / 2) * _DODGE_PT for c, labels in at.items()
-            for i, label in enumerate(labels)}
+    return {(label, c): i * _STACK_PT for c, labels in at.items()
+            for i, label in enumerate(sorted(labels, key=lambda label: means[(label, c)]))}
 
 
 def _collapse_line(ax, runs: pd.DataFrame, label: str, marks: list[tuple[str, float]],
-                   dodges: dict[tuple[str, float], float]) -> None:
+                   stacks: dict[tuple[str, float], float]) -> None:
     """One pruner's mean ± sd top-1 per compression and its open ``marks`` (:func:`_marks`) at its mean there,
-    each shifted sideways by its offset in points (:func:`_dodges`)."""
+    each raised by its offset in points (:func:`_stacks`)."""
     stats = _mean_sd_line(ax, runs, "top1", label)
     for marker, at in marks:  # open markers: they hide no point
-        shifted = offset_copy(ax.transData, fig=ax.figure, x=dodges[(label, at)], units="points")
+        shifted = offset_copy(ax.transData, fig=ax.figure, y=stacks[(label, at)], units="points")
         ax.plot([at], [stats.loc[at, "mean"]], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
                 markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none", zorder=5, transform=shifted,
-                clip_on=False)  # a mark offset past the axis' last compression is drawn whole
+                clip_on=False)  # a mark at the axis' end, or raised past its top, is drawn whole
 
 
 def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
