@@ -36,8 +36,8 @@ def cpu_flags() -> list[str]:
 
 #: CPU flags of native bf16 arithmetic (oneDNN runs bf16 convolutions on them; without them bf16 is emulated)
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-#: the vector units that decide how fast fp32, int8 and bf16 kernels run (int8 pays only with VNNI or AMX),
-#: so that a CPU timing can be read: x86 (AVX2 to AMX), then ARM (NEON, SVE)
+#: the vector units that decide how fast fp32, int8 and bf16 kernels run (x86 int8 kernels run on AVX2 and
+#: faster on VNNI or AMX), so that a CPU timing can be read: x86 (AVX2 to AMX), then ARM (NEON, SVE)
 VECTOR_UNIT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16",
                      "amx_int8", "asimd", "sve", "sve2")
 
