@@ -28,7 +28,7 @@ from prunelab.workbook.measurement_tables import (
     int8_timing_table,
 )
 from prunelab.workbook.numbers import Span, ratio_text, significant, time_cell
-from prunelab.workbook.sparse_speed import sparse_findings, sparse_result
+from prunelab.workbook.sparse_speed import DENSE_MOVED, sparse_findings, sparse_result
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
 from prunelab.workbook.tables import INT8_METHODS, int8_sides, int8_table
 from prunelab.workbook.tracing_findings import (
@@ -650,7 +650,24 @@ def test_dense_times_that_moved_between_runs_are_said_to_be_the_machines_not_the
     text = sparse_findings(runs, layers)
     assert "1,000 to 2,000 ms" in text
     steady = sparse_findings(timed(runs.assign(dense_inference_s=[2.0, 1.95])), layers)
-    assert " ms across runs" not in steady
+    assert "1,950 to 2,000 ms" not in steady and DENSE_MOVED not in steady
+
+
+def test_the_dense_time_range_is_over_the_runs_compared_and_its_cause_is_said_once():
+    """A dense time marked as noise (†) is left out of the range of dense times, as Tables C and C2 leave it out;
+    with two set-ups whose dense times moved, each gives its own range and the shared reason comes once."""
+    _, layers = _sparse()
+    frame = _at_one_compression((1.0, 0.5), (1.2, 1.0), (1.0, 1.0), (2.0, 1.0))  # 2.0 s: the † run
+    (s,) = sparse_result(frame, layers.assign(setup="MNIST / FC"))
+    assert s.dense.ms == Span(1000.0, 1200.0) and s.dense.moved  # not 2,000 ms
+    other = frame.assign(setup="CIFAR-10 / ResNet20", dense_inference_s=frame["dense_inference_s"] * 2)
+    both = pd.concat([frame, timed(other)], ignore_index=True)
+    both_layers = pd.concat([layers.assign(setup="MNIST / FC"), layers])
+    dense = [r.dense.ms for r in sparse_result(both, both_layers)]
+    assert dense == [Span(1000.0, 1200.0), Span(2000.0, 2400.0)]
+    text = sparse_findings(both, both_layers)
+    assert "1,000 to 1,200 ms" in text and "2,000 to 2,400 ms" in text and "2,000 ms," not in text
+    assert text.count(DENSE_MOVED) == 1
 
 
 def test_the_sparse_words_carry_the_speed_ups_and_densities():

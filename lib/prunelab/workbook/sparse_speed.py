@@ -65,8 +65,10 @@ class SparseCount:
 
 @dataclass(frozen=True)
 class DenseTimes:
-    """A set-up's dense-kernel times, the same work in each run: their range (ms), whether the fastest and slowest
-    differ beyond their passes' noise (``moved``) and their median over pruners per compression (ms)."""
+    """A set-up's dense-kernel times over the runs compared (those not left out, as in Tables C and C2: a dense time
+    marked as noise is no measure of the machine either), the same work in each run: their range (ms), whether the
+    fastest and slowest differ beyond their passes' noise (``moved``) and their median over pruners per compression
+    (ms). No run compared: an empty range (NaN) and not moved."""
 
     ms: Span
     moved: bool
@@ -136,16 +138,23 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
     for setup, rows in sparse.groupby("setup", sort=False):
         part = layers[layers["setup"] == setup]
         switched = part[part["kernel"] != "dense"]
-        by_compression = rows.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
         setups.append(SparseSetup(
             count=sparse_count(str(setup), rows),
             switched=tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
             switched_density=Span.of(switched["density"]),
             dense_density=Span.of(part.loc[part["kernel"] == "dense", "density"]), density=Span.of(part["density"]),
-            dead_units=int(rows["dead_units"].sum()),
-            dense=DenseTimes(ms=Span.of(rows["dense_inference_s"] * 1e3), moved=_dense_moved(rows),
-                             by_compression=tuple((float(c), float(ms)) for c, ms in by_compression.items()))))
+            dead_units=int(rows["dead_units"].sum()), dense=dense_times(rows)))
     return tuple(setups)
+
+
+def dense_times(rows: pd.DataFrame) -> DenseTimes:
+    """The :class:`DenseTimes` of one set-up's rows of the sparse table, over the runs not left out."""
+    compared = rows[~left_out(rows)]
+    if compared.empty:
+        return DenseTimes(ms=Span(math.nan, math.nan), moved=False)
+    by_compression = compared.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
+    return DenseTimes(ms=Span.of(compared["dense_inference_s"] * 1e3), moved=_dense_moved(compared),
+                      by_compression=tuple((float(c), float(ms)) for c, ms in by_compression.items()))
 
 
 def _dense_moved(rows: pd.DataFrame) -> bool:
@@ -177,8 +186,8 @@ KERNEL_WORDS = {"compact": "compact, a dense product over the live units only", 
 def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     """Markdown findings on sparse kernels (:func:`sparse_result`): how much faster, which layers switched
     and why, and whether a rank test of the passes tells a difference from their noise."""
-    lines = []
-    for s in sparse_result(sparse, layers):
+    lines, setups = [], sparse_result(sparse, layers)
+    for s in setups:
         lines.append(_speed_line(s.count))
         lines += _left_out_lines(s.count)
         if s.switched:
@@ -201,14 +210,19 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                          "removed, which narrows the dense layers themselves; where a run is faster without a "
                          "switched layer, that is where its time went.")
         if s.dense.moved:
-            lines.append(f"  The dense kernels do the same arithmetic in every run, yet their times range from "
-                         f"{s.dense.ms.words(significant)} ms across runs, beyond the passes' noise"
-                         f"{_dense_trend(s.dense)}. "
-                         "So these differences come from something other than the arithmetic, which is not "
-                         "measured here (the machine's load, the order the runs were timed in, ...). Compare the two "
-                         "kernels within a run (a cell of Table C against the same cell of Table C2, timed in turn), "
-                         "not runs down a column.")
+            lines.append(f"  Over {_compared(s.count)} the dense-kernel times range from "
+                         f"{s.dense.ms.words(significant)} ms, beyond the passes' noise{_dense_trend(s.dense)}.")
+    if any(s.dense.moved for s in setups):
+        lines += ["", DENSE_MOVED]
     return "\n".join(lines)
+
+
+#: said once under the set-ups whose dense-kernel times moved beyond the passes' noise
+DENSE_MOVED = ("The dense kernels do the same arithmetic in every run of a set-up, so where their times differ beyond "
+               "the passes' noise, the differences come from something other than the arithmetic, which is not "
+               "measured here (the machine's load, the order the runs were timed in, ...). Compare the two kernels "
+               "within a run (a cell of Table C against the same cell of Table C2, timed in turn), not runs down a "
+               "column.")
 
 
 def _by_chance(runs: int) -> str:
