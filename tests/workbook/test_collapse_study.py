@@ -104,3 +104,21 @@ def test_a_synflow_that_outlasts_snip_and_grasp_but_falls_at_the_end_is_told_fro
     agreeing = studied_claims(_study({"SNIP": 2.0, "GraSP": 2.5}))[0]
     assert agreeing.agrees and claim_verdict(agreeing) != claim_verdict(claim)
     assert all(name in claim_verdict(claim) for name in ("SNIP", "GraSP", "3"))
+
+
+def test_one_seed_of_three_at_chance_is_not_a_pruner_falling_to_chance_before_synflow():
+    """GraSP with one seed of three at chance at 2 and every seed at 3, where SynFlow's seeds all fall at 3: a seed
+    of GraSP reaches chance first, yet GraSP is not counted as falling before SynFlow; with every seed of GraSP at
+    chance at 2.5 it is, at 2.5."""
+    table = _study({"SNIP": 2.5, "GraSP": 3.0, "SynFlow (100 rounds)": 3.0})
+    one_seed = (table["label"] == "GraSP") & (table["compression"] == 2.0) & (table["seed"] == 1)
+    table.loc[one_seed, "top1"] = CHANCE
+    grasp = next(s for s in collapse_study(table) if s.label == "GraSP")
+    assert (grasp.survives_to, grasp.first_at_chance, grasp.every_at_chance) == (1.5, 2.0, 3.0)
+    (claim,) = studied_claims(table)
+    assert (claim.synflow_falls_at, claim.earlier, claim.earlier_at, claim.not_earlier) == (3.0, ("SNIP",), (2.5,),
+                                                                                            ("GraSP",))
+    table.loc[(table["label"] == "GraSP") & (table["compression"] == 2.5), "top1"] = CHANCE
+    (claim,) = studied_claims(table)
+    assert (claim.earlier, claim.earlier_at, claim.not_earlier) == (("SNIP", "GraSP"), (2.5, 2.5), ())
+    assert next(s for s in collapse_study(table) if s.label == "GraSP").every_at_chance == 2.5
