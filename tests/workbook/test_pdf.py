@@ -692,9 +692,13 @@ def test_the_terms_name_each_part_of_the_report_as_the_report_titles_it():
 
 def test_the_terms_define_the_abbreviations_the_pages_print_with_the_codes_margins():
     from prunelab.core.timing import MARGIN
+    from prunelab.workbook.sparse_tables import NOISY_DENSE, NOISY_MARK
 
     terms = " ".join(term for term, _ in TERMS)
-    for used in ("PT2E", "torchao", "CSR", "BSR", "RSS", "compact", "units", "host ops", "ProsPr"):
+    for used in ("PT2E", "torchao", "CSR", "BSR", "RSS", "compact", "units", "host ops", "ProsPr", "VNNI", "AMX",
+                 "Perfetto", "dead units", "exponential schedule", "FX graph mode", "inductor freezing", NOISY_MARK):
         assert used in terms, f"no entry for {used}"
     (compact_meaning,) = [meaning for term, meaning in TERMS if term == "compact"]
     assert f"{1 - MARGIN:.0%}" in compact_meaning  # the kernel choice's margin, from the code
+    (noisy_meaning,) = [meaning for term, meaning in TERMS if term.startswith(NOISY_MARK)]
+    assert f"{NOISY_DENSE:.0%}" in noisy_meaning  # Table C's noise rule, from the code

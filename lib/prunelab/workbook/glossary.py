@@ -14,6 +14,7 @@ from ..core.timing import ALPHA as RANK_ALPHA
 from ..core.timing import MARGIN
 from .ablations import ABLATIONS, AS_SCORED, NEAR_COLLAPSE_SHARE
 from .numbers import ALPHA, AT_CHANCE
+from .sparse_tables import NOISY_DENSE, NOISY_MARK
 from .style import FLOPS
 
 #: (term, meaning), grouped as a reader meets them: pruning, accuracy, the statistics, time, precision, running
@@ -32,6 +33,9 @@ TERMS: tuple[tuple[str, str], ...] = (
      "docs/pruners.md gives each score's formula."),
     ("SynFlow (1 round), (100 rounds)", "SynFlow scores and prunes once (the original tool's setting) or in 100 "
      "rounds, each removing a little more and scoring again, as its paper prescribes."),
+    ("exponential schedule", "How the kept fraction shrinks over the rounds of a pruning in several rounds (SynFlow's "
+     "100): by the same factor each round, from what is kept at the start to the target, so that early rounds "
+     "remove more weights than late ones. A linear schedule, the other choice, removes the same share each round."),
     ("dense", "The unpruned network, trained as the pruned runs are: the reference each pruner is compared with."),
     ("top-1", "The share of test images whose highest-scored class is the true one."),
     (AT_CHANCE, f"A run is {AT_CHANCE} when its top-1 is {CHANCE_RULE}. The records hold the accuracy, not which "
@@ -61,6 +65,8 @@ TERMS: tuple[tuple[str, str], ...] = (
      "number is half of what counting multiplies and adds apart gives."),
     ("busy time, wall span", "Of a traced step: the time at least one op (or GPU kernel) runs, and the time from the "
      "step's first op starting to its last ending. Gaps count in the span only."),
+    ("Perfetto", "A trace viewer (ui.perfetto.dev; chrome://tracing reads the same file). The traced step is saved "
+     "as trace.json in the run's record, PyTorch profiler's Chrome trace, to be opened there."),
     ("units, host ops", "The pieces of work a traced step is counted in (Tables F and G): on the CPU each top-level "
      "op the host (the CPU thread driving the step) runs, the host ops of Figure 2; on a GPU each kernel or memory "
      "copy the host launched."),
@@ -71,6 +77,14 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("compact", "The sparse kernel that keeps a layer dense but narrower: a dense product over only the input "
      "channels and outputs that still have kept weights. \"8 to compact\": 8 layer choices switched to it. A layer "
      f"leaves dense only for a kernel timed to take at most {1 - MARGIN:.0%} of dense's time."),
+    ("dead units", "Neurons or channels with no kept weight coming in or going out: they carry nothing (or a "
+     "constant, folded into the next layer's bias). Before timing on sparse kernels they are removed, exactly, "
+     "which narrows the dense layers on both sides; the removal stands only where the whole model runs faster "
+     "for it."),
+    (f"{NOISY_MARK} (Tables C and C2)", f"Marks a dense-kernel time more than {NOISY_DENSE:.0%} above or below the "
+     "median dense time of its set-up at that compression (judged where three runs or more share it). Every "
+     "pruner's dense model there does the same arithmetic, so such a time is taken as noise, and that run's two "
+     "times are not compared."),
     ("CSR / BSR", "Compressed sparse row: a matrix stored as its kept values, their column indices and where each "
      "row starts, multiplied by a sparse kernel. Block sparse row: the same over small dense blocks."),
     ("eager fp32, compiled fp32, int8", "The trained network in 32-bit floats run op by op (eager) or through "
@@ -79,6 +93,18 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("PT2E, torchao", "PyTorch 2 Export quantisation, from the torchao library: the model is captured with "
      "torch.export, quantised to int8 for x86 CPUs and compiled by torch.compile. Where torchao cannot run, int8 "
      "takes PyTorch's older torch.ao path, which compiles nothing; Table L names the path each run took."),
+    ("x86 inductor quantizer", "torchao's X86InductorQuantizer: it marks where PT2E puts int8, weights symmetric "
+     "per channel and activations uint8 calibrated on training batches, in the form inductor turns into x86 int8 "
+     "kernels."),
+    ("inductor freezing", "torch.compile's inductor with freezing on: the weights are taken as constants, so they "
+     "are packed once for the CPU's kernels and each dequantize-convolution-quantize fuses into one int8 kernel. "
+     "The compiled fp32 baseline of Table L2 is compiled the same way."),
+    ("FX graph mode", "torch.ao's fallback int8 path for a model that is not a plain nn.Sequential (ResNet20 here): "
+     "it traces the model into a graph with torch.fx, which lets it turn the residual additions into int8 additions. "
+     "A Sequential (the convolutional network) takes eager mode, module by module."),
+    ("VNNI, AMX", "x86 vector units for int8 and bf16 products (avx512_vnni or avx_vnni; amx_int8 and amx_bf16). "
+     "PyTorch's x86 int8 kernels run on AVX2 too and go faster with VNNI or AMX. Timing captions name the "
+     "vector units of the CPU that took the times."),
     ("AMP", "Automatic mixed precision: training with matrix products in 16-bit floats (bf16 or fp16) and the "
      "weights kept in fp32."),
     ("peak memory, RSS", "On a GPU, the most memory CUDA tensors held during training. On a CPU, the peak resident "
