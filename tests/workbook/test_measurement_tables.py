@@ -15,10 +15,13 @@ from prunelab.runs.int8 import FP32_COMPILED, FP32_METHOD
 from prunelab.workbook.int8_findings import uncompiled_reason
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
 from prunelab.workbook.measurement_tables import (
+    MEMORY_RATIO,
+    RUN_TIME,
     TOP1_ROUNDING_NOTE,
     amp_relative_caption,
     amp_relative_table,
     amp_training_table,
+    captioned,
     conv_layer_table,
     design_comparison_table,
     difference_text,
@@ -30,6 +33,7 @@ from prunelab.workbook.measurement_tables import (
 from prunelab.workbook.numbers import Span, ratio_text, significant, time_cell
 from prunelab.workbook.sparse_speed import DENSE_MOVED, sparse_findings, sparse_result
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
+from prunelab.workbook.table_notes import UNROUNDED_RATIOS
 from prunelab.workbook.tables import INT8_METHODS, int8_sides, int8_table
 from prunelab.workbook.tracing_findings import (
     conv_cost_words,
@@ -246,16 +250,17 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
     assert j.loc["0.25", ("Top-1 (%)", "fp32")] == "29.3"
     on_cuda = amp_training_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert on_cuda.loc["0.25", ("Peak memory (MB)", "fp32")] == "1,110"
-    assert j.loc["0.25", ("Training time (s)", "AMP bf16")] == "1.10 ± 0.15"  # the heading gives the unit
-    assert (j.loc["0.5", ("Run training time (s)", "fp32")], j.loc["0.5", ("Run training time (s)", "AMP bf16")]) == (
+    step = "Time of 1 step of 32 images (s)"  # what one timed pass holds, from the timing frame
+    assert j.loc["0.25", (step, "AMP bf16")] == "1.10 ± 0.15"  # the heading gives the unit
+    assert (j.loc["0.5", (RUN_TIME, "fp32")], j.loc["0.5", (RUN_TIME, "AMP bf16")]) == (
         "20.0", "200")  # each run's own train_s, as recorded
     k = amp_relative_table(_runs(), _timing())
     assert k.loc["0.25", "time difference"] == WITHIN_NOISE
     assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", "time AMP / fp32"] == "9.00x"
     # peak memory: compared on a GPU, where it is CUDA's own; on the CPU, the training process's resident set
     on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
-    assert on_cuda.loc["0.25", "memory AMP / fp32"] == "0.901x"
-    assert "memory AMP / fp32" not in k  # a column of "not compared" in every row is left out
+    assert on_cuda.loc["0.25", MEMORY_RATIO] == "0.901x"
+    assert MEMORY_RATIO not in k  # a column of "not compared" in every row is left out
 
 
 def test_table_j_gives_a_cpus_peak_memory_under_its_own_heading_not_as_a_gpus():
@@ -266,7 +271,7 @@ def test_table_j_gives_a_cpus_peak_memory_under_its_own_heading_not_as_a_gpus():
     assert gpu == {"Peak memory (MB)"} and "(MB)" in cpu  # a heading of its own: not read as each run's own peak
     for (compression, amp), peak in zip(runs[["compression", "amp"]].itertuples(index=False), runs["peak_memory_mb"]):
         assert j.loc[f"{compression:g}", (cpu, "AMP bf16" if amp else "fp32")] == significant(peak)
-    assert "memory AMP / fp32" not in amp_relative_table(runs, _timing())  # shown, but not compared
+    assert MEMORY_RATIO not in amp_relative_table(runs, _timing())  # shown, but not compared
     mixed = amp_training_table(runs.assign(peak_memory_kind=["cpu_peak_rss", "cuda_max_allocated"] * 2), _timing())
     assert not {"Peak memory (MB)", cpu} & set(mixed.columns.get_level_values(0))  # neither one kind's heading
 
@@ -325,10 +330,10 @@ def test_table_l_gives_accuracy_and_size_and_leaves_the_times_to_table_l2():
     table = int8_comparison_table(int8)
     row = table.iloc[0]
     assert table.index[0] == ("digits / Conv", "0.25")
-    assert list(table.columns) == ["kept weights", "int8 path", "fp32 top-1 (%)", "int8 top-1 (%)",
+    assert list(table.columns) == ["kept weights (fraction)", "int8 path", "fp32 top-1 (%)", "int8 top-1 (%)",
                                    "top-1 int8 - fp32 (points)", "fp32 dense (KB)", "fp32 sparse (KB)", "int8 (KB)",
                                    "pruned weights zero in int8"]
-    assert row["fp32 top-1 (%)"] == "97.2" and row["kept weights"] == "0.562" and row["int8 (KB)"] == "30.0"
+    assert row["fp32 top-1 (%)"] == "97.2" and row["kept weights (fraction)"] == "0.562" and row["int8 (KB)"] == "30.0"
     assert row["top-1 int8 - fp32 (points)"] == "-0.2"  # int8 lost 0.22 points: the sign the discussion gives
     same = int8_comparison_table(int8.assign(**{"drop (points)": 0.0})).iloc[0]
     assert same["top-1 int8 - fp32 (points)"] == "+0.0"  # no change is not printed as "-0.0"
@@ -1088,3 +1093,43 @@ def test_the_discussion_quotes_each_precisions_ratio_as_table_k_prints_it():
     assert all(cell in text for cell in cells) and "10.02" not in text and "10.14" not in text
     key = quantization_key_result(_runs().assign(data="real CIFAR-10"), timing)
     assert cells[-1] in key and "10.14" not in key  # the front page's range, too
+
+
+def _shown(style) -> tuple[str, str]:
+    """A captioned table's caption and its HTML after the caption (the headings and cells)."""
+    html = style.to_html()
+    caption = re.search(r"<caption>(.*?)</caption>", html, re.S).group(1)
+    return caption, html.split("</caption>", 1)[1]
+
+
+def test_tables_l_and_l2_say_a_value_every_row_shares_once_in_the_caption():
+    int8 = pd.concat([_int8(), _int8(compression=0.5)])  # both on PT2E, zeros kept, int8 faster, 5 passes
+    caption, body = _shown(captioned(int8_comparison_table(int8), "Table L."))
+    assert "int8 path: PT2E" in caption and "pruned weights zero in int8: yes" in caption
+    assert "PT2E" not in body and ">yes<" not in body and "kept weights (fraction)" in body
+    caption, body = _shown(captioned(int8_timing_table(int8), "Table L2."))
+    assert "time difference (int8 over fp32 eager): faster" in caption and "passes: 5" in caption
+    assert "faster" not in body and "passes" not in body and "37.9x" in body  # the ratios stay in their cells
+    mixed = pd.concat([_int8(), _int8(compression=0.5, **_not_compiled())])  # a fallback and a slower compiled side
+    caption, body = _shown(captioned(int8_comparison_table(mixed), "Table L."))
+    assert "int8 path" in body and "int8 path" not in caption
+    caption, body = _shown(captioned(int8_timing_table(mixed), "Table L2."))
+    assert "(int8 over fp32 eager): faster" in caption  # the eager side: faster in both rows
+    assert "int8 over fp32 compiled" in body and "(int8 over fp32 compiled)" not in caption  # "faster" and "–"
+
+
+def test_table_e_says_once_a_layer_type_every_row_shares():
+    frame = pd.DataFrame({"module": list("ab"), "type": "Conv2d", "time_us": [100.0, 50.0], "share_of_busy": 0.1,
+                          "share_of_span": 0.1, "flops": [1000.0, 1000.0], "relative": [1.0, 0.5]})
+    caption, body = _shown(captioned(conv_layer_table(frame), "Table E."))
+    assert "type: Conv2d" in caption and "Conv2d" not in body
+    caption, body = _shown(captioned(conv_layer_table(frame.assign(type=["Conv2d", "Linear"])), "Table E."))
+    assert "Conv2d" in body and "Conv2d" not in caption
+
+
+def test_table_k_puts_its_memory_note_beside_the_memory_column_and_names_its_ratios():
+    caption = amp_relative_caption(_runs())
+    assert "below 1" not in caption and UNROUNDED_RATIOS in caption  # no memory column on a CPU: no note
+    assert "below 1" in MEMORY_RATIO and UNROUNDED_RATIOS in int8_timing_caption(_int8())
+    on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
+    assert MEMORY_RATIO in on_cuda.columns

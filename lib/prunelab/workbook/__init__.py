@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         speed_findings,
         style,
         table_headers,
+        table_notes,
         tables,
         trace_figures,
         tracing_findings,
@@ -94,6 +95,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "int8_timing_table", "step_kind_table",
     ),
     ".table_headers": ("table_style",),
+    ".table_notes": ("UNROUNDED_RATIOS",),
 }
 _MODULE_OF = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_MODULE_OF)

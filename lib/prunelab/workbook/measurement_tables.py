@@ -20,6 +20,7 @@ from .grids import stand_in_note
 from .numbers import alike, compression_text, ratio_text, shape_text, significant, time_cell
 from .style import FLOPS, pruner_label
 from .table_headers import table_style
+from .table_notes import UNROUNDED_RATIOS, noted, say_once
 from .tables import MEMORY_KINDS, int8_sides, own_peak_memory, peak_memory_heading, precision_label
 from .tracing_findings import DESIGNS, design_steps, per_flop_text
 
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 
 def captioned(frame: pd.DataFrame, caption: str, index: bool = True):
     """A Styler of an already formatted table with its caption on top (renders in the HTML export), the index's
-    names in the header row (:func:`.table_headers.table_style`)."""
+    names in the header row (:func:`.table_headers.table_style`); what every cell or row repeats is said once in the
+    caption instead (:func:`.table_notes.noted`)."""
+    frame, caption = noted(frame, caption)
     style = table_style(frame).set_caption(caption).set_table_styles(
         [{"selector": "caption", "props": "caption-side: top; font-weight: bold; text-align: left;"}])
     return style if index else style.hide(axis="index")
@@ -80,14 +83,14 @@ def difference_text(a: Timing, b: Timing) -> str:
 def conv_layer_table(costs: pd.DataFrame) -> pd.DataFrame:
     """Table E: each convolution layer of the one traced step (:func:`.tracing_findings.conv_costs`), its time
     (µs) and shares of the step, its dense FLOPs (multiply-adds) per image, and its time per FLOP against the
-    median layer's."""
-    return pd.DataFrame({"module": costs["module"], "type": costs["type"],
+    median layer's; a layer type shared by every row is said once, in the caption (:func:`.table_notes.say_once`)."""
+    return say_once(pd.DataFrame({"module": costs["module"], "type": costs["type"],
                          "time (µs)": costs["time_us"].map(significant),
                          "share of busy": costs["share_of_busy"].map(percent),
                          "share of span": costs["share_of_span"].map(percent),
                          f"dense {FLOPS} per image (M)": (costs["flops"] / 1e6).map(significant),
                          "time per FLOP (× median)": costs["relative"].map(per_flop_text)},
-                        index=costs.index)
+                        index=costs.index), ["type"])
 
 
 def conv_layer_caption(analysis: TraceAnalysis) -> str:
@@ -164,6 +167,20 @@ def _runs_by_compression(table: pd.DataFrame) -> dict[float, dict[str, pd.Series
     return out
 
 
+#: Table J's heading of each run's own training time, beside :func:`timed_step_heading`'s
+RUN_TIME = "Whole run's training time (s)"
+
+
+def timed_step_heading(timing: pd.DataFrame) -> str:
+    """Table J's heading of the training time measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`),
+    saying what one pass times ("Time of 1 step of 32 images (s)"), so that it is not read as the run's time
+    (:data:`RUN_TIME`) beside it."""
+    if timing.empty:
+        return "Time of a timed pass (s)"
+    batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
+    return f"Time of {batches} step{'s' if batches != 1 else ''} of {size} images (s)"
+
+
 def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table J: per compression, peak memory and top-1 of the two runs, the training time of a few steps
     measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`), and each run's own training time as
@@ -178,6 +195,7 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     fp32_name = next((precision_label(r) for c in runs.values() for k, r in c.items() if k == "fp32"
                       and precision_label(r) != "fp32, CUDA graph"), "fp32")
     names = (("amp", amp_name), ("fp32", fp32_name))
+    step_heading = timed_step_heading(timing)
     rows = []
     for compression, pair in sorted(runs.items()):
         t = timing.loc[compression] if compression in timing.index else None
@@ -186,11 +204,11 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
             run = pair.get(key)
             cells[(memory, name)] = significant(run["peak_memory_mb"]) if run is not None else "–"
         for key, name in names:
-            cells[("Training time (s)", name)] = "–" if t is None else time_cell(t[f"{key}_train_s"],
+            cells[(step_heading, name)] = "–" if t is None else time_cell(t[f"{key}_train_s"],
                                                                                   t[f"{key}_train_spread_s"], "")
         for key, name in names:
             run = pair.get(key)
-            cells[("Run training time (s)", name)] = significant(run["train_s"]) if run is not None else "–"
+            cells[(RUN_TIME, name)] = significant(run["train_s"]) if run is not None else "–"
         for key, name in names:
             run = pair.get(key)
             cells[("Top-1 (%)", name)] = one_decimal(run["top1"]) if run is not None else "–"
@@ -217,30 +235,35 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     repeats = timing[["fp32_train_repeats", "amp_train_repeats"]].to_numpy().astype(int)
     passes = f"{repeats.min()}" if repeats.min() == repeats.max() else f"{repeats.min()} to {repeats.max()}"
     return (f"{pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "
-            f"(peak memory: {memory}; training time: {steps} per pass, median of {passes} passes ± half their range; "
-            "run training time: the run's whole training as it recorded it, one measurement at its own moment "
+            f"(peak memory: {memory}; time of the timed steps: {steps} per pass, median of {passes} passes ± half "
+            "their range; whole run's training time: as the run recorded it, one measurement at its own moment "
             "(runs trained together as one network record their group's time); "
             "top-1: the one run's final test accuracy, n=1)"
             + stand_in_note(table))
+
+
+#: Table K's peak memory heading, with what its ratios mean
+MEMORY_RATIO = "memory AMP / fp32 (below 1: AMP uses less)"
 
 
 def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table K: AMP relative to fp32 per compression; the time ratio is of the interleaved medians, and
     "time difference" says whether a rank test of the timed passes tells them apart. Peak memory is compared on a
     GPU only: on the CPU it is the resident set of the process that trained the run, not the precisions' own, and where
-    no row compares it the column is left out."""
+    no row compares it the column is left out. A time difference the same in every row is said once, in the
+    caption (:func:`.table_notes.say_once`)."""
     runs = _runs_by_compression(table)
     rows = []
     memory_compared = False
     for compression, pair in sorted(runs.items()):
         amp, fp32 = pair.get("amp"), pair.get("fp32")
-        row = {"compression": compression_text(compression), "memory AMP / fp32": "–", "time AMP / fp32": "–",
+        row = {"compression": compression_text(compression), MEMORY_RATIO: "–", "time AMP / fp32": "–",
                "time difference": "not measured", "top-1 AMP - fp32 (points)": "–"}
         if amp is not None and fp32 is not None:
             row["top-1 AMP - fp32 (points)"] = change_text(amp["top1"] - fp32["top1"])
             own = own_peak_memory([amp["peak_memory_kind"], fp32["peak_memory_kind"]])
             memory_compared |= own
-            row["memory AMP / fp32"] = ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"]) if own else (
+            row[MEMORY_RATIO] = ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"]) if own else (
                 "not compared")
         if compression in timing.index:
             t = timing.loc[compression]
@@ -248,16 +271,17 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
             row["time difference"] = difference_text(Timing.from_summary(t, "amp_train"),
                                                      Timing.from_summary(t, "fp32_train"))
         rows.append(row)
-    frame = pd.DataFrame(rows).set_index("compression")
-    return frame if memory_compared else frame.drop(columns="memory AMP / fp32")
+    frame = say_once(pd.DataFrame(rows).set_index("compression"), ["time difference"])
+    return frame if memory_compared else frame.drop(columns=MEMORY_RATIO)
 
 
 def amp_relative_caption(table: pd.DataFrame) -> str:
-    """Table K's caption after its letter: what its ratios say, the timing rule, the rounding note where a top-1
+    """Table K's caption after its letter: what its ratios are of (:data:`.table_notes.UNROUNDED_RATIOS`), the timing
+    rule, the rounding note where a top-1
     change differs from Table J's cells (:func:`top1_rounding_note`) and the stand-in flag."""
     pairs = [(pair["amp"]["top1"], pair["fp32"]["top1"]) for pair in _runs_by_compression(table).values()
              if {"amp", "fp32"} <= pair.keys()]
-    return ("Mixed precision relative to fp32 (below 1: AMP uses less); " + TIMING_RULE
+    return ("Mixed precision relative to fp32; " + UNROUNDED_RATIOS + "; " + TIMING_RULE
             + top1_rounding_note(pairs) + stand_in_note(table))
 
 
@@ -284,12 +308,13 @@ def int8_path_cell(method: str, fallback: str | None) -> str:
 def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
     """Table L, accuracy and size: :func:`.tables.int8_table`'s kept weights, int8 path, top-1s and their change,
     the three sizes and whether pruned weights stayed zero, sizes to 3 significant digits, accuracies to one
-    decimal and compressions as 0.25 (the times are Table L2's, :func:`int8_timing_table`)."""
+    decimal and compressions as 0.25 (the times are Table L2's, :func:`int8_timing_table`); a path or a zero check the
+    same in every row is said once, in the caption (:func:`.table_notes.say_once`)."""
     rows = []
     for (setup, compression), r in int8.iterrows():
         rows.append({
             "setup": setup, "compression": compression_text(compression),
-            "kept weights": significant(r["kept weights"]),
+            "kept weights (fraction)": significant(r["kept weights"]),
             "int8 path": int8_path_cell(r["int8 method"], r["int8 fallback"]),
             "fp32 top-1 (%)": one_decimal(r["fp32 top-1 (%)"]), "int8 top-1 (%)": one_decimal(r["int8 top-1 (%)"]),
             "top-1 int8 - fp32 (points)": change_text(-r["drop (points)"]),  # signed as Table K
@@ -298,7 +323,8 @@ def int8_comparison_table(int8: pd.DataFrame) -> pd.DataFrame:
             "int8 (KB)": significant(r["int8 (KB)"]),
             "pruned weights zero in int8": {True: "yes", False: "NO"}.get(r["pruned weights zero in int8"], "–"),
         })
-    return pd.DataFrame(rows).set_index(["setup", "compression"])
+    frame = pd.DataFrame(rows).set_index(["setup", "compression"])
+    return say_once(frame, ["int8 path", "pruned weights zero in int8"])
 
 
 #: Table L2's upper headings: the three times, and int8 against each fp32 side
@@ -313,8 +339,8 @@ def int8_timing_caption(int8: pd.DataFrame) -> str:
             f"median of n passes ± half their range). Over fp32 eager: {int8_sides(int8)}. Over fp32 compiled: "
             "against the same fp32 model run through torch.compile with inductor freezing, as PT2E runs its int8 "
             "graph, so compiling is on both sides and the ratio is what int8 buys beyond it; – where no compiled fp32 "
-            "was timed (the discussion says why). A speed-up is fp32's median over int8's, and a time "
-            "difference says whether int8 was faster or slower; " + TIMING_RULE + ".")
+            f"was timed (the discussion says why). A speed-up is fp32's median over int8's ({UNROUNDED_RATIOS}), and a "
+            "time difference says whether int8 was faster or slower; " + TIMING_RULE + ".")
 
 
 def _int8_time(median_ms: float, spread_ms: float) -> str:
@@ -324,7 +350,9 @@ def _int8_time(median_ms: float, spread_ms: float) -> str:
 def int8_timing_table(int8: pd.DataFrame) -> pd.DataFrame:
     """Table L2, inference time: per row of :func:`.tables.int8_table`, fp32 eager, fp32 compiled and int8 times
     (median ± half range, ms), int8's speed-up over each fp32 side with whether a rank test of the passes tells the
-    two apart (:func:`difference_text`), and the passes; "–" for the compiled side where it was not timed."""
+    two apart (:func:`difference_text`), and the passes; "–" for the compiled side where it was not timed. A time
+    difference or a count of passes the same in every row is said once, in the caption
+    (:func:`.table_notes.say_once`)."""
     rows = []
     for (setup, compression), r in int8.iterrows():
         compiled = r["fp32 compiled timing"]
@@ -343,4 +371,4 @@ def int8_timing_table(int8: pd.DataFrame) -> pd.DataFrame:
         })
     frame = pd.DataFrame(rows).set_index(["setup", "compression"])
     frame.columns = pd.MultiIndex.from_tuples(frame.columns)
-    return frame
+    return say_once(frame, [(OVER_EAGER, "time difference"), (OVER_COMPILED, "time difference"), ("passes", "")])

@@ -24,6 +24,7 @@ from .grids import setup_label
 from .numbers import accuracy_cell, compression_text, counted, significant
 from .style import column_order, pruner_name
 from .table_headers import table_style
+from .table_notes import noted
 
 # ------------------------------------------------------------------------------------------ banner
 
@@ -217,8 +218,10 @@ FORMATS = {"top1": "{:.1f}", "flops": "{:,.0f}", "density": "{:.3g}"}
 def styled(frame: pd.DataFrame, metric: str, caption: str):
     """A pandas Styler with the metric's number format (3 significant digits unless named in
     :data:`FORMATS`; text cells as they are), compressions as 0.25, a caption (renders in HTML), and the index's
-    names in the header row (:func:`.table_headers.table_style`)."""
+    names in the header row (:func:`.table_headers.table_style`). What every cell or row repeats is said once in the
+    caption instead (:func:`.table_notes.noted`)."""
     fmt = FORMATS.get(metric)
+    frame, caption = noted(frame, caption)
 
     def number(value):
         if isinstance(value, str):

@@ -1,0 +1,86 @@
+"""What a displayed table says once, in its caption, rather than in every cell: the seed count its accuracy cells
+share (:func:`shared_seeds`), and a column that holds one value in every row (:func:`said_once`). Both are
+decided when the table is shown, from the frame as it is (:func:`noted`, which :func:`.tables.styled` and
+:func:`.measurement_tables.captioned` call): a count or a value that repeats in every cell only wraps the cells
+onto a second line, and one that differs stays where it is."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+import pandas as pd
+
+#: said in the caption of a table whose ratios stand beside the rounded times they are the ratio of
+UNROUNDED_RATIOS = "ratios are of the unrounded medians"
+#: the seed count an accuracy cell ends with (:func:`.numbers.accuracy_cell`: "97.1 ± 0.3 (n=3)")
+_SEEDS = re.compile(r" \(n=(\d+)\)$")
+#: the key of ``frame.attrs`` naming the columns :func:`said_once` may move to the caption
+_ONCE = "said once"
+
+
+def _count(cell) -> int | None:
+    found = _SEEDS.search(cell) if isinstance(cell, str) else None
+    return int(found.group(1)) if found else None
+
+
+def shared_seeds(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``frame`` with the seed count dropped from each accuracy cell that has the table's usual one (the most
+    common; the larger of a tie), and a sentence that gives it: "Every cell is over 3 seeds.", or, where some
+    cells have another count and keep their own "(n=2)", "... unless it gives its own n.". ``frame`` and "" where
+    no cell has a count."""
+    counts = Counter(n for n in map(_count, frame.to_numpy().ravel()) if n is not None)
+    if not counts:
+        return frame, ""
+    usual = max(counts, key=lambda n: (counts[n], n))
+    shown = frame.map(lambda cell: _SEEDS.sub("", cell) if _count(cell) == usual else cell)
+    shown.attrs = dict(frame.attrs)  # its say_once columns, for said_once after it
+    seeds = f"{usual} seed{'s' if usual != 1 else ''}"
+    return shown, f"Every cell is over {seeds}{'' if len(counts) == 1 else ' unless it gives its own n'}."
+
+
+def say_once(frame: pd.DataFrame, columns: Iterable) -> pd.DataFrame:
+    """A copy of ``frame``, marked so that :func:`said_once` moves each of ``columns`` to the caption where, as
+    shown, it holds one value in every row: columns whose words would otherwise repeat down the table."""
+    marked = frame.copy(deep=False)
+    marked.attrs[_ONCE] = list(columns)
+    return marked
+
+
+def _heading(column) -> str:
+    """A column's heading in a sentence: "time difference (int8 over fp32 eager)" for a heading under another."""
+    if not isinstance(column, tuple):
+        return str(column)
+    parts = [str(part) for part in column if str(part)]
+    return f"{parts[-1]} ({', '.join(parts[:-1])})" if len(parts) > 1 else "".join(parts)
+
+
+def said_once(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``frame`` without those of its :func:`say_once` columns that hold one value in every row, and a sentence
+    giving each such column's value ("The same in every row: int8 path: PT2E."); ``frame`` and "" where none does,
+    or where the table has fewer than two rows (there every column is one value)."""
+    named = [column for column in frame.attrs.get(_ONCE, ()) if column in frame.columns]
+    if len(frame) < 2:
+        return frame, ""
+    constant = [column for column in named if frame[column].nunique(dropna=False) == 1]
+    if not constant:
+        return frame, ""
+    values = "; ".join(f"{_heading(column)}: {frame[column].iloc[0]}" for column in constant)
+    return frame.drop(columns=constant), f"The same in every row: {values}."
+
+
+def with_sentence(caption: str, sentence: str) -> str:
+    """``caption`` followed by ``sentence``, a full stop between them where the caption has none."""
+    if not sentence:
+        return caption
+    caption = caption.rstrip()
+    return f"{caption} {sentence}" if caption.endswith(".") else f"{caption}. {sentence}"
+
+
+def noted(frame: pd.DataFrame, caption: str) -> tuple[pd.DataFrame, str]:
+    """``frame`` as shown and its caption: the shared seed count (:func:`shared_seeds`) and the columns of one value
+    (:func:`said_once`) taken out of the cells and said once, at the caption's end."""
+    frame, seeds = shared_seeds(frame)
+    frame, once = said_once(frame)
+    return frame, with_sentence(with_sentence(caption, seeds), once)
