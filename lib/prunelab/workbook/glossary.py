@@ -51,7 +51,8 @@ TERMS: tuple[tuple[str, str], ...] = (
      "scores kept)."),
     ("seed", "A run's seed fixes its initial weights, its pruning batch and its data order. Accuracies are given "
      "over several seeds."),
-    ("mean ± sd (n=3)", "The mean over n seeds ± their standard deviation."),
+    ("mean ± sd (n=3)", "The mean over n seeds ± their standard deviation. Where every cell of a table has the "
+     "same n, its caption gives n once and the cells leave it out."),
     ("Welch's t-test, Holm-adjusted", "Whether two accuracies differ beyond their seeds' spread. The p-values of "
      "one finding's comparisons are adjusted together (Holm), so that several comparisons at once do not make a "
      f"chance difference look real. Below {ALPHA:g}: told apart; above: within noise."),
