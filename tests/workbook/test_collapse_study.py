@@ -122,3 +122,15 @@ def test_one_seed_of_three_at_chance_is_not_a_pruner_falling_to_chance_before_sy
     (claim,) = studied_claims(table)
     assert (claim.earlier, claim.earlier_at, claim.not_earlier) == (("SNIP", "GraSP"), (2.5, 2.5), ())
     assert next(s for s in collapse_study(table) if s.label == "GraSP").every_at_chance == 2.5
+
+
+def test_the_claim_keeps_where_every_seed_of_synflow_is_at_chance_beside_where_its_first_is():
+    table = _study({"SNIP": 2.0, "GraSP": 2.5, "SynFlow (100 rounds)": 3.0})
+    (claim,) = studied_claims(table)
+    assert (claim.synflow_falls_at, claim.synflow_every_at) == (3.0, 3.0)  # every seed at once
+    one_seed = (table["label"] == "SynFlow (100 rounds)") & (table["compression"] == 2.5) & (table["seed"] == 2)
+    table.loc[one_seed, "top1"] = CHANCE
+    (claim,) = studied_claims(table)
+    assert (claim.synflow_falls_at, claim.synflow_every_at) == (2.5, 3.0)
+    assert claim_verdict(claim) != claim_verdict(studied_claims(_study({"SNIP": 2.0, "GraSP": 2.5,
+                                                                       "SynFlow (100 rounds)": 3.0}))[0])

@@ -82,6 +82,7 @@ class SynflowClaim:
     earlier: tuple[str, ...]
     not_earlier: tuple[str, ...]
     earlier_at: tuple[float, ...] = ()
+    synflow_every_at: float | None = None  # where every seed of SynFlow is at chance (None: never)
 
     @property
     def synflow_survives(self) -> bool:
@@ -107,7 +108,8 @@ def synflow_claim(table: pd.DataFrame, survivals: list[Survival]) -> list[Synflo
                         and (reach is None or by_label[g].every_at_chance < reach))
         not_earlier = tuple(g for g in gradient if g in by_label and g not in earlier)
         claims.append(SynflowClaim(setup, highest, reach, earlier, not_earlier,
-                                   tuple(float(by_label[g].every_at_chance) for g in earlier)))
+                                   tuple(float(by_label[g].every_at_chance) for g in earlier),
+                                   by_label[synflow].every_at_chance))
     return claims
 
 
@@ -184,6 +186,16 @@ def claim_verdict(c: SynflowClaim) -> str:
     return _verdict(c) + CLAIM_BASIS
 
 
+def _seeds_falling(c: SynflowClaim) -> str:
+    """Where SynFlow's seeds fall to chance: "every seed at compression 3", or where the first does and where
+    every seed is ("a seed at compression 2.5, every seed at 3"; "a seed at compression 2.5" where not all do)."""
+    first = compression_text(c.synflow_falls_at)
+    if c.synflow_every_at == c.synflow_falls_at:
+        return f"every seed at compression {first}"
+    every = f", every seed at {compression_text(c.synflow_every_at)}" if c.synflow_every_at is not None else ""
+    return f"a seed at compression {first}{every}"
+
+
 def _verdict(c: SynflowClaim) -> str:
     synflow = pruner_label("synflow", None)
     at = ", ".join(f"{name} at {compression_text(c)}" for name, c in zip(c.earlier, c.earlier_at))
@@ -194,13 +206,11 @@ def _verdict(c: SynflowClaim) -> str:
         return (f"the data agree. Every seed of {synflow} stays above chance up to compression "
                 f"{compression_text(c.highest)}, while {first}.")
     if c.earlier and not c.not_earlier and not c.synflow_survives:
-        return (f"the data partly agree: {first}, but a seed of {synflow} falls to chance too, at compression "
-                f"{compression_text(c.synflow_falls_at)}{highest}.")
+        return f"the data partly agree: {first}, but {synflow} falls to chance too: {_seeds_falling(c)}{highest}."
     if c.synflow_survives:
         reach = f"every seed of {synflow} stays above chance up to compression {compression_text(c.highest)}"
     else:
-        reach = f"a seed of {synflow} itself falls to chance at compression {compression_text(c.synflow_falls_at)}"
-        reach += highest
+        reach = f"{synflow} itself falls to chance: {_seeds_falling(c)}{highest}"
     parts = [reach] + ([first] if c.earlier else [])
     if c.not_earlier:
         parts.append(f"{' and '.join(c.not_earlier)} never {'has' if len(c.not_earlier) == 1 else 'have'} every "
