@@ -216,10 +216,10 @@ def _collapse_line(ax, runs: pd.DataFrame, label: str, marks: list[tuple[str, fl
     """One pruner's mean ± sd top-1 per compression and its open ``marks`` (:func:`_marks`) at its mean there,
     each raised by its offset in points (:func:`_stacks`)."""
     stats = _mean_sd_line(ax, runs, "top1", label)
-    for marker, at in marks:  # open markers: they hide no point
+    for marker, at in marks:  # open markers, under the lines and points (zorder 1.5): they hide no point
         shifted = offset_copy(ax.transData, fig=ax.figure, y=stacks[(label, at)], units="points")
         ax.plot([at], [stats.loc[at, "mean"]], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
-                markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none", zorder=5, transform=shifted,
+                markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none", zorder=1.5, transform=shifted,
                 clip_on=False)  # a mark at the axis' end, or raised past its top, is drawn whole
 
 
