@@ -59,10 +59,20 @@ def test_a_column_of_one_value_moves_to_the_caption_and_one_that_varies_stays():
                           "verdict": ["faster", "slower", "faster"]})
     html = captioned(say_once(frame, ["path", "verdict"]), "Table L.").to_html()
     assert "PT2E" not in _cells(html) and ">path<" not in html  # neither the cells nor the heading
-    assert "path: PT2E" in _caption(html)
+    caption = _caption(html)
+    assert caption.count("PT2E") == 1 and caption.count("path") == 1, caption  # the value and its heading, once
+    assert caption.index("path") < caption.index("PT2E")  # the heading names the value
     assert _cells(html).count("faster") == 2 and "verdict" not in _caption(html)
     unnamed = captioned(frame, "Table L.").to_html()  # only the columns a table names may move
     assert _cells(unnamed).count("PT2E") == 3
+
+
+def test_each_column_of_one_value_is_said_once():
+    frame = pd.DataFrame({"time": ["1.0", "2.0"], "path": ["PT2E"] * 2, "passes": ["5"] * 2})
+    html = captioned(say_once(frame, ["path", "passes"]), "Table L.").to_html()
+    assert _cells(html) == ["1.0", "2.0"]
+    caption = _caption(html)
+    assert all(caption.count(word) == 1 for word in ("path", "PT2E", "passes", "5")), caption
 
 
 def test_a_table_of_one_row_keeps_its_columns():
