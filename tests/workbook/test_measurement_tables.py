@@ -1123,6 +1123,11 @@ def test_tables_l_and_l2_say_a_value_every_row_shares_once_in_the_caption():
     assert "int8 over fp32 compiled" in body and "(int8 over fp32 compiled)" not in caption  # "faster" and "–"
 
 
+def test_table_g_says_once_a_count_of_timed_steps_both_designs_share():
+    caption, body = _shown(captioned(design_comparison_table(_designs(), _summary()), "Table G.", index=False))
+    assert _says(caption, "timed steps", "5") and "timed steps" not in body and "step time (ms)" in body
+
+
 def test_table_e_says_once_a_layer_type_every_row_shares():
     frame = pd.DataFrame({"module": list("ab"), "type": "Conv2d", "time_us": [100.0, 50.0], "share_of_busy": 0.1,
                           "share_of_span": 0.1, "flops": [1000.0, 1000.0], "relative": [1.0, 0.5]})

@@ -125,7 +125,8 @@ def design_comparison_table(designs: pd.DataFrame, summary: Mapping) -> pd.DataF
     and mask share (one step: the picture), and the step time of the record's repeated steps taken in turn
     (``summary``'s :func:`.tracing_findings.design_steps`; median ± half range) against folded. The traced step's
     busy time is shown only where no repeated steps were recorded: one step each is one sample, and beside the
-    repeated steps it read as a second, contradicting, comparison."""
+    repeated steps it read as a second, contradicting, comparison. A count of timed steps the same for both designs
+    is said once, in the caption (:func:`.table_notes.say_once`)."""
     rows = []
     steps = design_steps(summary)
     for (_, row), key in zip(designs.iterrows(), DESIGNS, strict=True):
@@ -140,7 +141,7 @@ def design_comparison_table(designs: pd.DataFrame, summary: Mapping) -> pd.DataF
             against = f"{ratio_text(step.median / folded.median)}, {difference_text(step, folded)}"
             cells["against folded"] = "–" if key == DESIGNS[-1] else against
         rows.append(cells)
-    return pd.DataFrame(rows)
+    return say_once(pd.DataFrame(rows), ["timed steps"])
 
 
 # ---------------------------------------------------------------------------------------------- Task 4
