@@ -378,6 +378,12 @@ def test_table_l2_caption_says_what_each_speed_up_compares():
     assert TIMING_RULE not in int8_comparison_caption(_int8())  # Table L shows no times
 
 
+def test_table_l2_caption_explains_a_dash_only_where_a_row_shows_one():
+    assert "–" not in int8_timing_caption(_int8())  # every row's compiled side timed
+    mixed = pd.concat([_int8(), _int8(compression=0.5, **_not_compiled())])
+    assert "– where" in int8_timing_caption(mixed)
+
+
 def test_int8_words_say_in_how_many_runs_int8_was_the_slower_where_the_runs_disagree():
     from prunelab.workbook.int8_findings import int8_speed
 

@@ -183,8 +183,8 @@ def timed_step_heading(timing: pd.DataFrame) -> str:
 
 
 def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
-    """Table J: per compression, peak memory and top-1 of the two runs, the training time of a few steps
-    measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`), and each run's own training time as
+    """Table J: per compression, peak memory and top-1 of the two runs, the time of a pass of training
+    steps measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`), and each run's own training time as
     recorded (the course's column; taken at different moments, so the timed steps are the comparison). Peak
     memory is each run's record under a heading that says what it is (:func:`.tables.peak_memory_heading`): on a
     GPU each run's own, on a CPU the resident set of the process that trained the run, headed as not compared (Table K
@@ -334,14 +334,15 @@ INT8_TIMES, OVER_EAGER, OVER_COMPILED = "inference time (ms)", "int8 over fp32 e
 
 def int8_timing_caption(int8: pd.DataFrame) -> str:
     """Table L2's caption after its letter, up to the machine: what each speed-up compares (:func:`.tables.
-    int8_sides` for the eager one), that the compiled one has compiling on both sides, how times are given
-    and the timing rule."""
+    int8_sides` for the eager one), that the compiled one has compiling on both sides (and what its "–" means,
+    where a row shows one), how times are given and the timing rule."""
+    untimed = any(not math.isfinite(t.median) for t in int8["fp32 compiled timing"])
+    dash = "; – where no compiled fp32 was timed (the discussion says why)" if untimed else ""
     return ("int8 against fp32 test-set inference time on the CPU, the three timed in turn in one process (times: "
             f"median of n passes ± half their range). Over fp32 eager: {int8_sides(int8)}. Over fp32 compiled: "
             "against the same fp32 model run through torch.compile with inductor freezing, as PT2E runs its int8 "
-            "graph, so compiling is on both sides and the ratio is what int8 buys beyond it; – where no compiled fp32 "
-            f"was timed (the discussion says why). A speed-up is fp32's median over int8's ({UNROUNDED_RATIOS}), and a "
-            "time difference says whether int8 was faster or slower; " + TIMING_RULE + ".")
+            f"graph, so compiling is on both sides and the ratio is what int8 buys beyond it{dash}. A speed-up is "
+            f"fp32's median over int8's ({UNROUNDED_RATIOS}); " + TIMING_RULE + ".")
 
 
 def _int8_time(median_ms: float, spread_ms: float) -> str:
