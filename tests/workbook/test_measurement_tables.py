@@ -41,6 +41,7 @@ from prunelab.workbook.tracing_findings import (
     design_speed,
     design_speed_words,
     per_flop_text,
+    trace_capture_words,
     trace_findings,
     trace_result,
 )
@@ -189,6 +190,13 @@ def test_the_layer_cost_words_name_each_layer_far_above_the_median_time_per_mult
     assert trace_findings(_summary(), _designs(), no_flops) == plain
     empty = pd.DataFrame({"module": [], "time_us": [], "flops": [], "relative": []})
     assert trace_findings(_summary(), _designs(), empty) == plain
+
+
+def test_the_trace_line_names_the_profiled_steps_only_where_the_record_gives_them():
+    trace = {"batch": 256, "warmup": 5}
+    assert "profiled" not in trace_capture_words(trace) and "5 warm-up" in trace_capture_words(trace)
+    words = trace_capture_words({**trace, "profiled_steps": 3})
+    assert "3 profiled steps" in words and "median" in words and "256 test images" in words
 
 
 def test_table_g_shows_the_repeated_step_with_its_half_range():

@@ -72,7 +72,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".histogram_words": ("weight_gap_words",),
     ".sparse_speed": ("sparse_findings",),
     ".speed_findings": ("amp_time_words", "quantization_findings"),
-    ".tracing_findings": ("conv_costs", "design_speed_words", "trace_findings"),
+    ".tracing_findings": ("conv_costs", "design_speed_words", "trace_capture_words", "trace_findings"),
     ".grids": (
         "ABLATION_FLAGS", "SETUPS", "RunsPending", "WorkbookParams", "ablation_grid", "amp_grid", "compression_grid",
         "dense_grid", "ensure_runs", "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config",

@@ -66,8 +66,9 @@ TERMS: tuple[tuple[str, str], ...] = (
      "number is half of what counting multiplies and adds apart gives."),
     ("busy time, wall span", "Of a traced step: the time at least one op (or GPU kernel) runs, and the time from the "
      "step's first op starting to its last ending. Gaps count in the span only."),
-    ("Perfetto", "A trace viewer (ui.perfetto.dev; chrome://tracing reads the same file). The traced step is saved "
-     "as trace.json in the run's record, PyTorch profiler's Chrome trace, to be opened there."),
+    ("Perfetto", "A trace viewer (ui.perfetto.dev; chrome://tracing reads the same file). The profiled steps are "
+     "saved as trace.json in the run's record, PyTorch profiler's Chrome trace, to be opened there; the analysed "
+     "step is the one of median wall span among them."),
     ("units, host ops", "The pieces of work a traced step is counted in (Tables F and G): on the CPU each top-level "
      "op the host (the CPU thread driving the step) runs, the host ops of Figure 2; on a GPU each kernel or memory "
      "copy the host launched."),

@@ -81,7 +81,7 @@ def difference_text(a: Timing, b: Timing) -> str:
 
 
 def conv_layer_table(costs: pd.DataFrame) -> pd.DataFrame:
-    """Table E: each convolution layer of the one traced step (:func:`.tracing_findings.conv_costs`), its time
+    """Table E: each convolution layer of the analysed step (:func:`.tracing_findings.conv_costs`), its time
     (µs) and shares of the step, its dense FLOPs (multiply-adds) per image, and its time per FLOP against the
     median layer's; a layer type shared by every row is said once, in the caption (:func:`.table_notes.say_once`)."""
     return say_once(pd.DataFrame({"module": costs["module"], "type": costs["type"],
@@ -98,7 +98,7 @@ def conv_layer_caption(analysis: TraceAnalysis) -> str:
     and the step's busy time and wall span, the wholes to the part's decimal places (:func:`.numbers.alike`)."""
     conv_ms, busy_ms, span_ms = alike(analysis.conv_total_us / 1e3, analysis.step_busy_us / 1e3,
                                       analysis.step_span_us / 1e3)
-    return (f"Convolution layers of the one traced step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
+    return (f"Convolution layers of the analysed step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
             f"in all, {analysis.conv_share:.1%} of the step's busy time ({busy_ms} ms; wall span {span_ms} ms)")
 
 
@@ -114,7 +114,7 @@ def focus_layer_table(layers: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def step_kind_table(analysis: TraceAnalysis) -> pd.DataFrame:
-    """Table F: the traced step by kind of work."""
+    """Table F: the analysed step by kind of work."""
     b = analysis.breakdown()
     return pd.DataFrame({"kind": b["kind"], "time (µs)": b["time_us"].map(significant), "units": b["units"],
                          "share of busy": b["share_of_busy"].map(percent)})

@@ -52,6 +52,19 @@ class TraceSummary:
         return "kernels" if self.device == "cuda" else "top-level ops"
 
 
+def trace_capture_words(trace: Mapping) -> str:
+    """How a record's trace was taken, from its ``trace`` summary: "batch of 256 test images, 5 warm-up steps, then
+    3 profiled steps, the one of median wall span analysed"; a record that does not say how many steps it profiled
+    gets nothing said of them."""
+    said = f"batch of {trace['batch']} test images, {trace['warmup']} warm-up steps"
+    profiled = trace.get("profiled_steps")
+    if profiled is None:
+        return said
+    if profiled == 1:
+        return f"{said}, then 1 profiled step, the one analysed"
+    return f"{said}, then {profiled} profiled steps, the one of median wall span analysed"
+
+
 def trace_summary(trace: dict) -> TraceSummary:
     """The :class:`TraceSummary` of a record's ``summary["trace"]``."""
     return TraceSummary(trace["device"], float(trace["step_span_ms"]), float(trace["step_busy_ms"]),
@@ -107,7 +120,7 @@ def design_speed_words(summary: Mapping) -> str:
 
 def _speed_words(speed: DesignSpeed | None) -> str:
     if speed is None:
-        return ("One traced step cannot tell which design is faster (one step's time is noise); this record "
+        return ("The analysed step of each design cannot tell which is faster (one step's time is noise); this record "
                 "has no repeated steps.")
     original, folded = speed.original, speed.folded
     cells = (f"{time_cell(1e3 * original.median, 1e3 * original.spread, 'ms')} in the original design against "
@@ -198,7 +211,7 @@ def _cost_list(rows: pd.DataFrame, costs: pd.DataFrame) -> str:
 
 
 def _busy_gap_words(result: TraceResult) -> str:
-    """How much of the gap between the two traced steps' busy times the mask multiplies explain: one traced step
+    """How much of the gap between the two analysed steps' busy times the mask multiplies explain: one step
     each, so a gap well beyond them, short of them (the original's other ops ran faster) or the wrong way (the
     original, with more work, no busier) is that step's variation, which only repeated steps settle."""
     gap = result.original_busy_ms - result.summary.busy_ms
@@ -206,22 +219,22 @@ def _busy_gap_words(result: TraceResult) -> str:
     settle = "the repeated steps below settle" if result.speed is not None else "only repeated steps would settle"
     if gap <= 0:
         shorter = f"{significant(-gap)} ms shorter" if gap < 0 else "no longer"
-        return (f" The original design's traced step was busy {shorter} ({original} against "
-                f"{folded} ms), although its mask multiplies took {significant(result.mask_ms)} ms: one traced step "
+        return (f" The original design's analysed step was busy {shorter} ({original} against "
+                f"{folded} ms), although its mask multiplies took {significant(result.mask_ms)} ms: one step "
                 f"varies by more than the multiplies cost, which {settle}.")
-    said = (f" The original design's traced step was busy {significant(gap)} ms longer ({original} against {folded} "
+    said = (f" The original design's analysed step was busy {significant(gap)} ms longer ({original} against {folded} "
             f"ms); its mask multiplies took {significant(result.mask_ms)} ms.")
     if gap < result.mask_ms:
         return said + (f" The gap is smaller than the multiplies alone: the original's other ops ran "
-                       f"{significant(result.mask_ms - gap)} ms faster in its one traced step, which is how a traced "
+                       f"{significant(result.mask_ms - gap)} ms faster in its analysed step, which is how one "
                        f"step varies, and which {settle}.")
     if gap <= 2 * result.mask_ms:
         return said
-    return said + f" The rest of the gap is not the masks: it is how one traced step varies, which {settle}."
+    return said + f" The rest of the gap is not the masks: it is how one step varies, which {settle}."
 
 
 def _traced_against_timed(result: TraceResult) -> str:
-    """Where the traced step took longer than every untraced step of the same design: the profiler's own cost,
+    """Where the analysed step took longer than every untraced step of the same design: the profiler's own cost,
     which is why the figures' time axes run longer than Table G's step times."""
     steps = result.speed.folded.samples if result.speed is not None else ()
     if not steps or result.summary.span_ms <= 1e3 * max(steps):
@@ -238,10 +251,10 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
     s = result.summary
     conv_ms, busy_ms, span_ms = alike(s.conv_ms, s.busy_ms, s.span_ms)
     lines = [
-        f"- The traced step took {span_ms} ms from first to last {s.unit[:-1]} "
+        f"- The analysed step took {span_ms} ms from first to last {s.unit[:-1]} "
         f"({busy_ms} ms busy). Its {s.conv_layers} convolution layers account "
-        f"for {conv_ms} ms, **{s.conv_share:.1%}** of the busy time (one step: the "
-        "shares are what the picture shows, not a timing to compare)." + _traced_against_timed(result),
+        f"for {conv_ms} ms, **{s.conv_share:.1%}** of the busy time (one step's "
+        "shares: the picture of where its time went, not a timing to compare)." + _traced_against_timed(result),
         f"- The main time sink is **{s.main_sink}**."
         + (" Pruned weights are zeros inside dense tensors, so a convolution does the same work at any compression. "
            "The fix is less work in the convolutions: pruning whole channels (structured pruning) narrows them and "
@@ -252,7 +265,7 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
            f" It is not the convolutions; the fix is {SINK_FIXES[s.main_sink]}." if s.main_sink in SINK_FIXES
            else ""),
         f"- The original design multiplies every mask in every forward: {result.original_units} {s.unit} against "
-        f"{result.folded_units} in the traced step, {result.mask_share:.1%} of its busy time in mask "
+        f"{result.folded_units} in the analysed step, {result.mask_share:.1%} of its busy time in mask "
         "multiplies. The outputs are " + ("identical." if result.outputs_equal else "NOT identical: investigate.")
         + _busy_gap_words(result),
         "- " + _speed_words(result.speed),
