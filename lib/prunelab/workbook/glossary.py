@@ -51,7 +51,7 @@ TERMS: tuple[tuple[str, str], ...] = (
      "scores kept)."),
     ("seed", "A run's seed fixes its initial weights, its pruning batch and its data order. Accuracies are given "
      "over several seeds."),
-    ("mean ± sd (n=3)", "The mean over n seeds ± their standard deviation. Where every cell of a table has the "
+    ("mean ± sd (n)", "The mean over n seeds ± their standard deviation. Where every cell of a table has the "
      "same n, its caption gives n once and the cells leave it out."),
     ("Welch's t-test, Holm-adjusted", "Whether two accuracies differ beyond their seeds' spread. The p-values of "
      "one finding's comparisons are adjusted together (Holm), so that several comparisons at once do not make a "
@@ -104,9 +104,10 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("FX graph mode", "torch.ao's fallback int8 path for a model that is not a plain nn.Sequential (ResNet20 here): "
      "it traces the model into a graph with torch.fx, which lets it turn the residual additions into int8 additions. "
      "A Sequential (the convolutional network) takes eager mode, module by module."),
-    ("VNNI, AMX", "x86 vector units for int8 and bf16 products (avx512_vnni or avx_vnni; amx_int8 and amx_bf16). "
-     "PyTorch's x86 int8 kernels run on AVX2 too and go faster with VNNI or AMX. Timing captions name the "
-     "vector units of the CPU that took the times."),
+    ("VNNI, AMX", "x86 CPU units for low-precision products. VNNI (avx512_vnni or avx_vnni) speeds int8 dot "
+     "products; AMX has tile units for int8 and bf16 matrix products (amx_int8, amx_bf16). PyTorch's x86 int8 "
+     "kernels run on AVX2 too and go faster with VNNI or AMX. Timing captions name the vector units of the CPU "
+     "that took the times."),
     ("AMP", "Automatic mixed precision: training with matrix products in 16-bit floats (bf16 or fp16) and the "
      "weights kept in fp32."),
     ("peak memory, RSS", "On a GPU, the most memory CUDA tensors held during training. On a CPU, the peak resident "
