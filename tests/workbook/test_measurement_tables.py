@@ -981,6 +981,19 @@ def test_a_dense_time_far_above_its_compressions_others_is_marked_noisy_and_not_
     assert not noisy_dense(four.iloc[2:]).any()  # of two runs at a compression, neither is judged the odd one
 
 
+def test_each_part_of_table_c_counts_only_its_own_set_ups_runs():
+    from prunelab.workbook.sparse_tables import inference_time_parts
+
+    mnist = _at_one_compression((1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (1.4, 1.0))  # one noisy dense time
+    cifar = _at_one_compression((1.0, 1.0), (1.0, 1.0)).assign(setup="CIFAR-10 / ResNet20", data_source="synthetic",
+                                                               switched=0)  # both the same model as dense
+    parts = inference_time_parts(pd.concat([cifar, mnist], ignore_index=True), "dense")
+    assert [name.split(" (")[0] for name, _, _ in parts] == ["CIFAR-10 / ResNet20", "MNIST / FC"]
+    (_, c_cells, c_note), (_, m_cells, m_note) = parts
+    assert c_note.startswith("In 2 of 2 runs") and "†" not in c_note and len(c_cells) == 1
+    assert "(1 run)" in m_note and "In " not in m_note and m_cells.iloc[0]["GraSP"].endswith("†")
+
+
 def test_a_dense_time_far_below_its_compressions_others_is_noisy_too():
     """A dense time too low makes sparse kernels look slower, as one too high makes them look faster: either way
     off the others' median by more than the rule, the run counts neither way."""

@@ -224,7 +224,8 @@ def test_tuning_notebook_tables_and_figures(smoke):
     for name in ("C", "C2"):
         first = next(k for k in tables if k.startswith(f"Table {name}."))
         assert CIFAR_STAND_IN in first and _rows(tables[first]) == ["0.5", "1"]
-        assert _rows(tables[f"Table {name}, continued: {MNIST_STAND_IN}"]) == ["1"]
+        continued = next(k for k in tables if k.startswith(f"Table {name}, continued: {MNIST_STAND_IN}"))
+        assert _rows(tables[continued]) == ["1"]  # Table C's part may go on with its own runs' counts
     for table in (table_c, table_c2):
         assert _columns(table) == PRUNER_COLUMNS
     sparse = load_table(results)

@@ -87,7 +87,8 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "int8_table", "machine_caption", "metric_table", "multishot_table", "settings_markdown", "stand_in_banner",
         "styled",
     ),
-    ".sparse_tables": ("inference_time_table", "pair_rule_note", "sparse_layer_frame", "sparse_table"),
+    ".sparse_tables": ("inference_time_parts", "inference_time_table", "pair_rule_note", "sparse_layer_frame",
+                       "sparse_table"),
     ".measurement_tables": (
         "amp_relative_caption", "amp_relative_table", "amp_timing_frame", "amp_training_caption", "amp_training_table",
         "captioned", "conv_layer_caption", "conv_layer_table", "design_comparison_table", "difference_text",

@@ -19,7 +19,7 @@ from ..runs.store import RunRecord
 from .grids import setup_label
 from .numbers import at_chance, counted, time_cell
 from .style import column_order, pruner_label
-from .tables import setup_blocks
+from .tables import setup_blocks, setup_row_label
 
 #: a dense-kernel time off its set-up's median dense time at its compression by more than this share of it, above or
 #: below, is noise
@@ -171,3 +171,17 @@ def pair_rule_note(sparse: pd.DataFrame) -> str:
                  f"dense times at that compression ({counted(noisy, 'run')}): the same arithmetic as the others, so it "
                  "is taken as noise and not compared. ")
     return text
+
+
+def inference_time_parts(sparse: pd.DataFrame, kernels: Literal["dense", "sparse"]) -> list[tuple[str, pd.DataFrame,
+                                                                                                     str]]:
+    """Table C or C2 (:func:`inference_time_table`) in a part per set-up, in the table's order: the set-up's name
+    and data, its block by compression, and the :func:`pair_rule_note` of its own runs, so that each part's caption
+    counts only the runs it shows."""
+    table = inference_time_table(sparse, kernels)
+    if table.empty:
+        return []
+    names = pd.Series([setup_row_label(*v) for v in zip(sparse["setup"], sparse["data_source"], sparse["data"])],
+                      index=sparse.index)
+    return [(name, cells.droplevel("Data / Arch"), pair_rule_note(sparse[names == name]))
+            for name, cells in table.groupby(level="Data / Arch", sort=False)]
