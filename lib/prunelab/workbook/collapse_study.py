@@ -73,8 +73,9 @@ class SynflowClaim:
     compression, while SNIP and GraSP collapse earlier. ``synflow_survives``: every seed of SynFlow with its paper's
     rounds stays above chance at every studied compression, up to ``highest``; ``earlier``: the gradient pruners
     with every seed at chance at a compression where every seed of SynFlow is still above it (``earlier_at``: the
-    lowest such compression of each); ``not_earlier``: those without. One seed of three at chance is not a
-    pruner falling to chance: it moves neither side."""
+    lowest such compression of each); ``not_earlier``: those without. Both sides are held to the claim's strict
+    reading: a gradient pruner falls only with every seed at chance, and SynFlow survives only with every seed
+    above it, so one seed at chance moves SynFlow off surviving but no gradient pruner into falling first."""
 
     setup: str
     highest: float
@@ -177,7 +178,7 @@ def _structure_words(s: Survival) -> str:
 #: how the claim is judged: seed by seed, not by a test of mean top-1 (which n=3 seeds rarely settle)
 CLAIM_BASIS = (f" (Counted seed by seed, not tested: a run is at chance where it scores {CHANCE_RULE}; a gradient "
                "pruner counts as falling first only at a compression where all its seeds are at chance and all of "
-               "SynFlow's are still above it, so one seed at chance does not count.)")
+               "SynFlow's are still above it, and SynFlow survives only where all its seeds stay above chance.)")
 
 
 def claim_verdict(c: SynflowClaim) -> str:
@@ -198,9 +199,9 @@ def _seeds_falling(c: SynflowClaim) -> str:
 
 def _verdict(c: SynflowClaim) -> str:
     synflow = pruner_label("synflow", None)
-    at = ", ".join(f"{name} at {compression_text(c)}" for name, c in zip(c.earlier, c.earlier_at))
+    where = ", ".join(f"{name} at {compression_text(at)}" for name, at in zip(c.earlier, c.earlier_at))
     first = (f"every seed of {' and of '.join(c.earlier)} is at chance at a compression where every seed of "
-             f"{synflow} is still above it ({at})")
+             f"{synflow} is still above it ({where})")
     highest = " (the highest studied)" if c.synflow_falls_at == c.highest else ""
     if c.agrees:
         return (f"the data agree. Every seed of {synflow} stays above chance up to compression "
