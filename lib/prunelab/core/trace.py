@@ -268,7 +268,7 @@ def analyze_trace(path: str | Path) -> TraceAnalysis:
     s0, s1 = step["ts"], step["ts"] + step["dur"]
 
     def on_host(e):
-        return e.get("pid") == step["pid"] and e.get("tid") == step["tid"] and s0 <= e["ts"] <= s1
+        return e.get("pid") == step["pid"] and e.get("tid") == step["tid"] and s0 <= e["ts"] < s1
 
     host = [e for e in complete if on_host(e)]
     ranges = [(e["name"].split("::")[1], e["name"].split("::")[2], e["ts"], e["ts"] + e["dur"])

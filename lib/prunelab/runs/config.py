@@ -133,7 +133,7 @@ class RunConfig:
                                       bounds=Range(1, MAX_EXAMPLES))
     test_subset: int | None = option(None, "use only the first N test examples", default_text="",
                                      bounds=Range(1, MAX_EXAMPLES))
-    save_trace: bool = option(False, "trace one inference step after training", style=ON)
+    save_trace: bool = option(False, "trace inference steps after training", style=ON)
     # prune-train cycles (multishot, imp-conservation): one value of --level-list
     levels: int | None = option(None, "prune-train cycles", style=NO_FLAG, bounds=Range(0, 1000), flag="--level-list")
     quantization: bool = option(False, "train with mixed precision (autocast; a gradient scaler for fp16 on CUDA)",

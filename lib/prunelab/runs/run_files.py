@@ -39,8 +39,9 @@ TRACE_REPEATS = 10
 
 
 def trace_files(config: RunConfig, model, test_loader, scratch: Path, summary: dict, log) -> dict:
-    """Trace one inference step on a test batch, ours and the original design; add the analysis to
-    ``summary`` and return the record's extra files."""
+    """Trace inference steps on a test batch, ours and the original design
+    (:func:`~prunelab.core.trace.compare_designs`); add the analysis to ``summary`` and return the record's extra
+    files."""
     from ..core.trace import PROFILED_STEPS, compare_designs
 
     log(f"Tracing {PROFILED_STEPS} inference steps on a test batch after {TRACE_WARMUP} warm-up steps (the median "

@@ -68,7 +68,7 @@ TERMS: tuple[tuple[str, str], ...] = (
      "step's first op starting to its last ending. Gaps count in the span only."),
     ("Perfetto", "A trace viewer (ui.perfetto.dev; chrome://tracing reads the same file). The profiled steps are "
      "saved as trace.json in the run's record, PyTorch profiler's Chrome trace, to be opened there; the analysed "
-     "step is the one of median wall span among them."),
+     "step is the one of median length among them."),
     ("units, host ops", "The pieces of work a traced step is counted in (Tables F and G): on the CPU each top-level "
      "op the host (the CPU thread driving the step) runs, the host ops of Figure 2; on a GPU each kernel or memory "
      "copy the host launched."),

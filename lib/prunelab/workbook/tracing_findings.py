@@ -54,7 +54,7 @@ class TraceSummary:
 
 def trace_capture_words(trace: Mapping) -> str:
     """How a record's trace was taken, from its ``trace`` summary: "batch of 256 test images, 5 warm-up steps, then
-    3 profiled steps, the one of median wall span analysed"; a record that does not say how many steps it profiled
+    3 profiled steps, the one of median length analysed"; a record that does not say how many steps it profiled
     gets nothing said of them."""
     said = f"batch of {trace['batch']} test images, {trace['warmup']} warm-up steps"
     profiled = trace.get("profiled_steps")
@@ -62,7 +62,7 @@ def trace_capture_words(trace: Mapping) -> str:
         return said
     if profiled == 1:
         return f"{said}, then 1 profiled step, the one analysed"
-    return f"{said}, then {profiled} profiled steps, the one of median wall span analysed"
+    return f"{said}, then {profiled} profiled steps, the one of median length analysed"
 
 
 def trace_summary(trace: dict) -> TraceSummary:
@@ -137,7 +137,7 @@ def _speed_words(speed: DesignSpeed | None) -> str:
 
 @dataclass(frozen=True)
 class TraceResult:
-    """Task 2: the traced step, the original design's units and mask-multiply share against the traced
+    """Task 2: the analysed step, the original design's units and mask-multiply share against the traced
     (folded) step's units, whether both designs gave identical outputs, and their repeated step times."""
 
     summary: TraceSummary
@@ -150,7 +150,7 @@ class TraceResult:
 
     @property
     def mask_ms(self) -> float:
-        """The original design's traced step's time in mask multiplies."""
+        """The original design's analysed step's time in mask multiplies."""
         return self.mask_share * self.original_busy_ms
 
 
@@ -165,7 +165,7 @@ def trace_result(summary: Mapping, designs: pd.DataFrame) -> TraceResult:
 
 
 def conv_costs(analysis: TraceAnalysis, layers: pd.DataFrame) -> pd.DataFrame:
-    """Each convolution layer of the traced step (:meth:`~prunelab.core.trace.TraceAnalysis.conv_layers`, in
+    """Each convolution layer of the analysed step (:meth:`~prunelab.core.trace.TraceAnalysis.conv_layers`, in
     network order) with ``flops``, its dense multiply-adds per image (the record's layer table, ``flops`` of
     its weight: pruned weights are still multiplied), and ``relative``, its time per multiply-add over the
     median layer's. A layer doing what its arithmetic says sits near 1."""
@@ -184,7 +184,7 @@ def per_flop_text(relative: float) -> str:
 
 
 def conv_cost_words(costs: pd.DataFrame) -> str:
-    """Whether time per layer follows FLOPs in the traced step (:func:`conv_costs`): each layer at
+    """Whether time per layer follows FLOPs in the analysed step (:func:`conv_costs`): each layer at
     :data:`COST_OUTLIER` times the median time per FLOP or more, or at its inverse or less, named with its shares
     of the FLOPs and of the time."""
     low_text, high_text = per_flop_text(costs["relative"].min()), per_flop_text(costs["relative"].max())
@@ -192,14 +192,14 @@ def conv_cost_words(costs: pd.DataFrame) -> str:
     high = costs[costs["relative"] >= COST_OUTLIER].sort_values("relative", ascending=False)
     low = costs[costs["relative"] <= 1 / COST_OUTLIER].sort_values("relative")
     if high.empty and low.empty:
-        return (f"Per layer, time follows the dense FLOPs in the traced step: every convolution layer's time per FLOP "
-                f"is {spread}, within {COST_OUTLIER:g}x of it either way.")
+        return (f"Per layer, time follows the dense FLOPs in the analysed step: every convolution layer's time per "
+                f"FLOP is {spread}, within {COST_OUTLIER:g}x of it either way.")
     parts = [f"{len(rows)} layer{'s' if len(rows) > 1 else ''} at {bound}: {_cost_list(rows, costs)}"
              for rows, bound in ((high, f"{COST_OUTLIER:g}x the median or more"),
                                  (low, f"{1 / COST_OUTLIER:g}x or less")) if len(rows)]
     small = len(high) and bool((high["flops"] < costs["flops"].median() / 4).all())
     why = " The slow ones do little arithmetic, so an op's fixed cost weighs more in them." if small else ""
-    return (f"Per layer, time per FLOP in the traced step is {spread}; " + "; ".join(parts) + f".{why} Together they "
+    return (f"Per layer, time per FLOP in the analysed step is {spread}; " + "; ".join(parts) + f".{why} Together they "
             f"take {(high['time_us'].sum() + low['time_us'].sum()) / costs['time_us'].sum():.1%} of the "
             "convolutions' time.")
 
