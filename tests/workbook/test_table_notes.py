@@ -79,3 +79,9 @@ def test_a_table_of_one_row_keeps_its_columns():
     frame = say_once(pd.DataFrame({"time": ["1.0"], "path": ["PT2E"]}), ["path"])
     html = captioned(frame, "Table L.").to_html()
     assert "PT2E" in _cells(html) and _caption(html) == "Table L."
+
+
+def test_a_column_empty_in_every_row_stays_in_the_table():
+    frame = say_once(pd.DataFrame({"time": ["1.0", "2.0"], "path": [None, None]}), ["path"])
+    shown = captioned(frame, "Table L.")
+    assert "path" in shown.data.columns and _caption(shown.to_html()) == "Table L."

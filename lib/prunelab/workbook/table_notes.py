@@ -27,7 +27,7 @@ def _count(cell) -> int | None:
 
 def shared_seeds(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """``frame`` with the seed count dropped from each accuracy cell that has the table's usual one (the most
-    common; the larger of a tie), and a sentence that gives it: "Every cell is over 3 seeds.", or, where some
+    common; the larger of a tie), and a sentence that gives it: "Every mean ± sd is over 3 seeds.", or, where some
     cells have another count and keep their own "(n=2)", "... unless it gives its own n.". ``frame`` and "" where
     no cell has a count."""
     counts = Counter(n for n in map(_count, frame.to_numpy().ravel()) if n is not None)
@@ -37,7 +37,7 @@ def shared_seeds(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     shown = frame.map(lambda cell: _SEEDS.sub("", cell) if _count(cell) == usual else cell)
     shown.attrs = dict(frame.attrs)  # its say_once columns, for said_once after it
     seeds = f"{usual} seed{'s' if usual != 1 else ''}"
-    return shown, f"Every cell is over {seeds}{'' if len(counts) == 1 else ' unless it gives its own n'}."
+    return shown, f"Every mean ± sd is over {seeds}{'' if len(counts) == 1 else ' unless it gives its own n'}."
 
 
 def say_once(frame: pd.DataFrame, columns: Iterable) -> pd.DataFrame:
@@ -59,11 +59,12 @@ def _heading(column) -> str:
 def said_once(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """``frame`` without those of its :func:`say_once` columns that hold one value in every row, and a sentence
     giving each such column's value as a clause ("In every row, int8 path is PT2E and passes is 5."); ``frame`` and
-    "" where none does, or where the table has fewer than two rows (there every column is one value)."""
+    "" where none does, or where the table has fewer than two rows (there every column is one value). A column
+    empty in every row stays: its blank cells say so, where "is nan" would not."""
     named = [column for column in frame.attrs.get(_ONCE, ()) if column in frame.columns]
     if len(frame) < 2:
         return frame, ""
-    constant = [column for column in named if frame[column].nunique(dropna=False) == 1]
+    constant = [column for column in named if frame[column].nunique(dropna=False) == 1 and frame[column].notna().all()]
     if not constant:
         return frame, ""
     clauses = [f"{_heading(column)} is {frame[column].iloc[0]}" for column in constant]
