@@ -201,8 +201,8 @@ def _stacks(marks: dict[str, list[tuple[str, float]]], means: pd.Series) -> dict
     """Per (pruner label, compression) marked, its mark's upward offset in points: the pruners marked at one
     compression, taken from the lowest mean top-1 there (``means``, by label and compression) up, each
     :data:`_STACK_PT` higher than the one before, the lowest at its point, so that none hides another and each
-    stays over its compression (marks spread sideways drifted halfway to the next compression); a pruner's cross
-    and square at one compression share its offset: their shapes tell them apart."""
+    stays over its compression; a pruner's cross and square at one compression share its offset: their shapes
+    tell them apart."""
     at: dict[float, list[str]] = {}
     for label, placed in marks.items():
         for compression in dict.fromkeys(c for _, c in placed):
