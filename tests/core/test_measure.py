@@ -81,7 +81,8 @@ def test_the_histograms_read_the_kept_weights_of_each_linear_and_conv_layer():
     L.apply_masks(model)
     state = model.state_dict()
     masks = {k: v for k, v in state.items() if k.endswith("_mask")}
-    kept = record_weights(SimpleNamespace(state_dict=lambda: state, masks=lambda: masks))
-    assert set(kept) == {"0.weight", "2.weight"}  # no biases
-    assert kept["0.weight"].size == 9 and kept["2.weight"].size == 16
-    assert (kept["0.weight"] == model[0].weight[1].detach().reshape(-1).numpy()).all()
+    layers = layer_summary(model, count_flops(model, (1, 4, 4)))  # the record's layer table names the layers
+    kept = record_weights(SimpleNamespace(state_dict=lambda: state, masks=lambda: masks, layers=layers))
+    assert set(kept) == {"conv 1 (1→2)", "linear 1 (8→2)"}  # no biases
+    assert kept["conv 1 (1→2)"].size == 9 and kept["linear 1 (8→2)"].size == 16
+    assert (kept["conv 1 (1→2)"] == model[0].weight[1].detach().reshape(-1).numpy()).all()
