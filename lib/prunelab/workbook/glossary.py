@@ -14,7 +14,7 @@ from ..core.timing import ALPHA as RANK_ALPHA
 from ..core.timing import MARGIN
 from .ablations import ABLATIONS, AS_SCORED, NEAR_COLLAPSE_SHARE
 from .numbers import ALPHA, AT_CHANCE
-from .sparse_tables import NOISY_DENSE, NOISY_MARK
+from .sparse_tables import NOISY_DENSE, NOISY_DENSE_RUNS, NOISY_MARK
 from .style import FLOPS
 
 #: (term, meaning), grouped as a reader meets them: pruning, accuracy, the statistics, time, precision, running
@@ -84,7 +84,8 @@ TERMS: tuple[tuple[str, str], ...] = (
      "which narrows the dense layers on both sides; the removal stands only where the whole model runs faster "
      "for it."),
     (f"{NOISY_MARK} (Tables C and C2)", f"Marks a dense-kernel time more than {NOISY_DENSE:.0%} above or below the "
-     "median dense time of its set-up at that compression (judged where three runs or more share it). Every "
+     f"median dense time of its set-up at that compression (judged where {NOISY_DENSE_RUNS} runs or more share "
+     "it). Every "
      "pruner's dense model there does the same arithmetic, so such a time is taken as noise, and that run's two "
      "times are not compared."),
     ("CSR / BSR", "Compressed sparse row: a matrix stored as its kept values, their column indices and where each "

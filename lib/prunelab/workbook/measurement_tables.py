@@ -178,8 +178,13 @@ def timed_step_heading(timing: pd.DataFrame) -> str:
     (:data:`RUN_TIME`) beside it."""
     if timing.empty:
         return "Time of a timed pass (s)"
+    return f"Time of {_timed_steps(timing, 'step')} (s)"
+
+
+def _timed_steps(timing: pd.DataFrame, noun: str) -> str:
+    """What one timed pass of ``timing`` (:func:`amp_timing_frame`) trains: "1 step of 32 images"."""
     batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
-    return f"Time of {batches} step{'s' if batches != 1 else ''} of {size} images (s)"
+    return f"{batches} {noun}{'s' if batches != 1 else ''} of {size} images"
 
 
 def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
@@ -227,8 +232,8 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     if not own_peak_memory(table["peak_memory_kind"]):
         memory += (", during the run, of the process that trained it: that counts all the process already held "
                    "(its data, earlier runs, the libraries), so it is not compared between the precisions")
-    batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
-    steps = f"{batches} training step{'s' if batches != 1 else ''} of {size} images"
+    size = int(timing["batch_size"].iloc[0])
+    steps = _timed_steps(timing, "training step")
     trained = sorted({int(b) for b in table.get("train_batch_size", ())} - {size})
     if trained:  # a smaller timed step keeps an emulated bf16 pass short on a CPU without bf16 units
         steps += (f" (the runs trained on batches of {', '.join(map(str, trained))}: the ratio at that size may "

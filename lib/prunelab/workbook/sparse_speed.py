@@ -151,7 +151,7 @@ def dense_times(rows: pd.DataFrame) -> DenseTimes:
     """The :class:`DenseTimes` of one set-up's rows of the sparse table, over the runs not left out."""
     compared = rows[~left_out(rows)]
     if compared.empty:
-        return DenseTimes(ms=Span(math.nan, math.nan), moved=False)
+        return DenseTimes(ms=Span.of(()), moved=False)
     by_compression = compared.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
     return DenseTimes(ms=Span.of(compared["dense_inference_s"] * 1e3), moved=_dense_moved(compared),
                       by_compression=tuple((float(c), float(ms)) for c, ms in by_compression.items()))

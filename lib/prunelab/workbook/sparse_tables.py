@@ -24,6 +24,8 @@ from .tables import setup_blocks, setup_row_label
 #: a dense-kernel time off its set-up's median dense time at its compression by more than this share of it, above or
 #: below, is noise
 NOISY_DENSE = 0.25
+#: the fewest runs at one compression of a set-up among which a dense time is judged against their median
+NOISY_DENSE_RUNS = 3
 
 
 def same_model(sparse: pd.DataFrame) -> pd.Series:
@@ -42,11 +44,11 @@ def noisy_dense(sparse: pd.DataFrame) -> pd.Series:
     make them look slower. Passes taken in turn cancel a slow spell that covers both kernels' passes, but not one
     that hits one kernel's passes more than the other's. Every pruner's dense model at a compression does the same
     arithmetic, so a dense time far off its neighbours' is the timing's, not the kernels', and a ratio against it is
-    no result either way. Judged only where three runs or more share the compression: of two, either could be the
-    odd one."""
+    no result either way. Judged only where :data:`NOISY_DENSE_RUNS` runs or more share the compression: of two,
+    either could be the odd one."""
     times = sparse.groupby(["setup", "compression"])["dense_inference_s"]
     typical, runs = times.transform("median"), times.transform("size")
-    return (runs >= 3) & ((sparse["dense_inference_s"] - typical).abs() > NOISY_DENSE * typical)
+    return (runs >= NOISY_DENSE_RUNS) & ((sparse["dense_inference_s"] - typical).abs() > NOISY_DENSE * typical)
 
 
 def left_out(sparse: pd.DataFrame) -> pd.Series:
