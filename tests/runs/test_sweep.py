@@ -153,6 +153,98 @@ def test_a_run_held_by_another_process_is_waited_for_not_failed(tmp_path, monkey
     assert sorted(load_table(tmp_path)["pruner"]) == ["mag", "rand"]
 
 
+#: another process that holds a lock file (argv[1]) until a line comes on its stdin, having written nothing
+HOLD_LOCK = """
+import fcntl, pathlib, sys
+folder = pathlib.Path(sys.argv[1])
+folder.mkdir(parents=True, exist_ok=True)
+handle = open(folder / "lock", "a+")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_run_another_process_holds_is_not_handed_out_and_runs_here_once_it_lets_go(tmp_path, monkeypatch):
+    from prunelab.runs.checkpoint import RunCheckpoint
+    from prunelab.runs.prepare import run_checkpoint
+
+    configs = expand({**TINY, "result-dir": str(tmp_path)}, {"pruner": ["rand", "mag"]})
+    folder = run_checkpoint(configs[0], "").folder
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    events = []  # what the task was given, and when the sweep began to wait, in order
+    real_call, real_wait = SweepTask.__call__, RunCheckpoint.wait_until_free
+
+    def call(task, values, *args, **kwargs):
+        events.append(("task", [v["pruner"] for v in (values if isinstance(values, list) else [values])]))
+        return real_call(task, values, *args, **kwargs)
+
+    def wait_until_free(checkpoint):
+        events.append(("wait", checkpoint.folder))
+        holder.communicate("\n", timeout=60)  # the holder lets go, and leaves no record
+        real_wait(checkpoint)
+
+    monkeypatch.setattr(SweepTask, "__call__", call)
+    monkeypatch.setattr(RunCheckpoint, "wait_until_free", wait_until_free)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        outcomes = run_sweep(configs, log=lambda message: None)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert events == [("task", ["mag"]), ("wait", folder), ("task", ["rand"])]
+    assert [o.status for o in outcomes] == ["finished", "finished"]
+    assert sorted(load_table(tmp_path)["pruner"]) == ["mag", "rand"]
+
+
+def test_a_sweep_that_does_not_wait_leaves_a_held_run_to_its_holder(tmp_path, monkeypatch):
+    from prunelab.runs import sweep
+    from prunelab.runs.checkpoint import RunCheckpoint
+    from prunelab.runs.prepare import run_checkpoint
+    from prunelab.runs.sweep_lines import ELSEWHERE, Outcome
+
+    configs = expand({**TINY, "result-dir": str(tmp_path)}, {"pruner": ["rand", "mag", "snip"]})
+    submitted = []  # the runs handed to Slurm
+
+    def submit(groups, executor, log, task):
+        for config in (c for group in groups for c in group):
+            submitted.append(config.pruner)
+            yield Outcome(config, "submitted", "7_0")
+
+    monkeypatch.setattr(sweep, "_run_slurm", submit)
+    monkeypatch.setattr(RunCheckpoint, "wait_until_free", lambda checkpoint: pytest.fail("waited"))
+    holder = run_checkpoint(configs[1], "")  # another open lock file conflicts as another process's would
+    holder.acquire()
+    try:
+        outcomes = run_sweep(configs, Executor("slurm", wait=False), log=lambda message: None)
+        free, held = sweep.set_aside_held(configs, log=lambda message: None)
+    finally:
+        holder.release()
+    assert sorted(submitted) == ["rand", "snip"]
+    assert [o.status for o in outcomes] == ["submitted", ELSEWHERE, "submitted"]
+    assert [c.pruner for c in free] == ["rand", "snip"] and [o.config.pruner for o in held.values()] == ["mag"]
+    assert {o.status for o in held.values()} == {ELSEWHERE}
+    free, held = sweep.set_aside_held(configs, log=lambda message: None)  # let go (its lock file stays)
+    assert free == configs and held == {}
+
+
+@pytest.mark.parametrize("no_wait,code", [(True, 0), (False, 1)])
+def test_a_run_left_running_elsewhere_exits_0_only_when_the_sweep_does_not_wait(tmp_path, monkeypatch, no_wait,
+                                                                                 code):
+    from prunelab.runs import sweep
+    from prunelab.runs.cli import main
+    from prunelab.runs.sweep_lines import ELSEWHERE, Outcome
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {**TINY, "result-dir": str(tmp_path / "r")},
+                                    "grid": {"pruner": ["rand", "mag"]}}))
+    monkeypatch.setattr(sweep, "run_sweep", lambda configs, executor: [Outcome(configs[0], "submitted", "7_0"),
+                                                                       Outcome(configs[1], ELSEWHERE)])
+    assert main(["sweep", str(grid), "--executor", "slurm", *(["--no-wait"] if no_wait else [])]) == code
+
+
 def test_a_sweep_waiting_for_another_process_stops_on_sigterm(tmp_path):
     from prunelab.runs.prepare import run_checkpoint
 

@@ -66,6 +66,19 @@ def test_a_bad_parameter_stops_the_notebook_in_one_line_before_any_run(tmp_path)
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*"))  # the good one too
 
 
+def test_a_run_another_process_trains_keeps_a_notebook_that_does_not_wait_pending(tmp_path, monkeypatch):
+    import pytest
+
+    from prunelab.runs.sweep_lines import ELSEWHERE, Outcome
+    from prunelab.workbook import grids
+
+    params = WorkbookParams(result_dir=str(tmp_path / "results"), executor="slurm", wait=False)
+    config = run_config(params, "digits", "rand", 0.5).replace(train_subset=64, test_subset=32)
+    monkeypatch.setattr(grids, "run_sweep", lambda configs, *a, **k: [Outcome(c, ELSEWHERE) for c in configs])
+    with pytest.raises(grids.RunsPending):
+        ensure_runs([config], params=params, progress=False)
+
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -127,6 +127,23 @@ class RunCheckpoint:
         with handle:
             lock_when_free(handle, fcntl.LOCK_SH)
 
+    def held_elsewhere(self) -> bool:
+        """Whether another open lock file (another process's, or another of this process's checkpoints) holds the
+        run's lock now; False where there is no lock file. It neither waits nor keeps a lock (a shared one is
+        taken and let go at once), so a sweep can leave such a run to its holder instead of starting a task that
+        would find it held and return. The answer may change as soon as it is given."""
+        try:
+            handle = open(self.folder / "lock")
+        except OSError:
+            return False
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
     def discard_unless_held(self) -> None:
         """Remove the checkpoint unless a live process is working on the run (a stale one: its record is
         complete, or ``--force`` asks for a fresh start)."""

@@ -80,6 +80,11 @@ class Executor:
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     wait: bool = True
 
+    @property
+    def waits(self) -> bool:
+        """Whether a sweep waits for its runs to end: every executor does but Slurm with ``wait`` false."""
+        return self.wait or self.kind != "slurm"
+
     def check(self) -> Executor:
         """Itself, once its kind and options are known good (again after the command line has changed them)."""
         if self.kind not in EXECUTORS:

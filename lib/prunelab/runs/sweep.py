@@ -11,7 +11,8 @@ A grid file::
     slurm: {partition: gpu, time: 120, gpus: 1, cpus: 8, sbatch: {account: mylab}}
 
 Values have their flag's type, a grid makes at most 10,000 runs, and the expid names settings only
-(:mod:`prunelab.runs.gridfile` checks it all). Runs with a complete record are skipped. The missing runs
+(:mod:`prunelab.runs.gridfile` checks it all). Runs with a complete record are skipped, and runs another process
+holds (another sweep of the grid) are left to it, not started again (:func:`set_aside_held`). The missing runs
 that can train fused (:func:`prunelab.runs.fused_plan.plan`) go to one task per group, which fuses them or not
 as their ``fuse`` setting and its measurement decide, and says which in a log line; worker processes with
 fewer groups than workers get them cut (:func:`~prunelab.runs.fused_plan.share_out`); on Slurm a group is one
@@ -113,7 +114,8 @@ def run_sweep(configs: list[RunConfig], executor: Executor | None = None, log=pr
               ) -> list[Outcome]:
     """Run the configurations that have no complete record yet (here unless ``executor`` says otherwise); return
     what happened to each. ``log`` gets a line per finished run; ``echo`` false keeps the runs' own logs out of
-    stdout (in their records)."""
+    stdout (in their records). A run another process holds (:func:`set_aside_held`) is not started here: a
+    sweep that waits waits for it, one that does not (Slurm, ``wait`` false) reports it :data:`ELSEWHERE`."""
     executor = (executor or Executor()).check()
     for book in dict.fromkeys(PartsBook.beside(c) for c in configs):
         book.tidy()  # a cut whose runs all have records (a kill came between the last one and its tidy)
@@ -121,17 +123,40 @@ def run_sweep(configs: list[RunConfig], executor: Executor | None = None, log=pr
     outcomes = {c.record_name: Outcome(c, "reused") for c in configs if id(c) in reused}
     todo = [c for c in configs if id(c) not in reused]
     log(f"{len(configs)} runs: {len(configs) - len(todo)} already complete, {len(todo)} to run ({executor.kind}).")
-    if todo:  # the whole grid cut, as a sweep that no kill stopped cuts it, then the runs left
-        cut = share_out(plan(configs), executor.workers if executor.kind == "processes" else 1)
-        groups = [g for g in ([c for c in g if id(c) not in reused] for g in cut) if g]
-        log(f"  {plan_words(groups)}")
-        runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor.kind]
+    if todo:
         task = SweepTask(echo, _registered_pruners(todo, executor.kind))
-        for outcome in runner(groups, executor, log, task):
+        free, held = set_aside_held(todo, log)
+        outcomes.update(held)
+        for outcome in _hand_out(configs, free, executor, log, task):
             outcomes[outcome.name] = outcome
-        for outcome in [o for o in outcomes.values() if o.status == ELSEWHERE]:
+        elsewhere = [o for o in outcomes.values() if o.status == ELSEWHERE] if executor.waits else []
+        for outcome in elsewhere:  # held from the start, or found held by their task
             outcomes[outcome.name] = _wait_for(outcome.config, log, task)
     return [outcomes[c.record_name] for c in configs]
+
+
+def set_aside_held(todo: list[RunConfig], log) -> tuple[list[RunConfig], dict[str, Outcome]]:
+    """``todo`` split into the runs to hand to the executor and, by record name, the :data:`ELSEWHERE` outcomes
+    of those whose lock another live process holds (:meth:`~.checkpoint.RunCheckpoint.held_elsewhere`: another
+    sweep of this grid trains them). A task for one would find the lock held and return at once, having taken
+    a Slurm array task and queue slot, or a place in a fused group, for nothing. Says how many, if any."""
+    held = {c.record_name: Outcome(c, ELSEWHERE) for c in todo if run_checkpoint(c, "").held_elsewhere()}
+    if held:
+        log(f"  {len(held)} run{'s' if len(held) != 1 else ''} running in another process: not started again.")
+    return [c for c in todo if c.record_name not in held], held
+
+
+def _hand_out(configs: list[RunConfig], runs: list[RunConfig], executor: Executor, log, task: SweepTask):
+    """The outcomes of ``runs`` (some of the grid ``configs``) computed by ``executor``, in groups cut from the
+    whole grid's plan, as a sweep that no kill stopped cuts it."""
+    if not runs:
+        return
+    kept = {id(c) for c in runs}
+    cut = share_out(plan(configs), executor.workers if executor.kind == "processes" else 1)
+    groups = [g for g in ([c for c in g if id(c) in kept] for g in cut) if g]
+    log(f"  {plan_words(groups)}")
+    runner = {"local": _run_here, "processes": _run_processes, "slurm": _run_slurm}[executor.kind]
+    yield from runner(groups, executor, log, task)
 
 
 def _registered_pruners(configs: list[RunConfig], executor: str) -> tuple[Pruner, ...]:

@@ -13,7 +13,8 @@ from .config import RunConfig
 from .fused import GroupWatch
 from .store import load_record
 
-#: what a task returns for a run another process holds the lock of (another sweep of the same grid)
+#: what a task returns for a run another process holds the lock of (another sweep of the same grid), and the
+#: status of such a run until waited for (a sweep that does not wait reports it so, as it does a submitted one)
 ELSEWHERE = "running elsewhere"
 #: statuses of runs that end with a complete record (a diverged run's says where its training stopped)
 DONE = ("reused", "finished", "diverged", "done elsewhere")
@@ -22,8 +23,8 @@ DONE = ("reused", "finished", "diverged", "done elsewhere")
 @dataclass
 class Outcome:
     config: RunConfig
-    status: str  # reused | finished | diverged | done elsewhere | failed | submitted (| running elsewhere, until
-    # waited for)
+    status: str  # reused | finished | diverged | done elsewhere | failed | submitted | running elsewhere (until
+    # waited for; left so by a sweep that does not wait)
     detail: str = ""  # a finished run's record path; why a run diverged or failed; a submitted one's job id
 
     @property
@@ -134,4 +135,6 @@ def report(outcomes: list[Outcome]) -> str:
     lines += [f"  failed {o.name}: {o.detail}" for o in outcomes if o.status == "failed"]
     lines += [f"  diverged {o.name}: {o.detail}" for o in outcomes if o.status == "diverged"]
     lines += [f"  submitted {o.name} as job {o.detail}" for o in outcomes if o.status == "submitted"]
+    lines += [f"  {o.name}: running in another process, its record lands as it ends" for o in outcomes
+              if o.status == ELSEWHERE]
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from ..runs.config import RunConfig
 from ..runs.pretrain import EXPERIMENT as PRETRAINING
 from ..runs.store import RunRecord, usable_record
 from ..runs.sweep import Executor, SlurmOptions, report, run_sweep
+from ..runs.sweep_lines import ELSEWHERE
 from .style import DENSE_LABEL, pruner_label
 
 SETUPS = {  # the two rows of the user's Table A
@@ -232,7 +233,8 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
     Missing runs are computed here, in worker processes, or on Slurm, as ``params.executor`` says. A run's
     own log goes to its record's ``log.txt``; a line per finished run goes to :func:`progress_line`'s
     destination, and the notebook shows one summary line. With ``params.wait`` false, runs are submitted
-    to Slurm and :class:`RunsPending` says to re-run the notebook once they have landed.
+    to Slurm (those another process is training are left to it) and :class:`RunsPending` says to re-run the
+    notebook once they have landed.
     """
     configs = list(configs)
     for config in configs:  # a bad parameter stops the notebook in one line before any run starts
@@ -246,8 +248,8 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:
             raise RuntimeError(report(outcomes))
-        if any(o.status == "submitted" for o in outcomes):
-            raise RunsPending(report(outcomes) + "\nRe-run this notebook when the jobs have finished.")
+        if any(o.status in ("submitted", ELSEWHERE) for o in outcomes):  # their records land later
+            raise RunsPending(report(outcomes) + "\nRe-run this notebook when these runs have finished.")
     records = [usable_record(c.replace(force=False)) for c in configs]
     print(f"{len(records)} run{'s' if len(records) != 1 else ''}: {len(missing)} computed, "
           f"{len(records) - len(missing)} reused from the result store.")
