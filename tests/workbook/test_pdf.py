@@ -357,6 +357,20 @@ def test_a_task_points_to_its_key_result_and_keeps_what_key_results_leave_out():
     assert "streamed line" not in page
 
 
+def test_the_contents_list_a_question_under_a_section_below_it():
+    from prunelab.workbook.pdf_document import Task, build_document, contents_html
+
+    cells = [new_markdown_cell("# Task 7 — Keys\n\n## Table A\n\nText.\n\n### Did any run collapse?\n\nMore."),
+             new_markdown_cell("#### A small label\n\n## Findings")]
+    task = Task("07_keys", "Task 7 — Keys", new_notebook(cells=cells))
+    document = build_document([task], "keys")
+    listed = [(h.text, h.level) for h in document.headings if h.level > 1 and h.anchor.startswith(task.anchor)]
+    assert listed == [("Table A", 2), ("Did any run collapse?", 3), ("Findings", 2)]
+    contents = contents_html(document.headings, {})
+    for heading in document.headings:  # each entry links to a heading that carries its id
+        assert f'href="#{heading.anchor}"' in contents and f'id="{heading.anchor}"' in document.body
+
+
 def _stand_in_task(name: str, runs: int, cover_told: bool = True):
     """A task whose banner flags ``runs`` runs of CIFAR-10 / ResNet20 on stand-in data beside a real MNIST one,
     its settings naming the stand-in as data source (which puts a banner on the cover) where ``cover_told``."""

@@ -44,7 +44,8 @@ class Task:
 
 @dataclass(frozen=True)
 class Heading:
-    """A contents entry: the id its heading carries, its text, and 1 (a part or task) or 2 (a section)."""
+    """A contents entry: the id its heading carries, its text, and 1 (a part or task), 2 (a section) or 3 (a
+    question under a section)."""
 
     anchor: str
     text: str
@@ -334,16 +335,18 @@ _LAST_PARAGRAPH = re.compile(r"(.*)<p>(.*?)</p>\s*$", re.S)
 
 
 def _with_anchors(text: str, task: Task, headings: list[Heading]) -> str:
-    """Rendered markdown with nbconvert's heading ids and pilcrows replaced: each ``h2`` gets an id unique in
-    the document and a contents entry; the others none (the task's section carries its own)."""
+    """Rendered markdown with nbconvert's heading ids and pilcrows replaced: each ``h2`` and ``h3`` gets an id
+    unique in the document and a contents entry, so a reader finds a question asked under a section ("Did any run
+    collapse?") from the contents too; the others none (the task's section carries its own)."""
 
     def anchor(match: re.Match) -> str:
         level, inner = match[1], _ANCHOR_LINK.sub("", match[2])
-        if level != "2":
+        if level not in ("2", "3"):
             return f"<h{level}>{inner}</h{level}>"
-        heading = Heading(f"{task.anchor}-{len(headings)}", html.unescape(re.sub(r"<[^>]+>", "", inner)).strip(), 2)
+        text = html.unescape(re.sub(r"<[^>]+>", "", inner)).strip()
+        heading = Heading(f"{task.anchor}-{len(headings)}", text, int(level))
         headings.append(heading)
-        return f'<h2 id="{heading.anchor}">{inner}</h2>'
+        return f'<h{level} id="{heading.anchor}">{inner}</h{level}>'
 
     return _HEADING.sub(anchor, text)
 

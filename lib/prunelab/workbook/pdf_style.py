@@ -20,6 +20,7 @@ table.facts td, table.facts th { text-align: left; vertical-align: top; }
 .contents li a { flex: 1; } .contents .page { min-width: 3em; text-align: right; }
 .contents li.level1 { font-weight: bold; margin-top: .7em; }
 .contents li.level2 { padding-left: 1.5em; font-size: 9pt; }
+.contents li.level3 { padding-left: 3em; font-size: 8.5pt; }
 figure { break-inside: avoid; margin: .8em 0; }
 figure img { display: block; max-width: 100%; max-height: 190mm; height: auto; margin: .3em auto 0; }
 figcaption { font-size: 9pt; }
