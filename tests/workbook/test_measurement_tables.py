@@ -981,6 +981,19 @@ def test_a_dense_time_far_above_its_compressions_others_is_marked_noisy_and_not_
     assert not noisy_dense(four.iloc[2:]).any()  # of two runs at a compression, neither is judged the odd one
 
 
+def test_the_drift_of_a_row_of_dense_times_is_measured_where_three_runs_share_a_compression():
+    """The dense models of one compression do the same arithmetic: how far their times lie from the row's median is
+    the machine's drift between timings, which Table C's caption quotes."""
+    from prunelab.workbook.sparse_tables import dense_drift, pair_rule_note
+
+    four = _at_one_compression((1.0, 1.0), (1.1, 1.0), (0.95, 1.0), (1.4, 1.0))
+    assert dense_drift(four) == pytest.approx(0.35 / 1.05)  # 1.4 s against a median of 1.05 s
+    assert "33%" in pair_rule_note(four)
+    assert dense_drift(four.iloc[2:]) is None  # two runs at a compression: no row to judge
+    other = four.assign(compression=1.0, dense_inference_s=[2.0, 2.0, 2.1, 2.0])
+    assert dense_drift(pd.concat([four.iloc[:3], other], ignore_index=True)) == pytest.approx(0.1 / 1.0)
+
+
 def test_each_part_of_table_c_counts_only_its_own_set_ups_runs():
     from prunelab.workbook.sparse_tables import inference_time_parts
 

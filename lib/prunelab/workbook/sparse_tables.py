@@ -51,6 +51,17 @@ def noisy_dense(sparse: pd.DataFrame) -> pd.Series:
     return (runs >= NOISY_DENSE_RUNS) & ((sparse["dense_inference_s"] - typical).abs() > NOISY_DENSE * typical)
 
 
+def dense_drift(sparse: pd.DataFrame) -> float | None:
+    """The largest share of its set-up's median dense time at its compression by which a dense time lies off it,
+    over the compressions that :data:`NOISY_DENSE_RUNS` runs or more share; None where none do. The dense models of
+    one compression do the same arithmetic, so this is how far the machine's speed moved between the runs' timings,
+    minutes apart: the spread of a row of Table C that says nothing of the pruners."""
+    times = sparse.groupby(["setup", "compression"])["dense_inference_s"]
+    typical, runs = times.transform("median"), times.transform("size")
+    off = ((sparse["dense_inference_s"] - typical).abs() / typical)[runs >= NOISY_DENSE_RUNS]
+    return None if off.empty else float(off.max())
+
+
 def left_out(sparse: pd.DataFrame) -> pd.Series:
     """Per run, whether its ratio counts neither way: its sparse model is its dense one (:func:`same_model`) or its
     dense time is noise (:func:`noisy_dense`). Tables C and C2, Figure 1b, the findings and the key result compare
@@ -161,10 +172,15 @@ def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse
 
 def pair_rule_note(sparse: pd.DataFrame) -> str:
     """What Table C's caption adds to the timing rule, from the runs, as sentences ready to stand before the next
-    (a trailing space): how many runs' sparse model is their dense one (:func:`same_model`) and how many dense times
-    are marked as noise (:func:`noisy_dense`), neither pair compared; empty where there are none."""
-    same, noisy = int(same_model(sparse).sum()), int(noisy_dense(sparse).sum())
+    (a trailing space): how far a row's dense times lie apart (:func:`dense_drift`), how many runs' sparse model is
+    their dense one (:func:`same_model`) and how many dense times are marked as noise (:func:`noisy_dense`), neither
+    pair compared; empty where there are none."""
+    same, noisy, drift = int(same_model(sparse).sum()), int(noisy_dense(sparse).sum()), dense_drift(sparse)
     text = ""
+    if drift is not None:
+        text += ("Every pruner's dense model at one compression does the same arithmetic, so the times across a row "
+                 f"differ only by when each run was timed (up to {drift:.0%} off the row's median here): compare a "
+                 "cell with its twin in Table C2, timed in turn with it, not with its neighbours. ")
     if same:
         text += (f"In {same} of {len(sparse)} runs the sparse model is the dense one (no layer on sparse kernels, no "
                  "unit removed): their two times differ only by noise, and neither is bold. ")
