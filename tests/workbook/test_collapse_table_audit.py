@@ -140,6 +140,9 @@ def test_emptied_layers_of_a_data_free_pruner_hold_on_stand_in_data_and_vanished
     text = "\n".join(_collapse_lines(found))
     assert "`blocks.6.shortcut.0`" in text and "`conv`" not in text  # SNIP's reads the stand-in
     assert "1 of 2" in text and "2 further" in text  # the vanished runs; the two stand-in cells left
+    iterative = [line for line in _collapse_lines(found) if line.startswith("- SynFlow (100 rounds)")]
+    assert len(iterative) == 1 and "`1`" in iterative[0]  # the cell and the layer it emptied
+    assert not [line for line in _collapse_lines(collapses(table.iloc[:3])) if "SynFlow (100 rounds)" in line]
     plain = collapses(table.drop(columns=["pruner", "vanished_layers"]))  # tables without those columns
     assert plain.masks_hold == () and plain.emptied[0].vanished == ()
     older = table.assign(vanished_layers=[[], [], [], ["1.weight"], None])  # the second run's record predates it

@@ -313,6 +313,22 @@ def _vanished_words(cells: list[CollapsedCell]) -> str:
                "the scores did not vanish." if rest else "."))
 
 
+def _iterative_synflow_lines(cells: list[CollapsedCell]) -> list[str]:
+    """Why SynFlow over its paper's rounds still emptied a layer in ``cells``, where it did. It scores every
+    parameter, biases included, as the reference code does; a bias adds flow to the layers after it only, so as the
+    rounds thin the early layers their scores fall behind the later layers' and a global threshold takes one whole.
+    The paper's balance of flow between layers holds in a network without biases."""
+    if not cells:
+        return []
+    where = "; ".join(f"on {e.setup} at compression {compression_text(e.compression)}, `{', '.join(e.layers)}`"
+                      for e in cells)
+    return [f"- {cells[0].label} emptied a layer too: {where}. Its scores count the biases, as the reference "
+            "code's do, and a bias adds flow only to the layers after it, so as the rounds thin the early layers "
+            "their scores fall behind the later layers' until one global threshold takes an early layer whole. The "
+            "paper's balance of flow between layers, which keeps iterative pruning from emptying one, holds in a "
+            "network without biases."]
+
+
 def _collapse_lines(c: Collapses) -> list[str]:
     if c.none:
         return ["- No run collapsed: every layer kept weights and every run is above chance."]
@@ -329,6 +345,7 @@ def _collapse_lines(c: Collapses) -> list[str]:
         lines.append(f"- SynFlow's paper prunes over {SYNFLOW_ROUNDS} rounds, re-scoring as weights go; with one "
                      f"round every weight is scored once on the dense network and one global threshold can take a "
                      f"whole layer: here it emptied {where}. Compare the {SYNFLOW_ROUNDS}-round column.")
+    lines += _iterative_synflow_lines([e for e in c.emptied if e.label == pruner_label("synflow", SYNFLOW_ROUNDS)])
     if c.masks_hold:
         where = "; ".join(f"{e.label} on {e.setup} at {compression_text(e.compression)}: `{', '.join(e.layers)}`"
                           for e in c.masks_hold)
