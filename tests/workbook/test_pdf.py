@@ -408,6 +408,42 @@ def test_the_stand_in_explanation_is_printed_once_on_the_cover_where_the_cover_f
         assert before in section and after in section
 
 
+def _settings_task(name: str, machine: str, threads: int):
+    """A task whose settings print a settings table (profile quick, its own data, training and seeds, the
+    ``machine``), a hardware table and a line of text, as the notebooks' settings cells do."""
+    from prunelab.workbook.pdf_document import Task
+
+    settings = (f"| setting | value |\n| --- | --- |\n| profile | `quick` |\n| data source | real MNIST for {name} |\n"
+                f"| data used | mnist: {name} training |\n| training | {name} epochs |\n| seeds | seeds of {name} |\n"
+                f"| hardware | {machine} |")
+    hardware = f"| hardware | |\n| --- | --- |\n| device | cpu |\n| CPU | {machine} |\n| CPU threads | {threads} |"
+    cell = new_code_cell("show_settings()", outputs=[
+        new_output("display_data", data={"text/markdown": text}) for text in (settings, hardware, f"Trace of {name}.")])
+    cell.metadata["tags"] = ["settings"]
+    cells = [new_markdown_cell(f"# Task {name}\n\nWhat it is for."), cell]
+    return Task(name, f"Task {name}", new_notebook(cells=cells))
+
+
+@pytest.mark.parametrize("same_machine", [True, False])
+def test_the_settings_appendix_leaves_out_what_the_cover_gives_and_prints_a_shared_machine_once(same_machine):
+    from prunelab.workbook.pdf_document import build_document, page_html
+
+    machines = [("AMD EPYC", 2), ("AMD EPYC", 2) if same_machine else ("Intel Xeon", 16)]
+    tasks = [_settings_task(name, *machine) for name, machine in zip(("08_a", "09_b"), machines)]
+    document = build_document(tasks, "quick")
+    page = html.unescape(page_html(document, {}))
+    appendix = page.split('id="appendix"')[1]
+    opening, *parts = appendix.split("<h2>")
+    keys = re.compile(r"<tr>\s*<td>([^<]*)</td>")
+    hardware = ["device", "CPU", "CPU threads"]
+    assert keys.findall(opening) == (hardware if same_machine else [])  # the shared machine once, first
+    for task, part in zip(tasks, parts):  # each task keeps the rows the cover does not give, and its text
+        assert keys.findall(part) == ["seeds"] + ([] if same_machine else ["hardware", *hardware])
+        assert f"seeds of {task.name}" in part and f"Trace of {task.name}." in part
+        for given in (f"real MNIST for {task.name}", f"mnist: {task.name} training", f"{task.name} epochs"):
+            assert given in html.unescape(document.cover) and given not in appendix
+
+
 @needs_chromium
 def test_a_table_wider_than_the_page_is_scaled_to_fit(extra):
     reader = read_pdf(handin.write_pdf(extra))

@@ -18,6 +18,7 @@ from ..core.choices import STAND_IN_CHECKS
 from ..errors import UserError
 from .glossary import glossary_html
 from .index import KEY_RESULT, notebook_failed, notebook_title, output_html, tagged_outputs
+from .pdf_settings import settings_appendix, settings_rows
 from .pdf_style import STYLE
 
 PAPER_WIDTH_MM = {"a4": 210.0, "letter": 215.9}
@@ -94,21 +95,6 @@ def _parameters(task: Task) -> dict:
     return (task.notebook.get("metadata", {}).get("papermill") or {}).get("parameters") or {}
 
 
-def settings_rows(task: Task) -> dict[str, str]:
-    """The two-column rows of a task's ``settings`` Markdown tables ("hardware" -> "Intel ..."), first wins."""
-    rows: dict[str, str] = {}
-    for cell in task.notebook["cells"]:
-        if "settings" not in cell.get("metadata", {}).get("tags", []):
-            continue
-        for output in cell.get("outputs", []):
-            lines = "".join(output.get("data", {}).get("text/markdown", "")).strip().splitlines()
-            for line in lines[2:] if lines and lines[0].startswith("|") else []:
-                cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-                if len(cells) == 2:
-                    rows.setdefault(cells[0], cells[1])
-    return rows
-
-
 def commit() -> str:
     """The short commit of the checkout this package runs from, or "unknown" outside git."""
     try:
@@ -132,7 +118,7 @@ def build_document(tasks: list[Task], profile: str) -> Document:
     """Cover, key results, the tasks and the appendices (terms, settings), with the headings the contents list."""
     headings: list[Heading] = []
     body = [_key_results(tasks, headings)]
-    rows = {t.name: settings_rows(t) for t in tasks}
+    rows = {t.name: settings_rows(t.notebook) for t in tasks}
     stand_in = _stand_in_sources(rows.values())
     explained = bool(stand_in)  # on the cover: each task's banner need not say it again
     for task in tasks:
@@ -141,9 +127,10 @@ def build_document(tasks: list[Task], profile: str) -> Document:
     headings.append(Heading("terms", "Appendix: terms", 1))
     body.append('<section class="part" id="terms"><h1>Appendix: terms</h1>' + glossary_html() + "</section>")
     headings.append(Heading("appendix", "Appendix: settings", 1))
-    appendix = [f"<h2>{html.escape(t.title)}</h2>" + "".join(map(_block, tagged_outputs(t.notebook, ("settings",))))
-                for t in tasks]
-    body.append('<section class="part" id="appendix"><h1>Appendix: settings</h1>' + "".join(appendix) + "</section>")
+    opening, settings = settings_appendix([t.notebook for t in tasks], profile)  # less what the cover gives
+    appendix = [f"<h2>{html.escape(t.title)}</h2>" + "".join(map(_block, pieces)) for t, pieces in zip(tasks, settings)]
+    body.append('<section class="part" id="appendix"><h1>Appendix: settings</h1>' + "".join(map(_block, opening))
+                + "".join(appendix) + "</section>")
     title = f"prunelab workbook, profile {profile}"
     return Document(title, _cover(tasks, profile, rows, stand_in), "\n".join(body), headings)
 
