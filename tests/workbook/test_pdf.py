@@ -408,6 +408,40 @@ def test_the_stand_in_explanation_is_printed_once_on_the_cover_where_the_cover_f
         assert before in section and after in section
 
 
+def _subset_task(name: str, train: int, cover_told: bool = True):
+    """A task whose banner says its MNIST / FC runs used ``train`` images of the bundled real subset, its settings
+    naming the subset as data source (which puts its explanation on the cover) where ``cover_told``."""
+    from prunelab.data.catalog import source_words
+    from prunelab.workbook.pdf_document import Task
+    from prunelab.workbook.tables import stand_in_banner
+
+    table = pd.DataFrame({"setup": ["MNIST / FC"], "data_source": ["bundled"], "train_examples": [train],
+                          "data": [source_words("mnist", "bundled")], "test_examples": [1000]})
+    banner = new_code_cell("show_banner()", outputs=[new_output("display_data",
+                                                                data={"text/html": stand_in_banner(table)})])
+    source = source_words("mnist", "bundled" if cover_told else "real")
+    settings = new_code_cell("show_settings()", outputs=[new_output(
+        "display_data", data={"text/markdown": f"| setting | value |\n| --- | --- |\n| data source | {source} |"})])
+    settings.metadata["tags"] = ["settings"]
+    cells = [new_markdown_cell(f"# Task {name}\n\nWhat it is for."), banner, settings]
+    return Task(name, f"Task {name}", new_notebook(cells=cells)), stand_in_banner(table)
+
+
+@pytest.mark.parametrize("cover_told", [True, False])
+def test_the_real_subset_explanation_is_printed_once_where_the_cover_names_the_subset(cover_told):
+    from prunelab.core.choices import REAL_SUBSET_WHY
+    from prunelab.workbook.pdf_document import build_document, page_html
+
+    tasks, banners = zip(*(_subset_task(name, train, cover_told) for name, train in (("08_a", 4000), ("09_b", 3000))))
+    document = build_document(list(tasks), "subset")
+    page = html.unescape(page_html(document, {}))
+    on_cover = html.unescape(document.cover).count(REAL_SUBSET_WHY)
+    assert (on_cover, page.count(REAL_SUBSET_WHY)) == ((1, 1) if cover_told else (0, 2))
+    for task, banner in zip(tasks, banners):  # each task still names its runs on the subset and their sizes
+        section = page.split(f'id="{task.anchor}"')[1].split("</section>")[0]
+        assert banner.split(REAL_SUBSET_WHY)[0].rstrip(". ") in section
+
+
 def _settings_task(name: str, machine: str, threads: int):
     """A task whose settings print a settings table (profile quick, its own data, training and seeds, the
     ``machine``), a hardware table and a line of text, as the notebooks' settings cells do."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ..core.choices import STAND_IN_CHECKS
+from ..core.choices import REAL_SUBSET_WHY, STAND_IN_CHECKS
 from ..errors import UserError
 from .glossary import glossary_html
 from .index import KEY_RESULT, notebook_failed, notebook_title, output_html, tagged_outputs
@@ -119,11 +119,11 @@ def build_document(tasks: list[Task], profile: str) -> Document:
     headings: list[Heading] = []
     body = [_key_results(tasks, headings)]
     rows = {t.name: settings_rows(t.notebook) for t in tasks}
-    stand_in = _stand_in_sources(rows.values())
-    explained = bool(stand_in)  # on the cover: each task's banner need not say it again
-    for task in tasks:
+    stand_in, subsets = _sources(rows.values(), "stand-in"), _sources(rows.values(), "subset")
+    for task in tasks:  # what the cover explains, each task's banner need not say again
         section = _task_section(task, headings)
-        body.append(section.replace(_STAND_IN_WHY, _STAND_IN_SEE_COVER) if explained else section)
+        section = section.replace(_STAND_IN_WHY, _STAND_IN_SEE_COVER) if stand_in else section
+        body.append(section.replace(_SUBSET_WHY, _SUBSET_SEE_COVER) if subsets else section)
     headings.append(Heading("terms", "Appendix: terms", 1))
     body.append('<section class="part" id="terms"><h1>Appendix: terms</h1>' + glossary_html() + "</section>")
     headings.append(Heading("appendix", "Appendix: settings", 1))
@@ -132,12 +132,13 @@ def build_document(tasks: list[Task], profile: str) -> Document:
     body.append('<section class="part" id="appendix"><h1>Appendix: settings</h1>' + "".join(map(_block, opening))
                 + "".join(appendix) + "</section>")
     title = f"prunelab workbook, profile {profile}"
-    return Document(title, _cover(tasks, profile, rows, stand_in), "\n".join(body), headings)
+    return Document(title, _cover(tasks, profile, rows, stand_in, subsets), "\n".join(body), headings)
 
 
-def _cover(tasks: list[Task], profile: str, rows: dict[str, dict[str, str]], stand_in: list[str]) -> str:
+def _cover(tasks: list[Task], profile: str, rows: dict[str, dict[str, str]], stand_in: list[str],
+           subsets: list[str]) -> str:
     """The cover: the profile, date, commit and hardware, each task's data and training (its settings ``rows``),
-    and the synthetic ``stand_in`` sources flagged."""
+    the synthetic ``stand_in`` sources flagged and the real ``subsets`` explained."""
     machines = list(dict.fromkeys(r["hardware"] for r in rows.values() if r.get("hardware")))
     devices = list(dict.fromkeys(r["device"] for r in rows.values() if r.get("device")))
     hardware = "; ".join(machines) or "not recorded"
@@ -155,6 +156,10 @@ def _cover(tasks: list[Task], profile: str, rows: dict[str, dict[str, str]], sta
                f"<b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS</b>: {html.escape(', '.join(stand_in))}. Runs on it "
                f"are pipeline checks: {html.escape(STAND_IN_CHECKS)} Each task's section says which of its runs "
                "they are.</div></div>") if stand_in else ""
+    banners += ("<div class='banner'><div style='border:2px solid #36c;background:#eef3ff;padding:8px 12px;"
+                f"color:#123'><b>Real images, a subset</b>: {html.escape(', '.join(subsets))}. "
+                f"{html.escape(REAL_SUBSET_WHY)} Each task's section names its runs on a subset.</div></div>"
+                ) if subsets else ""
     return ('<section class="cover"><h1>prunelab: pruning at initialization</h1>'
             f"<p class='subtitle'>The workbook, profile <b>{html.escape(profile)}</b></p><table class='facts'>"
             + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in facts) + "</table>"
@@ -163,10 +168,10 @@ def _cover(tasks: list[Task], profile: str, rows: dict[str, dict[str, str]], sta
             f"{data}</table>{banners}</section>")
 
 
-def _stand_in_sources(rows: Iterable[dict[str, str]]) -> list[str]:
-    """The synthetic stand-ins the tasks' settings ``rows`` name as data source ("synthetic stand-in for
-    CIFAR-10")."""
-    return sorted({part for row in rows for part in row.get("data source", "").split("; ") if "stand-in" in part})
+def _sources(rows: Iterable[dict[str, str]], word: str) -> list[str]:
+    """The data sources the tasks' settings ``rows`` name that hold ``word``: "stand-in" for the synthetic ones
+    ("synthetic stand-in for CIFAR-10"), "subset" for the bundled real ones."""
+    return sorted({part for row in rows for part in row.get("data source", "").split("; ") if word in part})
 
 
 def _key_results(tasks: list[Task], headings: list[Heading]) -> str:
@@ -308,6 +313,9 @@ _FAILED = "<p class='failed'>The task stopped here: {reason}.</p>"
 # good for: that, the same in every task, the PDF prints once, on the cover
 _STAND_IN_WHY = f": {STAND_IN_CHECKS}"
 _STAND_IN_SEE_COVER = ", as the cover says."
+# a task's real-subset box names its set-ups and sizes, then says what the subset is: that the cover says once
+_SUBSET_WHY = f". {REAL_SUBSET_WHY}"
+_SUBSET_SEE_COVER = "; the cover says what the subset is."
 _PAGE_OF = '<span class="page-of" data-anchor="{anchor}"></span>'  # ", page N" once a print has placed it
 _PAGE_OF_PATTERN = re.compile(r'<span class="page-of" data-anchor="([^"]*)"></span>')
 _CELL = re.compile(r"(<t[hd]\b[^>]*>)(.*?)(</t[hd]>)", re.S)

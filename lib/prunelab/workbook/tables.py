@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core.choices import STAND_IN_CHECKS
+from ..core.choices import REAL_SUBSET_WHY, STAND_IN_CHECKS
 from ..core.registry import pruner_rounds
 from ..core.timing import Timing
 from ..runs.int8 import FP32_COMPILED, FP32_METHOD
@@ -53,9 +53,7 @@ def stand_in_banner(table: pd.DataFrame) -> str | None:
                                              subset["test_examples"]))))
         parts.append(
             '<div style="border:2px solid #36c;background:#eef3ff;padding:10px 14px;margin:8px 0;color:#123">'
-            f"<b>Real images, a subset.</b> {described}. These are real handwritten digits shipped inside an "
-            "installed package, so they need no download; with fewer training images than the full set, "
-            "accuracies sit a little below full-set figures.</div>")
+            f"<b>Real images, a subset.</b> {described}. {REAL_SUBSET_WHY}</div>")
     return "".join(parts) or None
 
 
