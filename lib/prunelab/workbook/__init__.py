@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         layer_findings,
         measurement_tables,
         numbers,
-        pdf_settings,
         sparse_figures,
         sparse_speed,
         sparse_tables,
@@ -82,7 +81,6 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".collapses": ("collapse_table",),
     ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),
     ".numbers": ("significant", "time_cell"),
-    ".pdf_settings": ("settings_appendix", "settings_rows"),
     ".style": ("DENSE_LABEL", "FLOPS", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),
     ".tables": (
         "accuracy_at_compression", "accuracy_table", "amp_ratios", "amp_table", "by_compression", "hardware_markdown",
