@@ -31,6 +31,21 @@ def test_dense_resnet20_flops_match_an_independent_count():
     assert flops["blocks.3.shortcut.0"]["weight"] == 16 * 32 * 16 * 16
 
 
+def test_resnet20_weights_cost_more_early_but_the_blocks_convolutions_cost_the_same():
+    """Figure 5's caption: a conv weight is applied once per output position, so a first-stage weight (32 x 32)
+    costs 16 times a last-stage one (8 x 8) and a classifier weight one multiply-add; the last stage has 16 times
+    the weights, so the blocks' 3 x 3 convolutions do the same dense FLOPs, the strided first ones of stages 2 and
+    3 half of that."""
+    model = build_model("resnet20", "lottery", (3, 32, 32), 10)
+    flops = {name: f["weight"] for name, f in count_flops(model, (3, 32, 32)).items() if "weight" in f}
+    per_weight = {name: f / model.get_submodule(name).weight.numel() for name, f in flops.items()}
+    assert per_weight["conv"] == per_weight["blocks.0.conv1"] == 16 * per_weight["blocks.8.conv2"] == 1024
+    assert per_weight["blocks.3.conv2"] == 4 * per_weight["blocks.8.conv2"] and per_weight["fc"] == 1
+    full = flops["blocks.0.conv1"]
+    assert all(flops[f"blocks.{b}.conv{i}"] == full for b in range(9) for i in (1, 2) if (b, i) not in {(3, 1), (6, 1)})
+    assert flops["blocks.3.conv1"] == flops["blocks.6.conv1"] == full / 2
+
+
 def test_flop_counting_removes_its_hooks_and_keeps_the_mode():
     model = build_model("resnet20", "lottery", (3, 32, 32), 10)
     model.train()
