@@ -981,6 +981,26 @@ def test_a_dense_time_far_above_its_compressions_others_is_marked_noisy_and_not_
     assert not noisy_dense(four.iloc[2:]).any()  # of two runs at a compression, neither is judged the odd one
 
 
+def test_table_c_says_how_many_marked_runs_are_among_the_same_model_ones_so_its_count_meets_the_key_results():
+    """A dense time marked as noise can belong to a run whose sparse model is the dense one: the findings and the key
+    result count such a run once, with the same-model runs, and Table C's caption says how many of its marked runs
+    those are, so that its count of marked runs less those is the key result's "others"."""
+    from prunelab.workbook.key_results import speed_key_words
+    from prunelab.workbook.sparse_tables import noisy_dense, pair_rule_note, same_model
+
+    _, layers = _sparse()
+    six = _at_one_compression((1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (1.5, 1.0), (1.5, 1.0))
+    six = six.assign(switched=[0, 0, 1, 1, 0, 1], dead_units=0)  # the same model in runs 0, 1 and 4
+    assert list(noisy_dense(six)) == [False] * 4 + [True] * 2 and (same_model(six) & noisy_dense(six)).sum() == 1
+    out = sparse_result(six, layers.assign(setup="MNIST / FC"))[0].count.left_out
+    assert (out.same_runs, out.noisy_runs, out.runs) == (3, 1, 4)
+    marked = re.search(r"at that compression \(([^)]*)\)", pair_rule_note(six)).group(1)
+    runs, among, same = (int(n) for n in re.findall(r"\d+", marked))
+    assert (runs, same) == (2, out.same_runs) and runs - among == out.noisy_runs
+    (key,) = speed_key_words(six)
+    assert f"{out.runs} runs left out" in key
+
+
 def test_the_drift_of_a_row_of_dense_times_is_measured_where_three_runs_share_a_compression():
     """The dense models of one compression do the same arithmetic: how far their times lie from the row's median is
     the machine's drift between timings, which Table C's caption quotes."""

@@ -173,9 +173,12 @@ def inference_time_table(sparse: pd.DataFrame, kernels: Literal["dense", "sparse
 def pair_rule_note(sparse: pd.DataFrame) -> str:
     """What Table C's caption adds to the timing rule, from the runs, as sentences ready to stand before the next
     (a trailing space): how far a row's dense times lie apart (:func:`dense_drift`), how many runs' sparse model is
-    their dense one (:func:`same_model`) and how many dense times are marked as noise (:func:`noisy_dense`), neither
-    pair compared; empty where there are none."""
-    same, noisy, drift = int(same_model(sparse).sum()), int(noisy_dense(sparse).sum()), dense_drift(sparse)
+    their dense one (:func:`same_model`) and how many dense times are marked as noise (:func:`noisy_dense`), how
+    many of those are among the former (the findings and the key result count each left-out run once, so their
+    "others" are the marked runs less those), and that the marked runs are left out of the speed counts
+    (:func:`left_out`); empty where there are none."""
+    same_runs, noisy_runs, drift = same_model(sparse), noisy_dense(sparse), dense_drift(sparse)
+    same, noisy, both = int(same_runs.sum()), int(noisy_runs.sum()), int((same_runs & noisy_runs).sum())
     text = ""
     if drift is not None:
         text += ("Every pruner's dense model at one compression does the same arithmetic, so the times across a row "
@@ -186,9 +189,21 @@ def pair_rule_note(sparse: pd.DataFrame) -> str:
                  "unit removed): their two times differ only by noise, and neither is bold. ")
     if noisy:
         text += (f"{NOISY_MARK} marks a dense time over {NOISY_DENSE:.0%} above or below the median of its set-up's "
-                 f"dense times at that compression ({counted(noisy, 'run')}): the same arithmetic as the others, so it "
-                 "is taken as noise and not compared. ")
+                 f"dense times at that compression ({counted(noisy, 'run')}{_among(both, noisy, same)}): the same "
+                 "arithmetic as the others, so it is taken as noise; neither of the run's times is bold, and the "
+                 "findings and Figure 1b leave the run out of their speed counts. ")
     return text
+
+
+def _among(both: int, noisy: int, same: int) -> str:
+    """", 1 of them among the 7 above": how many of the ``noisy`` runs marked are among the ``same`` runs whose
+    sparse model is the dense one, said just before; "" where none is."""
+    if not both:
+        return ""
+    above = "the one above" if same == 1 else f"the {same} above"
+    if noisy == 1:
+        return f", among {above}"
+    return f", {'both' if noisy == 2 else 'all'} among {above}" if both == noisy else f", {both} of them among {above}"
 
 
 def inference_time_parts(sparse: pd.DataFrame, kernels: Literal["dense", "sparse"]) -> list[tuple[str, pd.DataFrame,
