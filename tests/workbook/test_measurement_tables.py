@@ -29,6 +29,7 @@ from prunelab.workbook.measurement_tables import (
     int8_comparison_table,
     int8_timing_caption,
     int8_timing_table,
+    timed_step_heading,
 )
 from prunelab.workbook.numbers import Span, ratio_text, significant, time_cell
 from prunelab.workbook.sparse_speed import DENSE_MOVED, sparse_findings, sparse_result
@@ -240,6 +241,16 @@ def _runs():
                          for c, a, m, t, s in [(0.25, False, 1109.499023, 29.3, 84.0),
                                                (0.25, True, 1000.0, 29.25, 90.0), (0.5, False, 1100.0, 30.0, 20.0),
                                                (0.5, True, 1001.0, 31.0, 200.0)]])
+
+
+def test_the_key_results_training_time_is_of_the_timed_pass_table_j_heads():
+    """The AMP / fp32 ratio on the front page is of the steps timed in turn, not of the whole runs' training times
+    Table J gives beside them: it says how many steps of how many images, as Table J's heading does."""
+    timing = _timing().assign(batches=3, batch_size=48)
+    key = quantization_key_result(_runs().assign(data="real CIFAR-10"), timing)
+    heading = re.search(r"\d+ steps? of \d+ images", timed_step_heading(timing)).group(0)
+    assert heading == "3 steps of 48 images" and heading in key
+    assert ratio_text(1.1) in key and ratio_text(1.1) in amp_time_words(timing)  # the timed pass's ratio
 
 
 def _timing():

@@ -62,6 +62,11 @@ class AmpTimes:
         """Compressions where the two precisions' times are told apart."""
         return sum(t.differ for t in self.at)
 
+    @property
+    def timed_pass(self) -> str:
+        """What one timed pass trains, as Table J's heading says it: "1 step of 32 images"."""
+        return f"{self.batches} step{'s' if self.batches != 1 else ''} of {self.batch_size} images"
+
 
 def amp_times(timing: pd.DataFrame) -> AmpTimes:
     """The :class:`AmpTimes` of :func:`.measurement_tables.amp_timing_frame` (a row per compression)."""
@@ -90,9 +95,11 @@ def _amp_words(times: AmpTimes) -> str:
 
 
 def amp_time_summary(times: AmpTimes) -> str:
-    """One clause for the front page: the range of AMP / fp32 time ratios and at how many compressions the
+    """One clause for the front page: the range of AMP / fp32 time ratios of a timed pass (:attr:`AmpTimes.timed_pass`,
+    said: a whole run's training time, which Table J gives too, has other ratios) and at how many compressions the
     two are told apart (the per-compression figures are in the findings)."""
-    return f"training time {times.ratios.words(ratio_text)} fp32's, {_beyond_words(times)}"
+    return (f"training time of {times.timed_pass}: {times.ratios.words(ratio_text)} fp32's, "
+            f"{_beyond_words(times)}")
 
 
 def _beyond_words(times: AmpTimes) -> str:
