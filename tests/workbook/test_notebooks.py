@@ -213,7 +213,7 @@ def test_tuning_notebook_tables_and_figures(smoke):
     assert _rows(table_a) == ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
                               "MNIST / FC (synthetic stand-in: pipeline check)"]
     assert re.search(r">\d+\.\d</td>", table_a)  # smoke: one seed, so no spread
-    assert "(n=" not in table_a.split("</caption>")[1] and "1 seed" in caption_a  # every cell's n: said once
+    assert "(n=" not in table_a.split("</caption>")[1] and "one seed" in caption_a  # every cell's n: said once
     for letter in "BD":  # a block of rows per set-up: CIFAR-10 at smoke's two compressions, MNIST at its one
         table = next(v for k, v in tables.items() if k.startswith(f"Table {letter}"))
         assert _columns(table) == PRUNER_COLUMNS

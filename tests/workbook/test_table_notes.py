@@ -11,9 +11,9 @@ from prunelab.workbook.table_notes import say_once
 from prunelab.workbook.tables import accuracy_at_compression, by_compression, styled
 
 
-def _runs(seeds: dict[str, int]) -> pd.DataFrame:
+def _runs(seeds: dict[str, int], setup: str = "MNIST / FC") -> pd.DataFrame:
     """Runs of two pruners at two compressions on one set-up, ``seeds[label]`` seeds each."""
-    rows = [dict(setup="MNIST / FC", data_source="bundled", data="real MNIST", label=label, compression=c,
+    rows = [dict(setup=setup, data_source="bundled", data="real data", label=label, compression=c,
                  seed=seed, top1=90.0 + seed - c)
             for label, count in seeds.items() for c in (0.5, 1.0) for seed in range(1, count + 1)]
     return pd.DataFrame(rows)
@@ -85,3 +85,25 @@ def test_a_column_empty_in_every_row_stays_in_the_table():
     frame = say_once(pd.DataFrame({"time": ["1.0", "2.0"], "path": [None, None]}), ["path"])
     shown = captioned(frame, "Table L.")
     assert "path" in shown.data.columns and _caption(shown.to_html()) == "Table L."
+
+
+def test_a_table_of_one_seed_claims_no_sd():
+    html = styled(by_compression(_runs({"SNIP": 1, "GraSP": 1}), "top1"), "top1", "Table A2.").to_html()
+    assert not any("(n=" in cell for cell in _cells(html))
+    note = _caption(html).removeprefix("Table A2.")
+    assert "sd" not in note.replace("no sd", "") and "one seed" in note, note  # no mean ± sd over 1 seed
+
+
+def test_a_set_up_whose_cells_share_another_seed_count_says_it_once():
+    """CIFAR-10 at one seed beside MNIST at three: the block's n is said once, by its set-up, not in each cell."""
+    both = pd.concat([_runs({"SNIP": 3, "GraSP": 3}), _runs({"SNIP": 1, "GraSP": 1}, "CIFAR-10 / ResNet20")])
+    for frame in (by_compression(both, "top1"), accuracy_at_compression(both)):  # Tables B and A
+        html = styled(frame, "top1", "Table B.").to_html()
+        assert not any("(n=" in cell for cell in _cells(html)), _cells(html)
+        caption = _caption(html)
+        assert caption.count("CIFAR-10 / ResNet20") == 1 and caption.count("3 seeds") == 1, caption
+        assert "unless" not in caption and "MNIST" not in caption
+    mixed = pd.concat([both, _runs({"Mag": 2}, "CIFAR-10 / ResNet20")])  # a block of two counts keeps its cells'
+    html = styled(by_compression(mixed, "top1"), "top1", "Table B.").to_html()
+    assert sum("(n=1)" in cell for cell in _cells(html)) == 4 and sum("(n=2)" in cell for cell in _cells(html)) == 2
+    assert "CIFAR-10" not in _caption(html) and "its own n" in _caption(html)

@@ -1,8 +1,8 @@
 """What a displayed table says once, in its caption, rather than in every cell: the seed count its accuracy cells
-share (:func:`shared_seeds`), and a column that holds one value in every row (:func:`said_once`). Both are
-decided when the table is shown, from the frame as it is (:func:`noted`, which :func:`.tables.styled` and
-:func:`.measurement_tables.captioned` call): a count or a value that repeats in every cell only wraps the cells
-onto a second line, and one that differs stays where it is."""
+share, the table's or a set-up block's (:func:`shared_seeds`), and a column that holds one value in every row
+(:func:`said_once`). Both are decided when the table is shown, from the frame as it is (:func:`noted`, which
+:func:`.tables.styled` and :func:`.measurement_tables.captioned` call): a count or a value that repeats in every cell
+only wraps the cells onto a second line, and one that differs stays where it is."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 #: said in the caption of a table whose ratios stand beside the rounded times they are the ratio of
@@ -25,19 +26,53 @@ def _count(cell) -> int | None:
     return int(found.group(1)) if found else None
 
 
+#: the index level that names a table's set-up blocks (:func:`.tables.setup_blocks`, Table A's rows)
+_BLOCK = "Data / Arch"
+
+
+def _block_seeds(frame: pd.DataFrame, usual: int) -> dict[str, int]:
+    """The set-up blocks of ``frame`` (rows under one :data:`_BLOCK` name) whose accuracy cells all share one seed
+    count other than ``usual``, with that count: a block said once rather than in every cell."""
+    if _BLOCK not in frame.index.names:
+        return {}
+    names = frame.index.get_level_values(_BLOCK)
+    out = {}
+    for name in dict.fromkeys(names):
+        counts = {n for n in map(_count, frame[names == name].to_numpy().ravel()) if n is not None}
+        if len(counts) == 1 and (n := counts.pop()) != usual:
+            out[str(name)] = n
+    return out
+
+
+def _seeds_sentence(usual: int, own: bool, blocks: dict[str, int]) -> str:
+    """"Every mean ± sd is over 3 seeds; CIFAR-10 / ResNet20's accuracies are one seed's value each.": the usual
+    count, whether some cells give their own, and each block's shared one, named by its set-up (its name before the
+    data in brackets); one seed has no sd to speak of."""
+    text = f"Every mean ± sd is over {usual} seeds" if usual != 1 else "Each accuracy is one seed's value (no sd)"
+    text += " unless it gives its own n" if own else ""
+    for name, n in blocks.items():
+        shared = "one seed's value each" if n == 1 else f"over {n} seeds"
+        text += f"; {name.split(' (')[0]}'s accuracies are {shared}"
+    return text + "."
+
+
 def shared_seeds(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """``frame`` with the seed count dropped from each accuracy cell that has the table's usual one (the most
-    common; the larger of a tie), and a sentence that gives it: "Every mean ± sd is over 3 seeds.", or, where some
-    cells have another count and keep their own "(n=2)", "... unless it gives its own n.". ``frame`` and "" where
-    no cell has a count."""
+    common; the larger of a tie), and from each cell of a set-up block whose cells all share another
+    (:func:`_block_seeds`), and a sentence that gives them (:func:`_seeds_sentence`): "Every mean ± sd is over 3
+    seeds.", "... unless it gives its own n." where some cells have another count and keep their own "(n=2)".
+    ``frame`` and "" where no cell has a count."""
     counts = Counter(n for n in map(_count, frame.to_numpy().ravel()) if n is not None)
     if not counts:
         return frame, ""
     usual = max(counts, key=lambda n: (counts[n], n))
-    shown = frame.map(lambda cell: _SEEDS.sub("", cell) if _count(cell) == usual else cell)
+    blocks = _block_seeds(frame, usual)
+    cell_counts = frame.map(_count)
+    in_block = frame.index.get_level_values(_BLOCK).isin(list(blocks)) if blocks else np.zeros(len(frame), bool)
+    drop = cell_counts.eq(usual) | cell_counts.notna().apply(lambda column: column & in_block)
+    shown = frame.mask(drop, frame.map(lambda cell: _SEEDS.sub("", cell) if isinstance(cell, str) else cell))
     shown.attrs = dict(frame.attrs)  # its say_once columns, for said_once after it
-    seeds = f"{usual} seed{'s' if usual != 1 else ''}"
-    return shown, f"Every mean ± sd is over {seeds}{'' if len(counts) == 1 else ' unless it gives its own n'}."
+    return shown, _seeds_sentence(usual, bool((cell_counts.notna() & ~drop).any(axis=None)), blocks)
 
 
 def say_once(frame: pd.DataFrame, columns: Iterable) -> pd.DataFrame:
