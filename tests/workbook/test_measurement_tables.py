@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from timed_passes import timed, timing_of
 
-from prunelab.core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing
+from prunelab.core.timing import BEYOND_NOISE, TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing
 from prunelab.runs.int8 import FP32_COMPILED, FP32_METHOD
 from prunelab.workbook.int8_findings import uncompiled_reason
 from prunelab.workbook.key_results import quantization_key, quantization_key_result, trace_key_result
@@ -31,7 +31,7 @@ from prunelab.workbook.measurement_tables import (
     int8_timing_table,
     timed_step_heading,
 )
-from prunelab.workbook.numbers import Span, ratio_text, significant, time_cell
+from prunelab.workbook.numbers import Span, ratio_text, share_of, significant, time_cell
 from prunelab.workbook.sparse_speed import DENSE_MOVED, sparse_findings, sparse_result
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
 from prunelab.workbook.table_notes import UNROUNDED_RATIOS
@@ -465,7 +465,7 @@ def test_the_int8_words_carry_the_speed_up_and_sizes():
         (digits,) = result.setups
         eager = ratio_text(digits.eager.speedup.low)
         assert f"{digits.setup}: over fp32 run eagerly ({digits.sides}), **{eager}**" in text
-        assert f"{digits.eager.beyond} of {digits.runs} runs" in text
+        assert digits.runs == 1 and f"as fast, {BEYOND_NOISE}" in text and " of 1 run" not in text  # no "1 of 1"
         assert f"**{ratio_text(digits.compiled.speedup.low)}** as fast" in text
         assert f"{digits.top1_change.low:+.1f} points" in text and ratio_text(result.smaller_than_dense.low) in text
         assert ("NOT" in text) != result.zeros_kept
@@ -553,7 +553,7 @@ def test_the_key_result_gives_int8_over_compiled_and_eager_fp32_on_real_data():
     assert digits.setup == "digits / Conv" and "SYNTHETIC" not in text and "3.00x" not in text
     assert f"both sides), **{ratio_text(35.0 / 29.3)}** as fast" in text  # the medians' ratio, told apart
     assert f"over fp32 run eagerly, **{ratio_text(37.867)}** as fast" in text and "-0.2 points" in text
-    assert text.count("1 of 1 runs beyond the noise") == 2
+    assert text.count(f"as fast, {BEYOND_NOISE}") == 2 and " of 1 run" not in text  # one run each: no "1 of 1"
     close = _int8(**{"fp32 compiled inference (ms)": 29.5, "speedup over compiled": 29.5 / 29.3})
     said = quantization_key_result(runs, _timing(), close)
     assert f"both sides), {ratio_text(29.5 / 29.3)} as fast, {WITHIN_NOISE}" in said
@@ -1034,7 +1034,7 @@ def test_each_part_of_table_c_counts_only_its_own_set_ups_runs():
     parts = inference_time_parts(pd.concat([cifar, mnist], ignore_index=True), "dense")
     assert [name.split(" (")[0] for name, _, _ in parts] == ["CIFAR-10 / ResNet20", "MNIST / FC"]
     (_, c_cells, c_note), (_, m_cells, m_note) = parts
-    assert c_note.startswith("In 2 of 2 runs") and "†" not in c_note and len(c_cells) == 1
+    assert c_note.startswith(f"In {share_of(2, 2, 'run')} ") and "†" not in c_note and len(c_cells) == 1
     assert "(1 run)" in m_note and "In " not in m_note and m_cells.iloc[0]["GraSP"].endswith("†")
 
 

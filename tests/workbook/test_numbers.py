@@ -1,6 +1,7 @@
 """How numbers are shown and when two may be called different."""
 
 import math
+import re
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ from prunelab.workbook.numbers import (
     holm,
     mean_sd,
     shape_text,
+    share_of,
     significant,
     time_cell,
 )
@@ -95,3 +97,16 @@ def test_counts_carry_the_noun_in_the_number_they_need():
                                         ([32, 16, 1, 1], "32×16×1×1"), ("()", "–")])
 def test_a_layer_shape_reads_as_its_sizes_times_each_other(shape, text):
     assert shape_text(shape) == text  # from a tuple or the text a layer table stores
+
+
+
+def test_a_share_of_runs_gives_its_numbers_once_and_never_one_of_one():
+    """"2 of 5 runs", but a whole share by its count alone ("all 5 runs") and a single run in words: the numbers a
+    share gives are the part and the whole, each once, and the noun agrees with the whole."""
+    for whole in range(1, 6):
+        for part in range(whole + 1):
+            text = share_of(part, whole, "run")
+            numbers = [int(n) for n in re.findall(r"\d+", text)]
+            expected = [] if whole == 1 or part == whole == 2 else [whole] if part in (0, whole) else [part, whole]
+            assert numbers == expected, text
+            assert text.endswith("runs") == (whole > 1), text

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, can_differ, timings_differ
-from .numbers import Span, compression_text, listed, ratio_text
+from .numbers import Span, compression_text, listed, ratio_text, share_of
 from .tables import int8_sides
 
 
@@ -42,10 +42,10 @@ class Int8Speed:
         if self.beyond == 0:
             return WITHIN_NOISE if self.runs == 1 else "within the noise in every run (no difference claimed)"
         slower = f", int8 the slower in {self.slower} of them" if 0 < self.slower < self.beyond else ""
-        return f"{self.beyond} of {self.runs} runs {BEYOND_NOISE}{slower}"
+        return BEYOND_NOISE if self.runs == 1 else f"{share_of(self.beyond, self.runs, 'run')} {BEYOND_NOISE}{slower}"
 
     def words(self) -> str:
-        """"**2.10x** as fast, 1 of 1 runs beyond the noise": the speed-up, in bold where every run differs beyond
+        """"**2.10x** as fast, all 3 runs beyond the noise": the speed-up, in bold where every run differs beyond
         the noise, and the verdict; where every run is told apart as slower, that is said in as many words. Where
         only some runs are told apart, the range is theirs, and the rest's ratios follow as no difference claimed."""
         ratio = self.speedup.words(ratio_text)

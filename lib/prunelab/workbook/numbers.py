@@ -74,6 +74,17 @@ def counted(values, noun: str, plural: str | None = None) -> str:
     return f"{', '.join(str(v) for v in values)} {word}"
 
 
+def share_of(part: int, whole: int, noun: str, plural: str | None = None) -> str:
+    """``part`` of ``whole`` things as a reader says it: "2 of 5 runs", "all 5 runs", "both runs", "none of the 5
+    runs", and of a single one "the one run" or "no run", never "1 of 1 runs"."""
+    many = plural or f"{noun}s"
+    if whole == 1:
+        return f"the one {noun}" if part == 1 else f"no {noun}"
+    if part == whole:
+        return f"both {many}" if whole == 2 else f"all {whole} {many}"
+    return f"none of the {whole} {many}" if part == 0 else f"{part} of {whole} {many}"
+
+
 def compression_text(compression: float) -> str:
     """0.25, 0.5, 1 and 2, never 0.250000."""
     return f"{compression:g}"

@@ -17,7 +17,7 @@ from ..data.catalog import source_words
 from ..errors import UserError
 from ..runs.store import RunRecord
 from .grids import setup_label
-from .numbers import at_chance, counted, time_cell
+from .numbers import at_chance, counted, share_of, time_cell
 from .style import column_order, pruner_label
 from .tables import setup_blocks, setup_row_label
 
@@ -185,8 +185,8 @@ def pair_rule_note(sparse: pd.DataFrame) -> str:
                  f"differ only by when each run was timed (up to {drift:.0%} off the row's median here): compare a "
                  "cell with its twin in Table C2, timed in turn with it, not with its neighbours. ")
     if same:
-        text += (f"In {same} of {len(sparse)} runs the sparse model is the dense one (no layer on sparse kernels, no "
-                 "unit removed): their two times differ only by noise, and neither is bold. ")
+        text += (f"In {share_of(same, len(sparse), 'run')} the sparse model is the dense one (no layer on sparse "
+                 "kernels, no unit removed): their two times differ only by noise, and neither is bold. ")
     if noisy:
         text += (f"{NOISY_MARK} marks a dense time over {NOISY_DENSE:.0%} above or below the median of its set-up's "
                  f"dense times at that compression ({counted(noisy, 'run')}{_among(both, noisy, same)}): the same "
