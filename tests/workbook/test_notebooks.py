@@ -434,6 +434,8 @@ def test_collapse_detection_and_its_explanation():
     assert [c.label for c in found.constant] == ["SNIP"] and found.stand_in == 0  # at chance, every layer kept
     assert stand_in_banner(table) is None
     assert "SYNTHETIC" in stand_in_banner(table.assign(stand_in=True, data_source="synthetic"))
+    one = stand_in_banner(table.iloc[:1].assign(stand_in=True, data_source="synthetic"))
+    assert re.search(r"\b1 of 1\b", one) is None  # a lone run is not counted "1 of 1"
     subset = stand_in_banner(table.assign(data_source="bundled", data=source_words("mnist", "bundled")))
     assert subset.count("<div") == 1  # the subset's banner alone: no stand-in banner beside it
     assert all(words in subset for words in ("MNIST / FC", source_words("mnist", "bundled"), "60,000", "10,000"))

@@ -21,7 +21,7 @@ from ..runs.int8 import FP32_COMPILED, FP32_METHOD
 from ..runs.store import RunRecord
 from ..version import __version__
 from .grids import setup_label
-from .numbers import accuracy_cell, compression_text, counted, significant
+from .numbers import accuracy_cell, compression_text, counted, share_of, significant
 from .style import column_order, pruner_name
 from .table_headers import table_style
 from .table_notes import noted
@@ -43,8 +43,8 @@ def stand_in_banner(table: pd.DataFrame) -> str | None:
         parts.append(
             '<div style="border:4px solid #c00;background:#fee;padding:12px 16px;margin:8px 0;'
             'font-size:1.15em;color:#600"><b>⚠ SYNTHETIC STAND-IN DATA, NOT REAL RESULTS</b> for '
-            f"{setups}: {len(fake)} of {len(table)} runs used generated images because the real data set was not "
-            f"available. Their rows are pipeline checks: {STAND_IN_CHECKS}"
+            f"{setups}: {share_of(len(fake), len(table), 'run')} used generated images because the real data set "
+            f"was not available. Their rows are pipeline checks: {STAND_IN_CHECKS}"
             + (f" The other set-ups ({real}) ran on real images." if real else "") + "</div>")
     subset = table[table["data_source"] == "bundled"]
     if not subset.empty:
