@@ -371,25 +371,28 @@ def test_the_contents_list_a_question_under_a_section_below_it():
         assert f'href="#{heading.anchor}"' in contents and f'id="{heading.anchor}"' in document.body
 
 
-def _stand_in_task(name: str, runs: int, cover_told: bool = True):
-    """A task whose banner flags ``runs`` runs of CIFAR-10 / ResNet20 on stand-in data beside a real MNIST one,
-    its settings naming the stand-in as data source (which puts a banner on the cover) where ``cover_told``."""
-    import pandas as pd
-
+def _banner_task(name: str, table, source: str):
+    """A task whose notebook shows :func:`stand_in_banner` of the runs ``table`` and settings naming ``source`` as
+    its data source (what the cover reads), with that banner."""
     from prunelab.workbook.pdf_document import Task
     from prunelab.workbook.tables import stand_in_banner
 
-    table = pd.DataFrame({"setup": ["CIFAR-10 / ResNet20"] * runs + ["MNIST / FC"],
-                          "data_source": ["synthetic"] * runs + ["real"]})
     banner = new_code_cell("show_banner()", outputs=[new_output("display_data",
                                                                 data={"text/html": stand_in_banner(table)})])
     banner.metadata["tags"] = ["banner"]
-    source = "synthetic stand-in for CIFAR-10; real MNIST" if cover_told else "real MNIST"
     settings = new_code_cell("show_settings()", outputs=[new_output(
         "display_data", data={"text/markdown": f"| setting | value |\n| --- | --- |\n| data source | {source} |"})])
     settings.metadata["tags"] = ["settings"]
     cells = [new_markdown_cell(f"# Task {name}\n\nWhat it is for."), banner, settings]
     return Task(name, f"Task {name}", new_notebook(cells=cells)), stand_in_banner(table)
+
+
+def _stand_in_task(name: str, runs: int, cover_told: bool = True):
+    """A task whose banner flags ``runs`` runs of CIFAR-10 / ResNet20 on stand-in data beside a real MNIST one,
+    its settings naming the stand-in as data source (which puts a banner on the cover) where ``cover_told``."""
+    table = pd.DataFrame({"setup": ["CIFAR-10 / ResNet20"] * runs + ["MNIST / FC"],
+                          "data_source": ["synthetic"] * runs + ["real"]})
+    return _banner_task(name, table, "synthetic stand-in for CIFAR-10; real MNIST" if cover_told else "real MNIST")
 
 
 @pytest.mark.parametrize("cover_told", [True, False])
@@ -412,19 +415,10 @@ def _subset_task(name: str, train: int, cover_told: bool = True):
     """A task whose banner says its MNIST / FC runs used ``train`` images of the bundled real subset, its settings
     naming the subset as data source (which puts its explanation on the cover) where ``cover_told``."""
     from prunelab.data.catalog import source_words
-    from prunelab.workbook.pdf_document import Task
-    from prunelab.workbook.tables import stand_in_banner
 
     table = pd.DataFrame({"setup": ["MNIST / FC"], "data_source": ["bundled"], "train_examples": [train],
                           "data": [source_words("mnist", "bundled")], "test_examples": [1000]})
-    banner = new_code_cell("show_banner()", outputs=[new_output("display_data",
-                                                                data={"text/html": stand_in_banner(table)})])
-    source = source_words("mnist", "bundled" if cover_told else "real")
-    settings = new_code_cell("show_settings()", outputs=[new_output(
-        "display_data", data={"text/markdown": f"| setting | value |\n| --- | --- |\n| data source | {source} |"})])
-    settings.metadata["tags"] = ["settings"]
-    cells = [new_markdown_cell(f"# Task {name}\n\nWhat it is for."), banner, settings]
-    return Task(name, f"Task {name}", new_notebook(cells=cells)), stand_in_banner(table)
+    return _banner_task(name, table, source_words("mnist", "bundled" if cover_told else "real"))
 
 
 @pytest.mark.parametrize("cover_told", [True, False])
