@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -119,8 +120,6 @@ def test_the_sweep_command(tmp_path):
 
 
 def test_a_run_held_by_another_process_is_waited_for_not_failed(tmp_path, monkeypatch):
-    import threading
-
     from prunelab.runs.checkpoint import RunCheckpoint
     from prunelab.runs.prepare import run_checkpoint
 
@@ -230,9 +229,24 @@ def test_a_sweep_that_does_not_wait_leaves_a_held_run_to_its_holder(tmp_path, mo
     assert free == configs and held == {}
 
 
-@pytest.mark.parametrize("no_wait,code", [(True, 0), (False, 1)])
-def test_a_run_left_running_elsewhere_exits_0_only_when_the_sweep_does_not_wait(tmp_path, monkeypatch, no_wait,
-                                                                                 code):
+def test_a_run_starting_while_another_sweep_probes_its_lock_is_not_refused(tmp_path):
+    """held_elsewhere holds a shared lock for a moment; a task taking the run's lock just then gets it once the
+    probe lets go, instead of being refused as in progress."""
+    import fcntl
+
+    from prunelab.runs.prepare import run_checkpoint
+
+    (config,) = expand({**TINY, "result-dir": str(tmp_path / "r")}, {"pruner": ["rand"]})
+    checkpoint = run_checkpoint(config, "")
+    checkpoint.folder.mkdir(parents=True)
+    probe = open(checkpoint.folder / "lock", "a+")
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # as the probe of another sweep holds it
+    threading.Timer(0.02, probe.close).start()
+    checkpoint.acquire()
+    checkpoint.release()
+
+
+def test_a_no_wait_sweep_whose_runs_are_submitted_or_running_elsewhere_exits_0(tmp_path, monkeypatch):
     from prunelab.runs import sweep
     from prunelab.runs.cli import main
     from prunelab.runs.sweep_lines import ELSEWHERE, Outcome
@@ -242,7 +256,7 @@ def test_a_run_left_running_elsewhere_exits_0_only_when_the_sweep_does_not_wait(
                                     "grid": {"pruner": ["rand", "mag"]}}))
     monkeypatch.setattr(sweep, "run_sweep", lambda configs, executor: [Outcome(configs[0], "submitted", "7_0"),
                                                                        Outcome(configs[1], ELSEWHERE)])
-    assert main(["sweep", str(grid), "--executor", "slurm", *(["--no-wait"] if no_wait else [])]) == code
+    assert main(["sweep", str(grid), "--executor", "slurm", "--no-wait"]) == 0
 
 
 def test_a_sweep_waiting_for_another_process_stops_on_sigterm(tmp_path):

@@ -63,6 +63,25 @@ def lock_when_free(handle, mode: int, waiting: Callable[[float], None] = lambda 
             time.sleep(LOCK_POLL_S)
 
 
+#: how many times, :data:`PROBE_WAIT_S` apart, :meth:`RunCheckpoint.acquire` tries a lock that is held
+PROBE_TRIES = 5
+PROBE_WAIT_S = 0.01
+
+
+def _lock_soon(handle) -> bool:
+    """Take ``flock`` LOCK_EX on ``handle`` without blocking, trying again a few times over about 50 ms: another
+    sweep's :meth:`RunCheckpoint.held_elsewhere` holds a shared lock for a moment only, and a run must not be
+    refused as in progress for that; a training process holds it far longer. Whether it was taken."""
+    for attempt in range(PROBE_TRIES):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt < PROBE_TRIES - 1:
+                time.sleep(PROBE_WAIT_S)
+    return False
+
+
 @dataclass
 class Cadence:
     """Whether an epoch's end is due a checkpoint: once ``every_s`` seconds have passed since the last save
@@ -109,12 +128,10 @@ class RunCheckpoint:
             handle = open(self.folder / "lock", "a+")
         except OSError as err:  # checked before the run began; this is what changed since, or what it missed
             raise UserError(f"cannot write the run's checkpoint in {self.folder}: {err.strerror}") from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_soon(handle):
             handle.close()
             raise RunInProgress(f"this run is already in progress in another process (lock {self.folder / 'lock'});"
-                                " wait for it or stop it first") from None
+                                " wait for it or stop it first")
         self._lock = handle
 
     def wait_until_free(self) -> None:

@@ -18,6 +18,8 @@ from .store import load_record
 ELSEWHERE = "running elsewhere"
 #: statuses of runs that end with a complete record (a diverged run's says where its training stopped)
 DONE = ("reused", "finished", "diverged", "done elsewhere")
+#: statuses of runs a sweep that does not wait leaves to their record landing later: submitted, or in another process
+PENDING = ("submitted", ELSEWHERE)
 
 
 @dataclass
@@ -127,7 +129,8 @@ class LiveGroup:
 
 
 def report(outcomes: list[Outcome]) -> str:
-    """One line per status, and one per failed or diverged run with its reason."""
+    """One line per status, and one per failed, diverged, submitted or running-elsewhere run with its reason, job or
+    what to do."""
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
@@ -135,6 +138,6 @@ def report(outcomes: list[Outcome]) -> str:
     lines += [f"  failed {o.name}: {o.detail}" for o in outcomes if o.status == "failed"]
     lines += [f"  diverged {o.name}: {o.detail}" for o in outcomes if o.status == "diverged"]
     lines += [f"  submitted {o.name} as job {o.detail}" for o in outcomes if o.status == "submitted"]
-    lines += [f"  {o.name}: running in another process, its record lands as it ends" for o in outcomes
-              if o.status == ELSEWHERE]
+    lines += [f"  {o.name}: running in another process; re-run the sweep once it ends (a run that left no record "
+              "resumes then)" for o in outcomes if o.status == ELSEWHERE]
     return "\n".join(lines)

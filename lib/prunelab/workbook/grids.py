@@ -21,7 +21,7 @@ from ..runs.config import RunConfig
 from ..runs.pretrain import EXPERIMENT as PRETRAINING
 from ..runs.store import RunRecord, usable_record
 from ..runs.sweep import Executor, SlurmOptions, report, run_sweep
-from ..runs.sweep_lines import ELSEWHERE
+from ..runs.sweep_lines import PENDING
 from .style import DENSE_LABEL, pruner_label
 
 SETUPS = {  # the two rows of the user's Table A
@@ -248,7 +248,7 @@ def ensure_runs(configs: Iterable[RunConfig], progress: bool = True, params: Wor
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:
             raise RuntimeError(report(outcomes))
-        if any(o.status in ("submitted", ELSEWHERE) for o in outcomes):  # their records land later
+        if any(o.status in PENDING for o in outcomes):
             raise RunsPending(report(outcomes) + "\nRe-run this notebook when these runs have finished.")
     records = [usable_record(c.replace(force=False)) for c in configs]
     print(f"{len(records)} run{'s' if len(records) != 1 else ''}: {len(missing)} computed, "
