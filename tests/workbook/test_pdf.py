@@ -239,7 +239,7 @@ def write_notebook(folder: Path) -> None:
               f"<td>4.47 ± 0.17 †</td><td>{words}</td></tr></table>")
     settings = new_code_cell("show_settings()", outputs=[new_output(
         "display_data", data={"text/markdown": "| setting | value |\n| --- | --- |\n| hardware | Test CPU |\n"
-                              "| data source | synthetic stand-in for MNIST |"})])
+                              "| data source | synthetic stand-in for MNIST |\n| pruning | Test pruning rule |"})])
     settings.metadata["tags"] = ["settings"]
     cells = [
         new_markdown_cell("# Task 5 — An extra task\n\nWhat it is for.\n\n## A section\n\n"
@@ -297,8 +297,9 @@ def test_a_notebook_the_module_never_heard_of_is_printed_as_a_task(extra):
     assert "ValueError" in task  # the failed cell, by its error
     whole = "".join(texts)
     assert "Traceback" not in whole and "40%" not in whole and "draw_the_figure" not in whole
-    assert "Test CPU" not in task and "Test CPU" in texts[-2] + texts[-1]  # settings: in the appendix only
-    assert "Profile extra" in " ".join(texts[0].split()) and "Test CPU" in texts[0]  # and the cover
+    assert "Test pruning rule" not in task and "Test pruning rule" in texts[-2] + texts[-1]  # settings: appendix
+    assert "Profile extra" in " ".join(texts[0].split()) and "Test CPU" in texts[0]  # what the cover gives:
+    assert "Test CPU" not in task + texts[-1]  # the machine there only
 
 
 def _links(reader, number: int) -> list[tuple[int, str]]:
