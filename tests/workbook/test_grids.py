@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from prunelab.workbook.grids import (
@@ -55,8 +56,6 @@ def _counts(out: str) -> tuple[int, ...]:
 
 
 def test_a_bad_parameter_stops_the_notebook_in_one_line_before_any_run(tmp_path):
-    import pytest
-
     from prunelab.errors import UserError
 
     params = WorkbookParams(result_dir=str(tmp_path / "results"))
@@ -67,8 +66,6 @@ def test_a_bad_parameter_stops_the_notebook_in_one_line_before_any_run(tmp_path)
 
 
 def test_a_run_another_process_trains_keeps_a_notebook_that_does_not_wait_pending(tmp_path, monkeypatch):
-    import pytest
-
     from prunelab.runs.sweep_lines import ELSEWHERE, Outcome
     from prunelab.workbook import grids
 

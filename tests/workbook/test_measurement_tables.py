@@ -1021,6 +1021,8 @@ def test_the_drift_of_a_row_of_dense_times_is_measured_where_three_runs_share_a_
     assert dense_drift(four) == pytest.approx(0.35 / 1.05)  # 1.4 s against a median of 1.05 s
     assert "33%" in pair_rule_note(four)
     assert dense_drift(four.iloc[2:]) is None  # two runs at a compression: no row to judge
+    alike = four.assign(dense_inference_s=1.0)
+    assert dense_drift(alike) == 0 and "%" not in pair_rule_note(alike)  # no drift to quote
     other = four.assign(compression=1.0, dense_inference_s=[2.0, 2.0, 2.1, 2.0])
     assert dense_drift(pd.concat([four.iloc[:3], other], ignore_index=True)) == pytest.approx(0.1 / 1.0)
 

@@ -99,7 +99,6 @@ def test_a_layer_shape_reads_as_its_sizes_times_each_other(shape, text):
     assert shape_text(shape) == text  # from a tuple or the text a layer table stores
 
 
-
 def test_a_share_of_runs_gives_its_numbers_once_and_never_one_of_one():
     """"2 of 5 runs", but a whole share by its count alone ("all 5 runs") and a single run in words: the numbers a
     share gives are the part and the whole, each once, and the noun agrees with the whole."""
@@ -110,3 +109,6 @@ def test_a_share_of_runs_gives_its_numbers_once_and_never_one_of_one():
             expected = [] if whole == 1 or part == whole == 2 else [whole] if part in (0, whole) else [part, whole]
             assert numbers == expected, text
             assert text.endswith("runs") == (whole > 1), text
+    assert re.search(r"\d", share_of(0, 0, "run")) is None  # nothing to count: no "all 0 runs"
+    with pytest.raises(ValueError):
+        share_of(3, 2, "run")

@@ -103,6 +103,9 @@ def test_a_set_up_whose_cells_share_another_seed_count_says_it_once():
         caption = _caption(html)
         assert caption.count("CIFAR-10 / ResNet20") == 1 and caption.count("3 seeds") == 1, caption
         assert "unless" not in caption and "MNIST" not in caption
+    few = pd.concat([_runs({"SNIP": 1, "GraSP": 1}), _runs({"SNIP": 3}, "CIFAR-10 / ResNet20")])  # usually one seed
+    caption = _caption(styled(by_compression(few, "top1"), "top1", "Table B.").to_html())
+    assert caption.count("sd over 3 seeds") == 1 and "one seed" in caption, caption  # neither contradicts the other
     mixed = pd.concat([both, _runs({"Mag": 2}, "CIFAR-10 / ResNet20")])  # a block of two counts keeps its cells'
     html = styled(by_compression(mixed, "top1"), "top1", "Table B.").to_html()
     assert sum("(n=1)" in cell for cell in _cells(html)) == 4 and sum("(n=2)" in cell for cell in _cells(html)) == 2

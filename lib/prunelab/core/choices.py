@@ -56,7 +56,7 @@ STAND_IN_CHECKS = (
 #: what a bundled real subset is and what it does to accuracies, after its set-ups and sizes: the one wording
 #: each task's banner and the PDF's cover use (the PDF prints it on the cover alone)
 REAL_SUBSET_WHY = (
-    "These are real handwritten digits shipped inside an installed package, so they need no download; with fewer "
+    "These are real images shipped inside an installed package, so they need no download; with fewer "
     "training images than the full set, accuracies sit a little below full-set figures.")
 
 

@@ -313,18 +313,26 @@ def _vanished_words(cells: list[CollapsedCell]) -> str:
                "the scores did not vanish." if rest else "."))
 
 
-def _iterative_synflow_lines(cells: list[CollapsedCell]) -> list[str]:
-    """Why SynFlow over its paper's rounds still emptied a layer in ``cells``, where it did. It scores every
-    parameter, biases included, as the reference code does; a bias adds flow to the layers after it only, so as the
-    rounds thin the early layers their scores fall behind the later layers' and a global threshold takes one whole.
-    The paper's balance of flow between layers holds in a network without biases."""
+def _cell_where(cell: CollapsedCell, first: bool = False) -> str:
+    """"on MNIST / FC at compression 3, `linear 1 (784→100)`": a collapsed cell and the layers it emptied (with
+    ``first``: "first at compression 3")."""
+    at = f"{'first ' if first else ''}at compression {compression_text(cell.compression)}"
+    return f"on {cell.setup} {at}, `{', '.join(cell.layers)}`"
+
+
+def _iterative_synflow_lines(cells: list[CollapsedCell], after_one_round: bool) -> list[str]:
+    """Why SynFlow over its paper's rounds still emptied layers in ``cells``, where it did (``after_one_round``:
+    said after the one-round line, so "too"). It scores every parameter, biases included, as the reference code
+    does; a bias adds flow to the layers after it only, so the layers nearer the input fall behind the others as the
+    rounds thin them, until a global threshold takes one whole. The paper's balance of flow between layers holds in
+    a network without biases."""
     if not cells:
         return []
-    where = "; ".join(f"on {e.setup} at compression {compression_text(e.compression)}, `{', '.join(e.layers)}`"
-                      for e in cells)
-    return [f"- {cells[0].label} emptied a layer too: {where}. Its scores count the biases, as the reference "
-            "code's do, and a bias adds flow only to the layers after it, so as the rounds thin the early layers "
-            "their scores fall behind the later layers' until one global threshold takes an early layer whole. The "
+    several = len({layer for e in cells for layer in e.layers}) > 1
+    return [f"- {cells[0].label} emptied {'layers' if several else 'a layer'}{' too' if after_one_round else ''}: "
+            f"{'; '.join(map(_cell_where, cells))}. Its scores count the biases, as the reference code's do, and a "
+            "bias adds flow only to the layers after it, so the layers nearer the input, which fewer biases feed, fall "
+            "behind the others as the rounds thin them, until one global threshold takes a layer whole. The "
             "paper's balance of flow between layers, which keeps iterative pruning from emptying one, holds in a "
             "network without biases."]
 
@@ -340,12 +348,12 @@ def _collapse_lines(c: Collapses) -> list[str]:
     for e in sorted((e for e in c.emptied if e.label == pruner_label("synflow", 1)), key=lambda e: e.compression):
         first.setdefault(e.setup, e)
     if first:
-        where = "; ".join(f"on {e.setup} first at compression {compression_text(e.compression)}, "
-                          f"`{', '.join(e.layers)}`" for e in first.values())
+        where = "; ".join(_cell_where(e, first=True) for e in first.values())
         lines.append(f"- SynFlow's paper prunes over {SYNFLOW_ROUNDS} rounds, re-scoring as weights go; with one "
                      f"round every weight is scored once on the dense network and one global threshold can take a "
                      f"whole layer: here it emptied {where}. Compare the {SYNFLOW_ROUNDS}-round column.")
-    lines += _iterative_synflow_lines([e for e in c.emptied if e.label == pruner_label("synflow", SYNFLOW_ROUNDS)])
+    lines += _iterative_synflow_lines([e for e in c.emptied if e.label == pruner_label("synflow", SYNFLOW_ROUNDS)],
+                                      after_one_round=bool(first))
     if c.masks_hold:
         where = "; ".join(f"{e.label} on {e.setup} at {compression_text(e.compression)}: `{', '.join(e.layers)}`"
                           for e in c.masks_hold)

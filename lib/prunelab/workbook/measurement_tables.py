@@ -17,7 +17,7 @@ import pandas as pd
 from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
 from .grids import stand_in_note
-from .numbers import alike, compression_text, ratio_text, shape_text, significant, time_cell
+from .numbers import alike, compression_text, ratio_text, shape_text, significant, steps_text, time_cell
 from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .table_notes import UNROUNDED_RATIOS, noted, say_once
@@ -183,8 +183,7 @@ def timed_step_heading(timing: pd.DataFrame) -> str:
 
 def _timed_steps(timing: pd.DataFrame, noun: str) -> str:
     """What one timed pass of ``timing`` (:func:`amp_timing_frame`) trains: "1 step of 32 images"."""
-    batches, size = int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0])
-    return f"{batches} {noun}{'s' if batches != 1 else ''} of {size} images"
+    return steps_text(int(timing["batches"].iloc[0]), int(timing["batch_size"].iloc[0]), noun)
 
 
 def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:

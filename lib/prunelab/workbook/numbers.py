@@ -76,13 +76,21 @@ def counted(values, noun: str, plural: str | None = None) -> str:
 
 def share_of(part: int, whole: int, noun: str, plural: str | None = None) -> str:
     """``part`` of ``whole`` things as a reader says it: "2 of 5 runs", "all 5 runs", "both runs", "none of the 5
-    runs", and of a single one "the one run" or "no run", never "1 of 1 runs"."""
+    runs", and of one or none "the one run" or "no run", never "1 of 1 runs"; a part outside 0 to ``whole`` is a
+    caller's mistake (ValueError)."""
+    if not 0 <= part <= whole:
+        raise ValueError(f"a share of {part} of {whole} is no share")
     many = plural or f"{noun}s"
-    if whole == 1:
+    if whole <= 1:
         return f"the one {noun}" if part == 1 else f"no {noun}"
     if part == whole:
         return f"both {many}" if whole == 2 else f"all {whole} {many}"
     return f"none of the {whole} {many}" if part == 0 else f"{part} of {whole} {many}"
+
+
+def steps_text(steps: int, images: int, noun: str = "step") -> str:
+    """What one timed pass trains: "1 step of 32 images", "3 training steps of 48 images"."""
+    return f"{steps} {noun}{'s' if steps != 1 else ''} of {images} images"
 
 
 def compression_text(compression: float) -> str:

@@ -157,7 +157,7 @@ def _cover(tasks: list[Task], profile: str, rows: dict[str, dict[str, str]], sta
                f"are pipeline checks: {html.escape(STAND_IN_CHECKS)} Each task's section says which of its runs "
                "they are.</div></div>") if stand_in else ""
     banners += ("<div class='banner'><div style='border:2px solid #36c;background:#eef3ff;padding:8px 12px;"
-                f"color:#123'><b>Real images, a subset</b>: {html.escape(', '.join(subsets))}. "
+                f"color:#123'><b>Real images, a subset</b> ({html.escape('; '.join(subsets))}). "
                 f"{html.escape(REAL_SUBSET_WHY)} Each task's section names its runs on a subset.</div></div>"
                 ) if subsets else ""
     return ('<section class="cover"><h1>prunelab: pruning at initialization</h1>'

@@ -221,8 +221,8 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
 DENSE_MOVED = ("The dense kernels do the same arithmetic in every run of a set-up, so where their times differ beyond "
                "the passes' noise, the differences come from something other than the arithmetic, which is not "
                "measured here (the machine's load, the order the runs were timed in, ...): Table C's cells across a "
-               "row, or down a column, compare the moments they were timed at, not pruners or compressions (its "
-               "caption says what to compare).")
+               "row, or down a column, compare the moments they were timed at, not pruners or compressions. Compare a "
+               "cell of Table C with the same cell of Table C2, timed in turn with it.")
 
 
 def _by_chance(runs: int) -> str:

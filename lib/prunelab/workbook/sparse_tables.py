@@ -7,6 +7,7 @@ outlier (:func:`noisy_dense`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Literal
 
@@ -46,20 +47,25 @@ def noisy_dense(sparse: pd.DataFrame) -> pd.Series:
     arithmetic, so a dense time far off its neighbours' is the timing's, not the kernels', and a ratio against it is
     no result either way. Judged only where :data:`NOISY_DENSE_RUNS` runs or more share the compression: of two,
     either could be the odd one."""
-    times = sparse.groupby(["setup", "compression"])["dense_inference_s"]
-    typical, runs = times.transform("median"), times.transform("size")
-    return (runs >= NOISY_DENSE_RUNS) & ((sparse["dense_inference_s"] - typical).abs() > NOISY_DENSE * typical)
+    return _dense_offset(sparse) > NOISY_DENSE  # NaN, where not judged, compares False
 
 
 def dense_drift(sparse: pd.DataFrame) -> float | None:
-    """The largest share of its set-up's median dense time at its compression by which a dense time lies off it,
-    over the compressions that :data:`NOISY_DENSE_RUNS` runs or more share; None where none do. The dense models of
-    one compression do the same arithmetic, so this is how far the machine's speed moved between the runs' timings,
-    minutes apart: the spread of a row of Table C that says nothing of the pruners."""
+    """The largest :func:`_dense_offset` of the runs, the share of its row's median by which a dense time lies off
+    it; None where no row is judged. The dense models of one compression do the same arithmetic, so this is how far
+    the machine's speed moved between the runs' timings, minutes apart: the spread of a row of Table C that says
+    nothing of the pruners."""
+    off = _dense_offset(sparse).dropna()
+    return None if off.empty else float(off.max())
+
+
+def _dense_offset(sparse: pd.DataFrame) -> pd.Series:
+    """Per run, the share of its set-up's median dense time at its compression by which its dense time lies above
+    or below it; NaN where fewer than :data:`NOISY_DENSE_RUNS` runs share the compression (no row to judge)."""
     times = sparse.groupby(["setup", "compression"])["dense_inference_s"]
     typical, runs = times.transform("median"), times.transform("size")
-    off = ((sparse["dense_inference_s"] - typical).abs() / typical)[runs >= NOISY_DENSE_RUNS]
-    return None if off.empty else float(off.max())
+    off = (sparse["dense_inference_s"] - typical).abs() / typical
+    return off.where(runs >= NOISY_DENSE_RUNS)
 
 
 def left_out(sparse: pd.DataFrame) -> pd.Series:
@@ -180,7 +186,7 @@ def pair_rule_note(sparse: pd.DataFrame) -> str:
     same_runs, noisy_runs, drift = same_model(sparse), noisy_dense(sparse), dense_drift(sparse)
     same, noisy, both = int(same_runs.sum()), int(noisy_runs.sum()), int((same_runs & noisy_runs).sum())
     text = ""
-    if drift is not None:
+    if drift is not None and math.isfinite(drift) and round(drift, 2) > 0:  # "up to 0%" tells nothing
         text += ("Every pruner's dense model at one compression does the same arithmetic, so the times across a row "
                  f"differ only by when each run was timed (up to {drift:.0%} off the row's median here): compare a "
                  "cell with its twin in Table C2, timed in turn with it, not with its neighbours. ")

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from .int8_findings import Int8Result, int8_lines, int8_result
-from .numbers import AT_CHANCE, Span, at_chance, ratio_text, time_cell
+from .numbers import AT_CHANCE, Span, at_chance, ratio_text, steps_text, time_cell
 from .tables import amp_ratios, own_peak_memory
 
 # ------------------------------------------------------------------------------ Task 4: precision
@@ -65,7 +65,7 @@ class AmpTimes:
     @property
     def timed_pass(self) -> str:
         """What one timed pass trains, as Table J's heading says it: "1 step of 32 images"."""
-        return f"{self.batches} step{'s' if self.batches != 1 else ''} of {self.batch_size} images"
+        return steps_text(self.batches, self.batch_size)
 
 
 def amp_times(timing: pd.DataFrame) -> AmpTimes:
@@ -89,8 +89,8 @@ def _amp_words(times: AmpTimes) -> str:
                    if t.differ else f"{ratio_text(t.ratio)} fp32's time, {WITHIN_NOISE if t.judged else TOO_FEW}")
         parts.append(f"at compression {t.compression:g} {time_cell(t.amp.median, t.amp.spread)} "
                      f"against {time_cell(t.fp32.median, t.fp32.spread)}, {verdict}")
-    steps = f"{times.batches} training step{'s' if times.batches != 1 else ''}"
-    return (f"Mixed precision ({times.dtype}) against fp32 training, {steps} of {times.batch_size} images per pass, "
+    steps = steps_text(times.batches, times.batch_size, "training step")
+    return (f"Mixed precision ({times.dtype}) against fp32 training, {steps} per pass, "
             f"the median of {times.repeats} passes of each taken in turn ± half their range: {'; '.join(parts)}.")
 
 

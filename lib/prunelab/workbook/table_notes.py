@@ -45,15 +45,23 @@ def _block_seeds(frame: pd.DataFrame, usual: int) -> dict[str, int]:
 
 
 def _seeds_sentence(usual: int, own: bool, blocks: dict[str, int]) -> str:
-    """"Every mean ± sd is over 3 seeds; CIFAR-10 / ResNet20's accuracies are one seed's value each.": the usual
-    count, whether some cells give their own, and each block's shared one, named by its set-up (its name before the
-    data in brackets); one seed has no sd to speak of."""
-    text = f"Every mean ± sd is over {usual} seeds" if usual != 1 else "Each accuracy is one seed's value (no sd)"
-    text += " unless it gives its own n" if own else ""
-    for name, n in blocks.items():
-        shared = "one seed's value each" if n == 1 else f"over {n} seeds"
-        text += f"; {name.split(' (')[0]}'s accuracies are {shared}"
-    return text + "."
+    """"Every mean ± sd is over 3 seeds.", or with set-up ``blocks`` of their own count, "CIFAR-10 / ResNet20's
+    accuracies are one seed's value each (no sd); the other set-ups' are means ± sd over 3 seeds.": the ``usual``
+    count, each block's named by its set-up (the name before the data in brackets, unless two blocks share it),
+    and whether some cells give their own n (``own``); one seed has no sd to speak of."""
+    own_n = " unless it gives its own n" if own else ""
+    if not blocks:
+        return (f"Every mean ± sd is over {usual} seeds" if usual != 1 else "Each accuracy is one seed's value (no sd)"
+                ) + own_n + "."
+    short = [name.split(" (")[0] for name in blocks]
+    names = short if len(set(short)) == len(short) else list(blocks)
+    said = [f"{name}'s accuracies are {_over(n)}" for name, n in zip(names, blocks.values())]
+    return "; ".join(said) + f"; the other set-ups' are {_over(usual)}{own_n.replace('it gives', 'a cell gives')}."
+
+
+def _over(seeds: int) -> str:
+    """What an accuracy cell over ``seeds`` seeds is: "means ± sd over 3 seeds", "one seed's value each (no sd)"."""
+    return f"means ± sd over {seeds} seeds" if seeds != 1 else "one seed's value each (no sd)"
 
 
 def shared_seeds(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
