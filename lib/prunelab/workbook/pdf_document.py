@@ -127,7 +127,7 @@ def build_document(tasks: list[Task], profile: str) -> Document:
     headings.append(Heading("terms", "Appendix: terms", 1))
     body.append('<section class="part" id="terms"><h1>Appendix: terms</h1>' + glossary_html() + "</section>")
     headings.append(Heading("appendix", "Appendix: settings", 1))
-    opening, settings = settings_appendix([t.notebook for t in tasks], profile)  # less what the cover gives
+    opening, settings = settings_appendix([t.notebook for t in tasks], list(rows.values()), profile)
     appendix = [f"<h2>{html.escape(t.title)}</h2>" + "".join(map(_block, pieces)) for t, pieces in zip(tasks, settings)]
     body.append('<section class="part" id="appendix"><h1>Appendix: settings</h1>' + "".join(map(_block, opening))
                 + "".join(appendix) + "</section>")

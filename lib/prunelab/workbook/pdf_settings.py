@@ -22,12 +22,14 @@ def settings_rows(notebook: dict) -> dict[str, str]:
     return rows
 
 
-def settings_appendix(notebooks: list[dict], profile: str) -> tuple[list[str], list[list[str]]]:
-    """The settings appendix as HTML pieces: (its opening, each notebook's settings). Each notebook's are its
-    settings outputs less what the cover gives: the rows it gives per task (:data:`COVER_ROWS`), the ``profile``
-    and, where every notebook that names a machine names the same one, that machine. A hardware table that every
+def settings_appendix(notebooks: list[dict], rows: list[dict[str, str]], profile: str
+                      ) -> tuple[list[str], list[list[str]]]:
+    """The settings appendix as HTML pieces: (its opening, each notebook's settings), given each notebook's
+    :func:`settings_rows` as ``rows``. Each notebook's are its settings outputs less what the cover gives: the rows
+    it gives per task (:data:`COVER_ROWS`), the ``profile`` and, where every notebook that names a machine names the
+    same one, that machine. A hardware table that every
     notebook printing one prints alike moves to the opening, printed once. A table left with no rows is left out."""
-    machines = {rows[HARDWARE] for rows in map(settings_rows, notebooks) if rows.get(HARDWARE)}
+    machines = {row[HARDWARE] for row in rows if row.get(HARDWARE)}
     shown = {("profile", profile)} | ({(HARDWARE, *machines)} if len(machines) == 1 else set())
     outputs = [_settings_outputs(notebook) for notebook in notebooks]
     hardware = {_markdown(o) for os in outputs for o in os if (_table(o) or ("",))[0] == HARDWARE}

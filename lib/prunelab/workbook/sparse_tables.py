@@ -20,6 +20,7 @@ from ..runs.store import RunRecord
 from .grids import setup_label
 from .numbers import at_chance, counted, share_of, time_cell
 from .style import column_order, pruner_label
+from .table_notes import SETUP_LEVEL
 from .tables import setup_blocks, setup_row_label
 
 #: a dense-kernel time off its set-up's median dense time at its compression by more than this share of it, above or
@@ -222,5 +223,5 @@ def inference_time_parts(sparse: pd.DataFrame, kernels: Literal["dense", "sparse
         return []
     names = pd.Series([setup_row_label(*v) for v in zip(sparse["setup"], sparse["data_source"], sparse["data"])],
                       index=sparse.index)
-    return [(name, cells.droplevel("Data / Arch"), pair_rule_note(sparse[names == name]))
-            for name, cells in table.groupby(level="Data / Arch", sort=False)]
+    return [(name, cells.droplevel(SETUP_LEVEL), pair_rule_note(sparse[names == name]))
+            for name, cells in table.groupby(level=SETUP_LEVEL, sort=False)]

@@ -27,15 +27,15 @@ def _count(cell) -> int | None:
 
 
 #: the index level that names a table's set-up blocks (:func:`.tables.setup_blocks`, Table A's rows)
-_BLOCK = "Data / Arch"
+SETUP_LEVEL = "Data / Arch"
 
 
 def _block_seeds(frame: pd.DataFrame, usual: int) -> dict[str, int]:
-    """The set-up blocks of ``frame`` (rows under one :data:`_BLOCK` name) whose accuracy cells all share one seed
+    """The set-up blocks of ``frame`` (rows under one :data:`SETUP_LEVEL` name) whose accuracy cells all share one seed
     count other than ``usual``, with that count: a block said once rather than in every cell."""
-    if _BLOCK not in frame.index.names:
+    if SETUP_LEVEL not in frame.index.names:
         return {}
-    names = frame.index.get_level_values(_BLOCK)
+    names = frame.index.get_level_values(SETUP_LEVEL)
     out = {}
     for name in dict.fromkeys(names):
         counts = {n for n in map(_count, frame[names == name].to_numpy().ravel()) if n is not None}
@@ -49,14 +49,13 @@ def _seeds_sentence(usual: int, own: bool, blocks: dict[str, int]) -> str:
     accuracies are one seed's value each (no sd); the other set-ups' are means ± sd over 3 seeds.": the ``usual``
     count, each block's named by its set-up (the name before the data in brackets, unless two blocks share it),
     and whether some cells give their own n (``own``); one seed has no sd to speak of."""
-    own_n = " unless it gives its own n" if own else ""
     if not blocks:
         return (f"Every mean ± sd is over {usual} seeds" if usual != 1 else "Each accuracy is one seed's value (no sd)"
-                ) + own_n + "."
+                ) + (" unless it gives its own n" if own else "") + "."
     short = [name.split(" (")[0] for name in blocks]
     names = short if len(set(short)) == len(short) else list(blocks)
     said = [f"{name}'s accuracies are {_over(n)}" for name, n in zip(names, blocks.values())]
-    return "; ".join(said) + f"; the other set-ups' are {_over(usual)}{own_n.replace('it gives', 'a cell gives')}."
+    return "; ".join(said) + f"; the other set-ups' are {_over(usual)}{' unless a cell gives its own n' * own}."
 
 
 def _over(seeds: int) -> str:
@@ -76,7 +75,7 @@ def shared_seeds(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     usual = max(counts, key=lambda n: (counts[n], n))
     blocks = _block_seeds(frame, usual)
     cell_counts = frame.map(_count)
-    in_block = frame.index.get_level_values(_BLOCK).isin(list(blocks)) if blocks else np.zeros(len(frame), bool)
+    in_block = frame.index.get_level_values(SETUP_LEVEL).isin(list(blocks)) if blocks else np.zeros(len(frame), bool)
     drop = cell_counts.eq(usual) | cell_counts.notna().apply(lambda column: column & in_block)
     shown = frame.mask(drop, frame.map(lambda cell: _SEEDS.sub("", cell) if isinstance(cell, str) else cell))
     shown.attrs = dict(frame.attrs)  # its say_once columns, for said_once after it

@@ -24,7 +24,7 @@ from .grids import setup_label
 from .numbers import accuracy_cell, compression_text, counted, share_of, significant
 from .style import column_order, pruner_name
 from .table_headers import table_style
-from .table_notes import noted
+from .table_notes import SETUP_LEVEL, noted
 
 # ------------------------------------------------------------------------------------------ banner
 
@@ -185,7 +185,7 @@ def accuracy_at_compression(table: pd.DataFrame, compression: float = 1.0,
         rows = pd.concat([dense[used], rows[used]], ignore_index=True)
     rows = rows.assign(row=[setup_row_label(*v) for v in zip(rows["setup"], rows["data_source"], rows["data"])])
     result = accuracy_table(rows, index="row")
-    result.index.name = "Data / Arch"
+    result.index.name = SETUP_LEVEL
     return result
 
 
@@ -205,7 +205,7 @@ def setup_blocks(rows: pd.DataFrame, block: Callable[[pd.DataFrame], pd.DataFram
     blocks = []
     for name, part in rows.groupby(pd.Series(names, index=rows.index), sort=False):
         frame = block(part)
-        frame.index = pd.MultiIndex.from_product([[name], frame.index], names=["Data / Arch", "Compression"])
+        frame.index = pd.MultiIndex.from_product([[name], frame.index], names=[SETUP_LEVEL, "Compression"])
         blocks.append(frame)
     return pd.concat(blocks) if blocks else pd.DataFrame()
 
