@@ -26,6 +26,7 @@ from .numbers import (
     p_cell,
 )
 from .style import column_order
+from .table_notes import SETUP_LEVEL
 from .tables import setup_row_label
 
 #: the ablations, as RunConfig's flag and a reader's name, in table order
@@ -63,7 +64,7 @@ def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
     for (setup, label, compression), group in _groups(table):
         scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
         data = setup_row_label(setup, group["data_source"].iloc[0], group["data"].iloc[0])
-        row = {"Data / Arch": data, "pruner": label, "compression": compression_text(compression),
+        row = {SETUP_LEVEL: data, "pruner": label, "compression": compression_text(compression),
                AS_SCORED: accuracy_cell(scored)}
         values = {name: list(group.loc[group["ablation"] == name, "top1"]) for name in ABLATIONS.values()}
         tests = holm([compare_means(values[name], scored) for name in ABLATIONS.values()])
@@ -71,7 +72,7 @@ def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
             row[name] = accuracy_cell(values[name])
             row[f"{name}: p"] = p_cell(comparison.p_value) if comparison.testable else "–"
         rows.append(row)
-    return pd.DataFrame(rows).set_index(["Data / Arch", "pruner", "compression"])
+    return pd.DataFrame(rows).set_index([SETUP_LEVEL, "pruner", "compression"])
 
 
 def _groups(table: pd.DataFrame):

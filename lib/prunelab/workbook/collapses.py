@@ -26,6 +26,7 @@ from ..runs.prepare import model_from_record
 from ..runs.store import InvalidRecord, load_record, read_layers
 from .layer_findings import layer_name, layer_names
 from .numbers import AT_CHANCE, accuracy_cell, at_chance
+from .table_notes import SETUP_LEVEL
 from .tables import setup_row_label
 
 #: the collapse table's verdicts, short enough for a table column; Task 1's notebook explains them above it. They
@@ -115,17 +116,17 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
 def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
     """The cells of :func:`collapsed_cells` as the notebook shows them, a row each, indexed by set-up,
     compression and pruner (a set-up and a compression named once over their rows, as in Tables B to D)."""
-    rows = pd.DataFrame([{"Data / Arch": setup_row_label(c.setup, "synthetic", "") if c.stand_in else c.setup,
+    rows = pd.DataFrame([{SETUP_LEVEL: setup_row_label(c.setup, "synthetic", "") if c.stand_in else c.setup,
                           "compression": c.compression, "pruner": c.label, "collapsed runs": c.runs_text,
                           "top-1 (%)": c.top1_text, "most frequent class (%)": round(c.majority_top1, 1),
                           "layers with no weights": ", ".join(c.layers) or "none", "verdict": c.verdict}
                          for c in collapsed_cells(table)])
-    index = ["Data / Arch", "compression", "pruner"]
+    index = [SETUP_LEVEL, "compression", "pruner"]
     if rows.empty:  # no run collapsed: an empty table of the same index, so that its parts are none
         return pd.DataFrame(columns=index).set_index(index)
-    setups = {name: i for i, name in enumerate(dict.fromkeys(rows["Data / Arch"]))}  # in the table's order
-    rows = rows.sort_values(["Data / Arch", "compression"], kind="stable",
-                            key=lambda column: column.map(setups) if column.name == "Data / Arch" else column)
+    setups = {name: i for i, name in enumerate(dict.fromkeys(rows[SETUP_LEVEL]))}  # in the table's order
+    rows = rows.sort_values([SETUP_LEVEL, "compression"], kind="stable",
+                            key=lambda column: column.map(setups) if column.name == SETUP_LEVEL else column)
     return rows.set_index(index)
 
 
