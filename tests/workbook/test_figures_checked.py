@@ -696,6 +696,18 @@ def test_collapse_draws_chance_and_where_each_pruner_first_empties_a_layer():
     plt.close(fig)
 
 
+def test_figure_1_draws_chance_on_each_accuracy_panel_only():
+    fig = figures.plot_against_compression(_runs(QUICK), _sparse(QUICK))
+    panels = [ax for ax in fig.axes if ax.get_ylabel()]  # a row's three panels per set-up; the legend's has none
+    dotted = [[line for line in ax.lines if line.get_linestyle() == ":"] for ax in panels]
+    assert [len(lines) for lines in dotted] == [1, 0, 0] * (len(panels) // 3)
+    assert all(lines[0].get_ydata()[0] == pytest.approx(CHANCE) for lines in dotted[::3])
+    legend = fig.legends[0] if fig.legends else next(sub.legends[0] for sub in fig.subfigs if sub.legends)
+    *_, last = getattr(legend, "legend_handles", None) or legend.legendHandles
+    assert last.get_linestyle() == ":"
+    plt.close(fig)
+
+
 def _shown(line) -> tuple[float, float]:
     """Where a one-point line's marker lands on the page (display x, y), its offset transform included."""
     return tuple(float(v) for v in line.get_transform().transform((line.get_xdata()[0], line.get_ydata()[0])))

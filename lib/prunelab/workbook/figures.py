@@ -45,7 +45,8 @@ _ROW_IN, _BELOW_IN = 2.9, 1.0
 def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: str | None = None):
     """Top-1, inference time and FLOPs against compression, a row of three panels per set-up (``setup``
     alone where given, every set-up of ``table`` where None), a line per pruner: top-1 and FLOPs as the mean over
-    seeds with a bar of one standard deviation either side, cut at 0 and 100% (:func:`_mean_sd_line`); times as
+    seeds with a bar of one standard deviation either side, cut at 0 and 100% (:func:`_mean_sd_line`), top-1 over
+    the chance level (:func:`_chance_line`); times as
     Tables C and C2 give them (``sparse``, :func:`.sparse_tables.sparse_table`: each run's model on the sparse kernels
     chosen per layer, the median of its passes with a bar from the fastest to the slowest, and in black over them the
     dense kernels' time, the median over pruners; a time over twice the slowest dense one is marked at the top edge,
@@ -65,7 +66,8 @@ def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: s
         _compression_row(row, table[table["setup"] == name], sparse[sparse["setup"] == name], name)
     order = column_order(table.loc[table["setup"].isin(setups), "label"])
     dense = Line2D([], [], marker="o", color=INK, label="dense kernels (time; median over pruners)")
-    below.legend(handles=[*_pruner_handles(order), dense], loc="center", ncol=3)  # below the rows, never over data
+    handles = [*_pruner_handles(order), dense, *_chance_handle(table[table["setup"].isin(setups)])]
+    below.legend(handles=handles, loc="center", ncol=3)  # below the rows, never over data
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
                    "seeds; time: Table C2's, on sparse kernels)")
     fit_tick_labels(fig, fig.axes)
@@ -80,6 +82,7 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     for ax, metric in zip(axes[::2], ("top1", "flops")):
         for pruner in order:
             _mean_sd_line(ax, rows[rows["label"] == pruner], metric, pruner)
+    _chance_line(axes[0], rows)
     for pruner in order:
         _sparse_time_line(axes[1], sparse[sparse["label"] == pruner], pruner)
     dense = sparse.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
@@ -117,6 +120,21 @@ def _colour(label: str) -> str:
     return palette([label])[label]
 
 
+def _chance_line(ax, rows: pd.DataFrame) -> None:
+    """The chance level of ``rows``' runs (always answering the test set's most frequent class, the mean over the
+    runs) as a dotted line across ``ax``, where the records give it."""
+    chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
+    if np.isfinite(chance):
+        ax.axhline(chance, color="k", ls=":", lw=1.2)
+
+
+def _chance_handle(table: pd.DataFrame) -> list[Line2D]:
+    """The legend entry of :func:`_chance_line`, where any run of ``table`` gives its chance level."""
+    if "majority_class_top1" in table and table["majority_class_top1"].notna().any():
+        return [Line2D([], [], color="k", ls=":", lw=1.2, label="chance: most frequent class")]
+    return []
+
+
 def _pruner_handles(labels: list[str]) -> list[Line2D]:
     """Legend entries of the pruner lines (marker and colour), for a legend beside the panels."""
     return [Line2D([], [], marker="o", color=_colour(label), label=label) for label in labels]
@@ -146,9 +164,7 @@ def plot_collapse(table: pd.DataFrame):
         stacks = _stacks(marks, rows.groupby(["label", "compression"])["top1"].mean())
         for label, placed in marks.items():
             _collapse_line(ax, rows[rows["label"] == label], label, placed, stacks)
-        chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
-        if np.isfinite(chance):
-            ax.axhline(chance, color="k", ls=":", lw=1.2)
+        _chance_line(ax, rows)
         compression_axis(ax, rows["compression"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(ylabel="test top-1 accuracy (%)", title=panel_title(setup, data))
@@ -158,8 +174,7 @@ def plot_collapse(table: pd.DataFrame):
     handles += [Line2D([], [], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
                        markeredgecolor="k", markeredgewidth=1.5, linestyle="none", label=text)
                 for drawn, marker, text in marks if drawn]
-    if "majority_class_top1" in pruned and pruned["majority_class_top1"].notna().any():
-        handles.append(Line2D([], [], color="k", ls=":", lw=1.2, label="chance: most frequent class"))
+    handles += _chance_handle(pruned)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))  # four are wider than the page
     seeds = pruned.groupby(["setup", "label", "compression"]).size()
     n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
