@@ -27,6 +27,8 @@ figcaption { font-size: 9pt; }
 div.table, div.opening { break-inside: avoid; margin: .8em 0; }  /* an opening: a heading's text and its table */
 table { border-collapse: collapse; font-size: 8pt; }
 tr { break-inside: avoid; }
+/* a table cut across pages leaves at least three rows on each side (a lone last row under a repeated header) */
+tbody tr:nth-child(2), tbody tr:nth-child(3), tbody tr:nth-last-child(-n+2) { break-before: avoid; }
 td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowrap; }
 caption, p.caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
 p.caption { margin: 0; break-after: avoid; break-inside: avoid; }  /* a table's caption, whole, with its first rows */
