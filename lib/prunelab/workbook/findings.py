@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.choices import DATA_FREE_WHY, SYNFLOW_ROUNDS
+from .bias_free import BiasFreeCheck, synflow_check
 from .collapses import CollapsedCell, collapsed_cells
 from .numbers import (
     ALPHA,
@@ -134,12 +135,14 @@ class Collapses:
     with a layer emptied; ``constant``: further cells on real data at chance (:func:`.numbers.at_chance`) with no
     layer emptied; ``stand_in``: how many collapsed cells are on synthetic stand-in data, of which ``masks_hold`` are
     the cells where a pruner that never reads the data emptied a layer (its mask there is the one it would
-    choose on the real set, though the accuracy means nothing)."""
+    choose on the real set, though the accuracy means nothing); ``bias_free``: SynFlow's emptied layers pruned
+    again without biases (:func:`.bias_free.synflow_check`)."""
 
     emptied: tuple[CollapsedCell, ...]
     constant: tuple[CollapsedCell, ...]
     stand_in: int
     masks_hold: tuple[CollapsedCell, ...] = ()
+    bias_free: BiasFreeCheck | None = None
 
     @property
     def none(self) -> bool:
@@ -151,7 +154,8 @@ def collapses(table: pd.DataFrame) -> Collapses:
     cells = collapsed_cells(table)
     real = [c for c in cells if not c.stand_in]
     return Collapses(tuple(c for c in real if c.layers), tuple(c for c in real if not c.layers),
-                     len(cells) - len(real), tuple(c for c in cells if c.stand_in and c.data_free and c.layers))
+                     len(cells) - len(real), tuple(c for c in cells if c.stand_in and c.data_free and c.layers),
+                     synflow_check(table))
 
 
 @dataclass(frozen=True)
@@ -320,21 +324,21 @@ def _cell_where(cell: CollapsedCell, first: bool = False) -> str:
     return f"on {cell.setup} {at}, `{', '.join(cell.layers)}`"
 
 
-def _iterative_synflow_lines(cells: list[CollapsedCell], after_one_round: bool) -> list[str]:
+def _iterative_synflow_lines(cells: list[CollapsedCell], after_one_round: bool, check: BiasFreeCheck | None
+                             ) -> list[str]:
     """Why SynFlow over its paper's rounds still emptied layers in ``cells``, where it did (``after_one_round``:
     said after the one-round line, so "too"). It scores every parameter, biases included, as the reference code
-    does; a bias adds flow to the layers after it only, so the layers nearer the input fall behind the others as the
-    rounds thin them, until a global threshold takes one whole. The paper's balance of flow between layers holds in
-    a network without biases."""
+    does; a bias adds flow to the layers after it only, so the layers nearer the input may fall behind the others
+    as the rounds thin them, until a global threshold takes one whole. ``check`` (:mod:`.bias_free`) says whether
+    they do: what pruning the runs again with the biases zeroed empties; without it the account is a likely one."""
     if not cells:
         return []
     several = len({layer for e in cells for layer in e.layers}) > 1
     return [f"- {cells[0].label} emptied {'layers' if several else 'a layer'}{' too' if after_one_round else ''}: "
             f"{'; '.join(map(_cell_where, cells))}. Its scores count the biases, as the reference code's do, and a "
-            "bias adds flow only to the layers after it, so the layers nearer the input, which fewer biases feed, fall "
-            "behind the others as the rounds thin them, until one global threshold takes a layer whole. The "
-            "paper's balance of flow between layers, which keeps iterative pruning from emptying one, holds in a "
-            "network without biases."]
+            "bias adds flow only to the layers after it, so the layers nearer the input, which fewer biases feed, "
+            f"{'can fall' if check is None else 'fall'} behind the others as the rounds thin them, until one global "
+            "threshold takes a layer whole." + (f" {check.words()}" if check else "")]
 
 
 def _collapse_lines(c: Collapses) -> list[str]:
@@ -353,7 +357,7 @@ def _collapse_lines(c: Collapses) -> list[str]:
                      f"round every weight is scored once on the dense network and one global threshold can take a "
                      f"whole layer: here it emptied {where}. Compare the {SYNFLOW_ROUNDS}-round column.")
     lines += _iterative_synflow_lines([e for e in c.emptied if e.label == pruner_label("synflow", SYNFLOW_ROUNDS)],
-                                      after_one_round=bool(first))
+                                      after_one_round=bool(first), check=c.bias_free)
     if c.masks_hold:
         where = "; ".join(f"{e.label} on {e.setup} at {compression_text(e.compression)}: `{', '.join(e.layers)}`"
                           for e in c.masks_hold)
