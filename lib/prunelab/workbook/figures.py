@@ -275,12 +275,12 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
 
 def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     """Per-layer density and kept FLOPs, a line per pruner, layers in network order (``layers``:
-    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data. Short (3.2 in,
-    its legend beside the panels, the layers' names at 8 pt) so that an A4 page holds it, its caption and Table I's
-    22 rows together."""
+    :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data. Its legend
+    beside the panels, the layers' names at 8 pt. 5 in tall: at 3.2 in, to share a page with Table I's 22 rows, the
+    panels were under an inch each, and the table took a page of its own all the same."""
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 3.2), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 5.0), sharex=True)
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label].set_index("layer").reindex(order)
         top.plot(range(len(order)), part["density"], marker="o", label=label, color=_colour(label))
@@ -288,7 +288,7 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     dense = layers.drop_duplicates("layer").set_index("layer").reindex(order)["flops"]
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
-    top.set_ylabel("density\n(kept\nfraction)")  # three short lines: two panels share 2 in of height
+    top.set_ylabel("density\n(kept fraction)")
     top.set_yticks([0, 0.5, 1])  # a short panel's own ticks are 0 and 1 only
     bottom.set_ylabel(FLOPS.replace(" (", "\n(") + "\nper image")
     bottom.set_yscale("log")
