@@ -57,7 +57,8 @@ STAND_IN_CHECKS = (
 #: each task's banner and the PDF's cover use (the PDF prints it on the cover alone)
 REAL_SUBSET_WHY = (
     "These are real images shipped inside an installed package, so they need no download; with fewer "
-    "training images than the full set, accuracies sit a little below full-set figures.")
+    "training images than the full set, accuracies sit below full-set figures: compare the pruners with each "
+    "other here, not with published numbers.")
 
 
 def ablation_rules_matter(pruner: str, rounds: int, shuffle: bool, invert: bool) -> bool:
