@@ -61,7 +61,7 @@ def test_a_registered_score_prunes_by_name_and_keeps_what_it_scores_highest():
     ("intversion", score_largest, {"version": 2}, "non-empty string"),
     ("samelabel", score_largest, {"label": "SNIP"}, "already names pruner 'snip'"),
     ("roundslabel", score_largest, {"label": "SynFlow (100 rounds)"}, "gives built-in runs"),
-    ("denselabel", score_largest, {"label": "Dense (no pruning)"}, "gives built-in runs"),
+    ("denselabel", score_largest, {"label": "Unpruned"}, "gives built-in runs"),
 ])
 def test_bad_registrations_are_one_line_user_errors(name, score, options, needle):
     with pytest.raises(UserError) as error:

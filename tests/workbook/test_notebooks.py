@@ -209,7 +209,7 @@ def test_tuning_notebook_tables_and_figures(smoke):
     nb = out / "01_tuning.ipynb"
     tables = _html_tables(nb)
     caption_a, table_a = next((k, v) for k, v in tables.items() if k.startswith("Table A"))
-    assert _columns(table_a) == ["Dense (no pruning)"] + PRUNER_COLUMNS  # the unpruned reference first
+    assert _columns(table_a) == ["Unpruned"] + PRUNER_COLUMNS  # the unpruned reference first
     assert _rows(table_a) == ["CIFAR-10 / ResNet20 (synthetic stand-in: pipeline check)",
                               "MNIST / FC (synthetic stand-in: pipeline check)"]
     assert re.search(r">\d+\.\d</td>", table_a)  # smoke: one seed, so no spread

@@ -76,7 +76,7 @@ def test_a_record_that_stored_its_data_in_older_words_is_shown_in_todays():
 
 def _dense(table: pd.DataFrame) -> pd.DataFrame:
     """Unpruned reference runs: Rand's rows 20 points higher, at compression 0, trained 30 epochs."""
-    dense = table[table["label"] == "Rand"].assign(label="Dense (no pruning)", compression=0.0, post_epochs=30)
+    dense = table[table["label"] == "Rand"].assign(label="Unpruned", compression=0.0, post_epochs=30)
     return dense.assign(top1=dense["top1"] + 20)
 
 
@@ -93,8 +93,8 @@ def test_table_a_and_the_findings_put_the_unpruned_reference_first():
     table = _tuning_table()
     dense = _dense(table)
     a = accuracy_at_compression(table, dense=dense)
-    assert list(a.columns) == ["Dense (no pruning)"] + LABELS
-    assert a.iloc[1]["Dense (no pruning)"] == "90.0 ± 0.1 (n=3)"
+    assert list(a.columns) == ["Unpruned"] + LABELS
+    assert a.iloc[1]["Unpruned"] == "90.0 ± 0.1 (n=3)"
     (reference,) = tuning_result(table, dense).references  # the stand-in reference is a pipeline check too
     assert (reference.setup, reference.epochs) == ("MNIST / FC", 30)
     assert reference.data == source_words("mnist", "bundled")
@@ -110,7 +110,7 @@ def test_table_a_joins_a_reference_whose_other_columns_are_empty_without_a_warni
         a = accuracy_at_compression(table, dense=dense)
     assert a.equals(accuracy_at_compression(table.drop(columns="epoch_train_spread_s"),
                                             dense=dense.drop(columns="epoch_train_spread_s")))
-    assert list(a.columns) == ["Dense (no pruning)"] + LABELS
+    assert list(a.columns) == ["Unpruned"] + LABELS
 
 def test_tables_b_to_d_are_compressions_by_pruners():
     table = _tuning_table()

@@ -11,7 +11,7 @@ PRUNERS = ("rand", "mag", "snip", "grasp", "synflow")
 #: the built-in pruners' labels in tables and figures, theirs alone whatever registers first
 BUILT_IN_LABELS = {"rand": "Rand", "mag": "Mag", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow"}
 #: the column of the unpruned reference runs (compression 0: every weight kept)
-DENSE_LABEL = "Dense (no pruning)"
+DENSE_LABEL = "Unpruned"
 #: SynFlow's scoring rounds unless told otherwise: its paper's iterative method (the original tool used 1)
 SYNFLOW_ROUNDS = 100
 SCOPES = ("global", "local")
