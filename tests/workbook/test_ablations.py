@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -58,7 +59,8 @@ def test_the_study_tells_apart_only_what_welch_does():
 
 def test_a_pruners_ablations_are_holm_adjusted_together():
     """Each GraSP ablation 3 points below it at sd 1 (Welch alone p = 0.021, told apart three times); over the
-    three ablations of one row Holm triples the smallest, so none is told apart, in the table and the study."""
+    three ablations of its one compression Holm triples the smallest, so none is told apart, in the table and the
+    study."""
     from scipy import stats
 
     table = _table()
@@ -377,3 +379,67 @@ def test_near_collapse_is_measured_over_each_set_ups_own_floor():
     rule = key[key.index("Near collapse means"):]
     rule = rule[:rule.index(" tests ")]
     assert "10.0% on MNIST / FC" in rule and "Other / FC" in rule
+
+
+def _holm_by_hand(raw: dict) -> dict:
+    """Holm's step-down adjustment of ``raw`` p-values, written out apart from :func:`.numbers.holm`."""
+    ordered, adjusted, floor = sorted(raw, key=raw.get), {}, 0.0
+    for rank, key in enumerate(ordered):
+        floor = max(floor, min(1.0, (len(ordered) - rank) * raw[key]))
+        adjusted[key] = floor
+    return adjusted
+
+
+def test_a_pruners_ablations_are_holm_adjusted_over_every_compression_of_its_set_up():
+    """A pruner's verdict pools its ablations at compressions 1 and 2, so its six p-values are adjusted together,
+    in the study and in Table M alike: SynFlow's re-initialisation at 1 (Welch alone p = 0.015, 0.046 over its
+    row's three) is no longer told apart over the six."""
+    from scipy import stats
+
+    table = _quick()
+    flags = {"layerwise shuffle": "shuffle", "re-initialised": "reinitialize", "inverted scores": "invert"}
+    verdicts = {(v.pruner, v.compression, v.ablation): v for v in ablation_study(table)}
+    shown = ablation_table(table)
+    for label, _ in QUICK:
+        levels = QUICK[(label, _)]
+        with warnings.catch_warnings():  # 10, 10, 10 beside others: scipy warns of precision, the p stands
+            warnings.simplefilter("ignore", RuntimeWarning)
+            raw = {(c, name): stats.ttest_ind(levels[c][flag], levels[c][""], equal_var=False).pvalue
+                   for c in levels for name, flag in flags.items()
+                   if len(set(levels[c][flag]) | set(levels[c][""])) > 1}
+        assert len(raw) == (3 if label == "Mag" else 6)  # Mag at 2: 10.0 on every seed of both, no test
+        for (c, name), p in _holm_by_hand(raw).items():
+            verdict = verdicts[(label, c, name)]
+            assert verdict.p_value == pytest.approx(p) and verdict.family == len(raw)
+            assert verdict.told_apart == (p < 0.05)
+            cell = shown.loc[(shown.index[0][0], label, f"{c:g}"), f"{name}: p"]
+            assert cell == ("< 0.001" if p < 0.001 else f"{p:.3f}")  # the table shows the verdict's p
+    reinit = verdicts[("SynFlow (100 rounds)", 1.0, "re-initialised")]
+    assert not reinit.told_apart and 0.05 < reinit.p_value < 0.1
+    rows = claim_rows(table, list(verdicts.values()))
+    assert int(rows["told_apart"].sum()) == 2  # the two shuffles at 2 stay told apart
+    # one compression alone: a family of three, each p the smaller
+    at_one = table[table["compression"] == 1.0]
+    alone = {(v.pruner, v.ablation): v for v in ablation_study(at_one)}
+    assert alone[("SynFlow (100 rounds)", "re-initialised")].family == 3
+    assert alone[("SynFlow (100 rounds)", "re-initialised")].p_value < reinit.p_value
+
+
+def test_no_p_where_neither_group_varies_and_such_a_pair_joins_no_family():
+    """Welch's statistic is undefined where every seed of both groups has one top-1 (0/0, or a difference over no
+    spread): no p there, in the table or the study, and the pruner's other tests are adjusted over the defined ones
+    alone. One group without spread (30, 30, 30 against 10, 17, 13.4) leaves the test defined."""
+    table = _quick()
+    snip = (table["label"] == "SNIP") & (table["compression"] == 2.0)
+    scored_two = snip & ~(table["shuffle"] | table["reinitialize"] | table["invert"])
+    table.loc[scored_two | (snip & table["reinitialize"]), "top1"] = 30.0  # equal; its inversion: 10 on every seed
+    verdicts = {(v.compression, v.ablation): v for v in ablation_study(table) if v.pruner == "SNIP"}
+    undefined = {key for key, v in verdicts.items() if not v.testable}
+    assert undefined == {(2.0, "re-initialised"), (2.0, "inverted scores")}
+    assert all(math.isnan(verdicts[key].p_value) and not verdicts[key].told_apart for key in undefined)
+    assert {v.family for v in verdicts.values() if v.testable} == {4}  # 6 less the two undefined
+    assert math.isfinite(verdicts[(2.0, "layerwise shuffle")].p_value)  # -16.5 points against 30 on every seed
+    row = ablation_table(table).xs(("SNIP", "2"), level=("pruner", "compression")).iloc[0]
+    assert row["re-initialised: p"] == row["inverted scores: p"] == "–" != row["layerwise shuffle: p"]
+    snip_line = _claim_line(ablation_findings(table), "SNIP")
+    assert "re-initialised at 2 (" not in snip_line and "inverted scores at 2 (" not in snip_line  # no p quoted

@@ -72,14 +72,21 @@ def _difference(r) -> str:
 
 
 def _untested(group: pd.DataFrame) -> list[str]:
-    """The ablations short of two seeds on a side, if any: all of them said as such, else each by name."""
+    """The ablations not tested, if any, by why: short of two seeds on a side, or no spread on either side (Welch's
+    test undefined: :func:`.ablations.ablation_tests`); all of one kind said as such, else each by name."""
     untested = group[~group["testable"]]
     if not len(untested):
         return []
-    if len(untested) == len(group):
-        return ["fewer than two seeds: no ablation can be tested"]
-    return ["fewer than two seeds, so not tested: " + listed([f"{r.ablation} at {compression_text(r.compression)}"
-                                                               for r in untested.itertuples()])]
+    short = (untested["seeds"] < 2) | (untested["ablation_seeds"] < 2)
+    parts = []
+    for why, rows in (("fewer than two seeds", untested[short]),
+                      ("no spread on either side, which leaves Welch's test undefined", untested[~short])):
+        if len(rows) == len(group):
+            parts.append(f"{why}: no ablation can be tested")
+        elif len(rows):
+            parts.append(f"{why}, so not tested: " + listed([f"{r.ablation} at {compression_text(r.compression)}"
+                                                               for r in rows.itertuples()]))
+    return parts
 
 
 def _low_power(large: pd.DataFrame, several: bool = False) -> str:
@@ -188,7 +195,10 @@ def _count_words(rows: pd.DataFrame, several: bool) -> str:
     """How many tests bear on the claim and passed, against how many would by chance; ties beside collapsed runs
     counted apart and named, as the findings say they tell nothing."""
     count = claim_count(rows)
-    level = f"each at the {ALPHA:g} level, Holm-adjusted within its row of Table M"
+    families = sorted(set(rows["family"]))
+    sizes = str(families[0]) if len(families) == 1 else f"{families[0]} to {families[-1]}"
+    level = (f"each at the {ALPHA:g} level, Holm-adjusted over the {sizes} tests of its pruner's ablations at every "
+             "compression of its set-up, as in Table M")
     passed = (f"{count.passed} passed; were no ablation to matter, on average at most about {count.chance:.2g}"
               + (f" of the {count.run}" if count.silent else "") + " would pass by chance.")
     if not count.silent:

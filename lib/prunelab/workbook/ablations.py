@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from .numbers import (
+    MeanComparison,
     accuracy_cell,
     at_chance,
     compare_means,
@@ -57,22 +58,49 @@ def single_ablations(table: pd.DataFrame) -> pd.DataFrame:
 
 def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
     """Top-1 as "mean ± sd (n)" per set-up, pruner and compression (rows) and ablation (columns), each
-    ablation's cell followed by Welch's p against the pruner as scored, Holm-adjusted over the row's ablations
-    (:func:`.numbers.holm`)."""
+    ablation's cell followed by Welch's p against the pruner as scored, Holm-adjusted over the pruner's family
+    (:func:`ablation_tests`): the p the verdicts on it use."""
     table = single_ablations(table)
+    tests = ablation_tests(table)
     rows = []
     for (setup, label, compression), group in _groups(table):
         scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
         data = setup_row_label(setup, group["data_source"].iloc[0], group["data"].iloc[0])
         row = {SETUP_LEVEL: data, "pruner": label, "compression": compression_text(compression),
                AS_SCORED: accuracy_cell(scored)}
-        values = {name: list(group.loc[group["ablation"] == name, "top1"]) for name in ABLATIONS.values()}
-        tests = holm([compare_means(values[name], scored) for name in ABLATIONS.values()])
-        for name, comparison in zip(ABLATIONS.values(), tests):
-            row[name] = accuracy_cell(values[name])
+        for name in ABLATIONS.values():
+            comparison = tests[(setup, label, compression, name)]
+            row[name] = accuracy_cell(list(group.loc[group["ablation"] == name, "top1"]))
             row[f"{name}: p"] = p_cell(comparison.p_value) if comparison.testable else "–"
         rows.append(row)
     return pd.DataFrame(rows).set_index([SETUP_LEVEL, "pruner", "compression"])
+
+
+def ablation_tests(table: pd.DataFrame) -> dict[tuple[str, str, float, str], MeanComparison]:
+    """Welch's comparison of each ablation with its pruner as scored, keyed by set-up, pruner label,
+    compression and ablation (the rows of ``table`` marked by :func:`single_ablations`), Holm-adjusted
+    (:func:`.numbers.holm`) over the pruner's family: every ablation at every compression of its set-up, the
+    tests that its verdict draws on together, so that the verdict's chance of a false difference stays at
+    :data:`.numbers.ALPHA` however many compressions it spans."""
+    raw: dict[tuple[str, str], dict] = {}
+    for (setup, label, compression), group in _groups(table):
+        scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
+        raw.setdefault((setup, label), {}).update(
+            {(setup, label, compression, name): _welch(list(group.loc[group["ablation"] == name, "top1"]), scored)
+             for name in ABLATIONS.values()})
+    return {key: comparison for family in raw.values()
+            for key, comparison in zip(family, holm(list(family.values())))}
+
+
+def _welch(ablated: list[float], scored: list[float]) -> MeanComparison:
+    """:func:`.numbers.compare_means` of ``ablated`` against ``scored``, untestable (p NaN) where neither group
+    varies (every seed the same top-1, as runs at chance often are): Welch's statistic is undefined there, and
+    compare_means' stand-in of p = 1 or 0 is no test to count in a family or show as a p. One group without
+    spread leaves the test defined: the other's spread carries it."""
+    comparison = compare_means(ablated, scored)
+    if comparison.testable and len(set(ablated)) == len(set(scored)) == 1:
+        return replace(comparison, p_value=math.nan)
+    return comparison
 
 
 def _groups(table: pd.DataFrame):
@@ -95,8 +123,8 @@ NEAR_COLLAPSE_SHARE = 0.5
 @dataclass(frozen=True)
 class AblationVerdict:
     """One ablation of one pruner at one compression against the pruner as scored: the difference of mean top-1
-    (ablation minus as scored, points), Welch's p Holm-adjusted over the ablations of that pruner and
-    compression, and whether it can be told apart at this n. ``at_chance``:
+    (ablation minus as scored, points), Welch's p Holm-adjusted over every ablation of that pruner at every
+    compression of its set-up (:func:`ablation_tests`), and whether it can be told apart at this n. ``at_chance``:
     every run of both is at chance (:func:`.numbers.at_chance`), so there is nothing to tell apart;
     ``collapsed``: how many of the pruner's own ``seeds`` runs as scored are at chance, ``ablation_collapsed`` how
     many of the ablation's ``ablation_seeds`` are: where some are, a tie between them says nothing (a difference
@@ -110,7 +138,7 @@ class AblationVerdict:
     as a split that clean happens by chance now and then (:func:`clean_split_chance`). ``near_collapse``: the
     pruner as scored keeps less than :data:`NEAR_COLLAPSE_SHARE` of its lead over the most frequent class (over 0
     where unknown) at the lowest compression: an effect found only there says little about the pruner where it
-    works."""
+    works. ``family``: how many tests the p was Holm-adjusted over (:attr:`.numbers.MeanComparison.family`)."""
 
     setup: str
     pruner: str
@@ -131,6 +159,7 @@ class AblationVerdict:
     chance_top1: float = math.nan
     low_power: bool = False
     near_collapse: bool = False
+    family: int = 1
 
 
 def clean_split_chance(seeds: int, ablation_seeds: int) -> float:
@@ -141,21 +170,26 @@ def clean_split_chance(seeds: int, ablation_seeds: int) -> float:
 
 
 def ablation_study(table: pd.DataFrame) -> list[AblationVerdict]:
-    """An :class:`AblationVerdict` per set-up on real data, pruner, compression and ablation that ran."""
+    """An :class:`AblationVerdict` per set-up on real data, pruner, compression and ablation that ran, each p
+    Holm-adjusted over its pruner's family (:func:`ablation_tests`), as Table M shows it."""
     table = single_ablations(table[~table["stand_in"].astype(bool)])
+    tests = ablation_tests(table)
     scored = table[table["ablation"] == AS_SCORED]
     lowest = scored[scored["compression"] == scored.groupby(["setup", "label"])["compression"].transform("min")]
     lowest = lowest.groupby(["setup", "label"]).agg(top1=("top1", "mean"), compression=("compression", "first"))
     verdicts = []
     for (setup, label, compression), group in _groups(table):
         base = tuple(lowest.loc[(setup, label)]) if (setup, label) in lowest.index else (math.nan, math.nan)
-        verdicts += _verdicts(group, (setup, label, compression), base)
+        key = (setup, label, compression)
+        verdicts += _verdicts(group, key, base, {name: tests[(*key, name)] for name in ABLATIONS.values()})
     return verdicts
 
 
-def _verdicts(group: pd.DataFrame, key: tuple[str, str, float], lowest: tuple[float, float]) -> list[AblationVerdict]:
-    """The verdicts of one set-up, pruner and compression (``key``), its ablations Holm-adjusted together;
-    ``lowest``: the pruner's mean top-1 as scored at the lowest compression of its set-up, and that compression."""
+def _verdicts(group: pd.DataFrame, key: tuple[str, str, float], lowest: tuple[float, float],
+              tests: dict[str, MeanComparison]) -> list[AblationVerdict]:
+    """The verdicts of one set-up, pruner and compression (``key``), from ``tests``, its ablations' comparisons
+    as :func:`ablation_tests` adjusted them; ``lowest``: the pruner's mean top-1 as scored at the lowest
+    compression of its set-up, and that compression."""
     lowest_top1 = lowest[0]
     scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
     constant = at_chance(group)
@@ -167,7 +201,7 @@ def _verdicts(group: pd.DataFrame, key: tuple[str, str, float], lowest: tuple[fl
     floor = 0.0 if math.isnan(chance) else chance
     near = lowest_top1 > floor and mean - floor < NEAR_COLLAPSE_SHARE * (lowest_top1 - floor)
     verdicts = []
-    for name, c in zip(ran, holm([compare_means(values, scored) for values in ran.values()])):
+    for name, c in ((name, tests[name]) for name in ran):
         both = constant[group["ablation"].isin([AS_SCORED, name])].all()
         theirs = int(constant[group["ablation"] == name].sum())
         beyond = max(ran[name]) < min(scored) if c.difference < 0 else min(ran[name]) > max(scored)
@@ -176,5 +210,5 @@ def _verdicts(group: pd.DataFrame, key: tuple[str, str, float], lowest: tuple[fl
             *key, name, c.difference, c.p_value, c.testable, c.significant, at_chance=bool(both),
             collapsed=collapsed, seeds=len(scored), ablation_collapsed=theirs, ablation_seeds=len(ran[name]),
             scored_top1=mean, lowest_top1=lowest_top1, lowest_compression=lowest[1], chance_top1=chance,
-            low_power=bool(large and c.testable and not c.significant), near_collapse=bool(near)))
+            low_power=bool(large and c.testable and not c.significant), near_collapse=bool(near), family=c.family))
     return verdicts
