@@ -12,11 +12,19 @@ from prunelab.data.catalog import source_words
 from prunelab.workbook.ablation_words import (
     ablation_findings,
     ablation_key_result,
+    ablation_table_note,
     claim_count,
     claim_rows,
     frankle_claim,
 )
-from prunelab.workbook.ablations import AS_SCORED, ablation_of, ablation_study, ablation_table, clean_split_chance
+from prunelab.workbook.ablations import (
+    AS_SCORED,
+    ablation_of,
+    ablation_study,
+    ablation_table,
+    clean_split_chance,
+    pretrained_reinitialised,
+)
 from prunelab.workbook.grids import WorkbookParams, ablation_grid
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_ablations.ipynb"
@@ -443,3 +451,26 @@ def test_no_p_where_neither_group_varies_and_such_a_pair_joins_no_family():
     assert row["re-initialised: p"] == row["inverted scores: p"] == "–" != row["layerwise shuffle: p"]
     snip_line = _claim_line(ablation_findings(table), "SNIP")
     assert "re-initialised at 2 (" not in snip_line and "inverted scores at 2 (" not in snip_line  # no p quoted
+
+
+def test_a_pruner_trained_before_pruning_is_said_to_lose_that_training_when_re_initialised():
+    """Re-initialising draws fresh weights after pre-training: the records' pre-training epochs, not a pruner's
+    name, decide which pruners' re-initialised difference also carries that loss, in Table M's note and in their
+    findings line."""
+    table = _quick().assign(pre_epochs=lambda t: (t["pruner"] == "mag") * 30)
+    assert pretrained_reinitialised(table) == {("MNIST / FC", "Mag"): [30]}
+    note = ablation_table_note(table)
+    assert "Mag" in note and "30" in note and "SNIP" not in note
+    plain = _quick().assign(pre_epochs=0)
+    assert ablation_table_note(plain) == "" == ablation_table_note(_quick())  # none pre-trained, or not recorded
+    before, after = ablation_findings(plain).splitlines(), ablation_findings(table).splitlines()
+    assert after[0].startswith(before[0][:-1]) and len(after[0]) > len(before[0])  # Mag's line gains a clause
+    assert after[1:] == before[1:]
+    # another pruner pre-trained (SNIP, 5 epochs): it is the one named, whatever its name
+    snip = _quick().assign(pre_epochs=lambda t: (t["pruner"] == "snip") * 5)
+    assert pretrained_reinitialised(snip) == {("MNIST / FC", "SNIP"): [5]}
+    assert "SNIP" in ablation_table_note(snip) and "Mag" not in ablation_table_note(snip)
+    # Mag's re-initialised runs at 2 are at chance beside it there: with those alone, nothing to qualify
+    only_two = table[(table["label"] != "Mag") | (table["compression"] == 2.0)]
+    assert ablation_findings(only_two).splitlines()[0] == ablation_findings(
+        only_two.assign(pre_epochs=0)).splitlines()[0]

@@ -52,7 +52,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     "..runs.int8": ("Int8Settings", "quantize_record"),
     "..runs.sparse": ("SparseSettings", "sparse_record"),
     ".ablations": ("ABLATIONS", "ablation_study", "ablation_table"),
-    ".ablation_words": ("ablation_findings", "ablation_key_result"),
+    ".ablation_words": ("ablation_findings", "ablation_key_result", "ablation_table_note"),
     ".conservation_figures": (
         "plot_imp_conservation", "plot_layer_conservation", "plot_schedule_conservation", "plot_unit_conservation",
     ),

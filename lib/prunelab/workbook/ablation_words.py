@@ -19,6 +19,7 @@ from .ablations import (
     AblationVerdict,
     ablation_study,
     clean_split_chance,
+    pretrained_reinitialised,
 )
 from .numbers import ALPHA, AT_CHANCE, compression_text, counted, listed, p_words
 
@@ -36,10 +37,38 @@ def ablation_findings(table: pd.DataFrame) -> str:
     verdicts = ablation_study(table)
     if not verdicts:
         return f"- {STAND_IN}"
+    pretrained = pretrained_reinitialised(table)
     lines = []
     for (setup, pruner), verdicts_of in pd.DataFrame(verdicts).groupby(["setup", "pruner"], sort=False):
-        lines.append(f"- **{pruner}** on {setup}: " + "; ".join(_pruner_parts(table, verdicts_of)) + ".")
+        parts = _pruner_parts(table, verdicts_of) + _lost_pretraining(verdicts_of, pretrained.get((setup, pruner)))
+        lines.append(f"- **{pruner}** on {setup}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
+
+
+def _lost_pretraining(verdicts_of: pd.DataFrame, epochs: list[int] | None) -> list[str]:
+    """Where the pruner was pre-trained (``epochs``) and a re-initialised verdict compares something (not all at
+    chance): that its difference also carries the loss of the pre-training re-initialising threw away."""
+    reinit = verdicts_of[(verdicts_of["ablation"] == ABLATIONS["reinitialize"]) & ~verdicts_of["at_chance"]]
+    if not epochs or not len(reinit):
+        return []
+    return [f"its {ABLATIONS['reinitialize']} runs also lose its {counted(epochs, 'epoch')} of pre-training, so "
+            "their difference from it is not the mask's alone"]
+
+
+def ablation_table_note(table: pd.DataFrame) -> str:
+    """A sentence for Table M's caption (``table``: the notebook's records table): the pruners whose re-initialised
+    runs threw away their pre-training (:func:`.ablations.pretrained_reinitialised`), so that their column is not
+    read as the mask's effect alone; empty where none was pre-trained."""
+    pretrained = pretrained_reinitialised(table)
+    if not pretrained:
+        return ""
+    several = len({setup for setup, _ in pretrained}) > 1
+    named = [f"{label} ({counted(epochs, 'epoch')} before pruning{f' on {setup}' if several else ''})"
+             for (setup, label), epochs in pretrained.items()]
+    one = len({label for _, label in pretrained}) == 1
+    return (f" Re-initialising throws away the pre-training of {listed(named)} with the kept weights' values, so "
+            f"{'its' if one else 'their'} {ABLATIONS['reinitialize']} difference mixes the mask's effect with the "
+            "loss of pre-training.")
 
 
 def _pruner_parts(table: pd.DataFrame, verdicts_of: pd.DataFrame) -> list[str]:

@@ -76,6 +76,20 @@ def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index([SETUP_LEVEL, "pruner", "compression"])
 
 
+def pretrained_reinitialised(table: pd.DataFrame) -> dict[tuple[str, str], list[int]]:
+    """The set-ups and pruner labels whose re-initialised runs (that ablation alone: :func:`ablation_of`) were
+    trained before pruning, with their pre-training epochs: re-initialising draws fresh weights after that training
+    and so throws it away, and their difference from the pruner as scored mixes the mask's effect with the loss of
+    pre-training. Read from the records (``pre_epochs``), whichever pruner it is (Mag in the workbook's grids)."""
+    if "pre_epochs" not in table or table.empty:
+        return {}
+    reinitialised = pd.Series([ablation_of(row) == ABLATIONS["reinitialize"] for row in table.to_dict("records")],
+                              index=table.index)
+    runs = table[reinitialised & (table["pre_epochs"].fillna(0) > 0)]
+    return {key: sorted(int(e) for e in set(epochs))
+            for key, epochs in runs.groupby(["setup", "label"], sort=False)["pre_epochs"]}
+
+
 def ablation_tests(table: pd.DataFrame) -> dict[tuple[str, str, float, str], MeanComparison]:
     """Welch's comparison of each ablation with its pruner as scored, keyed by set-up, pruner label,
     compression and ablation (the rows of ``table`` marked by :func:`single_ablations`), Holm-adjusted
