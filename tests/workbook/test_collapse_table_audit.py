@@ -171,3 +171,33 @@ def test_the_notebook_and_the_glossary_state_the_margin_the_code_applies():
     stated = re.findall(rule, text) + re.findall(rule, dict(TERMS)[AT_CHANCE])
     assert len(stated) == 2 and all(float(margin) == CONSTANT_PREDICTION_MARGIN for margin in stated)
     assert AT_CHANCE in dict(TERMS)["collapse"]  # the collapse entry names the rule the glossary states once
+
+
+def test_runs_at_chance_where_the_unpruned_network_is_at_chance_too_are_left_out_and_counted():
+    """On a set-up whose unpruned network is itself at chance (9.6% against 11.6%), a pruned run at chance says
+    nothing about its pruning: its rows leave the table and a line counts their runs; a row naming an emptied
+    layer stays (a fact about the mask), and a set-up whose unpruned network learnt keeps its rows at chance."""
+    from prunelab.workbook.collapses import chance_references, collapse_table_note
+
+    cifar = dict(setup="CIFAR-10 / ResNet20", majority_class_top1=11.6, stand_in=True)
+    table = pd.DataFrame([_row("SNIP", compression=0.5, top1=9.6, **cifar),
+                          _row("SNIP", compression=0.5, top1=10.4, seed=2, **cifar),
+                          _row("GraSP", compression=1.0, top1=11.4, **cifar),
+                          _row("SynFlow (1 round)", compression=1.0, top1=11.2, collapsed_layers=["7.weight"], **cifar),
+                          _row("Rand", compression=3.0)])  # MNIST / FC at chance, no layer emptied
+    dense = pd.DataFrame([_row("Dense (no pruning)", compression=0.0, top1=9.6, **cifar),
+                          _row("Dense (no pruning)", compression=0.0, top1=93.0)])
+    assert chance_references(dense) == {"CIFAR-10 / ResNet20": (9.6, 11.6)}
+    everything = collapse_table(table).reset_index()
+    shown = collapse_table(table, dense=dense).reset_index()
+    assert len(everything) == 4 and list(shown["pruner"]) == ["SynFlow (1 round)", "Rand"]
+    note = collapse_table_note(table, dense=dense)
+    assert len(note.splitlines()) == 1 and "CIFAR-10 / ResNet20" in note and "MNIST / FC" not in note
+    assert re.search(r"\b3 runs\b", note) and "9.6" in note and "11.6" in note  # SNIP's two runs and GraSP's one
+    assert collapse_table_note(table) == "" == collapse_table_note(table, dense=dense.assign(top1=93.0))
+    # one unpruned seed that learnt: the reference is not at chance, and every row stays
+    learnt = pd.concat([dense, pd.DataFrame([_row("Dense (no pruning)", compression=0.0, top1=40.0, seed=2, **cifar)])])
+    assert chance_references(learnt) == {} and collapse_table(table, dense=learnt).equals(collapse_table(table))
+    # every row of the set-up left out: none of its part remains, the line still counts them
+    alone = table[table["label"].isin(["SNIP", "GraSP"])]
+    assert collapse_table(alone, dense=dense).empty and collapse_table_note(alone, dense=dense) == note

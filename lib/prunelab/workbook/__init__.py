@@ -78,7 +78,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "dense_grid", "ensure_runs", "int8_grid", "progress_line", "pruner_variants", "records_table", "run_config",
         "setup_label", "stand_in_note", "stand_in_timing_note", "trace_config", "tuning_grid",
     ),
-    ".collapses": ("collapse_table",),
+    ".collapses": ("collapse_table", "collapse_table_note"),
     ".key_results": ("quantization_key_result", "trace_key_result", "tuning_key_result"),
     ".numbers": ("significant", "time_cell"),
     ".style": ("DENSE_LABEL", "FLOPS", "column_order", "palette", "pruner_label", "pruner_name", "use_style"),

@@ -113,14 +113,18 @@ def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
     return cells
 
 
-def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
+def collapse_table(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> pd.DataFrame:
     """The cells of :func:`collapsed_cells` as the notebook shows them, a row each, indexed by set-up,
-    compression and pruner (a set-up and a compression named once over their rows, as in Tables B to D)."""
-    rows = pd.DataFrame([{SETUP_LEVEL: setup_row_label(c.setup, "synthetic", "") if c.stand_in else c.setup,
-                          "compression": c.compression, "pruner": c.label, "collapsed runs": c.runs_text,
-                          "top-1 (%)": c.top1_text, "most frequent class (%)": round(c.majority_top1, 1),
+    compression and pruner (a set-up and a compression named once over their rows, as in Tables B to D). With
+    the unpruned runs ``dense``, a set-up whose unpruned network is itself at chance (:func:`chance_references`)
+    keeps only its rows that name an emptied layer, a fact about the mask: a run at chance there says nothing
+    about its pruning, and :func:`collapse_table_note` counts the runs left out."""
+    references = chance_references(dense)
+    rows = pd.DataFrame([{SETUP_LEVEL: _setup_text(c), "compression": c.compression, "pruner": c.label,
+                          "collapsed runs": c.runs_text, "top-1 (%)": c.top1_text,
+                          "most frequent class (%)": round(c.majority_top1, 1),
                           "layers with no weights": ", ".join(c.layers) or "none", "verdict": c.verdict}
-                         for c in collapsed_cells(table)])
+                         for c in collapsed_cells(table) if not _says_nothing(c, references)])
     index = [SETUP_LEVEL, "compression", "pruner"]
     if rows.empty:  # no run collapsed: an empty table of the same index, so that its parts are none
         return pd.DataFrame(columns=index).set_index(index)
@@ -128,6 +132,47 @@ def collapse_table(table: pd.DataFrame) -> pd.DataFrame:
     rows = rows.sort_values([SETUP_LEVEL, "compression"], kind="stable",
                             key=lambda column: column.map(setups) if column.name == SETUP_LEVEL else column)
     return rows.set_index(index)
+
+
+def _setup_text(cell: CollapsedCell) -> str:
+    return setup_row_label(cell.setup, "synthetic", "") if cell.stand_in else cell.setup
+
+
+def chance_references(dense: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
+    """The set-ups whose unpruned runs (``dense``, a records table) are every one at chance
+    (:func:`.numbers.at_chance`), with their mean top-1 and the most frequent class's share (%): there the data or
+    the training, not the pruning, leaves a run at chance. Empty without unpruned runs or that class's share."""
+    if dense is None or dense.empty or "majority_class_top1" not in dense:
+        return {}
+    flagged = dense.assign(constant=at_chance(dense))
+    return {setup: (float(rows["top1"].mean()), float(rows["majority_class_top1"].mean()))
+            for setup, rows in flagged.groupby("setup", sort=False) if rows["constant"].all()}
+
+
+def _says_nothing(cell: CollapsedCell, references: dict[str, tuple[float, float]]) -> bool:
+    """Whether ``cell`` is at chance with every layer keeping weights on a set-up whose unpruned network is at
+    chance too (``references``): its runs are no worse than the network pruning started from."""
+    return cell.setup in references and not cell.layers
+
+
+def collapse_table_note(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> str:
+    """Markdown, a line per set-up whose unpruned network is at chance (:func:`chance_references`) and whose
+    cells :func:`collapse_table` left out for it: how many runs, and the unpruned network's top-1 against the
+    most frequent class's share; empty where none was left out."""
+    references = chance_references(dense)
+    left: dict[str, list[CollapsedCell]] = {}
+    for cell in collapsed_cells(table):
+        if _says_nothing(cell, references):
+            left.setdefault(cell.setup, []).append(cell)
+    lines = []
+    for setup, cells in left.items():
+        top1, majority = references[setup]
+        runs = sum(c.runs for c in cells)
+        lines.append(f"- {_setup_text(cells[0])}: {runs} run{'s' if runs != 1 else ''} {AT_CHANCE} with every layer "
+                     f"keeping weights {'are' if runs != 1 else 'is'} left out of Table A2, as the unpruned network "
+                     f"is {AT_CHANCE} there too ({top1:.1f}% top-1 against {majority:.1f}% for always answering the "
+                     "most frequent class), so a pruned run at chance there says nothing about its pruning.")
+    return "\n".join(lines)
 
 
 def emptied_layers(table: pd.DataFrame) -> list[list[str]]:
