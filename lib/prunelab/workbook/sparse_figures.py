@@ -87,7 +87,10 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
     (:func:`.sparse_tables.sparse_gains`: beyond the timing noise, not the dense model itself, and on real data not
     at chance), not where a median of noisy times happens to be lower; on synthetic
     stand-in data no run is left out for its accuracy, which means nothing there, and the note says so. Share, median
-    run and count are of the runs compared (:func:`.sparse_tables.left_out`), half of a kept fraction's at least."""
+    run and count are of the runs compared (:func:`.sparse_tables.left_out`), half of a kept fraction's at least.
+    Where some kept fraction pays, the note counts the runs that gain among those compared at the kept fractions it
+    names (the "most" it claims) and then among all runs compared (the findings' count): the two differ where the
+    runs span several compressions."""
     compared = ~left_out(rows)
     faster, runs = sparse_gains(rows)[compared], rows[compared]
     stand_in = "stand_in" in rows and bool(rows["stand_in"].any())
@@ -100,7 +103,9 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
     if len(paying):
         ax.axvline(paying["kept"].max(), color=INK, lw=0.8, ls=":")
         kept = ", ".join(f"{k:.3g}" for k in paying["kept"].sort_values(ascending=False))
-        count = f"dotted at {paying['kept'].max():.3g}; {int(faster.sum())} of {len(runs)} runs gain"
+        there = runs["compression"].isin(paying.index)  # "most" is of these runs, not of every kept fraction's
+        count = _fill(f"dotted at {paying['kept'].max():.3g}; {int(faster[there].sum())} of the {int(there.sum())} "
+                      f"runs compared there gain, {int(faster.sum())} of {len(runs)} in all")
         if stand_in:
             return f"{_fill(f'sparse pays for most runs at {kept} kept')}\n({count};\n{unfiltered})"
         return f"sparse pays for most runs still\n{_fill(f'above chance at {kept} kept')}\n({count})"
