@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
@@ -66,13 +65,16 @@ class SparseCount:
 @dataclass(frozen=True)
 class DenseTimes:
     """A set-up's dense-kernel times over the runs compared (those not left out, as in Tables C and C2: a dense time
-    marked as noise is no measure of the machine either), the same work in each run: their range (ms), whether the
-    fastest and slowest differ beyond their passes' noise (``moved``) and their median over pruners per compression
-    (ms). No run compared: an empty range (NaN) and not moved."""
+    marked as noise is no measure of the machine either), the same work in each run: their range (ms) and whether the
+    fastest and slowest differ beyond their passes' noise (``moved``). No run compared: an empty range (NaN) and not
+    moved. ``line``: Figure 1b's dense line, (kept fraction, median dense time in ms) per compression over all the
+    set-up's runs, those left out too, as the figure draws it; ``line_runs``: how many runs each point is the median
+    of."""
 
     ms: Span
     moved: bool
-    by_compression: tuple[tuple[float, float], ...] = ()
+    line: tuple[tuple[float, float], ...] = ()
+    line_runs: Span = Span(math.nan, math.nan)
 
 
 @dataclass(frozen=True)
@@ -150,11 +152,14 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
 def dense_times(rows: pd.DataFrame) -> DenseTimes:
     """The :class:`DenseTimes` of one set-up's rows of the sparse table, over the runs not left out."""
     compared = rows[~left_out(rows)]
+    # as Figure 1b's dense line (:func:`.sparse_figures.plot_sparse_inference`): every run, by compression
+    per = rows.groupby("compression").agg(kept=("kept", "median"), ms=("dense_inference_s", "median"),
+                                          runs=("dense_inference_s", "size")).sort_values("kept", ascending=False)
+    line = tuple((float(k), float(ms) * 1e3) for k, ms in zip(per["kept"], per["ms"]))
     if compared.empty:
-        return DenseTimes(ms=Span.of(()), moved=False)
-    by_compression = compared.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
-    return DenseTimes(ms=Span.of(compared["dense_inference_s"] * 1e3), moved=_dense_moved(compared),
-                      by_compression=tuple((float(c), float(ms)) for c, ms in by_compression.items()))
+        return DenseTimes(ms=Span.of(()), moved=False, line=line, line_runs=Span.of(per["runs"]))
+    return DenseTimes(ms=Span.of(compared["dense_inference_s"] * 1e3), moved=_dense_moved(compared), line=line,
+                      line_runs=Span.of(per["runs"]))
 
 
 def _dense_moved(rows: pd.DataFrame) -> bool:
@@ -164,18 +169,19 @@ def _dense_moved(rows: pd.DataFrame) -> bool:
                           Timing.from_summary(slowest, "dense_inference"))
 
 
-def _dense_trend(dense: DenseTimes) -> str:
-    """", and their median over pruners falls steadily with compression: 436, 416 and 305 ms at 0.2, 0.25 and 0.5"
-    where those medians fall (or rise) at every step over three compressions or more; else nothing."""
-    if len(dense.by_compression) < 3:  # two points are no trend
+def _dense_line(dense: DenseTimes) -> str:
+    """" Figure 1b's dense line is the median of the 6 runs at each kept fraction, those left out here too: 387, 427,
+    401 and 379 ms at 0.631, 0.562, 0.316 and 0.1 kept; they differ for the reason given below, not with compression."
+    where the line has two points or more; else nothing. The figure's numbers, not medians of the runs compared:
+    those are often one run at a compression, and a run left out is the same dense arithmetic, timed too. No
+    trend is read into them: every compression's dense kernels do the same work, so a slope is the timing's."""
+    if len(dense.line) < 2:
         return ""
-    compressions, ms = zip(*dense.by_compression)
-    steps = np.diff(ms)
-    if not ((steps < 0).all() or (steps > 0).all()):
-        return ""
-    way = "falls" if steps[0] < 0 else "rises"
-    return (f", and their median over pruners {way} steadily with compression: "
-            f"{listed([significant(m) for m in ms])} ms at {listed([f'{c:g}' for c in compressions])}")
+    kept, ms = zip(*dense.line)
+    runs = dense.line_runs.words(lambda n: f"{n:.0f}")
+    return (f" Figure 1b's dense line is the median of the {runs} runs at each kept fraction, those left out here "
+            f"too: {listed([significant(m) for m in ms])} ms at {listed([f'{k:.3g}' for k in kept])} kept; they "
+            "differ for the reason given below, not with compression.")
 
 
 #: the sparse kernels (:mod:`prunelab.core.sparse_kernels`) as the findings name them
@@ -211,7 +217,7 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                          "switched layer, that is where its time went.")
         if s.dense.moved:
             lines.append(f"  Over {_compared(s.count)} the dense-kernel times range from "
-                         f"{s.dense.ms.words(significant)} ms, beyond the passes' noise{_dense_trend(s.dense)}.")
+                         f"{s.dense.ms.words(significant)} ms, beyond the passes' noise.{_dense_line(s.dense)}")
     if any(s.dense.moved for s in setups):
         lines += ["", DENSE_MOVED]
     return "\n".join(lines)
