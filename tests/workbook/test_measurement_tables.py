@@ -17,6 +17,7 @@ from prunelab.workbook.key_results import quantization_key, quantization_key_res
 from prunelab.workbook.measurement_tables import (
     MEMORY_RATIO,
     RUN_TIME,
+    TIME_RATIO,
     TOP1_ROUNDING_NOTE,
     amp_relative_caption,
     amp_relative_table,
@@ -275,7 +276,7 @@ def test_tables_j_and_k_show_people_numbers_and_call_only_real_gaps_differences(
         "20.0", "200")  # each run's own train_s, as recorded
     k = amp_relative_table(_runs(), _timing())
     assert k.loc["0.25", "time difference"] == WITHIN_NOISE
-    assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", "time AMP / fp32"] == "9.00x"
+    assert k.loc["0.5", "time difference"] == "slower" and k.loc["0.5", TIME_RATIO] == "9.00x"
     # peak memory: compared on a GPU, where it is CUDA's own; on the CPU, the training process's resident set
     on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert on_cuda.loc["0.25", MEMORY_RATIO] == "0.901x"
@@ -329,6 +330,25 @@ def test_amp_times_judge_each_compression_by_a_rank_test_of_its_passes():
     assert quantization_result(_runs(), pd.DataFrame(), fast).gain  # 0.5x at both, beyond the noise
     mixed = fast.assign(amp_train_samples_s=[[0.3, 0.4, 0.5, 1.01, 1.02]] * 2)  # 2 of AMP's 5 passes slower
     assert not quantization_result(_runs(), pd.DataFrame(), mixed).gain
+
+
+def test_the_amp_time_ratio_says_which_way_it_goes_where_told_apart():
+    """AMP's time over fp32's (more is slower) stands beside int8's speed-ups (more is faster): the front page says
+    which way it went, over the compressions a rank test tells apart, and nothing where none is."""
+    slow = amp_times(_timing())  # 1.1x within the noise, 9.0x beyond
+    assert slow.way == "slower where told apart"
+    both = timed(_timing().assign(amp_train_spread_s=0.01, fp32_train_spread_s=0.01))
+    fast = timed(_timing().assign(amp_train_s=0.5, amp_train_spread_s=0.01, fp32_train_spread_s=0.01))
+    split = timed(_timing().assign(amp_train_s=[0.5, 9.0], amp_train_spread_s=0.01, fp32_train_spread_s=0.01))
+    lean = timed(_timing().assign(amp_train_s=[0.8, 0.9], amp_train_spread_s=[0.5, 0.5]))
+    assert [amp_times(t).way for t in (both, fast, split, lean)] == [
+        "slower", "faster", "slower at some compressions, faster at others", None]
+    for timing in (_timing(), both, fast, split):
+        key = quantization_key_result(_runs().assign(data="real CIFAR-10"), timing)
+        assert f"({amp_times(timing).way})" in key
+    unjudged = quantization_key_result(_runs().assign(data="real CIFAR-10"), lean)
+    assert "slower" not in unjudged and "faster" not in unjudged
+    assert "above 1: AMP slower" in TIME_RATIO and "below 1: AMP uses less" in MEMORY_RATIO  # Table K's headings
 
 
 def test_amp_time_words_carry_each_compressions_times_and_ratio():
@@ -1185,7 +1205,7 @@ def test_what_the_eager_ratio_compares_is_said_once_per_paragraph():
 def test_the_discussion_quotes_each_precisions_ratio_as_table_k_prints_it():
     timing = timed(_timing().assign(amp_train_s=[10.02, 10.14], fp32_train_s=[1.0, 1.0],
                                     amp_train_spread_s=[0.01, 0.01], fp32_train_spread_s=[0.01, 0.01]))
-    cells = list(amp_relative_table(_runs(), timing)["time AMP / fp32"])
+    cells = list(amp_relative_table(_runs(), timing)[TIME_RATIO])
     assert cells == ["10.0x", "10.1x"]  # three significant digits
     text = quantization_findings(_runs(), pd.DataFrame(), timing)
     assert all(cell in text for cell in cells) and "10.02" not in text and "10.14" not in text

@@ -114,8 +114,9 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("peak memory, RSS", "On a GPU, the most memory CUDA tensors held during training. On a CPU, the peak resident "
      "set size (RSS) of the whole process that trained the run: all it held in RAM, the Python runtime, PyTorch and "
      "earlier runs' leftovers included. So Table J does not compare it between precisions on a CPU."),
-    ("speed-up", "One design's median time over another's: int8 at 2.0x over fp32 took half fp32's time, and "
-     "below 1.0x it took longer."),
+    ("speed-up", "The baseline's median time over the design's, so more is faster: int8 at 2.0x over fp32 took half "
+     "fp32's time, and below 1.0x it took longer. A time ratio (AMP / fp32 in Table K) goes the other way: above "
+     "1.0x the design took longer."),
     ("fused (M runs)", "M runs of one set-up trained together as one network with M stacked copies of the weights. "
      "Each run keeps its own masks, weights, data order and record, so its accuracies and losses are those of a "
      "run trained alone, to rounding; its time is the group's wall time over M and its peak memory the group's."),

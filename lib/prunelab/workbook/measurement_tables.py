@@ -249,6 +249,8 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
 
 #: Table K's peak memory heading, with what its ratios mean
 MEMORY_RATIO = "memory AMP / fp32 (below 1: AMP uses less)"
+#: Table K's time heading, with which way its ratios go: a time ratio, more is slower, unlike int8's speed-ups
+TIME_RATIO = "time AMP / fp32 (above 1: AMP slower)"
 
 
 def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
@@ -262,7 +264,7 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     memory_compared = False
     for compression, pair in sorted(runs.items()):
         amp, fp32 = pair.get("amp"), pair.get("fp32")
-        row = {"compression": compression_text(compression), MEMORY_RATIO: "–", "time AMP / fp32": "–",
+        row = {"compression": compression_text(compression), MEMORY_RATIO: "–", TIME_RATIO: "–",
                "time difference": "not measured", "top-1 AMP - fp32 (points)": "–"}
         if amp is not None and fp32 is not None:
             row["top-1 AMP - fp32 (points)"] = change_text(amp["top1"] - fp32["top1"])
@@ -272,7 +274,7 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
                 "not compared")
         if compression in timing.index:
             t = timing.loc[compression]
-            row["time AMP / fp32"] = ratio_text(t["amp_train_s"] / t["fp32_train_s"])
+            row[TIME_RATIO] = ratio_text(t["amp_train_s"] / t["fp32_train_s"])
             row["time difference"] = difference_text(Timing.from_summary(t, "amp_train"),
                                                      Timing.from_summary(t, "fp32_train"))
         rows.append(row)

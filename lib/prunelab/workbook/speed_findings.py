@@ -67,6 +67,18 @@ class AmpTimes:
         """What one timed pass trains, as Table J's heading says it: "1 step of 32 images"."""
         return steps_text(self.batches, self.batch_size)
 
+    @property
+    def way(self) -> str | None:
+        """Which way AMP's time went at the compressions where it is told from fp32's: "slower", "faster" or both,
+        "where told apart" added where some compressions are not; None where none is. A time ratio (more is slower)
+        is quoted beside int8's speed-ups (more is faster), so the words say which way it goes."""
+        told = [t.ratio for t in self.at if t.differ]
+        if not told:
+            return None
+        way = ("slower" if min(told) > 1 else "faster" if max(told) < 1 else
+               "slower at some compressions, faster at others")
+        return way if len(told) == len(self.at) else f"{way} where told apart"
+
 
 def amp_times(timing: pd.DataFrame) -> AmpTimes:
     """The :class:`AmpTimes` of :func:`.measurement_tables.amp_timing_frame` (a row per compression)."""
@@ -98,7 +110,8 @@ def amp_time_summary(times: AmpTimes) -> str:
     """One clause for the front page: the range of AMP / fp32 time ratios of a timed pass (:attr:`AmpTimes.timed_pass`,
     said: a whole run's training time, which Table J gives too, has other ratios) and at how many compressions the
     two are told apart (the per-compression figures are in the findings)."""
-    return (f"training time of {times.timed_pass}: {times.ratios.words(ratio_text)} fp32's, "
+    way = f" ({times.way})" if times.way else ""
+    return (f"training time of {times.timed_pass}: AMP took {times.ratios.words(ratio_text)} fp32's time{way}, "
             f"{_beyond_words(times)}")
 
 
@@ -197,7 +210,7 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
             lines[-1] += " The time ratio, too, compares step designs as well as precisions."
     lines.append("- " + (_cuda_words(r) if r.on_cuda else _cpu_words(r)))
     if r.timing is not None and len(r.timing.at) > 1:
-        lines.append(f"- Across compressions the ratio runs {r.timing.ratios.words(ratio_text)}. A pruned "
+        lines.append(f"- Across compressions AMP's time over fp32's runs {r.timing.ratios.words(ratio_text)}. A pruned "
                      "weight is a zero that is still multiplied, so each precision does the same work at every "
                      "compression: pruning changes neither side of the ratio, and what moves it between compressions "
                      "is the timing, not the work.")
@@ -225,7 +238,7 @@ def _cpu_words(r: QuantizationResult) -> str:
         "Mixed precision paid off in time even on a CPU: with these units bf16 convolutions can outrun fp32 by "
         "more than the casts autocast inserts cost (the steps are timed whole, so this shows the sum, not the split). "
         if r.gain else
-        f"Mixed precision took less time at every compression ({r.timing.ratios.words(ratio_text)} fp32's), "
+        f"Mixed precision took less time at every compression ({r.timing.ratios.words(ratio_text)} fp32's time), "
         f"{_beyond_words(r.timing)}: " + ("a small gain. " if r.timing.beyond == len(r.timing.at) else
                                           "a lean, not a measured gain. " if r.timing.beyond == 0 else
                                           "a gain measured at some compressions only. ")
