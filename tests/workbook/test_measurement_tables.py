@@ -1187,6 +1187,30 @@ def test_the_range_beside_the_runs_beyond_the_noise_is_theirs_and_the_rest_is_sa
     assert every.apart == every.speedup and every.rest is None
 
 
+def test_a_run_within_the_noise_with_a_ratio_as_large_as_those_beyond_it_gives_its_spread():
+    """Two runs told apart at 1.13x, and one at 1.16x that the rank test does not tell apart, as its int8 passes spread
+    over 3.6 ms: the words give that run's spread, so a larger ratio within the noise does not read as an error; a
+    run within the noise at a smaller ratio needs no reason beyond the test's."""
+    def run(compression: float, int8_ms: float, int8_spread_ms: float) -> pd.DataFrame:
+        return _int8(**{"fp32 inference (ms)": 6.0, "fp32 inference spread (ms)": 0.4, "int8 inference (ms)": int8_ms,
+                        "int8 inference spread (ms)": int8_spread_ms, "speedup": 6.0 / int8_ms}).rename(
+            index={0.25: compression}, level="compression")
+
+    told = [run(0.25, 5.31, 0.2), run(0.5, 5.31, 0.2)]
+    wide = pd.concat([*told, run(1.0, 6.0 / 1.16, 3.6)])
+    (digits,) = quantization_result(_runs(), wide, _timing()).int8.setups
+    assert (digits.eager.beyond, digits.eager.runs) == (2, 3)
+    ((ratio, int8, fp32),) = digits.eager.wide
+    assert ratio == pytest.approx(1.16) and int8.spread == pytest.approx(3.6e-3) and fp32.spread == pytest.approx(4e-4)
+    text = quantization_findings(_runs(), wide, _timing())
+    assert time_cell(int8.median * 1e3, int8.spread * 1e3, "ms") in text  # 5.17 ± 1.8 ms, the spread that hid it
+    assert time_cell(int8.median * 1e3, int8.spread * 1e3, "ms") in quantization_key_result(
+        _runs().assign(data="real digits"), _timing(), wide)
+    smaller = pd.concat([*told, run(1.0, 6.0 / 1.02, 3.6)])  # 1.02x: within the noise, and less than those told
+    (digits,) = quantization_result(_runs(), smaller, _timing()).int8.setups
+    assert digits.eager.wide == () and "± 1.8 ms" not in quantization_findings(_runs(), smaller, _timing())
+
+
 def test_what_the_eager_ratio_compares_is_said_once_per_paragraph():
     two = pd.concat([_int8(), _int8().rename(index={"digits / Conv": "MNIST / FC"}, level="setup")])
     setups = quantization_result(_runs(), two, _timing()).int8.setups

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, can_differ, timings_differ
-from .numbers import Span, compression_text, listed, ratio_text, share_of
+from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
+from .numbers import Span, compression_text, listed, ratio_text, share_of, time_cell
 from .tables import int8_sides
 
 
@@ -21,7 +21,10 @@ class Int8Speed:
     """int8's speed-up over one fp32 side in ``runs`` runs of a set-up (its span over them), in how many a rank
     test of passes taken in turn tells the two apart (None: too few passes recorded), and of those, in how many int8
     was the slower (``slower``); ``apart``: the span over the runs told apart alone, ``rest``: over the others
-    (None where there are none), so that a range quoted beside "N of M runs beyond the noise" is those N runs'."""
+    (None where there are none), so that a range quoted beside "N of M runs beyond the noise" is those N runs';
+    ``wide``: the runs within the noise whose ratio lies as far past 1 as one told apart (:func:`_as_far`), each
+    (ratio, int8's timing, fp32's timing): what kept them within it is their passes' spread, which the words give,
+    else a larger ratio than the ones claimed would read as an error."""
 
     speedup: Span
     beyond: int | None
@@ -29,6 +32,7 @@ class Int8Speed:
     slower: int = 0
     apart: Span | None = None
     rest: Span | None = None
+    wide: tuple[tuple[float, Timing, Timing], ...] = ()
 
     @property
     def every(self) -> bool:
@@ -53,10 +57,24 @@ class Int8Speed:
         if self.every and self.slower == self.runs:
             return f"{shown} as fast: slower in {'every run' if self.runs > 1 else 'the run'}, {BEYOND_NOISE}"
         if self.beyond and not self.every and self.apart is not None:
-            rest = (f" (the rest within it, {self.rest.words(ratio_text)}: no difference claimed)"
+            rest = (f" (the rest within it, {self.rest.words(ratio_text)}: {self._why_within()})"
                     if self.rest is not None else " (in the rest no difference is claimed)")
             return f"{self.apart.words(ratio_text)} as fast, {self.verdict()}{rest}"
         return f"{shown} as fast, {self.verdict()}"
+
+    def _why_within(self) -> str:
+        """"no difference claimed", and where a run within the noise has a ratio as far past 1 as one told apart
+        (:attr:`wide`), that its passes spread wide, with both sides' times (median ± half the range, ms)."""
+        if not self.wide:
+            return "no difference claimed"
+        times = "; ".join(f"{'' if len(self.wide) == 1 else f'at {ratio_text(r)} '}int8 "
+                          f"{time_cell(i.median * 1e3, i.spread * 1e3, 'ms')} against fp32 "
+                          f"{time_cell(f.median * 1e3, f.spread * 1e3, 'ms')}" for r, i, f in self.wide)
+        if len(self.wide) == self.runs - (self.beyond or 0):
+            whose = "its passes" if len(self.wide) == 1 else "their passes"
+        else:
+            whose = "the passes of the runs as far from 1x as those told apart"
+        return f"no difference is claimed, as {whose} spread wide: {times}"
 
 
 def _timed(part: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -77,8 +95,15 @@ def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
     ratios = list(timed[speedup])
     told = [r for r, a in zip(ratios, apart) if a]
     rest = [r for r, a in zip(ratios, apart) if not a]
+    wide = tuple((r, i, f) for r, a, (i, f) in zip(ratios, apart, pairs) if not a and _as_far(r, told))
     return Int8Speed(Span.of(ratios), beyond, len(timed), slower, Span.of(told) if told else None,
-                     Span.of(rest) if rest else None)
+                     Span.of(rest) if rest else None, wide)
+
+
+def _as_far(ratio: float, told: list[float]) -> bool:
+    """Whether ``ratio`` lies at least as far past 1 as some ratio in ``told`` on the same side of 1 (1.16x against
+    1.13x told apart, or 0.8x against 0.9x): a run the rank test did not tell apart though its ratio says more."""
+    return any(t > 1 and ratio >= t or t < 1 and ratio <= t for t in told)
 
 
 @dataclass(frozen=True)
