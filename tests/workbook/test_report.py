@@ -642,6 +642,25 @@ def test_a_best_pruner_that_pre_trained_is_said_to_have_had_that_budget():
         table.assign(pre_epochs=30 * (table["label"] == "Mag")), 1.0)
 
 
+def test_the_findings_that_rank_a_pre_trained_pruner_first_say_its_epochs_before_pruning():
+    """Mag trains its dense network before pruning (epochs from the records), more epochs in all than the pruners that
+    score at initialisation: the findings line that ranks it first says so, with those epochs; not where another
+    pruner leads, nor where every pruner had as many."""
+    table = _tuning_table().assign(pre_epochs=0)
+    mag_first = table.assign(top1=table["top1"] + 50 * (table["label"] == "Mag"),
+                             pre_epochs=17 * (table["label"] == "Mag"))
+    (ranking,) = tuning_result(mag_first).rankings
+    assert ranking.best.label == "Mag" and ranking.pre_epochs == (("Mag", 17),)
+    (line,) = [line for line in tuning_findings(mag_first).splitlines() if line.startswith("- **MNIST / FC**")]
+    assert "17 epochs" in line
+    others_too = mag_first.assign(pre_epochs=17)  # every pruner pre-trained as long: no head start
+    assert "17 epochs" not in tuning_findings(others_too)
+    assert "5 more" in tuning_findings(mag_first.assign(pre_epochs=12 + 5 * (mag_first["label"] == "Mag")))
+    not_first = table.assign(pre_epochs=17 * (table["label"] == "Mag"))
+    assert tuning_result(not_first).rankings[0].best.label != "Mag" and "17 epochs" not in tuning_findings(not_first)
+    assert "17 epochs" in tuning_key_result(mag_first, 1.0)  # the key result, from the same ranking
+
+
 def test_the_hardware_table_names_the_cpus_vector_units_where_the_record_has_them():
     from prunelab.core.hardware import hardware_info
     from prunelab.workbook.tables import hardware_markdown

@@ -27,6 +27,7 @@ from .numbers import (
     compare_means,
     compression_text,
     counted,
+    head_start_words,
     holm,
     listed,
     p_words,
@@ -65,7 +66,8 @@ class PrunerRanking:
     """The pruner with the highest mean top-1 in one set-up at one compression, and each other one against it
     (in column order): ``better_than`` where Welch's t-test at :data:`.numbers.ALPHA`, Holm-adjusted over the
     cell's comparisons (:func:`.numbers.holm`), finds the best ahead,
-    ``tied`` where the test runs and finds no difference, ``untestable`` where a side has fewer than two seeds."""
+    ``tied`` where the test runs and finds no difference, ``untestable`` where a side has fewer than two seeds;
+    ``pre_epochs``: the epochs each pruner that had any trained its dense network before pruning (Mag)."""
 
     setup: str
     data: str
@@ -74,6 +76,7 @@ class PrunerRanking:
     better_than: tuple[Comparison, ...]
     tied: tuple[Comparison, ...]
     untestable: tuple[Comparison, ...]
+    pre_epochs: tuple[tuple[str, int], ...] = ()
 
     @property
     def kept(self) -> float:
@@ -122,11 +125,13 @@ def pruner_ranking(rows: pd.DataFrame) -> PrunerRanking:
     others = [seeds[label] for label in column_order(seeds) if label != best.label]
     tests = holm([compare_means(best.top1, other.top1) for other in others])
     comparisons = [Comparison(other, test) for other, test in zip(others, tests)]
+    pre = rows[rows["pre_epochs"] > 0].groupby("label")["pre_epochs"].max() if "pre_epochs" in rows else {}
     return PrunerRanking(
         rows["setup"].iloc[0], rows["data"].iloc[0], float(rows["compression"].iloc[0]), best,
         better_than=tuple(c for c in comparisons if c.test.significant),
         tied=tuple(c for c in comparisons if c.test.testable and not c.test.significant),
-        untestable=tuple(c for c in comparisons if not c.test.testable))
+        untestable=tuple(c for c in comparisons if not c.test.testable),
+        pre_epochs=tuple((str(label), int(epochs)) for label, epochs in dict(pre).items()))
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,10 @@ def _ranking_line(r: PrunerRanking) -> str:
     if r.all_tied:
         return cell + f"every pruner has the same mean top-1, {accuracy_cell(r.best.top1)}: none ranks above another."
     verb = "share" if r.joint_best else "has"
-    parts = [cell + f"{r.leaders} {verb} the highest mean top-1, {accuracy_cell(r.best.top1)}."]
+    pre = dict(r.pre_epochs)  # more epochs in all than the others: said beside the lead it may explain
+    head = head_start_words(pre.get(r.best.label, 0), max((pre.get(c.other.label, 0) for c in r.others), default=0))
+    head = f", {head}" if head and not r.joint_best else ""
+    parts = [cell + f"{r.leaders} {verb} the highest mean top-1, {accuracy_cell(r.best.top1)}{head}."]
     subject = r.best.label if r.joint_best else "It"
     if r.better_than:
         parts.append(f" {subject} is better than {_compared(r.better_than)} by Welch's t-test at the {ALPHA:g} "

@@ -17,7 +17,17 @@ from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .int8_findings import Int8Setup, compiling_words, int8_setups, uncompiled_words
-from .numbers import AT_CHANCE, Span, accuracy_cell, alike, compression_text, counted, listed, ratio_text
+from .numbers import (
+    AT_CHANCE,
+    Span,
+    accuracy_cell,
+    alike,
+    compression_text,
+    counted,
+    head_start_words,
+    listed,
+    ratio_text,
+)
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
@@ -60,9 +70,8 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
         rows = rows[np.isclose(rows["compression"], compression)]
         if rows.empty or rows["stand_in"].any():
             continue
-        pre = rows[rows["pre_epochs"] > 0].groupby("label")["pre_epochs"].max() if "pre_epochs" in rows else {}
-        setups.append(SetupKey(pruner_ranking(rows), references.get(setup), collapses(rows).emptied,
-                               {label: int(epochs) for label, epochs in dict(pre).items()},
+        ranking = pruner_ranking(rows)  # with each pruner's pre-training epochs, as the findings rank it
+        setups.append(SetupKey(ranking, references.get(setup), collapses(rows).emptied, dict(ranking.pre_epochs),
                                reference_epochs.get(setup)))
     return TuningKey(compression, tuple(setups), tuple(sorted(set(table.loc[table["stand_in"], "setup"]))))
 
@@ -140,9 +149,10 @@ def _setup_words(s: SetupKey, compression: float) -> str:
         text += f"{at} the best mean top-1, {best}, is shared by {r.leaders}"
     else:
         text += f"{at} the best mean top-1 is {r.best.label}'s, {best}"
-        if r.best.label in s.pre_epochs:  # a budget the others did not have: said where it could explain the lead
-            text += (f" (after {s.pre_epochs[r.best.label]} epochs of dense pre-training, which the pruners that "
-                     "score at initialisation do not get)")
+        # a budget the others did not have: said where it could explain the lead, as the findings say it
+        others = max((s.pre_epochs.get(c.other.label, 0) for c in r.others), default=0)
+        if head := head_start_words(s.pre_epochs.get(r.best.label, 0), others):
+            text += f" ({head})"
     if second is not None and not r.joint_best:
         # every pruner the test does not separate from the best is named, not the runner-up alone: a reader
         # would take the ones left out as beaten

@@ -74,6 +74,17 @@ def counted(values, noun: str, plural: str | None = None) -> str:
     return f"{', '.join(str(v) for v in values)} {word}"
 
 
+def head_start_words(epochs: int, others: int) -> str:
+    """"after 30 epochs of dense pre-training before pruning, which no other pruner here had": a pruner that trained
+    its dense network for ``epochs`` before pruning (Mag), where the most any other pruner of its cell had is
+    ``others``: more epochs in all, which may explain a lead, so a ranking that puts it first says so; "" where it
+    had no more."""
+    if epochs <= others:
+        return ""
+    had = "which no other pruner here had" if not others else f"{epochs - others} more than any other pruner here had"
+    return f"after {counted(epochs, 'epoch')} of dense pre-training before pruning, {had}"
+
+
 def share_of(part: int, whole: int, noun: str, plural: str | None = None) -> str:
     """``part`` of ``whole`` things as a reader says it: "2 of 5 runs", "all 5 runs", "both runs", "none of the 5
     runs", and of one or none "the one run" or "no run", never "1 of 1 runs"; a part outside 0 to ``whole`` is a
