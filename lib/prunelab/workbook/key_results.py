@@ -175,7 +175,7 @@ def trace_key_result(trace: dict, data: str) -> str:
     """Task 2: where the traced inference step's time goes (:func:`.tracing_findings.trace_summary`)."""
     s = trace_summary(trace)
     conv_ms, busy_ms = alike(s.conv_ms, s.busy_ms)
-    fix = f", and the fix is {SINK_FIXES[s.main_sink]}" if s.main_sink in SINK_FIXES else ""
+    fix = f", and cutting it would take {SINK_FIXES[s.main_sink]}" if s.main_sink in SINK_FIXES else ""
     return (f"One traced inference step ({data}): its {s.conv_layers} convolution layers take "
             f"{conv_ms} ms of {busy_ms} ms busy time "
             f"(**{s.conv_share:.1%}**); the main time sink is {s.main_sink}{fix}.")

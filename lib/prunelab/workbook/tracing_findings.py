@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 #: a convolution layer whose time per multiply-add is this many times the median layer's stands out
 COST_OUTLIER = 2.0
-#: the fix for each kind of work (:data:`prunelab.core.trace.KINDS`) that can be a traced step's main time sink
+#: what would cut each kind of work (:data:`prunelab.core.trace.KINDS`) that can be a traced step's main time sink:
+#: proposals, none of them measured by the trace (the words say "would")
 SINK_FIXES = {
-    "convolution": "less work in the convolutions (pruning whole channels keeps them dense and narrower), where "
-                   "folding the masks removes only extra ops",
+    "convolution": "less work in the convolutions, which would need a channel-pruned model (pruning whole channels "
+                   "keeps them dense and narrower; none was measured here)",
     "batchnorm": "folding each batch norm into the convolution before it, for inference",
     "activation and add": "fewer, fused ops (torch.compile fuses the elementwise ones into their neighbours)",
     "mask multiply": "folding the masks into the weights once, after pruning, as prunelab does",
@@ -233,6 +234,19 @@ def _busy_gap_words(result: TraceResult) -> str:
     return said + f" The rest of the gap is not the masks: it is how one step varies, which {settle}."
 
 
+def _unresolved_masks(result: TraceResult) -> str:
+    """Where the repeated steps do not tell the designs apart but the trace measured the original design's mask
+    multiplies: their time and share, what folding removes, and that the step test did not resolve a difference of
+    that size (the steps' spread given), so that "neither is faster" is not read as "folding gains nothing"."""
+    speed = result.speed
+    if speed is None or speed.differ or not result.mask_ms > 0:
+        return ""
+    spread = significant(1e3 * max(speed.original.spread, speed.folded.spread) / 2, 2)
+    return (f" The trace measured the original design's mask multiplies at {significant(result.mask_ms)} ms, "
+            f"{result.mask_share:.1%} of its busy time: that is what folding removes, and the step test does not "
+            f"resolve a difference of that size here (its steps spread up to ± {spread} ms).")
+
+
 def _traced_against_timed(result: TraceResult) -> str:
     """Where the analysed step took longer than every untraced step of the same design: the profiler's own cost,
     which is why the figures' time axes run longer than Table G's step times."""
@@ -257,18 +271,19 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
         "shares: the picture of where its time went, not a timing to compare)." + _traced_against_timed(result),
         f"- The main time sink is **{s.main_sink}**."
         + (" Pruned weights are zeros inside dense tensors, so a convolution does the same work at any compression. "
-           "The fix is less work in the convolutions: pruning whole channels (structured pruning) narrows them and "
-           "keeps them dense, while sparse kernels for unstructured zeros pay only where the density is low enough "
+           "Cutting that time would need less work in the convolutions: pruning whole channels (structured pruning) "
+           "would narrow them and keep them dense, but no channel-pruned model was measured here, so that is a "
+           "proposal, not a result; sparse kernels for unstructured zeros pay only where the density is low enough "
            "(Task 1's Tables C and C2 time them against dense ones on this machine, run by run). Folding the masks "
-           "(below) removes extra ops, not this time."
+           "(below) removes the mask multiplies only."
            if s.main_sink == "convolution" else
-           f" It is not the convolutions; the fix is {SINK_FIXES[s.main_sink]}." if s.main_sink in SINK_FIXES
-           else ""),
+           f" It is not the convolutions; cutting it would take {SINK_FIXES[s.main_sink]}."
+           if s.main_sink in SINK_FIXES else ""),
         f"- The original design multiplies every mask in every forward: {result.original_units} {s.unit} against "
         f"{result.folded_units} in the analysed step, {result.mask_share:.1%} of its busy time in mask "
         "multiplies. The outputs are " + ("identical." if result.outputs_equal else "NOT identical: investigate.")
         + _busy_gap_words(result),
-        "- " + _speed_words(result.speed),
+        "- " + _speed_words(result.speed) + _unresolved_masks(result),
     ]
     if costs is not None and len(costs) and (costs["flops"] > 0).all() and costs["relative"].notna().all():
         lines.insert(2, "- " + conv_cost_words(costs))  # every layer found, with FLOPs, in the record's layer table
