@@ -661,6 +661,23 @@ def test_the_findings_that_rank_a_pre_trained_pruner_first_say_its_epochs_before
     assert "17 epochs" in tuning_key_result(mag_first, 1.0)  # the key result, from the same ranking
 
 
+def test_each_glossary_entry_explains_its_term_in_sentences_rather_than_restating_it():
+    """A meaning ends as a sentence does and does not open by repeating its own term (a reader has just read it as the
+    heading); a rule's entry gives the number the code applies in a sentence on the term, and FLOPs are named as the
+    tables head them."""
+    from prunelab.workbook.ablations import NEAR_COLLAPSE_SHARE
+    from prunelab.workbook.glossary import TERMS
+    from prunelab.workbook.style import FLOPS
+
+    for term, meaning in TERMS:
+        assert meaning.endswith("."), term
+        opening = meaning.split(":")[0].lower()  # not "Written FLOPs (multiply-adds): ...", the heading again
+        assert not (term.lower() in opening and len(opening) < len(term) + 12), term
+    near = dict(TERMS)["near collapse"]
+    assert f"{NEAR_COLLAPSE_SHARE:.0%}" in near and "near collapse" in near  # the rule stated as a sentence on it
+    assert FLOPS in dict(TERMS)
+
+
 def test_the_hardware_table_names_the_cpus_vector_units_where_the_record_has_them():
     from prunelab.core.hardware import hardware_info
     from prunelab.workbook.tables import hardware_markdown

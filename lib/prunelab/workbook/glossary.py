@@ -42,9 +42,9 @@ TERMS: tuple[tuple[str, str], ...] = (
      "classes a run answered, so the words claim a score, not that the run answers one class."),
     ("collapse", f"A run has collapsed when a layer kept no weight, or when it is {AT_CHANCE}. The sanity checks' "
      f"ties beside collapsed runs are those beside runs {AT_CHANCE}."),
-    ("near collapse", f"A pruner {AS_SCORED} that keeps less than {NEAR_COLLAPSE_SHARE:.0%} of the lead in top-1 "
-     "over always answering the most frequent class that it had at its set-up's lowest compression. There, a tie "
-     "with its ablations says little."),
+    ("near collapse", f"A pruner {AS_SCORED} is near collapse where it keeps less than {NEAR_COLLAPSE_SHARE:.0%} of "
+     "the lead in top-1 over always answering the most frequent class that it had at its set-up's lowest "
+     "compression. There, a tie with its ablations says little."),
     ("ablation", f"A run that changes one thing of a pruner's run, compared with the pruner {AS_SCORED}: "
      f"{ABLATIONS['shuffle']} (each layer's mask permuted: its density kept, its pattern lost), "
      f"{ABLATIONS['reinitialize']} (fresh weights at the kept positions), {ABLATIONS['invert']} (the lowest "
@@ -62,8 +62,8 @@ TERMS: tuple[tuple[str, str], ...] = (
      f"shorter than another only where it gives p < {RANK_ALPHA:g}; otherwise the difference is within noise."),
     ("stand-in data", "Synthetic images in place of a data set this machine cannot have. Runs on it check that the "
      "pipeline works. Their accuracies are not results."),
-    ("FLOPs (multiply-adds)", f"Written {FLOPS}: a weight's multiply-accumulate at one output counts one, so the "
-     "number is half of what counting multiplies and adds apart gives."),
+    (FLOPS, "Floating-point operations, counted as multiply-adds: a weight's multiply-accumulate at one output "
+     "counts one, so the number is half of what counting multiplies and adds apart gives."),
     ("busy time, wall span", "Of a traced step: the time at least one op (or GPU kernel) runs, and the time from the "
      "step's first op starting to its last ending. Gaps count in the span only."),
     ("Perfetto", "A trace viewer (ui.perfetto.dev; chrome://tracing reads the same file). The profiled steps are "
