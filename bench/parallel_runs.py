@@ -5,7 +5,7 @@ On a GPU a small network such as ResNet20 leaves most of the device idle (short 
 so several trainings side by side finish in little more time than one: the aggregate throughput is what
 decides how many runs to put on one GPU, and so what the full profile costs. Each side runs the same
 configuration (different seeds, so different records) from scratch in a fresh result store; process
-start and CUDA initialisation are counted on both sides alike. Each side is timed once, one after the
+start and CUDA initialization are counted on both sides alike. Each side is timed once, one after the
 other, not interleaved as :mod:`prunelab.core.timing` does: a side is whole sweeps lasting minutes, and
 the gain sought is a multiple, not the few percent a drift of the machine's speed could fake. Figures are
 kept in ``bench/RESULTS.md``.

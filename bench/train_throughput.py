@@ -4,9 +4,9 @@ Both ways train the same pruned ResNet20 (random pruning, compression 1) for the
 in this one process, and print images per second and their ratio:
 
 * original: PIL images through torchvision transforms (random crop with padding 4, flip, to-tensor,
-  normalise) in a DataLoader with worker processes, the mask multiplied into the weights in every
+  normalize) in a DataLoader with worker processes, the mask multiplied into the weights in every
   forward, contiguous (NCHW) tensors.
-* prunelab: whole uint8 tensors on the device, crop / flip / normalise per batch with tensor ops (the
+* prunelab: whole uint8 tensors on the device, crop / flip / normalize per batch with tensor ops (the
   epoch's random draws copied to the device once, so no step waits for a CPU-to-GPU copy), masks folded
   into the weights once and kept at zero by two foreach multiplies per step, channels-last memory format
   for the convolutions, and on CUDA the whole step replayed as one CUDA graph (as runs train there).

@@ -8,7 +8,7 @@ What is true, and so what is tested (see the docstring of prunelab.core.conserva
 * prunelab's SNIP takes |dL/dθ ⊙ θ| per parameter, so it does not conserve; per unit its sums are at least the
   absolute signed sums (sum of absolute values >= absolute value of the sum).
 * GraSP's R = g_stop · g(θ) is not rescaling-invariant: per unit S_in - S_out is proportional (by GraSP's
-  positive normaliser) to ‖G_out‖² - ‖G_in‖², G the gradient of the temperature-scaled loss.
+  positive normalizer) to ‖G_out‖² - ‖G_in‖², G the gradient of the temperature-scaled loss.
 * Under plain gradient descent every layer's Σθ² of a bias-free chain changes by the same amount, up to
   O(lr) per step relative error (IMP's implicit conservation); pruning keeps it, as pruned weights stay zero.
 """
@@ -46,7 +46,7 @@ from prunelab.workbook.conservation_figures import (
 SYNFLOW_RTOL = 1e-9
 # float32 gradients: relative to the largest unit score
 SALIENCY_RTOL = 1e-4
-# GraSP's relation after fitting its normaliser: float32 Hessian-gradient products
+# GraSP's relation after fitting its normalizer: float32 Hessian-gradient products
 GRASP_RTOL = 1e-4
 # plain SGD with lr 1e-3 in float64: the discrete step's lr * ‖G‖² / (2 <θ, G>) relative error, with margin
 IMP_RTOL = 1e-2
@@ -157,7 +157,7 @@ def test_grasp_unit_imbalance_is_the_gradient_norm_imbalance():
     expected = torch.cat([(g[f"{nxt}.weight"] ** 2).sum(0) - (g[f"{cur}.weight"] ** 2).sum(1) - g[f"{cur}.bias"] ** 2
                           for cur, nxt in (("0", "2"), ("2", "4"))])
     imbalance = torch.tensor((frame["score_in"] - frame["score_out"]).to_numpy())
-    scale = float(imbalance @ expected / (expected @ expected))  # 1 / GraSP's normaliser
+    scale = float(imbalance @ expected / (expected @ expected))  # 1 / GraSP's normalizer
     assert scale > 0
     assert (imbalance - scale * expected).abs().max() < GRASP_RTOL * imbalance.abs().max()
     assert imbalance.abs().max() > 100 * GRASP_RTOL * frame["score_in"].abs().max()  # and it is not zero

@@ -126,7 +126,7 @@ def _losses_over_steps(learners_or_fused, xs_steps, ys_steps) -> list[list[float
 
 
 def test_resnet20_drifts_from_separate_runs_no_faster_than_any_change_of_rounding():
-    """ResNet20 trained from initialisation amplifies any change of rounding within a few steps; fusing is one
+    """ResNet20 trained from initialization amplifies any change of rounding within a few steps; fusing is one
     (its backward sums in another order), another memory layout is another. Over six steps the fused runs
     stay as close to the separate runs as the separate runs in another layout do."""
     models = [_pruned("resnet20", seed, 1.0) for seed in (1, 2)]
@@ -184,7 +184,7 @@ def test_forward_code_that_mixes_runs_is_refused_before_training():
 
 
 def test_runs_whose_outputs_are_not_finite_are_refused_for_that_reason():
-    """As ResNet1202's are at initialisation: no tolerance can compare them, so the check says why it refuses."""
+    """As ResNet1202's are at initialization: no tolerance can compare them, so the check says why it refuses."""
     models = [nn.Sequential(nn.Flatten(), layers.Linear(4, 3)) for _ in range(2)]
     with torch.no_grad():
         models[1][1].weight.fill_(float("inf"))

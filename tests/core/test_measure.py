@@ -82,7 +82,7 @@ def test_pruned_resnet20_flops_and_densities_are_consistent():
     assert abs(totals["param_density"] - totals["params_kept"] / totals["params_total"]) < 1e-9
     block0 = table.query("module == 'blocks.0.conv1'")["density"].item()
     assert densities(model)["blocks.0.conv1.weight"] == block0
-    # the SNIP scores are normalised: their sum over all prunable parameters is one
+    # the SNIP scores are normalized: their sum over all prunable parameters is one
     assert abs(prunable["score sum"].sum() - 1.0) < 1e-5
 
 

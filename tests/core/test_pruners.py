@@ -137,7 +137,7 @@ def _scores(pruner):
     return compute_scores(model, PruneSettings(pruner, 0.1), targets, batches)
 
 
-def test_snip_score_is_normalised_abs_gradient_times_weight():
+def test_snip_score_is_normalized_abs_gradient_times_weight():
     w1, w2, x = np.array(W1), np.array(W2), np.array(X[0])
     h = w1 @ x
     p = _softmax(w2 @ h)

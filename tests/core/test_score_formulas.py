@@ -47,14 +47,14 @@ def test_rand_is_a_standard_normal_draw_per_weight_whatever_the_weights_and_data
     assert scores("rand", target=(5.0, 5.0)) == expected
 
 
-def test_snip_is_the_normalised_absolute_gradient_with_respect_to_the_mask():
+def test_snip_is_the_normalized_absolute_gradient_with_respect_to_the_mask():
     # y = (1, 0): residual r = o - y = (2, -2), L = 4. dL/db = r h = (2, -2); dL/dh = b . r = 10, dL/da = 10 x =
     # (10, 10). |dL/dm| = |dL/dw * w|: a -> (20, 10), b -> (6, 4); they sum to 40.
     a, b = scores("snip")
     assert a == pytest.approx([20 / 40, 10 / 40]) and b == pytest.approx([6 / 40, 4 / 40])
 
 
-def test_grasp_is_the_hessian_gradient_product_times_the_weight_normalised_by_its_signed_sum():
+def test_grasp_is_the_hessian_gradient_product_times_the_weight_normalized_by_its_signed_sum():
     # y = 0, logits divided by T: L = u h^2 |b|^2 / 2 with u = 1/T^2. g_a = u h |b|^2 x = 13u (1, 1),
     # g_b = u h^2 b = u (3, -2). Differentiating z = g_stop . grad L:
     #   (Hg)_a = u |b|^2 (g_a . x) x + 2u h (g_b . b) x = u^2 (13*26 + 2*13) (1, 1) = 364 u^2 (1, 1)

@@ -78,7 +78,7 @@ _CLASSES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 
 
 def normalize(x, info):
-    """``x`` normalised as a loader of ``info``'s data normalises it."""
+    """``x`` normalized as a loader of ``info``'s data normalizes it."""
     return ChannelStats.of(info, x.device).normalize(x)
 
 
@@ -296,10 +296,10 @@ def test_device_loader_covers_each_example_once_per_epoch_in_a_new_order():
     assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(loader, fresh))
 
 
-def test_batches_of_a_split_normalised_once_are_bit_for_bit_those_normalised_per_batch():
-    # a split that is not augmented is converted and normalised once, as a whole: a batch must hold the very
+def test_batches_of_a_split_normalized_once_are_bit_for_bit_those_normalized_per_batch():
+    # a split that is not augmented is converted and normalized once, as a whole: a batch must hold the very
     # bits the per-batch conversion gives (stored runs resume and verify on them), and loaders of equal data
-    # share the one normalised tensor (a fused group opens all its runs at once)
+    # share the one normalized tensor (a fused group opens all its runs at once)
     info, n = DATASETS["mnist"], 75
     generator = torch.Generator().manual_seed(5)
     split = Split(torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=generator), torch.arange(n))
@@ -310,13 +310,13 @@ def test_batches_of_a_split_normalised_once_are_bit_for_bit_those_normalised_per
         assert torch.equal(x, normalize(split.images[index].float().div(255), info))
         assert torch.equal(y, split.labels[index])
     again = DeviceLoader(Split(split.images.clone(), split.labels.clone()), info, 8)
-    assert again.inputs is loader.inputs  # equal data, loaded apart: normalised once
+    assert again.inputs is loader.inputs  # equal data, loaded apart: normalized once
     other = DeviceLoader(_split(n), DATASETS["cifar10"], 8)
     assert other.inputs is not loader.inputs and other.inputs.shape == (n, 3, 32, 32)
     assert DeviceLoader(_split(n), DATASETS["cifar10"], 8, augment=True).inputs is None  # augmented per batch
 
 
-def test_device_loader_normalises_and_drops_last():
+def test_device_loader_normalizes_and_drops_last():
     info, split = DATASETS["cifar10"], _split()
     batches = list(DeviceLoader(split, info, batch_size=50))
     x = torch.cat([x for x, _ in batches])

@@ -56,7 +56,7 @@ def _imagenet_tree(root, folder="imagenet"):
 
 
 def _colour_label(x, info):
-    """The class whose colour the centre pixel shows, after undoing the normalisation."""
+    """The class whose colour the centre pixel shows, after undoing the normalization."""
     mean = torch.tensor(info.mean).view(-1, 1, 1)
     std = torch.tensor(info.std).view(-1, 1, 1)
     centre = (x * std + mean)[:, x.shape[1] // 2, x.shape[2] // 2]
@@ -72,7 +72,7 @@ def _all(loader):
 
 
 @pytest.mark.parametrize("val_layout", ["archive", "setup-script"])
-def test_tiny_imagenet_batches_shapes_labels_and_normalisation(tmp_path, val_layout):
+def test_tiny_imagenet_batches_shapes_labels_and_normalization(tmp_path, val_layout):
     _tiny_tree(tmp_path, val_layout)
     info = FOLDER_DATASETS["tiny-imagenet"]
     train, test = folder_loaders("tiny-imagenet", tmp_path, batch_size=5, device="cpu")
@@ -92,7 +92,7 @@ def test_tiny_imagenet_training_augmentation_pads_and_flips(tmp_path):
     info = FOLDER_DATASETS["tiny-imagenet"]
     train, _ = folder_loaders("tiny-imagenet", tmp_path, batch_size=12, device="cpu", seed=3)
     x, _ = next(iter(train))
-    zero = -torch.tensor(info.mean) / torch.tensor(info.std)  # a black padding pixel after normalisation
+    zero = -torch.tensor(info.mean) / torch.tensor(info.std)  # a black padding pixel after normalization
     border = torch.cat([x[:, :, 0, :], x[:, :, -1, :], x[:, :, :, 0], x[:, :, :, -1]], dim=2)  # [B, C, 4*64]
     padded = torch.isclose(border, zero.view(1, -1, 1), atol=1e-4).all(dim=1).any(dim=1)
     assert padded.sum() >= 6  # 12 crops, each unpadded with probability 1/81

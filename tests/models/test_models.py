@@ -14,7 +14,7 @@ SHAPES = {"default": ((1, 28, 28), 10), "lottery": ((3, 32, 32), 10)}
 def test_every_model_builds_and_runs_forward(model_class, name):
     shape, classes = SHAPES[model_class]
     net = build_model(name, model_class, shape, classes)
-    # train mode: at initialisation the running statistics are the identity, and in eval mode the
+    # train mode: at initialization the running statistics are the identity, and in eval mode the
     # 600 residual additions of resnet1202 overflow float32 (its activations double per block)
     with torch.no_grad():
         out = net(torch.randn(2, *shape))
@@ -36,7 +36,7 @@ def test_resnet20_layout_matches_the_original_names():
     assert isinstance(net.blocks[0].shortcut, layers.Identity2d)
 
 
-def test_lottery_initialisation_is_kaiming_normal_with_zero_bias():
+def test_lottery_initialization_is_kaiming_normal_with_zero_bias():
     torch.manual_seed(3)
     net = build_model("vgg11-bn", "lottery", (3, 32, 32), 10)
     w = net.layers[0].conv.weight

@@ -13,7 +13,7 @@ IMAGENET_SHAPE, IMAGENET_CLASSES = (3, 224, 224), 1000
 
 
 def _forward(net: nn.Module, shape) -> torch.Tensor:
-    # train mode, as in test_models: at initialisation eval-mode batchnorm is the identity and the deep
+    # train mode, as in test_models: at initialization eval-mode batchnorm is the identity and the deep
     # residual stacks grow their activations block after block
     net.train()
     with torch.no_grad():
@@ -43,7 +43,7 @@ def test_model_names_per_class_are_the_originals():
     assert set(imagenet.MODELS) == {*vggs, *resnets, "wide-resnet50", "wide-resnet101"}
 
 
-def test_tinyimagenet_vgg_layout_and_initialisation():
+def test_tinyimagenet_vgg_layout_and_initialization():
     torch.manual_seed(1)
     net = tinyimagenet.MODELS["vgg16-bn"](TINY_SHAPE, TINY_CLASSES)
     convs = [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
@@ -89,7 +89,7 @@ def test_imagenet_names_and_forward_match_torchvision():
     x = torch.randn(1, *IMAGENET_SHAPE)
     with torch.no_grad():
         assert torch.allclose(ours(x), theirs(x), atol=1e-5)
-    with torch.device("meta"):  # shapes only: no memory, no initialisation
+    with torch.device("meta"):  # shapes only: no memory, no initialization
         vgg = imagenet.MODELS["vgg11-bn"](IMAGENET_SHAPE, IMAGENET_CLASSES)
         reference = torchvision.models.vgg11_bn()
     shapes = {k: v.shape for k, v in vgg.state_dict().items() if not k.endswith("_mask")}

@@ -51,7 +51,7 @@ def test_one_step_meta_gradient_matches_the_hand_computation():
     assert b == pytest.approx([51.9, 25.448], rel=1e-5)
 
 
-def test_without_steps_it_is_snips_score_before_normalisation():
+def test_without_steps_it_is_snips_score_before_normalization():
     # dL/da = 10 x, dL/db = (2, -2): |g * w| = (20, 10) and (6, 4)
     assert scores(steps=0) == (pytest.approx([20.0, 10.0]), pytest.approx([6.0, 4.0]))
 

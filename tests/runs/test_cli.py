@@ -90,7 +90,7 @@ def test_the_pruning_line_says_which_ablations_the_run_makes(tmp_path, capsys):
     assert main(shlex.split(f"--model fc --dataset mnist --pruner snip --shuffle --invert {TINY} "
                             f"--result-dir {tmp_path}")) == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Pruning with snip")]
-    assert "inverted" in line and "shuffled" in line and "re-initialised" not in line
+    assert "inverted" in line and "shuffled" in line and "re-initialized" not in line
 
 
 def test_a_run_at_chance_says_so_beside_its_top1(tmp_path, capsys):

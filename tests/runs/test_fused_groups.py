@@ -55,7 +55,7 @@ def _grid(result_dir, setup: str, fuse: str, **changes) -> list[RunConfig]:
     return [base.replace(compression=c, seed=s) for s in (1, 2) for c in (0.5, 1.0)]
 
 
-#: ResNet20 trains one step per epoch here: its training from initialisation is chaotic, and after a few
+#: ResNet20 trains one step per epoch here: its training from initialization is chaotic, and after a few
 #: steps any change of rounding moves its losses by more than 1e-5 (a separate run against itself with
 #: another memory layout as much as fused against separate: tests/core/test_fused_network.py measures both)
 STEPS = {"fc": dict(post_epochs=2), "conv": dict(post_epochs=2), "resnet20": dict(post_epochs=1, train_subset=32)}

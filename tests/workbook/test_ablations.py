@@ -23,7 +23,7 @@ from prunelab.workbook.ablations import (
     ablation_study,
     ablation_table,
     clean_split_chance,
-    pretrained_reinitialised,
+    pretrained_reinitialized,
 )
 from prunelab.workbook.grids import WorkbookParams, ablation_grid
 
@@ -31,7 +31,7 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_ablations.ipy
 
 
 def _table(stand_in: bool = False) -> pd.DataFrame:
-    """SNIP: inverting its scores costs 30 points, shuffling and re-initialising nothing (a density, not weights);
+    """SNIP: inverting its scores costs 30 points, shuffling and re-initializing nothing (a density, not weights);
     GraSP: every ablation within a point of it, seeds scattered."""
     rows = []
     for label, levels in (("SNIP", {"": 90, "shuffle": 90, "reinitialize": 90, "invert": 60}),
@@ -48,8 +48,8 @@ def _table(stand_in: bool = False) -> pd.DataFrame:
 def test_the_table_has_a_row_per_pruner_and_a_column_per_ablation_with_welchs_p():
     table = ablation_table(_table())
     assert list(table.index.get_level_values("pruner")) == ["SNIP", "GraSP"]  # the workbook's pruner order
-    assert list(table.columns) == [AS_SCORED, "layerwise shuffle", "layerwise shuffle: p", "re-initialised",
-                                   "re-initialised: p", "inverted scores", "inverted scores: p"]
+    assert list(table.columns) == [AS_SCORED, "layerwise shuffle", "layerwise shuffle: p", "re-initialized",
+                                   "re-initialized: p", "inverted scores", "inverted scores: p"]
     snip = table.xs("SNIP", level="pruner").iloc[0]
     assert snip[AS_SCORED] == "90.1 ± 1.1 (n=3)" and snip["inverted scores"] == "60.1 ± 1.1 (n=3)"
     assert snip["inverted scores: p"] == "< 0.001" and float(snip["layerwise shuffle: p"]) == 1.0
@@ -165,7 +165,7 @@ def test_a_tie_with_an_ablation_that_collapsed_on_some_seeds_is_not_read_as_a_fi
 def test_frankle_et_als_claim_is_judged_per_pruner_by_the_ablations_that_test_it():
     table = _table().assign(pruner=lambda t: t["label"].str.lower())
     claim = frankle_claim(table, ablation_study(table))
-    # SNIP's shuffle and re-initialisation tie with it (its inversion, -30 points, is not the claim's test for
+    # SNIP's shuffle and re-initialization tie with it (its inversion, -30 points, is not the claim's test for
     # SNIP); GraSP's three ablations all tie: the data agree for both
     assert "points" not in claim and "SNIP" in claim and "GraSP" in claim  # no cost named: nothing against
     shuffled = table["shuffle"] & (table["label"] == "SNIP")
@@ -177,7 +177,7 @@ def test_frankle_et_als_claim_is_judged_per_pruner_by_the_ablations_that_test_it
     snip_only = worse[worse["label"] == "SNIP"]
     alone = frankle_claim(snip_only, ablation_study(snip_only))
     assert "costs 10.0 points" in alone and "weaker evidence" not in alone  # against only: no caveat about ties
-    assert "re-initialised at 1" in claim and "layerwise shuffle at 1" in claim  # each pair that tied, named
+    assert "re-initialized at 1" in claim and "layerwise shuffle at 1" in claim  # each pair that tied, named
     assert claim in ablation_key_result(table) and claim not in ablation_findings(table)  # the key result alone
     many = pd.concat([worse.assign(setup=f"{setup} {k}") for k in range(8) for setup in worse["setup"].unique()])
     assert "about 2 would pass by chance" in frankle_claim(many, ablation_study(many))  # 5 tests x 8
@@ -236,7 +236,7 @@ def test_the_notebook_shows_the_findings_in_its_section_and_the_claim_as_its_key
 def test_the_claim_counts_the_tests_that_bear_on_it_and_those_that_passed():
     table = _quick()
     rows = claim_rows(table, ablation_study(table))
-    # SNIP and SynFlow: shuffle and re-initialisation at 1 and 2; GraSP: its inversion too; Mag is not the claim's
+    # SNIP and SynFlow: shuffle and re-initialization at 1 and 2; GraSP: its inversion too; Mag is not the claim's
     assert len(rows) == 2 * 2 + 2 * 2 + 3 * 2 and "Mag" not in set(rows["pruner"])
     assert set(rows.loc[rows["told_apart"], "pruner"]) == {"SNIP", "SynFlow (100 rounds)"}
     assert int(rows["told_apart"].sum()) == 2  # the two shuffles at 2
@@ -283,9 +283,9 @@ def test_a_large_difference_not_told_apart_is_unresolved_not_a_tie():
     table = _quick()
     verdicts = ablation_study(table)
     short = {(v.pruner, v.compression, v.ablation) for v in verdicts if v.low_power}
-    # SNIP's inversion at 1 (-40.4, p = 0.087) and Mag's re-initialisation (-7.7, p = 0.083): every ablated seed
+    # SNIP's inversion at 1 (-40.4, p = 0.087) and Mag's re-initialization (-7.7, p = 0.083): every ablated seed
     # below every seed as scored; SNIP's shuffle at 1 (-1.4, also below every seed) is small: a tie
-    assert short == {("SNIP", 1.0, "inverted scores"), ("Mag", 1.0, "re-initialised")}
+    assert short == {("SNIP", 1.0, "inverted scores"), ("Mag", 1.0, "re-initialized")}
     findings = ablation_findings(table)
     snip = _claim_line(findings, "SNIP")
     ties = snip[snip.index("not told apart from"):snip.index("large difference")]
@@ -297,7 +297,7 @@ def test_a_large_difference_not_told_apart_is_unresolved_not_a_tie():
     wide = table[table["compression"] == 1.0].copy()
     reinit = (wide["label"] == "SynFlow (100 rounds)") & wide["reinitialize"]
     wide.loc[reinit, "top1"] = [70.0, 80.0, 60.0]
-    assert next(v for v in ablation_study(wide) if v.pruner.startswith("SynFlow") and v.ablation == "re-initialised"
+    assert next(v for v in ablation_study(wide) if v.pruner.startswith("SynFlow") and v.ablation == "re-initialized"
                 ).low_power
     synflow = _claim_line(ablation_key_result(wide), "SynFlow (100 rounds)")
     assert "undecided" in synflow and "in line" not in synflow and "more seeds would settle it" in synflow
@@ -315,33 +315,33 @@ def test_an_unresolved_split_is_said_with_how_often_chance_gives_one_so_clean():
 
 
 def test_an_untestable_ablation_is_named_beside_the_tested_ones():
-    # SNIP at 1 with one re-initialised seed: its shuffle and inversion are tested, its re-initialisation not
+    # SNIP at 1 with one re-initialized seed: its shuffle and inversion are tested, its re-initialization not
     table = _quick()[lambda t: (t["label"] == "SNIP") & (t["compression"] == 1.0)]
     table = table[~(table["reinitialize"] & (table["seed"] > 1))]
     testable = {v.ablation: v.testable for v in ablation_study(table)}
-    assert testable == {"layerwise shuffle": True, "re-initialised": False, "inverted scores": True}
+    assert testable == {"layerwise shuffle": True, "re-initialized": False, "inverted scores": True}
     line = ablation_findings(table)
-    assert "no ablation can be tested" not in line and "re-initialised at 1" in line
+    assert "no ablation can be tested" not in line and "re-initialized at 1" in line
     single = table[table["seed"] == 1]  # one seed of each: nothing testable
     assert not any(v.testable for v in ablation_study(single))
     assert "no ablation can be tested" in ablation_findings(single)
 
 
 def test_a_verdict_against_the_claim_keeps_its_unresolved_losses_and_gains():
-    # SynFlow re-initialised at 1 scores 70, 80 and 60 against 86 to 87.6: 17 points below, unresolved at 3 seeds,
+    # SynFlow re-initialized at 1 scores 70, 80 and 60 against 86 to 87.6: 17 points below, unresolved at 3 seeds,
     # where SynFlow works; its only cost told apart (its shuffle at 2) is near collapse
     table = _quick()
     reinit = table["label"].str.startswith("SynFlow") & table["reinitialize"] & (table["compression"] == 1.0)
     table.loc[reinit, "top1"] = [70.0, 80.0, 60.0]
     verdict = next(v for v in ablation_study(table)
-                   if v.pruner.startswith("SynFlow") and v.ablation == "re-initialised" and v.compression == 1.0)
+                   if v.pruner.startswith("SynFlow") and v.ablation == "re-initialized" and v.compression == 1.0)
     assert verdict.low_power and not verdict.near_collapse and verdict.difference == pytest.approx(-17.0, abs=0.05)
     key = ablation_key_result(table)
     synflow = _claim_line(key, "SynFlow (100 rounds)")
     assert "costs 26.6 points" in synflow and "-17.0 points" in synflow  # the loss at 1 stays in the verdict
     assert "only near collapse" not in synflow and "the effect shows only near collapse" not in key
     assert "only near collapse" in _claim_line(key, "SNIP")  # SNIP's own verdict keeps its hedge
-    # a gain told apart beside a cost: SNIP re-initialised at 1 scores 6 points above it, and stays in its line
+    # a gain told apart beside a cost: SNIP re-initialized at 1 scores 6 points above it, and stays in its line
     gain = _quick()
     reinit = (gain["label"] == "SNIP") & gain["reinitialize"] & (gain["compression"] == 1.0)
     gain.loc[reinit, "top1"] = [95.0, 95.5, 96.0]
@@ -350,29 +350,29 @@ def test_a_verdict_against_the_claim_keeps_its_unresolved_losses_and_gains():
 
 
 def test_a_tie_near_collapse_is_not_counted_as_support_for_the_claim():
-    # SNIP and SynFlow re-initialised at 2 tie with them where they keep under half their lead: weak either way
+    # SNIP and SynFlow re-initialized at 2 tie with them where they keep under half their lead: weak either way
     table = _quick()
     ties = {(v.pruner, v.ablation) for v in ablation_study(table)
             if v.compression == 2.0 and v.near_collapse and v.testable and not v.told_apart and not v.low_power
             and not v.collapsed and not v.ablation_collapsed}
-    assert ties == {("SNIP", "re-initialised"), ("SynFlow (100 rounds)", "re-initialised")}
+    assert ties == {("SNIP", "re-initialized"), ("SynFlow (100 rounds)", "re-initialized")}
     key = ablation_key_result(table)
     for label in ("SNIP", "SynFlow (100 rounds)"):
         line = _claim_line(key, label)
         support = line[line.index("Not told apart from it:"):]
         support = support[:support.index(".")]
-        assert "layerwise shuffle at 1" in support and "at 2" not in support and "re-initialised at 2" in line
+        assert "layerwise shuffle at 1" in support and "at 2" not in support and "re-initialized at 2" in line
     # without its cost at 2, SynFlow's support is its ties at 1 alone, the tie at 2 set apart
     calm = table[~(table["label"].str.startswith("SynFlow") & table["shuffle"] & (table["compression"] == 2.0))]
     synflow = _claim_line(ablation_key_result(calm), "SynFlow (100 rounds)")
     support = synflow[synflow.index("in line with it"):]
     support = support[:support.index(".")]
-    assert "re-initialised at 1" in support and "at 2" not in support and "re-initialised at 2" in synflow
-    # ties near collapse alone decide nothing: SNIP with its re-initialisation at 2 only
+    assert "re-initialized at 1" in support and "at 2" not in support and "re-initialized at 2" in synflow
+    # ties near collapse alone decide nothing: SNIP with its re-initialization at 2 only
     alone = table[(table["label"] == "SNIP") & ~table["shuffle"]
                   & ~(table["reinitialize"] & (table["compression"] == 1.0))]
     snip = _claim_line(ablation_key_result(alone), "SNIP")
-    assert "in line" not in snip and "re-initialised at 2" in snip
+    assert "in line" not in snip and "re-initialized at 2" in snip
 
 
 def test_near_collapse_is_measured_over_each_set_ups_own_floor():
@@ -400,12 +400,12 @@ def _holm_by_hand(raw: dict) -> dict:
 
 def test_a_pruners_ablations_are_holm_adjusted_over_every_compression_of_its_set_up():
     """A pruner's verdict pools its ablations at compressions 1 and 2, so its six p-values are adjusted together,
-    in the study and in Table M alike: SynFlow's re-initialisation at 1 (Welch alone p = 0.015, 0.046 over its
+    in the study and in Table M alike: SynFlow's re-initialization at 1 (Welch alone p = 0.015, 0.046 over its
     row's three) is no longer told apart over the six."""
     from scipy import stats
 
     table = _quick()
-    flags = {"layerwise shuffle": "shuffle", "re-initialised": "reinitialize", "inverted scores": "invert"}
+    flags = {"layerwise shuffle": "shuffle", "re-initialized": "reinitialize", "inverted scores": "invert"}
     verdicts = {(v.pruner, v.compression, v.ablation): v for v in ablation_study(table)}
     shown = ablation_table(table)
     for label, _ in QUICK:
@@ -422,15 +422,15 @@ def test_a_pruners_ablations_are_holm_adjusted_over_every_compression_of_its_set
             assert verdict.told_apart == (p < 0.05)
             cell = shown.loc[(shown.index[0][0], label, f"{c:g}"), f"{name}: p"]
             assert cell == ("< 0.001" if p < 0.001 else f"{p:.3f}")  # the table shows the verdict's p
-    reinit = verdicts[("SynFlow (100 rounds)", 1.0, "re-initialised")]
+    reinit = verdicts[("SynFlow (100 rounds)", 1.0, "re-initialized")]
     assert not reinit.told_apart and 0.05 < reinit.p_value < 0.1
     rows = claim_rows(table, list(verdicts.values()))
     assert int(rows["told_apart"].sum()) == 2  # the two shuffles at 2 stay told apart
     # one compression alone: a family of three, each p the smaller
     at_one = table[table["compression"] == 1.0]
     alone = {(v.pruner, v.ablation): v for v in ablation_study(at_one)}
-    assert alone[("SynFlow (100 rounds)", "re-initialised")].family == 3
-    assert alone[("SynFlow (100 rounds)", "re-initialised")].p_value < reinit.p_value
+    assert alone[("SynFlow (100 rounds)", "re-initialized")].family == 3
+    assert alone[("SynFlow (100 rounds)", "re-initialized")].p_value < reinit.p_value
 
 
 def test_no_p_where_neither_group_varies_and_such_a_pair_joins_no_family():
@@ -443,22 +443,22 @@ def test_no_p_where_neither_group_varies_and_such_a_pair_joins_no_family():
     table.loc[scored_two | (snip & table["reinitialize"]), "top1"] = 30.0  # equal; its inversion: 10 on every seed
     verdicts = {(v.compression, v.ablation): v for v in ablation_study(table) if v.pruner == "SNIP"}
     undefined = {key for key, v in verdicts.items() if not v.testable}
-    assert undefined == {(2.0, "re-initialised"), (2.0, "inverted scores")}
+    assert undefined == {(2.0, "re-initialized"), (2.0, "inverted scores")}
     assert all(math.isnan(verdicts[key].p_value) and not verdicts[key].told_apart for key in undefined)
     assert {v.family for v in verdicts.values() if v.testable} == {4}  # 6 less the two undefined
     assert math.isfinite(verdicts[(2.0, "layerwise shuffle")].p_value)  # -16.5 points against 30 on every seed
     row = ablation_table(table).xs(("SNIP", "2"), level=("pruner", "compression")).iloc[0]
-    assert row["re-initialised: p"] == row["inverted scores: p"] == "–" != row["layerwise shuffle: p"]
+    assert row["re-initialized: p"] == row["inverted scores: p"] == "–" != row["layerwise shuffle: p"]
     snip_line = _claim_line(ablation_findings(table), "SNIP")
-    assert "re-initialised at 2 (" not in snip_line and "inverted scores at 2 (" not in snip_line  # no p quoted
+    assert "re-initialized at 2 (" not in snip_line and "inverted scores at 2 (" not in snip_line  # no p quoted
 
 
-def test_a_pruner_trained_before_pruning_is_said_to_lose_that_training_when_re_initialised():
-    """Re-initialising draws fresh weights after pre-training: the records' pre-training epochs, not a pruner's
-    name, decide which pruners' re-initialised difference also carries that loss, in Table M's note and in their
+def test_a_pruner_trained_before_pruning_is_said_to_lose_that_training_when_re_initialized():
+    """Re-initializing draws fresh weights after pre-training: the records' pre-training epochs, not a pruner's
+    name, decide which pruners' re-initialized difference also carries that loss, in Table M's note and in their
     findings line."""
     table = _quick().assign(pre_epochs=lambda t: (t["pruner"] == "mag") * 30)
-    assert pretrained_reinitialised(table) == {("MNIST / FC", "Mag"): [30]}
+    assert pretrained_reinitialized(table) == {("MNIST / FC", "Mag"): [30]}
     note = ablation_table_note(table)
     assert "Mag" in note and "30" in note and "SNIP" not in note
     plain = _quick().assign(pre_epochs=0)
@@ -468,9 +468,9 @@ def test_a_pruner_trained_before_pruning_is_said_to_lose_that_training_when_re_i
     assert after[1:] == before[1:]
     # another pruner pre-trained (SNIP, 5 epochs): it is the one named, whatever its name
     snip = _quick().assign(pre_epochs=lambda t: (t["pruner"] == "snip") * 5)
-    assert pretrained_reinitialised(snip) == {("MNIST / FC", "SNIP"): [5]}
+    assert pretrained_reinitialized(snip) == {("MNIST / FC", "SNIP"): [5]}
     assert "SNIP" in ablation_table_note(snip) and "Mag" not in ablation_table_note(snip)
-    # Mag's re-initialised runs at 2 are at chance beside it there: with those alone, nothing to qualify
+    # Mag's re-initialized runs at 2 are at chance beside it there: with those alone, nothing to qualify
     only_two = table[(table["label"] != "Mag") | (table["compression"] == 2.0)]
     assert ablation_findings(only_two).splitlines()[0] == ablation_findings(
         only_two.assign(pre_epochs=0)).splitlines()[0]

@@ -177,7 +177,7 @@ def _runs(compressions: dict[str, list[float]], seeds=SEEDS) -> pd.DataFrame:
 
 
 def _ablated(compressions: dict[str, list[float]], seeds=SEEDS) -> pd.DataFrame:
-    """Notebook 05's run table by hand: each run of :func:`_runs` as scored, shuffled, re-initialised and
+    """Notebook 05's run table by hand: each run of :func:`_runs` as scored, shuffled, re-initialized and
     inverted (inverting costs 20 points)."""
     runs = _runs(compressions, seeds).assign(shuffle=False, reinitialize=False, invert=False)
     ablated = [runs.assign(**{flag: True}, top1=runs["top1"] - (20 if flag == "invert" else 0.5))

@@ -644,7 +644,7 @@ def test_a_best_pruner_that_pre_trained_is_said_to_have_had_that_budget():
 
 def test_the_findings_that_rank_a_pre_trained_pruner_first_say_its_epochs_before_pruning():
     """Mag trains its dense network before pruning (epochs from the records), more epochs in all than the pruners that
-    score at initialisation: the findings line that ranks it first says so, with those epochs; not where another
+    score at initialization: the findings line that ranks it first says so, with those epochs; not where another
     pruner leads, nor where every pruner had as many."""
     table = _tuning_table().assign(pre_epochs=0)
     mag_first = table.assign(top1=table["top1"] + 50 * (table["label"] == "Mag"),

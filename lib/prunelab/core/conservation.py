@@ -11,7 +11,7 @@ average score per parameter is proportional to the inverse layer size and large 
 ``synflow`` is a synaptic saliency exactly, and so is the signed ``∂L/∂θ ⊙ θ`` (:data:`SALIENCY`, SNIP
 before its absolute value). ``snip`` takes ``|·|`` per parameter, so its sums obey the law only where all
 terms share a sign. ``grasp``'s ``R = g_stop · g(θ)`` depends on θ through the gradient too, so
-``S_in - S_out = ‖G_out‖² - ‖G_in‖²`` (then divided by GraSP's normaliser), not zero. Batchnorm and
+``S_in - S_out = ‖G_out‖² - ‖G_in‖²`` (then divided by GraSP's normalizer), not zero. Batchnorm and
 residual branches break the symmetry; the laws are for chains of masked linear / conv layers.
 
 The experiments score (or train) a *copy* of the model as it stands: prune it first with
@@ -53,7 +53,7 @@ from .pruners import (
 )
 from .registry import find_pruner, pruner_names
 
-#: the signed synaptic saliency ∂L/∂θ ⊙ θ (SNIP's score before |·| and normalisation)
+#: the signed synaptic saliency ∂L/∂θ ⊙ θ (SNIP's score before |·| and normalization)
 SALIENCY = "saliency"
 
 

@@ -3,7 +3,7 @@
 A unit (a linear layer's output neuron, a convolution's output channel) carries nothing when all its
 outgoing weights are pruned (nothing reads it), or all its incoming ones are (it outputs a constant, its bias
 through what follows elementwise; the next layer's ``c * sum(W[:, unit])`` is folded into that layer's bias
-before the unit goes). Pruning at initialisation leaves many such units at high compression, and removing
+before the unit goes). Pruning at initialization leaves many such units at high compression, and removing
 them shrinks the dense layers on both sides, which speeds up every kernel.
 
 Only what is provably exact is touched, on a plain model (:func:`prunelab.core.inference.strip_masks`) in

@@ -62,7 +62,7 @@ def evaluate(model: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], device: 
              precision: Precision = FP32) -> Evaluation:
     """Test loss, top-1 and top-5 accuracy (percent), and the wall time of inference over the whole set.
 
-    The clock starts and stops after synchronising the device; accuracy is accumulated on the device
+    The clock starts and stops after synchronizing the device; accuracy is accumulated on the device
     so the loop itself never waits for a result. The forward runs in ``precision``.
     """
     model.eval()

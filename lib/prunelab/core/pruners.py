@@ -6,8 +6,8 @@ does; docs/pruners.md gives each formula and why. They follow the SynFlow paper'
 
 * ``rand``: a standard normal draw per weight; ``mag``: ``|w|``.
 * ``snip``: ``|dL/dm * 1|`` for a mask ``m`` multiplied into the weights, i.e. ``|g * w|`` with the
-  gradient summed over the pruning batches, normalised to sum to one.
-* ``grasp``: ``(H g) * w`` with logits divided by a temperature of 200, normalised by ``|sum| + 1e-10``.
+  gradient summed over the pruning batches, normalized to sum to one.
+* ``grasp``: ``(H g) * w`` with logits divided by a temperature of 200, normalized by ``|sum| + 1e-10``.
 * ``synflow``: ``|dR/dw * w|`` where ``R`` is the sum of the outputs of the network with every parameter
   and buffer replaced by its absolute value, for an all-ones input. It is computed on float64 copies of
   the model's tensors so that deep networks neither overflow nor underflow; the model itself is never touched.

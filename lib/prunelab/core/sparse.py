@@ -84,7 +84,7 @@ def layer_clock(device: torch.device) -> Callable[[], float]:
     With one thread every kernel runs in the calling thread, so its CPU time is the time the kernel takes
     on an idle core, without the slices the scheduler gives other processes (on a shared machine wall-clock
     medians flip choices both ways). With more threads, or on a GPU, only wall time (device
-    synchronised) sees all the work.
+    synchronized) sees all the work.
     """
     if device.type == "cpu" and torch.get_num_threads() == 1:
         return time.thread_time

@@ -7,7 +7,7 @@ each goes first as often), so a drift of a shared machine's speed hits all alike
 Records, pages and ``bench/`` all time through these two, so every reported time is the same statistic,
 and all judge two times by :func:`timings_differ`: a rank test of the samples, which one slow repeat
 sways by its order among the other's repeats, not by how slow it was.
-The caller synchronises an asynchronous device inside the timed function (see ``core.evaluation.synchronize``).
+The caller synchronizes an asynchronous device inside the timed function (see ``core.evaluation.synchronize``).
 """
 
 from __future__ import annotations

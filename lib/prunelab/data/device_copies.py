@@ -33,7 +33,7 @@ def device_copy(tensor: torch.Tensor, device: torch.device) -> DeviceCopy:
     """``tensor`` on ``device``, one copy shared by every loader of the process whose tensor is equal (the
     loaders never write to it). A fused group opens all its runs before training, and a copy per run of
     CIFAR-10 (185 MB) would fill a GPU before its first step. On the CPU the first such tensor itself: what the
-    loaders derive from it (normalised inputs, four times its size) is then made once too."""
+    loaders derive from it (normalized inputs, four times its size) is then made once too."""
     flat = tensor.reshape(-1)
     sample = flat[::max(1, flat.numel() // 4096)]
     key = (str(device), tensor.dtype, tuple(tensor.shape), hash(sample.cpu().numpy().tobytes()))

@@ -2,7 +2,7 @@
 
 Too large for memory, they are read image by image by a ``DataLoader`` with ``workers`` processes, which
 decode and augment to uint8; the loaders still yield what :class:`prunelab.data.in_memory.DeviceLoader`
-yields (normalised float32 inputs and int64 labels on the device, order and augmentation fixed by ``seed``
+yields (normalized float32 inputs and int64 labels on the device, order and augmentation fixed by ``seed``
 and the epoch), the float conversion done on the device (a quarter of the bytes to copy).
 
 Layouts under the data folder (``root``, else ``$PRUNELAB_DATA``, else ``./data``); nothing is downloaded
@@ -115,7 +115,7 @@ def find_samples(name: str, root: str | os.PathLike | None = None) -> tuple[list
 
 
 def image_transform(name: str, train: bool) -> Callable:
-    """PIL image to uint8 [C, H, W] tensor with the original's augmentation (normalisation comes later)."""
+    """PIL image to uint8 [C, H, W] tensor with the original's augmentation (normalization comes later)."""
     from torchvision import transforms as T
 
     steps: list = []
@@ -159,7 +159,7 @@ class ImageSamples(Dataset):
 
 
 class FolderLoader:
-    """Iterates (inputs float32 normalised [B,C,H,W], labels int64 [B]) on ``device``, like DeviceLoader.
+    """Iterates (inputs float32 normalized [B,C,H,W], labels int64 [B]) on ``device``, like DeviceLoader.
 
     ``epoch`` counts the epochs started; set it to continue a run (the order and augmentation of epoch ``e``
     depend only on ``seed`` and ``e``).

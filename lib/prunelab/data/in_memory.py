@@ -1,8 +1,8 @@
-"""Datasets as whole uint8 tensors; batching, normalisation and augmentation done per batch on the device.
+"""Datasets as whole uint8 tensors; batching, normalization and augmentation done per batch on the device.
 
 There is no DataLoader and no per-image Python in the training loop: a split is moved to the device once and
-every batch is an index, a float conversion, an optional vectorised crop/flip and a normalisation (a split that
-is not augmented is converted and normalised once, and a batch is an index).
+every batch is an index, a float conversion, an optional vectorised crop/flip and a normalization (a split that
+is not augmented is converted and normalized once, and a batch is an index).
 
 Real MNIST/CIFAR come from torchvision's own dataset classes and are cached once, converted, under
 ``<root>/prunelab-cache``. ``source="bundled"`` reads a real subset that an installed package ships
@@ -237,7 +237,7 @@ def _generator(*seeds: int) -> torch.Generator:
 def synthetic_data(info: DatasetInfo, train_subset: int | None, test_subset: int | None, seed: int) -> Data:
     """A learnable stand-in: each class is a fixed random smooth template, each image template plus noise.
 
-    Pixels are drawn around the dataset's per-channel mean and std so that normalisation behaves as on the
+    Pixels are drawn around the dataset's per-channel mean and std so that normalization behaves as on the
     real data. Examples are generated in seeded chunks, so a subset equals the start of the full split.
     """
     channels, height, width = info.input_shape
@@ -272,7 +272,7 @@ def synthetic_data(info: DatasetInfo, train_subset: int | None, test_subset: int
 
 @dataclass(frozen=True)
 class ChannelStats:
-    """A data set's per-channel mean and std, [1, C, 1, 1] float32 on one device: every loader normalises so."""
+    """A data set's per-channel mean and std, [1, C, 1, 1] float32 on one device: every loader normalizes so."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -322,10 +322,10 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int =
 
 
 class DeviceLoader:
-    """Iterates (inputs float32 normalised [B,C,H,W], labels int64 [B]) on `device`.
+    """Iterates (inputs float32 normalized [B,C,H,W], labels int64 [B]) on `device`.
 
-    The whole split is moved to the device once; batches are cut, augmented and normalised there (a split
-    that is not augmented is normalised once, as a whole).
+    The whole split is moved to the device once; batches are cut, augmented and normalized there (a split
+    that is not augmented is normalized once, as a whole).
     Each ``iter()`` starts a new epoch: its shuffle and augmentation draws come from a generator seeded by
     ``seed`` and the epoch number, so epochs differ but the whole sequence is fixed by the seed.
     """
@@ -340,7 +340,7 @@ class DeviceLoader:
         self._copies = (device_copy(split.images, self.device), device_copy(split.labels, self.device))
         self.images, self.labels = (copy.tensor for copy in self._copies)
         self.stats = ChannelStats.of(info, self.device)
-        # without augmentation a batch is rows of the split normalised once, by the operations a batch would
+        # without augmentation a batch is rows of the split normalized once, by the operations a batch would
         # take (so to the same bits), shared by the loaders of equal data: one gather a batch instead of five
         # passes over it
         self.inputs = None if augment else self._copies[0].derived(

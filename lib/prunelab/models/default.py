@@ -1,6 +1,6 @@
 """The original tool's ``default`` model class: a fully connected and a small convolutional network.
 
-Both keep PyTorch's default initialisation, as the original does, and the same module layout (an
+Both keep PyTorch's default initialization, as the original does, and the same module layout (an
 ``nn.Sequential``), so layer names such as ``1.weight`` match the original tool's summaries.
 """
 

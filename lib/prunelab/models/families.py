@@ -1,5 +1,5 @@
 """What the ``tinyimagenet`` and ``imagenet`` model classes share: the VGG and ResNet plans, the VGG feature
-extractor and initialisation, and one builder that turns a family's VGG and ResNet classes into its
+extractor and initialization, and one builder that turns a family's VGG and ResNet classes into its
 table of named models (``vgg11`` ... ``vgg19-bn``, ``resnet18`` ... ``resnet152``, ``wide-resnet*``)."""
 
 from __future__ import annotations

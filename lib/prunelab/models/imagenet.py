@@ -1,6 +1,6 @@
 """The original tool's ``imagenet`` model class: torchvision's VGG and ResNet (224x224 inputs, 1000 classes).
 
-Module names, layouts and initialisation are torchvision's, as in the original: VGG is ``features.N``,
+Module names, layouts and initialization are torchvision's, as in the original: VGG is ``features.N``,
 ``avgpool`` (adaptive, 7x7) and ``classifier.0`` / ``.3`` / ``.6``; ResNet is ``conv1`` (7x7, stride 2),
 ``bn1``, ``maxpool``, ``layer1`` .. ``layer4`` of blocks (``conv1``, ``bn1``, ``conv2``, ... ``downsample``)
 and ``fc``. Parameter names therefore match torchvision's, so its pretrained state dicts load with

@@ -114,12 +114,12 @@ class BatchNorm2d(_MaskedBatchNorm, nn.BatchNorm2d):
 
 
 class _Identity(MaskedMixin, nn.Module):
-    """A per-channel scale on a residual connection, initialised to one.
+    """A per-channel scale on a residual connection, initialized to one.
 
     As in the original tool it is a parameter that is not trained and is prunable only on request
     (``prune_residual``). While every scale is exactly one the forward returns its input unchanged,
     which saves one elementwise kernel per residual block; ``scale_is_one`` is refreshed whenever the
-    masks are applied or the weights re-initialised.
+    masks are applied or the weights re-initialized.
     """
 
     MASKED = ("weight",)
@@ -243,7 +243,7 @@ def keep_pruned_at_zero(optimizer: torch.optim.Optimizer, model: nn.Module):
     gradients and optimizer state of the original design. After each step the masks are re-applied,
     because momentum or moment estimates from before pruning (pre-training) could still move a pruned
     entry. Only masks that prune something (as of the last :func:`apply_masks`) are touched, so the
-    hooks add no device synchronisation. Returns the two hook handles.
+    hooks add no device synchronization. Returns the two hook handles.
     """
     modules = [module for _, module in masked_modules(model)]
 

@@ -1,6 +1,6 @@
 """The original tool's ``tinyimagenet`` model class: VGG and ResNet for 64x64 inputs (Tiny ImageNet, 200 classes).
 
-Module names, layouts and initialisation follow the original (which took them from the pytorch-cifar100
+Module names, layouts and initialization follow the original (which took them from the pytorch-cifar100
 models): VGG is ``features.N`` (conv, [batchnorm], ReLU, max-pool after every stage) then a three-layer
 ``classifier`` (``classifier.0``, ``.3``, ``.6``); ResNet is ``conv1`` (3x3 stem, stride 1), ``conv2_x`` ..
 ``conv5_x`` of blocks with a ``residual_function`` and a ``shortcut``, then ``fc``. Three things to know:

@@ -3,7 +3,7 @@
 A weight's score is how much the loss after a few steps of training depends on keeping it: with a mask
 ``c`` of ones multiplied into the initial weights, ``w_0 = c * w``, ``M`` steps of gradient descent
 ``w_{k+1} = w_k - lr * dL(w_k)/dw_k`` on the pruning data, and the score ``|dL(w_M)/dc|``, differentiated
-through the steps (second order). With no steps it is SNIP's ``|dL/dw * w|`` before normalisation.
+through the steps (second order). With no steps it is SNIP's ``|dL/dw * w|`` before normalization.
 
 The semantics follow the authors' code (github.com/mil-ad/prospr, ``prospr.prune`` and its command line's
 defaults): every parameter takes the steps (biases and batchnorm's too), plain SGD of learning rate 0.1

@@ -120,7 +120,7 @@ class RunConfig:
     prune_residual: bool = option(False, "prune residual connections", style=SWITCH)
     prune_train_mode: bool = option(False, "score in train mode (batchnorm statistics are still left unchanged)",
                                     style=SWITCH)
-    reinitialize: bool = option(False, "re-initialise the weights after pruning", style=SWITCH)
+    reinitialize: bool = option(False, "re-initialize the weights after pruning", style=SWITCH)
     shuffle: bool = option(False, "shuffle each layer's mask after pruning", style=SWITCH)
     invert: bool = option(False, "invert the scores (keep the lowest)", style=SWITCH)
     # experiment

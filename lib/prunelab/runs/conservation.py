@@ -7,7 +7,7 @@ for the ``plot_*`` functions of :mod:`prunelab.workbook.conservation_figures`.
 
 What the original's flags mean here (see :mod:`prunelab.runs.config`):
 
-* ``unit-conservation`` / ``layer-conservation``: the model at initialisation is pruned to
+* ``unit-conservation`` / ``layer-conservation``: the model at initialization is pruned to
   ``--compression`` with ``--pruner`` first when the compression is above 0, then scored by
   ``--pruner`` (a list with ``--pruner-list``: one record each). Law: per hidden unit, score in equals
   score out; per layer, the weights of layer l+1 carry what flows into layer l (weights and biases).

@@ -359,7 +359,7 @@ def _rewind(model, initial: dict) -> None:
 def _prune(settings: PruneSettings, model: torch.nn.Module, data: RunData, show_progress: bool, log: RunLog
            ) -> PruneResult:
     ablated = [words for flag, words in (("invert", "scores inverted"), ("shuffle", "masks shuffled per layer"),
-                                         ("reinitialize", "weights re-initialised")) if getattr(settings, flag)]
+                                         ("reinitialize", "weights re-initialized")) if getattr(settings, flag)]
     rounds = f"{settings.resolved_rounds} round{'s' if settings.resolved_rounds > 1 else ''}"
     log(f"Pruning with {settings.pruner} to compression {settings.compression:g} ({'; '.join([rounds, *ablated])}).")
     batches = data.prune_batches()

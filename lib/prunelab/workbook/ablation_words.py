@@ -19,13 +19,13 @@ from .ablations import (
     AblationVerdict,
     ablation_study,
     clean_split_chance,
-    pretrained_reinitialised,
+    pretrained_reinitialized,
 )
 from .numbers import ALPHA, AT_CHANCE, compression_text, counted, listed, p_words
 
 STAND_IN = "Every set-up here ran on synthetic stand-in data: a pipeline check, with nothing to conclude."
-CLAIM = ("**Frankle et al.'s claim**: the pruners that score at initialisation find how many weights to keep per "
-         "layer, not which. If so, a layerwise shuffle or re-initialisation costs SNIP, GraSP and SynFlow nothing, "
+CLAIM = ("**Frankle et al.'s claim**: the pruners that score at initialization find how many weights to keep per "
+         "layer, not which. If so, a layerwise shuffle or re-initialization costs SNIP, GraSP and SynFlow nothing, "
          "nor GraSP its inverted scores.")
 
 
@@ -37,7 +37,7 @@ def ablation_findings(table: pd.DataFrame) -> str:
     verdicts = ablation_study(table)
     if not verdicts:
         return f"- {STAND_IN}"
-    pretrained = pretrained_reinitialised(table)
+    pretrained = pretrained_reinitialized(table)
     lines = []
     for (setup, pruner), verdicts_of in pd.DataFrame(verdicts).groupby(["setup", "pruner"], sort=False):
         parts = _pruner_parts(table, verdicts_of) + _lost_pretraining(verdicts_of, pretrained.get((setup, pruner)))
@@ -46,8 +46,8 @@ def ablation_findings(table: pd.DataFrame) -> str:
 
 
 def _lost_pretraining(verdicts_of: pd.DataFrame, epochs: list[int] | None) -> list[str]:
-    """Where the pruner was pre-trained (``epochs``) and a re-initialised verdict compares something (not all at
-    chance): that its difference also carries the loss of the pre-training re-initialising threw away."""
+    """Where the pruner was pre-trained (``epochs``) and a re-initialized verdict compares something (not all at
+    chance): that its difference also carries the loss of the pre-training re-initializing threw away."""
     reinit = verdicts_of[(verdicts_of["ablation"] == ABLATIONS["reinitialize"]) & ~verdicts_of["at_chance"]]
     if not epochs or not len(reinit):
         return []
@@ -56,17 +56,17 @@ def _lost_pretraining(verdicts_of: pd.DataFrame, epochs: list[int] | None) -> li
 
 
 def ablation_table_note(table: pd.DataFrame) -> str:
-    """A sentence for Table M's caption (``table``: the notebook's records table): the pruners whose re-initialised
-    runs threw away their pre-training (:func:`.ablations.pretrained_reinitialised`), so that their column is not
+    """A sentence for Table M's caption (``table``: the notebook's records table): the pruners whose re-initialized
+    runs threw away their pre-training (:func:`.ablations.pretrained_reinitialized`), so that their column is not
     read as the mask's effect alone; empty where none was pre-trained."""
-    pretrained = pretrained_reinitialised(table)
+    pretrained = pretrained_reinitialized(table)
     if not pretrained:
         return ""
     several = len({setup for setup, _ in pretrained}) > 1
     named = [f"{label} ({counted(epochs, 'epoch')} before pruning{f' on {setup}' if several else ''})"
              for (setup, label), epochs in pretrained.items()]
     one = len({label for _, label in pretrained}) == 1
-    return (f" Re-initialising throws away the pre-training of {listed(named)} with the kept weights' values, so "
+    return (f" Re-initializing throws away the pre-training of {listed(named)} with the kept weights' values, so "
             f"{'its' if one else 'their'} {ABLATIONS['reinitialize']} difference mixes the mask's effect with the "
             "loss of pre-training.")
 
@@ -163,7 +163,7 @@ def _global(table: pd.DataFrame, setup: str, label: str) -> bool:
 
 def claim_rows(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> pd.DataFrame:
     """The verdicts that bear on Frankle et al.'s claim: a pruner of :data:`.ablations.CLAIM_PRUNERS` under a
-    layerwise shuffle or re-initialisation (GraSP under inverted scores too), testable and not all at chance."""
+    layerwise shuffle or re-initialization (GraSP under inverted scores too), testable and not all at chance."""
     names = dict(zip(table["label"], table["pruner"])) if "pruner" in table else {}
     frame = pd.DataFrame(verdicts)
     if frame.empty:

@@ -5,7 +5,7 @@ words drawn from the verdicts are in :mod:`.ablation_words`.
 An ablation changes one thing: ``shuffle`` permutes each layer's mask and ``reinitialize`` draws fresh weights
 for the kept positions, both keeping the pruner's per-layer densities; ``invert`` keeps the lowest scores instead
 of the highest, which under global scope moves the densities too. If accuracy does not move under the shuffle,
-what the pruner found was a density per layer, not which weights; under re-initialisation, the kept weights'
+what the pruner found was a density per layer, not which weights; under re-initialization, the kept weights'
 initial values did not matter; if it does not move under inversion either, not even the densities show.
 """
 
@@ -31,10 +31,10 @@ from .table_notes import SETUP_LEVEL
 from .tables import setup_row_label
 
 #: the ablations, as RunConfig's flag and a reader's name, in table order
-ABLATIONS = {"shuffle": "layerwise shuffle", "reinitialize": "re-initialised", "invert": "inverted scores"}
+ABLATIONS = {"shuffle": "layerwise shuffle", "reinitialize": "re-initialized", "invert": "inverted scores"}
 #: the column of the unmodified pruner
 AS_SCORED = "as scored"
-#: the pruners of Frankle et al.'s claim, which score at initialisation; GraSP's also covers its inverted scores
+#: the pruners of Frankle et al.'s claim, which score at initialization; GraSP's also covers its inverted scores
 CLAIM_PRUNERS = ("snip", "grasp", "synflow")
 
 
@@ -76,16 +76,16 @@ def ablation_table(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index([SETUP_LEVEL, "pruner", "compression"])
 
 
-def pretrained_reinitialised(table: pd.DataFrame) -> dict[tuple[str, str], list[int]]:
-    """The set-ups and pruner labels whose re-initialised runs (that ablation alone: :func:`ablation_of`) were
-    trained before pruning, with their pre-training epochs: re-initialising draws fresh weights after that training
+def pretrained_reinitialized(table: pd.DataFrame) -> dict[tuple[str, str], list[int]]:
+    """The set-ups and pruner labels whose re-initialized runs (that ablation alone: :func:`ablation_of`) were
+    trained before pruning, with their pre-training epochs: re-initializing draws fresh weights after that training
     and so throws it away, and their difference from the pruner as scored mixes the mask's effect with the loss of
     pre-training. Read from the records (``pre_epochs``), whichever pruner it is (Mag in the workbook's grids)."""
     if "pre_epochs" not in table or table.empty:
         return {}
-    reinitialised = pd.Series([ablation_of(row) == ABLATIONS["reinitialize"] for row in table.to_dict("records")],
+    reinitialized = pd.Series([ablation_of(row) == ABLATIONS["reinitialize"] for row in table.to_dict("records")],
                               index=table.index)
-    runs = table[reinitialised & (table["pre_epochs"].fillna(0) > 0)]
+    runs = table[reinitialized & (table["pre_epochs"].fillna(0) > 0)]
     return {key: sorted(int(e) for e in set(epochs))
             for key, epochs in runs.groupby(["setup", "label"], sort=False)["pre_epochs"]}
 

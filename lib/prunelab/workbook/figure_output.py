@@ -41,7 +41,7 @@ def _figure_text(fig, which: str) -> str:
 
 def figure_alt(fig) -> str:
     """A figure in words for its alternative text, read off the figure itself: the title, then each panel's
-    title, axes and series (a panel per layer is summarised after the first few)."""
+    title, axes and series (a panel per layer is summarized after the first few)."""
     panels = [ax for ax in fig.axes if ax.get_visible() and (ax.has_data() or ax.get_title())]
     title, y, x = (_figure_text(fig, which) for which in ("suptitle", "supylabel", "supxlabel"))
     if not title and len(panels) == 1:

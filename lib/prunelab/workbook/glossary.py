@@ -91,10 +91,10 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("CSR / BSR", "Compressed sparse row: a matrix stored as its kept values, their column indices and where each "
      "row starts, multiplied by a sparse kernel. Block sparse row: the same over small dense blocks."),
     ("eager fp32, compiled fp32, int8", "The trained network in 32-bit floats run op by op (eager) or through "
-     "torch.compile; int8 is the network quantised to 8-bit integers after training (PyTorch's PT2E flow, which "
+     "torch.compile; int8 is the network quantized to 8-bit integers after training (PyTorch's PT2E flow, which "
      "compiles, where it runs)."),
-    ("PT2E, torchao", "PyTorch 2 Export quantisation, from the torchao library: the model is captured with "
-     "torch.export, quantised to int8 for x86 CPUs and compiled by torch.compile. Where torchao cannot run, int8 "
+    ("PT2E, torchao", "PyTorch 2 Export quantization, from the torchao library: the model is captured with "
+     "torch.export, quantized to int8 for x86 CPUs and compiled by torch.compile. Where torchao cannot run, int8 "
      "takes PyTorch's older torch.ao path, which compiles nothing; Table L names the path each run took."),
     ("x86 inductor quantizer", "torchao's X86InductorQuantizer: it marks where PT2E puts int8, weights symmetric "
      "per channel and activations uint8 calibrated on training batches, in the form inductor turns into x86 int8 "

@@ -128,7 +128,7 @@ class PrunerDensity:
     ``near_empty``: its layers kept at under :data:`NEAR_EMPTY_SHARE` of the target, emptiest first;
     ``noise_sds``: its layers' largest distance from the target in standard deviations of a random draw (see
     :data:`NOISE_SDS`); ``pruner``: its name where the layer frame gives it (None: a random or data-free pruner
-    is not recognised)."""
+    is not recognized)."""
 
     label: str
     overall: float
