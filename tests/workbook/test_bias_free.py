@@ -4,7 +4,7 @@ import torch
 
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import run_configs
-from prunelab.workbook.bias_free import _kept_per_layer, synflow_check
+from prunelab.workbook.bias_free import BiasFreeCheck, _kept_per_layer, synflow_check
 from prunelab.workbook.grids import records_table
 
 
@@ -39,5 +39,14 @@ def test_the_check_prunes_again_only_synflow_runs_that_emptied_a_layer_on_real_d
     real = table.assign(stand_in=False)  # SynFlow never reads the data: its masks are those of real images
     check = synflow_check(real)
     assert (check.runs, check.as_scored, check.without_biases) == (1, 1, 0) and check.fewest_kept > 0
-    assert "3" in check.where
+    assert check.biases_cause and check.where == "MNIST / FC at compression 3"
     assert synflow_check(real.drop(columns="path")) is None  # rows naming no record: nothing to prune again
+    moved = real.assign(path=[str(tmp_path / "moved")] * len(real))
+    assert synflow_check(moved) is None  # a record gone since: nothing known, never a guess
+    assert synflow_check(real.assign(pre_epochs=5)) is None  # pruned after training: not pruning at initialization
+
+
+def test_a_failed_control_or_a_run_emptied_without_biases_is_no_cause():
+    assert BiasFreeCheck("MNIST / FC at compression 3", 3, 3, 0, 14).biases_cause
+    assert not BiasFreeCheck("MNIST / FC at compression 3", 3, 2, 0, 14).biases_cause  # the control failed
+    assert not BiasFreeCheck("MNIST / FC at compression 3", 3, 3, 1, 0).biases_cause

@@ -15,6 +15,7 @@ import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -22,8 +23,9 @@ import torch
 from ..core.choices import SYNFLOW_ROUNDS
 from ..core.pruners import PruningWarning, prune
 from ..runs.config import RunConfig
+from ..runs.integrity import MARKER
 from ..runs.prepare import prepare
-from ..runs.store import load_record
+from ..runs.store import InvalidRecord, load_record
 from .collapses import emptied_layers
 from .numbers import compression_text, share_of
 from .style import pruner_label
@@ -31,9 +33,9 @@ from .style import pruner_label
 
 @dataclass(frozen=True)
 class BiasFreeCheck:
-    """Of ``runs`` runs re-pruned (``where``: their set-up and compression, as a reader reads it): how many empty a
-    layer ``as_scored`` and ``without_biases``, and the fewest weights any layer keeps without biases
-    (``fewest_kept``)."""
+    """Of ``runs`` runs that emptied a layer, re-pruned (``where``: their set-up and compression, as a reader reads
+    it): how many empty a layer again ``as_scored`` (the control: all of them, or the re-pruning is not the runs'
+    own) and ``without_biases``, and the fewest weights any layer keeps without biases (``fewest_kept``)."""
 
     where: str
     runs: int
@@ -41,30 +43,37 @@ class BiasFreeCheck:
     without_biases: int
     fewest_kept: int
 
+    @property
+    def biases_cause(self) -> bool:
+        """Whether the check shows the biases empty the layers: the control holds and no run empties one without."""
+        return self.as_scored == self.runs and not self.without_biases
 
     def words(self) -> str:
         """What the check found, as the collapse findings say it."""
-        kept = f" (every layer keeps {self.fewest_kept} weights or more)" if not self.without_biases else ""
-        cause = ("so the biases are what empties them: the paper's balance of flow between layers holds in a network "
-                 "without biases" if not self.without_biases else "so the biases are not the whole cause")
-        return (f"The runs on {self.where}, pruned again from their initial weights with the same settings: "
-                f"{share_of(self.as_scored, self.runs, 'run')} {_singular(self.as_scored, 'empties', 'empty')} a "
-                f"layer again; with every bias set to zero for the scoring, "
-                f"{share_of(self.without_biases, self.runs, 'run')} {_singular(self.without_biases, 'does', 'do')}"
-                f"{kept}, {cause}.")
-
-
-def _singular(count: int, one: str, many: str) -> str:
-    return one if count <= 1 else many
+        again = (f"Pruned again from its initial weights with its own settings, each run that emptied a layer on "
+                 f"{self.where}: {share_of(self.as_scored, self.runs, 'run')} "
+                 f"{'empties' if self.as_scored <= 1 else 'empty'} one again")
+        if self.as_scored < self.runs:
+            return f"{again}, so the re-pruning does not reproduce the runs and says nothing of the biases."
+        free = share_of(self.without_biases, self.runs, "run")
+        if self.without_biases:
+            return (f"{again}; with every bias set to zero for the scoring, {free} "
+                    f"{'does' if self.without_biases == 1 else 'do'} too, so the biases are not the whole cause.")
+        return (f"{again}; with every bias set to zero for the scoring, {free} does (every layer keeps "
+                f"{self.fewest_kept} weights or more), so the biases are what empties them: the paper's balance of "
+                "flow between layers holds in a network without biases.")
 
 
 def synflow_check(table: pd.DataFrame) -> BiasFreeCheck | None:
-    """:func:`bias_free_check` of the runs of ``table`` (a records table) where SynFlow over its paper's rounds
-    emptied a layer on real data, at the lowest such compression of the first set-up where it did (a bounded
-    cost: at most one cell's seeds are pruned again); None where there are none, or no record paths."""
+    """:func:`bias_free_check` of the runs of ``table`` (a records table) where SynFlow over its paper's rounds,
+    pruning at initialization (no pre-training), emptied a layer on real data, at the lowest such compression of the
+    first set-up where it did (a bounded cost: one cell's seeds are pruned again, twice each); None where there are
+    none, or no record is named or readable."""
     if "path" not in table or table.empty:
         return None
-    rows = table[(table["label"] == pruner_label("synflow", SYNFLOW_ROUNDS)) & ~table["stand_in"].astype(bool)]
+    rows = table[(table["label"] == pruner_label("synflow", SYNFLOW_ROUNDS)) & ~table["stand_in"].astype(bool)
+                 & (table.get("pre_epochs", pd.Series(0, index=table.index)).fillna(0) == 0)
+                 & table["path"].map(lambda path: isinstance(path, str))]
     rows = rows[[bool(layers) for layers in emptied_layers(rows)]] if not rows.empty else rows
     if rows.empty:
         return None
@@ -74,24 +83,33 @@ def synflow_check(table: pd.DataFrame) -> BiasFreeCheck | None:
     return bias_free_check(where, list(first.loc[first["compression"] == lowest, "path"]))
 
 
-def bias_free_check(where: str, record_paths: Sequence[str]) -> BiasFreeCheck:
-    """:class:`BiasFreeCheck` of the runs whose records are at ``record_paths`` (on ``where``)."""
-    outcomes = [_repruned(str(path)) for path in record_paths]
+def bias_free_check(where: str, record_paths: Sequence[str]) -> BiasFreeCheck | None:
+    """:class:`BiasFreeCheck` of the runs whose records are at ``record_paths`` (on ``where``), those that can be
+    read; None where none can."""
+    outcomes = [kept for kept in map(_repruned, record_paths) if kept is not None]
+    if not outcomes:
+        return None
     return BiasFreeCheck(where, len(outcomes), sum(min(scored) == 0 for scored, _ in outcomes),
-                         sum(min(free) == 0 for _, free in outcomes),
-                         min((min(free) for _, free in outcomes), default=0))
+                         sum(min(free) == 0 for _, free in outcomes), min(min(free) for _, free in outcomes))
+
+
+def _repruned(record: str) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """Weights each prunable layer keeps when the run of the record folder ``record`` is pruned again as scored,
+    and with biases zeroed (None: no readable record there); remembered per record as it was completed."""
+    try:
+        return _repruned_at(record, (Path(record) / MARKER).stat().st_mtime_ns)
+    except (OSError, InvalidRecord):  # gone, or changed since it was written
+        return None
 
 
 @functools.lru_cache(maxsize=64)
-def _repruned(path: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Weights each prunable layer keeps when the run at ``path`` is re-pruned as scored, and with biases zeroed."""
-    config = RunConfig.from_dict(load_record(path).config)
+def _repruned_at(record: str, completed_ns: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    config = RunConfig.from_dict(load_record(record).config)
     return _kept_per_layer(config, zero_biases=False), _kept_per_layer(config, zero_biases=True)
 
 
 def _kept_per_layer(config: RunConfig, zero_biases: bool) -> tuple[int, ...]:
-    rng = torch.get_rng_state()  # prepare seeds the global generator; the caller's draws stay as they were
-    try:
+    with torch.random.fork_rng():  # prepare seeds the generators; the caller's draws stay as they were
         device, info, model, settings = prepare(config)
         if zero_biases:
             with torch.no_grad():
@@ -103,5 +121,3 @@ def _kept_per_layer(config: RunConfig, zero_biases: bool) -> tuple[int, ...]:
             warnings.simplefilter("ignore", PruningWarning)
             prune(model, settings, shape_only)
         return tuple(int(t.mask.sum()) for t in settings.targets(model))
-    finally:
-        torch.set_rng_state(rng)

@@ -11,7 +11,7 @@ structure to Markdown. Tests check the structures; the words only carry their nu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -159,8 +159,7 @@ def collapses(table: pd.DataFrame) -> Collapses:
     cells = collapsed_cells(table)
     real = [c for c in cells if not c.stand_in]
     return Collapses(tuple(c for c in real if c.layers), tuple(c for c in real if not c.layers),
-                     len(cells) - len(real), tuple(c for c in cells if c.stand_in and c.data_free and c.layers),
-                     synflow_check(table))
+                     len(cells) - len(real), tuple(c for c in cells if c.stand_in and c.data_free and c.layers))
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,8 @@ def tuning_result(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> Tun
             stand_in.append(setup)
         else:
             rankings += [pruner_ranking(at) for _, at in rows.groupby("compression")]
-    return TuningResult(references, tuple(setups), tuple(stand_in), tuple(rankings), collapses(table))
+    return TuningResult(references, tuple(setups), tuple(stand_in), tuple(rankings),
+                        replace(collapses(table), bias_free=synflow_check(table)))  # the findings' alone: it prunes
 
 
 def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> str:
@@ -345,8 +345,8 @@ def _iterative_synflow_lines(cells: list[CollapsedCell], after_one_round: bool, 
     return [f"- {cells[0].label} emptied {'layers' if several else 'a layer'}{' too' if after_one_round else ''}: "
             f"{'; '.join(map(_cell_where, cells))}. Its scores count the biases, as the reference code's do, and a "
             "bias adds flow only to the layers after it, so the layers nearer the input, which fewer biases feed, "
-            f"{'can fall' if check is None else 'fall'} behind the others as the rounds thin them, until one global "
-            "threshold takes a layer whole." + (f" {check.words()}" if check else "")]
+            f"{'fall' if check and check.biases_cause else 'can fall'} behind the others as the rounds thin them, "
+            "until one global threshold takes a layer whole." + (f" {check.words()}" if check else "")]
 
 
 def _collapse_lines(c: Collapses) -> list[str]:
@@ -376,8 +376,9 @@ def _collapse_lines(c: Collapses) -> list[str]:
     rest = c.stand_in - len(c.masks_hold)
     if rest:
         lines.append(f"- {counted(rest, 'further collapsed cell' if c.masks_hold else 'collapsed cell')} on synthetic "
-                     "stand-in data " + ("is listed in the table above only as a pipeline check." if rest == 1 else
-                                         "are listed in the table above only as pipeline checks."))
+                     "stand-in data " + ("is a pipeline check only: Table A2 lists it, or the note below it counts it."
+                                         if rest == 1 else "are pipeline checks only: Table A2 lists them, or the note "
+                                         "below it counts them."))
     return lines
 
 
