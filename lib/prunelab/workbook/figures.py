@@ -276,8 +276,7 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
 def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     """Per-layer density and kept FLOPs, a line per pruner, layers in network order (``layers``:
     :func:`~prunelab.workbook.layer_findings.layer_frame`); the title flags set-ups on stand-in data. Its legend
-    beside the panels, the layers' names at 8 pt. 5 in tall: at 3.2 in, to share a page with Table I's 22 rows, the
-    panels were under an inch each, and the table took a page of its own all the same."""
+    beside the panels, the layers' names at 8 pt, 5 in tall so that each panel reads (Table I follows on its own)."""
     use_style()
     order = list(dict.fromkeys(layers["layer"]))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 5.0), sharex=True)
