@@ -635,7 +635,7 @@ def test_a_best_pruner_that_pre_trained_is_said_to_have_had_that_budget():
     mag_first = table.assign(top1=table["top1"] + 50 * (table["label"] == "Mag"),
                              pre_epochs=30 * (table["label"] == "Mag"))
     (mnist,) = tuning_key(mag_first, 1.0).setups
-    assert mnist.ranking.best.label == "Mag" and mnist.pre_epochs == {"Mag": 30}
+    assert mnist.ranking.best.label == "Mag" and dict(mnist.ranking.pre_epochs) == {"Mag": 30}
     assert "30 epochs" in tuning_key_result(mag_first, 1.0)
     (plain,) = tuning_key(table.assign(pre_epochs=30 * (table["label"] == "Mag")), 1.0).setups
     assert plain.ranking.best.label != "Mag" and "30 epochs" not in tuning_key_result(

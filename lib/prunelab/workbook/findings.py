@@ -238,8 +238,8 @@ def _ranking_line(r: PrunerRanking) -> str:
     if r.all_tied:
         return cell + f"every pruner has the same mean top-1, {accuracy_cell(r.best.top1)}: none ranks above another."
     verb = "share" if r.joint_best else "has"
-    pre = dict(r.pre_epochs)  # more epochs in all than the others: said beside the lead it may explain
-    head = head_start_words(pre.get(r.best.label, 0), max((pre.get(c.other.label, 0) for c in r.others), default=0))
+    # more epochs in all than the others: said beside the lead it may explain
+    head = head_start_words(dict(r.pre_epochs), r.best.label, [c.other.label for c in r.others])
     head = f", {head}" if head and not r.joint_best else ""
     parts = [cell + f"{r.leaders} {verb} the highest mean top-1, {accuracy_cell(r.best.top1)}{head}."]
     subject = r.best.label if r.joint_best else "It"

@@ -37,15 +37,13 @@ from .tracing_findings import SINK_FIXES, trace_summary
 
 @dataclass(frozen=True)
 class SetupKey:
-    """One set-up on real data at the front page's compression: its pruners ranked, the unpruned network's
-    top-1 per seed (None when not run) and its training epochs, the pruners whose networks had a layer emptied
-    there, and the dense pre-training epochs of each pruner that had any (Mag's, as the lab notes prescribe): the
-    reference trains as long as a pruned run after pruning, so Mag's pre-training gives it more epochs in all."""
+    """One set-up on real data at the front page's compression: its pruners ranked (with the dense pre-training
+    epochs of each pruner that had any, Mag's, as the lab notes prescribe), the unpruned network's top-1 per seed
+    (None when not run) and its training epochs, and the pruners whose networks had a layer emptied there."""
 
     ranking: PrunerRanking
     reference: tuple[float, ...] | None
     emptied: tuple[CollapsedCell, ...]
-    pre_epochs: dict[str, int]
     reference_epochs: int | None = None
 
 
@@ -71,7 +69,7 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
         if rows.empty or rows["stand_in"].any():
             continue
         ranking = pruner_ranking(rows)  # with each pruner's pre-training epochs, as the findings rank it
-        setups.append(SetupKey(ranking, references.get(setup), collapses(rows).emptied, dict(ranking.pre_epochs),
+        setups.append(SetupKey(ranking, references.get(setup), collapses(rows).emptied,
                                reference_epochs.get(setup)))
     return TuningKey(compression, tuple(setups), tuple(sorted(set(table.loc[table["stand_in"], "setup"]))))
 
@@ -150,8 +148,7 @@ def _setup_words(s: SetupKey, compression: float) -> str:
     else:
         text += f"{at} the best mean top-1 is {r.best.label}'s, {best}"
         # a budget the others did not have: said where it could explain the lead, as the findings say it
-        others = max((s.pre_epochs.get(c.other.label, 0) for c in r.others), default=0)
-        if head := head_start_words(s.pre_epochs.get(r.best.label, 0), others):
+        if head := head_start_words(dict(r.pre_epochs), r.best.label, [c.other.label for c in r.others]):
             text += f" ({head})"
     if second is not None and not r.joint_best:
         # every pruner the test does not separate from the best is named, not the runner-up alone: a reader

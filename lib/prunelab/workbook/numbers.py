@@ -74,11 +74,12 @@ def counted(values, noun: str, plural: str | None = None) -> str:
     return f"{', '.join(str(v) for v in values)} {word}"
 
 
-def head_start_words(epochs: int, others: int) -> str:
-    """"after 30 epochs of dense pre-training before pruning, which no other pruner here had": a pruner that trained
-    its dense network for ``epochs`` before pruning (Mag), where the most any other pruner of its cell had is
-    ``others``: more epochs in all, which may explain a lead, so a ranking that puts it first says so; "" where it
-    had no more."""
+def head_start_words(pre_epochs: dict[str, int], leader: str, others: Sequence[str]) -> str:
+    """"after 30 epochs of dense pre-training before pruning, which no other pruner here had": where the pruner
+    labelled ``leader`` trained its dense network before pruning (``pre_epochs``: each label's epochs, Mag's) for
+    more epochs than any of ``others``: more epochs in all may explain a lead, so a ranking that puts it first says
+    so; "" where it had no more."""
+    epochs, others = pre_epochs.get(leader, 0), max((pre_epochs.get(label, 0) for label in others), default=0)
     if epochs <= others:
         return ""
     had = "which no other pruner here had" if not others else f"{epochs - others} more than any other pruner here had"
