@@ -33,7 +33,7 @@ from prunelab.workbook.measurement_tables import (
     timed_step_heading,
 )
 from prunelab.workbook.numbers import Span, ratio_text, share_of, significant, time_cell
-from prunelab.workbook.sparse_speed import DENSE_MOVED, sparse_findings, sparse_result
+from prunelab.workbook.sparse_speed import DENSE_MOVED, DenseTimes, _dense_line, sparse_findings, sparse_result
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
 from prunelab.workbook.table_notes import UNROUNDED_RATIOS
 from prunelab.workbook.tables import INT8_METHODS, int8_sides, int8_table
@@ -1179,9 +1179,23 @@ def test_the_dense_times_per_kept_fraction_quoted_are_figure_1bs_line_over_every
     plt.close(fig)
     text = sparse_findings(frame, layers)
     assert "390, 410 and 380 ms" in text and "432, 420" not in text  # the figure's numbers, not the compared runs'
+    assert "3 runs" not in text  # no count per point beside "the 4 runs compared", as if the same runs
+    assert "differ" in _dense_line(s.dense) and "outside" not in _dense_line(s.dense)  # 380 to 410: in 370 to 432
     single = frame[frame["compression"] == 1.0]  # one kept fraction: no line to quote
     (one,) = sparse_result(single, layers)
     assert len(one.dense.line) == 1 and "380 ms" not in sparse_findings(single, layers)
+
+
+def test_the_dense_line_says_its_points_differ_or_leave_the_range_only_where_they_do():
+    """Figure 1b's dense line is over every run, those marked † included, so a point may fall outside the range of
+    the runs compared: said where one does (450 ms against 370 to 432 ms), not where none does; and its points are
+    said to differ only where the quoted values do (399.6 and 400.4 ms both read 400 ms)."""
+    ms = Span(370.0, 432.0)
+    out = _dense_line(DenseTimes(ms=ms, moved=True, line=((0.5, 450.0), (0.25, 400.0))))
+    assert "450 and 400 ms at 0.5 and 0.25 kept" in out and "outside" in out and "differ" in out
+    inside = _dense_line(DenseTimes(ms=ms, moved=True, line=((0.5, 399.6), (0.25, 400.4))))
+    assert "400 and 400 ms" in inside and "outside" not in inside and "differ" not in inside
+    assert _dense_line(DenseTimes(ms=ms, moved=True, line=((0.5, 400.0),))) == ""
 
 
 def test_the_findings_say_when_the_traced_step_ran_longer_than_every_untraced_one():

@@ -170,18 +170,25 @@ def _dense_moved(rows: pd.DataFrame) -> bool:
 
 
 def _dense_line(dense: DenseTimes) -> str:
-    """" Figure 1b's dense line is the median of the 6 runs at each kept fraction, those left out here too: 387, 427,
-    401 and 379 ms at 0.631, 0.562, 0.316 and 0.1 kept; they differ for the reason given below, not with compression."
-    where the line has two points or more; else nothing. The figure's numbers, not medians of the runs compared:
-    those are often one run at a compression, and a run left out is the same dense arithmetic, timed too. No
-    trend is read into them: every compression's dense kernels do the same work, so a slope is the timing's."""
+    """" Figure 1b's dense line is the median over every run at each kept fraction, the runs left out here (the same
+    model both ways, or a dense time marked † as noise) included: 387, 427, 401 and 379 ms at 0.631, 0.562, 0.316
+    and 0.1 kept; that is why a point can fall outside the range above; they differ for the reason given below, not
+    with compression." where the line has two points or more; else nothing. The figure's numbers, not medians of
+    the runs compared: those are often one run at a compression, and a run left out is the same dense arithmetic,
+    timed too. No count of runs per point beside the count of runs compared, which would read as the same runs.
+    "outside the range" only where a point is; "they differ" only where the quoted values do. No trend is read into
+    them: every compression's dense kernels do the same work, so a slope is the timing's."""
     if len(dense.line) < 2:
         return ""
     kept, ms = zip(*dense.line)
-    runs = dense.line_runs.words(lambda n: f"{n:.0f}")
-    return (f" Figure 1b's dense line is the median of the {runs} runs at each kept fraction, those left out here "
-            f"too: {listed([significant(m) for m in ms])} ms at {listed([f'{k:.3g}' for k in kept])} kept; they "
-            "differ for the reason given below, not with compression.")
+    quoted = [significant(m) for m in ms]
+    outside = math.isfinite(dense.ms.low) and any(not dense.ms.low <= m <= dense.ms.high for m in ms)
+    return (f" Figure 1b's dense line is the median over every run at each kept fraction, the runs left out here "
+            f"(the same model both ways, or a dense time marked {NOISY_MARK} as noise) included: {listed(quoted)} ms "
+            f"at {listed([f'{k:.3g}' for k in kept])} kept"
+            + ("; that is why a point can fall outside the range above" if outside else "")
+            + ("; they differ for the reason given below, not with compression." if len(set(quoted)) > 1 else
+               "; the same at each, as the same work should be."))
 
 
 #: the sparse kernels (:mod:`prunelab.core.sparse_kernels`) as the findings name them
