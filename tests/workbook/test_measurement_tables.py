@@ -1221,10 +1221,10 @@ def test_the_range_beside_the_runs_beyond_the_noise_is_theirs_and_the_rest_is_sa
     assert every.apart == every.speedup and every.rest is None
 
 
-def test_a_run_within_the_noise_with_a_ratio_as_large_as_those_beyond_it_gives_its_spread():
-    """Two runs told apart at 1.13x, and one at 1.16x that the rank test does not tell apart, as its int8 passes spread
-    over 3.6 ms: the words give that run's spread, so a larger ratio within the noise does not read as an error; a
-    run within the noise at a smaller ratio needs no reason beyond the test's."""
+def test_a_run_within_the_noise_with_a_ratio_as_large_as_those_beyond_it_gives_its_times():
+    """Two runs told apart at 1.13x, and one at 1.16x that the rank test does not tell apart (its int8 passes spread
+    over 3.6 ms): the words give that run's times with their spreads, so a larger ratio within the noise does not
+    read as an error; a run within the noise at a smaller ratio needs no reason beyond the test's."""
     def run(compression: float, int8_ms: float, int8_spread_ms: float) -> pd.DataFrame:
         return _int8(**{"fp32 inference (ms)": 6.0, "fp32 inference spread (ms)": 0.4, "int8 inference (ms)": int8_ms,
                         "int8 inference spread (ms)": int8_spread_ms, "speedup": 6.0 / int8_ms}).rename(

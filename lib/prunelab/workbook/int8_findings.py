@@ -23,8 +23,8 @@ class Int8Speed:
     was the slower (``slower``); ``apart``: the span over the runs told apart alone, ``rest``: over the others
     (None where there are none), so that a range quoted beside "N of M runs beyond the noise" is those N runs';
     ``wide``: the runs within the noise whose ratio lies as far past 1 as one told apart (:func:`_as_far`), each
-    (ratio, int8's timing, fp32's timing): what kept them within it is their passes' spread, which the words give,
-    else a larger ratio than the ones claimed would read as an error."""
+    (ratio, int8's timing, fp32's timing): the rank test did not separate their passes, whose times the words give
+    (so the reader sees them), else a larger ratio than the ones claimed would read as an error."""
 
     speedup: Span
     beyond: int | None
@@ -64,7 +64,8 @@ class Int8Speed:
 
     def _why_within(self) -> str:
         """"no difference claimed", and where a run within the noise has a ratio as far past 1 as one told apart
-        (:attr:`wide`), that its passes spread wide, with both sides' times (median ± half the range, ms)."""
+        (:attr:`wide`), that the rank test did not separate its passes, with both sides' times (median ± half the
+        range, ms). Not that they "spread wide": how far apart the ratio is from 1x says nothing of the spread."""
         if not self.wide:
             return "no difference claimed"
         times = "; ".join(f"{'' if len(self.wide) == 1 else f'at {ratio_text(r)} '}int8 "
@@ -74,7 +75,7 @@ class Int8Speed:
             whose = "its passes" if len(self.wide) == 1 else "their passes"
         else:
             whose = "the passes of the runs as far from 1x as those told apart"
-        return f"no difference is claimed, as {whose} spread wide: {times}"
+        return f"no difference is claimed, as the rank test did not separate {whose}: {times}"
 
 
 def _timed(part: pd.DataFrame, column: str) -> pd.DataFrame:
