@@ -254,6 +254,19 @@ def test_the_claim_counts_the_tests_that_bear_on_it_and_those_that_passed():
     assert "8 tests" in closing and "about 0.4 would" in closing  # 0.05 x 8, not "none"
 
 
+def test_a_family_of_one_test_is_said_to_be_unadjusted_not_holm_adjusted_over_one():
+    """SNIP's shuffle at one compression alone: a family of one, whose p is Welch's own; the claim's words do not
+    call it Holm-adjusted over 1 test, and a family of several still is."""
+    table = _quick()
+    one = table[(table["pruner"] == "snip") & (table["compression"] == 1.0) & ~table["reinitialize"]
+                & ~table["invert"]]
+    rows = claim_rows(one, ablation_study(one))
+    assert list(rows["family"]) == [1] and int(rows["told_apart"].sum()) == 1
+    closing = ablation_key_result(one).splitlines()[-1]
+    assert "Holm" not in closing and "over the 1 " not in closing
+    assert "Holm" in ablation_key_result(table).splitlines()[-1]
+
+
 def test_a_cost_found_only_near_collapse_is_said_to_be_so_with_its_accuracy_as_scored():
     table = _quick()
     near = {(v.pruner, v.compression) for v in ablation_study(table) if v.near_collapse}

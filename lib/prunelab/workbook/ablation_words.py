@@ -226,8 +226,11 @@ def _count_words(rows: pd.DataFrame, several: bool) -> str:
     count = claim_count(rows)
     families = sorted(set(rows["family"]))
     sizes = str(families[0]) if len(families) == 1 else f"{families[0]} to {families[-1]}"
-    level = (f"each at the {ALPHA:g} level, Holm-adjusted over the {sizes} tests of its pruner's ablations at every "
-             "compression of its set-up, as in Table M")
+    level = f"{'each ' if count.run > 1 else ''}at the {ALPHA:g} level, " + (
+        "not adjusted (its pruner's ablations at every compression of its set-up are one test, as in Table M)"
+        if families == [1] else  # a family of one: nothing to adjust over
+        f"Holm-adjusted over the {sizes} tests of its pruner's ablations at every compression of its set-up, as in "
+        "Table M")
     passed = (f"{count.passed} passed; were no ablation to matter, on average at most about {count.chance:.2g}"
               + (f" of the {count.run}" if count.silent else "") + " would pass by chance.")
     if not count.silent:
