@@ -187,7 +187,7 @@ def test_runs_at_chance_where_the_unpruned_network_is_at_chance_too_are_left_out
                           _row("Rand", compression=3.0)])  # MNIST / FC at chance, no layer emptied
     dense = pd.DataFrame([_row("Dense (no pruning)", compression=0.0, top1=9.6, **cifar),
                           _row("Dense (no pruning)", compression=0.0, top1=93.0)])
-    assert chance_references(dense) == {"CIFAR-10 / ResNet20": (9.6, 11.6)}
+    assert chance_references(dense) == {("CIFAR-10 / ResNet20", True): (9.6, 11.6)}
     everything = collapse_table(table).reset_index()
     shown = collapse_table(table, dense=dense).reset_index()
     assert len(everything) == 4 and list(shown["pruner"]) == ["SynFlow (1 round)", "Rand"]
@@ -201,3 +201,27 @@ def test_runs_at_chance_where_the_unpruned_network_is_at_chance_too_are_left_out
     # every row of the set-up left out: none of its part remains, the line still counts them
     alone = table[table["label"].isin(["SNIP", "GraSP"])]
     assert collapse_table(alone, dense=dense).empty and collapse_table_note(alone, dense=dense) == note
+
+
+def test_an_unpruned_network_at_chance_on_the_stand_in_leaves_real_runs_at_chance_in_the_table():
+    """One set-up name, unpruned runs on the synthetic stand-in (at chance: it has nothing to learn) and pruned runs
+    on the real data too: only the stand-in's pruned runs at chance are left out, as only they share the reference's
+    data; the real data's runs at chance stay in Table A2, and the note counts the stand-in's alone."""
+    from prunelab.workbook.collapses import chance_references, collapse_table_note
+
+    cifar = dict(setup="CIFAR-10 / ResNet20", majority_class_top1=11.6)
+    table = pd.DataFrame([_row("SNIP", compression=0.5, top1=9.6, stand_in=True, **cifar),
+                          _row("GraSP", compression=0.5, top1=10.4, stand_in=True, **cifar),
+                          _row("SNIP", compression=1.0, top1=10.1, **cifar),  # real data, at chance
+                          _row("GraSP", compression=1.0, top1=85.0, **cifar)])  # real data, learnt
+    dense = pd.DataFrame([_row("Unpruned", compression=0.0, top1=9.6, stand_in=True, **cifar),
+                          _row("Unpruned", compression=0.0, top1=91.0, **cifar)])
+    assert chance_references(dense) == {("CIFAR-10 / ResNet20", True): (9.6, 11.6)}
+    shown = collapse_table(table, dense=dense).reset_index()
+    assert list(zip(shown["pruner"], shown["compression"])) == [("SNIP", 1.0)]  # the real run at chance stays
+    note = collapse_table_note(table, dense=dense)
+    assert len(note.splitlines()) == 1 and re.search(r"\b2 runs\b", note) and "synthetic" in note
+    # both unpruned networks at chance: every run at chance on either data is left out
+    both = dense.assign(top1=9.6)
+    assert set(chance_references(both)) == {("CIFAR-10 / ResNet20", True), ("CIFAR-10 / ResNet20", False)}
+    assert collapse_table(table, dense=both).empty

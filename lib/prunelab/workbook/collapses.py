@@ -138,21 +138,30 @@ def _setup_text(cell: CollapsedCell) -> str:
     return setup_row_label(cell.setup, "synthetic", "") if cell.stand_in else cell.setup
 
 
-def chance_references(dense: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
-    """The set-ups whose unpruned runs (``dense``, a records table) are every one at chance
-    (:func:`.numbers.at_chance`), with their mean top-1 and the most frequent class's share (%): there the data or
-    the training, not the pruning, leaves a run at chance. Empty without unpruned runs or that class's share."""
+#: a set-up and whether its runs used the synthetic stand-in: the data a reference unpruned network was trained on
+DataKey = tuple[str, bool]
+
+
+def chance_references(dense: pd.DataFrame | None) -> dict[DataKey, tuple[float, float]]:
+    """The set-ups, each with whether on the synthetic stand-in (:data:`DataKey`), whose unpruned runs (``dense``, a
+    records table) on that data are every one at chance (:func:`.numbers.at_chance`), with their mean top-1 and the
+    most frequent class's share (%): there the data or the training, not the pruning, leaves a run at chance. Keyed
+    by the data too, so that an unpruned network at chance on the stand-in says nothing of pruned runs on the real
+    data under the same set-up name. Empty without unpruned runs or that class's share."""
     if dense is None or dense.empty or "majority_class_top1" not in dense:
         return {}
-    flagged = dense.assign(constant=at_chance(dense))
-    return {setup: (float(rows["top1"].mean()), float(rows["majority_class_top1"].mean()))
-            for setup, rows in flagged.groupby("setup", sort=False) if rows["constant"].all()}
+    flagged = dense.assign(constant=at_chance(dense),
+                           stand_in=dense["stand_in"].eq(True) if "stand_in" in dense else False)
+    return {(str(setup), bool(stand_in)): (float(rows["top1"].mean()), float(rows["majority_class_top1"].mean()))
+            for (setup, stand_in), rows in flagged.groupby(["setup", "stand_in"], sort=False)
+            if rows["constant"].all()}
 
 
-def _says_nothing(cell: CollapsedCell, references: dict[str, tuple[float, float]]) -> bool:
-    """Whether ``cell`` is at chance with every layer keeping weights on a set-up whose unpruned network is at
-    chance too (``references``): its runs are no worse than the network pruning started from."""
-    return cell.setup in references and not cell.layers
+def _says_nothing(cell: CollapsedCell, references: dict[DataKey, tuple[float, float]]) -> bool:
+    """Whether ``cell`` is at chance with every layer keeping weights on a set-up whose unpruned network, trained
+    on the same data, is at chance too (``references``): its runs are no worse than the trained unpruned network of
+    that set-up."""
+    return (cell.setup, cell.stand_in) in references and not cell.layers
 
 
 def collapse_table_note(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> str:
@@ -160,13 +169,13 @@ def collapse_table_note(table: pd.DataFrame, dense: pd.DataFrame | None = None) 
     cells :func:`collapse_table` left out for it: how many runs, and the unpruned network's top-1 against the
     most frequent class's share; empty where none was left out."""
     references = chance_references(dense)
-    left: dict[str, list[CollapsedCell]] = {}
+    left: dict[DataKey, list[CollapsedCell]] = {}
     for cell in collapsed_cells(table):
         if _says_nothing(cell, references):
-            left.setdefault(cell.setup, []).append(cell)
+            left.setdefault((cell.setup, cell.stand_in), []).append(cell)
     lines = []
-    for setup, cells in left.items():
-        top1, majority = references[setup]
+    for key, cells in left.items():
+        top1, majority = references[key]
         runs = sum(c.runs for c in cells)
         lines.append(f"- {_setup_text(cells[0])}: {runs} run{'s' if runs != 1 else ''} {AT_CHANCE} with every layer "
                      f"keeping weights {'are' if runs != 1 else 'is'} left out of Table A2, as the unpruned network "
