@@ -466,6 +466,33 @@ def test_no_p_where_neither_group_varies_and_such_a_pair_joins_no_family():
     assert "re-initialized at 2 (" not in snip_line and "inverted scores at 2 (" not in snip_line  # no p quoted
 
 
+def test_pairs_at_chance_on_both_sides_join_no_family_and_get_no_p():
+    """Mag at 2 at chance on every seed as scored and ablated, but with spread (10.4, 9.8, 10.1 and the like): the
+    verdict sets such pairs aside (nothing to tell apart), so they are no tests it draws on: no p in the study or in
+    Table M, and Mag's three ablations at 1 are adjusted over those three alone."""
+    from scipy import stats
+
+    table = _quick()
+    mag_two = (table["pruner"] == "mag") & (table["compression"] == 2.0)
+    table.loc[mag_two, "top1"] = [10.4, 9.8, 10.1, 10.0, 10.6, 9.9, 9.7, 10.3, 10.2, 10.5, 10.0, 9.6]
+    verdicts = {(v.compression, v.ablation): v for v in ablation_study(table) if v.pruner == "Mag"}
+    chance = {key for key, v in verdicts.items() if v.at_chance}
+    assert chance == {(2.0, name) for name in ("layerwise shuffle", "re-initialized", "inverted scores")}
+    assert all(math.isnan(verdicts[key].p_value) and not verdicts[key].told_apart for key in chance)
+    levels = QUICK[("Mag", "mag")][1.0]
+    with warnings.catch_warnings():  # 10, 10, 10 beside others: scipy warns of precision, the p stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        raw = {name: stats.ttest_ind(levels[flag], levels[""], equal_var=False).pvalue
+               for name, flag in (("layerwise shuffle", "shuffle"), ("re-initialized", "reinitialize"),
+                                  ("inverted scores", "invert"))}
+    for name, p in _holm_by_hand(raw).items():
+        assert verdicts[(1.0, name)].family == 3 and verdicts[(1.0, name)].p_value == pytest.approx(p)
+    shown = ablation_table(table)
+    for (c, name), v in verdicts.items():  # the table's p is the verdict's, a dash where it has none
+        cell = shown.loc[(shown.index[0][0], "Mag", f"{c:g}"), f"{name}: p"]
+        assert cell == ("–" if math.isnan(v.p_value) else "< 0.001" if v.p_value < 0.001 else f"{v.p_value:.3f}")
+
+
 def test_a_pruner_trained_before_pruning_is_said_to_lose_that_training_when_re_initialized():
     """Re-initializing draws fresh weights after pre-training: the records' pre-training epochs, not a pruner's
     name, decide which pruners' re-initialized difference also carries that loss, in Table M's note and in their

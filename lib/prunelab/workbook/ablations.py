@@ -95,26 +95,38 @@ def ablation_tests(table: pd.DataFrame) -> dict[tuple[str, str, float, str], Mea
     compression and ablation (the rows of ``table`` marked by :func:`single_ablations`), Holm-adjusted
     (:func:`.numbers.holm`) over the pruner's family: every ablation at every compression of its set-up, the
     tests that its verdict draws on together, so that the verdict's chance of a false difference stays at
-    :data:`.numbers.ALPHA` however many compressions it spans."""
+    :data:`.numbers.ALPHA` however many compressions it spans. A pair whose every run on both sides is at chance
+    (:func:`_both_at_chance`, the verdict's ``at_chance``) is one the verdict sets aside, nothing to tell apart,
+    whatever the test says: it joins no family and gets no p, as a pair where neither side varies does."""
     raw: dict[tuple[str, str], dict] = {}
     for (setup, label, compression), group in _groups(table):
         scored = list(group.loc[group["ablation"] == AS_SCORED, "top1"])
         raw.setdefault((setup, label), {}).update(
-            {(setup, label, compression, name): _welch(list(group.loc[group["ablation"] == name, "top1"]), scored)
+            {(setup, label, compression, name): _welch(list(group.loc[group["ablation"] == name, "top1"]), scored,
+                                                       _both_at_chance(group, name))
              for name in ABLATIONS.values()})
     return {key: comparison for family in raw.values()
             for key, comparison in zip(family, holm(list(family.values())))}
 
 
-def _welch(ablated: list[float], scored: list[float]) -> MeanComparison:
+def _welch(ablated: list[float], scored: list[float], set_aside: bool = False) -> MeanComparison:
     """:func:`.numbers.compare_means` of ``ablated`` against ``scored``, untestable (p NaN) where neither group
     varies (every seed the same top-1, as runs at chance often are): Welch's statistic is undefined there, and
     compare_means' stand-in of p = 1 or 0 is no test to count in a family or show as a p. One group without
-    spread leaves the test defined: the other's spread carries it."""
+    spread leaves the test defined: the other's spread carries it. Untestable too where ``set_aside`` (both sides
+    at chance: the verdict says nothing of the pair, so it is no test its verdict draws on)."""
     comparison = compare_means(ablated, scored)
-    if comparison.testable and len(set(ablated)) == len(set(scored)) == 1:
+    if comparison.testable and (set_aside or len(set(ablated)) == len(set(scored)) == 1):
         return replace(comparison, p_value=math.nan)
     return comparison
+
+
+def _both_at_chance(group: pd.DataFrame, name: str) -> bool:
+    """Whether every run of one set-up, pruner and compression (``group``) as scored and under ablation ``name``
+    is at chance (:func:`.numbers.at_chance`), and some ran on each side: the verdict's ``at_chance``."""
+    sides = group["ablation"].isin([AS_SCORED, name])
+    ran = (group["ablation"] == AS_SCORED).any() and (group["ablation"] == name).any()
+    return bool(ran and at_chance(group)[sides].all())
 
 
 def _groups(table: pd.DataFrame):
@@ -216,7 +228,7 @@ def _verdicts(group: pd.DataFrame, key: tuple[str, str, float], lowest: tuple[fl
     near = lowest_top1 > floor and mean - floor < NEAR_COLLAPSE_SHARE * (lowest_top1 - floor)
     verdicts = []
     for name, c in ((name, tests[name]) for name in ran):
-        both = constant[group["ablation"].isin([AS_SCORED, name])].all()
+        both = _both_at_chance(group, name)
         theirs = int(constant[group["ablation"] == name].sum())
         beyond = max(ran[name]) < min(scored) if c.difference < 0 else min(ran[name]) > max(scored)
         large = abs(c.difference) >= LARGE_POINTS and beyond and collapsed == theirs == 0
