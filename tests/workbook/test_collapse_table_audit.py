@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from prunelab.core.choices import CONSTANT_PREDICTION_MARGIN
+from prunelab.core.choices import CONSTANT_PREDICTION_MARGIN, DENSE_LABEL
 from prunelab.runs.config import RunConfig
 from prunelab.runs.fused import run_configs
 from prunelab.workbook.collapse_study import collapse_study
@@ -185,8 +185,8 @@ def test_runs_at_chance_where_the_unpruned_network_is_at_chance_too_are_left_out
                           _row("GraSP", compression=1.0, top1=11.4, **cifar),
                           _row("SynFlow (1 round)", compression=1.0, top1=11.2, collapsed_layers=["7.weight"], **cifar),
                           _row("Rand", compression=3.0)])  # MNIST / FC at chance, no layer emptied
-    dense = pd.DataFrame([_row("Dense (no pruning)", compression=0.0, top1=9.6, **cifar),
-                          _row("Dense (no pruning)", compression=0.0, top1=93.0)])
+    dense = pd.DataFrame([_row(DENSE_LABEL, compression=0.0, top1=9.6, **cifar),
+                          _row(DENSE_LABEL, compression=0.0, top1=93.0)])
     assert chance_references(dense) == {("CIFAR-10 / ResNet20", True): (9.6, 11.6)}
     everything = collapse_table(table).reset_index()
     shown = collapse_table(table, dense=dense).reset_index()
@@ -196,7 +196,7 @@ def test_runs_at_chance_where_the_unpruned_network_is_at_chance_too_are_left_out
     assert re.search(r"\b3 runs\b", note) and "9.6" in note and "11.6" in note  # SNIP's two runs and GraSP's one
     assert collapse_table_note(table) == "" == collapse_table_note(table, dense=dense.assign(top1=93.0))
     # one unpruned seed that learnt: the reference is not at chance, and every row stays
-    learnt = pd.concat([dense, pd.DataFrame([_row("Dense (no pruning)", compression=0.0, top1=40.0, seed=2, **cifar)])])
+    learnt = pd.concat([dense, pd.DataFrame([_row(DENSE_LABEL, compression=0.0, top1=40.0, seed=2, **cifar)])])
     assert chance_references(learnt) == {} and collapse_table(table, dense=learnt).equals(collapse_table(table))
     # every row of the set-up left out: none of its part remains, the line still counts them
     alone = table[table["label"].isin(["SNIP", "GraSP"])]
@@ -214,8 +214,8 @@ def test_an_unpruned_network_at_chance_on_the_stand_in_leaves_real_runs_at_chanc
                           _row("GraSP", compression=0.5, top1=10.4, stand_in=True, **cifar),
                           _row("SNIP", compression=1.0, top1=10.1, **cifar),  # real data, at chance
                           _row("GraSP", compression=1.0, top1=85.0, **cifar)])  # real data, learnt
-    dense = pd.DataFrame([_row("Unpruned", compression=0.0, top1=9.6, stand_in=True, **cifar),
-                          _row("Unpruned", compression=0.0, top1=91.0, **cifar)])
+    dense = pd.DataFrame([_row(DENSE_LABEL, compression=0.0, top1=9.6, stand_in=True, **cifar),
+                          _row(DENSE_LABEL, compression=0.0, top1=91.0, **cifar)])
     assert chance_references(dense) == {("CIFAR-10 / ResNet20", True): (9.6, 11.6)}
     shown = collapse_table(table, dense=dense).reset_index()
     assert list(zip(shown["pruner"], shown["compression"])) == [("SNIP", 1.0)]  # the real run at chance stays
