@@ -556,19 +556,35 @@ def test_figure_1b_names_the_kept_fraction_its_dotted_line_marks_where_several_p
 
 def _noted_count(ax) -> tuple[int, int]:
     """Figure 1b's count of all the runs that gain, from a panel's legend note: "(2 of 21 runs do ...)" where no kept
-    fraction pays, "(dotted at 0.1; 2 of the 3 runs compared there gain, 2 of 21 in all)" where one does."""
+    fraction pays, "(dotted at 0.1; gaining: 2 of 3 runs compared there, 2 of 21 in all)" where one does, and the
+    count there where those are all the runs compared ("gaining: all 3 runs compared there")."""
     note = ax.get_legend().get_title().get_text().replace("\n", " ")
     found = re.search(r"(\d+) of (\d+) (?:runs do|in all)", note)
-    assert found, note
-    return int(found.group(1)), int(found.group(2))
+    if found:
+        return int(found.group(1)), int(found.group(2))
+    there = _noted_there(ax)
+    assert there, note
+    return there
+
+
+def _share(words: str) -> tuple[int, int]:
+    """(part, whole) of :func:`prunelab.workbook.numbers.share_of`'s words: "2 of 3", "all 3", "both", "the one"."""
+    for pattern, read in ((r"^(\d+) of (\d+)", lambda m: (int(m[1]), int(m[2]))),
+                          (r"^all (\d+)", lambda m: (int(m[1]), int(m[1]))), (r"^both", lambda m: (2, 2)),
+                          (r"^the one", lambda m: (1, 1)), (r"^none of the (\d+)", lambda m: (0, int(m[1]))),
+                          (r"^no ", lambda m: (0, 1))):
+        found = re.search(pattern, words)
+        if found:
+            return read(found)
+    raise AssertionError(words)
 
 
 def _noted_there(ax) -> tuple[int, int] | None:
     """Figure 1b's count of the runs that gain at the kept fractions its note says pay, from a panel's legend note
-    ("2 of the 3 runs compared there gain"); None where it names none."""
+    ("gaining: 2 of 3 runs compared there"); None where it names none."""
     note = ax.get_legend().get_title().get_text().replace("\n", " ")
-    found = re.search(r"(\d+) of the (\d+) runs compared there", note)
-    return (int(found.group(1)), int(found.group(2))) if found else None
+    found = re.search(r"gaining: (.*?) compared there", note)
+    return _share(found.group(1)) if found else None
 
 
 def test_figure_1b_says_most_runs_gain_of_the_runs_at_the_kept_fraction_it_names():
@@ -595,6 +611,21 @@ def test_figure_1b_says_most_runs_gain_of_the_runs_at_the_kept_fraction_it_names
     fig = sparse_figures.plot_sparse_inference(frame)
     assert not [line for line in fig.axes[0].lines if line.get_linestyle() == ":"]  # 2 of 4 is not most
     assert _noted_there(fig.axes[0]) is None and _noted_count(fig.axes[0]) == (2, 6)
+    plt.close(fig)
+
+
+def test_figure_1b_counts_one_run_compared_as_one_not_1_of_1():
+    """Two runs at a tenth kept, one the dense model itself: the one run compared gains, and the note counts it as
+    one (never "1 of the 1 runs"), with no second count where the runs there are all the runs compared."""
+    frame = _sparse({CIFAR: [1.0]}).assign(stand_in=True, switched=0, dead_units=0, timing_repeats=5)
+    frame = frame[frame["label"].isin(["Rand", "Mag"])].reset_index(drop=True)
+    frame.loc[frame["label"] == "Rand", ["switched", "dead_units"]] = [1, 5]
+    fig = sparse_figures.plot_sparse_inference(frame)
+    (ax,) = fig.axes
+    note = ax.get_legend().get_title().get_text().replace("\n", " ")
+    assert [line for line in ax.lines if line.get_linestyle() == ":"]  # it pays
+    assert _noted_there(ax) == (1, 1) and _noted_count(ax) == (1, 1)
+    assert not re.search(r"1 of (the )?1\b", note) and "in all" not in note
     plt.close(fig)
 
 

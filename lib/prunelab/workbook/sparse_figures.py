@@ -10,6 +10,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from ..core.timing import MARGIN, faster_by
 from .figure_axes import bulk_y_axis, fit_tick_labels, kept_fraction_axis
+from .numbers import share_of
 from .sparse_tables import kernels_differ, left_out, sparse_gains
 from .style import INK, panel_grid, panel_title, suptitle, use_style
 
@@ -89,8 +90,8 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
     stand-in data no run is left out for its accuracy, which means nothing there, and the note says so. Share, median
     run and count are of the runs compared (:func:`.sparse_tables.left_out`), half of a kept fraction's at least.
     Where some kept fraction pays, the note counts the runs that gain among those compared at the kept fractions it
-    names (the "most" it claims) and then among all runs compared (the findings' count): the two differ where the
-    runs span several compressions."""
+    names (the "most" it claims, as :func:`.numbers.share_of` says it: never "1 of the 1 runs") and then, where
+    those are not all the runs compared, among all of them (the findings' count)."""
     compared = ~left_out(rows)
     faster, runs = sparse_gains(rows)[compared], rows[compared]
     stand_in = "stand_in" in rows and bool(rows["stand_in"].any())
@@ -104,8 +105,10 @@ def _crossover(ax, rows: pd.DataFrame, per: pd.DataFrame) -> str:
         ax.axvline(paying["kept"].max(), color=INK, lw=0.8, ls=":")
         kept = ", ".join(f"{k:.3g}" for k in paying["kept"].sort_values(ascending=False))
         there = runs["compression"].isin(paying.index)  # "most" is of these runs, not of every kept fraction's
-        count = _fill(f"dotted at {paying['kept'].max():.3g}; {int(faster[there].sum())} of the {int(there.sum())} "
-                      f"runs compared there gain, {int(faster.sum())} of {len(runs)} in all")
+        gaining = share_of(int(faster[there].sum()), int(there.sum()), "run compared there", "runs compared there")
+        if there.sum() < len(runs):  # else the runs there are all the runs compared: one count
+            gaining += f", {int(faster.sum())} of {len(runs)} in all"
+        count = _fill(f"dotted at {paying['kept'].max():.3g}; gaining: {gaining}")
         if stand_in:
             return f"{_fill(f'sparse pays for most runs at {kept} kept')}\n({count};\n{unfiltered})"
         return f"sparse pays for most runs still\n{_fill(f'above chance at {kept} kept')}\n({count})"
