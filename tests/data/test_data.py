@@ -241,7 +241,7 @@ class _HostToDeviceCopies(TorchDispatchMode):
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_device_loader_copies_to_the_device_per_epoch_not_per_batch(shuffle):
-    # A CPU-to-GPU copy waits for the GPU's queue, so one per batch would serialise the CPU and the GPU.
+    # A CPU-to-GPU copy waits for the GPU's queue, so one per batch would serialize the CPU and the GPU.
     # The "meta" device stands in for a GPU: the same ops run, nothing is computed.
     copies = []
     for n in (32, 160):  # 2 and 10 batches

@@ -235,9 +235,9 @@ def _error_messages():
 def test_every_refusal_message_is_a_lowercase_sentence_without_a_final_period():
     messages = list(_error_messages())
     assert len(messages) > 60  # every raise site is seen, not none
-    capitalised = [place for place, first, _ in messages if first and first[0].isupper()]
+    capitalized = [place for place, first, _ in messages if first and first[0].isupper()]
     period = [place for place, _, last in messages if last and last.rstrip().endswith(".")]
-    assert not capitalised and not period, (capitalised, period)
+    assert not capitalized and not period, (capitalized, period)
 
 
 def test_an_unknown_slurm_option_with_a_line_break_is_named_on_one_line():

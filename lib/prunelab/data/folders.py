@@ -250,7 +250,7 @@ def folder_prune_batches(name: str, root: str | os.PathLike | None, ratio: int, 
                          device: torch.device | str = "cpu", workers: int = 0, seed: int = 0
                          ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The pruning set: ``ratio * num_classes`` random training images with the training augmentation,
-    materialised once as a list of batches (pruners read it more than once), as ``data.prune_batches`` does."""
+    materialized once as a list of batches (pruners read it more than once), as ``data.prune_batches`` does."""
     if ratio < 1:
         raise UserError(f"the pruning data ratio must be at least 1 example per class, got {ratio}")
     train, _, _ = find_samples(name, root)  # refuses an unknown name

@@ -1,7 +1,7 @@
 """Datasets as whole uint8 tensors; batching, normalization and augmentation done per batch on the device.
 
 There is no DataLoader and no per-image Python in the training loop: a split is moved to the device once and
-every batch is an index, a float conversion, an optional vectorised crop/flip and a normalization (a split that
+every batch is an index, a float conversion, an optional vectorized crop/flip and a normalization (a split that
 is not augmented is converted and normalized once, and a batch is an index).
 
 Real MNIST/CIFAR come from torchvision's own dataset classes and are cached once, converted, under
@@ -390,7 +390,7 @@ class DeviceLoader:
 def prune_batches(data: Data, ratio: int, batch_size: int, device: torch.device | str = "cpu",
                   seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The pruning set: ``ratio * num_classes`` random training examples (capped at the train size), with
-    the training augmentation, materialised once as a list of batches as pruners iterate it more than once."""
+    the training augmentation, materialized once as a list of batches as pruners iterate it more than once."""
     if ratio < 1:
         raise UserError(f"the pruning data ratio must be at least 1 example per class, got {ratio}")
     n = min(ratio * data.info.num_classes, len(data.train))

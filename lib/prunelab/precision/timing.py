@@ -110,7 +110,7 @@ def compare_models(models: Mapping[str, nn.Module], loader: Iterable[tuple[Tenso
     """Top-1 accuracy and test-set inference time of each model (each on the device of its parameters;
     a model without parameters, such as a quantized one, on the CPU), keyed as ``models``.
 
-    The loader's batches are materialised first, so only the models are timed (eval mode, no_grad,
+    The loader's batches are materialized first, so only the models are timed (eval mode, no_grad,
     warmed up on every input shape). The passes take turns as :func:`~prunelab.core.timing.interleaved`
     orders them (rotated by one each repeat), so with ``repeats`` >= the number of models each goes first
     once; each reports the median pass and the spread of its passes.
