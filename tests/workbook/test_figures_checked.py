@@ -225,12 +225,13 @@ def _layers() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _amp(gpu: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Notebook 04's runs and timing by hand; on a GPU (``gpu``) each run's peak memory is its own: a third panel."""
+def _amp(gpu: bool = False, fused: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Notebook 04's runs and timing by hand; on a GPU (``gpu``) each run's peak memory is its own: a third panel;
+    ``fused``: each precision's runs trained as one fused network (their labels say so)."""
     kind = "cuda_max_allocated" if gpu else "cpu_peak_rss"
     runs = pd.DataFrame([dict(compression=c, amp=a, amp_dtype="bf16" if a else "fp32", peak_memory_mb=m, top1=t,
                               train_s=9.0, peak_memory_kind=kind, setup="CIFAR-10 / ResNet20",
-                              data_source="real")
+                              data_source="real", train_step="fused (2 runs)" if fused else "")
                          for c, a, m, t in [(0.2, False, 1100.0, 60.0), (0.2, True, 1000.0, 59.0),
                                             (1.0, False, 1090.0, 40.0), (1.0, True, 990.0, 41.0)]])
     timing = pd.DataFrame([dict(compression=c, batches=1, batch_size=32, fp32_train_s=1.0, fp32_train_spread_s=0.2,
@@ -305,7 +306,8 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
         figures.plot_weight_histograms({"SNIP": _weights(["conv", "fc"])["SNIP"]}, "One pruner")],
     "plot_density_and_flops": lambda: [figures.plot_density_and_flops(_layers(), 0.5),  # a long title: stand-in
                                        figures.plot_density_and_flops(_layers().assign(data_source="synthetic"), 1)],
-    "plot_amp": lambda: [figures.plot_amp(*_amp()), figures.plot_amp(*_amp(gpu=True))],
+    "plot_amp": lambda: [figures.plot_amp(*_amp()), figures.plot_amp(*_amp(gpu=True)),
+                         figures.plot_amp(*_amp(fused=True))],
     "plot_multishot": lambda: [figures.plot_multishot(_multishot([0.316, 0.1, 0.0316])),
                                figures.plot_multishot(_multishot([0.1]))],
     "plot_timeline": lambda: [trace_figures.plot_timeline(_trace("cpu")),

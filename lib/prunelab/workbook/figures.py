@@ -338,7 +338,10 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
         ax = axes[list(metrics).index("train_s")]
         ax.set_ylabel(f"training time of {batches} batch{'es' if batches != 1 else ''} of "
                       f"{int(first['batch_size'])} (s)")
-        ax.set_title(f"fp32 and {amp_name} in turn: median,\nwhiskers fastest to slowest pass", fontsize=9)
+        # the precisions alone: how the runs trained ("AMP bf16, fused (2 runs)") is the legend's, and a third of
+        # the width holds no longer title without running into the next panel
+        ax.set_title(f"fp32 and {amp_name.split(',')[0]} in turn: median,\nwhiskers fastest to slowest pass",
+                     fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
     kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
