@@ -109,7 +109,7 @@ def ablation_tests(table: pd.DataFrame) -> dict[tuple[str, str, float, str], Mea
             for key, comparison in zip(family, holm(list(family.values())))}
 
 
-def _welch(ablated: list[float], scored: list[float], set_aside: bool = False) -> MeanComparison:
+def _welch(ablated: list[float], scored: list[float], set_aside: bool) -> MeanComparison:
     """:func:`.numbers.compare_means` of ``ablated`` against ``scored``, untestable (p NaN) where neither group
     varies (every seed the same top-1, as runs at chance often are): Welch's statistic is undefined there, and
     compare_means' stand-in of p = 1 or 0 is no test to count in a family or show as a p. One group without

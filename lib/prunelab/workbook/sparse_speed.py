@@ -156,10 +156,8 @@ def dense_times(rows: pd.DataFrame) -> DenseTimes:
     per = rows.groupby("compression").agg(kept=("kept", "median"), ms=("dense_inference_s", "median"),
                                           runs=("dense_inference_s", "size")).sort_values("kept", ascending=False)
     line = tuple((float(k), float(ms) * 1e3) for k, ms in zip(per["kept"], per["ms"]))
-    if compared.empty:
-        return DenseTimes(ms=Span.of(()), moved=False, line=line, line_runs=Span.of(per["runs"]))
-    return DenseTimes(ms=Span.of(compared["dense_inference_s"] * 1e3), moved=_dense_moved(compared), line=line,
-                      line_runs=Span.of(per["runs"]))
+    moved = not compared.empty and _dense_moved(compared)
+    return DenseTimes(Span.of(compared["dense_inference_s"] * 1e3), moved, line, Span.of(per["runs"]))
 
 
 def _dense_moved(rows: pd.DataFrame) -> bool:
@@ -170,14 +168,10 @@ def _dense_moved(rows: pd.DataFrame) -> bool:
 
 
 def _dense_line(dense: DenseTimes) -> str:
-    """" Figure 1b's dense line is the median over every run at each kept fraction, the runs left out here (the same
-    model both ways, or a dense time marked † as noise) included: 387, 427, 401 and 379 ms at 0.631, 0.562, 0.316
-    and 0.1 kept; that is why a point can fall outside the range above; they differ for the reason given below, not
-    with compression." where the line has two points or more; else nothing. The figure's numbers, not medians of
-    the runs compared: those are often one run at a compression, and a run left out is the same dense arithmetic,
-    timed too. No count of runs per point beside the count of runs compared, which would read as the same runs.
-    "outside the range" only where a point is; "they differ" only where the quoted values do. No trend is read into
-    them: every compression's dense kernels do the same work, so a slope is the timing's."""
+    """A sentence quoting Figure 1b's dense line (:attr:`DenseTimes.line`: every run, those left out of the range
+    included) where it has two points or more, else nothing; "outside the range" only where a point is, "they
+    differ" only where the quoted values do. No trend is read into them: every compression's dense kernels do the
+    same work, so a slope is the timing's."""
     if len(dense.line) < 2:
         return ""
     kept, ms = zip(*dense.line)
