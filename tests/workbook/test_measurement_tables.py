@@ -1171,7 +1171,7 @@ def test_the_dense_times_per_kept_fraction_quoted_are_figure_1bs_line_over_every
                                 for c, runs in times.items() for label, (d, on) in zip(("Rand", "Mag", "SNIP"), runs)]))
     _, layers = _sparse()
     (s,) = sparse_result(frame, layers)
-    assert s.dense.moved and s.dense.line_runs == Span(3, 3)
+    assert s.dense.moved
     assert [k for k, _ in s.dense.line] == pytest.approx([10 ** -c for c in times])
     assert [ms for _, ms in s.dense.line] == pytest.approx([390.0, 410.0, 380.0])
     fig = plot_sparse_inference(frame)

@@ -11,7 +11,7 @@ from matplotlib.transforms import ScaledTranslation
 from ..core.timing import MARGIN, faster_by
 from .figure_axes import bulk_y_axis, fit_tick_labels, kept_fraction_axis
 from .numbers import share_of
-from .sparse_tables import kernels_differ, left_out, sparse_gains
+from .sparse_tables import compression_medians, kernels_differ, left_out, sparse_gains
 from .style import INK, panel_grid, panel_title, suptitle, use_style
 
 #: characters of a line of a panel's legend note (9 pt, about the width of a panel)
@@ -35,8 +35,7 @@ def plot_sparse_inference(sparse: pd.DataFrame):
     notes = []
     for ax, setup in zip(axes, setups):
         rows = sparse[sparse["setup"] == setup].assign(ideal=lambda f: f["dense_inference_s"] * f["flop_density"])
-        per = rows.groupby("compression")[["kept", "dense_inference_s", "sparse_inference_s", "ideal",
-                                           "speedup"]].median().sort_values("kept")
+        per = compression_medians(rows, ["dense_inference_s", "sparse_inference_s", "ideal", "speedup"])
         # in black, told apart by line and marker: the pruners' colours would say these lines were pruners
         ax.plot(per["kept"], per["dense_inference_s"] * 1e3, "o-", color=INK, label="dense kernels")
         ax.plot(per["kept"], per["sparse_inference_s"] * 1e3, "s--", color=INK, markerfacecolor="white",

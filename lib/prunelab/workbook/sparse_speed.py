@@ -13,7 +13,16 @@ import pandas as pd
 
 from ..core.timing import ALPHA, TOO_FEW, Timing, can_differ, timings_differ
 from .numbers import AT_CHANCE, Span, at_chance, counted, listed, passing_by_chance, ratio_text, significant
-from .sparse_tables import NOISY_DENSE, NOISY_MARK, kernels_differ, left_out, noisy_dense, same_model, sparse_gains
+from .sparse_tables import (
+    NOISY_DENSE,
+    NOISY_MARK,
+    compression_medians,
+    kernels_differ,
+    left_out,
+    noisy_dense,
+    same_model,
+    sparse_gains,
+)
 
 
 @dataclass(frozen=True)
@@ -67,14 +76,12 @@ class DenseTimes:
     """A set-up's dense-kernel times over the runs compared (those not left out, as in Tables C and C2: a dense time
     marked as noise is no measure of the machine either), the same work in each run: their range (ms) and whether the
     fastest and slowest differ beyond their passes' noise (``moved``). No run compared: an empty range (NaN) and not
-    moved. ``line``: Figure 1b's dense line, (kept fraction, median dense time in ms) per compression over all the
-    set-up's runs, those left out too, as the figure draws it; ``line_runs``: how many runs each point is the median
-    of."""
+    moved. ``line``: Figure 1b's dense line (:func:`.sparse_tables.compression_medians`), (kept fraction, median dense
+    time in ms) from the most kept down."""
 
     ms: Span
     moved: bool
     line: tuple[tuple[float, float], ...] = ()
-    line_runs: Span = Span(math.nan, math.nan)
 
 
 @dataclass(frozen=True)
@@ -152,12 +159,10 @@ def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSet
 def dense_times(rows: pd.DataFrame) -> DenseTimes:
     """The :class:`DenseTimes` of one set-up's rows of the sparse table, over the runs not left out."""
     compared = rows[~left_out(rows)]
-    # as Figure 1b's dense line (:func:`.sparse_figures.plot_sparse_inference`): every run, by compression
-    per = rows.groupby("compression").agg(kept=("kept", "median"), ms=("dense_inference_s", "median"),
-                                          runs=("dense_inference_s", "size")).sort_values("kept", ascending=False)
-    line = tuple((float(k), float(ms) * 1e3) for k, ms in zip(per["kept"], per["ms"]))
+    per = compression_medians(rows, ["dense_inference_s"]).iloc[::-1]
+    line = tuple((float(kept), float(seconds) * 1e3) for kept, seconds in zip(per["kept"], per["dense_inference_s"]))
     moved = not compared.empty and _dense_moved(compared)
-    return DenseTimes(Span.of(compared["dense_inference_s"] * 1e3), moved, line, Span.of(per["runs"]))
+    return DenseTimes(Span.of(compared["dense_inference_s"] * 1e3), moved, line)
 
 
 def _dense_moved(rows: pd.DataFrame) -> bool:

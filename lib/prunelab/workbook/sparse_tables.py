@@ -97,6 +97,12 @@ def sparse_gains(sparse: pd.DataFrame) -> pd.Series:
     return faster & (stand_in | ~at_chance(sparse))
 
 
+def compression_medians(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """One set-up's runs (``rows`` of the sparse table, every run, those left out too) as Figure 1b draws them: the
+    median of each of ``columns`` per compression, by kept fraction from the least kept up."""
+    return rows.groupby("compression")[["kept", *columns]].median().sort_values("kept")
+
+
 def sparse_table(records: Iterable[RunRecord], sparse_records: Iterable[RunRecord]) -> pd.DataFrame:
     """A row per run: its pruner label and compression, the kept fraction of weights and of FLOPs, its top-1
     and the most frequent class's share, and the dense and sparse-kernel test-set times (medians with their
