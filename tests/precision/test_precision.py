@@ -303,3 +303,17 @@ def test_sparse_state_dict_round_trips(compression):
 def test_sparse_format_choice_is_the_smaller():
     assert bitmask_bytes(1000, 500) < csr_bytes(10, 500)
     assert csr_bytes(10, 10) < bitmask_bytes(1000, 10)
+
+
+def test_the_tensor_peak_of_a_piece_of_work_counts_what_it_holds_at_once_above_its_start():
+    from prunelab.precision.memory import tensor_peak_mb
+
+    held = [torch.ones(2**20)]  # 4 MB allocated before the work: freeing it is not counted
+
+    def work() -> None:
+        held.clear()
+        first, second = torch.ones(2**20), torch.ones(2**20)  # 8 MB at once
+        del first, second
+        torch.ones(2**19)  # 2 MB, after both were freed
+
+    assert tensor_peak_mb(work, "cpu") == pytest.approx(8.0, abs=0.01)

@@ -206,4 +206,5 @@ def test_amp_timing_record_takes_fp32_and_amp_steps_in_turn(records):
         passes = s[f"{name}_train_samples_s"]
         assert s[f"{name}_train_repeats"] == 5 and len(passes) == 5
         assert math.isclose(s[f"{name}_train_spread_s"], max(passes) - min(passes))
+        assert s[f"{name}_train_peak_mb"] > 0  # a step's activations and gradients at least
     assert amp_timing_record(fp32, settings, log=lambda _: None).path == timing.path  # reused, not re-measured

@@ -316,6 +316,35 @@ def test_table_j_gives_a_cpus_peak_memory_under_its_own_heading_not_as_a_gpus():
     assert not {"Peak memory (MB)", cpu} & set(mixed.columns.get_level_values(0))  # neither one kind's heading
 
 
+def test_on_a_cpu_the_precisions_memory_is_compared_by_a_timed_pass_s_tensors_everywhere_it_is_shown():
+    """Where the amp-timing records hold each precision's peak tensor memory of a timed pass, Tables J and K, the
+    findings, the key result and Figure 6 compare the precisions by it (the process's resident set is not theirs)."""
+    import matplotlib.pyplot as plt
+
+    from prunelab.workbook.figures import plot_amp
+
+    peaks = {0.25: (30.0, 18.0), 0.5: (40.0, 26.0)}  # (fp32, AMP) MB
+    timing = _timing().assign(fp32_train_peak_mb=[p[0] for p in peaks.values()],
+                              amp_train_peak_mb=[p[1] for p in peaks.values()])
+    j = amp_training_table(_runs(), timing)
+    (heading,) = {h for h in j.columns.get_level_values(0) if "memory" in h.lower()}
+    for c, (fp32, amp) in peaks.items():
+        assert (j.loc[f"{c:g}", (heading, "fp32")], j.loc[f"{c:g}", (heading, "AMP bf16")]) == (
+            significant(fp32), significant(amp))
+        assert amp_relative_table(_runs(), timing).loc[f"{c:g}", MEMORY_RATIO] == ratio_text(amp / fp32)
+    low, high = sorted(amp / fp32 for fp32, amp in peaks.values())
+    words = Span(low, high).words(ratio_text)
+    assert words in quantization_findings(_runs(), pd.DataFrame(), timing)
+    assert words in quantization_key_result(_runs().assign(data="real CIFAR-10"), timing)
+    fig = plot_amp(_runs(), timing)
+    memory_ax = next(ax for ax in fig.axes if "memory" in ax.get_ylabel().lower())
+    heights = sorted(round(bar.get_height(), 6) for bar in memory_ax.patches)
+    assert heights == sorted(v for pair in peaks.values() for v in pair)
+    plt.close(fig)
+    unmeasured = timing.assign(amp_train_peak_mb=math.nan)  # a device whose memory the pass did not measure
+    assert MEMORY_RATIO not in amp_relative_table(_runs(), unmeasured)
+
+
 def _disagree(changes, new_cells, old_cells) -> bool:
     """Whether a shown top-1 change is not the difference of the shown cells in some row."""
     return any(float(c) != round(float(n) - float(o), 1) for c, n, o in zip(changes, new_cells, old_cells))
@@ -671,7 +700,7 @@ def test_the_quantization_key_result_carries_its_data_and_spreads():
     runs = _runs().assign(data="synthetic stand-in for CIFAR-10")
     key = quantization_key(runs, _timing())
     assert (key.dtype, key.data) == ("bf16", "synthetic stand-in for CIFAR-10")
-    assert key.memory == Span(pytest.approx(1000 / 1109.499023), pytest.approx(1001 / 1100))
+    assert key.memory.ratios == Span(pytest.approx(1000 / 1109.499023), pytest.approx(1001 / 1100))
     assert key.times == amp_times(_timing())
     assert quantization_key(runs, _timing().iloc[:0]).times is None
     text = quantization_key_result(runs, _timing())

@@ -14,14 +14,15 @@ import yaml
 from prunelab.data.catalog import source_words
 from prunelab.runs.int8 import FP32_COMPILED
 from prunelab.runs.store import iter_records, load_table
+from prunelab.workbook.amp_memory import amp_memory
 from prunelab.workbook.collapses import VERDICTS, collapse_table
 from prunelab.workbook.findings import collapses, tuning_result
 from prunelab.workbook.grids import records_table
 from prunelab.workbook.measurement_tables import RUN_TIME, timed_step_heading
-from prunelab.workbook.numbers import Span, ratio_text, time_cell
+from prunelab.workbook.numbers import Span, ratio_text, significant, time_cell
 from prunelab.workbook.sparse_tables import kernels_differ, time_lines
 from prunelab.workbook.style import column_order
-from prunelab.workbook.tables import peak_memory_heading, stand_in_banner
+from prunelab.workbook.tables import stand_in_banner
 from prunelab.workbook.tracing_findings import design_speed, trace_summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -307,9 +308,9 @@ def test_quantization_notebook_tables_and_figures(smoke):
     headings = _columns(table_j)
     store = load_table(results)
     amp_runs = store[(store["experiment"] == "singleshot") & store["quantization"]]
-    memory = peak_memory_heading(amp_runs["peak_memory_kind"])  # on a CPU, the training process's: not compared
     timings = [json.loads(p.read_text()) for p in Path(results).glob("amp-timing/*/summary.json")]
-    metrics = (memory, timed_step_heading(pd.DataFrame(timings)), RUN_TIME, "Top-1 (%)")
+    memory = amp_memory(amp_runs, pd.DataFrame(timings).set_index("compression"))  # on a CPU, a timed pass's tensors
+    metrics = (memory.heading, timed_step_heading(pd.DataFrame(timings)), RUN_TIME, "Top-1 (%)")
     for metric in metrics:
         assert f">{metric}</th>" in table_j  # the upper heading row, spanning both precisions
     # with and without, per metric; the smoke profile trains fused, and the labels say so
@@ -345,6 +346,7 @@ def test_quantization_notebook_tables_and_figures(smoke):
     assert amp["amp_train_repeats"] >= 5 and amp["fp32_train_repeats"] >= 5
     step = time_cell(amp["amp_train_s"], amp["amp_train_spread_s"], "")
     assert f">{step}<" in table_j  # the cell whole: its heading gives the unit
+    assert memory.source == "timed pass" and f">{significant(amp['amp_train_peak_mb'])}<" in table_j
     run = store[(store["experiment"] == "singleshot") & store["quantization"] & (store["compression"] == 0.5)]
     assert f"{run['top1'].item():.1f}" in table_j  # accuracy to one decimal
     assert len(list(Path(results).glob("int8/*/COMPLETE"))) == 4  # digits and ResNet20 at two compressions

@@ -497,7 +497,7 @@ def test_amp_table_and_ratios_follow_the_course_layout():
 def test_quantization_result_on_a_cpu_without_bf16_units():
     result = quantization_result(_amp_table(), pd.DataFrame())
     assert (result.dtype, result.devices, result.compressions) == ("bf16", "cpu x", (0.2, 1.0))
-    assert (result.time, result.memory, result.top1_change) == (Span(1.5, 1.5), Span(0.9, 0.9), Span(-1.0, -1.0))
+    assert (result.time, result.memory.ratios, result.top1_change) == (Span(1.5, 1.5), Span(0.9, 0.9), Span(-1.0, -1.0))
     assert not result.on_cuda and result.cpu_bf16 == () and result.starts_mb == (500.0, 500.0)
     assert not result.gain and not result.graphed  # 1.5x slower; fp32 took ordinary steps
     assert result.timing is None and result.int8 is None  # separate runs' totals only
@@ -527,7 +527,7 @@ def test_quantization_findings_words_carry_the_ratios():
         result, text = quantization_result(table, pd.DataFrame()), quantization_findings(table, pd.DataFrame())
         assert f"took {ratio_text(result.time.low)}" in text and ratio_text(result.time.high) in text
         # on the CPU the peak is the training process's resident set: no ratio of it is quoted as the precisions'
-        assert (f"{ratio_text(result.memory.high)} fp32's" in text) == result.on_cuda
+        assert (f"{ratio_text(result.memory.ratios.high)} fp32's" in text) == result.on_cuda
         assert f"{result.top1_change.high:+.1f} points" in text and "0.2, 1" in text
         if result.on_cuda:  # the model's size and the memory held before training explain the small gain
             assert f"{result.params / 1e6:.2f} M" in text and f"{result.starts_mb[0]:.0f} MB" in text

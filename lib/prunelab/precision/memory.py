@@ -1,14 +1,19 @@
-"""Peak memory of a block of work: CUDA tensors on a GPU, the process's peak resident set on a CPU."""
+"""Peak memory of a block of work: CUDA tensors on a GPU, the process's peak resident set on a CPU
+(:class:`PeakMemory`); and the peak of the tensors one piece of work allocates, on either device
+(:func:`tensor_peak_mb`), which two designs measured in one process can be compared by."""
 
 from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from ..core.evaluation import synchronize
+from ..core.trace import quiet_native_stderr
 
 _MB = 2**20
 
@@ -80,3 +85,34 @@ def _ru_maxrss_kb() -> int:
 
     value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return value // 1024 if sys.platform == "darwin" else value
+
+
+#: the profiler's device types of host memory (oneDNN's buffers are CPU memory too)
+_HOST_MEMORY = (torch.autograd.DeviceType.CPU, torch.autograd.DeviceType.MKLDNN, torch.autograd.DeviceType.IDEEP)
+
+
+def tensor_peak_mb(work: Callable[[], None], device: torch.device | str) -> float:
+    """The peak, in MB, of the tensor memory that ``work`` allocates above what was allocated when it started: on
+    CUDA the caching allocator's peak less its memory at the start; on the CPU the PyTorch profiler's record of
+    every allocation and free (``profile_memory``), summed in time order. The CPU has no allocator statistics, and
+    the process's resident set counts all the process holds, so this is what two precisions of one step compare by.
+    A free of a block allocated before ``work`` has no size in the profiler's record and is not counted, so a
+    step that frees an earlier step's gradients reads high by their size (a model's parameter bytes at most). NaN on
+    other devices, whose memory neither sees."""
+    device = torch.device(device)
+    if device.type not in ("cuda", "cpu"):
+        return math.nan
+    if device.type == "cuda":
+        with PeakMemory(device) as peak:
+            work()
+        return peak.peak_mb - peak.start_mb
+    with quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as recorded:
+        work()
+    changes = sorted((event for event in recorded.profiler.kineto_results.events()
+                      if event.name() == "[memory]" and event.device_type() in _HOST_MEMORY),
+                     key=lambda event: event.start_ns())  # stable: ties keep the record's order
+    live = top = 0
+    for event in changes:
+        live += event.nbytes()
+        top = max(top, live)
+    return top / _MB

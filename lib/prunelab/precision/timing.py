@@ -6,7 +6,8 @@ machine's speed hits all alike and each time is the statistic every other timing
 pass with the spread of the passes. It also reports the seconds of each model's warm-up (one batch of
 each input shape: where a model is compiled per input shape, that is its compilation).
 :func:`compare_inference` is the two-model form (fp32 against int8). :func:`compare_training` times fp32
-against mixed precision training steps of one model the same way (copies of it, the same batches).
+against mixed precision training steps of one model the same way (copies of it, the same batches), and measures
+the peak tensor memory of a pass of each.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..core.timing import MIN_REPEATS, Timing, interleaved
 from ..core.train import ordinary_step, train_epoch
 from ..errors import UserError
 from .amp import make_scaler
+from .memory import tensor_peak_mb
 
 
 @dataclass
@@ -138,13 +140,24 @@ def compare_inference(model_fp32: nn.Module, qmodel: nn.Module, loader: Iterable
     return InferenceComparison(results["fp32"], results["int8"])
 
 
+@dataclass(frozen=True)
+class TrainingComparison:
+    """fp32 against mixed precision training of one model, keyed ``"fp32"`` and ``"amp"``: the :class:`Timing` of
+    each one's passes, and the peak of the tensor memory one pass allocates, in MB
+    (:func:`.memory.tensor_peak_mb`)."""
+
+    timings: dict[str, Timing]
+    peak_mb: dict[str, float]
+
+
 def compare_training(model: nn.Module, batches: list[tuple[Tensor, Tensor]], device: torch.device | str,
                      amp: Precision, make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
-                     repeats: int = MIN_REPEATS, warmup: int = 1) -> dict[str, Timing]:
+                     repeats: int = MIN_REPEATS, warmup: int = 1) -> TrainingComparison:
     """fp32 against mixed precision training, interleaved in this process: ``"fp32"`` and ``"amp"`` each
     train their own copy of ``model`` (own optimizer from ``make_optimizer``, own gradient scaler) on the
     same ``batches``; one repeat is one pass over them (a few training steps), the two taking turns (fp32
-    AMP, AMP fp32, ...) after ``warmup`` untimed passes each. Returns each one's median and spread."""
+    AMP, AMP fp32, ...) after ``warmup`` untimed passes each. Then one more pass of each, untimed, measures its
+    peak tensor memory (the profiler that does so on a CPU slows the pass it watches)."""
     if not batches:
         raise UserError("compare_training needs at least one batch")
 
@@ -157,4 +170,6 @@ def compare_training(model: nn.Module, batches: list[tuple[Tensor, Tensor]], dev
             synchronize(device)
         return run
 
-    return interleaved({"fp32": steps(FP32), "amp": steps(amp)}, repeats, warmup)
+    passes = {"fp32": steps(FP32), "amp": steps(amp)}
+    timings = interleaved(passes, repeats, warmup)
+    return TrainingComparison(timings, {name: tensor_peak_mb(run, device) for name, run in passes.items()})

@@ -6,8 +6,9 @@ processes, clocks, caches), so their totals are not comparable. :func:`amp_timin
 run's trained, pruned model and trains two copies of it on the same few training batches, fp32 and mixed
 precision taking turns in one process (:func:`prunelab.precision.timing.compare_training`): each time is
 the median of ``repeats`` passes after a warm-up, with its spread (slowest minus fastest pass) and every pass
-(``*_samples_s``). The record lands under ``<result_dir>/amp-timing/<run>-<settings hash>``; Tables J and K
-read it from the store.
+(``*_samples_s``); one more pass of each gives the peak of the tensor memory it allocates (``*_train_peak_mb``),
+the memory the two precisions compare by on a CPU, where a run's own peak is its process's. The record lands
+under ``<result_dir>/amp-timing/<run>-<settings hash>``; Tables J and K read it from the store.
 """
 
 from __future__ import annotations
@@ -71,14 +72,16 @@ def measure_amp_timing(source: SourceRun, settings: AmpTimingSettings, log: Call
 
     log(f"amp-timing: {source.record.path.name}: fp32 against {amp_name(amp)} training, {len(batches)} batch(es) "
         f"of {batch_size} per pass, {settings.repeats} passes each in turn after {settings.warmup} warm-up.")
-    timing = compare_training(model, batches, device, amp, optimizer, settings.repeats, settings.warmup)
-    fp32, mixed = timing["fp32"], timing["amp"]
+    compared = compare_training(model, batches, device, amp, optimizer, settings.repeats, settings.warmup)
+    fp32, mixed = compared.timings["fp32"], compared.timings["amp"]
     return Measured({
         "amp_dtype": amp_name(amp), "batches": len(batches), "batch_size": batch_size,
         "compression": config.compression,
         **fp32.summary("fp32_train"), **mixed.summary("amp_train"),  # seconds of one pass of `batches` steps
         "amp_over_fp32": mixed.median / fp32.median,
+        # MB of tensors one pass allocates at its peak (NaN on a device whose memory is not measured)
+        "fp32_train_peak_mb": compared.peak_mb["fp32"], "amp_train_peak_mb": compared.peak_mb["amp"],
     })
 
 
-AMP_TIMING = DerivedKind(EXPERIMENT, measure_amp_timing, require=("amp_train_samples_s",))
+AMP_TIMING = DerivedKind(EXPERIMENT, measure_amp_timing, require=("amp_train_peak_mb",))

@@ -12,6 +12,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import offset_copy
 
 from ..errors import UserError
+from .amp_memory import amp_memory
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .error_bars import mean_sd_bars, pass_bars
@@ -32,7 +33,7 @@ from .style import (
     suptitle,
     use_style,
 )
-from .tables import AMP_METRICS, MEMORY_KINDS, amp_table, multishot_runs, own_peak_memory
+from .tables import AMP_METRICS, amp_table, multishot_runs
 
 #: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
 _MARK_SIZES = {"X": 11, "s": 13}
@@ -299,18 +300,19 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
 
 def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
     """Peak memory, training time and top-1 per compression, fp32 and mixed precision side by side; peak memory
-    only where it is each run's own (:func:`~.tables.own_peak_memory`): bars side by side invite a comparison that
-    a CPU's process peak, which Table J gives under its own heading, does not bear.
+    as Table J compares it (:func:`.amp_memory.amp_memory`: each run's own on a GPU, a timed pass's tensors on a
+    CPU), and none where only the training process's peak was measured: bars side by side would invite a comparison
+    that it does not bear.
 
-    Memory and top-1 are those of the two runs (``table``); training time is the interleaved measurement
+    Top-1 is that of the two runs (``table``); training time is the interleaved measurement
     (``timing``: :func:`~prunelab.workbook.measurement_tables.amp_timing_frame`), its bar the median pass and its
     whisker from the fastest pass to the slowest (Table J prints the median ± half the range). The two runs' own
     epoch times are not drawn: they were taken minutes apart on a machine whose speed drifts.
     """
     use_style()
     frame = amp_table(table)
-    memory = own_peak_memory(table["peak_memory_kind"])
-    metrics = {m: name for m, name in AMP_METRICS.items() if memory or m != "peak_memory_mb"}
+    memory = amp_memory(table, timing)
+    metrics = {m: name for m, name in AMP_METRICS.items() if memory.compared or m != "peak_memory_mb"}
     fig, axes = plt.subplots(1, len(metrics), figsize=(FIGURE_WIDTH_IN, 3.6))
     x = np.arange(len(frame.index))
     amp_name = next((p for _, p in frame.columns if p.startswith("AMP")), "AMP")
@@ -323,15 +325,17 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
             mixed = precision.startswith("AMP")  # fp32's label may name its step ("fp32, fused (2 runs)")
             fill, hatch = PRECISION_FILLS[mixed]  # no pruner's colour: these are no pruners
             look = dict(label=precision, color=fill, hatch=hatch, edgecolor=INK, linewidth=0.6)
+            key = "amp" if mixed else "fp32"
             if metric == "train_s":
-                key = "amp" if mixed else "fp32"
                 ax.bar(offset, times[f"{key}_train_s"], width, yerr=pass_bars(times, f"{key}_train"), capsize=3,
                        ecolor=INK, **look)
+            elif metric == "peak_memory_mb":
+                ax.bar(offset, [memory.mb.get(c, {}).get(key, np.nan) for c in frame.index], width, **look)
             else:
                 ax.bar(offset, frame[(name, precision)], width, **look)
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
         ax.set_xlabel(COMPRESSION_LABEL.replace(" (", "\n(", 1))  # two lines: three panels share the width
-        ax.set_ylabel(name)
+        ax.set_ylabel(memory.heading if metric == "peak_memory_mb" else name)
     if len(timing):
         first = timing.iloc[0]
         batches = int(first["batches"])
@@ -344,9 +348,8 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
                      fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
-    kind = ", ".join(MEMORY_KINDS.get(k, k) for k in sorted(set(table["peak_memory_kind"])))
-    suptitle(fig, f"Mixed precision against fp32 (peak memory: {kind if memory else 'not compared on the CPU'})"
-             + stand_in_note(table))
+    suptitle(fig, "Mixed precision against fp32 (peak memory: "
+             + (f"{memory.kind})" if memory.compared else "not compared on the CPU)") + stand_in_note(table))
     return fig
 
 

@@ -113,7 +113,8 @@ TERMS: tuple[tuple[str, str], ...] = (
      "weights kept in fp32."),
     ("peak memory, RSS", "On a GPU, the most memory CUDA tensors held during training. On a CPU, the peak resident "
      "set size (RSS) of the whole process that trained the run: all it held in RAM, the Python runtime, PyTorch and "
-     "earlier runs' leftovers included. So Table J does not compare it between precisions on a CPU."),
+     "earlier runs' leftovers included. So on a CPU Table J compares the precisions by the peak tensor memory of a "
+     "timed pass of training steps instead, which PyTorch's profiler measures for each in one process."),
     ("speed-up", "The baseline's median time over the design's, so more is faster: int8 at 2.0x over fp32 took half "
      "fp32's time, and below 1.0x it took longer. A time ratio (AMP / fp32 in Table K) goes the other way: above "
      "1.0x the design took longer."),

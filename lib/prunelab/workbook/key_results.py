@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ..core.timing import TOO_FEW, can_differ
+from .amp_memory import AmpMemory, amp_memory
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
 from .int8_findings import Int8Setup, compiling_words, int8_setups, uncompiled_words
 from .numbers import (
     AT_CHANCE,
-    Span,
     accuracy_cell,
     alike,
     compression_text,
@@ -31,7 +31,6 @@ from .numbers import (
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
-from .tables import amp_ratios, own_peak_memory
 from .tracing_findings import SINK_FIXES, trace_summary
 
 
@@ -180,13 +179,13 @@ def trace_key_result(trace: dict, data: str) -> str:
 
 @dataclass(frozen=True)
 class QuantizationKey:
-    """Task 4 on the front page: the mixed precision dtype, the data, AMP / fp32 peak memory over the
-    compressions, the interleaved training times (None when not measured), and int8 against fp32 per set-up on
-    real data (none where no int8 table was given)."""
+    """Task 4 on the front page: the mixed precision dtype, the data, peak memory as Table J compares it, the
+    interleaved training times (None when not measured), and int8 against fp32 per set-up on real data (none where no
+    int8 table was given)."""
 
     dtype: str
     data: str
-    memory: Span
+    memory: AmpMemory
     times: AmpTimes | None
     int8: tuple[Int8Setup, ...] = ()
 
@@ -196,7 +195,7 @@ def quantization_key(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.DataFra
     (:func:`.measurement_tables.amp_timing_frame`) and the int8 table (:func:`.tables.int8_table`)."""
     real = () if int8 is None or int8.empty else tuple(s for s in int8_setups(int8) if not s.stand_in)
     return QuantizationKey(", ".join(sorted(set(table.loc[table["amp"], "amp_dtype"]))),
-                           "; ".join(sorted(set(table["data"]))), Span.of(amp_ratios(table)["memory AMP / fp32"]),
+                           "; ".join(sorted(set(table["data"]))), amp_memory(table, timing),
                            amp_times(timing) if len(timing) else None, real)
 
 
@@ -206,9 +205,9 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
     (:func:`int8_key_words`)."""
     key = quantization_key(table, timing, int8)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
-    # on a CPU the peak is the resident set of the process that trained the run: not the precisions' own to compare
-    memory = (f"peak memory {key.memory.words(ratio_text)} fp32's"
-              if own_peak_memory(table["peak_memory_kind"]) else
+    memory = (f"peak memory {key.memory.ratios.words(ratio_text)} fp32's" if key.memory.source == "runs" else
+              f"peak tensor memory of a timed pass {key.memory.ratios.words(ratio_text)} fp32's"
+              if key.memory.compared else
               "peak memory not compared (on the CPU it is the resident set of the process that trained the run)")
     text = f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."
     return f"{text} {int8_key_words(key.int8)}" if key.int8 else text

@@ -16,12 +16,13 @@ import pandas as pd
 
 from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from ..runs.store import RunRecord
+from .amp_memory import TIMED_PEAK_KEYS, amp_memory
 from .grids import stand_in_note
 from .numbers import alike, compression_text, ratio_text, shape_text, significant, steps_text, time_cell
 from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .table_notes import UNROUNDED_RATIOS, noted, say_once
-from .tables import MEMORY_KINDS, int8_sides, own_peak_memory, peak_memory_heading, precision_label
+from .tables import int8_sides, precision_label
 from .tracing_findings import DESIGNS, design_steps, per_flop_text
 
 if TYPE_CHECKING:
@@ -154,10 +155,11 @@ TRAIN_TIMING_KEYS = tuple(f"{key}_train_{field}" for key in ("fp32", "amp") for 
 
 def amp_timing_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     """The interleaved fp32 / AMP training times of ``amp-timing`` records, a row per compression (every field
-    of each precision's :class:`~prunelab.core.timing.Timing`, read back by ``Timing.from_summary``)."""
+    of each precision's :class:`~prunelab.core.timing.Timing`, read back by ``Timing.from_summary``), with each
+    precision's peak tensor memory of a timed pass (:data:`.amp_memory.TIMED_PEAK_KEYS`)."""
     rows = [{"compression": r.summary["compression"], **{k: r.summary[k] for k in (
-        "amp_dtype", "batches", "batch_size", *TRAIN_TIMING_KEYS)}} for r in records]
-    columns = ["compression", "amp_dtype", "batches", "batch_size", *TRAIN_TIMING_KEYS]
+        "amp_dtype", "batches", "batch_size", *TRAIN_TIMING_KEYS, *TIMED_PEAK_KEYS)}} for r in records]
+    columns = ["compression", "amp_dtype", "batches", "batch_size", *TRAIN_TIMING_KEYS, *TIMED_PEAK_KEYS]
     return pd.DataFrame(rows, columns=columns).set_index("compression").sort_index()
 
 
@@ -190,11 +192,10 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
     """Table J: per compression, peak memory and top-1 of the two runs, the time of a pass of training
     steps measured fp32 and AMP in turn (``timing``: :func:`amp_timing_frame`), and each run's own training time as
     recorded (the course's column; taken at different moments, so the timed steps are the comparison). Peak
-    memory is each run's record under a heading that says what it is (:func:`.tables.peak_memory_heading`): on a
-    GPU each run's own, on a CPU the resident set of the process that trained the run, headed as not compared (Table K
-    compares it on a GPU only)."""
+    memory is what :func:`.amp_memory.amp_memory` compares by, under its heading: on a GPU each run's own, on a CPU a
+    timed pass's tensors."""
     runs = _runs_by_compression(table)
-    memory = peak_memory_heading(table["peak_memory_kind"])
+    memory = amp_memory(table, timing)
     amp_name = next((precision_label(r) for c in runs.values() for k, r in c.items() if k == "amp"), "AMP")
     # "fp32", or how the fp32 runs were trained where that was fused (their peak memory is their group's)
     fp32_name = next((precision_label(r) for c in runs.values() for k, r in c.items() if k == "fp32"
@@ -206,8 +207,8 @@ def amp_training_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
         t = timing.loc[compression] if compression in timing.index else None
         cells = {"compression": compression_text(compression)}
         for key, name in names:
-            run = pair.get(key)
-            cells[(memory, name)] = significant(run["peak_memory_mb"]) if run is not None else "–"
+            mb = memory.mb.get(compression, {}).get(key, math.nan)
+            cells[(memory.heading, name)] = significant(mb) if math.isfinite(mb) else "–"
         for key, name in names:
             cells[(step_heading, name)] = "–" if t is None else time_cell(t[f"{key}_train_s"],
                                                                                   t[f"{key}_train_spread_s"], "")
@@ -227,10 +228,14 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     """Table J's caption after its letter (the notebook gives that), in a reader's words: the pruner, what the
     peak memory measures, how much training each timed pass holds, and the stand-in flag where its runs used
     synthetic data."""
-    memory = ", ".join(MEMORY_KINDS.get(kind, kind) for kind in sorted(set(table["peak_memory_kind"])))
-    if not own_peak_memory(table["peak_memory_kind"]):
-        memory += (", during the run, of the process that trained it: that counts all the process already held "
-                   "(its data, earlier runs, the libraries), so it is not compared between the precisions")
+    compared = amp_memory(table, timing)
+    memory = compared.kind + {
+        "runs": "", "process": (", during the run, of the process that trained it: that counts all the process "
+                                "already held (its data, earlier runs, the libraries), so it is not compared between "
+                                "the precisions"),
+        "timed pass": (", above what its model and optimizer already held, measured for each precision in turn in one "
+                       "process; a run's own peak on a CPU is its process's resident set, which counts all the "
+                       "process held")}[compared.source]
     size = int(timing["batch_size"].iloc[0])
     steps = _timed_steps(timing, "training step")
     trained = sorted({int(b) for b in table.get("train_batch_size", ())} - {size})
@@ -255,23 +260,21 @@ TIME_RATIO = "time AMP / fp32 (above 1: AMP slower)"
 
 def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """Table K: AMP relative to fp32 per compression; the time ratio is of the interleaved medians, and
-    "time difference" says whether a rank test of the timed passes tells them apart. Peak memory is compared on a
-    GPU only: on the CPU it is the resident set of the process that trained the run, not the precisions' own, and where
-    no row compares it the column is left out. A time difference the same in every row is said once, in the
-    caption (:func:`.table_notes.say_once`)."""
+    "time difference" says whether a rank test of the timed passes tells them apart. Peak memory is Table J's
+    (:func:`.amp_memory.amp_memory`); where that is the training process's resident set it is not compared and the
+    column is left out. A time difference the same in every row is said once, in the caption
+    (:func:`.table_notes.say_once`)."""
     runs = _runs_by_compression(table)
+    memory = amp_memory(table, timing)
     rows = []
-    memory_compared = False
     for compression, pair in sorted(runs.items()):
         amp, fp32 = pair.get("amp"), pair.get("fp32")
         row = {"compression": compression_text(compression), MEMORY_RATIO: "–", TIME_RATIO: "–",
                "time difference": "not measured", "top-1 AMP - fp32 (points)": "–"}
         if amp is not None and fp32 is not None:
             row["top-1 AMP - fp32 (points)"] = change_text(amp["top1"] - fp32["top1"])
-            own = own_peak_memory([amp["peak_memory_kind"], fp32["peak_memory_kind"]])
-            memory_compared |= own
-            row[MEMORY_RATIO] = ratio_text(amp["peak_memory_mb"] / fp32["peak_memory_mb"]) if own else (
-                "not compared")
+        if math.isfinite(ratio := memory.ratio(compression)):
+            row[MEMORY_RATIO] = ratio_text(ratio)
         if compression in timing.index:
             t = timing.loc[compression]
             row[TIME_RATIO] = ratio_text(t["amp_train_s"] / t["fp32_train_s"])
@@ -279,7 +282,7 @@ def amp_relative_table(table: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFram
                                                      Timing.from_summary(t, "fp32_train"))
         rows.append(row)
     frame = say_once(pd.DataFrame(rows).set_index("compression"), ["time difference"])
-    return frame if memory_compared else frame.drop(columns=MEMORY_RATIO)
+    return frame if memory.compared else frame.drop(columns=MEMORY_RATIO)
 
 
 def amp_relative_caption(table: pd.DataFrame) -> str:

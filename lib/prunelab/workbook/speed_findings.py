@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
+from .amp_memory import AmpMemory, amp_memory
 from .int8_findings import Int8Result, int8_lines, int8_result
 from .numbers import AT_CHANCE, Span, at_chance, ratio_text, steps_text, time_cell
 from .tables import amp_ratios, own_peak_memory
@@ -128,8 +129,9 @@ def _beyond_words(times: AmpTimes) -> str:
 
 @dataclass(frozen=True)
 class QuantizationResult:
-    """Task 4 in figures. AMP against fp32 per compression (``compressions``): peak memory and training time
-    of the separate runs and the top-1 change (points); ``timing``: the interleaved times, when measured.
+    """Task 4 in figures. AMP against fp32 per compression (``compressions``): peak memory as Table J compares it
+    (``memory``), training time of the separate runs and the top-1 change (points); ``timing``: the interleaved
+    times, when measured.
     ``graphed``: the fp32 runs replayed a CUDA graph of their step; ``fused``: some runs trained in a fused group
     (their peak memory is the group's). ``gain``: mixed precision is faster by
     over 10% (at every compression beyond the noise, when timed in turn). ``starts_mb``: the memory held as
@@ -141,7 +143,7 @@ class QuantizationResult:
     model: str
     params: int
     compressions: tuple[float, ...]
-    memory: Span
+    memory: AmpMemory
     time: Span
     top1_change: Span
     graphed: bool
@@ -167,7 +169,7 @@ def quantization_result(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Data
         dtype=", ".join(sorted(set(table.loc[table["amp"], "amp_dtype"]))),
         devices=", ".join(sorted(set(table["device_name"].dropna()))), on_cuda=on_cuda,
         model=table["model"].iloc[0], params=int(table["params_total"].iloc[0]),
-        compressions=tuple(float(c) for c in ratios.index), memory=Span.of(ratios["memory AMP / fp32"]),
+        compressions=tuple(float(c) for c in ratios.index), memory=amp_memory(table, timing),
         time=separate, top1_change=Span.of(ratios["top-1 AMP - fp32 (points)"]),
         graphed="train_step" in table and bool(table.loc[~table["amp"], "train_step"].eq("cuda graph").any()),
         fused="train_step" in table and bool(table["train_step"].astype(str).str.startswith("fused").any()),
@@ -184,9 +186,11 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     r = quantization_result(table, int8, timing)
     memory_words = (f"At compression{'s' if len(r.compressions) > 1 else ''} "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
-                    + (f"peak memory was {r.memory.words(ratio_text)} fp32's" if r.on_cuda else
-                     "peak memory is not compared (on a CPU it is the resident set of the process that trained "
-                     "the run, all it already held included: see Table J)")
+                    + (f"peak memory was {r.memory.ratios.words(ratio_text)} fp32's" if r.memory.source == "runs" else
+                       f"the peak tensor memory of a timed pass was {r.memory.ratios.words(ratio_text)} fp32's"
+                       if r.memory.compared else
+                       "peak memory is not compared (on a CPU it is the resident set of the process that trained "
+                       "the run, all it already held included: see Table J)")
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
                        "activations in memory of its own, and mixed precision took ordinary steps: this ratio "
                        "compares step designs as well as precisions)" if r.graphed else "")
@@ -249,11 +253,20 @@ def _cpu_words(r: QuantizationResult) -> str:
         "is needed, and " + ("with these units the convolutions of so small a network gain too little "
                              "to pay for that. " if r.cpu_bf16 else "without them bf16 arithmetic is emulated, "
                              "so there is nothing to gain. "))
-        + "Peak memory is not compared on the CPU (Table J gives it, headed as the process's): there it is the "
-        "peak resident set of the whole process (the "
-        "Python runtime, the PyTorch "
-        "libraries, the data set held in memory), not of tensors alone, and the runs share that process: it held "
-        f"{r.starts_mb[0]:,.0f} MB as the fp32 runs began and {r.starts_mb[1]:,.0f} MB as the mixed-precision ones "
-        "did (what earlier runs freed stays with the allocator), so a run's peak shows what the process had grown "
-        "to, not what either precision needs. Run this notebook on a GPU for the memory of CUDA tensors and "
-        "fp16 with tensor cores.")
+        + "A run's own peak memory on the CPU is the peak resident set of the whole process (the Python runtime, "
+        "the PyTorch libraries, the data set held in memory), not of tensors alone, and the runs share that process: "
+        f"it held {r.starts_mb[0]:,.0f} MB as the fp32 runs began and {r.starts_mb[1]:,.0f} MB as the "
+        "mixed-precision ones did (what earlier runs freed stays with the allocator), so a run's peak shows what the "
+        "process had grown to, not what either precision needs. "
+        + (_timed_memory_words(r.memory) if r.memory.compared else "Peak memory is not compared here. ")
+        + "Run this notebook on a GPU for the memory of CUDA tensors and fp16 with tensor cores.")
+
+
+def _timed_memory_words(memory: AmpMemory) -> str:
+    """Why a timed pass's tensors on a CPU (:class:`.amp_memory.AmpMemory`) hold what they do in either precision."""
+    ratios = memory.ratios
+    way = "less" if ratios.high < 1 else "more" if ratios.low > 1 else "not less at every compression"
+    return (f"Tables J and K compare instead {memory.kind}, measured for each precision in turn in one process: "
+            f"mixed precision held {ratios.words(ratio_text)} fp32's, {way}. Autocast runs the convolutions and "
+            "linear layers in bf16, so the activations they hand on take half fp32's bytes, but it adds a bf16 copy "
+            "of each weight it casts, and the weights, their gradients and the optimizer's state stay fp32. ")
