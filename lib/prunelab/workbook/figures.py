@@ -335,7 +335,9 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
                 ax.bar(offset, frame[(name, precision)], width, **look)
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
         ax.set_xlabel(COMPRESSION_LABEL.replace(" (", "\n(", 1))  # two lines: three panels share the width
-        ax.set_ylabel(memory.heading if metric == "peak_memory_mb" else name)
+        ax.set_ylabel(name)
+    if memory.source == "timed pass":  # Table J's heading, in two lines: a third of the width
+        axes[list(metrics).index("peak_memory_mb")].set_ylabel("peak tensor memory of\nthe timed pass (MB)")
     if len(timing):
         first = timing.iloc[0]
         batches = int(first["batches"])
@@ -348,8 +350,8 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
                      fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
-    suptitle(fig, "Mixed precision against fp32 (peak memory: "
-             + (f"{memory.kind})" if memory.compared else "not compared on the CPU)") + stand_in_note(table))
+    measured = {"runs": memory.kind, "timed pass": "a timed pass's tensors", "process": "not compared on the CPU"}
+    suptitle(fig, f"Mixed precision against fp32 (peak memory: {measured[memory.source]})" + stand_in_note(table))
     return fig
 
 
