@@ -25,12 +25,14 @@ TIMED_PEAK_KEYS = ("fp32_train_peak_mb", "amp_train_peak_mb")
 class AmpMemory:
     """``mb``: per compression, MB for ``"amp"`` and ``"fp32"`` (NaN where not there); ``heading``: Table J's heading
     of them; ``source``: ``"runs"`` (each run's own CUDA peak), ``"timed pass"`` (a timed pass's tensor peak) or
-    ``"process"`` (the training process's resident set: not compared); ``kind``: what was measured, in words."""
+    ``"process"`` (the training process's resident set: not compared); ``kind``: what was measured, in words;
+    ``timed_pass``: what the timed pass trains ("1 step of 32 images"), "" where the runs' peaks are compared."""
 
     mb: dict[float, dict[str, float]]
     heading: str
     source: str
     kind: str
+    timed_pass: str = ""
 
     @property
     def compared(self) -> bool:
@@ -56,7 +58,7 @@ def amp_memory(table: pd.DataFrame, timing: pd.DataFrame | None) -> AmpMemory:
         mb = {float(c): {"amp": float(r["amp_train_peak_mb"]), "fp32": float(r["fp32_train_peak_mb"])}
               for c, r in timing.iterrows()}
         return AmpMemory(mb, f"Peak tensor memory of {size} (MB)", "timed pass",
-                         f"the tensors one timed pass of {size} allocates at its peak")
+                         f"the tensors one timed pass of {size} allocates at its peak", size)
     mb: dict[float, dict[str, float]] = {}
     for _, run in table.iterrows():
         mb.setdefault(float(run["compression"]), {})["amp" if run["amp"] else "fp32"] = float(run["peak_memory_mb"])

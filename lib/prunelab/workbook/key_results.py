@@ -206,7 +206,8 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
     key = quantization_key(table, timing, int8)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
     memory = (f"peak memory {key.memory.ratios.words(ratio_text)} fp32's" if key.memory.source == "runs" else
-              f"peak tensor memory of a timed pass {key.memory.ratios.words(ratio_text)} fp32's"
+              f"peak tensor memory of a timed pass ({key.memory.timed_pass}) {key.memory.ratios.words(ratio_text)} "
+              "fp32's"
               if key.memory.compared else
               "peak memory not compared (on the CPU it is the resident set of the process that trained the run)")
     text = f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."

@@ -240,8 +240,8 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
     steps = _timed_steps(timing, "training step")
     trained = sorted({int(b) for b in table.get("train_batch_size", ())} - {size})
     if trained:  # a smaller timed step keeps an emulated bf16 pass short on a CPU without bf16 units
-        steps += (f" (the runs trained on batches of {', '.join(map(str, trained))}: the ratio at that size may "
-                  "differ)")
+        steps += (f" (the runs trained on batches of {', '.join(map(str, trained))}: the time and memory ratios at "
+                  "that size may differ)")
     repeats = timing[["fp32_train_repeats", "amp_train_repeats"]].to_numpy().astype(int)
     passes = f"{repeats.min()}" if repeats.min() == repeats.max() else f"{repeats.min()} to {repeats.max()}"
     return (f"{pruner_label(pruner, None)} on CIFAR-10 / ResNet20 with and without mixed precision "

@@ -187,7 +187,8 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     memory_words = (f"At compression{'s' if len(r.compressions) > 1 else ''} "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
                     + (f"peak memory was {r.memory.ratios.words(ratio_text)} fp32's" if r.memory.source == "runs" else
-                       f"the peak tensor memory of a timed pass was {r.memory.ratios.words(ratio_text)} fp32's"
+                       f"the peak tensor memory of a timed pass ({r.memory.timed_pass}) was "
+                       f"{r.memory.ratios.words(ratio_text)} fp32's"
                        if r.memory.compared else
                        "peak memory is not compared (on a CPU it is the resident set of the process that trained "
                        "the run, all it already held included: see Table J)")
@@ -267,6 +268,7 @@ def _timed_memory_words(memory: AmpMemory) -> str:
     ratios = memory.ratios
     way = "less" if ratios.high < 1 else "more" if ratios.low > 1 else "not less at every compression"
     return (f"Tables J and K compare instead {memory.kind}, measured for each precision in turn in one process: "
-            f"mixed precision held {ratios.words(ratio_text)} fp32's, {way}. Autocast runs the convolutions and "
-            "linear layers in bf16, so the activations they hand on take half fp32's bytes, but it adds a bf16 copy "
-            "of each weight it casts, and the weights, their gradients and the optimizer's state stay fp32. ")
+            f"mixed precision held {ratios.words(ratio_text)} fp32's, {way}. Those figures are what a pass allocates: "
+            "autocast runs the convolutions and linear layers in bf16, so the activations they hand on take half "
+            "fp32's bytes, but it adds a bf16 copy of each weight it casts, and the gradients stay fp32. The weights "
+            "and the optimizer's state, fp32 in both precisions and held before the pass began, are not in them. ")
