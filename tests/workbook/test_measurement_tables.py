@@ -341,6 +341,10 @@ def test_on_a_cpu_the_precisions_memory_is_compared_by_a_timed_pass_s_tensors_ev
     heights = sorted(round(bar.get_height(), 6) for bar in memory_ax.patches)
     assert heights == sorted(v for pair in peaks.values() for v in pair)
     plt.close(fig)
+    fig = plot_amp(_runs().assign(majority_class_top1=11.6), timing)  # the top-1 panel's chance level
+    top1_ax = next(ax for ax in fig.axes if "top-1" in ax.get_ylabel().lower())
+    assert [tuple(line.get_ydata()) for line in top1_ax.lines if line.get_linestyle() == ":"] == [(11.6, 11.6)]
+    plt.close(fig)
     unmeasured = timing.assign(amp_train_peak_mb=math.nan)  # a device whose memory the pass did not measure
     assert MEMORY_RATIO not in amp_relative_table(_runs(), unmeasured)
 

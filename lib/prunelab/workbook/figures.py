@@ -18,6 +18,7 @@ from .collapses import emptied_layers
 from .error_bars import mean_sd_bars, pass_bars
 from .figure_axes import COMPRESSION_LABEL, bulk_y_axis, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
+from .numbers import steps_text
 from .style import (
     DENSE_LABEL,
     FIGURE_HEIGHT_IN,
@@ -126,7 +127,7 @@ def _chance_line(ax, rows: pd.DataFrame) -> None:
     runs) as a dotted line across ``ax``, where the records give it."""
     chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
     if np.isfinite(chance):
-        ax.axhline(chance, color="k", ls=":", lw=1.2)
+        ax.axhline(chance, color="k", ls=":", lw=1.2, zorder=3)  # above bars, as over points
 
 
 def _chance_handle(table: pd.DataFrame) -> list[Line2D]:
@@ -333,6 +334,8 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
                 ax.bar(offset, [memory.mb.get(c, {}).get(key, np.nan) for c in frame.index], width, **look)
             else:
                 ax.bar(offset, frame[(name, precision)], width, **look)
+        if metric == "top1":
+            _chance_line(ax, table)
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
         ax.set_xlabel(COMPRESSION_LABEL.replace(" (", "\n(", 1))  # two lines: three panels share the width
         ax.set_ylabel(name)
@@ -340,16 +343,16 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
         axes[list(metrics).index("peak_memory_mb")].set_ylabel("peak tensor memory of\nthe timed pass (MB)")
     if len(timing):
         first = timing.iloc[0]
-        batches = int(first["batches"])
         ax = axes[list(metrics).index("train_s")]
-        ax.set_ylabel(f"training time of {batches} batch{'es' if batches != 1 else ''} of "
-                      f"{int(first['batch_size'])} (s)")
+        ax.set_ylabel(f"training time of\n{steps_text(int(first['batches']), int(first['batch_size']))} (s)")
         # the precisions alone: how the runs trained ("AMP bf16, fused (2 runs)") is the legend's, and a third of
         # the width holds no longer title without running into the next panel
         ax.set_title(f"fp32 and {amp_name.split(',')[0]} in turn: median,\nwhiskers fastest to slowest pass",
                      fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=max(len(labels), 1))  # below: clear of a wrapped title
+    handles += _chance_handle(table)
+    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center",
+               ncol=max(len(handles), 1))  # below: clear of a wrapped title
     measured = {"runs": memory.kind, "timed pass": "a timed pass's tensors", "process": "not compared on the CPU"}
     suptitle(fig, f"Mixed precision against fp32 (peak memory: {measured[memory.source]})" + stand_in_note(table))
     return fig
