@@ -24,7 +24,8 @@ COST_OUTLIER = 2.0
 #: proposals, none of them measured by the trace (the words say "would")
 SINK_FIXES = {
     "convolution": "less work in the convolutions, which would need a channel-pruned model (pruning whole channels "
-                   "keeps them dense and narrower; none was measured here)",
+                   "keeps them dense and narrower; none was traced here, and the nearest measured, Task 1's compact "
+                   "kernels over the units pruning left alive, are timed in Table C2)",
     "batchnorm": "folding each batch norm into the convolution before it, for inference",
     "activation and add": "fewer, fused ops (torch.compile fuses the elementwise ones into their neighbours)",
     "mask multiply": "folding the masks into the weights once, after pruning, as prunelab does",
@@ -274,7 +275,9 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
            "Cutting that time would need less work in the convolutions: pruning whole channels (structured pruning) "
            "would narrow them and keep them dense, but no channel-pruned model was measured here, so that is a "
            "proposal, not a result; sparse kernels for unstructured zeros pay only where the density is low enough "
-           "(Task 1's Tables C and C2 time them against dense ones on this machine, run by run). Folding the masks "
+           "(Task 1's Tables C and C2 time them against dense ones on this machine, run by run, the compact kernel "
+           "among them: a dense convolution narrowed to the units pruning left alive, the nearest this tool comes to "
+           "a channel-pruned model). Folding the masks "
            "(below) removes the mask multiplies only."
            if s.main_sink == "convolution" else
            f" It is not the convolutions; cutting it would take {SINK_FIXES[s.main_sink]}."
