@@ -26,3 +26,13 @@ def test_the_machine_line_names_the_cpu_its_vector_units_and_threads(monkeypatch
 def test_cpu_flags_are_read_where_linux_lists_them():
     if Path("/proc/cpuinfo").exists():
         assert len(hardware.cpu_flags()) > 0
+
+
+def test_a_cpu_named_without_a_model_number_is_told_apart_by_family_and_model():
+    block = ("processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+             "model name\t: {name}\nstepping\t: 1\n")
+    bare = "\n".join(block.format(n=n, name="AMD EPYC") for n in (0, 1))
+    assert hardware.cpuinfo_model(bare) == "AMD EPYC (family 25, model 17, stepping 1)"
+    named = block.format(n=0, name="AMD EPYC 9654 96-Core Processor")
+    assert hardware.cpuinfo_model(named) == "AMD EPYC 9654 96-Core Processor"  # a model number: as the CPU says
+    assert hardware.cpuinfo_model("Features\t: fp asimd\n") == ""  # no model name: the caller asks platform

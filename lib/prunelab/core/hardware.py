@@ -15,14 +15,30 @@ from ..version import __version__
 
 
 def cpu_model() -> str:
-    """The CPU's model name from Linux /proc/cpuinfo, else what :mod:`platform` knows."""
+    """The CPU's model name from Linux /proc/cpuinfo (:func:`cpuinfo_model`), else what :mod:`platform` knows."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        name = cpuinfo_model(Path("/proc/cpuinfo").read_text())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        name = ""
+    return name or platform.processor() or platform.machine()
+
+
+def cpuinfo_model(cpuinfo: str) -> str:
+    """The first CPU's model name in the text of /proc/cpuinfo ("" where none); where it names no model number, as a
+    virtual machine's often does ("AMD EPYC"), with the CPU family, model and stepping numbers that tell one
+    generation from another ("AMD EPYC (family 25, model 17, stepping 1)")."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if not key.strip():
+            break  # the first CPU's block ends at a blank line
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name", "")
+    numbers = [f"{key.removeprefix('cpu ')} {fields[key]}" for key in ("cpu family", "model", "stepping")
+               if fields.get(key)]
+    if name and numbers and not any(ch.isdigit() for ch in name):
+        return f"{name} ({', '.join(numbers)})"
+    return name
 
 
 def cpu_flags() -> list[str]:
