@@ -75,7 +75,7 @@ def tuning_key(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFram
 
 def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.DataFrame | None = None,
                       sparse: pd.DataFrame | None = None) -> str:
-    """Task 1's result in one paragraph for the front page (:func:`tuning_key`): per set-up on real data, the
+    """Task 1's result for the front page as a Markdown list (:func:`tuning_key`): per set-up on real data, the
     unpruned reference, the best pruner at ``compression`` and every pruner that cannot be told apart from it
     (Welch's t-test, Holm-adjusted), or the runner-up it is ahead of, any collapse, the collapse study's
     verdict on the SynFlow paper's claim, and, given the sparse table (:func:`.tables.sparse_table`), whether
@@ -93,7 +93,7 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.D
         parts += speed_key_words(sparse)
     if key.stand_in:
         parts.append(f"{', '.join(key.stand_in)}: synthetic stand-in data, a pipeline check only.")
-    return " ".join(parts)
+    return "\n".join(f"- {part}" for part in parts)  # a point each: one paragraph of them was not followable
 
 
 def speed_key_words(sparse: pd.DataFrame) -> list[str]:
