@@ -119,6 +119,12 @@ def test_the_trace_findings_words_carry_the_traces_figures():
         assert f"{result.mask_share:.1%}" in text
         assert ("NOT identical" in text) != result.outputs_equal
         assert design_speed_words(summary) in text
+    # a CPU's trace says a GPU's step would split otherwise, which a GPU's trace has no need to say
+    from prunelab.workbook.tracing_findings import _on_the_cpu
+
+    cpu, gpu = (trace_result(_summary(device=d), designs).summary for d in ("cpu", "cuda"))
+    assert _on_the_cpu(cpu) in trace_findings(_summary(device="cpu"), designs) and _on_the_cpu(cpu)
+    assert _on_the_cpu(gpu) == ""
     key = trace_key_result(_trace(), "real CIFAR-10")
     assert "real CIFAR-10" in key and "21 convolution layers" in key and "**28.5%**" in key
     assert "2.27 ms" in key and "7.97 ms" in key and "sink is convolution" in key

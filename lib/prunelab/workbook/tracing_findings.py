@@ -259,6 +259,15 @@ def _traced_against_timed(result: TraceResult) -> str:
             "show where the time goes, not how long a step takes.")
 
 
+def _on_the_cpu(s: TraceSummary) -> str:
+    """Where the trace ran on the CPU, why a GPU's step would split otherwise (not measured here); else nothing."""
+    if s.device == "cuda":
+        return ""
+    return (" On a CPU a few cores do each convolution's arithmetic; on a GPU the same arithmetic runs on thousands "
+            "of cores, so there the launches of many small kernels and the elementwise ops take a larger share of a "
+            "step (this trace, taken on the CPU, does not measure a GPU's).")
+
+
 def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame | None = None) -> str:
     """Markdown findings for Task 2 (:func:`trace_result` of the record's summary and design table), with what
     each layer's time per multiply-add says where ``costs`` (:func:`conv_costs`) is given."""
@@ -269,7 +278,8 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
         f"- The analysed step took {span_ms} ms from first to last {s.unit[:-1]} "
         f"({busy_ms} ms busy). Its {s.conv_layers} convolution layers account "
         f"for {conv_ms} ms, **{s.conv_share:.1%}** of the busy time (one step's "
-        "shares: the picture of where its time went, not a timing to compare)." + _traced_against_timed(result),
+        "shares: the picture of where its time went, not a timing to compare)." + _traced_against_timed(result)
+        + _on_the_cpu(s),
         f"- The main time sink is **{s.main_sink}**."
         + (" Pruned weights are zeros inside dense tensors, so a convolution does the same work at any compression. "
            "Cutting that time would need less work in the convolutions: pruning whole channels (structured pruning) "
