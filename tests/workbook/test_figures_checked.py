@@ -737,6 +737,33 @@ def test_figure_1_fits_its_time_axis_to_the_bulk_and_marks_a_far_slower_point_at
     assert _problems(fig) == []
 
 
+def _dots(line) -> np.ndarray:
+    """The y values of ``line`` that carry a marker (its ``markevery`` leaves some off)."""
+    y, every = np.asarray(line.get_ydata(), dtype=float), line.get_markevery()
+    return y if every is None or line.get_marker() in (None, "None", "") else y[np.asarray(every, dtype=bool)]
+
+
+def test_figure_1_draws_a_far_slower_point_as_its_triangle_alone_and_no_slow_pass_sets_the_axis():
+    sparse = _sparse(STUDY)
+    cifar = sparse["setup"] == CIFAR
+    slow = cifar & (sparse["label"] == "Rand") & (sparse["compression"] == 0.5)
+    sparse.loc[slow, "sparse_inference_s"] = 0.05 * 8  # 8x the dense time: a triangle at the top edge
+    sparse.loc[slow, "sparse_inference_samples_s"] = pd.Series([[0.3, 0.35, 0.4, 0.45, 0.6]], index=sparse.index[slow])
+    noisy = cifar & (sparse["label"] == "Mag") & (sparse["compression"] == 0.25)  # one pass 10x its median
+    sparse.loc[noisy, "sparse_inference_samples_s"] = pd.Series(
+        [[m, m, m, m * 1.01, m * 10] for m in sparse.loc[noisy, "sparse_inference_s"]], index=sparse.index[noisy])
+    fig = figures.plot_against_compression(_runs(STUDY), sparse)
+    times = fig.axes[1]
+    rest = sparse[cifar & ~slow & ~noisy]
+    top = (rest["sparse_inference_s"] + rest["sparse_inference_spread_s"] / 2).max() * 1e3
+    low, high = times.get_ylim()
+    assert top <= high < 1.3 * top  # fitted to the points, not to the slow pass's whisker (over 600 ms)
+    assert [line for line in times.lines if line.get_marker() == "^"]  # the slow point: a triangle at the top
+    dots = [y for line in times.lines if line.get_marker() == "o" for y in _dots(line)]
+    assert dots and max(dots) <= high  # and no dot of it besides
+    assert _problems(fig) == []
+
+
 def _one_row(table: pd.DataFrame, setup: str, label: str, seed: int, compression: float) -> pd.Series:
     return (table["setup"] == setup) & (table["label"] == label) & (table["seed"] == seed) & \
         (table["compression"] == compression)

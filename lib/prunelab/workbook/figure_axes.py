@@ -27,6 +27,8 @@ _LABEL_GAP_EM = 0.4
 _ROW_GAP_EM = 0.2
 #: a point more than this many times a panel's reference is an outlier, drawn at the panel's top edge
 OUTLIER_FACTOR = 2.0
+#: :func:`bulk_y_axis`'s margin below and above the points it fits, as a fraction of their span
+_PAD = 0.05
 
 
 def compression_axis(ax, compressions: Iterable[float]) -> None:
@@ -59,21 +61,35 @@ def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     has none), ``colour`` and, optionally, ``name``, one row per point drawn) lies more than :data:`OUTLIER_FACTOR`
     times ``reference`` (Figures 1 and 1b: the slowest median dense time), fit the y axis to the other points and
     their bars, and draw each outlier as a triangle in its colour at the top edge: one slow point does not squash
-    the rest. One label, beside the highest, gives its value (and name, where given: Figure 1b draws every run in
-    black), or where there are several, their count and the highest value: a label per outlier would overprint
-    the next. Call it once the x axis is set (the label goes on the side of the triangle with room). Nothing changes
-    where there is none."""
-    outlier = points["y"] > OUTLIER_FACTOR * reference
+    the rest. The axis ends at that bound at most, so every outlier lies above it: the dots of ``ax``'s lines there
+    are left off (the triangle stands for each), and a bar end past the bound (one slow pass) does not set the
+    limit; its whisker is cut at the top edge. One label, beside the highest outlier, gives its value (and name,
+    where given: Figure 1b draws every run in black), or where there are several, their count and the highest
+    value: a label per outlier would overprint the next. Call it once the data is drawn and the x axis set (the
+    label goes on the side of the triangle with room). Nothing changes where there is none."""
+    bound = OUTLIER_FACTOR * reference
+    outlier = points["y"] > bound
     if not outlier.any():
         return
     bulk, far = points[~outlier], points[outlier]
-    low, high = bulk["low"].min(), bulk["high"].max()
-    pad = 0.05 * (high - low)
-    top = high + pad
-    ax.set_ylim(max(low - pad, 0.0) if low >= 0 else low - pad, top)  # times: no axis below zero
+    low, high = bulk["low"].min(), bulk["high"].where(bulk["high"] <= bound, bulk["y"]).max()
+    span = high - low
+    ax.set_ylim(max(low - _PAD * span, 0.0) if low >= 0 else low - _PAD * span,  # times: no axis below zero
+                min(high + _PAD * span, bound))
+    top = ax.get_ylim()[1]
+    for line in ax.lines:  # the outliers' dots, drawn by the figure: each is a triangle instead
+        beyond = np.asarray(line.get_ydata(), dtype=float) > bound
+        if beyond.any():
+            line.set_markevery(list(~beyond))
     for _, point in far.iterrows():
         ax.plot([point["x"]], [top], marker="^", markersize=8, color=point["colour"], linestyle="none",
                 clip_on=False, zorder=4)
+    _outlier_label(ax, far, top)
+
+
+def _outlier_label(ax, far: pd.DataFrame, top: float) -> None:
+    """The one label of :func:`bulk_y_axis`'s triangles (``far``: the outliers, drawn at ``top``), beside the
+    highest's."""
     highest = far.loc[far["y"].idxmax()]
     if len(far) == 1:
         name = f" ({highest['name']})" if highest.get("name") else ""
