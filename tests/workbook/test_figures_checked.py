@@ -764,6 +764,22 @@ def test_figure_1_draws_a_far_slower_point_as_its_triangle_alone_and_no_slow_pas
     assert _problems(fig) == []
 
 
+def test_a_far_slower_point_is_labelled_below_its_triangle_clear_of_the_top_edge():
+    frame = _sparse(STUDY)
+    slow = (frame["setup"] == CIFAR) & (frame["label"] == "Rand") & (frame["compression"] == 0.25)
+    frame.loc[slow, "sparse_inference_s"] = 0.05 * 8  # at the left end: its label runs right, into the panel
+    for fig in (sparse_figures.plot_sparse_inference(frame), figures.plot_against_compression(_runs(STUDY), frame)):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        times = next(ax for ax in fig.axes if ax.texts)
+        (edge,) = [line for line in times.lines if line.get_marker() == "^"]
+        (label,) = times.texts
+        mark, box = edge.get_window_extent(renderer), label.get_window_extent(renderer)
+        assert box.y1 < mark.y0 and box.y1 < times.bbox.y1  # under the triangle, so clear of it and of the edge
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+        assert _problems(fig) == []
+
+
 def _one_row(table: pd.DataFrame, setup: str, label: str, seed: int, compression: float) -> pd.Series:
     return (table["setup"] == setup) & (table["label"] == label) & (table["seed"] == seed) & \
         (table["compression"] == compression)

@@ -27,8 +27,11 @@ _LABEL_GAP_EM = 0.4
 _ROW_GAP_EM = 0.2
 #: a point more than this many times a panel's reference is an outlier, drawn at the panel's top edge
 OUTLIER_FACTOR = 2.0
-#: :func:`bulk_y_axis`'s margin below and above the points it fits, as a fraction of their span
-_PAD = 0.05
+#: :func:`bulk_y_axis`'s margins, as fractions of the span of the points it fits: below them, and above them, where
+#: its label goes
+_PAD, _LABEL_ROOM = 0.05, 0.2
+#: the size of :func:`bulk_y_axis`'s triangles, and the clear space around its label, in points
+_TRIANGLE_PT, _GAP_PT = 8.0, 2.0
 
 
 def compression_axis(ax, compressions: Iterable[float]) -> None:
@@ -63,10 +66,11 @@ def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     their bars, and draw each outlier as a triangle in its colour at the top edge: one slow point does not squash
     the rest. The axis ends at that bound at most, so every outlier lies above it: the dots of ``ax``'s lines there
     are left off (the triangle stands for each), and a bar end past the bound (one slow pass) does not set the
-    limit; its whisker is cut at the top edge. One label, beside the highest outlier, gives its value (and name,
-    where given: Figure 1b draws every run in black), or where there are several, their count and the highest
-    value: a label per outlier would overprint the next. Call it once the data is drawn and the x axis set (the
-    label goes on the side of the triangle with room). Nothing changes where there is none."""
+    limit; its whisker is cut at the top edge. The axis leaves room at its top for one label, beside the highest
+    outlier's triangle and clear of it and of the top edge: its value (and name, where given: Figure 1b draws every
+    run in black), or where there are several, their count and the highest value: a label per outlier would
+    overprint the next. Call it once the data is drawn and the x axis set (the label goes on the side of the
+    triangle with room). Nothing changes where there is none."""
     bound = OUTLIER_FACTOR * reference
     outlier = points["y"] > bound
     if not outlier.any():
@@ -75,21 +79,22 @@ def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     low, high = bulk["low"].min(), bulk["high"].where(bulk["high"] <= bound, bulk["y"]).max()
     span = high - low
     ax.set_ylim(max(low - _PAD * span, 0.0) if low >= 0 else low - _PAD * span,  # times: no axis below zero
-                min(high + _PAD * span, bound))
+                min(high + _LABEL_ROOM * span, bound))
     top = ax.get_ylim()[1]
     for line in ax.lines:  # the outliers' dots, drawn by the figure: each is a triangle instead
         beyond = np.asarray(line.get_ydata(), dtype=float) > bound
         if beyond.any():
             line.set_markevery(list(~beyond))
     for _, point in far.iterrows():
-        ax.plot([point["x"]], [top], marker="^", markersize=8, color=point["colour"], linestyle="none",
+        ax.plot([point["x"]], [top], marker="^", markersize=_TRIANGLE_PT, color=point["colour"], linestyle="none",
                 clip_on=False, zorder=4)
     _outlier_label(ax, far, top)
 
 
 def _outlier_label(ax, far: pd.DataFrame, top: float) -> None:
     """The one label of :func:`bulk_y_axis`'s triangles (``far``: the outliers, drawn at ``top``), beside the
-    highest's."""
+    highest's, in the room left under the top edge: a gap of :data:`_GAP_PT` from the triangle and from the edge, on
+    a pale ground that keeps it legible over a whisker cut at the edge."""
     highest = far.loc[far["y"].idxmax()]
     if len(far) == 1:
         name = f" ({highest['name']})" if highest.get("name") else ""
@@ -99,8 +104,10 @@ def _outlier_label(ax, far: pd.DataFrame, top: float) -> None:
     ax.get_xlim()  # settles the x limits autoscaling left pending, which the transform below reads
     across = ax.transAxes.inverted().transform(ax.transData.transform((highest["x"], top)))[0]
     left = across < 0.5  # the label runs into the panel, not off its edge
-    ax.annotate(text, (highest["x"], top), xytext=(6 if left else -6, -3), textcoords="offset points",
-                ha="left" if left else "right", va="top", fontsize=8, color=colour)
+    aside = _TRIANGLE_PT / 2 + _GAP_PT  # from the triangle's centre past its side
+    ax.annotate(text, (highest["x"], top), xytext=(aside if left else -aside, -(_TRIANGLE_PT / 2 + _GAP_PT)),
+                textcoords="offset points", ha="left" if left else "right", va="top", fontsize=8, color=colour,
+                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
 
 
 def fit_tick_labels(fig, axes: Iterable) -> None:
