@@ -862,6 +862,24 @@ def test_collapse_marks_of_pruners_at_one_compression_stack_upwards_over_it_none
     plt.close(fig)
 
 
+def test_collapse_marks_are_drawn_over_the_points_and_whole_clear_of_the_x_axis(monkeypatch):
+    # MNIST / FC: Mag and SNIP empty a layer at chance, the lowest points, and are left with no path there (the
+    # squares, the largest marks; found from records, which hand-made rows have none of)
+    monkeypatch.setattr(figures, "_first_cuts", lambda table: {(MNIST, "Mag"): 2.5, (MNIST, "SNIP"): 3.0})
+    fig = figures.plot_collapse(_runs(STUDY))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        marks = [line for line in ax.lines if line.get_marker() in ("X", "s")]
+        data = [line for line in ax.lines if line not in marks] + list(ax.collections)  # lines, points and bars
+        above = max([artist.get_zorder() for artist in data] + [spine.get_zorder() for spine in ax.spines.values()])
+        assert all(mark.get_zorder() > above and not mark.get_clip_on() for mark in marks)
+        gap = 2 * fig.dpi / 72  # 2 pt: a mark clear of the x axis, not cut by its line
+        assert all(mark.get_window_extent(renderer).y0 >= ax.bbox.y0 + gap for mark in marks)
+    assert len([line for line in fig.axes[1].lines if line.get_marker() == "s"]) == 2
+    plt.close(fig)
+
+
 def test_weight_histograms_name_a_layer_no_pruner_kept_instead_of_an_empty_panel():
     fig = figures.plot_weight_histograms(_weights(RESNET_LAYERS, emptied="fc"), "Kept weights")
     titles = [ax.get_title() for ax in fig.axes if ax.axison]

@@ -40,6 +40,10 @@ from .tables import AMP_METRICS, amp_table, multishot_runs
 _MARK_SIZES = {"X": 11, "s": 13}
 #: Figure 1c's upward step between the marks of pruners at one compression, in points: near a mark's height
 _STACK_PT = 12.0
+#: Figure 1c's marks' z-order: over the lines, their points and bars (2 to 2.1) and the axes' frame (2.5)
+_MARK_Z = 3.0
+#: Figure 1c's marks' edge width, and the clear space between the lowest mark and the x axis, in points
+_MARK_EDGE_PT, _MARK_GAP_PT = 1.5, 4.0
 #: Figure 1's height of a set-up's row of panels and of the legend below the rows, in inches
 _ROW_IN, _BELOW_IN = 2.9, 1.0
 
@@ -149,8 +153,9 @@ def plot_collapse(table: pd.DataFrame):
     network has a layer with no weight (the collapse table's layers) and, on real data, an open square where
     one is first left with no path from input to output (:func:`~.collapse_study.collapse_study`), the marks of
     pruners at one compression stacked upwards so that none hides another, each still over its compression
-    (:func:`_stacks`); one legend below the panels. The unpruned reference, where present, is left out: it has
-    no compression to collapse at."""
+    (:func:`_stacks`), drawn over the lines and points (open, they hide none of them) and whole, the y axis
+    lowered where the lowest would touch the x axis (:func:`_room_below`); one legend below the panels. The
+    unpruned reference, where present, is left out: it has no compression to collapse at."""
     use_style()
     pruned = table[table["label"] != DENSE_LABEL]
     setups = list(dict.fromkeys(pruned["setup"]))
@@ -159,13 +164,14 @@ def plot_collapse(table: pd.DataFrame):
     pruned = pruned.assign(emptied=emptied_layers(pruned))
     cuts = _first_cuts(pruned)
     fig, axes = panel_grid(len(setups), 4.2)
+    lowest = {}
     for ax, setup in zip(axes, setups):
         rows = pruned[pruned["setup"] == setup]
         marks = {label: _marks(rows[rows["label"] == label], cuts.get((setup, label)))
                  for label in column_order(rows["label"])}
         stacks = _stacks(marks, rows.groupby(["label", "compression"])["top1"].mean())
-        for label, placed in marks.items():
-            _collapse_line(ax, rows[rows["label"] == label], label, placed, stacks)
+        lowest[ax] = min([_collapse_line(ax, rows[rows["label"] == label], label, placed, stacks)
+                          for label, placed in marks.items()], default=np.inf)
         _chance_line(ax, rows)
         compression_axis(ax, rows["compression"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
@@ -174,7 +180,7 @@ def plot_collapse(table: pd.DataFrame):
     marks = [(any(map(bool, pruned["emptied"])), "X", "a layer first empties"),
              (bool(cuts), "s", "a network first has no path")]
     handles += [Line2D([], [], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
-                       markeredgecolor="k", markeredgewidth=1.5, linestyle="none", label=text)
+                       markeredgecolor="k", markeredgewidth=_MARK_EDGE_PT, linestyle="none", label=text)
                 for drawn, marker, text in marks if drawn]
     handles += _chance_handle(pruned)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))  # four are wider than the page
@@ -184,7 +190,20 @@ def plot_collapse(table: pd.DataFrame):
     suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
                    f"and {where}")
     fit_tick_labels(fig, axes)
+    for ax, y in lowest.items():
+        _room_below(ax, y)
     return fig
+
+
+def _room_below(ax, lowest: float) -> None:
+    """Lower ``ax``'s y axis, once the figure is laid out, where a Figure 1c mark centred at ``lowest`` (in data;
+    inf: none) would reach within :data:`_MARK_GAP_PT` of the x axis: the axis cut the squares at chance."""
+    bottom, top = ax.get_ylim()
+    if not np.isfinite(lowest):
+        return
+    reach_pt = (max(_MARK_SIZES.values()) + _MARK_EDGE_PT) / 2 + _MARK_GAP_PT  # from a mark's centre
+    room = reach_pt / 72 * ax.figure.dpi / ax.bbox.height  # as a fraction of the axis' height
+    ax.set_ylim(min(bottom, (lowest - room * top) / (1 - room)), top)
 
 
 def _first_cuts(table: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -229,15 +248,17 @@ def _stacks(marks: dict[str, list[tuple[str, float]]], means: pd.Series) -> dict
 
 
 def _collapse_line(ax, runs: pd.DataFrame, label: str, marks: list[tuple[str, float]],
-                   stacks: dict[tuple[str, float], float]) -> None:
+                   stacks: dict[tuple[str, float], float]) -> float:
     """One pruner's mean ± sd top-1 per compression and its open ``marks`` (:func:`_marks`) at its mean there,
-    each raised by its offset in points (:func:`_stacks`)."""
+    each raised by its offset in points (:func:`_stacks`), over the lines and points and drawn whole; returns the
+    lowest mean marked (inf: none)."""
     stats = _mean_sd_line(ax, runs, "top1", label)
-    for marker, at in marks:  # open markers, under the lines and points (zorder 1.5): they hide no point
+    for marker, at in marks:  # open: over the points (under them, they hid), they hide none
         shifted = offset_copy(ax.transData, fig=ax.figure, y=stacks[(label, at)], units="points")
         ax.plot([at], [stats.loc[at, "mean"]], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
-                markeredgecolor=_colour(label), markeredgewidth=1.5, linestyle="none", zorder=1.5, transform=shifted,
-                clip_on=False)  # a mark at the axis' end, or raised past its top, is drawn whole
+                markeredgecolor=_colour(label), markeredgewidth=_MARK_EDGE_PT, linestyle="none", zorder=_MARK_Z,
+                transform=shifted, clip_on=False)  # a mark at the axis' end, or raised past its top, is drawn whole
+    return min((float(stats.loc[at, "mean"]) for _, at in marks), default=np.inf)
 
 
 def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
