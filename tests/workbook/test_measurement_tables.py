@@ -32,7 +32,7 @@ from prunelab.workbook.measurement_tables import (
     int8_timing_table,
     timed_step_heading,
 )
-from prunelab.workbook.numbers import Span, ratio_text, share_of, significant, time_cell
+from prunelab.workbook.numbers import Span, ratio_text, share_of, significant, steps_text, time_cell
 from prunelab.workbook.sparse_speed import DENSE_MOVED, DenseTimes, _dense_line, sparse_findings, sparse_result
 from prunelab.workbook.speed_findings import amp_time_words, amp_times, quantization_findings, quantization_result
 from prunelab.workbook.table_notes import UNROUNDED_RATIOS
@@ -842,7 +842,7 @@ def test_figure_6_draws_the_interleaved_times_not_the_runs_epoch_totals():
     whiskers = sorted(round(float(seg[1][1] - seg[0][1]), 6) for c in time.collections for seg in c.get_segments())
     assert whiskers == [0.05, 0.2, 0.3, 0.5]  # whole whisker = the range: half of it either side
     assert sorted(round(b.get_height(), 2) for b in top1.patches) == [29.25, 29.3, 30.0, 31.0]
-    assert "1 batch of 32" in time.get_ylabel()
+    assert steps_text(1, 32) in time.get_ylabel()  # Table J's words for the timed pass
     plt.close(fig)
     fused = plot_amp(_runs().assign(train_step="fused (2 runs)"), _timing())  # fp32 labelled with its step
     bars = fused.axes[0].patches

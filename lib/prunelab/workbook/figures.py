@@ -131,7 +131,7 @@ def _chance_line(ax, rows: pd.DataFrame) -> None:
     runs) as a dotted line across ``ax``, where the records give it."""
     chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
     if np.isfinite(chance):
-        ax.axhline(chance, color="k", ls=":", lw=1.2, zorder=3)  # above bars, as over points
+        ax.axhline(chance, color="k", ls=":", lw=1.2, zorder=2.5)  # over bars and lines, under marks
 
 
 def _chance_handle(table: pd.DataFrame) -> list[Line2D]:
