@@ -100,18 +100,18 @@ def _heading(column) -> str:
 
 def said_once(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """``frame`` without those of its :func:`say_once` columns that hold one value in every row, and a sentence
-    giving each such column's value as a clause ("In every row, int8 path is PT2E and passes is 5."); ``frame`` and
+    giving each such column's heading and value ("The same in every row: int8 path, PT2E; passes, 5."), a form that
+    reads for any heading and value, "pruned weights zero in int8, yes" as well as "type, Conv2d"; ``frame`` and
     "" where none does, or where the table has fewer than two rows (there every column is one value). A column
-    empty in every row stays: its blank cells say so, where "is nan" would not."""
+    empty in every row stays: its blank cells say so, where "nan" in the caption would not."""
     named = [column for column in frame.attrs.get(_ONCE, ()) if column in frame.columns]
     if len(frame) < 2:
         return frame, ""
     constant = [column for column in named if frame[column].nunique(dropna=False) == 1 and frame[column].notna().all()]
     if not constant:
         return frame, ""
-    clauses = [f"{_heading(column)} is {frame[column].iloc[0]}" for column in constant]
-    values = clauses[0] if len(clauses) == 1 else f"{', '.join(clauses[:-1])} and {clauses[-1]}"
-    return frame.drop(columns=constant), f"In every row, {values}."
+    pairs = "; ".join(f"{_heading(column)}, {frame[column].iloc[0]}" for column in constant)
+    return frame.drop(columns=constant), f"The same in every row: {pairs}."
 
 
 def with_sentence(caption: str, sentence: str) -> str:
