@@ -977,6 +977,20 @@ def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers(
     assert list(mixed["layer"]) == ["conv", "fc bias"]  # a layer's name says which parameter where not the weight
 
 
+def test_table_i_gives_each_density_as_table_h_does():
+    from prunelab.workbook.measurement_tables import focus_layer_table, layer_density_table
+
+    layers = pd.DataFrame({"label": ["SNIP", "SNIP", "Rand", "Rand"], "layer": ["conv", "fc", "conv", "fc"],
+                           "shape": "(16, 3, 3, 3)", "size": 432, "density": [0.820747, 0.5, 0.3, 0.1234567],
+                           "flops": 10, "kept_flops": 5.0})
+    i = layer_density_table(layers)
+    assert list(i.index) == ["conv", "fc"] and list(i.columns) == ["Rand", "SNIP"]  # the pruners in their order
+    for label in ("SNIP", "Rand"):
+        h = focus_layer_table(layers, label).set_index("layer")["density"]
+        assert i[label].to_dict() == h.to_dict()  # the same layer's density, to the same decimals
+    assert i.loc["conv", "SNIP"] == "0.820747"
+
+
 def test_the_discussion_gives_the_precisions_ratio_across_compressions():
     text = quantization_findings(_runs(), pd.DataFrame(), _timing())  # ratios 1.10x and 9.00x at two compressions
     assert [line for line in text.splitlines()[1:] if "1.10x to 9.00x" in line]

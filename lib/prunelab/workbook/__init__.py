@@ -93,7 +93,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "amp_relative_caption", "amp_relative_table", "amp_timing_frame", "amp_training_caption", "amp_training_table",
         "captioned", "conv_layer_caption", "conv_layer_table", "design_comparison_table", "difference_text",
         "focus_layer_table", "int8_comparison_caption", "int8_comparison_table", "int8_timing_caption",
-        "int8_timing_table", "step_kind_table",
+        "int8_timing_table", "layer_density_table", "step_kind_table",
     ),
     ".table_headers": ("table_style",),
     ".table_notes": ("UNROUNDED_RATIOS",),
