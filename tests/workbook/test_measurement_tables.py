@@ -670,6 +670,28 @@ def test_the_int8_words_give_the_reason_each_record_stores_for_no_compiled_fp32(
     text = quantization_findings(_runs(), two, _timing())
     assert "at compression 0.25" in text and "at compression 0.5" in text  # each reason with its runs
 
+def test_an_int8_top1_change_is_counted_in_test_images_where_the_records_give_their_number():
+    """-0.6 points of 360 test images is 2 images: the findings and the key result give the count beside the points,
+    from each record's number of test images; a record without it is given in points alone."""
+    two = pd.concat([_int8(**{"test images": 360, "drop (points)": 0.5556}),
+                     _int8(**{"test images": 360, "drop (points)": -0.2778}).rename(index={0.25: 0.5})])
+    (digits,) = quantization_result(_runs(), two, _timing()).int8.setups
+    assert digits.top1_images == Span(-2, 1) and digits.test_images == Span(360, 360)
+    runs = _runs().assign(data="real CIFAR-10")
+    for text in (quantization_findings(_runs(), two, _timing()), quantization_key_result(runs, _timing(), two)):
+        assert re.search(r"-2 to \+1 of [^.;]*360 test images", text), text
+    (old,) = quantization_result(_runs(), _int8(), _timing()).int8.setups  # no "test images": not stored
+    assert old.top1_images is None and "test images" not in quantization_findings(_runs(), _int8(), _timing())
+    (row,) = int8_table([SimpleNamespace(
+        config={"dataset": "digits", "model": "conv", "compression": 0.5},
+        summary={"stand_in": False, "kept_weights": 50, "total_weights": 100, "fp32_top1": 97.0, "int8_top1": 96.9,
+                 "top1_drop": 0.1, "speedup": 3.7, "fp32_dense_bytes": 4096, "fp32_sparse_bytes": 3072,
+                 "int8_bytes": 1024, "pruned_weights_zero": True, "test_examples": 360,
+                 **timing_of(1.0, 0.1).summary("fp32_inference"), **timing_of(0.27, 0.01).summary("int8_inference")})
+    ]).to_dict("records")
+    assert row["test images"] == 360  # from the record's test_examples
+
+
 def test_the_int8_table_takes_each_sides_method_from_its_record():
     def record(**methods):
         summary = {"stand_in": False, "kept_weights": 50, "total_weights": 100, "fp32_top1": 97.0, "int8_top1": 96.9,

@@ -138,7 +138,8 @@ class Int8Setup:
     stand-in data, which way each side of the eager ratio ran (int8 compiled by PT2E, fp32 eagerly, say), which that
     ratio holds as well as the formats, and
     what compiling alone did to fp32 (``compiling``); ``uncompiled``: each reason no compiled fp32 was timed
-    (:func:`uncompiled_reason`) with the compressions of the runs it covers."""
+    (:func:`uncompiled_reason`) with the compressions of the runs it covers; ``top1_images``: the top-1 change as a
+    count of test images, of ``test_images`` (:func:`top1_words`)."""
 
     setup: str
     eager: Int8Speed
@@ -148,6 +149,8 @@ class Int8Setup:
     sides: str  # what the eager speed-up compares, from the records (:func:`.tables.int8_sides`)
     compiling: CompilingEffect
     uncompiled: tuple[tuple[str, tuple[float, ...]], ...] = ()  # why no compiled fp32, and at which compressions
+    top1_images: Span | None = None  # the top-1 change in test images, where every record gives their number
+    test_images: Span | None = None  # that number of test images
 
     @property
     def runs(self) -> int:
@@ -189,8 +192,28 @@ def int8_setups(int8: pd.DataFrame) -> tuple[Int8Setup, ...]:
     return tuple(Int8Setup(setup, int8_speed(part, "fp32 timing", "speedup"),
                            int8_speed(part, "fp32 compiled timing", "speedup over compiled"),
                            Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part),
-                           compiling_effect(part), _uncompiled_runs(part))
+                           compiling_effect(part), _uncompiled_runs(part), *_images_changed(part))
                  for setup, part in int8.groupby(level="setup"))
+
+
+def _images_changed(part: pd.DataFrame) -> tuple[Span | None, Span | None]:
+    """The top-1 change of these int8 table rows in test images (int8's right answers less fp32's) and their
+    number of test images, each over the rows; None and None where a record does not give that number."""
+    if "test images" not in part or part["test images"].isna().any():
+        return None, None
+    images = part["test images"].astype(float)
+    return Span.of((-part["drop (points)"] * images / 100).round()), Span.of(images)
+
+
+def top1_words(s: Int8Setup) -> str:
+    """"top-1 changed by -0.6 to +0.3 points (-2 to +1 of the 360 test images)": int8's top-1 change on set-up
+    ``s``, and how many test images that is where the records say how many they had (a fraction of a point of a
+    few hundred images is one or two of them)."""
+    points = f"top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points"
+    if s.top1_images is None or s.test_images is None:
+        return points
+    return (f"{points} ({s.top1_images.words(lambda n: f'{n:+.0f}' if n else '0')} of the "
+            f"{s.test_images.words('{:,.0f}'.format)} test images)")
 
 
 #: the deprecated torch.ao paths, by the int8 record's ``int8_method``: neither compiles, so no fp32 is compiled
@@ -275,7 +298,7 @@ def int8_lines(r: Int8Result) -> list[str]:
     compiled = [s.compiled.runs > 0 for s in r.setups]
     per_setup = "; ".join(
         f"{s.setup}: over fp32 run eagerly{sides}, {s.eager.words()}" + _compiled_words(s, any(compiled[:i]))
-        + f"; top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points"
+        + f"; {top1_words(s)}"
         for i, (s, sides) in enumerate(zip(r.setups, _sides_once(r.setups))))
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
     return [

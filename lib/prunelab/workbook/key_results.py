@@ -17,7 +17,7 @@ from .amp_memory import AmpMemory, amp_memory
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
-from .int8_findings import Int8Setup, compiling_words, int8_setups, uncompiled_words
+from .int8_findings import Int8Setup, compiling_words, int8_setups, top1_words, uncompiled_words
 from .numbers import (
     AT_CHANCE,
     accuracy_cell,
@@ -224,7 +224,7 @@ def int8_key_words(setups: tuple[Int8Setup, ...]) -> str:
         compiled = (f"over fp32 compiled as PT2E compiles int8 (compiling on both sides), {s.compiled.words()}"
                     + (f"; {uncompiled_words(s)}" if s.uncompiled else "") if s.compiled.runs else uncompiled_words(s))
         accuracy = ("its images are generated, so only the times hold (a kernel does the same work whatever the "
-                    "pixels)" if s.stand_in else f"top-1 changed by {s.top1_change.words('{:+.1f}'.format)} points")
+                    "pixels)" if s.stand_in else top1_words(s))
         sentences.append(f"int8 CPU inference on {s.setup}: {compiled}; over fp32 run eagerly, {s.eager.words()}; "
                          f"{accuracy}.")
         sentences += [words] if (words := compiling_words(s)) else []

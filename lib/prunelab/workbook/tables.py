@@ -323,6 +323,7 @@ def int8_table(records: Iterable[RunRecord]) -> pd.DataFrame:
             "int8 fallback": s.get("int8_fallback"), "fp32 compiled error": s.get("fp32_compiled_error"),
             "fp32 compiled recorded": recorded,
             "fp32 top-1 (%)": s["fp32_top1"], "int8 top-1 (%)": s["int8_top1"], "drop (points)": s["top1_drop"],
+            "test images": s.get("test_examples"),  # None where a record does not say how many
             "fp32 inference (ms)": 1e3 * s["fp32_inference_s"], "int8 inference (ms)": 1e3 * s["int8_inference_s"],
             "fp32 inference spread (ms)": 1e3 * s.get("fp32_inference_spread_s", np.nan),
             "int8 inference spread (ms)": 1e3 * s.get("int8_inference_spread_s", np.nan),
