@@ -10,6 +10,7 @@ import pytest
 
 from prunelab.data.catalog import source_words
 from prunelab.workbook.ablation_words import (
+    TIES,
     ablation_findings,
     ablation_key_result,
     ablation_table_note,
@@ -275,7 +276,7 @@ def test_a_cost_found_only_near_collapse_is_said_to_be_so_with_its_accuracy_as_s
     key = ablation_key_result(table)
     snip, synflow = _claim_line(key, "SNIP"), _claim_line(key, "SynFlow (100 rounds)")
     assert "only near collapse" in snip and "27.7% as scored (89.5% at 1)" in snip and "14.3 points" in snip
-    assert "Not told apart from it: layerwise shuffle at 1" in snip  # the ties where SNIP works, beside the cost
+    assert f"{TIES}: layerwise shuffle at 1" in snip  # the ties where SNIP works, beside the cost
     assert "only near collapse" in synflow and "43.9% as scored (87.0% at 1)" in synflow
     assert "near collapse" not in _claim_line(key, "GraSP")
     assert "the effect shows only near collapse, at 3 seeds" in key
@@ -372,7 +373,7 @@ def test_a_tie_near_collapse_is_not_counted_as_support_for_the_claim():
     key = ablation_key_result(table)
     for label in ("SNIP", "SynFlow (100 rounds)"):
         line = _claim_line(key, label)
-        support = line[line.index("Not told apart from it:"):]
+        support = line[line.index(f"{TIES}:"):]
         support = support[:support.index(".")]
         assert "layerwise shuffle at 1" in support and "at 2" not in support and "re-initialized at 2" in line
     # without its cost at 2, SynFlow's support is its ties at 1 alone, the tie at 2 set apart

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .ablations import (
     ABLATIONS,
+    AS_SCORED,
     CLAIM_PRUNERS,
     LARGE_POINTS,
     NEAR_COLLAPSE_SHARE,
@@ -27,6 +28,9 @@ STAND_IN = "Every set-up here ran on synthetic stand-in data: a pipeline check, 
 CLAIM = ("**Frankle et al.'s claim**: the pruners that score at initialization find how many weights to keep per "
          "layer, not which. If so, a layerwise shuffle or re-initialization costs SNIP, GraSP and SynFlow nothing, "
          "nor GraSP its inverted scores.")
+#: what leads a claim line's ties: each ablation not told apart from its pruner as scored (a bare "from it" would
+#: read as the claim, which "against it" and "in line with it" before it name)
+TIES = f"Not told apart from the pruner {AS_SCORED}"
 
 
 def ablation_findings(table: pd.DataFrame) -> str:
@@ -292,7 +296,7 @@ def _claim_line(rows: pd.DataFrame, several: bool) -> str:
         return ""
     low = _low_power(split.large, several) if len(split.large) else ""
     tail = {"large": f" {low[:1].upper()}{low[1:]}." if low else "",
-            "ties": _sentence("Not told apart from it", _named(split.ties, several))
+            "ties": _sentence(TIES, _named(split.ties, several))
             + _sentence("Better ablated than as scored", [_gain(r, several) for r in split.gains.itertuples()], "; ")}
     return (f"- **{label}**: {head}" + "".join(tail[part] for part in rest)
             + _sentence("Near collapse, so weak either way", _named(split.near_ties, several)))

@@ -175,8 +175,9 @@ def _dense_moved(rows: pd.DataFrame) -> bool:
 def _dense_line(dense: DenseTimes) -> str:
     """A sentence quoting Figure 1b's dense line (:attr:`DenseTimes.line`: every run, those left out of the range
     included) where it has two points or more, else nothing; "outside the range" only where a point is, "they
-    differ" only where the quoted values do. No trend is read into them: every compression's dense kernels do the
-    same work, so a slope is the timing's."""
+    differ" only where the quoted values do, with the reason named in the sentence (a set-up's lines may stand between
+    it and :data:`DENSE_MOVED`, which gives it at length). No trend is read into them: every compression's dense
+    kernels do the same work, so a slope is the timing's."""
     if len(dense.line) < 2:
         return ""
     kept, ms = zip(*dense.line)
@@ -186,7 +187,9 @@ def _dense_line(dense: DenseTimes) -> str:
             f"(the same model both ways, or a dense time marked {NOISY_MARK} as noise) included: {listed(quoted)} ms "
             f"at {listed([f'{k:.3g}' for k in kept])} kept"
             + ("; that is why a point can fall outside the range above" if outside else "")
-            + ("; they differ for the reason given below, not with compression." if len(set(quoted)) > 1 else
+            + ("; they differ not with compression, since the dense kernels do the same arithmetic at each, but with "
+               "something not measured here, such as the machine's load or the order the runs were timed in (see the "
+               "paragraph after the set-ups)." if len(set(quoted)) > 1 else
                "; the same at each, as the same work should be."))
 
 
