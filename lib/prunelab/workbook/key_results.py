@@ -210,22 +210,21 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
               "fp32's"
               if key.memory.compared else
               "peak memory not compared (on the CPU it is the resident set of the process that trained the run)")
-    text = f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}."
-    return f"{text} {int8_key_words(key.int8)}" if key.int8 else text
+    parts = [f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}.", *int8_key_words(key.int8)]
+    return "\n".join(f"- {part}" for part in parts)  # a point each, as Task 1's
 
 
-def int8_key_words(setups: tuple[Int8Setup, ...]) -> str:
-    """A sentence per set-up on int8 CPU inference: its speed-up over fp32 compiled as PT2E's graph is (compiling on
+def int8_key_words(setups: tuple[Int8Setup, ...]) -> list[str]:
+    """A point per set-up on int8 CPU inference: its speed-up over fp32 compiled as PT2E's graph is (compiling on
     both sides) and over fp32 run eagerly, each with the rank test's verdict, and its top-1 change (on stand-in data
     the times alone: a kernel does the same work whatever the pixels, but top-1 means nothing); then, where compiling
     alone moved fp32's time beyond the noise, which way (:func:`.int8_findings.compiling_words`)."""
-    sentences = []
+    points = []
     for s in setups:
         compiled = (f"over fp32 compiled as PT2E compiles int8 (compiling on both sides), {s.compiled.words()}"
                     + (f"; {uncompiled_words(s)}" if s.uncompiled else "") if s.compiled.runs else uncompiled_words(s))
         accuracy = ("its images are generated, so only the times hold (a kernel does the same work whatever the "
                     "pixels)" if s.stand_in else top1_words(s))
-        sentences.append(f"int8 CPU inference on {s.setup}: {compiled}; over fp32 run eagerly, {s.eager.words()}; "
-                         f"{accuracy}.")
-        sentences += [words] if (words := compiling_words(s)) else []
-    return " ".join(sentences)
+        point = f"int8 CPU inference on {s.setup}: {compiled}; over fp32 run eagerly, {s.eager.words()}; {accuracy}."
+        points.append(f"{point} {words}" if (words := compiling_words(s)) else point)
+    return points
