@@ -38,6 +38,12 @@ class AmpMemory:
     def compared(self) -> bool:
         return self.source != "process"
 
+    @property
+    def subject(self) -> str:
+        """What the compared figures are of, as a sentence names them: "peak memory", or "peak tensor memory of a
+        timed pass (1 step of 32 images)"."""
+        return f"peak tensor memory of a timed pass ({self.timed_pass})" if self.timed_pass else "peak memory"
+
     def ratio(self, compression: float) -> float:
         """AMP's memory over fp32's at ``compression`` (NaN where either is missing)."""
         pair = self.mb.get(compression, {})

@@ -205,10 +205,7 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
     (:func:`int8_key_words`)."""
     key = quantization_key(table, timing, int8)
     time = f"; {amp_time_summary(key.times)}" if key.times is not None else ""
-    memory = (f"peak memory {key.memory.ratios.words(ratio_text)} fp32's" if key.memory.source == "runs" else
-              f"peak tensor memory of a timed pass ({key.memory.timed_pass}) {key.memory.ratios.words(ratio_text)} "
-              "fp32's"
-              if key.memory.compared else
+    memory = (f"{key.memory.subject} {key.memory.ratios.words(ratio_text)} fp32's" if key.memory.compared else
               "peak memory not compared (on the CPU it is the resident set of the process that trained the run)")
     parts = [f"Mixed precision ({key.dtype}; {key.data}): {memory}{time}.", *int8_key_words(key.int8)]
     return "\n".join(f"- {part}" for part in parts)  # a point each, as Task 1's

@@ -14,7 +14,7 @@ from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_diffe
 from .amp_memory import AmpMemory, amp_memory
 from .int8_findings import Int8Result, int8_lines, int8_result
 from .numbers import AT_CHANCE, Span, at_chance, ratio_text, steps_text, time_cell
-from .tables import amp_ratios, own_peak_memory
+from .tables import amp_ratios
 
 # ------------------------------------------------------------------------------ Task 4: precision
 
@@ -131,7 +131,7 @@ def _beyond_words(times: AmpTimes) -> str:
 class QuantizationResult:
     """Task 4 in figures. AMP against fp32 per compression (``compressions``): peak memory as Table J compares it
     (``memory``), training time of the separate runs and the top-1 change (points); ``timing``: the interleaved
-    times, when measured.
+    times, when measured. ``on_cuda``: the runs' own peaks are compared (CUDA tensors).
     ``graphed``: the fp32 runs replayed a CUDA graph of their step; ``fused``: some runs trained in a fused group
     (their peak memory is the group's). ``gain``: mixed precision is faster by
     over 10% (at every compression beyond the noise, when timed in turn). ``starts_mb``: the memory held as
@@ -139,7 +139,6 @@ class QuantizationResult:
 
     dtype: str
     devices: str
-    on_cuda: bool
     model: str
     params: int
     compressions: tuple[float, ...]
@@ -154,29 +153,34 @@ class QuantizationResult:
     cpu_bf16: tuple[str, ...]
     int8: Int8Result | None
 
+    @property
+    def on_cuda(self) -> bool:
+        return self.memory.source == "runs"
+
 
 def quantization_result(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.DataFrame | None = None
                         ) -> QuantizationResult:
     """The :class:`QuantizationResult` of the AMP records, the int8 table and the interleaved training times
     (``timing``: :func:`.measurement_tables.amp_timing_frame`)."""
     ratios = amp_ratios(table)
-    on_cuda = own_peak_memory(table["peak_memory_kind"])
+    memory = amp_memory(table, timing)
     times = amp_times(timing) if timing is not None and not timing.empty else None
     separate = Span.of(ratios["time AMP / fp32"])
     gain = (times.beyond == len(times.at) and all(t.ratio < 0.9 for t in times.at) if times is not None
             else separate.high < 0.9)
     return QuantizationResult(
         dtype=", ".join(sorted(set(table.loc[table["amp"], "amp_dtype"]))),
-        devices=", ".join(sorted(set(table["device_name"].dropna()))), on_cuda=on_cuda,
+        devices=", ".join(sorted(set(table["device_name"].dropna()))),
         model=table["model"].iloc[0], params=int(table["params_total"].iloc[0]),
-        compressions=tuple(float(c) for c in ratios.index), memory=amp_memory(table, timing),
+        compressions=tuple(float(c) for c in ratios.index), memory=memory,
         time=separate, top1_change=Span.of(ratios["top-1 AMP - fp32 (points)"]),
         graphed="train_step" in table and bool(table.loc[~table["amp"], "train_step"].eq("cuda graph").any()),
         fused="train_step" in table and bool(table["train_step"].astype(str).str.startswith("fused").any()),
         timing=times, gain=bool(gain),
         starts_mb=(float(table.loc[~table["amp"], "peak_memory_start_mb"].mean()),
                    float(table.loc[table["amp"], "peak_memory_start_mb"].mean())),
-        cpu_bf16=() if on_cuda else tuple(sorted({f for value in table["cpu_bf16"].dropna() for f in value})),
+        cpu_bf16=() if memory.source == "runs" else tuple(sorted({f for value in table["cpu_bf16"].dropna()
+                                                                   for f in value})),
         int8=None if int8.empty else int8_result(int8))
 
 
@@ -186,10 +190,7 @@ def quantization_findings(table: pd.DataFrame, int8: pd.DataFrame, timing: pd.Da
     r = quantization_result(table, int8, timing)
     memory_words = (f"At compression{'s' if len(r.compressions) > 1 else ''} "
                     f"{', '.join(f'{c:g}' for c in r.compressions)}, against fp32: "
-                    + (f"peak memory was {r.memory.ratios.words(ratio_text)} fp32's" if r.memory.source == "runs" else
-                       f"the peak tensor memory of a timed pass ({r.memory.timed_pass}) was "
-                       f"{r.memory.ratios.words(ratio_text)} fp32's"
-                       if r.memory.compared else
+                    + (f"{r.memory.subject} was {r.memory.ratios.words(ratio_text)} fp32's" if r.memory.compared else
                        "peak memory is not compared (on a CPU it is the resident set of the process that trained "
                        "the run, all it already held included: see Table J)")
                     + (" (the fp32 runs replayed a CUDA graph of their training step, which keeps the step's "
