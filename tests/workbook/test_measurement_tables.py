@@ -1400,3 +1400,16 @@ def test_table_k_puts_its_memory_note_beside_the_memory_column_and_names_its_rat
     assert UNROUNDED_RATIOS in int8_timing_caption(_int8())
     on_cuda = amp_relative_table(_runs().assign(peak_memory_kind="cuda_max_allocated"), _timing())
     assert MEMORY_RATIO in on_cuda.columns
+
+
+def test_the_same_model_runs_check_the_rank_test_by_how_many_it_tells_apart():
+    """A run whose sparse model is the dense one differs by the passes' jitter alone, so the rank test should tell
+    none apart: the findings count how many it did, a check of the test the speed-ups rest on."""
+    _, layers = _sparse()
+    six = _at_one_compression(*[(1.0, 1.0)] * 6).assign(switched=0, dead_units=0)
+    jitter = [1.00, 1.01, 0.99, 1.02, 0.98]
+    six = six.assign(dense_inference_samples_s=[jitter] * 6,
+                     sparse_inference_samples_s=[[v + 0.005 for v in jitter]] * 4 + [[v * 2 for v in jitter]] * 2)
+    out = sparse_result(six, layers.assign(setup="MNIST / FC"))[0].count.left_out
+    assert (out.same_runs, out.same_told_apart) == (6, 2)  # two runs 2x apart in every pass: the test tells them
+    assert sparse_result(six.iloc[:4], layers.assign(setup="MNIST / FC"))[0].count.left_out.same_told_apart == 0

@@ -20,6 +20,7 @@ from .sparse_tables import (
     kernels_differ,
     left_out,
     noisy_dense,
+    passes_differ,
     same_model,
     sparse_gains,
 )
@@ -29,10 +30,13 @@ from .sparse_tables import (
 class LeftOut:
     """The runs of a set-up whose ratio counts neither way (:func:`.sparse_tables.left_out`): ``same_runs`` whose
     sparse model is the dense one and ``noisy_runs`` others whose dense time is noise, each with their speed-ups
-    (None where there are none)."""
+    (None where there are none). ``same_told_apart``: how many same-model runs the rank test still tells apart
+    (:func:`.sparse_tables.passes_differ`), a check of the test, as their two times differ by the passes' jitter
+    alone."""
 
     same_runs: int = 0
     same: Span | None = None
+    same_told_apart: int = 0
     noisy_runs: int = 0
     noisy: Span | None = None
 
@@ -128,6 +132,7 @@ def sparse_count(setup: str, rows: pd.DataFrame) -> SparseCount:
     return SparseCount(
         setup=setup, runs=len(rows), repeats=int(rows["timing_repeats"].min()),
         left_out=LeftOut(same_runs=int(same.sum()), same=_span_or_none(rows.loc[same, "speedup"]),
+                         same_told_apart=int((passes_differ(rows) & same).sum()),
                          noisy_runs=len(noisy), noisy=_span_or_none(noisy["speedup"])),
         speedup=_span_or_none(compared["speedup"]), beyond=len(real), real_speedup=_span_or_none(real["speedup"]),
         real_kept=_span_or_none(real["kept"]), slower=int((real["speedup"] < 1).sum()),
@@ -263,6 +268,7 @@ def _left_out_lines(s: SparseCount) -> list[str]:
     if out.same is not None:
         line += (f" In {counted(out.same_runs, 'run')} no layer went on sparse kernels and no unit was removed, so the "
                  f"sparse model is the dense one and runs the same computation ({out.same.words(ratio_text)}).")
+        line += _test_check(out)
     if out.noisy is not None:
         # "other": Table C marks some same-model runs too, counted with those above
         noisy = counted(out.noisy_runs, "run").replace(" run", " other run") if out.same_runs else counted(
@@ -271,6 +277,15 @@ def _left_out_lines(s: SparseCount) -> list[str]:
                  f"set-up's median dense time at that compression, above or below, marked {NOISY_MARK} in Table C "
                  f"({out.noisy.words(ratio_text)}).")
     return [line]
+
+
+def _test_check(out: LeftOut) -> str:
+    """The same-model runs as a check of the rank test, which should tell none of them apart: how many it did."""
+    if out.same_runs == 1:
+        told = "told its two times apart" if out.same_told_apart else "did not tell its two times apart"
+    else:
+        told = f"told {out.same_told_apart or 'none'} of them apart{_by_chance(out.same_runs)}"
+    return f" As a check of the rank test, which should find nothing there, it {told}."
 
 
 def _compared(s: SparseCount) -> str:

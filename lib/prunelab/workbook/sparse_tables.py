@@ -76,15 +76,19 @@ def left_out(sparse: pd.DataFrame) -> pd.Series:
     return same_model(sparse) | noisy_dense(sparse)
 
 
-def kernels_differ(sparse: pd.DataFrame) -> pd.Series:
-    """Per run of the sparse table, whether its dense-kernel and sparse-kernel times count as different: a rank
-    test of its passes tells them apart (:func:`prunelab.core.timing.timings_differ`), its sparse model is not the
-    dense one (:func:`same_model`: there a difference is noise) and its dense time is no outlier
-    (:func:`noisy_dense`)."""
+def passes_differ(sparse: pd.DataFrame) -> pd.Series:
+    """Per run of the sparse table, whether a rank test of its passes tells its dense-kernel and sparse-kernel times
+    apart (:func:`prunelab.core.timing.timings_differ`), whatever the run: the test alone."""
     pairs = [(Timing.from_summary(row, "dense_inference"), Timing.from_summary(row, "sparse_inference"))
              for _, row in sparse.iterrows()]
-    told_apart = pd.Series([timings_differ(*pair) for pair in pairs], index=sparse.index, dtype=bool)
-    return told_apart & ~left_out(sparse)
+    return pd.Series([timings_differ(*pair) for pair in pairs], index=sparse.index, dtype=bool)
+
+
+def kernels_differ(sparse: pd.DataFrame) -> pd.Series:
+    """Per run of the sparse table, whether its dense-kernel and sparse-kernel times count as different: the rank
+    test tells them apart (:func:`passes_differ`), its sparse model is not the dense one (:func:`same_model`: there a
+    difference is noise) and its dense time is no outlier (:func:`noisy_dense`)."""
+    return passes_differ(sparse) & ~left_out(sparse)
 
 
 def sparse_gains(sparse: pd.DataFrame) -> pd.Series:
