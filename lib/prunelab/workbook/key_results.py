@@ -2,11 +2,12 @@
 the data it came from, and nothing claimed that the numbers do not support.
 
 As in :mod:`.findings`, each result is first a frozen dataclass of figures and verdicts
-(:func:`tuning_key`, :func:`.tracing_findings.trace_summary`, :func:`quantization_key`), then worded.
+(:func:`tuning_key`, :func:`.tracing_findings.trace_result`, :func:`quantization_key`), then worded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ from .numbers import (
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
-from .tracing_findings import SINK_FIXES, trace_summary
+from .tracing_findings import SINK_FIXES, TraceResult, trace_result
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,31 @@ def _setup_words(s: SetupKey, compression: float) -> str:
     return text + "."
 
 
-def trace_key_result(trace: dict, data: str) -> str:
-    """Task 2: where the traced inference step's time goes (:func:`.tracing_findings.trace_summary`)."""
-    s = trace_summary(trace)
+def trace_key_result(summary: Mapping, designs: pd.DataFrame, data: str) -> str:
+    """Task 2: where the traced inference step's time goes, and what folding the masks (the lab notes' proposed fix)
+    measured (:func:`.tracing_findings.trace_result` of the record's summary and design table)."""
+    result = trace_result(summary, designs)
+    s = result.summary
     conv_ms, busy_ms = alike(s.conv_ms, s.busy_ms)
     fix = f", and cutting it would take {SINK_FIXES[s.main_sink]}" if s.main_sink in SINK_FIXES else ""
     return (f"One traced inference step ({data}): its {s.conv_layers} convolution layers take "
             f"{conv_ms} ms of {busy_ms} ms busy time "
-            f"(**{s.conv_share:.1%}**); the main time sink is {s.main_sink}{fix}.")
+            f"(**{s.conv_share:.1%}**); the main time sink is {s.main_sink}{fix}. " + _fold_words(result))
+
+
+def _fold_words(result: TraceResult) -> str:
+    """The fix the lab notes proposed, folding the masks into the weights, as Table G measured it."""
+    share = (f"Folding the masks into the weights, the fix the lab notes proposed, removes the mask multiplies: "
+             f"{result.mask_share:.1%} of the original design's traced busy time")
+    speed = result.speed
+    if speed is None:
+        return share + "."
+    steps = f"{min(speed.original.repeats, speed.folded.repeats)} steps of each taken in turn (Table G)"
+    if not speed.differ:
+        return f"{share}; over {steps} neither design is measurably faster."
+    faster = "folded masks" if speed.folded_faster else "the original design"
+    return (f"{share}; over {steps} {faster} ran faster, the original design's step taking "
+            f"**{ratio_text(speed.against_folded)}** folded's time.")
 
 
 @dataclass(frozen=True)

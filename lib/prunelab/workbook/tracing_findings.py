@@ -24,8 +24,7 @@ COST_OUTLIER = 2.0
 #: proposals, none of them measured by the trace (the words say "would")
 SINK_FIXES = {
     "convolution": "less work in the convolutions, which would need a channel-pruned model (pruning whole channels "
-                   "keeps them dense and narrower; none was traced here, and the nearest measured, Task 1's compact "
-                   "kernels over the units pruning left alive, are timed in Table C2)",
+                   "keeps them dense and narrower; none was traced or timed here)",
     "batchnorm": "folding each batch norm into the convolution before it, for inference",
     "activation and add": "fewer, fused ops (torch.compile fuses the elementwise ones into their neighbours)",
     "mask multiply": "folding the masks into the weights once, after pruning, as prunelab does",
