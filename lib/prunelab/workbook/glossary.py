@@ -55,7 +55,8 @@ TERMS: tuple[tuple[str, str], ...] = (
      "same n, its caption gives n once and the cells leave it out."),
     ("Welch's t-test, Holm-adjusted", "Whether two accuracies differ beyond their seeds' spread. The p-values of "
      "one finding's comparisons are adjusted together (Holm), so that several comparisons at once do not make a "
-     f"chance difference look real. Below {ALPHA:g}: told apart; above: within noise."),
+     f"chance difference look real. Below {ALPHA:g}: told apart; above: not told apart, which is not the same "
+     "as equal: with few seeds a large difference can fail the test."),
     ("median ± half range (n)", "A time: the median of n timed passes ± half the distance from the fastest to "
      "the slowest pass."),
     ("rank test", "A two-sided Mann-Whitney test of two designs' timed passes, taken in turns. One time is called "
@@ -77,7 +78,7 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("sparse kernels", "Layers run as sparse matrix products over the kept weights only. They pay only at low "
      "density, and how much depends on the CPU."),
     ("compact", "The sparse kernel that keeps a layer dense but narrower: a dense product over only the input "
-     "channels and outputs that still have kept weights. \"8 to compact\": 8 layer choices switched to it. A layer "
+     "channels and outputs that still have kept weights. \"n to compact\": n layer choices switched to it. A layer "
      f"leaves dense only for a kernel timed to take at most {1 - MARGIN:.0%} of dense's time."),
     ("dead units", "Neurons or channels with no kept weight coming in or going out: they carry nothing (or a "
      "constant, folded into the next layer's bias). Before timing on sparse kernels they are removed, exactly, "
