@@ -93,6 +93,15 @@ def test_counts_carry_the_noun_in_the_number_they_need():
     assert counted([30, 1, 30], "epoch") == "1, 30 epochs" and counted([1], "batch", "batches") == "1 batch"
 
 
+@pytest.mark.parametrize("value,text", [(1.7731e-6, "1.77×10⁻⁶"), (3.128e22, "3.13×10²²"), (-1.2e-7, "-1.20×10⁻⁷"),
+                                        (0.04712, "0.0471"), (2140.4, "2,140"), (0.001, "0.00100"),
+                                        (9999.6, "1.00×10⁴"), (0.00099996, "0.00100"), (0, "0"), (math.nan, "–")])
+def test_a_number_of_any_size_to_three_significant_digits_with_a_power_of_ten_where_long(value, text):
+    from prunelab.workbook import numbers
+
+    assert numbers.scaled(value) == text  # plain digits from 0.001 up to below 10,000, as rounded
+
+
 @pytest.mark.parametrize("shape,text", [("(16, 16, 3, 3)", "16×16×3×3"), ((10, 64), "10×64"), ("(64,)", "64"),
                                         ([32, 16, 1, 1], "32×16×1×1"), ("()", "–")])
 def test_a_layer_shape_reads_as_its_sizes_times_each_other(shape, text):

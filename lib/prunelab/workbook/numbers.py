@@ -36,6 +36,23 @@ def significant(value: float, digits: int = 3) -> str:
     return _rounded(value, _places(value, digits))
 
 
+#: the magnitudes :func:`scaled` writes in plain digits, from 0.001 up to below 10,000
+PLAIN_DIGITS = (1e-3, 1e4)
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def scaled(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits as :func:`significant` gives it where that is short (within
+    :data:`PLAIN_DIGITS`: "0.0471", "2,140"), else times a power of ten ("1.77×10⁻⁶", "3.13×10²²"): a pruner's
+    scores span powers of ten that plain digits would write as a row of zeros."""
+    if value is None or not math.isfinite(value) or value == 0:
+        return significant(value, digits)
+    mantissa, power = f"{value:.{digits - 1}e}".split("e")  # rounded first: 9,999.6 is 1.00×10⁴
+    if PLAIN_DIGITS[0] <= abs(float(f"{mantissa}e{power}")) < PLAIN_DIGITS[1]:
+        return significant(value, digits)
+    return f"{mantissa}×10{str(int(power)).translate(_SUPERSCRIPT)}"
+
+
 def ratio_text(value: float) -> str:
     """A ratio as the tables and the findings both print it, to 3 significant digits ("9.00x", "10.1x", "0.901x"):
     one function, so that a finding quotes a table's cell as the table shows it; "–" for none."""
