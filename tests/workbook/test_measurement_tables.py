@@ -984,40 +984,6 @@ def test_table_e_caption_gives_the_step_and_its_convolutions_to_the_same_places(
     assert times[0] <= times[1] <= times[2] and f" {len(analysis.conv_layers())} layers" in caption
 
 
-def test_table_h_gives_one_pruners_layers_with_plain_headers_and_people_numbers():
-    from prunelab.workbook.measurement_tables import focus_layer_table
-
-    layers = pd.DataFrame({"label": ["SNIP", "SNIP", "Rand"], "module": ["conv", "fc", "conv"],
-                           "layer": ["conv", "fc", "conv"],
-                           "param": "weight", "shape": ["(16, 3, 3, 3)", "(10, 64)", "(16, 3, 3, 3)"],
-                           "size": [432, 640, 432], "density": [0.4328703, 0.5, 0.3],
-                           "flops": [442368, 640, 442368], "kept_flops": [191488.0, 320.0, 132710.4]})
-    h = focus_layer_table(layers, "SNIP")
-    assert list(h["layer"]) == ["conv", "fc"]  # SNIP's rows only
-    assert h.iloc[0].to_dict() == {"layer": "conv", "shape": "16×3×3×3", "weights": "432",
-                                   "density": "0.432870", "dense FLOPs (multiply-adds) per image": "442,368",
-                                   "kept FLOPs (multiply-adds) per image": "191,488"}
-    assert list(h["shape"]) == ["16×3×3×3", "10×64"]  # no tuple's commas and spaces for a narrow column to wrap
-    assert all(h[column].nunique() > 1 for column in h)  # no column says the same in every row
-    mixed = focus_layer_table(layers.assign(param=["weight", "bias", "weight"], layer=["conv", "fc bias", "conv"]),
-                              "SNIP")
-    assert list(mixed["layer"]) == ["conv", "fc bias"]  # a layer's name says which parameter where not the weight
-
-
-def test_table_i_gives_each_density_as_table_h_does():
-    from prunelab.workbook.measurement_tables import focus_layer_table, layer_density_table
-
-    layers = pd.DataFrame({"label": ["SNIP", "SNIP", "Rand", "Rand"], "layer": ["conv", "fc", "conv", "fc"],
-                           "shape": "(16, 3, 3, 3)", "size": 432, "density": [0.820747, 0.5, 0.3, 0.1234567],
-                           "flops": 10, "kept_flops": 5.0})
-    i = layer_density_table(layers)
-    assert list(i.index) == ["conv", "fc"] and list(i.columns) == ["Rand", "SNIP"]  # the pruners in their order
-    for label in ("SNIP", "Rand"):
-        h = focus_layer_table(layers, label).set_index("layer")["density"]
-        assert i[label].to_dict() == h.to_dict()  # the same layer's density, to the same decimals
-    assert i.loc["conv", "SNIP"] == "0.820747"
-
-
 def test_the_discussion_gives_the_precisions_ratio_across_compressions():
     text = quantization_findings(_runs(), pd.DataFrame(), _timing())  # ratios 1.10x and 9.00x at two compressions
     assert [line for line in text.splitlines()[1:] if "1.10x to 9.00x" in line]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         histogram_words,
         key_results,
         layer_findings,
+        layer_tables,
         measurement_tables,
         numbers,
         sparse_figures,
@@ -92,9 +93,10 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".measurement_tables": (
         "amp_relative_caption", "amp_relative_table", "amp_timing_frame", "amp_training_caption", "amp_training_table",
         "captioned", "conv_layer_caption", "conv_layer_table", "design_comparison_table", "difference_text",
-        "focus_layer_table", "int8_comparison_caption", "int8_comparison_table", "int8_timing_caption",
-        "int8_timing_table", "layer_density_table", "step_kind_table",
+        "int8_comparison_caption", "int8_comparison_table", "int8_timing_caption", "int8_timing_table",
+        "step_kind_table",
     ),
+    ".layer_tables": ("focus_layer_table", "layer_density_table"),
     ".table_headers": ("table_style",),
     ".table_notes": ("UNROUNDED_RATIOS",),
 }

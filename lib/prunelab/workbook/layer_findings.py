@@ -87,7 +87,8 @@ def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
     """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), the
     record's ``pruner`` name (the findings tell random and data-free pruners by it), and its ``setup`` and
     ``data_source``, so a figure of them can say where the data were a stand-in; ``seed``, the run's, whose initial
-    weights a data-free pruner's mask depends on; ``layer``, the name the report gives it (:func:`layer_names`)."""
+    weights a data-free pruner's mask depends on; ``layer``, the name the report gives it (:func:`layer_names`).
+    The layer table's own columns stay, its score statistics among them (absent or NaN for an older record)."""
     frames = []
     for label, record in records.items():
         layers = record.layers
@@ -195,6 +196,12 @@ def compression_result(layers: pd.DataFrame, compression: float, focus: str = "S
     return CompressionResult(compression, pruners, bias, tuple(sorted(set(fake))))
 
 
+def overall_density(part: pd.DataFrame) -> float:
+    """The kept fraction of all the weights in rows of the per-layer table (:func:`layer_frame`): their kept weights
+    (each layer's density times its size) over their size."""
+    return float((part["density"] * part["size"]).sum() / part["size"].sum())
+
+
 def _pruner_density(part: pd.DataFrame, label: str, target: float) -> PrunerDensity:
     """The :class:`PrunerDensity` of one pruner's rows of the per-layer table, at the overall ``target`` density."""
     hi, lo = part.loc[part["density"].idxmax()], part.loc[part["density"].idxmin()]
@@ -204,7 +211,7 @@ def _pruner_density(part: pd.DataFrame, label: str, target: float) -> PrunerDens
     sd = np.sqrt(target * (1 - target) / part["size"].to_numpy(float))
     sds = np.abs(part["density"].to_numpy(float) - target) / np.where(sd > 0, sd, np.inf)
     pruner = str(part["pruner"].iloc[0]) if "pruner" in part else None
-    return PrunerDensity(label, float((part["density"] * part["size"]).sum() / part["size"].sum()),
+    return PrunerDensity(label, overall_density(part),
                          hi["layer"], float(hi["density"]), lo["layer"], float(lo["density"]),
                          float(part["kept_flops"].sum()), float(part["flops"].sum()), near_empty, float(sds.max()),
                          pruner)

@@ -1,6 +1,7 @@
-"""Tables E–L and L2 as a reader sees them: times to 3 significant digits (medians ± half the range of their
-repeats), compressions as 0.25, accuracies to one decimal, and a time difference called real only where a
-rank test of the repeats tells the two apart (:func:`prunelab.core.timing.timings_differ`).
+"""Tables E–G and J–L2 as a reader sees them (Tables H and I: :mod:`.layer_tables`): times to 3 significant
+digits (medians ± half the range of their repeats), compressions as 0.25, accuracies to one decimal, and a time
+difference called real only where a rank test of the repeats tells the two apart
+(:func:`prunelab.core.timing.timings_differ`).
 
 The numeric tables (:func:`.tables.int8_table`, the trace's design table, the AMP timing records) stay
 numeric for the findings; the functions here turn them into the text cells the notebooks display.
@@ -18,8 +19,8 @@ from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ
 from ..runs.store import RunRecord
 from .amp_memory import TIMED_PEAK_KEYS, amp_memory
 from .grids import stand_in_note
-from .numbers import alike, compression_text, ratio_text, shape_text, significant, steps_text, time_cell
-from .style import FLOPS, column_order, pruner_label
+from .numbers import alike, compression_text, ratio_text, significant, steps_text, time_cell
+from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .table_notes import UNROUNDED_RATIOS, noted, say_once
 from .tables import int8_sides, precision_label
@@ -101,28 +102,6 @@ def conv_layer_caption(analysis: TraceAnalysis) -> str:
                                       analysis.step_span_us / 1e3)
     return (f"Convolution layers of the analysed step: {len(analysis.conv_layers())} layers, {conv_ms} ms "
             f"in all, {analysis.conv_share:.1%} of the step's busy time ({busy_ms} ms; wall span {span_ms} ms)")
-
-
-#: a layer's density as Tables H and I give it, to 6 decimals
-_DENSITY = "{:.6f}".format
-
-
-def focus_layer_table(layers: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Table H: every prunable weight of the run labelled ``label`` in a per-layer table (:func:`.layer_findings.
-    layer_frame`), by the layer's name (:func:`.layer_findings.layer_names`, which names a parameter other than a
-    weight): its shape, size, density to 6 decimals, and its dense and kept FLOPs per image."""
-    rows = layers[layers["label"] == label]
-    return pd.DataFrame({"layer": rows["layer"], "shape": rows["shape"].map(shape_text),
-                         "weights": rows["size"].map("{:,}".format), "density": rows["density"].map(_DENSITY),
-                         f"dense {FLOPS} per image": rows["flops"].map("{:,.0f}".format),
-                         f"kept {FLOPS} per image": rows["kept_flops"].map("{:,.0f}".format)})
-
-
-def layer_density_table(layers: pd.DataFrame) -> pd.DataFrame:
-    """Table I: every prunable layer's density (rows, in network order) under each pruner (columns), to 6 decimals
-    as in Table H."""
-    densities = layers.pivot_table(index="layer", columns="label", values="density", sort=False)
-    return densities[column_order(densities.columns)].rename_axis(columns=None).map(_DENSITY, na_action="ignore")
 
 
 def step_kind_table(analysis: TraceAnalysis) -> pd.DataFrame:
