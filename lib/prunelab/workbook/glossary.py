@@ -26,6 +26,10 @@ TERMS: tuple[tuple[str, str], ...] = (
      "so."),
     ("density", "The share of a layer's weights kept. A pruner sets each layer's density by where its scores "
      "fall, so layers can end at very different densities (Rand's all sit near the target)."),
+    ("score, score mean, score sd", "The number a pruner gives each prunable weight when it prunes, the weights with "
+     "the highest scores being kept; each pruner computes its own (see the next entry), on its own scale. Table H "
+     "gives, per layer, the mean and the standard deviation of the scores of the pruner's last round over all the "
+     "layer's weights, those pruned in an earlier round included, as the run recorded them."),
     ("Rand, Mag, SNIP, GraSP, SynFlow, ProsPr", "The pruners: random scores; weight magnitude after pre-training; "
      "connection sensitivity |gradient × weight|; gradient signal preservation; synaptic flow over an all-ones "
      "input; and, where the parameters list it, ProsPr (prospect pruning, a plugin): how much the loss after a few "
