@@ -248,6 +248,12 @@ def test_the_claim_counts_the_tests_that_bear_on_it_and_those_that_passed():
     assert count.chance == pytest.approx(0.05 * 14)  # a silent tie could have passed: chance counts every test run
     closing = ablation_key_result(table).splitlines()[-1]
     assert all(f" {n} " in closing for n in (14, 11, 3, 2)) and "0.7" in closing and "GraSP" in closing
+    # those three are not called ties whatever their size: the closing line and GraSP's findings give each difference
+    silent = rows[~rows["told_apart"] & (rows["collapsed"] > 0)]
+    differences = [f"{d:+.1f}" for d in silent["difference"]]
+    assert f"{min(differences, key=float)} to {max(differences, key=float)} points" in closing
+    grasp = next(line for line in ablation_findings(table).splitlines() if "GraSP" in line)
+    assert all(f"{d} points" in grasp for d in differences)
     no_grasp = table[table["pruner"] != "grasp"]
     count = claim_count(claim_rows(no_grasp, ablation_study(no_grasp)))
     assert (count.run, count.silent, count.bearing, count.passed) == (8, 0, 8, 2)

@@ -22,7 +22,7 @@ from .ablations import (
     clean_split_chance,
     pretrained_reinitialized,
 )
-from .numbers import ALPHA, AT_CHANCE, compression_text, counted, listed, p_words
+from .numbers import ALPHA, AT_CHANCE, Span, compression_text, counted, listed, p_words
 
 STAND_IN = "Every set-up here ran on synthetic stand-in data: a pipeline check, with nothing to conclude."
 CLAIM = ("**Frankle et al.'s claim**: the pruners that score at initialization find how many weights to keep per "
@@ -149,14 +149,18 @@ def _seeds(rows: pd.DataFrame) -> str:
 
 
 def _collapsed_ties(tied: pd.DataFrame) -> list[str]:
-    """The ties (verdicts not told apart) beside runs at chance, said as such: once per compression where the
-    pruner as scored collapsed on some seeds, once per ablation that did where it did not."""
-    own = tied[tied["collapsed"] > 0].drop_duplicates("compression")
+    """The verdicts not told apart beside runs at chance, each with its difference, as neither ties nor findings
+    (whatever their size: a seed at chance moves a mean by its own chance): once per compression where the pruner
+    as scored collapsed on some seeds, once per ablation that did where it did not."""
+    own = tied[tied["collapsed"] > 0]
     theirs = tied[(tied["collapsed"] == 0) & (tied["ablation_collapsed"] > 0)]
-    return ([f"at {compression_text(r.compression)} it collapsed on {r.collapsed} of its {r.seeds} seeds "
-             f"({AT_CHANCE}), so a tie with its ablations there says nothing" for r in own.itertuples()]
+    return ([f"at {compression_text(c)} it collapsed on {rows['collapsed'].iloc[0]} of its {rows['seeds'].iloc[0]} "
+             f"seeds ({AT_CHANCE}), so its ablations there, not told apart from it "
+             f"({'; '.join(f'{r.ablation} {r.difference:+.1f} points' for r in rows.itertuples())}), are neither ties "
+             "nor findings" for c, rows in own.groupby("compression", sort=False)]
             + [f"its {r.ablation} ablation at {compression_text(r.compression)} collapsed on {r.ablation_collapsed} of "
-               f"{r.ablation_seeds} seeds, so a tie with it there says nothing" for r in theirs.itertuples()])
+               f"{r.ablation_seeds} seeds, so it, not told apart ({r.difference:+.1f} points), is neither a tie nor a "
+               "finding" for r in theirs.itertuples()])
 
 
 def _global(table: pd.DataFrame, setup: str, label: str) -> bool:
@@ -201,10 +205,10 @@ def frankle_claim(table: pd.DataFrame, verdicts: list[AblationVerdict]) -> str:
 
 @dataclass(frozen=True)
 class ClaimCount:
-    """The claim's tests (:func:`claim_rows`) counted: ``run`` in all, ``silent`` of them ties beside collapsed runs
-    (which say nothing: :func:`_collapsed_ties`), the ``bearing`` rest, how many ``passed`` (told apart), and how
-    many at most would pass by chance on average were no ablation to matter (``chance``, over all ``run``: a silent
-    tie could have passed)."""
+    """The claim's tests (:func:`claim_rows`) counted: ``run`` in all, ``silent`` of them not told apart beside
+    collapsed runs (neither ties nor findings: :func:`_collapsed_ties`), the ``bearing`` rest, how many ``passed``
+    (told apart), and how many at most would pass by chance on average were no ablation to matter (``chance``, over
+    all ``run``: a silent test could have passed)."""
 
     run: int
     silent: int
@@ -214,7 +218,7 @@ class ClaimCount:
 
 
 def _silent(rows: pd.DataFrame) -> pd.Series:
-    """Which verdicts are ties beside collapsed runs, on either side: such a tie says nothing."""
+    """Which verdicts are not told apart beside collapsed runs, on either side: neither ties nor findings."""
     return ~rows["told_apart"] & ((rows["collapsed"] > 0) | (rows["ablation_collapsed"] > 0))
 
 
@@ -225,8 +229,9 @@ def claim_count(rows: pd.DataFrame) -> ClaimCount:
 
 
 def _count_words(rows: pd.DataFrame, several: bool) -> str:
-    """How many tests bear on the claim and passed, against how many would by chance; ties beside collapsed runs
-    counted apart and named, as the findings say they tell nothing."""
+    """How many tests bear on the claim and passed, against how many would by chance; those not told apart beside
+    collapsed runs counted apart and named with their differences, as the findings call them neither ties nor
+    findings."""
     count = claim_count(rows)
     families = sorted(set(rows["family"]))
     sizes = str(families[0]) if len(families) == 1 else f"{families[0]} to {families[-1]}"
@@ -240,12 +245,13 @@ def _count_words(rows: pd.DataFrame, several: bool) -> str:
     if not count.silent:
         return f"{counted(count.run, 'test')} {'bear' if count.run > 1 else 'bears'} on the claim, {level}. {passed}"
     silent = rows[_silent(rows)]
-    named = [f"{pruner}'s {listed(list(of['ablation']))} at {_where(of.iloc[0], several)}"
+    named = [f"{pruner}'s {listed(list(of['ablation']))} at {_where(of.iloc[0], several)}: "
+             + Span.of(of["difference"]).words("{:+.1f}".format) + " points"
              for (pruner, _, _), of in silent.groupby(["pruner", "setup", "compression"], sort=False)]
+    neither = "are neither ties nor findings" if count.silent > 1 else "is neither a tie nor a finding"
     return (f"{counted(count.run, 'test')} {'were' if count.run > 1 else 'was'} run on the claim, {level}: "
-            f"{count.bearing} {'bear' if count.bearing != 1 else 'bears'} on it, and {count.silent} "
-            f"{'ties' if count.silent > 1 else 'tie'} beside collapsed runs {'say' if count.silent > 1 else 'says'} "
-            f"nothing ({'; '.join(named)}). {passed}")
+            f"{count.bearing} {'bear' if count.bearing != 1 else 'bears'} on it, and {count.silent} beside collapsed "
+            f"runs, not told apart, {neither} ({'; '.join(named)}). {passed}")
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ TERMS: tuple[tuple[str, str], ...] = (
     (AT_CHANCE, f"A run is {AT_CHANCE} when its top-1 is {CHANCE_RULE}. The records hold the accuracy, not which "
      "classes a run answered, so the words claim a score, not that the run answers one class."),
     ("collapse", f"A run has collapsed when a layer kept no weight, or when it is {AT_CHANCE}. The sanity checks' "
-     f"ties beside collapsed runs are those beside runs {AT_CHANCE}."),
+     f"tests beside collapsed runs are those beside runs {AT_CHANCE}: not told apart there, a difference is "
+     "neither a tie nor a finding, whatever its size."),
     ("near collapse", f"A pruner {AS_SCORED} is near collapse where it keeps less than {NEAR_COLLAPSE_SHARE:.0%} of "
      "the lead in top-1 over always answering the most frequent class that it had at its set-up's lowest "
      "compression. There, a tie with its ablations says little."),
