@@ -231,7 +231,11 @@ def _busy_gap_words(result: TraceResult) -> str:
                        f"step varies, and which {settle}.")
     if gap <= 2 * result.mask_ms:
         return said
-    return said + f" The rest of the gap is not the masks: it is how one step varies, which {settle}."
+    whole = ("the repeated steps below measure the whole difference" if result.speed is not None
+             else "only repeated steps would measure the whole difference")
+    return said + (f" The other {significant(gap - result.mask_ms)} ms are not in the multiplies: one step of each "
+                   "cannot tell whether the original design's other extra work cost them (launching its extra ops, "
+                   f"allocating the masked weights) or the step merely varied; {whole}.")
 
 
 def _unresolved_masks(result: TraceResult) -> str:
