@@ -90,3 +90,16 @@ def test_a_share_under_the_bell_curves_is_a_gap_only_beyond_the_noise_of_its_cou
     assert NearZero("few", share, None, None, 300).gap == NO_GAP  # 300 draws of one bell curve stray this far
     assert NearZero("few, cut", 0.05 * BELL_SHARE, None, None, 300).gap == GAP_WORDS[0][1]  # a clear gap is clear
 
+
+
+def test_on_the_stand_in_the_pruners_that_read_the_data_are_named_as_pipeline_checks():
+    """Rand draws its mask and SynFlow scores an all-ones input, so on generated images only the others' shares
+    follow the images; real data adds nothing to the sentence."""
+    weights = {"Rand": _bell(1), "SNIP": _cut(_bell(2), 0.5), "SynFlow (100 rounds)": _cut(_bell(3), 0.5)}
+    real = weight_gap_words(weights)
+    stand_in = weight_gap_words(weights, stand_in=True)
+    assert stand_in.startswith(real) and len(stand_in) > len(real)
+    added = stand_in[len(real):]
+    assert "SNIP" in added and "Rand" not in added and "SynFlow" not in added
+    free = {"Rand": _bell(1), "SynFlow (1 round)": _cut(_bell(3), 0.5)}
+    assert weight_gap_words(free, stand_in=True) == weight_gap_words(free)  # neither reads the data

@@ -12,7 +12,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+from ..core.choices import DATA_FREE_PRUNERS
 from .numbers import listed
+from .style import pruner_name
 
 #: a kept weight lies near zero below this share of its layer's median kept magnitude (each layer by its own scale)
 NEAR_ZERO = 0.1
@@ -85,15 +87,33 @@ def gap_groups(found: list[NearZero]) -> dict[str, list[str]]:
     return {words: labels for words, labels in groups.items() if labels}
 
 
-def weight_gap_words(weights_by_label: dict[str, dict[str, np.ndarray]]) -> str:
+def weight_gap_words(weights_by_label: dict[str, dict[str, np.ndarray]], stand_in: bool = False) -> str:
     """One sentence for a figure of :func:`.figures.plot_weight_histograms` (the same ``weights_by_label``): what
     share of each pruner's kept weights lies near zero, against :data:`BELL_SHARE`, and where to look: for one
     pruner, its layers with the fewest and the most near zero; for several, whose gap is widest and, of the
-    others, which leave a clear gap, a partial one or none (:func:`gap_groups`). Empty where no pruner kept a
-    weight."""
+    others, which leave a clear gap, a partial one or none (:func:`gap_groups`). On the synthetic stand-in
+    (``stand_in``), which of them chose by reading the generated images (:func:`_read_the_data`). Empty where no
+    pruner kept a weight."""
     found = [n for label, weights in weights_by_label.items() if (n := near_zero(label, weights)) is not None]
     if not found:
         return ""
+    return _gap_sentence(found) + (_read_the_data([n.label for n in found]) if stand_in else "")
+
+
+def _read_the_data(labels: list[str]) -> str:
+    """Which of ``labels`` read the data to choose their weights (all but
+    :data:`~prunelab.core.choices.DATA_FREE_PRUNERS`), said as pipeline checks on the synthetic stand-in."""
+    free = [pruner_name(p) for p in DATA_FREE_PRUNERS]
+    reading = [label for label in labels if not any(label == n or label.startswith(n + " (") for n in free)]
+    if not reading:
+        return ""
+    one = len(reading) == 1
+    return (f" On the synthetic stand-in, {listed(reading)} chose {'its' if one else 'their'} weights by reading "
+            f"generated images, so {'its share is' if one else 'their shares are'} a pipeline check.")
+
+
+def _gap_sentence(found: list[NearZero]) -> str:
+    """The sentence of :func:`weight_gap_words` for the pruners ``found`` (at least one)."""
     near = (f"near zero (under {NEAR_ZERO:.0%} of their layer's median magnitude; of weights from one bell curve "
             f"with none cut, {_percent(BELL_SHARE)})")
     if len(found) == 1:
