@@ -203,9 +203,14 @@ KERNEL_WORDS = {"compact": "compact, a dense product over the live units only", 
                 "bsr": "block-sparse BSR", "semi24": "2:4 semi-structured", "im2col_csr": "im2col and CSR"}
 
 
+#: a point of a set-up's findings under its first line, a list of its own (one paragraph each was too long to follow)
+SUB = "  - "
+
+
 def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
     """Markdown findings on sparse kernels (:func:`sparse_result`): how much faster, which layers switched
-    and why, and whether a rank test of the passes tells a difference from their noise."""
+    and why, and whether a rank test of the passes tells a difference from their noise; a set-up's points after the
+    first as a list under it."""
     lines, setups = [], sparse_result(sparse, layers)
     for s in setups:
         lines.append(_speed_line(s.count))
@@ -218,19 +223,19 @@ def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
                       "kernels' rate, so it wins only where few weights are left." if s.density_decided else
                       ". The two ranges overlap, so density alone did not decide: a layer's choice also follows "
                       "its shape, and between kernels within the noise margin of each other it is a toss-up."))
-            lines.append(f"  {s.switched_layers} layer choices switched ({kinds}); those layers kept "
+            lines.append(f"{SUB}{s.switched_layers} layer choices switched ({kinds}); those layers kept "
                          f"{s.switched_density.words('{:.3g}'.format)} of their weights" + why)
         else:
             lines.append(
-                f"  No layer switched: at these densities ({s.density.words('{:.3g}'.format)} of each layer's "
+                f"{SUB}No layer switched: at these densities ({s.density.words('{:.3g}'.format)} of each layer's "
                 "weights kept) every dense kernel was at least as fast as its sparse candidates, which pay only at "
                 "much lower density (see `bench/sparse.py`).")
         if s.dead_units:
-            lines.append(f"  {s.dead_units:,} dead units (neurons or channels with no kept weight in or out) were "
+            lines.append(f"{SUB}{s.dead_units:,} dead units (neurons or channels with no kept weight in or out) were "
                          "removed, which narrows the dense layers themselves; where a run is faster without a "
                          "switched layer, that is where its time went.")
         if s.dense.moved:
-            lines.append(f"  Over {_compared(s.count)} the dense-kernel times range from "
+            lines.append(f"{SUB}Over {_compared(s.count)} the dense-kernel times range from "
                          f"{s.dense.ms.words(significant)} ms, beyond the passes' noise.{_dense_line(s.dense)}")
     if any(s.dense.moved for s in setups):
         lines += ["", DENSE_MOVED]
@@ -263,7 +268,7 @@ def _left_out_lines(s: SparseCount) -> list[str]:
     if not out.runs:
         return []
     one = out.runs == 1
-    line = (f"  {out.runs} of the {s.runs} runs {'is' if one else 'are'} left out of that count: "
+    line = (f"{SUB}{out.runs} of the {s.runs} runs {'is' if one else 'are'} left out of that count: "
             f"{'its ratio is noise and counts' if one else 'their ratios are noise and count'} neither way.")
     if out.same is not None:
         line += (f" In {counted(out.same_runs, 'run')} no layer went on sparse kernels and no unit was removed, so the "
