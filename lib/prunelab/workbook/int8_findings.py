@@ -311,4 +311,5 @@ def int8_lines(r: Int8Result) -> list[str]:
         "weight, pruned ones included, whatever the compression); storing only the kept fp32 weights and their "
         "positions shrinks with compression instead, and is smaller than int8 "
         + (f"for {', '.join(smaller)}." if smaller else "in none of these runs.")
-        + " Both together (sparse int8) would compound the savings; PyTorch has no kernel that runs it."]
+        + " Both together (sparse int8) would compound the savings; PyTorch has no CPU kernel that runs unstructured "
+        "sparse int8 (its 2:4 semi-structured int8 runs on CUDA only)."]
