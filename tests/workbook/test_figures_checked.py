@@ -46,7 +46,14 @@ from prunelab.runs.config import RunConfig
 from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.registry import run
 from prunelab.runs.store import load_table
-from prunelab.workbook import ablation_figures, conservation_figures, figures, sparse_figures, trace_figures
+from prunelab.workbook import (
+    ablation_figures,
+    conservation_figures,
+    epoch_curves,
+    figures,
+    sparse_figures,
+    trace_figures,
+)
 from prunelab.workbook.error_bars import pass_bars
 from prunelab.workbook.figure_axes import compression_axis, fit_tick_labels
 from prunelab.workbook.style import INK, KIND_COLORS, SYNFLOW_ONE_ROUND_COLOUR
@@ -241,6 +248,30 @@ def _amp(gpu: bool = False, fused: bool = False) -> tuple[pd.DataFrame, pd.DataF
     return runs, timing
 
 
+def _epoch_runs(compressions: dict[str, list[float]], seeds=SEEDS, epochs: int = 3, fused: bool = False
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Figure A's inputs by hand: :func:`_runs` and the unpruned runs (Rand's at compression 1, relabelled), each
+    with a path, and their epochs.csv rows: Mag's pre-training first, then ``epochs`` epochs after pruning (top-1
+    rising, the loss falling a decade, times near 0.2 s); ``fused``: the pruned runs trained fused."""
+    runs = _runs(compressions, seeds).assign(path=lambda f: [f"run-{i}" for i in range(len(f))])
+    dense = runs[(runs["label"] == "Rand") & (runs["compression"] == 1.0)].assign(
+        label=workbook.DENSE_LABEL, compression=0.0, path=lambda f: [f"dense-{i}" for i in range(len(f))])
+    if fused:
+        runs["train_step"] = f"fused ({len(runs)} runs)"
+    rng = np.random.default_rng(3)
+    rows = [dict(phase=phase, epoch=e, train_loss=1.0, test_loss=2.3 / (1 + e) + rng.uniform(0, 0.1),
+                 top1=min(99.0, 10 + 80 * e / epochs + rng.normal(0, 2)), top5=min(100.0, 50 + 50 * e / epochs),
+                 inference_s=0.2 + rng.uniform(0, 0.01), train_s=1.0, lr=1e-3, path=run.path)
+            for run in pd.concat([runs, dense]).itertuples()
+            for phase in (("pre", "post") if run.pruner == "mag" else ("post",)) for e in range(epochs + 1)]
+    return runs, dense, pd.DataFrame(rows)
+
+
+def _epoch_curves(**runs) -> Figure:
+    table, dense, epochs = _epoch_runs(**runs)
+    return epoch_curves.plot_epoch_curves(table, dense=dense, epochs=epochs)
+
+
 def _multishot(remaining: list[float]) -> pd.DataFrame:
     return pd.DataFrame([dict(experiment="multishot", pruner=p, levels=n, prunable_density=r, top1=90 - 10 * i - n)
                          for p in ("mag", "synflow") for n in (1, 3) for i, r in enumerate(remaining)])
@@ -297,6 +328,9 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
     "plot_ablations": lambda: [ablation_figures.plot_ablations(_ablated({MNIST: [1.0, 2.0]})),
                                ablation_figures.plot_ablations(_ablated({MNIST: [1.0]}, seeds=(1,))),
                                ablation_figures.plot_ablations(_ablated({CIFAR: [1.0], MNIST: [1.0, 2.0]}))],
+    "plot_epoch_curves": lambda: [_epoch_curves(compressions=QUICK),
+                                  _epoch_curves(compressions={MNIST: [1.0]}, seeds=(1,), epochs=30, fused=True),
+                                  _epoch_curves(compressions=THREE, epochs=30, fused=True)],
     "plot_collapse": lambda: [figures.plot_collapse(_runs(STUDY)), figures.plot_collapse(_runs(QUICK, seeds=(1,))),
                               figures.plot_collapse(_runs({MNIST: [1.0]})), figures.plot_collapse(_runs(THREE))],
     "plot_weight_histograms": lambda: [
@@ -324,15 +358,16 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
         conservation_figures.plot_schedule_conservation(_schedule_frame([10]))],
 }
 #: drawn in the smoke profile's notebooks, from its store
-SMOKE = {"plot_against_compression", "plot_sparse_inference", "plot_collapse", "plot_weight_histograms",
-         "plot_density_and_flops", "plot_amp", "plot_timeline", "plot_ablations"}
+SMOKE = {"plot_against_compression", "plot_sparse_inference", "plot_collapse", "plot_epoch_curves",
+         "plot_weight_histograms", "plot_density_and_flops", "plot_amp", "plot_timeline", "plot_ablations"}
 #: no smoke notebook runs these experiments: drawn from small runs of their own
 OWN_RUNS = {"plot_multishot", "plot_unit_conservation", "plot_layer_conservation", "plot_imp_conservation",
             "plot_schedule_conservation"}
 
 
 def test_every_plot_function_is_checked_from_hand_made_tables_and_from_records():
-    plots = {name for module in (figures, sparse_figures, ablation_figures, conservation_figures, trace_figures)
+    plots = {name for module in (figures, epoch_curves, sparse_figures, ablation_figures, conservation_figures,
+                                 trace_figures)
              for name, function in inspect.getmembers(module, inspect.isfunction)
              if name.startswith("plot_") and function.__module__ == module.__name__}
     assert set(HAND_MADE) == plots
@@ -912,11 +947,13 @@ def _smoke_figures(results: Path) -> list[tuple[str, Figure]]:
     values, params = _notebook_params("01_tuning", results)
     records = workbook.ensure_runs(workbook.tuning_grid(params), progress=False, params=params)
     table = workbook.records_table(records)
+    dense = workbook.records_table(workbook.ensure_runs(workbook.dense_grid(params), progress=False, params=params))
     settings = workbook.SparseSettings(repeats=values["sparse_repeats"])
     sparse = workbook.sparse_table(records, [workbook.sparse_record(r, settings, log=quiet) for r in records])
     made = [("plot_against_compression", workbook.plot_against_compression(table, sparse)),
             ("plot_sparse_inference", workbook.plot_sparse_inference(sparse)),
-            ("plot_collapse", workbook.plot_collapse(table))]
+            ("plot_collapse", workbook.plot_collapse(table)),
+            ("plot_epoch_curves", workbook.plot_epoch_curves(table, dense=dense))]
     values, params = _notebook_params("02_tracing", results)
     record = workbook.ensure_runs([workbook.trace_config(params, values["pruner"], values["compression"])],
                                   progress=False, params=params, require=("design_steps", "inference_spread_s"))[0]

@@ -2,7 +2,7 @@
 
 The package is split by concern: :mod:`.style` (pruner names, order, colours, plot style), :mod:`.grids`
 (the runs each notebook needs, computed when missing), :mod:`.tables`, :mod:`.findings` (sentences
-formatted from the tables), :mod:`.figures`, :mod:`.sparse_figures`, :mod:`.ablation_figures`,
+formatted from the tables), :mod:`.figures`, :mod:`.epoch_curves`, :mod:`.sparse_figures`, :mod:`.ablation_figures`,
 :mod:`.conservation_figures` and :mod:`.trace_figures`, and :mod:`.index` (the HTML front page). A notebook
 imports this package alone and calls the names below, so moving a function between those modules never touches
 a notebook.
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         collapse_study,
         collapses,
         conservation_figures,
+        epoch_curves,
         figure_output,
         figures,
         findings,
@@ -58,6 +59,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
         "plot_imp_conservation", "plot_layer_conservation", "plot_schedule_conservation", "plot_unit_conservation",
     ),
     ".figure_output": ("figure_alt", "show_figure"),
+    ".epoch_curves": ("plot_epoch_curves",),
     ".ablation_figures": ("plot_ablations",),
     ".figures": (
         "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
