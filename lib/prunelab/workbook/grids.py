@@ -329,12 +329,14 @@ def setup_label(dataset: str, model: str) -> str:
 
 def records_table(records: Iterable[RunRecord]) -> pd.DataFrame:
     """The tidy table of just these records (the store's table, limited to one notebook's runs), with each run's
-    label, set-up and data; a shared pre-training (no compression: a step of the Mag runs that reuse it, not a
-    run of its own) is left out, so the records of a whole store can be passed."""
+    label, set-up and data, and its configuration as written under ``config`` (where the summary has a field too,
+    the field's column gives the summary's value: the data source and precision the run resolved to); a shared
+    pre-training (no compression: a step of the Mag runs that reuse it, not a run of its own) is left out, so the
+    records of a whole store can be passed."""
     rows = []
     for record in (r for r in records if r.config.get("experiment") != PRETRAINING):
-        row = {**record.config, **record.summary, "record": record.path.name, "path": str(record.path),
-               "device_name": record.env.get("device_name"), "torch": record.env.get("torch"),
+        row = {**record.config, **record.summary, "config": record.config, "record": record.path.name,
+               "path": str(record.path), "device_name": record.env.get("device_name"), "torch": record.env.get("torch"),
                "cpu_bf16": record.env.get("cpu_bf16")}
         row["label"] = DENSE_LABEL if row["compression"] == 0 else pruner_label(row["pruner"], row["prune_epochs"])
         row["setup"] = setup_label(row["dataset"], row["model"])
