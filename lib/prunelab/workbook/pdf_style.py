@@ -33,6 +33,7 @@ td, th { border: 1px solid #bbb; padding: 2px 5px; } .nowrap { white-space: nowr
 caption, p.caption { caption-side: top; font-weight: bold; text-align: left; font-size: 9pt; padding-bottom: 3px; }
 p.caption { margin: 0; break-after: avoid; break-inside: avoid; }  /* a table's caption, whole, with its first rows */
 pre, code { white-space: pre-wrap; overflow-wrap: anywhere; }
+pre { font-size: 8pt; line-height: 1.3; }  /* a command line of 90 characters fits the page's width unwrapped */
 .failed { color: #a00; font-weight: bold; }
 dl.glossary dt { font-weight: bold; margin-top: .5em; break-after: avoid; }
 dl.glossary dd { margin: 0 0 0 1.5em; }

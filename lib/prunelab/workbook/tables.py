@@ -20,6 +20,7 @@ from ..core.timing import Timing
 from ..runs.int8 import FP32_COMPILED, FP32_METHOD
 from ..runs.store import RunRecord
 from ..version import __version__
+from .commands import CONFIG_COLUMN, command_lines
 from .grids import setup_label
 from .numbers import accuracy_cell, compression_text, counted, share_of, significant
 from .style import column_order, pruner_name
@@ -58,7 +59,9 @@ def stand_in_banner(table: pd.DataFrame) -> str | None:
 
 
 def settings_markdown(params, table: pd.DataFrame) -> str:
-    """The settings a reader needs first: profile, data, training, pruning, hardware, library versions.
+    """The settings a reader needs first: profile, data, training, pruning, hardware, library versions; then the
+    ``prunelab`` commands that make the runs again (:func:`.commands.command_lines`) where the table holds the
+    records' configurations.
 
     Everything but the profile name is read from the records themselves; unpruned reference runs (compression
     0) count among the runs, and the pruning line names the pruned ones.
@@ -98,6 +101,8 @@ def settings_markdown(params, table: pd.DataFrame) -> str:
         + (f"; {diverged} stopped when their weights or loss became NaN or infinite (diverged), each counted with "
            "the accuracy of the model it stopped with" if diverged else "") + " |",
     ]
+    if CONFIG_COLUMN in table:  # the records' own configurations: the command lines that make these runs again
+        lines += ["", "Commands that make these runs again:", "", "```bash", *command_lines(table), "```"]
     return "\n".join(lines)
 
 
