@@ -96,12 +96,16 @@ def test_a_grid_that_is_not_a_full_product_is_split_so_no_command_asks_for_a_run
     assert [line.count("--prune-epochs 1") for line in lines if "synflow" in line] == [1]
 
 
-def test_prune_train_cycles_are_listed_with_the_level_list():
+def test_prune_train_cycles_are_listed_with_the_level_list_and_a_run_without_them_apart():
     base = RunConfig(experiment="multishot", pruner="mag", post_epochs=2)
     configs = [base.replace(levels=level, seed=seed) for level in (1, 2, 3) for seed in (1, 2)]
     (line,) = command_lines(_table(configs))
     assert "--level-list 1 2 3" in line and "--seed-list 1 2" in line
     assert _hashes(_commands([line])[0]) == _hashes(configs)
+    magnitude = [RunConfig(experiment="imp-conservation", pruner="mag", levels=levels) for levels in (None, 2)]
+    lines = command_lines(_table(magnitude))
+    assert sorted(line.count("--level-list") for line in lines) == [0, 1]
+    assert _hashes(c for command in _commands(lines) for c in command) == _hashes(magnitude)
 
 
 def test_the_settings_end_with_the_commands_and_the_pdf_appendix_keeps_them():

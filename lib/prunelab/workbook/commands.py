@@ -74,8 +74,10 @@ def _rounds_apart(config: RunConfig) -> bool:
 
 def _shared(config: RunConfig) -> str:
     """What the runs of one command share: every hashed field but those the lists set (the rounds too, where the
-    experiment's --prune-epoch-list does not pair them with the pruners)."""
+    experiment's --prune-epoch-list does not pair them with the pruners), and whether it lists cycles at all (a
+    run with none is a command without --level-list)."""
     values = {k: v for k, v in config.hashed_fields().items() if k not in _PER_RUN}
+    values["cycles listed"] = config.levels is not None
     if _rounds_apart(config):
         values["prune_epochs"] = config.resolved_prune_epochs
     return json.dumps(values, sort_keys=True)
