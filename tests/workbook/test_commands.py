@@ -74,6 +74,9 @@ def test_task_one_and_its_references_and_ablations_are_made_again_by_the_fewest_
     assert "--pruner-list rand snip grasp synflow synflow prospr --prune-epoch-list 1 1 1 1 100 1" in \
         " ".join(text.replace("\\\n", " ").split())  # the registry's order, SynFlow's rounds beside each
     assert re.search(r"--pruner snip .*--shuffle", lines[-1].replace("\\\n", " ")) and "--seed 2" in lines[-1]
+    for line in lines:  # the set-up named in every command, defaults or not, as the user's commands name it
+        words = line.replace("\\\n", " ").split()
+        assert all(flag in words for flag in ("--dataset", "--model", "--model-class"))
     for line in lines:
         rows = line.splitlines()
         assert all(len(row) <= WIDTH for row in rows)

@@ -4,7 +4,8 @@ Runs whose configurations differ only in the pruner (with its rounds), the compr
 prune-train cycles share one command where they are the full product of the list flags (``--pruner-list``,
 ``--prune-epoch-list``, ``--compression-list``, ``--seed-list``, ``--level-list``): a command never asks for a
 run the table lacks. What the hash leaves out (where and how loudly a run happens: ``--result-dir``,
-``--verbose``, ...) is left out here too, and so is every flag at its default.
+``--verbose``, ...) is left out here too, and so is every flag at its default but the set-up's (dataset, model and
+model class), which the user's own commands always name.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def _tokens(base: RunConfig, box: Box) -> list[list[str]]:
     flags: dict[str, list[str]] = {}
     for name, f in _CONFIG_FIELDS.items():
         if name not in RUNTIME_FIELDS and name not in _PER_RUN and f.metadata["style"] != NO_FLAG:
-            flags.update(_field_flag(f, getattr(base, name)))
+            flags.update(_field_flag(f, getattr(base, name), always=name in SETUP_FIELDS))
     flags.update(_variant_flags(base, [(pruner, rounds) for _, pruner, rounds in variants]))
     flags.update(_listed("compression", "compression_list", compressions))
     flags.update(_listed("seed", "seed_list", seeds))
@@ -146,9 +147,14 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def _field_flag(f: dataclasses.Field, value: Any) -> dict[str, list[str]]:
-    """``{field: [flag, value...]}`` where ``value`` differs from the field's default, else nothing."""
-    if value == _default(f) or value is None:
+#: the fields that name a set-up, written even at their defaults, as the user's own commands name them
+SETUP_FIELDS = ("dataset", "model", "model_class")
+
+
+def _field_flag(f: dataclasses.Field, value: Any, always: bool = False) -> dict[str, list[str]]:
+    """``{field: [flag, value...]}`` where ``value`` differs from the field's default (or ``always``), else
+    nothing."""
+    if value is None or (value == _default(f) and not always):
         return {}
     style, flag = f.metadata["style"], flag_of(f)
     if style == ON or (style == SWITCH and value is True):
