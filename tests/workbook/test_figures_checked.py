@@ -38,6 +38,7 @@ from matplotlib.patches import Patch
 from PIL import Image
 from timed_passes import PASSES
 
+import prunelab.workbook.collapse_figures as collapse_figures
 from prunelab import workbook
 from prunelab.core.registry import SPARE_COLOURS, registered_pruners
 from prunelab.core.trace import TraceAnalysis, Unit
@@ -331,8 +332,11 @@ HAND_MADE = {  # each plot_* function: the figures it draws from hand-made table
     "plot_epoch_curves": lambda: [_epoch_curves(compressions=QUICK),
                                   _epoch_curves(compressions={MNIST: [1.0]}, seeds=(1,), epochs=30, fused=True),
                                   _epoch_curves(compressions=THREE, epochs=30, fused=True)],
-    "plot_collapse": lambda: [figures.plot_collapse(_runs(STUDY)), figures.plot_collapse(_runs(QUICK, seeds=(1,))),
-                              figures.plot_collapse(_runs({MNIST: [1.0]})), figures.plot_collapse(_runs(THREE))],
+    "plot_collapse": lambda: [collapse_figures.plot_collapse(_runs(STUDY)),
+                              collapse_figures.plot_collapse(_runs(QUICK, seeds=(1,))),
+                              collapse_figures.plot_collapse(_runs({MNIST: [1.0]})),
+                              collapse_figures.plot_collapse(_runs(THREE)),
+                              collapse_figures.plot_collapse(_runs({**STUDY, CIFAR: [1.0, 2.0, 3.0]}))],
     "plot_weight_histograms": lambda: [
         figures.plot_weight_histograms(_weights(RESNET_LAYERS, emptied="fc"), "Kept weights per layer"),
         figures.plot_weight_histograms(_weights(RESNET_LAYERS[:12]), "Twelve layers: the grid is full, and a title "
@@ -366,8 +370,8 @@ OWN_RUNS = {"plot_multishot", "plot_unit_conservation", "plot_layer_conservation
 
 
 def test_every_plot_function_is_checked_from_hand_made_tables_and_from_records():
-    plots = {name for module in (figures, epoch_curves, sparse_figures, ablation_figures, conservation_figures,
-                                 trace_figures)
+    plots = {name for module in (figures, collapse_figures, epoch_curves, sparse_figures, ablation_figures,
+                                 conservation_figures, trace_figures)
              for name, function in inspect.getmembers(module, inspect.isfunction)
              if name.startswith("plot_") and function.__module__ == module.__name__}
     assert set(HAND_MADE) == plots
@@ -820,23 +824,46 @@ def _one_row(table: pd.DataFrame, setup: str, label: str, seed: int, compression
         (table["compression"] == compression)
 
 
-def test_collapse_draws_chance_and_where_each_pruner_first_empties_a_layer():
+def _strip(panel):
+    """Figure 1c's strip under ``panel``: the axes that shares its x axis (None: the panel has no mark)."""
+    return next((ax for ax in panel.get_shared_x_axes().get_siblings(panel) if ax is not panel), None)
+
+
+def _marks(fig) -> list[tuple]:
+    """Figure 1c's marks, each as (its panel, the label of the lane it sits in, its marker, its compression, its
+    colour) read off the drawn artists: a lane is named by the label drawn at its height."""
+    marks = []
+    for panel in [ax for ax in fig.axes if ax.get_title()]:
+        strip = _strip(panel)
+        lanes = {text.xy[1]: text.get_text() for text in strip.texts} if strip is not None else {}
+        marks += [(panel, lanes.get(float(line.get_ydata()[0])), line.get_marker(), float(line.get_xdata()[0]),
+                   to_hex(line.get_markeredgecolor())) for line in (strip.lines if strip is not None else [])
+                  if line.get_marker() in ("X", "s")]
+    return marks
+
+
+def test_collapse_draws_chance_and_where_each_pruner_first_empties_a_layer_in_its_lane():
     table = _runs(STUDY)
     early = _one_row(table, MNIST, "Rand", 2, 1.5)  # one seed of Rand empties a layer early
     unrecorded = {"GraSP": None, "SynFlow (100 rounds)": np.nan}  # records made before collapse was measured
     table["collapsed_layers"] = [["fc1", "fc2"] if hit else unrecorded.get(label, layers)
                                  for hit, label, layers in zip(early, table["label"], table["collapsed_layers"])]
-    fig = figures.plot_collapse(table)
-    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == [CIFAR, MNIST]
-    mnist = fig.axes[1]
+    fig = collapse_figures.plot_collapse(table)
+    fig.canvas.draw()
+    cifar, mnist = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title().split("\n")[0] for ax in (cifar, mnist)] == [CIFAR, MNIST]
     chance = [line for line in mnist.lines if line.get_linestyle() == ":"]
     assert len(chance) == 1 and chance[0].get_ydata()[0] == pytest.approx(CHANCE)
-    crosses = {(float(line.get_xdata()[0]), round(float(line.get_ydata()[0]), 6)) for line in mnist.lines
-               if line.get_marker() == "X"}
-    rows = table[table["setup"] == MNIST]
-    means = rows.groupby(["label", "compression"])["top1"].mean()
     first = {"Rand": 1.5, "Mag": 2.5, "SNIP": 3.0}  # Rand's seed 2 at 1.5; the others from 2 + rank / 2 on
-    assert crosses == {(c, round(means[(label, c)], 6)) for label, c in first.items()}
+    marks = _marks(fig)
+    assert {(panel, lane, marker, at) for panel, lane, marker, at, _ in marks} == \
+        {(mnist, label, "X", at) for label, at in first.items()}
+    assert all(colour == to_hex(collapse_figures._colour(lane)) for _, lane, _, _, colour in marks)
+    strip = _strip(mnist)  # a lane per pruner marked, in the pruners' order from the top, labelled in its colour
+    lanes = sorted(strip.texts, key=lambda text: -strip.transData.transform(text.xy)[1])
+    assert [text.get_text() for text in lanes] == list(first)
+    assert all(to_hex(text.get_color()) == to_hex(collapse_figures._colour(text.get_text())) for text in lanes)
+    assert _strip(cifar) is None  # no mark there: no strip
     legend = fig.legends[0]  # its last two entries: the cross that marks a first emptied layer, and chance
     *_, cross, dotted = getattr(legend, "legend_handles", None) or legend.legendHandles
     assert cross.get_marker() == "X" and dotted.get_linestyle() == ":"
@@ -856,63 +883,64 @@ def test_figure_1_draws_chance_on_each_accuracy_panel_only():
     plt.close(fig)
 
 
-def _shown(line) -> tuple[float, float]:
-    """Where a one-point line's marker lands on the page (display x, y), its offset transform included."""
-    return tuple(float(v) for v in line.get_transform().transform((line.get_xdata()[0], line.get_ydata()[0])))
-
-
-def test_collapse_marks_of_pruners_at_one_compression_stack_upwards_over_it_none_over_another():
+def test_collapse_marks_of_pruners_at_one_compression_sit_in_their_own_lanes_under_it():
     table = _runs(STUDY)
     mag_early = (table["setup"] == MNIST) & (table["label"] == "Mag") & (table["compression"] == 2.0)
-    rand_top1 = table.loc[_one_row(table, MNIST, "Rand", 1, 2.0), "top1"].iloc[0]
-    table.loc[mag_early, "top1"] = rand_top1 + 0.5  # Mag a little above Rand there
-    table["collapsed_layers"] = [["fc1"] if hit else kept for hit, kept in zip(mag_early, table["collapsed_layers"])]
-    fig = figures.plot_collapse(table)
-    fig.canvas.draw()
-    mnist = fig.axes[1]
-    crosses = [line for line in mnist.lines if line.get_marker() == "X"]
-    at_two = {line.get_markeredgecolor(): _shown(line) for line in crosses if line.get_xdata()[0] == 2.0}
-    assert len(at_two) == 2
-    centre = mnist.transData.transform((2.0, 0.0))[0]
-    assert all(x == pytest.approx(centre) for x, _ in at_two.values())  # each over its compression
-    rand, mag = at_two[figures._colour("Rand")], at_two[figures._colour("Mag")]
-    rand_at = mnist.transData.transform((2.0, table.loc[(table["setup"] == MNIST) & (table["label"] == "Rand")
-                                                        & (table["compression"] == 2.0), "top1"].mean()))[1]
-    assert rand[1] == pytest.approx(rand_at)  # the lowest mean keeps its point
-    assert mag[1] - rand[1] >= 10  # the higher raised a mark's height above it (pixels at 100 dpi)
-    alone = [line for line in crosses if line.get_xdata()[0] == 3.0]  # SNIP's alone there: at its point
-    assert [_shown(line) for line in alone] == [pytest.approx(tuple(mnist.transData.transform(
-        (3.0, line.get_ydata()[0])))) for line in alone]
-    assert {line.get_markersize() for line in crosses} == {crosses[0].get_markersize()}  # one size: no rings
-    plt.close(fig)
     last = (table["setup"] == MNIST) & table["label"].isin(["SNIP", "GraSP"]) & (table["compression"] == 3.0)
-    table["collapsed_layers"] = [["fc1"] if hit else kept for hit, kept in zip(last, table["collapsed_layers"])]
-    fig = figures.plot_collapse(table)  # two marks at the axis' end
-    fig.canvas.draw()
-    mnist, renderer = fig.axes[1], fig.canvas.get_renderer()
-    for line in mnist.lines:  # each mark drawn whole, none cut off by the panel's edge
-        box = line.get_window_extent(renderer)
-        assert line.get_marker() not in ("X", "s") or not line.get_clip_on() or \
-            mnist.bbox.x0 <= box.x0 <= box.x1 <= mnist.bbox.x1
-    plt.close(fig)
-
-
-def test_collapse_marks_are_drawn_over_the_points_and_whole_clear_of_the_x_axis(monkeypatch):
-    # MNIST / FC: Mag and SNIP empty a layer at chance, the lowest points, and are left with no path there (the
-    # squares, the largest marks; found from records, which hand-made rows have none of)
-    monkeypatch.setattr(figures, "_first_cuts", lambda table: {(MNIST, "Mag"): 2.5, (MNIST, "SNIP"): 3.0})
-    fig = figures.plot_collapse(_runs(STUDY))
+    table["collapsed_layers"] = [["fc1"] if hit else kept
+                                 for hit, kept in zip(mag_early | last, table["collapsed_layers"])]
+    fig = collapse_figures.plot_collapse(table)  # Rand and Mag at 2; SNIP and GraSP at the axis' end
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        marks = [line for line in ax.lines if line.get_marker() in ("X", "s")]
-        data = [line for line in ax.lines if line not in marks] + list(ax.collections)  # lines, points and bars
-        above = max([artist.get_zorder() for artist in data] + [spine.get_zorder() for spine in ax.spines.values()])
-        assert all(mark.get_zorder() > above and not mark.get_clip_on() for mark in marks)
-        gap = 2 * fig.dpi / 72  # 2 pt: a mark clear of the x axis, not cut by its line
-        assert all(mark.get_window_extent(renderer).y0 >= ax.bbox.y0 + gap for mark in marks)
-    assert len([line for line in fig.axes[1].lines if line.get_marker() == "s"]) == 2
-    plt.close(fig)
+    mnist = next(ax for ax in fig.axes if ax.get_title().startswith(MNIST))
+    strip = _strip(mnist)
+    assert {(lane, at) for _, lane, _, at, _ in _marks(fig)} == \
+        {("Rand", 2.0), ("Mag", 2.0), ("SNIP", 3.0), ("GraSP", 3.0)}
+    crosses = [line for line in strip.lines if line.get_marker() == "X"]
+    boxes = [line.get_window_extent(renderer) for line in crosses]
+    for line, box in zip(crosses, boxes):  # each over its compression, whole inside the strip, over no other
+        assert (box.x0 + box.x1) / 2 == pytest.approx(strip.transData.transform((line.get_xdata()[0], 0))[0], abs=1)
+        assert strip.bbox.x0 <= box.x0 and box.x1 <= strip.bbox.x1 and strip.bbox.y0 <= box.y0 and \
+            box.y1 <= strip.bbox.y1
+    assert not [(i, j) for i, j in zip(*np.triu_indices(len(boxes), k=1)) if boxes[i].overlaps(boxes[j])]
+    for text in strip.texts:  # a lane's label clear of every mark and inside the strip
+        box = text.get_window_extent(renderer)
+        assert strip.bbox.x0 <= box.x0 and box.x1 <= strip.bbox.x1
+        assert not [mark for mark in boxes if mark.overlaps(box)]
+    assert _problems(fig) == []
+
+
+def test_no_collapse_mark_stands_in_the_accuracy_panels_and_they_keep_their_own_y_range(monkeypatch):
+    # MNIST / FC: Mag and SNIP are left with no path where they empty a layer (a square and a cross at one
+    # compression; found from records, which hand-made rows have none of)
+    monkeypatch.setattr(collapse_figures, "_first_cuts", lambda table: {(MNIST, "Mag"): 2.5, (MNIST, "SNIP"): 3.0})
+    fig = collapse_figures.plot_collapse(_runs(STUDY))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    marks = _marks(fig)
+    assert {(lane, marker, at) for _, lane, marker, at, _ in marks} == \
+        {("Rand", "X", 2.0), ("Mag", "X", 2.5), ("Mag", "s", 2.5), ("SNIP", "X", 3.0), ("SNIP", "s", 3.0)}
+    for panel in panels:
+        assert not [line for line in panel.lines if line.get_marker() in ("X", "s")]
+        low, high = panel.dataLim.intervaly  # autoscaled to its lines and bars alone: lowered for no mark
+        margin = panel.margins()[1] * (high - low)
+        assert panel.get_ylim() == pytest.approx((low - margin, high + margin))
+    mnist = panels[1]
+    strip = _strip(mnist)
+    assert strip.bbox.y1 <= mnist.bbox.y0  # the strip below the panel, sharing its x axis
+    assert mnist.get_xlim() == strip.get_xlim()
+    for panel in panels:  # no mark drawn within an accuracy panel
+        assert not [line for line in strip.lines if line.get_window_extent(renderer).overlaps(panel.bbox)]
+    for lane in ("Mag", "SNIP"):  # a cross inside its square, each edge clear of the other's: both show
+        drawn = {line.get_marker(): line.get_window_extent(renderer) for line in strip.lines
+                 if (float(line.get_ydata()[0]), line.get_markeredgecolor()) ==
+                 (next(t.xy[1] for t in strip.texts if t.get_text() == lane), collapse_figures._colour(lane))}
+        edge = collapse_figures._MARK_EDGE_PT * fig.dpi / 72
+        inner = drawn["s"].padded(-edge)
+        assert inner.x0 < drawn["X"].x0 and drawn["X"].x1 < inner.x1 and inner.y0 < drawn["X"].y0 and \
+            drawn["X"].y1 < inner.y1
+    assert _problems(fig) == []
 
 
 def test_weight_histograms_name_a_layer_no_pruner_kept_instead_of_an_empty_panel():
@@ -1053,8 +1081,9 @@ def test_accuracy_bars_stop_at_0_and_100_percent():
     table.loc[near, "top1"] = [99.9, 99.8, 80.0]  # mean 93.2, sd 11.4: the bar reached 104.6%
     low = (table["setup"] == MNIST) & (table["label"] == "Mag") & (table["compression"] == 3.0)
     table.loc[low, "top1"] = [0.5, 1.0, 20.0]  # mean 7.2, sd 11.1: the bar reached -3.9%
-    for fig in (figures.plot_against_compression(table, _sparse(STUDY), setup=MNIST), figures.plot_collapse(table)):
-        ax = fig.axes[0] if len(fig.axes) == 3 else fig.axes[1]
+    row, collapse = figures.plot_against_compression(table, _sparse(STUDY), setup=MNIST), \
+        collapse_figures.plot_collapse(table)
+    for fig, ax in ((row, row.axes[0]), (collapse, collapse.axes[1])):  # each one's MNIST / FC accuracy panel
         ends = [y for c in ax.containers for segment in c.lines[2][0].get_segments() for _, y in segment]
         assert max(ends) == pytest.approx(100.0) and min(ends) == pytest.approx(0.0)
         plt.close(fig)
@@ -1102,13 +1131,13 @@ def _tick_labels(ax) -> dict[float, str]:
 def test_figures_1_1b_and_1c_label_every_compression_run_each_clear_of_its_neighbours():
     every = {c: f"{c:g}" for c in STUDY[MNIST]}
     row = figures.plot_against_compression(_runs(STUDY), _sparse(STUDY), setup=MNIST)  # three panels across
-    collapse = figures.plot_collapse(_runs(STUDY))
+    collapse = collapse_figures.plot_collapse(_runs(STUDY))
     sparse = sparse_figures.plot_sparse_inference(_sparse(STUDY))
     for fig in (row, collapse, sparse):
         fig.canvas.draw()
     for ax in row.axes:
         assert _tick_labels(ax) == every
-    mnist = next(ax for ax in collapse.axes if ax.get_title().startswith(MNIST))
+    mnist = _strip(next(ax for ax in collapse.axes if ax.get_title().startswith(MNIST)))  # the strip under it
     assert _tick_labels(mnist) == every
     kept = next(ax for ax in sparse.axes if ax.get_title().startswith(MNIST))
     assert _tick_labels(kept) == {round(10 ** -c, 6): f"{10 ** -c:.3g}" for c in STUDY[MNIST]}  # 0.316 among them

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         ablation_figures,
         ablation_words,
         ablations,
+        collapse_figures,
         collapse_study,
         collapses,
         conservation_figures,
@@ -62,13 +63,14 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".epoch_curves": ("plot_epoch_curves",),
     ".ablation_figures": ("plot_ablations",),
     ".figures": (
-        "plot_against_compression", "plot_amp", "plot_collapse", "plot_density_and_flops",
+        "plot_against_compression", "plot_amp", "plot_density_and_flops",
         "plot_multishot", "plot_weight_histograms",
     ),
     ".sparse_figures": ("plot_sparse_inference",),
     ".trace_figures": ("plot_timeline",),
     ".findings": ("equal_flops_note", "tuning_findings"),
     ".collapse_study": ("collapse_study", "collapse_study_findings", "synflow_claim"),
+    ".collapse_figures": ("plot_collapse",),
     ".layer_findings": (
         "block_density_key_result", "block_density_words", "compression_findings", "layer_frame", "record_weights",
     ),

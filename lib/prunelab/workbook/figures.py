@@ -9,18 +9,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import offset_copy
 
 from ..errors import UserError
 from .amp_memory import amp_memory
-from .collapse_study import collapse_study
-from .collapses import emptied_layers
 from .error_bars import mean_sd_bars, pass_bars
 from .figure_axes import COMPRESSION_LABEL, bulk_y_axis, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
 from .numbers import steps_text
 from .style import (
-    DENSE_LABEL,
     FIGURE_HEIGHT_IN,
     FIGURE_WIDTH_IN,
     FLOPS,
@@ -28,22 +24,12 @@ from .style import (
     PRECISION_FILLS,
     column_order,
     palette,
-    panel_grid,
-    panel_title,
     pruner_name,
     suptitle,
     use_style,
 )
 from .tables import AMP_METRICS, amp_table, multishot_runs
 
-#: Figure 1c's open markers: a layer first empties (X), a network is first left with no path (square)
-_MARK_SIZES = {"X": 11, "s": 13}
-#: Figure 1c's upward step between the marks of pruners at one compression, in points: near a mark's height
-_STACK_PT = 12.0
-#: Figure 1c's marks' z-order: over the lines, their points and bars (2 to 2.1) and the axes' frame (2.5)
-_MARK_Z = 3.0
-#: Figure 1c's marks' edge width, and the clear space between the lowest mark and the x axis, in points
-_MARK_EDGE_PT, _MARK_GAP_PT = 1.5, 4.0
 #: Figure 1's height of a set-up's row of panels and of the legend below the rows, in inches
 _ROW_IN, _BELOW_IN = 2.9, 1.0
 
@@ -131,7 +117,7 @@ def _chance_line(ax, rows: pd.DataFrame) -> None:
     runs) as a dotted line across ``ax``, where the records give it."""
     chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
     if np.isfinite(chance):
-        ax.axhline(chance, color="k", ls=":", lw=1.2, zorder=2.5)  # over bars and lines, under marks
+        ax.axhline(chance, color="k", ls=":", lw=1.2, zorder=2.5)  # over bars and lines
 
 
 def _chance_handle(table: pd.DataFrame) -> list[Line2D]:
@@ -146,74 +132,6 @@ def _pruner_handles(labels: list[str]) -> list[Line2D]:
     return [Line2D([], [], marker="o", color=_colour(label), label=label) for label in labels]
 
 
-def plot_collapse(table: pd.DataFrame):
-    """Where pruning collapses a network, a panel per set-up: top-1 against compression, a line per pruner
-    (mean ± sd over seeds), the chance level (always answering the test set's most frequent class, its mean
-    over the set-up's runs), and per pruner an open cross at the lowest compression where any seed's trained
-    network has a layer with no weight (the collapse table's layers) and, on real data, an open square where
-    one is first left with no path from input to output (:func:`~.collapse_study.collapse_study`), the marks of
-    pruners at one compression stacked upwards so that none hides another, each still over its compression
-    (:func:`_stacks`), drawn over the lines and points (open, they hide none of them) and whole, the y axis
-    lowered where the lowest would touch the x axis (:func:`_room_below`); one legend below the panels. The
-    unpruned reference, where present, is left out: it has no compression to collapse at."""
-    use_style()
-    pruned = table[table["label"] != DENSE_LABEL]
-    setups = list(dict.fromkeys(pruned["setup"]))
-    if not setups:
-        raise UserError("no pruned runs to plot layer collapse for")
-    pruned = pruned.assign(emptied=emptied_layers(pruned))
-    cuts = _first_cuts(pruned)
-    fig, axes = panel_grid(len(setups), 4.2)
-    lowest = {}
-    for ax, setup in zip(axes, setups):
-        rows = pruned[pruned["setup"] == setup]
-        marks = {label: _marks(rows[rows["label"] == label], cuts.get((setup, label)))
-                 for label in column_order(rows["label"])}
-        stacks = _stacks(marks, rows.groupby(["label", "compression"])["top1"].mean())
-        lowest[ax] = min([_collapse_line(ax, rows[rows["label"] == label], label, placed, stacks)
-                          for label, placed in marks.items()], default=np.inf)
-        _chance_line(ax, rows)
-        compression_axis(ax, rows["compression"])
-        data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
-        ax.set(ylabel="test top-1 accuracy (%)", title=panel_title(setup, data))
-    handles = _pruner_handles(column_order(pruned["label"]))
-    marks = [(any(map(bool, pruned["emptied"])), "X", "a layer first empties"),
-             (bool(cuts), "s", "a network first has no path")]
-    handles += [Line2D([], [], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
-                       markeredgecolor="k", markeredgewidth=_MARK_EDGE_PT, linestyle="none", label=text)
-                for drawn, marker, text in marks if drawn]
-    handles += _chance_handle(pruned)
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))  # four are wider than the page
-    seeds = pruned.groupby(["setup", "label", "compression"]).size()
-    n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
-    where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")
-    suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
-                   f"and {where}")
-    fit_tick_labels(fig, axes)
-    for ax, y in lowest.items():
-        _room_below(ax, y)
-    return fig
-
-
-def _room_below(ax, lowest: float) -> None:
-    """Lower ``ax``'s y axis, once the figure is laid out, where a Figure 1c mark centred at ``lowest`` (in data;
-    inf: none) would reach within :data:`_MARK_GAP_PT` of the x axis: the axis cut the squares at chance."""
-    bottom, top = ax.get_ylim()
-    if not np.isfinite(lowest):
-        return
-    reach_pt = (max(_MARK_SIZES.values()) + _MARK_EDGE_PT) / 2 + _MARK_GAP_PT  # from a mark's centre
-    room = reach_pt / 72 * ax.figure.dpi / ax.bbox.height  # as a fraction of the axis' height
-    ax.set_ylim(min(bottom, (lowest - room * top) / (1 - room)), top)
-
-
-def _first_cuts(table: pd.DataFrame) -> dict[tuple[str, str], float]:
-    """Per real-data set-up and pruner label, the lowest compression where a seed's trained network keeps no
-    path of weights from input to output; none where no network is cut or the records were not checked."""
-    if "stand_in" not in table:
-        return {}
-    return {(s.setup, s.label): s.first_cut for s in collapse_study(table) if s.first_cut is not None}
-
-
 def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, pruner: str, by: str = "compression", **style) -> pd.DataFrame:
     """One pruner's (its label's) ``metric`` per value of ``by`` as its mean over seeds with a bar of one sample
     standard deviation either side (none for one seed), cut at the metric's bounds (:func:`.error_bars.mean_sd_bars`:
@@ -223,42 +141,6 @@ def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, pruner: str, by: str = "c
     ax.errorbar(stats.index, stats["mean"], yerr=mean_sd_bars(stats, metric), marker="o", capsize=3,
                 **{"color": _colour(pruner), "label": pruner, **style})
     return stats
-
-
-def _marks(runs: pd.DataFrame, cut: float | None) -> list[tuple[str, float]]:
-    """One pruner's marks (marker, compression): a cross where one of its runs first emptied a layer, and a square
-    at ``cut``, where one is first left with no path (None: none)."""
-    emptied = runs.loc[runs["emptied"].map(bool), "compression"]
-    first = float(emptied.min()) if len(emptied) else None
-    return [(marker, at) for marker, at in (("X", first), ("s", cut)) if at is not None]
-
-
-def _stacks(marks: dict[str, list[tuple[str, float]]], means: pd.Series) -> dict[tuple[str, float], float]:
-    """Per (pruner label, compression) marked, its mark's upward offset in points: the pruners marked at one
-    compression, taken from the lowest mean top-1 there (``means``, by label and compression) up, each
-    :data:`_STACK_PT` higher than the one before, the lowest at its point, so that none hides another and each
-    stays over its compression; a pruner's cross and square at one compression share its offset: their shapes
-    tell them apart."""
-    at: dict[float, list[str]] = {}
-    for label, placed in marks.items():
-        for compression in dict.fromkeys(c for _, c in placed):
-            at.setdefault(compression, []).append(label)
-    return {(label, c): i * _STACK_PT for c, labels in at.items()
-            for i, label in enumerate(sorted(labels, key=lambda label: means[(label, c)]))}
-
-
-def _collapse_line(ax, runs: pd.DataFrame, label: str, marks: list[tuple[str, float]],
-                   stacks: dict[tuple[str, float], float]) -> float:
-    """One pruner's mean ± sd top-1 per compression and its open ``marks`` (:func:`_marks`) at its mean there,
-    each raised by its offset in points (:func:`_stacks`), over the lines and points and drawn whole; returns the
-    lowest mean marked (inf: none)."""
-    stats = _mean_sd_line(ax, runs, "top1", label)
-    for marker, at in marks:  # open: over the points (under them, they hid), they hide none
-        shifted = offset_copy(ax.transData, fig=ax.figure, y=stacks[(label, at)], units="points")
-        ax.plot([at], [stats.loc[at, "mean"]], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
-                markeredgecolor=_colour(label), markeredgewidth=_MARK_EDGE_PT, linestyle="none", zorder=_MARK_Z,
-                transform=shifted, clip_on=False)  # a mark at the axis' end, or raised past its top, is drawn whole
-    return min((float(stats.loc[at, "mean"]) for _, at in marks), default=np.inf)
 
 
 def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], title: str, bins: int = 40):
