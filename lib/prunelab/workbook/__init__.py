@@ -2,8 +2,9 @@
 
 The package is split by concern: :mod:`.style` (pruner names, order, colours, plot style), :mod:`.grids`
 (the runs each notebook needs, computed when missing), :mod:`.tables`, :mod:`.findings` (sentences
-formatted from the tables), :mod:`.figures`, :mod:`.epoch_curves`, :mod:`.sparse_figures`, :mod:`.ablation_figures`,
-:mod:`.conservation_figures` and :mod:`.trace_figures`, and :mod:`.index` (the HTML front page). A notebook
+formatted from the tables), :mod:`.figures`, :mod:`.epoch_curves`, :mod:`.collapse_figures`,
+:mod:`.sparse_figures`, :mod:`.ablation_figures`, :mod:`.conservation_figures` and :mod:`.trace_figures`, and
+:mod:`.index` (the HTML front page). A notebook
 imports this package alone and calls the names below, so moving a function between those modules never touches
 a notebook.
 """
