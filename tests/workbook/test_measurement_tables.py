@@ -1384,3 +1384,15 @@ def test_the_same_model_runs_check_the_rank_test_by_how_many_it_tells_apart():
     out = sparse_result(six, layers.assign(setup="MNIST / FC"))[0].count.left_out
     assert (out.same_runs, out.same_told_apart) == (6, 2)  # two runs 2x apart in every pass: the test tells them
     assert sparse_result(six.iloc[:4], layers.assign(setup="MNIST / FC"))[0].count.left_out.same_told_apart == 0
+
+
+def test_the_int8_key_result_leads_with_the_speed_up_over_the_faster_fp32():
+    """Where compiling made fp32 slower in every run, eager fp32 is the baseline to beat, so its speed-up comes
+    first; where compiling made it faster, the speed-up over compiled fp32 does."""
+    runs = _runs().assign(data="real CIFAR-10")
+    slowed = _int8(**{"fp32 inference (ms)": 30.0, "fp32 inference spread (ms)": 0.5, "speedup": 30.0 / 20.0,
+                      "fp32 compiled inference (ms)": 40.0, "fp32 compiled inference spread (ms)": 0.5,
+                      "int8 inference (ms)": 20.0, "int8 inference spread (ms)": 0.5, "speedup over compiled": 2.0})
+    for int8, eager_first in ((slowed, True), (_int8(), False)):
+        text = quantization_key_result(runs, _timing(), int8)
+        assert (text.index("over fp32 run eagerly") < text.index("over fp32 compiled")) == eager_first

@@ -231,15 +231,19 @@ def quantization_key_result(table: pd.DataFrame, timing: pd.DataFrame, int8: pd.
 
 def int8_key_words(setups: tuple[Int8Setup, ...]) -> list[str]:
     """A point per set-up on int8 CPU inference: its speed-up over fp32 compiled as PT2E's graph is (compiling on
-    both sides) and over fp32 run eagerly, each with the rank test's verdict, and its top-1 change (on stand-in data
-    the times alone: a kernel does the same work whatever the pixels, but top-1 means nothing); then, where compiling
-    alone moved fp32's time beyond the noise, which way (:func:`.int8_findings.compiling_words`)."""
+    both sides) and over fp32 run eagerly, each with the rank test's verdict, the faster fp32 first (eager where
+    compiling made fp32 slower in every run), and its top-1 change (on stand-in data the times alone: a kernel does the
+    same work whatever the pixels, but top-1 means nothing); then, where compiling alone moved fp32's time beyond the
+    noise, which way (:func:`.int8_findings.compiling_words`)."""
     points = []
     for s in setups:
         compiled = (f"over fp32 compiled as PT2E compiles int8 (compiling on both sides), {s.compiled.words()}"
                     + (f"; {uncompiled_words(s)}" if s.uncompiled else "") if s.compiled.runs else uncompiled_words(s))
+        eager = f"over fp32 run eagerly, {s.eager.words()}"
         accuracy = ("its images are generated, so only the times hold (a kernel does the same work whatever the "
                     "pixels)" if s.stand_in else top1_words(s))
-        point = f"int8 CPU inference on {s.setup}: {compiled}; over fp32 run eagerly, {s.eager.words()}; {accuracy}."
+        eager_faster = s.compiling.runs > 0 and len(s.compiling.slower) == s.compiling.runs
+        speeds = f"{eager}; {compiled}" if eager_faster else f"{compiled}; {eager}"
+        point = f"int8 CPU inference on {s.setup}: {speeds}; {accuracy}."
         points.append(f"{point} {words}" if (words := compiling_words(s)) else point)
     return points
