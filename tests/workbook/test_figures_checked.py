@@ -1223,3 +1223,13 @@ def test_kinds_of_work_and_ablations_are_drawn_in_colours_far_from_every_pruners
         near = min(pruners, key=lambda p: np.linalg.norm(_lab(colour) - _lab(p)))
         assert np.linalg.norm(_lab(colour) - _lab(near)) >= 15, f"{colour} looks like pruner colour {near}"
     plt.close("all")
+
+
+def test_the_chance_entry_gives_its_level_where_every_set_up_shares_it():
+    one = pd.DataFrame({"setup": ["A", "A", "B"], "majority_class_top1": [11.35, 11.35, 11.35]})
+    (handle,) = figures._chance_handle(one)
+    assert handle.get_label().endswith("(11.3%)") or handle.get_label().endswith("(11.4%)")
+    two = one.assign(majority_class_top1=[11.35, 11.35, 10.0])  # a line per set-up at its own level: no one value
+    (handle,) = figures._chance_handle(two)
+    assert "%" not in handle.get_label()
+    assert figures._chance_handle(one.assign(majority_class_top1=float("nan"))) == []

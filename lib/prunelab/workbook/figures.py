@@ -121,10 +121,15 @@ def _chance_line(ax, rows: pd.DataFrame) -> None:
 
 
 def _chance_handle(table: pd.DataFrame) -> list[Line2D]:
-    """The legend entry of :func:`_chance_line`, where any run of ``table`` gives its chance level."""
-    if "majority_class_top1" in table and table["majority_class_top1"].notna().any():
-        return [Line2D([], [], color="k", ls=":", lw=1.2, label="chance: most frequent class")]
-    return []
+    """The legend entry of :func:`_chance_line`, where any run of ``table`` gives its chance level: with its value
+    where every set-up's line stands at one (to the tenth of a point), as a dotted line alone does not say it."""
+    if "majority_class_top1" not in table or not table["majority_class_top1"].notna().any():
+        return []
+    per_setup = table.groupby("setup")["majority_class_top1"].mean() if "setup" in table else \
+        table["majority_class_top1"].agg(["mean"])
+    levels = {f"{v:.1f}" for v in per_setup.dropna()}
+    value = f" ({levels.pop()}%)" if len(levels) == 1 else ""
+    return [Line2D([], [], color="k", ls=":", lw=1.2, label=f"chance: most frequent class{value}")]
 
 
 def _pruner_handles(labels: list[str]) -> list[Line2D]:
