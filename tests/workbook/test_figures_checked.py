@@ -1233,3 +1233,20 @@ def test_the_chance_entry_gives_its_level_where_every_set_up_shares_it():
     (handle,) = figures._chance_handle(two)
     assert "%" not in handle.get_label()
     assert figures._chance_handle(one.assign(majority_class_top1=float("nan"))) == []
+
+
+def test_one_slow_pass_alone_does_not_set_figure_1s_time_axis():
+    """No median is far slower, but one pass of a run is (its whisker 10x the median): the axis is fitted to the
+    points and the other bars, and that whisker is cut at the top edge, with no triangle: no point is an outlier."""
+    sparse = _sparse(STUDY)
+    cifar = sparse["setup"] == CIFAR
+    noisy = cifar & (sparse["label"] == "Mag") & (sparse["compression"] == 0.25)
+    sparse.loc[noisy, "sparse_inference_samples_s"] = pd.Series(
+        [[m, m, m, m * 1.01, m * 10] for m in sparse.loc[noisy, "sparse_inference_s"]], index=sparse.index[noisy])
+    fig = figures.plot_against_compression(_runs(STUDY), sparse)
+    times = fig.axes[1]
+    rest = sparse[cifar & ~noisy]
+    top = (rest["sparse_inference_s"] + rest["sparse_inference_spread_s"] / 2).max() * 1e3
+    assert top <= times.get_ylim()[1] < 1.3 * top  # not stretched to the slow pass (10x its median)
+    assert not [line for line in times.lines if line.get_marker() == "^"]
+    assert _problems(fig) == []

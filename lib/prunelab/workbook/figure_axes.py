@@ -70,10 +70,11 @@ def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     outlier's triangle and clear of it and of the top edge: its value (and name, where given: Figure 1b draws every
     run in black), or where there are several, their count and the highest value: a label per outlier would
     overprint the next. Call it once the data is drawn and the x axis set (the label goes on the side of the
-    triangle with room). Nothing changes where there is none."""
+    triangle with room). Where no point is an outlier but a bar end passes the bound, the axis is fitted the same way,
+    that whisker cut at the top edge; nothing changes where neither is."""
     bound = OUTLIER_FACTOR * reference
     outlier = points["y"] > bound
-    if not outlier.any():
+    if not outlier.any() and not (points["high"] > bound).any():
         return
     bulk, far = points[~outlier], points[outlier]
     low, high = bulk["low"].min(), bulk["high"].where(bulk["high"] <= bound, bulk["y"]).max()
@@ -88,7 +89,8 @@ def bulk_y_axis(ax, points: pd.DataFrame, reference: float) -> None:
     for _, point in far.iterrows():
         ax.plot([point["x"]], [top], marker="^", markersize=_TRIANGLE_PT, color=point["colour"], linestyle="none",
                 clip_on=False, zorder=4)
-    _outlier_label(ax, far, top)
+    if len(far):
+        _outlier_label(ax, far, top)
 
 
 def _outlier_label(ax, far: pd.DataFrame, top: float) -> None:
