@@ -858,11 +858,11 @@ def test_collapse_draws_chance_and_where_each_pruner_first_empties_a_layer_in_it
     marks = _marks(fig)
     assert {(panel, lane, marker, at) for panel, lane, marker, at, _ in marks} == \
         {(mnist, label, "X", at) for label, at in first.items()}
-    assert all(colour == to_hex(collapse_figures._colour(lane)) for _, lane, _, _, colour in marks)
+    assert all(colour == to_hex(collapse_figures.pruner_colour(lane)) for _, lane, _, _, colour in marks)
     strip = _strip(mnist)  # a lane per pruner marked, in the pruners' order from the top, labelled in its colour
     lanes = sorted(strip.texts, key=lambda text: -strip.transData.transform(text.xy)[1])
     assert [text.get_text() for text in lanes] == list(first)
-    assert all(to_hex(text.get_color()) == to_hex(collapse_figures._colour(text.get_text())) for text in lanes)
+    assert all(to_hex(text.get_color()) == to_hex(collapse_figures.pruner_colour(text.get_text())) for text in lanes)
     assert _strip(cifar) is None  # no mark there: no strip
     legend = fig.legends[0]  # its last two entries: the cross that marks a first emptied layer, and chance
     *_, cross, dotted = getattr(legend, "legend_handles", None) or legend.legendHandles
@@ -935,7 +935,7 @@ def test_no_collapse_mark_stands_in_the_accuracy_panels_and_they_keep_their_own_
     for lane in ("Mag", "SNIP"):  # a cross inside its square, each edge clear of the other's: both show
         drawn = {line.get_marker(): line.get_window_extent(renderer) for line in strip.lines
                  if (float(line.get_ydata()[0]), line.get_markeredgecolor()) ==
-                 (next(t.xy[1] for t in strip.texts if t.get_text() == lane), collapse_figures._colour(lane))}
+                 (next(t.xy[1] for t in strip.texts if t.get_text() == lane), collapse_figures.pruner_colour(lane))}
         edge = collapse_figures._MARK_EDGE_PT * fig.dpi / 72
         inner = drawn["s"].padded(-edge)
         assert inner.x0 < drawn["X"].x0 and drawn["X"].x1 < inner.x1 and inner.y0 < drawn["X"].y0 and \
@@ -1227,12 +1227,12 @@ def test_kinds_of_work_and_ablations_are_drawn_in_colours_far_from_every_pruners
 
 def test_the_chance_entry_gives_its_level_where_every_set_up_shares_it():
     one = pd.DataFrame({"setup": ["A", "A", "B"], "majority_class_top1": [11.35, 11.35, 11.35]})
-    (handle,) = figures._chance_handle(one)
+    (handle,) = figures.chance_handle(one)
     assert handle.get_label().endswith("(11.3%)") or handle.get_label().endswith("(11.4%)")
     two = one.assign(majority_class_top1=[11.35, 11.35, 10.0])  # a line per set-up at its own level: no one value
-    (handle,) = figures._chance_handle(two)
+    (handle,) = figures.chance_handle(two)
     assert "%" not in handle.get_label()
-    assert figures._chance_handle(one.assign(majority_class_top1=float("nan"))) == []
+    assert figures.chance_handle(one.assign(majority_class_top1=float("nan"))) == []
 
 
 def test_one_slow_pass_alone_does_not_set_figure_1s_time_axis():

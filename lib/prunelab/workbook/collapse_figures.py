@@ -12,7 +12,8 @@ from ..errors import UserError
 from .collapse_study import collapse_study
 from .collapses import emptied_layers
 from .figure_axes import COMPRESSION_LABEL, compression_axis, fit_tick_labels
-from .figures import _chance_handle, _chance_line, _colour, _mean_sd_line, _pruner_handles
+from .figures import chance_handle, chance_line, mean_sd_line, pruner_colour, pruner_handles
+from .numbers import seeds_n
 from .style import DENSE_LABEL, FIGURE_HEIGHT_IN, FIGURE_WIDTH_IN, column_order, panel_title, suptitle, use_style
 
 #: the open marks of a lane, their sizes in points: a layer first empties (X), a network is first left with no path
@@ -47,16 +48,15 @@ def plot_collapse(table: pd.DataFrame):
     for ax, strip, setup, placed in zip(panels, strips, setups, marks):
         rows = pruned[pruned["setup"] == setup]
         for label in column_order(rows["label"]):
-            _mean_sd_line(ax, rows[rows["label"] == label], "top1", label)
-        _chance_line(ax, rows)
+            mean_sd_line(ax, rows[rows["label"] == label], "top1", label)
+        chance_line(ax, rows)
         compression_axis(ax, rows["compression"])
         data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
         ax.set(ylabel="test top-1 accuracy (%)", title=panel_title(setup, data))
         if strip is not None:
             _lanes(ax, strip, placed)
     _legend(fig, pruned, bool(cuts))
-    seeds = pruned.groupby(["setup", "label", "compression"]).size()
-    n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
+    n = seeds_n(pruned.groupby(["setup", "label", "compression"]).size())
     where = "where a layer first empties" + (" and where a network is first left with no path" if cuts else "")
     suptitle(fig, f"Layer collapse: accuracy against compression (mean ± sd over seeds, {n}), the chance level, "
                    f"and {where}")
@@ -118,7 +118,7 @@ def _lanes(ax, strip, marks: dict[str, list]) -> None:
     the other) and its label beside them (:func:`_place_labels` picks the side); the compression axis's labels are
     the strip's, ``ax`` keeps its ticks."""
     for lane, (label, placed) in enumerate(marks.items()):
-        colour = _colour(label)
+        colour = pruner_colour(label)
         for marker, at in placed:
             strip.plot([at], [lane], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
                        markeredgecolor=colour, markeredgewidth=_MARK_EDGE_PT, linestyle="none")
@@ -179,11 +179,11 @@ def _cell_rows(above: float, panel: float, strip: float, rest: float) -> list[fl
 def _legend(fig, pruned: pd.DataFrame, cut: bool) -> None:
     """One legend below the panels: the pruners' lines, the marks drawn (in black: a lane's colour is its pruner's)
     and the chance level."""
-    handles = _pruner_handles(column_order(pruned["label"]))
+    handles = pruner_handles(column_order(pruned["label"]))
     marks = [(any(map(bool, pruned["emptied"])), "X", "a layer first empties"),
              (cut, "s", "a network first has no path")]
     handles += [Line2D([], [], marker=marker, markersize=_MARK_SIZES[marker], markerfacecolor="none",
                        markeredgecolor="k", markeredgewidth=_MARK_EDGE_PT, linestyle="none", label=text)
                 for drawn, marker, text in marks if drawn]
-    handles += _chance_handle(pruned)
+    handles += chance_handle(pruned)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))  # four are wider than the page

@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..errors import UserError
 from ..runs.store import load_record
+from .numbers import seeds_n
 from .style import (
     DENSE_LABEL,
     FIGURE_HEIGHT_IN,
@@ -119,7 +120,8 @@ def _setup_column(column, rows: pd.DataFrame, runs: pd.DataFrame, columns: int) 
     axes[-1].xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
     column.align_ylabels(axes)
     data = "; ".join(sorted(set(runs["data"].dropna()))) if "data" in runs else ""
-    column.suptitle(panel_title(f"{runs['setup'].iloc[0]}, {_seed_count(runs)}", data, columns),
+    n = seeds_n(runs.groupby("label").size())
+    column.suptitle(panel_title(f"{runs['setup'].iloc[0]}, {n}", data, columns),
                     fontsize=plt.rcParams["axes.titlesize"])
 
 
@@ -140,12 +142,6 @@ def _loss_scale(ax, values: np.ndarray) -> None:
     finite = values[np.isfinite(values) & (values > 0)]
     if finite.size and finite.max() > _LOG_SPAN * finite.min():
         ax.set_yscale("log")
-
-
-def _seed_count(runs: pd.DataFrame) -> str:
-    """"n=3", or "n=1 to 3" where the labels ran different numbers of seeds."""
-    counts = runs.groupby("label").size()
-    return f"n={counts.min()}" if counts.min() == counts.max() else f"n={counts.min()} to {counts.max()}"
 
 
 def _handles(labels: list[str]) -> list[Line2D | Patch]:

@@ -15,7 +15,7 @@ from .amp_memory import amp_memory
 from .error_bars import mean_sd_bars, pass_bars
 from .figure_axes import COMPRESSION_LABEL, bulk_y_axis, compression_axis, fit_tick_labels, kept_fraction_axis
 from .grids import stand_in_note
-from .numbers import steps_text
+from .numbers import seeds_n, steps_text
 from .style import (
     FIGURE_HEIGHT_IN,
     FIGURE_WIDTH_IN,
@@ -37,8 +37,8 @@ _ROW_IN, _BELOW_IN = 2.9, 1.0
 def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: str | None = None):
     """Top-1, inference time and FLOPs against compression, a row of three panels per set-up (``setup``
     alone where given, every set-up of ``table`` where None), a line per pruner: top-1 and FLOPs as the mean over
-    seeds with a bar of one standard deviation either side, cut at 0 and 100% (:func:`_mean_sd_line`), top-1 over
-    the chance level (:func:`_chance_line`); times as
+    seeds with a bar of one standard deviation either side, cut at 0 and 100% (:func:`mean_sd_line`), top-1 over
+    the chance level (:func:`chance_line`); times as
     Tables C and C2 give them (``sparse``, :func:`.sparse_tables.sparse_table`: each run's model on the sparse kernels
     chosen per layer, the median of its passes with a bar from the fastest to the slowest, and in black over them the
     dense kernels' time, the median over pruners; a time over twice the slowest dense one is marked at the top edge,
@@ -58,7 +58,7 @@ def plot_against_compression(table: pd.DataFrame, sparse: pd.DataFrame, setup: s
         _compression_row(row, table[table["setup"] == name], sparse[sparse["setup"] == name], name)
     order = column_order(table.loc[table["setup"].isin(setups), "label"])
     dense = Line2D([], [], marker="o", color=INK, label="dense kernels (time; median over pruners)")
-    handles = [*_pruner_handles(order), dense, *_chance_handle(table[table["setup"].isin(setups)])]
+    handles = [*pruner_handles(order), dense, *chance_handle(table[table["setup"].isin(setups)])]
     below.legend(handles=handles, loc="center", ncol=3)  # below the rows, never over data
     suptitle(fig, "Accuracy, inference time and FLOPs against compression (accuracy and FLOPs: mean ± sd over "
                    "seeds; time: Table C2's, on sparse kernels)")
@@ -73,8 +73,8 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     axes = row.subplots(1, 3)
     for ax, metric in zip(axes[::2], ("top1", "flops")):
         for pruner in order:
-            _mean_sd_line(ax, rows[rows["label"] == pruner], metric, pruner)
-    _chance_line(axes[0], rows)
+            mean_sd_line(ax, rows[rows["label"] == pruner], metric, pruner)
+    chance_line(axes[0], rows)
     for pruner in order:
         _sparse_time_line(axes[1], sparse[sparse["label"] == pruner], pruner)
     dense = sparse.groupby("compression")["dense_inference_s"].median().sort_index() * 1e3
@@ -83,7 +83,7 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     median = sparse["sparse_inference_s"] * 1e3
     below, above = pass_bars(sparse, "sparse_inference", 1e3)
     drawn = [pd.DataFrame({"x": sparse["compression"], "y": median, "low": median - below, "high": median + above,
-                           "colour": sparse["label"].map(_colour)}),
+                           "colour": sparse["label"].map(pruner_colour)}),
              pd.DataFrame({"x": dense.index, "y": dense.to_numpy(), "low": dense.to_numpy(), "high": dense.to_numpy(),
                            "colour": INK})]
     for ax, label in zip(axes, ("test top-1 accuracy (%)", "inference time over\nthe test set (ms)",
@@ -93,8 +93,7 @@ def _compression_row(row, rows: pd.DataFrame, sparse: pd.DataFrame, setup: str) 
     bulk_y_axis(axes[1], pd.concat(drawn, ignore_index=True), reference=float(dense.max()))
     row.supxlabel(COMPRESSION_LABEL, fontsize=plt.rcParams["axes.labelsize"])  # once: a third of the width is short
     axes[2].set_yscale("log")
-    seeds = rows.groupby(["label", "compression"]).size()
-    n = f"n={seeds.min()}" if seeds.min() == seeds.max() else f"n={seeds.min()} to {seeds.max()}"
+    n = seeds_n(rows.groupby(["label", "compression"]).size())
     data = "; ".join(sorted(set(rows["data"]))) if "data" in rows else ""
     row.suptitle(f"{setup} ({data}), {n}" if data else f"{setup}, {n}")
 
@@ -104,15 +103,15 @@ def _sparse_time_line(ax, runs: pd.DataFrame, label: str) -> None:
     to its slowest (:func:`.error_bars.pass_bars`), in the pruner's colour."""
     runs = runs.sort_values("compression")
     ax.errorbar(runs["compression"], runs["sparse_inference_s"] * 1e3, yerr=pass_bars(runs, "sparse_inference", 1e3),
-                marker="o", capsize=3, color=_colour(label), label=label)
+                marker="o", capsize=3, color=pruner_colour(label), label=label)
 
 
-def _colour(label: str) -> str:
+def pruner_colour(label: str) -> str:
     """A pruner label's colour (:func:`.style.palette`: the registered pruner's, or a spare)."""
     return palette([label])[label]
 
 
-def _chance_line(ax, rows: pd.DataFrame) -> None:
+def chance_line(ax, rows: pd.DataFrame) -> None:
     """The chance level of ``rows``' runs (always answering the test set's most frequent class, the mean over the
     runs) as a dotted line across ``ax``, where the records give it."""
     chance = rows["majority_class_top1"].mean() if "majority_class_top1" in rows else np.nan
@@ -120,8 +119,8 @@ def _chance_line(ax, rows: pd.DataFrame) -> None:
         ax.axhline(chance, color="k", ls=":", lw=1.2, zorder=2.5)  # over bars and lines
 
 
-def _chance_handle(table: pd.DataFrame) -> list[Line2D]:
-    """The legend entry of :func:`_chance_line`, where any run of ``table`` gives its chance level: with its value
+def chance_handle(table: pd.DataFrame) -> list[Line2D]:
+    """The legend entry of :func:`chance_line`, where any run of ``table`` gives its chance level: with its value
     where every set-up's line stands at one (to the tenth of a point), as a dotted line alone does not say it."""
     if "majority_class_top1" not in table or not table["majority_class_top1"].notna().any():
         return []
@@ -132,19 +131,19 @@ def _chance_handle(table: pd.DataFrame) -> list[Line2D]:
     return [Line2D([], [], color="k", ls=":", lw=1.2, label=f"chance: most frequent class{value}")]
 
 
-def _pruner_handles(labels: list[str]) -> list[Line2D]:
+def pruner_handles(labels: list[str]) -> list[Line2D]:
     """Legend entries of the pruner lines (marker and colour), for a legend beside the panels."""
-    return [Line2D([], [], marker="o", color=_colour(label), label=label) for label in labels]
+    return [Line2D([], [], marker="o", color=pruner_colour(label), label=label) for label in labels]
 
 
-def _mean_sd_line(ax, runs: pd.DataFrame, metric: str, pruner: str, by: str = "compression", **style) -> pd.DataFrame:
+def mean_sd_line(ax, runs: pd.DataFrame, metric: str, pruner: str, by: str = "compression", **style) -> pd.DataFrame:
     """One pruner's (its label's) ``metric`` per value of ``by`` as its mean over seeds with a bar of one sample
     standard deviation either side (none for one seed), cut at the metric's bounds (:func:`.error_bars.mean_sd_bars`:
     top-1 within 0 and 100%), in the pruner's colour and named by its label unless ``style`` says otherwise; returns
     the means and sds drawn."""
     stats = runs.groupby(by)[metric].agg(["mean", "std"]).sort_index()
     ax.errorbar(stats.index, stats["mean"], yerr=mean_sd_bars(stats, metric), marker="o", capsize=3,
-                **{"color": _colour(pruner), "label": pruner, **style})
+                **{"color": pruner_colour(pruner), "label": pruner, **style})
     return stats
 
 
@@ -165,7 +164,7 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
         for label, weights in weights_by_label.items():
             values = weights.get(layer, np.zeros(0))
             if values.size:
-                ax.hist(values, bins=bins, histtype="step", label=label, color=_colour(label))
+                ax.hist(values, bins=bins, histtype="step", label=label, color=pruner_colour(label))
         ax.set_title(layer, fontsize=9)
         ax.tick_params(labelsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(3, steps=[1, 2, 3, 5, 10]))  # five labels of 8 pt crowd a panel
@@ -174,7 +173,7 @@ def plot_weight_histograms(weights_by_label: dict[str, dict[str, np.ndarray]], t
     for ax in axes.flat[len(layers):]:
         ax.axis("off")
     if len(weights_by_label) > 1:
-        handles = [Line2D([], [], color=_colour(label), label=label) for label in weights_by_label]
+        handles = [Line2D([], [], color=pruner_colour(label), label=label) for label in weights_by_label]
         room = len(layers) < axes.size  # a free slot of the grid holds the legend, else it goes beside
         fig.legend(handles=handles, loc="lower right" if room else "outside right lower")  # clear of the title
     fig.supxlabel("weight value")
@@ -192,8 +191,8 @@ def plot_density_and_flops(layers: pd.DataFrame, compression: float):
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 5.0), sharex=True)
     for label in column_order(layers["label"]):
         part = layers[layers["label"] == label].set_index("layer").reindex(order)
-        top.plot(range(len(order)), part["density"], marker="o", label=label, color=_colour(label))
-        bottom.plot(range(len(order)), part["kept_flops"], marker="o", label=label, color=_colour(label))
+        top.plot(range(len(order)), part["density"], marker="o", label=label, color=pruner_colour(label))
+        bottom.plot(range(len(order)), part["kept_flops"], marker="o", label=label, color=pruner_colour(label))
     dense = layers.drop_duplicates("layer").set_index("layer").reindex(order)["flops"]
     bottom.bar(range(len(order)), dense, color="#ddd", label="dense", zorder=0)
     top.axhline(10 ** -compression, color="k", lw=0.8, ls="--", label=f"overall target {10 ** -compression:.3f}")
@@ -243,7 +242,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
             else:
                 ax.bar(offset, frame[(name, precision)], width, **look)
         if metric == "top1":
-            _chance_line(ax, table)
+            chance_line(ax, table)
         ax.set_xticks(x, [f"{c:g}" for c in frame.index])
         ax.set_xlabel(COMPRESSION_LABEL.replace(" (", "\n(", 1))  # two lines: three panels share the width
         ax.set_ylabel(name)
@@ -258,7 +257,7 @@ def plot_amp(table: pd.DataFrame, timing: pd.DataFrame):
         ax.set_title(f"fp32 and {amp_name.split(',')[0]} in turn: median,\nwhiskers fastest to slowest pass",
                      fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
-    handles += _chance_handle(table)
+    handles += chance_handle(table)
     fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center",
                ncol=max(len(handles), 1))  # below: clear of a wrapped title
     measured = {"runs": memory.kind, "timed pass": "a timed pass's tensors", "process": "not compared on the CPU"}
@@ -277,7 +276,7 @@ def plot_multishot(table: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for column, part in runs.groupby("column"):
         cycles = int(part["levels"].iloc[0])
-        _mean_sd_line(ax, part, "top1", pruner_name(part["pruner"].iloc[0]), by="remaining", label=column,
+        mean_sd_line(ax, part, "top1", pruner_name(part["pruner"].iloc[0]), by="remaining", label=column,
                       linestyle="-" if cycles == 1 else "--")
     kept_fraction_axis(ax, sorted(set(runs["remaining"])))
     ax.set(xlabel="fraction of prunable weights remaining", ylabel="test top-1 (%)",

@@ -84,6 +84,13 @@ def alike(part: float, *wholes: float) -> tuple[str, ...]:
                                 for w in wholes)
 
 
+def seeds_n(counts) -> str:
+    """"n=3", or "n=1 to 3" where ``counts`` (runs per pruner and compression, or per pruner) differ: a figure's
+    seeds."""
+    low, high = int(min(counts)), int(max(counts))
+    return f"n={low}" if low == high else f"n={low} to {high}"
+
+
 def counted(values, noun: str, plural: str | None = None) -> str:
     """"1 epoch", "3 epochs", "1, 30 epochs": one or several counts with the noun in the number they need."""
     values = sorted(set(int(v) for v in ([values] if isinstance(values, int | float) else values)))
