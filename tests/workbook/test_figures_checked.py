@@ -1235,6 +1235,16 @@ def test_the_chance_entry_gives_its_level_where_every_set_up_shares_it():
     assert figures.chance_handle(one.assign(majority_class_top1=float("nan"))) == []
 
 
+def test_the_ablation_figure_draws_chance_on_each_panel_and_names_its_level_once():
+    fig = ablation_figures.plot_ablations(_ablated({CIFAR: [1.0], MNIST: [1.0, 2.0]}))
+    for ax in fig.axes:
+        dotted = [line for line in ax.lines if line.get_linestyle() == ":"]
+        assert len(dotted) == 1 and dotted[0].get_ydata()[0] == pytest.approx(CHANCE)
+    chance = [t.get_text() for t in fig.legends[0].get_texts() if t.get_text().startswith("chance")]
+    assert len(chance) == 1 and f"{CHANCE:.1f}" in chance[0]
+    plt.close(fig)
+
+
 def test_one_slow_pass_alone_does_not_set_figure_1s_time_axis():
     """No median is far slower, but one pass of a run is (its whisker 10x the median): the axis is fitted to the
     points and the other bars, and that whisker is cut at the top edge, with no triangle: no point is an outlier."""

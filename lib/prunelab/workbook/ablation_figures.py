@@ -8,6 +8,7 @@ import pandas as pd
 from .ablations import ABLATIONS, AS_SCORED, single_ablations
 from .error_bars import mean_sd_bars
 from .figure_axes import fit_tick_labels
+from .figures import chance_handle, chance_line
 from .style import column_order, panel_grid, panel_title, suptitle, use_style
 
 #: a fill and hatch per column of notebook 05, the pruner as scored then each ablation: greys, as the other
@@ -33,15 +34,13 @@ def plot_ablations(table: pd.DataFrame):
             x = np.arange(len(pruners)) + (i - (len(columns) - 1) / 2) * width
             ax.bar(x, stats["mean"], width, yerr=mean_sd_bars(stats, "top1"), color=fill, hatch=hatch,
                    edgecolor="black", linewidth=0.6, label=name, capsize=2)
-        if "majority_class_top1" in rows and rows["majority_class_top1"].notna().any():
-            ax.axhline(rows["majority_class_top1"].mean(), color="k", ls=":", lw=1.2,
-                       label="chance: most frequent class")
+        chance_line(ax, rows)
         ax.set_xticks(np.arange(len(pruners)), [label.replace(" (", "\n(") for label in pruners])
         ax.set_ylabel("test top-1 (%)")
         data = rows["data"].iloc[0] if "data" in rows else ""
         ax.set_title(panel_title(f"{setup}, compression {compression:g}", data), fontsize=9)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3))
+    handles = axes[0].get_legend_handles_labels()[0] + chance_handle(table)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3))
     suptitle(fig, "Each pruner as scored and under each ablation: mean top-1 ± sd over seeds")
     fit_tick_labels(fig, axes)  # pruners' names that crowd go to a second row
     return fig
