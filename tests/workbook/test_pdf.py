@@ -34,7 +34,7 @@ CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no `chromium` binary on PATH: printing the PDF "
                                     "needs Debian's chromium (`apt-get install chromium`)")
 PAGES = ["01_tuning", "02_tracing", "03_compression", "04_quantization"]
-FIGURE_CAPTION = re.compile(r"Figure \d+[a-z]?[.:]")
+FIGURE_CAPTION = re.compile(r"Figure (\d+[a-z]?|[A-Z])[.:]")  # Figure 1, 1b, or a lettered one (Figure A)
 A4_PT, LETTER_PT = (595, 842), (612, 792)  # in points; Chromium rounds A4 up to whole CSS pixels (595.92 x 842.88)
 
 
