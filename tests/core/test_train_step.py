@@ -104,7 +104,7 @@ def test_the_loop_trains_in_its_options_precision_and_resumes_after_the_last_row
     saved: list[int] = []
     rows = train_eval_loop(learner, batches, batches[:1], 2, "post", options, after_epoch=saved.append)
     assert [r["epoch"] for r in rows] == saved == [0, 1, 2]
-    assert [r["lr"] for r in rows] == [0.1, 0.05, 0.05]  # each row after the epoch's schedule step
+    assert [r["lr"] for r in rows] == [0.1, 0.1, 0.05]  # the rate each epoch trained at (the drop after epoch 1)
     assert log == [True] * len(log) and len(log) == 1 + 2 * (3 + 1)  # the evaluations and the steps
     # resuming after epoch 2: neither the evaluation before training nor a finished epoch again
     train_eval_loop(learner, batches, batches[:1], 3, "post", options, rows=rows, done=2, after_epoch=saved.append)

@@ -84,6 +84,18 @@ def test_fused_runs_agree_with_separate_runs(tmp_path, setup):
         assert fused.summary["status"] == alone.summary["status"] == "complete"
 
 
+def test_epoch_rows_give_the_rate_each_epoch_trained_at_fused_or_separate(tmp_path):
+    """A drop after epoch 1: epoch 1 trained at the first rate, epoch 2 at the dropped one, in both designs."""
+    changes = dict(lr=1e-3, lr_drops=[1], lr_drop_rate=0.1, no_cuda=True)
+    run_group(_grid(tmp_path / "fused", "fc", "on", **changes), progress=False, log=_quiet)
+    separate = run_configs(_grid(tmp_path / "separate", "fc", "off", **changes), progress=False, log=_quiet)
+    for alone in separate:
+        fused = load_record(tmp_path / "fused" / alone.path.relative_to(tmp_path / "separate"))
+        for record in (fused, alone):
+            rates = dict(zip(record.epochs["phase"] + record.epochs["epoch"].astype(str), record.epochs["lr"]))
+            assert rates == pytest.approx({"pre0": 1e-3, "post0": 1e-3, "post1": 1e-3, "post2": 1e-4})
+
+
 @pytest.mark.parametrize("source", ["synthetic", "bundled"])
 def test_fused_runs_agree_with_separate_runs_under_bf16_autocast(tmp_path, source):
     # bf16 rounds a product's output to 8 bits, so a logit gradient one bit apart can move a weight by a bf16 step:

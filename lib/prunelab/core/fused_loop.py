@@ -130,9 +130,9 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
     model: FusedModel = learner.model
     device = options.device
 
-    def record(epoch: int, losses: list[float], train_s: float) -> None:
+    def record(epoch: int, losses: list[float], train_s: float, lr: float) -> None:
         evaluations = evaluate_fused(model, test, options)
-        finite, lr = model.finite_runs(), learner.optimizer.param_groups[0]["lr"]
+        finite = model.finite_runs()
         for m, ev in enumerate(evaluations):
             if not runs.live[m]:
                 continue
@@ -144,7 +144,7 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
             after_epoch(epoch)
 
     if done is None:
-        record(0, [math.nan] * model.runs, 0.0)
+        record(0, [math.nan] * model.runs, 0.0, learner.lr)
         done = 0
     step = train_step(model, learner.optimizer, device, options.precision, learner.scaler, options.cuda_graph,
                       criterion=fused_losses)
@@ -155,6 +155,7 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
         for epoch in range(done + 1, epochs + 1):
             if not any(runs.live):
                 break
+            lr = learner.lr  # the rate this epoch trains at, before its schedule step
             synchronize(device)
             start = time.perf_counter()
             losses = train_fused_epoch(model, step, train, device, bar)
@@ -164,7 +165,7 @@ def fused_train_eval_loop(  # noqa: C901, PLR0913 - train_eval_loop's inputs and
             for m, loss in enumerate(losses):
                 if runs.live[m] and not math.isfinite(loss):
                     runs.stop(m, TRAIN_LOSS_DIVERGED)
-            record(epoch, losses, share)
+            record(epoch, losses, share, lr)
     finally:
         bar.close()
 

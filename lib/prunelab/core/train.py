@@ -270,7 +270,8 @@ def check_finite(model: nn.Module, ev: Evaluation) -> None:
 
 def epoch_row(phase: str, epoch: int, train_loss: float, ev: Evaluation, train_s: float, lr: float) -> dict:
     """One row of a run's ``epochs.csv`` (:data:`EPOCH_COLUMNS`): the epoch's training loss and seconds, the
-    evaluation after it, and the learning rate it trained at."""
+    evaluation after it, and the learning rate it trained at (for row 0, the evaluation before training, the
+    rate the phase's first epoch trains at)."""
     return {"phase": phase, "epoch": epoch, "train_loss": train_loss, "test_loss": ev.loss, "top1": ev.top1,
             "top5": ev.top5, "inference_s": ev.inference_s, "train_s": train_s, "lr": lr}
 
@@ -284,6 +285,11 @@ class Learner:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step takes (every parameter group shares it)."""
+        return self.optimizer.param_groups[0]["lr"]
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -330,9 +336,9 @@ def train_eval_loop(  # noqa: PLR0913 - what to train (five) apart from where a 
     rows = [] if rows is None else rows
     model, device = learner.model, options.device
 
-    def record(epoch: int, train_loss: float, train_s: float) -> None:
+    def record(epoch: int, train_loss: float, train_s: float, lr: float) -> None:
         ev = evaluate(model, test_loader, device, options.precision)
-        rows.append(epoch_row(phase, epoch, train_loss, ev, train_s, learner.optimizer.param_groups[0]["lr"]))
+        rows.append(epoch_row(phase, epoch, train_loss, ev, train_s, lr))
         if options.verbose:  # tqdm.write keeps the line clear of an active progress bar
             tqdm.write(epoch_line(rows[-1]))
         check_finite(model, ev)
@@ -340,7 +346,7 @@ def train_eval_loop(  # noqa: PLR0913 - what to train (five) apart from where a 
             after_epoch(epoch)
 
     if done is None:
-        record(0, math.nan, 0.0)
+        record(0, math.nan, 0.0, learner.lr)
         done = 0
     if epochs <= done:
         return rows
@@ -349,13 +355,14 @@ def train_eval_loop(  # noqa: PLR0913 - what to train (five) apart from where a 
                disable=not options.show_progress, leave=False)
     try:
         for epoch in range(done + 1, epochs + 1):
+            lr = learner.lr  # the rate this epoch trains at, before its schedule step
             synchronize(device)
             start = time.perf_counter()
             loss = train_epoch(model, step, train_loader, device, bar)
             synchronize(device)
             train_s = time.perf_counter() - start
             learner.scheduler.step()
-            record(epoch, loss, train_s)
+            record(epoch, loss, train_s, lr)
             bar.set_postfix(top1=f"{rows[-1]['top1']:.1f}%")
     finally:
         bar.close()
