@@ -61,3 +61,14 @@ def test_the_metric_tables_put_their_index_names_in_the_header_row_too():
     style = styled(frame, "top1", "Table B. Top-1")
     assert _header(style) == [["Data / Arch", "Compression", "Mag", "SNIP"]]
     assert "91.2" in style.to_html() and "0.25" in style.to_html()  # the formats still apply
+
+
+def test_a_tables_plain_text_is_its_caption_and_cells_as_shown_in_columns():
+    """What a notebook stores as the table's text/plain output (read where its HTML is not rendered)."""
+    frame = pd.DataFrame({"Rand": [90.123, 80.5], "SNIP": [float("nan"), 70.0]},
+                         index=pd.Index(["MNIST / FC", "CIFAR"], name="set-up"))
+    lines = repr(styled(frame, "top1", "Table A. Top-1.")).splitlines()
+    assert lines[0] == "Table A. Top-1."
+    cells = [line.split() for line in lines[1:]]
+    assert cells[1][-2:] == ["90.1", "–"] and cells[2][-2:] == ["80.5", "70.0"]  # formatted as in the HTML
+    assert len({line.index("90.1") for line in lines[2:3]} | {lines[3].index("80.5")}) == 1  # one column

@@ -19,6 +19,16 @@ class _NamesInHeader(Styler):
     """A Styler whose table of header cells, before its HTML template, has the index's names row merged into the
     row above (a subclass, as ``to_html`` renders a copy of the Styler of the same type)."""
 
+    def __repr__(self) -> str:
+        """The caption and the cells as shown, in aligned columns: a notebook's plain-text output of the table
+        (what a terminal, a diff or a markdown export shows where the HTML is not rendered)."""
+        separator = "\x1f"  # a character no cell holds
+        text = self.to_string(delimiter=separator, sparse_index=False, sparse_columns=False)
+        rows = [line.split(separator) for line in text.splitlines()]
+        widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(max(map(len, rows), default=0))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        return "\n".join([self.caption, *lines] if self.caption else lines)
+
     def _translate(self, *args, **kwargs):
         cells = super()._translate(*args, **kwargs)
         named = [name is not None for name, hidden in zip(self.data.index.names, self.hide_index_) if not hidden]
