@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
+from matplotlib.legend import Legend
 
 from prunelab import workbook
 from prunelab.runs.config import RunConfig
@@ -75,4 +76,28 @@ def test_figure_a_leaves_out_mags_pre_training(tables):
     post = pd.concat(epochs).query("phase == 'post'").groupby("epoch")["top1"].mean()
     assert list(top1.get_xdata()) == list(range(POST_EPOCHS + 1))  # epochs 0 to 2 once each, none of 0 to 3 before
     assert list(top1.get_ydata()) == pytest.approx(list(post))
+    plt.close(fig)
+
+
+def test_one_slow_evaluation_pass_turns_the_time_axis_logarithmic_not_the_others(tables):
+    table, dense = tables
+    runs = pd.concat([dense, table])
+    epochs = pd.concat([load_record(path).epochs.assign(path=path) for path in runs["path"]], ignore_index=True)
+    fig = workbook.plot_epoch_curves(table, dense=dense, epochs=epochs)
+    assert [ax.get_yscale() for ax in fig.axes][2:] == ["linear", "linear"]  # top-5 and times as they are
+    plt.close(fig)
+    slow = epochs.index[(epochs["phase"] == "post") & (epochs["epoch"] == 1)][0]
+    epochs.loc[slow, "inference_s"] = 50 * epochs["inference_s"].max()  # one pass under load
+    fig = workbook.plot_epoch_curves(table, dense=dense, epochs=epochs)
+    assert [ax.get_yscale() for ax in fig.axes][1:] == ["linear", "linear", "log"]
+    plt.close(fig)
+
+
+def test_the_note_on_fused_times_names_which_pruners_trained_in_which_network(tables):
+    table, dense = tables
+    steps = {"Rand": "fused (4 runs)", "Mag": "fused (2 runs)"}
+    fig = workbook.plot_epoch_curves(table.assign(train_step=table["label"].map(steps)), dense=dense)
+    (legend,) = fig.findobj(Legend)
+    note = " ".join(legend.get_title().get_text().split())
+    assert "Rand fused (4 runs)" in note and "Mag fused (2 runs)" in note
     plt.close(fig)

@@ -43,8 +43,11 @@ _PANEL_IN, _LINE_IN = 1.45, 0.22
 _LEGEND_COLUMNS = 4
 #: how light a band of the seeds' range is drawn
 _BAND_ALPHA = 0.18
-#: a loss axis is drawn on a log scale where its largest value is more than this many times its smallest
+#: a loss or time axis is drawn on a log scale where its largest value is more than this many times its smallest
+#: (an untrained network's loss dwarfs a trained one's; one slow evaluation pass dwarfs the others)
 _LOG_SPAN = 10.0
+#: the rows of :data:`METRICS` whose axis turns logarithmic where its values span more than :data:`_LOG_SPAN`
+_LOG_WHERE_WIDE = ("test_loss", "inference_s")
 #: characters of a line of the legend's note (9 pt across the figure's width)
 _NOTE_CHARS = 100
 
@@ -114,8 +117,8 @@ def _setup_column(column, rows: pd.DataFrame, runs: pd.DataFrame, columns: int) 
         for label in order:
             _mean_and_range(ax, per[per["label"] == label], factor, colours[label], label == DENSE_LABEL)
         ax.set_ylabel(name)
-        if metric == "test_loss":
-            _loss_scale(ax, per[["min", "max"]].to_numpy())
+        if metric in _LOG_WHERE_WIDE:
+            _log_scale_if_wide(ax, per[["min", "max"]].to_numpy())
     axes[-1].set_xlabel("epoch after pruning")
     axes[-1].xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
     column.align_ylabels(axes)
@@ -136,9 +139,8 @@ def _mean_and_range(ax, per: pd.DataFrame, factor: float, colour: str, reference
             ls="--" if reference else "-", zorder=3 if reference else 2)
 
 
-def _loss_scale(ax, values: np.ndarray) -> None:
-    """A log y axis where the losses drawn span more than :data:`_LOG_SPAN` (an untrained network's loss dwarfs
-    a trained one's on a linear axis)."""
+def _log_scale_if_wide(ax, values: np.ndarray) -> None:
+    """A log y axis where the values drawn span more than :data:`_LOG_SPAN`, so that every line stays readable."""
     finite = values[np.isfinite(values) & (values > 0)]
     if finite.size and finite.max() > _LOG_SPAN * finite.min():
         ax.set_yscale("log")
@@ -152,14 +154,18 @@ def _handles(labels: list[str]) -> list[Line2D | Patch]:
 
 
 def _fused_note(runs: pd.DataFrame) -> str:
-    """Where runs trained fused (several runs as one network), which set-ups and groups, and what their times are:
-    each run's share of its group's evaluation pass; empty where no run did."""
+    """Where runs trained fused (several runs as one network): per set-up, which pruners trained in which network,
+    and what their times are: each run's share of its network's evaluation pass, not its own model's time (Tables C
+    and C2 time each model alone); empty where no run did."""
     if "train_step" not in runs:
         return ""
-    steps = runs["train_step"].astype(str)
-    fused = runs[steps.str.startswith("fused")]
+    fused = runs[runs["train_step"].astype(str).str.startswith("fused")]
     if fused.empty:
         return ""
-    groups = "; ".join(f"{setup}: {', '.join(sorted(set(part['train_step'].astype(str))))}"
-                       for setup, part in fused.groupby("setup", sort=False))
-    return f"Times of runs trained fused ({groups}) are each run's share of its fused network's pass"
+    setups = []
+    for setup, part in fused.groupby("setup", sort=False):
+        networks = [f"{', '.join(column_order(group['label']))} {step}"
+                    for step, group in part.groupby(part["train_step"].astype(str), sort=False)]
+        setups.append(f"{setup}: {'; '.join(networks)}")
+    return (f"Trained fused ({' | '.join(setups)}): their times are each run's share of its network's evaluation "
+            "pass, not its own model's time (Tables C and C2 time each model alone)")
