@@ -17,7 +17,7 @@ from prunelab.core.conservation import layer_conservation, weight_layers
 from prunelab.core.registry import PLUGINS_ENV
 from prunelab.errors import UserError
 from prunelab.models.registry import build_model
-from prunelab.runs.cli import main
+from prunelab.runs.cli import build_parser, configs_from_args, main
 from prunelab.runs.config import RunConfig
 from prunelab.runs.conservation import conservation_frame
 from prunelab.runs.store import RecordConflict, iter_records, load_table, usable_record
@@ -111,6 +111,41 @@ def test_a_module_named_in_prunelab_plugins_gives_the_command_line_its_pruner(tm
     helped = subprocess.run([sys.executable, "-m", "prunelab", "--help"], capture_output=True, text=True,
                             env={**env, "PRUNELAB_PLUGINS": "broken_plugin"}, timeout=300)
     assert helped.returncode == 0 and "half written" in helped.stdout and "--pruner" in helped.stdout
+
+
+USABLE = """
+import prunelab
+
+def score_usable(model, targets, batches, loss_fn):
+    return {t.name: t.param.detach().abs() for t in targets}
+
+prunelab.register_pruner("usable", score_usable, label="Usable")
+"""
+HALF_DONE = USABLE.replace("usable", "halfdone").replace("Usable", "Half done") + "raise RuntimeError('half written')\n"
+TWICE = USABLE.replace("usable", "twice").replace("Usable", "Twice") + USABLE.replace("usable", "twice").replace(
+    "Usable", "Twice").replace("score_twice", "other_twice")
+
+
+@pytest.mark.parametrize("failing, source, its_pruner, needle", [
+    ("half_done_plugin", HALF_DONE, "halfdone", "half written"),  # registers a pruner, then raises
+    ("twice_plugin", TWICE, "twice", "other_twice"),  # a second function under one name and version
+])
+def test_a_plugin_module_that_fails_leaves_the_other_modules_pruners_usable(tmp_path, monkeypatch, capsys, failing,
+                                                                              source, its_pruner, needle):
+    (tmp_path / "usable_plugin.py").write_text(USABLE)
+    (tmp_path / f"{failing}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(PLUGINS_ENV, f"{failing},usable_plugin")  # the failing module first
+    for flag in ("--pruner", "--pruner-list"):
+        (config,) = configs_from_args(build_parser().parse_args([*FLAGS, flag, "usable"]))
+        assert config.validate().pruner == "usable"
+    for name in (its_pruner, "nonesuch"):  # refused, saying why the module failed
+        with pytest.raises(SystemExit) as stop:
+            main([*FLAGS, "--pruner-list", "usable", name, "--result-dir", str(tmp_path / "r")])
+        assert stop.value.code == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert f"'{name}'" in line and failing in line and needle in line and "usable" in line
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_sweep_runs_it_here_and_in_a_worker_process(tmp_path):

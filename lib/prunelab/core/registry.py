@@ -190,17 +190,23 @@ def _entry_points() -> dict:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def _import_plugin_modules() -> None:
-    """Import each module :data:`PLUGINS_ENV` names that is not imported yet; a one-line :class:`UserError` for
-    one that fails."""
+def import_plugin_modules() -> list[str]:
+    """Import each module :data:`PLUGINS_ENV` names that is not imported yet; return a line for each that fails,
+    naming it with its error. A failed module registers nothing (what it registered before failing, or its
+    second function under one name, is undone), so the other modules' pruners stay usable and a run naming one
+    of its pruners is refused as unknown, with these lines."""
+    failures = []
     for module in filter(None, (name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(","))):
         if module in sys.modules:
             continue
+        before = dict(_REGISTERED)
         try:
             importlib.import_module(module)
         except Exception as err:  # noqa: BLE001 - the user's module: say which, in one line
-            raise UserError(f"${PLUGINS_ENV} names the module '{module}', which failed to import: "
-                            f"{_first_line(err)}") from err
+            _REGISTERED.clear()
+            _REGISTERED.update(before)
+            failures.append(f"${PLUGINS_ENV} names the module '{module}', which failed to import: {_first_line(err)}")
+    return failures
 
 
 def _first_line(err: Exception) -> str:
@@ -213,7 +219,7 @@ def pruner_names() -> tuple[str, ...]:
     """Every name a run may choose, in table order: the built-ins, the registered pruners in the order they
     were registered (:data:`PLUGINS_ENV`'s modules imported first), then installed packages' pruners not
     loaded yet (by name; nothing is imported)."""
-    _import_plugin_modules()
+    import_plugin_modules()
     registered = [name for name in _REGISTERED if name not in PRUNERS]
     waiting = sorted(name for name in _entry_points() if name not in PRUNERS and name not in _REGISTERED)
     return (*PRUNERS, *registered, *waiting)
@@ -239,6 +245,10 @@ def get_pruner(name: str) -> Pruner:
 
 
 def _unknown(name: str) -> UserError:
+    failures = import_plugin_modules()
+    if failures:  # the name may be one of a failed module's pruners: say why that module has none
+        return UserError(f"unknown pruner '{name}'; {'; '.join(failures)}; the pruners loaded: "
+                         f"{', '.join(pruner_names())}")
     return UserError(f"unknown pruner '{name}'; choose one of: {', '.join(pruner_names())} (a pruner of your own: "
                      f"name its module in ${PLUGINS_ENV}, or give its package an entry point; docs/pruners.md)")
 
@@ -250,7 +260,7 @@ def find_pruner(name: str) -> Pruner | None:
         if name in PRUNERS:
             importlib.import_module(BUILTIN_MODULE)
         else:
-            _import_plugin_modules()
+            import_plugin_modules()
             if name not in _REGISTERED:
                 _load_entry_point(name)
     return _REGISTERED.get(name)

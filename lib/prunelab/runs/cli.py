@@ -12,8 +12,7 @@ import typing
 import warnings
 from pathlib import Path
 
-from ..core.choices import PRUNERS
-from ..core.registry import check_pruner_name, pruner_names
+from ..core.registry import check_pruner_name, import_plugin_modules, pruner_names
 from ..errors import UserError
 from .config import LIST, NO_FLAG, ON, SWITCH, RunConfig, flag_of
 from .gridfile import EXECUTORS
@@ -62,13 +61,9 @@ def _argument(f: dataclasses.Field, hint) -> dict:
     kind = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
     choices = meta["choices"]
     if callable(choices):
-        try:
-            choices = choices()
-        except UserError as err:
-            # a broken $PRUNELAB_PLUGINS module: --help still answers, and a run that names its pruner is
-            # refused by _pruner_name with this line
-            choices = PRUNERS
-            help_text += f" ({err}; the built-ins are listed)"
+        choices = choices()
+    if meta["choices"] is pruner_names:  # a $PRUNELAB_PLUGINS module that failed: said, its pruners not choices
+        help_text += "".join(f" ({line})" for line in import_plugin_modules()).replace("%", "%%")
     keywords = {"default": default, "help": help_text, "choices": choices}
     if kind is not str:
         keywords["type"] = kind
