@@ -160,6 +160,8 @@ def test_names_and_the_built_ins_rounds_come_without_importing_torch():
      "shape (3, 2) for layer"),  # as many elements, transposed: would rank the wrong weights
     (lambda model, targets, batches, loss_fn: {t.name: t.param.detach().abs().sum() for t in targets}, "shape ()"),
     (lambda model, targets, batches, loss_fn: {}, "no score for layer"),
+    (lambda model, targets, batches, loss_fn: {"typo.weight": torch.ones(2, 3),  # a name that is no weight's
+                                                **{t.name: t.param.detach().abs() for t in targets}}, "'typo.weight'"),
     (lambda model, targets, batches, loss_fn: {t.name: t.param.detach().numpy() for t in targets}, "a ndarray"),
     (lambda model, targets, batches, loss_fn: {t.name: t.param.detach() * 1j for t in targets}, "complex64"),
     (lambda model, targets, batches, loss_fn: None, "a NoneType, not a dict"),

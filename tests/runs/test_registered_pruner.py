@@ -56,10 +56,15 @@ def score_summed(model, targets, batches, loss_fn):
     return {t.name: t.param.detach().abs().sum() for t in targets}
 
 
+def score_extra_key(model, targets, batches, loss_fn):
+    return {"typo.weight": targets[0].param.detach().abs(), **{t.name: t.param.detach().abs() for t in targets}}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def smallest():
     register_pruner("failing", score_failing, label="Failing")
     register_pruner("summed", score_summed, label="Summed")
+    register_pruner("extrakey", score_extra_key, label="Extra key")
     return register_pruner("smallest-mag", score_smallest, label="Smallest magnitude", version="1")
 
 
@@ -192,14 +197,16 @@ def test_on_the_command_line_a_group_writes_the_others_records_then_refuses_in_o
     assert sorted(load_table(tmp_path)["seed"]) == [1, 2]  # rand at the default seed, then at 2
 
 
-def test_a_refusal_at_scoring_time_leaves_no_result_folder_behind(tmp_path, capsys):
+@pytest.mark.parametrize("pruner, needle", [("summed", "shape ()"), ("extrakey", "'typo.weight'")])
+def test_a_refusal_at_scoring_time_leaves_no_result_folder_behind(tmp_path, capsys, pruner, needle):
     # the run made its result folder before its pruner was refused: bad input writes nothing
-    assert main([*FLAGS, "--pruner", "summed", "--result-dir", str(tmp_path / "new" / "r")]) == 2
-    assert "summed" in capsys.readouterr().err
+    assert main([*FLAGS, "--pruner", pruner, "--result-dir", str(tmp_path / "new" / "r")]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"'{pruner}'" in line and needle in line
     assert list(tmp_path.iterdir()) == []
     kept = tmp_path / "kept"
     kept.mkdir()  # a folder that was there before is the user's: it stays, empty
-    assert main([*FLAGS, "--pruner", "summed", "--result-dir", str(kept)]) == 2
+    assert main([*FLAGS, "--pruner", pruner, "--result-dir", str(kept)]) == 2
     assert kept.is_dir() and list(kept.iterdir()) == []
 
 

@@ -80,8 +80,9 @@ class Pruner:
 
 def scores_of(pruner: Pruner, model, targets, batches, loss_fn) -> dict:
     """``pruner``'s scores for ``targets``, refused in one line (a :class:`UserError` naming the pruner and
-    the layer) unless they are a real tensor shaped like each target's parameter, under its name: a transposed
-    or summed score would otherwise rank the wrong weights without a word. A registered function must also
+    the layer) unless they are a real tensor shaped like each target's parameter, under its name, and under no
+    other name: a transposed or summed score would otherwise rank the wrong weights without a word, and a
+    misspelled name's score would be dropped. A registered function must also
     give finite scores (a NaN is never kept, so a layer of them would be pruned at random) and leave the
     model's weights as it found them, as the built-in ones do."""
     registered = not is_builtin(pruner.name)
@@ -110,6 +111,11 @@ def _check_scores(pruner: Pruner, scores, targets, finite: bool) -> None:
             bad = int((~score.isfinite()).sum())
             raise UserError(f"pruner '{pruner.name}' returned {bad} NaN or infinite scores for layer {target.name}; "
                             "a score must be a finite number")
+    names = {t.name for t in targets}
+    extra = next((name for name in scores if name not in names), None)
+    if extra is not None:  # a misspelled layer's name: its scores would be dropped without a word
+        raise UserError(f"pruner '{pruner.name}' returned a score for {extra!r}, which names no prunable weight of "
+                        "the model; a score's key is its layer's name")
 
 
 _REGISTERED: dict[str, Pruner] = {}
