@@ -136,6 +136,9 @@ def _run_cli(*args, cwd=None, timeout=120):
      ("Tiny ImageNet", "--data-source")),  # not the synthetic stand-in, quietly
     (["--train-subset", "0"], ("--train-subset",)),
     (["--frobnicate"], ("--frobnicate",)),
+    (["--pruner-list"], ("--pruner-list",)),  # given no value: not the default pruner's run
+    (["--compression-list", "--data-source", "synthetic"], ("--compression-list",)),
+    (["--seed-list"], ("--seed-list",)),
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], ("--prune-epoch-list", "--pruner-list")),
     (["--compression-list", "1", "2", "--compression", "3"], ("--compression-list",)),  # neither silently wins
     (["--seed", "5", "--seed-list", "1", "2"], ("--seed-list",)),

@@ -69,8 +69,8 @@ def _argument(f: dataclasses.Field, hint) -> dict:
         keywords["type"] = kind
     if meta["choices"] is pruner_names:  # refused with the library's line, which says how to add one's own
         keywords["type"] = _pruner_name
-    if style == LIST:
-        keywords["nargs"] = "*"
+    if style == LIST:  # a list of runs given no value would run the one-value flag's default without a word
+        keywords["nargs"] = "+" if f.name in LIST_FIELDS else "*"
     return keywords
 
 

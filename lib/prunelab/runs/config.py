@@ -39,7 +39,7 @@ FUSE_CHOICES = ("auto", "on", "off")
 VALUE = "value"  # --name VALUE (the type is the field's)
 SWITCH = "switch"  # --name, --name True or --name False (the original declared these type=bool)
 ON = "on"  # --name alone turns it on
-LIST = "list"  # --name V1 V2 ... (zero or more)
+LIST = "list"  # --name V1 V2 ... (one or more for the lists of runs, zero or more for --lr-drops)
 NO_FLAG = "none"  # set by another flag (levels: one value of --level-list)
 
 #: generous limits that still refuse a typo's billion (out-of-range integers otherwise fail deep in torch)
