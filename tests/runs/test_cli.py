@@ -139,6 +139,9 @@ def _run_cli(*args, cwd=None, timeout=120):
     (["--pruner-list"], ("--pruner-list",)),  # given no value: not the default pruner's run
     (["--compression-list", "--data-source", "synthetic"], ("--compression-list",)),
     (["--seed-list"], ("--seed-list",)),
+    (["--seed-list", "7", "3", "7"], ("--seed-list", "7")),  # a value listed twice: named, with its flag
+    (["--compression-list", "0.5", "1", "0.5", "--data-source", "synthetic"], ("--compression-list", "0.5")),
+    (["--pruner-list", "snip", "snip", "--prune-epoch-list", "3", "3"], ("--prune-epoch-list", "snip 3")),
     (["--pruner-list", "rand", "--prune-epoch-list", "1", "2"], ("--prune-epoch-list", "--pruner-list")),
     (["--compression-list", "1", "2", "--compression", "3"], ("--compression-list",)),  # neither silently wins
     (["--seed", "5", "--seed-list", "1", "2"], ("--seed-list",)),

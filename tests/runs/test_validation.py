@@ -43,8 +43,8 @@ def _refused(tmp_path, capsys, *args) -> str:
     (["--prune-epochs", "0"], ("--prune-epochs", "0")),
     (["--experiment", "multishot", "--level-list", "5000"], ("--level-list", "5000", "1,000")),
     (["--seed-list", "2", "-1"], ("--seed-list", "-1")),
-    (["--seed-list", "2", "2"], ("listed twice",)),  # the message names no flag: kept as it was
-    (["--pruner-list", "snip", "snip", "--expid", "x"], ("listed twice",)),
+    (["--seed-list", "2", "2"], ("--seed-list", "2")),  # the value listed twice, named with its flag
+    (["--pruner-list", "snip", "snip", "--expid", "x"], ("--pruner-list", "snip")),
 ])
 def test_numeric_flags_must_be_finite_and_in_range(tmp_path, capsys, args, needles):
     line = _refused(tmp_path, capsys, *args)

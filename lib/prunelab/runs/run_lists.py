@@ -40,6 +40,7 @@ class RunLists:
         * schedule-conservation: ``--prune-epoch-list`` is SynFlow's round counts, each a run.
         """
         self._check_bounds()
+        self._check_repeats(paired=base.experiment != "schedule-conservation")
         fixed = FIXED_PRUNERS.get(base.experiment)
         pruners = self.pruner_list or [fixed if fixed and base.pruner == RunConfig.pruner else base.pruner]
         if base.experiment == "schedule-conservation":
@@ -63,6 +64,20 @@ class RunLists:
                                                     levels=level, seed=seed, expid=expid))
         refuse_shared_records(configs, "the lists give two runs the same record: a value is listed twice")
         return configs
+
+    def _check_repeats(self, paired: bool) -> None:
+        """Refuse a value listed twice (two runs of one record), naming it and its flag; where the rounds pair with
+        the pruners (``paired``), a pruner listed twice with two round counts is two runs."""
+        lists = {flag_of(f): getattr(self, f.name) for f in dataclasses.fields(self)}
+        if paired and self.prune_epoch_list:
+            del lists["--pruner-list"], lists["--prune-epoch-list"]
+            lists["--pruner-list with --prune-epoch-list"] = [
+                f"the pair {p} {r}" for p, r in zip(self.pruner_list, self.prune_epoch_list)]
+        for flag, values in lists.items():
+            repeated = [v for i, v in enumerate(values) if v in values[:i]]
+            if repeated:
+                shown = f"{repeated[0]:g}" if isinstance(repeated[0], float) else repeated[0]
+                raise UserError(f"{flag} lists {shown} twice; each value is a run with a record of its own")
 
     def _check_bounds(self) -> None:
         """Each listed value within the bounds of the field it sets, named by its list's flag (``--seed-list``)."""
