@@ -190,6 +190,19 @@ def test_on_the_command_line_a_group_writes_the_others_records_then_refuses_in_o
     line = err.strip().splitlines()[-1].split("prunelab: error:")[-1]
     assert "summed" in line and "shape ()" in line
     assert list(load_table(tmp_path)["pruner"]) == ["rand"]
+    # the list's summary, a line per run, is printed as for a list without a failure, counting the failure
+    lines = out.splitlines()
+    (head,) = [i for i, line in enumerate(lines) if line.startswith("2 runs")]
+    assert "1 failed" in lines[head] and len(lines) == head + 3
+    rand, summed = sorted(lines[head + 1:], key=lambda line: " summed " in line)
+    assert " rand " in rand and "top-1" in rand and " summed " in summed and "shape ()" in summed
+    # run one by one: the first failure stops the command, and the summary says which runs it left
+    assert main([*FLAGS, "--pruner-list", "rand", "summed", "mag", "--fuse", "off", "--result-dir", str(tmp_path)]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    (head,) = [i for i, line in enumerate(lines) if line.startswith("3 runs")]
+    assert "1 failed" in lines[head] and "1 not run" in lines[head]
+    assert [" rand " in lines[head + 1], " summed " in lines[head + 2], " mag " in lines[head + 3]] == [True] * 3
+    assert "top-1" in lines[head + 1] and "shape ()" in lines[head + 2] and "top-1" not in lines[head + 3]
     # any other error is the pruner's own, raised as run alone (its traceback reaches the function)
     with pytest.raises(ScoringFailed) as raised:
         main([*FLAGS, "--pruner-list", "rand", "failing", "--seed", "2", "--fuse", "on", "--result-dir", str(tmp_path)])

@@ -109,6 +109,22 @@ def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
     return lists.configs(RunConfig.from_dict({k: v for k, v in values.items() if k not in LIST_FIELDS}))
 
 
+def print_runs(configs: list[RunConfig], records: dict, failures: dict[str, BaseException]) -> None:
+    """A line per run of a list: its top-1, why it failed, or that a failure before it stopped the command."""
+    from .sweep_lines import describe, error_line, finished_line
+
+    failed = f", {len(failures)} failed" if failures else ""
+    left = sum(c.record_name not in records and c.record_name not in failures for c in configs)
+    print(f"{len(configs)} runs{failed}{f', {left} not run' if left else ''}:")
+    for config in configs:
+        name = config.record_name
+        if name in records:
+            print(f"  {finished_line(config, records[name].summary)}")
+        else:
+            why = f"FAILED: {error_line(failures[name])}" if name in failures else "not run (a run above failed)"
+            print(f"  {describe(config)}: {why}")
+
+
 def sweep_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="prunelab sweep", description="Run a grid of runs here, in local processes or on Slurm.")
     p.add_argument("grid", help="grid file (YAML: base, grid, overrides, expid, executor, workers, slurm)")
@@ -193,19 +209,17 @@ def main(argv: list[str] | None = None) -> int:
             config.validate()
         # torch is imported only from here on (unless $PRUNELAB_PLUGINS names a module that imports it), so
         # --help and bad flags answer in a fraction of a second
-        from .fused import run_configs
+        from .fused import run_until_failure
         from .stopping import stopping_on_sigterm
 
         with warnings.catch_warnings(), stopping_on_sigterm():
             warnings.simplefilter("always")
             warnings.formatwarning = lambda msg, cat, *a, **k: f"WARNING: {msg}\n"
-            records = run_configs(configs)  # the listed runs of one set-up fused as --fuse says
+            records, failures = run_until_failure(configs)  # the listed runs of one set-up fused as --fuse says
         if len(configs) > 1:  # each run's lines above name its record only: a line per run, told apart
-            from .sweep_lines import finished_line
-
-            print(f"{len(configs)} runs:")
-            for config, record in zip(configs, records):
-                print(f"  {finished_line(config, record.summary)}")
+            print_runs(configs, records, failures)
+        if failures:  # the first one ends the command, as it would have alone
+            raise next(iter(failures.values()))
     except UserError as err:
         print(f"prunelab: error: {err}", file=sys.stderr)
         return 2

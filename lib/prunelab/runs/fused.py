@@ -360,16 +360,35 @@ def run_configs(configs: list[RunConfig], progress: bool = True, log: Callable[[
     """Run every configuration (the command line's list flags): the groups of :func:`plan` fused as their
     decision says, the rest one by one; a run held by another process raises its ``RunInProgress``, and a run
     that fails its error (in a group, once the others' records are written)."""
+    records, failures = run_until_failure(configs, progress, log)
+    if failures:
+        raise next(iter(failures.values()))
+    return [records[c.record_name] for c in configs]
+
+
+def run_until_failure(configs: list[RunConfig], progress: bool = True, log: Callable[[str], None] = print
+                      ) -> tuple[dict[str, RunRecord], dict[str, BaseException]]:
+    """:func:`run_configs`'s runs until one fails: the records made, and the errors of the runs that failed (a
+    group's, once the others' records are written, or a run held by another process), each by record name. The
+    groups after a failure are not run; a stop asked for (:class:`Preempted`) is raised."""
     records: dict[str, RunRecord] = {}
     for group in plan(configs):
         if len(group) == 1:
-            records[group[0].record_name] = run(group[0], progress, log)
+            try:
+                records[group[0].record_name] = run(group[0], progress, log)
+            except Preempted:
+                raise
+            except Exception as error:  # noqa: BLE001 - the caller raises it, once it has said what ran
+                return records, {group[0].record_name: error}
             continue
         result = run_group(group, progress, log, GroupWatch(log, log, lambda runs: None))  # decisions as made
-        if result.failures:  # the others' records are written: the first failure stops the command, as alone
-            raise next(iter(result.failures.values()))
+        failures = dict(result.failures)
         for config, path in zip(group, result.paths):
-            if path is None:
-                raise RunInProgress(f"{config.record_name} is in progress in another process; wait for it")
-            records[config.record_name] = load_record(path)
-    return [records[c.record_name] for c in configs]
+            if path is not None:
+                records[config.record_name] = load_record(path)
+            elif config.record_name not in failures:
+                failures[config.record_name] = RunInProgress(f"{config.record_name} is in progress in another "
+                                                             "process; wait for it")
+        if failures:
+            return records, failures
+    return records, {}
