@@ -106,6 +106,14 @@ def test_a_run_at_chance_says_so_beside_its_top1(tmp_path, capsys):
             load_table(tmp_path).set_index("compression").iterrows()} == {0.5: True, 4.0: False}
 
 
+def test_the_help_names_the_subcommands(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert all(f"prunelab {name}" in out for name in ("sweep", "verify"))
+
+
 def test_list_flags_are_honoured_not_ignored(tmp_path):
     configs = _configs(f"--pruner-list rand mag --compression-list 0.5 1 --expid sweep {TINY}")
     assert [(c.pruner, c.compression, c.expid) for c in configs] == [

@@ -35,9 +35,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+#: the subcommands, a line each at the end of ``prunelab --help`` (each has its own --help)
+SUBCOMMAND_LINES = """subcommands (each with its own --help):
+  prunelab sweep GRID         run a grid of runs here, in local processes or on Slurm
+  prunelab verify RESULT_DIR  check every record of a result store against its manifest"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, generated from the fields of :class:`RunConfig` and :class:`RunLists`."""
-    parser = OneLineParser(prog="prunelab", description="Pruning at initialization: the original tool's flags.")
+    parser = OneLineParser(prog="prunelab", description="Pruning at initialization: the original tool's flags.",
+                           epilog=SUBCOMMAND_LINES, formatter_class=argparse.RawDescriptionHelpFormatter)
     for cls in (RunConfig, RunLists):
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
