@@ -72,9 +72,10 @@ def test_two_seed_commands_run_end_to_end_on_synthetic_data(tmp_path, capsys):
 
 
 def test_a_list_of_runs_ends_with_a_line_per_run_naming_what_differs(tmp_path, capsys):
-    assert main(shlex.split(f"--model fc --dataset mnist --pruner-list rand mag --seed-list 1 2 {TINY} "
+    assert main(shlex.split(f"--model fc --dataset mnist --pruner-list rand mag --seed-list 1 2 --fuse on {TINY} "
                             f"--result-dir {tmp_path}")) == 0
     lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("Post-train for 1 epoch,") for line in lines)  # fused, one epoch in the singular
     summary = lines[lines.index("4 runs:") + 1:]
     table = load_table(tmp_path).set_index("record")
     named = []
@@ -89,8 +90,10 @@ def test_a_list_of_runs_ends_with_a_line_per_run_naming_what_differs(tmp_path, c
 def test_the_pruning_line_says_which_ablations_the_run_makes(tmp_path, capsys):
     assert main(shlex.split(f"--model fc --dataset mnist --pruner snip --shuffle --invert {TINY} "
                             f"--result-dir {tmp_path}")) == 0
-    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Pruning with snip")]
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if line.startswith("Pruning with snip")]
     assert "inverted" in line and "shuffled" in line and "re-initialized" not in line
+    assert "Post-train for 1 epoch." in out and "1 epochs" not in out  # one epoch, in the singular
 
 
 def test_a_run_at_chance_says_so_beside_its_top1(tmp_path, capsys):

@@ -108,7 +108,7 @@ def _announce(members: list[Member], epochs: int, step_name: str) -> str:
         else:
             member.training.pretrain_step = step_name
         end = phase_end(member)
-        span = f"for {end} epochs" if epochs == end else f"to epoch {epochs} of {end}"
+        span = f"for {end} epoch{'' if end == 1 else 's'}" if epochs == end else f"to epoch {epochs} of {end}"
         member.run.log(f"{phase.capitalize()}-train {span}, fused with {runs - 1} other run{'s' if runs > 2 else ''} "
                        f"of this set-up ({network}).")
     return network

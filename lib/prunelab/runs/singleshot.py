@@ -143,7 +143,7 @@ def post_train(run: RunState, training: Training) -> None:
     """Train the pruned network its post-training epochs (continuing where its checkpoint stands)."""
     if training.progress.epochs_done != run.config.post_epochs:  # its last epochs train alone: the record says so
         training.train_step = own_step(training.options)
-    run.log(f"Post-train for {run.config.post_epochs} epochs.")
+    run.log(f"Post-train for {run.config.post_epochs} epoch{'' if run.config.post_epochs == 1 else 's'}.")
     with tracking_peak_memory(run.device, training.peaks):
         train_eval_loop(training.learner, run.data.train, run.data.test, run.config.post_epochs, "post",
                         training.options, rows=training.progress.rows, done=training.progress.epochs_done,
@@ -240,8 +240,8 @@ def pre_train_and_prune(run: RunState, training: Training) -> None:
         cycle = progress.cycle
         if progress.epochs_done != config.pre_epochs:  # not trained already (a fused group's pre-training)
             training.pretrain_step = None  # its last epochs train alone: the shared record says so
-            log(f"Pre-train for {config.pre_epochs} epochs" + (f" (cycle {cycle + 1} of {cycles})." if multishot
-                                                                else "."))
+            log(f"Pre-train for {config.pre_epochs} epoch{'' if config.pre_epochs == 1 else 's'}"
+                + (f" (cycle {cycle + 1} of {cycles})." if multishot else "."))
         shared = SharedPretraining(config, run.data.source) if shares_pretraining(config) else None
         with shared.held(log) if shared is not None else contextlib.nullcontext() as tell_epoch:
             _pre_train(run, training, shared, tell_epoch)
