@@ -114,7 +114,19 @@ def test_the_help_names_the_subcommands(capsys):
         main(["--help"])
     assert stop.value.code == 0
     out = capsys.readouterr().out
-    assert all(f"prunelab {name}" in out for name in ("sweep", "verify"))
+    assert all(f"prunelab {name}" in out for name in ("sweep", "verify", "pruners"))
+
+
+def test_listing_the_built_in_pruners_does_not_import_torch():
+    # an installed package's pruner is loaded to be listed (ProsPr's imports torch): here there is none
+    code = ("import sys; import prunelab.core.registry as r; r._entry_points = dict; "
+            "from prunelab.runs.cli import main; rc = main(['pruners']); sys.exit(rc if 'torch' not in sys.modules "
+            "else 99)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert [row[0] for row in rows[1:]] == ["rand", "mag", "snip", "grasp", "synflow"]
+    assert rows[4][1:] == ["GraSP", "-", "built-in"]
 
 
 def test_list_flags_are_honoured_not_ignored(tmp_path):

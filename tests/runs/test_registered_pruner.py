@@ -116,6 +116,14 @@ def test_a_module_named_in_prunelab_plugins_gives_the_command_line_its_pruner(tm
     helped = subprocess.run([sys.executable, "-m", "prunelab", "--help"], capture_output=True, text=True,
                             env={**env, "PRUNELAB_PLUGINS": "broken_plugin"}, timeout=300)
     assert helped.returncode == 0 and "half written" in helped.stdout and "--pruner" in helped.stdout
+    listed = subprocess.run([sys.executable, "-m", "prunelab", "pruners"], capture_output=True, text=True,
+                            env={**env, "PRUNELAB_PLUGINS": "mylab_plugin,broken_plugin"}, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()}
+    assert "built-in" in rows["synflow"] and "prunelab.plugins.prospr:score_prospr" in rows["prospr"]
+    assert rows["mylargest"].split()[1:] == ["My", "largest", "1", "mylab_plugin:score_largest_first"]
+    (failed,) = [line for line in listed.stdout.splitlines() if "broken_plugin" in line]
+    assert "half written" in failed
 
 
 USABLE = """

@@ -38,7 +38,8 @@ class OneLineParser(argparse.ArgumentParser):
 #: the subcommands, a line each at the end of ``prunelab --help`` (each has its own --help)
 SUBCOMMAND_LINES = """subcommands (each with its own --help):
   prunelab sweep GRID         run a grid of runs here, in local processes or on Slurm
-  prunelab verify RESULT_DIR  check every record of a result store against its manifest"""
+  prunelab verify RESULT_DIR  check every record of a result store against its manifest
+  prunelab pruners            list the pruners a run may choose, and plugin modules that failed to import"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,7 +202,35 @@ def verify_main(argv: list[str]) -> int:
     return verify(args.result_dir, fix=args.repair)
 
 
-SUBCOMMANDS = {"sweep": sweep_main, "verify": verify_main}
+def pruners_parser() -> argparse.ArgumentParser:
+    return OneLineParser(prog="prunelab pruners", description="List every pruner a run may choose (name, label, "
+                         "version, origin), and each plugin module that failed to import, with its error.")
+
+
+def pruners_main(argv: list[str]) -> int:
+    from ..core.choices import BUILT_IN_LABELS, PRUNERS
+    from ..core.registry import get_pruner
+
+    pruners_parser().parse_args(argv)
+    rows = [("pruner", "label", "version", "origin")]
+    rows += [(name, BUILT_IN_LABELS[name], "-", "built-in") for name in PRUNERS]  # torch stays unloaded
+    failed = import_plugin_modules()
+    for name in pruner_names()[len(PRUNERS):]:
+        try:
+            pruner = get_pruner(name)  # an installed package's module is imported here
+        except UserError as err:
+            failed.append(str(err))
+            continue
+        rows.append((name, pruner.label, pruner.version, pruner.origin))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    for line in failed:
+        print(f"not loaded: {line}")
+    return 0
+
+
+SUBCOMMANDS = {"sweep": sweep_main, "verify": verify_main, "pruners": pruners_main}
 
 
 def main(argv: list[str] | None = None) -> int:
