@@ -354,21 +354,17 @@ def test_quantization_notebook_tables_and_figures(smoke):
     assert len(list(Path(results).glob("int8/*/COMPLETE"))) == 4  # digits and ResNet20 at two compressions
 
 
-def test_re_execution_reuses_the_stored_runs(smoke, tmp_path):
-    _, out, results = smoke
-    before = {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")}
-    assert len(before) >= 18
-    proc = _run_all("--profile", "smoke", "--only", "01", "--out", tmp_path, "--result-dir", results)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    streams = "".join("".join(o.get("text", "")) for o in _outputs(tmp_path / "01_tuning.ipynb"))
-    assert streams.count("\n") == 1  # one line, no run logs
-    runs, computed, reused = map(int, re.findall(r"\d+", streams))  # its only numbers: runs, computed, reused
-    assert (runs, computed, reused) == (20, 0, 20)
-    assert {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")} == before
+def _completed(results) -> dict[Path, int]:
+    """When each record of the store ``results`` was completed (its ``COMPLETE`` file's mtime)."""
+    return {p: p.stat().st_mtime_ns for p in Path(results).glob("*/*/COMPLETE")}
 
 
-def test_a_failing_notebook_is_rendered_with_its_error_and_named(smoke, tmp_path):
+def test_a_failing_notebook_is_rendered_with_its_error_and_the_next_reuses_the_stored_runs(smoke, tmp_path):
+    """One render of two notebooks (each takes half a minute): 01 with a bad setting fails, named, before any run
+    starts; 03 still runs after it and computes nothing, every run of it reused from the smoke render's store."""
     _, _, results = smoke
+    before = _completed(results)
+    assert len(before) >= 18
     params = tmp_path / "params"
     shutil.copytree(REPO / "params" / "smoke", params)
     broken = yaml.safe_load((params / "01_tuning.yaml").read_text())
@@ -383,9 +379,15 @@ def test_a_failing_notebook_is_rendered_with_its_error_and_named(smoke, tmp_path
     assert 9.0 not in load_table(results)["compression"].tolist() and "sweep" not in proc.stderr
     rendered = (out / "01_tuning.html").read_text()
     assert "UserError" in rendered and "compression 9.0" in rendered  # the error, rendered in the notebook's page
-    assert (out / "03_compression.html").exists()  # the next notebook still ran
     assert not (out / "02_tracing.html").exists()  # --only took 01 and 03
     assert "[failed]" in (out / "index.html").read_text()
+    # 03 ran after the failure, and re-executing it reused every run: none computed, no record written again
+    assert (out / "03_compression.html").exists()
+    streams = "".join("".join(o.get("text", "")) for o in _outputs(out / "03_compression.ipynb"))
+    counts = [tuple(map(int, found)) for found in re.findall(r"(\d+) runs?: (\d+) computed, (\d+) reused", streams)]
+    assert counts and all(computed == 0 and reused == runs > 0 for runs, computed, reused in counts), streams
+    assert "[1/" not in streams  # no run's progress line: nothing trained
+    assert _completed(results) == before
 
 
 def test_the_html_render_reports_what_nbconvert_reports(tmp_path):
