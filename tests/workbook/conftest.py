@@ -1,8 +1,8 @@
 """One render of the smoke profile per test session, shared by test_notebooks.py and test_browser.py.
 
 The render takes about six minutes. It starts in the background as soon as collection finds a test that
-needs it, so it runs on the second core while the tests collected before the workbook's run on the
-first; the ``smoke`` fixture waits for it to end.
+needs it, so it runs on the second core while every test that does not need it runs on the first (those that
+do are moved last); the ``smoke`` fixture waits for it to end.
 """
 
 import os
@@ -48,6 +48,12 @@ def _start_render(config: pytest.Config) -> _Render:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, text=True, cwd=REPO,
                                 start_new_session=True)
     return _Render(proc, time.monotonic(), tmp)
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that need the smoke render last, each file's in their order: every other test runs while the
+    render does, on the other core, rather than after the first test that waits for it."""
+    items.sort(key=lambda item: "smoke" in getattr(item, "fixturenames", ()))  # a stable sort
 
 
 def pytest_collection_finish(session):
