@@ -50,15 +50,16 @@ from prunelab.workbook.tracing_findings import (
 
 
 def _designs() -> pd.DataFrame:
-    """The traced step of each design, as ``trace_designs.csv`` holds it (original first)."""
-    rows = [("original: mask multiplied in every forward", 152, 0.1),
-            ("prunelab: masks folded into the weights", 73, 0.0)]
-    return pd.DataFrame([{"design": d, "units": u, "step span (ms)": 9.0, "busy (ms)": 8.0, "convolution (ms)": 7.0,
-                          "mask multiply share": m} for d, u, m in rows])
+    """The traced step of each design, as ``trace_designs.csv`` holds it (original first); each span among its
+    design's untraced steps in :func:`_summary` (13.0 and 10.0 ms)."""
+    rows = [("original: mask multiplied in every forward", 152, 13.0, 0.1),
+            ("prunelab: masks folded into the weights", 73, 9.9234, 0.0)]
+    return pd.DataFrame([{"design": d, "units": u, "step span (ms)": span, "busy (ms)": 8.0, "convolution (ms)": 7.0,
+                          "mask multiply share": m} for d, u, span, m in rows])
 
 
 def _trace(**kw) -> dict:
-    return {**dict(device="cpu", step_span_ms=9.1234, step_busy_ms=7.975, conv_layers=21, conv_ms=2.271,
+    return {**dict(device="cpu", step_span_ms=9.9234, step_busy_ms=7.975, conv_layers=21, conv_ms=2.271,
                    conv_share=0.285, main_sink="convolution", outputs_equal_to_original_design=True), **kw}
 
 
@@ -100,7 +101,7 @@ def test_the_design_speed_words_carry_the_step_times_and_claim_only_real_gaps():
 def test_the_trace_result_reads_the_trace_summary_and_the_design_comparison():
     result = trace_result(_summary(), _designs())
     s = result.summary
-    assert (s.span_ms, s.busy_ms, s.conv_layers, s.conv_ms, s.conv_share) == (9.1234, 7.975, 21, 2.271, 0.285)
+    assert (s.span_ms, s.busy_ms, s.conv_layers, s.conv_ms, s.conv_share) == (9.9234, 7.975, 21, 2.271, 0.285)
     assert s.main_sink == "convolution" and s.unit == "top-level ops"
     assert (result.original_units, result.folded_units, result.mask_share) == (152, 73, 0.1)
     assert result.outputs_equal and result.speed == design_speed(_summary())
@@ -113,7 +114,7 @@ def test_the_trace_findings_words_carry_the_traces_figures():
     for summary in (_summary(), _summary(device="cuda", main_sink="overhead", outputs_equal_to_original_design=False)):
         result, text = trace_result(summary, designs), trace_findings(summary, designs)
         s = result.summary
-        assert "9.12 ms" in text and "7.97 ms" in text and "2.27 ms" in text and f"**{s.conv_share:.1%}**" in text
+        assert "9.92 ms" in text and "7.97 ms" in text and "2.27 ms" in text and f"**{s.conv_share:.1%}**" in text
         assert f"{s.conv_layers} convolution layers" in text and f"**{s.main_sink}**" in text
         assert f"{result.original_units} {s.unit} against {result.folded_units}" in text
         assert f"{result.mask_share:.1%}" in text
@@ -1256,8 +1257,47 @@ def test_the_findings_say_when_the_traced_step_ran_longer_than_every_untraced_on
     traced = trace_findings(_summary(step_span_ms=25.0), designs)  # the profiler's recording: 25 ms traced
     assert f"{len(design_speed(_summary()).folded.samples)} untraced steps" in traced
     assert f"({significant(1e3 * slowest)} ms)" in traced
-    assert "untraced" not in trace_findings(_summary(), designs)  # 9.12 ms traced: within the untraced steps
+    assert "untraced" not in trace_findings(_summary(), designs)  # 9.92 ms traced: within the untraced steps
     assert "untraced" not in trace_findings(_summary(step_span_ms=25.0, timed=False), designs)  # none to compare
+
+
+def test_a_traced_step_outside_its_designs_untraced_steps_says_the_trace_ran_under_another_load():
+    """The folded design's traced step (5 ms) is faster than every one of its untraced steps (9.8 to 10.2 ms): the
+    profiler only adds time, so the trace ran under a lighter load than Table G's steps. The findings say so, with
+    the bound it crossed, say that the shares come from single steps of differing load, and read the gap between
+    the traced steps against Table G's medians, not as "extra work or the step merely varied"."""
+    designs = _designs()  # original traced 13.0 ms span, 8.0 ms busy, 0.8 ms of mask multiplies
+    lighter = _summary(step_span_ms=5.0, step_busy_ms=4.5)
+    result = trace_result(lighter, designs)
+    assert result.load_differs
+    assert [(step.design, step.side) for step in result.traced_steps()] == [("original", 0), ("folded", -1)]
+    text = trace_findings(lighter, designs)
+    first, _, gap, steps = [line for line in text.splitlines() if line.startswith("- ")]
+    fastest = min(result.speed.folded.samples)
+    assert f"({significant(1e3 * fastest)} ms)" in first  # the fastest untraced step, the bound it fell below
+    assert f"{result.summary.conv_share:.1%}" in first.split("**")[-1] and f"{result.mask_share:.1%}" in first
+    assert "other 2.70 ms" not in gap  # 3.5 ms gap less the multiplies' 0.8: not offered as the design's extra work
+    assert ratio_text(result.speed.against_folded) in gap and ratio_text(8.0 / 4.5) in gap  # Table G's, the traces'
+    assert "merely varied" not in text
+    in_range = trace_findings(_summary(step_busy_ms=5.0), designs)  # the same gap, traced among the untimed steps
+    assert not trace_result(_summary(step_busy_ms=5.0), designs).load_differs and "other 2.20 ms" in in_range
+    # the key result carries the differing load too, only where it differs
+    key, plain = (trace_key_result(summary, designs, "real CIFAR-10") for summary in (lighter, _summary()))
+    assert "load" in key and "load" not in plain
+
+
+def test_a_traced_steps_span_is_set_against_its_untraced_steps_only_where_it_compares():
+    designs = _designs()
+    slower = trace_result(_summary(original=(20.0, 0.5)), designs)  # the original's 13 ms traced: below 19.75 ms
+    assert [step.side for step in slower.traced_steps()] == [-1, 0] and slower.load_differs
+    above = trace_result(_summary(step_span_ms=25.0), designs)  # the profiler's cost, or a busier machine
+    assert [step.side for step in above.traced_steps()] == [0, 1] and above.load_differs
+    # on a GPU the span is the kernels', without the host's time before the first: below every step means nothing
+    gpu = trace_result(_summary(device="cuda", step_span_ms=5.0), designs)
+    assert not gpu.load_differs and "untraced" not in trace_findings(_summary(device="cuda", step_span_ms=5.0),
+                                                                     designs)
+    assert trace_result(_summary(step_span_ms=25.0, device="cuda"), designs).load_differs
+    assert trace_result(_summary(timed=False, step_span_ms=5.0), designs).traced_steps() == ()  # nothing to compare
 
 
 def test_the_range_beside_the_runs_beyond_the_noise_is_theirs_and_the_rest_is_said_apart():

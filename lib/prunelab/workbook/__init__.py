@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # never run: the modules named in _API as static imports, for
         table_notes,
         tables,
         trace_figures,
+        trace_kernels,
         tracing_findings,
     )
 
@@ -78,6 +79,7 @@ _API: dict[str, tuple[str, ...]] = {  # module, relative to this package: the na
     ".histogram_words": ("weight_gap_words",),
     ".sparse_speed": ("sparse_findings",),
     ".speed_findings": ("amp_time_words", "quantization_findings"),
+    ".trace_kernels": ("setup_sparse_table",),
     ".tracing_findings": ("conv_costs", "design_speed_words", "trace_capture_words", "trace_findings"),
     ".grids": (
         "ABLATION_FLAGS", "SETUPS", "RunsPending", "WorkbookParams", "ablation_grid", "amp_grid", "compression_grid",

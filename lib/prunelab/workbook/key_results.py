@@ -32,6 +32,7 @@ from .numbers import (
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
+from .trace_kernels import conv_fix_words
 from .tracing_findings import SINK_FIXES, TraceResult, trace_result
 
 
@@ -168,22 +169,30 @@ def _setup_words(s: SetupKey, compression: float) -> str:
     return text + "."
 
 
-def trace_key_result(summary: Mapping, designs: pd.DataFrame, data: str) -> str:
-    """Task 2: where the traced inference step's time goes, and what folding the masks (the lab notes' proposed fix)
-    measured (:func:`.tracing_findings.trace_result` of the record's summary and design table)."""
+def trace_key_result(summary: Mapping, designs: pd.DataFrame, data: str, sparse: pd.DataFrame | None = None) -> str:
+    """Task 2: where the traced inference step's time goes, what would cut it (for the convolutions, with what Task
+    1's sparse kernels measured on the set-up where ``sparse``, :func:`.trace_kernels.setup_sparse_table`, has runs),
+    and what folding the masks (the lab notes' proposed fix) measured (:func:`.tracing_findings.trace_result` of the
+    record's summary and design table)."""
     result = trace_result(summary, designs)
     s = result.summary
     conv_ms, busy_ms = alike(s.conv_ms, s.busy_ms)
-    fix = f", and cutting it would take {SINK_FIXES[s.main_sink]}" if s.main_sink in SINK_FIXES else ""
+    load = ("; one step, traced under a different load than Table G's timed steps, so the picture of that step"
+            if result.load_differs else "")
+    if s.main_sink == "convolution":
+        fix = f". {conv_fix_words(sparse)} "
+    else:
+        fix = (f", and cutting it would take {SINK_FIXES[s.main_sink]}. " if s.main_sink in SINK_FIXES else ". ")
     return (f"One traced inference step ({data}): its {s.conv_layers} convolution layers take "
             f"{conv_ms} ms of {busy_ms} ms busy time "
-            f"(**{s.conv_share:.1%}**); the main time sink is {s.main_sink}{fix}. " + _fold_words(result))
+            f"(**{s.conv_share:.1%}**{load}); the main time sink is {s.main_sink}{fix}" + _fold_words(result))
 
 
 def _fold_words(result: TraceResult) -> str:
     """The fix the lab notes proposed, folding the masks into the weights, as Table G measured it."""
+    single = " (one traced step too)" if result.load_differs else ""
     share = (f"Folding the masks into the weights, the fix the lab notes proposed, removes the mask multiplies: "
-             f"{result.mask_share:.1%} of the original design's traced busy time")
+             f"{result.mask_share:.1%} of the original design's traced busy time{single}")
     speed = result.speed
     if speed is None:
         return share + "."

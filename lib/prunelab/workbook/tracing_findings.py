@@ -6,6 +6,7 @@ the two designs apart (:func:`prunelab.core.timing.timings_differ`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ import pandas as pd
 
 from ..core.timing import TIMING_RULE, Timing, timings_differ
 from .numbers import alike, listed, ratio_text, significant, time_cell
+from .trace_kernels import CONV_FIX, conv_fix_words
 
 if TYPE_CHECKING:
     from ..core.trace import TraceAnalysis
@@ -23,8 +25,7 @@ COST_OUTLIER = 2.0
 #: what would cut each kind of work (:data:`prunelab.core.trace.KINDS`) that can be a traced step's main time sink:
 #: proposals, none of them measured by the trace (the words say "would")
 SINK_FIXES = {
-    "convolution": "less work in the convolutions, which would need a channel-pruned model (pruning whole channels "
-                   "keeps them dense and narrower; none was traced or timed here)",
+    "convolution": CONV_FIX,
     "batchnorm": "folding each batch norm into the convolution before it, for inference",
     "activation and add": "fewer, fused ops (torch.compile fuses the elementwise ones into their neighbours)",
     "mask multiply": "folding the masks into the weights once, after pruning, as prunelab does",
@@ -148,11 +149,51 @@ class TraceResult:
     outputs_equal: bool
     speed: DesignSpeed | None
     original_busy_ms: float
+    original_span_ms: float = math.nan
 
     @property
     def mask_ms(self) -> float:
         """The original design's analysed step's time in mask multiplies."""
         return self.mask_share * self.original_busy_ms
+
+    def traced_steps(self) -> tuple[TracedStep, ...]:
+        """Each design's analysed step against its untraced steps in Table G (none without repeated steps). On the
+        CPU a traced step's span is its wall time, as the untraced steps' is; on a GPU it is its kernels' span,
+        which leaves out the host's time before the first kernel, so there only a span above every untraced step
+        counts as outside them."""
+        if self.speed is None:
+            return ()
+        cpu = self.summary.device != "cuda"
+        pairs = (("original", self.original_span_ms, self.speed.original),
+                 ("folded", self.summary.span_ms, self.speed.folded))
+        return tuple(TracedStep(name, ms, timing, cpu) for name, ms, timing in pairs
+                     if timing.samples and math.isfinite(ms))
+
+    @property
+    def load_differs(self) -> bool:
+        """Whether a design's traced step fell outside its untraced steps (:meth:`traced_steps`): the trace was
+        taken under another load than Table G's steps, so its single steps' times and shares do not stand for
+        theirs."""
+        return any(step.side for step in self.traced_steps())
+
+
+@dataclass(frozen=True)
+class TracedStep:
+    """One design's analysed (traced) step's span (ms) against its untraced steps in Table G (``timed``);
+    ``below_counts``: whether a span below every untraced step means anything (on the CPU, not on a GPU)."""
+
+    design: str
+    traced_ms: float
+    timed: Timing
+    below_counts: bool = True
+
+    @property
+    def side(self) -> int:
+        """-1: faster than the fastest untraced step (the profiler only adds time, so the machine was less loaded
+        while it traced); 1: slower than the slowest (busier, or the profiler's recording); 0: among them."""
+        if self.traced_ms > 1e3 * max(self.timed.samples):
+            return 1
+        return -1 if self.below_counts and self.traced_ms < 1e3 * min(self.timed.samples) else 0
 
 
 def trace_result(summary: Mapping, designs: pd.DataFrame) -> TraceResult:
@@ -162,7 +203,7 @@ def trace_result(summary: Mapping, designs: pd.DataFrame) -> TraceResult:
     original, ours = designs.iloc[0], designs.iloc[1]
     return TraceResult(trace_summary(trace), int(original["units"]), int(ours["units"]),
                        float(original["mask multiply share"]), bool(trace.get("outputs_equal_to_original_design")),
-                       design_speed(summary), float(original["busy (ms)"]))
+                       design_speed(summary), float(original["busy (ms)"]), float(original["step span (ms)"]))
 
 
 def conv_costs(analysis: TraceAnalysis, layers: pd.DataFrame) -> pd.DataFrame:
@@ -214,17 +255,23 @@ def _cost_list(rows: pd.DataFrame, costs: pd.DataFrame) -> str:
 def _busy_gap_words(result: TraceResult) -> str:
     """How much of the gap between the two analysed steps' busy times the mask multiplies explain: one step
     each, so a gap well beyond them, short of them (the original's other ops ran faster) or the wrong way (the
-    original, with more work, no busier) is that step's variation, which only repeated steps settle."""
+    original, with more work, no busier) is that step's variation, which only repeated steps settle. Where the
+    trace was taken under another load than the repeated steps (:attr:`TraceResult.load_differs`), the gap is no
+    measure of the design's extra work, and Table G's medians, taken in turn, give the designs' ratio instead."""
     gap = result.original_busy_ms - result.summary.busy_ms
     original, folded = alike(result.original_busy_ms, result.summary.busy_ms)
     settle = "the repeated steps below settle" if result.speed is not None else "only repeated steps would settle"
     if gap <= 0:
         shorter = f"{significant(-gap)} ms shorter" if gap < 0 else "no longer"
-        return (f" The original design's analysed step was busy {shorter} ({original} against "
-                f"{folded} ms), although its mask multiplies took {significant(result.mask_ms)} ms: one step "
-                f"varies by more than the multiplies cost, which {settle}.")
+        said = (f" The original design's analysed step was busy {shorter} ({original} against {folded} ms), although "
+                f"its mask multiplies took {significant(result.mask_ms)} ms")
+        if result.load_differs:
+            return said + "." + _load_gap(result)
+        return said + f": one step varies by more than the multiplies cost, which {settle}."
     said = (f" The original design's analysed step was busy {significant(gap)} ms longer ({original} against {folded} "
             f"ms); its mask multiplies took {significant(result.mask_ms)} ms.")
+    if result.load_differs:
+        return said + _load_gap(result)
     if gap < result.mask_ms:
         return said + (f" The gap is smaller than the multiplies alone: the original's other ops ran "
                        f"{significant(result.mask_ms - gap)} ms faster in its analysed step, which is how one "
@@ -238,6 +285,17 @@ def _busy_gap_words(result: TraceResult) -> str:
                    f"allocating the masked weights) or the step merely varied; {whole}.")
 
 
+def _load_gap(result: TraceResult) -> str:
+    """The traced steps' busy times against Table G's medians, where the trace was taken under another load."""
+    speed = result.speed
+    verdict = ("within the noise" if not speed.differ else
+               f"{'folded masks' if speed.folded_faster else 'the original design'} the faster, beyond the noise")
+    return (f" The trace was taken under another load than Table G's steps (first point), so this gap is no measure "
+            f"of the original design's extra work: its traced step was busy "
+            f"{ratio_text(result.original_busy_ms / result.summary.busy_ms)} folded's time, where Table G's medians of "
+            f"steps taken in turn put it at {ratio_text(speed.against_folded)} ({verdict}).")
+
+
 def _unresolved_masks(result: TraceResult) -> str:
     """Where the repeated steps do not tell the designs apart but the trace measured the original design's mask
     multiplies: their time and share, what folding removes, and that the step test did not resolve a difference of
@@ -246,20 +304,37 @@ def _unresolved_masks(result: TraceResult) -> str:
     if speed is None or speed.differ or not result.mask_ms > 0:
         return ""
     spread = significant(1e3 * max(speed.original.spread, speed.folded.spread) / 2, 2)
-    return (f" The trace measured the original design's mask multiplies at {significant(result.mask_ms)} ms, "
+    one = " in one step, traced under another load than these steps," if result.load_differs else ""
+    return (f" The trace measured the original design's mask multiplies{one} at {significant(result.mask_ms)} ms, "
             f"{result.mask_share:.1%} of its busy time: that is what folding removes, and the step test does not "
             f"resolve a difference of that size here (its steps spread up to ± {spread} ms).")
 
 
 def _traced_against_timed(result: TraceResult) -> str:
-    """Where the analysed step took longer than every untraced step of the same design: the profiler's own cost,
-    which is why the figures' time axes run longer than Table G's step times."""
-    steps = result.speed.folded.samples if result.speed is not None else ()
-    if not steps or result.summary.span_ms <= 1e3 * max(steps):
+    """Where a design's analysed step fell outside its untraced steps in Table G (:attr:`TraceResult.load_differs`):
+    which, against which bound, and what that says (below: the machine was less loaded while it traced, as the
+    profiler only adds time; above: busier, or the profiler's recording); and that the trace's shares then come
+    from single steps taken under differing load, so that they are not read as the timed steps' split."""
+    outside = [step for step in result.traced_steps() if step.side]
+    if not outside:
         return ""
-    return (f" Traced, it took longer than the slowest of the same design's {len(steps)} untraced steps in Table G "
-            f"({significant(1e3 * max(steps))} ms): the profiler's recording slows every op, so Figures 2 and 2b "
-            "show where the time goes, not how long a step takes.")
+    said = listed([f"the {step.design} design's traced step took {significant(step.traced_ms)} ms, "
+                   + (f"less than the fastest of its {step.timed.repeats} untraced steps in Table G "
+                      f"({significant(1e3 * min(step.timed.samples))} ms)" if step.side < 0 else
+                      f"more than the slowest of its {step.timed.repeats} untraced steps in Table G "
+                      f"({significant(1e3 * max(step.timed.samples))} ms)") for step in outside])
+    why = []
+    if any(step.side < 0 for step in outside):
+        why.append("the profiler only adds time, so a traced step faster than every untraced one ran while the "
+                   "machine was less loaded")
+    if any(step.side > 0 for step in outside):
+        why.append("a traced step slower than every untraced one ran while the machine was busier or was slowed by "
+                   "the profiler's recording (the records cannot tell which)")
+    return (f" The trace was taken under a different load than Table G's timed steps: {said}; "
+            + "; ".join(why) + f". The trace's shares (the convolutions' {result.summary.conv_share:.1%} here, the "
+            f"mask multiplies' {result.mask_share:.1%} of the original design's traced step) therefore come from "
+            "single steps taken under differing load: they picture those steps, not the timed ones, and Figures 2 "
+            "and 2b show where the time went, not how long a step takes.")
 
 
 def _on_the_cpu(s: TraceSummary) -> str:
@@ -271,9 +346,11 @@ def _on_the_cpu(s: TraceSummary) -> str:
             "step (this trace, taken on the CPU, does not measure a GPU's).")
 
 
-def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame | None = None) -> str:
+def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame | None = None,
+                   sparse: pd.DataFrame | None = None) -> str:
     """Markdown findings for Task 2 (:func:`trace_result` of the record's summary and design table), with what
-    each layer's time per multiply-add says where ``costs`` (:func:`conv_costs`) is given."""
+    each layer's time per multiply-add says where ``costs`` (:func:`conv_costs`) is given, and what Task 1's sparse
+    kernels measured on the set-up where ``sparse`` (:func:`.trace_kernels.setup_sparse_table`) has runs."""
     result = trace_result(summary, designs)
     s = result.summary
     conv_ms, busy_ms, span_ms = alike(s.conv_ms, s.busy_ms, s.span_ms)
@@ -284,14 +361,9 @@ def trace_findings(summary: Mapping, designs: pd.DataFrame, costs: pd.DataFrame 
         "shares: the picture of where its time went, not a timing to compare)." + _traced_against_timed(result)
         + _on_the_cpu(s),
         f"- The main time sink is **{s.main_sink}**."
-        + (" Pruned weights are zeros inside dense tensors, so a convolution does the same work at any compression. "
-           "Cutting that time would need less work in the convolutions: pruning whole channels (structured pruning) "
-           "would narrow them and keep them dense, but no channel-pruned model was measured here, so that is a "
-           "proposal, not a result; sparse kernels for unstructured zeros pay only where the density is low enough "
-           "(Task 1's Tables C and C2 time them against dense ones on this machine, run by run, the compact kernel "
-           "among them: a dense convolution narrowed to the units pruning left alive, the nearest this tool comes to "
-           "a channel-pruned model). Folding the masks "
-           "(below) removes the mask multiplies only."
+        + (f" {conv_fix_words(sparse)} No channel-pruned model was traced or timed here, so removing channels is a "
+           "proposal, not a result; Task 1's compact kernel, a dense product over the units pruning left alive, is "
+           "the nearest this tool comes to one. Folding the masks (below) removes the mask multiplies only."
            if s.main_sink == "convolution" else
            f" It is not the convolutions; cutting it would take {SINK_FIXES[s.main_sink]}."
            if s.main_sink in SINK_FIXES else ""),
