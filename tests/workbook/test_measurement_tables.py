@@ -1436,3 +1436,23 @@ def test_the_int8_key_result_leads_with_the_speed_up_over_the_faster_fp32():
     for int8, eager_first in ((slowed, True), (_int8(), False)):
         text = quantization_key_result(runs, _timing(), int8)
         assert (text.index("over fp32 run eagerly") < text.index("over fp32 compiled")) == eager_first
+
+
+def test_the_cpu_discussion_explains_a_missing_gain_only_where_mixed_precision_was_never_faster_or_was_slower():
+    """AMP faster beyond the noise at one compression and within it at another (1.80x, its passes spread): the
+    discussion gives the faster one's ratio and calls the other unresolved, with no word that bf16 gains too little;
+    that explanation stands where AMP was slower beyond the noise, for those compressions, or never faster."""
+    from prunelab.workbook.speed_findings import TOO_LITTLE
+
+    runs = _runs().assign(cpu_bf16=[["avx512_bf16"]] * 4)
+    split = timed(_timing().assign(amp_train_s=[0.5, 1.8], amp_train_spread_s=[0.01, 2.6],
+                                   fp32_train_spread_s=[0.01, 1.3]))
+    times = amp_times(split)
+    assert [(t.differ, t.ratio < 1) for t in times.at] == [(True, True), (False, False)]
+    cpu_line = quantization_findings(runs, pd.DataFrame(), split).splitlines()[1]
+    assert TOO_LITTLE not in cpu_line and ratio_text(0.5) in cpu_line and ratio_text(1.8) in cpu_line
+    slower = timed(_timing().assign(amp_train_s=[0.5, 9.0], amp_train_spread_s=0.01, fp32_train_spread_s=0.01))
+    cpu_line = quantization_findings(runs, pd.DataFrame(), slower).splitlines()[1]
+    assert TOO_LITTLE in cpu_line and ratio_text(0.5) in cpu_line and ratio_text(9.0) in cpu_line
+    never = quantization_findings(runs, pd.DataFrame(), _timing()).splitlines()[1]  # 1.10x within, 9.00x slower
+    assert TOO_LITTLE in never

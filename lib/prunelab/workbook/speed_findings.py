@@ -13,7 +13,7 @@ import pandas as pd
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
 from .amp_memory import AmpMemory, amp_memory
 from .int8_findings import Int8Result, int8_lines, int8_result
-from .numbers import AT_CHANCE, Span, at_chance, ratio_text, steps_text, time_cell
+from .numbers import AT_CHANCE, Span, at_chance, listed, ratio_text, steps_text, time_cell
 from .tables import amp_ratios
 
 # ------------------------------------------------------------------------------ Task 4: precision
@@ -237,24 +237,57 @@ def _cuda_words(r: QuantizationResult) -> str:
             "began, with the model) does not shrink at all; only activations saved for the backward pass do.")
 
 
+#: why autocast on a CPU takes back what bf16 arithmetic saves, said where mixed precision gained
+CASTS = ("Autocast casts every weight and activation to bf16 before each convolution and back where fp32 is needed, "
+         "which takes back part of what bf16 arithmetic saves")
+
+
+#: why mixed precision did not gain on a CPU with bf16 units: said only where it never was faster beyond the noise,
+#: or of the compressions where it was slower beyond it
+TOO_LITTLE = "with these units the convolutions of so small a network gain too little to pay for that"
+
+
+def _cpu_time_words(r: QuantizationResult) -> str:
+    """What mixed precision's time on a CPU says, by the rank test's verdict at each compression: a gain, a lean,
+    a gain told apart at some compressions (each with its ratio, the others unresolved or slower), or, where it was
+    never faster beyond the noise, why with these units so small a network gains too little (or, without them,
+    nothing). That explanation is given only for the compressions where it was slower, or where it never was faster."""
+    if r.gain:
+        return ("Mixed precision paid off in time even on a CPU: with these units bf16 convolutions can outrun fp32 "
+                "by more than the casts autocast inserts cost (the steps are timed whole, so this shows the sum, not "
+                "the split). ")
+    times = r.timing
+    if times is not None and times.ratios.high < 1:  # everywhere, by under 10% or noise
+        return (f"Mixed precision took less time at every compression ({times.ratios.words(ratio_text)} fp32's "
+                f"time), {_beyond_words(times)}: " + ("a small gain. " if times.beyond == len(times.at) else
+                                                     "a lean, not a measured gain. " if times.beyond == 0 else
+                                                     "a gain measured at some compressions only. ") + f"{CASTS}. ")
+    too_little = TOO_LITTLE if r.cpu_bf16 else "without them bf16 arithmetic is emulated, so there is nothing to gain"
+    faster = [t for t in times.at if t.differ and t.ratio < 1] if times is not None else []
+    if not faster:
+        return ("Autocast casts every weight and activation to bf16 before each convolution and back where fp32 "
+                f"is needed, and {too_little}. ")
+    slower = [t for t in times.at if t.differ and t.ratio > 1]
+    unresolved = [t for t in times.at if not t.differ]
+    text = f"Mixed precision took less time, {BEYOND_NOISE}, at {_at(faster)}"
+    if slower:
+        text += f"; it took more, {BEYOND_NOISE}, at {_at(slower)}"
+    if unresolved:
+        noise = "within the noise" if any(t.judged for t in unresolved) else "too few to tell apart"
+        text += f"; at {_at(unresolved)} the passes are {noise}, so whether it gained there is unresolved"
+    return text + f". {CASTS}" + (f"; where it took more, {too_little}. " if slower else ". ")
+
+
+def _at(times: list[AmpTime]) -> str:
+    """"compression 0.2 (0.688x fp32's time) and 1 (0.617x)": the compressions and AMP's time ratio at each."""
+    whose = " fp32's time"  # after the first ratio only
+    each = [f"{t.compression:g} ({ratio_text(t.ratio)}{whose if i == 0 else ''})" for i, t in enumerate(times)]
+    return f"compression{'s' if len(times) > 1 else ''} {listed(each)}"
+
+
 def _cpu_words(r: QuantizationResult) -> str:
     units = f"native bf16 units ({', '.join(r.cpu_bf16)})" if r.cpu_bf16 else "no native bf16 units"
-    faster = not r.gain and r.timing is not None and r.timing.ratios.high < 1  # everywhere, by under 10% or noise
-    return (f"This CPU has {units}. " + (
-        "Mixed precision paid off in time even on a CPU: with these units bf16 convolutions can outrun fp32 by "
-        "more than the casts autocast inserts cost (the steps are timed whole, so this shows the sum, not the split). "
-        if r.gain else
-        f"Mixed precision took less time at every compression ({r.timing.ratios.words(ratio_text)} fp32's time), "
-        f"{_beyond_words(r.timing)}: " + ("a small gain. " if r.timing.beyond == len(r.timing.at) else
-                                          "a lean, not a measured gain. " if r.timing.beyond == 0 else
-                                          "a gain measured at some compressions only. ")
-        + "Autocast casts every weight and activation to bf16 before each convolution and back where fp32 is "
-        "needed, which takes back part of what bf16 arithmetic saves. "
-        if faster else
-        "Autocast casts every weight and activation to bf16 before each convolution and back where fp32 "
-        "is needed, and " + ("with these units the convolutions of so small a network gain too little "
-                             "to pay for that. " if r.cpu_bf16 else "without them bf16 arithmetic is emulated, "
-                             "so there is nothing to gain. "))
+    return (f"This CPU has {units}. " + _cpu_time_words(r)
         + "A run's own peak memory on the CPU is the peak resident set of the whole process (the Python runtime, "
         "the PyTorch libraries, the data set held in memory), not of tensors alone, and the runs share that process: "
         f"it held {r.starts_mb[0]:,.0f} MB as the fp32 runs began and {r.starts_mb[1]:,.0f} MB as the "
