@@ -1456,3 +1456,13 @@ def test_the_cpu_discussion_explains_a_missing_gain_only_where_mixed_precision_w
     assert TOO_LITTLE in cpu_line and ratio_text(0.5) in cpu_line and ratio_text(9.0) in cpu_line
     never = quantization_findings(runs, pd.DataFrame(), _timing()).splitlines()[1]  # 1.10x within, 9.00x slower
     assert TOO_LITTLE in never
+
+
+def test_table_j_says_a_runs_own_peak_is_not_shown_only_where_no_column_shows_it():
+    """On a CPU with a timed pass's tensors measured, Table J shows those, not a run's own resident set: its caption
+    says that peak is not shown (a reader would look for its column); where the column shows the resident set, no."""
+    from prunelab.workbook.measurement_tables import amp_training_caption
+
+    timed_pass = _timing().assign(fp32_train_peak_mb=[30.0, 40.0], amp_train_peak_mb=[18.0, 26.0])
+    assert "not shown" in amp_training_caption(_runs(), timed_pass, "rand")
+    assert "not shown" not in amp_training_caption(_runs(), _timing(), "rand")  # the resident set is the column

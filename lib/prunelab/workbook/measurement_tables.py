@@ -224,7 +224,7 @@ def amp_training_caption(table: pd.DataFrame, timing: pd.DataFrame, pruner: str)
                                 "already held (its data, earlier runs, the libraries), so it is not compared between "
                                 "the precisions"),
         "timed pass": (", above what its model and optimizer already held, measured for each precision in turn in one "
-                       "process; a run's own peak on a CPU is its process's resident set, which counts all the "
+                       "process; a run's own peak, its process's resident set, is not shown, as it counts all the "
                        "process held")}[compared.source]
     size = int(timing["batch_size"].iloc[0])
     steps = _timed_steps(timing, "training step")
