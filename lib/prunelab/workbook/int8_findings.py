@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
-from .numbers import Span, compression_text, listed, ratio_text, share_of, time_cell
+from .int8_noise import noisy_int8
+from .numbers import Span, compression_text, listed, ratio_text, share_of, significant
+from .sparse_tables import NOISY_MARK
 from .tables import int8_sides
 
 
@@ -23,8 +25,9 @@ class Int8Speed:
     was the slower (``slower``); ``apart``: the span over the runs told apart alone, ``rest``: over the others
     (None where there are none), so that a range quoted beside "N of M runs beyond the noise" is those N runs';
     ``wide``: the runs within the noise whose ratio lies as far past 1 as one told apart (:func:`_as_far`), each
-    (ratio, int8's timing, fp32's timing): the rank test did not separate their passes, whose times the words give
-    (so the reader sees them), else a larger ratio than the ones claimed would read as an error."""
+    (compression, ratio, int8's timing, fp32's timing): the words say which passes kept the rank test from telling
+    them apart (:func:`wide_words`), else a larger ratio than the ones claimed would read as an error; ``fp32``: the
+    fp32 side's name in those words."""
 
     speedup: Span
     beyond: int | None
@@ -32,7 +35,8 @@ class Int8Speed:
     slower: int = 0
     apart: Span | None = None
     rest: Span | None = None
-    wide: tuple[tuple[float, Timing, Timing], ...] = ()
+    wide: tuple[tuple[float, float, Timing, Timing], ...] = ()
+    fp32: str = "fp32"
 
     @property
     def every(self) -> bool:
@@ -57,48 +61,36 @@ class Int8Speed:
         if self.every and self.slower == self.runs:
             return f"{shown} as fast: slower in {'every run' if self.runs > 1 else 'the run'}, {BEYOND_NOISE}"
         if self.beyond and not self.every and self.apart is not None:
-            rest = (f" (the rest within it, {self.rest.words(ratio_text)}: {self._why_within()})"
+            rest = (f" (the rest within it, {self.rest.words(ratio_text)}: no difference claimed)"
                     if self.rest is not None else " (in the rest no difference is claimed)")
             return f"{self.apart.words(ratio_text)} as fast, {self.verdict()}{rest}"
         return f"{shown} as fast, {self.verdict()}"
 
-    def _why_within(self) -> str:
-        """"no difference claimed", and where a run within the noise has a ratio as far past 1 as one told apart
-        (:attr:`wide`), that the rank test did not separate its passes, with both sides' times (median ± half the
-        range, ms). Not that they "spread wide": how far apart the ratio is from 1x says nothing of the spread."""
-        if not self.wide:
-            return "no difference claimed"
-        times = "; ".join(f"{'' if len(self.wide) == 1 else f'at {ratio_text(r)} '}int8 "
-                          f"{time_cell(i.median * 1e3, i.spread * 1e3, 'ms')} against fp32 "
-                          f"{time_cell(f.median * 1e3, f.spread * 1e3, 'ms')}" for r, i, f in self.wide)
-        if len(self.wide) == self.runs - (self.beyond or 0):
-            whose = "its passes" if len(self.wide) == 1 else "their passes"
-        else:
-            whose = "the passes of the runs as far from 1x as those told apart"
-        return f"no difference is claimed, as the rank test did not separate {whose}: {times}"
-
 
 def _timed(part: pd.DataFrame, column: str) -> pd.DataFrame:
     """The int8 table rows whose ``column`` timing was measured (a finite median; NaN where that side was not)."""
-    return part[[math.isfinite(t.median) for t in part[column]]]
+    return part.loc[[math.isfinite(t.median) for t in part[column]]] if len(part) else part  # [] would pick columns
 
 
-def int8_speed(part: pd.DataFrame, fp32: str, speedup: str) -> Int8Speed:
+def int8_speed(part: pd.DataFrame, fp32: str, speedup: str, name: str = "fp32") -> Int8Speed:
     """The :class:`Int8Speed` of int8 over the fp32 side whose timings are column ``fp32`` and ratios column
-    ``speedup`` of these int8 table rows, counting only the rows where that side was timed (finite median)."""
+    ``speedup`` of these int8 table rows (that side called ``name`` in words), counting only the rows where that
+    side was timed (finite median)."""
     timed = _timed(part, fp32)
     pairs = list(zip(timed["int8 timing"], timed[fp32]))
     if not all(can_differ(len(i.samples), len(f.samples)) for i, f in pairs):
-        return Int8Speed(Span.of(timed[speedup]), None, len(timed))
+        return Int8Speed(Span.of(timed[speedup]), None, len(timed), fp32=name)
     apart = [timings_differ(i, f) for i, f in pairs]
     beyond = sum(apart)
     slower = sum(told and i.median > f.median for told, (i, f) in zip(apart, pairs))
     ratios = list(timed[speedup])
     told = [r for r, a in zip(ratios, apart) if a]
     rest = [r for r, a in zip(ratios, apart) if not a]
-    wide = tuple((r, i, f) for r, a, (i, f) in zip(ratios, apart, pairs) if not a and _as_far(r, told))
+    compressions = timed.index.get_level_values("compression")
+    wide = tuple((float(c), r, i, f) for c, r, a, (i, f) in zip(compressions, ratios, apart, pairs)
+                 if not a and _as_far(r, told))
     return Int8Speed(Span.of(ratios), beyond, len(timed), slower, Span.of(told) if told else None,
-                     Span.of(rest) if rest else None, wide)
+                     Span.of(rest) if rest else None, wide, name)
 
 
 def _as_far(ratio: float, told: list[float]) -> bool:
@@ -107,26 +99,56 @@ def _as_far(ratio: float, told: list[float]) -> bool:
     return any(t > 1 and ratio >= t or t < 1 and ratio <= t for t in told)
 
 
+def wide_words(s: Int8Setup) -> str:
+    """A short sentence per run of set-up ``s`` within the noise whose ratio lies as far past 1 as one told apart
+    (:attr:`Int8Speed.wide`), from its passes: how many of the faster side's passes (by median) took longer than the
+    other side's fastest, and how long the slowest took; "" where there is none. Not the times' medians and half
+    ranges: "2.66 ± 15 ms" says no more than that one pass ran far off the others."""
+    def ms(seconds: float) -> str:
+        return significant(1e3 * seconds)
+
+    sentences = []
+    for speed in (s.eager, s.compiled):
+        for compression, ratio, int8, fp32 in speed.wide:
+            (fast, f), (slow, o) = sorted((("int8", int8), (speed.fp32, fp32)), key=lambda side: side[1].median)
+            over = [p for p in f.samples if p > min(o.samples)]
+            if not over:
+                continue
+            fastest = f"the fastest {slow} pass ({ms(min(o.samples))} ms)"
+            if len(over) > 1:
+                took = (f"{len(over)} of the {len(f.samples)} {fast} passes took longer than {fastest}, the slowest "
+                        f"{ms(max(over))} ms")
+            else:
+                than = (f"every {slow} pass ({ms(min(o.samples))} to {ms(max(o.samples))} ms)"
+                        if max(over) > max(o.samples) else fastest)
+                took = f"one {fast} pass took {ms(max(over))} ms, longer than {than}"
+            sentences.append(f"On {s.setup} at compression {compression_text(compression)} {took}, so the rank test "
+                             f"does not tell that run's {ratio_text(ratio)} apart.")
+    return " ".join(sentences)
+
+
 @dataclass(frozen=True)
 class CompilingEffect:
-    """Compiled fp32 against eager fp32 in the ``runs`` runs of a set-up where both were timed: compiled fp32's time
-    over eager fp32's (medians) in each run a rank test of the passes tells apart, where compiled was the slower
-    (``slower``) and the faster (``faster``). It says how to read int8's two speed-ups: where compiling slows fp32,
-    the one over compiled fp32 is the larger; where it speeds fp32 up, part of the one over eager fp32 is
+    """Compiled fp32 against eager fp32 in the ``runs`` runs of a set-up where both were timed: (compression,
+    compiled fp32's time over eager fp32's) of each run a rank test of the passes tells apart, where compiled was the
+    slower (``slower``) and the faster (``faster``). It says how to read int8's two speed-ups: where compiling slows
+    fp32, the one over compiled fp32 is the larger; where it speeds fp32 up, part of the one over eager fp32 is
     compiling's."""
 
     runs: int
-    slower: tuple[float, ...] = ()
-    faster: tuple[float, ...] = ()
+    slower: tuple[tuple[float, float], ...] = ()
+    faster: tuple[tuple[float, float], ...] = ()
 
 
 def compiling_effect(part: pd.DataFrame) -> CompilingEffect:
     """The :class:`CompilingEffect` of these int8 table rows (:func:`.tables.int8_table`)."""
     timed = _timed(part, "fp32 compiled timing")
     slower, faster = [], []
-    for compiled, eager in zip(timed["fp32 compiled timing"], timed["fp32 timing"]):
+    for compression, compiled, eager in zip(timed.index.get_level_values("compression"),
+                                            timed["fp32 compiled timing"], timed["fp32 timing"]):
         if can_differ(len(compiled.samples), len(eager.samples)) and timings_differ(compiled, eager):
-            (slower if compiled.median > eager.median else faster).append(compiled.median / eager.median)
+            (slower if compiled.median > eager.median else faster).append(
+                (float(compression), compiled.median / eager.median))
     return CompilingEffect(len(timed), tuple(slower), tuple(faster))
 
 
@@ -139,7 +161,8 @@ class Int8Setup:
     ratio holds as well as the formats, and
     what compiling alone did to fp32 (``compiling``); ``uncompiled``: each reason no compiled fp32 was timed
     (:func:`uncompiled_reason`) with the compressions of the runs it covers; ``top1_images``: the top-1 change as a
-    count of test images, of ``test_images`` (:func:`top1_words`)."""
+    count of test images, of ``test_images`` (:func:`top1_words`). The speed-ups and what compiling did count only
+    the runs none of whose times Table L2 marks as noise; ``noisy``: the compressions of those left out."""
 
     setup: str
     eager: Int8Speed
@@ -151,6 +174,7 @@ class Int8Setup:
     uncompiled: tuple[tuple[str, tuple[float, ...]], ...] = ()  # why no compiled fp32, and at which compressions
     top1_images: Span | None = None  # the top-1 change in test images, where every record gives their number
     test_images: Span | None = None  # that number of test images
+    noisy: tuple[float, ...] = ()  # the compressions of the runs left out, a time of theirs noise (:func:`noisy_int8`)
 
     @property
     def runs(self) -> int:
@@ -171,29 +195,55 @@ class Int8Result:
 
 def compiling_words(s: Int8Setup) -> str:
     """A short sentence for each way compiling alone moved fp32's time on set-up ``s`` beyond the noise (slower,
-    faster), with what that means for int8's two speed-ups; "" where it moved it in no run. Table L2 gives the two
+    faster), with what that means for int8's two speed-ups; "" where it moved it in no run. Compiling "made fp32
+    slower" only where it did in every run; else in how many and at which compressions. Table L2 gives the two
     times, not their ratio, so the ratio reads as the report's others do (:func:`.numbers.ratio_text`)."""
     e, sentences = s.compiling, []
-    for ratios, moved, meaning in (
-            (e.slower, "slower",
-             "so the speed-up over compiled fp32 is the larger of int8's two, in part fp32's loss to compiling"),
-            (e.faster, "faster", "so part of int8's speed-up over eager fp32 is compiling's, not int8's")):
-        if ratios:
-            where = ("in the run" if e.runs == 1 else "in every run" if len(ratios) == e.runs
-                     else f"in {len(ratios)} of {e.runs} runs")
-            sentences.append(f"On {s.setup} compiling made fp32 {moved}: compiled fp32 took "
-                             f"{Span.of(ratios).words(ratio_text)} eager fp32's time {where}, {BEYOND_NOISE}, "
-                             f"{meaning}.")
+    for moved, meaning in (("slower", "the speed-up over compiled fp32 is the larger of int8's two, in part fp32's "
+                                      "loss to compiling"),
+                           ("faster", "part of int8's speed-up over eager fp32 is compiling's, not int8's")):
+        if not (at := getattr(e, moved)):
+            continue
+        ratios = Span.of(r for _, r in at).words(ratio_text)
+        if len(at) == e.runs:
+            where = "" if e.runs == 1 else " in every run"
+            sentences.append(f"On {s.setup} compiling made fp32 {moved}{where}: compiled fp32 took {ratios} eager "
+                             f"fp32's time, {BEYOND_NOISE}, so {meaning}.")
+        else:
+            sentences.append(f"On {s.setup} compiled fp32 was {moved} than eager fp32 in {len(at)} of {e.runs} runs, "
+                             f"{BEYOND_NOISE} ({_compressions([c for c, _ in at])}, "
+                             f"{listed([ratio_text(r) for _, r in at])} its time); there {meaning}.")
     return " ".join(sentences)
 
 
+def left_out_words(s: Int8Setup) -> str:
+    """" (1 of 3 runs left out, at compression 0.2: …)": the runs of set-up ``s`` whose times Table L2 marks as noise
+    (:attr:`Int8Setup.noisy`), left out of its speed-ups; "" where none is."""
+    if not s.noisy:
+        return ""
+    their = "its times" if len(s.noisy) == 1 else "their times"
+    return (f" ({share_of(len(s.noisy), len(s.noisy) + s.runs, 'run')} left out, at {_compressions(s.noisy)}: Table "
+            f"L2 marks {their} {NOISY_MARK} as noise)")
+
+
+def _compressions(compressions) -> str:
+    """"compression 0.5", "compressions 0.5 and 1"."""
+    return f"compression{'s' if len(compressions) > 1 else ''} {listed([compression_text(c) for c in compressions])}"
+
+
 def int8_setups(int8: pd.DataFrame) -> tuple[Int8Setup, ...]:
-    """An :class:`Int8Setup` per set-up of the int8 table (:func:`.tables.int8_table`)."""
-    return tuple(Int8Setup(setup, int8_speed(part, "fp32 timing", "speedup"),
-                           int8_speed(part, "fp32 compiled timing", "speedup over compiled"),
-                           Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part),
-                           compiling_effect(part), _uncompiled_runs(part), *_images_changed(part))
-                 for setup, part in int8.groupby(level="setup"))
+    """An :class:`Int8Setup` per set-up of the int8 table (:func:`.tables.int8_table`), its times counted over the
+    rows none of whose times is noise (:func:`noisy_int8`)."""
+    marked, setups = noisy_int8(int8).any(axis=1), []
+    for setup, part in int8.groupby(level="setup"):
+        counted_rows = part[~marked.loc[part.index]]
+        setups.append(Int8Setup(
+            setup, int8_speed(counted_rows, "fp32 timing", "speedup", "eager fp32"),
+            int8_speed(counted_rows, "fp32 compiled timing", "speedup over compiled", "compiled fp32"),
+            Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part),
+            compiling_effect(counted_rows), _uncompiled_runs(part), *_images_changed(part),
+            noisy=tuple(float(c) for _, c in part.index[marked.loc[part.index].to_numpy()])))
+    return tuple(setups)
 
 
 def _images_changed(part: pd.DataFrame) -> tuple[Span | None, Span | None]:
@@ -294,10 +344,16 @@ def _sides_once(setups: tuple[Int8Setup, ...]) -> list[str]:
     return shown
 
 
+#: said of a set-up every one of whose runs Table L2 marks as noise (:func:`noisy_int8`), for its speed-ups
+NO_SPEED = f"no speed-up is quoted, as Table L2 marks {NOISY_MARK} every run's times as noise"
+
+
 def int8_lines(r: Int8Result) -> list[str]:
     compiled = [s.compiled.runs > 0 for s in r.setups]
     per_setup = "; ".join(
-        f"{s.setup}: over fp32 run eagerly{sides}, {s.eager.words()}" + _compiled_words(s, any(compiled[:i]))
+        f"{s.setup}{left_out_words(s)}: "
+        + (f"over fp32 run eagerly{sides}, {s.eager.words()}" + _compiled_words(s, any(compiled[:i])) if s.runs
+           else NO_SPEED)
         + f"; {top1_words(s)}"
         for i, (s, sides) in enumerate(zip(r.setups, _sides_once(r.setups))))
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]
@@ -305,6 +361,7 @@ def int8_lines(r: Int8Result) -> list[str]:
         f"- int8 post-training quantization against fp32 test-set inference on the CPU (medians of passes "
         f"taken in turn): {per_setup}. "
         + "".join(f"{words} " for s in r.setups if (words := compiling_words(s)))
+        + "".join(f"{words} " for s in r.setups if (words := wide_words(s)))
         + ("Every pruned weight stayed exactly zero." if r.zeros_kept
            else "Some pruned weights did NOT stay zero: investigate."),
         f"- On disk int8 is {r.smaller_than_dense.words(ratio_text)} smaller than dense fp32 (one byte per "

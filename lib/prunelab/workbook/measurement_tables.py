@@ -19,7 +19,9 @@ from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ
 from ..runs.store import RunRecord
 from .amp_memory import TIMED_PEAK_KEYS, amp_memory
 from .grids import stand_in_note
+from .int8_noise import noisy_int8, noisy_note
 from .numbers import alike, compression_text, ratio_text, significant, steps_text, time_cell
+from .sparse_tables import NOISY_MARK
 from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .table_notes import UNROUNDED_RATIOS, noted, say_once
@@ -341,33 +343,46 @@ def int8_timing_caption(int8: pd.DataFrame) -> str:
             f"median of n passes ± half their range). Over fp32 eager: {int8_sides(int8)}. Over fp32 compiled: "
             "against the same fp32 model run through torch.compile with inductor freezing, as PT2E runs its int8 "
             f"graph, so compiling is on both sides and the ratio is what int8 buys beyond it{dash}. A speed-up is "
-            f"fp32's median over int8's ({UNROUNDED_RATIOS}); " + TIMING_RULE + ".")
+            f"fp32's median over int8's ({UNROUNDED_RATIOS}); " + TIMING_RULE + "." + noisy_note(int8))
 
 
-def _int8_time(median_ms: float, spread_ms: float) -> str:
-    return "–" if not math.isfinite(median_ms) else time_cell(median_ms, spread_ms, "")
+def _int8_time(median_ms: float, spread_ms: float, noisy: bool = False) -> str:
+    """A time cell of Table L2, marked :data:`.sparse_tables.NOISY_MARK` where it is noise (:func:`.int8_noise.
+    noisy_int8`); "–" where that side was not timed."""
+    if not math.isfinite(median_ms):
+        return "–"
+    return time_cell(median_ms, spread_ms, "") + (f" {NOISY_MARK}" if noisy else "")
+
+
+#: Table L2's time difference of a row left out of the findings, a time of it marked as noise
+LEFT_OUT = f"left out ({NOISY_MARK})"
 
 
 def int8_timing_table(int8: pd.DataFrame) -> pd.DataFrame:
     """Table L2, inference time: per row of :func:`.tables.int8_table`, fp32 eager, fp32 compiled and int8 times
     (median ± half range, ms), int8's speed-up over each fp32 side with whether a rank test of the passes tells the
     two apart (:func:`difference_text`), and the passes; "–" for the compiled side where it was not timed. A time
-    difference or a count of passes the same in every row is said once, in the caption
-    (:func:`.table_notes.say_once`)."""
-    rows = []
+    taken as noise (:func:`.int8_noise.noisy_int8`, Table C's rule) is marked, and its row's time differences read
+    :data:`LEFT_OUT`, as the findings leave the row out. A time difference or a count of passes the same in every row
+    is said once, in the caption (:func:`.table_notes.say_once`)."""
+    rows, noisy = [], noisy_int8(int8)
     for (setup, compression), r in int8.iterrows():
-        compiled = r["fp32 compiled timing"]
+        compiled, marks = r["fp32 compiled timing"], noisy.loc[(setup, compression)]
+        out = marks.any()
         rows.append({
             "setup": setup, "compression": compression_text(compression),
-            (INT8_TIMES, "fp32 eager"): _int8_time(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"]),
+            (INT8_TIMES, "fp32 eager"): _int8_time(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"],
+                                                   marks["fp32 timing"]),
             (INT8_TIMES, "fp32 compiled"): _int8_time(r["fp32 compiled inference (ms)"],
-                                                      r["fp32 compiled inference spread (ms)"]),
-            (INT8_TIMES, "int8"): _int8_time(r["int8 inference (ms)"], r["int8 inference spread (ms)"]),
+                                                      r["fp32 compiled inference spread (ms)"],
+                                                      marks["fp32 compiled timing"]),
+            (INT8_TIMES, "int8"): _int8_time(r["int8 inference (ms)"], r["int8 inference spread (ms)"],
+                                             marks["int8 timing"]),
             (OVER_EAGER, "speed-up"): ratio_text(r["speedup"]),
-            (OVER_EAGER, "time difference"): difference_text(r["int8 timing"], r["fp32 timing"]),
+            (OVER_EAGER, "time difference"): LEFT_OUT if out else difference_text(r["int8 timing"], r["fp32 timing"]),
             (OVER_COMPILED, "speed-up"): ratio_text(r["speedup over compiled"]),
-            (OVER_COMPILED, "time difference"): (difference_text(r["int8 timing"], compiled)
-                                                 if math.isfinite(compiled.median) else "–"),
+            (OVER_COMPILED, "time difference"): ("–" if not math.isfinite(compiled.median) else LEFT_OUT if out
+                                                 else difference_text(r["int8 timing"], compiled)),
             ("passes", ""): r["timing repeats"],
         })
     frame = pd.DataFrame(rows).set_index(["setup", "compression"])
