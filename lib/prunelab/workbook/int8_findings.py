@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..core.timing import BEYOND_NOISE, TOO_FEW, WITHIN_NOISE, Timing, can_differ, timings_differ
-from .int8_noise import noisy_int8
 from .numbers import Span, compression_text, listed, ratio_text, share_of, significant
-from .sparse_tables import NOISY_MARK
-from .tables import int8_sides
+from .sparse_tables import NOISY_DENSE
+from .tables import FP32_METHODS, INT8_METHODS, int8_sides
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class Int8Speed:
 
 def _timed(part: pd.DataFrame, column: str) -> pd.DataFrame:
     """The int8 table rows whose ``column`` timing was measured (a finite median; NaN where that side was not)."""
-    return part.loc[[math.isfinite(t.median) for t in part[column]]] if len(part) else part  # [] would pick columns
+    return part[[math.isfinite(t.median) for t in part[column]]]
 
 
 def int8_speed(part: pd.DataFrame, fp32: str, speedup: str, name: str = "fp32") -> Int8Speed:
@@ -127,6 +126,30 @@ def wide_words(s: Int8Setup) -> str:
     return " ".join(sentences)
 
 
+#: Table L2's timed sides: each one's timing column, its name in words, the column of how it ran and that in words
+INT8_TIMED = (("fp32 timing", "eager fp32", "fp32 method", FP32_METHODS),
+              ("fp32 compiled timing", "compiled fp32", None, {}),
+              ("int8 timing", "int8", "int8 method", INT8_METHODS))
+
+
+def load_spreads(int8: pd.DataFrame) -> list[tuple[str, str, float, float]]:
+    """(side, set-up, fastest and slowest median in ms) of each timed side (:data:`INT8_TIMED`, with how it ran
+    where a set-up's rows ran it more than one way) whose medians over one set-up's rows differ by more than
+    :data:`.sparse_tables.NOISY_DENSE` of the fastest: pruned weights are zeros still multiplied, so a side run one
+    way does the same arithmetic at every compression, and such a spread is the machine's load."""
+    spreads = []
+    for setup, part in int8.groupby(level="setup"):
+        for column, name, how, way_words in INT8_TIMED:
+            ways = part.groupby(part[how] if how else pd.Series("", index=part.index))
+            for way, rows in ways:
+                ms = [1e3 * t.median for t in rows[column] if math.isfinite(t.median)]
+                if len(ms) > 1 and max(ms) > (1 + NOISY_DENSE) * min(ms):
+                    side = f"{name} ({way_words.get(way, way)})" if ways.ngroups > 1 else name
+                    spreads.append((side, setup, min(ms), max(ms)))
+    return spreads
+
+
+
 @dataclass(frozen=True)
 class CompilingEffect:
     """Compiled fp32 against eager fp32 in the ``runs`` runs of a set-up where both were timed: (compression,
@@ -161,8 +184,7 @@ class Int8Setup:
     ratio holds as well as the formats, and
     what compiling alone did to fp32 (``compiling``); ``uncompiled``: each reason no compiled fp32 was timed
     (:func:`uncompiled_reason`) with the compressions of the runs it covers; ``top1_images``: the top-1 change as a
-    count of test images, of ``test_images`` (:func:`top1_words`). The speed-ups and what compiling did count only
-    the runs none of whose times Table L2 marks as noise; ``noisy``: the compressions of those left out."""
+    count of test images, of ``test_images`` (:func:`top1_words`)."""
 
     setup: str
     eager: Int8Speed
@@ -174,7 +196,6 @@ class Int8Setup:
     uncompiled: tuple[tuple[str, tuple[float, ...]], ...] = ()  # why no compiled fp32, and at which compressions
     top1_images: Span | None = None  # the top-1 change in test images, where every record gives their number
     test_images: Span | None = None  # that number of test images
-    noisy: tuple[float, ...] = ()  # the compressions of the runs left out, a time of theirs noise (:func:`noisy_int8`)
 
     @property
     def runs(self) -> int:
@@ -216,34 +237,18 @@ def compiling_words(s: Int8Setup) -> str:
     return " ".join(sentences)
 
 
-def left_out_words(s: Int8Setup) -> str:
-    """" (1 of 3 runs left out, at compression 0.2: …)": the runs of set-up ``s`` whose times Table L2 marks as noise
-    (:attr:`Int8Setup.noisy`), left out of its speed-ups; "" where none is."""
-    if not s.noisy:
-        return ""
-    their = "its times" if len(s.noisy) == 1 else "their times"
-    return (f" ({share_of(len(s.noisy), len(s.noisy) + s.runs, 'run')} left out, at {_compressions(s.noisy)}: Table "
-            f"L2 marks {their} {NOISY_MARK} as noise)")
-
-
 def _compressions(compressions) -> str:
     """"compression 0.5", "compressions 0.5 and 1"."""
     return f"compression{'s' if len(compressions) > 1 else ''} {listed([compression_text(c) for c in compressions])}"
 
 
 def int8_setups(int8: pd.DataFrame) -> tuple[Int8Setup, ...]:
-    """An :class:`Int8Setup` per set-up of the int8 table (:func:`.tables.int8_table`), its times counted over the
-    rows none of whose times is noise (:func:`noisy_int8`)."""
-    marked, setups = noisy_int8(int8).any(axis=1), []
-    for setup, part in int8.groupby(level="setup"):
-        counted_rows = part[~marked.loc[part.index]]
-        setups.append(Int8Setup(
-            setup, int8_speed(counted_rows, "fp32 timing", "speedup", "eager fp32"),
-            int8_speed(counted_rows, "fp32 compiled timing", "speedup over compiled", "compiled fp32"),
-            Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part),
-            compiling_effect(counted_rows), _uncompiled_runs(part), *_images_changed(part),
-            noisy=tuple(float(c) for _, c in part.index[marked.loc[part.index].to_numpy()])))
-    return tuple(setups)
+    """An :class:`Int8Setup` per set-up of the int8 table (:func:`.tables.int8_table`)."""
+    return tuple(Int8Setup(setup, int8_speed(part, "fp32 timing", "speedup", "eager fp32"),
+                           int8_speed(part, "fp32 compiled timing", "speedup over compiled", "compiled fp32"),
+                           Span.of(-part["drop (points)"]), bool(part["stand-in"].all()), int8_sides(part),
+                           compiling_effect(part), _uncompiled_runs(part), *_images_changed(part))
+                 for setup, part in int8.groupby(level="setup"))
 
 
 def _images_changed(part: pd.DataFrame) -> tuple[Span | None, Span | None]:
@@ -344,16 +349,10 @@ def _sides_once(setups: tuple[Int8Setup, ...]) -> list[str]:
     return shown
 
 
-#: said of a set-up every one of whose runs Table L2 marks as noise (:func:`noisy_int8`), for its speed-ups
-NO_SPEED = f"no speed-up is quoted, as Table L2 marks {NOISY_MARK} every run's times as noise"
-
-
 def int8_lines(r: Int8Result) -> list[str]:
     compiled = [s.compiled.runs > 0 for s in r.setups]
     per_setup = "; ".join(
-        f"{s.setup}{left_out_words(s)}: "
-        + (f"over fp32 run eagerly{sides}, {s.eager.words()}" + _compiled_words(s, any(compiled[:i])) if s.runs
-           else NO_SPEED)
+        f"{s.setup}: over fp32 run eagerly{sides}, {s.eager.words()}" + _compiled_words(s, any(compiled[:i]))
         + f"; {top1_words(s)}"
         for i, (s, sides) in enumerate(zip(r.setups, _sides_once(r.setups))))
     smaller = [f"{setup} at {c:g}" for setup, c in r.sparse_smaller]

@@ -18,16 +18,7 @@ from .amp_memory import AmpMemory, amp_memory
 from .collapse_study import claim_verdict, studied_claims
 from .collapses import CollapsedCell
 from .findings import PrunerRanking, collapses, pruner_ranking
-from .int8_findings import (
-    NO_SPEED,
-    Int8Setup,
-    compiling_words,
-    int8_setups,
-    left_out_words,
-    top1_words,
-    uncompiled_words,
-    wide_words,
-)
+from .int8_findings import Int8Setup, compiling_words, int8_setups, top1_words, uncompiled_words, wide_words
 from .numbers import (
     AT_CHANCE,
     accuracy_cell,
@@ -253,8 +244,7 @@ def int8_key_words(setups: tuple[Int8Setup, ...]) -> list[str]:
     compiling made fp32 slower in every run), and its top-1 change (on stand-in data the times alone: a kernel does the
     same work whatever the pixels, but top-1 means nothing); then, where compiling alone moved fp32's time beyond the
     noise, which way (:func:`.int8_findings.compiling_words`), and why a run within the noise whose ratio is as large as
-    one told apart is not (:func:`.int8_findings.wide_words`). The runs whose times Table L2 marks as noise are left
-    out of the speed-ups, and the point says how many (:func:`.int8_findings.left_out_words`)."""
+    one told apart is not (:func:`.int8_findings.wide_words`)."""
     points = []
     for s in setups:
         compiled = (f"over fp32 compiled as PT2E compiles int8 (compiling on both sides), {s.compiled.words()}"
@@ -263,7 +253,7 @@ def int8_key_words(setups: tuple[Int8Setup, ...]) -> list[str]:
         accuracy = ("its images are generated, so only the times hold (a kernel does the same work whatever the "
                     "pixels)" if s.stand_in else top1_words(s))
         eager_faster = s.compiling.runs > 0 and len(s.compiling.slower) == s.compiling.runs
-        speeds = (f"{eager}; {compiled}" if eager_faster else f"{compiled}; {eager}") if s.runs else NO_SPEED
-        point = f"int8 CPU inference on {s.setup}{left_out_words(s)}: {speeds}; {accuracy}."
+        speeds = f"{eager}; {compiled}" if eager_faster else f"{compiled}; {eager}"
+        point = f"int8 CPU inference on {s.setup}: {speeds}; {accuracy}."
         points.append(" ".join(words for words in (point, compiling_words(s), wide_words(s)) if words))
     return points

@@ -19,9 +19,9 @@ from ..core.timing import TIMING_RULE, TOO_FEW, WITHIN_NOISE, Timing, can_differ
 from ..runs.store import RunRecord
 from .amp_memory import TIMED_PEAK_KEYS, amp_memory
 from .grids import stand_in_note
-from .int8_noise import noisy_int8, noisy_note
+from .int8_findings import load_spreads
 from .numbers import alike, compression_text, ratio_text, significant, steps_text, time_cell
-from .sparse_tables import NOISY_MARK
+from .sparse_tables import NOISY_DENSE
 from .style import FLOPS, pruner_label
 from .table_headers import table_style
 from .table_notes import UNROUNDED_RATIOS, noted, say_once
@@ -336,53 +336,57 @@ INT8_TIMES, OVER_EAGER, OVER_COMPILED = "inference time (ms)", "int8 over fp32 e
 def int8_timing_caption(int8: pd.DataFrame) -> str:
     """Table L2's caption after its letter, up to the machine: what each speed-up compares (:func:`.tables.
     int8_sides` for the eager one), that the compiled one has compiling on both sides (and what its "–" means,
-    where a row shows one), how times are given and the timing rule."""
+    where a row shows one), how times are given, the timing rule, and where a side's times moved with the machine's
+    load between rows, that each row's ratios hold (:func:`int8_load_note`)."""
     untimed = any(not math.isfinite(t.median) for t in int8["fp32 compiled timing"])
     dash = "; – where no compiled fp32 was timed (the discussion says why)" if untimed else ""
     return ("int8 against fp32 test-set inference time on the CPU, the three timed in turn in one process (times: "
             f"median of n passes ± half their range). Over fp32 eager: {int8_sides(int8)}. Over fp32 compiled: "
             "against the same fp32 model run through torch.compile with inductor freezing, as PT2E runs its int8 "
             f"graph, so compiling is on both sides and the ratio is what int8 buys beyond it{dash}. A speed-up is "
-            f"fp32's median over int8's ({UNROUNDED_RATIOS}); " + TIMING_RULE + "." + noisy_note(int8))
+            f"fp32's median over int8's ({UNROUNDED_RATIOS}); " + TIMING_RULE + "." + int8_load_note(int8))
 
 
-def _int8_time(median_ms: float, spread_ms: float, noisy: bool = False) -> str:
-    """A time cell of Table L2, marked :data:`.sparse_tables.NOISY_MARK` where it is noise (:func:`.int8_noise.
-    noisy_int8`); "–" where that side was not timed."""
-    if not math.isfinite(median_ms):
-        return "–"
-    return time_cell(median_ms, spread_ms, "") + (f" {NOISY_MARK}" if noisy else "")
+def int8_load_note(int8: pd.DataFrame) -> str:
+    """Where a side's times moved with the machine's load between a set-up's rows (:func:`.int8_findings.
+    load_spreads`), a sentence after a space: each row's times were taken in turn, so its ratios hold under its
+    moment's load while its times differ from other rows' by that load; "" where none did."""
+    by_setup: dict[str, list[str]] = {}
+    for side, setup, low, high in load_spreads(int8):
+        by_setup.setdefault(setup, []).append(f"{side} {significant(low)} to {significant(high)} ms")
+    if not by_setup:
+        return ""
+    quoted = "; ".join(f"{setup}: {', '.join(sides)}" for setup, sides in by_setup.items())
+    return (f" Across a set-up's rows a side's median moved by over {NOISY_DENSE:.0%} of its fastest ({quoted}), "
+            "though each side does the same arithmetic at every compression (pruned weights are zeros still "
+            "multiplied): each row's three times were taken in turn, so its ratios hold under the machine's load at "
+            "that moment, while its times differ from other rows' by that load.")
 
 
-#: Table L2's time difference of a row left out of the findings, a time of it marked as noise
-LEFT_OUT = f"left out ({NOISY_MARK})"
+def _int8_time(median_ms: float, spread_ms: float) -> str:
+    return "–" if not math.isfinite(median_ms) else time_cell(median_ms, spread_ms, "")
 
 
 def int8_timing_table(int8: pd.DataFrame) -> pd.DataFrame:
     """Table L2, inference time: per row of :func:`.tables.int8_table`, fp32 eager, fp32 compiled and int8 times
     (median ± half range, ms), int8's speed-up over each fp32 side with whether a rank test of the passes tells the
     two apart (:func:`difference_text`), and the passes; "–" for the compiled side where it was not timed. A time
-    taken as noise (:func:`.int8_noise.noisy_int8`, Table C's rule) is marked, and its row's time differences read
-    :data:`LEFT_OUT`, as the findings leave the row out. A time difference or a count of passes the same in every row
-    is said once, in the caption (:func:`.table_notes.say_once`)."""
-    rows, noisy = [], noisy_int8(int8)
+    difference or a count of passes the same in every row is said once, in the caption
+    (:func:`.table_notes.say_once`)."""
+    rows = []
     for (setup, compression), r in int8.iterrows():
-        compiled, marks = r["fp32 compiled timing"], noisy.loc[(setup, compression)]
-        out = marks.any()
+        compiled = r["fp32 compiled timing"]
         rows.append({
             "setup": setup, "compression": compression_text(compression),
-            (INT8_TIMES, "fp32 eager"): _int8_time(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"],
-                                                   marks["fp32 timing"]),
+            (INT8_TIMES, "fp32 eager"): _int8_time(r["fp32 inference (ms)"], r["fp32 inference spread (ms)"]),
             (INT8_TIMES, "fp32 compiled"): _int8_time(r["fp32 compiled inference (ms)"],
-                                                      r["fp32 compiled inference spread (ms)"],
-                                                      marks["fp32 compiled timing"]),
-            (INT8_TIMES, "int8"): _int8_time(r["int8 inference (ms)"], r["int8 inference spread (ms)"],
-                                             marks["int8 timing"]),
+                                                      r["fp32 compiled inference spread (ms)"]),
+            (INT8_TIMES, "int8"): _int8_time(r["int8 inference (ms)"], r["int8 inference spread (ms)"]),
             (OVER_EAGER, "speed-up"): ratio_text(r["speedup"]),
-            (OVER_EAGER, "time difference"): LEFT_OUT if out else difference_text(r["int8 timing"], r["fp32 timing"]),
+            (OVER_EAGER, "time difference"): difference_text(r["int8 timing"], r["fp32 timing"]),
             (OVER_COMPILED, "speed-up"): ratio_text(r["speedup over compiled"]),
-            (OVER_COMPILED, "time difference"): ("–" if not math.isfinite(compiled.median) else LEFT_OUT if out
-                                                 else difference_text(r["int8 timing"], compiled)),
+            (OVER_COMPILED, "time difference"): (difference_text(r["int8 timing"], compiled)
+                                                 if math.isfinite(compiled.median) else "–"),
             ("passes", ""): r["timing repeats"],
         })
     frame = pd.DataFrame(rows).set_index(["setup", "compression"])

@@ -48,7 +48,7 @@ def noisy_dense(sparse: pd.DataFrame) -> pd.Series:
     arithmetic, so a dense time far off its neighbours' is the timing's, not the kernels', and a ratio against it is
     no result either way. Judged only where :data:`NOISY_DENSE_RUNS` runs or more share the compression: of two,
     either could be the odd one."""
-    return noisy_times(sparse["dense_inference_s"], [sparse["setup"], sparse["compression"]])
+    return _dense_offset(sparse) > NOISY_DENSE  # NaN, where not judged, compares False
 
 
 def dense_drift(sparse: pd.DataFrame) -> float | None:
@@ -63,23 +63,10 @@ def dense_drift(sparse: pd.DataFrame) -> float | None:
 def _dense_offset(sparse: pd.DataFrame) -> pd.Series:
     """Per run, the share of its set-up's median dense time at its compression by which its dense time lies above
     or below it; NaN where fewer than :data:`NOISY_DENSE_RUNS` runs share the compression (no row to judge)."""
-    return off_median(sparse["dense_inference_s"], [sparse["setup"], sparse["compression"]])
-
-
-def off_median(times: pd.Series, by) -> pd.Series:
-    """Per time, the share of the median of the times that share its group (``by``, as ``Series.groupby`` takes it)
-    by which it lies above or below that median; NaN where fewer than :data:`NOISY_DENSE_RUNS` finite times share the
-    group (none to judge it against) and where the time itself is NaN (not measured)."""
-    grouped = times.groupby(by)
-    typical, timed = grouped.transform("median"), grouped.transform("count")
-    return ((times - typical).abs() / typical).where(timed >= NOISY_DENSE_RUNS)
-
-
-def noisy_times(times: pd.Series, by) -> pd.Series:
-    """Table C's rule for a time taken as noise, for any times that do the same arithmetic within each group of
-    ``by``: over :data:`NOISY_DENSE` off their group's median, above or below (:func:`off_median`). Table C's dense
-    times (:func:`noisy_dense`) and Table L2's (:func:`.int8_findings.noisy_int8`) are judged by it."""
-    return off_median(times, by) > NOISY_DENSE  # NaN, where not judged, compares False
+    times = sparse.groupby(["setup", "compression"])["dense_inference_s"]
+    typical, runs = times.transform("median"), times.transform("size")
+    off = (sparse["dense_inference_s"] - typical).abs() / typical
+    return off.where(runs >= NOISY_DENSE_RUNS)
 
 
 def left_out(sparse: pd.DataFrame) -> pd.Series:
