@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from .numbers import (
+from .numbers import (  # LARGE_POINTS: a difference not told apart is large, and unresolved rather than a tie,
+    LARGE_POINTS,  # from this many points of top-1 on, where every ablated seed also lies beyond every seed as scored
     MeanComparison,
     accuracy_cell,
     at_chance,
@@ -138,9 +139,6 @@ def _groups(table: pd.DataFrame):
     return [(key, grouped.get_group(key)) for key in keys]
 
 
-#: a difference not told apart is large, and unresolved rather than a tie, from this many points of top-1 on,
-#: where every ablated seed also lies beyond every seed as scored (:attr:`AblationVerdict.low_power`)
-LARGE_POINTS = 5.0
 #: a pruner as scored is near collapse where it keeps less than this share of its lead over always answering the
 #: most frequent class at its lowest compression studied (:attr:`AblationVerdict.near_collapse`)
 NEAR_COLLAPSE_SHARE = 0.5

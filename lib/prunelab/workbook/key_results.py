@@ -32,6 +32,7 @@ from .numbers import (
 from .sparse_speed import LeftOut, sparse_counts
 from .sparse_tables import NOISY_MARK
 from .speed_findings import AmpTimes, amp_time_summary, amp_times
+from .speed_top1 import near_key_words
 from .trace_kernels import conv_fix_words
 from .tracing_findings import SINK_FIXES, TraceResult, trace_result
 
@@ -92,24 +93,28 @@ def tuning_key_result(table: pd.DataFrame, compression: float = 1.0, dense: pd.D
               f"to the highest compression, while SNIP and GraSP fall to chance earlier): {claim_verdict(claim)}"
               for claim in studied_claims(table)]
     if sparse is not None:
-        parts += speed_key_words(sparse)
+        parts += speed_key_words(sparse, dense)
     if key.stand_in:
         parts.append(f"{', '.join(key.stand_in)}: synthetic stand-in data, a pipeline check only.")
     return "\n".join(f"- {part}" for part in parts)  # a point each: one paragraph of them was not followable
 
 
-def speed_key_words(sparse: pd.DataFrame) -> list[str]:
+def speed_key_words(sparse: pd.DataFrame, dense: pd.DataFrame | None = None) -> list[str]:
     """Per set-up on real data, whether pruning bought speed: on dense kernels a pruned network does the
     same work, so only the sparse kernels can gain. The runs are counted as the findings count them
     (:func:`.sparse_speed.sparse_counts`): of the runs compared, those that gain (:func:`.sparse_tables.sparse_gains`),
     and how many were left out because their ratio is noise (:func:`.sparse_tables.left_out`: said, so that a reader
-    does not take them for a missed gain); where the passes are too few for the rank test, that is said instead."""
+    does not take them for a missed gain); given the unpruned runs (``dense``), the gains of the runs whose own top-1
+    stayed near theirs apart from those far below it (:func:`.speed_top1.near_key_words`); where the passes are too
+    few for the rank test, that is said instead."""
     words = []
-    for c in sparse_counts(sparse):
+    for c in sparse_counts(sparse, dense):
         if c.stand_in:
             continue
         if not can_differ(c.repeats, c.repeats):
             speed = f"and whether sparse kernels gain cannot be said: {c.repeats} passes each, {TOO_FEW}"
+        elif c.by_top1 is not None:
+            speed = f"and on sparse kernels, {near_key_words(c.by_top1, c.tested)}"
         elif c.working_speedup is not None:
             speed = (f"and on sparse kernels {c.gains} of its {counted(c.tested, 'run')} compared ran "
                      f"{c.working_speedup.words(ratio_text)} as fast, beyond the passes' noise, "

@@ -25,6 +25,11 @@ from ..core.choices import no_better_than_chance
 ALPHA = 0.05
 #: what a cell shows for a spread that one value cannot have
 NO_SPREAD = "–"
+#: a difference of top-1 counted large, in points: an ablation's not told apart from this on is unresolved rather
+#: than a tie (:attr:`.ablations.AblationVerdict.low_power`), and a pruned run this far or further below the
+#: unpruned network's top-1 is not near it (:class:`.sparse_speed.GainsByTop1`): one threshold, so that the report
+#: calls the same loss large wherever it counts one
+LARGE_POINTS = 5.0
 
 
 def significant(value: float, digits: int = 3) -> str:

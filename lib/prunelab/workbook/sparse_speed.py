@@ -24,6 +24,7 @@ from .sparse_tables import (
     same_model,
     sparse_gains,
 )
+from .speed_top1 import GainsByTop1, gains_by_top1, near_words, unpruned_top1
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ class SparseCount:
     (:func:`.sparse_tables.kernels_differ`; their speed-ups and kept fractions ``real_speedup``, ``real_kept``), of
     which ``slower`` ran slower on sparse kernels and ``at_chance`` are at chance (:func:`.numbers.at_chance`);
     ``gains`` count as faster (:func:`.sparse_tables.sparse_gains`; their speed-ups ``working_speedup``); the fewest
-    timed passes, and whether the runs used the synthetic stand-in (their accuracy means nothing)."""
+    timed passes, and whether the runs used the synthetic stand-in (their accuracy means nothing); ``by_top1``: the
+    gains split by top-1 against the unpruned network's (:class:`.speed_top1.GainsByTop1`; None where that is not
+    known, where none gains, or on the stand-in)."""
 
     setup: str
     runs: int
@@ -68,6 +71,7 @@ class SparseCount:
     gains: int
     working_speedup: Span | None
     stand_in: bool = False
+    by_top1: GainsByTop1 | None = None
 
     @property
     def tested(self) -> int:
@@ -121,14 +125,16 @@ def _span_or_none(values: pd.Series) -> Span | None:
     return Span.of(values) if len(values) else None
 
 
-def sparse_count(setup: str, rows: pd.DataFrame) -> SparseCount:
+def sparse_count(setup: str, rows: pd.DataFrame, unpruned: float | None = None) -> SparseCount:
     """The :class:`SparseCount` of one set-up's rows of the sparse table: the one count of the runs that the
-    findings (:func:`sparse_result`) and the key result (:func:`.key_results.speed_key_words`) both give."""
+    findings (:func:`sparse_result`) and the key result (:func:`.key_results.speed_key_words`) both give; given the
+    unpruned network's mean top-1, its gains split by top-1 (:func:`.speed_top1.gains_by_top1`)."""
     real = rows[kernels_differ(rows)]
     working = rows[sparse_gains(rows)]
     same = same_model(rows)
     noisy = rows[noisy_dense(rows) & ~same]
     compared = rows[~left_out(rows)]
+    stand_in = bool(rows["stand_in"].any()) if "stand_in" in rows else False
     return SparseCount(
         setup=setup, runs=len(rows), repeats=int(rows["timing_repeats"].min()),
         left_out=LeftOut(same_runs=int(same.sum()), same=_span_or_none(rows.loc[same, "speedup"]),
@@ -137,23 +143,29 @@ def sparse_count(setup: str, rows: pd.DataFrame) -> SparseCount:
         speedup=_span_or_none(compared["speedup"]), beyond=len(real), real_speedup=_span_or_none(real["speedup"]),
         real_kept=_span_or_none(real["kept"]), slower=int((real["speedup"] < 1).sum()),
         at_chance=int(at_chance(real).sum()), gains=len(working), working_speedup=_span_or_none(working["speedup"]),
-        stand_in=bool(rows["stand_in"].any()) if "stand_in" in rows else False)
+        stand_in=stand_in,
+        by_top1=None if unpruned is None or stand_in or working.empty else gains_by_top1(rows, unpruned))
 
 
-def sparse_counts(sparse: pd.DataFrame) -> tuple[SparseCount, ...]:
-    """A :class:`SparseCount` per set-up of the sparse table (:func:`.sparse_tables.sparse_table`)."""
-    return tuple(sparse_count(str(setup), rows) for setup, rows in sparse.groupby("setup", sort=False))
+def sparse_counts(sparse: pd.DataFrame, dense: pd.DataFrame | None = None) -> tuple[SparseCount, ...]:
+    """A :class:`SparseCount` per set-up of the sparse table (:func:`.sparse_tables.sparse_table`), its gains
+    split by top-1 against the unpruned runs in ``dense`` (their records table) where given."""
+    unpruned = unpruned_top1(dense)
+    return tuple(sparse_count(str(setup), rows, unpruned.get(str(setup)))
+                 for setup, rows in sparse.groupby("setup", sort=False))
 
 
-def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame) -> tuple[SparseSetup, ...]:
+def sparse_result(sparse: pd.DataFrame, layers: pd.DataFrame,
+                  dense: pd.DataFrame | None = None) -> tuple[SparseSetup, ...]:
     """A :class:`SparseSetup` per set-up of the sparse table (:func:`.sparse_tables.sparse_table`), with its layers'
-    choices (:func:`.sparse_tables.sparse_layer_frame`)."""
-    setups = []
+    choices (:func:`.sparse_tables.sparse_layer_frame`) and, given the unpruned runs (``dense``), its gains split by
+    top-1 against theirs."""
+    setups, unpruned = [], unpruned_top1(dense)
     for setup, rows in sparse.groupby("setup", sort=False):
         part = layers[layers["setup"] == setup]
         switched = part[part["kernel"] != "dense"]
         setups.append(SparseSetup(
-            count=sparse_count(str(setup), rows),
+            count=sparse_count(str(setup), rows, unpruned.get(str(setup))),
             switched=tuple((str(k), int(n)) for k, n in switched["kernel"].value_counts().items()),
             switched_density=Span.of(switched["density"]),
             dense_density=Span.of(part.loc[part["kernel"] == "dense", "density"]), density=Span.of(part["density"]),
@@ -207,11 +219,12 @@ KERNEL_WORDS = {"compact": "compact, a dense product over the live units only", 
 SUB = "  - "
 
 
-def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame) -> str:
+def sparse_findings(sparse: pd.DataFrame, layers: pd.DataFrame, dense: pd.DataFrame | None = None) -> str:
     """Markdown findings on sparse kernels (:func:`sparse_result`): how much faster, which layers switched
-    and why, and whether a rank test of the passes tells a difference from their noise; a set-up's points after the
-    first as a list under it."""
-    lines, setups = [], sparse_result(sparse, layers)
+    and why, and whether a rank test of the passes tells a difference from their noise; given the unpruned runs
+    (``dense``), how fast the runs near their top-1 ran, apart from those far below it; a set-up's points after
+    the first as a list under it."""
+    lines, setups = [], sparse_result(sparse, layers, dense)
     for s in setups:
         lines.append(_speed_line(s.count))
         lines += _left_out_lines(s.count)
@@ -325,12 +338,17 @@ def _speed_line(s: SparseCount) -> str:
         line += (f" {_of_those(s)} {AT_CHANCE}, on the synthetic stand-in: a pipeline "
                  f"check, where accuracy means nothing, so none is left out for it: {s.gains} of the {s.tested} runs "
                  f"{'counts' if s.gains == 1 else 'count'} as faster, as in Figure 1b.")
+    elif s.at_chance and s.by_top1 is not None:
+        line += (f" {_of_those(s)} {AT_CHANCE}, so part of that speed comes with networks that no longer work; "
+                 f"{s.gains} of the {s.tested} runs ran faster while still above chance. {near_words(s.by_top1)}")
     elif s.at_chance and s.working_speedup is not None:
         line += (f" {_of_those(s)} {AT_CHANCE}, so part of that speed comes with networks that no longer work; "
                  f"{s.gains} of the {s.tested} runs ran faster while still above chance: "
                  f"**{s.working_speedup.words(ratio_text)}** as fast.")
     elif s.at_chance:
         line += f" {_of_those(s)} {AT_CHANCE}: there the speed comes with a network that no longer works."
+    elif s.by_top1 is not None:
+        line += f" {near_words(s.by_top1)}"
     return line
 
 
