@@ -225,3 +225,28 @@ def test_an_unpruned_network_at_chance_on_the_stand_in_leaves_real_runs_at_chanc
     both = dense.assign(top1=9.6)
     assert set(chance_references(both)) == {("CIFAR-10 / ResNet20", True), ("CIFAR-10 / ResNet20", False)}
     assert collapse_table(table, dense=both).empty
+
+
+def test_the_findings_say_which_stand_in_cells_table_a2_lists_and_which_only_its_note_counts():
+    """The stand-in's collapsed cells beyond those whose masks hold: those at chance with every layer kept, where the
+    unpruned network is at chance too, are not rows of Table A2 (its note counts them); the others are rows."""
+    from prunelab.workbook.collapses import collapse_table_note
+    from prunelab.workbook.findings import _collapse_lines
+
+    cifar = dict(setup="CIFAR-10 / ResNet20", majority_class_top1=11.6, stand_in=True)
+    table = pd.DataFrame([_row("SynFlow (1 round)", pruner="synflow", compression=0.5, top1=10.4,
+                               collapsed_layers=["7.weight"], **cifar),  # a data-free mask: said on its own
+                          _row("SNIP", pruner="snip", compression=0.5, top1=9.6, collapsed_layers=["3.weight"],
+                               **cifar),  # a row of Table A2
+                          _row("Rand", pruner="rand", compression=1.0, top1=9.6, **cifar),  # only the note counts
+                          _row("Mag", pruner="mag", compression=1.0, top1=10.0, **cifar)])
+    dense = pd.DataFrame([_row(DENSE_LABEL, compression=0.0, top1=9.6, **cifar)])
+    found = collapses(table, dense)
+    assert found.stand_in == 4 and len(found.masks_hold) == 1
+    assert sorted(c.label for c in found.left_out) == ["Mag", "Rand"]
+    rows = collapse_table(table, dense=dense).reset_index()["pruner"].tolist()
+    assert sorted(rows) == ["SNIP", "SynFlow (1 round)"] and re.search(r"\b2 runs\b", collapse_table_note(table, dense))
+    text = "\n".join(_collapse_lines(found))
+    assert re.search(r"\b1 further collapsed cell\b", text) and re.search(r"\b2 other runs\b", text)
+    assert collapses(table).left_out == ()  # no unpruned runs: Table A2 lists every cell, and the findings say so
+    assert re.search(r"\b3 further collapsed cells\b", "\n".join(_collapse_lines(collapses(table))))

@@ -164,15 +164,39 @@ def _says_nothing(cell: CollapsedCell, references: dict[DataKey, tuple[float, fl
     return (cell.setup, cell.stand_in) in references and not cell.layers
 
 
+def table_left_out(cells: list[CollapsedCell], dense: pd.DataFrame | None) -> list[CollapsedCell]:
+    """Those of ``cells`` that :func:`collapse_table` leaves out given the unpruned runs ``dense``, at chance with
+    every layer kept where the unpruned network is at chance on the same data: :func:`collapse_table_note` counts
+    them, no row lists them."""
+    references = chance_references(dense)
+    return [c for c in cells if _says_nothing(c, references)]
+
+
+def stand_in_rest_lines(listed: int, left_out: list[CollapsedCell], further: bool) -> list[str]:
+    """The findings' lines on the collapsed cells on synthetic stand-in data not said before (``further``: some
+    were): ``listed`` of them are rows of Table A2, and ``left_out`` (:func:`table_left_out`) only its note counts,
+    by their runs, as it does."""
+    lines, more = [], "further " if further else ""
+    if listed:
+        lines.append(f"- {listed} {more}collapsed cell{'s' if listed != 1 else ''} on synthetic stand-in data, "
+                     f"listed in Table A2, {'is a pipeline check' if listed == 1 else 'are pipeline checks'} only.")
+    if left_out:
+        runs, cells = sum(c.runs for c in left_out), len(left_out)
+        lines.append(f"- {runs} {more if not listed else 'other '}run{'s' if runs != 1 else ''} on synthetic "
+                     f"stand-in data ({cells} pruner and compression cell{'s' if cells != 1 else ''}) "
+                     f"{'is' if runs == 1 else 'are'} {AT_CHANCE} with every layer keeping weights: Table A2 does not "
+                     "list them, as the unpruned network is at chance there too; only the note below it counts them.")
+    return lines
+
+
 def collapse_table_note(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> str:
     """Markdown, a line per set-up whose unpruned network is at chance (:func:`chance_references`) and whose
     cells :func:`collapse_table` left out for it: how many runs, and the unpruned network's top-1 against the
     most frequent class's share; empty where none was left out."""
     references = chance_references(dense)
     left: dict[DataKey, list[CollapsedCell]] = {}
-    for cell in collapsed_cells(table):
-        if _says_nothing(cell, references):
-            left.setdefault((cell.setup, cell.stand_in), []).append(cell)
+    for cell in table_left_out(collapsed_cells(table), dense):
+        left.setdefault((cell.setup, cell.stand_in), []).append(cell)
     lines = []
     for key, cells in left.items():
         top1, majority = references[key]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..core.choices import DATA_FREE_WHY, SYNFLOW_ROUNDS
 from .bias_free import BiasFreeCheck, synflow_check
-from .collapses import CollapsedCell, collapsed_cells
+from .collapses import CollapsedCell, collapsed_cells, stand_in_rest_lines, table_left_out
 from .numbers import (
     ALPHA,
     AT_CHANCE,
@@ -140,26 +140,29 @@ class Collapses:
     with a layer emptied; ``constant``: further cells on real data at chance (:func:`.numbers.at_chance`) with no
     layer emptied; ``stand_in``: how many collapsed cells are on synthetic stand-in data, of which ``masks_hold`` are
     the cells where a pruner that never reads the data emptied a layer (its mask there is the one it would
-    choose on the real set, though the accuracy means nothing); ``bias_free``: SynFlow's emptied layers pruned
-    again without biases (:func:`.bias_free.synflow_check`)."""
+    choose on the real set, though the accuracy means nothing), ``left_out`` the stand-in's cells that Table A2
+    leaves out and only its note counts (:func:`.collapses.table_left_out`); ``bias_free``: SynFlow's emptied layers
+    pruned again without biases (:func:`.bias_free.synflow_check`)."""
 
     emptied: tuple[CollapsedCell, ...]
     constant: tuple[CollapsedCell, ...]
     stand_in: int
     masks_hold: tuple[CollapsedCell, ...] = ()
     bias_free: BiasFreeCheck | None = None
+    left_out: tuple[CollapsedCell, ...] = ()
 
     @property
     def none(self) -> bool:
         return not self.emptied and not self.constant and not self.stand_in
 
 
-def collapses(table: pd.DataFrame) -> Collapses:
-    """The :class:`Collapses` of the runs in ``table``."""
+def collapses(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> Collapses:
+    """The :class:`Collapses` of the runs in ``table``, Table A2's own left out given the unpruned runs ``dense``."""
     cells = collapsed_cells(table)
     real = [c for c in cells if not c.stand_in]
     return Collapses(tuple(c for c in real if c.layers), tuple(c for c in real if not c.layers),
-                     len(cells) - len(real), tuple(c for c in cells if c.stand_in and c.data_free and c.layers))
+                     len(cells) - len(real), tuple(c for c in cells if c.stand_in and c.data_free and c.layers),
+                     left_out=tuple(c for c in table_left_out(cells, dense) if c.stand_in))
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,7 @@ def tuning_result(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> Tun
         else:
             rankings += [pruner_ranking(at) for _, at in rows.groupby("compression")]
     return TuningResult(references, tuple(setups), tuple(stand_in), tuple(rankings),
-                        replace(collapses(table), bias_free=synflow_check(table)))  # the findings' alone: it prunes
+                        replace(collapses(table, dense), bias_free=synflow_check(table)))  # findings' alone: it prunes
 
 
 def tuning_findings(table: pd.DataFrame, dense: pd.DataFrame | None = None) -> str:
@@ -373,13 +376,8 @@ def _collapse_lines(c: Collapses) -> list[str]:
         lines.append(f"- On synthetic stand-in data the accuracy means nothing, but {listed(labels)} "
                      f"never {'reads' if len(labels) == 1 else 'read'} the data to choose a mask ({DATA_FREE_WHY}), "
                      f"so the layers emptied there would be emptied on the real set too: {where}.")
-    rest = c.stand_in - len(c.masks_hold)
-    if rest:
-        lines.append(f"- {counted(rest, 'further collapsed cell' if c.masks_hold else 'collapsed cell')} on synthetic "
-                     "stand-in data " + ("is a pipeline check only: Table A2 lists it, or the note below it counts it."
-                                         if rest == 1 else "are pipeline checks only: Table A2 lists them, or the note "
-                                         "below it counts them."))
-    return lines
+    rest = c.stand_in - len(c.masks_hold) - len(c.left_out)  # the stand-in's other rows of Table A2
+    return lines + stand_in_rest_lines(rest, list(c.left_out), further=bool(c.masks_hold))
 
 
 def equal_flops_note(table: pd.DataFrame) -> str:
