@@ -77,3 +77,29 @@ def test_the_tables_the_figures_and_the_collapse_table_name_a_layer_alike(tmp_pa
                                    collapsed_layers=["3.weight", "1.weight"])])
     shown = collapse_table(collapsed).iloc[0]["layers with no weights"]
     assert shown == ", ".join(expected[:2])  # in network order, as Table H lists them
+
+
+def test_a_layers_route_says_whether_a_branch_runs_beside_it_from_the_whole_network(tmp_path):
+    """A ResNet's shortcut has its block's conv branch beside it, and that branch the shortcut, an identity one
+    included (it prunes nothing, so only the whole layer table shows it); an FC chain's layers and a ResNet's stem
+    and classifier have no branch beside them. A nearly empty layer is then called a bottleneck only where it has
+    none; a thinned shortcut leaves its block to the conv branch."""
+    from prunelab.workbook.layer_findings import compression_result, layer_routes
+
+    net, resnet = _layer_table(tmp_path / "resnet20", "lottery", "resnet20", CIFAR)
+    resnet["prunable"] = (resnet["param"] == "weight") & resnet["shape"].str.count(r"\d+").isin([2, 4])
+    routes = layer_routes(resnet["module"])
+    assert (routes["blocks.6.shortcut.0"], routes["blocks.6.conv1"], routes["blocks.0.conv2"]) == \
+        ("shortcut", "branch", "branch")  # blocks.0's shortcut is an identity
+    assert (routes["conv"], routes["fc"]) == ("only", "only")
+    _, fc = _layer_table(tmp_path / "fc", "default", "fc", MNIST)
+    assert set(layer_routes(fc["module"]).values()) == {"only"}
+    record = SimpleNamespace(layers=resnet.assign(density=0.5, flops=10), summary={"data_source": "real"},
+                             config={"dataset": "cifar10", "model": "resnet20", "data_source": "real",
+                                     "pruner": "synflow"})
+    frame = layer_frame({"SynFlow": record})
+    assert "blocks.0.shortcut" not in set(frame["layer"])  # not pruned, yet it made blocks.0's convs a branch
+    thin = {"blocks.6.shortcut.0": "shortcut", "blocks.0.conv2": "branch", "fc": "only"}
+    frame.loc[frame["layer"].isin(list(thin)), "density"] = 0.001
+    (synflow,) = compression_result(frame, 0.3, "SNIP").pruners
+    assert {n.layer: n.route for n in synflow.near_empty} == thin

@@ -67,6 +67,22 @@ def _named(layer: str, param: str) -> str:
     return layer if param == "weight" else f"{layer} {param}"
 
 
+#: the module a residual block names its shortcut in every model prunelab ships with blocks (``lottery``'s ResNets,
+#: ``tinyimagenet``'s): a layer under it is on the shortcut, the other layers of its block on the branch beside it
+SHORTCUT = "shortcut"
+
+
+def layer_routes(modules) -> dict[str, str]:
+    """Each module path's place in its network (``modules``: every module of one network with a parameter, the
+    shortcuts that prune nothing too): "shortcut" where a module on its path is named :data:`SHORTCUT`; "branch"
+    where a module enclosing it (its block) holds a shortcut, so the signal has a path past it; else "only": no
+    branch beside it (a plain chain as the FC networks, a ResNet's stem and classifier), every signal passes it."""
+    modules = [str(m) for m in modules]
+    blocks = {".".join(m.split(".")[:m.split(".").index(SHORTCUT)]) for m in modules if SHORTCUT in m.split(".")}
+    return {m: "shortcut" if SHORTCUT in m.split(".") else
+            "branch" if any(m.startswith(f"{b}.") for b in blocks) else "only" for m in modules}
+
+
 # ------------------------------------------------------------------------------ Task 3: density per layer
 
 
@@ -87,13 +103,16 @@ def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
     """Prunable rows of each record's layer table, with a ``label`` column (one row per layer and pruner), the
     record's ``pruner`` name (the findings tell random and data-free pruners by it), and its ``setup`` and
     ``data_source``, so a figure of them can say where the data were a stand-in; ``seed``, the run's, whose initial
-    weights a data-free pruner's mask depends on; ``layer``, the name the report gives it (:func:`layer_names`).
+    weights a data-free pruner's mask depends on; ``layer``, the name the report gives it (:func:`layer_names`);
+    ``route``, its place beside a shortcut or not (:func:`layer_routes`, of the whole network).
     The layer table's own columns stay, its score statistics among them (absent or NaN for an older record)."""
     frames = []
     for label, record in records.items():
         layers = record.layers
         names = layer_names(layers)  # of the whole network: a layer's place counts the layers not pruned too
+        routes = layer_routes(layers["module"])  # of the whole network too: an identity shortcut prunes nothing
         layers = layers[layers["prunable"]].copy()
+        layers["route"] = [routes[str(m)] for m in layers["module"]]
         layers["label"] = label
         layers["pruner"] = record.config["pruner"]
         layers["seed"] = record.config.get("seed")
@@ -106,7 +125,7 @@ def layer_frame(records: dict[str, RunRecord]) -> pd.DataFrame:
 
 
 #: a layer a pruner keeps at under this share of the overall target density is named as nearly empty: so few
-#: weights are left that all the signal through the layer must pass them (SynFlow empties ResNet shortcuts so)
+#: weights are left that its path is nearly cut (what that does depends on its route, :data:`ROUTE_WORDS`)
 NEAR_EMPTY_SHARE = 0.1
 #: a random mask's layer densities are called sampling noise while every layer is within this many standard
 #: deviations of the target, sqrt(t (1 - t) / n) for a layer of n weights each kept with the target's chance t
@@ -115,12 +134,14 @@ NOISE_SDS = 3.0
 
 @dataclass(frozen=True)
 class NearEmptyLayer:
-    """A layer kept at under :data:`NEAR_EMPTY_SHARE` of the target density: its density, kept and all weights."""
+    """A layer kept at under :data:`NEAR_EMPTY_SHARE` of the target density: its density, kept and all weights, and
+    its route (:func:`layer_routes`)."""
 
     layer: str
     density: float
     kept: int
     size: int
+    route: str = "only"
 
 
 @dataclass(frozen=True)
@@ -205,9 +226,12 @@ def overall_density(part: pd.DataFrame) -> float:
 def _pruner_density(part: pd.DataFrame, label: str, target: float) -> PrunerDensity:
     """The :class:`PrunerDensity` of one pruner's rows of the per-layer table, at the overall ``target`` density."""
     hi, lo = part.loc[part["density"].idxmax()], part.loc[part["density"].idxmin()]
+    if "route" not in part:  # a frame not made by layer_frame: routes from its own layers
+        part = part.assign(route=part.get("module", part["layer"]).astype(str).map(
+            layer_routes(part.get("module", part["layer"]))))
     thin = part[part["density"] < NEAR_EMPTY_SHARE * target].sort_values("density", kind="stable")
-    near_empty = tuple(NearEmptyLayer(str(row.layer), float(row.density), round(row.density * row.size), int(row.size))
-                       for row in thin.itertuples())
+    near_empty = tuple(NearEmptyLayer(str(row.layer), float(row.density), round(row.density * row.size), int(row.size),
+                                      str(row.route)) for row in thin.itertuples())
     sd = np.sqrt(target * (1 - target) / part["size"].to_numpy(float))
     sds = np.abs(part["density"].to_numpy(float) - target) / np.where(sd > 0, sd, np.inf)
     pruner = str(part["pruner"].iloc[0]) if "pruner" in part else None
@@ -278,13 +302,32 @@ def _near_empty_line(result: CompressionResult, layers: pd.DataFrame) -> str:
         return f"- No pruner keeps any layer at {rule}: none is left nearly empty."
     named = "; ".join(f"**{p.label}** keeps " + " and ".join(
         f"`{n.layer}` at {n.density:.4f} ({n.kept:,} of its {n.size:,} weights)" for n in p.near_empty) for p in thin)
-    line = (f"- Nearly empty layers, kept at {rule}: {named}. All the signal through such a layer must pass those "
-            "few weights, so it is a bottleneck; a layer with none left passes nothing.")
+    line = f"- Nearly empty layers, kept at {rule}: {named}." + _route_words([n for p in thin for n in p.near_empty])
     free = [p.label for p in thin if p.data_free]
     if result.stand_in and free:
         line += (f" {' and '.join(free)} never {'reads' if len(free) == 1 else 'read'} the data to choose a mask, "
                  f"so this holds on real data too, {same_weights(layers[layers['label'].isin(free)])}.")
     return line
+
+
+#: what a nearly empty layer does by its route (:func:`layer_routes`): a subject and the rest of its sentence
+ROUTE_WORDS = {
+    "only": ("A layer with no branch beside it", "is a bottleneck: all the signal through it must pass those few "
+             "weights, and a layer with none left passes nothing."),
+    "shortcut": ("A shortcut kept so thin", "nearly cuts that path: its block then depends on its conv branch, which "
+                 "carries the signal beside the shortcut."),
+    "branch": ("A layer of a block's conv branch kept so thin", "nearly cuts that branch: its block then passes the "
+               "signal on mostly through its shortcut."),
+}
+
+
+def _route_words(near_empty: list[NearEmptyLayer]) -> str:
+    """What the nearly empty layers do, a sentence per route among them (:data:`ROUTE_WORDS`), naming its layers
+    where they are of more than one."""
+    routes = {route: list(dict.fromkeys(n.layer for n in near_empty if n.route == route))
+              for route in ROUTE_WORDS if any(n.route == route for n in near_empty)}
+    return "".join(f" {subject}{' (' + listed([f'`{n}`' for n in names]) + ')' if len(routes) > 1 else ''} {rest}"
+                   for route, names in routes.items() for subject, rest in [ROUTE_WORDS[route]])
 
 
 def block_density_words(layers: pd.DataFrame, prefix: str = "blocks.0.conv") -> str:
