@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from ..core.choices import CHANCE_RULE, DATA_FREE_NAMES, DATA_FREE_WHY
+from ..core.choices import CHANCE_RULE, DATA_FREE_NAMES, DATA_FREE_WHY, DENSE_LABEL
 from ..core.timing import ALPHA as RANK_ALPHA
 from ..core.timing import MARGIN
 from .ablations import ABLATIONS, AS_SCORED, NEAR_COLLAPSE_SHARE
@@ -40,7 +40,13 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("exponential schedule", "How the kept fraction shrinks over the rounds of a pruning in several rounds (SynFlow's "
      "100): by the same factor each round, from what is kept at the start to the target, so that early rounds "
      "remove more weights than late ones. A linear schedule, the other choice, removes the same share each round."),
-    ("dense", "The unpruned network, trained as the pruned runs are: the reference each pruner is compared with."),
+    (DENSE_LABEL.lower(), "The network before pruning, every weight kept, trained as the pruned runs are: the "
+     f"reference each pruner is compared with (the tables' {DENSE_LABEL} column). Mag's dense pre-training trains "
+     "it before pruning it."),
+    ("dense", "Computing or storing every weight of a layer, a pruned one as a zero: dense kernels (plain matrix "
+     "products and convolutions) do the same work at every compression, a dense size (fp32 dense) stores every "
+     "weight, and a layer's dense FLOPs are those it performs with every weight, before pruning. Sparse kernels and "
+     "sizes skip the zeros."),
     ("top-1", "The share of test images whose highest-scored class is the true one."),
     (AT_CHANCE, f"A run is {AT_CHANCE} when its top-1 is {CHANCE_RULE}. The records hold the accuracy, not which "
      "classes a run answered, so the words claim a score, not that the run answers one class."),
