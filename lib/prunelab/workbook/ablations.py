@@ -2,11 +2,13 @@
 and a verdict per ablation, from records of runs that differ from the pruner's own run in one flag only; the
 words drawn from the verdicts are in :mod:`.ablation_words`.
 
-An ablation changes one thing: ``shuffle`` permutes each layer's mask and ``reinitialize`` draws fresh weights
-for the kept positions, both keeping the pruner's per-layer densities; ``invert`` keeps the lowest scores instead
-of the highest, which under global scope moves the densities too. If accuracy does not move under the shuffle,
-what the pruner found was a density per layer, not which weights; under re-initialization, the kept weights'
-initial values did not matter; if it does not move under inversion either, not even the densities show.
+An ablation differs from the pruner's run in one flag. ``shuffle`` permutes each layer's mask and ``reinitialize``
+draws fresh weights for the kept positions: each changes one thing after pruning, keeping the pruner's per-layer
+densities. ``invert`` changes the pruning itself: it keeps the lowest scores instead of the highest, which under
+global scope gives the layers other densities. If accuracy does not move under the shuffle, what the pruner found
+was a density per layer, not which weights; under re-initialization, the kept weights' initial values did not
+matter; under inversion, the order of the scores did not matter at all, neither which weights nor how many per
+layer.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("ablation", f"A run that changes one thing of a pruner's run, compared with the pruner {AS_SCORED}: "
      f"{ABLATIONS['shuffle']} (each layer's mask permuted: its density kept, its pattern lost), "
      f"{ABLATIONS['reinitialize']} (fresh weights at the kept positions), {ABLATIONS['invert']} (the lowest "
-     "scores kept)."),
+     "scores kept: a different pruning, whose layers end at other densities)."),
     ("seed", "A run's seed fixes its initial weights, its pruning batch and its data order. Accuracies are given "
      "over several seeds."),
     ("mean ± sd (n)", "The mean over n seeds ± their standard deviation. Where every cell of a table has the "
