@@ -126,3 +126,17 @@ def test_the_settings_end_with_the_commands_and_the_pdf_appendix_keeps_them():
     appendix = html.unescape(page_html(build_document([task], "quick"), {})).split('id="appendix"')[1]
     code = re.sub(r"<[^>]+>", "", appendix.split("<pre")[1].split("</pre>")[0].split(">", 1)[1])
     assert code.strip() == block.strip()  # the commands whole, line by line
+
+
+def test_a_pruner_scoring_more_than_once_has_its_rounds_written_even_at_prunelabs_default():
+    """prunelab's SynFlow scores over 100 rounds unless told otherwise, the original tool's over one: a command that
+    left the rounds out would make other runs there, so every command naming a pruner that scores more than once
+    gives the count; pruners that score once, by default in both tools, need none."""
+    params = WorkbookParams(data_source="synthetic")
+    alone = [run_config(params, "cifar", "synflow", 1.0, seed=1)]  # SynFlow at prunelab's default, 100
+    assert alone[0].prune_epochs is None and alone[0].resolved_prune_epochs == 100
+    (line,) = command_lines(_table(alone))
+    assert "--prune-epochs 100" in line and _hashes(_commands([line])[0]) == _hashes(alone)
+    once = [run_config(params, "cifar", pruner, 1.0, seed=1) for pruner in ("snip", "grasp")]
+    (line,) = command_lines(_table(once))
+    assert "--prune-epoch" not in line and _hashes(_commands([line])[0]) == _hashes(once)

@@ -172,12 +172,14 @@ def _listed(name: str, list_name: str, values: list) -> dict[str, list[str]]:
 
 
 def _variant_flags(base: RunConfig, variants: list[tuple[str, int]]) -> dict[str, list[str]]:
-    """The pruners and their rounds: ``--pruner``, else ``--pruner-list``; rounds other than a pruner's own as
-    ``--prune-epochs`` where all runs score alike, else ``--prune-epoch-list`` (a count per listed pruner)."""
+    """The pruners and their rounds: ``--pruner``, else ``--pruner-list``; the rounds as ``--prune-epochs`` where
+    all runs score alike, else ``--prune-epoch-list`` (a count per listed pruner), left out only where every pruner
+    scores once by default and here: the original tool's default is one round for every pruner, SynFlow's included,
+    so a command that left SynFlow's 100 to prunelab's default would make other runs there."""
     pruners = [pruner for pruner, _ in variants]
     rounds = sorted({r for _, r in variants})
     flags = _listed("pruner", "pruner_list", pruners)
-    if all(r == pruner_rounds(p) for p, r in variants):
+    if all(r == pruner_rounds(p) == 1 for p, r in variants):
         return flags
     if len(rounds) == 1 or _rounds_apart(base):
         return {**flags, **_field_flag(_CONFIG_FIELDS["prune_epochs"], rounds[0])}
