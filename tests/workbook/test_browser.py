@@ -141,27 +141,38 @@ def open_page(browser, path: Path, fragment: str = ""):
     return page
 
 
+@pytest.fixture(scope="module")
+def loaded(browser, rendered):
+    """Each rendered page opened once (:func:`open_page`), shared by the tests that only read it: a page of inline
+    figures takes seconds to load, and five tests read each of the six."""
+    pages = {}
+
+    def page(name: str):
+        if name not in pages:
+            pages[name] = open_page(browser, rendered / f"{name}.html")
+        return pages[name]
+
+    yield page
+    for opened in pages.values():
+        opened.close()
+
+
 @pytest.mark.parametrize("name", PAGES)
-def test_page_shows_no_stderr_or_error_output(browser, rendered, name):
-    page = open_page(browser, rendered / f"{name}.html")
+def test_page_shows_no_stderr_or_error_output(loaded, name):
+    page = loaded(name)
     blocks = [b.inner_text()[:300] for b in page.locator(STDERR_OR_ERROR).all() if b.is_visible()]
-    page.close()
     assert not blocks, f"{name}.html shows stderr or error output: {blocks}"
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_page_shows_no_log_line(browser, rendered, name):
-    page = open_page(browser, rendered / f"{name}.html")
-    logs = [line.strip() for line in page.inner_text("body").splitlines() if LOG_LINE.search(line)]
-    page.close()
+def test_page_shows_no_log_line(loaded, name):
+    logs = [line.strip() for line in loaded(name).inner_text("body").splitlines() if LOG_LINE.search(line)]
     assert not logs, f"{name}.html shows log lines: {logs[:10]}"
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_every_image_loads(browser, rendered, name):
-    page = open_page(browser, rendered / f"{name}.html")
-    images = page.evaluate(IMAGES_JS)
-    page.close()
+def test_every_image_loads(loaded, name):
+    images = loaded(name).evaluate(IMAGES_JS)
     broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
     assert not broken, f"{name}.html: images that did not load: {broken}"
     if name != "index":
@@ -172,11 +183,10 @@ def test_every_image_loads(browser, rendered, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_page_holds_no_absolute_path(browser, rendered, name):
+def test_page_holds_no_absolute_path(loaded, rendered, name):
     """Not in the text a reader sees, not in an attribute, not anywhere in the file (inline images aside)."""
-    page = open_page(browser, rendered / f"{name}.html")
+    page = loaded(name)
     text, attributes = page.inner_text("body"), page.evaluate(ATTRIBUTES_JS)
-    page.close()
     source = re.sub(r"data:image/[^\"')\s]+", "data:image/…", (rendered / f"{name}.html").read_text())
     path = absolute_path()
     found = [f"text: {line.strip()[:200]}" for line in text.splitlines() if path.search(line)]
@@ -186,11 +196,9 @@ def test_page_holds_no_absolute_path(browser, rendered, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_every_local_link_resolves(browser, rendered, name):
+def test_every_local_link_resolves(browser, loaded, rendered, name):
     """Every link of a page that is not to the web: its file exists and loads, its #anchor exists."""
-    page = open_page(browser, rendered / f"{name}.html")
-    hrefs = page.evaluate(LINKS_JS)
-    page.close()
+    hrefs = loaded(name).evaluate(LINKS_JS)
     bad = [f"no link to {p}.html" for p in PAGES if name == "index" and p != "index" and f"{p}.html" not in hrefs]
     for href in dict.fromkeys(hrefs):
         url = urlparse(href)
@@ -213,10 +221,8 @@ def test_every_local_link_resolves(browser, rendered, name):
 
 
 @pytest.mark.parametrize("name", sorted(key_tables()))
-def test_key_tables_have_their_rows_and_spreads(browser, rendered, name):
-    page = open_page(browser, rendered / f"{name}.html")
-    tables = page.evaluate(TABLES_JS)
-    page.close()
+def test_key_tables_have_their_rows_and_spreads(loaded, name):
+    tables = loaded(name).evaluate(TABLES_JS)
     problems = []
     for key in key_tables()[name]:
         found = [t for caption, t in tables.items() if caption.startswith(key.caption)]
