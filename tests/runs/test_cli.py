@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from forked_processes import cli, run_forked
 
 from prunelab.runs.cli import build_parser, configs_from_args, main
 from prunelab.runs.store import incomplete_folders, load_table
@@ -180,9 +181,11 @@ def _run_cli(*args, cwd=None, timeout=120):
      ("1x8x8",)),  # its pools leave nothing of an 8x8 image
     (["--model", "vgg11", "--model-class", "tinyimagenet", "--data-source", "synthetic"], ("1x28x28",)),
 ])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, needles):
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, monkeypatch, args, needles):
     subsets = [] if "--train-subset" in args else ["--train-subset", "8", "--test-subset", "8"]
-    result = _run_cli(*args, *subsets, "--result-dir", str(tmp_path / "results"), cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)  # where the process starts: nothing may be written there
+    # a process of its own each, forked from the test server with torch imported: 29 cases, no import each
+    result = run_forked(cli, [*args, *subsets, "--result-dir", str(tmp_path / "results")], timeout=120)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and all(needle in lines[0] for needle in needles), result.stderr
