@@ -122,7 +122,8 @@ def kernel_words(k: SetupKernels | None) -> str:
     if not k.changed:
         return (f"Task 1's sparse kernels changed none of its {runs} (Tables C and C2): no layer went on a sparse "
                 "kernel and no unit was removed, so each ran the dense model")
-    traced = {True: ", the set-up traced here among them", False: ", not the set-up traced here", None: ""}
+    traced = {True: ", the traced pruner and compression among them", False: ", not the traced pruner and compression",
+              None: ""}
     how = [f"{counted(n, 'layer')} to {KERNEL_WORDS.get(name, name).split(',')[0]}" for name, n in k.kernels]
     if k.dead_units:
         how.append(f"{k.dead_units:,} dead units removed")
