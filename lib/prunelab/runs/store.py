@@ -237,14 +237,14 @@ def torch_writer(obj: Any) -> Writer:
     return lambda path: torch.save(obj, path)
 
 
-def iter_records(result_dir: str | os.PathLike, invalid: dict[Path, str] | None = None):
-    """Every complete, verified record under ``result_dir`` (any experiment), in a stable order.
+def iter_records(result_dir: str | os.PathLike, invalid: dict[Path, str] | None = None, experiment: str = "*"):
+    """Every complete, verified record under ``result_dir`` (of ``experiment``, or any), in a stable order.
 
     A record that fails verification raises :class:`InvalidRecord`, or when ``invalid`` is given, is skipped
     and entered there with the reason.
     """
     root = Path(result_dir)
-    for marker in sorted(root.glob(f"*/*/{MARKER}")):
+    for marker in sorted(root.glob(f"{experiment}/*/{MARKER}")):
         if _hidden(marker.parent):
             continue
         try:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..core.timing import can_differ
 from ..runs.sparse import EXPERIMENT
-from ..runs.store import RunRecord, is_complete, load_record
+from ..runs.store import RunRecord, is_complete, iter_records, load_record
 from .numbers import Span, counted, listed, ratio_text
 from .sparse_speed import KERNEL_WORDS, SparseCount, sparse_count
 from .sparse_tables import same_model, sparse_table
@@ -37,7 +37,9 @@ def setup_sparse_table(record: RunRecord) -> pd.DataFrame:
     pruner and compression. Empty where the store has none (Task 1 not run into it)."""
     root, config = record.path.parent.parent, record.config
     pairs = {}
-    for sparse in _records(root / EXPERIMENT):  # the sparse records alone: a store's other files go unread
+    # the sparse records alone (a store's other files go unread); one failing verification is left out, as
+    # the store's table leaves it
+    for sparse in iter_records(root, {}, EXPERIMENT):
         c, s = sparse.config, sparse.summary
         if ((c["dataset"], c["model"]) != (config["dataset"], config["model"])
                 or s.get("device") != record.env.get("device", s.get("device"))):
@@ -52,19 +54,6 @@ def setup_sparse_table(record: RunRecord) -> pd.DataFrame:
     traced = pruner_label(config["pruner"], config.get("prune_epochs"))
     return table.assign(kernels=[tuple(s.summary.get("switched_kernels", ())) for s in sparses],
                         traced=(table["label"] == traced) & (table["compression"] == config["compression"]))
-
-
-def _records(folder: Path) -> list[RunRecord]:
-    """The complete, verified records in ``folder`` (one experiment's), in their folders' order; those that fail
-    verification left out, as the store's table leaves them (:func:`prunelab.runs.store.load_table`)."""
-    records = []
-    for path in sorted(folder.glob("*")) if folder.is_dir() else ():
-        if is_complete(path) and not path.name.startswith("."):
-            try:
-                records.append(load_record(path))
-            except (OSError, ValueError):
-                continue
-    return records
 
 
 def _source(root: Path, name: str) -> RunRecord | None:
