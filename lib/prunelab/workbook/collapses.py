@@ -12,6 +12,7 @@ numbers, :func:`collapse_table` the table a reader sees.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,13 +86,19 @@ class CollapsedCell:
         return f"{VERDICTS['no path']} in {self.no_path} of {self.runs} runs"
 
 
+def collapsed_runs(emptied: Iterable, constant: Iterable) -> list[bool]:
+    """Per run, whether it collapsed: a layer left with no weight (``emptied``, :func:`emptied_layers`) or a top-1 at
+    chance (``constant``, :func:`.numbers.at_chance`)."""
+    return [bool(layers) or bool(chance) for layers, chance in zip(emptied, constant)]
+
+
 def collapsed_cells(table: pd.DataFrame) -> list[CollapsedCell]:
     """The :class:`CollapsedCell` of every set-up, pruner and compression of ``table`` where a run collapsed.
     The layers with no weights are those the record's mask audit found after training; a record made before
     the audit existed has none, and its layers are those pruning reported. Layers are named as the report names
     them (:func:`.layer_findings.layer_names`), from the layer table of the runs' records."""
     t = table.assign(emptied=emptied_layers(table), constant=at_chance(table))
-    t = t.assign(collapsed=[bool(e) or c for e, c in zip(t["emptied"], t["constant"])])
+    t = t.assign(collapsed=collapsed_runs(t["emptied"], t["constant"]))
     cells = []
     for (setup, label, compression), group in t.groupby(["setup", "label", "compression"], sort=False):
         hit = group[group["collapsed"]]

@@ -32,7 +32,7 @@ from ..runs.cli import OneLineParser
 from ..runs.config import RUNTIME_FIELDS
 from ..runs.store import RunRecord, incomplete_folders, iter_records, read_layers
 from .ablations import AS_SCORED, AblationVerdict, ablation_study, ablation_tests, single_ablations
-from .collapses import emptied_layers
+from .collapses import collapsed_runs, emptied_layers
 from .grids import records_table
 from .numbers import NO_SPREAD, accuracy_cell, at_chance, compression_text, mean_sd, p_cell
 from .style import column_order
@@ -94,18 +94,13 @@ def _key(name: str) -> str:
     return "".join(name.lower().split())
 
 
-def collapsed(rows: pd.DataFrame) -> list[bool]:
-    """Per run, whether it collapsed as the workbook's collapse table says (:func:`.collapses.collapsed_cells`): a
-    layer left with no weight (:func:`.collapses.emptied_layers`) or a top-1 at chance (:func:`.numbers.at_chance`)."""
-    return [bool(layers) or bool(constant) for layers, constant in zip(emptied_layers(rows), at_chance(rows))]
-
 
 def accuracy_numbers(scored: pd.DataFrame) -> pd.DataFrame:
     """Top-1 as scored per pruner label and compression: mean, sd and n over seeds (:func:`.numbers.mean_sd`), how
     many of those runs collapsed (:func:`collapsed`), and the cell as the workbook writes it
     (:func:`.numbers.accuracy_cell`)."""
     rows = []
-    flagged = scored.assign(collapsed=collapsed(scored))
+    flagged = scored.assign(collapsed=collapsed_runs(emptied_layers(scored), at_chance(scored)))
     for (label, compression), runs in flagged.groupby(["label", "compression"]):
         mean, sd, n = mean_sd(list(runs["top1"]))
         rows.append({"pruner": label, "compression": float(compression), "top1_mean": mean, "top1_sd": sd, "n": n,
